@@ -1,0 +1,247 @@
+//! The protocol between the control plane and its node agents.
+//!
+//! It is Berth's own (ECS's agent protocol is private), JSON over HTTP on the API listener, under `/agent/v1/`:
+//!
+//! | call | what it does |
+//! | --- | --- |
+//! | `POST /agent/v1/register` (join token) | joins a cluster as a container instance; answers an instance token |
+//! | `GET /agent/v1/stream` (instance token) | a long-lived NDJSON stream of [`StreamMessage`]s: the desired state of the instance's tasks whenever it changes, and heartbeats |
+//! | `POST /agent/v1/report` (instance token) | the agent's observed state of tasks ([`ReportRequest`]); also its heartbeat |
+//!
+//! Both directions are level-triggered: the server always sends the whole desired state of an instance, and the
+//! agent always reports whole task snapshots, so a lost or repeated message is harmless.
+
+use crate::Timestamp;
+use crate::ecs::{ContainerDefinition, NetworkBinding, NetworkMode};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The header carrying the join token or the instance token: `Authorization: Bearer <token>`.
+pub const AUTHORIZATION: &str = "authorization";
+
+/// The resources an agent offers to the scheduler.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentResources {
+    /// CPU units (1024 per core).
+    pub cpu: i64,
+    /// Memory in MiB available to tasks.
+    pub memory_mib: i64,
+    /// TCP host ports already taken on the host (by the agent, SSH, Docker ...).
+    pub reserved_tcp_ports: Vec<u16>,
+    /// UDP host ports already taken on the host.
+    pub reserved_udp_ports: Vec<u16>,
+}
+
+/// An agent's version facts, shown as `versionInfo`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentVersion {
+    /// The agent's version.
+    pub agent_version: String,
+    /// The agent's build hash.
+    pub agent_hash: String,
+    /// The Docker Engine's version, `DockerVersion: 28.0.1` style.
+    pub docker_version: String,
+}
+
+/// `POST /agent/v1/register`: join a cluster, or rejoin as the same container instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    /// The cluster to join (short name).
+    pub cluster: String,
+    /// The container instance ARN from an earlier registration, to rejoin as the same instance.
+    pub container_instance_arn: Option<String>,
+    /// The host's name, shown as the instance's `ec2InstanceId`.
+    pub hostname: String,
+    /// What the agent offers.
+    pub resources: AgentResources,
+    /// Custom attributes (`--attribute k=v`) and built-ins the agent knows (`ecs.os-type` ...).
+    pub attributes: BTreeMap<String, String>,
+    /// Version facts.
+    pub version: AgentVersion,
+}
+
+/// The answer to a registration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterResponse {
+    /// The container instance ARN this agent now is.
+    pub container_instance_arn: String,
+    /// The cluster's ARN.
+    pub cluster_arn: String,
+    /// The bearer token for the stream and report calls.
+    pub instance_token: String,
+    /// How often the agent should report when nothing changes.
+    pub heartbeat_seconds: u64,
+    /// Credentials the agent uses to pull from Berth's own registry (never given to tasks).
+    pub registry_auth: Option<RegistryAuth>,
+}
+
+/// Credentials for Berth's registry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryAuth {
+    /// The registry host, `127.0.0.1:7700` style.
+    pub server_address: String,
+    /// The user name, `AWS`.
+    pub username: String,
+    /// The password (a registry token).
+    pub password: String,
+}
+
+/// One message on the agent's stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum StreamMessage {
+    /// The whole desired state of the instance.
+    Desired(DesiredState),
+    /// Nothing changed; the server is alive.
+    Heartbeat {
+        /// The server's clock.
+        server_time: Timestamp,
+    },
+}
+
+/// Everything the server wants running (or stopped) on one container instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredState {
+    /// The store revision this state was computed at; it only grows.
+    pub revision: i64,
+    /// The tasks assigned to the instance that are not yet STOPPED.
+    pub tasks: Vec<TaskSpec>,
+    /// Tasks the server knows as STOPPED that the agent may still be running (after a partition), to stop now.
+    pub stopped_task_arns: Vec<String>,
+}
+
+/// A task as the agent needs to run it, with overrides already applied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSpec {
+    /// The task's ARN.
+    pub task_arn: String,
+    /// The task's cluster ARN.
+    pub cluster_arn: String,
+    /// The task definition's ARN.
+    pub task_definition_arn: String,
+    /// The task definition family.
+    pub family: String,
+    /// The task definition revision.
+    pub revision: i32,
+    /// `RUNNING` or `STOPPED`.
+    pub desired_status: String,
+    /// The network mode (`bridge` when the task definition names none).
+    pub network_mode: NetworkMode,
+    /// Task-level CPU units, if set.
+    pub cpu: Option<i32>,
+    /// Task-level memory in MiB, if set.
+    pub memory: Option<i32>,
+    /// The containers, in task definition order.
+    pub containers: Vec<ContainerSpec>,
+    /// Why the task is being stopped, when it is.
+    pub stopped_reason: Option<String>,
+    /// The `stopCode` the server chose, when it stopped the task.
+    pub stop_code: Option<String>,
+    /// The task's `startedBy`.
+    pub started_by: Option<String>,
+    /// The task's group.
+    pub group: Option<String>,
+}
+
+/// A container of a [`TaskSpec`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerSpec {
+    /// The container's ARN.
+    pub container_arn: String,
+    /// The container definition, with the task's overrides applied.
+    pub definition: ContainerDefinition,
+}
+
+/// `POST /agent/v1/report`: what the agent observed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportRequest {
+    /// Snapshots of tasks that changed since the last acknowledged report (may be empty: a heartbeat).
+    pub tasks: Vec<TaskReport>,
+    /// The highest desired-state revision the agent has applied.
+    pub applied_revision: i64,
+}
+
+/// The answer to a report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportResponse {
+    /// Task ARNs the server did not know (the agent should stop and forget them).
+    pub unknown_task_arns: Vec<String>,
+}
+
+/// The observed state of one task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskReport {
+    /// The task's ARN.
+    pub task_arn: String,
+    /// The task's observed status: `PENDING`, `ACTIVATING`, `RUNNING`, `DEACTIVATING`, `STOPPING`, `DEPROVISIONING`
+    /// or `STOPPED`.
+    pub last_status: String,
+    /// Per-container observations.
+    pub containers: Vec<ContainerReport>,
+    /// When the first image pull began.
+    pub pull_started_at: Option<Timestamp>,
+    /// When the last image pull ended.
+    pub pull_stopped_at: Option<Timestamp>,
+    /// When the task's containers were all started.
+    pub started_at: Option<Timestamp>,
+    /// When the agent began stopping the task.
+    pub stopping_at: Option<Timestamp>,
+    /// When the last container stopped.
+    pub execution_stopped_at: Option<Timestamp>,
+    /// Set when the agent itself decided to stop the task (`EssentialContainerExited`, `TaskFailedToStart`).
+    pub stop_code: Option<String>,
+    /// Why the agent stopped the task.
+    pub stopped_reason: Option<String>,
+    /// `HEALTHY`, `UNHEALTHY` or `UNKNOWN`.
+    pub health_status: String,
+}
+
+/// The observed state of one container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerReport {
+    /// The container's name in the task definition.
+    pub name: String,
+    /// The Docker container id, once created.
+    pub runtime_id: Option<String>,
+    /// `PENDING`, `RUNNING` or `STOPPED`.
+    pub last_status: String,
+    /// The exit code, once stopped.
+    pub exit_code: Option<i32>,
+    /// Why the container stopped or failed to start.
+    pub reason: Option<String>,
+    /// The host ports the container is bound to.
+    pub network_bindings: Vec<NetworkBinding>,
+    /// `HEALTHY`, `UNHEALTHY` or `UNKNOWN`.
+    pub health_status: String,
+    /// The image's digest, once pulled or found.
+    pub image_digest: Option<String>,
+    /// How many times the container was restarted in place under its restart policy.
+    pub restart_count: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_messages_are_tagged() {
+        let msg = StreamMessage::Heartbeat { server_time: 1.5 };
+        let text = serde_json::to_string(&msg).unwrap();
+        assert_eq!(text, r#"{"type":"heartbeat","serverTime":1.5}"#);
+        let desired = StreamMessage::Desired(DesiredState { revision: 7, ..Default::default() });
+        let back: StreamMessage = serde_json::from_str(&serde_json::to_string(&desired).unwrap()).unwrap();
+        assert_eq!(back, desired);
+    }
+}

@@ -1,0 +1,205 @@
+use super::*;
+use serde_json::json;
+
+fn req(value: serde_json::Value) -> RegisterTaskDefinitionRequest {
+    serde_json::from_value(value).expect("test request parses")
+}
+
+fn web() -> serde_json::Value {
+    json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "nginx", "memory": 128}]})
+}
+
+fn message(value: serde_json::Value) -> String {
+    validate_register(&req(value)).expect_err("must be rejected").message
+}
+
+#[test]
+fn accepts_a_plain_definition() {
+    validate_register(&req(web())).unwrap();
+}
+
+#[test]
+fn rejects_bad_family() {
+    let mut v = web();
+    v["family"] = json!("web app");
+    assert_eq!(message(v), "Family contains invalid characters.");
+    let mut v = web();
+    v["family"] = json!("");
+    assert_eq!(message(v), "Family should not be null or empty.");
+}
+
+#[test]
+fn rejects_bad_container_names_and_images() {
+    let mut v = web();
+    v["containerDefinitions"][0]["name"] = json!("my app");
+    assert_eq!(message(v), "Container.name contains invalid characters.");
+    let mut v = web();
+    v["containerDefinitions"][0]["name"] = json!("");
+    assert_eq!(message(v), "Container.name should not be null or empty.");
+    let mut v = web();
+    v["containerDefinitions"][0]["image"] = json!("");
+    assert_eq!(message(v), "Container.image should not be null or empty.");
+}
+
+#[test]
+fn container_count_is_bounded() {
+    let mut v = web();
+    v["containerDefinitions"] = json!([]);
+    assert_eq!(message(v), "Container list cannot be empty.");
+    let many: Vec<_> = (0..11).map(|i| json!({"name": format!("c{i}"), "image": "x", "memory": 64})).collect();
+    let mut v = web();
+    v["containerDefinitions"] = json!(many);
+    assert!(message(v).contains("at most 10 containers"));
+}
+
+#[test]
+fn names_must_be_unique() {
+    let mut v = web();
+    v["containerDefinitions"] = json!([
+        {"name": "a", "image": "x", "memory": 64},
+        {"name": "a", "image": "y", "memory": 64}
+    ]);
+    assert!(message(v).contains("Duplicate container name 'a'"));
+}
+
+#[test]
+fn memory_rules() {
+    let mut v = web();
+    v["containerDefinitions"][0].as_object_mut().unwrap().remove("memory");
+    assert_eq!(
+        message(v.clone()),
+        "Invalid setting for container 'app'. At least one of 'memory' or 'memoryReservation' must be specified."
+    );
+    v["memory"] = json!("512");
+    validate_register(&req(v)).unwrap();
+
+    let mut v = web();
+    v["containerDefinitions"][0]["memoryReservation"] = json!(256);
+    assert!(message(v).contains("'memoryReservation' must be less than or equal to 'memory'"));
+
+    let mut v = web();
+    v["containerDefinitions"][0]["memory"] = json!(2);
+    assert!(message(v).starts_with("Invalid 'memory' setting for container 'app'."));
+
+    let mut v = web();
+    v["memory"] = json!("64");
+    assert_eq!(message(v), "The 'memory' setting for container 'app' is greater than for the task.");
+}
+
+#[test]
+fn task_cpu_and_memory_parse_units() {
+    assert_eq!(parse_task_cpu("1024"), Some(1024));
+    assert_eq!(parse_task_cpu("1 vCPU"), Some(1024));
+    assert_eq!(parse_task_cpu(".5 vcpu"), Some(512));
+    assert_eq!(parse_task_cpu("lots"), None);
+    assert_eq!(parse_task_memory("2 GB"), Some(2048));
+    assert_eq!(parse_task_memory("512"), Some(512));
+    assert_eq!(parse_task_memory("-1"), None);
+    let mut v = web();
+    v["cpu"] = json!("fast");
+    assert_eq!(message(v), "Invalid 'cpu' setting for task.");
+}
+
+#[test]
+fn container_cpu_sum_is_bounded_by_task_cpu() {
+    let mut v = web();
+    v["cpu"] = json!("256");
+    v["containerDefinitions"][0]["cpu"] = json!(512);
+    assert_eq!(message(v), "The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'.");
+}
+
+#[test]
+fn fargate_rules() {
+    let mut v = web();
+    v["requiresCompatibilities"] = json!(["FARGATE"]);
+    assert_eq!(message(v.clone()), "Fargate only supports network mode 'awsvpc'.");
+    v["networkMode"] = json!("awsvpc");
+    assert_eq!(message(v.clone()), "Fargate requires that 'cpu' be defined at the task level.");
+    v["cpu"] = json!("256");
+    v["memory"] = json!("4096");
+    assert!(message(v.clone()).starts_with("No Fargate configuration exists for given values: 256 CPU, 4096 memory."));
+    v["memory"] = json!("512");
+    validate_register(&req(v)).unwrap();
+    assert!(is_fargate_size(8192, 20 * 1024));
+    assert!(!is_fargate_size(8192, 18 * 1024));
+}
+
+#[test]
+fn port_rules() {
+    let mut v = web();
+    v["containerDefinitions"][0]["portMappings"] = json!([{"containerPort": 70000}]);
+    assert!(message(v).contains("Ports must be between 1 and 65535"));
+
+    let mut v = web();
+    v["networkMode"] = json!("awsvpc");
+    v["containerDefinitions"][0]["portMappings"] = json!([{"containerPort": 80, "hostPort": 8080}]);
+    assert_eq!(message(v), "When networkMode=awsvpc, the host ports and container ports in port mappings must match.");
+
+    let mut v = web();
+    v["containerDefinitions"] = json!([
+        {"name": "a", "image": "x", "memory": 64, "portMappings": [{"containerPort": 80, "hostPort": 8080}]},
+        {"name": "b", "image": "x", "memory": 64, "portMappings": [{"containerPort": 81, "hostPort": 8080}]}
+    ]);
+    assert!(message(v).contains("host port 8080/tcp is used by both container 'a' and container 'b'"));
+
+    let mut v = web();
+    v["containerDefinitions"][0]["portMappings"] = json!([
+        {"containerPort": 80, "hostPort": 8080, "protocol": "tcp"},
+        {"containerPort": 80, "hostPort": 8080, "protocol": "udp"}
+    ]);
+    validate_register(&req(v)).unwrap();
+}
+
+#[test]
+fn needs_an_essential_container() {
+    let mut v = web();
+    v["containerDefinitions"][0]["essential"] = json!(false);
+    assert_eq!(message(v), "Task definition doesn't have any essential container.");
+}
+
+#[test]
+fn dependency_rules() {
+    let mut v = web();
+    v["containerDefinitions"] = json!([
+        {"name": "a", "image": "x", "memory": 64, "dependsOn": [{"containerName": "b", "condition": "SUCCESS"}]},
+        {"name": "b", "image": "x", "memory": 64}
+    ]);
+    assert_eq!(
+        message(v),
+        "A dependency container with SUCCESS or COMPLETE condition cannot be an essential container"
+    );
+
+    let mut v = web();
+    v["containerDefinitions"] = json!([
+        {"name": "a", "image": "x", "memory": 64, "dependsOn": [{"containerName": "b", "condition": "START"}]},
+        {"name": "b", "image": "x", "memory": 64, "dependsOn": [{"containerName": "a", "condition": "START"}]}
+    ]);
+    assert!(message(v).contains("form a cycle"));
+
+    let mut v = web();
+    v["containerDefinitions"][0]["dependsOn"] = json!([{"containerName": "ghost", "condition": "START"}]);
+    assert!(message(v).contains("Container 'ghost' is not defined"));
+}
+
+#[test]
+fn health_check_rules() {
+    let mut v = web();
+    v["containerDefinitions"][0]["healthCheck"] = json!({"command": ["curl", "localhost"]});
+    assert!(message(v).contains("must start with \"CMD\""));
+    let mut v = web();
+    v["containerDefinitions"][0]["healthCheck"] = json!({"command": ["CMD", "true"], "interval": 1});
+    assert!(message(v).contains("'interval' must be between 5 and 300"));
+    let mut v = web();
+    v["containerDefinitions"][0]["healthCheck"] =
+        json!({"command": ["CMD-SHELL", "true"], "interval": 5, "retries": 3});
+    validate_register(&req(v)).unwrap();
+}
+
+#[test]
+fn mount_points_need_volumes() {
+    let mut v = web();
+    v["containerDefinitions"][0]["mountPoints"] = json!([{"sourceVolume": "data", "containerPath": "/data"}]);
+    assert!(message(v.clone()).contains("source volume 'data' is not defined"));
+    v["volumes"] = json!([{"name": "data"}]);
+    validate_register(&req(v)).unwrap();
+}

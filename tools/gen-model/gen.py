@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Generate Berth's AWS wire types from the botocore service models.
+
+The botocore JSON models are the specification of every AWS request and response shape Berth speaks. This script
+turns one model into a Rust module of serde types so that member names, nesting and types are exact by construction.
+
+Usage (from the repository root):
+
+    pip download botocore --no-deps -d /tmp/bc && (cd /tmp/bc && unzip -q -o botocore-*.whl 'botocore/data/*')
+    python3 tools/gen-model/gen.py /tmp/bc/botocore/data
+
+It rewrites `crates/model/src/<service>/shapes.rs` for each service in SERVICES. Mapping rules:
+
+* structure -> `struct` with one field per member, `#[serde(rename = "<member>")]`; members the model lists as
+  `required` are plain fields, the others `Option<_>` and skipped when `None`. Unboxed `Integer`/`Boolean`/`Long`
+  members (not `Boxed*`) are plain too, with a serde default, as the AWS SDKs treat them.
+* string with `enum` -> Rust `enum` with `as_str()`; other strings -> `String`.
+* integer -> i32, long -> i64, double/float -> f64, boolean -> bool, timestamp -> `crate::Timestamp` (epoch
+  seconds), blob -> `crate::Blob` (base64 on the wire), list -> `Vec`, map -> `BTreeMap`.
+* exceptions are not generated; the API crate owns the error mapping.
+
+Only the member names and types are taken from the model; doc comments are generated from the names.
+"""
+
+import gzip
+import json
+import os
+import re
+import sys
+
+SERVICES = {
+    "ecs": "2014-11-13",
+    "ecr": "2015-09-21",
+}
+
+RUST_KEYWORDS = {
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if", "impl", "in",
+    "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self", "static", "struct", "super",
+    "trait", "true", "type", "unsafe", "use", "where", "while", "async", "await", "dyn", "abstract", "become", "box",
+    "do", "final", "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try",
+}
+
+# Type names that would shadow the prelude or our own helpers if generated verbatim.
+RESERVED_TYPE_NAMES = {"Option", "Result", "Box", "Vec", "String", "Timestamp", "Blob", "Ok", "Err", "Some", "None"}
+
+UNBOXED_PRIMITIVES = {"Integer", "Boolean", "Long", "Double"}
+
+
+def snake(name: str) -> str:
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
+    s = s.replace("-", "_").replace(".", "_").lower()
+    if s in RUST_KEYWORDS:
+        s = "r#" + s
+    return s
+
+
+def variant_name(value: str) -> str:
+    parts = re.split(r"[^A-Za-z0-9]+", value)
+    out = []
+    for p in parts:
+        if not p:
+            continue
+        if p.isupper() or p.islower():
+            out.append(p[0].upper() + p[1:].lower())
+        else:
+            out.append(p[0].upper() + p[1:])
+    name = "".join(out)
+    if not name or name[0].isdigit():
+        name = "V" + name
+    return name
+
+
+def type_name(name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    if name in RESERVED_TYPE_NAMES:
+        return name + "Shape"
+    return name[0].upper() + name[1:]
+
+
+class Generator:
+    def __init__(self, service: str, model: dict):
+        self.service = service
+        self.model = model
+        self.shapes = model["shapes"]
+        self.out = []
+
+    def rust_type(self, shape_name: str) -> str:
+        s = self.shapes[shape_name]
+        t = s["type"]
+        if t == "structure":
+            return type_name(shape_name)
+        if t == "string":
+            return type_name(shape_name) if "enum" in s else "String"
+        if t == "integer":
+            return "i32"
+        if t == "long":
+            return "i64"
+        if t in ("double", "float"):
+            return "f64"
+        if t == "boolean":
+            return "bool"
+        if t == "timestamp":
+            return "crate::Timestamp"
+        if t == "blob":
+            return "crate::Blob"
+        if t == "list":
+            return f"Vec<{self.rust_type(s['member']['shape'])}>"
+        if t == "map":
+            return f"BTreeMap<String, {self.rust_type(s['value']['shape'])}>"
+        raise ValueError(f"unknown shape type {t} for {shape_name}")
+
+    def emit_struct(self, name: str, s: dict):
+        required = set(s.get("required", []))
+        rname = type_name(name)
+        self.out.append(f"/// The `{name}` shape of {self.service.upper()} (botocore `{self.service}/{SERVICES[self.service]}`).")
+        self.out.append("#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]")
+        self.out.append(f"pub struct {rname} {{")
+        for member, spec in s["members"].items():
+            target = spec["shape"]
+            ty = self.rust_type(target)
+            field = snake(member)
+            plain = member in required or (
+                target in UNBOXED_PRIMITIVES and self.shapes[target]["type"] in ("integer", "boolean", "long", "double")
+            )
+            self.out.append(f"    /// Wire member `{member}`{' (required)' if member in required else ''}.")
+            if plain:
+                attrs = f'rename = "{member}"'
+                if member not in required:
+                    attrs += ", default"
+                self.out.append(f"    #[serde({attrs})]")
+                self.out.append(f"    pub {field}: {ty},")
+            else:
+                self.out.append(
+                    f'    #[serde(rename = "{member}", default, skip_serializing_if = "Option::is_none")]'
+                )
+                self.out.append(f"    pub {field}: Option<{ty}>,")
+        self.out.append("}")
+        self.out.append("")
+
+    def emit_enum(self, name: str, s: dict):
+        rname = type_name(name)
+        values = s["enum"]
+        self.out.append(f"/// The `{name}` enumeration of {self.service.upper()}.")
+        self.out.append("#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]")
+        self.out.append(f"pub enum {rname} {{")
+        seen = set()
+        for i, v in enumerate(values):
+            vn = variant_name(v)
+            while vn in seen:
+                vn += "_"
+            seen.add(vn)
+            self.out.append(f"    /// Wire value `{v}`.")
+            if i == 0:
+                self.out.append("    #[default]")
+            self.out.append(f'    #[serde(rename = "{v}")]')
+            self.out.append(f"    {vn},")
+        self.out.append("}")
+        self.out.append("")
+        self.out.append(f"impl {rname} {{")
+        self.out.append("    /// Every value the model allows, in model order.")
+        self.out.append(f"    pub const VALUES: &'static [&'static str] = &[{', '.join(json.dumps(v) for v in values)}];")
+        self.out.append("")
+        self.out.append("    /// The value as it appears on the wire.")
+        self.out.append("    pub fn as_str(&self) -> &'static str {")
+        self.out.append("        match self {")
+        seen = set()
+        for v in values:
+            vn = variant_name(v)
+            while vn in seen:
+                vn += "_"
+            seen.add(vn)
+            self.out.append(f'            Self::{vn} => "{v}",')
+        self.out.append("        }")
+        self.out.append("    }")
+        self.out.append("")
+        self.out.append("    /// Parses a wire value; `None` for a value the model does not list.")
+        self.out.append("    pub fn parse(value: &str) -> Option<Self> {")
+        self.out.append("        match value {")
+        seen = set()
+        for v in values:
+            vn = variant_name(v)
+            while vn in seen:
+                vn += "_"
+            seen.add(vn)
+            self.out.append(f'            "{v}" => Some(Self::{vn}),')
+        self.out.append("            _ => None,")
+        self.out.append("        }")
+        self.out.append("    }")
+        self.out.append("}")
+        self.out.append("")
+        self.out.append(f"impl std::fmt::Display for {rname} {{")
+        self.out.append("    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {")
+        self.out.append("        f.write_str(self.as_str())")
+        self.out.append("    }")
+        self.out.append("}")
+        self.out.append("")
+
+    def generate(self) -> str:
+        meta = self.model["metadata"]
+        self.out.append(f"//! {self.service.upper()} wire shapes, generated by `tools/gen-model/gen.py` from botocore's")
+        self.out.append(f"//! `{self.service}/{SERVICES[self.service]}/service-2.json`. Do not edit by hand; rerun the generator.")
+        self.out.append("")
+        self.out.append("#![allow(clippy::all, missing_docs)]")
+        self.out.append("")
+        self.out.append("use serde::{Deserialize, Serialize};")
+        self.out.append("use std::collections::BTreeMap;")
+        self.out.append("")
+        self.out.append(f"/// The `X-Amz-Target` prefix of every {self.service.upper()} operation.")
+        self.out.append(f'pub const TARGET_PREFIX: &str = "{meta["targetPrefix"]}";')
+        self.out.append("")
+        self.out.append(f"/// The SigV4 signing name of {self.service.upper()}.")
+        self.out.append(f'pub const SIGNING_NAME: &str = "{meta["signingName"]}";')
+        self.out.append("")
+        ops = sorted(self.model["operations"])
+        self.out.append(f"/// Every operation name in the {self.service.upper()} model.")
+        self.out.append("pub const OPERATIONS: &[&str] = &[")
+        for op in ops:
+            self.out.append(f'    "{op}",')
+        self.out.append("];")
+        self.out.append("")
+        for name in sorted(self.shapes):
+            s = self.shapes[name]
+            if s.get("exception"):
+                continue
+            if s["type"] == "structure":
+                self.emit_struct(name, s)
+            elif s["type"] == "string" and "enum" in s:
+                self.emit_enum(name, s)
+        return "\n".join(self.out) + "\n"
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        sys.exit(2)
+    data = sys.argv[1]
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    for service, version in SERVICES.items():
+        path = os.path.join(data, service, version, "service-2.json.gz")
+        with gzip.open(path) as f:
+            model = json.load(f)
+        code = Generator(service, model).generate()
+        out = os.path.join(root, "crates", "model", "src", service, "shapes.rs")
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as f:
+            f.write(code)
+        print(f"wrote {out}: {code.count(chr(10))} lines")
+
+
+if __name__ == "__main__":
+    main()
