@@ -1,0 +1,145 @@
+//! Watches: ordered, gap-free delivery of committed changes under a key prefix.
+//!
+//! A store publishes each committed transaction as one batch to its [`WatchHub`] while it still holds its write
+//! lock, so batches arrive in revision order. The hub keeps the most recent batches; a new watch replays from that
+//! history and then follows a broadcast channel. A watch that lags behind the channel refills from history, and
+//! fails with [`StoreError::Compacted`] only when history no longer covers the gap.
+
+use crate::{KeyValue, StoreError};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+/// Whether a key was written or deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// The key was created or replaced.
+    Put,
+    /// The key was deleted.
+    Delete,
+}
+
+/// One change. For a delete, `kv.value` is empty and `kv.mod_revision` is the deleting revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Put or delete.
+    pub kind: EventKind,
+    /// The key-value after the change.
+    pub kv: KeyValue,
+}
+
+/// The changes of one committed transaction.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) revision: i64,
+    pub(crate) events: Vec<Event>,
+}
+
+struct HubState {
+    history: VecDeque<Arc<Batch>>,
+    last_revision: i64,
+}
+
+/// Fan-out of committed batches to watches, with a bounded history.
+pub struct WatchHub {
+    state: Mutex<HubState>,
+    sender: broadcast::Sender<Arc<Batch>>,
+    history_capacity: usize,
+}
+
+impl WatchHub {
+    /// A hub for a store currently at `revision`, keeping `history_capacity` batches.
+    pub(crate) fn new(revision: i64, history_capacity: usize) -> Arc<Self> {
+        let (sender, _) = broadcast::channel(1024);
+        Arc::new(Self {
+            state: Mutex::new(HubState { history: VecDeque::new(), last_revision: revision }),
+            sender,
+            history_capacity,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Publishes a committed batch. Callers hold their store's write lock, so batches come in revision order.
+    pub(crate) fn publish(&self, revision: i64, events: Vec<Event>) {
+        let batch = Arc::new(Batch { revision, events });
+        let mut state = self.lock();
+        state.last_revision = revision;
+        state.history.push_back(batch.clone());
+        while state.history.len() > self.history_capacity {
+            state.history.pop_front();
+        }
+        // No receivers is fine: nobody is watching.
+        let _ = self.sender.send(batch);
+    }
+
+    /// The newest published revision.
+    pub(crate) fn last_revision(&self) -> i64 {
+        self.lock().last_revision
+    }
+
+    /// Starts a watch of `prefix` for revisions after `after_revision`.
+    pub(crate) fn watch(self: &Arc<Self>, prefix: &str, after_revision: i64) -> Result<Watch, StoreError> {
+        let state = self.lock();
+        let receiver = self.sender.subscribe();
+        let backlog = Self::backlog(&state, after_revision + 1)?;
+        Ok(Watch {
+            prefix: prefix.to_string(),
+            next_revision: after_revision + 1,
+            backlog,
+            receiver,
+            hub: self.clone(),
+        })
+    }
+
+    fn backlog(state: &HubState, from: i64) -> Result<VecDeque<Arc<Batch>>, StoreError> {
+        if from > state.last_revision {
+            return Ok(VecDeque::new());
+        }
+        let oldest = state.history.front().map(|b| b.revision).unwrap_or(state.last_revision + 1);
+        if from < oldest {
+            return Err(StoreError::Compacted { requested: from, oldest });
+        }
+        Ok(state.history.iter().filter(|b| b.revision >= from).cloned().collect())
+    }
+}
+
+/// A stream of changes under one prefix.
+pub struct Watch {
+    prefix: String,
+    next_revision: i64,
+    backlog: VecDeque<Arc<Batch>>,
+    receiver: broadcast::Receiver<Arc<Batch>>,
+    hub: Arc<WatchHub>,
+}
+
+impl Watch {
+    /// The changes of the next revision that touches the prefix, with that revision.
+    pub async fn next(&mut self) -> Result<(i64, Vec<Event>), StoreError> {
+        loop {
+            let batch = match self.backlog.pop_front() {
+                Some(batch) => batch,
+                None => match self.receiver.recv().await {
+                    Ok(batch) => batch,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let state = self.hub.lock();
+                        self.backlog = WatchHub::backlog(&state, self.next_revision)?;
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Err(StoreError::Closed),
+                },
+            };
+            if batch.revision < self.next_revision {
+                continue;
+            }
+            self.next_revision = batch.revision + 1;
+            let events: Vec<Event> =
+                batch.events.iter().filter(|e| e.kv.key.starts_with(&self.prefix)).cloned().collect();
+            if !events.is_empty() {
+                return Ok((batch.revision, events));
+            }
+        }
+    }
+}
