@@ -110,10 +110,8 @@ pub enum StreamMessage {
 pub struct DesiredState {
     /// The store revision this state was computed at; it only grows.
     pub revision: i64,
-    /// The tasks assigned to the instance that are not yet STOPPED.
+    /// The tasks assigned to the instance that are not yet STOPPED. Containers of any other task are stopped.
     pub tasks: Vec<TaskSpec>,
-    /// Tasks the server knows as STOPPED that the agent may still be running (after a partition), to stop now.
-    pub stopped_task_arns: Vec<String>,
 }
 
 /// A task as the agent needs to run it, with overrides already applied.

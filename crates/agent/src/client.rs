@@ -1,0 +1,113 @@
+//! The agent's HTTP client for the control plane's `/agent/v1/` endpoints.
+
+use crate::AgentError;
+use berth_model::agent::{RegisterRequest, RegisterResponse, ReportRequest, ReportResponse, StreamMessage};
+use futures::{Stream, StreamExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// A client for one control plane.
+#[derive(Debug, Clone)]
+pub struct ServerClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl ServerClient {
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:7700`).
+    pub fn new(base: &str) -> Result<Self, AgentError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| AgentError::Transport(format!("building the HTTP client: {e}")))?;
+        Ok(Self { http, base: base.trim_end_matches('/').to_string() })
+    }
+
+    async fn post<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Req,
+    ) -> Result<Resp, AgentError> {
+        let body = serde_json::to_vec(body).map_err(|e| AgentError::Decode(e.to_string()))?;
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .timeout(Duration::from_secs(30))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| AgentError::Transport(format!("POST {path}: {e}")))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| AgentError::Transport(format!("POST {path}: {e}")))?;
+        check(status, &bytes)?;
+        serde_json::from_slice(&bytes).map_err(|e| AgentError::Decode(format!("POST {path}: {e}")))
+    }
+
+    /// Joins the cluster.
+    pub async fn register(&self, join_token: &str, req: &RegisterRequest) -> Result<RegisterResponse, AgentError> {
+        self.post("/agent/v1/register", join_token, req).await
+    }
+
+    /// Sends observed task states (or a heartbeat).
+    pub async fn report(&self, token: &str, req: &ReportRequest) -> Result<ReportResponse, AgentError> {
+        self.post("/agent/v1/report", token, req).await
+    }
+
+    /// Opens the desired-state stream.
+    pub async fn stream(
+        &self,
+        token: &str,
+    ) -> Result<impl Stream<Item = Result<StreamMessage, AgentError>> + use<>, AgentError> {
+        let response = self
+            .http
+            .get(format!("{}/agent/v1/stream", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| AgentError::Transport(format!("GET /agent/v1/stream: {e}")))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.unwrap_or_default();
+            let fallback = AgentError::Rejected { status: status.as_u16(), body: String::new() };
+            return Err(check(status, &bytes).err().unwrap_or(fallback));
+        }
+        let mut bytes = response.bytes_stream();
+        Ok(async_stream::stream! {
+            let mut buffer: Vec<u8> = Vec::new();
+            while let Some(chunk) = bytes.next().await {
+                let chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    Err(e) => {
+                        yield Err(AgentError::Transport(format!("stream broke: {e}")));
+                        return;
+                    }
+                };
+                buffer.extend_from_slice(&chunk);
+                while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=end).collect();
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    yield serde_json::from_slice::<StreamMessage>(&line).map_err(|e| AgentError::Decode(format!("stream message: {e}")));
+                }
+            }
+            yield Err(AgentError::Transport("the server closed the stream".into()));
+        })
+    }
+}
+
+fn check(status: reqwest::StatusCode, body: &[u8]) -> Result<(), AgentError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(body).into_owned();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(AgentError::Unauthorized(text));
+    }
+    Err(AgentError::Rejected { status: status.as_u16(), body: text })
+}

@@ -1,0 +1,259 @@
+//! The engine on the fake runtime: start, essential exit, stop, pull failure, adoption, restart policy.
+
+use super::*;
+use crate::runtime::{ContainerRuntime, FakeRuntime, RuntimeError};
+use berth_model::agent::{ContainerSpec as WireContainer, RegisterResponse, TaskReport, TaskSpec};
+use berth_model::clock::ManualClock;
+use berth_model::ecs::{ContainerDefinition, ContainerRestartPolicy};
+use futures::StreamExt;
+
+const IMAGE: &str = "berth-workload:latest";
+const INSTANCE: &str = "arn:aws:ecs:us-east-1:000000000000:container-instance/default/0000";
+
+struct Harness {
+    fake: FakeRuntime,
+    engine: Engine<FakeRuntime>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    outbox: Arc<Outbox>,
+    events: crate::runtime::EventStream,
+    clock: Arc<ManualClock>,
+}
+
+async fn harness() -> Harness {
+    let fake = FakeRuntime::new();
+    fake.add_image(IMAGE);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let outbox = Arc::new(Outbox::default());
+    let session = Arc::new(Session::default());
+    session.update(&RegisterResponse { container_instance_arn: INSTANCE.into(), ..Default::default() });
+    let config = EngineConfig { default_stop_timeout: Duration::from_secs(2), ..Default::default() };
+    let events = fake.events().await.unwrap();
+    // The engine's clock and the fake engine's clock start together, as on a real host.
+    let clock = Arc::new(ManualClock::new(crate::runtime::fake::DEFAULT_NOW));
+    let engine = Engine::new(Arc::new(fake.clone()), config, clock.clone(), session, tx, outbox.clone());
+    Harness { fake, engine, rx, outbox, events, clock }
+}
+
+impl Harness {
+    /// Feeds worker results and Docker events back into the engine until nothing happens for a moment.
+    async fn settle(&mut self) {
+        loop {
+            tokio::select! {
+                Some(msg) = self.rx.recv() => self.engine.handle(msg).await,
+                Some(Ok(event)) = self.events.next() => self.engine.handle(Msg::Event(event)).await,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => return,
+            }
+        }
+    }
+
+    fn latest(&self, arn: &str) -> TaskReport {
+        self.outbox.snapshot().into_iter().map(|(_, r)| r).find(|r| r.task_arn == arn).expect("a report for the task")
+    }
+}
+
+fn container(name: &str, essential: bool) -> WireContainer {
+    WireContainer {
+        container_arn: format!("arn:container/{name}"),
+        definition: ContainerDefinition {
+            name: Some(name.into()),
+            image: Some(IMAGE.into()),
+            essential: Some(essential),
+            memory: Some(64),
+            ..Default::default()
+        },
+    }
+}
+
+fn task(id: &str, containers: Vec<WireContainer>) -> TaskSpec {
+    TaskSpec {
+        task_arn: format!("arn:aws:ecs:us-east-1:000000000000:task/default/{id}"),
+        cluster_arn: "arn:aws:ecs:us-east-1:000000000000:cluster/default".into(),
+        family: "web".into(),
+        revision: 1,
+        desired_status: "RUNNING".into(),
+        containers,
+        ..Default::default()
+    }
+}
+
+fn desired(tasks: Vec<TaskSpec>) -> Msg {
+    Msg::Desired(DesiredState { revision: 1, tasks })
+}
+
+#[tokio::test]
+async fn starts_a_task_and_reports_running() {
+    let mut h = harness().await;
+    let t = task("t1", vec![container("app", true), container("sidecar", false)]);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    let report = h.latest(&t.task_arn);
+    assert_eq!(report.last_status, "RUNNING");
+    assert!(report.pull_started_at.is_some() && report.pull_stopped_at.is_some());
+    assert!(report.containers.iter().all(|c| c.last_status == "RUNNING" && c.runtime_id.is_some()));
+    let id = h.fake.id_of(&crate::convert::container_name(&t, "app")).unwrap();
+    let spec = h.fake.spec(&id).unwrap();
+    assert_eq!(spec.labels[crate::convert::LABEL_INSTANCE_ARN], INSTANCE);
+}
+
+#[tokio::test]
+async fn essential_exit_stops_the_task() {
+    let mut h = harness().await;
+    let t = task("t2", vec![container("app", true), container("sidecar", false)]);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    let app = h.fake.id_of(&crate::convert::container_name(&t, "app")).unwrap();
+    h.fake.exit(&app, 3).unwrap();
+    h.settle().await;
+    let report = h.latest(&t.task_arn);
+    assert_eq!(report.last_status, "STOPPED");
+    assert_eq!(report.stop_code.as_deref(), Some("EssentialContainerExited"));
+    assert_eq!(report.stopped_reason.as_deref(), Some(ESSENTIAL_EXITED));
+    let app_report = report.containers.iter().find(|c| c.name == "app").unwrap();
+    assert_eq!(app_report.exit_code, Some(3));
+    assert!(report.containers.iter().all(|c| c.last_status == "STOPPED"));
+}
+
+#[tokio::test]
+async fn non_essential_exit_keeps_the_task_running() {
+    let mut h = harness().await;
+    let t = task("t3", vec![container("app", true), container("sidecar", false)]);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    let sidecar = h.fake.id_of(&crate::convert::container_name(&t, "sidecar")).unwrap();
+    h.fake.exit(&sidecar, 0).unwrap();
+    h.settle().await;
+    let report = h.latest(&t.task_arn);
+    assert_eq!(report.last_status, "RUNNING");
+    assert_eq!(report.containers.iter().find(|c| c.name == "sidecar").unwrap().exit_code, Some(0));
+}
+
+#[tokio::test]
+async fn desired_stopped_stops_with_the_container_timeouts() {
+    let mut h = harness().await;
+    let mut t = task("t4", vec![container("app", true)]);
+    t.containers[0].definition.stop_timeout = Some(7);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    t.desired_status = "STOPPED".into();
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    assert_eq!(h.latest(&t.task_arn).last_status, "STOPPED");
+    let stop = h.fake.calls().into_iter().find_map(|c| match c {
+        crate::runtime::fake::Call::Stop { timeout, .. } => Some(timeout),
+        _ => None,
+    });
+    assert_eq!(stop, Some(Duration::from_secs(7)));
+}
+
+#[tokio::test]
+async fn pull_failure_without_a_local_image_fails_the_task() {
+    let mut h = harness().await;
+    let mut t = task("t5", vec![container("app", true)]);
+    t.containers[0].definition.image = Some("registry.invalid/missing:1".into());
+    h.fake.fail_pull(
+        "registry.invalid/missing:1",
+        RuntimeError::NotFound {
+            call: "pull_image",
+            target: "registry.invalid/missing:1".into(),
+            message: "manifest unknown".into(),
+        },
+    );
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    let report = h.latest(&t.task_arn);
+    assert_eq!(report.last_status, "STOPPED");
+    assert_eq!(report.stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert!(report.stopped_reason.unwrap().starts_with("CannotPullContainerError"));
+}
+
+#[tokio::test]
+async fn a_new_engine_adopts_running_containers_without_recreating_them() {
+    let mut h = harness().await;
+    let t = task("t6", vec![container("app", true)]);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    let creates_before =
+        h.fake.calls().iter().filter(|c| matches!(c, crate::runtime::fake::Call::Create { .. })).count();
+
+    // A second engine on the same runtime: the agent restarted.
+    let (tx, rx) = mpsc::unbounded_channel();
+    let outbox = Arc::new(Outbox::default());
+    let session = Arc::new(Session::default());
+    session.update(&RegisterResponse { container_instance_arn: INSTANCE.into(), ..Default::default() });
+    let mut engine = Engine::new(
+        Arc::new(h.fake.clone()),
+        EngineConfig::default(),
+        Arc::new(ManualClock::new(2000.0)),
+        session,
+        tx,
+        outbox.clone(),
+    );
+    assert_eq!(engine.adopt().await.unwrap(), 1);
+    engine.handle(desired(vec![t.clone()])).await;
+    h.engine = engine;
+    h.rx = rx;
+    h.outbox = outbox;
+    h.settle().await;
+    let creates_after =
+        h.fake.calls().iter().filter(|c| matches!(c, crate::runtime::fake::Call::Create { .. })).count();
+    assert_eq!(creates_before, creates_after, "adoption must not recreate containers");
+    assert_eq!(h.latest(&t.task_arn).last_status, "RUNNING");
+    assert!(!h.fake.calls().iter().any(|c| matches!(c, crate::runtime::fake::Call::Stop { .. })));
+
+    // The server no longer wants it: the engine stops it.
+    h.engine.handle(desired(vec![])).await;
+    h.settle().await;
+    assert!(h.fake.calls().iter().any(|c| matches!(c, crate::runtime::fake::Call::Stop { .. })));
+}
+
+#[tokio::test]
+async fn restart_policy_restarts_in_place() {
+    let mut h = harness().await;
+    let mut t = task("t7", vec![container("app", true)]);
+    t.containers[0].definition.restart_policy = Some(ContainerRestartPolicy {
+        enabled: true,
+        ignored_exit_codes: Some(vec![0]),
+        restart_attempt_period: Some(60),
+    });
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    let app = h.fake.id_of(&crate::convert::container_name(&t, "app")).unwrap();
+
+    // It ran longer than restartAttemptPeriod, then failed: restarted in place, counted, task still RUNNING.
+    h.fake.advance(Duration::from_secs(120));
+    h.clock.advance(120.0);
+    h.fake.exit(&app, 1).unwrap();
+    h.settle().await;
+    let report = h.latest(&t.task_arn);
+    assert_eq!(report.last_status, "RUNNING");
+    let c = &report.containers[0];
+    assert_eq!((c.restart_count, c.last_status.as_str()), (1, "RUNNING"));
+
+    // It failed again at once (ran less than the period): the essential container's exit stops the task.
+    h.fake.exit(&app, 1).unwrap();
+    h.settle().await;
+    let report = h.latest(&t.task_arn);
+    assert_eq!(report.last_status, "STOPPED");
+    assert_eq!(report.stop_code.as_deref(), Some("EssentialContainerExited"));
+}
+
+#[tokio::test]
+async fn ignored_exit_codes_are_not_restarted() {
+    let mut h = harness().await;
+    let mut t = task("t8", vec![container("app", true)]);
+    t.containers[0].definition.restart_policy = Some(ContainerRestartPolicy {
+        enabled: true,
+        ignored_exit_codes: Some(vec![0]),
+        restart_attempt_period: Some(60),
+    });
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    let app = h.fake.id_of(&crate::convert::container_name(&t, "app")).unwrap();
+    h.fake.advance(Duration::from_secs(120));
+    h.clock.advance(120.0);
+    h.fake.exit(&app, 0).unwrap();
+    h.settle().await;
+    let report = h.latest(&t.task_arn);
+    assert_eq!(report.last_status, "STOPPED");
+    assert_eq!(report.containers[0].restart_count, 0);
+}

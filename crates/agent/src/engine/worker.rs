@@ -1,0 +1,342 @@
+//! The long operations on a task, run off the engine's loop: start (pull, create, start in dependency order) and
+//! stop (SIGTERM, then SIGKILL after each container's stop timeout).
+
+use super::state::ContainerTrack;
+use crate::convert::container_spec;
+use crate::runtime::{
+    ContainerRuntime, ContainerState, ContainerStatus, HealthStatus, RegistryCredentials, RuntimeError,
+};
+use berth_model::Timestamp;
+use berth_model::agent::{RegistryAuth, TaskSpec};
+use berth_model::clock::Clock;
+use berth_model::ecs::{ContainerCondition, NetworkBinding, TransportProtocol};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// When the agent pulls images (ECS's `ECS_IMAGE_PULL_BEHAVIOR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullBehavior {
+    /// Pull; if the pull fails, use the local image when there is one.
+    #[default]
+    Default,
+    /// Pull; fail the task if the pull fails.
+    Always,
+    /// Pull only when the image is not local.
+    Once,
+    /// Use the local image when there is one, else pull.
+    PreferCached,
+}
+
+impl std::str::FromStr for PullBehavior {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "default" => Ok(Self::Default),
+            "always" => Ok(Self::Always),
+            "once" => Ok(Self::Once),
+            "prefer-cached" => Ok(Self::PreferCached),
+            other => Err(format!("unknown image pull behavior {other:?}: use default, always, once or prefer-cached")),
+        }
+    }
+}
+
+/// What a start worker needs.
+pub struct StartJob<R> {
+    /// The runtime.
+    pub runtime: Arc<R>,
+    /// The task.
+    pub task: TaskSpec,
+    /// Containers that already exist (adopted), by name.
+    pub existing: BTreeMap<String, String>,
+    /// This agent's container instance ARN (for labels).
+    pub instance_arn: String,
+    /// The pull behaviour.
+    pub pull: PullBehavior,
+    /// Credentials for Berth's registry.
+    pub registry_auth: Option<RegistryAuth>,
+    /// Set when the task should stop instead.
+    pub cancel: Arc<AtomicBool>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Called once the images are ready (the task is ACTIVATING), with the pull times.
+    pub on_activating: Box<dyn FnOnce(Option<Timestamp>, Option<Timestamp>) + Send>,
+}
+
+/// What a start worker found.
+#[derive(Debug, Default)]
+pub struct StartOutcome {
+    /// Containers after the attempt.
+    pub containers: BTreeMap<String, ContainerTrack>,
+    /// When pulls began.
+    pub pull_started_at: Option<Timestamp>,
+    /// When pulls ended.
+    pub pull_stopped_at: Option<Timestamp>,
+    /// Set when the task failed to start: (stop code, reason).
+    pub failure: Option<(String, String)>,
+}
+
+/// Observes a container's state into a track.
+pub fn track_from_state(state: &ContainerState, previous: Option<&ContainerTrack>) -> ContainerTrack {
+    let mut track = previous.cloned().unwrap_or_else(ContainerTrack::pending);
+    track.id = Some(state.id.clone());
+    track.status = if state.running {
+        "RUNNING"
+    } else if state.status == ContainerStatus::Created {
+        "PENDING"
+    } else {
+        "STOPPED"
+    };
+    if !state.running && state.status != ContainerStatus::Created {
+        track.exit_code = state.exit_code.and_then(|c| i32::try_from(c).ok());
+        if state.oom_killed {
+            track.reason = Some("OutOfMemoryError: Container killed due to memory usage".into());
+        } else if let Some(error) = state.error.as_ref().filter(|e| !e.is_empty()) {
+            track.reason = Some(error.clone());
+        }
+    }
+    track.health = match state.health {
+        Some(HealthStatus::Healthy) => "HEALTHY",
+        Some(HealthStatus::Unhealthy) => "UNHEALTHY",
+        _ => "UNKNOWN",
+    };
+    track.started_at = state.started_at.or(track.started_at);
+    track.bindings = state
+        .ports
+        .iter()
+        .map(|p| NetworkBinding {
+            bind_ip: Some(p.host_ip.clone()),
+            container_port: Some(i32::from(p.container_port)),
+            host_port: Some(i32::from(p.host_port)),
+            protocol: Some(match p.protocol {
+                crate::runtime::Protocol::Udp => TransportProtocol::Udp,
+                crate::runtime::Protocol::Tcp => TransportProtocol::Tcp,
+            }),
+            ..Default::default()
+        })
+        .collect();
+    track
+}
+
+fn credentials_for(image: &str, auth: Option<&RegistryAuth>) -> Option<RegistryCredentials> {
+    let auth = auth?;
+    image.starts_with(&format!("{}/", auth.server_address)).then(|| RegistryCredentials {
+        username: auth.username.clone(),
+        password: auth.password.clone(),
+        server_address: Some(auth.server_address.clone()),
+    })
+}
+
+async fn ensure_image<R: ContainerRuntime>(
+    runtime: &R,
+    image: &str,
+    behavior: PullBehavior,
+    auth: Option<&RegistryAuth>,
+) -> Result<Option<String>, String> {
+    let local = runtime.inspect_image(image).await.map_err(|e| e.to_string())?;
+    let pull = match behavior {
+        PullBehavior::Once | PullBehavior::PreferCached => local.is_none(),
+        PullBehavior::Default | PullBehavior::Always => true,
+    };
+    if pull {
+        match runtime.pull_image(image, credentials_for(image, auth).as_ref()).await {
+            Ok(()) => {}
+            Err(error) if behavior == PullBehavior::Default && local.is_some() => {
+                tracing::info!(%image, %error, "pull failed; using the cached image");
+            }
+            Err(error) => return Err(format!("CannotPullContainerError: {error}")),
+        }
+    }
+    let info = runtime.inspect_image(image).await.map_err(|e| e.to_string())?;
+    let info = info.ok_or_else(|| format!("CannotPullContainerError: image {image} is not available locally"))?;
+    let digest = info.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string());
+    Ok(Some(digest.unwrap_or(info.id)))
+}
+
+async fn wait_for_dependencies<R: ContainerRuntime>(
+    runtime: &R,
+    task: &TaskSpec,
+    name: &str,
+    ids: &BTreeMap<String, String>,
+    cancel: &AtomicBool,
+) -> Result<(), String> {
+    let Some(container) = task.containers.iter().find(|c| c.definition.name.as_deref() == Some(name)) else {
+        return Ok(());
+    };
+    let timeout =
+        Duration::from_secs(container.definition.start_timeout.and_then(|t| u64::try_from(t).ok()).unwrap_or(180));
+    let deadline = tokio::time::Instant::now() + timeout;
+    for dep in container.definition.depends_on.iter().flatten() {
+        let Some(id) = ids.get(&dep.container_name) else { continue };
+        loop {
+            if cancel.load(Ordering::SeqCst) {
+                return Err("the task was stopped while starting".into());
+            }
+            let state = runtime.inspect_container(id).await.map_err(|e| e.to_string())?;
+            let met = match (&dep.condition, &state) {
+                (_, None) => return Err(format!("dependency {} disappeared", dep.container_name)),
+                (ContainerCondition::Start, Some(s)) => s.running || s.status == ContainerStatus::Exited,
+                (ContainerCondition::Complete, Some(s)) => s.status == ContainerStatus::Exited,
+                (ContainerCondition::Success, Some(s)) => {
+                    if s.status == ContainerStatus::Exited && s.exit_code != Some(0) {
+                        return Err(format!("dependency {} exited with {:?}, not 0", dep.container_name, s.exit_code));
+                    }
+                    s.status == ContainerStatus::Exited
+                }
+                (ContainerCondition::Healthy, Some(s)) => s.health == Some(HealthStatus::Healthy),
+            };
+            if met {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "container {name} timed out waiting for {} to reach {}",
+                    dep.container_name, dep.condition
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Pulls, creates and starts a task's containers. Never panics; failures come back in the outcome.
+pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
+    let StartJob { runtime, task, existing, instance_arn, pull, registry_auth, cancel, clock, on_activating } = job;
+    let mut out = StartOutcome::default();
+    let names: Vec<String> = task.containers.iter().filter_map(|c| c.definition.name.clone()).collect();
+    let mut ids: BTreeMap<String, String> = existing;
+    let mut digests: BTreeMap<String, String> = BTreeMap::new();
+    let fail = |out: &mut StartOutcome, code: &str, reason: String| {
+        out.failure = Some((code.to_string(), reason));
+    };
+
+    // 1. Images, each once.
+    let to_create: Vec<_> =
+        task.containers.iter().filter(|c| !c.definition.name.as_ref().is_some_and(|n| ids.contains_key(n))).collect();
+    if !to_create.is_empty() {
+        out.pull_started_at = Some(clock.now());
+    }
+    for c in &to_create {
+        let image = c.definition.image.clone().unwrap_or_default();
+        if digests.contains_key(&image) {
+            continue;
+        }
+        match ensure_image(&*runtime, &image, pull, registry_auth.as_ref()).await {
+            Ok(digest) => {
+                digests.insert(image, digest.unwrap_or_default());
+            }
+            Err(reason) => {
+                out.pull_stopped_at = Some(clock.now());
+                let name = c.definition.name.clone().unwrap_or_default();
+                let mut track = ContainerTrack::pending();
+                track.status = "STOPPED";
+                track.reason = Some(reason.clone());
+                out.containers.insert(name, track);
+                fail(&mut out, "TaskFailedToStart", reason);
+                return out;
+            }
+        }
+    }
+    if !to_create.is_empty() {
+        out.pull_stopped_at = Some(clock.now());
+    }
+    on_activating(out.pull_started_at, out.pull_stopped_at);
+
+    // 2. Create what does not exist yet.
+    for c in &to_create {
+        if cancel.load(Ordering::SeqCst) {
+            return out;
+        }
+        let name = c.definition.name.clone().unwrap_or_default();
+        let spec = container_spec(&task, c, &instance_arn);
+        let id = match runtime.create_container(&spec).await {
+            Ok(id) => id,
+            Err(RuntimeError::Conflict { .. }) => match runtime.inspect_container(&spec.name).await {
+                // A previous attempt created it before the agent stopped: use it.
+                Ok(Some(state)) => state.id,
+                _ => {
+                    fail(
+                        &mut out,
+                        "TaskFailedToStart",
+                        format!("CannotCreateContainerError: name {} is taken", spec.name),
+                    );
+                    return out;
+                }
+            },
+            Err(error) => {
+                let mut track = ContainerTrack::pending();
+                track.status = "STOPPED";
+                track.reason = Some(format!("CannotCreateContainerError: {error}"));
+                out.containers.insert(name, track);
+                fail(&mut out, "TaskFailedToStart", format!("CannotCreateContainerError: {error}"));
+                return out;
+            }
+        };
+        ids.insert(name, id);
+    }
+
+    // 3. Start in dependency order (a container waits for the conditions it depends on).
+    for name in &names {
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        let Some(id) = ids.get(name).cloned() else { continue };
+        let state = runtime.inspect_container(&id).await.ok().flatten();
+        if state.as_ref().is_some_and(|s| s.running || s.status == ContainerStatus::Exited) {
+            continue; // adopted and already started
+        }
+        if let Err(reason) = wait_for_dependencies(&*runtime, &task, name, &ids, &cancel).await {
+            fail(&mut out, "TaskFailedToStart", format!("DependencyError: {reason}"));
+            break;
+        }
+        if let Err(error) = runtime.start_container(&id).await {
+            let mut track = ContainerTrack::pending();
+            track.id = Some(id.clone());
+            track.status = "STOPPED";
+            track.reason = Some(format!("CannotStartContainerError: {error}"));
+            out.containers.insert(name.clone(), track);
+            fail(&mut out, "TaskFailedToStart", format!("CannotStartContainerError: {error}"));
+            break;
+        }
+    }
+
+    // 4. Observe.
+    for name in &names {
+        let Some(id) = ids.get(name) else { continue };
+        let previous = out.containers.get(name).cloned();
+        if let Ok(Some(state)) = runtime.inspect_container(id).await {
+            let mut track = track_from_state(&state, previous.as_ref());
+            let image = task
+                .containers
+                .iter()
+                .find(|c| c.definition.name.as_deref() == Some(name))
+                .and_then(|c| c.definition.image.clone())
+                .unwrap_or_default();
+            track.image_digest = digests.get(&image).cloned().filter(|d| !d.is_empty());
+            out.containers.insert(name.clone(), track);
+        }
+    }
+    out
+}
+
+/// Stops the given containers concurrently, each with its own timeout, and observes their final states.
+pub async fn stop_containers<R: ContainerRuntime>(
+    runtime: Arc<R>,
+    containers: Vec<(String, String, Duration)>,
+) -> BTreeMap<String, Option<ContainerState>> {
+    let stops = containers.into_iter().map(|(name, id, timeout)| {
+        let runtime = runtime.clone();
+        async move {
+            if let Err(error) = runtime.stop_container(&id, timeout).await {
+                if !error.is_not_found() {
+                    tracing::warn!(container = %id, %error, "stopping a container failed");
+                }
+            }
+            let state = runtime.inspect_container(&id).await.ok().flatten();
+            (name, state)
+        }
+    });
+    futures::future::join_all(stops).await.into_iter().collect()
+}

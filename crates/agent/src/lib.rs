@@ -1,0 +1,304 @@
+//! Berth's node agent: joins a cluster as a container instance and makes the Docker Engine run what the control
+//! plane assigns to it.
+//!
+//! # Background
+//! ECS's agent receives task assignments and reports container states. Berth's agent does the same over
+//! `berth_model::agent`'s protocol: it registers with a join token, reads the desired state of its tasks from a
+//! long-lived stream, reconciles Docker toward it in the task [`engine`], and reports what it observed.
+//!
+//! # Design
+//! - [`runtime`]: the container runtime behind a trait (Docker via bollard, and a fake for tests).
+//! - [`engine`]: one loop owning the task states; slow Docker calls run in spawned workers.
+//! - [`run`] wires the loops: registration (and re-registration when the token stops working), the stream reader,
+//!   the reporter (heartbeats, and the outbox of changed tasks, retried until acknowledged), Docker's event stream,
+//!   and a periodic resync that catches missed events.
+//! - Containers carry labels naming their task, container, cluster and container instance; a restarted agent
+//!   finds them again ([`engine::Engine::adopt`]) and leaves them running.
+//!
+//! # Limitations
+//! awsvpc networking, volumes other than bind mounts, secrets, log drivers other than json-file and the task
+//! metadata endpoints are not implemented yet.
+
+pub mod client;
+pub mod convert;
+pub mod engine;
+pub mod resources;
+pub mod runtime;
+pub mod session;
+
+use berth_model::agent::{AgentVersion, RegisterRequest, ReportRequest, StreamMessage};
+use berth_model::clock::Clock;
+use client::ServerClient;
+use engine::{Engine, EngineConfig, Msg, Outbox};
+use futures::StreamExt;
+use resources::ResourceSettings;
+use runtime::{ContainerRuntime, RuntimeError, RuntimeInfo};
+use session::{Identity, Session};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, mpsc};
+
+/// The agent's version, as registered.
+pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Agent failures.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The server could not be reached.
+    #[error("cannot reach the Berth server: {0}")]
+    Transport(String),
+    /// The server refused the agent's credentials.
+    #[error("the Berth server refused the agent's token: {0}")]
+    Unauthorized(String),
+    /// The server answered with an error.
+    #[error("the Berth server answered {status}: {body}")]
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The body.
+        body: String,
+    },
+    /// A message could not be decoded.
+    #[error("cannot decode a message from the server: {0}")]
+    Decode(String),
+    /// The container runtime failed.
+    #[error("container runtime: {0}")]
+    Runtime(#[from] RuntimeError),
+    /// The agent's data dir failed.
+    #[error("agent data dir {path}: {source}")]
+    DataDir {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The agent's settings.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The control plane, e.g. `http://127.0.0.1:7700`.
+    pub server_url: String,
+    /// The join token.
+    pub join_token: String,
+    /// The cluster to join.
+    pub cluster: String,
+    /// Where the agent keeps its identity.
+    pub data_dir: PathBuf,
+    /// How to size the instance.
+    pub resources: ResourceSettings,
+    /// Custom attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// The `ecs.availability-zone` attribute.
+    pub availability_zone: String,
+    /// The `ecs.instance-type` attribute (derived from the host when unset).
+    pub instance_type: Option<String>,
+    /// The name shown as `ec2InstanceId` (the host name when unset).
+    pub hostname: Option<String>,
+    /// The task engine's settings.
+    pub engine: EngineConfig,
+}
+
+/// How often the agent re-inspects its containers to catch events it missed.
+const RESYNC_EVERY: Duration = Duration::from_secs(10);
+
+struct Shared {
+    config: AgentConfig,
+    client: ServerClient,
+    session: Arc<Session>,
+    info: RuntimeInfo,
+    registering: Mutex<()>,
+}
+
+impl Shared {
+    /// Registers (or re-registers as the same instance), retrying until the server answers.
+    async fn register(&self, stale_token: Option<&str>) {
+        let _guard = self.registering.lock().await;
+        if let Some(stale) = stale_token {
+            if self.session.token() != stale {
+                return; // someone else re-registered already
+            }
+        }
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.try_register().await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "registration failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn try_register(&self) -> Result<(), AgentError> {
+        let c = &self.config;
+        let previous = Identity::load(&c.data_dir, &c.cluster);
+        let req = RegisterRequest {
+            cluster: c.cluster.clone(),
+            container_instance_arn: previous.map(|p| p.container_instance_arn),
+            hostname: c.hostname.clone().unwrap_or_else(|| self.info.hostname.clone()),
+            resources: resources::offered(&self.info, &c.resources),
+            attributes: resources::attributes(
+                &self.info,
+                &c.availability_zone,
+                c.instance_type.as_deref(),
+                &c.attributes,
+            ),
+            version: AgentVersion {
+                agent_version: AGENT_VERSION.to_string(),
+                agent_hash: option_env!("BERTH_GIT_HASH").unwrap_or("dev").to_string(),
+                docker_version: format!("DockerVersion: {}", self.info.engine_version),
+            },
+        };
+        let response = self.client.register(&c.join_token, &req).await?;
+        let identity =
+            Identity { cluster: c.cluster.clone(), container_instance_arn: response.container_instance_arn.clone() };
+        identity.save(&c.data_dir).map_err(|source| AgentError::DataDir { path: c.data_dir.clone(), source })?;
+        self.session.update(&response);
+        tracing::info!(instance = %response.container_instance_arn, "registered with the control plane");
+        Ok(())
+    }
+}
+
+/// Runs the agent until the process ends. Fails only if Docker cannot be used at start.
+pub async fn run<R: ContainerRuntime>(
+    runtime: Arc<R>,
+    config: AgentConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<(), AgentError> {
+    let info = runtime.info().await?;
+    let client = ServerClient::new(&config.server_url)?;
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        client,
+        session: Arc::new(Session::default()),
+        info,
+        registering: Mutex::new(()),
+    });
+    shared.register(None).await;
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let outbox = Arc::new(Outbox::default());
+    let mut engine =
+        Engine::new(runtime.clone(), config.engine.clone(), clock, shared.session.clone(), tx.clone(), outbox.clone());
+    engine.adopt().await?;
+
+    tokio::spawn(forward_events(runtime.clone(), tx.clone()));
+    tokio::spawn(resync_timer(tx.clone()));
+    tokio::spawn(report_loop(shared.clone(), outbox, tx.clone()));
+    tokio::spawn(stream_loop(shared.clone(), tx));
+    engine.run(rx).await;
+    Ok(())
+}
+
+async fn forward_events<R: ContainerRuntime>(runtime: Arc<R>, tx: mpsc::UnboundedSender<Msg>) {
+    loop {
+        match runtime.events().await {
+            Ok(mut events) => {
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(event) => {
+                            if tx.send(Msg::Event(event)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "docker event stream error");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot subscribe to docker events"),
+        }
+        // Events in between are lost: resync, then subscribe again.
+        if tx.send(Msg::Resync).is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn resync_timer(tx: mpsc::UnboundedSender<Msg>) {
+    let mut tick = tokio::time::interval(RESYNC_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if tx.send(Msg::Resync).is_err() {
+            return;
+        }
+    }
+}
+
+async fn report_loop(shared: Arc<Shared>, outbox: Arc<Outbox>, tx: mpsc::UnboundedSender<Msg>) {
+    let heartbeat = Duration::from_secs(3);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let batch = outbox.snapshot();
+        let token = shared.session.token();
+        let req = ReportRequest { tasks: batch.iter().map(|(_, r)| r.clone()).collect(), applied_revision: 0 };
+        match shared.client.report(&token, &req).await {
+            Ok(response) => {
+                backoff = Duration::from_millis(100);
+                let sent: Vec<(u64, String)> = batch.into_iter().map(|(seq, r)| (seq, r.task_arn)).collect();
+                outbox.acknowledge(&sent);
+                if !response.unknown_task_arns.is_empty() && tx.send(Msg::Unknown(response.unknown_task_arns)).is_err()
+                {
+                    return;
+                }
+                if outbox.snapshot().is_empty() {
+                    let _ = tokio::time::timeout(heartbeat, outbox.wait()).await;
+                }
+            }
+            Err(AgentError::Unauthorized(reason)) => {
+                tracing::warn!(%reason, "the server refused the instance token; registering again");
+                shared.register(Some(&token)).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "report failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(3));
+            }
+        }
+    }
+}
+
+async fn stream_loop(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Msg>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let token = shared.session.token();
+        match shared.client.stream(&token).await {
+            Ok(stream) => {
+                backoff = Duration::from_millis(100);
+                let mut stream = std::pin::pin!(stream);
+                while let Some(message) = stream.next().await {
+                    match message {
+                        Ok(StreamMessage::Desired(desired)) => {
+                            if tx.send(Msg::Desired(desired)).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(StreamMessage::Heartbeat { .. }) => {}
+                        Err(error) => {
+                            tracing::warn!(%error, "desired-state stream ended");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(AgentError::Unauthorized(reason)) => {
+                tracing::warn!(%reason, "the server refused the instance token; registering again");
+                shared.register(Some(&token)).await;
+                continue;
+            }
+            Err(error) => tracing::warn!(%error, "cannot open the desired-state stream"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(3));
+    }
+}

@@ -1,0 +1,136 @@
+//! What this host offers a cluster: CPU units, memory, reserved ports, and the attributes placement uses.
+
+use crate::runtime::RuntimeInfo;
+use berth_model::agent::AgentResources;
+use std::collections::BTreeMap;
+
+/// How to size the instance (real sizes by default; virtual sizes let several agents share one host in tests).
+#[derive(Debug, Clone)]
+pub struct ResourceSettings {
+    /// CPU units to offer instead of 1024 per core.
+    pub cpu_units: Option<i64>,
+    /// Memory (MiB) to offer instead of the host's total less the reserve.
+    pub memory_mib: Option<i64>,
+    /// Memory (MiB) kept back for the host, the engine and the agent.
+    pub reserved_memory_mib: i64,
+    /// TCP ports tasks may not use.
+    pub reserved_tcp_ports: Vec<u16>,
+    /// UDP ports tasks may not use.
+    pub reserved_udp_ports: Vec<u16>,
+}
+
+impl Default for ResourceSettings {
+    fn default() -> Self {
+        Self {
+            cpu_units: None,
+            memory_mib: None,
+            reserved_memory_mib: 256,
+            reserved_tcp_ports: vec![22, 2375, 2376, 51678, 51679],
+            reserved_udp_ports: Vec::new(),
+        }
+    }
+}
+
+/// The resources to register.
+pub fn offered(info: &RuntimeInfo, settings: &ResourceSettings) -> AgentResources {
+    let cpu = settings.cpu_units.unwrap_or(i64::from(info.cpus) * 1024);
+    let total_mib = i64::try_from(info.memory_bytes / (1024 * 1024)).unwrap_or(i64::MAX);
+    let memory = settings.memory_mib.unwrap_or((total_mib - settings.reserved_memory_mib).max(0));
+    let mut tcp = settings.reserved_tcp_ports.clone();
+    tcp.sort_unstable();
+    tcp.dedup();
+    AgentResources {
+        cpu,
+        memory_mib: memory,
+        reserved_tcp_ports: tcp,
+        reserved_udp_ports: settings.reserved_udp_ports.clone(),
+    }
+}
+
+/// Capabilities this agent supports, advertised as ECS does (task definitions that need others cannot be placed
+/// here, and RunTask reports `ATTRIBUTE`).
+pub const CAPABILITIES: &[&str] = &[
+    "com.amazonaws.ecs.capability.docker-remote-api.1.17",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.18",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.19",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.20",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.21",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.22",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.23",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.24",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.25",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.29",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.30",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.31",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.32",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.38",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.39",
+    "com.amazonaws.ecs.capability.logging-driver.json-file",
+    "com.amazonaws.ecs.capability.logging-driver.none",
+    "ecs.capability.container-health-check",
+    "ecs.capability.container-ordering",
+    "ecs.capability.task-cpu-mem-limit",
+    "ecs.capability.full-sync",
+];
+
+/// The attributes to register: ECS's built-ins, the capabilities, and the operator's own (`--attribute k=v`).
+pub fn attributes(
+    info: &RuntimeInfo,
+    availability_zone: &str,
+    instance_type: Option<&str>,
+    custom: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    out.insert("ecs.os-type".to_string(), if info.os.is_empty() { "linux".into() } else { info.os.clone() });
+    out.insert("ecs.os-family".to_string(), "LINUX".to_string());
+    let arch = match info.arch.as_str() {
+        "aarch64" | "arm64" => "arm64",
+        "" => "x86_64",
+        other => other,
+    };
+    out.insert("ecs.cpu-architecture".to_string(), arch.to_string());
+    out.insert("ecs.availability-zone".to_string(), availability_zone.to_string());
+    let memory_gib = info.memory_bytes / (1024 * 1024 * 1024);
+    let default_type = format!("berth.{}c{}g", info.cpus, memory_gib);
+    out.insert("ecs.instance-type".to_string(), instance_type.unwrap_or(&default_type).to_string());
+    out.insert("ecs.ami-id".to_string(), "berth-local".to_string());
+    for cap in CAPABILITIES {
+        out.insert((*cap).to_string(), String::new());
+    }
+    for (k, v) in custom {
+        out.insert(k.clone(), v.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offers_cores_and_memory_less_the_reserve() {
+        let info = RuntimeInfo { cpus: 2, memory_bytes: 4096 * 1024 * 1024, ..Default::default() };
+        let offered = offered(&info, &ResourceSettings::default());
+        assert_eq!((offered.cpu, offered.memory_mib), (2048, 3840));
+        let virt = ResourceSettings { cpu_units: Some(512), memory_mib: Some(1000), ..Default::default() };
+        let offered = super::offered(&info, &virt);
+        assert_eq!((offered.cpu, offered.memory_mib), (512, 1000));
+    }
+
+    #[test]
+    fn attributes_include_built_ins_and_custom() {
+        let info = RuntimeInfo {
+            cpus: 2,
+            memory_bytes: 8 << 30,
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            ..Default::default()
+        };
+        let custom = BTreeMap::from([("stack".to_string(), "blue".to_string())]);
+        let attrs = attributes(&info, "us-east-1b", None, &custom);
+        assert_eq!(attrs["ecs.availability-zone"], "us-east-1b");
+        assert_eq!(attrs["ecs.instance-type"], "berth.2c8g");
+        assert_eq!(attrs["stack"], "blue");
+        assert!(attrs.contains_key("ecs.capability.container-health-check"));
+    }
+}
