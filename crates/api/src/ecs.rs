@@ -1,0 +1,45 @@
+//! The ECS operations: each decodes its request, calls the control plane, and encodes the answer.
+
+use crate::error::ApiError;
+use crate::protocol::json11::{decode, encode};
+use berth_control::Control;
+use berth_model::ecs::OPERATIONS;
+
+/// Calls one ECS operation with a JSON body; returns the JSON response body.
+pub async fn dispatch(control: &Control, operation: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    macro_rules! call {
+        (async $method:ident) => {{ encode(&control.$method(decode(body)?).await?) }};
+        (sync $method:ident) => {{ encode(&control.$method(decode(body)?)?) }};
+    }
+    match operation {
+        "CreateCluster" => call!(async create_cluster),
+        "DescribeClusters" => call!(sync describe_clusters),
+        "ListClusters" => call!(sync list_clusters),
+        "DeleteCluster" => call!(async delete_cluster),
+        "UpdateCluster" => call!(async update_cluster),
+        "UpdateClusterSettings" => call!(async update_cluster_settings),
+        "RegisterTaskDefinition" => call!(async register_task_definition),
+        "DescribeTaskDefinition" => call!(sync describe_task_definition),
+        "ListTaskDefinitions" => call!(sync list_task_definitions),
+        "ListTaskDefinitionFamilies" => call!(sync list_task_definition_families),
+        "DeregisterTaskDefinition" => call!(async deregister_task_definition),
+        "DeleteTaskDefinitions" => call!(async delete_task_definitions),
+        "RegisterContainerInstance" => call!(async register_container_instance),
+        "DeregisterContainerInstance" => call!(async deregister_container_instance),
+        "ListContainerInstances" => call!(sync list_container_instances),
+        "DescribeContainerInstances" => call!(sync describe_container_instances),
+        "UpdateContainerInstancesState" => call!(async update_container_instances_state),
+        "RunTask" => call!(async run_task),
+        "StartTask" => call!(async start_task),
+        "StopTask" => call!(async stop_task),
+        "DescribeTasks" => call!(sync describe_tasks),
+        "ListTasks" => call!(sync list_tasks),
+        "TagResource" => call!(async tag_resource),
+        "UntagResource" => call!(async untag_resource),
+        "ListTagsForResource" => call!(sync list_tags_for_resource),
+        known if OPERATIONS.contains(&known) => {
+            Err(ApiError::bad_request("UnsupportedFeatureException", format!("{known} is not supported by Berth yet.")))
+        }
+        unknown => Err(ApiError::unknown_operation(&format!("{}.{unknown}", berth_model::ecs::TARGET_PREFIX))),
+    }
+}

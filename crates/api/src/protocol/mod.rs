@@ -1,0 +1,3 @@
+//! Wire protocols: AWS JSON 1.1.
+
+pub mod json11;

@@ -1,0 +1,54 @@
+//! AWS JSON 1.1 services behind the one listener, chosen by the `X-Amz-Target` prefix.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use berth_control::Control;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+
+/// A service spoken over AWS JSON 1.1 (ECS, ECR ...).
+pub trait AwsJsonService: Send + Sync + 'static {
+    /// The `X-Amz-Target` prefix before the `.`, e.g. `AmazonEC2ContainerServiceV20141113`.
+    fn target_prefix(&self) -> &'static str;
+    /// The largest request body accepted, in bytes.
+    fn max_body_bytes(&self) -> usize;
+    /// Calls an operation; returns the JSON response body.
+    fn call<'a>(
+        &'a self,
+        operation: &'a str,
+        body: &'a [u8],
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Vec<u8>, ApiError>>;
+}
+
+/// Amazon ECS, served by the control plane.
+pub struct EcsService {
+    control: Arc<Control>,
+}
+
+impl EcsService {
+    /// ECS on this control plane.
+    pub fn new(control: Arc<Control>) -> Self {
+        Self { control }
+    }
+}
+
+impl AwsJsonService for EcsService {
+    fn target_prefix(&self) -> &'static str {
+        berth_model::ecs::TARGET_PREFIX
+    }
+
+    fn max_body_bytes(&self) -> usize {
+        // Task definitions are the largest ECS requests; ECS allows 64 KiB of container definitions.
+        1024 * 1024
+    }
+
+    fn call<'a>(
+        &'a self,
+        operation: &'a str,
+        body: &'a [u8],
+        _caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Vec<u8>, ApiError>> {
+        Box::pin(crate::ecs::dispatch(&self.control, operation, body))
+    }
+}

@@ -1,0 +1,119 @@
+//! Command-line arguments (clap structs only; the roles do the work).
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Berth: the ECS experience on machines you own.
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Berth's roles and commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything on this machine: the control plane and a local agent on the local Docker Engine.
+    Up(UpArgs),
+    /// The control plane only; agents join it with `berth agent`.
+    Server(ServerArgs),
+    /// A node agent that joins a control plane and runs tasks on this host's Docker Engine.
+    Agent(AgentArgs),
+}
+
+/// Settings shared by `up` and `server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Where Berth keeps its state, credentials and join token.
+    #[arg(long, default_value = "./berth-data", env = "BERTH_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The address the API listens on.
+    #[arg(long, default_value = "127.0.0.1:7700", env = "BERTH_LISTEN")]
+    pub listen: SocketAddr,
+    /// The region in ARNs and signatures.
+    #[arg(long, default_value = "us-east-1", env = "BERTH_REGION")]
+    pub region: String,
+    /// The 12-digit account id in ARNs.
+    #[arg(long, default_value = "000000000000", env = "BERTH_ACCOUNT_ID")]
+    pub account_id: String,
+    /// Seconds of silence after which an agent shows `agentConnected: false`.
+    #[arg(long, default_value_t = 10)]
+    pub agent_timeout_seconds: u64,
+}
+
+/// `berth up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The control plane's settings.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The local agent's settings.
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// How an agent describes its host.
+#[derive(Debug, Args, Clone)]
+pub struct NodeArgs {
+    /// A custom attribute for placement constraints, `name=value` (repeatable).
+    #[arg(long = "attribute", value_parser = parse_attribute)]
+    pub attributes: Vec<(String, String)>,
+    /// The `ecs.availability-zone` attribute.
+    #[arg(long)]
+    pub availability_zone: Option<String>,
+    /// The `ecs.instance-type` attribute.
+    #[arg(long)]
+    pub instance_type: Option<String>,
+    /// CPU units to offer (default: 1024 per core).
+    #[arg(long)]
+    pub cpu_units: Option<i64>,
+    /// Memory in MiB to offer (default: the host's memory less the reserve).
+    #[arg(long)]
+    pub memory_mib: Option<i64>,
+    /// Memory in MiB kept for the host.
+    #[arg(long, default_value_t = 256)]
+    pub reserved_memory_mib: i64,
+    /// When to pull images: default, always, once or prefer-cached.
+    #[arg(long, default_value = "default", env = "BERTH_IMAGE_PULL_BEHAVIOR")]
+    pub image_pull_behavior: String,
+    /// Seconds a container gets to stop after SIGTERM when its definition sets no stopTimeout.
+    #[arg(long, default_value_t = 30)]
+    pub stop_timeout_seconds: u64,
+    /// Seconds stopped containers are kept before removal.
+    #[arg(long, default_value_t = 3600)]
+    pub cleanup_wait_seconds: u64,
+    /// The name this instance is shown as (`ec2InstanceId`); the host name by default.
+    #[arg(long)]
+    pub hostname: Option<String>,
+}
+
+/// `berth agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The control plane's URL.
+    #[arg(long, env = "BERTH_SERVER")]
+    pub server: String,
+    /// The join token the server printed (or keeps in `<data-dir>/join-token`).
+    #[arg(long, env = "BERTH_JOIN_TOKEN")]
+    pub join_token: String,
+    /// The cluster to join.
+    #[arg(long, default_value = "default")]
+    pub cluster: String,
+    /// Where the agent keeps its identity.
+    #[arg(long, default_value = "./berth-agent", env = "BERTH_AGENT_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// How the host is described.
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+fn parse_attribute(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once('=').ok_or_else(|| format!("attribute {text:?} is not name=value"))?;
+    if name.is_empty() || name.len() > 128 {
+        return Err(format!("attribute name {name:?} must have 1 to 128 characters"));
+    }
+    Ok((name.to_string(), value.to_string()))
+}

@@ -1,0 +1,31 @@
+//! The `berth` binary: `berth up` runs everything on one machine; `berth server` and `berth agent` run the halves.
+
+mod cli;
+mod roles;
+
+use clap::Parser;
+use cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => roles::up::run(args).await,
+        Command::Server(args) => roles::server::run(args).await,
+        Command::Agent(args) => roles::agent::run(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("berth: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

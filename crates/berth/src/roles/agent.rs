@@ -1,0 +1,67 @@
+//! `berth agent`: a node agent on this host's Docker Engine.
+
+use crate::cli::{AgentArgs, NodeArgs};
+use anyhow::{Context, Result, anyhow};
+use berth_agent::engine::EngineConfig;
+use berth_agent::resources::ResourceSettings;
+use berth_agent::runtime::DockerRuntime;
+use berth_agent::{AgentConfig, run as run_agent};
+use berth_model::clock::SystemClock;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds the agent's settings from the command line.
+pub fn config(
+    server_url: String,
+    join_token: String,
+    cluster: String,
+    data_dir: PathBuf,
+    node: &NodeArgs,
+    region: &str,
+    extra_reserved_ports: &[u16],
+) -> Result<AgentConfig> {
+    let pull = node.image_pull_behavior.parse().map_err(|e: String| anyhow!(e))?;
+    let mut resources = ResourceSettings {
+        cpu_units: node.cpu_units,
+        memory_mib: node.memory_mib,
+        reserved_memory_mib: node.reserved_memory_mib,
+        ..ResourceSettings::default()
+    };
+    resources.reserved_tcp_ports.extend_from_slice(extra_reserved_ports);
+    Ok(AgentConfig {
+        server_url,
+        join_token,
+        cluster,
+        data_dir,
+        resources,
+        attributes: node.attributes.iter().cloned().collect(),
+        availability_zone: node.availability_zone.clone().unwrap_or_else(|| format!("{region}a")),
+        instance_type: node.instance_type.clone(),
+        hostname: node.hostname.clone(),
+        engine: EngineConfig {
+            pull,
+            default_stop_timeout: Duration::from_secs(node.stop_timeout_seconds),
+            cleanup_wait: Duration::from_secs(node.cleanup_wait_seconds),
+        },
+    })
+}
+
+/// Connects to the local Docker Engine, with a message that says what to do when there is none.
+pub async fn docker() -> Result<Arc<DockerRuntime>> {
+    let runtime = DockerRuntime::connect().await.context(
+        "Berth runs tasks on Docker and could not reach the Docker Engine (set DOCKER_HOST or start dockerd)",
+    )?;
+    Ok(Arc::new(runtime))
+}
+
+/// `berth agent`.
+pub async fn run(args: AgentArgs) -> Result<()> {
+    let region = "us-east-1";
+    let config = config(args.server, args.join_token, args.cluster, args.data_dir, &args.node, region, &[])?;
+    let runtime = docker().await?;
+    tokio::select! {
+        result = run_agent(runtime, config, Arc::new(SystemClock)) => result.context("the agent stopped"),
+        _ = super::server::shutdown_signal() => Ok(()),
+    }
+}

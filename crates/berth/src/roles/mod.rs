@@ -1,0 +1,6 @@
+//! Berth's roles: what `up`, `server` and `agent` run.
+
+pub mod agent;
+pub mod files;
+pub mod server;
+pub mod up;

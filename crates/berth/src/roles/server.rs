@@ -1,0 +1,103 @@
+//! `berth server`: the control plane, its API listener and its controllers.
+
+use super::files::{RootCredentials, join_token, root_credentials};
+use crate::cli::ServerArgs;
+use anyhow::{Context, Result};
+use berth_api::auth::{Credentials, Principal};
+use berth_api::{ApiSettings, router};
+use berth_control::{Control, ControlConfig};
+use berth_model::clock::SystemClock;
+use berth_store::SqliteStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// A started control plane, listening.
+pub struct RunningServer {
+    /// The bound listener (not yet serving).
+    pub listener: TcpListener,
+    /// The router to serve.
+    pub app: axum::Router,
+    /// The join token.
+    pub join_token: String,
+    /// The root credentials and whether they were created now.
+    pub credentials: (RootCredentials, bool),
+}
+
+/// Opens the store, starts the control plane and its controllers, and binds the listener.
+pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
+    let credentials = root_credentials(&args.data_dir)?;
+    let join_token = join_token(&args.data_dir)?;
+    let store = SqliteStore::open(&args.data_dir.join("state.db")).context("opening the store")?;
+    let config = ControlConfig {
+        region: args.region.clone(),
+        account_id: args.account_id.clone(),
+        agent_timeout: Duration::from_secs(args.agent_timeout_seconds),
+        ..ControlConfig::default()
+    };
+    let control =
+        Control::start(Arc::new(store), Arc::new(SystemClock), config).await.context("starting the control plane")?;
+    tokio::spawn(berth_control::liveness::run(control.clone()));
+    let principal = Principal {
+        access_key_id: credentials.0.access_key_id.clone(),
+        secret_access_key: credentials.0.secret_access_key.clone(),
+        account_id: args.account_id.clone(),
+        arn: format!("arn:aws:iam::{}:root", args.account_id),
+    };
+    let app = router(ApiSettings {
+        control: control.clone(),
+        credentials: Credentials::new([principal]),
+        join_token: join_token.clone(),
+        extra_services: Vec::new(),
+        registry_auth: None,
+    });
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    Ok(RunningServer { listener, app, join_token, credentials })
+}
+
+/// The lines that point AWS clients at this server.
+pub fn export_lines(args: &ServerArgs, creds: &RootCredentials) -> String {
+    format!(
+        "export AWS_ENDPOINT_URL=http://{} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={}",
+        args.listen, creds.access_key_id, creds.secret_access_key, args.region
+    )
+}
+
+/// Serves until Ctrl-C or SIGTERM. Containers are never stopped on the way out.
+pub async fn serve(listener: TcpListener, app: axum::Router) -> Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving the API")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down; containers keep running");
+}
+
+/// `berth server`.
+pub async fn run(args: ServerArgs) -> Result<()> {
+    let server = start(&args).await?;
+    println!("Berth control plane on http://{} (region {}, account {}).", args.listen, args.region, args.account_id);
+    println!("{}", export_lines(&args, &server.credentials.0));
+    println!("Agents join with: berth agent --server http://{} --join-token {}", args.listen, server.join_token);
+    serve(server.listener, server.app).await
+}

@@ -1,0 +1,35 @@
+//! `berth up`: the control plane and a local agent in one process, on the local Docker Engine.
+
+use super::server::{export_lines, serve, start};
+use crate::cli::UpArgs;
+use anyhow::{Context, Result};
+use berth_model::clock::SystemClock;
+use std::sync::Arc;
+
+/// `berth up`.
+pub async fn run(args: UpArgs) -> Result<()> {
+    let runtime = super::agent::docker().await?;
+    let server = start(&args.server).await?;
+    let listen = args.server.listen;
+    let agent_config = super::agent::config(
+        format!("http://{listen}"),
+        server.join_token.clone(),
+        "default".into(),
+        args.server.data_dir.join("agent"),
+        &args.node,
+        &args.server.region,
+        &[listen.port()],
+    )?;
+    tokio::spawn(async move {
+        if let Err(error) = berth_agent::run(runtime, agent_config, Arc::new(SystemClock)).await {
+            tracing::error!(%error, "the local agent stopped");
+        }
+    });
+    let (creds, created) = &server.credentials;
+    println!("Berth is up on http://{listen} (region {}, account {}).", args.server.region, args.server.account_id);
+    if *created {
+        println!("New root credentials were saved in {}.", args.server.data_dir.join("credentials.json").display());
+    }
+    println!("Point the aws CLI and the AWS SDKs at it:\n\n{}\n", export_lines(&args.server, creds));
+    serve(server.listener, server.app).await.context("berth up")
+}

@@ -1,0 +1,333 @@
+//! The control plane's side of the agent protocol (`berth_model::agent`): registration, desired state, reports,
+//! and the liveness bookkeeping behind `agentConnected`.
+
+use crate::cache::State;
+use crate::records::{TaskRecord, keys};
+use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
+use crate::tasks::{advance_status, status_rank, stop_record, task_health};
+use crate::{Control, ControlError, EcsException, Result, encode};
+use berth_model::agent::{
+    DesiredState, RegisterRequest, RegisterResponse, ReportRequest, ReportResponse, TaskReport, TaskSpec,
+};
+use berth_model::ecs::{Attribute, HealthStatus, VersionInfo};
+use berth_store::Txn;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// When each agent was last heard from (in memory: liveness is not worth a store write per heartbeat).
+#[derive(Debug)]
+pub struct AgentHub {
+    last_seen: Mutex<HashMap<String, Instant>>,
+    started: Instant,
+}
+
+impl Default for AgentHub {
+    fn default() -> Self {
+        Self { last_seen: Mutex::new(HashMap::new()), started: Instant::now() }
+    }
+}
+
+impl AgentHub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.last_seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that the agent of `instance_id` spoke now.
+    pub fn touch(&self, instance_id: &str) {
+        self.lock().insert(instance_id.to_string(), Instant::now());
+    }
+
+    /// Whether the agent spoke within `timeout`. Agents get `timeout` of grace after the server starts, so a
+    /// restarted control plane does not flag every agent before they reconnect.
+    pub fn is_connected(&self, instance_id: &str, timeout: Duration) -> bool {
+        let seen = self.lock().get(instance_id).copied().unwrap_or(self.started);
+        seen.elapsed() <= timeout
+    }
+}
+
+fn token_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn unauthorized() -> ControlError {
+    ControlError::ecs(EcsException::AccessDeniedException, "The instance token is not valid; register the agent again.")
+}
+
+/// The desired state of one task, for its agent.
+fn task_spec(record: &TaskRecord) -> TaskSpec {
+    let task = &record.task;
+    let td_arn = task.task_definition_arn.clone().unwrap_or_default();
+    let (family, revision) = td_arn
+        .rsplit('/')
+        .next()
+        .and_then(|fr| fr.rsplit_once(':'))
+        .map(|(f, r)| (f.to_string(), r.parse().unwrap_or(0)))
+        .unwrap_or_default();
+    TaskSpec {
+        task_arn: task.task_arn.clone().unwrap_or_default(),
+        cluster_arn: task.cluster_arn.clone().unwrap_or_default(),
+        task_definition_arn: td_arn,
+        family,
+        revision,
+        desired_status: task.desired_status.clone().unwrap_or_else(|| "RUNNING".into()),
+        network_mode: record.network_mode,
+        cpu: task.cpu.as_deref().and_then(|c| c.parse().ok()),
+        memory: task.memory.as_deref().and_then(|m| m.parse().ok()),
+        containers: record.containers.clone(),
+        stopped_reason: task.stopped_reason.clone(),
+        stop_code: task.stop_code.map(|c| c.as_str().to_string()),
+        started_by: task.started_by.clone(),
+        group: task.group.clone(),
+    }
+}
+
+impl Control {
+    /// Registers an agent (the caller has checked the join token): a new container instance, or the same one again
+    /// when the agent presents the ARN it had.
+    pub async fn register_agent(&self, req: RegisterRequest) -> Result<RegisterResponse> {
+        let cluster = self.cluster_name(Some(&req.cluster))?;
+        if req.resources.cpu <= 0 || req.resources.memory_mib <= 0 {
+            return Err(ControlError::invalid("An agent must offer positive CPU and memory."));
+        }
+        let secret = berth_model::ids::new_token(40);
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let (txn, arn, id) = {
+                let state = self.cache.read();
+                let previous = req
+                    .container_instance_arn
+                    .as_deref()
+                    .and_then(|arn| crate::instances::parse_instance_ref(&cluster, arn).ok())
+                    .and_then(|key| state.instances.get(&key).cloned())
+                    .filter(|v| v.record.instance.status.as_deref() != Some("INACTIVE"));
+                let id = previous.as_ref().map(|p| p.record.id.clone()).unwrap_or_else(berth_model::ids::new_hex_id);
+                let attributes = req
+                    .attributes
+                    .iter()
+                    .map(|(name, value)| Attribute {
+                        name: name.clone(),
+                        value: Some(value.clone()).filter(|v| !v.is_empty()),
+                        ..Default::default()
+                    })
+                    .collect();
+                let version = VersionInfo {
+                    agent_version: Some(req.version.agent_version.clone()),
+                    agent_hash: Some(req.version.agent_hash.clone()),
+                    docker_version: Some(req.version.docker_version.clone()),
+                };
+                let tags = previous.as_ref().and_then(|p| p.record.instance.tags.clone()).unwrap_or_default();
+                let record = self.build_instance_record(
+                    &state,
+                    &cluster,
+                    &id,
+                    previous.as_ref().map(|p| &*p.record),
+                    req.resources.clone(),
+                    &req.hostname,
+                    attributes,
+                    version,
+                    token_hash(&secret),
+                    tags,
+                );
+                let key = keys::instance(&cluster, &id);
+                let txn = Txn::new()
+                    .expect(key.clone(), previous.as_ref().map(|p| p.mod_revision).unwrap_or(0))
+                    .put(key, encode(&record)?);
+                (txn, record.instance.container_instance_arn.clone().unwrap_or_default(), id)
+            };
+            if self.commit(txn, "registering an agent").await?.is_some() {
+                self.agents.touch(&id);
+                return Ok(RegisterResponse {
+                    container_instance_arn: arn,
+                    cluster_arn: self.arn(&format!("cluster/{cluster}")),
+                    instance_token: format!("{cluster}/{id}/{secret}"),
+                    heartbeat_seconds: self.config.agent_heartbeat.as_secs().max(1),
+                    registry_auth: None,
+                });
+            }
+        }
+        Err(ControlError::Contention { context: "registering an agent".into() })
+    }
+
+    /// Checks an instance token; returns the instance's (cluster, id).
+    pub fn authenticate_agent(&self, token: &str) -> Result<(String, String)> {
+        let mut parts = token.splitn(3, '/');
+        let (Some(cluster), Some(id), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(unauthorized());
+        };
+        let state = self.cache.read();
+        let record = state.instances.get(&(cluster.to_string(), id.to_string())).ok_or_else(unauthorized)?;
+        let expected = &record.record.token_sha256;
+        if expected.is_empty() || record.record.instance.status.as_deref() == Some("INACTIVE") {
+            return Err(unauthorized());
+        }
+        // Compare digests, which leaks nothing useful about the secret through timing.
+        if token_hash(secret) != *expected {
+            return Err(unauthorized());
+        }
+        Ok((cluster.to_string(), id.to_string()))
+    }
+
+    /// The desired state of an instance: every task placed on it that is not STOPPED yet.
+    pub fn desired_state(&self, cluster: &str, instance_id: &str) -> DesiredState {
+        let state = self.cache.read();
+        let _ = cluster;
+        let tasks = state
+            .tasks_on_instance(instance_id)
+            .filter(|t| t.record.task.last_status.as_deref() != Some("STOPPED"))
+            .map(|t| task_spec(&t.record))
+            .collect();
+        DesiredState { revision: state.revision, tasks }
+    }
+
+    /// Notes that an agent is alive, and flips `agentConnected` back on if it was off.
+    pub async fn touch_agent(&self, cluster: &str, instance_id: &str) -> Result<()> {
+        self.agents.touch(instance_id);
+        self.set_agent_connected(cluster, instance_id, true).await
+    }
+
+    pub(crate) async fn set_agent_connected(&self, cluster: &str, instance_id: &str, connected: bool) -> Result<()> {
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let Some(v) = self.cache.read().instances.get(&(cluster.to_string(), instance_id.to_string())).cloned()
+            else {
+                return Ok(());
+            };
+            if v.record.instance.agent_connected == connected || v.record.instance.status.as_deref() == Some("INACTIVE")
+            {
+                return Ok(());
+            }
+            let mut record = (*v.record).clone();
+            record.instance.agent_connected = connected;
+            record.instance.version += 1;
+            let key = keys::instance(cluster, instance_id);
+            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+            if self.commit(txn, "recording agent connectivity").await?.is_some() {
+                tracing::info!(instance = instance_id, connected, "agent connectivity changed");
+                return Ok(());
+            }
+        }
+        Err(ControlError::Contention { context: "recording agent connectivity".into() })
+    }
+
+    /// Applies an agent's report: container and task states, timestamps, health, stop decisions, releases.
+    pub async fn agent_report(&self, cluster: &str, instance_id: &str, req: ReportRequest) -> Result<ReportResponse> {
+        self.touch_agent(cluster, instance_id).await?;
+        if req.tasks.is_empty() {
+            return Ok(ReportResponse::default());
+        }
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let now = self.now();
+            let (txn, unknown) = {
+                let state = self.cache.read();
+                self.report_txn(&state, cluster, instance_id, &req.tasks, now)?
+            };
+            let Some(txn) = txn else { return Ok(ReportResponse { unknown_task_arns: unknown }) };
+            if self.commit(txn, "applying an agent report").await?.is_some() {
+                return Ok(ReportResponse { unknown_task_arns: unknown });
+            }
+        }
+        Err(ControlError::Contention { context: "applying an agent report".into() })
+    }
+
+    fn report_txn(
+        &self,
+        state: &State,
+        cluster: &str,
+        instance_id: &str,
+        reports: &[TaskReport],
+        now: f64,
+    ) -> Result<(Option<Txn>, Vec<String>)> {
+        let mut txn = Txn::new();
+        let mut changed = false;
+        let mut unknown = Vec::new();
+        let mut updates = InstanceUpdates::new();
+        for report in reports {
+            let id = report.task_arn.rsplit('/').next().unwrap_or_default();
+            let key = (cluster.to_string(), id.to_string());
+            let Some(v) = state.tasks.get(&key).filter(|v| v.record.instance_id == instance_id) else {
+                unknown.push(report.task_arn.clone());
+                continue;
+            };
+            if v.record.task.last_status.as_deref() == Some("STOPPED") {
+                // Already final; the agent only needs to stop what it still runs.
+                if report.last_status != "STOPPED" {
+                    unknown.push(report.task_arn.clone());
+                }
+                continue;
+            }
+            let mut record = (*v.record).clone();
+            if !apply_report(&mut record, report, now) {
+                continue;
+            }
+            release_if_stopped(state, &mut record, &mut updates);
+            let task_key = keys::task(cluster, id);
+            txn = txn.expect(task_key.clone(), v.mod_revision).put(task_key, encode(&record)?);
+            changed = true;
+        }
+        if !changed {
+            return Ok((None, unknown));
+        }
+        Ok((Some(add_instance_updates(txn, updates)?), unknown))
+    }
+}
+
+/// Folds one task report into a task record. Returns whether anything changed.
+fn apply_report(record: &mut TaskRecord, report: &TaskReport, now: f64) -> bool {
+    let before = record.clone();
+    for c in &report.containers {
+        let Some(container) = record.task.containers.iter_mut().flatten().find(|x| x.name.as_deref() == Some(&c.name))
+        else {
+            continue;
+        };
+        if c.runtime_id.is_some() {
+            container.runtime_id = c.runtime_id.clone();
+        }
+        if c.image_digest.is_some() {
+            container.image_digest = c.image_digest.clone();
+        }
+        // A container's status only moves forward: PENDING, RUNNING, STOPPED.
+        let rank = |s: &str| ["PENDING", "RUNNING", "STOPPED"].iter().position(|x| *x == s).unwrap_or(0);
+        if rank(&c.last_status) >= rank(container.last_status.as_deref().unwrap_or("PENDING")) {
+            container.last_status = Some(c.last_status.clone());
+        }
+        if c.exit_code.is_some() {
+            container.exit_code = c.exit_code;
+        }
+        if c.reason.is_some() {
+            container.reason = c.reason.clone();
+        }
+        if !c.network_bindings.is_empty() || c.last_status == "STOPPED" {
+            container.network_bindings = Some(c.network_bindings.clone());
+        }
+        container.health_status = HealthStatus::parse(&c.health_status).or(Some(HealthStatus::Unknown));
+    }
+    if let Some(t) = report.pull_started_at {
+        record.task.pull_started_at.get_or_insert(t);
+    }
+    if let Some(t) = report.pull_stopped_at {
+        record.task.pull_stopped_at = Some(t);
+    }
+    if let (Some(code), Some(reason)) = (&report.stop_code, &report.stopped_reason) {
+        stop_record(record, now, reason, code, false);
+    }
+    if status_rank(&report.last_status) > status_rank(record.task.last_status.as_deref().unwrap_or("PROVISIONING")) {
+        advance_status(record, &report.last_status, now);
+        if let Some(t) = report.started_at {
+            if report.last_status == "RUNNING" {
+                record.task.started_at = Some(t);
+            }
+        }
+        if let Some(t) = report.execution_stopped_at {
+            record.task.execution_stopped_at = Some(t);
+        }
+    }
+    record.task.health_status = Some(task_health(record));
+    if *record != before {
+        if record.task.version == before.task.version {
+            record.task.version += 1;
+        }
+        true
+    } else {
+        false
+    }
+}

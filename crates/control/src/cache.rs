@@ -1,0 +1,240 @@
+//! The control plane's in-memory view of the store, fed by a watch (an informer).
+//!
+//! Reads (Describe*, List*, placement) work from this cache and never scan the database. Writers commit to the
+//! store and then [`Cache::wait_for`] the cache to reach their revision, which gives read-your-writes. The cache
+//! lists `/ecs/` at revision R, then watches from R; if the watch falls too far behind it lists again.
+
+use crate::records::{
+    ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, TaskDefinitionRecord, TaskRecord, keys,
+};
+use berth_store::{Event, EventKind, KeyValue, SharedStore, StoreError};
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A record with the store revision that last wrote it (for compare-and-swap).
+#[derive(Debug)]
+pub struct Versioned<T> {
+    /// The key's `mod_revision`.
+    pub mod_revision: i64,
+    /// The decoded record.
+    pub record: Arc<T>,
+}
+
+impl<T> Clone for Versioned<T> {
+    fn clone(&self) -> Self {
+        Self { mod_revision: self.mod_revision, record: self.record.clone() }
+    }
+}
+
+/// Everything the cache holds, at one store revision.
+#[derive(Debug, Default)]
+pub struct State {
+    /// The store revision the state reflects.
+    pub revision: i64,
+    /// Clusters by name.
+    pub clusters: BTreeMap<String, Versioned<ClusterRecord>>,
+    /// Families by name.
+    pub families: BTreeMap<String, Versioned<FamilyRecord>>,
+    /// Task definitions by (family, revision).
+    pub task_definitions: BTreeMap<(String, i32), Versioned<TaskDefinitionRecord>>,
+    /// Tasks by (cluster, id).
+    pub tasks: BTreeMap<(String, String), Versioned<TaskRecord>>,
+    /// Container instances by (cluster, id).
+    pub instances: BTreeMap<(String, String), Versioned<InstanceRecord>>,
+    /// Idempotency records by store key.
+    pub tokens: BTreeMap<String, Versioned<ClientTokenRecord>>,
+    /// Task keys by container instance id.
+    pub tasks_by_instance: HashMap<String, BTreeSet<(String, String)>>,
+}
+
+enum Kind {
+    Cluster(String),
+    Family(String),
+    TaskDefinition(String, i32),
+    Task(String, String),
+    Instance(String, String),
+    Token,
+}
+
+fn classify(key: &str) -> Option<Kind> {
+    if let Some(name) = key.strip_prefix(keys::CLUSTERS) {
+        return Some(Kind::Cluster(name.to_string()));
+    }
+    if let Some(name) = key.strip_prefix(keys::FAMILIES) {
+        return Some(Kind::Family(name.to_string()));
+    }
+    if let Some(rest) = key.strip_prefix(keys::TASK_DEFINITIONS) {
+        let (family, revision) = rest.rsplit_once('/')?;
+        return Some(Kind::TaskDefinition(family.to_string(), revision.parse().ok()?));
+    }
+    if let Some(rest) = key.strip_prefix(keys::TASKS) {
+        let (cluster, id) = rest.split_once('/')?;
+        return Some(Kind::Task(cluster.to_string(), id.to_string()));
+    }
+    if let Some(rest) = key.strip_prefix(keys::INSTANCES) {
+        let (cluster, id) = rest.split_once('/')?;
+        return Some(Kind::Instance(cluster.to_string(), id.to_string()));
+    }
+    if key.starts_with(keys::TOKENS) {
+        return Some(Kind::Token);
+    }
+    None
+}
+
+fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Option<Versioned<T>> {
+    match serde_json::from_slice(&kv.value) {
+        Ok(record) => Some(Versioned { mod_revision: kv.mod_revision, record: Arc::new(record) }),
+        Err(error) => {
+            tracing::error!(key = %kv.key, %error, "skipping unreadable record");
+            None
+        }
+    }
+}
+
+impl State {
+    fn apply(&mut self, kind: EventKind, kv: &KeyValue) {
+        let Some(class) = classify(&kv.key) else { return };
+        let put = kind == EventKind::Put;
+        match class {
+            Kind::Cluster(name) => upsert(&mut self.clusters, name, put.then(|| decode(kv)).flatten()),
+            Kind::Family(name) => upsert(&mut self.families, name, put.then(|| decode(kv)).flatten()),
+            Kind::TaskDefinition(f, r) => upsert(&mut self.task_definitions, (f, r), put.then(|| decode(kv)).flatten()),
+            Kind::Instance(c, i) => upsert(&mut self.instances, (c, i), put.then(|| decode(kv)).flatten()),
+            Kind::Token => upsert(&mut self.tokens, kv.key.clone(), put.then(|| decode(kv)).flatten()),
+            Kind::Task(c, i) => {
+                let key = (c, i);
+                if let Some(old) = self.tasks.get(&key) {
+                    if let Some(set) = self.tasks_by_instance.get_mut(&old.record.instance_id) {
+                        set.remove(&key);
+                    }
+                }
+                let new: Option<Versioned<TaskRecord>> = put.then(|| decode(kv)).flatten();
+                if let Some(task) = &new {
+                    self.tasks_by_instance.entry(task.record.instance_id.clone()).or_default().insert(key.clone());
+                }
+                upsert(&mut self.tasks, key, new);
+            }
+        }
+    }
+
+    /// The tasks placed on a container instance.
+    pub fn tasks_on_instance<'a>(&'a self, instance_id: &str) -> impl Iterator<Item = &'a Versioned<TaskRecord>> + 'a {
+        self.tasks_by_instance.get(instance_id).into_iter().flatten().filter_map(|key| self.tasks.get(key))
+    }
+}
+
+fn upsert<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: Option<V>) {
+    match value {
+        Some(value) => {
+            map.insert(key, value);
+        }
+        None => {
+            map.remove(&key);
+        }
+    }
+}
+
+/// The cache: a [`State`] behind a lock, and the revision it has reached.
+pub struct Cache {
+    state: RwLock<State>,
+    revision: watch::Sender<i64>,
+}
+
+impl Cache {
+    /// Lists the store, then follows it in a background task until the store closes.
+    pub async fn start(store: SharedStore) -> Result<Arc<Self>, StoreError> {
+        let (revision, _) = watch::channel(0);
+        let cache = Arc::new(Self { state: RwLock::new(State::default()), revision });
+        let after = cache.relist(&store).await?;
+        let runner = cache.clone();
+        tokio::spawn(async move { runner.follow(store, after).await });
+        Ok(cache)
+    }
+
+    async fn relist(&self, store: &SharedStore) -> Result<i64, StoreError> {
+        let range = store.range(keys::ECS).await?;
+        let mut state = State { revision: range.revision, ..State::default() };
+        for kv in &range.kvs {
+            state.apply(EventKind::Put, kv);
+        }
+        *self.write() = state;
+        self.revision.send_replace(range.revision);
+        Ok(range.revision)
+    }
+
+    async fn follow(self: Arc<Self>, store: SharedStore, mut after: i64) {
+        loop {
+            let mut watch = match store.watch(keys::ECS, after) {
+                Ok(watch) => watch,
+                Err(error) => {
+                    tracing::warn!(%error, "cache watch failed to start; re-listing");
+                    after = self.relist_with_retry(&store).await;
+                    continue;
+                }
+            };
+            loop {
+                match watch.next().await {
+                    Ok((revision, events)) => self.apply(revision, &events),
+                    Err(StoreError::Closed) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, "cache watch broke; re-listing");
+                        after = self.relist_with_retry(&store).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn relist_with_retry(&self, store: &SharedStore) -> i64 {
+        loop {
+            match self.relist(store).await {
+                Ok(revision) => return revision,
+                Err(error) => {
+                    tracing::error!(%error, "cache re-list failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    fn apply(&self, revision: i64, events: &[Event]) {
+        {
+            let mut state = self.write();
+            for event in events {
+                state.apply(event.kind, &event.kv);
+            }
+            state.revision = revision;
+        }
+        self.revision.send_replace(revision);
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A read lock on the state. Hold it briefly: the watch cannot apply changes meanwhile.
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The revision the cache has reached.
+    pub fn revision(&self) -> i64 {
+        *self.revision.borrow()
+    }
+
+    /// Waits until the cache reflects `revision` (a write's commit revision).
+    pub async fn wait_for(&self, revision: i64) {
+        let mut rx = self.revision.subscribe();
+        // The sender lives as long as the cache, so this only ends when the revision is reached.
+        let _ = rx.wait_for(|r| *r >= revision).await;
+    }
+
+    /// A receiver that changes whenever the cache advances; for the agent streams.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.revision.subscribe()
+    }
+}

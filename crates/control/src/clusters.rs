@@ -1,0 +1,320 @@
+//! Clusters: CreateCluster, DescribeClusters, ListClusters, DeleteCluster, UpdateCluster, UpdateClusterSettings.
+
+use crate::paging::{page_size, paginate};
+use crate::records::{ClusterRecord, keys};
+use crate::tags::validate_tags;
+use crate::{Control, ControlError, EcsException, Result, encode, resolve_cluster_name};
+use berth_model::ecs::task_definition::is_valid_name;
+use berth_model::ecs::{
+    Cluster, ClusterField, ClusterServiceConnectDefaults, ClusterSetting, ClusterSettingName, CreateClusterRequest,
+    CreateClusterResponse, DeleteClusterRequest, DeleteClusterResponse, DescribeClustersRequest,
+    DescribeClustersResponse, Failure, KeyValuePair, ListClustersRequest, ListClustersResponse, UpdateClusterRequest,
+    UpdateClusterResponse, UpdateClusterSettingsRequest, UpdateClusterSettingsResponse,
+};
+use berth_store::Txn;
+
+/// The capacity providers every cluster may name (Berth's Fargate-style launch type stands behind them).
+const BUILT_IN_CAPACITY_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
+
+fn validate_settings(settings: &[ClusterSetting]) -> Result<()> {
+    for s in settings {
+        match (s.name, s.value.as_deref()) {
+            (Some(ClusterSettingName::ContainerInsights), Some("enabled" | "disabled" | "enhanced")) => {}
+            (Some(ClusterSettingName::ContainerInsights), value) => {
+                return Err(ControlError::invalid(format!(
+                    "Invalid value {value:?} for cluster setting containerInsights: use enabled, disabled or enhanced."
+                )));
+            }
+            (None, _) => return Err(ControlError::invalid("A cluster setting needs a name.")),
+        }
+    }
+    Ok(())
+}
+
+fn merge_settings(existing: &[ClusterSetting], new: &[ClusterSetting]) -> Vec<ClusterSetting> {
+    let mut out: Vec<ClusterSetting> =
+        existing.iter().filter(|s| !new.iter().any(|n| n.name == s.name)).cloned().collect();
+    out.extend(new.iter().cloned());
+    out
+}
+
+/// The live counters of a cluster, computed from the cache.
+#[derive(Debug, Default)]
+struct Counts {
+    instances: i32,
+    running: i32,
+    pending: i32,
+    running_fargate: i32,
+    pending_fargate: i32,
+}
+
+impl Control {
+    pub(crate) async fn ensure_default_cluster(&self) -> Result<()> {
+        let exists = self.cache.read().clusters.contains_key("default");
+        if !exists {
+            self.create_cluster(CreateClusterRequest { cluster_name: Some("default".into()), ..Default::default() })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `CreateCluster`: creates a cluster, or returns the existing ACTIVE one of that name (as ECS does).
+    pub async fn create_cluster(&self, req: CreateClusterRequest) -> Result<CreateClusterResponse> {
+        let name = req.cluster_name.clone().unwrap_or_else(|| "default".into());
+        if !is_valid_name(&name) {
+            return Err(ControlError::invalid(
+                "Cluster names can have up to 255 characters: letters (uppercase and lowercase), numbers, hyphens and underscores.",
+            ));
+        }
+        let tags = req.tags.clone().unwrap_or_default();
+        validate_tags(&tags)?;
+        let settings = req.settings.clone().unwrap_or_default();
+        validate_settings(&settings)?;
+        for cp in req.capacity_providers.iter().flatten() {
+            if !BUILT_IN_CAPACITY_PROVIDERS.contains(&cp.as_str()) {
+                return Err(ControlError::invalid(format!("The specified capacity provider {cp} does not exist.")));
+            }
+        }
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let existing = self.cache.read().clusters.get(&name).cloned();
+            if let Some(v) = &existing {
+                if v.record.cluster.status.as_deref() == Some("ACTIVE") {
+                    return Ok(CreateClusterResponse { cluster: Some(self.render_cluster(&v.record, true, true)) });
+                }
+            }
+            let record = ClusterRecord {
+                cluster: Cluster {
+                    cluster_arn: Some(self.arn(&format!("cluster/{name}"))),
+                    cluster_name: Some(name.clone()),
+                    status: Some("ACTIVE".into()),
+                    tags: Some(tags.clone()),
+                    settings: Some(merge_settings(
+                        &[ClusterSetting {
+                            name: Some(ClusterSettingName::ContainerInsights),
+                            value: Some("disabled".into()),
+                        }],
+                        &settings,
+                    )),
+                    configuration: req.configuration.clone(),
+                    capacity_providers: Some(req.capacity_providers.clone().unwrap_or_default()),
+                    default_capacity_provider_strategy: Some(
+                        req.default_capacity_provider_strategy.clone().unwrap_or_default(),
+                    ),
+                    service_connect_defaults: req
+                        .service_connect_defaults
+                        .as_ref()
+                        .map(|d| ClusterServiceConnectDefaults { namespace: Some(d.namespace.clone()) }),
+                    ..Default::default()
+                },
+                created_at: self.now(),
+            };
+            let key = keys::cluster(&name);
+            let revision = existing.as_ref().map(|v| v.mod_revision).unwrap_or(0);
+            let txn = Txn::new().expect(key.clone(), revision).put(key, encode(&record)?);
+            if self.commit(txn, "creating a cluster").await?.is_some() {
+                return Ok(CreateClusterResponse { cluster: Some(self.render_cluster(&record, true, true)) });
+            }
+        }
+        Err(ControlError::Contention { context: "creating a cluster".into() })
+    }
+
+    fn counts(&self, name: &str) -> Counts {
+        let state = self.cache.read();
+        let mut counts = Counts::default();
+        let from = (name.to_string(), String::new());
+        for ((cluster, _), v) in state.instances.range(from.clone()..) {
+            if cluster != name {
+                break;
+            }
+            if matches!(v.record.instance.status.as_deref(), Some("ACTIVE" | "DRAINING")) {
+                counts.instances += 1;
+            }
+        }
+        for ((cluster, _), v) in state.tasks.range(from..) {
+            if cluster != name {
+                break;
+            }
+            let fargate = v.record.task.launch_type == Some(berth_model::ecs::LaunchType::Fargate);
+            match v.record.task.last_status.as_deref() {
+                Some("RUNNING") => {
+                    counts.running += 1;
+                    counts.running_fargate += i32::from(fargate);
+                }
+                Some("PROVISIONING" | "PENDING" | "ACTIVATING") => {
+                    counts.pending += 1;
+                    counts.pending_fargate += i32::from(fargate);
+                }
+                _ => {}
+            }
+        }
+        counts
+    }
+
+    fn render_cluster(&self, record: &ClusterRecord, with_settings: bool, with_tags: bool) -> Cluster {
+        let mut cluster = record.cluster.clone();
+        let name = cluster.cluster_name.clone().unwrap_or_default();
+        let counts = self.counts(&name);
+        cluster.registered_container_instances_count = counts.instances;
+        cluster.running_tasks_count = counts.running;
+        cluster.pending_tasks_count = counts.pending;
+        cluster.active_services_count = 0;
+        cluster.statistics = Some(Vec::new());
+        if !with_settings {
+            cluster.settings = None;
+        }
+        if !with_tags {
+            cluster.tags = None;
+        }
+        cluster
+    }
+
+    /// `DescribeClusters`.
+    pub fn describe_clusters(&self, req: DescribeClustersRequest) -> Result<DescribeClustersResponse> {
+        let names = req.clusters.clone().unwrap_or_else(|| vec!["default".into()]);
+        if names.len() > 100 {
+            return Err(ControlError::invalid("You can describe up to 100 clusters in one call."));
+        }
+        let include = req.include.clone().unwrap_or_default();
+        let with = |f: ClusterField| include.contains(&f);
+        let mut clusters = Vec::new();
+        let mut failures = Vec::new();
+        for text in &names {
+            let name = resolve_cluster_name(Some(text))?;
+            let record = self.cache.read().clusters.get(&name).map(|v| v.record.clone());
+            match record {
+                Some(record) => {
+                    let mut cluster =
+                        self.render_cluster(&record, with(ClusterField::Settings), with(ClusterField::Tags));
+                    if with(ClusterField::Statistics) {
+                        let counts = self.counts(&name);
+                        let stat = |n: &str, v: i32| KeyValuePair { name: Some(n.into()), value: Some(v.to_string()) };
+                        cluster.statistics = Some(vec![
+                            stat("runningEC2TasksCount", counts.running - counts.running_fargate),
+                            stat("runningFargateTasksCount", counts.running_fargate),
+                            stat("pendingEC2TasksCount", counts.pending - counts.pending_fargate),
+                            stat("pendingFargateTasksCount", counts.pending_fargate),
+                            stat("activeEC2ServiceCount", 0),
+                            stat("activeFargateServiceCount", 0),
+                            stat("drainingEC2ServiceCount", 0),
+                            stat("drainingFargateServiceCount", 0),
+                        ]);
+                    }
+                    if !with(ClusterField::Configurations) {
+                        cluster.configuration = None;
+                    }
+                    clusters.push(cluster);
+                }
+                None => failures.push(Failure {
+                    arn: Some(self.arn(&format!("cluster/{name}"))),
+                    reason: Some("MISSING".into()),
+                    detail: None,
+                }),
+            }
+        }
+        Ok(DescribeClustersResponse { clusters: Some(clusters), failures: Some(failures) })
+    }
+
+    /// `ListClusters`: the ARNs of ACTIVE clusters, in name order.
+    pub fn list_clusters(&self, req: ListClustersRequest) -> Result<ListClustersResponse> {
+        let size = page_size(req.max_results, 100, 100)?;
+        let items: Vec<(String, String)> = self
+            .cache
+            .read()
+            .clusters
+            .iter()
+            .filter(|(_, v)| v.record.cluster.status.as_deref() == Some("ACTIVE"))
+            .map(|(name, v)| (name.clone(), v.record.cluster.cluster_arn.clone().unwrap_or_default()))
+            .collect();
+        let page = paginate(items, req.next_token.as_deref(), size)?;
+        Ok(ListClustersResponse { cluster_arns: Some(page.items), next_token: page.next_token })
+    }
+
+    /// `DeleteCluster`: refused while the cluster has container instances or tasks; then INACTIVE.
+    pub async fn delete_cluster(&self, req: DeleteClusterRequest) -> Result<DeleteClusterResponse> {
+        let name = self.cluster_name(Some(&req.cluster))?;
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let counts = self.counts(&name);
+            if counts.instances > 0 {
+                return Err(ControlError::ecs(
+                    EcsException::ClusterContainsContainerInstancesException,
+                    "The Cluster cannot be deleted while Container Instances are active or draining.",
+                ));
+            }
+            let active_tasks = {
+                let state = self.cache.read();
+                state
+                    .tasks
+                    .range((name.clone(), String::new())..)
+                    .take_while(|((c, _), _)| *c == name)
+                    .any(|(_, v)| v.record.task.last_status.as_deref() != Some("STOPPED"))
+            };
+            if active_tasks {
+                return Err(ControlError::ecs(
+                    EcsException::ClusterContainsTasksException,
+                    "The Cluster cannot be deleted while Tasks are active.",
+                ));
+            }
+            let Some(v) = self.cache.read().clusters.get(&name).cloned() else {
+                return Err(ControlError::cluster_not_found());
+            };
+            let mut record = (*v.record).clone();
+            record.cluster.status = Some("INACTIVE".into());
+            let key = keys::cluster(&name);
+            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+            if self.commit(txn, "deleting a cluster").await?.is_some() {
+                return Ok(DeleteClusterResponse { cluster: Some(self.render_cluster(&record, true, true)) });
+            }
+        }
+        Err(ControlError::Contention { context: "deleting a cluster".into() })
+    }
+
+    async fn modify_cluster(&self, cluster: &str, change: impl Fn(&mut Cluster)) -> Result<Cluster> {
+        let name = self.cluster_name(Some(cluster))?;
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let Some(v) = self.cache.read().clusters.get(&name).cloned() else {
+                return Err(ControlError::cluster_not_found());
+            };
+            let mut record = (*v.record).clone();
+            change(&mut record.cluster);
+            let key = keys::cluster(&name);
+            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+            if self.commit(txn, "updating a cluster").await?.is_some() {
+                return Ok(self.render_cluster(&record, true, false));
+            }
+        }
+        Err(ControlError::Contention { context: "updating a cluster".into() })
+    }
+
+    /// `UpdateCluster`.
+    pub async fn update_cluster(&self, req: UpdateClusterRequest) -> Result<UpdateClusterResponse> {
+        let settings = req.settings.clone().unwrap_or_default();
+        validate_settings(&settings)?;
+        let cluster = self
+            .modify_cluster(&req.cluster, |c| {
+                c.settings = Some(merge_settings(c.settings.as_deref().unwrap_or_default(), &settings));
+                if let Some(configuration) = &req.configuration {
+                    c.configuration = Some(configuration.clone());
+                }
+                if let Some(d) = &req.service_connect_defaults {
+                    c.service_connect_defaults =
+                        Some(ClusterServiceConnectDefaults { namespace: Some(d.namespace.clone()) });
+                }
+            })
+            .await?;
+        Ok(UpdateClusterResponse { cluster: Some(cluster) })
+    }
+
+    /// `UpdateClusterSettings`.
+    pub async fn update_cluster_settings(
+        &self,
+        req: UpdateClusterSettingsRequest,
+    ) -> Result<UpdateClusterSettingsResponse> {
+        validate_settings(&req.settings)?;
+        let cluster = self
+            .modify_cluster(&req.cluster, |c| {
+                c.settings = Some(merge_settings(c.settings.as_deref().unwrap_or_default(), &req.settings));
+            })
+            .await?;
+        Ok(UpdateClusterSettingsResponse { cluster: Some(cluster) })
+    }
+}

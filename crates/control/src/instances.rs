@@ -1,0 +1,421 @@
+//! Container instances: Register/Deregister, List, Describe, UpdateContainerInstancesState.
+
+use crate::cache::{State, Versioned};
+use crate::paging::{page_size, paginate};
+use crate::records::{InstanceRecord, keys};
+use crate::tags::validate_tags;
+use crate::{Control, ControlError, Result, encode};
+use berth_model::agent::AgentResources;
+use berth_model::arn::{Arn, is_arn};
+use berth_model::ecs::{
+    Attribute, ContainerInstance, ContainerInstanceField, ContainerInstanceStatus, DeregisterContainerInstanceRequest,
+    DeregisterContainerInstanceResponse, DescribeContainerInstancesRequest, DescribeContainerInstancesResponse,
+    Failure, ListContainerInstancesRequest, ListContainerInstancesResponse, RegisterContainerInstanceRequest,
+    RegisterContainerInstanceResponse, Resource, UpdateContainerInstancesStateRequest,
+    UpdateContainerInstancesStateResponse, VersionInfo,
+};
+use berth_store::Txn;
+use std::collections::BTreeSet;
+
+/// The host ports ECS reserves on every instance by default (SSH, Docker, the ECS agent's ports).
+pub const DEFAULT_RESERVED_TCP_PORTS: [u16; 5] = [22, 2375, 2376, 51678, 51679];
+
+fn int_resource(name: &str, value: i64) -> Resource {
+    Resource {
+        name: Some(name.into()),
+        r#type: Some("INTEGER".into()),
+        integer_value: value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+        ..Default::default()
+    }
+}
+
+fn ports_resource(name: &str, ports: impl IntoIterator<Item = u16>) -> Resource {
+    Resource {
+        name: Some(name.into()),
+        r#type: Some("STRINGSET".into()),
+        string_set_value: Some(ports.into_iter().map(|p| p.to_string()).collect()),
+        ..Default::default()
+    }
+}
+
+/// `registeredResources` for what an agent offers.
+pub(crate) fn registered_resources(offered: &AgentResources) -> Vec<Resource> {
+    vec![
+        int_resource("CPU", offered.cpu),
+        int_resource("MEMORY", offered.memory_mib),
+        ports_resource("PORTS", offered.reserved_tcp_ports.iter().copied()),
+        ports_resource("PORTS_UDP", offered.reserved_udp_ports.iter().copied()),
+    ]
+}
+
+/// Reads `totalResources` of a RegisterContainerInstance call into what the instance offers.
+fn offered_from_resources(resources: &[Resource]) -> Result<AgentResources> {
+    let mut offered = AgentResources { reserved_tcp_ports: DEFAULT_RESERVED_TCP_PORTS.to_vec(), ..Default::default() };
+    for r in resources {
+        let ports = |r: &Resource| -> Result<Vec<u16>> {
+            r.string_set_value
+                .iter()
+                .flatten()
+                .map(|p| {
+                    p.parse::<u16>()
+                        .map_err(|_| ControlError::invalid(format!("Invalid port {p:?} in totalResources.")))
+                })
+                .collect()
+        };
+        match r.name.as_deref() {
+            Some("CPU") => offered.cpu = i64::from(r.integer_value),
+            Some("MEMORY") => offered.memory_mib = i64::from(r.integer_value),
+            Some("PORTS") => offered.reserved_tcp_ports = ports(r)?,
+            Some("PORTS_UDP") => offered.reserved_udp_ports = ports(r)?,
+            _ => {}
+        }
+    }
+    if offered.cpu <= 0 || offered.memory_mib <= 0 {
+        return Err(ControlError::invalid("totalResources must give positive CPU and MEMORY values."));
+    }
+    Ok(offered)
+}
+
+/// The (cluster, id) of a container instance named by id or ARN.
+pub(crate) fn parse_instance_ref(cluster: &str, text: &str) -> Result<(String, String)> {
+    if is_arn(text) {
+        let arn = Arn::parse(text).map_err(|e| ControlError::invalid(e.to_string()))?;
+        if arn.resource_type() != "container-instance" {
+            return Err(ControlError::invalid(format!("{text} is not a container instance ARN.")));
+        }
+        return match arn.resource_path().as_slice() {
+            [c, id] => Ok((c.to_string(), id.to_string())),
+            [id] => Ok((cluster.to_string(), id.to_string())),
+            _ => Err(ControlError::invalid(format!("{text} is not a container instance ARN."))),
+        };
+    }
+    Ok((cluster.to_string(), text.to_string()))
+}
+
+impl Control {
+    /// Renders an instance with its live counters and remaining resources.
+    pub(crate) fn render_instance(&self, state: &State, record: &InstanceRecord, with_tags: bool) -> ContainerInstance {
+        let mut instance = record.instance.clone();
+        let (mut running, mut pending) = (0, 0);
+        for task in state.tasks_on_instance(&record.id) {
+            match task.record.task.last_status.as_deref() {
+                Some("RUNNING") => running += 1,
+                Some("PROVISIONING" | "PENDING" | "ACTIVATING") => pending += 1,
+                _ => {}
+            }
+        }
+        instance.running_tasks_count = running;
+        instance.pending_tasks_count = pending;
+        instance.agent_connected =
+            instance.agent_connected && self.agents.is_connected(&record.id, self.config.agent_timeout);
+        let used_tcp: BTreeSet<u16> =
+            record.offered.reserved_tcp_ports.iter().chain(&record.task_tcp_ports).copied().collect();
+        let used_udp: BTreeSet<u16> =
+            record.offered.reserved_udp_ports.iter().chain(&record.task_udp_ports).copied().collect();
+        instance.remaining_resources = Some(vec![
+            int_resource("CPU", record.remaining_cpu),
+            int_resource("MEMORY", record.remaining_memory),
+            ports_resource("PORTS", used_tcp),
+            ports_resource("PORTS_UDP", used_udp),
+        ]);
+        if !with_tags {
+            instance.tags = None;
+        }
+        instance
+    }
+
+    /// A new or re-registered instance record, with its reservation recomputed from the tasks placed on it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn build_instance_record(
+        &self,
+        state: &State,
+        cluster: &str,
+        id: &str,
+        previous: Option<&InstanceRecord>,
+        offered: AgentResources,
+        hostname: &str,
+        attributes: Vec<Attribute>,
+        version: VersionInfo,
+        token_sha256: String,
+        tags: Vec<berth_model::ecs::Tag>,
+    ) -> InstanceRecord {
+        let (mut cpu, mut memory) = (offered.cpu, offered.memory_mib);
+        let (mut tcp, mut udp) = (BTreeSet::new(), BTreeSet::new());
+        for task in state.tasks_on_instance(id) {
+            if task.record.released {
+                continue;
+            }
+            let r = &task.record.reservation;
+            cpu -= r.cpu;
+            memory -= r.memory;
+            tcp.extend(r.tcp_ports.iter().copied());
+            udp.extend(r.udp_ports.iter().copied());
+        }
+        let instance = ContainerInstance {
+            container_instance_arn: Some(self.arn(&format!("container-instance/{cluster}/{id}"))),
+            ec2_instance_id: Some(hostname.to_string()),
+            version: previous.map(|p| p.instance.version + 1).unwrap_or(1),
+            version_info: Some(version),
+            registered_resources: Some(registered_resources(&offered)),
+            status: Some(
+                previous
+                    .and_then(|p| p.instance.status.clone())
+                    .filter(|s| s == "DRAINING")
+                    .unwrap_or_else(|| "ACTIVE".into()),
+            ),
+            agent_connected: true,
+            attributes: Some(attributes),
+            registered_at: Some(previous.and_then(|p| p.instance.registered_at).unwrap_or_else(|| self.now())),
+            tags: Some(tags),
+            attachments: Some(Vec::new()),
+            ..Default::default()
+        };
+        InstanceRecord {
+            instance,
+            cluster: cluster.to_string(),
+            id: id.to_string(),
+            offered,
+            remaining_cpu: cpu,
+            remaining_memory: memory,
+            task_tcp_ports: tcp,
+            task_udp_ports: udp,
+            token_sha256,
+        }
+    }
+
+    /// `RegisterContainerInstance` through the ECS API (agents use [`Control::register_agent`]).
+    pub async fn register_container_instance(
+        &self,
+        req: RegisterContainerInstanceRequest,
+    ) -> Result<RegisterContainerInstanceResponse> {
+        let cluster = self.cluster_name(req.cluster.as_deref())?;
+        let offered = offered_from_resources(req.total_resources.as_deref().unwrap_or_default())?;
+        let tags = req.tags.clone().unwrap_or_default();
+        validate_tags(&tags)?;
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let (txn, rendered) = {
+                let state = self.cache.read();
+                let previous = match &req.container_instance_arn {
+                    Some(arn) => {
+                        let key = parse_instance_ref(&cluster, arn)?;
+                        Some(state.instances.get(&key).cloned().ok_or_else(|| {
+                            ControlError::invalid(format!(
+                                "Container instance {arn} is not registered in cluster {cluster}."
+                            ))
+                        })?)
+                    }
+                    None => None,
+                };
+                let id = previous.as_ref().map(|p| p.record.id.clone()).unwrap_or_else(berth_model::ids::new_hex_id);
+                let mut record = self.build_instance_record(
+                    &state,
+                    &cluster,
+                    &id,
+                    previous.as_ref().map(|p| &*p.record),
+                    offered.clone(),
+                    &id,
+                    req.attributes.clone().unwrap_or_default(),
+                    req.version_info.clone().unwrap_or_default(),
+                    previous.as_ref().map(|p| p.record.token_sha256.clone()).unwrap_or_default(),
+                    tags.clone(),
+                );
+                // An instance registered through the API has no Berth agent until one joins with its ARN.
+                record.instance.agent_connected = false;
+                let key = keys::instance(&cluster, &id);
+                let txn = Txn::new()
+                    .expect(key.clone(), previous.as_ref().map(|p| p.mod_revision).unwrap_or(0))
+                    .put(key, encode(&record)?);
+                (txn, self.render_instance(&state, &record, true))
+            };
+            if self.commit(txn, "registering a container instance").await?.is_some() {
+                return Ok(RegisterContainerInstanceResponse { container_instance: Some(rendered) });
+            }
+        }
+        Err(ControlError::Contention { context: "registering a container instance".into() })
+    }
+
+    fn find_instance(&self, cluster: &str, text: &str) -> Result<Versioned<InstanceRecord>> {
+        let key = parse_instance_ref(cluster, text)?;
+        self.cache.read().instances.get(&key).cloned().ok_or_else(|| {
+            ControlError::invalid(format!(
+                "The referenced container instance {text} was not found in cluster {cluster}."
+            ))
+        })
+    }
+
+    /// `DeregisterContainerInstance`. With tasks still on it, `force` is required; its tasks are then stopped.
+    pub async fn deregister_container_instance(
+        &self,
+        req: DeregisterContainerInstanceRequest,
+    ) -> Result<DeregisterContainerInstanceResponse> {
+        let cluster = self.cluster_name(req.cluster.as_deref())?;
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let v = self.find_instance(&cluster, &req.container_instance)?;
+            let active_tasks: Vec<_> = {
+                let state = self.cache.read();
+                state
+                    .tasks_on_instance(&v.record.id)
+                    .filter(|t| t.record.task.last_status.as_deref() != Some("STOPPED"))
+                    .cloned()
+                    .collect()
+            };
+            if !active_tasks.is_empty() && req.force != Some(true) {
+                return Err(ControlError::invalid(format!(
+                    "The container instance has {} task(s) that are not stopped; stop them first or deregister with force.",
+                    active_tasks.len()
+                )));
+            }
+            let mut record = (*v.record).clone();
+            record.instance.status = Some("INACTIVE".into());
+            record.instance.agent_connected = false;
+            record.instance.version += 1;
+            record.token_sha256 = String::new();
+            let key = keys::instance(&cluster, &record.id);
+            let mut txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+            let now = self.now();
+            for task in &active_tasks {
+                let mut t = (*task.record).clone();
+                crate::tasks::stop_record(
+                    &mut t,
+                    now,
+                    "Container instance deregistration forced by user",
+                    "UserInitiated",
+                    true,
+                );
+                let key = keys::task(&t.cluster, task_id(&t));
+                txn = txn.expect(key.clone(), task.mod_revision).put(key, encode(&t)?);
+            }
+            if self.commit(txn, "deregistering a container instance").await?.is_some() {
+                let state = self.cache.read();
+                return Ok(DeregisterContainerInstanceResponse {
+                    container_instance: Some(self.render_instance(&state, &record, true)),
+                });
+            }
+        }
+        Err(ControlError::Contention { context: "deregistering a container instance".into() })
+    }
+
+    /// `ListContainerInstances`.
+    pub fn list_container_instances(
+        &self,
+        req: ListContainerInstancesRequest,
+    ) -> Result<ListContainerInstancesResponse> {
+        let cluster = self.cluster_name(req.cluster.as_deref())?;
+        let size = page_size(req.max_results, 100, 100)?;
+        let filter = match req.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+            Some(text) => {
+                Some(berth_scheduler::parse_expression(text).map_err(|e| ControlError::invalid(e.to_string()))?)
+            }
+            None => None,
+        };
+        let state = self.cache.read();
+        let items: Vec<(String, String)> = state
+            .instances
+            .range((cluster.clone(), String::new())..)
+            .take_while(|((c, _), _)| *c == cluster)
+            .filter(|(_, v)| {
+                let status = v.record.instance.status.as_deref().unwrap_or_default();
+                match req.status {
+                    Some(s) => status == s.as_str(),
+                    None => status != "INACTIVE",
+                }
+            })
+            .filter(|(_, v)| filter.as_ref().is_none_or(|f| f.matches(&self.scheduler_instance(&state, &v.record))))
+            .map(|((_, id), v)| (id.clone(), v.record.instance.container_instance_arn.clone().unwrap_or_default()))
+            .collect();
+        drop(state);
+        let page = paginate(items, req.next_token.as_deref(), size)?;
+        Ok(ListContainerInstancesResponse { container_instance_arns: Some(page.items), next_token: page.next_token })
+    }
+
+    /// `DescribeContainerInstances`.
+    pub fn describe_container_instances(
+        &self,
+        req: DescribeContainerInstancesRequest,
+    ) -> Result<DescribeContainerInstancesResponse> {
+        let cluster = self.cluster_name(req.cluster.as_deref())?;
+        if req.container_instances.is_empty() || req.container_instances.len() > 100 {
+            return Err(ControlError::invalid("containerInstances must name between 1 and 100 container instances."));
+        }
+        let with_tags = req.include.iter().flatten().any(|f| *f == ContainerInstanceField::Tags);
+        let state = self.cache.read();
+        let mut instances = Vec::new();
+        let mut failures = Vec::new();
+        for text in &req.container_instances {
+            let found = parse_instance_ref(&cluster, text).ok().and_then(|key| state.instances.get(&key).cloned());
+            match found {
+                Some(v) => instances.push(self.render_instance(&state, &v.record, with_tags)),
+                None => failures.push(Failure {
+                    arn: Some(if is_arn(text) {
+                        text.clone()
+                    } else {
+                        self.arn(&format!("container-instance/{cluster}/{text}"))
+                    }),
+                    reason: Some("MISSING".into()),
+                    detail: None,
+                }),
+            }
+        }
+        Ok(DescribeContainerInstancesResponse { container_instances: Some(instances), failures: Some(failures) })
+    }
+
+    /// `UpdateContainerInstancesState`: ACTIVE or DRAINING.
+    pub async fn update_container_instances_state(
+        &self,
+        req: UpdateContainerInstancesStateRequest,
+    ) -> Result<UpdateContainerInstancesStateResponse> {
+        let cluster = self.cluster_name(req.cluster.as_deref())?;
+        if !matches!(req.status, ContainerInstanceStatus::Active | ContainerInstanceStatus::Draining) {
+            return Err(ControlError::invalid(format!(
+                "Container instances can only be set to ACTIVE or DRAINING, not {}.",
+                req.status
+            )));
+        }
+        if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+            return Err(ControlError::invalid("containerInstances must name between 1 and 10 container instances."));
+        }
+        let mut updated = Vec::new();
+        let mut failures = Vec::new();
+        'outer: for text in &req.container_instances {
+            for _ in 0..crate::MAX_ATTEMPTS {
+                let Ok(v) = self.find_instance(&cluster, text) else {
+                    failures.push(Failure {
+                        arn: Some(if is_arn(text) {
+                            text.clone()
+                        } else {
+                            self.arn(&format!("container-instance/{cluster}/{text}"))
+                        }),
+                        reason: Some("MISSING".into()),
+                        detail: None,
+                    });
+                    continue 'outer;
+                };
+                let mut record = (*v.record).clone();
+                if record.instance.status.as_deref() == Some("INACTIVE") {
+                    failures.push(Failure {
+                        arn: record.instance.container_instance_arn.clone(),
+                        reason: Some("INACTIVE".into()),
+                        detail: Some("The container instance is deregistered.".into()),
+                    });
+                    continue 'outer;
+                }
+                record.instance.status = Some(req.status.as_str().to_string());
+                record.instance.version += 1;
+                let key = keys::instance(&cluster, &record.id);
+                let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+                if self.commit(txn, "updating container instance state").await?.is_some() {
+                    let state = self.cache.read();
+                    updated.push(self.render_instance(&state, &record, false));
+                    continue 'outer;
+                }
+            }
+            return Err(ControlError::Contention { context: "updating container instance state".into() });
+        }
+        Ok(UpdateContainerInstancesStateResponse { container_instances: Some(updated), failures: Some(failures) })
+    }
+}
+
+/// The id (last ARN segment) of a task record.
+pub(crate) fn task_id(t: &crate::records::TaskRecord) -> &str {
+    t.task.task_arn.as_deref().and_then(|a| a.rsplit('/').next()).unwrap_or_default()
+}

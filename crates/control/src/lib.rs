@@ -1,0 +1,164 @@
+//! Berth's control plane: the ECS operations and the controllers behind them.
+//!
+//! # Background
+//! The API crate decodes and validates an AWS request and calls one function here; nothing here sees HTTP. Each
+//! operation reads the watch-fed [`cache::Cache`], decides, and commits one store transaction with
+//! compare-and-swap on the revisions it read; on a conflict it reads again and retries a bounded number of times.
+//! Placement is delegated to the pure `berth-scheduler` crate, and the task and the instance's reservation are
+//! written in the same transaction, so a task is never half-placed.
+//!
+//! # Design
+//! - [`Control`] holds the store, the cache, the clock and the agent hub; operations are `impl Control` blocks in
+//!   one module per ECS resource (`clusters`, `task_definitions`, `instances`, `tasks/*`, `tags`).
+//! - Agents talk to [`agents`]: registration, the desired-state stream (computed from the cache whenever it
+//!   advances), and state reports, which drive a task's `lastStatus` through ECS's lifecycle.
+//! - The [`liveness`] controller marks an agent that went silent as disconnected.
+//!
+//! # Limitations
+//! Services, capacity providers, attributes and task sets come with later issues; their operations answer
+//! `UnsupportedFeatureException` in the API crate until then.
+
+pub mod agents;
+pub mod cache;
+mod clusters;
+mod error;
+mod instances;
+pub mod liveness;
+mod paging;
+mod placement;
+pub mod records;
+mod tags;
+mod task_definitions;
+pub mod tasks;
+
+pub use error::{ControlError, EcsException, Result};
+
+use berth_model::arn::{Arn, is_arn};
+use berth_model::clock::Clock;
+use berth_store::{SharedStore, Txn, TxnOutcome};
+use cache::Cache;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The control plane's settings.
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    /// The region in ARNs, e.g. `us-east-1`.
+    pub region: String,
+    /// The 12-digit account id in ARNs.
+    pub account_id: String,
+    /// How long an agent may stay silent before it shows `agentConnected: false`.
+    pub agent_timeout: Duration,
+    /// How often agents report when nothing changes.
+    pub agent_heartbeat: Duration,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            agent_timeout: Duration::from_secs(10),
+            agent_heartbeat: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The control plane.
+pub struct Control {
+    store: SharedStore,
+    cache: Arc<Cache>,
+    clock: Arc<dyn Clock>,
+    config: ControlConfig,
+    agents: agents::AgentHub,
+    placement_lock: tokio::sync::Mutex<()>,
+}
+
+/// How many times an operation re-reads and retries after losing a compare-and-swap race.
+const MAX_ATTEMPTS: usize = 16;
+
+impl Control {
+    /// Starts the control plane on a store: loads the cache and creates the `default` cluster if missing.
+    pub async fn start(store: SharedStore, clock: Arc<dyn Clock>, config: ControlConfig) -> Result<Arc<Self>> {
+        let cache = Cache::start(store.clone()).await.map_err(ControlError::store("loading the cache"))?;
+        let control = Arc::new(Self {
+            store,
+            cache,
+            clock,
+            config,
+            agents: agents::AgentHub::default(),
+            placement_lock: tokio::sync::Mutex::new(()),
+        });
+        control.ensure_default_cluster().await?;
+        Ok(control)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ControlConfig {
+        &self.config
+    }
+
+    /// The cache (read-only access for the API's agent stream and for tests).
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn now(&self) -> f64 {
+        berth_model::clock::to_millis(self.clock.now())
+    }
+
+    /// `arn:aws:ecs:<region>:<account>:<resource>`.
+    pub fn arn(&self, resource: &str) -> String {
+        format!("arn:aws:ecs:{}:{}:{}", self.config.region, self.config.account_id, resource)
+    }
+
+    /// Commits a transaction and waits for the cache to see it. `Ok(None)` when a compare failed.
+    async fn commit(&self, txn: Txn, context: &str) -> Result<Option<i64>> {
+        match self.store.txn(txn).await.map_err(ControlError::store(context))? {
+            TxnOutcome::Committed { revision } => {
+                self.cache.wait_for(revision).await;
+                Ok(Some(revision))
+            }
+            TxnOutcome::Conflict { key, actual_revision } => {
+                tracing::debug!(%key, actual_revision, context, "compare-and-swap conflict; retrying");
+                // Let the cache catch up with the write that beat us before the caller re-reads.
+                self.cache.wait_for(actual_revision).await;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Resolves a `cluster` parameter (short name, ARN, or absent for `default`) to a short name that exists.
+    fn cluster_name(&self, cluster: Option<&str>) -> Result<String> {
+        let name = resolve_cluster_name(cluster)?;
+        let state = self.cache.read();
+        match state.clusters.get(&name) {
+            Some(c) if c.record.cluster.status.as_deref() == Some("ACTIVE") => Ok(name),
+            _ => Err(ControlError::cluster_not_found()),
+        }
+    }
+}
+
+/// The short cluster name a `cluster` parameter names (`default` when absent), without checking it exists.
+pub fn resolve_cluster_name(cluster: Option<&str>) -> Result<String> {
+    let text = cluster.map(str::trim).filter(|c| !c.is_empty()).unwrap_or("default");
+    if is_arn(text) {
+        let arn = Arn::parse(text).map_err(|e| ControlError::invalid(e.to_string()))?;
+        if arn.service != "ecs" || arn.resource_type() != "cluster" {
+            return Err(ControlError::invalid(format!("{text} is not a cluster ARN.")));
+        }
+        let name = arn.resource_path().join("/");
+        return Ok(name);
+    }
+    Ok(text.to_string())
+}
+
+/// Serialises a record for the store.
+fn encode<T: serde::Serialize>(record: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(record).map_err(|source| ControlError::Corrupt { key: "<encoding>".into(), source })
+}

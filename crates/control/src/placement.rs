@@ -1,0 +1,106 @@
+//! The bridge between the control plane's records and the pure scheduler.
+
+use crate::cache::State;
+use crate::records::{InstanceRecord, Reservation};
+use crate::{Control, ControlError, Result};
+use berth_model::ecs::{PlacementConstraint, PlacementStrategy};
+use berth_scheduler::{Instance, InstanceStatus, Resources, TaskDemand};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The scheduler's demand for one task, with the request's constraints and strategy parsed (errors are
+/// `InvalidParameterException`, pointing at what is wrong).
+pub(crate) fn demand(
+    reservation: &Reservation,
+    group: &str,
+    constraints: &[PlacementConstraint],
+    strategy: &[PlacementStrategy],
+    required_attributes: Vec<String>,
+) -> Result<TaskDemand> {
+    if constraints.len() > 10 {
+        return Err(ControlError::invalid("A task can have at most 10 placement constraints."));
+    }
+    if strategy.len() > 5 {
+        return Err(ControlError::invalid("A task can have at most 5 placement strategies."));
+    }
+    let constraints = constraints
+        .iter()
+        .map(|c| {
+            let kind = c.r#type.map(|t| t.as_str()).unwrap_or_default();
+            berth_scheduler::parse_constraint(kind, c.expression.as_deref())
+                .map_err(|e| ControlError::invalid(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let strategy = if strategy.is_empty() {
+        berth_scheduler::default_run_task_strategy()
+    } else {
+        strategy
+            .iter()
+            .map(|s| {
+                let kind = s.r#type.map(|t| t.as_str()).unwrap_or_default();
+                berth_scheduler::parse_strategy(kind, s.field.as_deref())
+                    .map_err(|e| ControlError::invalid(e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    Ok(TaskDemand {
+        cpu: reservation.cpu,
+        memory: reservation.memory,
+        tcp_ports: reservation.tcp_ports.clone(),
+        udp_ports: reservation.udp_ports.clone(),
+        group: group.to_string(),
+        constraints,
+        strategy,
+        required_attributes,
+    })
+}
+
+/// A container instance as the scheduler sees it.
+pub(crate) fn to_scheduler_instance(state: &State, record: &InstanceRecord, control: &Control) -> Instance {
+    let status = match record.instance.status.as_deref() {
+        Some("ACTIVE") => InstanceStatus::Active,
+        Some("DRAINING") => InstanceStatus::Draining,
+        Some("REGISTERING") => InstanceStatus::Registering,
+        Some("DEREGISTERING") => InstanceStatus::Deregistering,
+        _ => InstanceStatus::Inactive,
+    };
+    let mut running_tasks_count = 0;
+    let mut task_groups: BTreeMap<String, u32> = BTreeMap::new();
+    for task in state.tasks_on_instance(&record.id) {
+        if task.record.task.last_status.as_deref() == Some("STOPPED") {
+            continue;
+        }
+        running_tasks_count += 1;
+        if let Some(group) = &task.record.task.group {
+            *task_groups.entry(group.clone()).or_default() += 1;
+        }
+    }
+    let attributes = record.instance.attributes.iter().flatten().map(|a| (a.name.clone(), a.value.clone())).collect();
+    let used_tcp_ports: BTreeSet<u16> =
+        record.offered.reserved_tcp_ports.iter().chain(&record.task_tcp_ports).copied().collect();
+    let used_udp_ports: BTreeSet<u16> =
+        record.offered.reserved_udp_ports.iter().chain(&record.task_udp_ports).copied().collect();
+    Instance {
+        arn: record.instance.container_instance_arn.clone().unwrap_or_default(),
+        id: record.id.clone(),
+        status,
+        agent_connected: record.instance.agent_connected
+            && control.agents.is_connected(&record.id, control.config.agent_timeout),
+        agent_version: record.instance.version_info.as_ref().and_then(|v| v.agent_version.clone()).unwrap_or_default(),
+        ec2_instance_id: record.instance.ec2_instance_id.clone().unwrap_or_default(),
+        registered_at: record.instance.registered_at.unwrap_or_default(),
+        attributes,
+        registered: Resources { cpu: record.offered.cpu, memory: record.offered.memory_mib },
+        remaining: Resources { cpu: record.remaining_cpu, memory: record.remaining_memory },
+        used_tcp_ports,
+        used_udp_ports,
+        running_tasks_count,
+        task_groups,
+    }
+}
+
+impl Control {
+    /// The scheduler's view of one instance (for ListContainerInstances filters).
+    pub(crate) fn scheduler_instance(&self, state: &State, record: &InstanceRecord) -> Instance {
+        to_scheduler_instance(state, record, self)
+    }
+}

@@ -1,0 +1,166 @@
+//! The records the control plane keeps in the store, and their keys.
+//!
+//! Each record wraps the ECS wire shape it is shown as, plus the internal facts Berth needs that ECS does not
+//! show. Counters that can be derived from other records (a cluster's task counts, an instance's running tasks)
+//! are not stored; the cache computes them.
+
+use berth_model::Timestamp;
+use berth_model::agent::{AgentResources, ContainerSpec};
+use berth_model::ecs::{Cluster, ContainerInstance, NetworkMode, Tag, Task, TaskDefinition};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Key prefixes and constructors. Keys are printable ASCII; names are validated before they reach a key.
+pub mod keys {
+    /// Everything the ECS control plane stores.
+    pub const ECS: &str = "/ecs/";
+    /// Clusters: `/ecs/clusters/<name>`.
+    pub const CLUSTERS: &str = "/ecs/clusters/";
+    /// Task definition families: `/ecs/families/<family>`.
+    pub const FAMILIES: &str = "/ecs/families/";
+    /// Task definitions: `/ecs/taskdefs/<family>/<revision, 10 digits>`.
+    pub const TASK_DEFINITIONS: &str = "/ecs/taskdefs/";
+    /// Tasks: `/ecs/tasks/<cluster>/<id>`.
+    pub const TASKS: &str = "/ecs/tasks/";
+    /// Container instances: `/ecs/instances/<cluster>/<id>`.
+    pub const INSTANCES: &str = "/ecs/instances/";
+    /// Idempotency records: `/ecs/tokens/<operation>/<sha256 of the client token>`.
+    pub const TOKENS: &str = "/ecs/tokens/";
+
+    /// The key of a cluster.
+    pub fn cluster(name: &str) -> String {
+        format!("{CLUSTERS}{name}")
+    }
+    /// The key of a family.
+    pub fn family(family: &str) -> String {
+        format!("{FAMILIES}{family}")
+    }
+    /// The key of a task definition revision.
+    pub fn task_definition(family: &str, revision: i32) -> String {
+        format!("{TASK_DEFINITIONS}{family}/{revision:010}")
+    }
+    /// The key of a task.
+    pub fn task(cluster: &str, id: &str) -> String {
+        format!("{TASKS}{cluster}/{id}")
+    }
+    /// The key of a container instance.
+    pub fn instance(cluster: &str, id: &str) -> String {
+        format!("{INSTANCES}{cluster}/{id}")
+    }
+    /// The key of an idempotency record.
+    pub fn token(operation: &str, token_hash: &str) -> String {
+        format!("{TOKENS}{operation}/{token_hash}")
+    }
+}
+
+/// A cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterRecord {
+    /// The cluster as ECS shows it; its counters are filled in when described.
+    pub cluster: Cluster,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// The revision counter of a task definition family.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FamilyRecord {
+    /// The family name.
+    pub family: String,
+    /// The highest revision ever registered (revisions are never reused).
+    pub latest_revision: i32,
+}
+
+/// One task definition revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDefinitionRecord {
+    /// The task definition as ECS shows it.
+    pub task_definition: TaskDefinition,
+    /// Its tags.
+    pub tags: Vec<Tag>,
+}
+
+/// What a placed task holds on its container instance until it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reservation {
+    /// CPU units.
+    pub cpu: i64,
+    /// Memory in MiB.
+    pub memory: i64,
+    /// Static TCP host ports.
+    pub tcp_ports: Vec<u16>,
+    /// Static UDP host ports.
+    pub udp_ports: Vec<u16>,
+}
+
+/// A status change of a task, with its time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    /// The new `lastStatus`.
+    pub status: String,
+    /// When it was recorded.
+    pub at: Timestamp,
+}
+
+/// A task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRecord {
+    /// The task as ECS shows it.
+    pub task: Task,
+    /// The cluster's short name.
+    pub cluster: String,
+    /// The id of the container instance it is placed on.
+    pub instance_id: String,
+    /// The containers to run, with overrides applied.
+    pub containers: Vec<ContainerSpec>,
+    /// The task definition's network mode.
+    pub network_mode: NetworkMode,
+    /// What it holds on its instance.
+    pub reservation: Reservation,
+    /// Whether the reservation was given back (when the task stopped).
+    pub released: bool,
+    /// Every status change, oldest first.
+    pub transitions: Vec<Transition>,
+}
+
+/// A container instance (a node agent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRecord {
+    /// The instance as ECS shows it; counters and remaining resources are filled in when described.
+    pub instance: ContainerInstance,
+    /// The cluster's short name.
+    pub cluster: String,
+    /// The id (last part of the ARN).
+    pub id: String,
+    /// What the agent offered when it registered.
+    pub offered: AgentResources,
+    /// CPU units not reserved by tasks.
+    pub remaining_cpu: i64,
+    /// Memory (MiB) not reserved by tasks.
+    pub remaining_memory: i64,
+    /// TCP host ports taken by tasks (the host's own reserved ports are in `offered`).
+    pub task_tcp_ports: BTreeSet<u16>,
+    /// UDP host ports taken by tasks.
+    pub task_udp_ports: BTreeSet<u16>,
+    /// SHA-256 (hex) of the agent's instance token.
+    pub token_sha256: String,
+}
+
+/// The outcome of an idempotent request, kept under its client token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientTokenRecord {
+    /// SHA-256 (hex) of the request's parameters, to tell a retry from a different request.
+    pub fingerprint: String,
+    /// The resources the request created.
+    pub resource_arns: Vec<String>,
+    /// When it was recorded.
+    pub created_at: Timestamp,
+}

@@ -1,0 +1,216 @@
+//! Resource tags: validation, and TagResource / UntagResource / ListTagsForResource on every taggable resource.
+
+use crate::records::keys;
+use crate::{Control, ControlError, Result, encode};
+use berth_model::arn::Arn;
+use berth_model::ecs::{
+    ListTagsForResourceRequest, ListTagsForResourceResponse, Tag, TagResourceRequest, TagResourceResponse,
+    UntagResourceRequest, UntagResourceResponse,
+};
+use berth_store::Txn;
+
+/// The most tags a resource may carry.
+pub const MAX_TAGS: usize = 50;
+
+fn valid_tag_text(text: &str) -> bool {
+    text.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+}
+
+/// Validates tags as ECS does: 1-128 character keys, values up to 256, no `aws:` prefix, at most 50.
+pub fn validate_tags(tags: &[Tag]) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(ControlError::invalid(format!(
+            "A resource can have at most {MAX_TAGS} tags; {} were given.",
+            tags.len()
+        )));
+    }
+    for tag in tags {
+        let key = tag.key.as_deref().unwrap_or_default();
+        let value = tag.value.as_deref().unwrap_or_default();
+        if key.is_empty() || key.chars().count() > 128 || !valid_tag_text(key) {
+            return Err(ControlError::invalid(format!(
+                "Invalid tag key {key:?}: keys are 1 to 128 letters, numbers, spaces and _.:/=+-@"
+            )));
+        }
+        if value.chars().count() > 256 || !valid_tag_text(value) {
+            return Err(ControlError::invalid(format!(
+                "Invalid value for tag {key:?}: values are up to 256 letters, numbers, spaces and _.:/=+-@"
+            )));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(ControlError::invalid(format!("Tag keys may not start with \"aws:\" ({key:?}).")));
+        }
+    }
+    let mut keys: Vec<&str> = tags.iter().filter_map(|t| t.key.as_deref()).collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ControlError::invalid("Tag keys must be unique."));
+    }
+    Ok(())
+}
+
+/// Merges `new` into `existing`, replacing values of keys present in both.
+pub fn merge_tags(existing: &[Tag], new: &[Tag]) -> Vec<Tag> {
+    let mut out: Vec<Tag> = existing.iter().filter(|t| !new.iter().any(|n| n.key == t.key)).cloned().collect();
+    out.extend(new.iter().cloned());
+    out
+}
+
+/// A taggable resource, found from its ARN.
+enum Target {
+    Cluster(String),
+    TaskDefinition(String, i32),
+    Task(String, String),
+    Instance(String, String),
+}
+
+impl Control {
+    fn tag_target(&self, resource_arn: &str) -> Result<Target> {
+        let not_found = || {
+            ControlError::ecs(
+                crate::EcsException::ResourceNotFoundException,
+                "The specified resource could not be found.",
+            )
+        };
+        let arn = Arn::parse(resource_arn).map_err(|e| ControlError::invalid(e.to_string()))?;
+        if arn.service != "ecs" {
+            return Err(ControlError::invalid(format!("{resource_arn} is not an Amazon ECS resource ARN.")));
+        }
+        let path = arn.resource_path();
+        let state = self.cache.read();
+        let target = match (arn.resource_type(), path.as_slice()) {
+            ("cluster", [name]) => Target::Cluster(name.to_string()),
+            ("task-definition", [family_revision]) => {
+                let (family, revision) = family_revision.rsplit_once(':').ok_or_else(not_found)?;
+                Target::TaskDefinition(family.to_string(), revision.parse().map_err(|_| not_found())?)
+            }
+            ("task", [cluster, id]) => Target::Task(cluster.to_string(), id.to_string()),
+            ("container-instance", [cluster, id]) => Target::Instance(cluster.to_string(), id.to_string()),
+            ("service" | "capacity-provider" | "task-set", _) => {
+                return Err(ControlError::ecs(
+                    crate::EcsException::UnsupportedFeatureException,
+                    format!("Tagging {} resources is not supported by Berth yet.", arn.resource_type()),
+                ));
+            }
+            _ => {
+                return Err(ControlError::invalid(format!("{resource_arn} is not a taggable Amazon ECS resource ARN.")));
+            }
+        };
+        let exists = match &target {
+            Target::Cluster(n) => {
+                state.clusters.get(n).is_some_and(|c| c.record.cluster.status.as_deref() == Some("ACTIVE"))
+            }
+            Target::TaskDefinition(f, r) => state.task_definitions.contains_key(&(f.clone(), *r)),
+            Target::Task(c, i) => state.tasks.contains_key(&(c.clone(), i.clone())),
+            Target::Instance(c, i) => state.instances.contains_key(&(c.clone(), i.clone())),
+        };
+        if !exists {
+            return Err(not_found());
+        }
+        Ok(target)
+    }
+
+    /// Reads, changes and writes back a resource's tags with compare-and-swap.
+    async fn update_tags(&self, resource_arn: &str, change: impl Fn(&[Tag]) -> Result<Vec<Tag>>) -> Result<()> {
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let target = self.tag_target(resource_arn)?;
+            let txn = {
+                let state = self.cache.read();
+                match &target {
+                    Target::Cluster(n) => {
+                        let Some(v) = state.clusters.get(n) else { continue };
+                        let mut rec = (*v.record).clone();
+                        let tags = change(rec.cluster.tags.as_deref().unwrap_or_default())?;
+                        rec.cluster.tags = Some(tags);
+                        Txn::new().expect(keys::cluster(n), v.mod_revision).put(keys::cluster(n), encode(&rec)?)
+                    }
+                    Target::TaskDefinition(f, r) => {
+                        let Some(v) = state.task_definitions.get(&(f.clone(), *r)) else { continue };
+                        let mut rec = (*v.record).clone();
+                        rec.tags = change(&rec.tags)?;
+                        let key = keys::task_definition(f, *r);
+                        Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
+                    }
+                    Target::Task(c, i) => {
+                        let Some(v) = state.tasks.get(&(c.clone(), i.clone())) else { continue };
+                        let mut rec = (*v.record).clone();
+                        rec.task.tags = Some(change(rec.task.tags.as_deref().unwrap_or_default())?);
+                        let key = keys::task(c, i);
+                        Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
+                    }
+                    Target::Instance(c, i) => {
+                        let Some(v) = state.instances.get(&(c.clone(), i.clone())) else { continue };
+                        let mut rec = (*v.record).clone();
+                        rec.instance.tags = Some(change(rec.instance.tags.as_deref().unwrap_or_default())?);
+                        let key = keys::instance(c, i);
+                        Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
+                    }
+                }
+            };
+            if self.commit(txn, "updating tags").await?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(ControlError::Contention { context: "updating tags".into() })
+    }
+
+    /// `TagResource`.
+    pub async fn tag_resource(&self, req: TagResourceRequest) -> Result<TagResourceResponse> {
+        validate_tags(&req.tags)?;
+        self.update_tags(&req.resource_arn, |existing| {
+            let merged = merge_tags(existing, &req.tags);
+            validate_tags(&merged)?;
+            Ok(merged)
+        })
+        .await?;
+        Ok(TagResourceResponse::default())
+    }
+
+    /// `UntagResource`.
+    pub async fn untag_resource(&self, req: UntagResourceRequest) -> Result<UntagResourceResponse> {
+        self.update_tags(&req.resource_arn, |existing| {
+            Ok(existing.iter().filter(|t| !req.tag_keys.iter().any(|k| Some(k) == t.key.as_ref())).cloned().collect())
+        })
+        .await?;
+        Ok(UntagResourceResponse::default())
+    }
+
+    /// `ListTagsForResource`.
+    pub fn list_tags_for_resource(&self, req: ListTagsForResourceRequest) -> Result<ListTagsForResourceResponse> {
+        let target = self.tag_target(&req.resource_arn)?;
+        let state = self.cache.read();
+        let tags = match target {
+            Target::Cluster(n) => state.clusters.get(&n).and_then(|v| v.record.cluster.tags.clone()),
+            Target::TaskDefinition(f, r) => state.task_definitions.get(&(f, r)).map(|v| v.record.tags.clone()),
+            Target::Task(c, i) => state.tasks.get(&(c, i)).and_then(|v| v.record.task.tags.clone()),
+            Target::Instance(c, i) => state.instances.get(&(c, i)).and_then(|v| v.record.instance.tags.clone()),
+        };
+        Ok(ListTagsForResourceResponse { tags: Some(tags.unwrap_or_default()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag { key: Some(k.into()), value: Some(v.into()) }
+    }
+
+    #[test]
+    fn validates_tags() {
+        assert!(validate_tags(&[tag("team", "core")]).is_ok());
+        assert!(validate_tags(&[tag("", "x")]).is_err());
+        assert!(validate_tags(&[tag("aws:owner", "x")]).is_err());
+        assert!(validate_tags(&[tag(&"k".repeat(129), "x")]).is_err());
+        assert!(validate_tags(&[tag("a", "x"), tag("a", "y")]).is_err());
+        let many: Vec<Tag> = (0..51).map(|i| tag(&format!("k{i}"), "v")).collect();
+        assert!(validate_tags(&many).is_err());
+    }
+
+    #[test]
+    fn merge_replaces_values() {
+        let merged = merge_tags(&[tag("a", "1"), tag("b", "2")], &[tag("b", "3"), tag("c", "4")]);
+        assert_eq!(merged, vec![tag("a", "1"), tag("b", "3"), tag("c", "4")]);
+    }
+}

@@ -1,0 +1,361 @@
+//! Task definitions: Register, Describe, List (revisions and families), Deregister, Delete.
+
+use crate::cache::Versioned;
+use crate::paging::{page_size, paginate, paginate_ordered};
+use crate::records::{FamilyRecord, TaskDefinitionRecord, keys};
+use crate::tags::validate_tags;
+use crate::{Control, ControlError, Result, encode};
+use berth_model::arn::{Arn, is_arn};
+use berth_model::ecs::task_definition::{
+    is_fargate_size, parse_task_cpu, parse_task_memory, validate_family, validate_register,
+};
+use berth_model::ecs::{
+    Attribute, Compatibility, ContainerDefinition, DeleteTaskDefinitionsRequest, DeleteTaskDefinitionsResponse,
+    DeregisterTaskDefinitionRequest, DeregisterTaskDefinitionResponse, DescribeTaskDefinitionRequest,
+    DescribeTaskDefinitionResponse, Failure, ListTaskDefinitionFamiliesRequest, ListTaskDefinitionFamiliesResponse,
+    ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, NetworkMode, RegisterTaskDefinitionRequest,
+    RegisterTaskDefinitionResponse, SortOrder, TaskDefinition, TaskDefinitionFamilyStatus, TaskDefinitionField,
+    TaskDefinitionStatus, TransportProtocol,
+};
+use berth_store::Txn;
+
+/// The ARN of the caller that registers task definitions (Berth has one root identity per account).
+fn root_arn(account: &str) -> String {
+    format!("arn:aws:iam::{account}:root")
+}
+
+/// Fills in the defaults ECS shows for a container definition.
+fn normalise_container(mut c: ContainerDefinition, network_mode: NetworkMode) -> ContainerDefinition {
+    c.essential = Some(c.essential.unwrap_or(true));
+    for pm in c.port_mappings.iter_mut().flatten() {
+        pm.protocol = Some(pm.protocol.unwrap_or(TransportProtocol::Tcp));
+        if matches!(network_mode, NetworkMode::Awsvpc | NetworkMode::Host) && pm.host_port.unwrap_or(0) == 0 {
+            pm.host_port = pm.container_port;
+        }
+    }
+    c.port_mappings.get_or_insert_with(Vec::new);
+    c.environment.get_or_insert_with(Vec::new);
+    c.mount_points.get_or_insert_with(Vec::new);
+    c.volumes_from.get_or_insert_with(Vec::new);
+    c.system_controls.get_or_insert_with(Vec::new);
+    c
+}
+
+/// The capability attributes an instance must advertise to run a task definition.
+pub(crate) fn required_attributes(td: &TaskDefinition) -> Vec<String> {
+    let mut attrs = vec!["com.amazonaws.ecs.capability.docker-remote-api.1.18".to_string()];
+    let containers = &td.container_definitions;
+    let any = |f: &dyn Fn(&ContainerDefinition) -> bool| containers.iter().flatten().any(f);
+    if any(&|c| c.memory_reservation.is_some()) {
+        attrs.push("com.amazonaws.ecs.capability.docker-remote-api.1.21".into());
+    }
+    if any(&|c| c.health_check.is_some()) {
+        attrs.push("ecs.capability.container-health-check".into());
+    }
+    if any(&|c| c.depends_on.as_ref().is_some_and(|d| !d.is_empty())) {
+        attrs.push("ecs.capability.container-ordering".into());
+    }
+    if td.task_role_arn.is_some() {
+        attrs.push("com.amazonaws.ecs.capability.task-iam-role".into());
+    }
+    if td.network_mode == Some(NetworkMode::Awsvpc) {
+        attrs.push("ecs.capability.task-eni".into());
+    }
+    if td.cpu.is_some() || td.memory.is_some() {
+        attrs.push("ecs.capability.task-cpu-mem-limit".into());
+    }
+    attrs
+}
+
+impl Control {
+    /// `RegisterTaskDefinition`: validates as ECS does and stores the next revision of the family.
+    pub async fn register_task_definition(
+        &self,
+        req: RegisterTaskDefinitionRequest,
+    ) -> Result<RegisterTaskDefinitionResponse> {
+        validate_register(&req).map_err(|e| ControlError::client(e.message))?;
+        let tags = req.tags.clone().unwrap_or_default();
+        validate_tags(&tags)?;
+        let network_mode = req.network_mode.unwrap_or(NetworkMode::Bridge);
+        let fargate_ok = network_mode == NetworkMode::Awsvpc
+            && matches!(
+                (req.cpu.as_deref().and_then(parse_task_cpu), req.memory.as_deref().and_then(parse_task_memory)),
+                (Some(c), Some(m)) if is_fargate_size(c, m)
+            );
+        let mut compatibilities = vec![Compatibility::Ec2];
+        if fargate_ok {
+            compatibilities.push(Compatibility::Fargate);
+        }
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let family = self.cache.read().families.get(&req.family).cloned();
+            let revision = family.as_ref().map(|f| f.record.latest_revision).unwrap_or(0) + 1;
+            let mut td = TaskDefinition {
+                task_definition_arn: Some(self.arn(&format!("task-definition/{}:{revision}", req.family))),
+                container_definitions: Some(
+                    req.container_definitions.iter().cloned().map(|c| normalise_container(c, network_mode)).collect(),
+                ),
+                family: Some(req.family.clone()),
+                task_role_arn: req.task_role_arn.clone(),
+                execution_role_arn: req.execution_role_arn.clone(),
+                network_mode: req.network_mode,
+                revision,
+                volumes: Some(req.volumes.clone().unwrap_or_default()),
+                status: Some(TaskDefinitionStatus::Active),
+                placement_constraints: Some(req.placement_constraints.clone().unwrap_or_default()),
+                compatibilities: Some(compatibilities.clone()),
+                runtime_platform: req.runtime_platform.clone(),
+                requires_compatibilities: req.requires_compatibilities.clone(),
+                cpu: req.cpu.as_deref().and_then(parse_task_cpu).map(|c| c.to_string()),
+                memory: req.memory.as_deref().and_then(parse_task_memory).map(|m| m.to_string()),
+                pid_mode: req.pid_mode,
+                ipc_mode: req.ipc_mode,
+                proxy_configuration: req.proxy_configuration.clone(),
+                registered_at: Some(self.now()),
+                registered_by: Some(root_arn(&self.config.account_id)),
+                ephemeral_storage: req.ephemeral_storage.clone(),
+                enable_fault_injection: req.enable_fault_injection,
+                ..Default::default()
+            };
+            td.requires_attributes = Some(
+                required_attributes(&td).into_iter().map(|name| Attribute { name, ..Default::default() }).collect(),
+            );
+            let record = TaskDefinitionRecord { task_definition: td.clone(), tags: tags.clone() };
+            let family_key = keys::family(&req.family);
+            let txn = Txn::new()
+                .expect(family_key.clone(), family.as_ref().map(|f| f.mod_revision).unwrap_or(0))
+                .put(family_key, encode(&FamilyRecord { family: req.family.clone(), latest_revision: revision })?)
+                .put(keys::task_definition(&req.family, revision), encode(&record)?);
+            if self.commit(txn, "registering a task definition").await?.is_some() {
+                return Ok(RegisterTaskDefinitionResponse { task_definition: Some(td), tags: Some(tags) });
+            }
+        }
+        Err(ControlError::Contention { context: "registering a task definition".into() })
+    }
+
+    /// Resolves `family`, `family:revision` or an ARN. A bare family means its latest ACTIVE revision.
+    pub(crate) fn find_task_definition(&self, text: &str) -> Result<Versioned<TaskDefinitionRecord>> {
+        let unable = || ControlError::client("Unable to describe task definition.");
+        let (family, revision) = parse_task_definition_ref(text)?;
+        validate_family(&family).map_err(|_| unable())?;
+        let state = self.cache.read();
+        match revision {
+            Some(r) => state.task_definitions.get(&(family, r)).cloned().ok_or_else(unable),
+            None => state
+                .task_definitions
+                .range((family.clone(), 0)..=(family, i32::MAX))
+                .rev()
+                .find(|(_, v)| v.record.task_definition.status == Some(TaskDefinitionStatus::Active))
+                .map(|(_, v)| v.clone())
+                .ok_or_else(unable),
+        }
+    }
+
+    /// `DescribeTaskDefinition`.
+    pub fn describe_task_definition(
+        &self,
+        req: DescribeTaskDefinitionRequest,
+    ) -> Result<DescribeTaskDefinitionResponse> {
+        let v = self.find_task_definition(&req.task_definition)?;
+        let with_tags = req.include.iter().flatten().any(|f| *f == TaskDefinitionField::Tags);
+        Ok(DescribeTaskDefinitionResponse {
+            task_definition: Some(v.record.task_definition.clone()),
+            tags: with_tags.then(|| v.record.tags.clone()),
+        })
+    }
+
+    /// `ListTaskDefinitions`.
+    pub fn list_task_definitions(&self, req: ListTaskDefinitionsRequest) -> Result<ListTaskDefinitionsResponse> {
+        let size = page_size(req.max_results, 100, 100)?;
+        let status = req.status.unwrap_or(TaskDefinitionStatus::Active);
+        if let Some(family) = &req.family_prefix {
+            validate_family(family).map_err(|e| ControlError::invalid(e.message))?;
+        }
+        let descending = req.sort == Some(SortOrder::Desc);
+        let state = self.cache.read();
+        let matching = state
+            .task_definitions
+            .iter()
+            .filter(|((family, _), v)| {
+                req.family_prefix.as_ref().is_none_or(|p| p == family)
+                    && v.record.task_definition.status == Some(status)
+            })
+            .map(|((family, revision), v)| {
+                (
+                    format!("{family}:{revision:010}"),
+                    v.record.task_definition.task_definition_arn.clone().unwrap_or_default(),
+                )
+            });
+        let items: Vec<(String, String)> = if descending { matching.rev().collect() } else { matching.collect() };
+        drop(state);
+        let page = paginate_ordered(items, req.next_token.as_deref(), size, descending)?;
+        Ok(ListTaskDefinitionsResponse { task_definition_arns: Some(page.items), next_token: page.next_token })
+    }
+
+    /// `ListTaskDefinitionFamilies`.
+    pub fn list_task_definition_families(
+        &self,
+        req: ListTaskDefinitionFamiliesRequest,
+    ) -> Result<ListTaskDefinitionFamiliesResponse> {
+        let size = page_size(req.max_results, 100, 100)?;
+        let status = req.status.unwrap_or(TaskDefinitionFamilyStatus::All);
+        let prefix = req.family_prefix.clone().unwrap_or_default();
+        let state = self.cache.read();
+        let items: Vec<(String, String)> = state
+            .families
+            .keys()
+            .filter(|f| f.starts_with(&prefix))
+            .filter(|f| {
+                let active = state
+                    .task_definitions
+                    .range(((*f).clone(), 0)..=((*f).clone(), i32::MAX))
+                    .any(|(_, v)| v.record.task_definition.status == Some(TaskDefinitionStatus::Active));
+                match status {
+                    TaskDefinitionFamilyStatus::All => true,
+                    TaskDefinitionFamilyStatus::Active => active,
+                    TaskDefinitionFamilyStatus::Inactive => !active,
+                }
+            })
+            .map(|f| (f.clone(), f.clone()))
+            .collect();
+        drop(state);
+        let page = paginate(items, req.next_token.as_deref(), size)?;
+        Ok(ListTaskDefinitionFamiliesResponse { families: Some(page.items), next_token: page.next_token })
+    }
+
+    async fn set_task_definition_status(
+        &self,
+        text: &str,
+        change: impl Fn(&mut TaskDefinition, f64),
+    ) -> Result<TaskDefinition> {
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let v = self.find_task_definition(text)?;
+            let mut record = (*v.record).clone();
+            change(&mut record.task_definition, self.now());
+            let td = &record.task_definition;
+            let key = keys::task_definition(td.family.as_deref().unwrap_or_default(), td.revision);
+            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+            if self.commit(txn, "changing a task definition's status").await?.is_some() {
+                return Ok(record.task_definition);
+            }
+        }
+        Err(ControlError::Contention { context: "changing a task definition's status".into() })
+    }
+
+    /// `DeregisterTaskDefinition`: the revision becomes INACTIVE; running tasks go on, new runs are refused.
+    pub async fn deregister_task_definition(
+        &self,
+        req: DeregisterTaskDefinitionRequest,
+    ) -> Result<DeregisterTaskDefinitionResponse> {
+        let (_, revision) = parse_task_definition_ref(&req.task_definition)?;
+        if revision.is_none() {
+            return Err(ControlError::client(
+                "A task definition revision is required: use family:revision or the full ARN.",
+            ));
+        }
+        let td = self
+            .set_task_definition_status(&req.task_definition, |td, now| {
+                if td.status == Some(TaskDefinitionStatus::Active) {
+                    td.status = Some(TaskDefinitionStatus::Inactive);
+                    td.deregistered_at = Some(now);
+                }
+            })
+            .await?;
+        Ok(DeregisterTaskDefinitionResponse { task_definition: Some(td) })
+    }
+
+    /// `DeleteTaskDefinitions`: INACTIVE revisions become DELETE_IN_PROGRESS; others come back as failures.
+    pub async fn delete_task_definitions(
+        &self,
+        req: DeleteTaskDefinitionsRequest,
+    ) -> Result<DeleteTaskDefinitionsResponse> {
+        if req.task_definitions.is_empty() || req.task_definitions.len() > 10 {
+            return Err(ControlError::invalid("taskDefinitions must name between 1 and 10 task definitions."));
+        }
+        let mut deleted = Vec::new();
+        let mut failures = Vec::new();
+        for text in &req.task_definitions {
+            let failure = |reason: &str, detail: Option<String>| Failure {
+                arn: Some(if is_arn(text) { text.clone() } else { self.arn(&format!("task-definition/{text}")) }),
+                reason: Some(reason.to_string()),
+                detail,
+            };
+            let (_, revision) = match parse_task_definition_ref(text) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    failures.push(failure("INVALID", Some(e.to_string())));
+                    continue;
+                }
+            };
+            if revision.is_none() {
+                failures.push(failure("A revision is required.", None));
+                continue;
+            }
+            let current = match self.find_task_definition(text) {
+                Ok(v) => v,
+                Err(_) => {
+                    failures.push(failure("The specified task definition does not exist.", None));
+                    continue;
+                }
+            };
+            if current.record.task_definition.status == Some(TaskDefinitionStatus::Active) {
+                failures.push(failure(
+                    "The specified task definition is still in ACTIVE status. Please deregister the target and try again.",
+                    None,
+                ));
+                continue;
+            }
+            let td = self
+                .set_task_definition_status(text, |td, now| {
+                    if td.status != Some(TaskDefinitionStatus::DeleteInProgress) {
+                        td.status = Some(TaskDefinitionStatus::DeleteInProgress);
+                        td.delete_requested_at = Some(now);
+                    }
+                })
+                .await?;
+            deleted.push(td);
+        }
+        Ok(DeleteTaskDefinitionsResponse { task_definitions: Some(deleted), failures: Some(failures) })
+    }
+}
+
+/// Splits `family`, `family:revision` or a task definition ARN into (family, revision).
+pub(crate) fn parse_task_definition_ref(text: &str) -> Result<(String, Option<i32>)> {
+    let body = if is_arn(text) {
+        let arn = Arn::parse(text).map_err(|e| ControlError::client(e.to_string()))?;
+        if arn.resource_type() != "task-definition" {
+            return Err(ControlError::client(format!("{text} is not a task definition ARN.")));
+        }
+        arn.resource.trim_start_matches("task-definition/").to_string()
+    } else {
+        text.to_string()
+    };
+    match body.rsplit_once(':') {
+        Some((family, revision)) => {
+            let revision: i32 = revision
+                .parse()
+                .ok()
+                .filter(|r| *r > 0)
+                .ok_or_else(|| ControlError::client(format!("Invalid revision number in {text:?}.")))?;
+            Ok((family.to_string(), Some(revision)))
+        }
+        None => Ok((body, None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_references() {
+        assert_eq!(parse_task_definition_ref("web").unwrap(), ("web".into(), None));
+        assert_eq!(parse_task_definition_ref("web:3").unwrap(), ("web".into(), Some(3)));
+        assert_eq!(
+            parse_task_definition_ref("arn:aws:ecs:us-east-1:000000000000:task-definition/web:12").unwrap(),
+            ("web".into(), Some(12))
+        );
+        assert!(parse_task_definition_ref("web:0").is_err());
+        assert!(parse_task_definition_ref("web:x").is_err());
+        assert!(parse_task_definition_ref("arn:aws:ecs:us-east-1:0:cluster/x").is_err());
+    }
+}

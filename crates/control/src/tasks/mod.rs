@@ -1,0 +1,106 @@
+//! Tasks: the lifecycle rules shared by RunTask, StartTask, StopTask, the agents' reports and the controllers.
+//!
+//! A task's `lastStatus` only moves forward through ECS's lifecycle: PROVISIONING, PENDING, ACTIVATING, RUNNING,
+//! DEACTIVATING, STOPPING, DEPROVISIONING, STOPPED. Every change is recorded in the record's `transitions` with
+//! its time, and bumps the task's `version`.
+
+mod describe;
+mod run;
+pub(crate) mod stop;
+
+pub use run::build_demand;
+
+use crate::records::TaskRecord;
+use berth_model::Timestamp;
+use berth_model::ecs::{HealthStatus, Task, TaskStopCode};
+
+/// ECS's task statuses, in lifecycle order.
+pub const LIFECYCLE: [&str; 8] =
+    ["PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"];
+
+/// The position of a status in [`LIFECYCLE`]; unknown statuses rank first.
+pub fn status_rank(status: &str) -> usize {
+    LIFECYCLE.iter().position(|s| *s == status).unwrap_or(0)
+}
+
+/// Moves a task's `lastStatus` forward to `status` (never backward), recording the transition and the timestamps
+/// ECS sets on the way. Returns whether anything changed.
+pub fn advance_status(record: &mut TaskRecord, status: &str, now: Timestamp) -> bool {
+    let current = record.task.last_status.clone().unwrap_or_else(|| "PROVISIONING".into());
+    let (from, to) = (status_rank(&current), status_rank(status));
+    if to <= from || !LIFECYCLE.contains(&status) {
+        return false;
+    }
+    // Record every intermediate status too, so the history reads as the lifecycle does.
+    for step in &LIFECYCLE[from + 1..=to] {
+        record.transitions.push(crate::records::Transition { status: (*step).to_string(), at: now });
+        let task = &mut record.task;
+        match *step {
+            "PENDING" => {
+                task.connectivity = Some(berth_model::ecs::Connectivity::Connected);
+                task.connectivity_at.get_or_insert(now);
+            }
+            "RUNNING" => {
+                task.started_at.get_or_insert(now);
+            }
+            "DEACTIVATING" | "STOPPING" => {
+                task.stopping_at.get_or_insert(now);
+            }
+            "STOPPED" => {
+                task.execution_stopped_at.get_or_insert(now);
+                task.stopped_at = Some(now);
+                task.connectivity = Some(berth_model::ecs::Connectivity::Disconnected);
+            }
+            _ => {}
+        }
+    }
+    record.task.last_status = Some(status.to_string());
+    record.task.version += 1;
+    true
+}
+
+/// Sets a task's desired status to STOPPED with a reason and stop code (the first stop reason wins), and moves a
+/// task that was RUNNING to DEACTIVATING. `immediate` also marks a task that no agent will ever stop as STOPPED.
+pub fn stop_record(record: &mut TaskRecord, now: Timestamp, reason: &str, stop_code: &str, immediate: bool) {
+    let task = &mut record.task;
+    if task.desired_status.as_deref() != Some("STOPPED") {
+        task.desired_status = Some("STOPPED".into());
+        task.stopped_reason = Some(reason.to_string());
+        task.stop_code = TaskStopCode::parse(stop_code);
+        task.stopping_at.get_or_insert(now);
+        task.version += 1;
+    }
+    if immediate {
+        advance_status(record, "STOPPED", now);
+    } else if record.task.last_status.as_deref() == Some("RUNNING") {
+        advance_status(record, "DEACTIVATING", now);
+    }
+}
+
+/// The task's health from its essential containers: HEALTHY when every essential container with a health check
+/// is HEALTHY, UNHEALTHY when any is UNHEALTHY, UNKNOWN otherwise (as ECS defines it).
+pub fn task_health(record: &TaskRecord) -> HealthStatus {
+    let mut any_checked = false;
+    let mut all_healthy = true;
+    for (spec, container) in record.containers.iter().zip(record.task.containers.iter().flatten()) {
+        if spec.definition.essential == Some(false) || spec.definition.health_check.is_none() {
+            continue;
+        }
+        any_checked = true;
+        match container.health_status {
+            Some(HealthStatus::Unhealthy) => return HealthStatus::Unhealthy,
+            Some(HealthStatus::Healthy) => {}
+            _ => all_healthy = false,
+        }
+    }
+    if any_checked && all_healthy { HealthStatus::Healthy } else { HealthStatus::Unknown }
+}
+
+/// The task as DescribeTasks shows it.
+pub fn render_task(record: &TaskRecord, with_tags: bool) -> Task {
+    let mut task = record.task.clone();
+    if !with_tags {
+        task.tags = None;
+    }
+    task
+}

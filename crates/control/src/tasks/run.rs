@@ -1,0 +1,609 @@
+//! RunTask and StartTask: resolve, validate, place, and commit the tasks with their reservations in one
+//! transaction.
+
+use super::render_task;
+use crate::cache::{State, Versioned};
+use crate::placement::{demand, to_scheduler_instance};
+use crate::records::{
+    ClientTokenRecord, InstanceRecord, Reservation, TaskDefinitionRecord, TaskRecord, Transition, keys,
+};
+use crate::tags::validate_tags;
+use crate::{Control, ControlError, EcsException, Result, encode};
+use berth_model::agent::ContainerSpec;
+use berth_model::ecs::task_definition::{parse_task_cpu, parse_task_memory, static_host_port};
+use berth_model::ecs::{
+    Container, ContainerDefinition, ContainerOverride, Failure, HealthStatus, KeyValuePair, LaunchType, NetworkMode,
+    PlacementConstraint, PlacementStrategy, RunTaskRequest, RunTaskResponse, StartTaskRequest, StartTaskResponse, Tag,
+    Task, TaskDefinitionStatus, TaskOverride, TransportProtocol,
+};
+use berth_store::Txn;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// What a run needs after validation: the task definition, effective containers, and the scheduler's demand.
+struct Prepared {
+    td: Versioned<TaskDefinitionRecord>,
+    containers: Vec<ContainerDefinition>,
+    overrides: TaskOverride,
+    reservation: Reservation,
+    network_mode: NetworkMode,
+    group: String,
+    started_by: Option<String>,
+    tags: Vec<Tag>,
+    launch_type: LaunchType,
+    constraints: Vec<PlacementConstraint>,
+    strategy: Vec<PlacementStrategy>,
+}
+
+fn validate_started_by(started_by: Option<&str>) -> Result<()> {
+    if let Some(s) = started_by {
+        if s.len() > 128 || !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_/".contains(c)) {
+            return Err(ControlError::invalid(
+                "startedBy can have up to 128 letters, numbers, hyphens, underscores and forward slashes.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_group(group: &str) -> Result<()> {
+    if group.is_empty() || group.len() > 255 || !group.chars().all(|c| c.is_ascii_alphanumeric() || "-_:./".contains(c))
+    {
+        return Err(ControlError::invalid(
+            "group can have up to 255 letters, numbers, hyphens, underscores, colons, periods and forward slashes.",
+        ));
+    }
+    Ok(())
+}
+
+/// Applies container overrides: command replaced, environment merged by name, cpu and memory replaced.
+fn apply_overrides(
+    containers: &[ContainerDefinition],
+    overrides: &[ContainerOverride],
+) -> Result<Vec<ContainerDefinition>> {
+    for o in overrides {
+        let name = o.name.as_deref().unwrap_or_default();
+        if !containers.iter().any(|c| c.name.as_deref() == Some(name)) {
+            return Err(ControlError::invalid(format!(
+                "Override for container named {name} is not a container in the TaskDefinition."
+            )));
+        }
+        if o.environment_files.as_ref().is_some_and(|f| !f.is_empty()) {
+            return Err(ControlError::ecs(
+                EcsException::UnsupportedFeatureException,
+                "environmentFiles (S3 objects) are not supported by Berth yet; pass variables in 'environment'.",
+            ));
+        }
+    }
+    let mut out = Vec::with_capacity(containers.len());
+    for c in containers {
+        let mut c = c.clone();
+        for o in overrides.iter().filter(|o| o.name == c.name) {
+            if let Some(command) = &o.command {
+                c.command = Some(command.clone());
+            }
+            if let Some(env) = &o.environment {
+                let mut merged: Vec<KeyValuePair> = c
+                    .environment
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|e| !env.iter().any(|n| n.name == e.name))
+                    .collect();
+                merged.extend(env.iter().cloned());
+                c.environment = Some(merged);
+            }
+            if let Some(cpu) = o.cpu {
+                if cpu < 0 {
+                    return Err(ControlError::invalid(format!(
+                        "Invalid cpu override for container {}.",
+                        o.name.as_deref().unwrap_or_default()
+                    )));
+                }
+                c.cpu = cpu;
+            }
+            if let Some(memory) = o.memory {
+                if memory < berth_model::ecs::task_definition::MIN_CONTAINER_MEMORY_MIB {
+                    return Err(ControlError::invalid(format!(
+                        "Invalid memory override for container {}.",
+                        o.name.as_deref().unwrap_or_default()
+                    )));
+                }
+                c.memory = Some(memory);
+            }
+            if let Some(reservation) = o.memory_reservation {
+                c.memory_reservation = Some(reservation);
+            }
+            if let (Some(m), Some(r)) = (c.memory, c.memory_reservation) {
+                if r > m {
+                    return Err(ControlError::invalid(format!(
+                        "The memoryReservation override for container {} is greater than its memory.",
+                        o.name.as_deref().unwrap_or_default()
+                    )));
+                }
+            }
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// What a task holds on its instance: task-level cpu/memory when set, else the containers' sums; static ports.
+pub fn build_demand(
+    containers: &[ContainerDefinition],
+    network_mode: NetworkMode,
+    task_cpu: Option<i32>,
+    task_memory: Option<i32>,
+) -> Reservation {
+    let cpu = task_cpu.map(i64::from).unwrap_or_else(|| containers.iter().map(|c| i64::from(c.cpu)).sum());
+    let memory = task_memory
+        .map(i64::from)
+        .unwrap_or_else(|| containers.iter().map(|c| i64::from(c.memory_reservation.or(c.memory).unwrap_or(0))).sum());
+    let mut reservation = Reservation { cpu, memory, ..Default::default() };
+    for c in containers {
+        for pm in c.port_mappings.iter().flatten() {
+            let Some(port) = static_host_port(pm, network_mode).and_then(|p| u16::try_from(p).ok()) else { continue };
+            match pm.protocol.unwrap_or(TransportProtocol::Tcp) {
+                TransportProtocol::Tcp => reservation.tcp_ports.push(port),
+                TransportProtocol::Udp => reservation.udp_ports.push(port),
+            }
+        }
+    }
+    reservation
+}
+
+fn fingerprint(req: &impl serde::Serialize) -> String {
+    let bytes = serde_json::to_vec(req).unwrap_or_default();
+    hex::encode(Sha256::digest(&bytes))
+}
+
+impl Control {
+    #[allow(clippy::too_many_arguments)]
+    fn prepare(
+        &self,
+        task_definition: &str,
+        overrides: Option<&TaskOverride>,
+        group: Option<&str>,
+        started_by: Option<&str>,
+        tags: Option<&[Tag]>,
+        launch_type: Option<LaunchType>,
+        constraints: &[PlacementConstraint],
+        strategy: &[PlacementStrategy],
+    ) -> Result<Prepared> {
+        let td = self.find_task_definition(task_definition)?;
+        if td.record.task_definition.status != Some(TaskDefinitionStatus::Active) {
+            return Err(ControlError::client("TaskDefinition is inactive"));
+        }
+        let launch_type = launch_type.unwrap_or(LaunchType::Ec2);
+        if launch_type != LaunchType::Ec2 && launch_type != LaunchType::External {
+            return Err(ControlError::ecs(
+                EcsException::UnsupportedFeatureException,
+                format!(
+                    "Launch type {launch_type} is not supported by Berth yet; use EC2 (tasks run on the cluster's container instances)."
+                ),
+            ));
+        }
+        let definition = &td.record.task_definition;
+        let network_mode = definition.network_mode.unwrap_or(NetworkMode::Bridge);
+        if network_mode == NetworkMode::Awsvpc {
+            return Err(ControlError::ecs(
+                EcsException::UnsupportedFeatureException,
+                "The awsvpc network mode is not supported by Berth yet; use bridge or host.",
+            ));
+        }
+        let overrides = overrides.cloned().unwrap_or_default();
+        let containers = apply_overrides(
+            definition.container_definitions.as_deref().unwrap_or_default(),
+            overrides.container_overrides.as_deref().unwrap_or_default(),
+        )?;
+        let task_cpu = match overrides.cpu.as_deref() {
+            Some(text) => {
+                Some(parse_task_cpu(text).ok_or_else(|| ControlError::invalid("Invalid 'cpu' override for task."))?)
+            }
+            None => definition.cpu.as_deref().and_then(parse_task_cpu),
+        };
+        let task_memory = match overrides.memory.as_deref() {
+            Some(text) => Some(
+                parse_task_memory(text).ok_or_else(|| ControlError::invalid("Invalid 'memory' override for task."))?,
+            ),
+            None => definition.memory.as_deref().and_then(parse_task_memory),
+        };
+        let family = definition.family.clone().unwrap_or_default();
+        let group = group.map(str::to_string).unwrap_or_else(|| format!("family:{family}"));
+        validate_group(&group)?;
+        validate_started_by(started_by)?;
+        let tags = tags.map(<[Tag]>::to_vec).unwrap_or_default();
+        validate_tags(&tags)?;
+        let reservation = build_demand(&containers, network_mode, task_cpu, task_memory);
+        let mut all_constraints: Vec<PlacementConstraint> = definition
+            .placement_constraints
+            .iter()
+            .flatten()
+            .map(|c| PlacementConstraint {
+                r#type: c.r#type.and_then(|t| berth_model::ecs::PlacementConstraintType::parse(t.as_str())),
+                expression: c.expression.clone(),
+            })
+            .collect();
+        all_constraints.extend(constraints.iter().cloned());
+        Ok(Prepared {
+            td,
+            containers,
+            overrides,
+            reservation,
+            network_mode,
+            group,
+            started_by: started_by.map(str::to_string),
+            tags,
+            launch_type,
+            constraints: all_constraints,
+            strategy: strategy.to_vec(),
+        })
+    }
+
+    fn new_task_record(&self, cluster: &str, instance: &InstanceRecord, p: &Prepared, now: f64) -> TaskRecord {
+        let id = berth_model::ids::new_hex_id();
+        let task_arn = self.arn(&format!("task/{cluster}/{id}"));
+        let mut specs = Vec::with_capacity(p.containers.len());
+        let mut containers = Vec::with_capacity(p.containers.len());
+        for def in &p.containers {
+            let container_arn = self.arn(&format!("container/{cluster}/{id}/{}", berth_model::ids::new_uuid()));
+            containers.push(Container {
+                container_arn: Some(container_arn.clone()),
+                task_arn: Some(task_arn.clone()),
+                name: def.name.clone(),
+                image: def.image.clone(),
+                last_status: Some("PENDING".into()),
+                network_bindings: Some(Vec::new()),
+                network_interfaces: Some(Vec::new()),
+                health_status: Some(HealthStatus::Unknown),
+                cpu: Some(def.cpu.to_string()),
+                memory: def.memory.map(|m| m.to_string()),
+                memory_reservation: def.memory_reservation.map(|m| m.to_string()),
+                ..Default::default()
+            });
+            specs.push(ContainerSpec { container_arn, definition: def.clone() });
+        }
+        let definition = &p.td.record.task_definition;
+        let mut overrides = p.overrides.clone();
+        let mut container_overrides = overrides.container_overrides.take().unwrap_or_default();
+        for def in &p.containers {
+            if !container_overrides.iter().any(|o| o.name == def.name) {
+                container_overrides.push(ContainerOverride { name: def.name.clone(), ..Default::default() });
+            }
+        }
+        overrides.container_overrides = Some(container_overrides);
+        overrides.inference_accelerator_overrides.get_or_insert_with(Vec::new);
+        let attr = |name: &str| {
+            instance.instance.attributes.iter().flatten().find(|a| a.name == name).and_then(|a| a.value.clone())
+        };
+        let task = Task {
+            attachments: Some(Vec::new()),
+            attributes: attr("ecs.cpu-architecture").map(|value| {
+                vec![berth_model::ecs::Attribute {
+                    name: "ecs.cpu-architecture".into(),
+                    value: Some(value),
+                    ..Default::default()
+                }]
+            }),
+            availability_zone: attr("ecs.availability-zone"),
+            cluster_arn: Some(self.arn(&format!("cluster/{cluster}"))),
+            container_instance_arn: instance.instance.container_instance_arn.clone(),
+            containers: Some(containers),
+            cpu: Some(p.reservation.cpu.to_string()),
+            memory: Some(p.reservation.memory.to_string()),
+            created_at: Some(now),
+            desired_status: Some("RUNNING".into()),
+            enable_execute_command: false,
+            group: Some(p.group.clone()),
+            health_status: Some(HealthStatus::Unknown),
+            last_status: Some("PROVISIONING".into()),
+            launch_type: Some(p.launch_type),
+            overrides: Some(overrides),
+            started_by: p.started_by.clone(),
+            tags: Some(p.tags.clone()),
+            task_arn: Some(task_arn),
+            task_definition_arn: definition.task_definition_arn.clone(),
+            version: 1,
+            ..Default::default()
+        };
+        TaskRecord {
+            task,
+            cluster: cluster.to_string(),
+            instance_id: instance.id.clone(),
+            containers: specs,
+            network_mode: p.network_mode,
+            reservation: p.reservation.clone(),
+            released: false,
+            transitions: vec![Transition { status: "PROVISIONING".into(), at: now }],
+        }
+    }
+
+    /// Places `count` tasks (on `only` instances if given) and commits them. Returns the tasks and the failures.
+    async fn place_and_commit(
+        &self,
+        cluster: &str,
+        p: &Prepared,
+        count: usize,
+        only: Option<&[(String, String)]>,
+        token: Option<(String, String)>,
+    ) -> Result<(Vec<Task>, Vec<Failure>)> {
+        let _guard = self.placement_lock.lock().await;
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let now = self.now();
+            let (txn, tasks, failures) = {
+                let state = self.cache.read();
+                let candidates: Vec<Versioned<InstanceRecord>> = match only {
+                    Some(keys) => keys.iter().filter_map(|k| state.instances.get(k).cloned()).collect(),
+                    None => state
+                        .instances
+                        .range((cluster.to_string(), String::new())..)
+                        .take_while(|((c, _), _)| c == cluster)
+                        .filter(|(_, v)| v.record.instance.status.as_deref() != Some("INACTIVE"))
+                        .map(|(_, v)| v.clone())
+                        .collect(),
+                };
+                if candidates.is_empty() && only.is_none() {
+                    return Err(ControlError::invalid("No Container Instances were found in your cluster."));
+                }
+                let demand = demand(
+                    &p.reservation,
+                    &p.group,
+                    &p.constraints,
+                    &p.strategy,
+                    crate::task_definitions::required_attributes(&p.td.record.task_definition),
+                )?;
+                let (placed, failures) = self.run_scheduler(&state, &candidates, &demand, count)?;
+                self.build_placement_txn(&state, cluster, p, &candidates, &placed, failures, now, token.clone())?
+            };
+            if self.commit(txn, "placing tasks").await?.is_some() {
+                return Ok((tasks, failures));
+            }
+        }
+        Err(ControlError::Contention { context: "placing tasks".into() })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_placement_txn(
+        &self,
+        _state: &State,
+        cluster: &str,
+        p: &Prepared,
+        candidates: &[Versioned<InstanceRecord>],
+        placed: &[String],
+        failures: Vec<Failure>,
+        now: f64,
+        token: Option<(String, String)>,
+    ) -> Result<(Txn, Vec<Task>, Vec<Failure>)> {
+        let mut updated: BTreeMap<String, (i64, InstanceRecord)> = BTreeMap::new();
+        let mut txn = Txn::new();
+        let mut tasks = Vec::new();
+        for arn in placed {
+            let Some(v) = candidates.iter().find(|v| v.record.instance.container_instance_arn.as_deref() == Some(arn))
+            else {
+                continue;
+            };
+            let entry = updated.entry(v.record.id.clone()).or_insert_with(|| (v.mod_revision, (*v.record).clone()));
+            let instance = &mut entry.1;
+            instance.remaining_cpu -= p.reservation.cpu;
+            instance.remaining_memory -= p.reservation.memory;
+            instance.task_tcp_ports.extend(p.reservation.tcp_ports.iter().copied());
+            instance.task_udp_ports.extend(p.reservation.udp_ports.iter().copied());
+            let record = self.new_task_record(cluster, instance, p, now);
+            let key = keys::task(cluster, crate::instances::task_id(&record));
+            txn = txn.expect(key.clone(), 0).put(key, encode(&record)?);
+            tasks.push(render_task(&record, true));
+        }
+        for (id, (revision, record)) in updated {
+            let key = keys::instance(cluster, &id);
+            txn = txn.expect(key.clone(), revision).put(key, encode(&record)?);
+        }
+        if let Some((key, fingerprint)) = token {
+            let record = ClientTokenRecord {
+                fingerprint,
+                resource_arns: tasks.iter().filter_map(|t| t.task_arn.clone()).collect(),
+                created_at: now,
+            };
+            txn = txn.expect(key.clone(), 0).put(key, encode(&record)?);
+        }
+        Ok((txn, tasks, failures))
+    }
+
+    /// `RunTask`.
+    pub async fn run_task(&self, req: RunTaskRequest) -> Result<RunTaskResponse> {
+        let cluster = self.cluster_name(req.cluster.as_deref())?;
+        let count = req.count.unwrap_or(1);
+        if !(1..=10).contains(&count) {
+            return Err(ControlError::invalid(format!("count must be between 1 and 10, got {count}.")));
+        }
+        if req.capacity_provider_strategy.as_ref().is_some_and(|s| !s.is_empty()) {
+            return Err(ControlError::ecs(
+                EcsException::UnsupportedFeatureException,
+                "capacityProviderStrategy is not supported by Berth yet; use launchType EC2.",
+            ));
+        }
+        let token = match &req.client_token {
+            Some(t) if t.is_empty() || t.len() > 64 || !t.is_ascii() => {
+                return Err(ControlError::invalid("clientToken must be 1 to 64 ASCII characters."));
+            }
+            Some(t) => {
+                let key = keys::token("RunTask", &hex::encode(Sha256::digest(format!("{cluster}/{t}").as_bytes())));
+                let mut unkeyed = req.clone();
+                unkeyed.client_token = None;
+                let fp = fingerprint(&unkeyed);
+                if let Some(existing) = self.cache.read().tokens.get(&key).cloned() {
+                    return self.replay_run_task(&cluster, &existing.record, &fp);
+                }
+                Some((key, fp))
+            }
+            None => None,
+        };
+        let p = self.prepare(
+            &req.task_definition,
+            req.overrides.as_ref(),
+            req.group.as_deref(),
+            req.started_by.as_deref(),
+            req.tags.as_deref(),
+            req.launch_type,
+            req.placement_constraints.as_deref().unwrap_or_default(),
+            req.placement_strategy.as_deref().unwrap_or_default(),
+        )?;
+        let (tasks, failures) = self.place_and_commit(&cluster, &p, count as usize, None, token).await?;
+        Ok(RunTaskResponse { tasks: Some(tasks), failures: Some(failures) })
+    }
+
+    fn replay_run_task(
+        &self,
+        cluster: &str,
+        existing: &ClientTokenRecord,
+        fingerprint: &str,
+    ) -> Result<RunTaskResponse> {
+        if existing.fingerprint != fingerprint {
+            return Err(ControlError::Ecs {
+                exception: EcsException::ConflictException,
+                message: "The clientToken is already in use with a different RunTask request.".into(),
+                resource_ids: existing.resource_arns.clone(),
+            });
+        }
+        let state = self.cache.read();
+        let tasks = existing
+            .resource_arns
+            .iter()
+            .filter_map(|arn| arn.rsplit('/').next())
+            .filter_map(|id| state.tasks.get(&(cluster.to_string(), id.to_string())))
+            .map(|v| render_task(&v.record, true))
+            .collect();
+        Ok(RunTaskResponse { tasks: Some(tasks), failures: Some(Vec::new()) })
+    }
+
+    /// `StartTask`: one task on each named container instance.
+    pub async fn start_task(&self, req: StartTaskRequest) -> Result<StartTaskResponse> {
+        let cluster = self.cluster_name(req.cluster.as_deref())?;
+        if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+            return Err(ControlError::invalid("containerInstances must name between 1 and 10 container instances."));
+        }
+        let p = self.prepare(
+            &req.task_definition,
+            req.overrides.as_ref(),
+            req.group.as_deref(),
+            req.started_by.as_deref(),
+            req.tags.as_deref(),
+            Some(LaunchType::Ec2),
+            &[],
+            &[],
+        )?;
+        let mut tasks = Vec::new();
+        let mut failures = Vec::new();
+        for text in &req.container_instances {
+            let key = crate::instances::parse_instance_ref(&cluster, text)?;
+            let known = self
+                .cache
+                .read()
+                .instances
+                .get(&key)
+                .is_some_and(|v| v.record.instance.status.as_deref() != Some("INACTIVE"));
+            if !known {
+                failures.push(Failure {
+                    arn: Some(if berth_model::arn::is_arn(text) {
+                        text.clone()
+                    } else {
+                        self.arn(&format!("container-instance/{cluster}/{text}"))
+                    }),
+                    reason: Some("MISSING".into()),
+                    detail: None,
+                });
+                continue;
+            }
+            let (placed, failed) =
+                self.place_and_commit(&cluster, &p, 1, Some(std::slice::from_ref(&key)), None).await?;
+            tasks.extend(placed);
+            failures.extend(failed);
+        }
+        Ok(StartTaskResponse { tasks: Some(tasks), failures: Some(failures) })
+    }
+
+    /// Runs the scheduler over `candidates`; returns the chosen instance ARNs and ECS-style failures.
+    fn run_scheduler(
+        &self,
+        state: &State,
+        candidates: &[Versioned<InstanceRecord>],
+        demand: &berth_scheduler::TaskDemand,
+        count: usize,
+    ) -> Result<(Vec<String>, Vec<Failure>)> {
+        let instances = candidates.iter().map(|v| to_scheduler_instance(state, &v.record, self)).collect();
+        let mut cluster = berth_scheduler::ClusterState::new(instances);
+        let placement = cluster.place(demand, count, &mut rand::rng());
+        let failures = placement
+            .failures
+            .into_iter()
+            .map(|f| Failure { arn: f.arn, reason: Some(f.reason), detail: f.detail })
+            .collect();
+        Ok((placement.placed, failures))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_model::ecs::PortMapping;
+
+    fn container(
+        name: &str,
+        cpu: i32,
+        memory: Option<i32>,
+        reservation: Option<i32>,
+        ports: Vec<(i32, i32)>,
+    ) -> ContainerDefinition {
+        ContainerDefinition {
+            name: Some(name.into()),
+            image: Some("x".into()),
+            cpu,
+            memory,
+            memory_reservation: reservation,
+            port_mappings: Some(
+                ports
+                    .into_iter()
+                    .map(|(c, h)| PortMapping { container_port: Some(c), host_port: Some(h), ..Default::default() })
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn demand_sums_containers_and_keeps_static_ports() {
+        let cs = vec![
+            container("a", 256, Some(512), None, vec![(80, 8080), (81, 0)]),
+            container("b", 128, Some(512), Some(128), vec![]),
+        ];
+        let d = build_demand(&cs, NetworkMode::Bridge, None, None);
+        assert_eq!((d.cpu, d.memory, d.tcp_ports.clone()), (384, 640, vec![8080]));
+        let d = build_demand(&cs, NetworkMode::Bridge, Some(1024), Some(2048));
+        assert_eq!((d.cpu, d.memory), (1024, 2048));
+        let d = build_demand(&cs, NetworkMode::Host, None, None);
+        assert_eq!(d.tcp_ports, vec![8080, 81]);
+    }
+
+    #[test]
+    fn overrides_merge_environment_and_check_names() {
+        let mut c = container("a", 0, Some(64), None, vec![]);
+        c.environment = Some(vec![
+            KeyValuePair { name: Some("A".into()), value: Some("1".into()) },
+            KeyValuePair { name: Some("B".into()), value: Some("2".into()) },
+        ]);
+        let o = ContainerOverride {
+            name: Some("a".into()),
+            environment: Some(vec![KeyValuePair { name: Some("B".into()), value: Some("3".into()) }]),
+            command: Some(vec!["run".into()]),
+            ..Default::default()
+        };
+        let out = apply_overrides(&[c.clone()], &[o]).unwrap();
+        let env = out[0].environment.clone().unwrap();
+        assert_eq!(env.len(), 2);
+        assert!(env.iter().any(|e| e.name.as_deref() == Some("B") && e.value.as_deref() == Some("3")));
+        assert_eq!(out[0].command, Some(vec!["run".into()]));
+        let bad = ContainerOverride { name: Some("ghost".into()), ..Default::default() };
+        let err = apply_overrides(&[c], &[bad]).unwrap_err();
+        assert!(
+            err.to_string().contains("Override for container named ghost is not a container in the TaskDefinition.")
+        );
+    }
+}
