@@ -109,5 +109,8 @@ fn check(status: reqwest::StatusCode, body: &[u8]) -> Result<(), AgentError> {
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(AgentError::Unauthorized(text));
     }
+    if status == reqwest::StatusCode::BAD_REQUEST && text.contains("ConflictException") {
+        return Err(AgentError::Superseded(text));
+    }
     Err(AgentError::Rejected { status: status.as_u16(), body: text })
 }

@@ -60,6 +60,9 @@ pub enum AgentError {
         /// The body.
         body: String,
     },
+    /// Another agent registered as this container instance since; this one must stop.
+    #[error("another agent registered as this container instance; stopping: {0}")]
+    Superseded(String),
     /// A message could not be decoded.
     #[error("cannot decode a message from the server: {0}")]
     Decode(String),
@@ -111,6 +114,7 @@ struct Shared {
     session: Arc<Session>,
     info: RuntimeInfo,
     registering: Mutex<()>,
+    superseded: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -179,6 +183,7 @@ pub async fn run<R: ContainerRuntime>(
         session: Arc::new(Session::default()),
         info,
         registering: Mutex::new(()),
+        superseded: tokio::sync::Notify::new(),
     });
     shared.register(None).await;
 
@@ -192,8 +197,13 @@ pub async fn run<R: ContainerRuntime>(
     tokio::spawn(resync_timer(tx.clone()));
     tokio::spawn(report_loop(shared.clone(), outbox, tx.clone()));
     tokio::spawn(stream_loop(shared.clone(), tx));
-    engine.run(rx).await;
-    Ok(())
+    let superseded = shared.superseded.notified();
+    tokio::select! {
+        _ = engine.run(rx) => Ok(()),
+        _ = superseded => Err(AgentError::Superseded(
+            "another agent registered as this container instance; its containers are left to it".into(),
+        )),
+    }
 }
 
 async fn forward_events<R: ContainerRuntime>(runtime: Arc<R>, tx: mpsc::UnboundedSender<Msg>) {
@@ -259,6 +269,11 @@ async fn report_loop(shared: Arc<Shared>, outbox: Arc<Outbox>, tx: mpsc::Unbound
                 tracing::warn!(%reason, "the server refused the instance token; registering again");
                 shared.register(Some(&token)).await;
             }
+            Err(AgentError::Superseded(reason)) => {
+                tracing::error!(%reason, "this agent was superseded; it stops managing containers");
+                shared.superseded.notify_waiters();
+                return;
+            }
             Err(error) => {
                 tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "report failed");
                 tokio::time::sleep(backoff).await;
@@ -295,6 +310,11 @@ async fn stream_loop(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Msg>) {
                 tracing::warn!(%reason, "the server refused the instance token; registering again");
                 shared.register(Some(&token)).await;
                 continue;
+            }
+            Err(AgentError::Superseded(reason)) => {
+                tracing::error!(%reason, "this agent was superseded; it stops managing containers");
+                shared.superseded.notify_waiters();
+                return;
             }
             Err(error) => tracing::warn!(%error, "cannot open the desired-state stream"),
         }

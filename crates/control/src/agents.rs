@@ -55,6 +55,9 @@ fn unauthorized() -> ControlError {
     ControlError::ecs(EcsException::AccessDeniedException, "The instance token is not valid; register the agent again.")
 }
 
+/// The message of the error an agent gets when another agent registered as the same container instance since.
+pub const SUPERSEDED: &str = "Another agent has registered as this container instance since; this agent must stop.";
+
 /// The desired state of one task, for its agent.
 fn task_spec(record: &TaskRecord) -> TaskSpec {
     let task = &record.task;
@@ -163,7 +166,8 @@ impl Control {
         }
         // Compare digests, which leaks nothing useful about the secret through timing.
         if token_hash(secret) != *expected {
-            return Err(unauthorized());
+            // The instance is live under a newer token: a second agent took it over (or this one is a stale copy).
+            return Err(ControlError::ecs(EcsException::ConflictException, SUPERSEDED));
         }
         Ok((cluster.to_string(), id.to_string()))
     }

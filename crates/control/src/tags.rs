@@ -93,7 +93,9 @@ impl Control {
                 ));
             }
             _ => {
-                return Err(ControlError::invalid(format!("{resource_arn} is not a taggable Amazon ECS resource ARN.")));
+                return Err(ControlError::invalid(format!(
+                    "{resource_arn} is not a taggable Amazon ECS resource ARN."
+                )));
             }
         };
         let exists = match &target {

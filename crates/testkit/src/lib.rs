@@ -14,6 +14,7 @@
 //! Limitations: the image build shells out to `cargo` and the `docker` CLI (legacy builder, `DOCKER_BUILDKIT=0`,
 //! since the machines have no buildx); the HTTP client speaks plain HTTP/1.1 only.
 
+pub mod berth;
 pub mod docker;
 pub mod http;
 pub mod image;
@@ -22,6 +23,7 @@ pub mod wait;
 use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
 
+pub use berth::{Berth, BerthOptions};
 pub use docker::{Container, docker, require_docker};
 pub use http::{http_get, http_get_timeout};
 pub use image::{WORKLOAD_REPO, workload_image, workspace_root};

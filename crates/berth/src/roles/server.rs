@@ -65,9 +65,26 @@ pub fn export_lines(args: &ServerArgs, creds: &RootCredentials) -> String {
     )
 }
 
-/// Serves until Ctrl-C or SIGTERM. Containers are never stopped on the way out.
+/// How long in-flight requests get to finish after Ctrl-C; agent streams never finish on their own.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Serves until Ctrl-C or SIGTERM, then gives in-flight requests a moment. Containers are never stopped.
 pub async fn serve(listener: TcpListener, app: axum::Router) -> Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving the API")
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let mut stop_rx = stop_rx;
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = &mut server => return result.context("serving the API"),
+        _ = shutdown_signal() => {}
+    }
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(result) => result.context("serving the API"),
+        Err(_) => Ok(()), // long-lived agent streams are cut; agents reconnect to the next server
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,0 +1,183 @@
+//! Shared helpers for the end-to-end tests: a real `berth` process driven through the official AWS SDK.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair, PortMapping, Task};
+use berth_testkit::{Berth, wait_for};
+use std::time::Duration;
+
+/// Starts `berth up` and waits until its local agent has registered.
+pub async fn berth_up() -> (Berth, Client) {
+    berth_testkit::require_docker();
+    let image = berth_testkit::workload_image().expect("the workload image builds");
+    assert!(!image.is_empty());
+    let berth = Berth::up(env!("CARGO_BIN_EXE_berth")).expect("berth up starts");
+    let client = ecs_client(&berth);
+    wait_for_instances(&client, "default", 1).await;
+    (berth, client)
+}
+
+/// An ECS client for a Berth, configured as a user would with the exported variables.
+pub fn ecs_client(berth: &Berth) -> Client {
+    let creds =
+        aws_credential_types::Credentials::new(&berth.access_key_id, &berth.secret_access_key, None, None, "test");
+    let config = aws_sdk_ecs::Config::builder()
+        .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+        .region(aws_sdk_ecs::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(berth.url())
+        .build();
+    Client::from_conf(config)
+}
+
+/// Waits until `count` container instances are registered and connected in `cluster`.
+pub async fn wait_for_instances(client: &Client, cluster: &str, count: usize) -> Vec<String> {
+    wait_for("container instances to register", Duration::from_secs(30), || async {
+        let arns = client
+            .list_container_instances()
+            .cluster(cluster)
+            .send()
+            .await
+            .ok()?
+            .container_instance_arns
+            .unwrap_or_default();
+        (arns.len() >= count).then_some(arns)
+    })
+    .await
+    .expect("agents register")
+}
+
+/// The workload container: the static test server, listening on 8080.
+pub fn workload_container(name: &str) -> aws_sdk_ecs::types::builders::ContainerDefinitionBuilder {
+    ContainerDefinition::builder()
+        .name(name)
+        .image("berth-workload:latest")
+        .memory(64)
+        .port_mappings(PortMapping::builder().container_port(8080).host_port(0).build())
+}
+
+/// Registers a one-container task definition of the workload; returns its ARN.
+pub async fn register_workload(client: &Client, family: &str, env: &[(&str, &str)]) -> String {
+    let mut container = workload_container("app");
+    for (k, v) in env {
+        container = container.environment(KeyValuePair::builder().name(*k).value(*v).build());
+    }
+    client
+        .register_task_definition()
+        .family(family)
+        .container_definitions(container.build())
+        .send()
+        .await
+        .expect("register the task definition")
+        .task_definition
+        .and_then(|t| t.task_definition_arn)
+        .expect("an ARN")
+}
+
+/// Describes one task.
+pub async fn describe(client: &Client, task_arn: &str) -> Task {
+    let out = client.describe_tasks().tasks(task_arn).send().await.expect("describe the task");
+    out.tasks.unwrap_or_default().into_iter().next().expect("the task exists")
+}
+
+/// Waits until a task reaches `status`, returning it.
+pub async fn wait_status(client: &Client, task_arn: &str, status: &str, timeout: Duration) -> Task {
+    wait_for(&format!("task {task_arn} to be {status}"), timeout, || async {
+        let task = client.describe_tasks().tasks(task_arn).send().await.ok()?.tasks?.into_iter().next()?;
+        (task.last_status.as_deref() == Some(status)).then_some(task)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The host port the first container of a task is bound to.
+pub fn host_port(task: &Task) -> u16 {
+    task.containers()[0].network_bindings()[0].host_port.expect("a host port") as u16
+}
+
+/// Asserts an SDK call failed with `code` and a message containing `needle`.
+pub fn assert_error<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    result: Result<T, E>,
+    code: &str,
+    needle: &str,
+) {
+    let error = result.expect_err(&format!("expected {code}"));
+    assert_eq!(error.code(), Some(code), "wrong code for {error:?}");
+    let message = error.message().unwrap_or_default();
+    assert!(message.contains(needle), "message {message:?} should contain {needle:?}");
+}
+
+/// Sends a raw AWS JSON 1.1 request signed with `aws-sigv4` (as the SDKs sign), with control over the secret,
+/// the clock and the headers; returns (status, parsed body).
+pub async fn raw_request(
+    berth: &Berth,
+    target: Option<&str>,
+    body: &[u8],
+    secret: Option<&str>,
+    access_key: Option<&str>,
+    time: Option<std::time::SystemTime>,
+) -> (u16, serde_json::Value) {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    let url = format!("{}/", berth.url());
+    let host = format!("127.0.0.1:{}", berth.port);
+    let mut headers: Vec<(String, String)> =
+        vec![("host".into(), host), ("content-type".into(), "application/x-amz-json-1.1".into())];
+    if let Some(target) = target {
+        headers.push(("x-amz-target".into(), target.into()));
+    }
+    let identity = aws_credential_types::Credentials::new(
+        access_key.unwrap_or(&berth.access_key_id),
+        secret.unwrap_or(&berth.secret_access_key),
+        None,
+        None,
+        "test",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("ecs")
+        .time(time.unwrap_or_else(std::time::SystemTime::now))
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut req = http::Request::builder().method("POST").uri(&url);
+    for (k, v) in &headers {
+        req = req.header(k, v);
+    }
+    let mut req = req.body(()).unwrap();
+    instructions.apply_to_request_http1x(&mut req);
+    send(&url, req.headers(), body.to_vec()).await
+}
+
+/// Sends a POST with exactly these headers and body.
+pub async fn send(url: &str, headers: &http::HeaderMap, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let client = reqwest::Client::new();
+    let mut req = client.post(url).body(body);
+    for (k, v) in headers {
+        if k != "host" {
+            req = req.header(k.as_str(), v.to_str().unwrap());
+        }
+    }
+    let response = req.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// The ECS target of an operation.
+pub fn ecs_target(operation: &str) -> String {
+    format!("AmazonEC2ContainerServiceV20141113.{operation}")
+}

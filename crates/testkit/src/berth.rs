@@ -1,0 +1,226 @@
+//! A real Berth for tests: the `berth` binary started as a child process on a free port with its own data dir and
+//! its own account id, so tests can run side by side on one Docker Engine and clean up only what they made.
+
+use crate::{TestkitError, docker, free_port, http_get_timeout, wait_for_blocking};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// How a Berth process is started.
+#[derive(Debug, Clone)]
+pub struct BerthOptions {
+    /// The `berth` binary (tests in the `berth` package pass `env!("CARGO_BIN_EXE_berth")`).
+    pub binary: PathBuf,
+    /// `up` (control plane and local agent) or `server`.
+    pub role: &'static str,
+    /// Extra arguments.
+    pub extra_args: Vec<String>,
+}
+
+/// A running Berth control plane (with its local agent for `up`).
+pub struct Berth {
+    options: BerthOptions,
+    child: Option<Child>,
+    /// The data dir (kept across restarts; removed on drop).
+    pub data_dir: tempfile::TempDir,
+    /// The listen port.
+    pub port: u16,
+    /// The account id in every ARN this Berth makes (unique per test).
+    pub account_id: String,
+    /// The root access key id.
+    pub access_key_id: String,
+    /// The root secret.
+    pub secret_access_key: String,
+    /// Extra agent processes started with [`Berth::start_agent`].
+    agents: Vec<Child>,
+}
+
+/// A random 12-digit account id, so that each test's ARNs and container labels are its own.
+pub fn unique_account_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("{:012}", hasher.finish() % 1_000_000_000_000)
+}
+
+impl Berth {
+    /// Starts Berth and waits until its API answers.
+    pub fn start(options: BerthOptions) -> Result<Self, TestkitError> {
+        let data_dir = crate::data_dir()?;
+        let mut berth = Berth {
+            options,
+            child: None,
+            data_dir,
+            port: free_port(),
+            account_id: unique_account_id(),
+            access_key_id: format!("AKIATEST{}", &unique_account_id()[..8]),
+            secret_access_key: format!("secret-{}", unique_account_id()),
+            agents: Vec::new(),
+        };
+        berth.spawn()?;
+        Ok(berth)
+    }
+
+    /// `berth up` with default options.
+    pub fn up(binary: &str) -> Result<Self, TestkitError> {
+        Self::start(BerthOptions { binary: binary.into(), role: "up", extra_args: Vec::new() })
+    }
+
+    /// The API's base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The cluster ARN prefix of this Berth's account.
+    pub fn arn_prefix(&self) -> String {
+        format!("arn:aws:ecs:us-east-1:{}:", self.account_id)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.data_dir.path().join("berth.log")
+    }
+
+    /// The process's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn spawn(&mut self) -> Result<(), TestkitError> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map_err(|e| TestkitError::io("open the berth log", &e))?;
+        let log_err = log.try_clone().map_err(|e| TestkitError::io("clone the berth log", &e))?;
+        let child = Command::new(&self.options.binary)
+            .arg(self.options.role)
+            .arg("--data-dir")
+            .arg(self.data_dir.path().join("data"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--account-id")
+            .arg(&self.account_id)
+            .args(&self.options.extra_args)
+            .env("BERTH_ROOT_ACCESS_KEY_ID", &self.access_key_id)
+            .env("BERTH_ROOT_SECRET_ACCESS_KEY", &self.secret_access_key)
+            .env("RUST_LOG", std::env::var("BERTH_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .spawn()
+            .map_err(|e| TestkitError::io(format!("start {}", self.options.binary.display()), &e))?;
+        self.child = Some(child);
+        let url = format!("{}/healthz", self.url());
+        wait_for_blocking("berth to answer /healthz", Duration::from_secs(30), || {
+            http_get_timeout(&url, Duration::from_millis(500)).ok().filter(|(status, _)| *status == 200)
+        })
+        .map_err(|e| TestkitError::Io { context: format!("{e}; log:\n{}", self.log()), message: String::new() })?;
+        Ok(())
+    }
+
+    /// The join token agents use.
+    pub fn join_token(&self) -> Result<String, TestkitError> {
+        let path = self.data_dir.path().join("data").join("join-token");
+        std::fs::read_to_string(&path)
+            .map(|t| t.trim().to_string())
+            .map_err(|e| TestkitError::io("read the join token", &e))
+    }
+
+    /// Kills the process at once (`kill -9`); its containers keep running.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the process with SIGINT (Ctrl-C) and waits for it to exit.
+    pub fn interrupt(&mut self) -> Result<std::process::ExitStatus, TestkitError> {
+        let Some(mut child) = self.child.take() else {
+            return Err(TestkitError::Io { context: "interrupt berth".into(), message: "not running".into() });
+        };
+        let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+        wait_for_blocking("berth to exit after SIGINT", Duration::from_secs(15), || child.try_wait().ok().flatten())
+    }
+
+    /// Starts the process again on the same data dir and port.
+    pub fn restart(&mut self) -> Result<(), TestkitError> {
+        self.kill();
+        self.spawn()
+    }
+
+    /// Starts a separate `berth agent` joining this server, with extra arguments; returns its index.
+    pub fn start_agent(&mut self, data_dir: &Path, extra_args: &[&str]) -> Result<usize, TestkitError> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("log"))
+            .map_err(|e| TestkitError::io("open the agent log", &e))?;
+        let log_err = log.try_clone().map_err(|e| TestkitError::io("clone the agent log", &e))?;
+        let child = Command::new(&self.options.binary)
+            .arg("agent")
+            .arg("--server")
+            .arg(self.url())
+            .arg("--join-token")
+            .arg(self.join_token()?)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra_args)
+            .env("RUST_LOG", std::env::var("BERTH_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .spawn()
+            .map_err(|e| TestkitError::io("start berth agent", &e))?;
+        self.agents.push(child);
+        Ok(self.agents.len() - 1)
+    }
+
+    /// The pid of an agent started with [`Berth::start_agent`].
+    pub fn agent_pid(&self, index: usize) -> Option<u32> {
+        self.agents.get(index).map(Child::id)
+    }
+
+    /// Kills an agent started with [`Berth::start_agent`].
+    pub fn kill_agent(&mut self, index: usize) {
+        if let Some(child) = self.agents.get_mut(index) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Removes every container whose task belongs to this Berth's account.
+    pub fn remove_containers(&self) {
+        let Ok(listing) = docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            "label=com.amazonaws.ecs.task-arn",
+            "--format",
+            "{{.ID}} {{.Label \"com.amazonaws.ecs.task-arn\"}}",
+        ]) else {
+            return;
+        };
+        let prefix = format!("arn:aws:ecs:us-east-1:{}:", self.account_id);
+        let ids: Vec<&str> = listing
+            .lines()
+            .filter_map(|line| line.split_once(' '))
+            .filter(|(_, arn)| arn.starts_with(&prefix))
+            .map(|(id, _)| id)
+            .collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            let _ = docker(&args);
+        }
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        self.kill();
+        for agent in &mut self.agents {
+            let _ = agent.kill();
+            let _ = agent.wait();
+        }
+        self.remove_containers();
+    }
+}
