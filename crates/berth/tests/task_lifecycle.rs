@@ -29,8 +29,7 @@ async fn run_answer_stop() {
     let container = &task.containers()[0];
     assert_eq!(container.last_status.as_deref(), Some("RUNNING"));
     assert!(container.runtime_id.is_some());
-    let (status, body) = http_get(&format!("http://127.0.0.1:{}/", host_port(&task))).unwrap();
-    assert_eq!(status, 200);
+    let body = wait_http_ok(&format!("http://127.0.0.1:{}/", host_port(&task))).await;
     assert!(body.contains("\"GREETING\":\"hello\""), "{body}");
 
     let stop = client.stop_task().task(&arn).reason("done").send().await.unwrap().task.unwrap();
@@ -137,7 +136,7 @@ async fn health_checks_overrides_and_stop_timeout() {
     let arn = run.tasks()[0].task_arn.clone().unwrap();
     let task = wait_status(&client, &arn, "RUNNING", Duration::from_secs(60)).await;
     let port = host_port(&task);
-    let (_, body) = http_get(&format!("http://127.0.0.1:{port}/")).unwrap();
+    let body = wait_http_ok(&format!("http://127.0.0.1:{port}/")).await;
     assert!(body.contains("\"FROM_OVERRIDE\":\"yes\""), "{body}");
 
     let healthy = berth_testkit::wait_for("the task to turn HEALTHY", Duration::from_secs(30), || async {

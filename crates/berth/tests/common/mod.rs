@@ -181,3 +181,12 @@ pub async fn send(url: &str, headers: &http::HeaderMap, body: Vec<u8>) -> (u16, 
 pub fn ecs_target(operation: &str) -> String {
     format!("AmazonEC2ContainerServiceV20141113.{operation}")
 }
+
+/// Waits until `GET url` answers 200 (a RUNNING container may take a moment to listen); returns the body.
+pub async fn wait_http_ok(url: &str) -> String {
+    wait_for(&format!("{url} to answer 200"), Duration::from_secs(20), || async {
+        berth_testkit::http_get(url).ok().filter(|(status, _)| *status == 200).map(|(_, body)| body)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}

@@ -1,0 +1,151 @@
+//! Every response Berth gives is checked against the botocore model's output shape: no member the model does not
+//! define, every value of the model's type, every enumeration value one the model lists. The model comes from the
+//! botocore package the `aws` CLI installs (`pip install awscli`); the test fails if it is missing.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::io::Read;
+use std::time::Duration;
+
+fn load_model() -> Value {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import botocore, os; print(os.path.dirname(botocore.__file__))"])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "botocore is installed (pip install awscli): {}", String::from_utf8_lossy(&out.stderr));
+    let root = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let path = format!("{root}/data/ecs/2014-11-13/service-2.json.gz");
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file).read_to_string(&mut text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Checks `value` against the shape named `shape`; collects problems with their paths.
+fn check(model: &Value, shape: &str, value: &Value, path: &str, problems: &mut Vec<String>) {
+    let s = &model["shapes"][shape];
+    match s["type"].as_str().unwrap_or_default() {
+        "structure" => {
+            let Some(object) = value.as_object() else { return problems.push(format!("{path}: expected an object for {shape}")) };
+            for (key, member_value) in object {
+                match s["members"].get(key) {
+                    Some(member) => check(model, member["shape"].as_str().unwrap(), member_value, &format!("{path}.{key}"), problems),
+                    None => problems.push(format!("{path}.{key}: {shape} has no member {key}")),
+                }
+            }
+        }
+        "list" => match value.as_array() {
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    check(model, s["member"]["shape"].as_str().unwrap(), item, &format!("{path}[{i}]"), problems);
+                }
+            }
+            None => problems.push(format!("{path}: expected a list")),
+        },
+        "map" => match value.as_object() {
+            Some(entries) => {
+                for (k, v) in entries {
+                    check(model, s["value"]["shape"].as_str().unwrap(), v, &format!("{path}.{k}"), problems);
+                }
+            }
+            None => problems.push(format!("{path}: expected a map")),
+        },
+        "string" => match value.as_str() {
+            Some(text) => {
+                if let Some(values) = s["enum"].as_array() {
+                    if !values.iter().any(|v| v == text) {
+                        problems.push(format!("{path}: {text:?} is not a {shape} value"));
+                    }
+                }
+            }
+            None => problems.push(format!("{path}: expected a string")),
+        },
+        "integer" | "long" => {
+            if !value.is_i64() {
+                problems.push(format!("{path}: expected an integer, got {value}"));
+            }
+        }
+        "double" | "float" | "timestamp" => {
+            if !value.is_number() {
+                problems.push(format!("{path}: expected a number, got {value}"));
+            }
+        }
+        "boolean" => {
+            if !value.is_boolean() {
+                problems.push(format!("{path}: expected a boolean"));
+            }
+        }
+        other => problems.push(format!("{path}: unhandled shape type {other}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_matches_the_botocore_model() {
+    let model = load_model();
+    let (berth, client) = berth_up().await;
+    let instance = wait_for_instances(&client, "default", 1).await.remove(0);
+    let mut problems = Vec::new();
+    let mut call = async |operation: &str, body: Value| -> Value {
+        let (status, answer) = raw_request(&berth, Some(&ecs_target(operation)), body.to_string().as_bytes(), None, None, None).await;
+        assert_eq!(status, 200, "{operation}: {answer}");
+        let output = model["operations"][operation]["output"]["shape"].as_str().unwrap();
+        check(&model, output, &answer, operation, &mut problems);
+        answer
+    };
+    call("CreateCluster", json!({"clusterName": "shapes", "tags": [{"key": "k", "value": "v"}], "settings": [{"name": "containerInsights", "value": "enabled"}]})).await;
+    call("DescribeClusters", json!({"clusters": ["default", "shapes", "missing"], "include": ["ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS"]})).await;
+    call("ListClusters", json!({})).await;
+    call("UpdateClusterSettings", json!({"cluster": "shapes", "settings": [{"name": "containerInsights", "value": "disabled"}]})).await;
+    call("UpdateCluster", json!({"cluster": "shapes", "settings": []})).await;
+    let td = json!({
+        "family": "shapes",
+        "tags": [{"key": "team", "value": "core"}],
+        "containerDefinitions": [{
+            "name": "app", "image": "berth-workload:latest", "memory": 64, "memoryReservation": 32, "cpu": 128,
+            "portMappings": [{"containerPort": 8080}],
+            "healthCheck": {"command": ["CMD", "/berth-workload", "healthcheck"], "interval": 5},
+            "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 2048}],
+            "dockerLabels": {"a": "b"}
+        }]
+    });
+    call("RegisterTaskDefinition", td.clone()).await;
+    call("RegisterTaskDefinition", td).await;
+    call("DescribeTaskDefinition", json!({"taskDefinition": "shapes", "include": ["TAGS"]})).await;
+    call("ListTaskDefinitions", json!({"sort": "DESC"})).await;
+    call("ListTaskDefinitionFamilies", json!({})).await;
+    call("DeregisterTaskDefinition", json!({"taskDefinition": "shapes:1"})).await;
+    call("DeleteTaskDefinitions", json!({"taskDefinitions": ["shapes:1", "shapes:2"]})).await;
+    let run = call("RunTask", json!({"taskDefinition": "shapes:2", "count": 2, "tags": [{"key": "x", "value": "y"}], "startedBy": "me"})).await;
+    let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    wait_status(&client, &arn, "RUNNING", Duration::from_secs(60)).await;
+    call("DescribeTasks", json!({"tasks": [arn, "0123456789abcdef0123456789abcdef"], "include": ["TAGS"]})).await;
+    call("ListTasks", json!({"maxResults": 1})).await;
+    call("StartTask", json!({"taskDefinition": "shapes:2", "containerInstances": [instance]})).await;
+    call("DescribeContainerInstances", json!({"containerInstances": [instance], "include": ["TAGS", "CONTAINER_INSTANCE_HEALTH"]})).await;
+    call("ListContainerInstances", json!({"status": "ACTIVE"})).await;
+    call("TagResource", json!({"resourceArn": arn, "tags": [{"key": "more", "value": "tags"}]})).await;
+    call("ListTagsForResource", json!({"resourceArn": arn})).await;
+    call("UntagResource", json!({"resourceArn": arn, "tagKeys": ["more"]})).await;
+    call("StopTask", json!({"task": arn, "reason": "shape check"})).await;
+    let registered = call(
+        "RegisterContainerInstance",
+        json!({"cluster": "shapes", "totalResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 1024}, {"name": "MEMORY", "type": "INTEGER", "integerValue": 2048}]}),
+    )
+    .await;
+    let external = registered["containerInstance"]["containerInstanceArn"].as_str().unwrap().to_string();
+    call("UpdateContainerInstancesState", json!({"cluster": "shapes", "containerInstances": [external], "status": "DRAINING"})).await;
+    call("DeregisterContainerInstance", json!({"cluster": "shapes", "containerInstance": external})).await;
+    call("DeleteCluster", json!({"cluster": "shapes"})).await;
+    assert!(problems.is_empty(), "responses that do not match the model:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_checker_catches_unknown_members_wrong_types_and_bad_enums() {
+    let model = load_model();
+    let mut problems = Vec::new();
+    let bogus = json!({"tasks": [{"lastStatus": 3, "launchType": "MOON", "madeUp": true}], "failures": "x"});
+    check(&model, "DescribeTasksResponse", &bogus, "DescribeTasks", &mut problems);
+    assert_eq!(problems.len(), 4, "{problems:?}");
+}
