@@ -117,6 +117,11 @@ impl Berth {
         Ok(())
     }
 
+    /// The pid of the Berth process.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The join token agents use.
     pub fn join_token(&self) -> Result<String, TestkitError> {
         let path = self.data_dir.path().join("data").join("join-token");
