@@ -121,10 +121,10 @@ impl Shared {
     /// Registers (or re-registers as the same instance), retrying until the server answers.
     async fn register(&self, stale_token: Option<&str>) {
         let _guard = self.registering.lock().await;
-        if let Some(stale) = stale_token {
-            if self.session.token() != stale {
-                return; // someone else re-registered already
-            }
+        if let Some(stale) = stale_token
+            && self.session.token() != stale
+        {
+            return; // someone else re-registered already
         }
         let mut delay = Duration::from_millis(200);
         loop {

@@ -9,6 +9,8 @@
 //! Run: `cargo build --release -p berth && cargo run --release -p berth --example bench_core`
 //! (`BERTH_BIN` overrides the binary; `BENCH_TASKS` the number of latency samples, default 30).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
+
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerDefinition, PortMapping};
 use berth_testkit::{Berth, BerthOptions, docker, wait_for};
@@ -25,7 +27,8 @@ fn ms(d: Duration) -> String {
 }
 
 fn client(berth: &Berth) -> Client {
-    let creds = aws_credential_types::Credentials::new(&berth.access_key_id, &berth.secret_access_key, None, None, "bench");
+    let creds =
+        aws_credential_types::Credentials::new(&berth.access_key_id, &berth.secret_access_key, None, None, "bench");
     Client::from_conf(
         aws_sdk_ecs::Config::builder()
             .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
@@ -39,12 +42,15 @@ fn client(berth: &Berth) -> Client {
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 fn binary() -> String {
-    std::env::var("BERTH_BIN").unwrap_or_else(|_| format!("{}/target/release/berth", berth_testkit::workspace_root().display()))
+    std::env::var("BERTH_BIN")
+        .unwrap_or_else(|_| format!("{}/target/release/berth", berth_testkit::workspace_root().display()))
 }
 
 /// Joins `cluster` through the agent protocol as a huge instance that heartbeats but never runs anything, so the
@@ -93,10 +99,15 @@ async fn main() {
     berth_testkit::require_docker();
     let image = berth_testkit::workload_image().expect("workload image");
     let samples: usize = std::env::var("BENCH_TASKS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
-    println!("machine: {} cores; berth binary {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), binary());
+    println!(
+        "machine: {} cores; berth binary {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        binary()
+    );
 
     // --- 1. latency against docker run -d --------------------------------------------------------------------
-    let berth = Berth::start(BerthOptions { binary: binary().into(), role: "up", extra_args: vec![] }).expect("berth up");
+    let berth =
+        Berth::start(BerthOptions { binary: binary().into(), role: "up", extra_args: vec![] }).expect("berth up");
     let ecs = client(&berth);
     wait_for("the local agent", Duration::from_secs(30), || async {
         (ecs.list_container_instances().send().await.ok()?.container_instance_arns().len() == 1).then_some(())
@@ -168,11 +179,14 @@ async fn main() {
     }
     let took = start.elapsed();
     drop(token);
-    println!("\n## RunTask accept throughput ({total} RunTask calls, {clients} concurrent clients, one simulated instance that accepts but runs nothing)");
+    println!(
+        "\n## RunTask accept throughput ({total} RunTask calls, {clients} concurrent clients, one simulated instance that accepts but runs nothing)"
+    );
     println!("{:.0} tasks/s ({} total)", total as f64 / took.as_secs_f64(), ms(took));
 
     // --- 3. DescribeTasks of 100, ListTasks ---------------------------------------------------------------------
-    let arns: Vec<String> = ecs.list_tasks().cluster("accept").max_results(100).send().await.unwrap().task_arns().to_vec();
+    let arns: Vec<String> =
+        ecs.list_tasks().cluster("accept").max_results(100).send().await.unwrap().task_arns().to_vec();
     assert_eq!(arns.len(), 100);
     let (mut describe, mut list) = (Vec::new(), Vec::new());
     for _ in 0..200 {
@@ -185,14 +199,21 @@ async fn main() {
         list.push(start.elapsed());
         assert_eq!(out.task_arns().len(), 100);
     }
-    println!("\n## DescribeTasks (100 tasks) and ListTasks (page of 100 of {total}), 200 calls each, client-side latency");
+    println!(
+        "\n## DescribeTasks (100 tasks) and ListTasks (page of 100 of {total}), 200 calls each, client-side latency"
+    );
     println!("| | p50 | p95 |\n|---|---|---|");
-    println!("| DescribeTasks x100 | {} | {} |", ms(percentile(&mut describe, 0.5)), ms(percentile(&mut describe, 0.95)));
+    println!(
+        "| DescribeTasks x100 | {} | {} |",
+        ms(percentile(&mut describe, 0.5)),
+        ms(percentile(&mut describe, 0.95))
+    );
     println!("| ListTasks | {} | {} |", ms(percentile(&mut list, 0.5)), ms(percentile(&mut list, 0.95)));
     drop(berth);
 
     // --- 4. RSS of server and agent, idle and with 50 tasks ------------------------------------------------------
-    let mut server = Berth::start(BerthOptions { binary: binary().into(), role: "server", extra_args: vec![] }).expect("berth server");
+    let mut server = Berth::start(BerthOptions { binary: binary().into(), role: "server", extra_args: vec![] })
+        .expect("berth server");
     let agent_dir = server.data_dir.path().join("agent");
     let agent = server.start_agent(&agent_dir, &[]).unwrap();
     let ecs = client(&server);

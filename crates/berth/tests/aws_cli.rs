@@ -1,6 +1,8 @@
 //! The README's flow with the unchanged `aws` CLI (from PyPI), waiters included, using the `export` line that
 //! `berth up` prints.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 mod common;
 
 use common::*;
@@ -28,7 +30,8 @@ fn aws(env: &[(String, String)], args: &[&str]) -> serde_json::Value {
 
 /// Parses `export A=1 B=2` into pairs.
 fn parse_export(log: &str) -> Vec<(String, String)> {
-    let line = log.lines().find(|l| l.starts_with("export AWS_ENDPOINT_URL=")).expect("berth up prints the export line");
+    let line =
+        log.lines().find(|l| l.starts_with("export AWS_ENDPOINT_URL=")).expect("berth up prints the export line");
     line.trim_start_matches("export ")
         .split_whitespace()
         .filter_map(|kv| kv.split_once('='))
@@ -40,12 +43,10 @@ fn parse_export(log: &str) -> Vec<(String, String)> {
 async fn readme_flow_with_the_aws_cli() {
     let (berth, _client) = berth_up().await;
     let env = parse_export(&berth.log());
-    assert_eq!(env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), [
-        "AWS_ENDPOINT_URL",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_DEFAULT_REGION"
-    ]);
+    assert_eq!(
+        env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"]
+    );
     let dir = berth.data_dir.path();
     let web = serde_json::json!({
         "family": "web",
@@ -63,7 +64,8 @@ async fn readme_flow_with_the_aws_cli() {
     let registered = aws(&env, &["ecs", "register-task-definition", "--cli-input-json", &input]);
     assert_eq!(registered["taskDefinition"]["revision"], 1);
     let run = aws(&env, &["ecs", "run-task", "--task-definition", "web", "--count", "2"]);
-    let arns: Vec<String> = run["tasks"].as_array().unwrap().iter().map(|t| t["taskArn"].as_str().unwrap().to_string()).collect();
+    let arns: Vec<String> =
+        run["tasks"].as_array().unwrap().iter().map(|t| t["taskArn"].as_str().unwrap().to_string()).collect();
     assert_eq!(arns.len(), 2, "{run}");
 
     let mut wait = vec!["ecs", "wait", "tasks-running", "--tasks"];

@@ -1,5 +1,7 @@
 //! Restarts: the control plane and the agent come back without stopping containers and tell the truth after.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 mod common;
 
 use berth_testkit::{Berth, BerthOptions, http_get, wait_for};
@@ -18,7 +20,11 @@ async fn server_restart_keeps_containers_and_state() {
 
     // kill -9: no chance to clean up.
     berth.kill();
-    assert_eq!(http_get(&format!("http://127.0.0.1:{port}/health")).unwrap().0, 200, "the container survives the server");
+    assert_eq!(
+        http_get(&format!("http://127.0.0.1:{port}/health")).unwrap().0,
+        200,
+        "the container survives the server"
+    );
     berth.restart().unwrap();
     let client = ecs_client(&berth);
     let after = describe(&client, &arn).await;
@@ -42,7 +48,11 @@ async fn server_restart_keeps_containers_and_state() {
 
     // Every object is still there.
     assert_eq!(client.list_task_definitions().send().await.unwrap().task_definition_arns().len(), 1);
-    assert_eq!(client.list_container_instances().send().await.unwrap().container_instance_arns().len(), 1, "the agent rejoined as the same instance");
+    assert_eq!(
+        client.list_container_instances().send().await.unwrap().container_instance_arns().len(),
+        1,
+        "the agent rejoined as the same instance"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +96,10 @@ async fn agent_restart_adopts_running_containers_and_silence_is_noticed() {
     })
     .await
     .unwrap();
-    assert_eq!(client.list_container_instances().send().await.unwrap().container_instance_arns(), [instance.clone()]);
+    assert_eq!(
+        client.list_container_instances().send().await.unwrap().container_instance_arns(),
+        std::slice::from_ref(&instance)
+    );
     let after = describe(&client, &arn).await;
     assert_eq!(after.last_status.as_deref(), Some("RUNNING"));
     assert_eq!(after.containers()[0].runtime_id.as_deref(), Some(runtime_id.as_str()), "adopted, not recreated");

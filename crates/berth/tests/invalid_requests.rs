@@ -1,6 +1,8 @@
 //! Bad input through the AWS SDK and raw HTTP: each gets the exception ECS gives and a useful message, never a 500,
 //! and nothing already stored changes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 mod common;
 
 use aws_sdk_ecs::types::{

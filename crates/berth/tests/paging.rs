@@ -1,5 +1,7 @@
 //! maxResults / nextToken paging on the List operations, and the SDK's paginators over them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 mod common;
 
 use aws_sdk_ecs::types::{ContainerDefinition, SortOrder, TaskDefinitionFamilyStatus};
@@ -56,23 +58,39 @@ async fn list_operations_page() {
     for r in 2..=4 {
         client.deregister_task_definition().task_definition(format!("gamma:{r}")).send().await.unwrap();
     }
-    let active = client.list_task_definition_families().status(TaskDefinitionFamilyStatus::Active).send().await.unwrap();
+    let active =
+        client.list_task_definition_families().status(TaskDefinitionFamilyStatus::Active).send().await.unwrap();
     assert_eq!(active.families(), ["alpha", "beta"]);
-    let inactive = client.list_task_definition_families().status(TaskDefinitionFamilyStatus::Inactive).send().await.unwrap();
+    let inactive =
+        client.list_task_definition_families().status(TaskDefinitionFamilyStatus::Inactive).send().await.unwrap();
     assert_eq!(inactive.families(), ["gamma"]);
     let page = client.list_task_definition_families().family_prefix("b").send().await.unwrap();
     assert_eq!(page.families(), ["beta"]);
 
     // Clusters: 8 with default, in pages of 3.
-    let clusters: Vec<String> =
-        client.list_clusters().max_results(3).into_paginator().items().send().collect::<Result<Vec<_>, _>>().await.unwrap();
+    let clusters: Vec<String> = client
+        .list_clusters()
+        .max_results(3)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
     assert_eq!(clusters.len(), 8);
 
     // Tasks: 5 running, pages of 2.
     register_workload(&client, "web", &[]).await;
     client.run_task().task_definition("web").count(5).send().await.unwrap();
-    let tasks: Vec<String> =
-        client.list_tasks().max_results(2).into_paginator().items().send().collect::<Result<Vec<_>, _>>().await.unwrap();
+    let tasks: Vec<String> = client
+        .list_tasks()
+        .max_results(2)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
     assert_eq!(tasks.len(), 5);
     let mut unique = tasks.clone();
     unique.sort();

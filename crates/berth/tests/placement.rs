@@ -1,6 +1,8 @@
 //! Placement by CPU, memory and host ports: what fits is placed with its reservation, what does not comes back in
 //! `failures` with ECS's reasons, and nothing is half-placed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 mod common;
 
 use aws_sdk_ecs::types::{ContainerDefinition, PortMapping};
@@ -25,23 +27,40 @@ async fn tasks_that_do_not_fit_come_back_as_failures() {
     let register = |family: &str, container: ContainerDefinition| {
         let client = client.clone();
         let family = family.to_string();
-        async move { client.register_task_definition().family(family).container_definitions(container).send().await.unwrap() }
+        async move {
+            client.register_task_definition().family(family).container_definitions(container).send().await.unwrap()
+        }
     };
-    register("huge-mem", ContainerDefinition::builder().name("a").image("berth-workload:latest").memory(total_memory + 1).build()).await;
-    register("huge-cpu", ContainerDefinition::builder().name("a").image("berth-workload:latest").memory(16).cpu(total_cpu + 1).build()).await;
+    register(
+        "huge-mem",
+        ContainerDefinition::builder().name("a").image("berth-workload:latest").memory(total_memory + 1).build(),
+    )
+    .await;
+    register(
+        "huge-cpu",
+        ContainerDefinition::builder().name("a").image("berth-workload:latest").memory(16).cpu(total_cpu + 1).build(),
+    )
+    .await;
     register(
         "fixed-port",
         ContainerDefinition::builder()
             .name("a")
             .image("berth-workload:latest")
             .memory(16)
-            .port_mappings(PortMapping::builder().container_port(8080).host_port(berth_testkit::free_port() as i32).build())
+            .port_mappings(
+                PortMapping::builder().container_port(8080).host_port(berth_testkit::free_port() as i32).build(),
+            )
             .build(),
     )
     .await;
     register(
         "ssh-port",
-        ContainerDefinition::builder().name("a").image("berth-workload:latest").memory(16).port_mappings(PortMapping::builder().container_port(8080).host_port(22).build()).build(),
+        ContainerDefinition::builder()
+            .name("a")
+            .image("berth-workload:latest")
+            .memory(16)
+            .port_mappings(PortMapping::builder().container_port(8080).host_port(22).build())
+            .build(),
     )
     .await;
 
@@ -78,6 +97,16 @@ async fn tasks_that_do_not_fit_come_back_as_failures() {
 
     // A cluster without instances.
     client.create_cluster().cluster_name("empty").send().await.unwrap();
-    client.register_task_definition().family("x").container_definitions(ContainerDefinition::builder().name("a").image("x").memory(16).build()).send().await.unwrap();
-    assert_error(client.run_task().cluster("empty").task_definition("x").send().await, "InvalidParameterException", "No Container Instances were found in your cluster.");
+    client
+        .register_task_definition()
+        .family("x")
+        .container_definitions(ContainerDefinition::builder().name("a").image("x").memory(16).build())
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        client.run_task().cluster("empty").task_definition("x").send().await,
+        "InvalidParameterException",
+        "No Container Instances were found in your cluster.",
+    );
 }

@@ -1,5 +1,7 @@
 //! RunTask through the AWS SDK on a real Berth and a real Docker Engine: the whole life of a task.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 mod common;
 
 use aws_sdk_ecs::types::{ContainerDefinition, ContainerOverride, HealthCheck, KeyValuePair, TaskOverride};
@@ -47,7 +49,7 @@ async fn run_answer_stop() {
     assert_eq!(running, vec![tasks[1].task_arn.clone().unwrap()]);
     let stopped_list =
         client.list_tasks().desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped).send().await.unwrap();
-    assert_eq!(stopped_list.task_arns(), [arn.clone()]);
+    assert_eq!(stopped_list.task_arns(), std::slice::from_ref(&arn));
 
     // The reservation came back: one task's 64 MiB is still held.
     let instance = client.list_container_instances().send().await.unwrap().container_instance_arns.unwrap()[0].clone();

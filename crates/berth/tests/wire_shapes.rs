@@ -2,6 +2,8 @@
 //! define, every value of the model's type, every enumeration value one the model lists. The model comes from the
 //! botocore package the `aws` CLI installs (`pip install awscli`); the test fails if it is missing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 mod common;
 
 use common::*;
@@ -14,7 +16,11 @@ fn load_model() -> Value {
         .args(["-c", "import botocore, os; print(os.path.dirname(botocore.__file__))"])
         .output()
         .expect("python3 runs");
-    assert!(out.status.success(), "botocore is installed (pip install awscli): {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "botocore is installed (pip install awscli): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let root = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let path = format!("{root}/data/ecs/2014-11-13/service-2.json.gz");
     let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -28,10 +34,18 @@ fn check(model: &Value, shape: &str, value: &Value, path: &str, problems: &mut V
     let s = &model["shapes"][shape];
     match s["type"].as_str().unwrap_or_default() {
         "structure" => {
-            let Some(object) = value.as_object() else { return problems.push(format!("{path}: expected an object for {shape}")) };
+            let Some(object) = value.as_object() else {
+                return problems.push(format!("{path}: expected an object for {shape}"));
+            };
             for (key, member_value) in object {
                 match s["members"].get(key) {
-                    Some(member) => check(model, member["shape"].as_str().unwrap(), member_value, &format!("{path}.{key}"), problems),
+                    Some(member) => check(
+                        model,
+                        member["shape"].as_str().unwrap(),
+                        member_value,
+                        &format!("{path}.{key}"),
+                        problems,
+                    ),
                     None => problems.push(format!("{path}.{key}: {shape} has no member {key}")),
                 }
             }
@@ -54,10 +68,10 @@ fn check(model: &Value, shape: &str, value: &Value, path: &str, problems: &mut V
         },
         "string" => match value.as_str() {
             Some(text) => {
-                if let Some(values) = s["enum"].as_array() {
-                    if !values.iter().any(|v| v == text) {
-                        problems.push(format!("{path}: {text:?} is not a {shape} value"));
-                    }
+                if let Some(values) = s["enum"].as_array()
+                    && !values.iter().any(|v| v == text)
+                {
+                    problems.push(format!("{path}: {text:?} is not a {shape} value"));
                 }
             }
             None => problems.push(format!("{path}: expected a string")),
@@ -88,7 +102,8 @@ async fn every_response_matches_the_botocore_model() {
     let instance = wait_for_instances(&client, "default", 1).await.remove(0);
     let mut problems = Vec::new();
     let mut call = async |operation: &str, body: Value| -> Value {
-        let (status, answer) = raw_request(&berth, Some(&ecs_target(operation)), body.to_string().as_bytes(), None, None, None).await;
+        let (status, answer) =
+            raw_request(&berth, Some(&ecs_target(operation)), body.to_string().as_bytes(), None, None, None).await;
         assert_eq!(status, 200, "{operation}: {answer}");
         let output = model["operations"][operation]["output"]["shape"].as_str().unwrap();
         check(&model, output, &answer, operation, &mut problems);
@@ -97,7 +112,11 @@ async fn every_response_matches_the_botocore_model() {
     call("CreateCluster", json!({"clusterName": "shapes", "tags": [{"key": "k", "value": "v"}], "settings": [{"name": "containerInsights", "value": "enabled"}]})).await;
     call("DescribeClusters", json!({"clusters": ["default", "shapes", "missing"], "include": ["ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS"]})).await;
     call("ListClusters", json!({})).await;
-    call("UpdateClusterSettings", json!({"cluster": "shapes", "settings": [{"name": "containerInsights", "value": "disabled"}]})).await;
+    call(
+        "UpdateClusterSettings",
+        json!({"cluster": "shapes", "settings": [{"name": "containerInsights", "value": "disabled"}]}),
+    )
+    .await;
     call("UpdateCluster", json!({"cluster": "shapes", "settings": []})).await;
     let td = json!({
         "family": "shapes",
@@ -117,13 +136,21 @@ async fn every_response_matches_the_botocore_model() {
     call("ListTaskDefinitionFamilies", json!({})).await;
     call("DeregisterTaskDefinition", json!({"taskDefinition": "shapes:1"})).await;
     call("DeleteTaskDefinitions", json!({"taskDefinitions": ["shapes:1", "shapes:2"]})).await;
-    let run = call("RunTask", json!({"taskDefinition": "shapes:2", "count": 2, "tags": [{"key": "x", "value": "y"}], "startedBy": "me"})).await;
+    let run = call(
+        "RunTask",
+        json!({"taskDefinition": "shapes:2", "count": 2, "tags": [{"key": "x", "value": "y"}], "startedBy": "me"}),
+    )
+    .await;
     let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     wait_status(&client, &arn, "RUNNING", Duration::from_secs(60)).await;
     call("DescribeTasks", json!({"tasks": [arn, "0123456789abcdef0123456789abcdef"], "include": ["TAGS"]})).await;
     call("ListTasks", json!({"maxResults": 1})).await;
     call("StartTask", json!({"taskDefinition": "shapes:2", "containerInstances": [instance]})).await;
-    call("DescribeContainerInstances", json!({"containerInstances": [instance], "include": ["TAGS", "CONTAINER_INSTANCE_HEALTH"]})).await;
+    call(
+        "DescribeContainerInstances",
+        json!({"containerInstances": [instance], "include": ["TAGS", "CONTAINER_INSTANCE_HEALTH"]}),
+    )
+    .await;
     call("ListContainerInstances", json!({"status": "ACTIVE"})).await;
     call("TagResource", json!({"resourceArn": arn, "tags": [{"key": "more", "value": "tags"}]})).await;
     call("ListTagsForResource", json!({"resourceArn": arn})).await;
@@ -135,7 +162,11 @@ async fn every_response_matches_the_botocore_model() {
     )
     .await;
     let external = registered["containerInstance"]["containerInstanceArn"].as_str().unwrap().to_string();
-    call("UpdateContainerInstancesState", json!({"cluster": "shapes", "containerInstances": [external], "status": "DRAINING"})).await;
+    call(
+        "UpdateContainerInstancesState",
+        json!({"cluster": "shapes", "containerInstances": [external], "status": "DRAINING"}),
+    )
+    .await;
     call("DeregisterContainerInstance", json!({"cluster": "shapes", "containerInstance": external})).await;
     call("DeleteCluster", json!({"cluster": "shapes"})).await;
     assert!(problems.is_empty(), "responses that do not match the model:\n{}", problems.join("\n"));

@@ -316,10 +316,10 @@ fn apply_report(record: &mut TaskRecord, report: &TaskReport, now: f64) -> bool 
     }
     if status_rank(&report.last_status) > status_rank(record.task.last_status.as_deref().unwrap_or("PROVISIONING")) {
         advance_status(record, &report.last_status, now);
-        if let Some(t) = report.started_at {
-            if report.last_status == "RUNNING" {
-                record.task.started_at = Some(t);
-            }
+        if let Some(t) = report.started_at
+            && report.last_status == "RUNNING"
+        {
+            record.task.started_at = Some(t);
         }
         if let Some(t) = report.execution_stopped_at {
             record.task.execution_stopped_at = Some(t);

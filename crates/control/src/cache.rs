@@ -106,10 +106,10 @@ impl State {
             Kind::Token => upsert(&mut self.tokens, kv.key.clone(), put.then(|| decode(kv)).flatten()),
             Kind::Task(c, i) => {
                 let key = (c, i);
-                if let Some(old) = self.tasks.get(&key) {
-                    if let Some(set) = self.tasks_by_instance.get_mut(&old.record.instance_id) {
-                        set.remove(&key);
-                    }
+                if let Some(old) = self.tasks.get(&key)
+                    && let Some(set) = self.tasks_by_instance.get_mut(&old.record.instance_id)
+                {
+                    set.remove(&key);
                 }
                 let new: Option<Versioned<TaskRecord>> = put.then(|| decode(kv)).flatten();
                 if let Some(task) = &new {

@@ -77,10 +77,10 @@ impl Control {
         }
         for _ in 0..crate::MAX_ATTEMPTS {
             let existing = self.cache.read().clusters.get(&name).cloned();
-            if let Some(v) = &existing {
-                if v.record.cluster.status.as_deref() == Some("ACTIVE") {
-                    return Ok(CreateClusterResponse { cluster: Some(self.render_cluster(&v.record, true, true)) });
-                }
+            if let Some(v) = &existing
+                && v.record.cluster.status.as_deref() == Some("ACTIVE")
+            {
+                return Ok(CreateClusterResponse { cluster: Some(self.render_cluster(&v.record, true, true)) });
             }
             let record = ClusterRecord {
                 cluster: Cluster {

@@ -184,10 +184,10 @@ impl<R: ContainerRuntime> Engine<R> {
     }
 
     fn publish(&self, task_arn: &str) {
-        if let Some(task) = self.tasks.get(task_arn) {
-            if task.spec.is_some() {
-                self.outbox.put(task.report(task_arn));
-            }
+        if let Some(task) = self.tasks.get(task_arn)
+            && task.spec.is_some()
+        {
+            self.outbox.put(task.report(task_arn));
         }
     }
 
@@ -369,11 +369,12 @@ impl<R: ContainerRuntime> Engine<R> {
         let Some(task) = self.tasks.get_mut(arn) else { return };
         task.phase = Phase::Stopping;
         task.stopping_at.get_or_insert(now);
-        if let Some((code, reason)) = decision {
-            if task.stop_code.is_none() && task.spec.as_ref().is_none_or(|s| s.desired_status != "STOPPED") {
-                task.stop_code = Some(code);
-                task.stopped_reason = Some(reason);
-            }
+        if let Some((code, reason)) = decision
+            && task.stop_code.is_none()
+            && task.spec.as_ref().is_none_or(|s| s.desired_status != "STOPPED")
+        {
+            task.stop_code = Some(code);
+            task.stopped_reason = Some(reason);
         }
         self.publish(arn);
         let runtime = self.runtime.clone();
@@ -421,10 +422,10 @@ impl<R: ContainerRuntime> Engine<R> {
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             for id in ids {
-                if let Err(error) = runtime.remove_container(&id).await {
-                    if !error.is_not_found() {
-                        tracing::warn!(container = %id, %error, "removing a stopped container failed");
-                    }
+                if let Err(error) = runtime.remove_container(&id).await
+                    && !error.is_not_found()
+                {
+                    tracing::warn!(container = %id, %error, "removing a stopped container failed");
                 }
             }
         });

@@ -329,10 +329,10 @@ pub async fn stop_containers<R: ContainerRuntime>(
     let stops = containers.into_iter().map(|(name, id, timeout)| {
         let runtime = runtime.clone();
         async move {
-            if let Err(error) = runtime.stop_container(&id, timeout).await {
-                if !error.is_not_found() {
-                    tracing::warn!(container = %id, %error, "stopping a container failed");
-                }
+            if let Err(error) = runtime.stop_container(&id, timeout).await
+                && !error.is_not_found()
+            {
+                tracing::warn!(container = %id, %error, "stopping a container failed");
             }
             let state = runtime.inspect_container(&id).await.ok().flatten();
             (name, state)

@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: a real `berth` process driven through the official AWS SDK.
 
 #![allow(dead_code)] // each test binary uses a different subset
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // test helpers fail loudly by design and sign with the real clock
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::error::ProvideErrorMetadata;

@@ -36,12 +36,12 @@ struct Prepared {
 }
 
 fn validate_started_by(started_by: Option<&str>) -> Result<()> {
-    if let Some(s) = started_by {
-        if s.len() > 128 || !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_/".contains(c)) {
-            return Err(ControlError::invalid(
-                "startedBy can have up to 128 letters, numbers, hyphens, underscores and forward slashes.",
-            ));
-        }
+    if let Some(s) = started_by
+        && (s.len() > 128 || !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_/".contains(c)))
+    {
+        return Err(ControlError::invalid(
+            "startedBy can have up to 128 letters, numbers, hyphens, underscores and forward slashes.",
+        ));
     }
     Ok(())
 }
@@ -113,13 +113,13 @@ fn apply_overrides(
             if let Some(reservation) = o.memory_reservation {
                 c.memory_reservation = Some(reservation);
             }
-            if let (Some(m), Some(r)) = (c.memory, c.memory_reservation) {
-                if r > m {
-                    return Err(ControlError::invalid(format!(
-                        "The memoryReservation override for container {} is greater than its memory.",
-                        o.name.as_deref().unwrap_or_default()
-                    )));
-                }
+            if let (Some(m), Some(r)) = (c.memory, c.memory_reservation)
+                && r > m
+            {
+                return Err(ControlError::invalid(format!(
+                    "The memoryReservation override for container {} is greater than its memory.",
+                    o.name.as_deref().unwrap_or_default()
+                )));
             }
         }
         out.push(c);
