@@ -104,3 +104,82 @@ pub fn render_task(record: &TaskRecord, with_tags: bool) -> Task {
     }
     task
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Reservation, TaskRecord, Transition};
+    use berth_model::agent::ContainerSpec;
+    use berth_model::ecs::{Container, ContainerDefinition, HealthCheck, NetworkMode};
+
+    fn record() -> TaskRecord {
+        TaskRecord {
+            task: Task {
+                last_status: Some("PROVISIONING".into()),
+                desired_status: Some("RUNNING".into()),
+                version: 1,
+                ..Default::default()
+            },
+            cluster: "default".into(),
+            instance_id: "i".into(),
+            containers: Vec::new(),
+            network_mode: NetworkMode::Bridge,
+            reservation: Reservation::default(),
+            released: false,
+            transitions: vec![Transition { status: "PROVISIONING".into(), at: 1.0 }],
+        }
+    }
+
+    #[test]
+    fn status_moves_forward_through_every_step_with_times() {
+        let mut r = record();
+        assert!(advance_status(&mut r, "RUNNING", 5.0));
+        let steps: Vec<&str> = r.transitions.iter().map(|t| t.status.as_str()).collect();
+        assert_eq!(steps, ["PROVISIONING", "PENDING", "ACTIVATING", "RUNNING"]);
+        assert_eq!((r.task.started_at, r.task.connectivity_at), (Some(5.0), Some(5.0)));
+        assert!(!advance_status(&mut r, "PENDING", 6.0), "never backwards");
+        assert_eq!(r.task.last_status.as_deref(), Some("RUNNING"));
+        assert!(advance_status(&mut r, "STOPPED", 9.0));
+        assert_eq!(r.transitions.len(), 8);
+        assert_eq!(
+            (r.task.stopping_at, r.task.stopped_at, r.task.execution_stopped_at),
+            (Some(9.0), Some(9.0), Some(9.0))
+        );
+        assert!(r.task.version > 1);
+    }
+
+    #[test]
+    fn the_first_stop_reason_wins() {
+        let mut r = record();
+        advance_status(&mut r, "RUNNING", 1.0);
+        stop_record(&mut r, 2.0, "Essential container in task exited", "EssentialContainerExited", false);
+        stop_record(&mut r, 3.0, "later", "UserInitiated", false);
+        assert_eq!(r.task.stopped_reason.as_deref(), Some("Essential container in task exited"));
+        assert_eq!(r.task.stop_code, Some(TaskStopCode::EssentialContainerExited));
+        assert_eq!(r.task.last_status.as_deref(), Some("DEACTIVATING"));
+        assert_eq!(r.task.stopping_at, Some(2.0));
+    }
+
+    #[test]
+    fn health_counts_only_essential_containers_with_checks() {
+        let mut r = record();
+        let def = |name: &str, essential: bool, checked: bool| ContainerSpec {
+            container_arn: name.into(),
+            definition: ContainerDefinition {
+                name: Some(name.into()),
+                essential: Some(essential),
+                health_check: checked
+                    .then(|| HealthCheck { command: vec!["CMD".into(), "x".into()], ..Default::default() }),
+                ..Default::default()
+            },
+        };
+        r.containers = vec![def("a", true, true), def("b", false, true), def("c", true, false)];
+        let c = |h: HealthStatus| Container { health_status: Some(h), ..Default::default() };
+        r.task.containers = Some(vec![c(HealthStatus::Healthy), c(HealthStatus::Unhealthy), c(HealthStatus::Unknown)]);
+        assert_eq!(task_health(&r), HealthStatus::Healthy, "b is not essential, c has no check");
+        r.task.containers = Some(vec![c(HealthStatus::Unhealthy), c(HealthStatus::Healthy), c(HealthStatus::Unknown)]);
+        assert_eq!(task_health(&r), HealthStatus::Unhealthy);
+        r.task.containers = Some(vec![c(HealthStatus::Unknown), c(HealthStatus::Healthy), c(HealthStatus::Unknown)]);
+        assert_eq!(task_health(&r), HealthStatus::Unknown);
+    }
+}
