@@ -5,7 +5,8 @@
 //! lists `/ecs/` at revision R, then watches from R; if the watch falls too far behind it lists again.
 
 use crate::records::{
-    ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, TaskDefinitionRecord, TaskRecord, keys,
+    ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, ServiceRecord, TaskDefinitionRecord, TaskRecord,
+    keys,
 };
 use berth_store::{Event, EventKind, KeyValue, SharedStore, StoreError};
 use serde::de::DeserializeOwned;
@@ -46,8 +47,12 @@ pub struct State {
     pub instances: BTreeMap<(String, String), Versioned<InstanceRecord>>,
     /// Idempotency records by store key.
     pub tokens: BTreeMap<String, Versioned<ClientTokenRecord>>,
+    /// Services by (cluster, name).
+    pub services: BTreeMap<(String, String), Versioned<ServiceRecord>>,
     /// Task keys by container instance id.
     pub tasks_by_instance: HashMap<String, BTreeSet<(String, String)>>,
+    /// Task keys by (cluster, group).
+    pub tasks_by_group: HashMap<(String, String), BTreeSet<(String, String)>>,
 }
 
 enum Kind {
@@ -56,6 +61,7 @@ enum Kind {
     TaskDefinition(String, i32),
     Task(String, String),
     Instance(String, String),
+    Service(String, String),
     Token,
 }
 
@@ -77,6 +83,10 @@ fn classify(key: &str) -> Option<Kind> {
     if let Some(rest) = key.strip_prefix(keys::INSTANCES) {
         let (cluster, id) = rest.split_once('/')?;
         return Some(Kind::Instance(cluster.to_string(), id.to_string()));
+    }
+    if let Some(rest) = key.strip_prefix(keys::SERVICES) {
+        let (cluster, name) = rest.split_once('/')?;
+        return Some(Kind::Service(cluster.to_string(), name.to_string()));
     }
     if key.starts_with(keys::TOKENS) {
         return Some(Kind::Token);
@@ -104,20 +114,45 @@ impl State {
             Kind::TaskDefinition(f, r) => upsert(&mut self.task_definitions, (f, r), put.then(|| decode(kv)).flatten()),
             Kind::Instance(c, i) => upsert(&mut self.instances, (c, i), put.then(|| decode(kv)).flatten()),
             Kind::Token => upsert(&mut self.tokens, kv.key.clone(), put.then(|| decode(kv)).flatten()),
+            Kind::Service(c, n) => upsert(&mut self.services, (c, n), put.then(|| decode(kv)).flatten()),
             Kind::Task(c, i) => {
                 let key = (c, i);
-                if let Some(old) = self.tasks.get(&key)
-                    && let Some(set) = self.tasks_by_instance.get_mut(&old.record.instance_id)
-                {
-                    set.remove(&key);
+                if let Some(old) = self.tasks.get(&key) {
+                    if let Some(set) = self.tasks_by_instance.get_mut(&old.record.instance_id) {
+                        set.remove(&key);
+                    }
+                    if let Some(group) = &old.record.task.group
+                        && let Some(set) = self.tasks_by_group.get_mut(&(old.record.cluster.clone(), group.clone()))
+                    {
+                        set.remove(&key);
+                    }
                 }
                 let new: Option<Versioned<TaskRecord>> = put.then(|| decode(kv)).flatten();
                 if let Some(task) = &new {
                     self.tasks_by_instance.entry(task.record.instance_id.clone()).or_default().insert(key.clone());
+                    if let Some(group) = &task.record.task.group {
+                        self.tasks_by_group
+                            .entry((task.record.cluster.clone(), group.clone()))
+                            .or_default()
+                            .insert(key.clone());
+                    }
                 }
                 upsert(&mut self.tasks, key, new);
             }
         }
+    }
+
+    /// The tasks of a task group (`service:NAME`, `family:NAME` ...) in a cluster.
+    pub fn tasks_in_group<'a>(
+        &'a self,
+        cluster: &str,
+        group: &str,
+    ) -> impl Iterator<Item = &'a Versioned<TaskRecord>> + 'a {
+        self.tasks_by_group
+            .get(&(cluster.to_string(), group.to_string()))
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.tasks.get(key))
     }
 
     /// The tasks placed on a container instance.

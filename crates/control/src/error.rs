@@ -31,6 +31,14 @@ pub enum EcsException {
     UnsupportedFeatureException,
     /// Attribute limit reached.
     AttributeLimitExceededException,
+    /// An attribute's target does not exist.
+    TargetNotFoundException,
+    /// The service does not exist.
+    ServiceNotFoundException,
+    /// The service is not ACTIVE.
+    ServiceNotActiveException,
+    /// The service deployment does not exist.
+    ServiceDeploymentNotFoundException,
     /// Berth failed; not the caller's fault.
     ServerException,
 }
@@ -52,6 +60,10 @@ impl EcsException {
             Self::AccessDeniedException => "AccessDeniedException",
             Self::UnsupportedFeatureException => "UnsupportedFeatureException",
             Self::AttributeLimitExceededException => "AttributeLimitExceededException",
+            Self::TargetNotFoundException => "TargetNotFoundException",
+            Self::ServiceNotFoundException => "ServiceNotFoundException",
+            Self::ServiceNotActiveException => "ServiceNotActiveException",
+            Self::ServiceDeploymentNotFoundException => "ServiceDeploymentNotFoundException",
             Self::ServerException => "ServerException",
         }
     }

@@ -76,6 +76,24 @@ fn offered_from_resources(resources: &[Resource]) -> Result<AgentResources> {
     Ok(offered)
 }
 
+/// The agent's attributes and those set with PutAttributes (which win on a clash).
+pub(crate) fn all_attributes(record: &InstanceRecord) -> Vec<Attribute> {
+    let mut out: Vec<Attribute> = record
+        .instance
+        .attributes
+        .iter()
+        .flatten()
+        .filter(|a| !record.custom_attributes.contains_key(&a.name))
+        .cloned()
+        .collect();
+    out.extend(record.custom_attributes.iter().map(|(name, value)| Attribute {
+        name: name.clone(),
+        value: value.clone(),
+        ..Default::default()
+    }));
+    out
+}
+
 /// The (cluster, id) of a container instance named by id or ARN.
 pub(crate) fn parse_instance_ref(cluster: &str, text: &str) -> Result<(String, String)> {
     if is_arn(text) {
@@ -104,6 +122,7 @@ impl Control {
                 _ => {}
             }
         }
+        instance.attributes = Some(all_attributes(record));
         instance.running_tasks_count = running;
         instance.pending_tasks_count = pending;
         instance.agent_connected =
@@ -180,6 +199,7 @@ impl Control {
             task_tcp_ports: tcp,
             task_udp_ports: udp,
             token_sha256,
+            custom_attributes: previous.map(|p| p.custom_attributes.clone()).unwrap_or_default(),
         }
     }
 

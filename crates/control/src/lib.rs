@@ -14,11 +14,16 @@
 //!   advances), and state reports, which drive a task's `lastStatus` through ECS's lifecycle.
 //! - The [`liveness`] controller marks an agent that went silent as disconnected.
 //!
+//! - The [`services::controller`] is the service scheduler (REPLICA and DAEMON, rolling deployments, the circuit
+//!   breaker).
+//!
 //! # Limitations
-//! Services, capacity providers, attributes and task sets come with later issues; their operations answer
-//! `UnsupportedFeatureException` in the API crate until then.
+//! Capacity providers, task sets, load balancers and service discovery are not implemented; their operations
+//! answer `UnsupportedFeatureException` in the API crate. Controllers assume one control plane process (no leader
+//! election yet).
 
 pub mod agents;
+mod attributes;
 pub mod cache;
 mod clusters;
 mod error;
@@ -27,6 +32,7 @@ pub mod liveness;
 mod paging;
 mod placement;
 pub mod records;
+pub mod services;
 mod tags;
 mod task_definitions;
 pub mod tasks;
@@ -51,6 +57,9 @@ pub struct ControlConfig {
     pub agent_timeout: Duration,
     /// How often agents report when nothing changes.
     pub agent_heartbeat: Duration,
+    /// How long an agent may stay silent before its instance counts as lost and its tasks are stopped (and, for
+    /// services, replaced elsewhere).
+    pub lost_instance_timeout: Duration,
 }
 
 impl Default for ControlConfig {
@@ -60,6 +69,7 @@ impl Default for ControlConfig {
             account_id: "000000000000".into(),
             agent_timeout: Duration::from_secs(10),
             agent_heartbeat: Duration::from_secs(3),
+            lost_instance_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -72,6 +82,12 @@ pub struct Control {
     config: ControlConfig,
     agents: agents::AgentHub,
     placement_lock: tokio::sync::Mutex<()>,
+}
+
+/// Starts the control plane's controllers (agent liveness, the service scheduler) in the background.
+pub fn spawn_controllers(control: &Arc<Control>) {
+    tokio::spawn(liveness::run(control.clone()));
+    tokio::spawn(services::controller::run(control.clone()));
 }
 
 /// How many times an operation re-reads and retries after losing a compare-and-swap race.

@@ -4,7 +4,9 @@
 //! observed, and fixes the difference; a missed tick or a restart only delays the fix by one tick.
 
 use crate::records::keys;
-use crate::{Control, Result};
+use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
+use crate::tasks::stop_record;
+use crate::{Control, Result, encode};
 use berth_store::Txn;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +45,7 @@ pub async fn reconcile(control: &Control) -> Result<()> {
         tracing::warn!(instance = %id, "agent went silent; marking it disconnected");
         control.set_agent_connected(&cluster, &id, false).await?;
     }
+    stop_tasks_of_lost_instances(control).await?;
     let cutoff = control.now() - STOPPED_TASK_RETENTION_SECONDS;
     let expired: Vec<(String, i64)> = {
         let state = control.cache.read();
@@ -63,5 +66,50 @@ pub async fn reconcile(control: &Control) -> Result<()> {
         // A conflict means a task changed meanwhile; the next tick tries again.
         control.commit(txn, "forgetting stopped tasks").await?;
     }
+    Ok(())
+}
+
+/// Tasks on an instance whose agent has been silent longer than the lost-instance timeout are STOPPED now (their
+/// containers are stopped by the agent if it ever comes back, since its desired state no longer lists them).
+/// Service tasks get `ServiceSchedulerInitiated` and are replaced by the service scheduler.
+pub async fn stop_tasks_of_lost_instances(control: &Control) -> Result<()> {
+    let timeout = control.config.lost_instance_timeout;
+    let now = control.now();
+    let txn = {
+        let state = control.cache.read();
+        let mut txn = Txn::new();
+        let mut any = false;
+        let mut updates = InstanceUpdates::new();
+        for v in state.instances.values() {
+            let record = &v.record;
+            if record.instance.agent_connected || control.agents.is_connected(&record.id, timeout) {
+                continue;
+            }
+            let arn = record.instance.container_instance_arn.clone().unwrap_or_default();
+            for t in state.tasks_on_instance(&record.id) {
+                if t.record.task.last_status.as_deref() == Some("STOPPED") {
+                    continue;
+                }
+                let mut task = (*t.record).clone();
+                let service = task.task.group.as_deref().is_some_and(|g| g.starts_with("service:"));
+                let reason = format!(
+                    "Task stopped because its container instance {arn} was lost: its agent was silent for more than {} seconds.",
+                    timeout.as_secs()
+                );
+                let code = if service { "ServiceSchedulerInitiated" } else { "InfrastructureHealth" };
+                stop_record(&mut task, now, &reason, code, true);
+                release_if_stopped(&state, &mut task, &mut updates);
+                let key = keys::task(&task.cluster, crate::instances::task_id(&task));
+                txn = txn.expect(key.clone(), t.mod_revision).put(key, encode(&task)?);
+                any = true;
+            }
+        }
+        if !any {
+            return Ok(());
+        }
+        add_instance_updates(txn, updates)?
+    };
+    tracing::warn!("stopping the tasks of lost container instances");
+    control.commit(txn, "stopping the tasks of lost instances").await?;
     Ok(())
 }

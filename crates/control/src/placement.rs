@@ -15,6 +15,7 @@ pub(crate) fn demand(
     constraints: &[PlacementConstraint],
     strategy: &[PlacementStrategy],
     required_attributes: Vec<String>,
+    default_strategy: crate::tasks::DefaultStrategy,
 ) -> Result<TaskDemand> {
     if constraints.len() > 10 {
         return Err(ControlError::invalid("A task can have at most 10 placement constraints."));
@@ -31,7 +32,10 @@ pub(crate) fn demand(
         })
         .collect::<Result<Vec<_>>>()?;
     let strategy = if strategy.is_empty() {
-        berth_scheduler::default_run_task_strategy()
+        match default_strategy {
+            crate::tasks::DefaultStrategy::RunTask => berth_scheduler::default_run_task_strategy(),
+            crate::tasks::DefaultStrategy::Service => berth_scheduler::default_service_strategy(),
+        }
     } else {
         strategy
             .iter()
@@ -74,7 +78,7 @@ pub(crate) fn to_scheduler_instance(state: &State, record: &InstanceRecord, cont
             *task_groups.entry(group.clone()).or_default() += 1;
         }
     }
-    let attributes = record.instance.attributes.iter().flatten().map(|a| (a.name.clone(), a.value.clone())).collect();
+    let attributes = crate::instances::all_attributes(record).into_iter().map(|a| (a.name, a.value)).collect();
     let used_tcp_ports: BTreeSet<u16> =
         record.offered.reserved_tcp_ports.iter().chain(&record.task_tcp_ports).copied().collect();
     let used_udp_ports: BTreeSet<u16> =
@@ -102,5 +106,53 @@ impl Control {
     /// The scheduler's view of one instance (for ListContainerInstances filters).
     pub(crate) fn scheduler_instance(&self, state: &State, record: &InstanceRecord) -> Instance {
         to_scheduler_instance(state, record, self)
+    }
+}
+
+impl Control {
+    /// Whether one task of `task_definition` fits on `instance` under the service's constraints (DAEMON services).
+    pub(crate) fn daemon_fits(
+        &self,
+        state: &State,
+        service: &crate::records::ServiceRecord,
+        task_definition: &str,
+        instance: &InstanceRecord,
+    ) -> bool {
+        let Ok((family, Some(revision))) = crate::task_definitions::parse_task_definition_ref(task_definition) else {
+            return false;
+        };
+        let Some(td) = state.task_definitions.get(&(family, revision)) else { return false };
+        let definition = &td.record.task_definition;
+        let network_mode = definition.network_mode.unwrap_or(berth_model::ecs::NetworkMode::Bridge);
+        let containers = definition.container_definitions.clone().unwrap_or_default();
+        let reservation = crate::tasks::build_demand(
+            &containers,
+            network_mode,
+            definition.cpu.as_deref().and_then(berth_model::ecs::task_definition::parse_task_cpu),
+            definition.memory.as_deref().and_then(berth_model::ecs::task_definition::parse_task_memory),
+        );
+        let mut constraints: Vec<PlacementConstraint> = definition
+            .placement_constraints
+            .iter()
+            .flatten()
+            .map(|c| PlacementConstraint {
+                r#type: c.r#type.and_then(|t| berth_model::ecs::PlacementConstraintType::parse(t.as_str())),
+                expression: c.expression.clone(),
+            })
+            .collect();
+        constraints.extend(service.service.placement_constraints.iter().flatten().cloned());
+        let group = crate::services::service_group(service.service.service_name.as_deref().unwrap_or_default());
+        let Ok(demand) = demand(
+            &reservation,
+            &group,
+            &constraints,
+            &[],
+            crate::task_definitions::required_attributes(definition),
+            crate::tasks::DefaultStrategy::Service,
+        ) else {
+            return false;
+        };
+        let mut cluster = berth_scheduler::ClusterState::new(vec![to_scheduler_instance(state, instance, self)]);
+        cluster.place(&demand, 1, &mut rand::rng()).placed.len() == 1
     }
 }

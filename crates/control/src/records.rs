@@ -6,8 +6,12 @@
 
 use berth_model::Timestamp;
 use berth_model::agent::{AgentResources, ContainerSpec};
-use berth_model::ecs::{Cluster, ContainerInstance, NetworkMode, Tag, Task, TaskDefinition};
+use berth_model::ecs::{
+    Cluster, ContainerInstance, Failure, NetworkMode, Service, ServiceDeployment, ServiceRevision, Tag, Task,
+    TaskDefinition,
+};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 
 /// Key prefixes and constructors. Keys are printable ASCII; names are validated before they reach a key.
@@ -26,6 +30,8 @@ pub mod keys {
     pub const INSTANCES: &str = "/ecs/instances/";
     /// Idempotency records: `/ecs/tokens/<operation>/<sha256 of the client token>`.
     pub const TOKENS: &str = "/ecs/tokens/";
+    /// Services: `/ecs/services/<cluster>/<name>`.
+    pub const SERVICES: &str = "/ecs/services/";
 
     /// The key of a cluster.
     pub fn cluster(name: &str) -> String {
@@ -46,6 +52,10 @@ pub mod keys {
     /// The key of a container instance.
     pub fn instance(cluster: &str, id: &str) -> String {
         format!("{INSTANCES}{cluster}/{id}")
+    }
+    /// The key of a service.
+    pub fn service(cluster: &str, name: &str) -> String {
+        format!("{SERVICES}{cluster}/{name}")
     }
     /// The key of an idempotency record.
     pub fn token(operation: &str, token_hash: &str) -> String {
@@ -151,6 +161,9 @@ pub struct InstanceRecord {
     pub task_udp_ports: BTreeSet<u16>,
     /// SHA-256 (hex) of the agent's instance token.
     pub token_sha256: String,
+    /// Attributes set with PutAttributes (kept across agent re-registrations).
+    #[serde(default)]
+    pub custom_attributes: BTreeMap<String, Option<String>>,
 }
 
 /// The outcome of an idempotent request, kept under its client token.
@@ -163,4 +176,60 @@ pub struct ClientTokenRecord {
     pub resource_arns: Vec<String>,
     /// When it was recorded.
     pub created_at: Timestamp,
+}
+
+/// A deployment of a service, with what the service scheduler keeps about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentState {
+    /// `ecs-svc/<digits>`; tasks carry it as `startedBy`.
+    pub id: String,
+    /// The task definition ARN.
+    pub task_definition: String,
+    /// `PRIMARY` or `ACTIVE`.
+    pub status: String,
+    /// `IN_PROGRESS`, `COMPLETED` or `FAILED`.
+    pub rollout_state: String,
+    /// Why the rollout state is what it is.
+    pub rollout_state_reason: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+    /// Task failures counted by the circuit breaker.
+    pub failed_tasks: i32,
+    /// Task ids already counted (so a failure is counted once).
+    pub counted_failures: Vec<String>,
+    /// The service revision it deploys.
+    pub revision_arn: String,
+    /// The service deployment ARN.
+    pub service_deployment_arn: String,
+    /// Whether it is the rollback of a failed deployment.
+    pub rollback: bool,
+}
+
+/// A service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRecord {
+    /// The service as ECS shows it; counts and deployments are filled in when described.
+    pub service: Service,
+    /// The cluster's short name.
+    pub cluster: String,
+    /// Deployments, PRIMARY first.
+    pub deployments: Vec<DeploymentState>,
+    /// Service revisions, oldest first (the last 20).
+    pub revisions: Vec<ServiceRevision>,
+    /// Service deployments, oldest first (the last 20).
+    pub service_deployments: Vec<ServiceDeployment>,
+    /// The task definition of the last deployment that completed (the rollback target).
+    pub last_completed_task_definition: Option<String>,
+    /// Whether the steady-state event was the last word.
+    pub steady: bool,
+    /// The per-instance reasons of the last placement failure (for the CLI).
+    pub last_placement_failures: Vec<Failure>,
+    /// The idempotency fingerprint of the CreateService call.
+    pub create_fingerprint: String,
+    /// Revision counter for event ids.
+    pub event_seq: u64,
 }

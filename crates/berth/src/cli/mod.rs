@@ -42,6 +42,9 @@ pub struct ServerArgs {
     /// Seconds of silence after which an agent shows `agentConnected: false`.
     #[arg(long, default_value_t = 10)]
     pub agent_timeout_seconds: u64,
+    /// Seconds of silence after which an agent's instance is lost: its tasks stop and services replace them.
+    #[arg(long, default_value_t = 30)]
+    pub lost_instance_timeout_seconds: u64,
 }
 
 /// `berth up`.

@@ -35,11 +35,12 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         region: args.region.clone(),
         account_id: args.account_id.clone(),
         agent_timeout: Duration::from_secs(args.agent_timeout_seconds),
+        lost_instance_timeout: Duration::from_secs(args.lost_instance_timeout_seconds),
         ..ControlConfig::default()
     };
     let control =
         Control::start(Arc::new(store), Arc::new(SystemClock), config).await.context("starting the control plane")?;
-    tokio::spawn(berth_control::liveness::run(control.clone()));
+    berth_control::spawn_controllers(&control);
     let principal = Principal {
         access_key_id: credentials.0.access_key_id.clone(),
         secret_access_key: credentials.0.secret_access_key.clone(),

@@ -8,6 +8,7 @@ mod describe;
 mod run;
 pub(crate) mod stop;
 
+pub(crate) use run::DefaultStrategy;
 pub use run::build_demand;
 
 use crate::records::TaskRecord;

@@ -33,6 +33,23 @@ struct Prepared {
     launch_type: LaunchType,
     constraints: Vec<PlacementConstraint>,
     strategy: Vec<PlacementStrategy>,
+    default_strategy: DefaultStrategy,
+}
+
+/// What a placement produced: the tasks, the failures, and the closest matching instance with why it did not
+/// fit (when some task could not be placed).
+pub(crate) type Placed = (Vec<Task>, Vec<Failure>, Closest);
+
+/// The closest matching instance's ARN and why it did not fit.
+pub(crate) type Closest = Option<(String, String)>;
+
+/// Which default placement strategy applies when a request names none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DefaultStrategy {
+    /// RunTask's: random.
+    RunTask,
+    /// Services': spread over availability zones, then instances.
+    Service,
 }
 
 fn validate_started_by(started_by: Option<&str>) -> Result<()> {
@@ -168,9 +185,10 @@ impl Control {
         launch_type: Option<LaunchType>,
         constraints: &[PlacementConstraint],
         strategy: &[PlacementStrategy],
+        allow_inactive: bool,
     ) -> Result<Prepared> {
         let td = self.find_task_definition(task_definition)?;
-        if td.record.task_definition.status != Some(TaskDefinitionStatus::Active) {
+        if !allow_inactive && td.record.task_definition.status != Some(TaskDefinitionStatus::Active) {
             return Err(ControlError::client("TaskDefinition is inactive"));
         }
         let launch_type = launch_type.unwrap_or(LaunchType::Ec2);
@@ -236,6 +254,7 @@ impl Control {
             launch_type,
             constraints: all_constraints,
             strategy: strategy.to_vec(),
+            default_strategy: DefaultStrategy::RunTask,
         })
     }
 
@@ -325,11 +344,11 @@ impl Control {
         count: usize,
         only: Option<&[(String, String)]>,
         token: Option<(String, String)>,
-    ) -> Result<(Vec<Task>, Vec<Failure>)> {
+    ) -> Result<Placed> {
         let _guard = self.placement_lock.lock().await;
         for _ in 0..crate::MAX_ATTEMPTS {
             let now = self.now();
-            let (txn, tasks, failures) = {
+            let (txn, tasks, failures, closest) = {
                 let state = self.cache.read();
                 let candidates: Vec<Versioned<InstanceRecord>> = match only {
                     Some(keys) => keys.iter().filter_map(|k| state.instances.get(k).cloned()).collect(),
@@ -350,12 +369,18 @@ impl Control {
                     &p.constraints,
                     &p.strategy,
                     crate::task_definitions::required_attributes(&p.td.record.task_definition),
+                    p.default_strategy,
                 )?;
-                let (placed, failures) = self.run_scheduler(&state, &candidates, &demand, count)?;
-                self.build_placement_txn(&state, cluster, p, &candidates, &placed, failures, now, token.clone())?
+                let (placed, failures, closest) = self.run_scheduler(&state, &candidates, &demand, count)?;
+                let (txn, tasks, failures) =
+                    self.build_placement_txn(&state, cluster, p, &candidates, &placed, failures, now, token.clone())?;
+                (txn, tasks, failures, closest)
             };
+            if tasks.is_empty() && token.is_none() {
+                return Ok((tasks, failures, closest));
+            }
             if self.commit(txn, "placing tasks").await?.is_some() {
-                return Ok((tasks, failures));
+                return Ok((tasks, failures, closest));
             }
         }
         Err(ControlError::Contention { context: "placing tasks".into() })
@@ -445,8 +470,9 @@ impl Control {
             req.launch_type,
             req.placement_constraints.as_deref().unwrap_or_default(),
             req.placement_strategy.as_deref().unwrap_or_default(),
+            false,
         )?;
-        let (tasks, failures) = self.place_and_commit(&cluster, &p, count as usize, None, token).await?;
+        let (tasks, failures, _) = self.place_and_commit(&cluster, &p, count as usize, None, token).await?;
         Ok(RunTaskResponse { tasks: Some(tasks), failures: Some(failures) })
     }
 
@@ -489,6 +515,7 @@ impl Control {
             Some(LaunchType::Ec2),
             &[],
             &[],
+            false,
         )?;
         let mut tasks = Vec::new();
         let mut failures = Vec::new();
@@ -512,7 +539,7 @@ impl Control {
                 });
                 continue;
             }
-            let (placed, failed) =
+            let (placed, failed, _) =
                 self.place_and_commit(&cluster, &p, 1, Some(std::slice::from_ref(&key)), None).await?;
             tasks.extend(placed);
             failures.extend(failed);
@@ -527,16 +554,47 @@ impl Control {
         candidates: &[Versioned<InstanceRecord>],
         demand: &berth_scheduler::TaskDemand,
         count: usize,
-    ) -> Result<(Vec<String>, Vec<Failure>)> {
+    ) -> Result<(Vec<String>, Vec<Failure>, Closest)> {
         let instances = candidates.iter().map(|v| to_scheduler_instance(state, &v.record, self)).collect();
         let mut cluster = berth_scheduler::ClusterState::new(instances);
         let placement = cluster.place(demand, count, &mut rand::rng());
+        let closest = if placement.placed.len() < count { cluster.closest_match(demand) } else { None };
         let failures = placement
             .failures
             .into_iter()
             .map(|f| Failure { arn: f.arn, reason: Some(f.reason), detail: f.detail })
             .collect();
-        Ok((placement.placed, failures))
+        Ok((placement.placed, failures, closest))
+    }
+
+    /// Places `count` tasks of a service's deployment (on `only` one instance for DAEMON services); returns the
+    /// tasks, the failures, and the closest matching instance with why it did not fit.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn place_service_tasks(
+        &self,
+        cluster: &str,
+        task_definition: &str,
+        group: &str,
+        started_by: &str,
+        constraints: &[PlacementConstraint],
+        strategy: &[PlacementStrategy],
+        count: usize,
+        only: Option<(String, String)>,
+    ) -> Result<Placed> {
+        let mut p = self.prepare(
+            task_definition,
+            None,
+            Some(group),
+            Some(started_by),
+            None,
+            Some(LaunchType::Ec2),
+            constraints,
+            strategy,
+            true,
+        )?;
+        p.default_strategy = DefaultStrategy::Service;
+        let only = only.map(|k| vec![k]);
+        self.place_and_commit(cluster, &p, count, only.as_deref(), None).await
     }
 }
 

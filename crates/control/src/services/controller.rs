@@ -1,0 +1,574 @@
+//! The service scheduler: a level-triggered controller that keeps every service's tasks at its desired count,
+//! rolls deployments within `minimumHealthyPercent`/`maximumPercent`, replaces tasks that fail, turn unhealthy or
+//! sit on instances that drain, trips the deployment circuit breaker, and writes ECS's service events.
+//!
+//! Each pass reads one consistent view of the cache, plans (which tasks to stop, how many to start, what to
+//! record), then acts: stops in one transaction, placements through the placement path, and the service record
+//! with compare-and-swap. Any lost race, crash or restart is repaired by the next pass, which runs whenever the
+//! cache changes and at least once a second.
+
+use super::{MAX_EVENTS, math, service_group};
+use crate::cache::{State, Versioned};
+use crate::records::{DeploymentState, ServiceRecord, TaskRecord, keys};
+use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
+use crate::tasks::stop_record;
+use crate::{Control, Result, encode};
+use berth_model::ecs::{
+    HealthStatus, Rollback, SchedulingStrategy, ServiceDeploymentCircuitBreaker,
+    ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus,
+};
+use berth_store::Txn;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often every service is reconciled even when nothing changed (grace periods, throttled events).
+const RESYNC: Duration = Duration::from_secs(1);
+/// How long a repeated placement-failure event is held back.
+const EVENT_REPEAT_SECONDS: f64 = 60.0;
+
+/// Runs the service scheduler until the process ends.
+pub async fn run(control: Arc<Control>) {
+    let mut changes = control.cache.subscribe();
+    let mut tick = tokio::time::interval(RESYNC);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            _ = tick.tick() => {}
+        }
+        // Let a burst of changes (an agent report of many tasks) settle into one pass.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        changes.mark_unchanged();
+        if let Err(error) = reconcile_all(&control).await {
+            tracing::warn!(%error, "service scheduler pass failed; retrying");
+        }
+    }
+}
+
+/// One pass over every service that is not INACTIVE.
+pub async fn reconcile_all(control: &Control) -> Result<()> {
+    let services: Vec<(String, String)> = control
+        .cache
+        .read()
+        .services
+        .iter()
+        .filter(|(_, v)| v.record.service.status.as_deref() != Some("INACTIVE"))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (cluster, name) in services {
+        if let Err(error) = reconcile_service(control, &cluster, &name).await {
+            tracing::warn!(%cluster, service = %name, %error, "service reconcile failed");
+        }
+    }
+    Ok(())
+}
+
+/// Whether a task is RUNNING and, where its task definition checks health, HEALTHY.
+pub fn is_healthy_running(task: &TaskRecord) -> bool {
+    if task.task.last_status.as_deref() != Some("RUNNING") || task.task.desired_status.as_deref() != Some("RUNNING") {
+        return false;
+    }
+    !has_health_checks(task) || task.task.health_status == Some(HealthStatus::Healthy)
+}
+
+fn has_health_checks(task: &TaskRecord) -> bool {
+    task.containers.iter().any(|c| c.definition.essential != Some(false) && c.definition.health_check.is_some())
+}
+
+/// Whether a stopped task counts as a failure for the circuit breaker: it failed to start, its essential
+/// container exited, or it failed its health checks (not tasks the scheduler or a user stopped).
+fn is_failure(task: &TaskRecord) -> bool {
+    let code = task.task.stop_code.map(|c| c.as_str());
+    matches!(code, Some("TaskFailedToStart" | "EssentialContainerExited"))
+        || task.task.stopped_reason.as_deref() == Some(HEALTH_CHECK_FAILURE)
+}
+
+/// The stop reason of a task replaced for failing its health checks.
+pub const HEALTH_CHECK_FAILURE: &str = "Task failed container health checks";
+
+fn short_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// What one pass decided for one service.
+#[derive(Default)]
+struct Plan {
+    /// Tasks to stop: (cluster, id), mod revision, reason.
+    stops: Vec<((String, String), i64, String)>,
+    /// New primary tasks to start (REPLICA).
+    start: usize,
+    /// Instances that need a task (DAEMON).
+    daemon_targets: Vec<(String, String)>,
+    /// The service record as it should be after this pass.
+    record: ServiceRecord,
+    /// Whether `record` differs from the stored one.
+    changed: bool,
+    /// The stored record's revision.
+    revision: i64,
+    /// The service is DRAINING and has no tasks left: make it INACTIVE.
+    inactive: bool,
+}
+
+async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Result<()> {
+    let plan = {
+        let state = control.cache.read();
+        let Some(v) = state.services.get(&(cluster.to_string(), name.to_string())).cloned() else { return Ok(()) };
+        plan(control, &state, &v)
+    };
+    let mut record = plan.record;
+    let mut changed = plan.changed;
+    if !plan.stops.is_empty() {
+        let stopped = stop_tasks(control, &plan.stops).await?;
+        if !stopped.is_empty() {
+            let ids: Vec<String> = stopped.iter().map(|id| format!("(task {id})")).collect();
+            control.push_event(&mut record, format!("has stopped {} running tasks: {}.", stopped.len(), ids.join(" ")));
+            record.steady = false;
+            changed = true;
+        }
+    }
+    let primary = record.deployments.first().cloned();
+    if let Some(primary) = primary {
+        let constraints = record.service.placement_constraints.clone().unwrap_or_default();
+        let strategy = record.service.placement_strategy.clone().unwrap_or_default();
+        let group = service_group(name);
+        let mut requests: Vec<(usize, Option<(String, String)>)> = Vec::new();
+        if plan.start > 0 {
+            requests.push((plan.start, None));
+        }
+        requests.extend(plan.daemon_targets.iter().map(|k| (1, Some(k.clone()))));
+        let mut started = Vec::new();
+        for (count, only) in requests {
+            let (tasks, failures, closest) = control
+                .place_service_tasks(
+                    cluster,
+                    &primary.task_definition,
+                    &group,
+                    &primary.id,
+                    &constraints,
+                    &strategy,
+                    count,
+                    only,
+                )
+                .await?;
+            started.extend(tasks.iter().filter_map(|t| t.task_arn.clone()));
+            if tasks.len() < count && record.service.scheduling_strategy != Some(SchedulingStrategy::Daemon) {
+                let closest = match closest {
+                    Some((arn, phrase)) => {
+                        format!(" The closest matching (container-instance {}) {phrase}.", short_id(&arn))
+                    }
+                    None => String::new(),
+                };
+                let message = format!(
+                    "was unable to place a task because no container instance met all of its requirements.{closest} For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
+                );
+                if should_repeat(control, &record, &message) {
+                    control.push_event(&mut record, message);
+                    changed = true;
+                }
+                record.last_placement_failures = failures;
+                record.steady = false;
+            }
+        }
+        if !started.is_empty() {
+            let ids: Vec<String> = started.iter().map(|a| format!("(task {})", short_id(a))).collect();
+            control.push_event(&mut record, format!("has started {} tasks: {}.", started.len(), ids.join(" ")));
+            record.steady = false;
+            changed = true;
+        }
+    }
+    if plan.inactive {
+        record.service.status = Some("INACTIVE".into());
+        changed = true;
+    }
+    if changed {
+        let key = keys::service(cluster, name);
+        let txn = Txn::new().expect(key.clone(), plan.revision).put(key, encode(&record)?);
+        // A conflict means a user changed the service meanwhile; the next pass plans again.
+        control.commit(txn, "recording a service's state").await?;
+    }
+    Ok(())
+}
+
+fn should_repeat(control: &Control, record: &ServiceRecord, message: &str) -> bool {
+    let wanted = format!("(service {}) {message}", record.service.service_name.as_deref().unwrap_or_default());
+    let last = record.service.events.iter().flatten().find(|e| e.message.as_deref() == Some(&wanted));
+    last.is_none_or(|e| control.now() - e.created_at.unwrap_or_default() >= EVENT_REPEAT_SECONDS)
+}
+
+async fn stop_tasks(control: &Control, stops: &[((String, String), i64, String)]) -> Result<Vec<String>> {
+    let now = control.now();
+    let (txn, ids) = {
+        let state = control.cache.read();
+        let mut txn = Txn::new();
+        let mut ids = Vec::new();
+        let mut updates = InstanceUpdates::new();
+        for (key, revision, reason) in stops {
+            let Some(v) = state.tasks.get(key).filter(|v| v.mod_revision == *revision) else { continue };
+            let mut task = (*v.record).clone();
+            let orphaned = state
+                .instances
+                .get(&(task.cluster.clone(), task.instance_id.clone()))
+                .is_none_or(|i| i.record.instance.status.as_deref() == Some("INACTIVE"));
+            stop_record(&mut task, now, reason, "ServiceSchedulerInitiated", orphaned);
+            release_if_stopped(&state, &mut task, &mut updates);
+            let task_key = keys::task(&key.0, &key.1);
+            txn = txn.expect(task_key.clone(), *revision).put(task_key, encode(&task)?);
+            ids.push(key.1.clone());
+        }
+        (add_instance_updates(txn, updates)?, ids)
+    };
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    Ok(match control.commit(txn, "stopping service tasks").await? {
+        Some(_) => ids,
+        None => Vec::new(),
+    })
+}
+
+/// The task's instance is gone, deregistered or draining: its tasks are replaced elsewhere.
+fn on_leaving_instance(state: &State, task: &TaskRecord) -> bool {
+    state
+        .instances
+        .get(&(task.cluster.clone(), task.instance_id.clone()))
+        .is_none_or(|i| i.record.instance.status.as_deref() != Some("ACTIVE"))
+}
+
+fn plan(control: &Control, state: &State, v: &Versioned<ServiceRecord>) -> Plan {
+    let mut record = (*v.record).clone();
+    let mut plan = Plan { revision: v.mod_revision, ..Plan::default() };
+    let now = control.now();
+    let name = record.service.service_name.clone().unwrap_or_default();
+    let draining = record.service.status.as_deref() == Some("DRAINING");
+    let daemon = record.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
+    let tasks: Vec<&Versioned<TaskRecord>> = state.tasks_in_group(&record.cluster, &service_group(&name)).collect();
+    let reason = |d: &DeploymentState| format!("Scaling activity initiated by (deployment {})", d.id);
+
+    count_failures(control, &mut record, &tasks, &mut plan.changed);
+
+    let Some(primary) = record.deployments.first().cloned() else {
+        plan.record = record;
+        return plan;
+    };
+    let config = record.service.deployment_configuration.clone().unwrap_or_default();
+    let grace = f64::from(record.service.health_check_grace_period_seconds.unwrap_or(0));
+    let mut stops: Vec<((String, String), i64, String)> = Vec::new();
+    let (mut occupied, mut healthy) = (0usize, 0usize);
+    let mut primary_good: Vec<&Versioned<TaskRecord>> = Vec::new();
+    let mut retiring: Vec<&Versioned<TaskRecord>> = Vec::new();
+    for t in &tasks {
+        let task = &t.record.task;
+        if task.last_status.as_deref() == Some("STOPPED") {
+            continue;
+        }
+        occupied += 1;
+        if task.desired_status.as_deref() != Some("RUNNING") {
+            continue;
+        }
+        let key = (t.record.cluster.clone(), task.task_arn.as_deref().map(short_id).unwrap_or_default().to_string());
+        let unhealthy = task.last_status.as_deref() == Some("RUNNING")
+            && task.health_status == Some(HealthStatus::Unhealthy)
+            && task.started_at.is_none_or(|s| now >= s + grace);
+        if unhealthy {
+            stops.push((key, t.mod_revision, HEALTH_CHECK_FAILURE.to_string()));
+            continue;
+        }
+        if is_healthy_running(&t.record) {
+            healthy += 1;
+        }
+        if !draining
+            && task.started_by.as_deref() == Some(primary.id.as_str())
+            && !on_leaving_instance(state, &t.record)
+        {
+            primary_good.push(t);
+        } else {
+            retiring.push(t);
+        }
+    }
+
+    let desired = if daemon {
+        daemon_plan(control, state, &record, &primary, &primary_good, &mut plan)
+    } else {
+        record.service.desired_count.max(0) as usize
+    };
+    if daemon && record.service.desired_count != desired as i32 {
+        record.service.desired_count = desired as i32;
+        plan.changed = true;
+    }
+    let desired = if draining { 0 } else { desired };
+    let bounds =
+        math::bounds(desired, config.minimum_healthy_percent.unwrap_or(100), config.maximum_percent.unwrap_or(200));
+
+    // Scale in: stop primary tasks beyond the desired count, the least useful first (not yet healthy, then newest).
+    if primary_good.len() > desired && !daemon {
+        primary_good.sort_by(|a, b| {
+            is_healthy_running(&a.record).cmp(&is_healthy_running(&b.record)).then(
+                b.record.task.created_at.partial_cmp(&a.record.task.created_at).unwrap_or(std::cmp::Ordering::Equal),
+            )
+        });
+        for t in primary_good.drain(..primary_good.len() - desired) {
+            if is_healthy_running(&t.record) {
+                healthy -= 1;
+            }
+            stops.push((task_key(t), t.mod_revision, reason(&primary)));
+        }
+    }
+
+    // Scale out / roll forward within the maximum; a FAILED deployment launches nothing more.
+    if !daemon && primary.rollout_state != "FAILED" {
+        plan.start = math::to_start(desired, primary_good.len(), occupied, bounds);
+    }
+
+    // Retire old tasks within the minimum: not-yet-healthy ones freely, healthy ones while the budget lasts.
+    let mut budget = math::stop_budget(healthy, bounds);
+    retiring.sort_by_key(|t| is_healthy_running(&t.record));
+    for t in &retiring {
+        let healthy_task = is_healthy_running(&t.record);
+        if healthy_task && budget == 0 {
+            continue;
+        }
+        if healthy_task {
+            budget -= 1;
+        }
+        let why = record
+            .deployments
+            .iter()
+            .find(|d| Some(d.id.as_str()) == t.record.task.started_by.as_deref())
+            .map(reason)
+            .unwrap_or_else(|| reason(&primary));
+        stops.push((task_key(t), t.mod_revision, why));
+    }
+    let retiring_left = retiring.len() - retiring.iter().filter(|t| stops.iter().any(|s| s.0 == task_key(t))).count();
+    if !daemon && !draining && math::stalled(desired, primary_good.len(), occupied, healthy, retiring_left, bounds) {
+        let message = "was unable to stop or start tasks during a deployment because of the service deployment configuration. Update the minimumHealthyPercent or maximumPercent value and try again.".to_string();
+        if should_repeat(control, &record, &message) {
+            control.push_event(&mut record, message);
+            plan.changed = true;
+        }
+    }
+
+    // Deployments that have no tasks left are done.
+    let alive = |d: &DeploymentState| {
+        tasks.iter().any(|t| {
+            t.record.task.started_by.as_deref() == Some(d.id.as_str())
+                && t.record.task.last_status.as_deref() != Some("STOPPED")
+        })
+    };
+    let before = record.deployments.len();
+    let primary_id = primary.id.clone();
+    record.deployments.retain(|d| d.id == primary_id || alive(d));
+    plan.changed |= record.deployments.len() != before;
+
+    // Rollout completion and steady state.
+    let primary_healthy = primary_good.iter().filter(|t| is_healthy_running(&t.record)).count();
+    let only_primary = record.deployments.len() == 1;
+    if only_primary
+        && primary_healthy == desired
+        && stops.is_empty()
+        && plan.start == 0
+        && plan.daemon_targets.is_empty()
+    {
+        if record.deployments[0].rollout_state == "IN_PROGRESS" {
+            complete_deployment(control, &mut record, now);
+            plan.changed = true;
+        }
+        if !record.steady && !draining {
+            control.push_event(&mut record, "has reached a steady state.".into());
+            record.steady = true;
+            plan.changed = true;
+        }
+    }
+    if draining && occupied == 0 {
+        plan.inactive = true;
+    }
+    plan.stops = stops;
+    plan.record = record;
+    plan
+}
+
+fn task_key(t: &Versioned<TaskRecord>) -> (String, String) {
+    (t.record.cluster.clone(), t.record.task.task_arn.as_deref().map(short_id).unwrap_or_default().to_string())
+}
+
+fn complete_deployment(control: &Control, record: &mut ServiceRecord, now: f64) {
+    let primary = &mut record.deployments[0];
+    primary.rollout_state = "COMPLETED".into();
+    primary.rollout_state_reason = format!("ECS deployment {} completed.", primary.id);
+    primary.updated_at = now;
+    let (id, arn, td, rollback) =
+        (primary.id.clone(), primary.service_deployment_arn.clone(), primary.task_definition.clone(), primary.rollback);
+    record.last_completed_task_definition = Some(td);
+    if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn))
+    {
+        sd.status = Some(if rollback {
+            ServiceDeploymentStatus::RollbackSuccessful
+        } else {
+            ServiceDeploymentStatus::Successful
+        });
+        sd.finished_at = Some(now);
+        sd.updated_at = Some(now);
+    }
+    control.push_event(record, format!("(deployment {id}) deployment completed."));
+}
+
+/// Counts new failures of the primary deployment's tasks and trips the circuit breaker.
+fn count_failures(control: &Control, record: &mut ServiceRecord, tasks: &[&Versioned<TaskRecord>], changed: &mut bool) {
+    let Some(breaker) =
+        record.service.deployment_configuration.as_ref().and_then(|c| c.deployment_circuit_breaker.clone())
+    else {
+        return;
+    };
+    let desired = record.service.desired_count.max(0) as usize;
+    let Some(primary) = record.deployments.first_mut() else { return };
+    if !breaker.enable || primary.rollout_state != "IN_PROGRESS" {
+        return;
+    }
+    let mut counted: BTreeSet<String> = primary.counted_failures.iter().cloned().collect();
+    let mut new_failures = 0;
+    for t in tasks {
+        let task = &t.record.task;
+        if task.started_by.as_deref() != Some(primary.id.as_str()) {
+            continue;
+        }
+        let id = task.task_arn.as_deref().map(short_id).unwrap_or_default().to_string();
+        if task.last_status.as_deref() == Some("STOPPED") && is_failure(&t.record) && counted.insert(id) {
+            new_failures += 1;
+        }
+    }
+    let reset = breaker.reset_on_healthy_task.unwrap_or(true)
+        && tasks.iter().any(|t| {
+            t.record.task.started_by.as_deref() == Some(primary.id.as_str())
+                && has_health_checks(&t.record)
+                && is_healthy_running(&t.record)
+        });
+    if new_failures > 0 {
+        primary.failed_tasks += new_failures;
+        primary.counted_failures = counted.into_iter().collect();
+        *changed = true;
+    }
+    if reset && primary.failed_tasks > 0 {
+        primary.failed_tasks = 0;
+        *changed = true;
+    }
+    let threshold = math::failure_threshold(desired, breaker.threshold_configuration.as_ref());
+    let arn = primary.service_deployment_arn.clone();
+    let failed_count = primary.failed_tasks;
+    if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn))
+    {
+        let status = if (failed_count as usize) >= threshold {
+            ServiceDeploymentRollbackMonitorsStatus::Triggered
+        } else {
+            ServiceDeploymentRollbackMonitorsStatus::Monitoring
+        };
+        let snapshot = Some(ServiceDeploymentCircuitBreaker {
+            status: Some(status),
+            failure_count: failed_count,
+            threshold: threshold as i32,
+        });
+        if sd.deployment_circuit_breaker != snapshot {
+            sd.deployment_circuit_breaker = snapshot;
+            *changed = true;
+        }
+    }
+    if (failed_count as usize) < threshold {
+        return;
+    }
+    // Tripped.
+    let now = control.now();
+    let primary = &mut record.deployments[0];
+    primary.rollout_state = "FAILED".into();
+    primary.rollout_state_reason = "ECS deployment circuit breaker: tasks failed to start.".into();
+    primary.updated_at = now;
+    let (id, was_rollback) = (primary.id.clone(), primary.rollback);
+    *changed = true;
+    control.push_event(record, format!("(deployment {id}) deployment failed: tasks failed to start."));
+    let target = record.last_completed_task_definition.clone();
+    let sd = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn));
+    match (breaker.rollback, target, was_rollback) {
+        (true, Some(td), false) => {
+            if let Some(sd) = sd {
+                sd.status = Some(ServiceDeploymentStatus::RollbackInProgress);
+                sd.status_reason =
+                    Some("Circuit breaker triggered: rolling back to the last completed deployment.".into());
+                sd.updated_at = Some(now);
+            }
+            let rollback = control.new_deployment(record, &td, true, now);
+            if let Some(sd) =
+                record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn))
+            {
+                sd.rollback = Some(Rollback {
+                    reason: Some("ECS deployment circuit breaker: tasks failed to start.".into()),
+                    started_at: Some(now),
+                    service_revision_arn: Some(rollback.revision_arn.clone()),
+                });
+            }
+            let rollback_id = rollback.id.clone();
+            record.deployments.insert(0, rollback);
+            record.service.task_definition = Some(td);
+            control.push_event(record, format!("(deployment {id}) rolling back to deployment {rollback_id}."));
+        }
+        (_, _, rollback) => {
+            if let Some(sd) = sd {
+                sd.status = Some(if rollback {
+                    ServiceDeploymentStatus::RollbackFailed
+                } else {
+                    ServiceDeploymentStatus::Stopped
+                });
+                sd.status_reason = Some("Circuit breaker triggered: tasks failed to start.".into());
+                sd.stopped_at = Some(now);
+                sd.updated_at = Some(now);
+            }
+        }
+    }
+    let events = record.service.events.get_or_insert_with(Vec::new);
+    events.truncate(MAX_EVENTS);
+}
+
+/// DAEMON: one task of the primary deployment on every ACTIVE instance it fits; old tasks are replaced instance
+/// by instance (stop first, as the DAEMON defaults 0%/100% allow). Returns the desired count.
+fn daemon_plan(
+    control: &Control,
+    state: &State,
+    record: &ServiceRecord,
+    primary: &DeploymentState,
+    primary_good: &[&Versioned<TaskRecord>],
+    plan: &mut Plan,
+) -> usize {
+    let cluster = &record.cluster;
+    let name = record.service.service_name.clone().unwrap_or_default();
+    let group = service_group(&name);
+    let mut desired = 0;
+    for ((c, id), instance) in state.instances.range((cluster.clone(), String::new())..) {
+        if c != cluster {
+            break;
+        }
+        if instance.record.instance.status.as_deref() != Some("ACTIVE") {
+            continue;
+        }
+        let on_instance: Vec<&Versioned<TaskRecord>> = state
+            .tasks_on_instance(id)
+            .filter(|t| {
+                t.record.task.group.as_deref() == Some(group.as_str())
+                    && t.record.task.last_status.as_deref() != Some("STOPPED")
+            })
+            .collect();
+        if primary_good.iter().any(|t| t.record.instance_id == *id) {
+            desired += 1;
+            continue;
+        }
+        if !on_instance.is_empty() {
+            // An old task still holds the instance: it is being retired (stopped in the caller's retire step).
+            desired += 1;
+            continue;
+        }
+        if primary.rollout_state == "FAILED" {
+            continue;
+        }
+        if control.daemon_fits(state, record, &primary.task_definition, &instance.record) {
+            desired += 1;
+            plan.daemon_targets.push((c.clone(), id.clone()));
+        }
+    }
+    desired
+}

@@ -1,0 +1,646 @@
+//! Services: CreateService, UpdateService, DeleteService, DescribeServices, ListServices, and the service
+//! deployments and revisions they create. The [`controller`] keeps them running.
+
+pub mod controller;
+mod deployments;
+pub mod math;
+
+use crate::cache::{State, Versioned};
+use crate::paging::{page_size, paginate};
+use crate::records::{DeploymentState, ServiceRecord, keys};
+use crate::tags::validate_tags;
+use crate::{Control, ControlError, EcsException, Result, encode};
+use berth_model::arn::{Arn, is_arn};
+use berth_model::ecs::task_definition::is_valid_name;
+use berth_model::ecs::{
+    CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse, Deployment,
+    DeploymentConfiguration, DeploymentController, DeploymentControllerType, DeploymentRolloutState,
+    DeploymentStrategy, DescribeServicesRequest, DescribeServicesResponse, Failure, LaunchType, ListServicesRequest,
+    ListServicesResponse, PlacementConstraint, PlacementStrategy, PropagateTags, SchedulingStrategy, Service,
+    ServiceCurrentRevisionSummary, ServiceDeployment, ServiceDeploymentStatus, ServiceEvent, ServiceField,
+    ServiceRevision, ServiceRevisionSummary, UpdateServiceRequest, UpdateServiceResponse,
+};
+use berth_store::Txn;
+use rand::Rng as _;
+use sha2::{Digest, Sha256};
+
+/// How many events DescribeServices shows (ECS keeps the last 100).
+pub const MAX_EVENTS: usize = 100;
+/// How many service revisions and service deployments a service keeps.
+pub const MAX_HISTORY: usize = 20;
+
+fn digits(n: usize) -> String {
+    let mut rng = rand::rng();
+    (0..n).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
+}
+
+/// A new deployment id, `ecs-svc/` and 19 digits.
+pub fn new_deployment_id() -> String {
+    format!("ecs-svc/{}", digits(19))
+}
+
+fn service_not_found() -> ControlError {
+    ControlError::ecs(EcsException::ServiceNotFoundException, "Service not found.")
+}
+
+fn not_active() -> ControlError {
+    ControlError::ecs(EcsException::ServiceNotActiveException, "Service was not ACTIVE.")
+}
+
+/// The group of a service's tasks.
+pub fn service_group(name: &str) -> String {
+    format!("service:{name}")
+}
+
+/// The short name a `service` parameter names (a name or an ARN).
+pub fn service_name(text: &str) -> Result<String> {
+    if is_arn(text) {
+        let arn = Arn::parse(text).map_err(|e| ControlError::invalid(e.to_string()))?;
+        if arn.resource_type() != "service" {
+            return Err(ControlError::invalid(format!("{text} is not a service ARN.")));
+        }
+        return arn
+            .resource_path()
+            .last()
+            .map(|s| s.to_string())
+            .ok_or_else(|| ControlError::invalid(format!("{text} is not a service ARN.")));
+    }
+    Ok(text.to_string())
+}
+
+/// Checks a deployment configuration and fills ECS's defaults for the scheduling strategy.
+pub fn normalise_deployment_configuration(
+    config: Option<&DeploymentConfiguration>,
+    strategy: SchedulingStrategy,
+) -> Result<DeploymentConfiguration> {
+    let (default_min, default_max) =
+        if strategy == SchedulingStrategy::Daemon { math::DAEMON_DEFAULTS } else { math::REPLICA_DEFAULTS };
+    let mut out = config.cloned().unwrap_or_default();
+    let min = out.minimum_healthy_percent.unwrap_or(default_min);
+    let max = out.maximum_percent.unwrap_or(default_max);
+    if !(0..=100).contains(&min) {
+        return Err(ControlError::invalid(format!("minimumHealthyPercent must be between 0 and 100, got {min}.")));
+    }
+    if strategy == SchedulingStrategy::Daemon && max != 100 {
+        return Err(ControlError::invalid(
+            "maximumPercent must be 100 for services with the DAEMON scheduling strategy.",
+        ));
+    }
+    if !(100..=200).contains(&max) {
+        return Err(ControlError::invalid(format!("maximumPercent must be between 100 and 200, got {max}.")));
+    }
+    if out.strategy.is_some_and(|s| s != DeploymentStrategy::Rolling) {
+        return Err(ControlError::ecs(
+            EcsException::UnsupportedFeatureException,
+            "Only the ROLLING deployment strategy is supported by Berth yet.",
+        ));
+    }
+    if let Some(threshold) = out.deployment_circuit_breaker.as_ref().and_then(|c| c.threshold_configuration.as_ref())
+        && threshold.value < 1
+    {
+        return Err(ControlError::invalid("The circuit breaker threshold value must be at least 1."));
+    }
+    out.minimum_healthy_percent = Some(min);
+    out.maximum_percent = Some(max);
+    Ok(out)
+}
+
+fn validate_placement(
+    strategy_kind: SchedulingStrategy,
+    constraints: &[PlacementConstraint],
+    strategies: &[PlacementStrategy],
+) -> Result<()> {
+    if strategy_kind == SchedulingStrategy::Daemon && !strategies.is_empty() {
+        return Err(ControlError::invalid(
+            "Placement strategies are not supported with the DAEMON scheduling strategy.",
+        ));
+    }
+    // Parse now so that a bad expression is an error of this call, pointing at the problem.
+    crate::placement::demand(
+        &Default::default(),
+        "service:x",
+        constraints,
+        strategies,
+        Vec::new(),
+        crate::tasks::DefaultStrategy::Service,
+    )?;
+    Ok(())
+}
+
+fn fingerprint(req: &CreateServiceRequest) -> String {
+    let mut unkeyed = req.clone();
+    unkeyed.client_token = None;
+    hex::encode(Sha256::digest(serde_json::to_vec(&unkeyed).unwrap_or_default()))
+}
+
+/// How many of a deployment's tasks run and wait; a task with health checks counts as running once HEALTHY.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TaskCounts {
+    /// RUNNING (and healthy, where the task definition checks health).
+    pub running: i32,
+    /// Not yet running, or running but not yet healthy.
+    pub pending: i32,
+}
+
+impl Control {
+    /// Counts the tasks of a service that want to run, by deployment id ("" for all).
+    pub(crate) fn service_task_counts(
+        &self,
+        state: &State,
+        record: &ServiceRecord,
+        deployment: Option<&str>,
+    ) -> TaskCounts {
+        let mut counts = TaskCounts::default();
+        let name = record.service.service_name.clone().unwrap_or_default();
+        for t in state.tasks_in_group(&record.cluster, &service_group(&name)) {
+            let task = &t.record.task;
+            if task.desired_status.as_deref() != Some("RUNNING") || task.last_status.as_deref() == Some("STOPPED") {
+                continue;
+            }
+            if deployment.is_some_and(|d| task.started_by.as_deref() != Some(d)) {
+                continue;
+            }
+            if controller::is_healthy_running(&t.record) {
+                counts.running += 1;
+            } else {
+                counts.pending += 1;
+            }
+        }
+        counts
+    }
+
+    /// The service as DescribeServices shows it.
+    pub(crate) fn render_service(&self, state: &State, record: &ServiceRecord, with_tags: bool) -> Service {
+        let mut service = record.service.clone();
+        let all = self.service_task_counts(state, record, None);
+        service.running_count = all.running;
+        service.pending_count = all.pending;
+        service.deployments = Some(
+            record
+                .deployments
+                .iter()
+                .map(|d| {
+                    let counts = self.service_task_counts(state, record, Some(&d.id));
+                    Deployment {
+                        id: Some(d.id.clone()),
+                        status: Some(d.status.clone()),
+                        task_definition: Some(d.task_definition.clone()),
+                        desired_count: if d.status == "PRIMARY" { service.desired_count } else { 0 },
+                        pending_count: counts.pending,
+                        running_count: counts.running,
+                        failed_tasks: d.failed_tasks,
+                        created_at: Some(d.created_at),
+                        updated_at: Some(d.updated_at),
+                        launch_type: service.launch_type,
+                        rollout_state: DeploymentRolloutState::parse(&d.rollout_state),
+                        rollout_state_reason: Some(d.rollout_state_reason.clone()),
+                        ..Default::default()
+                    }
+                })
+                .collect(),
+        );
+        if let Some(primary) = record.deployments.first() {
+            service.task_definition = Some(primary.task_definition.clone());
+            service.current_service_deployment = Some(primary.service_deployment_arn.clone());
+            let counts = self.service_task_counts(state, record, Some(&primary.id));
+            service.current_service_revisions = Some(vec![ServiceCurrentRevisionSummary {
+                arn: Some(primary.revision_arn.clone()),
+                requested_task_count: service.desired_count,
+                running_task_count: counts.running,
+                pending_task_count: counts.pending,
+            }]);
+        }
+        if !with_tags {
+            service.tags = None;
+        }
+        service
+    }
+
+    fn find_service(&self, cluster: &str, text: &str) -> Result<Versioned<ServiceRecord>> {
+        let name = service_name(text)?;
+        self.cache.read().services.get(&(cluster.to_string(), name)).cloned().ok_or_else(service_not_found)
+    }
+
+    /// A new revision and service deployment for a deployment of `task_definition`.
+    fn new_deployment(
+        &self,
+        record: &mut ServiceRecord,
+        task_definition: &str,
+        rollback: bool,
+        now: f64,
+    ) -> DeploymentState {
+        let cluster = &record.cluster;
+        let name = record.service.service_name.clone().unwrap_or_default();
+        let revision_arn = self.arn(&format!("service-revision/{cluster}/{name}/{}", digits(19)));
+        let service_arn = record.service.service_arn.clone();
+        let cluster_arn = record.service.cluster_arn.clone();
+        record.revisions.push(ServiceRevision {
+            service_revision_arn: Some(revision_arn.clone()),
+            service_arn: service_arn.clone(),
+            cluster_arn: cluster_arn.clone(),
+            task_definition: Some(task_definition.to_string()),
+            launch_type: record.service.launch_type,
+            load_balancers: Some(Vec::new()),
+            service_registries: Some(Vec::new()),
+            container_images: Some(Vec::new()),
+            guard_duty_enabled: false,
+            created_at: Some(now),
+            ..Default::default()
+        });
+        let source: Vec<ServiceRevisionSummary> = record
+            .deployments
+            .iter()
+            .map(|d| ServiceRevisionSummary { arn: Some(d.revision_arn.clone()), ..Default::default() })
+            .collect();
+        let service_deployment_arn = if rollback {
+            // A rollback continues the failed deployment's service deployment.
+            record.deployments.first().map(|d| d.service_deployment_arn.clone()).unwrap_or_default()
+        } else {
+            let arn = self.arn(&format!("service-deployment/{cluster}/{name}/{}", berth_model::ids::new_token(22)));
+            // A deployment still in progress is superseded by this one.
+            for sd in record.service_deployments.iter_mut() {
+                if matches!(sd.status, Some(ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending)) {
+                    sd.status = Some(ServiceDeploymentStatus::Stopped);
+                    sd.status_reason = Some("Superseded by a newer deployment.".into());
+                    sd.stopped_at = Some(now);
+                    sd.updated_at = Some(now);
+                }
+            }
+            record.service_deployments.push(ServiceDeployment {
+                service_deployment_arn: Some(arn.clone()),
+                service_arn,
+                cluster_arn,
+                created_at: Some(now),
+                started_at: Some(now),
+                updated_at: Some(now),
+                source_service_revisions: Some(source),
+                target_service_revision: Some(ServiceRevisionSummary {
+                    arn: Some(revision_arn.clone()),
+                    requested_task_count: record.service.desired_count,
+                    ..Default::default()
+                }),
+                status: Some(ServiceDeploymentStatus::InProgress),
+                deployment_configuration: record.service.deployment_configuration.clone(),
+                ..Default::default()
+            });
+            arn
+        };
+        trim(&mut record.revisions);
+        trim(&mut record.service_deployments);
+        for d in record.deployments.iter_mut() {
+            d.status = "ACTIVE".into();
+            d.updated_at = now;
+        }
+        DeploymentState {
+            id: new_deployment_id(),
+            task_definition: task_definition.to_string(),
+            status: "PRIMARY".into(),
+            rollout_state: "IN_PROGRESS".into(),
+            rollout_state_reason: if rollback {
+                "ECS deployment circuit breaker: rolling back to the last completed deployment.".into()
+            } else {
+                "ECS deployment in progress.".into()
+            },
+            created_at: now,
+            updated_at: now,
+            failed_tasks: 0,
+            counted_failures: Vec::new(),
+            revision_arn,
+            service_deployment_arn,
+            rollback,
+        }
+    }
+
+    /// `CreateService`.
+    pub async fn create_service(&self, req: CreateServiceRequest) -> Result<CreateServiceResponse> {
+        let cluster = self.cluster_name(req.cluster.as_deref())?;
+        if !is_valid_name(&req.service_name) {
+            return Err(ControlError::invalid(
+                "Service names can have up to 255 characters: letters (uppercase and lowercase), numbers, hyphens and underscores.",
+            ));
+        }
+        let strategy = req.scheduling_strategy.unwrap_or(SchedulingStrategy::Replica);
+        let desired = match (strategy, req.desired_count) {
+            (SchedulingStrategy::Replica, None) => {
+                return Err(ControlError::invalid(
+                    "desiredCount is required for services with the REPLICA scheduling strategy.",
+                ));
+            }
+            (SchedulingStrategy::Replica, Some(n)) if n < 0 => {
+                return Err(ControlError::invalid(format!("desiredCount must be 0 or more, got {n}.")));
+            }
+            (SchedulingStrategy::Replica, Some(n)) => n,
+            (SchedulingStrategy::Daemon, Some(_)) => {
+                return Err(ControlError::invalid("The DAEMON scheduling strategy does not support a desired count."));
+            }
+            (SchedulingStrategy::Daemon, None) => 0,
+        };
+        self.check_unsupported_service_features(&req)?;
+        let td = self.find_task_definition(
+            req.task_definition.as_deref().ok_or_else(|| ControlError::invalid("taskDefinition is required."))?,
+        )?;
+        if td.record.task_definition.status != Some(berth_model::ecs::TaskDefinitionStatus::Active) {
+            return Err(ControlError::client("TaskDefinition is inactive"));
+        }
+        let td_arn = td.record.task_definition.task_definition_arn.clone().unwrap_or_default();
+        let deployment_configuration =
+            normalise_deployment_configuration(req.deployment_configuration.as_ref(), strategy)?;
+        let constraints = req.placement_constraints.clone().unwrap_or_default();
+        let strategies = req.placement_strategy.clone().unwrap_or_default();
+        validate_placement(strategy, &constraints, &strategies)?;
+        if req.health_check_grace_period_seconds.is_some_and(|g| g < 0) {
+            return Err(ControlError::invalid("healthCheckGracePeriodSeconds must be 0 or more."));
+        }
+        let tags = req.tags.clone().unwrap_or_default();
+        validate_tags(&tags)?;
+        let fp = fingerprint(&req);
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let existing = self.cache.read().services.get(&(cluster.clone(), req.service_name.clone())).cloned();
+            if let Some(v) = &existing {
+                match v.record.service.status.as_deref() {
+                    Some("ACTIVE") if v.record.create_fingerprint == fp => {
+                        let state = self.cache.read();
+                        return Ok(CreateServiceResponse {
+                            service: Some(self.render_service(&state, &v.record, true)),
+                        });
+                    }
+                    Some("ACTIVE") => return Err(ControlError::invalid("Creation of service was not idempotent.")),
+                    Some("DRAINING") => {
+                        return Err(ControlError::invalid("Unable to Start a service that is still Draining."));
+                    }
+                    _ => {}
+                }
+            }
+            let now = self.now();
+            let name = req.service_name.clone();
+            let mut record = ServiceRecord {
+                service: Service {
+                    service_arn: Some(self.arn(&format!("service/{cluster}/{name}"))),
+                    service_name: Some(name.clone()),
+                    cluster_arn: Some(self.arn(&format!("cluster/{cluster}"))),
+                    load_balancers: Some(Vec::new()),
+                    service_registries: Some(Vec::new()),
+                    status: Some("ACTIVE".into()),
+                    desired_count: desired,
+                    launch_type: Some(req.launch_type.unwrap_or(LaunchType::Ec2)),
+                    task_definition: Some(td_arn.clone()),
+                    deployment_configuration: Some(deployment_configuration.clone()),
+                    role_arn: req.role.clone(),
+                    events: Some(Vec::new()),
+                    created_at: Some(now),
+                    placement_constraints: Some(constraints.clone()),
+                    placement_strategy: Some(strategies.clone()),
+                    health_check_grace_period_seconds: req.health_check_grace_period_seconds,
+                    scheduling_strategy: Some(strategy),
+                    deployment_controller: Some(DeploymentController { r#type: DeploymentControllerType::Ecs }),
+                    tags: Some(tags.clone()),
+                    created_by: Some(format!("arn:aws:iam::{}:root", self.config.account_id)),
+                    enable_ecs_managed_tags: req.enable_ecs_managed_tags,
+                    propagate_tags: Some(req.propagate_tags.unwrap_or(PropagateTags::None)),
+                    enable_execute_command: req.enable_execute_command,
+                    ..Default::default()
+                },
+                cluster: cluster.clone(),
+                deployments: Vec::new(),
+                revisions: Vec::new(),
+                service_deployments: Vec::new(),
+                last_completed_task_definition: None,
+                steady: false,
+                last_placement_failures: Vec::new(),
+                create_fingerprint: fp.clone(),
+                event_seq: 0,
+            };
+            let deployment = self.new_deployment(&mut record, &td_arn, false, now);
+            record.deployments.insert(0, deployment);
+            let key = keys::service(&cluster, &name);
+            let txn = Txn::new()
+                .expect(key.clone(), existing.as_ref().map(|v| v.mod_revision).unwrap_or(0))
+                .put(key, encode(&record)?);
+            if self.commit(txn, "creating a service").await?.is_some() {
+                let state = self.cache.read();
+                return Ok(CreateServiceResponse { service: Some(self.render_service(&state, &record, true)) });
+            }
+        }
+        Err(ControlError::Contention { context: "creating a service".into() })
+    }
+
+    fn check_unsupported_service_features(&self, req: &CreateServiceRequest) -> Result<()> {
+        let unsupported = |what: &str| {
+            Err(ControlError::ecs(
+                EcsException::UnsupportedFeatureException,
+                format!("{what} is not supported by Berth yet."),
+            ))
+        };
+        if req.launch_type.is_some_and(|l| l != LaunchType::Ec2 && l != LaunchType::External) {
+            return unsupported("The FARGATE launch type for services");
+        }
+        if req.capacity_provider_strategy.as_ref().is_some_and(|s| !s.is_empty()) {
+            return unsupported("capacityProviderStrategy");
+        }
+        if req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()) {
+            return unsupported("Load balancers for services");
+        }
+        if req.service_registries.as_ref().is_some_and(|l| !l.is_empty()) {
+            return unsupported("Service discovery registries");
+        }
+        if req.service_connect_configuration.as_ref().is_some_and(|c| c.enabled) {
+            return unsupported("Service Connect");
+        }
+        if req.deployment_controller.as_ref().is_some_and(|c| c.r#type != DeploymentControllerType::Ecs) {
+            return unsupported("Deployment controllers other than ECS");
+        }
+        Ok(())
+    }
+
+    /// `DescribeServices`.
+    pub fn describe_services(&self, req: DescribeServicesRequest) -> Result<DescribeServicesResponse> {
+        let cluster = self.cluster_name(req.cluster.as_deref())?;
+        if req.services.is_empty() || req.services.len() > 10 {
+            return Err(ControlError::invalid("services must name between 1 and 10 services."));
+        }
+        let with_tags = req.include.iter().flatten().any(|f| *f == ServiceField::Tags);
+        let state = self.cache.read();
+        let mut services = Vec::new();
+        let mut failures = Vec::new();
+        for text in &req.services {
+            let found = service_name(text).ok().and_then(|n| state.services.get(&(cluster.clone(), n)));
+            match found {
+                Some(v) => services.push(self.render_service(&state, &v.record, with_tags)),
+                None => failures.push(Failure {
+                    arn: Some(if is_arn(text) { text.clone() } else { self.arn(&format!("service/{cluster}/{text}")) }),
+                    reason: Some("MISSING".into()),
+                    detail: None,
+                }),
+            }
+        }
+        Ok(DescribeServicesResponse { services: Some(services), failures: Some(failures) })
+    }
+
+    /// `ListServices`: ACTIVE and DRAINING services (ECS's page size defaults to 10).
+    pub fn list_services(&self, req: ListServicesRequest) -> Result<ListServicesResponse> {
+        let cluster = self.cluster_name(req.cluster.as_deref())?;
+        let size = page_size(req.max_results, 10, 100)?;
+        let state = self.cache.read();
+        let items: Vec<(String, String)> = state
+            .services
+            .range((cluster.clone(), String::new())..)
+            .take_while(|((c, _), _)| *c == cluster)
+            .filter(|(_, v)| v.record.service.status.as_deref() != Some("INACTIVE"))
+            .filter(|(_, v)| req.launch_type.is_none_or(|l| v.record.service.launch_type == Some(l)))
+            .filter(|(_, v)| req.scheduling_strategy.is_none_or(|s| v.record.service.scheduling_strategy == Some(s)))
+            .map(|((_, name), v)| (name.clone(), v.record.service.service_arn.clone().unwrap_or_default()))
+            .collect();
+        drop(state);
+        let page = paginate(items, req.next_token.as_deref(), size)?;
+        Ok(ListServicesResponse { service_arns: Some(page.items), next_token: page.next_token })
+    }
+
+    /// `UpdateService`: scale, reconfigure, or deploy a new task definition (or the same one with
+    /// `forceNewDeployment`).
+    pub async fn update_service(&self, req: UpdateServiceRequest) -> Result<UpdateServiceResponse> {
+        let cluster = self.cluster_name(req.cluster.as_deref())?;
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let v = self.find_service(&cluster, &req.service)?;
+            if v.record.service.status.as_deref() != Some("ACTIVE") {
+                return Err(not_active());
+            }
+            let mut record = (*v.record).clone();
+            let strategy = record.service.scheduling_strategy.unwrap_or(SchedulingStrategy::Replica);
+            let now = self.now();
+            if let Some(n) = req.desired_count {
+                if strategy == SchedulingStrategy::Daemon {
+                    return Err(ControlError::invalid(
+                        "The DAEMON scheduling strategy does not support a desired count.",
+                    ));
+                }
+                if n < 0 {
+                    return Err(ControlError::invalid(format!("desiredCount must be 0 or more, got {n}.")));
+                }
+                record.service.desired_count = n;
+            }
+            if req.capacity_provider_strategy.as_ref().is_some_and(|s| !s.is_empty()) {
+                return Err(ControlError::ecs(
+                    EcsException::UnsupportedFeatureException,
+                    "capacityProviderStrategy is not supported by Berth yet.",
+                ));
+            }
+            if req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()) {
+                return Err(ControlError::ecs(
+                    EcsException::UnsupportedFeatureException,
+                    "Load balancers for services are not supported by Berth yet.",
+                ));
+            }
+            if let Some(config) = &req.deployment_configuration {
+                record.service.deployment_configuration =
+                    Some(normalise_deployment_configuration(Some(config), strategy)?);
+            }
+            if let Some(grace) = req.health_check_grace_period_seconds {
+                if grace < 0 {
+                    return Err(ControlError::invalid("healthCheckGracePeriodSeconds must be 0 or more."));
+                }
+                record.service.health_check_grace_period_seconds = Some(grace);
+            }
+            let mut redeploy = req.force_new_deployment;
+            if req.placement_constraints.is_some() || req.placement_strategy.is_some() {
+                let constraints = req
+                    .placement_constraints
+                    .clone()
+                    .or(record.service.placement_constraints.clone())
+                    .unwrap_or_default();
+                let strategies =
+                    req.placement_strategy.clone().or(record.service.placement_strategy.clone()).unwrap_or_default();
+                validate_placement(strategy, &constraints, &strategies)?;
+                redeploy |= Some(&constraints) != record.service.placement_constraints.as_ref()
+                    || Some(&strategies) != record.service.placement_strategy.as_ref();
+                record.service.placement_constraints = Some(constraints);
+                record.service.placement_strategy = Some(strategies);
+            }
+            let current_td = record.deployments.first().map(|d| d.task_definition.clone()).unwrap_or_default();
+            let mut target_td = current_td.clone();
+            if let Some(text) = &req.task_definition {
+                let td = self.find_task_definition(text)?;
+                if td.record.task_definition.status != Some(berth_model::ecs::TaskDefinitionStatus::Active) {
+                    return Err(ControlError::client("TaskDefinition is inactive"));
+                }
+                target_td = td.record.task_definition.task_definition_arn.clone().unwrap_or_default();
+                redeploy |= target_td != current_td;
+            }
+            if let Some(flag) = req.enable_execute_command {
+                record.service.enable_execute_command = flag;
+            }
+            if redeploy {
+                let deployment = self.new_deployment(&mut record, &target_td, false, now);
+                record.deployments.insert(0, deployment);
+                record.service.task_definition = Some(target_td);
+            }
+            if let Some(primary) = record.deployments.first_mut() {
+                primary.updated_at = now;
+            }
+            record.steady = false;
+            let key = keys::service(&cluster, record.service.service_name.as_deref().unwrap_or_default());
+            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+            if self.commit(txn, "updating a service").await?.is_some() {
+                let state = self.cache.read();
+                return Ok(UpdateServiceResponse { service: Some(self.render_service(&state, &record, false)) });
+            }
+        }
+        Err(ControlError::Contention { context: "updating a service".into() })
+    }
+
+    /// `DeleteService`: the service drains (its tasks stop) and then becomes INACTIVE. A service scaled above 0
+    /// needs `force`.
+    pub async fn delete_service(&self, req: DeleteServiceRequest) -> Result<DeleteServiceResponse> {
+        let cluster = self.cluster_name(req.cluster.as_deref())?;
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let v = self.find_service(&cluster, &req.service)?;
+            let mut record = (*v.record).clone();
+            match record.service.status.as_deref() {
+                Some("ACTIVE") => {}
+                Some("DRAINING") => {
+                    let state = self.cache.read();
+                    return Ok(DeleteServiceResponse { service: Some(self.render_service(&state, &record, false)) });
+                }
+                _ => return Err(service_not_found()),
+            }
+            let daemon = record.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
+            if record.service.desired_count > 0 && !daemon && req.force != Some(true) {
+                return Err(ControlError::invalid(
+                    "The service cannot be stopped while it is scaled above 0. Scale it to 0 first, or delete it with force.",
+                ));
+            }
+            record.service.status = Some("DRAINING".into());
+            record.service.desired_count = 0;
+            record.steady = false;
+            let key = keys::service(&cluster, record.service.service_name.as_deref().unwrap_or_default());
+            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+            if self.commit(txn, "deleting a service").await?.is_some() {
+                let state = self.cache.read();
+                return Ok(DeleteServiceResponse { service: Some(self.render_service(&state, &record, false)) });
+            }
+        }
+        Err(ControlError::Contention { context: "deleting a service".into() })
+    }
+
+    /// Appends an event (newest first, at most [`MAX_EVENTS`]).
+    pub(crate) fn push_event(&self, record: &mut ServiceRecord, message: String) {
+        record.event_seq += 1;
+        let event = ServiceEvent {
+            id: Some(berth_model::ids::new_uuid()),
+            created_at: Some(self.now()),
+            message: Some(format!(
+                "(service {}) {message}",
+                record.service.service_name.as_deref().unwrap_or_default()
+            )),
+        };
+        let events = record.service.events.get_or_insert_with(Vec::new);
+        events.insert(0, event);
+        events.truncate(MAX_EVENTS);
+    }
+}
+
+fn trim<T>(list: &mut Vec<T>) {
+    if list.len() > MAX_HISTORY {
+        let extra = list.len() - MAX_HISTORY;
+        list.drain(..extra);
+    }
+}
