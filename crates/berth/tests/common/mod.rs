@@ -191,3 +191,77 @@ pub async fn wait_http_ok(url: &str) -> String {
     .await
     .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Describes one service.
+pub async fn describe_service(client: &Client, cluster: &str, name: &str) -> aws_sdk_ecs::types::Service {
+    let out = client.describe_services().cluster(cluster).services(name).send().await.expect("describe the service");
+    out.services.unwrap_or_default().into_iter().next().expect("the service exists")
+}
+
+/// Waits as the `services-stable` waiter does: one deployment and runningCount == desiredCount.
+pub async fn wait_stable(client: &Client, cluster: &str, name: &str, timeout: Duration) -> aws_sdk_ecs::types::Service {
+    wait_for(&format!("service {name} to be stable"), timeout, || async {
+        let s = client.describe_services().cluster(cluster).services(name).send().await.ok()?.services?.into_iter().next()?;
+        (s.deployments().len() == 1 && s.running_count == s.desired_count).then_some(s)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The service's event messages, newest first.
+pub fn events(service: &aws_sdk_ecs::types::Service) -> Vec<String> {
+    service.events().iter().filter_map(|e| e.message.clone()).collect()
+}
+
+/// The ids of the running Docker containers whose task belongs to this Berth and whose group is `group`.
+pub fn containers_of(berth: &Berth, family: &str) -> Vec<String> {
+    let listing = berth_testkit::docker(&[
+        "ps",
+        "--filter",
+        &format!("label=com.amazonaws.ecs.task-definition-family={family}"),
+        "--format",
+        "{{.ID}} {{.Label \"com.amazonaws.ecs.task-arn\"}}",
+    ])
+    .unwrap_or_default();
+    listing
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, arn)| arn.starts_with(&berth.arn_prefix()))
+        .map(|(id, _)| id.to_string())
+        .collect()
+}
+
+/// Starts `berth server` with extra arguments and `agents` agents, each in its own availability zone
+/// (`us-east-1a`, `-1b`, ...) with `--attribute` pairs from `attributes[i]` and virtual sizes.
+pub async fn cluster_of_agents(
+    server_args: &[&str],
+    agents: usize,
+    attributes: &[&[&str]],
+    cpu: i64,
+    memory: i64,
+) -> (Berth, Client, Vec<String>) {
+    berth_testkit::require_docker();
+    berth_testkit::workload_image().expect("the workload image builds");
+    let mut berth = Berth::start(berth_testkit::BerthOptions {
+        binary: env!("CARGO_BIN_EXE_berth").into(),
+        role: "server",
+        extra_args: server_args.iter().map(|s| s.to_string()).collect(),
+    })
+    .expect("berth server starts");
+    let client = ecs_client(&berth);
+    for i in 0..agents {
+        let dir = berth.data_dir.path().join(format!("agent-{i}"));
+        let az = format!("us-east-1{}", (b'a' + i as u8) as char);
+        let host = format!("host-{i}");
+        let cpu = cpu.to_string();
+        let memory = memory.to_string();
+        let mut args = vec!["--availability-zone", &az, "--hostname", &host, "--cpu-units", &cpu, "--memory-mib", &memory];
+        for a in attributes.get(i).copied().unwrap_or_default() {
+            args.push("--attribute");
+            args.push(a);
+        }
+        berth.start_agent(&dir, &args).expect("an agent starts");
+    }
+    let instances = wait_for_instances(&client, "default", agents).await;
+    (berth, client, instances)
+}
