@@ -107,3 +107,16 @@ impl From<SigV4Error> for ApiError {
         }
     }
 }
+
+impl From<berth_registry::EcrError> for ApiError {
+    fn from(error: berth_registry::EcrError) -> Self {
+        match error {
+            berth_registry::EcrError::Server { .. } => Self::internal(&error.message()),
+            other => Self::new(
+                StatusCode::from_u16(other.status()).unwrap_or(StatusCode::BAD_REQUEST),
+                other.exception(),
+                other.message(),
+            ),
+        }
+    }
+}

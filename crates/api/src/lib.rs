@@ -18,10 +18,13 @@
 
 mod agent;
 pub mod auth;
+mod ecr;
 mod ecs;
 pub mod error;
 pub mod protocol;
 pub mod service;
+
+pub use ecr::EcrService;
 
 use auth::{Credentials, authenticate};
 use axum::Router;

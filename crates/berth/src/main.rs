@@ -20,6 +20,9 @@ async fn main() -> std::process::ExitCode {
         Command::Up(args) => roles::up::run(args).await,
         Command::Server(args) => roles::server::run(args).await,
         Command::Agent(args) => roles::agent::run(args).await,
+        Command::Registry(cli::RegistryCommand::Advisories(cli::AdvisoriesCommand::Import { dir, data_dir })) => {
+            roles::registry::import_advisories(&dir, &data_dir)
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -34,15 +34,27 @@ fn health_check() -> HealthCheck {
 async fn a_service_keeps_its_tasks_and_rolls_out_new_revisions() {
     let (berth, client) = berth_up().await;
     register(&client, "web", workload_container("app").build()).await;
-    register(&client, "web", workload_container("app").environment(aws_sdk_ecs::types::KeyValuePair::builder().name("V").value("2").build()).build()).await;
+    register(
+        &client,
+        "web",
+        workload_container("app")
+            .environment(aws_sdk_ecs::types::KeyValuePair::builder().name("V").value("2").build())
+            .build(),
+    )
+    .await;
 
-    let created = client.create_service().service_name("web").task_definition("web:1").desired_count(3).send().await.unwrap();
+    let created =
+        client.create_service().service_name("web").task_definition("web:1").desired_count(3).send().await.unwrap();
     let created = created.service.unwrap();
     assert_eq!(created.status.as_deref(), Some("ACTIVE"));
     assert_eq!(created.deployments()[0].rollout_state.as_ref().map(|s| s.as_str()), Some("IN_PROGRESS"));
     let service = wait_stable(&client, "default", "web", Duration::from_secs(60)).await;
     assert_eq!(service.running_count, 3);
-    assert!(events(&service).iter().any(|e| e.starts_with("(service web) has started 3 tasks:")), "{:?}", events(&service));
+    assert!(
+        events(&service).iter().any(|e| e.starts_with("(service web) has started 3 tasks:")),
+        "{:?}",
+        events(&service)
+    );
     let deployment = service.deployments()[0].id.clone().unwrap();
     let tasks = client.list_tasks().service_name("web").send().await.unwrap().task_arns.unwrap();
     assert_eq!(tasks.len(), 3);
@@ -50,7 +62,10 @@ async fn a_service_keeps_its_tasks_and_rolls_out_new_revisions() {
     assert_eq!(task.group.as_deref(), Some("service:web"));
     assert_eq!(task.started_by.as_deref(), Some(deployment.as_str()));
     wait_for("steady-state event", Duration::from_secs(10), || async {
-        events(&describe_service(&client, "default", "web").await).iter().any(|e| e.ends_with("has reached a steady state.")).then_some(())
+        events(&describe_service(&client, "default", "web").await)
+            .iter()
+            .any(|e| e.ends_with("has reached a steady state."))
+            .then_some(())
     })
     .await
     .unwrap();
@@ -61,7 +76,10 @@ async fn a_service_keeps_its_tasks_and_rolls_out_new_revisions() {
     docker(&["kill", &victim]).unwrap();
     wait_for("a replacement task", Duration::from_secs(30), || async {
         let s = describe_service(&client, "default", "web").await;
-        (containers_of(&berth, "web").len() == 3 && !containers_of(&berth, "web").contains(&victim) && s.running_count == 3).then_some(())
+        (containers_of(&berth, "web").len() == 3
+            && !containers_of(&berth, "web").contains(&victim)
+            && s.running_count == 3)
+            .then_some(())
     })
     .await
     .unwrap();
@@ -76,7 +94,10 @@ async fn a_service_keeps_its_tasks_and_rolls_out_new_revisions() {
     let service = loop {
         most = most.max(containers_of(&berth, "web").len());
         let s = describe_service(&client, "default", "web").await;
-        if s.deployments().len() == 1 && s.running_count == 4 && s.task_definition().is_some_and(|t| t.ends_with("web:2")) {
+        if s.deployments().len() == 1
+            && s.running_count == 4
+            && s.task_definition().is_some_and(|t| t.ends_with("web:2"))
+        {
             break s;
         }
         assert!(started.elapsed() < Duration::from_secs(120), "the rollout did not finish: {s:?}");
@@ -86,7 +107,8 @@ async fn a_service_keeps_its_tasks_and_rolls_out_new_revisions() {
     assert_eq!(service.deployments()[0].rollout_state.as_ref().map(|s| s.as_str()), Some("COMPLETED"));
     let evs = events(&service);
     assert!(evs.iter().any(|e| e.contains("deployment completed.")), "{evs:?}");
-    let port = describe(&client, &client.list_tasks().service_name("web").send().await.unwrap().task_arns.unwrap()[0]).await;
+    let port =
+        describe(&client, &client.list_tasks().service_name("web").send().await.unwrap().task_arns.unwrap()[0]).await;
     let body = wait_http_ok(&format!("http://127.0.0.1:{}/", host_port(&port))).await;
     assert!(body.contains("\"V\":\"2\""), "{body}");
 
@@ -139,7 +161,16 @@ async fn unhealthy_tasks_are_replaced_after_the_grace_period() {
     assert_eq!(stopped.stop_code.as_ref().map(|c| c.as_str()), Some("ServiceSchedulerInitiated"));
     let service = wait_stable(&client, "default", "checked", Duration::from_secs(90)).await;
     assert_eq!(service.running_count, 2);
-    assert!(!client.list_tasks().service_name("checked").send().await.unwrap().task_arns().contains(&sick.task_arn.clone().unwrap()));
+    assert!(
+        !client
+            .list_tasks()
+            .service_name("checked")
+            .send()
+            .await
+            .unwrap()
+            .task_arns()
+            .contains(&sick.task_arn.clone().unwrap())
+    );
     drop(berth);
 }
 
@@ -148,7 +179,18 @@ async fn the_circuit_breaker_rolls_back_a_deployment_that_cannot_start() {
     let (_berth, client) = berth_up().await;
     register(&client, "app", workload_container("app").build()).await;
     // Revision 2 exits at once: its tasks never stay up.
-    register(&client, "app", ContainerDefinition::builder().name("app").image("berth-workload:latest").memory(16).command("exit").command("1").build()).await;
+    register(
+        &client,
+        "app",
+        ContainerDefinition::builder()
+            .name("app")
+            .image("berth-workload:latest")
+            .memory(16)
+            .command("exit")
+            .command("1")
+            .build(),
+    )
+    .await;
     client
         .create_service()
         .service_name("app")
@@ -187,29 +229,52 @@ async fn bad_service_requests_get_ecs_exceptions() {
     let (_berth, client) = berth_up().await;
     register(&client, "web", workload_container("app").build()).await;
     let create = |name: &str| client.create_service().service_name(name).task_definition("web");
-    assert_error(create("a").cluster("nowhere").desired_count(1).send().await, "ClusterNotFoundException", "Cluster not found.");
-    assert_error(client.create_service().service_name("a").task_definition("nope").desired_count(1).send().await, "ClientException", "Unable to describe task definition.");
-    assert_error(create("a").desired_count(-1).send().await, "InvalidParameterException", "desiredCount must be 0 or more");
+    assert_error(
+        create("a").cluster("nowhere").desired_count(1).send().await,
+        "ClusterNotFoundException",
+        "Cluster not found.",
+    );
+    assert_error(
+        client.create_service().service_name("a").task_definition("nope").desired_count(1).send().await,
+        "ClientException",
+        "Unable to describe task definition.",
+    );
+    assert_error(
+        create("a").desired_count(-1).send().await,
+        "InvalidParameterException",
+        "desiredCount must be 0 or more",
+    );
     assert_error(create("a").send().await, "InvalidParameterException", "desiredCount is required");
     assert_error(create("bad name").desired_count(1).send().await, "InvalidParameterException", "Service names");
     assert_error(
         create("a")
             .desired_count(1)
-            .deployment_configuration(DeploymentConfiguration::builder().minimum_healthy_percent(150).maximum_percent(50).build())
+            .deployment_configuration(
+                DeploymentConfiguration::builder().minimum_healthy_percent(150).maximum_percent(50).build(),
+            )
             .send()
             .await,
         "InvalidParameterException",
         "minimumHealthyPercent must be between 0 and 100",
     );
     assert_error(
-        create("a").desired_count(1).deployment_configuration(DeploymentConfiguration::builder().maximum_percent(50).build()).send().await,
+        create("a")
+            .desired_count(1)
+            .deployment_configuration(DeploymentConfiguration::builder().maximum_percent(50).build())
+            .send()
+            .await,
         "InvalidParameterException",
         "maximumPercent must be between 100 and 200",
     );
     assert_error(
         create("a")
             .desired_count(1)
-            .placement_constraints(PlacementConstraint::builder().r#type(PlacementConstraintType::MemberOf).expression("attribute:stack == (").build())
+            .placement_constraints(
+                PlacementConstraint::builder()
+                    .r#type(PlacementConstraintType::MemberOf)
+                    .expression("attribute:stack == (")
+                    .build(),
+            )
             .send()
             .await,
         "InvalidParameterException",
@@ -218,7 +283,9 @@ async fn bad_service_requests_get_ecs_exceptions() {
     assert_error(
         create("a")
             .desired_count(1)
-            .placement_strategy(PlacementStrategy::builder().r#type(PlacementStrategyType::Binpack).field("disk").build())
+            .placement_strategy(
+                PlacementStrategy::builder().r#type(PlacementStrategyType::Binpack).field("disk").build(),
+            )
             .send()
             .await,
         "InvalidParameterException",
@@ -227,7 +294,12 @@ async fn bad_service_requests_get_ecs_exceptions() {
     assert_error(
         create("a")
             .desired_count(1)
-            .placement_constraints(PlacementConstraint::builder().r#type(PlacementConstraintType::DistinctInstance).expression("x").build())
+            .placement_constraints(
+                PlacementConstraint::builder()
+                    .r#type(PlacementConstraintType::DistinctInstance)
+                    .expression("x")
+                    .build(),
+            )
             .send()
             .await,
         "InvalidParameterException",
@@ -242,10 +314,22 @@ async fn bad_service_requests_get_ecs_exceptions() {
         "InvalidParameterException",
         "DAEMON",
     );
-    assert_error(client.update_service().service("ghost").desired_count(1).send().await, "ServiceNotFoundException", "Service not found.");
+    assert_error(
+        client.update_service().service("ghost").desired_count(1).send().await,
+        "ServiceNotFoundException",
+        "Service not found.",
+    );
     create("ok").desired_count(0).send().await.unwrap();
-    assert_error(create("ok").desired_count(5).send().await, "InvalidParameterException", "Creation of service was not idempotent.");
-    assert_error(client.update_service().service("ok").desired_count(-2).send().await, "InvalidParameterException", "desiredCount");
+    assert_error(
+        create("ok").desired_count(5).send().await,
+        "InvalidParameterException",
+        "Creation of service was not idempotent.",
+    );
+    assert_error(
+        client.update_service().service("ok").desired_count(-2).send().await,
+        "InvalidParameterException",
+        "desiredCount",
+    );
     // Nothing was stored by the refused calls.
     assert_eq!(client.list_services().send().await.unwrap().service_arns().len(), 1);
 }

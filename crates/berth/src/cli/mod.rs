@@ -22,6 +22,31 @@ pub enum Command {
     Server(ServerArgs),
     /// A node agent that joins a control plane and runs tasks on this host's Docker Engine.
     Agent(AgentArgs),
+    /// Registry administration.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+/// `berth registry ...`.
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Vulnerability advisories for scan on push.
+    #[command(subcommand)]
+    Advisories(AdvisoriesCommand),
+}
+
+/// `berth registry advisories ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdvisoriesCommand {
+    /// Imports OSV advisories (`*.json` files, searched recursively) into the registry's advisory database; a
+    /// running server uses them from its next scan.
+    Import {
+        /// The directory of OSV JSON files.
+        dir: PathBuf,
+        /// Berth's data dir.
+        #[arg(long, default_value = "./berth-data", env = "BERTH_DATA_DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 /// Settings shared by `up` and `server`.
@@ -42,6 +67,10 @@ pub struct ServerArgs {
     /// Seconds of silence after which an agent shows `agentConnected: false`.
     #[arg(long, default_value_t = 10)]
     pub agent_timeout_seconds: u64,
+    /// The `host:port` clients use to reach this server (repository URIs, docker login); the listen address by
+    /// default.
+    #[arg(long, env = "BERTH_PUBLIC_ENDPOINT")]
+    pub public_endpoint: Option<String>,
     /// Seconds of silence after which an agent's instance is lost: its tasks stop and services replace them.
     #[arg(long, default_value_t = 30)]
     pub lost_instance_timeout_seconds: u64,

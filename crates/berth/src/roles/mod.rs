@@ -2,5 +2,6 @@
 
 pub mod agent;
 pub mod files;
+pub mod registry;
 pub mod server;
 pub mod up;

@@ -38,8 +38,18 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         lost_instance_timeout: Duration::from_secs(args.lost_instance_timeout_seconds),
         ..ControlConfig::default()
     };
-    let control =
-        Control::start(Arc::new(store), Arc::new(SystemClock), config).await.context("starting the control plane")?;
+    let store: berth_store::SharedStore = Arc::new(store);
+    let clock: Arc<dyn berth_model::clock::Clock> = Arc::new(SystemClock);
+    let control = Control::start(store.clone(), clock.clone(), config).await.context("starting the control plane")?;
+    let registry_config = berth_registry::RegistryConfig::new(
+        args.data_dir.join("registry"),
+        &args.region,
+        &args.account_id,
+        public_endpoint(args),
+    );
+    let registry =
+        berth_registry::Registry::open(registry_config, store, clock).await.context("opening the registry")?;
+    registry.spawn_background();
     berth_control::spawn_controllers(&control);
     let principal = Principal {
         access_key_id: credentials.0.access_key_id.clone(),
@@ -47,15 +57,29 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         account_id: args.account_id.clone(),
         arn: format!("arn:aws:iam::{}:root", args.account_id),
     };
+    let agent_registry = registry.clone();
     let app = router(ApiSettings {
         control: control.clone(),
         credentials: Credentials::new([principal]),
         join_token: join_token.clone(),
-        extra_services: Vec::new(),
-        registry_auth: None,
-    });
+        extra_services: vec![Arc::new(berth_api::EcrService::new(registry.clone()))],
+        registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
+    })
+    .merge(registry.router());
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     Ok(RunningServer { listener, app, join_token, credentials })
+}
+
+/// The `host:port` clients reach this server at (the listen address, with a wildcard address made loopback).
+pub fn public_endpoint(args: &ServerArgs) -> String {
+    if let Some(endpoint) = &args.public_endpoint {
+        return endpoint.clone();
+    }
+    let mut addr = args.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    addr.to_string()
 }
 
 /// The lines that point AWS clients at this server.

@@ -201,7 +201,16 @@ pub async fn describe_service(client: &Client, cluster: &str, name: &str) -> aws
 /// Waits as the `services-stable` waiter does: one deployment and runningCount == desiredCount.
 pub async fn wait_stable(client: &Client, cluster: &str, name: &str, timeout: Duration) -> aws_sdk_ecs::types::Service {
     wait_for(&format!("service {name} to be stable"), timeout, || async {
-        let s = client.describe_services().cluster(cluster).services(name).send().await.ok()?.services?.into_iter().next()?;
+        let s = client
+            .describe_services()
+            .cluster(cluster)
+            .services(name)
+            .send()
+            .await
+            .ok()?
+            .services?
+            .into_iter()
+            .next()?;
         (s.deployments().len() == 1 && s.running_count == s.desired_count).then_some(s)
     })
     .await
@@ -255,7 +264,8 @@ pub async fn cluster_of_agents(
         let host = format!("host-{i}");
         let cpu = cpu.to_string();
         let memory = memory.to_string();
-        let mut args = vec!["--availability-zone", &az, "--hostname", &host, "--cpu-units", &cpu, "--memory-mib", &memory];
+        let mut args =
+            vec!["--availability-zone", &az, "--hostname", &host, "--cpu-units", &cpu, "--memory-mib", &memory];
         for a in attributes.get(i).copied().unwrap_or_default() {
             args.push("--attribute");
             args.push(a);

@@ -1,0 +1,47 @@
+//! Amazon ECR, served by Berth's registry.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::service::AwsJsonService;
+use berth_registry::Registry;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+
+/// The ECR JSON API on a registry.
+pub struct EcrService {
+    registry: Arc<Registry>,
+}
+
+impl EcrService {
+    /// ECR on this registry.
+    pub fn new(registry: Arc<Registry>) -> Self {
+        Self { registry }
+    }
+}
+
+impl AwsJsonService for EcrService {
+    fn target_prefix(&self) -> &'static str {
+        berth_model::ecr::TARGET_PREFIX
+    }
+
+    fn max_body_bytes(&self) -> usize {
+        // UploadLayerPart carries up to 20 MiB, base64-encoded.
+        28 * 1024 * 1024
+    }
+
+    fn call<'a>(
+        &'a self,
+        operation: &'a str,
+        body: &'a [u8],
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Vec<u8>, ApiError>> {
+        Box::pin(async move {
+            let caller = berth_registry::Caller {
+                access_key_id: caller.access_key_id.clone(),
+                account_id: caller.account_id.clone(),
+                arn: caller.arn.clone(),
+            };
+            self.registry.ecr(operation, body, &caller).await.map_err(ApiError::from)
+        })
+    }
+}

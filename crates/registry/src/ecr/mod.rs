@@ -1,0 +1,195 @@
+//! The ECR API (`AmazonEC2ContainerRegistry_V20150921.*`): decode the generated request shape, call the registry,
+//! encode the generated response shape. The API crate's front door does SigV4, body limits and the error
+//! envelope; [`Registry::ecr`] is what it calls.
+
+mod auth;
+mod error;
+mod images;
+mod layers;
+mod lifecycle;
+mod repositories;
+mod scanning;
+
+pub use error::EcrError;
+pub(crate) use error::invalid;
+
+use crate::Registry;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The authenticated caller of an ECR operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The access key id the request was signed with.
+    pub access_key_id: String,
+    /// The caller's account.
+    pub account_id: String,
+    /// The caller's ARN.
+    pub arn: String,
+}
+
+/// Decodes a request body into an operation's input shape (an empty body is `{}`).
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, EcrError> {
+    let body = if body.iter().all(|b| b.is_ascii_whitespace()) { b"{}".as_slice() } else { body };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if path == "." { inner.to_string() } else { format!("{path}: {inner}") };
+        EcrError::Serialization { message }
+    })?;
+    de.end().map_err(|e| EcrError::Serialization { message: e.to_string() })?;
+    Ok(value)
+}
+
+fn encode<T: Serialize>(response: &T) -> Result<Vec<u8>, EcrError> {
+    serde_json::to_vec(response).map_err(|e| EcrError::Server { message: format!("encoding the response: {e}") })
+}
+
+/// Checks an optional `registryId` against this registry's account.
+pub(crate) fn check_registry(registry: &Registry, registry_id: Option<&String>) -> Result<(), EcrError> {
+    match registry_id {
+        Some(id) if id != &registry.config.account_id => {
+            Err(invalid(format!("registryId {id:?} is not this registry ({})", registry.config.account_id)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Validates a repository name as ECR does.
+pub(crate) fn check_name(name: &str) -> Result<(), EcrError> {
+    match crate::names::repository_name_problem(name) {
+        Some(reason) => {
+            Err(invalid(format!("Invalid parameter at 'repositoryName' failed to satisfy constraint: {reason}")))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Resolves `maxResults` (validated within `1..=max`) to a page size.
+pub(crate) fn page_size(max_results: Option<i32>, default: usize, max: i32) -> Result<usize, EcrError> {
+    match max_results {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
+        Some(n) => Err(invalid(format!("maxResults {n} must be between 1 and {max}"))),
+    }
+}
+
+/// A pagination token: the last item of the previous page, opaque to the client.
+pub(crate) fn next_token(last: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("berth1:{last}"))
+}
+
+/// Decodes a pagination token.
+pub(crate) fn after_token(token: Option<&String>) -> Result<Option<String>, EcrError> {
+    let Some(token) = token else { return Ok(None) };
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid("nextToken is invalid"))?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid("nextToken is invalid"))?;
+    text.strip_prefix("berth1:").map(|s| Some(s.to_string())).ok_or_else(|| invalid("nextToken is invalid"))
+}
+
+/// Splits a sorted list into the page after `after` and the token for the next page.
+pub(crate) fn paginate<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    after: Option<String>,
+    size: usize,
+) -> (Vec<T>, Option<String>) {
+    let mut rest: Vec<T> = match &after {
+        Some(a) => items.into_iter().filter(|i| &key(i) > a).collect(),
+        None => items,
+    };
+    if rest.len() > size {
+        rest.truncate(size);
+        let token = rest.last().map(|i| next_token(&key(i)));
+        (rest, token)
+    } else {
+        (rest, None)
+    }
+}
+
+macro_rules! dispatch {
+    ($registry:ident, $operation:ident, $body:ident, $caller:ident; $($name:literal => $handler:path,)*) => {
+        match $operation {
+            $($name => encode(&$handler($registry, decode($body)?, $caller).await?),)*
+            other if berth_model::ecr::OPERATIONS.contains(&other) => Err(EcrError::Validation {
+                message: format!("{other} is not supported by Berth's registry"),
+            }),
+            other => Err(EcrError::UnknownOperation { message: format!("unknown operation {other}") }),
+        }
+    };
+}
+
+impl Registry {
+    /// Runs the ECR operation `operation` (the part of `X-Amz-Target` after the dot) on a JSON request body and
+    /// returns the JSON response body.
+    pub async fn ecr(&self, operation: &str, body: &[u8], caller: &Caller) -> Result<Vec<u8>, EcrError> {
+        let registry = self;
+        dispatch! { registry, operation, body, caller;
+            "CreateRepository" => repositories::create_repository,
+            "DescribeRepositories" => repositories::describe_repositories,
+            "DeleteRepository" => repositories::delete_repository,
+            "PutImageTagMutability" => repositories::put_image_tag_mutability,
+            "PutImageScanningConfiguration" => repositories::put_image_scanning_configuration,
+            "TagResource" => repositories::tag_resource,
+            "UntagResource" => repositories::untag_resource,
+            "ListTagsForResource" => repositories::list_tags_for_resource,
+            "ListImages" => images::list_images,
+            "DescribeImages" => images::describe_images,
+            "BatchGetImage" => images::batch_get_image,
+            "BatchDeleteImage" => images::batch_delete_image,
+            "PutImage" => images::put_image,
+            "GetAuthorizationToken" => auth::get_authorization_token,
+            "GetDownloadUrlForLayer" => layers::get_download_url_for_layer,
+            "BatchCheckLayerAvailability" => layers::batch_check_layer_availability,
+            "InitiateLayerUpload" => layers::initiate_layer_upload,
+            "UploadLayerPart" => layers::upload_layer_part,
+            "CompleteLayerUpload" => layers::complete_layer_upload,
+            "PutLifecyclePolicy" => lifecycle::put_lifecycle_policy,
+            "GetLifecyclePolicy" => lifecycle::get_lifecycle_policy,
+            "DeleteLifecyclePolicy" => lifecycle::delete_lifecycle_policy,
+            "StartLifecyclePolicyPreview" => lifecycle::start_lifecycle_policy_preview,
+            "GetLifecyclePolicyPreview" => lifecycle::get_lifecycle_policy_preview,
+            "StartImageScan" => scanning::start_image_scan,
+            "DescribeImageScanFindings" => scanning::describe_image_scan_findings,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_model::ecr::CreateRepositoryRequest;
+
+    #[test]
+    fn decoding_reports_the_serde_path() {
+        let err = decode::<CreateRepositoryRequest>(br#"{"repositoryName": 5}"#).unwrap_err();
+        assert_eq!(err.exception(), "SerializationException");
+        assert!(err.message().contains("repositoryName"), "{}", err.message());
+        let err =
+            decode::<CreateRepositoryRequest>(br#"{"repositoryName":"ab","imageTagMutability":"NOPE"}"#).unwrap_err();
+        assert!(err.message().contains("imageTagMutability"), "{}", err.message());
+        assert!(decode::<CreateRepositoryRequest>(b"{").is_err());
+        assert!(decode::<CreateRepositoryRequest>(b"").is_err()); // repositoryName is required
+        let ok: CreateRepositoryRequest = decode(br#"{"repositoryName":"ab"}"#).unwrap();
+        assert_eq!(ok.repository_name, "ab");
+    }
+
+    #[test]
+    fn tokens_and_pages() {
+        assert_eq!(after_token(Some(&next_token("abc"))).unwrap().as_deref(), Some("abc"));
+        assert!(after_token(Some(&"!!".to_string())).is_err());
+        assert!(after_token(Some(&URL_SAFE_NO_PAD.encode("x"))).is_err());
+        let items: Vec<String> = (0..5).map(|i| format!("i{i}")).collect();
+        let (page, token) = paginate(items.clone(), |s| s.clone(), None, 2);
+        assert_eq!(page, vec!["i0", "i1"]);
+        let (page, token) = paginate(items.clone(), |s| s.clone(), after_token(token.as_ref()).unwrap(), 2);
+        assert_eq!(page, vec!["i2", "i3"]);
+        let (page, token) = paginate(items, |s| s.clone(), after_token(token.as_ref()).unwrap(), 2);
+        assert_eq!((page, token), (vec!["i4".to_string()], None));
+        assert!(page_size(Some(0), 100, 1000).is_err());
+        assert_eq!(page_size(None, 100, 1000).unwrap(), 100);
+    }
+}

@@ -1,0 +1,325 @@
+//! Berth's container registry: the OCI Distribution API under `/v2/` and the Amazon ECR API, over one
+//! content-addressed blob store, with scan on push and lifecycle policies.
+//!
+//! # Background
+//! ECS users keep their images in ECR and log in with `aws ecr get-login-password | docker login`. Berth serves the
+//! same two faces on its single listener: the ECR JSON API (through the API crate's front door, which calls
+//! [`Registry::ecr`]) and the OCI Distribution Spec v1.1 registry API (mounted from [`Registry::router`]), which
+//! `docker`, `skopeo` and the node agent speak.
+//!
+//! # Design
+//! - **Blobs** live on the filesystem ([`storage::FsBlobStore`]), content-addressed, each stored once for every
+//!   repository. An upload is written to its own file and hashed while it streams (each byte hashed once); it
+//!   becomes a blob by an fsync'd rename only after its digest is verified, so no partial blob is ever visible.
+//! - **Metadata** (repositories, manifests, tags, blob links, scans, pulls, lifecycle previews) is JSON in the
+//!   Berth store under `/ecr/` ([`meta::keys`]); writes compare-and-swap on revisions, which settles races such as
+//!   two pushes of one IMMUTABLE tag. Manifests are small and kept verbatim in their records. Reads are served
+//!   from an in-memory [`meta::Index`] fed by a store watch; a writer waits for its own revision to reach the
+//!   index before it answers, so clients read their writes.
+//! - **Auth** is a self-verifying HMAC token ([`auth`]) handed out by GetAuthorizationToken; `/v2/` follows the
+//!   Docker token-auth flow (`401` + `WWW-Authenticate: Bearer realm=".../v2/token"`) and also accepts Basic.
+//! - **Garbage collection** ([`gc`]) runs online. Manifest pushes hold a shared lock from "the blobs exist" to
+//!   "the manifest is committed"; the collector takes it exclusively, marks from a fresh store listing and spares
+//!   blobs uploaded, mounted or checked (HEAD) within a grace period, so a push in flight never loses a blob.
+//! - **Lifecycle policies** ([`lifecycle`]) are parsed and evaluated as ECR documents them, on a timer and for
+//!   previews. **Scanning** ([`scan`]) builds a package inventory from the layers (dpkg, apk, Cargo.lock,
+//!   package-lock.json; whiteouts honoured) and matches it against imported OSV advisories.
+//!
+//! # Limitations
+//! One process owns a data directory (upload sessions and the GC lock are in memory). Layers compressed with
+//! zstd are not scanned. Replication, pull-through cache, registry policies, signing and enhanced scanning are
+//! not implemented (their operations answer `ValidationException`). Repository policies are not enforced: every
+//! authenticated principal of the account may push and pull.
+
+pub mod auth;
+pub mod digest;
+pub mod ecr;
+mod error;
+pub mod gc;
+mod images;
+pub mod lifecycle;
+pub mod manifest;
+pub mod meta;
+pub mod names;
+mod oci;
+mod repos;
+pub mod scan;
+pub mod storage;
+mod uploads;
+
+pub use ecr::{Caller, EcrError};
+pub use error::{RegistryError, Result};
+pub use images::Reference;
+pub use scan::ImportSummary;
+
+use auth::{Claims, TokenAuth};
+use berth_model::Timestamp;
+use berth_model::agent::RegistryAuth;
+use berth_model::clock::Clock;
+use berth_store::SharedStore;
+use meta::Index;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+use storage::{BlobStore, FsBlobStore};
+
+/// How the registry is set up.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Where blobs, uploads, the token secret and the advisory database live (e.g. `<berth-data>/registry`).
+    pub data_dir: PathBuf,
+    /// The region in ARNs.
+    pub region: String,
+    /// The account (registry id) in ARNs and URIs.
+    pub account_id: String,
+    /// `host:port` clients reach the registry at, used in `repositoryUri`, `proxyEndpoint` and token realms.
+    pub public_endpoint: String,
+    /// How long an idle upload session lives.
+    pub upload_ttl: Duration,
+    /// How long an unreferenced blob is spared after its last upload, mount or existence check.
+    pub gc_grace: Duration,
+    /// How often garbage collection runs.
+    pub gc_interval: Duration,
+    /// How often lifecycle policies are applied.
+    pub lifecycle_interval: Duration,
+    /// How long GetAuthorizationToken tokens last (ECR: 12 hours).
+    pub token_ttl: Duration,
+    /// The largest blob accepted.
+    pub max_blob_bytes: u64,
+}
+
+impl RegistryConfig {
+    /// A configuration with ECR's defaults.
+    pub fn new(
+        data_dir: impl Into<PathBuf>,
+        region: impl Into<String>,
+        account_id: impl Into<String>,
+        public_endpoint: impl Into<String>,
+    ) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            region: region.into(),
+            account_id: account_id.into(),
+            public_endpoint: public_endpoint.into(),
+            upload_ttl: Duration::from_secs(24 * 3600),
+            gc_grace: Duration::from_secs(6 * 3600),
+            gc_interval: Duration::from_secs(3600),
+            lifecycle_interval: Duration::from_secs(3600),
+            token_ttl: Duration::from_secs(12 * 3600),
+            max_blob_bytes: 64 << 30,
+        }
+    }
+}
+
+/// The registry: blob storage, metadata index, auth, and the background work.
+pub struct Registry {
+    config: RegistryConfig,
+    store: SharedStore,
+    clock: Arc<dyn Clock>,
+    blobs: Arc<dyn BlobStore>,
+    index: Arc<Index>,
+    auth: TokenAuth,
+    uploads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<uploads::UploadSession>>>>,
+    gc_lock: tokio::sync::RwLock<()>,
+    touched: Mutex<HashMap<String, Timestamp>>,
+    pending_pulls: Mutex<HashMap<(String, String), Timestamp>>,
+    advisories: std::sync::RwLock<(Option<std::time::SystemTime>, Arc<scan::osv::AdvisoryDb>)>,
+    started_at: Timestamp,
+    me: Weak<Registry>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Registry {
+    /// Opens the registry on its data directory and the Berth store; blobs go to `data_dir/blobs`.
+    pub async fn open(config: RegistryConfig, store: SharedStore, clock: Arc<dyn Clock>) -> Result<Arc<Registry>> {
+        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&config.data_dir)?);
+        Self::open_with(config, store, clock, blobs).await
+    }
+
+    /// Opens the registry with a given blob store (e.g. [`storage::MemoryBlobStore`] in tests).
+    pub async fn open_with(
+        config: RegistryConfig,
+        store: SharedStore,
+        clock: Arc<dyn Clock>,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Result<Arc<Registry>> {
+        let auth = TokenAuth::load_or_create(&config.data_dir)?;
+        let advisories = scan::osv::AdvisoryDb::load(&config.data_dir)?;
+        let advisories_mtime = scan::file_mtime(&config.data_dir);
+        let index = Index::new();
+        let range = store.range(meta::keys::PREFIX).await?;
+        index.reset(&range.kvs, range.revision);
+        let started_at = clock.now();
+        let registry = Arc::new_cyclic(|me| Registry {
+            config,
+            store: store.clone(),
+            clock,
+            blobs,
+            index: index.clone(),
+            auth,
+            uploads: Mutex::new(HashMap::new()),
+            gc_lock: tokio::sync::RwLock::new(()),
+            touched: Mutex::new(HashMap::new()),
+            pending_pulls: Mutex::new(HashMap::new()),
+            advisories: std::sync::RwLock::new((advisories_mtime, Arc::new(advisories))),
+            started_at,
+            me: me.clone(),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let follow = tokio::spawn(index.follow(store, Some(range.revision)));
+        lock(&registry.tasks).push(follow);
+        registry.restore_uploads().await?;
+        Ok(registry)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// The metadata index (read-only view for callers that want to inspect it).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The blob store.
+    pub fn blob_store(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The router serving `/v2/` (the OCI Distribution API and the token endpoint `/v2/token`).
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        oci::router(self.clone())
+    }
+
+    /// Credentials the node agent pulls with: a pull-only token for `token_ttl`; tasks never see them.
+    pub fn agent_credentials(&self) -> RegistryAuth {
+        let claims = Claims {
+            sub: format!("arn:aws:iam::{}:role/berth-agent", self.config.account_id),
+            acct: self.config.account_id.clone(),
+            ak: String::new(),
+            exp: self.now() + self.config.token_ttl.as_secs_f64(),
+            push: false,
+            repo: None,
+            blob: None,
+        };
+        RegistryAuth {
+            server_address: self.config.public_endpoint.clone(),
+            username: auth::USER.to_string(),
+            password: self.auth.issue(&claims),
+        }
+    }
+
+    /// Issues a push-and-pull token for a caller, valid for `token_ttl` (what GetAuthorizationToken returns).
+    pub fn issue_token(&self, caller: &Caller) -> (String, Timestamp) {
+        let exp = self.now() + self.config.token_ttl.as_secs_f64();
+        let claims = Claims {
+            sub: caller.arn.clone(),
+            acct: caller.account_id.clone(),
+            ak: caller.access_key_id.clone(),
+            exp,
+            push: true,
+            repo: None,
+            blob: None,
+        };
+        (self.auth.issue(&claims), exp)
+    }
+
+    /// Starts the background work: lifecycle policies, upload expiry, garbage collection and pull-time flushing.
+    pub fn spawn_background(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let intervals = [
+            (Duration::from_secs(30), Job::FlushPulls),
+            (self.config.lifecycle_interval, Job::Lifecycle),
+            (self.config.upload_ttl.min(Duration::from_secs(3600)).max(Duration::from_secs(1)), Job::ExpireUploads),
+            (self.config.gc_interval, Job::Gc),
+        ];
+        for (period, job) in intervals {
+            let weak = weak.clone();
+            let handle = tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(period.max(Duration::from_millis(10)));
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticker.tick().await;
+                loop {
+                    ticker.tick().await;
+                    let Some(registry) = weak.upgrade() else { return };
+                    registry.run_job(job).await;
+                }
+            });
+            lock(&self.tasks).push(handle);
+        }
+    }
+
+    async fn run_job(&self, job: Job) {
+        let outcome = match job {
+            Job::FlushPulls => self.flush_pulls().await.map(|n| format!("{n} pull times recorded")),
+            Job::Lifecycle => self.apply_lifecycle_policies().await.map(|n| format!("{n} images expired")),
+            Job::ExpireUploads => self.expire_uploads().await.map(|n| format!("{n} uploads expired")),
+            Job::Gc => self.collect_garbage().await.map(|r| format!("{r:?}")),
+        };
+        match outcome {
+            Ok(summary) => tracing::debug!(?job, %summary, "registry background job done"),
+            Err(e) => tracing::warn!(?job, error = %e, "registry background job failed"),
+        }
+    }
+
+    /// Imports OSV advisories (`*.json` files, recursively) from `dir` into the advisory database.
+    pub async fn import_advisories(&self, dir: &std::path::Path) -> Result<ImportSummary> {
+        scan::import(self, dir).await
+    }
+
+    /// The `host:port` in repository URIs.
+    pub(crate) fn repository_uri(&self, name: &str) -> String {
+        format!("{}/{}", self.config.public_endpoint, name)
+    }
+
+    /// A repository's ARN.
+    pub(crate) fn repository_arn(&self, name: &str) -> String {
+        format!("arn:aws:ecr:{}:{}:repository/{}", self.config.region, self.config.account_id, name)
+    }
+
+    pub(crate) fn touch(&self, digest: &str) {
+        let now = self.now();
+        lock(&self.touched).insert(digest.to_string(), now);
+    }
+
+    pub(crate) fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(
+        &self,
+        f: impl FnOnce(Arc<Registry>) -> F,
+    ) {
+        if let Some(me) = self.me.upgrade() {
+            tokio::spawn(f(me));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    FlushPulls,
+    Lifecycle,
+    ExpireUploads,
+    Gc,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! Vulnerability scanning (ECR's basic scanning): scan on push and StartImageScan.
+//!
+//! A scan reads the image's layers from blob storage, flattens them into the files of interest
+//! ([`inventory`]), lists the installed packages ([`dpkg`], [`apk`], [`lockfiles`]) and matches them against the
+//! OSV advisories the operator imported ([`osv`]). The result is stored as the image's scan record in the Berth
+//! store (`IN_PROGRESS`, then `COMPLETE` or `FAILED`) and served by DescribeImageScanFindings and DescribeImages.
+//!
+//! Limitations: layers are read whole into memory (up to [`MAX_LAYER_BYTES`]; larger ones are skipped and named
+//! in the status description); zstd layers are skipped; images are not re-scanned when advisories change.
+
+pub mod apk;
+pub mod dpkg;
+pub mod inventory;
+pub mod lockfiles;
+pub mod osv;
+pub mod version;
+
+use crate::Registry;
+use crate::digest::Digest;
+use crate::error::{RegistryError, Result};
+use crate::manifest::{DOCKER_MANIFEST_LIST, OCI_INDEX};
+use crate::meta::Key;
+use crate::meta::records::ScanRecord;
+use berth_model::ecr::{Attribute, FindingSeverity, ImageScanFinding, ImageScanStatus, ScanStatus};
+use berth_store::{Txn, TxnOutcome};
+use inventory::Ecosystem;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The largest layer a scan reads.
+pub const MAX_LAYER_BYTES: u64 = 1 << 30;
+
+/// What an advisory import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// JSON files read.
+    pub files: usize,
+    /// Advisories imported (new or replaced).
+    pub imported: usize,
+    /// Advisories in the database afterwards.
+    pub total: usize,
+    /// Files that were not OSV advisories, with why.
+    pub skipped: Vec<String>,
+}
+
+fn json_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            json_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Imports every `*.json` under `dir` (one advisory per file, or a JSON array of advisories) into the advisory
+/// database in `data_dir`, without a running registry: `berth registry advisories import` uses this, and a running
+/// registry picks the new database up on its next scan.
+pub fn import_offline(data_dir: &Path, dir: &Path, now: f64) -> Result<(osv::AdvisoryDb, ImportSummary)> {
+    let mut files = Vec::new();
+    json_files(dir, &mut files).map_err(|source| RegistryError::Io {
+        operation: "list",
+        path: dir.display().to_string(),
+        source,
+    })?;
+    files.sort();
+    let mut db = osv::AdvisoryDb::load(data_dir)?;
+    let mut summary = ImportSummary { files: files.len(), ..Default::default() };
+    for file in files {
+        let parsed = std::fs::read(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string()));
+        let values = match parsed {
+            Ok(serde_json::Value::Array(items)) => items,
+            Ok(value) => vec![value],
+            Err(e) => {
+                summary.skipped.push(format!("{}: {e}", file.display()));
+                continue;
+            }
+        };
+        for value in values {
+            if db.insert(value) {
+                summary.imported += 1;
+            } else {
+                summary.skipped.push(format!("{}: not an OSV advisory", file.display()));
+            }
+        }
+    }
+    db.imported_at = Some(now);
+    db.reindex();
+    db.save(data_dir)?;
+    summary.total = db.len();
+    Ok((db, summary))
+}
+
+/// Imports advisories into a running registry.
+pub(crate) async fn import(registry: &Registry, dir: &Path) -> Result<ImportSummary> {
+    let dir = dir.to_path_buf();
+    let data_dir = registry.config.data_dir.clone();
+    let now = registry.now();
+    let (db, summary) =
+        tokio::task::spawn_blocking(move || import_offline(&data_dir, &dir, now)).await.map_err(|e| {
+            RegistryError::Io { operation: "import advisories", path: String::new(), source: std::io::Error::other(e) }
+        })??;
+    *registry.advisories.write().unwrap_or_else(|p| p.into_inner()) =
+        (file_mtime(&registry.config.data_dir), Arc::new(db));
+    Ok(summary)
+}
+
+/// The modification time of the advisory database file, if it exists.
+pub(crate) fn file_mtime(data_dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(osv::db_path(data_dir)).and_then(|m| m.modified()).ok()
+}
+
+fn attribute(key: &str, value: impl Into<String>) -> Attribute {
+    Attribute { key: key.to_string(), value: Some(value.into()) }
+}
+
+fn severity_rank(s: FindingSeverity) -> u8 {
+    match s {
+        FindingSeverity::Critical => 0,
+        FindingSeverity::High => 1,
+        FindingSeverity::Medium => 2,
+        FindingSeverity::Low => 3,
+        FindingSeverity::Informational => 4,
+        FindingSeverity::Undefined => 5,
+    }
+}
+
+/// Matches an inventory against the advisories: one finding per (advisory, package).
+pub fn findings(db: &osv::AdvisoryDb, inv: &inventory::Inventory) -> Vec<ImageScanFinding> {
+    let mut out = Vec::new();
+    for package in &inv.packages {
+        let release = match package.ecosystem {
+            Ecosystem::Debian | Ecosystem::Ubuntu | Ecosystem::Alpine => inv.os_version.as_deref(),
+            _ => None,
+        };
+        for (advisory, affected) in db.matches(package, release) {
+            let (severity, cvss) = osv::severity_of(advisory, affected);
+            let name = advisory.aliases.iter().find(|a| a.starts_with("CVE-")).cloned().unwrap_or(advisory.id.clone());
+            let uri = advisory
+                .references
+                .iter()
+                .find(|r| r.kind == "ADVISORY" || r.kind == "WEB")
+                .map(|r| r.url.clone())
+                .unwrap_or_else(|| format!("https://osv.dev/vulnerability/{}", advisory.id));
+            let mut attributes = vec![
+                attribute("package_name", &package.name),
+                attribute("package_version", &package.version),
+                attribute("package_ecosystem", package.ecosystem.osv_name()),
+                attribute("advisory_id", &advisory.id),
+                attribute("package_path", &package.path),
+            ];
+            if let Some(fixed) = osv::fixed_version(affected) {
+                attributes.push(attribute("fixed_in_version", fixed));
+            }
+            if let Some((vector, score)) = cvss {
+                attributes.push(attribute("CVSS3_VECTOR", vector));
+                attributes.push(attribute("CVSS3_SCORE", format!("{score:.1}")));
+            }
+            out.push(ImageScanFinding {
+                name: Some(name),
+                description: advisory.summary.clone().or_else(|| advisory.details.clone()),
+                uri: Some(uri),
+                severity: Some(severity),
+                attributes: Some(attributes),
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        let sa = a.severity.map(severity_rank).unwrap_or(9);
+        let sb = b.severity.map(severity_rank).unwrap_or(9);
+        sa.cmp(&sb).then_with(|| a.name.cmp(&b.name))
+    });
+    out
+}
+
+impl Registry {
+    /// The advisory database in use, reloaded when another process (the `berth registry advisories import`
+    /// command) rewrote its file.
+    pub fn advisories(&self) -> Arc<osv::AdvisoryDb> {
+        let current = file_mtime(&self.config.data_dir);
+        {
+            let guard = self.advisories.read().unwrap_or_else(|p| p.into_inner());
+            if guard.0 == current {
+                return guard.1.clone();
+            }
+        }
+        match osv::AdvisoryDb::load(&self.config.data_dir) {
+            Ok(db) => {
+                let db = Arc::new(db);
+                *self.advisories.write().unwrap_or_else(|p| p.into_inner()) = (current, db.clone());
+                db
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot reload the advisory database; keeping the loaded one");
+                self.advisories.read().unwrap_or_else(|p| p.into_inner()).1.clone()
+            }
+        }
+    }
+
+    async fn put_scan(&self, repo: &str, digest: &str, record: &ScanRecord) -> Result<()> {
+        let key = Key::Scan(repo.to_string(), digest.to_string()).render();
+        let image_key = Key::Image(repo.to_string(), digest.to_string()).render();
+        let value = serde_json::to_vec(record).map_err(|source| RegistryError::Record { key: key.clone(), source })?;
+        let image_rev = self.index.read().repo(repo).and_then(|r| r.images.get(digest).map(|i| i.revision));
+        let Some(image_rev) = image_rev else {
+            return Err(RegistryError::ManifestUnknown { name: repo.to_string(), reference: digest.to_string() });
+        };
+        // Only while the image exists: a scan finishing after a delete must not resurrect a record.
+        match self.store.txn(Txn::new().expect(image_key, image_rev).put(key, value)).await? {
+            TxnOutcome::Committed { revision } => {
+                self.index.wait_for(revision).await;
+                Ok(())
+            }
+            TxnOutcome::Conflict { .. } => {
+                Err(RegistryError::ManifestUnknown { name: repo.to_string(), reference: digest.to_string() })
+            }
+        }
+    }
+
+    /// Starts a scan of an image (in the background); returns the status it starts with.
+    pub async fn start_scan(&self, repo: &str, digest: &str) -> Result<ImageScanStatus> {
+        let image = self.get_manifest(repo, &crate::Reference::Digest(Digest::parse(digest)?))?;
+        let now = self.now();
+        if matches!(image.record.media_type.as_str(), OCI_INDEX | DOCKER_MANIFEST_LIST) {
+            let record = ScanRecord {
+                status: ScanStatus::UnsupportedImage,
+                description: "The image is a manifest list; scan the images it lists.".into(),
+                started_at: now,
+                completed_at: None,
+                source_updated_at: None,
+                findings: Vec::new(),
+                severity_counts: Default::default(),
+            };
+            self.put_scan(repo, digest, &record).await?;
+            return Ok(ImageScanStatus { status: Some(record.status), description: Some(record.description) });
+        }
+        let record = ScanRecord {
+            status: ScanStatus::InProgress,
+            description: "The scan is in progress.".into(),
+            started_at: now,
+            completed_at: None,
+            source_updated_at: None,
+            findings: Vec::new(),
+            severity_counts: Default::default(),
+        };
+        self.put_scan(repo, digest, &record).await?;
+        let (repo, digest) = (repo.to_string(), digest.to_string());
+        self.spawn(move |registry| async move {
+            let done = match registry.scan_image(&repo, &digest).await {
+                Ok(done) => done,
+                Err(e) => ScanRecord {
+                    status: ScanStatus::Failed,
+                    description: format!("The scan failed: {e}"),
+                    started_at: now,
+                    completed_at: None,
+                    source_updated_at: None,
+                    findings: Vec::new(),
+                    severity_counts: Default::default(),
+                },
+            };
+            if let Err(e) = registry.put_scan(&repo, &digest, &done).await {
+                tracing::info!(%repo, %digest, error = %e, "scan result not recorded");
+            }
+        });
+        Ok(ImageScanStatus { status: Some(record.status), description: Some(record.description) })
+    }
+
+    /// Scans an image now and returns its completed scan record.
+    pub async fn scan_image(&self, repo: &str, digest: &str) -> Result<ScanRecord> {
+        let started_at = self.now();
+        let image = self.get_manifest(repo, &crate::Reference::Digest(Digest::parse(digest)?))?;
+        let mut layers = Vec::new();
+        let mut skipped = Vec::new();
+        // The record lists the config first, then the layers in order.
+        let skip = usize::from(image.record.config_media_type.is_some());
+        let blobs: Vec<_> = image.record.blobs.iter().skip(skip).cloned().collect();
+        for blob in blobs {
+            let d = Digest::parse(&blob.digest)?;
+            match self.blobs.read_all(&d, MAX_LAYER_BYTES).await? {
+                Some(bytes) => layers.push(bytes),
+                None => {
+                    skipped.push(format!("layer {} is missing or larger than {MAX_LAYER_BYTES} bytes", blob.digest))
+                }
+            }
+        }
+        let db = self.advisories();
+        let (inv, found) = tokio::task::spawn_blocking(move || {
+            let inv = inventory::collect(layers.iter().map(|l| l.as_ref()));
+            let found = findings(&db, &inv);
+            (inv, found)
+        })
+        .await
+        .map_err(|e| RegistryError::Io {
+            operation: "scan",
+            path: String::new(),
+            source: std::io::Error::other(e),
+        })?;
+        skipped.extend(inv.skipped_layers.iter().cloned());
+        let mut description = "The scan was completed successfully.".to_string();
+        if !skipped.is_empty() {
+            description.push_str(&format!(" Not scanned: {}.", skipped.join("; ")));
+        }
+        Ok(ScanRecord {
+            status: ScanStatus::Complete,
+            description,
+            started_at,
+            completed_at: Some(self.now()),
+            source_updated_at: self.advisories().imported_at,
+            severity_counts: ScanRecord::count_severities(&found),
+            findings: found,
+        })
+    }
+}
