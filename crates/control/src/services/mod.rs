@@ -412,6 +412,18 @@ impl Control {
             };
             let deployment = self.new_deployment(&mut record, &td_arn, false, now);
             record.deployments.insert(0, deployment);
+            if strategy == SchedulingStrategy::Daemon {
+                // A daemon wants one task on every instance it fits, from the start.
+                let state = self.cache.read();
+                let fits = state
+                    .instances
+                    .range((cluster.clone(), String::new())..)
+                    .take_while(|((c, _), _)| *c == cluster)
+                    .filter(|(_, i)| i.record.instance.status.as_deref() == Some("ACTIVE"))
+                    .filter(|(_, i)| self.daemon_fits(&state, &record, &td_arn, &i.record))
+                    .count();
+                record.service.desired_count = fits as i32;
+            }
             let key = keys::service(&cluster, &name);
             let txn = Txn::new()
                 .expect(key.clone(), existing.as_ref().map(|v| v.mod_revision).unwrap_or(0))
