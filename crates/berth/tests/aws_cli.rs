@@ -97,3 +97,27 @@ async fn readme_flow_with_the_aws_cli() {
     let listed = aws(&env, &["ecs", "list-tasks", "--desired-status", "RUNNING", "--page-size", "1"]);
     assert_eq!(listed["taskArns"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_stable_waiter_with_the_aws_cli() {
+    let (berth, _client) = berth_up().await;
+    let env = parse_export(&berth.log());
+    let td = serde_json::json!([{"name": "app", "image": "berth-workload:latest", "memory": 32, "portMappings": [{"containerPort": 8080}]}]);
+    aws(&env, &["ecs", "register-task-definition", "--family", "svc", "--container-definitions", &td.to_string()]);
+    aws(&env, &["ecs", "register-task-definition", "--family", "svc", "--container-definitions", &td.to_string()]);
+    let created = aws(
+        &env,
+        &["ecs", "create-service", "--service-name", "svc", "--task-definition", "svc:1", "--desired-count", "2"],
+    );
+    assert_eq!(created["service"]["status"], "ACTIVE");
+    aws(&env, &["ecs", "wait", "services-stable", "--services", "svc"]);
+    aws(&env, &["ecs", "update-service", "--service", "svc", "--task-definition", "svc:2"]);
+    aws(&env, &["ecs", "wait", "services-stable", "--services", "svc"]);
+    let described = aws(&env, &["ecs", "describe-services", "--services", "svc"]);
+    let service = &described["services"][0];
+    assert_eq!(service["runningCount"], 2);
+    assert!(service["taskDefinition"].as_str().unwrap().ends_with("svc:2"));
+    assert_eq!(service["deployments"].as_array().unwrap().len(), 1);
+    let listed = aws(&env, &["ecs", "list-services"]);
+    assert_eq!(listed["serviceArns"].as_array().unwrap().len(), 1);
+}

@@ -30,11 +30,17 @@ fn member_of(expression: &str) -> PlacementConstraint {
 
 /// Instance ARN -> availability zone.
 async fn zones(client: &aws_sdk_ecs::Client, instances: &[String]) -> BTreeMap<String, String> {
-    let out = client.describe_container_instances().set_container_instances(Some(instances.to_vec())).send().await.unwrap();
+    let out =
+        client.describe_container_instances().set_container_instances(Some(instances.to_vec())).send().await.unwrap();
     out.container_instances()
         .iter()
         .map(|ci| {
-            let az = ci.attributes().iter().find(|a| a.name() == "ecs.availability-zone").and_then(|a| a.value.clone()).unwrap();
+            let az = ci
+                .attributes()
+                .iter()
+                .find(|a| a.name() == "ecs.availability-zone")
+                .and_then(|a| a.value.clone())
+                .unwrap();
             (ci.container_instance_arn.clone().unwrap(), az)
         })
         .collect()
@@ -54,13 +60,28 @@ async fn strategies_and_constraints_on_three_instances() {
     client.register_task_definition().family("t").container_definitions(small("t")).send().await.unwrap();
 
     // spread over availability zones: one task in each.
-    let out = client.run_task().task_definition("t").count(3).placement_strategy(spread("attribute:ecs.availability-zone")).send().await.unwrap();
-    let azs: BTreeSet<String> = out.tasks().iter().map(|t| zone_of[t.container_instance_arn().unwrap()].clone()).collect();
+    let out = client
+        .run_task()
+        .task_definition("t")
+        .count(3)
+        .placement_strategy(spread("attribute:ecs.availability-zone"))
+        .send()
+        .await
+        .unwrap();
+    let azs: BTreeSet<String> =
+        out.tasks().iter().map(|t| zone_of[t.container_instance_arn().unwrap()].clone()).collect();
     assert_eq!(azs.len(), 3, "{azs:?}");
     stop_all(&client).await;
 
     // memberOf with an attribute: only the blue instance.
-    let out = client.run_task().task_definition("t").count(2).placement_constraints(member_of("attribute:stack == blue")).send().await.unwrap();
+    let out = client
+        .run_task()
+        .task_definition("t")
+        .count(2)
+        .placement_constraints(member_of("attribute:stack == blue"))
+        .send()
+        .await
+        .unwrap();
     let hosts: BTreeSet<String> = out.tasks().iter().map(|t| t.container_instance_arn().unwrap().to_string()).collect();
     assert_eq!(hosts.len(), 1);
     assert_eq!(zone_of[hosts.iter().next().unwrap()], "us-east-1a");
@@ -74,26 +95,43 @@ async fn strategies_and_constraints_on_three_instances() {
         .send()
         .await
         .unwrap();
-    let packed: BTreeSet<String> = out.tasks().iter().map(|t| t.container_instance_arn().unwrap().to_string()).collect();
+    let packed: BTreeSet<String> =
+        out.tasks().iter().map(|t| t.container_instance_arn().unwrap().to_string()).collect();
     assert_eq!(packed, hosts, "binpack fills the fullest instance");
     stop_all(&client).await;
 
     // A memberOf no instance satisfies: ATTRIBUTE failures, one per instance.
-    let out = client.run_task().task_definition("t").placement_constraints(member_of("attribute:stack == red")).send().await.unwrap();
+    let out = client
+        .run_task()
+        .task_definition("t")
+        .placement_constraints(member_of("attribute:stack == red"))
+        .send()
+        .await
+        .unwrap();
     assert!(out.tasks().is_empty());
     assert_eq!(out.failures().len(), 3);
     assert!(out.failures().iter().all(|f| f.reason() == Some("ATTRIBUTE")), "{:?}", out.failures());
 
     // A syntax error points at the error.
     assert_error(
-        client.run_task().task_definition("t").placement_constraints(member_of("attribute:stack == blue and (")).send().await,
+        client
+            .run_task()
+            .task_definition("t")
+            .placement_constraints(member_of("attribute:stack == blue and ("))
+            .send()
+            .await,
         "InvalidParameterException",
         "position",
     );
 
     // Custom attributes through the API take part in placement and are listed (on a green instance).
     let green = {
-        let out = client.describe_container_instances().set_container_instances(Some(instances.clone())).send().await.unwrap();
+        let out = client
+            .describe_container_instances()
+            .set_container_instances(Some(instances.clone()))
+            .send()
+            .await
+            .unwrap();
         out.container_instances()
             .iter()
             .find(|ci| ci.attributes().iter().any(|a| a.name() == "stack" && a.value() == Some("green")))
@@ -103,23 +141,65 @@ async fn strategies_and_constraints_on_three_instances() {
     let instances = vec![instances[0].clone(), instances[1].clone(), green];
     client
         .put_attributes()
-        .attributes(Attribute::builder().name("team").value("search").target_type(TargetType::ContainerInstance).target_id(&instances[2]).build().unwrap())
+        .attributes(
+            Attribute::builder()
+                .name("team")
+                .value("search")
+                .target_type(TargetType::ContainerInstance)
+                .target_id(&instances[2])
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
-    let listed = client.list_attributes().target_type(TargetType::ContainerInstance).attribute_name("team").send().await.unwrap();
+    let listed = client
+        .list_attributes()
+        .target_type(TargetType::ContainerInstance)
+        .attribute_name("team")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.attributes().len(), 1);
-    let out = client.run_task().task_definition("t").placement_constraints(member_of("attribute:team == search")).send().await.unwrap();
+    let out = client
+        .run_task()
+        .task_definition("t")
+        .placement_constraints(member_of("attribute:team == search"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.tasks()[0].container_instance_arn(), Some(instances[2].as_str()));
-    let filtered = client.list_container_instances().filter("attribute:team exists and attribute:stack == green").send().await.unwrap();
+    let filtered = client
+        .list_container_instances()
+        .filter("attribute:team exists and attribute:stack == green")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(filtered.container_instance_arns(), std::slice::from_ref(&instances[2]));
     client
         .delete_attributes()
-        .attributes(Attribute::builder().name("team").target_type(TargetType::ContainerInstance).target_id(&instances[2]).build().unwrap())
+        .attributes(
+            Attribute::builder()
+                .name("team")
+                .target_type(TargetType::ContainerInstance)
+                .target_id(&instances[2])
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
-    assert!(client.list_attributes().target_type(TargetType::ContainerInstance).attribute_name("team").send().await.unwrap().attributes().is_empty());
+    assert!(
+        client
+            .list_attributes()
+            .target_type(TargetType::ContainerInstance)
+            .attribute_name("team")
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .is_empty()
+    );
     stop_all(&client).await;
 
     // A service with distinctInstance: one task per instance; a fourth cannot be placed, with ECS's event.
@@ -140,7 +220,12 @@ async fn strategies_and_constraints_on_three_instances() {
     client.update_service().service("web").desired_count(4).send().await.unwrap();
     let service = wait_for("a placement failure event", Duration::from_secs(30), || async {
         let s = describe_service(&client, "default", "web").await;
-        events(&s).iter().any(|e| e.contains("was unable to place a task because no container instance met all of its requirements.")).then_some(s)
+        events(&s)
+            .iter()
+            .any(|e| {
+                e.contains("was unable to place a task because no container instance met all of its requirements.")
+            })
+            .then_some(s)
     })
     .await
     .unwrap();
@@ -149,14 +234,9 @@ async fn strategies_and_constraints_on_three_instances() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_services_and_lost_instances() {
-    let (mut berth, client, instances) = cluster_of_agents(
-        &["--agent-timeout-seconds", "3", "--lost-instance-timeout-seconds", "6"],
-        3,
-        &[],
-        1024,
-        512,
-    )
-    .await;
+    let (mut berth, client, instances) =
+        cluster_of_agents(&["--agent-timeout-seconds", "3", "--lost-instance-timeout-seconds", "6"], 3, &[], 1024, 512)
+            .await;
     client.register_task_definition().family("d").container_definitions(small("d")).send().await.unwrap();
     client
         .create_service()
@@ -170,7 +250,12 @@ async fn daemon_services_and_lost_instances() {
     assert_eq!((service.desired_count, service.running_count), (3, 3));
     // An instance joins: it gets its daemon task too.
     let dir = berth.data_dir.path().join("agent-late");
-    berth.start_agent(&dir, &["--availability-zone", "us-east-1d", "--hostname", "late", "--cpu-units", "1024", "--memory-mib", "512"]).unwrap();
+    berth
+        .start_agent(
+            &dir,
+            &["--availability-zone", "us-east-1d", "--hostname", "late", "--cpu-units", "1024", "--memory-mib", "512"],
+        )
+        .unwrap();
     wait_for_instances(&client, "default", 4).await;
     wait_for("the new instance's daemon task", Duration::from_secs(60), || async {
         let s = describe_service(&client, "default", "daemon").await;
@@ -212,7 +297,9 @@ async fn daemon_services_and_lost_instances() {
     assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
     let victim_arn = victim.task_arn().unwrap().to_string();
     wait_for("the replaced task's container to stop", Duration::from_secs(30), || async {
-        let running = berth_testkit::docker(&["ps", "-q", "--filter", &format!("label=com.amazonaws.ecs.task-arn={victim_arn}")]).unwrap_or_default();
+        let running =
+            berth_testkit::docker(&["ps", "-q", "--filter", &format!("label=com.amazonaws.ecs.task-arn={victim_arn}")])
+                .unwrap_or_default();
         running.trim().is_empty().then_some(())
     })
     .await
