@@ -138,7 +138,7 @@ async fn strategies_and_constraints_on_three_instances() {
             .and_then(|ci| ci.container_instance_arn.clone())
             .unwrap()
     };
-    let instances = vec![instances[0].clone(), instances[1].clone(), green];
+    let instances = [instances[0].clone(), instances[1].clone(), green];
     client
         .put_attributes()
         .attributes(
