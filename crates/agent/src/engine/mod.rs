@@ -102,6 +102,7 @@ pub struct Engine<R: ContainerRuntime> {
     tasks: BTreeMap<String, TaskState>,
     tx: mpsc::UnboundedSender<Msg>,
     outbox: Arc<Outbox>,
+    pulls: Arc<worker::Pulls>,
 }
 
 impl<R: ContainerRuntime> Engine<R> {
@@ -114,7 +115,7 @@ impl<R: ContainerRuntime> Engine<R> {
         tx: mpsc::UnboundedSender<Msg>,
         outbox: Arc<Outbox>,
     ) -> Self {
-        Self { runtime, config, clock, session, tasks: BTreeMap::new(), tx, outbox }
+        Self { runtime, config, clock, session, tasks: BTreeMap::new(), tx, outbox, pulls: Arc::default() }
     }
 
     /// The tasks the engine tracks (for tests and status).
@@ -299,6 +300,7 @@ impl<R: ContainerRuntime> Engine<R> {
             instance_arn: self.session.instance_arn(),
             pull: self.config.pull,
             registry_auth: self.session.registry_auth(),
+            pulls: self.pulls.clone(),
             cancel: task.cancel.clone(),
             clock: self.clock.clone(),
             on_activating: Box::new(move |pull_started_at, pull_stopped_at| {

@@ -257,3 +257,19 @@ async fn ignored_exit_codes_are_not_restarted() {
     assert_eq!(report.last_status, "STOPPED");
     assert_eq!(report.containers[0].restart_count, 0);
 }
+
+#[tokio::test]
+async fn concurrent_pulls_of_one_image_are_shared() {
+    let fake = FakeRuntime::new();
+    fake.add_image(IMAGE);
+    fake.set_pull_delay(Duration::from_millis(50));
+    let pulls = worker::Pulls::default();
+    let all = futures::future::join_all((0..5).map(|_| pulls.pull(&fake, IMAGE, None))).await;
+    assert!(all.iter().all(Result::is_ok));
+    let count = fake.calls().iter().filter(|c| matches!(c, crate::runtime::fake::Call::Pull { .. })).count();
+    assert_eq!(count, 1, "five tasks starting together share one pull");
+    // A later start pulls again.
+    pulls.pull(&fake, IMAGE, None).await.unwrap();
+    let count = fake.calls().iter().filter(|c| matches!(c, crate::runtime::fake::Call::Pull { .. })).count();
+    assert_eq!(count, 2);
+}

@@ -42,6 +42,33 @@ impl std::str::FromStr for PullBehavior {
     }
 }
 
+/// Pulls in flight, per image: tasks that start together share one pull instead of queueing a pull each at the
+/// engine (a failing pull, when the registry is unreachable, is slow to fail under load).
+#[derive(Debug, Default)]
+pub struct Pulls {
+    images: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, Result<(), String>)>>>>>,
+}
+
+impl Pulls {
+    /// Pulls `image`, or shares the result of a pull that finished after this call began waiting.
+    pub async fn pull<R: ContainerRuntime>(&self, runtime: &R, image: &str, auth: Option<&RegistryCredentials>) -> Result<(), String> {
+        let entry = {
+            let mut images = self.images.lock().unwrap_or_else(|p| p.into_inner());
+            images.entry(image.to_string()).or_default().clone()
+        };
+        let requested = tokio::time::Instant::now();
+        let mut last = entry.lock().await;
+        if let Some((finished, result)) = &*last {
+            if *finished >= requested {
+                return result.clone();
+            }
+        }
+        let result = runtime.pull_image(image, auth).await.map_err(|e| e.to_string());
+        *last = Some((tokio::time::Instant::now(), result.clone()));
+        result
+    }
+}
+
 /// What a start worker needs.
 pub struct StartJob<R> {
     /// The runtime.
@@ -56,6 +83,8 @@ pub struct StartJob<R> {
     pub pull: PullBehavior,
     /// Credentials for Berth's registry.
     pub registry_auth: Option<RegistryAuth>,
+    /// Pulls shared between workers.
+    pub pulls: Arc<Pulls>,
     /// Set when the task should stop instead.
     pub cancel: Arc<AtomicBool>,
     /// The clock.
@@ -130,6 +159,7 @@ fn credentials_for(image: &str, auth: Option<&RegistryAuth>) -> Option<RegistryC
 
 async fn ensure_image<R: ContainerRuntime>(
     runtime: &R,
+    pulls: &Pulls,
     image: &str,
     behavior: PullBehavior,
     auth: Option<&RegistryAuth>,
@@ -140,7 +170,7 @@ async fn ensure_image<R: ContainerRuntime>(
         PullBehavior::Default | PullBehavior::Always => true,
     };
     if pull {
-        match runtime.pull_image(image, credentials_for(image, auth).as_ref()).await {
+        match pulls.pull(runtime, image, credentials_for(image, auth).as_ref()).await {
             Ok(()) => {}
             Err(error) if behavior == PullBehavior::Default && local.is_some() => {
                 tracing::info!(%image, %error, "pull failed; using the cached image");
@@ -203,7 +233,7 @@ async fn wait_for_dependencies<R: ContainerRuntime>(
 
 /// Pulls, creates and starts a task's containers. Never panics; failures come back in the outcome.
 pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
-    let StartJob { runtime, task, existing, instance_arn, pull, registry_auth, cancel, clock, on_activating } = job;
+    let StartJob { runtime, task, existing, instance_arn, pull, registry_auth, pulls, cancel, clock, on_activating } = job;
     let mut out = StartOutcome::default();
     let names: Vec<String> = task.containers.iter().filter_map(|c| c.definition.name.clone()).collect();
     let mut ids: BTreeMap<String, String> = existing;
@@ -223,7 +253,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         if digests.contains_key(&image) {
             continue;
         }
-        match ensure_image(&*runtime, &image, pull, registry_auth.as_ref()).await {
+        match ensure_image(&*runtime, &pulls, &image, pull, registry_auth.as_ref()).await {
             Ok(digest) => {
                 digests.insert(image, digest.unwrap_or_default());
             }

@@ -105,6 +105,7 @@ struct Inner {
     next_port: u16,
     next_pid: u32,
     now: f64,
+    pull_delay: Duration,
 }
 
 /// The in-memory runtime. Clones share state.
@@ -156,6 +157,7 @@ impl FakeRuntime {
             next_port: FIRST_DYNAMIC_PORT,
             next_pid: 1000,
             now: DEFAULT_NOW,
+            pull_delay: Duration::ZERO,
         };
         FakeRuntime { inner: Arc::new(Mutex::new(inner)), events }
     }
@@ -218,6 +220,11 @@ impl FakeRuntime {
     /// Sets the clock, in epoch seconds.
     pub fn set_now(&self, now: f64) {
         self.lock().now = now;
+    }
+
+    /// Makes every pull take `delay` (real time), as a pull from a registry does.
+    pub fn set_pull_delay(&self, delay: Duration) {
+        self.lock().pull_delay = delay;
     }
 
     /// Moves the clock forward.
@@ -322,6 +329,10 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn pull_image(&self, image: &str, auth: Option<&RegistryCredentials>) -> Result<(), RuntimeError> {
+        let delay = self.lock().pull_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         {
             let mut inner = self.lock();
             inner.calls.push(Call::Pull { image: image.to_string(), with_auth: auth.is_some() });
