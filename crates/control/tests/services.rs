@@ -339,3 +339,45 @@ async fn delete_service_drains_then_goes_inactive() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn tasks_on_a_draining_instance_move_without_dropping_below_the_minimum() {
+    let control = control().await;
+    let (arn_a, a) = agent(&control, "host-a").await;
+    let (_, b) = agent(&control, "host-b").await;
+    task_definition(&control, "web").await;
+    control
+        .create_service(CreateServiceRequest {
+            service_name: "web".into(),
+            task_definition: Some("web".into()),
+            desired_count: Some(4),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut max_seen = 0;
+    settle(&control, &[&a, &b], 4, &mut max_seen).await;
+    let on_a = |control: &Control| {
+        let state = control.cache().read();
+        state.tasks_on_instance(&a).filter(|t| t.record.task.last_status.as_deref() != Some("STOPPED")).count()
+    };
+    assert!(on_a(&control) > 0, "the default spread uses both instances");
+    control
+        .update_container_instances_state(UpdateContainerInstancesStateRequest {
+            container_instances: vec![arn_a.clone()],
+            status: ContainerInstanceStatus::Draining,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Step by step: running tasks never drop below 4 (minimumHealthyPercent 100).
+    for _ in 0..8 {
+        reconcile_all(&control).await.unwrap();
+        agent_acts(&control, &a).await;
+        agent_acts(&control, &b).await;
+        let running = service(&control, "web").running_count;
+        assert!(running >= 4, "running dropped to {running}");
+    }
+    assert_eq!(on_a(&control), 0, "everything moved off the draining instance");
+    assert_eq!(service(&control, "web").running_count, 4);
+}
