@@ -14,7 +14,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 fn client(berth: &Berth) -> Client {
-    let creds = aws_credential_types::Credentials::new(&berth.access_key_id, &berth.secret_access_key, None, None, "bench");
+    let creds =
+        aws_credential_types::Credentials::new(&berth.access_key_id, &berth.secret_access_key, None, None, "bench");
     Client::from_conf(
         aws_sdk_ecs::Config::builder()
             .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
@@ -45,7 +46,11 @@ async fn running_tasks(ecs: &Client, name: &str) -> BTreeSet<String> {
         return BTreeSet::new();
     }
     let out = ecs.describe_tasks().set_tasks(Some(arns)).send().await.unwrap();
-    out.tasks().iter().filter(|t| t.last_status.as_deref() == Some("RUNNING")).filter_map(|t| t.task_arn.clone()).collect()
+    out.tasks()
+        .iter()
+        .filter(|t| t.last_status.as_deref() == Some("RUNNING"))
+        .filter_map(|t| t.task_arn.clone())
+        .collect()
 }
 
 fn ms(d: Duration) -> String {
@@ -56,7 +61,8 @@ fn ms(d: Duration) -> String {
 async fn main() {
     berth_testkit::require_docker();
     let image = berth_testkit::workload_image().unwrap();
-    let binary = std::env::var("BERTH_BIN").unwrap_or_else(|_| format!("{}/target/release/berth", berth_testkit::workspace_root().display()));
+    let binary = std::env::var("BERTH_BIN")
+        .unwrap_or_else(|_| format!("{}/target/release/berth", berth_testkit::workspace_root().display()));
     let berth = Berth::start(BerthOptions { binary: binary.into(), role: "up", extra_args: vec![] }).unwrap();
     let ecs = client(&berth);
     wait_for("the agent", Duration::from_secs(30), || async {
@@ -82,7 +88,11 @@ async fn main() {
     ecs.update_service().service("b").desired_count(100).send().await.unwrap();
     stable(&ecs, "b", 100, "b:1").await;
     let scale = start.elapsed();
-    println!("## Service scaled from 0 to 100 tasks on one host, until steady\n{} ({:.1} tasks/s)", ms(scale), 100.0 / scale.as_secs_f64());
+    println!(
+        "## Service scaled from 0 to 100 tasks on one host, until steady\n{} ({:.1} tasks/s)",
+        ms(scale),
+        100.0 / scale.as_secs_f64()
+    );
 
     // (b) death -> replacement RUNNING, 20 times, on a 10-task service.
     ecs.update_service().service("b").desired_count(10).send().await.unwrap();
@@ -92,7 +102,8 @@ async fn main() {
     for _ in 0..20 {
         let before = running_tasks(&ecs, "b").await;
         let victim = before.iter().next().unwrap().clone();
-        let container = docker(&["ps", "-q", "--filter", &format!("label=com.amazonaws.ecs.task-arn={victim}")]).unwrap();
+        let container =
+            docker(&["ps", "-q", "--filter", &format!("label=com.amazonaws.ecs.task-arn={victim}")]).unwrap();
         let start = Instant::now();
         docker(&["kill", container.trim()]).unwrap();
         loop {
@@ -118,5 +129,8 @@ async fn main() {
     let start = Instant::now();
     ecs.update_service().service("b").task_definition("b:2").send().await.unwrap();
     stable(&ecs, "b", 20, "b:2").await;
-    println!("\n## Rolling deployment of 20 tasks (100% / 200%), until the new revision is steady\n{}", ms(start.elapsed()));
+    println!(
+        "\n## Rolling deployment of 20 tasks (100% / 200%), until the new revision is steady\n{}",
+        ms(start.elapsed())
+    );
 }

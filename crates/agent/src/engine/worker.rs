@@ -46,12 +46,19 @@ impl std::str::FromStr for PullBehavior {
 /// engine (a failing pull, when the registry is unreachable, is slow to fail under load).
 #[derive(Debug, Default)]
 pub struct Pulls {
-    images: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, Result<(), String>)>>>>>,
+    images: std::sync::Mutex<
+        std::collections::HashMap<String, Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, Result<(), String>)>>>>,
+    >,
 }
 
 impl Pulls {
     /// Pulls `image`, or shares the result of a pull that finished after this call began waiting.
-    pub async fn pull<R: ContainerRuntime>(&self, runtime: &R, image: &str, auth: Option<&RegistryCredentials>) -> Result<(), String> {
+    pub async fn pull<R: ContainerRuntime>(
+        &self,
+        runtime: &R,
+        image: &str,
+        auth: Option<&RegistryCredentials>,
+    ) -> Result<(), String> {
         let entry = {
             let mut images = self.images.lock().unwrap_or_else(|p| p.into_inner());
             images.entry(image.to_string()).or_default().clone()
@@ -233,7 +240,8 @@ async fn wait_for_dependencies<R: ContainerRuntime>(
 
 /// Pulls, creates and starts a task's containers. Never panics; failures come back in the outcome.
 pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
-    let StartJob { runtime, task, existing, instance_arn, pull, registry_auth, pulls, cancel, clock, on_activating } = job;
+    let StartJob { runtime, task, existing, instance_arn, pull, registry_auth, pulls, cancel, clock, on_activating } =
+        job;
     let mut out = StartOutcome::default();
     let names: Vec<String> = task.containers.iter().filter_map(|c| c.definition.name.clone()).collect();
     let mut ids: BTreeMap<String, String> = existing;
