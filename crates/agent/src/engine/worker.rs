@@ -46,10 +46,11 @@ impl std::str::FromStr for PullBehavior {
 /// engine (a failing pull, when the registry is unreachable, is slow to fail under load).
 #[derive(Debug, Default)]
 pub struct Pulls {
-    images: std::sync::Mutex<
-        std::collections::HashMap<String, Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, Result<(), String>)>>>>,
-    >,
+    images: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<Option<PullResult>>>>>,
 }
+
+/// When a pull finished, and how.
+type PullResult = (tokio::time::Instant, Result<(), String>);
 
 impl Pulls {
     /// Pulls `image`, or shares the result of a pull that finished after this call began waiting.
@@ -65,10 +66,10 @@ impl Pulls {
         };
         let requested = tokio::time::Instant::now();
         let mut last = entry.lock().await;
-        if let Some((finished, result)) = &*last {
-            if *finished >= requested {
-                return result.clone();
-            }
+        if let Some((finished, result)) = &*last
+            && *finished >= requested
+        {
+            return result.clone();
         }
         let result = runtime.pull_image(image, auth).await.map_err(|e| e.to_string());
         *last = Some((tokio::time::Instant::now(), result.clone()));
