@@ -7,6 +7,19 @@ use berth_model::ecs::{PlacementConstraint, PlacementStrategy};
 use berth_scheduler::{Instance, InstanceStatus, Resources, TaskDemand};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A task definition's placement constraints, in the request's shape.
+pub(crate) fn task_definition_constraints(definition: &berth_model::ecs::TaskDefinition) -> Vec<PlacementConstraint> {
+    definition
+        .placement_constraints
+        .iter()
+        .flatten()
+        .map(|c| PlacementConstraint {
+            r#type: c.r#type.and_then(|t| berth_model::ecs::PlacementConstraintType::parse(t.as_str())),
+            expression: c.expression.clone(),
+        })
+        .collect()
+}
+
 /// The scheduler's demand for one task, with the request's constraints and strategy parsed (errors are
 /// `InvalidParameterException`, pointing at what is wrong).
 pub(crate) fn demand(
@@ -131,15 +144,7 @@ impl Control {
             definition.cpu.as_deref().and_then(berth_model::ecs::task_definition::parse_task_cpu),
             definition.memory.as_deref().and_then(berth_model::ecs::task_definition::parse_task_memory),
         );
-        let mut constraints: Vec<PlacementConstraint> = definition
-            .placement_constraints
-            .iter()
-            .flatten()
-            .map(|c| PlacementConstraint {
-                r#type: c.r#type.and_then(|t| berth_model::ecs::PlacementConstraintType::parse(t.as_str())),
-                expression: c.expression.clone(),
-            })
-            .collect();
+        let mut constraints = task_definition_constraints(definition);
         constraints.extend(service.service.placement_constraints.iter().flatten().cloned());
         let group = crate::services::service_group(service.service.service_name.as_deref().unwrap_or_default());
         let Ok(demand) = demand(

@@ -232,15 +232,7 @@ impl Control {
         let tags = tags.map(<[Tag]>::to_vec).unwrap_or_default();
         validate_tags(&tags)?;
         let reservation = build_demand(&containers, network_mode, task_cpu, task_memory);
-        let mut all_constraints: Vec<PlacementConstraint> = definition
-            .placement_constraints
-            .iter()
-            .flatten()
-            .map(|c| PlacementConstraint {
-                r#type: c.r#type.and_then(|t| berth_model::ecs::PlacementConstraintType::parse(t.as_str())),
-                expression: c.expression.clone(),
-            })
-            .collect();
+        let mut all_constraints = crate::placement::task_definition_constraints(definition);
         all_constraints.extend(constraints.iter().cloned());
         Ok(Prepared {
             td,
