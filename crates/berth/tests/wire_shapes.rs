@@ -156,6 +156,26 @@ async fn every_response_matches_the_botocore_model() {
     call("ListTagsForResource", json!({"resourceArn": arn})).await;
     call("UntagResource", json!({"resourceArn": arn, "tagKeys": ["more"]})).await;
     call("StopTask", json!({"task": arn, "reason": "shape check"})).await;
+    let svc = call(
+        "CreateService",
+        json!({"serviceName": "shapes", "taskDefinition": "shapes:2", "desiredCount": 1, "tags": [{"key": "a", "value": "b"}],
+               "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}},
+               "placementConstraints": [{"type": "distinctInstance"}], "placementStrategy": [{"type": "spread", "field": "instanceId"}]}),
+    )
+    .await;
+    assert_eq!(svc["service"]["status"], "ACTIVE");
+    call("UpdateService", json!({"service": "shapes", "desiredCount": 2, "forceNewDeployment": true})).await;
+    call("DescribeServices", json!({"services": ["shapes", "missing"], "include": ["TAGS"]})).await;
+    call("ListServices", json!({"schedulingStrategy": "REPLICA"})).await;
+    let deployments = call("ListServiceDeployments", json!({"service": "shapes"})).await;
+    let sd_arn = deployments["serviceDeployments"][0]["serviceDeploymentArn"].as_str().unwrap().to_string();
+    let described = call("DescribeServiceDeployments", json!({"serviceDeploymentArns": [sd_arn]})).await;
+    let revision = described["serviceDeployments"][0]["targetServiceRevision"]["arn"].as_str().unwrap().to_string();
+    call("DescribeServiceRevisions", json!({"serviceRevisionArns": [revision]})).await;
+    call("PutAttributes", json!({"attributes": [{"name": "team", "value": "core", "targetType": "container-instance", "targetId": instance}]})).await;
+    call("ListAttributes", json!({"targetType": "container-instance", "attributeName": "team"})).await;
+    call("DeleteAttributes", json!({"attributes": [{"name": "team", "targetId": instance}]})).await;
+    call("DeleteService", json!({"service": "shapes", "force": true})).await;
     let registered = call(
         "RegisterContainerInstance",
         json!({"cluster": "shapes", "totalResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 1024}, {"name": "MEMORY", "type": "INTEGER", "integerValue": 2048}]}),
