@@ -36,6 +36,8 @@ pub enum Msg {
     Event(RuntimeEvent),
     /// Re-inspect every container (on a timer, or after the event stream broke).
     Resync,
+    /// What a resync found: (task, container name, container id, state or `None` when it is gone).
+    Observed(Vec<(String, String, String, Option<ContainerState>)>),
     /// A start worker has the images ready.
     Activating {
         /// The task.
@@ -164,7 +166,8 @@ impl<R: ContainerRuntime> Engine<R> {
         match msg {
             Msg::Desired(desired) => self.on_desired(desired),
             Msg::Event(event) => self.on_event(event),
-            Msg::Resync => self.resync().await,
+            Msg::Resync => self.resync(),
+            Msg::Observed(observed) => self.on_observed(observed),
             Msg::Activating { task_arn, pull_started_at, pull_stopped_at } => {
                 if let Some(task) = self.tasks.get_mut(&task_arn) {
                     task.activating = true;
@@ -572,52 +575,62 @@ impl<R: ContainerRuntime> Engine<R> {
         }
     }
 
-    /// Re-inspects every container of running tasks, catching events that were missed.
-    async fn resync(&mut self) {
-        let mut exits = Vec::new();
-        let mut changed = Vec::new();
-        for (arn, task) in &self.tasks {
-            if task.phase != Phase::Running {
-                continue;
-            }
-            for (name, c) in &task.containers {
-                let Some(id) = &c.id else { continue };
-                if c.status == "STOPPED" || c.restarting {
-                    continue;
-                }
-                match self.runtime.inspect_container(id).await {
-                    Ok(Some(state)) if !state.running && state.status != crate::runtime::ContainerStatus::Created => {
-                        exits.push((
-                            arn.clone(),
-                            name.clone(),
-                            state.exit_code.and_then(|c| i32::try_from(c).ok()),
-                            None,
-                        ));
-                    }
-                    Ok(Some(state)) => {
-                        let track = track_from_state(&state, Some(c));
-                        if track.health != c.health || track.bindings != c.bindings {
-                            changed.push((arn.clone(), name.clone(), track));
-                        }
-                    }
-                    Ok(None) => exits.push((
-                        arn.clone(),
-                        name.clone(),
-                        None,
-                        Some("The container was removed outside Berth".to_string()),
-                    )),
+    /// Re-inspects every container of running tasks, off the loop, to catch events that were missed; the result
+    /// comes back as [`Msg::Observed`].
+    fn resync(&mut self) {
+        let targets: Vec<(String, String, String)> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.phase == Phase::Running)
+            .flat_map(|(arn, t)| {
+                t.containers
+                    .iter()
+                    .filter(|(_, c)| c.status != "STOPPED" && !c.restarting)
+                    .filter_map(move |(name, c)| Some((arn.clone(), name.clone(), c.id.clone()?)))
+            })
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        let runtime = self.runtime.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let mut observed = Vec::with_capacity(targets.len());
+            for (arn, name, id) in targets {
+                match runtime.inspect_container(&id).await {
+                    Ok(state) => observed.push((arn, name, id, state)),
                     Err(error) => tracing::warn!(container = %id, %error, "resync could not inspect a container"),
                 }
             }
-        }
-        for (arn, name, track) in changed {
-            if let Some(task) = self.tasks.get_mut(&arn) {
-                task.containers.insert(name, track);
+            let _ = tx.send(Msg::Observed(observed));
+        });
+    }
+
+    /// Applies what a resync observed: missed exits and changed health or ports.
+    fn on_observed(&mut self, observed: Vec<(String, String, String, Option<ContainerState>)>) {
+        for (arn, name, id, state) in observed {
+            // Skip containers that changed since the resync looked (restarted, replaced, stopped).
+            let Some(current) = self.tasks.get(&arn).and_then(|t| t.containers.get(&name)).cloned() else { continue };
+            if current.id.as_deref() != Some(id.as_str()) || current.status == "STOPPED" || current.restarting {
+                continue;
             }
-            self.publish(&arn);
-        }
-        for (arn, name, code, reason) in exits {
-            self.on_container_exit(&arn, &name, code, reason);
+            match state {
+                Some(state) if !state.running && state.status != crate::runtime::ContainerStatus::Created => {
+                    self.on_container_exit(&arn, &name, state.exit_code.and_then(|c| i32::try_from(c).ok()), None);
+                }
+                Some(state) => {
+                    let track = track_from_state(&state, Some(&current));
+                    if track.health != current.health || track.bindings != current.bindings {
+                        if let Some(task) = self.tasks.get_mut(&arn) {
+                            task.containers.insert(name, track);
+                        }
+                        self.publish(&arn);
+                    }
+                }
+                None => {
+                    self.on_container_exit(&arn, &name, None, Some("The container was removed outside Berth".into()))
+                }
+            }
         }
     }
 }

@@ -273,3 +273,21 @@ async fn concurrent_pulls_of_one_image_are_shared() {
     let count = fake.calls().iter().filter(|c| matches!(c, crate::runtime::fake::Call::Pull { .. })).count();
     assert_eq!(count, 2);
 }
+
+#[tokio::test]
+async fn a_resync_catches_an_exit_whose_event_was_lost() {
+    let mut h = harness().await;
+    let t = task("t9", vec![container("app", true)]);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    let app = h.fake.id_of(&crate::convert::container_name(&t, "app")).unwrap();
+    h.fake.exit(&app, 4).unwrap();
+    // The die event is lost.
+    while let Some(Some(_)) = futures::FutureExt::now_or_never(h.events.next()) {}
+    assert_eq!(h.latest(&t.task_arn).last_status, "RUNNING");
+    h.engine.handle(Msg::Resync).await;
+    h.settle().await;
+    let report = h.latest(&t.task_arn);
+    assert_eq!(report.last_status, "STOPPED");
+    assert_eq!(report.containers[0].exit_code, Some(4));
+}
