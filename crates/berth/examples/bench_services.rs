@@ -115,6 +115,7 @@ async fn main() {
         }
         samples.push(start.elapsed());
     }
+    println!("kills in order: {:?}", samples.iter().map(|d| d.as_millis()).collect::<Vec<_>>());
     samples.sort();
     println!(
         "\n## Container death -> replacement RUNNING (20 kills, 10-task service)\np50 {} p95 {} max {}",
