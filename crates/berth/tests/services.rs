@@ -216,12 +216,26 @@ async fn the_circuit_breaker_rolls_back_a_deployment_that_cannot_start() {
         .then_some(s)
     })
     .await
-    .unwrap();
+    .unwrap_or_else(|e| {
+        let s = futures_lite_block(&client);
+        panic!("{e}: {s}")
+    });
     assert!(service.task_definition().unwrap().ends_with("app:1"), "rolled back to app:1");
     let evs = events(&service);
     assert!(evs.iter().any(|e| e.contains("deployment failed: tasks failed to start.")), "{evs:?}");
     let deployments = client.list_service_deployments().service("app").send().await.unwrap();
     assert_eq!(deployments.service_deployments()[0].status.as_ref().map(|s| s.as_str()), Some("ROLLBACK_SUCCESSFUL"));
+}
+
+/// The service's state, for a failure message.
+fn futures_lite_block(client: &aws_sdk_ecs::Client) -> String {
+    let client = client.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move { format!("{:#?}", describe_service(&client, "default", "app").await) })
+    })
+    .join()
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
