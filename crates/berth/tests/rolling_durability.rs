@@ -79,6 +79,7 @@ async fn kill_9_during_a_rolling_deployment() {
         if s.deployments().len() == 1
             && s.running_count == 12
             && s.task_definition().is_some_and(|t| t.ends_with("roll:2"))
+            && s.deployments()[0].rollout_state.as_ref().map(|r| r.as_str()) == Some("COMPLETED")
         {
             break s;
         }

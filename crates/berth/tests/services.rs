@@ -97,6 +97,7 @@ async fn a_service_keeps_its_tasks_and_rolls_out_new_revisions() {
         if s.deployments().len() == 1
             && s.running_count == 4
             && s.task_definition().is_some_and(|t| t.ends_with("web:2"))
+            && s.deployments()[0].rollout_state.as_ref().map(|r| r.as_str()) == Some("COMPLETED")
         {
             break s;
         }

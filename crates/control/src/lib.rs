@@ -60,6 +60,9 @@ pub struct ControlConfig {
     /// How long an agent may stay silent before its instance counts as lost and its tasks are stopped (and, for
     /// services, replaced elsewhere).
     pub lost_instance_timeout: Duration,
+    /// How long every task of a deployment must have been running (and healthy) before the deployment counts as
+    /// COMPLETED: a crash-looping revision must not complete in the instant its tasks all show RUNNING.
+    pub deployment_stabilization: Duration,
 }
 
 impl Default for ControlConfig {
@@ -70,6 +73,7 @@ impl Default for ControlConfig {
             agent_timeout: Duration::from_secs(10),
             agent_heartbeat: Duration::from_secs(3),
             lost_instance_timeout: Duration::from_secs(30),
+            deployment_stabilization: Duration::from_secs(3),
         }
     }
 }

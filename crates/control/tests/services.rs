@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 async fn control() -> Arc<Control> {
-    Control::start(Arc::new(MemoryStore::new()), Arc::new(SystemClock), ControlConfig::default()).await.unwrap()
+    let config = ControlConfig { deployment_stabilization: std::time::Duration::ZERO, ..ControlConfig::default() };
+    Control::start(Arc::new(MemoryStore::new()), Arc::new(SystemClock), config).await.unwrap()
 }
 
 async fn agent(control: &Control, name: &str) -> (String, String) {
@@ -380,4 +381,83 @@ async fn tasks_on_a_draining_instance_move_without_dropping_below_the_minimum() 
     }
     assert_eq!(on_a(&control), 0, "everything moved off the draining instance");
     assert_eq!(service(&control, "web").running_count, 4);
+}
+
+#[tokio::test]
+async fn a_crash_looping_revision_never_completes_and_the_breaker_rolls_it_back() {
+    use berth_model::clock::ManualClock;
+    let clock = Arc::new(ManualClock::new(1_000.0));
+    let control = Control::start(Arc::new(MemoryStore::new()), clock.clone(), ControlConfig::default()).await.unwrap();
+    let (_, id) = agent(&control, "host-a").await;
+    task_definition(&control, "web").await;
+    task_definition(&control, "web").await;
+    control
+        .create_service(CreateServiceRequest {
+            service_name: "web".into(),
+            task_definition: Some("web:1".into()),
+            desired_count: Some(2),
+            deployment_configuration: Some(DeploymentConfiguration {
+                deployment_circuit_breaker: Some(DeploymentCircuitBreaker {
+                    enable: true,
+                    rollback: true,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut max_seen = 0;
+    settle(&control, &[&id], 3, &mut max_seen).await;
+    clock.advance(5.0);
+    settle(&control, &[&id], 2, &mut max_seen).await;
+    assert_eq!(service(&control, "web").deployments.unwrap()[0].rollout_state, Some(DeploymentRolloutState::Completed));
+
+    control
+        .update_service(UpdateServiceRequest {
+            service: "web".into(),
+            task_definition: Some("web:2".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // web:2's tasks reach RUNNING, then die a moment later, again and again.
+    for _ in 0..12 {
+        reconcile_all(&control).await.unwrap();
+        agent_acts(&control, &id).await; // everything RUNNING (or STOPPED when asked)
+        reconcile_all(&control).await.unwrap();
+        let s = service(&control, "web");
+        let v2 = s
+            .deployments
+            .unwrap()
+            .into_iter()
+            .find(|d| d.task_definition.as_deref().is_some_and(|t| t.ends_with(":2")));
+        assert!(
+            v2.is_none_or(|d| d.rollout_state != Some(DeploymentRolloutState::Completed)),
+            "a crash loop must not complete"
+        );
+        clock.advance(1.0);
+        let desired = control.desired_state("default", &id);
+        let reports: Vec<TaskReport> = desired
+            .tasks
+            .iter()
+            .filter(|t| t.task_definition_arn.ends_with(":2"))
+            .map(|t| TaskReport {
+                task_arn: t.task_arn.clone(),
+                last_status: "STOPPED".into(),
+                stop_code: Some("EssentialContainerExited".into()),
+                stopped_reason: Some("Essential container in task exited".into()),
+                health_status: "UNKNOWN".into(),
+                ..Default::default()
+            })
+            .collect();
+        control.agent_report("default", &id, ReportRequest { tasks: reports, applied_revision: 0 }).await.unwrap();
+    }
+    clock.advance(5.0);
+    settle(&control, &[&id], 3, &mut max_seen).await;
+    let s = service(&control, "web");
+    let events: Vec<String> = s.events.clone().unwrap().into_iter().filter_map(|e| e.message).collect();
+    assert!(events.iter().any(|e| e.contains("rolling back to deployment")), "{events:?}");
+    assert!(s.task_definition.unwrap().ends_with("web:1"));
 }

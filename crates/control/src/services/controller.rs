@@ -361,7 +361,11 @@ fn plan(control: &Control, state: &State, v: &Versioned<ServiceRecord>) -> Plan 
     plan.changed |= record.deployments.len() != before;
 
     // Rollout completion and steady state.
-    let primary_healthy = primary_good.iter().filter(|t| is_healthy_running(&t.record)).count();
+    let settled = now - control.config.deployment_stabilization.as_secs_f64();
+    let primary_healthy = primary_good
+        .iter()
+        .filter(|t| is_healthy_running(&t.record) && t.record.task.started_at.is_some_and(|s| s <= settled))
+        .count();
     let only_primary = record.deployments.len() == 1;
     if only_primary
         && primary_healthy == desired
@@ -391,7 +395,8 @@ fn task_key(t: &Versioned<TaskRecord>) -> (String, String) {
     (t.record.cluster.clone(), t.record.task.task_arn.as_deref().map(short_id).unwrap_or_default().to_string())
 }
 
-fn complete_deployment(control: &Control, record: &mut ServiceRecord, now: f64) {
+/// Marks the PRIMARY deployment COMPLETED (the rollback target from now on), with its event.
+pub(crate) fn complete_deployment(control: &Control, record: &mut ServiceRecord, now: f64) {
     let primary = &mut record.deployments[0];
     primary.rollout_state = "COMPLETED".into();
     primary.rollout_state_reason = format!("ECS deployment {} completed.", primary.id);

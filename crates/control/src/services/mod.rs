@@ -581,6 +581,19 @@ impl Control {
                 record.service.enable_execute_command = flag;
             }
             if redeploy {
+                // A deployment that already runs its full desired count, healthy, is complete even if its
+                // stabilization window has not passed: it is the one to roll back to.
+                let previous_desired = v.record.service.desired_count;
+                let complete = record.deployments.first().is_some_and(|d| d.rollout_state == "IN_PROGRESS")
+                    && previous_desired > 0
+                    && {
+                        let state = self.cache.read();
+                        let id = record.deployments[0].id.clone();
+                        self.service_task_counts(&state, &record, Some(&id)).running >= previous_desired
+                    };
+                if complete {
+                    controller::complete_deployment(self, &mut record, now);
+                }
                 let deployment = self.new_deployment(&mut record, &target_td, false, now);
                 record.deployments.insert(0, deployment);
                 record.service.task_definition = Some(target_td);
