@@ -20,6 +20,13 @@ for op in ["push_big", "pull_big", "push_small", "pull_small"]:
     unit, amount = ("MiB/s", 102.0) if op.endswith("big") else ("images/s", 200.0)
     print(f"| {label[op]} | {b:.2f} ({amount/b:.0f} {unit}) | {m['cncf-open']:.2f} ({amount/m['cncf-open']:.0f} {unit}) | "
           f"{m['cncf-htpasswd']:.2f} | {m['cncf-open']/b:.2f}x | {m['cncf-htpasswd']/b:.2f}x |")
+static = times.get(("static", "pull_big"))
+if static:
+    floor, cncf = statistics.median(static), statistics.median(times[("cncf-open", "pull_big")])
+    print()
+    print(f"Floor for the big pull (nginx serving the same files statically): {floor:.2f} s; the best ratio any "
+          f"registry could show against CNCF open: {cncf/floor:.2f}x; Berth's time over the floor: "
+          f"{statistics.median(times[('berth', 'pull_big')])/floor:.2f}x.")
 print()
 print("| manifest GET, 64 connections | p50 (ms) | p99 (ms) | requests/s | non-2xx |")
 print("| --- | --- | --- | --- | --- |")

@@ -4,7 +4,7 @@
 #
 #   bench/registry/run.sh            # RUNS=3 by default; results in $WORK/results.md
 #
-# Needs: skopeo, docker-registry, wrk, apache2-utils (htpasswd), python3, curl, cargo.
+# Needs: skopeo, docker-registry, wrk, apache2-utils (htpasswd), nginx, python3, curl, cargo.
 # Berth runs as `registry-dev` (crates/registry/src/bin/registry-dev.rs): the same Registry and router `berth up`
 # mounts, with the ECR API unauthenticated on loopback. To measure `berth up` instead, start it, then set
 # BERTH_ENDPOINT=127.0.0.1:7700 and BERTH_PASSWORD=$(aws ecr get-login-password) and create the repositories with
@@ -15,6 +15,10 @@
 # request, verified with HMAC-SHA256). The CNCF registry runs twice: without auth ("cncf-open": the fastest it can
 # be, so the stricter comparison) and with htpasswd ("cncf-htpasswd": bcrypt cost 5, checked on every request,
 # which is how that registry authenticates without a separate token server).
+#
+# Floor ("static"): nginx serving the big image's manifest and blobs as plain files (sendfile, no auth, no registry
+# logic) at the URLs a pull asks for. No registry can serve a pull faster than that, so its pull time is the floor
+# the client (skopeo) sets on this machine, and CNCF's time divided by it is the best ratio any registry could show.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -29,11 +33,11 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-for tool in skopeo docker-registry wrk htpasswd python3 curl; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install skopeo docker-registry wrk apache2-utils)"; exit 1; }
+for tool in skopeo docker-registry wrk htpasswd nginx python3 curl; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install skopeo docker-registry wrk apache2-utils nginx)"; exit 1; }
 done
 echo "work dir: $WORK"
-rm -rf "$WORK/berth" "$WORK/cncf-open" "$WORK/cncf-htpasswd" "$CLIENT/out"   # every run starts from empty registries
+rm -rf "$WORK/berth" "$WORK/cncf-open" "$WORK/cncf-htpasswd" "$WORK/static" "$CLIENT/out"   # every run starts from empty registries
 mkdir -p "$CLIENT"
 if [ -z "${BERTH_ENDPOINT:-}" ]; then
   (cd "$ROOT" && cargo build --release -q -p berth-registry --bin registry-dev)
@@ -71,8 +75,35 @@ OPEN_ENDPOINT=127.0.0.1:$(port); start_cncf cncf-open "${OPEN_ENDPOINT#*:}" none
 AUTH_ENDPOINT=127.0.0.1:$(port); start_cncf cncf-htpasswd "${AUTH_ENDPOINT#*:}" auth
 sleep 0.5; wait_http "$OPEN_ENDPOINT"; wait_http "$AUTH_ENDPOINT"
 
-endpoint() { case $1 in berth) echo "$BERTH_ENDPOINT";; cncf-open) echo "$OPEN_ENDPOINT";; cncf-htpasswd) echo "$AUTH_ENDPOINT";; esac; }
-creds() { case $1 in berth) echo "AWS:$BERTH_PASSWORD";; cncf-open) echo "";; cncf-htpasswd) echo "bench:bench-password";; esac; }
+# --- the floor: nginx serving the big image as static files ------------------------------------------------------
+STATIC_ENDPOINT=127.0.0.1:$(port)
+chmod 755 "$WORK"   # nginx's workers run as an unprivileged user
+python3 "$HERE/static_tree.py" "$CLIENT/images/big" "$WORK/static/root/v2/static/big"
+cat >"$WORK/static/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/static/nginx.pid;
+error_log $WORK/static/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  server {
+    listen $STATIC_ENDPOINT;
+    root $WORK/static/root;
+    location = /v2/ { default_type application/json; return 200 '{}'; }
+    location /v2/static/big/manifests/ { default_type application/vnd.oci.image.manifest.v1+json; }
+    location /v2/static/big/blobs/ { default_type application/octet-stream; }
+  }
+}
+CONF
+nginx -c "$WORK/static/nginx.conf" &
+PIDS+=($!)
+wait_http "$STATIC_ENDPOINT"
+
+endpoint() { case $1 in berth) echo "$BERTH_ENDPOINT";; cncf-open) echo "$OPEN_ENDPOINT";; cncf-htpasswd) echo "$AUTH_ENDPOINT";; static) echo "$STATIC_ENDPOINT";; esac; }
+creds() { case $1 in berth) echo "AWS:$BERTH_PASSWORD";; cncf-htpasswd) echo "bench:bench-password";; *) echo "";; esac; }
 cred_flag() { local c; c=$(creds "$2"); [ -n "$c" ] && echo "--$1-creds=$c" || echo "--$1-tls-verify=false"; }
 prepare() { # registry repo-prefix: Berth needs its repositories created first (as ECR does)
   [ "$1" = berth ] || return 0
@@ -110,6 +141,8 @@ for run in $(seq "$RUNS"); do
       printf '%s\t%s\t%s\t%s\n' "$reg" "$op" "$run" "$t" | tee -a "$RESULTS"
     done
   done
+  t=$(seconds pull_big static static)   # the floor: same pull, from static files
+  printf 'static\tpull_big\t%s\t%s\n' "$run" "$t" | tee -a "$RESULTS"
 done
 
 # --- manifest GET latency, 64 connections --------------------------------------------------------------------
