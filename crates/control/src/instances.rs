@@ -365,15 +365,7 @@ impl Control {
             let found = parse_instance_ref(&cluster, text).ok().and_then(|key| state.instances.get(&key).cloned());
             match found {
                 Some(v) => instances.push(self.render_instance(&state, &v.record, with_tags)),
-                None => failures.push(Failure {
-                    arn: Some(if is_arn(text) {
-                        text.clone()
-                    } else {
-                        self.arn(&format!("container-instance/{cluster}/{text}"))
-                    }),
-                    reason: Some("MISSING".into()),
-                    detail: None,
-                }),
+                None => failures.push(self.missing("container-instance", &cluster, text)),
             }
         }
         Ok(DescribeContainerInstancesResponse { container_instances: Some(instances), failures: Some(failures) })
@@ -399,15 +391,7 @@ impl Control {
         'outer: for text in &req.container_instances {
             for _ in 0..crate::MAX_ATTEMPTS {
                 let Ok(v) = self.find_instance(&cluster, text) else {
-                    failures.push(Failure {
-                        arn: Some(if is_arn(text) {
-                            text.clone()
-                        } else {
-                            self.arn(&format!("container-instance/{cluster}/{text}"))
-                        }),
-                        reason: Some("MISSING".into()),
-                        detail: None,
-                    });
+                    failures.push(self.missing("container-instance", &cluster, text));
                     continue 'outer;
                 };
                 let mut record = (*v.record).clone();

@@ -41,6 +41,7 @@ pub use error::{ControlError, EcsException, Result};
 
 use berth_model::arn::{Arn, is_arn};
 use berth_model::clock::Clock;
+use berth_model::ecs::Failure;
 use berth_store::{SharedStore, Txn, TxnOutcome};
 use cache::Cache;
 use std::sync::Arc;
@@ -135,6 +136,13 @@ impl Control {
     /// `arn:aws:ecs:<region>:<account>:<resource>`.
     pub fn arn(&self, resource: &str) -> String {
         format!("arn:aws:ecs:{}:{}:{}", self.config.region, self.config.account_id, resource)
+    }
+
+    /// The `MISSING` failure for a resource a request named as `text`: an ARN is returned as given, a name or id
+    /// as the ARN `{kind}/{cluster}/{text}` (e.g. `task`, `service`, `container-instance`).
+    pub(crate) fn missing(&self, kind: &str, cluster: &str, text: &str) -> Failure {
+        let arn = if is_arn(text) { text.to_string() } else { self.arn(&format!("{kind}/{cluster}/{text}")) };
+        Failure { arn: Some(arn), reason: Some("MISSING".into()), detail: None }
     }
 
     /// Commits a transaction and waits for the cache to see it. `Ok(None)` when a compare failed.

@@ -8,6 +8,7 @@
 //! - Pulling with an empty tag pulls every tag of a repository, so a reference without one gets `latest`.
 //! - Timestamps are RFC 3339 with nanoseconds; Go's zero time (`0001-01-01T00:00:00Z`) means "never".
 
+use berth_model::clock::days_from_civil;
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
@@ -196,17 +197,6 @@ pub(super) fn parse_timestamp(s: &str) -> Option<f64> {
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
     Some(secs as f64 + fraction)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Maps Docker's state name to [`ContainerStatus`].

@@ -15,7 +15,7 @@ use berth_model::ecs::task_definition::is_valid_name;
 use berth_model::ecs::{
     CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse, Deployment,
     DeploymentConfiguration, DeploymentController, DeploymentControllerType, DeploymentRolloutState,
-    DeploymentStrategy, DescribeServicesRequest, DescribeServicesResponse, Failure, LaunchType, ListServicesRequest,
+    DeploymentStrategy, DescribeServicesRequest, DescribeServicesResponse, LaunchType, ListServicesRequest,
     ListServicesResponse, PlacementConstraint, PlacementStrategy, PropagateTags, SchedulingStrategy, Service,
     ServiceCurrentRevisionSummary, ServiceDeployment, ServiceDeploymentStatus, ServiceEvent, ServiceField,
     ServiceRevision, ServiceRevisionSummary, UpdateServiceRequest, UpdateServiceResponse,
@@ -478,11 +478,7 @@ impl Control {
             let found = service_name(text).ok().and_then(|n| state.services.get(&(cluster.clone(), n)));
             match found {
                 Some(v) => services.push(self.render_service(&state, &v.record, with_tags)),
-                None => failures.push(Failure {
-                    arn: Some(if is_arn(text) { text.clone() } else { self.arn(&format!("service/{cluster}/{text}")) }),
-                    reason: Some("MISSING".into()),
-                    detail: None,
-                }),
+                None => failures.push(self.missing("service", &cluster, text)),
             }
         }
         Ok(DescribeServicesResponse { services: Some(services), failures: Some(failures) })

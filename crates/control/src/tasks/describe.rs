@@ -4,10 +4,9 @@ use super::render_task;
 use super::stop::parse_task_ref;
 use crate::paging::{page_size, paginate};
 use crate::{Control, ControlError, Result};
-use berth_model::arn::is_arn;
 use berth_model::ecs::task_definition::validate_family;
 use berth_model::ecs::{
-    DescribeTasksRequest, DescribeTasksResponse, DesiredStatus, Failure, ListTasksRequest, ListTasksResponse, TaskField,
+    DescribeTasksRequest, DescribeTasksResponse, DesiredStatus, ListTasksRequest, ListTasksResponse, TaskField,
 };
 
 impl Control {
@@ -25,11 +24,7 @@ impl Control {
             let found = parse_task_ref(&cluster, text).ok().and_then(|key| state.tasks.get(&key));
             match found {
                 Some(v) => tasks.push(render_task(&v.record, with_tags)),
-                None => failures.push(Failure {
-                    arn: Some(if is_arn(text) { text.clone() } else { self.arn(&format!("task/{cluster}/{text}")) }),
-                    reason: Some("MISSING".into()),
-                    detail: None,
-                }),
+                None => failures.push(self.missing("task", &cluster, text)),
             }
         }
         Ok(DescribeTasksResponse { tasks: Some(tasks), failures: Some(failures) })

@@ -520,15 +520,7 @@ impl Control {
                 .get(&key)
                 .is_some_and(|v| v.record.instance.status.as_deref() != Some("INACTIVE"));
             if !known {
-                failures.push(Failure {
-                    arn: Some(if berth_model::arn::is_arn(text) {
-                        text.clone()
-                    } else {
-                        self.arn(&format!("container-instance/{cluster}/{text}"))
-                    }),
-                    reason: Some("MISSING".into()),
-                    detail: None,
-                });
+                failures.push(self.missing("container-instance", &cluster, text));
                 continue;
             }
             let (placed, failed, _) =

@@ -129,6 +129,19 @@ pub struct ScanRecord {
 }
 
 impl ScanRecord {
+    /// A scan with no findings (yet): in progress, failed or unsupported.
+    pub fn without_findings(status: ScanStatus, description: impl Into<String>, started_at: Timestamp) -> Self {
+        ScanRecord {
+            status,
+            description: description.into(),
+            started_at,
+            completed_at: None,
+            source_updated_at: None,
+            findings: Vec::new(),
+            severity_counts: BTreeMap::new(),
+        }
+    }
+
     /// Counts findings per severity name.
     pub fn count_severities(findings: &[ImageScanFinding]) -> BTreeMap<String, i32> {
         let mut counts = BTreeMap::new();

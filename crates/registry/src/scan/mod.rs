@@ -226,41 +226,21 @@ impl Registry {
         let image = self.get_manifest(repo, &crate::Reference::Digest(Digest::parse(digest)?))?;
         let now = self.now();
         if matches!(image.record.media_type.as_str(), OCI_INDEX | DOCKER_MANIFEST_LIST) {
-            let record = ScanRecord {
-                status: ScanStatus::UnsupportedImage,
-                description: "The image is a manifest list; scan the images it lists.".into(),
-                started_at: now,
-                completed_at: None,
-                source_updated_at: None,
-                findings: Vec::new(),
-                severity_counts: Default::default(),
-            };
+            let record = ScanRecord::without_findings(
+                ScanStatus::UnsupportedImage,
+                "The image is a manifest list; scan the images it lists.",
+                now,
+            );
             self.put_scan(repo, digest, &record).await?;
             return Ok(ImageScanStatus { status: Some(record.status), description: Some(record.description) });
         }
-        let record = ScanRecord {
-            status: ScanStatus::InProgress,
-            description: "The scan is in progress.".into(),
-            started_at: now,
-            completed_at: None,
-            source_updated_at: None,
-            findings: Vec::new(),
-            severity_counts: Default::default(),
-        };
+        let record = ScanRecord::without_findings(ScanStatus::InProgress, "The scan is in progress.", now);
         self.put_scan(repo, digest, &record).await?;
         let (repo, digest) = (repo.to_string(), digest.to_string());
         self.spawn(move |registry| async move {
             let done = match registry.scan_image(&repo, &digest).await {
                 Ok(done) => done,
-                Err(e) => ScanRecord {
-                    status: ScanStatus::Failed,
-                    description: format!("The scan failed: {e}"),
-                    started_at: now,
-                    completed_at: None,
-                    source_updated_at: None,
-                    findings: Vec::new(),
-                    severity_counts: Default::default(),
-                },
+                Err(e) => ScanRecord::without_findings(ScanStatus::Failed, format!("The scan failed: {e}"), now),
             };
             if let Err(e) = registry.put_scan(&repo, &digest, &done).await {
                 tracing::info!(%repo, %digest, error = %e, "scan result not recorded");

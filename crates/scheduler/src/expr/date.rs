@@ -1,22 +1,13 @@
 //! The `registeredAt` date formats: `2018-06-18T22:28:28+00:00`, `2018-06-18T22:28:28Z`,
 //! `2018-06-18T22:28:28` (UTC) and `2018-06-18`; fractional seconds are accepted and dropped.
 
+use berth_model::clock::days_from_civil;
+
 /// A parsed date: epoch seconds and whether only a day was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Date {
     pub(crate) epoch_seconds: i64,
     pub(crate) date_only: bool,
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
