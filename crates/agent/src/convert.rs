@@ -5,9 +5,11 @@
 //! `portMappings` published ports (host port 0: dynamic), and labels name the task, container, cluster and
 //! container instance so a restarted agent can find its containers again.
 
-use crate::runtime::{self, ContainerSpec, ExtraHost, HealthCheck, LogConfig, PortMapping, Protocol, Ulimit};
+use crate::runtime::{
+    self, BindMount, ContainerSpec, ExtraHost, HealthCheck, LogConfig, PortMapping, Protocol, Ulimit,
+};
 use berth_model::agent::{ContainerSpec as WireContainer, TaskSpec};
-use berth_model::ecs::{NetworkMode, TransportProtocol};
+use berth_model::ecs::{NetworkMode, Scope, TransportProtocol, Volume};
 use std::time::Duration;
 
 /// Label: the task's ARN (the name ECS's agent uses).
@@ -36,6 +38,36 @@ pub fn container_name(task: &TaskSpec, container: &str) -> String {
 
 fn seconds(value: Option<i32>, default: u64) -> Duration {
     Duration::from_secs(value.and_then(|v| u64::try_from(v).ok()).unwrap_or(default))
+}
+
+/// The Docker volume of a task-scoped volume (an empty volume, or a Docker volume with scope `task`): created by
+/// the engine when the first container mounts it, removed with the task.
+pub fn task_volume_name(task: &TaskSpec, volume: &str) -> String {
+    let task_id = task.task_arn.rsplit('/').next().unwrap_or_default();
+    format!("berth-{task_id}-{volume}")
+}
+
+/// What a mount of `volume` binds: the host path of a host volume, the volume's own name for a `shared` Docker
+/// volume, or the task's own Docker volume otherwise.
+fn volume_source(task: &TaskSpec, volume: &Volume) -> String {
+    let name = volume.name.as_deref().unwrap_or_default();
+    if let Some(path) = volume.host.as_ref().and_then(|h| h.source_path.clone()) {
+        return path;
+    }
+    match volume.docker_volume_configuration.as_ref().and_then(|d| d.scope) {
+        Some(Scope::Shared) => name.to_string(),
+        _ => task_volume_name(task, name),
+    }
+}
+
+/// The task-scoped Docker volumes of a task (see [`task_volume_name`]), to remove with it.
+pub fn task_volumes(task: &TaskSpec) -> Vec<String> {
+    task.volumes
+        .iter()
+        .filter(|v| v.host.as_ref().and_then(|h| h.source_path.as_ref()).is_none())
+        .filter(|v| v.docker_volume_configuration.as_ref().and_then(|d| d.scope) != Some(Scope::Shared))
+        .filter_map(|v| v.name.as_deref().map(|n| task_volume_name(task, n)))
+        .collect()
 }
 
 /// Builds the runtime spec of one container of a task.
@@ -142,12 +174,44 @@ pub fn container_spec(task: &TaskSpec, container: &WireContainer, instance_arn: 
         .flatten()
         .filter_map(|s| Some((s.namespace.clone()?, s.value.clone().unwrap_or_default())))
         .collect();
+    // The control plane refuses the drivers that need AWS services (awslogs, awsfirelens); the rest are Docker's.
     spec.log_config = match &def.log_configuration {
-        Some(lc) if lc.log_driver.as_str() == "json-file" => {
-            LogConfig { driver: "json-file".into(), options: lc.options.clone().unwrap_or_default() }
+        Some(lc) => {
+            LogConfig { driver: lc.log_driver.as_str().into(), options: lc.options.clone().unwrap_or_default() }
         }
-        _ => LogConfig::default(),
+        None => LogConfig::default(),
     };
+    spec.binds = def
+        .mount_points
+        .iter()
+        .flatten()
+        .filter_map(|mp| {
+            let volume = task.volumes.iter().find(|v| v.name.is_some() && v.name == mp.source_volume)?;
+            Some(BindMount {
+                source: volume_source(task, volume),
+                target: mp.container_path.clone()?,
+                read_only: mp.read_only.unwrap_or(false),
+            })
+        })
+        .collect();
+    spec.volumes_from = def
+        .volumes_from
+        .iter()
+        .flatten()
+        .filter_map(|from| {
+            let source = container_name(task, from.source_container.as_deref()?);
+            Some(if from.read_only.unwrap_or(false) { format!("{source}:ro") } else { source })
+        })
+        .collect();
+    spec.links = def
+        .links
+        .iter()
+        .flatten()
+        .map(|link| {
+            let (target, alias) = link.split_once(':').unwrap_or((link, link));
+            format!("{}:{alias}", container_name(task, target))
+        })
+        .collect();
     spec.interactive = def.interactive.unwrap_or(false);
     spec.pseudo_terminal = def.pseudo_terminal.unwrap_or(false);
     spec.disable_networking = def.disable_networking.unwrap_or(false);
@@ -205,5 +269,64 @@ mod tests {
         assert_eq!(spec.stop_timeout, Some(Duration::from_secs(2)));
         assert_eq!(spec.labels[LABEL_INSTANCE_ARN], "arn:instance");
         assert_eq!(spec.labels[LABEL_CONTAINER_NAME], "app");
+    }
+
+    #[test]
+    fn volumes_volumes_from_links_and_log_drivers() {
+        use berth_model::ecs::{
+            DockerVolumeConfiguration, HostVolumeProperties, LogConfiguration, LogDriver, MountPoint, VolumeFrom,
+        };
+        let mut task = task();
+        let named = |name: &str| Volume { name: Some(name.into()), ..Default::default() };
+        let docker = |scope| DockerVolumeConfiguration { scope: Some(scope), ..Default::default() };
+        task.volumes = vec![
+            Volume { host: Some(HostVolumeProperties { source_path: Some("/srv/data".into()) }), ..named("data") },
+            Volume { docker_volume_configuration: Some(docker(Scope::Shared)), ..named("cache") },
+            Volume { docker_volume_configuration: Some(docker(Scope::Task)), ..named("scratch") },
+            named("empty"),
+        ];
+        let mount = |v: &str, path: &str, ro| MountPoint {
+            source_volume: Some(v.into()),
+            container_path: Some(path.into()),
+            read_only: ro,
+        };
+        let def = ContainerDefinition {
+            name: Some("app".into()),
+            image: Some("img".into()),
+            mount_points: Some(vec![
+                mount("data", "/data", Some(true)),
+                mount("cache", "/cache", None),
+                mount("scratch", "/scratch", None),
+                mount("empty", "/empty", Some(false)),
+            ]),
+            volumes_from: Some(vec![VolumeFrom { source_container: Some("side".into()), read_only: Some(true) }]),
+            links: Some(vec!["db".into(), "side:helper".into()]),
+            log_configuration: Some(LogConfiguration {
+                log_driver: LogDriver::Syslog,
+                options: Some(std::collections::BTreeMap::from([("tag".into(), "web".into())])),
+                secret_options: None,
+            }),
+            ..Default::default()
+        };
+        let spec = container_spec(&task, &WireContainer { container_arn: "c".into(), definition: def }, "i");
+        let id = "0123456789abcdef0123456789abcdef";
+        let bind = |source: &str, target: &str, read_only| BindMount {
+            source: source.into(),
+            target: target.into(),
+            read_only,
+        };
+        assert_eq!(
+            spec.binds,
+            vec![
+                bind("/srv/data", "/data", true),
+                bind("cache", "/cache", false),
+                bind(&format!("berth-{id}-scratch"), "/scratch", false),
+                bind(&format!("berth-{id}-empty"), "/empty", false),
+            ]
+        );
+        assert_eq!(spec.volumes_from, vec![format!("berth-web-3-side-{id}:ro")]);
+        assert_eq!(spec.links, vec![format!("berth-web-3-db-{id}:db"), format!("berth-web-3-side-{id}:helper")]);
+        assert_eq!((spec.log_config.driver.as_str(), spec.log_config.options["tag"].as_str()), ("syslog", "web"));
+        assert_eq!(task_volumes(&task), vec![format!("berth-{id}-scratch"), format!("berth-{id}-empty")]);
     }
 }

@@ -83,6 +83,7 @@ fn task_spec(record: &TaskRecord) -> TaskSpec {
         stop_code: task.stop_code.map(|c| c.as_str().to_string()),
         started_by: task.started_by.clone(),
         group: task.group.clone(),
+        volumes: record.volumes.clone(),
     }
 }
 

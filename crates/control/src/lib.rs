@@ -33,6 +33,7 @@ mod paging;
 mod placement;
 pub mod records;
 pub mod services;
+pub mod support;
 mod tags;
 mod task_definitions;
 pub mod tasks;

@@ -131,6 +131,9 @@ pub struct TaskRecord {
     pub containers: Vec<ContainerSpec>,
     /// The task definition's network mode.
     pub network_mode: NetworkMode,
+    /// The task definition's volumes (empty in records written before volumes were supported).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<berth_model::ecs::Volume>,
     /// What it holds on its instance.
     pub reservation: Reservation,
     /// Whether the reservation was given back (when the task stopped).

@@ -12,7 +12,7 @@
 //! agent always reports whole task snapshots, so a lost or repeated message is harmless.
 
 use crate::Timestamp;
-use crate::ecs::{ContainerDefinition, NetworkBinding, NetworkMode};
+use crate::ecs::{ContainerDefinition, NetworkBinding, NetworkMode, Volume};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -146,6 +146,9 @@ pub struct TaskSpec {
     pub started_by: Option<String>,
     /// The task's group.
     pub group: Option<String>,
+    /// The task definition's `volumes`, which the containers' `mountPoints` name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
 }
 
 /// A container of a [`TaskSpec`].

@@ -422,6 +422,7 @@ impl<R: ContainerRuntime> Engine<R> {
     fn schedule_cleanup(&self, arn: &str) {
         let Some(task) = self.tasks.get(arn) else { return };
         let ids: Vec<String> = task.containers.values().filter_map(|c| c.id.clone()).collect();
+        let volumes = task.spec.as_ref().map(crate::convert::task_volumes).unwrap_or_default();
         let runtime = self.runtime.clone();
         let wait = self.config.cleanup_wait;
         tokio::spawn(async move {
@@ -431,6 +432,13 @@ impl<R: ContainerRuntime> Engine<R> {
                     && !error.is_not_found()
                 {
                     tracing::warn!(container = %id, %error, "removing a stopped container failed");
+                }
+            }
+            for name in volumes {
+                if let Err(error) = runtime.remove_volume(&name).await
+                    && !error.is_not_found()
+                {
+                    tracing::warn!(volume = %name, %error, "removing a task's volume failed");
                 }
             }
         });

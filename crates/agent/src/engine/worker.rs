@@ -239,12 +239,50 @@ async fn wait_for_dependencies<R: ContainerRuntime>(
     Ok(())
 }
 
+/// The order to create and start a task's containers in: definition order, except that a container comes after
+/// the containers it depends on (`dependsOn`), links to (`links`: Docker links only to a running container) or
+/// mounts the volumes of (`volumesFrom`: the source must exist when it is created). A cycle is an error.
+pub(crate) fn start_order(task: &TaskSpec) -> Result<Vec<String>, String> {
+    let deps = |c: &berth_model::ecs::ContainerDefinition| -> Vec<String> {
+        let mut d: Vec<String> = c.depends_on.iter().flatten().map(|d| d.container_name.clone()).collect();
+        d.extend(c.links.iter().flatten().map(|l| l.split(':').next().unwrap_or_default().to_string()));
+        d.extend(c.volumes_from.iter().flatten().filter_map(|v| v.source_container.clone()));
+        d
+    };
+    let defs: Vec<_> = task.containers.iter().map(|c| &c.definition).collect();
+    let mut order: Vec<String> = Vec::with_capacity(defs.len());
+    while order.len() < defs.len() {
+        let next = defs.iter().find(|c| {
+            let name = c.name.clone().unwrap_or_default();
+            !order.contains(&name)
+                && deps(c).iter().all(|d| order.contains(d) || !defs.iter().any(|o| o.name.as_ref() == Some(d)))
+        });
+        match next {
+            Some(c) => order.push(c.name.clone().unwrap_or_default()),
+            None => {
+                let left: Vec<_> = defs.iter().filter_map(|c| c.name.clone()).filter(|n| !order.contains(n)).collect();
+                return Err(format!(
+                    "DependencyError: containers {} depend on each other in a cycle (dependsOn, links, volumesFrom)",
+                    left.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(order)
+}
+
 /// Pulls, creates and starts a task's containers. Never panics; failures come back in the outcome.
 pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
     let StartJob { runtime, task, existing, instance_arn, pull, registry_auth, pulls, cancel, clock, on_activating } =
         job;
     let mut out = StartOutcome::default();
-    let names: Vec<String> = task.containers.iter().filter_map(|c| c.definition.name.clone()).collect();
+    let names = match start_order(&task) {
+        Ok(names) => names,
+        Err(reason) => {
+            out.failure = Some(("TaskFailedToStart".to_string(), reason));
+            return out;
+        }
+    };
     let mut ids: BTreeMap<String, String> = existing;
     let mut digests: BTreeMap<String, String> = BTreeMap::new();
     let fail = |out: &mut StartOutcome, code: &str, reason: String| {
@@ -252,8 +290,11 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
     };
 
     // 1. Images, each once.
-    let to_create: Vec<_> =
-        task.containers.iter().filter(|c| !c.definition.name.as_ref().is_some_and(|n| ids.contains_key(n))).collect();
+    let to_create: Vec<_> = names
+        .iter()
+        .filter(|n| !ids.contains_key(*n))
+        .filter_map(|n| task.containers.iter().find(|c| c.definition.name.as_ref() == Some(n)))
+        .collect();
     if !to_create.is_empty() {
         out.pull_started_at = Some(clock.now());
     }
@@ -378,4 +419,48 @@ pub async fn stop_containers<R: ContainerRuntime>(
         }
     });
     futures::future::join_all(stops).await.into_iter().collect()
+}
+
+#[cfg(test)]
+mod start_order_tests {
+    use super::start_order;
+    use berth_model::agent::{ContainerSpec, TaskSpec};
+    use berth_model::ecs::{ContainerCondition, ContainerDefinition, ContainerDependency, VolumeFrom};
+
+    fn task(defs: Vec<ContainerDefinition>) -> TaskSpec {
+        TaskSpec {
+            containers: defs
+                .into_iter()
+                .map(|definition| ContainerSpec { container_arn: String::new(), definition })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn named(name: &str) -> ContainerDefinition {
+        ContainerDefinition { name: Some(name.into()), ..Default::default() }
+    }
+
+    #[test]
+    fn dependencies_links_and_volumes_from_come_first() {
+        let mut app = named("app");
+        app.links = Some(vec!["db:database".into()]);
+        let mut reader = named("reader");
+        reader.volumes_from = Some(vec![VolumeFrom { source_container: Some("app".into()), read_only: None }]);
+        let mut db = named("db");
+        db.depends_on =
+            Some(vec![ContainerDependency { container_name: "init".into(), condition: ContainerCondition::Complete }]);
+        let order = start_order(&task(vec![reader, app, db, named("init")])).unwrap();
+        assert_eq!(order, ["init", "db", "app", "reader"]);
+    }
+
+    #[test]
+    fn a_cycle_is_an_error() {
+        let mut a = named("a");
+        a.links = Some(vec!["b".into()]);
+        let mut b = named("b");
+        b.volumes_from = Some(vec![VolumeFrom { source_container: Some("a".into()), read_only: None }]);
+        let err = start_order(&task(vec![a, b, named("c")])).unwrap_err();
+        assert!(err.contains("a, b") && err.contains("cycle"), "{err}");
+    }
 }

@@ -16,7 +16,7 @@ use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, EventsOptions, InspectContainerOptions, ListContainersOptions,
-    RemoveContainerOptions, StartContainerOptions, StopContainerOptions,
+    RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions, StopContainerOptions,
 };
 use futures::{StreamExt, TryStreamExt};
 
@@ -188,6 +188,11 @@ impl ContainerRuntime for DockerRuntime {
     async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
         let options = RemoveContainerOptions { force: true, v: true, link: false };
         self.docker.remove_container(id, Some(options)).await.map_err(|e| map_error("remove_container", id, e))
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        let options = RemoveVolumeOptions { force: false };
+        self.docker.remove_volume(name, Some(options)).await.map_err(|e| map_error("remove_volume", name, e))
     }
 
     async fn inspect_container(&self, id: &str) -> Result<Option<ContainerState>, RuntimeError> {

@@ -84,6 +84,11 @@ pub enum Call {
         /// The id.
         id: String,
     },
+    /// `remove_volume`.
+    RemoveVolume {
+        /// The volume's name.
+        name: String,
+    },
 }
 
 #[derive(Debug)]
@@ -440,6 +445,12 @@ impl ContainerRuntime for FakeRuntime {
         inner.calls.push(Call::Remove { id: id.to_string() });
         self.injected(&mut inner, Op::Remove)?;
         self.remove(&mut inner, id)
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        // The fake keeps no volumes: it records the call so tests can see that task volumes are cleaned up.
+        self.lock().calls.push(Call::RemoveVolume { name: name.to_string() });
+        Ok(())
     }
 
     async fn inspect_container(&self, id: &str) -> Result<Option<ContainerState>, RuntimeError> {

@@ -114,6 +114,8 @@ pub(super) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
                 .map(|b| format!("{}:{}{}", b.source, b.target, if b.read_only { ":ro" } else { "" }))
                 .collect(),
         ),
+        volumes_from: non_empty(spec.volumes_from.clone()),
+        links: non_empty(spec.links.clone()),
         log_config: Some(HostConfigLogConfig {
             typ: Some(spec.log_config.driver.clone()),
             config: Some(spec.log_config.options.clone().into_iter().collect()),

@@ -72,6 +72,10 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// Removes a container (killing it if running) with its anonymous volumes.
     fn remove_container(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
+    /// Removes a named volume (a task-scoped volume, once the task's containers are gone). Removing a volume that
+    /// does not exist fails with a not-found error.
+    fn remove_volume(&self, name: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
     /// The container's observed state, or `None` when it no longer exists.
     fn inspect_container(&self, id: &str) -> impl Future<Output = Result<Option<ContainerState>, RuntimeError>> + Send;
 

@@ -94,8 +94,12 @@ pub struct ContainerSpec {
     pub shm_size_bytes: Option<u64>,
     /// `systemControls`.
     pub sysctls: BTreeMap<String, String>,
-    /// `mountPoints` resolved to host paths.
+    /// `mountPoints` resolved to host paths or named volumes.
     pub binds: Vec<BindMount>,
+    /// `volumesFrom`: the Docker names of containers whose volumes to mount, each with `:ro` when read-only.
+    pub volumes_from: Vec<String>,
+    /// `links`: `docker-name:alias` of the task's containers this one reaches by alias (bridge mode).
+    pub links: Vec<String>,
     /// `logConfiguration`; `json-file` by default so the agent can read logs back.
     pub log_config: LogConfig,
     /// `interactive`: keep stdin open.

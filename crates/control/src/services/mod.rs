@@ -342,6 +342,7 @@ impl Control {
         if td.record.task_definition.status != Some(berth_model::ecs::TaskDefinitionStatus::Active) {
             return Err(ControlError::client("TaskDefinition is inactive"));
         }
+        refuse_unsupported(&td.record.task_definition)?;
         let td_arn = td.record.task_definition.task_definition_arn.clone().unwrap_or_default();
         let deployment_configuration =
             normalise_deployment_configuration(req.deployment_configuration.as_ref(), strategy)?;
@@ -570,6 +571,7 @@ impl Control {
                 if td.record.task_definition.status != Some(berth_model::ecs::TaskDefinitionStatus::Active) {
                     return Err(ControlError::client("TaskDefinition is inactive"));
                 }
+                refuse_unsupported(&td.record.task_definition)?;
                 target_td = td.record.task_definition.task_definition_arn.clone().unwrap_or_default();
                 redeploy |= target_td != current_td;
             }
@@ -663,5 +665,14 @@ fn trim<T>(list: &mut Vec<T>) {
     if list.len() > MAX_HISTORY {
         let extra = list.len() - MAX_HISTORY;
         list.drain(..extra);
+    }
+}
+
+/// Refuses a service whose task definition Berth could not run (see [`crate::support`]), at CreateService or
+/// UpdateService rather than in every placement attempt.
+fn refuse_unsupported(td: &berth_model::ecs::TaskDefinition) -> Result<()> {
+    match crate::support::unsupported(td, td.container_definitions.as_deref().unwrap_or_default()) {
+        Some(why) => Err(ControlError::ecs(EcsException::UnsupportedFeatureException, why)),
+        None => Ok(()),
     }
 }

@@ -125,6 +125,7 @@ mod tests {
             instance_id: "i".into(),
             containers: Vec::new(),
             network_mode: NetworkMode::Bridge,
+            volumes: Vec::new(),
             reservation: Reservation::default(),
             released: false,
             transitions: vec![Transition { status: "PROVISIONING".into(), at: 1.0 }],

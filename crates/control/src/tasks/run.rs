@@ -213,6 +213,9 @@ impl Control {
             definition.container_definitions.as_deref().unwrap_or_default(),
             overrides.container_overrides.as_deref().unwrap_or_default(),
         )?;
+        if let Some(why) = crate::support::unsupported(definition, &containers) {
+            return Err(ControlError::ecs(EcsException::UnsupportedFeatureException, why));
+        }
         let task_cpu = match overrides.cpu.as_deref() {
             Some(text) => {
                 Some(parse_task_cpu(text).ok_or_else(|| ControlError::invalid("Invalid 'cpu' override for task."))?)
@@ -322,6 +325,7 @@ impl Control {
             instance_id: instance.id.clone(),
             containers: specs,
             network_mode: p.network_mode,
+            volumes: p.td.record.task_definition.volumes.clone().unwrap_or_default(),
             reservation: p.reservation.clone(),
             released: false,
             transitions: vec![Transition { status: "PROVISIONING".into(), at: now }],

@@ -64,6 +64,8 @@ fn full_spec() -> ContainerSpec {
             BindMount { source: "/data".into(), target: "/var/data".into(), read_only: true },
             BindMount { source: "/logs".into(), target: "/var/log".into(), read_only: false },
         ],
+        volumes_from: vec!["berth-web-1-side-abc:ro".into()],
+        links: vec!["berth-web-1-db-abc:database".into()],
         log_config: LogConfig {
             driver: "json-file".into(),
             options: BTreeMap::from([("max-size".into(), "10m".into())]),
@@ -128,6 +130,8 @@ fn maps_a_full_spec() {
     assert_eq!((ulimit.name.as_deref(), ulimit.soft, ulimit.hard), (Some("nofile"), Some(1024), Some(4096)));
     assert_eq!((host.privileged, host.readonly_rootfs, host.init), (Some(true), Some(true), Some(true)));
     assert_eq!(host.extra_hosts, Some(vec!["db:10.0.0.5".into()]));
+    assert_eq!(host.volumes_from, Some(vec!["berth-web-1-side-abc:ro".into()]));
+    assert_eq!(host.links, Some(vec!["berth-web-1-db-abc:database".into()]));
     assert_eq!(host.dns, Some(vec!["1.1.1.1".into()]));
     assert_eq!(host.dns_search, Some(vec!["corp".into()]));
     assert_eq!(host.security_opt, Some(vec!["no-new-privileges".into()]));
