@@ -56,6 +56,9 @@ fn unsupported_volume(v: &Volume) -> Option<String> {
         {
             return not_yet(&format!("Volume {name}: driverOpts and labels of Docker volumes are"));
         }
+        // The engine creates a missing named volume on first mount, so a shared volume behaves as with
+        // `autoprovision: true` (ECS's default is false: a missing volume fails the task there). An explicit false
+        // asks for that failure, which Berth does not check yet.
         if docker.autoprovision == Some(false) {
             return not_yet(&format!("Volume {name}: autoprovision false is"));
         }
