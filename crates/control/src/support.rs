@@ -47,6 +47,12 @@ fn unsupported_volume(v: &Volume) -> Option<String> {
     if v.configured_at_launch == Some(true) {
         return not_yet(&format!("Volume {name}: volumes configured at launch are"));
     }
+    if let Some(path) = v.host.as_ref().and_then(|h| h.source_path.as_deref())
+        && !path.starts_with('/')
+    {
+        // Docker would take a relative path for the name of a volume: a different thing, silently.
+        return Some(format!("Volume {name}: host sourcePath {path:?} must be an absolute path."));
+    }
     if let Some(docker) = &v.docker_volume_configuration {
         if docker.driver.as_deref().is_some_and(|d| d != "local") {
             return not_yet(&format!("Volume {name}: Docker volume drivers other than local are"));
@@ -189,6 +195,14 @@ mod tests {
             ..Default::default()
         };
         assert!(unsupported(&td, &[container("app")]).is_some_and(|m| m.contains("EFS")));
+        let td = TaskDefinition {
+            volumes: Some(vec![Volume {
+                host: Some(HostVolumeProperties { source_path: Some("data".into()) }),
+                ..volume("rel")
+            }]),
+            ..Default::default()
+        };
+        assert!(unsupported(&td, &[container("app")]).is_some_and(|m| m.contains("absolute")));
     }
 
     #[test]
