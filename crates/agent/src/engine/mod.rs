@@ -365,12 +365,13 @@ impl<R: ContainerRuntime> Engine<R> {
         if matches!(task.phase, Phase::Stopping | Phase::Stopped) {
             return;
         }
-        let to_stop: Vec<(String, String, Duration)> = task
+        let to_stop: Vec<(String, (String, Duration))> = task
             .containers
             .iter()
             .filter(|(_, c)| c.status != "STOPPED" || c.restarting)
-            .filter_map(|(name, c)| Some((name.clone(), c.id.clone()?, self.stop_timeout(task, name))))
+            .filter_map(|(name, c)| Some((name.clone(), (c.id.clone()?, self.stop_timeout(task, name)))))
             .collect();
+        let to_stop = worker::stop_waves(to_stop, task.spec.as_ref());
         let Some(task) = self.tasks.get_mut(arn) else { return };
         task.phase = Phase::Stopping;
         task.stopping_at.get_or_insert(now);

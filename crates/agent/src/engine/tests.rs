@@ -146,6 +146,36 @@ async fn desired_stopped_stops_with_the_container_timeouts() {
 }
 
 #[tokio::test]
+async fn containers_stop_in_reverse_dependency_order() {
+    use berth_model::ecs::{ContainerCondition, ContainerDependency};
+    let mut h = harness().await;
+    // "web" sorts after "proxy", so a stop in name order would stop the proxy first.
+    let mut app = container("web", true);
+    app.definition.depends_on =
+        Some(vec![ContainerDependency { container_name: "proxy".into(), condition: ContainerCondition::Start }]);
+    let mut t = task("t4b", vec![app, container("proxy", true), container("other", false)]);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    t.desired_status = "STOPPED".into();
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    assert_eq!(h.latest(&t.task_arn).last_status, "STOPPED");
+    let id = |name: &str| h.fake.id_of(&crate::convert::container_name(&t, name)).unwrap();
+    let stops: Vec<String> = h
+        .fake
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            crate::runtime::fake::Call::Stop { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    let at = |name: &str| stops.iter().position(|s| *s == id(name)).unwrap();
+    assert!(at("web") < at("proxy"), "the app stops before the proxy it depends on: {stops:?}");
+    assert_eq!(stops.len(), 3);
+}
+
+#[tokio::test]
 async fn pull_failure_without_a_local_image_fails_the_task() {
     let mut h = harness().await;
     let mut t = task("t5", vec![container("app", true)]);

@@ -243,12 +243,7 @@ async fn wait_for_dependencies<R: ContainerRuntime>(
 /// the containers it depends on (`dependsOn`), links to (`links`: Docker links only to a running container) or
 /// mounts the volumes of (`volumesFrom`: the source must exist when it is created). A cycle is an error.
 pub(crate) fn start_order(task: &TaskSpec) -> Result<Vec<String>, String> {
-    let deps = |c: &berth_model::ecs::ContainerDefinition| -> Vec<String> {
-        let mut d: Vec<String> = c.depends_on.iter().flatten().map(|d| d.container_name.clone()).collect();
-        d.extend(c.links.iter().flatten().map(|l| l.split(':').next().unwrap_or_default().to_string()));
-        d.extend(c.volumes_from.iter().flatten().filter_map(|v| v.source_container.clone()));
-        d
-    };
+    let deps = container_dependencies;
     let defs: Vec<_> = task.containers.iter().map(|c| &c.definition).collect();
     let mut order: Vec<String> = Vec::with_capacity(defs.len());
     while order.len() < defs.len() {
@@ -269,6 +264,43 @@ pub(crate) fn start_order(task: &TaskSpec) -> Result<Vec<String>, String> {
         }
     }
     Ok(order)
+}
+
+/// The containers `c` needs started before it: `dependsOn`, `links` and `volumesFrom`.
+fn container_dependencies(c: &berth_model::ecs::ContainerDefinition) -> Vec<String> {
+    let mut d: Vec<String> = c.depends_on.iter().flatten().map(|d| d.container_name.clone()).collect();
+    d.extend(c.links.iter().flatten().map(|l| l.split(':').next().unwrap_or_default().to_string()));
+    d.extend(c.volumes_from.iter().flatten().filter_map(|v| v.source_container.clone()));
+    d
+}
+
+/// Splits the containers to stop into waves, in reverse dependency order as ECS stops them: a container is
+/// stopped only after every container that depends on it (among those being stopped) has stopped, so that an
+/// app can still drain through the sidecar it depends on. Without the task's definition (`None`: adopted before
+/// the server spoke) there is one wave. A dependency cycle puts what is left in a last wave.
+pub(crate) fn stop_waves<T: Clone>(to_stop: Vec<(String, T)>, task: Option<&TaskSpec>) -> Vec<Vec<(String, T)>> {
+    let Some(task) = task else { return vec![to_stop] };
+    let deps = |name: &str| {
+        task.containers
+            .iter()
+            .find(|c| c.definition.name.as_deref() == Some(name))
+            .map(|c| container_dependencies(&c.definition))
+            .unwrap_or_default()
+    };
+    let mut left = to_stop;
+    let mut waves = Vec::new();
+    while !left.is_empty() {
+        // Those that no remaining container depends on.
+        let (wave, rest): (Vec<_>, Vec<_>) =
+            left.iter().cloned().partition(|(name, _)| !left.iter().any(|(other, _)| deps(other).contains(name)));
+        if wave.is_empty() {
+            waves.push(left);
+            break;
+        }
+        waves.push(wave);
+        left = rest;
+    }
+    waves
 }
 
 /// Pulls, creates and starts a task's containers. Never panics; failures come back in the outcome.
@@ -401,24 +433,29 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
     out
 }
 
-/// Stops the given containers concurrently, each with its own timeout, and observes their final states.
+/// Stops the given containers wave by wave (see [`stop_waves`]); those of one wave concurrently, each with its
+/// own timeout. Observes their final states.
 pub async fn stop_containers<R: ContainerRuntime>(
     runtime: Arc<R>,
-    containers: Vec<(String, String, Duration)>,
+    waves: Vec<Vec<(String, (String, Duration))>>,
 ) -> BTreeMap<String, Option<ContainerState>> {
-    let stops = containers.into_iter().map(|(name, id, timeout)| {
-        let runtime = runtime.clone();
-        async move {
-            if let Err(error) = runtime.stop_container(&id, timeout).await
-                && !error.is_not_found()
-            {
-                tracing::warn!(container = %id, %error, "stopping a container failed");
+    let mut states = BTreeMap::new();
+    for wave in waves {
+        let stops = wave.into_iter().map(|(name, (id, timeout))| {
+            let runtime = runtime.clone();
+            async move {
+                if let Err(error) = runtime.stop_container(&id, timeout).await
+                    && !error.is_not_found()
+                {
+                    tracing::warn!(container = %id, %error, "stopping a container failed");
+                }
+                let state = runtime.inspect_container(&id).await.ok().flatten();
+                (name, state)
             }
-            let state = runtime.inspect_container(&id).await.ok().flatten();
-            (name, state)
-        }
-    });
-    futures::future::join_all(stops).await.into_iter().collect()
+        });
+        states.extend(futures::future::join_all(stops).await);
+    }
+    states
 }
 
 #[cfg(test)]
@@ -452,6 +489,22 @@ mod start_order_tests {
             Some(vec![ContainerDependency { container_name: "init".into(), condition: ContainerCondition::Complete }]);
         let order = start_order(&task(vec![reader, app, db, named("init")])).unwrap();
         assert_eq!(order, ["init", "db", "app", "reader"]);
+    }
+
+    #[test]
+    fn stop_waves_reverse_the_dependencies() {
+        let mut app = named("app");
+        app.depends_on =
+            Some(vec![ContainerDependency { container_name: "proxy".into(), condition: ContainerCondition::Start }]);
+        let mut proxy = named("proxy");
+        proxy.links = Some(vec!["db".into()]);
+        let t = task(vec![app, proxy, named("db"), named("lone")]);
+        let names = |ns: &[&str]| ns.iter().map(|n| (n.to_string(), ())).collect::<Vec<_>>();
+        let waves = super::stop_waves(names(&["app", "proxy", "db", "lone"]), Some(&t));
+        assert_eq!(waves, vec![names(&["app", "lone"]), names(&["proxy"]), names(&["db"])]);
+        // Without the definition, or when only some are still running: what can go, goes at once.
+        assert_eq!(super::stop_waves(names(&["db", "proxy"]), None), vec![names(&["db", "proxy"])]);
+        assert_eq!(super::stop_waves(names(&["db", "lone"]), Some(&t)), vec![names(&["db", "lone"])]);
     }
 
     #[test]
