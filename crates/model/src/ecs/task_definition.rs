@@ -112,7 +112,20 @@ pub fn validate_register(req: &RegisterTaskDefinitionRequest) -> Result<(), Task
         validate_fargate(network_mode, task_cpu, task_memory)?;
     }
 
-    let volumes: BTreeSet<&str> = req.volumes.iter().flatten().filter_map(|v| v.name.as_deref()).collect();
+    let mut volumes: BTreeSet<&str> = BTreeSet::new();
+    for v in req.volumes.iter().flatten() {
+        let name = v.name.as_deref().unwrap_or_default();
+        if !is_valid_name(name) {
+            return Err(client(format!(
+                "Invalid volume name '{name}': up to 255 letters (uppercase and lowercase), numbers, underscores and hyphens are allowed."
+            )));
+        }
+        if !volumes.insert(name) {
+            return Err(client(format!(
+                "Duplicate volume name '{name}': volume names must be unique within a task definition."
+            )));
+        }
+    }
     let mut names = HashSet::new();
     for c in containers {
         validate_container_basics(c)?;

@@ -201,5 +201,9 @@ fn mount_points_need_volumes() {
     v["containerDefinitions"][0]["mountPoints"] = json!([{"sourceVolume": "data", "containerPath": "/data"}]);
     assert!(message(v.clone()).contains("source volume 'data' is not defined"));
     v["volumes"] = json!([{"name": "data"}]);
-    validate_register(&req(v)).unwrap();
+    validate_register(&req(v.clone())).unwrap();
+    v["volumes"] = json!([{"name": "data"}, {"name": "data"}]);
+    assert!(message(v.clone()).contains("Duplicate volume name 'data'"));
+    v["volumes"] = json!([{"name": "data"}, {"name": "no spaces"}]);
+    assert!(message(v).contains("Invalid volume name 'no spaces'"));
 }
