@@ -22,6 +22,7 @@
 pub mod client;
 pub mod convert;
 pub mod engine;
+pub mod metadata;
 pub mod resources;
 pub mod runtime;
 pub mod session;
@@ -191,6 +192,16 @@ pub async fn run<R: ContainerRuntime>(
     let outbox = Arc::new(Outbox::default());
     let mut engine =
         Engine::new(runtime.clone(), config.engine.clone(), clock, shared.session.clone(), tx.clone(), outbox.clone());
+    match runtime.bridge_gateway().await {
+        Some(ip) => match metadata::start(ip, config.availability_zone.clone()).await {
+            Ok(endpoint) => {
+                tracing::info!(base = %endpoint.base, "task metadata endpoint");
+                engine.set_metadata(endpoint);
+            }
+            Err(error) => tracing::warn!(%ip, %error, "no task metadata endpoint: cannot listen on the bridge gateway"),
+        },
+        None => tracing::warn!("no task metadata endpoint: the engine has no bridge network"),
+    }
     engine.adopt().await?;
 
     tokio::spawn(forward_events(runtime.clone(), tx.clone()));

@@ -158,3 +158,42 @@ async fn health_checks_overrides_and_stop_timeout() {
     assert_eq!(stopped.containers()[0].exit_code, Some(137));
     assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(15), "stop took {took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_task_metadata_endpoint_answers_inside_the_container() {
+    let (_berth, client) = berth_up().await;
+    register_workload(&client, "meta", &[]).await;
+    let run = client.run_task().task_definition("meta").send().await.unwrap();
+    let arn = run.tasks()[0].task_arn.clone().unwrap();
+    let task = wait_status(&client, &arn, "RUNNING", Duration::from_secs(60)).await;
+    let base = format!("http://127.0.0.1:{}", host_port(&task));
+    let own: serde_json::Value = serde_json::from_str(&wait_http_ok(&format!("{base}/")).await).unwrap();
+    let uri = own["env"]["ECS_CONTAINER_METADATA_URI_V4"].as_str().expect("the container gets the endpoint's URI");
+    assert_eq!(own["env"]["AWS_EXECUTION_ENV"], "AWS_ECS_EC2");
+
+    // From inside the container (the workload GETs the URL itself), as an application would.
+    let fetch = |path: String| {
+        let url = format!("{base}/fetch?url={uri}{path}");
+        async move {
+            let body = wait_http_ok(&url).await;
+            serde_json::from_str::<serde_json::Value>(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}"))
+        }
+    };
+    let container = fetch(String::new()).await;
+    assert_eq!(container["Name"], "app");
+    assert_eq!(container["DockerId"].as_str(), task.containers()[0].runtime_id());
+    assert_eq!(container["KnownStatus"], "RUNNING");
+    assert_eq!(container["Limits"]["Memory"], 64);
+    assert_eq!(container["Ports"][0]["HostPort"], i64::from(host_port(&task)));
+    let meta = fetch("/task".into()).await;
+    assert_eq!(meta["TaskARN"].as_str(), Some(arn.as_str()));
+    assert_eq!(meta["Family"], "meta");
+    assert_eq!(meta["Revision"], "1");
+    assert_eq!(meta["LaunchType"], "EC2");
+    assert!(meta["PullStartedAt"].as_str().is_some_and(|t| t.ends_with('Z')), "{meta}");
+    assert_eq!(meta["Containers"].as_array().map(Vec::len), Some(1));
+    // What is not built yet says so.
+    let stats = berth_testkit::http_get(&format!("{base}/fetch?url={uri}/stats")).unwrap();
+    assert_eq!(stats.0, 404);
+    assert!(stats.1.contains("not supported by Berth yet"), "{}", stats.1);
+}

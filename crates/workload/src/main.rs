@@ -9,7 +9,8 @@
 //! - `GET /health` 200 `ok`, or 503 after `GET /sick` (until `GET /recover`) or while `/tmp/unhealthy` exists;
 //! - `GET /exit?code=N` answers, then exits with N; `GET /burn?ms=N` spins a core; `GET /sleep?ms=N`;
 //!   `GET /alloc?mb=N` allocates and touches N MiB and keeps it; `GET /stdout?line=...` and `GET /stderr?line=...`
-//!   print a line, for log tests.
+//!   print a line, for log tests; `GET /fetch?url=http://...` GETs the URL from inside the container and answers
+//!   with its status and body (for the task metadata endpoint).
 //!
 //! Signals: SIGTERM (and SIGINT) make it exit promptly with `$SIGTERM_EXIT_CODE` (default 0). With
 //! `IGNORE_SIGTERM=1` it installs a handler that only logs, so SIGTERM is ignored whether or not it is PID 1 and

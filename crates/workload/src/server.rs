@@ -171,6 +171,14 @@ pub fn route(request: &Request, state: &State) -> (Response, After) {
             println!("{}", request.param("line").unwrap_or_default());
             Response::text(200, "ok")
         }
+        "/fetch" => match request.param("url") {
+            // An HTTP GET from inside the container (e.g. of the task metadata endpoint), answered as it came.
+            Some(url) => match crate::client::get(url, Duration::from_secs(5)) {
+                Ok((status, body)) => Response::text(status, body),
+                Err(e) => Response::text(502, format!("GET {url}: {e}")),
+            },
+            None => Response::text(400, "fetch needs ?url="),
+        },
         "/stderr" => {
             eprintln!("{}", request.param("line").unwrap_or_default());
             Response::text(200, "ok")

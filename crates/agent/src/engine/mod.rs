@@ -105,6 +105,7 @@ pub struct Engine<R: ContainerRuntime> {
     tx: mpsc::UnboundedSender<Msg>,
     outbox: Arc<Outbox>,
     pulls: Arc<worker::Pulls>,
+    metadata: Option<crate::metadata::Endpoint>,
 }
 
 impl<R: ContainerRuntime> Engine<R> {
@@ -117,7 +118,30 @@ impl<R: ContainerRuntime> Engine<R> {
         tx: mpsc::UnboundedSender<Msg>,
         outbox: Arc<Outbox>,
     ) -> Self {
-        Self { runtime, config, clock, session, tasks: BTreeMap::new(), tx, outbox, pulls: Arc::default() }
+        Self {
+            runtime,
+            config,
+            clock,
+            session,
+            tasks: BTreeMap::new(),
+            tx,
+            outbox,
+            pulls: Arc::default(),
+            metadata: None,
+        }
+    }
+
+    /// Serves the tasks' metadata through `endpoint`, and gives containers started from now on its URI.
+    pub fn set_metadata(&mut self, endpoint: crate::metadata::Endpoint) {
+        self.metadata = Some(endpoint);
+    }
+
+    /// Drops a task from the engine (and from the metadata endpoint).
+    fn forget(&mut self, arn: &str) {
+        self.tasks.remove(arn);
+        if let Some(m) = &self.metadata {
+            m.directory.remove(arn);
+        }
     }
 
     /// The tasks the engine tracks (for tests and status).
@@ -189,9 +213,13 @@ impl<R: ContainerRuntime> Engine<R> {
 
     fn publish(&self, task_arn: &str) {
         if let Some(task) = self.tasks.get(task_arn)
-            && task.spec.is_some()
+            && let Some(spec) = &task.spec
         {
-            self.outbox.put(task.report(task_arn));
+            let report = task.report(task_arn);
+            if let Some(m) = &self.metadata {
+                m.directory.put(spec, &report);
+            }
+            self.outbox.put(report);
         }
     }
 
@@ -274,7 +302,7 @@ impl<R: ContainerRuntime> Engine<R> {
         match task.phase {
             Phase::Stopped => {
                 self.schedule_cleanup(arn);
-                self.tasks.remove(arn);
+                self.forget(arn);
                 self.outbox.forget(arn);
             }
             Phase::Starting => task.cancel.store(true, Ordering::SeqCst),
@@ -306,6 +334,7 @@ impl<R: ContainerRuntime> Engine<R> {
             pulls: self.pulls.clone(),
             cancel: task.cancel.clone(),
             clock: self.clock.clone(),
+            metadata: self.metadata.clone(),
             on_activating: Box::new(move |pull_started_at, pull_stopped_at| {
                 let _ =
                     activating_tx.send(Msg::Activating { task_arn: activating_arn, pull_started_at, pull_stopped_at });
@@ -416,7 +445,7 @@ impl<R: ContainerRuntime> Engine<R> {
         let known_to_server = self.tasks.get(arn).is_some_and(|t| t.spec.is_some());
         if !known_to_server {
             self.schedule_cleanup(arn);
-            self.tasks.remove(arn);
+            self.forget(arn);
         }
     }
 

@@ -97,6 +97,8 @@ pub struct StartJob<R> {
     pub cancel: Arc<AtomicBool>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// The task metadata endpoint, whose URI each container gets, when the agent serves one.
+    pub metadata: Option<crate::metadata::Endpoint>,
     /// Called once the images are ready (the task is ACTIVATING), with the pull times.
     pub on_activating: Box<dyn FnOnce(Option<Timestamp>, Option<Timestamp>) + Send>,
 }
@@ -305,8 +307,19 @@ pub(crate) fn stop_waves<T: Clone>(to_stop: Vec<(String, T)>, task: Option<&Task
 
 /// Pulls, creates and starts a task's containers. Never panics; failures come back in the outcome.
 pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
-    let StartJob { runtime, task, existing, instance_arn, pull, registry_auth, pulls, cancel, clock, on_activating } =
-        job;
+    let StartJob {
+        runtime,
+        task,
+        existing,
+        instance_arn,
+        pull,
+        registry_auth,
+        pulls,
+        cancel,
+        clock,
+        metadata,
+        on_activating,
+    } = job;
     let mut out = StartOutcome::default();
     let names = match start_order(&task) {
         Ok(names) => names,
@@ -362,7 +375,18 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             return out;
         }
         let name = c.definition.name.clone().unwrap_or_default();
-        let spec = container_spec(&task, c, &instance_arn);
+        let mut spec = container_spec(&task, c, &instance_arn);
+        if let Some(endpoint) = &metadata {
+            // As ECS's agent does; the task's own `environment` wins where it sets the same names.
+            for (key, value) in [
+                ("ECS_CONTAINER_METADATA_URI_V4", endpoint.container_uri(&task.task_arn, &name)),
+                ("AWS_EXECUTION_ENV", "AWS_ECS_EC2".to_string()),
+            ] {
+                if !spec.env.iter().any(|(k, _)| k == key) {
+                    spec.env.push((key.to_string(), value));
+                }
+            }
+        }
         let id = match runtime.create_container(&spec).await {
             Ok(id) => id,
             Err(RuntimeError::Conflict { .. }) => match runtime.inspect_container(&spec.name).await {

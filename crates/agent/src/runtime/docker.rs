@@ -15,8 +15,8 @@ use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, EventsOptions, InspectContainerOptions, ListContainersOptions,
-    RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions, StopContainerOptions,
+    CreateContainerOptions, CreateImageOptions, EventsOptions, InspectContainerOptions, InspectNetworkOptions,
+    ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions, StopContainerOptions,
 };
 use futures::{StreamExt, TryStreamExt};
 
@@ -188,6 +188,16 @@ impl ContainerRuntime for DockerRuntime {
     async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
         let options = RemoveContainerOptions { force: true, v: true, link: false };
         self.docker.remove_container(id, Some(options)).await.map_err(|e| map_error("remove_container", id, e))
+    }
+
+    async fn bridge_gateway(&self) -> Option<std::net::IpAddr> {
+        let network = self.docker.inspect_network("bridge", None::<InspectNetworkOptions>).await.ok()?;
+        let configs = network.ipam?.config?;
+        configs.iter().find_map(|c| {
+            let gateway = c.gateway.as_deref().and_then(|g| g.parse::<std::net::Ipv4Addr>().ok());
+            // Engines that record no gateway give the bridge the subnet's first address, as Docker does.
+            gateway.or_else(|| mapping::first_host_address(c.subnet.as_deref()?)).map(std::net::IpAddr::V4)
+        })
     }
 
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {

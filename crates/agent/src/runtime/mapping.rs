@@ -53,6 +53,16 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     if v.is_empty() { None } else { Some(v) }
 }
 
+/// The first host address of an IPv4 subnet such as `172.17.0.0/16` (`172.17.0.1`): where Docker puts a bridge's
+/// gateway when its IPAM config names none.
+pub(super) fn first_host_address(subnet: &str) -> Option<std::net::Ipv4Addr> {
+    let (addr, prefix) = subnet.split_once('/')?;
+    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
+    let prefix: u32 = prefix.parse().ok().filter(|p| *p <= 30)?;
+    let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+    Some(std::net::Ipv4Addr::from((u32::from(addr) & mask) + 1))
+}
+
 /// The create request for `spec`.
 pub(super) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     let mut exposed: HashMap<String, HashMap<(), ()>> = HashMap::new();

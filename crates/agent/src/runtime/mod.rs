@@ -72,6 +72,12 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// Removes a container (killing it if running) with its anonymous volumes.
     fn remove_container(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
+    /// The address containers reach the host at (the default bridge network's gateway), where the agent serves
+    /// the task metadata endpoint; `None` when the engine has none.
+    fn bridge_gateway(&self) -> impl Future<Output = Option<std::net::IpAddr>> + Send {
+        async { None }
+    }
+
     /// Removes a named volume (a task-scoped volume, once the task's containers are gone). Removing a volume that
     /// does not exist fails with a not-found error.
     fn remove_volume(&self, name: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;

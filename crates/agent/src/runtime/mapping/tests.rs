@@ -319,3 +319,14 @@ fn credentials_debug_hides_the_password() {
     let shown = format!("{creds:?}");
     assert!(shown.contains("AWS") && !shown.contains("s3cret"), "{shown}");
 }
+
+#[test]
+fn the_first_host_address_of_a_subnet() {
+    use super::first_host_address;
+    assert_eq!(first_host_address("172.17.0.0/16"), Some([172, 17, 0, 1].into()));
+    assert_eq!(first_host_address("10.1.2.128/25"), Some([10, 1, 2, 129].into()));
+    assert_eq!(first_host_address("10.1.2.3/24"), Some([10, 1, 2, 1].into()));
+    assert_eq!(first_host_address("fd00::/64"), None);
+    assert_eq!(first_host_address("10.0.0.0/31"), None);
+    assert_eq!(first_host_address("garbage"), None);
+}

@@ -1,0 +1,326 @@
+//! The task metadata endpoint, version 4, as ECS's agent serves it: each container gets
+//! `ECS_CONTAINER_METADATA_URI_V4`, and a GET of that URI answers the container's metadata, `${URI}/task` the
+//! task's. Field names and shapes follow ECS (PascalCase, `KnownStatus`, `Limits`, `Ports` ...); fields Berth does
+//! not know are left out rather than invented.
+//!
+//! ECS serves it on 169.254.170.2 through an iptables redirect. Berth needs no rule: the agent listens on the
+//! Docker bridge's gateway address, which bridge and host mode containers reach without help, on port 51679 (the
+//! port ECS's agent uses, reserved on every instance) or, when another agent on the host holds it, any free port.
+//! The URI names the task id (32 random hex digits) and the container; it carries no credentials.
+//! `/stats`, `/task/stats` and `/taskWithTags` answer 404 saying they are not supported yet.
+
+use crate::convert;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use berth_model::agent::{TaskReport, TaskSpec};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock};
+
+/// ECS's agent port for metadata and credentials, tried first.
+pub const PORT: u16 = 51679;
+
+/// What the endpoint knows of each task: the engine writes it on every change.
+#[derive(Debug, Default)]
+pub struct Directory {
+    tasks: RwLock<HashMap<String, (TaskSpec, TaskReport)>>,
+}
+
+fn task_id(task_arn: &str) -> &str {
+    task_arn.rsplit('/').next().unwrap_or_default()
+}
+
+impl Directory {
+    /// Records a task's latest desired and observed state.
+    pub fn put(&self, spec: &TaskSpec, report: &TaskReport) {
+        if let Ok(mut tasks) = self.tasks.write() {
+            tasks.insert(task_id(&spec.task_arn).to_string(), (spec.clone(), report.clone()));
+        }
+    }
+
+    /// Forgets a task.
+    pub fn remove(&self, task_arn: &str) {
+        if let Ok(mut tasks) = self.tasks.write() {
+            tasks.remove(task_id(task_arn));
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<(TaskSpec, TaskReport)> {
+        self.tasks.read().ok()?.get(id).cloned()
+    }
+}
+
+/// A running endpoint: where containers reach it, and what it knows.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `http://<gateway>:<port>`.
+    pub base: String,
+    /// The tasks it answers for.
+    pub directory: Arc<Directory>,
+}
+
+impl Endpoint {
+    /// The `ECS_CONTAINER_METADATA_URI_V4` of one container of a task.
+    pub fn container_uri(&self, task_arn: &str, container: &str) -> String {
+        format!("{}/v4/{}/{}", self.base, task_id(task_arn), container)
+    }
+}
+
+#[derive(Clone)]
+struct Context {
+    directory: Arc<Directory>,
+    availability_zone: String,
+}
+
+/// Binds on `ip` (port [`PORT`], else a free one) and serves the endpoint in the background.
+pub async fn start(ip: IpAddr, availability_zone: String) -> std::io::Result<Endpoint> {
+    let listener = match tokio::net::TcpListener::bind(SocketAddr::new(ip, PORT)).await {
+        Ok(listener) => listener,
+        Err(_) => tokio::net::TcpListener::bind(SocketAddr::new(ip, 0)).await?,
+    };
+    let addr = listener.local_addr()?;
+    let directory = Arc::new(Directory::default());
+    let app = router(Context { directory: directory.clone(), availability_zone });
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::warn!(%error, "the task metadata endpoint stopped");
+        }
+    });
+    Ok(Endpoint { base: format!("http://{addr}"), directory })
+}
+
+fn router(context: Context) -> Router {
+    Router::new()
+        .route("/v4/{task}/{container}", get(container_metadata))
+        .route("/v4/{task}/{container}/task", get(task_metadata))
+        .route("/v4/{task}/{container}/{*rest}", get(not_supported))
+        .with_state(context)
+}
+
+fn not_found(message: String) -> Response {
+    (StatusCode::NOT_FOUND, axum::Json(json!({ "error": message }))).into_response()
+}
+
+async fn not_supported(Path((_, _, rest)): Path<(String, String, String)>) -> Response {
+    not_found(format!("/{rest} of the task metadata endpoint is not supported by Berth yet."))
+}
+
+/// The task and its state, or why not (a 404's message).
+fn lookup(context: &Context, task: &str, container: &str) -> Result<(TaskSpec, TaskReport), String> {
+    let (spec, report) = context.directory.get(task).ok_or_else(|| format!("no task {task} here"))?;
+    if !spec.containers.iter().any(|c| c.definition.name.as_deref() == Some(container)) {
+        return Err(format!("task {task} has no container {container}"));
+    }
+    Ok((spec, report))
+}
+
+async fn container_metadata(
+    State(context): State<Context>,
+    Path((task, container)): Path<(String, String)>,
+) -> Response {
+    match lookup(&context, &task, &container) {
+        Ok((spec, report)) => axum::Json(container_json(&spec, &report, &container)).into_response(),
+        Err(message) => not_found(message),
+    }
+}
+
+async fn task_metadata(State(context): State<Context>, Path((task, container)): Path<(String, String)>) -> Response {
+    match lookup(&context, &task, &container) {
+        Ok((spec, report)) => axum::Json(task_json(&spec, &report, &context.availability_zone)).into_response(),
+        Err(message) => not_found(message),
+    }
+}
+
+/// ECS's timestamps in the metadata endpoint are RFC 3339 strings.
+fn rfc3339(ts: Option<f64>) -> Option<String> {
+    let ts = ts?;
+    let secs = ts.floor() as i64;
+    let nanos = ((ts - ts.floor()) * 1e9).round().min(999_999_999.0) as u32;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = berth_model::clock::civil_from_days(days);
+    Some(format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60))
+}
+
+/// The metadata of one container.
+pub fn container_json(spec: &TaskSpec, report: &TaskReport, name: &str) -> Value {
+    let def = spec.containers.iter().find(|c| c.definition.name.as_deref() == Some(name));
+    let observed = report.containers.iter().find(|c| c.name == name);
+    let mut labels = def.and_then(|c| c.definition.docker_labels.clone()).unwrap_or_default();
+    labels.insert(convert::LABEL_TASK_ARN.into(), spec.task_arn.clone());
+    labels.insert(convert::LABEL_CONTAINER_NAME.into(), name.into());
+    labels.insert(convert::LABEL_CLUSTER.into(), spec.cluster_arn.clone());
+    labels.insert(convert::LABEL_FAMILY.into(), spec.family.clone());
+    labels.insert(convert::LABEL_REVISION.into(), spec.revision.to_string());
+    let mut out = json!({
+        "Name": name,
+        "DockerName": convert::container_name(spec, name),
+        "Image": def.and_then(|c| c.definition.image.clone()).unwrap_or_default(),
+        "Labels": labels,
+        "DesiredStatus": if spec.desired_status == "STOPPED" { "STOPPED" } else { "RUNNING" },
+        "KnownStatus": observed.map(|c| c.last_status.as_str()).unwrap_or("PENDING"),
+        "Limits": {
+            "CPU": def.map(|c| c.definition.cpu).unwrap_or(0),
+            "Memory": def.and_then(|c| c.definition.memory).unwrap_or(0),
+        },
+        "Type": "NORMAL",
+        "ContainerARN": def.map(|c| c.container_arn.clone()).unwrap_or_default(),
+        "Networks": [{ "NetworkMode": spec.network_mode.as_str() }],
+        "Ports": observed.map(|c| c.network_bindings.iter().map(|b| json!({
+            "ContainerPort": b.container_port,
+            "Protocol": b.protocol.map(|p| p.as_str()).unwrap_or("tcp"),
+            "HostPort": b.host_port,
+            "HostIp": b.bind_ip,
+        })).collect::<Vec<_>>()).unwrap_or_default(),
+        "RestartCount": observed.map(|c| c.restart_count).unwrap_or(0),
+    });
+    if let Some(c) = observed {
+        if let Some(id) = &c.runtime_id {
+            out["DockerId"] = json!(id);
+        }
+        if let Some(digest) = &c.image_digest {
+            out["ImageID"] = json!(digest);
+        }
+        if let Some(code) = c.exit_code {
+            out["ExitCode"] = json!(code);
+        }
+        if c.health_status != "UNKNOWN" && !c.health_status.is_empty() {
+            out["Health"] = json!({ "status": c.health_status });
+        }
+    }
+    out
+}
+
+/// The metadata of a task, with its containers.
+pub fn task_json(spec: &TaskSpec, report: &TaskReport, availability_zone: &str) -> Value {
+    let containers: Vec<Value> = spec
+        .containers
+        .iter()
+        .filter_map(|c| c.definition.name.as_deref())
+        .map(|name| container_json(spec, report, name))
+        .collect();
+    let mut out = json!({
+        "Cluster": spec.cluster_arn,
+        "TaskARN": spec.task_arn,
+        "Family": spec.family,
+        "Revision": spec.revision.to_string(),
+        "DesiredStatus": if spec.desired_status == "STOPPED" { "STOPPED" } else { "RUNNING" },
+        "KnownStatus": report.last_status,
+        "Containers": containers,
+        "AvailabilityZone": availability_zone,
+        "LaunchType": "EC2",
+    });
+    let mut limits = serde_json::Map::new();
+    if let Some(cpu) = spec.cpu {
+        limits.insert("CPU".into(), json!(f64::from(cpu) / 1024.0));
+    }
+    if let Some(memory) = spec.memory {
+        limits.insert("Memory".into(), json!(memory));
+    }
+    if !limits.is_empty() {
+        out["Limits"] = Value::Object(limits);
+    }
+    for (key, value) in [
+        ("PullStartedAt", report.pull_started_at),
+        ("PullStoppedAt", report.pull_stopped_at),
+        ("ExecutionStoppedAt", report.execution_stopped_at),
+    ] {
+        if let Some(text) = rfc3339(value) {
+            out[key] = json!(text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_model::agent::{ContainerReport, ContainerSpec};
+    use berth_model::ecs::{ContainerDefinition, NetworkBinding};
+
+    fn spec() -> TaskSpec {
+        TaskSpec {
+            task_arn: "arn:aws:ecs:us-east-1:000000000000:task/default/0123456789abcdef0123456789abcdef".into(),
+            cluster_arn: "arn:aws:ecs:us-east-1:000000000000:cluster/default".into(),
+            family: "web".into(),
+            revision: 4,
+            desired_status: "RUNNING".into(),
+            cpu: Some(512),
+            containers: vec![ContainerSpec {
+                container_arn: "arn:container".into(),
+                definition: ContainerDefinition {
+                    name: Some("app".into()),
+                    image: Some("img:1".into()),
+                    cpu: 256,
+                    memory: Some(64),
+                    ..Default::default()
+                },
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn report() -> TaskReport {
+        TaskReport {
+            task_arn: spec().task_arn,
+            last_status: "RUNNING".into(),
+            pull_started_at: Some(1_700_000_000.5),
+            containers: vec![ContainerReport {
+                name: "app".into(),
+                runtime_id: Some("abc123".into()),
+                last_status: "RUNNING".into(),
+                network_bindings: vec![NetworkBinding {
+                    container_port: Some(8080),
+                    host_port: Some(32768),
+                    bind_ip: Some("0.0.0.0".into()),
+                    ..Default::default()
+                }],
+                health_status: "HEALTHY".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn task_and_container_documents_use_ecs_names() {
+        let task = task_json(&spec(), &report(), "us-east-1a");
+        assert_eq!(task["TaskARN"], spec().task_arn);
+        assert_eq!(task["Revision"], "4");
+        assert_eq!(task["KnownStatus"], "RUNNING");
+        assert_eq!(task["Limits"]["CPU"], 0.5);
+        assert_eq!(task["PullStartedAt"], "2023-11-14T22:13:20.500000000Z");
+        let app = &task["Containers"][0];
+        assert_eq!(app["DockerId"], "abc123");
+        assert_eq!(app["DockerName"], "berth-web-4-app-0123456789abcdef0123456789abcdef");
+        assert_eq!(app["Limits"]["Memory"], 64);
+        assert_eq!(app["Ports"][0]["HostPort"], 32768);
+        assert_eq!(app["Health"]["status"], "HEALTHY");
+        assert_eq!(app["Labels"][convert::LABEL_TASK_ARN], spec().task_arn);
+    }
+
+    #[tokio::test]
+    async fn serves_known_tasks_and_says_what_it_does_not_serve() {
+        let endpoint = start(IpAddr::from([127, 0, 0, 1]), "us-east-1a".into()).await.unwrap();
+        endpoint.directory.put(&spec(), &report());
+        let uri = endpoint.container_uri(&spec().task_arn, "app");
+        let get = |url: String| async move {
+            let r = reqwest::get(url).await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        };
+        let (status, body) = get(uri.clone()).await;
+        assert_eq!((status, body["Name"].as_str()), (200, Some("app")));
+        let (status, body) = get(format!("{uri}/task")).await;
+        assert_eq!((status, body["Family"].as_str()), (200, Some("web")));
+        let (status, body) = get(format!("{uri}/stats")).await;
+        assert_eq!(status, 404);
+        assert!(body["error"].as_str().unwrap().contains("not supported by Berth yet"));
+        let (status, _) = get(endpoint.container_uri(&spec().task_arn, "ghost")).await;
+        assert_eq!(status, 404);
+        endpoint.directory.remove(&spec().task_arn);
+        assert_eq!(get(uri).await.0, 404);
+    }
+}
