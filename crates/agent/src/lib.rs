@@ -193,7 +193,7 @@ pub async fn run<R: ContainerRuntime>(
     let mut engine =
         Engine::new(runtime.clone(), config.engine.clone(), clock, shared.session.clone(), tx.clone(), outbox.clone());
     match runtime.bridge_gateway().await {
-        Some(ip) => match metadata::start(ip, config.availability_zone.clone()).await {
+        Some(ip) => match metadata::start(ip, config.availability_zone.clone(), stats_source(runtime.clone())).await {
             Ok(endpoint) => {
                 tracing::info!(base = %endpoint.base, "task metadata endpoint");
                 engine.set_metadata(endpoint);
@@ -215,6 +215,20 @@ pub async fn run<R: ContainerRuntime>(
             "another agent registered as this container instance; its containers are left to it".into(),
         )),
     }
+}
+
+/// The metadata endpoint's `/stats`: one sample from the engine.
+fn stats_source<R: ContainerRuntime>(runtime: Arc<R>) -> metadata::StatsSource {
+    Arc::new(move |id: String| {
+        let runtime = runtime.clone();
+        Box::pin(async move {
+            runtime
+                .container_stats(&id)
+                .await
+                .map_err(|error| tracing::info!(container = %id, %error, "no stats for the metadata endpoint"))
+                .ok()
+        })
+    })
 }
 
 async fn forward_events<R: ContainerRuntime>(runtime: Arc<R>, tx: mpsc::UnboundedSender<Msg>) {

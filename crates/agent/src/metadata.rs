@@ -7,7 +7,8 @@
 //! Docker bridge's gateway address, which bridge and host mode containers reach without help, on port 51679 (the
 //! port ECS's agent uses, reserved on every instance) or, when another agent on the host holds it, any free port.
 //! The URI names the task id (32 random hex digits) and the container; it carries no credentials.
-//! `/stats`, `/task/stats` and `/taskWithTags` answer 404 saying they are not supported yet.
+//! `/stats` and `/task/stats` answer the engine's stats JSON (one sample each, with `precpu_stats`);
+//! `/taskWithTags` answers 404 saying it is not supported yet.
 
 use crate::convert;
 use axum::Router;
@@ -16,6 +17,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use berth_model::agent::{TaskReport, TaskSpec};
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -70,21 +72,25 @@ impl Endpoint {
     }
 }
 
+/// Where `/stats` comes from: one stats sample of a container by its engine id, `None` when there is none.
+pub type StatsSource = Arc<dyn Fn(String) -> BoxFuture<'static, Option<Value>> + Send + Sync>;
+
 #[derive(Clone)]
 struct Context {
     directory: Arc<Directory>,
     availability_zone: String,
+    stats: StatsSource,
 }
 
 /// Binds on `ip` (port [`PORT`], else a free one) and serves the endpoint in the background.
-pub async fn start(ip: IpAddr, availability_zone: String) -> std::io::Result<Endpoint> {
+pub async fn start(ip: IpAddr, availability_zone: String, stats: StatsSource) -> std::io::Result<Endpoint> {
     let listener = match tokio::net::TcpListener::bind(SocketAddr::new(ip, PORT)).await {
         Ok(listener) => listener,
         Err(_) => tokio::net::TcpListener::bind(SocketAddr::new(ip, 0)).await?,
     };
     let addr = listener.local_addr()?;
     let directory = Arc::new(Directory::default());
-    let app = router(Context { directory: directory.clone(), availability_zone });
+    let app = router(Context { directory: directory.clone(), availability_zone, stats });
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::warn!(%error, "the task metadata endpoint stopped");
@@ -97,6 +103,8 @@ fn router(context: Context) -> Router {
     Router::new()
         .route("/v4/{task}/{container}", get(container_metadata))
         .route("/v4/{task}/{container}/task", get(task_metadata))
+        .route("/v4/{task}/{container}/stats", get(container_stats))
+        .route("/v4/{task}/{container}/task/stats", get(task_stats))
         .route("/v4/{task}/{container}/{*rest}", get(not_supported))
         .with_state(context)
 }
@@ -133,6 +141,36 @@ async fn task_metadata(State(context): State<Context>, Path((task, container)): 
         Ok((spec, report)) => axum::Json(task_json(&spec, &report, &context.availability_zone)).into_response(),
         Err(message) => not_found(message),
     }
+}
+
+fn runtime_id(report: &TaskReport, container: &str) -> Option<String> {
+    report.containers.iter().find(|c| c.name == container)?.runtime_id.clone()
+}
+
+async fn container_stats(State(context): State<Context>, Path((task, container)): Path<(String, String)>) -> Response {
+    let report = match lookup(&context, &task, &container) {
+        Ok((_, report)) => report,
+        Err(message) => return not_found(message),
+    };
+    let Some(id) = runtime_id(&report, &container) else {
+        return not_found(format!("container {container} has not been created yet"));
+    };
+    match (context.stats)(id).await {
+        Some(stats) => axum::Json(stats).into_response(),
+        None => not_found(format!("no stats for container {container}")),
+    }
+}
+
+async fn task_stats(State(context): State<Context>, Path((task, container)): Path<(String, String)>) -> Response {
+    let report = match lookup(&context, &task, &container) {
+        Ok((_, report)) => report,
+        Err(message) => return not_found(message),
+    };
+    let ids: Vec<String> = report.containers.iter().filter_map(|c| c.runtime_id.clone()).collect();
+    let samples = futures::future::join_all(ids.iter().map(|id| (context.stats)(id.clone()))).await;
+    let out: serde_json::Map<String, Value> =
+        ids.into_iter().zip(samples).map(|(id, s)| (id, s.unwrap_or(Value::Null))).collect();
+    axum::Json(Value::Object(out)).into_response()
 }
 
 /// ECS's timestamps in the metadata endpoint are RFC 3339 strings.
@@ -304,7 +342,10 @@ mod tests {
 
     #[tokio::test]
     async fn serves_known_tasks_and_says_what_it_does_not_serve() {
-        let endpoint = start(IpAddr::from([127, 0, 0, 1]), "us-east-1a".into()).await.unwrap();
+        let stats: StatsSource = Arc::new(|id: String| {
+            Box::pin(async move { (id == "abc123").then(|| json!({ "id": id, "memory_stats": {} })) })
+        });
+        let endpoint = start(IpAddr::from([127, 0, 0, 1]), "us-east-1a".into(), stats).await.unwrap();
         endpoint.directory.put(&spec(), &report());
         let uri = endpoint.container_uri(&spec().task_arn, "app");
         let get = |url: String| async move {
@@ -316,6 +357,10 @@ mod tests {
         let (status, body) = get(format!("{uri}/task")).await;
         assert_eq!((status, body["Family"].as_str()), (200, Some("web")));
         let (status, body) = get(format!("{uri}/stats")).await;
+        assert_eq!((status, body["id"].as_str()), (200, Some("abc123")));
+        let (status, body) = get(format!("{uri}/task/stats")).await;
+        assert_eq!((status, body["abc123"]["id"].as_str()), (200, Some("abc123")));
+        let (status, body) = get(format!("{uri}/taskWithTags")).await;
         assert_eq!(status, 404);
         assert!(body["error"].as_str().unwrap().contains("not supported by Berth yet"));
         let (status, _) = get(endpoint.container_uri(&spec().task_arn, "ghost")).await;

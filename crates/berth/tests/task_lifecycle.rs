@@ -192,8 +192,14 @@ async fn the_task_metadata_endpoint_answers_inside_the_container() {
     assert_eq!(meta["LaunchType"], "EC2");
     assert!(meta["PullStartedAt"].as_str().is_some_and(|t| t.ends_with('Z')), "{meta}");
     assert_eq!(meta["Containers"].as_array().map(Vec::len), Some(1));
+    // Docker's stats of the container, sampled twice so CPU use can be computed.
+    let stats = fetch("/stats".into()).await;
+    assert!(stats["memory_stats"]["usage"].as_u64().is_some_and(|u| u > 0), "{stats}");
+    assert!(stats["precpu_stats"]["cpu_usage"]["total_usage"].as_u64().is_some(), "{stats}");
+    let task_stats = fetch("/task/stats".into()).await;
+    assert!(task_stats[task.containers()[0].runtime_id().unwrap()]["memory_stats"].is_object(), "{task_stats}");
     // What is not built yet says so.
-    let stats = berth_testkit::http_get(&format!("{base}/fetch?url={uri}/stats")).unwrap();
-    assert_eq!(stats.0, 404);
-    assert!(stats.1.contains("not supported by Berth yet"), "{}", stats.1);
+    let tags = berth_testkit::http_get(&format!("{base}/fetch?url={uri}/taskWithTags")).unwrap();
+    assert_eq!(tags.0, 404);
+    assert!(tags.1.contains("not supported by Berth yet"), "{}", tags.1);
 }

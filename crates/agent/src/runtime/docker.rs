@@ -16,7 +16,8 @@ use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, EventsOptions, InspectContainerOptions, InspectNetworkOptions,
-    ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions, StopContainerOptions,
+    ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions, StatsOptions,
+    StopContainerOptions,
 };
 use futures::{StreamExt, TryStreamExt};
 
@@ -197,6 +198,23 @@ impl ContainerRuntime for DockerRuntime {
             let gateway = c.gateway.as_deref().and_then(|g| g.parse::<std::net::Ipv4Addr>().ok());
             // Engines that record no gateway give the bridge the subnet's first address, as Docker does.
             gateway.or_else(|| mapping::first_host_address(c.subnet.as_deref()?)).map(std::net::IpAddr::V4)
+        })
+    }
+
+    async fn container_stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
+        // Not one-shot: the engine samples twice, so `precpu_stats` is filled and CPU use can be computed.
+        let options = StatsOptions { stream: false, one_shot: false };
+        let mut stream = self.docker.stats(id, Some(options));
+        let sample = stream.next().await.ok_or_else(|| RuntimeError::NotFound {
+            call: "container_stats",
+            target: id.to_string(),
+            message: "the engine sent no stats".into(),
+        })?;
+        let sample = sample.map_err(|e| map_error("container_stats", id, e))?;
+        serde_json::to_value(sample).map_err(|e| RuntimeError::Invalid {
+            call: "container_stats",
+            target: id.to_string(),
+            message: e.to_string(),
         })
     }
 

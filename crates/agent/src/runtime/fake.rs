@@ -447,6 +447,12 @@ impl ContainerRuntime for FakeRuntime {
         self.remove(&mut inner, id)
     }
 
+    async fn container_stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
+        let inner = self.lock();
+        let c = inner.containers.get(id).ok_or_else(|| not_found("container_stats", id, "container"))?;
+        Ok(serde_json::json!({ "id": id, "name": c.spec.name, "memory_stats": { "usage": 0 } }))
+    }
+
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
         // The fake keeps no volumes: it records the call so tests can see that task volumes are cleaned up.
         self.lock().calls.push(Call::RemoveVolume { name: name.to_string() });

@@ -78,6 +78,10 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         async { None }
     }
 
+    /// One sample of a container's resource usage, in Docker's stats JSON (`cpu_stats`, `precpu_stats`,
+    /// `memory_stats`, `networks`, `blkio_stats` ...), as the task metadata endpoint's `/stats` serves it.
+    fn container_stats(&self, id: &str) -> impl Future<Output = Result<serde_json::Value, RuntimeError>> + Send;
+
     /// Removes a named volume (a task-scoped volume, once the task's containers are gone). Removing a volume that
     /// does not exist fails with a not-found error.
     fn remove_volume(&self, name: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
