@@ -27,6 +27,17 @@ pub const LABEL_INSTANCE_ARN: &str = "berth.container-instance-arn";
 
 const MIB: u64 = 1024 * 1024;
 
+/// The labels that name a container's task, as ECS's agent sets them (the agent adds its instance's ARN).
+pub fn task_labels(task: &TaskSpec, container: &str) -> [(String, String); 5] {
+    [
+        (LABEL_TASK_ARN.into(), task.task_arn.clone()),
+        (LABEL_CONTAINER_NAME.into(), container.into()),
+        (LABEL_CLUSTER.into(), task.cluster_arn.clone()),
+        (LABEL_FAMILY.into(), task.family.clone()),
+        (LABEL_REVISION.into(), task.revision.to_string()),
+    ]
+}
+
 /// The Docker name of a task's container: `berth-<family>-<revision>-<container>-<task id>`.
 pub fn container_name(task: &TaskSpec, container: &str) -> String {
     let task_id = task.task_arn.rsplit('/').next().unwrap_or_default();
@@ -86,11 +97,7 @@ pub fn container_spec(task: &TaskSpec, container: &WireContainer, instance_arn: 
     spec.working_dir = def.working_directory.clone();
     spec.user = def.user.clone();
     spec.labels = def.docker_labels.clone().unwrap_or_default();
-    spec.labels.insert(LABEL_TASK_ARN.into(), task.task_arn.clone());
-    spec.labels.insert(LABEL_CONTAINER_NAME.into(), name);
-    spec.labels.insert(LABEL_CLUSTER.into(), task.cluster_arn.clone());
-    spec.labels.insert(LABEL_FAMILY.into(), task.family.clone());
-    spec.labels.insert(LABEL_REVISION.into(), task.revision.to_string());
+    spec.labels.extend(task_labels(task, &name));
     spec.labels.insert(LABEL_INSTANCE_ARN.into(), instance_arn.to_string());
     spec.network_mode = match task.network_mode {
         NetworkMode::Host => runtime::NetworkMode::Host,

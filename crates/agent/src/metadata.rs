@@ -188,11 +188,7 @@ pub fn container_json(spec: &TaskSpec, report: &TaskReport, name: &str) -> Value
     let def = spec.containers.iter().find(|c| c.definition.name.as_deref() == Some(name));
     let observed = report.containers.iter().find(|c| c.name == name);
     let mut labels = def.and_then(|c| c.definition.docker_labels.clone()).unwrap_or_default();
-    labels.insert(convert::LABEL_TASK_ARN.into(), spec.task_arn.clone());
-    labels.insert(convert::LABEL_CONTAINER_NAME.into(), name.into());
-    labels.insert(convert::LABEL_CLUSTER.into(), spec.cluster_arn.clone());
-    labels.insert(convert::LABEL_FAMILY.into(), spec.family.clone());
-    labels.insert(convert::LABEL_REVISION.into(), spec.revision.to_string());
+    labels.extend(convert::task_labels(spec, name));
     let mut out = json!({
         "Name": name,
         "DockerName": convert::container_name(spec, name),
