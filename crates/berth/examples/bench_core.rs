@@ -27,16 +27,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn client(berth: &Berth) -> Client {
-    let creds =
-        aws_credential_types::Credentials::new(&berth.access_key_id, &berth.secret_access_key, None, None, "bench");
-    Client::from_conf(
-        aws_sdk_ecs::Config::builder()
-            .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
-            .region(aws_sdk_ecs::config::Region::new("us-east-1"))
-            .credentials_provider(creds)
-            .endpoint_url(berth.url())
-            .build(),
-    )
+    berth_testkit::ecs_client(berth)
 }
 
 fn rss_kib(pid: u32) -> u64 {

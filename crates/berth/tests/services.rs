@@ -6,7 +6,7 @@
 mod common;
 
 use aws_sdk_ecs::types::{
-    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, HealthCheck, PlacementConstraint,
+    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, PlacementConstraint,
     PlacementConstraintType, PlacementStrategy, PlacementStrategyType, SchedulingStrategy,
 };
 use berth_testkit::{docker, http_get, wait_for};
@@ -15,19 +15,6 @@ use std::time::{Duration, Instant};
 
 async fn register(client: &aws_sdk_ecs::Client, family: &str, container: ContainerDefinition) {
     client.register_task_definition().family(family).container_definitions(container).send().await.unwrap();
-}
-
-fn health_check() -> HealthCheck {
-    HealthCheck::builder()
-        .command("CMD")
-        .command("/berth-workload")
-        .command("healthcheck")
-        .command("http://127.0.0.1:8080/health")
-        .interval(5)
-        .timeout(2)
-        .retries(2)
-        .build()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +127,7 @@ async fn a_service_keeps_its_tasks_and_rolls_out_new_revisions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unhealthy_tasks_are_replaced_after_the_grace_period() {
     let (berth, client) = berth_up().await;
-    register(&client, "checked", workload_container("app").health_check(health_check()).build()).await;
+    register(&client, "checked", workload_container("app").health_check(workload_health_check()).build()).await;
     client
         .create_service()
         .service_name("checked")

@@ -4,7 +4,7 @@
 
 mod common;
 
-use aws_sdk_ecs::types::{ContainerDefinition, ContainerOverride, HealthCheck, KeyValuePair, TaskOverride};
+use aws_sdk_ecs::types::{ContainerDefinition, ContainerOverride, KeyValuePair, TaskOverride};
 use berth_testkit::http_get;
 use common::*;
 use std::time::Duration;
@@ -102,18 +102,7 @@ async fn health_checks_overrides_and_stop_timeout() {
             workload_container("app")
                 .environment(KeyValuePair::builder().name("IGNORE_SIGTERM").value("1").build())
                 .stop_timeout(2)
-                .health_check(
-                    HealthCheck::builder()
-                        .command("CMD")
-                        .command("/berth-workload")
-                        .command("healthcheck")
-                        .command("http://127.0.0.1:8080/health")
-                        .interval(5)
-                        .timeout(2)
-                        .retries(2)
-                        .build()
-                        .unwrap(),
-                )
+                .health_check(workload_health_check())
                 .build(),
         )
         .send()

@@ -29,6 +29,20 @@ pub use http::{http_get, http_get_timeout};
 pub use image::{WORKLOAD_REPO, workload_image, workspace_root};
 pub use wait::{wait_for, wait_for_blocking};
 
+/// An ECS client (the official `aws-sdk-ecs`) for a Berth, configured as a user would with the printed variables:
+/// its endpoint, the root credentials, region `us-east-1`.
+pub fn ecs_client(berth: &Berth) -> aws_sdk_ecs::Client {
+    let creds =
+        aws_credential_types::Credentials::new(&berth.access_key_id, &berth.secret_access_key, None, None, "testkit");
+    let config = aws_sdk_ecs::Config::builder()
+        .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+        .region(aws_sdk_ecs::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(berth.url())
+        .build();
+    aws_sdk_ecs::Client::from_conf(config)
+}
+
 /// Errors of the test helpers; cloneable so memoized results can be handed to every caller.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TestkitError {

@@ -22,15 +22,21 @@ pub async fn berth_up() -> (Berth, Client) {
 
 /// An ECS client for a Berth, configured as a user would with the exported variables.
 pub fn ecs_client(berth: &Berth) -> Client {
-    let creds =
-        aws_credential_types::Credentials::new(&berth.access_key_id, &berth.secret_access_key, None, None, "test");
-    let config = aws_sdk_ecs::Config::builder()
-        .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
-        .region(aws_sdk_ecs::config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .endpoint_url(berth.url())
-        .build();
-    Client::from_conf(config)
+    berth_testkit::ecs_client(berth)
+}
+
+/// The workload's own health check: it GETs its `/health` (every 5 s, 2 s timeout, 2 retries).
+pub fn workload_health_check() -> aws_sdk_ecs::types::HealthCheck {
+    aws_sdk_ecs::types::HealthCheck::builder()
+        .command("CMD")
+        .command("/berth-workload")
+        .command("healthcheck")
+        .command("http://127.0.0.1:8080/health")
+        .interval(5)
+        .timeout(2)
+        .retries(2)
+        .build()
+        .expect("a complete health check")
 }
 
 /// Waits until `count` container instances are registered and connected in `cluster`.
