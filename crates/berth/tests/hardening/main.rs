@@ -1,0 +1,6 @@
+//! Issue 8's security suite: the real `berth` binary over TCP, each area in its own module.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod files;
