@@ -13,7 +13,8 @@
 //!   header, the access key, the date, the scope's region and service, the signed-header set) is checked before a
 //!   byte of the body is read, so an unauthenticated client never makes the server buffer a body. The body is then
 //!   read, up to the service's limit (a larger `Content-Length` is refused unread), into a SHA-256 hasher, and the
-//!   signature verified against that hash before anything is parsed.
+//!   signature verified against that hash before anything is parsed. Bodies not yet verified share a server-wide
+//!   memory budget beyond their first 64 KiB ([`body`]).
 //! - [`auth::sigv4`] verifies signatures itself, against the secrets in [`auth::Credentials`].
 //! - Each principal's request rate is limited ([`auth::throttle`]) once its signature is verified.
 //!
@@ -23,6 +24,7 @@
 
 mod agent;
 pub mod auth;
+pub mod body;
 mod ecr;
 mod ecs;
 pub mod error;
@@ -34,17 +36,14 @@ pub use ecr::EcrService;
 use auth::throttle::{RateLimit, RateLimiter};
 use auth::{Credentials, Scope};
 use axum::Router;
-use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use berth_control::Control;
 use berth_model::agent::RegistryAuth;
 use error::ApiError;
-use futures::StreamExt;
 use http::{HeaderValue, StatusCode};
 use service::AwsJsonService;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// The largest body any AWS JSON service accepts; bigger requests are refused before they are read.
@@ -63,6 +62,7 @@ struct Inner {
     services: Vec<Arc<dyn AwsJsonService>>,
     registry_auth: Option<Box<dyn Fn() -> RegistryAuth + Send + Sync>>,
     rate_limiter: RateLimiter,
+    unverified: body::UnverifiedBudget,
 }
 
 /// What the front door needs.
@@ -89,6 +89,7 @@ pub fn router(settings: ApiSettings) -> Router {
     let state = AppState {
         inner: Arc::new(Inner {
             rate_limiter,
+            unverified: body::UnverifiedBudget::new(body::DEFAULT_UNVERIFIED_BYTES),
             control: settings.control,
             credentials: settings.credentials,
             join_token: settings.join_token,
@@ -103,22 +104,6 @@ pub fn router(settings: ApiSettings) -> Router {
         .route("/agent/v1/report", post(agent::report))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
-}
-
-/// Reads a body of at most `limit` bytes into memory, hashing it (SHA-256, hex) as it arrives.
-async fn read_body(body: Body, limit: usize) -> Result<(Bytes, String), ApiError> {
-    let mut stream = body.into_data_stream();
-    let mut hasher = Sha256::new();
-    let mut buffer = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::serialization(format!("The request body could not be read: {e}")))?;
-        if buffer.len().saturating_add(chunk.len()) > limit {
-            return Err(ApiError::body_too_large(limit));
-        }
-        hasher.update(&chunk);
-        buffer.extend_from_slice(&chunk);
-    }
-    Ok((Bytes::from(buffer), hex::encode(hasher.finalize())))
 }
 
 async fn aws_json(State(app): State<AppState>, request: Request) -> Response {
@@ -171,8 +156,9 @@ async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> Resu
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::body_too_large(limit));
     }
-    let (body, body_hash) = read_body(body, limit).await?;
-    let caller = pending.finish(parts.method.as_str(), &parts.uri, &parts.headers, &body_hash)?;
+    let body = body::read_hashed(body, limit, &inner.unverified).await?;
+    let caller = pending.finish(parts.method.as_str(), &parts.uri, &parts.headers, &body.sha256_hex)?;
+    let body = body.into_bytes();
     if !inner.rate_limiter.admit(&caller.access_key_id) {
         return Err(ApiError::throttled());
     }
