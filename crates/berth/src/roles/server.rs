@@ -65,6 +65,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         join_token: join_token.clone(),
         extra_services: vec![Arc::new(berth_api::EcrService::new(registry.clone()))],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
+        rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
     })
     .merge(registry.router());
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
