@@ -65,7 +65,6 @@ pub struct Scope<'a> {
 
 /// A request whose headers passed every check that needs no body; [`Pending::finish`] verifies the signature
 /// once the body's hash is known.
-#[derive(Debug)]
 pub struct Pending<'a> {
     principal: &'a Principal,
     header: AuthorizationHeader,
@@ -95,6 +94,13 @@ pub fn check_headers<'a>(
     sigv4::check_time(&parsed, amz_date, now_unix)?;
     sigv4::check_signed_headers(&parsed, headers.keys().map(http::HeaderName::as_str))?;
     Ok(Pending { principal, header: parsed, amz_date: amz_date.to_string() })
+}
+
+impl std::fmt::Debug for Pending<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        f.debug_struct("Pending").field("access_key_id", &self.principal.access_key_id).finish_non_exhaustive()
+    }
 }
 
 impl Pending<'_> {
