@@ -134,6 +134,7 @@ async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> Resu
     let body = read_body(body, MAX_BODY_BYTES).await?;
     let now = app.inner.control.clock().now() as i64;
     let caller = authenticate(&app.inner.credentials, parts.method.as_str(), &parts.uri, &parts.headers, &body, now)?;
+    berth_listener::ConnectionHandle::mark_extensions(&parts.extensions);
     let (prefix, operation) = target.split_once('.').ok_or_else(|| ApiError::unknown_operation(target))?;
     let service = app
         .inner

@@ -32,7 +32,7 @@ pub(crate) async fn serve_connection<S>(
     let hyper_service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let in_flight = InFlight::start(request_conn.clone());
         let (mut parts, body) = request.into_parts();
-        parts.extensions.insert(ConnectionHandle(request_conn.clone()));
+        parts.extensions.insert(ConnectionHandle(Some(request_conn.clone())));
         let request = Request::from_parts(parts, Body::new(TimedBody::new(body, &request_limits)));
         let service = service.clone();
         async move {
@@ -40,6 +40,7 @@ pub(crate) async fn serve_connection<S>(
                 Ok(response) => response,
                 Err(never) => match never {},
             };
+            in_flight.0.response_started();
             Ok::<_, Infallible>(response.map(|body| GuardedBody::new(body, in_flight)))
         }
     });

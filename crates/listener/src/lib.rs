@@ -9,8 +9,9 @@
 //!   timer whenever it waits for a head, so an idle keep-alive connection would be cut at the header timeout and a
 //!   separate, longer keep-alive timeout would be impossible. The watchdog closes a connection whose first request
 //!   did not arrive within the header timeout, whose request head started longer than the header timeout ago, that
-//!   sat idle between requests past the idle timeout, or whose unauthenticated request moved no byte either way
-//!   for the idle timeout (a client that stops reading its response).
+//!   sat idle between requests past the idle timeout, or whose unauthenticated response moved no byte for the
+//!   idle timeout (a client that stops reading, or a silent stream to a caller that never authenticated). While a
+//!   handler works, the pace is the server's and no idle timeout applies.
 //! - **Request bodies are timed** ([`BodyError`]): no chunk for the chunk timeout, or less than the minimum rate
 //!   over a window, and the handler's read fails. Time counts only while the handler waits on the client.
 //! - **A cap on unauthenticated connections**, clamped to the open-file limit less a headroom. At the cap a new

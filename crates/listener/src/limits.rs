@@ -7,8 +7,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default time a client has to send a complete request head, from its first byte (or from the accept for a
 /// connection's first request).
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default time a connection may sit between requests (keep-alive), and the longest an unauthenticated request may
-/// move no byte in either direction.
+/// Default time a connection may sit between requests (keep-alive), and the longest an unauthenticated response
+/// may move no byte.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default longest wait for the next chunk of a request body.
 pub const DEFAULT_BODY_CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,8 +28,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time to send a complete request head: from the accept for the first request, from its first byte after.
     pub header_timeout: Duration,
-    /// Time a connection may be idle between requests; also the longest an unauthenticated in-flight request may
-    /// move no byte (a client that neither sends nor reads).
+    /// Time a connection may be idle between requests; also the longest an unauthenticated response may move no
+    /// byte (a client that does not read it, or a silent stream).
     pub idle_timeout: Duration,
     /// The longest wait for the next chunk of a request body.
     pub body_chunk_timeout: Duration,

@@ -25,6 +25,8 @@ pub(crate) struct Conn {
     last_io: AtomicU64,
     /// Whether any request has started on this connection.
     served: AtomicBool,
+    /// Whether the handler answered and the response is being sent (client-paced from then on).
+    responding: AtomicBool,
     /// Rung when the table evicts this connection.
     pub(crate) evicted: Notify,
 }
@@ -56,9 +58,16 @@ impl Conn {
         self.first_byte.store(UNSET, Ordering::Release);
     }
 
+    /// The handler answered: sending the response is paced by the client from now on.
+    pub(crate) fn response_started(&self) {
+        self.last_io.store(self.table.now(), Ordering::Relaxed);
+        self.responding.store(true, Ordering::Release);
+    }
+
     /// A request finished (its response body was sent or dropped).
     pub(crate) fn request_finished(&self) {
         let now = self.table.now();
+        self.responding.store(false, Ordering::Release);
         self.last_io.store(now, Ordering::Relaxed);
         self.idle_since.store(now, Ordering::Release);
         self.first_byte.store(UNSET, Ordering::Release);
@@ -70,8 +79,12 @@ impl Conn {
         let now = self.table.now();
         let ago = |at: u64| std::time::Duration::from_millis(now.saturating_sub(at));
         if self.in_flight.load(Ordering::Acquire) > 0 {
-            let stalled = !self.is_authenticated() && ago(self.last_io.load(Ordering::Relaxed)) > limits.idle_timeout;
-            return stalled.then_some("an unauthenticated request moved no byte for the idle timeout");
+            // While the handler works the pace is the server's (and a request body has its own timeouts); once
+            // it answered, a response that moves no byte is the client's doing, unless the caller authenticated.
+            let stalled = self.responding.load(Ordering::Acquire)
+                && !self.is_authenticated()
+                && ago(self.last_io.load(Ordering::Relaxed)) > limits.idle_timeout;
+            return stalled.then_some("an unauthenticated response moved no byte for the idle timeout");
         }
         let first_byte = self.first_byte.load(Ordering::Acquire);
         if first_byte != UNSET {
@@ -90,24 +103,28 @@ impl Conn {
 /// A handler that authenticated its caller calls [`ConnectionHandle::mark_authenticated`]: from then on the
 /// connection does not count against the unauthenticated cap, is never evicted, and its in-flight responses (a
 /// long-lived stream) are exempt from the idle timeout.
-#[derive(Debug, Clone)]
-pub struct ConnectionHandle(pub(crate) Arc<Conn>);
+///
+/// As an axum extractor it never fails: a request that did not come through a Berth listener (a test calling the
+/// router directly) gets a detached handle whose marks do nothing.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionHandle(pub(crate) Option<Arc<Conn>>);
 
 impl ConnectionHandle {
     /// Marks the connection authenticated (idempotent).
     pub fn mark_authenticated(&self) {
-        if self.0.authenticated.load(Ordering::Acquire) {
+        let Some(conn) = &self.0 else { return };
+        if conn.authenticated.load(Ordering::Acquire) {
             return;
         }
-        let mut inner = self.0.table.lock();
-        if !self.0.authenticated.swap(true, Ordering::AcqRel) && inner.conns.contains_key(&self.0.id) {
+        let mut inner = conn.table.lock();
+        if !conn.authenticated.swap(true, Ordering::AcqRel) && inner.conns.contains_key(&conn.id) {
             inner.unauthenticated = inner.unauthenticated.saturating_sub(1);
         }
     }
 
-    /// Whether the connection was marked authenticated.
+    /// Whether the connection was marked authenticated (false for a detached handle).
     pub fn is_authenticated(&self) -> bool {
-        self.0.is_authenticated()
+        self.0.as_ref().is_some_and(|conn| conn.is_authenticated())
     }
 
     /// Marks the connection of `request` authenticated, if it came through a Berth listener.
@@ -120,6 +137,14 @@ impl ConnectionHandle {
         if let Some(handle) = extensions.get::<ConnectionHandle>() {
             handle.mark_authenticated();
         }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConnectionHandle {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<ConnectionHandle>().cloned().unwrap_or_default())
     }
 }
 
@@ -177,6 +202,7 @@ impl Table {
             first_byte: AtomicU64::new(UNSET),
             last_io: AtomicU64::new(now),
             served: AtomicBool::new(false),
+            responding: AtomicBool::new(false),
             evicted: Notify::new(),
         });
         inner.conns.insert(conn.id, conn.clone());

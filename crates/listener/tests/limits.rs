@@ -172,6 +172,13 @@ async fn keep_alive_lasts_the_idle_timeout_not_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn a_handler_that_takes_longer_than_the_idle_timeout_is_not_cut() {
+    let server = start(Limits { idle_timeout: Duration::from_millis(300), ..limits() }).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    assert!(get_on(&mut stream, "/slow").await.contains("slow"), "the server's own pace is not the client's fault");
+}
+
+#[tokio::test]
 async fn a_stalled_body_fails_the_read() {
     let server = start(limits()).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
