@@ -44,7 +44,8 @@ async fn open(addr: SocketAddr, count: usize, first: &'static [u8]) -> Vec<(TcpS
             streams.push(pending.join_next().await.unwrap().unwrap());
         }
         pending.spawn(async move {
-            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            let connect = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr)).await;
+            let mut stream = connect.expect("the server keeps accepting").expect("connect");
             let opened = Instant::now();
             if !first.is_empty() {
                 stream.write_all(first).await.expect("send the first bytes");
@@ -137,8 +138,9 @@ async fn half_open_and_idle_connections_are_closed_within_30_s_by_default() {
     assert!(healthz(addr).await.is_ok(), "the server still answers");
 }
 
-/// Under an open-file limit of 1,024, 1,000 idle unauthenticated connections (half of them half-open) do not keep
-/// `/healthz` from answering within 1 s: the oldest idle ones are evicted to make room.
+/// Under an open-file limit of 1,024, idle unauthenticated connections (half of them half-open) do not keep
+/// `/healthz` from answering within 1 s: the oldest idle ones are evicted to make room. 1,000 connections alone
+/// stay just under the limit (the server holds ~20 other files), so 1,200 are opened to go past it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_an_fd_limit_of_1024_healthz_answers_within_1_s_past_1000_idle_connections() {
     raise_own_fd_limit();
@@ -154,15 +156,16 @@ async fn under_an_fd_limit_of_1024_healthz_answers_within_1_s_past_1000_idle_con
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", berth.pid().unwrap())).unwrap();
     assert_eq!(berth_listener::parse_open_file_limit(&limits), Some(1024), "berth runs under the limit");
     let addr = addr(&berth);
-    let mut idle = open(addr, 500, b"").await;
-    idle.extend(open(addr, 500, b"GET /healthz HTTP/1.1\r\nHost: berth\r\n").await);
+    let mut idle = open(addr, 600, b"").await;
+    idle.extend(open(addr, 600, b"GET /healthz HTTP/1.1\r\nHost: berth\r\n").await);
+    let files = std::fs::read_dir(format!("/proc/{}/fd", berth.pid().unwrap())).map(|d| d.count()).unwrap_or(0);
     let mut worst = Duration::ZERO;
     for _ in 0..5 {
         let took = healthz(addr).await.expect("/healthz answers");
         worst = worst.max(took);
     }
     let evicted = time_to_close(idle, Duration::from_millis(1500)).await.iter().filter(|c| c.is_some()).count();
-    println!("/healthz took at most {worst:?} with 1,000 idle connections open; {evicted} of them were evicted");
+    println!("/healthz took at most {worst:?} after 1,200 idle connections (berth held {files} files); {evicted} evicted");
     assert!(worst < Duration::from_secs(1), "/healthz took {worst:?}");
     assert!(evicted > 0, "idle unauthenticated connections are evicted at the cap");
     assert!(!berth.log().contains("panicked"), "{}", berth.log());
