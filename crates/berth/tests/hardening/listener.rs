@@ -198,7 +198,8 @@ async fn an_authenticated_agent_stream_outlives_the_idle_timeout_and_the_cap() {
         .await
         .unwrap();
     let token = registration["instanceToken"].as_str().expect("an instance token").to_string();
-    let mut stream = client
+    // A connection of its own, so that the stream authenticates it (not the registration before it).
+    let mut stream = reqwest::Client::new()
         .get(format!("http://{addr}/agent/v1/stream"))
         .bearer_auth(&token)
         .send()
