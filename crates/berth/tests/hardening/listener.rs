@@ -142,7 +142,7 @@ async fn half_open_and_idle_connections_are_closed_within_30_s_by_default() {
 /// `/healthz` from answering within 1 s: the oldest idle ones are evicted to make room. 1,000 connections alone
 /// stay just under the limit (the server holds ~20 other files), so 1,200 are opened to go past it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn under_an_fd_limit_of_1024_healthz_answers_within_1_s_past_1000_idle_connections() {
+async fn under_an_fd_limit_of_1024_healthz_answers_within_1_s_past_1200_idle_connections() {
     raise_own_fd_limit();
     let dir = tempfile::tempdir().unwrap();
     let wrapper = dir.path().join("berth-1024");
@@ -165,7 +165,9 @@ async fn under_an_fd_limit_of_1024_healthz_answers_within_1_s_past_1000_idle_con
         worst = worst.max(took);
     }
     let evicted = time_to_close(idle, Duration::from_millis(1500)).await.iter().filter(|c| c.is_some()).count();
-    println!("/healthz took at most {worst:?} after 1,200 idle connections (berth held {files} files); {evicted} evicted");
+    println!(
+        "/healthz took at most {worst:?} after 1,200 idle connections (berth held {files} files); {evicted} evicted"
+    );
     assert!(worst < Duration::from_secs(1), "/healthz took {worst:?}");
     assert!(evicted > 0, "idle unauthenticated connections are evicted at the cap");
     assert!(!berth.log().contains("panicked"), "{}", berth.log());
