@@ -82,7 +82,8 @@ struct Context {
     stats: StatsSource,
 }
 
-/// Binds on `ip` (port [`PORT`], else a free one) and serves the endpoint in the background.
+/// Binds on `ip` (port [`PORT`], else a free one) and serves the endpoint in the background, with the timeouts
+/// and connection cap of [`berth_listener::Limits::default`].
 pub async fn start(ip: IpAddr, availability_zone: String, stats: StatsSource) -> std::io::Result<Endpoint> {
     let listener = match tokio::net::TcpListener::bind(SocketAddr::new(ip, PORT)).await {
         Ok(listener) => listener,
@@ -91,11 +92,8 @@ pub async fn start(ip: IpAddr, availability_zone: String, stats: StatsSource) ->
     let addr = listener.local_addr()?;
     let directory = Arc::new(Directory::default());
     let app = router(Context { directory: directory.clone(), availability_zone, stats });
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::warn!(%error, "the task metadata endpoint stopped");
-        }
-    });
+    let limits = berth_listener::Limits::default();
+    tokio::spawn(berth_listener::serve(listener, app, limits, std::future::pending()));
     Ok(Endpoint { base: format!("http://{addr}"), directory })
 }
 

@@ -6,6 +6,7 @@ use crate::protocol::json11::{decode, encode};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use berth_listener::ConnectionHandle;
 use berth_model::agent::{RegisterRequest, ReportRequest, StreamMessage};
 use http::{HeaderMap, StatusCode};
 use std::time::Duration;
@@ -30,11 +31,17 @@ fn json_response(body: Vec<u8>) -> Response {
 }
 
 /// `POST /agent/v1/register` with the join token.
-pub async fn register(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn register(
+    State(app): State<AppState>,
+    connection: ConnectionHandle,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let token = bearer(&headers)?;
     if !constant_time_eq(token.as_bytes(), app.inner.join_token.as_bytes()) {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "AccessDeniedException", "The join token is not valid."));
     }
+    connection.mark_authenticated();
     let req: RegisterRequest = decode(&body)?;
     let mut response = app.inner.control.register_agent(req).await?;
     if let Some(registry_auth) = &app.inner.registry_auth {
@@ -44,8 +51,14 @@ pub async fn register(State(app): State<AppState>, headers: HeaderMap, body: Byt
 }
 
 /// `POST /agent/v1/report` with the instance token.
-pub async fn report(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn report(
+    State(app): State<AppState>,
+    connection: ConnectionHandle,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let (cluster, id) = app.inner.control.authenticate_agent(bearer(&headers)?)?;
+    connection.mark_authenticated();
     let req: ReportRequest = decode(&body)?;
     let response = app.inner.control.agent_report(&cluster, &id, req).await?;
     Ok(json_response(encode(&response)?))
@@ -58,10 +71,15 @@ fn line(message: &StreamMessage) -> Result<Bytes, std::io::Error> {
 }
 
 /// `GET /agent/v1/stream` with the instance token: NDJSON desired states and heartbeats until the client leaves.
-pub async fn stream(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn stream(
+    State(app): State<AppState>,
+    connection: ConnectionHandle,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let token = bearer(&headers)?.to_string();
     let control = app.inner.control.clone();
     let (cluster, id) = control.authenticate_agent(&token)?;
+    connection.mark_authenticated();
     let mut changes = control.cache().subscribe();
     let body = async_stream::stream! {
         let mut last = None;

@@ -158,6 +158,7 @@ async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> Resu
     }
     let body = body::read_hashed(body, limit, &inner.unverified).await?;
     let caller = pending.finish(parts.method.as_str(), &parts.uri, &parts.headers, &body.sha256_hex)?;
+    berth_listener::ConnectionHandle::mark_extensions(&parts.extensions);
     let body = body.into_bytes();
     if !inner.rate_limiter.admit(&caller.access_key_id) {
         return Err(ApiError::throttled());

@@ -81,6 +81,28 @@ pub struct ServerArgs {
     /// How many requests an access key may make at once after a quiet period (the token bucket's size).
     #[arg(long, default_value_t = 400, env = "BERTH_API_BURST")]
     pub api_burst: u32,
+    /// The most unauthenticated connections the API listener holds (also capped by the open-file limit); at the
+    /// cap the oldest idle one is closed.
+    #[arg(long, default_value_t = berth_listener::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a complete request head.
+    #[arg(long, default_value_t = berth_listener::DEFAULT_HEADER_TIMEOUT.as_secs())]
+    pub header_timeout_seconds: u64,
+    /// Seconds a connection may sit idle between requests (and an unauthenticated response may move no byte).
+    #[arg(long, default_value_t = berth_listener::DEFAULT_IDLE_TIMEOUT.as_secs())]
+    pub idle_timeout_seconds: u64,
+}
+
+impl ServerArgs {
+    /// The API listener's limits from these flags (body limits at their defaults).
+    pub fn listener_limits(&self) -> berth_listener::Limits {
+        berth_listener::Limits {
+            max_connections: self.max_connections,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_seconds),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_seconds),
+            ..berth_listener::Limits::default()
+        }
+    }
 }
 
 /// `berth up`.

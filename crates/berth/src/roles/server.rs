@@ -92,26 +92,12 @@ pub fn export_lines(args: &ServerArgs, creds: &RootCredentials) -> String {
     )
 }
 
-/// How long in-flight requests get to finish after Ctrl-C; agent streams never finish on their own.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-
-/// Serves until Ctrl-C or SIGTERM, then gives in-flight requests a moment. Containers are never stopped.
-pub async fn serve(listener: TcpListener, app: axum::Router) -> Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let mut stop_rx = stop_rx;
-        let _ = stop_rx.wait_for(|stop| *stop).await;
-    });
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        result = &mut server => return result.context("serving the API"),
-        _ = shutdown_signal() => {}
-    }
-    let _ = stop_tx.send(true);
-    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
-        Ok(result) => result.context("serving the API"),
-        Err(_) => Ok(()), // long-lived agent streams are cut; agents reconnect to the next server
-    }
+/// Serves until Ctrl-C or SIGTERM under `limits` (timeouts, connection cap), then gives in-flight requests
+/// [`berth_listener::Limits::shutdown_grace`] (2 s); long-lived agent streams are cut and agents reconnect to the
+/// next server. Containers are never stopped.
+pub async fn serve(listener: TcpListener, app: axum::Router, limits: berth_listener::Limits) -> Result<()> {
+    berth_listener::serve(listener, app, limits, shutdown_signal()).await;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -143,5 +129,5 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     println!("Berth control plane on http://{} (region {}, account {}).", args.listen, args.region, args.account_id);
     println!("{}", export_lines(&args, &server.credentials.0));
     println!("Agents join with: berth agent --server http://{} --join-token {}", args.listen, server.join_token);
-    serve(server.listener, server.app).await
+    serve(server.listener, server.app, args.listener_limits()).await
 }

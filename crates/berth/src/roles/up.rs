@@ -31,5 +31,5 @@ pub async fn run(args: UpArgs) -> Result<()> {
         println!("New root credentials were saved in {}.", args.server.data_dir.join("credentials.json").display());
     }
     println!("Point the aws CLI and the AWS SDKs at it:\n\n{}\n", export_lines(&args.server, creds));
-    serve(server.listener, server.app).await.context("berth up")
+    serve(server.listener, server.app, args.server.listener_limits()).await.context("berth up")
 }

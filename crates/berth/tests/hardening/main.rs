@@ -5,4 +5,5 @@ mod common;
 
 mod crash;
 mod files;
+mod listener;
 mod sigv4;
