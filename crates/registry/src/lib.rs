@@ -75,8 +75,11 @@ pub struct RegistryConfig {
     pub account_id: String,
     /// `host:port` clients reach the registry at, used in `repositoryUri`, `proxyEndpoint` and token realms.
     pub public_endpoint: String,
-    /// How long an idle upload session lives.
+    /// How long an upload session lives without a request or a byte (default 168 hours, the age at which the
+    /// CNCF Distribution registry purges uploads).
     pub upload_ttl: Duration,
+    /// The most upload sessions one repository may have open at once (default 1,000).
+    pub max_uploads_per_repository: usize,
     /// How long an unreferenced blob is spared after its last upload, mount or existence check.
     pub gc_grace: Duration,
     /// How often garbage collection runs.
@@ -102,7 +105,8 @@ impl RegistryConfig {
             region: region.into(),
             account_id: account_id.into(),
             public_endpoint: public_endpoint.into(),
-            upload_ttl: Duration::from_secs(24 * 3600),
+            upload_ttl: Duration::from_secs(168 * 3600),
+            max_uploads_per_repository: 1000,
             gc_grace: Duration::from_secs(6 * 3600),
             gc_interval: Duration::from_secs(3600),
             lifecycle_interval: Duration::from_secs(3600),
@@ -120,7 +124,7 @@ pub struct Registry {
     blobs: Arc<dyn BlobStore>,
     index: Arc<Index>,
     auth: TokenAuth,
-    uploads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<uploads::UploadSession>>>>,
+    uploads: Mutex<HashMap<String, Arc<uploads::SessionEntry>>>,
     gc_lock: tokio::sync::RwLock<()>,
     touched: Mutex<HashMap<String, Timestamp>>,
     pending_pulls: Mutex<HashMap<(String, String), Timestamp>>,

@@ -152,7 +152,12 @@ impl BlobStore for MemoryBlobStore {
             .lock()
             .uploads
             .iter()
-            .map(|(id, (data, info))| StoredUpload { id: id.clone(), len: data.len() as u64, info: info.clone() })
+            .map(|(id, (data, info))| StoredUpload {
+                id: id.clone(),
+                len: data.len() as u64,
+                info: info.clone(),
+                modified: None,
+            })
             .collect();
         Box::pin(async move { Ok(all) })
     }

@@ -9,7 +9,7 @@ mod fs;
 mod memory;
 
 pub use fs::FsBlobStore;
-pub(crate) use fs::write_atomic;
+pub(crate) use fs::{create_private_dir, write_atomic};
 pub use memory::MemoryBlobStore;
 
 use crate::digest::{Algorithm, Digest, Hasher};
@@ -48,6 +48,8 @@ pub struct StoredUpload {
     pub len: u64,
     /// The caller's metadata, as given to [`BlobStore::upload_create`].
     pub info: Vec<u8>,
+    /// When its bytes last changed (seconds since the Unix epoch), if storage knows.
+    pub modified: Option<f64>,
 }
 
 /// Storage failures.
