@@ -90,6 +90,8 @@ pub struct RegistryConfig {
     pub token_ttl: Duration,
     /// The largest blob accepted.
     pub max_blob_bytes: u64,
+    /// What a scan reads and how many run (see [`scan::ScanLimits`]).
+    pub scan_limits: scan::ScanLimits,
 }
 
 impl RegistryConfig {
@@ -112,6 +114,7 @@ impl RegistryConfig {
             lifecycle_interval: Duration::from_secs(3600),
             token_ttl: Duration::from_secs(12 * 3600),
             max_blob_bytes: 64 << 30,
+            scan_limits: scan::ScanLimits::default(),
         }
     }
 }
@@ -130,6 +133,7 @@ pub struct Registry {
     pending_pulls: Mutex<HashMap<(String, String), Timestamp>>,
     advisories: std::sync::RwLock<(Option<std::time::SystemTime>, Arc<scan::osv::AdvisoryDb>)>,
     started_at: Timestamp,
+    scans: scan::queue::ScanQueue,
     me: Weak<Registry>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -165,8 +169,10 @@ impl Registry {
         let range = store.range(meta::keys::PREFIX).await?;
         index.reset(&range.kvs, range.revision);
         let started_at = clock.now();
+        let scans = scan::queue::ScanQueue::new(config.scan_limits.max_concurrent, config.scan_limits.max_queued);
         let registry = Arc::new_cyclic(|me| Registry {
             config,
+            scans,
             store: store.clone(),
             clock,
             blobs,

@@ -14,7 +14,9 @@
 //! read the next only when the client took the previous one. A stalled client therefore costs a socket and at
 //! most one chunk of memory, never a thread of a pool the control plane needs.
 
-use super::{Appended, BlobBody, BlobStore, ByteStream, StorageError, StoredUpload, is_valid_upload_id};
+use super::{
+    Appended, BlobBody, BlobReader, BlobStore, ByteStream, StorageError, StoredUpload, is_valid_upload_id,
+};
 use crate::digest::{Algorithm, Digest, Hasher};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -331,6 +333,15 @@ impl BlobStore for FsBlobStore {
             let mut buf = Vec::with_capacity(len as usize);
             file.read_to_end(&mut buf).map_err(io_err("read", &path))?;
             Ok(Some(Bytes::from(buf)))
+        }))
+    }
+
+    fn open_reader(&self, digest: &Digest) -> BoxFuture<'_, Result<Option<BlobReader>, StorageError>> {
+        let path = self.blob_path(digest);
+        Box::pin(self.blocking(move |_| match File::open(&path) {
+            Ok(file) => Ok(Some(Box::new(file) as BlobReader)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("open", &path)(e)),
         }))
     }
 

@@ -30,6 +30,9 @@ pub struct BlobBody {
     pub stream: ByteStream,
 }
 
+/// A blob opened for blocking, sequential reads.
+pub type BlobReader = Box<dyn io::Read + Send>;
+
 /// The result of appending to an upload.
 #[derive(Debug)]
 pub struct Appended {
@@ -108,6 +111,9 @@ pub trait BlobStore: Send + Sync + 'static {
     -> BoxFuture<'_, Result<Option<BlobBody>, StorageError>>;
     /// Reads a whole blob into memory if it is at most `limit` bytes (`Ok(None)` if absent or larger).
     fn read_all(&self, digest: &Digest, limit: u64) -> BoxFuture<'_, Result<Option<Bytes>, StorageError>>;
+    /// Opens a blob for reading as a stream on the calling (blocking) thread, for work the server paces itself
+    /// (scans), never for a client.
+    fn open_reader(&self, digest: &Digest) -> BoxFuture<'_, Result<Option<BlobReader>, StorageError>>;
     /// Deletes a blob; `false` if it was absent.
     fn delete(&self, digest: &Digest) -> BoxFuture<'_, Result<bool, StorageError>>;
     /// Every stored blob with its size.
