@@ -4,10 +4,14 @@
 //! interest a scan keeps (package databases and lockfiles) and the time it spends inflating. [`ScanLimits`] caps
 //! each: a file of interest larger than `max_file_bytes` is not read, the files kept for one image stop at
 //! `max_kept_bytes` and `max_kept_files`, and one image's layers are inflated up to `max_expanded_bytes` (the rest
-//! is not read). [`Skipped`] records each thing left out, so the scan's status description can say what was not
+//! is not read). A gzip layer that inflates more than `max_inflate_ratio` times the compressed bytes it consumed
+//! (once past `ratio_floor_bytes`) is a decompression bomb: the rest of it is not read (as Apache POI's zip-bomb
+//! guard, whose default ratio is also 100). Real layers compress 2 to 10 times. [`Skipped`] records each thing left out, so the scan's status description can say what was not
 //! scanned and why.
 
-use std::io::{self, Read};
+use std::cell::Cell;
+use std::io::{self, BufRead, Read};
+use std::rc::Rc;
 
 /// How much a scan reads, and how many scans run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +24,10 @@ pub struct ScanLimits {
     pub max_kept_files: usize,
     /// The most bytes one image's layers are inflated to; the rest is not read.
     pub max_expanded_bytes: u64,
+    /// The most a gzip layer may inflate per compressed byte before the rest of it is not read.
+    pub max_inflate_ratio: u64,
+    /// How much of a layer is inflated before its ratio is judged.
+    pub ratio_floor_bytes: u64,
     /// Scans that run at once.
     pub max_concurrent: usize,
     /// Scans that may wait or run at once; more are refused (`LimitExceededException`, or a `FAILED` scan on push).
@@ -33,6 +41,8 @@ impl Default for ScanLimits {
             max_kept_bytes: 64 << 20,
             max_kept_files: 10_000,
             max_expanded_bytes: 2 << 30,
+            max_inflate_ratio: 100,
+            ratio_floor_bytes: 8 << 20,
             max_concurrent: 2,
             max_queued: 64,
         }
@@ -124,37 +134,97 @@ impl Skipped {
     }
 }
 
-/// The error a [`Budget`] reader returns once its allowance is spent.
+/// Why a [`Budget`] reader stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The image's expanded-size allowance is spent.
+    Expanded,
+    /// The layer inflates more than the allowed ratio.
+    Ratio,
+}
+
+/// The error a [`Budget`] reader returns when it stops.
 #[derive(Debug)]
-pub struct Exhausted;
+pub struct Exhausted(pub Stop);
 
 impl std::fmt::Display for Exhausted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the scan's expanded-size budget is spent")
+        match self.0 {
+            Stop::Expanded => f.write_str("the scan's expanded-size budget is spent"),
+            Stop::Ratio => f.write_str("the layer inflates beyond the scan's ratio limit"),
+        }
     }
 }
 
 impl std::error::Error for Exhausted {}
 
-/// A reader that stops with [`Exhausted`] after `left` bytes, counting what it read.
+/// Counts the compressed bytes a decoder consumes from a buffered reader.
+pub struct Consumed<B> {
+    inner: B,
+    count: Rc<Cell<u64>>,
+}
+
+impl<B> Consumed<B> {
+    /// Counts into `count`.
+    pub fn new(inner: B, count: Rc<Cell<u64>>) -> Self {
+        Consumed { inner, count }
+    }
+}
+
+impl<B: BufRead> Read for Consumed<B> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+impl<B: BufRead> BufRead for Consumed<B> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.count.set(self.count.get() + amt as u64);
+        self.inner.consume(amt);
+    }
+}
+
+/// A reader that stops with [`Exhausted`] after `left` bytes, or (when given the compressed count) once it has
+/// read more than `ratio` times the compressed bytes past `floor`; it counts what it read.
 pub struct Budget<R> {
     inner: R,
     left: u64,
+    ratio: Option<(Rc<Cell<u64>>, u64, u64)>,
     /// Bytes read so far.
     pub used: u64,
-    /// Whether the allowance ran out.
-    pub exhausted: bool,
+    /// Why it stopped, if it did.
+    pub stopped: Option<Stop>,
 }
 
 impl<R: Read> Budget<R> {
     /// A reader of at most `left` bytes of `inner`.
     pub fn new(inner: R, left: u64) -> Self {
-        Budget { inner, left, used: 0, exhausted: false }
+        Budget { inner, left, ratio: None, used: 0, stopped: None }
+    }
+
+    /// Also stops once more than `ratio` bytes were read per byte counted in `compressed`, past `floor` bytes.
+    pub fn with_ratio(mut self, compressed: Rc<Cell<u64>>, ratio: u64, floor: u64) -> Self {
+        self.ratio = Some((compressed, ratio, floor));
+        self
+    }
+
+    fn stop(&mut self, why: Stop) -> io::Error {
+        self.stopped = Some(why);
+        io::Error::other(Exhausted(why))
     }
 }
 
 impl<R: Read> Read for Budget<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(why) = self.stopped {
+            return Err(io::Error::other(Exhausted(why)));
+        }
         if buf.is_empty() {
             return Ok(0);
         }
@@ -164,13 +234,19 @@ impl<R: Read> Read for Budget<R> {
             if self.inner.read(&mut probe)? == 0 {
                 return Ok(0);
             }
-            self.exhausted = true;
-            return Err(io::Error::other(Exhausted));
+            return Err(self.stop(Stop::Expanded));
         }
         let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         self.left -= n as u64;
         self.used += n as u64;
+        let bomb = self
+            .ratio
+            .as_ref()
+            .is_some_and(|(compressed, ratio, floor)| self.used > *floor && self.used / compressed.get().max(1) > *ratio);
+        if bomb {
+            return Err(self.stop(Stop::Ratio));
+        }
         Ok(n)
     }
 }
@@ -184,10 +260,18 @@ mod tests {
         let mut r = Budget::new(&[7u8; 100][..], 40);
         let mut out = Vec::new();
         assert!(r.read_to_end(&mut out).is_err());
-        assert_eq!((out.len(), r.used, r.exhausted), (40, 40, true));
+        assert_eq!((out.len(), r.used, r.stopped), (40, 40, Some(Stop::Expanded)));
         let mut exact = Budget::new(&[7u8; 40][..], 40);
         assert_eq!(exact.read_to_end(&mut Vec::new()).unwrap(), 40);
-        assert!(!exact.exhausted);
+        assert_eq!(exact.stopped, None);
+        // 1,000 bytes out of 5 "compressed": past a floor of 100 and a ratio of 100, it stops.
+        let compressed = Rc::new(Cell::new(5));
+        let mut bomb = Budget::new(&[0u8; 1000][..], 1 << 20).with_ratio(compressed.clone(), 100, 100);
+        assert!(bomb.read_to_end(&mut Vec::new()).is_err());
+        assert_eq!(bomb.stopped, Some(Stop::Ratio));
+        compressed.set(100);
+        let mut fine = Budget::new(&[0u8; 1000][..], 1 << 20).with_ratio(compressed, 100, 100);
+        assert_eq!(fine.read_to_end(&mut Vec::new()).unwrap(), 1000);
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //! [`Skipped`].
 
 use super::apk;
-use super::budget::{Budget, ScanLimits, Skipped};
+use super::budget::{Budget, Consumed, ScanLimits, Skipped, Stop};
 use super::{dpkg, lockfiles};
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read};
+use std::rc::Rc;
 
 /// The longest GNU long name or pax header a scan reads (longer ones are skipped with their entry).
 const MAX_NAME_BYTES: u64 = 64 << 10;
@@ -159,15 +161,18 @@ impl Flattener {
                 return;
             }
         };
-        let decoded: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
-            Box::new(MultiGzDecoder::new(reader))
+        let left = self.limits.max_expanded_bytes.saturating_sub(self.expanded);
+        let mut budget = if head.starts_with(&[0x1f, 0x8b]) {
+            let compressed = Rc::new(Cell::new(0));
+            let decoder: Box<dyn Read> = Box::new(MultiGzDecoder::new(Consumed::new(reader, compressed.clone())));
+            let (ratio, floor) = (self.limits.max_inflate_ratio, self.limits.ratio_floor_bytes);
+            Budget::new(decoder, left).with_ratio(compressed, ratio, floor)
         } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             self.skipped.layer(index, "zstd compression is not supported");
             return;
         } else {
-            Box::new(reader)
+            Budget::new(Box::new(reader) as Box<dyn Read>, left)
         };
-        let mut budget = Budget::new(decoded, self.limits.max_expanded_bytes.saturating_sub(self.expanded));
         let mut additions = Vec::new();
         let outcome = self.read_entries(&mut budget, &mut additions);
         self.expanded += budget.used;
@@ -176,12 +181,28 @@ impl Flattener {
                 self.kept = self.kept.saturating_sub(old.len() as u64);
             }
         }
-        if budget.exhausted {
-            self.stopped = true;
-            let max = self.limits.max_expanded_bytes;
-            self.skipped.layer(index, format!("read only in part: the image's layers expand to more than {max} bytes"));
-        } else if let Err(e) = outcome {
-            self.skipped.layer(index, e);
+        match budget.stopped {
+            Some(Stop::Expanded) => {
+                self.stopped = true;
+                let max = self.limits.max_expanded_bytes;
+                self.skipped
+                    .layer(index, format!("read only in part: the image's layers expand to more than {max} bytes"));
+            }
+            Some(Stop::Ratio) => {
+                let (ratio, used) = (self.limits.max_inflate_ratio, budget.used);
+                self.skipped.layer(
+                    index,
+                    format!(
+                        "not read past {used} bytes: it inflates more than {ratio} times its compressed size \
+                         (a decompression bomb)"
+                    ),
+                );
+            }
+            None => {
+                if let Err(e) = outcome {
+                    self.skipped.layer(index, e);
+                }
+            }
         }
     }
 
@@ -369,6 +390,8 @@ mod tests {
             max_kept_bytes: 2048,
             max_kept_files: 100,
             max_expanded_bytes: 64 << 10,
+            max_inflate_ratio: 1000,
+            ratio_floor_bytes: 1 << 30,
             ..ScanLimits::default()
         };
         let small = b"[[package]]\nname = \"a\"\nversion = \"1.0.0\"\n".repeat(10);
@@ -396,6 +419,13 @@ mod tests {
         let text = inv.skipped.describe().join(" | ");
         assert!(text.contains("2 layers were not read in full"), "{text}");
         assert!(text.contains("layer 0: read only in part") && text.contains("layer 1: not read"), "{text}");
+        // A gzip bomb stops at the ratio, and the next layer is still read.
+        let bombs = ScanLimits { max_inflate_ratio: 100, ratio_floor_bytes: 32 << 10, ..ScanLimits::default() };
+        let inv = collect([huge.as_slice(), gzipped.as_slice()], &bombs);
+        let text = inv.skipped.describe().join(" | ");
+        assert!(text.contains("1 layers were not read in full (layer 0: not read past"), "{text}");
+        assert!(text.contains("(a decompression bomb)"), "{text}");
+        assert_eq!(inv.packages.len(), 1);
     }
 
     #[test]
