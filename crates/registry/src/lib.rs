@@ -16,6 +16,12 @@
 //!   two pushes of one IMMUTABLE tag. Manifests are small and kept verbatim in their records. Reads are served
 //!   from an in-memory [`meta::Index`] fed by a store watch; a writer waits for its own revision to reach the
 //!   index before it answers, so clients read their writes.
+//! - **Bounds.** No transfer holds a thread while its client is slow: uploads are received on the runtime and
+//!   written in short blocking jobs, downloads read one chunk at a time as the client takes them
+//!   ([`storage::FsBlobStore`]). Upload sessions expire after `upload_ttl` without a request or a byte (168 h, as
+//!   the CNCF Distribution registry purges uploads) and a repository holds at most `max_uploads_per_repository`
+//!   (1,000) of them. Scans are bounded by [`scan::ScanLimits`]. Blobs and registry files are 0600 in 0700
+//!   directories whatever the umask, and a 500 shows the client a request id while the log gets the detail.
 //! - **Auth** is a self-verifying HMAC token ([`auth`]) handed out by GetAuthorizationToken; `/v2/` follows the
 //!   Docker token-auth flow (`401` + `WWW-Authenticate: Bearer realm=".../v2/token"`) and also accepts Basic.
 //! - **Garbage collection** ([`gc`]) runs online. Manifest pushes hold a shared lock from "the blobs exist" to

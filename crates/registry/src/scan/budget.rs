@@ -240,10 +240,9 @@ impl<R: Read> Read for Budget<R> {
         let n = self.inner.read(&mut buf[..want])?;
         self.left -= n as u64;
         self.used += n as u64;
-        let bomb = self
-            .ratio
-            .as_ref()
-            .is_some_and(|(compressed, ratio, floor)| self.used > *floor && self.used / compressed.get().max(1) > *ratio);
+        let bomb = self.ratio.as_ref().is_some_and(|(compressed, ratio, floor)| {
+            self.used > *floor && self.used / compressed.get().max(1) > *ratio
+        });
         if bomb {
             return Err(self.stop(Stop::Ratio));
         }

@@ -411,7 +411,10 @@ mod tests {
         let inv = collect([gzipped.as_slice()], &limits);
         assert_eq!(inv.packages.len(), 1);
         let text = inv.skipped.describe().join(" | ");
-        assert!(text.contains("1 files of interest larger than 1024 bytes were not read (b/Cargo.lock, 4096 bytes)"), "{text}");
+        assert!(
+            text.contains("1 files of interest larger than 1024 bytes were not read (b/Cargo.lock, 4096 bytes)"),
+            "{text}"
+        );
         assert!(text.contains("files of interest were not read because"), "{text}");
         // A layer expanding past the budget stops it, and the layers after it are not read.
         let huge = gz(&tar_of(&[("blob", &vec![0u8; 256 << 10])]));

@@ -14,9 +14,7 @@
 //! read the next only when the client took the previous one. A stalled client therefore costs a socket and at
 //! most one chunk of memory, never a thread of a pool the control plane needs.
 
-use super::{
-    Appended, BlobBody, BlobReader, BlobStore, ByteStream, StorageError, StoredUpload, is_valid_upload_id,
-};
+use super::{Appended, BlobBody, BlobReader, BlobStore, ByteStream, StorageError, StoredUpload, is_valid_upload_id};
 use crate::digest::{Algorithm, Digest, Hasher};
 use bytes::Bytes;
 use futures::StreamExt;
