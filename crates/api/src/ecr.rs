@@ -24,6 +24,10 @@ impl AwsJsonService for EcrService {
         berth_model::ecr::TARGET_PREFIX
     }
 
+    fn signing_name(&self) -> &'static str {
+        "ecr"
+    }
+
     fn max_body_bytes(&self) -> usize {
         // UploadLayerPart carries up to 20 MiB, base64-encoded.
         28 * 1024 * 1024

@@ -41,6 +41,19 @@ impl ApiError {
         Self::bad_request("SerializationException", message)
     }
 
+    /// 400 `ThrottlingException` "Rate exceeded", as AWS answers a principal over its request rate.
+    pub fn throttled() -> Self {
+        Self::bad_request("ThrottlingException", "Rate exceeded")
+    }
+
+    /// 400 `InvalidParameterException`: the body is larger than the service accepts.
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::bad_request(
+            "InvalidParameterException",
+            format!("The request body is larger than the {limit} bytes this service accepts."),
+        )
+    }
+
     /// 500 `ServerException`, logging the cause (which the client does not see).
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");

@@ -9,8 +9,14 @@
 //! # Design
 //! - [`router`] builds the axum router: `POST /` (AWS JSON services), `/agent/v1/*` (node agents), `/healthz`.
 //!   Other crates add their own routes (the registry's `/v2/`) by merging routers in the binary.
-//! - Request bodies are read with a hard cap before anything is parsed; each service has its own limit.
+//! - Authentication comes first: everything the signature check needs besides the body (the `Authorization`
+//!   header, the access key, the date, the scope's region and service, the signed-header set) is checked before a
+//!   byte of the body is read, so an unauthenticated client never makes the server buffer a body. The body is then
+//!   read, up to the service's limit (a larger `Content-Length` is refused unread), into a SHA-256 hasher, and the
+//!   signature verified against that hash before anything is parsed. Bodies not yet verified share a server-wide
+//!   memory budget beyond their first 64 KiB ([`body`]).
 //! - [`auth::sigv4`] verifies signatures itself, against the secrets in [`auth::Credentials`].
+//! - Each principal's request rate is limited ([`auth::throttle`]) once its signature is verified.
 //!
 //! # Limitations
 //! Only header-signed requests are accepted (no presigned query strings); there is one root identity per account
@@ -18,6 +24,7 @@
 
 mod agent;
 pub mod auth;
+pub mod body;
 mod ecr;
 mod ecs;
 pub mod error;
@@ -26,9 +33,9 @@ pub mod service;
 
 pub use ecr::EcrService;
 
-use auth::{Credentials, authenticate};
+use auth::throttle::{RateLimit, RateLimiter};
+use auth::{Credentials, Scope};
 use axum::Router;
-use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,7 +43,6 @@ use berth_control::Control;
 use berth_model::agent::RegistryAuth;
 use error::ApiError;
 use http::{HeaderValue, StatusCode};
-use http_body_util::BodyExt;
 use service::AwsJsonService;
 use std::sync::Arc;
 
@@ -55,6 +61,8 @@ struct Inner {
     join_token: String,
     services: Vec<Arc<dyn AwsJsonService>>,
     registry_auth: Option<Box<dyn Fn() -> RegistryAuth + Send + Sync>>,
+    rate_limiter: RateLimiter,
+    unverified: body::UnverifiedBudget,
 }
 
 /// What the front door needs.
@@ -69,14 +77,19 @@ pub struct ApiSettings {
     pub extra_services: Vec<Arc<dyn AwsJsonService>>,
     /// Mints the credentials an agent uses to pull from Berth's registry.
     pub registry_auth: Option<Box<dyn Fn() -> RegistryAuth + Send + Sync>>,
+    /// Each access key's request rate limit (AWS JSON APIs only; agents are not limited by it).
+    pub rate_limit: RateLimit,
 }
 
 /// Builds the router.
 pub fn router(settings: ApiSettings) -> Router {
     let mut services: Vec<Arc<dyn AwsJsonService>> = vec![Arc::new(service::EcsService::new(settings.control.clone()))];
     services.extend(settings.extra_services);
+    let rate_limiter = RateLimiter::new(settings.rate_limit, settings.control.clock().clone());
     let state = AppState {
         inner: Arc::new(Inner {
+            rate_limiter,
+            unverified: body::UnverifiedBudget::new(body::DEFAULT_UNVERIFIED_BYTES),
             control: settings.control,
             credentials: settings.credentials,
             join_token: settings.join_token,
@@ -91,18 +104,6 @@ pub fn router(settings: ApiSettings) -> Router {
         .route("/agent/v1/report", post(agent::report))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
-}
-
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let limited = http_body_util::Limited::new(body, limit);
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::bad_request(
-            "InvalidParameterException",
-            format!("The request body is larger than the {limit} bytes this service accepts."),
-        )),
-        Err(e) => Err(ApiError::serialization(format!("The request body could not be read: {e}"))),
-    }
 }
 
 async fn aws_json(State(app): State<AppState>, request: Request) -> Response {
@@ -129,23 +130,37 @@ async fn aws_json(State(app): State<AppState>, request: Request) -> Response {
     }
 }
 
+/// Authenticates, then reads, then dispatches: nothing of the body is read before the request has passed every
+/// check that does not need it, and nothing is parsed before the signature is verified.
 async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> Result<Vec<u8>, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = read_body(body, MAX_BODY_BYTES).await?;
-    let now = app.inner.control.clock().now() as i64;
-    let caller = authenticate(&app.inner.credentials, parts.method.as_str(), &parts.uri, &parts.headers, &body, now)?;
-    let (prefix, operation) = target.split_once('.').ok_or_else(|| ApiError::unknown_operation(target))?;
-    let service = app
-        .inner
-        .services
-        .iter()
-        .find(|s| s.target_prefix() == prefix)
-        .ok_or_else(|| ApiError::unknown_operation(target))?;
-    if body.len() > service.max_body_bytes() {
-        return Err(ApiError::bad_request(
-            "InvalidParameterException",
-            format!("The request body is larger than the {} bytes this service accepts.", service.max_body_bytes()),
-        ));
+    let inner = &app.inner;
+    let now = inner.control.clock().now() as i64;
+    // The service decides the credential scope and the body limit. Without a known target the request cannot be
+    // authenticated either (its scope's service is unknown), so a missing Authorization header is reported first.
+    let service = match target.split_once('.') {
+        Some((prefix, _)) => inner.services.iter().find(|s| s.target_prefix() == prefix),
+        None => None,
+    };
+    let Some(service) = service else {
+        if parts.headers.get(http::header::AUTHORIZATION).is_none() {
+            return Err(auth::sigv4::SigV4Error::Missing.into());
+        }
+        return Err(ApiError::unknown_operation(target));
+    };
+    let operation = target.split_once('.').map(|(_, op)| op).unwrap_or_default();
+    let scope = Scope { region: &inner.control.config().region, service: service.signing_name() };
+    let pending = auth::check_headers(&inner.credentials, &parts.headers, scope, now)?;
+    let limit = service.max_body_bytes().min(MAX_BODY_BYTES);
+    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::body_too_large(limit));
+    }
+    let body = body::read_hashed(body, limit, &inner.unverified).await?;
+    let caller = pending.finish(parts.method.as_str(), &parts.uri, &parts.headers, &body.sha256_hex)?;
+    let body = body.into_bytes();
+    if !inner.rate_limiter.admit(&caller.access_key_id) {
+        return Err(ApiError::throttled());
     }
     service.call(operation, &body, &caller).await
 }

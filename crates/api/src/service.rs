@@ -10,6 +10,8 @@ use std::sync::Arc;
 pub trait AwsJsonService: Send + Sync + 'static {
     /// The `X-Amz-Target` prefix before the `.`, e.g. `AmazonEC2ContainerServiceV20141113`.
     fn target_prefix(&self) -> &'static str;
+    /// The service name in SigV4 credential scopes (`ecs`, `ecr`): requests scoped to another are refused.
+    fn signing_name(&self) -> &'static str;
     /// The largest request body accepted, in bytes.
     fn max_body_bytes(&self) -> usize;
     /// Calls an operation; returns the JSON response body.
@@ -36,6 +38,10 @@ impl EcsService {
 impl AwsJsonService for EcsService {
     fn target_prefix(&self) -> &'static str {
         berth_model::ecs::TARGET_PREFIX
+    }
+
+    fn signing_name(&self) -> &'static str {
+        "ecs"
     }
 
     fn max_body_bytes(&self) -> usize {

@@ -1,10 +1,10 @@
 //! Who is calling: access keys, their secrets, and SigV4 authentication of AWS requests.
 
 pub mod sigv4;
+pub mod throttle;
 
-use crate::error::ApiError;
 use http::HeaderMap;
-use sigv4::{SigV4Error, SignedRequest};
+use sigv4::{AuthorizationHeader, SigV4Error, SignedRequest};
 use std::collections::HashMap;
 
 /// An identity that may call the AWS APIs.
@@ -53,15 +53,35 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Authenticates a SigV4-signed request (header form) and returns the caller.
-pub fn authenticate(
-    credentials: &Credentials,
-    method: &str,
-    uri: &http::Uri,
+/// What a request's credential scope must name: Berth's region and the signing name of the service its
+/// `X-Amz-Target` is for (`ecs`, `ecr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope<'a> {
+    /// Berth's region.
+    pub region: &'a str,
+    /// The service's signing name.
+    pub service: &'a str,
+}
+
+/// A request whose headers passed every check that needs no body; [`Pending::finish`] verifies the signature
+/// once the body's hash is known.
+pub struct Pending<'a> {
+    principal: &'a Principal,
+    header: AuthorizationHeader,
+    amz_date: String,
+}
+
+/// Checks everything about a SigV4 request that does not need its body, in the order AWS reports problems:
+/// the `Authorization` header is present and well formed, its access key is known, `X-Amz-Date` is present, the
+/// scope names Berth's region and the right service, the time is within 15 minutes of ours, and every `x-amz-*`
+/// header present is signed. Nothing here reads the body, so an unauthenticated client never makes the server
+/// buffer one.
+pub fn check_headers<'a>(
+    credentials: &'a Credentials,
     headers: &HeaderMap,
-    body: &[u8],
+    scope: Scope<'_>,
     now_unix: i64,
-) -> Result<Caller, ApiError> {
+) -> Result<Pending<'a>, SigV4Error> {
     let authorization = header(headers, "authorization").ok_or(SigV4Error::Missing)?;
     let parsed = sigv4::parse_authorization(authorization)?;
     let principal = credentials.get(&parsed.access_key_id).ok_or(SigV4Error::UnknownKey)?;
@@ -70,31 +90,70 @@ pub fn authenticate(
             "The request must carry an X-Amz-Date header when it is signed in the Authorization header.".into(),
         )
     })?;
-    let body_hash = sigv4::sha256_hex(body);
-    let payload_hash = match header(headers, "x-amz-content-sha256") {
-        Some("UNSIGNED-PAYLOAD") => "UNSIGNED-PAYLOAD".to_string(),
-        Some(claimed) if !claimed.eq_ignore_ascii_case(&body_hash) => {
-            return Err(SigV4Error::Invalid(
-                "The provided x-amz-content-sha256 header does not match what was computed.".into(),
-            )
-            .into());
+    sigv4::check_scope(&parsed, scope.region, scope.service)?;
+    sigv4::check_time(&parsed, amz_date, now_unix)?;
+    sigv4::check_signed_headers(&parsed, headers.keys().map(http::HeaderName::as_str))?;
+    Ok(Pending { principal, header: parsed, amz_date: amz_date.to_string() })
+}
+
+impl std::fmt::Debug for Pending<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        f.debug_struct("Pending").field("access_key_id", &self.principal.access_key_id).finish_non_exhaustive()
+    }
+}
+
+impl Pending<'_> {
+    /// Verifies the signature over the request with the body's SHA-256 (hex), and returns the caller.
+    ///
+    /// The payload hash in the canonical request is always the hash of the body as received. On AWS JSON 1.1 APIs
+    /// AWS does the same: `x-amz-content-sha256` is an S3 header, so a request signed with `UNSIGNED-PAYLOAD` (or
+    /// a `STREAMING-*` value) fails as a signature mismatch, 403 `InvalidSignatureException`, and a body cannot be
+    /// swapped under a valid signature. A hex `x-amz-content-sha256` that differs from the body's hash is refused.
+    pub fn finish(
+        self,
+        method: &str,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+        body_sha256_hex: &str,
+    ) -> Result<Caller, SigV4Error> {
+        if let Some(claimed) = header(headers, "x-amz-content-sha256") {
+            let is_hash = claimed.len() == 64 && claimed.bytes().all(|b| b.is_ascii_hexdigit());
+            if is_hash && !claimed.eq_ignore_ascii_case(body_sha256_hex) {
+                return Err(SigV4Error::Invalid(
+                    "The provided x-amz-content-sha256 header does not match what was computed.".into(),
+                ));
+            }
         }
-        _ => body_hash,
-    };
-    let request = SignedRequest {
-        method,
-        path: uri.path(),
-        query: uri.query().unwrap_or(""),
-        headers: headers
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-            .collect(),
-        payload_hash,
-    };
-    sigv4::verify(&parsed, &request, amz_date, &principal.secret_access_key, now_unix)?;
-    Ok(Caller {
-        access_key_id: principal.access_key_id.clone(),
-        account_id: principal.account_id.clone(),
-        arn: principal.arn.clone(),
-    })
+        let request = SignedRequest {
+            method,
+            path: uri.path(),
+            query: uri.query().unwrap_or(""),
+            headers: headers
+                .iter()
+                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+                .collect(),
+            payload_hash: body_sha256_hex.to_string(),
+        };
+        sigv4::verify_signature(&self.header, &request, &self.amz_date, &self.principal.secret_access_key)?;
+        Ok(Caller {
+            access_key_id: self.principal.access_key_id.clone(),
+            account_id: self.principal.account_id.clone(),
+            arn: self.principal.arn.clone(),
+        })
+    }
+}
+
+/// Authenticates a SigV4-signed request (header form) whose body is already in memory, and returns the caller:
+/// [`check_headers`] then [`Pending::finish`].
+pub fn authenticate(
+    credentials: &Credentials,
+    method: &str,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    scope: Scope<'_>,
+    now_unix: i64,
+) -> Result<Caller, SigV4Error> {
+    check_headers(credentials, headers, scope, now_unix)?.finish(method, uri, headers, &sigv4::sha256_hex(body))
 }

@@ -188,7 +188,7 @@ pub struct SignedRequest<'a> {
     pub query: &'a str,
     /// Header (name, value) pairs; names in any case; repeated names allowed.
     pub headers: Vec<(String, String)>,
-    /// The hex SHA-256 of the body (or `UNSIGNED-PAYLOAD` when the client says so).
+    /// The hex SHA-256 of the body as received (never the client's claim: see [`crate::auth`]).
     pub payload_hash: String,
 }
 
@@ -241,14 +241,23 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Verifies a request's signature given the parsed header, the request time, the secret and our clock.
-pub fn verify(
-    header: &AuthorizationHeader,
-    req: &SignedRequest<'_>,
-    amz_date: &str,
-    secret: &str,
-    now_unix: i64,
-) -> Result<(), SigV4Error> {
+/// The message AWS gives when the recomputed signature differs from the one sent.
+pub const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+
+/// Checks the credential scope: its region must be `region` (Berth's) and its service `service` (the signing name
+/// of the service the `X-Amz-Target` names), with AWS's messages.
+pub fn check_scope(header: &AuthorizationHeader, region: &str, service: &str) -> Result<(), SigV4Error> {
+    if header.region != region {
+        return Err(SigV4Error::Invalid("Credential should be scoped to a valid region.".into()));
+    }
+    if header.service != service {
+        return Err(SigV4Error::Invalid(format!("Credential should be scoped to correct service: '{service}'.")));
+    }
+    Ok(())
+}
+
+/// Checks the request time against our clock (15 minutes either way, as AWS) and against the scope's date.
+pub fn check_time(header: &AuthorizationHeader, amz_date: &str, now_unix: i64) -> Result<(), SigV4Error> {
     let request_time = parse_amz_date(amz_date).ok_or_else(|| {
         SigV4Error::Incomplete(format!("Invalid X-Amz-Date {amz_date:?}: expected the form 20260101T120000Z."))
     })?;
@@ -273,16 +282,61 @@ pub fn verify(
             format_amz_date(now_unix)
         )));
     }
+    Ok(())
+}
+
+/// Checks that every `x-amz-*` header the request carries (`x-amz-target`, `x-amz-date`, `x-amz-security-token`,
+/// `x-amz-content-sha256` ...) is among the signed headers, so that none can be swapped under a captured signature.
+/// `host` is checked by [`parse_authorization`]; `content-type` and headers outside `x-amz-*` (`user-agent`,
+/// `x-amzn-trace-id`, which the SDKs leave unsigned) need not be signed.
+pub fn check_signed_headers<'h>(
+    header: &AuthorizationHeader,
+    names: impl IntoIterator<Item = &'h str>,
+) -> Result<(), SigV4Error> {
+    let mut unsigned: Vec<String> = names
+        .into_iter()
+        .map(str::to_ascii_lowercase)
+        .filter(|name| name.starts_with("x-amz-") && !header.signed_headers.contains(name))
+        .collect();
+    unsigned.sort();
+    unsigned.dedup();
+    if unsigned.is_empty() {
+        return Ok(());
+    }
+    Err(SigV4Error::Invalid(format!(
+        "There were headers present in the request which were not signed: {}. Every x-amz-* header must be listed in SignedHeaders.",
+        unsigned.join(", ")
+    )))
+}
+
+/// Verifies the signature itself: recomputes it over the canonical request with the secret and compares.
+pub fn verify_signature(
+    header: &AuthorizationHeader,
+    req: &SignedRequest<'_>,
+    amz_date: &str,
+    secret: &str,
+) -> Result<(), SigV4Error> {
     let canonical = canonical_request(req, &header.signed_headers)?;
     let scope = format!("{}/{}/{}/aws4_request", header.date, header.region, header.service);
     let string_to_sign = format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", sha256_hex(canonical.as_bytes()));
     let expected = sign(secret, &header.date, &header.region, &header.service, &string_to_sign);
     if !constant_time_eq(expected.as_bytes(), header.signature.as_bytes()) {
-        return Err(SigV4Error::Invalid(
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
-        ));
+        return Err(SigV4Error::Invalid(SIGNATURE_MISMATCH.into()));
     }
     Ok(())
+}
+
+/// Verifies a request's time and signature given the parsed header, the secret and our clock (the scope and the
+/// signed-header set are checked separately, by [`check_scope`] and [`check_signed_headers`]).
+pub fn verify(
+    header: &AuthorizationHeader,
+    req: &SignedRequest<'_>,
+    amz_date: &str,
+    secret: &str,
+    now_unix: i64,
+) -> Result<(), SigV4Error> {
+    check_time(header, amz_date, now_unix)?;
+    verify_signature(header, req, amz_date, secret)
 }
 
 #[cfg(test)]

@@ -74,6 +74,13 @@ pub struct ServerArgs {
     /// Seconds of silence after which an agent's instance is lost: its tasks stop and services replace them.
     #[arg(long, default_value_t = 30)]
     pub lost_instance_timeout_seconds: u64,
+    /// Requests per second each access key may make to the AWS APIs (a token bucket; `0` turns it off). Over it,
+    /// requests get `ThrottlingException`.
+    #[arg(long, default_value_t = 200.0, env = "BERTH_API_RATE_LIMIT")]
+    pub api_rate_limit: f64,
+    /// How many requests an access key may make at once after a quiet period (the token bucket's size).
+    #[arg(long, default_value_t = 400, env = "BERTH_API_BURST")]
+    pub api_burst: u32,
 }
 
 /// `berth up`.

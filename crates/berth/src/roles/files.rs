@@ -33,6 +33,45 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
+/// Creates `dir` (and its parents) if needed and makes it private to its owner (0700), whatever the umask: the
+/// data dir holds the store, credentials, tokens and blobs.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private (0700)", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Makes sure `path` exists as a file readable by its owner only (0600), without touching its contents. SQLite
+/// gives its `-wal` and `-shm` files the mode of the database file, so creating the database this way first keeps
+/// all three private under any umask.
+pub fn private_file(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("making {} private (0600)", file.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The root credentials: from `BERTH_ROOT_ACCESS_KEY_ID`/`BERTH_ROOT_SECRET_ACCESS_KEY` when both are set, else
 /// from the data dir, else new ones saved there. Returns them and whether they were just created.
 pub fn root_credentials(data_dir: &Path) -> Result<(RootCredentials, bool)> {
@@ -45,6 +84,7 @@ pub fn root_credentials(data_dir: &Path) -> Result<(RootCredentials, bool)> {
     }
     let path = data_dir.join("credentials.json");
     if path.exists() {
+        private_file(&path)?;
         let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let creds = serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
         return Ok((creds, false));
@@ -61,6 +101,7 @@ pub fn root_credentials(data_dir: &Path) -> Result<(RootCredentials, bool)> {
 pub fn join_token(data_dir: &Path) -> Result<String> {
     let path = data_dir.join("join-token");
     if path.exists() {
+        private_file(&path)?;
         let token = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let token = token.trim().to_string();
         if !token.is_empty() {

@@ -1,6 +1,6 @@
 //! `berth server`: the control plane, its API listener and its controllers.
 
-use super::files::{RootCredentials, join_token, root_credentials};
+use super::files::{RootCredentials, join_token, private_dir, private_file, root_credentials};
 use crate::cli::ServerArgs;
 use anyhow::{Context, Result};
 use berth_api::auth::{Credentials, Principal};
@@ -26,11 +26,12 @@ pub struct RunningServer {
 
 /// Opens the store, starts the control plane and its controllers, and binds the listener.
 pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
+    private_dir(&args.data_dir).context("preparing the data dir")?;
     let credentials = root_credentials(&args.data_dir)?;
     let join_token = join_token(&args.data_dir)?;
-    let store = SqliteStore::open(&args.data_dir.join("state.db")).context("opening the store")?;
+    let db = args.data_dir.join("state.db");
+    private_file(&db).context("preparing the store file")?;
+    let store = SqliteStore::open(&db).context("opening the store")?;
     let config = ControlConfig {
         region: args.region.clone(),
         account_id: args.account_id.clone(),
@@ -64,6 +65,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         join_token: join_token.clone(),
         extra_services: vec![Arc::new(berth_api::EcrService::new(registry.clone()))],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
+        rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
     })
     .merge(registry.router());
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;

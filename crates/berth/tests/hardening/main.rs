@@ -1,5 +1,9 @@
-//! Berth's hardening suite: each area's tests drive the real `berth` binary over TCP.
+//! Issue 8's security suite: the real `berth` binary over TCP, each area in its own module.
 
 #[path = "../common/mod.rs"]
 mod common;
+
+mod crash;
+mod files;
 mod registry;
+mod sigv4;
