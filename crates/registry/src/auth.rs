@@ -127,7 +127,7 @@ impl TokenAuth {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("read", &path)(e)),
         }
-        std::fs::create_dir_all(dir).map_err(io("create directory", dir))?;
+        crate::storage::create_private_dir(dir).map_err(io("create directory", dir))?;
         let key: [u8; 32] = rand::random();
         let tmp = dir.join(format!(".token.key.{}", uuid::Uuid::new_v4()));
         let mut file = std::fs::OpenOptions::new()

@@ -166,6 +166,12 @@ pub enum RegistryError {
     /// Blob storage failed.
     #[error("storage: {0}")]
     Storage(StorageError),
+    /// A limit on open resources (upload sessions, queued scans) was reached; retry later.
+    #[error("{reason}")]
+    LimitExceeded {
+        /// Which limit, and how to get under it.
+        reason: String,
+    },
     /// A compare-and-swap kept failing under contention.
     #[error("{what} conflicted with concurrent writes too many times")]
     Contention {

@@ -241,11 +241,7 @@ impl Registry {
         let scan = self.index.read().repo(repo).and_then(|r| r.record.as_ref().map(|(rec, _)| rec.scan_on_push));
         if scan == Some(true) {
             let (repo, digest) = (repo.to_string(), outcome.digest.to_string());
-            self.spawn(move |registry| async move {
-                if let Err(e) = registry.start_scan(&repo, &digest).await {
-                    tracing::warn!(%repo, %digest, error = %e, "scan on push failed to start");
-                }
-            });
+            self.spawn(move |registry| async move { registry.scan_on_push(&repo, &digest).await });
         }
     }
 

@@ -16,6 +16,12 @@
 //!   two pushes of one IMMUTABLE tag. Manifests are small and kept verbatim in their records. Reads are served
 //!   from an in-memory [`meta::Index`] fed by a store watch; a writer waits for its own revision to reach the
 //!   index before it answers, so clients read their writes.
+//! - **Bounds.** No transfer holds a thread while its client is slow: uploads are received on the runtime and
+//!   written in short blocking jobs, downloads read one chunk at a time as the client takes them
+//!   ([`storage::FsBlobStore`]). Upload sessions expire after `upload_ttl` without a request or a byte (168 h, as
+//!   the CNCF Distribution registry purges uploads) and a repository holds at most `max_uploads_per_repository`
+//!   (1,000) of them. Scans are bounded by [`scan::ScanLimits`]. Blobs and registry files are 0600 in 0700
+//!   directories whatever the umask, and a 500 shows the client a request id while the log gets the detail.
 //! - **Auth** is a self-verifying HMAC token ([`auth`]) handed out by GetAuthorizationToken; `/v2/` follows the
 //!   Docker token-auth flow (`401` + `WWW-Authenticate: Bearer realm=".../v2/token"`) and also accepts Basic.
 //! - **Garbage collection** ([`gc`]) runs online. Manifest pushes hold a shared lock from "the blobs exist" to
@@ -75,8 +81,11 @@ pub struct RegistryConfig {
     pub account_id: String,
     /// `host:port` clients reach the registry at, used in `repositoryUri`, `proxyEndpoint` and token realms.
     pub public_endpoint: String,
-    /// How long an idle upload session lives.
+    /// How long an upload session lives without a request or a byte (default 168 hours, the age at which the
+    /// CNCF Distribution registry purges uploads).
     pub upload_ttl: Duration,
+    /// The most upload sessions one repository may have open at once (default 1,000).
+    pub max_uploads_per_repository: usize,
     /// How long an unreferenced blob is spared after its last upload, mount or existence check.
     pub gc_grace: Duration,
     /// How often garbage collection runs.
@@ -87,6 +96,8 @@ pub struct RegistryConfig {
     pub token_ttl: Duration,
     /// The largest blob accepted.
     pub max_blob_bytes: u64,
+    /// What a scan reads and how many run (see [`scan::ScanLimits`]).
+    pub scan_limits: scan::ScanLimits,
 }
 
 impl RegistryConfig {
@@ -102,12 +113,14 @@ impl RegistryConfig {
             region: region.into(),
             account_id: account_id.into(),
             public_endpoint: public_endpoint.into(),
-            upload_ttl: Duration::from_secs(24 * 3600),
+            upload_ttl: Duration::from_secs(168 * 3600),
+            max_uploads_per_repository: 1000,
             gc_grace: Duration::from_secs(6 * 3600),
             gc_interval: Duration::from_secs(3600),
             lifecycle_interval: Duration::from_secs(3600),
             token_ttl: Duration::from_secs(12 * 3600),
             max_blob_bytes: 64 << 30,
+            scan_limits: scan::ScanLimits::default(),
         }
     }
 }
@@ -120,12 +133,13 @@ pub struct Registry {
     blobs: Arc<dyn BlobStore>,
     index: Arc<Index>,
     auth: TokenAuth,
-    uploads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<uploads::UploadSession>>>>,
+    uploads: Mutex<HashMap<String, Arc<uploads::SessionEntry>>>,
     gc_lock: tokio::sync::RwLock<()>,
     touched: Mutex<HashMap<String, Timestamp>>,
     pending_pulls: Mutex<HashMap<(String, String), Timestamp>>,
     advisories: std::sync::RwLock<(Option<std::time::SystemTime>, Arc<scan::osv::AdvisoryDb>)>,
     started_at: Timestamp,
+    scans: scan::queue::ScanQueue,
     me: Weak<Registry>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -161,8 +175,10 @@ impl Registry {
         let range = store.range(meta::keys::PREFIX).await?;
         index.reset(&range.kvs, range.revision);
         let started_at = clock.now();
+        let scans = scan::queue::ScanQueue::new(config.scan_limits.max_concurrent, config.scan_limits.max_queued);
         let registry = Arc::new_cyclic(|me| Registry {
             config,
+            scans,
             store: store.clone(),
             clock,
             blobs,

@@ -4,6 +4,11 @@
 //! the upload ends (else `RangeInvalid`, and nothing of the chunk is kept); a failed or truncated body rolls the
 //! upload back to where the chunk started. Finishing verifies the digest (the running hash, or a re-hash from
 //! disk after a restart), commits the blob atomically and links it into the repository.
+//!
+//! Sessions are bounded: a repository holds at most `max_uploads_per_repository` of them (another start answers
+//! `TOOMANYREQUESTS` / `LimitExceededException` until one finishes or expires), and a session expires once no
+//! request and no byte reached it for `upload_ttl` (168 hours by default, the age at which the CNCF Distribution
+//! registry purges uploads). A chunk that stalls mid-body counts as idle from its last byte: expiry cancels it.
 
 use crate::Registry;
 use crate::digest::{Algorithm, Digest, Hasher};
@@ -13,19 +18,71 @@ use crate::meta::Key;
 use crate::meta::records::LinkRecord;
 use crate::storage::{ByteStream, StorageError, is_valid_upload_id};
 use berth_model::Timestamp;
+use berth_model::clock::Clock;
 use berth_store::{Txn, TxnOutcome};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
-/// A session in memory.
+/// A session's state, behind its lock (held for the length of a request).
 #[derive(Debug)]
 pub(crate) struct UploadSession {
-    repo: String,
     offset: u64,
     hasher: Option<Hasher>,
-    updated_at: Timestamp,
     closed: bool,
+}
+
+/// A session in the registry's table: what may be read without its lock (its repository, when it was last
+/// active, its cancellation), and its state.
+pub(crate) struct SessionEntry {
+    repo: String,
+    last_active: std::sync::Mutex<Timestamp>,
+    cancel: CancellationToken,
+    state: tokio::sync::Mutex<UploadSession>,
+}
+
+impl SessionEntry {
+    fn new(repo: String, state: UploadSession, now: Timestamp) -> Arc<Self> {
+        Arc::new(SessionEntry {
+            repo,
+            last_active: std::sync::Mutex::new(now),
+            cancel: CancellationToken::new(),
+            state: tokio::sync::Mutex::new(state),
+        })
+    }
+
+    fn touch(&self, now: Timestamp) {
+        let mut last = lock(&self.last_active);
+        if now > *last {
+            *last = now;
+        }
+    }
+
+    fn last_active(&self) -> Timestamp {
+        *lock(&self.last_active)
+    }
+}
+
+/// Marks its session active each time a chunk of the body arrives.
+struct Activity {
+    inner: ByteStream,
+    entry: Arc<SessionEntry>,
+    clock: Arc<dyn Clock>,
+}
+
+impl futures::Stream for Activity {
+    type Item = std::io::Result<Bytes>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        if let std::task::Poll::Ready(Some(Ok(_))) = &polled {
+            self.entry.touch(self.clock.now());
+        }
+        polled
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -130,43 +187,56 @@ impl Registry {
         }
     }
 
-    /// Starts an upload into `repo`.
+    /// Starts an upload into `repo`; at most `max_uploads_per_repository` may be open in one repository.
     pub async fn upload_start(&self, repo: &str, algorithm: Algorithm) -> Result<UploadStatus> {
         self.require_repo(repo)?;
         let id = uuid::Uuid::new_v4().hyphenated().to_string();
         let now = self.now();
         let info = serde_json::to_vec(&UploadInfo { repo: repo.to_string(), started_at: now })
             .map_err(|source| RegistryError::Record { key: id.clone(), source })?;
-        self.blobs.upload_create(&id, info).await?;
-        let session = UploadSession {
-            repo: repo.to_string(),
-            offset: 0,
-            hasher: Some(Hasher::new(algorithm)),
-            updated_at: now,
-            closed: false,
-        };
-        lock(&self.uploads).insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
+        let state = UploadSession { offset: 0, hasher: Some(Hasher::new(algorithm)), closed: false };
+        let entry = SessionEntry::new(repo.to_string(), state, now);
+        {
+            // Counted and reserved under one lock, so concurrent starts cannot overshoot the cap.
+            let mut uploads = lock(&self.uploads);
+            let open = uploads.values().filter(|e| e.repo == repo).count();
+            let cap = self.config.max_uploads_per_repository;
+            if open >= cap {
+                return Err(RegistryError::LimitExceeded {
+                    reason: format!(
+                        "repository '{repo}' already has {open} uploads in progress, the most it may have ({cap}); \
+                         finish or cancel one, or wait for idle ones to expire"
+                    ),
+                });
+            }
+            uploads.insert(id.clone(), entry);
+        }
+        if let Err(e) = self.blobs.upload_create(&id, info).await {
+            lock(&self.uploads).remove(&id);
+            return Err(e.into());
+        }
         Ok(UploadStatus { id, offset: 0 })
     }
 
-    fn session(&self, repo: &str, id: &str) -> Result<Arc<tokio::sync::Mutex<UploadSession>>> {
+    fn session(&self, repo: &str, id: &str) -> Result<Arc<SessionEntry>> {
         let unknown = || RegistryError::UploadUnknown { id: id.to_string() };
         if !is_valid_upload_id(id) {
             return Err(unknown());
         }
-        let session = lock(&self.uploads).get(id).cloned().ok_or_else(unknown)?;
+        let entry = lock(&self.uploads).get(id).cloned().ok_or_else(unknown)?;
         // A session of another repository is unknown here (no probing other repositories' uploads).
-        if session.try_lock().map(|s| s.repo != repo).unwrap_or(false) {
+        if entry.repo != repo {
             return Err(unknown());
         }
-        Ok(session)
+        entry.touch(self.now());
+        Ok(entry)
     }
 
     /// Where an upload stands.
     pub async fn upload_status(&self, repo: &str, id: &str) -> Result<UploadStatus> {
-        let session = self.session(repo, id)?;
-        let s = session.lock().await;
-        if s.closed || s.repo != repo {
+        let entry = self.session(repo, id)?;
+        let s = entry.state.lock().await;
+        if s.closed {
             return Err(RegistryError::UploadUnknown { id: id.to_string() });
         }
         Ok(UploadStatus { id: id.to_string(), offset: s.offset })
@@ -174,13 +244,19 @@ impl Registry {
 
     /// Appends a chunk to an upload.
     pub async fn upload_append(&self, repo: &str, id: &str, chunk: Chunk) -> Result<UploadStatus> {
-        let session = self.session(repo, id)?;
-        let mut s = session.lock().await;
-        self.append_locked(&mut s, id, chunk).await?;
+        let entry = self.session(repo, id)?;
+        let mut s = entry.state.lock().await;
+        self.append_locked(&entry, &mut s, id, chunk).await?;
         Ok(UploadStatus { id: id.to_string(), offset: s.offset })
     }
 
-    async fn append_locked(&self, s: &mut UploadSession, id: &str, chunk: Chunk) -> Result<()> {
+    async fn append_locked(
+        &self,
+        entry: &Arc<SessionEntry>,
+        s: &mut UploadSession,
+        id: &str,
+        chunk: Chunk,
+    ) -> Result<()> {
         if s.closed {
             return Err(RegistryError::UploadUnknown { id: id.to_string() });
         }
@@ -197,9 +273,14 @@ impl Registry {
             Some(len) => exact_length(chunk.body, len),
             None => chunk.body,
         };
+        let body: ByteStream = Box::pin(Activity { inner: body, entry: entry.clone(), clock: self.clock.clone() });
         let hasher = s.hasher.clone();
-        let appended = self.blobs.upload_append(id, s.offset, body, hasher, self.config.max_blob_bytes).await;
-        s.updated_at = self.now();
+        let appended = tokio::select! {
+            appended = self.blobs.upload_append(id, s.offset, body, hasher, self.config.max_blob_bytes) => appended,
+            // The session expired while its body stalled: it is being deleted.
+            () = entry.cancel.cancelled() => return Err(RegistryError::UploadUnknown { id: id.to_string() }),
+        };
+        entry.touch(self.now());
         match appended {
             Ok(a) => {
                 s.offset = a.len;
@@ -237,10 +318,10 @@ impl Registry {
         last: Option<Chunk>,
         allow_empty: bool,
     ) -> Result<CommittedBlob> {
-        let session = self.session(repo, id)?;
-        let mut s = session.lock().await;
+        let entry = self.session(repo, id)?;
+        let mut s = entry.state.lock().await;
         if let Some(chunk) = last {
-            self.append_locked(&mut s, id, chunk).await?;
+            self.append_locked(&entry, &mut s, id, chunk).await?;
         }
         if s.offset == 0 && !allow_empty {
             return Err(RegistryError::EmptyUpload { id: id.to_string() });
@@ -267,8 +348,8 @@ impl Registry {
 
     /// Cancels an upload.
     pub async fn upload_cancel(&self, repo: &str, id: &str) -> Result<()> {
-        let session = self.session(repo, id)?;
-        let mut s = session.lock().await;
+        let entry = self.session(repo, id)?;
+        let mut s = entry.state.lock().await;
         s.closed = true;
         drop(s);
         self.forget_upload(id).await;
@@ -328,7 +409,8 @@ impl Registry {
         Ok(Some(size))
     }
 
-    /// Reloads upload sessions left in storage by a previous process (they continue, re-hashed at the end).
+    /// Reloads upload sessions left in storage by a previous process (they continue, re-hashed at the end). A
+    /// session's idle time runs from its last write, not from the restart, so restarts do not keep it alive.
     pub(crate) async fn restore_uploads(&self) -> Result<()> {
         let now = self.now();
         for stored in self.blobs.upload_list().await? {
@@ -336,27 +418,34 @@ impl Registry {
                 let _ = self.blobs.upload_delete(&stored.id).await;
                 continue;
             };
-            let session =
-                UploadSession { repo: info.repo, offset: stored.len, hasher: None, updated_at: now, closed: false };
-            lock(&self.uploads).insert(stored.id, Arc::new(tokio::sync::Mutex::new(session)));
+            let last_active = stored.modified.unwrap_or(now).min(now).max(info.started_at.min(now));
+            let state = UploadSession { offset: stored.len, hasher: None, closed: false };
+            lock(&self.uploads).insert(stored.id, SessionEntry::new(info.repo, state, last_active));
         }
         Ok(())
     }
 
-    /// Deletes sessions idle for longer than `upload_ttl`; returns how many.
+    /// Deletes sessions that received no request and no byte for longer than `upload_ttl`, cancelling a chunk
+    /// stalled mid-body; returns how many.
     pub async fn expire_uploads(&self) -> Result<usize> {
         let cutoff = self.now() - self.config.upload_ttl.as_secs_f64();
-        let sessions: Vec<(String, Arc<tokio::sync::Mutex<UploadSession>>)> =
-            lock(&self.uploads).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let stale: Vec<(String, Arc<SessionEntry>)> = lock(&self.uploads)
+            .iter()
+            .filter(|(_, e)| e.last_active() < cutoff)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut expired = 0;
-        for (id, session) in sessions {
-            let Ok(mut s) = session.try_lock() else { continue }; // busy: not idle
-            if s.updated_at < cutoff {
-                s.closed = true;
-                drop(s);
-                self.forget_upload(&id).await;
-                expired += 1;
+        for (id, entry) in stale {
+            entry.cancel.cancel();
+            // A stalled append lets go of the lock as soon as it sees the cancellation.
+            let mut s = entry.state.lock().await;
+            if s.closed {
+                continue; // finished or cancelled meanwhile
             }
+            s.closed = true;
+            drop(s);
+            self.forget_upload(&id).await;
+            expired += 1;
         }
         Ok(expired)
     }

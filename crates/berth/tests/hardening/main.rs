@@ -6,4 +6,5 @@ mod common;
 mod crash;
 mod files;
 mod listener;
+mod registry;
 mod sigv4;

@@ -132,7 +132,7 @@ impl From<RegistryError> for EcrError {
             R::ImageAlreadyExists { .. } => EcrError::ImageAlreadyExists { message },
             R::ReferencedByIndex { .. } => EcrError::InvalidParameter { message },
             R::Unauthorized { .. } | R::Denied { .. } => EcrError::InvalidParameter { message },
-            R::Contention { .. } => EcrError::LimitExceeded { message },
+            R::Contention { .. } | R::LimitExceeded { .. } => EcrError::LimitExceeded { message },
             R::Store(_) | R::Storage(_) | R::Record { .. } | R::Io { .. } => {
                 tracing::error!(error = %message, "ECR operation failed");
                 EcrError::Server { message: "an internal error occurred".into() }

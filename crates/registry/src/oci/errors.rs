@@ -32,25 +32,60 @@ pub(crate) fn status_and_code(error: &RegistryError) -> (StatusCode, &'static st
         E::BlobUnknown { .. } => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
         E::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
         E::Denied { .. } => (StatusCode::FORBIDDEN, "DENIED"),
-        E::Contention { .. } => (StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS"),
+        E::Contention { .. } | E::LimitExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS"),
         E::Store(_) | E::Storage(_) | E::Record { .. } | E::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
     }
 }
 
-/// The error response for an error.
+/// The error response for an error. A server error shows the client only a generic message and a request id
+/// (in the body and the `x-request-id` header); its detail, which may name files, goes to the log with that id.
 pub(crate) fn error_response(error: &RegistryError) -> Response {
     let (status, code) = status_and_code(error);
-    if status.is_server_error() {
-        tracing::error!(error = %error, "registry request failed");
-    }
     let mut detail = json!({});
     if let RegistryError::RangeInvalid { offset, .. } = error {
         detail = json!({ "offset": offset });
     }
-    let body = json!({ "errors": [{ "code": code, "message": error.to_string(), "detail": detail }] });
+    let mut request_id = None;
+    let message = if status.is_server_error() {
+        let id = uuid::Uuid::new_v4().hyphenated().to_string();
+        tracing::error!(request_id = %id, error = %error, "registry request failed");
+        detail = json!({ "requestId": id });
+        let message = format!("internal server error; the server log has the cause under request id {id}");
+        request_id = Some(id);
+        message
+    } else {
+        error.to_string()
+    };
+    let body = json!({ "errors": [{ "code": code, "message": message, "detail": detail }] });
     let mut response = json_response(status, serde_json::to_vec(&body).unwrap_or_default());
     if status == StatusCode::TOO_MANY_REQUESTS {
         response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
     }
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert("x-request-id", id);
+    }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageError;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn server_errors_show_a_request_id_not_the_detail() {
+        let error = RegistryError::Storage(StorageError::Io {
+            operation: "open",
+            path: "/var/lib/berth/registry/uploads/x/data".into(),
+            source: std::io::Error::other("Is a directory"),
+        });
+        let response = error_response(&error);
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let id = response.headers().get("x-request-id").unwrap().to_str().unwrap().to_string();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains("/var/lib") && !text.contains("directory"), "{text}");
+        assert!(text.contains(&id), "{text}");
+    }
 }

@@ -28,6 +28,8 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use std::sync::Arc;
 
 pub(crate) use errors::error_response;
+#[cfg(test)]
+pub(crate) use errors::status_and_code;
 
 /// The router for `/v2/`.
 pub(crate) fn router(registry: Arc<Registry>) -> Router {

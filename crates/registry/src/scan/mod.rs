@@ -5,14 +5,20 @@
 //! OSV advisories the operator imported ([`osv`]). The result is stored as the image's scan record in the Berth
 //! store (`IN_PROGRESS`, then `COMPLETE` or `FAILED`) and served by DescribeImageScanFindings and DescribeImages.
 //!
-//! Limitations: layers are read whole into memory (up to [`MAX_LAYER_BYTES`]; larger ones are skipped and named
-//! in the status description); zstd layers are skipped; images are not re-scanned when advisories change.
+//! Scans are bounded ([`ScanLimits`]): layers are streamed, never held in memory; files of interest are read up
+//! to a per-file and a per-image cap; one image's layers are inflated up to a cap; at most `max_concurrent` scans
+//! run and `max_queued` wait or run ([`queue`]). Whatever a scan left out is named in its status description
+//! (`imageScanStatus.description` in DescribeImageScanFindings and DescribeImages).
+//!
+//! Limitations: zstd layers are skipped; images are not re-scanned when advisories change.
 
 pub mod apk;
+pub mod budget;
 pub mod dpkg;
 pub mod inventory;
 pub mod lockfiles;
 pub mod osv;
+pub mod queue;
 pub mod version;
 
 use crate::Registry;
@@ -27,8 +33,7 @@ use inventory::Ecosystem;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The largest layer a scan reads.
-pub const MAX_LAYER_BYTES: u64 = 1 << 30;
+pub use budget::ScanLimits;
 
 /// What an advisory import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -201,7 +206,7 @@ impl Registry {
         }
     }
 
-    async fn put_scan(&self, repo: &str, digest: &str, record: &ScanRecord) -> Result<()> {
+    pub(crate) async fn put_scan(&self, repo: &str, digest: &str, record: &ScanRecord) -> Result<()> {
         let key = Key::Scan(repo.to_string(), digest.to_string()).render();
         let image_key = Key::Image(repo.to_string(), digest.to_string()).render();
         let value = serde_json::to_vec(record).map_err(|source| RegistryError::Record { key: key.clone(), source })?;
@@ -221,7 +226,8 @@ impl Registry {
         }
     }
 
-    /// Starts a scan of an image (in the background); returns the status it starts with.
+    /// Starts a scan of an image (in the background); returns the status it starts with. A full scan queue
+    /// answers [`RegistryError::LimitExceeded`].
     pub async fn start_scan(&self, repo: &str, digest: &str) -> Result<ImageScanStatus> {
         let image = self.get_manifest(repo, &crate::Reference::Digest(Digest::parse(digest)?))?;
         let now = self.now();
@@ -234,14 +240,28 @@ impl Registry {
             self.put_scan(repo, digest, &record).await?;
             return Ok(ImageScanStatus { status: Some(record.status), description: Some(record.description) });
         }
+        let Some(ticket) = self.scans.enter() else {
+            return Err(RegistryError::LimitExceeded {
+                reason: format!(
+                    "{} image scans are already queued or running, the most the registry holds; start the scan \
+                     again later",
+                    self.scans.capacity()
+                ),
+            });
+        };
         let record = ScanRecord::without_findings(ScanStatus::InProgress, "The scan is in progress.", now);
         self.put_scan(repo, digest, &record).await?;
         let (repo, digest) = (repo.to_string(), digest.to_string());
         self.spawn(move |registry| async move {
+            let _running = ticket.run().await;
             let done = match registry.scan_image(&repo, &digest).await {
                 Ok(done) => done,
-                Err(e) => ScanRecord::without_findings(ScanStatus::Failed, format!("The scan failed: {e}"), now),
+                Err(e) => {
+                    tracing::warn!(%repo, %digest, error = %e, "scan failed");
+                    ScanRecord::without_findings(ScanStatus::Failed, "The scan failed; the server log has why.", now)
+                }
             };
+            drop(ticket);
             if let Err(e) = registry.put_scan(&repo, &digest, &done).await {
                 tracing::info!(%repo, %digest, error = %e, "scan result not recorded");
             }
@@ -249,27 +269,46 @@ impl Registry {
         Ok(ImageScanStatus { status: Some(record.status), description: Some(record.description) })
     }
 
-    /// Scans an image now and returns its completed scan record.
+    /// Scan on push: starts a scan, or records why none was started (a full queue) as a `FAILED` scan.
+    pub(crate) async fn scan_on_push(&self, repo: &str, digest: &str) {
+        match self.start_scan(repo, digest).await {
+            Ok(_) => {}
+            Err(RegistryError::LimitExceeded { reason }) => {
+                let description = format!("The scan on push was not run: {reason} (StartImageScan).");
+                let record = ScanRecord::without_findings(ScanStatus::Failed, description, self.now());
+                if let Err(e) = self.put_scan(repo, digest, &record).await {
+                    tracing::info!(%repo, %digest, error = %e, "scan result not recorded");
+                }
+            }
+            Err(e) => tracing::warn!(%repo, %digest, error = %e, "scan on push failed to start"),
+        }
+    }
+
+    /// Scans an image now and returns its completed scan record. Layers are streamed from blob storage within
+    /// the configured [`ScanLimits`]; what was left out is named in the record's description.
     pub async fn scan_image(&self, repo: &str, digest: &str) -> Result<ScanRecord> {
         let started_at = self.now();
         let image = self.get_manifest(repo, &crate::Reference::Digest(Digest::parse(digest)?))?;
-        let mut layers = Vec::new();
-        let mut skipped = Vec::new();
         // The record lists the config first, then the layers in order.
         let skip = usize::from(image.record.config_media_type.is_some());
-        let blobs: Vec<_> = image.record.blobs.iter().skip(skip).cloned().collect();
-        for blob in blobs {
+        let mut layers = Vec::new();
+        for blob in image.record.blobs.iter().skip(skip) {
             let d = Digest::parse(&blob.digest)?;
-            match self.blobs.read_all(&d, MAX_LAYER_BYTES).await? {
-                Some(bytes) => layers.push(bytes),
-                None => {
-                    skipped.push(format!("layer {} is missing or larger than {MAX_LAYER_BYTES} bytes", blob.digest))
-                }
-            }
+            layers.push((blob.digest.clone(), self.blobs.open_reader(&d).await?));
         }
         let db = self.advisories();
+        let limits = self.config.scan_limits;
+        // The scan runs on one blocking thread: the server paces it (reading its own files), and the scan queue
+        // bounds how many run at once.
         let (inv, found) = tokio::task::spawn_blocking(move || {
-            let inv = inventory::collect(layers.iter().map(|l| l.as_ref()));
+            let mut flattener = inventory::Flattener::new(&limits);
+            for (index, (digest, reader)) in layers.into_iter().enumerate() {
+                match reader {
+                    Some(reader) => flattener.add_layer(index, reader),
+                    None => flattener.skip_layer(index, format!("blob {digest} is missing")),
+                }
+            }
+            let inv = flattener.into_inventory();
             let found = findings(&db, &inv);
             (inv, found)
         })
@@ -279,10 +318,9 @@ impl Registry {
             path: String::new(),
             source: std::io::Error::other(e),
         })?;
-        skipped.extend(inv.skipped_layers.iter().cloned());
         let mut description = "The scan was completed successfully.".to_string();
-        if !skipped.is_empty() {
-            description.push_str(&format!(" Not scanned: {}.", skipped.join("; ")));
+        if !inv.skipped.is_empty() {
+            description.push_str(&format!(" Not scanned: {}.", inv.skipped.describe().join("; ")));
         }
         Ok(ScanRecord {
             status: ScanStatus::Complete,

@@ -5,23 +5,37 @@
 //! `rename` after an `fsync` of the data, followed by an `fsync` of the blob's directory: a blob path either does
 //! not exist or holds the complete, verified content, whatever moment the process dies at.
 //!
-//! Writes and reads run on the blocking pool, one thread per transfer, fed through a small channel so that the
-//! network and the disk overlap; hashing happens on the writing thread, so each byte is hashed exactly once.
+//! Every directory is created 0700 and every file 0600, whatever the process umask: blobs are private images.
+//!
+//! No transfer holds a thread while it waits for its client. Uploads are received on the async runtime and
+//! written in batches of up to [`WRITE_BATCH`] bytes, each batch one short job on the blocking pool (hashing
+//! happens there too, so each byte is hashed exactly once, off the runtime's workers); the next batch is received
+//! while the previous one is written. Downloads read one [`READ_CHUNK`] at a time, each read one short job, and
+//! read the next only when the client took the previous one. A stalled client therefore costs a socket and at
+//! most one chunk of memory, never a thread of a pool the control plane needs.
 
-use super::{Appended, BlobBody, BlobStore, ByteStream, StorageError, StoredUpload, is_valid_upload_id};
+use super::{Appended, BlobBody, BlobReader, BlobStore, ByteStream, StorageError, StoredUpload, is_valid_upload_id};
 use crate::digest::{Algorithm, Digest, Hasher};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Write};
 use std::ops::Range;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Blobs read whole in one go (one allocation) instead of streamed.
 const SMALL_BLOB: u64 = 1 << 20;
-/// The size of each chunk a streamed read sends.
-const READ_CHUNK: usize = 1 << 20;
+/// The size of each chunk a streamed read sends (what an unread download may keep in memory).
+const READ_CHUNK: u64 = 256 << 10;
+/// How many received bytes an upload gathers before writing them in one blocking job.
+const WRITE_BATCH: usize = 1 << 20;
+/// The mode of every directory the registry creates.
+pub(crate) const DIR_MODE: u32 = 0o700;
+/// The mode of every file the registry creates.
+pub(crate) const FILE_MODE: u32 = 0o600;
 
 /// A [`BlobStore`] in a directory.
 #[derive(Debug, Clone)]
@@ -38,18 +52,38 @@ fn join_err(e: tokio::task::JoinError) -> StorageError {
     StorageError::Io { operation: "join blocking task", path: String::new(), source: io::Error::other(e) }
 }
 
-/// Fsyncs a directory so that a rename or create inside it is durable.
-fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync directory", dir))
+/// Runs one short filesystem job on the blocking pool.
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f).await.map_err(join_err)?
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename, fsync the directory.
+/// Creates a directory and its missing parents, each 0700 whatever the umask.
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir)
+}
+
+/// Creates (or truncates) a file 0600 whatever the umask.
+fn create_private_file(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new().write(true).create(true).truncate(true).mode(FILE_MODE).open(path)?;
+    // `mode` only applies to a new file: an existing one keeps its mode unless set here.
+    file.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
+    Ok(file)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync", dir))
+}
+
+/// Writes `bytes` to `path` atomically (mode 0600): a temporary file in the same directory, fsync, rename, fsync
+/// the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+    create_private_dir(dir).map_err(io_err("create directory", dir))?;
     let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
     let result = (|| {
-        let mut file = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        let mut file = create_private_file(&tmp).map_err(io_err("create", &tmp))?;
         file.write_all(bytes).map_err(io_err("write", &tmp))?;
         file.sync_all().map_err(io_err("fsync", &tmp))?;
         fs::rename(&tmp, path).map_err(io_err("rename", path))?;
@@ -61,12 +95,66 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError
     result
 }
 
+/// An upload's open file and running hash, moved into each blocking write and back.
+struct WriteState {
+    file: File,
+    path: PathBuf,
+    hasher: Option<Hasher>,
+}
+
+fn write_batch(mut state: WriteState, chunks: Vec<Bytes>) -> Result<WriteState, StorageError> {
+    for chunk in &chunks {
+        if let Some(h) = state.hasher.as_mut() {
+            h.update(chunk);
+        }
+        state.file.write_all(chunk).map_err(io_err("write", &state.path))?;
+    }
+    Ok(state)
+}
+
+/// Writes batches one at a time on the blocking pool, one in flight while the next is received.
+struct BatchWriter {
+    idle: Option<WriteState>,
+    in_flight: Option<tokio::task::JoinHandle<Result<WriteState, StorageError>>>,
+}
+
+impl BatchWriter {
+    async fn settle(&mut self) -> Result<(), StorageError> {
+        if let Some(handle) = self.in_flight.take() {
+            self.idle = Some(handle.await.map_err(join_err)??);
+        }
+        Ok(())
+    }
+
+    async fn submit(&mut self, chunks: Vec<Bytes>) -> Result<(), StorageError> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        self.settle().await?;
+        let Some(state) = self.idle.take() else {
+            return Err(StorageError::Io {
+                operation: "write",
+                path: String::new(),
+                source: io::Error::other("an earlier write failed"),
+            });
+        };
+        self.in_flight = Some(tokio::task::spawn_blocking(move || write_batch(state, chunks)));
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<Option<Hasher>, StorageError> {
+        self.settle().await?;
+        Ok(self.idle.and_then(|s| s.hasher))
+    }
+}
+
 impl FsBlobStore {
-    /// A store rooted at `root` (created if missing).
+    /// A store rooted at `root` (created if missing; the root, `blobs` and `uploads` are made 0700).
     pub fn open(root: &Path) -> Result<Self, StorageError> {
-        for sub in ["blobs", "uploads"] {
-            let dir = root.join(sub);
-            fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        for dir in [root.to_path_buf(), root.join("blobs"), root.join("uploads")] {
+            create_private_dir(&dir).map_err(io_err("create directory", &dir))?;
+            // Directories made by an older version (or by hand) are tightened too.
+            fs::set_permissions(&dir, fs::Permissions::from_mode(DIR_MODE)).map_err(io_err("chmod", &dir))?;
         }
         Ok(Self { root: root.to_path_buf() })
     }
@@ -88,45 +176,95 @@ impl FsBlobStore {
         f: impl FnOnce(FsBlobStore) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || f(this)).await.map_err(join_err)?
+        run_blocking(move || f(this)).await
     }
 
-    fn stream_file(mut file: File, start: u64, len: u64) -> ByteStream {
-        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = file.seek(SeekFrom::Start(start)) {
-                let _ = tx.blocking_send(Err(e));
-                return;
+    /// Streams `len` bytes of `file` from `start`, one chunk per short blocking read, each read only when the
+    /// client has taken the previous chunk.
+    fn stream_file(file: File, start: u64, len: u64) -> ByteStream {
+        let file = Arc::new(file);
+        let chunks = futures::stream::try_unfold((file, start, len), |(file, pos, left)| async move {
+            if left == 0 {
+                return Ok(None);
             }
-            let mut left = len;
-            while left > 0 {
-                let want = left.min(READ_CHUNK as u64);
-                // read_to_end into spare capacity: no zero-filling of a buffer about to be overwritten.
-                let mut buf = Vec::with_capacity(want as usize);
-                match (&mut file).take(want).read_to_end(&mut buf) {
-                    Ok(0) => {
-                        let _ = tx.blocking_send(Err(io::Error::from(io::ErrorKind::UnexpectedEof)));
-                        return;
-                    }
-                    Ok(n) => {
-                        left -= n as u64;
-                        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                            return; // the client went away
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
+            let want = left.min(READ_CHUNK) as usize;
+            let reader = file.clone();
+            let buf = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
+                let mut buf = vec![0u8; want];
+                let mut filled = 0;
+                while filled < want {
+                    match reader.read_at(&mut buf[filled..], pos + filled as u64) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
                     }
                 }
+                buf.truncate(filled);
+                Ok(buf)
+            })
+            .await
+            .map_err(io::Error::other)??;
+            if buf.is_empty() {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
             }
+            let n = buf.len() as u64;
+            Ok(Some((Bytes::from(buf), (file, pos + n, left - n))))
         });
-        tokio_stream_from(rx)
+        Box::pin(chunks)
     }
-}
 
-fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>) -> ByteStream {
-    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+    /// Receives `body` into an upload that must be `offset` bytes long (see [`BlobStore::upload_append`]); does
+    /// not roll back.
+    async fn receive(
+        data: PathBuf,
+        id: String,
+        offset: u64,
+        mut body: ByteStream,
+        hasher: Option<Hasher>,
+        limit: u64,
+    ) -> Result<Appended, StorageError> {
+        let path = data.clone();
+        let file = run_blocking(move || {
+            let file = match OpenOptions::new().append(true).open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::UploadUnknown { id }),
+                Err(e) => return Err(io_err("open", &path)(e)),
+            };
+            let actual = file.metadata().map_err(io_err("stat", &path))?.len();
+            if actual != offset {
+                return Err(StorageError::OffsetMismatch { id, expected: offset, actual });
+            }
+            Ok(file)
+        })
+        .await?;
+        let mut writer = BatchWriter { idle: Some(WriteState { file, path: data, hasher }), in_flight: None };
+        let (mut batch, mut batch_len, mut received) = (Vec::new(), 0usize, 0u64);
+        let outcome = loop {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    received += chunk.len() as u64;
+                    if offset + received > limit {
+                        break Err(StorageError::TooLarge { limit });
+                    }
+                    batch_len += chunk.len();
+                    batch.push(chunk);
+                    if batch_len >= WRITE_BATCH {
+                        batch_len = 0;
+                        if let Err(e) = writer.submit(std::mem::take(&mut batch)).await {
+                            break Err(e);
+                        }
+                    }
+                }
+                Some(Err(source)) => break Err(StorageError::Body { received, source }),
+                None => break writer.submit(std::mem::take(&mut batch)).await,
+            }
+        };
+        // Always wait for the write in flight, so a rollback never races it.
+        let finished = writer.finish().await;
+        outcome?;
+        Ok(Appended { len: offset + received, hasher: finished? })
+    }
 }
 
 fn read_upload_len(data: &Path) -> Result<u64, StorageError> {
@@ -152,7 +290,7 @@ impl BlobStore for FsBlobStore {
         Box::pin(async move {
             let opened = self
                 .blocking(move |_| {
-                    let mut file = match File::open(&path) {
+                    let file = match File::open(&path) {
                         Ok(f) => f,
                         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
                         Err(e) => return Err(io_err("open", &path)(e)),
@@ -162,8 +300,7 @@ impl BlobStore for FsBlobStore {
                     let len = range.end.saturating_sub(range.start);
                     if len <= SMALL_BLOB {
                         let mut buf = vec![0u8; len as usize];
-                        file.seek(SeekFrom::Start(range.start)).map_err(io_err("seek", &path))?;
-                        file.read_exact(&mut buf).map_err(io_err("read", &path))?;
+                        file.read_exact_at(&mut buf, range.start).map_err(io_err("read", &path))?;
                         return Ok(Some((total, Ok(Bytes::from(buf)))));
                     }
                     Ok(Some((total, Err((file, range.start, len)))))
@@ -194,6 +331,15 @@ impl BlobStore for FsBlobStore {
             let mut buf = Vec::with_capacity(len as usize);
             file.read_to_end(&mut buf).map_err(io_err("read", &path))?;
             Ok(Some(Bytes::from(buf)))
+        }))
+    }
+
+    fn open_reader(&self, digest: &Digest) -> BoxFuture<'_, Result<Option<BlobReader>, StorageError>> {
+        let path = self.blob_path(digest);
+        Box::pin(self.blocking(move |_| match File::open(&path) {
+            Ok(file) => Ok(Some(Box::new(file) as BlobReader)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("open", &path)(e)),
         }))
     }
 
@@ -230,9 +376,9 @@ impl BlobStore for FsBlobStore {
         let dir = self.upload_dir(id);
         Box::pin(self.blocking(move |_| {
             let dir = dir?;
-            fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+            create_private_dir(&dir).map_err(io_err("create directory", &dir))?;
             let data = dir.join("data");
-            File::create(&data).map_err(io_err("create", &data))?;
+            create_private_file(&data).map_err(io_err("create", &data))?;
             write_atomic(&dir.join("info"), &info)
         }))
     }
@@ -241,7 +387,7 @@ impl BlobStore for FsBlobStore {
         &self,
         id: &str,
         offset: u64,
-        mut body: ByteStream,
+        body: ByteStream,
         hasher: Option<Hasher>,
         limit: u64,
     ) -> BoxFuture<'_, Result<Appended, StorageError>> {
@@ -249,65 +395,18 @@ impl BlobStore for FsBlobStore {
         let id = id.to_string();
         Box::pin(async move {
             let data = dir?.join("data");
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
-            let writer_path = data.clone();
-            let writer_id = id.clone();
-            let writer = tokio::task::spawn_blocking(move || -> Result<Appended, StorageError> {
-                let file = match OpenOptions::new().append(true).open(&writer_path) {
-                    Ok(f) => f,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        return Err(StorageError::UploadUnknown { id: writer_id });
-                    }
-                    Err(e) => return Err(io_err("open", &writer_path)(e)),
-                };
-                let actual = file.metadata().map_err(io_err("stat", &writer_path))?.len();
-                if actual != offset {
-                    return Err(StorageError::OffsetMismatch { id: writer_id, expected: offset, actual });
-                }
-                let mut hasher = hasher;
-                let mut out = BufWriter::with_capacity(1 << 20, file);
-                let mut len = offset;
-                while let Some(chunk) = rx.blocking_recv() {
-                    len += chunk.len() as u64;
-                    if len > limit {
-                        return Err(StorageError::TooLarge { limit });
-                    }
-                    if let Some(h) = hasher.as_mut() {
-                        h.update(&chunk);
-                    }
-                    out.write_all(&chunk).map_err(io_err("write", &writer_path))?;
-                }
-                out.flush().map_err(io_err("write", &writer_path))?;
-                Ok(Appended { len, hasher })
-            });
-            let mut received = 0u64;
-            let mut body_error = None;
-            while let Some(frame) = body.next().await {
-                match frame {
-                    Ok(chunk) => {
-                        received += chunk.len() as u64;
-                        if tx.send(chunk).await.is_err() {
-                            break; // the writer stopped: its error is reported below
-                        }
-                    }
-                    Err(e) => {
-                        body_error = Some(e);
-                        break;
-                    }
-                }
-            }
-            drop(tx);
-            let written = writer.await.map_err(join_err)?;
-            let failure = match (written, body_error) {
-                (Ok(appended), None) => return Ok(appended),
-                (_, Some(source)) => StorageError::Body { received, source },
-                (Err(e), None) => e,
+            let failure = match Self::receive(data.clone(), id, offset, body, hasher, limit).await {
+                Ok(appended) => return Ok(appended),
+                Err(e) => e,
             };
             if !matches!(failure, StorageError::OffsetMismatch { .. } | StorageError::UploadUnknown { .. }) {
                 // Roll back to the offset the append started at, so a failed chunk leaves no trace.
-                let rollback = data.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    OpenOptions::new().write(true).open(&rollback).and_then(|f| f.set_len(offset))
+                let _ = run_blocking(move || {
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&data)
+                        .and_then(|f| f.set_len(offset))
+                        .map_err(io_err("truncate", &data))
                 })
                 .await;
             }
@@ -349,7 +448,7 @@ impl BlobStore for FsBlobStore {
             if !target.exists() {
                 file.sync_all().map_err(io_err("fsync", &data))?;
                 let parent = target.parent().unwrap_or(Path::new("."));
-                fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+                create_private_dir(parent).map_err(io_err("create directory", parent))?;
                 fs::rename(&data, &target).map_err(io_err("rename", &target))?;
                 sync_dir(parent)?;
             }
@@ -380,9 +479,15 @@ impl BlobStore for FsBlobStore {
                 let id = entry.file_name().to_string_lossy().to_string();
                 let dir = entry.path();
                 let info = fs::read(dir.join("info"));
-                let len = read_upload_len(&dir.join("data"));
+                let data = dir.join("data");
+                let len = read_upload_len(&data);
+                let modified = fs::metadata(&data)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs_f64());
                 match (is_valid_upload_id(&id), info, len) {
-                    (true, Ok(info), Ok(len)) => out.push(StoredUpload { id, len, info }),
+                    (true, Ok(info), Ok(len)) => out.push(StoredUpload { id, len, info, modified }),
                     // A session that died before its info was written, or a stray entry: remove it.
                     _ => {
                         let _ = fs::remove_dir_all(&dir);

@@ -1,6 +1,6 @@
 //! Blobs in memory, with the same semantics as the filesystem store; for tests.
 
-use super::{Appended, BlobBody, BlobStore, ByteStream, StorageError, StoredUpload};
+use super::{Appended, BlobBody, BlobReader, BlobStore, ByteStream, StorageError, StoredUpload};
 use crate::digest::{Algorithm, Digest, Hasher};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -58,6 +58,11 @@ impl BlobStore for MemoryBlobStore {
     fn read_all(&self, digest: &Digest, limit: u64) -> BoxFuture<'_, Result<Option<Bytes>, StorageError>> {
         let blob = self.lock().blobs.get(digest).cloned().filter(|b| b.len() as u64 <= limit);
         Box::pin(async move { Ok(blob) })
+    }
+
+    fn open_reader(&self, digest: &Digest) -> BoxFuture<'_, Result<Option<BlobReader>, StorageError>> {
+        let blob = self.lock().blobs.get(digest).cloned();
+        Box::pin(async move { Ok(blob.map(|b| Box::new(std::io::Cursor::new(b)) as BlobReader)) })
     }
 
     fn delete(&self, digest: &Digest) -> BoxFuture<'_, Result<bool, StorageError>> {
@@ -152,7 +157,12 @@ impl BlobStore for MemoryBlobStore {
             .lock()
             .uploads
             .iter()
-            .map(|(id, (data, info))| StoredUpload { id: id.clone(), len: data.len() as u64, info: info.clone() })
+            .map(|(id, (data, info))| StoredUpload {
+                id: id.clone(),
+                len: data.len() as u64,
+                info: info.clone(),
+                modified: None,
+            })
             .collect();
         Box::pin(async move { Ok(all) })
     }

@@ -9,7 +9,7 @@ mod fs;
 mod memory;
 
 pub use fs::FsBlobStore;
-pub(crate) use fs::write_atomic;
+pub(crate) use fs::{create_private_dir, write_atomic};
 pub use memory::MemoryBlobStore;
 
 use crate::digest::{Algorithm, Digest, Hasher};
@@ -30,6 +30,9 @@ pub struct BlobBody {
     pub stream: ByteStream,
 }
 
+/// A blob opened for blocking, sequential reads.
+pub type BlobReader = Box<dyn io::Read + Send>;
+
 /// The result of appending to an upload.
 #[derive(Debug)]
 pub struct Appended {
@@ -48,6 +51,8 @@ pub struct StoredUpload {
     pub len: u64,
     /// The caller's metadata, as given to [`BlobStore::upload_create`].
     pub info: Vec<u8>,
+    /// When its bytes last changed (seconds since the Unix epoch), if storage knows.
+    pub modified: Option<f64>,
 }
 
 /// Storage failures.
@@ -106,6 +111,9 @@ pub trait BlobStore: Send + Sync + 'static {
     -> BoxFuture<'_, Result<Option<BlobBody>, StorageError>>;
     /// Reads a whole blob into memory if it is at most `limit` bytes (`Ok(None)` if absent or larger).
     fn read_all(&self, digest: &Digest, limit: u64) -> BoxFuture<'_, Result<Option<Bytes>, StorageError>>;
+    /// Opens a blob for reading as a stream on the calling (blocking) thread, for work the server paces itself
+    /// (scans), never for a client.
+    fn open_reader(&self, digest: &Digest) -> BoxFuture<'_, Result<Option<BlobReader>, StorageError>>;
     /// Deletes a blob; `false` if it was absent.
     fn delete(&self, digest: &Digest) -> BoxFuture<'_, Result<bool, StorageError>>;
     /// Every stored blob with its size.

@@ -9,14 +9,28 @@ use berth_store::MemoryStore;
 use std::time::Duration;
 
 async fn registry() -> (Arc<Registry>, Arc<ManualClock>, tempfile::TempDir) {
+    registry_with(|_| {}).await
+}
+
+async fn registry_with(
+    configure: impl FnOnce(&mut RegistryConfig),
+) -> (Arc<Registry>, Arc<ManualClock>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(1_000.0));
     let mut config = RegistryConfig::new(dir.path(), "us-east-1", "000000000000", "127.0.0.1:1");
     config.upload_ttl = Duration::from_secs(60);
+    configure(&mut config);
     let blobs: Arc<dyn BlobStore> = Arc::new(MemoryBlobStore::new());
     let r = Registry::open_with(config, Arc::new(MemoryStore::new()), clock.clone(), blobs).await.unwrap();
+    for name in ["app", "other"] {
+        create_repo(&r, name).await;
+    }
+    (r, clock, dir)
+}
+
+async fn create_repo(r: &Registry, name: &str) {
     r.create_repository(RepositoryRecord {
-        name: "app".into(),
+        name: name.into(),
         created_at: 0.0,
         image_tag_mutability: ImageTagMutability::Mutable,
         exclusion_filters: vec![],
@@ -28,7 +42,6 @@ async fn registry() -> (Arc<Registry>, Arc<ManualClock>, tempfile::TempDir) {
     })
     .await
     .unwrap();
-    (r, clock, dir)
 }
 
 fn chunk(start: Option<u64>, data: &[u8]) -> Chunk {
@@ -163,4 +176,71 @@ async fn idle_uploads_expire() {
     assert!(r.upload_status("app", &old.id).await.is_err());
     assert!(r.upload_status("app", &young.id).await.is_ok());
     assert_eq!(r.blobs.upload_list().await.unwrap().len(), 1);
+}
+
+/// A body that sends what arrives on a channel, and stalls while nothing does.
+fn channel_chunk() -> (tokio::sync::mpsc::Sender<Bytes>, Chunk) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let body: ByteStream = Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|b| b.map(Ok))));
+    (tx, Chunk { start: None, len: None, body })
+}
+
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
+#[tokio::test]
+async fn a_stalled_chunk_expires_from_its_last_byte_and_is_cancelled() {
+    let (r, clock, _d) = registry().await;
+    let s = r.upload_start("app", Algorithm::Sha256).await.unwrap();
+    let (tx, body) = channel_chunk();
+    let (r2, id) = (r.clone(), s.id.clone());
+    let append = tokio::spawn(async move { r2.upload_append("app", &id, body).await });
+    tx.send(Bytes::from_static(b"x")).await.unwrap();
+    settle().await;
+    clock.advance(50.0);
+    tx.send(Bytes::from_static(b"y")).await.unwrap();
+    settle().await;
+    clock.advance(20.0);
+    // 70 s after the start but 20 s after the last byte: busy and not idle.
+    assert_eq!(r.expire_uploads().await.unwrap(), 0);
+    clock.advance(41.0);
+    // The body stalls (the sender is alive): 61 s without a byte is idle, whatever the lock says.
+    assert_eq!(r.expire_uploads().await.unwrap(), 1);
+    let outcome = tokio::time::timeout(Duration::from_secs(5), append).await.unwrap().unwrap();
+    assert!(matches!(outcome, Err(RegistryError::UploadUnknown { .. })), "{outcome:?}");
+    assert!(r.upload_status("app", &s.id).await.is_err());
+    assert!(r.blobs.upload_list().await.unwrap().is_empty());
+    assert_eq!(r.upload_count(), 0);
+    drop(tx);
+}
+
+#[tokio::test]
+async fn requests_keep_a_session_alive() {
+    let (r, clock, _d) = registry().await;
+    let s = r.upload_start("app", Algorithm::Sha256).await.unwrap();
+    clock.advance(50.0);
+    r.upload_status("app", &s.id).await.unwrap();
+    clock.advance(50.0);
+    assert_eq!(r.expire_uploads().await.unwrap(), 0);
+    clock.advance(11.0);
+    assert_eq!(r.expire_uploads().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn sessions_are_capped_per_repository() {
+    let (r, _, _d) = registry_with(|c| c.max_uploads_per_repository = 3).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(r.upload_start("app", Algorithm::Sha256).await.unwrap().id);
+    }
+    let refused = r.upload_start("app", Algorithm::Sha256).await.unwrap_err();
+    assert!(matches!(refused, RegistryError::LimitExceeded { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("'app' already has 3 uploads in progress"), "{refused}");
+    assert_eq!(crate::oci::status_and_code(&refused), (http::StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS"));
+    assert_eq!(crate::EcrError::from(refused).exception(), "LimitExceededException");
+    // Another repository has its own allowance; a cancelled session frees a place.
+    r.upload_start("other", Algorithm::Sha256).await.unwrap();
+    r.upload_cancel("app", &ids[0]).await.unwrap();
+    r.upload_start("app", Algorithm::Sha256).await.unwrap();
 }
