@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The attributes a task needs: the task definition's `requiresAttributes` and what its (overridden) containers
 /// need from the host, each once.
-pub(crate) fn task_required_attributes(definition: &berth_model::ecs::TaskDefinition, needs: &HostNeeds) -> Vec<String> {
+pub(crate) fn task_required_attributes(
+    definition: &berth_model::ecs::TaskDefinition,
+    needs: &HostNeeds,
+) -> Vec<String> {
     let mut out = crate::task_definitions::required_attributes(definition);
     for name in needs.attributes() {
         if !out.contains(&name) {
@@ -73,7 +76,8 @@ pub(crate) fn explain_missing(
         let Some(attributes) = failure.arn.as_ref().and_then(|arn| instances.get(arn)) else { continue };
         let missing = missing_attributes(attributes, demand, needs);
         if !missing.is_empty() {
-            failure.detail = Some(format!("The container instance is missing an attribute required by the task: {missing}."));
+            failure.detail =
+                Some(format!("The container instance is missing an attribute required by the task: {missing}."));
         }
     }
     if let Some((arn, phrase)) = closest

@@ -70,10 +70,7 @@ fn host_path(family: &str, path: &str) -> RegisterTaskDefinitionRequest {
 }
 
 async fn run(control: &Control, family: &str) -> RunTaskResponse {
-    control
-        .run_task(RunTaskRequest { task_definition: family.into(), ..Default::default() })
-        .await
-        .unwrap()
+    control.run_task(RunTaskRequest { task_definition: family.into(), ..Default::default() }).await.unwrap()
 }
 
 fn required(td: &TaskDefinition) -> Vec<String> {
@@ -85,11 +82,9 @@ async fn requires_attributes_name_host_reach_and_hardening_needs_none() {
     let control = control().await;
     let td = register(&control, privileged("p")).await;
     assert!(required(&td).contains(&PRIVILEGED.to_string()));
-    let td = register(
-        &control,
-        RegisterTaskDefinitionRequest { network_mode: Some(NetworkMode::Host), ..privileged("hn") },
-    )
-    .await;
+    let td =
+        register(&control, RegisterTaskDefinitionRequest { network_mode: Some(NetworkMode::Host), ..privileged("hn") })
+            .await;
     assert!(required(&td).contains(&HOST_NETWORK.to_string()));
     let td = register(&control, host_path("hp", "/srv/data")).await;
     assert!(required(&td).contains(&HOST_PATH.to_string()));
