@@ -56,7 +56,7 @@ impl Control {
             }
             if put && reserved(&a.name) {
                 return Err(ControlError::invalid(format!(
-                    "The attribute name {:?} is reserved for Amazon ECS.",
+                    "The attribute name {:?} is reserved for Amazon ECS and Berth's agents.",
                     a.name
                 )));
             }
