@@ -4,6 +4,8 @@
 //! the attribute (RunTask, StartTask, services); an agent with the flag runs it, and Docker shows the container
 //! really got it. Hardening (dropped capabilities, read-only root, user) is never gated.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 use crate::common::*;
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;

@@ -1,6 +1,4 @@
-//! Berth's security test suite (issue 8): each area's end-to-end tests against the real `berth` binary.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+//! Berth's security test suite (issue 8): one module per hardening area, each against the real `berth` binary.
 
 #[path = "../common/mod.rs"]
 mod common;
