@@ -22,6 +22,7 @@
 pub mod client;
 pub mod convert;
 pub mod engine;
+pub mod host_gate;
 pub mod metadata;
 pub mod resources;
 pub mod runtime;
@@ -153,6 +154,7 @@ impl Shared {
                 &c.availability_zone,
                 c.instance_type.as_deref(),
                 &c.attributes,
+                &c.engine.host_access,
             ),
             version: AgentVersion {
                 agent_version: AGENT_VERSION.to_string(),

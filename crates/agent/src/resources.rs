@@ -2,6 +2,7 @@
 
 use crate::runtime::RuntimeInfo;
 use berth_model::agent::AgentResources;
+use berth_model::host_access::{self, HostAccess};
 use std::collections::BTreeMap;
 
 /// How to size the instance (real sizes by default; virtual sizes let several agents share one host in tests).
@@ -73,12 +74,15 @@ pub const CAPABILITIES: &[&str] = &[
     "ecs.capability.full-sync",
 ];
 
-/// The attributes to register: ECS's built-ins, the capabilities, and the operator's own (`--attribute k=v`).
+/// The attributes to register: ECS's built-ins, the capabilities, the operator's own (`--attribute k=v`), and one
+/// capability attribute for each kind of host reach the agent allows (privileged, host paths, ...: see
+/// [`berth_model::host_access`]). Those are the agent's alone: a custom attribute cannot claim or remove them.
 pub fn attributes(
     info: &RuntimeInfo,
     availability_zone: &str,
     instance_type: Option<&str>,
     custom: &BTreeMap<String, String>,
+    host_access: &HostAccess,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     out.insert("ecs.os-type".to_string(), if info.os.is_empty() { "linux".into() } else { info.os.clone() });
@@ -98,9 +102,17 @@ pub fn attributes(
         out.insert((*cap).to_string(), String::new());
     }
     for (k, v) in custom {
-        out.insert(k.clone(), v.clone());
+        if !is_host_capability(k) {
+            out.insert(k.clone(), v.clone());
+        }
     }
+    out.extend(host_access.attributes());
     out
+}
+
+/// Whether `name` is one of the host-reach capability attributes only [`HostAccess`] sets.
+fn is_host_capability(name: &str) -> bool {
+    name.starts_with(host_access::BERTH_CAPABILITY_PREFIX) || name == host_access::PRIVILEGED
 }
 
 #[cfg(test)]
@@ -127,10 +139,27 @@ mod tests {
             ..Default::default()
         };
         let custom = BTreeMap::from([("stack".to_string(), "blue".to_string())]);
-        let attrs = attributes(&info, "us-east-1b", None, &custom);
+        let attrs = attributes(&info, "us-east-1b", None, &custom, &HostAccess::default());
         assert_eq!(attrs["ecs.availability-zone"], "us-east-1b");
         assert_eq!(attrs["ecs.instance-type"], "berth.2c8g");
         assert_eq!(attrs["stack"], "blue");
         assert!(attrs.contains_key("ecs.capability.container-health-check"));
+    }
+
+    #[test]
+    fn host_reach_is_advertised_only_when_allowed() {
+        let info = RuntimeInfo::default();
+        let claim = BTreeMap::from([
+            (host_access::PRIVILEGED.to_string(), String::new()),
+            (host_access::HOST_PATH.to_string(), "/".to_string()),
+        ]);
+        let attrs = attributes(&info, "a", None, &claim, &HostAccess::default());
+        assert!(attrs.keys().all(|k| !k.starts_with("berth.capability.") && k != host_access::PRIVILEGED));
+        let open =
+            HostAccess { privileged: true, host_paths: vec!["/srv".into(), "/data".into()], ..Default::default() };
+        let attrs = attributes(&info, "a", None, &BTreeMap::new(), &open);
+        assert!(attrs.contains_key(host_access::PRIVILEGED));
+        assert_eq!(attrs[host_access::HOST_PATH], "/srv,/data");
+        assert!(!attrs.contains_key(host_access::HOST_NETWORK));
     }
 }

@@ -31,16 +31,17 @@ fn app_port(task: &aws_sdk_ecs::types::Task) -> u16 {
 async fn host_and_task_volumes_volumes_from_and_links() {
     berth_testkit::require_docker();
     berth_testkit::workload_image().expect("the workload image builds");
+    let host_dir = tempfile::tempdir().unwrap();
+    let host_path = host_dir.path().to_string_lossy().into_owned();
+    // Host bind mounts need an agent that allows their path.
     let berth = Berth::start(BerthOptions {
         binary: env!("CARGO_BIN_EXE_berth").into(),
         role: "up",
-        extra_args: vec!["--cleanup-wait-seconds".into(), "1".into()],
+        extra_args: vec!["--cleanup-wait-seconds".into(), "1".into(), "--allow-host-path".into(), host_path.clone()],
     })
     .expect("berth up starts");
     let client = ecs_client(&berth);
     wait_for_instances(&client, "default", 1).await;
-    let host_dir = tempfile::tempdir().unwrap();
-    let host_path = host_dir.path().to_string_lossy().into_owned();
 
     client
         .register_task_definition()

@@ -26,8 +26,12 @@ fn valid_value(value: &str) -> bool {
     !value.is_empty() && value.len() <= 128 && value.chars().all(|c| c.is_ascii_alphanumeric() || "_.@/:- ".contains(c))
 }
 
+/// Names only agents set: ECS's, and Berth's capability attributes (a custom attribute could otherwise claim a
+/// capability the agent does not allow, or widen its host-path prefixes).
 fn reserved(name: &str) -> bool {
-    name.starts_with("ecs.") || name.starts_with("com.amazonaws.ecs.")
+    name.starts_with("ecs.")
+        || name.starts_with("com.amazonaws.ecs.")
+        || name.starts_with(berth_model::host_access::BERTH_CAPABILITY_PREFIX)
 }
 
 impl Control {
@@ -52,7 +56,7 @@ impl Control {
             }
             if put && reserved(&a.name) {
                 return Err(ControlError::invalid(format!(
-                    "The attribute name {:?} is reserved for Amazon ECS.",
+                    "The attribute name {:?} is reserved for Amazon ECS and Berth's agents.",
                     a.name
                 )));
             }

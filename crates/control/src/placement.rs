@@ -4,8 +4,92 @@ use crate::cache::State;
 use crate::records::{InstanceRecord, Reservation};
 use crate::{Control, ControlError, Result};
 use berth_model::ecs::{PlacementConstraint, PlacementStrategy};
-use berth_scheduler::{Instance, InstanceStatus, Resources, TaskDemand};
+use berth_model::host_access::{HOST_PATH, HostNeeds, parse_prefixes, prefixes_allow};
+use berth_scheduler::{FailureReason, Instance, InstanceStatus, Resources, TaskDemand};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The attributes a task needs: the task definition's `requiresAttributes` and what its (overridden) containers
+/// need from the host, each once.
+pub(crate) fn task_required_attributes(
+    definition: &berth_model::ecs::TaskDefinition,
+    needs: &HostNeeds,
+) -> Vec<String> {
+    let mut out = crate::task_definitions::required_attributes(definition);
+    for name in needs.attributes() {
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// Host paths are allowed by prefix, which `requiresAttributes` (names only) cannot say: for a task with host
+/// paths, an instance whose advertised prefixes do not cover all of them is shown to the scheduler without
+/// [`HOST_PATH`], so that it fails with `ATTRIBUTE` like any instance lacking a required attribute.
+pub(crate) fn gate_host_paths(instance: &mut Instance, needs: &HostNeeds) {
+    if needs.host_paths.is_empty() {
+        return;
+    }
+    let allowed = instance.attributes.get(HOST_PATH).cloned().flatten().map(|v| parse_prefixes(&v)).unwrap_or_default();
+    if !needs.host_paths.iter().all(|p| prefixes_allow(&allowed, p)) {
+        instance.attributes.remove(HOST_PATH);
+    }
+}
+
+/// The required attributes `attributes` lacks, named for a failure's detail or a service event (with the host
+/// paths when [`HOST_PATH`] is one of them).
+pub(crate) fn missing_attributes(
+    attributes: &BTreeMap<String, Option<String>>,
+    demand: &TaskDemand,
+    needs: &HostNeeds,
+) -> String {
+    demand
+        .required_attributes
+        .iter()
+        .filter(|a| !attributes.contains_key(*a))
+        .map(|a| {
+            if a == HOST_PATH {
+                let paths: Vec<&str> = needs.host_paths.iter().map(String::as_str).collect();
+                format!("{a} (host paths {})", paths.join(", "))
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Names the missing attributes in `ATTRIBUTE` failures (ECS's own detail says only that one is missing) and in
+/// the closest match's phrase.
+pub(crate) fn explain_missing(
+    instances: &BTreeMap<String, BTreeMap<String, Option<String>>>,
+    demand: &TaskDemand,
+    needs: &HostNeeds,
+    failures: &mut [berth_model::ecs::Failure],
+    closest: &mut Option<(String, String)>,
+) {
+    let generic = FailureReason::MissingAttribute.detail();
+    for failure in failures.iter_mut() {
+        if failure.detail.as_deref() != generic {
+            continue;
+        }
+        let Some(attributes) = failure.arn.as_ref().and_then(|arn| instances.get(arn)) else { continue };
+        let missing = missing_attributes(attributes, demand, needs);
+        if !missing.is_empty() {
+            failure.detail =
+                Some(format!("The container instance is missing an attribute required by the task: {missing}."));
+        }
+    }
+    if let Some((arn, phrase)) = closest
+        && phrase == FailureReason::MissingAttribute.closest_match_phrase()
+        && let Some(attributes) = instances.get(arn.as_str())
+    {
+        let missing = missing_attributes(attributes, demand, needs);
+        if !missing.is_empty() {
+            *phrase = format!("{phrase} ({missing})");
+        }
+    }
+}
 
 /// A task definition's placement constraints, in the request's shape.
 pub(crate) fn task_definition_constraints(definition: &berth_model::ecs::TaskDefinition) -> Vec<PlacementConstraint> {
@@ -138,6 +222,7 @@ impl Control {
         let definition = &td.record.task_definition;
         let network_mode = definition.network_mode.unwrap_or(berth_model::ecs::NetworkMode::Bridge);
         let containers = definition.container_definitions.clone().unwrap_or_default();
+        let needs = crate::task_definitions::host_needs(definition, &containers);
         let reservation = crate::tasks::build_demand(
             &containers,
             network_mode,
@@ -152,12 +237,14 @@ impl Control {
             &group,
             &constraints,
             &[],
-            crate::task_definitions::required_attributes(definition),
+            task_required_attributes(definition, &needs),
             crate::tasks::DefaultStrategy::Service,
         ) else {
             return false;
         };
-        let mut cluster = berth_scheduler::ClusterState::new(vec![to_scheduler_instance(state, instance, self)]);
+        let mut view = to_scheduler_instance(state, instance, self);
+        gate_host_paths(&mut view, &needs);
+        let mut cluster = berth_scheduler::ClusterState::new(vec![view]);
         cluster.place(&demand, 1, &mut rand::rng()).placed.len() == 1
     }
 }

@@ -17,6 +17,7 @@ use berth_model::ecs::{
     RegisterTaskDefinitionResponse, SortOrder, TaskDefinition, TaskDefinitionFamilyStatus, TaskDefinitionField,
     TaskDefinitionStatus, TransportProtocol,
 };
+use berth_model::host_access::HostNeeds;
 use berth_store::Txn;
 
 /// The ARN of the caller that registers task definitions (Berth has one root identity per account).
@@ -64,7 +65,13 @@ pub(crate) fn required_attributes(td: &TaskDefinition) -> Vec<String> {
     if td.cpu.is_some() || td.memory.is_some() {
         attrs.push("ecs.capability.task-cpu-mem-limit".into());
     }
+    attrs.extend(host_needs(td, containers.as_deref().unwrap_or_default()).attributes());
     attrs
+}
+
+/// What a task of `td` with these (overridden) containers needs from its host (privileged, host paths, ...).
+pub(crate) fn host_needs(td: &TaskDefinition, containers: &[ContainerDefinition]) -> HostNeeds {
+    HostNeeds::of(td.network_mode, containers, td.volumes.as_deref().unwrap_or_default())
 }
 
 impl Control {

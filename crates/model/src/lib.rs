@@ -19,6 +19,7 @@ mod blob;
 pub mod clock;
 pub mod ecr;
 pub mod ecs;
+pub mod host_access;
 pub mod ids;
 
 pub use blob::Blob;

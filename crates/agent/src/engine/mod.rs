@@ -83,6 +83,8 @@ pub struct EngineConfig {
     pub default_stop_timeout: Duration,
     /// How long stopped containers are kept (for logs and inspection) before removal.
     pub cleanup_wait: Duration,
+    /// What tasks may reach on the host (privileged, host paths, ...); nothing by default.
+    pub host_access: berth_model::host_access::HostAccess,
 }
 
 impl Default for EngineConfig {
@@ -91,6 +93,7 @@ impl Default for EngineConfig {
             pull: PullBehavior::Default,
             default_stop_timeout: Duration::from_secs(30),
             cleanup_wait: Duration::from_secs(3600),
+            host_access: berth_model::host_access::HostAccess::default(),
         }
     }
 }
@@ -335,6 +338,7 @@ impl<R: ContainerRuntime> Engine<R> {
             cancel: task.cancel.clone(),
             clock: self.clock.clone(),
             metadata: self.metadata.clone(),
+            host_access: self.config.host_access.clone(),
             on_activating: Box::new(move |pull_started_at, pull_stopped_at| {
                 let _ =
                     activating_tx.send(Msg::Activating { task_arn: activating_arn, pull_started_at, pull_stopped_at });

@@ -99,6 +99,8 @@ pub struct StartJob<R> {
     pub clock: Arc<dyn Clock>,
     /// The task metadata endpoint, whose URI each container gets, when the agent serves one.
     pub metadata: Option<crate::metadata::Endpoint>,
+    /// What this agent lets tasks reach on the host.
+    pub host_access: berth_model::host_access::HostAccess,
     /// Called once the images are ready (the task is ACTIVATING), with the pull times.
     pub on_activating: Box<dyn FnOnce(Option<Timestamp>, Option<Timestamp>) + Send>,
 }
@@ -318,6 +320,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         cancel,
         clock,
         metadata,
+        host_access,
         on_activating,
     } = job;
     let mut out = StartOutcome::default();
@@ -340,6 +343,13 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         .filter(|n| !ids.contains_key(*n))
         .filter_map(|n| task.containers.iter().find(|c| c.definition.name.as_ref() == Some(n)))
         .collect();
+    let definitions: Vec<_> = to_create.iter().map(|c| &c.definition).collect();
+    if !to_create.is_empty()
+        && let Some(why) = crate::host_gate::refusal(&host_access, &task, &definitions)
+    {
+        fail(&mut out, "TaskFailedToStart", format!("CannotCreateContainerError: {why}"));
+        return out;
+    }
     if !to_create.is_empty() {
         out.pull_started_at = Some(clock.now());
     }

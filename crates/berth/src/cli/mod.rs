@@ -1,5 +1,9 @@
 //! Command-line arguments (clap structs only; the roles do the work).
 
+mod host_access;
+
+pub use host_access::HostAccessArgs;
+
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -114,6 +118,10 @@ pub struct UpArgs {
     /// The local agent's settings.
     #[command(flatten)]
     pub node: NodeArgs,
+    /// Development mode: the local agent allows every kind of host access (privileged, host network, any host
+    /// path including / and the Docker socket, added capabilities, unconfined, sysctls, devices).
+    #[arg(long)]
+    pub dev: bool,
 }
 
 /// How an agent describes its host.
@@ -149,6 +157,9 @@ pub struct NodeArgs {
     /// The name this instance is shown as (`ec2InstanceId`); the host name by default.
     #[arg(long)]
     pub hostname: Option<String>,
+    /// What tasks may reach on the host.
+    #[command(flatten)]
+    pub host_access: HostAccessArgs,
 }
 
 /// `berth agent`.

@@ -1,12 +1,13 @@
 //! `berth agent`: a node agent on this host's Docker Engine.
 
-use crate::cli::{AgentArgs, NodeArgs};
+use crate::cli::{AgentArgs, HostAccessArgs, NodeArgs};
 use anyhow::{Context, Result, anyhow};
 use berth_agent::engine::EngineConfig;
 use berth_agent::resources::ResourceSettings;
 use berth_agent::runtime::DockerRuntime;
 use berth_agent::{AgentConfig, run as run_agent};
 use berth_model::clock::SystemClock;
+use berth_model::host_access::{CapabilityPolicy, HostAccess, capability_name, normalize_path};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +44,45 @@ pub fn config(
             pull,
             default_stop_timeout: Duration::from_secs(node.stop_timeout_seconds),
             cleanup_wait: Duration::from_secs(node.cleanup_wait_seconds),
+            host_access: host_access(&node.host_access)?,
         },
+    })
+}
+
+/// The agent's host-access policy from its `--allow-*` flags.
+pub fn host_access(args: &HostAccessArgs) -> Result<HostAccess> {
+    let mut host_paths = Vec::new();
+    for path in &args.allow_host_paths {
+        let normal = normalize_path(path)
+            .filter(|_| !path.contains(','))
+            .ok_or_else(|| anyhow!("--allow-host-path {path:?} must be an absolute path without commas"))?;
+        if !host_paths.contains(&normal) {
+            host_paths.push(normal);
+        }
+    }
+    let capabilities = if args.allow_added_capabilities {
+        CapabilityPolicy::All
+    } else if args.allow_capabilities.is_empty() {
+        CapabilityPolicy::None
+    } else {
+        let mut set = std::collections::BTreeSet::new();
+        for cap in &args.allow_capabilities {
+            let name = capability_name(cap);
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(anyhow!("--allow-capability {cap:?} is not a capability name such as NET_ADMIN"));
+            }
+            set.insert(name);
+        }
+        CapabilityPolicy::Listed(set)
+    };
+    Ok(HostAccess {
+        privileged: args.allow_privileged,
+        host_network: args.allow_host_network,
+        host_paths,
+        capabilities,
+        unconfined: args.allow_unconfined,
+        sysctls: args.allow_sysctls,
+        devices: args.allow_devices,
     })
 }
 

@@ -11,7 +11,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let runtime = super::agent::docker().await?;
     let server = start(&args.server).await?;
     let listen = args.server.listen;
-    let agent_config = super::agent::config(
+    let mut agent_config = super::agent::config(
         format!("http://{listen}"),
         server.join_token.clone(),
         "default".into(),
@@ -20,6 +20,10 @@ pub async fn run(args: UpArgs) -> Result<()> {
         &args.server.region,
         &[listen.port()],
     )?;
+    if args.dev {
+        agent_config.engine.host_access = berth_model::host_access::HostAccess::everything();
+        tracing::warn!("development mode: the local agent lets tasks reach the host (privileged, host paths, ...)");
+    }
     tokio::spawn(async move {
         if let Err(error) = berth_agent::run(runtime, agent_config, Arc::new(SystemClock)).await {
             tracing::error!(%error, "the local agent stopped");

@@ -5,6 +5,7 @@ mod common;
 
 mod crash;
 mod files;
+mod gating;
 mod listener;
 mod registry;
 mod sigv4;

@@ -359,15 +359,17 @@ impl Control {
                 if candidates.is_empty() && only.is_none() {
                     return Err(ControlError::invalid("No Container Instances were found in your cluster."));
                 }
+                let definition = &p.td.record.task_definition;
+                let needs = crate::task_definitions::host_needs(definition, &p.containers);
                 let demand = demand(
                     &p.reservation,
                     &p.group,
                     &p.constraints,
                     &p.strategy,
-                    crate::task_definitions::required_attributes(&p.td.record.task_definition),
+                    crate::placement::task_required_attributes(definition, &needs),
                     p.default_strategy,
                 )?;
-                let (placed, failures, closest) = self.run_scheduler(&state, &candidates, &demand, count)?;
+                let (placed, failures, closest) = self.run_scheduler(&state, &candidates, &demand, &needs, count)?;
                 let (txn, tasks, failures) =
                     self.build_placement_txn(&state, cluster, p, &candidates, &placed, failures, now, token.clone())?;
                 (txn, tasks, failures, closest)
@@ -541,17 +543,27 @@ impl Control {
         state: &State,
         candidates: &[Versioned<InstanceRecord>],
         demand: &berth_scheduler::TaskDemand,
+        needs: &berth_model::host_access::HostNeeds,
         count: usize,
     ) -> Result<(Vec<String>, Vec<Failure>, Closest)> {
-        let instances = candidates.iter().map(|v| to_scheduler_instance(state, &v.record, self)).collect();
+        let instances: Vec<_> = candidates
+            .iter()
+            .map(|v| {
+                let mut instance = to_scheduler_instance(state, &v.record, self);
+                crate::placement::gate_host_paths(&mut instance, needs);
+                instance
+            })
+            .collect();
+        let attributes: BTreeMap<_, _> = instances.iter().map(|i| (i.arn.clone(), i.attributes.clone())).collect();
         let mut cluster = berth_scheduler::ClusterState::new(instances);
         let placement = cluster.place(demand, count, &mut rand::rng());
-        let closest = if placement.placed.len() < count { cluster.closest_match(demand) } else { None };
-        let failures = placement
+        let mut closest = if placement.placed.len() < count { cluster.closest_match(demand) } else { None };
+        let mut failures: Vec<Failure> = placement
             .failures
             .into_iter()
             .map(|f| Failure { arn: f.arn, reason: Some(f.reason), detail: f.detail })
             .collect();
+        crate::placement::explain_missing(&attributes, demand, needs, &mut failures, &mut closest);
         Ok((placement.placed, failures, closest))
     }
 
