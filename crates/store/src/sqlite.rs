@@ -301,4 +301,50 @@ mod tests {
         assert!(store.watch("/", 2).is_ok());
         assert!(matches!(store.watch("/", 0), Err(StoreError::Compacted { .. })));
     }
+
+    #[tokio::test]
+    async fn a_corrupt_file_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            for i in 0..200 {
+                store.txn(Txn::new().put(format!("/k/{i:04}"), vec![b'v'; 500])).await.unwrap();
+            }
+        }
+        // Checkpoint the WAL into the main file, then overwrite a page in the middle of it.
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 4096 * 4, "{}", bytes.len());
+        for b in &mut bytes[4096 * 2..4096 * 3] {
+            *b = 0xA5;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        match SqliteStore::open(&path) {
+            Err(StoreError::Corrupt { detail, .. }) => assert!(!detail.is_empty()),
+            Err(other) => panic!("expected Corrupt, got {other}"),
+            Ok(_) => panic!("a corrupt store was opened"),
+        }
+    }
+
+    #[test]
+    fn store_calls_do_not_need_the_blocking_pool() {
+        // A runtime whose blocking pool is fully taken by stalled work still gets store answers.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).max_blocking_threads(1).enable_all().build().unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        runtime.spawn_blocking(move || {
+            let _ = hold.recv();
+        });
+        let s = store.clone();
+        let answered = runtime.block_on(async move {
+            tokio::time::timeout(std::time::Duration::from_secs(5), s.txn(Txn::new().put("/k", b"v".to_vec()))).await
+        });
+        release.send(()).unwrap();
+        assert!(matches!(answered, Ok(Ok(TxnOutcome::Committed { .. }))), "{answered:?}");
+    }
 }
