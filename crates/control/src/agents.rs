@@ -95,6 +95,17 @@ impl Control {
         if req.resources.cpu <= 0 || req.resources.memory_mib <= 0 {
             return Err(ControlError::invalid("An agent must offer positive CPU and memory."));
         }
+        if let Some((c, id)) =
+            req.container_instance_arn.as_deref().and_then(|arn| crate::instances::parse_instance_ref(&cluster, arn).ok())
+            && self.cache.read().is_quarantined(&keys::instance(&c, &id))
+        {
+            // Registering it as a new instance would leave its tasks' containers out of every desired state (and
+            // so stopped): the agent must retry until an operator repairs the record.
+            return Err(ControlError::ecs(
+                EcsException::ServerException,
+                format!("The record of container instance {id} is unreadable (quarantined); an operator must repair it."),
+            ));
+        }
         let secret = berth_model::ids::new_token(40);
         for _ in 0..crate::MAX_ATTEMPTS {
             let (txn, arn, id) = {
