@@ -95,15 +95,19 @@ impl Control {
         if req.resources.cpu <= 0 || req.resources.memory_mib <= 0 {
             return Err(ControlError::invalid("An agent must offer positive CPU and memory."));
         }
-        if let Some((c, id)) =
-            req.container_instance_arn.as_deref().and_then(|arn| crate::instances::parse_instance_ref(&cluster, arn).ok())
+        if let Some((c, id)) = req
+            .container_instance_arn
+            .as_deref()
+            .and_then(|arn| crate::instances::parse_instance_ref(&cluster, arn).ok())
             && self.cache.read().is_quarantined(&keys::instance(&c, &id))
         {
             // Registering it as a new instance would leave its tasks' containers out of every desired state (and
             // so stopped): the agent must retry until an operator repairs the record.
             return Err(ControlError::ecs(
                 EcsException::ServerException,
-                format!("The record of container instance {id} is unreadable (quarantined); an operator must repair it."),
+                format!(
+                    "The record of container instance {id} is unreadable (quarantined); an operator must repair it."
+                ),
             ));
         }
         let secret = berth_model::ids::new_token(40);
@@ -175,7 +179,9 @@ impl Control {
             // Not "unknown": the agent must keep its containers and retry, not register as a new instance.
             return Err(ControlError::ecs(
                 EcsException::ServerException,
-                format!("The record of container instance {id} is unreadable (quarantined); an operator must repair it."),
+                format!(
+                    "The record of container instance {id} is unreadable (quarantined); an operator must repair it."
+                ),
             ));
         }
         let record = state.instances.get(&(cluster.to_string(), id.to_string())).ok_or_else(unauthorized)?;
@@ -200,8 +206,7 @@ impl Control {
             .map(|t| task_spec(&t.record))
             .collect();
         // A task whose record is quarantined may be on this instance: its containers must keep running.
-        let keep =
-            state.quarantined_task_ids(cluster).map(|id| self.arn(&format!("task/{cluster}/{id}"))).collect();
+        let keep = state.quarantined_task_ids(cluster).map(|id| self.arn(&format!("task/{cluster}/{id}"))).collect();
         DesiredState { revision: state.revision, tasks, keep }
     }
 

@@ -119,7 +119,8 @@ async fn a_negative_or_zero_memory_reservation_override_is_refused() {
     let instance = agent(&control, 4096, 4096).await;
     let td = register(&control, "app", vec![container("app", Some(256), Some(128))]).await;
     for bad in [-512, 0, 5] {
-        let error = control.run_task(run_request(&td, Some(override_of("app", None, None, Some(bad))))).await.unwrap_err();
+        let error =
+            control.run_task(run_request(&td, Some(override_of("app", None, None, Some(bad))))).await.unwrap_err();
         assert_eq!(exception(&error), Some(EcsException::InvalidParameterException), "{error}");
         assert!(error.to_string().contains("memoryReservation"), "{error}");
     }
@@ -165,7 +166,13 @@ async fn oversized_overrides_and_empty_environment_names_are_refused() {
 /// One random step: run a task with random overrides (valid or not), or stop some tasks.
 #[derive(Debug, Clone)]
 enum Step {
-    Run { cpu: Option<i32>, memory: Option<i32>, reservation: Option<i32>, task_cpu: Option<i32>, task_memory: Option<i32> },
+    Run {
+        cpu: Option<i32>,
+        memory: Option<i32>,
+        reservation: Option<i32>,
+        task_cpu: Option<i32>,
+        task_memory: Option<i32>,
+    },
     StopAll,
 }
 
@@ -209,10 +216,7 @@ async fn run_steps(steps: Vec<Step>) {
             }
             Step::StopAll => {
                 for arn in &running {
-                    control
-                        .stop_task(StopTaskRequest { task: arn.clone(), ..Default::default() })
-                        .await
-                        .unwrap();
+                    control.stop_task(StopTaskRequest { task: arn.clone(), ..Default::default() }).await.unwrap();
                 }
                 report_stopped(&control, &instance, &running).await;
                 running.clear();
@@ -232,7 +236,12 @@ async fn run_steps(steps: Vec<Step>) {
                 r.remaining_memory,
                 r.offered.memory_mib
             );
-            assert!(r.remaining_cpu >= 0 && r.remaining_memory >= 0, "overcommitted {} {}", r.remaining_cpu, r.remaining_memory);
+            assert!(
+                r.remaining_cpu >= 0 && r.remaining_memory >= 0,
+                "overcommitted {} {}",
+                r.remaining_cpu,
+                r.remaining_memory
+            );
         }
     }
 }
@@ -323,10 +332,7 @@ async fn deleted_task_definitions_leave_the_cache() {
     let control = control().await;
     let td = register(&control, "gone", vec![container("app", Some(64), None)]).await;
     control.deregister_task_definition(DeregisterTaskDefinitionRequest { task_definition: td.clone() }).await.unwrap();
-    control
-        .delete_task_definitions(DeleteTaskDefinitionsRequest { task_definitions: vec![td.clone()] })
-        .await
-        .unwrap();
+    control.delete_task_definitions(DeleteTaskDefinitionsRequest { task_definitions: vec![td.clone()] }).await.unwrap();
     berth_control::liveness::reconcile(&control).await.unwrap();
     assert!(control.cache().read().task_definitions.is_empty(), "the deleted revision is gone from the cache");
     let error = control
@@ -353,7 +359,8 @@ async fn an_unreadable_record_is_quarantined_not_treated_as_absent() {
         .await
         .unwrap();
     reconcile_all(&control).await.unwrap();
-    let standalone = control.run_task(run_request(&td, None)).await.unwrap().tasks.unwrap()[0].task_arn.clone().unwrap();
+    let standalone =
+        control.run_task(run_request(&td, None)).await.unwrap().tasks.unwrap()[0].task_arn.clone().unwrap();
     let standalone_id = standalone.rsplit('/').next().unwrap().to_string();
     let service_task = {
         let state = control.cache().read();
@@ -432,6 +439,18 @@ async fn an_unreadable_record_is_quarantined_not_treated_as_absent() {
     let restarted = control_with(shared, Arc::new(SystemClock)).await;
     let error = restarted.authenticate_agent(&format!("default/{instance}/whatever")).unwrap_err();
     assert_eq!(exception(&error), Some(EcsException::ServerException), "{error}");
+    let instance_arn = restarted.arn(&format!("container-instance/default/{instance}"));
+    let error = restarted
+        .register_agent(RegisterRequest {
+            cluster: "default".into(),
+            container_instance_arn: Some(instance_arn),
+            hostname: "node".into(),
+            resources: AgentResources { cpu: 4096, memory_mib: 4096, ..Default::default() },
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(exception(&error), Some(EcsException::ServerException), "re-registering must not make a new instance");
     berth_control::liveness::stop_tasks_of_lost_instances(&restarted).await.unwrap();
     let state = restarted.cache().read();
     assert!(state.tasks.values().all(|t| t.record.task.desired_status.as_deref() == Some("RUNNING")));

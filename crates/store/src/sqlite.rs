@@ -335,7 +335,12 @@ mod tests {
         // A runtime whose blocking pool is fully taken by stalled work still gets store answers.
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).max_blocking_threads(1).enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         let (release, hold) = std::sync::mpsc::channel::<()>();
         runtime.spawn_blocking(move || {
             let _ = hold.recv();

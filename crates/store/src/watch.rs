@@ -177,7 +177,12 @@ mod tests {
     fn put(key: &str, bytes: usize, revision: i64) -> Event {
         Event {
             kind: EventKind::Put,
-            kv: KeyValue { key: key.into(), value: vec![b'x'; bytes], create_revision: revision, mod_revision: revision },
+            kv: KeyValue {
+                key: key.into(),
+                value: vec![b'x'; bytes],
+                create_revision: revision,
+                mod_revision: revision,
+            },
         }
     }
 

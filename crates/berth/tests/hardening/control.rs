@@ -156,10 +156,8 @@ async fn corrupt_records_are_quarantined_and_nothing_running_is_stopped() {
     let id = |arn: &str| arn.rsplit('/').next().unwrap().to_string();
     let solo_task = format!("/ecs/tasks/default/{}", id(&arns[0]));
     let service_task = format!("/ecs/tasks/default/{}", id(&service_tasks[0]));
-    let instance = keys(&db, "/ecs/instances/default/")
-        .into_iter()
-        .find(|k| !k.ends_with(&id(&solo_instance)))
-        .unwrap();
+    let instance =
+        keys(&db, "/ecs/instances/default/").into_iter().find(|k| !k.ends_with(&id(&solo_instance))).unwrap();
     let service = "/ecs/services/default/web".to_string();
     let task_definition = "/ecs/taskdefs/solo/0000000001".to_string();
     for key in [&solo_task, &service_task, &instance, &service, &task_definition] {

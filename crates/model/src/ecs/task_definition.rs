@@ -194,7 +194,10 @@ pub fn validate_resources(
     }
     for c in containers {
         if c.cpu < 0 {
-            return Err(client(format!("Invalid 'cpu' setting for container '{}'.", c.name.as_deref().unwrap_or_default())));
+            return Err(client(format!(
+                "Invalid 'cpu' setting for container '{}'.",
+                c.name.as_deref().unwrap_or_default()
+            )));
         }
         validate_container_memory(c, task_memory)?;
     }
