@@ -314,9 +314,12 @@ impl Control {
     /// A desired count must be between 0 and the "Tasks per service" quota ([`crate::ControlConfig`]).
     fn check_desired_count(&self, n: i32) -> Result<()> {
         let max = self.config.max_tasks_per_service;
-        if n < 0 || i64::from(n) > i64::from(max) {
+        if n < 0 {
+            return Err(ControlError::invalid(format!("desiredCount must be 0 or more, got {n}.")));
+        }
+        if i64::from(n) > i64::from(max) {
             return Err(ControlError::invalid(format!(
-                "desiredCount must be between 0 and {max} (the 'Tasks per service' quota), got {n}."
+                "desiredCount must be at most {max} (the 'Tasks per service' quota), got {n}."
             )));
         }
         Ok(())
