@@ -16,6 +16,16 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Admin(cli::AdminCommand::Quarantine { data_dir }) = &cli.command {
+        return match roles::admin::quarantine(data_dir) {
+            Ok(0) => std::process::ExitCode::SUCCESS,
+            Ok(_) => std::process::ExitCode::from(roles::admin::QUARANTINE_FOUND_EXIT),
+            Err(error) => {
+                eprintln!("berth: {error:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let result = match cli.command {
         Command::Up(args) => roles::up::run(args).await,
         Command::Server(args) => roles::server::run(args).await,
@@ -23,6 +33,7 @@ async fn main() -> std::process::ExitCode {
         Command::Registry(cli::RegistryCommand::Advisories(cli::AdvisoriesCommand::Import { dir, data_dir })) => {
             roles::registry::import_advisories(&dir, &data_dir)
         }
+        Command::Admin(_) => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

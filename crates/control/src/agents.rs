@@ -95,6 +95,21 @@ impl Control {
         if req.resources.cpu <= 0 || req.resources.memory_mib <= 0 {
             return Err(ControlError::invalid("An agent must offer positive CPU and memory."));
         }
+        if let Some((c, id)) = req
+            .container_instance_arn
+            .as_deref()
+            .and_then(|arn| crate::instances::parse_instance_ref(&cluster, arn).ok())
+            && self.cache.read().is_quarantined(&keys::instance(&c, &id))
+        {
+            // Registering it as a new instance would leave its tasks' containers out of every desired state (and
+            // so stopped): the agent must retry until an operator repairs the record.
+            return Err(ControlError::ecs(
+                EcsException::ServerException,
+                format!(
+                    "The record of container instance {id} is unreadable (quarantined); an operator must repair it."
+                ),
+            ));
+        }
         let secret = berth_model::ids::new_token(40);
         for _ in 0..crate::MAX_ATTEMPTS {
             let (txn, arn, id) = {
@@ -160,6 +175,15 @@ impl Control {
             return Err(unauthorized());
         };
         let state = self.cache.read();
+        if state.is_quarantined(&keys::instance(cluster, id)) {
+            // Not "unknown": the agent must keep its containers and retry, not register as a new instance.
+            return Err(ControlError::ecs(
+                EcsException::ServerException,
+                format!(
+                    "The record of container instance {id} is unreadable (quarantined); an operator must repair it."
+                ),
+            ));
+        }
         let record = state.instances.get(&(cluster.to_string(), id.to_string())).ok_or_else(unauthorized)?;
         let expected = &record.record.token_sha256;
         if expected.is_empty() || record.record.instance.status.as_deref() == Some("INACTIVE") {
@@ -176,13 +200,14 @@ impl Control {
     /// The desired state of an instance: every task placed on it that is not STOPPED yet.
     pub fn desired_state(&self, cluster: &str, instance_id: &str) -> DesiredState {
         let state = self.cache.read();
-        let _ = cluster;
         let tasks = state
             .tasks_on_instance(instance_id)
             .filter(|t| t.record.task.last_status.as_deref() != Some("STOPPED"))
             .map(|t| task_spec(&t.record))
             .collect();
-        DesiredState { revision: state.revision, tasks }
+        // A task whose record is quarantined may be on this instance: its containers must keep running.
+        let keep = state.quarantined_task_ids(cluster).map(|id| self.arn(&format!("task/{cluster}/{id}"))).collect();
+        DesiredState { revision: state.revision, tasks, keep }
     }
 
     /// Notes that an agent is alive, and flips `agentConnected` back on if it was off.
@@ -250,7 +275,9 @@ impl Control {
             let id = report.task_arn.rsplit('/').next().unwrap_or_default();
             let key = (cluster.to_string(), id.to_string());
             let Some(v) = state.tasks.get(&key).filter(|v| v.record.instance_id == instance_id) else {
-                unknown.push(report.task_arn.clone());
+                if !state.is_quarantined(&keys::task(cluster, id)) {
+                    unknown.push(report.task_arn.clone());
+                }
                 continue;
             };
             if v.record.task.last_status.as_deref() == Some("STOPPED") {

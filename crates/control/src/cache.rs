@@ -3,6 +3,11 @@
 //! Reads (Describe*, List*, placement) work from this cache and never scan the database. Writers commit to the
 //! store and then [`Cache::wait_for`] the cache to reach their revision, which gives read-your-writes. The cache
 //! lists `/ecs/` at revision R, then watches from R; if the watch falls too far behind it lists again.
+//!
+//! A record that does not decode is *quarantined*, never treated as absent: it is named in the log and listed in
+//! [`State::quarantined`], its last good version (if the cache had one) stays in place, and the raw bytes stay
+//! untouched in the store. Readers that would act on absence (agents' desired state, the liveness controller, the
+//! service scheduler, Describe*) consult the quarantine and hold back instead.
 
 use crate::records::{
     ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, ServiceRecord, TaskDefinitionRecord, TaskRecord,
@@ -30,9 +35,22 @@ impl<T> Clone for Versioned<T> {
     }
 }
 
+/// A record that does not decode, kept aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    /// The store key.
+    pub key: String,
+    /// The revision that wrote the unreadable value.
+    pub mod_revision: i64,
+    /// The decoder's error.
+    pub error: String,
+}
+
 /// Everything the cache holds, at one store revision.
 #[derive(Debug, Default)]
 pub struct State {
+    /// Records that do not decode, by store key.
+    pub quarantined: BTreeMap<String, Quarantined>,
     /// The store revision the state reflects.
     pub revision: i64,
     /// Clusters by name.
@@ -94,29 +112,105 @@ fn classify(key: &str) -> Option<Kind> {
     None
 }
 
-fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Option<Versioned<T>> {
+/// What an event means for one cached record.
+enum Change<T> {
+    /// The record is now this.
+    Set(Versioned<T>),
+    /// The record is gone.
+    Remove,
+    /// The new value does not decode: keep whatever the cache had.
+    Keep,
+}
+
+/// Decodes a record; a value that does not decode is quarantined (logged once per revision) and reported as
+/// [`Change::Keep`].
+fn change<T: DeserializeOwned>(
+    quarantined: &mut BTreeMap<String, Quarantined>,
+    kind: EventKind,
+    kv: &KeyValue,
+) -> Change<T> {
+    if kind == EventKind::Delete {
+        quarantined.remove(&kv.key);
+        return Change::Remove;
+    }
     match serde_json::from_slice(&kv.value) {
-        Ok(record) => Some(Versioned { mod_revision: kv.mod_revision, record: Arc::new(record) }),
-        Err(error) => {
-            tracing::error!(key = %kv.key, %error, "skipping unreadable record");
-            None
+        Ok(record) => {
+            if quarantined.remove(&kv.key).is_some() {
+                tracing::info!(key = %kv.key, "a quarantined record was rewritten and reads again");
+            }
+            Change::Set(Versioned { mod_revision: kv.mod_revision, record: Arc::new(record) })
         }
+        Err(error) => {
+            tracing::error!(
+                key = %kv.key,
+                revision = kv.mod_revision,
+                %error,
+                "QUARANTINED an unreadable record: it is kept aside (its bytes untouched in the store) and never \
+                 treated as absent; see `berth admin quarantine`"
+            );
+            quarantined.insert(
+                kv.key.clone(),
+                Quarantined { key: kv.key.clone(), mod_revision: kv.mod_revision, error: error.to_string() },
+            );
+            Change::Keep
+        }
+    }
+}
+
+/// Checks that a stored value decodes as the record its key names (for `berth admin quarantine`, offline).
+/// Keys outside the ECS records are checked as JSON.
+pub fn check_record(key: &str, value: &[u8]) -> std::result::Result<(), String> {
+    fn check<T: DeserializeOwned>(value: &[u8]) -> std::result::Result<(), String> {
+        serde_json::from_slice::<T>(value).map(|_| ()).map_err(|e| e.to_string())
+    }
+    match classify(key) {
+        Some(Kind::Cluster(_)) => check::<ClusterRecord>(value),
+        Some(Kind::Family(_)) => check::<FamilyRecord>(value),
+        Some(Kind::TaskDefinition(..)) => check::<TaskDefinitionRecord>(value),
+        Some(Kind::Task(..)) => check::<TaskRecord>(value),
+        Some(Kind::Instance(..)) => check::<InstanceRecord>(value),
+        Some(Kind::Service(..)) => check::<ServiceRecord>(value),
+        Some(Kind::Token) => check::<ClientTokenRecord>(value),
+        None => check::<serde_json::Value>(value),
+    }
+}
+
+fn update<K: Ord, T: DeserializeOwned>(
+    map: &mut BTreeMap<K, Versioned<T>>,
+    quarantined: &mut BTreeMap<String, Quarantined>,
+    key: K,
+    kind: EventKind,
+    kv: &KeyValue,
+) {
+    match change(quarantined, kind, kv) {
+        Change::Set(v) => {
+            map.insert(key, v);
+        }
+        Change::Remove => {
+            map.remove(&key);
+        }
+        Change::Keep => {}
     }
 }
 
 impl State {
     fn apply(&mut self, kind: EventKind, kv: &KeyValue) {
         let Some(class) = classify(&kv.key) else { return };
-        let put = kind == EventKind::Put;
+        let q = &mut self.quarantined;
         match class {
-            Kind::Cluster(name) => upsert(&mut self.clusters, name, put.then(|| decode(kv)).flatten()),
-            Kind::Family(name) => upsert(&mut self.families, name, put.then(|| decode(kv)).flatten()),
-            Kind::TaskDefinition(f, r) => upsert(&mut self.task_definitions, (f, r), put.then(|| decode(kv)).flatten()),
-            Kind::Instance(c, i) => upsert(&mut self.instances, (c, i), put.then(|| decode(kv)).flatten()),
-            Kind::Token => upsert(&mut self.tokens, kv.key.clone(), put.then(|| decode(kv)).flatten()),
-            Kind::Service(c, n) => upsert(&mut self.services, (c, n), put.then(|| decode(kv)).flatten()),
+            Kind::Cluster(name) => update(&mut self.clusters, q, name, kind, kv),
+            Kind::Family(name) => update(&mut self.families, q, name, kind, kv),
+            Kind::TaskDefinition(f, r) => update(&mut self.task_definitions, q, (f, r), kind, kv),
+            Kind::Instance(c, i) => update(&mut self.instances, q, (c, i), kind, kv),
+            Kind::Token => update(&mut self.tokens, q, kv.key.clone(), kind, kv),
+            Kind::Service(c, n) => update(&mut self.services, q, (c, n), kind, kv),
             Kind::Task(c, i) => {
                 let key = (c, i);
+                let new: Option<Versioned<TaskRecord>> = match change(q, kind, kv) {
+                    Change::Set(v) => Some(v),
+                    Change::Remove => None,
+                    Change::Keep => return,
+                };
                 if let Some(old) = self.tasks.get(&key) {
                     if let Some(set) = self.tasks_by_instance.get_mut(&old.record.instance_id) {
                         set.remove(&key);
@@ -127,7 +221,6 @@ impl State {
                         set.remove(&key);
                     }
                 }
-                let new: Option<Versioned<TaskRecord>> = put.then(|| decode(kv)).flatten();
                 if let Some(task) = &new {
                     self.tasks_by_instance.entry(task.record.instance_id.clone()).or_default().insert(key.clone());
                     if let Some(group) = &task.record.task.group {
@@ -140,6 +233,34 @@ impl State {
                 upsert(&mut self.tasks, key, new);
             }
         }
+    }
+
+    /// Whether the record under a store key is quarantined.
+    pub fn is_quarantined(&self, key: &str) -> bool {
+        self.quarantined.contains_key(key)
+    }
+
+    /// The quarantined records whose keys start with `prefix`.
+    pub fn quarantined_under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Quarantined> + 'a {
+        self.quarantined.range(prefix.to_string()..).take_while(move |(k, _)| k.starts_with(prefix)).map(|(_, q)| q)
+    }
+
+    /// The ids of the tasks of a cluster whose records are quarantined (they may be on any of its instances).
+    pub fn quarantined_task_ids<'a>(&'a self, cluster: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let prefix = keys::task(cluster, "");
+        let len = prefix.len();
+        self.quarantined
+            .range(prefix.clone()..)
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+            .map(move |(k, _)| &k[len..])
+    }
+
+    /// Why the scheduler and the liveness controller must hold back in a cluster: the quarantined task and
+    /// instance records in it (empty when nothing is quarantined there).
+    pub fn cluster_hold(&self, cluster: &str) -> Vec<String> {
+        let tasks = keys::task(cluster, "");
+        let instances = keys::instance(cluster, "");
+        self.quarantined_under(&tasks).chain(self.quarantined_under(&instances)).map(|q| q.key.clone()).collect()
     }
 
     /// The tasks of a task group (`service:NAME`, `family:NAME` ...) in a cluster.

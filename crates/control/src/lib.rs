@@ -65,6 +65,10 @@ pub struct ControlConfig {
     /// How long every task of a deployment must have been running (and healthy) before the deployment counts as
     /// COMPLETED: a crash-looping revision must not complete in the instant its tasks all show RUNNING.
     pub deployment_stabilization: Duration,
+    /// ECS's "Tasks per service" quota: the largest `desiredCount` a service may ask for (ECS's default: 5,000).
+    pub max_tasks_per_service: u32,
+    /// How long a `clientToken` is remembered (ECS: 24 hours for RunTask); a retry after that is a new request.
+    pub client_token_ttl: Duration,
 }
 
 impl Default for ControlConfig {
@@ -76,9 +80,17 @@ impl Default for ControlConfig {
             agent_heartbeat: Duration::from_secs(3),
             lost_instance_timeout: Duration::from_secs(30),
             deployment_stabilization: Duration::from_secs(3),
+            max_tasks_per_service: DEFAULT_MAX_TASKS_PER_SERVICE,
+            client_token_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
+
+/// The failure reason Describe* give for a resource whose stored record is corrupt (quarantined).
+pub const QUARANTINED_REASON: &str = "CORRUPT_RECORD";
+
+/// ECS's default "Tasks per service" quota.
+pub const DEFAULT_MAX_TASKS_PER_SERVICE: u32 = 5_000;
 
 /// The control plane.
 pub struct Control {
@@ -141,8 +153,27 @@ impl Control {
 
     /// The `MISSING` failure for a resource a request named as `text`: an ARN is returned as given, a name or id
     /// as the ARN `{kind}/{cluster}/{text}` (e.g. `task`, `service`, `container-instance`).
+    /// When the resource's record is quarantined (unreadable), the failure says so instead.
     pub(crate) fn missing(&self, kind: &str, cluster: &str, text: &str) -> Failure {
         let arn = if is_arn(text) { text.to_string() } else { self.arn(&format!("{kind}/{cluster}/{text}")) };
+        let id = arn.rsplit('/').next().unwrap_or_default();
+        let key = match kind {
+            "task" => Some(records::keys::task(cluster, id)),
+            "service" => Some(records::keys::service(cluster, id)),
+            "container-instance" => Some(records::keys::instance(cluster, id)),
+            _ => None,
+        };
+        if let Some(q) = key.and_then(|k| self.cache.read().quarantined.get(&k).cloned()) {
+            return Failure {
+                arn: Some(arn),
+                reason: Some(QUARANTINED_REASON.into()),
+                detail: Some(format!(
+                    "The stored record {} (revision {}) is corrupt and quarantined: {}. Its containers are left running; \
+                     see `berth admin quarantine`.",
+                    q.key, q.mod_revision, q.error
+                )),
+            };
+        }
         Failure { arn: Some(arn), reason: Some("MISSING".into()), detail: None }
     }
 

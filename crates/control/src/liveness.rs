@@ -66,6 +66,31 @@ pub async fn reconcile(control: &Control) -> Result<()> {
         // A conflict means a task changed meanwhile; the next tick tries again.
         control.commit(txn, "forgetting stopped tasks").await?;
     }
+    forget_expired_tokens(control).await?;
+    crate::task_definitions::forget_deleted_task_definitions(control).await?;
+    Ok(())
+}
+
+/// Deletes client token records older than the idempotency window: a retry after it is a new request.
+pub async fn forget_expired_tokens(control: &Control) -> Result<()> {
+    let expired: Vec<(String, i64)> = {
+        let state = control.cache.read();
+        state
+            .tokens
+            .iter()
+            .filter(|(_, v)| control.token_expired(&v.record))
+            .take(CLEANUP_BATCH)
+            .map(|(k, v)| (k.clone(), v.mod_revision))
+            .collect()
+    };
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let mut txn = Txn::new();
+    for (key, revision) in expired {
+        txn = txn.expect(key.clone(), revision).delete(key);
+    }
+    control.commit(txn, "forgetting expired client tokens").await?;
     Ok(())
 }
 

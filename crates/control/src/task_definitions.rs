@@ -20,6 +20,9 @@ use berth_model::ecs::{
 use berth_model::host_access::HostNeeds;
 use berth_store::Txn;
 
+/// ECS's limit on the size of a task definition: 64 KiB of JSON.
+pub const MAX_TASK_DEFINITION_BYTES: usize = 64 * 1024;
+
 /// The ARN of the caller that registers task definitions (Berth has one root identity per account).
 fn root_arn(account: &str) -> String {
     format!("arn:aws:iam::{account}:root")
@@ -81,6 +84,12 @@ impl Control {
         req: RegisterTaskDefinitionRequest,
     ) -> Result<RegisterTaskDefinitionResponse> {
         validate_register(&req).map_err(|e| ControlError::client(e.message))?;
+        let size = serde_json::to_vec(&req).map(|v| v.len()).unwrap_or(usize::MAX);
+        if size > MAX_TASK_DEFINITION_BYTES {
+            return Err(ControlError::client(format!(
+                "Actual length: '{size}'. Max allowed length is '{MAX_TASK_DEFINITION_BYTES}' bytes."
+            )));
+        }
         let tags = req.tags.clone().unwrap_or_default();
         validate_tags(&tags)?;
         let network_mode = req.network_mode.unwrap_or(NetworkMode::Bridge);
@@ -146,6 +155,9 @@ impl Control {
         validate_family(&family).map_err(|_| unable())?;
         let state = self.cache.read();
         match revision {
+            Some(r) if state.is_quarantined(&keys::task_definition(&family, r)) => Err(ControlError::client(format!(
+                "The stored record of task definition {family}:{r} is corrupt and quarantined; see `berth admin quarantine`."
+            ))),
             Some(r) => state.task_definitions.get(&(family, r)).cloned().ok_or_else(unable),
             None => state
                 .task_definitions
@@ -323,6 +335,53 @@ impl Control {
         }
         Ok(DeleteTaskDefinitionsResponse { task_definitions: Some(deleted), failures: Some(failures) })
     }
+}
+
+/// The most deleted task definitions removed per pass.
+const DELETE_BATCH: usize = 100;
+
+/// Removes task definitions in `DELETE_IN_PROGRESS` that no task that is not STOPPED and no service deployment
+/// uses any more, from the store and so from the cache (ECS deletes them once nothing references them).
+pub async fn forget_deleted_task_definitions(control: &Control) -> Result<()> {
+    let doomed: Vec<(String, i64)> = {
+        let state = control.cache.read();
+        let deleting: Vec<(&(String, i32), &Versioned<TaskDefinitionRecord>)> = state
+            .task_definitions
+            .iter()
+            .filter(|(_, v)| v.record.task_definition.status == Some(TaskDefinitionStatus::DeleteInProgress))
+            .collect();
+        if deleting.is_empty() {
+            return Ok(());
+        }
+        let mut in_use: std::collections::HashSet<&str> = state
+            .tasks
+            .values()
+            .filter(|t| t.record.task.last_status.as_deref() != Some("STOPPED"))
+            .filter_map(|t| t.record.task.task_definition_arn.as_deref())
+            .collect();
+        for service in state.services.values() {
+            in_use.extend(service.record.deployments.iter().map(|d| d.task_definition.as_str()));
+            in_use.extend(service.record.last_completed_task_definition.as_deref());
+        }
+        deleting
+            .into_iter()
+            .filter(|(_, v)| {
+                v.record.task_definition.task_definition_arn.as_deref().is_none_or(|arn| !in_use.contains(arn))
+            })
+            .take(DELETE_BATCH)
+            .map(|((family, revision), v)| (keys::task_definition(family, *revision), v.mod_revision))
+            .collect()
+    };
+    if doomed.is_empty() {
+        return Ok(());
+    }
+    let mut txn = Txn::new();
+    for (key, revision) in doomed {
+        txn = txn.expect(key.clone(), revision).delete(key);
+    }
+    // A conflict means one changed meanwhile; the next pass tries again.
+    control.commit(txn, "removing deleted task definitions").await?;
+    Ok(())
 }
 
 /// Splits `family`, `family:revision` or a task definition ARN into (family, revision).

@@ -110,8 +110,13 @@ pub enum StreamMessage {
 pub struct DesiredState {
     /// The store revision this state was computed at; it only grows.
     pub revision: i64,
-    /// The tasks assigned to the instance that are not yet STOPPED. Containers of any other task are stopped.
+    /// The tasks assigned to the instance that are not yet STOPPED. Containers of any other task are stopped,
+    /// except those of the tasks in `keep`.
     pub tasks: Vec<TaskSpec>,
+    /// Task ARNs whose records the server cannot read (quarantined): their containers, wherever they run, are left
+    /// exactly as they are until the record is repaired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep: Vec<String>,
 }
 
 /// A task as the agent needs to run it, with overrides already applied.

@@ -159,6 +159,19 @@ pub enum StoreError {
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+    /// The database file failed its integrity check at open; it must be restored or repaired, not served.
+    #[error(
+        "the store database {} is corrupt ({detail}); refusing to start. Restore it from a backup, or try \
+         `sqlite3 {} .recover` into a new file",
+        path.display(),
+        path.display()
+    )]
+    Corrupt {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// What `PRAGMA quick_check` (or SQLite) said.
+        detail: String,
+    },
 }
 
 /// A versioned key-value store with compare-and-swap transactions and prefix watches.

@@ -26,7 +26,10 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// An empty store at revision 0.
     pub fn new() -> Self {
-        Self { inner: Mutex::new(Inner { data: BTreeMap::new(), revision: 0 }), hub: WatchHub::new(0, 10_000) }
+        Self {
+            inner: Mutex::new(Inner { data: BTreeMap::new(), revision: 0 }),
+            hub: WatchHub::new(0, 10_000, 8 * 1024 * 1024),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -3,17 +3,27 @@
 //! One table holds the keys (`kv`), one row of `meta` the store revision. A transaction is one SQLite transaction,
 //! so a crash (even `kill -9`) leaves either all of it or none. `synchronous=NORMAL` in WAL mode survives process
 //! crashes; a power loss may lose the last few commits but never corrupts the file.
+//!
+//! Every SQLite call runs on one dedicated OS thread that owns the connection (jobs arrive over a channel, answers
+//! go back over a oneshot), not on tokio's blocking pool: client-paced work elsewhere in the process (registry
+//! transfers) can starve that pool, and the control plane's store calls must not wait behind it.
+//!
+//! Opening runs `PRAGMA quick_check`; a file that fails it is refused with [`StoreError::Corrupt`] rather than
+//! served, so a damaged database stops the server with a clear message instead of losing records silently.
 
 use crate::watch::{Event, EventKind, WatchHub};
 use crate::{Compare, KeyValue, Op, Range, Store, StoreError, Txn, TxnOutcome, Watch, check_key, check_txn};
 use futures::future::BoxFuture;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
+
+/// A unit of work for the store thread.
+type Job = Box<dyn FnOnce(&mut Connection, &WatchHub) + Send>;
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    jobs: Mutex<mpsc::Sender<Job>>,
     hub: Arc<WatchHub>,
     path: PathBuf,
 }
@@ -26,6 +36,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(backend("open"))?;
+        quick_check(&conn, path)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=NORMAL;
@@ -39,11 +50,41 @@ impl SqliteStore {
              CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
              INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0);",
         )
-        .map_err(backend("initialise schema"))?;
+        .map_err(corrupt_or_backend(path, "initialise schema"))?;
         let revision: i64 = conn
             .query_row("SELECT value FROM meta WHERE name = 'revision'", [], |row| row.get(0))
             .map_err(backend("read revision"))?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), hub: WatchHub::new(revision, 10_000), path: path.to_path_buf() })
+        let hub = WatchHub::new(revision, HISTORY_BATCHES, HISTORY_BYTES);
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let thread_hub = hub.clone();
+        std::thread::Builder::new()
+            .name("berth-store".into())
+            .spawn(move || {
+                let mut conn = conn;
+                // Ends when the store (the only sender) is dropped.
+                while let Ok(job) = receiver.recv() {
+                    job(&mut conn, &thread_hub);
+                }
+            })
+            .map_err(|e| StoreError::Backend { operation: "start the store thread", source: Box::new(e) })?;
+        Ok(Self { jobs: Mutex::new(jobs), hub, path: path.to_path_buf() })
+    }
+
+    /// Reads every key under `prefix` from the database at `path` without writing to it (a read-only connection,
+    /// safe while a server has the store open); for offline inspection such as `berth admin quarantine`.
+    pub fn read_only_range(path: &Path, prefix: &str) -> Result<Vec<KeyValue>, StoreError> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(backend("open read-only"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend("set busy timeout"))?;
+        let end = prefix_end(prefix);
+        let mut stmt = conn
+            .prepare(
+                "SELECT key, value, create_revision, mod_revision FROM kv
+                 WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) ORDER BY key",
+            )
+            .map_err(corrupt_or_backend(path, "prepare range"))?;
+        let rows = stmt.query_map(params![prefix, end], read_kv).map_err(corrupt_or_backend(path, "range"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(corrupt_or_backend(path, "range row"))
     }
 
     /// The database file.
@@ -55,14 +96,46 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection, &WatchHub) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
-        let hub = self.hub.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard, &hub)
-        })
-        .await
-        .map_err(|e| StoreError::Backend { operation: "join blocking task", source: Box::new(e) })?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn, hub| {
+            // The caller may have gone away (its future dropped); the work is done either way.
+            let _ = tx.send(f(conn, hub));
+        });
+        self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// How many recent transactions the watch history keeps at most.
+const HISTORY_BATCHES: usize = 10_000;
+
+/// How many bytes of keys and values the watch history keeps at most.
+const HISTORY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Runs `PRAGMA quick_check` and refuses a database that fails it.
+fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let check = corrupt_or_backend(path, "quick_check");
+    let mut stmt = conn.prepare("PRAGMA quick_check").map_err(&check)?;
+    let rows = stmt.query_map([], |row| row.get::<_, String>(0)).map_err(&check)?;
+    let problems: Vec<String> = rows.collect::<Result<_, _>>().map_err(&check)?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        return Ok(());
+    }
+    let mut detail = problems.into_iter().take(5).collect::<Vec<_>>().join("; ");
+    if detail.is_empty() {
+        detail = "no result".into();
+    }
+    Err(StoreError::Corrupt { path: path.to_path_buf(), detail })
+}
+
+/// SQLite's "corrupt" and "not a database" errors become [`StoreError::Corrupt`]; anything else (a lock, a full
+/// disk) stays a backend error.
+fn corrupt_or_backend<'a>(path: &'a Path, operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + 'a {
+    move |e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+            StoreError::Corrupt { path: path.to_path_buf(), detail: e.to_string() }
+        }
+        _ => StoreError::Backend { operation, source: Box::new(e) },
     }
 }
 
@@ -227,5 +300,56 @@ mod tests {
         // A watch at the reopened revision works; an older one needs a re-list.
         assert!(store.watch("/", 2).is_ok());
         assert!(matches!(store.watch("/", 0), Err(StoreError::Compacted { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_file_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            for i in 0..200 {
+                store.txn(Txn::new().put(format!("/k/{i:04}"), vec![b'v'; 500])).await.unwrap();
+            }
+        }
+        // Checkpoint the WAL into the main file, then overwrite a page in the middle of it.
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 4096 * 4, "{}", bytes.len());
+        for b in &mut bytes[4096 * 2..4096 * 3] {
+            *b = 0xA5;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        match SqliteStore::open(&path) {
+            Err(StoreError::Corrupt { detail, .. }) => assert!(!detail.is_empty()),
+            Err(other) => panic!("expected Corrupt, got {other}"),
+            Ok(_) => panic!("a corrupt store was opened"),
+        }
+    }
+
+    #[test]
+    fn store_calls_do_not_need_the_blocking_pool() {
+        // A runtime whose blocking pool is fully taken by stalled work still gets store answers.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        runtime.spawn_blocking(move || {
+            let _ = hold.recv();
+        });
+        let s = store.clone();
+        let answered = runtime.block_on(async move {
+            tokio::time::timeout(std::time::Duration::from_secs(5), s.txn(Txn::new().put("/k", b"v".to_vec()))).await
+        });
+        release.send(()).unwrap();
+        assert!(matches!(answered, Ok(Ok(TxnOutcome::Committed { .. }))), "{answered:?}");
     }
 }

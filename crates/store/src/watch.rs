@@ -2,7 +2,8 @@
 //!
 //! A store publishes each committed transaction as one batch to its [`WatchHub`] while it still holds its write
 //! lock, so batches arrive in revision order. The hub keeps the most recent batches; a new watch replays from that
-//! history and then follows a broadcast channel. A watch that lags behind the channel refills from history, and
+//! history and then follows a broadcast channel. The history is bounded both by a number of batches and by the
+//! bytes of keys and values it holds, so large records cannot pin unbounded memory. A watch that lags behind the channel refills from history, and
 //! fails with [`StoreError::Compacted`] only when history no longer covers the gap.
 
 use crate::{KeyValue, StoreError};
@@ -35,8 +36,16 @@ pub(crate) struct Batch {
     pub(crate) events: Vec<Event>,
 }
 
+impl Batch {
+    /// The bytes this batch holds: keys and values plus a fixed overhead per event.
+    fn size(&self) -> usize {
+        self.events.iter().map(|e| e.kv.key.len() + e.kv.value.len() + 64).sum::<usize>() + 64
+    }
+}
+
 struct HubState {
     history: VecDeque<Arc<Batch>>,
+    history_bytes: usize,
     last_revision: i64,
 }
 
@@ -45,17 +54,29 @@ pub struct WatchHub {
     state: Mutex<HubState>,
     sender: broadcast::Sender<Arc<Batch>>,
     history_capacity: usize,
+    history_max_bytes: usize,
 }
 
+/// How many batches the broadcast channel buffers for slow watchers (they refill from history beyond that).
+const CHANNEL_CAPACITY: usize = 1024;
+
 impl WatchHub {
-    /// A hub for a store currently at `revision`, keeping `history_capacity` batches.
-    pub(crate) fn new(revision: i64, history_capacity: usize) -> Arc<Self> {
-        let (sender, _) = broadcast::channel(1024);
+    /// A hub for a store currently at `revision`, keeping at most `history_capacity` batches and
+    /// `history_max_bytes` bytes of them (the newest batch is always kept).
+    pub(crate) fn new(revision: i64, history_capacity: usize, history_max_bytes: usize) -> Arc<Self> {
+        let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
         Arc::new(Self {
-            state: Mutex::new(HubState { history: VecDeque::new(), last_revision: revision }),
+            state: Mutex::new(HubState { history: VecDeque::new(), history_bytes: 0, last_revision: revision }),
             sender,
             history_capacity,
+            history_max_bytes,
         })
+    }
+
+    /// The number of batches and bytes the history holds now.
+    pub fn history_usage(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.history.len(), state.history_bytes)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
@@ -67,9 +88,14 @@ impl WatchHub {
         let batch = Arc::new(Batch { revision, events });
         let mut state = self.lock();
         state.last_revision = revision;
+        state.history_bytes += batch.size();
         state.history.push_back(batch.clone());
-        while state.history.len() > self.history_capacity {
-            state.history.pop_front();
+        while state.history.len() > 1
+            && (state.history.len() > self.history_capacity || state.history_bytes > self.history_max_bytes)
+        {
+            if let Some(old) = state.history.pop_front() {
+                state.history_bytes = state.history_bytes.saturating_sub(old.size());
+            }
         }
         // No receivers is fine: nobody is watching.
         let _ = self.sender.send(batch);
@@ -141,5 +167,45 @@ impl Watch {
                 return Ok((batch.revision, events));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, bytes: usize, revision: i64) -> Event {
+        Event {
+            kind: EventKind::Put,
+            kv: KeyValue {
+                key: key.into(),
+                value: vec![b'x'; bytes],
+                create_revision: revision,
+                mod_revision: revision,
+            },
+        }
+    }
+
+    #[test]
+    fn history_is_bounded_by_bytes_as_well_as_count() {
+        let hub = WatchHub::new(0, 10_000, 1024 * 1024);
+        for revision in 1..=1000 {
+            hub.publish(revision, vec![put("/k", 60 * 1024, revision)]);
+        }
+        let (batches, bytes) = hub.history_usage();
+        assert!(bytes <= 1024 * 1024, "{bytes} bytes kept");
+        assert!(batches < 20, "{batches} batches kept");
+        // A watcher that fell behind the bytes bound must re-list, as with the count bound.
+        assert!(matches!(hub.watch("/", 10), Err(StoreError::Compacted { .. })));
+        assert!(hub.watch("/", 999).is_ok());
+    }
+
+    #[test]
+    fn history_is_bounded_by_count() {
+        let hub = WatchHub::new(0, 5, usize::MAX);
+        for revision in 1..=50 {
+            hub.publish(revision, vec![put("/k", 1, revision)]);
+        }
+        assert_eq!(hub.history_usage().0, 5);
     }
 }

@@ -227,7 +227,9 @@ impl<R: ContainerRuntime> Engine<R> {
     }
 
     fn on_desired(&mut self, desired: DesiredState) {
-        let wanted: BTreeSet<String> = desired.tasks.iter().map(|t| t.task_arn.clone()).collect();
+        let mut wanted: BTreeSet<String> = desired.tasks.iter().map(|t| t.task_arn.clone()).collect();
+        // Tasks whose records the server cannot read are left as they are.
+        wanted.extend(desired.keep.iter().cloned());
         for spec in desired.tasks {
             let arn = spec.task_arn.clone();
             let stop_wanted = spec.desired_status == "STOPPED";

@@ -77,7 +77,7 @@ fn task(id: &str, containers: Vec<WireContainer>) -> TaskSpec {
 }
 
 fn desired(tasks: Vec<TaskSpec>) -> Msg {
-    Msg::Desired(DesiredState { revision: 1, tasks })
+    Msg::Desired(DesiredState { revision: 1, tasks, keep: Vec::new() })
 }
 
 #[tokio::test]

@@ -29,6 +29,22 @@ pub enum Command {
     /// Registry administration.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Control plane administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `berth admin ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Lists the stored records that do not decode (the server quarantines them: it keeps them aside, leaves their
+    /// containers running and reports them). Reads the store file directly (read-only), so it works with the
+    /// server running or stopped. Exits 0 when nothing is quarantined, 3 when something is.
+    Quarantine {
+        /// Berth's data dir.
+        #[arg(long, default_value = "./berth-data", env = "BERTH_DATA_DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 /// `berth registry ...`.
@@ -95,6 +111,9 @@ pub struct ServerArgs {
     /// Seconds a connection may sit idle between requests (and an unauthenticated response may move no byte).
     #[arg(long, default_value_t = berth_listener::DEFAULT_IDLE_TIMEOUT.as_secs())]
     pub idle_timeout_seconds: u64,
+    /// ECS's "Tasks per service" quota: the largest desiredCount a service may have.
+    #[arg(long, default_value_t = berth_control::DEFAULT_MAX_TASKS_PER_SERVICE)]
+    pub max_tasks_per_service: u32,
 }
 
 impl ServerArgs {

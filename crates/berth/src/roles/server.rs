@@ -37,6 +37,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         account_id: args.account_id.clone(),
         agent_timeout: Duration::from_secs(args.agent_timeout_seconds),
         lost_instance_timeout: Duration::from_secs(args.lost_instance_timeout_seconds),
+        max_tasks_per_service: args.max_tasks_per_service,
         ..ControlConfig::default()
     };
     let store: berth_store::SharedStore = Arc::new(store);

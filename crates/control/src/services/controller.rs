@@ -110,12 +110,38 @@ struct Plan {
     inactive: bool,
 }
 
+/// The event a service gets while the scheduler holds it because records in its cluster are quarantined.
+fn hold_message(keys: &[String]) -> String {
+    format!(
+        "is on hold: {} task or container instance records in its cluster are corrupt and quarantined ({}); no task is started or stopped until they are repaired (see `berth admin quarantine`).",
+        keys.len(),
+        keys.join(", ")
+    )
+}
+
 async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Result<()> {
-    let plan = {
+    let (plan, held) = {
         let state = control.cache.read();
         let Some(v) = state.services.get(&(cluster.to_string(), name.to_string())).cloned() else { return Ok(()) };
-        plan(control, &state, &v)
+        let hold = state.cluster_hold(cluster);
+        if hold.is_empty() { (Some(plan(control, &state, &v)), None) } else { (None, Some((v, hold))) }
     };
+    if let Some((v, hold)) = held {
+        // A quarantined task may be one of this service's: counting it as absent would start a replacement, and a
+        // quarantined instance's tasks would look lost. Hold the service and say why.
+        let message = hold_message(&hold);
+        if !should_repeat(control, &v.record, &message) {
+            return Ok(());
+        }
+        tracing::warn!(%cluster, service = %name, "service held: records in its cluster are quarantined");
+        let mut record = (*v.record).clone();
+        control.push_event(&mut record, message);
+        let key = keys::service(cluster, name);
+        let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+        control.commit(txn, "recording a held service").await?;
+        return Ok(());
+    }
+    let Some(plan) = plan else { return Ok(()) };
     let mut record = plan.record;
     let mut changed = plan.changed;
     if !plan.stops.is_empty() {

@@ -311,6 +311,20 @@ impl Control {
         }
     }
 
+    /// A desired count must be between 0 and the "Tasks per service" quota ([`crate::ControlConfig`]).
+    fn check_desired_count(&self, n: i32) -> Result<()> {
+        let max = self.config.max_tasks_per_service;
+        if n < 0 {
+            return Err(ControlError::invalid(format!("desiredCount must be 0 or more, got {n}.")));
+        }
+        if i64::from(n) > i64::from(max) {
+            return Err(ControlError::invalid(format!(
+                "desiredCount must be at most {max} (the 'Tasks per service' quota), got {n}."
+            )));
+        }
+        Ok(())
+    }
+
     /// `CreateService`.
     pub async fn create_service(&self, req: CreateServiceRequest) -> Result<CreateServiceResponse> {
         let cluster = self.cluster_name(req.cluster.as_deref())?;
@@ -326,10 +340,10 @@ impl Control {
                     "desiredCount is required for services with the REPLICA scheduling strategy.",
                 ));
             }
-            (SchedulingStrategy::Replica, Some(n)) if n < 0 => {
-                return Err(ControlError::invalid(format!("desiredCount must be 0 or more, got {n}.")));
+            (SchedulingStrategy::Replica, Some(n)) => {
+                self.check_desired_count(n)?;
+                n
             }
-            (SchedulingStrategy::Replica, Some(n)) => n,
             (SchedulingStrategy::Daemon, Some(_)) => {
                 return Err(ControlError::invalid("The DAEMON scheduling strategy does not support a desired count."));
             }
@@ -522,9 +536,7 @@ impl Control {
                         "The DAEMON scheduling strategy does not support a desired count.",
                     ));
                 }
-                if n < 0 {
-                    return Err(ControlError::invalid(format!("desiredCount must be 0 or more, got {n}.")));
-                }
+                self.check_desired_count(n)?;
                 record.service.desired_count = n;
             }
             if req.capacity_provider_strategy.as_ref().is_some_and(|s| !s.is_empty()) {

@@ -73,6 +73,31 @@ fn validate_group(group: &str) -> Result<()> {
     Ok(())
 }
 
+/// The most characters of JSON RunTask and StartTask accept in `overrides` (ECS: "A total of 8192 characters are
+/// allowed for overrides. This limit includes the JSON formatting characters of the override structure.").
+pub const MAX_OVERRIDES_CHARS: usize = 8192;
+
+/// Checks the size of the overrides and the names of the environment variables they set.
+fn validate_override_sizes(overrides: &TaskOverride) -> Result<()> {
+    let size = serde_json::to_vec(overrides).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > MAX_OVERRIDES_CHARS {
+        return Err(ControlError::invalid(format!(
+            "Container Overrides length must be at most {MAX_OVERRIDES_CHARS}; the overrides given are {size} characters of JSON."
+        )));
+    }
+    for o in overrides.container_overrides.iter().flatten() {
+        for env in o.environment.iter().flatten() {
+            if env.name.as_deref().is_none_or(str::is_empty) {
+                return Err(ControlError::invalid(format!(
+                    "Invalid 'environment' override for container '{}'. Environment variable names should not be null or empty.",
+                    o.name.as_deref().unwrap_or_default()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies container overrides: command replaced, environment merged by name, cpu and memory replaced.
 fn apply_overrides(
     containers: &[ContainerDefinition],
@@ -128,6 +153,13 @@ fn apply_overrides(
                 c.memory = Some(memory);
             }
             if let Some(reservation) = o.memory_reservation {
+                if reservation < berth_model::ecs::task_definition::MIN_CONTAINER_MEMORY_MIB {
+                    return Err(ControlError::invalid(format!(
+                        "Invalid 'memoryReservation' override for container '{}'. It must be at least {} MiB.",
+                        o.name.as_deref().unwrap_or_default(),
+                        berth_model::ecs::task_definition::MIN_CONTAINER_MEMORY_MIB
+                    )));
+                }
                 c.memory_reservation = Some(reservation);
             }
             if let (Some(m), Some(r)) = (c.memory, c.memory_reservation)
@@ -209,6 +241,7 @@ impl Control {
             ));
         }
         let overrides = overrides.cloned().unwrap_or_default();
+        validate_override_sizes(&overrides)?;
         let containers = apply_overrides(
             definition.container_definitions.as_deref().unwrap_or_default(),
             overrides.container_overrides.as_deref().unwrap_or_default(),
@@ -228,6 +261,9 @@ impl Control {
             ),
             None => definition.memory.as_deref().and_then(parse_task_memory),
         };
+        // The effective containers and task size follow the rules RegisterTaskDefinition applies.
+        berth_model::ecs::task_definition::validate_resources(&containers, task_cpu, task_memory)
+            .map_err(|e| ControlError::invalid(e.message))?;
         let family = definition.family.clone().unwrap_or_default();
         let group = group.map(str::to_string).unwrap_or_else(|| format!("family:{family}"));
         validate_group(&group)?;
@@ -387,7 +423,7 @@ impl Control {
     #[allow(clippy::too_many_arguments)]
     fn build_placement_txn(
         &self,
-        _state: &State,
+        state: &State,
         cluster: &str,
         p: &Prepared,
         candidates: &[Versioned<InstanceRecord>],
@@ -425,7 +461,9 @@ impl Control {
                 resource_arns: tasks.iter().filter_map(|t| t.task_arn.clone()).collect(),
                 created_at: now,
             };
-            txn = txn.expect(key.clone(), 0).put(key, encode(&record)?);
+            // An expired record of the same token is replaced (compare-and-swap on the one this run saw).
+            let expected = state.tokens.get(&key).map(|v| v.mod_revision).unwrap_or(0);
+            txn = txn.expect(key.clone(), expected).put(key, encode(&record)?);
         }
         Ok((txn, tasks, failures))
     }
@@ -452,7 +490,9 @@ impl Control {
                 let mut unkeyed = req.clone();
                 unkeyed.client_token = None;
                 let fp = fingerprint(&unkeyed);
-                if let Some(existing) = self.cache.read().tokens.get(&key).cloned() {
+                if let Some(existing) = self.cache.read().tokens.get(&key).cloned()
+                    && !self.token_expired(&existing.record)
+                {
                     return self.replay_run_task(&cluster, &existing.record, &fp);
                 }
                 Some((key, fp))
@@ -472,6 +512,11 @@ impl Control {
         )?;
         let (tasks, failures, _) = self.place_and_commit(&cluster, &p, count as usize, None, token).await?;
         Ok(RunTaskResponse { tasks: Some(tasks), failures: Some(failures) })
+    }
+
+    /// Whether a client token record is older than the idempotency window ([`crate::ControlConfig`]).
+    pub(crate) fn token_expired(&self, record: &ClientTokenRecord) -> bool {
+        self.now() - record.created_at >= self.config.client_token_ttl.as_secs_f64()
     }
 
     fn replay_run_task(

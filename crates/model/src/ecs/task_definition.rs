@@ -169,6 +169,41 @@ pub fn validate_register(req: &RegisterTaskDefinitionRequest) -> Result<(), Task
     Ok(())
 }
 
+/// Validates the resources of containers as a task runs them (after RunTask/StartTask overrides), with the same
+/// rules `RegisterTaskDefinition` applies: container `cpu` not negative, `memory` and `memoryReservation` at least
+/// [`MIN_CONTAINER_MEMORY_MIB`], a reservation not above the hard limit, one of them set unless the task sets
+/// memory, and the containers' sums within the task-level cpu and memory.
+pub fn validate_resources(
+    containers: &[ContainerDefinition],
+    task_cpu: Option<i32>,
+    task_memory: Option<i32>,
+) -> Result<(), TaskDefinitionError> {
+    if let Some(cpu) = task_cpu
+        && !(128..=196_608).contains(&cpu)
+    {
+        return Err(client(format!(
+            "Invalid 'cpu' setting for task. The task cpu must be between 128 and 196608 CPU units, got {cpu}."
+        )));
+    }
+    if let Some(memory) = task_memory
+        && memory < MIN_CONTAINER_MEMORY_MIB
+    {
+        return Err(client(format!(
+            "Invalid 'memory' setting for task. It must be at least {MIN_CONTAINER_MEMORY_MIB} MiB, got {memory}."
+        )));
+    }
+    for c in containers {
+        if c.cpu < 0 {
+            return Err(client(format!(
+                "Invalid 'cpu' setting for container '{}'.",
+                c.name.as_deref().unwrap_or_default()
+            )));
+        }
+        validate_container_memory(c, task_memory)?;
+    }
+    validate_task_totals(containers, task_cpu, task_memory)
+}
+
 /// Validates a family name; also used by ListTasks and ListTaskDefinitions filters.
 pub fn validate_family(family: &str) -> Result<(), TaskDefinitionError> {
     if family.is_empty() {
