@@ -74,6 +74,10 @@ pub struct ServerArgs {
     /// Seconds of silence after which an agent's instance is lost: its tasks stop and services replace them.
     #[arg(long, default_value_t = 30)]
     pub lost_instance_timeout_seconds: u64,
+    /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
+    /// with their instance secret; only new agents need the new token.
+    #[arg(long)]
+    pub rotate_join_token: bool,
 }
 
 /// `berth up`.

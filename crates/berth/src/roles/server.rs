@@ -29,7 +29,10 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let credentials = root_credentials(&args.data_dir)?;
-    let join_token = join_token(&args.data_dir)?;
+    let join_token = join_token(&args.data_dir, args.rotate_join_token)?;
+    if args.rotate_join_token {
+        tracing::warn!("the join token was rotated: new agents need the new one; joined agents are not affected");
+    }
     let store = SqliteStore::open(&args.data_dir.join("state.db")).context("opening the store")?;
     let config = ControlConfig {
         region: args.region.clone(),
@@ -140,6 +143,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let server = start(&args).await?;
     println!("Berth control plane on http://{} (region {}, account {}).", args.listen, args.region, args.account_id);
     println!("{}", export_lines(&args, &server.credentials.0));
+    if args.rotate_join_token {
+        println!("The join token was rotated; the old one no longer joins new agents (joined agents are not affected).");
+    }
     println!("Agents join with: berth agent --server http://{} --join-token {}", args.listen, server.join_token);
     serve(server.listener, server.app).await
 }
