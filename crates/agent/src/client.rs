@@ -12,12 +12,15 @@ use std::time::Duration;
 
 /// How long one register, report or credentials call may take. Shorter than the server's agent timeout, so that a
 /// call stuck on a connection that stopped forwarding is retried on a new one before the instance looks silent.
-const CALL_TIMEOUT: Duration = Duration::from_secs(8);
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A client for one control plane.
 #[derive(Debug, Clone)]
 pub struct ServerClient {
     http: reqwest::Client,
+    /// For the desired-state stream: keeps no idle connections, so a reconnect never lands on a pooled connection
+    /// that has stopped forwarding.
+    stream_http: reqwest::Client,
     base: String,
 }
 
@@ -29,7 +32,13 @@ impl ServerClient {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| AgentError::Transport(format!("building the HTTP client: {e}")))?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_string() })
+        let stream_http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| AgentError::Transport(format!("building the HTTP client: {e}")))?;
+        Ok(Self { http, stream_http, base: base.trim_end_matches('/').to_string() })
     }
 
     async fn post<Req: Serialize, Resp: DeserializeOwned>(
@@ -78,7 +87,7 @@ impl ServerClient {
         token: &str,
     ) -> Result<impl Stream<Item = Result<StreamMessage, AgentError>> + use<>, AgentError> {
         let response = self
-            .http
+            .stream_http
             .get(format!("{}/agent/v1/stream", self.base))
             .bearer_auth(token)
             .send();
