@@ -2,8 +2,8 @@
 
 use crate::AgentError;
 use berth_model::agent::{
-    RegisterRequest, RegisterResponse, RegistryAuthResponse, ReportRequest, ReportResponse, STREAM_READ_DEADLINE_SECONDS,
-    StreamMessage,
+    RegisterRequest, RegisterResponse, RegistryAuthResponse, ReportRequest, ReportResponse,
+    STREAM_READ_DEADLINE_SECONDS, StreamMessage,
 };
 use futures::{Stream, StreamExt};
 use serde::Serialize;
@@ -86,11 +86,7 @@ impl ServerClient {
         &self,
         token: &str,
     ) -> Result<impl Stream<Item = Result<StreamMessage, AgentError>> + use<>, AgentError> {
-        let response = self
-            .stream_http
-            .get(format!("{}/agent/v1/stream", self.base))
-            .bearer_auth(token)
-            .send();
+        let response = self.stream_http.get(format!("{}/agent/v1/stream", self.base)).bearer_auth(token).send();
         let response = tokio::time::timeout(CALL_TIMEOUT, response)
             .await
             .map_err(|_| AgentError::Transport("GET /agent/v1/stream: no answer".into()))?

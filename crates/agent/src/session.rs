@@ -197,7 +197,8 @@ mod tests {
 
     #[test]
     fn the_identity_keeps_its_secret_on_rejoin_and_takes_a_new_one_with_a_new_arn() {
-        let old = Identity { cluster: "c".into(), container_instance_arn: "a".into(), instance_secret: Some("s".into()) };
+        let old =
+            Identity { cluster: "c".into(), container_instance_arn: "a".into(), instance_secret: Some("s".into()) };
         let rejoin = RegisterResponse { container_instance_arn: "a".into(), ..Default::default() };
         assert_eq!(Identity::after(Some(&old), "c", &rejoin).instance_secret.as_deref(), Some("s"));
         let fresh = RegisterResponse {

@@ -103,8 +103,7 @@ fn join_token_refused() -> ControlError {
 }
 
 /// The error a registration gets when it names an existing instance without proving it is that instance.
-pub const NOT_THIS_INSTANCE: &str =
-    "Registering as an existing container instance requires its instance secret; the join token only creates new instances.";
+pub const NOT_THIS_INSTANCE: &str = "Registering as an existing container instance requires its instance secret; the join token only creates new instances.";
 
 /// Decides whether a registration may proceed. `previous` is the live instance record the request names.
 ///
@@ -152,7 +151,11 @@ impl Control {
     /// the ARN it had and that instance's secret. `join_token_valid` says whether the caller presented the join
     /// token. A request naming a live instance without its secret is refused with `AccessDeniedException`, and
     /// the instance, its agent and its tasks are left as they are.
-    pub async fn register_agent_checked(&self, req: RegisterRequest, join_token_valid: bool) -> Result<RegisterResponse> {
+    pub async fn register_agent_checked(
+        &self,
+        req: RegisterRequest,
+        join_token_valid: bool,
+    ) -> Result<RegisterResponse> {
         let cluster = self.cluster_name(Some(&req.cluster))?;
         if req.resources.cpu <= 0 || req.resources.memory_mib <= 0 {
             return Err(ControlError::invalid("An agent must offer positive CPU and memory."));

@@ -144,7 +144,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     println!("Berth control plane on http://{} (region {}, account {}).", args.listen, args.region, args.account_id);
     println!("{}", export_lines(&args, &server.credentials.0));
     if args.rotate_join_token {
-        println!("The join token was rotated; the old one no longer joins new agents (joined agents are not affected).");
+        println!(
+            "The join token was rotated; the old one no longer joins new agents (joined agents are not affected)."
+        );
     }
     println!("Agents join with: berth agent --server http://{} --join-token {}", args.listen, server.join_token);
     serve(server.listener, server.app).await

@@ -156,7 +156,8 @@ async fn a_join_token_cannot_take_over_a_joined_instance() {
     // Takeover attempts: the join token with the ARN, with a wrong secret, and a wrong secret without the token.
     let join = berth.join_token().unwrap();
     for (token, secret) in [(join.as_str(), None), (join.as_str(), Some("not-the-secret")), ("nope", Some("guess"))] {
-        let (status, body) = agent_post(&berth, "/agent/v1/register", token, &register_body(Some(&arn), secret, "evil")).await;
+        let (status, body) =
+            agent_post(&berth, "/agent/v1/register", token, &register_body(Some(&arn), secret, "evil")).await;
         assert_eq!(status, 403, "takeover with token {token:?} and secret {secret:?}: {body}");
         assert_eq!(body["__type"], json!("AccessDeniedException"), "{body}");
         assert!(body["message"].is_string(), "{body}");
@@ -230,7 +231,8 @@ async fn an_agent_reads_and_reports_only_its_own_instance() {
 
     // A second, legitimate instance joins (by raw protocol) with the join token.
     let (status, joined) =
-        agent_post(&berth, "/agent/v1/register", &berth.join_token().unwrap(), &register_body(None, None, "host-b")).await;
+        agent_post(&berth, "/agent/v1/register", &berth.join_token().unwrap(), &register_body(None, None, "host-b"))
+            .await;
     assert_eq!(status, 200, "{joined}");
     assert!(joined["instanceSecret"].as_str().is_some_and(|s| s.len() >= 32), "{joined}");
     let token_b = joined["instanceToken"].as_str().unwrap().to_string();
@@ -317,7 +319,8 @@ impl Proxy {
             frozen_below: Arc::new(AtomicU64::new(0)),
             streams: Arc::new(Mutex::new(Vec::new())),
         };
-        let (next_id, frozen_below, streams) = (proxy.next_id.clone(), proxy.frozen_below.clone(), proxy.streams.clone());
+        let (next_id, frozen_below, streams) =
+            (proxy.next_id.clone(), proxy.frozen_below.clone(), proxy.streams.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else { return };
@@ -383,7 +386,8 @@ async fn an_agent_behind_a_proxy_that_stops_forwarding_reconnects_within_15_s() 
     let client = ecs_client(&berth);
     let proxy = Proxy::start(berth.port).await;
     let dir = berth.data_dir.path().join("agent-a");
-    let mut agent = Agent::start(&format!("http://127.0.0.1:{}", proxy.port), &berth.join_token().unwrap(), &dir, "host-a");
+    let mut agent =
+        Agent::start(&format!("http://127.0.0.1:{}", proxy.port), &berth.join_token().unwrap(), &dir, "host-a");
     let arn = wait_connected(&client, "host-a").await;
     wait_for("the agent's stream", Duration::from_secs(20), || async {
         (!proxy.streams.lock().unwrap().is_empty()).then_some(())
@@ -394,11 +398,12 @@ async fn an_agent_behind_a_proxy_that_stops_forwarding_reconnects_within_15_s() 
 
     let frozen_at = Instant::now();
     proxy.freeze();
-    let reopened = wait_for("a new stream after the freeze", Duration::from_secs(30), || async {
-        proxy.stream_after_freeze()
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}; agent log:\n{}", std::fs::read_to_string(dir.with_extension("log")).unwrap()));
+    let reopened =
+        wait_for("a new stream after the freeze", Duration::from_secs(30), || async { proxy.stream_after_freeze() })
+            .await
+            .unwrap_or_else(|e| {
+                panic!("{e}; agent log:\n{}", std::fs::read_to_string(dir.with_extension("log")).unwrap())
+            });
     let after = reopened.duration_since(frozen_at);
     println!("stream reopened {:.1} s after the freeze", after.as_secs_f64());
     assert!(after < Duration::from_secs(15), "reopened after {after:?}");
