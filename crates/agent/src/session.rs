@@ -172,7 +172,7 @@ mod tests {
                 session.set_registry_auth(Some(issue(clock.now())), clock.now());
                 refreshes += 1;
             }
-            if step % 20 == 0 {
+            if step.is_multiple_of(20) {
                 assert!(pull_works(&session.registry_auth().unwrap(), clock.now()), "at {} s", clock.now() - start);
             }
             for at in [11.0, 13.0, 25.0] {

@@ -301,13 +301,16 @@ async fn an_agent_reads_and_reports_only_its_own_instance() {
     assert_eq!(describe(&client, &task).await.last_status(), Some("RUNNING"));
 }
 
+/// When a desired-state stream was requested, and on which proxied connection.
+type StreamLog = Arc<Mutex<Vec<(Instant, u64)>>>;
+
 /// A TCP proxy that can freeze: connections open at the freeze stop forwarding in both directions but stay open;
 /// later connections forward normally. It notes when a desired-state stream is requested, and on which connection.
 struct Proxy {
     port: u16,
     next_id: Arc<AtomicU64>,
     frozen_below: Arc<AtomicU64>,
-    streams: Arc<Mutex<Vec<(Instant, u64)>>>,
+    streams: StreamLog,
 }
 
 impl Proxy {
@@ -352,7 +355,7 @@ async fn pump(
     mut to: tokio::net::tcp::OwnedWriteHalf,
     id: u64,
     frozen_below: Arc<AtomicU64>,
-    streams: Option<Arc<Mutex<Vec<(Instant, u64)>>>>,
+    streams: Option<StreamLog>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
