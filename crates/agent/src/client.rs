@@ -1,16 +1,26 @@
 //! The agent's HTTP client for the control plane's `/agent/v1/` endpoints.
 
 use crate::AgentError;
-use berth_model::agent::{RegisterRequest, RegisterResponse, ReportRequest, ReportResponse, StreamMessage};
+use berth_model::agent::{
+    RegisterRequest, RegisterResponse, RegistryAuthResponse, ReportRequest, ReportResponse,
+    STREAM_READ_DEADLINE_SECONDS, StreamMessage,
+};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
+/// How long one register, report or credentials call may take. Shorter than the server's agent timeout, so that a
+/// call stuck on a connection that stopped forwarding is retried on a new one before the instance looks silent.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A client for one control plane.
 #[derive(Debug, Clone)]
 pub struct ServerClient {
     http: reqwest::Client,
+    /// For the desired-state stream: keeps no idle connections, so a reconnect never lands on a pooled connection
+    /// that has stopped forwarding.
+    stream_http: reqwest::Client,
     base: String,
 }
 
@@ -22,7 +32,13 @@ impl ServerClient {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| AgentError::Transport(format!("building the HTTP client: {e}")))?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_string() })
+        let stream_http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| AgentError::Transport(format!("building the HTTP client: {e}")))?;
+        Ok(Self { http, stream_http, base: base.trim_end_matches('/').to_string() })
     }
 
     async fn post<Req: Serialize, Resp: DeserializeOwned>(
@@ -37,7 +53,7 @@ impl ServerClient {
             .post(format!("{}{path}", self.base))
             .bearer_auth(token)
             .header("content-type", "application/json")
-            .timeout(Duration::from_secs(30))
+            .timeout(CALL_TIMEOUT)
             .body(body)
             .send()
             .await
@@ -58,17 +74,22 @@ impl ServerClient {
         self.post("/agent/v1/report", token, req).await
     }
 
-    /// Opens the desired-state stream.
+    /// Fresh registry credentials for this instance.
+    pub async fn registry_auth(&self, token: &str) -> Result<RegistryAuthResponse, AgentError> {
+        self.post("/agent/v1/registry-auth", token, &serde_json::json!({})).await
+    }
+
+    /// Opens the desired-state stream. The stream ends with an error when nothing (not even a heartbeat) arrives
+    /// for [`STREAM_READ_DEADLINE_SECONDS`]: a proxy or a network that stops forwarding without closing the
+    /// connection is noticed, and the caller reconnects.
     pub async fn stream(
         &self,
         token: &str,
     ) -> Result<impl Stream<Item = Result<StreamMessage, AgentError>> + use<>, AgentError> {
-        let response = self
-            .http
-            .get(format!("{}/agent/v1/stream", self.base))
-            .bearer_auth(token)
-            .send()
+        let response = self.stream_http.get(format!("{}/agent/v1/stream", self.base)).bearer_auth(token).send();
+        let response = tokio::time::timeout(CALL_TIMEOUT, response)
             .await
+            .map_err(|_| AgentError::Transport("GET /agent/v1/stream: no answer".into()))?
             .map_err(|e| AgentError::Transport(format!("GET /agent/v1/stream: {e}")))?;
         let status = response.status();
         if !status.is_success() {
@@ -77,12 +98,22 @@ impl ServerClient {
             return Err(check(status, &bytes).err().unwrap_or(fallback));
         }
         let mut bytes = response.bytes_stream();
+        let deadline = Duration::from_secs(STREAM_READ_DEADLINE_SECONDS);
         Ok(async_stream::stream! {
             let mut buffer: Vec<u8> = Vec::new();
-            while let Some(chunk) = bytes.next().await {
-                let chunk = match chunk {
-                    Ok(chunk) => chunk,
-                    Err(e) => {
+            loop {
+                let chunk = match tokio::time::timeout(deadline, bytes.next()).await {
+                    Err(_) => {
+                        yield Err(AgentError::Transport(format!(
+                            "no message on the stream for {} s (the server heartbeats every {} s)",
+                            deadline.as_secs(),
+                            berth_model::agent::STREAM_HEARTBEAT_SECONDS
+                        )));
+                        return;
+                    }
+                    Ok(None) => break,
+                    Ok(Some(Ok(chunk))) => chunk,
+                    Ok(Some(Err(e))) => {
                         yield Err(AgentError::Transport(format!("stream broke: {e}")));
                         return;
                     }

@@ -117,6 +117,7 @@ struct Shared {
     info: RuntimeInfo,
     registering: Mutex<()>,
     superseded: tokio::sync::Notify,
+    clock: Arc<dyn Clock>,
 }
 
 impl Shared {
@@ -146,7 +147,8 @@ impl Shared {
         let previous = Identity::load(&c.data_dir, &c.cluster);
         let req = RegisterRequest {
             cluster: c.cluster.clone(),
-            container_instance_arn: previous.map(|p| p.container_instance_arn),
+            container_instance_arn: previous.as_ref().map(|p| p.container_instance_arn.clone()),
+            instance_secret: previous.as_ref().and_then(|p| p.instance_secret.clone()),
             hostname: c.hostname.clone().unwrap_or_else(|| self.info.hostname.clone()),
             resources: resources::offered(&self.info, &c.resources),
             attributes: resources::attributes(
@@ -163,10 +165,12 @@ impl Shared {
             },
         };
         let response = self.client.register(&c.join_token, &req).await?;
-        let identity =
-            Identity { cluster: c.cluster.clone(), container_instance_arn: response.container_instance_arn.clone() };
-        identity.save(&c.data_dir).map_err(|source| AgentError::DataDir { path: c.data_dir.clone(), source })?;
+        let identity = Identity::after(previous.as_ref(), &c.cluster, &response);
+        if previous.as_ref() != Some(&identity) {
+            identity.save(&c.data_dir).map_err(|source| AgentError::DataDir { path: c.data_dir.clone(), source })?;
+        }
         self.session.update(&response);
+        self.session.set_registry_auth(response.registry_auth.clone(), self.clock.now());
         tracing::info!(instance = %response.container_instance_arn, "registered with the control plane");
         Ok(())
     }
@@ -187,6 +191,7 @@ pub async fn run<R: ContainerRuntime>(
         info,
         registering: Mutex::new(()),
         superseded: tokio::sync::Notify::new(),
+        clock: clock.clone(),
     });
     shared.register(None).await;
 
@@ -276,6 +281,7 @@ async fn report_loop(shared: Arc<Shared>, outbox: Arc<Outbox>, tx: mpsc::Unbound
     let heartbeat = Duration::from_secs(3);
     let mut backoff = Duration::from_millis(100);
     loop {
+        refresh_registry_auth(&shared).await;
         let batch = outbox.snapshot();
         let token = shared.session.token();
         let req = ReportRequest { tasks: batch.iter().map(|(_, r)| r.clone()).collect(), applied_revision: 0 };
@@ -307,6 +313,21 @@ async fn report_loop(shared: Arc<Shared>, outbox: Arc<Outbox>, tx: mpsc::Unbound
                 backoff = (backoff * 2).min(Duration::from_secs(3));
             }
         }
+    }
+}
+
+/// Refreshes the registry credentials when they are past most of their lifetime (see
+/// [`session::registry_auth_due`]); a failure is retried on the next report.
+async fn refresh_registry_auth(shared: &Shared) {
+    if !shared.session.registry_auth_due(shared.clock.now()) {
+        return;
+    }
+    match shared.client.registry_auth(&shared.session.token()).await {
+        Ok(response) => {
+            shared.session.set_registry_auth(response.registry_auth, shared.clock.now());
+            tracing::info!("registry credentials refreshed");
+        }
+        Err(error) => tracing::warn!(%error, "cannot refresh the registry credentials; retrying"),
     }
 }
 

@@ -1,4 +1,6 @@
-//! The agent protocol endpoints (`berth_model::agent`): register, the desired-state stream, reports.
+//! The agent protocol endpoints (`berth_model::agent`): register, the desired-state stream, reports, registry
+//! credentials. Every endpoint but register authenticates the instance token, and answers only about the instance
+//! that token names.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -7,12 +9,14 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use berth_listener::ConnectionHandle;
-use berth_model::agent::{RegisterRequest, ReportRequest, StreamMessage};
+use berth_model::agent::{
+    RegisterRequest, RegistryAuthResponse, ReportRequest, STREAM_HEARTBEAT_SECONDS, StreamMessage,
+};
 use http::{HeaderMap, StatusCode};
 use std::time::Duration;
 
 /// How often the stream says "still here" when nothing changes.
-const STREAM_HEARTBEAT: Duration = Duration::from_secs(5);
+const STREAM_HEARTBEAT: Duration = Duration::from_secs(STREAM_HEARTBEAT_SECONDS);
 
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     headers
@@ -30,7 +34,8 @@ fn json_response(body: Vec<u8>) -> Response {
     ([(http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// `POST /agent/v1/register` with the join token.
+/// `POST /agent/v1/register` with the join token (a new instance), or with the instance secret in the body (the same
+/// instance again; the join token may then be stale, e.g. rotated since the agent joined).
 pub async fn register(
     State(app): State<AppState>,
     connection: ConnectionHandle,
@@ -38,15 +43,28 @@ pub async fn register(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let token = bearer(&headers)?;
-    if !constant_time_eq(token.as_bytes(), app.inner.join_token.as_bytes()) {
+    let join_token_valid = constant_time_eq(token.as_bytes(), app.inner.join_token.as_bytes());
+    let req = decode::<RegisterRequest>(&body);
+    // Without the join token, only a rejoin with an instance secret goes on (the control plane checks the secret).
+    let has_secret = req.as_ref().is_ok_and(|r| r.instance_secret.as_deref().is_some_and(|s| !s.is_empty()));
+    if !join_token_valid && !has_secret {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "AccessDeniedException", "The join token is not valid."));
     }
+    let req = req?;
+    let mut response = app.inner.control.register_agent_checked(req, join_token_valid).await?;
     connection.mark_authenticated();
-    let req: RegisterRequest = decode(&body)?;
-    let mut response = app.inner.control.register_agent(req).await?;
     if let Some(registry_auth) = &app.inner.registry_auth {
         response.registry_auth = Some(registry_auth());
     }
+    Ok(json_response(encode(&response)?))
+}
+
+/// `POST /agent/v1/registry-auth` with the instance token: fresh registry pull credentials, so an agent refreshes
+/// them before they expire.
+pub async fn registry_auth(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (cluster, id) = app.inner.control.authenticate_agent(bearer(&headers)?)?;
+    app.inner.control.touch_agent(&cluster, &id).await?;
+    let response = RegistryAuthResponse { registry_auth: app.inner.registry_auth.as_ref().map(|issue| issue()) };
     Ok(json_response(encode(&response)?))
 }
 

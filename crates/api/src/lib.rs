@@ -102,6 +102,7 @@ pub fn router(settings: ApiSettings) -> Router {
         .route("/agent/v1/register", post(agent::register))
         .route("/agent/v1/stream", get(agent::stream))
         .route("/agent/v1/report", post(agent::report))
+        .route("/agent/v1/registry-auth", post(agent::registry_auth))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }

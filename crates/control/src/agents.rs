@@ -2,7 +2,7 @@
 //! and the liveness bookkeeping behind `agentConnected`.
 
 use crate::cache::State;
-use crate::records::{TaskRecord, keys};
+use crate::records::{InstanceRecord, TaskRecord, keys};
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::{advance_status, status_rank, stop_record, task_health};
 use crate::{Control, ControlError, EcsException, Result, encode};
@@ -87,10 +87,75 @@ fn task_spec(record: &TaskRecord) -> TaskSpec {
     }
 }
 
+/// How a registration is allowed to proceed, decided from the instance record it names (if any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// A new instance (no ARN, or one that names no live instance): needs the join token; issues a secret.
+    New,
+    /// The same instance again, proven by its secret: keeps the secret.
+    Rejoin,
+    /// A legacy instance (no secret on record) rejoined by join token while disconnected: issues a secret.
+    Upgrade,
+}
+
+fn join_token_refused() -> ControlError {
+    ControlError::ecs(EcsException::AccessDeniedException, "The join token is not valid.")
+}
+
+/// The error a registration gets when it names an existing instance without proving it is that instance.
+pub const NOT_THIS_INSTANCE: &str = "Registering as an existing container instance requires its instance secret; the join token only creates new instances.";
+
+/// Decides whether a registration may proceed. `previous` is the live instance record the request names.
+///
+/// Upgrade path (instances registered before instance secrets existed, or created with RegisterContainerInstance):
+/// such a record has no secret. Its agent (which kept only the ARN) may rejoin with the join token exactly once, and
+/// only while the instance is disconnected (the agent silent for the agent timeout, or never connected), so a join
+/// token holder cannot take over a legacy instance whose agent is alive; the rejoin issues a secret, and from then on
+/// the secret rule applies. A legacy agent that keeps running is never disturbed: its instance token stays valid.
+fn admit(
+    previous: Option<&InstanceRecord>,
+    req: &RegisterRequest,
+    join_token_valid: bool,
+    connected: impl Fn(&InstanceRecord) -> bool,
+) -> Result<Admission> {
+    let Some(previous) = previous else {
+        return if join_token_valid { Ok(Admission::New) } else { Err(join_token_refused()) };
+    };
+    if !previous.secret_sha256.is_empty() {
+        // Digests are compared, which leaks nothing useful about the secret through timing.
+        return match &req.instance_secret {
+            Some(secret) if token_hash(secret) == previous.secret_sha256 => Ok(Admission::Rejoin),
+            _ => Err(ControlError::ecs(EcsException::AccessDeniedException, NOT_THIS_INSTANCE)),
+        };
+    }
+    if !join_token_valid {
+        return Err(join_token_refused());
+    }
+    if connected(previous) {
+        return Err(ControlError::ecs(
+            EcsException::AccessDeniedException,
+            "This container instance has no instance secret yet and its agent is connected; it can be rejoined with \
+             the join token only while its agent is disconnected.",
+        ));
+    }
+    Ok(Admission::Upgrade)
+}
+
 impl Control {
-    /// Registers an agent (the caller has checked the join token): a new container instance, or the same one again
-    /// when the agent presents the ARN it had.
+    /// Registers an agent whose join token the caller has checked (see [`Control::register_agent_checked`]).
     pub async fn register_agent(&self, req: RegisterRequest) -> Result<RegisterResponse> {
+        self.register_agent_checked(req, true).await
+    }
+
+    /// Registers an agent: a new container instance (join token), or the same one again when the agent presents
+    /// the ARN it had and that instance's secret. `join_token_valid` says whether the caller presented the join
+    /// token. A request naming a live instance without its secret is refused with `AccessDeniedException`, and
+    /// the instance, its agent and its tasks are left as they are.
+    pub async fn register_agent_checked(
+        &self,
+        req: RegisterRequest,
+        join_token_valid: bool,
+    ) -> Result<RegisterResponse> {
         let cluster = self.cluster_name(Some(&req.cluster))?;
         if req.resources.cpu <= 0 || req.resources.memory_mib <= 0 {
             return Err(ControlError::invalid("An agent must offer positive CPU and memory."));
@@ -110,9 +175,10 @@ impl Control {
                 ),
             ));
         }
-        let secret = berth_model::ids::new_token(40);
+        let session = berth_model::ids::new_token(40);
+        let new_secret = berth_model::ids::new_token(40);
         for _ in 0..crate::MAX_ATTEMPTS {
-            let (txn, arn, id) = {
+            let (txn, arn, id, issued) = {
                 let state = self.cache.read();
                 let previous = req
                     .container_instance_arn
@@ -120,6 +186,9 @@ impl Control {
                     .and_then(|arn| crate::instances::parse_instance_ref(&cluster, arn).ok())
                     .and_then(|key| state.instances.get(&key).cloned())
                     .filter(|v| v.record.instance.status.as_deref() != Some("INACTIVE"));
+                let admission = admit(previous.as_ref().map(|p| &*p.record), &req, join_token_valid, |r| {
+                    r.instance.agent_connected && self.agents.is_connected(&r.id, self.config.agent_timeout)
+                })?;
                 let id = previous.as_ref().map(|p| p.record.id.clone()).unwrap_or_else(berth_model::ids::new_hex_id);
                 let attributes = req
                     .attributes
@@ -136,7 +205,7 @@ impl Control {
                     docker_version: Some(req.version.docker_version.clone()),
                 };
                 let tags = previous.as_ref().and_then(|p| p.record.instance.tags.clone()).unwrap_or_default();
-                let record = self.build_instance_record(
+                let mut record = self.build_instance_record(
                     &state,
                     &cluster,
                     &id,
@@ -145,23 +214,34 @@ impl Control {
                     &req.hostname,
                     attributes,
                     version,
-                    token_hash(&secret),
+                    token_hash(&session),
                     tags,
                 );
+                let issued = match admission {
+                    Admission::Rejoin => None,
+                    Admission::New | Admission::Upgrade => {
+                        record.secret_sha256 = token_hash(&new_secret);
+                        Some(new_secret.clone())
+                    }
+                };
+                if admission == Admission::Upgrade {
+                    tracing::warn!(instance = %id, "a container instance without an instance secret rejoined by join token; it has one now");
+                }
                 let key = keys::instance(&cluster, &id);
                 let txn = Txn::new()
                     .expect(key.clone(), previous.as_ref().map(|p| p.mod_revision).unwrap_or(0))
                     .put(key, encode(&record)?);
-                (txn, record.instance.container_instance_arn.clone().unwrap_or_default(), id)
+                (txn, record.instance.container_instance_arn.clone().unwrap_or_default(), id, issued)
             };
             if self.commit(txn, "registering an agent").await?.is_some() {
                 self.agents.touch(&id);
                 return Ok(RegisterResponse {
                     container_instance_arn: arn,
                     cluster_arn: self.arn(&format!("cluster/{cluster}")),
-                    instance_token: format!("{cluster}/{id}/{secret}"),
+                    instance_token: format!("{cluster}/{id}/{session}"),
                     heartbeat_seconds: self.config.agent_heartbeat.as_secs().max(1),
                     registry_auth: None,
+                    instance_secret: issued,
                 });
             }
         }
@@ -274,12 +354,19 @@ impl Control {
         for report in reports {
             let id = report.task_arn.rsplit('/').next().unwrap_or_default();
             let key = (cluster.to_string(), id.to_string());
-            let Some(v) = state.tasks.get(&key).filter(|v| v.record.instance_id == instance_id) else {
+            let Some(v) = state.tasks.get(&key) else {
                 if !state.is_quarantined(&keys::task(cluster, id)) {
                     unknown.push(report.task_arn.clone());
                 }
                 continue;
             };
+            if v.record.instance_id != instance_id {
+                // An agent reports only for its own instance: a report naming another instance's task changes
+                // nothing, and is answered as unknown (the caller stops whatever copy it runs).
+                tracing::warn!(instance = instance_id, task = %report.task_arn, "an agent reported a task of another instance; ignored");
+                unknown.push(report.task_arn.clone());
+                continue;
+            }
             if v.record.task.last_status.as_deref() == Some("STOPPED") {
                 // Already final; the agent only needs to stop what it still runs.
                 if report.last_status != "STOPPED" {
@@ -361,5 +448,60 @@ fn apply_report(record: &mut TaskRecord, report: &TaskReport, now: f64) -> bool 
         true
     } else {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(secret: Option<&str>) -> InstanceRecord {
+        InstanceRecord {
+            instance: Default::default(),
+            cluster: "default".into(),
+            id: "i-1".into(),
+            offered: Default::default(),
+            remaining_cpu: 0,
+            remaining_memory: 0,
+            task_tcp_ports: Default::default(),
+            task_udp_ports: Default::default(),
+            token_sha256: String::new(),
+            secret_sha256: secret.map(token_hash).unwrap_or_default(),
+            custom_attributes: Default::default(),
+        }
+    }
+
+    fn request(secret: Option<&str>) -> RegisterRequest {
+        RegisterRequest { instance_secret: secret.map(str::to_string), ..Default::default() }
+    }
+
+    fn denied(result: Result<Admission>) -> bool {
+        matches!(result, Err(e) if e.exception() == EcsException::AccessDeniedException)
+    }
+
+    #[test]
+    fn the_join_token_creates_new_instances_only() {
+        let never = |_: &InstanceRecord| false;
+        assert_eq!(admit(None, &request(None), true, never).unwrap(), Admission::New);
+        assert!(denied(admit(None, &request(Some("s")), false, never)));
+        let existing = record(Some("s"));
+        assert!(denied(admit(Some(&existing), &request(None), true, never)), "join token alone takes nothing over");
+        assert!(denied(admit(Some(&existing), &request(Some("wrong")), true, never)));
+    }
+
+    #[test]
+    fn the_instance_secret_rejoins_without_the_join_token() {
+        let existing = record(Some("s"));
+        let always = |_: &InstanceRecord| true;
+        assert_eq!(admit(Some(&existing), &request(Some("s")), false, always).unwrap(), Admission::Rejoin);
+        assert_eq!(admit(Some(&existing), &request(Some("s")), true, always).unwrap(), Admission::Rejoin);
+    }
+
+    #[test]
+    fn a_legacy_instance_upgrades_by_join_token_only_while_disconnected() {
+        let legacy = record(None);
+        assert!(denied(admit(Some(&legacy), &request(None), true, |_| true)), "its live agent is not disturbed");
+        assert!(denied(admit(Some(&legacy), &request(None), false, |_| false)), "the join token is still needed");
+        assert_eq!(admit(Some(&legacy), &request(None), true, |_| false).unwrap(), Admission::Upgrade);
     }
 }

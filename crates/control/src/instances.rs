@@ -199,6 +199,7 @@ impl Control {
             task_tcp_ports: tcp,
             task_udp_ports: udp,
             token_sha256,
+            secret_sha256: previous.map(|p| p.secret_sha256.clone()).unwrap_or_default(),
             custom_attributes: previous.map(|p| p.custom_attributes.clone()).unwrap_or_default(),
         }
     }

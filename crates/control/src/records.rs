@@ -162,8 +162,13 @@ pub struct InstanceRecord {
     pub task_tcp_ports: BTreeSet<u16>,
     /// UDP host ports taken by tasks.
     pub task_udp_ports: BTreeSet<u16>,
-    /// SHA-256 (hex) of the agent's instance token.
+    /// SHA-256 (hex) of the agent's instance token (its current session).
     pub token_sha256: String,
+    /// SHA-256 (hex) of the instance secret issued when the instance was created; re-registering as this instance
+    /// requires the secret. Empty for instances created before instance secrets existed, or through the ECS API
+    /// (see `Control::register_agent_checked` for how those are upgraded).
+    #[serde(default)]
+    pub secret_sha256: String,
     /// Attributes set with PutAttributes (kept across agent re-registrations).
     #[serde(default)]
     pub custom_attributes: BTreeMap<String, Option<String>>,

@@ -4,9 +4,17 @@
 //!
 //! | call | what it does |
 //! | --- | --- |
-//! | `POST /agent/v1/register` (join token) | joins a cluster as a container instance; answers an instance token |
+//! | `POST /agent/v1/register` (join token, or the instance secret to rejoin) | joins a cluster as a new container instance, or rejoins as the same one; answers an instance token |
 //! | `GET /agent/v1/stream` (instance token) | a long-lived NDJSON stream of [`StreamMessage`]s: the desired state of the instance's tasks whenever it changes, and heartbeats |
 //! | `POST /agent/v1/report` (instance token) | the agent's observed state of tasks ([`ReportRequest`]); also its heartbeat |
+//! | `POST /agent/v1/registry-auth` (instance token) | fresh registry pull credentials ([`RegistryAuthResponse`]) |
+//!
+//! # Credentials
+//! - The **join token** (one per server, `<data-dir>/join-token`) only creates *new* container instances.
+//! - The **instance secret** is issued once, when an instance is created; the agent keeps it in its data dir and the
+//!   server keeps only its SHA-256. Rejoining as an existing instance requires it ([`RegisterRequest::instance_secret`]).
+//! - The **instance token** is issued at every (re-)registration and names the instance (`cluster/id/secret`); the
+//!   stream, reports and registry credentials are only ever about that instance.
 //!
 //! Both directions are level-triggered: the server always sends the whole desired state of an instance, and the
 //! agent always reports whole task snapshots, so a lost or repeated message is harmless.
@@ -18,6 +26,13 @@ use std::collections::BTreeMap;
 
 /// The header carrying the join token or the instance token: `Authorization: Bearer <token>`.
 pub const AUTHORIZATION: &str = "authorization";
+
+/// How often the server writes a heartbeat on the desired-state stream when nothing changes.
+pub const STREAM_HEARTBEAT_SECONDS: u64 = 5;
+
+/// How long an agent waits for any message on its stream before it considers the stream dead and reconnects: two
+/// missed heartbeats. A proxy that stops forwarding without closing TCP is noticed this way.
+pub const STREAM_READ_DEADLINE_SECONDS: u64 = 2 * STREAM_HEARTBEAT_SECONDS;
 
 /// The resources an agent offers to the scheduler.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -53,6 +68,9 @@ pub struct RegisterRequest {
     pub cluster: String,
     /// The container instance ARN from an earlier registration, to rejoin as the same instance.
     pub container_instance_arn: Option<String>,
+    /// The instance secret issued with that ARN; required to rejoin as an existing instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_secret: Option<String>,
     /// The host's name, shown as the instance's `ec2InstanceId`.
     pub hostname: String,
     /// What the agent offers.
@@ -77,6 +95,18 @@ pub struct RegisterResponse {
     pub heartbeat_seconds: u64,
     /// Credentials the agent uses to pull from Berth's own registry (never given to tasks).
     pub registry_auth: Option<RegistryAuth>,
+    /// The instance secret, when this registration created the instance (or upgraded one that had none): the agent
+    /// keeps it (owner-only) and presents it to rejoin. Absent on a rejoin with the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_secret: Option<String>,
+}
+
+/// The answer to `POST /agent/v1/registry-auth`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryAuthResponse {
+    /// Fresh credentials for Berth's registry (absent when the server has no registry).
+    pub registry_auth: Option<RegistryAuth>,
 }
 
 /// Credentials for Berth's registry.
@@ -89,6 +119,9 @@ pub struct RegistryAuth {
     pub username: String,
     /// The password (a registry token).
     pub password: String,
+    /// How long the password is valid from when it was issued, in seconds (the agent refreshes it before then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
 }
 
 /// One message on the agent's stream.

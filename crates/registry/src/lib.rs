@@ -238,6 +238,7 @@ impl Registry {
             server_address: self.config.public_endpoint.clone(),
             username: auth::USER.to_string(),
             password: self.auth.issue(&claims),
+            ttl_seconds: Some(self.config.token_ttl.as_secs()),
         }
     }
 

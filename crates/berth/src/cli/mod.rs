@@ -114,6 +114,10 @@ pub struct ServerArgs {
     /// ECS's "Tasks per service" quota: the largest desiredCount a service may have.
     #[arg(long, default_value_t = berth_control::DEFAULT_MAX_TASKS_PER_SERVICE)]
     pub max_tasks_per_service: u32,
+    /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
+    /// with their instance secret; only new agents need the new token.
+    #[arg(long)]
+    pub rotate_join_token: bool,
 }
 
 impl ServerArgs {

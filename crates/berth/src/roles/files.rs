@@ -97,10 +97,12 @@ pub fn root_credentials(data_dir: &Path) -> Result<(RootCredentials, bool)> {
     Ok((creds, true))
 }
 
-/// The join token agents present, kept in `<data-dir>/join-token`.
-pub fn join_token(data_dir: &Path) -> Result<String> {
+/// The join token agents present to create a new container instance, kept in `<data-dir>/join-token` (0600). With
+/// `rotate`, a new token replaces the old one, which then joins nothing new; instances already joined rejoin with
+/// their own instance secrets and are not affected.
+pub fn join_token(data_dir: &Path, rotate: bool) -> Result<String> {
     let path = data_dir.join("join-token");
-    if path.exists() {
+    if !rotate && path.exists() {
         private_file(&path)?;
         let token = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let token = token.trim().to_string();

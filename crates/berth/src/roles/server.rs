@@ -28,7 +28,10 @@ pub struct RunningServer {
 pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     private_dir(&args.data_dir).context("preparing the data dir")?;
     let credentials = root_credentials(&args.data_dir)?;
-    let join_token = join_token(&args.data_dir)?;
+    let join_token = join_token(&args.data_dir, args.rotate_join_token)?;
+    if args.rotate_join_token {
+        tracing::warn!("the join token was rotated: new agents need the new one; joined agents are not affected");
+    }
     let db = args.data_dir.join("state.db");
     private_file(&db).context("preparing the store file")?;
     let store = SqliteStore::open(&db).context("opening the store")?;
@@ -129,6 +132,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let server = start(&args).await?;
     println!("Berth control plane on http://{} (region {}, account {}).", args.listen, args.region, args.account_id);
     println!("{}", export_lines(&args, &server.credentials.0));
+    if args.rotate_join_token {
+        println!(
+            "The join token was rotated; the old one no longer joins new agents (joined agents are not affected)."
+        );
+    }
     println!("Agents join with: berth agent --server http://{} --join-token {}", args.listen, server.join_token);
     serve(server.listener, server.app, args.listener_limits()).await
 }

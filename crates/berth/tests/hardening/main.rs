@@ -8,5 +8,6 @@ mod crash;
 mod files;
 mod gating;
 mod listener;
+mod nodes;
 mod registry;
 mod sigv4;
