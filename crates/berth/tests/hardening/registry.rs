@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; SigV4 signs with the real clock
 
-use crate::common::ecs_client;
 use aws_sdk_ecs::types::ContainerDefinition;
 use berth_registry::digest::Digest;
 use berth_testkit::{Berth, BerthOptions};
@@ -176,7 +175,8 @@ async fn timed<T, E: std::fmt::Debug>(call: impl std::future::Future<Output = Re
 }
 
 /// Issue 8, point 2: 600 uploads stalled after 1 byte and 600 downloads of a 16 MiB blob nobody reads are in
-/// flight, and CreateCluster, ListClusters and RegisterTaskDefinition keep p99 < 1 s. (Before, each transfer held
+/// flight, and CreateCluster, ListClusters, RegisterTaskDefinition and RunTask keep p99 < 1 s while the local
+/// agent's reports keep flowing (its tasks reach RUNNING, it stays connected). (Before, each transfer held
 /// a thread of tokio's blocking pool, which SQLite calls share: ~520 stalled uploads left CreateCluster
 /// unanswered.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -184,7 +184,13 @@ async fn stalled_uploads_and_unread_downloads_do_not_starve_the_control_plane() 
     const STALLED: usize = 600;
     const UNREAD: usize = 600;
     require_fd_limit(4 * (STALLED + UNREAD) as u64);
-    let berth = server(berth_binary());
+    let (berth, ecs) = crate::common::berth_up().await;
+    ecs.register_task_definition()
+        .family("busy")
+        .container_definitions(crate::common::workload_container("app").memory(16).build())
+        .send()
+        .await
+        .expect("register the workload");
     let addr = format!("127.0.0.1:{}", berth.port);
     let auth = registry_auth(&berth).await;
     create_repository(&berth, "slow", false).await;
@@ -214,8 +220,8 @@ async fn stalled_uploads_and_unread_downloads_do_not_starve_the_control_plane() 
     // Let every transfer reach its stall: the uploads wait for bytes, the downloads for a reader.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let ecs = ecs_client(&berth);
     let mut samples = Vec::new();
+    let mut started = Vec::new();
     for i in 0..40 {
         if samples.iter().filter(|d| **d >= Duration::from_secs(10)).count() > 2 {
             break; // starved: p99 is already over
@@ -226,6 +232,13 @@ async fn stalled_uploads_and_unread_downloads_do_not_starve_the_control_plane() 
         samples.push(
             timed(ecs.register_task_definition().family(format!("f{i}")).container_definitions(container).send()).await,
         );
+        if i % 4 == 0 {
+            let begin = Instant::now();
+            let out = ecs.run_task().task_definition("busy").send().await.expect("RunTask");
+            samples.push(begin.elapsed());
+            assert!(out.failures().is_empty(), "RunTask failures: {:?}", out.failures());
+            started.extend(out.tasks().iter().filter_map(|t| t.task_arn().map(str::to_string)));
+        }
     }
     let count = samples.len();
     let p50 = percentile(&mut samples, 0.50);
@@ -235,6 +248,21 @@ async fn stalled_uploads_and_unread_downloads_do_not_starve_the_control_plane() 
         "{count} control plane calls with {STALLED} stalled uploads and {UNREAD} unread downloads: p50 {p50:?}, p99 {p99:?}, max {max:?}"
     );
     assert!(p99 < Duration::from_secs(1), "p99 {p99:?} (p50 {p50:?}, max {max:?})");
+
+    // The agent's reports got through: every task started above runs, and the instance is still connected.
+    let begin = Instant::now();
+    for arn in &started {
+        crate::common::wait_status(&ecs, arn, "RUNNING", Duration::from_secs(60)).await;
+    }
+    println!("{} tasks RUNNING {:?} after the last RunTask", started.len(), begin.elapsed());
+    let instances = ecs.list_container_instances().send().await.unwrap();
+    let described = ecs
+        .describe_container_instances()
+        .set_container_instances(Some(instances.container_instance_arns().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert!(described.container_instances().iter().all(|i| i.agent_connected()), "the agent lost its connection");
 
     // The registry itself still answers.
     let start = Instant::now();
