@@ -98,7 +98,13 @@ async fn main() {
 
     // --- 1. latency against docker run -d --------------------------------------------------------------------
     let berth =
-        Berth::start(BerthOptions { binary: binary().into(), role: "up", extra_args: vec![] }).expect("berth up");
+        // The accept figure measures the control plane, not the per-key throttle (200 requests/s by default).
+        Berth::start(BerthOptions {
+            binary: binary().into(),
+            role: "up",
+            extra_args: vec!["--api-rate-limit".into(), "0".into()],
+        })
+        .expect("berth up");
     let ecs = client(&berth);
     wait_for("the local agent", Duration::from_secs(30), || async {
         (ecs.list_container_instances().send().await.ok()?.container_instance_arns().len() == 1).then_some(())
