@@ -14,6 +14,13 @@ pub enum RegistryError {
         /// The repository name.
         name: String,
     },
+    /// A record the request needs does not decode: it is quarantined (kept untouched in the store, listed by
+    /// `berth admin quarantine`), never treated as absent.
+    #[error("the registry record {key} is unreadable and quarantined; an operator must repair it")]
+    Quarantined {
+        /// The store key.
+        key: String,
+    },
     /// The repository already exists.
     #[error("the repository with name '{name}' already exists in the registry")]
     RepositoryAlreadyExists {

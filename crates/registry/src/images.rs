@@ -167,8 +167,7 @@ impl Registry {
             let mut changed = false;
             {
                 let state = self.index.read();
-                let entry =
-                    state.repo(repo).ok_or_else(|| RegistryError::RepositoryNotFound { name: repo.to_string() })?;
+                let entry = state.existing_repo(repo)?;
                 let (repo_record, repo_rev) = entry
                     .record
                     .as_ref()
@@ -248,7 +247,7 @@ impl Registry {
     /// Looks up a manifest by tag or digest.
     pub fn get_manifest(&self, repo: &str, reference: &Reference) -> Result<ImageEntry> {
         let state = self.index.read();
-        let entry = state.repo(repo).ok_or_else(|| RegistryError::RepositoryNotFound { name: repo.to_string() })?;
+        let entry = state.existing_repo(repo)?;
         let digest = match reference {
             Reference::Tag(tag) => entry.tags.get(tag).map(|(d, _)| d.clone()),
             Reference::Digest(d) => Some(d.to_string()),
@@ -302,8 +301,7 @@ impl Registry {
         for _ in 0..MAX_CAS_ATTEMPTS {
             let txn = {
                 let state = self.index.read();
-                let entry =
-                    state.repo(repo).ok_or_else(|| RegistryError::RepositoryNotFound { name: repo.to_string() })?;
+                let entry = state.existing_repo(repo)?;
                 let image = entry.images.get(digest).ok_or_else(|| RegistryError::ManifestUnknown {
                     name: repo.to_string(),
                     reference: digest.to_string(),
@@ -342,8 +340,7 @@ impl Registry {
         for _ in 0..MAX_CAS_ATTEMPTS {
             let (digest, rev) = {
                 let state = self.index.read();
-                let entry =
-                    state.repo(repo).ok_or_else(|| RegistryError::RepositoryNotFound { name: repo.to_string() })?;
+                let entry = state.existing_repo(repo)?;
                 entry.tags.get(tag).cloned().ok_or_else(|| RegistryError::ManifestUnknown {
                     name: repo.to_string(),
                     reference: tag.to_string(),

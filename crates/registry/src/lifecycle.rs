@@ -258,7 +258,7 @@ impl Registry {
     /// The lifecycle candidates of a repository (every manifest with its tags and push time).
     pub(crate) fn lifecycle_candidates(&self, repo: &str) -> Result<Vec<Candidate>> {
         let state = self.index.read();
-        let entry = state.repo(repo).ok_or_else(|| RegistryError::RepositoryNotFound { name: repo.to_string() })?;
+        let entry = state.existing_repo(repo)?;
         Ok(entry
             .images
             .values()

@@ -16,10 +16,12 @@ fn encode(record: &RepositoryRecord) -> Result<Vec<u8>> {
 impl Registry {
     /// The record of an existing repository.
     pub fn repository(&self, name: &str) -> Result<Arc<RepositoryRecord>> {
-        self.index
-            .read()
-            .repo(name)
-            .and_then(|r| r.record.as_ref().map(|(rec, _)| rec.clone()))
+        let state = self.index.read();
+        let entry = state.existing_repo(name)?;
+        entry
+            .record
+            .as_ref()
+            .map(|(rec, _)| rec.clone())
             .ok_or_else(|| RegistryError::RepositoryNotFound { name: name.to_string() })
     }
 
@@ -49,8 +51,9 @@ impl Registry {
             let (current, revision) = self
                 .index
                 .read()
-                .repo(name)
-                .and_then(|r| r.record.clone())
+                .existing_repo(name)?
+                .record
+                .clone()
                 .ok_or_else(|| RegistryError::RepositoryNotFound { name: name.to_string() })?;
             let mut next = (*current).clone();
             change(&mut next)?;
@@ -70,8 +73,7 @@ impl Registry {
         for _ in 0..MAX_CAS_ATTEMPTS {
             let (record, txn) = {
                 let state = self.index.read();
-                let entry =
-                    state.repo(name).ok_or_else(|| RegistryError::RepositoryNotFound { name: name.to_string() })?;
+                let entry = state.existing_repo(name)?;
                 let (record, revision) =
                     entry.record.clone().ok_or_else(|| RegistryError::RepositoryNotFound { name: name.to_string() })?;
                 if !force && !entry.images.is_empty() {

@@ -133,6 +133,10 @@ impl From<RegistryError> for EcrError {
             R::ReferencedByIndex { .. } => EcrError::InvalidParameter { message },
             R::Unauthorized { .. } | R::Denied { .. } => EcrError::InvalidParameter { message },
             R::Contention { .. } | R::LimitExceeded { .. } => EcrError::LimitExceeded { message },
+            R::Quarantined { .. } => {
+                tracing::error!(error = %message, "ECR operation refused");
+                EcrError::Server { message }
+            }
             R::Store(_) | R::Storage(_) | R::Record { .. } | R::Io { .. } => {
                 tracing::error!(error = %message, "ECR operation failed");
                 EcrError::Server { message: "an internal error occurred".into() }

@@ -60,7 +60,7 @@ fn tag_status_matches(status: Option<TagStatus>, tagged: bool) -> bool {
 fn repo_snapshot<T>(registry: &Registry, name: &str, f: impl FnOnce(&RepoEntry) -> T) -> Result<T, EcrError> {
     check_name(name)?;
     let state = registry.index.read();
-    let entry = state.repo(name).ok_or_else(|| RegistryError::RepositoryNotFound { name: name.to_string() })?;
+    let entry = state.existing_repo(name)?;
     Ok(f(entry))
 }
 

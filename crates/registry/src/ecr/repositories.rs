@@ -143,8 +143,9 @@ pub(crate) async fn describe_repositories(
                 for name in names {
                     check_name(name)?;
                     let record = state
-                        .repo(name)
-                        .and_then(|r| r.record.as_ref())
+                        .existing_repo(name)?
+                        .record
+                        .as_ref()
                         .ok_or_else(|| EcrError::from(RegistryError::RepositoryNotFound { name: name.clone() }))?;
                     out.push((*record.0).clone());
                 }

@@ -6,9 +6,7 @@ use berth_model::ecr::*;
 
 fn resolve(registry: &Registry, repo: &str, id: &ImageIdentifier) -> Result<String, EcrError> {
     let state = registry.index.read();
-    let entry = state
-        .repo(repo)
-        .ok_or_else(|| EcrError::from(crate::error::RegistryError::RepositoryNotFound { name: repo.to_string() }))?;
+    let entry = state.existing_repo(repo)?;
     let digest = match (&id.image_digest, &id.image_tag) {
         (Some(d), _) => Some(d.clone()),
         (None, Some(t)) => entry.tags.get(t).map(|(d, _)| d.clone()),

@@ -6,6 +6,7 @@
 
 use super::keys::{Key, PREFIX};
 use super::records::{ImageRecord, LinkRecord, PreviewRecord, RepositoryRecord, ScanRecord, TagRecord};
+use crate::error::RegistryError;
 use berth_model::Timestamp;
 use berth_store::{Event, EventKind, KeyValue, SharedStore, StoreError};
 use bytes::Bytes;
@@ -86,6 +87,8 @@ pub struct IndexState {
     pub revision: i64,
     /// Repositories by name.
     pub repos: BTreeMap<String, RepoEntry>,
+    /// Records that do not decode, by store key (with the decoding error): quarantined, never treated as absent.
+    pub quarantined: BTreeMap<String, String>,
 }
 
 impl IndexState {
@@ -94,10 +97,24 @@ impl IndexState {
         self.repos.get(name).filter(|r| r.record.is_some())
     }
 
+    /// A repository that exists, or why not: `Quarantined` when its record does not decode (so callers never
+    /// treat an unreadable repository as absent), else `RepositoryNotFound`.
+    pub fn existing_repo(&self, name: &str) -> Result<&RepoEntry, RegistryError> {
+        if let Some(entry) = self.repo(name) {
+            return Ok(entry);
+        }
+        let key = Key::Repo(name.to_string()).render();
+        if self.quarantined.contains_key(&key) {
+            return Err(RegistryError::Quarantined { key });
+        }
+        Err(RegistryError::RepositoryNotFound { name: name.to_string() })
+    }
+
     fn apply(&mut self, kind: EventKind, kv: &KeyValue) {
         let Some(key) = Key::parse(&kv.key) else { return };
-        let repo = self.repos.entry(key.repository().to_string()).or_default();
         let put = kind == EventKind::Put;
+        self.note_readability(put, kv, &key);
+        let repo = self.repos.entry(key.repository().to_string()).or_default();
         match key {
             Key::Repo(_) => repo.record = decode(kv, put).map(|r| (Arc::new(r), kv.mod_revision)),
             Key::Image(_, digest) => {
@@ -154,6 +171,35 @@ impl IndexState {
         }
     }
 
+    /// Records whether a put's value decodes as its kind's record; a delete clears the mark.
+    fn note_readability(&mut self, put: bool, kv: &KeyValue, key: &Key) {
+        fn check<T: DeserializeOwned>(value: &[u8]) -> Option<String> {
+            serde_json::from_slice::<T>(value).err().map(|e| e.to_string())
+        }
+        let problem = if !put {
+            None
+        } else {
+            match key {
+                Key::Repo(_) => check::<RepositoryRecord>(&kv.value),
+                Key::Image(..) => check::<ImageRecord>(&kv.value),
+                Key::Tag(..) => check::<TagRecord>(&kv.value),
+                Key::Link(..) => check::<LinkRecord>(&kv.value),
+                Key::Scan(..) => check::<ScanRecord>(&kv.value),
+                Key::Pull(..) => check::<super::records::PullRecord>(&kv.value),
+                Key::Preview(_) => check::<PreviewRecord>(&kv.value),
+            }
+        };
+        match problem {
+            Some(error) => {
+                tracing::error!(key = %kv.key, %error, "QUARANTINED: an unreadable registry record is kept aside, untouched");
+                self.quarantined.insert(kv.key.clone(), error);
+            }
+            None => {
+                self.quarantined.remove(&kv.key);
+            }
+        }
+    }
+
     fn prune(&mut self, name: &str) {
         if let Some(r) = self.repos.get(name)
             && r.record.is_none()
@@ -174,10 +220,7 @@ fn decode<T: DeserializeOwned>(kv: &KeyValue, put: bool) -> Option<T> {
     }
     match serde_json::from_slice(&kv.value) {
         Ok(v) => Some(v),
-        Err(e) => {
-            tracing::warn!(key = %kv.key, error = %e, "skipping an unreadable registry record");
-            None
-        }
+        Err(_) => None, // quarantined by `note_readability`
     }
 }
 
@@ -204,7 +247,7 @@ impl Index {
 
     /// Replaces the whole index with a fresh listing.
     pub fn reset(&self, kvs: &[KeyValue], revision: i64) {
-        let mut fresh = IndexState { revision, repos: BTreeMap::new() };
+        let mut fresh = IndexState { revision, repos: BTreeMap::new(), quarantined: BTreeMap::new() };
         for kv in kvs {
             fresh.apply(EventKind::Put, kv);
         }
@@ -279,5 +322,33 @@ impl Index {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(key: &str, value: &[u8], revision: i64) -> KeyValue {
+        KeyValue { key: key.to_string(), value: value.to_vec(), create_revision: revision, mod_revision: revision }
+    }
+
+    #[test]
+    fn an_unreadable_repository_record_is_quarantined_not_absent() {
+        let index = Index::new();
+        let key = Key::Repo("web".into()).render();
+        index.reset(&[kv(&key, b"{not json", 3)], 3);
+        let state = index.read();
+        assert!(state.quarantined.contains_key(&key), "the key is listed as quarantined");
+        assert!(
+            matches!(state.existing_repo("web"), Err(RegistryError::Quarantined { key: k }) if k == key),
+            "a quarantined repository is not reported as absent"
+        );
+        assert!(matches!(state.existing_repo("other"), Err(RegistryError::RepositoryNotFound { .. })));
+        drop(state);
+        index.apply(4, &[Event { kind: EventKind::Delete, kv: kv(&key, b"", 4) }]);
+        let state = index.read();
+        assert!(state.quarantined.is_empty(), "deleting the record clears the mark");
+        assert!(matches!(state.existing_repo("web"), Err(RegistryError::RepositoryNotFound { .. })));
     }
 }

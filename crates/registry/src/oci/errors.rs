@@ -33,7 +33,9 @@ pub(crate) fn status_and_code(error: &RegistryError) -> (StatusCode, &'static st
         E::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
         E::Denied { .. } => (StatusCode::FORBIDDEN, "DENIED"),
         E::Contention { .. } | E::LimitExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS"),
-        E::Store(_) | E::Storage(_) | E::Record { .. } | E::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
+        E::Store(_) | E::Storage(_) | E::Record { .. } | E::Io { .. } | E::Quarantined { .. } => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN")
+        }
     }
 }
 

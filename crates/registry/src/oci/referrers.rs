@@ -15,7 +15,7 @@ pub(crate) fn list(registry: &Registry, name: &str, digest: &str, query: &Query)
     let filter = query.get("artifactType").filter(|t| !t.is_empty());
     let mut descriptors: Vec<Descriptor> = {
         let state = registry.index.read();
-        let entry = state.repo(name).ok_or_else(|| RegistryError::RepositoryNotFound { name: name.to_string() })?;
+        let entry = state.existing_repo(name)?;
         entry
             .images
             .values()

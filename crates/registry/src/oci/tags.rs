@@ -25,7 +25,7 @@ pub(crate) fn list(registry: &Registry, name: &str, query: &Query) -> Result<Res
     let (n, last) = paging(query)?;
     let (tags, more) = {
         let state = registry.index.read();
-        let entry = state.repo(name).ok_or_else(|| RegistryError::RepositoryNotFound { name: name.to_string() })?;
+        let entry = state.existing_repo(name)?;
         page(entry.tags.keys(), n, last.as_deref())
     };
     let body = json!({ "name": name, "tags": tags });
