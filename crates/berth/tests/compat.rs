@@ -7,7 +7,8 @@
 mod common;
 
 use aws_sdk_ecs::types::{
-    Attribute, CapacityProviderStrategyItem, ContainerInstanceStatus, LaunchType, TargetType, TaskDefinitionStatus,
+    Attribute, CapacityProviderStrategyItem, ContainerInstanceStatus, IpcMode, LaunchType, NetworkMode, PidMode,
+    TargetType, TaskDefinitionStatus,
 };
 use common::*;
 use std::time::Duration;
@@ -116,7 +117,11 @@ async fn service_operations_tell_unknown_clusters_unknown_services_and_inactive_
         "ServiceNotFoundException",
         "Service not found.",
     );
-    assert_error(client.delete_service().service("never").send().await, "ServiceNotFoundException", "Service not found.");
+    assert_error(
+        client.delete_service().service("never").send().await,
+        "ServiceNotFoundException",
+        "Service not found.",
+    );
     client.create_service().service_name("gone").task_definition(&td).desired_count(0).send().await.unwrap();
     client.delete_service().service("gone").send().await.unwrap();
     // Deleted: DRAINING, then INACTIVE once its tasks are gone (it has none).
@@ -204,6 +209,9 @@ async fn a_copied_definition_with_empty_role_arns_places_and_runs() {
         .family("copied")
         .task_role_arn("")
         .execution_role_arn("")
+        .network_mode(NetworkMode::from(""))
+        .pid_mode(PidMode::from(""))
+        .ipc_mode(IpcMode::from(""))
         .container_definitions(workload_container("app").build())
         .send()
         .await
@@ -212,6 +220,7 @@ async fn a_copied_definition_with_empty_role_arns_places_and_runs() {
         .unwrap();
     assert_eq!(td.task_role_arn(), None, "the empty task role is not stored as set");
     assert_eq!(td.execution_role_arn(), None, "the empty execution role is not stored as set");
+    assert_eq!((td.network_mode(), td.pid_mode(), td.ipc_mode()), (None, None, None), "empty modes are absent");
     let required: Vec<&str> = td.requires_attributes().iter().map(|a| a.name()).collect();
     assert!(!required.contains(&"com.amazonaws.ecs.capability.task-iam-role"), "requiresAttributes {required:?}");
     let out = client.run_task().task_definition(td.task_definition_arn().unwrap()).send().await.unwrap();
@@ -225,15 +234,21 @@ async fn a_copied_definition_with_empty_role_arns_places_and_runs() {
 async fn a_one_off_task_started_by_ecs_deploy_runs_and_is_described() {
     let (_berth, client) = berth_up().await;
     let td = register_workload(&client, "oneoff", &[]).await;
-    let out = client.run_task().task_definition(&td).started_by("ECS Deploy").send().await.expect("a space is accepted");
+    let out =
+        client.run_task().task_definition(&td).started_by("ECS Deploy").send().await.expect("a space is accepted");
     let arn = out.tasks()[0].task_arn().unwrap().to_string();
     let task = describe(&client, &arn).await;
     assert_eq!(task.started_by(), Some("ECS Deploy"));
     let listed = client.list_tasks().started_by("ECS Deploy").send().await.unwrap();
     assert_eq!(listed.task_arns(), [arn.clone()]);
     let instances = wait_for_instances(&client, "default", 1).await;
-    let started =
-        client.start_task().task_definition(&td).container_instances(&instances[0]).started_by("ECS Deploy").send().await;
+    let started = client
+        .start_task()
+        .task_definition(&td)
+        .container_instances(&instances[0])
+        .started_by("ECS Deploy")
+        .send()
+        .await;
     assert_eq!(started.expect("StartTask takes it too").tasks()[0].started_by(), Some("ECS Deploy"));
     wait_status(&client, &arn, "RUNNING", Duration::from_secs(60)).await;
     assert_error(

@@ -366,3 +366,25 @@ async fn started_by_takes_any_printable_characters_up_to_128() {
     assert_ecs(control.run_task(run(&"x".repeat(129))).await, EcsException::InvalidParameterException, "startedBy");
     assert_ecs(control.run_task(run("a\nb")).await, EcsException::InvalidParameterException, "startedBy");
 }
+
+#[tokio::test]
+async fn a_definition_copied_by_a_deploy_tool_with_empty_modes_registers_and_places() {
+    let control = control().await;
+    agent(&control).await;
+    // What a deploy tool sends after copying a described definition and blanking what it does not use.
+    let req: RegisterTaskDefinitionRequest = serde_json::from_value(serde_json::json!({
+        "family": "tool",
+        "taskRoleArn": "",
+        "executionRoleArn": "",
+        "networkMode": "",
+        "pidMode": "",
+        "ipcMode": "",
+        "containerDefinitions": [{"name": "app", "image": "x", "memory": 64, "user": "", "workingDirectory": ""}],
+    }))
+    .unwrap();
+    let td = register(&control, req).await;
+    assert_eq!((td.network_mode, td.pid_mode, td.ipc_mode), (None, None, None));
+    let out = control.run_task(RunTaskRequest { task_definition: "tool".into(), ..Default::default() }).await.unwrap();
+    assert_eq!(out.failures.unwrap_or_default(), vec![]);
+    assert_eq!(out.tasks.unwrap().len(), 1);
+}
