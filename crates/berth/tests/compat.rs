@@ -83,6 +83,7 @@ async fn container_instance_operations_on_an_unknown_cluster_are_cluster_not_fou
         CLUSTER_MESSAGE,
     );
     assert_error(client.update_cluster().cluster(NOPE).send().await, CLUSTER_NOT_FOUND, CLUSTER_MESSAGE);
+    assert_error(client.delete_cluster().cluster(NOPE).send().await, CLUSTER_NOT_FOUND, CLUSTER_MESSAGE);
     assert_error(
         client.update_cluster_settings().cluster(NOPE).set_settings(Some(vec![])).send().await,
         CLUSTER_NOT_FOUND,

@@ -208,6 +208,7 @@ async fn every_operation_naming_an_unknown_cluster_is_cluster_not_found() {
         not_found,
         msg,
     );
+    assert_ecs(control.delete_cluster(DeleteClusterRequest { cluster: "nope".into() }).await, not_found, msg);
     // A cluster named by ARN is the same.
     assert_ecs(
         control.list_tasks(ListTasksRequest {
