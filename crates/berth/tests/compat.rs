@@ -241,7 +241,7 @@ async fn a_one_off_task_started_by_ecs_deploy_runs_and_is_described() {
     let task = describe(&client, &arn).await;
     assert_eq!(task.started_by(), Some("ECS Deploy"));
     let listed = client.list_tasks().started_by("ECS Deploy").send().await.unwrap();
-    assert_eq!(listed.task_arns(), [arn.clone()]);
+    assert_eq!(listed.task_arns(), std::slice::from_ref(&arn));
     let instances = wait_for_instances(&client, "default", 1).await;
     let started = client
         .start_task()
