@@ -45,6 +45,14 @@ RESERVED_TYPE_NAMES = {"Option", "Result", "Box", "Vec", "String", "Timestamp", 
 
 UNBOXED_PRIMITIVES = {"Integer", "Boolean", "Long", "Double"}
 
+# Optional enumeration members where an empty string means absent, as deploy tools send them when they copy a
+# described definition (docs/COMPATIBILITY.md). Deserialized with `crate::empty_is_absent`.
+EMPTY_IS_ABSENT = {
+    ("RegisterTaskDefinitionRequest", "networkMode"),
+    ("RegisterTaskDefinitionRequest", "pidMode"),
+    ("RegisterTaskDefinitionRequest", "ipcMode"),
+}
+
 
 def snake(name: str) -> str:
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
@@ -130,6 +138,15 @@ class Generator:
                     attrs += ", default"
                 self.out.append(f"    #[serde({attrs})]")
                 self.out.append(f"    pub {field}: {ty},")
+            elif (name, member) in EMPTY_IS_ABSENT:
+                # Written as rustfmt lays out the long attribute, so that `cargo fmt` leaves the output alone.
+                self.out.append("    #[serde(")
+                self.out.append(f'        rename = "{member}",')
+                self.out.append("        default,")
+                self.out.append('        skip_serializing_if = "Option::is_none",')
+                self.out.append('        deserialize_with = "crate::empty_is_absent"')
+                self.out.append("    )]")
+                self.out.append(f"    pub {field}: Option<{ty}>,")
             else:
                 self.out.append(
                     f'    #[serde(rename = "{member}", default, skip_serializing_if = "Option::is_none")]'

@@ -197,7 +197,8 @@ async fn invalid_calls_on_clusters_tasks_and_instances() {
         "FARGATE",
     );
     assert_error(
-        client.run_task().task_definition("web").started_by("bad by!").send().await,
+        // Printable characters are accepted as ECS accepts them (docs/COMPATIBILITY.md); control characters are not.
+        client.run_task().task_definition("web").started_by("bad\tby").send().await,
         "InvalidParameterException",
         "startedBy",
     );

@@ -28,8 +28,17 @@ fn root_arn(account: &str) -> String {
     format!("arn:aws:iam::{account}:root")
 }
 
+/// An optional string as ECS treats it: empty means absent (deploy tools copy definitions with `""` members).
+fn absent_if_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
 /// Fills in the defaults ECS shows for a container definition.
 fn normalise_container(mut c: ContainerDefinition, network_mode: NetworkMode) -> ContainerDefinition {
+    // See docs/COMPATIBILITY.md: an empty hostname, user or working directory is the image's default.
+    c.hostname = absent_if_empty(c.hostname.take());
+    c.user = absent_if_empty(c.user.take());
+    c.working_directory = absent_if_empty(c.working_directory.take());
     c.essential = Some(c.essential.unwrap_or(true));
     for pm in c.port_mappings.iter_mut().flatten() {
         pm.protocol = Some(pm.protocol.unwrap_or(TransportProtocol::Tcp));
@@ -111,8 +120,9 @@ impl Control {
                     req.container_definitions.iter().cloned().map(|c| normalise_container(c, network_mode)).collect(),
                 ),
                 family: Some(req.family.clone()),
-                task_role_arn: req.task_role_arn.clone(),
-                execution_role_arn: req.execution_role_arn.clone(),
+                // `""` (what deploy tools send when copying a definition) is no role: docs/COMPATIBILITY.md.
+                task_role_arn: absent_if_empty(req.task_role_arn.clone()),
+                execution_role_arn: absent_if_empty(req.execution_role_arn.clone()),
                 network_mode: req.network_mode,
                 revision,
                 volumes: Some(req.volumes.clone().unwrap_or_default()),
@@ -301,18 +311,18 @@ impl Control {
             let (_, revision) = match parse_task_definition_ref(text) {
                 Ok(parsed) => parsed,
                 Err(e) => {
-                    failures.push(failure("INVALID", Some(e.to_string())));
+                    failures.push(failure(INVALID_IDENTIFIER, Some(e.to_string())));
                     continue;
                 }
             };
             if revision.is_none() {
-                failures.push(failure("A revision is required.", None));
+                failures.push(failure(INVALID_IDENTIFIER, Some("A revision is required.".into())));
                 continue;
             }
             let current = match self.find_task_definition(text) {
                 Ok(v) => v,
                 Err(_) => {
-                    failures.push(failure("The specified task definition does not exist.", None));
+                    failures.push(failure(NOT_FOUND, None));
                     continue;
                 }
             };
@@ -336,6 +346,16 @@ impl Control {
         Ok(DeleteTaskDefinitionsResponse { task_definitions: Some(deleted), failures: Some(failures) })
     }
 }
+
+// DeleteTaskDefinitions' `failures[].reason` texts. ECS's API reference does not list them; these are the texts
+// other ECS emulators reproduce from observed responses (see docs/COMPATIBILITY.md). The ACTIVE one is the most
+// widely quoted; the other two are less certain.
+/// The reason ECS gives for a task definition that does not exist.
+pub const NOT_FOUND: &str =
+    "The specified task definition does not exist. Specify a valid account, family, revision and try again.";
+/// The reason ECS gives for an identifier that is not `family:revision` or a task definition ARN.
+pub const INVALID_IDENTIFIER: &str =
+    "The specified task definition identifier is invalid. Specify a valid name or ARN and try again.";
 
 /// The most deleted task definitions removed per pass.
 const DELETE_BATCH: usize = 100;

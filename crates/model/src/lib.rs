@@ -24,5 +24,42 @@ pub mod ids;
 
 pub use blob::Blob;
 
+/// Deserializes an optional member where an empty string means absent (`"networkMode": ""` as deploy tools send
+/// it); any other value must be one the type accepts. Used by the generated shapes for the members the generator
+/// lists in `EMPTY_IS_ABSENT`.
+pub fn empty_is_absent<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::Deserialize;
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    match value {
+        None => Ok(None),
+        Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
+        Some(v) => serde_json::from_value(v).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
 /// An AWS JSON 1.1 timestamp: seconds since the Unix epoch, with fractions.
 pub type Timestamp = f64;
+
+#[cfg(test)]
+mod tests {
+    use crate::ecs::{NetworkMode, RegisterTaskDefinitionRequest};
+
+    fn parse(extra: &str) -> Result<RegisterTaskDefinitionRequest, serde_json::Error> {
+        serde_json::from_str(&format!(r#"{{"family": "f", "containerDefinitions": [] {extra}}}"#))
+    }
+
+    #[test]
+    fn an_empty_network_pid_or_ipc_mode_is_absent() {
+        let req = parse(r#", "networkMode": "", "pidMode": "", "ipcMode": """#).unwrap();
+        assert_eq!((req.network_mode, req.pid_mode, req.ipc_mode), (None, None, None));
+        assert_eq!(parse(r#", "networkMode": "host""#).unwrap().network_mode, Some(NetworkMode::Host));
+        assert_eq!(parse(r#", "networkMode": null"#).unwrap().network_mode, None);
+        assert_eq!(parse("").unwrap().network_mode, None);
+        let error = parse(r#", "networkMode": "bogus""#).unwrap_err().to_string();
+        assert!(error.contains("unknown variant `bogus`"), "{error}");
+    }
+}

@@ -458,6 +458,9 @@ impl Control {
                 format!("{what} is not supported by Berth yet."),
             ))
         };
+        if req.launch_type.is_some() && req.capacity_provider_strategy.as_ref().is_some_and(|s| !s.is_empty()) {
+            return Err(ControlError::invalid(crate::tasks::run::BOTH_LAUNCH_TYPE_AND_STRATEGY));
+        }
         if req.launch_type.is_some_and(|l| l != LaunchType::Ec2 && l != LaunchType::External) {
             return unsupported("The FARGATE launch type for services");
         }

@@ -5,7 +5,7 @@
 //! its time, and bumps the task's `version`.
 
 mod describe;
-mod run;
+pub(crate) mod run;
 pub(crate) mod stop;
 
 pub(crate) use run::DefaultStrategy;

@@ -52,13 +52,18 @@ pub(crate) enum DefaultStrategy {
     Service,
 }
 
-fn validate_started_by(started_by: Option<&str>) -> Result<()> {
+/// ECS's message for a RunTask (or CreateService) that names both a launch type and a capacity provider strategy.
+pub const BOTH_LAUNCH_TYPE_AND_STRATEGY: &str =
+    "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.";
+
+/// ECS documents up to 128 letters, numbers, hyphens, underscores and forward slashes, but in practice takes more:
+/// deploy tools have sent `startedBy: "ECS Deploy"` (a space) for years. Berth accepts any printable characters up
+/// to 128 (docs/COMPATIBILITY.md).
+pub(crate) fn validate_started_by(started_by: Option<&str>) -> Result<()> {
     if let Some(s) = started_by
-        && (s.len() > 128 || !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_/".contains(c)))
+        && (s.chars().count() > 128 || s.chars().any(char::is_control))
     {
-        return Err(ControlError::invalid(
-            "startedBy can have up to 128 letters, numbers, hyphens, underscores and forward slashes.",
-        ));
+        return Err(ControlError::invalid("startedBy can have up to 128 printable characters."));
     }
     Ok(())
 }
@@ -475,7 +480,11 @@ impl Control {
         if !(1..=10).contains(&count) {
             return Err(ControlError::invalid(format!("count must be between 1 and 10, got {count}.")));
         }
-        if req.capacity_provider_strategy.as_ref().is_some_and(|s| !s.is_empty()) {
+        let strategy = req.capacity_provider_strategy.as_ref().is_some_and(|s| !s.is_empty());
+        if strategy && req.launch_type.is_some() {
+            return Err(ControlError::invalid(BOTH_LAUNCH_TYPE_AND_STRATEGY));
+        }
+        if strategy {
             return Err(ControlError::ecs(
                 EcsException::UnsupportedFeatureException,
                 "capacityProviderStrategy is not supported by Berth yet; use launchType EC2.",

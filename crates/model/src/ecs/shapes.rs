@@ -9419,7 +9419,12 @@ pub struct RegisterTaskDefinitionRequest {
     #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
     pub execution_role_arn: Option<String>,
     /// Wire member `networkMode`.
-    #[serde(rename = "networkMode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkMode",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub network_mode: Option<NetworkMode>,
     /// Wire member `containerDefinitions` (required).
     #[serde(rename = "containerDefinitions")]
@@ -9443,10 +9448,20 @@ pub struct RegisterTaskDefinitionRequest {
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
     /// Wire member `pidMode`.
-    #[serde(rename = "pidMode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pidMode",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub pid_mode: Option<PidMode>,
     /// Wire member `ipcMode`.
-    #[serde(rename = "ipcMode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ipcMode",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub ipc_mode: Option<IpcMode>,
     /// Wire member `proxyConfiguration`.
     #[serde(rename = "proxyConfiguration", default, skip_serializing_if = "Option::is_none")]
