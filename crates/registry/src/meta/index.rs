@@ -218,10 +218,8 @@ fn decode<T: DeserializeOwned>(kv: &KeyValue, put: bool) -> Option<T> {
     if !put {
         return None;
     }
-    match serde_json::from_slice(&kv.value) {
-        Ok(v) => Some(v),
-        Err(_) => None, // quarantined by `note_readability`
-    }
+    // An unreadable value was quarantined by `note_readability`.
+    serde_json::from_slice(&kv.value).ok()
 }
 
 /// The index and the revision it has reached.
