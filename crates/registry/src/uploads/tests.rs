@@ -244,3 +244,32 @@ async fn sessions_are_capped_per_repository() {
     r.upload_cancel("app", &ids[0]).await.unwrap();
     r.upload_start("app", Algorithm::Sha256).await.unwrap();
 }
+
+/// Issue 8, point 12: an upload orphaned by a crash (the process died mid-push) is restored by the next process
+/// and still expires after its TTL; the restart does not keep it alive for ever.
+#[tokio::test]
+async fn an_upload_orphaned_by_a_restart_expires_after_its_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000.0));
+    let store: berth_store::SharedStore = Arc::new(MemoryStore::new());
+    let blobs: Arc<dyn BlobStore> = Arc::new(MemoryBlobStore::new());
+    let config = || {
+        let mut config = RegistryConfig::new(dir.path(), "us-east-1", "000000000000", "127.0.0.1:1");
+        config.upload_ttl = Duration::from_secs(60);
+        config
+    };
+    let first = Registry::open_with(config(), store.clone(), clock.clone(), blobs.clone()).await.unwrap();
+    create_repo(&first, "app").await;
+    let orphan = first.upload_start("app", Algorithm::Sha256).await.unwrap();
+    first.upload_append("app", &orphan.id, chunk(None, b"half a layer")).await.unwrap();
+    drop(first); // the process dies: nobody finishes or cancels the upload
+
+    clock.advance(10.0);
+    let second = Registry::open_with(config(), store, clock.clone(), blobs.clone()).await.unwrap();
+    assert!(second.upload_status("app", &orphan.id).await.is_ok(), "the next process restores the session");
+    clock.advance(30.0);
+    assert_eq!(second.expire_uploads().await.unwrap(), 0, "not before its TTL");
+    clock.advance(31.0);
+    assert_eq!(second.expire_uploads().await.unwrap(), 1, "the orphan expires after its TTL");
+    assert!(blobs.upload_list().await.unwrap().is_empty(), "its data is gone");
+}
