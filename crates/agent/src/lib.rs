@@ -16,8 +16,11 @@
 //!   finds them again ([`engine::Engine::adopt`]) and leaves them running.
 //!
 //! # Limitations
-//! awsvpc networking, volumes other than bind mounts, secrets, log drivers other than json-file and the task
-//! metadata endpoints are not implemented yet.
+//! Not implemented yet: awsvpc networking, EFS/FSx volumes, `secrets` and task credentials (no credentials
+//! endpoint), the `awslogs`/`awsfirelens` log drivers (Docker's own drivers work), GPUs and devices, and the
+//! metadata endpoint's `/taskWithTags`. Host paths, task-scoped and shared Docker volumes, Docker's log drivers and
+//! the task metadata endpoint v4 work. Settings that reach the host run only where the agent's `--allow-*` flags
+//! open them ([`host_gate`]).
 
 pub mod client;
 pub mod convert;
