@@ -28,7 +28,7 @@ pub fn is_reserved_key(key: &str) -> bool {
 
 /// The message for a user tag key in the reserved `aws:` namespace.
 fn reserved_message(key: &str) -> String {
-    format!("Invalid tag key {key:?}: tag keys starting with 'aws:' are reserved for AWS use.")
+    format!("Invalid tag key {key:?}: tag keys may not start with \"aws:\" (reserved for AWS use).")
 }
 
 /// Refuses more than [`MAX_TAGS`] user tags; `aws:` tags (ECS managed tags) do not count, as in AWS.
