@@ -117,10 +117,8 @@ async fn every_resource_type_is_taggable_and_describes_show_tags_only_when_asked
     let out = client.describe_services().services("svc").send().await.unwrap();
     assert!(out.services()[0].tags.is_none());
 
-    let cluster = client.describe_clusters().clusters("default").send().await.unwrap().clusters()[0]
-        .cluster_arn
-        .clone()
-        .unwrap();
+    let cluster =
+        client.describe_clusters().clusters("default").send().await.unwrap().clusters()[0].cluster_arn.clone().unwrap();
     tag_untag_list(&client, &cluster, &[]).await;
     let out = client.describe_clusters().clusters("default").include(ClusterField::Tags).send().await.unwrap();
     assert_eq!(pairs(out.clusters()[0].tags()), expect(&[("b", "2")]));
@@ -153,7 +151,11 @@ async fn every_resource_type_is_taggable_and_describes_show_tags_only_when_asked
         "InvalidParameterException",
         "may not start with \"aws:\"",
     );
-    assert_eq!(listed(&client, &service).await, expect(&[("b", "2"), ("owner", "me")]), "refused requests change nothing");
+    assert_eq!(
+        listed(&client, &service).await,
+        expect(&[("b", "2"), ("owner", "me")]),
+        "refused requests change nothing"
+    );
     let missing = service.replace("service/default/svc", "service/default/nope");
     assert_error(
         client.list_tags_for_resource().resource_arn(&missing).send().await,

@@ -169,9 +169,8 @@ impl Control {
                 )));
             }
         };
-        let cluster_active = |n: &str| {
-            state.clusters.get(n).is_some_and(|c| c.record.cluster.status.as_deref() == Some("ACTIVE"))
-        };
+        let cluster_active =
+            |n: &str| state.clusters.get(n).is_some_and(|c| c.record.cluster.status.as_deref() == Some("ACTIVE"));
         if let Target::Service(c, _) | Target::Task(c, _) | Target::Instance(c, _) = &target
             && !cluster_active(c)
         {

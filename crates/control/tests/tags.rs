@@ -104,7 +104,11 @@ async fn run_task_request_tags_win_over_task_definition_tags_and_managed_tags_ar
 
     // Without propagateTags nothing is copied from the task definition; no managed tags without the flag.
     let out = control
-        .run_task(RunTaskRequest { task_definition: "web".into(), tags: Some(vec![tag("a", "1")]), ..Default::default() })
+        .run_task(RunTaskRequest {
+            task_definition: "web".into(),
+            tags: Some(vec![tag("a", "1")]),
+            ..Default::default()
+        })
         .await
         .unwrap();
     let arn = out.tasks.unwrap()[0].task_arn.clone().unwrap();
@@ -120,7 +124,10 @@ async fn run_task_request_tags_win_over_task_definition_tags_and_managed_tags_ar
         .find(|a| *a != arn)
         .unwrap();
     let err = control
-        .untag_resource(UntagResourceRequest { resource_arn: first.clone(), tag_keys: vec!["aws:ecs:clusterName".into()] })
+        .untag_resource(UntagResourceRequest {
+            resource_arn: first.clone(),
+            tag_keys: vec!["aws:ecs:clusterName".into()],
+        })
         .await
         .unwrap_err();
     assert_eq!(err.exception(), EcsException::InvalidParameterException);
@@ -226,8 +233,10 @@ async fn service_tasks_get_the_service_tags_and_managed_tags_and_services_are_ta
         ("arn:aws:ecs:us-east-1:000000000000:capacity-provider/cp", "capacity providers"),
         ("arn:aws:ecs:us-east-1:000000000000:task-set/default/api/ecs-svc", "task sets"),
     ] {
-        let err =
-            control.tag_resource(TagResourceRequest { resource_arn: arn.into(), tags: vec![tag("a", "b")] }).await.unwrap_err();
+        let err = control
+            .tag_resource(TagResourceRequest { resource_arn: arn.into(), tags: vec![tag("a", "b")] })
+            .await
+            .unwrap_err();
         assert_eq!(err.exception(), EcsException::ResourceNotFoundException);
         assert!(err.to_string().contains(what), "{err}");
     }

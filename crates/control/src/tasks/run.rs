@@ -13,8 +13,8 @@ use berth_model::agent::ContainerSpec;
 use berth_model::ecs::task_definition::{parse_task_cpu, parse_task_memory, static_host_port};
 use berth_model::ecs::{
     Container, ContainerDefinition, ContainerOverride, Failure, HealthStatus, KeyValuePair, LaunchType, NetworkMode,
-    PlacementConstraint, PlacementStrategy, PropagateTags, RunTaskRequest, RunTaskResponse, StartTaskRequest, StartTaskResponse, Tag,
-    Task, TaskDefinitionStatus, TaskOverride, TransportProtocol,
+    PlacementConstraint, PlacementStrategy, PropagateTags, RunTaskRequest, RunTaskResponse, StartTaskRequest,
+    StartTaskResponse, Tag, Task, TaskDefinitionStatus, TaskOverride, TransportProtocol,
 };
 use berth_store::Txn;
 use sha2::{Digest, Sha256};
@@ -59,8 +59,7 @@ pub const BOTH_LAUNCH_TYPE_AND_STRATEGY: &str =
 
 /// The message for RunTask with `propagateTags: SERVICE` (the model: "An error will be received if you specify the
 /// SERVICE option when running a task").
-pub const RUN_TASK_PROPAGATE_SERVICE: &str =
-    "propagateTags SERVICE is not valid for RunTask: a task run outside a service can only propagate tags from its task definition (TASK_DEFINITION) or none (NONE).";
+pub const RUN_TASK_PROPAGATE_SERVICE: &str = "propagateTags SERVICE is not valid for RunTask: a task run outside a service can only propagate tags from its task definition (TASK_DEFINITION) or none (NONE).";
 
 /// ECS documents up to 128 letters, numbers, hyphens, underscores and forward slashes, but in practice takes more:
 /// deploy tools have sent `startedBy: "ECS Deploy"` (a space) for years. Berth accepts any printable characters up
