@@ -244,3 +244,61 @@ async fn service_tasks_get_the_service_tags_and_managed_tags_and_services_are_ta
     let err = control.list_tags_for_resource(ListTagsForResourceRequest { resource_arn: missing }).unwrap_err();
     assert_eq!(err.exception(), EcsException::ResourceNotFoundException);
 }
+
+#[tokio::test]
+async fn update_service_changes_tagging_for_new_tasks_only() {
+    let control = control().await;
+    agent(&control).await;
+    task_definition(&control, vec![tag("from", "td")]).await;
+    control
+        .create_service(CreateServiceRequest {
+            service_name: "api".into(),
+            task_definition: Some("web".into()),
+            desired_count: Some(1),
+            propagate_tags: Some(PropagateTags::TaskDefinition),
+            enable_ecs_managed_tags: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        reconcile_all(&control).await.unwrap();
+    }
+    let first = control.list_tasks(ListTasksRequest::default()).unwrap().task_arns.unwrap();
+    assert_eq!(first.len(), 1);
+    control
+        .update_service(UpdateServiceRequest {
+            service: "api".into(),
+            desired_count: Some(2),
+            propagate_tags: Some(PropagateTags::None),
+            enable_ecs_managed_tags: Some(false),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        reconcile_all(&control).await.unwrap();
+    }
+    let all = control.list_tasks(ListTasksRequest::default()).unwrap().task_arns.unwrap();
+    assert_eq!(all.len(), 2);
+    for arn in &all {
+        let tags = sorted(describe_task(&control, arn, true).tags.unwrap());
+        if first.contains(arn) {
+            assert_eq!(
+                tags,
+                pairs(&[("aws:ecs:clusterName", "default"), ("aws:ecs:serviceName", "api"), ("from", "td")]),
+                "a running task keeps its tags"
+            );
+        } else {
+            assert_eq!(tags, pairs(&[]), "a new task follows the updated settings");
+        }
+    }
+    let service = control
+        .describe_services(DescribeServicesRequest { services: vec!["api".into()], ..Default::default() })
+        .unwrap()
+        .services
+        .unwrap()
+        .remove(0);
+    assert_eq!(service.propagate_tags, Some(PropagateTags::None));
+    assert!(!service.enable_ecs_managed_tags);
+}
