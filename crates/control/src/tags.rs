@@ -4,8 +4,8 @@ use crate::records::keys;
 use crate::{Control, ControlError, Result, encode};
 use berth_model::arn::Arn;
 use berth_model::ecs::{
-    ListTagsForResourceRequest, ListTagsForResourceResponse, Tag, TagResourceRequest, TagResourceResponse,
-    UntagResourceRequest, UntagResourceResponse,
+    ListTagsForResourceRequest, ListTagsForResourceResponse, PropagateTags, Tag, TagResourceRequest,
+    TagResourceResponse, UntagResourceRequest, UntagResourceResponse,
 };
 use berth_store::Txn;
 
@@ -16,14 +16,35 @@ fn valid_tag_text(text: &str) -> bool {
     text.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
 }
 
-/// Validates tags as ECS does: 1-128 character keys, values up to 256, no `aws:` prefix, at most 50.
-pub fn validate_tags(tags: &[Tag]) -> Result<()> {
-    if tags.len() > MAX_TAGS {
+/// ECS's cluster-name managed tag.
+pub const CLUSTER_NAME_TAG: &str = "aws:ecs:clusterName";
+/// ECS's service-name managed tag.
+pub const SERVICE_NAME_TAG: &str = "aws:ecs:serviceName";
+
+/// Whether a tag key is in the `aws:` namespace reserved for AWS (any letter case).
+pub fn is_reserved_key(key: &str) -> bool {
+    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+}
+
+/// The message for a user tag key in the reserved `aws:` namespace.
+fn reserved_message(key: &str) -> String {
+    format!("Invalid tag key {key:?}: tag keys may not start with \"aws:\" (reserved for AWS use).")
+}
+
+/// Refuses more than [`MAX_TAGS`] user tags; `aws:` tags (ECS managed tags) do not count, as in AWS.
+pub fn check_tag_count(tags: &[Tag]) -> Result<()> {
+    let count = tags.iter().filter(|t| !is_reserved_key(t.key.as_deref().unwrap_or_default())).count();
+    if count > MAX_TAGS {
         return Err(ControlError::invalid(format!(
-            "A resource can have at most {MAX_TAGS} tags; {} were given.",
-            tags.len()
+            "A resource can have at most {MAX_TAGS} tags; this request would give it {count}."
         )));
     }
+    Ok(())
+}
+
+/// Validates tags as ECS does: 1-128 character keys, values up to 256, no `aws:` prefix, at most 50.
+pub fn validate_tags(tags: &[Tag]) -> Result<()> {
+    check_tag_count(tags)?;
     for tag in tags {
         let key = tag.key.as_deref().unwrap_or_default();
         let value = tag.value.as_deref().unwrap_or_default();
@@ -37,8 +58,8 @@ pub fn validate_tags(tags: &[Tag]) -> Result<()> {
                 "Invalid value for tag {key:?}: values are up to 256 letters, numbers, spaces and _.:/=+-@"
             )));
         }
-        if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(ControlError::invalid(format!("Tag keys may not start with \"aws:\" ({key:?}).")));
+        if is_reserved_key(key) {
+            return Err(ControlError::invalid(reserved_message(key)));
         }
     }
     let mut keys: Vec<&str> = tags.iter().filter_map(|t| t.key.as_deref()).collect();
@@ -56,9 +77,52 @@ pub fn merge_tags(existing: &[Tag], new: &[Tag]) -> Vec<Tag> {
     out
 }
 
+/// How a new task's tags are made: the request's own tags, what to propagate, and ECS managed tags.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TaskTagging<'a> {
+    /// Tags given on the request (RunTask / StartTask); none for service tasks.
+    pub request: &'a [Tag],
+    /// `propagateTags`: where to copy tags from at creation.
+    pub propagate: Option<PropagateTags>,
+    /// The service starting the task: its name and tags.
+    pub service: Option<(&'a str, &'a [Tag])>,
+    /// `enableECSManagedTags`.
+    pub managed: bool,
+}
+
+impl TaskTagging<'_> {
+    /// The tags without the managed ones: the propagated source's, then the request's (a request tag with the
+    /// same key wins, as ECS documents).
+    pub(crate) fn user_tags(&self, task_definition_tags: &[Tag]) -> Result<Vec<Tag>> {
+        validate_tags(self.request)?;
+        let propagated: &[Tag] = match self.propagate {
+            Some(PropagateTags::TaskDefinition) => task_definition_tags,
+            Some(PropagateTags::Service) => self.service.map(|(_, tags)| tags).unwrap_or_default(),
+            Some(PropagateTags::None) | None => &[],
+        };
+        let merged = merge_tags(propagated, self.request);
+        check_tag_count(&merged)?;
+        Ok(merged)
+    }
+
+    /// ECS managed tags for a task in `cluster`: `aws:ecs:clusterName`, and `aws:ecs:serviceName` for a
+    /// service's task; none unless `enableECSManagedTags`.
+    pub(crate) fn managed_tags(&self, cluster: &str) -> Vec<Tag> {
+        if !self.managed {
+            return Vec::new();
+        }
+        let mut tags = vec![Tag { key: Some(CLUSTER_NAME_TAG.into()), value: Some(cluster.into()) }];
+        if let Some((name, _)) = self.service {
+            tags.push(Tag { key: Some(SERVICE_NAME_TAG.into()), value: Some(name.into()) });
+        }
+        tags
+    }
+}
+
 /// A taggable resource, found from its ARN.
 enum Target {
     Cluster(String),
+    Service(String, String),
     TaskDefinition(String, i32),
     Task(String, String),
     Instance(String, String),
@@ -86,10 +150,17 @@ impl Control {
             }
             ("task", [cluster, id]) => Target::Task(cluster.to_string(), id.to_string()),
             ("container-instance", [cluster, id]) => Target::Instance(cluster.to_string(), id.to_string()),
-            ("service" | "capacity-provider" | "task-set", _) => {
+            ("service", [cluster, name]) => Target::Service(cluster.to_string(), name.to_string()),
+            ("capacity-provider", _) => {
                 return Err(ControlError::ecs(
-                    crate::EcsException::UnsupportedFeatureException,
-                    format!("Tagging {} resources is not supported by Berth yet.", arn.resource_type()),
+                    crate::EcsException::ResourceNotFoundException,
+                    "The specified resource could not be found: Berth has no capacity providers yet.",
+                ));
+            }
+            ("task-set", _) => {
+                return Err(ControlError::ecs(
+                    crate::EcsException::ResourceNotFoundException,
+                    "The specified resource could not be found: Berth has no task sets yet.",
                 ));
             }
             _ => {
@@ -98,7 +169,18 @@ impl Control {
                 )));
             }
         };
+        let cluster_active =
+            |n: &str| state.clusters.get(n).is_some_and(|c| c.record.cluster.status.as_deref() == Some("ACTIVE"));
+        if let Target::Service(c, _) | Target::Task(c, _) | Target::Instance(c, _) = &target
+            && !cluster_active(c)
+        {
+            return Err(ControlError::cluster_not_found());
+        }
         let exists = match &target {
+            Target::Service(c, n) => state
+                .services
+                .get(&(c.clone(), n.clone()))
+                .is_some_and(|v| v.record.service.status.as_deref() != Some("INACTIVE")),
             Target::Cluster(n) => {
                 state.clusters.get(n).is_some_and(|c| c.record.cluster.status.as_deref() == Some("ACTIVE"))
             }
@@ -125,6 +207,13 @@ impl Control {
                         let tags = change(rec.cluster.tags.as_deref().unwrap_or_default())?;
                         rec.cluster.tags = Some(tags);
                         Txn::new().expect(keys::cluster(n), v.mod_revision).put(keys::cluster(n), encode(&rec)?)
+                    }
+                    Target::Service(c, n) => {
+                        let Some(v) = state.services.get(&(c.clone(), n.clone())) else { continue };
+                        let mut rec = (*v.record).clone();
+                        rec.service.tags = Some(change(rec.service.tags.as_deref().unwrap_or_default())?);
+                        let key = keys::service(c, n);
+                        Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
                     Target::TaskDefinition(f, r) => {
                         let Some(v) = state.task_definitions.get(&(f.clone(), *r)) else { continue };
@@ -161,7 +250,7 @@ impl Control {
         validate_tags(&req.tags)?;
         self.update_tags(&req.resource_arn, |existing| {
             let merged = merge_tags(existing, &req.tags);
-            validate_tags(&merged)?;
+            check_tag_count(&merged)?;
             Ok(merged)
         })
         .await?;
@@ -170,6 +259,9 @@ impl Control {
 
     /// `UntagResource`.
     pub async fn untag_resource(&self, req: UntagResourceRequest) -> Result<UntagResourceResponse> {
+        if let Some(key) = req.tag_keys.iter().find(|k| is_reserved_key(k)) {
+            return Err(ControlError::invalid(reserved_message(key)));
+        }
         self.update_tags(&req.resource_arn, |existing| {
             Ok(existing.iter().filter(|t| !req.tag_keys.iter().any(|k| Some(k) == t.key.as_ref())).cloned().collect())
         })
@@ -183,6 +275,7 @@ impl Control {
         let state = self.cache.read();
         let tags = match target {
             Target::Cluster(n) => state.clusters.get(&n).and_then(|v| v.record.cluster.tags.clone()),
+            Target::Service(c, n) => state.services.get(&(c, n)).and_then(|v| v.record.service.tags.clone()),
             Target::TaskDefinition(f, r) => state.task_definitions.get(&(f, r)).map(|v| v.record.tags.clone()),
             Target::Task(c, i) => state.tasks.get(&(c, i)).and_then(|v| v.record.task.tags.clone()),
             Target::Instance(c, i) => state.instances.get(&(c, i)).and_then(|v| v.record.instance.tags.clone()),

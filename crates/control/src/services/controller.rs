@@ -171,6 +171,12 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     &primary.task_definition,
                     &group,
                     &primary.id,
+                    crate::tags::TaskTagging {
+                        request: &[],
+                        propagate: record.service.propagate_tags,
+                        service: Some((name, record.service.tags.as_deref().unwrap_or_default())),
+                        managed: record.service.enable_ecs_managed_tags,
+                    },
                     &constraints,
                     &strategy,
                     count,

@@ -593,6 +593,13 @@ impl Control {
             if let Some(flag) = req.enable_execute_command {
                 record.service.enable_execute_command = flag;
             }
+            // Both apply to tasks started from now on; running tasks keep their tags, as in ECS.
+            if let Some(propagate) = req.propagate_tags {
+                record.service.propagate_tags = Some(propagate);
+            }
+            if let Some(flag) = req.enable_ecs_managed_tags {
+                record.service.enable_ecs_managed_tags = flag;
+            }
             if redeploy {
                 // A deployment that already runs its full desired count, healthy, is complete even if its
                 // stabilization window has not passed: it is the one to roll back to.

@@ -7,14 +7,14 @@ use crate::placement::{demand, to_scheduler_instance};
 use crate::records::{
     ClientTokenRecord, InstanceRecord, Reservation, TaskDefinitionRecord, TaskRecord, Transition, keys,
 };
-use crate::tags::validate_tags;
+use crate::tags::TaskTagging;
 use crate::{Control, ControlError, EcsException, Result, encode};
 use berth_model::agent::ContainerSpec;
 use berth_model::ecs::task_definition::{parse_task_cpu, parse_task_memory, static_host_port};
 use berth_model::ecs::{
     Container, ContainerDefinition, ContainerOverride, Failure, HealthStatus, KeyValuePair, LaunchType, NetworkMode,
-    PlacementConstraint, PlacementStrategy, RunTaskRequest, RunTaskResponse, StartTaskRequest, StartTaskResponse, Tag,
-    Task, TaskDefinitionStatus, TaskOverride, TransportProtocol,
+    PlacementConstraint, PlacementStrategy, PropagateTags, RunTaskRequest, RunTaskResponse, StartTaskRequest,
+    StartTaskResponse, Tag, Task, TaskDefinitionStatus, TaskOverride, TransportProtocol,
 };
 use berth_store::Txn;
 use sha2::{Digest, Sha256};
@@ -30,6 +30,7 @@ struct Prepared {
     group: String,
     started_by: Option<String>,
     tags: Vec<Tag>,
+    managed_tags: Vec<Tag>,
     launch_type: LaunchType,
     constraints: Vec<PlacementConstraint>,
     strategy: Vec<PlacementStrategy>,
@@ -55,6 +56,10 @@ pub(crate) enum DefaultStrategy {
 /// ECS's message for a RunTask (or CreateService) that names both a launch type and a capacity provider strategy.
 pub const BOTH_LAUNCH_TYPE_AND_STRATEGY: &str =
     "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.";
+
+/// The message for RunTask with `propagateTags: SERVICE` (the model: "An error will be received if you specify the
+/// SERVICE option when running a task").
+pub const RUN_TASK_PROPAGATE_SERVICE: &str = "propagateTags SERVICE is not valid for RunTask: a task run outside a service can only propagate tags from its task definition (TASK_DEFINITION) or none (NONE).";
 
 /// ECS documents up to 128 letters, numbers, hyphens, underscores and forward slashes, but in practice takes more:
 /// deploy tools have sent `startedBy: "ECS Deploy"` (a space) for years. Berth accepts any printable characters up
@@ -218,7 +223,8 @@ impl Control {
         overrides: Option<&TaskOverride>,
         group: Option<&str>,
         started_by: Option<&str>,
-        tags: Option<&[Tag]>,
+        tagging: TaskTagging<'_>,
+        cluster: &str,
         launch_type: Option<LaunchType>,
         constraints: &[PlacementConstraint],
         strategy: &[PlacementStrategy],
@@ -273,8 +279,8 @@ impl Control {
         let group = group.map(str::to_string).unwrap_or_else(|| format!("family:{family}"));
         validate_group(&group)?;
         validate_started_by(started_by)?;
-        let tags = tags.map(<[Tag]>::to_vec).unwrap_or_default();
-        validate_tags(&tags)?;
+        let tags = tagging.user_tags(&td.record.tags)?;
+        let managed_tags = tagging.managed_tags(cluster);
         let reservation = build_demand(&containers, network_mode, task_cpu, task_memory);
         let mut all_constraints = crate::placement::task_definition_constraints(definition);
         all_constraints.extend(constraints.iter().cloned());
@@ -287,6 +293,7 @@ impl Control {
             group,
             started_by: started_by.map(str::to_string),
             tags,
+            managed_tags,
             launch_type,
             constraints: all_constraints,
             strategy: strategy.to_vec(),
@@ -354,7 +361,7 @@ impl Control {
             launch_type: Some(p.launch_type),
             overrides: Some(overrides),
             started_by: p.started_by.clone(),
-            tags: Some(p.tags.clone()),
+            tags: Some(p.tags.iter().chain(&p.managed_tags).cloned().collect()),
             task_arn: Some(task_arn),
             task_definition_arn: definition.task_definition_arn.clone(),
             version: 1,
@@ -490,6 +497,9 @@ impl Control {
                 "capacityProviderStrategy is not supported by Berth yet; use launchType EC2.",
             ));
         }
+        if req.propagate_tags == Some(PropagateTags::Service) {
+            return Err(ControlError::invalid(RUN_TASK_PROPAGATE_SERVICE));
+        }
         let token = match &req.client_token {
             Some(t) if t.is_empty() || t.len() > 64 || !t.is_ascii() => {
                 return Err(ControlError::invalid("clientToken must be 1 to 64 ASCII characters."));
@@ -513,7 +523,13 @@ impl Control {
             req.overrides.as_ref(),
             req.group.as_deref(),
             req.started_by.as_deref(),
-            req.tags.as_deref(),
+            TaskTagging {
+                request: req.tags.as_deref().unwrap_or_default(),
+                propagate: req.propagate_tags,
+                service: None,
+                managed: req.enable_ecs_managed_tags,
+            },
+            &cluster,
             req.launch_type,
             req.placement_constraints.as_deref().unwrap_or_default(),
             req.placement_strategy.as_deref().unwrap_or_default(),
@@ -563,7 +579,13 @@ impl Control {
             req.overrides.as_ref(),
             req.group.as_deref(),
             req.started_by.as_deref(),
-            req.tags.as_deref(),
+            TaskTagging {
+                request: req.tags.as_deref().unwrap_or_default(),
+                propagate: req.propagate_tags,
+                service: None,
+                managed: req.enable_ecs_managed_tags,
+            },
+            &cluster,
             Some(LaunchType::Ec2),
             &[],
             &[],
@@ -630,6 +652,7 @@ impl Control {
         task_definition: &str,
         group: &str,
         started_by: &str,
+        tagging: TaskTagging<'_>,
         constraints: &[PlacementConstraint],
         strategy: &[PlacementStrategy],
         count: usize,
@@ -640,7 +663,8 @@ impl Control {
             None,
             Some(group),
             Some(started_by),
-            None,
+            tagging,
+            cluster,
             Some(LaunchType::Ec2),
             constraints,
             strategy,
