@@ -22,6 +22,7 @@
 //! answer `UnsupportedFeatureException` in the API crate. Controllers assume one control plane process (no leader
 //! election yet).
 
+mod account_settings;
 pub mod agents;
 mod attributes;
 pub mod cache;
@@ -38,6 +39,7 @@ mod tags;
 mod task_definitions;
 pub mod tasks;
 
+pub use account_settings::aws_default as aws_default_account_setting;
 pub use error::{ControlError, EcsException, Result};
 
 use berth_model::arn::{Arn, is_arn};
