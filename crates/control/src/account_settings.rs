@@ -42,7 +42,7 @@ fn allowed(name: SettingName) -> (&'static [&'static str], &'static str) {
 }
 
 /// AWS's default value of a setting (what an account that never set it has).
-pub fn aws_default(name: SettingName) -> &'static str {
+fn aws_default(name: SettingName) -> &'static str {
     allowed(name).1
 }
 

@@ -39,7 +39,6 @@ mod tags;
 mod task_definitions;
 pub mod tasks;
 
-pub use account_settings::aws_default as aws_default_account_setting;
 pub use error::{ControlError, EcsException, Result};
 
 use berth_model::arn::{Arn, is_arn};
