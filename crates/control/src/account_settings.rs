@@ -68,9 +68,9 @@ fn validate_value(name: SettingName, value: &str) -> Result<()> {
         )));
     }
     if is_long_arn_format(name) && value == "disabled" {
+        // ECS's own answer since April 2021, then why: Berth never had the short format.
         return Err(ControlError::invalid(format!(
-            "{name} cannot be disabled: Berth supports only the long ARN format (Amazon ECS no longer allows \
-             opting out of it either)."
+            "You can no longer disable Long Arn settings ({name}): Berth supports only the long ARN format."
         )));
     }
     Ok(())
