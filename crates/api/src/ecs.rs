@@ -48,6 +48,10 @@ pub async fn dispatch(control: &Control, operation: &str, body: &[u8]) -> Result
         "TagResource" => call!(async tag_resource),
         "UntagResource" => call!(async untag_resource),
         "ListTagsForResource" => call!(sync list_tags_for_resource),
+        "PutAccountSetting" => call!(async put_account_setting),
+        "PutAccountSettingDefault" => call!(async put_account_setting_default),
+        "ListAccountSettings" => call!(sync list_account_settings),
+        "DeleteAccountSetting" => call!(async delete_account_setting),
         known if OPERATIONS.contains(&known) => {
             Err(ApiError::bad_request("UnsupportedFeatureException", format!("{known} is not supported by Berth yet.")))
         }

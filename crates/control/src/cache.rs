@@ -10,8 +10,8 @@
 //! service scheduler, Describe*) consult the quarantine and hold back instead.
 
 use crate::records::{
-    ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, ServiceRecord, TaskDefinitionRecord, TaskRecord,
-    keys,
+    AccountSettingRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, ServiceRecord,
+    TaskDefinitionRecord, TaskRecord, keys,
 };
 use berth_store::{Event, EventKind, KeyValue, SharedStore, StoreError};
 use serde::de::DeserializeOwned;
@@ -67,6 +67,8 @@ pub struct State {
     pub tokens: BTreeMap<String, Versioned<ClientTokenRecord>>,
     /// Services by (cluster, name).
     pub services: BTreeMap<(String, String), Versioned<ServiceRecord>>,
+    /// Explicit account settings by (setting name, principal ARN).
+    pub account_settings: BTreeMap<(String, String), Versioned<AccountSettingRecord>>,
     /// Task keys by container instance id.
     pub tasks_by_instance: HashMap<String, BTreeSet<(String, String)>>,
     /// Task keys by (cluster, group).
@@ -81,6 +83,7 @@ enum Kind {
     Instance(String, String),
     Service(String, String),
     Token,
+    AccountSetting(String, String),
 }
 
 fn classify(key: &str) -> Option<Kind> {
@@ -105,6 +108,10 @@ fn classify(key: &str) -> Option<Kind> {
     if let Some(rest) = key.strip_prefix(keys::SERVICES) {
         let (cluster, name) = rest.split_once('/')?;
         return Some(Kind::Service(cluster.to_string(), name.to_string()));
+    }
+    if let Some(rest) = key.strip_prefix(keys::ACCOUNT_SETTINGS) {
+        let (name, principal) = rest.split_once('/')?;
+        return Some(Kind::AccountSetting(name.to_string(), principal.to_string()));
     }
     if key.starts_with(keys::TOKENS) {
         return Some(Kind::Token);
@@ -171,6 +178,7 @@ pub fn check_record(key: &str, value: &[u8]) -> std::result::Result<(), String> 
         Some(Kind::Instance(..)) => check::<InstanceRecord>(value),
         Some(Kind::Service(..)) => check::<ServiceRecord>(value),
         Some(Kind::Token) => check::<ClientTokenRecord>(value),
+        Some(Kind::AccountSetting(..)) => check::<AccountSettingRecord>(value),
         None => check::<serde_json::Value>(value),
     }
 }
@@ -204,6 +212,7 @@ impl State {
             Kind::Instance(c, i) => update(&mut self.instances, q, (c, i), kind, kv),
             Kind::Token => update(&mut self.tokens, q, kv.key.clone(), kind, kv),
             Kind::Service(c, n) => update(&mut self.services, q, (c, n), kind, kv),
+            Kind::AccountSetting(n, p) => update(&mut self.account_settings, q, (n, p), kind, kv),
             Kind::Task(c, i) => {
                 let key = (c, i);
                 let new: Option<Versioned<TaskRecord>> = match change(q, kind, kv) {

@@ -75,6 +75,9 @@ impl Control {
                 return Err(ControlError::invalid(format!("The specified capacity provider {cp} does not exist.")));
             }
         }
+        // A cluster created without its own containerInsights setting gets the account's value in effect.
+        let insights_default =
+            self.effective_account_setting(berth_model::ecs::SettingName::ContainerInsights, &self.root_principal());
         for _ in 0..crate::MAX_ATTEMPTS {
             let existing = self.cache.read().clusters.get(&name).cloned();
             if let Some(v) = &existing
@@ -91,7 +94,7 @@ impl Control {
                     settings: Some(merge_settings(
                         &[ClusterSetting {
                             name: Some(ClusterSettingName::ContainerInsights),
-                            value: Some("disabled".into()),
+                            value: insights_default.value.clone(),
                         }],
                         &settings,
                     )),

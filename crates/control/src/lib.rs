@@ -9,7 +9,8 @@
 //!
 //! # Design
 //! - [`Control`] holds the store, the cache, the clock and the agent hub; operations are `impl Control` blocks in
-//!   one module per ECS resource (`clusters`, `task_definitions`, `instances`, `tasks/*`, `tags`).
+//!   one module per ECS resource (`clusters`, `task_definitions`, `instances`, `tasks/*`, `tags`,
+//!   `account_settings`).
 //! - Agents talk to [`agents`]: registration, the desired-state stream (computed from the cache whenever it
 //!   advances), and state reports, which drive a task's `lastStatus` through ECS's lifecycle.
 //! - The [`liveness`] controller marks an agent that went silent as disconnected.
@@ -22,6 +23,7 @@
 //! answer `UnsupportedFeatureException` in the API crate. Controllers assume one control plane process (no leader
 //! election yet).
 
+mod account_settings;
 pub mod agents;
 mod attributes;
 pub mod cache;

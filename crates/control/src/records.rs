@@ -7,7 +7,7 @@
 use berth_model::Timestamp;
 use berth_model::agent::{AgentResources, ContainerSpec};
 use berth_model::ecs::{
-    Cluster, ContainerInstance, Failure, NetworkMode, Service, ServiceDeployment, ServiceRevision, Tag, Task,
+    Cluster, ContainerInstance, Failure, NetworkMode, Service, ServiceDeployment, ServiceRevision, Setting, Tag, Task,
     TaskDefinition,
 };
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,8 @@ pub mod keys {
     pub const TOKENS: &str = "/ecs/tokens/";
     /// Services: `/ecs/services/<cluster>/<name>`.
     pub const SERVICES: &str = "/ecs/services/";
+    /// Account settings: `/ecs/accountsettings/<setting name>/<principal ARN>`.
+    pub const ACCOUNT_SETTINGS: &str = "/ecs/accountsettings/";
 
     /// The key of a cluster.
     pub fn cluster(name: &str) -> String {
@@ -57,10 +59,22 @@ pub mod keys {
     pub fn service(cluster: &str, name: &str) -> String {
         format!("{SERVICES}{cluster}/{name}")
     }
+    /// The key of an account setting of one principal (the account default is the root user's).
+    pub fn account_setting(name: &str, principal_arn: &str) -> String {
+        format!("{ACCOUNT_SETTINGS}{name}/{principal_arn}")
+    }
     /// The key of an idempotency record.
     pub fn token(operation: &str, token_hash: &str) -> String {
         format!("{TOKENS}{operation}/{token_hash}")
     }
+}
+
+/// An account setting a principal (or, for the root user, the account) set explicitly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountSettingRecord {
+    /// The setting as ECS shows it (name, value, principalArn, type `user`).
+    pub setting: Setting,
 }
 
 /// A cluster.
