@@ -79,7 +79,9 @@ where
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => match table.admit() {
                     Admission::Admitted(conn) => {
-                        let _ = stream.set_nodelay(true);
+                        // No TCP_NODELAY (as axum::serve): with it the bench's 16 concurrent SDK clients saw
+                        // DescribeTasks x100 take 2.4 ms instead of 1.4 ms and RunTask accept throughput fall from
+                        // 1,081 to 596-689 tasks/s (docs/BENCHMARKS.md).
                         tasks.spawn(connection::serve_connection(
                             stream,
                             conn,
