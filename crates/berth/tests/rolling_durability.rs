@@ -90,12 +90,20 @@ async fn kill_9_during_a_rolling_deployment() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(service.deployments()[0].rollout_state.as_ref().map(|s| s.as_str()), Some("COMPLETED"));
-    // Give the last stopped containers a moment to go.
-    berth_testkit::wait_for("exactly 12 containers", Duration::from_secs(30), || async {
+    // Give the last stopped containers a moment to go: a retiring container gets its stop timeout (30 s by
+    // default) before the engine kills it, so wait a little longer than that.
+    let settled = berth_testkit::wait_for("exactly 12 containers", Duration::from_secs(45), || async {
         (containers_of(&berth, "roll").len() == 12).then_some(())
     })
-    .await
-    .unwrap();
+    .await;
+    if settled.is_err() {
+        let tasks = client.list_tasks().service_name("roll").send().await.map(|o| o.task_arns().to_vec());
+        panic!(
+            "not exactly 12 containers 45 s after the deployment completed: {:?}\ntasks of the service: {tasks:?}\nlog tail:\n{}",
+            containers_of(&berth, "roll"),
+            berth.log().lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
     done.store(true, Ordering::SeqCst);
     watcher.join().unwrap();
     let most = most.load(Ordering::SeqCst);
