@@ -11,19 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn aws(berth: &berth_testkit::Berth, args: &[&str]) -> serde_json::Value {
-    let output = Command::new("aws")
-        .args(args)
-        .env("AWS_ENDPOINT_URL", berth.url())
-        .env("AWS_ACCESS_KEY_ID", &berth.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &berth.secret_access_key)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("the aws CLI is installed (pip install awscli)");
-    assert!(output.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or(serde_json::Value::String(String::from_utf8_lossy(&output.stdout).into_owned()))
+    let stdout = aws_cli(berth, args);
+    serde_json::from_str(&stdout).unwrap_or(serde_json::Value::String(stdout))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

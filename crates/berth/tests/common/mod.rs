@@ -281,3 +281,39 @@ pub async fn cluster_of_agents(
     let instances = wait_for_instances(&client, "default", agents).await;
     (berth, client, instances)
 }
+
+/// Runs the aws CLI against a Berth as a user would (its exported variables, no config files), asserts it
+/// succeeded and returns its standard output.
+pub fn aws_cli(berth: &Berth, args: &[&str]) -> String {
+    let output = std::process::Command::new("aws")
+        .args(args)
+        .env("AWS_ENDPOINT_URL", berth.url())
+        .env("AWS_ACCESS_KEY_ID", &berth.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &berth.secret_access_key)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("the aws CLI is installed (tools/test installs it)");
+    assert!(output.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The running containers of this Berth's tasks (any family), as (container id, task ARN).
+pub fn running_task_containers(berth: &Berth) -> Vec<(String, String)> {
+    let listing = berth_testkit::docker(&[
+        "ps",
+        "--filter",
+        "label=com.amazonaws.ecs.task-arn",
+        "--format",
+        "{{.ID}} {{.Label \"com.amazonaws.ecs.task-arn\"}}",
+    ])
+    .expect("docker ps");
+    let prefix = berth.arn_prefix();
+    listing
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, arn)| arn.starts_with(&prefix))
+        .map(|(id, arn)| (id.to_string(), arn.to_string()))
+        .collect()
+}

@@ -7,7 +7,7 @@
 use crate::common::{ecs_client, register_workload, wait_status, workload_container};
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_sdk_ecs::types::KeyValuePair;
-use berth_testkit::{Berth, BerthOptions, docker};
+use berth_testkit::{Berth, BerthOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -55,25 +55,6 @@ fn keys(db: &Path, prefix: &str) -> Vec<String> {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut stmt = conn.prepare("SELECT key FROM kv WHERE key LIKE ?1 ORDER BY key").unwrap();
     stmt.query_map([format!("{prefix}%")], |row| row.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
-}
-
-/// The running containers of this Berth's tasks, as (container id, task ARN).
-fn running_containers(berth: &Berth) -> Vec<(String, String)> {
-    let listing = docker(&[
-        "ps",
-        "--filter",
-        "label=com.amazonaws.ecs.task-arn",
-        "--format",
-        "{{.ID}} {{.Label \"com.amazonaws.ecs.task-arn\"}}",
-    ])
-    .unwrap();
-    let prefix = berth.arn_prefix();
-    listing
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .filter(|(_, arn)| arn.starts_with(&prefix))
-        .map(|(id, arn)| (id.to_string(), arn.to_string()))
-        .collect()
 }
 
 fn admin_quarantine(berth: &Berth) -> (Option<i32>, String) {
@@ -146,7 +127,7 @@ async fn corrupt_records_are_quarantined_and_nothing_running_is_stopped() {
     for arn in &arns {
         wait_status(&client, arn, "RUNNING", Duration::from_secs(120)).await;
     }
-    let before = running_containers(&berth);
+    let before = crate::common::running_task_containers(&berth);
     assert_eq!(before.len(), 10, "{before:?}");
     // Corrupt the instance that does not run the corrupted standalone task.
     let solo_instance = crate::common::describe(&client, &arns[0]).await.container_instance_arn.unwrap();
@@ -180,7 +161,7 @@ async fn corrupt_records_are_quarantined_and_nothing_running_is_stopped() {
     // Well past the agent timeout (5 s) and the lost-instance timeout (10 s).
     tokio::time::sleep(Duration::from_secs(45)).await;
 
-    let after = running_containers(&berth);
+    let after = crate::common::running_task_containers(&berth);
     let mut before_ids: Vec<&String> = before.iter().map(|(id, _)| id).collect();
     let mut after_ids: Vec<&String> = after.iter().map(|(id, _)| id).collect();
     before_ids.sort();

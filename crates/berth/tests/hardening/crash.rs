@@ -6,9 +6,8 @@
 
 use crate::common::*;
 use aws_sdk_ecs::Client;
-use berth_testkit::{Berth, docker, wait_for};
+use berth_testkit::{Berth, wait_for};
 use sha2::{Digest, Sha256};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,18 +23,7 @@ struct Acked {
 }
 
 fn aws_text(berth: &Berth, args: &[&str]) -> String {
-    let output = Command::new("aws")
-        .args(args)
-        .env("AWS_ENDPOINT_URL", berth.url())
-        .env("AWS_ACCESS_KEY_ID", &berth.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &berth.secret_access_key)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("the aws CLI is installed (pip install awscli)");
-    assert!(output.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
+    aws_cli(berth, args).trim().to_string()
 }
 
 fn digest(bytes: &[u8]) -> String {
@@ -202,21 +190,7 @@ fn integrity_check(berth: &Berth) {
 }
 
 fn running_containers(berth: &Berth) -> Vec<String> {
-    let listing = docker(&[
-        "ps",
-        "--filter",
-        "label=com.amazonaws.ecs.task-arn",
-        "--format",
-        "{{.ID}} {{.Label \"com.amazonaws.ecs.task-arn\"}}",
-    ])
-    .unwrap_or_default();
-    let prefix = berth.arn_prefix();
-    listing
-        .lines()
-        .filter_map(|line| line.split_once(' '))
-        .filter(|(_, arn)| arn.starts_with(&prefix))
-        .map(|(_, arn)| arn.to_string())
-        .collect()
+    running_task_containers(berth).into_iter().map(|(_, arn)| arn).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
