@@ -42,6 +42,7 @@ pub async fn dispatch(control: &Control, operation: &str, body: &[u8]) -> Result
         "DescribeServiceDeployments" => call!(sync describe_service_deployments),
         "ListServiceDeployments" => call!(sync list_service_deployments),
         "DescribeServiceRevisions" => call!(sync describe_service_revisions),
+        "StopServiceDeployment" => call!(async stop_service_deployment),
         "PutAttributes" => call!(async put_attributes),
         "ListAttributes" => call!(sync list_attributes),
         "DeleteAttributes" => call!(async delete_attributes),
@@ -53,8 +54,62 @@ pub async fn dispatch(control: &Control, operation: &str, body: &[u8]) -> Result
         "ListAccountSettings" => call!(sync list_account_settings),
         "DeleteAccountSetting" => call!(async delete_account_setting),
         known if OPERATIONS.contains(&known) => {
-            Err(ApiError::bad_request("UnsupportedFeatureException", format!("{known} is not supported by Berth yet.")))
+            Err(ApiError::bad_request("UnsupportedFeatureException", unsupported_operation_message(known)))
         }
         unknown => Err(ApiError::unknown_operation(&format!("{}.{unknown}", berth_model::ecs::TARGET_PREFIX))),
+    }
+}
+
+/// The open capability an operation Berth does not answer yet belongs to, so the caller knows what is missing.
+fn open_capability(operation: &str) -> Option<&'static str> {
+    const CAPACITY_PROVIDERS: &[&str] = &[
+        "CreateCapacityProvider",
+        "DeleteCapacityProvider",
+        "DescribeCapacityProviders",
+        "UpdateCapacityProvider",
+        "PutClusterCapacityProviders",
+    ];
+    const LOAD_BALANCED_DEPLOYMENTS: &[&str] = &[
+        "CreateTaskSet",
+        "DeleteTaskSet",
+        "DescribeTaskSets",
+        "UpdateTaskSet",
+        "UpdateServicePrimaryTaskSet",
+        "ContinueServiceDeployment",
+    ];
+    if CAPACITY_PROVIDERS.contains(&operation) {
+        Some("capacity providers (with Fargate, a capacity the cluster does not have yet)")
+    } else if LOAD_BALANCED_DEPLOYMENTS.contains(&operation) {
+        Some("task sets and blue/green deployment lifecycle hooks (they come with load balancers)")
+    } else if operation == "ListServicesByNamespace" {
+        Some("service discovery namespaces (Service Connect and Cloud Map, with load balancers)")
+    } else if operation.contains("Daemon") {
+        Some("ECS Managed Daemons")
+    } else if operation.contains("ExpressGatewayService") || operation.contains("Gateway") {
+        Some("ECS Express Mode services and their gateways")
+    } else {
+        None
+    }
+}
+
+/// The message of the UnsupportedFeatureException an operation of the model that Berth does not answer gives.
+fn unsupported_operation_message(operation: &str) -> String {
+    match open_capability(operation) {
+        Some(capability) => format!("{operation} is not supported by Berth yet: it belongs to {capability}."),
+        None => format!("{operation} is not supported by Berth yet."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_operations_name_their_capability() {
+        assert!(unsupported_operation_message("CreateCapacityProvider").contains("capacity providers"));
+        assert!(unsupported_operation_message("UpdateTaskSet").contains("load balancers"));
+        assert!(unsupported_operation_message("ListDaemons").contains("Daemons"));
+        assert!(unsupported_operation_message("CreateExpressGatewayService").contains("Express"));
+        assert!(unsupported_operation_message("ListServicesByNamespace").contains("service discovery"));
     }
 }

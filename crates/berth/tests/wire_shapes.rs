@@ -8,26 +8,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use std::io::Read;
 use std::time::Duration;
-
-fn load_model() -> Value {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import botocore, os; print(os.path.dirname(botocore.__file__))"])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "botocore is installed (pip install awscli): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let root = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let path = format!("{root}/data/ecs/2014-11-13/service-2.json.gz");
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(file).read_to_string(&mut text).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
 
 /// Checks `value` against the shape named `shape`; collects problems with their paths.
 fn check(model: &Value, shape: &str, value: &Value, path: &str, problems: &mut Vec<String>) {
@@ -97,7 +78,7 @@ fn check(model: &Value, shape: &str, value: &Value, path: &str, problems: &mut V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_response_matches_the_botocore_model() {
-    let model = load_model();
+    let model = ecs_model();
     let (berth, client) = berth_up().await;
     let instance = wait_for_instances(&client, "default", 1).await.remove(0);
     let mut problems = Vec::new();
@@ -194,7 +175,7 @@ async fn every_response_matches_the_botocore_model() {
 
 #[test]
 fn the_checker_catches_unknown_members_wrong_types_and_bad_enums() {
-    let model = load_model();
+    let model = ecs_model();
     let mut problems = Vec::new();
     let bogus = json!({"tasks": [{"lastStatus": 3, "launchType": "MOON", "madeUp": true}], "failures": "x"});
     check(&model, "DescribeTasksResponse", &bogus, "DescribeTasks", &mut problems);

@@ -317,3 +317,24 @@ pub fn running_task_containers(berth: &Berth) -> Vec<(String, String)> {
         .map(|(id, arn)| (id.to_string(), arn.to_string()))
         .collect()
 }
+
+/// The ECS model (`service-2.json`) of the botocore package the pinned aws CLI installs (`tools/test` puts it on
+/// PATH); panics if it is missing.
+pub fn ecs_model() -> serde_json::Value {
+    use std::io::Read;
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import botocore, os; print(os.path.dirname(botocore.__file__))"])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "botocore is installed (tools/test installs the pinned aws CLI): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let path = format!("{root}/data/ecs/2014-11-13/service-2.json.gz");
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file).read_to_string(&mut text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}

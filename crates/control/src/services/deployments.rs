@@ -11,7 +11,7 @@ use berth_model::ecs::{
 };
 
 /// The (cluster, service) an ARN of the form `<type>/<cluster>/<service>/<id>` belongs to.
-fn owner(arn: &str, kind: &str) -> Option<(String, String)> {
+pub(super) fn owner(arn: &str, kind: &str) -> Option<(String, String)> {
     let parsed = Arn::parse(arn).ok()?;
     if parsed.resource_type() != kind {
         return None;

@@ -4,6 +4,7 @@
 pub mod controller;
 mod deployments;
 pub mod math;
+mod stop_deployment;
 
 use crate::cache::{State, Versioned};
 use crate::paging::{page_size, paginate};

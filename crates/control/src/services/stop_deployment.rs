@@ -1,0 +1,150 @@
+//! StopServiceDeployment: a deployment in progress rolls back to the service revision it replaced, whether or not
+//! its service configured a rollback (as ECS does for rolling deployments).
+
+use super::deployments::owner;
+use crate::records::keys;
+use crate::{Control, ControlError, EcsException, Result, encode};
+use berth_model::ecs::{
+    Rollback, ServiceDeploymentStatus, StopServiceDeploymentRequest, StopServiceDeploymentResponse,
+    StopServiceDeploymentStopType,
+};
+use berth_store::Txn;
+
+/// The reason a manual stop gives in the deployment's status and events.
+const MANUAL_ROLLBACK: &str = "Service deployment rolled back by StopServiceDeployment.";
+
+fn not_found() -> ControlError {
+    ControlError::ecs(EcsException::ServiceDeploymentNotFoundException, "The service deployment does not exist.")
+}
+
+/// What a stop request does to a service deployment in `status`.
+#[derive(Debug, PartialEq, Eq)]
+enum StopAction {
+    /// Start rolling back now.
+    RollBack,
+    /// Already stopping or rolling back: nothing more to do.
+    AlreadyStopping,
+    /// Finished: nothing can be stopped.
+    Finished,
+}
+
+fn action_for(status: Option<ServiceDeploymentStatus>) -> StopAction {
+    use ServiceDeploymentStatus as S;
+    match status {
+        Some(S::Pending | S::InProgress) | None => StopAction::RollBack,
+        Some(S::StopRequested | S::RollbackRequested | S::RollbackInProgress) => StopAction::AlreadyStopping,
+        Some(S::Successful | S::Stopped | S::RollbackSuccessful | S::RollbackFailed) => StopAction::Finished,
+    }
+}
+
+impl Control {
+    /// `StopServiceDeployment` with `stopType` ROLLBACK (the default and, for rolling deployments, the only valid
+    /// type): the service goes back to the task definition of its last completed deployment.
+    pub async fn stop_service_deployment(
+        &self,
+        req: StopServiceDeploymentRequest,
+    ) -> Result<StopServiceDeploymentResponse> {
+        if req.stop_type == Some(StopServiceDeploymentStopType::Abort) {
+            return Err(ControlError::invalid(
+                "stopType ABORT applies to blue/green deployments, which Berth does not run yet; the valid value for a rolling deployment is ROLLBACK.",
+            ));
+        }
+        let arn = req.service_deployment_arn.trim();
+        let (cluster, name) = owner(arn, "service-deployment").ok_or_else(not_found)?;
+        for _ in 0..crate::MAX_ATTEMPTS {
+            let v = {
+                let state = self.cache.read();
+                state.services.get(&(cluster.clone(), name.clone())).cloned().ok_or_else(not_found)?
+            };
+            let sd = v
+                .record
+                .service_deployments
+                .iter()
+                .find(|d| d.service_deployment_arn.as_deref() == Some(arn))
+                .ok_or_else(not_found)?;
+            match action_for(sd.status) {
+                StopAction::AlreadyStopping => {
+                    return Ok(StopServiceDeploymentResponse { service_deployment_arn: Some(arn.to_string()) });
+                }
+                StopAction::Finished => {
+                    return Err(ControlError::ecs(
+                        EcsException::ConflictException,
+                        format!(
+                            "The service deployment is {} and cannot be stopped; only PENDING and IN_PROGRESS service deployments can.",
+                            sd.status.map(|s| s.as_str()).unwrap_or("finished")
+                        ),
+                    ));
+                }
+                StopAction::RollBack => {}
+            }
+            let mut record = (*v.record).clone();
+            if record.service.status.as_deref() != Some("ACTIVE") {
+                return Err(ControlError::ecs(EcsException::ServiceNotActiveException, "Service was not ACTIVE."));
+            }
+            let primary_arn = record.deployments.first().map(|d| d.service_deployment_arn.clone());
+            if primary_arn.as_deref() != Some(arn) {
+                return Err(ControlError::ecs(
+                    EcsException::ConflictException,
+                    "The service deployment is no longer the service's current deployment.",
+                ));
+            }
+            let Some(target) = record.last_completed_task_definition.clone() else {
+                return Err(ControlError::ecs(
+                    EcsException::ConflictException,
+                    "The service has no earlier completed deployment to roll back to.",
+                ));
+            };
+            let now = self.now();
+            let stopped_id = record.deployments[0].id.clone();
+            {
+                let primary = &mut record.deployments[0];
+                primary.rollout_state = "FAILED".into();
+                primary.rollout_state_reason = MANUAL_ROLLBACK.into();
+                primary.updated_at = now;
+            }
+            let rollback = self.new_deployment(&mut record, &target, true, now);
+            if let Some(sd) =
+                record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(arn))
+            {
+                sd.status = Some(ServiceDeploymentStatus::RollbackInProgress);
+                sd.status_reason = Some(MANUAL_ROLLBACK.into());
+                sd.updated_at = Some(now);
+                sd.rollback = Some(Rollback {
+                    reason: Some(MANUAL_ROLLBACK.into()),
+                    started_at: Some(now),
+                    service_revision_arn: Some(rollback.revision_arn.clone()),
+                });
+            }
+            let rollback_id = rollback.id.clone();
+            record.deployments.insert(0, rollback);
+            record.service.task_definition = Some(target);
+            record.steady = false;
+            self.push_event(
+                &mut record,
+                format!("(deployment {stopped_id}) stopped by request: rolling back to deployment {rollback_id}."),
+            );
+            let key = keys::service(&cluster, &name);
+            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+            if self.commit(txn, "stopping a service deployment").await?.is_some() {
+                return Ok(StopServiceDeploymentResponse { service_deployment_arn: Some(arn.to_string()) });
+            }
+        }
+        Err(ControlError::Contention { context: "stopping a service deployment".into() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ServiceDeploymentStatus as S;
+
+    #[test]
+    fn only_pending_and_in_progress_deployments_roll_back() {
+        assert_eq!(action_for(Some(S::Pending)), StopAction::RollBack);
+        assert_eq!(action_for(Some(S::InProgress)), StopAction::RollBack);
+        assert_eq!(action_for(Some(S::RollbackInProgress)), StopAction::AlreadyStopping);
+        assert_eq!(action_for(Some(S::StopRequested)), StopAction::AlreadyStopping);
+        assert_eq!(action_for(Some(S::Successful)), StopAction::Finished);
+        assert_eq!(action_for(Some(S::RollbackFailed)), StopAction::Finished);
+    }
+}
