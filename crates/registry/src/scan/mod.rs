@@ -31,6 +31,11 @@ use berth_model::ecr::{Attribute, FindingSeverity, ImageScanFinding, ImageScanSt
 use berth_store::{Txn, TxnOutcome};
 use inventory::Ecosystem;
 use std::path::{Path, PathBuf};
+
+/// The status description of a scan that ran with no advisories to match against: it could not find anything, and
+/// says so rather than reporting a clean image.
+pub const NO_ADVISORIES: &str = "The scan was completed, but the advisory database is empty: no vulnerability could \
+be found. Import OSV advisories with `berth registry advisories import DIR` and scan again (StartImageScan).";
 use std::sync::Arc;
 
 pub use budget::ScanLimits;
@@ -319,6 +324,9 @@ impl Registry {
             source: std::io::Error::other(e),
         })?;
         let mut description = "The scan was completed successfully.".to_string();
+        if self.advisories().is_empty() {
+            description = NO_ADVISORIES.to_string();
+        }
         if !inv.skipped.is_empty() {
             description.push_str(&format!(" Not scanned: {}.", inv.skipped.describe().join("; ")));
         }

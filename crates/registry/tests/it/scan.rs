@@ -206,3 +206,25 @@ async fn start_image_scan_on_alpine() {
         server.ecr("StartImageScan", json!({"repositoryName": "alpine", "imageId": {"imageTag": "nope"}})).await;
     assert_eq!((status, out["__type"].as_str()), (400, Some("ImageNotFoundException")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_without_advisories_says_the_database_is_empty() {
+    let server = TestServer::start().await;
+    server
+        .ecr_ok(
+            "CreateRepository",
+            json!({"repositoryName": "unscanned", "imageScanningConfiguration": {"scanOnPush": true}}),
+        )
+        .await;
+    let oci = Oci::new(&server).await;
+    let layer = image::layer(&[Entry("var/lib/dpkg/status", Some(DPKG_STATUS.as_bytes()))]);
+    let img = image::image(vec![layer], OCI_MANIFEST, "empty-db");
+    oci.push_image("unscanned", "v1", &img).await;
+    let out = wait_complete(&server, "unscanned", &img.digest).await;
+    // The scan ran (COMPLETE, no findings), and its description says why nothing could be found.
+    assert_eq!(out["imageScanStatus"]["status"], "COMPLETE", "{out}");
+    assert!(names(&out).is_empty());
+    let description = out["imageScanStatus"]["description"].as_str().unwrap();
+    assert!(description.contains("advisory database is empty"), "{description}");
+    assert!(description.contains("berth registry advisories import"), "{description}");
+}
