@@ -44,8 +44,7 @@ pub(crate) fn settle_on_register(record: &mut InstanceRecord, version: &str) {
         update.reason = None;
     } else if status == Some(AgentUpdateStatus::Updating) {
         record.instance.agent_update_status = Some(AgentUpdateStatus::Failed);
-        update.reason =
-            Some(format!("The agent restarted with version {version}, not {}.", update.target_version));
+        update.reason = Some(format!("The agent restarted with version {version}, not {}.", update.target_version));
     }
 }
 
@@ -92,7 +91,8 @@ impl Control {
                 ));
             }
             if version == target {
-                let embedded = if record.self_update { "" } else { " (it is embedded in the server or not a Berth agent)" };
+                let embedded =
+                    if record.self_update { "" } else { " (it is embedded in the server or not a Berth agent)" };
                 return Err(ControlError::ecs(
                     EcsException::NoUpdateAvailableException,
                     format!("The agent already runs version {target}, the server's{embedded}."),
@@ -125,10 +125,8 @@ impl Control {
         let state = self.cache.read();
         let v = state.instances.get(&(cluster.to_string(), instance_id.to_string()))?;
         let status = v.record.instance.agent_update_status;
-        let waiting = matches!(
-            status,
-            Some(AgentUpdateStatus::Pending | AgentUpdateStatus::Staging | AgentUpdateStatus::Staged)
-        );
+        let waiting =
+            matches!(status, Some(AgentUpdateStatus::Pending | AgentUpdateStatus::Staging | AgentUpdateStatus::Staged));
         v.record.agent_update.as_ref().filter(|_| waiting).map(|u| u.target_version.clone())
     }
 
@@ -204,7 +202,10 @@ mod tests {
         assert_eq!(progress(pending, &report("STAGING")).unwrap(), Some(AgentUpdateStatus::Staging));
         assert_eq!(progress(Some(AgentUpdateStatus::Staged), &report("STAGING")).unwrap(), None);
         assert_eq!(progress(Some(AgentUpdateStatus::Updated), &report("FAILED")).unwrap(), None);
-        assert_eq!(progress(Some(AgentUpdateStatus::Updating), &report("FAILED")).unwrap(), Some(AgentUpdateStatus::Failed));
+        assert_eq!(
+            progress(Some(AgentUpdateStatus::Updating), &report("FAILED")).unwrap(),
+            Some(AgentUpdateStatus::Failed)
+        );
         assert!(progress(pending, &report("UPDATED")).is_err(), "only the server decides UPDATED");
     }
 }

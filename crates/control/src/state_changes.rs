@@ -61,11 +61,7 @@ fn container_report(record: &TaskRecord, change: &ContainerChange<'_>) -> Result
     Ok(ContainerReport {
         name: change.name.to_string(),
         runtime_id: change.runtime_id.cloned(),
-        last_status: change
-            .status
-            .cloned()
-            .or_else(|| current.last_status.clone())
-            .unwrap_or_else(|| "PENDING".into()),
+        last_status: change.status.cloned().or_else(|| current.last_status.clone()).unwrap_or_else(|| "PENDING".into()),
         exit_code: change.exit_code,
         reason: change.reason.cloned(),
         network_bindings: change.network_bindings.cloned().unwrap_or_default(),
@@ -145,7 +141,8 @@ impl Control {
             }
         }
         for c in req.containers.iter().flatten() {
-            let name = c.container_name.as_deref().ok_or_else(|| ControlError::invalid("containerName is required."))?;
+            let name =
+                c.container_name.as_deref().ok_or_else(|| ControlError::invalid("containerName is required."))?;
             report.containers.push(container_report(
                 &record,
                 &ContainerChange {

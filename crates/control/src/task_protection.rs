@@ -105,7 +105,10 @@ impl Control {
     /// `UpdateTaskProtection`: protects (for `expiresInMinutes`, 120 by default, 1 to 2880) or unprotects service
     /// tasks. Setting protection again restarts its period. Unknown tasks are `MISSING` failures; stopped tasks
     /// and tasks outside services are `TASK_NOT_VALID`.
-    pub async fn update_task_protection(&self, req: UpdateTaskProtectionRequest) -> Result<UpdateTaskProtectionResponse> {
+    pub async fn update_task_protection(
+        &self,
+        req: UpdateTaskProtectionRequest,
+    ) -> Result<UpdateTaskProtectionResponse> {
         let cluster = self.cluster_name(Some(&req.cluster))?;
         check_task_count(req.tasks.len())?;
         requested_expiry(&req, self.now())?;
@@ -142,10 +145,7 @@ impl Control {
             };
             let committed = !changed || self.commit(txn, "updating task protection").await?.is_some();
             if committed {
-                return Ok(UpdateTaskProtectionResponse {
-                    protected_tasks: Some(protected),
-                    failures: Some(failures),
-                });
+                return Ok(UpdateTaskProtectionResponse { protected_tasks: Some(protected), failures: Some(failures) });
             }
         }
         Err(ControlError::Contention { context: "updating task protection".into() })

@@ -90,7 +90,12 @@ fn live_tasks(control: &Control) -> Vec<String> {
     tasks.into_iter().map(|t| t.1).collect()
 }
 
-async fn protect(control: &Control, tasks: &[&String], enabled: bool, minutes: Option<i32>) -> UpdateTaskProtectionResponse {
+async fn protect(
+    control: &Control,
+    tasks: &[&String],
+    enabled: bool,
+    minutes: Option<i32>,
+) -> UpdateTaskProtectionResponse {
     control
         .update_task_protection(UpdateTaskProtectionRequest {
             cluster: "default".into(),
@@ -138,7 +143,10 @@ async fn scale_in_spares_protected_tasks_until_protection_expires() {
     settle(&control, &id, 3).await;
     assert!(live_tasks(&control).is_empty(), "stopped once its protection expired");
     let got = control
-        .get_task_protection(GetTaskProtectionRequest { cluster: "default".into(), tasks: Some(vec![tasks[0].clone()]) })
+        .get_task_protection(GetTaskProtectionRequest {
+            cluster: "default".into(),
+            tasks: Some(vec![tasks[0].clone()]),
+        })
         .unwrap();
     let shown = &got.protected_tasks.unwrap()[0];
     assert!(!shown.protection_enabled);
@@ -186,10 +194,7 @@ async fn a_deployment_waits_for_protected_tasks_of_the_old_revision() {
 #[tokio::test]
 async fn only_service_tasks_can_be_protected_and_parameters_are_checked() {
     let (control, _clock, id) = setup().await;
-    let run = control
-        .run_task(RunTaskRequest { task_definition: "web:1".into(), ..Default::default() })
-        .await
-        .unwrap();
+    let run = control.run_task(RunTaskRequest { task_definition: "web:1".into(), ..Default::default() }).await.unwrap();
     let standalone = run.tasks.unwrap()[0].task_arn.clone().unwrap();
     create_service(&control, 1).await;
     settle(&control, &id, 3).await;
@@ -210,8 +215,7 @@ async fn only_service_tasks_can_be_protected_and_parameters_are_checked() {
             .unwrap_err();
         assert_eq!(err.exception(), EcsException::InvalidParameterException);
     }
-    let err = control
-        .get_task_protection(GetTaskProtectionRequest { cluster: "nope".into(), tasks: None })
-        .unwrap_err();
+    let err =
+        control.get_task_protection(GetTaskProtectionRequest { cluster: "nope".into(), tasks: None }).unwrap_err();
     assert_eq!(err.exception(), EcsException::ClusterNotFoundException);
 }

@@ -10,8 +10,8 @@
 use super::{MAX_EVENTS, math, service_group};
 use crate::cache::{State, Versioned};
 use crate::records::{DeploymentState, ServiceRecord, TaskRecord, keys};
-use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::task_protection::protected_now;
+use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::stop_record;
 use crate::{Control, Result, encode};
 use berth_model::ecs::{
