@@ -184,10 +184,12 @@ async fn read_body(
     body::read_hashed(body, limit, &inner.unverified).await
 }
 
-/// The instance token of an agent calling an AWS JSON API (`Authorization: Bearer <token>`), if that is how the
-/// request authenticates.
+/// The instance token of an agent calling an AWS JSON API (`Authorization: Bearer <cluster>/<id>/<secret>`), if
+/// that is how the request authenticates. Any other `Authorization` header, another bearer token included, goes
+/// through SigV4 and fails there as AWS answers it (`IncompleteSignatureException`).
 fn agent_bearer(headers: &http::HeaderMap) -> Option<&str> {
-    headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+    let token = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
+    (token.split('/').count() == 3).then_some(token)
 }
 
 /// Authenticates an agent by its instance token, for ECS only: the caller is its container instance, which
