@@ -237,6 +237,13 @@ async fn a_separate_agent_updates_itself_in_place() {
     };
     let before = instance(client.clone(), arn.clone()).await.unwrap();
     assert_eq!(before.version_info.unwrap().agent_version.as_deref(), Some("0.0.1"));
+    // A task runs on the agent through the update.
+    berth_testkit::workload_image().expect("the workload image builds");
+    register_workload(&client, "through-update", &[]).await;
+    let run = client.run_task().task_definition("through-update").send().await.unwrap();
+    let task = run.tasks()[0].task_arn.clone().unwrap();
+    let running = wait_status(&client, &task, "RUNNING", Duration::from_secs(60)).await;
+    let container = running.containers()[0].runtime_id.clone().unwrap();
     let started = std::time::Instant::now();
     let out = client.update_container_agent().container_instance(&arn).send().await.unwrap();
     assert_eq!(out.container_instance.unwrap().agent_update_status, Some(AgentUpdateStatus::Pending));
@@ -253,8 +260,17 @@ async fn a_separate_agent_updates_itself_in_place() {
     assert!(updated.agent_connected);
     assert_eq!(updated.container_instance_arn.as_deref(), Some(arn.as_str()), "the same container instance");
     assert_eq!(berth.agent_pid(index), Some(pid), "replaced in place (exec), not a new process");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the agent process is alive");
     let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
     assert!(log.contains("re-executing the agent"), "{log}");
+    // The task kept its container, and the updated agent manages it: StopTask stops it.
+    let after = describe(&client, &task).await;
+    assert_eq!(after.last_status.as_deref(), Some("RUNNING"));
+    assert_eq!(after.containers()[0].runtime_id.as_deref(), Some(container.as_str()));
+    let state = berth_testkit::docker(&["inspect", "-f", "{{.State.Running}}", &container]).unwrap();
+    assert_eq!(state.trim(), "true", "the container was not restarted by the update");
+    client.stop_task().task(&task).send().await.unwrap();
+    wait_status(&client, &task, "STOPPED", Duration::from_secs(60)).await;
     assert_error(
         client.update_container_agent().container_instance(&arn).send().await,
         "NoUpdateAvailableException",

@@ -384,7 +384,9 @@ fn plan(control: &Control, state: &State, v: &Versioned<ServiceRecord>) -> Plan 
             .unwrap_or_else(|| reason(&primary));
         stops.push((task_key(t), t.mod_revision, why));
     }
-    let retiring_left = retiring.len() - retiring.iter().filter(|t| stops.iter().any(|s| s.0 == task_key(t))).count();
+    // Protected tasks held back are not the configuration's doing: they do not make a deployment "stalled".
+    let retiring_left =
+        retiring.iter().filter(|t| !stops.iter().any(|s| s.0 == task_key(t)) && !protected_now(&t.record, now)).count();
     if !daemon && !draining && math::stalled(desired, primary_good.len(), occupied, healthy, retiring_left, bounds) {
         let message = "was unable to stop or start tasks during a deployment because of the service deployment configuration. Update the minimumHealthyPercent or maximumPercent value and try again.".to_string();
         if should_repeat(control, &record, &message) {
