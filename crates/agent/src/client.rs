@@ -2,7 +2,7 @@
 
 use crate::AgentError;
 use berth_model::agent::{
-    RegisterRequest, RegisterResponse, RegistryAuthResponse, ReportRequest, ReportResponse,
+    AgentUpdateReport, RegisterRequest, RegisterResponse, RegistryAuthResponse, ReportRequest, ReportResponse,
     STREAM_READ_DEADLINE_SECONDS, StreamMessage,
 };
 use futures::{Stream, StreamExt};
@@ -77,6 +77,12 @@ impl ServerClient {
     /// Fresh registry credentials for this instance.
     pub async fn registry_auth(&self, token: &str) -> Result<RegistryAuthResponse, AgentError> {
         self.post("/agent/v1/registry-auth", token, &serde_json::json!({})).await
+    }
+
+    /// Reports the progress of an in-place upgrade.
+    pub async fn agent_update(&self, token: &str, report: &AgentUpdateReport) -> Result<(), AgentError> {
+        let _: serde_json::Value = self.post("/agent/v1/agent-update", token, report).await?;
+        Ok(())
     }
 
     /// Opens the desired-state stream. The stream ends with an error when nothing (not even a heartbeat) arrives

@@ -29,6 +29,7 @@ pub mod host_gate;
 pub mod metadata;
 pub mod resources;
 pub mod runtime;
+pub mod self_update;
 pub mod session;
 
 use berth_model::agent::{AgentVersion, RegisterRequest, ReportRequest, StreamMessage};
@@ -108,6 +109,11 @@ pub struct AgentConfig {
     pub hostname: Option<String>,
     /// The task engine's settings.
     pub engine: EngineConfig,
+    /// How the agent re-executes itself when UpdateContainerAgent asks; `None` when it cannot (the agent
+    /// embedded in `berth up`).
+    pub self_update: Option<self_update::SelfUpdate>,
+    /// TEST ONLY: the version to report instead of [`AGENT_VERSION`] (`berth agent --test-report-agent-version`).
+    pub reported_version: Option<String>,
 }
 
 /// How often the agent re-inspects its containers to catch events it missed.
@@ -121,6 +127,8 @@ struct Shared {
     registering: Mutex<()>,
     superseded: tokio::sync::Notify,
     clock: Arc<dyn Clock>,
+    /// Set while an in-place update runs, so a repeated request does not start a second one.
+    updating: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -161,8 +169,9 @@ impl Shared {
                 &c.attributes,
                 &c.engine.host_access,
             ),
+            self_update: c.self_update.is_some(),
             version: AgentVersion {
-                agent_version: AGENT_VERSION.to_string(),
+                agent_version: c.reported_version.clone().unwrap_or_else(|| AGENT_VERSION.to_string()),
                 agent_hash: option_env!("BERTH_GIT_HASH").unwrap_or("dev").to_string(),
                 docker_version: format!("DockerVersion: {}", self.info.engine_version),
             },
@@ -195,6 +204,7 @@ pub async fn run<R: ContainerRuntime>(
         registering: Mutex::new(()),
         superseded: tokio::sync::Notify::new(),
         clock: clock.clone(),
+        updating: std::sync::atomic::AtomicBool::new(false),
     });
     shared.register(None).await;
 
@@ -350,6 +360,7 @@ async fn stream_loop(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Msg>) {
                             }
                         }
                         Ok(StreamMessage::Heartbeat { .. }) => {}
+                        Ok(StreamMessage::UpdateAgent { target_version }) => start_update(&shared, target_version),
                         Err(error) => {
                             tracing::warn!(%error, "desired-state stream ended");
                             break;
@@ -372,4 +383,19 @@ async fn stream_loop(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Msg>) {
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(3));
     }
+}
+
+/// Starts the in-place update the server asked for, unless one is already running.
+fn start_update(shared: &Arc<Shared>, target: String) {
+    use std::sync::atomic::Ordering;
+    if shared.updating.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let token = shared.session.token();
+        self_update::run(&shared.client, &token, shared.config.self_update.as_ref(), &target).await;
+        // Still here: the update failed or could not be reported; a later request may try again.
+        shared.updating.store(false, Ordering::SeqCst);
+    });
 }

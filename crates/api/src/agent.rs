@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use berth_listener::ConnectionHandle;
 use berth_model::agent::{
-    RegisterRequest, RegistryAuthResponse, ReportRequest, STREAM_HEARTBEAT_SECONDS, StreamMessage,
+    AgentUpdateReport, RegisterRequest, RegistryAuthResponse, ReportRequest, STREAM_HEARTBEAT_SECONDS, StreamMessage,
 };
 use http::{HeaderMap, StatusCode};
 use std::time::Duration;
@@ -82,6 +82,14 @@ pub async fn report(
     Ok(json_response(encode(&response)?))
 }
 
+/// `POST /agent/v1/agent-update` with the instance token: the progress of an in-place upgrade.
+pub async fn agent_update(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let (cluster, id) = app.inner.control.authenticate_agent(bearer(&headers)?)?;
+    let report: AgentUpdateReport = decode(&body)?;
+    app.inner.control.agent_update_progress(&cluster, &id, report).await?;
+    Ok(json_response(b"{}".to_vec()))
+}
+
 fn line(message: &StreamMessage) -> Result<Bytes, std::io::Error> {
     let mut bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
@@ -101,6 +109,7 @@ pub async fn stream(
     let mut changes = control.cache().subscribe();
     let body = async_stream::stream! {
         let mut last = None;
+        let mut last_update = None;
         let mut heartbeat = tokio::time::interval(STREAM_HEARTBEAT);
         heartbeat.tick().await;
         loop {
@@ -111,6 +120,13 @@ pub async fn stream(
             if last.as_ref() != Some(&desired.tasks) {
                 last = Some(desired.tasks.clone());
                 yield line(&StreamMessage::Desired(desired));
+            }
+            let update = control.agent_update_order(&cluster, &id);
+            if update != last_update {
+                last_update = update.clone();
+                if let Some(target_version) = update {
+                    yield line(&StreamMessage::UpdateAgent { target_version });
+                }
             }
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { break },

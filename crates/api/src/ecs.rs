@@ -3,13 +3,48 @@
 use crate::error::ApiError;
 use crate::protocol::json11::{decode, encode};
 use berth_control::Control;
+use berth_control::state_changes::AgentCaller;
 use berth_model::ecs::OPERATIONS;
+use http::StatusCode;
 
-/// Calls one ECS operation with a JSON body; returns the JSON response body.
-pub async fn dispatch(control: &Control, operation: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+/// The operations an agent's instance token may call, and only it may call the `Submit*` ones.
+const AGENT_OPERATIONS: [&str; 4] =
+    ["SubmitTaskStateChange", "SubmitContainerStateChange", "SubmitAttachmentStateChanges", "DiscoverPollEndpoint"];
+
+/// Refuses an operation the caller's kind of identity may not call: an agent only [`AGENT_OPERATIONS`], other
+/// callers (root or ordinary credentials) not the `Submit*` ones.
+fn authorize(operation: &str, agent: Option<&AgentCaller>) -> Result<(), ApiError> {
+    let denied = |message: String| Err(ApiError::new(StatusCode::FORBIDDEN, "AccessDeniedException", message));
+    match agent {
+        Some(_) if !AGENT_OPERATIONS.contains(&operation) => {
+            denied(format!("An agent's instance token does not allow {operation}; sign the request with credentials."))
+        }
+        None if operation.starts_with("Submit") => denied(format!(
+            "{operation} is only accepted from a Berth agent (authenticated by its instance token), not from \
+             account credentials."
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Calls one ECS operation with a JSON body; returns the JSON response body. `agent` is the container instance
+/// when the caller authenticated with an agent's instance token.
+pub async fn dispatch(
+    control: &Control,
+    operation: &str,
+    body: &[u8],
+    agent: Option<&AgentCaller>,
+) -> Result<Vec<u8>, ApiError> {
     macro_rules! call {
         (async $method:ident) => {{ encode(&control.$method(decode(body)?).await?) }};
         (sync $method:ident) => {{ encode(&control.$method(decode(body)?)?) }};
+        (agent $method:ident) => {{
+            let agent = agent.ok_or_else(|| ApiError::internal(&"an agent operation without an agent caller"))?;
+            encode(&control.$method(agent, decode(body)?).await?)
+        }};
+    }
+    if OPERATIONS.contains(&operation) {
+        authorize(operation, agent)?;
     }
     match operation {
         "CreateCluster" => call!(async create_cluster),
@@ -53,6 +88,13 @@ pub async fn dispatch(control: &Control, operation: &str, body: &[u8]) -> Result
         "PutAccountSettingDefault" => call!(async put_account_setting_default),
         "ListAccountSettings" => call!(sync list_account_settings),
         "DeleteAccountSetting" => call!(async delete_account_setting),
+        "DiscoverPollEndpoint" => call!(sync discover_poll_endpoint),
+        "GetTaskProtection" => call!(sync get_task_protection),
+        "UpdateTaskProtection" => call!(async update_task_protection),
+        "SubmitTaskStateChange" => call!(agent submit_task_state_change),
+        "SubmitContainerStateChange" => call!(agent submit_container_state_change),
+        "SubmitAttachmentStateChanges" => call!(agent submit_attachment_state_changes),
+        "UpdateContainerAgent" => call!(async update_container_agent),
         known if OPERATIONS.contains(&known) => {
             Err(ApiError::bad_request("UnsupportedFeatureException", unsupported_operation_message(known)))
         }

@@ -103,6 +103,7 @@ pub fn router(settings: ApiSettings) -> Router {
         .route("/agent/v1/stream", get(agent::stream))
         .route("/agent/v1/report", post(agent::report))
         .route("/agent/v1/registry-auth", post(agent::registry_auth))
+        .route("/agent/v1/agent-update", post(agent::agent_update))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }
@@ -150,14 +151,16 @@ async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> Resu
         return Err(ApiError::unknown_operation(target));
     };
     let operation = target.split_once('.').map(|(_, op)| op).unwrap_or_default();
+    let limit = service.max_body_bytes().min(MAX_BODY_BYTES);
+    if let Some(token) = agent_bearer(&parts.headers) {
+        let caller = authenticate_agent_caller(inner, service.as_ref(), token)?;
+        let body = read_body(&parts, body, limit, inner).await?.into_bytes();
+        berth_listener::ConnectionHandle::mark_extensions(&parts.extensions);
+        return service.call(operation, &body, &caller).await;
+    }
     let scope = Scope { region: &inner.control.config().region, service: service.signing_name() };
     let pending = auth::check_headers(&inner.credentials, &parts.headers, scope, now)?;
-    let limit = service.max_body_bytes().min(MAX_BODY_BYTES);
-    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(ApiError::body_too_large(limit));
-    }
-    let body = body::read_hashed(body, limit, &inner.unverified).await?;
+    let body = read_body(&parts, body, limit, inner).await?;
     let caller = pending.finish(parts.method.as_str(), &parts.uri, &parts.headers, &body.sha256_hex)?;
     berth_listener::ConnectionHandle::mark_extensions(&parts.extensions);
     let body = body.into_bytes();
@@ -165,4 +168,53 @@ async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> Resu
         return Err(ApiError::throttled());
     }
     service.call(operation, &body, &caller).await
+}
+
+/// Reads a request body into a SHA-256 hasher, refusing a declared `Content-Length` over `limit` unread.
+async fn read_body(
+    parts: &http::request::Parts,
+    body: axum::body::Body,
+    limit: usize,
+    inner: &Inner,
+) -> Result<body::HashedBody, ApiError> {
+    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::body_too_large(limit));
+    }
+    body::read_hashed(body, limit, &inner.unverified).await
+}
+
+/// The instance token of an agent calling an AWS JSON API (`Authorization: Bearer <cluster>/<id>/<secret>`), if
+/// that is how the request authenticates. Any other `Authorization` header, another bearer token included, goes
+/// through SigV4 and fails there as AWS answers it (`IncompleteSignatureException`).
+fn agent_bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let token = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
+    (token.split('/').count() == 3).then_some(token)
+}
+
+/// Authenticates an agent by its instance token, for ECS only: the caller is its container instance, which
+/// may call only the operations an agent needs (see `ecs::dispatch`). Agents are throttled per instance.
+fn authenticate_agent_caller(
+    inner: &Inner,
+    service: &dyn AwsJsonService,
+    token: &str,
+) -> Result<auth::Caller, ApiError> {
+    if service.signing_name() != "ecs" {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            "An agent's instance token is accepted by the ECS API only.",
+        ));
+    }
+    let (cluster, instance_id) = inner.control.authenticate_agent(token)?;
+    let arn = inner.control.arn(&format!("container-instance/{cluster}/{instance_id}"));
+    if !inner.rate_limiter.admit(&arn) {
+        return Err(ApiError::throttled());
+    }
+    Ok(auth::Caller {
+        access_key_id: String::new(),
+        account_id: inner.control.config().account_id.clone(),
+        arn,
+        agent: Some(berth_control::state_changes::AgentCaller { cluster, instance_id }),
+    })
 }

@@ -53,8 +53,8 @@ impl AwsJsonService for EcsService {
         &'a self,
         operation: &'a str,
         body: &'a [u8],
-        _caller: &'a Caller,
+        caller: &'a Caller,
     ) -> BoxFuture<'a, Result<Vec<u8>, ApiError>> {
-        Box::pin(crate::ecs::dispatch(&self.control, operation, body))
+        Box::pin(crate::ecs::dispatch(&self.control, operation, body, caller.agent.as_ref()))
     }
 }

@@ -217,6 +217,8 @@ impl Control {
                     token_hash(&session),
                     tags,
                 );
+                record.self_update = req.self_update;
+                crate::agent_update::settle_on_register(&mut record, &req.version.agent_version);
                 let issued = match admission {
                     Admission::Rejoin => None,
                     Admission::New | Admission::Upgrade => {
@@ -468,6 +470,8 @@ mod tests {
             token_sha256: String::new(),
             secret_sha256: secret.map(token_hash).unwrap_or_default(),
             custom_attributes: Default::default(),
+            self_update: false,
+            agent_update: None,
         }
     }
 

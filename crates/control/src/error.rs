@@ -39,6 +39,12 @@ pub enum EcsException {
     ServiceNotActiveException,
     /// The service deployment does not exist.
     ServiceDeploymentNotFoundException,
+    /// UpdateContainerAgent: the agent already runs the server's version.
+    NoUpdateAvailableException,
+    /// UpdateContainerAgent: the agent did not report its version.
+    MissingVersionException,
+    /// UpdateContainerAgent: an update of this agent is already under way.
+    UpdateInProgressException,
     /// Berth failed; not the caller's fault.
     ServerException,
 }
@@ -64,6 +70,9 @@ impl EcsException {
             Self::ServiceNotFoundException => "ServiceNotFoundException",
             Self::ServiceNotActiveException => "ServiceNotActiveException",
             Self::ServiceDeploymentNotFoundException => "ServiceDeploymentNotFoundException",
+            Self::NoUpdateAvailableException => "NoUpdateAvailableException",
+            Self::MissingVersionException => "MissingVersionException",
+            Self::UpdateInProgressException => "UpdateInProgressException",
             Self::ServerException => "ServerException",
         }
     }

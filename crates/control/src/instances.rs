@@ -187,6 +187,7 @@ impl Control {
             registered_at: Some(previous.and_then(|p| p.instance.registered_at).unwrap_or_else(|| self.now())),
             tags: Some(tags),
             attachments: Some(Vec::new()),
+            agent_update_status: previous.and_then(|p| p.instance.agent_update_status),
             ..Default::default()
         };
         InstanceRecord {
@@ -201,6 +202,8 @@ impl Control {
             token_sha256,
             secret_sha256: previous.map(|p| p.secret_sha256.clone()).unwrap_or_default(),
             custom_attributes: previous.map(|p| p.custom_attributes.clone()).unwrap_or_default(),
+            self_update: false,
+            agent_update: previous.and_then(|p| p.agent_update.clone()),
         }
     }
 
@@ -255,7 +258,7 @@ impl Control {
         Err(ControlError::Contention { context: "registering a container instance".into() })
     }
 
-    fn find_instance(&self, cluster: &str, text: &str) -> Result<Versioned<InstanceRecord>> {
+    pub(crate) fn find_instance(&self, cluster: &str, text: &str) -> Result<Versioned<InstanceRecord>> {
         let key = parse_instance_ref(cluster, text)?;
         self.cache.read().instances.get(&key).cloned().ok_or_else(|| {
             ControlError::invalid(format!(

@@ -24,6 +24,7 @@
 //! election yet).
 
 mod account_settings;
+mod agent_update;
 pub mod agents;
 mod attributes;
 pub mod cache;
@@ -33,11 +34,14 @@ mod instances;
 pub mod liveness;
 mod paging;
 mod placement;
+mod poll_endpoint;
 pub mod records;
 pub mod services;
+pub mod state_changes;
 pub mod support;
 mod tags;
 mod task_definitions;
+pub mod task_protection;
 pub mod tasks;
 
 pub use error::{ControlError, EcsException, Result};
@@ -71,6 +75,11 @@ pub struct ControlConfig {
     pub max_tasks_per_service: u32,
     /// How long a `clientToken` is remembered (ECS: 24 hours for RunTask); a retry after that is a new request.
     pub client_token_ttl: Duration,
+    /// The base URL clients and agents reach this server at (`http://host:port`), which DiscoverPollEndpoint
+    /// answers; `None` when the server does not know it (DiscoverPollEndpoint then refuses).
+    pub advertised_url: Option<String>,
+    /// The agent version this server ships (UpdateContainerAgent brings agents to it).
+    pub agent_version: String,
 }
 
 impl Default for ControlConfig {
@@ -84,6 +93,8 @@ impl Default for ControlConfig {
             deployment_stabilization: Duration::from_secs(3),
             max_tasks_per_service: DEFAULT_MAX_TASKS_PER_SERVICE,
             client_token_ttl: Duration::from_secs(24 * 3600),
+            advertised_url: None,
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
 }

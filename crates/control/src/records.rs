@@ -154,6 +154,10 @@ pub struct TaskRecord {
     pub released: bool,
     /// Every status change, oldest first.
     pub transitions: Vec<Transition>,
+    /// When the task's scale-in protection expires (UpdateTaskProtection); `None` when it is not protected. The
+    /// task is protected while the control plane's clock is before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection_expires_at: Option<Timestamp>,
 }
 
 /// A container instance (a node agent).
@@ -186,6 +190,27 @@ pub struct InstanceRecord {
     /// Attributes set with PutAttributes (kept across agent re-registrations).
     #[serde(default)]
     pub custom_attributes: BTreeMap<String, Option<String>>,
+    /// Whether the instance's agent can replace itself in place (a separate `berth agent` process); an agent
+    /// embedded in `berth up` cannot, nor can an instance registered through the ECS API.
+    #[serde(default)]
+    pub self_update: bool,
+    /// The agent version an UpdateContainerAgent asked for, and why the last update failed (if it did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_update: Option<AgentUpdateRecord>,
+}
+
+/// The state of an UpdateContainerAgent request on one instance (the status itself is the instance's
+/// `agentUpdateStatus`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentUpdateRecord {
+    /// The version the agent is asked to run (the server's).
+    pub target_version: String,
+    /// The version the agent reported when the update was asked for.
+    pub from_version: String,
+    /// Why the update failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The outcome of an idempotent request, kept under its client token.

@@ -8,6 +8,7 @@
 //! | `GET /agent/v1/stream` (instance token) | a long-lived NDJSON stream of [`StreamMessage`]s: the desired state of the instance's tasks whenever it changes, and heartbeats |
 //! | `POST /agent/v1/report` (instance token) | the agent's observed state of tasks ([`ReportRequest`]); also its heartbeat |
 //! | `POST /agent/v1/registry-auth` (instance token) | fresh registry pull credentials ([`RegistryAuthResponse`]) |
+//! | `POST /agent/v1/agent-update` (instance token) | the progress of an in-place upgrade the stream asked for ([`AgentUpdateReport`]) |
 //!
 //! # Credentials
 //! - The **join token** (one per server, `<data-dir>/join-token`) only creates *new* container instances.
@@ -79,6 +80,10 @@ pub struct RegisterRequest {
     pub attributes: BTreeMap<String, String>,
     /// Version facts.
     pub version: AgentVersion,
+    /// Whether the agent can replace itself in place when asked to (UpdateContainerAgent): true for a separate
+    /// `berth agent` process, false for the agent embedded in `berth up`.
+    #[serde(default)]
+    pub self_update: bool,
 }
 
 /// The answer to a registration.
@@ -135,6 +140,24 @@ pub enum StreamMessage {
         /// The server's clock.
         server_time: Timestamp,
     },
+    /// UpdateContainerAgent asked this agent to upgrade in place: it re-executes its binary from disk and
+    /// reports its progress to `/agent/v1/agent-update`. Sent again on every new stream until the update ends.
+    UpdateAgent {
+        /// The version the server expects the agent to come back with.
+        target_version: String,
+    },
+}
+
+/// `POST /agent/v1/agent-update`: how an in-place upgrade goes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentUpdateReport {
+    /// `STAGING`, `STAGED`, `UPDATING` or `FAILED` (ECS's `agentUpdateStatus` values; `UPDATED` is decided by the
+    /// server when the agent registers again with the target version).
+    pub status: String,
+    /// Why the update failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Everything the server wants running (or stopped) on one container instance.

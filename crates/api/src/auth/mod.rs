@@ -29,6 +29,10 @@ pub struct Caller {
     pub account_id: String,
     /// The caller's ARN.
     pub arn: String,
+    /// Set when the caller is a Berth agent, authenticated by its instance token (`Authorization: Bearer`) instead
+    /// of a SigV4 signature: the container instance it speaks for. Such a caller may only call the operations an
+    /// agent needs (the ECS `Submit*` state changes, DiscoverPollEndpoint).
+    pub agent: Option<berth_control::state_changes::AgentCaller>,
 }
 
 /// The access keys the server accepts.
@@ -140,6 +144,7 @@ impl Pending<'_> {
             access_key_id: self.principal.access_key_id.clone(),
             account_id: self.principal.account_id.clone(),
             arn: self.principal.arn.clone(),
+            agent: None,
         })
     }
 }

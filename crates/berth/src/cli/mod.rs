@@ -203,7 +203,14 @@ pub struct AgentArgs {
     /// How the host is described.
     #[command(flatten)]
     pub node: NodeArgs,
+    /// TEST ONLY: report this agent version instead of the real one, until the agent updates itself (the flag is
+    /// dropped when it re-executes). Lets tests exercise UpdateContainerAgent with a single binary.
+    #[arg(long = TEST_AGENT_VERSION_FLAG, hide = true)]
+    pub test_report_agent_version: Option<String>,
 }
+
+/// The test-only flag that makes an agent report an older version (see [`AgentArgs::test_report_agent_version`]).
+pub const TEST_AGENT_VERSION_FLAG: &str = "test-report-agent-version";
 
 fn parse_attribute(text: &str) -> Result<(String, String), String> {
     let (name, value) = text.split_once('=').ok_or_else(|| format!("attribute {text:?} is not name=value"))?;

@@ -5,6 +5,7 @@ use anyhow::{Context, Result, anyhow};
 use berth_agent::engine::EngineConfig;
 use berth_agent::resources::ResourceSettings;
 use berth_agent::runtime::DockerRuntime;
+use berth_agent::self_update::SelfUpdate;
 use berth_agent::{AgentConfig, run as run_agent};
 use berth_model::clock::SystemClock;
 use berth_model::host_access::{CapabilityPolicy, HostAccess, capability_name, normalize_path};
@@ -46,6 +47,8 @@ pub fn config(
             cleanup_wait: Duration::from_secs(node.cleanup_wait_seconds),
             host_access: host_access(&node.host_access)?,
         },
+        self_update: None,
+        reported_version: None,
     })
 }
 
@@ -97,7 +100,13 @@ pub async fn docker() -> Result<Arc<DockerRuntime>> {
 /// `berth agent`.
 pub async fn run(args: AgentArgs) -> Result<()> {
     let region = "us-east-1";
-    let config = config(args.server, args.join_token, args.cluster, args.data_dir, &args.node, region, &[])?;
+    let mut config = config(args.server, args.join_token, args.cluster, args.data_dir, &args.node, region, &[])?;
+    // A separate agent can replace itself in place (UpdateContainerAgent): the binary is resolved now, so one
+    // replaced on disk later is what runs; the test-only version flag does not survive the update.
+    let flag = crate::cli::TEST_AGENT_VERSION_FLAG;
+    config.self_update =
+        Some(SelfUpdate::from_current_process(flag).context("resolving the agent's own binary for updates")?);
+    config.reported_version = args.test_report_agent_version;
     let runtime = docker().await?;
     tokio::select! {
         result = run_agent(runtime, config, Arc::new(SystemClock)) => result.context("the agent stopped"),

@@ -41,6 +41,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         agent_timeout: Duration::from_secs(args.agent_timeout_seconds),
         lost_instance_timeout: Duration::from_secs(args.lost_instance_timeout_seconds),
         max_tasks_per_service: args.max_tasks_per_service,
+        advertised_url: Some(format!("http://{}", public_endpoint(args))),
         ..ControlConfig::default()
     };
     let store: berth_store::SharedStore = Arc::new(store);

@@ -10,6 +10,7 @@
 use super::{MAX_EVENTS, math, service_group};
 use crate::cache::{State, Versioned};
 use crate::records::{DeploymentState, ServiceRecord, TaskRecord, keys};
+use crate::task_protection::protected_now;
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::stop_record;
 use crate::{Control, Result, encode};
@@ -333,13 +334,21 @@ fn plan(control: &Control, state: &State, v: &Versioned<ServiceRecord>) -> Plan 
         math::bounds(desired, config.minimum_healthy_percent.unwrap_or(100), config.maximum_percent.unwrap_or(200));
 
     // Scale in: stop primary tasks beyond the desired count, the least useful first (not yet healthy, then newest).
+    // Protected tasks are never chosen (they sort last and the count stops short of them).
     if primary_good.len() > desired && !daemon {
         primary_good.sort_by(|a, b| {
-            is_healthy_running(&a.record).cmp(&is_healthy_running(&b.record)).then(
-                b.record.task.created_at.partial_cmp(&a.record.task.created_at).unwrap_or(std::cmp::Ordering::Equal),
+            protected_now(&a.record, now).cmp(&protected_now(&b.record, now)).then(
+                is_healthy_running(&a.record).cmp(&is_healthy_running(&b.record)).then(
+                    b.record
+                        .task
+                        .created_at
+                        .partial_cmp(&a.record.task.created_at)
+                        .unwrap_or(std::cmp::Ordering::Equal),
+                ),
             )
         });
-        for t in primary_good.drain(..primary_good.len() - desired) {
+        let unprotected = primary_good.iter().filter(|t| !protected_now(&t.record, now)).count();
+        for t in primary_good.drain(..(primary_good.len() - desired).min(unprotected)) {
             if is_healthy_running(&t.record) {
                 healthy -= 1;
             }
@@ -360,6 +369,10 @@ fn plan(control: &Control, state: &State, v: &Versioned<ServiceRecord>) -> Plan 
         if healthy_task && budget == 0 {
             continue;
         }
+        // A deployment waits for a protected task of an older deployment (not for one on a leaving instance).
+        if protected_now(&t.record, now) && !draining && !on_leaving_instance(state, &t.record) {
+            continue;
+        }
         if healthy_task {
             budget -= 1;
         }
@@ -371,7 +384,9 @@ fn plan(control: &Control, state: &State, v: &Versioned<ServiceRecord>) -> Plan 
             .unwrap_or_else(|| reason(&primary));
         stops.push((task_key(t), t.mod_revision, why));
     }
-    let retiring_left = retiring.len() - retiring.iter().filter(|t| stops.iter().any(|s| s.0 == task_key(t))).count();
+    // Protected tasks held back are not the configuration's doing: they do not make a deployment "stalled".
+    let retiring_left =
+        retiring.iter().filter(|t| !stops.iter().any(|s| s.0 == task_key(t)) && !protected_now(&t.record, now)).count();
     if !daemon && !draining && math::stalled(desired, primary_good.len(), occupied, healthy, retiring_left, bounds) {
         let message = "was unable to stop or start tasks during a deployment because of the service deployment configuration. Update the minimumHealthyPercent or maximumPercent value and try again.".to_string();
         if should_repeat(control, &record, &message) {

@@ -129,6 +129,7 @@ mod tests {
             reservation: Reservation::default(),
             released: false,
             transitions: vec![Transition { status: "PROVISIONING".into(), at: 1.0 }],
+            protection_expires_at: None,
         }
     }
 

@@ -377,6 +377,7 @@ impl Control {
             reservation: p.reservation.clone(),
             released: false,
             transitions: vec![Transition { status: "PROVISIONING".into(), at: now }],
+            protection_expires_at: None,
         }
     }
 
