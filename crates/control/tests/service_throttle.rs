@@ -53,7 +53,8 @@ async fn register(control: &Control, image: &str) -> String {
     out.task_definition.unwrap().task_definition_arn.unwrap()
 }
 
-/// Plays the agent: a task of `bad_image` fails to start (pull failure), any other runs; tasks asked to stop stop.
+/// Plays the agent: a task of `bad_image` fails to start (pull failure: STOPPING with its stop code, as the agent
+/// reports while it cleans up, then STOPPED on the next round), any other runs; tasks asked to stop stop.
 async fn agent_acts(control: &Control, instance: &str, bad_image: &str) {
     let desired = control.desired_state("default", instance);
     let reports: Vec<TaskReport> = desired
@@ -63,7 +64,7 @@ async fn agent_acts(control: &Control, instance: &str, bad_image: &str) {
             let bad = t.containers.iter().any(|c| c.definition.image.as_deref() == Some(bad_image));
             let (status, code, reason) = match (t.desired_status == "STOPPED", bad) {
                 (true, _) => ("STOPPED", None, None),
-                (false, true) => ("STOPPED", Some("TaskFailedToStart".to_string()), Some(PULL_FAILURE.to_string())),
+                (false, true) => ("STOPPING", Some("TaskFailedToStart".to_string()), Some(PULL_FAILURE.to_string())),
                 (false, false) => ("RUNNING", None, None),
             };
             TaskReport {

@@ -20,6 +20,11 @@ pub(super) fn is_failure(task: &TaskRecord) -> bool {
         || task.task.stopped_reason.as_deref() == Some(HEALTH_CHECK_FAILURE)
 }
 
+/// Whether a task stopped or is stopping.
+fn stopping(task: &TaskRecord) -> bool {
+    task.task.desired_status.as_deref() == Some("STOPPED") || task.task.last_status.as_deref() == Some("STOPPED")
+}
+
 fn task_id(task: &TaskRecord) -> &str {
     let arn = task.task.task_arn.as_deref().unwrap_or_default();
     arn.rsplit('/').next().unwrap_or(arn)
@@ -77,10 +82,11 @@ pub(super) fn count_failures(
     let mut new: Vec<&TaskRecord> = ours
         .iter()
         .copied()
-        .filter(|t| t.task.last_status.as_deref() == Some("STOPPED") && is_failure(t))
+        // Counted as soon as the task is on its way to STOPPED: a replacement may start in the same pass.
+        .filter(|t| stopping(t) && is_failure(t))
         .filter(|t| counted.insert(task_id(t).to_string()))
         .collect();
-    new.sort_by(|a, b| a.task.stopped_at.partial_cmp(&b.task.stopped_at).unwrap_or(std::cmp::Ordering::Equal));
+    new.sort_by(|a, b| a.task.stopping_at.partial_cmp(&b.task.stopping_at).unwrap_or(std::cmp::Ordering::Equal));
     let in_progress = primary.rollout_state == "IN_PROGRESS";
     if !new.is_empty() {
         primary.counted_failures = counted.into_iter().collect();
