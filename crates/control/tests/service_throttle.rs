@@ -205,3 +205,60 @@ async fn a_throttled_service_starts_one_task_per_wait_whatever_its_desired_count
     // The first wave is the desired count; after 4 failures the next wait is 40 s, then one task at a time.
     assert_eq!(offsets, [0.0, 0.0, 0.0, 0.0, 41.0]);
 }
+
+#[tokio::test]
+async fn a_service_that_cannot_be_placed_says_why_once_and_is_not_throttled() {
+    let clock = Arc::new(ManualClock::new(3_000_000.0));
+    let control = control(clock.clone()).await;
+    register(&control, "berth-workload:latest").await;
+    control
+        .create_service(CreateServiceRequest {
+            service_name: "web".into(),
+            task_definition: Some("web:1".into()),
+            desired_count: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let unplaced =
+        "(service web) was unable to place a task because no container instance met all of its requirements.";
+    let troubleshooting = " For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.";
+    // No container instance at all: ECS's placement event, once however many passes run.
+    for _ in 0..5 {
+        reconcile_all(&control).await.unwrap();
+        clock.advance(1.0);
+    }
+    let evs = events(&service(&control));
+    assert_eq!(evs.iter().filter(|e| **e == format!("{unplaced}{troubleshooting}")).count(), 1, "{evs:?}");
+    // An instance too small for the task: the closest match and why.
+    let mut attributes = BTreeMap::new();
+    attributes.insert("com.amazonaws.ecs.capability.docker-remote-api.1.18".to_string(), String::new());
+    let small = control
+        .register_agent(RegisterRequest {
+            cluster: "default".into(),
+            hostname: "small".into(),
+            resources: AgentResources { cpu: 1024, memory_mib: 32, ..Default::default() },
+            attributes,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let small_id = small.container_instance_arn.rsplit('/').next().unwrap().to_string();
+    for _ in 0..5 {
+        reconcile_all(&control).await.unwrap();
+        clock.advance(1.0);
+    }
+    let evs = events(&service(&control));
+    let memory = format!(
+        "{unplaced} The closest matching (container-instance {small_id}) has insufficient memory available.{troubleshooting}"
+    );
+    assert_eq!(evs.iter().filter(|e| **e == memory).count(), 1, "{evs:?}");
+    assert!(control.cache().read().tasks.is_empty());
+    // Room at last: the task starts on the next pass, placement failures did not throttle the service.
+    let big = agent(&control).await;
+    reconcile_all(&control).await.unwrap();
+    agent_acts(&control, &big, "none").await;
+    reconcile_all(&control).await.unwrap();
+    let s = service(&control);
+    assert_eq!(s.running_count, 1, "{:?}", events(&s));
+}
