@@ -48,6 +48,7 @@ struct Settings {
     platform_version: Option<String>,
     network_configuration: Option<NetworkConfiguration>,
     ebs_volume: bool,
+    placement_constraints: Option<Vec<PlacementConstraint>>,
 }
 
 /// Which operations can express a case.
@@ -195,6 +196,18 @@ fn cases() -> Vec<Case> {
             Settings { network_configuration: Some(network), ..Default::default() },
         ),
         request_case(
+            "bad_placement_expression",
+            no_start,
+            EcsException::InvalidParameterException,
+            Settings {
+                placement_constraints: Some(vec![PlacementConstraint {
+                    r#type: Some(PlacementConstraintType::MemberOf),
+                    expression: Some("attribute:stack == (".into()),
+                }]),
+                ..Default::default()
+            },
+        ),
+        request_case(
             "ebs_volume_configurations",
             ALL,
             EcsException::UnsupportedFeatureException,
@@ -247,6 +260,7 @@ async fn create_and_update_service_refuse_what_run_task_refuses_with_the_same_er
                 volume_configurations: s
                     .ebs_volume
                     .then(|| vec![TaskVolumeConfiguration { name: "data".into(), ..Default::default() }]),
+                placement_constraints: s.placement_constraints.clone(),
                 ..Default::default()
             })
             .await;
@@ -264,6 +278,7 @@ async fn create_and_update_service_refuse_what_run_task_refuses_with_the_same_er
                 volume_configurations: s
                     .ebs_volume
                     .then(|| vec![ServiceVolumeConfiguration { name: "data".into(), ..Default::default() }]),
+                placement_constraints: s.placement_constraints.clone(),
                 ..Default::default()
             })
             .await;
@@ -274,7 +289,8 @@ async fn create_and_update_service_refuse_what_run_task_refuses_with_the_same_er
                 || s.capacity_provider_strategy.is_some()
                 || s.platform_version.is_some()
                 || s.network_configuration.is_some()
-                || s.ebs_volume;
+                || s.ebs_volume
+                || s.placement_constraints.is_some();
             let update = control
                 .update_service(UpdateServiceRequest {
                     service: "existing".into(),
@@ -285,6 +301,7 @@ async fn create_and_update_service_refuse_what_run_task_refuses_with_the_same_er
                     volume_configurations: s
                         .ebs_volume
                         .then(|| vec![ServiceVolumeConfiguration { name: "data".into(), ..Default::default() }]),
+                    placement_constraints: s.placement_constraints.clone(),
                     ..Default::default()
                 })
                 .await;
