@@ -46,6 +46,10 @@ struct Counts {
     pending: i32,
     running_fargate: i32,
     pending_fargate: i32,
+    active_services: i32,
+    draining_services: i32,
+    active_fargate_services: i32,
+    draining_fargate_services: i32,
 }
 
 impl Control {
@@ -133,6 +137,23 @@ impl Control {
                 counts.instances += 1;
             }
         }
+        for ((cluster, _), v) in state.services.range(from.clone()..) {
+            if cluster != name {
+                break;
+            }
+            let fargate = i32::from(v.record.service.launch_type == Some(berth_model::ecs::LaunchType::Fargate));
+            match v.record.service.status.as_deref() {
+                Some("ACTIVE") => {
+                    counts.active_services += 1;
+                    counts.active_fargate_services += fargate;
+                }
+                Some("DRAINING") => {
+                    counts.draining_services += 1;
+                    counts.draining_fargate_services += fargate;
+                }
+                _ => {}
+            }
+        }
         for ((cluster, _), v) in state.tasks.range(from..) {
             if cluster != name {
                 break;
@@ -160,7 +181,7 @@ impl Control {
         cluster.registered_container_instances_count = counts.instances;
         cluster.running_tasks_count = counts.running;
         cluster.pending_tasks_count = counts.pending;
-        cluster.active_services_count = 0;
+        cluster.active_services_count = counts.active_services;
         cluster.statistics = Some(Vec::new());
         if !with_settings {
             cluster.settings = None;
@@ -196,10 +217,13 @@ impl Control {
                             stat("runningFargateTasksCount", counts.running_fargate),
                             stat("pendingEC2TasksCount", counts.pending - counts.pending_fargate),
                             stat("pendingFargateTasksCount", counts.pending_fargate),
-                            stat("activeEC2ServiceCount", 0),
-                            stat("activeFargateServiceCount", 0),
-                            stat("drainingEC2ServiceCount", 0),
-                            stat("drainingFargateServiceCount", 0),
+                            stat("activeEC2ServiceCount", counts.active_services - counts.active_fargate_services),
+                            stat("activeFargateServiceCount", counts.active_fargate_services),
+                            stat(
+                                "drainingEC2ServiceCount",
+                                counts.draining_services - counts.draining_fargate_services,
+                            ),
+                            stat("drainingFargateServiceCount", counts.draining_fargate_services),
                         ]);
                     }
                     if !with(ClusterField::Configurations) {
@@ -241,6 +265,12 @@ impl Control {
                 return Err(ControlError::ecs(
                     EcsException::ClusterContainsContainerInstancesException,
                     "The Cluster cannot be deleted while Container Instances are active or draining.",
+                ));
+            }
+            if counts.active_services + counts.draining_services > 0 {
+                return Err(ControlError::ecs(
+                    EcsException::ClusterContainsServicesException,
+                    "The Cluster cannot be deleted while Services are active.",
                 ));
             }
             let active_tasks = {

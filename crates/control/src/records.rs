@@ -279,4 +279,19 @@ pub struct ServiceRecord {
     pub create_fingerprint: String,
     /// Revision counter for event ids.
     pub event_seq: u64,
+    /// The start-failure throttle (`services::throttle`); absent in records written before it existed.
+    #[serde(default)]
+    pub start_throttle: StartThrottle,
+}
+
+/// How a service's task starts are held back after tasks failed to start (`services::throttle`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartThrottle {
+    /// Tasks of the PRIMARY deployment that failed to start in a row (no task reached RUNNING since).
+    pub failures: u32,
+    /// When the last of them was counted.
+    pub last_failure_at: Timestamp,
+    /// No task is started before this time.
+    pub not_before: Timestamp,
 }

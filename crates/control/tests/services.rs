@@ -208,7 +208,10 @@ async fn rolling_deployment_stays_within_maximum_percent_and_completes() {
 
 #[tokio::test]
 async fn circuit_breaker_fails_and_rolls_back() {
-    let control = control().await;
+    // A manual clock: starts that fail are throttled (5 s, then 10 s, ...), so the test moves time on.
+    let clock = Arc::new(berth_model::clock::ManualClock::new(1_000_000.0));
+    let config = ControlConfig { deployment_stabilization: std::time::Duration::ZERO, ..ControlConfig::default() };
+    let control = Control::start(Arc::new(MemoryStore::new()), clock.clone(), config).await.unwrap();
     let (_, id) = agent(&control, "host-a").await;
     task_definition(&control, "web").await;
     let v1 = "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1".to_string();
@@ -260,6 +263,7 @@ async fn circuit_breaker_fails_and_rolls_back() {
             })
             .collect();
         control.agent_report("default", &id, ReportRequest { tasks: reports, applied_revision: 0 }).await.unwrap();
+        clock.advance(30.0);
     }
     let s = service(&control, "web");
     let events: Vec<String> = s.events.clone().unwrap().into_iter().filter_map(|e| e.message).collect();

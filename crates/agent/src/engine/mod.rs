@@ -5,6 +5,7 @@
 //! and stop workers it spawns, and a periodic resync. Every change of a task's observed state goes to the
 //! [`Outbox`], which the reporter sends to the server. The loop never blocks on Docker: slow calls run in workers.
 
+pub mod cleanup;
 mod outbox;
 mod state;
 pub mod worker;
@@ -83,6 +84,10 @@ pub struct EngineConfig {
     pub default_stop_timeout: Duration,
     /// How long stopped containers are kept (for logs and inspection) before removal.
     pub cleanup_wait: Duration,
+    /// How long the containers of a failed task are kept ([`cleanup`]).
+    pub failed_cleanup_wait: Duration,
+    /// How many failed tasks of one task group keep their containers at most ([`cleanup`]).
+    pub failed_tasks_kept: usize,
     /// What tasks may reach on the host (privileged, host paths, ...); nothing by default.
     pub host_access: berth_model::host_access::HostAccess,
 }
@@ -93,6 +98,8 @@ impl Default for EngineConfig {
             pull: PullBehavior::Default,
             default_stop_timeout: Duration::from_secs(30),
             cleanup_wait: Duration::from_secs(3600),
+            failed_cleanup_wait: Duration::from_secs(300),
+            failed_tasks_kept: 5,
             host_access: berth_model::host_access::HostAccess::default(),
         }
     }
@@ -109,6 +116,7 @@ pub struct Engine<R: ContainerRuntime> {
     outbox: Arc<Outbox>,
     pulls: Arc<worker::Pulls>,
     metadata: Option<crate::metadata::Endpoint>,
+    failed_kept: cleanup::FailedKept,
 }
 
 impl<R: ContainerRuntime> Engine<R> {
@@ -131,6 +139,7 @@ impl<R: ContainerRuntime> Engine<R> {
             outbox,
             pulls: Arc::default(),
             metadata: None,
+            failed_kept: cleanup::FailedKept::default(),
         }
     }
 
@@ -455,29 +464,25 @@ impl<R: ContainerRuntime> Engine<R> {
         }
     }
 
-    fn schedule_cleanup(&self, arn: &str) {
+    /// Schedules the removal of a stopped task's containers and volumes ([`cleanup`]): a failed task's sooner, and
+    /// at once beyond the number of failed tasks its group may keep.
+    fn schedule_cleanup(&mut self, arn: &str) {
         let Some(task) = self.tasks.get(arn) else { return };
-        let ids: Vec<String> = task.containers.values().filter_map(|c| c.id.clone()).collect();
-        let volumes = task.spec.as_ref().map(crate::convert::task_volumes).unwrap_or_default();
-        let runtime = self.runtime.clone();
-        let wait = self.config.cleanup_wait;
-        tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            for id in ids {
-                if let Err(error) = runtime.remove_container(&id).await
-                    && !error.is_not_found()
-                {
-                    tracing::warn!(container = %id, %error, "removing a stopped container failed");
-                }
-            }
-            for name in volumes {
-                if let Err(error) = runtime.remove_volume(&name).await
-                    && !error.is_not_found()
-                {
-                    tracing::warn!(volume = %name, %error, "removing a task's volume failed");
-                }
-            }
-        });
+        let removal = cleanup::Removal::of(task);
+        let failed_group = cleanup::failed(task).then(|| cleanup::group(task)).flatten();
+        let Some(group) = failed_group else {
+            cleanup::spawn_removal(self.runtime.clone(), removal, self.config.cleanup_wait);
+            return;
+        };
+        let (wait, keep) = (self.config.failed_cleanup_wait, self.config.failed_tasks_kept);
+        let due = self.failed_kept.push(&group, removal.clone(), self.clock.now(), keep, wait);
+        for old in due {
+            tracing::info!(%group, containers = ?old.container_ids, "removing the containers of an older failed task");
+            cleanup::spawn_removal(self.runtime.clone(), old, Duration::ZERO);
+        }
+        if keep > 0 {
+            cleanup::spawn_removal(self.runtime.clone(), removal, wait);
+        }
     }
 
     fn find_container(&self, event: &RuntimeEvent) -> Option<(String, String)> {

@@ -321,3 +321,48 @@ async fn a_resync_catches_an_exit_whose_event_was_lost() {
     assert_eq!(report.last_status, "STOPPED");
     assert_eq!(report.containers[0].exit_code, Some(4));
 }
+
+#[tokio::test]
+async fn only_the_newest_failed_tasks_of_a_group_keep_their_containers() {
+    let mut h = harness().await;
+    let kept = EngineConfig::default().failed_tasks_kept;
+    let removed = |h: &Harness| -> Vec<String> {
+        h.fake
+            .calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                crate::runtime::fake::Call::Remove { id } => Some(id),
+                _ => None,
+            })
+            .collect()
+    };
+    // A healthy task the server stops: its container stays for the normal wait.
+    let mut calm = task("calm", vec![container("app", true)]);
+    calm.group = Some("service:web".into());
+    h.engine.handle(desired(vec![calm.clone()])).await;
+    h.settle().await;
+    calm.desired_status = "STOPPED".into();
+    calm.stop_code = Some("UserInitiated".into());
+    h.engine.handle(desired(vec![calm.clone()])).await;
+    h.settle().await;
+    h.engine.handle(desired(vec![])).await;
+    h.settle().await;
+    // Crashing tasks of the same service, one after another, each forgotten once the server has it STOPPED.
+    let mut ids = Vec::new();
+    for i in 0..kept + 2 {
+        let mut t = task(&format!("crash{i}"), vec![container("app", true)]);
+        t.group = Some("service:web".into());
+        h.engine.handle(desired(vec![t.clone()])).await;
+        h.settle().await;
+        let id = h.fake.id_of(&crate::convert::container_name(&t, "app")).unwrap();
+        h.fake.exit(&id, 3).unwrap();
+        h.settle().await;
+        assert_eq!(h.latest(&t.task_arn).stop_code.as_deref(), Some("EssentialContainerExited"));
+        h.engine.handle(desired(vec![])).await;
+        h.settle().await;
+        ids.push(id);
+    }
+    let gone = removed(&h);
+    assert_eq!(gone, ids[..2].to_vec(), "the two oldest failed tasks lose their containers at once");
+    assert_eq!(h.fake.container_ids().len(), kept + 1, "the newest failed ones and the healthy one are kept");
+}

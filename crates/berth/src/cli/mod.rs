@@ -177,6 +177,14 @@ pub struct NodeArgs {
     /// Seconds stopped containers are kept before removal.
     #[arg(long, default_value_t = 3600)]
     pub cleanup_wait_seconds: u64,
+    /// Seconds the containers of a failed task (it failed to start, its essential container exited, or it failed
+    /// its health checks) are kept before removal.
+    #[arg(long, default_value_t = 300)]
+    pub failed_cleanup_wait_seconds: u64,
+    /// At most this many failed tasks of one task group (a service, a family) keep their exited containers; older
+    /// ones are removed at once.
+    #[arg(long, default_value_t = 5)]
+    pub failed_tasks_kept: usize,
     /// The name this instance is shown as (`ec2InstanceId`); the host name by default.
     #[arg(long)]
     pub hostname: Option<String>,

@@ -45,6 +45,8 @@ pub fn config(
             pull,
             default_stop_timeout: Duration::from_secs(node.stop_timeout_seconds),
             cleanup_wait: Duration::from_secs(node.cleanup_wait_seconds),
+            failed_cleanup_wait: Duration::from_secs(node.failed_cleanup_wait_seconds),
+            failed_tasks_kept: node.failed_tasks_kept,
             host_access: host_access(&node.host_access)?,
         },
         self_update: None,

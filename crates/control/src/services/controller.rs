@@ -7,19 +7,15 @@
 //! with compare-and-swap. Any lost race, crash or restart is repaired by the next pass, which runs whenever the
 //! cache changes and at least once a second.
 
-use super::{MAX_EVENTS, math, service_group};
+use super::{math, service_group};
 use crate::cache::{State, Versioned};
 use crate::records::{DeploymentState, ServiceRecord, TaskRecord, keys};
 use crate::task_protection::protected_now;
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::stop_record;
 use crate::{Control, Result, encode};
-use berth_model::ecs::{
-    HealthStatus, Rollback, SchedulingStrategy, ServiceDeploymentCircuitBreaker,
-    ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus,
-};
+use berth_model::ecs::{HealthStatus, SchedulingStrategy, ServiceDeploymentStatus};
 use berth_store::Txn;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,16 +69,9 @@ pub fn is_healthy_running(task: &TaskRecord) -> bool {
     !has_health_checks(task) || task.task.health_status == Some(HealthStatus::Healthy)
 }
 
-fn has_health_checks(task: &TaskRecord) -> bool {
+/// Whether an essential container of the task has a health check.
+pub(super) fn has_health_checks(task: &TaskRecord) -> bool {
     task.containers.iter().any(|c| c.definition.essential != Some(false) && c.definition.health_check.is_some())
-}
-
-/// Whether a stopped task counts as a failure for the circuit breaker: it failed to start, its essential
-/// container exited, or it failed its health checks (not tasks the scheduler or a user stopped).
-fn is_failure(task: &TaskRecord) -> bool {
-    let code = task.task.stop_code.map(|c| c.as_str());
-    matches!(code, Some("TaskFailedToStart" | "EssentialContainerExited"))
-        || task.task.stopped_reason.as_deref() == Some(HEALTH_CHECK_FAILURE)
 }
 
 /// The stop reason of a task replaced for failing its health checks.
@@ -166,7 +155,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
         requests.extend(plan.daemon_targets.iter().map(|k| (1, Some(k.clone()))));
         let mut started = Vec::new();
         for (count, only) in requests {
-            let (tasks, failures, closest) = control
+            let placed = control
                 .place_service_tasks(
                     cluster,
                     &primary.task_definition,
@@ -183,7 +172,22 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     count,
                     only,
                 )
-                .await?;
+                .await;
+            let (tasks, failures, closest) = match placed {
+                Ok(placed) => placed,
+                Err(crate::ControlError::Ecs { message, .. }) => {
+                    // The service cannot place or launch at all (no instance in the cluster, a task definition
+                    // gone): say why, and keep what this pass did.
+                    let message = launch_error_event(&message);
+                    if should_repeat(control, &record, &message) {
+                        control.push_event(&mut record, message);
+                        changed = true;
+                    }
+                    record.steady = false;
+                    break;
+                }
+                Err(error) => return Err(error),
+            };
             started.extend(tasks.iter().filter_map(|t| t.task_arn.clone()));
             if tasks.len() < count && record.service.scheduling_strategy != Some(SchedulingStrategy::Daemon) {
                 let closest = match closest {
@@ -192,9 +196,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     }
                     None => String::new(),
                 };
-                let message = format!(
-                    "was unable to place a task because no container instance met all of its requirements.{closest} For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
-                );
+                let message = format!("{UNABLE_TO_PLACE}{closest}{TROUBLESHOOTING}");
                 if should_repeat(control, &record, &message) {
                     control.push_event(&mut record, message);
                     changed = true;
@@ -223,7 +225,24 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
     Ok(())
 }
 
-fn should_repeat(control: &Control, record: &ServiceRecord, message: &str) -> bool {
+/// ECS's service event when no container instance can take a task (after the `(service NAME)` prefix).
+const UNABLE_TO_PLACE: &str = "was unable to place a task because no container instance met all of its requirements.";
+/// The sentence ECS ends its placement events with.
+const TROUBLESHOOTING: &str =
+    " For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.";
+
+/// The event for a placement the service could not even try: ECS's placement event when the cluster has no
+/// container instance, else the error's message.
+fn launch_error_event(message: &str) -> String {
+    if message == crate::tasks::run::NO_INSTANCES {
+        format!("{UNABLE_TO_PLACE}{TROUBLESHOOTING}")
+    } else {
+        format!("failed to launch a task with (error {message}).")
+    }
+}
+
+/// Whether an event may be written again: not written yet, or last written a while ago ([`EVENT_REPEAT_SECONDS`]).
+pub(super) fn should_repeat(control: &Control, record: &ServiceRecord, message: &str) -> bool {
     let wanted = format!("(service {}) {message}", record.service.service_name.as_deref().unwrap_or_default());
     let last = record.service.events.iter().flatten().find(|e| e.message.as_deref() == Some(&wanted));
     last.is_none_or(|e| control.now() - e.created_at.unwrap_or_default() >= EVENT_REPEAT_SECONDS)
@@ -278,7 +297,7 @@ fn plan(control: &Control, state: &State, v: &Versioned<ServiceRecord>) -> Plan 
     let tasks: Vec<&Versioned<TaskRecord>> = state.tasks_in_group(&record.cluster, &service_group(&name)).collect();
     let reason = |d: &DeploymentState| format!("Scaling activity initiated by (deployment {})", d.id);
 
-    count_failures(control, &mut record, &tasks, &mut plan.changed);
+    super::failures::count_failures(control, &mut record, &tasks, &mut plan.changed);
 
     let Some(primary) = record.deployments.first().cloned() else {
         plan.record = record;
@@ -356,9 +375,15 @@ fn plan(control: &Control, state: &State, v: &Versioned<ServiceRecord>) -> Plan 
         }
     }
 
-    // Scale out / roll forward within the maximum; a FAILED deployment launches nothing more.
+    // Scale out / roll forward within the maximum; a FAILED deployment launches nothing more; tasks that keep
+    // failing to start are started more and more slowly (the start-failure throttle).
     if !daemon && primary.rollout_state != "FAILED" {
-        plan.start = math::to_start(desired, primary_good.len(), occupied, bounds);
+        let wanted = math::to_start(desired, primary_good.len(), occupied, bounds);
+        plan.start = record.start_throttle.allowed(wanted, now);
+    }
+    if daemon {
+        let allowed = record.start_throttle.allowed(plan.daemon_targets.len(), now);
+        plan.daemon_targets.truncate(allowed);
     }
 
     // Retire old tasks within the minimum: not-yet-healthy ones freely, healthy ones while the budget lasts.
@@ -462,119 +487,6 @@ pub(crate) fn complete_deployment(control: &Control, record: &mut ServiceRecord,
         sd.updated_at = Some(now);
     }
     control.push_event(record, format!("(deployment {id}) deployment completed."));
-}
-
-/// Counts new failures of the primary deployment's tasks and trips the circuit breaker.
-fn count_failures(control: &Control, record: &mut ServiceRecord, tasks: &[&Versioned<TaskRecord>], changed: &mut bool) {
-    let Some(breaker) =
-        record.service.deployment_configuration.as_ref().and_then(|c| c.deployment_circuit_breaker.clone())
-    else {
-        return;
-    };
-    let desired = record.service.desired_count.max(0) as usize;
-    let Some(primary) = record.deployments.first_mut() else { return };
-    if !breaker.enable || primary.rollout_state != "IN_PROGRESS" {
-        return;
-    }
-    let mut counted: BTreeSet<String> = primary.counted_failures.iter().cloned().collect();
-    let mut new_failures = 0;
-    for t in tasks {
-        let task = &t.record.task;
-        if task.started_by.as_deref() != Some(primary.id.as_str()) {
-            continue;
-        }
-        let id = task.task_arn.as_deref().map(short_id).unwrap_or_default().to_string();
-        if task.last_status.as_deref() == Some("STOPPED") && is_failure(&t.record) && counted.insert(id) {
-            new_failures += 1;
-        }
-    }
-    let reset = breaker.reset_on_healthy_task.unwrap_or(true)
-        && tasks.iter().any(|t| {
-            t.record.task.started_by.as_deref() == Some(primary.id.as_str())
-                && has_health_checks(&t.record)
-                && is_healthy_running(&t.record)
-        });
-    if new_failures > 0 {
-        primary.failed_tasks += new_failures;
-        primary.counted_failures = counted.into_iter().collect();
-        *changed = true;
-    }
-    if reset && primary.failed_tasks > 0 {
-        primary.failed_tasks = 0;
-        *changed = true;
-    }
-    let threshold = math::failure_threshold(desired, breaker.threshold_configuration.as_ref());
-    let arn = primary.service_deployment_arn.clone();
-    let failed_count = primary.failed_tasks;
-    if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn))
-    {
-        let status = if (failed_count as usize) >= threshold {
-            ServiceDeploymentRollbackMonitorsStatus::Triggered
-        } else {
-            ServiceDeploymentRollbackMonitorsStatus::Monitoring
-        };
-        let snapshot = Some(ServiceDeploymentCircuitBreaker {
-            status: Some(status),
-            failure_count: failed_count,
-            threshold: threshold as i32,
-        });
-        if sd.deployment_circuit_breaker != snapshot {
-            sd.deployment_circuit_breaker = snapshot;
-            *changed = true;
-        }
-    }
-    if (failed_count as usize) < threshold {
-        return;
-    }
-    // Tripped.
-    let now = control.now();
-    let primary = &mut record.deployments[0];
-    primary.rollout_state = "FAILED".into();
-    primary.rollout_state_reason = "ECS deployment circuit breaker: tasks failed to start.".into();
-    primary.updated_at = now;
-    let (id, was_rollback) = (primary.id.clone(), primary.rollback);
-    *changed = true;
-    control.push_event(record, format!("(deployment {id}) deployment failed: tasks failed to start."));
-    let target = record.last_completed_task_definition.clone();
-    let sd = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn));
-    match (breaker.rollback, target, was_rollback) {
-        (true, Some(td), false) => {
-            if let Some(sd) = sd {
-                sd.status = Some(ServiceDeploymentStatus::RollbackInProgress);
-                sd.status_reason =
-                    Some("Circuit breaker triggered: rolling back to the last completed deployment.".into());
-                sd.updated_at = Some(now);
-            }
-            let rollback = control.new_deployment(record, &td, true, now);
-            if let Some(sd) =
-                record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn))
-            {
-                sd.rollback = Some(Rollback {
-                    reason: Some("ECS deployment circuit breaker: tasks failed to start.".into()),
-                    started_at: Some(now),
-                    service_revision_arn: Some(rollback.revision_arn.clone()),
-                });
-            }
-            let rollback_id = rollback.id.clone();
-            record.deployments.insert(0, rollback);
-            record.service.task_definition = Some(td);
-            control.push_event(record, format!("(deployment {id}) rolling back to deployment {rollback_id}."));
-        }
-        (_, _, rollback) => {
-            if let Some(sd) = sd {
-                sd.status = Some(if rollback {
-                    ServiceDeploymentStatus::RollbackFailed
-                } else {
-                    ServiceDeploymentStatus::Stopped
-                });
-                sd.status_reason = Some("Circuit breaker triggered: tasks failed to start.".into());
-                sd.stopped_at = Some(now);
-                sd.updated_at = Some(now);
-            }
-        }
-    }
-    let events = record.service.events.get_or_insert_with(Vec::new);
-    events.truncate(MAX_EVENTS);
 }
 
 /// DAEMON: one task of the primary deployment on every ACTIVE instance it fits; old tasks are replaced instance

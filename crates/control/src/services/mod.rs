@@ -3,13 +3,16 @@
 
 pub mod controller;
 mod deployments;
+mod failures;
 pub mod math;
 mod stop_deployment;
+pub mod throttle;
 
 use crate::cache::{State, Versioned};
 use crate::paging::{page_size, paginate};
 use crate::records::{DeploymentState, ServiceRecord, keys};
 use crate::tags::validate_tags;
+use crate::tasks::launch::{self, LaunchOptions};
 use crate::{Control, ControlError, EcsException, Result, encode};
 use berth_model::arn::{Arn, is_arn};
 use berth_model::ecs::task_definition::is_valid_name;
@@ -126,6 +129,40 @@ fn validate_placement(
         crate::tasks::DefaultStrategy::Service,
     )?;
     Ok(())
+}
+
+/// The service features of a CreateService or UpdateService request that Berth does not have yet.
+struct ServiceFeatures<'a> {
+    load_balancers: bool,
+    service_registries: bool,
+    service_connect: bool,
+    deployment_controller: Option<&'a DeploymentController>,
+    vpc_lattice: bool,
+    gateway_connectors: bool,
+    monitoring: bool,
+}
+
+/// Refuses, with `UnsupportedFeatureException` naming it, a service feature Berth does not have yet.
+fn check_service_features(f: &ServiceFeatures<'_>) -> Result<()> {
+    let refused = [
+        (f.load_balancers, "Load balancers for services are"),
+        (f.service_registries, "Service discovery registries are"),
+        (f.service_connect, "Service Connect is"),
+        (
+            f.deployment_controller.is_some_and(|c| c.r#type != DeploymentControllerType::Ecs),
+            "Deployment controllers other than ECS are",
+        ),
+        (f.vpc_lattice, "VPC Lattice configurations are"),
+        (f.gateway_connectors, "Gateway connectors are"),
+        (f.monitoring, "Service monitoring metric configurations are"),
+    ];
+    match refused.iter().find(|(given, _)| *given) {
+        Some((_, what)) => Err(ControlError::ecs(
+            EcsException::UnsupportedFeatureException,
+            format!("{what} not supported by Berth yet."),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn fingerprint(req: &CreateServiceRequest) -> String {
@@ -292,6 +329,8 @@ impl Control {
             d.status = "ACTIVE".into();
             d.updated_at = now;
         }
+        // A new deployment starts at full pace (ECS: a new task definition ends the throttle at once).
+        record.start_throttle = Default::default();
         DeploymentState {
             id: new_deployment_id(),
             task_definition: task_definition.to_string(),
@@ -350,14 +389,37 @@ impl Control {
             }
             (SchedulingStrategy::Daemon, None) => 0,
         };
-        self.check_unsupported_service_features(&req)?;
+        let launch = LaunchOptions {
+            launch_type: req.launch_type,
+            capacity_provider_strategy: req.capacity_provider_strategy.as_deref(),
+            platform_version: req.platform_version.as_deref(),
+            volume_configurations: req.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()),
+            network_configuration: req.network_configuration.as_ref(),
+        };
+        let launch_type = launch::check_options(&launch)?;
+        check_service_features(&ServiceFeatures {
+            load_balancers: req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()),
+            service_registries: req.service_registries.as_ref().is_some_and(|l| !l.is_empty()),
+            service_connect: req.service_connect_configuration.as_ref().is_some_and(|c| c.enabled),
+            deployment_controller: req.deployment_controller.as_ref(),
+            vpc_lattice: req.vpc_lattice_configurations.as_ref().is_some_and(|l| !l.is_empty()),
+            gateway_connectors: req.gateway_connectors.as_ref().is_some_and(|l| !l.is_empty()),
+            monitoring: req
+                .monitoring
+                .as_ref()
+                .is_some_and(|m| m.metric_configurations.iter().flatten().next().is_some()),
+        })?;
         let td = self.find_task_definition(
             req.task_definition.as_deref().ok_or_else(|| ControlError::invalid("taskDefinition is required."))?,
         )?;
-        if td.record.task_definition.status != Some(berth_model::ecs::TaskDefinitionStatus::Active) {
-            return Err(ControlError::client("TaskDefinition is inactive"));
-        }
-        refuse_unsupported(&td.record.task_definition)?;
+        let definition = &td.record.task_definition;
+        launch::check_task_definition(
+            definition,
+            definition.container_definitions.as_deref().unwrap_or_default(),
+            launch_type,
+            launch.network_configuration,
+            false,
+        )?;
         let td_arn = td.record.task_definition.task_definition_arn.clone().unwrap_or_default();
         let deployment_configuration =
             normalise_deployment_configuration(req.deployment_configuration.as_ref(), strategy)?;
@@ -398,7 +460,7 @@ impl Control {
                     service_registries: Some(Vec::new()),
                     status: Some("ACTIVE".into()),
                     desired_count: desired,
-                    launch_type: Some(req.launch_type.unwrap_or(LaunchType::Ec2)),
+                    launch_type: Some(launch_type),
                     task_definition: Some(td_arn.clone()),
                     deployment_configuration: Some(deployment_configuration.clone()),
                     role_arn: req.role.clone(),
@@ -425,6 +487,7 @@ impl Control {
                 last_placement_failures: Vec::new(),
                 create_fingerprint: fp.clone(),
                 event_seq: 0,
+                start_throttle: Default::default(),
             };
             let deployment = self.new_deployment(&mut record, &td_arn, false, now);
             record.deployments.insert(0, deployment);
@@ -450,37 +513,6 @@ impl Control {
             }
         }
         Err(ControlError::Contention { context: "creating a service".into() })
-    }
-
-    fn check_unsupported_service_features(&self, req: &CreateServiceRequest) -> Result<()> {
-        let unsupported = |what: &str| {
-            Err(ControlError::ecs(
-                EcsException::UnsupportedFeatureException,
-                format!("{what} is not supported by Berth yet."),
-            ))
-        };
-        if req.launch_type.is_some() && req.capacity_provider_strategy.as_ref().is_some_and(|s| !s.is_empty()) {
-            return Err(ControlError::invalid(crate::tasks::run::BOTH_LAUNCH_TYPE_AND_STRATEGY));
-        }
-        if req.launch_type.is_some_and(|l| l != LaunchType::Ec2 && l != LaunchType::External) {
-            return unsupported("The FARGATE launch type for services");
-        }
-        if req.capacity_provider_strategy.as_ref().is_some_and(|s| !s.is_empty()) {
-            return unsupported("capacityProviderStrategy");
-        }
-        if req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()) {
-            return unsupported("Load balancers for services");
-        }
-        if req.service_registries.as_ref().is_some_and(|l| !l.is_empty()) {
-            return unsupported("Service discovery registries");
-        }
-        if req.service_connect_configuration.as_ref().is_some_and(|c| c.enabled) {
-            return unsupported("Service Connect");
-        }
-        if req.deployment_controller.as_ref().is_some_and(|c| c.r#type != DeploymentControllerType::Ecs) {
-            return unsupported("Deployment controllers other than ECS");
-        }
-        Ok(())
     }
 
     /// `DescribeServices`.
@@ -543,18 +575,26 @@ impl Control {
                 self.check_desired_count(n)?;
                 record.service.desired_count = n;
             }
-            if req.capacity_provider_strategy.as_ref().is_some_and(|s| !s.is_empty()) {
-                return Err(ControlError::ecs(
-                    EcsException::UnsupportedFeatureException,
-                    "capacityProviderStrategy is not supported by Berth yet.",
-                ));
-            }
-            if req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()) {
-                return Err(ControlError::ecs(
-                    EcsException::UnsupportedFeatureException,
-                    "Load balancers for services are not supported by Berth yet.",
-                ));
-            }
+            let launch = LaunchOptions {
+                launch_type: None,
+                capacity_provider_strategy: req.capacity_provider_strategy.as_deref(),
+                platform_version: req.platform_version.as_deref(),
+                volume_configurations: req.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()),
+                network_configuration: req.network_configuration.as_ref(),
+            };
+            launch::check_options(&launch)?;
+            check_service_features(&ServiceFeatures {
+                load_balancers: req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()),
+                service_registries: req.service_registries.as_ref().is_some_and(|l| !l.is_empty()),
+                service_connect: req.service_connect_configuration.as_ref().is_some_and(|c| c.enabled),
+                deployment_controller: req.deployment_controller.as_ref(),
+                vpc_lattice: req.vpc_lattice_configurations.as_ref().is_some_and(|l| !l.is_empty()),
+                gateway_connectors: req.gateway_connectors.as_ref().is_some_and(|l| !l.is_empty()),
+                monitoring: req
+                    .monitoring
+                    .as_ref()
+                    .is_some_and(|m| m.metric_configurations.iter().flatten().next().is_some()),
+            })?;
             if let Some(config) = &req.deployment_configuration {
                 record.service.deployment_configuration =
                     Some(normalise_deployment_configuration(Some(config), strategy)?);
@@ -582,14 +622,27 @@ impl Control {
             }
             let current_td = record.deployments.first().map(|d| d.task_definition.clone()).unwrap_or_default();
             let mut target_td = current_td.clone();
-            if let Some(text) = &req.task_definition {
-                let td = self.find_task_definition(text)?;
-                if td.record.task_definition.status != Some(berth_model::ecs::TaskDefinitionStatus::Active) {
-                    return Err(ControlError::client("TaskDefinition is inactive"));
+            // A new revision is checked as RunTask checks it; so is the running one against a new network
+            // configuration (a deregistered running revision may go on running).
+            let checked = match &req.task_definition {
+                Some(text) => Some((self.find_task_definition(text)?, false)),
+                None if launch.network_configuration.is_some() => Some((self.find_task_definition(&current_td)?, true)),
+                None => None,
+            };
+            if let Some((td, allow_inactive)) = checked {
+                let definition = &td.record.task_definition;
+                let launch_type = record.service.launch_type.unwrap_or(LaunchType::Ec2);
+                launch::check_task_definition(
+                    definition,
+                    definition.container_definitions.as_deref().unwrap_or_default(),
+                    launch_type,
+                    launch.network_configuration,
+                    allow_inactive,
+                )?;
+                if req.task_definition.is_some() {
+                    target_td = definition.task_definition_arn.clone().unwrap_or_default();
+                    redeploy |= target_td != current_td;
                 }
-                refuse_unsupported(&td.record.task_definition)?;
-                target_td = td.record.task_definition.task_definition_arn.clone().unwrap_or_default();
-                redeploy |= target_td != current_td;
             }
             if let Some(flag) = req.enable_execute_command {
                 record.service.enable_execute_command = flag;
@@ -688,14 +741,5 @@ fn trim<T>(list: &mut Vec<T>) {
     if list.len() > MAX_HISTORY {
         let extra = list.len() - MAX_HISTORY;
         list.drain(..extra);
-    }
-}
-
-/// Refuses a service whose task definition Berth could not run (see [`crate::support`]), at CreateService or
-/// UpdateService rather than in every placement attempt.
-fn refuse_unsupported(td: &berth_model::ecs::TaskDefinition) -> Result<()> {
-    match crate::support::unsupported(td, td.container_definitions.as_deref().unwrap_or_default()) {
-        Some(why) => Err(ControlError::ecs(EcsException::UnsupportedFeatureException, why)),
-        None => Ok(()),
     }
 }

@@ -5,6 +5,7 @@
 //! its time, and bumps the task's `version`.
 
 mod describe;
+pub mod launch;
 pub(crate) mod run;
 pub(crate) mod stop;
 

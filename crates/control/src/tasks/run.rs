@@ -14,7 +14,7 @@ use berth_model::ecs::task_definition::{parse_task_cpu, parse_task_memory, stati
 use berth_model::ecs::{
     Container, ContainerDefinition, ContainerOverride, Failure, HealthStatus, KeyValuePair, LaunchType, NetworkMode,
     PlacementConstraint, PlacementStrategy, PropagateTags, RunTaskRequest, RunTaskResponse, StartTaskRequest,
-    StartTaskResponse, Tag, Task, TaskDefinitionStatus, TaskOverride, TransportProtocol,
+    StartTaskResponse, Tag, Task, TaskOverride, TransportProtocol,
 };
 use berth_store::Txn;
 use sha2::{Digest, Sha256};
@@ -37,6 +37,9 @@ struct Prepared {
     default_strategy: DefaultStrategy,
 }
 
+/// ECS's message for a RunTask in a cluster without container instances.
+pub(crate) const NO_INSTANCES: &str = "No Container Instances were found in your cluster.";
+
 /// What a placement produced: the tasks, the failures, and the closest matching instance with why it did not
 /// fit (when some task could not be placed).
 pub(crate) type Placed = (Vec<Task>, Vec<Failure>, Closest);
@@ -53,9 +56,7 @@ pub(crate) enum DefaultStrategy {
     Service,
 }
 
-/// ECS's message for a RunTask (or CreateService) that names both a launch type and a capacity provider strategy.
-pub const BOTH_LAUNCH_TYPE_AND_STRATEGY: &str =
-    "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.";
+use super::launch::LaunchOptions;
 
 /// The message for RunTask with `propagateTags: SERVICE` (the model: "An error will be received if you specify the
 /// SERVICE option when running a task").
@@ -225,41 +226,28 @@ impl Control {
         started_by: Option<&str>,
         tagging: TaskTagging<'_>,
         cluster: &str,
-        launch_type: Option<LaunchType>,
+        launch: &LaunchOptions<'_>,
         constraints: &[PlacementConstraint],
         strategy: &[PlacementStrategy],
         allow_inactive: bool,
     ) -> Result<Prepared> {
+        let launch_type = super::launch::check_options(launch)?;
         let td = self.find_task_definition(task_definition)?;
-        if !allow_inactive && td.record.task_definition.status != Some(TaskDefinitionStatus::Active) {
-            return Err(ControlError::client("TaskDefinition is inactive"));
-        }
-        let launch_type = launch_type.unwrap_or(LaunchType::Ec2);
-        if launch_type != LaunchType::Ec2 && launch_type != LaunchType::External {
-            return Err(ControlError::ecs(
-                EcsException::UnsupportedFeatureException,
-                format!(
-                    "Launch type {launch_type} is not supported by Berth yet; use EC2 (tasks run on the cluster's container instances)."
-                ),
-            ));
-        }
         let definition = &td.record.task_definition;
         let network_mode = definition.network_mode.unwrap_or(NetworkMode::Bridge);
-        if network_mode == NetworkMode::Awsvpc {
-            return Err(ControlError::ecs(
-                EcsException::UnsupportedFeatureException,
-                "The awsvpc network mode is not supported by Berth yet; use bridge or host.",
-            ));
-        }
         let overrides = overrides.cloned().unwrap_or_default();
         validate_override_sizes(&overrides)?;
         let containers = apply_overrides(
             definition.container_definitions.as_deref().unwrap_or_default(),
             overrides.container_overrides.as_deref().unwrap_or_default(),
         )?;
-        if let Some(why) = crate::support::unsupported(definition, &containers) {
-            return Err(ControlError::ecs(EcsException::UnsupportedFeatureException, why));
-        }
+        super::launch::check_task_definition(
+            definition,
+            &containers,
+            launch_type,
+            launch.network_configuration,
+            allow_inactive,
+        )?;
         let task_cpu = match overrides.cpu.as_deref() {
             Some(text) => {
                 Some(parse_task_cpu(text).ok_or_else(|| ControlError::invalid("Invalid 'cpu' override for task."))?)
@@ -406,7 +394,7 @@ impl Control {
                         .collect(),
                 };
                 if candidates.is_empty() && only.is_none() {
-                    return Err(ControlError::invalid("No Container Instances were found in your cluster."));
+                    return Err(ControlError::invalid(NO_INSTANCES));
                 }
                 let definition = &p.td.record.task_definition;
                 let needs = crate::task_definitions::host_needs(definition, &p.containers);
@@ -488,16 +476,14 @@ impl Control {
         if !(1..=10).contains(&count) {
             return Err(ControlError::invalid(format!("count must be between 1 and 10, got {count}.")));
         }
-        let strategy = req.capacity_provider_strategy.as_ref().is_some_and(|s| !s.is_empty());
-        if strategy && req.launch_type.is_some() {
-            return Err(ControlError::invalid(BOTH_LAUNCH_TYPE_AND_STRATEGY));
-        }
-        if strategy {
-            return Err(ControlError::ecs(
-                EcsException::UnsupportedFeatureException,
-                "capacityProviderStrategy is not supported by Berth yet; use launchType EC2.",
-            ));
-        }
+        let launch = LaunchOptions {
+            launch_type: req.launch_type,
+            capacity_provider_strategy: req.capacity_provider_strategy.as_deref(),
+            platform_version: req.platform_version.as_deref(),
+            volume_configurations: req.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()),
+            network_configuration: req.network_configuration.as_ref(),
+        };
+        super::launch::check_options(&launch)?;
         if req.propagate_tags == Some(PropagateTags::Service) {
             return Err(ControlError::invalid(RUN_TASK_PROPAGATE_SERVICE));
         }
@@ -531,7 +517,7 @@ impl Control {
                 managed: req.enable_ecs_managed_tags,
             },
             &cluster,
-            req.launch_type,
+            &launch,
             req.placement_constraints.as_deref().unwrap_or_default(),
             req.placement_strategy.as_deref().unwrap_or_default(),
             false,
@@ -587,7 +573,12 @@ impl Control {
                 managed: req.enable_ecs_managed_tags,
             },
             &cluster,
-            Some(LaunchType::Ec2),
+            &LaunchOptions {
+                launch_type: Some(LaunchType::Ec2),
+                volume_configurations: req.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()),
+                network_configuration: req.network_configuration.as_ref(),
+                ..Default::default()
+            },
             &[],
             &[],
             false,
@@ -666,7 +657,7 @@ impl Control {
             Some(started_by),
             tagging,
             cluster,
-            Some(LaunchType::Ec2),
+            &LaunchOptions { launch_type: Some(LaunchType::Ec2), ..Default::default() },
             constraints,
             strategy,
             true,

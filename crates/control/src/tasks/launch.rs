@@ -1,0 +1,185 @@
+//! What Berth refuses about how tasks would run, checked by the same two functions for RunTask, StartTask,
+//! CreateService and UpdateService, so that the four answer one exception class with one message for one cause.
+//!
+//! [`check_options`] looks at the request's launch options before the task definition is known;
+//! [`check_task_definition`] at the task definition (with the request's network configuration) once it is. A
+//! service is checked when it is created or changed, not only when its tasks are placed, so that a service is
+//! never accepted that could never start a task.
+
+use crate::{ControlError, EcsException, Result};
+use berth_model::ecs::{
+    CapacityProviderStrategyItem, Compatibility, ContainerDefinition, LaunchType, NetworkConfiguration, NetworkMode,
+    TaskDefinition, TaskDefinitionStatus,
+};
+
+/// ECS's message for a request that names both a launch type and a capacity provider strategy.
+pub const BOTH_LAUNCH_TYPE_AND_STRATEGY: &str =
+    "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.";
+
+/// ECS's message for a network configuration given with a task definition whose network mode is not `awsvpc`.
+pub const NETWORK_CONFIGURATION_NOT_VALID: &str =
+    "Network Configuration is not valid for the given networkMode of this task definition.";
+
+/// ECS's message (a `ClientException`) for a task definition revision that was deregistered.
+pub const TASK_DEFINITION_INACTIVE: &str = "TaskDefinition is inactive";
+
+/// Berth's message for the `awsvpc` network mode, which it does not run yet.
+pub const AWSVPC_UNSUPPORTED: &str = "The awsvpc network mode is not supported by Berth yet; use bridge or host.";
+
+/// Berth's message for a capacity provider strategy.
+pub const STRATEGY_UNSUPPORTED: &str = "capacityProviderStrategy is not supported by Berth yet; use launchType EC2.";
+
+/// Berth's message for `volumeConfigurations` (Amazon EBS volumes attached at launch).
+pub const VOLUME_CONFIGURATIONS_UNSUPPORTED: &str =
+    "volumeConfigurations (Amazon EBS volumes configured at launch) are not supported by Berth yet.";
+
+/// The launch options a RunTask, StartTask, CreateService or UpdateService request carries.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LaunchOptions<'a> {
+    /// `launchType` (absent: EC2).
+    pub launch_type: Option<LaunchType>,
+    /// `capacityProviderStrategy`.
+    pub capacity_provider_strategy: Option<&'a [CapacityProviderStrategyItem]>,
+    /// `platformVersion` (Fargate only on ECS).
+    pub platform_version: Option<&'a str>,
+    /// Whether `volumeConfigurations` names any volume.
+    pub volume_configurations: bool,
+    /// `networkConfiguration` (checked against the task definition's network mode).
+    pub network_configuration: Option<&'a NetworkConfiguration>,
+}
+
+fn unsupported(message: impl Into<String>) -> ControlError {
+    ControlError::ecs(EcsException::UnsupportedFeatureException, message)
+}
+
+/// The message for a launch type Berth does not run.
+pub fn launch_type_unsupported(launch_type: LaunchType) -> String {
+    format!(
+        "Launch type {launch_type} is not supported by Berth yet; use EC2 (tasks run on the cluster's container instances)."
+    )
+}
+
+/// Checks a request's launch options; returns the launch type its tasks get (EC2 when absent).
+pub fn check_options(options: &LaunchOptions<'_>) -> Result<LaunchType> {
+    let strategy = options.capacity_provider_strategy.is_some_and(|s| !s.is_empty());
+    if strategy && options.launch_type.is_some() {
+        return Err(ControlError::invalid(BOTH_LAUNCH_TYPE_AND_STRATEGY));
+    }
+    if strategy {
+        return Err(unsupported(STRATEGY_UNSUPPORTED));
+    }
+    let launch_type = options.launch_type.unwrap_or(LaunchType::Ec2);
+    if launch_type != LaunchType::Ec2 && launch_type != LaunchType::External {
+        return Err(unsupported(launch_type_unsupported(launch_type)));
+    }
+    // An empty string is absent (docs/COMPATIBILITY.md 2: an empty optional string is treated as absent).
+    if options.platform_version.is_some_and(|v| !v.is_empty()) {
+        return Err(ControlError::invalid(format!(
+            "The platform version must be null when specifying an {launch_type} launch type."
+        )));
+    }
+    if options.volume_configurations {
+        return Err(unsupported(VOLUME_CONFIGURATIONS_UNSUPPORTED));
+    }
+    Ok(launch_type)
+}
+
+/// Checks that Berth can run `definition` with these (overridden) `containers` as `launch_type` tasks, with the
+/// request's `network_configuration`. `allow_inactive` lets a deregistered revision pass (a service keeps running
+/// the revision it was deployed with).
+pub fn check_task_definition(
+    definition: &TaskDefinition,
+    containers: &[ContainerDefinition],
+    launch_type: LaunchType,
+    network_configuration: Option<&NetworkConfiguration>,
+    allow_inactive: bool,
+) -> Result<()> {
+    if !allow_inactive && definition.status != Some(TaskDefinitionStatus::Active) {
+        return Err(ControlError::client(TASK_DEFINITION_INACTIVE));
+    }
+    let required = definition.requires_compatibilities.as_deref().unwrap_or_default();
+    let compatible = match launch_type {
+        LaunchType::External => Compatibility::External,
+        _ => Compatibility::Ec2,
+    };
+    if !required.is_empty() && !required.contains(&compatible) {
+        return Err(ControlError::invalid(format!("Task definition does not support launch_type {launch_type}.")));
+    }
+    if definition.network_mode == Some(NetworkMode::Awsvpc) {
+        return Err(unsupported(AWSVPC_UNSUPPORTED));
+    }
+    if network_configuration.is_some() {
+        return Err(ControlError::invalid(NETWORK_CONFIGURATION_NOT_VALID));
+    }
+    if let Some(why) = crate::support::unsupported(definition, containers) {
+        return Err(unsupported(why));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(result: Result<impl std::fmt::Debug>) -> (EcsException, String) {
+        match result {
+            Err(ControlError::Ecs { exception, message, .. }) => (exception, message),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn options_refuse_what_berth_cannot_launch() {
+        let strategy = [CapacityProviderStrategyItem { capacity_provider: "FARGATE".into(), ..Default::default() }];
+        let both = LaunchOptions {
+            launch_type: Some(LaunchType::Ec2),
+            capacity_provider_strategy: Some(&strategy),
+            ..Default::default()
+        };
+        assert_eq!(refusal(check_options(&both)).1, BOTH_LAUNCH_TYPE_AND_STRATEGY);
+        let only = LaunchOptions { capacity_provider_strategy: Some(&strategy), ..Default::default() };
+        assert_eq!(refusal(check_options(&only)).0, EcsException::UnsupportedFeatureException);
+        let fargate = LaunchOptions { launch_type: Some(LaunchType::Fargate), ..Default::default() };
+        assert!(refusal(check_options(&fargate)).1.starts_with("Launch type FARGATE is not supported"));
+        let platform = LaunchOptions { platform_version: Some("LATEST"), ..Default::default() };
+        assert_eq!(
+            refusal(check_options(&platform)),
+            (
+                EcsException::InvalidParameterException,
+                "The platform version must be null when specifying an EC2 launch type.".into()
+            )
+        );
+        let empty = LaunchOptions { platform_version: Some(""), ..Default::default() };
+        assert_eq!(check_options(&empty).unwrap(), LaunchType::Ec2);
+        let external = LaunchOptions { launch_type: Some(LaunchType::External), ..Default::default() };
+        assert_eq!(check_options(&external).unwrap(), LaunchType::External);
+    }
+
+    #[test]
+    fn task_definitions_are_checked_against_the_launch() {
+        let plain = TaskDefinition { status: Some(TaskDefinitionStatus::Active), ..Default::default() };
+        assert!(check_task_definition(&plain, &[], LaunchType::Ec2, None, false).is_ok());
+        let inactive = TaskDefinition { status: Some(TaskDefinitionStatus::Inactive), ..plain.clone() };
+        assert_eq!(
+            refusal(check_task_definition(&inactive, &[], LaunchType::Ec2, None, false)),
+            (EcsException::ClientException, TASK_DEFINITION_INACTIVE.into())
+        );
+        assert!(check_task_definition(&inactive, &[], LaunchType::Ec2, None, true).is_ok());
+        let fargate_only =
+            TaskDefinition { requires_compatibilities: Some(vec![Compatibility::Fargate]), ..plain.clone() };
+        assert_eq!(
+            refusal(check_task_definition(&fargate_only, &[], LaunchType::Ec2, None, false)).1,
+            "Task definition does not support launch_type EC2."
+        );
+        let network = NetworkConfiguration::default();
+        assert_eq!(
+            refusal(check_task_definition(&plain, &[], LaunchType::Ec2, Some(&network), false)).1,
+            NETWORK_CONFIGURATION_NOT_VALID
+        );
+        let awsvpc = TaskDefinition { network_mode: Some(NetworkMode::Awsvpc), ..plain };
+        assert_eq!(
+            refusal(check_task_definition(&awsvpc, &[], LaunchType::Ec2, Some(&network), false)).1,
+            AWSVPC_UNSUPPORTED
+        );
+    }
+}
