@@ -34,6 +34,7 @@ pub mod liveness;
 mod paging;
 mod placement;
 pub mod records;
+pub mod requires_attributes;
 pub mod services;
 pub mod support;
 mod tags;
