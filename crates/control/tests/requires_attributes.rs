@@ -74,10 +74,6 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
-fn strings(v: &[&str]) -> Vec<String> {
-    sorted(v.iter().map(|s| s.to_string()).collect())
-}
-
 /// What ECS derives for each fixture (docs/COMPATIBILITY.md §6), by fixture.
 fn expected(name: &str) -> Vec<String> {
     let api = |m: u32| capabilities::docker_remote_api(m);
