@@ -257,6 +257,7 @@ fn rendered(task_arn: &str, family: &str, revision: i64) -> BTreeMap<String, Val
 async fn described_task_definitions_register_again_and_run_the_same() {
     let (berth, client) = berth_up().await;
     let mut ran = 0;
+    let mut volumes = Vec::new();
     for (shape, outcome) in shapes() {
         let family = shape["family"].as_str().unwrap().to_string();
         let registered =
@@ -293,6 +294,7 @@ async fn described_task_definitions_register_again_and_run_the_same() {
                 assert_eq!(ra, rb, "{family}: the copy runs with a different Docker configuration");
                 for arn in [a, b] {
                     client.stop_task().task(&arn).send().await.unwrap();
+                    volumes.extend(docker_volumes(&original, &arn));
                 }
                 ran += 1;
             }
@@ -309,6 +311,34 @@ async fn described_task_definitions_register_again_and_run_the_same() {
         }
     }
     assert_eq!(ran, 8, "every runnable shape ran twice");
+    // The containers go with the Berth; their Docker volumes outlive it (the agent removes a task's volumes only
+    // after its cleanup wait), so remove the ones this test made.
+    drop(client);
+    drop(berth);
+    volumes.sort();
+    volumes.dedup();
+    for name in volumes {
+        let _ = docker(&["volume", "rm", &name]);
+    }
+}
+
+/// The Docker volumes a task of `definition` uses: `berth-<task id>-<name>` for task volumes, the name for shared
+/// ones (host volumes are not Docker volumes).
+fn docker_volumes(definition: &Value, task_arn: &str) -> Vec<String> {
+    let task_id = task_arn.rsplit('/').next().unwrap();
+    let mut out = Vec::new();
+    for v in definition["volumes"].as_array().into_iter().flatten() {
+        let name = v["name"].as_str().unwrap();
+        if v.get("host").is_some_and(|h| h.get("sourcePath").is_some()) {
+            continue;
+        }
+        if v["dockerVolumeConfiguration"]["scope"] == "shared" {
+            out.push(name.to_string());
+        } else {
+            out.push(format!("berth-{task_id}-{name}"));
+        }
+    }
+    out
 }
 
 /// A described service, cut to UpdateService's members, as a deploy tool would send it back.
