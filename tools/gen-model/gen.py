@@ -45,12 +45,28 @@ RESERVED_TYPE_NAMES = {"Option", "Result", "Box", "Vec", "String", "Timestamp", 
 
 UNBOXED_PRIMITIVES = {"Integer", "Boolean", "Long", "Double"}
 
-# Optional enumeration members where an empty string means absent, as deploy tools send them when they copy a
+# Optional enumeration and string members where an empty string means absent, as deploy tools send them when they copy a
 # described definition (docs/COMPATIBILITY.md). Deserialized with `crate::empty_is_absent`.
 EMPTY_IS_ABSENT = {
     ("RegisterTaskDefinitionRequest", "networkMode"),
     ("RegisterTaskDefinitionRequest", "pidMode"),
     ("RegisterTaskDefinitionRequest", "ipcMode"),
+    # Leniency sweep, part 2 (docs/COMPATIBILITY.md §7): optional strings a copied definition or a filled-in
+    # `--generate-cli-skeleton` sends as "".
+    ("RegisterTaskDefinitionRequest", "cpu"),
+    ("RegisterTaskDefinitionRequest", "memory"),
+    ("RunTaskRequest", "group"),
+    ("RunTaskRequest", "startedBy"),
+    ("RunTaskRequest", "platformVersion"),
+    ("RunTaskRequest", "referenceId"),
+    ("RunTaskRequest", "clientToken"),
+    ("StartTaskRequest", "group"),
+    ("StartTaskRequest", "startedBy"),
+    ("StartTaskRequest", "referenceId"),
+    ("CreateServiceRequest", "platformVersion"),
+    ("CreateServiceRequest", "role"),
+    ("CreateServiceRequest", "clientToken"),
+    ("UpdateServiceRequest", "platformVersion"),
 }
 
 

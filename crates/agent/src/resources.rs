@@ -2,6 +2,7 @@
 
 use crate::runtime::RuntimeInfo;
 use berth_model::agent::AgentResources;
+use berth_model::capabilities;
 use berth_model::host_access::{self, HostAccess};
 use std::collections::BTreeMap;
 
@@ -48,32 +49,6 @@ pub fn offered(info: &RuntimeInfo, settings: &ResourceSettings) -> AgentResource
     }
 }
 
-/// Capabilities this agent supports, advertised as ECS does (task definitions that need others cannot be placed
-/// here, and RunTask reports `ATTRIBUTE`).
-pub const CAPABILITIES: &[&str] = &[
-    "com.amazonaws.ecs.capability.docker-remote-api.1.17",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.18",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.19",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.20",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.21",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.22",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.23",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.24",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.25",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.29",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.30",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.31",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.32",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.38",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.39",
-    "com.amazonaws.ecs.capability.logging-driver.json-file",
-    "com.amazonaws.ecs.capability.logging-driver.none",
-    "ecs.capability.container-health-check",
-    "ecs.capability.container-ordering",
-    "ecs.capability.task-cpu-mem-limit",
-    "ecs.capability.full-sync",
-];
-
 /// The attributes to register: ECS's built-ins, the capabilities, the operator's own (`--attribute k=v`), and one
 /// capability attribute for each kind of host reach the agent allows (privileged, host paths, ...: see
 /// [`berth_model::host_access`]). Those are the agent's alone: a custom attribute cannot claim or remove them.
@@ -98,8 +73,10 @@ pub fn attributes(
     let default_type = format!("berth.{}c{}g", info.cpus, memory_gib);
     out.insert("ecs.instance-type".to_string(), instance_type.unwrap_or(&default_type).to_string());
     out.insert("ecs.ami-id".to_string(), "berth-local".to_string());
-    for cap in CAPABILITIES {
-        out.insert((*cap).to_string(), String::new());
+    // The ECS capabilities Berth runs (one list, shared with the control plane's refusals): a task definition that
+    // needs another one is refused at RunTask or CreateService, never left to fail placement.
+    for cap in capabilities::supported() {
+        out.insert(cap, String::new());
     }
     for (k, v) in custom {
         if !is_host_capability(k) {
@@ -144,6 +121,12 @@ mod tests {
         assert_eq!(attrs["ecs.instance-type"], "berth.2c8g");
         assert_eq!(attrs["stack"], "blue");
         assert!(attrs.contains_key("ecs.capability.container-health-check"));
+        for cap in capabilities::supported() {
+            assert_eq!(attrs.get(&cap).map(String::as_str), Some(""), "{cap}");
+        }
+        let advertised: Vec<&String> =
+            attrs.keys().filter(|k| k.starts_with("ecs.capability.") || k.starts_with("com.amazonaws.ecs.")).collect();
+        assert!(advertised.iter().all(|k| capabilities::is_supported(k)), "only what Berth runs: {advertised:?}");
     }
 
     #[test]

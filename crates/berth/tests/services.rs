@@ -266,7 +266,7 @@ async fn bad_service_requests_get_ecs_exceptions() {
             .send()
             .await,
         "InvalidParameterException",
-        "maximumPercent must be between 100 and 200",
+        "maximumPercent must be at least 100",
     );
     assert_error(
         create("a")

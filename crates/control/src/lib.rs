@@ -36,6 +36,7 @@ mod paging;
 mod placement;
 mod poll_endpoint;
 pub mod records;
+pub mod requires_attributes;
 pub mod services;
 pub mod state_changes;
 pub mod support;

@@ -8,12 +8,19 @@ use berth_model::ecs::{ContainerDefinition, LogDriver, TaskDefinition, Volume};
 /// Why Berth cannot run `definition` with these (overridden) `containers`, or `None` when it can.
 pub fn unsupported(definition: &TaskDefinition, containers: &[ContainerDefinition]) -> Option<String> {
     let volumes = definition.volumes.as_deref().unwrap_or_default();
-    volumes.iter().find_map(unsupported_volume).or_else(|| task_level(definition)).or_else(|| {
-        containers.iter().find_map(|c| {
-            let name = c.name.as_deref().unwrap_or_default();
-            container_level(c, volumes, containers).map(|why| format!("Container {name}: {why}"))
+    volumes
+        .iter()
+        .find_map(unsupported_volume)
+        .or_else(|| task_level(definition))
+        .or_else(|| {
+            containers.iter().find_map(|c| {
+                let name = c.name.as_deref().unwrap_or_default();
+                container_level(c, volumes, containers).map(|why| format!("Container {name}: {why}"))
+            })
         })
-    })
+        // Anything else that needs an ECS capability Berth's agents never advertise (a task role, awsvpc, ...)
+        // would only fail placement with ATTRIBUTE: refuse it here, naming the setting.
+        .or_else(|| crate::requires_attributes::unsupported(definition, containers))
 }
 
 fn not_yet(what: &str) -> Option<String> {

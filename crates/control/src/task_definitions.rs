@@ -54,30 +54,17 @@ fn normalise_container(mut c: ContainerDefinition, network_mode: NetworkMode) ->
     c
 }
 
-/// The capability attributes an instance must advertise to run a task definition.
+/// The attributes an instance must advertise to run a task definition: what ECS derives
+/// ([`crate::requires_attributes::derive`]) and what it needs from its host (Berth's own host-reach attributes).
 pub(crate) fn required_attributes(td: &TaskDefinition) -> Vec<String> {
-    let mut attrs = vec!["com.amazonaws.ecs.capability.docker-remote-api.1.18".to_string()];
-    let containers = &td.container_definitions;
-    let any = |f: &dyn Fn(&ContainerDefinition) -> bool| containers.iter().flatten().any(f);
-    if any(&|c| c.memory_reservation.is_some()) {
-        attrs.push("com.amazonaws.ecs.capability.docker-remote-api.1.21".into());
+    let containers = td.container_definitions.as_deref().unwrap_or_default();
+    let mut attrs: Vec<String> =
+        crate::requires_attributes::derive(td, containers).into_iter().map(|r| r.attribute).collect();
+    for name in host_needs(td, containers).attributes() {
+        if !attrs.contains(&name) {
+            attrs.push(name);
+        }
     }
-    if any(&|c| c.health_check.is_some()) {
-        attrs.push("ecs.capability.container-health-check".into());
-    }
-    if any(&|c| c.depends_on.as_ref().is_some_and(|d| !d.is_empty())) {
-        attrs.push("ecs.capability.container-ordering".into());
-    }
-    if td.task_role_arn.is_some() {
-        attrs.push("com.amazonaws.ecs.capability.task-iam-role".into());
-    }
-    if td.network_mode == Some(NetworkMode::Awsvpc) {
-        attrs.push("ecs.capability.task-eni".into());
-    }
-    if td.cpu.is_some() || td.memory.is_some() {
-        attrs.push("ecs.capability.task-cpu-mem-limit".into());
-    }
-    attrs.extend(host_needs(td, containers.as_deref().unwrap_or_default()).attributes());
     attrs
 }
 

@@ -16,6 +16,7 @@
 pub mod agent;
 pub mod arn;
 mod blob;
+pub mod capabilities;
 pub mod clock;
 pub mod ecr;
 pub mod ecs;
@@ -61,5 +62,33 @@ mod tests {
         assert_eq!(parse("").unwrap().network_mode, None);
         let error = parse(r#", "networkMode": "bogus""#).unwrap_err().to_string();
         assert!(error.contains("unknown variant `bogus`"), "{error}");
+    }
+
+    #[test]
+    fn empty_optional_strings_of_run_start_and_service_requests_are_absent() {
+        use crate::ecs::{CreateServiceRequest, RunTaskRequest, StartTaskRequest, UpdateServiceRequest};
+        let run: RunTaskRequest = serde_json::from_str(
+            r#"{"taskDefinition": "web", "group": "", "startedBy": "", "platformVersion": "", "referenceId": "",
+                "clientToken": ""}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (run.group, run.started_by, run.platform_version, run.reference_id, run.client_token),
+            (None, None, None, None, None)
+        );
+        let run: RunTaskRequest =
+            serde_json::from_str(r#"{"taskDefinition": "web", "group": "g", "startedBy": "me"}"#).unwrap();
+        assert_eq!((run.group.as_deref(), run.started_by.as_deref()), (Some("g"), Some("me")));
+        let start: StartTaskRequest = serde_json::from_str(
+            r#"{"taskDefinition": "web", "containerInstances": ["i"], "group": "", "startedBy": "", "referenceId": ""}"#,
+        )
+        .unwrap();
+        assert_eq!((start.group, start.started_by, start.reference_id), (None, None, None));
+        let create: CreateServiceRequest =
+            serde_json::from_str(r#"{"serviceName": "s", "platformVersion": "", "role": "", "clientToken": ""}"#)
+                .unwrap();
+        assert_eq!((create.platform_version, create.role, create.client_token), (None, None, None));
+        let update: UpdateServiceRequest = serde_json::from_str(r#"{"service": "s", "platformVersion": ""}"#).unwrap();
+        assert_eq!(update.platform_version, None);
     }
 }

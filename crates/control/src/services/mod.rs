@@ -90,8 +90,9 @@ pub fn normalise_deployment_configuration(
             "maximumPercent must be 100 for services with the DAEMON scheduling strategy.",
         ));
     }
-    if !(100..=200).contains(&max) {
-        return Err(ControlError::invalid(format!("maximumPercent must be between 100 and 200, got {max}.")));
+    // ECS takes more than 200 (deployed Terraform configurations use 400): docs/COMPATIBILITY.md §7.
+    if max < 100 {
+        return Err(ControlError::invalid(format!("maximumPercent must be at least 100, got {max}.")));
     }
     if out.strategy.is_some_and(|s| s != DeploymentStrategy::Rolling) {
         return Err(ControlError::ecs(

@@ -2404,7 +2404,12 @@ pub struct CreateServiceRequest {
     #[serde(rename = "desiredCount", default, skip_serializing_if = "Option::is_none")]
     pub desired_count: Option<i32>,
     /// Wire member `clientToken`.
-    #[serde(rename = "clientToken", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clientToken",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub client_token: Option<String>,
     /// Wire member `launchType`.
     #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
@@ -2413,10 +2418,20 @@ pub struct CreateServiceRequest {
     #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
     /// Wire member `platformVersion`.
-    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformVersion",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub platform_version: Option<String>,
     /// Wire member `role`.
-    #[serde(rename = "role", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "role",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub role: Option<String>,
     /// Wire member `deploymentConfiguration`.
     #[serde(rename = "deploymentConfiguration", default, skip_serializing_if = "Option::is_none")]
@@ -9439,10 +9454,20 @@ pub struct RegisterTaskDefinitionRequest {
     #[serde(rename = "requiresCompatibilities", default, skip_serializing_if = "Option::is_none")]
     pub requires_compatibilities: Option<Vec<Compatibility>>,
     /// Wire member `cpu`.
-    #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "cpu",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub cpu: Option<String>,
     /// Wire member `memory`.
-    #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "memory",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub memory: Option<String>,
     /// Wire member `tags`.
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
@@ -9668,7 +9693,12 @@ pub struct RunTaskRequest {
     #[serde(rename = "enableExecuteCommand", default)]
     pub enable_execute_command: bool,
     /// Wire member `group`.
-    #[serde(rename = "group", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "group",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub group: Option<String>,
     /// Wire member `launchType`.
     #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
@@ -9686,16 +9716,31 @@ pub struct RunTaskRequest {
     #[serde(rename = "placementStrategy", default, skip_serializing_if = "Option::is_none")]
     pub placement_strategy: Option<Vec<PlacementStrategy>>,
     /// Wire member `platformVersion`.
-    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformVersion",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub platform_version: Option<String>,
     /// Wire member `propagateTags`.
     #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
     pub propagate_tags: Option<PropagateTags>,
     /// Wire member `referenceId`.
-    #[serde(rename = "referenceId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "referenceId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub reference_id: Option<String>,
     /// Wire member `startedBy`.
-    #[serde(rename = "startedBy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "startedBy",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub started_by: Option<String>,
     /// Wire member `tags`.
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
@@ -9704,7 +9749,12 @@ pub struct RunTaskRequest {
     #[serde(rename = "taskDefinition")]
     pub task_definition: String,
     /// Wire member `clientToken`.
-    #[serde(rename = "clientToken", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clientToken",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub client_token: Option<String>,
     /// Wire member `volumeConfigurations`.
     #[serde(rename = "volumeConfigurations", default, skip_serializing_if = "Option::is_none")]
@@ -11180,7 +11230,12 @@ pub struct StartTaskRequest {
     #[serde(rename = "enableExecuteCommand", default)]
     pub enable_execute_command: bool,
     /// Wire member `group`.
-    #[serde(rename = "group", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "group",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub group: Option<String>,
     /// Wire member `networkConfiguration`.
     #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
@@ -11192,10 +11247,20 @@ pub struct StartTaskRequest {
     #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
     pub propagate_tags: Option<PropagateTags>,
     /// Wire member `referenceId`.
-    #[serde(rename = "referenceId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "referenceId",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub reference_id: Option<String>,
     /// Wire member `startedBy`.
-    #[serde(rename = "startedBy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "startedBy",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub started_by: Option<String>,
     /// Wire member `tags`.
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
@@ -12878,7 +12943,12 @@ pub struct UpdateServiceRequest {
     #[serde(rename = "placementStrategy", default, skip_serializing_if = "Option::is_none")]
     pub placement_strategy: Option<Vec<PlacementStrategy>>,
     /// Wire member `platformVersion`.
-    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformVersion",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub platform_version: Option<String>,
     /// Wire member `forceNewDeployment`.
     #[serde(rename = "forceNewDeployment", default)]

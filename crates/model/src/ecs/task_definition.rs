@@ -335,11 +335,24 @@ fn validate_container_memory(c: &ContainerDefinition, task_memory: Option<i32>) 
 fn validate_ports(c: &ContainerDefinition, network_mode: NetworkMode) -> Result<(), TaskDefinitionError> {
     let name = c.name.as_deref().unwrap_or_default();
     let mut seen = HashSet::new();
+    let mut ranges: Vec<(i32, i32, TransportProtocol)> = Vec::new();
     for pm in c.port_mappings.iter().flatten() {
-        if pm.container_port_range.is_some() {
-            return Err(client(format!(
-                "Invalid 'portMappings' setting for container '{name}'. 'containerPortRange' is not supported by Berth yet; map each port."
-            )));
+        if let Some(range) = &pm.container_port_range {
+            // Registers as on ECS; RunTask refuses it (Berth's agents do not map ranges yet): docs/COMPATIBILITY.md.
+            let (first, last) = validate_port_range(name, range, pm, network_mode)?;
+            let protocol = pm.protocol.unwrap_or(TransportProtocol::Tcp);
+            if ranges.iter().any(|(a, b, p)| *p == protocol && first <= *b && *a <= last) {
+                return Err(client(format!(
+                    "Invalid 'portMappings' setting for container '{name}'. Port ranges must not overlap."
+                )));
+            }
+            ranges.push((first, last, protocol));
+            if ranges.len() > 100 {
+                return Err(client(format!(
+                    "Invalid 'portMappings' setting for container '{name}'. At most 100 port ranges are allowed."
+                )));
+            }
+            continue;
         }
         let container_port = pm.container_port.ok_or_else(|| {
             client(format!("Invalid 'portMappings' setting for container '{name}'. 'containerPort' is required."))
@@ -368,6 +381,11 @@ fn validate_ports(c: &ContainerDefinition, network_mode: NetworkMode) -> Result<
             )));
         }
         let protocol = pm.protocol.unwrap_or(TransportProtocol::Tcp);
+        if ranges.iter().any(|(a, b, p)| *p == protocol && (*a..=*b).contains(&container_port)) {
+            return Err(client(format!(
+                "Invalid 'portMappings' setting for container '{name}'. Container port {container_port}/{protocol} is also in a port range."
+            )));
+        }
         if !seen.insert((container_port, protocol)) {
             return Err(client(format!(
                 "Invalid 'portMappings' setting for container '{name}'. Container port {container_port}/{protocol} is mapped more than once."
@@ -382,6 +400,33 @@ fn validate_ports(c: &ContainerDefinition, network_mode: NetworkMode) -> Result<
         )));
     }
     Ok(())
+}
+
+/// Checks a `containerPortRange` as ECS does (`first-last`, 1 to 65535, first below last; bridge or awsvpc; no
+/// `containerPort` or `hostPort` beside it) and returns its bounds.
+fn validate_port_range(
+    name: &str,
+    range: &str,
+    pm: &PortMapping,
+    network_mode: NetworkMode,
+) -> Result<(i32, i32), TaskDefinitionError> {
+    let bad = |why: &str| client(format!("Invalid 'containerPortRange' setting for container '{name}'. {why}"));
+    if !matches!(network_mode, NetworkMode::Bridge | NetworkMode::Awsvpc) {
+        return Err(bad("Port ranges need the bridge or awsvpc network mode."));
+    }
+    if pm.container_port.is_some() || pm.host_port.is_some_and(|p| p != 0) {
+        return Err(bad("Give either a containerPort or a containerPortRange, and no hostPort with a range."));
+    }
+    let bounds =
+        range.split_once('-').and_then(|(a, b)| Some((a.trim().parse::<i32>().ok()?, b.trim().parse::<i32>().ok()?)));
+    match bounds {
+        Some((first, last)) if (1..=65_535).contains(&first) && (1..=65_535).contains(&last) && first < last => {
+            Ok((first, last))
+        }
+        _ => Err(bad(&format!(
+            "{range:?} is not a range of ports between 1 and 65535 whose first port is below its last."
+        ))),
+    }
 }
 
 /// The host port a mapping reserves on the instance, if it names a fixed one.

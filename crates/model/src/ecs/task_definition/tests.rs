@@ -207,3 +207,50 @@ fn mount_points_need_volumes() {
     v["volumes"] = json!([{"name": "data"}, {"name": "no spaces"}]);
     assert!(message(v).contains("Invalid volume name 'no spaces'"));
 }
+
+#[test]
+fn container_port_ranges_register_with_ecs_rules() {
+    let with = |mode: &str, mappings: serde_json::Value| {
+        let mut v = web();
+        v["networkMode"] = json!(mode);
+        v["containerDefinitions"][0]["portMappings"] = mappings;
+        v
+    };
+    validate_register(&req(with("bridge", json!([{"containerPortRange": "8000-8010"}])))).unwrap();
+    validate_register(&req(with(
+        "awsvpc",
+        json!([{"containerPortRange": "8000-8010"}, {"containerPortRange": "8000-8010", "protocol": "udp"},
+               {"containerPort": 9000}]),
+    )))
+    .unwrap();
+    let bad = |v| message(v);
+    assert!(bad(with("host", json!([{"containerPortRange": "8000-8010"}]))).contains("bridge or awsvpc"));
+    assert!(bad(with("bridge", json!([{"containerPortRange": "8010-8000"}]))).contains("first port is below"));
+    assert!(bad(with("bridge", json!([{"containerPortRange": "0-10"}]))).contains("between 1 and 65535"));
+    assert!(bad(with("bridge", json!([{"containerPortRange": "80"}]))).contains("\"80\""));
+    assert!(
+        bad(with("bridge", json!([{"containerPortRange": "8000-8010", "containerPort": 8000}])))
+            .contains("either a containerPort")
+    );
+    assert!(
+        bad(with("bridge", json!([{"containerPortRange": "8000-8010"}, {"containerPortRange": "8010-8020"}])))
+            .contains("must not overlap")
+    );
+    assert!(
+        bad(with("bridge", json!([{"containerPortRange": "8000-8010"}, {"containerPort": 8005}])))
+            .contains("also in a port range")
+    );
+}
+
+#[test]
+fn an_empty_task_cpu_or_memory_is_absent() {
+    let mut v = web();
+    v["cpu"] = json!("");
+    v["memory"] = json!("");
+    let parsed = req(v);
+    assert_eq!((parsed.cpu.as_deref(), parsed.memory.as_deref()), (None, None));
+    validate_register(&parsed).unwrap();
+    let mut v = web();
+    v["cpu"] = json!(" ");
+    assert_eq!(message(v), "Invalid 'cpu' setting for task.");
+}

@@ -1,0 +1,409 @@
+//! Round trips through the unchanged aws CLI (issue 9, item 7): a described task definition, less its read-only
+//! members, fed back to `aws ecs register-task-definition --cli-input-json` registers a revision equal to the
+//! original (but for its ARN, revision and time) that places and runs exactly like it: the same rendered Docker
+//! configuration, or the same refusal. A described service, cut to the members UpdateService takes, fed back to
+//! `aws ecs update-service --cli-input-json` changes nothing: same configuration, no new deployment, the same
+//! running task. Shapes: the twelve shared fixtures and the task definition and service shapes the suite uses.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+mod common;
+
+use aws_sdk_ecs::Client;
+use berth_testkit::{Berth, docker};
+use common::*;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The members DescribeTaskDefinition shows that RegisterTaskDefinition does not take.
+const READ_ONLY: &[&str] = &[
+    "taskDefinitionArn",
+    "revision",
+    "status",
+    "requiresAttributes",
+    "compatibilities",
+    "registeredAt",
+    "registeredBy",
+    "deregisteredAt",
+];
+
+/// The members of UpdateService's input (botocore's `UpdateServiceRequest`) a described service can fill.
+const UPDATE_SERVICE_MEMBERS: &[&str] = &[
+    "desiredCount",
+    "taskDefinition",
+    "capacityProviderStrategy",
+    "deploymentConfiguration",
+    "availabilityZoneRebalancing",
+    "networkConfiguration",
+    "placementConstraints",
+    "placementStrategy",
+    "platformVersion",
+    "healthCheckGracePeriodSeconds",
+    "deploymentController",
+    "enableExecuteCommand",
+    "enableECSManagedTags",
+    "loadBalancers",
+    "propagateTags",
+    "serviceRegistries",
+    "serviceConnectConfiguration",
+    "volumeConfigurations",
+    "vpcLatticeConfigurations",
+];
+
+/// What a shape does on a default `berth up` agent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outcome {
+    /// Reaches RUNNING.
+    Runs,
+    /// Placement fails (host reach the default agent does not allow).
+    FailsPlacement,
+    /// RunTask is refused with UnsupportedFeatureException.
+    Refused,
+}
+
+/// One of the shared fixtures (a copy is in crates/control/tests/fixtures), with the workload image.
+fn fixture(text: &str) -> Value {
+    serde_json::from_str(&text.replace("\"IMAGE\"", "\"berth-workload:latest\"").replace("ACCOUNT", "000000000000"))
+        .unwrap()
+}
+
+/// The workload image has no shell: commands that need one sleep instead.
+fn sleeping(mut td: Value) -> Value {
+    for c in td["containerDefinitions"].as_array_mut().unwrap() {
+        if c.get("command").is_some() {
+            c["command"] = json!(["sleep", "600"]);
+        }
+    }
+    td
+}
+
+fn shapes() -> Vec<(Value, Outcome)> {
+    use Outcome::*;
+    macro_rules! f {
+        ($name:literal) => {
+            fixture(include_str!(concat!("../../control/tests/fixtures/task-definitions/", $name, ".json")))
+        };
+    }
+    let workload = json!({"name": "app", "image": "berth-workload:latest", "memory": 64,
+        "portMappings": [{"containerPort": 8080, "hostPort": 0}]});
+    let health = json!({"command": ["CMD", "/berth-workload", "healthcheck", "http://127.0.0.1:8080/health"],
+        "interval": 5, "timeout": 2, "retries": 2, "startPeriod": 1});
+    vec![
+        (f!("ec2-bridge-dynamic-ports"), Runs),
+        (f!("efs-volume"), Refused),
+        (f!("env-files-and-labels"), Refused),
+        (f!("fargate-web-secrets"), Refused),
+        (f!("fargate-web"), Refused),
+        (f!("firelens-style"), Refused),
+        (f!("init-container"), Refused),
+        (sleeping(f!("linux-parameters")), Runs),
+        (f!("multi-port-udp"), Runs),
+        (f!("one-off-job"), Refused),
+        (sleeping(f!("shared-volume")), Runs),
+        (f!("sidecar-proxy"), Refused),
+        // The README's web task.
+        (
+            json!({"family": "rt-web", "containerDefinitions": [{"name": "app", "image": "berth-workload:latest",
+                "memory": 64, "portMappings": [{"containerPort": 8080, "hostPort": 0}],
+                "environment": [{"name": "FROM", "value": "aws-cli"}]}]}),
+            Runs,
+        ),
+        // Health check, limits, labels, timeouts, restart policy, logs.
+        (
+            json!({"family": "rt-tuned", "containerDefinitions": [{"name": "app", "image": "berth-workload:latest",
+                "cpu": 128, "memory": 96, "memoryReservation": 32, "essential": true,
+                "portMappings": [{"containerPort": 8080, "hostPort": 0, "protocol": "tcp", "name": "http"}],
+                "environment": [{"name": "A", "value": "1"}, {"name": "B", "value": ""}],
+                "healthCheck": health, "stopTimeout": 5, "startTimeout": 60,
+                "ulimits": [{"name": "nofile", "softLimit": 4096, "hardLimit": 8192}],
+                "dockerLabels": {"team": "platform"},
+                "restartPolicy": {"enabled": true, "ignoredExitCodes": [0], "restartAttemptPeriod": 60},
+                "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "1m", "mode": "non-blocking"}},
+                "extraHosts": [{"hostname": "db.local", "ipAddress": "10.0.0.5"}],
+                "dnsSearchDomains": ["example.internal"], "workingDirectory": "/",
+                "dockerSecurityOptions": ["no-new-privileges"]}]}),
+            Runs,
+        ),
+        // Two containers: ordering, links, volumesFrom, a task-scoped and a shared Docker volume.
+        (
+            json!({"family": "rt-pair", "volumes": [{"name": "scratch"},
+                    {"name": "rt-shared", "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": true,
+                     "driver": "local"}}],
+                "containerDefinitions": [
+                    {"name": "db", "image": "berth-workload:latest", "memory": 64,
+                     "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/scratch"},
+                                     {"sourceVolume": "rt-shared", "containerPath": "/shared", "readOnly": true}]},
+                    {"name": "app", "image": "berth-workload:latest", "memory": 64,
+                     "links": ["db:database"], "volumesFrom": [{"sourceContainer": "db", "readOnly": true}],
+                     "dependsOn": [{"containerName": "db", "condition": "START"}],
+                     "portMappings": [{"containerPort": 8080}]}]}),
+            Runs,
+        ),
+        // Task size, constraints and compatibilities; what ecs-deploy copies (empty strings).
+        (
+            json!({"family": "rt-sized", "cpu": "256", "memory": "128", "requiresCompatibilities": ["EC2"],
+                "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.os-type == linux"}],
+                "taskRoleArn": "", "executionRoleArn": "", "networkMode": "", "pidMode": "", "ipcMode": "",
+                "containerDefinitions": [{"name": "app", "image": "berth-workload:latest", "hostname": "",
+                    "user": "", "workingDirectory": "", "entryPoint": ["/berth-workload"], "command": ["sleep", "600"]}]}),
+            Runs,
+        ),
+        // Host reach a default agent refuses: placement fails with ATTRIBUTE, the same for the copy.
+        (
+            json!({"family": "rt-privileged", "containerDefinitions": [{"name": "app",
+                "image": "berth-workload:latest", "memory": 64, "privileged": true}]}),
+            FailsPlacement,
+        ),
+        (
+            json!({"family": "rt-host-network", "networkMode": "host",
+                "containerDefinitions": [{"name": "app", "image": "berth-workload:latest", "memory": 64,
+                    "portMappings": [{"containerPort": 8080}]}]}),
+            FailsPlacement,
+        ),
+        // A task role: registered as on ECS, refused at RunTask.
+        (
+            json!({"family": "rt-role", "taskRoleArn": "arn:aws:iam::000000000000:role/app",
+                "containerDefinitions": [workload.clone()]}),
+            Refused,
+        ),
+    ]
+}
+
+/// Runs the aws CLI (see common::aws_cli) and parses its JSON output.
+fn cli(berth: &Berth, args: &[&str]) -> Value {
+    serde_json::from_str(&aws_cli(berth, args)).expect("the aws CLI prints JSON")
+}
+
+/// Writes `value` into the Berth's data directory and returns its `file://` URL for `--cli-input-json`.
+fn input_file(berth: &Berth, name: &str, value: &Value) -> String {
+    let path = berth.data_dir.path().join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
+    format!("file://{}", path.display())
+}
+
+fn without(mut v: Value, keys: &[&str]) -> Value {
+    let map = v.as_object_mut().unwrap();
+    for k in keys {
+        map.remove(*k);
+    }
+    v
+}
+
+fn describe_td(berth: &Berth, arn: &str) -> Value {
+    cli(berth, &["ecs", "describe-task-definition", "--task-definition", arn])["taskDefinition"].clone()
+}
+
+/// What RunTask does with a revision: the task ARN, or the failure reason, or the refusal.
+enum Run {
+    Task(String),
+    Failure(String),
+    Refused(String),
+}
+
+async fn run(client: &Client, arn: &str) -> Run {
+    match client.run_task().task_definition(arn).send().await {
+        Ok(out) => match out.failures().first() {
+            Some(f) => Run::Failure(format!("{} {}", f.reason().unwrap_or_default(), f.detail().unwrap_or_default())),
+            None => Run::Task(out.tasks()[0].task_arn().unwrap().to_string()),
+        },
+        Err(e) => {
+            let e = e.into_service_error();
+            use aws_sdk_ecs::error::ProvideErrorMetadata;
+            assert_eq!(e.code(), Some("UnsupportedFeatureException"), "{e:?}");
+            Run::Refused(e.message().unwrap_or_default().to_string())
+        }
+    }
+}
+
+/// The Docker configuration of a running task's containers, by container name, with what names the task itself
+/// (its id, ARN, revision) taken out.
+fn rendered(task_arn: &str, family: &str, revision: i64) -> BTreeMap<String, Value> {
+    let ids = docker(&["ps", "-a", "--filter", &format!("label=com.amazonaws.ecs.task-arn={task_arn}"), "-q"]).unwrap();
+    let task_id = task_arn.rsplit('/').next().unwrap();
+    let mut out = BTreeMap::new();
+    for id in ids.split_whitespace() {
+        let inspect: Value = serde_json::from_str(&docker(&["inspect", id]).unwrap()).unwrap();
+        let c = &inspect[0];
+        let mut config = c["Config"].clone();
+        let host = c["HostConfig"].clone();
+        let labels = config["Labels"].as_object_mut().unwrap();
+        labels.remove("com.amazonaws.ecs.task-definition-version");
+        let name = labels["com.amazonaws.ecs.container-name"].as_str().unwrap().to_string();
+        let picked = json!({
+            "Image": config["Image"], "Cmd": config["Cmd"], "Entrypoint": config["Entrypoint"],
+            "Env": config["Env"], "User": config["User"], "WorkingDir": config["WorkingDir"],
+            "Labels": config["Labels"], "ExposedPorts": config["ExposedPorts"], "Healthcheck": config["Healthcheck"],
+            "Memory": host["Memory"], "MemoryReservation": host["MemoryReservation"], "CpuShares": host["CpuShares"],
+            "NanoCpus": host["NanoCpus"], "Ulimits": host["Ulimits"], "CapAdd": host["CapAdd"],
+            "CapDrop": host["CapDrop"], "Init": host["Init"], "ReadonlyRootfs": host["ReadonlyRootfs"],
+            "Tmpfs": host["Tmpfs"], "ShmSize": host["ShmSize"], "LogConfig": host["LogConfig"],
+            "ExtraHosts": host["ExtraHosts"], "Dns": host["Dns"], "DnsSearch": host["DnsSearch"],
+            "SecurityOpt": host["SecurityOpt"], "Privileged": host["Privileged"], "NetworkMode": host["NetworkMode"],
+            "Binds": host["Binds"], "Mounts": host["Mounts"], "Links": host["Links"], "VolumesFrom": host["VolumesFrom"],
+            "PortBindings": host["PortBindings"], "RestartPolicy": host["RestartPolicy"],
+        });
+        // Container names and task volumes carry the task id; names also carry the revision.
+        let text = picked
+            .to_string()
+            .replace(task_id, "<task>")
+            .replace(&format!("berth-{family}-{revision}-"), &format!("berth-{family}-<rev>-"));
+        out.insert(name, serde_json::from_str(&text).unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn described_task_definitions_register_again_and_run_the_same() {
+    let (berth, client) = berth_up().await;
+    let mut ran = 0;
+    let mut volumes = Vec::new();
+    for (shape, outcome) in shapes() {
+        let family = shape["family"].as_str().unwrap().to_string();
+        let registered =
+            cli(&berth, &["ecs", "register-task-definition", "--cli-input-json", &input_file(&berth, &family, &shape)]);
+        let first_arn = registered["taskDefinition"]["taskDefinitionArn"].as_str().unwrap().to_string();
+        let original = describe_td(&berth, &first_arn);
+        let copy = without(original.clone(), READ_ONLY);
+        let again = cli(
+            &berth,
+            &[
+                "ecs",
+                "register-task-definition",
+                "--cli-input-json",
+                &input_file(&berth, &format!("{family}-copy"), &copy),
+            ],
+        );
+        let second_arn = again["taskDefinition"]["taskDefinitionArn"].as_str().unwrap().to_string();
+        assert_eq!(again["taskDefinition"]["revision"], original["revision"].as_i64().unwrap() + 1, "{family}");
+        let copied = describe_td(&berth, &second_arn);
+        let volatile = ["taskDefinitionArn", "revision", "registeredAt"];
+        assert_eq!(
+            without(copied.clone(), &volatile),
+            without(original.clone(), &volatile),
+            "{family}: the copy's description differs from the original's"
+        );
+
+        match (run(&client, &first_arn).await, run(&client, &second_arn).await, outcome) {
+            (Run::Task(a), Run::Task(b), Outcome::Runs) => {
+                wait_status(&client, &a, "RUNNING", Duration::from_secs(90)).await;
+                wait_status(&client, &b, "RUNNING", Duration::from_secs(90)).await;
+                let revision = original["revision"].as_i64().unwrap();
+                let (ra, rb) = (rendered(&a, &family, revision), rendered(&b, &family, revision + 1));
+                assert_eq!(ra.len(), original["containerDefinitions"].as_array().unwrap().len(), "{family}: {ra:#?}");
+                assert_eq!(ra, rb, "{family}: the copy runs with a different Docker configuration");
+                for arn in [a, b] {
+                    client.stop_task().task(&arn).send().await.unwrap();
+                    volumes.extend(docker_volumes(&original, &arn));
+                }
+                ran += 1;
+            }
+            (Run::Failure(a), Run::Failure(b), Outcome::FailsPlacement) => {
+                assert!(a.starts_with("ATTRIBUTE"), "{family}: {a}");
+                assert_eq!(a, b, "{family}");
+            }
+            (Run::Refused(a), Run::Refused(b), Outcome::Refused) => assert_eq!(a, b, "{family}"),
+            (Run::Task(a), _, _) | (_, Run::Task(a), _) => {
+                panic!("{family}: expected {outcome:?}, a task ran ({a})")
+            }
+            (Run::Failure(a), _, _) | (_, Run::Failure(a), _) => panic!("{family}: expected {outcome:?}, got {a}"),
+            (Run::Refused(a), _, _) => panic!("{family}: expected {outcome:?}, refused: {a}"),
+        }
+    }
+    assert_eq!(ran, 8, "every runnable shape ran twice");
+    // The containers go with the Berth; their Docker volumes outlive it (the agent removes a task's volumes only
+    // after its cleanup wait), so remove the ones this test made.
+    drop(client);
+    drop(berth);
+    volumes.sort();
+    volumes.dedup();
+    for name in volumes {
+        let _ = docker(&["volume", "rm", &name]);
+    }
+}
+
+/// The Docker volumes a task of `definition` uses: `berth-<task id>-<name>` for task volumes, the name for shared
+/// ones (host volumes are not Docker volumes).
+fn docker_volumes(definition: &Value, task_arn: &str) -> Vec<String> {
+    let task_id = task_arn.rsplit('/').next().unwrap();
+    let mut out = Vec::new();
+    for v in definition["volumes"].as_array().into_iter().flatten() {
+        let name = v["name"].as_str().unwrap();
+        if v.get("host").is_some_and(|h| h.get("sourcePath").is_some()) {
+            continue;
+        }
+        if v["dockerVolumeConfiguration"]["scope"] == "shared" {
+            out.push(name.to_string());
+        } else {
+            out.push(format!("berth-{task_id}-{name}"));
+        }
+    }
+    out
+}
+
+/// A described service, cut to UpdateService's members, as a deploy tool would send it back.
+fn update_input(described: &Value) -> Value {
+    let mut input = serde_json::Map::new();
+    input.insert("cluster".into(), described["clusterArn"].clone());
+    input.insert("service".into(), described["serviceName"].clone());
+    for member in UPDATE_SERVICE_MEMBERS {
+        if let Some(v) = described.get(*member) {
+            input.insert((*member).to_string(), v.clone());
+        }
+    }
+    Value::Object(input)
+}
+
+/// The members of a described service that configure it (what UpdateService could change).
+fn configuration(service: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for member in UPDATE_SERVICE_MEMBERS.iter().chain(&["schedulingStrategy", "launchType", "status"]) {
+        out.insert((*member).to_string(), service.get(*member).cloned().unwrap_or(Value::Null));
+    }
+    Value::Object(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn described_services_fed_to_update_service_change_nothing() {
+    let (berth, client) = berth_up().await;
+    let web = json!({"family": "rt-svc-web", "containerDefinitions": [{"name": "app",
+        "image": "berth-workload:latest", "memory": 64, "portMappings": [{"containerPort": 8080, "hostPort": 0}],
+        "healthCheck": {"command": ["CMD", "/berth-workload", "healthcheck", "http://127.0.0.1:8080/health"],
+            "interval": 5, "timeout": 2, "retries": 2}}]});
+    cli(&berth, &["ecs", "register-task-definition", "--cli-input-json", &input_file(&berth, "rt-svc-web", &web)]);
+    let services = [
+        json!({"serviceName": "rt-minimal", "taskDefinition": "rt-svc-web", "desiredCount": 1}),
+        json!({"cluster": "default", "serviceName": "rt-tuned", "taskDefinition": "rt-svc-web:1", "desiredCount": 1,
+            "launchType": "EC2", "schedulingStrategy": "REPLICA",
+            "deploymentConfiguration": {"maximumPercent": 150, "minimumHealthyPercent": 50,
+                "deploymentCircuitBreaker": {"enable": true, "rollback": true}},
+            "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"},
+                                  {"type": "binpack", "field": "memory"}],
+            "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.os-type == linux"}],
+            "healthCheckGracePeriodSeconds": 10, "enableECSManagedTags": true, "propagateTags": "SERVICE",
+            "deploymentController": {"type": "ECS"}, "enableExecuteCommand": false,
+            "tags": [{"key": "team", "value": "platform"}]}),
+    ];
+    for shape in services {
+        let name = shape["serviceName"].as_str().unwrap().to_string();
+        cli(&berth, &["ecs", "create-service", "--cli-input-json", &input_file(&berth, &name, &shape)]);
+        wait_stable(&client, "default", &name, Duration::from_secs(120)).await;
+        let tasks_before = client.list_tasks().service_name(&name).send().await.unwrap().task_arns().to_vec();
+        let before = cli(&berth, &["ecs", "describe-services", "--services", &name])["services"][0].clone();
+        let input = update_input(&before);
+        let updated = cli(
+            &berth,
+            &["ecs", "update-service", "--cli-input-json", &input_file(&berth, &format!("{name}-update"), &input)],
+        );
+        assert_eq!(configuration(&updated["service"]), configuration(&before), "{name}: UpdateService's answer");
+        let after = cli(&berth, &["ecs", "describe-services", "--services", &name])["services"][0].clone();
+        assert_eq!(configuration(&after), configuration(&before), "{name}: the service changed");
+        let ids = |s: &Value| -> Vec<Value> {
+            s["deployments"].as_array().unwrap().iter().map(|d| d["id"].clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&after), ids(&before), "{name}: the round trip started a deployment");
+        assert_eq!(after["runningCount"], json!(1), "{name}");
+        let tasks_after = client.list_tasks().service_name(&name).send().await.unwrap().task_arns().to_vec();
+        assert_eq!(tasks_after, tasks_before, "{name}: the running task was replaced");
+    }
+}
