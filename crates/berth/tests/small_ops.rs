@@ -46,7 +46,7 @@ async fn register_pretend_agent(
     self_update: bool,
 ) -> (String, String) {
     let attributes: serde_json::Map<String, Value> =
-        berth_agent::resources::CAPABILITIES.iter().map(|c| (c.to_string(), json!(""))).collect();
+        berth_model::capabilities::supported().into_iter().map(|c| (c, json!(""))).collect();
     let body = json!({
         "cluster": "default", "containerInstanceArn": null, "hostname": host,
         "resources": {"cpu": 1024, "memoryMib": 1024, "reservedTcpPorts": [], "reservedUdpPorts": []},
