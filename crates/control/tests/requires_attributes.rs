@@ -173,6 +173,17 @@ async fn every_fixture_registers_with_ecs_attributes_and_places_or_is_refused_at
                 }
                 refused.push((name, message));
             }
+            // A FARGATE-only definition run without a launch type (EC2, as in ECS): ECS's own refusal, the same on
+            // CreateService.
+            Err(ControlError::Ecs { exception: EcsException::InvalidParameterException, message, .. })
+                if message.contains("does not support launch_type EC2") =>
+            {
+                match service {
+                    Err(ControlError::Ecs { exception: EcsException::InvalidParameterException, .. }) => {}
+                    other => panic!("{name}: RunTask refuses it ({message}) but CreateService answers {other:?}"),
+                }
+                refused.push((name, message));
+            }
             Err(other) => panic!("{name}: {other:?}"),
         }
     }
