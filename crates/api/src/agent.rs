@@ -99,6 +99,7 @@ pub async fn stream(
     let (cluster, id) = control.authenticate_agent(&token)?;
     connection.mark_authenticated();
     let mut changes = control.cache().subscribe();
+    let mut exec_changes = control.exec_sessions().subscribe();
     let body = async_stream::stream! {
         let mut last = None;
         let mut heartbeat = tokio::time::interval(STREAM_HEARTBEAT);
@@ -112,8 +113,12 @@ pub async fn stream(
                 last = Some(desired.tasks.clone());
                 yield line(&StreamMessage::Desired(desired));
             }
+            for start in control.exec_sessions().take_announced(&id) {
+                yield line(&StreamMessage::Exec(start));
+            }
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { break },
+                changed = exec_changes.changed() => if changed.is_err() { break },
                 _ = heartbeat.tick() => {
                     yield line(&StreamMessage::Heartbeat { server_time: control.clock().now() });
                 }

@@ -53,8 +53,13 @@ impl AwsJsonService for EcsService {
         &'a self,
         operation: &'a str,
         body: &'a [u8],
-        _caller: &'a Caller,
+        caller: &'a Caller,
     ) -> BoxFuture<'a, Result<Vec<u8>, ApiError>> {
+        if operation == "ExecuteCommand" {
+            // The one ECS operation that needs the caller: its session is audited under the caller's access key,
+            // and its stream URL points where the caller reached the server.
+            return Box::pin(async move { crate::exec::execute_command(&self.control, body, caller) });
+        }
         Box::pin(crate::ecs::dispatch(&self.control, operation, body))
     }
 }

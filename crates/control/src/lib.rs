@@ -29,6 +29,7 @@ mod attributes;
 pub mod cache;
 mod clusters;
 mod error;
+pub mod exec;
 mod instances;
 pub mod liveness;
 mod paging;
@@ -101,6 +102,7 @@ pub struct Control {
     clock: Arc<dyn Clock>,
     config: ControlConfig,
     agents: agents::AgentHub,
+    exec: exec::ExecSessions,
     placement_lock: tokio::sync::Mutex<()>,
 }
 
@@ -123,6 +125,7 @@ impl Control {
             clock,
             config,
             agents: agents::AgentHub::default(),
+            exec: exec::ExecSessions::default(),
             placement_lock: tokio::sync::Mutex::new(()),
         });
         control.ensure_default_cluster().await?;

@@ -29,6 +29,8 @@ pub struct Caller {
     pub account_id: String,
     /// The caller's ARN.
     pub arn: String,
+    /// The `Host` header the caller signed (`host:port`): where the caller reached this server.
+    pub host: Option<String>,
 }
 
 /// The access keys the server accepts.
@@ -140,6 +142,7 @@ impl Pending<'_> {
             access_key_id: self.principal.access_key_id.clone(),
             account_id: self.principal.account_id.clone(),
             arn: self.principal.arn.clone(),
+            host: header(headers, "host").map(str::to_string),
         })
     }
 }

@@ -181,6 +181,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     &strategy,
                     count,
                     only,
+                    record.service.enable_execute_command,
                 )
                 .await?;
             started.extend(tasks.iter().filter_map(|t| t.task_arn.clone()));

@@ -35,6 +35,7 @@ struct Prepared {
     constraints: Vec<PlacementConstraint>,
     strategy: Vec<PlacementStrategy>,
     default_strategy: DefaultStrategy,
+    enable_execute_command: bool,
 }
 
 /// What a placement produced: the tasks, the failures, and the closest matching instance with why it did not
@@ -298,6 +299,7 @@ impl Control {
             constraints: all_constraints,
             strategy: strategy.to_vec(),
             default_strategy: DefaultStrategy::RunTask,
+            enable_execute_command: false,
         })
     }
 
@@ -354,7 +356,7 @@ impl Control {
             memory: Some(p.reservation.memory.to_string()),
             created_at: Some(now),
             desired_status: Some("RUNNING".into()),
-            enable_execute_command: false,
+            enable_execute_command: p.enable_execute_command,
             group: Some(p.group.clone()),
             health_status: Some(HealthStatus::Unknown),
             last_status: Some("PROVISIONING".into()),
@@ -518,7 +520,7 @@ impl Control {
             }
             None => None,
         };
-        let p = self.prepare(
+        let mut p = self.prepare(
             &req.task_definition,
             req.overrides.as_ref(),
             req.group.as_deref(),
@@ -535,6 +537,7 @@ impl Control {
             req.placement_strategy.as_deref().unwrap_or_default(),
             false,
         )?;
+        p.enable_execute_command = req.enable_execute_command;
         let (tasks, failures, _) = self.place_and_commit(&cluster, &p, count as usize, None, token).await?;
         Ok(RunTaskResponse { tasks: Some(tasks), failures: Some(failures) })
     }
@@ -574,7 +577,7 @@ impl Control {
         if req.container_instances.is_empty() || req.container_instances.len() > 10 {
             return Err(ControlError::invalid("containerInstances must name between 1 and 10 container instances."));
         }
-        let p = self.prepare(
+        let mut p = self.prepare(
             &req.task_definition,
             req.overrides.as_ref(),
             req.group.as_deref(),
@@ -591,6 +594,7 @@ impl Control {
             &[],
             false,
         )?;
+        p.enable_execute_command = req.enable_execute_command;
         let mut tasks = Vec::new();
         let mut failures = Vec::new();
         for text in &req.container_instances {
@@ -657,6 +661,7 @@ impl Control {
         strategy: &[PlacementStrategy],
         count: usize,
         only: Option<(String, String)>,
+        enable_execute_command: bool,
     ) -> Result<Placed> {
         let mut p = self.prepare(
             task_definition,
@@ -671,6 +676,7 @@ impl Control {
             true,
         )?;
         p.default_strategy = DefaultStrategy::Service;
+        p.enable_execute_command = enable_execute_command;
         let only = only.map(|k| vec![k]);
         self.place_and_commit(cluster, &p, count, only.as_deref(), None).await
     }
