@@ -62,7 +62,8 @@ pub async fn serve<R: ContainerRuntime>(runtime: Arc<R>, server_url: String, tok
 
 async fn dial(server_url: &str, token: &str, session_id: &str) -> Result<Socket, String> {
     let mut request = dial_url(server_url, session_id).into_client_request().map_err(|e| e.to_string())?;
-    let value = format!("Bearer {token}").parse().map_err(|_| "the instance token is not a header value".to_string())?;
+    let value =
+        format!("Bearer {token}").parse().map_err(|_| "the instance token is not a header value".to_string())?;
     request.headers_mut().insert("authorization", value);
     let connect = tokio_tungstenite::connect_async(request);
     let (socket, _) = tokio::time::timeout(Duration::from_secs(10), connect)
@@ -74,12 +75,14 @@ async fn dial(server_url: &str, token: &str, session_id: &str) -> Result<Socket,
 
 /// Finds the task's container and starts the command in it.
 async fn begin<R: ContainerRuntime>(runtime: &R, start: &ExecStart) -> Result<ExecProcess, String> {
-    let containers = runtime.list_containers(LABEL_TASK_ARN, Some(start.task_arn.as_str())).await.map_err(|e| e.to_string())?;
+    let containers =
+        runtime.list_containers(LABEL_TASK_ARN, Some(start.task_arn.as_str())).await.map_err(|e| e.to_string())?;
     let container = containers
         .iter()
         .find(|c| c.running && c.labels.get(LABEL_CONTAINER_NAME) == Some(&start.container_name))
         .ok_or_else(|| format!("container {} of task {} is not running here", start.container_name, start.task_arn))?;
-    let process = runtime.exec(&container.id, &start.command, start.tty).await.map_err(|e| e.to_string())?;
+    let process =
+        runtime.exec(&container.id, &start.command, start.tty, start.size).await.map_err(|e| e.to_string())?;
     if let (true, Some((rows, cols))) = (start.tty, start.size)
         && let Err(error) = runtime.exec_resize(&process.id, rows, cols).await
     {
@@ -116,9 +119,8 @@ async fn pump<R: ContainerRuntime>(
             message = socket.next() => match message {
                 Some(Ok(Message::Binary(bytes))) => match ExecFrame::decode(&bytes) {
                     Ok(ExecFrame::Stdin(data)) if input_open => {
-                        if input.write_all(&data).await.and(input.flush().await).is_err() {
-                            input_open = false;
-                        }
+                        let written = input.write_all(&data).await;
+                        input_open = written.is_ok() && input.flush().await.is_ok();
                     }
                     Ok(ExecFrame::StdinEof) if input_open => {
                         input_open = false;

@@ -51,7 +51,7 @@ impl Rendezvous {
 /// `ExecuteCommand`: decodes the request and issues a session for `caller`.
 pub fn execute_command(control: &Control, body: &[u8], caller: &Caller) -> Result<Vec<u8>, ApiError> {
     let host = caller.host.as_deref().unwrap_or("localhost");
-    Ok(encode(&control.execute_command(decode(body)?, &caller.access_key_id, host)?)?)
+    encode(&control.execute_command(decode(body)?, &caller.access_key_id, host)?)
 }
 
 /// The client stream's query parameters.

@@ -28,8 +28,8 @@ pub mod auth;
 pub mod body;
 mod ecr;
 mod ecs;
-pub mod exec;
 pub mod error;
+pub mod exec;
 pub mod protocol;
 pub mod service;
 

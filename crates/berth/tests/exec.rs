@@ -210,10 +210,14 @@ async fn sessions_need_their_single_use_token_and_see_terminal_resizes() {
         "InvalidParameterException",
         "could not be found",
     );
-    assert_error(exec().container("a").command("echo 'unterminated").send().await, "InvalidParameterException", "quote");
+    assert_error(
+        exec().container("a").command("echo 'unterminated").send().await,
+        "InvalidParameterException",
+        "quote",
+    );
 
     // A terminal of the size asked for, resized on request; then the exit code.
-    let (url, token) = session(&client, &task, "b", "/berth-workload exec-probe winsize 2").await;
+    let (url, token) = session(&client, &task, "b", "/berth-workload exec-probe winsize 40x120").await;
     assert!(url.starts_with(&format!("ws://127.0.0.1:{}/exec/v1/sessions/", berth.url().rsplit(':').next().unwrap())));
     assert_eq!(open(&url, "0".repeat(64).as_str()).await.err(), Some(403), "a wrong token is refused");
     let started = Instant::now();
@@ -249,7 +253,13 @@ async fn sessions_need_their_single_use_token_and_see_terminal_resizes() {
             .execute_command_configuration(ExecuteCommandConfiguration::builder().logging(logging).build())
             .build()
     };
-    client.update_cluster().cluster("default").configuration(config(ExecuteCommandLogging::Default)).send().await.unwrap();
+    client
+        .update_cluster()
+        .cluster("default")
+        .configuration(config(ExecuteCommandLogging::Default))
+        .send()
+        .await
+        .unwrap();
     let cluster = client
         .describe_clusters()
         .clusters("default")
@@ -268,11 +278,16 @@ async fn sessions_need_their_single_use_token_and_see_terminal_resizes() {
         "OVERRIDE",
     );
     assert_error(
-        client.create_cluster().cluster_name("kms").configuration(
-            ClusterConfiguration::builder()
-                .execute_command_configuration(ExecuteCommandConfiguration::builder().kms_key_id("k").build())
-                .build(),
-        ).send().await,
+        client
+            .create_cluster()
+            .cluster_name("kms")
+            .configuration(
+                ClusterConfiguration::builder()
+                    .execute_command_configuration(ExecuteCommandConfiguration::builder().kms_key_id("k").build())
+                    .build(),
+            )
+            .send()
+            .await,
         "UnsupportedFeatureException",
         "kmsKeyId",
     );
@@ -315,8 +330,11 @@ async fn service_tasks_follow_the_services_exec_setting() {
     .unwrap();
     assert!(!replacement.enable_execute_command);
     assert!(replacement.containers()[0].managed_agents().is_empty());
-    let (code, _, stderr) =
-        berth_exec(&berth, &[replacement.task_arn().unwrap(), "--", "/berth-workload", "exec-probe", "print", "0"], b"");
+    let (code, _, stderr) = berth_exec(
+        &berth,
+        &[replacement.task_arn().unwrap(), "--", "/berth-workload", "exec-probe", "print", "0"],
+        b"",
+    );
     assert_eq!(code, 255);
     assert!(stderr.contains(NOT_ENABLED), "{stderr}");
 }

@@ -35,8 +35,7 @@ use std::time::Duration;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-const USAGE: &str =
-    "usage: berth-workload [serve | healthcheck [URL] | exit CODE | sleep SECS | exec-probe (print CODE WORD... | cat | winsize N)]";
+const USAGE: &str = "usage: berth-workload [serve | healthcheck [URL] | exit CODE | sleep SECS | exec-probe (print CODE WORD... | cat | winsize ROWSxCOLS)]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -3,8 +3,8 @@
 //! - `exec-probe print CODE WORD...`: prints `args: WORD...` on standard output and `stderr line` on standard
 //!   error, then exits with CODE.
 //! - `exec-probe cat`: copies standard input to standard output until its end, then prints `<eof>` and exits 0.
-//! - `exec-probe winsize N`: prints `tty=<bool> size=<rows>x<cols>` now and after each SIGWINCH, and exits 0
-//!   once it printed N lines.
+//! - `exec-probe winsize ROWSxCOLS`: prints `tty=<bool> size=<rows>x<cols>` now and after each SIGWINCH, and
+//!   exits 0 once the terminal has that size.
 
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
@@ -24,11 +24,8 @@ pub fn run(args: &[&str]) -> ExitCode {
             Err(_) => crate::usage_error(&format!("exit code must be 0-255, got {code:?}")),
         },
         ["cat"] => cat(),
-        ["winsize", n] => match n.parse::<usize>() {
-            Ok(n) => winsize(n),
-            Err(_) => crate::usage_error(&format!("a count is needed, got {n:?}")),
-        },
-        _ => crate::usage_error("exec-probe takes print CODE WORD..., cat, or winsize N"),
+        ["winsize", target] => winsize(target),
+        _ => crate::usage_error("exec-probe takes print CODE WORD..., cat, or winsize ROWSxCOLS"),
     }
 }
 
@@ -54,15 +51,15 @@ fn cat() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn size_line() -> String {
-    let tty = std::io::stdout().is_terminal();
+/// The terminal's size as `<rows>x<cols>`.
+fn size() -> String {
     match rustix::termios::tcgetwinsize(std::io::stdout()) {
-        Ok(w) => format!("tty={tty} size={}x{}", w.ws_row, w.ws_col),
-        Err(e) => format!("tty={tty} size=unknown ({e})"),
+        Ok(w) => format!("{}x{}", w.ws_row, w.ws_col),
+        Err(e) => format!("unknown ({e})"),
     }
 }
 
-fn winsize(lines: usize) -> ExitCode {
+fn winsize(target: &str) -> ExitCode {
     let mut signals = match Signals::new([SIGWINCH]) {
         Ok(s) => s,
         Err(e) => {
@@ -70,19 +67,19 @@ fn winsize(lines: usize) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut printed = 0;
-    let mut print = || {
-        // A terminal in its default mode turns "\n" into "\r\n"; the tests read lines either way.
-        println!("{}", size_line());
+    let tty = std::io::stdout().is_terminal();
+    // A terminal in its default mode turns "\n" into "\r\n"; the tests read lines either way.
+    let print = || {
+        let size = size();
+        println!("tty={tty} size={size}");
         let _ = std::io::stdout().flush();
-        printed += 1;
-        printed
+        size == target
     };
-    if print() >= lines {
+    if print() {
         return ExitCode::SUCCESS;
     }
     for _ in signals.forever() {
-        if print() >= lines {
+        if print() {
             break;
         }
     }

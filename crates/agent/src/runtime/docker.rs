@@ -247,14 +247,22 @@ impl ContainerRuntime for DockerRuntime {
         Ok(listed.into_iter().map(mapping::summary).collect())
     }
 
-    async fn exec(&self, container_id: &str, command: &[String], tty: bool) -> Result<ExecProcess, RuntimeError> {
-        use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+    async fn exec(
+        &self,
+        container_id: &str,
+        command: &[String],
+        tty: bool,
+        size: Option<(u16, u16)>,
+    ) -> Result<ExecProcess, RuntimeError> {
         use bollard::container::LogOutput;
-        let options = CreateExecOptions {
+        use bollard::exec::{StartExecOptions, StartExecResults};
+        // Engines before API 1.42 ignore ConsoleSize; the agent resizes right after the start as well.
+        let options = bollard::models::ExecConfig {
             attach_stdin: Some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             tty: Some(tty),
+            console_size: size.filter(|_| tty).map(|(rows, cols)| vec![usize::from(rows), usize::from(cols)]),
             cmd: Some(command.to_vec()),
             ..Default::default()
         };
@@ -295,8 +303,7 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>, RuntimeError> {
-        let inspected =
-            self.docker.inspect_exec(exec_id).await.map_err(|e| map_error("exec_exit_code", exec_id, e))?;
+        let inspected = self.docker.inspect_exec(exec_id).await.map_err(|e| map_error("exec_exit_code", exec_id, e))?;
         Ok(if inspected.running == Some(true) { None } else { inspected.exit_code })
     }
 

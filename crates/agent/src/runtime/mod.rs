@@ -103,20 +103,27 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     fn events(&self) -> impl Future<Output = Result<EventStream, RuntimeError>> + Send;
 
     /// Starts `command` in a running container (`docker exec`), attached to its standard streams, in a terminal
-    /// when `tty`. Runtimes without exec refuse with [`RuntimeError::Invalid`].
+    /// when `tty` (of `size` rows and columns, where the engine can set it at the start: API 1.42 and later).
+    /// Runtimes without exec refuse with [`RuntimeError::Invalid`].
     fn exec(
         &self,
         container_id: &str,
         command: &[String],
         tty: bool,
+        size: Option<(u16, u16)>,
     ) -> impl Future<Output = Result<ExecProcess, RuntimeError>> + Send {
         let target = container_id.to_string();
-        let _ = (command, tty);
+        let _ = (command, tty, size);
         async move { Err(RuntimeError::Invalid { call: "exec", target, message: "this runtime has no exec".into() }) }
     }
 
     /// Resizes the terminal of an exec started with `tty`.
-    fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> impl Future<Output = Result<(), RuntimeError>> + Send {
+    fn exec_resize(
+        &self,
+        exec_id: &str,
+        rows: u16,
+        cols: u16,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send {
         let target = exec_id.to_string();
         let _ = (rows, cols);
         async move { Err(RuntimeError::Invalid { call: "exec_resize", target, message: "this runtime has no exec".into() }) }
@@ -125,7 +132,9 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// The exit code of an exec, once its process has ended (`None` while it runs).
     fn exec_exit_code(&self, exec_id: &str) -> impl Future<Output = Result<Option<i64>, RuntimeError>> + Send {
         let target = exec_id.to_string();
-        async move { Err(RuntimeError::Invalid { call: "exec_exit_code", target, message: "this runtime has no exec".into() }) }
+        async move {
+            Err(RuntimeError::Invalid { call: "exec_exit_code", target, message: "this runtime has no exec".into() })
+        }
     }
 }
 

@@ -67,14 +67,16 @@ async fn session(args: ExecArgs) -> anyhow::Result<i32> {
     }
     let mut request = format!("{url}{query}").into_client_request().context("the session's streamUrl")?;
     request.headers_mut().insert("authorization", format!("Bearer {token}").parse().context("the session token")?);
-    let (socket, _) = tokio_tungstenite::connect_async(request).await.with_context(|| format!("connecting to {url}"))?;
+    let (socket, _) =
+        tokio_tungstenite::connect_async(request).await.with_context(|| format!("connecting to {url}"))?;
     let _raw = if tty && std::io::stdin().is_terminal() { RawMode::enter() } else { None };
     relay(socket, tty).await
 }
 
 /// The terminal's size (rows, columns), when standard output (or input) is a terminal.
 fn window_size() -> Option<(u16, u16)> {
-    let size = rustix::termios::tcgetwinsize(std::io::stdout()).or_else(|_| rustix::termios::tcgetwinsize(std::io::stdin()));
+    let size =
+        rustix::termios::tcgetwinsize(std::io::stdout()).or_else(|_| rustix::termios::tcgetwinsize(std::io::stdin()));
     size.ok().filter(|w| w.ws_row > 0 && w.ws_col > 0).map(|w| (w.ws_row, w.ws_col))
 }
 
