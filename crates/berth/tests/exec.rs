@@ -106,6 +106,27 @@ async fn berth_exec_runs_commands_with_their_output_input_and_exit_code() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout, "line one\nline two\n<eof>\n");
 
+    // In a terminal (a pseudo-terminal from `script`): raw mode, the window's size, and SIGWINCH forwarded as a
+    // resize (the window changes 3 s in, while the probe waits for it).
+    let command = format!(
+        "stty rows 33 cols 99; (sleep 3; stty rows 44 cols 111 </dev/tty) & {} exec -t {task} -- \
+         /berth-workload exec-probe winsize 44x111",
+        env!("CARGO_BIN_EXE_berth")
+    );
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("AWS_ENDPOINT_URL", berth.url())
+        .env("AWS_ACCESS_KEY_ID", &berth.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &berth.secret_access_key)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{shown} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(shown.contains("tty=true size=33x99") && shown.contains("tty=true size=44x111"), "{shown:?}");
+
     // A command that cannot start: Berth's own failure code, and the engine's reason.
     let (code, _, stderr) = berth_exec(&berth, &[&task, "--", "/no/such/binary"], b"");
     assert!(code != 0, "{stderr}");
@@ -198,6 +219,18 @@ async fn sessions_need_their_single_use_token_and_see_terminal_resizes() {
     let task = run_task(&client, "pair", true).await;
     let described = describe(&client, &task).await;
     assert!(described.containers().iter().all(|c| c.managed_agents().len() == 1));
+    // StartTask takes the setting too.
+    let started = client
+        .start_task()
+        .task_definition("pair")
+        .container_instances(described.container_instance_arn().unwrap())
+        .enable_execute_command(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(started.tasks()[0].enable_execute_command);
+    let started = started.tasks()[0].task_arn().unwrap().to_string();
+    assert!(wait_status(&client, &started, "RUNNING", Duration::from_secs(60)).await.enable_execute_command);
 
     // ECS's checks and exception classes.
     let exec = || client.execute_command().task(&task).command("/berth-workload exec-probe print 0").interactive(true);

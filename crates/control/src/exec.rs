@@ -91,11 +91,12 @@ struct Inner {
 pub struct ExecSessions {
     inner: Mutex<Inner>,
     changes: tokio::sync::watch::Sender<u64>,
+    ttl: Duration,
 }
 
 impl Default for ExecSessions {
     fn default() -> Self {
-        Self { inner: Mutex::new(Inner::default()), changes: tokio::sync::watch::channel(0).0 }
+        Self::with_ttl(TOKEN_TTL)
     }
 }
 
@@ -108,6 +109,11 @@ pub enum ExecRefusal {
 }
 
 impl ExecSessions {
+    /// Sessions whose tokens are valid for `ttl` ([`TOKEN_TTL`] by default).
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Self { inner: Mutex::new(Inner::default()), changes: tokio::sync::watch::channel(0).0, ttl }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -120,7 +126,7 @@ impl ExecSessions {
         let mut inner = self.lock();
         // Unclaimed sessions live for their token's time; claimed ones until their agent dials (then until
         // [`ExecSessions::finish`]).
-        inner.sessions.retain(|_, p| p.dialled || p.issued.elapsed() <= TOKEN_TTL * 2);
+        inner.sessions.retain(|_, p| p.dialled || p.issued.elapsed() <= self.ttl * 2);
         if inner.sessions.len() >= MAX_PENDING
             && let Some(oldest) =
                 inner.sessions.iter().filter(|(_, p)| !p.claimed).min_by_key(|(_, p)| p.issued).map(|(k, _)| k.clone())
@@ -144,7 +150,7 @@ impl ExecSessions {
         let mut inner = self.lock();
         let pending = inner.sessions.get_mut(session_id).ok_or(ExecRefusal::Denied)?;
         let matches = pending.token_sha256.iter().zip(digest).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        if !matches || pending.claimed || pending.issued.elapsed() > TOKEN_TTL {
+        if !matches || pending.claimed || pending.issued.elapsed() > self.ttl {
             return Err(ExecRefusal::Denied);
         }
         pending.claimed = true;
@@ -430,6 +436,14 @@ mod tests {
         assert_eq!(sessions.claim("s2", &token), Err(ExecRefusal::Denied));
         assert_eq!(sessions.claim("s1", &token).unwrap().container_name, "app");
         assert_eq!(sessions.claim("s1", &token), Err(ExecRefusal::Denied), "single use");
+    }
+
+    #[test]
+    fn an_unused_token_expires() {
+        let sessions = ExecSessions::with_ttl(Duration::from_millis(30));
+        let token = sessions.issue(grant("s1"));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(sessions.claim("s1", &token), Err(ExecRefusal::Denied));
     }
 
     #[test]
