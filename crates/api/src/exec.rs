@@ -11,6 +11,8 @@
 //!   agent dials back with its instance token within [`AGENT_DIAL_TIMEOUT`], and the two sockets meet in
 //!   [`Rendezvous`]. The relay forwards client frames (`Stdin`, `StdinEof`, `Resize`) to the agent and agent frames
 //!   (`Stdout`, `Stderr`, `Exit`, `Error`) to the client, dropping anything else.
+//! - The relay pings both ends every 20 s and ends a session whose end stayed silent (not even a pong) for 65 s,
+//!   so a vanished client does not hold its agent's exec forever.
 //! - Connect and close are audited (`berth::exec::audit`, info) with the caller, task, container, command and
 //!   the exit code.
 
@@ -34,6 +36,12 @@ use tokio::sync::oneshot;
 
 /// How long a connected client waits for the task's agent to dial back.
 pub const AGENT_DIAL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How often the relay pings both ends; an end silent (not even a pong) for [`SILENCE_LIMIT`] is taken as gone.
+const PING_EVERY: Duration = Duration::from_secs(20);
+
+/// See [`PING_EVERY`].
+const SILENCE_LIMIT: Duration = Duration::from_secs(65);
 
 /// The largest WebSocket message either side may send.
 const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -184,10 +192,26 @@ async fn relay(
         return (None, "agent did not connect");
     };
     let mut exit = None;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let (mut heard_client, mut heard_agent) = (tokio::time::Instant::now(), tokio::time::Instant::now());
     let reason = loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if heard_client.elapsed() > SILENCE_LIMIT || heard_agent.elapsed() > SILENCE_LIMIT {
+                    let _ = agent.send(Message::Close(None)).await;
+                    let _ = client.send(Message::Close(None)).await;
+                    break "silent peer";
+                }
+                let ping = || Message::Ping(Vec::new().into());
+                if client.send(ping()).await.is_err() || agent.send(ping()).await.is_err() {
+                    let _ = agent.send(Message::Close(None)).await;
+                    break "connection lost";
+                }
+            }
             message = client.recv() => match message {
                 Some(Ok(Message::Binary(bytes))) => {
+                    heard_client = tokio::time::Instant::now();
                     let Ok(frame) = ExecFrame::decode(&bytes) else { continue };
                     if frame.from_client() && agent.send(Message::Binary(bytes)).await.is_err() {
                         break "agent connection lost";
@@ -197,10 +221,11 @@ async fn relay(
                     let _ = agent.send(Message::Close(None)).await;
                     break "client left";
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => heard_client = tokio::time::Instant::now(),
             },
             message = agent.recv() => match message {
                 Some(Ok(Message::Binary(bytes))) => {
+                    heard_agent = tokio::time::Instant::now();
                     let Ok(frame) = ExecFrame::decode(&bytes) else { continue };
                     if frame.from_client() {
                         continue;
@@ -217,7 +242,7 @@ async fn relay(
                     let _ = client.send(Message::Close(None)).await;
                     break if exit.is_some() { "command exited" } else { "agent left" };
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => heard_agent = tokio::time::Instant::now(),
             },
         }
     };
