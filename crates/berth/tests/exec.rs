@@ -253,6 +253,11 @@ async fn sessions_need_their_single_use_token_and_see_terminal_resizes() {
     let (url, token) = session(&client, &task, "b", "/berth-workload exec-probe winsize 40x120").await;
     assert!(url.starts_with(&format!("ws://127.0.0.1:{}/exec/v1/sessions/", berth.url().rsplit(':').next().unwrap())));
     assert_eq!(open(&url, "0".repeat(64).as_str()).await.err(), Some(403), "a wrong token is refused");
+    // The session token does not open the agent's end.
+    let session_id = url.rsplit('/').nth(1).unwrap();
+    let agent_end = format!("{}/agent/v1/exec/{session_id}", berth.url().replace("http://", "ws://"));
+    let refused = open(&agent_end, &token).await.err().expect("refused");
+    assert!((400..500).contains(&refused), "{refused}");
     let started = Instant::now();
     let mut socket = open(&format!("{url}?tty=true&rows=30&cols=100"), &token).await.expect("the right token works");
     let mut output = String::new();
