@@ -256,7 +256,7 @@ async fn sessions_need_their_single_use_token_and_see_terminal_resizes() {
     // The session token does not open the agent's end.
     let session_id = url.rsplit('/').nth(1).unwrap();
     let agent_end = format!("{}/agent/v1/exec/{session_id}", berth.url().replace("http://", "ws://"));
-    let refused = open(&agent_end, &token).await.err().expect("refused");
+    let refused = open(&agent_end, &token).await.expect_err("refused");
     assert!((400..500).contains(&refused), "{refused}");
     let started = Instant::now();
     let mut socket = open(&format!("{url}?tty=true&rows=30&cols=100"), &token).await.expect("the right token works");
