@@ -7,6 +7,7 @@
 //! long-lived stream, reconciles Docker toward it in the task [`engine`], and reports what it observed.
 //!
 //! # Design
+//! - [`exec`]: ECS Exec sessions, dialled back to the server and run with `docker exec`.
 //! - [`runtime`]: the container runtime behind a trait (Docker via bollard, and a fake for tests).
 //! - [`engine`]: one loop owning the task states; slow Docker calls run in spawned workers.
 //! - [`run`] wires the loops: registration (and re-registration when the token stops working), the stream reader,
@@ -25,6 +26,7 @@
 pub mod client;
 pub mod convert;
 pub mod engine;
+pub mod exec;
 pub mod host_gate;
 pub mod metadata;
 pub mod resources;
@@ -227,7 +229,7 @@ pub async fn run<R: ContainerRuntime>(
     tokio::spawn(forward_events(runtime.clone(), tx.clone()));
     tokio::spawn(resync_timer(tx.clone()));
     tokio::spawn(report_loop(shared.clone(), outbox, tx.clone()));
-    tokio::spawn(stream_loop(shared.clone(), tx));
+    tokio::spawn(stream_loop(shared.clone(), tx, runtime.clone()));
     let superseded = shared.superseded.notified();
     tokio::select! {
         _ = engine.run(rx) => Ok(()),
@@ -344,7 +346,7 @@ async fn refresh_registry_auth(shared: &Shared) {
     }
 }
 
-async fn stream_loop(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Msg>) {
+async fn stream_loop<R: ContainerRuntime>(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Msg>, runtime: Arc<R>) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let token = shared.session.token();
@@ -361,6 +363,10 @@ async fn stream_loop(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Msg>) {
                         }
                         Ok(StreamMessage::Heartbeat { .. }) => {}
                         Ok(StreamMessage::UpdateAgent { target_version }) => start_update(&shared, target_version),
+                        Ok(StreamMessage::Exec(start)) => {
+                            let url = shared.config.server_url.clone();
+                            tokio::spawn(exec::serve(runtime.clone(), url, shared.session.token(), start));
+                        }
                         Err(error) => {
                             tracing::warn!(%error, "desired-state stream ended");
                             break;

@@ -107,6 +107,7 @@ pub async fn stream(
     let (cluster, id) = control.authenticate_agent(&token)?;
     connection.mark_authenticated();
     let mut changes = control.cache().subscribe();
+    let mut exec_changes = control.exec_sessions().subscribe();
     let body = async_stream::stream! {
         let mut last = None;
         let mut last_update = None;
@@ -128,8 +129,12 @@ pub async fn stream(
                     yield line(&StreamMessage::UpdateAgent { target_version });
                 }
             }
+            for start in control.exec_sessions().take_announced(&id) {
+                yield line(&StreamMessage::Exec(start));
+            }
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { break },
+                changed = exec_changes.changed() => if changed.is_err() { break },
                 _ = heartbeat.tick() => {
                     yield line(&StreamMessage::Heartbeat { server_time: control.clock().now() });
                 }

@@ -13,7 +13,7 @@ const AGENT_OPERATIONS: [&str; 4] =
 
 /// Refuses an operation the caller's kind of identity may not call: an agent only [`AGENT_OPERATIONS`], other
 /// callers (root or ordinary credentials) not the `Submit*` ones.
-fn authorize(operation: &str, agent: Option<&AgentCaller>) -> Result<(), ApiError> {
+pub(crate) fn authorize(operation: &str, agent: Option<&AgentCaller>) -> Result<(), ApiError> {
     let denied = |message: String| Err(ApiError::new(StatusCode::FORBIDDEN, "AccessDeniedException", message));
     match agent {
         Some(_) if !AGENT_OPERATIONS.contains(&operation) => {

@@ -7,7 +7,8 @@
 //! library function. Errors become AWS error bodies in exactly one place, [`error`].
 //!
 //! # Design
-//! - [`router`] builds the axum router: `POST /` (AWS JSON services), `/agent/v1/*` (node agents), `/healthz`.
+//! - [`router`] builds the axum router: `POST /` (AWS JSON services), `/agent/v1/*` (node agents), ECS Exec
+//!   session streams ([`exec`]), `/healthz`.
 //!   Other crates add their own routes (the registry's `/v2/`) by merging routers in the binary.
 //! - Authentication comes first: everything the signature check needs besides the body (the `Authorization`
 //!   header, the access key, the date, the scope's region and service, the signed-header set) is checked before a
@@ -28,6 +29,7 @@ pub mod body;
 mod ecr;
 mod ecs;
 pub mod error;
+pub mod exec;
 pub mod protocol;
 pub mod service;
 
@@ -63,6 +65,7 @@ struct Inner {
     registry_auth: Option<Box<dyn Fn() -> RegistryAuth + Send + Sync>>,
     rate_limiter: RateLimiter,
     unverified: body::UnverifiedBudget,
+    exec_rendezvous: exec::Rendezvous,
 }
 
 /// What the front door needs.
@@ -95,6 +98,7 @@ pub fn router(settings: ApiSettings) -> Router {
             join_token: settings.join_token,
             services,
             registry_auth: settings.registry_auth,
+            exec_rendezvous: exec::Rendezvous::default(),
         }),
     };
     Router::new()
@@ -104,6 +108,8 @@ pub fn router(settings: ApiSettings) -> Router {
         .route("/agent/v1/report", post(agent::report))
         .route("/agent/v1/registry-auth", post(agent::registry_auth))
         .route("/agent/v1/agent-update", post(agent::agent_update))
+        .route("/agent/v1/exec/{session}", get(exec::agent_stream))
+        .route("/exec/v1/sessions/{session}/stream", get(exec::client_stream))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }
@@ -216,5 +222,6 @@ fn authenticate_agent_caller(
         account_id: inner.control.config().account_id.clone(),
         arn,
         agent: Some(berth_control::state_changes::AgentCaller { cluster, instance_id }),
+        host: None,
     })
 }

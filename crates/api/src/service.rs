@@ -55,6 +55,14 @@ impl AwsJsonService for EcsService {
         body: &'a [u8],
         caller: &'a Caller,
     ) -> BoxFuture<'a, Result<Vec<u8>, ApiError>> {
+        if operation == "ExecuteCommand" {
+            if let Err(denied) = crate::ecs::authorize(operation, caller.agent.as_ref()) {
+                return Box::pin(async move { Err(denied) });
+            }
+            // The one ECS operation that needs the caller: its session is audited under the caller's access key,
+            // and its stream URL points where the caller reached the server.
+            return Box::pin(async move { crate::exec::execute_command(&self.control, body, caller) });
+        }
         Box::pin(crate::ecs::dispatch(&self.control, operation, body, caller.agent.as_ref()))
     }
 }

@@ -8,14 +8,16 @@ use cli::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // `berth exec` shares the terminal with the command it runs: only warnings.
+    let default_level = if matches!(cli.command, Command::Exec(_)) { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     if let Command::Admin(cli::AdminCommand::Quarantine { data_dir }) = &cli.command {
         return match roles::admin::quarantine(data_dir) {
             Ok(0) => std::process::ExitCode::SUCCESS,
@@ -26,6 +28,9 @@ async fn main() -> std::process::ExitCode {
             }
         };
     }
+    if let Command::Exec(args) = cli.command {
+        return roles::exec::run(args).await;
+    }
     let result = match cli.command {
         Command::Up(args) => roles::up::run(args).await,
         Command::Server(args) => roles::server::run(args).await,
@@ -33,7 +38,7 @@ async fn main() -> std::process::ExitCode {
         Command::Registry(cli::RegistryCommand::Advisories(cli::AdvisoriesCommand::Import { dir, data_dir })) => {
             roles::registry::import_advisories(&dir, &data_dir)
         }
-        Command::Admin(_) => Ok(()),
+        Command::Admin(_) | Command::Exec(_) => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -168,6 +168,9 @@ async fn submitted_state_changes_show_in_describe_tasks_and_only_agents_may_subm
     // What an agent's token may not do, and what Berth has none of.
     let (status, answer) = agent_call(&berth, &token, "RunTask", json!({"taskDefinition": "sub"})).await;
     assert_eq!((status, answer["__type"].as_str()), (403, Some("AccessDeniedException")), "{answer}");
+    let exec = json!({"task": task, "command": "/berth-workload version", "interactive": true});
+    let (status, answer) = agent_call(&berth, &token, "ExecuteCommand", exec).await;
+    assert_eq!((status, answer["__type"].as_str()), (403, Some("AccessDeniedException")), "{answer}");
     let (status, answer) = agent_call(
         &berth,
         &token,

@@ -74,6 +74,7 @@ impl Control {
         validate_tags(&tags)?;
         let settings = req.settings.clone().unwrap_or_default();
         validate_settings(&settings)?;
+        crate::exec::validate_cluster_configuration(req.configuration.as_ref())?;
         for cp in req.capacity_providers.iter().flatten() {
             if !BUILT_IN_CAPACITY_PROVIDERS.contains(&cp.as_str()) {
                 return Err(ControlError::invalid(format!("The specified capacity provider {cp} does not exist.")));
@@ -322,6 +323,7 @@ impl Control {
     pub async fn update_cluster(&self, req: UpdateClusterRequest) -> Result<UpdateClusterResponse> {
         let settings = req.settings.clone().unwrap_or_default();
         validate_settings(&settings)?;
+        crate::exec::validate_cluster_configuration(req.configuration.as_ref())?;
         let cluster = self
             .modify_cluster(&req.cluster, |c| {
                 c.settings = Some(merge_settings(c.settings.as_deref().unwrap_or_default(), &settings));

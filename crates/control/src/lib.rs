@@ -30,6 +30,7 @@ mod attributes;
 pub mod cache;
 mod clusters;
 mod error;
+pub mod exec;
 mod instances;
 pub mod liveness;
 mod paging;
@@ -113,6 +114,7 @@ pub struct Control {
     clock: Arc<dyn Clock>,
     config: ControlConfig,
     agents: agents::AgentHub,
+    exec: exec::ExecSessions,
     placement_lock: tokio::sync::Mutex<()>,
 }
 
@@ -135,6 +137,7 @@ impl Control {
             clock,
             config,
             agents: agents::AgentHub::default(),
+            exec: exec::ExecSessions::default(),
             placement_lock: tokio::sync::Mutex::new(()),
         });
         control.ensure_default_cluster().await?;

@@ -146,6 +146,117 @@ pub enum StreamMessage {
         /// The version the server expects the agent to come back with.
         target_version: String,
     },
+    /// A client connected to an ECS Exec session on one of the instance's containers: the agent dials
+    /// [`EXEC_AGENT_PATH`]`<session id>` back with its instance token and runs the command there.
+    Exec(ExecStart),
+}
+
+/// The path (before the session id) an agent dials back for an exec session: a WebSocket upgrade with the
+/// instance token, carrying [`ExecFrame`]s.
+pub const EXEC_AGENT_PATH: &str = "/agent/v1/exec/";
+
+/// An exec session the agent should start (see [`StreamMessage::Exec`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecStart {
+    /// The session id (the last part of the dial-back path).
+    pub session_id: String,
+    /// The task's ARN.
+    pub task_arn: String,
+    /// The container's name in the task definition.
+    pub container_name: String,
+    /// The command and its arguments, already split into words.
+    pub command: Vec<String>,
+    /// Whether to allocate a terminal (stdout and stderr then arrive merged, as [`ExecFrame::Stdout`]).
+    pub tty: bool,
+    /// The terminal's initial size (rows, columns), when `tty`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<(u16, u16)>,
+}
+
+/// One frame of an exec session's stream: a binary WebSocket message whose first byte is the kind. Berth's own
+/// framing (not SSM's data channel). The client sends `Stdin`, `StdinEof` and `Resize`; the agent sends `Stdout`,
+/// `Stderr`, then `Exit` (or `Error`) last. The server relays frames between the two and drops frames sent the
+/// wrong way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecFrame {
+    /// Bytes for the command's standard input (kind 0).
+    Stdin(Vec<u8>),
+    /// Bytes the command wrote to standard output, or to the terminal (kind 1).
+    Stdout(Vec<u8>),
+    /// Bytes the command wrote to standard error, without a terminal (kind 2).
+    Stderr(Vec<u8>),
+    /// The client's terminal size changed (kind 3; rows, then columns, big-endian u16).
+    Resize {
+        /// Rows.
+        rows: u16,
+        /// Columns.
+        cols: u16,
+    },
+    /// The client's standard input ended (kind 4).
+    StdinEof,
+    /// The command exited with this code (kind 5; big-endian i32). The last frame of a session.
+    Exit(i32),
+    /// The session failed before or while running the command (kind 6; UTF-8 text). The last frame of a session.
+    Error(String),
+}
+
+/// Why bytes are not an [`ExecFrame`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an exec frame: {0}")]
+pub struct ExecFrameError(pub &'static str);
+
+impl ExecFrame {
+    /// The frame as one binary message.
+    pub fn encode(&self) -> Vec<u8> {
+        let with = |kind: u8, body: &[u8]| {
+            let mut out = Vec::with_capacity(1 + body.len());
+            out.push(kind);
+            out.extend_from_slice(body);
+            out
+        };
+        match self {
+            ExecFrame::Stdin(b) => with(0, b),
+            ExecFrame::Stdout(b) => with(1, b),
+            ExecFrame::Stderr(b) => with(2, b),
+            ExecFrame::Resize { rows, cols } => {
+                let mut body = rows.to_be_bytes().to_vec();
+                body.extend_from_slice(&cols.to_be_bytes());
+                with(3, &body)
+            }
+            ExecFrame::StdinEof => vec![4],
+            ExecFrame::Exit(code) => with(5, &code.to_be_bytes()),
+            ExecFrame::Error(text) => with(6, text.as_bytes()),
+        }
+    }
+
+    /// Reads one binary message.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ExecFrameError> {
+        let (&kind, body) = bytes.split_first().ok_or(ExecFrameError("empty message"))?;
+        Ok(match kind {
+            0 => ExecFrame::Stdin(body.to_vec()),
+            1 => ExecFrame::Stdout(body.to_vec()),
+            2 => ExecFrame::Stderr(body.to_vec()),
+            3 => match body {
+                [r0, r1, c0, c1] => {
+                    ExecFrame::Resize { rows: u16::from_be_bytes([*r0, *r1]), cols: u16::from_be_bytes([*c0, *c1]) }
+                }
+                _ => return Err(ExecFrameError("a resize frame carries 4 bytes")),
+            },
+            4 if body.is_empty() => ExecFrame::StdinEof,
+            5 => match <[u8; 4]>::try_from(body) {
+                Ok(code) => ExecFrame::Exit(i32::from_be_bytes(code)),
+                Err(_) => return Err(ExecFrameError("an exit frame carries 4 bytes")),
+            },
+            6 => ExecFrame::Error(String::from_utf8_lossy(body).into_owned()),
+            _ => return Err(ExecFrameError("unknown frame kind")),
+        })
+    }
+
+    /// Whether a client may send this frame (the server drops other kinds from clients).
+    pub fn from_client(&self) -> bool {
+        matches!(self, ExecFrame::Stdin(_) | ExecFrame::StdinEof | ExecFrame::Resize { .. })
+    }
 }
 
 /// `POST /agent/v1/agent-update`: how an in-place upgrade goes.
@@ -305,5 +416,31 @@ mod tests {
         let desired = StreamMessage::Desired(DesiredState { revision: 7, ..Default::default() });
         let back: StreamMessage = serde_json::from_str(&serde_json::to_string(&desired).unwrap()).unwrap();
         assert_eq!(back, desired);
+        let exec = StreamMessage::Exec(ExecStart { session_id: "s".into(), tty: true, ..Default::default() });
+        let text = serde_json::to_string(&exec).unwrap();
+        assert!(text.starts_with(r#"{"type":"exec","sessionId":"s""#), "{text}");
+        assert_eq!(serde_json::from_str::<StreamMessage>(&text).unwrap(), exec);
+    }
+
+    #[test]
+    fn exec_frames_round_trip_and_refuse_garbage() {
+        let frames = [
+            ExecFrame::Stdin(b"in".to_vec()),
+            ExecFrame::Stdout(b"out".to_vec()),
+            ExecFrame::Stderr(Vec::new()),
+            ExecFrame::Resize { rows: 40, cols: 120 },
+            ExecFrame::StdinEof,
+            ExecFrame::Exit(-3),
+            ExecFrame::Error("no such container".into()),
+        ];
+        for frame in frames {
+            assert_eq!(ExecFrame::decode(&frame.encode()).unwrap(), frame);
+        }
+        assert_eq!(ExecFrame::Resize { rows: 1, cols: 2 }.encode(), vec![3, 0, 1, 0, 2]);
+        for bad in [&[][..], &[3, 1], &[5, 0, 0], &[9], &[4, 0]] {
+            assert!(ExecFrame::decode(bad).is_err(), "{bad:?}");
+        }
+        assert!(ExecFrame::Stdin(vec![]).from_client() && !ExecFrame::Exit(0).from_client());
+        assert!(!ExecFrame::Stdout(vec![]).from_client());
     }
 }

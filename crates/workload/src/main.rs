@@ -18,12 +18,13 @@
 //! would ignore SIGTERM silently, which is why a handler is always installed.
 //!
 //! Other modes, for scratch images with no shell: `healthcheck [URL]` (exit 0 on a 200, else 1; default URL
-//! `http://127.0.0.1:$PORT/health`), `exit N`, `sleep SECS`. `STARTUP_DELAY_MS` delays listening, to test
+//! `http://127.0.0.1:$PORT/health`), `exit N`, `sleep SECS`, and `exec-probe` for ECS Exec tests (see `probe`). `STARTUP_DELAY_MS` delays listening, to test
 //! start-up ordering.
 
 mod client;
 mod http;
 mod json;
+mod probe;
 mod server;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -34,7 +35,7 @@ use std::time::Duration;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-const USAGE: &str = "usage: berth-workload [serve | healthcheck [URL] | exit CODE | sleep SECS]";
+const USAGE: &str = "usage: berth-workload [serve | healthcheck [URL] | exit CODE | sleep SECS | exec-probe (print CODE WORD... | cat | winsize ROWSxCOLS)]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
             }
             None => usage_error(&format!("seconds must be a non-negative number, got {secs:?}")),
         },
+        ["exec-probe", rest @ ..] => probe::run(rest),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -23,8 +23,8 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::mapping;
 use super::{
-    ContainerRuntime, ContainerSpec, ContainerState, ContainerSummary, EventStream, ImageInfo, RegistryCredentials,
-    RuntimeError, RuntimeInfo,
+    ContainerRuntime, ContainerSpec, ContainerState, ContainerSummary, EventStream, ExecOutput, ExecProcess, ImageInfo,
+    RegistryCredentials, RuntimeError, RuntimeInfo,
 };
 
 /// How much longer than the stop timeout a `stop` request may take before the call gives up.
@@ -245,6 +245,66 @@ impl ContainerRuntime for DockerRuntime {
         let listed =
             self.docker.list_containers(Some(options)).await.map_err(|e| map_error("list_containers", &filter, e))?;
         Ok(listed.into_iter().map(mapping::summary).collect())
+    }
+
+    async fn exec(
+        &self,
+        container_id: &str,
+        command: &[String],
+        tty: bool,
+        size: Option<(u16, u16)>,
+    ) -> Result<ExecProcess, RuntimeError> {
+        use bollard::container::LogOutput;
+        use bollard::exec::{StartExecOptions, StartExecResults};
+        // Engines before API 1.42 ignore ConsoleSize; the agent resizes right after the start as well.
+        let options = bollard::models::ExecConfig {
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(tty),
+            console_size: size.filter(|_| tty).map(|(rows, cols)| vec![usize::from(rows), usize::from(cols)]),
+            cmd: Some(command.to_vec()),
+            ..Default::default()
+        };
+        let created =
+            self.docker.create_exec(container_id, options).await.map_err(|e| map_error("exec", container_id, e))?;
+        let started = self
+            .docker
+            .start_exec(&created.id, Some(StartExecOptions { detach: false, tty, output_capacity: None }))
+            .await
+            .map_err(|e| map_error("exec", container_id, e))?;
+        let StartExecResults::Attached { output, input } = started else {
+            return Err(RuntimeError::Invalid {
+                call: "exec",
+                target: container_id.to_string(),
+                message: "the engine started the exec detached".into(),
+            });
+        };
+        let target = container_id.to_string();
+        let output = output
+            .filter_map(move |item| {
+                let out = match item {
+                    Ok(LogOutput::StdErr { message }) => Some(Ok(ExecOutput::Stderr(message.to_vec()))),
+                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                        Some(Ok(ExecOutput::Stdout(message.to_vec())))
+                    }
+                    Ok(LogOutput::StdIn { .. }) => None,
+                    Err(e) => Some(Err(map_error("exec", &target, e))),
+                };
+                futures::future::ready(out)
+            })
+            .boxed();
+        Ok(ExecProcess { id: created.id, output, input })
+    }
+
+    async fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<(), RuntimeError> {
+        let options = bollard::exec::ResizeExecOptions { height: rows, width: cols };
+        self.docker.resize_exec(exec_id, options).await.map_err(|e| map_error("exec_resize", exec_id, e))
+    }
+
+    async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>, RuntimeError> {
+        let inspected = self.docker.inspect_exec(exec_id).await.map_err(|e| map_error("exec_exit_code", exec_id, e))?;
+        Ok(if inspected.running == Some(true) { None } else { inspected.exit_code })
     }
 
     async fn events(&self) -> Result<EventStream, RuntimeError> {

@@ -19,7 +19,7 @@
 //!   pins the start with `since` set to the engine's own clock (from `/info`) and the engine replays the events
 //!   in between from its buffer of recent events.
 //!
-//! Limitations: no logs, stats or exec yet (the agent's logs and metrics modules will add them); `remove_container`
+//! Limitations: no logs yet; exec (ECS Exec) only on Docker (the agent's logs and metrics modules will add them); `remove_container`
 //! reports a missing container as `NotFound` rather than succeeding, so callers decide; events carry Docker's
 //! actor attributes minus its own keys as labels, so a label named `name`, `image`, `exitCode` or `signal` is
 //! not reported in events (it is in [`ContainerState::labels`]).
@@ -101,6 +101,66 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// treat events as hints to re-inspect, at least once. The stream ends if the engine connection drops:
     /// subscribe again, then re-list, since events in between are lost.
     fn events(&self) -> impl Future<Output = Result<EventStream, RuntimeError>> + Send;
+
+    /// Starts `command` in a running container (`docker exec`), attached to its standard streams, in a terminal
+    /// when `tty` (of `size` rows and columns, where the engine can set it at the start: API 1.42 and later).
+    /// Runtimes without exec refuse with [`RuntimeError::Invalid`].
+    fn exec(
+        &self,
+        container_id: &str,
+        command: &[String],
+        tty: bool,
+        size: Option<(u16, u16)>,
+    ) -> impl Future<Output = Result<ExecProcess, RuntimeError>> + Send {
+        let target = container_id.to_string();
+        let _ = (command, tty, size);
+        async move { Err(RuntimeError::Invalid { call: "exec", target, message: "this runtime has no exec".into() }) }
+    }
+
+    /// Resizes the terminal of an exec started with `tty`.
+    fn exec_resize(
+        &self,
+        exec_id: &str,
+        rows: u16,
+        cols: u16,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send {
+        let target = exec_id.to_string();
+        let _ = (rows, cols);
+        async move { Err(RuntimeError::Invalid { call: "exec_resize", target, message: "this runtime has no exec".into() }) }
+    }
+
+    /// The exit code of an exec, once its process has ended (`None` while it runs).
+    fn exec_exit_code(&self, exec_id: &str) -> impl Future<Output = Result<Option<i64>, RuntimeError>> + Send {
+        let target = exec_id.to_string();
+        async move {
+            Err(RuntimeError::Invalid { call: "exec_exit_code", target, message: "this runtime has no exec".into() })
+        }
+    }
+}
+
+/// An exec's output: standard output (or the terminal), or standard error (without a terminal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecOutput {
+    /// Standard output, or everything the terminal shows.
+    Stdout(Vec<u8>),
+    /// Standard error.
+    Stderr(Vec<u8>),
+}
+
+/// A running exec (see [`ContainerRuntime::exec`]).
+pub struct ExecProcess {
+    /// The engine's exec id.
+    pub id: String,
+    /// What the command writes; ends when the command's streams close.
+    pub output: BoxStream<'static, Result<ExecOutput, RuntimeError>>,
+    /// The command's standard input; shutting it down closes the command's standard input.
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
+impl std::fmt::Debug for ExecProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecProcess").field("id", &self.id).finish_non_exhaustive()
+    }
 }
 
 /// A subscription to container events (see [`ContainerRuntime::events`]).

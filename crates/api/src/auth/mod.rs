@@ -33,6 +33,8 @@ pub struct Caller {
     /// of a SigV4 signature: the container instance it speaks for. Such a caller may only call the operations an
     /// agent needs (the ECS `Submit*` state changes, DiscoverPollEndpoint).
     pub agent: Option<berth_control::state_changes::AgentCaller>,
+    /// The `Host` header the caller signed (`host:port`): where the caller reached this server.
+    pub host: Option<String>,
 }
 
 /// The access keys the server accepts.
@@ -145,6 +147,7 @@ impl Pending<'_> {
             account_id: self.principal.account_id.clone(),
             arn: self.principal.arn.clone(),
             agent: None,
+            host: header(headers, "host").map(str::to_string),
         })
     }
 }

@@ -1,7 +1,9 @@
 //! Command-line arguments (clap structs only; the roles do the work).
 
+mod exec;
 mod host_access;
 
+pub use exec::ExecArgs;
 pub use host_access::HostAccessArgs;
 
 use clap::{Args, Parser, Subcommand};
@@ -32,6 +34,9 @@ pub enum Command {
     /// Control plane administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Runs a command in a task's container (ECS Exec), with the aws CLI's environment (`AWS_ENDPOINT_URL`,
+    /// `AWS_ACCESS_KEY_ID` ...). Exits with the command's exit code (255 when Berth could not run it).
+    Exec(ExecArgs),
 }
 
 /// `berth admin ...`.

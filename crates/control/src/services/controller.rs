@@ -171,6 +171,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     &strategy,
                     count,
                     only,
+                    record.service.enable_execute_command,
                 )
                 .await;
             let (tasks, failures, closest) = match placed {

@@ -104,6 +104,7 @@ pub fn render_task(record: &TaskRecord, with_tags: bool) -> Task {
     if !with_tags {
         task.tags = None;
     }
+    crate::exec::render_managed_agents(&mut task);
     task
 }
 

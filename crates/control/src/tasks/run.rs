@@ -35,6 +35,7 @@ struct Prepared {
     constraints: Vec<PlacementConstraint>,
     strategy: Vec<PlacementStrategy>,
     default_strategy: DefaultStrategy,
+    enable_execute_command: bool,
 }
 
 /// ECS's message for a RunTask in a cluster without container instances.
@@ -286,6 +287,7 @@ impl Control {
             constraints: all_constraints,
             strategy: strategy.to_vec(),
             default_strategy: DefaultStrategy::RunTask,
+            enable_execute_command: false,
         })
     }
 
@@ -342,7 +344,7 @@ impl Control {
             memory: Some(p.reservation.memory.to_string()),
             created_at: Some(now),
             desired_status: Some("RUNNING".into()),
-            enable_execute_command: false,
+            enable_execute_command: p.enable_execute_command,
             group: Some(p.group.clone()),
             health_status: Some(HealthStatus::Unknown),
             last_status: Some("PROVISIONING".into()),
@@ -505,7 +507,7 @@ impl Control {
             }
             None => None,
         };
-        let p = self.prepare(
+        let mut p = self.prepare(
             &req.task_definition,
             req.overrides.as_ref(),
             req.group.as_deref(),
@@ -522,6 +524,7 @@ impl Control {
             req.placement_strategy.as_deref().unwrap_or_default(),
             false,
         )?;
+        p.enable_execute_command = req.enable_execute_command;
         let (tasks, failures, _) = self.place_and_commit(&cluster, &p, count as usize, None, token).await?;
         Ok(RunTaskResponse { tasks: Some(tasks), failures: Some(failures) })
     }
@@ -561,7 +564,7 @@ impl Control {
         if req.container_instances.is_empty() || req.container_instances.len() > 10 {
             return Err(ControlError::invalid("containerInstances must name between 1 and 10 container instances."));
         }
-        let p = self.prepare(
+        let mut p = self.prepare(
             &req.task_definition,
             req.overrides.as_ref(),
             req.group.as_deref(),
@@ -583,6 +586,7 @@ impl Control {
             &[],
             false,
         )?;
+        p.enable_execute_command = req.enable_execute_command;
         let mut tasks = Vec::new();
         let mut failures = Vec::new();
         for text in &req.container_instances {
@@ -649,6 +653,7 @@ impl Control {
         strategy: &[PlacementStrategy],
         count: usize,
         only: Option<(String, String)>,
+        enable_execute_command: bool,
     ) -> Result<Placed> {
         let mut p = self.prepare(
             task_definition,
@@ -663,6 +668,7 @@ impl Control {
             true,
         )?;
         p.default_strategy = DefaultStrategy::Service;
+        p.enable_execute_command = enable_execute_command;
         let only = only.map(|k| vec![k]);
         self.place_and_commit(cluster, &p, count, only.as_deref(), None).await
     }
