@@ -23,11 +23,18 @@ const OPEN_CAPABILITIES: &[&str] =
 
 /// Operations whose well-formed request, sent with the root credentials in this set-up, gets an ECS exception
 /// that is the right answer, and why.
-const EXPECTED_ANSWERS: &[(&str, &str, &str)] = &[(
-    "UpdateContainerAgent",
-    "NoUpdateAvailableException",
-    "the local agent is the server's own version: there is nothing to update to",
-)];
+const EXPECTED_ANSWERS: &[(&str, &str, &str)] = &[
+    (
+        "UpdateContainerAgent",
+        "NoUpdateAvailableException",
+        "the local agent is the server's own version: there is nothing to update to",
+    ),
+    (
+        "SubmitAttachmentStateChanges",
+        "InvalidParameterException",
+        "Berth's tasks have no attachments (elastic network interfaces come with awsvpc)",
+    ),
+];
 
 /// The order operations run in: creations, then reads and updates, then the destructive ones. Operations not
 /// listed (new in a later model, or unsupported) run after the reads.
@@ -119,6 +126,12 @@ fn written_request(operation: &str, w: &Walk) -> Option<Value> {
         "DescribeServiceDeployments" => json!({"serviceDeploymentArns": [w.get("service-deployment")]}),
         "StopServiceDeployment" => json!({"serviceDeploymentArn": w.get("new-service-deployment")}),
         "DescribeServiceRevisions" => json!({"serviceRevisionArns": [w.get("service-revision")]}),
+        // The Submit* operations come from an agent, about a task on its own instance.
+        "SubmitTaskStateChange" => json!({"cluster": "default", "task": w.get("agent-task"), "status": "RUNNING"}),
+        "SubmitContainerStateChange" => json!({"cluster": "default", "task": w.get("agent-task"),
+            "containerName": "app", "status": "RUNNING", "runtimeId": "walk-container"}),
+        "SubmitAttachmentStateChanges" => json!({"cluster": "default", "attachments": [
+            {"attachmentArn": format!("{}-attachment", w.get("agent-task")), "status": "ATTACHED"}]}),
         _ => return None,
     })
 }
@@ -176,13 +189,16 @@ fn request_for(model: &Value, operation: &str, w: &Walk) -> Value {
     })
 }
 
-async fn call(berth: &berth_testkit::Berth, operation: &str, body: &Value) -> (u16, Value) {
+async fn call(berth: &berth_testkit::Berth, operation: &str, body: &Value, w: &Walk) -> (u16, Value) {
+    if operation.starts_with("Submit") {
+        return agent_call(berth, &w.get("agent-token"), operation, body.clone()).await;
+    }
     let bytes = serde_json::to_vec(body).unwrap();
     raw_request(berth, Some(&ecs_target(operation)), &bytes, None, None, None).await
 }
 
 async fn must(berth: &berth_testkit::Berth, operation: &str, body: Value) -> Value {
-    let (status, answer) = call(berth, operation, &body).await;
+    let (status, answer) = call(berth, operation, &body, &Walk::default()).await;
     assert_eq!(status, 200, "{operation} {body}: {answer}");
     answer
 }
@@ -245,6 +261,19 @@ async fn setup(berth: &berth_testkit::Berth, client: &aws_sdk_ecs::Client) -> Wa
         must(berth, "ListTasks", json!({"cluster": "default", "serviceName": "walk-svc"})).await["taskArns"].clone();
     w.values.insert("service-task", service_tasks[0].as_str().unwrap().to_string());
     assert!(deployment.id.is_some());
+    // An agent of its own (registered through the agent protocol, running nothing) with a task started on it, for
+    // the Submit* operations agents make.
+    let base = format!("{}/agent/v1/", berth.url());
+    let (agent_instance, token) =
+        register_pretend_agent(&base, &berth.join_token().unwrap(), "walk-agent", "1.0.0", false).await;
+    let started = must(
+        berth,
+        "StartTask",
+        json!({"cluster": "default", "taskDefinition": "walk-td", "containerInstances": [agent_instance]}),
+    )
+    .await;
+    w.values.insert("agent-task", started["tasks"][0]["taskArn"].as_str().unwrap().to_string());
+    w.values.insert("agent-token", token);
     w
 }
 
@@ -272,7 +301,7 @@ async fn every_operation_of_the_installed_model_works_or_names_its_open_capabili
     let (mut works, mut answered, mut unsupported, mut wrong) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for op in &operations {
         let body = request_for(&model, op, &w);
-        let (status, answer) = call(&berth, op, &body).await;
+        let (status, answer) = call(&berth, op, &body, &w).await;
         let kind = answer["__type"].as_str().unwrap_or_default().rsplit('#').next().unwrap_or_default().to_string();
         let message = answer["message"].as_str().unwrap_or_default().to_string();
         if status == 200 {

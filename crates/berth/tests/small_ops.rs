@@ -25,49 +25,6 @@ fn server() -> (Berth, aws_sdk_ecs::Client) {
     (berth, client)
 }
 
-/// POSTs JSON to a URL with a bearer token; returns (status, body).
-async fn post_bearer(url: &str, token: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
-    let mut req = reqwest::Client::new().post(url).bearer_auth(token).json(body);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let response = req.send().await.expect("the server answers");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-/// Registers a pretend agent through an agent protocol base URL; returns (instance ARN, instance token).
-async fn register_pretend_agent(
-    base: &str,
-    join_token: &str,
-    host: &str,
-    version: &str,
-    self_update: bool,
-) -> (String, String) {
-    let attributes: serde_json::Map<String, Value> =
-        berth_model::capabilities::supported().into_iter().map(|c| (c, json!(""))).collect();
-    let body = json!({
-        "cluster": "default", "containerInstanceArn": null, "hostname": host,
-        "resources": {"cpu": 1024, "memoryMib": 1024, "reservedTcpPorts": [], "reservedUdpPorts": []},
-        "attributes": attributes, "selfUpdate": self_update,
-        "version": {"agentVersion": version, "agentHash": "test", "dockerVersion": "DockerVersion: test"}
-    });
-    let (status, answer) = post_bearer(&format!("{base}register"), join_token, &[], &body).await;
-    assert_eq!(status, 200, "{answer}");
-    (
-        answer["containerInstanceArn"].as_str().unwrap().to_string(),
-        answer["instanceToken"].as_str().unwrap().to_string(),
-    )
-}
-
-/// An ECS call authenticated by an agent's instance token, as a Berth agent makes it.
-async fn agent_call(berth: &Berth, token: &str, operation: &str, body: Value) -> (u16, Value) {
-    let target = ecs_target(operation);
-    let headers = [("x-amz-target", target.as_str()), ("content-type", "application/x-amz-json-1.1")];
-    post_bearer(&format!("{}/", berth.url()), token, &headers, &body).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discover_poll_endpoint_answers_the_base_agents_register_at() {
     let (berth, client) = server();
