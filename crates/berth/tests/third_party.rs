@@ -39,13 +39,19 @@ fn run(berth: &Berth, program: &str, args: &[&str], extra_env: &[(&str, String)]
         .env_remove("AWS_SESSION_TOKEN")
         .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
-        .unwrap_or_else(|e| panic!("{program} is not installed ({e}); `tools/test --setup-only` installs it into .venv"));
+        .unwrap_or_else(|e| {
+            panic!("{program} is not installed ({e}); `tools/test --setup-only` installs it into .venv")
+        });
     println!("{program} {} -> {} in {:.1?}", args.join(" "), output.status, started.elapsed());
     output
 }
 
 fn text(output: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// `ecs <args>` (ecs-deploy's command); returns its output, asserting it succeeded.
@@ -191,9 +197,7 @@ async fn ansible_community_aws_modules_deploy_scale_run_and_roll_back() {
                 "portMappings": [{"containerPort": 8080, "hostPort": 0, "protocol": "tcp"}],
                 "environment": [{"name": "IMAGE", "value": image}]}])
     };
-    let td = |image: &str| {
-        json!({"family": "ansible", "state": "present", "network_mode": "bridge", "containers": container(image)})
-    };
+    let td = |image: &str| json!({"family": "ansible", "state": "present", "network_mode": "bridge", "containers": container(image)});
     let rev1 = ansible(&berth, "ecs_taskdefinition", td("berth-workload:latest"));
     let rev1 = rev1["taskdefinition"]["taskDefinitionArn"].as_str().expect("the new revision's ARN").to_string();
     assert!(rev1.ends_with(":task-definition/ansible:1"), "{rev1}");
@@ -243,7 +247,11 @@ async fn ansible_community_aws_modules_deploy_scale_run_and_roll_back() {
     wait_tasks_of(&client, "web", &rev1, 3).await;
 
     // Tear down: the service (forced, it is scaled up) and the cluster Ansible made.
-    ansible(&berth, "ecs_service", json!({"name": "web", "cluster": "default", "state": "absent", "force_deletion": true}));
+    ansible(
+        &berth,
+        "ecs_service",
+        json!({"name": "web", "cluster": "default", "state": "absent", "force_deletion": true}),
+    );
     wait_for("the service to be INACTIVE", Duration::from_secs(60), || async {
         (describe_service(&client, "default", "web").await.status.as_deref() == Some("INACTIVE")).then_some(())
     })
