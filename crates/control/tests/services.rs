@@ -465,3 +465,42 @@ async fn a_crash_looping_revision_never_completes_and_the_breaker_rolls_it_back(
     assert!(events.iter().any(|e| e.contains("rolling back to deployment")), "{events:?}");
     assert!(s.task_definition.unwrap().ends_with("web:1"));
 }
+
+#[tokio::test]
+async fn rolling_back_over_revision_tasks_being_stopped_is_not_called_a_stall() {
+    // ecs-deploy's --rollback: UpdateService to web:2, then back to web:1 before web:2's tasks ever ran. At the
+    // maximum (4 of 2 x 200%) with the old tasks at the minimum, web:2's tasks are being stopped: progress, so no
+    // "unable to stop or start tasks ... because of the service deployment configuration" event.
+    let control = control().await;
+    let (_, id) = agent(&control, "host-a").await;
+    task_definition(&control, "web").await;
+    task_definition(&control, "web").await;
+    let create = CreateServiceRequest {
+        service_name: "web".into(),
+        task_definition: Some("web:1".into()),
+        desired_count: Some(2),
+        ..Default::default()
+    };
+    control.create_service(create).await.unwrap();
+    let mut max_seen = 0;
+    settle(&control, &[&id], 3, &mut max_seen).await;
+    let update = |td: &str| UpdateServiceRequest {
+        service: "web".into(),
+        task_definition: Some(td.into()),
+        ..Default::default()
+    };
+    control.update_service(update("web:2")).await.unwrap();
+    reconcile_all(&control).await.unwrap(); // web:2's two tasks placed, not yet running
+    assert_eq!(tasks(&control).len(), 4, "{:?}", tasks(&control));
+    control.update_service(update("web:1")).await.unwrap();
+    reconcile_all(&control).await.unwrap(); // web:2's tasks asked to stop
+    reconcile_all(&control).await.unwrap(); // ... and still stopping
+    settle(&control, &[&id], 4, &mut max_seen).await;
+    assert!(max_seen <= 4, "at most 200% of 2 tasks, saw {max_seen}");
+    let s = service(&control, "web");
+    let events: Vec<String> = s.events.clone().unwrap().into_iter().filter_map(|e| e.message).collect();
+    assert!(!events.iter().any(|e| e.contains("unable to stop or start tasks")), "{events:?}");
+    assert!(s.task_definition.unwrap().ends_with("web:1"));
+    assert_eq!(s.deployments.unwrap().len(), 1);
+    assert_eq!(s.running_count, 2);
+}

@@ -226,6 +226,7 @@ async fn cycle(client: &aws_sdk_ecs::Client, i: usize) {
 }
 
 #[tokio::test]
+#[ignore = "heavy: tools/test --heavy (a 1,200-cycle memory soak)"]
 async fn memory_returns_after_many_large_task_definitions_are_deleted() {
     let berth = start("server", &[]);
     let client = ecs_client(&berth);

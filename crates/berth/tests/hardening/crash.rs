@@ -11,7 +11,10 @@ use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const ROUNDS: usize = 20;
+/// Rounds in the acceptance suite (`tools/test`).
+const ACCEPTANCE_ROUNDS: usize = 3;
+/// Rounds in the heavy suite (`tools/test --heavy`).
+const SOAK_ROUNDS: usize = 20;
 
 /// What the server acknowledged, per kind.
 #[derive(Default)]
@@ -195,6 +198,17 @@ fn running_containers(berth: &Berth) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_under_mixed_load_loses_no_acknowledged_write_and_leaks_no_container() {
+    kill_9_rounds(ACCEPTANCE_ROUNDS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "heavy: tools/test --heavy (the 20-round soak)"]
+async fn soak_20_kill_9_rounds_under_mixed_load() {
+    kill_9_rounds(SOAK_ROUNDS).await;
+}
+
+/// `rounds` kill -9 rounds under the mixed load, then the checks of the module comment.
+async fn kill_9_rounds(rounds: usize) {
     let (mut berth, client) = berth_up().await;
     client
         .register_task_definition()
@@ -208,7 +222,7 @@ async fn kill_9_under_mixed_load_loses_no_acknowledged_write_and_leaks_no_contai
     let acked = Arc::new(Mutex::new(Acked::default()));
     // Registry tokens are signed with a key kept in the data dir, so one token outlives every restart.
     let token = aws_text(&berth, &["ecr", "get-login-password"]);
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker =
             tokio::spawn(load(client.clone(), berth.url(), token.clone(), repo.clone(), round, acked.clone(), stop_rx));
@@ -237,13 +251,13 @@ async fn kill_9_under_mixed_load_loses_no_acknowledged_write_and_leaks_no_contai
     }
     let acked = Arc::try_unwrap(acked).ok().unwrap().into_inner().unwrap();
     eprintln!(
-        "acknowledged over {ROUNDS} kill -9 rounds: {} RunTask, {} StopTask, {} CreateService, {} pushes",
+        "acknowledged over {rounds} kill -9 rounds: {} RunTask, {} StopTask, {} CreateService, {} pushes",
         acked.tasks.len(),
         acked.stopped.len(),
         acked.services.len(),
         acked.images.len()
     );
-    assert!(acked.tasks.len() >= ROUNDS && acked.services.len() >= ROUNDS && acked.images.len() >= ROUNDS);
+    assert!(acked.tasks.len() >= rounds && acked.services.len() >= rounds && acked.images.len() >= rounds);
 
     // The store file is sound after all those kills.
     berth.interrupt().expect("berth stops");

@@ -307,7 +307,7 @@ fn plan(control: &Control, state: &State, v: &Versioned<ServiceRecord>) -> Plan 
     let config = record.service.deployment_configuration.clone().unwrap_or_default();
     let grace = f64::from(record.service.health_check_grace_period_seconds.unwrap_or(0));
     let mut stops: Vec<((String, String), i64, String)> = Vec::new();
-    let (mut occupied, mut healthy) = (0usize, 0usize);
+    let (mut occupied, mut healthy, mut stopping) = (0usize, 0usize, 0usize);
     let mut primary_good: Vec<&Versioned<TaskRecord>> = Vec::new();
     let mut retiring: Vec<&Versioned<TaskRecord>> = Vec::new();
     for t in &tasks {
@@ -317,6 +317,7 @@ fn plan(control: &Control, state: &State, v: &Versioned<ServiceRecord>) -> Plan 
         }
         occupied += 1;
         if task.desired_status.as_deref() != Some("RUNNING") {
+            stopping += 1;
             continue;
         }
         let key = (t.record.cluster.clone(), task.task_arn.as_deref().map(short_id).unwrap_or_default().to_string());
@@ -413,7 +414,14 @@ fn plan(control: &Control, state: &State, v: &Versioned<ServiceRecord>) -> Plan 
     // Protected tasks held back are not the configuration's doing: they do not make a deployment "stalled".
     let retiring_left =
         retiring.iter().filter(|t| !stops.iter().any(|s| s.0 == task_key(t)) && !protected_now(&t.record, now)).count();
-    if !daemon && !draining && math::stalled(desired, primary_good.len(), occupied, healthy, retiring_left, bounds) {
+    // Tasks on their way out (asked to stop before or in this plan) free room when they stop: that is progress,
+    // not a deployment held by its configuration (a rollback over a failing revision passes through this).
+    let settling = stopping > 0 || !stops.is_empty();
+    if !daemon
+        && !draining
+        && !settling
+        && math::stalled(desired, primary_good.len(), occupied, healthy, retiring_left, bounds)
+    {
         let message = "was unable to stop or start tasks during a deployment because of the service deployment configuration. Update the minimumHealthyPercent or maximumPercent value and try again.".to_string();
         if should_repeat(control, &record, &message) {
             control.push_event(&mut record, message);
