@@ -210,8 +210,12 @@ async fn run(client: &Client, arn: &str) -> Run {
         Err(e) => {
             let e = e.into_service_error();
             use aws_sdk_ecs::error::ProvideErrorMetadata;
-            assert_eq!(e.code(), Some("UnsupportedFeatureException"), "{e:?}");
-            Run::Refused(e.message().unwrap_or_default().to_string())
+            let message = e.message().unwrap_or_default().to_string();
+            // Refused at the call: a setting Berth cannot run yet, or (ECS's own answer) a FARGATE-only definition
+            // run with the default EC2 launch type.
+            let launch_type = e.code() == Some("InvalidParameterException") && message.contains("launch_type EC2");
+            assert!(e.code() == Some("UnsupportedFeatureException") || launch_type, "{e:?}");
+            Run::Refused(message)
         }
     }
 }
