@@ -1,140 +1,125 @@
-//! The liveness controller: marks agents that went silent as disconnected, and forgets old STOPPED tasks.
+//! The liveness controller: marks agents that went silent as disconnected, stops the tasks of lost instances, and
+//! forgets old STOPPED tasks, expired client tokens and deleted task definitions.
 //!
-//! Level-triggered: every tick it compares each instance's recorded `agentConnected` with what the agent hub
-//! observed, and fixes the difference; a missed tick or a restart only delays the fix by one tick.
+//! It runs on `berth_runtime`, with two kinds of keys: one per container instance, and one periodic cleanup key.
+//! An instance's reconcile compares its recorded `agentConnected` with when the agent hub last heard from the agent
+//! (on the control plane's clock) and fixes the difference; while the agent is connected it asks to run again at
+//! the moment the agent would count as silent, so nothing polls. Level-triggered: a missed run or a restart only
+//! delays a fix.
 
-use crate::records::keys;
-use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
-use crate::tasks::stop_record;
-use crate::{Control, Result, encode};
-use berth_store::Txn;
-use std::sync::Arc;
-use std::time::Duration;
+mod cleanup;
+mod instance;
+
+pub use cleanup::forget_expired_tokens;
+pub use instance::stop_tasks_of_lost_instances;
+
+use crate::{Control, ControlError, Result};
+use berth_runtime::{Action, Controller, Reconciler, Trigger};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 
 /// How long STOPPED tasks stay visible to DescribeTasks and ListTasks (ECS keeps them at least an hour).
 pub const STOPPED_TASK_RETENTION_SECONDS: f64 = 3600.0;
 
-/// The most stopped tasks forgotten per tick, to keep transactions small.
-const CLEANUP_BATCH: usize = 100;
+/// How often the cleanup key runs, in seconds.
+pub const CLEANUP_PERIOD_SECONDS: f64 = 1.0;
 
-/// Runs the controller until the process ends.
-pub async fn run(control: Arc<Control>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(error) = reconcile(&control).await {
-            tracing::warn!(%error, "liveness reconcile failed; retrying next tick");
+/// How often every instance is looked at again even if nothing triggered it, in seconds.
+pub const RESYNC_SECONDS: f64 = 30.0;
+
+/// What one liveness reconcile is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LivenessKey {
+    /// One container instance.
+    Instance {
+        /// Its cluster's name.
+        cluster: String,
+        /// Its id.
+        id: String,
+    },
+    /// Forgetting expired STOPPED tasks, client tokens and deleted task definitions.
+    Cleanup,
+}
+
+impl fmt::Display for LivenessKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LivenessKey::Instance { cluster, id } => write!(f, "instance {cluster}/{id}"),
+            LivenessKey::Cleanup => f.write_str("cleanup"),
         }
     }
 }
 
-/// One pass: disconnect silent agents, forget expired STOPPED tasks.
-pub async fn reconcile(control: &Control) -> Result<()> {
-    let silent: Vec<(String, String)> = {
-        let state = control.cache.read();
+/// The liveness controller's [`Reconciler`].
+pub struct Liveness {
+    control: Arc<Control>,
+    /// The instance record revisions seen by the last look, to enqueue only instances whose record changed.
+    seen: Mutex<HashMap<(String, String), i64>>,
+}
+
+impl Liveness {
+    /// The reconciler for `control`.
+    pub fn new(control: Arc<Control>) -> Self {
+        Self { control, seen: Mutex::new(HashMap::new()) }
+    }
+
+    /// The instances whose record changed since the last look (all of them when `all`), remembering what was seen.
+    fn instance_keys(&self, all: bool) -> Vec<LivenessKey> {
+        let state = self.control.cache.read();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|k, _| state.instances.contains_key(k));
         state
             .instances
             .iter()
-            .filter(|(_, v)| v.record.instance.agent_connected)
-            .filter(|(_, v)| !control.agents.is_connected(&v.record.id, control.config.agent_timeout))
-            .map(|(k, _)| k.clone())
+            .filter(|(k, v)| seen.insert((*k).clone(), v.mod_revision) != Some(v.mod_revision) || all)
+            .map(|((cluster, id), _)| LivenessKey::Instance { cluster: cluster.clone(), id: id.clone() })
             .collect()
-    };
-    for (cluster, id) in silent {
-        tracing::warn!(instance = %id, "agent went silent; marking it disconnected");
-        control.set_agent_connected(&cluster, &id, false).await?;
     }
-    stop_tasks_of_lost_instances(control).await?;
-    let cutoff = control.now() - STOPPED_TASK_RETENTION_SECONDS;
-    let expired: Vec<(String, i64)> = {
-        let state = control.cache.read();
-        state
-            .tasks
-            .iter()
-            .filter(|(_, v)| v.record.task.last_status.as_deref() == Some("STOPPED") && v.record.released)
-            .filter(|(_, v)| v.record.task.stopped_at.is_some_and(|t| t < cutoff))
-            .take(CLEANUP_BATCH)
-            .map(|((c, i), v)| (keys::task(c, i), v.mod_revision))
-            .collect()
-    };
-    if !expired.is_empty() {
-        let mut txn = Txn::new();
-        for (key, revision) in expired {
-            txn = txn.expect(key.clone(), revision).delete(key);
-        }
-        // A conflict means a task changed meanwhile; the next tick tries again.
-        control.commit(txn, "forgetting stopped tasks").await?;
-    }
-    forget_expired_tokens(control).await?;
-    crate::task_definitions::forget_deleted_task_definitions(control).await?;
-    Ok(())
 }
 
-/// Deletes client token records older than the idempotency window: a retry after it is a new request.
-pub async fn forget_expired_tokens(control: &Control) -> Result<()> {
-    let expired: Vec<(String, i64)> = {
-        let state = control.cache.read();
-        state
-            .tokens
-            .iter()
-            .filter(|(_, v)| control.token_expired(&v.record))
-            .take(CLEANUP_BATCH)
-            .map(|(k, v)| (k.clone(), v.mod_revision))
-            .collect()
-    };
-    if expired.is_empty() {
-        return Ok(());
+impl Reconciler for Liveness {
+    type Key = LivenessKey;
+    type Error = ControlError;
+
+    fn keys(&self) -> Vec<LivenessKey> {
+        let mut keys = self.instance_keys(true);
+        keys.push(LivenessKey::Cleanup);
+        keys
     }
-    let mut txn = Txn::new();
-    for (key, revision) in expired {
-        txn = txn.expect(key.clone(), revision).delete(key);
+
+    fn changed_keys(&self, _revision: i64) -> Vec<LivenessKey> {
+        self.instance_keys(false)
     }
-    control.commit(txn, "forgetting expired client tokens").await?;
-    Ok(())
+
+    async fn reconcile(&self, key: LivenessKey, _trigger: Trigger) -> Result<Action> {
+        match key {
+            LivenessKey::Instance { cluster, id } => instance::reconcile(&self.control, &cluster, &id).await,
+            LivenessKey::Cleanup => {
+                cleanup::run(&self.control).await?;
+                Ok(Action::requeue(CLEANUP_PERIOD_SECONDS))
+            }
+        }
+    }
 }
 
-/// Tasks on an instance whose agent has been silent longer than the lost-instance timeout are STOPPED now (their
-/// containers are stopped by the agent if it ever comes back, since its desired state no longer lists them).
-/// Service tasks get `ServiceSchedulerInitiated` and are replaced by the service scheduler.
-pub async fn stop_tasks_of_lost_instances(control: &Control) -> Result<()> {
-    let timeout = control.config.lost_instance_timeout;
-    let now = control.now();
-    let txn = {
-        let state = control.cache.read();
-        let mut txn = Txn::new();
-        let mut any = false;
-        let mut updates = InstanceUpdates::new();
-        for v in state.instances.values() {
-            let record = &v.record;
-            if record.instance.agent_connected || control.agents.is_connected(&record.id, timeout) {
-                continue;
-            }
-            let arn = record.instance.container_instance_arn.clone().unwrap_or_default();
-            for t in state.tasks_on_instance(&record.id) {
-                if t.record.task.last_status.as_deref() == Some("STOPPED") {
-                    continue;
-                }
-                let mut task = (*t.record).clone();
-                let service = task.task.group.as_deref().is_some_and(|g| g.starts_with("service:"));
-                let reason = format!(
-                    "Task stopped because its container instance {arn} was lost: its agent was silent for more than {} seconds.",
-                    timeout.as_secs()
-                );
-                let code = if service { "ServiceSchedulerInitiated" } else { "InfrastructureHealth" };
-                stop_record(&mut task, now, &reason, code, true);
-                release_if_stopped(&state, &mut task, &mut updates);
-                let key = keys::task(&task.cluster, crate::instances::task_id(&task));
-                txn = txn.expect(key.clone(), t.mod_revision).put(key, encode(&task)?);
-                any = true;
-            }
-        }
-        if !any {
-            return Ok(());
-        }
-        add_instance_updates(txn, updates)?
-    };
-    tracing::warn!("stopping the tasks of lost container instances");
-    control.commit(txn, "stopping the tasks of lost instances").await?;
-    Ok(())
+/// The liveness controller on `control`'s cache and clock.
+pub fn controller(control: Arc<Control>) -> Controller<Liveness> {
+    let source = control.cache.subscribe();
+    let clock = control.clock.clone();
+    Controller::new("liveness", Arc::new(Liveness::new(control)), clock, source).with_resync(RESYNC_SECONDS)
+}
+
+/// Runs the controller until the cache stops.
+pub async fn run(control: Arc<Control>) {
+    controller(control).run().await;
+}
+
+/// One pass over every key at once (for tests and tools): every instance, then the cleanup.
+pub async fn reconcile(control: &Control) -> Result<()> {
+    let instances: Vec<(String, String)> = control.cache.read().instances.keys().cloned().collect();
+    for (cluster, id) in instances {
+        instance::reconcile(control, &cluster, &id).await?;
+    }
+    cleanup::run(control).await
 }
