@@ -18,6 +18,8 @@
 //! - [`wait_for`]: waits until the cache reaches a revision, bounded by a timeout on the clock; a reconcile
 //!   requested at revision R sees at least R.
 //! - A leader gate (`watch::Receiver<bool>`): reconciles start only while it is true (default: always).
+//! - An optional periodic resync ([`Controller::with_resync`]) looks at every key again, so a missed trigger
+//!   heals on a timer, as DESIGN.md's level-triggered controllers require.
 //!
 //! # Limitations
 //! Only the liveness controller runs on this runtime so far; the service scheduler and the registry's timers still
