@@ -6,44 +6,63 @@ use crate::records::{InstanceRecord, TaskRecord, keys};
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::{advance_status, status_rank, stop_record, task_health};
 use crate::{Control, ControlError, EcsException, Result, encode};
+use berth_model::Timestamp;
 use berth_model::agent::{
     DesiredState, RegisterRequest, RegisterResponse, ReportRequest, ReportResponse, TaskReport, TaskSpec,
 };
+use berth_model::clock::Clock;
 use berth_model::ecs::{Attribute, HealthStatus, VersionInfo};
 use berth_store::Txn;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// When each agent was last heard from (in memory: liveness is not worth a store write per heartbeat).
-#[derive(Debug)]
+/// When each agent was last heard from, on the control plane's clock (in memory: liveness is not worth a store
+/// write per heartbeat).
 pub struct AgentHub {
-    last_seen: Mutex<HashMap<String, Instant>>,
-    started: Instant,
+    last_seen: Mutex<HashMap<String, Timestamp>>,
+    started: Timestamp,
+    clock: Arc<dyn Clock>,
 }
 
-impl Default for AgentHub {
-    fn default() -> Self {
-        Self { last_seen: Mutex::new(HashMap::new()), started: Instant::now() }
+impl std::fmt::Debug for AgentHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentHub").field("agents", &self.lock().len()).field("started", &self.started).finish()
     }
 }
 
 impl AgentHub {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+    /// A hub that has heard from no agent yet; its grace period starts now on `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self { last_seen: Mutex::new(HashMap::new()), started: clock.now(), clock }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Timestamp>> {
         self.last_seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records that the agent of `instance_id` spoke now.
     pub fn touch(&self, instance_id: &str) {
-        self.lock().insert(instance_id.to_string(), Instant::now());
+        let now = self.clock.now();
+        self.lock().insert(instance_id.to_string(), now);
     }
 
-    /// Whether the agent spoke within `timeout`. Agents get `timeout` of grace after the server starts, so a
-    /// restarted control plane does not flag every agent before they reconnect.
+    /// When the agent of `instance_id` last spoke; the server's start for an agent not heard from since (agents
+    /// get their timeout of grace after a restart, so a restarted control plane does not flag every agent before
+    /// they reconnect).
+    pub fn last_seen(&self, instance_id: &str) -> Timestamp {
+        self.lock().get(instance_id).copied().unwrap_or(self.started)
+    }
+
+    /// Whether the agent spoke within `timeout`.
     pub fn is_connected(&self, instance_id: &str, timeout: Duration) -> bool {
-        let seen = self.lock().get(instance_id).copied().unwrap_or(self.started);
-        seen.elapsed() <= timeout
+        self.clock.now() - self.last_seen(instance_id) <= timeout.as_secs_f64()
+    }
+
+    /// The moment the agent of `instance_id` counts as silent for `timeout` (unless it speaks before).
+    pub fn silent_at(&self, instance_id: &str, timeout: Duration) -> Timestamp {
+        self.last_seen(instance_id) + timeout.as_secs_f64()
     }
 }
 

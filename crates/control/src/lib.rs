@@ -13,7 +13,7 @@
 //!   `account_settings`).
 //! - Agents talk to [`agents`]: registration, the desired-state stream (computed from the cache whenever it
 //!   advances), and state reports, which drive a task's `lastStatus` through ECS's lifecycle.
-//! - The [`liveness`] controller marks an agent that went silent as disconnected.
+//! - The [`liveness`] controller marks an agent that went silent as disconnected; it runs on `berth_runtime`.
 //!
 //! - The [`services::controller`] is the service scheduler (REPLICA and DAEMON, rolling deployments, the circuit
 //!   breaker).
@@ -131,12 +131,13 @@ impl Control {
     /// Starts the control plane on a store: loads the cache and creates the `default` cluster if missing.
     pub async fn start(store: SharedStore, clock: Arc<dyn Clock>, config: ControlConfig) -> Result<Arc<Self>> {
         let cache = Cache::start(store.clone()).await.map_err(ControlError::store("loading the cache"))?;
+        let agents = agents::AgentHub::new(clock.clone());
         let control = Arc::new(Self {
             store,
             cache,
             clock,
             config,
-            agents: agents::AgentHub::default(),
+            agents,
             exec: exec::ExecSessions::default(),
             placement_lock: tokio::sync::Mutex::new(()),
         });

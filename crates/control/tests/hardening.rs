@@ -313,14 +313,17 @@ async fn desired_count_is_capped_by_the_tasks_per_service_quota() {
 async fn run_task_client_tokens_expire_after_24_hours() {
     let clock = Arc::new(ManualClock::new(1_700_000_000.0));
     let control = control_with(Arc::new(MemoryStore::new()), clock.clone()).await;
-    agent(&control, 4096, 4096).await;
+    let instance = agent(&control, 4096, 4096).await;
     let td = register(&control, "app", vec![container("app", Some(64), None)]).await;
     let request = RunTaskRequest { client_token: Some("tok-1".into()), ..run_request(&td, None) };
     let first = control.run_task(request.clone()).await.unwrap().tasks.unwrap()[0].task_arn.clone();
     clock.advance(23.0 * 3600.0);
+    // The agent heartbeats meanwhile (liveness runs on the same clock).
+    control.touch_agent("default", &instance).await.unwrap();
     let retry = control.run_task(request.clone()).await.unwrap().tasks.unwrap()[0].task_arn.clone();
     assert_eq!(first, retry, "within 24 h a retry returns the original task");
     clock.advance(2.0 * 3600.0);
+    control.touch_agent("default", &instance).await.unwrap();
     berth_control::liveness::forget_expired_tokens(&control).await.unwrap();
     assert!(control.cache().read().tokens.is_empty(), "the expired token record is deleted");
     let later = control.run_task(request).await.unwrap().tasks.unwrap()[0].task_arn.clone();

@@ -264,6 +264,8 @@ async fn circuit_breaker_fails_and_rolls_back() {
             .collect();
         control.agent_report("default", &id, ReportRequest { tasks: reports, applied_revision: 0 }).await.unwrap();
         clock.advance(30.0);
+        // The agent heartbeats every 3 s meanwhile (liveness runs on the same manual clock).
+        control.touch_agent("default", &id).await.unwrap();
     }
     let s = service(&control, "web");
     let events: Vec<String> = s.events.clone().unwrap().into_iter().filter_map(|e| e.message).collect();

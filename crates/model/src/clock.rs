@@ -1,12 +1,24 @@
 //! Time, behind a trait so that controllers, health checks and timeouts are tested without sleeping.
+//!
+//! A [`Clock`] both tells the time and waits for it: [`Clock::sleep_until`] resolves once [`Clock::now`] has reached
+//! a timestamp. [`SystemClock`] waits on tokio timers; [`ManualClock`] wakes its sleepers when a test advances it, so
+//! a controller's timers are driven deterministically without real sleeps.
 
 use crate::Timestamp;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::watch;
+
+/// A wait for a moment of a [`Clock`]; owns everything it needs.
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync + 'static {
     /// Seconds since the Unix epoch.
     fn now(&self) -> Timestamp;
+
+    /// A future that resolves once [`Clock::now`] is at or after `at` (at once if it already is).
+    fn sleep_until(&self, at: Timestamp) -> Sleep;
 }
 
 /// The system's real-time clock.
@@ -18,29 +30,58 @@ impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
     }
+
+    /// Sleeps on a tokio timer for the time left until `at` (so it needs a tokio runtime with time enabled). A
+    /// wall-clock jump while sleeping is not followed: the wait is measured on the monotonic clock.
+    fn sleep_until(&self, at: Timestamp) -> Sleep {
+        let left = at - self.now();
+        let wait = if left.is_finite() && left > 0.0 {
+            std::time::Duration::try_from_secs_f64(left).unwrap_or(std::time::Duration::MAX)
+        } else {
+            std::time::Duration::ZERO
+        };
+        Box::pin(tokio::time::sleep(wait))
+    }
 }
 
-/// A clock that moves only when told to; for tests.
+/// A clock that moves only when told to; for tests. Advancing it wakes every sleeper whose moment has come.
 #[derive(Debug)]
 pub struct ManualClock {
-    millis: AtomicU64,
+    millis: watch::Sender<u64>,
+}
+
+/// A timestamp in whole milliseconds (the manual clock's resolution); negative and non-finite values clamp.
+fn millis_of(ts: Timestamp) -> u64 {
+    if ts.is_finite() && ts > 0.0 { (ts * 1000.0).round() as u64 } else { 0 }
 }
 
 impl ManualClock {
     /// A clock stopped at `start` (epoch seconds).
     pub fn new(start: Timestamp) -> Self {
-        Self { millis: AtomicU64::new((start * 1000.0) as u64) }
+        Self { millis: watch::Sender::new(millis_of(start)) }
     }
 
-    /// Moves the clock forward by `seconds`.
+    /// Moves the clock forward by `seconds`, waking the sleepers whose moment has come.
     pub fn advance(&self, seconds: f64) {
-        self.millis.fetch_add((seconds * 1000.0) as u64, Ordering::SeqCst);
+        let step = millis_of(seconds);
+        self.millis.send_modify(|m| *m = m.saturating_add(step));
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        self.millis.load(Ordering::SeqCst) as f64 / 1000.0
+        *self.millis.borrow() as f64 / 1000.0
+    }
+
+    fn sleep_until(&self, at: Timestamp) -> Sleep {
+        let target = if at.is_finite() { millis_of(at) } else { u64::MAX };
+        let mut rx = self.millis.subscribe();
+        Box::pin(async move {
+            // Err means the clock was dropped: time stops, so the sleeper never wakes (like a timer never due).
+            if rx.wait_for(|m| *m >= target).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
     }
 }
 
@@ -98,6 +139,35 @@ mod tests {
         assert_eq!(clock.now(), 100.0);
         clock.advance(2.5);
         assert_eq!(clock.now(), 102.5);
+    }
+
+    #[tokio::test]
+    async fn manual_sleepers_wake_when_the_clock_reaches_their_moment() {
+        use std::task::{Context, Poll, Waker};
+        let clock = ManualClock::new(100.0);
+        let mut early = clock.sleep_until(101.0);
+        let mut late = clock.sleep_until(105.0);
+        let mut past = clock.sleep_until(50.0);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(early.as_mut().poll(&mut cx).is_pending());
+        assert!(late.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(past.as_mut().poll(&mut cx), Poll::Ready(()), "a moment already past is ready at once");
+        clock.advance(1.0);
+        assert_eq!(early.as_mut().poll(&mut cx), Poll::Ready(()));
+        assert!(late.as_mut().poll(&mut cx).is_pending());
+        clock.advance(3.999);
+        assert!(late.as_mut().poll(&mut cx).is_pending(), "one millisecond early");
+        clock.advance(0.001);
+        assert_eq!(late.as_mut().poll(&mut cx), Poll::Ready(()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn system_sleepers_wait_on_tokio_timers() {
+        let clock = SystemClock;
+        let started = tokio::time::Instant::now();
+        clock.sleep_until(clock.now() + 2.0).await;
+        assert!(started.elapsed() >= std::time::Duration::from_millis(1900), "{:?}", started.elapsed());
+        clock.sleep_until(0.0).await; // the past: at once
     }
 
     #[test]

@@ -1,0 +1,62 @@
+//! The liveness controller's periodic cleanup: expired STOPPED tasks, client tokens, deleted task definitions.
+
+use super::STOPPED_TASK_RETENTION_SECONDS;
+use crate::records::keys;
+use crate::{Control, Result};
+use berth_store::Txn;
+
+/// The most records forgotten per kind and run, to keep transactions small.
+const CLEANUP_BATCH: usize = 100;
+
+/// One cleanup run. A compare-and-swap conflict leaves the records for the next run.
+pub(super) async fn run(control: &Control) -> Result<()> {
+    forget_stopped_tasks(control).await?;
+    forget_expired_tokens(control).await?;
+    crate::task_definitions::forget_deleted_task_definitions(control).await?;
+    Ok(())
+}
+
+/// Deletes released STOPPED tasks older than the retention.
+async fn forget_stopped_tasks(control: &Control) -> Result<()> {
+    let cutoff = control.now() - STOPPED_TASK_RETENTION_SECONDS;
+    let expired: Vec<(String, i64)> = {
+        let state = control.cache.read();
+        state
+            .tasks
+            .iter()
+            .filter(|(_, v)| v.record.task.last_status.as_deref() == Some("STOPPED") && v.record.released)
+            .filter(|(_, v)| v.record.task.stopped_at.is_some_and(|t| t < cutoff))
+            .take(CLEANUP_BATCH)
+            .map(|((c, i), v)| (keys::task(c, i), v.mod_revision))
+            .collect()
+    };
+    delete(control, expired, "forgetting stopped tasks").await
+}
+
+/// Deletes client token records older than the idempotency window: a retry after it is a new request.
+pub async fn forget_expired_tokens(control: &Control) -> Result<()> {
+    let expired: Vec<(String, i64)> = {
+        let state = control.cache.read();
+        state
+            .tokens
+            .iter()
+            .filter(|(_, v)| control.token_expired(&v.record))
+            .take(CLEANUP_BATCH)
+            .map(|(k, v)| (k.clone(), v.mod_revision))
+            .collect()
+    };
+    delete(control, expired, "forgetting expired client tokens").await
+}
+
+/// Deletes `keys` if each is still at its revision.
+async fn delete(control: &Control, expired: Vec<(String, i64)>, context: &str) -> Result<()> {
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let mut txn = Txn::new();
+    for (key, revision) in expired {
+        txn = txn.expect(key.clone(), revision).delete(key);
+    }
+    control.commit(txn, context).await?;
+    Ok(())
+}

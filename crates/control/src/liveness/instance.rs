@@ -1,0 +1,107 @@
+//! The liveness of one container instance: `agentConnected` and the tasks of a lost instance.
+
+use crate::records::keys;
+use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
+use crate::tasks::stop_record;
+use crate::{Control, ControlError, Result, encode};
+use berth_runtime::Action;
+use berth_store::Txn;
+
+/// How far past a deadline a requeued reconcile lands, in seconds (a deadline itself still counts as in time).
+const PAST_DEADLINE: f64 = 0.05;
+
+/// Brings one instance's liveness in line: disconnects a silent agent, stops the tasks of a lost instance, and says
+/// when to look again.
+pub(super) async fn reconcile(control: &Control, cluster: &str, id: &str) -> Result<Action> {
+    let Some((connected, inactive)) = control
+        .cache
+        .read()
+        .instances
+        .get(&(cluster.to_string(), id.to_string()))
+        .map(|v| (v.record.instance.agent_connected, v.record.instance.status.as_deref() == Some("INACTIVE")))
+    else {
+        return Ok(Action::await_change());
+    };
+    let agent_timeout = control.config.agent_timeout;
+    let lost_timeout = control.config.lost_instance_timeout;
+    if connected {
+        if control.agents.is_connected(id, agent_timeout) {
+            return Ok(at(control, control.agents.silent_at(id, agent_timeout)));
+        }
+        if inactive {
+            return Ok(Action::await_change()); // deregistered: nothing to record
+        }
+        tracing::warn!(instance = %id, "agent went silent; marking it disconnected");
+        control.set_agent_connected(cluster, id, false).await?;
+    }
+    if control.agents.is_connected(id, lost_timeout) {
+        let live =
+            control.cache.read().tasks_on_instance(id).any(|t| t.record.task.last_status.as_deref() != Some("STOPPED"));
+        return Ok(if live { at(control, control.agents.silent_at(id, lost_timeout)) } else { Action::await_change() });
+    }
+    stop_tasks_of_lost_instance(control, cluster, id).await?;
+    Ok(Action::await_change())
+}
+
+/// Run again just past `deadline`.
+fn at(control: &Control, deadline: f64) -> Action {
+    Action::requeue((deadline - control.clock.now()).max(0.0) + PAST_DEADLINE)
+}
+
+/// Tasks on an instance whose agent has been silent longer than the lost-instance timeout are STOPPED now (their
+/// containers are stopped by the agent if it ever comes back, since its desired state no longer lists them).
+/// Service tasks get `ServiceSchedulerInitiated` and are replaced by the service scheduler. One pass over every
+/// instance (the controller does this per instance).
+pub async fn stop_tasks_of_lost_instances(control: &Control) -> Result<()> {
+    let instances: Vec<(String, String)> = control.cache.read().instances.keys().cloned().collect();
+    for (cluster, id) in instances {
+        stop_tasks_of_lost_instance(control, &cluster, &id).await?;
+    }
+    Ok(())
+}
+
+/// Stops the tasks of one instance if it is lost (disconnected, and silent past the lost-instance timeout).
+async fn stop_tasks_of_lost_instance(control: &Control, cluster: &str, id: &str) -> Result<()> {
+    let timeout = control.config.lost_instance_timeout;
+    for _ in 0..crate::MAX_ATTEMPTS {
+        let now = control.now();
+        let txn = {
+            let state = control.cache.read();
+            let Some(v) = state.instances.get(&(cluster.to_string(), id.to_string())) else { return Ok(()) };
+            let record = &v.record;
+            if record.instance.agent_connected || control.agents.is_connected(&record.id, timeout) {
+                return Ok(());
+            }
+            let arn = record.instance.container_instance_arn.clone().unwrap_or_default();
+            let mut txn = Txn::new();
+            let mut any = false;
+            let mut updates = InstanceUpdates::new();
+            for t in state.tasks_on_instance(&record.id) {
+                if t.record.task.last_status.as_deref() == Some("STOPPED") {
+                    continue;
+                }
+                let mut task = (*t.record).clone();
+                let service = task.task.group.as_deref().is_some_and(|g| g.starts_with("service:"));
+                let reason = format!(
+                    "Task stopped because its container instance {arn} was lost: its agent was silent for more than {} seconds.",
+                    timeout.as_secs()
+                );
+                let code = if service { "ServiceSchedulerInitiated" } else { "InfrastructureHealth" };
+                stop_record(&mut task, now, &reason, code, true);
+                release_if_stopped(&state, &mut task, &mut updates);
+                let key = keys::task(&task.cluster, crate::instances::task_id(&task));
+                txn = txn.expect(key.clone(), t.mod_revision).put(key, encode(&task)?);
+                any = true;
+            }
+            if !any {
+                return Ok(());
+            }
+            add_instance_updates(txn, updates)?
+        };
+        tracing::warn!(instance = %id, "stopping the tasks of a lost container instance");
+        if control.commit(txn, "stopping the tasks of a lost instance").await?.is_some() {
+            return Ok(());
+        }
+    }
+    Err(ControlError::Contention { context: "stopping the tasks of a lost instance".into() })
+}
