@@ -9,19 +9,23 @@
 //!
 //! # Design
 //! - [`Control`] holds the store, the cache, the clock and the agent hub; operations are `impl Control` blocks in
-//!   one module per ECS resource (`clusters`, `task_definitions`, `instances`, `tasks/*`, `tags`,
-//!   `account_settings`).
+//!   one module per ECS resource or concern (`clusters`, `task_definitions`, `instances`, `tasks/*`, `services/*`,
+//!   `tags`, `account_settings`, `task_protection`, `poll_endpoint`, `state_changes`, `agent_update`, `exec`).
+//!   `tasks::launch` is the one check RunTask, StartTask, CreateService and UpdateService share;
+//!   `requires_attributes` derives `requiresAttributes` as ECS does.
 //! - Agents talk to [`agents`]: registration, the desired-state stream (computed from the cache whenever it
-//!   advances), and state reports, which drive a task's `lastStatus` through ECS's lifecycle.
-//! - The [`liveness`] controller marks an agent that went silent as disconnected; it runs on `berth_runtime`.
-//!
+//!   advances), and state reports, which drive a task's `lastStatus` through ECS's lifecycle. The ECS `Submit*`
+//!   operations, from an agent's instance token, go through the same report path.
+//! - The [`liveness`] controller marks an agent that went silent as disconnected and stops the tasks of lost
+//!   instances; it runs on `berth_runtime` with time from the control plane's clock.
 //! - The [`services::controller`] is the service scheduler (REPLICA and DAEMON, rolling deployments, the circuit
-//!   breaker).
+//!   breaker, the start-failure throttle, task scale-in protection). It still runs its own loop; moving it onto
+//!   `berth_runtime` is the next step of the foundation issue.
 //!
 //! # Limitations
-//! Capacity providers, task sets, load balancers and service discovery are not implemented; their operations
-//! answer `UnsupportedFeatureException` in the API crate. Controllers assume one control plane process (no leader
-//! election yet).
+//! Capacity providers, daemons, Express services, task sets, load balancers and service discovery are not
+//! implemented; their operations answer `UnsupportedFeatureException` naming the capability in the API crate.
+//! Controllers assume one control plane process (no leader election yet; the runtime has the gate for it).
 
 mod account_settings;
 mod agent_update;
