@@ -17,7 +17,9 @@
 //!   command (target `berth::exec::audit`).
 
 use crate::{Control, ControlError, EcsException, Result};
+use berth_model::Timestamp;
 use berth_model::agent::ExecStart;
+use berth_model::clock::Clock;
 use berth_model::ecs::{
     ClusterConfiguration, ExecuteCommandLogging, ExecuteCommandRequest, ExecuteCommandResponse, ManagedAgent,
     ManagedAgentName, Session, Task,
@@ -25,8 +27,9 @@ use berth_model::ecs::{
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a session token may wait to be used.
 pub const TOKEN_TTL: Duration = Duration::from_secs(60);
@@ -74,7 +77,8 @@ pub struct ExecGrant {
 struct Pending {
     grant: ExecGrant,
     token_sha256: [u8; 32],
-    issued: Instant,
+    /// When the token was issued, on the control plane's clock.
+    issued: Timestamp,
     claimed: bool,
     dialled: bool,
 }
@@ -87,16 +91,16 @@ struct Inner {
 }
 
 /// The exec sessions of this control plane (in memory).
-#[derive(Debug)]
 pub struct ExecSessions {
     inner: Mutex<Inner>,
     changes: tokio::sync::watch::Sender<u64>,
+    clock: Arc<dyn Clock>,
     ttl: Duration,
 }
 
-impl Default for ExecSessions {
-    fn default() -> Self {
-        Self::with_ttl(TOKEN_TTL)
+impl std::fmt::Debug for ExecSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecSessions").field("inner", &self.inner).field("ttl", &self.ttl).finish_non_exhaustive()
     }
 }
 
@@ -109,9 +113,19 @@ pub enum ExecRefusal {
 }
 
 impl ExecSessions {
-    /// Sessions whose tokens are valid for `ttl` ([`TOKEN_TTL`] by default).
-    pub fn with_ttl(ttl: Duration) -> Self {
-        Self { inner: Mutex::new(Inner::default()), changes: tokio::sync::watch::channel(0).0, ttl }
+    /// Sessions whose tokens are valid for [`TOKEN_TTL`] on `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self::with_ttl(clock, TOKEN_TTL)
+    }
+
+    /// Sessions whose tokens are valid for `ttl` on `clock`.
+    pub fn with_ttl(clock: Arc<dyn Clock>, ttl: Duration) -> Self {
+        Self { inner: Mutex::new(Inner::default()), changes: tokio::sync::watch::channel(0).0, clock, ttl }
+    }
+
+    /// How long ago (seconds, on the clock) a token issued at `issued` was issued.
+    fn age(&self, issued: Timestamp) -> f64 {
+        self.clock.now() - issued
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -126,17 +140,22 @@ impl ExecSessions {
         let mut inner = self.lock();
         // Unclaimed sessions live for their token's time; claimed ones until their agent dials (then until
         // [`ExecSessions::finish`]).
-        inner.sessions.retain(|_, p| p.dialled || p.issued.elapsed() <= self.ttl * 2);
+        let (ttl, now) = (self.ttl.as_secs_f64(), self.clock.now());
+        inner.sessions.retain(|_, p| p.dialled || now - p.issued <= ttl * 2.0);
         if inner.sessions.len() >= MAX_PENDING
-            && let Some(oldest) =
-                inner.sessions.iter().filter(|(_, p)| !p.claimed).min_by_key(|(_, p)| p.issued).map(|(k, _)| k.clone())
+            && let Some(oldest) = inner
+                .sessions
+                .iter()
+                .filter(|(_, p)| !p.claimed)
+                .min_by(|(_, a), (_, b)| a.issued.total_cmp(&b.issued))
+                .map(|(k, _)| k.clone())
         {
             inner.sessions.remove(&oldest);
         }
         let pending = Pending {
             token_sha256: Sha256::digest(token.as_bytes()).into(),
             grant: grant.clone(),
-            issued: Instant::now(),
+            issued: now,
             claimed: false,
             dialled: false,
         };
@@ -150,7 +169,7 @@ impl ExecSessions {
         let mut inner = self.lock();
         let pending = inner.sessions.get_mut(session_id).ok_or(ExecRefusal::Denied)?;
         let matches = pending.token_sha256.iter().zip(digest).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        if !matches || pending.claimed || pending.issued.elapsed() > self.ttl {
+        if !matches || pending.claimed || self.age(pending.issued) > self.ttl.as_secs_f64() {
             return Err(ExecRefusal::Denied);
         }
         pending.claimed = true;
@@ -429,7 +448,7 @@ mod tests {
 
     #[test]
     fn a_token_is_claimed_once_and_only_with_the_right_value() {
-        let sessions = ExecSessions::default();
+        let sessions = ExecSessions::new(Arc::new(berth_model::clock::ManualClock::new(0.0)));
         let token = sessions.issue(grant("s1"));
         assert_eq!(token.len(), 64);
         assert_eq!(sessions.claim("s1", "wrong"), Err(ExecRefusal::Denied));
@@ -440,15 +459,19 @@ mod tests {
 
     #[test]
     fn an_unused_token_expires() {
-        let sessions = ExecSessions::with_ttl(Duration::from_millis(30));
+        let clock = Arc::new(berth_model::clock::ManualClock::new(1_000.0));
+        let sessions = ExecSessions::with_ttl(clock.clone(), Duration::from_secs(60));
         let token = sessions.issue(grant("s1"));
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(sessions.claim("s1", &token), Err(ExecRefusal::Denied));
+        clock.advance(60.5);
+        assert_eq!(sessions.claim("s1", &token), Err(ExecRefusal::Denied), "past its 60 s");
+        let token = sessions.issue(grant("s2"));
+        clock.advance(59.5);
+        assert!(sessions.claim("s2", &token).is_ok(), "within its 60 s");
     }
 
     #[test]
     fn only_the_tasks_agent_dials_a_claimed_session_once() {
-        let sessions = ExecSessions::default();
+        let sessions = ExecSessions::new(Arc::new(berth_model::clock::ManualClock::new(0.0)));
         let token = sessions.issue(grant("s1"));
         assert_eq!(sessions.agent_dial("i-1", "s1"), Err(ExecRefusal::Denied), "not claimed yet");
         let g = sessions.claim("s1", &token).unwrap();

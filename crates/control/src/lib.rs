@@ -136,15 +136,9 @@ impl Control {
     pub async fn start(store: SharedStore, clock: Arc<dyn Clock>, config: ControlConfig) -> Result<Arc<Self>> {
         let cache = Cache::start(store.clone()).await.map_err(ControlError::store("loading the cache"))?;
         let agents = agents::AgentHub::new(clock.clone());
-        let control = Arc::new(Self {
-            store,
-            cache,
-            clock,
-            config,
-            agents,
-            exec: exec::ExecSessions::default(),
-            placement_lock: tokio::sync::Mutex::new(()),
-        });
+        let exec = exec::ExecSessions::new(clock.clone());
+        let control =
+            Arc::new(Self { store, cache, clock, config, agents, exec, placement_lock: tokio::sync::Mutex::new(()) });
         control.ensure_default_cluster().await?;
         Ok(control)
     }
