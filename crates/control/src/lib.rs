@@ -19,8 +19,7 @@
 //! - The [`liveness`] controller marks an agent that went silent as disconnected and stops the tasks of lost
 //!   instances; it runs on `berth_runtime` with time from the control plane's clock.
 //! - The [`services::controller`] is the service scheduler (REPLICA and DAEMON, rolling deployments, the circuit
-//!   breaker, the start-failure throttle, task scale-in protection). It still runs its own loop; moving it onto
-//!   `berth_runtime` is the next step of the foundation issue.
+//!   breaker, the start-failure throttle, task scale-in protection), on `berth_runtime` with one key per service.
 //!
 //! # Limitations
 //! Capacity providers, daemons, Express services, task sets, load balancers and service discovery are not

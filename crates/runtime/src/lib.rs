@@ -22,8 +22,8 @@
 //!   heals on a timer, as DESIGN.md's level-triggered controllers require.
 //!
 //! # Limitations
-//! Only the liveness controller runs on this runtime so far; the service scheduler and the registry's timers still
-//! run their own loops. Keys of a change trigger are whatever [`Reconciler::changed_keys`] returns: the runtime does
+//! The liveness controller and the service scheduler run on this runtime; the registry's timers and the agent's
+//! engine still run their own loops. Keys of a change trigger are whatever [`Reconciler::changed_keys`] returns: the runtime does
 //! not know which records a change touched.
 
 mod action;

@@ -2,10 +2,14 @@
 //! rolls deployments within `minimumHealthyPercent`/`maximumPercent`, replaces tasks that fail, turn unhealthy or
 //! sit on instances that drain, trips the deployment circuit breaker, and writes ECS's service events.
 //!
-//! Each pass reads one consistent view of the cache, plans (which tasks to stop, how many to start, what to
-//! record), then acts: stops in one transaction, placements through the placement path, and the service record
-//! with compare-and-swap. Any lost race, crash or restart is repaired by the next pass, which runs whenever the
-//! cache changes and at least once a second.
+//! Each pass over a service reads one consistent view of the cache, plans (which tasks to stop, how many to start,
+//! what to record), then acts: stops in one transaction, placements through the placement path, and the service
+//! record with compare-and-swap. Any lost race, crash or restart is repaired by the next pass.
+//!
+//! It runs on `berth_runtime` ([`controller`]): one key per service, looked at whenever the cache changes (the
+//! work queue folds a burst of changes into one pass per service) and again a second after each pass (grace
+//! periods, throttle waits and held-back events are re-checked on that beat); a failing service backs off on its
+//! own without holding up the others.
 
 use super::{math, service_group};
 use crate::cache::{State, Versioned};
@@ -13,47 +17,94 @@ use crate::records::{DeploymentState, ServiceRecord, TaskRecord, keys};
 use crate::task_protection::protected_now;
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::stop_record;
-use crate::{Control, Result, encode};
+use crate::{Control, ControlError, Result, encode};
 use berth_model::ecs::{HealthStatus, SchedulingStrategy, ServiceDeploymentStatus};
+use berth_runtime::{Action, Backoff, Controller, Reconciler, Trigger};
 use berth_store::Txn;
+use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-/// How often every service is reconciled even when nothing changed (grace periods, throttled events).
-const RESYNC: Duration = Duration::from_secs(1);
+/// How soon a service is looked at again after a pass even when nothing changed, in seconds (grace periods,
+/// throttle waits, held-back events).
+pub const RESYNC_SECONDS: f64 = 1.0;
 /// How long a repeated placement-failure event is held back.
 const EVENT_REPEAT_SECONDS: f64 = 60.0;
 
-/// Runs the service scheduler until the process ends.
-pub async fn run(control: Arc<Control>) {
-    let mut changes = control.cache.subscribe();
-    let mut tick = tokio::time::interval(RESYNC);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            changed = changes.changed() => if changed.is_err() { return },
-            _ = tick.tick() => {}
-        }
-        // Let a burst of changes (an agent report of many tasks) settle into one pass.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        changes.mark_unchanged();
-        if let Err(error) = reconcile_all(&control).await {
-            tracing::warn!(%error, "service scheduler pass failed; retrying");
-        }
+/// The service scheduler's key: one service.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServiceKey {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The service's name.
+    pub name: String,
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "service {}/{}", self.cluster, self.name)
     }
 }
 
-/// One pass over every service that is not INACTIVE.
-pub async fn reconcile_all(control: &Control) -> Result<()> {
-    let services: Vec<(String, String)> = control
+/// The service scheduler's [`Reconciler`].
+pub struct ServiceScheduler {
+    control: Arc<Control>,
+}
+
+impl ServiceScheduler {
+    /// The reconciler for `control`.
+    pub fn new(control: Arc<Control>) -> Self {
+        Self { control }
+    }
+}
+
+impl Reconciler for ServiceScheduler {
+    type Key = ServiceKey;
+    type Error = ControlError;
+
+    /// Every service that is not INACTIVE.
+    fn keys(&self) -> Vec<ServiceKey> {
+        active_services(&self.control).into_iter().map(|(cluster, name)| ServiceKey { cluster, name }).collect()
+    }
+
+    // Any change (a task report, an instance, the service itself) may concern any service: all of them get a look,
+    // deduplicated by the work queue. `changed_keys` keeps the default (all keys).
+
+    async fn reconcile(&self, key: ServiceKey, _trigger: Trigger) -> Result<Action> {
+        reconcile_service(&self.control, &key.cluster, &key.name).await?;
+        Ok(Action::requeue(RESYNC_SECONDS))
+    }
+}
+
+/// The service scheduler on `control`'s cache and clock. Services are reconciled one at a time (placements of
+/// different services would contend for the same instances); a failing one retries after 0.1 s, doubling to 5 s.
+pub fn controller(control: Arc<Control>) -> Controller<ServiceScheduler> {
+    let source = control.cache.subscribe();
+    let clock = control.clock.clone();
+    Controller::new("service-scheduler", Arc::new(ServiceScheduler::new(control)), clock, source)
+        .with_backoff(Backoff { initial: 0.1, max: 5.0 })
+        .with_max_concurrent(1)
+}
+
+/// Runs the service scheduler until the cache stops.
+pub async fn run(control: Arc<Control>) {
+    controller(control).run().await;
+}
+
+fn active_services(control: &Control) -> Vec<(String, String)> {
+    control
         .cache
         .read()
         .services
         .iter()
         .filter(|(_, v)| v.record.service.status.as_deref() != Some("INACTIVE"))
         .map(|(k, _)| k.clone())
-        .collect();
-    for (cluster, name) in services {
+        .collect()
+}
+
+/// One pass over every service that is not INACTIVE.
+/// (For tests and tools; the running scheduler reconciles services one key at a time.)
+pub async fn reconcile_all(control: &Control) -> Result<()> {
+    for (cluster, name) in active_services(control) {
         if let Err(error) = reconcile_service(control, &cluster, &name).await {
             tracing::warn!(%cluster, service = %name, %error, "service reconcile failed");
         }
