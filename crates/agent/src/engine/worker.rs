@@ -377,6 +377,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
     if !to_create.is_empty() {
         out.pull_stopped_at = Some(clock.now());
     }
+    tracing::debug!(target: "berth_timing", task = %task.task_arn, step = %"image_ready");
     on_activating(out.pull_started_at, out.pull_stopped_at);
 
     // 2. Create what does not exist yet.
@@ -422,6 +423,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         };
         ids.insert(name, id);
     }
+    tracing::debug!(target: "berth_timing", task = %task.task_arn, step = %"created");
 
     // 3. Start in dependency order (a container waits for the conditions it depends on).
     for name in &names {
@@ -448,6 +450,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         }
     }
 
+    tracing::debug!(target: "berth_timing", task = %task.task_arn, step = %"started");
     // 4. Observe.
     for name in &names {
         let Some(id) = ids.get(name) else { continue };
@@ -464,6 +467,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             out.containers.insert(name.clone(), track);
         }
     }
+    tracing::debug!(target: "berth_timing", task = %task.task_arn, step = %"observed");
     out
 }
 
