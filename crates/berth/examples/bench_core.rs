@@ -175,12 +175,13 @@ async fn floor_body(docker: &Docker, task_arn: &str) -> ContainerCreateBody {
     serde_json::from_value(body).unwrap()
 }
 
-/// One floor sample: create + start through the Engine API. Returns (until start returned, until inspect shows
-/// the container running).
-async fn floor_sample(docker: &Docker, body: &ContainerCreateBody, name: &str) -> (Duration, Duration) {
+/// One floor sample: create + start through the Engine API. Returns (until create returned, until start returned,
+/// until inspect shows the container running).
+async fn floor_sample(docker: &Docker, body: &ContainerCreateBody, name: &str) -> (Duration, Duration, Duration) {
     let start = Instant::now();
     let options = CreateContainerOptions { name: Some(name.to_string()), ..Default::default() };
     let created = docker.create_container(Some(options), body.clone()).await.unwrap();
+    let create_took = start.elapsed();
     docker.start_container(&created.id, None::<StartContainerOptions>).await.unwrap();
     let started = start.elapsed();
     loop {
@@ -192,7 +193,7 @@ async fn floor_sample(docker: &Docker, body: &ContainerCreateBody, name: &str) -
     let running = start.elapsed();
     let options = RemoveContainerOptions { force: true, v: true, link: false };
     docker.remove_container(&created.id, Some(options)).await.unwrap();
-    (started, running)
+    (create_took, started, running)
 }
 
 /// A pull attempt of `image` through the Engine API (the agent's default behaviour tries one before using the
@@ -239,7 +240,7 @@ fn print_breakdown(log: &str, windows: &[(f64, f64, f64, String)]) {
             let found = events.iter().find(|(t, task, name, status)| {
                 task == arn
                     && name == step
-                    && (!step.starts_with("report_") || status == "RUNNING")
+                    && (!["report_sent", "report_applied", "report_acked"].contains(&step) || status == "RUNNING")
                     && *t >= *sent - 1.0
             });
             marks.push((step.to_string(), found.map_or(f64::NAN, |e| e.0)));
@@ -276,6 +277,11 @@ fn print_breakdown(log: &str, windows: &[(f64, f64, f64, String)]) {
     }
 }
 
+/// How often `wait_running` polls DescribeTasks (`BENCH_POLL_MS`, default 2 ms).
+fn poll_interval() -> Duration {
+    Duration::from_millis(std::env::var("BENCH_POLL_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(2))
+}
+
 async fn wait_running(client: &Client, arn: &str) -> Duration {
     let start = Instant::now();
     loop {
@@ -283,7 +289,7 @@ async fn wait_running(client: &Client, arn: &str) -> Duration {
         if out.tasks().first().and_then(|t| t.last_status.as_deref()) == Some("RUNNING") {
             return start.elapsed();
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(poll_interval()).await;
     }
 }
 
@@ -327,7 +333,8 @@ async fn run() {
         .unwrap();
     let docker_api = engine().await;
     let (mut berth_lat, mut docker_lat) = (Vec::new(), Vec::new());
-    let (mut floor_started, mut floor_running, mut pulls) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut floor_created, mut floor_started, mut floor_running, mut pulls) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // Per Berth sample: wall time RunTask was sent, when it returned, when DescribeTasks showed RUNNING, ARN.
     let mut windows: Vec<(f64, f64, f64, String)> = Vec::new();
     let mut body = None;
@@ -339,8 +346,9 @@ async fn run() {
         let _ = docker(&["rm", "-f", &id]);
 
         if let Some(body) = &body {
-            let (started, running) =
+            let (created, started, running) =
                 floor_sample(&docker_api, body, &format!("bench-floor-{}-{i}", std::process::id())).await;
+            floor_created.push(created);
             floor_started.push(started);
             floor_running.push(running);
             pulls.push(pull_attempt(&docker_api, &image).await);
@@ -371,6 +379,11 @@ async fn run() {
     println!("\n## RunTask -> RUNNING vs the Engine API floor ({samples} samples each, interleaved, image local)");
     println!("| | p50 | p95 |\n|---|---|---|");
     println!("| Berth RunTask -> RUNNING (DescribeTasks) | {} | {} |", ms(b50), ms(b95));
+    println!(
+        "| Engine API create alone | {} | {} |",
+        ms(percentile(&mut floor_created, 0.5)),
+        ms(percentile(&mut floor_created, 0.95))
+    );
     println!("| Engine API create + start, until start returns | {} | {} |", ms(s50), ms(s95));
     println!("| Engine API create + start, until inspect shows running | {} | {} |", ms(f50), ms(f95));
     println!("| docker run -d (CLI, not the floor) | {} | {} |", ms(d50), ms(d95));
@@ -386,10 +399,22 @@ async fn run() {
         ms(percentile(&mut pulls, 0.95))
     );
     print_breakdown(&berth.log(), &windows);
+    if std::env::var_os("BENCH_LATENCY_ONLY").is_some() {
+        return;
+    }
 
     // --- 2. RunTask accept throughput on an agentless instance --------------------------------------------------
     ecs.create_cluster().cluster_name("accept").send().await.unwrap();
     let token = simulated_agent(&berth, "accept").await;
+    // Placement needs the instance connected, which its first report records.
+    wait_for("the simulated agent to connect", Duration::from_secs(30), || async {
+        let arns = ecs.list_container_instances().cluster("accept").send().await.ok()?.container_instance_arns;
+        let described =
+            ecs.describe_container_instances().cluster("accept").set_container_instances(arns).send().await.ok()?;
+        described.container_instances().iter().any(|i| i.agent_connected).then_some(())
+    })
+    .await
+    .unwrap();
     let total = 2000;
     let clients = 16;
     let start = Instant::now();
