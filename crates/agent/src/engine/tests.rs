@@ -1,6 +1,7 @@
 //! The engine on the fake runtime: start, essential exit, stop, pull failure, adoption, restart policy.
 
 use super::*;
+use crate::runtime::fake::Call;
 use crate::runtime::{ContainerRuntime, FakeRuntime, RuntimeError};
 use berth_model::agent::{ContainerSpec as WireContainer, RegisterResponse, TaskReport, TaskSpec};
 use berth_model::clock::ManualClock;
@@ -365,4 +366,23 @@ async fn only_the_newest_failed_tasks_of_a_group_keep_their_containers() {
     let gone = removed(&h);
     assert_eq!(gone, ids[..2].to_vec(), "the two oldest failed tasks lose their containers at once");
     assert_eq!(h.fake.container_ids().len(), kept + 1, "the newest failed ones and the healthy one are kept");
+}
+
+#[tokio::test]
+async fn a_container_created_by_this_start_is_started_without_an_inspection_first() {
+    let mut h = harness().await;
+    let t = task("t-lat", vec![container("app", true)]);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    assert_eq!(h.latest(&t.task_arn).last_status, "RUNNING");
+    let app = h.fake.id_of(&crate::convert::container_name(&t, "app")).unwrap();
+    let calls = h.fake.calls();
+    let created = calls.iter().position(|c| matches!(c, Call::Create { .. })).expect("a create");
+    let started = calls.iter().position(|c| matches!(c, Call::Start { id } if *id == app)).expect("a start");
+    assert!(
+        !calls[created..started].iter().any(|c| matches!(c, Call::Inspect { .. })),
+        "no round trip between create and start: {calls:?}"
+    );
+    // The one after the start stays: it reads the dynamic host ports.
+    assert!(calls[started..].iter().any(|c| matches!(c, Call::Inspect { id } if *id == app)), "{calls:?}");
 }

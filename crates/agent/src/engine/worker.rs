@@ -331,6 +331,9 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             return out;
         }
     };
+    // Containers that existed before this attempt (adopted, or created by an attempt the agent did not see
+    // finish) may already run; only those are inspected before their start.
+    let mut adopted: std::collections::BTreeSet<String> = existing.keys().cloned().collect();
     let mut ids: BTreeMap<String, String> = existing;
     let mut digests: BTreeMap<String, String> = BTreeMap::new();
     let fail = |out: &mut StartOutcome, code: &str, reason: String| {
@@ -402,7 +405,10 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             Ok(id) => id,
             Err(RuntimeError::Conflict { .. }) => match runtime.inspect_container(&spec.name).await {
                 // A previous attempt created it before the agent stopped: use it.
-                Ok(Some(state)) => state.id,
+                Ok(Some(state)) => {
+                    adopted.insert(name.clone());
+                    state.id
+                }
                 _ => {
                     fail(
                         &mut out,
@@ -431,9 +437,11 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             break;
         }
         let Some(id) = ids.get(name).cloned() else { continue };
-        let state = runtime.inspect_container(&id).await.ok().flatten();
-        if state.as_ref().is_some_and(|s| s.running || s.status == ContainerStatus::Exited) {
-            continue; // adopted and already started
+        if adopted.contains(name) {
+            let state = runtime.inspect_container(&id).await.ok().flatten();
+            if state.as_ref().is_some_and(|s| s.running || s.status == ContainerStatus::Exited) {
+                continue; // adopted and already started
+            }
         }
         if let Err(reason) = wait_for_dependencies(&*runtime, &task, name, &ids, &cancel).await {
             fail(&mut out, "TaskFailedToStart", format!("DependencyError: {reason}"));
