@@ -386,3 +386,19 @@ async fn a_container_created_by_this_start_is_started_without_an_inspection_firs
     // The one after the start stays: it reads the dynamic host ports.
     assert!(calls[started..].iter().any(|c| matches!(c, Call::Inspect { id } if *id == app)), "{calls:?}");
 }
+
+#[tokio::test]
+async fn a_failed_pull_of_a_local_image_inspects_the_image_once() {
+    let mut h = harness().await;
+    let unreachable =
+        RuntimeError::Unavailable { call: "pull_image", target: IMAGE.into(), message: "no registry".into() };
+    h.fake.fail_pull(IMAGE, unreachable);
+    let t = task("t-img", vec![container("app", true)]);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    // The default behaviour tries the pull, as ECS's agent does, then uses the local image.
+    assert_eq!(h.latest(&t.task_arn).last_status, "RUNNING");
+    let calls = h.fake.calls();
+    assert_eq!(calls.iter().filter(|c| matches!(c, Call::Pull { .. })).count(), 1, "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| matches!(c, Call::InspectImage { .. })).count(), 1, "{calls:?}");
+}

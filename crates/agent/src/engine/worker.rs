@@ -181,16 +181,18 @@ async fn ensure_image<R: ContainerRuntime>(
         PullBehavior::Once | PullBehavior::PreferCached => local.is_none(),
         PullBehavior::Default | PullBehavior::Always => true,
     };
+    let mut pulled = false;
     if pull {
         match pulls.pull(runtime, image, credentials_for(image, auth).as_ref()).await {
-            Ok(()) => {}
+            Ok(()) => pulled = true,
             Err(error) if behavior == PullBehavior::Default && local.is_some() => {
                 tracing::info!(%image, %error, "pull failed; using the cached image");
             }
             Err(error) => return Err(format!("CannotPullContainerError: {error}")),
         }
     }
-    let info = runtime.inspect_image(image).await.map_err(|e| e.to_string())?;
+    // Only a pull that succeeded can have changed the image: otherwise the first inspection stands.
+    let info = if pulled { runtime.inspect_image(image).await.map_err(|e| e.to_string())? } else { local };
     let info = info.ok_or_else(|| format!("CannotPullContainerError: image {image} is not available locally"))?;
     let digest = info.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string());
     Ok(Some(digest.unwrap_or(info.id)))
