@@ -151,7 +151,8 @@ async fn engine() -> Docker {
 
 /// The create request of the container the agent made for `task_arn`, read back from the engine, with the
 /// task's ARN and the instance's label values changed so that the agent does not take the copies for its own.
-async fn floor_body(docker: &Docker, task_arn: &str) -> ContainerCreateBody {
+/// Also returns the agent's container's id.
+async fn floor_body(docker: &Docker, task_arn: &str) -> (ContainerCreateBody, String) {
     let filter = format!("com.amazonaws.ecs.task-arn={task_arn}");
     let options = ListContainersOptions {
         all: true,
@@ -172,7 +173,7 @@ async fn floor_body(docker: &Docker, task_arn: &str) -> ContainerCreateBody {
             }
         }
     }
-    serde_json::from_value(body).unwrap()
+    (serde_json::from_value(body).unwrap(), id)
 }
 
 /// One floor sample: create + start through the Engine API. Returns (until create returned, until start returned,
@@ -209,6 +210,16 @@ async fn pull_attempt(docker: &Docker, image: &str) -> Duration {
         }
     }
     start.elapsed()
+}
+
+/// One round trip of each inspection the agent makes: (an image, a container).
+async fn inspect_round_trips(docker: &Docker, image: &str, container: &str) -> (Duration, Duration) {
+    let start = Instant::now();
+    docker.inspect_image(image).await.unwrap();
+    let image_took = start.elapsed();
+    let start = Instant::now();
+    docker.inspect_container(container, None::<InspectContainerOptions>).await.unwrap();
+    (image_took, start.elapsed())
 }
 
 fn main() {
@@ -338,6 +349,8 @@ async fn run() {
     // Per Berth sample: wall time RunTask was sent, when it returned, when DescribeTasks showed RUNNING, ARN.
     let mut windows: Vec<(f64, f64, f64, String)> = Vec::new();
     let mut body = None;
+    let mut berth_container = String::new();
+    let (mut image_inspects, mut container_inspects) = (Vec::new(), Vec::new());
     // One warm-up of each, not counted; the warm-up task's container gives the floor its configuration.
     for i in 0..=samples {
         let start = Instant::now();
@@ -352,6 +365,9 @@ async fn run() {
             floor_started.push(started);
             floor_running.push(running);
             pulls.push(pull_attempt(&docker_api, &image).await);
+            let (image_took, container_took) = inspect_round_trips(&docker_api, &image, &berth_container).await;
+            image_inspects.push(image_took);
+            container_inspects.push(container_took);
         }
 
         let sent = wall();
@@ -363,7 +379,9 @@ async fn run() {
         let berth_took = start.elapsed();
         let seen = wall();
         if body.is_none() {
-            body = Some(floor_body(&docker_api, &arn).await);
+            let (found, id) = floor_body(&docker_api, &arn).await;
+            body = Some(found);
+            berth_container = id;
         }
         ecs.stop_task().task(&arn).send().await.unwrap();
         if i > 0 {
@@ -397,6 +415,11 @@ async fn run() {
         "| a pull attempt of the local image through the API (p50 / p95) | {} | {} |",
         ms(percentile(&mut pulls, 0.5)),
         ms(percentile(&mut pulls, 0.95))
+    );
+    println!(
+        "| one inspect round trip through the API, image / container (p50) | {} | {} |",
+        ms(percentile(&mut image_inspects, 0.5)),
+        ms(percentile(&mut container_inspects, 0.5))
     );
     print_breakdown(&berth.log(), &windows);
     if std::env::var_os("BENCH_LATENCY_ONLY").is_some() {
