@@ -300,8 +300,14 @@ async fn report_loop(shared: Arc<Shared>, outbox: Arc<Outbox>, tx: mpsc::Unbound
         let batch = outbox.snapshot();
         let token = shared.session.token();
         let req = ReportRequest { tasks: batch.iter().map(|(_, r)| r.clone()).collect(), applied_revision: 0 };
+        for r in &req.tasks {
+            tracing::debug!(target: "berth_timing", task = %r.task_arn, step = %"report_sent", status = %r.last_status);
+        }
         match shared.client.report(&token, &req).await {
             Ok(response) => {
+                for r in &req.tasks {
+                    tracing::debug!(target: "berth_timing", task = %r.task_arn, step = %"report_acked", status = %r.last_status);
+                }
                 backoff = Duration::from_millis(100);
                 let sent: Vec<(u64, String)> = batch.into_iter().map(|(seq, r)| (seq, r.task_arn)).collect();
                 outbox.acknowledge(&sent);

@@ -119,6 +119,11 @@ pub async fn stream(
             }
             let desired = control.desired_state(&cluster, &id);
             if last.as_ref() != Some(&desired.tasks) {
+                if tracing::enabled!(target: "berth_timing", tracing::Level::DEBUG) {
+                    for t in desired.tasks.iter().filter(|t| !last.iter().flatten().any(|l| l.task_arn == t.task_arn)) {
+                        tracing::debug!(target: "berth_timing", task = %t.task_arn, step = %"stream_sent");
+                    }
+                }
                 last = Some(desired.tasks.clone());
                 yield line(&StreamMessage::Desired(desired));
             }

@@ -1,20 +1,49 @@
 //! Issue 2's benchmarks, in one run on this machine:
 //!
-//! 1. RunTask -> RUNNING latency (p50, p95) against `docker run -d` of the same local image, interleaved;
+//! 1. RunTask -> RUNNING latency (p50, p95) against the floor, interleaved: the same container configuration the
+//!    agent creates (read back from the agent's own container), created and started through the Engine API over
+//!    the socket; `docker run -d` of the same image is printed too (it is slower than the API: not the floor);
+//!    with the per-step breakdown of Berth's path read from the `berth_timing` debug events (issue 10);
 //! 2. RunTask accept throughput (tasks placed per second by concurrent clients; the instance has no agent, so
 //!    only the control plane is measured);
 //! 3. DescribeTasks of 100 tasks, and ListTasks, latency;
 //! 4. resident memory of `berth server` and `berth agent`, idle and with 50 running tasks.
 //!
 //! Run: `cargo build --release -p berth && cargo run --release -p berth --example bench_core`
-//! (`BERTH_BIN` overrides the binary; `BENCH_TASKS` the number of latency samples, default 30).
+//! (`BERTH_BIN` overrides the binary; `BENCH_TASKS` the number of latency samples, default 30). The example
+//! re-runs itself with `BERTH_TEST_LOG=info,berth_timing=debug` unless that variable is set, so that Berth logs
+//! the timing events the breakdown is computed from.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerDefinition, PortMapping};
 use berth_testkit::{Berth, BerthOptions, docker, wait_for};
+use bollard::Docker;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
+    StartContainerOptions,
+};
+use futures::StreamExt;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
+
+/// The steps of Berth's RunTask path, in order, as `berth_timing` events name them (`report_*` steps: the
+/// report that carries RUNNING).
+const STEPS: [&str; 11] = [
+    "placed",
+    "stream_sent",
+    "agent_received",
+    "image_ready",
+    "created",
+    "started",
+    "observed",
+    "report_queued",
+    "report_sent",
+    "report_applied",
+    "report_acked",
+];
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
@@ -74,6 +103,196 @@ async fn simulated_agent(berth: &Berth, cluster: &str) -> tokio::task::JoinHandl
     })
 }
 
+/// Wall-clock seconds since midnight UTC, the clock Berth's log lines are stamped with.
+#[allow(clippy::disallowed_methods)] // compared with log timestamps, which are wall-clock
+fn wall() -> f64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    since.as_secs_f64() % 86_400.0
+}
+
+/// One `berth_timing` event from Berth's log: (seconds since midnight UTC, task ARN, step, status).
+fn timing_events(log: &str) -> Vec<(f64, String, String, String)> {
+    let mut out = Vec::new();
+    for raw in log.lines().filter(|l| l.contains("berth_timing")) {
+        // Strip ANSI colour codes.
+        let mut line = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                line.push(c);
+            }
+        }
+        let mut words = line.split_whitespace();
+        let Some(stamp) = words.next() else { continue };
+        let Some(time) = stamp.split_once('T').map(|(_, t)| t.trim_end_matches('Z')) else { continue };
+        let parts: Vec<f64> = time.split(':').filter_map(|p| p.parse().ok()).collect();
+        let [h, m, s] = parts[..] else { continue };
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .map(|v| v.trim_matches('"').to_string())
+                .unwrap_or_default()
+        };
+        out.push((h * 3600.0 + m * 60.0 + s, field("task"), field("step"), field("status")));
+    }
+    out
+}
+
+/// The Engine API client, as the agent connects (`$DOCKER_HOST`, else the local socket).
+async fn engine() -> Docker {
+    Docker::connect_with_defaults().unwrap().negotiate_version().await.unwrap()
+}
+
+/// The create request of the container the agent made for `task_arn`, read back from the engine, with the
+/// task's ARN and the instance's label values changed so that the agent does not take the copies for its own.
+/// Also returns the agent's container's id.
+async fn floor_body(docker: &Docker, task_arn: &str) -> (ContainerCreateBody, String) {
+    let filter = format!("com.amazonaws.ecs.task-arn={task_arn}");
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([("label".to_string(), vec![filter])])),
+        ..Default::default()
+    };
+    let listed = docker.list_containers(Some(options)).await.unwrap();
+    let id = listed.first().and_then(|c| c.id.clone()).expect("the agent's container");
+    let inspected = docker.inspect_container(&id, None::<InspectContainerOptions>).await.unwrap();
+    let mut body = serde_json::to_value(inspected.config.unwrap()).unwrap();
+    let object = body.as_object_mut().unwrap();
+    object.remove("Hostname");
+    object.insert("HostConfig".into(), serde_json::to_value(inspected.host_config.unwrap()).unwrap());
+    if let Some(labels) = object.get_mut("Labels").and_then(|l| l.as_object_mut()) {
+        for (key, value) in labels.iter_mut() {
+            if key == "com.amazonaws.ecs.task-arn" || key == "berth.container-instance-arn" {
+                *value = serde_json::Value::String(format!("bench-floor/{}", "0".repeat(32)));
+            }
+        }
+    }
+    (serde_json::from_value(body).unwrap(), id)
+}
+
+/// One floor sample: create + start through the Engine API. Returns (until create returned, until start returned,
+/// until inspect shows the container running).
+async fn floor_sample(docker: &Docker, body: &ContainerCreateBody, name: &str) -> (Duration, Duration, Duration) {
+    let start = Instant::now();
+    let options = CreateContainerOptions { name: Some(name.to_string()), ..Default::default() };
+    let created = docker.create_container(Some(options), body.clone()).await.unwrap();
+    let create_took = start.elapsed();
+    docker.start_container(&created.id, None::<StartContainerOptions>).await.unwrap();
+    let started = start.elapsed();
+    loop {
+        let state = docker.inspect_container(&created.id, None::<InspectContainerOptions>).await.unwrap();
+        if state.state.and_then(|s| s.running) == Some(true) {
+            break;
+        }
+    }
+    let running = start.elapsed();
+    let options = RemoveContainerOptions { force: true, v: true, link: false };
+    docker.remove_container(&created.id, Some(options)).await.unwrap();
+    (create_took, started, running)
+}
+
+/// A pull attempt of `image` through the Engine API (the agent's default behaviour tries one before using the
+/// local image), timed until the engine answers.
+async fn pull_attempt(docker: &Docker, image: &str) -> Duration {
+    let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+    let options = CreateImageOptions { from_image: Some(repo.into()), tag: Some(tag.into()), ..Default::default() };
+    let start = Instant::now();
+    let mut progress = docker.create_image(Some(options), None, None);
+    while let Some(step) = progress.next().await {
+        if step.is_err() {
+            break;
+        }
+    }
+    start.elapsed()
+}
+
+/// One round trip of each inspection the agent makes: (an image, a container).
+async fn inspect_round_trips(docker: &Docker, image: &str, container: &str) -> (Duration, Duration) {
+    let start = Instant::now();
+    docker.inspect_image(image).await.unwrap();
+    let image_took = start.elapsed();
+    let start = Instant::now();
+    docker.inspect_container(container, None::<InspectContainerOptions>).await.unwrap();
+    (image_took, start.elapsed())
+}
+
+fn main() {
+    if std::env::var_os("BERTH_TEST_LOG").is_none() {
+        // The breakdown needs Berth's debug timing events; the child inherits everything else.
+        let exe = std::env::current_exe().unwrap();
+        let status = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("BERTH_TEST_LOG", "info,berth_timing=debug")
+            .status()
+            .unwrap();
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(run());
+}
+
+/// Prints the p50 of each step of Berth's path, measured from RunTask's send, and of each step's own share.
+fn print_breakdown(log: &str, windows: &[(f64, f64, f64, String)]) {
+    let events = timing_events(log);
+    // Per step: cumulative ms since send, and ms since the previous step; per sample.
+    let mut cumulative: BTreeMap<usize, Vec<Duration>> = BTreeMap::new();
+    let mut own: BTreeMap<usize, Vec<Duration>> = BTreeMap::new();
+    let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
+    let mut returns = Vec::new();
+    for (sent, returned, seen, arn) in windows {
+        returns.push(secs(returned - sent));
+        let mut marks = Vec::new();
+        for step in STEPS {
+            let found = events.iter().find(|(t, task, name, status)| {
+                task == arn
+                    && name == step
+                    && (!["report_sent", "report_applied", "report_acked"].contains(&step) || status == "RUNNING")
+                    && *t >= *sent - 1.0
+            });
+            marks.push((step.to_string(), found.map_or(f64::NAN, |e| e.0)));
+        }
+        marks.push(("DescribeTasks shows RUNNING".to_string(), *seen));
+        let mut previous = *sent;
+        for (i, (_, at)) in marks.iter().enumerate() {
+            if at.is_nan() {
+                continue;
+            }
+            cumulative.entry(i).or_default().push(secs(at - sent));
+            own.entry(i).or_default().push(secs(at - previous));
+            previous = *at;
+        }
+    }
+    let names: Vec<String> =
+        STEPS.iter().map(|s| s.to_string()).chain(std::iter::once("DescribeTasks shows RUNNING".to_string())).collect();
+    println!("\n## Berth's path, p50 over {} samples (berth_timing events; ms since RunTask was sent)", windows.len());
+    println!("| step | since RunTask sent | since the previous step | samples |\n|---|---|---|---|");
+    for (i, name) in names.iter().enumerate() {
+        let (Some(c), Some(o)) = (cumulative.get_mut(&i), own.get_mut(&i)) else {
+            println!("| {name} | - | - | 0 |");
+            continue;
+        };
+        let n = c.len();
+        println!("| {name} | {} | {} | {n} |", ms(percentile(c, 0.5)), ms(percentile(o, 0.5)));
+    }
+    if !returns.is_empty() {
+        println!(
+            "| (RunTask's response reached the client) | {} | | {} |",
+            ms(percentile(&mut returns, 0.5)),
+            returns.len()
+        );
+    }
+}
+
+/// How often `wait_running` polls DescribeTasks (`BENCH_POLL_MS`, default 2 ms).
+fn poll_interval() -> Duration {
+    Duration::from_millis(std::env::var("BENCH_POLL_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(2))
+}
+
 async fn wait_running(client: &Client, arn: &str) -> Duration {
     let start = Instant::now();
     loop {
@@ -81,12 +300,11 @@ async fn wait_running(client: &Client, arn: &str) -> Duration {
         if out.tasks().first().and_then(|t| t.last_status.as_deref()) == Some("RUNNING") {
             return start.elapsed();
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(poll_interval()).await;
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+async fn run() {
     berth_testkit::require_docker();
     let image = berth_testkit::workload_image().expect("workload image");
     let samples: usize = std::env::var("BENCH_TASKS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
@@ -124,40 +342,102 @@ async fn main() {
         .send()
         .await
         .unwrap();
+    let docker_api = engine().await;
     let (mut berth_lat, mut docker_lat) = (Vec::new(), Vec::new());
-    // One warm-up of each, not counted.
+    let (mut floor_created, mut floor_started, mut floor_running, mut pulls) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Per Berth sample: wall time RunTask was sent, when it returned, when DescribeTasks showed RUNNING, ARN.
+    let mut windows: Vec<(f64, f64, f64, String)> = Vec::new();
+    let mut body = None;
+    let mut berth_container = String::new();
+    let (mut image_inspects, mut container_inspects) = (Vec::new(), Vec::new());
+    // One warm-up of each, not counted; the warm-up task's container gives the floor its configuration.
     for i in 0..=samples {
         let start = Instant::now();
         let id = docker(&["run", "-d", "-p", "0:8080", "--memory", "16m", &image]).expect("docker run");
         let docker_took = start.elapsed();
         let _ = docker(&["rm", "-f", &id]);
 
+        if let Some(body) = &body {
+            let (created, started, running) =
+                floor_sample(&docker_api, body, &format!("bench-floor-{}-{i}", std::process::id())).await;
+            floor_created.push(created);
+            floor_started.push(started);
+            floor_running.push(running);
+            pulls.push(pull_attempt(&docker_api, &image).await);
+            let (image_took, container_took) = inspect_round_trips(&docker_api, &image, &berth_container).await;
+            image_inspects.push(image_took);
+            container_inspects.push(container_took);
+        }
+
+        let sent = wall();
         let start = Instant::now();
         let run = ecs.run_task().task_definition("bench").send().await.unwrap();
+        let returned = wall();
         let arn = run.tasks()[0].task_arn.clone().unwrap();
         wait_running(&ecs, &arn).await;
         let berth_took = start.elapsed();
+        let seen = wall();
+        if body.is_none() {
+            let (found, id) = floor_body(&docker_api, &arn).await;
+            body = Some(found);
+            berth_container = id;
+        }
         ecs.stop_task().task(&arn).send().await.unwrap();
         if i > 0 {
             docker_lat.push(docker_took);
             berth_lat.push(berth_took);
+            windows.push((sent, returned, seen, arn));
         }
     }
     let (b50, b95) = (percentile(&mut berth_lat, 0.5), percentile(&mut berth_lat, 0.95));
     let (d50, d95) = (percentile(&mut docker_lat, 0.5), percentile(&mut docker_lat, 0.95));
-    println!("\n## RunTask -> RUNNING vs docker run -d ({samples} tasks each, interleaved, image local)");
+    let (f50, f95) = (percentile(&mut floor_running, 0.5), percentile(&mut floor_running, 0.95));
+    let (s50, s95) = (percentile(&mut floor_started, 0.5), percentile(&mut floor_started, 0.95));
+    println!("\n## RunTask -> RUNNING vs the Engine API floor ({samples} samples each, interleaved, image local)");
     println!("| | p50 | p95 |\n|---|---|---|");
-    println!("| Berth RunTask -> RUNNING | {} | {} |", ms(b50), ms(b95));
-    println!("| docker run -d | {} | {} |", ms(d50), ms(d95));
+    println!("| Berth RunTask -> RUNNING (DescribeTasks) | {} | {} |", ms(b50), ms(b95));
     println!(
-        "| ratio (Berth / docker) | {:.2}x | {:.2}x |",
-        b50.as_secs_f64() / d50.as_secs_f64(),
-        b95.as_secs_f64() / d95.as_secs_f64()
+        "| Engine API create alone | {} | {} |",
+        ms(percentile(&mut floor_created, 0.5)),
+        ms(percentile(&mut floor_created, 0.95))
     );
+    println!("| Engine API create + start, until start returns | {} | {} |", ms(s50), ms(s95));
+    println!("| Engine API create + start, until inspect shows running | {} | {} |", ms(f50), ms(f95));
+    println!("| docker run -d (CLI, not the floor) | {} | {} |", ms(d50), ms(d95));
+    println!(
+        "| **ratio Berth / Engine API (running)** | **{:.2}x** | **{:.2}x** |",
+        b50.as_secs_f64() / f50.as_secs_f64(),
+        b95.as_secs_f64() / f95.as_secs_f64()
+    );
+    println!("| difference Berth - Engine API (p50) | {} | |", ms(b50.saturating_sub(f50)));
+    println!(
+        "| a pull attempt of the local image through the API (p50 / p95) | {} | {} |",
+        ms(percentile(&mut pulls, 0.5)),
+        ms(percentile(&mut pulls, 0.95))
+    );
+    println!(
+        "| one inspect round trip through the API, image / container (p50) | {} | {} |",
+        ms(percentile(&mut image_inspects, 0.5)),
+        ms(percentile(&mut container_inspects, 0.5))
+    );
+    print_breakdown(&berth.log(), &windows);
+    if std::env::var_os("BENCH_LATENCY_ONLY").is_some() {
+        return;
+    }
 
     // --- 2. RunTask accept throughput on an agentless instance --------------------------------------------------
     ecs.create_cluster().cluster_name("accept").send().await.unwrap();
     let token = simulated_agent(&berth, "accept").await;
+    // Placement needs the instance connected, which its first report records.
+    wait_for("the simulated agent to connect", Duration::from_secs(30), || async {
+        let arns = ecs.list_container_instances().cluster("accept").send().await.ok()?.container_instance_arns;
+        let described =
+            ecs.describe_container_instances().cluster("accept").set_container_instances(arns).send().await.ok()?;
+        described.container_instances().iter().any(|i| i.agent_connected).then_some(())
+    })
+    .await
+    .unwrap();
     let total = 2000;
     let clients = 16;
     let start = Instant::now();

@@ -354,6 +354,9 @@ impl Control {
             };
             let Some(txn) = txn else { return Ok(ReportResponse { unknown_task_arns: unknown }) };
             if self.commit(txn, "applying an agent report").await?.is_some() {
+                for report in &req.tasks {
+                    tracing::debug!(target: "berth_timing", task = %report.task_arn, step = %"report_applied", status = %report.last_status);
+                }
                 return Ok(ReportResponse { unknown_task_arns: unknown });
             }
         }

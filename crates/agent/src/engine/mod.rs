@@ -331,6 +331,7 @@ impl<R: ContainerRuntime> Engine<R> {
     fn start(&mut self, arn: &str) {
         let Some(task) = self.tasks.get_mut(arn) else { return };
         let Some(spec) = task.spec.clone() else { return };
+        tracing::debug!(target: "berth_timing", task = %arn, step = %"agent_received");
         task.phase = Phase::Starting;
         task.cancel.store(false, Ordering::SeqCst);
         let existing = task.containers.iter().filter_map(|(n, c)| Some((n.clone(), c.id.clone()?))).collect();
@@ -389,6 +390,7 @@ impl<R: ContainerRuntime> Engine<R> {
             self.stop(arn, Some(("EssentialContainerExited".into(), ESSENTIAL_EXITED.into())));
             return;
         }
+        tracing::debug!(target: "berth_timing", task = %arn, step = %"report_queued");
         self.publish(arn);
     }
 

@@ -1,6 +1,7 @@
 //! The engine on the fake runtime: start, essential exit, stop, pull failure, adoption, restart policy.
 
 use super::*;
+use crate::runtime::fake::Call;
 use crate::runtime::{ContainerRuntime, FakeRuntime, RuntimeError};
 use berth_model::agent::{ContainerSpec as WireContainer, RegisterResponse, TaskReport, TaskSpec};
 use berth_model::clock::ManualClock;
@@ -365,4 +366,39 @@ async fn only_the_newest_failed_tasks_of_a_group_keep_their_containers() {
     let gone = removed(&h);
     assert_eq!(gone, ids[..2].to_vec(), "the two oldest failed tasks lose their containers at once");
     assert_eq!(h.fake.container_ids().len(), kept + 1, "the newest failed ones and the healthy one are kept");
+}
+
+#[tokio::test]
+async fn a_container_created_by_this_start_is_started_without_an_inspection_first() {
+    let mut h = harness().await;
+    let t = task("t-lat", vec![container("app", true)]);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    assert_eq!(h.latest(&t.task_arn).last_status, "RUNNING");
+    let app = h.fake.id_of(&crate::convert::container_name(&t, "app")).unwrap();
+    let calls = h.fake.calls();
+    let created = calls.iter().position(|c| matches!(c, Call::Create { .. })).expect("a create");
+    let started = calls.iter().position(|c| matches!(c, Call::Start { id } if *id == app)).expect("a start");
+    assert!(
+        !calls[created..started].iter().any(|c| matches!(c, Call::Inspect { .. })),
+        "no round trip between create and start: {calls:?}"
+    );
+    // The one after the start stays: it reads the dynamic host ports.
+    assert!(calls[started..].iter().any(|c| matches!(c, Call::Inspect { id } if *id == app)), "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_failed_pull_of_a_local_image_inspects_the_image_once() {
+    let mut h = harness().await;
+    let unreachable =
+        RuntimeError::Unavailable { call: "pull_image", target: IMAGE.into(), message: "no registry".into() };
+    h.fake.fail_pull(IMAGE, unreachable);
+    let t = task("t-img", vec![container("app", true)]);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    // The default behaviour tries the pull, as ECS's agent does, then uses the local image.
+    assert_eq!(h.latest(&t.task_arn).last_status, "RUNNING");
+    let calls = h.fake.calls();
+    assert_eq!(calls.iter().filter(|c| matches!(c, Call::Pull { .. })).count(), 1, "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| matches!(c, Call::InspectImage { .. })).count(), 1, "{calls:?}");
 }

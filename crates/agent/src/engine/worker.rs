@@ -181,16 +181,18 @@ async fn ensure_image<R: ContainerRuntime>(
         PullBehavior::Once | PullBehavior::PreferCached => local.is_none(),
         PullBehavior::Default | PullBehavior::Always => true,
     };
+    let mut pulled = false;
     if pull {
         match pulls.pull(runtime, image, credentials_for(image, auth).as_ref()).await {
-            Ok(()) => {}
+            Ok(()) => pulled = true,
             Err(error) if behavior == PullBehavior::Default && local.is_some() => {
                 tracing::info!(%image, %error, "pull failed; using the cached image");
             }
             Err(error) => return Err(format!("CannotPullContainerError: {error}")),
         }
     }
-    let info = runtime.inspect_image(image).await.map_err(|e| e.to_string())?;
+    // Only a pull that succeeded can have changed the image: otherwise the first inspection stands.
+    let info = if pulled { runtime.inspect_image(image).await.map_err(|e| e.to_string())? } else { local };
     let info = info.ok_or_else(|| format!("CannotPullContainerError: image {image} is not available locally"))?;
     let digest = info.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string());
     Ok(Some(digest.unwrap_or(info.id)))
@@ -331,6 +333,9 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             return out;
         }
     };
+    // Containers that existed before this attempt (adopted, or created by an attempt the agent did not see
+    // finish) may already run; only those are inspected before their start.
+    let mut adopted: std::collections::BTreeSet<String> = existing.keys().cloned().collect();
     let mut ids: BTreeMap<String, String> = existing;
     let mut digests: BTreeMap<String, String> = BTreeMap::new();
     let fail = |out: &mut StartOutcome, code: &str, reason: String| {
@@ -377,6 +382,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
     if !to_create.is_empty() {
         out.pull_stopped_at = Some(clock.now());
     }
+    tracing::debug!(target: "berth_timing", task = %task.task_arn, step = %"image_ready");
     on_activating(out.pull_started_at, out.pull_stopped_at);
 
     // 2. Create what does not exist yet.
@@ -401,7 +407,10 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             Ok(id) => id,
             Err(RuntimeError::Conflict { .. }) => match runtime.inspect_container(&spec.name).await {
                 // A previous attempt created it before the agent stopped: use it.
-                Ok(Some(state)) => state.id,
+                Ok(Some(state)) => {
+                    adopted.insert(name.clone());
+                    state.id
+                }
                 _ => {
                     fail(
                         &mut out,
@@ -422,6 +431,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         };
         ids.insert(name, id);
     }
+    tracing::debug!(target: "berth_timing", task = %task.task_arn, step = %"created");
 
     // 3. Start in dependency order (a container waits for the conditions it depends on).
     for name in &names {
@@ -429,9 +439,11 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             break;
         }
         let Some(id) = ids.get(name).cloned() else { continue };
-        let state = runtime.inspect_container(&id).await.ok().flatten();
-        if state.as_ref().is_some_and(|s| s.running || s.status == ContainerStatus::Exited) {
-            continue; // adopted and already started
+        if adopted.contains(name) {
+            let state = runtime.inspect_container(&id).await.ok().flatten();
+            if state.as_ref().is_some_and(|s| s.running || s.status == ContainerStatus::Exited) {
+                continue; // adopted and already started
+            }
         }
         if let Err(reason) = wait_for_dependencies(&*runtime, &task, name, &ids, &cancel).await {
             fail(&mut out, "TaskFailedToStart", format!("DependencyError: {reason}"));
@@ -448,6 +460,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         }
     }
 
+    tracing::debug!(target: "berth_timing", task = %task.task_arn, step = %"started");
     // 4. Observe.
     for name in &names {
         let Some(id) = ids.get(name) else { continue };
@@ -464,6 +477,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             out.containers.insert(name.clone(), track);
         }
     }
+    tracing::debug!(target: "berth_timing", task = %task.task_arn, step = %"observed");
     out
 }
 

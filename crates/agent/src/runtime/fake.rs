@@ -62,6 +62,16 @@ pub enum Call {
         /// Whether credentials were passed.
         with_auth: bool,
     },
+    /// `inspect_image`.
+    InspectImage {
+        /// The reference.
+        image: String,
+    },
+    /// `inspect_container`.
+    Inspect {
+        /// The id or name.
+        id: String,
+    },
     /// `create_container`.
     Create {
         /// The spec's name.
@@ -352,6 +362,7 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn inspect_image(&self, image: &str) -> Result<Option<ImageInfo>, RuntimeError> {
         let mut inner = self.lock();
+        inner.calls.push(Call::InspectImage { image: image.to_string() });
         self.injected(&mut inner, Op::InspectImage)?;
         Ok(inner.images.get(&normalize_reference(image)).cloned())
     }
@@ -461,6 +472,7 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn inspect_container(&self, id: &str) -> Result<Option<ContainerState>, RuntimeError> {
         let mut inner = self.lock();
+        inner.calls.push(Call::Inspect { id: id.to_string() });
         self.injected(&mut inner, Op::Inspect)?;
         Ok(inner.containers.get(id).map(|c| c.state.clone()))
     }

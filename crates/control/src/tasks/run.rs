@@ -526,6 +526,9 @@ impl Control {
         )?;
         p.enable_execute_command = req.enable_execute_command;
         let (tasks, failures, _) = self.place_and_commit(&cluster, &p, count as usize, None, token).await?;
+        for arn in tasks.iter().filter_map(|t| t.task_arn.as_deref()) {
+            tracing::debug!(target: "berth_timing", task = %arn, step = %"placed");
+        }
         Ok(RunTaskResponse { tasks: Some(tasks), failures: Some(failures) })
     }
 
