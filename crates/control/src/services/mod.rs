@@ -132,6 +132,24 @@ fn validate_placement(
     Ok(())
 }
 
+/// The [`ServiceFeatures`] of a CreateService or UpdateService request (two request types with the same members).
+macro_rules! service_features {
+    ($req:expr) => {
+        ServiceFeatures {
+            load_balancers: $req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()),
+            service_registries: $req.service_registries.as_ref().is_some_and(|l| !l.is_empty()),
+            service_connect: $req.service_connect_configuration.as_ref().is_some_and(|c| c.enabled),
+            deployment_controller: $req.deployment_controller.as_ref(),
+            vpc_lattice: $req.vpc_lattice_configurations.as_ref().is_some_and(|l| !l.is_empty()),
+            gateway_connectors: $req.gateway_connectors.as_ref().is_some_and(|l| !l.is_empty()),
+            monitoring: $req
+                .monitoring
+                .as_ref()
+                .is_some_and(|m| m.metric_configurations.iter().flatten().next().is_some()),
+        }
+    };
+}
+
 /// The service features of a CreateService or UpdateService request that Berth does not have yet.
 struct ServiceFeatures<'a> {
     load_balancers: bool,
@@ -398,18 +416,7 @@ impl Control {
             network_configuration: req.network_configuration.as_ref(),
         };
         let launch_type = launch::check_options(&launch)?;
-        check_service_features(&ServiceFeatures {
-            load_balancers: req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()),
-            service_registries: req.service_registries.as_ref().is_some_and(|l| !l.is_empty()),
-            service_connect: req.service_connect_configuration.as_ref().is_some_and(|c| c.enabled),
-            deployment_controller: req.deployment_controller.as_ref(),
-            vpc_lattice: req.vpc_lattice_configurations.as_ref().is_some_and(|l| !l.is_empty()),
-            gateway_connectors: req.gateway_connectors.as_ref().is_some_and(|l| !l.is_empty()),
-            monitoring: req
-                .monitoring
-                .as_ref()
-                .is_some_and(|m| m.metric_configurations.iter().flatten().next().is_some()),
-        })?;
+        check_service_features(&service_features!(req))?;
         let td = self.find_task_definition(
             req.task_definition.as_deref().ok_or_else(|| ControlError::invalid("taskDefinition is required."))?,
         )?;
@@ -584,18 +591,7 @@ impl Control {
                 network_configuration: req.network_configuration.as_ref(),
             };
             launch::check_options(&launch)?;
-            check_service_features(&ServiceFeatures {
-                load_balancers: req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()),
-                service_registries: req.service_registries.as_ref().is_some_and(|l| !l.is_empty()),
-                service_connect: req.service_connect_configuration.as_ref().is_some_and(|c| c.enabled),
-                deployment_controller: req.deployment_controller.as_ref(),
-                vpc_lattice: req.vpc_lattice_configurations.as_ref().is_some_and(|l| !l.is_empty()),
-                gateway_connectors: req.gateway_connectors.as_ref().is_some_and(|l| !l.is_empty()),
-                monitoring: req
-                    .monitoring
-                    .as_ref()
-                    .is_some_and(|m| m.metric_configurations.iter().flatten().next().is_some()),
-            })?;
+            check_service_features(&service_features!(req))?;
             if let Some(config) = &req.deployment_configuration {
                 record.service.deployment_configuration =
                     Some(normalise_deployment_configuration(Some(config), strategy)?);
