@@ -8,8 +8,7 @@ use crate::Control;
 use crate::cache::Versioned;
 use crate::records::{ServiceRecord, TaskRecord};
 use berth_model::ecs::{
-    Rollback, ServiceDeploymentCircuitBreaker, ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus,
-    TaskStopCode,
+    ServiceDeploymentCircuitBreaker, ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus, TaskStopCode,
 };
 use std::collections::BTreeSet;
 
@@ -176,25 +175,14 @@ fn circuit_breaker(
     let sd = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn));
     match (breaker.rollback, target, was_rollback) {
         (true, Some(td), false) => {
-            if let Some(sd) = sd {
-                sd.status = Some(ServiceDeploymentStatus::RollbackInProgress);
-                sd.status_reason =
-                    Some("Circuit breaker triggered: rolling back to the last completed deployment.".into());
-                sd.updated_at = Some(now);
-            }
-            let rollback = control.new_deployment(record, &td, true, now);
-            if let Some(sd) =
-                record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn))
-            {
-                sd.rollback = Some(Rollback {
-                    reason: Some("ECS deployment circuit breaker: tasks failed to start.".into()),
-                    started_at: Some(now),
-                    service_revision_arn: Some(rollback.revision_arn.clone()),
-                });
-            }
-            let rollback_id = rollback.id.clone();
-            record.deployments.insert(0, rollback);
-            record.service.task_definition = Some(td);
+            let rollback_id = control.start_rollback(
+                record,
+                &arn,
+                &td,
+                "Circuit breaker triggered: rolling back to the last completed deployment.",
+                "ECS deployment circuit breaker: tasks failed to start.",
+                now,
+            );
             control.push_event(record, format!("(deployment {id}) rolling back to deployment {rollback_id}."));
         }
         (_, _, rollback) => {

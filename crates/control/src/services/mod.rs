@@ -370,6 +370,38 @@ impl Control {
         }
     }
 
+    /// Rolls the PRIMARY deployment (whose service deployment is `arn`) back to `target`: the service deployment
+    /// goes ROLLBACK_IN_PROGRESS with `status_reason` and its `rollback` (with `rollback_reason`), and a new PRIMARY
+    /// deployment of `target` continues it. Shared by the circuit breaker and StopServiceDeployment; returns the new
+    /// deployment's id (for the caller's event).
+    pub(crate) fn start_rollback(
+        &self,
+        record: &mut ServiceRecord,
+        arn: &str,
+        target: &str,
+        status_reason: &str,
+        rollback_reason: &str,
+        now: f64,
+    ) -> String {
+        let rollback = self.new_deployment(record, target, true, now);
+        if let Some(sd) =
+            record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(arn))
+        {
+            sd.status = Some(ServiceDeploymentStatus::RollbackInProgress);
+            sd.status_reason = Some(status_reason.into());
+            sd.updated_at = Some(now);
+            sd.rollback = Some(berth_model::ecs::Rollback {
+                reason: Some(rollback_reason.into()),
+                started_at: Some(now),
+                service_revision_arn: Some(rollback.revision_arn.clone()),
+            });
+        }
+        let rollback_id = rollback.id.clone();
+        record.deployments.insert(0, rollback);
+        record.service.task_definition = Some(target.to_string());
+        rollback_id
+    }
+
     /// A desired count must be between 0 and the "Tasks per service" quota ([`crate::ControlConfig`]).
     fn check_desired_count(&self, n: i32) -> Result<()> {
         let max = self.config.max_tasks_per_service;

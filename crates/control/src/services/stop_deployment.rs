@@ -5,8 +5,7 @@ use super::deployments::owner;
 use crate::records::keys;
 use crate::{Control, ControlError, EcsException, Result, encode};
 use berth_model::ecs::{
-    Rollback, ServiceDeploymentStatus, StopServiceDeploymentRequest, StopServiceDeploymentResponse,
-    StopServiceDeploymentStopType,
+    ServiceDeploymentStatus, StopServiceDeploymentRequest, StopServiceDeploymentResponse, StopServiceDeploymentStopType,
 };
 use berth_store::Txn;
 
@@ -102,22 +101,7 @@ impl Control {
                 primary.rollout_state_reason = MANUAL_ROLLBACK.into();
                 primary.updated_at = now;
             }
-            let rollback = self.new_deployment(&mut record, &target, true, now);
-            if let Some(sd) =
-                record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(arn))
-            {
-                sd.status = Some(ServiceDeploymentStatus::RollbackInProgress);
-                sd.status_reason = Some(MANUAL_ROLLBACK.into());
-                sd.updated_at = Some(now);
-                sd.rollback = Some(Rollback {
-                    reason: Some(MANUAL_ROLLBACK.into()),
-                    started_at: Some(now),
-                    service_revision_arn: Some(rollback.revision_arn.clone()),
-                });
-            }
-            let rollback_id = rollback.id.clone();
-            record.deployments.insert(0, rollback);
-            record.service.task_definition = Some(target);
+            let rollback_id = self.start_rollback(&mut record, arn, &target, MANUAL_ROLLBACK, MANUAL_ROLLBACK, now);
             record.steady = false;
             self.push_event(
                 &mut record,
