@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use berth_control::{Control, ControlConfig, ControlError, EcsException};
-use berth_model::agent::{AgentResources, RegisterRequest};
 use berth_model::clock::SystemClock;
 use berth_model::ecs::*;
 use berth_store::MemoryStore;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 async fn control() -> Arc<Control> {
@@ -17,19 +17,7 @@ async fn control() -> Arc<Control> {
 }
 
 async fn agent(control: &Control) -> String {
-    let mut attributes = BTreeMap::new();
-    attributes.insert("com.amazonaws.ecs.capability.docker-remote-api.1.18".to_string(), String::new());
-    control
-        .register_agent(RegisterRequest {
-            cluster: "default".into(),
-            hostname: "node".into(),
-            resources: AgentResources { cpu: 4096, memory_mib: 4096, ..Default::default() },
-            attributes,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .container_instance_arn
+    common::join_agent(control, "node").await.0
 }
 
 fn app() -> ContainerDefinition {

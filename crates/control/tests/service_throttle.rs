@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use berth_control::services::controller::reconcile_all;
 use berth_control::services::throttle::IMPAIRED_EVENT;
 use berth_control::{Control, ControlConfig};
@@ -21,36 +23,11 @@ async fn control(clock: Arc<ManualClock>) -> Arc<Control> {
 }
 
 async fn agent(control: &Control) -> String {
-    let mut attributes = BTreeMap::new();
-    attributes.insert("com.amazonaws.ecs.capability.docker-remote-api.1.18".to_string(), String::new());
-    let out = control
-        .register_agent(RegisterRequest {
-            cluster: "default".into(),
-            hostname: "host".into(),
-            resources: AgentResources { cpu: 4096, memory_mib: 4096, ..Default::default() },
-            attributes,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    out.container_instance_arn.rsplit('/').next().unwrap().to_string()
+    common::join_agent(control, "host").await.1
 }
 
 async fn register(control: &Control, image: &str) -> String {
-    let out = control
-        .register_task_definition(RegisterTaskDefinitionRequest {
-            family: "web".into(),
-            container_definitions: vec![ContainerDefinition {
-                name: Some("app".into()),
-                image: Some(image.into()),
-                memory: Some(64),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    out.task_definition.unwrap().task_definition_arn.unwrap()
+    common::register_app(control, "web", image).await
 }
 
 /// Plays the agent: a task of `bad_image` fails to start (pull failure: STOPPING with its stop code, as the agent

@@ -3,13 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use berth_control::services::controller::reconcile_all;
 use berth_control::{Control, ControlConfig};
-use berth_model::agent::{AgentResources, ContainerReport, RegisterRequest, ReportRequest, TaskReport};
+use berth_model::agent::{ContainerReport, ReportRequest, TaskReport};
 use berth_model::clock::SystemClock;
 use berth_model::ecs::*;
 use berth_store::MemoryStore;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 async fn control() -> Arc<Control> {
@@ -18,40 +19,11 @@ async fn control() -> Arc<Control> {
 }
 
 async fn agent(control: &Control, name: &str) -> (String, String) {
-    let mut attributes = BTreeMap::new();
-    attributes.insert("com.amazonaws.ecs.capability.docker-remote-api.1.18".to_string(), String::new());
-    let out = control
-        .register_agent(RegisterRequest {
-            cluster: "default".into(),
-            hostname: name.into(),
-            resources: AgentResources { cpu: 4096, memory_mib: 4096, ..Default::default() },
-            attributes,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let id = out.container_instance_arn.rsplit('/').next().unwrap().to_string();
-    (out.container_instance_arn, id)
+    common::join_agent(control, name).await
 }
 
 async fn task_definition(control: &Control, family: &str) -> String {
-    control
-        .register_task_definition(RegisterTaskDefinitionRequest {
-            family: family.into(),
-            container_definitions: vec![ContainerDefinition {
-                name: Some("app".into()),
-                image: Some("x".into()),
-                memory: Some(64),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap()
+    common::register_app(control, family, "x").await
 }
 
 /// Every non-STOPPED task of the service, as (arn, lastStatus, desiredStatus, startedBy).

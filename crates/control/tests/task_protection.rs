@@ -4,9 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use berth_control::services::controller::reconcile_all;
 use berth_control::{Control, ControlConfig, EcsException};
-use berth_model::agent::{AgentResources, ContainerReport, RegisterRequest, ReportRequest, TaskReport};
+use berth_model::agent::{ContainerReport, ReportRequest, TaskReport};
 use berth_model::clock::ManualClock;
 use berth_model::ecs::*;
 use berth_store::MemoryStore;
@@ -16,31 +18,9 @@ async fn setup() -> (Arc<Control>, Arc<ManualClock>, String) {
     let clock = Arc::new(ManualClock::new(1_000_000.0));
     let config = ControlConfig { deployment_stabilization: std::time::Duration::ZERO, ..ControlConfig::default() };
     let control = Control::start(Arc::new(MemoryStore::new()), clock.clone(), config).await.unwrap();
-    let out = control
-        .register_agent(RegisterRequest {
-            cluster: "default".into(),
-            hostname: "host-a".into(),
-            resources: AgentResources { cpu: 4096, memory_mib: 4096, ..Default::default() },
-            attributes: [("com.amazonaws.ecs.capability.docker-remote-api.1.18".to_string(), String::new())].into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let id = out.container_instance_arn.rsplit('/').next().unwrap().to_string();
+    let (_, id) = common::join_agent(&control, "host-a").await;
     for _ in 0..2 {
-        control
-            .register_task_definition(RegisterTaskDefinitionRequest {
-                family: "web".into(),
-                container_definitions: vec![ContainerDefinition {
-                    name: Some("app".into()),
-                    image: Some("x".into()),
-                    memory: Some(64),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        common::register_app(&control, "web", "x").await;
     }
     (control, clock, id)
 }
