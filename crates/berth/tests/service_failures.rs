@@ -260,25 +260,33 @@ async fn failed_tasks_leave_a_bounded_number_of_exited_containers() {
     // Scaled to 0, the failed tasks' containers go after the short wait. Tasks the scheduler stopped on the way
     // (before their container's exit was reported) are not failures and keep theirs for the normal wait.
     client.update_service().service("crash").desired_count(0).send().await.unwrap();
-    let stop_codes: BTreeMap<String, String> = service_tasks(&client, "crash")
-        .await
-        .into_iter()
-        .map(|t| (t.task_arn.unwrap_or_default(), t.stop_code.map(|c| c.as_str().to_string()).unwrap_or_default()))
-        .collect();
-    let failed_left = || {
+    // Which containers belong to failed tasks is read afresh each time: a replacement started just before the
+    // scale-in landed is stopped by the scheduler (not a failure) and keeps its container for the normal wait.
+    let failed_left = || async {
+        let stop_codes: BTreeMap<String, String> = service_tasks(&client, "crash")
+            .await
+            .into_iter()
+            .map(|t| (t.task_arn.unwrap_or_default(), t.stop_code.map(|c| c.as_str().to_string()).unwrap_or_default()))
+            .collect();
         containers_with_tasks(&berth, "crash")
             .into_iter()
             .filter(|(_, _, arn)| stop_codes.get(arn).is_none_or(|c| c == "EssentialContainerExited"))
             .collect::<Vec<_>>()
     };
     let waited = Instant::now();
-    wait_for("the failed tasks' containers to go after the short wait", Duration::from_secs(90), || async {
-        failed_left().is_empty().then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}: {:?}", failed_left()));
+    let outcome =
+        wait_for("the failed tasks' containers to go after the short wait", Duration::from_secs(90), || async {
+            failed_left().await.is_empty().then_some(())
+        })
+        .await;
+    if let Err(e) = outcome {
+        panic!("{e}: {:?}", failed_left().await);
+    }
     println!("failed tasks' containers gone {:?} after scaling to 0", waited.elapsed());
-    assert!(all_containers(&berth, "crash").len() <= 2, "at most the tasks stopped while scaling in keep theirs");
+    // The tasks stopped while scaling in are at most what the service could have at once: maximumPercent 200% of
+    // a desired count of 2 (a replacement may be starting when the scale-in lands).
+    let scaled_in = all_containers(&berth, "crash");
+    assert!(scaled_in.len() <= 4, "at most the tasks stopped while scaling in keep theirs: {scaled_in:?}");
     let calm_left = all_containers(&berth, "calm");
     assert_eq!(calm_left.len(), 1, "the healthy stopped task keeps its container for the normal wait: {calm_left:?}");
 }
