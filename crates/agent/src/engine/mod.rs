@@ -292,7 +292,9 @@ impl<R: ContainerRuntime> Engine<R> {
 
     fn after_adoption(&mut self, arn: &str) {
         let Some(task) = self.tasks.get(arn) else { return };
-        let missing = task.containers.values().any(|c| c.id.is_none());
+        // A container the earlier run created but never started (it was killed between the two calls) is as
+        // missing as one it never created: the start worker starts what exists and creates the rest.
+        let missing = task.containers.values().any(|c| c.id.is_none() || c.status == "PENDING");
         let essential_exited = task
             .containers
             .iter()

@@ -238,6 +238,28 @@ async fn a_new_engine_adopts_running_containers_without_recreating_them() {
 }
 
 #[tokio::test]
+async fn an_adopted_container_that_was_created_but_never_started_is_started() {
+    // The agent died between create and start (kill -9 of `berth up` during a deployment): the container exists
+    // in the created state. The task must not be reported RUNNING until that container really runs.
+    let h = harness().await;
+    let t = task("t6b", vec![container("app", true)]);
+    let spec = crate::convert::container_spec(&t, &t.containers[0], INSTANCE);
+    let id = h.fake.create_container(&spec).await.unwrap();
+    assert!(!h.fake.inspect_container(&id).await.unwrap().unwrap().running);
+
+    let mut h = h;
+    assert_eq!(h.engine.adopt().await.unwrap(), 1);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    assert!(h.fake.inspect_container(&id).await.unwrap().unwrap().running, "the created container was not started");
+    let creates = h.fake.calls().iter().filter(|c| matches!(c, Call::Create { .. })).count();
+    assert_eq!(creates, 1, "adoption must start the created container, not create another");
+    let report = h.latest(&t.task_arn);
+    assert_eq!(report.last_status, "RUNNING");
+    assert_eq!(report.containers[0].last_status, "RUNNING");
+}
+
+#[tokio::test]
 async fn restart_policy_restarts_in_place() {
     let mut h = harness().await;
     let mut t = task("t7", vec![container("app", true)]);
