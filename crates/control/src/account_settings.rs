@@ -10,6 +10,7 @@
 //! refuse `disabled` (ECS itself stopped accepting the opt-out in 2021). `containerInsights` is the default of
 //! new clusters; `guardDutyActivate` is read-only (AWS-managed) as in ECS.
 
+use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
 use crate::records::{AccountSettingRecord, keys};
 use crate::{Control, ControlError, Result, encode};
@@ -138,20 +139,13 @@ impl Control {
         };
         let key = keys::account_setting(name.as_str(), principal);
         let record = AccountSettingRecord { setting: setting.clone() };
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let revision = self
-                .cache
-                .read()
-                .account_settings
-                .get(&(name.as_str().to_string(), principal.to_string()))
-                .map(|v| v.mod_revision)
-                .unwrap_or(0);
+        let setting_key = (name.as_str().to_string(), principal.to_string());
+        self.write("putting an account setting", |state, _| {
+            let revision = state.account_settings.get(&setting_key).map(|v| v.mod_revision).unwrap_or(0);
             let txn = Txn::new().expect(key.clone(), revision).put(key.clone(), encode(&record)?);
-            if self.commit(txn, "putting an account setting").await?.is_some() {
-                return Ok(setting);
-            }
-        }
-        Err(ControlError::Contention { context: "putting an account setting".into() })
+            Ok(Attempt::Commit(txn, setting.clone()))
+        })
+        .await
     }
 
     /// `PutAccountSetting`: sets a setting for a principal (the root user when `principalArn` is absent).
@@ -183,25 +177,22 @@ impl Control {
             return Err(ControlError::invalid("guardDutyActivate is an AWS-managed account setting and is read-only."));
         }
         let key = keys::account_setting(name.as_str(), &principal);
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let existing =
-                self.cache.read().account_settings.get(&(name.as_str().to_string(), principal.clone())).cloned();
-            let Some(v) = existing else {
-                return Ok(DeleteAccountSettingResponse {
-                    setting: Some(Setting {
-                        name: Some(name),
-                        value: None,
-                        principal_arn: Some(principal),
-                        r#type: Some(SettingType::User),
-                    }),
-                });
-            };
-            let txn = Txn::new().expect(key.clone(), v.mod_revision).delete(key.clone());
-            if self.commit(txn, "deleting an account setting").await?.is_some() {
-                return Ok(DeleteAccountSettingResponse { setting: Some(v.record.setting.clone()) });
-            }
-        }
-        Err(ControlError::Contention { context: "deleting an account setting".into() })
+        let setting_key = (name.as_str().to_string(), principal.clone());
+        let deleted = self
+            .write("deleting an account setting", |state, _| {
+                let Some(v) = state.account_settings.get(&setting_key) else { return Ok(Attempt::Done(None)) };
+                let txn = Txn::new().expect(key.clone(), v.mod_revision).delete(key.clone());
+                Ok(Attempt::Commit(txn, Some(v.record.setting.clone())))
+            })
+            .await?;
+        // ECS answers success either way; without a setting of the principal's own, it echoes the name.
+        let setting = deleted.unwrap_or(Setting {
+            name: Some(name),
+            value: None,
+            principal_arn: Some(principal),
+            r#type: Some(SettingType::User),
+        });
+        Ok(DeleteAccountSettingResponse { setting: Some(setting) })
     }
 
     /// `ListAccountSettings`: a principal's own settings, or with `effectiveSettings` the value in effect for every

@@ -6,6 +6,7 @@
 //! the server's version is UPDATED, any other FAILED (with the reason kept in the record). An agent that cannot
 //! replace itself (the one embedded in `berth up`, or an instance registered through the ECS API) is refused.
 
+use crate::optimistic::Attempt;
 use crate::records::{AgentUpdateRecord, InstanceRecord, keys};
 use crate::{Control, ControlError, EcsException, Result, encode};
 use berth_model::agent::AgentUpdateReport;
@@ -75,49 +76,46 @@ impl Control {
     ) -> Result<UpdateContainerAgentResponse> {
         let cluster = self.cluster_name(req.cluster.as_deref())?;
         let target = self.config.agent_version.clone();
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let v = self.find_instance(&cluster, &req.container_instance)?;
-            let mut record = (*v.record).clone();
-            let Some(version) = reported_version(&record).map(str::to_string) else {
-                return Err(ControlError::ecs(
-                    EcsException::MissingVersionException,
-                    "The container instance's agent did not report its version; it cannot be updated.",
-                ));
-            };
-            if in_progress(record.instance.agent_update_status) {
-                return Err(ControlError::ecs(
-                    EcsException::UpdateInProgressException,
-                    "An update of this container instance's agent is already in progress.",
-                ));
-            }
-            if version == target {
-                let embedded =
-                    if record.self_update { "" } else { " (it is embedded in the server or not a Berth agent)" };
-                return Err(ControlError::ecs(
-                    EcsException::NoUpdateAvailableException,
-                    format!("The agent already runs version {target}, the server's{embedded}."),
-                ));
-            }
-            if !record.self_update {
-                return Err(ControlError::client(format!(
-                    "The agent of this container instance (version {version}) cannot update itself: only a separate \
-                     `berth agent` process can; the agent embedded in `berth up` updates with the server."
-                )));
-            }
-            record.instance.agent_update_status = Some(AgentUpdateStatus::Pending);
-            record.agent_update =
-                Some(AgentUpdateRecord { target_version: target.clone(), from_version: version, reason: None });
-            record.instance.version += 1;
-            let key = keys::instance(&cluster, &record.id);
-            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-            if self.commit(txn, "requesting an agent update").await?.is_some() {
-                let state = self.cache.read();
-                return Ok(UpdateContainerAgentResponse {
-                    container_instance: Some(self.render_instance(&state, &record, false)),
-                });
-            }
-        }
-        Err(ControlError::Contention { context: "requesting an agent update".into() })
+        let record = self
+            .write("requesting an agent update", |state, _| {
+                let v = crate::instances::find_instance_in(state, &cluster, &req.container_instance)?;
+                let mut record = (*v.record).clone();
+                let Some(version) = reported_version(&record).map(str::to_string) else {
+                    return Err(ControlError::ecs(
+                        EcsException::MissingVersionException,
+                        "The container instance's agent did not report its version; it cannot be updated.",
+                    ));
+                };
+                if in_progress(record.instance.agent_update_status) {
+                    return Err(ControlError::ecs(
+                        EcsException::UpdateInProgressException,
+                        "An update of this container instance's agent is already in progress.",
+                    ));
+                }
+                if version == target {
+                    let embedded =
+                        if record.self_update { "" } else { " (it is embedded in the server or not a Berth agent)" };
+                    return Err(ControlError::ecs(
+                        EcsException::NoUpdateAvailableException,
+                        format!("The agent already runs version {target}, the server's{embedded}."),
+                    ));
+                }
+                if !record.self_update {
+                    return Err(ControlError::client(format!(
+                        "The agent of this container instance (version {version}) cannot update itself: only a separate \
+                         `berth agent` process can; the agent embedded in `berth up` updates with the server."
+                    )));
+                }
+                record.instance.agent_update_status = Some(AgentUpdateStatus::Pending);
+                record.agent_update =
+                    Some(AgentUpdateRecord { target_version: target.clone(), from_version: version, reason: None });
+                record.instance.version += 1;
+                let key = keys::instance(&cluster, &record.id);
+                Ok(Attempt::Commit(Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?), record))
+            })
+            .await?;
+        let state = self.cache.read();
+        Ok(UpdateContainerAgentResponse { container_instance: Some(self.render_instance(&state, &record, false)) })
     }
 
     /// The version an instance's agent is asked to upgrade to, while it has not started re-executing.
@@ -138,29 +136,33 @@ impl Control {
         instance_id: &str,
         report: AgentUpdateReport,
     ) -> Result<()> {
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let Some(v) = self.cache.read().instances.get(&(cluster.to_string(), instance_id.to_string())).cloned()
-            else {
-                return Ok(());
-            };
-            let Some(next) = progress(v.record.instance.agent_update_status, &report)? else { return Ok(()) };
-            let mut record = (*v.record).clone();
-            record.instance.agent_update_status = Some(next);
-            if next == AgentUpdateStatus::Failed {
-                let reason = report.reason.clone().unwrap_or_else(|| "The agent reported a failure.".into());
-                tracing::warn!(instance = instance_id, %reason, "agent update failed");
-                if let Some(u) = record.agent_update.as_mut() {
-                    u.reason = Some(reason);
+        let failed = self
+            .write("recording agent update progress", |state, _| {
+                let Some(v) = state.instances.get(&(cluster.to_string(), instance_id.to_string())) else {
+                    return Ok(Attempt::Done(None));
+                };
+                let Some(next) = progress(v.record.instance.agent_update_status, &report)? else {
+                    return Ok(Attempt::Done(None));
+                };
+                let mut record = (*v.record).clone();
+                record.instance.agent_update_status = Some(next);
+                let mut failed = None;
+                if next == AgentUpdateStatus::Failed {
+                    let reason = report.reason.clone().unwrap_or_else(|| "The agent reported a failure.".into());
+                    failed = Some(reason.clone());
+                    if let Some(u) = record.agent_update.as_mut() {
+                        u.reason = Some(reason);
+                    }
                 }
-            }
-            record.instance.version += 1;
-            let key = keys::instance(cluster, instance_id);
-            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-            if self.commit(txn, "recording agent update progress").await?.is_some() {
-                return Ok(());
-            }
+                record.instance.version += 1;
+                let key = keys::instance(cluster, instance_id);
+                Ok(Attempt::Commit(Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?), failed))
+            })
+            .await?;
+        if let Some(reason) = failed {
+            tracing::warn!(instance = instance_id, %reason, "agent update failed");
         }
-        Err(ControlError::Contention { context: "recording agent update progress".into() })
+        Ok(())
     }
 }
 

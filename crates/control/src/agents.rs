@@ -2,6 +2,7 @@
 //! and the liveness bookkeeping behind `agentConnected`.
 
 use crate::cache::State;
+use crate::optimistic::Attempt;
 use crate::records::{InstanceRecord, TaskRecord, keys};
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::{advance_status, status_rank, stop_record, task_health};
@@ -196,9 +197,8 @@ impl Control {
         }
         let session = berth_model::ids::new_token(40);
         let new_secret = berth_model::ids::new_token(40);
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let (txn, arn, id, issued) = {
-                let state = self.cache.read();
+        let (arn, id, issued) = self
+            .write("registering an agent", |state, _| {
                 let previous = req
                     .container_instance_arn
                     .as_deref()
@@ -225,7 +225,7 @@ impl Control {
                 };
                 let tags = previous.as_ref().and_then(|p| p.record.instance.tags.clone()).unwrap_or_default();
                 let mut record = self.build_instance_record(
-                    &state,
+                    state,
                     &cluster,
                     &id,
                     previous.as_ref().map(|p| &*p.record),
@@ -252,21 +252,19 @@ impl Control {
                 let txn = Txn::new()
                     .expect(key.clone(), previous.as_ref().map(|p| p.mod_revision).unwrap_or(0))
                     .put(key, encode(&record)?);
-                (txn, record.instance.container_instance_arn.clone().unwrap_or_default(), id, issued)
-            };
-            if self.commit(txn, "registering an agent").await?.is_some() {
-                self.agents.touch(&id);
-                return Ok(RegisterResponse {
-                    container_instance_arn: arn,
-                    cluster_arn: self.arn(&format!("cluster/{cluster}")),
-                    instance_token: format!("{cluster}/{id}/{session}"),
-                    heartbeat_seconds: self.config.agent_heartbeat.as_secs().max(1),
-                    registry_auth: None,
-                    instance_secret: issued,
-                });
-            }
-        }
-        Err(ControlError::Contention { context: "registering an agent".into() })
+                let arn = record.instance.container_instance_arn.clone().unwrap_or_default();
+                Ok(Attempt::Commit(txn, (arn, id, issued)))
+            })
+            .await?;
+        self.agents.touch(&id);
+        Ok(RegisterResponse {
+            container_instance_arn: arn,
+            cluster_arn: self.arn(&format!("cluster/{cluster}")),
+            instance_token: format!("{cluster}/{id}/{session}"),
+            heartbeat_seconds: self.config.agent_heartbeat.as_secs().max(1),
+            registry_auth: None,
+            instance_secret: issued,
+        })
     }
 
     /// Checks an instance token; returns the instance's (cluster, id).
@@ -318,26 +316,27 @@ impl Control {
     }
 
     pub(crate) async fn set_agent_connected(&self, cluster: &str, instance_id: &str, connected: bool) -> Result<()> {
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let Some(v) = self.cache.read().instances.get(&(cluster.to_string(), instance_id.to_string())).cloned()
-            else {
-                return Ok(());
-            };
-            if v.record.instance.agent_connected == connected || v.record.instance.status.as_deref() == Some("INACTIVE")
-            {
-                return Ok(());
-            }
-            let mut record = (*v.record).clone();
-            record.instance.agent_connected = connected;
-            record.instance.version += 1;
-            let key = keys::instance(cluster, instance_id);
-            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-            if self.commit(txn, "recording agent connectivity").await?.is_some() {
-                tracing::info!(instance = instance_id, connected, "agent connectivity changed");
-                return Ok(());
-            }
+        let changed = self
+            .write("recording agent connectivity", |state, _| {
+                let Some(v) = state.instances.get(&(cluster.to_string(), instance_id.to_string())) else {
+                    return Ok(Attempt::Done(false));
+                };
+                if v.record.instance.agent_connected == connected
+                    || v.record.instance.status.as_deref() == Some("INACTIVE")
+                {
+                    return Ok(Attempt::Done(false));
+                }
+                let mut record = (*v.record).clone();
+                record.instance.agent_connected = connected;
+                record.instance.version += 1;
+                let key = keys::instance(cluster, instance_id);
+                Ok(Attempt::Commit(Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?), true))
+            })
+            .await?;
+        if changed {
+            tracing::info!(instance = instance_id, connected, "agent connectivity changed");
         }
-        Err(ControlError::Contention { context: "recording agent connectivity".into() })
+        Ok(())
     }
 
     /// Applies an agent's report: container and task states, timestamps, health, stop decisions, releases.
@@ -346,21 +345,21 @@ impl Control {
         if req.tasks.is_empty() {
             return Ok(ReportResponse::default());
         }
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let now = self.now();
-            let (txn, unknown) = {
-                let state = self.cache.read();
-                self.report_txn(&state, cluster, instance_id, &req.tasks, now)?
-            };
-            let Some(txn) = txn else { return Ok(ReportResponse { unknown_task_arns: unknown }) };
-            if self.commit(txn, "applying an agent report").await?.is_some() {
-                for report in &req.tasks {
-                    tracing::debug!(target: "berth_timing", task = %report.task_arn, step = %"report_applied", status = %report.last_status);
-                }
-                return Ok(ReportResponse { unknown_task_arns: unknown });
+        let (unknown, applied) = self
+            .write("applying an agent report", |state, now| {
+                let (txn, unknown) = self.report_txn(state, cluster, instance_id, &req.tasks, now)?;
+                Ok(match txn {
+                    Some(txn) => Attempt::Commit(txn, (unknown, true)),
+                    None => Attempt::Done((unknown, false)),
+                })
+            })
+            .await?;
+        if applied {
+            for report in &req.tasks {
+                tracing::debug!(target: "berth_timing", task = %report.task_arn, step = %"report_applied", status = %report.last_status);
             }
         }
-        Err(ControlError::Contention { context: "applying an agent report".into() })
+        Ok(ReportResponse { unknown_task_arns: unknown })
     }
 
     fn report_txn(

@@ -5,6 +5,7 @@
 
 use crate::cache::State;
 use crate::instances::{all_attributes, parse_instance_ref};
+use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
 use crate::records::keys;
 use crate::{Control, ControlError, EcsException, Result, encode};
@@ -90,38 +91,32 @@ impl Control {
         put: bool,
     ) -> Result<Vec<Attribute>> {
         let cluster = self.cluster_name(cluster)?;
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let txn = {
-                let state = self.cache.read();
-                let targets = self.attribute_targets(&state, &cluster, attributes, put)?;
-                let mut txn = Txn::new();
-                for (id, attrs) in targets {
-                    let Some(v) = state.instances.get(&(cluster.clone(), id.clone())) else { continue };
-                    let mut record = (*v.record).clone();
-                    for a in attrs {
-                        if put {
-                            record.custom_attributes.insert(a.name.clone(), a.value.clone());
-                        } else {
-                            record.custom_attributes.remove(&a.name);
-                        }
+        self.write("changing attributes", |state, _| {
+            let targets = self.attribute_targets(state, &cluster, attributes, put)?;
+            let mut txn = Txn::new();
+            for (id, attrs) in targets {
+                let Some(v) = state.instances.get(&(cluster.clone(), id.clone())) else { continue };
+                let mut record = (*v.record).clone();
+                for a in attrs {
+                    if put {
+                        record.custom_attributes.insert(a.name.clone(), a.value.clone());
+                    } else {
+                        record.custom_attributes.remove(&a.name);
                     }
-                    if record.custom_attributes.len() > MAX_CUSTOM_ATTRIBUTES {
-                        return Err(ControlError::ecs(
-                            EcsException::AttributeLimitExceededException,
-                            format!("A container instance can have at most {MAX_CUSTOM_ATTRIBUTES} custom attributes."),
-                        ));
-                    }
-                    record.instance.version += 1;
-                    let key = keys::instance(&cluster, &id);
-                    txn = txn.expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
                 }
-                txn
-            };
-            if self.commit(txn, "changing attributes").await?.is_some() {
-                return Ok(attributes.to_vec());
+                if record.custom_attributes.len() > MAX_CUSTOM_ATTRIBUTES {
+                    return Err(ControlError::ecs(
+                        EcsException::AttributeLimitExceededException,
+                        format!("A container instance can have at most {MAX_CUSTOM_ATTRIBUTES} custom attributes."),
+                    ));
+                }
+                record.instance.version += 1;
+                let key = keys::instance(&cluster, &id);
+                txn = txn.expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
             }
-        }
-        Err(ControlError::Contention { context: "changing attributes".into() })
+            Ok(Attempt::Commit(txn, attributes.to_vec()))
+        })
+        .await
     }
 
     /// `PutAttributes`.

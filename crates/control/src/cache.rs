@@ -302,6 +302,29 @@ fn upsert<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: Option<V>) {
     }
 }
 
+thread_local! {
+    /// How many read guards of a cache this thread holds (see [`Cache::read`]).
+    static READ_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A read lock on the cache's [`State`] (dereferences to it).
+pub struct ReadGuard<'a> {
+    guard: RwLockReadGuard<'a, State>,
+}
+
+impl std::ops::Deref for ReadGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl Drop for ReadGuard<'_> {
+    fn drop(&mut self) {
+        READ_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 /// The cache: a [`State`] behind a lock, and the revision it has reached.
 pub struct Cache {
     state: RwLock<State>,
@@ -381,9 +404,14 @@ impl Cache {
         self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A read lock on the state. Hold it briefly: the watch cannot apply changes meanwhile.
-    pub fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// A read lock on the state. Hold it briefly: the watch cannot apply changes meanwhile. Never take it twice on
+    /// one thread: a writer queued between the two would wait for the first guard, and the second read for the
+    /// writer (debug builds, and so the tests, panic when it happens; pass the `State` you hold instead).
+    pub fn read(&self) -> ReadGuard<'_> {
+        let held = READ_DEPTH.with(|d| d.get());
+        debug_assert!(held == 0, "the cache's read lock was taken again by a thread that holds it");
+        READ_DEPTH.with(|d| d.set(held + 1));
+        ReadGuard { guard: self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner()) }
     }
 
     /// The revision the cache has reached.

@@ -1,5 +1,7 @@
 //! Clusters: CreateCluster, DescribeClusters, ListClusters, DeleteCluster, UpdateCluster, UpdateClusterSettings.
 
+use crate::cache::State;
+use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
 use crate::records::{ClusterRecord, keys};
 use crate::tags::validate_tags;
@@ -83,98 +85,103 @@ impl Control {
         // A cluster created without its own containerInsights setting gets the account's value in effect.
         let insights_default =
             self.effective_account_setting(berth_model::ecs::SettingName::ContainerInsights, &self.root_principal());
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let existing = self.cache.read().clusters.get(&name).cloned();
-            if let Some(v) = &existing
-                && v.record.cluster.status.as_deref() == Some("ACTIVE")
-            {
-                return Ok(CreateClusterResponse { cluster: Some(self.render_cluster(&v.record, true, true)) });
-            }
-            let record = ClusterRecord {
-                cluster: Cluster {
-                    cluster_arn: Some(self.arn(&format!("cluster/{name}"))),
-                    cluster_name: Some(name.clone()),
-                    status: Some("ACTIVE".into()),
-                    tags: Some(tags.clone()),
-                    settings: Some(merge_settings(
-                        &[ClusterSetting {
-                            name: Some(ClusterSettingName::ContainerInsights),
-                            value: insights_default.value.clone(),
-                        }],
-                        &settings,
-                    )),
-                    configuration: req.configuration.clone(),
-                    capacity_providers: Some(req.capacity_providers.clone().unwrap_or_default()),
-                    default_capacity_provider_strategy: Some(
-                        req.default_capacity_provider_strategy.clone().unwrap_or_default(),
-                    ),
-                    service_connect_defaults: req
-                        .service_connect_defaults
-                        .as_ref()
-                        .map(|d| ClusterServiceConnectDefaults { namespace: Some(d.namespace.clone()) }),
-                    ..Default::default()
-                },
-                created_at: self.now(),
-            };
-            let key = keys::cluster(&name);
-            let revision = existing.as_ref().map(|v| v.mod_revision).unwrap_or(0);
-            let txn = Txn::new().expect(key.clone(), revision).put(key, encode(&record)?);
-            if self.commit(txn, "creating a cluster").await?.is_some() {
-                return Ok(CreateClusterResponse { cluster: Some(self.render_cluster(&record, true, true)) });
-            }
-        }
-        Err(ControlError::Contention { context: "creating a cluster".into() })
+        let record = self
+            .write("creating a cluster", |state, now| {
+                let existing = state.clusters.get(&name);
+                if let Some(v) = existing
+                    && v.record.cluster.status.as_deref() == Some("ACTIVE")
+                {
+                    return Ok(Attempt::Done((*v.record).clone()));
+                }
+                let record = ClusterRecord {
+                    cluster: Cluster {
+                        cluster_arn: Some(self.arn(&format!("cluster/{name}"))),
+                        cluster_name: Some(name.clone()),
+                        status: Some("ACTIVE".into()),
+                        tags: Some(tags.clone()),
+                        settings: Some(merge_settings(
+                            &[ClusterSetting {
+                                name: Some(ClusterSettingName::ContainerInsights),
+                                value: insights_default.value.clone(),
+                            }],
+                            &settings,
+                        )),
+                        configuration: req.configuration.clone(),
+                        capacity_providers: Some(req.capacity_providers.clone().unwrap_or_default()),
+                        default_capacity_provider_strategy: Some(
+                            req.default_capacity_provider_strategy.clone().unwrap_or_default(),
+                        ),
+                        service_connect_defaults: req
+                            .service_connect_defaults
+                            .as_ref()
+                            .map(|d| ClusterServiceConnectDefaults { namespace: Some(d.namespace.clone()) }),
+                        ..Default::default()
+                    },
+                    created_at: now,
+                };
+                let key = keys::cluster(&name);
+                let revision = existing.map(|v| v.mod_revision).unwrap_or(0);
+                Ok(Attempt::Commit(Txn::new().expect(key.clone(), revision).put(key, encode(&record)?), record))
+            })
+            .await?;
+        Ok(CreateClusterResponse { cluster: Some(self.render_cluster(&record, true, true)) })
     }
 
     fn counts(&self, name: &str) -> Counts {
-        let state = self.cache.read();
-        let mut counts = Counts::default();
-        let from = (name.to_string(), String::new());
-        for ((cluster, _), v) in state.instances.range(from.clone()..) {
-            if cluster != name {
-                break;
-            }
-            if matches!(v.record.instance.status.as_deref(), Some("ACTIVE" | "DRAINING")) {
-                counts.instances += 1;
-            }
-        }
-        for ((cluster, _), v) in state.services.range(from.clone()..) {
-            if cluster != name {
-                break;
-            }
-            let fargate = i32::from(v.record.service.launch_type == Some(berth_model::ecs::LaunchType::Fargate));
-            match v.record.service.status.as_deref() {
-                Some("ACTIVE") => {
-                    counts.active_services += 1;
-                    counts.active_fargate_services += fargate;
-                }
-                Some("DRAINING") => {
-                    counts.draining_services += 1;
-                    counts.draining_fargate_services += fargate;
-                }
-                _ => {}
-            }
-        }
-        for ((cluster, _), v) in state.tasks.range(from..) {
-            if cluster != name {
-                break;
-            }
-            let fargate = v.record.task.launch_type == Some(berth_model::ecs::LaunchType::Fargate);
-            match v.record.task.last_status.as_deref() {
-                Some("RUNNING") => {
-                    counts.running += 1;
-                    counts.running_fargate += i32::from(fargate);
-                }
-                Some("PROVISIONING" | "PENDING" | "ACTIVATING") => {
-                    counts.pending += 1;
-                    counts.pending_fargate += i32::from(fargate);
-                }
-                _ => {}
-            }
-        }
-        counts
+        counts(&self.cache.read(), name)
     }
+}
 
+/// A cluster's counters, computed from the cache state.
+fn counts(state: &State, name: &str) -> Counts {
+    let mut counts = Counts::default();
+    let from = (name.to_string(), String::new());
+    for ((cluster, _), v) in state.instances.range(from.clone()..) {
+        if cluster != name {
+            break;
+        }
+        if matches!(v.record.instance.status.as_deref(), Some("ACTIVE" | "DRAINING")) {
+            counts.instances += 1;
+        }
+    }
+    for ((cluster, _), v) in state.services.range(from.clone()..) {
+        if cluster != name {
+            break;
+        }
+        let fargate = i32::from(v.record.service.launch_type == Some(berth_model::ecs::LaunchType::Fargate));
+        match v.record.service.status.as_deref() {
+            Some("ACTIVE") => {
+                counts.active_services += 1;
+                counts.active_fargate_services += fargate;
+            }
+            Some("DRAINING") => {
+                counts.draining_services += 1;
+                counts.draining_fargate_services += fargate;
+            }
+            _ => {}
+        }
+    }
+    for ((cluster, _), v) in state.tasks.range(from..) {
+        if cluster != name {
+            break;
+        }
+        let fargate = v.record.task.launch_type == Some(berth_model::ecs::LaunchType::Fargate);
+        match v.record.task.last_status.as_deref() {
+            Some("RUNNING") => {
+                counts.running += 1;
+                counts.running_fargate += i32::from(fargate);
+            }
+            Some("PROVISIONING" | "PENDING" | "ACTIVATING") => {
+                counts.pending += 1;
+                counts.pending_fargate += i32::from(fargate);
+            }
+            _ => {}
+        }
+    }
+    counts
+}
+
+impl Control {
     fn render_cluster(&self, record: &ClusterRecord, with_settings: bool, with_tags: bool) -> Cluster {
         let mut cluster = record.cluster.clone();
         let name = cluster.cluster_name.clone().unwrap_or_default();
@@ -260,63 +267,58 @@ impl Control {
     /// `DeleteCluster`: refused while the cluster has container instances or tasks; then INACTIVE.
     pub async fn delete_cluster(&self, req: DeleteClusterRequest) -> Result<DeleteClusterResponse> {
         let name = self.cluster_name(Some(&req.cluster))?;
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let counts = self.counts(&name);
-            if counts.instances > 0 {
-                return Err(ControlError::ecs(
-                    EcsException::ClusterContainsContainerInstancesException,
-                    "The Cluster cannot be deleted while Container Instances are active or draining.",
-                ));
-            }
-            if counts.active_services + counts.draining_services > 0 {
-                return Err(ControlError::ecs(
-                    EcsException::ClusterContainsServicesException,
-                    "The Cluster cannot be deleted while Services are active.",
-                ));
-            }
-            let active_tasks = {
-                let state = self.cache.read();
-                state
+        let record = self
+            .write("deleting a cluster", |state, _| {
+                let counts = counts(state, &name);
+                if counts.instances > 0 {
+                    return Err(ControlError::ecs(
+                        EcsException::ClusterContainsContainerInstancesException,
+                        "The Cluster cannot be deleted while Container Instances are active or draining.",
+                    ));
+                }
+                if counts.active_services + counts.draining_services > 0 {
+                    return Err(ControlError::ecs(
+                        EcsException::ClusterContainsServicesException,
+                        "The Cluster cannot be deleted while Services are active.",
+                    ));
+                }
+                let active_tasks = state
                     .tasks
                     .range((name.clone(), String::new())..)
                     .take_while(|((c, _), _)| *c == name)
-                    .any(|(_, v)| v.record.task.last_status.as_deref() != Some("STOPPED"))
-            };
-            if active_tasks {
-                return Err(ControlError::ecs(
-                    EcsException::ClusterContainsTasksException,
-                    "The Cluster cannot be deleted while Tasks are active.",
-                ));
-            }
-            let Some(v) = self.cache.read().clusters.get(&name).cloned() else {
-                return Err(ControlError::cluster_not_found());
-            };
-            let mut record = (*v.record).clone();
-            record.cluster.status = Some("INACTIVE".into());
-            let key = keys::cluster(&name);
-            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-            if self.commit(txn, "deleting a cluster").await?.is_some() {
-                return Ok(DeleteClusterResponse { cluster: Some(self.render_cluster(&record, true, true)) });
-            }
-        }
-        Err(ControlError::Contention { context: "deleting a cluster".into() })
+                    .any(|(_, v)| v.record.task.last_status.as_deref() != Some("STOPPED"));
+                if active_tasks {
+                    return Err(ControlError::ecs(
+                        EcsException::ClusterContainsTasksException,
+                        "The Cluster cannot be deleted while Tasks are active.",
+                    ));
+                }
+                let Some(v) = state.clusters.get(&name) else {
+                    return Err(ControlError::cluster_not_found());
+                };
+                let mut record = (*v.record).clone();
+                record.cluster.status = Some("INACTIVE".into());
+                let key = keys::cluster(&name);
+                Ok(Attempt::Commit(Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?), record))
+            })
+            .await?;
+        Ok(DeleteClusterResponse { cluster: Some(self.render_cluster(&record, true, true)) })
     }
 
     async fn modify_cluster(&self, cluster: &str, change: impl Fn(&mut Cluster)) -> Result<Cluster> {
         let name = self.cluster_name(Some(cluster))?;
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let Some(v) = self.cache.read().clusters.get(&name).cloned() else {
-                return Err(ControlError::cluster_not_found());
-            };
-            let mut record = (*v.record).clone();
-            change(&mut record.cluster);
-            let key = keys::cluster(&name);
-            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-            if self.commit(txn, "updating a cluster").await?.is_some() {
-                return Ok(self.render_cluster(&record, true, false));
-            }
-        }
-        Err(ControlError::Contention { context: "updating a cluster".into() })
+        let record = self
+            .write("updating a cluster", |state, _| {
+                let Some(v) = state.clusters.get(&name) else {
+                    return Err(ControlError::cluster_not_found());
+                };
+                let mut record = (*v.record).clone();
+                change(&mut record.cluster);
+                let key = keys::cluster(&name);
+                Ok(Attempt::Commit(Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?), record))
+            })
+            .await?;
+        Ok(self.render_cluster(&record, true, false))
     }
 
     /// `UpdateCluster`.

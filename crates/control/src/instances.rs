@@ -1,6 +1,7 @@
 //! Container instances: Register/Deregister, List, Describe, UpdateContainerInstancesState.
 
 use crate::cache::{State, Versioned};
+use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
 use crate::records::{InstanceRecord, keys};
 use crate::tags::validate_tags;
@@ -216,9 +217,8 @@ impl Control {
         let offered = offered_from_resources(req.total_resources.as_deref().unwrap_or_default())?;
         let tags = req.tags.clone().unwrap_or_default();
         validate_tags(&tags)?;
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let (txn, rendered) = {
-                let state = self.cache.read();
+        let rendered = self
+            .write("registering a container instance", |state, _| {
                 let previous = match &req.container_instance_arn {
                     Some(arn) => {
                         let key = parse_instance_ref(&cluster, arn)?;
@@ -232,7 +232,7 @@ impl Control {
                 };
                 let id = previous.as_ref().map(|p| p.record.id.clone()).unwrap_or_else(berth_model::ids::new_hex_id);
                 let mut record = self.build_instance_record(
-                    &state,
+                    state,
                     &cluster,
                     &id,
                     previous.as_ref().map(|p| &*p.record),
@@ -249,22 +249,10 @@ impl Control {
                 let txn = Txn::new()
                     .expect(key.clone(), previous.as_ref().map(|p| p.mod_revision).unwrap_or(0))
                     .put(key, encode(&record)?);
-                (txn, self.render_instance(&state, &record, true))
-            };
-            if self.commit(txn, "registering a container instance").await?.is_some() {
-                return Ok(RegisterContainerInstanceResponse { container_instance: Some(rendered) });
-            }
-        }
-        Err(ControlError::Contention { context: "registering a container instance".into() })
-    }
-
-    pub(crate) fn find_instance(&self, cluster: &str, text: &str) -> Result<Versioned<InstanceRecord>> {
-        let key = parse_instance_ref(cluster, text)?;
-        self.cache.read().instances.get(&key).cloned().ok_or_else(|| {
-            ControlError::invalid(format!(
-                "The referenced container instance {text} was not found in cluster {cluster}."
-            ))
-        })
+                Ok(Attempt::Commit(txn, self.render_instance(state, &record, true)))
+            })
+            .await?;
+        Ok(RegisterContainerInstanceResponse { container_instance: Some(rendered) })
     }
 
     /// `DeregisterContainerInstance`. With tasks still on it, `force` is required; its tasks are then stopped.
@@ -273,50 +261,45 @@ impl Control {
         req: DeregisterContainerInstanceRequest,
     ) -> Result<DeregisterContainerInstanceResponse> {
         let cluster = self.cluster_name(req.cluster.as_deref())?;
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let v = self.find_instance(&cluster, &req.container_instance)?;
-            let active_tasks: Vec<_> = {
-                let state = self.cache.read();
-                state
+        let record = self
+            .write("deregistering a container instance", |state, now| {
+                let v = find_instance_in(state, &cluster, &req.container_instance)?;
+                let active_tasks: Vec<_> = state
                     .tasks_on_instance(&v.record.id)
                     .filter(|t| t.record.task.last_status.as_deref() != Some("STOPPED"))
-                    .cloned()
-                    .collect()
-            };
-            if !active_tasks.is_empty() && req.force != Some(true) {
-                return Err(ControlError::invalid(format!(
-                    "The container instance has {} task(s) that are not stopped; stop them first or deregister with force.",
-                    active_tasks.len()
-                )));
-            }
-            let mut record = (*v.record).clone();
-            record.instance.status = Some("INACTIVE".into());
-            record.instance.agent_connected = false;
-            record.instance.version += 1;
-            record.token_sha256 = String::new();
-            let key = keys::instance(&cluster, &record.id);
-            let mut txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-            let now = self.now();
-            for task in &active_tasks {
-                let mut t = (*task.record).clone();
-                crate::tasks::stop_record(
-                    &mut t,
-                    now,
-                    "Container instance deregistration forced by user",
-                    "UserInitiated",
-                    true,
-                );
-                let key = keys::task(&t.cluster, task_id(&t));
-                txn = txn.expect(key.clone(), task.mod_revision).put(key, encode(&t)?);
-            }
-            if self.commit(txn, "deregistering a container instance").await?.is_some() {
-                let state = self.cache.read();
-                return Ok(DeregisterContainerInstanceResponse {
-                    container_instance: Some(self.render_instance(&state, &record, true)),
-                });
-            }
-        }
-        Err(ControlError::Contention { context: "deregistering a container instance".into() })
+                    .collect();
+                if !active_tasks.is_empty() && req.force != Some(true) {
+                    return Err(ControlError::invalid(format!(
+                        "The container instance has {} task(s) that are not stopped; stop them first or deregister with force.",
+                        active_tasks.len()
+                    )));
+                }
+                let mut record = (*v.record).clone();
+                record.instance.status = Some("INACTIVE".into());
+                record.instance.agent_connected = false;
+                record.instance.version += 1;
+                record.token_sha256 = String::new();
+                let key = keys::instance(&cluster, &record.id);
+                let mut txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+                for task in &active_tasks {
+                    let mut t = (*task.record).clone();
+                    crate::tasks::stop_record(
+                        &mut t,
+                        now,
+                        "Container instance deregistration forced by user",
+                        "UserInitiated",
+                        true,
+                    );
+                    let key = keys::task(&t.cluster, task_id(&t));
+                    txn = txn.expect(key.clone(), task.mod_revision).put(key, encode(&t)?);
+                }
+                Ok(Attempt::Commit(txn, record))
+            })
+            .await?;
+        let state = self.cache.read();
+        Ok(DeregisterContainerInstanceResponse {
+            container_instance: Some(self.render_instance(&state, &record, true)),
+        })
     }
 
     /// `ListContainerInstances`.
@@ -369,7 +352,7 @@ impl Control {
             let found = parse_instance_ref(&cluster, text).ok().and_then(|key| state.instances.get(&key).cloned());
             match found {
                 Some(v) => instances.push(self.render_instance(&state, &v.record, with_tags)),
-                None => failures.push(self.missing("container-instance", &cluster, text)),
+                None => failures.push(self.missing_in(&state, "container-instance", &cluster, text)),
             }
         }
         Ok(DescribeContainerInstancesResponse { container_instances: Some(instances), failures: Some(failures) })
@@ -392,35 +375,47 @@ impl Control {
         }
         let mut updated = Vec::new();
         let mut failures = Vec::new();
-        'outer: for text in &req.container_instances {
-            for _ in 0..crate::MAX_ATTEMPTS {
-                let Ok(v) = self.find_instance(&cluster, text) else {
-                    failures.push(self.missing("container-instance", &cluster, text));
-                    continue 'outer;
-                };
-                let mut record = (*v.record).clone();
-                if record.instance.status.as_deref() == Some("INACTIVE") {
-                    failures.push(Failure {
-                        arn: record.instance.container_instance_arn.clone(),
-                        reason: Some("INACTIVE".into()),
-                        detail: Some("The container instance is deregistered.".into()),
-                    });
-                    continue 'outer;
-                }
-                record.instance.status = Some(req.status.as_str().to_string());
-                record.instance.version += 1;
-                let key = keys::instance(&cluster, &record.id);
-                let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-                if self.commit(txn, "updating container instance state").await?.is_some() {
+        for text in &req.container_instances {
+            // `Ok(record)` updated, `Err(None)` not found, `Err(Some(failure))` deregistered.
+            let outcome = self
+                .write("updating container instance state", |state, _| {
+                    let Ok(v) = find_instance_in(state, &cluster, text) else {
+                        return Ok(Attempt::Done(Err(None)));
+                    };
+                    let mut record = (*v.record).clone();
+                    if record.instance.status.as_deref() == Some("INACTIVE") {
+                        return Ok(Attempt::Done(Err(Some(Failure {
+                            arn: record.instance.container_instance_arn.clone(),
+                            reason: Some("INACTIVE".into()),
+                            detail: Some("The container instance is deregistered.".into()),
+                        }))));
+                    }
+                    record.instance.status = Some(req.status.as_str().to_string());
+                    record.instance.version += 1;
+                    let key = keys::instance(&cluster, &record.id);
+                    let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+                    Ok(Attempt::Commit(txn, Ok(record)))
+                })
+                .await?;
+            match outcome {
+                Ok(record) => {
                     let state = self.cache.read();
                     updated.push(self.render_instance(&state, &record, false));
-                    continue 'outer;
                 }
+                Err(None) => failures.push(self.missing("container-instance", &cluster, text)),
+                Err(Some(failure)) => failures.push(failure),
             }
-            return Err(ControlError::Contention { context: "updating container instance state".into() });
         }
         Ok(UpdateContainerInstancesStateResponse { container_instances: Some(updated), failures: Some(failures) })
     }
+}
+
+/// The instance a request names (ARN or id) in `cluster`, from the cache state.
+pub(crate) fn find_instance_in(state: &State, cluster: &str, text: &str) -> Result<Versioned<InstanceRecord>> {
+    let key = parse_instance_ref(cluster, text)?;
+    state.instances.get(&key).cloned().ok_or_else(|| {
+        ControlError::invalid(format!("The referenced container instance {text} was not found in cluster {cluster}."))
+    })
 }
 
 /// The id (last ARN segment) of a task record.

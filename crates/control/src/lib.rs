@@ -36,6 +36,7 @@ mod error;
 pub mod exec;
 mod instances;
 pub mod liveness;
+mod optimistic;
 mod paging;
 mod placement;
 mod poll_endpoint;
@@ -127,8 +128,7 @@ pub fn spawn_controllers(control: &Arc<Control>) {
     tokio::spawn(services::controller::run(control.clone()));
 }
 
-/// How many times an operation re-reads and retries after losing a compare-and-swap race.
-const MAX_ATTEMPTS: usize = 16;
+use optimistic::MAX_ATTEMPTS;
 
 impl Control {
     /// Starts the control plane on a store: loads the cache and creates the `default` cluster if missing.
@@ -170,6 +170,11 @@ impl Control {
     /// as the ARN `{kind}/{cluster}/{text}` (e.g. `task`, `service`, `container-instance`).
     /// When the resource's record is quarantined (unreadable), the failure says so instead.
     pub(crate) fn missing(&self, kind: &str, cluster: &str, text: &str) -> Failure {
+        self.missing_in(&self.cache.read(), kind, cluster, text)
+    }
+
+    /// [`Control::missing`] on a cache state the caller already holds.
+    pub(crate) fn missing_in(&self, state: &cache::State, kind: &str, cluster: &str, text: &str) -> Failure {
         let arn = if is_arn(text) { text.to_string() } else { self.arn(&format!("{kind}/{cluster}/{text}")) };
         let id = arn.rsplit('/').next().unwrap_or_default();
         let key = match kind {
@@ -178,7 +183,7 @@ impl Control {
             "container-instance" => Some(records::keys::instance(cluster, id)),
             _ => None,
         };
-        if let Some(q) = key.and_then(|k| self.cache.read().quarantined.get(&k).cloned()) {
+        if let Some(q) = key.and_then(|k| state.quarantined.get(&k).cloned()) {
             return Failure {
                 arn: Some(arn),
                 reason: Some(QUARANTINED_REASON.into()),

@@ -1,5 +1,7 @@
 //! Resource tags: validation, and TagResource / UntagResource / ListTagsForResource on every taggable resource.
 
+use crate::cache::State;
+use crate::optimistic::Attempt;
 use crate::records::keys;
 use crate::{Control, ControlError, Result, encode};
 use berth_model::arn::Arn;
@@ -8,6 +10,11 @@ use berth_model::ecs::{
     TagResourceResponse, UntagResourceRequest, UntagResourceResponse,
 };
 use berth_store::Txn;
+
+/// ECS's answer for a tagged resource that does not exist.
+fn not_found() -> ControlError {
+    ControlError::ecs(crate::EcsException::ResourceNotFoundException, "The specified resource could not be found.")
+}
 
 /// The most tags a resource may carry.
 pub const MAX_TAGS: usize = 50;
@@ -129,19 +136,12 @@ enum Target {
 }
 
 impl Control {
-    fn tag_target(&self, resource_arn: &str) -> Result<Target> {
-        let not_found = || {
-            ControlError::ecs(
-                crate::EcsException::ResourceNotFoundException,
-                "The specified resource could not be found.",
-            )
-        };
+    fn tag_target(state: &State, resource_arn: &str) -> Result<Target> {
         let arn = Arn::parse(resource_arn).map_err(|e| ControlError::invalid(e.to_string()))?;
         if arn.service != "ecs" {
             return Err(ControlError::invalid(format!("{resource_arn} is not an Amazon ECS resource ARN.")));
         }
         let path = arn.resource_path();
-        let state = self.cache.read();
         let target = match (arn.resource_type(), path.as_slice()) {
             ("cluster", [name]) => Target::Cluster(name.to_string()),
             ("task-definition", [family_revision]) => {
@@ -196,41 +196,41 @@ impl Control {
 
     /// Reads, changes and writes back a resource's tags with compare-and-swap.
     async fn update_tags(&self, resource_arn: &str, change: impl Fn(&[Tag]) -> Result<Vec<Tag>>) -> Result<()> {
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let target = self.tag_target(resource_arn)?;
+        self.write("updating tags", |state, _| {
+            // The target is found again on every attempt: it may have gone meanwhile.
+            let target = Self::tag_target(state, resource_arn)?;
             let txn = {
-                let state = self.cache.read();
                 match &target {
                     Target::Cluster(n) => {
-                        let Some(v) = state.clusters.get(n) else { continue };
+                        let Some(v) = state.clusters.get(n) else { return Err(not_found()) };
                         let mut rec = (*v.record).clone();
                         let tags = change(rec.cluster.tags.as_deref().unwrap_or_default())?;
                         rec.cluster.tags = Some(tags);
                         Txn::new().expect(keys::cluster(n), v.mod_revision).put(keys::cluster(n), encode(&rec)?)
                     }
                     Target::Service(c, n) => {
-                        let Some(v) = state.services.get(&(c.clone(), n.clone())) else { continue };
+                        let Some(v) = state.services.get(&(c.clone(), n.clone())) else { return Err(not_found()) };
                         let mut rec = (*v.record).clone();
                         rec.service.tags = Some(change(rec.service.tags.as_deref().unwrap_or_default())?);
                         let key = keys::service(c, n);
                         Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
                     Target::TaskDefinition(f, r) => {
-                        let Some(v) = state.task_definitions.get(&(f.clone(), *r)) else { continue };
+                        let Some(v) = state.task_definitions.get(&(f.clone(), *r)) else { return Err(not_found()) };
                         let mut rec = (*v.record).clone();
                         rec.tags = change(&rec.tags)?;
                         let key = keys::task_definition(f, *r);
                         Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
                     Target::Task(c, i) => {
-                        let Some(v) = state.tasks.get(&(c.clone(), i.clone())) else { continue };
+                        let Some(v) = state.tasks.get(&(c.clone(), i.clone())) else { return Err(not_found()) };
                         let mut rec = (*v.record).clone();
                         rec.task.tags = Some(change(rec.task.tags.as_deref().unwrap_or_default())?);
                         let key = keys::task(c, i);
                         Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
                     Target::Instance(c, i) => {
-                        let Some(v) = state.instances.get(&(c.clone(), i.clone())) else { continue };
+                        let Some(v) = state.instances.get(&(c.clone(), i.clone())) else { return Err(not_found()) };
                         let mut rec = (*v.record).clone();
                         rec.instance.tags = Some(change(rec.instance.tags.as_deref().unwrap_or_default())?);
                         let key = keys::instance(c, i);
@@ -238,11 +238,9 @@ impl Control {
                     }
                 }
             };
-            if self.commit(txn, "updating tags").await?.is_some() {
-                return Ok(());
-            }
-        }
-        Err(ControlError::Contention { context: "updating tags".into() })
+            Ok(Attempt::Commit(txn, ()))
+        })
+        .await
     }
 
     /// `TagResource`.
@@ -271,8 +269,8 @@ impl Control {
 
     /// `ListTagsForResource`.
     pub fn list_tags_for_resource(&self, req: ListTagsForResourceRequest) -> Result<ListTagsForResourceResponse> {
-        let target = self.tag_target(&req.resource_arn)?;
         let state = self.cache.read();
+        let target = Self::tag_target(&state, &req.resource_arn)?;
         let tags = match target {
             Target::Cluster(n) => state.clusters.get(&n).and_then(|v| v.record.cluster.tags.clone()),
             Target::Service(c, n) => state.services.get(&(c, n)).and_then(|v| v.record.service.tags.clone()),

@@ -1,6 +1,7 @@
 //! Task definitions: Register, Describe, List (revisions and families), Deregister, Delete.
 
-use crate::cache::Versioned;
+use crate::cache::{State, Versioned};
+use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate, paginate_ordered};
 use crate::records::{FamilyRecord, TaskDefinitionRecord, keys};
 use crate::tags::validate_tags;
@@ -98,72 +99,60 @@ impl Control {
         if fargate_ok {
             compatibilities.push(Compatibility::Fargate);
         }
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let family = self.cache.read().families.get(&req.family).cloned();
-            let revision = family.as_ref().map(|f| f.record.latest_revision).unwrap_or(0) + 1;
-            let mut td = TaskDefinition {
-                task_definition_arn: Some(self.arn(&format!("task-definition/{}:{revision}", req.family))),
-                container_definitions: Some(
-                    req.container_definitions.iter().cloned().map(|c| normalise_container(c, network_mode)).collect(),
-                ),
-                family: Some(req.family.clone()),
-                // `""` (what deploy tools send when copying a definition) is no role: docs/COMPATIBILITY.md.
-                task_role_arn: absent_if_empty(req.task_role_arn.clone()),
-                execution_role_arn: absent_if_empty(req.execution_role_arn.clone()),
-                network_mode: req.network_mode,
-                revision,
-                volumes: Some(req.volumes.clone().unwrap_or_default()),
-                status: Some(TaskDefinitionStatus::Active),
-                placement_constraints: Some(req.placement_constraints.clone().unwrap_or_default()),
-                compatibilities: Some(compatibilities.clone()),
-                runtime_platform: req.runtime_platform.clone(),
-                requires_compatibilities: req.requires_compatibilities.clone(),
-                cpu: req.cpu.as_deref().and_then(parse_task_cpu).map(|c| c.to_string()),
-                memory: req.memory.as_deref().and_then(parse_task_memory).map(|m| m.to_string()),
-                pid_mode: req.pid_mode,
-                ipc_mode: req.ipc_mode,
-                proxy_configuration: req.proxy_configuration.clone(),
-                registered_at: Some(self.now()),
-                registered_by: Some(root_arn(&self.config.account_id)),
-                ephemeral_storage: req.ephemeral_storage.clone(),
-                enable_fault_injection: req.enable_fault_injection,
-                ..Default::default()
-            };
-            td.requires_attributes = Some(
-                required_attributes(&td).into_iter().map(|name| Attribute { name, ..Default::default() }).collect(),
-            );
-            let record = TaskDefinitionRecord { task_definition: td.clone(), tags: tags.clone() };
-            let family_key = keys::family(&req.family);
-            let txn = Txn::new()
-                .expect(family_key.clone(), family.as_ref().map(|f| f.mod_revision).unwrap_or(0))
-                .put(family_key, encode(&FamilyRecord { family: req.family.clone(), latest_revision: revision })?)
-                .put(keys::task_definition(&req.family, revision), encode(&record)?);
-            if self.commit(txn, "registering a task definition").await?.is_some() {
-                return Ok(RegisterTaskDefinitionResponse { task_definition: Some(td), tags: Some(tags) });
-            }
-        }
-        Err(ControlError::Contention { context: "registering a task definition".into() })
+        let td = self
+            .write("registering a task definition", |state, now| {
+                let family = state.families.get(&req.family);
+                let revision = family.as_ref().map(|f| f.record.latest_revision).unwrap_or(0) + 1;
+                let mut td = TaskDefinition {
+                    task_definition_arn: Some(self.arn(&format!("task-definition/{}:{revision}", req.family))),
+                    container_definitions: Some(
+                        req.container_definitions
+                            .iter()
+                            .cloned()
+                            .map(|c| normalise_container(c, network_mode))
+                            .collect(),
+                    ),
+                    family: Some(req.family.clone()),
+                    // `""` (what deploy tools send when copying a definition) is no role: docs/COMPATIBILITY.md.
+                    task_role_arn: absent_if_empty(req.task_role_arn.clone()),
+                    execution_role_arn: absent_if_empty(req.execution_role_arn.clone()),
+                    network_mode: req.network_mode,
+                    revision,
+                    volumes: Some(req.volumes.clone().unwrap_or_default()),
+                    status: Some(TaskDefinitionStatus::Active),
+                    placement_constraints: Some(req.placement_constraints.clone().unwrap_or_default()),
+                    compatibilities: Some(compatibilities.clone()),
+                    runtime_platform: req.runtime_platform.clone(),
+                    requires_compatibilities: req.requires_compatibilities.clone(),
+                    cpu: req.cpu.as_deref().and_then(parse_task_cpu).map(|c| c.to_string()),
+                    memory: req.memory.as_deref().and_then(parse_task_memory).map(|m| m.to_string()),
+                    pid_mode: req.pid_mode,
+                    ipc_mode: req.ipc_mode,
+                    proxy_configuration: req.proxy_configuration.clone(),
+                    registered_at: Some(now),
+                    registered_by: Some(root_arn(&self.config.account_id)),
+                    ephemeral_storage: req.ephemeral_storage.clone(),
+                    enable_fault_injection: req.enable_fault_injection,
+                    ..Default::default()
+                };
+                td.requires_attributes = Some(
+                    required_attributes(&td).into_iter().map(|name| Attribute { name, ..Default::default() }).collect(),
+                );
+                let record = TaskDefinitionRecord { task_definition: td.clone(), tags: tags.clone() };
+                let family_key = keys::family(&req.family);
+                let txn = Txn::new()
+                    .expect(family_key.clone(), family.as_ref().map(|f| f.mod_revision).unwrap_or(0))
+                    .put(family_key, encode(&FamilyRecord { family: req.family.clone(), latest_revision: revision })?)
+                    .put(keys::task_definition(&req.family, revision), encode(&record)?);
+                Ok(Attempt::Commit(txn, td))
+            })
+            .await?;
+        Ok(RegisterTaskDefinitionResponse { task_definition: Some(td), tags: Some(tags) })
     }
 
     /// Resolves `family`, `family:revision` or an ARN. A bare family means its latest ACTIVE revision.
     pub(crate) fn find_task_definition(&self, text: &str) -> Result<Versioned<TaskDefinitionRecord>> {
-        let unable = || ControlError::client("Unable to describe task definition.");
-        let (family, revision) = parse_task_definition_ref(text)?;
-        validate_family(&family).map_err(|_| unable())?;
-        let state = self.cache.read();
-        match revision {
-            Some(r) if state.is_quarantined(&keys::task_definition(&family, r)) => Err(ControlError::client(format!(
-                "The stored record of task definition {family}:{r} is corrupt and quarantined; see `berth admin quarantine`."
-            ))),
-            Some(r) => state.task_definitions.get(&(family, r)).cloned().ok_or_else(unable),
-            None => state
-                .task_definitions
-                .range((family.clone(), 0)..=(family, i32::MAX))
-                .rev()
-                .find(|(_, v)| v.record.task_definition.status == Some(TaskDefinitionStatus::Active))
-                .map(|(_, v)| v.clone())
-                .ok_or_else(unable),
-        }
+        find_task_definition_in(&self.cache.read(), text)
     }
 
     /// `DescribeTaskDefinition`.
@@ -243,18 +232,16 @@ impl Control {
         text: &str,
         change: impl Fn(&mut TaskDefinition, f64),
     ) -> Result<TaskDefinition> {
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let v = self.find_task_definition(text)?;
+        self.write("changing a task definition's status", |state, now| {
+            let v = find_task_definition_in(state, text)?;
             let mut record = (*v.record).clone();
-            change(&mut record.task_definition, self.now());
+            change(&mut record.task_definition, now);
             let td = &record.task_definition;
             let key = keys::task_definition(td.family.as_deref().unwrap_or_default(), td.revision);
             let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-            if self.commit(txn, "changing a task definition's status").await?.is_some() {
-                return Ok(record.task_definition);
-            }
-        }
-        Err(ControlError::Contention { context: "changing a task definition's status".into() })
+            Ok(Attempt::Commit(txn, record.task_definition))
+        })
+        .await
     }
 
     /// `DeregisterTaskDefinition`: the revision becomes INACTIVE; running tasks go on, new runs are refused.
@@ -412,6 +399,27 @@ pub(crate) fn parse_task_definition_ref(text: &str) -> Result<(String, Option<i3
             Ok((family.to_string(), Some(revision)))
         }
         None => Ok((body, None)),
+    }
+}
+
+/// Resolves `family`, `family:revision` or an ARN in the cache state. A bare family means its latest ACTIVE
+/// revision.
+pub(crate) fn find_task_definition_in(state: &State, text: &str) -> Result<Versioned<TaskDefinitionRecord>> {
+    let unable = || ControlError::client("Unable to describe task definition.");
+    let (family, revision) = parse_task_definition_ref(text)?;
+    validate_family(&family).map_err(|_| unable())?;
+    match revision {
+        Some(r) if state.is_quarantined(&keys::task_definition(&family, r)) => Err(ControlError::client(format!(
+            "The stored record of task definition {family}:{r} is corrupt and quarantined; see `berth admin quarantine`."
+        ))),
+        Some(r) => state.task_definitions.get(&(family, r)).cloned().ok_or_else(unable),
+        None => state
+            .task_definitions
+            .range((family.clone(), 0)..=(family, i32::MAX))
+            .rev()
+            .find(|(_, v)| v.record.task_definition.status == Some(TaskDefinitionStatus::Active))
+            .map(|(_, v)| v.clone())
+            .ok_or_else(unable),
     }
 }
 

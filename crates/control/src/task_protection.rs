@@ -4,6 +4,7 @@
 //! Protection is stored on the task record as the time it expires, so it survives a restart, and it ends by
 //! itself when the control plane's clock passes that time: nothing has to run to clear it.
 
+use crate::optimistic::Attempt;
 use crate::records::{TaskRecord, keys};
 use crate::tasks::stop::parse_task_ref;
 use crate::{Control, ControlError, Result, encode};
@@ -84,7 +85,7 @@ impl Control {
                     match found {
                         Some(v) if in_service(&v.record) => protected.push(shown(&v.record, now)),
                         Some(v) => failures.push(not_valid(&v.record)),
-                        None => failures.push(self.missing("task", &cluster, text)),
+                        None => failures.push(self.missing_in(&state, "task", &cluster, text)),
                     }
                 }
             }
@@ -112,11 +113,9 @@ impl Control {
         let cluster = self.cluster_name(Some(&req.cluster))?;
         check_task_count(req.tasks.len())?;
         requested_expiry(&req, self.now())?;
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let now = self.now();
-            let expiry = requested_expiry(&req, now)?;
-            let (txn, changed, protected, failures) = {
-                let state = self.cache.read();
+        let (protected, failures) = self
+            .write("updating task protection", |state, now| {
+                let expiry = requested_expiry(&req, now)?;
                 let mut txn = Txn::new();
                 let mut changed = false;
                 let (mut protected, mut failures) = (Vec::new(), Vec::new());
@@ -124,7 +123,7 @@ impl Control {
                 for text in &req.tasks {
                     let found = parse_task_ref(&cluster, text).ok().and_then(|key| state.tasks.get(&key).cloned());
                     let Some(v) = found else {
-                        failures.push(self.missing("task", &cluster, text));
+                        failures.push(self.missing_in(state, "task", &cluster, text));
                         continue;
                     };
                     let stopped = v.record.task.last_status.as_deref() == Some("STOPPED");
@@ -141,14 +140,11 @@ impl Control {
                         changed = true;
                     }
                 }
-                (txn, changed, protected, failures)
-            };
-            let committed = !changed || self.commit(txn, "updating task protection").await?.is_some();
-            if committed {
-                return Ok(UpdateTaskProtectionResponse { protected_tasks: Some(protected), failures: Some(failures) });
-            }
-        }
-        Err(ControlError::Contention { context: "updating task protection".into() })
+                let answer = (protected, failures);
+                Ok(if changed { Attempt::Commit(txn, answer) } else { Attempt::Done(answer) })
+            })
+            .await?;
+        Ok(UpdateTaskProtectionResponse { protected_tasks: Some(protected), failures: Some(failures) })
     }
 }
 

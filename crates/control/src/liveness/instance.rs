@@ -1,9 +1,10 @@
 //! The liveness of one container instance: `agentConnected` and the tasks of a lost instance.
 
+use crate::optimistic::Attempt;
 use crate::records::keys;
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::stop_record;
-use crate::{Control, ControlError, Result, encode};
+use crate::{Control, Result, encode};
 use berth_runtime::Action;
 use berth_store::Txn;
 
@@ -63,14 +64,14 @@ pub async fn stop_tasks_of_lost_instances(control: &Control) -> Result<()> {
 /// Stops the tasks of one instance if it is lost (disconnected, and silent past the lost-instance timeout).
 async fn stop_tasks_of_lost_instance(control: &Control, cluster: &str, id: &str) -> Result<()> {
     let timeout = control.config.lost_instance_timeout;
-    for _ in 0..crate::MAX_ATTEMPTS {
-        let now = control.now();
-        let txn = {
-            let state = control.cache.read();
-            let Some(v) = state.instances.get(&(cluster.to_string(), id.to_string())) else { return Ok(()) };
+    control
+        .write("stopping the tasks of a lost instance", |state, now| {
+            let Some(v) = state.instances.get(&(cluster.to_string(), id.to_string())) else {
+                return Ok(Attempt::Done(()));
+            };
             let record = &v.record;
             if record.instance.agent_connected || control.agents.is_connected(&record.id, timeout) {
-                return Ok(());
+                return Ok(Attempt::Done(()));
             }
             let arn = record.instance.container_instance_arn.clone().unwrap_or_default();
             let mut txn = Txn::new();
@@ -88,20 +89,16 @@ async fn stop_tasks_of_lost_instance(control: &Control, cluster: &str, id: &str)
                 );
                 let code = if service { "ServiceSchedulerInitiated" } else { "InfrastructureHealth" };
                 stop_record(&mut task, now, &reason, code, true);
-                release_if_stopped(&state, &mut task, &mut updates);
+                release_if_stopped(state, &mut task, &mut updates);
                 let key = keys::task(&task.cluster, crate::instances::task_id(&task));
                 txn = txn.expect(key.clone(), t.mod_revision).put(key, encode(&task)?);
                 any = true;
             }
             if !any {
-                return Ok(());
+                return Ok(Attempt::Done(()));
             }
-            add_instance_updates(txn, updates)?
-        };
-        tracing::warn!(instance = %id, "stopping the tasks of a lost container instance");
-        if control.commit(txn, "stopping the tasks of a lost instance").await?.is_some() {
-            return Ok(());
-        }
-    }
-    Err(ControlError::Contention { context: "stopping the tasks of a lost instance".into() })
+            tracing::warn!(instance = %id, "stopping the tasks of a lost container instance");
+            Ok(Attempt::Commit(add_instance_updates(txn, updates)?, ()))
+        })
+        .await
 }

@@ -569,7 +569,7 @@ impl Control {
             let found = service_name(text).ok().and_then(|n| state.services.get(&(cluster.clone(), n)));
             match found {
                 Some(v) => services.push(self.render_service(&state, &v.record, with_tags)),
-                None => failures.push(self.missing("service", &cluster, text)),
+                None => failures.push(self.missing_in(&state, "service", &cluster, text)),
             }
         }
         Ok(DescribeServicesResponse { services: Some(services), failures: Some(failures) })

@@ -24,7 +24,7 @@ impl Control {
             let found = parse_task_ref(&cluster, text).ok().and_then(|key| state.tasks.get(&key));
             match found {
                 Some(v) => tasks.push(render_task(&v.record, with_tags)),
-                None => failures.push(self.missing("task", &cluster, text)),
+                None => failures.push(self.missing_in(&state, "task", &cluster, text)),
             }
         }
         Ok(DescribeTasksResponse { tasks: Some(tasks), failures: Some(failures) })

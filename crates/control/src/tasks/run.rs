@@ -498,7 +498,8 @@ impl Control {
                 let mut unkeyed = req.clone();
                 unkeyed.client_token = None;
                 let fp = fingerprint(&unkeyed);
-                if let Some(existing) = self.cache.read().tokens.get(&key).cloned()
+                let existing = self.cache.read().tokens.get(&key).cloned();
+                if let Some(existing) = existing
                     && !self.token_expired(&existing.record)
                 {
                     return self.replay_run_task(&cluster, &existing.record, &fp);

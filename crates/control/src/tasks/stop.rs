@@ -2,6 +2,7 @@
 
 use super::{render_task, stop_record};
 use crate::cache::State;
+use crate::optimistic::Attempt;
 use crate::records::{InstanceRecord, TaskRecord, keys};
 use crate::{Control, ControlError, Result, encode};
 use berth_model::arn::{Arn, is_arn};
@@ -72,10 +73,8 @@ impl Control {
             return Err(ControlError::invalid("The stop reason can have at most 1024 characters."));
         }
         let key = parse_task_ref(&cluster, &req.task)?;
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let now = self.now();
-            let (txn, task) = {
-                let state = self.cache.read();
+        let task = self
+            .write("stopping a task", |state, now| {
                 let Some(v) = state.tasks.get(&key) else {
                     return Err(ControlError::invalid("The referenced task was not found."));
                 };
@@ -87,15 +86,12 @@ impl Control {
                     .is_none_or(|i| i.record.instance.status.as_deref() == Some("INACTIVE"));
                 stop_record(&mut record, now, &reason, "UserInitiated", orphaned);
                 let mut updates = InstanceUpdates::new();
-                release_if_stopped(&state, &mut record, &mut updates);
+                release_if_stopped(state, &mut record, &mut updates);
                 let task_key = keys::task(&key.0, &key.1);
                 let txn = Txn::new().expect(task_key.clone(), v.mod_revision).put(task_key, encode(&record)?);
-                (add_instance_updates(txn, updates)?, render_task(&record, false))
-            };
-            if self.commit(txn, "stopping a task").await?.is_some() {
-                return Ok(StopTaskResponse { task: Some(task) });
-            }
-        }
-        Err(ControlError::Contention { context: "stopping a task".into() })
+                Ok(Attempt::Commit(add_instance_updates(txn, updates)?, render_task(&record, false)))
+            })
+            .await?;
+        Ok(StopTaskResponse { task: Some(task) })
     }
 }
