@@ -13,8 +13,8 @@ use crate::records::{
     AccountSettingRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, ServiceRecord,
     TaskDefinitionRecord, TaskRecord, keys,
 };
+use crate::stored::StoredRecord;
 use berth_store::{Event, EventKind, KeyValue, SharedStore, StoreError};
-use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
@@ -131,7 +131,7 @@ enum Change<T> {
 
 /// Decodes a record; a value that does not decode is quarantined (logged once per revision) and reported as
 /// [`Change::Keep`].
-fn change<T: DeserializeOwned>(
+fn change<T: StoredRecord>(
     quarantined: &mut BTreeMap<String, Quarantined>,
     kind: EventKind,
     kv: &KeyValue,
@@ -140,7 +140,7 @@ fn change<T: DeserializeOwned>(
         quarantined.remove(&kv.key);
         return Change::Remove;
     }
-    match serde_json::from_slice(&kv.value) {
+    match crate::stored::decode(&kv.value) {
         Ok(record) => {
             if quarantined.remove(&kv.key).is_some() {
                 tracing::info!(key = %kv.key, "a quarantined record was rewritten and reads again");
@@ -167,8 +167,8 @@ fn change<T: DeserializeOwned>(
 /// Checks that a stored value decodes as the record its key names (for `berth admin quarantine`, offline).
 /// Keys outside the ECS records are checked as JSON.
 pub fn check_record(key: &str, value: &[u8]) -> std::result::Result<(), String> {
-    fn check<T: DeserializeOwned>(value: &[u8]) -> std::result::Result<(), String> {
-        serde_json::from_slice::<T>(value).map(|_| ()).map_err(|e| e.to_string())
+    fn check<T: StoredRecord>(value: &[u8]) -> std::result::Result<(), String> {
+        crate::stored::decode::<T>(value).map(|_| ())
     }
     match classify(key) {
         Some(Kind::Cluster(_)) => check::<ClusterRecord>(value),
@@ -179,11 +179,11 @@ pub fn check_record(key: &str, value: &[u8]) -> std::result::Result<(), String> 
         Some(Kind::Service(..)) => check::<ServiceRecord>(value),
         Some(Kind::Token) => check::<ClientTokenRecord>(value),
         Some(Kind::AccountSetting(..)) => check::<AccountSettingRecord>(value),
-        None => check::<serde_json::Value>(value),
+        None => serde_json::from_slice::<serde_json::Value>(value).map(|_| ()).map_err(|e| e.to_string()),
     }
 }
 
-fn update<K: Ord, T: DeserializeOwned>(
+fn update<K: Ord, T: StoredRecord>(
     map: &mut BTreeMap<K, Versioned<T>>,
     quarantined: &mut BTreeMap<String, Quarantined>,
     key: K,

@@ -44,6 +44,7 @@ pub mod records;
 pub mod requires_attributes;
 pub mod services;
 pub mod state_changes;
+pub mod stored;
 pub mod support;
 mod tags;
 mod task_definitions;
@@ -239,6 +240,6 @@ pub fn resolve_cluster_name(cluster: Option<&str>) -> Result<String> {
 }
 
 /// Serialises a record for the store.
-fn encode<T: serde::Serialize>(record: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(record).map_err(|source| ControlError::Corrupt { key: "<encoding>".into(), source })
+fn encode<T: stored::StoredRecord>(record: &T) -> Result<Vec<u8>> {
+    stored::encode(record).map_err(|source| ControlError::Corrupt { key: "<encoding>".into(), source })
 }
