@@ -9,6 +9,7 @@ mod stop_deployment;
 pub mod throttle;
 
 use crate::cache::{State, Versioned};
+use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
 use crate::records::{DeploymentState, ServiceRecord, keys};
 use crate::tags::validate_tags;
@@ -41,6 +42,12 @@ fn digits(n: usize) -> String {
 /// A new deployment id, `ecs-svc/` and 19 digits.
 pub fn new_deployment_id() -> String {
     format!("ecs-svc/{}", digits(19))
+}
+
+/// The service a request names (name or ARN) in `cluster`, from the cache state.
+fn find_service_in(state: &State, cluster: &str, text: &str) -> Result<Versioned<ServiceRecord>> {
+    let name = service_name(text)?;
+    state.services.get(&(cluster.to_string(), name)).cloned().ok_or_else(service_not_found)
 }
 
 fn service_not_found() -> ControlError {
@@ -273,11 +280,6 @@ impl Control {
         service
     }
 
-    fn find_service(&self, cluster: &str, text: &str) -> Result<Versioned<ServiceRecord>> {
-        let name = service_name(text)?;
-        self.cache.read().services.get(&(cluster.to_string(), name)).cloned().ok_or_else(service_not_found)
-    }
-
     /// A new revision and service deployment for a deployment of `task_definition`.
     fn new_deployment(
         &self,
@@ -472,87 +474,82 @@ impl Control {
         let tags = req.tags.clone().unwrap_or_default();
         validate_tags(&tags)?;
         let fp = fingerprint(&req);
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let existing = self.cache.read().services.get(&(cluster.clone(), req.service_name.clone())).cloned();
-            if let Some(v) = &existing {
-                match v.record.service.status.as_deref() {
-                    Some("ACTIVE") if v.record.create_fingerprint == fp => {
-                        let state = self.cache.read();
-                        return Ok(CreateServiceResponse {
-                            service: Some(self.render_service(&state, &v.record, true)),
-                        });
+        let record = self
+            .write("creating a service", |state, now| {
+                let existing = state.services.get(&(cluster.clone(), req.service_name.clone())).cloned();
+                if let Some(v) = &existing {
+                    match v.record.service.status.as_deref() {
+                        Some("ACTIVE") if v.record.create_fingerprint == fp => {
+                            return Ok(Attempt::Done((*v.record).clone()));
+                        }
+                        Some("ACTIVE") => return Err(ControlError::invalid("Creation of service was not idempotent.")),
+                        Some("DRAINING") => {
+                            return Err(ControlError::invalid("Unable to Start a service that is still Draining."));
+                        }
+                        _ => {}
                     }
-                    Some("ACTIVE") => return Err(ControlError::invalid("Creation of service was not idempotent.")),
-                    Some("DRAINING") => {
-                        return Err(ControlError::invalid("Unable to Start a service that is still Draining."));
-                    }
-                    _ => {}
                 }
-            }
-            let now = self.now();
-            let name = req.service_name.clone();
-            let mut record = ServiceRecord {
-                service: Service {
-                    service_arn: Some(self.arn(&format!("service/{cluster}/{name}"))),
-                    service_name: Some(name.clone()),
-                    cluster_arn: Some(self.arn(&format!("cluster/{cluster}"))),
-                    load_balancers: Some(Vec::new()),
-                    service_registries: Some(Vec::new()),
-                    status: Some("ACTIVE".into()),
-                    desired_count: desired,
-                    launch_type: Some(launch_type),
-                    task_definition: Some(td_arn.clone()),
-                    deployment_configuration: Some(deployment_configuration.clone()),
-                    role_arn: req.role.clone(),
-                    events: Some(Vec::new()),
-                    created_at: Some(now),
-                    placement_constraints: Some(constraints.clone()),
-                    placement_strategy: Some(strategies.clone()),
-                    health_check_grace_period_seconds: req.health_check_grace_period_seconds,
-                    scheduling_strategy: Some(strategy),
-                    deployment_controller: Some(DeploymentController { r#type: DeploymentControllerType::Ecs }),
-                    tags: Some(tags.clone()),
-                    created_by: Some(format!("arn:aws:iam::{}:root", self.config.account_id)),
-                    enable_ecs_managed_tags: req.enable_ecs_managed_tags,
-                    propagate_tags: Some(req.propagate_tags.unwrap_or(PropagateTags::None)),
-                    enable_execute_command: req.enable_execute_command,
-                    ..Default::default()
-                },
-                cluster: cluster.clone(),
-                deployments: Vec::new(),
-                revisions: Vec::new(),
-                service_deployments: Vec::new(),
-                last_completed_task_definition: None,
-                steady: false,
-                last_placement_failures: Vec::new(),
-                create_fingerprint: fp.clone(),
-                event_seq: 0,
-                start_throttle: Default::default(),
-            };
-            let deployment = self.new_deployment(&mut record, &td_arn, false, now);
-            record.deployments.insert(0, deployment);
-            if strategy == SchedulingStrategy::Daemon {
-                // A daemon wants one task on every instance it fits, from the start.
-                let state = self.cache.read();
-                let fits = state
-                    .instances
-                    .range((cluster.clone(), String::new())..)
-                    .take_while(|((c, _), _)| *c == cluster)
-                    .filter(|(_, i)| i.record.instance.status.as_deref() == Some("ACTIVE"))
-                    .filter(|(_, i)| self.daemon_fits(&state, &record, &td_arn, &i.record))
-                    .count();
-                record.service.desired_count = fits as i32;
-            }
-            let key = keys::service(&cluster, &name);
-            let txn = Txn::new()
-                .expect(key.clone(), existing.as_ref().map(|v| v.mod_revision).unwrap_or(0))
-                .put(key, encode(&record)?);
-            if self.commit(txn, "creating a service").await?.is_some() {
-                let state = self.cache.read();
-                return Ok(CreateServiceResponse { service: Some(self.render_service(&state, &record, true)) });
-            }
-        }
-        Err(ControlError::Contention { context: "creating a service".into() })
+                let name = req.service_name.clone();
+                let mut record = ServiceRecord {
+                    service: Service {
+                        service_arn: Some(self.arn(&format!("service/{cluster}/{name}"))),
+                        service_name: Some(name.clone()),
+                        cluster_arn: Some(self.arn(&format!("cluster/{cluster}"))),
+                        load_balancers: Some(Vec::new()),
+                        service_registries: Some(Vec::new()),
+                        status: Some("ACTIVE".into()),
+                        desired_count: desired,
+                        launch_type: Some(launch_type),
+                        task_definition: Some(td_arn.clone()),
+                        deployment_configuration: Some(deployment_configuration.clone()),
+                        role_arn: req.role.clone(),
+                        events: Some(Vec::new()),
+                        created_at: Some(now),
+                        placement_constraints: Some(constraints.clone()),
+                        placement_strategy: Some(strategies.clone()),
+                        health_check_grace_period_seconds: req.health_check_grace_period_seconds,
+                        scheduling_strategy: Some(strategy),
+                        deployment_controller: Some(DeploymentController { r#type: DeploymentControllerType::Ecs }),
+                        tags: Some(tags.clone()),
+                        created_by: Some(format!("arn:aws:iam::{}:root", self.config.account_id)),
+                        enable_ecs_managed_tags: req.enable_ecs_managed_tags,
+                        propagate_tags: Some(req.propagate_tags.unwrap_or(PropagateTags::None)),
+                        enable_execute_command: req.enable_execute_command,
+                        ..Default::default()
+                    },
+                    cluster: cluster.clone(),
+                    deployments: Vec::new(),
+                    revisions: Vec::new(),
+                    service_deployments: Vec::new(),
+                    last_completed_task_definition: None,
+                    steady: false,
+                    last_placement_failures: Vec::new(),
+                    create_fingerprint: fp.clone(),
+                    event_seq: 0,
+                    start_throttle: Default::default(),
+                };
+                let deployment = self.new_deployment(&mut record, &td_arn, false, now);
+                record.deployments.insert(0, deployment);
+                if strategy == SchedulingStrategy::Daemon {
+                    // A daemon wants one task on every instance it fits, from the start.
+                    let fits = state
+                        .instances
+                        .range((cluster.clone(), String::new())..)
+                        .take_while(|((c, _), _)| *c == cluster)
+                        .filter(|(_, i)| i.record.instance.status.as_deref() == Some("ACTIVE"))
+                        .filter(|(_, i)| self.daemon_fits(state, &record, &td_arn, &i.record))
+                        .count();
+                    record.service.desired_count = fits as i32;
+                }
+                let key = keys::service(&cluster, &name);
+                let txn = Txn::new()
+                    .expect(key.clone(), existing.as_ref().map(|v| v.mod_revision).unwrap_or(0))
+                    .put(key, encode(&record)?);
+                Ok(Attempt::Commit(txn, record))
+            })
+            .await?;
+        let state = self.cache.read();
+        Ok(CreateServiceResponse { service: Some(self.render_service(&state, &record, true)) })
     }
 
     /// `DescribeServices`.
@@ -598,136 +595,137 @@ impl Control {
     /// `forceNewDeployment`).
     pub async fn update_service(&self, req: UpdateServiceRequest) -> Result<UpdateServiceResponse> {
         let cluster = self.cluster_name(req.cluster.as_deref())?;
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let v = self.find_service(&cluster, &req.service)?;
-            if v.record.service.status.as_deref() != Some("ACTIVE") {
-                return Err(not_active());
-            }
-            let mut record = (*v.record).clone();
-            let strategy = record.service.scheduling_strategy.unwrap_or(SchedulingStrategy::Replica);
-            let now = self.now();
-            if let Some(n) = req.desired_count {
-                if strategy == SchedulingStrategy::Daemon {
-                    return Err(ControlError::invalid(
-                        "The DAEMON scheduling strategy does not support a desired count.",
-                    ));
+        let record = self
+            .write("updating a service", |state, now| {
+                let v = find_service_in(state, &cluster, &req.service)?;
+                if v.record.service.status.as_deref() != Some("ACTIVE") {
+                    return Err(not_active());
                 }
-                self.check_desired_count(n)?;
-                record.service.desired_count = n;
-            }
-            let launch = LaunchOptions {
-                launch_type: None,
-                capacity_provider_strategy: req.capacity_provider_strategy.as_deref(),
-                platform_version: req.platform_version.as_deref(),
-                volume_configurations: req.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()),
-                network_configuration: req.network_configuration.as_ref(),
-            };
-            launch::check_options(&launch)?;
-            check_service_features(&service_features!(req))?;
-            if let Some(config) = &req.deployment_configuration {
-                record.service.deployment_configuration =
-                    Some(normalise_deployment_configuration(Some(config), strategy)?);
-            }
-            if let Some(grace) = req.health_check_grace_period_seconds {
-                if grace < 0 {
-                    return Err(ControlError::invalid("healthCheckGracePeriodSeconds must be 0 or more."));
+                let mut record = (*v.record).clone();
+                let strategy = record.service.scheduling_strategy.unwrap_or(SchedulingStrategy::Replica);
+                if let Some(n) = req.desired_count {
+                    if strategy == SchedulingStrategy::Daemon {
+                        return Err(ControlError::invalid(
+                            "The DAEMON scheduling strategy does not support a desired count.",
+                        ));
+                    }
+                    self.check_desired_count(n)?;
+                    record.service.desired_count = n;
                 }
-                record.service.health_check_grace_period_seconds = Some(grace);
-            }
-            let mut redeploy = req.force_new_deployment;
-            if req.placement_constraints.is_some() || req.placement_strategy.is_some() {
-                let constraints = req
-                    .placement_constraints
-                    .clone()
-                    .or(record.service.placement_constraints.clone())
-                    .unwrap_or_default();
-                let strategies =
-                    req.placement_strategy.clone().or(record.service.placement_strategy.clone()).unwrap_or_default();
-                validate_placement(strategy, &constraints, &strategies)?;
-                redeploy |= Some(&constraints) != record.service.placement_constraints.as_ref()
-                    || Some(&strategies) != record.service.placement_strategy.as_ref();
-                record.service.placement_constraints = Some(constraints);
-                record.service.placement_strategy = Some(strategies);
-            }
-            let current_td = record.deployments.first().map(|d| d.task_definition.clone()).unwrap_or_default();
-            let mut target_td = current_td.clone();
-            // A new revision is checked as RunTask checks it; so is the running one against a new network
-            // configuration (a deregistered running revision may go on running).
-            let checked = match &req.task_definition {
-                Some(text) => Some((self.find_task_definition(text)?, false)),
-                None if launch.network_configuration.is_some() => Some((self.find_task_definition(&current_td)?, true)),
-                None => None,
-            };
-            if let Some((td, allow_inactive)) = checked {
-                let definition = &td.record.task_definition;
-                let launch_type = record.service.launch_type.unwrap_or(LaunchType::Ec2);
-                launch::check_task_definition(
-                    definition,
-                    definition.container_definitions.as_deref().unwrap_or_default(),
-                    launch_type,
-                    launch.network_configuration,
-                    allow_inactive,
-                )?;
-                if req.task_definition.is_some() {
-                    target_td = definition.task_definition_arn.clone().unwrap_or_default();
-                    redeploy |= target_td != current_td;
+                let launch = LaunchOptions {
+                    launch_type: None,
+                    capacity_provider_strategy: req.capacity_provider_strategy.as_deref(),
+                    platform_version: req.platform_version.as_deref(),
+                    volume_configurations: req.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()),
+                    network_configuration: req.network_configuration.as_ref(),
+                };
+                launch::check_options(&launch)?;
+                check_service_features(&service_features!(req))?;
+                if let Some(config) = &req.deployment_configuration {
+                    record.service.deployment_configuration =
+                        Some(normalise_deployment_configuration(Some(config), strategy)?);
                 }
-            }
-            if let Some(flag) = req.enable_execute_command {
-                record.service.enable_execute_command = flag;
-            }
-            // Both apply to tasks started from now on; running tasks keep their tags, as in ECS.
-            if let Some(propagate) = req.propagate_tags {
-                record.service.propagate_tags = Some(propagate);
-            }
-            if let Some(flag) = req.enable_ecs_managed_tags {
-                record.service.enable_ecs_managed_tags = flag;
-            }
-            if redeploy {
-                // A deployment that already runs its full desired count, healthy, is complete even if its
-                // stabilization window has not passed: it is the one to roll back to.
-                let previous_desired = v.record.service.desired_count;
-                let complete = record.deployments.first().is_some_and(|d| d.rollout_state == "IN_PROGRESS")
-                    && previous_desired > 0
-                    && {
-                        let state = self.cache.read();
-                        let id = record.deployments[0].id.clone();
-                        self.service_task_counts(&state, &record, Some(&id)).running >= previous_desired
-                    };
-                if complete {
-                    controller::complete_deployment(self, &mut record, now);
+                if let Some(grace) = req.health_check_grace_period_seconds {
+                    if grace < 0 {
+                        return Err(ControlError::invalid("healthCheckGracePeriodSeconds must be 0 or more."));
+                    }
+                    record.service.health_check_grace_period_seconds = Some(grace);
                 }
-                let deployment = self.new_deployment(&mut record, &target_td, false, now);
-                record.deployments.insert(0, deployment);
-                record.service.task_definition = Some(target_td);
-            }
-            if let Some(primary) = record.deployments.first_mut() {
-                primary.updated_at = now;
-            }
-            record.steady = false;
-            let key = keys::service(&cluster, record.service.service_name.as_deref().unwrap_or_default());
-            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-            if self.commit(txn, "updating a service").await?.is_some() {
-                let state = self.cache.read();
-                return Ok(UpdateServiceResponse { service: Some(self.render_service(&state, &record, false)) });
-            }
-        }
-        Err(ControlError::Contention { context: "updating a service".into() })
+                let mut redeploy = req.force_new_deployment;
+                if req.placement_constraints.is_some() || req.placement_strategy.is_some() {
+                    let constraints = req
+                        .placement_constraints
+                        .clone()
+                        .or(record.service.placement_constraints.clone())
+                        .unwrap_or_default();
+                    let strategies = req
+                        .placement_strategy
+                        .clone()
+                        .or(record.service.placement_strategy.clone())
+                        .unwrap_or_default();
+                    validate_placement(strategy, &constraints, &strategies)?;
+                    redeploy |= Some(&constraints) != record.service.placement_constraints.as_ref()
+                        || Some(&strategies) != record.service.placement_strategy.as_ref();
+                    record.service.placement_constraints = Some(constraints);
+                    record.service.placement_strategy = Some(strategies);
+                }
+                let current_td = record.deployments.first().map(|d| d.task_definition.clone()).unwrap_or_default();
+                let mut target_td = current_td.clone();
+                // A new revision is checked as RunTask checks it; so is the running one against a new network
+                // configuration (a deregistered running revision may go on running).
+                let checked = match &req.task_definition {
+                    Some(text) => Some((crate::task_definitions::find_task_definition_in(state, text)?, false)),
+                    None if launch.network_configuration.is_some() => {
+                        Some((crate::task_definitions::find_task_definition_in(state, &current_td)?, true))
+                    }
+                    None => None,
+                };
+                if let Some((td, allow_inactive)) = checked {
+                    let definition = &td.record.task_definition;
+                    let launch_type = record.service.launch_type.unwrap_or(LaunchType::Ec2);
+                    launch::check_task_definition(
+                        definition,
+                        definition.container_definitions.as_deref().unwrap_or_default(),
+                        launch_type,
+                        launch.network_configuration,
+                        allow_inactive,
+                    )?;
+                    if req.task_definition.is_some() {
+                        target_td = definition.task_definition_arn.clone().unwrap_or_default();
+                        redeploy |= target_td != current_td;
+                    }
+                }
+                if let Some(flag) = req.enable_execute_command {
+                    record.service.enable_execute_command = flag;
+                }
+                // Both apply to tasks started from now on; running tasks keep their tags, as in ECS.
+                if let Some(propagate) = req.propagate_tags {
+                    record.service.propagate_tags = Some(propagate);
+                }
+                if let Some(flag) = req.enable_ecs_managed_tags {
+                    record.service.enable_ecs_managed_tags = flag;
+                }
+                if redeploy {
+                    // A deployment that already runs its full desired count, healthy, is complete even if its
+                    // stabilization window has not passed: it is the one to roll back to.
+                    let previous_desired = v.record.service.desired_count;
+                    let complete = record.deployments.first().is_some_and(|d| d.rollout_state == "IN_PROGRESS")
+                        && previous_desired > 0
+                        && {
+                            let id = record.deployments[0].id.clone();
+                            self.service_task_counts(state, &record, Some(&id)).running >= previous_desired
+                        };
+                    if complete {
+                        controller::complete_deployment(self, &mut record, now);
+                    }
+                    let deployment = self.new_deployment(&mut record, &target_td, false, now);
+                    record.deployments.insert(0, deployment);
+                    record.service.task_definition = Some(target_td);
+                }
+                if let Some(primary) = record.deployments.first_mut() {
+                    primary.updated_at = now;
+                }
+                record.steady = false;
+                let key = keys::service(&cluster, record.service.service_name.as_deref().unwrap_or_default());
+                let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+                Ok(Attempt::Commit(txn, record))
+            })
+            .await?;
+        let state = self.cache.read();
+        Ok(UpdateServiceResponse { service: Some(self.render_service(&state, &record, false)) })
     }
 
     /// `DeleteService`: the service drains (its tasks stop) and then becomes INACTIVE. A service scaled above 0
     /// needs `force`.
     pub async fn delete_service(&self, req: DeleteServiceRequest) -> Result<DeleteServiceResponse> {
         let cluster = self.cluster_name(req.cluster.as_deref())?;
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let v = self.find_service(&cluster, &req.service)?;
+        let record = self
+            .write("deleting a service", |state, _| {
+            let v = find_service_in(state, &cluster, &req.service)?;
             let mut record = (*v.record).clone();
             match record.service.status.as_deref() {
                 Some("ACTIVE") => {}
-                Some("DRAINING") => {
-                    let state = self.cache.read();
-                    return Ok(DeleteServiceResponse { service: Some(self.render_service(&state, &record, false)) });
-                }
+                Some("DRAINING") => return Ok(Attempt::Done(record)),
                 _ => return Err(service_not_found()),
             }
             let daemon = record.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
@@ -741,12 +739,11 @@ impl Control {
             record.steady = false;
             let key = keys::service(&cluster, record.service.service_name.as_deref().unwrap_or_default());
             let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-            if self.commit(txn, "deleting a service").await?.is_some() {
-                let state = self.cache.read();
-                return Ok(DeleteServiceResponse { service: Some(self.render_service(&state, &record, false)) });
-            }
-        }
-        Err(ControlError::Contention { context: "deleting a service".into() })
+            Ok(Attempt::Commit(txn, record))
+        })
+        .await?;
+        let state = self.cache.read();
+        Ok(DeleteServiceResponse { service: Some(self.render_service(&state, &record, false)) })
     }
 
     /// Appends an event (newest first, at most [`MAX_EVENTS`]).

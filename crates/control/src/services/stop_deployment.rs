@@ -2,6 +2,7 @@
 //! its service configured a rollback (as ECS does for rolling deployments).
 
 use super::deployments::owner;
+use crate::optimistic::Attempt;
 use crate::records::keys;
 use crate::{Control, ControlError, EcsException, Result, encode};
 use berth_model::ecs::{
@@ -50,11 +51,8 @@ impl Control {
         }
         let arn = req.service_deployment_arn.trim();
         let (cluster, name) = owner(arn, "service-deployment").ok_or_else(not_found)?;
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let v = {
-                let state = self.cache.read();
-                state.services.get(&(cluster.clone(), name.clone())).cloned().ok_or_else(not_found)?
-            };
+        self.write("stopping a service deployment", |state, now| {
+            let v = state.services.get(&(cluster.clone(), name.clone())).ok_or_else(not_found)?;
             let sd = v
                 .record
                 .service_deployments
@@ -62,9 +60,7 @@ impl Control {
                 .find(|d| d.service_deployment_arn.as_deref() == Some(arn))
                 .ok_or_else(not_found)?;
             match action_for(sd.status) {
-                StopAction::AlreadyStopping => {
-                    return Ok(StopServiceDeploymentResponse { service_deployment_arn: Some(arn.to_string()) });
-                }
+                StopAction::AlreadyStopping => return Ok(Attempt::Done(())),
                 StopAction::Finished => {
                     return Err(ControlError::ecs(
                         EcsException::ConflictException,
@@ -93,7 +89,6 @@ impl Control {
                     "The service has no earlier completed deployment to roll back to.",
                 ));
             };
-            let now = self.now();
             let stopped_id = record.deployments[0].id.clone();
             {
                 let primary = &mut record.deployments[0];
@@ -109,11 +104,10 @@ impl Control {
             );
             let key = keys::service(&cluster, &name);
             let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-            if self.commit(txn, "stopping a service deployment").await?.is_some() {
-                return Ok(StopServiceDeploymentResponse { service_deployment_arn: Some(arn.to_string()) });
-            }
-        }
-        Err(ControlError::Contention { context: "stopping a service deployment".into() })
+            Ok(Attempt::Commit(txn, ()))
+        })
+        .await?;
+        Ok(StopServiceDeploymentResponse { service_deployment_arn: Some(arn.to_string()) })
     }
 }
 
