@@ -202,7 +202,8 @@ fn update<K: Ord, T: StoredRecord>(
 }
 
 impl State {
-    fn apply(&mut self, kind: EventKind, kv: &KeyValue) {
+    /// Applies one stored change (a put or a delete of one key) to the state.
+    pub(crate) fn apply(&mut self, kind: EventKind, kv: &KeyValue) {
         let Some(class) = classify(&kv.key) else { return };
         let q = &mut self.quarantined;
         match class {

@@ -2,9 +2,9 @@
 //! circuit breaker), the start-failure throttle ([`super::throttle`]), the events that say why tasks fail, and the
 //! deployment circuit breaker that trips on them.
 
-use super::controller::{HEALTH_CHECK_FAILURE, has_health_checks, is_healthy_running, should_repeat};
+use super::env::Env;
+use super::machine::{HEALTH_CHECK_FAILURE, has_health_checks, is_healthy_running, should_repeat};
 use super::{MAX_EVENTS, math, throttle};
-use crate::Control;
 use crate::cache::Versioned;
 use crate::records::{ServiceRecord, TaskRecord};
 use berth_model::ecs::{
@@ -59,12 +59,12 @@ pub(super) fn failure_event(task: &TaskRecord) -> String {
 /// Counts the PRIMARY deployment's newly stopped failed tasks: its `failedTasks` while its rollout is in
 /// progress, the start-failure throttle, the events saying why, and the circuit breaker when it is enabled.
 pub(super) fn count_failures(
-    control: &Control,
+    env: &Env,
     record: &mut ServiceRecord,
     tasks: &[&Versioned<TaskRecord>],
     changed: &mut bool,
 ) {
-    let now = control.now();
+    let now = env.now;
     let breaker = record.service.deployment_configuration.as_ref().and_then(|c| c.deployment_circuit_breaker.clone());
     let Some(primary) = record.deployments.first_mut() else { return };
     let ours: Vec<&TaskRecord> = tasks
@@ -115,24 +115,24 @@ pub(super) fn count_failures(
 
     if let Some(latest) = new.last() {
         let message = failure_event(latest);
-        if should_repeat(control, record, &message) {
-            control.push_event(record, message);
+        if should_repeat(env, record, &message) {
+            env.push_event(record, message);
         }
     }
-    if starts > 0 && record.start_throttle.impaired() && should_repeat(control, record, throttle::IMPAIRED_EVENT) {
-        control.push_event(record, throttle::IMPAIRED_EVENT.to_string());
+    if starts > 0 && record.start_throttle.impaired() && should_repeat(env, record, throttle::IMPAIRED_EVENT) {
+        env.push_event(record, throttle::IMPAIRED_EVENT.to_string());
     }
     if let Some(breaker) = breaker.filter(|b| b.enable)
         && in_progress
     {
-        circuit_breaker(control, record, &breaker, changed);
+        circuit_breaker(env, record, &breaker, changed);
     }
 }
 
 /// Compares the PRIMARY deployment's failures with the breaker's threshold; on a trip the deployment is FAILED and,
 /// with rollback, a deployment of the last completed task definition replaces it.
 fn circuit_breaker(
-    control: &Control,
+    env: &Env,
     record: &mut ServiceRecord,
     breaker: &berth_model::ecs::DeploymentCircuitBreaker,
     changed: &mut bool,
@@ -163,27 +163,26 @@ fn circuit_breaker(
         return;
     }
     // Tripped.
-    let now = control.now();
+    let now = env.now;
     let primary = &mut record.deployments[0];
     primary.rollout_state = "FAILED".into();
     primary.rollout_state_reason = "ECS deployment circuit breaker: tasks failed to start.".into();
     primary.updated_at = now;
     let (id, was_rollback) = (primary.id.clone(), primary.rollback);
     *changed = true;
-    control.push_event(record, format!("(deployment {id}) deployment failed: tasks failed to start."));
+    env.push_event(record, format!("(deployment {id}) deployment failed: tasks failed to start."));
     let target = record.last_completed_task_definition.clone();
     let sd = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn));
     match (breaker.rollback, target, was_rollback) {
         (true, Some(td), false) => {
-            let rollback_id = control.start_rollback(
+            let rollback_id = env.start_rollback(
                 record,
                 &arn,
                 &td,
                 "Circuit breaker triggered: rolling back to the last completed deployment.",
                 "ECS deployment circuit breaker: tasks failed to start.",
-                now,
             );
-            control.push_event(record, format!("(deployment {id}) rolling back to deployment {rollback_id}."));
+            env.push_event(record, format!("(deployment {id}) rolling back to deployment {rollback_id}."));
         }
         (_, _, rollback) => {
             if let Some(sd) = sd {

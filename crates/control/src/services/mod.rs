@@ -3,7 +3,9 @@
 
 pub mod controller;
 mod deployments;
+pub mod env;
 mod failures;
+pub mod machine;
 pub mod math;
 mod stop_deployment;
 pub mod throttle;
@@ -11,7 +13,7 @@ pub mod throttle;
 use crate::cache::{State, Versioned};
 use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
-use crate::records::{DeploymentState, ServiceRecord, keys};
+use crate::records::{ServiceRecord, keys};
 use crate::tags::validate_tags;
 use crate::tasks::launch::{self, LaunchOptions};
 use crate::{Control, ControlError, EcsException, Result, encode};
@@ -22,8 +24,7 @@ use berth_model::ecs::{
     DeploymentConfiguration, DeploymentController, DeploymentControllerType, DeploymentRolloutState,
     DeploymentStrategy, DescribeServicesRequest, DescribeServicesResponse, LaunchType, ListServicesRequest,
     ListServicesResponse, PlacementConstraint, PlacementStrategy, PropagateTags, SchedulingStrategy, Service,
-    ServiceCurrentRevisionSummary, ServiceDeployment, ServiceDeploymentStatus, ServiceEvent, ServiceField,
-    ServiceRevision, ServiceRevisionSummary, UpdateServiceRequest, UpdateServiceResponse,
+    ServiceCurrentRevisionSummary, ServiceField, UpdateServiceRequest, UpdateServiceResponse,
 };
 use berth_store::Txn;
 use rand::Rng as _;
@@ -34,7 +35,7 @@ pub const MAX_EVENTS: usize = 100;
 /// How many service revisions and service deployments a service keeps.
 pub const MAX_HISTORY: usize = 20;
 
-fn digits(n: usize) -> String {
+pub(crate) fn digits(n: usize) -> String {
     let mut rng = rand::rng();
     (0..n).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
 }
@@ -207,6 +208,18 @@ pub struct TaskCounts {
 }
 
 impl Control {
+    /// The [`env::Env`] of a decision about a service made at `now`.
+    pub(crate) fn service_env(&self, now: f64) -> env::Env {
+        env::Env {
+            now,
+            region: self.config.region.clone(),
+            account_id: self.config.account_id.clone(),
+            stabilization: self.config.deployment_stabilization.as_secs_f64(),
+        }
+    }
+}
+
+impl Control {
     /// Counts the tasks of a service that want to run, by deployment id ("" for all).
     pub(crate) fn service_task_counts(
         &self,
@@ -224,7 +237,7 @@ impl Control {
             if deployment.is_some_and(|d| task.started_by.as_deref() != Some(d)) {
                 continue;
             }
-            if controller::is_healthy_running(&t.record) {
+            if machine::is_healthy_running(&t.record) {
                 counts.running += 1;
             } else {
                 counts.pending += 1;
@@ -278,130 +291,6 @@ impl Control {
             service.tags = None;
         }
         service
-    }
-
-    /// A new revision and service deployment for a deployment of `task_definition`.
-    fn new_deployment(
-        &self,
-        record: &mut ServiceRecord,
-        task_definition: &str,
-        rollback: bool,
-        now: f64,
-    ) -> DeploymentState {
-        let cluster = &record.cluster;
-        let name = record.service.service_name.clone().unwrap_or_default();
-        let revision_arn = self.arn(&format!("service-revision/{cluster}/{name}/{}", digits(19)));
-        let service_arn = record.service.service_arn.clone();
-        let cluster_arn = record.service.cluster_arn.clone();
-        record.revisions.push(ServiceRevision {
-            service_revision_arn: Some(revision_arn.clone()),
-            service_arn: service_arn.clone(),
-            cluster_arn: cluster_arn.clone(),
-            task_definition: Some(task_definition.to_string()),
-            launch_type: record.service.launch_type,
-            load_balancers: Some(Vec::new()),
-            service_registries: Some(Vec::new()),
-            container_images: Some(Vec::new()),
-            guard_duty_enabled: false,
-            created_at: Some(now),
-            ..Default::default()
-        });
-        let source: Vec<ServiceRevisionSummary> = record
-            .deployments
-            .iter()
-            .map(|d| ServiceRevisionSummary { arn: Some(d.revision_arn.clone()), ..Default::default() })
-            .collect();
-        let service_deployment_arn = if rollback {
-            // A rollback continues the failed deployment's service deployment.
-            record.deployments.first().map(|d| d.service_deployment_arn.clone()).unwrap_or_default()
-        } else {
-            let arn = self.arn(&format!("service-deployment/{cluster}/{name}/{}", berth_model::ids::new_token(22)));
-            // A deployment still in progress is superseded by this one.
-            for sd in record.service_deployments.iter_mut() {
-                if matches!(sd.status, Some(ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending)) {
-                    sd.status = Some(ServiceDeploymentStatus::Stopped);
-                    sd.status_reason = Some("Superseded by a newer deployment.".into());
-                    sd.stopped_at = Some(now);
-                    sd.updated_at = Some(now);
-                }
-            }
-            record.service_deployments.push(ServiceDeployment {
-                service_deployment_arn: Some(arn.clone()),
-                service_arn,
-                cluster_arn,
-                created_at: Some(now),
-                started_at: Some(now),
-                updated_at: Some(now),
-                source_service_revisions: Some(source),
-                target_service_revision: Some(ServiceRevisionSummary {
-                    arn: Some(revision_arn.clone()),
-                    requested_task_count: record.service.desired_count,
-                    ..Default::default()
-                }),
-                status: Some(ServiceDeploymentStatus::InProgress),
-                deployment_configuration: record.service.deployment_configuration.clone(),
-                ..Default::default()
-            });
-            arn
-        };
-        trim(&mut record.revisions);
-        trim(&mut record.service_deployments);
-        for d in record.deployments.iter_mut() {
-            d.status = "ACTIVE".into();
-            d.updated_at = now;
-        }
-        // A new deployment starts at full pace (ECS: a new task definition ends the throttle at once).
-        record.start_throttle = Default::default();
-        DeploymentState {
-            id: new_deployment_id(),
-            task_definition: task_definition.to_string(),
-            status: "PRIMARY".into(),
-            rollout_state: "IN_PROGRESS".into(),
-            rollout_state_reason: if rollback {
-                "ECS deployment circuit breaker: rolling back to the last completed deployment.".into()
-            } else {
-                "ECS deployment in progress.".into()
-            },
-            created_at: now,
-            updated_at: now,
-            failed_tasks: 0,
-            counted_failures: Vec::new(),
-            revision_arn,
-            service_deployment_arn,
-            rollback,
-        }
-    }
-
-    /// Rolls the PRIMARY deployment (whose service deployment is `arn`) back to `target`: the service deployment
-    /// goes ROLLBACK_IN_PROGRESS with `status_reason` and its `rollback` (with `rollback_reason`), and a new PRIMARY
-    /// deployment of `target` continues it. Shared by the circuit breaker and StopServiceDeployment; returns the new
-    /// deployment's id (for the caller's event).
-    pub(crate) fn start_rollback(
-        &self,
-        record: &mut ServiceRecord,
-        arn: &str,
-        target: &str,
-        status_reason: &str,
-        rollback_reason: &str,
-        now: f64,
-    ) -> String {
-        let rollback = self.new_deployment(record, target, true, now);
-        if let Some(sd) =
-            record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(arn))
-        {
-            sd.status = Some(ServiceDeploymentStatus::RollbackInProgress);
-            sd.status_reason = Some(status_reason.into());
-            sd.updated_at = Some(now);
-            sd.rollback = Some(berth_model::ecs::Rollback {
-                reason: Some(rollback_reason.into()),
-                started_at: Some(now),
-                service_revision_arn: Some(rollback.revision_arn.clone()),
-            });
-        }
-        let rollback_id = rollback.id.clone();
-        record.deployments.insert(0, rollback);
-        record.service.task_definition = Some(target.to_string());
-        rollback_id
     }
 
     /// A desired count must be between 0 and the "Tasks per service" quota ([`crate::ControlConfig`]).
@@ -528,7 +417,7 @@ impl Control {
                     event_seq: 0,
                     start_throttle: Default::default(),
                 };
-                let deployment = self.new_deployment(&mut record, &td_arn, false, now);
+                let deployment = self.service_env(now).new_deployment(&mut record, &td_arn, false);
                 record.deployments.insert(0, deployment);
                 if strategy == SchedulingStrategy::Daemon {
                     // A daemon wants one task on every instance it fits, from the start.
@@ -696,9 +585,9 @@ impl Control {
                             self.service_task_counts(state, &record, Some(&id)).running >= previous_desired
                         };
                     if complete {
-                        controller::complete_deployment(self, &mut record, now);
+                        machine::complete_deployment(&self.service_env(now), &mut record);
                     }
-                    let deployment = self.new_deployment(&mut record, &target_td, false, now);
+                    let deployment = self.service_env(now).new_deployment(&mut record, &target_td, false);
                     record.deployments.insert(0, deployment);
                     record.service.task_definition = Some(target_td);
                 }
@@ -744,28 +633,5 @@ impl Control {
         .await?;
         let state = self.cache.read();
         Ok(DeleteServiceResponse { service: Some(self.render_service(&state, &record, false)) })
-    }
-
-    /// Appends an event (newest first, at most [`MAX_EVENTS`]).
-    pub(crate) fn push_event(&self, record: &mut ServiceRecord, message: String) {
-        record.event_seq += 1;
-        let event = ServiceEvent {
-            id: Some(berth_model::ids::new_uuid()),
-            created_at: Some(self.now()),
-            message: Some(format!(
-                "(service {}) {message}",
-                record.service.service_name.as_deref().unwrap_or_default()
-            )),
-        };
-        let events = record.service.events.get_or_insert_with(Vec::new);
-        events.insert(0, event);
-        events.truncate(MAX_EVENTS);
-    }
-}
-
-fn trim<T>(list: &mut Vec<T>) {
-    if list.len() > MAX_HISTORY {
-        let extra = list.len() - MAX_HISTORY;
-        list.drain(..extra);
     }
 }

@@ -96,9 +96,10 @@ impl Control {
                 primary.rollout_state_reason = MANUAL_ROLLBACK.into();
                 primary.updated_at = now;
             }
-            let rollback_id = self.start_rollback(&mut record, arn, &target, MANUAL_ROLLBACK, MANUAL_ROLLBACK, now);
+            let env = self.service_env(now);
+            let rollback_id = env.start_rollback(&mut record, arn, &target, MANUAL_ROLLBACK, MANUAL_ROLLBACK);
             record.steady = false;
-            self.push_event(
+            env.push_event(
                 &mut record,
                 format!("(deployment {stopped_id}) stopped by request: rolling back to deployment {rollback_id}."),
             );

@@ -1,0 +1,171 @@
+//! What the service scheduler's decisions take from the control plane besides the records: the time, the names
+//! its ARNs carry, and its settings. With an [`Env`], the deployment state machine ([`super::machine`]) and the
+//! changes a service record goes through (new deployments, rollbacks, events) are plain functions of their inputs.
+
+use super::{MAX_EVENTS, MAX_HISTORY, digits, new_deployment_id};
+use crate::records::{DeploymentState, ServiceRecord};
+use berth_model::ecs::{
+    ServiceDeployment, ServiceDeploymentStatus, ServiceEvent, ServiceRevision, ServiceRevisionSummary,
+};
+
+/// The time and settings one decision about a service is made with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Env {
+    /// The time, in seconds since the epoch (to the millisecond, as records keep it).
+    pub now: f64,
+    /// The region ARNs name.
+    pub region: String,
+    /// The account ARNs name.
+    pub account_id: String,
+    /// How long, in seconds, a deployment's tasks must have run healthy before it is COMPLETED.
+    pub stabilization: f64,
+}
+
+impl Env {
+    /// `arn:aws:ecs:<region>:<account>:<resource>`.
+    pub fn arn(&self, resource: &str) -> String {
+        format!("arn:aws:ecs:{}:{}:{}", self.region, self.account_id, resource)
+    }
+
+    /// A new revision and service deployment for a deployment of `task_definition`.
+    pub fn new_deployment(&self, record: &mut ServiceRecord, task_definition: &str, rollback: bool) -> DeploymentState {
+        let now = self.now;
+        let cluster = &record.cluster;
+        let name = record.service.service_name.clone().unwrap_or_default();
+        let revision_arn = self.arn(&format!("service-revision/{cluster}/{name}/{}", digits(19)));
+        let service_arn = record.service.service_arn.clone();
+        let cluster_arn = record.service.cluster_arn.clone();
+        record.revisions.push(ServiceRevision {
+            service_revision_arn: Some(revision_arn.clone()),
+            service_arn: service_arn.clone(),
+            cluster_arn: cluster_arn.clone(),
+            task_definition: Some(task_definition.to_string()),
+            launch_type: record.service.launch_type,
+            load_balancers: Some(Vec::new()),
+            service_registries: Some(Vec::new()),
+            container_images: Some(Vec::new()),
+            guard_duty_enabled: false,
+            created_at: Some(now),
+            ..Default::default()
+        });
+        let source: Vec<ServiceRevisionSummary> = record
+            .deployments
+            .iter()
+            .map(|d| ServiceRevisionSummary { arn: Some(d.revision_arn.clone()), ..Default::default() })
+            .collect();
+        let service_deployment_arn = if rollback {
+            // A rollback continues the failed deployment's service deployment.
+            record.deployments.first().map(|d| d.service_deployment_arn.clone()).unwrap_or_default()
+        } else {
+            let arn = self.arn(&format!("service-deployment/{cluster}/{name}/{}", berth_model::ids::new_token(22)));
+            // A deployment still in progress is superseded by this one.
+            for sd in record.service_deployments.iter_mut() {
+                if matches!(sd.status, Some(ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending)) {
+                    sd.status = Some(ServiceDeploymentStatus::Stopped);
+                    sd.status_reason = Some("Superseded by a newer deployment.".into());
+                    sd.stopped_at = Some(now);
+                    sd.updated_at = Some(now);
+                }
+            }
+            record.service_deployments.push(ServiceDeployment {
+                service_deployment_arn: Some(arn.clone()),
+                service_arn,
+                cluster_arn,
+                created_at: Some(now),
+                started_at: Some(now),
+                updated_at: Some(now),
+                source_service_revisions: Some(source),
+                target_service_revision: Some(ServiceRevisionSummary {
+                    arn: Some(revision_arn.clone()),
+                    requested_task_count: record.service.desired_count,
+                    ..Default::default()
+                }),
+                status: Some(ServiceDeploymentStatus::InProgress),
+                deployment_configuration: record.service.deployment_configuration.clone(),
+                ..Default::default()
+            });
+            arn
+        };
+        trim(&mut record.revisions);
+        trim(&mut record.service_deployments);
+        for d in record.deployments.iter_mut() {
+            d.status = "ACTIVE".into();
+            d.updated_at = now;
+        }
+        // A new deployment starts at full pace (ECS: a new task definition ends the throttle at once).
+        record.start_throttle = Default::default();
+        DeploymentState {
+            id: new_deployment_id(),
+            task_definition: task_definition.to_string(),
+            status: "PRIMARY".into(),
+            rollout_state: "IN_PROGRESS".into(),
+            rollout_state_reason: if rollback {
+                "ECS deployment circuit breaker: rolling back to the last completed deployment.".into()
+            } else {
+                "ECS deployment in progress.".into()
+            },
+            created_at: now,
+            updated_at: now,
+            failed_tasks: 0,
+            counted_failures: Vec::new(),
+            revision_arn,
+            service_deployment_arn,
+            rollback,
+        }
+    }
+
+    /// Rolls the PRIMARY deployment (whose service deployment is `arn`) back to `target`: the service deployment
+    /// goes ROLLBACK_IN_PROGRESS with `status_reason` and its `rollback` (with `rollback_reason`), and a new PRIMARY
+    /// deployment of `target` continues it. Shared by the circuit breaker and StopServiceDeployment; returns the new
+    /// deployment's id (for the caller's event).
+    pub fn start_rollback(
+        &self,
+        record: &mut ServiceRecord,
+        arn: &str,
+        target: &str,
+        status_reason: &str,
+        rollback_reason: &str,
+    ) -> String {
+        let now = self.now;
+        let rollback = self.new_deployment(record, target, true);
+        if let Some(sd) =
+            record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(arn))
+        {
+            sd.status = Some(ServiceDeploymentStatus::RollbackInProgress);
+            sd.status_reason = Some(status_reason.into());
+            sd.updated_at = Some(now);
+            sd.rollback = Some(berth_model::ecs::Rollback {
+                reason: Some(rollback_reason.into()),
+                started_at: Some(now),
+                service_revision_arn: Some(rollback.revision_arn.clone()),
+            });
+        }
+        let rollback_id = rollback.id.clone();
+        record.deployments.insert(0, rollback);
+        record.service.task_definition = Some(target.to_string());
+        rollback_id
+    }
+
+    /// Appends an event (newest first, at most [`MAX_EVENTS`]).
+    pub fn push_event(&self, record: &mut ServiceRecord, message: String) {
+        record.event_seq += 1;
+        let event = ServiceEvent {
+            id: Some(berth_model::ids::new_uuid()),
+            created_at: Some(self.now),
+            message: Some(format!(
+                "(service {}) {message}",
+                record.service.service_name.as_deref().unwrap_or_default()
+            )),
+        };
+        let events = record.service.events.get_or_insert_with(Vec::new);
+        events.insert(0, event);
+        events.truncate(MAX_EVENTS);
+    }
+}
+
+fn trim<T>(list: &mut Vec<T>) {
+    if list.len() > MAX_HISTORY {
+        let extra = list.len() - MAX_HISTORY;
+        list.drain(..extra);
+    }
+}
