@@ -4,8 +4,9 @@
 use crate::cache::State;
 use crate::optimistic::Attempt;
 use crate::records::{InstanceRecord, TaskRecord, keys};
+use crate::status::{InstanceStatus, TaskStatus};
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
-use crate::tasks::{advance_status, status_rank, stop_record, task_health};
+use crate::tasks::{advance_status, stop_record, task_health};
 use crate::{Control, ControlError, EcsException, Result, encode};
 use berth_model::Timestamp;
 use berth_model::agent::{
@@ -204,7 +205,7 @@ impl Control {
                     .as_deref()
                     .and_then(|arn| crate::instances::parse_instance_ref(&cluster, arn).ok())
                     .and_then(|key| state.instances.get(&key).cloned())
-                    .filter(|v| v.record.instance.status.as_deref() != Some("INACTIVE"));
+                    .filter(|v| v.record.status() != Some(InstanceStatus::Inactive));
                 let admission = admit(previous.as_ref().map(|p| &*p.record), &req, join_token_valid, |r| {
                     r.instance.agent_connected && self.agents.is_connected(&r.id, self.config.agent_timeout)
                 })?;
@@ -285,7 +286,7 @@ impl Control {
         }
         let record = state.instances.get(&(cluster.to_string(), id.to_string())).ok_or_else(unauthorized)?;
         let expected = &record.record.token_sha256;
-        if expected.is_empty() || record.record.instance.status.as_deref() == Some("INACTIVE") {
+        if expected.is_empty() || record.record.status() == Some(InstanceStatus::Inactive) {
             return Err(unauthorized());
         }
         // Compare digests, which leaks nothing useful about the secret through timing.
@@ -301,7 +302,7 @@ impl Control {
         let state = self.cache.read();
         let tasks = state
             .tasks_on_instance(instance_id)
-            .filter(|t| t.record.task.last_status.as_deref() != Some("STOPPED"))
+            .filter(|t| t.record.last_status() != Some(TaskStatus::Stopped))
             .map(|t| task_spec(&t.record))
             .collect();
         // A task whose record is quarantined may be on this instance: its containers must keep running.
@@ -321,8 +322,7 @@ impl Control {
                 let Some(v) = state.instances.get(&(cluster.to_string(), instance_id.to_string())) else {
                     return Ok(Attempt::Done(false));
                 };
-                if v.record.instance.agent_connected == connected
-                    || v.record.instance.status.as_deref() == Some("INACTIVE")
+                if v.record.instance.agent_connected == connected || v.record.status() == Some(InstanceStatus::Inactive)
                 {
                     return Ok(Attempt::Done(false));
                 }
@@ -390,7 +390,7 @@ impl Control {
                 unknown.push(report.task_arn.clone());
                 continue;
             }
-            if v.record.task.last_status.as_deref() == Some("STOPPED") {
+            if v.record.last_status() == Some(TaskStatus::Stopped) {
                 // Already final; the agent only needs to stop what it still runs.
                 if report.last_status != "STOPPED" {
                     unknown.push(report.task_arn.clone());
@@ -452,10 +452,11 @@ fn apply_report(record: &mut TaskRecord, report: &TaskReport, now: f64) -> bool 
     if let (Some(code), Some(reason)) = (&report.stop_code, &report.stopped_reason) {
         stop_record(record, now, reason, code, false);
     }
-    if status_rank(&report.last_status) > status_rank(record.task.last_status.as_deref().unwrap_or("PROVISIONING")) {
-        advance_status(record, &report.last_status, now);
+    let current = record.last_status().unwrap_or(TaskStatus::Provisioning);
+    if let Some(reported) = TaskStatus::parse(&report.last_status).filter(|s| *s > current) {
+        advance_status(record, reported, now);
         if let Some(t) = report.started_at
-            && report.last_status == "RUNNING"
+            && reported == TaskStatus::Running
         {
             record.task.started_at = Some(t);
         }

@@ -8,6 +8,7 @@ use crate::instances::{all_attributes, parse_instance_ref};
 use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
 use crate::records::keys;
+use crate::status::InstanceStatus;
 use crate::{Control, ControlError, EcsException, Result, encode};
 use berth_model::ecs::{
     Attribute, DeleteAttributesRequest, DeleteAttributesResponse, ListAttributesRequest, ListAttributesResponse,
@@ -73,7 +74,7 @@ impl Control {
             let target =
                 a.target_id.as_deref().ok_or_else(|| ControlError::invalid("Each attribute needs a targetId."))?;
             let key = parse_instance_ref(cluster, target)?;
-            if state.instances.get(&key).is_none_or(|v| v.record.instance.status.as_deref() == Some("INACTIVE")) {
+            if state.instances.get(&key).is_none_or(|v| v.record.status() == Some(InstanceStatus::Inactive)) {
                 return Err(ControlError::ecs(
                     EcsException::TargetNotFoundException,
                     format!("Could not find the container instance {target} in cluster {cluster}."),
@@ -144,7 +145,7 @@ impl Control {
             if *c != cluster {
                 break;
             }
-            if v.record.instance.status.as_deref() == Some("INACTIVE") {
+            if v.record.status() == Some(InstanceStatus::Inactive) {
                 continue;
             }
             let arn = v.record.instance.container_instance_arn.clone().unwrap_or_default();

@@ -4,6 +4,7 @@ use crate::cache::State;
 use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
 use crate::records::{ClusterRecord, keys};
+use crate::status::{ClusterStatus, InstanceStatus, ServiceStatus, TaskStatus};
 use crate::tags::validate_tags;
 use crate::{Control, ControlError, EcsException, Result, encode, resolve_cluster_name};
 use berth_model::ecs::task_definition::is_valid_name;
@@ -89,7 +90,7 @@ impl Control {
             .write("creating a cluster", |state, now| {
                 let existing = state.clusters.get(&name);
                 if let Some(v) = existing
-                    && v.record.cluster.status.as_deref() == Some("ACTIVE")
+                    && v.record.status() == Some(ClusterStatus::Active)
                 {
                     return Ok(Attempt::Done((*v.record).clone()));
                 }
@@ -97,7 +98,7 @@ impl Control {
                     cluster: Cluster {
                         cluster_arn: Some(self.arn(&format!("cluster/{name}"))),
                         cluster_name: Some(name.clone()),
-                        status: Some("ACTIVE".into()),
+                        status: Some(ClusterStatus::Active.as_str().into()),
                         tags: Some(tags.clone()),
                         settings: Some(merge_settings(
                             &[ClusterSetting {
@@ -140,7 +141,7 @@ fn counts(state: &State, name: &str) -> Counts {
         if cluster != name {
             break;
         }
-        if matches!(v.record.instance.status.as_deref(), Some("ACTIVE" | "DRAINING")) {
+        if matches!(v.record.status(), Some(InstanceStatus::Active | InstanceStatus::Draining)) {
             counts.instances += 1;
         }
     }
@@ -149,12 +150,12 @@ fn counts(state: &State, name: &str) -> Counts {
             break;
         }
         let fargate = i32::from(v.record.service.launch_type == Some(berth_model::ecs::LaunchType::Fargate));
-        match v.record.service.status.as_deref() {
-            Some("ACTIVE") => {
+        match v.record.status() {
+            Some(ServiceStatus::Active) => {
                 counts.active_services += 1;
                 counts.active_fargate_services += fargate;
             }
-            Some("DRAINING") => {
+            Some(ServiceStatus::Draining) => {
                 counts.draining_services += 1;
                 counts.draining_fargate_services += fargate;
             }
@@ -166,12 +167,12 @@ fn counts(state: &State, name: &str) -> Counts {
             break;
         }
         let fargate = v.record.task.launch_type == Some(berth_model::ecs::LaunchType::Fargate);
-        match v.record.task.last_status.as_deref() {
-            Some("RUNNING") => {
+        match v.record.last_status() {
+            Some(TaskStatus::Running) => {
                 counts.running += 1;
                 counts.running_fargate += i32::from(fargate);
             }
-            Some("PROVISIONING" | "PENDING" | "ACTIVATING") => {
+            Some(TaskStatus::Provisioning | TaskStatus::Pending | TaskStatus::Activating) => {
                 counts.pending += 1;
                 counts.pending_fargate += i32::from(fargate);
             }
@@ -257,7 +258,7 @@ impl Control {
             .read()
             .clusters
             .iter()
-            .filter(|(_, v)| v.record.cluster.status.as_deref() == Some("ACTIVE"))
+            .filter(|(_, v)| v.record.status() == Some(ClusterStatus::Active))
             .map(|(name, v)| (name.clone(), v.record.cluster.cluster_arn.clone().unwrap_or_default()))
             .collect();
         let page = paginate(items, req.next_token.as_deref(), size)?;
@@ -286,7 +287,7 @@ impl Control {
                     .tasks
                     .range((name.clone(), String::new())..)
                     .take_while(|((c, _), _)| *c == name)
-                    .any(|(_, v)| v.record.task.last_status.as_deref() != Some("STOPPED"));
+                    .any(|(_, v)| v.record.last_status() != Some(TaskStatus::Stopped));
                 if active_tasks {
                     return Err(ControlError::ecs(
                         EcsException::ClusterContainsTasksException,
@@ -297,7 +298,7 @@ impl Control {
                     return Err(ControlError::cluster_not_found());
                 };
                 let mut record = (*v.record).clone();
-                record.cluster.status = Some("INACTIVE".into());
+                record.set_status(ClusterStatus::Inactive);
                 let key = keys::cluster(&name);
                 Ok(Attempt::Commit(Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?), record))
             })

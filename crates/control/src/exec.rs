@@ -16,6 +16,7 @@
 //! - Every step is audited as an `info` log line with the caller's access key id, the task, the container and the
 //!   command (target `berth::exec::audit`).
 
+use crate::status::{DesiredStatus, TaskStatus};
 use crate::{Control, ControlError, EcsException, Result};
 use berth_model::Timestamp;
 use berth_model::agent::ExecStart;
@@ -367,8 +368,8 @@ impl Control {
         };
         let record = &task.record;
         if !record.task.enable_execute_command
-            || record.task.last_status.as_deref() != Some("RUNNING")
-            || record.task.desired_status.as_deref() != Some("RUNNING")
+            || record.last_status() != Some(TaskStatus::Running)
+            || record.desired_status() != Some(DesiredStatus::Running)
             || !self.agents.is_connected(&record.instance_id, self.config.agent_timeout)
         {
             return Err(ControlError::invalid(NOT_ENABLED));

@@ -4,6 +4,7 @@ use crate::cache::{State, Versioned};
 use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
 use crate::records::{InstanceRecord, keys};
+use crate::status::{InstanceStatus, TaskStatus};
 use crate::tags::validate_tags;
 use crate::{Control, ControlError, Result, encode};
 use berth_model::agent::AgentResources;
@@ -117,9 +118,9 @@ impl Control {
         let mut instance = record.instance.clone();
         let (mut running, mut pending) = (0, 0);
         for task in state.tasks_on_instance(&record.id) {
-            match task.record.task.last_status.as_deref() {
-                Some("RUNNING") => running += 1,
-                Some("PROVISIONING" | "PENDING" | "ACTIVATING") => pending += 1,
+            match task.record.last_status() {
+                Some(TaskStatus::Running) => running += 1,
+                Some(TaskStatus::Provisioning | TaskStatus::Pending | TaskStatus::Activating) => pending += 1,
                 _ => {}
             }
         }
@@ -177,11 +178,14 @@ impl Control {
             version: previous.map(|p| p.instance.version + 1).unwrap_or(1),
             version_info: Some(version),
             registered_resources: Some(registered_resources(&offered)),
+            // A draining instance that re-registers stays draining.
             status: Some(
-                previous
-                    .and_then(|p| p.instance.status.clone())
-                    .filter(|s| s == "DRAINING")
-                    .unwrap_or_else(|| "ACTIVE".into()),
+                match previous.and_then(InstanceRecord::status) {
+                    Some(InstanceStatus::Draining) => InstanceStatus::Draining,
+                    _ => InstanceStatus::Active,
+                }
+                .as_str()
+                .to_string(),
             ),
             agent_connected: true,
             attributes: Some(attributes),
@@ -266,7 +270,7 @@ impl Control {
                 let v = find_instance_in(state, &cluster, &req.container_instance)?;
                 let active_tasks: Vec<_> = state
                     .tasks_on_instance(&v.record.id)
-                    .filter(|t| t.record.task.last_status.as_deref() != Some("STOPPED"))
+                    .filter(|t| t.record.last_status() != Some(TaskStatus::Stopped))
                     .collect();
                 if !active_tasks.is_empty() && req.force != Some(true) {
                     return Err(ControlError::invalid(format!(
@@ -275,7 +279,7 @@ impl Control {
                     )));
                 }
                 let mut record = (*v.record).clone();
-                record.instance.status = Some("INACTIVE".into());
+                record.set_status(InstanceStatus::Inactive);
                 record.instance.agent_connected = false;
                 record.instance.version += 1;
                 record.token_sha256 = String::new();
@@ -321,10 +325,10 @@ impl Control {
             .range((cluster.clone(), String::new())..)
             .take_while(|((c, _), _)| *c == cluster)
             .filter(|(_, v)| {
-                let status = v.record.instance.status.as_deref().unwrap_or_default();
+                let status = v.record.status();
                 match req.status {
-                    Some(s) => status == s.as_str(),
-                    None => status != "INACTIVE",
+                    Some(s) => status.is_some_and(|status| status.as_str() == s.as_str()),
+                    None => status != Some(InstanceStatus::Inactive),
                 }
             })
             .filter(|(_, v)| filter.as_ref().is_none_or(|f| f.matches(&self.scheduler_instance(&state, &v.record))))
@@ -383,7 +387,7 @@ impl Control {
                         return Ok(Attempt::Done(Err(None)));
                     };
                     let mut record = (*v.record).clone();
-                    if record.instance.status.as_deref() == Some("INACTIVE") {
+                    if record.status() == Some(InstanceStatus::Inactive) {
                         return Ok(Attempt::Done(Err(Some(Failure {
                             arn: record.instance.container_instance_arn.clone(),
                             reason: Some("INACTIVE".into()),

@@ -44,6 +44,7 @@ pub mod records;
 pub mod requires_attributes;
 pub mod services;
 pub mod state_changes;
+pub mod status;
 pub mod stored;
 pub mod support;
 mod tags;
@@ -53,6 +54,7 @@ pub mod tasks;
 
 pub use error::{ControlError, EcsException, Result};
 
+use crate::status::ClusterStatus;
 use berth_model::arn::{Arn, is_arn};
 use berth_model::clock::Clock;
 use berth_model::ecs::Failure;
@@ -219,7 +221,7 @@ impl Control {
         let name = resolve_cluster_name(cluster)?;
         let state = self.cache.read();
         match state.clusters.get(&name) {
-            Some(c) if c.record.cluster.status.as_deref() == Some("ACTIVE") => Ok(name),
+            Some(c) if c.record.status() == Some(ClusterStatus::Active) => Ok(name),
             _ => Err(ControlError::cluster_not_found()),
         }
     }

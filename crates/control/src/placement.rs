@@ -2,6 +2,7 @@
 
 use crate::cache::State;
 use crate::records::{InstanceRecord, Reservation};
+use crate::status::TaskStatus;
 use crate::{Control, ControlError, Result};
 use berth_model::ecs::{PlacementConstraint, PlacementStrategy};
 use berth_model::host_access::{HOST_PATH, HostNeeds, parse_prefixes, prefixes_allow};
@@ -167,7 +168,7 @@ pub(crate) fn to_scheduler_instance(state: &State, record: &InstanceRecord, cont
     let mut running_tasks_count = 0;
     let mut task_groups: BTreeMap<String, u32> = BTreeMap::new();
     for task in state.tasks_on_instance(&record.id) {
-        if task.record.task.last_status.as_deref() == Some("STOPPED") {
+        if task.record.last_status() == Some(TaskStatus::Stopped) {
             continue;
         }
         running_tasks_count += 1;

@@ -6,6 +6,7 @@
 //! agent's heartbeats and task reports go to `/agent/v1/report` on the same base), so `telemetryEndpoint` is that
 //! base too; Service Connect does not exist in Berth, so `serviceConnectEndpoint` is absent.
 
+use crate::status::InstanceStatus;
 use crate::{Control, ControlError, Result};
 use berth_model::ecs::{DiscoverPollEndpointRequest, DiscoverPollEndpointResponse};
 
@@ -24,7 +25,7 @@ impl Control {
                 .read()
                 .instances
                 .get(&key)
-                .is_some_and(|v| v.record.instance.status.as_deref() != Some("INACTIVE"));
+                .is_some_and(|v| v.record.status() != Some(InstanceStatus::Inactive));
             if !known {
                 return Err(ControlError::invalid(format!(
                     "Container instance {text} is not registered in cluster {cluster}."

@@ -4,6 +4,9 @@
 //! show. Counters that can be derived from other records (a cluster's task counts, an instance's running tasks)
 //! are not stored; the cache computes them.
 
+use crate::status::{
+    ClusterStatus, DeploymentStatus, DesiredStatus, InstanceStatus, RolloutState, ServiceStatus, TaskStatus,
+};
 use berth_model::Timestamp;
 use berth_model::agent::{AgentResources, ContainerSpec};
 use berth_model::ecs::{
@@ -234,9 +237,9 @@ pub struct DeploymentState {
     /// The task definition ARN.
     pub task_definition: String,
     /// `PRIMARY` or `ACTIVE`.
-    pub status: String,
+    pub status: DeploymentStatus,
     /// `IN_PROGRESS`, `COMPLETED` or `FAILED`.
-    pub rollout_state: String,
+    pub rollout_state: RolloutState,
     /// Why the rollout state is what it is.
     pub rollout_state_reason: String,
     /// When it was created.
@@ -294,4 +297,57 @@ pub struct StartThrottle {
     pub last_failure_at: Timestamp,
     /// No task is started before this time.
     pub not_before: Timestamp,
+}
+
+impl TaskRecord {
+    /// The task's `lastStatus` (`None` for a text this build does not know).
+    pub fn last_status(&self) -> Option<TaskStatus> {
+        self.task.last_status.as_deref().and_then(TaskStatus::parse)
+    }
+
+    /// The task's `desiredStatus` (`None` for a text this build does not know).
+    pub fn desired_status(&self) -> Option<DesiredStatus> {
+        self.task.desired_status.as_deref().and_then(DesiredStatus::parse)
+    }
+
+    /// Sets the task's `desiredStatus`.
+    pub fn set_desired_status(&mut self, status: DesiredStatus) {
+        self.task.desired_status = Some(status.as_str().to_string());
+    }
+}
+
+impl InstanceRecord {
+    /// The container instance's `status` (`None` for a text this build does not know).
+    pub fn status(&self) -> Option<InstanceStatus> {
+        self.instance.status.as_deref().and_then(InstanceStatus::parse)
+    }
+
+    /// Sets the container instance's `status`.
+    pub fn set_status(&mut self, status: InstanceStatus) {
+        self.instance.status = Some(status.as_str().to_string());
+    }
+}
+
+impl ServiceRecord {
+    /// The service's `status` (`None` for a text this build does not know).
+    pub fn status(&self) -> Option<ServiceStatus> {
+        self.service.status.as_deref().and_then(ServiceStatus::parse)
+    }
+
+    /// Sets the service's `status`.
+    pub fn set_status(&mut self, status: ServiceStatus) {
+        self.service.status = Some(status.as_str().to_string());
+    }
+}
+
+impl ClusterRecord {
+    /// The cluster's `status` (`None` for a text this build does not know).
+    pub fn status(&self) -> Option<ClusterStatus> {
+        self.cluster.status.as_deref().and_then(ClusterStatus::parse)
+    }
+
+    /// Sets the cluster's `status`.
+    pub fn set_status(&mut self, status: ClusterStatus) {
+        self.cluster.status = Some(status.as_str().to_string());
+    }
 }

@@ -6,8 +6,9 @@
 //! a caller can change only the tasks placed on its own instance, in its own cluster.
 
 use crate::records::TaskRecord;
+use crate::status::TaskStatus;
+use crate::tasks::LIFECYCLE;
 use crate::tasks::stop::parse_task_ref;
-use crate::tasks::{LIFECYCLE, status_rank};
 use crate::{Control, ControlError, EcsException, Result};
 use berth_model::agent::{ContainerReport, ReportRequest, TaskReport};
 use berth_model::ecs::{
@@ -130,13 +131,11 @@ impl Control {
         }
         let mut report = base_report(&record);
         if let Some(status) = &req.status {
-            if !LIFECYCLE.contains(&status.as_str()) {
-                return Err(ControlError::invalid(format!(
-                    "Task status {status} is not one of {}.",
-                    LIFECYCLE.join(", ")
-                )));
-            }
-            if status_rank(status) > status_rank(&report.last_status) {
+            let Some(wanted) = TaskStatus::parse(status) else {
+                let names: Vec<&str> = LIFECYCLE.iter().map(|s| s.as_str()).collect();
+                return Err(ControlError::invalid(format!("Task status {status} is not one of {}.", names.join(", "))));
+            };
+            if TaskStatus::parse(&report.last_status).is_none_or(|current| wanted > current) {
                 report.last_status = status.clone();
             }
         }

@@ -3,6 +3,7 @@
 use crate::cache::State;
 use crate::optimistic::Attempt;
 use crate::records::keys;
+use crate::status::{ClusterStatus, ServiceStatus};
 use crate::{Control, ControlError, Result, encode};
 use berth_model::arn::Arn;
 use berth_model::ecs::{
@@ -170,7 +171,7 @@ impl Control {
             }
         };
         let cluster_active =
-            |n: &str| state.clusters.get(n).is_some_and(|c| c.record.cluster.status.as_deref() == Some("ACTIVE"));
+            |n: &str| state.clusters.get(n).is_some_and(|c| c.record.status() == Some(ClusterStatus::Active));
         if let Target::Service(c, _) | Target::Task(c, _) | Target::Instance(c, _) = &target
             && !cluster_active(c)
         {
@@ -180,9 +181,9 @@ impl Control {
             Target::Service(c, n) => state
                 .services
                 .get(&(c.clone(), n.clone()))
-                .is_some_and(|v| v.record.service.status.as_deref() != Some("INACTIVE")),
+                .is_some_and(|v| v.record.status() != Some(ServiceStatus::Inactive)),
             Target::Cluster(n) => {
-                state.clusters.get(n).is_some_and(|c| c.record.cluster.status.as_deref() == Some("ACTIVE"))
+                state.clusters.get(n).is_some_and(|c| c.record.status() == Some(ClusterStatus::Active))
             }
             Target::TaskDefinition(f, r) => state.task_definitions.contains_key(&(f.clone(), *r)),
             Target::Task(c, i) => state.tasks.contains_key(&(c.clone(), i.clone())),

@@ -4,6 +4,7 @@ use crate::cache::{State, Versioned};
 use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate, paginate_ordered};
 use crate::records::{FamilyRecord, TaskDefinitionRecord, keys};
+use crate::status::TaskStatus;
 use crate::tags::validate_tags;
 use crate::{Control, ControlError, Result, encode};
 use berth_model::arn::{Arn, is_arn};
@@ -350,7 +351,7 @@ pub async fn forget_deleted_task_definitions(control: &Control) -> Result<()> {
         let mut in_use: std::collections::HashSet<&str> = state
             .tasks
             .values()
-            .filter(|t| t.record.task.last_status.as_deref() != Some("STOPPED"))
+            .filter(|t| t.record.last_status() != Some(TaskStatus::Stopped))
             .filter_map(|t| t.record.task.task_definition_arn.as_deref())
             .collect();
         for service in state.services.values() {

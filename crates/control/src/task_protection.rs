@@ -6,6 +6,7 @@
 
 use crate::optimistic::Attempt;
 use crate::records::{TaskRecord, keys};
+use crate::status::TaskStatus;
 use crate::tasks::stop::parse_task_ref;
 use crate::{Control, ControlError, Result, encode};
 use berth_model::Timestamp;
@@ -126,7 +127,7 @@ impl Control {
                         failures.push(self.missing_in(state, "task", &cluster, text));
                         continue;
                     };
-                    let stopped = v.record.task.last_status.as_deref() == Some("STOPPED");
+                    let stopped = v.record.last_status() == Some(TaskStatus::Stopped);
                     if !in_service(&v.record) || stopped {
                         failures.push(not_valid(&v.record));
                         continue;
@@ -152,7 +153,7 @@ fn not_valid(task: &TaskRecord) -> Failure {
     Failure {
         arn: task.task.task_arn.clone(),
         reason: Some(TASK_NOT_VALID.into()),
-        detail: Some(if task.task.last_status.as_deref() == Some("STOPPED") {
+        detail: Some(if task.last_status() == Some(TaskStatus::Stopped) {
             "The task is stopped.".into()
         } else {
             "Task protection is only supported for tasks that belong to a service.".into()

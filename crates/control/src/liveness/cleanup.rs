@@ -2,6 +2,7 @@
 
 use super::STOPPED_TASK_RETENTION_SECONDS;
 use crate::records::keys;
+use crate::status::TaskStatus;
 use crate::{Control, Result};
 use berth_store::Txn;
 
@@ -24,7 +25,7 @@ async fn forget_stopped_tasks(control: &Control) -> Result<()> {
         state
             .tasks
             .iter()
-            .filter(|(_, v)| v.record.task.last_status.as_deref() == Some("STOPPED") && v.record.released)
+            .filter(|(_, v)| v.record.last_status() == Some(TaskStatus::Stopped) && v.record.released)
             .filter(|(_, v)| v.record.task.stopped_at.is_some_and(|t| t < cutoff))
             .take(CLEANUP_BATCH)
             .map(|((c, i), v)| (keys::task(c, i), v.mod_revision))

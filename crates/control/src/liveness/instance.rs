@@ -2,6 +2,7 @@
 
 use crate::optimistic::Attempt;
 use crate::records::keys;
+use crate::status::{InstanceStatus, TaskStatus};
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::stop_record;
 use crate::{Control, Result, encode};
@@ -19,7 +20,7 @@ pub(super) async fn reconcile(control: &Control, cluster: &str, id: &str) -> Res
         .read()
         .instances
         .get(&(cluster.to_string(), id.to_string()))
-        .map(|v| (v.record.instance.agent_connected, v.record.instance.status.as_deref() == Some("INACTIVE")))
+        .map(|v| (v.record.instance.agent_connected, v.record.status() == Some(InstanceStatus::Inactive)))
     else {
         return Ok(Action::await_change());
     };
@@ -37,7 +38,7 @@ pub(super) async fn reconcile(control: &Control, cluster: &str, id: &str) -> Res
     }
     if control.agents.is_connected(id, lost_timeout) {
         let live =
-            control.cache.read().tasks_on_instance(id).any(|t| t.record.task.last_status.as_deref() != Some("STOPPED"));
+            control.cache.read().tasks_on_instance(id).any(|t| t.record.last_status() != Some(TaskStatus::Stopped));
         return Ok(if live { at(control, control.agents.silent_at(id, lost_timeout)) } else { Action::await_change() });
     }
     stop_tasks_of_lost_instance(control, cluster, id).await?;
@@ -78,7 +79,7 @@ async fn stop_tasks_of_lost_instance(control: &Control, cluster: &str, id: &str)
             let mut any = false;
             let mut updates = InstanceUpdates::new();
             for t in state.tasks_on_instance(&record.id) {
-                if t.record.task.last_status.as_deref() == Some("STOPPED") {
+                if t.record.last_status() == Some(TaskStatus::Stopped) {
                     continue;
                 }
                 let mut task = (*t.record).clone();

@@ -14,6 +14,7 @@
 use super::machine::{TaskStop, plan, short_id, should_repeat};
 use super::service_group;
 use crate::records::keys;
+use crate::status::{InstanceStatus, ServiceStatus};
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::stop_record;
 use crate::{Control, ControlError, Result, encode};
@@ -93,7 +94,7 @@ fn active_services(control: &Control) -> Vec<(String, String)> {
         .read()
         .services
         .iter()
-        .filter(|(_, v)| v.record.service.status.as_deref() != Some("INACTIVE"))
+        .filter(|(_, v)| v.record.status() != Some(ServiceStatus::Inactive))
         .map(|(k, _)| k.clone())
         .collect()
 }
@@ -232,7 +233,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
         }
     }
     if plan.inactive {
-        record.service.status = Some("INACTIVE".into());
+        record.set_status(ServiceStatus::Inactive);
         changed = true;
     }
     if changed {
@@ -273,7 +274,7 @@ async fn stop_tasks(control: &Control, stops: &[TaskStop]) -> Result<Vec<String>
             let orphaned = state
                 .instances
                 .get(&(task.cluster.clone(), task.instance_id.clone()))
-                .is_none_or(|i| i.record.instance.status.as_deref() == Some("INACTIVE"));
+                .is_none_or(|i| i.record.status() == Some(InstanceStatus::Inactive));
             stop_record(&mut task, now, reason, "ServiceSchedulerInitiated", orphaned);
             release_if_stopped(&state, &mut task, &mut updates);
             let task_key = keys::task(&key.0, &key.1);

@@ -4,6 +4,7 @@
 
 use super::{MAX_EVENTS, MAX_HISTORY, digits, new_deployment_id};
 use crate::records::{DeploymentState, ServiceRecord};
+use crate::status::{DeploymentStatus, RolloutState};
 use berth_model::ecs::{
     ServiceDeployment, ServiceDeploymentStatus, ServiceEvent, ServiceRevision, ServiceRevisionSummary,
 };
@@ -89,7 +90,7 @@ impl Env {
         trim(&mut record.revisions);
         trim(&mut record.service_deployments);
         for d in record.deployments.iter_mut() {
-            d.status = "ACTIVE".into();
+            d.status = DeploymentStatus::Active;
             d.updated_at = now;
         }
         // A new deployment starts at full pace (ECS: a new task definition ends the throttle at once).
@@ -97,8 +98,8 @@ impl Env {
         DeploymentState {
             id: new_deployment_id(),
             task_definition: task_definition.to_string(),
-            status: "PRIMARY".into(),
-            rollout_state: "IN_PROGRESS".into(),
+            status: DeploymentStatus::Primary,
+            rollout_state: RolloutState::InProgress,
             rollout_state_reason: if rollback {
                 "ECS deployment circuit breaker: rolling back to the last completed deployment.".into()
             } else {

@@ -7,6 +7,7 @@ use super::machine::{HEALTH_CHECK_FAILURE, has_health_checks, is_healthy_running
 use super::{MAX_EVENTS, math, throttle};
 use crate::cache::Versioned;
 use crate::records::{ServiceRecord, TaskRecord};
+use crate::status::{DesiredStatus, RolloutState, TaskStatus};
 use berth_model::ecs::{
     ServiceDeploymentCircuitBreaker, ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus, TaskStopCode,
 };
@@ -21,7 +22,7 @@ pub(super) fn is_failure(task: &TaskRecord) -> bool {
 
 /// Whether a task stopped or is stopping.
 fn stopping(task: &TaskRecord) -> bool {
-    task.task.desired_status.as_deref() == Some("STOPPED") || task.task.last_status.as_deref() == Some("STOPPED")
+    task.desired_status() == Some(DesiredStatus::Stopped) || task.last_status() == Some(TaskStatus::Stopped)
 }
 
 fn task_id(task: &TaskRecord) -> &str {
@@ -86,7 +87,7 @@ pub(super) fn count_failures(
         .filter(|t| counted.insert(task_id(t).to_string()))
         .collect();
     new.sort_by(|a, b| a.task.stopping_at.partial_cmp(&b.task.stopping_at).unwrap_or(std::cmp::Ordering::Equal));
-    let in_progress = primary.rollout_state == "IN_PROGRESS";
+    let in_progress = primary.rollout_state == RolloutState::InProgress;
     if !new.is_empty() {
         primary.counted_failures = counted.into_iter().collect();
         if in_progress {
@@ -106,7 +107,7 @@ pub(super) fn count_failures(
     let last = record.start_throttle.last_failure_at;
     let ran = ours
         .iter()
-        .any(|t| t.task.last_status.as_deref() == Some("RUNNING") && t.task.started_at.is_some_and(|s| s > last));
+        .any(|t| t.last_status() == Some(TaskStatus::Running) && t.task.started_at.is_some_and(|s| s > last));
     if ran && record.start_throttle.engaged() && starts == 0 {
         record.start_throttle = Default::default();
         *changed = true;
@@ -165,7 +166,7 @@ fn circuit_breaker(
     // Tripped.
     let now = env.now;
     let primary = &mut record.deployments[0];
-    primary.rollout_state = "FAILED".into();
+    primary.rollout_state = RolloutState::Failed;
     primary.rollout_state_reason = "ECS deployment circuit breaker: tasks failed to start.".into();
     primary.updated_at = now;
     let (id, was_rollback) = (primary.id.clone(), primary.rollback);

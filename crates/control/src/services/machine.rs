@@ -20,6 +20,7 @@ use super::math;
 use super::service_group;
 use crate::cache::{State, Versioned};
 use crate::records::{DeploymentState, InstanceRecord, ServiceRecord, TaskRecord};
+use crate::status::{DesiredStatus, InstanceStatus, RolloutState, ServiceStatus, TaskStatus};
 use crate::task_protection::protected_now;
 use berth_model::ecs::{HealthStatus, SchedulingStrategy, ServiceDeploymentStatus};
 
@@ -28,7 +29,7 @@ pub const EVENT_REPEAT_SECONDS: f64 = 60.0;
 
 /// Whether a task is RUNNING and, where its task definition checks health, HEALTHY.
 pub fn is_healthy_running(task: &TaskRecord) -> bool {
-    if task.task.last_status.as_deref() != Some("RUNNING") || task.task.desired_status.as_deref() != Some("RUNNING") {
+    if task.last_status() != Some(TaskStatus::Running) || task.desired_status() != Some(DesiredStatus::Running) {
         return false;
     }
     !has_health_checks(task) || task.task.health_status == Some(HealthStatus::Healthy)
@@ -100,7 +101,7 @@ fn on_leaving_instance(state: &State, task: &TaskRecord) -> bool {
     state
         .instances
         .get(&(task.cluster.clone(), task.instance_id.clone()))
-        .is_none_or(|i| i.record.instance.status.as_deref() != Some("ACTIVE"))
+        .is_none_or(|i| i.record.status() != Some(InstanceStatus::Active))
 }
 
 /// Decides one pass over one service: a pure function of the service's record, the cache state it reads its tasks
@@ -111,7 +112,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     let mut plan = Plan { revision: v.mod_revision, ..Plan::default() };
     let now = env.now;
     let name = record.service.service_name.clone().unwrap_or_default();
-    let draining = record.service.status.as_deref() == Some("DRAINING");
+    let draining = record.status() == Some(ServiceStatus::Draining);
     let daemon = record.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
     let tasks: Vec<&Versioned<TaskRecord>> = state.tasks_in_group(&record.cluster, &service_group(&name)).collect();
     let reason = |d: &DeploymentState| format!("Scaling activity initiated by (deployment {})", d.id);
@@ -129,16 +130,16 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     let mut retiring: Vec<&Versioned<TaskRecord>> = Vec::new();
     for t in &tasks {
         let task = &t.record.task;
-        if task.last_status.as_deref() == Some("STOPPED") {
+        if t.record.last_status() == Some(TaskStatus::Stopped) {
             continue;
         }
         occupied += 1;
-        if task.desired_status.as_deref() != Some("RUNNING") {
+        if t.record.desired_status() != Some(DesiredStatus::Running) {
             stopping += 1;
             continue;
         }
         let key = (t.record.cluster.clone(), task.task_arn.as_deref().map(short_id).unwrap_or_default().to_string());
-        let unhealthy = task.last_status.as_deref() == Some("RUNNING")
+        let unhealthy = t.record.last_status() == Some(TaskStatus::Running)
             && task.health_status == Some(HealthStatus::Unhealthy)
             && task.started_at.is_none_or(|s| now >= s + grace);
         if unhealthy {
@@ -200,7 +201,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
 
     // Scale out / roll forward within the maximum; a FAILED deployment launches nothing more; tasks that keep
     // failing to start are started more and more slowly (the start-failure throttle).
-    if !daemon && primary.rollout_state != "FAILED" {
+    if !daemon && primary.rollout_state != RolloutState::Failed {
         let wanted = math::to_start(desired, primary_good.len(), occupied, bounds);
         plan.start = record.start_throttle.allowed(wanted, now);
     }
@@ -256,7 +257,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     let alive = |d: &DeploymentState| {
         tasks.iter().any(|t| {
             t.record.task.started_by.as_deref() == Some(d.id.as_str())
-                && t.record.task.last_status.as_deref() != Some("STOPPED")
+                && t.record.last_status() != Some(TaskStatus::Stopped)
         })
     };
     let before = record.deployments.len();
@@ -277,7 +278,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
         && plan.start == 0
         && plan.daemon_targets.is_empty()
     {
-        if record.deployments[0].rollout_state == "IN_PROGRESS" {
+        if record.deployments[0].rollout_state == RolloutState::InProgress {
             complete_deployment(env, &mut record);
             plan.changed = true;
         }
@@ -302,7 +303,7 @@ fn task_key(t: &Versioned<TaskRecord>) -> (String, String) {
 pub(crate) fn complete_deployment(env: &Env, record: &mut ServiceRecord) {
     let now = env.now;
     let primary = &mut record.deployments[0];
-    primary.rollout_state = "COMPLETED".into();
+    primary.rollout_state = RolloutState::Completed;
     primary.rollout_state_reason = format!("ECS deployment {} completed.", primary.id);
     primary.updated_at = now;
     let (id, arn, td, rollback) =
@@ -339,14 +340,14 @@ fn daemon_plan(
         if c != cluster {
             break;
         }
-        if instance.record.instance.status.as_deref() != Some("ACTIVE") {
+        if instance.record.status() != Some(InstanceStatus::Active) {
             continue;
         }
         let on_instance: Vec<&Versioned<TaskRecord>> = state
             .tasks_on_instance(id)
             .filter(|t| {
                 t.record.task.group.as_deref() == Some(group.as_str())
-                    && t.record.task.last_status.as_deref() != Some("STOPPED")
+                    && t.record.last_status() != Some(TaskStatus::Stopped)
             })
             .collect();
         if primary_good.iter().any(|t| t.record.instance_id == *id) {
@@ -358,7 +359,7 @@ fn daemon_plan(
             desired += 1;
             continue;
         }
-        if primary.rollout_state == "FAILED" {
+        if primary.rollout_state == RolloutState::Failed {
             continue;
         }
         if fits(&instance.record) {

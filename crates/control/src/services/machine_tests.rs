@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::records::{Reservation, Transition};
+use crate::status::DeploymentStatus;
 use berth_model::agent::{AgentResources, ContainerSpec};
 use berth_model::ecs::{
     ContainerDefinition, ContainerInstance, DeploymentCircuitBreaker, DeploymentConfiguration, HealthCheck,
@@ -16,11 +17,12 @@ fn env() -> Env {
 }
 
 fn deployment(id: &str, td: &str, rollout: &str) -> DeploymentState {
+    let rollout = RolloutState::parse(rollout).unwrap();
     DeploymentState {
         id: id.into(),
         task_definition: td.into(),
-        status: "PRIMARY".into(),
-        rollout_state: rollout.into(),
+        status: DeploymentStatus::Primary,
+        rollout_state: rollout,
         rollout_state_reason: String::new(),
         created_at: 1.0,
         updated_at: 1.0,
@@ -142,7 +144,7 @@ fn a_rolling_deployment_starts_up_to_the_maximum_and_retires_down_to_the_minimum
     assert_eq!(plan.retire.len(), 2, "4 healthy, 2 must stay");
     assert!(plan.retire.iter().all(|s| s.reason == "Scaling activity initiated by (deployment a)"));
     assert!(plan.scale_in.is_empty() && plan.replace_unhealthy.is_empty());
-    assert_eq!(plan.record.deployments[0].rollout_state, "IN_PROGRESS");
+    assert_eq!(plan.record.deployments[0].rollout_state, RolloutState::InProgress);
 }
 
 #[test]
@@ -152,14 +154,14 @@ fn the_deployment_completes_once_only_the_primary_runs_at_the_desired_count() {
     let (state, v) = cache_state(&record, &tasks, &[instance("i1", "ACTIVE")]);
     let plan = plan(&env(), &state, &v, FITS_ANYWHERE);
     assert_eq!((plan.start, plan.stops().count()), (0, 0));
-    assert_eq!(plan.record.deployments[0].rollout_state, "COMPLETED");
+    assert_eq!(plan.record.deployments[0].rollout_state, RolloutState::Completed);
     assert_eq!(plan.record.last_completed_task_definition.as_deref(), Some("web:2"));
     assert!(plan.record.steady && plan.changed);
 
     // Not before its tasks have run healthy for the stabilization time.
     let later = Env { stabilization: NOW, ..env() };
     let plan = super::plan(&later, &state, &v, FITS_ANYWHERE);
-    assert_eq!(plan.record.deployments[0].rollout_state, "IN_PROGRESS");
+    assert_eq!(plan.record.deployments[0].rollout_state, RolloutState::InProgress);
 }
 
 #[test]
@@ -229,7 +231,7 @@ fn the_circuit_breaker_fails_the_deployment_and_rolls_back() {
     let plan = plan(&env(), &state, &v, FITS_ANYWHERE);
     let deployments = &plan.record.deployments;
     assert_eq!(deployments[0].task_definition, "web:1", "a rollback deployment leads");
-    assert!(deployments[0].rollback && deployments[0].rollout_state == "IN_PROGRESS");
+    assert!(deployments[0].rollback && deployments[0].rollout_state == RolloutState::InProgress);
     // The failed deployment has no task left, so it is gone from the list; its events say what happened.
     let ids: Vec<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(&ids[1..], ["a"]);

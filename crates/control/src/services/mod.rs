@@ -14,6 +14,7 @@ use crate::cache::{State, Versioned};
 use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
 use crate::records::{ServiceRecord, keys};
+use crate::status::{DeploymentStatus, DesiredStatus, InstanceStatus, RolloutState, ServiceStatus, TaskStatus};
 use crate::tags::validate_tags;
 use crate::tasks::launch::{self, LaunchOptions};
 use crate::{Control, ControlError, EcsException, Result, encode};
@@ -231,7 +232,9 @@ impl Control {
         let name = record.service.service_name.clone().unwrap_or_default();
         for t in state.tasks_in_group(&record.cluster, &service_group(&name)) {
             let task = &t.record.task;
-            if task.desired_status.as_deref() != Some("RUNNING") || task.last_status.as_deref() == Some("STOPPED") {
+            if t.record.desired_status() != Some(DesiredStatus::Running)
+                || t.record.last_status() == Some(TaskStatus::Stopped)
+            {
                 continue;
             }
             if deployment.is_some_and(|d| task.started_by.as_deref() != Some(d)) {
@@ -260,16 +263,16 @@ impl Control {
                     let counts = self.service_task_counts(state, record, Some(&d.id));
                     Deployment {
                         id: Some(d.id.clone()),
-                        status: Some(d.status.clone()),
+                        status: Some(d.status.as_str().to_string()),
                         task_definition: Some(d.task_definition.clone()),
-                        desired_count: if d.status == "PRIMARY" { service.desired_count } else { 0 },
+                        desired_count: if d.status == DeploymentStatus::Primary { service.desired_count } else { 0 },
                         pending_count: counts.pending,
                         running_count: counts.running,
                         failed_tasks: d.failed_tasks,
                         created_at: Some(d.created_at),
                         updated_at: Some(d.updated_at),
                         launch_type: service.launch_type,
-                        rollout_state: DeploymentRolloutState::parse(&d.rollout_state),
+                        rollout_state: DeploymentRolloutState::parse(d.rollout_state.as_str()),
                         rollout_state_reason: Some(d.rollout_state_reason.clone()),
                         ..Default::default()
                     }
@@ -367,12 +370,14 @@ impl Control {
             .write("creating a service", |state, now| {
                 let existing = state.services.get(&(cluster.clone(), req.service_name.clone())).cloned();
                 if let Some(v) = &existing {
-                    match v.record.service.status.as_deref() {
-                        Some("ACTIVE") if v.record.create_fingerprint == fp => {
+                    match v.record.status() {
+                        Some(ServiceStatus::Active) if v.record.create_fingerprint == fp => {
                             return Ok(Attempt::Done((*v.record).clone()));
                         }
-                        Some("ACTIVE") => return Err(ControlError::invalid("Creation of service was not idempotent.")),
-                        Some("DRAINING") => {
+                        Some(ServiceStatus::Active) => {
+                            return Err(ControlError::invalid("Creation of service was not idempotent."));
+                        }
+                        Some(ServiceStatus::Draining) => {
                             return Err(ControlError::invalid("Unable to Start a service that is still Draining."));
                         }
                         _ => {}
@@ -386,7 +391,7 @@ impl Control {
                         cluster_arn: Some(self.arn(&format!("cluster/{cluster}"))),
                         load_balancers: Some(Vec::new()),
                         service_registries: Some(Vec::new()),
-                        status: Some("ACTIVE".into()),
+                        status: Some(ServiceStatus::Active.as_str().into()),
                         desired_count: desired,
                         launch_type: Some(launch_type),
                         task_definition: Some(td_arn.clone()),
@@ -425,7 +430,7 @@ impl Control {
                         .instances
                         .range((cluster.clone(), String::new())..)
                         .take_while(|((c, _), _)| *c == cluster)
-                        .filter(|(_, i)| i.record.instance.status.as_deref() == Some("ACTIVE"))
+                        .filter(|(_, i)| i.record.status() == Some(InstanceStatus::Active))
                         .filter(|(_, i)| self.daemon_fits(state, &record, &td_arn, &i.record))
                         .count();
                     record.service.desired_count = fits as i32;
@@ -470,7 +475,7 @@ impl Control {
             .services
             .range((cluster.clone(), String::new())..)
             .take_while(|((c, _), _)| *c == cluster)
-            .filter(|(_, v)| v.record.service.status.as_deref() != Some("INACTIVE"))
+            .filter(|(_, v)| v.record.status() != Some(ServiceStatus::Inactive))
             .filter(|(_, v)| req.launch_type.is_none_or(|l| v.record.service.launch_type == Some(l)))
             .filter(|(_, v)| req.scheduling_strategy.is_none_or(|s| v.record.service.scheduling_strategy == Some(s)))
             .map(|((_, name), v)| (name.clone(), v.record.service.service_arn.clone().unwrap_or_default()))
@@ -487,7 +492,7 @@ impl Control {
         let record = self
             .write("updating a service", |state, now| {
                 let v = find_service_in(state, &cluster, &req.service)?;
-                if v.record.service.status.as_deref() != Some("ACTIVE") {
+                if v.record.status() != Some(ServiceStatus::Active) {
                     return Err(not_active());
                 }
                 let mut record = (*v.record).clone();
@@ -578,12 +583,13 @@ impl Control {
                     // A deployment that already runs its full desired count, healthy, is complete even if its
                     // stabilization window has not passed: it is the one to roll back to.
                     let previous_desired = v.record.service.desired_count;
-                    let complete = record.deployments.first().is_some_and(|d| d.rollout_state == "IN_PROGRESS")
-                        && previous_desired > 0
-                        && {
-                            let id = record.deployments[0].id.clone();
-                            self.service_task_counts(state, &record, Some(&id)).running >= previous_desired
-                        };
+                    let complete =
+                        record.deployments.first().is_some_and(|d| d.rollout_state == RolloutState::InProgress)
+                            && previous_desired > 0
+                            && {
+                                let id = record.deployments[0].id.clone();
+                                self.service_task_counts(state, &record, Some(&id)).running >= previous_desired
+                            };
                     if complete {
                         machine::complete_deployment(&self.service_env(now), &mut record);
                     }
@@ -612,9 +618,9 @@ impl Control {
             .write("deleting a service", |state, _| {
             let v = find_service_in(state, &cluster, &req.service)?;
             let mut record = (*v.record).clone();
-            match record.service.status.as_deref() {
-                Some("ACTIVE") => {}
-                Some("DRAINING") => return Ok(Attempt::Done(record)),
+            match record.status() {
+                Some(ServiceStatus::Active) => {}
+                Some(ServiceStatus::Draining) => return Ok(Attempt::Done(record)),
                 _ => return Err(service_not_found()),
             }
             let daemon = record.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
@@ -623,7 +629,7 @@ impl Control {
                     "The service cannot be stopped while it is scaled above 0. Scale it to 0 first, or delete it with force.",
                 ));
             }
-            record.service.status = Some("DRAINING".into());
+            record.set_status(ServiceStatus::Draining);
             record.service.desired_count = 0;
             record.steady = false;
             let key = keys::service(&cluster, record.service.service_name.as_deref().unwrap_or_default());

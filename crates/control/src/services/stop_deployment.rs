@@ -4,6 +4,7 @@
 use super::deployments::owner;
 use crate::optimistic::Attempt;
 use crate::records::keys;
+use crate::status::{RolloutState, ServiceStatus};
 use crate::{Control, ControlError, EcsException, Result, encode};
 use berth_model::ecs::{
     ServiceDeploymentStatus, StopServiceDeploymentRequest, StopServiceDeploymentResponse, StopServiceDeploymentStopType,
@@ -73,7 +74,7 @@ impl Control {
                 StopAction::RollBack => {}
             }
             let mut record = (*v.record).clone();
-            if record.service.status.as_deref() != Some("ACTIVE") {
+            if record.status() != Some(ServiceStatus::Active) {
                 return Err(ControlError::ecs(EcsException::ServiceNotActiveException, "Service was not ACTIVE."));
             }
             let primary_arn = record.deployments.first().map(|d| d.service_deployment_arn.clone());
@@ -92,7 +93,7 @@ impl Control {
             let stopped_id = record.deployments[0].id.clone();
             {
                 let primary = &mut record.deployments[0];
-                primary.rollout_state = "FAILED".into();
+                primary.rollout_state = RolloutState::Failed;
                 primary.rollout_state_reason = MANUAL_ROLLBACK.into();
                 primary.updated_at = now;
             }

@@ -51,11 +51,8 @@ impl Control {
             .take_while(|((c, _), _)| *c == cluster)
             .filter(|(_, v)| {
                 let t = &v.record.task;
-                let desired_matches = match desired {
-                    DesiredStatus::Running => t.desired_status.as_deref() == Some("RUNNING"),
-                    DesiredStatus::Stopped => t.desired_status.as_deref() == Some("STOPPED"),
-                    DesiredStatus::Pending => t.desired_status.as_deref() == Some("PENDING"),
-                };
+                // The request's filter is the model's enum; the record's status is Berth's.
+                let desired_matches = v.record.desired_status().is_some_and(|d| d.as_str() == desired.as_str());
                 desired_matches
                     && instance_id.as_ref().is_none_or(|id| *id == v.record.instance_id)
                     && family_prefix

@@ -13,42 +13,46 @@ pub(crate) use run::DefaultStrategy;
 pub use run::build_demand;
 
 use crate::records::TaskRecord;
+use crate::status::{DesiredStatus, TaskStatus};
 use berth_model::Timestamp;
 use berth_model::ecs::{HealthStatus, Task, TaskStopCode};
 
 /// ECS's task statuses, in lifecycle order.
-pub const LIFECYCLE: [&str; 8] =
-    ["PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"];
-
-/// The position of a status in [`LIFECYCLE`]; unknown statuses rank first.
-pub fn status_rank(status: &str) -> usize {
-    LIFECYCLE.iter().position(|s| *s == status).unwrap_or(0)
-}
+pub const LIFECYCLE: [TaskStatus; 8] = [
+    TaskStatus::Provisioning,
+    TaskStatus::Pending,
+    TaskStatus::Activating,
+    TaskStatus::Running,
+    TaskStatus::Deactivating,
+    TaskStatus::Stopping,
+    TaskStatus::Deprovisioning,
+    TaskStatus::Stopped,
+];
 
 /// Moves a task's `lastStatus` forward to `status` (never backward), recording the transition and the timestamps
 /// ECS sets on the way. Returns whether anything changed.
-pub fn advance_status(record: &mut TaskRecord, status: &str, now: Timestamp) -> bool {
-    let current = record.task.last_status.clone().unwrap_or_else(|| "PROVISIONING".into());
-    let (from, to) = (status_rank(&current), status_rank(status));
-    if to <= from || !LIFECYCLE.contains(&status) {
+pub fn advance_status(record: &mut TaskRecord, status: TaskStatus, now: Timestamp) -> bool {
+    // A text this build does not know reads as the start of the lifecycle.
+    let current = record.last_status().unwrap_or(TaskStatus::Provisioning);
+    if status <= current {
         return false;
     }
     // Record every intermediate status too, so the history reads as the lifecycle does.
-    for step in &LIFECYCLE[from + 1..=to] {
-        record.transitions.push(crate::records::Transition { status: (*step).to_string(), at: now });
+    for step in LIFECYCLE.into_iter().filter(|s| *s > current && *s <= status) {
+        record.transitions.push(crate::records::Transition { status: step.as_str().to_string(), at: now });
         let task = &mut record.task;
-        match *step {
-            "PENDING" => {
+        match step {
+            TaskStatus::Pending => {
                 task.connectivity = Some(berth_model::ecs::Connectivity::Connected);
                 task.connectivity_at.get_or_insert(now);
             }
-            "RUNNING" => {
+            TaskStatus::Running => {
                 task.started_at.get_or_insert(now);
             }
-            "DEACTIVATING" | "STOPPING" => {
+            TaskStatus::Deactivating | TaskStatus::Stopping => {
                 task.stopping_at.get_or_insert(now);
             }
-            "STOPPED" => {
+            TaskStatus::Stopped => {
                 task.execution_stopped_at.get_or_insert(now);
                 task.stopped_at = Some(now);
                 task.connectivity = Some(berth_model::ecs::Connectivity::Disconnected);
@@ -56,7 +60,7 @@ pub fn advance_status(record: &mut TaskRecord, status: &str, now: Timestamp) -> 
             _ => {}
         }
     }
-    record.task.last_status = Some(status.to_string());
+    record.task.last_status = Some(status.as_str().to_string());
     record.task.version += 1;
     true
 }
@@ -64,18 +68,18 @@ pub fn advance_status(record: &mut TaskRecord, status: &str, now: Timestamp) -> 
 /// Sets a task's desired status to STOPPED with a reason and stop code (the first stop reason wins), and moves a
 /// task that was RUNNING to DEACTIVATING. `immediate` also marks a task that no agent will ever stop as STOPPED.
 pub fn stop_record(record: &mut TaskRecord, now: Timestamp, reason: &str, stop_code: &str, immediate: bool) {
-    let task = &mut record.task;
-    if task.desired_status.as_deref() != Some("STOPPED") {
-        task.desired_status = Some("STOPPED".into());
+    if record.desired_status() != Some(DesiredStatus::Stopped) {
+        record.set_desired_status(DesiredStatus::Stopped);
+        let task = &mut record.task;
         task.stopped_reason = Some(reason.to_string());
         task.stop_code = TaskStopCode::parse(stop_code);
         task.stopping_at.get_or_insert(now);
         task.version += 1;
     }
     if immediate {
-        advance_status(record, "STOPPED", now);
-    } else if record.task.last_status.as_deref() == Some("RUNNING") {
-        advance_status(record, "DEACTIVATING", now);
+        advance_status(record, TaskStatus::Stopped, now);
+    } else if record.last_status() == Some(TaskStatus::Running) {
+        advance_status(record, TaskStatus::Deactivating, now);
     }
 }
 
@@ -138,13 +142,13 @@ mod tests {
     #[test]
     fn status_moves_forward_through_every_step_with_times() {
         let mut r = record();
-        assert!(advance_status(&mut r, "RUNNING", 5.0));
+        assert!(advance_status(&mut r, TaskStatus::Running, 5.0));
         let steps: Vec<&str> = r.transitions.iter().map(|t| t.status.as_str()).collect();
         assert_eq!(steps, ["PROVISIONING", "PENDING", "ACTIVATING", "RUNNING"]);
         assert_eq!((r.task.started_at, r.task.connectivity_at), (Some(5.0), Some(5.0)));
-        assert!(!advance_status(&mut r, "PENDING", 6.0), "never backwards");
+        assert!(!advance_status(&mut r, TaskStatus::Pending, 6.0), "never backwards");
         assert_eq!(r.task.last_status.as_deref(), Some("RUNNING"));
-        assert!(advance_status(&mut r, "STOPPED", 9.0));
+        assert!(advance_status(&mut r, TaskStatus::Stopped, 9.0));
         assert_eq!(r.transitions.len(), 8);
         assert_eq!(
             (r.task.stopping_at, r.task.stopped_at, r.task.execution_stopped_at),
@@ -156,7 +160,7 @@ mod tests {
     #[test]
     fn the_first_stop_reason_wins() {
         let mut r = record();
-        advance_status(&mut r, "RUNNING", 1.0);
+        advance_status(&mut r, TaskStatus::Running, 1.0);
         stop_record(&mut r, 2.0, "Essential container in task exited", "EssentialContainerExited", false);
         stop_record(&mut r, 3.0, "later", "UserInitiated", false);
         assert_eq!(r.task.stopped_reason.as_deref(), Some("Essential container in task exited"));

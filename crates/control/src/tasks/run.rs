@@ -7,6 +7,7 @@ use crate::placement::{demand, to_scheduler_instance};
 use crate::records::{
     ClientTokenRecord, InstanceRecord, Reservation, TaskDefinitionRecord, TaskRecord, Transition, keys,
 };
+use crate::status::InstanceStatus;
 use crate::tags::TaskTagging;
 use crate::{Control, ControlError, EcsException, Result, encode};
 use berth_model::agent::ContainerSpec;
@@ -391,7 +392,7 @@ impl Control {
                         .instances
                         .range((cluster.to_string(), String::new())..)
                         .take_while(|((c, _), _)| c == cluster)
-                        .filter(|(_, v)| v.record.instance.status.as_deref() != Some("INACTIVE"))
+                        .filter(|(_, v)| v.record.status() != Some(InstanceStatus::Inactive))
                         .map(|(_, v)| v.clone())
                         .collect(),
                 };
@@ -600,7 +601,7 @@ impl Control {
                 .read()
                 .instances
                 .get(&key)
-                .is_some_and(|v| v.record.instance.status.as_deref() != Some("INACTIVE"));
+                .is_some_and(|v| v.record.status() != Some(InstanceStatus::Inactive));
             if !known {
                 failures.push(self.missing("container-instance", &cluster, text));
                 continue;

@@ -4,6 +4,7 @@ use super::{render_task, stop_record};
 use crate::cache::State;
 use crate::optimistic::Attempt;
 use crate::records::{InstanceRecord, TaskRecord, keys};
+use crate::status::{InstanceStatus, TaskStatus};
 use crate::{Control, ControlError, Result, encode};
 use berth_model::arn::{Arn, is_arn};
 use berth_model::ecs::{StopTaskRequest, StopTaskResponse};
@@ -18,7 +19,7 @@ pub(crate) type InstanceUpdates = BTreeMap<String, (i64, InstanceRecord)>;
 
 /// If `task` is STOPPED and still holds its reservation, gives it back to its instance (in `updates`).
 pub(crate) fn release_if_stopped(state: &State, task: &mut TaskRecord, updates: &mut InstanceUpdates) {
-    if task.released || task.task.last_status.as_deref() != Some("STOPPED") {
+    if task.released || task.last_status() != Some(TaskStatus::Stopped) {
         return;
     }
     task.released = true;
@@ -83,7 +84,7 @@ impl Control {
                 let orphaned = state
                     .instances
                     .get(&(record.cluster.clone(), record.instance_id.clone()))
-                    .is_none_or(|i| i.record.instance.status.as_deref() == Some("INACTIVE"));
+                    .is_none_or(|i| i.record.status() == Some(InstanceStatus::Inactive));
                 stop_record(&mut record, now, &reason, "UserInitiated", orphaned);
                 let mut updates = InstanceUpdates::new();
                 release_if_stopped(state, &mut record, &mut updates);
