@@ -7,11 +7,20 @@ use berth_model::clock::ManualClock;
 use berth_model::ecr::ImageTagMutability;
 use berth_store::MemoryStore;
 
+/// A lifecycle policy that expires nothing here (the repository has no image); running it stamps the repository.
+const POLICY: &str = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":5},"action":{"type":"expire"}}]}"#;
+
 async fn registry(upload_ttl: Duration) -> (Arc<Registry>, Arc<ManualClock>, tempfile::TempDir) {
+    registry_with(|config| config.upload_ttl = upload_ttl).await
+}
+
+async fn registry_with(
+    configure: impl FnOnce(&mut RegistryConfig),
+) -> (Arc<Registry>, Arc<ManualClock>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(1_000.0));
     let mut config = RegistryConfig::new(dir.path(), "us-east-1", "000000000000", "127.0.0.1:1");
-    config.upload_ttl = upload_ttl;
+    configure(&mut config);
     let blobs: Arc<dyn BlobStore> = Arc::new(MemoryBlobStore::new());
     let r = Registry::open_with(config, Arc::new(MemoryStore::new()), clock.clone(), blobs).await.unwrap();
     r.create_repository(RepositoryRecord {
@@ -22,7 +31,7 @@ async fn registry(upload_ttl: Duration) -> (Arc<Registry>, Arc<ManualClock>, tem
         scan_on_push: false,
         encryption: None,
         tags: vec![],
-        lifecycle_policy: None,
+        lifecycle_policy: Some(POLICY.into()),
         lifecycle_evaluated_at: None,
     })
     .await
@@ -30,11 +39,13 @@ async fn registry(upload_ttl: Duration) -> (Arc<Registry>, Arc<ManualClock>, tem
     (r, clock, dir)
 }
 
-/// Lets the controller and the jobs it started run (the clock does not move).
+/// Lets the controller and the jobs it started run; a short real wait for their async work, never for a timer
+/// (the clock does not move).
 async fn settle() {
     for _ in 0..50 {
         tokio::task::yield_now().await;
     }
+    tokio::time::sleep(Duration::from_millis(20)).await;
 }
 
 #[test]
@@ -79,4 +90,23 @@ async fn swept(r: &Registry) {
         }
     };
     tokio::time::timeout(Duration::from_secs(10), gone).await.expect("the sweep ran when the clock reached its period");
+}
+
+#[tokio::test]
+async fn lifecycle_policies_apply_on_their_own_period_of_the_manual_clock() {
+    let (r, clock, _d) = registry_with(|config| config.lifecycle_interval = Duration::from_secs(600)).await;
+    let evaluated = |r: &Registry| r.repository("app").unwrap().lifecycle_evaluated_at;
+    r.spawn_background();
+    settle().await;
+    clock.advance(599.999); // past the pull flush (30 s), not the lifecycle period
+    settle().await;
+    assert_eq!(evaluated(&r), None, "not before its period");
+    clock.advance(0.001);
+    let applied = async {
+        while evaluated(&r).is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), applied).await.expect("the policy ran at its period");
+    assert_eq!(evaluated(&r), Some(1_600.0));
 }
