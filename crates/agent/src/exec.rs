@@ -139,18 +139,22 @@ async fn pump<R: ContainerRuntime>(
         }
     }
     drop(input);
-    let deadline = tokio::time::Instant::now() + EXIT_CODE_WAIT;
-    loop {
-        match runtime.exec_exit_code(&id).await {
-            Ok(Some(code)) => {
-                let code = i32::try_from(code).unwrap_or(-1);
-                tracing::info!(session = %start.session_id, task = %start.task_arn, exit_code = code, "exec ended");
-                return Ok(Some(code));
+    let exit_code = async {
+        loop {
+            match runtime.exec_exit_code(&id).await {
+                Ok(Some(code)) => return Ok(i32::try_from(code).unwrap_or(-1)),
+                Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(error) => return Err(error.to_string()),
             }
-            Ok(None) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
-            Ok(None) => return Err("the command's output ended but the engine reports it still running".into()),
-            Err(error) => return Err(error.to_string()),
         }
+    };
+    match tokio::time::timeout(EXIT_CODE_WAIT, exit_code).await {
+        Ok(Ok(code)) => {
+            tracing::info!(session = %start.session_id, task = %start.task_arn, exit_code = code, "exec ended");
+            Ok(Some(code))
+        }
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err("the command's output ended but the engine reports it still running".into()),
     }
 }
 

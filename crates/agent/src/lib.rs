@@ -227,7 +227,7 @@ pub async fn run<R: ContainerRuntime>(
     engine.adopt().await?;
 
     tokio::spawn(forward_events(runtime.clone(), tx.clone()));
-    tokio::spawn(resync_timer(tx.clone()));
+    tokio::spawn(resync_timer(tx.clone(), shared.clock.clone()));
     tokio::spawn(report_loop(shared.clone(), outbox, tx.clone()));
     tokio::spawn(stream_loop(shared.clone(), tx, runtime.clone()));
     let superseded = shared.superseded.notified();
@@ -281,11 +281,15 @@ async fn forward_events<R: ContainerRuntime>(runtime: Arc<R>, tx: mpsc::Unbounde
     }
 }
 
-async fn resync_timer(tx: mpsc::UnboundedSender<Msg>) {
-    let mut tick = tokio::time::interval(RESYNC_EVERY);
-    tick.tick().await;
+/// Asks the engine for a resync every [`RESYNC_EVERY`] on `clock` (the first one period after the start), until
+/// the engine is gone. A plain timer rather than a `berth_runtime` controller: it has one chore, no key and no
+/// store to follow, and the engine it pokes is a single-owner loop, not a reconciler.
+async fn resync_timer(tx: mpsc::UnboundedSender<Msg>, clock: Arc<dyn Clock>) {
+    let period = RESYNC_EVERY.as_secs_f64();
+    let mut next = clock.now() + period;
     loop {
-        tick.tick().await;
+        clock.sleep_until(next).await;
+        next = clock.now() + period;
         if tx.send(Msg::Resync).is_err() {
             return;
         }
@@ -410,4 +414,36 @@ fn start_update(shared: &Arc<Shared>, target: String) {
         // Still here: the update failed or could not be reported; a later request may try again.
         shared.updating.store(false, Ordering::SeqCst);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_model::clock::ManualClock;
+
+    #[tokio::test]
+    async fn the_resync_timer_runs_on_the_agents_clock() {
+        let clock = Arc::new(ManualClock::new(1_000.0));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let timer = tokio::spawn(resync_timer(tx, clock.clone()));
+        let settle = || async {
+            for _ in 0..20 {
+                tokio::task::yield_now().await;
+            }
+        };
+        settle().await;
+        clock.advance(RESYNC_EVERY.as_secs_f64() - 0.001);
+        settle().await;
+        assert!(rx.try_recv().is_err(), "no resync before the period");
+        clock.advance(0.001);
+        settle().await;
+        assert!(matches!(rx.try_recv(), Ok(Msg::Resync)));
+        clock.advance(RESYNC_EVERY.as_secs_f64());
+        settle().await;
+        assert!(matches!(rx.try_recv(), Ok(Msg::Resync)), "and every period after");
+        drop(rx);
+        clock.advance(RESYNC_EVERY.as_secs_f64());
+        settle().await;
+        assert!(timer.is_finished(), "the timer ends with the engine");
+    }
 }

@@ -194,11 +194,14 @@ async fn relay(
     let mut exit = None;
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
-    let (mut heard_client, mut heard_agent) = (tokio::time::Instant::now(), tokio::time::Instant::now());
+    let clock = app.inner.control.clock();
+    let (mut heard_client, mut heard_agent) = (clock.monotonic(), clock.monotonic());
     let reason = loop {
         tokio::select! {
             _ = ping.tick() => {
-                if heard_client.elapsed() > SILENCE_LIMIT || heard_agent.elapsed() > SILENCE_LIMIT {
+                let now = clock.monotonic();
+                let silent = |heard| now.saturating_duration_since(heard) > SILENCE_LIMIT;
+                if silent(heard_client) || silent(heard_agent) {
                     let _ = agent.send(Message::Close(None)).await;
                     let _ = client.send(Message::Close(None)).await;
                     break "silent peer";
@@ -211,7 +214,7 @@ async fn relay(
             }
             message = client.recv() => match message {
                 Some(Ok(Message::Binary(bytes))) => {
-                    heard_client = tokio::time::Instant::now();
+                    heard_client = clock.monotonic();
                     let Ok(frame) = ExecFrame::decode(&bytes) else { continue };
                     if frame.from_client() && agent.send(Message::Binary(bytes)).await.is_err() {
                         break "agent connection lost";
@@ -221,11 +224,11 @@ async fn relay(
                     let _ = agent.send(Message::Close(None)).await;
                     break "client left";
                 }
-                Some(Ok(_)) => heard_client = tokio::time::Instant::now(),
+                Some(Ok(_)) => heard_client = clock.monotonic(),
             },
             message = agent.recv() => match message {
                 Some(Ok(Message::Binary(bytes))) => {
-                    heard_agent = tokio::time::Instant::now();
+                    heard_agent = clock.monotonic();
                     let Ok(frame) = ExecFrame::decode(&bytes) else { continue };
                     if frame.from_client() {
                         continue;
@@ -242,7 +245,7 @@ async fn relay(
                     let _ = client.send(Message::Close(None)).await;
                     break if exit.is_some() { "command exited" } else { "agent left" };
                 }
-                Some(Ok(_)) => heard_agent = tokio::time::Instant::now(),
+                Some(Ok(_)) => heard_agent = clock.monotonic(),
             },
         }
     };

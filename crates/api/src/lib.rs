@@ -116,14 +116,15 @@ pub fn router(settings: ApiSettings) -> Router {
 
 async fn aws_json(State(app): State<AppState>, request: Request) -> Response {
     let request_id = berth_model::ids::new_uuid();
-    let started = std::time::Instant::now();
+    let clock = app.inner.control.clock();
+    let started = clock.monotonic();
     let target = request.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let result = handle_aws_json(&app, request, &target).await;
     let status = match &result {
         Ok(_) => StatusCode::OK,
         Err(e) => e.status,
     };
-    tracing::debug!(%target, %status, elapsed_ms = started.elapsed().as_millis() as u64, "aws request");
+    tracing::debug!(%target, %status, elapsed_ms = clock.monotonic().saturating_duration_since(started).as_millis() as u64, "aws request");
     match result {
         Ok(body) => {
             let mut response = (StatusCode::OK, body).into_response();

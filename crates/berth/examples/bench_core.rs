@@ -14,7 +14,7 @@
 //! re-runs itself with `BERTH_TEST_LOG=info,berth_timing=debug` unless that variable is set, so that Berth logs
 //! the timing events the breakdown is computed from.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // a benchmark fails loudly; benchmarks time real work
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerDefinition, PortMapping};
@@ -104,7 +104,6 @@ async fn simulated_agent(berth: &Berth, cluster: &str) -> tokio::task::JoinHandl
 }
 
 /// Wall-clock seconds since midnight UTC, the clock Berth's log lines are stamped with.
-#[allow(clippy::disallowed_methods)] // compared with log timestamps, which are wall-clock
 fn wall() -> f64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     since.as_secs_f64() % 86_400.0

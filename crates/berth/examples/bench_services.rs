@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo build --release -p berth && cargo run --release -p berth --example bench_services`
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // a benchmark fails loudly; benchmarks time real work
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair};

@@ -1,6 +1,6 @@
 //! Restarts: the control plane and the agent come back without stopping containers and tell the truth after.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; timings against real processes need the real clock
 
 mod common;
 

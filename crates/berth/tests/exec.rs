@@ -2,7 +2,7 @@
 //! the `berth exec` client (output, standard error, standard input, exit codes), the session stream itself
 //! (terminal size and resize, single-use tokens), the cluster's exec configuration, and the audit trail.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; timings against real processes need the real clock
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! deployment completes, no container is leaked, and at no moment do more containers run than maximumPercent
 //! allows.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; timings against real processes need the real clock
 
 mod common;
 

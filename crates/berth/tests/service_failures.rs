@@ -3,7 +3,7 @@
 //! throttled and says why, failed tasks leave a bounded number of exited containers, and DescribeClusters counts
 //! services and tasks.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; timings against real processes need the real clock
 
 mod common;
 

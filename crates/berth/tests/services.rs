@@ -1,7 +1,7 @@
 //! Services on a real Berth and Docker, through the AWS SDK: desired count, replacement of dead and unhealthy
 //! tasks, rolling deployments, the circuit breaker with rollback, and bad input.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; timings against real processes need the real clock
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! service scheduler, the Submit* state changes (agents only), and UpdateContainerAgent with a separate agent
 //! that re-executes itself.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; timings against real processes need the real clock
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! RunTask through the AWS SDK on a real Berth and a real Docker Engine: the whole life of a task.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; timings against real processes need the real clock
 
 mod common;
 

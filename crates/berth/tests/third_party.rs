@@ -4,7 +4,7 @@
 //! with the variables `berth up` prints and no AWS config files; every effect is checked through `aws-sdk-ecs`.
 //! `tools/test` installs the tools, pinned, into `.venv` (`ECS_DEPLOY_VERSION`, `ANSIBLE_VERSION`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; timings against real processes need the real clock
 
 mod common;
 

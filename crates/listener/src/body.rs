@@ -2,6 +2,7 @@
 //! the request is over.
 
 use crate::table::Conn;
+use berth_model::clock::{Clock, SystemClock};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
@@ -75,7 +76,7 @@ where
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
-        let now = Instant::now();
+        let now = SystemClock.monotonic();
         let started = *this.wait_started.get_or_insert(now);
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {

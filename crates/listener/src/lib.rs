@@ -22,6 +22,8 @@
 //!   authenticated its caller calls [`ConnectionHandle::mark_authenticated`] (or [`ConnectionHandle::mark`]).
 //!   The connection then leaves the unauthenticated count, is never evicted, and its in-flight responses (agent
 //!   streams, log tails) are not subject to the idle timeout. Idle keep-alive still applies between requests.
+//! - **Time** is `berth_model::clock::SystemClock`'s monotonic reading (tokio's clock, which the watchdog's and the
+//!   body's tokio timers run on); no other reading of the system clock.
 //! - **Graceful shutdown**: when `shutdown` resolves, accepting stops, connections finish their current request,
 //!   and whatever is still open after [`Limits::shutdown_grace`] is cut.
 //!
@@ -43,6 +45,7 @@ pub use limits::{
 pub use table::ConnectionHandle;
 
 use axum::body::Body;
+use berth_model::clock::{Clock, SystemClock};
 use http::{Request, Response};
 use std::convert::Infallible;
 use std::future::Future;
@@ -98,9 +101,10 @@ where
                     if is_per_connection(&error) {
                         continue;
                     }
-                    if last_warning.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
+                    let now = SystemClock.monotonic();
+                    if last_warning.is_none_or(|at| now.saturating_duration_since(at) > Duration::from_secs(5)) {
                         tracing::warn!(%error, "accepting a connection failed; backing off");
-                        last_warning = Some(tokio::time::Instant::now());
+                        last_warning = Some(now);
                     }
                     table.evict_one();
                     tokio::time::sleep(ACCEPT_BACKOFF).await;

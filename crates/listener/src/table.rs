@@ -1,6 +1,7 @@
 //! The table of a listener's open connections: what each is doing (for its timeouts), which are authenticated,
 //! and which one to evict when the unauthenticated cap is reached.
 
+use berth_model::clock::{Clock, SystemClock};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -174,11 +175,13 @@ pub(crate) struct Table {
 impl Table {
     /// An empty table with a cap on unauthenticated connections.
     pub(crate) fn new(max_unauthenticated: usize) -> Arc<Self> {
-        Arc::new(Table { inner: Mutex::default(), epoch: Instant::now(), max_unauthenticated })
+        Arc::new(Table { inner: Mutex::default(), epoch: SystemClock.monotonic(), max_unauthenticated })
     }
 
+    /// Milliseconds since the table was made, on the monotonic clock the watchdog's tokio timers run on.
     fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(UNSET - 1)
+        let since = SystemClock.monotonic().saturating_duration_since(self.epoch);
+        u64::try_from(since.as_millis()).unwrap_or(UNSET - 1)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

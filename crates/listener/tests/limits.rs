@@ -1,6 +1,6 @@
 //! The listener's timeouts, caps and exemptions, driven over real TCP with short limits.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // timeouts of real sockets are measured on the real clock
 
 use axum::Router;
 use axum::body::Body;

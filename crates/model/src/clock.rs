@@ -2,12 +2,17 @@
 //!
 //! A [`Clock`] both tells the time and waits for it: [`Clock::sleep_until`] resolves once [`Clock::now`] has reached
 //! a timestamp. [`SystemClock`] waits on tokio timers; [`ManualClock`] wakes its sleepers when a test advances it, so
-//! a controller's timers are driven deterministically without real sleeps.
+//! a controller's timers are driven deterministically without real sleeps. [`Clock::monotonic`] is the reading for
+//! durations (timeouts, silences, latencies): it never goes backwards and does not follow wall-clock jumps.
+//!
+//! This module is the only place that reads the system's clocks (`SystemTime::now`, `Instant::now`): clippy's
+//! `disallowed-methods` (clippy.toml) bans them everywhere else except tests, benchmarks, examples and the testkit.
 
 use crate::Timestamp;
 use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// A wait for a moment of a [`Clock`]; owns everything it needs.
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -19,6 +24,11 @@ pub trait Clock: Send + Sync + 'static {
 
     /// A future that resolves once [`Clock::now`] is at or after `at` (at once if it already is).
     fn sleep_until(&self, at: Timestamp) -> Sleep;
+
+    /// A monotonic reading, for measuring durations: it never goes backwards and ignores wall-clock jumps. For
+    /// [`SystemClock`] it is tokio's `Instant::now()`, so it also serves as the deadline of a tokio timer (and
+    /// follows tokio's paused time in tests); for [`ManualClock`] it moves only when the clock is advanced.
+    fn monotonic(&self) -> Instant;
 }
 
 /// The system's real-time clock.
@@ -42,12 +52,20 @@ impl Clock for SystemClock {
         };
         Box::pin(tokio::time::sleep(wait))
     }
+
+    #[allow(clippy::disallowed_methods)] // the one place that reads the monotonic clock
+    fn monotonic(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// A clock that moves only when told to; for tests. Advancing it wakes every sleeper whose moment has come.
 #[derive(Debug)]
 pub struct ManualClock {
     millis: watch::Sender<u64>,
+    /// The monotonic reading at creation; [`Clock::monotonic`] is this plus the time advanced since.
+    origin: Instant,
+    start: u64,
 }
 
 /// A timestamp in whole milliseconds (the manual clock's resolution); negative and non-finite values clamp.
@@ -57,8 +75,10 @@ fn millis_of(ts: Timestamp) -> u64 {
 
 impl ManualClock {
     /// A clock stopped at `start` (epoch seconds).
+    #[allow(clippy::disallowed_methods)] // an origin for the monotonic readings; it never moves on its own
     pub fn new(start: Timestamp) -> Self {
-        Self { millis: watch::Sender::new(millis_of(start)) }
+        let start = millis_of(start);
+        Self { millis: watch::Sender::new(start), origin: Instant::now(), start }
     }
 
     /// Moves the clock forward by `seconds`, waking the sleepers whose moment has come.
@@ -82,6 +102,11 @@ impl Clock for ManualClock {
                 std::future::pending::<()>().await;
             }
         })
+    }
+
+    fn monotonic(&self) -> Instant {
+        let advanced = self.millis.borrow().saturating_sub(self.start);
+        self.origin + std::time::Duration::from_millis(advanced)
     }
 }
 
@@ -137,8 +162,10 @@ mod tests {
     fn manual_clock_moves_only_when_advanced() {
         let clock = ManualClock::new(100.0);
         assert_eq!(clock.now(), 100.0);
+        let before = clock.monotonic();
         clock.advance(2.5);
         assert_eq!(clock.now(), 102.5);
+        assert_eq!(clock.monotonic().saturating_duration_since(before), std::time::Duration::from_millis(2500));
     }
 
     #[tokio::test]
@@ -164,9 +191,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn system_sleepers_wait_on_tokio_timers() {
         let clock = SystemClock;
-        let started = tokio::time::Instant::now();
+        let started = clock.monotonic();
         clock.sleep_until(clock.now() + 2.0).await;
-        assert!(started.elapsed() >= std::time::Duration::from_millis(1900), "{:?}", started.elapsed());
+        let waited = clock.monotonic().saturating_duration_since(started);
+        assert!(waited >= std::time::Duration::from_millis(1900), "{waited:?}");
         clock.sleep_until(0.0).await; // the past: at once
     }
 

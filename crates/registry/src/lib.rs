@@ -27,6 +27,9 @@
 //! - **Garbage collection** ([`gc`]) runs online. Manifest pushes hold a shared lock from "the blobs exist" to
 //!   "the manifest is committed"; the collector takes it exclusively, marks from a fresh store listing and spares
 //!   blobs uploaded, mounted or checked (HEAD) within a grace period, so a push in flight never loses a blob.
+//! - **Background jobs** ([`background`]): pull-time flushing, lifecycle policies, upload expiry and garbage
+//!   collection run as one `berth_runtime` controller with a key per job, each on its configured period, with time
+//!   from the registry's `Clock` and per-job backoff when a run fails.
 //! - **Lifecycle policies** ([`lifecycle`]) are parsed and evaluated as ECR documents them, on a timer and for
 //!   previews. **Scanning** ([`scan`]) builds a package inventory from the layers (dpkg, apk, Cargo.lock,
 //!   package-lock.json; whiteouts honoured) and matches it against imported OSV advisories.
@@ -38,6 +41,7 @@
 //! authenticated principal of the account may push and pull.
 
 pub mod auth;
+pub mod background;
 pub mod digest;
 pub mod ecr;
 mod error;
@@ -53,6 +57,7 @@ pub mod scan;
 pub mod storage;
 mod uploads;
 
+pub use background::Job;
 pub use ecr::{Caller, EcrError};
 pub use error::{RegistryError, Result};
 pub use images::Reference;
@@ -257,42 +262,21 @@ impl Registry {
         (self.auth.issue(&claims), exp)
     }
 
-    /// Starts the background work: lifecycle policies, upload expiry, garbage collection and pull-time flushing.
+    /// Starts the background work: lifecycle policies, upload expiry, garbage collection and pull-time flushing,
+    /// as one controller on `berth_runtime` with a key per job (see [`background`]). It stops with the registry.
     pub fn spawn_background(self: &Arc<Self>) {
-        let weak = Arc::downgrade(self);
-        let intervals = [
-            (Duration::from_secs(30), Job::FlushPulls),
-            (self.config.lifecycle_interval, Job::Lifecycle),
-            (self.config.upload_ttl.min(Duration::from_secs(3600)).max(Duration::from_secs(1)), Job::ExpireUploads),
-            (self.config.gc_interval, Job::Gc),
-        ];
-        for (period, job) in intervals {
-            let weak = weak.clone();
-            let handle = tokio::spawn(async move {
-                let mut ticker = tokio::time::interval(period.max(Duration::from_millis(10)));
-                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                ticker.tick().await;
-                loop {
-                    ticker.tick().await;
-                    let Some(registry) = weak.upgrade() else { return };
-                    registry.run_job(job).await;
-                }
-            });
-            lock(&self.tasks).push(handle);
-        }
+        let handle = tokio::spawn(background::controller(self).run());
+        lock(&self.tasks).push(handle);
     }
 
-    async fn run_job(&self, job: Job) {
-        let outcome = match job {
-            Job::FlushPulls => self.flush_pulls().await.map(|n| format!("{n} pull times recorded")),
-            Job::Lifecycle => self.apply_lifecycle_policies().await.map(|n| format!("{n} images expired")),
-            Job::ExpireUploads => self.expire_uploads().await.map(|n| format!("{n} uploads expired")),
-            Job::Gc => self.collect_garbage().await.map(|r| format!("{r:?}")),
-        };
-        match outcome {
-            Ok(summary) => tracing::debug!(?job, %summary, "registry background job done"),
-            Err(e) => tracing::warn!(?job, error = %e, "registry background job failed"),
-        }
+    /// Runs one background job now; a summary of what it did.
+    pub async fn run_job(&self, job: Job) -> Result<String> {
+        Ok(match job {
+            Job::FlushPulls => format!("{} pull times recorded", self.flush_pulls().await?),
+            Job::Lifecycle => format!("{} images expired", self.apply_lifecycle_policies().await?),
+            Job::ExpireUploads => format!("{} uploads expired", self.expire_uploads().await?),
+            Job::Gc => format!("{:?}", self.collect_garbage().await?),
+        })
     }
 
     /// Imports OSV advisories (`*.json` files, recursively) from `dir` into the advisory database.
@@ -323,14 +307,6 @@ impl Registry {
             tokio::spawn(f(me));
         }
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Job {
-    FlushPulls,
-    Lifecycle,
-    ExpireUploads,
-    Gc,
 }
 
 impl Drop for Registry {

@@ -10,6 +10,8 @@
 //! Every service has `distinctInstance`, a `memberOf` expression and `binpack(memory)` then
 //! `spread(attribute:ecs.availability-zone)`; see `berth_scheduler::sim`.
 
+#![allow(clippy::disallowed_methods)] // benchmarks time real work
+
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 

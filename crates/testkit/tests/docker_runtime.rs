@@ -1,6 +1,6 @@
 //! The agent's Docker runtime (`berth_agent::runtime::DockerRuntime`) against the real engine, with the workload
 //! image: negotiation, pulls, dynamic ports, health checks, stop timeouts, events and label filters.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // timings against real processes need the real clock
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

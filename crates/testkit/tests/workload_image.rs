@@ -1,6 +1,6 @@
 //! The workload image against the real Docker Engine: it builds, serves `/` and `/health`, flips health, exits with
 //! a chosen code, and stops promptly on SIGTERM.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // timings against real processes need the real clock
 
 use std::time::{Duration, Instant};
 

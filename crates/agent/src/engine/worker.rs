@@ -47,10 +47,13 @@ impl std::str::FromStr for PullBehavior {
 #[derive(Debug, Default)]
 pub struct Pulls {
     images: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<Option<PullResult>>>>>,
+    /// A logical clock ordering pull requests and completions: "finished after this call began waiting" is a
+    /// question of order, not of time.
+    events: std::sync::atomic::AtomicU64,
 }
 
-/// When a pull finished, and how.
-type PullResult = (tokio::time::Instant, Result<(), String>);
+/// When a pull finished (a tick of [`Pulls::events`]), and how.
+type PullResult = (u64, Result<(), String>);
 
 impl Pulls {
     /// Pulls `image`, or shares the result of a pull that finished after this call began waiting.
@@ -64,15 +67,15 @@ impl Pulls {
             let mut images = self.images.lock().unwrap_or_else(|p| p.into_inner());
             images.entry(image.to_string()).or_default().clone()
         };
-        let requested = tokio::time::Instant::now();
+        let requested = self.events.fetch_add(1, Ordering::SeqCst);
         let mut last = entry.lock().await;
         if let Some((finished, result)) = &*last
-            && *finished >= requested
+            && *finished > requested
         {
             return result.clone();
         }
         let result = runtime.pull_image(image, auth).await.map_err(|e| e.to_string());
-        *last = Some((tokio::time::Instant::now(), result.clone()));
+        *last = Some((self.events.fetch_add(1, Ordering::SeqCst), result.clone()));
         result
     }
 }
@@ -204,13 +207,14 @@ async fn wait_for_dependencies<R: ContainerRuntime>(
     name: &str,
     ids: &BTreeMap<String, String>,
     cancel: &AtomicBool,
+    clock: &dyn Clock,
 ) -> Result<(), String> {
     let Some(container) = task.containers.iter().find(|c| c.definition.name.as_deref() == Some(name)) else {
         return Ok(());
     };
     let timeout =
         Duration::from_secs(container.definition.start_timeout.and_then(|t| u64::try_from(t).ok()).unwrap_or(180));
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = clock.monotonic() + timeout;
     for dep in container.definition.depends_on.iter().flatten() {
         let Some(id) = ids.get(&dep.container_name) else { continue };
         loop {
@@ -233,7 +237,7 @@ async fn wait_for_dependencies<R: ContainerRuntime>(
             if met {
                 break;
             }
-            if tokio::time::Instant::now() >= deadline {
+            if clock.monotonic() >= deadline {
                 return Err(format!(
                     "container {name} timed out waiting for {} to reach {}",
                     dep.container_name, dep.condition
@@ -445,7 +449,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
                 continue; // adopted and already started
             }
         }
-        if let Err(reason) = wait_for_dependencies(&*runtime, &task, name, &ids, &cancel).await {
+        if let Err(reason) = wait_for_dependencies(&*runtime, &task, name, &ids, &cancel, &*clock).await {
             fail(&mut out, "TaskFailedToStart", format!("DependencyError: {reason}"));
             break;
         }

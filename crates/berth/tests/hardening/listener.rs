@@ -1,6 +1,6 @@
 //! Issue 8, point 3: timeouts and caps on the API listener, against the real `berth server`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // timings against real processes need the real clock
 
 use berth_testkit::{Berth, BerthOptions};
 use std::net::SocketAddr;

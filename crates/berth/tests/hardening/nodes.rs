@@ -3,7 +3,7 @@
 //! was rotated), an agent's calls are limited to its own instance, and a stream through a proxy that stops
 //! forwarding is noticed and reopened. Real `berth server` and `berth agent` processes over TCP.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; timings against real processes need the real clock
 
 use crate::common::*;
 use berth_testkit::{Berth, BerthOptions, wait_for};

@@ -276,6 +276,11 @@ impl Index {
         self.applied.send_replace(revision);
     }
 
+    /// The revisions the index has applied, as a watch (what the registry's background controller follows).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.applied.subscribe()
+    }
+
     /// Waits until the index has applied `revision` (bounded: a stuck watch must not hang requests forever).
     pub async fn wait_for(&self, revision: i64) {
         let mut rx = self.applied.subscribe();
