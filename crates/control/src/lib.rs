@@ -3,7 +3,8 @@
 //! # Background
 //! The API crate decodes and validates an AWS request and calls one function here; nothing here sees HTTP. Each
 //! operation reads the watch-fed [`cache::Cache`], decides, and commits one store transaction with
-//! compare-and-swap on the revisions it read; on a conflict it reads again and retries a bounded number of times.
+//! compare-and-swap on the revisions it read; on a conflict it reads again and retries a bounded number of times
+//! (one loop for all of them: `Control::write` in `optimistic`).
 //! Placement is delegated to the pure `berth-scheduler` crate, and the task and the instance's reservation are
 //! written in the same transaction, so a task is never half-placed.
 //!
@@ -19,7 +20,10 @@
 //! - The [`liveness`] controller marks an agent that went silent as disconnected and stops the tasks of lost
 //!   instances; it runs on `berth_runtime` with time from the control plane's clock.
 //! - The [`services::controller`] is the service scheduler (REPLICA and DAEMON, rolling deployments, the circuit
-//!   breaker, the start-failure throttle, task scale-in protection), on `berth_runtime` with one key per service.
+//!   breaker, the start-failure throttle, task scale-in protection), on `berth_runtime` with one key per service;
+//!   what it does in a pass is decided by [`services::machine::plan`], a pure function tested on its own.
+//! - [`records`] are what the store holds, written and read by [`stored`] with a schema version per kind (older
+//!   versions upgraded as read, newer refused); statuses are the enums of [`status`].
 //!
 //! # Limitations
 //! Capacity providers, daemons, Express services, task sets, load balancers and service discovery are not

@@ -52,6 +52,13 @@ fn find_service_in(state: &State, cluster: &str, text: &str) -> Result<Versioned
     state.services.get(&(cluster.to_string(), name)).cloned().ok_or_else(service_not_found)
 }
 
+/// The write of a changed service record over the revision it was read at, answering the record.
+fn replace_service(cluster: &str, revision: i64, record: ServiceRecord) -> Result<Attempt<ServiceRecord>> {
+    let key = keys::service(cluster, record.service.service_name.as_deref().unwrap_or_default());
+    let txn = Txn::new().expect(key.clone(), revision).put(key, encode(&record)?);
+    Ok(Attempt::Commit(txn, record))
+}
+
 fn service_not_found() -> ControlError {
     ControlError::ecs(EcsException::ServiceNotFoundException, "Service not found.")
 }
@@ -601,9 +608,7 @@ impl Control {
                     primary.updated_at = now;
                 }
                 record.steady = false;
-                let key = keys::service(&cluster, record.service.service_name.as_deref().unwrap_or_default());
-                let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-                Ok(Attempt::Commit(txn, record))
+                replace_service(&cluster, v.mod_revision, record)
             })
             .await?;
         let state = self.cache.read();
@@ -616,27 +621,26 @@ impl Control {
         let cluster = self.cluster_name(req.cluster.as_deref())?;
         let record = self
             .write("deleting a service", |state, _| {
-            let v = find_service_in(state, &cluster, &req.service)?;
-            let mut record = (*v.record).clone();
-            match record.status() {
-                Some(ServiceStatus::Active) => {}
-                Some(ServiceStatus::Draining) => return Ok(Attempt::Done(record)),
-                _ => return Err(service_not_found()),
-            }
-            let daemon = record.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
-            if record.service.desired_count > 0 && !daemon && req.force != Some(true) {
-                return Err(ControlError::invalid(
-                    "The service cannot be stopped while it is scaled above 0. Scale it to 0 first, or delete it with force.",
-                ));
-            }
-            record.set_status(ServiceStatus::Draining);
-            record.service.desired_count = 0;
-            record.steady = false;
-            let key = keys::service(&cluster, record.service.service_name.as_deref().unwrap_or_default());
-            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-            Ok(Attempt::Commit(txn, record))
-        })
-        .await?;
+                let v = find_service_in(state, &cluster, &req.service)?;
+                let mut record = (*v.record).clone();
+                match record.status() {
+                    Some(ServiceStatus::Active) => {}
+                    Some(ServiceStatus::Draining) => return Ok(Attempt::Done(record)),
+                    _ => return Err(service_not_found()),
+                }
+                let daemon = record.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
+                if record.service.desired_count > 0 && !daemon && req.force != Some(true) {
+                    return Err(ControlError::invalid(
+                        "The service cannot be stopped while it is scaled above 0. Scale it to 0 first, or delete it \
+                     with force.",
+                    ));
+                }
+                record.set_status(ServiceStatus::Draining);
+                record.service.desired_count = 0;
+                record.steady = false;
+                replace_service(&cluster, v.mod_revision, record)
+            })
+            .await?;
         let state = self.cache.read();
         Ok(DeleteServiceResponse { service: Some(self.render_service(&state, &record, false)) })
     }
