@@ -6,6 +6,12 @@ mod roles;
 use clap::Parser;
 use cli::{Cli, Command};
 
+/// Whether log lines may carry colour codes: only on a terminal, and never with `NO_COLOR` set to anything but the
+/// empty string (no-color.org). A log written to a file or a pipe stays plain text.
+fn colour_wanted(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -17,6 +23,7 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour_wanted(std::io::IsTerminal::is_terminal(&std::io::stderr()), std::env::var_os("NO_COLOR")))
         .init();
     if let Command::Admin(cli::AdminCommand::Quarantine { data_dir }) = &cli.command {
         return match roles::admin::quarantine(data_dir) {
@@ -46,5 +53,18 @@ async fn main() -> std::process::ExitCode {
             eprintln!("berth: {error:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_wanted;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_wanted(true, None));
+        assert!(!colour_wanted(false, None), "a file or a pipe gets plain text");
+        assert!(!colour_wanted(true, Some("1".into())));
+        assert!(colour_wanted(true, Some("".into())), "an empty NO_COLOR does not count");
     }
 }

@@ -42,6 +42,8 @@ fn parse_export(log: &str) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_flow_with_the_aws_cli() {
     let (berth, _client) = berth_up().await;
+    // Written to a file, the log is plain text: no colour codes (they are for terminals).
+    assert!(!berth.log().contains('\u{1b}'), "the log carries ANSI escape codes:\n{}", berth.log());
     let env = parse_export(&berth.log());
     assert_eq!(
         env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
