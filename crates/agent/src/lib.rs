@@ -28,6 +28,7 @@ pub mod convert;
 pub mod engine;
 pub mod exec;
 pub mod host_gate;
+pub mod logs;
 pub mod metadata;
 pub mod resources;
 pub mod runtime;

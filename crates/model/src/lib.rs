@@ -15,6 +15,7 @@
 
 pub mod agent;
 pub mod arn;
+pub mod awslogs;
 mod blob;
 pub mod capabilities;
 pub mod clock;
