@@ -1,0 +1,620 @@
+//! The event store: per log group a directory of segments and an in-memory index by stream and time.
+//!
+//! Groups are directories named by an id the group's metadata record holds (a recreated group gets a new one).
+//! Appends go to the group's open segment and are synced before they return; a segment over
+//! [`EventStoreConfig::segment_bytes`] is rotated, and [`EventStore::maintain`] seals rotated or idle segments and
+//! compacts sealed ones past the group's retention. Deleted streams are recorded in `tombstones.json` (stream and
+//! the sequence number below which its events are gone) until compaction drops their events.
+
+use crate::segment::{self, Record, Span};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How many batch ids each stream remembers for idempotent retries.
+const BATCH_MEMORY: usize = 256;
+
+/// Limits of the event store.
+#[derive(Debug, Clone, Copy)]
+pub struct EventStoreConfig {
+    /// An open segment larger than this is rotated (and then sealed).
+    pub segment_bytes: u64,
+    /// An open segment not written for this long (milliseconds) is sealed.
+    pub seal_idle_millis: i64,
+}
+
+impl Default for EventStoreConfig {
+    fn default() -> Self {
+        Self { segment_bytes: 4 * 1024 * 1024, seal_idle_millis: 10 * 60 * 1000 }
+    }
+}
+
+/// An event as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvent {
+    /// Its stream.
+    pub stream: String,
+    /// Its timestamp (epoch milliseconds).
+    pub timestamp: i64,
+    /// When it was stored (epoch milliseconds).
+    pub ingestion_time: i64,
+    /// Its group-wide sequence number.
+    pub seq: u64,
+    /// The message.
+    pub message: String,
+}
+
+impl LogEvent {
+    /// The event's position in time order: `(timestamp, seq)`.
+    pub fn position(&self) -> (i64, u64) {
+        (self.timestamp, self.seq)
+    }
+}
+
+/// A stream's figures, as DescribeLogStreams shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// The earliest event timestamp.
+    pub first_event: Option<i64>,
+    /// The latest event timestamp.
+    pub last_event: Option<i64>,
+    /// The latest ingestion time.
+    pub last_ingestion: Option<i64>,
+    /// Bytes of stored messages.
+    pub stored_bytes: u64,
+}
+
+/// Store failures (I/O), with what the store was doing.
+#[derive(Debug, thiserror::Error)]
+#[error("log store: {context}: {source}")]
+pub struct EventStoreError {
+    /// What failed.
+    pub context: String,
+    /// The cause.
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn io<T>(result: std::io::Result<T>, context: impl FnOnce() -> String) -> Result<T, EventStoreError> {
+    result.map_err(|source| EventStoreError { context: context(), source })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct EventRef {
+    timestamp: i64,
+    seq: u64,
+    segment: u32,
+    span: Span,
+}
+
+#[derive(Debug, Default)]
+struct StreamIndex {
+    /// Sorted by `(timestamp, seq)`.
+    events: Vec<EventRef>,
+    last_ingestion: Option<i64>,
+    batches: VecDeque<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SegmentInfo {
+    sealed: bool,
+    bytes: u64,
+    min_timestamp: i64,
+    max_timestamp: i64,
+    last_write: i64,
+}
+
+struct GroupLog {
+    dir: PathBuf,
+    segments: BTreeMap<u32, SegmentInfo>,
+    active: Option<(u32, File)>,
+    streams: HashMap<String, StreamIndex>,
+    tombstones: BTreeMap<String, u64>,
+    next_seq: u64,
+    cache: Option<(u32, Arc<Vec<u8>>)>,
+}
+
+impl GroupLog {
+    fn open(dir: PathBuf) -> Result<Self, EventStoreError> {
+        io(fs::create_dir_all(&dir), || format!("creating {}", dir.display()))?;
+        let tombstones = match fs::read(dir.join("tombstones.json")) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Err(_) => BTreeMap::new(),
+        };
+        let mut log = GroupLog {
+            dir: dir.clone(),
+            segments: BTreeMap::new(),
+            active: None,
+            streams: HashMap::new(),
+            tombstones,
+            next_seq: 1,
+            cache: None,
+        };
+        let listed = io(segment::list(&dir), || format!("listing {}", dir.display()))?;
+        let last_open = listed.iter().rev().find(|(_, sealed)| !sealed).map(|(id, _)| *id);
+        for (id, sealed) in listed {
+            let records = if sealed {
+                io(segment::read_index(&dir, id), || format!("reading the index of segment {id} in {}", dir.display()))?
+            } else {
+                let (records, file) =
+                    io(segment::open_for_append(&dir, id), || format!("opening segment {id} in {}", dir.display()))?;
+                if Some(id) == last_open {
+                    log.active = Some((id, file));
+                }
+                records
+            };
+            log.add_segment(id, sealed, &records);
+        }
+        for index in log.streams.values_mut() {
+            index.events.sort_by_key(|e| (e.timestamp, e.seq));
+        }
+        Ok(log)
+    }
+
+    fn add_segment(&mut self, id: u32, sealed: bool, records: &[(Record, Span)]) {
+        let mut info =
+            SegmentInfo { sealed, bytes: 0, min_timestamp: i64::MAX, max_timestamp: i64::MIN, last_write: 0 };
+        for (record, span) in records {
+            self.next_seq = self.next_seq.max(record.seq + 1);
+            info.bytes += u64::from(span.len);
+            info.min_timestamp = info.min_timestamp.min(record.timestamp);
+            info.max_timestamp = info.max_timestamp.max(record.timestamp);
+            info.last_write = info.last_write.max(record.ingestion_time);
+            if self.tombstones.get(&record.stream).is_some_and(|below| record.seq < *below) {
+                continue;
+            }
+            let index = self.streams.entry(record.stream.clone()).or_default();
+            index.events.push(EventRef { timestamp: record.timestamp, seq: record.seq, segment: id, span: *span });
+            index.last_ingestion = index.last_ingestion.max(Some(record.ingestion_time));
+            if let Some(batch) = &record.batch {
+                remember(&mut index.batches, batch);
+            }
+        }
+        self.segments.insert(id, info);
+    }
+
+    fn bytes_of(&mut self, id: u32) -> Result<Arc<Vec<u8>>, EventStoreError> {
+        if let Some((cached, bytes)) = &self.cache
+            && *cached == id
+        {
+            return Ok(bytes.clone());
+        }
+        let bytes = Arc::new(io(segment::read_bytes(&self.dir, id, true), || {
+            format!("reading sealed segment {id} in {}", self.dir.display())
+        })?);
+        self.cache = Some((id, bytes.clone()));
+        Ok(bytes)
+    }
+
+    fn load(&mut self, stream: &str, e: &EventRef) -> Result<LogEvent, EventStoreError> {
+        let sealed = self.segments.get(&e.segment).is_none_or(|s| s.sealed);
+        let record = if sealed {
+            let bytes = self.bytes_of(e.segment)?;
+            let start = e.span.offset as usize;
+            bytes.get(start..start + e.span.len as usize).and_then(segment::decode)
+        } else {
+            let mut frame = vec![0; e.span.len as usize];
+            let file = io(File::open(segment::open_path(&self.dir, e.segment)), || {
+                format!("opening segment {} in {}", e.segment, self.dir.display())
+            })?;
+            io(file.read_exact_at(&mut frame, u64::from(e.span.offset)), || {
+                format!("reading segment {} in {}", e.segment, self.dir.display())
+            })?;
+            segment::decode(&frame)
+        };
+        let record = record.ok_or_else(|| EventStoreError {
+            context: format!("segment {} in {}", e.segment, self.dir.display()),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "a record failed its checksum"),
+        })?;
+        Ok(LogEvent {
+            stream: stream.to_string(),
+            timestamp: record.timestamp,
+            ingestion_time: record.ingestion_time,
+            seq: record.seq,
+            message: record.message,
+        })
+    }
+
+    fn next_segment_id(&self) -> u32 {
+        self.segments.keys().next_back().map_or(1, |id| id + 1)
+    }
+
+    fn seal(&mut self, id: u32) -> Result<(), EventStoreError> {
+        let bytes = io(fs::read(segment::open_path(&self.dir, id)), || format!("reading segment {id}"))?;
+        let (records, _) = segment::decode_all(&bytes);
+        io(segment::write_sealed(&self.dir, id, &bytes, &records), || {
+            format!("sealing segment {id} in {}", self.dir.display())
+        })?;
+        if let Some(info) = self.segments.get_mut(&id) {
+            info.sealed = true;
+        }
+        if self.active.as_ref().is_some_and(|(active, _)| *active == id) {
+            self.active = None;
+        }
+        Ok(())
+    }
+
+    fn write_tombstones(&self) -> Result<(), EventStoreError> {
+        let path = self.dir.join("tombstones.json");
+        let tmp = self.dir.join("tombstones.json.tmp");
+        let bytes = serde_json::to_vec(&self.tombstones).unwrap_or_default();
+        io(
+            (|| {
+                let mut f = File::create(&tmp)?;
+                f.write_all(&bytes)?;
+                f.sync_all()?;
+                fs::rename(&tmp, &path)
+            })(),
+            || format!("writing {}", path.display()),
+        )
+    }
+
+    /// Rewrites (or removes) sealed segment `id` without the events `drop` names.
+    fn rewrite(&mut self, id: u32, drop: impl Fn(&Record) -> bool) -> Result<usize, EventStoreError> {
+        let bytes = self.bytes_of(id)?;
+        let (records, _) = segment::decode_all(&bytes);
+        let before = records.len();
+        let mut kept = Vec::new();
+        let mut out = Vec::new();
+        for (record, _) in records {
+            if drop(&record) {
+                continue;
+            }
+            let frame = segment::encode(&record);
+            let span = Span { offset: out.len() as u32, len: frame.len() as u32 };
+            out.extend(frame);
+            kept.push((record, span));
+        }
+        let dropped = before - kept.len();
+        if dropped == 0 {
+            return Ok(0);
+        }
+        self.cache = None;
+        for index in self.streams.values_mut() {
+            index.events.retain(|e| e.segment != id);
+        }
+        self.segments.remove(&id);
+        if kept.is_empty() {
+            io(segment::remove(&self.dir, id), || format!("removing segment {id} in {}", self.dir.display()))?;
+        } else {
+            io(segment::write_sealed(&self.dir, id, &out, &kept), || {
+                format!("rewriting segment {id} in {}", self.dir.display())
+            })?;
+            self.add_segment(id, true, &kept);
+            for index in self.streams.values_mut() {
+                index.events.sort_by_key(|e| (e.timestamp, e.seq));
+            }
+        }
+        self.streams.retain(|_, index| !index.events.is_empty() || !index.batches.is_empty());
+        Ok(dropped)
+    }
+}
+
+fn remember(batches: &mut VecDeque<String>, batch: &str) {
+    if batches.len() == BATCH_MEMORY {
+        batches.pop_front();
+    }
+    batches.push_back(batch.to_string());
+}
+
+/// Which events a read wants.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Range {
+    /// Events at or after this timestamp.
+    pub start: Option<i64>,
+    /// Events before this timestamp.
+    pub end: Option<i64>,
+    /// Events strictly after this position (`(timestamp, seq)`).
+    pub after: Option<(i64, u64)>,
+    /// Events strictly before this position.
+    pub before: Option<(i64, u64)>,
+}
+
+impl Range {
+    fn admits(&self, e: &EventRef) -> bool {
+        let pos = (e.timestamp, e.seq);
+        self.start.is_none_or(|s| e.timestamp >= s)
+            && self.end.is_none_or(|end| e.timestamp < end)
+            && self.after.is_none_or(|a| pos > a)
+            && self.before.is_none_or(|b| pos < b)
+    }
+}
+
+/// The event store of every log group.
+pub struct EventStore {
+    root: PathBuf,
+    config: EventStoreConfig,
+    groups: Mutex<HashMap<String, Arc<Mutex<GroupLog>>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl EventStore {
+    /// Opens the store under `root`, loading every group directory's index.
+    pub fn open(root: &Path, config: EventStoreConfig) -> Result<Self, EventStoreError> {
+        io(fs::create_dir_all(root), || format!("creating {}", root.display()))?;
+        let mut groups = HashMap::new();
+        for entry in io(fs::read_dir(root), || format!("listing {}", root.display()))? {
+            let entry = io(entry, || format!("listing {}", root.display()))?;
+            if entry.path().is_dir() {
+                let id = entry.file_name().to_string_lossy().to_string();
+                groups.insert(id, Arc::new(Mutex::new(GroupLog::open(entry.path())?)));
+            }
+        }
+        Ok(Self { root: root.to_path_buf(), config, groups: Mutex::new(groups) })
+    }
+
+    fn group(&self, id: &str) -> Result<Arc<Mutex<GroupLog>>, EventStoreError> {
+        let mut groups = lock(&self.groups);
+        if let Some(g) = groups.get(id) {
+            return Ok(g.clone());
+        }
+        let log = Arc::new(Mutex::new(GroupLog::open(self.root.join(id))?));
+        groups.insert(id.to_string(), log.clone());
+        Ok(log)
+    }
+
+    /// The group directories the store holds.
+    pub fn group_ids(&self) -> Vec<String> {
+        lock(&self.groups).keys().cloned().collect()
+    }
+
+    /// Removes a group's events for good.
+    pub fn drop_group(&self, id: &str) -> Result<(), EventStoreError> {
+        lock(&self.groups).remove(id);
+        let dir = self.root.join(id);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(EventStoreError { context: format!("removing {}", dir.display()), source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Appends events (`(timestamp, message)`, in order) to a stream, synced before it returns. With a batch id
+    /// the stream has stored before, nothing is written and `false` is returned.
+    pub fn append(
+        &self,
+        group: &str,
+        stream: &str,
+        events: &[(i64, String)],
+        ingestion_time: i64,
+        batch: Option<&str>,
+    ) -> Result<bool, EventStoreError> {
+        let log = self.group(group)?;
+        let mut log = lock(&log);
+        if let Some(batch) = batch
+            && log.streams.get(stream).is_some_and(|s| s.batches.iter().any(|b| b == batch))
+        {
+            return Ok(false);
+        }
+        if events.is_empty() {
+            return Ok(true);
+        }
+        let rotate = match &log.active {
+            Some((id, _)) => log.segments.get(id).is_none_or(|s| s.bytes >= self.config.segment_bytes),
+            None => true,
+        };
+        if rotate {
+            let id = log.next_segment_id();
+            let (_, file) = io(segment::open_for_append(&log.dir, id), || format!("creating segment {id}"))?;
+            log.active = Some((id, file));
+            log.segments.insert(
+                id,
+                SegmentInfo {
+                    sealed: false,
+                    bytes: 0,
+                    min_timestamp: i64::MAX,
+                    max_timestamp: i64::MIN,
+                    last_write: 0,
+                },
+            );
+        }
+        let Some(id) = log.active.as_ref().map(|(id, _)| *id) else { return Ok(false) };
+        let base = log.segments.get(&id).map_or(0, |s| s.bytes);
+        let mut bytes = Vec::new();
+        let mut records = Vec::with_capacity(events.len());
+        for (i, (timestamp, message)) in events.iter().enumerate() {
+            let record = Record {
+                stream: stream.to_string(),
+                timestamp: *timestamp,
+                ingestion_time,
+                seq: log.next_seq + i as u64,
+                message: message.clone(),
+                batch: if i == 0 { batch.map(str::to_string) } else { None },
+            };
+            let frame = segment::encode(&record);
+            let span = Span { offset: (base + bytes.len() as u64) as u32, len: frame.len() as u32 };
+            bytes.extend(frame);
+            records.push((record, span));
+        }
+        if let Some((_, file)) = &mut log.active {
+            io(file.write_all(&bytes).and_then(|()| file.sync_data()), || format!("appending to segment {id}"))?;
+        }
+        log.next_seq += events.len() as u64;
+        let sealed = false;
+        let mut info = log.segments.get(&id).copied().unwrap_or(SegmentInfo {
+            sealed,
+            bytes: 0,
+            min_timestamp: i64::MAX,
+            max_timestamp: i64::MIN,
+            last_write: 0,
+        });
+        let index = log.streams.entry(stream.to_string()).or_default();
+        for (record, span) in &records {
+            let e = EventRef { timestamp: record.timestamp, seq: record.seq, segment: id, span: *span };
+            let at = index.events.partition_point(|x| (x.timestamp, x.seq) < (e.timestamp, e.seq));
+            index.events.insert(at, e);
+            info.bytes += u64::from(span.len);
+            info.min_timestamp = info.min_timestamp.min(record.timestamp);
+            info.max_timestamp = info.max_timestamp.max(record.timestamp);
+        }
+        info.last_write = ingestion_time;
+        index.last_ingestion = Some(ingestion_time);
+        if let Some(batch) = batch {
+            remember(&mut index.batches, batch);
+        }
+        log.segments.insert(id, info);
+        Ok(true)
+    }
+
+    /// A stream's figures.
+    pub fn stream_stats(&self, group: &str, stream: &str, cutoff: Option<i64>) -> StreamStats {
+        let Ok(log) = self.group(group) else { return StreamStats::default() };
+        let log = lock(&log);
+        let Some(index) = log.streams.get(stream) else { return StreamStats::default() };
+        let live = |e: &&EventRef| cutoff.is_none_or(|c| e.timestamp >= c);
+        StreamStats {
+            first_event: index.events.iter().find(live).map(|e| e.timestamp),
+            last_event: index.events.last().filter(live).map(|e| e.timestamp),
+            last_ingestion: index.last_ingestion,
+            stored_bytes: index.events.iter().filter(live).map(|e| u64::from(e.span.len)).sum(),
+        }
+    }
+
+    /// Bytes of stored messages in a group.
+    pub fn stored_bytes(&self, group: &str, cutoff: Option<i64>) -> u64 {
+        let Ok(log) = self.group(group) else { return 0 };
+        let log = lock(&log);
+        log.streams
+            .values()
+            .flat_map(|s| s.events.iter())
+            .filter(|e| cutoff.is_none_or(|c| e.timestamp >= c))
+            .map(|e| u64::from(e.span.len))
+            .sum()
+    }
+
+    /// Reads up to `limit` events of one stream in `range`, in time order: the first ones (`from_head`) or the
+    /// last ones.
+    pub fn read_stream(
+        &self,
+        group: &str,
+        stream: &str,
+        range: Range,
+        limit: usize,
+        from_head: bool,
+    ) -> Result<Vec<LogEvent>, EventStoreError> {
+        let log = self.group(group)?;
+        let mut log = lock(&log);
+        let refs: Vec<EventRef> = match log.streams.get(stream) {
+            None => Vec::new(),
+            Some(index) => {
+                let admitted = index.events.iter().filter(|e| range.admits(e));
+                if from_head {
+                    admitted.take(limit).copied().collect()
+                } else {
+                    let mut tail: Vec<EventRef> =
+                        index.events.iter().rev().filter(|e| range.admits(e)).take(limit).copied().collect();
+                    tail.reverse();
+                    tail
+                }
+            }
+        };
+        refs.iter().map(|e| log.load(stream, e)).collect()
+    }
+
+    /// Reads events of the streams `wanted` admits, in time order across streams, after `range.after`, keeping
+    /// those `keep` accepts, until `limit` events or `max_bytes` of messages; the events and, when unexamined
+    /// events remain, the position of the last one examined (to resume after).
+    pub fn filter(
+        &self,
+        group: &str,
+        wanted: &dyn Fn(&str) -> bool,
+        range: Range,
+        keep: &dyn Fn(&str) -> bool,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<LogEvent>, Option<(i64, u64)>), EventStoreError> {
+        let log = self.group(group)?;
+        let mut log = lock(&log);
+        let mut refs: Vec<(String, EventRef)> = Vec::new();
+        for (name, index) in &log.streams {
+            if wanted(name) {
+                refs.extend(index.events.iter().filter(|e| range.admits(e)).map(|e| (name.clone(), *e)));
+            }
+        }
+        refs.sort_by_key(|(_, e)| (e.timestamp, e.seq));
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let mut last = None;
+        for (stream, e) in &refs {
+            if out.len() >= limit || bytes >= max_bytes {
+                return Ok((out, last));
+            }
+            let event = log.load(stream, e)?;
+            last = Some(event.position());
+            if keep(&event.message) {
+                bytes += event.message.len() + 26;
+                out.push(event);
+            }
+        }
+        Ok((out, None))
+    }
+
+    /// Forgets a stream's events (DeleteLogStream): recorded in the group's tombstones, dropped at compaction.
+    pub fn delete_stream(&self, group: &str, stream: &str) -> Result<(), EventStoreError> {
+        let log = self.group(group)?;
+        let mut log = lock(&log);
+        log.streams.remove(stream);
+        let below = log.next_seq;
+        log.tombstones.insert(stream.to_string(), below);
+        log.write_tombstones()
+    }
+
+    /// Seals rotated and idle segments and compacts sealed ones: events before `cutoff` (retention) and events of
+    /// deleted streams are removed. Returns `(segments sealed, events removed)`.
+    pub fn maintain(
+        &self,
+        group: &str,
+        now_millis: i64,
+        cutoff: Option<i64>,
+    ) -> Result<(usize, usize), EventStoreError> {
+        let log = self.group(group)?;
+        let mut log = lock(&log);
+        let active = log.active.as_ref().map(|(id, _)| *id);
+        let to_seal: Vec<u32> = log
+            .segments
+            .iter()
+            .filter(|(id, info)| {
+                !info.sealed
+                    && (Some(**id) != active
+                        || info.bytes >= self.config.segment_bytes
+                        || (info.bytes > 0 && now_millis - info.last_write >= self.config.seal_idle_millis))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &to_seal {
+            log.seal(*id)?;
+        }
+        let tombstones = log.tombstones.clone();
+        let candidates: Vec<u32> = log
+            .segments
+            .iter()
+            .filter(|(_, info)| {
+                info.sealed && (!tombstones.is_empty() || cutoff.is_some_and(|c| info.min_timestamp < c))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut removed = 0;
+        for id in candidates {
+            removed += log.rewrite(id, |r| {
+                cutoff.is_some_and(|c| r.timestamp < c) || tombstones.get(&r.stream).is_some_and(|below| r.seq < *below)
+            })?;
+        }
+        // Tombstones are done with once no segment older than them can hold the stream's events.
+        let oldest_open = log.segments.iter().find(|(_, i)| !i.sealed).map(|(id, _)| *id);
+        if oldest_open.is_none() && !log.tombstones.is_empty() {
+            log.tombstones.clear();
+            log.write_tombstones()?;
+        }
+        Ok((to_seal.len(), removed))
+    }
+}
+
+#[cfg(test)]
+mod tests;
