@@ -30,10 +30,12 @@ mod ecr;
 mod ecs;
 pub mod error;
 pub mod exec;
+mod logs;
 pub mod protocol;
 pub mod service;
 
 pub use ecr::EcrService;
+pub use logs::LogsService;
 
 use auth::throttle::{RateLimit, RateLimiter};
 use auth::{Credentials, Scope};

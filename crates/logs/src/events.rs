@@ -6,16 +6,18 @@
 //! compacts sealed ones past the group's retention. Deleted streams are recorded in `tombstones.json` (stream and
 //! the sequence number below which its events are gone) until compaction drops their events.
 
+mod group;
+
 use crate::segment::{self, Record, Span};
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fs::{self, File};
+use group::{EventRef, GroupLog, SegmentInfo, remember};
+use std::collections::HashMap;
+use std::fs;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// How many batch ids each stream remembers for idempotent retries.
-const BATCH_MEMORY: usize = 256;
+/// A place in time order: `(timestamp, seq)`.
+pub type Position = (i64, u64);
 
 /// Limits of the event store.
 #[derive(Debug, Clone, Copy)]
@@ -78,226 +80,8 @@ pub struct EventStoreError {
     pub source: std::io::Error,
 }
 
-fn io<T>(result: std::io::Result<T>, context: impl FnOnce() -> String) -> Result<T, EventStoreError> {
+pub(super) fn io<T>(result: std::io::Result<T>, context: impl FnOnce() -> String) -> Result<T, EventStoreError> {
     result.map_err(|source| EventStoreError { context: context(), source })
-}
-
-#[derive(Debug, Clone, Copy)]
-struct EventRef {
-    timestamp: i64,
-    seq: u64,
-    segment: u32,
-    span: Span,
-}
-
-#[derive(Debug, Default)]
-struct StreamIndex {
-    /// Sorted by `(timestamp, seq)`.
-    events: Vec<EventRef>,
-    last_ingestion: Option<i64>,
-    batches: VecDeque<String>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct SegmentInfo {
-    sealed: bool,
-    bytes: u64,
-    min_timestamp: i64,
-    max_timestamp: i64,
-    last_write: i64,
-}
-
-struct GroupLog {
-    dir: PathBuf,
-    segments: BTreeMap<u32, SegmentInfo>,
-    active: Option<(u32, File)>,
-    streams: HashMap<String, StreamIndex>,
-    tombstones: BTreeMap<String, u64>,
-    next_seq: u64,
-    cache: Option<(u32, Arc<Vec<u8>>)>,
-}
-
-impl GroupLog {
-    fn open(dir: PathBuf) -> Result<Self, EventStoreError> {
-        io(fs::create_dir_all(&dir), || format!("creating {}", dir.display()))?;
-        let tombstones = match fs::read(dir.join("tombstones.json")) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-            Err(_) => BTreeMap::new(),
-        };
-        let mut log = GroupLog {
-            dir: dir.clone(),
-            segments: BTreeMap::new(),
-            active: None,
-            streams: HashMap::new(),
-            tombstones,
-            next_seq: 1,
-            cache: None,
-        };
-        let listed = io(segment::list(&dir), || format!("listing {}", dir.display()))?;
-        let last_open = listed.iter().rev().find(|(_, sealed)| !sealed).map(|(id, _)| *id);
-        for (id, sealed) in listed {
-            let records = if sealed {
-                io(segment::read_index(&dir, id), || format!("reading the index of segment {id} in {}", dir.display()))?
-            } else {
-                let (records, file) =
-                    io(segment::open_for_append(&dir, id), || format!("opening segment {id} in {}", dir.display()))?;
-                if Some(id) == last_open {
-                    log.active = Some((id, file));
-                }
-                records
-            };
-            log.add_segment(id, sealed, &records);
-        }
-        for index in log.streams.values_mut() {
-            index.events.sort_by_key(|e| (e.timestamp, e.seq));
-        }
-        Ok(log)
-    }
-
-    fn add_segment(&mut self, id: u32, sealed: bool, records: &[(Record, Span)]) {
-        let mut info =
-            SegmentInfo { sealed, bytes: 0, min_timestamp: i64::MAX, max_timestamp: i64::MIN, last_write: 0 };
-        for (record, span) in records {
-            self.next_seq = self.next_seq.max(record.seq + 1);
-            info.bytes += u64::from(span.len);
-            info.min_timestamp = info.min_timestamp.min(record.timestamp);
-            info.max_timestamp = info.max_timestamp.max(record.timestamp);
-            info.last_write = info.last_write.max(record.ingestion_time);
-            if self.tombstones.get(&record.stream).is_some_and(|below| record.seq < *below) {
-                continue;
-            }
-            let index = self.streams.entry(record.stream.clone()).or_default();
-            index.events.push(EventRef { timestamp: record.timestamp, seq: record.seq, segment: id, span: *span });
-            index.last_ingestion = index.last_ingestion.max(Some(record.ingestion_time));
-            if let Some(batch) = &record.batch {
-                remember(&mut index.batches, batch);
-            }
-        }
-        self.segments.insert(id, info);
-    }
-
-    fn bytes_of(&mut self, id: u32) -> Result<Arc<Vec<u8>>, EventStoreError> {
-        if let Some((cached, bytes)) = &self.cache
-            && *cached == id
-        {
-            return Ok(bytes.clone());
-        }
-        let bytes = Arc::new(io(segment::read_bytes(&self.dir, id, true), || {
-            format!("reading sealed segment {id} in {}", self.dir.display())
-        })?);
-        self.cache = Some((id, bytes.clone()));
-        Ok(bytes)
-    }
-
-    fn load(&mut self, stream: &str, e: &EventRef) -> Result<LogEvent, EventStoreError> {
-        let sealed = self.segments.get(&e.segment).is_none_or(|s| s.sealed);
-        let record = if sealed {
-            let bytes = self.bytes_of(e.segment)?;
-            let start = e.span.offset as usize;
-            bytes.get(start..start + e.span.len as usize).and_then(segment::decode)
-        } else {
-            let mut frame = vec![0; e.span.len as usize];
-            let file = io(File::open(segment::open_path(&self.dir, e.segment)), || {
-                format!("opening segment {} in {}", e.segment, self.dir.display())
-            })?;
-            io(file.read_exact_at(&mut frame, u64::from(e.span.offset)), || {
-                format!("reading segment {} in {}", e.segment, self.dir.display())
-            })?;
-            segment::decode(&frame)
-        };
-        let record = record.ok_or_else(|| EventStoreError {
-            context: format!("segment {} in {}", e.segment, self.dir.display()),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "a record failed its checksum"),
-        })?;
-        Ok(LogEvent {
-            stream: stream.to_string(),
-            timestamp: record.timestamp,
-            ingestion_time: record.ingestion_time,
-            seq: record.seq,
-            message: record.message,
-        })
-    }
-
-    fn next_segment_id(&self) -> u32 {
-        self.segments.keys().next_back().map_or(1, |id| id + 1)
-    }
-
-    fn seal(&mut self, id: u32) -> Result<(), EventStoreError> {
-        let bytes = io(fs::read(segment::open_path(&self.dir, id)), || format!("reading segment {id}"))?;
-        let (records, _) = segment::decode_all(&bytes);
-        io(segment::write_sealed(&self.dir, id, &bytes, &records), || {
-            format!("sealing segment {id} in {}", self.dir.display())
-        })?;
-        if let Some(info) = self.segments.get_mut(&id) {
-            info.sealed = true;
-        }
-        if self.active.as_ref().is_some_and(|(active, _)| *active == id) {
-            self.active = None;
-        }
-        Ok(())
-    }
-
-    fn write_tombstones(&self) -> Result<(), EventStoreError> {
-        let path = self.dir.join("tombstones.json");
-        let tmp = self.dir.join("tombstones.json.tmp");
-        let bytes = serde_json::to_vec(&self.tombstones).unwrap_or_default();
-        io(
-            (|| {
-                let mut f = File::create(&tmp)?;
-                f.write_all(&bytes)?;
-                f.sync_all()?;
-                fs::rename(&tmp, &path)
-            })(),
-            || format!("writing {}", path.display()),
-        )
-    }
-
-    /// Rewrites (or removes) sealed segment `id` without the events `drop` names.
-    fn rewrite(&mut self, id: u32, drop: impl Fn(&Record) -> bool) -> Result<usize, EventStoreError> {
-        let bytes = self.bytes_of(id)?;
-        let (records, _) = segment::decode_all(&bytes);
-        let before = records.len();
-        let mut kept = Vec::new();
-        let mut out = Vec::new();
-        for (record, _) in records {
-            if drop(&record) {
-                continue;
-            }
-            let frame = segment::encode(&record);
-            let span = Span { offset: out.len() as u32, len: frame.len() as u32 };
-            out.extend(frame);
-            kept.push((record, span));
-        }
-        let dropped = before - kept.len();
-        if dropped == 0 {
-            return Ok(0);
-        }
-        self.cache = None;
-        for index in self.streams.values_mut() {
-            index.events.retain(|e| e.segment != id);
-        }
-        self.segments.remove(&id);
-        if kept.is_empty() {
-            io(segment::remove(&self.dir, id), || format!("removing segment {id} in {}", self.dir.display()))?;
-        } else {
-            io(segment::write_sealed(&self.dir, id, &out, &kept), || {
-                format!("rewriting segment {id} in {}", self.dir.display())
-            })?;
-            self.add_segment(id, true, &kept);
-            for index in self.streams.values_mut() {
-                index.events.sort_by_key(|e| (e.timestamp, e.seq));
-            }
-        }
-        self.streams.retain(|_, index| !index.events.is_empty() || !index.batches.is_empty());
-        Ok(dropped)
-    }
-}
-
-fn remember(batches: &mut VecDeque<String>, batch: &str) {
-    if batches.len() == BATCH_MEMORY {
-        batches.pop_front();
-    }
-    batches.push_back(batch.to_string());
 }
 
 /// Which events a read wants.
@@ -529,7 +313,7 @@ impl EventStore {
         keep: &dyn Fn(&str) -> bool,
         limit: usize,
         max_bytes: usize,
-    ) -> Result<(Vec<LogEvent>, Option<(i64, u64)>), EventStoreError> {
+    ) -> Result<(Vec<LogEvent>, Option<Position>), EventStoreError> {
         let log = self.group(group)?;
         let mut log = lock(&log);
         let mut refs: Vec<(String, EventRef)> = Vec::new();
