@@ -16,6 +16,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// A filter examines at most this many events a call (then answers what it found, with a token to go on), so a
+/// rare pattern over a large group does not hold the group for long.
+pub const MAX_SCAN: usize = 100_000;
+
 /// A place in time order: `(timestamp, seq)`.
 pub type Position = (i64, u64);
 
@@ -303,7 +307,8 @@ impl EventStore {
     }
 
     /// Reads events of the streams `wanted` admits, in time order across streams, after `range.after`, keeping
-    /// those `keep` accepts, until `limit` events or `max_bytes` of messages; the events and, when unexamined
+    /// those `keep` accepts, until `limit` events, `max_bytes` of messages or [`MAX_SCAN`] events examined; the
+    /// events and, when unexamined
     /// events remain, the position of the last one examined (to resume after).
     pub fn filter(
         &self,
@@ -326,8 +331,8 @@ impl EventStore {
         let mut out = Vec::new();
         let mut bytes = 0;
         let mut last = None;
-        for (stream, e) in &refs {
-            if out.len() >= limit || bytes >= max_bytes {
+        for (examined, (stream, e)) in refs.iter().enumerate() {
+            if out.len() >= limit || bytes >= max_bytes || examined >= MAX_SCAN {
                 return Ok((out, last));
             }
             let event = log.load(stream, e)?;

@@ -29,5 +29,8 @@ pub mod segment;
 mod service;
 mod tokens;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::LogsError;
 pub use service::{AppendOutcome, Logs, LogsConfig};
