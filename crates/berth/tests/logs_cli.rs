@@ -15,6 +15,11 @@ fn server() -> Berth {
 
 /// Runs `aws logs <args>` as a user would; `Ok(stdout as JSON)` or `Err(stderr)`.
 fn logs(berth: &Berth, args: &[&str]) -> Result<Value, String> {
+    logs_with(berth, &[], args)
+}
+
+/// [`logs`] with extra environment variables.
+fn logs_with(berth: &Berth, env: &[(&str, &str)], args: &[&str]) -> Result<Value, String> {
     let output = Command::new("aws")
         .arg("logs")
         .args(args)
@@ -25,6 +30,7 @@ fn logs(berth: &Berth, args: &[&str]) -> Result<Value, String> {
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_PAGER", "")
+        .envs(env.iter().copied())
         .output()
         .expect("the aws CLI is installed (tools/test installs it)");
     if output.status.success() {
@@ -256,6 +262,14 @@ fn the_aws_cli_drives_cloudwatch_logs() {
         ],
     );
     assert!(refused.contains("Logs Insights is not supported by Berth"), "{refused}");
+    // StartLiveTail goes to `stream-<host>` unless host prefix injection is off (docs/COMPATIBILITY.md §16).
+    let tail = logs_with(
+        &berth,
+        &[("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")],
+        &["start-live-tail", "--log-group-identifiers", &arn],
+    )
+    .expect_err("StartLiveTail is refused");
+    assert!(tail.contains("InvalidOperationException") && tail.contains("FilterLogEvents"), "{tail}");
 
     // Everything survives a restart.
     berth.restart().expect("berth restarts");

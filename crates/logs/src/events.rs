@@ -192,16 +192,7 @@ impl EventStore {
             let id = log.next_segment_id();
             let (_, file) = io(segment::open_for_append(&log.dir, id), || format!("creating segment {id}"))?;
             log.active = Some((id, file));
-            log.segments.insert(
-                id,
-                SegmentInfo {
-                    sealed: false,
-                    bytes: 0,
-                    min_timestamp: i64::MAX,
-                    max_timestamp: i64::MIN,
-                    last_write: 0,
-                },
-            );
+            log.segments.insert(id, SegmentInfo::empty(false));
         }
         let Some(id) = log.active.as_ref().map(|(id, _)| *id) else { return Ok(false) };
         let base = log.segments.get(&id).map_or(0, |s| s.bytes);
@@ -225,14 +216,7 @@ impl EventStore {
             io(file.write_all(&bytes).and_then(|()| file.sync_data()), || format!("appending to segment {id}"))?;
         }
         log.next_seq += events.len() as u64;
-        let sealed = false;
-        let mut info = log.segments.get(&id).copied().unwrap_or(SegmentInfo {
-            sealed,
-            bytes: 0,
-            min_timestamp: i64::MAX,
-            max_timestamp: i64::MIN,
-            last_write: 0,
-        });
+        let mut info = log.segments.get(&id).copied().unwrap_or(SegmentInfo::empty(false));
         let index = log.streams.entry(stream.to_string()).or_default();
         for (record, span) in &records {
             let e = EventRef { timestamp: record.timestamp, seq: record.seq, segment: id, span: *span };
@@ -349,7 +333,13 @@ impl EventStore {
     pub fn delete_stream(&self, group: &str, stream: &str) -> Result<(), EventStoreError> {
         let log = self.group(group)?;
         let mut log = lock(&log);
-        log.streams.remove(stream);
+        if let Some(index) = log.streams.remove(stream) {
+            for e in &index.events {
+                if let Some(info) = log.segments.get_mut(&e.segment) {
+                    info.dead = true;
+                }
+            }
+        }
         let below = log.next_seq;
         log.tombstones.insert(stream.to_string(), below);
         log.write_tombstones()
@@ -384,9 +374,7 @@ impl EventStore {
         let candidates: Vec<u32> = log
             .segments
             .iter()
-            .filter(|(_, info)| {
-                info.sealed && (!tombstones.is_empty() || cutoff.is_some_and(|c| info.min_timestamp < c))
-            })
+            .filter(|(_, info)| info.sealed && (info.dead || cutoff.is_some_and(|c| info.min_timestamp < c)))
             .map(|(id, _)| *id)
             .collect();
         let mut removed = 0;
@@ -395,9 +383,8 @@ impl EventStore {
                 cutoff.is_some_and(|c| r.timestamp < c) || tombstones.get(&r.stream).is_some_and(|below| r.seq < *below)
             })?;
         }
-        // Tombstones are done with once no segment older than them can hold the stream's events.
-        let oldest_open = log.segments.iter().find(|(_, i)| !i.sealed).map(|(id, _)| *id);
-        if oldest_open.is_none() && !log.tombstones.is_empty() {
+        // Tombstones are done with once no segment holds events they cover.
+        if !log.tombstones.is_empty() && !log.segments.values().any(|i| i.dead) {
             log.tombstones.clear();
             log.write_tombstones()?;
         }

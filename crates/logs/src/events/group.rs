@@ -35,6 +35,15 @@ pub(super) struct SegmentInfo {
     pub(super) min_timestamp: i64,
     pub(super) max_timestamp: i64,
     pub(super) last_write: i64,
+    /// It holds events of deleted streams.
+    pub(super) dead: bool,
+}
+
+impl SegmentInfo {
+    /// A segment without events.
+    pub(super) fn empty(sealed: bool) -> Self {
+        Self { sealed, bytes: 0, min_timestamp: i64::MAX, max_timestamp: i64::MIN, last_write: 0, dead: false }
+    }
 }
 
 pub(super) struct GroupLog {
@@ -85,8 +94,7 @@ impl GroupLog {
     }
 
     pub(super) fn add_segment(&mut self, id: u32, sealed: bool, records: &[(Record, Span)]) {
-        let mut info =
-            SegmentInfo { sealed, bytes: 0, min_timestamp: i64::MAX, max_timestamp: i64::MIN, last_write: 0 };
+        let mut info = SegmentInfo::empty(sealed);
         for (record, span) in records {
             self.next_seq = self.next_seq.max(record.seq + 1);
             info.bytes += u64::from(span.len);
@@ -94,6 +102,7 @@ impl GroupLog {
             info.max_timestamp = info.max_timestamp.max(record.timestamp);
             info.last_write = info.last_write.max(record.ingestion_time);
             if self.tombstones.get(&record.stream).is_some_and(|below| record.seq < *below) {
+                info.dead = true;
                 continue;
             }
             let index = self.streams.entry(record.stream.clone()).or_default();

@@ -116,6 +116,15 @@ fn a_deleted_stream_stays_deleted_after_a_restart_and_can_be_recreated() {
     assert_eq!(messages(&store.read_stream("g", "s", Range::default(), 100, true).unwrap()), ["after 0"]);
     store.maintain("g", T0 + 1_000_000, None).unwrap();
     assert_eq!(messages(&store.read_stream("g", "s", Range::default(), 100, true).unwrap()), ["after 0"]);
+    // Compaction dropped the deleted events from the files, and with them the tombstone.
+    let group = dir.path().join("g");
+    let mut stored = Vec::new();
+    for (id, sealed) in segment::list(&group).unwrap() {
+        stored.extend(segment::read_bytes(&group, id, sealed).unwrap());
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(stored.contains("after 0") && !stored.contains("before"), "{stored}");
+    assert_eq!(fs::read_to_string(group.join("tombstones.json")).unwrap(), "{}");
 }
 
 #[test]
