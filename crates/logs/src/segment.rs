@@ -1,7 +1,7 @@
 //! Segment files: one log group's events, appended as framed records and compressed when sealed.
 //!
 //! A record is `[length u32 LE][crc32 u32 LE][JSON]`. An open segment is `NNNNNNNN.log`; sealing writes
-//! `NNNNNNNN.log.gz` (the same bytes, gzip) and `NNNNNNNN.idx` (the records without their messages, with offsets),
+//! `NNNNNNNN.log.gz` (the same bytes, gzip) and `NNNNNNNN.idx` (the records without their messages, with offsets; JSON lines, gzip),
 //! then removes the `.log`. A torn record at the end of an open segment (a crash mid-write) is cut off at open.
 
 use serde::{Deserialize, Serialize};
@@ -152,9 +152,9 @@ pub fn write_sealed(dir: &Path, id: u32, bytes: &[u8], records: &[(Record, Span)
     }
     let idx = index_path(dir, id);
     let idx_tmp = idx.with_extension("idx.tmp");
-    let mut f = File::create(&idx_tmp)?;
-    f.write_all(&index)?;
-    f.sync_all()?;
+    let mut encoder = flate2::write::GzEncoder::new(File::create(&idx_tmp)?, flate2::Compression::default());
+    encoder.write_all(&index)?;
+    encoder.finish()?.sync_all()?;
     fs::rename(&tmp, &gz)?;
     fs::rename(&idx_tmp, &idx)?;
     sync_dir(dir)?;
@@ -166,7 +166,8 @@ pub fn write_sealed(dir: &Path, id: u32, bytes: &[u8], records: &[(Record, Span)
 
 /// Reads a sealed segment's index: its records (without messages) and spans.
 pub fn read_index(dir: &Path, id: u32) -> std::io::Result<Vec<(Record, Span)>> {
-    let text = fs::read_to_string(index_path(dir, id))?;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(File::open(index_path(dir, id))?).read_to_string(&mut text)?;
     text.lines()
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_str::<IndexLine>(l).map(|x| (x.record, x.span)).map_err(std::io::Error::other))

@@ -54,6 +54,8 @@ pub(super) struct GroupLog {
     pub(super) tombstones: BTreeMap<String, u64>,
     pub(super) next_seq: u64,
     cache: Option<(u32, Arc<Vec<u8>>)>,
+    /// A read handle on the open segment read last.
+    reader: Option<(u32, File)>,
 }
 
 impl GroupLog {
@@ -71,6 +73,7 @@ impl GroupLog {
             tombstones,
             next_seq: 1,
             cache: None,
+            reader: None,
         };
         let listed = io(segment::list(&dir), || format!("listing {}", dir.display()))?;
         let last_open = listed.iter().rev().find(|(_, sealed)| !sealed).map(|(id, _)| *id);
@@ -136,12 +139,15 @@ impl GroupLog {
             bytes.get(start..start + e.span.len as usize).and_then(segment::decode)
         } else {
             let mut frame = vec![0; e.span.len as usize];
-            let file = io(File::open(segment::open_path(&self.dir, e.segment)), || {
-                format!("opening segment {} in {}", e.segment, self.dir.display())
-            })?;
-            io(file.read_exact_at(&mut frame, u64::from(e.span.offset)), || {
-                format!("reading segment {} in {}", e.segment, self.dir.display())
-            })?;
+            let file = match self.reader.take() {
+                Some((id, file)) if id == e.segment => file,
+                _ => io(File::open(segment::open_path(&self.dir, e.segment)), || {
+                    format!("opening segment {} in {}", e.segment, self.dir.display())
+                })?,
+            };
+            let read = file.read_exact_at(&mut frame, u64::from(e.span.offset));
+            self.reader = Some((e.segment, file));
+            io(read, || format!("reading segment {} in {}", e.segment, self.dir.display()))?;
             segment::decode(&frame)
         };
         let record = record.ok_or_else(|| EventStoreError {
@@ -169,6 +175,9 @@ impl GroupLog {
         })?;
         if let Some(info) = self.segments.get_mut(&id) {
             info.sealed = true;
+        }
+        if self.reader.as_ref().is_some_and(|(reader, _)| *reader == id) {
+            self.reader = None;
         }
         if self.active.as_ref().is_some_and(|(active, _)| *active == id) {
             self.active = None;
@@ -212,6 +221,7 @@ impl GroupLog {
             return Ok(0);
         }
         self.cache = None;
+        self.reader = None;
         for index in self.streams.values_mut() {
             index.events.retain(|e| e.segment != id);
         }
