@@ -78,6 +78,13 @@ pub(super) async fn describe(
             "LogGroupNamePrefix and LogGroupNamePattern are mutually exclusive parameters.",
         ));
     }
+    if req.log_group_identifiers.is_some()
+        && (req.log_group_name_prefix.is_some() || req.log_group_name_pattern.is_some())
+    {
+        return Err(LogsError::invalid(
+            "logGroupIdentifiers cannot be combined with logGroupNamePrefix or logGroupNamePattern.",
+        ));
+    }
     let start = tokens::parse_offset(req.next_token.as_deref())?;
     let wanted: Option<Vec<String>> = req
         .log_group_identifiers
