@@ -185,3 +185,16 @@ async fn errors_name_the_aws_exceptions_and_unserved_operations() {
     let e = call(&logs, "Nonsense", json!({})).await.unwrap_err();
     assert_eq!(e.exception, "UnknownOperationException");
 }
+
+#[tokio::test]
+async fn deletion_protection_refuses_delete_log_group_until_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = service(dir.path(), Arc::new(berth_store::MemoryStore::new()), Arc::new(ManualClock::new(START))).await;
+    ok(&logs, "CreateLogGroup", json!({"logGroupName": "g", "deletionProtectionEnabled": true})).await;
+    let e = call(&logs, "DeleteLogGroup", json!({"logGroupName": "g"})).await.unwrap_err();
+    assert_eq!(e.exception, "OperationAbortedException");
+    let arn = "arn:aws:logs:us-east-1:123456789012:log-group:g";
+    ok(&logs, "PutLogGroupDeletionProtection", json!({"logGroupIdentifier": arn, "deletionProtectionEnabled": false}))
+        .await;
+    ok(&logs, "DeleteLogGroup", json!({"logGroupName": "g"})).await;
+}

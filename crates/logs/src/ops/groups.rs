@@ -6,7 +6,8 @@ use crate::names::{self, check_group};
 use crate::{Logs, LogsError, tokens};
 use berth_model::logs::{
     CreateLogGroupRequest, DeleteLogGroupRequest, DeleteRetentionPolicyRequest, DescribeLogGroupsRequest,
-    DescribeLogGroupsResponse, LogGroup, LogGroupClass, PutRetentionPolicyRequest,
+    DescribeLogGroupsResponse, LogGroup, LogGroupClass, PutLogGroupDeletionProtectionRequest,
+    PutRetentionPolicyRequest,
 };
 use serde_json::{Value, json};
 
@@ -147,6 +148,20 @@ pub(super) async fn put_retention(logs: &Logs, req: PutRetentionPolicyRequest) -
 pub(super) async fn delete_retention(logs: &Logs, req: DeleteRetentionPolicyRequest) -> Result<Value, LogsError> {
     update_group(logs, &req.log_group_name, |g| {
         g.retention_in_days = None;
+        Ok(())
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+pub(super) async fn put_deletion_protection(
+    logs: &Logs,
+    req: PutLogGroupDeletionProtectionRequest,
+) -> Result<Value, LogsError> {
+    let name = names::group_of_arn(&req.log_group_identifier).unwrap_or(&req.log_group_identifier);
+    let enabled = req.deletion_protection_enabled;
+    update_group(logs, name, |g| {
+        g.deletion_protection = enabled;
         Ok(())
     })
     .await?;

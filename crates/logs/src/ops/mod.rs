@@ -19,6 +19,7 @@ pub(crate) async fn dispatch(logs: &Logs, operation: &str, body: &[u8]) -> Resul
         "DescribeLogGroups" => reply(groups::describe(logs, parse(body)?).await?),
         "PutRetentionPolicy" => reply(groups::put_retention(logs, parse(body)?).await?),
         "DeleteRetentionPolicy" => reply(groups::delete_retention(logs, parse(body)?).await?),
+        "PutLogGroupDeletionProtection" => reply(groups::put_deletion_protection(logs, parse(body)?).await?),
         "CreateLogStream" => reply(streams::create(logs, parse(body)?).await?),
         "DeleteLogStream" => reply(streams::delete(logs, parse(body)?).await?),
         "DescribeLogStreams" => reply(streams::describe(logs, parse(body)?).await?),
