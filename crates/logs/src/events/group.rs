@@ -31,6 +31,8 @@ pub(super) struct StreamIndex {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SegmentInfo {
     pub(super) sealed: bool,
+    /// The sealed files' generation (compaction writes the next one).
+    pub(super) generation: u32,
     pub(super) bytes: u64,
     pub(super) min_timestamp: i64,
     pub(super) max_timestamp: i64,
@@ -42,7 +44,15 @@ pub(super) struct SegmentInfo {
 impl SegmentInfo {
     /// A segment without events.
     pub(super) fn empty(sealed: bool) -> Self {
-        Self { sealed, bytes: 0, min_timestamp: i64::MAX, max_timestamp: i64::MIN, last_write: 0, dead: false }
+        Self {
+            sealed,
+            generation: 0,
+            bytes: 0,
+            min_timestamp: i64::MAX,
+            max_timestamp: i64::MIN,
+            last_write: 0,
+            dead: false,
+        }
     }
 }
 
@@ -76,10 +86,12 @@ impl GroupLog {
             reader: None,
         };
         let listed = io(segment::list(&dir), || format!("listing {}", dir.display()))?;
-        let last_open = listed.iter().rev().find(|(_, sealed)| !sealed).map(|(id, _)| *id);
-        for (id, sealed) in listed {
-            let records = if sealed {
-                io(segment::read_index(&dir, id), || format!("reading the index of segment {id} in {}", dir.display()))?
+        let last_open = listed.iter().rev().find(|(_, generation)| generation.is_none()).map(|(id, _)| *id);
+        for (id, generation) in listed {
+            let records = if let Some(generation) = generation {
+                io(segment::read_index(&dir, id, generation), || {
+                    format!("reading the index of segment {id} in {}", dir.display())
+                })?
             } else {
                 let (records, file) =
                     io(segment::open_for_append(&dir, id), || format!("opening segment {id} in {}", dir.display()))?;
@@ -88,7 +100,7 @@ impl GroupLog {
                 }
                 records
             };
-            log.add_segment(id, sealed, &records);
+            log.add_segment(id, generation, &records);
         }
         for index in log.streams.values_mut() {
             index.events.sort_by_key(|e| (e.timestamp, e.seq));
@@ -96,8 +108,10 @@ impl GroupLog {
         Ok(log)
     }
 
-    pub(super) fn add_segment(&mut self, id: u32, sealed: bool, records: &[(Record, Span)]) {
-        let mut info = SegmentInfo::empty(sealed);
+    /// Indexes a segment's records; `generation` is `None` for an open segment.
+    pub(super) fn add_segment(&mut self, id: u32, generation: Option<u32>, records: &[(Record, Span)]) {
+        let mut info = SegmentInfo::empty(generation.is_some());
+        info.generation = generation.unwrap_or(0);
         for (record, span) in records {
             self.next_seq = self.next_seq.max(record.seq + 1);
             info.bytes += u64::from(span.len);
@@ -124,7 +138,8 @@ impl GroupLog {
         {
             return Ok(bytes.clone());
         }
-        let bytes = Arc::new(io(segment::read_bytes(&self.dir, id, true), || {
+        let generation = self.segments.get(&id).map_or(0, |s| s.generation);
+        let bytes = Arc::new(io(segment::read_bytes(&self.dir, id, Some(generation)), || {
             format!("reading sealed segment {id} in {}", self.dir.display())
         })?);
         self.cache = Some((id, bytes.clone()));
@@ -170,11 +185,12 @@ impl GroupLog {
     pub(super) fn seal(&mut self, id: u32) -> Result<(), EventStoreError> {
         let bytes = io(fs::read(segment::open_path(&self.dir, id)), || format!("reading segment {id}"))?;
         let (records, _) = segment::decode_all(&bytes);
-        io(segment::write_sealed(&self.dir, id, &bytes, &records), || {
+        io(segment::write_sealed(&self.dir, id, 0, &bytes, &records), || {
             format!("sealing segment {id} in {}", self.dir.display())
         })?;
         if let Some(info) = self.segments.get_mut(&id) {
             info.sealed = true;
+            info.generation = 0;
         }
         if self.reader.as_ref().is_some_and(|(reader, _)| *reader == id) {
             self.reader = None;
@@ -218,7 +234,18 @@ impl GroupLog {
         }
         let dropped = before - kept.len();
         if dropped == 0 {
+            if let Some(info) = self.segments.get_mut(&id) {
+                info.dead = false;
+            }
             return Ok(0);
+        }
+        let generation = self.segments.get(&id).map_or(0, |s| s.generation) + 1;
+        if kept.is_empty() {
+            io(segment::remove(&self.dir, id), || format!("removing segment {id} in {}", self.dir.display()))?;
+        } else {
+            io(segment::write_sealed(&self.dir, id, generation, &out, &kept), || {
+                format!("rewriting segment {id} in {}", self.dir.display())
+            })?;
         }
         self.cache = None;
         self.reader = None;
@@ -226,13 +253,8 @@ impl GroupLog {
             index.events.retain(|e| e.segment != id);
         }
         self.segments.remove(&id);
-        if kept.is_empty() {
-            io(segment::remove(&self.dir, id), || format!("removing segment {id} in {}", self.dir.display()))?;
-        } else {
-            io(segment::write_sealed(&self.dir, id, &out, &kept), || {
-                format!("rewriting segment {id} in {}", self.dir.display())
-            })?;
-            self.add_segment(id, true, &kept);
+        if !kept.is_empty() {
+            self.add_segment(id, Some(generation), &kept);
             for index in self.streams.values_mut() {
                 index.events.sort_by_key(|e| (e.timestamp, e.seq));
             }

@@ -30,7 +30,7 @@ fn events_survive_a_restart_sealed_or_not() {
     assert_eq!(all[0].message, "first 0");
     assert_eq!(all[22].message, "second 2");
     assert!(all.windows(2).all(|w| w[0].position() < w[1].position()));
-    let sealed = segment::list(&dir.path().join("g")).unwrap().iter().filter(|(_, s)| *s).count();
+    let sealed = segment::list(&dir.path().join("g")).unwrap().iter().filter(|(_, g)| g.is_some()).count();
     assert!(sealed > 0, "the first segments were sealed");
     let stats = store.stream_stats("g", "b", None);
     assert_eq!(
@@ -119,8 +119,8 @@ fn a_deleted_stream_stays_deleted_after_a_restart_and_can_be_recreated() {
     // Compaction dropped the deleted events from the files, and with them the tombstone.
     let group = dir.path().join("g");
     let mut stored = Vec::new();
-    for (id, sealed) in segment::list(&group).unwrap() {
-        stored.extend(segment::read_bytes(&group, id, sealed).unwrap());
+    for (id, generation) in segment::list(&group).unwrap() {
+        stored.extend(segment::read_bytes(&group, id, generation).unwrap());
     }
     let stored = String::from_utf8_lossy(&stored);
     assert!(stored.contains("after 0") && !stored.contains("before"), "{stored}");
@@ -149,4 +149,19 @@ fn dropping_a_group_removes_its_directory() {
     store.drop_group("g").unwrap();
     assert!(!dir.path().join("g").exists());
     assert!(store.group_ids().is_empty());
+}
+
+#[test]
+fn a_partly_expired_segment_is_rewritten_as_a_new_generation_that_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), EventStoreConfig::default()).unwrap();
+    store.append("g", "s", &batch(T0, 6, "m"), T0, None).unwrap();
+    assert_eq!(store.maintain("g", T0 + 3_600_000, None).unwrap(), (1, 0));
+    assert_eq!(store.maintain("g", T0 + 3_600_000, Some(T0 + 3)).unwrap(), (0, 3));
+    assert_eq!(segment::list(&dir.path().join("g")).unwrap(), [(1, Some(1))]);
+    drop(store);
+    let store = EventStore::open(dir.path(), EventStoreConfig::default()).unwrap();
+    assert_eq!(messages(&store.read_stream("g", "s", Range::default(), 100, true).unwrap()), ["m 3", "m 4", "m 5"]);
+    store.append("g", "s", &batch(T0 + 10, 1, "next"), T0, None).unwrap();
+    assert_eq!(store.read_stream("g", "s", Range::default(), 100, true).unwrap().len(), 4);
 }
