@@ -110,7 +110,8 @@ pub(super) async fn filter_log_events(
     let (group, _) = logs.meta.group(&group_name).await?;
     let mut range = Range {
         start: start_of(req.start_time, group.cutoff(logs.now_millis())),
-        end: req.end_time,
+        // FilterLogEvents' endTime is inclusive ("later than this time are not returned"); GetLogEvents' is not.
+        end: req.end_time.map(|t| t.saturating_add(1)),
         ..Range::default()
     };
     if let Some(token) = req.next_token.as_deref() {
