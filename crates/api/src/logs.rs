@@ -37,8 +37,21 @@ impl AwsJsonService for LogsService {
         &'a self,
         operation: &'a str,
         body: &'a [u8],
-        _caller: &'a Caller,
+        caller: &'a Caller,
     ) -> BoxFuture<'a, Result<Vec<u8>, ApiError>> {
-        Box::pin(async move { self.logs.call(operation, body).await.map_err(ApiError::from) })
+        Box::pin(async move {
+            if caller.agent.is_some() && !AGENT_OPERATIONS.contains(&operation) {
+                return Err(ApiError::new(
+                    http::StatusCode::FORBIDDEN,
+                    "AccessDeniedException",
+                    format!("An agent's instance token does not allow {operation}; sign the request with credentials."),
+                ));
+            }
+            self.logs.call(operation, body).await.map_err(ApiError::from)
+        })
     }
 }
+
+/// What an agent's instance token may call: what a log shipper needs to create its group and stream and write.
+pub(crate) const AGENT_OPERATIONS: &[&str] =
+    &["CreateLogGroup", "CreateLogStream", "DescribeLogGroups", "DescribeLogStreams", "PutLogEvents"];
