@@ -160,3 +160,26 @@ pub(super) async fn filter_log_events(
         next_token: resume.map(|pos| tokens::position('e', pos)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64, size: usize) -> LogEvent {
+        LogEvent { stream: "s".into(), timestamp: 0, ingestion_time: 0, seq, message: "x".repeat(size) }
+    }
+
+    #[test]
+    fn responses_keep_at_most_a_mebibyte_from_the_reading_end() {
+        let big = || (0..3).map(|i| event(i, 400_000)).collect::<Vec<_>>();
+        let mut forward = big();
+        cap_bytes(&mut forward, true);
+        assert_eq!(forward.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1]);
+        let mut backward = big();
+        cap_bytes(&mut backward, false);
+        assert_eq!(backward.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+        let mut one = vec![event(0, 2_000_000)];
+        cap_bytes(&mut one, true);
+        assert_eq!(one.len(), 1, "one event always comes back");
+    }
+}
