@@ -71,9 +71,14 @@ pub(super) struct GroupLog {
 impl GroupLog {
     pub(super) fn open(dir: PathBuf) -> Result<Self, EventStoreError> {
         io(fs::create_dir_all(&dir), || format!("creating {}", dir.display()))?;
-        let tombstones = match fs::read(dir.join("tombstones.json")) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-            Err(_) => BTreeMap::new(),
+        let path = dir.join("tombstones.json");
+        let tombstones = match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| EventStoreError {
+                context: format!("reading {}", path.display()),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(EventStoreError { context: format!("reading {}", path.display()), source: e }),
         };
         let mut log = GroupLog {
             dir: dir.clone(),
