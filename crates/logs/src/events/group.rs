@@ -94,9 +94,16 @@ impl GroupLog {
         let last_open = listed.iter().rev().find(|(_, generation)| generation.is_none()).map(|(id, _)| *id);
         for (id, generation) in listed {
             let records = if let Some(generation) = generation {
-                io(segment::read_index(&dir, id, generation), || {
-                    format!("reading the index of segment {id} in {}", dir.display())
-                })?
+                match segment::read_index(&dir, id, generation) {
+                    Ok(records) => records,
+                    Err(error) => {
+                        tracing::warn!(%error, segment = id, dir = %dir.display(), "rebuilding a log segment's index");
+                        let bytes = io(segment::read_bytes(&dir, id, Some(generation)), || {
+                            format!("reading segment {id} in {}", dir.display())
+                        })?;
+                        segment::decode_all(&bytes).0
+                    }
+                }
             } else {
                 let (records, file) =
                     io(segment::open_for_append(&dir, id), || format!("opening segment {id} in {}", dir.display()))?;

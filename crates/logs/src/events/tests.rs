@@ -165,3 +165,15 @@ fn a_partly_expired_segment_is_rewritten_as_a_new_generation_that_survives_a_res
     store.append("g", "s", &batch(T0 + 10, 1, "next"), T0, None).unwrap();
     assert_eq!(store.read_stream("g", "s", Range::default(), 100, true).unwrap().len(), 4);
 }
+
+#[test]
+fn a_damaged_index_is_rebuilt_from_its_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), EventStoreConfig::default()).unwrap();
+    store.append("g", "s", &batch(T0, 3, "m"), T0, None).unwrap();
+    store.maintain("g", T0 + 3_600_000, None).unwrap();
+    drop(store);
+    fs::write(segment::index_path(&dir.path().join("g"), 1, 0), b"not gzip").unwrap();
+    let store = EventStore::open(dir.path(), EventStoreConfig::default()).unwrap();
+    assert_eq!(messages(&store.read_stream("g", "s", Range::default(), 10, true).unwrap()), ["m 0", "m 1", "m 2"]);
+}
