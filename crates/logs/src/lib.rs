@@ -14,7 +14,7 @@
 //! shipper; PutLogEvents calls the same function.
 //!
 //! # Limitations
-//! The index of every live event is kept in memory (about 40 bytes an event). Logs Insights, live tail (an event
+//! The index of every live event is kept in memory (about 32 bytes an event). Logs Insights, live tail (an event
 //! stream), subscriptions, exports, deliveries, anomaly detection and data protection are refused by name.
 
 pub mod background;
