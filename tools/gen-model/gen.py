@@ -7,9 +7,9 @@ turns one model into a Rust module of serde types so that member names, nesting 
 Usage (from the repository root):
 
     pip download botocore --no-deps -d /tmp/bc && (cd /tmp/bc && unzip -q -o botocore-*.whl 'botocore/data/*')
-    python3 tools/gen-model/gen.py /tmp/bc/botocore/data
+    python3 tools/gen-model/gen.py /tmp/bc/botocore/data [SERVICE ...]
 
-It rewrites `crates/model/src/<service>/shapes.rs` for each service in SERVICES. Mapping rules:
+It rewrites `crates/model/src/<service>/shapes.rs` for each service in SERVICES (or only those named). Mapping rules:
 
 * structure -> `struct` with one field per member, `#[serde(rename = "<member>")]`; members the model lists as
   `required` are plain fields, the others `Option<_>` and skipped when `None`. Unboxed `Integer`/`Boolean`/`Long`
@@ -17,7 +17,9 @@ It rewrites `crates/model/src/<service>/shapes.rs` for each service in SERVICES.
 * string with `enum` -> Rust `enum` with `as_str()`; other strings -> `String`.
 * integer -> i32, long -> i64, double/float -> f64, boolean -> bool, timestamp -> `crate::Timestamp` (epoch
   seconds), blob -> `crate::Blob` (base64 on the wire), list -> `Vec`, map -> `BTreeMap`.
-* exceptions are not generated; the API crate owns the error mapping.
+* exceptions are not generated; the API crate owns the error mapping. An exception an event stream names as a
+  member is `serde_json::Value`.
+* a structure member that leads back to its own structure (through structures only) is boxed.
 
 Only the member names and types are taken from the model; doc comments are generated from the names.
 """
@@ -31,6 +33,7 @@ import sys
 SERVICES = {
     "ecs": "2014-11-13",
     "ecr": "2015-09-21",
+    "logs": "2014-03-28",
 }
 
 RUST_KEYWORDS = {
@@ -113,6 +116,9 @@ class Generator:
         s = self.shapes[shape_name]
         t = s["type"]
         if t == "structure":
+            if s.get("exception"):
+                # An event stream's error member: exceptions are not generated, so it stays raw JSON.
+                return "serde_json::Value"
             return type_name(shape_name)
         if t == "string":
             return type_name(shape_name) if "enum" in s else "String"
@@ -134,6 +140,23 @@ class Generator:
             return f"BTreeMap<String, {self.rust_type(s['value']['shape'])}>"
         raise ValueError(f"unknown shape type {t} for {shape_name}")
 
+    def reaches(self, start: str, goal: str) -> bool:
+        """Whether structure `start` contains structure `goal` directly, through structure members only (lists and
+        maps already give indirection)."""
+        seen, todo = set(), [start]
+        while todo:
+            shape = todo.pop()
+            if shape in seen:
+                continue
+            seen.add(shape)
+            s = self.shapes[shape]
+            if s["type"] != "structure" or s.get("exception"):
+                continue
+            if shape == goal:
+                return True
+            todo.extend(m["shape"] for m in s["members"].values())
+        return False
+
     def emit_struct(self, name: str, s: dict):
         required = set(s.get("required", []))
         rname = type_name(name)
@@ -143,6 +166,8 @@ class Generator:
         for member, spec in s["members"].items():
             target = spec["shape"]
             ty = self.rust_type(target)
+            if self.reaches(target, name):
+                ty = f"Box<{ty}>"  # a recursive structure needs indirection
             field = snake(member)
             plain = member in required or (
                 target in UNBOXED_PRIMITIVES and self.shapes[target]["type"] in ("integer", "boolean", "long", "double")
@@ -243,7 +268,7 @@ class Generator:
         self.out.append(f'pub const TARGET_PREFIX: &str = "{meta["targetPrefix"]}";')
         self.out.append("")
         self.out.append(f"/// The SigV4 signing name of {self.service.upper()}.")
-        self.out.append(f'pub const SIGNING_NAME: &str = "{meta["signingName"]}";')
+        self.out.append(f'pub const SIGNING_NAME: &str = "{meta.get("signingName", meta["endpointPrefix"])}";')
         self.out.append("")
         ops = sorted(self.model["operations"])
         self.out.append(f"/// Every operation name in the {self.service.upper()} model.")
@@ -264,12 +289,15 @@ class Generator:
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2 or any(s not in SERVICES for s in sys.argv[2:]):
         print(__doc__)
         sys.exit(2)
     data = sys.argv[1]
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    only = sys.argv[2:] or list(SERVICES)
     for service, version in SERVICES.items():
+        if service not in only:
+            continue
         path = os.path.join(data, service, version, "service-2.json.gz")
         with gzip.open(path) as f:
             model = json.load(f)

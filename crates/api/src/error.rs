@@ -121,6 +121,12 @@ impl From<SigV4Error> for ApiError {
     }
 }
 
+impl From<berth_logs::LogsError> for ApiError {
+    fn from(error: berth_logs::LogsError) -> Self {
+        Self::new(StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), error.exception, error.message)
+    }
+}
+
 impl From<berth_registry::EcrError> for ApiError {
     fn from(error: berth_registry::EcrError) -> Self {
         match error {

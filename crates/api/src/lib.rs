@@ -30,10 +30,12 @@ mod ecr;
 mod ecs;
 pub mod error;
 pub mod exec;
+mod logs;
 pub mod protocol;
 pub mod service;
 
 pub use ecr::EcrService;
+pub use logs::LogsService;
 
 use auth::throttle::{RateLimit, RateLimiter};
 use auth::{Credentials, Scope};
@@ -199,18 +201,19 @@ fn agent_bearer(headers: &http::HeaderMap) -> Option<&str> {
     (token.split('/').count() == 3).then_some(token)
 }
 
-/// Authenticates an agent by its instance token, for ECS only: the caller is its container instance, which
-/// may call only the operations an agent needs (see `ecs::dispatch`). Agents are throttled per instance.
+/// Authenticates an agent by its instance token, for ECS and CloudWatch Logs only: the caller is its container
+/// instance, which may call only the operations an agent needs (see `ecs::dispatch` and `LogsService`: the log
+/// shipper's). Agents are throttled per instance.
 fn authenticate_agent_caller(
     inner: &Inner,
     service: &dyn AwsJsonService,
     token: &str,
 ) -> Result<auth::Caller, ApiError> {
-    if service.signing_name() != "ecs" {
+    if !matches!(service.signing_name(), "ecs" | "logs") {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "AccessDeniedException",
-            "An agent's instance token is accepted by the ECS API only.",
+            "An agent's instance token is accepted by the ECS and CloudWatch Logs APIs only.",
         ));
     }
     let (cluster, instance_id) = inner.control.authenticate_agent(token)?;

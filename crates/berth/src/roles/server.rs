@@ -53,9 +53,13 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         &args.account_id,
         public_endpoint(args),
     );
-    let registry =
-        berth_registry::Registry::open(registry_config, store, clock).await.context("opening the registry")?;
+    let registry = berth_registry::Registry::open(registry_config, store.clone(), clock.clone())
+        .await
+        .context("opening the registry")?;
     registry.spawn_background();
+    let logs_config = berth_logs::LogsConfig::new(args.data_dir.join("logs"), &args.region, &args.account_id);
+    let logs = berth_logs::Logs::open(logs_config, store, clock).await.context("opening the log store")?;
+    logs.spawn_background();
     berth_control::spawn_controllers(&control);
     let principal = Principal {
         access_key_id: credentials.0.access_key_id.clone(),
@@ -68,7 +72,10 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         control: control.clone(),
         credentials: Credentials::new([principal]),
         join_token: join_token.clone(),
-        extra_services: vec![Arc::new(berth_api::EcrService::new(registry.clone()))],
+        extra_services: vec![
+            Arc::new(berth_api::EcrService::new(registry.clone())),
+            Arc::new(berth_api::LogsService::new(logs.clone())),
+        ],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
     })

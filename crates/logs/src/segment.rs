@@ -1,0 +1,352 @@
+//! Segment files: one log group's events, appended as framed records and compressed when sealed.
+//!
+//! A record is `[length u32 LE][crc32 u32 LE][JSON]`. An open segment is `NNNNNNNN.log`. Sealing writes generation
+//! 0 of the sealed pair, `NNNNNNNN-0.log.gz` (the same bytes, gzip) and `NNNNNNNN-0.idx` (the records without their
+//! messages, with offsets; JSON lines, gzip), then removes the `.log`; compaction writes the next generation's pair
+//! and then removes the older one. So a crash at any point leaves one complete pair or the open file: at open, an
+//! open file wins over sealed pairs, and otherwise the newest complete pair wins; the rest is removed. A torn record
+//! at the end of an open segment (a crash mid-write) is cut off at open.
+
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Bytes of framing before each record's JSON.
+const HEADER: usize = 8;
+
+/// One stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The stream.
+    #[serde(rename = "s")]
+    pub stream: String,
+    /// The event's timestamp (epoch milliseconds).
+    #[serde(rename = "t")]
+    pub timestamp: i64,
+    /// When Berth stored it (epoch milliseconds).
+    #[serde(rename = "i")]
+    pub ingestion_time: i64,
+    /// The group-wide sequence number, in write order.
+    #[serde(rename = "q")]
+    pub seq: u64,
+    /// The message (empty in an index file).
+    #[serde(rename = "m", default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// The client's batch id, on the first event of a batch that carried one.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+}
+
+/// A record's place in its segment's (uncompressed) bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// Offset of the record's frame.
+    #[serde(rename = "o")]
+    pub offset: u32,
+    /// Length of the frame.
+    #[serde(rename = "n")]
+    pub len: u32,
+}
+
+/// An index line of a sealed segment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IndexLine {
+    #[serde(flatten)]
+    record: Record,
+    #[serde(flatten)]
+    span: Span,
+}
+
+/// Frames a record.
+pub fn encode(record: &Record) -> Vec<u8> {
+    let json = serde_json::to_vec(record).unwrap_or_default();
+    let mut crc = flate2::Crc::new();
+    crc.update(&json);
+    let mut out = Vec::with_capacity(HEADER + json.len());
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&json);
+    out
+}
+
+/// Decodes one framed record.
+pub fn decode(frame: &[u8]) -> Option<Record> {
+    let len = u32::from_le_bytes(frame.get(0..4)?.try_into().ok()?) as usize;
+    let sum = u32::from_le_bytes(frame.get(4..8)?.try_into().ok()?);
+    let json = frame.get(HEADER..HEADER + len)?;
+    let mut crc = flate2::Crc::new();
+    crc.update(json);
+    if crc.sum() != sum {
+        return None;
+    }
+    serde_json::from_slice(json).ok()
+}
+
+/// Every whole, intact record of a segment's bytes with its span, and the length of that valid prefix.
+pub fn decode_all(bytes: &[u8]) -> (Vec<(Record, Span)>, usize) {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + HEADER <= bytes.len() {
+        let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        let end = at + HEADER + len;
+        let Some(record) = bytes.get(at..end).and_then(decode) else { break };
+        out.push((record, Span { offset: at as u32, len: (end - at) as u32 }));
+        at = end;
+    }
+    (out, at)
+}
+
+/// The path of segment `id`'s open file.
+pub fn open_path(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("{id:08}.log"))
+}
+
+/// The path of generation `generation` of segment `id`'s sealed (compressed) file.
+pub fn sealed_path(dir: &Path, id: u32, generation: u32) -> PathBuf {
+    dir.join(format!("{id:08}-{generation}.log.gz"))
+}
+
+/// The path of generation `generation` of segment `id`'s index.
+pub fn index_path(dir: &Path, id: u32, generation: u32) -> PathBuf {
+    dir.join(format!("{id:08}-{generation}.idx"))
+}
+
+/// Opens segment `id` for appending, cutting off a torn tail; its records and the file.
+pub fn open_for_append(dir: &Path, id: u32) -> std::io::Result<(Vec<(Record, Span)>, File)> {
+    let path = open_path(dir, id);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let (records, valid) = decode_all(&bytes);
+    let file = OpenOptions::new().create(true).append(true).open(&path)?;
+    if valid < bytes.len() {
+        tracing::warn!(path = %path.display(), cut = bytes.len() - valid, "cutting a torn record off a log segment");
+        file.set_len(valid as u64)?;
+    }
+    Ok((records, file))
+}
+
+/// Reads a segment's uncompressed bytes: the open file (`None`) or a sealed generation.
+pub fn read_bytes(dir: &Path, id: u32, generation: Option<u32>) -> std::io::Result<Vec<u8>> {
+    let Some(generation) = generation else { return fs::read(open_path(dir, id)) };
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(File::open(sealed_path(dir, id, generation))?).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Writes `bytes` as generation `generation` of sealed segment `id` with the index of `records`, each file written
+/// to a temporary name, synced and renamed; then removes the open file and every other generation.
+pub fn write_sealed(
+    dir: &Path,
+    id: u32,
+    generation: u32,
+    bytes: &[u8],
+    records: &[(Record, Span)],
+) -> std::io::Result<()> {
+    let gz = sealed_path(dir, id, generation);
+    let tmp = gz.with_extension("gz.tmp");
+    let mut encoder = flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::default());
+    encoder.write_all(bytes)?;
+    encoder.finish()?.sync_all()?;
+    let mut index = Vec::new();
+    for (record, span) in records {
+        let line = IndexLine { record: Record { message: String::new(), ..record.clone() }, span: *span };
+        serde_json::to_writer(&mut index, &line).map_err(std::io::Error::other)?;
+        index.push(b'\n');
+    }
+    let idx = index_path(dir, id, generation);
+    let idx_tmp = idx.with_extension("idx.tmp");
+    let mut encoder = flate2::write::GzEncoder::new(File::create(&idx_tmp)?, flate2::Compression::default());
+    encoder.write_all(&index)?;
+    encoder.finish()?.sync_all()?;
+    fs::rename(&tmp, &gz)?;
+    fs::rename(&idx_tmp, &idx)?;
+    sync_dir(dir)?;
+    for (name, file_id, kind) in entries(dir)? {
+        let other_generation = matches!(kind, Kind::Sealed(g) | Kind::Index(g) if g != generation);
+        if file_id == id && (kind == Kind::Open || other_generation) {
+            remove_if_present(&dir.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a sealed segment's index: its records (without messages) and spans.
+pub fn read_index(dir: &Path, id: u32, generation: u32) -> std::io::Result<Vec<(Record, Span)>> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(File::open(index_path(dir, id, generation))?).read_to_string(&mut text)?;
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str::<IndexLine>(l).map(|x| (x.record, x.span)).map_err(std::io::Error::other))
+        .collect()
+}
+
+/// Removes every file of segment `id`.
+pub fn remove(dir: &Path, id: u32) -> std::io::Result<()> {
+    for (name, file_id, _) in entries(dir)? {
+        if file_id == id {
+            remove_if_present(&dir.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// What a file of a group's directory is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Open,
+    Sealed(u32),
+    Index(u32),
+}
+
+/// The segment files in `dir`: name, segment id and kind. Temporary files are removed on the way.
+fn entries(dir: &Path) -> std::io::Result<Vec<(String, u32, Kind)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().to_string();
+        let parse = |stem: &str| -> Option<(u32, u32)> {
+            let (id, generation) = stem.split_once('-')?;
+            Some((id.parse().ok()?, generation.parse().ok()?))
+        };
+        let found = if let Some(id) = name.strip_suffix(".log").and_then(|n| n.parse::<u32>().ok()) {
+            Some((id, Kind::Open))
+        } else if let Some((id, g)) = name.strip_suffix(".log.gz").and_then(parse) {
+            Some((id, Kind::Sealed(g)))
+        } else if let Some((id, g)) = name.strip_suffix(".idx").and_then(parse) {
+            Some((id, Kind::Index(g)))
+        } else {
+            if name.ends_with(".tmp") {
+                fs::remove_file(dir.join(&name))?;
+            }
+            None
+        };
+        if let Some((id, kind)) = found {
+            out.push((name, id, kind));
+        }
+    }
+    Ok(out)
+}
+
+/// The segments in `dir` by id: `None` for an open segment, else the sealed generation to use. Files a crash left
+/// behind (sealed pairs beside an open file, older or incomplete generations) are removed.
+pub fn list(dir: &Path) -> std::io::Result<Vec<(u32, Option<u32>)>> {
+    let files = entries(dir)?;
+    let mut ids: Vec<u32> = files.iter().map(|(_, id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = Vec::new();
+    for id in ids {
+        let of_id = || files.iter().filter(move |(_, i, _)| *i == id);
+        let chosen = if of_id().any(|(_, _, k)| *k == Kind::Open) {
+            Some(None)
+        } else {
+            of_id()
+                .filter_map(|(_, _, k)| match k {
+                    Kind::Sealed(g) if of_id().any(|(_, _, k)| *k == Kind::Index(*g)) => Some(*g),
+                    _ => None,
+                })
+                .max()
+                .map(Some)
+        };
+        for (name, _, kind) in of_id() {
+            let keep = match (chosen, kind) {
+                (Some(None), Kind::Open) => true,
+                (Some(Some(g)), Kind::Sealed(k) | Kind::Index(k)) => g == *k,
+                _ => false,
+            };
+            if !keep {
+                tracing::warn!(file = %dir.join(name).display(), "removing a log segment file a crash left behind");
+                remove_if_present(&dir.join(name))?;
+            }
+        }
+        if let Some(chosen) = chosen {
+            out.push((id, chosen));
+        }
+    }
+    Ok(out)
+}
+
+/// Syncs a directory, so renames and creations in it survive a crash.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64, message: &str) -> Record {
+        Record {
+            stream: "s".into(),
+            timestamp: 1000 + seq as i64,
+            ingestion_time: 5,
+            seq,
+            message: message.into(),
+            batch: None,
+        }
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_and_whole_records_survive() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = encode(&record(1, "one"));
+        bytes.extend(encode(&record(2, "two")));
+        let whole = bytes.len();
+        bytes.extend(&encode(&record(3, "three"))[..10]);
+        fs::write(open_path(dir.path(), 1), &bytes).unwrap();
+        let (records, _file) = open_for_append(dir.path(), 1).unwrap();
+        assert_eq!(records.iter().map(|(r, _)| r.message.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+        assert_eq!(fs::metadata(open_path(dir.path(), 1)).unwrap().len(), whole as u64);
+    }
+
+    #[test]
+    fn sealing_compresses_and_keeps_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = Vec::new();
+        for i in 0..100 {
+            bytes.extend(encode(&record(i, "the same message, over and over")));
+        }
+        fs::write(open_path(dir.path(), 7), &bytes).unwrap();
+        let (records, _) = decode_all(&bytes);
+        write_sealed(dir.path(), 7, 0, &bytes, &records).unwrap();
+        assert_eq!(list(dir.path()).unwrap(), [(7, Some(0))]);
+        assert!(fs::metadata(sealed_path(dir.path(), 7, 0)).unwrap().len() < bytes.len() as u64 / 4);
+        assert_eq!(read_bytes(dir.path(), 7, Some(0)).unwrap(), bytes);
+        let index = read_index(dir.path(), 7, 0).unwrap();
+        assert_eq!(index.len(), 100);
+        assert_eq!(index[3].1, records[3].1);
+        assert!(index[3].0.message.is_empty());
+    }
+
+    #[test]
+    fn after_a_crash_the_open_file_or_the_newest_complete_generation_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = encode(&record(1, "one"));
+        let (records, _) = decode_all(&bytes);
+        // Sealing was interrupted: the open file and a sealed pair both exist.
+        fs::write(open_path(dir.path(), 1), &bytes).unwrap();
+        write_sealed(dir.path(), 1, 0, &bytes, &records).unwrap();
+        fs::write(open_path(dir.path(), 1), &bytes).unwrap();
+        assert_eq!(list(dir.path()).unwrap(), [(1, None)]);
+        assert!(!sealed_path(dir.path(), 1, 0).exists());
+        // Compaction was interrupted: generation 1's data without its index; generation 0 stays in use.
+        write_sealed(dir.path(), 1, 0, &bytes, &records).unwrap();
+        fs::write(sealed_path(dir.path(), 1, 1), b"partial").unwrap();
+        assert_eq!(list(dir.path()).unwrap(), [(1, Some(0))]);
+        assert!(!sealed_path(dir.path(), 1, 1).exists());
+        // A finished compaction removed generation 0.
+        write_sealed(dir.path(), 1, 1, &bytes, &records).unwrap();
+        assert!(!sealed_path(dir.path(), 1, 0).exists() && !index_path(dir.path(), 1, 0).exists());
+        assert_eq!(list(dir.path()).unwrap(), [(1, Some(1))]);
+    }
+}
