@@ -9,6 +9,7 @@
 //! untouched in the store. Readers that would act on absence (agents' desired state, the liveness controller, the
 //! service scheduler, Describe*) consult the quarantine and hold back instead.
 
+use crate::live_placement::SharedCluster;
 use crate::records::{
     AccountSettingRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, ServiceRecord,
     TaskDefinitionRecord, TaskRecord, keys,
@@ -73,6 +74,11 @@ pub struct State {
     pub tasks_by_instance: HashMap<String, BTreeSet<(String, String)>>,
     /// Task keys by (cluster, group).
     pub tasks_by_group: HashMap<(String, String), BTreeSet<(String, String)>>,
+    /// The live placement state of each cluster with container instances (see [`crate::live_placement`]).
+    pub placement: HashMap<String, SharedCluster>,
+    /// The instances (cluster, id) touched by the events applied since the placement state was last brought up
+    /// to date.
+    dirty: BTreeSet<(String, String)>,
 }
 
 enum Kind {
@@ -202,14 +208,17 @@ fn update<K: Ord, T: DeserializeOwned>(
 }
 
 impl State {
-    fn apply(&mut self, kind: EventKind, kv: &KeyValue) {
+    pub(crate) fn apply(&mut self, kind: EventKind, kv: &KeyValue) {
         let Some(class) = classify(&kv.key) else { return };
         let q = &mut self.quarantined;
         match class {
             Kind::Cluster(name) => update(&mut self.clusters, q, name, kind, kv),
             Kind::Family(name) => update(&mut self.families, q, name, kind, kv),
             Kind::TaskDefinition(f, r) => update(&mut self.task_definitions, q, (f, r), kind, kv),
-            Kind::Instance(c, i) => update(&mut self.instances, q, (c, i), kind, kv),
+            Kind::Instance(c, i) => {
+                self.dirty.insert((c.clone(), i.clone()));
+                update(&mut self.instances, q, (c, i), kind, kv)
+            }
             Kind::Token => update(&mut self.tokens, q, kv.key.clone(), kind, kv),
             Kind::Service(c, n) => update(&mut self.services, q, (c, n), kind, kv),
             Kind::AccountSetting(n, p) => update(&mut self.account_settings, q, (n, p), kind, kv),
@@ -221,6 +230,7 @@ impl State {
                     Change::Keep => return,
                 };
                 if let Some(old) = self.tasks.get(&key) {
+                    self.dirty.insert((old.record.cluster.clone(), old.record.instance_id.clone()));
                     if let Some(set) = self.tasks_by_instance.get_mut(&old.record.instance_id) {
                         set.remove(&key);
                     }
@@ -231,6 +241,7 @@ impl State {
                     }
                 }
                 if let Some(task) = &new {
+                    self.dirty.insert((task.record.cluster.clone(), task.record.instance_id.clone()));
                     self.tasks_by_instance.entry(task.record.instance_id.clone()).or_default().insert(key.clone());
                     if let Some(group) = &task.record.task.group {
                         self.tasks_by_group
@@ -242,6 +253,32 @@ impl State {
                 upsert(&mut self.tasks, key, new);
             }
         }
+    }
+
+    /// Brings the live placement state up to date with the instances the applied events touched: each is
+    /// recomputed from its record and its tasks ([`crate::placement::record_instance`]), or removed when its record
+    /// is gone or `INACTIVE`. Called after each batch of events.
+    pub(crate) fn refresh_placement(&mut self) {
+        for (cluster, id) in std::mem::take(&mut self.dirty) {
+            let record = self.instances.get(&(cluster.clone(), id.clone()));
+            let live = match (record, self.placement.get(&cluster)) {
+                (_, Some(live)) => live.clone(),
+                (None, None) => continue,
+                (Some(_), None) => self.placement.entry(cluster.clone()).or_default().clone(),
+            };
+            let mut live = crate::live_placement::lock(&live);
+            match record {
+                Some(v) if v.record.instance.status.as_deref() != Some("INACTIVE") => {
+                    live.put(crate::placement::record_instance(self, &v.record), v.mod_revision);
+                }
+                _ => live.remove(&id),
+            }
+        }
+    }
+
+    /// The live placement state of a cluster (`None` when no instance ever registered in it).
+    pub fn placement_state(&self, cluster: &str) -> Option<&SharedCluster> {
+        self.placement.get(cluster)
     }
 
     /// Whether the record under a store key is quarantined.
@@ -325,6 +362,7 @@ impl Cache {
         for kv in &range.kvs {
             state.apply(EventKind::Put, kv);
         }
+        state.refresh_placement();
         *self.write() = state;
         self.revision.send_replace(range.revision);
         Ok(range.revision)
@@ -372,6 +410,7 @@ impl Cache {
             for event in events {
                 state.apply(event.kind, &event.kv);
             }
+            state.refresh_placement();
             state.revision = revision;
         }
         self.revision.send_replace(revision);

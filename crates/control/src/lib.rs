@@ -35,6 +35,7 @@ mod clusters;
 mod error;
 pub mod exec;
 mod instances;
+pub mod live_placement;
 pub mod liveness;
 mod paging;
 mod placement;
@@ -118,7 +119,6 @@ pub struct Control {
     config: ControlConfig,
     agents: agents::AgentHub,
     exec: exec::ExecSessions,
-    placement_lock: tokio::sync::Mutex<()>,
 }
 
 /// Starts the control plane's controllers (agent liveness, the service scheduler) in the background.
@@ -136,8 +136,7 @@ impl Control {
         let cache = Cache::start(store.clone()).await.map_err(ControlError::store("loading the cache"))?;
         let agents = agents::AgentHub::new(clock.clone());
         let exec = exec::ExecSessions::new(clock.clone());
-        let control =
-            Arc::new(Self { store, cache, clock, config, agents, exec, placement_lock: tokio::sync::Mutex::new(()) });
+        let control = Arc::new(Self { store, cache, clock, config, agents, exec });
         control.ensure_default_cluster().await?;
         Ok(control)
     }
