@@ -4,8 +4,10 @@
 //! The API crate decodes and validates an AWS request and calls one function here; nothing here sees HTTP. Each
 //! operation reads the watch-fed [`cache::Cache`], decides, and commits one store transaction with
 //! compare-and-swap on the revisions it read; on a conflict it reads again and retries a bounded number of times.
-//! Placement is delegated to the pure `berth-scheduler` crate, and the task and the instance's reservation are
-//! written in the same transaction, so a task is never half-placed.
+//! Placement is delegated to the pure `berth-scheduler` crate, on one live `ClusterState` per cluster that the
+//! cache keeps current from the watch ([`live_placement`]); placements reserve on it without a global lock and
+//! commit with compare-and-swap on the instance records, and the task and the instance's reservation are written in
+//! the same transaction, so a task is never half-placed. DAEMON services check each instance on the same state.
 //!
 //! # Design
 //! - [`Control`] holds the store, the cache, the clock and the agent hub; operations are `impl Control` blocks in
@@ -39,6 +41,8 @@ pub mod live_placement;
 pub mod liveness;
 mod paging;
 mod placement;
+#[doc(hidden)]
+pub mod placement_bench;
 mod poll_endpoint;
 pub mod records;
 pub mod requires_attributes;
