@@ -86,6 +86,7 @@ struct ApiFigure {
     rate: f64,
     register: Duration,
     service_tasks: usize,
+    reports: u64,
 }
 
 async fn api_figure(n: usize, calls: usize, clients: usize, streams: usize) -> ApiFigure {
@@ -212,10 +213,11 @@ async fn api_figure(n: usize, calls: usize, clients: usize, streams: usize) -> A
             break;
         }
     }
+    let reports = sims.reports.load(std::sync::atomic::Ordering::Relaxed);
     drop(sims);
     drop(berth);
     latencies.sort();
-    ApiFigure { latencies, rate, register, service_tasks: service_tasks.saturating_sub(calls) }
+    ApiFigure { latencies, rate, register, service_tasks: service_tasks.saturating_sub(calls), reports }
 }
 
 #[tokio::main]
@@ -257,11 +259,12 @@ async fn main() {
         println!(
             "\nThrough the API ({} RunTask calls from {clients} concurrent clients, {} instances with a stream, \
              3 services of 150-250 tasks rescaled every 2 s; registering and connecting the instances took {:.1} s; \
-             {} service tasks at the end):\n",
+             {} service tasks at the end; the simulated agents sent {} reports of task changes):\n",
             api.latencies.len(),
             streams.min(n),
             api.register.as_secs_f64(),
-            api.service_tasks
+            api.service_tasks,
+            api.reports
         );
         println!("| RunTask | tasks/s | p50 | p99 |\n|---|---|---|---|");
         println!(
