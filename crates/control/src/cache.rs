@@ -17,7 +17,7 @@ use crate::records::{
 use berth_store::{Event, EventKind, KeyValue, SharedStore, StoreError};
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -258,8 +258,10 @@ impl State {
     /// Brings the live placement state up to date with the instances the applied events touched: each is
     /// recomputed from its record and its tasks ([`crate::placement::record_instance`]), or removed when its record
     /// is gone or `INACTIVE`. Called after each batch of events.
-    pub(crate) fn refresh_placement(&mut self) {
-        for (cluster, id) in std::mem::take(&mut self.dirty) {
+    pub(crate) fn refresh_placement(&mut self) -> Vec<String> {
+        let dirty = std::mem::take(&mut self.dirty);
+        let touched = dirty.iter().map(|(_, id)| id.clone()).collect();
+        for (cluster, id) in dirty {
             let record = self.instances.get(&(cluster.clone(), id.clone()));
             let live = match (record, self.placement.get(&cluster)) {
                 (_, Some(live)) => live.clone(),
@@ -274,6 +276,7 @@ impl State {
                 _ => live.remove(&id),
             }
         }
+        touched
     }
 
     /// The live placement state of a cluster (`None` when no instance ever registered in it).
@@ -343,13 +346,16 @@ fn upsert<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: Option<V>) {
 pub struct Cache {
     state: RwLock<State>,
     revision: watch::Sender<i64>,
+    /// Per container instance id with a subscriber: the last revision that touched the instance (its record or
+    /// one of its tasks), so that an agent's stream wakes for its own instance, not for every write.
+    instances: Mutex<HashMap<String, watch::Sender<i64>>>,
 }
 
 impl Cache {
     /// Lists the store, then follows it in a background task until the store closes.
     pub async fn start(store: SharedStore) -> Result<Arc<Self>, StoreError> {
         let (revision, _) = watch::channel(0);
-        let cache = Arc::new(Self { state: RwLock::new(State::default()), revision });
+        let cache = Arc::new(Self { state: RwLock::new(State::default()), revision, instances: Mutex::default() });
         let after = cache.relist(&store).await?;
         let runner = cache.clone();
         tokio::spawn(async move { runner.follow(store, after).await });
@@ -365,6 +371,7 @@ impl Cache {
         state.refresh_placement();
         *self.write() = state;
         self.revision.send_replace(range.revision);
+        self.notify(None, range.revision);
         Ok(range.revision)
     }
 
@@ -405,15 +412,51 @@ impl Cache {
     }
 
     fn apply(&self, revision: i64, events: &[Event]) {
-        {
+        let (touched, quarantine_changed) = {
             let mut state = self.write();
+            let quarantined = |state: &State| state.quarantined.keys().cloned().collect::<Vec<_>>();
+            let before = quarantined(&state);
             for event in events {
                 state.apply(event.kind, &event.kv);
             }
-            state.refresh_placement();
+            let touched = state.refresh_placement();
             state.revision = revision;
-        }
+            (touched, quarantined(&state) != before)
+        };
         self.revision.send_replace(revision);
+        // Desired states list the cluster's quarantined tasks (`keep`): a change there concerns every instance.
+        self.notify(if quarantine_changed { None } else { Some(&touched) }, revision);
+    }
+
+    /// Wakes the subscribers of the touched instances (`None`: of every instance).
+    fn notify(&self, touched: Option<&[String]>, revision: i64) {
+        let mut instances = self.instances.lock().unwrap_or_else(|p| p.into_inner());
+        match touched {
+            Some(ids) => {
+                for id in ids {
+                    if let Some(sender) = instances.get(id) {
+                        if sender.receiver_count() == 0 {
+                            instances.remove(id);
+                        } else {
+                            sender.send_replace(revision);
+                        }
+                    }
+                }
+            }
+            None => {
+                instances.retain(|_, sender| sender.receiver_count() > 0);
+                for sender in instances.values() {
+                    sender.send_replace(revision);
+                }
+            }
+        }
+    }
+
+    /// A receiver that changes whenever an event touches the container instance `id` (its record, one of its
+    /// tasks) or the quarantine; for its agent's desired-state stream.
+    pub fn subscribe_instance(&self, id: &str) -> watch::Receiver<i64> {
+        let mut instances = self.instances.lock().unwrap_or_else(|p| p.into_inner());
+        instances.entry(id.to_string()).or_insert_with(|| watch::channel(self.revision()).0).subscribe()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {

@@ -284,3 +284,29 @@ fn host_paths_are_gated_for_the_call_only() {
     drop(ticket);
     assert_eq!(live(&state, "a"), before, "gated attributes are restored ({with_paths:?})");
 }
+
+#[tokio::test]
+async fn an_instance_subscriber_wakes_for_its_own_instance_only() {
+    let store: berth_store::SharedStore = std::sync::Arc::new(berth_store::MemoryStore::new());
+    let cache = crate::cache::Cache::start(store.clone()).await.unwrap();
+    let mut rx = cache.subscribe_instance("i1");
+    let mut rng = StdRng::seed_from_u64(1);
+    let write = |record: TaskRecord| {
+        let store = store.clone();
+        async move {
+            let key = keys::task(&record.cluster, &record.task_id());
+            let txn = berth_store::Txn::new().put(key, serde_json::to_vec(&record).unwrap());
+            match store.txn(txn).await.unwrap() {
+                berth_store::TxnOutcome::Committed { revision } => revision,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let other = write(task("t1", 2, &mut rng)).await;
+    cache.wait_for(other).await;
+    assert!(!rx.has_changed().unwrap(), "a task on another instance does not wake i1's stream");
+    let own = write(task("t2", 1, &mut rng)).await;
+    cache.wait_for(own).await;
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(*rx.borrow_and_update(), own);
+}
