@@ -16,7 +16,7 @@ use crate::records::{
 };
 use berth_store::{Event, EventKind, KeyValue, SharedStore, StoreError};
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -79,7 +79,18 @@ pub struct State {
     /// The instances (cluster, id) touched by the events applied since the placement state was last brought up
     /// to date.
     dirty: BTreeSet<(String, String)>,
+    /// Instance records written (put or deleted) in this batch of events.
+    instances_written: Vec<(String, String)>,
+    /// The instance records written at each revision, oldest first, for at most [`INSTANCE_WRITES_KEPT`] writes
+    /// (so a controller looks at the instances that changed, not at every instance).
+    pub instance_writes: VecDeque<(i64, (String, String))>,
+    /// Writes at or before this revision are not all in [`State::instance_writes`] (the list started there, or
+    /// older entries were dropped).
+    pub instance_writes_floor: i64,
 }
+
+/// How many instance record writes [`State::instance_writes`] keeps.
+pub const INSTANCE_WRITES_KEPT: usize = 65_536;
 
 enum Kind {
     Cluster(String),
@@ -217,6 +228,7 @@ impl State {
             Kind::TaskDefinition(f, r) => update(&mut self.task_definitions, q, (f, r), kind, kv),
             Kind::Instance(c, i) => {
                 self.dirty.insert((c.clone(), i.clone()));
+                self.instances_written.push((c.clone(), i.clone()));
                 update(&mut self.instances, q, (c, i), kind, kv)
             }
             Kind::Token => update(&mut self.tokens, q, kv.key.clone(), kind, kv),
@@ -277,6 +289,28 @@ impl State {
             }
         }
         touched
+    }
+
+    /// Files this batch's instance writes under `revision`, keeping the last [`INSTANCE_WRITES_KEPT`].
+    pub(crate) fn log_instance_writes(&mut self, revision: i64) {
+        for key in std::mem::take(&mut self.instances_written) {
+            self.instance_writes.push_back((revision, key));
+        }
+        while self.instance_writes.len() > INSTANCE_WRITES_KEPT {
+            if let Some((r, _)) = self.instance_writes.pop_front() {
+                self.instance_writes_floor = self.instance_writes_floor.max(r);
+            }
+        }
+    }
+
+    /// The instances whose records were written after revision `after` (each once), or `None` when the list does
+    /// not reach back that far.
+    pub fn instances_written_after(&self, after: i64) -> Option<BTreeSet<(String, String)>> {
+        if after < self.instance_writes_floor {
+            return None;
+        }
+        let start = self.instance_writes.partition_point(|(r, _)| *r <= after);
+        Some(self.instance_writes.range(start..).map(|(_, key)| key.clone()).collect())
     }
 
     /// The live placement state of a cluster (`None` when no instance ever registered in it).
@@ -364,10 +398,11 @@ impl Cache {
 
     async fn relist(&self, store: &SharedStore) -> Result<i64, StoreError> {
         let range = store.range(keys::ECS).await?;
-        let mut state = State { revision: range.revision, ..State::default() };
+        let mut state = State { revision: range.revision, instance_writes_floor: range.revision, ..State::default() };
         for kv in &range.kvs {
             state.apply(EventKind::Put, kv);
         }
+        state.instances_written.clear();
         state.refresh_placement();
         *self.write() = state;
         self.revision.send_replace(range.revision);
@@ -420,6 +455,7 @@ impl Cache {
                 state.apply(event.kind, &event.kv);
             }
             let touched = state.refresh_placement();
+            state.log_instance_writes(revision);
             state.revision = revision;
             (touched, quarantined(&state) != before)
         };

@@ -310,3 +310,26 @@ async fn an_instance_subscriber_wakes_for_its_own_instance_only() {
     assert!(rx.has_changed().unwrap());
     assert_eq!(*rx.borrow_and_update(), own);
 }
+
+#[test]
+fn the_cache_logs_which_instance_records_each_revision_wrote() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut state = State::default();
+    let mut put_instance = |state: &mut State, n: usize, revision: i64| {
+        let record = instance(n, &mut rng);
+        let key = keys::instance(&record.cluster, &record.id);
+        state.apply(EventKind::Put, &kv(key, serde_json::to_vec(&record).unwrap(), revision));
+        state.log_instance_writes(revision);
+    };
+    put_instance(&mut state, 0, 1);
+    let t = task("t1", 0, &mut StdRng::seed_from_u64(4));
+    state.apply(EventKind::Put, &kv(keys::task("a", "t1"), serde_json::to_vec(&t).unwrap(), 2));
+    state.log_instance_writes(2);
+    put_instance(&mut state, 5, 3);
+    let keys_after = |after| state.instances_written_after(after).unwrap().into_iter().collect::<Vec<_>>();
+    assert_eq!(keys_after(0), vec![instance_key(0), instance_key(5)]);
+    assert_eq!(keys_after(1), vec![instance_key(5)], "a task write is not an instance write");
+    assert!(keys_after(3).is_empty());
+    state.instance_writes_floor = 2;
+    assert_eq!(state.instances_written_after(1), None, "older than the log: the caller must look at every instance");
+}
