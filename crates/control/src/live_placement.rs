@@ -33,11 +33,44 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A cluster's live placement state, shared between the cache (which keeps it current) and placements.
-pub type SharedCluster = Arc<Mutex<LiveCluster>>;
+pub type SharedCluster = Arc<Shared>;
 
-/// Locks a cluster's live state (a panic while it was held leaves it usable: every update is one engine call).
-pub(crate) fn lock(cluster: &SharedCluster) -> MutexGuard<'_, LiveCluster> {
-    cluster.lock().unwrap_or_else(|p| p.into_inner())
+/// A cluster's live state behind its mutex, with the tickets settled while the mutex was taken.
+#[derive(Debug, Default)]
+pub struct Shared {
+    cluster: Mutex<LiveCluster>,
+    /// Tickets settled (`Some` revision: committed) while someone held `cluster`, even the settling thread
+    /// itself: applied by the next [`lock`], so that dropping a ticket never waits for (or deadlocks on) the mutex.
+    settled: Mutex<Vec<(u64, Vec<String>, Option<i64>)>>,
+}
+
+impl Shared {
+    /// Every instance's current view, sorted by ARN (with the placements in flight).
+    pub fn instances(&self) -> Vec<Instance> {
+        lock(self).instances()
+    }
+}
+
+/// Locks a cluster's live state (a panic while it was held leaves it usable: every update is one engine call),
+/// first applying the tickets settled meanwhile.
+pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, LiveCluster> {
+    let mut guard = shared.cluster.lock().unwrap_or_else(|p| p.into_inner());
+    let settled = std::mem::take(&mut *shared.settled.lock().unwrap_or_else(|p| p.into_inner()));
+    for (ticket, arns, committed) in settled {
+        guard.resolve(ticket, &arns, committed);
+    }
+    guard
+}
+
+/// Settles a ticket now if the mutex is free, else leaves it for the next [`lock`].
+fn settle(shared: &Shared, ticket: u64, arns: Vec<String>, committed: Option<i64>) {
+    // The guard `try_lock` returns is dropped at the end of this statement, before anything else locks.
+    let busy = matches!(shared.cluster.try_lock(), Err(std::sync::TryLockError::WouldBlock));
+    shared.settled.lock().unwrap_or_else(|p| p.into_inner()).push((ticket, arns, committed));
+    if !busy {
+        // Free a moment ago: take the lock properly, which applies the queue.
+        drop(lock(shared));
+    }
 }
 
 /// What the live state knows about one instance besides the engine's view.
@@ -97,15 +130,15 @@ pub(crate) struct Ticket {
 impl Ticket {
     /// The write carrying these reservations committed at `revision`: they stay until the cache applies it.
     pub(crate) fn committed(mut self, revision: i64) {
-        lock(&self.cluster).resolve(self.id, &self.arns, Some(revision));
         self.done = true;
+        settle(&self.cluster, self.id, std::mem::take(&mut self.arns), Some(revision));
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         if !self.done {
-            lock(&self.cluster).resolve(self.id, &self.arns, None);
+            settle(&self.cluster, self.id, std::mem::take(&mut self.arns), None);
         }
     }
 }

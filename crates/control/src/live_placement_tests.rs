@@ -97,7 +97,7 @@ fn fresh(state: &State, cluster: &str) -> Vec<Instance> {
 }
 
 fn live(state: &State, cluster: &str) -> Vec<Instance> {
-    state.placement.get(cluster).map(|l| lock(l).instances()).unwrap_or_default()
+    state.placement.get(cluster).map(|l| l.instances()).unwrap_or_default()
 }
 
 fn random_event(state: &State, revision: i64, rng: &mut StdRng) -> (EventKind, KeyValue) {
@@ -238,6 +238,15 @@ fn a_placement_in_flight_is_held_until_its_write_is_seen_or_given_back() {
     let placed = lock(&shared).instance(&outcome.placed[0]).unwrap();
     let recorded = fresh(&state, "a").into_iter().find(|i| i.arn == outcome.placed[0]).unwrap();
     assert_eq!(placed.remaining.cpu, recorded.remaining.cpu - 1000);
+}
+
+#[test]
+fn a_ticket_dropped_under_the_lock_is_settled_by_the_next_lock() {
+    let state = two_instances();
+    let shared = state.placement["a"].clone();
+    let all = |_: &str| true;
+    drop(lock(&shared).place(&shared, &demand(1000), 1, &HostNeeds::default(), &all));
+    assert_eq!(live(&state, "a"), fresh(&state, "a"));
 }
 
 #[test]

@@ -90,7 +90,7 @@ fn assert_never_over_committed(control: &Control) {
     }
     // The live state shows exactly the records (nothing left in flight).
     let state = control.cache().read();
-    let live = state.placement_state("default").unwrap().lock().unwrap().instances();
+    let live = state.placement_state("default").unwrap().instances();
     for instance in live {
         let record = &state.instances[&("default".to_string(), instance.id.clone())].record;
         assert_eq!(instance.remaining.cpu, record.remaining_cpu, "live view of {}", instance.id);
