@@ -41,8 +41,11 @@ pub struct Shared {
     cluster: Mutex<LiveCluster>,
     /// Tickets settled (`Some` revision: committed) while someone held `cluster`, even the settling thread
     /// itself: applied by the next [`lock`], so that dropping a ticket never waits for (or deadlocks on) the mutex.
-    settled: Mutex<Vec<(u64, Vec<String>, Option<i64>)>>,
+    settled: Mutex<Vec<Settled>>,
 }
+
+/// A settled ticket: its id, its instances, and the revision that committed it (`None`: given back).
+type Settled = (u64, Vec<String>, Option<i64>);
 
 impl Shared {
     /// Every instance's current view, sorted by ARN (with the placements in flight).
