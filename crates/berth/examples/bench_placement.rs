@@ -48,8 +48,9 @@ fn binary() -> String {
 }
 
 /// The pure engine on `n` instances shaped like the simulated ones: per-call latencies of `calls` placements of
-/// one task (RunTask's default strategy), sorted, and the calls per second.
-fn engine_figure(n: usize, calls: usize) -> (Vec<Duration>, f64) {
+/// one task (RunTask's default strategy), sorted, the calls per second, and the median time to clone the whole
+/// state (what a copy-per-placement design would pay on every call).
+fn engine_figure(n: usize, calls: usize) -> (Vec<Duration>, f64, Duration) {
     let capabilities = berth_model::capabilities::supported();
     let instances: Vec<Instance> = (0..n)
         .map(|i| {
@@ -77,7 +78,17 @@ fn engine_figure(n: usize, calls: usize) -> (Vec<Duration>, f64) {
     }
     let rate = calls as f64 / started.elapsed().as_secs_f64();
     samples.sort();
-    (samples, rate)
+    let mut clones: Vec<Duration> = (0..11)
+        .map(|_| {
+            let t = Instant::now();
+            let copy = state.clone();
+            let took = t.elapsed();
+            drop(copy);
+            took
+        })
+        .collect();
+    clones.sort();
+    (samples, rate, clones[5])
 }
 
 /// What the RunTask phase measured.
@@ -232,7 +243,7 @@ async fn main() {
     let streams = env_usize("BENCH_STREAMS", usize::MAX);
     for n in sizes {
         println!("\n### {n} instances\n");
-        let (engine, engine_rate) = engine_figure(n, 20_000);
+        let (engine, engine_rate, clone) = engine_figure(n, 20_000);
         let cost = berth_control::placement_bench::measure(n, 40);
         println!("In this process (one task per call, RunTask's default strategy):\n");
         println!("| path | calls/s | p50 | p99 |\n|---|---|---|---|");
@@ -255,6 +266,7 @@ async fn main() {
             ms(percentile(&cost.rebuild, 0.99))
         );
         println!("\nBuilding the live state from the records once (the cache's list): {}", ms(cost.initial_build));
+        println!("Cloning the engine's state (a copy per placement would pay this per call): {}", ms(clone));
         let api = api_figure(n, calls, clients, streams).await;
         println!(
             "\nThrough the API ({} RunTask calls from {clients} concurrent clients, {} instances with a stream, \
