@@ -106,7 +106,7 @@ pub async fn stream(
     let control = app.inner.control.clone();
     let (cluster, id) = control.authenticate_agent(&token)?;
     connection.mark_authenticated();
-    let mut changes = control.cache().subscribe();
+    let mut changes = control.cache().subscribe_instance(&id);
     let mut exec_changes = control.exec_sessions().subscribe();
     let body = async_stream::stream! {
         let mut last = None;

@@ -9,14 +9,15 @@
 //! untouched in the store. Readers that would act on absence (agents' desired state, the liveness controller, the
 //! service scheduler, Describe*) consult the quarantine and hold back instead.
 
+use crate::live_placement::SharedCluster;
 use crate::records::{
     AccountSettingRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, ServiceRecord,
     TaskDefinitionRecord, TaskRecord, keys,
 };
 use crate::stored::StoredRecord;
 use berth_store::{Event, EventKind, KeyValue, SharedStore, StoreError};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -73,7 +74,23 @@ pub struct State {
     pub tasks_by_instance: HashMap<String, BTreeSet<(String, String)>>,
     /// Task keys by (cluster, group).
     pub tasks_by_group: HashMap<(String, String), BTreeSet<(String, String)>>,
+    /// The live placement state of each cluster with container instances (see [`crate::live_placement`]).
+    pub placement: HashMap<String, SharedCluster>,
+    /// The instances (cluster, id) touched by the events applied since the placement state was last brought up
+    /// to date.
+    dirty: BTreeSet<(String, String)>,
+    /// Instance records written (put or deleted) in this batch of events.
+    instances_written: Vec<(String, String)>,
+    /// The instance records written at each revision, oldest first, for at most [`INSTANCE_WRITES_KEPT`] writes
+    /// (so a controller looks at the instances that changed, not at every instance).
+    pub instance_writes: VecDeque<(i64, (String, String))>,
+    /// Writes at or before this revision are not all in [`State::instance_writes`] (the list started there, or
+    /// older entries were dropped).
+    pub instance_writes_floor: i64,
 }
+
+/// How many instance record writes [`State::instance_writes`] keeps.
+pub const INSTANCE_WRITES_KEPT: usize = 65_536;
 
 enum Kind {
     Cluster(String),
@@ -210,7 +227,11 @@ impl State {
             Kind::Cluster(name) => update(&mut self.clusters, q, name, kind, kv),
             Kind::Family(name) => update(&mut self.families, q, name, kind, kv),
             Kind::TaskDefinition(f, r) => update(&mut self.task_definitions, q, (f, r), kind, kv),
-            Kind::Instance(c, i) => update(&mut self.instances, q, (c, i), kind, kv),
+            Kind::Instance(c, i) => {
+                self.dirty.insert((c.clone(), i.clone()));
+                self.instances_written.push((c.clone(), i.clone()));
+                update(&mut self.instances, q, (c, i), kind, kv)
+            }
             Kind::Token => update(&mut self.tokens, q, kv.key.clone(), kind, kv),
             Kind::Service(c, n) => update(&mut self.services, q, (c, n), kind, kv),
             Kind::AccountSetting(n, p) => update(&mut self.account_settings, q, (n, p), kind, kv),
@@ -222,6 +243,7 @@ impl State {
                     Change::Keep => return,
                 };
                 if let Some(old) = self.tasks.get(&key) {
+                    self.dirty.insert((old.record.cluster.clone(), old.record.instance_id.clone()));
                     if let Some(set) = self.tasks_by_instance.get_mut(&old.record.instance_id) {
                         set.remove(&key);
                     }
@@ -232,6 +254,7 @@ impl State {
                     }
                 }
                 if let Some(task) = &new {
+                    self.dirty.insert((task.record.cluster.clone(), task.record.instance_id.clone()));
                     self.tasks_by_instance.entry(task.record.instance_id.clone()).or_default().insert(key.clone());
                     if let Some(group) = &task.record.task.group {
                         self.tasks_by_group
@@ -243,6 +266,57 @@ impl State {
                 upsert(&mut self.tasks, key, new);
             }
         }
+    }
+
+    /// Brings the live placement state up to date with the instances the applied events touched: each is
+    /// recomputed from its record and its tasks ([`crate::placement::record_instance`]), or removed when its record
+    /// is gone or `INACTIVE`. Called after each batch of events.
+    pub(crate) fn refresh_placement(&mut self) -> Vec<String> {
+        let dirty = std::mem::take(&mut self.dirty);
+        let touched = dirty.iter().map(|(_, id)| id.clone()).collect();
+        for (cluster, id) in dirty {
+            let record = self.instances.get(&(cluster.clone(), id.clone()));
+            let live = match (record, self.placement.get(&cluster)) {
+                (_, Some(live)) => live.clone(),
+                (None, None) => continue,
+                (Some(_), None) => self.placement.entry(cluster.clone()).or_default().clone(),
+            };
+            let mut live = crate::live_placement::lock(&live);
+            match record {
+                Some(v) if v.record.instance.status.as_deref() != Some("INACTIVE") => {
+                    live.put(crate::placement::record_instance(self, &v.record), v.mod_revision);
+                }
+                _ => live.remove(&id),
+            }
+        }
+        touched
+    }
+
+    /// Files this batch's instance writes under `revision`, keeping the last [`INSTANCE_WRITES_KEPT`].
+    pub(crate) fn log_instance_writes(&mut self, revision: i64) {
+        for key in std::mem::take(&mut self.instances_written) {
+            self.instance_writes.push_back((revision, key));
+        }
+        while self.instance_writes.len() > INSTANCE_WRITES_KEPT {
+            if let Some((r, _)) = self.instance_writes.pop_front() {
+                self.instance_writes_floor = self.instance_writes_floor.max(r);
+            }
+        }
+    }
+
+    /// The instances whose records were written after revision `after` (each once), or `None` when the list does
+    /// not reach back that far.
+    pub fn instances_written_after(&self, after: i64) -> Option<BTreeSet<(String, String)>> {
+        if after < self.instance_writes_floor {
+            return None;
+        }
+        let start = self.instance_writes.partition_point(|(r, _)| *r <= after);
+        Some(self.instance_writes.range(start..).map(|(_, key)| key.clone()).collect())
+    }
+
+    /// The live placement state of a cluster (`None` when no instance ever registered in it).
+    pub fn placement_state(&self, cluster: &str) -> Option<&SharedCluster> {
+        self.placement.get(cluster)
     }
 
     /// Whether the record under a store key is quarantined.
@@ -330,13 +404,16 @@ impl Drop for ReadGuard<'_> {
 pub struct Cache {
     state: RwLock<State>,
     revision: watch::Sender<i64>,
+    /// Per container instance id with a subscriber: the last revision that touched the instance (its record or
+    /// one of its tasks), so that an agent's stream wakes for its own instance, not for every write.
+    instances: Mutex<HashMap<String, watch::Sender<i64>>>,
 }
 
 impl Cache {
     /// Lists the store, then follows it in a background task until the store closes.
     pub async fn start(store: SharedStore) -> Result<Arc<Self>, StoreError> {
         let (revision, _) = watch::channel(0);
-        let cache = Arc::new(Self { state: RwLock::new(State::default()), revision });
+        let cache = Arc::new(Self { state: RwLock::new(State::default()), revision, instances: Mutex::default() });
         let after = cache.relist(&store).await?;
         let runner = cache.clone();
         tokio::spawn(async move { runner.follow(store, after).await });
@@ -345,12 +422,15 @@ impl Cache {
 
     async fn relist(&self, store: &SharedStore) -> Result<i64, StoreError> {
         let range = store.range(keys::ECS).await?;
-        let mut state = State { revision: range.revision, ..State::default() };
+        let mut state = State { revision: range.revision, instance_writes_floor: range.revision, ..State::default() };
         for kv in &range.kvs {
             state.apply(EventKind::Put, kv);
         }
+        state.instances_written.clear();
+        state.refresh_placement();
         *self.write() = state;
         self.revision.send_replace(range.revision);
+        self.notify(None, range.revision);
         Ok(range.revision)
     }
 
@@ -391,14 +471,52 @@ impl Cache {
     }
 
     fn apply(&self, revision: i64, events: &[Event]) {
-        {
+        let (touched, quarantine_changed) = {
             let mut state = self.write();
+            let quarantined = |state: &State| state.quarantined.keys().cloned().collect::<Vec<_>>();
+            let before = quarantined(&state);
             for event in events {
                 state.apply(event.kind, &event.kv);
             }
+            let touched = state.refresh_placement();
+            state.log_instance_writes(revision);
             state.revision = revision;
-        }
+            (touched, quarantined(&state) != before)
+        };
         self.revision.send_replace(revision);
+        // Desired states list the cluster's quarantined tasks (`keep`): a change there concerns every instance.
+        self.notify(if quarantine_changed { None } else { Some(&touched) }, revision);
+    }
+
+    /// Wakes the subscribers of the touched instances (`None`: of every instance).
+    fn notify(&self, touched: Option<&[String]>, revision: i64) {
+        let mut instances = self.instances.lock().unwrap_or_else(|p| p.into_inner());
+        match touched {
+            Some(ids) => {
+                for id in ids {
+                    if let Some(sender) = instances.get(id) {
+                        if sender.receiver_count() == 0 {
+                            instances.remove(id);
+                        } else {
+                            sender.send_replace(revision);
+                        }
+                    }
+                }
+            }
+            None => {
+                instances.retain(|_, sender| sender.receiver_count() > 0);
+                for sender in instances.values() {
+                    sender.send_replace(revision);
+                }
+            }
+        }
+    }
+
+    /// A receiver that changes whenever an event touches the container instance `id` (its record, one of its
+    /// tasks) or the quarantine; for its agent's desired-state stream.
+    pub fn subscribe_instance(&self, id: &str) -> watch::Receiver<i64> {
+        let mut instances = self.instances.lock().unwrap_or_else(|p| p.into_inner());
+        instances.entry(id.to_string()).or_insert_with(|| watch::channel(self.revision()).0).subscribe()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {

@@ -5,8 +5,10 @@
 //! operation reads the watch-fed [`cache::Cache`], decides, and commits one store transaction with
 //! compare-and-swap on the revisions it read; on a conflict it reads again and retries a bounded number of times
 //! (one loop for all of them: `Control::write` in `optimistic`).
-//! Placement is delegated to the pure `berth-scheduler` crate, and the task and the instance's reservation are
-//! written in the same transaction, so a task is never half-placed.
+//! Placement is delegated to the pure `berth-scheduler` crate, on one live `ClusterState` per cluster that the
+//! cache keeps current from the watch ([`live_placement`]); placements reserve on it without a global lock and
+//! commit with compare-and-swap on the instance records, and the task and the instance's reservation are written in
+//! the same transaction, so a task is never half-placed. DAEMON services check each instance on the same state.
 //!
 //! # Design
 //! - [`Control`] holds the store, the cache, the clock and the agent hub; operations are `impl Control` blocks in
@@ -39,10 +41,13 @@ mod clusters;
 mod error;
 pub mod exec;
 mod instances;
+pub mod live_placement;
 pub mod liveness;
 mod optimistic;
 mod paging;
 mod placement;
+#[doc(hidden)]
+pub mod placement_bench;
 mod poll_endpoint;
 pub mod records;
 pub mod requires_attributes;
@@ -126,7 +131,6 @@ pub struct Control {
     config: ControlConfig,
     agents: agents::AgentHub,
     exec: exec::ExecSessions,
-    placement_lock: tokio::sync::Mutex<()>,
 }
 
 /// Starts the control plane's controllers (agent liveness, the service scheduler) in the background.
@@ -135,16 +139,13 @@ pub fn spawn_controllers(control: &Arc<Control>) {
     tokio::spawn(services::controller::run(control.clone()));
 }
 
-use optimistic::MAX_ATTEMPTS;
-
 impl Control {
     /// Starts the control plane on a store: loads the cache and creates the `default` cluster if missing.
     pub async fn start(store: SharedStore, clock: Arc<dyn Clock>, config: ControlConfig) -> Result<Arc<Self>> {
         let cache = Cache::start(store.clone()).await.map_err(ControlError::store("loading the cache"))?;
         let agents = agents::AgentHub::new(clock.clone());
         let exec = exec::ExecSessions::new(clock.clone());
-        let control =
-            Arc::new(Self { store, cache, clock, config, agents, exec, placement_lock: tokio::sync::Mutex::new(()) });
+        let control = Arc::new(Self { store, cache, clock, config, agents, exec });
         control.ensure_default_cluster().await?;
         Ok(control)
     }

@@ -8,7 +8,7 @@
 
 use crate::cache::State;
 use crate::{Control, ControlError, Result};
-use berth_store::Txn;
+use berth_store::{Txn, TxnOutcome};
 
 /// How many times an operation re-reads and retries after losing a compare-and-swap race.
 pub(crate) const MAX_ATTEMPTS: usize = 16;
@@ -29,20 +29,42 @@ impl Control {
     pub(crate) async fn write<T>(
         &self,
         context: &str,
-        mut decide: impl FnMut(&State, f64) -> Result<Attempt<T>>,
+        decide: impl FnMut(&State, f64) -> Result<Attempt<T>>,
     ) -> Result<T> {
-        for _ in 0..MAX_ATTEMPTS {
+        self.write_with(context, MAX_ATTEMPTS, decide, |_, _| {}).await
+    }
+
+    /// [`Control::write`] with its own number of attempts and a hook that learns the revision the write committed
+    /// at before the cache is waited for (placements settle their reservations on the live state with it). An
+    /// answer whose write lost its race is dropped before the cache catches up with the winner.
+    pub(crate) async fn write_with<T>(
+        &self,
+        context: &str,
+        attempts: usize,
+        mut decide: impl FnMut(&State, f64) -> Result<Attempt<T>>,
+        mut committed: impl FnMut(&mut T, i64),
+    ) -> Result<T> {
+        for _ in 0..attempts {
             let now = self.now();
             let attempt = {
                 let state = self.cache.read();
                 decide(&state, now)?
             };
-            match attempt {
+            let (txn, mut answer) = match attempt {
                 Attempt::Done(answer) => return Ok(answer),
-                Attempt::Commit(txn, answer) => {
-                    if self.commit(txn, context).await?.is_some() {
-                        return Ok(answer);
-                    }
+                Attempt::Commit(txn, answer) => (txn, answer),
+            };
+            match self.store.txn(txn).await.map_err(ControlError::store(context))? {
+                TxnOutcome::Committed { revision } => {
+                    committed(&mut answer, revision);
+                    self.cache.wait_for(revision).await;
+                    return Ok(answer);
+                }
+                TxnOutcome::Conflict { key, actual_revision } => {
+                    tracing::debug!(%key, actual_revision, context, "compare-and-swap conflict; deciding again");
+                    drop(answer);
+                    // Let the cache catch up with the write that beat us before deciding again.
+                    self.cache.wait_for(actual_revision).await;
                 }
             }
         }
@@ -55,7 +77,7 @@ mod tests {
     use super::*;
     use crate::ControlConfig;
     use berth_model::clock::ManualClock;
-    use berth_store::{MemoryStore, TxnOutcome};
+    use berth_store::MemoryStore;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -37,6 +37,18 @@ pub(crate) fn gate_host_paths(instance: &mut Instance, needs: &HostNeeds) {
     }
 }
 
+/// Whether `instance` advertises host-path prefixes covering every host path the task needs (true when it needs
+/// none): what [`gate_host_paths`] decides, without building the scheduler's view.
+pub(crate) fn host_paths_allowed(instance: &InstanceRecord, needs: &HostNeeds) -> bool {
+    if needs.host_paths.is_empty() {
+        return true;
+    }
+    let value =
+        crate::instances::all_attributes(instance).into_iter().rfind(|a| a.name == HOST_PATH).and_then(|a| a.value);
+    let allowed = value.map(|v| parse_prefixes(&v)).unwrap_or_default();
+    needs.host_paths.iter().all(|p| prefixes_allow(&allowed, p))
+}
+
 /// The required attributes `attributes` lacks, named for a failure's detail or a service event (with the host
 /// paths when [`HOST_PATH`] is one of them).
 pub(crate) fn missing_attributes(
@@ -156,8 +168,18 @@ pub(crate) fn demand(
     })
 }
 
-/// A container instance as the scheduler sees it.
+/// A container instance as the scheduler sees it: [`record_instance`] with the agent also heard from recently
+/// (in memory, [`crate::agents::AgentHub::is_connected`]).
 pub(crate) fn to_scheduler_instance(state: &State, record: &InstanceRecord, control: &Control) -> Instance {
+    let mut instance = record_instance(state, record);
+    instance.agent_connected =
+        instance.agent_connected && control.agents.is_connected(&record.id, control.config.agent_timeout);
+    instance
+}
+
+/// A container instance as the scheduler sees it, from the cache alone: `agent_connected` is the record's flag
+/// (the live placement state keeps this, and overlays what the agent hub knows at placement time).
+pub(crate) fn record_instance(state: &State, record: &InstanceRecord) -> Instance {
     let status = match record.instance.status.as_deref() {
         Some("ACTIVE") => InstanceStatus::Active,
         Some("DRAINING") => InstanceStatus::Draining,
@@ -185,8 +207,7 @@ pub(crate) fn to_scheduler_instance(state: &State, record: &InstanceRecord, cont
         arn: record.instance.container_instance_arn.clone().unwrap_or_default(),
         id: record.id.clone(),
         status,
-        agent_connected: record.instance.agent_connected
-            && control.agents.is_connected(&record.id, control.config.agent_timeout),
+        agent_connected: record.instance.agent_connected,
         agent_version: record.instance.version_info.as_ref().and_then(|v| v.agent_version.clone()).unwrap_or_default(),
         ec2_instance_id: record.instance.ec2_instance_id.clone().unwrap_or_default(),
         registered_at: record.instance.registered_at.unwrap_or_default(),
@@ -243,9 +264,11 @@ impl Control {
         ) else {
             return false;
         };
-        let mut view = to_scheduler_instance(state, instance, self);
-        gate_host_paths(&mut view, &needs);
-        let mut cluster = berth_scheduler::ClusterState::new(vec![view]);
-        cluster.place(&demand, 1, &mut rand::rng()).placed.len() == 1
+        if !self.agents.is_connected(&instance.id, self.config.agent_timeout) || !host_paths_allowed(instance, &needs) {
+            return false;
+        }
+        let arn = instance.instance.container_instance_arn.as_deref().unwrap_or_default();
+        let Some(live) = state.placement.get(&instance.cluster) else { return false };
+        matches!(crate::live_placement::lock(live).check(arn, &demand), Ok(None))
     }
 }

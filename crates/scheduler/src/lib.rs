@@ -19,7 +19,9 @@
 //! The control plane keeps one [`ClusterState`] per cluster, fed from its store cache, and asks it to
 //! [`place`](ClusterState::place) tasks; it then commits the result to the store (optimistically, retrying on
 //! conflict) and tells the state about later changes ([`ClusterState::release`],
-//! [`ClusterState::update_instance`], [`ClusterState::remove_instance`]).
+//! [`ClusterState::update_instance`], [`ClusterState::remove_instance`], and [`ClusterState::reserve`] for
+//! placements in flight that a fresh view of an instance does not include yet). [`ClusterState::check`] answers
+//! whether one task fits on one given instance (DAEMON services) without changing anything.
 //!
 //! ## Design
 //!

@@ -54,14 +54,32 @@ impl fmt::Display for LivenessKey {
 /// The liveness controller's [`Reconciler`].
 pub struct Liveness {
     control: Arc<Control>,
-    /// The instance record revisions seen by the last look, to enqueue only instances whose record changed.
+    /// The instance record revisions seen by the last full look, to enqueue only instances whose record changed.
     seen: Mutex<HashMap<(String, String), i64>>,
+    /// The cache revision of the last look.
+    looked_at: Mutex<i64>,
 }
 
 impl Liveness {
     /// The reconciler for `control`.
     pub fn new(control: Arc<Control>) -> Self {
-        Self { control, seen: Mutex::new(HashMap::new()) }
+        Self { control, seen: Mutex::new(HashMap::new()), looked_at: Mutex::new(0) }
+    }
+
+    /// The instances whose record changed since the last look: from the cache's log of instance writes (no scan of
+    /// every instance on every write), or by comparing revisions when the log does not reach back that far.
+    fn changed_instance_keys(&self) -> Vec<LivenessKey> {
+        let written = {
+            let state = self.control.cache.read();
+            let mut looked_at = self.looked_at.lock().unwrap_or_else(|p| p.into_inner());
+            let written = state.instances_written_after(*looked_at);
+            *looked_at = state.revision;
+            written
+        };
+        match written {
+            Some(keys) => keys.into_iter().map(|(cluster, id)| LivenessKey::Instance { cluster, id }).collect(),
+            None => self.instance_keys(false),
+        }
     }
 
     /// The instances whose record changed since the last look (all of them when `all`), remembering what was seen.
@@ -89,7 +107,7 @@ impl Reconciler for Liveness {
     }
 
     fn changed_keys(&self, _revision: i64) -> Vec<LivenessKey> {
-        self.instance_keys(false)
+        self.changed_instance_keys()
     }
 
     async fn reconcile(&self, key: LivenessKey, _trigger: Trigger) -> Result<Action> {

@@ -3,7 +3,7 @@
 
 use super::render_task;
 use crate::cache::{State, Versioned};
-use crate::placement::{demand, to_scheduler_instance};
+use crate::placement::demand;
 use crate::records::{
     ClientTokenRecord, InstanceRecord, Reservation, TaskDefinitionRecord, TaskRecord, Transition, keys,
 };
@@ -37,6 +37,22 @@ struct Prepared {
     strategy: Vec<PlacementStrategy>,
     default_strategy: DefaultStrategy,
     enable_execute_command: bool,
+}
+
+/// How many times a placement places again after losing a compare-and-swap. Placements in flight see each
+/// other's reservations, so a conflict means another write to the instance won (a placement or a report); many
+/// concurrent placements packing one instance (binpack) each lose to every one before them, hence more than
+/// [`crate::MAX_ATTEMPTS`].
+const PLACEMENT_ATTEMPTS: usize = 64;
+
+/// One placement attempt: chosen ARNs, failures, the closest match, the chosen (or candidate) instances' records,
+/// and the ticket holding the reservations on the live state.
+type Attempt =
+    (Vec<String>, Vec<Failure>, Closest, Vec<Versioned<InstanceRecord>>, Option<crate::live_placement::Ticket>);
+
+/// The scheduler's failures in ECS's shape.
+fn ecs_failures(failures: Vec<berth_scheduler::Failure>) -> Vec<Failure> {
+    failures.into_iter().map(|f| Failure { arn: f.arn, reason: Some(f.reason), detail: f.detail }).collect()
 }
 
 /// ECS's message for a RunTask in a cluster without container instances.
@@ -373,6 +389,10 @@ impl Control {
     }
 
     /// Places `count` tasks (on `only` instances if given) and commits them. Returns the tasks and the failures.
+    ///
+    /// No lock is held across the write: the placement reserves on the cluster's live state (where concurrent
+    /// placements see it at once), the transaction compare-and-swaps the chosen instances' records, and on a
+    /// conflict the reservation is given back, the cache catches up with the write that won, and it places again.
     async fn place_and_commit(
         &self,
         cluster: &str,
@@ -381,47 +401,124 @@ impl Control {
         only: Option<&[(String, String)]>,
         token: Option<(String, String)>,
     ) -> Result<Placed> {
-        let _guard = self.placement_lock.lock().await;
-        for _ in 0..crate::MAX_ATTEMPTS {
-            let now = self.now();
-            let (txn, tasks, failures, closest) = {
-                let state = self.cache.read();
-                let candidates: Vec<Versioned<InstanceRecord>> = match only {
-                    Some(keys) => keys.iter().filter_map(|k| state.instances.get(k).cloned()).collect(),
-                    None => state
-                        .instances
-                        .range((cluster.to_string(), String::new())..)
-                        .take_while(|((c, _), _)| c == cluster)
-                        .filter(|(_, v)| v.record.status() != Some(InstanceStatus::Inactive))
-                        .map(|(_, v)| v.clone())
-                        .collect(),
-                };
-                if candidates.is_empty() && only.is_none() {
-                    return Err(ControlError::invalid(NO_INSTANCES));
-                }
-                let definition = &p.td.record.task_definition;
-                let needs = crate::task_definitions::host_needs(definition, &p.containers);
-                let demand = demand(
-                    &p.reservation,
-                    &p.group,
-                    &p.constraints,
-                    &p.strategy,
-                    crate::placement::task_required_attributes(definition, &needs),
-                    p.default_strategy,
-                )?;
-                let (placed, failures, closest) = self.run_scheduler(&state, &candidates, &demand, &needs, count)?;
-                let (txn, tasks, failures) =
-                    self.build_placement_txn(&state, cluster, p, &candidates, &placed, failures, now, token.clone())?;
-                (txn, tasks, failures, closest)
-            };
-            if tasks.is_empty() && token.is_none() {
-                return Ok((tasks, failures, closest));
-            }
-            if self.commit(txn, "placing tasks").await?.is_some() {
-                return Ok((tasks, failures, closest));
-            }
+        let definition = &p.td.record.task_definition;
+        let needs = crate::task_definitions::host_needs(definition, &p.containers);
+        let demand = demand(
+            &p.reservation,
+            &p.group,
+            &p.constraints,
+            &p.strategy,
+            crate::placement::task_required_attributes(definition, &needs),
+            p.default_strategy,
+        )?;
+        let (tasks, failures, closest, _) = self
+            .write_with(
+                "placing tasks",
+                PLACEMENT_ATTEMPTS,
+                |state, now| {
+                    let (placed, failures, closest, chosen, ticket) = match only {
+                        Some(keys) => self.place_on(state, keys, &demand, &needs, count),
+                        None => self.place_live(state, cluster, &demand, &needs, count)?,
+                    };
+                    let (txn, tasks, failures) =
+                        self.build_placement_txn(state, cluster, p, &chosen, &placed, failures, now, token.clone())?;
+                    if tasks.is_empty() && token.is_none() {
+                        return Ok(crate::optimistic::Attempt::Done((tasks, failures, closest, ticket)));
+                    }
+                    // A lost race drops the ticket, which gives the reservations back.
+                    Ok(crate::optimistic::Attempt::Commit(txn, (tasks, failures, closest, ticket)))
+                },
+                |(_, _, _, ticket), revision| {
+                    if let Some(ticket) = ticket.take() {
+                        ticket.committed(revision);
+                    }
+                },
+            )
+            .await?;
+        Ok((tasks, failures, closest))
+    }
+
+    /// Places on the cluster's live placement state; returns the chosen ARNs, failures, closest match, the chosen
+    /// instances' records, and the ticket holding the reservations.
+    fn place_live(
+        &self,
+        state: &State,
+        cluster: &str,
+        demand: &berth_scheduler::TaskDemand,
+        needs: &berth_model::host_access::HostNeeds,
+        count: usize,
+    ) -> Result<Attempt> {
+        let Some(live) = state.placement_state(cluster) else { return Err(ControlError::invalid(NO_INSTANCES)) };
+        let mut guard = crate::live_placement::lock(live);
+        if guard.is_empty() {
+            return Err(ControlError::invalid(NO_INSTANCES));
         }
-        Err(ControlError::Contention { context: "placing tasks".into() })
+        let connected = |id: &str| self.agents.is_connected(id, self.config.agent_timeout);
+        let (outcome, ticket) = guard.place(live, demand, count, needs, &connected);
+        let (mut failures, mut closest) = (ecs_failures(outcome.failures), outcome.closest);
+        if !failures.is_empty() || closest.is_some() {
+            // The attributes of the instances named, as the scheduler saw them (host paths gated).
+            let generic = berth_scheduler::FailureReason::MissingAttribute.detail();
+            let named = failures
+                .iter()
+                .filter(|f| f.detail.as_deref() == generic)
+                .filter_map(|f| f.arn.clone())
+                .chain(closest.as_ref().map(|(arn, _)| arn.clone()));
+            let mut attributes = BTreeMap::new();
+            for arn in named {
+                if let Some(mut instance) = guard.instance(&arn) {
+                    crate::placement::gate_host_paths(&mut instance, needs);
+                    attributes.insert(arn, instance.attributes);
+                }
+            }
+            crate::placement::explain_missing(&attributes, demand, needs, &mut failures, &mut closest);
+        }
+        let chosen = outcome
+            .placed
+            .iter()
+            .filter_map(|arn| guard.id_of(arn))
+            .filter_map(|id| state.instances.get(&(cluster.to_string(), id.to_string())).cloned())
+            .collect();
+        drop(guard);
+        Ok((outcome.placed, failures, closest, chosen, Some(ticket)))
+    }
+
+    /// Places on the named instances only (StartTask, a DAEMON service's instance): a view of just them (their
+    /// live views, with the placements in flight), then the result is reserved on the live state too.
+    fn place_on(
+        &self,
+        state: &State,
+        keys: &[(String, String)],
+        demand: &berth_scheduler::TaskDemand,
+        needs: &berth_model::host_access::HostNeeds,
+        count: usize,
+    ) -> Attempt {
+        let candidates: Vec<Versioned<InstanceRecord>> =
+            keys.iter().filter_map(|k| state.instances.get(k).cloned()).collect();
+        let instances: Vec<_> = candidates
+            .iter()
+            .map(|v| {
+                let arn = v.record.instance.container_instance_arn.as_deref().unwrap_or_default();
+                let live =
+                    state.placement_state(&v.record.cluster).and_then(|l| crate::live_placement::lock(l).instance(arn));
+                let mut instance = live.unwrap_or_else(|| crate::placement::record_instance(state, &v.record));
+                instance.agent_connected =
+                    instance.agent_connected && self.agents.is_connected(&v.record.id, self.config.agent_timeout);
+                crate::placement::gate_host_paths(&mut instance, needs);
+                instance
+            })
+            .collect();
+        let attributes: BTreeMap<_, _> = instances.iter().map(|i| (i.arn.clone(), i.attributes.clone())).collect();
+        let mut view = berth_scheduler::ClusterState::new(instances);
+        let placement = view.place(demand, count, &mut rand::rng());
+        let mut closest = if placement.placed.len() < count { view.closest_match(demand) } else { None };
+        let mut failures = ecs_failures(placement.failures);
+        crate::placement::explain_missing(&attributes, demand, needs, &mut failures, &mut closest);
+        let cluster = candidates.first().map(|v| v.record.cluster.clone()).unwrap_or_default();
+        let ticket = state
+            .placement_state(&cluster)
+            .map(|live| crate::live_placement::lock(live).reserve(live, &placement.placed, demand));
+        (placement.placed, failures, closest, candidates, ticket)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -612,36 +709,6 @@ impl Control {
             failures.extend(failed);
         }
         Ok(StartTaskResponse { tasks: Some(tasks), failures: Some(failures) })
-    }
-
-    /// Runs the scheduler over `candidates`; returns the chosen instance ARNs and ECS-style failures.
-    fn run_scheduler(
-        &self,
-        state: &State,
-        candidates: &[Versioned<InstanceRecord>],
-        demand: &berth_scheduler::TaskDemand,
-        needs: &berth_model::host_access::HostNeeds,
-        count: usize,
-    ) -> Result<(Vec<String>, Vec<Failure>, Closest)> {
-        let instances: Vec<_> = candidates
-            .iter()
-            .map(|v| {
-                let mut instance = to_scheduler_instance(state, &v.record, self);
-                crate::placement::gate_host_paths(&mut instance, needs);
-                instance
-            })
-            .collect();
-        let attributes: BTreeMap<_, _> = instances.iter().map(|i| (i.arn.clone(), i.attributes.clone())).collect();
-        let mut cluster = berth_scheduler::ClusterState::new(instances);
-        let placement = cluster.place(demand, count, &mut rand::rng());
-        let mut closest = if placement.placed.len() < count { cluster.closest_match(demand) } else { None };
-        let mut failures: Vec<Failure> = placement
-            .failures
-            .into_iter()
-            .map(|f| Failure { arn: f.arn, reason: Some(f.reason), detail: f.detail })
-            .collect();
-        crate::placement::explain_missing(&attributes, demand, needs, &mut failures, &mut closest);
-        Ok((placement.placed, failures, closest))
     }
 
     /// Places `count` tasks of a service's deployment (on `only` one instance for DAEMON services); returns the

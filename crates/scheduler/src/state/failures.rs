@@ -9,6 +9,7 @@ type Closeness<'a> = (FailureReason, i64, Reverse<&'a str>);
 use super::ClusterState;
 use super::slot::{Slot, SlotFacts};
 use crate::constraint::Constraint;
+use crate::error::StateError;
 use crate::expr::Expr;
 use crate::expr::eval::{Tri, eval};
 use crate::model::{Failure, FailureReason, InstanceStatus, TaskDemand};
@@ -55,6 +56,26 @@ impl ClusterState {
             return Some(FailureReason::MemberOf);
         }
         None
+    }
+
+    /// Whether one task of `demand` fits on one instance as it is now, ignoring strategies: `Ok(None)` when it
+    /// fits, else the first check it fails (the reason [`Self::place`] would report for it). Nothing changes; a
+    /// DAEMON service asks this of each instance.
+    pub fn check(&self, instance_arn: &str, demand: &TaskDemand) -> Result<Option<FailureReason>, StateError> {
+        let Some(&i) = self.by_arn.get(instance_arn) else {
+            return Err(StateError::UnknownInstance { arn: instance_arn.to_string() });
+        };
+        let exprs: Vec<&Expr> = demand
+            .constraints
+            .iter()
+            .filter_map(|c| match c {
+                Constraint::MemberOf(e) => Some(e),
+                Constraint::DistinctInstance => None,
+            })
+            .collect();
+        let distinct = demand.constraints.contains(&Constraint::DistinctInstance);
+        let group = self.groups.get(&demand.group);
+        Ok(self.first_failure(self.slot(i), demand, group, &exprs, distinct))
     }
 
     /// One failure per instance that cannot take the task, sorted by ARN.

@@ -128,6 +128,18 @@ impl ClusterState {
         Ok(())
     }
 
+    /// Records one task of `demand` on an instance, as [`Self::place`] does for the instance it chooses: CPU,
+    /// memory, ports, the running task count and the task group count. For a caller that keeps reservations the
+    /// state does not know yet (placements in flight) on top of a fresh snapshot of the instance.
+    pub fn reserve(&mut self, instance_arn: &str, demand: &TaskDemand) -> Result<(), StateError> {
+        let Some(&i) = self.by_arn.get(instance_arn) else {
+            return Err(StateError::UnknownInstance { arn: instance_arn.to_string() });
+        };
+        let group = self.groups.intern(&demand.group);
+        self.adjust(i, demand, Some(group), 1);
+        Ok(())
+    }
+
     fn slot(&self, i: u32) -> &Slot {
         &self.slots[i as usize]
     }

@@ -393,3 +393,33 @@ fn zero_count_and_empty_clusters() {
     let mut state = ClusterState::new(vec![inst("a", 1, 1)]);
     assert_eq!(state.place(&demand(1, 1, vec![]), 0, &mut rng()), crate::Placement::default());
 }
+
+#[test]
+fn reserve_then_release_leaves_the_instance_as_it_was() {
+    let mut state = ClusterState::new(vec![inst("a", 1024, 2048)]);
+    let before = state.instance(&arn("a")).unwrap();
+    let mut d = demand(256, 512, vec![]);
+    d.tcp_ports = vec![8080];
+    state.reserve(&arn("a"), &d).unwrap();
+    let held = state.instance(&arn("a")).unwrap();
+    assert_eq!((held.remaining, held.running_tasks_count), (Resources::new(768, 1536), 1));
+    assert!(held.used_tcp_ports.contains(&8080));
+    assert_eq!(held.task_groups.get("service:web"), Some(&1));
+    state.release(&arn("a"), &d).unwrap();
+    assert_eq!(state.instance(&arn("a")).unwrap(), before);
+    assert_eq!(state.reserve(&arn("ghost"), &d), Err(StateError::UnknownInstance { arn: arn("ghost") }));
+}
+
+#[test]
+fn check_agrees_with_place_on_one_instance() {
+    let mut state = ClusterState::new(vec![inst("a", 1024, 2048), inst("b", 128, 2048)]);
+    let mut d = demand(512, 512, vec![]);
+    d.constraints = vec![Constraint::DistinctInstance];
+    assert_eq!(state.check(&arn("a"), &d), Ok(None));
+    assert_eq!(state.check(&arn("b"), &d), Ok(Some(crate::FailureReason::Cpu)));
+    state.reserve(&arn("a"), &d).unwrap();
+    assert_eq!(state.check(&arn("a"), &d), Ok(Some(crate::FailureReason::DistinctInstance)));
+    d.constraints = vec![member_of("runningTasksCount == 0")];
+    assert_eq!(state.check(&arn("a"), &d), Ok(Some(crate::FailureReason::MemberOf)));
+    assert!(state.check(&arn("ghost"), &d).is_err());
+}
