@@ -109,10 +109,26 @@ async fn create_and_update_service_refuse_what_run_task_refuses() {
 
 /// Every task of a service (running or stopped), with its createdAt, stopCode and stoppedReason.
 async fn service_tasks(client: &aws_sdk_ecs::Client, service: &str) -> Vec<aws_sdk_ecs::types::Task> {
+    // Every page: a crash loop makes more than ListTasks' 100 per page, and a task missing from the list would look
+    // like a failed one to the callers.
     let mut arns = Vec::new();
     for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-        let out = client.list_tasks().service_name(service).desired_status(status).send().await.unwrap();
-        arns.extend(out.task_arns().iter().cloned());
+        let mut next_token = None;
+        loop {
+            let out = client
+                .list_tasks()
+                .service_name(service)
+                .desired_status(status.clone())
+                .set_next_token(next_token)
+                .send()
+                .await
+                .unwrap();
+            arns.extend(out.task_arns().iter().cloned());
+            next_token = out.next_token().map(str::to_string);
+            if next_token.is_none() {
+                break;
+            }
+        }
     }
     let mut tasks = Vec::new();
     for chunk in arns.chunks(100) {
