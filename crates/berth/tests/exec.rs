@@ -34,15 +34,7 @@ async fn run_task(client: &aws_sdk_ecs::Client, family: &str, exec: bool) -> Str
 
 /// `berth exec` as a user runs it, with the aws CLI's environment; returns (exit code, stdout, stderr).
 fn berth_exec(berth: &Berth, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("exec")
-        .args(args)
-        .env("AWS_ENDPOINT_URL", berth.url())
-        .env("AWS_ACCESS_KEY_ID", &berth.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &berth.secret_access_key)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    let mut child = with_user_env(Command::new(env!("CARGO_BIN_EXE_berth")).arg("exec").args(args), berth)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; event timestamps need the real clock
 
+mod common;
+
 use berth_testkit::{Berth, BerthOptions};
 use serde_json::{Value, json};
 use std::process::Command;
@@ -20,15 +22,7 @@ fn logs(berth: &Berth, args: &[&str]) -> Result<Value, String> {
 
 /// [`logs`] with extra environment variables.
 fn logs_with(berth: &Berth, env: &[(&str, &str)], args: &[&str]) -> Result<Value, String> {
-    let output = Command::new("aws")
-        .arg("logs")
-        .args(args)
-        .env("AWS_ENDPOINT_URL", berth.url())
-        .env("AWS_ACCESS_KEY_ID", &berth.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &berth.secret_access_key)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    let output = common::with_user_env(Command::new("aws").arg("logs").args(args), berth)
         .env("AWS_PAGER", "")
         .envs(env.iter().copied())
         .output()

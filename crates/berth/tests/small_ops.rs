@@ -65,16 +65,19 @@ async fn submitted_state_changes_show_in_describe_tasks_and_only_agents_may_subm
         client.submit_container_state_change().task(&task).container_name("app").status("RUNNING").send().await;
     let error = denied.expect_err("root may not submit");
     assert_eq!(error.code(), Some("AccessDeniedException"), "{error:?}");
-    let cli = std::process::Command::new("aws")
-        .args(["ecs", "submit-task-state-change", "--task", &task, "--status", "RUNNING"])
-        .env("AWS_ENDPOINT_URL", berth.url())
-        .env("AWS_ACCESS_KEY_ID", &berth.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &berth.secret_access_key)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("the aws CLI is installed (tools/test installs it)");
+    let cli = with_user_env(
+        std::process::Command::new("aws").args([
+            "ecs",
+            "submit-task-state-change",
+            "--task",
+            &task,
+            "--status",
+            "RUNNING",
+        ]),
+        &berth,
+    )
+    .output()
+    .expect("the aws CLI is installed (tools/test installs it)");
     assert!(!cli.status.success());
     assert!(String::from_utf8_lossy(&cli.stderr).contains("AccessDeniedException"), "{cli:?}");
     assert_eq!(describe(&client, &task).await.last_status.as_deref(), Some("PROVISIONING"), "nothing changed");

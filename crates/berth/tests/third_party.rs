@@ -27,14 +27,7 @@ fn tool(name: &str) -> PathBuf {
 /// in the environment, no AWS config or credentials files.
 fn run(berth: &Berth, program: &str, args: &[&str], extra_env: &[(&str, String)]) -> Output {
     let started = Instant::now();
-    let output = Command::new(tool(program))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", berth.url())
-        .env("AWS_ACCESS_KEY_ID", &berth.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &berth.secret_access_key)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    let output = with_user_env(Command::new(tool(program)).args(args), berth)
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
         .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))

@@ -282,17 +282,22 @@ pub async fn cluster_of_agents(
     (berth, client, instances)
 }
 
-/// Runs the aws CLI against a Berth as a user would (its exported variables, no config files), asserts it
-/// succeeded and returns its standard output.
-pub fn aws_cli(berth: &Berth, args: &[&str]) -> String {
-    let output = std::process::Command::new("aws")
-        .args(args)
+/// Sets what a user has after pasting `berth up`'s export line on `command`: the endpoint, the root keys and the
+/// region in the environment, and no AWS config or credentials files.
+pub fn with_user_env<'c>(command: &'c mut std::process::Command, berth: &Berth) -> &'c mut std::process::Command {
+    command
         .env("AWS_ENDPOINT_URL", berth.url())
         .env("AWS_ACCESS_KEY_ID", &berth.access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", &berth.secret_access_key)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+}
+
+/// Runs the aws CLI against a Berth as a user would (its exported variables, no config files), asserts it
+/// succeeded and returns its standard output.
+pub fn aws_cli(berth: &Berth, args: &[&str]) -> String {
+    let output = with_user_env(std::process::Command::new("aws").args(args), berth)
         .output()
         .expect("the aws CLI is installed (tools/test installs it)");
     assert!(output.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&output.stderr));
