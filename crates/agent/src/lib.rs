@@ -8,6 +8,7 @@
 //!
 //! # Design
 //! - [`exec`]: ECS Exec sessions, dialled back to the server and run with `docker exec`.
+//! - [`logs`]: the awslogs driver's line grouping and batching (not wired to containers yet; see Limitations).
 //! - [`runtime`]: the container runtime behind a trait (Docker via bollard, and a fake for tests).
 //! - [`engine`]: one loop owning the task states; slow Docker calls run in spawned workers.
 //! - [`run`] wires the loops: registration (and re-registration when the token stops working), the stream reader,
