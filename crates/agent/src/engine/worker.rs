@@ -485,7 +485,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
     out
 }
 
-/// Stops the given containers wave by wave (see [`stop_waves`]); those of one wave concurrently, each with its
+/// Stops the given containers wave by wave (see `stop_waves`); those of one wave concurrently, each with its
 /// own timeout. Observes their final states.
 pub async fn stop_containers<R: ContainerRuntime>(
     runtime: Arc<R>,
