@@ -24,6 +24,7 @@ pub mod ecs;
 pub mod host_access;
 pub mod ids;
 pub mod logs;
+pub mod wildcard;
 
 pub use blob::Blob;
 

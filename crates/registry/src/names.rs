@@ -97,28 +97,7 @@ pub fn wildcard_problem(pattern: &str, max_wildcards: usize) -> Option<String> {
     None
 }
 
-/// Whether `text` matches `pattern`, where `*` matches any run of characters (including none).
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&b| b == b'*')
-}
+pub use berth_model::wildcard::wildcard_match;
 
 #[cfg(test)]
 mod tests {
