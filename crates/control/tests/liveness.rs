@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use berth_control::{Control, ControlConfig};
 use berth_model::agent::{AgentResources, RegisterRequest};
 use berth_model::clock::ManualClock;
@@ -83,24 +85,7 @@ impl Setup {
 #[tokio::test]
 async fn a_silent_agent_is_disconnected_after_the_timeout_and_its_tasks_stopped_when_lost() {
     let s = setup().await;
-    let td = s
-        .control
-        .register_task_definition(RegisterTaskDefinitionRequest {
-            family: "app".into(),
-            container_definitions: vec![ContainerDefinition {
-                name: Some("app".into()),
-                image: Some("x".into()),
-                memory: Some(64),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap();
+    let td = common::register_app(&s.control, "app", "x").await;
     let task =
         s.control.run_task(RunTaskRequest { task_definition: td, ..Default::default() }).await.unwrap().tasks.unwrap()
             [0]

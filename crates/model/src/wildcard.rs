@@ -37,6 +37,10 @@ mod tests {
         assert!(wildcard_match("*test*1*2*3", "my-test-1-2-3"));
         assert!(!wildcard_match("*test*1*2*3", "my-test-1-2-3-4"));
         assert!(wildcard_match("*", ""));
+        assert!(wildcard_match("a*b*c", "aXXbYYc"));
+        assert!(!wildcard_match("a*b*c", "aXXbYY"));
+        assert!(wildcard_match("release", "release"));
+        assert!(!wildcard_match("release", "release1"));
         assert!(wildcard_match("caf*s", "cafés"), "multi-byte characters inside a star");
         assert!(wildcard_match("é*", "été"));
         assert!(!wildcard_match("é", "e"));

@@ -130,17 +130,8 @@ mod tests {
     }
 
     #[test]
-    fn wildcards_match_runs() {
-        assert!(wildcard_match("prod*", "prod"));
-        assert!(wildcard_match("prod*", "prod-1"));
-        assert!(!wildcard_match("prod*", "xprod"));
-        assert!(wildcard_match("*test*1*2*3", "my-test-1-2-3"));
-        assert!(!wildcard_match("*test*1*2*3", "my-test-1-2-3-4"));
-        assert!(wildcard_match("*", ""));
-        assert!(wildcard_match("a*b*c", "aXXbYYc"));
-        assert!(!wildcard_match("a*b*c", "aXXbYY"));
-        assert!(wildcard_match("release", "release"));
-        assert!(!wildcard_match("release", "release1"));
+    fn wildcards_have_a_bounded_number_of_stars() {
+        // The matching itself is tested in `berth_model::wildcard`.
         assert!(wildcard_problem("*a*b*c*d", 4).is_none());
         assert!(wildcard_problem("*a*b*c*d*", 4).is_some());
         assert!(wildcard_problem("a/b", 4).is_some());
