@@ -14,6 +14,9 @@ use std::time::Duration;
 /// call stuck on a connection that stopped forwarding is retried on a new one before the instance looks silent.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long one CloudWatch Logs call may take: a PutLogEvents carries up to a mebibyte of events.
+const LOGS_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A client for one control plane.
 #[derive(Debug, Clone)]
 pub struct ServerClient {
@@ -83,6 +86,35 @@ impl ServerClient {
     pub async fn agent_update(&self, token: &str, report: &AgentUpdateReport) -> Result<(), AgentError> {
         let _: serde_json::Value = self.post("/agent/v1/agent-update", token, report).await?;
         Ok(())
+    }
+
+    /// Calls a CloudWatch Logs operation (`CreateLogStream`, `PutLogEvents`, ...) on the server's AWS JSON API with
+    /// the instance token: the awslogs shipper's calls. The JSON response.
+    pub async fn logs_call(
+        &self,
+        token: &str,
+        operation: &str,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value, AgentError> {
+        let body = serde_json::to_vec(request).map_err(|e| AgentError::Decode(e.to_string()))?;
+        let response = self
+            .http
+            .post(format!("{}/", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", format!("{}.{operation}", berth_model::logs::TARGET_PREFIX))
+            .timeout(LOGS_CALL_TIMEOUT)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| AgentError::Transport(format!("{operation}: {e}")))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| AgentError::Transport(format!("{operation}: {e}")))?;
+        check(status, &bytes)?;
+        if bytes.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| AgentError::Decode(format!("{operation}: {e}")))
     }
 
     /// Opens the desired-state stream. The stream ends with an error when nothing (not even a heartbeat) arrives

@@ -9,7 +9,7 @@ use crate::runtime::{
     self, BindMount, ContainerSpec, ExtraHost, HealthCheck, LogConfig, PortMapping, Protocol, Ulimit,
 };
 use berth_model::agent::{ContainerSpec as WireContainer, TaskSpec};
-use berth_model::ecs::{NetworkMode, Scope, TransportProtocol, Volume};
+use berth_model::ecs::{LogDriver, NetworkMode, Scope, TransportProtocol, Volume};
 use std::time::Duration;
 
 /// Label: the task's ARN (the name ECS's agent uses).
@@ -24,6 +24,12 @@ pub const LABEL_FAMILY: &str = "com.amazonaws.ecs.task-definition-family";
 pub const LABEL_REVISION: &str = "com.amazonaws.ecs.task-definition-version";
 /// Label: the container instance ARN of the agent that owns the container.
 pub const LABEL_INSTANCE_ARN: &str = "berth.container-instance-arn";
+/// Label: the options of a container whose `logDriver` is `awslogs` (a JSON object), for the agent's log
+/// shipper ([`crate::logs`]); such a container runs with Docker's `json-file` driver, which the shipper reads.
+pub const LABEL_AWSLOGS: &str = "berth.awslogs";
+/// The json-file rotation of an awslogs container: what `docker logs` shows, and how much output waits for the
+/// shipper while the agent is down (5 files of 20 MiB).
+const AWSLOGS_LOCAL_LOG: [(&str, &str); 2] = [("max-size", "20m"), ("max-file", "5")];
 
 const MIB: u64 = 1024 * 1024;
 
@@ -181,8 +187,17 @@ pub fn container_spec(task: &TaskSpec, container: &WireContainer, instance_arn: 
         .flatten()
         .filter_map(|s| Some((s.namespace.clone()?, s.value.clone().unwrap_or_default())))
         .collect();
-    // The control plane refuses the drivers that need AWS services (awslogs, awsfirelens); the rest are Docker's.
+    // Docker's drivers pass through; awslogs runs json-file for the agent's shipper to read (the control plane
+    // refuses awsfirelens).
     spec.log_config = match &def.log_configuration {
+        Some(lc) if lc.log_driver == LogDriver::Awslogs => {
+            let options = lc.options.clone().unwrap_or_default();
+            spec.labels.insert(LABEL_AWSLOGS.into(), serde_json::to_string(&options).unwrap_or_default());
+            LogConfig {
+                driver: "json-file".into(),
+                options: AWSLOGS_LOCAL_LOG.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            }
+        }
         Some(lc) => {
             LogConfig { driver: lc.log_driver.as_str().into(), options: lc.options.clone().unwrap_or_default() }
         }
@@ -335,5 +350,31 @@ mod tests {
         assert_eq!(spec.links, vec![format!("berth-web-3-db-{id}:db"), format!("berth-web-3-side-{id}:helper")]);
         assert_eq!((spec.log_config.driver.as_str(), spec.log_config.options["tag"].as_str()), ("syslog", "web"));
         assert_eq!(task_volumes(&task), vec![format!("berth-{id}-scratch"), format!("berth-{id}-empty")]);
+        assert!(!spec.labels.contains_key(LABEL_AWSLOGS));
+    }
+
+    #[test]
+    fn awslogs_runs_json_file_and_hands_its_options_to_the_shipper() {
+        use berth_model::ecs::{LogConfiguration, LogDriver};
+        let options = std::collections::BTreeMap::from([
+            ("awslogs-group".to_string(), "/ecs/web".to_string()),
+            ("awslogs-stream-prefix".to_string(), "ecs".to_string()),
+        ]);
+        let def = ContainerDefinition {
+            name: Some("app".into()),
+            image: Some("img".into()),
+            log_configuration: Some(LogConfiguration {
+                log_driver: LogDriver::Awslogs,
+                options: Some(options.clone()),
+                secret_options: None,
+            }),
+            ..Default::default()
+        };
+        let spec = container_spec(&task(), &WireContainer { container_arn: "c".into(), definition: def }, "i");
+        assert_eq!(spec.log_config.driver, "json-file");
+        assert_eq!(spec.log_config.options["max-size"], "20m");
+        let labelled: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&spec.labels[LABEL_AWSLOGS]).unwrap();
+        assert_eq!(labelled, options);
     }
 }

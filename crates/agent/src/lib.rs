@@ -8,7 +8,8 @@
 //!
 //! # Design
 //! - [`exec`]: ECS Exec sessions, dialled back to the server and run with `docker exec`.
-//! - [`logs`]: the awslogs driver's line grouping and batching (not wired to containers yet; see Limitations).
+//! - [`logs`]: the `awslogs` driver: each such container's output shipped to Berth's CloudWatch Logs store, with
+//!   checkpoints that survive agent and server restarts, and blocking/non-blocking modes.
 //! - [`runtime`]: the container runtime behind a trait (Docker via bollard, and a fake for tests).
 //! - [`engine`]: one loop owning the task states; slow Docker calls run in spawned workers.
 //! - [`run`] wires the loops: registration (and re-registration when the token stops working), the stream reader,
@@ -19,9 +20,9 @@
 //!
 //! # Limitations
 //! Not implemented yet: awsvpc networking, EFS/FSx volumes, `secrets` and task credentials (no credentials
-//! endpoint), the `awslogs`/`awsfirelens` log drivers (Docker's own drivers work), GPUs and devices, and the
-//! metadata endpoint's `/taskWithTags`. Host paths, task-scoped and shared Docker volumes, Docker's log drivers and
-//! the task metadata endpoint v4 work. Settings that reach the host run only where the agent's `--allow-*` flags
+//! endpoint), the `awsfirelens` log driver, GPUs and devices, and the metadata endpoint's `/taskWithTags`. Host
+//! paths, task-scoped and shared Docker volumes, Docker's log drivers, `awslogs` and the task metadata endpoint v4
+//! work. Settings that reach the host run only where the agent's `--allow-*` flags
 //! open them ([`host_gate`]).
 
 pub mod client;
@@ -122,6 +123,9 @@ pub struct AgentConfig {
 
 /// How often the agent re-inspects its containers to catch events it missed.
 const RESYNC_EVERY: Duration = Duration::from_secs(10);
+
+/// How often the awslogs shippers look for containers without a shipper (adopted, restarted in place).
+const LOG_SHIPPING_RECONCILE_EVERY: Duration = Duration::from_secs(5);
 
 struct Shared {
     config: AgentConfig,
@@ -227,6 +231,14 @@ pub async fn run<R: ContainerRuntime>(
         None => tracing::warn!("no task metadata endpoint: the engine has no bridge network"),
     }
     engine.adopt().await?;
+    let shippers = logs::Shippers::new(
+        runtime.clone(),
+        Arc::new(ServerLogSink(shared.clone())),
+        &config.data_dir,
+        shared.clock.clone(),
+    );
+    engine.set_log_shipping(shippers.clone());
+    tokio::spawn(shippers.reconcile_every(LOG_SHIPPING_RECONCILE_EVERY));
 
     tokio::spawn(forward_events(runtime.clone(), tx.clone()));
     tokio::spawn(resync_timer(tx.clone(), shared.clock.clone()));
@@ -238,6 +250,38 @@ pub async fn run<R: ContainerRuntime>(
         _ = superseded => Err(AgentError::Superseded(
             "another agent registered as this container instance; its containers are left to it".into(),
         )),
+    }
+}
+
+/// The awslogs shippers' log store: the server's CloudWatch Logs API, called with the instance token (a token
+/// the server no longer accepts makes the agent register again, as for its reports).
+struct ServerLogSink(Arc<Shared>);
+
+impl logs::sink::LogSink for ServerLogSink {
+    fn call(
+        &self,
+        operation: &'static str,
+        request: serde_json::Value,
+    ) -> futures::future::BoxFuture<'_, Result<serde_json::Value, logs::sink::SinkError>> {
+        use logs::sink::SinkError;
+        Box::pin(async move {
+            let token = self.0.session.token();
+            match self.0.client.logs_call(&token, operation, &request).await {
+                Ok(response) => Ok(response),
+                Err(AgentError::Unauthorized(reason)) => {
+                    self.0.register(Some(&token)).await;
+                    Err(SinkError::Unavailable(format!("the instance token was refused ({reason}); registered again")))
+                }
+                Err(AgentError::Rejected { status, body }) if (400..500).contains(&status) => {
+                    let error: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                    let code = error["__type"].as_str().unwrap_or("ClientError");
+                    let code = code.rsplit('#').next().unwrap_or(code).to_string();
+                    let message = error["message"].as_str().unwrap_or(&body).to_string();
+                    Err(SinkError::Refused { code, message })
+                }
+                Err(other) => Err(SinkError::Unavailable(other.to_string())),
+            }
+        })
     }
 }
 

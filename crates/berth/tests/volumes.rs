@@ -141,13 +141,13 @@ async fn settings_berth_cannot_run_yet_are_refused_not_ignored() {
 
     client
         .register_task_definition()
-        .family("with-awslogs")
+        .family("with-firelens")
         .container_definitions(
             workload_container("app")
                 .log_configuration(
                     LogConfiguration::builder()
-                        .log_driver(LogDriver::Awslogs)
-                        .options("awslogs-group", "/web")
+                        .log_driver(LogDriver::Awsfirelens)
+                        .options("Name", "cloudwatch")
                         .build()
                         .unwrap(),
                 )
@@ -159,12 +159,12 @@ async fn settings_berth_cannot_run_yet_are_refused_not_ignored() {
     let err = client
         .create_service()
         .service_name("logs")
-        .task_definition("with-awslogs")
+        .task_definition("with-firelens")
         .desired_count(1)
         .send()
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("UnsupportedFeatureException"));
-    assert!(err.message().unwrap_or_default().contains("awslogs"), "{err:?}");
+    assert!(err.message().unwrap_or_default().contains("awsfirelens"), "{err:?}");
     assert!(client.list_services().send().await.unwrap().service_arns().is_empty(), "nothing was created");
 }

@@ -1,12 +1,14 @@
 //! What of a task definition Berth's agent runs. ECS accepts many settings that need AWS services Berth does not
-//! have yet (Secrets Manager, CloudWatch Logs, EFS, ...). Registering such a task definition works as on ECS, but
+//! have yet (Secrets Manager, EFS, FireLens, ...). Registering such a task definition works as on ECS, but
 //! running it is refused with `UnsupportedFeatureException` naming the setting, so that no task starts with part
-//! of its definition silently ignored.
+//! of its definition silently ignored. The `awslogs` driver runs (the agent ships to Berth's log store); its
+//! options are checked here with the driver's wording, so a bad option is refused at the call rather than failing
+//! the container at its start as on ECS.
 
 use berth_model::ecs::{ContainerDefinition, LogDriver, TaskDefinition, Volume};
 
-/// Why Berth cannot run `definition` with these (overridden) `containers`, or `None` when it can.
-pub fn unsupported(definition: &TaskDefinition, containers: &[ContainerDefinition]) -> Option<String> {
+/// Why Berth cannot run `definition` with these (overridden) `containers` in `region`, or `None` when it can.
+pub fn unsupported(definition: &TaskDefinition, containers: &[ContainerDefinition], region: &str) -> Option<String> {
     let volumes = definition.volumes.as_deref().unwrap_or_default();
     volumes
         .iter()
@@ -15,7 +17,7 @@ pub fn unsupported(definition: &TaskDefinition, containers: &[ContainerDefinitio
         .or_else(|| {
             containers.iter().find_map(|c| {
                 let name = c.name.as_deref().unwrap_or_default();
-                container_level(c, volumes, containers).map(|why| format!("Container {name}: {why}"))
+                container_level(c, volumes, containers, region).map(|why| format!("Container {name}: {why}"))
             })
         })
         // Anything else that needs an ECS capability Berth's agents never advertise (a task role, awsvpc, ...)
@@ -79,7 +81,12 @@ fn unsupported_volume(v: &Volume) -> Option<String> {
     None
 }
 
-fn container_level(c: &ContainerDefinition, volumes: &[Volume], all: &[ContainerDefinition]) -> Option<String> {
+fn container_level(
+    c: &ContainerDefinition,
+    volumes: &[Volume],
+    all: &[ContainerDefinition],
+    region: &str,
+) -> Option<String> {
     if c.secrets.as_ref().is_some_and(|s| !s.is_empty()) {
         return not_yet("secrets (from Secrets Manager or SSM Parameter Store) are");
     }
@@ -102,13 +109,19 @@ fn container_level(c: &ContainerDefinition, volumes: &[Volume], all: &[Container
         return not_yet("linuxParameters.devices are");
     }
     if let Some(log) = &c.log_configuration {
-        // The Docker log drivers pass through to the engine; these two need AWS services.
-        if matches!(log.log_driver, LogDriver::Awslogs | LogDriver::Awsfirelens) {
-            return not_yet(&format!(
-                "The {} log driver (Berth has no CloudWatch Logs or FireLens yet; json-file, syslog, journald, gelf, \
-                 fluentd and splunk go to the Docker Engine as they are) is",
-                log.log_driver
-            ));
+        // The Docker log drivers pass through to the engine; awslogs is the agent's shipper; FireLens is missing.
+        if log.log_driver == LogDriver::Awsfirelens {
+            return not_yet(
+                "The awsfirelens log driver (Berth has no FireLens yet; awslogs ships to Berth's CloudWatch Logs \
+                 store, and json-file, syslog, journald, gelf, fluentd and splunk go to the Docker Engine as they \
+                 are) is",
+            );
+        }
+        if log.log_driver == LogDriver::Awslogs {
+            let options = log.options.clone().unwrap_or_default();
+            if let Err(why) = berth_model::awslogs::AwsLogsOptions::parse(&options, Some(region)) {
+                return Some(format!("logConfiguration of the awslogs log driver: {why}."));
+            }
         }
         if log.secret_options.as_ref().is_some_and(|s| !s.is_empty()) {
             return not_yet("logConfiguration.secretOptions are");
@@ -178,7 +191,7 @@ mod tests {
             ]),
             ..Default::default()
         };
-        assert_eq!(unsupported(&td, &[app, container("side")]), None);
+        assert_eq!(unsupported(&td, &[app, container("side")], "us-east-1"), None);
     }
 
     #[test]
@@ -186,11 +199,32 @@ mod tests {
         let td = TaskDefinition::default();
         let mut c = container("app");
         c.secrets = Some(vec![Secret { name: "P".into(), value_from: "arn:aws:ssm:x".into() }]);
-        assert!(unsupported(&td, &[c]).is_some_and(|m| m.contains("Container app: secrets")));
+        assert!(unsupported(&td, &[c], "us-east-1").is_some_and(|m| m.contains("Container app: secrets")));
         let mut c = container("app");
         c.log_configuration =
-            Some(LogConfiguration { log_driver: LogDriver::Awslogs, options: None, secret_options: None });
-        assert!(unsupported(&td, &[c]).is_some_and(|m| m.contains("awslogs log driver")));
+            Some(LogConfiguration { log_driver: LogDriver::Awsfirelens, options: None, secret_options: None });
+        assert!(unsupported(&td, &[c], "us-east-1").is_some_and(|m| m.contains("awsfirelens log driver")));
+        let awslogs = |pairs: &[(&str, &str)]| {
+            let mut c = container("app");
+            c.log_configuration = Some(LogConfiguration {
+                log_driver: LogDriver::Awslogs,
+                options: Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+                secret_options: None,
+            });
+            unsupported(&TaskDefinition::default(), &[c], "us-east-1")
+        };
+        assert_eq!(awslogs(&[("awslogs-group", "/ecs/web"), ("awslogs-region", "us-east-1")]), None);
+        assert_eq!(
+            awslogs(&[("awslogs-region", "us-east-1")]).as_deref(),
+            Some(
+                "Container app: logConfiguration of the awslogs log driver: must specify a value for log opt \
+                  'awslogs-group'."
+            )
+        );
+        assert!(
+            awslogs(&[("awslogs-group", "g"), ("awslogs-region", "eu-west-1")])
+                .is_some_and(|m| m.contains("not the region this Berth serves"))
+        );
         let td = TaskDefinition {
             volumes: Some(vec![Volume {
                 efs_volume_configuration: Some(EFSVolumeConfiguration {
@@ -201,7 +235,7 @@ mod tests {
             }]),
             ..Default::default()
         };
-        assert!(unsupported(&td, &[container("app")]).is_some_and(|m| m.contains("EFS")));
+        assert!(unsupported(&td, &[container("app")], "us-east-1").is_some_and(|m| m.contains("EFS")));
         let td = TaskDefinition {
             volumes: Some(vec![Volume {
                 host: Some(HostVolumeProperties { source_path: Some("data".into()) }),
@@ -209,7 +243,7 @@ mod tests {
             }]),
             ..Default::default()
         };
-        assert!(unsupported(&td, &[container("app")]).is_some_and(|m| m.contains("absolute")));
+        assert!(unsupported(&td, &[container("app")], "us-east-1").is_some_and(|m| m.contains("absolute")));
     }
 
     #[test]
@@ -221,10 +255,10 @@ mod tests {
             container_path: Some("/x".into()),
             read_only: None,
         }]);
-        assert!(unsupported(&td, &[c]).is_some_and(|m| m.contains("names no volume")));
+        assert!(unsupported(&td, &[c], "us-east-1").is_some_and(|m| m.contains("names no volume")));
         let mut c = container("app");
         c.links = Some(vec!["db:database".into()]);
-        assert!(unsupported(&td, &[c.clone()]).is_some_and(|m| m.contains("link db:database")));
-        assert_eq!(unsupported(&td, &[c, container("db")]), None);
+        assert!(unsupported(&td, &[c.clone()], "us-east-1").is_some_and(|m| m.contains("link db:database")));
+        assert_eq!(unsupported(&td, &[c, container("db")], "us-east-1"), None);
     }
 }

@@ -79,14 +79,15 @@ pub struct AwsLogsOptions {
 
 impl AwsLogsOptions {
     /// Reads the options of a container's `logConfiguration`; `region` is the region this Berth serves, which an
-    /// `awslogs-region` must name. Errors use the driver's wording.
-    pub fn parse(options: &BTreeMap<String, String>, region: &str) -> Result<Self, String> {
+    /// `awslogs-region` must name (`None` skips that check: the agent reads options the control plane checked).
+    /// Errors use the driver's wording.
+    pub fn parse(options: &BTreeMap<String, String>, region: Option<&str>) -> Result<Self, String> {
         if let Some(unknown) = options.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(format!("unknown log opt '{unknown}' for awslogs log driver"));
         }
         let get = |key: &str| options.get(key).map(String::as_str).filter(|v| !v.is_empty());
         let group = get("awslogs-group").ok_or("must specify a value for log opt 'awslogs-group'")?;
-        if let Some(wanted) = get("awslogs-region")
+        if let (Some(wanted), Some(region)) = (get("awslogs-region"), region)
             && wanted != region
         {
             return Err(format!(
@@ -267,7 +268,7 @@ mod tests {
     fn the_ecs_shape_reads_with_its_defaults() {
         let o = AwsLogsOptions::parse(
             &opts(&[("awslogs-group", "/ecs/web"), ("awslogs-region", "us-east-1"), ("awslogs-stream-prefix", "ecs")]),
-            "us-east-1",
+            Some("us-east-1"),
         )
         .unwrap();
         assert_eq!(o.group, "/ecs/web");
@@ -276,7 +277,7 @@ mod tests {
         assert_eq!(o.multiline, Multiline::None);
         assert_eq!(o.flush_interval, DEFAULT_FLUSH);
         assert_eq!(o.stream_name("app", "0123abcd", "c0ffee"), "ecs/app/0123abcd");
-        let bare = AwsLogsOptions::parse(&opts(&[("awslogs-group", "g")]), "us-east-1").unwrap();
+        let bare = AwsLogsOptions::parse(&opts(&[("awslogs-group", "g")]), Some("us-east-1")).unwrap();
         assert_eq!(bare.stream_name("app", "t", "c0ffee"), "c0ffee", "without a prefix: the container id");
     }
 
@@ -284,11 +285,11 @@ mod tests {
     fn modes_and_buffer_sizes() {
         let o = AwsLogsOptions::parse(
             &opts(&[("awslogs-group", "g"), ("mode", "non-blocking"), ("max-buffer-size", "4m")]),
-            "r",
+            Some("r"),
         )
         .unwrap();
         assert_eq!(o.mode, DeliveryMode::NonBlocking { max_buffer_bytes: 4 << 20 });
-        let o = AwsLogsOptions::parse(&opts(&[("awslogs-group", "g"), ("mode", "non-blocking")]), "r").unwrap();
+        let o = AwsLogsOptions::parse(&opts(&[("awslogs-group", "g"), ("mode", "non-blocking")]), Some("r")).unwrap();
         assert_eq!(o.mode, DeliveryMode::NonBlocking { max_buffer_bytes: DEFAULT_MAX_BUFFER });
         for (size, bytes) in [("512k", 512 << 10), ("25MiB", 25 << 20), ("1048576", 1 << 20), ("1.5m", 3 << 19)] {
             assert_eq!(parse_size(size), Ok(bytes), "{size}");
@@ -300,7 +301,7 @@ mod tests {
 
     #[test]
     fn refusals_carry_the_drivers_wording() {
-        let err = |pairs: &[(&str, &str)]| AwsLogsOptions::parse(&opts(pairs), "us-east-1").unwrap_err();
+        let err = |pairs: &[(&str, &str)]| AwsLogsOptions::parse(&opts(pairs), Some("us-east-1")).unwrap_err();
         assert_eq!(err(&[("awslogs-region", "us-east-1")]), "must specify a value for log opt 'awslogs-group'");
         assert_eq!(
             err(&[("awslogs-group", "g"), ("awslogs-colour", "x")]),
@@ -334,8 +335,9 @@ mod tests {
         assert_eq!(datetime_format_to_regex("%Y-%m-%dT%H:%M:%S%L%z").unwrap().matches("[0-9]{4}").count(), 2);
         assert!(datetime_format_to_regex("%Q").unwrap_err().contains("%Q"));
         assert!(datetime_format_to_regex("%").is_err());
-        let o = AwsLogsOptions::parse(&opts(&[("awslogs-group", "g"), ("awslogs-datetime-format", "%Y-%m-%d")]), "r")
-            .unwrap();
+        let o =
+            AwsLogsOptions::parse(&opts(&[("awslogs-group", "g"), ("awslogs-datetime-format", "%Y-%m-%d")]), Some("r"))
+                .unwrap();
         assert!(matches!(o.multiline, Multiline::StartPattern(ref p) if p.starts_with('^')));
     }
 }

@@ -91,16 +91,25 @@ pub fn docker_remote_api(minor: u32) -> String {
 /// support every one.
 pub const DOCKER_API_MINORS: &[u32] = &[17, 18, 19, 20, 21, 22, 23, 24, 25, 28, 29, 30, 32];
 
-/// The log drivers Berth's agents pass to the Docker Engine as they are (`awslogs` and `awsfirelens` need AWS
-/// services Berth does not have yet).
-pub const LOGGING_DRIVERS: &[&str] = &["json-file", "syslog", "journald", "gelf", "fluentd", "splunk", "none"];
+/// The log drivers Berth's agents run: Docker's own pass to the engine as they are; `awslogs` is the agent's
+/// shipper into Berth's CloudWatch Logs store (`awsfirelens` needs FireLens, which Berth does not have yet).
+pub const LOGGING_DRIVERS: &[&str] =
+    &["json-file", "syslog", "journald", "gelf", "fluentd", "splunk", "none", "awslogs"];
 
 /// The Docker volume drivers Berth's agents run.
 pub const VOLUME_DRIVERS: &[&str] = &["local"];
 
-/// ECS capabilities Berth's agents provide without a setting of their own.
-const SUPPORTED_NAMES: &[&str] =
-    &[CONTAINER_HEALTH_CHECK, CONTAINER_ORDERING, CONTAINER_RESTART_POLICY, TASK_CPU_MEM_LIMIT, FULL_SYNC];
+/// ECS capabilities Berth's agents provide without a setting of their own. With
+/// [`EXECUTION_ROLE_AWSLOGS`] the agent ships awslogs lines with its own instance token whatever the execution role
+/// (Berth evaluates no IAM policies yet, so the role grants nothing and denies nothing).
+const SUPPORTED_NAMES: &[&str] = &[
+    CONTAINER_HEALTH_CHECK,
+    CONTAINER_ORDERING,
+    CONTAINER_RESTART_POLICY,
+    TASK_CPU_MEM_LIMIT,
+    FULL_SYNC,
+    EXECUTION_ROLE_AWSLOGS,
+];
 
 /// Every ECS capability attribute Berth's agents advertise (host reach aside: see [`crate::host_access`]).
 pub fn supported() -> Vec<String> {
@@ -136,6 +145,8 @@ mod tests {
         for name in [
             "com.amazonaws.ecs.capability.docker-remote-api.1.28",
             "com.amazonaws.ecs.capability.logging-driver.syslog",
+            "com.amazonaws.ecs.capability.logging-driver.awslogs",
+            EXECUTION_ROLE_AWSLOGS,
             "ecs.capability.docker-plugin.local",
             CONTAINER_HEALTH_CHECK,
         ] {
@@ -144,8 +155,7 @@ mod tests {
         for name in [
             TASK_IAM_ROLE,
             TASK_ENI,
-            EXECUTION_ROLE_AWSLOGS,
-            "com.amazonaws.ecs.capability.logging-driver.awslogs",
+            "com.amazonaws.ecs.capability.logging-driver.awsfirelens",
             "com.amazonaws.ecs.capability.docker-remote-api.1.26",
             "ecs.capability.docker-plugin.rexray",
             EFS,

@@ -18,7 +18,8 @@
 //! would ignore SIGTERM silently, which is why a handler is always installed.
 //!
 //! Other modes, for scratch images with no shell: `healthcheck [URL]` (exit 0 on a 200, else 1; default URL
-//! `http://127.0.0.1:$PORT/health`), `exit N`, `sleep SECS`, and `exec-probe` for ECS Exec tests (see `probe`). `STARTUP_DELAY_MS` delays listening, to test
+//! `http://127.0.0.1:$PORT/health`), `exit N`, `sleep SECS`, `lines COUNT [PER_SECOND [DELAY_MS]]` for log
+//! shipping tests, and `exec-probe` for ECS Exec tests (see `probe`). `STARTUP_DELAY_MS` delays listening, to test
 //! start-up ordering.
 
 mod client;
@@ -35,7 +36,7 @@ use std::time::Duration;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-const USAGE: &str = "usage: berth-workload [serve | healthcheck [URL] | exit CODE | sleep SECS | exec-probe (print CODE WORD... | cat | winsize ROWSxCOLS)]";
+const USAGE: &str = "usage: berth-workload [serve | healthcheck [URL] | exit CODE | sleep SECS | lines COUNT [PER_SECOND [DELAY_MS]] | exec-probe (print CODE WORD... | cat | winsize ROWSxCOLS)]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
             }
             None => usage_error(&format!("seconds must be a non-negative number, got {secs:?}")),
         },
+        ["lines", rest @ ..] => lines(rest),
         ["exec-probe", rest @ ..] => probe::run(rest),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
@@ -62,6 +64,44 @@ fn main() -> ExitCode {
         }
         _ => usage_error("unknown arguments"),
     }
+}
+
+/// `lines COUNT [PER_SECOND [DELAY_MS]]`: after DELAY_MS, writes `line 1` to `line COUNT` to stdout (every
+/// tenth to stderr), at most PER_SECOND a second (0 or absent: as fast as it can), then `done` and exits 0. For the
+/// log shipping tests: each line is numbered, so a test can count what arrived.
+#[allow(clippy::disallowed_methods)] // a std-only test container: it paces its writes on the system's clock
+fn lines(args: &[&str]) -> ExitCode {
+    use std::io::Write;
+    let number = |i: usize, what: &str| match args.get(i).map(|a| a.parse::<u64>()) {
+        None => Ok(0),
+        Some(Ok(n)) => Ok(n),
+        Some(Err(_)) => Err(usage_error(&format!("{what} must be a whole number"))),
+    };
+    let (count, rate, delay) = match (number(0, "COUNT"), number(1, "PER_SECOND"), number(2, "DELAY_MS")) {
+        (Ok(c), Ok(r), Ok(d)) if !args.is_empty() && args.len() <= 3 => (c, r, d),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return e,
+        _ => return usage_error("lines takes COUNT [PER_SECOND [DELAY_MS]]"),
+    };
+    std::thread::sleep(Duration::from_millis(delay));
+    let started = std::time::Instant::now();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut err = std::io::stderr().lock();
+    for i in 1..=count {
+        let written = if i % 10 == 0 { writeln!(err, "line {i}") } else { writeln!(out, "line {i}") };
+        if written.is_err() {
+            return ExitCode::from(1);
+        }
+        if rate > 0 && i % 100 == 0 {
+            let _ = out.flush();
+            let due = Duration::from_secs_f64(i as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    let _ = writeln!(out, "done");
+    let _ = out.flush();
+    ExitCode::SUCCESS
 }
 
 fn usage_error(why: &str) -> ExitCode {

@@ -116,6 +116,7 @@ pub struct Engine<R: ContainerRuntime> {
     outbox: Arc<Outbox>,
     pulls: Arc<worker::Pulls>,
     metadata: Option<crate::metadata::Endpoint>,
+    logs: Option<Arc<crate::logs::Shippers<R>>>,
     failed_kept: cleanup::FailedKept,
 }
 
@@ -139,6 +140,7 @@ impl<R: ContainerRuntime> Engine<R> {
             outbox,
             pulls: Arc::default(),
             metadata: None,
+            logs: None,
             failed_kept: cleanup::FailedKept::default(),
         }
     }
@@ -146,6 +148,11 @@ impl<R: ContainerRuntime> Engine<R> {
     /// Serves the tasks' metadata through `endpoint`, and gives containers started from now on its URI.
     pub fn set_metadata(&mut self, endpoint: crate::metadata::Endpoint) {
         self.metadata = Some(endpoint);
+    }
+
+    /// Ships the output of `awslogs` containers started from now on through `shippers`.
+    pub fn set_log_shipping(&mut self, shippers: Arc<crate::logs::Shippers<R>>) {
+        self.logs = Some(shippers);
     }
 
     /// Drops a task from the engine (and from the metadata endpoint).
@@ -352,6 +359,7 @@ impl<R: ContainerRuntime> Engine<R> {
             cancel: task.cancel.clone(),
             clock: self.clock.clone(),
             metadata: self.metadata.clone(),
+            logs: self.logs.clone(),
             host_access: self.config.host_access.clone(),
             on_activating: Box::new(move |pull_started_at, pull_stopped_at| {
                 let _ =

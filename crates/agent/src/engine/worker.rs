@@ -102,6 +102,8 @@ pub struct StartJob<R> {
     pub clock: Arc<dyn Clock>,
     /// The task metadata endpoint, whose URI each container gets, when the agent serves one.
     pub metadata: Option<crate::metadata::Endpoint>,
+    /// The awslogs shippers, when the agent ships logs.
+    pub logs: Option<Arc<crate::logs::Shippers<R>>>,
     /// What this agent lets tasks reach on the host.
     pub host_access: berth_model::host_access::HostAccess,
     /// Called once the images are ready (the task is ACTIVATING), with the pull times.
@@ -326,6 +328,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         cancel,
         clock,
         metadata,
+        logs,
         host_access,
         on_activating,
     } = job;
@@ -453,14 +456,33 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             fail(&mut out, "TaskFailedToStart", format!("DependencyError: {reason}"));
             break;
         }
-        if let Err(error) = runtime.start_container(&id).await {
-            let mut track = ContainerTrack::pending();
-            track.id = Some(id.clone());
-            track.status = "STOPPED";
-            track.reason = Some(format!("CannotStartContainerError: {error}"));
-            out.containers.insert(name.clone(), track);
-            fail(&mut out, "TaskFailedToStart", format!("CannotStartContainerError: {error}"));
-            break;
+        // An awslogs container's stream exists (and, in blocking mode, its output is attached) before it starts.
+        let shipping = match (&logs, task.containers.iter().find(|c| c.definition.name.as_ref() == Some(name))) {
+            (Some(shippers), Some(c)) => {
+                let labels = container_spec(&task, c, &instance_arn).labels;
+                shippers.prepare(&id, &labels).await
+            }
+            _ => Ok(None),
+        };
+        let started = match shipping {
+            Ok(shipping) => runtime.start_container(&id).await.map(|()| shipping).map_err(|e| e.to_string()),
+            Err(why) => Err(why),
+        };
+        match started {
+            Ok(shipping) => {
+                if let Some(shipping) = shipping {
+                    shipping.started();
+                }
+            }
+            Err(error) => {
+                let mut track = ContainerTrack::pending();
+                track.id = Some(id.clone());
+                track.status = "STOPPED";
+                track.reason = Some(format!("CannotStartContainerError: {error}"));
+                out.containers.insert(name.clone(), track);
+                fail(&mut out, "TaskFailedToStart", format!("CannotStartContainerError: {error}"));
+                break;
+            }
         }
     }
 

@@ -1,8 +1,10 @@
 //! Events into PutLogEvents batches, with CloudWatch Logs' limits: at most 10,000 events and 1,048,576 bytes (each
-//! event counts its message's UTF-8 bytes plus 26), events in time order and within 24 hours of each other; a batch
-//! is sent when full or once its oldest event has waited the flush interval.
+//! event counts its message's UTF-8 bytes plus 26), events in time order and within 24 hours of each other. The
+//! shipper keeps its events in a queue and takes a batch from its front when the queue holds a full one, when the
+//! oldest event has waited the flush interval, or when the container has stopped.
 
 use super::events::Event;
+use std::collections::VecDeque;
 
 /// The most events in one batch.
 pub const MAX_EVENTS: usize = 10_000;
@@ -23,107 +25,86 @@ impl Batch {
     pub fn bytes(&self) -> usize {
         self.events.iter().map(Event::batch_bytes).sum()
     }
+
+    /// The last log entry the batch completes (see [`Event::end`]), if it completes any line.
+    pub fn end(&self) -> Option<u64> {
+        self.events.iter().filter_map(|e| e.end).max()
+    }
 }
 
-/// Collects events into batches.
-#[derive(Debug)]
-pub struct Batcher {
-    current: Vec<Event>,
-    bytes: usize,
-    /// When the oldest event of the current batch was added (milliseconds of the agent's clock).
-    opened_at_ms: i64,
-    flush_after_ms: i64,
+/// Whether a queue of `count` events of `bytes` (as CloudWatch Logs counts them) holds at least a full batch.
+pub fn holds_full_batch(count: usize, bytes: usize) -> bool {
+    count >= MAX_EVENTS || bytes >= MAX_BYTES
 }
 
-impl Batcher {
-    /// A batcher that sends a batch at the latest `flush_after` after its first event.
-    pub fn new(flush_after: std::time::Duration) -> Self {
-        let flush_after_ms = i64::try_from(flush_after.as_millis()).unwrap_or(i64::MAX);
-        Self { current: Vec::new(), bytes: 0, opened_at_ms: 0, flush_after_ms }
-    }
-
-    /// Adds an event at `now_ms`; returns the batch it closed, if adding it would have broken a limit.
-    pub fn push(&mut self, event: Event, now_ms: i64) -> Option<Batch> {
-        let fits = self.current.len() < MAX_EVENTS
-            && self.bytes + event.batch_bytes() <= MAX_BYTES
-            && self.current.iter().all(|e| (e.timestamp_ms - event.timestamp_ms).abs() <= MAX_SPAN_MS);
-        let closed = if fits || self.current.is_empty() { None } else { self.take() };
-        if self.current.is_empty() {
-            self.opened_at_ms = now_ms;
+/// Takes the next batch from the front of `queue`: the longest run of events that keeps within the limits (at
+/// least one event: a single event is never over them), sorted by time.
+pub fn take_batch(queue: &mut VecDeque<Event>) -> Batch {
+    let mut events: Vec<Event> = Vec::new();
+    let mut bytes = 0;
+    let (mut earliest, mut latest) = (i64::MAX, i64::MIN);
+    while let Some(next) = queue.front() {
+        let fits = events.len() < MAX_EVENTS
+            && bytes + next.batch_bytes() <= MAX_BYTES
+            && next.timestamp_ms.max(latest).saturating_sub(next.timestamp_ms.min(earliest)) <= MAX_SPAN_MS;
+        if !fits && !events.is_empty() {
+            break;
         }
-        self.bytes += event.batch_bytes();
-        self.current.push(event);
-        closed
+        let Some(event) = queue.pop_front() else { break };
+        bytes += event.batch_bytes();
+        earliest = earliest.min(event.timestamp_ms);
+        latest = latest.max(event.timestamp_ms);
+        events.push(event);
     }
-
-    /// The current batch, if its first event has waited the flush interval by `now_ms`.
-    pub fn flush_due(&mut self, now_ms: i64) -> Option<Batch> {
-        if !self.current.is_empty() && now_ms - self.opened_at_ms >= self.flush_after_ms { self.take() } else { None }
-    }
-
-    /// The current batch, whatever its age (the container stopped, or the agent is shutting down).
-    pub fn take(&mut self) -> Option<Batch> {
-        if self.current.is_empty() {
-            return None;
-        }
-        let mut events = std::mem::take(&mut self.current);
-        self.bytes = 0;
-        events.sort_by_key(|e| e.timestamp_ms);
-        Some(Batch { events })
-    }
+    events.sort_by_key(|e| e.timestamp_ms);
+    Batch { events }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn event(ts: i64, size: usize) -> Event {
-        Event { timestamp_ms: ts, message: "x".repeat(size) }
+        Event { timestamp_ms: ts, message: "x".repeat(size), ..Default::default() }
     }
 
     #[test]
-    fn a_batch_closes_at_ten_thousand_events() {
-        let mut b = Batcher::new(Duration::from_secs(5));
-        for i in 0..MAX_EVENTS {
-            assert!(b.push(event(i as i64, 1), 0).is_none());
-        }
-        let full = b.push(event(20_000, 1), 0).unwrap();
-        assert_eq!(full.events.len(), MAX_EVENTS);
-        assert_eq!(b.take().unwrap().events.len(), 1);
+    fn a_batch_holds_at_most_ten_thousand_events() {
+        let mut queue: VecDeque<Event> = (0..MAX_EVENTS as i64 + 1).map(|i| event(i, 1)).collect();
+        assert!(holds_full_batch(queue.len(), 0));
+        assert_eq!(take_batch(&mut queue).events.len(), MAX_EVENTS);
+        assert_eq!(take_batch(&mut queue).events.len(), 1);
+        assert!(take_batch(&mut queue).events.is_empty());
     }
 
     #[test]
-    fn a_batch_closes_before_it_would_pass_the_byte_limit() {
-        let mut b = Batcher::new(Duration::from_secs(5));
+    fn a_batch_stops_before_it_would_pass_the_byte_limit() {
         let size = 100_000;
-        let mut closed = None;
-        for i in 0..20 {
-            closed = closed.or(b.push(event(i, size), 0));
-        }
-        let first = closed.unwrap();
+        let mut queue: VecDeque<Event> = (0..20).map(|i| event(i, size)).collect();
+        let first = take_batch(&mut queue);
         assert!(first.bytes() <= MAX_BYTES);
         assert_eq!(first.events.len(), MAX_BYTES / (size + 26));
     }
 
     #[test]
     fn events_more_than_a_day_apart_go_in_separate_batches() {
-        let mut b = Batcher::new(Duration::from_secs(5));
-        assert!(b.push(event(0, 1), 0).is_none());
-        let closed = b.push(event(MAX_SPAN_MS + 1, 1), 0).unwrap();
-        assert_eq!(closed.events[0].timestamp_ms, 0);
+        let mut queue: VecDeque<Event> = [event(MAX_SPAN_MS + 1, 1), event(0, 1)].into_iter().collect();
+        assert_eq!(take_batch(&mut queue).events.len(), 1);
+        assert_eq!(take_batch(&mut queue).events[0].timestamp_ms, 0);
     }
 
     #[test]
-    fn a_batch_is_sent_once_its_first_event_waited_the_interval_and_keeps_line_order() {
-        let mut b = Batcher::new(Duration::from_secs(5));
-        b.push(Event { timestamp_ms: 10, message: "b".into() }, 1_000);
-        b.push(Event { timestamp_ms: 5, message: "a".into() }, 2_000);
-        b.push(Event { timestamp_ms: 10, message: "c".into() }, 3_000);
-        assert!(b.flush_due(5_999).is_none());
-        let batch = b.flush_due(6_000).unwrap();
+    fn a_batch_is_in_time_order_and_equal_times_keep_their_order() {
+        let mut queue: VecDeque<Event> = [
+            Event { timestamp_ms: 10, message: "b".into(), end: Some(1), ..Default::default() },
+            Event { timestamp_ms: 5, message: "a".into(), end: Some(2), ..Default::default() },
+            Event { timestamp_ms: 10, message: "c".into(), end: None, ..Default::default() },
+        ]
+        .into_iter()
+        .collect();
+        let batch = take_batch(&mut queue);
         let order: Vec<&str> = batch.events.iter().map(|e| e.message.as_str()).collect();
-        assert_eq!(order, ["a", "b", "c"], "time order; equal times keep their order");
-        assert!(b.flush_due(100_000).is_none());
+        assert_eq!(order, ["a", "b", "c"]);
+        assert_eq!(batch.end(), Some(2));
     }
 }

@@ -15,16 +15,16 @@ use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, EventsOptions, InspectContainerOptions, InspectNetworkOptions,
-    ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions, StatsOptions,
-    StopContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, CreateImageOptions, EventsOptions, InspectContainerOptions,
+    InspectNetworkOptions, ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions,
+    StatsOptions, StopContainerOptions,
 };
 use futures::{StreamExt, TryStreamExt};
 
 use super::mapping;
 use super::{
-    ContainerRuntime, ContainerSpec, ContainerState, ContainerSummary, EventStream, ExecOutput, ExecProcess, ImageInfo,
-    RegistryCredentials, RuntimeError, RuntimeInfo,
+    ByteCounts, ContainerRuntime, ContainerSpec, ContainerState, ContainerSummary, EventStream, ExecOutput,
+    ExecProcess, ImageInfo, RegistryCredentials, RuntimeError, RuntimeInfo,
 };
 
 /// How much longer than the stop timeout a `stop` request may take before the call gives up.
@@ -295,6 +295,37 @@ impl ContainerRuntime for DockerRuntime {
             })
             .boxed();
         Ok(ExecProcess { id: created.id, output, input })
+    }
+
+    async fn attach_output(&self, container_id: &str) -> Result<ByteCounts, RuntimeError> {
+        use bollard::container::LogOutput;
+        let options = AttachContainerOptions {
+            stream: true,
+            stdout: true,
+            stderr: true,
+            logs: false,
+            stdin: false,
+            detach_keys: None,
+        };
+        let attached = self
+            .docker
+            .attach_container(container_id, Some(options))
+            .await
+            .map_err(|e| map_error("attach_output", container_id, e))?;
+        let target = container_id.to_string();
+        let counts = attached
+            .output
+            .map(move |item| match item {
+                Ok(
+                    LogOutput::StdOut { message }
+                    | LogOutput::StdErr { message }
+                    | LogOutput::Console { message }
+                    | LogOutput::StdIn { message },
+                ) => Ok(message.len()),
+                Err(e) => Err(map_error("attach_output", &target, e)),
+            })
+            .boxed();
+        Ok(counts)
     }
 
     async fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<(), RuntimeError> {

@@ -16,8 +16,9 @@ use futures::StreamExt;
 use tokio::sync::broadcast;
 
 use super::{
-    ContainerRuntime, ContainerSpec, ContainerState, ContainerStatus, ContainerSummary, EventKind, EventStream,
-    HealthStatus, ImageInfo, NetworkMode, PortBinding, RegistryCredentials, RuntimeError, RuntimeEvent, RuntimeInfo,
+    ByteCounts, ContainerRuntime, ContainerSpec, ContainerState, ContainerStatus, ContainerSummary, EventKind,
+    EventStream, HealthStatus, ImageInfo, LogEntry, NetworkMode, PortBinding, RegistryCredentials, RuntimeError,
+    RuntimeEvent, RuntimeInfo,
 };
 
 /// The first dynamic host port handed out, like Docker's ephemeral range.
@@ -121,6 +122,12 @@ struct Inner {
     next_pid: u32,
     now: f64,
     pull_delay: Duration,
+    /// Where containers' json-file logs are written ([`FakeRuntime::keep_logs_in`]).
+    log_dir: Option<std::path::PathBuf>,
+    /// Entries written per container (their times are distinct, as Docker's are).
+    log_entries: BTreeMap<String, u64>,
+    /// Rotate a log file once it is over this many bytes, keeping this many files ([`FakeRuntime::rotate_logs`]).
+    log_rotation: Option<(u64, usize)>,
 }
 
 /// The in-memory runtime. Clones share state.
@@ -128,6 +135,8 @@ struct Inner {
 pub struct FakeRuntime {
     inner: Arc<Mutex<Inner>>,
     events: broadcast::Sender<RuntimeEvent>,
+    /// (container id, bytes) of every write, for attach streams.
+    writes: broadcast::Sender<(String, usize)>,
 }
 
 impl Default for FakeRuntime {
@@ -173,8 +182,12 @@ impl FakeRuntime {
             next_pid: 1000,
             now: DEFAULT_NOW,
             pull_delay: Duration::ZERO,
+            log_dir: None,
+            log_entries: BTreeMap::new(),
+            log_rotation: None,
         };
-        FakeRuntime { inner: Arc::new(Mutex::new(inner)), events }
+        let (writes, _) = broadcast::channel(4096);
+        FakeRuntime { inner: Arc::new(Mutex::new(inner)), events, writes }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -259,6 +272,54 @@ impl FakeRuntime {
     pub fn exit(&self, id: &str, code: i64) -> Result<(), RuntimeError> {
         let mut inner = self.lock();
         self.finish(&mut inner, id, code, false)
+    }
+
+    /// Keeps containers' logs as Docker's json-file driver does, in `<dir>/<id>-json.log` (their
+    /// [`ContainerState::log_path`]); containers created before have none.
+    pub fn keep_logs_in(&self, dir: &std::path::Path) {
+        self.lock().log_dir = Some(dir.to_path_buf());
+    }
+
+    /// Rotates log files once they pass `max_bytes`, keeping `max_files` (json-file's `max-size`, `max-file`).
+    pub fn rotate_logs(&self, max_bytes: u64, max_files: usize) {
+        self.lock().log_rotation = Some((max_bytes, max_files.max(1)));
+    }
+
+    /// Makes a container write `bytes` to stdout (or stderr): an entry of its json-file log, stamped with the
+    /// fake's clock (plus a nanosecond per entry, so times are distinct as Docker's are).
+    pub fn write_log(&self, id: &str, stderr: bool, bytes: &[u8]) {
+        use std::io::Write;
+        let mut inner = self.lock();
+        let Some(path) = inner.containers.get(id).and_then(|c| c.state.log_path.clone()) else { return };
+        let written = inner.log_entries.entry(id.to_string()).or_default();
+        *written += 1;
+        let written = *written;
+        let nanos = (inner.now.fract() * 1e9) as u64 + written;
+        let seconds = inner.now.trunc() as i64 + (nanos / 1_000_000_000) as i64;
+        let (year, month, day) = berth_model::clock::civil_from_days(seconds.div_euclid(86_400));
+        let rest = seconds.rem_euclid(86_400);
+        let time = format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60,
+            nanos % 1_000_000_000
+        );
+        let entry = LogEntry { timestamp_ns: 0, stderr, bytes: bytes::Bytes::copy_from_slice(bytes) };
+        let line = crate::logs::tail::json_entry(&entry, &time);
+        if let Some((max_bytes, max_files)) = inner.log_rotation
+            && std::fs::metadata(&path).is_ok_and(|m| m.len() > max_bytes)
+        {
+            for i in (1..max_files).rev() {
+                let _ = std::fs::rename(format!("{path}.{i}"), format!("{path}.{}", i + 1));
+            }
+            let _ = std::fs::rename(&path, format!("{path}.1"));
+        }
+        drop(inner);
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+            let _ = file.write_all(line.as_bytes());
+        }
+        let _ = self.writes.send((id.to_string(), bytes.len()));
     }
 
     /// Makes the OOM killer end a running container (`oom` then `die` with 137).
@@ -385,12 +446,14 @@ impl ContainerRuntime for FakeRuntime {
             });
         }
         inner.next_id += 1;
+        let log_path = inner.log_dir.as_ref().map(|dir| dir.join(format!("{id}-json.log")).display().to_string());
         let state = ContainerState {
             id: id.clone(),
             name,
             image: spec.image.clone(),
             image_id: image.id,
             labels: spec.labels.clone(),
+            log_path,
             ..Default::default()
         };
         inner.containers.insert(id.clone(), FakeContainer { spec: spec.clone(), state, ignores_sigterm: false });
@@ -498,6 +561,24 @@ impl ContainerRuntime for FakeRuntime {
                 running: c.state.running,
             })
             .collect())
+    }
+
+    async fn attach_output(&self, container_id: &str) -> Result<ByteCounts, RuntimeError> {
+        if !self.lock().containers.contains_key(container_id) {
+            return Err(not_found("attach_output", container_id, "container"));
+        }
+        let id = container_id.to_string();
+        let mut writes = self.writes.subscribe();
+        Ok(async_stream::stream! {
+            loop {
+                match writes.recv().await {
+                    Ok((written_by, bytes)) if written_by == id => yield Ok(bytes),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        }
+        .boxed())
     }
 
     async fn events(&self) -> Result<EventStream, RuntimeError> {

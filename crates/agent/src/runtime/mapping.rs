@@ -174,6 +174,24 @@ pub(super) fn split_image_reference(image: &str) -> (String, String) {
 
 /// Parses an RFC 3339 timestamp into epoch seconds; `None` for Go's zero time, empty or malformed input.
 pub(super) fn parse_timestamp(s: &str) -> Option<f64> {
+    let (secs, digits) = parse_rfc3339(s)?;
+    let fraction: f64 = if digits.is_empty() { 0.0 } else { format!("0.{digits}").parse().ok()? };
+    Some(secs as f64 + fraction)
+}
+
+/// Parses an RFC 3339 timestamp into nanoseconds since the epoch (digits past the ninth are dropped); `None` as
+/// for [`parse_timestamp`].
+pub(crate) fn parse_timestamp_ns(s: &str) -> Option<i64> {
+    let (secs, digits) = parse_rfc3339(s)?;
+    let mut nanos = 0i64;
+    for i in 0..9 {
+        nanos = nanos * 10 + digits.as_bytes().get(i).map_or(0, |d| i64::from(d - b'0'));
+    }
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// An RFC 3339 timestamp's whole epoch seconds and the digits of its fraction (possibly none).
+fn parse_rfc3339(s: &str) -> Option<(i64, &str)> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
@@ -184,15 +202,15 @@ pub(super) fn parse_timestamp(s: &str) -> Option<f64> {
     if year <= 1 || !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
-    let mut rest = &s[19..];
-    let mut fraction = 0.0;
+    let mut rest = s.get(19..)?;
+    let mut digits = "";
     if let Some(after_dot) = rest.strip_prefix('.') {
-        let digits = after_dot.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
+        let count = after_dot.bytes().take_while(u8::is_ascii_digit).count();
+        if count == 0 {
             return None;
         }
-        fraction = format!("0.{}", &after_dot[..digits]).parse().ok()?;
-        rest = &after_dot[digits..];
+        digits = &after_dot[..count];
+        rest = &after_dot[count..];
     }
     let offset = match rest {
         "Z" | "z" => 0,
@@ -207,8 +225,7 @@ pub(super) fn parse_timestamp(s: &str) -> Option<f64> {
         }
     };
     let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    Some(secs as f64 + fraction)
+    Some((days * 86_400 + hour * 3600 + minute * 60 + second - offset, digits))
 }
 
 /// Maps Docker's state name to [`ContainerStatus`].
@@ -301,6 +318,7 @@ pub(super) fn container_state(resp: ContainerInspectResponse) -> ContainerState 
         restart_count: resp.restart_count.and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
         labels: config.labels.unwrap_or_default().into_iter().collect(),
         pid: state.pid.filter(|p| *p > 0 && running).and_then(|p| u32::try_from(p).ok()),
+        log_path: resp.log_path.filter(|p| !p.is_empty()),
     }
 }
 

@@ -19,12 +19,16 @@
 //!   pins the start with `since` set to the engine's own clock (from `/info`) and the engine replays the events
 //!   in between from its buffer of recent events.
 //!
-//! Limitations: no logs yet; exec (ECS Exec) only on Docker (the agent's logs and metrics modules will add them); `remove_container`
+//! Logs: [`ContainerState::log_path`] is the engine's own log file of a container (the awslogs shipper reads it)
+//! and [`ContainerRuntime::attach_output`] paces the container (blocking mode).
+//!
+//! Limitations: exec (ECS Exec) and logs only on Docker; `remove_container`
 //! reports a missing container as `NotFound` rather than succeeding, so callers decide; events carry Docker's
 //! actor attributes minus its own keys as labels, so a label named `name`, `image`, `exitCode` or `signal` is
 //! not reported in events (it is in [`ContainerState::labels`]).
 
 pub mod docker;
+pub(crate) use mapping::parse_timestamp_ns;
 pub mod fake;
 mod mapping;
 mod spec;
@@ -129,6 +133,17 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         async move { Err(RuntimeError::Invalid { call: "exec_resize", target, message: "this runtime has no exec".into() }) }
     }
 
+    /// Attaches to a container's standard output and error (before its start, so that nothing is missed): a
+    /// stream of how many bytes the container wrote. The reader paces the container: while the stream is not
+    /// polled, the engine's attach buffer fills and then the container's writes block, which is how the
+    /// `awslogs` driver's blocking mode holds a container back while its lines cannot be delivered.
+    fn attach_output(&self, container_id: &str) -> impl Future<Output = Result<ByteCounts, RuntimeError>> + Send {
+        let target = container_id.to_string();
+        async move {
+            Err(RuntimeError::Invalid { call: "attach_output", target, message: "this runtime has no attach".into() })
+        }
+    }
+
     /// The exit code of an exec, once its process has ended (`None` while it runs).
     fn exec_exit_code(&self, exec_id: &str) -> impl Future<Output = Result<Option<i64>, RuntimeError>> + Send {
         let target = exec_id.to_string();
@@ -137,6 +152,21 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         }
     }
 }
+
+/// One entry of a container's log as the engine keeps it: a whole line with its newline, or a piece of a long
+/// line (the engine splits lines of over 16 KiB) without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// When the engine read it from the container, in nanoseconds since the epoch.
+    pub timestamp_ns: i64,
+    /// Whether it came from standard error.
+    pub stderr: bool,
+    /// The bytes as written.
+    pub bytes: bytes::Bytes,
+}
+
+/// How many bytes a container wrote, chunk by chunk (see [`ContainerRuntime::attach_output`]).
+pub type ByteCounts = BoxStream<'static, Result<usize, RuntimeError>>;
 
 /// An exec's output: standard output (or the terminal), or standard error (without a terminal).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,6 +380,8 @@ pub struct ContainerState {
     pub labels: BTreeMap<String, String>,
     /// The PID of its main process while running.
     pub pid: Option<u32>,
+    /// The file the engine writes the container's log to (json-file), when it keeps one.
+    pub log_path: Option<String>,
 }
 
 /// A container as listed.

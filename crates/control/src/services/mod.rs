@@ -355,6 +355,7 @@ impl Control {
         )?;
         let definition = &td.record.task_definition;
         launch::check_task_definition(
+            &self.config.region,
             definition,
             definition.container_definitions.as_deref().unwrap_or_default(),
             launch_type,
@@ -565,6 +566,7 @@ impl Control {
                     let definition = &td.record.task_definition;
                     let launch_type = record.service.launch_type.unwrap_or(LaunchType::Ec2);
                     launch::check_task_definition(
+                        &self.config.region,
                         definition,
                         definition.container_definitions.as_deref().unwrap_or_default(),
                         launch_type,

@@ -86,8 +86,9 @@ pub fn check_options(options: &LaunchOptions<'_>) -> Result<LaunchType> {
 
 /// Checks that Berth can run `definition` with these (overridden) `containers` as `launch_type` tasks, with the
 /// request's `network_configuration`. `allow_inactive` lets a deregistered revision pass (a service keeps running
-/// the revision it was deployed with).
+/// the revision it was deployed with). `region` is the region this control plane serves.
 pub fn check_task_definition(
+    region: &str,
     definition: &TaskDefinition,
     containers: &[ContainerDefinition],
     launch_type: LaunchType,
@@ -111,7 +112,7 @@ pub fn check_task_definition(
     if network_configuration.is_some() {
         return Err(ControlError::invalid(NETWORK_CONFIGURATION_NOT_VALID));
     }
-    if let Some(why) = crate::support::unsupported(definition, containers) {
+    if let Some(why) = crate::support::unsupported(definition, containers, region) {
         return Err(unsupported(why));
     }
     Ok(())
@@ -158,27 +159,27 @@ mod tests {
     #[test]
     fn task_definitions_are_checked_against_the_launch() {
         let plain = TaskDefinition { status: Some(TaskDefinitionStatus::Active), ..Default::default() };
-        assert!(check_task_definition(&plain, &[], LaunchType::Ec2, None, false).is_ok());
+        assert!(check_task_definition("us-east-1", &plain, &[], LaunchType::Ec2, None, false).is_ok());
         let inactive = TaskDefinition { status: Some(TaskDefinitionStatus::Inactive), ..plain.clone() };
         assert_eq!(
-            refusal(check_task_definition(&inactive, &[], LaunchType::Ec2, None, false)),
+            refusal(check_task_definition("us-east-1", &inactive, &[], LaunchType::Ec2, None, false)),
             (EcsException::ClientException, TASK_DEFINITION_INACTIVE.into())
         );
-        assert!(check_task_definition(&inactive, &[], LaunchType::Ec2, None, true).is_ok());
+        assert!(check_task_definition("us-east-1", &inactive, &[], LaunchType::Ec2, None, true).is_ok());
         let fargate_only =
             TaskDefinition { requires_compatibilities: Some(vec![Compatibility::Fargate]), ..plain.clone() };
         assert_eq!(
-            refusal(check_task_definition(&fargate_only, &[], LaunchType::Ec2, None, false)).1,
+            refusal(check_task_definition("us-east-1", &fargate_only, &[], LaunchType::Ec2, None, false)).1,
             "Task definition does not support launch_type EC2."
         );
         let network = NetworkConfiguration::default();
         assert_eq!(
-            refusal(check_task_definition(&plain, &[], LaunchType::Ec2, Some(&network), false)).1,
+            refusal(check_task_definition("us-east-1", &plain, &[], LaunchType::Ec2, Some(&network), false)).1,
             NETWORK_CONFIGURATION_NOT_VALID
         );
         let awsvpc = TaskDefinition { network_mode: Some(NetworkMode::Awsvpc), ..plain };
         assert_eq!(
-            refusal(check_task_definition(&awsvpc, &[], LaunchType::Ec2, Some(&network), false)).1,
+            refusal(check_task_definition("us-east-1", &awsvpc, &[], LaunchType::Ec2, Some(&network), false)).1,
             AWSVPC_UNSUPPORTED
         );
     }

@@ -14,8 +14,8 @@ use berth_model::agent::ContainerSpec;
 use berth_model::ecs::task_definition::{parse_task_cpu, parse_task_memory, static_host_port};
 use berth_model::ecs::{
     Container, ContainerDefinition, ContainerOverride, Failure, HealthStatus, KeyValuePair, LaunchType, NetworkMode,
-    PlacementConstraint, PlacementStrategy, PropagateTags, RunTaskRequest, RunTaskResponse, StartTaskRequest,
-    StartTaskResponse, Tag, Task, TaskOverride, TransportProtocol,
+    PlacementConstraint, PlacementStrategy, PropagateTags, RunTaskRequest, RunTaskResponse, SettingName,
+    StartTaskRequest, StartTaskResponse, Tag, Task, TaskOverride, TransportProtocol,
 };
 use berth_store::Txn;
 use sha2::{Digest, Sha256};
@@ -229,6 +229,21 @@ pub fn build_demand(
     reservation
 }
 
+/// Gives every `awslogs` container without a `mode` option the account's `defaultLogDriverMode` (ECS's default
+/// has been `non-blocking` since June 2025), as ECS does when it starts the task.
+fn apply_default_log_driver_mode(containers: &mut [ContainerDefinition], mode: &str) {
+    for c in containers.iter_mut() {
+        if let Some(log) = c.log_configuration.as_mut()
+            && log.log_driver == berth_model::ecs::LogDriver::Awslogs
+        {
+            let options = log.options.get_or_insert_with(Default::default);
+            if options.get("mode").is_none_or(|m| m.is_empty()) {
+                options.insert("mode".into(), mode.to_string());
+            }
+        }
+    }
+}
+
 fn fingerprint(req: &impl serde::Serialize) -> String {
     let bytes = serde_json::to_vec(req).unwrap_or_default();
     hex::encode(Sha256::digest(&bytes))
@@ -255,11 +270,15 @@ impl Control {
         let network_mode = definition.network_mode.unwrap_or(NetworkMode::Bridge);
         let overrides = overrides.cloned().unwrap_or_default();
         validate_override_sizes(&overrides)?;
-        let containers = apply_overrides(
+        let mut containers = apply_overrides(
             definition.container_definitions.as_deref().unwrap_or_default(),
             overrides.container_overrides.as_deref().unwrap_or_default(),
         )?;
+        let default_mode =
+            self.effective_account_setting(SettingName::DefaultLogDriverMode, &self.root_principal()).value;
+        apply_default_log_driver_mode(&mut containers, default_mode.as_deref().unwrap_or("non-blocking"));
         super::launch::check_task_definition(
+            &self.config.region,
             definition,
             &containers,
             launch_type,

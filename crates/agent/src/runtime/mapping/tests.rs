@@ -214,6 +214,15 @@ fn parses_timestamps() {
     }
 }
 
+#[test]
+fn log_entry_times_parse_to_exact_nanoseconds() {
+    assert_eq!(parse_timestamp_ns("2026-11-23T11:46:30.192535526Z"), Some(1_795_434_390_192_535_526));
+    assert_eq!(parse_timestamp_ns("2026-11-23T11:46:30.1Z"), Some(1_795_434_390_100_000_000), "Go trims zeros");
+    assert_eq!(parse_timestamp_ns("2026-11-23T11:46:30Z"), Some(1_795_434_390_000_000_000));
+    assert_eq!(parse_timestamp_ns("2026-11-23T11:46:30.000000001Z"), Some(1_795_434_390_000_000_001));
+    assert_eq!(parse_timestamp_ns("no time here"), None);
+}
+
 /// Shapes as Docker 20.10 (API 1.41) returns them, trimmed to the fields read.
 const INSPECT_RUNNING: &str = r#"{
   "Id": "d76279f49b3d", "Name": "/ecs-web-1", "Image": "sha256:50dc", "RestartCount": 1,
