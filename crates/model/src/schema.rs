@@ -30,6 +30,9 @@ pub enum Kind {
     Blob,
 }
 
+/// An operation's row in [`Schema::operations`]: `(name, input shape, output shape, query result wrapper)`.
+pub type OperationRow = (&'static str, Option<&'static str>, Option<&'static str>, Option<&'static str>);
+
 /// One service model's shapes and operations.
 #[derive(Debug)]
 pub struct Schema {
@@ -38,7 +41,7 @@ pub struct Schema {
     /// The API version (`Version=` of query requests).
     pub api_version: &'static str,
     /// Each operation, sorted by name: `(name, input shape, output shape, query result wrapper)`.
-    pub operations: &'static [(&'static str, Option<&'static str>, Option<&'static str>, Option<&'static str>)],
+    pub operations: &'static [OperationRow],
     /// Each shape but the exceptions, sorted by name.
     pub shapes: &'static [(&'static str, Kind)],
 }
