@@ -98,7 +98,6 @@ impl Rule {
             .collect();
         let data = serde_json::json!({
             "version": "1.0",
-            "queryDate": "",
             "statistic": format!("{:?}", self.stat),
             "period": self.period,
             "recentDatapoints": points.iter().filter_map(|(_, v)| *v).collect::<Vec<f64>>(),
