@@ -14,7 +14,7 @@
 //!   `<data-dir>/metrics/points.log`, replayed at start, pruned and rewritten as a snapshot by the maintenance job.
 //!   Every value is stored at 1-minute resolution (`StorageResolution` 1 is accepted and stored per minute).
 //! - **Bounds**: at most 10,000 series and 20,000,000 series-minutes by default ([`points::Limits`]), about 80
-//!   bytes each in memory and on disk (the file is at most about three times that); writes past a bound are
+//!   bytes each in memory and 100 on disk (the file is at most about three times that); writes past a bound are
 //!   refused with `LimitExceeded`. 15 days of every minute of one series is 21,600 buckets (about 1.7 MB).
 //! - **Statistics**: SampleCount, Average, Sum, Minimum and Maximum over periods of whole minutes. Percentiles and
 //!   other extended statistics need the values, which the buckets do not keep: they are refused by name.

@@ -13,7 +13,7 @@
 //! # Bounds
 //! At most [`Limits::max_series`] series and [`Limits::max_buckets`] buckets (one per series and minute with data,
 //! kept [`RETENTION_MINUTES`]); a write past either is refused with `LimitExceeded`. A bucket costs about 80 bytes
-//! of memory and about 80 bytes of file, and the file is at most about three times the live buckets' size.
+//! of memory and about 100 bytes of file, and the file is at most about three times the live buckets' size.
 
 use crate::MetricsError;
 use crate::series::{Bucket, RETENTION_MINUTES, Series, SeriesKey};

@@ -283,6 +283,10 @@ async fn alarms_evaluate_on_the_clock_and_fire_the_hook() {
             "Alarm updated from INSUFFICIENT_DATA to ALARM"
         ]
     );
+    // Setting the state it already has runs no action.
+    let before = events.lock().unwrap().len();
+    ok(&m, "SetAlarmState", json!({"AlarmName": "errors-high", "StateValue": "OK", "StateReason": "again"})).await;
+    assert_eq!(events.lock().unwrap().len(), before);
     // Disabled actions fire nothing.
     ok(&m, "DisableAlarmActions", json!({"AlarmNames": ["errors-high"]})).await;
     let before = events.lock().unwrap().len();

@@ -406,7 +406,9 @@ fn transition(
         StateValue::InsufficientData => record.alarm.insufficient_data_actions.clone(),
     }
     .unwrap_or_default();
-    (record.alarm.actions_enabled.unwrap_or(true) && !actions.is_empty()).then(|| AlarmEvent {
+    // Actions run on changes only (SetAlarmState to the current state runs none); the evaluation repeats
+    // Auto Scaling actions itself.
+    (old != state && record.alarm.actions_enabled.unwrap_or(true) && !actions.is_empty()).then(|| AlarmEvent {
         alarm_name: name,
         alarm_arn: record.alarm.alarm_arn.clone().unwrap_or_default(),
         old_state: old,
