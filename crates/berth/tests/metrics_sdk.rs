@@ -104,6 +104,23 @@ async fn the_rust_sdk_puts_reads_lists_and_alarms_over_cbor() {
     assert_eq!(points[0].sample_count(), Some(8.0));
     assert_eq!(points[1].maximum(), Some(9.0));
     assert_eq!(points[1].unit(), Some(&StandardUnit::Count));
+    // Percentiles: the first five minutes hold 0, 4, 4, 4, 1, 2, 3, 4.
+    let pct = cw
+        .get_metric_statistics()
+        .namespace("Sdk")
+        .metric_name("Requests")
+        .dimensions(dim("Service", "web"))
+        .start_time(DateTime::from_secs(minute - 600))
+        .end_time(DateTime::from_secs(minute - 300))
+        .period(300)
+        .extended_statistics("p90")
+        .extended_statistics("p25")
+        .send()
+        .await
+        .unwrap();
+    let extended = pct.datapoints()[0].extended_statistics().unwrap();
+    assert!((extended["p90"] - 4.0).abs() <= 0.08, "{extended:?}");
+    assert!((extended["p25"] - 1.0).abs() <= 0.02, "{extended:?}");
 
     // GetMetricData through its paginator, three values a page, oldest first.
     let query = MetricDataQuery::builder()

@@ -3,7 +3,8 @@
 //!
 //! # File
 //! `points.log` holds JSON lines of two kinds: `{"s":ID,"k":KEY}` names a series (once per file), and
-//! `{"p":ID,"m":MINUTE,"b":[count,sum,min,max],"u":UNIT,"w":WRITTEN}` adds an aggregate to a minute's bucket.
+//! `{"p":ID,"m":MINUTE,"b":[count,sum,min,max],"h":[[KEY,COUNT],...],"u":UNIT,"w":WRITTEN}` adds an aggregate (and
+//! the percentile sketch of its values, `h`) to a minute's.
 //! Opening replays the file (a torn last line, from a crash mid-write, is ignored). Each write is flushed to the
 //! operating system before the call returns, so a restart of the process loses nothing; the file is synced to disk
 //! by [`PointStore::compact`] and [`PointStore::sync`] (the maintenance job, every minute by default).
@@ -12,11 +13,14 @@
 //!
 //! # Bounds
 //! At most [`Limits::max_series`] series and [`Limits::max_buckets`] buckets (one per series and minute with data,
-//! kept [`RETENTION_MINUTES`]); a write past either is refused with `LimitExceeded`. A bucket costs about 80 bytes
+//! kept [`RETENTION_MINUTES`]); a write past either is refused with `LimitExceeded`. Percentile sketches hold at
+//! most [`Limits::max_bins`] bins together (8 bytes each, at most 64 a minute); past that, new minutes get no
+//! sketch, and no percentiles, rather than refusing the write. A bucket costs about 80 bytes
 //! of memory and about 100 bytes of file, and the file is at most about three times the live buckets' size.
 
 use crate::MetricsError;
 use crate::series::{Bucket, RETENTION_MINUTES, Series, SeriesKey};
+use crate::sketch::Sketch;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -31,13 +35,16 @@ pub struct Limits {
     pub max_series: usize,
     /// Buckets (series-minutes with data) kept at most.
     pub max_buckets: usize,
+    /// Percentile sketch bins kept at most.
+    pub max_bins: usize,
 }
 
 impl Default for Limits {
-    /// 10,000 series and 20,000,000 buckets: about 1.6 GB of memory at most, and 15 days of every minute for
-    /// about 900 series (a series written only sometimes costs only its minutes with data).
+    /// 10,000 series, 20,000,000 buckets and 40,000,000 sketch bins: about 2 GB of memory at most (1.6 GB of
+    /// buckets, 320 MB of bins), and 15 days of every minute for about 900 series (a series written only sometimes
+    /// costs only its minutes with data).
     fn default() -> Self {
-        Self { max_series: 10_000, max_buckets: 20_000_000 }
+        Self { max_series: 10_000, max_buckets: 20_000_000, max_bins: 40_000_000 }
     }
 }
 
@@ -52,6 +59,8 @@ pub struct Point {
     pub bucket: Bucket,
     /// The unit given with it.
     pub unit: Option<String>,
+    /// The sketch of its values, when they are known.
+    pub sketch: Option<Sketch>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -65,6 +74,8 @@ enum Record {
         p: u64,
         m: i64,
         b: [f64; 4],
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        h: Option<Vec<(u16, f32)>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         u: Option<String>,
         w: f64,
@@ -80,6 +91,7 @@ struct Inner {
     series: HashMap<SeriesKey, Entry>,
     next_id: u64,
     buckets: usize,
+    bins: usize,
     log: BufWriter<File>,
     log_records: usize,
 }
@@ -122,12 +134,15 @@ impl PointStore {
                         by_id.insert(s, k.clone());
                         series.entry(k).or_insert(Entry { id: s, series: Series::default() }).id = s;
                     }
-                    Ok(Record::Point { p, m, b, u, w }) => {
+                    Ok(Record::Point { p, m, b, h, u, w }) => {
                         let Some(entry) = by_id.get(&p).and_then(|k| series.get_mut(k)) else {
                             tracing::warn!(line = n + 1, "points.log names an unknown series; skipped");
                             continue;
                         };
                         entry.series.add(m, &Bucket { count: b[0], sum: b[1], min: b[2], max: b[3] });
+                        if let Some(bins) = h {
+                            entry.series.add_sketch(m, &Sketch { bins });
+                        }
                         if u.is_some() {
                             entry.series.unit = u;
                         }
@@ -140,8 +155,9 @@ impl PointStore {
             }
         }
         let buckets = series.values().map(|e| e.series.buckets.len()).sum();
+        let bins = series.values().flat_map(|e| e.series.sketches.values()).map(|s| s.bins.len()).sum();
         let log = BufWriter::new(OpenOptions::new().create(true).append(true).open(&path)?);
-        let inner = Inner { series, next_id, buckets, log, log_records };
+        let inner = Inner { series, next_id, buckets, bins, log, log_records };
         Ok(Self { dir: dir.to_path_buf(), limits, inner: Mutex::new(inner) })
     }
 
@@ -195,11 +211,18 @@ impl PointStore {
                 entry.series.unit.clone_from(&p.unit);
             }
             entry.series.last_write = now;
+            // A sketch only while the bin budget lasts: past it, the minute has no percentiles.
+            let sketch = p.sketch.as_ref().filter(|_| inner.bins < self.limits.max_bins);
+            if let Some(sketch) = sketch {
+                let delta = entry.series.add_sketch(p.minute, sketch);
+                inner.bins = inner.bins.saturating_add_signed(delta);
+            }
             let b = p.bucket;
             let record = Record::Point {
                 p: entry.id,
                 m: p.minute,
                 b: [b.count, b.sum, b.min, b.max],
+                h: sketch.map(|s| s.bins.clone()),
                 u: p.unit.clone(),
                 w: now,
             };
@@ -241,11 +264,14 @@ impl PointStore {
     pub fn compact(&self, now: f64) -> Result<String, MetricsError> {
         let oldest = (now / 60.0).floor() as i64 - RETENTION_MINUTES;
         let mut inner = self.lock();
-        let mut dropped = 0;
+        let (mut dropped, mut bins_dropped) = (0, 0);
         for entry in inner.series.values_mut() {
-            dropped += entry.series.prune(oldest);
+            let (buckets, bins) = entry.series.prune(oldest);
+            dropped += buckets;
+            bins_dropped += bins;
         }
         inner.buckets -= dropped;
+        inner.bins = inner.bins.saturating_sub(bins_dropped);
         let before = inner.series.len();
         inner.series.retain(|_, e| !e.series.buckets.is_empty());
         let series_dropped = before - inner.series.len();
@@ -269,6 +295,7 @@ impl PointStore {
                     p: entry.id,
                     m: *minute,
                     b: [b.count, b.sum, b.min, b.max],
+                    h: entry.series.sketches.get(minute).map(|s| s.bins.clone()),
                     u: entry.series.unit.clone(),
                     w: entry.series.last_write,
                 };
@@ -301,6 +328,7 @@ mod tests {
             minute,
             bucket: Bucket::of(value, 1.0),
             unit: Some("Count".into()),
+            sketch: Some(Sketch::of(value, 1.0)),
         }
     }
 
@@ -319,19 +347,24 @@ mod tests {
         let key = point("a", 0, 0.0).key;
         let b = store.with_series(&key, |s| s.buckets[&100]).unwrap();
         assert_eq!(b, Bucket { count: 2.0, sum: 4.0, min: 1.0, max: 3.0 });
+        assert_eq!(store.with_series(&key, |s| s.sketch(100, 101).unwrap().count()), Some(2.0), "sketches too");
         assert_eq!(store.with_series(&key, |s| s.unit.clone()).unwrap().as_deref(), Some("Count"));
     }
 
     #[test]
     fn limits_refuse_whole_batches() {
         let dir = tempfile::tempdir().unwrap();
-        let store = PointStore::open(dir.path(), Limits { max_series: 1, max_buckets: 2 }).unwrap();
+        let store = PointStore::open(dir.path(), Limits { max_series: 1, max_buckets: 2, max_bins: 1 }).unwrap();
         store.add(&[point("a", 1, 1.0)], 0.0).unwrap();
         let err = store.add(&[point("a", 2, 1.0), point("b", 2, 1.0)], 0.0).unwrap_err();
         assert_eq!(err.code, "LimitExceeded");
         assert_eq!(store.size(), (1, 1), "nothing of a refused batch is kept");
         store.add(&[point("a", 2, 1.0), point("a", 2, 2.0)], 0.0).unwrap();
         assert_eq!(store.add(&[point("a", 3, 1.0)], 0.0).unwrap_err().code, "LimitExceeded");
+        // One sketch bin was allowed: minute 2 has no sketch, so no percentile, but its values are kept.
+        let key = point("a", 0, 0.0).key;
+        assert_eq!(store.with_series(&key, |s| s.sketches.len()), Some(1));
+        assert_eq!(store.with_series(&key, |s| s.buckets[&2].count), Some(2.0));
     }
 
     #[test]

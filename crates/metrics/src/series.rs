@@ -3,8 +3,11 @@
 //! A series is a namespace, a metric name and a set of dimensions (sorted by name, as CloudWatch treats them as a
 //! set). Its data is one [`Bucket`] per minute that received a value, kept for [`RETENTION_MINUTES`]: the count,
 //! sum, minimum and maximum of everything put in that minute, which is what every CloudWatch statistic but the
-//! percentiles needs. A series holds at most one bucket per minute of its retention, so its memory is bounded.
+//! percentiles needs; percentiles come from a [`Sketch`] of the minute's values kept beside it (when the values are
+//! known: a `StatisticValues` set with several distinct values has none, and then no percentile covers its minute).
+//! A series holds at most one bucket and one sketch per minute of its retention, so its memory is bounded.
 
+use crate::sketch::{MAX_BINS, Sketch, parse_percentile};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -67,6 +70,8 @@ pub struct Series {
     pub unit: Option<String>,
     /// The last time (epoch seconds, from the clock) a value was written.
     pub last_write: f64,
+    /// Percentile sketches by minute.
+    pub sketches: BTreeMap<i64, Sketch>,
 }
 
 impl Series {
@@ -75,12 +80,44 @@ impl Series {
         self.buckets.entry(minute).and_modify(|b| b.merge(bucket)).or_insert(*bucket);
     }
 
-    /// Drops buckets before `oldest_minute`; how many were dropped.
-    pub fn prune(&mut self, oldest_minute: i64) -> usize {
+    /// Adds a sketch to a minute's; how many bins the minute gained (negative if it lost some by the cap).
+    pub fn add_sketch(&mut self, minute: i64, sketch: &Sketch) -> isize {
+        let entry = self.sketches.entry(minute).or_default();
+        let before = entry.bins.len() as isize;
+        entry.merge(sketch, MAX_BINS);
+        entry.bins.len() as isize - before
+    }
+
+    /// Drops buckets and sketches before `oldest_minute`; how many buckets and sketch bins were dropped.
+    pub fn prune(&mut self, oldest_minute: i64) -> (usize, usize) {
         let keep = self.buckets.split_off(&oldest_minute);
         let dropped = self.buckets.len();
         self.buckets = keep;
-        dropped
+        let keep = self.sketches.split_off(&oldest_minute);
+        let bins = self.sketches.values().map(|s| s.bins.len()).sum();
+        self.sketches = keep;
+        (dropped, bins)
+    }
+
+    /// The sketch of the values in `[start_minute, end_minute)`, if every value there is in a sketch.
+    pub fn sketch(&self, start_minute: i64, end_minute: i64) -> Option<Sketch> {
+        let total = self.aggregate(start_minute, end_minute)?.count;
+        let mut out = Sketch::default();
+        for sketch in self.sketches.range(start_minute..end_minute).map(|(_, s)| s) {
+            out.merge(sketch, usize::MAX);
+        }
+        ((out.count() - total).abs() <= 1e-6 * total.max(1.0)).then_some(out)
+    }
+
+    /// A statistic over `[start_minute, end_minute)`; `None` without data (or, for a percentile, without sketches
+    /// of all of it).
+    pub fn value(&self, stat: Stat, start_minute: i64, end_minute: i64) -> Option<f64> {
+        match stat {
+            Stat::Percentile(hundredths) => {
+                self.sketch(start_minute, end_minute)?.quantile(f64::from(hundredths) / 10_000.0)
+            }
+            simple => self.aggregate(start_minute, end_minute).map(|b| simple.of(&b)),
+        }
     }
 
     /// The aggregate of the buckets in `[start_minute, end_minute)`, if any.
@@ -112,10 +149,13 @@ pub enum Stat {
     Minimum,
     /// `Maximum`.
     Maximum,
+    /// A percentile (`p99.9`), in hundredths of a percent (9990).
+    Percentile(u32),
 }
 
 impl Stat {
-    /// Parses a statistic name; `None` for percentiles and the other extended statistics.
+    /// Parses a statistic name: the five simple ones and percentiles (`p0` to `p100`, two decimals at most);
+    /// `None` for the other extended statistics (trimmed means, ...).
     pub fn parse(name: &str) -> Option<Self> {
         Some(match name {
             "SampleCount" => Self::SampleCount,
@@ -123,11 +163,25 @@ impl Stat {
             "Sum" => Self::Sum,
             "Minimum" => Self::Minimum,
             "Maximum" => Self::Maximum,
-            _ => return None,
+            other => Self::Percentile((parse_percentile(other)? * 10_000.0).round() as u32),
         })
     }
 
-    /// The statistic's value over an aggregate.
+    /// The statistic's name on the wire (`Average`, `p99.9`).
+    pub fn name(self) -> String {
+        match self {
+            Self::SampleCount => "SampleCount".into(),
+            Self::Average => "Average".into(),
+            Self::Sum => "Sum".into(),
+            Self::Minimum => "Minimum".into(),
+            Self::Maximum => "Maximum".into(),
+            Self::Percentile(h) if h % 100 == 0 => format!("p{}", h / 100),
+            Self::Percentile(h) => format!("p{}", f64::from(h) / 100.0),
+        }
+    }
+
+    /// The statistic's value over an aggregate (a percentile, which needs a sketch, gives the average: use
+    /// [`Series::value`]).
     pub fn of(self, b: &Bucket) -> f64 {
         match self {
             Self::SampleCount => b.count,
@@ -141,13 +195,21 @@ impl Stat {
             Self::Sum => b.sum,
             Self::Minimum => b.min,
             Self::Maximum => b.max,
+            Self::Percentile(_) => Self::Average.of(b),
         }
     }
 }
 
 /// Splits `[start, end)` (epoch seconds) into periods of `period` seconds aligned on whole minutes from the start
-/// rounded down, and aggregates each period that has data: `(period start, aggregate)`, oldest first.
-pub fn periods(series: &Series, start: f64, end: f64, period: i64) -> Vec<(i64, Bucket)> {
+/// rounded down, and aggregates each period that has data: `(period start, aggregate, sketch)`, oldest first; the
+/// sketch only `with_sketches`, and only where every value of the period is in one.
+pub fn periods(
+    series: &Series,
+    start: f64,
+    end: f64,
+    period: i64,
+    with_sketches: bool,
+) -> Vec<(i64, Bucket, Option<Sketch>)> {
     let period_minutes = (period / 60).max(1);
     let first = (start / 60.0).floor() as i64;
     let last = (end / 60.0).ceil() as i64;
@@ -156,7 +218,8 @@ pub fn periods(series: &Series, start: f64, end: f64, period: i64) -> Vec<(i64, 
     while minute < last {
         let next = (minute + period_minutes).min(last);
         if let Some(b) = series.aggregate(minute, next) {
-            out.push((minute * 60, b));
+            let sketch = if with_sketches { series.sketch(minute, next) } else { None };
+            out.push((minute * 60, b, sketch));
         }
         minute += period_minutes;
     }
@@ -180,7 +243,7 @@ mod tests {
         assert_eq!((Stat::Minimum.of(&b), Stat::Maximum.of(&b), Stat::Sum.of(&b)), (1.0, 15.0, 24.0));
         assert_eq!(s.aggregate(12, 20), None);
         assert_eq!(s.aggregate(11, 11), None);
-        assert_eq!(Stat::parse("p99"), None);
+        assert_eq!(Stat::parse("p99"), Some(Stat::Percentile(9900)));
     }
 
     #[test]
@@ -190,13 +253,13 @@ mod tests {
             s.add(minute, &Bucket::of(minute as f64, 1.0));
         }
         // Start 100:30 rounds down to minute 100; periods of 3 minutes: [100,103) [103,106).
-        let got = periods(&s, 100.0 * 60.0 + 30.0, 106.0 * 60.0, 180);
+        let got = periods(&s, 100.0 * 60.0 + 30.0, 106.0 * 60.0, 180, false);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].0, 6000);
         assert_eq!(got[0].1.count, 3.0);
-        assert_eq!(got[1], (103 * 60, Bucket::of(105.0, 1.0)));
+        assert_eq!(got[1], (103 * 60, Bucket::of(105.0, 1.0), None));
         // A period with no data gives no datapoint.
-        assert!(periods(&s, 110.0 * 60.0, 120.0 * 60.0, 60).is_empty());
+        assert!(periods(&s, 110.0 * 60.0, 120.0 * 60.0, 60, false).is_empty());
     }
 
     #[test]
@@ -205,8 +268,26 @@ mod tests {
         for minute in 0..10 {
             s.add(minute, &Bucket::of(1.0, 1.0));
         }
-        assert_eq!(s.prune(7), 7);
+        assert_eq!(s.prune(7), (7, 0));
         assert_eq!(s.buckets.keys().copied().collect::<Vec<_>>(), vec![7, 8, 9]);
+    }
+
+    #[test]
+    fn percentiles_need_every_value_in_a_sketch() {
+        let mut s = Series::default();
+        for v in 1..=100 {
+            s.add(1, &Bucket::of(f64::from(v), 1.0));
+            s.add_sketch(1, &Sketch::of(f64::from(v), 1.0));
+        }
+        let p90 = s.value(Stat::parse("p90").unwrap(), 0, 2).unwrap();
+        assert!((p90 - 90.0).abs() <= 1.8, "{p90}");
+        assert_eq!(s.value(Stat::Maximum, 0, 2), Some(100.0));
+        // A statistic set without its values in minute 2: no percentile over a range that covers it.
+        s.add(2, &Bucket { count: 2.0, sum: 3.0, min: 1.0, max: 2.0 });
+        assert_eq!(s.value(Stat::parse("p50").unwrap(), 0, 3), None);
+        assert!(s.value(Stat::parse("p50").unwrap(), 0, 2).is_some());
+        assert_eq!(Stat::parse("p99.9"), Some(Stat::Percentile(9990)));
+        assert_eq!(Stat::parse("tm99"), None);
     }
 
     #[test]

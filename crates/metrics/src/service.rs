@@ -101,6 +101,7 @@ impl Metrics {
             minute: (timestamp / 60.0).floor() as i64,
             bucket: Bucket::of(value, 1.0),
             unit: unit.map(|u| u.as_str().to_string()),
+            sketch: Some(crate::sketch::Sketch::of(value, 1.0)),
         };
         self.points.add(&[point], self.clock.now())
     }

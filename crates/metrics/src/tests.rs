@@ -142,6 +142,77 @@ async fn put_metric_data_errors_are_aws_classes() {
 }
 
 #[tokio::test]
+async fn percentiles_from_values_and_sketchable_sets() {
+    let (dir, store, clock) = setup();
+    let m = service(dir.path(), store, clock.clone()).await;
+    let values: Vec<f64> = (1..=100).map(f64::from).collect();
+    ok(&m, "PutMetricData", json!({"Namespace": "App", "MetricData": [
+        {"MetricName": "Latency", "Timestamp": START + 1.0, "Values": values[..50]},
+        {"MetricName": "Latency", "Timestamp": START + 2.0, "Values": values[50..]},
+        {"MetricName": "Latency", "Timestamp": START + 61.0, "StatisticValues": {"SampleCount": 4.0, "Sum": 40.0, "Minimum": 10.0, "Maximum": 10.0}},
+        {"MetricName": "Latency", "Timestamp": START + 121.0, "StatisticValues": {"SampleCount": 2.0, "Sum": 3.0, "Minimum": 1.0, "Maximum": 2.0}}]}))
+    .await;
+    let out = ok(
+        &m,
+        "GetMetricStatistics",
+        json!({"Namespace": "App", "MetricName": "Latency", "StartTime": START,
+        "EndTime": START + 180.0, "Period": 60, "ExtendedStatistics": ["p50", "p99.5"]}),
+    )
+    .await;
+    let points = out["Datapoints"].as_array().unwrap();
+    assert_eq!(points.len(), 3, "{out}");
+    let p50 = points[0]["ExtendedStatistics"]["p50"].as_f64().unwrap();
+    let p995 = points[0]["ExtendedStatistics"]["p99.5"].as_f64().unwrap();
+    assert!((p50 - 50.0).abs() <= 1.0 && (p995 - 100.0).abs() <= 2.0, "{out}");
+    assert!(points[0].get("Average").is_none());
+    // A set of equal values has percentiles; one of different values has none.
+    assert!((points[1]["ExtendedStatistics"]["p50"].as_f64().unwrap() - 10.0).abs() <= 0.2, "{out}");
+    assert!(points[2].get("ExtendedStatistics").is_none(), "{out}");
+    let e = err(
+        &m,
+        "GetMetricStatistics",
+        json!({"Namespace": "App", "MetricName": "Latency", "StartTime": START,
+        "EndTime": START + 180.0, "Period": 60, "ExtendedStatistics": ["tm99"]}),
+    )
+    .await;
+    assert_eq!(e.code, "InvalidParameterValue");
+    let e = err(
+        &m,
+        "GetMetricStatistics",
+        json!({"Namespace": "App", "MetricName": "Latency", "StartTime": START,
+        "EndTime": START + 180.0, "Period": 60, "Statistics": ["Sum"], "ExtendedStatistics": ["p90"]}),
+    )
+    .await;
+    assert_eq!(e.code, "InvalidParameterCombination");
+    // GetMetricData takes percentile stats; the period with no sketch gives no value.
+    let out = ok(
+        &m,
+        "GetMetricData",
+        json!({"MetricDataQueries": [{"Id": "p", "MetricStat": {"Metric": {
+        "Namespace": "App", "MetricName": "Latency"}, "Period": 60, "Stat": "p90"}}],
+        "StartTime": START, "EndTime": START + 180.0, "ScanBy": "TimestampAscending"}),
+    )
+    .await;
+    let got: Vec<f64> =
+        out["MetricDataResults"][0]["Values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(got.len(), 2, "{out}");
+    assert!((got[0] - 90.0).abs() <= 1.8 && (got[1] - 10.0).abs() <= 0.2, "{got:?}");
+    // An alarm on a percentile.
+    ok(
+        &m,
+        "PutMetricAlarm",
+        json!({"AlarmName": "p99", "Namespace": "App", "MetricName": "Latency",
+        "ExtendedStatistic": "p99", "Period": 60, "EvaluationPeriods": 1, "Threshold": 95.0,
+        "ComparisonOperator": "GreaterThanThreshold"}),
+    )
+    .await;
+    clock.advance(60.0);
+    m.evaluate_alarms().await.unwrap();
+    let a = ok(&m, "DescribeAlarms", json!({})).await["MetricAlarms"][0].clone();
+    assert_eq!((a["StateValue"].clone(), a["ExtendedStatistic"].clone()), (json!("ALARM"), json!("p99")), "{a}");
+}
+
+#[tokio::test]
 async fn get_metric_data_pages_and_orders() {
     let (dir, store, clock) = setup();
     let m = service(dir.path(), store, clock.clone()).await;
@@ -300,6 +371,11 @@ async fn alarm_errors_tags_and_delete() {
     let m = service(dir.path(), store, clock).await;
     let cases = [
         (alarm("a", json!({"ExtendedStatistic": "p99"})), "InvalidParameterCombination"),
+        (
+            json!({"AlarmName": "a", "Namespace": "App", "MetricName": "x", "ExtendedStatistic": "tm90", "Period": 60,
+            "EvaluationPeriods": 1, "Threshold": 1, "ComparisonOperator": "GreaterThanThreshold"}),
+            "InvalidParameterValue",
+        ),
         (alarm("a", json!({"Period": 45})), "InvalidParameterValue"),
         (alarm("a", json!({"DatapointsToAlarm": 3})), "InvalidParameterValue"),
         (alarm("a", json!({"TreatMissingData": "sometimes"})), "InvalidParameterValue"),

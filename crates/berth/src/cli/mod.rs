@@ -128,6 +128,10 @@ pub struct ServerArgs {
     /// The most series-minutes (1-minute aggregates, about 80 bytes each) the CloudWatch store keeps.
     #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_buckets)]
     pub metrics_max_buckets: usize,
+    /// The most percentile sketch bins (8 bytes each) the CloudWatch store keeps; past it, new minutes have no
+    /// percentiles.
+    #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_bins)]
+    pub metrics_max_bins: usize,
     /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
     /// with their instance secret; only new agents need the new token.
     #[arg(long)]

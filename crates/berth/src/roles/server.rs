@@ -65,8 +65,11 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     logs.spawn_background();
     let mut metrics_config =
         berth_metrics::MetricsConfig::new(args.data_dir.join("metrics"), &args.region, &args.account_id);
-    metrics_config.limits =
-        berth_metrics::points::Limits { max_series: args.metrics_max_series, max_buckets: args.metrics_max_buckets };
+    metrics_config.limits = berth_metrics::points::Limits {
+        max_series: args.metrics_max_series,
+        max_buckets: args.metrics_max_buckets,
+        max_bins: args.metrics_max_bins,
+    };
     metrics_config.evaluate_every = Duration::try_from_secs_f64(args.alarm_evaluation_seconds)
         .ok()
         .filter(|d| !d.is_zero())

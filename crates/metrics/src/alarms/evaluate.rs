@@ -8,7 +8,7 @@
 //! every one breaches; otherwise OK. When every period is missing, `missing` gives INSUFFICIENT_DATA and `ignore`
 //! keeps the current state. CloudWatch also widens the range it fetches when points are missing; Berth does not.
 
-use crate::series::{Bucket, Series, Stat};
+use crate::series::{Series, Stat};
 use berth_model::cloudwatch::{ComparisonOperator, StateValue};
 
 /// What an alarm evaluates, taken from its configuration.
@@ -72,9 +72,8 @@ impl Rule {
             .rev()
             .map(|k| {
                 let start = end - (k + 1) * period;
-                let value = series
-                    .and_then(|s| s.aggregate(start.div_euclid(60), (start + period).div_euclid(60)))
-                    .map(|b: Bucket| self.stat.of(&b));
+                let value =
+                    series.and_then(|s| s.value(self.stat, start.div_euclid(60), (start + period).div_euclid(60)));
                 (start, value)
             })
             .collect()
@@ -98,7 +97,7 @@ impl Rule {
             .collect();
         let data = serde_json::json!({
             "version": "1.0",
-            "statistic": format!("{:?}", self.stat),
+            "statistic": self.stat.name(),
             "period": self.period,
             "recentDatapoints": points.iter().filter_map(|(_, v)| *v).collect::<Vec<f64>>(),
             "threshold": self.threshold,
@@ -175,6 +174,7 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::series::Bucket;
 
     fn rule(n: i64, m: i64, missing: &str) -> Rule {
         Rule {

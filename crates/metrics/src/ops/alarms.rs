@@ -22,7 +22,11 @@ const TREAT_MISSING: &[&str] = &["breaching", "notBreaching", "ignore", "missing
 pub(crate) fn rule_of(alarm: &MetricAlarm) -> Option<Rule> {
     let n = i64::from(alarm.evaluation_periods?);
     Some(Rule {
-        stat: Stat::parse(alarm.statistic?.as_str())?,
+        stat: match (&alarm.statistic, &alarm.extended_statistic) {
+            (Some(s), _) => Stat::parse(s.as_str())?,
+            (None, Some(e)) => Stat::parse(e)?,
+            (None, None) => return None,
+        },
         period: i64::from(alarm.period?),
         evaluation_periods: n,
         datapoints_to_alarm: alarm.datapoints_to_alarm.map_or(n, i64::from),
@@ -98,9 +102,12 @@ fn validate(input: &PutMetricAlarmInput) -> Result<(), MetricsError> {
                 "Exactly one of the parameters Statistic and ExtendedStatistic must be specified.",
             ));
         }
-        (None, Some(_)) => {
-            return Err(MetricsError::invalid("ExtendedStatistic (percentile) alarms are not supported by Berth."));
+        (None, Some(e)) if crate::sketch::parse_percentile(e).is_none() => {
+            return Err(MetricsError::invalid(format!(
+                "The value {e} for parameter ExtendedStatistic is invalid: Berth computes percentiles (p0.0 to p100)."
+            )));
         }
+        (None, Some(_)) => {}
         (Some(_), None) => {}
     }
     let Some(period) = input.period else { return Err(MetricsError::missing("The parameter Period is required.")) };
@@ -198,6 +205,7 @@ pub(crate) async fn put_metric_alarm(metrics: &Metrics, input: PutMetricAlarmInp
                 metric_name: input.metric_name.clone(),
                 namespace: input.namespace.clone(),
                 statistic: input.statistic,
+                extended_statistic: input.extended_statistic.clone(),
                 dimensions: Some(dimensions),
                 period: input.period,
                 unit: input.unit,
@@ -305,6 +313,7 @@ pub(crate) async fn describe_alarms_for_metric(
         .filter(|a| {
             series_of(a) == key
                 && input.statistic.is_none_or(|s| a.statistic == Some(s))
+                && input.extended_statistic.as_ref().is_none_or(|e| a.extended_statistic.as_ref() == Some(e))
                 && input.period.is_none_or(|p| a.period == Some(p))
                 && input.unit.is_none_or(|u| a.unit == Some(u))
         })

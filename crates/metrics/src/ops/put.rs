@@ -3,6 +3,7 @@
 use super::{Empty, check_dimensions, check_len};
 use crate::points::Point;
 use crate::series::{Bucket, SeriesKey};
+use crate::sketch::Sketch;
 use crate::{Metrics, MetricsError};
 use berth_model::cloudwatch::{MetricDatum, PutMetricDataInput};
 
@@ -91,7 +92,7 @@ fn datum_points(namespace: &str, d: &MetricDatum, at: &str, now: f64) -> Result<
     let mut buckets = Vec::new();
     if let Some(v) = d.value {
         check_value(v, &format!("{at}.Value"))?;
-        buckets.push(Bucket::of(v, 1.0));
+        buckets.push((Bucket::of(v, 1.0), Some(Sketch::of(v, 1.0))));
     } else if let Some(s) = &d.statistic_values {
         for (v, name) in
             [(s.sample_count, "SampleCount"), (s.sum, "Sum"), (s.minimum, "Minimum"), (s.maximum, "Maximum")]
@@ -103,7 +104,10 @@ fn datum_points(namespace: &str, d: &MetricDatum, at: &str, now: f64) -> Result<
                 "The parameter {at}.StatisticValues is invalid: SampleCount must be positive and Minimum at most Maximum."
             )));
         }
-        buckets.push(Bucket { count: s.sample_count, sum: s.sum, min: s.minimum, max: s.maximum });
+        // A set's values are known (and so its percentiles) only when it holds one value, or equal ones.
+        let known = s.sample_count == 1.0 || s.minimum == s.maximum;
+        let sketch = known.then(|| Sketch::of(s.minimum, s.sample_count));
+        buckets.push((Bucket { count: s.sample_count, sum: s.sum, min: s.minimum, max: s.maximum }, sketch));
     } else if let Some(values) = &d.values {
         if values.len() > 150 {
             return Err(MetricsError::invalid(format!(
@@ -126,7 +130,7 @@ fn datum_points(namespace: &str, d: &MetricDatum, at: &str, now: f64) -> Result<
                 )));
             }
             if count > 0.0 {
-                buckets.push(Bucket::of(*v, count));
+                buckets.push((Bucket::of(*v, count), Some(Sketch::of(*v, count))));
             }
         }
     } else {
@@ -137,5 +141,8 @@ fn datum_points(namespace: &str, d: &MetricDatum, at: &str, now: f64) -> Result<
     let key = SeriesKey::new(namespace, &d.metric_name, dimensions);
     let minute = (timestamp / 60.0).floor() as i64;
     let unit = d.unit.map(|u| u.as_str().to_string());
-    Ok(buckets.into_iter().map(|bucket| Point { key: key.clone(), minute, bucket, unit: unit.clone() }).collect())
+    Ok(buckets
+        .into_iter()
+        .map(|(bucket, sketch)| Point { key: key.clone(), minute, bucket, unit: unit.clone(), sketch })
+        .collect())
 }

@@ -2,6 +2,7 @@
 
 use super::{check_dimensions, offset_of, token_at};
 use crate::series::{Bucket, SeriesKey, Stat, periods};
+use crate::sketch::{Sketch, parse_percentile};
 use crate::{Metrics, MetricsError};
 use berth_model::cloudwatch::{
     Datapoint, Dimension, GetMetricDataInput, GetMetricDataOutput, GetMetricStatisticsInput, GetMetricStatisticsOutput,
@@ -31,20 +32,26 @@ fn check_range(start: f64, end: f64) -> Result<(), MetricsError> {
     Ok(())
 }
 
+/// A period's start, aggregate and (when asked for and complete) sketch.
+type PeriodData = (i64, Bucket, Option<Sketch>);
+
 /// The buckets of a series by period, or none when the series does not exist or its unit is not `unit`.
 fn series_periods(
     metrics: &Metrics,
     key: &SeriesKey,
     unit: Option<StandardUnit>,
-    start: f64,
-    end: f64,
-    period: i64,
-) -> (Vec<(i64, Bucket)>, Option<String>) {
+    (start, end, period): (f64, f64, i64),
+    with_sketches: bool,
+) -> (Vec<PeriodData>, Option<String>) {
     metrics
         .points
         .with_series(key, |s| {
             let unit_matches = unit.is_none_or(|u| s.unit.as_deref().unwrap_or("None") == u.as_str());
-            if unit_matches { (periods(s, start, end, period), s.unit.clone()) } else { (Vec::new(), None) }
+            if unit_matches {
+                (periods(s, start, end, period, with_sketches), s.unit.clone())
+            } else {
+                (Vec::new(), None)
+            }
         })
         .unwrap_or_default()
 }
@@ -58,14 +65,22 @@ pub(crate) fn get_metric_statistics(
     check_range(input.start_time, input.end_time)?;
     let statistics = input.statistics.unwrap_or_default();
     let extended = input.extended_statistics.unwrap_or_default();
-    if statistics.is_empty() && extended.is_empty() {
-        return Err(MetricsError::combination("Must specify either Statistics or ExtendedStatistics."));
+    if statistics.is_empty() == extended.is_empty() {
+        return Err(MetricsError::combination("Must specify either Statistics or ExtendedStatistics, but not both."));
     }
-    if !extended.is_empty() {
-        return Err(MetricsError::invalid(
-            "ExtendedStatistics (percentiles) are not supported by Berth: its 1-minute buckets keep count, sum, \
-             minimum and maximum.",
-        ));
+    if extended.len() > 10 {
+        return Err(MetricsError::invalid("The collection ExtendedStatistics must not have a size greater than 10."));
+    }
+    let mut percentiles = Vec::new();
+    for (i, e) in extended.iter().enumerate() {
+        let q = parse_percentile(e).ok_or_else(|| {
+            MetricsError::invalid(format!(
+                "The value {e} for parameter ExtendedStatistics.member.{} is invalid: Berth computes percentiles \
+                 (p0.0 to p100), not trimmed or windsorized statistics.",
+                i + 1
+            ))
+        })?;
+        percentiles.push((e.clone(), q));
     }
     if statistics.len() > 5 {
         return Err(MetricsError::invalid("The collection Statistics must not have a size greater than 5."));
@@ -79,12 +94,18 @@ pub(crate) fn get_metric_statistics(
     }
     let dimensions = check_dimensions(input.dimensions.as_deref().unwrap_or_default(), "Dimensions")?;
     let key = SeriesKey::new(&input.namespace, &input.metric_name, dimensions);
-    let (buckets, unit) = series_periods(metrics, &key, input.unit, input.start_time, input.end_time, period);
+    let range = (input.start_time, input.end_time, period);
+    let (buckets, unit) = series_periods(metrics, &key, input.unit, range, !percentiles.is_empty());
     let unit = input.unit.or_else(|| unit.as_deref().and_then(StandardUnit::parse)).unwrap_or(StandardUnit::None);
     let datapoints = buckets
         .iter()
-        .map(|(t, b)| {
+        .map(|(t, b, sketch)| {
             let mut d = Datapoint { timestamp: Some(*t as f64), unit: Some(unit), ..Default::default() };
+            // Percentiles of a period some of whose values are not in a sketch (statistic sets) are left out.
+            if let Some(sketch) = sketch.as_ref().filter(|_| !percentiles.is_empty()) {
+                let values = percentiles.iter().filter_map(|(name, q)| Some((name.clone(), sketch.quantile(*q)?)));
+                d.extended_statistics = Some(values.collect());
+            }
             for s in &statistics {
                 let stat = Stat::parse(s.as_str()).unwrap_or(Stat::Average);
                 let v = Some(stat.of(b));
@@ -94,6 +115,7 @@ pub(crate) fn get_metric_statistics(
                     Stat::Sum => d.sum = v,
                     Stat::Minimum => d.minimum = v,
                     Stat::Maximum => d.maximum = v,
+                    Stat::Percentile(_) => {}
                 }
             }
             d
@@ -153,7 +175,7 @@ pub(crate) fn get_metric_data(
         let Some(statistic) = Stat::parse(&stat.stat) else {
             return Err(MetricsError::invalid(format!(
                 "The value {} for parameter {at}.MetricStat.Stat is invalid: Berth computes SampleCount, Average, Sum, \
-                 Minimum and Maximum (no percentiles or trimmed statistics).",
+                 Minimum, Maximum and percentiles (pNN.NN), not trimmed or windsorized statistics.",
                 stat.stat
             )));
         };
@@ -170,8 +192,19 @@ pub(crate) fn get_metric_data(
         if !q.return_data.unwrap_or(true) {
             continue;
         }
-        let (buckets, _) = series_periods(metrics, &key, stat.unit, input.start_time, input.end_time, period);
-        let mut values: Vec<(f64, f64)> = buckets.iter().map(|(t, b)| (*t as f64, statistic.of(b))).collect();
+        let percentile = matches!(statistic, Stat::Percentile(_));
+        let range = (input.start_time, input.end_time, period);
+        let (buckets, _) = series_periods(metrics, &key, stat.unit, range, percentile);
+        let mut values: Vec<(f64, f64)> = buckets
+            .iter()
+            .filter_map(|(t, b, sketch)| {
+                let value = match statistic {
+                    Stat::Percentile(h) => sketch.as_ref()?.quantile(f64::from(h) / 10_000.0)?,
+                    simple => simple.of(b),
+                };
+                Some((*t as f64, value))
+            })
+            .collect();
         if descending {
             values.reverse();
         }
