@@ -103,7 +103,7 @@ impl Metrics {
             unit: unit.map(|u| u.as_str().to_string()),
             sketch: Some(crate::sketch::Sketch::of(value, 1.0)),
         };
-        self.points.add(&[point], self.clock.now())
+        crate::ops::blocking(|| self.points.add(&[point], self.clock.now()))
     }
 
     /// Registers the hook alarm actions go to (replacing any before it).

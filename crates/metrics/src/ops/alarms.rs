@@ -465,13 +465,15 @@ pub(crate) async fn evaluate_all(metrics: &Metrics) -> Result<String, MetricsErr
         checked += 1;
         let key = series_of(&record.alarm);
         let unit = record.alarm.unit;
-        let points = metrics
-            .points
-            .with_series(&key, |s| {
-                let unit_ok = unit.is_none_or(|u| s.unit.as_deref().unwrap_or("None") == u.as_str());
-                rule.datapoints(unit_ok.then_some(s), now)
-            })
-            .unwrap_or_else(|| rule.datapoints(None, now));
+        let points = super::blocking(|| {
+            metrics
+                .points
+                .with_series(&key, |s| {
+                    let unit_ok = unit.is_none_or(|u| s.unit.as_deref().unwrap_or("None") == u.as_str());
+                    rule.datapoints(unit_ok.then_some(s), now)
+                })
+                .unwrap_or_else(|| rule.datapoints(None, now))
+        });
         let outcome = rule.evaluate(&points);
         let name = record.name().to_string();
         let current = record.alarm.state_value.unwrap_or(StateValue::InsufficientData);

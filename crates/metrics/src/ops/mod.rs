@@ -13,10 +13,10 @@ use serde::de::DeserializeOwned;
 /// Calls `operation` with its JSON input; its JSON output.
 pub(crate) async fn dispatch(metrics: &Metrics, operation: &str, body: &[u8]) -> Result<Vec<u8>, MetricsError> {
     match operation {
-        "PutMetricData" => reply(put::put_metric_data(metrics, parse(body)?)?),
-        "GetMetricStatistics" => reply(read::get_metric_statistics(metrics, parse(body)?)?),
-        "GetMetricData" => reply(read::get_metric_data(metrics, parse(body)?)?),
-        "ListMetrics" => reply(list::list_metrics(metrics, parse(body)?)?),
+        "PutMetricData" => reply(blocking(|| put::put_metric_data(metrics, parse(body)?))?),
+        "GetMetricStatistics" => reply(blocking(|| read::get_metric_statistics(metrics, parse(body)?))?),
+        "GetMetricData" => reply(blocking(|| read::get_metric_data(metrics, parse(body)?))?),
+        "ListMetrics" => reply(blocking(|| list::list_metrics(metrics, parse(body)?))?),
         "PutMetricAlarm" => reply(alarms::put_metric_alarm(metrics, parse(body)?).await?),
         "DescribeAlarms" => reply(alarms::describe_alarms(metrics, parse(body)?).await?),
         "DescribeAlarmsForMetric" => reply(alarms::describe_alarms_for_metric(metrics, parse(body)?).await?),
@@ -37,6 +37,15 @@ pub(crate) async fn dispatch(metrics: &Metrics, operation: &str, body: &[u8]) ->
         other if berth_model::cloudwatch::OPERATIONS.contains(&other) => Err(MetricsError::unsupported(other)),
         other => Err(MetricsError::unknown_operation(other)),
     }
+}
+
+/// Runs work on the series store, which takes its lock and writes its file, without stalling the async runtime:
+/// on a multi-threaded runtime the worker hands its other tasks away first (`block_in_place`); elsewhere (tests on
+/// a current-thread runtime) it runs as is.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread { tokio::task::block_in_place(f) } else { f() }
 }
 
 /// Decodes an input: a missing required member is `MissingParameter`; anything else that does not fit the shape
