@@ -237,6 +237,23 @@ async fn the_rust_sdk_puts_reads_lists_and_alarms_over_cbor() {
     assert!(e.is_resource_not_found(), "{e:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_signature_is_refused_in_cbor() {
+    use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
+    let berth = server();
+    let creds = aws_credential_types::Credentials::new(&berth.access_key_id, "wrong", None, None, "test");
+    let config = Config::builder()
+        .behavior_version(config::BehaviorVersion::latest())
+        .region(config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(berth.url())
+        .build();
+    let e = Client::from_conf(config).list_metrics().send().await.unwrap_err();
+    let raw = e.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(raw, Some(403));
+    assert_eq!(e.into_service_error().code(), Some("InvalidSignatureException"));
+}
+
 /// A form POST in the AWS query protocol, signed for `monitoring`; (status, body text).
 async fn query(berth: &Berth, form: &str) -> (u16, String) {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
