@@ -18,12 +18,16 @@ pub struct ApiError {
     pub message: String,
     /// `resourceIds`, for `ConflictException`.
     pub resource_ids: Vec<String>,
+    /// The AWS query protocol's code for the error, for services compatible with it (CloudWatch's
+    /// `InvalidParameterValue` for `InvalidParameterValueException`): the `<Code>` of a query error and, in JSON and
+    /// CBOR, the `x-amzn-query-error: <code>;Sender` header the SDKs take the error code from.
+    pub query_code: Option<String>,
 }
 
 impl ApiError {
     /// An error with a status, an exception name and a message.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, code: code.to_string(), message: message.into(), resource_ids: Vec::new() }
+        Self { status, code: code.to_string(), message: message.into(), resource_ids: Vec::new(), query_code: None }
     }
 
     /// 400 with the given exception.
@@ -64,22 +68,63 @@ impl ApiError {
         )
     }
 
-    /// The error as a response with a request id.
+    /// `Sender` or `Receiver`: who is at fault.
+    pub fn fault(&self) -> &'static str {
+        if self.status.is_server_error() { "Receiver" } else { "Sender" }
+    }
+
+    /// The error as an AWS JSON 1.1 response with a request id.
     pub fn into_response_with_id(self, request_id: &str) -> Response {
+        self.into_json_response(request_id, crate::protocol::json11::CONTENT_TYPE)
+    }
+
+    /// The error as an AWS JSON response (1.0 or 1.1, by `content_type`) with a request id.
+    pub fn into_json_response(self, request_id: &str, content_type: &'static str) -> Response {
         let mut body = json!({"__type": self.code, "message": self.message});
         if !self.resource_ids.is_empty() {
             body["resourceIds"] = json!(self.resource_ids);
         }
+        let headers = self.headers(request_id, content_type);
         let mut response = (self.status, body.to_string()).into_response();
-        let headers = response.headers_mut();
-        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+        response.headers_mut().extend(headers);
+        response
+    }
+
+    /// The error as a Smithy RPC v2 CBOR response: a CBOR `{"__type", "message"}` body.
+    pub fn into_cbor_response(self, request_id: &str) -> Response {
+        let body = crate::protocol::cbor::error_body(&self.code, &self.message);
+        let mut headers = self.headers(request_id, crate::protocol::cbor::CONTENT_TYPE);
+        headers.insert("smithy-protocol", HeaderValue::from_static(crate::protocol::cbor::PROTOCOL));
+        let mut response = (self.status, body).into_response();
+        response.headers_mut().extend(headers);
+        response
+    }
+
+    /// The error as an AWS query (XML) response, with its query code when it has one.
+    pub fn into_query_response(self, request_id: &str, namespace: &str) -> Response {
+        let code = self.query_code.as_deref().unwrap_or(&self.code);
+        let body = crate::protocol::query::error(namespace, self.fault(), code, &self.message, request_id);
+        let headers = self.headers(request_id, crate::protocol::query::XML_CONTENT_TYPE);
+        let mut response = (self.status, body).into_response();
+        response.headers_mut().extend(headers);
+        response
+    }
+
+    fn headers(&self, request_id: &str, content_type: &'static str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         if let Ok(v) = HeaderValue::from_str(&self.code) {
             headers.insert("x-amzn-errortype", v);
+        }
+        if let Some(code) = &self.query_code
+            && let Ok(v) = HeaderValue::from_str(&format!("{code};{}", self.fault()))
+        {
+            headers.insert("x-amzn-query-error", v);
         }
         if let Ok(v) = HeaderValue::from_str(request_id) {
             headers.insert("x-amzn-requestid", v);
         }
-        response
+        headers
     }
 }
 
@@ -96,9 +141,13 @@ impl From<ControlError> for ApiError {
             ControlError::Ecs { exception: EcsException::AccessDeniedException, message, .. } => {
                 Self::new(StatusCode::FORBIDDEN, "AccessDeniedException", message)
             }
-            ControlError::Ecs { exception, message, resource_ids } => {
-                Self { status: StatusCode::BAD_REQUEST, code: exception.as_str().to_string(), message, resource_ids }
-            }
+            ControlError::Ecs { exception, message, resource_ids } => Self {
+                status: StatusCode::BAD_REQUEST,
+                code: exception.as_str().to_string(),
+                message,
+                resource_ids,
+                query_code: None,
+            },
             ControlError::Contention { context } => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "ServerException",
@@ -124,6 +173,18 @@ impl From<SigV4Error> for ApiError {
 impl From<berth_logs::LogsError> for ApiError {
     fn from(error: berth_logs::LogsError) -> Self {
         Self::new(StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), error.exception, error.message)
+    }
+}
+
+impl From<berth_metrics::MetricsError> for ApiError {
+    fn from(error: berth_metrics::MetricsError) -> Self {
+        let mut out = Self::new(
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+            error.exception,
+            error.message,
+        );
+        out.query_code = Some(error.code.to_string());
+        out
     }
 }
 

@@ -7,8 +7,13 @@
 //! library function. Errors become AWS error bodies in exactly one place, [`error`].
 //!
 //! # Design
-//! - [`router`] builds the axum router: `POST /` (AWS JSON services), `/agent/v1/*` (node agents), ECS Exec
-//!   session streams ([`exec`]), `/healthz`.
+//! - [`router`] builds the axum router: `POST /` (AWS JSON services, and AWS query form posts, routed by the
+//!   credential scope's service), `POST /service/<prefix>/operation/<Op>` (Smithy RPC v2 CBOR), `/agent/v1/*`
+//!   (node agents), ECS Exec session streams ([`exec`]), `/healthz`.
+//! - Services with a shape table ([`service::AwsJsonService::schema`], CloudWatch) speak all three protocols its
+//!   model lists: the front door turns CBOR and query requests into the JSON the service takes, and its JSON
+//!   answer back into CBOR or XML ([`protocol`]); errors take each protocol's shape, with `x-amzn-query-error`
+//!   for query-compatible services.
 //!   Other crates add their own routes (the registry's `/v2/`) by merging routers in the binary.
 //! - Authentication comes first: everything the signature check needs besides the body (the `Authorization`
 //!   header, the access key, the date, the scope's region and service, the signed-header set) is checked before a
@@ -26,6 +31,7 @@
 mod agent;
 pub mod auth;
 pub mod body;
+mod cloudwatch;
 mod ecr;
 mod ecs;
 pub mod error;
@@ -34,13 +40,14 @@ mod logs;
 pub mod protocol;
 pub mod service;
 
+pub use cloudwatch::CloudWatchService;
 pub use ecr::EcrService;
 pub use logs::LogsService;
 
 use auth::throttle::{RateLimit, RateLimiter};
 use auth::{Credentials, Scope};
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use berth_control::Control;
@@ -105,6 +112,7 @@ pub fn router(settings: ApiSettings) -> Router {
     };
     Router::new()
         .route("/", post(aws_json))
+        .route("/service/{service}/operation/{operation}", post(rpc_v2_cbor))
         .route("/agent/v1/register", post(agent::register))
         .route("/agent/v1/stream", get(agent::stream))
         .route("/agent/v1/report", post(agent::report))
@@ -121,32 +129,144 @@ async fn aws_json(State(app): State<AppState>, request: Request) -> Response {
     let clock = app.inner.control.clock();
     let started = clock.monotonic();
     let target = request.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let result = handle_aws_json(&app, request, &target).await;
+    if target.is_empty() && is_form(request.headers()) {
+        return aws_query(&app, request, &request_id).await;
+    }
+    let (result, content_type) = handle_aws_json(&app, request, &target).await;
     let status = match &result {
         Ok(_) => StatusCode::OK,
         Err(e) => e.status,
     };
     tracing::debug!(%target, %status, elapsed_ms = clock.monotonic().saturating_duration_since(started).as_millis() as u64, "aws request");
     match result {
-        Ok(body) => {
-            let mut response = (StatusCode::OK, body).into_response();
-            let headers = response.headers_mut();
-            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(protocol::json11::CONTENT_TYPE));
-            if let Ok(v) = HeaderValue::from_str(&request_id) {
-                headers.insert("x-amzn-requestid", v);
+        Ok(body) => ok_response(body, content_type, &request_id),
+        Err(error) => error.into_json_response(&request_id, content_type),
+    }
+}
+
+/// A 200 response with a body, its content type and the request id.
+fn ok_response(body: Vec<u8>, content_type: &'static str, request_id: &str) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+/// Whether a request is a form post (the AWS query protocol).
+fn is_form(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with(protocol::query::FORM_CONTENT_TYPE))
+}
+
+/// Smithy RPC v2 CBOR: `POST /service/<target prefix>/operation/<Operation>`, for the services with a shape table.
+async fn rpc_v2_cbor(
+    State(app): State<AppState>,
+    Path((prefix, operation)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    let request_id = berth_model::ids::new_uuid();
+    let result = async {
+        let service = app.inner.services.iter().find(|s| s.target_prefix() == prefix && s.schema().is_some());
+        let Some((service, schema)) = service.and_then(|s| Some((s, s.schema()?))) else {
+            if request.headers().get(http::header::AUTHORIZATION).is_none() {
+                return Err(auth::sigv4::SigV4Error::Missing.into());
             }
+            return Err(ApiError::unknown_operation(&format!("{prefix}.{operation}")));
+        };
+        let (parts, body) = request.into_parts();
+        let (body, caller) = authenticated_body(&app, parts, body, service.as_ref()).await?;
+        let input = serde_json::to_vec(&protocol::cbor::to_json(&body)?).map_err(|e| ApiError::internal(&e))?;
+        let output = service.call(&operation, &input, &caller).await?;
+        let value: serde_json::Value = if output.is_empty() {
+            serde_json::Value::Object(serde_json::Map::new())
+        } else {
+            serde_json::from_slice(&output).map_err(|e| ApiError::internal(&e))?
+        };
+        let shape = schema.operation(&operation).and_then(|op| op.output);
+        Ok(protocol::cbor::from_json(&value, schema, shape))
+    }
+    .await;
+    match result {
+        Ok(body) => {
+            let mut response = ok_response(body, protocol::cbor::CONTENT_TYPE, &request_id);
+            response.headers_mut().insert("smithy-protocol", HeaderValue::from_static(protocol::cbor::PROTOCOL));
             response
         }
-        Err(error) => error.into_response_with_id(&request_id),
+        Err(error) => error.into_cbor_response(&request_id),
+    }
+}
+
+/// The AWS query protocol: the service is the one its credential scope names (it must have a shape table), the
+/// operation is `Action=`.
+async fn aws_query(app: &AppState, request: Request, request_id: &str) -> Response {
+    let scope_service = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| auth::sigv4::parse_authorization(v).ok())
+        .map(|h| h.service);
+    let service = app.inner.services.iter().find(|s| Some(s.signing_name()) == scope_service.as_deref());
+    let schema = service.and_then(|s| s.schema());
+    let namespace = schema.map_or("https://berth.invalid/doc/", |s| s.xml_namespace);
+    let result = async {
+        let (Some(service), Some(schema)) = (service, schema) else {
+            if request.headers().get(http::header::AUTHORIZATION).is_none() {
+                return Err(auth::sigv4::SigV4Error::Missing.into());
+            }
+            return Err(ApiError::bad_request(
+                "InvalidAction",
+                "Berth serves the AWS query protocol for CloudWatch (signing name monitoring) only.",
+            ));
+        };
+        let (parts, body) = request.into_parts();
+        let (body, caller) = authenticated_body(app, parts, body, service.as_ref()).await?;
+        let mut params = protocol::query::parse_form(&body);
+        let action = params.remove("Action").unwrap_or_default();
+        let version = params.remove("Version").unwrap_or_default();
+        let invalid_action = || {
+            let mut e = ApiError::bad_request(
+                "InvalidAction",
+                format!("Could not find operation {action} for version {version}."),
+            );
+            e.query_code = Some("InvalidAction".into());
+            e
+        };
+        if action.is_empty() {
+            let mut e = ApiError::bad_request("MissingAction", "The request must contain the parameter Action.");
+            e.query_code = Some("MissingAction".into());
+            return Err(e);
+        }
+        if version != schema.api_version {
+            return Err(invalid_action());
+        }
+        let Some(op) = schema.operation(&action) else { return Err(invalid_action()) };
+        let input = protocol::query::to_json(&params, schema, op.input)?;
+        let input = serde_json::to_vec(&input).map_err(|e| ApiError::internal(&e))?;
+        let output = service.call(op.name, &input, &caller).await?;
+        let value: serde_json::Value = if output.is_empty() {
+            serde_json::Value::Object(serde_json::Map::new())
+        } else {
+            serde_json::from_slice(&output).map_err(|e| ApiError::internal(&e))?
+        };
+        Ok(protocol::query::response(schema, op.name, op.output, op.result_wrapper, &value, request_id))
+    }
+    .await;
+    match result {
+        Ok(xml) => ok_response(xml.into_bytes(), protocol::query::XML_CONTENT_TYPE, request_id),
+        Err(error) => error.into_query_response(request_id, namespace),
     }
 }
 
 /// Authenticates, then reads, then dispatches: nothing of the body is read before the request has passed every
-/// check that does not need it, and nothing is parsed before the signature is verified.
-async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> Result<Vec<u8>, ApiError> {
-    let (parts, body) = request.into_parts();
+/// check that does not need it, and nothing is parsed before the signature is verified. The result and the
+/// content type of the service's JSON protocol.
+async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> (Result<Vec<u8>, ApiError>, &'static str) {
     let inner = &app.inner;
-    let now = inner.control.clock().now() as i64;
     // The service decides the credential scope and the body limit. Without a known target the request cannot be
     // authenticated either (its scope's service is unknown), so a missing Authorization header is reported first.
     let service = match target.split_once('.') {
@@ -154,18 +274,37 @@ async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> Resu
         None => None,
     };
     let Some(service) = service else {
-        if parts.headers.get(http::header::AUTHORIZATION).is_none() {
-            return Err(auth::sigv4::SigV4Error::Missing.into());
+        if request.headers().get(http::header::AUTHORIZATION).is_none() {
+            return (Err(auth::sigv4::SigV4Error::Missing.into()), protocol::json11::CONTENT_TYPE);
         }
-        return Err(ApiError::unknown_operation(target));
+        return (Err(ApiError::unknown_operation(target)), protocol::json11::CONTENT_TYPE);
     };
+    let content_type = service.json_content_type();
     let operation = target.split_once('.').map(|(_, op)| op).unwrap_or_default();
+    let (parts, body) = request.into_parts();
+    let result = match authenticated_body(app, parts, body, service.as_ref()).await {
+        Ok((body, caller)) => service.call(operation, &body, &caller).await,
+        Err(e) => Err(e),
+    };
+    (result, content_type)
+}
+
+/// Authenticates a request for `service` (SigV4, or an agent's instance token where the service allows it), reads
+/// its body within the service's limit, and admits it through the caller's rate limit.
+async fn authenticated_body(
+    app: &AppState,
+    parts: http::request::Parts,
+    body: axum::body::Body,
+    service: &dyn AwsJsonService,
+) -> Result<(bytes::Bytes, auth::Caller), ApiError> {
+    let inner = &app.inner;
+    let now = inner.control.clock().now() as i64;
     let limit = service.max_body_bytes().min(MAX_BODY_BYTES);
     if let Some(token) = agent_bearer(&parts.headers) {
-        let caller = authenticate_agent_caller(inner, service.as_ref(), token)?;
+        let caller = authenticate_agent_caller(inner, service, token)?;
         let body = read_body(&parts, body, limit, inner).await?.into_bytes();
         berth_listener::ConnectionHandle::mark_extensions(&parts.extensions);
-        return service.call(operation, &body, &caller).await;
+        return Ok((body, caller));
     }
     let scope = Scope { region: &inner.control.config().region, service: service.signing_name() };
     let pending = auth::check_headers(&inner.credentials, &parts.headers, scope, now)?;
@@ -176,7 +315,7 @@ async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> Resu
     if !inner.rate_limiter.admit(&caller.access_key_id) {
         return Err(ApiError::throttled());
     }
-    service.call(operation, &body, &caller).await
+    Ok((body, caller))
 }
 
 /// Reads a request body into a SHA-256 hasher, refusing a declared `Content-Length` over `limit` unread.

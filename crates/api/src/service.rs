@@ -1,8 +1,10 @@
-//! AWS JSON 1.1 services behind the one listener, chosen by the `X-Amz-Target` prefix.
+//! AWS services behind the one listener: chosen by the `X-Amz-Target` prefix (AWS JSON), the `/service/<prefix>/`
+//! path (Smithy RPC v2 CBOR) or the credential scope's service (AWS query).
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use berth_control::Control;
+use berth_model::schema::Schema;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
@@ -14,6 +16,15 @@ pub trait AwsJsonService: Send + Sync + 'static {
     fn signing_name(&self) -> &'static str;
     /// The largest request body accepted, in bytes.
     fn max_body_bytes(&self) -> usize;
+    /// The model's shape table, for a service that also speaks Smithy RPC v2 CBOR and the AWS query protocol
+    /// (CloudWatch): the front door translates those to and from the JSON [`AwsJsonService::call`] takes.
+    fn schema(&self) -> Option<&'static Schema> {
+        None
+    }
+    /// The content type of its JSON protocol (`application/x-amz-json-1.1`, or `-1.0` for CloudWatch).
+    fn json_content_type(&self) -> &'static str {
+        crate::protocol::json11::CONTENT_TYPE
+    }
     /// Calls an operation; returns the JSON response body.
     fn call<'a>(
         &'a self,

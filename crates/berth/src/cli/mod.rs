@@ -119,6 +119,19 @@ pub struct ServerArgs {
     /// ECS's "Tasks per service" quota: the largest desiredCount a service may have.
     #[arg(long, default_value_t = berth_control::DEFAULT_MAX_TASKS_PER_SERVICE)]
     pub max_tasks_per_service: u32,
+    /// Seconds between two evaluations of every CloudWatch alarm (CloudWatch evaluates each minute).
+    #[arg(long, default_value_t = 60.0)]
+    pub alarm_evaluation_seconds: f64,
+    /// The most metric series the CloudWatch store keeps (PutMetricData past it gets `LimitExceeded`).
+    #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_series)]
+    pub metrics_max_series: usize,
+    /// The most series-minutes (1-minute aggregates, about 80 bytes each) the CloudWatch store keeps.
+    #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_buckets)]
+    pub metrics_max_buckets: usize,
+    /// The most percentile sketch bins (8 bytes each) the CloudWatch store keeps; past it, new minutes have no
+    /// percentiles.
+    #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_bins)]
+    pub metrics_max_bins: usize,
     /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
     /// with their instance secret; only new agents need the new token.
     #[arg(long)]

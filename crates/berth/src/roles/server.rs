@@ -22,6 +22,8 @@ pub struct RunningServer {
     pub join_token: String,
     /// The root credentials and whether they were created now.
     pub credentials: (RootCredentials, bool),
+    /// The CloudWatch metrics service: where in-process writers put series and where an alarm hook is registered.
+    pub metrics: Arc<berth_metrics::Metrics>,
 }
 
 /// Opens the store, starts the control plane and its controllers, and binds the listener.
@@ -58,8 +60,23 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .context("opening the registry")?;
     registry.spawn_background();
     let logs_config = berth_logs::LogsConfig::new(args.data_dir.join("logs"), &args.region, &args.account_id);
-    let logs = berth_logs::Logs::open(logs_config, store, clock).await.context("opening the log store")?;
+    let logs =
+        berth_logs::Logs::open(logs_config, store.clone(), clock.clone()).await.context("opening the log store")?;
     logs.spawn_background();
+    let mut metrics_config =
+        berth_metrics::MetricsConfig::new(args.data_dir.join("metrics"), &args.region, &args.account_id);
+    metrics_config.limits = berth_metrics::points::Limits {
+        max_series: args.metrics_max_series,
+        max_buckets: args.metrics_max_buckets,
+        max_bins: args.metrics_max_bins,
+    };
+    metrics_config.evaluate_every = Duration::try_from_secs_f64(args.alarm_evaluation_seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .context("--alarm-evaluation-seconds must be a positive number")?;
+    let metrics =
+        berth_metrics::Metrics::open(metrics_config, store, clock).await.context("opening the metric store")?;
+    metrics.spawn_background();
     berth_control::spawn_controllers(&control);
     let principal = Principal {
         access_key_id: credentials.0.access_key_id.clone(),
@@ -75,13 +92,14 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         extra_services: vec![
             Arc::new(berth_api::EcrService::new(registry.clone())),
             Arc::new(berth_api::LogsService::new(logs.clone())),
+            Arc::new(berth_api::CloudWatchService::new(metrics.clone())),
         ],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
     })
     .merge(registry.router());
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
-    Ok(RunningServer { listener, app, join_token, credentials })
+    Ok(RunningServer { listener, app, join_token, credentials, metrics })
 }
 
 /// The `host:port` clients reach this server at (the listen address, with a wildcard address made loopback).
@@ -138,6 +156,8 @@ pub async fn shutdown_signal() {
 /// `berth server`.
 pub async fn run(args: ServerArgs) -> Result<()> {
     let server = start(&args).await?;
+    let (series, buckets) = server.metrics.size();
+    tracing::info!(series, buckets, "metric store open");
     println!("Berth control plane on http://{} (region {}, account {}).", args.listen, args.region, args.account_id);
     println!("{}", export_lines(&args, &server.credentials.0));
     if args.rotate_join_token {

@@ -1,0 +1,54 @@
+//! Amazon CloudWatch (metrics and alarms), served by `berth-metrics` over the three protocols its model lists:
+//! Smithy RPC v2 CBOR (the current SDKs), AWS JSON 1.0 (the aws CLI v1 and botocore) and AWS query.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::service::AwsJsonService;
+use berth_metrics::Metrics;
+use berth_model::schema::Schema;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+
+/// The CloudWatch API on a metrics store.
+pub struct CloudWatchService {
+    metrics: Arc<Metrics>,
+}
+
+impl CloudWatchService {
+    /// CloudWatch on this store.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+}
+
+impl AwsJsonService for CloudWatchService {
+    fn target_prefix(&self) -> &'static str {
+        berth_model::cloudwatch::TARGET_PREFIX
+    }
+
+    fn signing_name(&self) -> &'static str {
+        berth_model::cloudwatch::SIGNING_NAME
+    }
+
+    fn max_body_bytes(&self) -> usize {
+        // PutMetricData allows 1 MB; the query protocol's flattened names make the same data larger.
+        4 * 1024 * 1024
+    }
+
+    fn schema(&self) -> Option<&'static Schema> {
+        Some(&berth_model::cloudwatch::SCHEMA)
+    }
+
+    fn json_content_type(&self) -> &'static str {
+        crate::protocol::JSON10_CONTENT_TYPE
+    }
+
+    fn call<'a>(
+        &'a self,
+        operation: &'a str,
+        body: &'a [u8],
+        _caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Vec<u8>, ApiError>> {
+        Box::pin(async move { self.metrics.call(operation, body).await.map_err(ApiError::from) })
+    }
+}
