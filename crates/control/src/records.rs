@@ -4,13 +4,16 @@
 //! show. Counters that can be derived from other records (a cluster's task counts, an instance's running tasks)
 //! are not stored; the cache computes them.
 
-use crate::status::{
-    ClusterStatus, DeploymentStatus, DesiredStatus, InstanceStatus, RolloutState, ServiceStatus, TaskStatus,
-};
+pub(crate) mod cluster;
+pub(crate) mod upgrade;
+
+pub use cluster::{ClusterRecord, ClusterSettingRecord, StrategyItem};
+
+use crate::status::{DeploymentStatus, DesiredStatus, InstanceStatus, RolloutState, ServiceStatus, TaskStatus};
 use berth_model::Timestamp;
 use berth_model::agent::{AgentResources, ContainerSpec};
 use berth_model::ecs::{
-    Cluster, ContainerInstance, Failure, NetworkMode, Service, ServiceDeployment, ServiceRevision, Setting, Tag, Task,
+    ContainerInstance, Failure, NetworkMode, Service, ServiceDeployment, ServiceRevision, Setting, Tag, Task,
     TaskDefinition,
 };
 use serde::{Deserialize, Serialize};
@@ -78,16 +81,6 @@ pub mod keys {
 pub struct AccountSettingRecord {
     /// The setting as ECS shows it (name, value, principalArn, type `user`).
     pub setting: Setting,
-}
-
-/// A cluster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterRecord {
-    /// The cluster as ECS shows it; its counters are filled in when described.
-    pub cluster: Cluster,
-    /// When it was created.
-    pub created_at: Timestamp,
 }
 
 /// The revision counter of a task definition family.
@@ -340,14 +333,26 @@ impl ServiceRecord {
     }
 }
 
-impl ClusterRecord {
-    /// The cluster's `status` (`None` for a text this build does not know).
-    pub fn status(&self) -> Option<ClusterStatus> {
-        self.cluster.status.as_deref().and_then(ClusterStatus::parse)
+/// A tag of a resource, as Berth stores it (the wire `Tag` has both members optional; validation requires the
+/// key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTag {
+    /// The key.
+    #[serde(default)]
+    pub key: String,
+    /// The value (absent when the request gave none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl StoredTag {
+    /// The tags as stored, from their wire form.
+    pub fn from_wire(tags: &[Tag]) -> Vec<Self> {
+        tags.iter().map(|t| Self { key: t.key.clone().unwrap_or_default(), value: t.value.clone() }).collect()
     }
 
-    /// Sets the cluster's `status`.
-    pub fn set_status(&mut self, status: ClusterStatus) {
-        self.cluster.status = Some(status.as_str().to_string());
+    /// The tags' wire form.
+    pub fn to_wire(tags: &[Self]) -> Vec<Tag> {
+        tags.iter().map(|t| Tag { key: Some(t.key.clone()), value: t.value.clone() }).collect()
     }
 }

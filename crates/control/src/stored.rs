@@ -36,16 +36,27 @@ pub trait StoredRecord: Serialize + DeserializeOwned {
 }
 
 macro_rules! stored {
-    ($($record:ty => $kind:literal, $schema:literal;)*) => {
+    ($($record:ty => $kind:literal, $schema:literal $(, upgrade $upgrade:path)?;)*) => {
         $(impl StoredRecord for $record {
             const KIND: &'static str = $kind;
             const SCHEMA: u32 = $schema;
+            $(fn upgrade(value: serde_json::Value, from: u32) -> Result<serde_json::Value, String> {
+                $upgrade(value, from)
+            })?
         })*
     };
 }
 
+/// Cluster schema 1 wrapped the wire `Cluster`; schema 2 is Berth's own shape (`records::ClusterRecord`).
+fn upgrade_cluster(value: serde_json::Value, from: u32) -> Result<serde_json::Value, String> {
+    match from {
+        1 => crate::records::cluster::upgrade_from_v1(value),
+        _ => Err(format!("cluster records have no upgrade from schema version {from}")),
+    }
+}
+
 stored! {
-    ClusterRecord => "cluster", 1;
+    ClusterRecord => "cluster", 2, upgrade upgrade_cluster;
     FamilyRecord => "task definition family", 1;
     TaskDefinitionRecord => "task definition", 1;
     TaskRecord => "task", 1;
