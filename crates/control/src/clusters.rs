@@ -170,7 +170,7 @@ fn counts(state: &State, name: &str) -> Counts {
         if cluster != name {
             break;
         }
-        let fargate = v.record.task.launch_type == Some(berth_model::ecs::LaunchType::Fargate);
+        let fargate = v.record.launch_type == Some(crate::status::TaskLaunchType::Fargate);
         match v.record.last_status() {
             Some(TaskStatus::Running) => {
                 counts.running += 1;

@@ -424,5 +424,5 @@ pub(crate) fn find_instance_in(state: &State, cluster: &str, text: &str) -> Resu
 
 /// The id (last ARN segment) of a task record.
 pub(crate) fn task_id(t: &crate::records::TaskRecord) -> &str {
-    t.task.task_arn.as_deref().and_then(|a| a.rsplit('/').next()).unwrap_or_default()
+    t.id()
 }

@@ -194,7 +194,7 @@ pub(crate) fn record_instance(state: &State, record: &InstanceRecord) -> Instanc
             continue;
         }
         running_tasks_count += 1;
-        if let Some(group) = &task.record.task.group {
+        if let Some(group) = &task.record.group {
             *task_groups.entry(group.clone()).or_default() += 1;
         }
     }

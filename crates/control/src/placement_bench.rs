@@ -8,8 +8,9 @@
 use crate::cache::State;
 use crate::live_placement::lock;
 use crate::records::{InstanceRecord, Reservation, TaskRecord, keys};
+use crate::status::TaskStatus;
 use berth_model::agent::AgentResources;
-use berth_model::ecs::{Attribute, ContainerInstance, NetworkMode, Task};
+use berth_model::ecs::{Attribute, ContainerInstance};
 use berth_model::host_access::HostNeeds;
 use berth_scheduler::{ClusterState, TaskDemand};
 use berth_store::{EventKind, KeyValue};
@@ -75,23 +76,15 @@ pub fn synthetic_state(n: usize, tasks_per_instance: usize) -> State {
         for t in 0..tasks_per_instance {
             let task_id = format!("{i:016x}{t:016x}");
             let task = TaskRecord {
-                task: Task {
-                    task_arn: Some(format!("arn:aws:ecs:us-east-1:000000000000:task/bench/{task_id}")),
-                    last_status: Some("RUNNING".into()),
-                    group: Some("family:bench".into()),
-                    ..Default::default()
-                },
+                arn: format!("arn:aws:ecs:us-east-1:000000000000:task/bench/{task_id}"),
+                last_status: TaskStatus::Running,
+                group: Some("family:bench".into()),
                 cluster: "bench".into(),
                 instance_id: id.clone(),
-                containers: Vec::new(),
-                network_mode: NetworkMode::Bridge,
-                volumes: Vec::new(),
                 reservation: Reservation { cpu: 16, memory: 32, ..Default::default() },
-                released: false,
-                transitions: Vec::new(),
-                protection_expires_at: None,
+                ..Default::default()
             };
-            put(&mut state, keys::task("bench", &task_id), serde_json::to_vec(&task).unwrap_or_default());
+            put(&mut state, keys::task("bench", &task_id), crate::stored::encode(&task).unwrap_or_default());
         }
     }
     state

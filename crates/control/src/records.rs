@@ -5,16 +5,17 @@
 //! are not stored; the cache computes them.
 
 pub(crate) mod cluster;
+pub(crate) mod task;
 pub(crate) mod upgrade;
 
 pub use cluster::{ClusterRecord, ClusterSettingRecord, StrategyItem};
+pub use task::{Binding, ContainerState, Protocol, Reservation, TaskRecord, Transition};
 
-use crate::status::{DeploymentStatus, DesiredStatus, InstanceStatus, RolloutState, ServiceStatus, TaskStatus};
+use crate::status::{DeploymentStatus, InstanceStatus, RolloutState, ServiceStatus};
 use berth_model::Timestamp;
-use berth_model::agent::{AgentResources, ContainerSpec};
+use berth_model::agent::AgentResources;
 use berth_model::ecs::{
-    ContainerInstance, Failure, NetworkMode, Service, ServiceDeployment, ServiceRevision, Setting, Tag, Task,
-    TaskDefinition,
+    ContainerInstance, Failure, Service, ServiceDeployment, ServiceRevision, Setting, Tag, TaskDefinition,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -101,59 +102,6 @@ pub struct TaskDefinitionRecord {
     pub task_definition: TaskDefinition,
     /// Its tags.
     pub tags: Vec<Tag>,
-}
-
-/// What a placed task holds on its container instance until it stops.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Reservation {
-    /// CPU units.
-    pub cpu: i64,
-    /// Memory in MiB.
-    pub memory: i64,
-    /// Static TCP host ports.
-    pub tcp_ports: Vec<u16>,
-    /// Static UDP host ports.
-    pub udp_ports: Vec<u16>,
-}
-
-/// A status change of a task, with its time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Transition {
-    /// The new `lastStatus`.
-    pub status: String,
-    /// When it was recorded.
-    pub at: Timestamp,
-}
-
-/// A task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskRecord {
-    /// The task as ECS shows it.
-    pub task: Task,
-    /// The cluster's short name.
-    pub cluster: String,
-    /// The id of the container instance it is placed on.
-    pub instance_id: String,
-    /// The containers to run, with overrides applied.
-    pub containers: Vec<ContainerSpec>,
-    /// The task definition's network mode.
-    pub network_mode: NetworkMode,
-    /// The task definition's volumes (empty in records written before volumes were supported).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub volumes: Vec<berth_model::ecs::Volume>,
-    /// What it holds on its instance.
-    pub reservation: Reservation,
-    /// Whether the reservation was given back (when the task stopped).
-    pub released: bool,
-    /// Every status change, oldest first.
-    pub transitions: Vec<Transition>,
-    /// When the task's scale-in protection expires (UpdateTaskProtection); `None` when it is not protected. The
-    /// task is protected while the control plane's clock is before this time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protection_expires_at: Option<Timestamp>,
 }
 
 /// A container instance (a node agent).
@@ -290,23 +238,6 @@ pub struct StartThrottle {
     pub last_failure_at: Timestamp,
     /// No task is started before this time.
     pub not_before: Timestamp,
-}
-
-impl TaskRecord {
-    /// The task's `lastStatus` (`None` for a text this build does not know).
-    pub fn last_status(&self) -> Option<TaskStatus> {
-        self.task.last_status.as_deref().and_then(TaskStatus::parse)
-    }
-
-    /// The task's `desiredStatus` (`None` for a text this build does not know).
-    pub fn desired_status(&self) -> Option<DesiredStatus> {
-        self.task.desired_status.as_deref().and_then(DesiredStatus::parse)
-    }
-
-    /// Sets the task's `desiredStatus`.
-    pub fn set_desired_status(&mut self, status: DesiredStatus) {
-        self.task.desired_status = Some(status.as_str().to_string());
-    }
 }
 
 impl InstanceRecord {

@@ -1,9 +1,12 @@
 //! The statuses of the control plane's records as enums, so that code compares and matches them instead of string
 //! literals. Each serialises as ECS's text (`"RUNNING"`), so stored records and the wire read the same as before.
 //!
-//! The ECS model types most statuses as free strings (a task's `lastStatus`, a container instance's `status`); the
-//! records keep those wire shapes, and the accessors on the records ([`crate::records`]) read and write them
-//! through these enums. A text this build does not know reads as `None`, never as some other status.
+//! The ECS model types most statuses as free strings (a task's `lastStatus`, a container instance's `status`).
+//! Records of schema 2 (clusters, tasks) store these enums as fields, and the wire shapes are rendered from them;
+//! records still on schema 1 (instances, services) keep the wire shapes, and their accessors ([`crate::records`])
+//! read and write them through these enums. A text this build does not know reads as `None`, never as some other
+//! status. The enums are Berth's own, so a regenerated botocore model does not change them; the few that the
+//! model also has (health, stop code, launch type) convert at the API edge.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -142,6 +145,94 @@ status! {
         Completed = "COMPLETED",
         /// Stopped by the circuit breaker or by request.
         Failed = "FAILED",
+    }
+}
+
+status! {
+    /// A container's `lastStatus` in a task, in the order a container goes through them.
+    ContainerStatus {
+        /// Not started yet.
+        Pending = "PENDING",
+        /// Started.
+        Running = "RUNNING",
+        /// Exited, or never started.
+        Stopped = "STOPPED",
+    }
+}
+
+status! {
+    /// The `healthStatus` of a task or of one of its containers.
+    HealthState {
+        /// Every check passes.
+        Healthy = "HEALTHY",
+        /// A check fails.
+        Unhealthy = "UNHEALTHY",
+        /// Not checked, or not known yet.
+        Unknown = "UNKNOWN",
+    }
+}
+
+status! {
+    /// Why a task stopped (`stopCode`).
+    StopCode {
+        /// It never started.
+        TaskFailedToStart = "TaskFailedToStart",
+        /// An essential container exited.
+        EssentialContainerExited = "EssentialContainerExited",
+        /// StopTask.
+        UserInitiated = "UserInitiated",
+        /// The service scheduler stopped it.
+        ServiceSchedulerInitiated = "ServiceSchedulerInitiated",
+        /// A Spot interruption.
+        SpotInterruption = "SpotInterruption",
+        /// A termination notice.
+        TerminationNotice = "TerminationNotice",
+        /// The host's health.
+        InfrastructureHealth = "InfrastructureHealth",
+    }
+}
+
+status! {
+    /// How a task was launched (`launchType`).
+    TaskLaunchType {
+        /// On a registered container instance.
+        Ec2 = "EC2",
+        /// Fargate-style (Berth places it on its own instances).
+        Fargate = "FARGATE",
+        /// On an external instance.
+        External = "EXTERNAL",
+        /// On a managed instance.
+        ManagedInstances = "MANAGED_INSTANCES",
+    }
+}
+
+impl HealthState {
+    /// The wire enumeration.
+    pub fn to_wire(self) -> berth_model::ecs::HealthStatus {
+        match self {
+            Self::Healthy => berth_model::ecs::HealthStatus::Healthy,
+            Self::Unhealthy => berth_model::ecs::HealthStatus::Unhealthy,
+            Self::Unknown => berth_model::ecs::HealthStatus::Unknown,
+        }
+    }
+}
+
+impl TaskLaunchType {
+    /// From the wire enumeration.
+    pub fn from_wire(launch_type: berth_model::ecs::LaunchType) -> Option<Self> {
+        Self::parse(launch_type.as_str())
+    }
+
+    /// The wire enumeration (`None` for one this build's model does not know).
+    pub fn to_wire(self) -> Option<berth_model::ecs::LaunchType> {
+        berth_model::ecs::LaunchType::parse(self.as_str())
+    }
+}
+
+impl StopCode {
+    /// The wire enumeration (`None` for one this build's model does not know).
+    pub fn to_wire(self) -> Option<berth_model::ecs::TaskStopCode> {
+        berth_model::ecs::TaskStopCode::parse(self.as_str())
     }
 }
 

@@ -55,11 +55,19 @@ fn upgrade_cluster(value: serde_json::Value, from: u32) -> Result<serde_json::Va
     }
 }
 
+/// Task schema 1 wrapped the wire `Task`; schema 2 is Berth's own shape (`records::TaskRecord`).
+fn upgrade_task(value: serde_json::Value, from: u32) -> Result<serde_json::Value, String> {
+    match from {
+        1 => crate::records::task::upgrade_from_v1(value),
+        _ => Err(format!("task records have no upgrade from schema version {from}")),
+    }
+}
+
 stored! {
     ClusterRecord => "cluster", 2, upgrade upgrade_cluster;
     FamilyRecord => "task definition family", 1;
     TaskDefinitionRecord => "task definition", 1;
-    TaskRecord => "task", 1;
+    TaskRecord => "task", 2, upgrade upgrade_task;
     InstanceRecord => "container instance", 1;
     ServiceRecord => "service", 1;
     ClientTokenRecord => "client token", 1;

@@ -225,7 +225,7 @@ impl Control {
                     Target::Task(c, i) => {
                         let Some(v) = state.tasks.get(&(c.clone(), i.clone())) else { return Err(not_found()) };
                         let mut rec = (*v.record).clone();
-                        rec.task.tags = Some(change(rec.task.tags.as_deref().unwrap_or_default())?);
+                        rec.tags = StoredTag::from_wire(&change(&StoredTag::to_wire(&rec.tags))?);
                         let key = keys::task(c, i);
                         Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
@@ -275,7 +275,7 @@ impl Control {
             Target::Cluster(n) => state.clusters.get(&n).map(|v| StoredTag::to_wire(&v.record.tags)),
             Target::Service(c, n) => state.services.get(&(c, n)).and_then(|v| v.record.service.tags.clone()),
             Target::TaskDefinition(f, r) => state.task_definitions.get(&(f, r)).map(|v| v.record.tags.clone()),
-            Target::Task(c, i) => state.tasks.get(&(c, i)).and_then(|v| v.record.task.tags.clone()),
+            Target::Task(c, i) => state.tasks.get(&(c, i)).map(|v| StoredTag::to_wire(&v.record.tags)),
             Target::Instance(c, i) => state.instances.get(&(c, i)).and_then(|v| v.record.instance.tags.clone()),
         };
         Ok(ListTagsForResourceResponse { tags: Some(tags.unwrap_or_default()) })

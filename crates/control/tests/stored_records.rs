@@ -356,3 +356,55 @@ async fn what_the_control_plane_writes_today_round_trips_and_has_a_fixture_of_it
         );
     }
 }
+
+/// A control plane started on a store that holds the schema-1 fixtures of `names` (as an older Berth left them).
+async fn started_on_v1(names: &[&str]) -> Arc<Control> {
+    let store = Arc::new(MemoryStore::new());
+    let task: serde_json::Value = serde_json::from_slice(&read(&fixtures(1).join("task.json"))).unwrap();
+    let task_id = task["task"]["taskArn"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let mut txn = berth_store::Txn::new();
+    for name in names {
+        let key = match *name {
+            "cluster.json" => keys::cluster("default"),
+            "task.json" => keys::task("default", &task_id),
+            other => panic!("no key for {other}"),
+        };
+        txn = txn.put(key, read(&fixtures(1).join(name)));
+    }
+    store.txn(txn).await.unwrap();
+    let clock = Arc::new(ManualClock::new(1_798_000_100.0));
+    Control::start(store, clock, ControlConfig::default()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_cluster_stored_by_schema_1_is_described_as_it_was() {
+    let control = started_on_v1(&["cluster.json"]).await;
+    let described = control
+        .describe_clusters(DescribeClustersRequest {
+            clusters: Some(vec!["default".into()]),
+            include: Some(vec![ClusterField::Settings, ClusterField::Tags, ClusterField::Configurations]),
+        })
+        .unwrap();
+    let shown = serde_json::to_value(&described.clusters.unwrap()[0]).unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&read(&fixtures(1).join("cluster.json"))).unwrap();
+    // Schema 1 stored the wire shape with zero counters; DescribeClusters always added an empty `statistics`.
+    let mut expected = stored["cluster"].clone();
+    expected["statistics"] = serde_json::json!([]);
+    assert_eq!(shown, expected);
+}
+
+#[tokio::test]
+async fn a_task_stored_by_schema_1_is_described_as_it_was() {
+    let control = started_on_v1(&["cluster.json", "task.json"]).await;
+    let stored: serde_json::Value = serde_json::from_slice(&read(&fixtures(1).join("task.json"))).unwrap();
+    let described = control
+        .describe_tasks(DescribeTasksRequest {
+            tasks: vec![stored["task"]["taskArn"].as_str().unwrap().to_string()],
+            include: Some(vec![TaskField::Tags]),
+            ..Default::default()
+        })
+        .unwrap();
+    let shown = serde_json::to_value(&described.tasks.unwrap()[0]).unwrap();
+    // Schema 1 stored the wire `Task` that DescribeTasks returned (this task has no exec, so no managed agents).
+    assert_eq!(shown, stored["task"]);
+}

@@ -83,7 +83,7 @@ async fn stop_tasks_of_lost_instance(control: &Control, cluster: &str, id: &str)
                     continue;
                 }
                 let mut task = (*t.record).clone();
-                let service = task.task.group.as_deref().is_some_and(|g| g.starts_with("service:"));
+                let service = task.group.as_deref().is_some_and(|g| g.starts_with("service:"));
                 let reason = format!(
                     "Task stopped because its container instance {arn} was lost: its agent was silent for more than {} seconds.",
                     timeout.as_secs()

@@ -20,9 +20,9 @@ use super::math;
 use super::service_group;
 use crate::cache::{State, Versioned};
 use crate::records::{DeploymentState, InstanceRecord, ServiceRecord, TaskRecord};
-use crate::status::{DesiredStatus, InstanceStatus, RolloutState, ServiceStatus, TaskStatus};
+use crate::status::{DesiredStatus, HealthState, InstanceStatus, RolloutState, ServiceStatus, TaskStatus};
 use crate::task_protection::protected_now;
-use berth_model::ecs::{HealthStatus, SchedulingStrategy, ServiceDeploymentStatus};
+use berth_model::ecs::{SchedulingStrategy, ServiceDeploymentStatus};
 
 /// How long a repeated event (placement failure, stalled deployment) is held back, in seconds.
 pub const EVENT_REPEAT_SECONDS: f64 = 60.0;
@@ -32,7 +32,7 @@ pub fn is_healthy_running(task: &TaskRecord) -> bool {
     if task.last_status() != Some(TaskStatus::Running) || task.desired_status() != Some(DesiredStatus::Running) {
         return false;
     }
-    !has_health_checks(task) || task.task.health_status == Some(HealthStatus::Healthy)
+    !has_health_checks(task) || task.health_status == HealthState::Healthy
 }
 
 /// Whether an essential container of the task has a health check.
@@ -129,7 +129,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     let mut primary_good: Vec<&Versioned<TaskRecord>> = Vec::new();
     let mut retiring: Vec<&Versioned<TaskRecord>> = Vec::new();
     for t in &tasks {
-        let task = &t.record.task;
+        let task = &t.record;
         if t.record.last_status() == Some(TaskStatus::Stopped) {
             continue;
         }
@@ -138,9 +138,9 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
             stopping += 1;
             continue;
         }
-        let key = (t.record.cluster.clone(), task.task_arn.as_deref().map(short_id).unwrap_or_default().to_string());
+        let key = (t.record.cluster.clone(), task.id().to_string());
         let unhealthy = t.record.last_status() == Some(TaskStatus::Running)
-            && task.health_status == Some(HealthStatus::Unhealthy)
+            && task.health_status == HealthState::Unhealthy
             && task.started_at.is_none_or(|s| now >= s + grace);
         if unhealthy {
             plan.replace_unhealthy.push(TaskStop {
@@ -181,13 +181,9 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     if primary_good.len() > desired && !daemon {
         primary_good.sort_by(|a, b| {
             protected_now(&a.record, now).cmp(&protected_now(&b.record, now)).then(
-                is_healthy_running(&a.record).cmp(&is_healthy_running(&b.record)).then(
-                    b.record
-                        .task
-                        .created_at
-                        .partial_cmp(&a.record.task.created_at)
-                        .unwrap_or(std::cmp::Ordering::Equal),
-                ),
+                is_healthy_running(&a.record)
+                    .cmp(&is_healthy_running(&b.record))
+                    .then(b.record.created_at.partial_cmp(&a.record.created_at).unwrap_or(std::cmp::Ordering::Equal)),
             )
         });
         let unprotected = primary_good.iter().filter(|t| !protected_now(&t.record, now)).count();
@@ -228,7 +224,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
         let why = record
             .deployments
             .iter()
-            .find(|d| Some(d.id.as_str()) == t.record.task.started_by.as_deref())
+            .find(|d| Some(d.id.as_str()) == t.record.started_by.as_deref())
             .map(reason)
             .unwrap_or_else(|| reason(&primary));
         plan.retire.push(TaskStop { key: task_key(t), revision: t.mod_revision, reason: why });
@@ -256,8 +252,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     // Deployments that have no tasks left are done.
     let alive = |d: &DeploymentState| {
         tasks.iter().any(|t| {
-            t.record.task.started_by.as_deref() == Some(d.id.as_str())
-                && t.record.last_status() != Some(TaskStatus::Stopped)
+            t.record.started_by.as_deref() == Some(d.id.as_str()) && t.record.last_status() != Some(TaskStatus::Stopped)
         })
     };
     let before = record.deployments.len();
@@ -269,7 +264,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     let settled = now - env.stabilization;
     let primary_healthy = primary_good
         .iter()
-        .filter(|t| is_healthy_running(&t.record) && t.record.task.started_at.is_some_and(|s| s <= settled))
+        .filter(|t| is_healthy_running(&t.record) && t.record.started_at.is_some_and(|s| s <= settled))
         .count();
     let only_primary = record.deployments.len() == 1;
     if only_primary
@@ -296,7 +291,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
 }
 
 fn task_key(t: &Versioned<TaskRecord>) -> (String, String) {
-    (t.record.cluster.clone(), t.record.task.task_arn.as_deref().map(short_id).unwrap_or_default().to_string())
+    (t.record.cluster.clone(), t.record.id().to_string())
 }
 
 /// Marks the PRIMARY deployment COMPLETED (the rollback target from now on), with its event.
@@ -346,8 +341,7 @@ fn daemon_plan(
         let on_instance: Vec<&Versioned<TaskRecord>> = state
             .tasks_on_instance(id)
             .filter(|t| {
-                t.record.task.group.as_deref() == Some(group.as_str())
-                    && t.record.last_status() != Some(TaskStatus::Stopped)
+                t.record.group.as_deref() == Some(group.as_str()) && t.record.last_status() != Some(TaskStatus::Stopped)
             })
             .collect();
         if primary_good.iter().any(|t| t.record.instance_id == *id) {

@@ -2,11 +2,11 @@
 
 use super::*;
 use crate::records::{Reservation, Transition};
-use crate::status::DeploymentStatus;
+use crate::status::{DeploymentStatus, StopCode};
 use berth_model::agent::{AgentResources, ContainerSpec};
 use berth_model::ecs::{
     ContainerDefinition, ContainerInstance, DeploymentCircuitBreaker, DeploymentConfiguration, HealthCheck,
-    NetworkMode, Service, Task, TaskStopCode,
+    NetworkMode, Service,
 };
 use berth_store::{EventKind, KeyValue};
 
@@ -58,26 +58,21 @@ fn service(desired: i32, min: i32, max: i32, deployments: Vec<DeploymentState>) 
 
 /// A task of service `web` started by `deployment` on `instance`.
 fn task(id: &str, deployment: &str, instance: &str, last: &str, desired: &str) -> TaskRecord {
+    let last = TaskStatus::parse(last).unwrap();
     TaskRecord {
-        task: Task {
-            task_arn: Some(format!("arn:aws:ecs:us-east-1:000000000000:task/default/{id}")),
-            last_status: Some(last.into()),
-            desired_status: Some(desired.into()),
-            group: Some("service:web".into()),
-            started_by: Some(deployment.into()),
-            started_at: (last == "RUNNING").then_some(100.0),
-            created_at: Some(50.0),
-            ..Default::default()
-        },
+        arn: format!("arn:aws:ecs:us-east-1:000000000000:task/default/{id}"),
+        last_status: last,
+        desired_status: DesiredStatus::parse(desired).unwrap(),
+        group: Some("service:web".into()),
+        started_by: Some(deployment.into()),
+        started_at: (last == TaskStatus::Running).then_some(100.0),
+        created_at: 50.0,
         cluster: "default".into(),
         instance_id: instance.into(),
-        containers: Vec::new(),
         network_mode: NetworkMode::Bridge,
-        volumes: Vec::new(),
         reservation: Reservation::default(),
-        released: false,
-        transitions: vec![Transition { status: last.into(), at: 50.0 }],
-        protection_expires_at: None,
+        transitions: vec![Transition { status: last, at: 50.0 }],
+        ..Default::default()
     }
 }
 
@@ -118,7 +113,7 @@ fn cache_state(
         put(crate::records::keys::instance("default", &i.id), crate::encode(i).unwrap());
     }
     for t in tasks {
-        let id = t.task.task_arn.as_deref().unwrap().rsplit('/').next().unwrap().to_string();
+        let id = t.id().to_string();
         put(crate::records::keys::task("default", &id), crate::encode(t).unwrap());
     }
     put(crate::records::keys::service("default", "web"), crate::encode(record).unwrap());
@@ -170,8 +165,8 @@ fn unhealthy_tasks_are_replaced_only_after_the_grace_period() {
     record.service.health_check_grace_period_seconds = Some(60);
     let checked = |id: &str, started_at: f64| {
         let mut t = task(id, "b", "i1", "RUNNING", "RUNNING");
-        t.task.health_status = Some(HealthStatus::Unhealthy);
-        t.task.started_at = Some(started_at);
+        t.health_status = HealthState::Unhealthy;
+        t.started_at = Some(started_at);
         t.containers = vec![ContainerSpec {
             container_arn: "c".into(),
             definition: ContainerDefinition {
@@ -221,8 +216,8 @@ fn the_circuit_breaker_fails_the_deployment_and_rolls_back() {
         Some(DeploymentCircuitBreaker { enable: true, rollback: true, ..Default::default() });
     let failed = |id: &str| {
         let mut t = task(id, "b", "i1", "STOPPED", "STOPPED");
-        t.task.stop_code = Some(TaskStopCode::TaskFailedToStart);
-        t.task.stopped_reason = Some("CannotPullContainerError: no such image".into());
+        t.stop_code = Some(StopCode::TaskFailedToStart);
+        t.stopped_reason = Some("CannotPullContainerError: no such image".into());
         t
     };
     // The threshold for 1 desired task is ECS's floor of 3 failures.

@@ -238,13 +238,12 @@ impl Control {
         let mut counts = TaskCounts::default();
         let name = record.service.service_name.clone().unwrap_or_default();
         for t in state.tasks_in_group(&record.cluster, &service_group(&name)) {
-            let task = &t.record.task;
             if t.record.desired_status() != Some(DesiredStatus::Running)
                 || t.record.last_status() == Some(TaskStatus::Stopped)
             {
                 continue;
             }
-            if deployment.is_some_and(|d| task.started_by.as_deref() != Some(d)) {
+            if deployment.is_some_and(|d| t.record.started_by.as_deref() != Some(d)) {
                 continue;
             }
             if machine::is_healthy_running(&t.record) {
