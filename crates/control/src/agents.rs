@@ -3,7 +3,7 @@
 
 use crate::cache::State;
 use crate::optimistic::Attempt;
-use crate::records::{Binding, InstanceRecord, TaskRecord, keys};
+use crate::records::{Binding, InstanceRecord, StoredTag, TaskRecord, keys};
 use crate::status::{ContainerStatus, HealthState, InstanceStatus, TaskStatus};
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::{advance_status, stop_record, task_health};
@@ -206,7 +206,7 @@ impl Control {
                     .and_then(|key| state.instances.get(&key).cloned())
                     .filter(|v| v.record.status() != Some(InstanceStatus::Inactive));
                 let admission = admit(previous.as_ref().map(|p| &*p.record), &req, join_token_valid, |r| {
-                    r.instance.agent_connected && self.agents.is_connected(&r.id, self.config.agent_timeout)
+                    r.agent_connected && self.agents.is_connected(&r.id, self.config.agent_timeout)
                 })?;
                 let id = previous.as_ref().map(|p| p.record.id.clone()).unwrap_or_else(berth_model::ids::new_hex_id);
                 let attributes = req
@@ -223,7 +223,7 @@ impl Control {
                     agent_hash: Some(req.version.agent_hash.clone()),
                     docker_version: Some(req.version.docker_version.clone()),
                 };
-                let tags = previous.as_ref().and_then(|p| p.record.instance.tags.clone()).unwrap_or_default();
+                let tags = previous.as_ref().map(|p| StoredTag::to_wire(&p.record.tags)).unwrap_or_default();
                 let mut record = self.build_instance_record(
                     state,
                     &cluster,
@@ -252,7 +252,7 @@ impl Control {
                 let txn = Txn::new()
                     .expect(key.clone(), previous.as_ref().map(|p| p.mod_revision).unwrap_or(0))
                     .put(key, encode(&record)?);
-                let arn = record.instance.container_instance_arn.clone().unwrap_or_default();
+                let arn = record.arn.clone();
                 Ok(Attempt::Commit(txn, (arn, id, issued)))
             })
             .await?;
@@ -321,13 +321,12 @@ impl Control {
                 let Some(v) = state.instances.get(&(cluster.to_string(), instance_id.to_string())) else {
                     return Ok(Attempt::Done(false));
                 };
-                if v.record.instance.agent_connected == connected || v.record.status() == Some(InstanceStatus::Inactive)
-                {
+                if v.record.agent_connected == connected || v.record.status() == Some(InstanceStatus::Inactive) {
                     return Ok(Attempt::Done(false));
                 }
                 let mut record = (*v.record).clone();
-                record.instance.agent_connected = connected;
-                record.instance.version += 1;
+                record.agent_connected = connected;
+                record.version += 1;
                 let key = keys::instance(cluster, instance_id);
                 Ok(Attempt::Commit(Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?), true))
             })
@@ -483,19 +482,10 @@ mod tests {
 
     fn record(secret: Option<&str>) -> InstanceRecord {
         InstanceRecord {
-            instance: Default::default(),
             cluster: "default".into(),
             id: "i-1".into(),
-            offered: Default::default(),
-            remaining_cpu: 0,
-            remaining_memory: 0,
-            task_tcp_ports: Default::default(),
-            task_udp_ports: Default::default(),
-            token_sha256: String::new(),
             secret_sha256: secret.map(token_hash).unwrap_or_default(),
-            custom_attributes: Default::default(),
-            self_update: false,
-            agent_update: None,
+            ..Default::default()
         }
     }
 

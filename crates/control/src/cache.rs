@@ -283,7 +283,7 @@ impl State {
             };
             let mut live = crate::live_placement::lock(&live);
             match record {
-                Some(v) if v.record.instance.status.as_deref() != Some("INACTIVE") => {
+                Some(v) if v.record.status != crate::status::InstanceStatus::Inactive => {
                     live.put(crate::placement::record_instance(self, &v.record), v.mod_revision);
                 }
                 _ => live.remove(&id),

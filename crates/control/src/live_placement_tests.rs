@@ -2,10 +2,10 @@
 
 use super::*;
 use crate::cache::State;
-use crate::records::{InstanceRecord, Reservation, TaskRecord, keys};
-use crate::status::TaskStatus;
+use crate::records::{AttributeRecord, InstanceRecord, Reservation, TaskRecord, keys};
+use crate::status::{InstanceStatus, TaskStatus};
 use berth_model::agent::AgentResources;
-use berth_model::ecs::{Attribute, ContainerInstance};
+use berth_model::ecs::Attribute;
 use berth_store::{EventKind, KeyValue};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -31,14 +31,11 @@ fn instance(n: usize, rng: &mut StdRng) -> InstanceRecord {
         attributes.push(Attribute { name: HOST_PATH.into(), value: Some("/data".into()), ..Default::default() });
     }
     InstanceRecord {
-        instance: ContainerInstance {
-            container_instance_arn: Some(arn(&cluster, &id)),
-            status: Some(status.into()),
-            agent_connected: rng.random_bool(0.8),
-            attributes: Some(attributes),
-            registered_at: Some(f64::from(rng.random_range(0..100u32))),
-            ..Default::default()
-        },
+        arn: arn(&cluster, &id),
+        status: InstanceStatus::parse(status).unwrap(),
+        agent_connected: rng.random_bool(0.8),
+        attributes: attributes.iter().map(AttributeRecord::from_wire).collect(),
+        registered_at: f64::from(rng.random_range(0..100u32)),
         cluster,
         id,
         offered: AgentResources {
@@ -50,12 +47,7 @@ fn instance(n: usize, rng: &mut StdRng) -> InstanceRecord {
         remaining_cpu: rng.random_range(0..4096),
         remaining_memory: rng.random_range(0..8192),
         task_tcp_ports: (0..rng.random_range(0..3)).map(|_| rng.random_range(8000..8004)).collect(),
-        task_udp_ports: Default::default(),
-        token_sha256: String::new(),
-        secret_sha256: String::new(),
-        custom_attributes: Default::default(),
-        self_update: false,
-        agent_update: None,
+        ..Default::default()
     }
 }
 
@@ -84,7 +76,7 @@ fn fresh(state: &State, cluster: &str) -> Vec<Instance> {
     let instances = state
         .instances
         .iter()
-        .filter(|((c, _), v)| c == cluster && v.record.instance.status.as_deref() != Some("INACTIVE"))
+        .filter(|((c, _), v)| c == cluster && v.record.status != InstanceStatus::Inactive)
         .map(|(_, v)| crate::placement::record_instance(state, &v.record))
         .collect();
     ClusterState::new(instances).instances()
@@ -162,8 +154,8 @@ fn two_instances() -> State {
     let mut state = State::default();
     for n in 0..2 {
         let mut record = instance(n, &mut rng);
-        record.instance.status = Some("ACTIVE".into());
-        record.instance.agent_connected = true;
+        record.status = InstanceStatus::Active;
+        record.agent_connected = true;
         (record.remaining_cpu, record.remaining_memory) = (4096, 8192);
         let key = keys::instance(&record.cluster, &record.id);
         state.apply(EventKind::Put, &kv(key, crate::stored::encode(&record).unwrap(), 1));

@@ -5,21 +5,18 @@
 //! are not stored; the cache computes them.
 
 pub(crate) mod cluster;
+pub(crate) mod instance;
 pub(crate) mod task;
 pub(crate) mod upgrade;
 
 pub use cluster::{ClusterRecord, ClusterSettingRecord, StrategyItem};
+pub use instance::{AgentVersions, AttributeRecord, InstanceRecord};
 pub use task::{Binding, ContainerState, Protocol, Reservation, TaskRecord, Transition};
 
-use crate::status::{DeploymentStatus, InstanceStatus, RolloutState, ServiceStatus};
+use crate::status::{DeploymentStatus, RolloutState, ServiceStatus};
 use berth_model::Timestamp;
-use berth_model::agent::AgentResources;
-use berth_model::ecs::{
-    ContainerInstance, Failure, Service, ServiceDeployment, ServiceRevision, Setting, Tag, TaskDefinition,
-};
+use berth_model::ecs::{Failure, Service, ServiceDeployment, ServiceRevision, Setting, Tag, TaskDefinition};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::collections::BTreeSet;
 
 /// Key prefixes and constructors. Keys are printable ASCII; names are validated before they reach a key.
 pub mod keys {
@@ -102,45 +99,6 @@ pub struct TaskDefinitionRecord {
     pub task_definition: TaskDefinition,
     /// Its tags.
     pub tags: Vec<Tag>,
-}
-
-/// A container instance (a node agent).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceRecord {
-    /// The instance as ECS shows it; counters and remaining resources are filled in when described.
-    pub instance: ContainerInstance,
-    /// The cluster's short name.
-    pub cluster: String,
-    /// The id (last part of the ARN).
-    pub id: String,
-    /// What the agent offered when it registered.
-    pub offered: AgentResources,
-    /// CPU units not reserved by tasks.
-    pub remaining_cpu: i64,
-    /// Memory (MiB) not reserved by tasks.
-    pub remaining_memory: i64,
-    /// TCP host ports taken by tasks (the host's own reserved ports are in `offered`).
-    pub task_tcp_ports: BTreeSet<u16>,
-    /// UDP host ports taken by tasks.
-    pub task_udp_ports: BTreeSet<u16>,
-    /// SHA-256 (hex) of the agent's instance token (its current session).
-    pub token_sha256: String,
-    /// SHA-256 (hex) of the instance secret issued when the instance was created; re-registering as this instance
-    /// requires the secret. Empty for instances created before instance secrets existed, or through the ECS API
-    /// (see `Control::register_agent_checked` for how those are upgraded).
-    #[serde(default)]
-    pub secret_sha256: String,
-    /// Attributes set with PutAttributes (kept across agent re-registrations).
-    #[serde(default)]
-    pub custom_attributes: BTreeMap<String, Option<String>>,
-    /// Whether the instance's agent can replace itself in place (a separate `berth agent` process); an agent
-    /// embedded in `berth up` cannot, nor can an instance registered through the ECS API.
-    #[serde(default)]
-    pub self_update: bool,
-    /// The agent version an UpdateContainerAgent asked for, and why the last update failed (if it did).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_update: Option<AgentUpdateRecord>,
 }
 
 /// The state of an UpdateContainerAgent request on one instance (the status itself is the instance's
@@ -238,18 +196,6 @@ pub struct StartThrottle {
     pub last_failure_at: Timestamp,
     /// No task is started before this time.
     pub not_before: Timestamp,
-}
-
-impl InstanceRecord {
-    /// The container instance's `status` (`None` for a text this build does not know).
-    pub fn status(&self) -> Option<InstanceStatus> {
-        self.instance.status.as_deref().and_then(InstanceStatus::parse)
-    }
-
-    /// Sets the container instance's `status`.
-    pub fn set_status(&mut self, status: InstanceStatus) {
-        self.instance.status = Some(status.as_str().to_string());
-    }
 }
 
 impl ServiceRecord {

@@ -206,6 +206,31 @@ status! {
     }
 }
 
+status! {
+    /// A container instance's `agentUpdateStatus`, in the order an update goes through them.
+    AgentUpdateStatus {
+        /// Asked for; the agent has not started.
+        Pending = "PENDING",
+        /// The new agent is being fetched.
+        Staging = "STAGING",
+        /// The new agent is ready.
+        Staged = "STAGED",
+        /// The agent is replacing itself.
+        Updating = "UPDATING",
+        /// The new agent runs.
+        Updated = "UPDATED",
+        /// The update failed.
+        Failed = "FAILED",
+    }
+}
+
+impl AgentUpdateStatus {
+    /// The wire enumeration (`None` for one this build's model does not know).
+    pub fn to_wire(self) -> Option<berth_model::ecs::AgentUpdateStatus> {
+        berth_model::ecs::AgentUpdateStatus::parse(self.as_str())
+    }
+}
+
 impl HealthState {
     /// The wire enumeration.
     pub fn to_wire(self) -> berth_model::ecs::HealthStatus {

@@ -63,12 +63,21 @@ fn upgrade_task(value: serde_json::Value, from: u32) -> Result<serde_json::Value
     }
 }
 
+/// Container instance schema 1 wrapped the wire `ContainerInstance`; schema 2 is Berth's own shape
+/// (`records::InstanceRecord`).
+fn upgrade_instance(value: serde_json::Value, from: u32) -> Result<serde_json::Value, String> {
+    match from {
+        1 => crate::records::instance::upgrade_from_v1(value),
+        _ => Err(format!("container instance records have no upgrade from schema version {from}")),
+    }
+}
+
 stored! {
     ClusterRecord => "cluster", 2, upgrade upgrade_cluster;
     FamilyRecord => "task definition family", 1;
     TaskDefinitionRecord => "task definition", 1;
     TaskRecord => "task", 2, upgrade upgrade_task;
-    InstanceRecord => "container instance", 1;
+    InstanceRecord => "container instance", 2, upgrade upgrade_instance;
     ServiceRecord => "service", 1;
     ClientTokenRecord => "client token", 1;
     AccountSettingRecord => "account setting", 1;

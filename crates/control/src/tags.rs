@@ -232,7 +232,7 @@ impl Control {
                     Target::Instance(c, i) => {
                         let Some(v) = state.instances.get(&(c.clone(), i.clone())) else { return Err(not_found()) };
                         let mut rec = (*v.record).clone();
-                        rec.instance.tags = Some(change(rec.instance.tags.as_deref().unwrap_or_default())?);
+                        rec.tags = StoredTag::from_wire(&change(&StoredTag::to_wire(&rec.tags))?);
                         let key = keys::instance(c, i);
                         Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
@@ -276,7 +276,7 @@ impl Control {
             Target::Service(c, n) => state.services.get(&(c, n)).and_then(|v| v.record.service.tags.clone()),
             Target::TaskDefinition(f, r) => state.task_definitions.get(&(f, r)).map(|v| v.record.tags.clone()),
             Target::Task(c, i) => state.tasks.get(&(c, i)).map(|v| StoredTag::to_wire(&v.record.tags)),
-            Target::Instance(c, i) => state.instances.get(&(c, i)).and_then(|v| v.record.instance.tags.clone()),
+            Target::Instance(c, i) => state.instances.get(&(c, i)).map(|v| StoredTag::to_wire(&v.record.tags)),
         };
         Ok(ListTagsForResourceResponse { tags: Some(tags.unwrap_or_default()) })
     }

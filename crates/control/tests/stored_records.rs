@@ -362,11 +362,13 @@ async fn started_on_v1(names: &[&str]) -> Arc<Control> {
     let store = Arc::new(MemoryStore::new());
     let task: serde_json::Value = serde_json::from_slice(&read(&fixtures(1).join("task.json"))).unwrap();
     let task_id = task["task"]["taskArn"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let instance_id = task["instanceId"].as_str().unwrap().to_string();
     let mut txn = berth_store::Txn::new();
     for name in names {
         let key = match *name {
             "cluster.json" => keys::cluster("default"),
             "task.json" => keys::task("default", &task_id),
+            "container-instance.json" => keys::instance("default", &instance_id),
             other => panic!("no key for {other}"),
         };
         txn = txn.put(key, read(&fixtures(1).join(name)));
@@ -407,4 +409,24 @@ async fn a_task_stored_by_schema_1_is_described_as_it_was() {
     let shown = serde_json::to_value(&described.tasks.unwrap()[0]).unwrap();
     // Schema 1 stored the wire `Task` that DescribeTasks returned (this task has no exec, so no managed agents).
     assert_eq!(shown, stored["task"]);
+}
+
+#[tokio::test]
+async fn a_container_instance_stored_by_schema_1_is_described_as_it_was() {
+    let control = started_on_v1(&["cluster.json", "container-instance.json"]).await;
+    let stored: serde_json::Value =
+        serde_json::from_slice(&read(&fixtures(1).join("container-instance.json"))).unwrap();
+    let described = control
+        .describe_container_instances(DescribeContainerInstancesRequest {
+            container_instances: vec![stored["id"].as_str().unwrap().to_string()],
+            include: Some(vec![ContainerInstanceField::ContainerInstanceHealth, ContainerInstanceField::Tags]),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut shown = serde_json::to_value(&described.container_instances.unwrap()[0]).unwrap();
+    // DescribeContainerInstances always computed the remaining resources (schema 1 did not store them).
+    let remaining = shown.as_object_mut().unwrap().remove("remainingResources").unwrap();
+    assert_eq!(remaining[0]["name"], "CPU");
+    assert_eq!(remaining[0]["integerValue"], stored["remainingCpu"]);
+    assert_eq!(shown, stored["instance"]);
 }

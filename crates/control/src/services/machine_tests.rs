@@ -5,8 +5,7 @@ use crate::records::{Reservation, Transition};
 use crate::status::{DeploymentStatus, StopCode};
 use berth_model::agent::{AgentResources, ContainerSpec};
 use berth_model::ecs::{
-    ContainerDefinition, ContainerInstance, DeploymentCircuitBreaker, DeploymentConfiguration, HealthCheck,
-    NetworkMode, Service,
+    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, HealthCheck, NetworkMode, Service,
 };
 use berth_store::{EventKind, KeyValue};
 
@@ -78,23 +77,14 @@ fn task(id: &str, deployment: &str, instance: &str, last: &str, desired: &str) -
 
 fn instance(id: &str, status: &str) -> InstanceRecord {
     InstanceRecord {
-        instance: ContainerInstance {
-            container_instance_arn: Some(format!("arn:aws:ecs:us-east-1:000000000000:container-instance/default/{id}")),
-            status: Some(status.into()),
-            ..Default::default()
-        },
+        arn: format!("arn:aws:ecs:us-east-1:000000000000:container-instance/default/{id}"),
+        status: InstanceStatus::parse(status).unwrap(),
         cluster: "default".into(),
         id: id.into(),
         offered: AgentResources::default(),
         remaining_cpu: 4096,
         remaining_memory: 4096,
-        task_tcp_ports: Default::default(),
-        task_udp_ports: Default::default(),
-        token_sha256: String::new(),
-        secret_sha256: String::new(),
-        custom_attributes: Default::default(),
-        self_update: false,
-        agent_update: None,
+        ..Default::default()
     }
 }
 

@@ -330,16 +330,14 @@ impl Control {
         }
         overrides.container_overrides = Some(container_overrides);
         overrides.inference_accelerator_overrides.get_or_insert_with(Vec::new);
-        let attr = |name: &str| {
-            instance.instance.attributes.iter().flatten().find(|a| a.name == name).and_then(|a| a.value.clone())
-        };
+        let attr = |name: &str| instance.attribute(name).map(str::to_string);
         let tags: Vec<Tag> = p.tags.iter().chain(&p.managed_tags).cloned().collect();
         TaskRecord {
             arn: task_arn,
             cluster: cluster.to_string(),
             cluster_arn: self.arn(&format!("cluster/{cluster}")),
             instance_id: instance.id.clone(),
-            container_instance_arn: instance.instance.container_instance_arn.clone().unwrap_or_default(),
+            container_instance_arn: instance.arn.clone(),
             task_definition_arn: definition.task_definition_arn.clone().unwrap_or_default(),
             group: Some(p.group.clone()),
             started_by: p.started_by.clone(),
@@ -474,7 +472,7 @@ impl Control {
         let instances: Vec<_> = candidates
             .iter()
             .map(|v| {
-                let arn = v.record.instance.container_instance_arn.as_deref().unwrap_or_default();
+                let arn = v.record.arn.as_str();
                 let live =
                     state.placement_state(&v.record.cluster).and_then(|l| crate::live_placement::lock(l).instance(arn));
                 let mut instance = live.unwrap_or_else(|| crate::placement::record_instance(state, &v.record));
@@ -513,8 +511,7 @@ impl Control {
         let mut txn = Txn::new();
         let mut tasks = Vec::new();
         for arn in placed {
-            let Some(v) = candidates.iter().find(|v| v.record.instance.container_instance_arn.as_deref() == Some(arn))
-            else {
+            let Some(v) = candidates.iter().find(|v| v.record.arn == *arn) else {
                 continue;
             };
             let entry = updated.entry(v.record.id.clone()).or_insert_with(|| (v.mod_revision, (*v.record).clone()));
