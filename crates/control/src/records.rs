@@ -1,8 +1,18 @@
 //! The records the control plane keeps in the store, and their keys.
 //!
-//! Each record wraps the ECS wire shape it is shown as, plus the internal facts Berth needs that ECS does not
-//! show. Counters that can be derived from other records (a cluster's task counts, an instance's running tasks)
-//! are not stored; the cache computes them.
+//! Clusters, tasks and container instances ([`ClusterRecord`], [`TaskRecord`], [`InstanceRecord`], schema 2) are
+//! Berth's own domain types: statuses are the enums of [`crate::status`], tags, settings, attributes and network
+//! bindings small local types, and the wire shapes are built from them only at the API edge (`render_cluster`,
+//! [`crate::tasks::render_task`], `render_instance`). Members that are the user's own documents, returned as given,
+//! stay in their wire form: a cluster's `configuration`, a task's `overrides`, its container definitions and
+//! volumes. Each kind's module holds its upgrade from schema 1, when it wrapped the wire shape.
+//!
+//! A service ([`ServiceRecord`]) still wraps the wire `Service` (schema 1) beside the deployment state Berth keeps,
+//! with typed accessors for its status. A task definition ([`TaskDefinitionRecord`]) is the user's registered
+//! document and stays the wire `TaskDefinition`: it is returned verbatim, and its fixture pins its shape.
+//!
+//! Counters that can be derived from other records (a cluster's task counts, an instance's running tasks and
+//! remaining resources as shown) are not stored; they are computed when a record is rendered.
 
 pub(crate) mod cluster;
 pub(crate) mod instance;

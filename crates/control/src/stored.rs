@@ -6,9 +6,14 @@
 //! move forward without a migration pass; a value of a newer version (written by a newer Berth after a downgrade) is
 //! refused, and the cache quarantines it rather than misreading it.
 //!
-//! The fixtures under `crates/control/tests/fixtures/records/` are values of every kind as this version writes them;
-//! `tests/stored_records.rs` decodes each and checks that re-encoding gives the same JSON, so a change of shape
-//! (a regenerated botocore model, a renamed field) fails a test instead of changing what is on disk unnoticed.
+//! An upgrade is a pure transformation of JSON values (`records::upgrade` has the helpers), so it is tested on its
+//! own: clusters, tasks and container instances moved from schema 1 (the wire shape under one member) to schema 2
+//! (Berth's own fields), each with its `upgrade_from_v1` next to its record.
+//!
+//! The fixtures under `crates/control/tests/fixtures/records/v<N>/` are values of every kind as schema N wrote them;
+//! `tests/stored_records.rs` checks that each kind's current fixture decodes and re-encodes byte for byte, and that
+//! each older one upgrades to exactly the current one, so a change of shape (a regenerated botocore model, a renamed
+//! field) fails a test instead of changing what is on disk unnoticed.
 
 use crate::records::{
     AccountSettingRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, ServiceRecord,
@@ -27,8 +32,8 @@ pub trait StoredRecord: Serialize + DeserializeOwned {
     /// The version of the shape this build writes.
     const SCHEMA: u32;
 
-    /// Upgrades a stored value from version `from` to `from + 1`. No kind has changed shape yet, so there is
-    /// nothing to upgrade; a kind that changes raises its [`StoredRecord::SCHEMA`] and says here how.
+    /// Upgrades a stored value from version `from` to `from + 1`. A kind that changes shape raises its
+    /// [`StoredRecord::SCHEMA`] and says here how; by default there is no upgrade.
     fn upgrade(value: serde_json::Value, from: u32) -> Result<serde_json::Value, String> {
         let _ = value;
         Err(format!("{} records have no upgrade from schema version {from}", Self::KIND))
