@@ -153,7 +153,7 @@ fn counts(state: &State, name: &str) -> Counts {
         if cluster != name {
             break;
         }
-        let fargate = i32::from(v.record.service.launch_type == Some(berth_model::ecs::LaunchType::Fargate));
+        let fargate = i32::from(v.record.launch_type == Some(crate::status::TaskLaunchType::Fargate));
         match v.record.status() {
             Some(ServiceStatus::Active) => {
                 counts.active_services += 1;

@@ -254,8 +254,8 @@ impl Control {
             definition.memory.as_deref().and_then(berth_model::ecs::task_definition::parse_task_memory),
         );
         let mut constraints = task_definition_constraints(definition);
-        constraints.extend(service.service.placement_constraints.iter().flatten().cloned());
-        let group = crate::services::service_group(service.service.service_name.as_deref().unwrap_or_default());
+        constraints.extend(service.placement_constraints.iter().flatten().cloned());
+        let group = crate::services::service_group(service.name.as_str());
         let Ok(demand) = demand(
             &reservation,
             &group,

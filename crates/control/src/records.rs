@@ -1,31 +1,35 @@
 //! The records the control plane keeps in the store, and their keys.
 //!
-//! Clusters, tasks and container instances ([`ClusterRecord`], [`TaskRecord`], [`InstanceRecord`], schema 2) are
-//! Berth's own domain types: statuses are the enums of [`crate::status`], tags, settings, attributes and network
-//! bindings small local types, and the wire shapes are built from them only at the API edge (`render_cluster`,
-//! [`crate::tasks::render_task`], `render_instance`). Members that are the user's own documents, returned as given,
-//! stay in their wire form: a cluster's `configuration`, a task's `overrides`, its container definitions and
-//! volumes. Each kind's module holds its upgrade from schema 1, when it wrapped the wire shape.
+//! Clusters, tasks, container instances and services ([`ClusterRecord`], [`TaskRecord`], [`InstanceRecord`],
+//! [`ServiceRecord`], schema 2) are Berth's own domain types: statuses are the enums of [`crate::status`] (so are
+//! desired statuses, health, stop codes, launch types and scheduling strategies), tags, settings, attributes,
+//! events and network bindings small local types, and the wire shapes are built from them only at the API edge
+//! (`render_cluster`, [`crate::tasks::render_task`], `render_instance`, `render_service`). Members that are the
+//! user's own documents, returned as given, stay in their wire form: a cluster's `configuration`, a task's
+//! `overrides`, its container definitions and volumes, a service's deployment configuration, placement, load
+//! balancers and registries. So do a service's revisions and service deployments, which are answered as recorded.
+//! Each kind's module holds its upgrade from schema 1, when it wrapped the wire shape.
 //!
-//! A service ([`ServiceRecord`]) still wraps the wire `Service` (schema 1) beside the deployment state Berth keeps,
-//! with typed accessors for its status. A task definition ([`TaskDefinitionRecord`]) is the user's registered
-//! document and stays the wire `TaskDefinition`: it is returned verbatim, and its fixture pins its shape.
+//! A task definition ([`TaskDefinitionRecord`]) is the user's registered document and stays the wire
+//! `TaskDefinition`: it is returned verbatim, and its fixture pins its shape.
 //!
 //! Counters that can be derived from other records (a cluster's task counts, an instance's running tasks and
 //! remaining resources as shown) are not stored; they are computed when a record is rendered.
 
 pub(crate) mod cluster;
 pub(crate) mod instance;
+pub(crate) mod service;
 pub(crate) mod task;
 pub(crate) mod upgrade;
 
 pub use cluster::{ClusterRecord, ClusterSettingRecord, StrategyItem};
 pub use instance::{AgentVersions, AttributeRecord, InstanceRecord};
+pub use service::{ServiceEventRecord, ServiceRecord};
 pub use task::{Binding, ContainerState, Protocol, Reservation, TaskRecord, Transition};
 
-use crate::status::{DeploymentStatus, RolloutState, ServiceStatus};
+use crate::status::{DeploymentStatus, RolloutState};
 use berth_model::Timestamp;
-use berth_model::ecs::{Failure, Service, ServiceDeployment, ServiceRevision, Setting, Tag, TaskDefinition};
+use berth_model::ecs::{Setting, Tag, TaskDefinition};
 use serde::{Deserialize, Serialize};
 
 /// Key prefixes and constructors. Keys are printable ASCII; names are validated before they reach a key.
@@ -167,35 +171,6 @@ pub struct DeploymentState {
     pub rollback: bool,
 }
 
-/// A service.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceRecord {
-    /// The service as ECS shows it; counts and deployments are filled in when described.
-    pub service: Service,
-    /// The cluster's short name.
-    pub cluster: String,
-    /// Deployments, PRIMARY first.
-    pub deployments: Vec<DeploymentState>,
-    /// Service revisions, oldest first (the last 20).
-    pub revisions: Vec<ServiceRevision>,
-    /// Service deployments, oldest first (the last 20).
-    pub service_deployments: Vec<ServiceDeployment>,
-    /// The task definition of the last deployment that completed (the rollback target).
-    pub last_completed_task_definition: Option<String>,
-    /// Whether the steady-state event was the last word.
-    pub steady: bool,
-    /// The per-instance reasons of the last placement failure (for the CLI).
-    pub last_placement_failures: Vec<Failure>,
-    /// The idempotency fingerprint of the CreateService call.
-    pub create_fingerprint: String,
-    /// Revision counter for event ids.
-    pub event_seq: u64,
-    /// The start-failure throttle (`services::throttle`); absent in records written before it existed.
-    #[serde(default)]
-    pub start_throttle: StartThrottle,
-}
-
 /// How a service's task starts are held back after tasks failed to start (`services::throttle`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -206,18 +181,6 @@ pub struct StartThrottle {
     pub last_failure_at: Timestamp,
     /// No task is started before this time.
     pub not_before: Timestamp,
-}
-
-impl ServiceRecord {
-    /// The service's `status` (`None` for a text this build does not know).
-    pub fn status(&self) -> Option<ServiceStatus> {
-        self.service.status.as_deref().and_then(ServiceStatus::parse)
-    }
-
-    /// Sets the service's `status`.
-    pub fn set_status(&mut self, status: ServiceStatus) {
-        self.service.status = Some(status.as_str().to_string());
-    }
 }
 
 /// A tag of a resource, as Berth stores it (the wire `Tag` has both members optional; validation requires the

@@ -2,11 +2,11 @@
 //! literals. Each serialises as ECS's text (`"RUNNING"`), so stored records and the wire read the same as before.
 //!
 //! The ECS model types most statuses as free strings (a task's `lastStatus`, a container instance's `status`).
-//! Records of schema 2 (clusters, tasks) store these enums as fields, and the wire shapes are rendered from them;
-//! records still on schema 1 (instances, services) keep the wire shapes, and their accessors ([`crate::records`])
-//! read and write them through these enums. A text this build does not know reads as `None`, never as some other
-//! status. The enums are Berth's own, so a regenerated botocore model does not change them; the few that the
-//! model also has (health, stop code, launch type) convert at the API edge.
+//! The records ([`crate::records`]) store these enums as fields, and the wire shapes are rendered from them; the
+//! records keep `status()`-style accessors so call sites read the same. A text this build does not know parses as
+//! `None`, never as some other status. The enums are Berth's own, so a regenerated botocore model does not change
+//! them; those the model also has as enumerations (health, stop code, launch type, agent update status, scheduling
+//! strategy, tag propagation) convert at the API edge.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -228,6 +228,52 @@ impl AgentUpdateStatus {
     /// The wire enumeration (`None` for one this build's model does not know).
     pub fn to_wire(self) -> Option<berth_model::ecs::AgentUpdateStatus> {
         berth_model::ecs::AgentUpdateStatus::parse(self.as_str())
+    }
+}
+
+status! {
+    /// A service's `schedulingStrategy`.
+    Scheduling {
+        /// A desired count of tasks, spread across instances.
+        Replica = "REPLICA",
+        /// One task on every instance it fits.
+        Daemon = "DAEMON",
+    }
+}
+
+status! {
+    /// A service's `propagateTags`: where its tasks' tags come from.
+    TagPropagation {
+        /// The task definition's tags.
+        TaskDefinition = "TASK_DEFINITION",
+        /// The service's tags.
+        Service = "SERVICE",
+        /// None.
+        None = "NONE",
+    }
+}
+
+impl Scheduling {
+    /// From the wire enumeration.
+    pub fn from_wire(s: berth_model::ecs::SchedulingStrategy) -> Option<Self> {
+        Self::parse(s.as_str())
+    }
+
+    /// The wire enumeration (`None` for one this build's model does not know).
+    pub fn to_wire(self) -> Option<berth_model::ecs::SchedulingStrategy> {
+        berth_model::ecs::SchedulingStrategy::parse(self.as_str())
+    }
+}
+
+impl TagPropagation {
+    /// From the wire enumeration.
+    pub fn from_wire(p: berth_model::ecs::PropagateTags) -> Option<Self> {
+        Self::parse(p.as_str())
+    }
+
+    /// The wire enumeration (`None` for one this build's model does not know).
+    pub fn to_wire(self) -> Option<berth_model::ecs::PropagateTags> {
+        berth_model::ecs::PropagateTags::parse(self.as_str())
     }
 }
 

@@ -7,8 +7,8 @@
 //! refused, and the cache quarantines it rather than misreading it.
 //!
 //! An upgrade is a pure transformation of JSON values (`records::upgrade` has the helpers), so it is tested on its
-//! own: clusters, tasks and container instances moved from schema 1 (the wire shape under one member) to schema 2
-//! (Berth's own fields), each with its `upgrade_from_v1` next to its record.
+//! own: clusters, tasks, container instances and services moved from schema 1 (the wire shape under one member) to
+//! schema 2 (Berth's own fields), each with its `upgrade_from_v1` next to its record.
 //!
 //! The fixtures under `crates/control/tests/fixtures/records/v<N>/` are values of every kind as schema N wrote them;
 //! `tests/stored_records.rs` checks that each kind's current fixture decodes and re-encodes byte for byte, and that
@@ -77,13 +77,21 @@ fn upgrade_instance(value: serde_json::Value, from: u32) -> Result<serde_json::V
     }
 }
 
+/// Service schema 1 wrapped the wire `Service`; schema 2 is Berth's own shape (`records::ServiceRecord`).
+fn upgrade_service(value: serde_json::Value, from: u32) -> Result<serde_json::Value, String> {
+    match from {
+        1 => crate::records::service::upgrade_from_v1(value),
+        _ => Err(format!("service records have no upgrade from schema version {from}")),
+    }
+}
+
 stored! {
     ClusterRecord => "cluster", 2, upgrade upgrade_cluster;
     FamilyRecord => "task definition family", 1;
     TaskDefinitionRecord => "task definition", 1;
     TaskRecord => "task", 2, upgrade upgrade_task;
     InstanceRecord => "container instance", 2, upgrade upgrade_instance;
-    ServiceRecord => "service", 1;
+    ServiceRecord => "service", 2, upgrade upgrade_service;
     ClientTokenRecord => "client token", 1;
     AccountSettingRecord => "account setting", 1;
 }

@@ -211,7 +211,7 @@ impl Control {
                     Target::Service(c, n) => {
                         let Some(v) = state.services.get(&(c.clone(), n.clone())) else { return Err(not_found()) };
                         let mut rec = (*v.record).clone();
-                        rec.service.tags = Some(change(rec.service.tags.as_deref().unwrap_or_default())?);
+                        rec.tags = StoredTag::from_wire(&change(&StoredTag::to_wire(&rec.tags))?);
                         let key = keys::service(c, n);
                         Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
@@ -273,7 +273,7 @@ impl Control {
         let target = Self::tag_target(&state, &req.resource_arn)?;
         let tags = match target {
             Target::Cluster(n) => state.clusters.get(&n).map(|v| StoredTag::to_wire(&v.record.tags)),
-            Target::Service(c, n) => state.services.get(&(c, n)).and_then(|v| v.record.service.tags.clone()),
+            Target::Service(c, n) => state.services.get(&(c, n)).map(|v| StoredTag::to_wire(&v.record.tags)),
             Target::TaskDefinition(f, r) => state.task_definitions.get(&(f, r)).map(|v| v.record.tags.clone()),
             Target::Task(c, i) => state.tasks.get(&(c, i)).map(|v| StoredTag::to_wire(&v.record.tags)),
             Target::Instance(c, i) => state.instances.get(&(c, i)).map(|v| StoredTag::to_wire(&v.record.tags)),

@@ -369,6 +369,7 @@ async fn started_on_v1(names: &[&str]) -> Arc<Control> {
             "cluster.json" => keys::cluster("default"),
             "task.json" => keys::task("default", &task_id),
             "container-instance.json" => keys::instance("default", &instance_id),
+            "service.json" => keys::service("default", "web"),
             other => panic!("no key for {other}"),
         };
         txn = txn.put(key, read(&fixtures(1).join(name)));
@@ -429,4 +430,25 @@ async fn a_container_instance_stored_by_schema_1_is_described_as_it_was() {
     assert_eq!(remaining[0]["name"], "CPU");
     assert_eq!(remaining[0]["integerValue"], stored["remainingCpu"]);
     assert_eq!(shown, stored["instance"]);
+}
+
+#[tokio::test]
+async fn a_service_stored_by_schema_1_is_described_as_it_was() {
+    let control = started_on_v1(&["cluster.json", "service.json"]).await;
+    let stored: serde_json::Value = serde_json::from_slice(&read(&fixtures(1).join("service.json"))).unwrap();
+    let described = control
+        .describe_services(DescribeServicesRequest {
+            services: vec!["web".into()],
+            include: Some(vec![ServiceField::Tags]),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut shown = serde_json::to_value(&described.services.unwrap()[0]).unwrap();
+    // DescribeServices always computed these from the deployment state (schema 1 did not store them either).
+    let shown = shown.as_object_mut().unwrap();
+    let deployments = shown.remove("deployments").unwrap();
+    assert_eq!(deployments[0]["id"], stored["deployments"][0]["id"]);
+    assert_eq!(shown.remove("currentServiceDeployment").unwrap(), stored["deployments"][0]["serviceDeploymentArn"]);
+    assert_eq!(shown.remove("currentServiceRevisions").unwrap()[0]["arn"], stored["deployments"][0]["revisionArn"]);
+    assert_eq!(serde_json::Value::Object(shown.clone()), stored["service"]);
 }

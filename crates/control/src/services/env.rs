@@ -3,11 +3,9 @@
 //! changes a service record goes through (new deployments, rollbacks, events) are plain functions of their inputs.
 
 use super::{MAX_EVENTS, MAX_HISTORY, digits, new_deployment_id};
-use crate::records::{DeploymentState, ServiceRecord};
-use crate::status::{DeploymentStatus, RolloutState};
-use berth_model::ecs::{
-    ServiceDeployment, ServiceDeploymentStatus, ServiceEvent, ServiceRevision, ServiceRevisionSummary,
-};
+use crate::records::{DeploymentState, ServiceEventRecord, ServiceRecord};
+use crate::status::{DeploymentStatus, RolloutState, TaskLaunchType};
+use berth_model::ecs::{ServiceDeployment, ServiceDeploymentStatus, ServiceRevision, ServiceRevisionSummary};
 
 /// The time and settings one decision about a service is made with.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,16 +30,16 @@ impl Env {
     pub fn new_deployment(&self, record: &mut ServiceRecord, task_definition: &str, rollback: bool) -> DeploymentState {
         let now = self.now;
         let cluster = &record.cluster;
-        let name = record.service.service_name.clone().unwrap_or_default();
+        let name = record.name.clone();
         let revision_arn = self.arn(&format!("service-revision/{cluster}/{name}/{}", digits(19)));
-        let service_arn = record.service.service_arn.clone();
-        let cluster_arn = record.service.cluster_arn.clone();
+        let service_arn = Some(record.arn.clone());
+        let cluster_arn = Some(record.cluster_arn.clone());
         record.revisions.push(ServiceRevision {
             service_revision_arn: Some(revision_arn.clone()),
             service_arn: service_arn.clone(),
             cluster_arn: cluster_arn.clone(),
             task_definition: Some(task_definition.to_string()),
-            launch_type: record.service.launch_type,
+            launch_type: record.launch_type.and_then(TaskLaunchType::to_wire),
             load_balancers: Some(Vec::new()),
             service_registries: Some(Vec::new()),
             container_images: Some(Vec::new()),
@@ -78,11 +76,11 @@ impl Env {
                 source_service_revisions: Some(source),
                 target_service_revision: Some(ServiceRevisionSummary {
                     arn: Some(revision_arn.clone()),
-                    requested_task_count: record.service.desired_count,
+                    requested_task_count: record.desired_count,
                     ..Default::default()
                 }),
                 status: Some(ServiceDeploymentStatus::InProgress),
-                deployment_configuration: record.service.deployment_configuration.clone(),
+                deployment_configuration: record.deployment_configuration.clone(),
                 ..Default::default()
             });
             arn
@@ -143,24 +141,20 @@ impl Env {
         }
         let rollback_id = rollback.id.clone();
         record.deployments.insert(0, rollback);
-        record.service.task_definition = Some(target.to_string());
+        record.task_definition = Some(target.to_string());
         rollback_id
     }
 
     /// Appends an event (newest first, at most [`MAX_EVENTS`]).
     pub fn push_event(&self, record: &mut ServiceRecord, message: String) {
         record.event_seq += 1;
-        let event = ServiceEvent {
-            id: Some(berth_model::ids::new_uuid()),
-            created_at: Some(self.now),
-            message: Some(format!(
-                "(service {}) {message}",
-                record.service.service_name.as_deref().unwrap_or_default()
-            )),
+        let event = ServiceEventRecord {
+            id: berth_model::ids::new_uuid(),
+            created_at: self.now,
+            message: format!("(service {}) {message}", record.name),
         };
-        let events = record.service.events.get_or_insert_with(Vec::new);
-        events.insert(0, event);
-        events.truncate(MAX_EVENTS);
+        record.events.insert(0, event);
+        record.events.truncate(MAX_EVENTS);
     }
 }
 

@@ -61,7 +61,7 @@ pub(super) fn count_failures(
     changed: &mut bool,
 ) {
     let now = env.now;
-    let breaker = record.service.deployment_configuration.as_ref().and_then(|c| c.deployment_circuit_breaker.clone());
+    let breaker = record.deployment_configuration.as_ref().and_then(|c| c.deployment_circuit_breaker.clone());
     let Some(primary) = record.deployments.first_mut() else { return };
     let ours: Vec<&TaskRecord> =
         tasks.iter().map(|t| &*t.record).filter(|t| t.started_by.as_deref() == Some(primary.id.as_str())).collect();
@@ -129,7 +129,7 @@ fn circuit_breaker(
     breaker: &berth_model::ecs::DeploymentCircuitBreaker,
     changed: &mut bool,
 ) {
-    let desired = record.service.desired_count.max(0) as usize;
+    let desired = record.desired_count.max(0) as usize;
     let threshold = math::failure_threshold(desired, breaker.threshold_configuration.as_ref());
     let Some(primary) = record.deployments.first() else { return };
     let arn = primary.service_deployment_arn.clone();
@@ -189,6 +189,5 @@ fn circuit_breaker(
             }
         }
     }
-    let events = record.service.events.get_or_insert_with(Vec::new);
-    events.truncate(MAX_EVENTS);
+    record.events.truncate(MAX_EVENTS);
 }

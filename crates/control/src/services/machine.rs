@@ -22,7 +22,7 @@ use crate::cache::{State, Versioned};
 use crate::records::{DeploymentState, InstanceRecord, ServiceRecord, TaskRecord};
 use crate::status::{DesiredStatus, HealthState, InstanceStatus, RolloutState, ServiceStatus, TaskStatus};
 use crate::task_protection::protected_now;
-use berth_model::ecs::{SchedulingStrategy, ServiceDeploymentStatus};
+use berth_model::ecs::ServiceDeploymentStatus;
 
 /// How long a repeated event (placement failure, stalled deployment) is held back, in seconds.
 pub const EVENT_REPEAT_SECONDS: f64 = 60.0;
@@ -91,9 +91,9 @@ impl Plan {
 
 /// Whether an event may be written again: not written yet, or last written a while ago ([`EVENT_REPEAT_SECONDS`]).
 pub(super) fn should_repeat(env: &Env, record: &ServiceRecord, message: &str) -> bool {
-    let wanted = format!("(service {}) {message}", record.service.service_name.as_deref().unwrap_or_default());
-    let last = record.service.events.iter().flatten().find(|e| e.message.as_deref() == Some(&wanted));
-    last.is_none_or(|e| env.now - e.created_at.unwrap_or_default() >= EVENT_REPEAT_SECONDS)
+    let wanted = format!("(service {}) {message}", record.name.as_str());
+    let last = record.events.iter().find(|e| e.message == wanted);
+    last.is_none_or(|e| env.now - e.created_at >= EVENT_REPEAT_SECONDS)
 }
 
 /// The task's instance is gone, deregistered or draining: its tasks are replaced elsewhere.
@@ -111,9 +111,9 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     let mut record = (*v.record).clone();
     let mut plan = Plan { revision: v.mod_revision, ..Plan::default() };
     let now = env.now;
-    let name = record.service.service_name.clone().unwrap_or_default();
+    let name = record.name.clone();
     let draining = record.status() == Some(ServiceStatus::Draining);
-    let daemon = record.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
+    let daemon = record.is_daemon();
     let tasks: Vec<&Versioned<TaskRecord>> = state.tasks_in_group(&record.cluster, &service_group(&name)).collect();
     let reason = |d: &DeploymentState| format!("Scaling activity initiated by (deployment {})", d.id);
 
@@ -123,8 +123,8 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
         plan.record = record;
         return plan;
     };
-    let config = record.service.deployment_configuration.clone().unwrap_or_default();
-    let grace = f64::from(record.service.health_check_grace_period_seconds.unwrap_or(0));
+    let config = record.deployment_configuration.clone().unwrap_or_default();
+    let grace = f64::from(record.health_check_grace_period_seconds.unwrap_or(0));
     let (mut occupied, mut healthy, mut stopping) = (0usize, 0usize, 0usize);
     let mut primary_good: Vec<&Versioned<TaskRecord>> = Vec::new();
     let mut retiring: Vec<&Versioned<TaskRecord>> = Vec::new();
@@ -166,10 +166,10 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     let desired = if daemon {
         daemon_plan(fits, state, &record, &primary, &primary_good, &mut plan)
     } else {
-        record.service.desired_count.max(0) as usize
+        record.desired_count.max(0) as usize
     };
-    if daemon && record.service.desired_count != desired as i32 {
-        record.service.desired_count = desired as i32;
+    if daemon && record.desired_count != desired as i32 {
+        record.desired_count = desired as i32;
         plan.changed = true;
     }
     let desired = if draining { 0 } else { desired };
@@ -328,7 +328,7 @@ fn daemon_plan(
     plan: &mut Plan,
 ) -> usize {
     let cluster = &record.cluster;
-    let name = record.service.service_name.clone().unwrap_or_default();
+    let name = record.name.clone();
     let group = service_group(&name);
     let mut desired = 0;
     for ((c, id), instance) in state.instances.range((cluster.clone(), String::new())..) {
