@@ -7,8 +7,8 @@
 //! (`render_cluster`, [`crate::tasks::render_task`], `render_instance`, `render_service`). Members that are the
 //! user's own documents, returned as given, stay in their wire form: a cluster's `configuration`, a task's
 //! `overrides`, its container definitions and volumes, a service's deployment configuration, placement, load
-//! balancers and registries. So do a service's revisions and service deployments, which are answered as recorded.
-//! Each kind's module holds its upgrade from schema 1, when it wrapped the wire shape.
+//! balancers and registries. A service's history (revisions, service deployments, placement failures) has its own
+//! types too (`service_history`). Each kind's module holds its upgrade from schema 1, when it wrapped the wire shape.
 //!
 //! A task definition ([`TaskDefinitionRecord`]) is the user's registered document and stays the wire
 //! `TaskDefinition`: it is returned verbatim, and its fixture pins its shape.
@@ -19,12 +19,16 @@
 pub(crate) mod cluster;
 pub(crate) mod instance;
 pub(crate) mod service;
+pub(crate) mod service_history;
 pub(crate) mod task;
 pub(crate) mod upgrade;
 
 pub use cluster::{ClusterRecord, ClusterSettingRecord, StrategyItem};
 pub use instance::{AgentVersions, AttributeRecord, InstanceRecord};
 pub use service::{ServiceEventRecord, ServiceRecord};
+pub use service_history::{
+    CircuitBreakerRecord, PlacementFailure, RollbackRecord, ServiceDeploymentRecord, ServiceRevisionRecord,
+};
 pub use task::{Binding, ContainerState, Protocol, Reservation, TaskRecord, Transition};
 
 use crate::status::{DeploymentStatus, RolloutState};

@@ -277,6 +277,63 @@ impl TagPropagation {
     }
 }
 
+status! {
+    /// A service deployment's `status` (DescribeServiceDeployments).
+    ServiceDeploymentStatus {
+        /// Not started.
+        Pending = "PENDING",
+        /// Rolled out.
+        Successful = "SUCCESSFUL",
+        /// Stopped (superseded, or failed without a rollback).
+        Stopped = "STOPPED",
+        /// Asked to stop.
+        StopRequested = "STOP_REQUESTED",
+        /// Rolling out.
+        InProgress = "IN_PROGRESS",
+        /// Asked to roll back.
+        RollbackRequested = "ROLLBACK_REQUESTED",
+        /// Rolling back.
+        RollbackInProgress = "ROLLBACK_IN_PROGRESS",
+        /// Rolled back.
+        RollbackSuccessful = "ROLLBACK_SUCCESSFUL",
+        /// The rollback failed too.
+        RollbackFailed = "ROLLBACK_FAILED",
+    }
+}
+
+status! {
+    /// The state of a service deployment's circuit breaker.
+    RollbackMonitorsStatus {
+        /// It tripped.
+        Triggered = "TRIGGERED",
+        /// It counts failures.
+        Monitoring = "MONITORING",
+        /// The deployment finished without tripping it.
+        MonitoringComplete = "MONITORING_COMPLETE",
+        /// Not enabled.
+        Disabled = "DISABLED",
+    }
+}
+
+impl ServiceDeploymentStatus {
+    /// From the wire enumeration.
+    pub fn from_wire(s: berth_model::ecs::ServiceDeploymentStatus) -> Option<Self> {
+        Self::parse(s.as_str())
+    }
+
+    /// The wire enumeration (`None` for one this build's model does not know).
+    pub fn to_wire(self) -> Option<berth_model::ecs::ServiceDeploymentStatus> {
+        berth_model::ecs::ServiceDeploymentStatus::parse(self.as_str())
+    }
+}
+
+impl RollbackMonitorsStatus {
+    /// The wire enumeration (`None` for one this build's model does not know).
+    pub fn to_wire(self) -> Option<berth_model::ecs::ServiceDeploymentRollbackMonitorsStatus> {
+        berth_model::ecs::ServiceDeploymentRollbackMonitorsStatus::parse(self.as_str())
+    }
+}
+
 impl HealthState {
     /// The wire enumeration.
     pub fn to_wire(self) -> berth_model::ecs::HealthStatus {

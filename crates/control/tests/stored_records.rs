@@ -451,4 +451,15 @@ async fn a_service_stored_by_schema_1_is_described_as_it_was() {
     assert_eq!(shown.remove("currentServiceDeployment").unwrap(), stored["deployments"][0]["serviceDeploymentArn"]);
     assert_eq!(shown.remove("currentServiceRevisions").unwrap()[0]["arn"], stored["deployments"][0]["revisionArn"]);
     assert_eq!(serde_json::Value::Object(shown.clone()), stored["service"]);
+    // Its history is answered as schema 1 recorded it (no task runs here, so the live counts are the stored 0s).
+    let revision = stored["revisions"][0]["serviceRevisionArn"].as_str().unwrap().to_string();
+    let revisions = control
+        .describe_service_revisions(DescribeServiceRevisionsRequest { service_revision_arns: vec![revision] })
+        .unwrap();
+    assert_eq!(serde_json::to_value(revisions.service_revisions.unwrap()).unwrap(), stored["revisions"]);
+    let deployment = stored["serviceDeployments"][0]["serviceDeploymentArn"].as_str().unwrap().to_string();
+    let deployments = control
+        .describe_service_deployments(DescribeServiceDeploymentsRequest { service_deployment_arns: vec![deployment] })
+        .unwrap();
+    assert_eq!(serde_json::to_value(deployments.service_deployments.unwrap()).unwrap(), stored["serviceDeployments"]);
 }

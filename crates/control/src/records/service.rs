@@ -5,17 +5,17 @@
 //! running and pending counts, its `deployments` as ECS lists them and its current revision are computed from the
 //! deployment state and the tasks when it is described; none of them is stored. The user's own documents (the
 //! deployment configuration, placement constraints and strategies, load balancers, service registries, network
-//! configuration, deployment controller) stay in their wire form: they are returned as given. So do the service
-//! revisions and service deployments (DescribeServiceRevisions and DescribeServiceDeployments answer them as
-//! recorded) and the last placement failures.
+//! configuration, deployment controller) stay in their wire form: they are returned as given. Its history (service
+//! revisions, service deployments, the last placement failures) has its own types in `service_history`.
 
+use super::service_history::{PlacementFailure, ServiceDeploymentRecord, ServiceRevisionRecord};
 use super::upgrade::{carry, object, or, required, status};
 use super::{DeploymentState, StartThrottle, StoredTag};
-use crate::status::{Scheduling, ServiceStatus, TagPropagation, TaskLaunchType};
+use crate::status::{Scheduling, ServiceDeploymentStatus, ServiceStatus, TagPropagation, TaskLaunchType};
 use berth_model::Timestamp;
 use berth_model::ecs::{
-    DeploymentConfiguration, DeploymentController, Failure, LoadBalancer, NetworkConfiguration, PlacementConstraint,
-    PlacementStrategy, ServiceDeployment, ServiceEvent, ServiceRegistry, ServiceRevision,
+    DeploymentConfiguration, DeploymentController, LoadBalancer, NetworkConfiguration, PlacementConstraint,
+    PlacementStrategy, ServiceEvent, ServiceRegistry,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -91,16 +91,16 @@ pub struct ServiceRecord {
     pub created_by: Option<String>,
     /// Deployments, PRIMARY first.
     pub deployments: Vec<DeploymentState>,
-    /// Service revisions, oldest first (the last 20), as DescribeServiceRevisions answers them.
-    pub revisions: Vec<ServiceRevision>,
-    /// Service deployments, oldest first (the last 20), as DescribeServiceDeployments answers them.
-    pub service_deployments: Vec<ServiceDeployment>,
+    /// Service revisions, oldest first (the last 20).
+    pub revisions: Vec<ServiceRevisionRecord>,
+    /// Service deployments, oldest first (the last 20).
+    pub service_deployments: Vec<ServiceDeploymentRecord>,
     /// The task definition of the last deployment that completed (the rollback target).
     pub last_completed_task_definition: Option<String>,
     /// Whether the steady-state event was the last word.
     pub steady: bool,
     /// The per-instance reasons of the last placement failure (for the CLI).
-    pub last_placement_failures: Vec<Failure>,
+    pub last_placement_failures: Vec<PlacementFailure>,
     /// The idempotency fingerprint of the CreateService call.
     pub create_fingerprint: String,
     /// Revision counter for event ids.
@@ -235,6 +235,70 @@ pub(crate) fn upgrade_from_v1(value: Value) -> Result<Value, String> {
         _ => Vec::new(),
     };
     v2.insert("events".into(), Value::Array(events));
+    let revisions = match v2.remove("revisions") {
+        Some(Value::Array(items)) => items.into_iter().map(revision_from_v1).collect::<Result<Vec<_>, _>>()?,
+        _ => Vec::new(),
+    };
+    v2.insert("revisions".into(), Value::Array(revisions));
+    let deployments = match v2.remove("serviceDeployments") {
+        Some(Value::Array(items)) => {
+            items.into_iter().map(service_deployment_from_v1).collect::<Result<Vec<_>, _>>()?
+        }
+        _ => Vec::new(),
+    };
+    v2.insert("serviceDeployments".into(), Value::Array(deployments));
+    Ok(Value::Object(v2))
+}
+
+/// A schema-1 wire `ServiceRevision` as a schema-2 [`ServiceRevisionRecord`] (its service's ARNs and the empty
+/// lists Berth always showed are not stored).
+fn revision_from_v1(revision: Value) -> Result<Value, String> {
+    const WHAT: &str = "a revision of a schema-1 service record";
+    let mut revision = object(revision, WHAT)?;
+    let mut v2 = Map::new();
+    v2.insert("arn".into(), required(&mut revision, "serviceRevisionArn", WHAT)?);
+    v2.insert("taskDefinition".into(), required(&mut revision, "taskDefinition", WHAT)?);
+    carry(&mut revision, "launchType", &mut v2, "launchType");
+    v2.insert("createdAt".into(), required(&mut revision, "createdAt", WHAT)?);
+    Ok(Value::Object(v2))
+}
+
+/// A schema-1 wire `ServiceDeployment` as a schema-2 [`ServiceDeploymentRecord`]: the revision summaries become
+/// their ARNs (their counts were zero, or live when described), the circuit breaker and rollback keep their facts.
+fn service_deployment_from_v1(deployment: Value) -> Result<Value, String> {
+    const WHAT: &str = "a service deployment of a schema-1 service record";
+    let mut d = object(deployment, WHAT)?;
+    let mut v2 = Map::new();
+    v2.insert("arn".into(), required(&mut d, "serviceDeploymentArn", WHAT)?);
+    let text = required(&mut d, "status", WHAT)?;
+    v2.insert("status".into(), status(text, "status", |s| ServiceDeploymentStatus::parse(s).is_some(), WHAT)?);
+    let arn_of = |summary: &Value| summary.get("arn").cloned().unwrap_or_else(|| Value::from(""));
+    let sources = match d.remove("sourceServiceRevisions") {
+        Some(Value::Array(items)) => items.iter().map(arn_of).collect(),
+        _ => Vec::new(),
+    };
+    v2.insert("sourceRevisions".into(), Value::Array(sources));
+    let target = required(&mut d, "targetServiceRevision", WHAT)?;
+    v2.insert("targetRevision".into(), arn_of(&target));
+    v2.insert("requestedTaskCount".into(), target.get("requestedTaskCount").cloned().unwrap_or_else(|| 0.into()));
+    if let Some(Value::Object(mut breaker)) = d.remove("deploymentCircuitBreaker") {
+        let mut v2_breaker = Map::new();
+        v2_breaker.insert("status".into(), or(&mut breaker, "status", Value::from("MONITORING")));
+        v2_breaker.insert("failureCount".into(), or(&mut breaker, "failureCount", 0.into()));
+        v2_breaker.insert("threshold".into(), or(&mut breaker, "threshold", 0.into()));
+        v2.insert("circuitBreaker".into(), Value::Object(v2_breaker));
+    }
+    if let Some(Value::Object(mut rollback)) = d.remove("rollback") {
+        let mut v2_rollback = Map::new();
+        v2_rollback.insert("reason".into(), or(&mut rollback, "reason", Value::from("")));
+        v2_rollback.insert("startedAt".into(), or(&mut rollback, "startedAt", Value::from(0.0)));
+        v2_rollback.insert("serviceRevisionArn".into(), or(&mut rollback, "serviceRevisionArn", Value::from("")));
+        v2.insert("rollback".into(), Value::Object(v2_rollback));
+    }
+    v2.insert("createdAt".into(), required(&mut d, "createdAt", WHAT)?);
+    for member in ["statusReason", "deploymentConfiguration", "startedAt", "updatedAt", "finishedAt", "stoppedAt"] {
+        carry(&mut d, member, &mut v2, member);
+    }
     Ok(Value::Object(v2))
 }
 
@@ -263,8 +327,38 @@ mod tests {
             "eventSeq": 3,
             "lastCompletedTaskDefinition": null,
             "lastPlacementFailures": [],
-            "revisions": [],
-            "serviceDeployments": [],
+            "revisions": [{
+                "clusterArn": "arn:cluster",
+                "containerImages": [],
+                "createdAt": 4.0,
+                "guardDutyEnabled": false,
+                "launchType": "EC2",
+                "loadBalancers": [],
+                "serviceArn": "arn:aws:ecs:us-east-1:000000000000:service/default/web",
+                "serviceRegistries": [],
+                "serviceRevisionArn": "arn:rev:1",
+                "taskDefinition": "arn:td:1"
+            }],
+            "serviceDeployments": [{
+                "clusterArn": "arn:cluster",
+                "createdAt": 4.0,
+                "deploymentCircuitBreaker": {"failureCount": 3, "status": "TRIGGERED", "threshold": 3},
+                "rollback": {"reason": "tasks failed", "serviceRevisionArn": "arn:rev:1", "startedAt": 6.0},
+                "serviceArn": "arn:aws:ecs:us-east-1:000000000000:service/default/web",
+                "serviceDeploymentArn": "arn:sd:2",
+                "sourceServiceRevisions": [{
+                    "arn": "arn:rev:1", "pendingTaskCount": 0, "requestedProductionTrafficWeight": 0.0,
+                    "requestedTaskCount": 0, "requestedTestTrafficWeight": 0.0, "runningTaskCount": 0
+                }],
+                "startedAt": 4.0,
+                "status": "ROLLBACK_IN_PROGRESS",
+                "statusReason": "Circuit breaker triggered",
+                "targetServiceRevision": {
+                    "arn": "arn:rev:2", "pendingTaskCount": 0, "requestedProductionTrafficWeight": 0.0,
+                    "requestedTaskCount": 2, "requestedTestTrafficWeight": 0.0, "runningTaskCount": 0
+                },
+                "updatedAt": 6.0
+            }],
             "steady": true,
             "service": {
                 "clusterArn": "arn:cluster",
@@ -297,6 +391,20 @@ mod tests {
         assert_eq!(record.events[0].message, "(service web) has reached a steady state.");
         assert_eq!(record.tags[0].key, "owner");
         assert_eq!((record.event_seq, record.steady), (3, true));
+    }
+
+    #[test]
+    fn its_history_upgrades_and_is_answered_as_schema_1_recorded_it() {
+        let old = v1();
+        let record: ServiceRecord = serde_json::from_value(upgrade_from_v1(old.clone()).unwrap()).unwrap();
+        let sd = &record.service_deployments[0];
+        assert_eq!((sd.status, sd.requested_task_count), (ServiceDeploymentStatus::RollbackInProgress, 2));
+        assert_eq!(sd.source_revisions, ["arn:rev:1"]);
+        assert_eq!(sd.rollback.as_ref().unwrap().service_revision_arn, "arn:rev:1");
+        let revisions: Vec<_> = record.revisions.iter().map(|r| r.to_wire(&record)).collect();
+        assert_eq!(serde_json::to_value(revisions).unwrap(), old["revisions"]);
+        let deployments: Vec<_> = record.service_deployments.iter().map(|d| d.to_wire(&record)).collect();
+        assert_eq!(serde_json::to_value(deployments).unwrap(), old["serviceDeployments"]);
     }
 
     #[test]

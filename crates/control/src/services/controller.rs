@@ -13,7 +13,7 @@
 
 use super::machine::{TaskStop, plan, short_id, should_repeat};
 use super::service_group;
-use crate::records::{StoredTag, keys};
+use crate::records::{PlacementFailure, StoredTag, keys};
 use crate::status::{InstanceStatus, ServiceStatus, TagPropagation};
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::stop_record;
@@ -220,7 +220,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     env.push_event(&mut record, message);
                     changed = true;
                 }
-                record.last_placement_failures = failures;
+                record.last_placement_failures = failures.iter().map(PlacementFailure::from_wire).collect();
                 record.steady = false;
             }
         }

@@ -6,10 +6,9 @@ use super::env::Env;
 use super::machine::{HEALTH_CHECK_FAILURE, has_health_checks, is_healthy_running, should_repeat};
 use super::{MAX_EVENTS, math, throttle};
 use crate::cache::Versioned;
-use crate::records::{ServiceRecord, TaskRecord};
-use crate::status::{ContainerStatus, DesiredStatus, RolloutState, StopCode, TaskStatus};
-use berth_model::ecs::{
-    ServiceDeploymentCircuitBreaker, ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus,
+use crate::records::{CircuitBreakerRecord, ServiceRecord, TaskRecord};
+use crate::status::{
+    ContainerStatus, DesiredStatus, RollbackMonitorsStatus, RolloutState, ServiceDeploymentStatus, StopCode, TaskStatus,
 };
 use std::collections::BTreeSet;
 
@@ -134,20 +133,15 @@ fn circuit_breaker(
     let Some(primary) = record.deployments.first() else { return };
     let arn = primary.service_deployment_arn.clone();
     let failed_count = primary.failed_tasks;
-    if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn))
-    {
+    if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.arn == arn) {
         let status = if (failed_count as usize) >= threshold {
-            ServiceDeploymentRollbackMonitorsStatus::Triggered
+            RollbackMonitorsStatus::Triggered
         } else {
-            ServiceDeploymentRollbackMonitorsStatus::Monitoring
+            RollbackMonitorsStatus::Monitoring
         };
-        let snapshot = Some(ServiceDeploymentCircuitBreaker {
-            status: Some(status),
-            failure_count: failed_count,
-            threshold: threshold as i32,
-        });
-        if sd.deployment_circuit_breaker != snapshot {
-            sd.deployment_circuit_breaker = snapshot;
+        let snapshot = Some(CircuitBreakerRecord { status, failure_count: failed_count, threshold: threshold as i32 });
+        if sd.circuit_breaker != snapshot {
+            sd.circuit_breaker = snapshot;
             *changed = true;
         }
     }
@@ -164,7 +158,7 @@ fn circuit_breaker(
     *changed = true;
     env.push_event(record, format!("(deployment {id}) deployment failed: tasks failed to start."));
     let target = record.last_completed_task_definition.clone();
-    let sd = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn));
+    let sd = record.service_deployments.iter_mut().find(|d| d.arn == arn);
     match (breaker.rollback, target, was_rollback) {
         (true, Some(td), false) => {
             let rollback_id = env.start_rollback(
@@ -178,11 +172,8 @@ fn circuit_breaker(
         }
         (_, _, rollback) => {
             if let Some(sd) = sd {
-                sd.status = Some(if rollback {
-                    ServiceDeploymentStatus::RollbackFailed
-                } else {
-                    ServiceDeploymentStatus::Stopped
-                });
+                sd.status =
+                    if rollback { ServiceDeploymentStatus::RollbackFailed } else { ServiceDeploymentStatus::Stopped };
                 sd.status_reason = Some("Circuit breaker triggered: tasks failed to start.".into());
                 sd.stopped_at = Some(now);
                 sd.updated_at = Some(now);

@@ -20,9 +20,10 @@ use super::math;
 use super::service_group;
 use crate::cache::{State, Versioned};
 use crate::records::{DeploymentState, InstanceRecord, ServiceRecord, TaskRecord};
-use crate::status::{DesiredStatus, HealthState, InstanceStatus, RolloutState, ServiceStatus, TaskStatus};
+use crate::status::{
+    DesiredStatus, HealthState, InstanceStatus, RolloutState, ServiceDeploymentStatus, ServiceStatus, TaskStatus,
+};
 use crate::task_protection::protected_now;
-use berth_model::ecs::ServiceDeploymentStatus;
 
 /// How long a repeated event (placement failure, stalled deployment) is held back, in seconds.
 pub const EVENT_REPEAT_SECONDS: f64 = 60.0;
@@ -304,13 +305,9 @@ pub(crate) fn complete_deployment(env: &Env, record: &mut ServiceRecord) {
     let (id, arn, td, rollback) =
         (primary.id.clone(), primary.service_deployment_arn.clone(), primary.task_definition.clone(), primary.rollback);
     record.last_completed_task_definition = Some(td);
-    if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn))
-    {
-        sd.status = Some(if rollback {
-            ServiceDeploymentStatus::RollbackSuccessful
-        } else {
-            ServiceDeploymentStatus::Successful
-        });
+    if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.arn == arn) {
+        sd.status =
+            if rollback { ServiceDeploymentStatus::RollbackSuccessful } else { ServiceDeploymentStatus::Successful };
         sd.finished_at = Some(now);
         sd.updated_at = Some(now);
     }
