@@ -8,9 +8,10 @@
 
 use crate::optimistic::Attempt;
 use crate::records::{AgentUpdateRecord, InstanceRecord, keys};
+use crate::status::AgentUpdateStatus;
 use crate::{Control, ControlError, EcsException, Result, encode};
 use berth_model::agent::AgentUpdateReport;
-use berth_model::ecs::{AgentUpdateStatus, UpdateContainerAgentRequest, UpdateContainerAgentResponse};
+use berth_model::ecs::{UpdateContainerAgentRequest, UpdateContainerAgentResponse};
 use berth_store::Txn;
 
 /// Whether an update is under way in this status.
@@ -28,23 +29,23 @@ fn in_progress(status: Option<AgentUpdateStatus>) -> bool {
 
 /// The agent's reported version, if it reported one.
 fn reported_version(record: &InstanceRecord) -> Option<&str> {
-    record.instance.version_info.as_ref()?.agent_version.as_deref().filter(|v| !v.trim().is_empty())
+    record.version_info.as_ref()?.agent_version.as_deref().filter(|v| !v.trim().is_empty())
 }
 
 /// Settles an update when its agent registers again reporting `version`: the target version means UPDATED; an
 /// agent that said UPDATING (it re-executed) and came back with another version FAILED. An update the agent had
 /// not started yet stays pending (the agent was restarted for another reason and is asked again).
 pub(crate) fn settle_on_register(record: &mut InstanceRecord, version: &str) {
-    let status = record.instance.agent_update_status;
+    let status = record.agent_update_status;
     let Some(update) = record.agent_update.as_mut() else { return };
     if !in_progress(status) {
         return;
     }
     if version == update.target_version {
-        record.instance.agent_update_status = Some(AgentUpdateStatus::Updated);
+        record.agent_update_status = Some(AgentUpdateStatus::Updated);
         update.reason = None;
     } else if status == Some(AgentUpdateStatus::Updating) {
-        record.instance.agent_update_status = Some(AgentUpdateStatus::Failed);
+        record.agent_update_status = Some(AgentUpdateStatus::Failed);
         update.reason = Some(format!("The agent restarted with version {version}, not {}.", update.target_version));
     }
 }
@@ -86,7 +87,7 @@ impl Control {
                         "The container instance's agent did not report its version; it cannot be updated.",
                     ));
                 };
-                if in_progress(record.instance.agent_update_status) {
+                if in_progress(record.agent_update_status) {
                     return Err(ControlError::ecs(
                         EcsException::UpdateInProgressException,
                         "An update of this container instance's agent is already in progress.",
@@ -106,10 +107,10 @@ impl Control {
                          `berth agent` process can; the agent embedded in `berth up` updates with the server."
                     )));
                 }
-                record.instance.agent_update_status = Some(AgentUpdateStatus::Pending);
+                record.agent_update_status = Some(AgentUpdateStatus::Pending);
                 record.agent_update =
                     Some(AgentUpdateRecord { target_version: target.clone(), from_version: version, reason: None });
-                record.instance.version += 1;
+                record.version += 1;
                 let key = keys::instance(&cluster, &record.id);
                 Ok(Attempt::Commit(Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?), record))
             })
@@ -122,7 +123,7 @@ impl Control {
     pub fn agent_update_order(&self, cluster: &str, instance_id: &str) -> Option<String> {
         let state = self.cache.read();
         let v = state.instances.get(&(cluster.to_string(), instance_id.to_string()))?;
-        let status = v.record.instance.agent_update_status;
+        let status = v.record.agent_update_status;
         let waiting =
             matches!(status, Some(AgentUpdateStatus::Pending | AgentUpdateStatus::Staging | AgentUpdateStatus::Staged));
         v.record.agent_update.as_ref().filter(|_| waiting).map(|u| u.target_version.clone())
@@ -141,11 +142,11 @@ impl Control {
                 let Some(v) = state.instances.get(&(cluster.to_string(), instance_id.to_string())) else {
                     return Ok(Attempt::Done(None));
                 };
-                let Some(next) = progress(v.record.instance.agent_update_status, &report)? else {
+                let Some(next) = progress(v.record.agent_update_status, &report)? else {
                     return Ok(Attempt::Done(None));
                 };
                 let mut record = (*v.record).clone();
-                record.instance.agent_update_status = Some(next);
+                record.agent_update_status = Some(next);
                 let mut failed = None;
                 if next == AgentUpdateStatus::Failed {
                     let reason = report.reason.clone().unwrap_or_else(|| "The agent reported a failure.".into());
@@ -154,7 +155,7 @@ impl Control {
                         u.reason = Some(reason);
                     }
                 }
-                record.instance.version += 1;
+                record.version += 1;
                 let key = keys::instance(cluster, instance_id);
                 Ok(Attempt::Commit(Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?), failed))
             })
@@ -172,12 +173,14 @@ mod tests {
 
     fn record(status: Option<AgentUpdateStatus>) -> InstanceRecord {
         let mut record: InstanceRecord = serde_json::from_value(serde_json::json!({
-            "instance": {"version": 1, "agentConnected": true}, "cluster": "default", "id": "i",
+            "arn": "arn:aws:ecs:us-east-1:000000000000:container-instance/default/i", "status": "ACTIVE",
+            "version": 1, "agentConnected": true, "attributes": [], "registeredAt": 1.0, "tags": [],
+            "cluster": "default", "id": "i",
             "offered": {"cpu": 1, "memoryMib": 1, "reservedTcpPorts": [], "reservedUdpPorts": []},
             "remainingCpu": 1, "remainingMemory": 1, "taskTcpPorts": [], "taskUdpPorts": [], "tokenSha256": ""
         }))
         .unwrap();
-        record.instance.agent_update_status = status;
+        record.agent_update_status = status;
         record.agent_update =
             Some(AgentUpdateRecord { target_version: "2".into(), from_version: "1".into(), reason: None });
         record
@@ -187,14 +190,14 @@ mod tests {
     fn registration_settles_an_update() {
         let mut r = record(Some(AgentUpdateStatus::Updating));
         settle_on_register(&mut r, "2");
-        assert_eq!(r.instance.agent_update_status, Some(AgentUpdateStatus::Updated));
+        assert_eq!(r.agent_update_status, Some(AgentUpdateStatus::Updated));
         let mut r = record(Some(AgentUpdateStatus::Updating));
         settle_on_register(&mut r, "1");
-        assert_eq!(r.instance.agent_update_status, Some(AgentUpdateStatus::Failed));
+        assert_eq!(r.agent_update_status, Some(AgentUpdateStatus::Failed));
         assert!(r.agent_update.unwrap().reason.unwrap().contains("version 1, not 2"));
         let mut r = record(Some(AgentUpdateStatus::Pending));
         settle_on_register(&mut r, "1");
-        assert_eq!(r.instance.agent_update_status, Some(AgentUpdateStatus::Pending), "not started: asked again");
+        assert_eq!(r.agent_update_status, Some(AgentUpdateStatus::Pending), "not started: asked again");
     }
 
     #[test]

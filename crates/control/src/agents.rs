@@ -3,8 +3,8 @@
 
 use crate::cache::State;
 use crate::optimistic::Attempt;
-use crate::records::{InstanceRecord, TaskRecord, keys};
-use crate::status::{InstanceStatus, TaskStatus};
+use crate::records::{Binding, InstanceRecord, StoredTag, TaskRecord, keys};
+use crate::status::{ContainerStatus, HealthState, InstanceStatus, TaskStatus};
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::{advance_status, stop_record, task_health};
 use crate::{Control, ControlError, EcsException, Result, encode};
@@ -13,7 +13,7 @@ use berth_model::agent::{
     DesiredState, RegisterRequest, RegisterResponse, ReportRequest, ReportResponse, TaskReport, TaskSpec,
 };
 use berth_model::clock::Clock;
-use berth_model::ecs::{Attribute, HealthStatus, VersionInfo};
+use berth_model::ecs::{Attribute, VersionInfo};
 use berth_store::Txn;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -81,8 +81,7 @@ pub const SUPERSEDED: &str = "Another agent has registered as this container ins
 
 /// The desired state of one task, for its agent.
 fn task_spec(record: &TaskRecord) -> TaskSpec {
-    let task = &record.task;
-    let td_arn = task.task_definition_arn.clone().unwrap_or_default();
+    let td_arn = record.task_definition_arn.clone();
     let (family, revision) = td_arn
         .rsplit('/')
         .next()
@@ -90,20 +89,20 @@ fn task_spec(record: &TaskRecord) -> TaskSpec {
         .map(|(f, r)| (f.to_string(), r.parse().unwrap_or(0)))
         .unwrap_or_default();
     TaskSpec {
-        task_arn: task.task_arn.clone().unwrap_or_default(),
-        cluster_arn: task.cluster_arn.clone().unwrap_or_default(),
+        task_arn: record.arn.clone(),
+        cluster_arn: record.cluster_arn.clone(),
         task_definition_arn: td_arn,
         family,
         revision,
-        desired_status: task.desired_status.clone().unwrap_or_else(|| "RUNNING".into()),
+        desired_status: record.desired_status.as_str().to_string(),
         network_mode: record.network_mode,
-        cpu: task.cpu.as_deref().and_then(|c| c.parse().ok()),
-        memory: task.memory.as_deref().and_then(|m| m.parse().ok()),
+        cpu: i32::try_from(record.reservation.cpu).ok(),
+        memory: i32::try_from(record.reservation.memory).ok(),
         containers: record.containers.clone(),
-        stopped_reason: task.stopped_reason.clone(),
-        stop_code: task.stop_code.map(|c| c.as_str().to_string()),
-        started_by: task.started_by.clone(),
-        group: task.group.clone(),
+        stopped_reason: record.stopped_reason.clone(),
+        stop_code: record.stop_code.map(|c| c.as_str().to_string()),
+        started_by: record.started_by.clone(),
+        group: record.group.clone(),
         volumes: record.volumes.clone(),
     }
 }
@@ -207,7 +206,7 @@ impl Control {
                     .and_then(|key| state.instances.get(&key).cloned())
                     .filter(|v| v.record.status() != Some(InstanceStatus::Inactive));
                 let admission = admit(previous.as_ref().map(|p| &*p.record), &req, join_token_valid, |r| {
-                    r.instance.agent_connected && self.agents.is_connected(&r.id, self.config.agent_timeout)
+                    r.agent_connected && self.agents.is_connected(&r.id, self.config.agent_timeout)
                 })?;
                 let id = previous.as_ref().map(|p| p.record.id.clone()).unwrap_or_else(berth_model::ids::new_hex_id);
                 let attributes = req
@@ -224,7 +223,7 @@ impl Control {
                     agent_hash: Some(req.version.agent_hash.clone()),
                     docker_version: Some(req.version.docker_version.clone()),
                 };
-                let tags = previous.as_ref().and_then(|p| p.record.instance.tags.clone()).unwrap_or_default();
+                let tags = previous.as_ref().map(|p| StoredTag::to_wire(&p.record.tags)).unwrap_or_default();
                 let mut record = self.build_instance_record(
                     state,
                     &cluster,
@@ -253,7 +252,7 @@ impl Control {
                 let txn = Txn::new()
                     .expect(key.clone(), previous.as_ref().map(|p| p.mod_revision).unwrap_or(0))
                     .put(key, encode(&record)?);
-                let arn = record.instance.container_instance_arn.clone().unwrap_or_default();
+                let arn = record.arn.clone();
                 Ok(Attempt::Commit(txn, (arn, id, issued)))
             })
             .await?;
@@ -322,13 +321,12 @@ impl Control {
                 let Some(v) = state.instances.get(&(cluster.to_string(), instance_id.to_string())) else {
                     return Ok(Attempt::Done(false));
                 };
-                if v.record.instance.agent_connected == connected || v.record.status() == Some(InstanceStatus::Inactive)
-                {
+                if v.record.agent_connected == connected || v.record.status() == Some(InstanceStatus::Inactive) {
                     return Ok(Attempt::Done(false));
                 }
                 let mut record = (*v.record).clone();
-                record.instance.agent_connected = connected;
-                record.instance.version += 1;
+                record.agent_connected = connected;
+                record.version += 1;
                 let key = keys::instance(cluster, instance_id);
                 Ok(Attempt::Commit(Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?), true))
             })
@@ -417,8 +415,10 @@ impl Control {
 fn apply_report(record: &mut TaskRecord, report: &TaskReport, now: f64) -> bool {
     let before = record.clone();
     for c in &report.containers {
-        let Some(container) = record.task.containers.iter_mut().flatten().find(|x| x.name.as_deref() == Some(&c.name))
-        else {
+        let Some(index) = record.containers.iter().position(|x| x.definition.name.as_deref() == Some(&c.name)) else {
+            continue;
+        };
+        let Some(container) = record.container_states.get_mut(index) else {
             continue;
         };
         if c.runtime_id.is_some() {
@@ -427,10 +427,11 @@ fn apply_report(record: &mut TaskRecord, report: &TaskReport, now: f64) -> bool 
         if c.image_digest.is_some() {
             container.image_digest = c.image_digest.clone();
         }
-        // A container's status only moves forward: PENDING, RUNNING, STOPPED.
-        let rank = |s: &str| ["PENDING", "RUNNING", "STOPPED"].iter().position(|x| *x == s).unwrap_or(0);
-        if rank(&c.last_status) >= rank(container.last_status.as_deref().unwrap_or("PENDING")) {
-            container.last_status = Some(c.last_status.clone());
+        // A container's status only moves forward: PENDING, RUNNING, STOPPED (a text this build does not know
+        // counts as PENDING).
+        let reported = ContainerStatus::parse(&c.last_status).unwrap_or(ContainerStatus::Pending);
+        if reported >= container.last_status {
+            container.last_status = reported;
         }
         if c.exit_code.is_some() {
             container.exit_code = c.exit_code;
@@ -438,36 +439,36 @@ fn apply_report(record: &mut TaskRecord, report: &TaskReport, now: f64) -> bool 
         if c.reason.is_some() {
             container.reason = c.reason.clone();
         }
-        if !c.network_bindings.is_empty() || c.last_status == "STOPPED" {
-            container.network_bindings = Some(c.network_bindings.clone());
+        if !c.network_bindings.is_empty() || reported == ContainerStatus::Stopped {
+            container.network_bindings = c.network_bindings.iter().map(Binding::from_wire).collect();
         }
-        container.health_status = HealthStatus::parse(&c.health_status).or(Some(HealthStatus::Unknown));
+        container.health_status = HealthState::parse(&c.health_status).unwrap_or(HealthState::Unknown);
     }
     if let Some(t) = report.pull_started_at {
-        record.task.pull_started_at.get_or_insert(t);
+        record.pull_started_at.get_or_insert(t);
     }
     if let Some(t) = report.pull_stopped_at {
-        record.task.pull_stopped_at = Some(t);
+        record.pull_stopped_at = Some(t);
     }
     if let (Some(code), Some(reason)) = (&report.stop_code, &report.stopped_reason) {
         stop_record(record, now, reason, code, false);
     }
-    let current = record.last_status().unwrap_or(TaskStatus::Provisioning);
+    let current = record.last_status;
     if let Some(reported) = TaskStatus::parse(&report.last_status).filter(|s| *s > current) {
         advance_status(record, reported, now);
         if let Some(t) = report.started_at
             && reported == TaskStatus::Running
         {
-            record.task.started_at = Some(t);
+            record.started_at = Some(t);
         }
         if let Some(t) = report.execution_stopped_at {
-            record.task.execution_stopped_at = Some(t);
+            record.execution_stopped_at = Some(t);
         }
     }
-    record.task.health_status = Some(task_health(record));
+    record.health_status = task_health(record);
     if *record != before {
-        if record.task.version == before.task.version {
-            record.task.version += 1;
+        if record.version == before.version {
+            record.version += 1;
         }
         true
     } else {
@@ -481,19 +482,10 @@ mod tests {
 
     fn record(secret: Option<&str>) -> InstanceRecord {
         InstanceRecord {
-            instance: Default::default(),
             cluster: "default".into(),
             id: "i-1".into(),
-            offered: Default::default(),
-            remaining_cpu: 0,
-            remaining_memory: 0,
-            task_tcp_ports: Default::default(),
-            task_udp_ports: Default::default(),
-            token_sha256: String::new(),
             secret_sha256: secret.map(token_hash).unwrap_or_default(),
-            custom_attributes: Default::default(),
-            self_update: false,
-            agent_update: None,
+            ..Default::default()
         }
     }
 

@@ -111,7 +111,7 @@ impl Control {
                         format!("A container instance can have at most {MAX_CUSTOM_ATTRIBUTES} custom attributes."),
                     ));
                 }
-                record.instance.version += 1;
+                record.version += 1;
                 let key = keys::instance(&cluster, &id);
                 txn = txn.expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
             }
@@ -148,7 +148,7 @@ impl Control {
             if v.record.status() == Some(InstanceStatus::Inactive) {
                 continue;
             }
-            let arn = v.record.instance.container_instance_arn.clone().unwrap_or_default();
+            let arn = v.record.arn.clone();
             for a in all_attributes(&v.record) {
                 if req.attribute_name.as_ref().is_some_and(|n| *n != a.name) {
                     continue;

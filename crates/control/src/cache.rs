@@ -247,7 +247,7 @@ impl State {
                     if let Some(set) = self.tasks_by_instance.get_mut(&old.record.instance_id) {
                         set.remove(&key);
                     }
-                    if let Some(group) = &old.record.task.group
+                    if let Some(group) = &old.record.group
                         && let Some(set) = self.tasks_by_group.get_mut(&(old.record.cluster.clone(), group.clone()))
                     {
                         set.remove(&key);
@@ -256,7 +256,7 @@ impl State {
                 if let Some(task) = &new {
                     self.dirty.insert((task.record.cluster.clone(), task.record.instance_id.clone()));
                     self.tasks_by_instance.entry(task.record.instance_id.clone()).or_default().insert(key.clone());
-                    if let Some(group) = &task.record.task.group {
+                    if let Some(group) = &task.record.group {
                         self.tasks_by_group
                             .entry((task.record.cluster.clone(), group.clone()))
                             .or_default()
@@ -283,7 +283,7 @@ impl State {
             };
             let mut live = crate::live_placement::lock(&live);
             match record {
-                Some(v) if v.record.instance.status.as_deref() != Some("INACTIVE") => {
+                Some(v) if v.record.status != crate::status::InstanceStatus::Inactive => {
                     live.put(crate::placement::record_instance(self, &v.record), v.mod_revision);
                 }
                 _ => live.remove(&id),

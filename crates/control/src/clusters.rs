@@ -3,7 +3,7 @@
 use crate::cache::State;
 use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
-use crate::records::{ClusterRecord, keys};
+use crate::records::{ClusterRecord, ClusterSettingRecord, StoredTag, StrategyItem, keys};
 use crate::status::{ClusterStatus, InstanceStatus, ServiceStatus, TaskStatus};
 use crate::tags::validate_tags;
 use crate::{Control, ControlError, EcsException, Result, encode, resolve_cluster_name};
@@ -39,6 +39,12 @@ fn merge_settings(existing: &[ClusterSetting], new: &[ClusterSetting]) -> Vec<Cl
         existing.iter().filter(|s| !new.iter().any(|n| n.name == s.name)).cloned().collect();
     out.extend(new.iter().cloned());
     out
+}
+
+/// Merges settings given in a request into a cluster record's.
+fn merge_stored_settings(record: &mut ClusterRecord, new: &[ClusterSetting]) {
+    let existing: Vec<ClusterSetting> = record.settings.iter().map(ClusterSettingRecord::to_wire).collect();
+    record.settings = merge_settings(&existing, new).iter().filter_map(ClusterSettingRecord::from_wire).collect();
 }
 
 /// The live counters of a cluster, computed from the cache.
@@ -94,30 +100,28 @@ impl Control {
                 {
                     return Ok(Attempt::Done((*v.record).clone()));
                 }
+                let settings = merge_settings(
+                    &[ClusterSetting {
+                        name: Some(ClusterSettingName::ContainerInsights),
+                        value: insights_default.value.clone(),
+                    }],
+                    &settings,
+                );
                 let record = ClusterRecord {
-                    cluster: Cluster {
-                        cluster_arn: Some(self.arn(&format!("cluster/{name}"))),
-                        cluster_name: Some(name.clone()),
-                        status: Some(ClusterStatus::Active.as_str().into()),
-                        tags: Some(tags.clone()),
-                        settings: Some(merge_settings(
-                            &[ClusterSetting {
-                                name: Some(ClusterSettingName::ContainerInsights),
-                                value: insights_default.value.clone(),
-                            }],
-                            &settings,
-                        )),
-                        configuration: req.configuration.clone(),
-                        capacity_providers: Some(req.capacity_providers.clone().unwrap_or_default()),
-                        default_capacity_provider_strategy: Some(
-                            req.default_capacity_provider_strategy.clone().unwrap_or_default(),
-                        ),
-                        service_connect_defaults: req
-                            .service_connect_defaults
-                            .as_ref()
-                            .map(|d| ClusterServiceConnectDefaults { namespace: Some(d.namespace.clone()) }),
-                        ..Default::default()
-                    },
+                    name: name.clone(),
+                    arn: self.arn(&format!("cluster/{name}")),
+                    status: ClusterStatus::Active,
+                    settings: settings.iter().filter_map(ClusterSettingRecord::from_wire).collect(),
+                    configuration: req.configuration.clone(),
+                    capacity_providers: req.capacity_providers.clone().unwrap_or_default(),
+                    default_capacity_provider_strategy: req
+                        .default_capacity_provider_strategy
+                        .iter()
+                        .flatten()
+                        .map(StrategyItem::from_wire)
+                        .collect(),
+                    service_connect_namespace: req.service_connect_defaults.as_ref().map(|d| d.namespace.clone()),
+                    tags: StoredTag::from_wire(&tags),
                     created_at: now,
                 };
                 let key = keys::cluster(&name);
@@ -149,7 +153,7 @@ fn counts(state: &State, name: &str) -> Counts {
         if cluster != name {
             break;
         }
-        let fargate = i32::from(v.record.service.launch_type == Some(berth_model::ecs::LaunchType::Fargate));
+        let fargate = i32::from(v.record.launch_type == Some(crate::status::TaskLaunchType::Fargate));
         match v.record.status() {
             Some(ServiceStatus::Active) => {
                 counts.active_services += 1;
@@ -166,7 +170,7 @@ fn counts(state: &State, name: &str) -> Counts {
         if cluster != name {
             break;
         }
-        let fargate = v.record.task.launch_type == Some(berth_model::ecs::LaunchType::Fargate);
+        let fargate = v.record.launch_type == Some(crate::status::TaskLaunchType::Fargate);
         match v.record.last_status() {
             Some(TaskStatus::Running) => {
                 counts.running += 1;
@@ -183,22 +187,32 @@ fn counts(state: &State, name: &str) -> Counts {
 }
 
 impl Control {
+    /// The cluster as ECS shows it: the record's fields and the counters computed from the cache.
     fn render_cluster(&self, record: &ClusterRecord, with_settings: bool, with_tags: bool) -> Cluster {
-        let mut cluster = record.cluster.clone();
-        let name = cluster.cluster_name.clone().unwrap_or_default();
-        let counts = self.counts(&name);
-        cluster.registered_container_instances_count = counts.instances;
-        cluster.running_tasks_count = counts.running;
-        cluster.pending_tasks_count = counts.pending;
-        cluster.active_services_count = counts.active_services;
-        cluster.statistics = Some(Vec::new());
-        if !with_settings {
-            cluster.settings = None;
+        let counts = self.counts(&record.name);
+        Cluster {
+            cluster_arn: Some(record.arn.clone()),
+            cluster_name: Some(record.name.clone()),
+            configuration: record.configuration.clone(),
+            status: Some(record.status.as_str().to_string()),
+            registered_container_instances_count: counts.instances,
+            running_tasks_count: counts.running,
+            pending_tasks_count: counts.pending,
+            active_services_count: counts.active_services,
+            statistics: Some(Vec::new()),
+            tags: with_tags.then(|| StoredTag::to_wire(&record.tags)),
+            settings: with_settings.then(|| record.settings.iter().map(ClusterSettingRecord::to_wire).collect()),
+            capacity_providers: Some(record.capacity_providers.clone()),
+            default_capacity_provider_strategy: Some(
+                record.default_capacity_provider_strategy.iter().map(StrategyItem::to_wire).collect(),
+            ),
+            attachments: None,
+            attachments_status: None,
+            service_connect_defaults: record
+                .service_connect_namespace
+                .as_ref()
+                .map(|n| ClusterServiceConnectDefaults { namespace: Some(n.clone()) }),
         }
-        if !with_tags {
-            cluster.tags = None;
-        }
-        cluster
     }
 
     /// `DescribeClusters`.
@@ -259,7 +273,7 @@ impl Control {
             .clusters
             .iter()
             .filter(|(_, v)| v.record.status() == Some(ClusterStatus::Active))
-            .map(|(name, v)| (name.clone(), v.record.cluster.cluster_arn.clone().unwrap_or_default()))
+            .map(|(name, v)| (name.clone(), v.record.arn.clone()))
             .collect();
         let page = paginate(items, req.next_token.as_deref(), size)?;
         Ok(ListClustersResponse { cluster_arns: Some(page.items), next_token: page.next_token })
@@ -306,7 +320,7 @@ impl Control {
         Ok(DeleteClusterResponse { cluster: Some(self.render_cluster(&record, true, true)) })
     }
 
-    async fn modify_cluster(&self, cluster: &str, change: impl Fn(&mut Cluster)) -> Result<Cluster> {
+    async fn modify_cluster(&self, cluster: &str, change: impl Fn(&mut ClusterRecord)) -> Result<Cluster> {
         let name = self.cluster_name(Some(cluster))?;
         let record = self
             .write("updating a cluster", |state, _| {
@@ -314,7 +328,7 @@ impl Control {
                     return Err(ControlError::cluster_not_found());
                 };
                 let mut record = (*v.record).clone();
-                change(&mut record.cluster);
+                change(&mut record);
                 let key = keys::cluster(&name);
                 Ok(Attempt::Commit(Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?), record))
             })
@@ -329,13 +343,12 @@ impl Control {
         crate::exec::validate_cluster_configuration(req.configuration.as_ref())?;
         let cluster = self
             .modify_cluster(&req.cluster, |c| {
-                c.settings = Some(merge_settings(c.settings.as_deref().unwrap_or_default(), &settings));
+                merge_stored_settings(c, &settings);
                 if let Some(configuration) = &req.configuration {
                     c.configuration = Some(configuration.clone());
                 }
                 if let Some(d) = &req.service_connect_defaults {
-                    c.service_connect_defaults =
-                        Some(ClusterServiceConnectDefaults { namespace: Some(d.namespace.clone()) });
+                    c.service_connect_namespace = Some(d.namespace.clone());
                 }
             })
             .await?;
@@ -348,11 +361,7 @@ impl Control {
         req: UpdateClusterSettingsRequest,
     ) -> Result<UpdateClusterSettingsResponse> {
         validate_settings(&req.settings)?;
-        let cluster = self
-            .modify_cluster(&req.cluster, |c| {
-                c.settings = Some(merge_settings(c.settings.as_deref().unwrap_or_default(), &req.settings));
-            })
-            .await?;
+        let cluster = self.modify_cluster(&req.cluster, |c| merge_stored_settings(c, &req.settings)).await?;
         Ok(UpdateClusterSettingsResponse { cluster: Some(cluster) })
     }
 }

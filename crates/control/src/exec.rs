@@ -16,10 +16,11 @@
 //! - Every step is audited as an `info` log line with the caller's access key id, the task, the container and the
 //!   command (target `berth::exec::audit`).
 
-use crate::status::{DesiredStatus, TaskStatus};
+use crate::records::ContainerState;
+use crate::status::{ContainerStatus, DesiredStatus, TaskStatus};
 use crate::{Control, ControlError, EcsException, Result};
 use berth_model::Timestamp;
-use berth_model::agent::ExecStart;
+use berth_model::agent::{ContainerSpec, ExecStart};
 use berth_model::clock::Clock;
 use berth_model::ecs::{
     ClusterConfiguration, ExecuteCommandLogging, ExecuteCommandRequest, ExecuteCommandResponse, ManagedAgent,
@@ -367,20 +368,23 @@ impl Control {
             return Err(ControlError::invalid(format!("The task {} could not be found.", req.task)));
         };
         let record = &task.record;
-        if !record.task.enable_execute_command
+        if !record.enable_execute_command
             || record.last_status() != Some(TaskStatus::Running)
             || record.desired_status() != Some(DesiredStatus::Running)
             || !self.agents.is_connected(&record.instance_id, self.config.agent_timeout)
         {
             return Err(ControlError::invalid(NOT_ENABLED));
         }
-        let containers = record.task.containers.as_deref().unwrap_or_default();
-        let container = match req.container.as_deref().filter(|c| !c.is_empty()) {
-            Some(name) => containers.iter().find(|c| c.name.as_deref() == Some(name)).ok_or_else(|| {
-                ControlError::invalid(format!("The container {name} does not exist in the task {}.", req.task))
-            })?,
-            None => match containers {
-                [only] => only,
+        let containers: Vec<(&ContainerSpec, &ContainerState)> =
+            record.containers.iter().zip(&record.container_states).collect();
+        let (spec, state) = match req.container.as_deref().filter(|c| !c.is_empty()) {
+            Some(name) => {
+                *containers.iter().find(|(c, _)| c.definition.name.as_deref() == Some(name)).ok_or_else(|| {
+                    ControlError::invalid(format!("The container {name} does not exist in the task {}.", req.task))
+                })?
+            }
+            None => match containers.as_slice() {
+                [only] => *only,
                 _ => {
                     return Err(ControlError::invalid(
                         "The task has more than one container; specify the container to execute the command in.",
@@ -388,11 +392,11 @@ impl Control {
                 }
             },
         };
-        if container.last_status.as_deref() != Some("RUNNING") {
+        if state.last_status != ContainerStatus::Running {
             return Err(ControlError::invalid(NOT_ENABLED));
         }
-        let task_arn = record.task.task_arn.clone().unwrap_or_default();
-        let container_name = container.name.clone().unwrap_or_default();
+        let task_arn = record.arn.clone();
+        let container_name = spec.definition.name.clone().unwrap_or_default();
         let session_id = format!("ecs-execute-command-{}", berth_model::ids::new_hex_id());
         let grant = ExecGrant {
             session_id: session_id.clone(),
@@ -416,8 +420,8 @@ impl Control {
             "exec session issued"
         );
         Ok(ExecuteCommandResponse {
-            cluster_arn: record.task.cluster_arn.clone(),
-            container_arn: container.container_arn.clone(),
+            cluster_arn: Some(record.cluster_arn.clone()),
+            container_arn: Some(spec.container_arn.clone()),
             container_name: Some(container_name),
             interactive: true,
             session: Some(Session {

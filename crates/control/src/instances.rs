@@ -3,8 +3,8 @@
 use crate::cache::{State, Versioned};
 use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
-use crate::records::{InstanceRecord, keys};
-use crate::status::{InstanceStatus, TaskStatus};
+use crate::records::{AgentVersions, AttributeRecord, InstanceRecord, StoredTag, keys};
+use crate::status::{AgentUpdateStatus, InstanceStatus, TaskStatus};
 use crate::tags::validate_tags;
 use crate::{Control, ControlError, Result, encode};
 use berth_model::agent::AgentResources;
@@ -81,12 +81,10 @@ fn offered_from_resources(resources: &[Resource]) -> Result<AgentResources> {
 /// The agent's attributes and those set with PutAttributes (which win on a clash).
 pub(crate) fn all_attributes(record: &InstanceRecord) -> Vec<Attribute> {
     let mut out: Vec<Attribute> = record
-        .instance
         .attributes
         .iter()
-        .flatten()
         .filter(|a| !record.custom_attributes.contains_key(&a.name))
-        .cloned()
+        .map(AttributeRecord::to_wire)
         .collect();
     out.extend(record.custom_attributes.iter().map(|(name, value)| Attribute {
         name: name.clone(),
@@ -115,7 +113,6 @@ pub(crate) fn parse_instance_ref(cluster: &str, text: &str) -> Result<(String, S
 impl Control {
     /// Renders an instance with its live counters and remaining resources.
     pub(crate) fn render_instance(&self, state: &State, record: &InstanceRecord, with_tags: bool) -> ContainerInstance {
-        let mut instance = record.instance.clone();
         let (mut running, mut pending) = (0, 0);
         for task in state.tasks_on_instance(&record.id) {
             match task.record.last_status() {
@@ -124,25 +121,33 @@ impl Control {
                 _ => {}
             }
         }
-        instance.attributes = Some(all_attributes(record));
-        instance.running_tasks_count = running;
-        instance.pending_tasks_count = pending;
-        instance.agent_connected =
-            instance.agent_connected && self.agents.is_connected(&record.id, self.config.agent_timeout);
         let used_tcp: BTreeSet<u16> =
             record.offered.reserved_tcp_ports.iter().chain(&record.task_tcp_ports).copied().collect();
         let used_udp: BTreeSet<u16> =
             record.offered.reserved_udp_ports.iter().chain(&record.task_udp_ports).copied().collect();
-        instance.remaining_resources = Some(vec![
-            int_resource("CPU", record.remaining_cpu),
-            int_resource("MEMORY", record.remaining_memory),
-            ports_resource("PORTS", used_tcp),
-            ports_resource("PORTS_UDP", used_udp),
-        ]);
-        if !with_tags {
-            instance.tags = None;
+        ContainerInstance {
+            container_instance_arn: Some(record.arn.clone()),
+            ec2_instance_id: record.ec2_instance_id.clone(),
+            version: record.version,
+            version_info: record.version_info.as_ref().map(AgentVersions::to_wire),
+            remaining_resources: Some(vec![
+                int_resource("CPU", record.remaining_cpu),
+                int_resource("MEMORY", record.remaining_memory),
+                ports_resource("PORTS", used_tcp),
+                ports_resource("PORTS_UDP", used_udp),
+            ]),
+            registered_resources: Some(registered_resources(&record.offered)),
+            status: Some(record.status.as_str().to_string()),
+            agent_connected: record.agent_connected && self.agents.is_connected(&record.id, self.config.agent_timeout),
+            running_tasks_count: running,
+            pending_tasks_count: pending,
+            agent_update_status: record.agent_update_status.and_then(AgentUpdateStatus::to_wire),
+            attributes: Some(all_attributes(record)),
+            registered_at: Some(record.registered_at),
+            attachments: Some(Vec::new()),
+            tags: with_tags.then(|| StoredTag::to_wire(&record.tags)),
+            ..Default::default()
         }
-        instance
     }
 
     /// A new or re-registered instance record, with its reservation recomputed from the tasks placed on it.
@@ -172,31 +177,22 @@ impl Control {
             tcp.extend(r.tcp_ports.iter().copied());
             udp.extend(r.udp_ports.iter().copied());
         }
-        let instance = ContainerInstance {
-            container_instance_arn: Some(self.arn(&format!("container-instance/{cluster}/{id}"))),
-            ec2_instance_id: Some(hostname.to_string()),
-            version: previous.map(|p| p.instance.version + 1).unwrap_or(1),
-            version_info: Some(version),
-            registered_resources: Some(registered_resources(&offered)),
-            // A draining instance that re-registers stays draining.
-            status: Some(
-                match previous.and_then(InstanceRecord::status) {
-                    Some(InstanceStatus::Draining) => InstanceStatus::Draining,
-                    _ => InstanceStatus::Active,
-                }
-                .as_str()
-                .to_string(),
-            ),
-            agent_connected: true,
-            attributes: Some(attributes),
-            registered_at: Some(previous.and_then(|p| p.instance.registered_at).unwrap_or_else(|| self.now())),
-            tags: Some(tags),
-            attachments: Some(Vec::new()),
-            agent_update_status: previous.and_then(|p| p.instance.agent_update_status),
-            ..Default::default()
+        // A draining instance that re-registers stays draining.
+        let status = match previous.and_then(InstanceRecord::status) {
+            Some(InstanceStatus::Draining) => InstanceStatus::Draining,
+            _ => InstanceStatus::Active,
         };
         InstanceRecord {
-            instance,
+            arn: self.arn(&format!("container-instance/{cluster}/{id}")),
+            ec2_instance_id: Some(hostname.to_string()),
+            status,
+            agent_connected: true,
+            version: previous.map(|p| p.version + 1).unwrap_or(1),
+            version_info: Some(AgentVersions::from_wire(&version)),
+            agent_update_status: previous.and_then(|p| p.agent_update_status),
+            attributes: attributes.iter().map(AttributeRecord::from_wire).collect(),
+            registered_at: previous.map(|p| p.registered_at).unwrap_or_else(|| self.now()),
+            tags: StoredTag::from_wire(&tags),
             cluster: cluster.to_string(),
             id: id.to_string(),
             offered,
@@ -248,7 +244,7 @@ impl Control {
                     tags.clone(),
                 );
                 // An instance registered through the API has no Berth agent until one joins with its ARN.
-                record.instance.agent_connected = false;
+                record.agent_connected = false;
                 let key = keys::instance(&cluster, &id);
                 let txn = Txn::new()
                     .expect(key.clone(), previous.as_ref().map(|p| p.mod_revision).unwrap_or(0))
@@ -280,8 +276,8 @@ impl Control {
                 }
                 let mut record = (*v.record).clone();
                 record.set_status(InstanceStatus::Inactive);
-                record.instance.agent_connected = false;
-                record.instance.version += 1;
+                record.agent_connected = false;
+                record.version += 1;
                 record.token_sha256 = String::new();
                 let key = keys::instance(&cluster, &record.id);
                 let mut txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
@@ -332,7 +328,7 @@ impl Control {
                 }
             })
             .filter(|(_, v)| filter.as_ref().is_none_or(|f| f.matches(&self.scheduler_instance(&state, &v.record))))
-            .map(|((_, id), v)| (id.clone(), v.record.instance.container_instance_arn.clone().unwrap_or_default()))
+            .map(|((_, id), v)| (id.clone(), v.record.arn.clone()))
             .collect();
         drop(state);
         let page = paginate(items, req.next_token.as_deref(), size)?;
@@ -389,13 +385,13 @@ impl Control {
                     let mut record = (*v.record).clone();
                     if record.status() == Some(InstanceStatus::Inactive) {
                         return Ok(Attempt::Done(Err(Some(Failure {
-                            arn: record.instance.container_instance_arn.clone(),
+                            arn: Some(record.arn.clone()),
                             reason: Some("INACTIVE".into()),
                             detail: Some("The container instance is deregistered.".into()),
                         }))));
                     }
-                    record.instance.status = Some(req.status.as_str().to_string());
-                    record.instance.version += 1;
+                    record.status = InstanceStatus::parse(req.status.as_str()).unwrap_or(record.status);
+                    record.version += 1;
                     let key = keys::instance(&cluster, &record.id);
                     let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
                     Ok(Attempt::Commit(txn, Ok(record)))
@@ -424,5 +420,5 @@ pub(crate) fn find_instance_in(state: &State, cluster: &str, text: &str) -> Resu
 
 /// The id (last ARN segment) of a task record.
 pub(crate) fn task_id(t: &crate::records::TaskRecord) -> &str {
-    t.task.task_arn.as_deref().and_then(|a| a.rsplit('/').next()).unwrap_or_default()
+    t.id()
 }

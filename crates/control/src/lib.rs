@@ -25,7 +25,8 @@
 //!   breaker, the start-failure throttle, task scale-in protection), on `berth_runtime` with one key per service;
 //!   what it does in a pass is decided by [`services::machine::plan`], a pure function tested on its own.
 //! - [`records`] are what the store holds, written and read by [`stored`] with a schema version per kind (older
-//!   versions upgraded as read, newer refused); statuses are the enums of [`status`].
+//!   versions upgraded as read, newer refused); clusters, tasks, container instances and services are Berth's own
+//!   types, rendered to the wire shapes only when answered; statuses are the enums of [`status`].
 //!
 //! # Limitations
 //! Capacity providers, daemons, Express services, task sets, load balancers and service discovery are not

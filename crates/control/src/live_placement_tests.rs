@@ -2,9 +2,10 @@
 
 use super::*;
 use crate::cache::State;
-use crate::records::{InstanceRecord, Reservation, TaskRecord, keys};
+use crate::records::{AttributeRecord, InstanceRecord, Reservation, TaskRecord, keys};
+use crate::status::{InstanceStatus, TaskStatus};
 use berth_model::agent::AgentResources;
-use berth_model::ecs::{Attribute, ContainerInstance, NetworkMode, Task};
+use berth_model::ecs::Attribute;
 use berth_store::{EventKind, KeyValue};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -30,14 +31,11 @@ fn instance(n: usize, rng: &mut StdRng) -> InstanceRecord {
         attributes.push(Attribute { name: HOST_PATH.into(), value: Some("/data".into()), ..Default::default() });
     }
     InstanceRecord {
-        instance: ContainerInstance {
-            container_instance_arn: Some(arn(&cluster, &id)),
-            status: Some(status.into()),
-            agent_connected: rng.random_bool(0.8),
-            attributes: Some(attributes),
-            registered_at: Some(f64::from(rng.random_range(0..100u32))),
-            ..Default::default()
-        },
+        arn: arn(&cluster, &id),
+        status: InstanceStatus::parse(status).unwrap(),
+        agent_connected: rng.random_bool(0.8),
+        attributes: attributes.iter().map(AttributeRecord::from_wire).collect(),
+        registered_at: f64::from(rng.random_range(0..100u32)),
         cluster,
         id,
         offered: AgentResources {
@@ -49,35 +47,23 @@ fn instance(n: usize, rng: &mut StdRng) -> InstanceRecord {
         remaining_cpu: rng.random_range(0..4096),
         remaining_memory: rng.random_range(0..8192),
         task_tcp_ports: (0..rng.random_range(0..3)).map(|_| rng.random_range(8000..8004)).collect(),
-        task_udp_ports: Default::default(),
-        token_sha256: String::new(),
-        secret_sha256: String::new(),
-        custom_attributes: Default::default(),
-        self_update: false,
-        agent_update: None,
+        ..Default::default()
     }
 }
 
 fn task(id: &str, instance: usize, rng: &mut StdRng) -> TaskRecord {
     let (cluster, instance_id) = instance_key(instance);
-    let status = ["PROVISIONING", "RUNNING", "STOPPED"][rng.random_range(0..3)];
+    let status = [TaskStatus::Provisioning, TaskStatus::Running, TaskStatus::Stopped][rng.random_range(0..3)];
     let group = [Some("service:web"), Some("family:job"), None][rng.random_range(0..3)];
     TaskRecord {
-        task: Task {
-            task_arn: Some(format!("arn:aws:ecs:us-east-1:000000000000:task/{cluster}/{id}")),
-            last_status: Some(status.into()),
-            group: group.map(str::to_string),
-            ..Default::default()
-        },
+        arn: format!("arn:aws:ecs:us-east-1:000000000000:task/{cluster}/{id}"),
+        last_status: status,
+        group: group.map(str::to_string),
         cluster,
         instance_id,
-        containers: Vec::new(),
-        network_mode: NetworkMode::Bridge,
-        volumes: Vec::new(),
         reservation: Reservation::default(),
-        released: status == "STOPPED",
-        transitions: Vec::new(),
-        protection_expires_at: None,
+        released: status == TaskStatus::Stopped,
+        ..Default::default()
     }
 }
 
@@ -90,7 +76,7 @@ fn fresh(state: &State, cluster: &str) -> Vec<Instance> {
     let instances = state
         .instances
         .iter()
-        .filter(|((c, _), v)| c == cluster && v.record.instance.status.as_deref() != Some("INACTIVE"))
+        .filter(|((c, _), v)| c == cluster && v.record.status != InstanceStatus::Inactive)
         .map(|(_, v)| crate::placement::record_instance(state, &v.record))
         .collect();
     ClusterState::new(instances).instances()
@@ -106,7 +92,7 @@ fn random_event(state: &State, revision: i64, rng: &mut StdRng) -> (EventKind, K
         0..=2 => {
             let record = instance(n, rng);
             let key = keys::instance(&record.cluster, &record.id);
-            (EventKind::Put, kv(key, serde_json::to_vec(&record).unwrap(), revision))
+            (EventKind::Put, kv(key, crate::stored::encode(&record).unwrap(), revision))
         }
         3 => {
             let (cluster, id) = instance_key(n);
@@ -123,7 +109,7 @@ fn random_event(state: &State, revision: i64, rng: &mut StdRng) -> (EventKind, K
                 .unwrap_or(n);
             let record = task(&id, on, rng);
             let key = keys::task(&record.cluster, &id);
-            (EventKind::Put, kv(key, serde_json::to_vec(&record).unwrap(), revision))
+            (EventKind::Put, kv(key, crate::stored::encode(&record).unwrap(), revision))
         }
         _ => {
             let Some(((cluster, id), _)) = state.tasks.iter().nth(rng.random_range(0..state.tasks.len().max(1))) else {
@@ -168,11 +154,11 @@ fn two_instances() -> State {
     let mut state = State::default();
     for n in 0..2 {
         let mut record = instance(n, &mut rng);
-        record.instance.status = Some("ACTIVE".into());
-        record.instance.agent_connected = true;
+        record.status = InstanceStatus::Active;
+        record.agent_connected = true;
         (record.remaining_cpu, record.remaining_memory) = (4096, 8192);
         let key = keys::instance(&record.cluster, &record.id);
-        state.apply(EventKind::Put, &kv(key, serde_json::to_vec(&record).unwrap(), 1));
+        state.apply(EventKind::Put, &kv(key, crate::stored::encode(&record).unwrap(), 1));
     }
     state.refresh_placement();
     state
@@ -188,10 +174,10 @@ fn commit(state: &mut State, arn: &str, cpu: i64, revision: i64) {
     record.remaining_memory -= memory;
     let mut rng = StdRng::seed_from_u64(revision as u64);
     let mut t = task(&format!("t{revision}"), id[1..].parse().unwrap(), &mut rng);
-    t.task.last_status = Some("PROVISIONING".into());
-    t.task.group = Some("family:job".into());
-    state.apply(EventKind::Put, &kv(keys::instance("a", &id), serde_json::to_vec(&record).unwrap(), revision));
-    state.apply(EventKind::Put, &kv(keys::task("a", &t.task_id()), serde_json::to_vec(&t).unwrap(), revision));
+    t.last_status = TaskStatus::Provisioning;
+    t.group = Some("family:job".into());
+    state.apply(EventKind::Put, &kv(keys::instance("a", &id), crate::stored::encode(&record).unwrap(), revision));
+    state.apply(EventKind::Put, &kv(keys::task("a", &t.task_id()), crate::stored::encode(&t).unwrap(), revision));
 }
 
 trait TaskId {
@@ -200,7 +186,7 @@ trait TaskId {
 
 impl TaskId for TaskRecord {
     fn task_id(&self) -> String {
-        self.task.task_arn.as_deref().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string()
+        self.id().to_string()
     }
 }
 
@@ -304,7 +290,7 @@ async fn an_instance_subscriber_wakes_for_its_own_instance_only() {
         let store = store.clone();
         async move {
             let key = keys::task(&record.cluster, &record.task_id());
-            let txn = berth_store::Txn::new().put(key, serde_json::to_vec(&record).unwrap());
+            let txn = berth_store::Txn::new().put(key, crate::stored::encode(&record).unwrap());
             match store.txn(txn).await.unwrap() {
                 berth_store::TxnOutcome::Committed { revision } => revision,
                 other => panic!("{other:?}"),
@@ -327,12 +313,12 @@ fn the_cache_logs_which_instance_records_each_revision_wrote() {
     let mut put_instance = |state: &mut State, n: usize, revision: i64| {
         let record = instance(n, &mut rng);
         let key = keys::instance(&record.cluster, &record.id);
-        state.apply(EventKind::Put, &kv(key, serde_json::to_vec(&record).unwrap(), revision));
+        state.apply(EventKind::Put, &kv(key, crate::stored::encode(&record).unwrap(), revision));
         state.log_instance_writes(revision);
     };
     put_instance(&mut state, 0, 1);
     let t = task("t1", 0, &mut StdRng::seed_from_u64(4));
-    state.apply(EventKind::Put, &kv(keys::task("a", "t1"), serde_json::to_vec(&t).unwrap(), 2));
+    state.apply(EventKind::Put, &kv(keys::task("a", "t1"), crate::stored::encode(&t).unwrap(), 2));
     state.log_instance_writes(2);
     put_instance(&mut state, 5, 3);
     let keys_after = |after| state.instances_written_after(after).unwrap().into_iter().collect::<Vec<_>>();

@@ -180,12 +180,14 @@ pub(crate) fn to_scheduler_instance(state: &State, record: &InstanceRecord, cont
 /// A container instance as the scheduler sees it, from the cache alone: `agent_connected` is the record's flag
 /// (the live placement state keeps this, and overlays what the agent hub knows at placement time).
 pub(crate) fn record_instance(state: &State, record: &InstanceRecord) -> Instance {
-    let status = match record.instance.status.as_deref() {
-        Some("ACTIVE") => InstanceStatus::Active,
-        Some("DRAINING") => InstanceStatus::Draining,
-        Some("REGISTERING") => InstanceStatus::Registering,
-        Some("DEREGISTERING") => InstanceStatus::Deregistering,
-        _ => InstanceStatus::Inactive,
+    let status = match record.status {
+        crate::status::InstanceStatus::Active => InstanceStatus::Active,
+        crate::status::InstanceStatus::Draining => InstanceStatus::Draining,
+        crate::status::InstanceStatus::Registering => InstanceStatus::Registering,
+        crate::status::InstanceStatus::Deregistering => InstanceStatus::Deregistering,
+        crate::status::InstanceStatus::RegistrationFailed | crate::status::InstanceStatus::Inactive => {
+            InstanceStatus::Inactive
+        }
     };
     let mut running_tasks_count = 0;
     let mut task_groups: BTreeMap<String, u32> = BTreeMap::new();
@@ -194,7 +196,7 @@ pub(crate) fn record_instance(state: &State, record: &InstanceRecord) -> Instanc
             continue;
         }
         running_tasks_count += 1;
-        if let Some(group) = &task.record.task.group {
+        if let Some(group) = &task.record.group {
             *task_groups.entry(group.clone()).or_default() += 1;
         }
     }
@@ -204,13 +206,13 @@ pub(crate) fn record_instance(state: &State, record: &InstanceRecord) -> Instanc
     let used_udp_ports: BTreeSet<u16> =
         record.offered.reserved_udp_ports.iter().chain(&record.task_udp_ports).copied().collect();
     Instance {
-        arn: record.instance.container_instance_arn.clone().unwrap_or_default(),
+        arn: record.arn.clone(),
         id: record.id.clone(),
         status,
-        agent_connected: record.instance.agent_connected,
-        agent_version: record.instance.version_info.as_ref().and_then(|v| v.agent_version.clone()).unwrap_or_default(),
-        ec2_instance_id: record.instance.ec2_instance_id.clone().unwrap_or_default(),
-        registered_at: record.instance.registered_at.unwrap_or_default(),
+        agent_connected: record.agent_connected,
+        agent_version: record.version_info.as_ref().and_then(|v| v.agent_version.clone()).unwrap_or_default(),
+        ec2_instance_id: record.ec2_instance_id.clone().unwrap_or_default(),
+        registered_at: record.registered_at,
         attributes,
         registered: Resources { cpu: record.offered.cpu, memory: record.offered.memory_mib },
         remaining: Resources { cpu: record.remaining_cpu, memory: record.remaining_memory },
@@ -252,8 +254,8 @@ impl Control {
             definition.memory.as_deref().and_then(berth_model::ecs::task_definition::parse_task_memory),
         );
         let mut constraints = task_definition_constraints(definition);
-        constraints.extend(service.service.placement_constraints.iter().flatten().cloned());
-        let group = crate::services::service_group(service.service.service_name.as_deref().unwrap_or_default());
+        constraints.extend(service.placement_constraints.iter().flatten().cloned());
+        let group = crate::services::service_group(service.name.as_str());
         let Ok(demand) = demand(
             &reservation,
             &group,
@@ -267,7 +269,7 @@ impl Control {
         if !self.agents.is_connected(&instance.id, self.config.agent_timeout) || !host_paths_allowed(instance, &needs) {
             return false;
         }
-        let arn = instance.instance.container_instance_arn.as_deref().unwrap_or_default();
+        let arn = instance.arn.as_str();
         let Some(live) = state.placement.get(&instance.cluster) else { return false };
         matches!(crate::live_placement::lock(live).check(arn, &demand), Ok(None))
     }

@@ -7,9 +7,10 @@
 
 use crate::cache::State;
 use crate::live_placement::lock;
-use crate::records::{InstanceRecord, Reservation, TaskRecord, keys};
+use crate::records::{AttributeRecord, InstanceRecord, Reservation, TaskRecord, keys};
+use crate::status::{InstanceStatus, TaskStatus};
 use berth_model::agent::AgentResources;
-use berth_model::ecs::{Attribute, ContainerInstance, NetworkMode, Task};
+use berth_model::ecs::Attribute;
 use berth_model::host_access::HostNeeds;
 use berth_scheduler::{ClusterState, TaskDemand};
 use berth_store::{EventKind, KeyValue};
@@ -48,50 +49,31 @@ pub fn synthetic_state(n: usize, tasks_per_instance: usize) -> State {
             ..Default::default()
         });
         let record = InstanceRecord {
-            instance: ContainerInstance {
-                container_instance_arn: Some(format!(
-                    "arn:aws:ecs:us-east-1:000000000000:container-instance/bench/{id}"
-                )),
-                status: Some("ACTIVE".into()),
-                agent_connected: true,
-                attributes: Some(attributes),
-                ec2_instance_id: Some(format!("sim-{i}")),
-                ..Default::default()
-            },
+            arn: format!("arn:aws:ecs:us-east-1:000000000000:container-instance/bench/{id}"),
+            status: InstanceStatus::Active,
+            agent_connected: true,
+            attributes: attributes.iter().map(AttributeRecord::from_wire).collect(),
+            ec2_instance_id: Some(format!("sim-{i}")),
             cluster: "bench".into(),
             id: id.clone(),
             offered: AgentResources { cpu: 4096, memory_mib: 16384, ..Default::default() },
             remaining_cpu: 4096 - 16 * tasks_per_instance as i64,
             remaining_memory: 16384 - 32 * tasks_per_instance as i64,
-            task_tcp_ports: Default::default(),
-            task_udp_ports: Default::default(),
-            token_sha256: String::new(),
-            secret_sha256: String::new(),
-            custom_attributes: BTreeMap::new(),
-            self_update: false,
-            agent_update: None,
+            ..Default::default()
         };
-        put(&mut state, keys::instance("bench", &id), serde_json::to_vec(&record).unwrap_or_default());
+        put(&mut state, keys::instance("bench", &id), crate::stored::encode(&record).unwrap_or_default());
         for t in 0..tasks_per_instance {
             let task_id = format!("{i:016x}{t:016x}");
             let task = TaskRecord {
-                task: Task {
-                    task_arn: Some(format!("arn:aws:ecs:us-east-1:000000000000:task/bench/{task_id}")),
-                    last_status: Some("RUNNING".into()),
-                    group: Some("family:bench".into()),
-                    ..Default::default()
-                },
+                arn: format!("arn:aws:ecs:us-east-1:000000000000:task/bench/{task_id}"),
+                last_status: TaskStatus::Running,
+                group: Some("family:bench".into()),
                 cluster: "bench".into(),
                 instance_id: id.clone(),
-                containers: Vec::new(),
-                network_mode: NetworkMode::Bridge,
-                volumes: Vec::new(),
                 reservation: Reservation { cpu: 16, memory: 32, ..Default::default() },
-                released: false,
-                transitions: Vec::new(),
-                protection_expires_at: None,
+                ..Default::default()
             };
-            put(&mut state, keys::task("bench", &task_id), serde_json::to_vec(&task).unwrap_or_default());
+            put(&mut state, keys::task("bench", &task_id), crate::stored::encode(&task).unwrap_or_default());
         }
     }
     state
@@ -126,7 +108,7 @@ pub fn measure(n: usize, samples: usize) -> PlacementCost {
             .instances
             .range(("bench".to_string(), String::new())..)
             .take_while(|((c, _), _)| c == "bench")
-            .filter(|(_, v)| v.record.instance.status.as_deref() != Some("INACTIVE"))
+            .filter(|(_, v)| v.record.status != InstanceStatus::Inactive)
             .map(|(_, v)| v.clone())
             .collect();
         let instances: Vec<_> = candidates

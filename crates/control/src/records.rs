@@ -1,21 +1,40 @@
 //! The records the control plane keeps in the store, and their keys.
 //!
-//! Each record wraps the ECS wire shape it is shown as, plus the internal facts Berth needs that ECS does not
-//! show. Counters that can be derived from other records (a cluster's task counts, an instance's running tasks)
-//! are not stored; the cache computes them.
+//! Clusters, tasks, container instances and services ([`ClusterRecord`], [`TaskRecord`], [`InstanceRecord`],
+//! [`ServiceRecord`], schema 2) are Berth's own domain types: statuses are the enums of [`crate::status`] (so are
+//! desired statuses, health, stop codes, launch types and scheduling strategies), tags, settings, attributes,
+//! events and network bindings small local types, and the wire shapes are built from them only at the API edge
+//! (`render_cluster`, [`crate::tasks::render_task`], `render_instance`, `render_service`). Members that are the
+//! user's own documents, returned as given, stay in their wire form: a cluster's `configuration`, a task's
+//! `overrides`, its container definitions and volumes, a service's deployment configuration, placement, load
+//! balancers and registries. A service's history (revisions, service deployments, placement failures) has its own
+//! types too (`service_history`). Each kind's module holds its upgrade from schema 1, when it wrapped the wire shape.
+//!
+//! A task definition ([`TaskDefinitionRecord`]) is the user's registered document and stays the wire
+//! `TaskDefinition`: it is returned verbatim, and its fixture pins its shape.
+//!
+//! Counters that can be derived from other records (a cluster's task counts, an instance's running tasks and
+//! remaining resources as shown) are not stored; they are computed when a record is rendered.
 
-use crate::status::{
-    ClusterStatus, DeploymentStatus, DesiredStatus, InstanceStatus, RolloutState, ServiceStatus, TaskStatus,
+pub(crate) mod cluster;
+pub(crate) mod instance;
+pub(crate) mod service;
+pub(crate) mod service_history;
+pub(crate) mod task;
+pub(crate) mod upgrade;
+
+pub use cluster::{ClusterRecord, ClusterSettingRecord, StrategyItem};
+pub use instance::{AgentVersions, AttributeRecord, InstanceRecord};
+pub use service::{ServiceEventRecord, ServiceRecord};
+pub use service_history::{
+    CircuitBreakerRecord, PlacementFailure, RollbackRecord, ServiceDeploymentRecord, ServiceRevisionRecord,
 };
+pub use task::{Binding, ContainerState, Protocol, Reservation, TaskRecord, Transition};
+
+use crate::status::{DeploymentStatus, RolloutState};
 use berth_model::Timestamp;
-use berth_model::agent::{AgentResources, ContainerSpec};
-use berth_model::ecs::{
-    Cluster, ContainerInstance, Failure, NetworkMode, Service, ServiceDeployment, ServiceRevision, Setting, Tag, Task,
-    TaskDefinition,
-};
+use berth_model::ecs::{Setting, Tag, TaskDefinition};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::collections::BTreeSet;
 
 /// Key prefixes and constructors. Keys are printable ASCII; names are validated before they reach a key.
 pub mod keys {
@@ -80,16 +99,6 @@ pub struct AccountSettingRecord {
     pub setting: Setting,
 }
 
-/// A cluster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterRecord {
-    /// The cluster as ECS shows it; its counters are filled in when described.
-    pub cluster: Cluster,
-    /// When it was created.
-    pub created_at: Timestamp,
-}
-
 /// The revision counter of a task definition family.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -108,98 +117,6 @@ pub struct TaskDefinitionRecord {
     pub task_definition: TaskDefinition,
     /// Its tags.
     pub tags: Vec<Tag>,
-}
-
-/// What a placed task holds on its container instance until it stops.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Reservation {
-    /// CPU units.
-    pub cpu: i64,
-    /// Memory in MiB.
-    pub memory: i64,
-    /// Static TCP host ports.
-    pub tcp_ports: Vec<u16>,
-    /// Static UDP host ports.
-    pub udp_ports: Vec<u16>,
-}
-
-/// A status change of a task, with its time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Transition {
-    /// The new `lastStatus`.
-    pub status: String,
-    /// When it was recorded.
-    pub at: Timestamp,
-}
-
-/// A task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskRecord {
-    /// The task as ECS shows it.
-    pub task: Task,
-    /// The cluster's short name.
-    pub cluster: String,
-    /// The id of the container instance it is placed on.
-    pub instance_id: String,
-    /// The containers to run, with overrides applied.
-    pub containers: Vec<ContainerSpec>,
-    /// The task definition's network mode.
-    pub network_mode: NetworkMode,
-    /// The task definition's volumes (empty in records written before volumes were supported).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub volumes: Vec<berth_model::ecs::Volume>,
-    /// What it holds on its instance.
-    pub reservation: Reservation,
-    /// Whether the reservation was given back (when the task stopped).
-    pub released: bool,
-    /// Every status change, oldest first.
-    pub transitions: Vec<Transition>,
-    /// When the task's scale-in protection expires (UpdateTaskProtection); `None` when it is not protected. The
-    /// task is protected while the control plane's clock is before this time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protection_expires_at: Option<Timestamp>,
-}
-
-/// A container instance (a node agent).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceRecord {
-    /// The instance as ECS shows it; counters and remaining resources are filled in when described.
-    pub instance: ContainerInstance,
-    /// The cluster's short name.
-    pub cluster: String,
-    /// The id (last part of the ARN).
-    pub id: String,
-    /// What the agent offered when it registered.
-    pub offered: AgentResources,
-    /// CPU units not reserved by tasks.
-    pub remaining_cpu: i64,
-    /// Memory (MiB) not reserved by tasks.
-    pub remaining_memory: i64,
-    /// TCP host ports taken by tasks (the host's own reserved ports are in `offered`).
-    pub task_tcp_ports: BTreeSet<u16>,
-    /// UDP host ports taken by tasks.
-    pub task_udp_ports: BTreeSet<u16>,
-    /// SHA-256 (hex) of the agent's instance token (its current session).
-    pub token_sha256: String,
-    /// SHA-256 (hex) of the instance secret issued when the instance was created; re-registering as this instance
-    /// requires the secret. Empty for instances created before instance secrets existed, or through the ECS API
-    /// (see `Control::register_agent_checked` for how those are upgraded).
-    #[serde(default)]
-    pub secret_sha256: String,
-    /// Attributes set with PutAttributes (kept across agent re-registrations).
-    #[serde(default)]
-    pub custom_attributes: BTreeMap<String, Option<String>>,
-    /// Whether the instance's agent can replace itself in place (a separate `berth agent` process); an agent
-    /// embedded in `berth up` cannot, nor can an instance registered through the ECS API.
-    #[serde(default)]
-    pub self_update: bool,
-    /// The agent version an UpdateContainerAgent asked for, and why the last update failed (if it did).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_update: Option<AgentUpdateRecord>,
 }
 
 /// The state of an UpdateContainerAgent request on one instance (the status itself is the instance's
@@ -258,35 +175,6 @@ pub struct DeploymentState {
     pub rollback: bool,
 }
 
-/// A service.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceRecord {
-    /// The service as ECS shows it; counts and deployments are filled in when described.
-    pub service: Service,
-    /// The cluster's short name.
-    pub cluster: String,
-    /// Deployments, PRIMARY first.
-    pub deployments: Vec<DeploymentState>,
-    /// Service revisions, oldest first (the last 20).
-    pub revisions: Vec<ServiceRevision>,
-    /// Service deployments, oldest first (the last 20).
-    pub service_deployments: Vec<ServiceDeployment>,
-    /// The task definition of the last deployment that completed (the rollback target).
-    pub last_completed_task_definition: Option<String>,
-    /// Whether the steady-state event was the last word.
-    pub steady: bool,
-    /// The per-instance reasons of the last placement failure (for the CLI).
-    pub last_placement_failures: Vec<Failure>,
-    /// The idempotency fingerprint of the CreateService call.
-    pub create_fingerprint: String,
-    /// Revision counter for event ids.
-    pub event_seq: u64,
-    /// The start-failure throttle (`services::throttle`); absent in records written before it existed.
-    #[serde(default)]
-    pub start_throttle: StartThrottle,
-}
-
 /// How a service's task starts are held back after tasks failed to start (`services::throttle`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -299,55 +187,26 @@ pub struct StartThrottle {
     pub not_before: Timestamp,
 }
 
-impl TaskRecord {
-    /// The task's `lastStatus` (`None` for a text this build does not know).
-    pub fn last_status(&self) -> Option<TaskStatus> {
-        self.task.last_status.as_deref().and_then(TaskStatus::parse)
-    }
-
-    /// The task's `desiredStatus` (`None` for a text this build does not know).
-    pub fn desired_status(&self) -> Option<DesiredStatus> {
-        self.task.desired_status.as_deref().and_then(DesiredStatus::parse)
-    }
-
-    /// Sets the task's `desiredStatus`.
-    pub fn set_desired_status(&mut self, status: DesiredStatus) {
-        self.task.desired_status = Some(status.as_str().to_string());
-    }
+/// A tag of a resource, as Berth stores it (the wire `Tag` has both members optional; validation requires the
+/// key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTag {
+    /// The key.
+    #[serde(default)]
+    pub key: String,
+    /// The value (absent when the request gave none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
-impl InstanceRecord {
-    /// The container instance's `status` (`None` for a text this build does not know).
-    pub fn status(&self) -> Option<InstanceStatus> {
-        self.instance.status.as_deref().and_then(InstanceStatus::parse)
+impl StoredTag {
+    /// The tags as stored, from their wire form.
+    pub fn from_wire(tags: &[Tag]) -> Vec<Self> {
+        tags.iter().map(|t| Self { key: t.key.clone().unwrap_or_default(), value: t.value.clone() }).collect()
     }
 
-    /// Sets the container instance's `status`.
-    pub fn set_status(&mut self, status: InstanceStatus) {
-        self.instance.status = Some(status.as_str().to_string());
-    }
-}
-
-impl ServiceRecord {
-    /// The service's `status` (`None` for a text this build does not know).
-    pub fn status(&self) -> Option<ServiceStatus> {
-        self.service.status.as_deref().and_then(ServiceStatus::parse)
-    }
-
-    /// Sets the service's `status`.
-    pub fn set_status(&mut self, status: ServiceStatus) {
-        self.service.status = Some(status.as_str().to_string());
-    }
-}
-
-impl ClusterRecord {
-    /// The cluster's `status` (`None` for a text this build does not know).
-    pub fn status(&self) -> Option<ClusterStatus> {
-        self.cluster.status.as_deref().and_then(ClusterStatus::parse)
-    }
-
-    /// Sets the cluster's `status`.
-    pub fn set_status(&mut self, status: ClusterStatus) {
-        self.cluster.status = Some(status.as_str().to_string());
+    /// The tags' wire form.
+    pub fn to_wire(tags: &[Self]) -> Vec<Tag> {
+        tags.iter().map(|t| Tag { key: Some(t.key.clone()), value: t.value.clone() }).collect()
     }
 }

@@ -45,11 +45,10 @@ struct ContainerChange<'a> {
 /// The report of one container, starting from what the record shows so that what the change leaves out stays.
 fn container_report(record: &TaskRecord, change: &ContainerChange<'_>) -> Result<ContainerReport> {
     let current = record
-        .task
         .containers
         .iter()
-        .flatten()
-        .find(|c| c.name.as_deref() == Some(change.name))
+        .position(|c| c.definition.name.as_deref() == Some(change.name))
+        .and_then(|i| record.container_states.get(i))
         .ok_or_else(|| ControlError::invalid(format!("The task has no container named {}.", change.name)))?;
     if let Some(status) = change.status
         && !CONTAINER_STATUSES.contains(&status.as_str())
@@ -62,11 +61,11 @@ fn container_report(record: &TaskRecord, change: &ContainerChange<'_>) -> Result
     Ok(ContainerReport {
         name: change.name.to_string(),
         runtime_id: change.runtime_id.cloned(),
-        last_status: change.status.cloned().or_else(|| current.last_status.clone()).unwrap_or_else(|| "PENDING".into()),
+        last_status: change.status.cloned().unwrap_or_else(|| current.last_status.as_str().to_string()),
         exit_code: change.exit_code,
         reason: change.reason.cloned(),
         network_bindings: change.network_bindings.cloned().unwrap_or_default(),
-        health_status: current.health_status.map(|h| h.as_str().to_string()).unwrap_or_default(),
+        health_status: current.health_status.as_str().to_string(),
         image_digest: change.image_digest.cloned(),
         restart_count: 0,
     })
@@ -75,8 +74,8 @@ fn container_report(record: &TaskRecord, change: &ContainerChange<'_>) -> Result
 /// A task report that changes nothing by itself (same status, no containers).
 fn base_report(record: &TaskRecord) -> TaskReport {
     TaskReport {
-        task_arn: record.task.task_arn.clone().unwrap_or_default(),
-        last_status: record.task.last_status.clone().unwrap_or_else(|| "PROVISIONING".into()),
+        task_arn: record.arn.clone(),
+        last_status: record.last_status.as_str().to_string(),
         ..TaskReport::default()
     }
 }

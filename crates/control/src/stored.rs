@@ -6,9 +6,14 @@
 //! move forward without a migration pass; a value of a newer version (written by a newer Berth after a downgrade) is
 //! refused, and the cache quarantines it rather than misreading it.
 //!
-//! The fixtures under `crates/control/tests/fixtures/records/` are values of every kind as this version writes them;
-//! `tests/stored_records.rs` decodes each and checks that re-encoding gives the same JSON, so a change of shape
-//! (a regenerated botocore model, a renamed field) fails a test instead of changing what is on disk unnoticed.
+//! An upgrade is a pure transformation of JSON values (`records::upgrade` has the helpers), so it is tested on its
+//! own: clusters, tasks, container instances and services moved from schema 1 (the wire shape under one member) to
+//! schema 2 (Berth's own fields), each with its `upgrade_from_v1` next to its record.
+//!
+//! The fixtures under `crates/control/tests/fixtures/records/v<N>/` are values of every kind as schema N wrote them;
+//! `tests/stored_records.rs` checks that each kind's current fixture decodes and re-encodes byte for byte, and that
+//! each older one upgrades to exactly the current one, so a change of shape (a regenerated botocore model, a renamed
+//! field) fails a test instead of changing what is on disk unnoticed.
 
 use crate::records::{
     AccountSettingRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, ServiceRecord,
@@ -27,8 +32,8 @@ pub trait StoredRecord: Serialize + DeserializeOwned {
     /// The version of the shape this build writes.
     const SCHEMA: u32;
 
-    /// Upgrades a stored value from version `from` to `from + 1`. No kind has changed shape yet, so there is
-    /// nothing to upgrade; a kind that changes raises its [`StoredRecord::SCHEMA`] and says here how.
+    /// Upgrades a stored value from version `from` to `from + 1`. A kind that changes shape raises its
+    /// [`StoredRecord::SCHEMA`] and says here how; by default there is no upgrade.
     fn upgrade(value: serde_json::Value, from: u32) -> Result<serde_json::Value, String> {
         let _ = value;
         Err(format!("{} records have no upgrade from schema version {from}", Self::KIND))
@@ -36,21 +41,57 @@ pub trait StoredRecord: Serialize + DeserializeOwned {
 }
 
 macro_rules! stored {
-    ($($record:ty => $kind:literal, $schema:literal;)*) => {
+    ($($record:ty => $kind:literal, $schema:literal $(, upgrade $upgrade:path)?;)*) => {
         $(impl StoredRecord for $record {
             const KIND: &'static str = $kind;
             const SCHEMA: u32 = $schema;
+            $(fn upgrade(value: serde_json::Value, from: u32) -> Result<serde_json::Value, String> {
+                $upgrade(value, from)
+            })?
         })*
     };
 }
 
+/// Cluster schema 1 wrapped the wire `Cluster`; schema 2 is Berth's own shape (`records::ClusterRecord`).
+fn upgrade_cluster(value: serde_json::Value, from: u32) -> Result<serde_json::Value, String> {
+    match from {
+        1 => crate::records::cluster::upgrade_from_v1(value),
+        _ => Err(format!("cluster records have no upgrade from schema version {from}")),
+    }
+}
+
+/// Task schema 1 wrapped the wire `Task`; schema 2 is Berth's own shape (`records::TaskRecord`).
+fn upgrade_task(value: serde_json::Value, from: u32) -> Result<serde_json::Value, String> {
+    match from {
+        1 => crate::records::task::upgrade_from_v1(value),
+        _ => Err(format!("task records have no upgrade from schema version {from}")),
+    }
+}
+
+/// Container instance schema 1 wrapped the wire `ContainerInstance`; schema 2 is Berth's own shape
+/// (`records::InstanceRecord`).
+fn upgrade_instance(value: serde_json::Value, from: u32) -> Result<serde_json::Value, String> {
+    match from {
+        1 => crate::records::instance::upgrade_from_v1(value),
+        _ => Err(format!("container instance records have no upgrade from schema version {from}")),
+    }
+}
+
+/// Service schema 1 wrapped the wire `Service`; schema 2 is Berth's own shape (`records::ServiceRecord`).
+fn upgrade_service(value: serde_json::Value, from: u32) -> Result<serde_json::Value, String> {
+    match from {
+        1 => crate::records::service::upgrade_from_v1(value),
+        _ => Err(format!("service records have no upgrade from schema version {from}")),
+    }
+}
+
 stored! {
-    ClusterRecord => "cluster", 1;
+    ClusterRecord => "cluster", 2, upgrade upgrade_cluster;
     FamilyRecord => "task definition family", 1;
     TaskDefinitionRecord => "task definition", 1;
-    TaskRecord => "task", 1;
-    InstanceRecord => "container instance", 1;
-    ServiceRecord => "service", 1;
+    TaskRecord => "task", 2, upgrade upgrade_task;
+    InstanceRecord => "container instance", 2, upgrade upgrade_instance;
+    ServiceRecord => "service", 2, upgrade upgrade_service;
     ClientTokenRecord => "client token", 1;
     AccountSettingRecord => "account setting", 1;
 }

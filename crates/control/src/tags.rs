@@ -2,7 +2,7 @@
 
 use crate::cache::State;
 use crate::optimistic::Attempt;
-use crate::records::keys;
+use crate::records::{StoredTag, keys};
 use crate::status::{ClusterStatus, ServiceStatus};
 use crate::{Control, ControlError, Result, encode};
 use berth_model::arn::Arn;
@@ -205,14 +205,13 @@ impl Control {
                     Target::Cluster(n) => {
                         let Some(v) = state.clusters.get(n) else { return Err(not_found()) };
                         let mut rec = (*v.record).clone();
-                        let tags = change(rec.cluster.tags.as_deref().unwrap_or_default())?;
-                        rec.cluster.tags = Some(tags);
+                        rec.tags = StoredTag::from_wire(&change(&StoredTag::to_wire(&rec.tags))?);
                         Txn::new().expect(keys::cluster(n), v.mod_revision).put(keys::cluster(n), encode(&rec)?)
                     }
                     Target::Service(c, n) => {
                         let Some(v) = state.services.get(&(c.clone(), n.clone())) else { return Err(not_found()) };
                         let mut rec = (*v.record).clone();
-                        rec.service.tags = Some(change(rec.service.tags.as_deref().unwrap_or_default())?);
+                        rec.tags = StoredTag::from_wire(&change(&StoredTag::to_wire(&rec.tags))?);
                         let key = keys::service(c, n);
                         Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
@@ -226,14 +225,14 @@ impl Control {
                     Target::Task(c, i) => {
                         let Some(v) = state.tasks.get(&(c.clone(), i.clone())) else { return Err(not_found()) };
                         let mut rec = (*v.record).clone();
-                        rec.task.tags = Some(change(rec.task.tags.as_deref().unwrap_or_default())?);
+                        rec.tags = StoredTag::from_wire(&change(&StoredTag::to_wire(&rec.tags))?);
                         let key = keys::task(c, i);
                         Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
                     Target::Instance(c, i) => {
                         let Some(v) = state.instances.get(&(c.clone(), i.clone())) else { return Err(not_found()) };
                         let mut rec = (*v.record).clone();
-                        rec.instance.tags = Some(change(rec.instance.tags.as_deref().unwrap_or_default())?);
+                        rec.tags = StoredTag::from_wire(&change(&StoredTag::to_wire(&rec.tags))?);
                         let key = keys::instance(c, i);
                         Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
@@ -273,11 +272,11 @@ impl Control {
         let state = self.cache.read();
         let target = Self::tag_target(&state, &req.resource_arn)?;
         let tags = match target {
-            Target::Cluster(n) => state.clusters.get(&n).and_then(|v| v.record.cluster.tags.clone()),
-            Target::Service(c, n) => state.services.get(&(c, n)).and_then(|v| v.record.service.tags.clone()),
+            Target::Cluster(n) => state.clusters.get(&n).map(|v| StoredTag::to_wire(&v.record.tags)),
+            Target::Service(c, n) => state.services.get(&(c, n)).map(|v| StoredTag::to_wire(&v.record.tags)),
             Target::TaskDefinition(f, r) => state.task_definitions.get(&(f, r)).map(|v| v.record.tags.clone()),
-            Target::Task(c, i) => state.tasks.get(&(c, i)).and_then(|v| v.record.task.tags.clone()),
-            Target::Instance(c, i) => state.instances.get(&(c, i)).and_then(|v| v.record.instance.tags.clone()),
+            Target::Task(c, i) => state.tasks.get(&(c, i)).map(|v| StoredTag::to_wire(&v.record.tags)),
+            Target::Instance(c, i) => state.instances.get(&(c, i)).map(|v| StoredTag::to_wire(&v.record.tags)),
         };
         Ok(ListTagsForResourceResponse { tags: Some(tags.unwrap_or_default()) })
     }

@@ -352,7 +352,7 @@ pub async fn forget_deleted_task_definitions(control: &Control) -> Result<()> {
             .tasks
             .values()
             .filter(|t| t.record.last_status() != Some(TaskStatus::Stopped))
-            .filter_map(|t| t.record.task.task_definition_arn.as_deref())
+            .map(|t| t.record.task_definition_arn.as_str())
             .collect();
         for service in state.services.values() {
             in_use.extend(service.record.deployments.iter().map(|d| d.task_definition.as_str()));

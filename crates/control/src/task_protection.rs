@@ -32,15 +32,15 @@ pub fn protected_now(task: &TaskRecord, now: Timestamp) -> bool {
 
 /// Whether a task was started by a service (only those can be protected, as on ECS).
 fn in_service(task: &TaskRecord) -> bool {
-    task.task.group.as_deref().is_some_and(|g| g.starts_with("service:"))
-        && task.task.started_by.as_deref().is_some_and(|s| s.starts_with("ecs-svc/"))
+    task.group.as_deref().is_some_and(|g| g.starts_with("service:"))
+        && task.started_by.as_deref().is_some_and(|s| s.starts_with("ecs-svc/"))
 }
 
 /// The protection of a task as ECS shows it: an expired protection shows as not enabled, without a date.
 fn shown(task: &TaskRecord, now: Timestamp) -> ProtectedTask {
     let enabled = protected_now(task, now);
     ProtectedTask {
-        task_arn: task.task.task_arn.clone(),
+        task_arn: Some(task.arn.clone()),
         protection_enabled: enabled,
         expiration_date: task.protection_expires_at.filter(|_| enabled),
     }
@@ -151,7 +151,7 @@ impl Control {
 
 fn not_valid(task: &TaskRecord) -> Failure {
     Failure {
-        arn: task.task.task_arn.clone(),
+        arn: Some(task.arn.clone()),
         reason: Some(TASK_NOT_VALID.into()),
         detail: Some(if task.last_status() == Some(TaskStatus::Stopped) {
             "The task is stopped.".into()
@@ -188,22 +188,22 @@ mod tests {
 
     #[test]
     fn protection_ends_when_the_clock_passes_its_expiry() {
-        let mut record: TaskRecord = serde_json::from_value(serde_json::json!({
-            "task": {"taskArn": "arn:aws:ecs:us-east-1:0:task/default/t", "group": "service:web",
-                     "startedBy": "ecs-svc/1"},
-            "cluster": "default", "instanceId": "i", "containers": [], "networkMode": "bridge",
-            "reservation": {"cpu": 0, "memory": 0, "tcpPorts": [], "udpPorts": []}, "released": false,
-            "transitions": []
-        }))
-        .unwrap();
+        let mut record = TaskRecord {
+            arn: "arn:aws:ecs:us-east-1:0:task/default/t".into(),
+            group: Some("service:web".into()),
+            started_by: Some("ecs-svc/1".into()),
+            cluster: "default".into(),
+            instance_id: "i".into(),
+            ..Default::default()
+        };
         assert!(in_service(&record));
-        assert!(!protected_now(&record, 0.0), "records written before protection existed are unprotected");
+        assert!(!protected_now(&record, 0.0), "a task never protected is unprotected");
         record.protection_expires_at = Some(100.0);
         assert!(protected_now(&record, 99.9));
         assert_eq!(shown(&record, 99.9).expiration_date, Some(100.0));
         assert!(!protected_now(&record, 100.0));
         assert!(!shown(&record, 100.0).protection_enabled);
-        record.task.group = Some("batch".into());
+        record.group = Some("batch".into());
         assert!(!in_service(&record));
     }
 }

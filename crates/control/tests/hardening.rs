@@ -367,7 +367,7 @@ async fn an_unreadable_record_is_quarantined_not_treated_as_absent() {
     let standalone_id = standalone.rsplit('/').next().unwrap().to_string();
     let service_task = {
         let state = control.cache().read();
-        state.tasks_in_group("default", "service:web").next().unwrap().record.task.task_arn.clone().unwrap()
+        state.tasks_in_group("default", "service:web").next().unwrap().record.arn.clone()
     };
     let service_task_id = service_task.rsplit('/').next().unwrap().to_string();
     let before = control.desired_state("default", &instance).tasks.len();
@@ -456,5 +456,5 @@ async fn an_unreadable_record_is_quarantined_not_treated_as_absent() {
     assert_eq!(exception(&error), Some(EcsException::ServerException), "re-registering must not make a new instance");
     berth_control::liveness::stop_tasks_of_lost_instances(&restarted).await.unwrap();
     let state = restarted.cache().read();
-    assert!(state.tasks.values().all(|t| t.record.task.desired_status.as_deref() == Some("RUNNING")));
+    assert!(state.tasks.values().all(|t| t.record.desired_status == berth_control::status::DesiredStatus::Running));
 }

@@ -72,8 +72,7 @@ async fn agent_acts(control: &Control, instance: &str, bad_image: &str) {
 /// When every task of the service was created, in seconds since `start`.
 fn created_offsets(control: &Control, start: f64) -> Vec<f64> {
     let state = control.cache().read();
-    let mut out: Vec<f64> =
-        state.tasks.values().filter_map(|t| t.record.task.created_at).map(|c| (c - start).round()).collect();
+    let mut out: Vec<f64> = state.tasks.values().map(|t| (t.record.created_at - start).round()).collect();
     out.sort_by(f64::total_cmp);
     out
 }

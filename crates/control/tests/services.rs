@@ -32,13 +32,13 @@ fn tasks(control: &Control) -> Vec<(String, String, String, String)> {
     state
         .tasks
         .values()
-        .filter(|t| t.record.task.last_status.as_deref() != Some("STOPPED"))
+        .filter(|t| t.record.last_status != berth_control::status::TaskStatus::Stopped)
         .map(|t| {
-            let task = &t.record.task;
+            let task = &t.record;
             (
-                task.task_arn.clone().unwrap(),
-                task.last_status.clone().unwrap(),
-                task.desired_status.clone().unwrap(),
+                task.arn.clone(),
+                task.last_status.as_str().to_string(),
+                task.desired_status.as_str().to_string(),
                 task.started_by.clone().unwrap_or_default(),
             )
         })
@@ -338,7 +338,10 @@ async fn tasks_on_a_draining_instance_move_without_dropping_below_the_minimum() 
     settle(&control, &[&a, &b], 4, &mut max_seen).await;
     let on_a = |control: &Control| {
         let state = control.cache().read();
-        state.tasks_on_instance(&a).filter(|t| t.record.task.last_status.as_deref() != Some("STOPPED")).count()
+        state
+            .tasks_on_instance(&a)
+            .filter(|t| t.record.last_status != berth_control::status::TaskStatus::Stopped)
+            .count()
     };
     assert!(on_a(&control) > 0, "the default spread uses both instances");
     control

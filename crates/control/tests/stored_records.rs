@@ -1,10 +1,14 @@
 //! What is on disk does not move under the code: every record kind has a fixture written by this version of the
-//! control plane (`tests/fixtures/records/v1/`), and each must still decode and encode to the same JSON. A change of
+//! control plane (`tests/fixtures/records/v<schema>/`), and each must still decode and encode to the same JSON. A change of
 //! a record's shape — a regenerated botocore model, a renamed or retyped field — fails here; the fix is a new schema
 //! version with an upgrade (`berth_control::stored`), never a silent change of what older installations stored.
 //!
-//! `BERTH_WRITE_RECORD_FIXTURES=1 cargo test -p berth-control --test stored_records` writes the fixtures of a new
-//! schema version directory from a control plane driven through its API (existing files are never overwritten).
+//! When a kind moves to a new schema version, its fixtures of the older versions stay, and a fixture of the new
+//! version is added: `BERTH_WRITE_RECORD_FIXTURES=1 cargo test -p berth-control --test stored_records` writes it
+//! by upgrading the version-1 fixture (so both hold the same resource and the test can check the upgrade gives
+//! exactly the new fixture), and writes a version-1 fixture of a new kind from a control plane driven through its
+//! API. Existing files are never overwritten. A fixture of a version after 1 is `encode`'s output, indented: it is
+//! checked byte for byte.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,7 +22,8 @@ use berth_model::agent::{ContainerReport, ReportRequest, TaskReport};
 use berth_model::clock::ManualClock;
 use berth_model::ecs::*;
 use berth_store::{MemoryStore, Store};
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Each record kind: its fixture's file name and its key prefix.
@@ -37,8 +42,39 @@ fn fixtures(version: u32) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/records/v{version}"))
 }
 
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The JSON text without the whitespace between tokens (member order kept), to compare with what `encode` writes.
+fn compact(bytes: &[u8]) -> Vec<u8> {
+    let (mut out, mut in_string, mut escaped) = (Vec::with_capacity(bytes.len()), false, false);
+    for &b in bytes {
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if !b.is_ascii_whitespace() {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// How a fixture of a schema version after 1 is written: `encode`'s member order, indented.
+fn pretty<T: StoredRecord>(record: &T) -> String {
+    let body = serde_json::to_string_pretty(record).unwrap();
+    let rest = body.strip_prefix("{\n").unwrap();
+    format!("{{\n  \"schema\": {},\n{rest}\n", T::SCHEMA)
+}
+
 /// Decodes `bytes` as a `T` and checks that encoding it again gives the same JSON (member order aside).
-fn round_trip<T: StoredRecord>(name: &str, bytes: &[u8]) {
+fn round_trip<T: StoredRecord>(name: &str, bytes: &[u8]) -> T {
     let record: T = decode(bytes).unwrap_or_else(|e| panic!("{name} no longer decodes as a {}: {e}", T::KIND));
     let again: serde_json::Value = serde_json::from_slice(&encode(&record).unwrap()).unwrap();
     let mut stored: serde_json::Value = serde_json::from_slice(bytes).unwrap();
@@ -47,28 +83,126 @@ fn round_trip<T: StoredRecord>(name: &str, bytes: &[u8]) {
         object.entry("schema").or_insert(1.into());
     }
     assert_eq!(again, stored, "{name}: a {} record no longer encodes as it was stored", T::KIND);
+    record
 }
 
-fn check(name: &str, bytes: &[u8]) {
+/// Checks one kind's fixtures: the one of its current schema version decodes and encodes to the same bytes (the
+/// same JSON for kinds still at version 1, whose fixtures were written with sorted members), and every older one
+/// still decodes, through the upgrades, to that same record (the newer fixture was written from the older one, so
+/// they hold the same resource).
+fn check_kind<T: StoredRecord + PartialEq + std::fmt::Debug>(name: &str) {
+    let current = fixtures(T::SCHEMA).join(name);
+    let bytes = read(&current);
+    let record: T = round_trip(name, &bytes);
+    if T::SCHEMA > 1 {
+        assert_eq!(
+            String::from_utf8(encode(&record).unwrap()).unwrap(),
+            String::from_utf8(compact(&bytes)).unwrap(),
+            "{}: a {} record no longer encodes byte for byte as it was stored",
+            current.display(),
+            T::KIND
+        );
+    }
+    for version in 1..T::SCHEMA {
+        let older = fixtures(version).join(name);
+        let upgraded: T = decode(&read(&older))
+            .unwrap_or_else(|e| panic!("{} no longer decodes as a {}: {e}", older.display(), T::KIND));
+        assert_eq!(upgraded, record, "{} upgrades to something else than {}", older.display(), current.display());
+    }
+}
+
+/// Checks the fixtures of the record kind of the file `name`.
+fn check(name: &str) {
     match name {
-        "cluster.json" => round_trip::<ClusterRecord>(name, bytes),
-        "family.json" => round_trip::<FamilyRecord>(name, bytes),
-        "task-definition.json" => round_trip::<TaskDefinitionRecord>(name, bytes),
-        "task.json" => round_trip::<TaskRecord>(name, bytes),
-        "container-instance.json" => round_trip::<InstanceRecord>(name, bytes),
-        "service.json" => round_trip::<ServiceRecord>(name, bytes),
-        "client-token.json" => round_trip::<ClientTokenRecord>(name, bytes),
-        "account-setting.json" => round_trip::<AccountSettingRecord>(name, bytes),
+        "cluster.json" => check_kind::<ClusterRecord>(name),
+        "family.json" => check_kind::<FamilyRecord>(name),
+        "task-definition.json" => check_kind::<TaskDefinitionRecord>(name),
+        "task.json" => check_kind::<TaskRecord>(name),
+        "container-instance.json" => check_kind::<InstanceRecord>(name),
+        "service.json" => check_kind::<ServiceRecord>(name),
+        "client-token.json" => check_kind::<ClientTokenRecord>(name),
+        "account-setting.json" => check_kind::<AccountSettingRecord>(name),
         other => panic!("no record kind for fixture {other}"),
     }
 }
 
+/// Decodes a value the control plane just wrote and checks it encodes the same, returning its schema version.
+fn check_written(name: &str, bytes: &[u8]) -> u32 {
+    fn go<T: StoredRecord>(name: &str, bytes: &[u8]) -> u32 {
+        round_trip::<T>(name, bytes);
+        T::SCHEMA
+    }
+    match name {
+        "cluster.json" => go::<ClusterRecord>(name, bytes),
+        "family.json" => go::<FamilyRecord>(name, bytes),
+        "task-definition.json" => go::<TaskDefinitionRecord>(name, bytes),
+        "task.json" => go::<TaskRecord>(name, bytes),
+        "container-instance.json" => go::<InstanceRecord>(name, bytes),
+        "service.json" => go::<ServiceRecord>(name, bytes),
+        "client-token.json" => go::<ClientTokenRecord>(name, bytes),
+        "account-setting.json" => go::<AccountSettingRecord>(name, bytes),
+        other => panic!("no record kind for fixture {other}"),
+    }
+}
+
+/// Writes the fixture of a kind's new schema version from its version-1 fixture, upgraded (never overwriting).
+fn write_upgraded_fixture(name: &str) {
+    fn go<T: StoredRecord>(name: &str) {
+        let path = fixtures(T::SCHEMA).join(name);
+        if T::SCHEMA == 1 || path.exists() {
+            return;
+        }
+        let record: T = decode(&read(&fixtures(1).join(name))).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, pretty(&record)).unwrap();
+    }
+    match name {
+        "cluster.json" => go::<ClusterRecord>(name),
+        "family.json" => go::<FamilyRecord>(name),
+        "task-definition.json" => go::<TaskDefinitionRecord>(name),
+        "task.json" => go::<TaskRecord>(name),
+        "container-instance.json" => go::<InstanceRecord>(name),
+        "service.json" => go::<ServiceRecord>(name),
+        "client-token.json" => go::<ClientTokenRecord>(name),
+        "account-setting.json" => go::<AccountSettingRecord>(name),
+        other => panic!("no record kind for fixture {other}"),
+    }
+}
+
+/// The member paths of a JSON value (`task.containers[].name` ...), to compare a record's shape with a fixture's.
+fn shape(value: &serde_json::Value, at: &str, out: &mut BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let path = format!("{at}.{k}");
+                out.insert(path.clone());
+                shape(v, &path, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                shape(item, &format!("{at}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn shape_of(bytes: &[u8]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    shape(&serde_json::from_slice(bytes).unwrap(), "", &mut out);
+    out
+}
+
 #[test]
-fn every_record_kind_written_by_schema_version_1_still_reads_and_writes_the_same() {
+fn every_fixture_of_every_schema_version_still_reads_and_the_current_ones_write_the_same() {
+    if std::env::var_os("BERTH_WRITE_RECORD_FIXTURES").is_some() {
+        for (name, _) in KINDS {
+            write_upgraded_fixture(name);
+        }
+    }
     for (name, _) in KINDS {
-        let path = fixtures(1).join(name);
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        check(name, &bytes);
+        check(name);
     }
 }
 
@@ -200,19 +334,132 @@ async fn populated() -> (Arc<MemoryStore>, Arc<Control>) {
 }
 
 #[tokio::test]
-async fn what_the_control_plane_writes_today_round_trips_and_has_a_fixture() {
+async fn what_the_control_plane_writes_today_round_trips_and_has_a_fixture_of_its_shape() {
     let (store, _control) = populated().await;
     let write = std::env::var_os("BERTH_WRITE_RECORD_FIXTURES").is_some();
     for (name, prefix) in KINDS {
         let range = store.range(prefix).await.unwrap();
         let kv = range.kvs.first().unwrap_or_else(|| panic!("the control plane wrote no {name} record"));
-        check(name, &kv.value);
-        let path = fixtures(1).join(name);
-        if write && !path.exists() {
+        let version = check_written(name, &kv.value);
+        let path = fixtures(version).join(name);
+        if write && version == 1 && !path.exists() {
             let value: serde_json::Value = serde_json::from_slice(&kv.value).unwrap();
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap() + "\n").unwrap();
         }
         assert!(path.exists(), "no fixture {} for a record kind the control plane writes", path.display());
+        assert_eq!(
+            shape_of(&kv.value),
+            shape_of(&read(&path)),
+            "{name}: what the control plane writes today has other members than {}",
+            path.display()
+        );
     }
+}
+
+/// A control plane started on a store that holds the schema-1 fixtures of `names` (as an older Berth left them).
+async fn started_on_v1(names: &[&str]) -> Arc<Control> {
+    let store = Arc::new(MemoryStore::new());
+    let task: serde_json::Value = serde_json::from_slice(&read(&fixtures(1).join("task.json"))).unwrap();
+    let task_id = task["task"]["taskArn"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let instance_id = task["instanceId"].as_str().unwrap().to_string();
+    let mut txn = berth_store::Txn::new();
+    for name in names {
+        let key = match *name {
+            "cluster.json" => keys::cluster("default"),
+            "task.json" => keys::task("default", &task_id),
+            "container-instance.json" => keys::instance("default", &instance_id),
+            "service.json" => keys::service("default", "web"),
+            other => panic!("no key for {other}"),
+        };
+        txn = txn.put(key, read(&fixtures(1).join(name)));
+    }
+    store.txn(txn).await.unwrap();
+    let clock = Arc::new(ManualClock::new(1_798_000_100.0));
+    Control::start(store, clock, ControlConfig::default()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_cluster_stored_by_schema_1_is_described_as_it_was() {
+    let control = started_on_v1(&["cluster.json"]).await;
+    let described = control
+        .describe_clusters(DescribeClustersRequest {
+            clusters: Some(vec!["default".into()]),
+            include: Some(vec![ClusterField::Settings, ClusterField::Tags, ClusterField::Configurations]),
+        })
+        .unwrap();
+    let shown = serde_json::to_value(&described.clusters.unwrap()[0]).unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&read(&fixtures(1).join("cluster.json"))).unwrap();
+    // Schema 1 stored the wire shape with zero counters; DescribeClusters always added an empty `statistics`.
+    let mut expected = stored["cluster"].clone();
+    expected["statistics"] = serde_json::json!([]);
+    assert_eq!(shown, expected);
+}
+
+#[tokio::test]
+async fn a_task_stored_by_schema_1_is_described_as_it_was() {
+    let control = started_on_v1(&["cluster.json", "task.json"]).await;
+    let stored: serde_json::Value = serde_json::from_slice(&read(&fixtures(1).join("task.json"))).unwrap();
+    let described = control
+        .describe_tasks(DescribeTasksRequest {
+            tasks: vec![stored["task"]["taskArn"].as_str().unwrap().to_string()],
+            include: Some(vec![TaskField::Tags]),
+            ..Default::default()
+        })
+        .unwrap();
+    let shown = serde_json::to_value(&described.tasks.unwrap()[0]).unwrap();
+    // Schema 1 stored the wire `Task` that DescribeTasks returned (this task has no exec, so no managed agents).
+    assert_eq!(shown, stored["task"]);
+}
+
+#[tokio::test]
+async fn a_container_instance_stored_by_schema_1_is_described_as_it_was() {
+    let control = started_on_v1(&["cluster.json", "container-instance.json"]).await;
+    let stored: serde_json::Value =
+        serde_json::from_slice(&read(&fixtures(1).join("container-instance.json"))).unwrap();
+    let described = control
+        .describe_container_instances(DescribeContainerInstancesRequest {
+            container_instances: vec![stored["id"].as_str().unwrap().to_string()],
+            include: Some(vec![ContainerInstanceField::ContainerInstanceHealth, ContainerInstanceField::Tags]),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut shown = serde_json::to_value(&described.container_instances.unwrap()[0]).unwrap();
+    // DescribeContainerInstances always computed the remaining resources (schema 1 did not store them).
+    let remaining = shown.as_object_mut().unwrap().remove("remainingResources").unwrap();
+    assert_eq!(remaining[0]["name"], "CPU");
+    assert_eq!(remaining[0]["integerValue"], stored["remainingCpu"]);
+    assert_eq!(shown, stored["instance"]);
+}
+
+#[tokio::test]
+async fn a_service_stored_by_schema_1_is_described_as_it_was() {
+    let control = started_on_v1(&["cluster.json", "service.json"]).await;
+    let stored: serde_json::Value = serde_json::from_slice(&read(&fixtures(1).join("service.json"))).unwrap();
+    let described = control
+        .describe_services(DescribeServicesRequest {
+            services: vec!["web".into()],
+            include: Some(vec![ServiceField::Tags]),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut shown = serde_json::to_value(&described.services.unwrap()[0]).unwrap();
+    // DescribeServices always computed these from the deployment state (schema 1 did not store them either).
+    let shown = shown.as_object_mut().unwrap();
+    let deployments = shown.remove("deployments").unwrap();
+    assert_eq!(deployments[0]["id"], stored["deployments"][0]["id"]);
+    assert_eq!(shown.remove("currentServiceDeployment").unwrap(), stored["deployments"][0]["serviceDeploymentArn"]);
+    assert_eq!(shown.remove("currentServiceRevisions").unwrap()[0]["arn"], stored["deployments"][0]["revisionArn"]);
+    assert_eq!(serde_json::Value::Object(shown.clone()), stored["service"]);
+    // Its history is answered as schema 1 recorded it (no task runs here, so the live counts are the stored 0s).
+    let revision = stored["revisions"][0]["serviceRevisionArn"].as_str().unwrap().to_string();
+    let revisions = control
+        .describe_service_revisions(DescribeServiceRevisionsRequest { service_revision_arns: vec![revision] })
+        .unwrap();
+    assert_eq!(serde_json::to_value(revisions.service_revisions.unwrap()).unwrap(), stored["revisions"]);
+    let deployment = stored["serviceDeployments"][0]["serviceDeploymentArn"].as_str().unwrap().to_string();
+    let deployments = control
+        .describe_service_deployments(DescribeServiceDeploymentsRequest { service_deployment_arns: vec![deployment] })
+        .unwrap();
+    assert_eq!(serde_json::to_value(deployments.service_deployments.unwrap()).unwrap(), stored["serviceDeployments"]);
 }

@@ -63,8 +63,8 @@ fn live_tasks(control: &Control) -> Vec<String> {
     let mut tasks: Vec<(f64, String)> = state
         .tasks
         .values()
-        .filter(|t| t.record.task.last_status.as_deref() != Some("STOPPED"))
-        .map(|t| (t.record.task.created_at.unwrap_or_default(), t.record.task.task_arn.clone().unwrap()))
+        .filter(|t| t.record.last_status != berth_control::status::TaskStatus::Stopped)
+        .map(|t| (t.record.created_at, t.record.arn.clone()))
         .collect();
     tasks.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
     tasks.into_iter().map(|t| t.1).collect()

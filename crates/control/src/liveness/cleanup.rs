@@ -26,7 +26,7 @@ async fn forget_stopped_tasks(control: &Control) -> Result<()> {
             .tasks
             .iter()
             .filter(|(_, v)| v.record.last_status() == Some(TaskStatus::Stopped) && v.record.released)
-            .filter(|(_, v)| v.record.task.stopped_at.is_some_and(|t| t < cutoff))
+            .filter(|(_, v)| v.record.stopped_at.is_some_and(|t| t < cutoff))
             .take(CLEANUP_BATCH)
             .map(|((c, i), v)| (keys::task(c, i), v.mod_revision))
             .collect()

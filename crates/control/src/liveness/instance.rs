@@ -20,7 +20,7 @@ pub(super) async fn reconcile(control: &Control, cluster: &str, id: &str) -> Res
         .read()
         .instances
         .get(&(cluster.to_string(), id.to_string()))
-        .map(|v| (v.record.instance.agent_connected, v.record.status() == Some(InstanceStatus::Inactive)))
+        .map(|v| (v.record.agent_connected, v.record.status() == Some(InstanceStatus::Inactive)))
     else {
         return Ok(Action::await_change());
     };
@@ -71,10 +71,10 @@ async fn stop_tasks_of_lost_instance(control: &Control, cluster: &str, id: &str)
                 return Ok(Attempt::Done(()));
             };
             let record = &v.record;
-            if record.instance.agent_connected || control.agents.is_connected(&record.id, timeout) {
+            if record.agent_connected || control.agents.is_connected(&record.id, timeout) {
                 return Ok(Attempt::Done(()));
             }
-            let arn = record.instance.container_instance_arn.clone().unwrap_or_default();
+            let arn = record.arn.clone();
             let mut txn = Txn::new();
             let mut any = false;
             let mut updates = InstanceUpdates::new();
@@ -83,7 +83,7 @@ async fn stop_tasks_of_lost_instance(control: &Control, cluster: &str, id: &str)
                     continue;
                 }
                 let mut task = (*t.record).clone();
-                let service = task.task.group.as_deref().is_some_and(|g| g.starts_with("service:"));
+                let service = task.group.as_deref().is_some_and(|g| g.starts_with("service:"));
                 let reason = format!(
                     "Task stopped because its container instance {arn} was lost: its agent was silent for more than {} seconds.",
                     timeout.as_secs()

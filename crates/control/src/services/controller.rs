@@ -13,12 +13,11 @@
 
 use super::machine::{TaskStop, plan, short_id, should_repeat};
 use super::service_group;
-use crate::records::keys;
-use crate::status::{InstanceStatus, ServiceStatus};
+use crate::records::{PlacementFailure, StoredTag, keys};
+use crate::status::{InstanceStatus, ServiceStatus, TagPropagation};
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::stop_record;
 use crate::{Control, ControlError, Result, encode};
-use berth_model::ecs::SchedulingStrategy;
 use berth_runtime::{Action, Backoff, Controller, Reconciler, Trigger};
 use berth_store::Txn;
 use std::fmt;
@@ -164,8 +163,8 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
     }
     let primary = record.deployments.first().cloned();
     if let Some(primary) = primary {
-        let constraints = record.service.placement_constraints.clone().unwrap_or_default();
-        let strategy = record.service.placement_strategy.clone().unwrap_or_default();
+        let constraints = record.placement_constraints.clone().unwrap_or_default();
+        let strategy = record.placement_strategy.clone().unwrap_or_default();
         let group = service_group(name);
         let mut requests: Vec<(usize, Option<(String, String)>)> = Vec::new();
         if plan.start > 0 {
@@ -182,15 +181,15 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     &primary.id,
                     crate::tags::TaskTagging {
                         request: &[],
-                        propagate: record.service.propagate_tags,
-                        service: Some((name, record.service.tags.as_deref().unwrap_or_default())),
-                        managed: record.service.enable_ecs_managed_tags,
+                        propagate: record.propagate_tags.and_then(TagPropagation::to_wire),
+                        service: Some((name, &StoredTag::to_wire(&record.tags))),
+                        managed: record.enable_ecs_managed_tags,
                     },
                     &constraints,
                     &strategy,
                     count,
                     only,
-                    record.service.enable_execute_command,
+                    record.enable_execute_command,
                 )
                 .await;
             let (tasks, failures, closest) = match placed {
@@ -209,7 +208,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                 Err(error) => return Err(error),
             };
             started.extend(tasks.iter().filter_map(|t| t.task_arn.clone()));
-            if tasks.len() < count && record.service.scheduling_strategy != Some(SchedulingStrategy::Daemon) {
+            if tasks.len() < count && !record.is_daemon() {
                 let closest = match closest {
                     Some((arn, phrase)) => {
                         format!(" The closest matching (container-instance {}) {phrase}.", short_id(&arn))
@@ -221,7 +220,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     env.push_event(&mut record, message);
                     changed = true;
                 }
-                record.last_placement_failures = failures;
+                record.last_placement_failures = failures.iter().map(PlacementFailure::from_wire).collect();
                 record.steady = false;
             }
         }

@@ -39,21 +39,19 @@ impl Control {
         let mut found = Vec::new();
         let mut failures = Vec::new();
         for arn in &req.service_deployment_arns {
-            let sd = owner(arn, "service-deployment").and_then(|key| state.services.get(&key)).and_then(|v| {
-                v.record.service_deployments.iter().find(|d| d.service_deployment_arn.as_deref() == Some(arn)).cloned()
-            });
+            let service = owner(arn, "service-deployment").and_then(|key| state.services.get(&key));
+            let sd = service.and_then(|v| v.record.service_deployments.iter().find(|d| d.arn == *arn).map(|d| (v, d)));
             match sd {
-                Some(mut sd) => {
-                    if let Some(v) = owner(arn, "service-deployment").and_then(|key| state.services.get(&key)) {
-                        // Live task counts for the target revision.
-                        if let (Some(target), Some(d)) = (
-                            sd.target_service_revision.as_mut(),
-                            v.record.deployments.iter().find(|d| d.service_deployment_arn == *arn),
-                        ) {
-                            let counts = self.service_task_counts(&state, &v.record, Some(&d.id));
-                            target.running_task_count = counts.running;
-                            target.pending_task_count = counts.pending;
-                        }
+                Some((v, sd)) => {
+                    let mut sd = sd.to_wire(&v.record);
+                    // Live task counts for the target revision.
+                    if let (Some(target), Some(d)) = (
+                        sd.target_service_revision.as_mut(),
+                        v.record.deployments.iter().find(|d| d.service_deployment_arn == *arn),
+                    ) {
+                        let counts = self.service_task_counts(&state, &v.record, Some(&d.id));
+                        target.running_task_count = counts.running;
+                        target.pending_task_count = counts.pending;
                     }
                     found.push(sd)
                 }
@@ -82,9 +80,9 @@ impl Control {
             .iter()
             .enumerate()
             .rev()
-            .filter(|(_, d)| req.status.as_ref().is_none_or(|s| d.status.is_some_and(|x| s.contains(&x))))
+            .filter(|(_, d)| req.status.as_ref().is_none_or(|s| d.status.to_wire().is_some_and(|x| s.contains(&x))))
             .filter(|(_, d)| {
-                let created = d.created_at.unwrap_or_default();
+                let created = d.created_at;
                 req.created_at
                     .as_ref()
                     .is_none_or(|c| c.before.is_none_or(|b| created < b) && c.after.is_none_or(|a| created > a))
@@ -93,14 +91,14 @@ impl Control {
                 (
                     format!("{:010}", usize::MAX / 2 - i),
                     ServiceDeploymentBrief {
-                        service_deployment_arn: d.service_deployment_arn.clone(),
-                        service_arn: d.service_arn.clone(),
-                        cluster_arn: d.cluster_arn.clone(),
+                        service_deployment_arn: Some(d.arn.clone()),
+                        service_arn: Some(v.record.arn.clone()),
+                        cluster_arn: Some(v.record.cluster_arn.clone()),
                         started_at: d.started_at,
-                        created_at: d.created_at,
+                        created_at: Some(d.created_at),
                         finished_at: d.finished_at,
-                        target_service_revision_arn: d.target_service_revision.as_ref().and_then(|t| t.arn.clone()),
-                        status: d.status,
+                        target_service_revision_arn: Some(d.target_revision.clone()),
+                        status: d.status.to_wire(),
                         status_reason: d.status_reason.clone(),
                     },
                 )
@@ -123,9 +121,9 @@ impl Control {
         let mut found = Vec::new();
         let mut failures = Vec::new();
         for arn in &req.service_revision_arns {
-            let revision = owner(arn, "service-revision").and_then(|key| state.services.get(&key)).and_then(|v| {
-                v.record.revisions.iter().find(|r| r.service_revision_arn.as_deref() == Some(arn)).cloned()
-            });
+            let revision = owner(arn, "service-revision")
+                .and_then(|key| state.services.get(&key))
+                .and_then(|v| v.record.revisions.iter().find(|r| r.arn == *arn).map(|r| r.to_wire(&v.record)));
             match revision {
                 Some(r) => found.push(r),
                 None => failures.push(missing(arn)),

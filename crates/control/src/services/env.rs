@@ -3,11 +3,10 @@
 //! changes a service record goes through (new deployments, rollbacks, events) are plain functions of their inputs.
 
 use super::{MAX_EVENTS, MAX_HISTORY, digits, new_deployment_id};
-use crate::records::{DeploymentState, ServiceRecord};
-use crate::status::{DeploymentStatus, RolloutState};
-use berth_model::ecs::{
-    ServiceDeployment, ServiceDeploymentStatus, ServiceEvent, ServiceRevision, ServiceRevisionSummary,
+use crate::records::{
+    DeploymentState, RollbackRecord, ServiceDeploymentRecord, ServiceEventRecord, ServiceRecord, ServiceRevisionRecord,
 };
+use crate::status::{DeploymentStatus, RolloutState, ServiceDeploymentStatus};
 
 /// The time and settings one decision about a service is made with.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,28 +31,15 @@ impl Env {
     pub fn new_deployment(&self, record: &mut ServiceRecord, task_definition: &str, rollback: bool) -> DeploymentState {
         let now = self.now;
         let cluster = &record.cluster;
-        let name = record.service.service_name.clone().unwrap_or_default();
+        let name = record.name.clone();
         let revision_arn = self.arn(&format!("service-revision/{cluster}/{name}/{}", digits(19)));
-        let service_arn = record.service.service_arn.clone();
-        let cluster_arn = record.service.cluster_arn.clone();
-        record.revisions.push(ServiceRevision {
-            service_revision_arn: Some(revision_arn.clone()),
-            service_arn: service_arn.clone(),
-            cluster_arn: cluster_arn.clone(),
-            task_definition: Some(task_definition.to_string()),
-            launch_type: record.service.launch_type,
-            load_balancers: Some(Vec::new()),
-            service_registries: Some(Vec::new()),
-            container_images: Some(Vec::new()),
-            guard_duty_enabled: false,
-            created_at: Some(now),
-            ..Default::default()
+        record.revisions.push(ServiceRevisionRecord {
+            arn: revision_arn.clone(),
+            task_definition: task_definition.to_string(),
+            launch_type: record.launch_type,
+            created_at: now,
         });
-        let source: Vec<ServiceRevisionSummary> = record
-            .deployments
-            .iter()
-            .map(|d| ServiceRevisionSummary { arn: Some(d.revision_arn.clone()), ..Default::default() })
-            .collect();
+        let source: Vec<String> = record.deployments.iter().map(|d| d.revision_arn.clone()).collect();
         let service_deployment_arn = if rollback {
             // A rollback continues the failed deployment's service deployment.
             record.deployments.first().map(|d| d.service_deployment_arn.clone()).unwrap_or_default()
@@ -61,29 +47,28 @@ impl Env {
             let arn = self.arn(&format!("service-deployment/{cluster}/{name}/{}", berth_model::ids::new_token(22)));
             // A deployment still in progress is superseded by this one.
             for sd in record.service_deployments.iter_mut() {
-                if matches!(sd.status, Some(ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending)) {
-                    sd.status = Some(ServiceDeploymentStatus::Stopped);
+                if matches!(sd.status, ServiceDeploymentStatus::InProgress | ServiceDeploymentStatus::Pending) {
+                    sd.status = ServiceDeploymentStatus::Stopped;
                     sd.status_reason = Some("Superseded by a newer deployment.".into());
                     sd.stopped_at = Some(now);
                     sd.updated_at = Some(now);
                 }
             }
-            record.service_deployments.push(ServiceDeployment {
-                service_deployment_arn: Some(arn.clone()),
-                service_arn,
-                cluster_arn,
-                created_at: Some(now),
+            record.service_deployments.push(ServiceDeploymentRecord {
+                arn: arn.clone(),
+                status: ServiceDeploymentStatus::InProgress,
+                status_reason: None,
+                source_revisions: source,
+                target_revision: revision_arn.clone(),
+                requested_task_count: record.desired_count,
+                deployment_configuration: record.deployment_configuration.clone(),
+                circuit_breaker: None,
+                rollback: None,
+                created_at: now,
                 started_at: Some(now),
                 updated_at: Some(now),
-                source_service_revisions: Some(source),
-                target_service_revision: Some(ServiceRevisionSummary {
-                    arn: Some(revision_arn.clone()),
-                    requested_task_count: record.service.desired_count,
-                    ..Default::default()
-                }),
-                status: Some(ServiceDeploymentStatus::InProgress),
-                deployment_configuration: record.service.deployment_configuration.clone(),
-                ..Default::default()
+                finished_at: None,
+                stopped_at: None,
             });
             arn
         };
@@ -129,38 +114,32 @@ impl Env {
     ) -> String {
         let now = self.now;
         let rollback = self.new_deployment(record, target, true);
-        if let Some(sd) =
-            record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(arn))
-        {
-            sd.status = Some(ServiceDeploymentStatus::RollbackInProgress);
+        if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.arn == arn) {
+            sd.status = ServiceDeploymentStatus::RollbackInProgress;
             sd.status_reason = Some(status_reason.into());
             sd.updated_at = Some(now);
-            sd.rollback = Some(berth_model::ecs::Rollback {
-                reason: Some(rollback_reason.into()),
-                started_at: Some(now),
-                service_revision_arn: Some(rollback.revision_arn.clone()),
+            sd.rollback = Some(RollbackRecord {
+                reason: rollback_reason.into(),
+                started_at: now,
+                service_revision_arn: rollback.revision_arn.clone(),
             });
         }
         let rollback_id = rollback.id.clone();
         record.deployments.insert(0, rollback);
-        record.service.task_definition = Some(target.to_string());
+        record.task_definition = Some(target.to_string());
         rollback_id
     }
 
     /// Appends an event (newest first, at most [`MAX_EVENTS`]).
     pub fn push_event(&self, record: &mut ServiceRecord, message: String) {
         record.event_seq += 1;
-        let event = ServiceEvent {
-            id: Some(berth_model::ids::new_uuid()),
-            created_at: Some(self.now),
-            message: Some(format!(
-                "(service {}) {message}",
-                record.service.service_name.as_deref().unwrap_or_default()
-            )),
+        let event = ServiceEventRecord {
+            id: berth_model::ids::new_uuid(),
+            created_at: self.now,
+            message: format!("(service {}) {message}", record.name),
         };
-        let events = record.service.events.get_or_insert_with(Vec::new);
-        events.insert(0, event);
-        events.truncate(MAX_EVENTS);
+        record.events.insert(0, event);
+        record.events.truncate(MAX_EVENTS);
     }
 }
 

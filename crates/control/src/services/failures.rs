@@ -6,18 +6,17 @@ use super::env::Env;
 use super::machine::{HEALTH_CHECK_FAILURE, has_health_checks, is_healthy_running, should_repeat};
 use super::{MAX_EVENTS, math, throttle};
 use crate::cache::Versioned;
-use crate::records::{ServiceRecord, TaskRecord};
-use crate::status::{DesiredStatus, RolloutState, TaskStatus};
-use berth_model::ecs::{
-    ServiceDeploymentCircuitBreaker, ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus, TaskStopCode,
+use crate::records::{CircuitBreakerRecord, ServiceRecord, TaskRecord};
+use crate::status::{
+    ContainerStatus, DesiredStatus, RollbackMonitorsStatus, RolloutState, ServiceDeploymentStatus, StopCode, TaskStatus,
 };
 use std::collections::BTreeSet;
 
 /// Whether a stopped task is a failure: it failed to start, its essential container exited, or it failed its
 /// health checks (not tasks the scheduler or a user stopped).
 pub(super) fn is_failure(task: &TaskRecord) -> bool {
-    matches!(task.task.stop_code, Some(TaskStopCode::TaskFailedToStart | TaskStopCode::EssentialContainerExited))
-        || task.task.stopped_reason.as_deref() == Some(HEALTH_CHECK_FAILURE)
+    matches!(task.stop_code, Some(StopCode::TaskFailedToStart | StopCode::EssentialContainerExited))
+        || task.stopped_reason.as_deref() == Some(HEALTH_CHECK_FAILURE)
 }
 
 /// Whether a task stopped or is stopping.
@@ -26,29 +25,24 @@ fn stopping(task: &TaskRecord) -> bool {
 }
 
 fn task_id(task: &TaskRecord) -> &str {
-    let arn = task.task.task_arn.as_deref().unwrap_or_default();
-    arn.rsplit('/').next().unwrap_or(arn)
+    task.id()
 }
 
 /// The event (after the `(service NAME)` prefix) that says why a task failed. It names no task id, so that the
 /// same cause is not repeated for every replacement (the stopped tasks carry the details).
 pub(super) fn failure_event(task: &TaskRecord) -> String {
-    let reason = task.task.stopped_reason.clone().unwrap_or_default();
-    if task.task.stop_code == Some(TaskStopCode::TaskFailedToStart) {
+    let reason = task.stopped_reason.clone().unwrap_or_default();
+    if task.stop_code == Some(StopCode::TaskFailedToStart) {
         return format!("failed to launch a task with (error {reason}).");
     }
-    let exited = task.task.containers.iter().flatten().find(|c| {
-        c.last_status.as_deref() == Some("STOPPED")
-            && task
-                .containers
-                .iter()
-                .find(|s| s.definition.name == c.name)
-                .is_some_and(|s| s.definition.essential != Some(false))
+    let exited = task.containers.iter().zip(&task.container_states).find(|(spec, c)| {
+        c.last_status == ContainerStatus::Stopped
+            && spec.definition.essential != Some(false)
             && (c.exit_code.is_some() || c.reason.is_some())
     });
     match exited {
-        Some(c) if task.task.stop_code == Some(TaskStopCode::EssentialContainerExited) => {
-            let name = c.name.as_deref().unwrap_or_default();
+        Some((spec, c)) if task.stop_code == Some(StopCode::EssentialContainerExited) => {
+            let name = spec.definition.name.as_deref().unwrap_or_default();
             let code = c.exit_code.map(|e| format!(" (exit code {e})")).unwrap_or_default();
             let why = c.reason.as_deref().map(|r| format!(" (reason {r})")).unwrap_or_default();
             format!("has a task that stopped: {reason}: (container {name}){code}{why}.")
@@ -66,13 +60,10 @@ pub(super) fn count_failures(
     changed: &mut bool,
 ) {
     let now = env.now;
-    let breaker = record.service.deployment_configuration.as_ref().and_then(|c| c.deployment_circuit_breaker.clone());
+    let breaker = record.deployment_configuration.as_ref().and_then(|c| c.deployment_circuit_breaker.clone());
     let Some(primary) = record.deployments.first_mut() else { return };
-    let ours: Vec<&TaskRecord> = tasks
-        .iter()
-        .map(|t| &*t.record)
-        .filter(|t| t.task.started_by.as_deref() == Some(primary.id.as_str()))
-        .collect();
+    let ours: Vec<&TaskRecord> =
+        tasks.iter().map(|t| &*t.record).filter(|t| t.started_by.as_deref() == Some(primary.id.as_str())).collect();
     // Forget the ids of tasks the store no longer keeps, so the list stays as short as the stopped-task history.
     let alive: BTreeSet<&str> = ours.iter().map(|t| task_id(t)).collect();
     let before = primary.counted_failures.len();
@@ -86,7 +77,7 @@ pub(super) fn count_failures(
         .filter(|t| stopping(t) && is_failure(t))
         .filter(|t| counted.insert(task_id(t).to_string()))
         .collect();
-    new.sort_by(|a, b| a.task.stopping_at.partial_cmp(&b.task.stopping_at).unwrap_or(std::cmp::Ordering::Equal));
+    new.sort_by(|a, b| a.stopping_at.partial_cmp(&b.stopping_at).unwrap_or(std::cmp::Ordering::Equal));
     let in_progress = primary.rollout_state == RolloutState::InProgress;
     if !new.is_empty() {
         primary.counted_failures = counted.into_iter().collect();
@@ -105,9 +96,8 @@ pub(super) fn count_failures(
     // The throttle: start failures count; a task that reached RUNNING since the last one ends the run.
     let starts = new.iter().filter(|t| throttle::failed_to_start(t)).count() as u32;
     let last = record.start_throttle.last_failure_at;
-    let ran = ours
-        .iter()
-        .any(|t| t.last_status() == Some(TaskStatus::Running) && t.task.started_at.is_some_and(|s| s > last));
+    let ran =
+        ours.iter().any(|t| t.last_status() == Some(TaskStatus::Running) && t.started_at.is_some_and(|s| s > last));
     if ran && record.start_throttle.engaged() && starts == 0 {
         record.start_throttle = Default::default();
         *changed = true;
@@ -138,25 +128,20 @@ fn circuit_breaker(
     breaker: &berth_model::ecs::DeploymentCircuitBreaker,
     changed: &mut bool,
 ) {
-    let desired = record.service.desired_count.max(0) as usize;
+    let desired = record.desired_count.max(0) as usize;
     let threshold = math::failure_threshold(desired, breaker.threshold_configuration.as_ref());
     let Some(primary) = record.deployments.first() else { return };
     let arn = primary.service_deployment_arn.clone();
     let failed_count = primary.failed_tasks;
-    if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn))
-    {
+    if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.arn == arn) {
         let status = if (failed_count as usize) >= threshold {
-            ServiceDeploymentRollbackMonitorsStatus::Triggered
+            RollbackMonitorsStatus::Triggered
         } else {
-            ServiceDeploymentRollbackMonitorsStatus::Monitoring
+            RollbackMonitorsStatus::Monitoring
         };
-        let snapshot = Some(ServiceDeploymentCircuitBreaker {
-            status: Some(status),
-            failure_count: failed_count,
-            threshold: threshold as i32,
-        });
-        if sd.deployment_circuit_breaker != snapshot {
-            sd.deployment_circuit_breaker = snapshot;
+        let snapshot = Some(CircuitBreakerRecord { status, failure_count: failed_count, threshold: threshold as i32 });
+        if sd.circuit_breaker != snapshot {
+            sd.circuit_breaker = snapshot;
             *changed = true;
         }
     }
@@ -173,7 +158,7 @@ fn circuit_breaker(
     *changed = true;
     env.push_event(record, format!("(deployment {id}) deployment failed: tasks failed to start."));
     let target = record.last_completed_task_definition.clone();
-    let sd = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn));
+    let sd = record.service_deployments.iter_mut().find(|d| d.arn == arn);
     match (breaker.rollback, target, was_rollback) {
         (true, Some(td), false) => {
             let rollback_id = env.start_rollback(
@@ -187,17 +172,13 @@ fn circuit_breaker(
         }
         (_, _, rollback) => {
             if let Some(sd) = sd {
-                sd.status = Some(if rollback {
-                    ServiceDeploymentStatus::RollbackFailed
-                } else {
-                    ServiceDeploymentStatus::Stopped
-                });
+                sd.status =
+                    if rollback { ServiceDeploymentStatus::RollbackFailed } else { ServiceDeploymentStatus::Stopped };
                 sd.status_reason = Some("Circuit breaker triggered: tasks failed to start.".into());
                 sd.stopped_at = Some(now);
                 sd.updated_at = Some(now);
             }
         }
     }
-    let events = record.service.events.get_or_insert_with(Vec::new);
-    events.truncate(MAX_EVENTS);
+    record.events.truncate(MAX_EVENTS);
 }

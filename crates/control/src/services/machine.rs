@@ -20,9 +20,10 @@ use super::math;
 use super::service_group;
 use crate::cache::{State, Versioned};
 use crate::records::{DeploymentState, InstanceRecord, ServiceRecord, TaskRecord};
-use crate::status::{DesiredStatus, InstanceStatus, RolloutState, ServiceStatus, TaskStatus};
+use crate::status::{
+    DesiredStatus, HealthState, InstanceStatus, RolloutState, ServiceDeploymentStatus, ServiceStatus, TaskStatus,
+};
 use crate::task_protection::protected_now;
-use berth_model::ecs::{HealthStatus, SchedulingStrategy, ServiceDeploymentStatus};
 
 /// How long a repeated event (placement failure, stalled deployment) is held back, in seconds.
 pub const EVENT_REPEAT_SECONDS: f64 = 60.0;
@@ -32,7 +33,7 @@ pub fn is_healthy_running(task: &TaskRecord) -> bool {
     if task.last_status() != Some(TaskStatus::Running) || task.desired_status() != Some(DesiredStatus::Running) {
         return false;
     }
-    !has_health_checks(task) || task.task.health_status == Some(HealthStatus::Healthy)
+    !has_health_checks(task) || task.health_status == HealthState::Healthy
 }
 
 /// Whether an essential container of the task has a health check.
@@ -91,9 +92,9 @@ impl Plan {
 
 /// Whether an event may be written again: not written yet, or last written a while ago ([`EVENT_REPEAT_SECONDS`]).
 pub(super) fn should_repeat(env: &Env, record: &ServiceRecord, message: &str) -> bool {
-    let wanted = format!("(service {}) {message}", record.service.service_name.as_deref().unwrap_or_default());
-    let last = record.service.events.iter().flatten().find(|e| e.message.as_deref() == Some(&wanted));
-    last.is_none_or(|e| env.now - e.created_at.unwrap_or_default() >= EVENT_REPEAT_SECONDS)
+    let wanted = format!("(service {}) {message}", record.name.as_str());
+    let last = record.events.iter().find(|e| e.message == wanted);
+    last.is_none_or(|e| env.now - e.created_at >= EVENT_REPEAT_SECONDS)
 }
 
 /// The task's instance is gone, deregistered or draining: its tasks are replaced elsewhere.
@@ -111,9 +112,9 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     let mut record = (*v.record).clone();
     let mut plan = Plan { revision: v.mod_revision, ..Plan::default() };
     let now = env.now;
-    let name = record.service.service_name.clone().unwrap_or_default();
+    let name = record.name.clone();
     let draining = record.status() == Some(ServiceStatus::Draining);
-    let daemon = record.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
+    let daemon = record.is_daemon();
     let tasks: Vec<&Versioned<TaskRecord>> = state.tasks_in_group(&record.cluster, &service_group(&name)).collect();
     let reason = |d: &DeploymentState| format!("Scaling activity initiated by (deployment {})", d.id);
 
@@ -123,13 +124,13 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
         plan.record = record;
         return plan;
     };
-    let config = record.service.deployment_configuration.clone().unwrap_or_default();
-    let grace = f64::from(record.service.health_check_grace_period_seconds.unwrap_or(0));
+    let config = record.deployment_configuration.clone().unwrap_or_default();
+    let grace = f64::from(record.health_check_grace_period_seconds.unwrap_or(0));
     let (mut occupied, mut healthy, mut stopping) = (0usize, 0usize, 0usize);
     let mut primary_good: Vec<&Versioned<TaskRecord>> = Vec::new();
     let mut retiring: Vec<&Versioned<TaskRecord>> = Vec::new();
     for t in &tasks {
-        let task = &t.record.task;
+        let task = &t.record;
         if t.record.last_status() == Some(TaskStatus::Stopped) {
             continue;
         }
@@ -138,9 +139,9 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
             stopping += 1;
             continue;
         }
-        let key = (t.record.cluster.clone(), task.task_arn.as_deref().map(short_id).unwrap_or_default().to_string());
+        let key = (t.record.cluster.clone(), task.id().to_string());
         let unhealthy = t.record.last_status() == Some(TaskStatus::Running)
-            && task.health_status == Some(HealthStatus::Unhealthy)
+            && task.health_status == HealthState::Unhealthy
             && task.started_at.is_none_or(|s| now >= s + grace);
         if unhealthy {
             plan.replace_unhealthy.push(TaskStop {
@@ -166,10 +167,10 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     let desired = if daemon {
         daemon_plan(fits, state, &record, &primary, &primary_good, &mut plan)
     } else {
-        record.service.desired_count.max(0) as usize
+        record.desired_count.max(0) as usize
     };
-    if daemon && record.service.desired_count != desired as i32 {
-        record.service.desired_count = desired as i32;
+    if daemon && record.desired_count != desired as i32 {
+        record.desired_count = desired as i32;
         plan.changed = true;
     }
     let desired = if draining { 0 } else { desired };
@@ -181,13 +182,9 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     if primary_good.len() > desired && !daemon {
         primary_good.sort_by(|a, b| {
             protected_now(&a.record, now).cmp(&protected_now(&b.record, now)).then(
-                is_healthy_running(&a.record).cmp(&is_healthy_running(&b.record)).then(
-                    b.record
-                        .task
-                        .created_at
-                        .partial_cmp(&a.record.task.created_at)
-                        .unwrap_or(std::cmp::Ordering::Equal),
-                ),
+                is_healthy_running(&a.record)
+                    .cmp(&is_healthy_running(&b.record))
+                    .then(b.record.created_at.partial_cmp(&a.record.created_at).unwrap_or(std::cmp::Ordering::Equal)),
             )
         });
         let unprotected = primary_good.iter().filter(|t| !protected_now(&t.record, now)).count();
@@ -228,7 +225,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
         let why = record
             .deployments
             .iter()
-            .find(|d| Some(d.id.as_str()) == t.record.task.started_by.as_deref())
+            .find(|d| Some(d.id.as_str()) == t.record.started_by.as_deref())
             .map(reason)
             .unwrap_or_else(|| reason(&primary));
         plan.retire.push(TaskStop { key: task_key(t), revision: t.mod_revision, reason: why });
@@ -256,8 +253,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     // Deployments that have no tasks left are done.
     let alive = |d: &DeploymentState| {
         tasks.iter().any(|t| {
-            t.record.task.started_by.as_deref() == Some(d.id.as_str())
-                && t.record.last_status() != Some(TaskStatus::Stopped)
+            t.record.started_by.as_deref() == Some(d.id.as_str()) && t.record.last_status() != Some(TaskStatus::Stopped)
         })
     };
     let before = record.deployments.len();
@@ -269,7 +265,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     let settled = now - env.stabilization;
     let primary_healthy = primary_good
         .iter()
-        .filter(|t| is_healthy_running(&t.record) && t.record.task.started_at.is_some_and(|s| s <= settled))
+        .filter(|t| is_healthy_running(&t.record) && t.record.started_at.is_some_and(|s| s <= settled))
         .count();
     let only_primary = record.deployments.len() == 1;
     if only_primary
@@ -296,7 +292,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
 }
 
 fn task_key(t: &Versioned<TaskRecord>) -> (String, String) {
-    (t.record.cluster.clone(), t.record.task.task_arn.as_deref().map(short_id).unwrap_or_default().to_string())
+    (t.record.cluster.clone(), t.record.id().to_string())
 }
 
 /// Marks the PRIMARY deployment COMPLETED (the rollback target from now on), with its event.
@@ -309,13 +305,9 @@ pub(crate) fn complete_deployment(env: &Env, record: &mut ServiceRecord) {
     let (id, arn, td, rollback) =
         (primary.id.clone(), primary.service_deployment_arn.clone(), primary.task_definition.clone(), primary.rollback);
     record.last_completed_task_definition = Some(td);
-    if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.service_deployment_arn.as_deref() == Some(&arn))
-    {
-        sd.status = Some(if rollback {
-            ServiceDeploymentStatus::RollbackSuccessful
-        } else {
-            ServiceDeploymentStatus::Successful
-        });
+    if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.arn == arn) {
+        sd.status =
+            if rollback { ServiceDeploymentStatus::RollbackSuccessful } else { ServiceDeploymentStatus::Successful };
         sd.finished_at = Some(now);
         sd.updated_at = Some(now);
     }
@@ -333,7 +325,7 @@ fn daemon_plan(
     plan: &mut Plan,
 ) -> usize {
     let cluster = &record.cluster;
-    let name = record.service.service_name.clone().unwrap_or_default();
+    let name = record.name.clone();
     let group = service_group(&name);
     let mut desired = 0;
     for ((c, id), instance) in state.instances.range((cluster.clone(), String::new())..) {
@@ -346,8 +338,7 @@ fn daemon_plan(
         let on_instance: Vec<&Versioned<TaskRecord>> = state
             .tasks_on_instance(id)
             .filter(|t| {
-                t.record.task.group.as_deref() == Some(group.as_str())
-                    && t.record.last_status() != Some(TaskStatus::Stopped)
+                t.record.group.as_deref() == Some(group.as_str()) && t.record.last_status() != Some(TaskStatus::Stopped)
             })
             .collect();
         if primary_good.iter().any(|t| t.record.instance_id == *id) {

@@ -2,11 +2,10 @@
 
 use super::*;
 use crate::records::{Reservation, Transition};
-use crate::status::DeploymentStatus;
+use crate::status::{DeploymentStatus, Scheduling, StopCode};
 use berth_model::agent::{AgentResources, ContainerSpec};
 use berth_model::ecs::{
-    ContainerDefinition, ContainerInstance, DeploymentCircuitBreaker, DeploymentConfiguration, HealthCheck,
-    NetworkMode, Service, Task, TaskStopCode,
+    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, HealthCheck, NetworkMode,
 };
 use berth_store::{EventKind, KeyValue};
 
@@ -37,18 +36,15 @@ fn deployment(id: &str, td: &str, rollout: &str) -> DeploymentState {
 /// Service `web` with `desired` tasks, minimum/maximum percent, and its deployments (PRIMARY first).
 fn service(desired: i32, min: i32, max: i32, deployments: Vec<DeploymentState>) -> ServiceRecord {
     ServiceRecord {
-        service: Service {
-            service_name: Some("web".into()),
-            status: Some("ACTIVE".into()),
-            desired_count: desired,
-            scheduling_strategy: Some(SchedulingStrategy::Replica),
-            deployment_configuration: Some(DeploymentConfiguration {
-                minimum_healthy_percent: Some(min),
-                maximum_percent: Some(max),
-                ..Default::default()
-            }),
+        name: "web".into(),
+        status: ServiceStatus::Active,
+        desired_count: desired,
+        scheduling_strategy: Some(Scheduling::Replica),
+        deployment_configuration: Some(DeploymentConfiguration {
+            minimum_healthy_percent: Some(min),
+            maximum_percent: Some(max),
             ..Default::default()
-        },
+        }),
         cluster: "default".into(),
         deployments,
         steady: false,
@@ -58,48 +54,34 @@ fn service(desired: i32, min: i32, max: i32, deployments: Vec<DeploymentState>) 
 
 /// A task of service `web` started by `deployment` on `instance`.
 fn task(id: &str, deployment: &str, instance: &str, last: &str, desired: &str) -> TaskRecord {
+    let last = TaskStatus::parse(last).unwrap();
     TaskRecord {
-        task: Task {
-            task_arn: Some(format!("arn:aws:ecs:us-east-1:000000000000:task/default/{id}")),
-            last_status: Some(last.into()),
-            desired_status: Some(desired.into()),
-            group: Some("service:web".into()),
-            started_by: Some(deployment.into()),
-            started_at: (last == "RUNNING").then_some(100.0),
-            created_at: Some(50.0),
-            ..Default::default()
-        },
+        arn: format!("arn:aws:ecs:us-east-1:000000000000:task/default/{id}"),
+        last_status: last,
+        desired_status: DesiredStatus::parse(desired).unwrap(),
+        group: Some("service:web".into()),
+        started_by: Some(deployment.into()),
+        started_at: (last == TaskStatus::Running).then_some(100.0),
+        created_at: 50.0,
         cluster: "default".into(),
         instance_id: instance.into(),
-        containers: Vec::new(),
         network_mode: NetworkMode::Bridge,
-        volumes: Vec::new(),
         reservation: Reservation::default(),
-        released: false,
-        transitions: vec![Transition { status: last.into(), at: 50.0 }],
-        protection_expires_at: None,
+        transitions: vec![Transition { status: last, at: 50.0 }],
+        ..Default::default()
     }
 }
 
 fn instance(id: &str, status: &str) -> InstanceRecord {
     InstanceRecord {
-        instance: ContainerInstance {
-            container_instance_arn: Some(format!("arn:aws:ecs:us-east-1:000000000000:container-instance/default/{id}")),
-            status: Some(status.into()),
-            ..Default::default()
-        },
+        arn: format!("arn:aws:ecs:us-east-1:000000000000:container-instance/default/{id}"),
+        status: InstanceStatus::parse(status).unwrap(),
         cluster: "default".into(),
         id: id.into(),
         offered: AgentResources::default(),
         remaining_cpu: 4096,
         remaining_memory: 4096,
-        task_tcp_ports: Default::default(),
-        task_udp_ports: Default::default(),
-        token_sha256: String::new(),
-        secret_sha256: String::new(),
-        custom_attributes: Default::default(),
-        self_update: false,
-        agent_update: None,
+        ..Default::default()
     }
 }
 
@@ -118,7 +100,7 @@ fn cache_state(
         put(crate::records::keys::instance("default", &i.id), crate::encode(i).unwrap());
     }
     for t in tasks {
-        let id = t.task.task_arn.as_deref().unwrap().rsplit('/').next().unwrap().to_string();
+        let id = t.id().to_string();
         put(crate::records::keys::task("default", &id), crate::encode(t).unwrap());
     }
     put(crate::records::keys::service("default", "web"), crate::encode(record).unwrap());
@@ -167,11 +149,11 @@ fn the_deployment_completes_once_only_the_primary_runs_at_the_desired_count() {
 #[test]
 fn unhealthy_tasks_are_replaced_only_after_the_grace_period() {
     let mut record = service(2, 100, 200, vec![deployment("b", "web:2", "COMPLETED")]);
-    record.service.health_check_grace_period_seconds = Some(60);
+    record.health_check_grace_period_seconds = Some(60);
     let checked = |id: &str, started_at: f64| {
         let mut t = task(id, "b", "i1", "RUNNING", "RUNNING");
-        t.task.health_status = Some(HealthStatus::Unhealthy);
-        t.task.started_at = Some(started_at);
+        t.health_status = HealthState::Unhealthy;
+        t.started_at = Some(started_at);
         t.containers = vec![ContainerSpec {
             container_arn: "c".into(),
             definition: ContainerDefinition {
@@ -217,12 +199,12 @@ fn the_circuit_breaker_fails_the_deployment_and_rolls_back() {
     let mut record =
         service(1, 100, 200, vec![deployment("b", "web:2", "IN_PROGRESS"), deployment("a", "web:1", "COMPLETED")]);
     record.last_completed_task_definition = Some("web:1".into());
-    record.service.deployment_configuration.as_mut().unwrap().deployment_circuit_breaker =
+    record.deployment_configuration.as_mut().unwrap().deployment_circuit_breaker =
         Some(DeploymentCircuitBreaker { enable: true, rollback: true, ..Default::default() });
     let failed = |id: &str| {
         let mut t = task(id, "b", "i1", "STOPPED", "STOPPED");
-        t.task.stop_code = Some(TaskStopCode::TaskFailedToStart);
-        t.task.stopped_reason = Some("CannotPullContainerError: no such image".into());
+        t.stop_code = Some(StopCode::TaskFailedToStart);
+        t.stopped_reason = Some("CannotPullContainerError: no such image".into());
         t
     };
     // The threshold for 1 desired task is ECS's floor of 3 failures.
@@ -235,7 +217,7 @@ fn the_circuit_breaker_fails_the_deployment_and_rolls_back() {
     // The failed deployment has no task left, so it is gone from the list; its events say what happened.
     let ids: Vec<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(&ids[1..], ["a"]);
-    let events: Vec<&str> = plan.record.service.events.iter().flatten().filter_map(|e| e.message.as_deref()).collect();
+    let events: Vec<&str> = plan.record.events.iter().map(|e| e.message.as_str()).collect();
     assert!(
         events.iter().any(|e| e.ends_with("(deployment b) deployment failed: tasks failed to start.")),
         "{events:?}"
@@ -254,7 +236,7 @@ fn the_circuit_breaker_fails_the_deployment_and_rolls_back() {
 #[test]
 fn a_daemon_gets_one_task_on_every_active_instance_it_fits() {
     let mut record = service(0, 0, 100, vec![deployment("b", "web:2", "IN_PROGRESS")]);
-    record.service.scheduling_strategy = Some(SchedulingStrategy::Daemon);
+    record.scheduling_strategy = Some(Scheduling::Daemon);
     let instances =
         [instance("i1", "ACTIVE"), instance("i2", "ACTIVE"), instance("i3", "ACTIVE"), instance("i4", "DRAINING")];
     let tasks = vec![task("d1", "b", "i1", "RUNNING", "RUNNING")];
@@ -263,14 +245,14 @@ fn a_daemon_gets_one_task_on_every_active_instance_it_fits() {
     let plan = plan(&env(), &state, &v, &too_small);
     let targets: Vec<&str> = plan.daemon_targets.iter().map(|(_, id)| id.as_str()).collect();
     assert_eq!(targets, ["i2"], "i1 has its task, i3 is too small, i4 drains");
-    assert_eq!(plan.record.service.desired_count, 2);
+    assert_eq!(plan.record.desired_count, 2);
     assert_eq!(plan.start, 0);
 }
 
 #[test]
 fn a_draining_service_stops_everything_and_goes_inactive_when_empty() {
     let mut record = service(0, 100, 200, vec![deployment("b", "web:2", "COMPLETED")]);
-    record.service.status = Some("DRAINING".into());
+    record.status = ServiceStatus::Draining;
     let (state, v) = cache_state(&record, &[task("t", "b", "i1", "RUNNING", "RUNNING")], &[instance("i1", "ACTIVE")]);
     let plan = plan(&env(), &state, &v, FITS_ANYWHERE);
     assert_eq!(ids(&plan.retire), ["t"]);

@@ -13,8 +13,11 @@ pub mod throttle;
 use crate::cache::{State, Versioned};
 use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
-use crate::records::{ServiceRecord, keys};
-use crate::status::{DeploymentStatus, DesiredStatus, InstanceStatus, RolloutState, ServiceStatus, TaskStatus};
+use crate::records::{ServiceEventRecord, ServiceRecord, StoredTag, keys};
+use crate::status::{
+    DeploymentStatus, DesiredStatus, InstanceStatus, RolloutState, Scheduling, ServiceStatus, TagPropagation,
+    TaskLaunchType, TaskStatus,
+};
 use crate::tags::validate_tags;
 use crate::tasks::launch::{self, LaunchOptions};
 use crate::{Control, ControlError, EcsException, Result, encode};
@@ -54,7 +57,7 @@ fn find_service_in(state: &State, cluster: &str, text: &str) -> Result<Versioned
 
 /// The write of a changed service record over the revision it was read at, answering the record.
 fn replace_service(cluster: &str, revision: i64, record: ServiceRecord) -> Result<Attempt<ServiceRecord>> {
-    let key = keys::service(cluster, record.service.service_name.as_deref().unwrap_or_default());
+    let key = keys::service(cluster, record.name.as_str());
     let txn = Txn::new().expect(key.clone(), revision).put(key, encode(&record)?);
     Ok(Attempt::Commit(txn, record))
 }
@@ -236,15 +239,14 @@ impl Control {
         deployment: Option<&str>,
     ) -> TaskCounts {
         let mut counts = TaskCounts::default();
-        let name = record.service.service_name.clone().unwrap_or_default();
+        let name = record.name.clone();
         for t in state.tasks_in_group(&record.cluster, &service_group(&name)) {
-            let task = &t.record.task;
             if t.record.desired_status() != Some(DesiredStatus::Running)
                 || t.record.last_status() == Some(TaskStatus::Stopped)
             {
                 continue;
             }
-            if deployment.is_some_and(|d| task.started_by.as_deref() != Some(d)) {
+            if deployment.is_some_and(|d| t.record.started_by.as_deref() != Some(d)) {
                 continue;
             }
             if machine::is_healthy_running(&t.record) {
@@ -258,10 +260,36 @@ impl Control {
 
     /// The service as DescribeServices shows it.
     pub(crate) fn render_service(&self, state: &State, record: &ServiceRecord, with_tags: bool) -> Service {
-        let mut service = record.service.clone();
         let all = self.service_task_counts(state, record, None);
-        service.running_count = all.running;
-        service.pending_count = all.pending;
+        let mut service = Service {
+            service_arn: Some(record.arn.clone()),
+            service_name: Some(record.name.clone()),
+            cluster_arn: Some(record.cluster_arn.clone()),
+            load_balancers: record.load_balancers.clone(),
+            service_registries: record.service_registries.clone(),
+            status: Some(record.status.as_str().to_string()),
+            desired_count: record.desired_count,
+            running_count: all.running,
+            pending_count: all.pending,
+            launch_type: record.launch_type.and_then(TaskLaunchType::to_wire),
+            task_definition: record.task_definition.clone(),
+            deployment_configuration: record.deployment_configuration.clone(),
+            role_arn: record.role_arn.clone(),
+            events: Some(record.events.iter().map(ServiceEventRecord::to_wire).collect()),
+            created_at: Some(record.created_at),
+            placement_constraints: record.placement_constraints.clone(),
+            placement_strategy: record.placement_strategy.clone(),
+            network_configuration: record.network_configuration.clone(),
+            health_check_grace_period_seconds: record.health_check_grace_period_seconds,
+            scheduling_strategy: record.scheduling_strategy.and_then(Scheduling::to_wire),
+            deployment_controller: record.deployment_controller.clone(),
+            tags: with_tags.then(|| StoredTag::to_wire(&record.tags)),
+            created_by: record.created_by.clone(),
+            enable_ecs_managed_tags: record.enable_ecs_managed_tags,
+            propagate_tags: record.propagate_tags.and_then(TagPropagation::to_wire),
+            enable_execute_command: record.enable_execute_command,
+            ..Default::default()
+        };
         service.deployments = Some(
             record
                 .deployments
@@ -296,9 +324,6 @@ impl Control {
                 running_task_count: counts.running,
                 pending_task_count: counts.pending,
             }]);
-        }
-        if !with_tags {
-            service.tags = None;
         }
         service
     }
@@ -393,42 +418,31 @@ impl Control {
                 }
                 let name = req.service_name.clone();
                 let mut record = ServiceRecord {
-                    service: Service {
-                        service_arn: Some(self.arn(&format!("service/{cluster}/{name}"))),
-                        service_name: Some(name.clone()),
-                        cluster_arn: Some(self.arn(&format!("cluster/{cluster}"))),
-                        load_balancers: Some(Vec::new()),
-                        service_registries: Some(Vec::new()),
-                        status: Some(ServiceStatus::Active.as_str().into()),
-                        desired_count: desired,
-                        launch_type: Some(launch_type),
-                        task_definition: Some(td_arn.clone()),
-                        deployment_configuration: Some(deployment_configuration.clone()),
-                        role_arn: req.role.clone(),
-                        events: Some(Vec::new()),
-                        created_at: Some(now),
-                        placement_constraints: Some(constraints.clone()),
-                        placement_strategy: Some(strategies.clone()),
-                        health_check_grace_period_seconds: req.health_check_grace_period_seconds,
-                        scheduling_strategy: Some(strategy),
-                        deployment_controller: Some(DeploymentController { r#type: DeploymentControllerType::Ecs }),
-                        tags: Some(tags.clone()),
-                        created_by: Some(format!("arn:aws:iam::{}:root", self.config.account_id)),
-                        enable_ecs_managed_tags: req.enable_ecs_managed_tags,
-                        propagate_tags: Some(req.propagate_tags.unwrap_or(PropagateTags::None)),
-                        enable_execute_command: req.enable_execute_command,
-                        ..Default::default()
-                    },
+                    arn: self.arn(&format!("service/{cluster}/{name}")),
+                    name: name.clone(),
                     cluster: cluster.clone(),
-                    deployments: Vec::new(),
-                    revisions: Vec::new(),
-                    service_deployments: Vec::new(),
-                    last_completed_task_definition: None,
-                    steady: false,
-                    last_placement_failures: Vec::new(),
+                    cluster_arn: self.arn(&format!("cluster/{cluster}")),
+                    load_balancers: Some(Vec::new()),
+                    service_registries: Some(Vec::new()),
+                    status: ServiceStatus::Active,
+                    desired_count: desired,
+                    launch_type: TaskLaunchType::from_wire(launch_type),
+                    task_definition: Some(td_arn.clone()),
+                    deployment_configuration: Some(deployment_configuration.clone()),
+                    role_arn: req.role.clone(),
+                    created_at: now,
+                    placement_constraints: Some(constraints.clone()),
+                    placement_strategy: Some(strategies.clone()),
+                    health_check_grace_period_seconds: req.health_check_grace_period_seconds,
+                    scheduling_strategy: Scheduling::from_wire(strategy),
+                    deployment_controller: Some(DeploymentController { r#type: DeploymentControllerType::Ecs }),
+                    tags: StoredTag::from_wire(&tags),
+                    created_by: Some(format!("arn:aws:iam::{}:root", self.config.account_id)),
+                    enable_ecs_managed_tags: req.enable_ecs_managed_tags,
+                    propagate_tags: TagPropagation::from_wire(req.propagate_tags.unwrap_or(PropagateTags::None)),
+                    enable_execute_command: req.enable_execute_command,
                     create_fingerprint: fp.clone(),
-                    event_seq: 0,
-                    start_throttle: Default::default(),
+                    ..Default::default()
                 };
                 let deployment = self.service_env(now).new_deployment(&mut record, &td_arn, false);
                 record.deployments.insert(0, deployment);
@@ -441,7 +455,7 @@ impl Control {
                         .filter(|(_, i)| i.record.status() == Some(InstanceStatus::Active))
                         .filter(|(_, i)| self.daemon_fits(state, &record, &td_arn, &i.record))
                         .count();
-                    record.service.desired_count = fits as i32;
+                    record.desired_count = fits as i32;
                 }
                 let key = keys::service(&cluster, &name);
                 let txn = Txn::new()
@@ -484,9 +498,11 @@ impl Control {
             .range((cluster.clone(), String::new())..)
             .take_while(|((c, _), _)| *c == cluster)
             .filter(|(_, v)| v.record.status() != Some(ServiceStatus::Inactive))
-            .filter(|(_, v)| req.launch_type.is_none_or(|l| v.record.service.launch_type == Some(l)))
-            .filter(|(_, v)| req.scheduling_strategy.is_none_or(|s| v.record.service.scheduling_strategy == Some(s)))
-            .map(|((_, name), v)| (name.clone(), v.record.service.service_arn.clone().unwrap_or_default()))
+            .filter(|(_, v)| req.launch_type.is_none_or(|l| v.record.launch_type == TaskLaunchType::from_wire(l)))
+            .filter(|(_, v)| {
+                req.scheduling_strategy.is_none_or(|s| v.record.scheduling_strategy == Scheduling::from_wire(s))
+            })
+            .map(|((_, name), v)| (name.clone(), v.record.arn.clone()))
             .collect();
         drop(state);
         let page = paginate(items, req.next_token.as_deref(), size)?;
@@ -504,7 +520,8 @@ impl Control {
                     return Err(not_active());
                 }
                 let mut record = (*v.record).clone();
-                let strategy = record.service.scheduling_strategy.unwrap_or(SchedulingStrategy::Replica);
+                let strategy =
+                    record.scheduling_strategy.and_then(Scheduling::to_wire).unwrap_or(SchedulingStrategy::Replica);
                 if let Some(n) = req.desired_count {
                     if strategy == SchedulingStrategy::Daemon {
                         return Err(ControlError::invalid(
@@ -512,7 +529,7 @@ impl Control {
                         ));
                     }
                     self.check_desired_count(n)?;
-                    record.service.desired_count = n;
+                    record.desired_count = n;
                 }
                 let launch = LaunchOptions {
                     launch_type: None,
@@ -524,32 +541,25 @@ impl Control {
                 launch::check_options(&launch)?;
                 check_service_features(&service_features!(req))?;
                 if let Some(config) = &req.deployment_configuration {
-                    record.service.deployment_configuration =
-                        Some(normalise_deployment_configuration(Some(config), strategy)?);
+                    record.deployment_configuration = Some(normalise_deployment_configuration(Some(config), strategy)?);
                 }
                 if let Some(grace) = req.health_check_grace_period_seconds {
                     if grace < 0 {
                         return Err(ControlError::invalid("healthCheckGracePeriodSeconds must be 0 or more."));
                     }
-                    record.service.health_check_grace_period_seconds = Some(grace);
+                    record.health_check_grace_period_seconds = Some(grace);
                 }
                 let mut redeploy = req.force_new_deployment;
                 if req.placement_constraints.is_some() || req.placement_strategy.is_some() {
-                    let constraints = req
-                        .placement_constraints
-                        .clone()
-                        .or(record.service.placement_constraints.clone())
-                        .unwrap_or_default();
-                    let strategies = req
-                        .placement_strategy
-                        .clone()
-                        .or(record.service.placement_strategy.clone())
-                        .unwrap_or_default();
+                    let constraints =
+                        req.placement_constraints.clone().or(record.placement_constraints.clone()).unwrap_or_default();
+                    let strategies =
+                        req.placement_strategy.clone().or(record.placement_strategy.clone()).unwrap_or_default();
                     validate_placement(strategy, &constraints, &strategies)?;
-                    redeploy |= Some(&constraints) != record.service.placement_constraints.as_ref()
-                        || Some(&strategies) != record.service.placement_strategy.as_ref();
-                    record.service.placement_constraints = Some(constraints);
-                    record.service.placement_strategy = Some(strategies);
+                    redeploy |= Some(&constraints) != record.placement_constraints.as_ref()
+                        || Some(&strategies) != record.placement_strategy.as_ref();
+                    record.placement_constraints = Some(constraints);
+                    record.placement_strategy = Some(strategies);
                 }
                 let current_td = record.deployments.first().map(|d| d.task_definition.clone()).unwrap_or_default();
                 let mut target_td = current_td.clone();
@@ -564,7 +574,7 @@ impl Control {
                 };
                 if let Some((td, allow_inactive)) = checked {
                     let definition = &td.record.task_definition;
-                    let launch_type = record.service.launch_type.unwrap_or(LaunchType::Ec2);
+                    let launch_type = record.launch_type.and_then(TaskLaunchType::to_wire).unwrap_or(LaunchType::Ec2);
                     launch::check_task_definition(
                         &self.config.region,
                         definition,
@@ -579,19 +589,19 @@ impl Control {
                     }
                 }
                 if let Some(flag) = req.enable_execute_command {
-                    record.service.enable_execute_command = flag;
+                    record.enable_execute_command = flag;
                 }
                 // Both apply to tasks started from now on; running tasks keep their tags, as in ECS.
                 if let Some(propagate) = req.propagate_tags {
-                    record.service.propagate_tags = Some(propagate);
+                    record.propagate_tags = TagPropagation::from_wire(propagate);
                 }
                 if let Some(flag) = req.enable_ecs_managed_tags {
-                    record.service.enable_ecs_managed_tags = flag;
+                    record.enable_ecs_managed_tags = flag;
                 }
                 if redeploy {
                     // A deployment that already runs its full desired count, healthy, is complete even if its
                     // stabilization window has not passed: it is the one to roll back to.
-                    let previous_desired = v.record.service.desired_count;
+                    let previous_desired = v.record.desired_count;
                     let complete =
                         record.deployments.first().is_some_and(|d| d.rollout_state == RolloutState::InProgress)
                             && previous_desired > 0
@@ -604,7 +614,7 @@ impl Control {
                     }
                     let deployment = self.service_env(now).new_deployment(&mut record, &target_td, false);
                     record.deployments.insert(0, deployment);
-                    record.service.task_definition = Some(target_td);
+                    record.task_definition = Some(target_td);
                 }
                 if let Some(primary) = record.deployments.first_mut() {
                     primary.updated_at = now;
@@ -630,15 +640,15 @@ impl Control {
                     Some(ServiceStatus::Draining) => return Ok(Attempt::Done(record)),
                     _ => return Err(service_not_found()),
                 }
-                let daemon = record.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
-                if record.service.desired_count > 0 && !daemon && req.force != Some(true) {
+                let daemon = record.is_daemon();
+                if record.desired_count > 0 && !daemon && req.force != Some(true) {
                     return Err(ControlError::invalid(
                         "The service cannot be stopped while it is scaled above 0. Scale it to 0 first, or delete it \
                      with force.",
                     ));
                 }
                 record.set_status(ServiceStatus::Draining);
-                record.service.desired_count = 0;
+                record.desired_count = 0;
                 record.steady = false;
                 replace_service(&cluster, v.mod_revision, record)
             })

@@ -4,11 +4,9 @@
 use super::deployments::owner;
 use crate::optimistic::Attempt;
 use crate::records::keys;
-use crate::status::{RolloutState, ServiceStatus};
+use crate::status::{RolloutState, ServiceDeploymentStatus, ServiceStatus};
 use crate::{Control, ControlError, EcsException, Result, encode};
-use berth_model::ecs::{
-    ServiceDeploymentStatus, StopServiceDeploymentRequest, StopServiceDeploymentResponse, StopServiceDeploymentStopType,
-};
+use berth_model::ecs::{StopServiceDeploymentRequest, StopServiceDeploymentResponse, StopServiceDeploymentStopType};
 use berth_store::Txn;
 
 /// The reason a manual stop gives in the deployment's status and events.
@@ -29,12 +27,12 @@ enum StopAction {
     Finished,
 }
 
-fn action_for(status: Option<ServiceDeploymentStatus>) -> StopAction {
+fn action_for(status: ServiceDeploymentStatus) -> StopAction {
     use ServiceDeploymentStatus as S;
     match status {
-        Some(S::Pending | S::InProgress) | None => StopAction::RollBack,
-        Some(S::StopRequested | S::RollbackRequested | S::RollbackInProgress) => StopAction::AlreadyStopping,
-        Some(S::Successful | S::Stopped | S::RollbackSuccessful | S::RollbackFailed) => StopAction::Finished,
+        S::Pending | S::InProgress => StopAction::RollBack,
+        S::StopRequested | S::RollbackRequested | S::RollbackInProgress => StopAction::AlreadyStopping,
+        S::Successful | S::Stopped | S::RollbackSuccessful | S::RollbackFailed => StopAction::Finished,
     }
 }
 
@@ -58,7 +56,7 @@ impl Control {
                 .record
                 .service_deployments
                 .iter()
-                .find(|d| d.service_deployment_arn.as_deref() == Some(arn))
+                .find(|d| d.arn == arn)
                 .ok_or_else(not_found)?;
             match action_for(sd.status) {
                 StopAction::AlreadyStopping => return Ok(Attempt::Done(())),
@@ -67,7 +65,7 @@ impl Control {
                         EcsException::ConflictException,
                         format!(
                             "The service deployment is {} and cannot be stopped; only PENDING and IN_PROGRESS service deployments can.",
-                            sd.status.map(|s| s.as_str()).unwrap_or("finished")
+                            sd.status.as_str()
                         ),
                     ));
                 }
@@ -120,11 +118,11 @@ mod tests {
 
     #[test]
     fn only_pending_and_in_progress_deployments_roll_back() {
-        assert_eq!(action_for(Some(S::Pending)), StopAction::RollBack);
-        assert_eq!(action_for(Some(S::InProgress)), StopAction::RollBack);
-        assert_eq!(action_for(Some(S::RollbackInProgress)), StopAction::AlreadyStopping);
-        assert_eq!(action_for(Some(S::StopRequested)), StopAction::AlreadyStopping);
-        assert_eq!(action_for(Some(S::Successful)), StopAction::Finished);
-        assert_eq!(action_for(Some(S::RollbackFailed)), StopAction::Finished);
+        assert_eq!(action_for(S::Pending), StopAction::RollBack);
+        assert_eq!(action_for(S::InProgress), StopAction::RollBack);
+        assert_eq!(action_for(S::RollbackInProgress), StopAction::AlreadyStopping);
+        assert_eq!(action_for(S::StopRequested), StopAction::AlreadyStopping);
+        assert_eq!(action_for(S::Successful), StopAction::Finished);
+        assert_eq!(action_for(S::RollbackFailed), StopAction::Finished);
     }
 }

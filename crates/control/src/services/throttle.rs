@@ -16,8 +16,8 @@
 //! docs/COMPATIBILITY.md ("Start-failure throttle") names where this departs from ECS.
 
 use crate::records::{StartThrottle, TaskRecord};
+use crate::status::StopCode;
 use berth_model::Timestamp;
-use berth_model::ecs::TaskStopCode;
 
 /// The wait after the first start failure.
 pub const FIRST_DELAY_SECONDS: f64 = 5.0;
@@ -39,7 +39,7 @@ pub fn delay_seconds(failures: u32) -> f64 {
 
 /// Whether a stopped task failed to start: it never ran its containers.
 pub fn failed_to_start(task: &TaskRecord) -> bool {
-    task.task.stop_code == Some(TaskStopCode::TaskFailedToStart)
+    task.stop_code == Some(StopCode::TaskFailedToStart)
 }
 
 impl StartThrottle {

@@ -3,6 +3,7 @@
 use super::render_task;
 use super::stop::parse_task_ref;
 use crate::paging::{page_size, paginate};
+use crate::status::TaskLaunchType;
 use crate::{Control, ControlError, Result};
 use berth_model::ecs::task_definition::validate_family;
 use berth_model::ecs::{
@@ -50,19 +51,17 @@ impl Control {
             .range((cluster.clone(), String::new())..)
             .take_while(|((c, _), _)| *c == cluster)
             .filter(|(_, v)| {
-                let t = &v.record.task;
+                let t = &v.record;
                 // The request's filter is the model's enum; the record's status is Berth's.
                 let desired_matches = v.record.desired_status().is_some_and(|d| d.as_str() == desired.as_str());
                 desired_matches
                     && instance_id.as_ref().is_none_or(|id| *id == v.record.instance_id)
-                    && family_prefix
-                        .as_ref()
-                        .is_none_or(|p| t.task_definition_arn.as_deref().is_some_and(|a| a.contains(p.as_str())))
+                    && family_prefix.as_ref().is_none_or(|p| t.task_definition_arn.contains(p.as_str()))
                     && req.started_by.as_ref().is_none_or(|s| t.started_by.as_ref() == Some(s))
                     && service_group.as_ref().is_none_or(|g| t.group.as_ref() == Some(g))
-                    && req.launch_type.is_none_or(|l| t.launch_type == Some(l))
+                    && req.launch_type.is_none_or(|l| t.launch_type == TaskLaunchType::from_wire(l))
             })
-            .map(|((_, id), v)| (id.clone(), v.record.task.task_arn.clone().unwrap_or_default()))
+            .map(|((_, id), v)| (id.clone(), v.record.arn.clone()))
             .collect();
         drop(state);
         let page = paginate(items, req.next_token.as_deref(), size)?;

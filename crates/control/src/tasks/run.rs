@@ -5,17 +5,18 @@ use super::render_task;
 use crate::cache::{State, Versioned};
 use crate::placement::demand;
 use crate::records::{
-    ClientTokenRecord, InstanceRecord, Reservation, TaskDefinitionRecord, TaskRecord, Transition, keys,
+    ClientTokenRecord, ContainerState, InstanceRecord, Reservation, StoredTag, TaskDefinitionRecord, TaskRecord,
+    Transition, keys,
 };
-use crate::status::InstanceStatus;
+use crate::status::{DesiredStatus, HealthState, InstanceStatus, TaskLaunchType, TaskStatus};
 use crate::tags::TaskTagging;
 use crate::{Control, ControlError, EcsException, Result, encode};
 use berth_model::agent::ContainerSpec;
 use berth_model::ecs::task_definition::{parse_task_cpu, parse_task_memory, static_host_port};
 use berth_model::ecs::{
-    Container, ContainerDefinition, ContainerOverride, Failure, HealthStatus, KeyValuePair, LaunchType, NetworkMode,
-    PlacementConstraint, PlacementStrategy, PropagateTags, RunTaskRequest, RunTaskResponse, SettingName,
-    StartTaskRequest, StartTaskResponse, Tag, Task, TaskOverride, TransportProtocol,
+    ContainerDefinition, ContainerOverride, Failure, KeyValuePair, LaunchType, NetworkMode, PlacementConstraint,
+    PlacementStrategy, PropagateTags, RunTaskRequest, RunTaskResponse, SettingName, StartTaskRequest,
+    StartTaskResponse, Tag, Task, TaskOverride, TransportProtocol,
 };
 use berth_store::Txn;
 use sha2::{Digest, Sha256};
@@ -330,26 +331,14 @@ impl Control {
     fn new_task_record(&self, cluster: &str, instance: &InstanceRecord, p: &Prepared, now: f64) -> TaskRecord {
         let id = berth_model::ids::new_hex_id();
         let task_arn = self.arn(&format!("task/{cluster}/{id}"));
-        let mut specs = Vec::with_capacity(p.containers.len());
-        let mut containers = Vec::with_capacity(p.containers.len());
-        for def in &p.containers {
-            let container_arn = self.arn(&format!("container/{cluster}/{id}/{}", berth_model::ids::new_uuid()));
-            containers.push(Container {
-                container_arn: Some(container_arn.clone()),
-                task_arn: Some(task_arn.clone()),
-                name: def.name.clone(),
-                image: def.image.clone(),
-                last_status: Some("PENDING".into()),
-                network_bindings: Some(Vec::new()),
-                network_interfaces: Some(Vec::new()),
-                health_status: Some(HealthStatus::Unknown),
-                cpu: Some(def.cpu.to_string()),
-                memory: def.memory.map(|m| m.to_string()),
-                memory_reservation: def.memory_reservation.map(|m| m.to_string()),
-                ..Default::default()
-            });
-            specs.push(ContainerSpec { container_arn, definition: def.clone() });
-        }
+        let specs: Vec<ContainerSpec> = p
+            .containers
+            .iter()
+            .map(|def| ContainerSpec {
+                container_arn: self.arn(&format!("container/{cluster}/{id}/{}", berth_model::ids::new_uuid())),
+                definition: def.clone(),
+            })
+            .collect();
         let definition = &p.td.record.task_definition;
         let mut overrides = p.overrides.clone();
         let mut container_overrides = overrides.container_overrides.take().unwrap_or_default();
@@ -360,50 +349,35 @@ impl Control {
         }
         overrides.container_overrides = Some(container_overrides);
         overrides.inference_accelerator_overrides.get_or_insert_with(Vec::new);
-        let attr = |name: &str| {
-            instance.instance.attributes.iter().flatten().find(|a| a.name == name).and_then(|a| a.value.clone())
-        };
-        let task = Task {
-            attachments: Some(Vec::new()),
-            attributes: attr("ecs.cpu-architecture").map(|value| {
-                vec![berth_model::ecs::Attribute {
-                    name: "ecs.cpu-architecture".into(),
-                    value: Some(value),
-                    ..Default::default()
-                }]
-            }),
-            availability_zone: attr("ecs.availability-zone"),
-            cluster_arn: Some(self.arn(&format!("cluster/{cluster}"))),
-            container_instance_arn: instance.instance.container_instance_arn.clone(),
-            containers: Some(containers),
-            cpu: Some(p.reservation.cpu.to_string()),
-            memory: Some(p.reservation.memory.to_string()),
-            created_at: Some(now),
-            desired_status: Some("RUNNING".into()),
-            enable_execute_command: p.enable_execute_command,
-            group: Some(p.group.clone()),
-            health_status: Some(HealthStatus::Unknown),
-            last_status: Some("PROVISIONING".into()),
-            launch_type: Some(p.launch_type),
-            overrides: Some(overrides),
-            started_by: p.started_by.clone(),
-            tags: Some(p.tags.iter().chain(&p.managed_tags).cloned().collect()),
-            task_arn: Some(task_arn),
-            task_definition_arn: definition.task_definition_arn.clone(),
-            version: 1,
-            ..Default::default()
-        };
+        let attr = |name: &str| instance.attribute(name).map(str::to_string);
+        let tags: Vec<Tag> = p.tags.iter().chain(&p.managed_tags).cloned().collect();
         TaskRecord {
-            task,
+            arn: task_arn,
             cluster: cluster.to_string(),
+            cluster_arn: self.arn(&format!("cluster/{cluster}")),
             instance_id: instance.id.clone(),
+            container_instance_arn: instance.arn.clone(),
+            task_definition_arn: definition.task_definition_arn.clone().unwrap_or_default(),
+            group: Some(p.group.clone()),
+            started_by: p.started_by.clone(),
+            launch_type: TaskLaunchType::from_wire(p.launch_type),
+            last_status: TaskStatus::Provisioning,
+            desired_status: DesiredStatus::Running,
+            health_status: HealthState::Unknown,
+            enable_execute_command: p.enable_execute_command,
+            availability_zone: attr("ecs.availability-zone"),
+            cpu_architecture: attr("ecs.cpu-architecture"),
+            overrides: Some(overrides),
+            tags: StoredTag::from_wire(&tags),
+            version: 1,
+            created_at: now,
+            container_states: specs.iter().map(|_| ContainerState::pending()).collect(),
             containers: specs,
             network_mode: p.network_mode,
             volumes: p.td.record.task_definition.volumes.clone().unwrap_or_default(),
             reservation: p.reservation.clone(),
-            released: false,
-            transitions: vec![Transition { status: "PROVISIONING".into(), at: now }],
-            protection_expires_at: None,
+            transitions: vec![Transition { status: TaskStatus::Provisioning, at: now }],
+            ..Default::default()
         }
     }
 
@@ -517,7 +491,7 @@ impl Control {
         let instances: Vec<_> = candidates
             .iter()
             .map(|v| {
-                let arn = v.record.instance.container_instance_arn.as_deref().unwrap_or_default();
+                let arn = v.record.arn.as_str();
                 let live =
                     state.placement_state(&v.record.cluster).and_then(|l| crate::live_placement::lock(l).instance(arn));
                 let mut instance = live.unwrap_or_else(|| crate::placement::record_instance(state, &v.record));
@@ -556,8 +530,7 @@ impl Control {
         let mut txn = Txn::new();
         let mut tasks = Vec::new();
         for arn in placed {
-            let Some(v) = candidates.iter().find(|v| v.record.instance.container_instance_arn.as_deref() == Some(arn))
-            else {
+            let Some(v) = candidates.iter().find(|v| v.record.arn == *arn) else {
                 continue;
             };
             let entry = updated.entry(v.record.id.clone()).or_insert_with(|| (v.mod_revision, (*v.record).clone()));

@@ -1,0 +1,172 @@
+//! What a service keeps of its history: its service revisions and service deployments (the last 20 of each), and
+//! the reasons of its last placement failure. Berth writes them and answers them as recorded
+//! (DescribeServiceRevisions, DescribeServiceDeployments, ListServiceDeployments); the wire shapes are rendered from
+//! these with the service's ARNs and, for a deployment's target revision, live task counts.
+
+use super::ServiceRecord;
+use crate::status::{RollbackMonitorsStatus, ServiceDeploymentStatus, TaskLaunchType};
+use berth_model::Timestamp;
+use berth_model::ecs::{
+    DeploymentConfiguration, Failure, Rollback, ServiceDeployment, ServiceDeploymentCircuitBreaker, ServiceRevision,
+    ServiceRevisionSummary,
+};
+use serde::{Deserialize, Serialize};
+
+/// A service revision: what one deployment deploys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRevisionRecord {
+    /// Its ARN.
+    pub arn: String,
+    /// The task definition it runs.
+    pub task_definition: String,
+    /// How its tasks are launched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<TaskLaunchType>,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A service deployment: the move from the revisions that ran to a target revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceDeploymentRecord {
+    /// Its ARN.
+    pub arn: String,
+    /// Where it is.
+    pub status: ServiceDeploymentStatus,
+    /// Why it is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// The revisions that ran when it started.
+    pub source_revisions: Vec<String>,
+    /// The revision it deploys.
+    pub target_revision: String,
+    /// The desired count it was started with.
+    pub requested_task_count: i32,
+    /// The service's deployment configuration when it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// Its circuit breaker, once it counts failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<CircuitBreakerRecord>,
+    /// Its rollback, when it rolls back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackRecord>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When it last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Timestamp>,
+    /// When it finished rolling out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    /// When it was stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<Timestamp>,
+}
+
+/// A service deployment's circuit breaker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CircuitBreakerRecord {
+    /// Whether it tripped.
+    pub status: RollbackMonitorsStatus,
+    /// The failures it counted.
+    pub failure_count: i32,
+    /// The failures that trip it.
+    pub threshold: i32,
+}
+
+/// A service deployment's rollback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackRecord {
+    /// Why it rolls back.
+    pub reason: String,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// The revision it rolls back to.
+    pub service_revision_arn: String,
+}
+
+/// Why a task could not be placed on one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementFailure {
+    /// The instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The reason (`RESOURCE:CPU` ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// More about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl ServiceRevisionRecord {
+    /// The revision as DescribeServiceRevisions answers it.
+    pub fn to_wire(&self, service: &ServiceRecord) -> ServiceRevision {
+        ServiceRevision {
+            service_revision_arn: Some(self.arn.clone()),
+            service_arn: Some(service.arn.clone()),
+            cluster_arn: Some(service.cluster_arn.clone()),
+            task_definition: Some(self.task_definition.clone()),
+            launch_type: self.launch_type.and_then(TaskLaunchType::to_wire),
+            load_balancers: Some(Vec::new()),
+            service_registries: Some(Vec::new()),
+            container_images: Some(Vec::new()),
+            guard_duty_enabled: false,
+            created_at: Some(self.created_at),
+            ..Default::default()
+        }
+    }
+}
+
+impl ServiceDeploymentRecord {
+    /// The service deployment as DescribeServiceDeployments answers it (the target revision's running and pending
+    /// counts are filled in by the caller).
+    pub fn to_wire(&self, service: &ServiceRecord) -> ServiceDeployment {
+        let summary = |arn: &str| ServiceRevisionSummary { arn: Some(arn.to_string()), ..Default::default() };
+        ServiceDeployment {
+            service_deployment_arn: Some(self.arn.clone()),
+            service_arn: Some(service.arn.clone()),
+            cluster_arn: Some(service.cluster_arn.clone()),
+            created_at: Some(self.created_at),
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            stopped_at: self.stopped_at,
+            updated_at: self.updated_at,
+            source_service_revisions: Some(self.source_revisions.iter().map(|a| summary(a)).collect()),
+            target_service_revision: Some(ServiceRevisionSummary {
+                requested_task_count: self.requested_task_count,
+                ..summary(&self.target_revision)
+            }),
+            status: self.status.to_wire(),
+            status_reason: self.status_reason.clone(),
+            deployment_configuration: self.deployment_configuration.clone(),
+            rollback: self.rollback.as_ref().map(|r| Rollback {
+                reason: Some(r.reason.clone()),
+                started_at: Some(r.started_at),
+                service_revision_arn: Some(r.service_revision_arn.clone()),
+            }),
+            deployment_circuit_breaker: self.circuit_breaker.as_ref().map(|c| ServiceDeploymentCircuitBreaker {
+                status: c.status.to_wire(),
+                failure_count: c.failure_count,
+                threshold: c.threshold,
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+impl PlacementFailure {
+    /// The failure as stored, from its wire form.
+    pub fn from_wire(f: &Failure) -> Self {
+        Self { arn: f.arn.clone(), reason: f.reason.clone(), detail: f.detail.clone() }
+    }
+}
