@@ -12,6 +12,7 @@
 //!   checkpoints that survive agent and server restarts, and blocking/non-blocking modes.
 //! - [`runtime`]: the container runtime behind a trait (Docker via bollard, and a fake for tests).
 //! - [`engine`]: one loop owning the task states; slow Docker calls run in spawned workers.
+//! - [`usage`]: every 10 s, each running task's CPU and memory from Docker's stats, sent with the next report.
 //! - [`run`] wires the loops: registration (and re-registration when the token stops working), the stream reader,
 //!   the reporter (heartbeats, and the outbox of changed tasks, retried until acknowledged), Docker's event stream,
 //!   and a periodic resync that catches missed events.
@@ -36,6 +37,7 @@ pub mod resources;
 pub mod runtime;
 pub mod self_update;
 pub mod session;
+pub mod usage;
 
 use berth_model::agent::{AgentVersion, RegisterRequest, ReportRequest, StreamMessage};
 use berth_model::clock::Clock;
@@ -242,7 +244,9 @@ pub async fn run<R: ContainerRuntime>(
 
     tokio::spawn(forward_events(runtime.clone(), tx.clone()));
     tokio::spawn(resync_timer(tx.clone(), shared.clock.clone()));
-    tokio::spawn(report_loop(shared.clone(), outbox, tx.clone()));
+    let usage = Arc::new(usage::Usage::default());
+    tokio::spawn(usage.clone().run(runtime.clone(), shared.clock.clone()));
+    tokio::spawn(report_loop(shared.clone(), outbox, usage, tx.clone()));
     tokio::spawn(stream_loop(shared.clone(), tx, runtime.clone()));
     let superseded = shared.superseded.notified();
     tokio::select! {
@@ -342,14 +346,23 @@ async fn resync_timer(tx: mpsc::UnboundedSender<Msg>, clock: Arc<dyn Clock>) {
     }
 }
 
-async fn report_loop(shared: Arc<Shared>, outbox: Arc<Outbox>, tx: mpsc::UnboundedSender<Msg>) {
+async fn report_loop(
+    shared: Arc<Shared>,
+    outbox: Arc<Outbox>,
+    usage: Arc<usage::Usage>,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
     let heartbeat = Duration::from_secs(3);
     let mut backoff = Duration::from_millis(100);
     loop {
         refresh_registry_auth(&shared).await;
         let batch = outbox.snapshot();
         let token = shared.session.token();
-        let req = ReportRequest { tasks: batch.iter().map(|(_, r)| r.clone()).collect(), applied_revision: 0 };
+        let req = ReportRequest {
+            tasks: batch.iter().map(|(_, r)| r.clone()).collect(),
+            applied_revision: 0,
+            usage: usage.take(),
+        };
         for r in &req.tasks {
             tracing::debug!(target: "berth_timing", task = %r.task_arn, step = %"report_sent", status = %r.last_status);
         }

@@ -340,6 +340,21 @@ impl Control {
     /// Applies an agent's report: container and task states, timestamps, health, stop decisions, releases.
     pub async fn agent_report(&self, cluster: &str, instance_id: &str, req: ReportRequest) -> Result<ReportResponse> {
         self.touch_agent(cluster, instance_id).await?;
+        // Usage counts only for this instance's own tasks (an agent speaks for nothing else).
+        let usage: Vec<_> = {
+            let state = self.cache.read();
+            req.usage
+                .into_iter()
+                .filter(|u| {
+                    let id = u.task_arn.rsplit('/').next().unwrap_or_default();
+                    state
+                        .tasks
+                        .get(&(cluster.to_string(), id.to_string()))
+                        .is_some_and(|t| t.record.instance_id == instance_id && t.record.arn == u.task_arn)
+                })
+                .collect()
+        };
+        self.usage.record(usage);
         if req.tasks.is_empty() {
             return Ok(ReportResponse::default());
         }

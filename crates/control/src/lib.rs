@@ -61,6 +61,7 @@ mod tags;
 mod task_definitions;
 pub mod task_protection;
 pub mod tasks;
+pub mod utilization;
 
 pub use error::{ControlError, EcsException, Result};
 
@@ -132,6 +133,7 @@ pub struct Control {
     config: ControlConfig,
     agents: agents::AgentHub,
     exec: exec::ExecSessions,
+    usage: utilization::UsageTable,
 }
 
 /// Starts the control plane's controllers (agent liveness, the service scheduler) in the background.
@@ -146,7 +148,8 @@ impl Control {
         let cache = Cache::start(store.clone()).await.map_err(ControlError::store("loading the cache"))?;
         let agents = agents::AgentHub::new(clock.clone());
         let exec = exec::ExecSessions::new(clock.clone());
-        let control = Arc::new(Self { store, cache, clock, config, agents, exec });
+        let usage = utilization::UsageTable::default();
+        let control = Arc::new(Self { store, cache, clock, config, agents, exec, usage });
         control.ensure_default_cluster().await?;
         Ok(control)
     }

@@ -104,7 +104,7 @@ impl Control {
     }
 
     async fn submit(&self, caller: &AgentCaller, report: TaskReport) -> Result<()> {
-        let req = ReportRequest { tasks: vec![report], applied_revision: 0 };
+        let req = ReportRequest { tasks: vec![report], applied_revision: 0, usage: Vec::new() };
         let response = self.agent_report(&caller.cluster, &caller.instance_id, req).await?;
         if let Some(arn) = response.unknown_task_arns.first() {
             return Err(ControlError::invalid(format!("Task {arn} is already STOPPED; its state cannot change.")));

@@ -110,7 +110,10 @@ async fn report_stopped(control: &Control, instance: &str, arns: &[String]) {
             ..Default::default()
         })
         .collect();
-    control.agent_report("default", instance, ReportRequest { tasks: reports, applied_revision: 0 }).await.unwrap();
+    control
+        .agent_report("default", instance, ReportRequest { tasks: reports, applied_revision: 0, usage: Vec::new() })
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -66,7 +66,10 @@ async fn agent_acts(control: &Control, instance: &str, bad_image: &str) {
         control.touch_agent("default", instance).await.unwrap();
         return;
     }
-    control.agent_report("default", instance, ReportRequest { tasks: reports, applied_revision: 0 }).await.unwrap();
+    control
+        .agent_report("default", instance, ReportRequest { tasks: reports, applied_revision: 0, usage: Vec::new() })
+        .await
+        .unwrap();
 }
 
 /// When every task of the service was created, in seconds since `start`.

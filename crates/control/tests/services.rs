@@ -69,7 +69,11 @@ async fn agent_acts(control: &Control, cluster_instance: &str) {
         })
         .collect();
     control
-        .agent_report("default", cluster_instance, ReportRequest { tasks: reports, applied_revision: 0 })
+        .agent_report(
+            "default",
+            cluster_instance,
+            ReportRequest { tasks: reports, applied_revision: 0, usage: Vec::new() },
+        )
         .await
         .unwrap();
 }
@@ -234,7 +238,10 @@ async fn circuit_breaker_fails_and_rolls_back() {
                 }
             })
             .collect();
-        control.agent_report("default", &id, ReportRequest { tasks: reports, applied_revision: 0 }).await.unwrap();
+        control
+            .agent_report("default", &id, ReportRequest { tasks: reports, applied_revision: 0, usage: Vec::new() })
+            .await
+            .unwrap();
         clock.advance(30.0);
         // The agent heartbeats every 3 s meanwhile (liveness runs on the same manual clock).
         control.touch_agent("default", &id).await.unwrap();
@@ -433,7 +440,10 @@ async fn a_crash_looping_revision_never_completes_and_the_breaker_rolls_it_back(
                 ..Default::default()
             })
             .collect();
-        control.agent_report("default", &id, ReportRequest { tasks: reports, applied_revision: 0 }).await.unwrap();
+        control
+            .agent_report("default", &id, ReportRequest { tasks: reports, applied_revision: 0, usage: Vec::new() })
+            .await
+            .unwrap();
     }
     clock.advance(5.0);
     settle(&control, &[&id], 3, &mut max_seen).await;

@@ -301,7 +301,11 @@ async fn populated() -> (Arc<MemoryStore>, Arc<Control>) {
         ..Default::default()
     };
     control
-        .agent_report("default", &instance, ReportRequest { tasks: vec![report], applied_revision: 0 })
+        .agent_report(
+            "default",
+            &instance,
+            ReportRequest { tasks: vec![report], applied_revision: 0, usage: Vec::new() },
+        )
         .await
         .unwrap();
     control

@@ -47,7 +47,10 @@ async fn agent_acts(control: &Control, id: &str) {
             }
         })
         .collect();
-    control.agent_report("default", id, ReportRequest { tasks: reports, applied_revision: 0 }).await.unwrap();
+    control
+        .agent_report("default", id, ReportRequest { tasks: reports, applied_revision: 0, usage: Vec::new() })
+        .await
+        .unwrap();
 }
 
 async fn settle(control: &Control, id: &str, rounds: usize) {

@@ -341,6 +341,23 @@ pub struct ReportRequest {
     pub tasks: Vec<TaskReport>,
     /// The highest desired-state revision the agent has applied.
     pub applied_revision: i64,
+    /// What the instance's running tasks used, sampled since the last report (empty on most reports).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<TaskUsage>,
+}
+
+/// What a running task used over the agent's last sampling interval (every 10 s), from Docker's stats.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskUsage {
+    /// The task's ARN.
+    pub task_arn: String,
+    /// CPU used, in ECS CPU units (1,024 a core), averaged over the interval, summed over the task's containers.
+    pub cpu_units: f64,
+    /// Memory used (without the page cache), in MiB, summed over the task's containers.
+    pub memory_mib: f64,
+    /// When it was sampled (epoch seconds).
+    pub sampled_at: f64,
 }
 
 /// The answer to a report.

@@ -108,7 +108,7 @@ pub async fn start(
 }
 
 async fn report(http: &reqwest::Client, url: &str, token: &str, tasks: Vec<TaskReport>, applied_revision: i64) {
-    let body = serde_json::to_vec(&ReportRequest { tasks, applied_revision }).unwrap();
+    let body = serde_json::to_vec(&ReportRequest { tasks, applied_revision, usage: Vec::new() }).unwrap();
     let _ = http.post(format!("{url}/agent/v1/report")).bearer_auth(token).body(body).send().await;
 }
 

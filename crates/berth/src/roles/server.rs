@@ -75,8 +75,9 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .filter(|d| !d.is_zero())
         .context("--alarm-evaluation-seconds must be a positive number")?;
     let metrics =
-        berth_metrics::Metrics::open(metrics_config, store, clock).await.context("opening the metric store")?;
+        berth_metrics::Metrics::open(metrics_config, store, clock.clone()).await.context("opening the metric store")?;
     metrics.spawn_background();
+    tokio::spawn(publish_ecs_metrics(control.clone(), metrics.clone(), clock));
     berth_control::spawn_controllers(&control);
     let principal = Principal {
         access_key_id: credentials.0.access_key_id.clone(),
@@ -167,4 +168,29 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     }
     println!("Agents join with: berth agent --server http://{} --join-token {}", args.listen, server.join_token);
     serve(server.listener, server.app, args.listener_limits()).await
+}
+
+/// How often the `AWS/ECS` series get a datapoint (the agents sample every 10 s).
+const ECS_METRICS_EVERY: f64 = 10.0;
+
+/// Writes the `AWS/ECS` utilisation and reservation series (`Control::ecs_metrics`) into the metric store every
+/// [`ECS_METRICS_EVERY`] seconds on the server's clock; the store keeps them per minute (several samples each).
+async fn publish_ecs_metrics(
+    control: Arc<Control>,
+    metrics: Arc<berth_metrics::Metrics>,
+    clock: Arc<dyn berth_model::clock::Clock>,
+) {
+    use berth_model::cloudwatch::StandardUnit;
+    loop {
+        let now = clock.now();
+        for point in control.ecs_metrics(now) {
+            let dimensions: Vec<(&str, &str)> = point.dimensions.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            if let Err(error) =
+                metrics.put("AWS/ECS", point.metric, &dimensions, now, point.value, Some(StandardUnit::Percent))
+            {
+                tracing::warn!(%error, metric = point.metric, "cannot record an AWS/ECS datapoint");
+            }
+        }
+        clock.sleep_until(now + ECS_METRICS_EVERY).await;
+    }
 }
