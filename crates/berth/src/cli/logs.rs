@@ -6,6 +6,7 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// A service name (or ARN) in the cluster, or a task id (or ARN).
+    #[arg(value_name = "SERVICE|TASK")]
     pub target: String,
     /// The cluster (default: `default`).
     #[arg(long)]
