@@ -138,7 +138,11 @@ async fn berth_logs_prints_a_tasks_and_a_services_lines_filtered_since_and_follo
     wait_status(&client, &plain, "STOPPED", Duration::from_secs(60)).await;
     let (code, _, stderr) = berth_logs(&berth, &[task_id(&plain)]);
     assert_ne!(code, 0, "nothing to read");
-    assert!(stderr.contains("not awslogs") && stderr.contains("`docker logs "), "{stderr}");
+    assert!(
+        stderr.contains("logs with Docker's default driver, so its output is not in Berth's log store"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`docker logs ") && stderr.contains("nothing to read"), "{stderr}");
 
     // A service's tasks, each with its own prefix (lines 1 to 100 at once, then the task waits).
     register(&client, "served", &["lines", "200", "1"], true).await;

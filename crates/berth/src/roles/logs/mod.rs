@@ -60,12 +60,14 @@ struct Session {
 }
 
 impl Session {
-    /// Reads the target's containers again: new streams join, and what cannot be read is said once.
-    async fn refresh(&mut self) -> anyhow::Result<()> {
+    /// Reads the target's containers again: new streams join, and what cannot be read is said once. Whether a
+    /// container's stream is still to be known (it has not started).
+    async fn refresh(&mut self) -> anyhow::Result<bool> {
         let (sources, notes) = self.resolver.resolve().await?;
+        let waiting = notes.iter().any(|n| n.key.ends_with(sources::NOT_STARTED));
         self.sources.extend(sources);
         self.note(notes);
-        Ok(())
+        Ok(waiting)
     }
 
     fn note(&mut self, notes: Vec<Note>) {
@@ -115,8 +117,8 @@ async fn logs(args: LogsArgs) -> anyhow::Result<()> {
         noted: HashSet::new(),
         missing_groups: HashSet::new(),
     };
-    session.refresh().await?;
-    if session.sources.is_empty() && !(args.follow && session.resolver.is_service()) {
+    let waiting = session.refresh().await?;
+    if session.sources.is_empty() && !(args.follow && (waiting || session.resolver.is_service())) {
         bail!("nothing to read: no container of {} logs with awslogs (yet)", args.target);
     }
     let clock = SystemClock;

@@ -51,6 +51,9 @@ pub struct Resolver {
     definitions: HashMap<String, Vec<ContainerDefinition>>,
 }
 
+/// The end of the key of a note on a container whose stream is not known until it starts.
+pub const NOT_STARTED: &str = "not-started";
+
 /// The ECS limit of ARNs per DescribeTasks call.
 const DESCRIBE_BATCH: usize = 100;
 
@@ -109,14 +112,14 @@ impl Resolver {
                         sources.push(Source { task_id: task_id.clone(), container: name.to_string(), group, stream })
                     }
                     Ok(None) => notes.push(Note {
-                        key: format!("{task_id}/{name}/not-started"),
+                        key: format!("{task_id}/{name}/{NOT_STARTED}"),
                         text: format!(
                             "{task_id}/{name}: not started yet (its awslogs stream is named after its container id)"
                         ),
                     }),
-                    Err(driver) => notes.push(Note {
+                    Err(why) => notes.push(Note {
                         key: format!("{task_id}/{name}/driver"),
-                        text: self.elsewhere(task, &task_id, name, runtime_id, &driver).await,
+                        text: self.elsewhere(task, &task_id, name, runtime_id, &why).await,
                     }),
                 }
             }
@@ -144,8 +147,8 @@ impl Resolver {
         Ok(containers)
     }
 
-    /// The note for a container whose output is not in the log store: where `docker logs` would find it.
-    async fn elsewhere(&self, task: &Task, task_id: &str, name: &str, runtime_id: &str, driver: &str) -> String {
+    /// The note for a container whose output is not in the log store (`why`): where `docker logs` would find it.
+    async fn elsewhere(&self, task: &Task, task_id: &str, name: &str, runtime_id: &str, why: &str) -> String {
         let host = match task.container_instance_arn() {
             Some(arn) => self
                 .ecs
@@ -161,29 +164,29 @@ impl Resolver {
         };
         let container = if runtime_id.is_empty() { "<container id>" } else { runtime_id };
         format!(
-            "{task_id}/{name}: logs with {driver}, not awslogs, so its output is not in Berth's log store; \
+            "{task_id}/{name} {why}, so its output is not in Berth's log store; \
              `docker logs {container}` on {host} shows it"
         )
     }
 }
 
 /// A container's `(group, stream)`: `Ok(None)` when the stream is named after a container id not known yet,
-/// `Err(driver)` when the container does not log with awslogs (or its options do not read).
+/// `Err(why)` when the container does not log with awslogs (or its options do not read).
 fn stream_of(
     definition: &ContainerDefinition,
     task_id: &str,
     runtime_id: &str,
 ) -> Result<Option<(String, String)>, String> {
     let Some(config) = definition.log_configuration() else {
-        return Err("Docker's default driver".to_string());
+        return Err("logs with Docker's default driver".to_string());
     };
     if config.log_driver() != &LogDriver::Awslogs {
-        return Err(format!("the {} driver", config.log_driver().as_str()));
+        return Err(format!("logs with the {} driver", config.log_driver().as_str()));
     }
     let options: BTreeMap<String, String> =
         config.options().map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
     let options =
-        AwsLogsOptions::parse(&options, None).map_err(|e| format!("awslogs options that do not read ({e})"))?;
+        AwsLogsOptions::parse(&options, None).map_err(|e| format!("has awslogs options Berth cannot read ({e})"))?;
     if options.stream.is_none() && options.stream_prefix.is_none() && runtime_id.is_empty() {
         return Ok(None);
     }
@@ -277,8 +280,11 @@ mod tests {
 
     #[test]
     fn other_drivers_are_named() {
-        assert_eq!(stream_of(&container(None, &[]), "t", "c"), Err("Docker's default driver".into()));
-        assert_eq!(stream_of(&container(Some(LogDriver::JsonFile), &[]), "t", "c"), Err("the json-file driver".into()));
+        assert_eq!(stream_of(&container(None, &[]), "t", "c"), Err("logs with Docker's default driver".into()));
+        assert_eq!(
+            stream_of(&container(Some(LogDriver::JsonFile), &[]), "t", "c"),
+            Err("logs with the json-file driver".into())
+        );
         let broken = stream_of(&container(Some(LogDriver::Awslogs), &[]), "t", "c").unwrap_err();
         assert!(broken.contains("awslogs-group"), "{broken}");
     }
