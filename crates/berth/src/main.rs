@@ -15,8 +15,8 @@ fn colour_wanted(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>)
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // `berth exec` shares the terminal with the command it runs: only warnings.
-    let default_level = if matches!(cli.command, Command::Exec(_)) { "warn" } else { "info" };
+    // `berth exec` shares the terminal with the command it runs, `berth logs` prints data: only warnings.
+    let default_level = if matches!(cli.command, Command::Exec(_) | Command::Logs(_)) { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -35,9 +35,11 @@ async fn main() -> std::process::ExitCode {
             }
         };
     }
-    if let Command::Exec(args) = cli.command {
-        return roles::exec::run(args).await;
-    }
+    let cli = match cli.command {
+        Command::Exec(args) => return roles::exec::run(args).await,
+        Command::Logs(args) => return roles::logs::run(args).await,
+        command => Cli { command },
+    };
     let result = match cli.command {
         Command::Up(args) => roles::up::run(args).await,
         Command::Server(args) => roles::server::run(args).await,
@@ -45,7 +47,7 @@ async fn main() -> std::process::ExitCode {
         Command::Registry(cli::RegistryCommand::Advisories(cli::AdvisoriesCommand::Import { dir, data_dir })) => {
             roles::registry::import_advisories(&dir, &data_dir)
         }
-        Command::Admin(_) | Command::Exec(_) => Ok(()),
+        Command::Admin(_) | Command::Exec(_) | Command::Logs(_) => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

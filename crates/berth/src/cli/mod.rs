@@ -2,9 +2,11 @@
 
 mod exec;
 mod host_access;
+mod logs;
 
 pub use exec::ExecArgs;
 pub use host_access::HostAccessArgs;
+pub use logs::LogsArgs;
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -37,6 +39,11 @@ pub enum Command {
     /// Runs a command in a task's container (ECS Exec), with the aws CLI's environment (`AWS_ENDPOINT_URL`,
     /// `AWS_ACCESS_KEY_ID` ...). Exits with the command's exit code (255 when Berth could not run it).
     Exec(ExecArgs),
+    /// Prints the awslogs output of a service's tasks or of one task from Berth's CloudWatch Logs store, with the aws
+    /// CLI's environment, as `task-id/container | time message` lines (a colour per task on a terminal; `NO_COLOR`
+    /// turns it off). Containers that do not use awslogs are named on standard error: `docker logs` on their host
+    /// shows their output.
+    Logs(LogsArgs),
 }
 
 /// `berth admin ...`.

@@ -37,8 +37,7 @@ pub fn join_command(words: &[String]) -> String {
 }
 
 async fn session(args: ExecArgs) -> anyhow::Result<i32> {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let client = aws_sdk_ecs::Client::new(&config);
+    let client = aws_sdk_ecs::Client::new(&super::aws::config().await);
     let response = client
         .execute_command()
         .set_cluster(args.cluster.clone())
@@ -48,13 +47,7 @@ async fn session(args: ExecArgs) -> anyhow::Result<i32> {
         .interactive(true)
         .send()
         .await
-        .map_err(|e| {
-            use aws_sdk_ecs::error::ProvideErrorMetadata;
-            match (e.code(), e.message()) {
-                (Some(code), Some(message)) => anyhow::anyhow!("{code}: {message}"),
-                _ => anyhow::anyhow!("ExecuteCommand failed: {}", aws_sdk_ecs::error::DisplayErrorContext(&e)),
-            }
-        })?;
+        .map_err(|e| super::aws::api_error("ExecuteCommand", e))?;
     let session = response.session.context("ExecuteCommand answered without a session")?;
     let (Some(url), Some(token)) = (session.stream_url, session.token_value) else {
         bail!("ExecuteCommand answered a session without streamUrl or tokenValue");

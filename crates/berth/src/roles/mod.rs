@@ -1,9 +1,11 @@
-//! Berth's roles: what `up`, `server` and `agent` run, and the `exec` client.
+//! Berth's roles: what `up`, `server` and `agent` run, and the `exec` and `logs` clients.
 
 pub mod admin;
 pub mod agent;
+pub mod aws;
 pub mod exec;
 pub mod files;
+pub mod logs;
 pub mod registry;
 pub mod server;
 pub mod up;
