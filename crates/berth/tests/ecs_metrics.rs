@@ -70,8 +70,8 @@ async fn a_task_burning_half_its_reserved_core_shows_fifty_percent() {
     wait_stable(&client, "default", "burner", Duration::from_secs(90)).await;
     let task_arn = client.list_tasks().service_name("burner").send().await.unwrap().task_arns.unwrap().remove(0);
     let task = common::describe(&client, &task_arn).await;
-    let url = format!("http://127.0.0.1:{}/burn?ms=500", host_port(&task));
-    // Half a core: 500 ms of spinning at the start of every second.
+    let url = format!("http://127.0.0.1:{}/burn?cpu_ms=500", host_port(&task));
+    // Half a core: 500 ms of CPU time at the start of every second (CPU time, so a busy host does not shrink it).
     let burning = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let burner = {
         let burning = burning.clone();

@@ -404,6 +404,7 @@ async fn an_unreadable_record_is_quarantined_not_treated_as_absent() {
                     ..Default::default()
                 }],
                 applied_revision: 0,
+                usage: Vec::new(),
             },
         )
         .await

@@ -7,7 +7,8 @@
 //! Design: with no arguments (or `serve`) it is an HTTP/1.1 server on `0.0.0.0:$PORT` (default 8080):
 //! - `GET /` the environment, hostname, pid and args as JSON;
 //! - `GET /health` 200 `ok`, or 503 after `GET /sick` (until `GET /recover`) or while `/tmp/unhealthy` exists;
-//! - `GET /exit?code=N` answers, then exits with N; `GET /burn?ms=N` spins a core; `GET /sleep?ms=N`;
+//! - `GET /exit?code=N` answers, then exits with N; `GET /burn?ms=N` spins a core for N ms (`?cpu_ms=N`: until
+//!   it used N ms of CPU time); `GET /sleep?ms=N`;
 //!   `GET /alloc?mb=N` allocates and touches N MiB and keeps it; `GET /stdout?line=...` and `GET /stderr?line=...`
 //!   print a line, for log tests; `GET /fetch?url=http://...` GETs the URL from inside the container and answers
 //!   with its status and body (for the task metadata endpoint).

@@ -152,6 +152,10 @@ pub fn route(request: &Request, state: &State) -> (Response, After) {
                 Err(r) => (r, After::Continue),
             };
         }
+        "/burn" if request.param("cpu_ms").is_some() => match number::<u64>(request, "cpu_ms", 100) {
+            Ok(ms) => Response::text(200, burn_cpu(Duration::from_millis(ms)).to_string()),
+            Err(r) => r,
+        },
         "/burn" => match number::<u64>(request, "ms", 100) {
             Ok(ms) => Response::text(200, burn(Duration::from_millis(ms)).to_string()),
             Err(r) => r,
@@ -248,6 +252,28 @@ pub fn burn(duration: Duration) -> u64 {
             return iterations;
         }
     }
+}
+
+/// Spins until this thread has used `cpu` of CPU time (however long that takes on a busy host), and returns how
+/// many iterations it did: a load that does not shrink when the container gets less than a core.
+pub fn burn_cpu(cpu: Duration) -> u64 {
+    let used = || {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Duration::new(u64::try_from(t.tv_sec).unwrap_or(0), u32::try_from(t.tv_nsec).unwrap_or(0))
+    };
+    let until = used() + cpu;
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut iterations: u64 = 0;
+    while used() < until {
+        for _ in 0..4096 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
+        iterations += 4096;
+        std::hint::black_box(x);
+    }
+    iterations
 }
 
 fn alloc(state: &State, mb: usize) -> Response {
