@@ -29,6 +29,7 @@
 //! and no IAM policy evaluation.
 
 mod agent;
+mod autoscaling;
 pub mod auth;
 pub mod body;
 mod cloudwatch;
@@ -40,6 +41,7 @@ mod logs;
 pub mod protocol;
 pub mod service;
 
+pub use autoscaling::AutoScalingService;
 pub use cloudwatch::CloudWatchService;
 pub use ecr::EcrService;
 pub use logs::LogsService;
