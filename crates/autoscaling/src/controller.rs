@@ -95,7 +95,8 @@ async fn apply(s: &Scaling, resource_id: &str, desired: i32, cause: String) -> b
 }
 
 async fn record_activity(s: &Scaling, activity: &ActivityRecord) {
-    let key = records::activity_key(&activity.resource_id, activity.start, &activity.id);
+    let seq = s.activity_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let key = records::activity_key(&activity.resource_id, activity.start, seq, &activity.id);
     let written = match records::encode(activity) {
         Ok(value) => s.store.txn(Txn::new().put(key, value)).await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),

@@ -49,6 +49,9 @@ pub mod records;
 pub mod schedule;
 mod service;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::ScalingError;
 pub use service::{Scaling, ScalingConfig};
 

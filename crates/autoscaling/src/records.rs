@@ -185,9 +185,10 @@ pub struct ActivityRecord {
     pub status_message: Option<String>,
 }
 
-/// The key of an activity: its start time in milliseconds, zero-padded, so keys sort by time.
-pub fn activity_key(resource_id: &str, start: f64, id: &str) -> String {
-    format!("{}{:016}-{id}", activities_prefix(resource_id), (start * 1000.0).max(0.0) as u64)
+/// The key of an activity: its start time in milliseconds, then a sequence number (both zero-padded), so keys
+/// sort by time and activities started in the same millisecond keep their order.
+pub fn activity_key(resource_id: &str, start: f64, seq: u64, id: &str) -> String {
+    format!("{}{:016}-{seq:012}-{id}", activities_prefix(resource_id), (start * 1000.0).max(0.0) as u64)
 }
 
 /// Reads one record and its revision.

@@ -38,6 +38,8 @@ pub struct Scaling {
     pub(crate) events: Mutex<VecDeque<AlarmEvent>>,
     /// Serializes every write (API and controller), so read-modify-write of a record is never interleaved.
     pub(crate) writes: tokio::sync::Mutex<()>,
+    /// Orders activities recorded in the same millisecond.
+    pub(crate) activity_seq: std::sync::atomic::AtomicU64,
     handle: Mutex<Option<berth_runtime::Handle<&'static str>>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -59,6 +61,7 @@ impl Scaling {
             config,
             events: Mutex::default(),
             writes: tokio::sync::Mutex::new(()),
+            activity_seq: std::sync::atomic::AtomicU64::new(0),
             handle: Mutex::default(),
             tasks: Mutex::default(),
         });

@@ -41,6 +41,7 @@ pub(crate) async fn describe(
         None => format!("{}activity/", records::PREFIX),
     };
     let mut all: Vec<(String, ActivityRecord)> = records::list(&s.store, &prefix).await?;
+    // Newest first; within a target, keys order activities of the same start time as they were recorded.
     all.sort_by(|a, b| b.1.start.total_cmp(&a.1.start).then_with(|| b.0.cmp(&a.0)));
     let items: Vec<ScalingActivity> = all.iter().map(|(_, a)| render(a)).collect();
     let (items, next_token) = page(items, req.next_token.as_deref(), req.max_results)?;
