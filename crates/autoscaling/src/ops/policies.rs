@@ -88,7 +88,7 @@ pub(crate) async fn put(s: &Scaling, req: PutScalingPolicyRequest) -> Result<Put
                     )
                 }
             };
-            target_tracking(&req.resource_id, config, alarm_high, alarm_low)?
+            target_tracking(config, alarm_high, alarm_low)?
         }
         PolicyType::PredictiveScaling => {
             return Err(ScalingError::validation("PredictiveScaling policies are not supported by Berth."));
@@ -149,7 +149,6 @@ fn check_steps(config: &StepScalingPolicyConfiguration) -> Result<(), ScalingErr
 }
 
 fn target_tracking(
-    resource_id: &str,
     config: TargetTrackingScalingPolicyConfiguration,
     alarm_high: String,
     alarm_low: String,
@@ -198,7 +197,6 @@ fn target_tracking(
             return Err(ScalingError::validation(format!("{name} must be greater than or equal to 0")));
         }
     }
-    let _ = resource_id;
     Ok(PolicyConfig::TargetTracking {
         target,
         predefined: config.predefined_metric_specification,
