@@ -104,6 +104,22 @@ async fn record_activity(s: &Scaling, activity: &ActivityRecord) {
     if let Err(e) = written {
         tracing::warn!(error = %e, "recording a scaling activity");
     }
+    if let Err(e) = prune_activities(s, &activity.resource_id).await {
+        tracing::warn!(error = %e, "pruning scaling activities");
+    }
+}
+
+/// Activities kept per scalable target; older ones are deleted.
+pub const MAX_ACTIVITIES: usize = 1000;
+
+async fn prune_activities(s: &Scaling, resource_id: &str) -> Result<(), ScalingError> {
+    let range = s.store.range(&records::activities_prefix(resource_id)).await?;
+    let excess = range.kvs.len().saturating_sub(MAX_ACTIVITIES);
+    if excess > 0 {
+        let txn = range.kvs.iter().take(excess).fold(Txn::new(), |txn, kv| txn.delete(kv.key.clone()));
+        s.store.txn(txn).await?;
+    }
+    Ok(())
 }
 
 /// Brings a desired count inside the target's bounds (after RegisterScalableTarget or a scheduled action).
@@ -309,6 +325,9 @@ async fn run_tracking(
         if *disable_scale_in || target.last_scale_in.is_some_and(|t| now < t + f64::from(*scale_in_cooldown)) {
             return Ok(());
         }
+        if !others_agree_to_scale_in(s, policy).await? {
+            return Ok(());
+        }
         let desired = decide::clamp(decide::scale_in(current, value, *value_target), target.min, target.max);
         if desired >= current || !allowed(&target, &state, desired) {
             return Ok(());
@@ -322,6 +341,22 @@ async fn run_tracking(
         s.store.txn(Txn::new().put(records::target_key(&policy.resource_id), records::encode(&target)?)).await?;
     }
     Ok(())
+}
+
+/// With several target tracking policies on a target, scale-in needs them all: every other one (that may scale
+/// in) must have its AlarmLow in ALARM too.
+async fn others_agree_to_scale_in(s: &Scaling, policy: &PolicyRecord) -> Result<bool, ScalingError> {
+    let others: Vec<(String, PolicyRecord)> =
+        records::list(&s.store, &records::policies_prefix(&policy.resource_id)).await?;
+    for (_, other) in others.iter().filter(|(_, p)| p.arn != policy.arn) {
+        if let PolicyConfig::TargetTracking { alarm_low, disable_scale_in: false, .. } = &other.config {
+            let alarm = describe_alarm(s, alarm_low).await?;
+            if alarm["StateValue"].as_str() != Some("ALARM") {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// DescribeAlarms for one alarm, as JSON (its `MetricAlarms[0]`).

@@ -150,6 +150,49 @@ async fn target_tracking_scales_in_by_smaller_steps_after_its_cooldown_unless_su
 }
 
 #[tokio::test]
+async fn no_scale_in_during_a_deployment_nor_while_another_policy_disagrees() {
+    let w = world().await;
+    w.call("RegisterScalableTarget", target(1, 10, json!({}))).await;
+    w.control
+        .update_service(serde_json::from_value(json!({"service": "web", "desiredCount": 8})).unwrap())
+        .await
+        .unwrap();
+    w.call("PutScalingPolicy", tracking(0, 0)).await;
+    // A rollout replacing the running deployment (no controller runs here to finish it).
+    w.control
+        .update_service(serde_json::from_value(json!({"service": "web", "forceNewDeployment": true})).unwrap())
+        .await
+        .unwrap();
+    assert!(crate::ecs::service_state(&w.control, "service/default/web").unwrap().deploying);
+    w.load(5.0, 15, 1);
+    w.tick().await;
+    assert_eq!(w.desired(), 8, "no scale-in while a deployment is in progress");
+    // A second policy on another metric that is not low: scale-in needs both.
+    let w = world().await;
+    w.call("RegisterScalableTarget", target(1, 10, json!({}))).await;
+    w.control
+        .update_service(serde_json::from_value(json!({"service": "web", "desiredCount": 8})).unwrap())
+        .await
+        .unwrap();
+    w.call("PutScalingPolicy", tracking(0, 0)).await;
+    let mut other = tracking(0, 0);
+    other["PolicyName"] = json!("other");
+    other["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]["MetricName"] = json!("Other");
+    w.call("PutScalingPolicy", other).await;
+    w.load(5.0, 15, 1);
+    w.tick().await;
+    assert_eq!(w.desired(), 8, "the other policy has no data below its target");
+    let now = w.clock.now();
+    for m in 1..=15 {
+        let t = (now / 60.0).floor() * 60.0 - f64::from(m) * 60.0 + 1.0;
+        w.metrics.put("App", "Other", &[("Service", "web")], t, 1.0, None).unwrap();
+    }
+    w.tick().await;
+    w.tick().await;
+    assert!(w.desired() < 8, "both low: scale-in");
+}
+
+#[tokio::test]
 async fn scheduled_actions_run_at_their_time_and_are_skipped_while_suspended() {
     let w = world().await;
     w.call("RegisterScalableTarget", target(1, 3, json!({}))).await;
