@@ -36,8 +36,8 @@
 //! Only ECS services. Not built: predictive scaling, `ALBRequestCountPerTarget` (Berth has no load balancer
 //! yet), customized metrics given as metric math (`Metrics`), tagging operations, NotScaledReasons and
 //! not-scaled activities. With several target tracking policies on one service, any may scale out and scale-in
-//! needs every one's AlarmLow in ALARM (as AWS); step policies act alone. A step alarm forced by SetAlarmState with no data behind it is taken to breach its
-//! threshold by zero. A "deployment in progress" is a rollout replacing older deployments (a service's first
+//! needs every one's AlarmLow in ALARM (as AWS); step policies act alone. A step alarm forced by SetAlarmState
+//! with no data behind it is taken to breach its threshold by zero. A "deployment in progress" is a rollout replacing older deployments (a service's first
 //! deployment does not block scale-in). The newest 1,000 activities per target are kept (AWS keeps six weeks).
 
 mod controller;
