@@ -29,8 +29,8 @@
 //! and no IAM policy evaluation.
 
 mod agent;
-mod autoscaling;
 pub mod auth;
+mod autoscaling;
 pub mod body;
 mod cloudwatch;
 mod ecr;

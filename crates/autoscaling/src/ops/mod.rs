@@ -37,8 +37,38 @@ fn parse<T: DeserializeOwned>(input: &[u8]) -> Result<T, ScalingError> {
     let de = &mut serde_json::Deserializer::from_slice(input);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        ScalingError::validation(format!("1 validation error detected: Value at '{path}' failed: {}", e.inner()))
+        let inner = e.inner().to_string();
+        ScalingError::validation(validation_message(&path, &inner))
     })
+}
+
+/// AWS's wording of a request that does not fit the model: a missing member, a value outside an enumeration.
+fn validation_message(path: &str, error: &str) -> String {
+    let member = |name: &str| {
+        let name = name.rsplit('.').next().unwrap_or(name);
+        let mut chars = name.chars();
+        chars.next().map(|c| c.to_lowercase().chain(chars).collect::<String>()).unwrap_or_default()
+    };
+    let quoted = |text: &str| text.split('`').nth(1).map(str::to_string);
+    if error.starts_with("missing field")
+        && let Some(field) = quoted(error)
+    {
+        let at = if path == "." { field } else { format!("{path}.{field}") };
+        return format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            member(&at)
+        );
+    }
+    if error.starts_with("unknown variant")
+        && let Some(value) = quoted(error)
+    {
+        let allowed = error.split("expected one of ").nth(1).unwrap_or("").replace('`', "");
+        return format!(
+            "1 validation error detected: Value '{value}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{allowed}]",
+            member(path)
+        );
+    }
+    format!("1 validation error detected: Value at '{}' failed to satisfy constraint: {error}", member(path))
 }
 
 fn out<T: Serialize>(value: T) -> Result<Vec<u8>, ScalingError> {
@@ -107,4 +137,23 @@ pub(crate) fn page<T>(
     let items: Vec<T> = items.into_iter().skip(start).take(size).collect();
     let next = (start + size < total).then(|| format!("berth-{}", start + size));
     Ok((items, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_misfits_read_like_aws() {
+        let e = parse::<berth_model::autoscaling::RegisterScalableTargetRequest>(br#"{"ResourceId": "service/a/b"}"#)
+            .unwrap_err();
+        assert_eq!(e.exception, "ValidationException");
+        assert_eq!(
+            e.message,
+            "1 validation error detected: Value null at 'serviceNamespace' failed to satisfy constraint: Member must not be null"
+        );
+        let e = parse::<berth_model::autoscaling::DescribeScalableTargetsRequest>(br#"{"ServiceNamespace": "nope"}"#)
+            .unwrap_err();
+        assert!(e.message.starts_with("1 validation error detected: Value 'nope' at 'serviceNamespace' failed to satisfy constraint: Member must satisfy enum value set: [ecs, "), "{}", e.message);
+    }
 }
