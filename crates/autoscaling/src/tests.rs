@@ -220,3 +220,50 @@ async fn scheduled_actions_run_at_their_time_and_are_skipped_while_suspended() {
     assert_eq!(acts[1]["Description"], "Setting min capacity to 4 and max capacity to 8");
     assert_eq!(acts[1]["Cause"], "scheduled action name every5 was triggered");
 }
+
+#[tokio::test]
+async fn a_predefined_cpu_policy_watches_the_services_aws_ecs_series() {
+    let w = world().await;
+    w.call("RegisterScalableTarget", target(1, 4, json!({}))).await;
+    let put = w
+        .call(
+            "PutScalingPolicy",
+            json!({"ServiceNamespace": "ecs", "ScalableDimension": "ecs:service:DesiredCount",
+                   "ResourceId": "service/default/web", "PolicyName": "cpu", "PolicyType": "TargetTrackingScaling",
+                   "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 70.0, "DisableScaleIn": true,
+                     "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"}}}),
+        )
+        .await;
+    let alarms = put["Alarms"].as_array().unwrap();
+    assert_eq!(alarms.len(), 1, "no AlarmLow with DisableScaleIn: {put}");
+    let name = alarms[0]["AlarmName"].as_str().unwrap();
+    let out = w.metrics.call("DescribeAlarms", json!({"AlarmNames": [name]}).to_string().as_bytes()).await.unwrap();
+    let out: Value = serde_json::from_slice(&out).unwrap();
+    let alarm = &out["MetricAlarms"][0];
+    assert_eq!(alarm["Namespace"], "AWS/ECS");
+    assert_eq!(alarm["MetricName"], "CPUUtilization");
+    assert_eq!(
+        alarm["Dimensions"],
+        json!([{"Name": "ClusterName", "Value": "default"}, {"Name": "ServiceName", "Value": "web"}])
+    );
+    assert_eq!(alarm["Threshold"], json!(70.0));
+    assert_eq!(alarm["EvaluationPeriods"], json!(3));
+    let policy_arn = put["PolicyARN"].as_str().unwrap();
+    assert_eq!(
+        alarm["AlarmDescription"],
+        format!("DO NOT EDIT OR DELETE. For TargetTrackingScaling policy {policy_arn}.")
+    );
+    let now = w.clock.now();
+    for m in 1..=3 {
+        let t = (now / 60.0).floor() * 60.0 - f64::from(m) * 60.0 + 1.0;
+        w.metrics
+            .put("AWS/ECS", "CPUUtilization", &[("ClusterName", "default"), ("ServiceName", "web")], t, 140.0, None)
+            .unwrap();
+    }
+    w.tick().await;
+    assert_eq!(w.desired(), 2, "ceil(1 × 140 / 70)");
+    let policies = w.call("DescribeScalingPolicies", json!({"ServiceNamespace": "ecs", "PolicyNames": ["cpu"]})).await;
+    let config = &policies["ScalingPolicies"][0]["TargetTrackingScalingPolicyConfiguration"];
+    assert_eq!(config["DisableScaleIn"], true);
+    assert_eq!(config["ScaleInCooldown"], json!(300));
+}
