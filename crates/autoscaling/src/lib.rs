@@ -12,7 +12,7 @@
 //! - **Records** ([`records`]) in `berth_store` under `/autoscaling/` (targets, policies, scheduled actions,
 //!   activities), so everything survives a restart. Writes are serialized by one lock in the service.
 //! - **Operations** (`ops`): Register/Deregister/DescribeScalableTargets, Put/Delete/DescribeScalingPolicies,
-//!   Put/Delete/DescribeScheduledActions, DescribeScalingActivities, with AWS's errors (`ValidationException` for
+//!   Put/Delete/DescribeScheduledActions, DescribeScalingActivities, tags on scalable targets, with AWS's errors (`ValidationException` for
 //!   an unknown service, `ObjectNotFoundException` for an unregistered target). Only namespace `ecs` and
 //!   dimension `ecs:service:DesiredCount` are served; others are refused by name.
 //! - **Alarms**: as on AWS, a target tracking policy creates two CloudWatch alarms through [`berth_metrics::Metrics`]
@@ -34,7 +34,7 @@
 //!
 //! # Limitations
 //! Only ECS services. Not built: predictive scaling, `ALBRequestCountPerTarget` (Berth has no load balancer
-//! yet), customized metrics given as metric math (`Metrics`), tagging operations, NotScaledReasons and
+//! yet), customized metrics given as metric math (`Metrics`), NotScaledReasons and
 //! not-scaled activities. With several target tracking policies on one service, any may scale out and scale-in
 //! needs every one's AlarmLow in ALARM (as AWS); step policies act alone. A step alarm forced by SetAlarmState
 //! with no data behind it is taken to breach its threshold by zero. A "deployment in progress" is a rollout replacing older deployments (a service's first

@@ -245,6 +245,14 @@ fn scalable_targets_policies_and_schedules_with_aws_errors_survive_a_restart() {
     assert_eq!(t["SuspendedState"]["DynamicScalingInSuspended"], true);
     assert_eq!(t["SuspendedState"]["DynamicScalingOutSuspended"], false);
     assert_eq!(t["ScalableTargetARN"], arn.as_str());
+    // Tags on the target (Terraform reads them back).
+    aas(&berth, &["tag-resource", "--resource-arn", &arn, "--tags", "team=web,env=prod"]);
+    aas(&berth, &["untag-resource", "--resource-arn", &arn, "--tag-keys", "env"]);
+    let tags = aas(&berth, &["list-tags-for-resource", "--resource-arn", &arn]);
+    assert_eq!(tags["Tags"], json!({"team": "web"}));
+    let missing = format!("{}0", arn);
+    let e = aas_err(&berth, &["list-tags-for-resource", "--resource-arn", &missing]);
+    assert!(e.contains("ResourceNotFoundException"), "{e}");
 
     // Policies: ALB request counts are refused; a customized metric creates two alarms.
     let alb = json!({"TargetValue": 100, "PredefinedMetricSpecification": {"PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": "x"}});

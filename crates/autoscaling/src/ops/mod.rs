@@ -3,6 +3,7 @@
 mod activities;
 mod policies;
 mod scheduled;
+mod tags;
 mod targets;
 
 use crate::records::{self, TargetRecord};
@@ -27,6 +28,9 @@ pub(crate) async fn dispatch(s: &Scaling, operation: &str, input: &[u8]) -> Resu
         "DeleteScheduledAction" => out(scheduled::delete(s, parse(input)?).await?),
         "DescribeScheduledActions" => out(scheduled::describe(s, parse(input)?).await?),
         "DescribeScalingActivities" => out(activities::describe(s, parse(input)?).await?),
+        "TagResource" => out(tags::tag(s, parse(input)?).await?),
+        "UntagResource" => out(tags::untag(s, parse(input)?).await?),
+        "ListTagsForResource" => out(tags::list(s, parse(input)?).await?),
         op if berth_model::autoscaling::OPERATIONS.contains(&op) => Err(ScalingError::unsupported(op)),
         op => Err(ScalingError::unknown_operation(op)),
     }
