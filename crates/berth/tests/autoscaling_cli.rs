@@ -522,7 +522,7 @@ fn a_step_policy_fires_from_its_alarm_and_a_scheduled_action_changes_bounds_at_i
     assert_eq!(fired["StatusMessage"], "Successfully set desired count to 3. Change successfully fulfilled by ecs.");
 
     // A one-time action a few seconds ahead raises the bounds, and the desired count with them.
-    let at = now() + 4;
+    let at = now() + 6;
     let stamp = Command::new("date").args(["-u", "-d", &format!("@{at}"), "+%Y-%m-%dT%H:%M:%S"]).output().unwrap();
     let stamp = String::from_utf8(stamp.stdout).unwrap();
     aas(
