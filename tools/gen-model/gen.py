@@ -9,7 +9,7 @@ Usage (from the repository root):
     pip download botocore --no-deps -d /tmp/bc && (cd /tmp/bc && unzip -q -o botocore-*.whl 'botocore/data/*')
     python3 tools/gen-model/gen.py /tmp/bc/botocore/data [SERVICE ...]
 
-It rewrites `crates/model/src/<service>/shapes.rs` for each service in SERVICES (or only those named). Mapping rules:
+It rewrites `crates/model/src/<module>/shapes.rs` (the service's name, or its MODULES entry) for each service in SERVICES (or only those named). Mapping rules:
 
 * structure -> `struct` with one field per member, `#[serde(rename = "<member>")]`; members the model lists as
   `required` are plain fields, the others `Option<_>` and skipped when `None`. Unboxed `Integer`/`Boolean`/`Long`
@@ -39,7 +39,11 @@ SERVICES = {
     "ecr": "2015-09-21",
     "logs": "2014-03-28",
     "cloudwatch": "2010-08-01",
+    "application-autoscaling": "2016-02-06",
 }
+
+# The Rust module of a service whose botocore name is not a Rust identifier.
+MODULES = {"application-autoscaling": "autoscaling"}
 
 # Services whose protocols carry types the JSON shapes alone do not (CBOR's tagged timestamps and float/int
 # distinction, the query protocol's flattened forms and XML): a `SCHEMA` table of every shape is generated for
@@ -361,7 +365,7 @@ def main():
         with gzip.open(path) as f:
             model = json.load(f)
         code = Generator(service, model).generate()
-        out = os.path.join(root, "crates", "model", "src", service, "shapes.rs")
+        out = os.path.join(root, "crates", "model", "src", MODULES.get(service, service), "shapes.rs")
         os.makedirs(os.path.dirname(out), exist_ok=True)
         with open(out, "w") as f:
             f.write(code)

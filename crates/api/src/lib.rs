@@ -30,6 +30,7 @@
 
 mod agent;
 pub mod auth;
+mod autoscaling;
 pub mod body;
 mod cloudwatch;
 mod ecr;
@@ -40,6 +41,7 @@ mod logs;
 pub mod protocol;
 pub mod service;
 
+pub use autoscaling::AutoScalingService;
 pub use cloudwatch::CloudWatchService;
 pub use ecr::EcrService;
 pub use logs::LogsService;

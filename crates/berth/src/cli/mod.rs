@@ -129,6 +129,9 @@ pub struct ServerArgs {
     /// Seconds between two evaluations of every CloudWatch alarm (CloudWatch evaluates each minute).
     #[arg(long, default_value_t = 60.0)]
     pub alarm_evaluation_seconds: f64,
+    /// Seconds between two looks at Application Auto Scaling's scheduled actions (AWS: each minute).
+    #[arg(long, default_value_t = 60.0)]
+    pub scaling_evaluation_seconds: f64,
     /// The most metric series the CloudWatch store keeps (PutMetricData past it gets `LimitExceeded`).
     #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_series)]
     pub metrics_max_series: usize,

@@ -74,10 +74,19 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .ok()
         .filter(|d| !d.is_zero())
         .context("--alarm-evaluation-seconds must be a positive number")?;
-    let metrics =
-        berth_metrics::Metrics::open(metrics_config, store, clock.clone()).await.context("opening the metric store")?;
+    let metrics = berth_metrics::Metrics::open(metrics_config, store.clone(), clock.clone())
+        .await
+        .context("opening the metric store")?;
     metrics.spawn_background();
-    tokio::spawn(publish_ecs_metrics(control.clone(), metrics.clone(), clock));
+    tokio::spawn(publish_ecs_metrics(control.clone(), metrics.clone(), clock.clone()));
+    let mut scaling_config = berth_autoscaling::ScalingConfig::new(&args.region, &args.account_id);
+    scaling_config.evaluate_every = Duration::try_from_secs_f64(args.scaling_evaluation_seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .context("--scaling-evaluation-seconds must be a positive number")?;
+    // Registers itself as the metrics' alarm hook: alarm actions naming scaling policies reach its controller.
+    let scaling = berth_autoscaling::Scaling::new(scaling_config, store, clock, control.clone(), metrics.clone());
+    scaling.spawn_background();
     berth_control::spawn_controllers(&control);
     let principal = Principal {
         access_key_id: credentials.0.access_key_id.clone(),
@@ -94,6 +103,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             Arc::new(berth_api::EcrService::new(registry.clone())),
             Arc::new(berth_api::LogsService::new(logs.clone())),
             Arc::new(berth_api::CloudWatchService::new(metrics.clone())),
+            Arc::new(berth_api::AutoScalingService::new(scaling)),
         ],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
