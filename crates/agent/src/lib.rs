@@ -233,11 +233,13 @@ pub async fn run<R: ContainerRuntime>(
         None => tracing::warn!("no task metadata endpoint: the engine has no bridge network"),
     }
     engine.adopt().await?;
+    let session = shared.session.clone();
     let shippers = logs::Shippers::new(
         runtime.clone(),
         Arc::new(ServerLogSink(shared.clone())),
         &config.data_dir,
         shared.clock.clone(),
+        Arc::new(move || session.instance_arn()),
     );
     engine.set_log_shipping(shippers.clone());
     tokio::spawn(shippers.reconcile_every(LOG_SHIPPING_RECONCILE_EVERY));
@@ -245,7 +247,7 @@ pub async fn run<R: ContainerRuntime>(
     tokio::spawn(forward_events(runtime.clone(), tx.clone()));
     tokio::spawn(resync_timer(tx.clone(), shared.clock.clone()));
     let usage = Arc::new(usage::Usage::default());
-    tokio::spawn(usage.clone().run(runtime.clone(), shared.clock.clone()));
+    tokio::spawn(usage.clone().run(runtime.clone(), shared.clock.clone(), shared.session.clone()));
     tokio::spawn(report_loop(shared.clone(), outbox, usage, tx.clone()));
     tokio::spawn(stream_loop(shared.clone(), tx, runtime.clone()));
     let superseded = shared.superseded.notified();

@@ -8,7 +8,7 @@
 //! counters (the engine's own one-second window says little of a task's load), so a task is first reported one
 //! interval after it started.
 
-use crate::convert::LABEL_TASK_ARN;
+use crate::convert::{LABEL_INSTANCE_ARN, LABEL_TASK_ARN};
 use crate::runtime::ContainerRuntime;
 use berth_model::agent::TaskUsage;
 use berth_model::clock::Clock;
@@ -38,9 +38,10 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Samples every running task container once; the result waits for [`Usage::take`].
-    pub async fn sample<R: ContainerRuntime>(&self, runtime: &R, now: f64) {
-        let containers = match runtime.list_containers(LABEL_TASK_ARN, None).await {
+    /// Samples every running task container of the agent `instance_arn` names once; the result waits for
+    /// [`Usage::take`].
+    pub async fn sample<R: ContainerRuntime>(&self, runtime: &R, instance_arn: &str, now: f64) {
+        let containers = match runtime.list_containers(LABEL_INSTANCE_ARN, Some(instance_arn)).await {
             Ok(containers) => containers,
             Err(error) => {
                 tracing::debug!(%error, "usage: cannot list the task containers");
@@ -95,10 +96,15 @@ impl Usage {
     }
 
     /// Samples every [`SAMPLE_EVERY`] on the agent's clock, for ever.
-    pub async fn run<R: ContainerRuntime>(self: Arc<Self>, runtime: Arc<R>, clock: Arc<dyn Clock>) {
+    pub async fn run<R: ContainerRuntime>(
+        self: Arc<Self>,
+        runtime: Arc<R>,
+        clock: Arc<dyn Clock>,
+        session: Arc<crate::session::Session>,
+    ) {
         loop {
             let next = clock.now() + SAMPLE_EVERY.as_secs_f64();
-            self.sample(&*runtime, clock.now()).await;
+            self.sample(&*runtime, &session.instance_arn(), clock.now()).await;
             clock.sleep_until(next).await;
         }
     }

@@ -9,23 +9,10 @@ mod common;
 
 use aws_sdk_ecs::types::{ContainerDefinition, LogConfiguration, LogDriver};
 use berth_testkit::{Berth, wait_for};
-use common::{describe, ecs_client, wait_status};
+use common::{describe, ecs_client, logs_client, wait_status};
 use std::time::Duration;
 
 const AGENT_ARGS: [&str; 4] = ["--cpu-units", "4096", "--memory-mib", "4096"];
-
-fn logs_client(berth: &Berth) -> aws_sdk_cloudwatchlogs::Client {
-    use aws_sdk_cloudwatchlogs::{Client, Config, config};
-    let creds =
-        aws_credential_types::Credentials::new(&berth.access_key_id, &berth.secret_access_key, None, None, "test");
-    let config = Config::builder()
-        .behavior_version(config::BehaviorVersion::latest())
-        .region(config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .endpoint_url(berth.url())
-        .build();
-    Client::from_conf(config)
-}
 
 /// A server and one agent (a separate process, so each can be restarted alone); the agent's data dir.
 async fn server_and_agent() -> (Berth, aws_sdk_ecs::Client, std::path::PathBuf) {

@@ -6,20 +6,8 @@
 mod common;
 
 use aws_sdk_cloudwatchlogs::types::{InputLogEvent, OrderBy};
-use aws_sdk_cloudwatchlogs::{Client, Config, config};
-use berth_testkit::{Berth, BerthOptions};
 
-fn client(berth: &Berth) -> Client {
-    let creds =
-        aws_credential_types::Credentials::new(&berth.access_key_id, &berth.secret_access_key, None, None, "test");
-    let config = Config::builder()
-        .behavior_version(config::BehaviorVersion::latest())
-        .region(config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .endpoint_url(berth.url())
-        .build();
-    Client::from_conf(config)
-}
+use berth_testkit::{Berth, BerthOptions};
 
 fn server() -> Berth {
     Berth::start(BerthOptions { binary: env!("CARGO_BIN_EXE_berth").into(), role: "server", extra_args: Vec::new() })
@@ -33,7 +21,7 @@ fn now_millis() -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_sdk_writes_reads_and_pages() {
     let berth = server();
-    let logs = client(&berth);
+    let logs = common::logs_client(&berth);
     logs.create_log_group().log_group_name("sdk").send().await.unwrap();
     let missing = logs.create_log_stream().log_group_name("nope").log_stream_name("s").send().await.unwrap_err();
     assert!(missing.into_service_error().is_resource_not_found_exception());
@@ -145,7 +133,12 @@ async fn an_agent_token_may_create_streams_and_write_but_nothing_else() {
     let (status, answer) =
         agent_logs_call(&berth, &token, "DeleteLogGroup", serde_json::json!({"logGroupName": "/ecs/web"})).await;
     assert_eq!((status, answer["__type"].as_str()), (403, Some("AccessDeniedException")), "{answer}");
-    let read =
-        client(&berth).get_log_events().log_group_name("/ecs/web").log_stream_name("web/app/1").send().await.unwrap();
+    let read = common::logs_client(&berth)
+        .get_log_events()
+        .log_group_name("/ecs/web")
+        .log_stream_name("web/app/1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(read.events()[0].message(), Some("hello from a container"));
 }

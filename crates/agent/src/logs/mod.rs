@@ -32,7 +32,7 @@ pub mod tail;
 
 pub use crate::convert::LABEL_AWSLOGS;
 
-use crate::convert::{LABEL_CONTAINER_NAME, LABEL_TASK_ARN};
+use crate::convert::{LABEL_CONTAINER_NAME, LABEL_INSTANCE_ARN, LABEL_TASK_ARN};
 use crate::runtime::{ContainerRuntime, ContainerStatus};
 use berth_model::awslogs::AwsLogsOptions;
 use berth_model::clock::Clock;
@@ -54,9 +54,14 @@ enum Slot {
     Running(tokio::task::JoinHandle<()>),
 }
 
+/// This agent's container instance ARN (its containers carry it in a label; other agents' containers on the same
+/// host are theirs to ship).
+pub type Owner = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// Every awslogs container's shipper on this agent.
 pub struct Shippers<R> {
     ctx: Arc<Context<R>>,
+    owner: Owner,
     slots: Mutex<HashMap<String, Slot>>,
 }
 
@@ -86,10 +91,18 @@ impl<R: ContainerRuntime> Drop for Prepared<R> {
 }
 
 impl<R: ContainerRuntime> Shippers<R> {
-    /// The shippers of an agent whose state lives under `data_dir` (in `logs/`), delivering to `sink`.
-    pub fn new(runtime: Arc<R>, sink: Arc<dyn LogSink>, data_dir: &Path, clock: Arc<dyn Clock>) -> Arc<Self> {
+    /// The shippers of the agent `owner` names, whose state lives under `data_dir` (in `logs/`), delivering to
+    /// `sink`.
+    pub fn new(
+        runtime: Arc<R>,
+        sink: Arc<dyn LogSink>,
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        owner: Owner,
+    ) -> Arc<Self> {
         let state = state::StateDir::new(data_dir.join("logs"));
-        Arc::new(Self { ctx: Arc::new(Context { runtime, sink, state, clock }), slots: Mutex::new(HashMap::new()) })
+        let ctx = Arc::new(Context { runtime, sink, state, clock });
+        Arc::new(Self { ctx, owner, slots: Mutex::new(HashMap::new()) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
@@ -118,11 +131,14 @@ impl<R: ContainerRuntime> Shippers<R> {
         self.lock().insert(id, Slot::Running(handle));
     }
 
-    /// Gives every labelled container that needs a shipper one (running ones without a shipper; stopped ones
-    /// whose lines are not all delivered), and forgets the state of containers that are gone.
+    /// Gives every labelled container of this agent that needs a shipper one (running ones without a shipper;
+    /// stopped ones whose lines are not all delivered), and forgets the state of containers that are gone.
     pub async fn reconcile(self: &Arc<Self>) {
-        let containers = match self.ctx.runtime.list_containers(LABEL_AWSLOGS, None).await {
-            Ok(containers) => containers,
+        let owner = (self.owner)();
+        let containers = match self.ctx.runtime.list_containers(LABEL_INSTANCE_ARN, Some(&owner)).await {
+            Ok(containers) => {
+                containers.into_iter().filter(|c| c.labels.contains_key(LABEL_AWSLOGS)).collect::<Vec<_>>()
+            }
             Err(error) => {
                 tracing::warn!(%error, "awslogs: cannot list the containers to ship");
                 return;

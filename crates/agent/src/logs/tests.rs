@@ -7,6 +7,11 @@ use berth_model::clock::SystemClock;
 use std::sync::atomic::Ordering;
 
 const TASK_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task/default/0123456789abcdef";
+const INSTANCE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/default/i-1";
+
+fn owner() -> Owner {
+    Arc::new(|| INSTANCE_ARN.to_string())
+}
 
 struct Setup {
     runtime: Arc<FakeRuntime>,
@@ -22,14 +27,14 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     runtime.keep_logs_in(dir.path());
     runtime.rotate_logs(2_000, 3);
-    let shippers = Shippers::new(runtime.clone(), sink.clone(), dir.path(), Arc::new(SystemClock));
+    let shippers = Shippers::new(runtime.clone(), sink.clone(), dir.path(), Arc::new(SystemClock), owner());
     Setup { runtime, sink, dir, shippers }
 }
 
 impl Setup {
     /// A fresh registry on the same runtime, store and state dir: the agent after a restart.
     fn restarted(&self) -> Arc<Shippers<FakeRuntime>> {
-        Shippers::new(self.runtime.clone(), self.sink.clone(), self.dir.path(), Arc::new(SystemClock))
+        Shippers::new(self.runtime.clone(), self.sink.clone(), self.dir.path(), Arc::new(SystemClock), owner())
     }
 
     async fn create(&self, name: &str, options: &[(&str, &str)]) -> (String, BTreeMap<String, String>) {
@@ -38,6 +43,7 @@ impl Setup {
             (LABEL_AWSLOGS.to_string(), serde_json::to_string(&options).unwrap()),
             (LABEL_CONTAINER_NAME.to_string(), name.to_string()),
             (LABEL_TASK_ARN.to_string(), TASK_ARN.to_string()),
+            (LABEL_INSTANCE_ARN.to_string(), INSTANCE_ARN.to_string()),
         ]);
         let spec =
             ContainerSpec { name: name.into(), image: "img".into(), labels: labels.clone(), ..Default::default() };

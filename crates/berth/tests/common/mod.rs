@@ -282,6 +282,20 @@ pub async fn cluster_of_agents(
     (berth, client, instances)
 }
 
+/// A CloudWatch Logs client (the official SDK) for this Berth, with its root keys.
+pub fn logs_client(berth: &Berth) -> aws_sdk_cloudwatchlogs::Client {
+    use aws_sdk_cloudwatchlogs::{Client, Config, config};
+    let creds =
+        aws_credential_types::Credentials::new(&berth.access_key_id, &berth.secret_access_key, None, None, "test");
+    let config = Config::builder()
+        .behavior_version(config::BehaviorVersion::latest())
+        .region(config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(berth.url())
+        .build();
+    Client::from_conf(config)
+}
+
 /// Sets what a user has after pasting `berth up`'s export line on `command`: the endpoint, the root keys and the
 /// region in the environment, and no AWS config or credentials files.
 pub fn with_user_env<'c>(command: &'c mut std::process::Command, berth: &Berth) -> &'c mut std::process::Command {
