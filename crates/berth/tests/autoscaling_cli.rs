@@ -27,34 +27,17 @@ fn server() -> Berth {
     .expect("berth server starts")
 }
 
-/// The aws CLI: the project's venv copy when present, else the one on PATH.
-fn aws_binary() -> &'static str {
-    const VENV: &str = "/work/main/.venv/bin/aws";
-    if std::path::Path::new(VENV).exists() { VENV } else { "aws" }
-}
-
 /// Runs `aws <service> <args>` as a user would; `Ok(stdout as JSON)` or `Err(stderr)`.
 fn aws(berth: &Berth, service: &str, args: &[&str]) -> Result<Value, String> {
-    let output = common::with_user_env(Command::new(aws_binary()).arg(service).args(args), berth)
-        .env("AWS_PAGER", "")
-        .output()
-        .expect("the aws CLI is installed");
-    if output.status.success() {
-        Ok(serde_json::from_slice(&output.stdout).unwrap_or(Value::Null))
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
+    common::aws_json(berth, service, args, &[])
 }
 
 fn aas(berth: &Berth, args: &[&str]) -> Value {
-    aws(berth, "application-autoscaling", args).unwrap_or_else(|e| panic!("application-autoscaling {args:?}: {e}"))
+    common::aws_ok(berth, "application-autoscaling", args)
 }
 
 fn aas_err(berth: &Berth, args: &[&str]) -> String {
-    match aws(berth, "application-autoscaling", args) {
-        Ok(out) => panic!("application-autoscaling {args:?} should fail, got {out}"),
-        Err(stderr) => stderr,
-    }
+    common::aws_err(berth, "application-autoscaling", args)
 }
 
 fn now() -> i64 {

@@ -7,7 +7,6 @@ mod common;
 
 use berth_testkit::{Berth, BerthOptions};
 use serde_json::{Value, json};
-use std::process::Command;
 
 /// `berth server` (no Docker needed).
 fn server() -> Berth {
@@ -15,34 +14,17 @@ fn server() -> Berth {
         .expect("berth server starts")
 }
 
-/// Runs `aws logs <args>` as a user would; `Ok(stdout as JSON)` or `Err(stderr)`.
-fn logs(berth: &Berth, args: &[&str]) -> Result<Value, String> {
-    logs_with(berth, &[], args)
-}
-
-/// [`logs`] with extra environment variables.
+/// Runs `aws logs <args>` as a user would, with extra environment variables; `Ok(stdout as JSON)` or `Err(stderr)`.
 fn logs_with(berth: &Berth, env: &[(&str, &str)], args: &[&str]) -> Result<Value, String> {
-    let output = common::with_user_env(Command::new("aws").arg("logs").args(args), berth)
-        .env("AWS_PAGER", "")
-        .envs(env.iter().copied())
-        .output()
-        .expect("the aws CLI is installed (tools/test installs it)");
-    if output.status.success() {
-        Ok(serde_json::from_slice(&output.stdout).unwrap_or(Value::Null))
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
+    common::aws_json(berth, "logs", args, env)
 }
 
 fn ok(berth: &Berth, args: &[&str]) -> Value {
-    logs(berth, args).unwrap_or_else(|e| panic!("aws logs {args:?}: {e}"))
+    common::aws_ok(berth, "logs", args)
 }
 
 fn err(berth: &Berth, args: &[&str]) -> String {
-    match logs(berth, args) {
-        Ok(out) => panic!("aws logs {args:?} should fail, got {out}"),
-        Err(stderr) => stderr,
-    }
+    common::aws_err(berth, "logs", args)
 }
 
 fn messages(out: &Value) -> Vec<String> {

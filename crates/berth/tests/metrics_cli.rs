@@ -8,7 +8,6 @@ mod common;
 
 use berth_testkit::{Berth, BerthOptions};
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::Duration;
 
 /// `berth server` evaluating alarms every second (no Docker needed).
@@ -22,27 +21,12 @@ fn server() -> Berth {
 }
 
 /// Runs `aws cloudwatch <args>` as a user would; `Ok(stdout as JSON)` or `Err(stderr)`.
-fn cw(berth: &Berth, args: &[&str]) -> Result<Value, String> {
-    let output = common::with_user_env(Command::new("aws").arg("cloudwatch").args(args), berth)
-        .env("AWS_PAGER", "")
-        .output()
-        .expect("the aws CLI is installed (tools/test installs it)");
-    if output.status.success() {
-        Ok(serde_json::from_slice(&output.stdout).unwrap_or(Value::Null))
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
-}
-
 fn ok(berth: &Berth, args: &[&str]) -> Value {
-    cw(berth, args).unwrap_or_else(|e| panic!("aws cloudwatch {args:?}: {e}"))
+    common::aws_ok(berth, "cloudwatch", args)
 }
 
 fn err(berth: &Berth, args: &[&str]) -> String {
-    match cw(berth, args) {
-        Ok(out) => panic!("aws cloudwatch {args:?} should fail, got {out}"),
-        Err(stderr) => stderr,
-    }
+    common::aws_err(berth, "cloudwatch", args)
 }
 
 fn now() -> i64 {

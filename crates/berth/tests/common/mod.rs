@@ -318,6 +318,39 @@ pub fn aws_cli(berth: &Berth, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Runs `aws <service> <args>` as a user would (see [`with_user_env`]; no pager), with extra environment
+/// variables; `Ok(stdout as JSON)` (null when it printed nothing) or `Err(stderr)`.
+pub fn aws_json(
+    berth: &Berth,
+    service: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<serde_json::Value, String> {
+    let output = with_user_env(std::process::Command::new("aws").arg(service).args(args), berth)
+        .env("AWS_PAGER", "")
+        .envs(env.iter().copied())
+        .output()
+        .expect("the aws CLI is installed (tools/test installs it)");
+    if output.status.success() {
+        Ok(serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null))
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// [`aws_json`] that must succeed: its output.
+pub fn aws_ok(berth: &Berth, service: &str, args: &[&str]) -> serde_json::Value {
+    aws_json(berth, service, args, &[]).unwrap_or_else(|e| panic!("aws {service} {args:?}: {e}"))
+}
+
+/// [`aws_json`] that must fail: its standard error.
+pub fn aws_err(berth: &Berth, service: &str, args: &[&str]) -> String {
+    match aws_json(berth, service, args, &[]) {
+        Ok(out) => panic!("aws {service} {args:?} should fail, got {out}"),
+        Err(stderr) => stderr,
+    }
+}
+
 /// The running containers of this Berth's tasks (any family), as (container id, task ARN).
 pub fn running_task_containers(berth: &Berth) -> Vec<(String, String)> {
     let listing = berth_testkit::docker(&[
