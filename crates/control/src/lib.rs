@@ -27,6 +27,8 @@
 //! - [`records`] are what the store holds, written and read by [`stored`] with a schema version per kind (older
 //!   versions upgraded as read, newer refused); clusters, tasks, container instances and services are Berth's own
 //!   types, rendered to the wire shapes only when answered; statuses are the enums of [`status`].
+//! - [`utilization`] keeps the agents' latest usage sample per task and computes the `AWS/ECS` percentages
+//!   ([`Control::ecs_metrics`]) the server writes into its metric store.
 //!
 //! # Limitations
 //! Capacity providers, daemons, Express services, task sets, load balancers and service discovery are not
