@@ -1,0 +1,162 @@
+//! Issue 13's log ingest benchmark: lines a second from a container to a query that returns them, against Docker's
+//! own `json-file` driver plus `docker logs` on the same workload, in one run on this machine.
+//!
+//! - Berth: `berth up`, a task of the workload's `lines N` mode with the `awslogs` driver (blocking mode, flush
+//!   every second); timed from RunTask's send until GetLogEvents shows the workload's last line (`done`), then
+//!   every line is counted with GetLogEvents.
+//! - Peer: `docker run -d` of the same image and command with `json-file`; timed from the run until
+//!   `docker logs --tail 1` shows `done`, then `docker logs` is counted.
+//!
+//! Run: `cargo build --release -p berth && cargo run --release -p berth --example bench_logs`
+//! (`BERTH_BIN` overrides the binary; `BENCH_LINES` the number of lines, default 1,000,000; `BENCH_ROUNDS` the
+//! rounds, default 3).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // a benchmark fails loudly and times real work
+
+use aws_sdk_ecs::types::{ContainerDefinition, LogConfiguration, LogDriver};
+use berth_testkit::{Berth, docker};
+use std::time::{Duration, Instant};
+
+fn binary() -> String {
+    std::env::var("BERTH_BIN")
+        .unwrap_or_else(|_| format!("{}/target/release/berth", berth_testkit::workspace_root().display()))
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn logs_client(berth: &Berth) -> aws_sdk_cloudwatchlogs::Client {
+    use aws_sdk_cloudwatchlogs::{Client, Config, config};
+    let creds =
+        aws_credential_types::Credentials::new(&berth.access_key_id, &berth.secret_access_key, None, None, "bench");
+    let config = Config::builder()
+        .behavior_version(config::BehaviorVersion::latest())
+        .region(config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(berth.url())
+        .build();
+    Client::from_conf(config)
+}
+
+/// Counts a stream's events, paging forward until the token stops moving.
+async fn count(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, stream: &str) -> usize {
+    let (mut total, mut token) = (0, None::<String>);
+    loop {
+        let page = logs
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(true)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        total += page.events.unwrap_or_default().len();
+        if page.next_forward_token.is_none() || page.next_forward_token == token {
+            return total;
+        }
+        token = page.next_forward_token;
+    }
+}
+
+/// One Berth round: seconds until the last line is queryable, and the lines stored.
+async fn berth_round(berth: &Berth, image: &str, lines: usize, round: usize) -> (f64, usize) {
+    let ecs = berth_testkit::ecs_client(berth);
+    let logs = logs_client(berth);
+    let family = format!("bench-logs-{round}");
+    let log = LogConfiguration::builder()
+        .log_driver(LogDriver::Awslogs)
+        .options("awslogs-group", "/bench/logs")
+        .options("awslogs-create-group", "true")
+        .options("awslogs-stream-prefix", "bench")
+        .options("mode", "blocking")
+        .options("awslogs-force-flush-interval-seconds", "1")
+        .build()
+        .unwrap();
+    let container = ContainerDefinition::builder()
+        .name("app")
+        .image(image)
+        .memory(64)
+        .set_command(Some(vec!["lines".into(), lines.to_string()]))
+        .log_configuration(log)
+        .build();
+    ecs.register_task_definition().family(&family).container_definitions(container).send().await.unwrap();
+    let started = Instant::now();
+    let run = ecs.run_task().task_definition(&family).send().await.unwrap();
+    let task_arn = run.tasks.unwrap_or_default().remove(0).task_arn.unwrap();
+    let stream = format!("bench/app/{}", task_arn.rsplit('/').next().unwrap());
+    loop {
+        // The newest event of the stream (GetLogEvents without startFromHead reads from the end).
+        let found = logs
+            .get_log_events()
+            .log_group_name("/bench/logs")
+            .log_stream_name(&stream)
+            .limit(1)
+            .send()
+            .await
+            .ok()
+            .is_some_and(|r| r.events.unwrap_or_default().iter().any(|e| e.message.as_deref() == Some("done")));
+        if found {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    (seconds, count(&logs, "/bench/logs", &stream).await)
+}
+
+/// One round of the peer: seconds until `docker logs` shows the last line, and the lines it shows.
+fn docker_round(image: &str, lines: usize) -> (f64, usize) {
+    let started = Instant::now();
+    let id = docker(&["run", "-d", "--log-driver", "json-file", image, "lines", &lines.to_string()]).unwrap();
+    let id = id.trim().to_string();
+    loop {
+        let out = std::process::Command::new("docker").args(["logs", "--tail", "1", &id]).output().unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains("done") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let out = std::process::Command::new("docker").args(["logs", &id]).output().unwrap();
+    let shown =
+        String::from_utf8_lossy(&out.stdout).lines().count() + String::from_utf8_lossy(&out.stderr).lines().count();
+    let _ = docker(&["rm", "-f", &id]);
+    (seconds, shown)
+}
+
+async fn run() {
+    let lines = env_number("BENCH_LINES", 1_000_000);
+    let rounds = env_number("BENCH_ROUNDS", 3);
+    let image = berth_testkit::workload_image().unwrap();
+    let berth = Berth::up(&binary()).unwrap();
+    let ecs = berth_testkit::ecs_client(&berth);
+    berth_testkit::wait_for("the agent", Duration::from_secs(60), || async {
+        let listed = ecs.list_container_instances().send().await.ok()?;
+        (!listed.container_instance_arns.unwrap_or_default().is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    println!("log ingest, {lines} lines a round (about {} MB), {rounds} rounds", lines * 12 / 1_000_000);
+    println!(
+        "| round | Berth awslogs: s to queryable / lines/s / stored | docker json-file + docker logs: s / lines/s / shown | ratio |"
+    );
+    println!("|---|---|---|---|");
+    for round in 0..rounds {
+        let (b, stored) = berth_round(&berth, &image, lines, round).await;
+        let (d, shown) = docker_round(&image, lines);
+        let rate = |s: f64| (lines + 1) as f64 / s;
+        println!(
+            "| {} | {b:.2} s / {:.0} / {stored} | {d:.2} s / {:.0} / {shown} | {:.2}x |",
+            round + 1,
+            rate(b),
+            rate(d),
+            b / d
+        );
+    }
+}
+
+fn main() {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(run());
+}
