@@ -370,6 +370,7 @@ async fn report_loop(
         }
         match shared.client.report(&token, &req).await {
             Ok(response) => {
+                metrics::counter!("berth_agent_reports_total", "outcome" => "ok").increment(1);
                 for r in &req.tasks {
                     tracing::debug!(target: "berth_timing", task = %r.task_arn, step = %"report_acked", status = %r.last_status);
                 }
@@ -394,6 +395,7 @@ async fn report_loop(
                 return;
             }
             Err(error) => {
+                metrics::counter!("berth_agent_reports_total", "outcome" => "failed").increment(1);
                 tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "report failed");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(3));

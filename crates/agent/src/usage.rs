@@ -73,6 +73,7 @@ impl Usage {
                 _ => *task = None,
             }
         }
+        metrics::gauge!("berth_agent_running_task_containers").set(seen.len() as f64);
         lock(&self.previous).retain(|id, _| seen.contains(id));
         *lock(&self.pending) = by_task.into_values().flatten().collect();
     }

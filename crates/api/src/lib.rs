@@ -40,6 +40,7 @@ pub mod exec;
 mod logs;
 pub mod protocol;
 pub mod service;
+mod telemetry;
 
 pub use autoscaling::AutoScalingService;
 pub use cloudwatch::CloudWatchService;
@@ -183,7 +184,8 @@ async fn rpc_v2_cbor(
         let (parts, body) = request.into_parts();
         let (body, caller) = authenticated_body(&app, parts, body, service.as_ref()).await?;
         let input = serde_json::to_vec(&protocol::cbor::to_json(&body)?).map_err(|e| ApiError::internal(&e))?;
-        let output = service.call(&operation, &input, &caller).await?;
+        let output =
+            telemetry::call(app.inner.control.clock().as_ref(), service.as_ref(), &operation, &input, &caller).await?;
         let value: serde_json::Value = if output.is_empty() {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
@@ -249,7 +251,8 @@ async fn aws_query(app: &AppState, request: Request, request_id: &str) -> Respon
         let Some(op) = schema.operation(&action) else { return Err(invalid_action()) };
         let input = protocol::query::to_json(&params, schema, op.input)?;
         let input = serde_json::to_vec(&input).map_err(|e| ApiError::internal(&e))?;
-        let output = service.call(op.name, &input, &caller).await?;
+        let output =
+            telemetry::call(app.inner.control.clock().as_ref(), service.as_ref(), op.name, &input, &caller).await?;
         let value: serde_json::Value = if output.is_empty() {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
@@ -285,7 +288,9 @@ async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> (Res
     let operation = target.split_once('.').map(|(_, op)| op).unwrap_or_default();
     let (parts, body) = request.into_parts();
     let result = match authenticated_body(app, parts, body, service.as_ref()).await {
-        Ok((body, caller)) => service.call(operation, &body, &caller).await,
+        Ok((body, caller)) => {
+            telemetry::call(inner.control.clock().as_ref(), service.as_ref(), operation, &body, &caller).await
+        }
         Err(e) => Err(e),
     };
     (result, content_type)

@@ -301,7 +301,9 @@ async fn run_tracking(
     let (namespace, metric, dims, stat) =
         crate::ops_tracked_metric(&policy.resource_id, predefined.as_ref(), customized.as_ref());
     // No data, no action.
-    let Some(value) = latest(s, &namespace, &metric, &dims, &stat, if high { 3 } else { 15 }).await? else {
+    let points = s.config.target_tracking_datapoints;
+    let minutes = if high { points.high } else { points.low };
+    let Some(value) = latest(s, &namespace, &metric, &dims, &stat, i64::from(minutes)).await? else {
         return Ok(());
     };
     let now = s.clock.now();

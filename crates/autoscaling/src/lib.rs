@@ -53,7 +53,7 @@ mod service;
 mod tests;
 
 pub use error::ScalingError;
-pub use service::{Scaling, ScalingConfig};
+pub use service::{Scaling, ScalingConfig, TrackingDatapoints};
 
 pub(crate) use ops::first_run as ops_first_run;
 pub(crate) use ops::tracked_metric as ops_tracked_metric;

@@ -18,12 +18,36 @@ pub struct ScalingConfig {
     pub account_id: String,
     /// How often scheduled actions are looked at (Application Auto Scaling: every minute).
     pub evaluate_every: Duration,
+    /// How many 1-minute datapoints a target tracking policy's alarms need: above the target to scale out (AWS: 3)
+    /// and below 90% of it to scale in (AWS: 15). Fewer make scaling react sooner (tests, impatient operators);
+    /// they apply to policies put after the change.
+    pub target_tracking_datapoints: TrackingDatapoints,
+}
+
+/// The datapoints of target tracking's alarms (see [`ScalingConfig::target_tracking_datapoints`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackingDatapoints {
+    /// AlarmHigh's evaluation periods (and datapoints to alarm).
+    pub high: u32,
+    /// AlarmLow's.
+    pub low: u32,
+}
+
+impl Default for TrackingDatapoints {
+    fn default() -> Self {
+        Self { high: 3, low: 15 }
+    }
 }
 
 impl ScalingConfig {
     /// Defaults for a region and account.
     pub fn new(region: &str, account_id: &str) -> Self {
-        Self { region: region.to_string(), account_id: account_id.to_string(), evaluate_every: Duration::from_secs(60) }
+        Self {
+            region: region.to_string(),
+            account_id: account_id.to_string(),
+            evaluate_every: Duration::from_secs(60),
+            target_tracking_datapoints: TrackingDatapoints::default(),
+        }
     }
 }
 

@@ -10,6 +10,11 @@
 //! Run: `cargo build --release -p berth && cargo run --release -p berth --example bench_logs`
 //! (`BERTH_BIN` overrides the binary; `BENCH_LINES` the number of lines, default 1,000,000; `BENCH_ROUNDS` the
 //! rounds, default 3).
+//!
+//! `bench_logs filter` measures FilterLogEvents instead: `BENCH_MIB` MiB (default 1,024) of access-log lines, one
+//! in 1,000 with the term `ERROR`, written with PutLogEvents over 8 streams (and to a file), then FilterLogEvents
+//! with the pattern `ERROR` over the whole group, paged to the end and counted, against `grep -c ERROR` on the
+//! file (read once before, so it is in the page cache).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // a benchmark fails loudly and times real work
 
@@ -157,6 +162,100 @@ async fn run() {
     }
 }
 
+/// Line `i` of the filter benchmark's text: an access-log line of about 120 bytes, `ERROR` in one of 1,000.
+fn access_line(i: usize) -> String {
+    let level = if i % 1000 == 999 { "ERROR" } else { "INFO" };
+    format!(
+        "10.0.{}.{} - - [29/Nov/2026:17:00:00 +0000] \"GET /api/v1/items/{i} HTTP/1.1\" {} {} {level} req-{i:012x}",
+        (i / 256) % 256,
+        i % 256,
+        if level == "ERROR" { 500 } else { 200 },
+        512 + i % 4096
+    )
+}
+
+async fn filter_run() {
+    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+    use std::io::Write;
+    let mib = env_number("BENCH_MIB", 1024);
+    let berth = Berth::up(&binary()).unwrap();
+    let logs = logs_client(&berth);
+    let group = "/bench/filter";
+    logs.create_log_group().log_group_name(group).send().await.unwrap();
+    let streams: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
+    for s in &streams {
+        logs.create_log_stream().log_group_name(group).log_stream_name(s).send().await.unwrap();
+    }
+    let file_path = berth.data_dir.path().join("filter-bench.log");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&file_path).unwrap());
+    let target = mib * 1024 * 1024;
+    let (mut written, mut i, mut batch_no) = (0usize, 0usize, 0usize);
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let loaded = Instant::now();
+    while written < target {
+        let mut events = Vec::with_capacity(8000);
+        let mut bytes = 0;
+        while bytes < 900_000 && events.len() < 8000 && written + bytes < target {
+            let line = access_line(i);
+            writeln!(file, "{line}").unwrap();
+            bytes += line.len() + 1;
+            events.push(
+                InputLogEvent::builder().timestamp(now_ms - 3_600_000 + batch_no as i64).message(line).build().unwrap(),
+            );
+            i += 1;
+        }
+        written += bytes;
+        let stream = &streams[batch_no % streams.len()];
+        logs.put_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .set_log_events(Some(events))
+            .send()
+            .await
+            .unwrap();
+        batch_no += 1;
+    }
+    file.flush().unwrap();
+    drop(file);
+    let expected = (0..i).filter(|n| n % 1000 == 999).count();
+    println!("loaded {} lines, {:.0} MiB, in {:.1} s", i, written as f64 / 1048576.0, loaded.elapsed().as_secs_f64());
+    // Warm the page cache for grep, as the store's files are warm from the load.
+    let _ = std::process::Command::new("cat").arg(&file_path).stdout(std::process::Stdio::null()).status();
+    println!("| round | Berth FilterLogEvents `ERROR`: s / matches | grep -c ERROR: s / matches | ratio |");
+    println!("|---|---|---|---|");
+    for round in 0..env_number("BENCH_ROUNDS", 3) {
+        let started = Instant::now();
+        let (mut found, mut token) = (0usize, None::<String>);
+        loop {
+            let page = logs
+                .filter_log_events()
+                .log_group_name(group)
+                .filter_pattern("ERROR")
+                .set_next_token(token.take())
+                .send()
+                .await
+                .unwrap();
+            found += page.events.unwrap_or_default().len();
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        let b = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let out = std::process::Command::new("grep").args(["-c", "ERROR"]).arg(&file_path).output().unwrap();
+        let g = started.elapsed().as_secs_f64();
+        let grep_count: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        assert_eq!((found, grep_count), (expected, expected), "every match, no other");
+        println!("| {} | {b:.2} s / {found} | {g:.2} s / {grep_count} | {:.2}x |", round + 1, b / g);
+    }
+}
+
 fn main() {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(run());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    if std::env::args().nth(1).as_deref() == Some("filter") {
+        runtime.block_on(filter_run());
+    } else {
+        runtime.block_on(run());
+    }
 }

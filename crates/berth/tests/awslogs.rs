@@ -210,3 +210,53 @@ async fn blocking_mode_holds_the_container_and_non_blocking_mode_drops_while_the
     .unwrap();
     assert!(got.len() < count / 10, "non-blocking mode dropped lines while the store was down: kept {}", got.len());
 }
+
+/// `/metrics` on both roles after a task shipped its lines: the agent counts the events it shipped and its reports,
+/// the server counts the PutLogEvents calls it served and shows the task, the connected agent and the store's size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_roles_count_the_shipping_on_their_metrics_endpoints() {
+    berth_testkit::require_docker();
+    let mut berth = Berth::start(berth_testkit::BerthOptions {
+        binary: env!("CARGO_BIN_EXE_berth").into(),
+        role: "server",
+        extra_args: Vec::new(),
+    })
+    .expect("berth server starts");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = AGENT_ARGS.to_vec();
+    args.extend(["--metrics-listen", listen.as_str()]);
+    berth.start_agent(&berth.data_dir.path().join("agent-0"), &args).expect("the agent starts");
+    let client = ecs_client(&berth);
+    common::wait_for_instances(&client, "default", 1).await;
+    let options =
+        [("awslogs-group", "/ecs/counted"), ("awslogs-create-group", "true"), ("awslogs-region", "us-east-1")];
+    let task = run_lines(&client, "counted", &["lines", "1000"], &options).await;
+    wait_status(&client, &task, "STOPPED", Duration::from_secs(60)).await;
+    let agent_url = format!("http://{listen}/metrics");
+    let shipped = wait_for("the agent counted every line shipped", Duration::from_secs(30), || async {
+        let (_, text) = berth_testkit::http_get(&agent_url).ok()?;
+        let shipped = common::prometheus_value(&text, "berth_agent_log_events_shipped_total", &[])?;
+        (shipped >= 1000.0).then_some((shipped, text))
+    })
+    .await;
+    let (shipped, agent) = shipped.unwrap();
+    assert!(shipped <= 1001.0, "each line once (and the workload's last line): {shipped}");
+    assert!(common::prometheus_value(&agent, "berth_agent_reports_total", &[("outcome", "ok")]).unwrap() >= 1.0);
+    assert!(common::prometheus_value(&agent, "berth_http_requests_total", &[("listener", "agent")]).is_some());
+
+    let (status, server) = berth_testkit::http_get(&format!("{}/metrics", berth.url())).unwrap();
+    assert_eq!(status, 200, "{server}");
+    let puts = [("api", "logs"), ("operation", "PutLogEvents"), ("outcome", "ok")];
+    assert!(common::prometheus_value(&server, "berth_api_requests_total", &puts).unwrap() >= 1.0, "{server}");
+    let runs = [("api", "ecs"), ("operation", "RunTask"), ("outcome", "ok")];
+    assert_eq!(common::prometheus_value(&server, "berth_api_requests_total", &runs), Some(1.0), "{server}");
+    assert_eq!(common::prometheus_value(&server, "berth_tasks", &[("last_status", "STOPPED")]), Some(1.0));
+    assert_eq!(common::prometheus_value(&server, "berth_agents_connected", &[]), Some(1.0));
+    assert!(common::prometheus_value(&server, "berth_store_bytes", &[]).unwrap() > 0.0);
+    assert!(
+        common::prometheus_value(&server, "berth_api_request_duration_seconds_count", &[("api", "ecs")]).unwrap()
+            >= 1.0,
+        "{server}"
+    );
+}

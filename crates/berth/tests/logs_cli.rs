@@ -212,6 +212,38 @@ fn the_aws_cli_drives_cloudwatch_logs() {
     );
     let filters = ok(&berth, &["describe-metric-filters", "--log-group-name", group]);
     assert_eq!(filters["metricFilters"][0]["filterName"], "slow");
+    // The filter feeds a CloudWatch series from the events written after it: 250 and 150 match, 50 does not.
+    let slow = now_millis();
+    let timed = json!([
+        {"timestamp": slow, "message": "{\"ms\": 250}"},
+        {"timestamp": slow + 1, "message": "{\"ms\": 50}"},
+        {"timestamp": slow + 2, "message": "{\"ms\": 150}"}
+    ]);
+    std::fs::write(&file, timed.to_string()).unwrap();
+    ok(&berth, &["put-log-events", "--log-group-name", group, "--log-stream-name", "web/2", "--log-events", &input]);
+    let (from, to) = ((slow / 1000 - 600).to_string(), (slow / 1000 + 120).to_string());
+    let stats = common::aws_ok(
+        &berth,
+        "cloudwatch",
+        &[
+            "get-metric-statistics",
+            "--namespace",
+            "App",
+            "--metric-name",
+            "Slow",
+            "--start-time",
+            &from,
+            "--end-time",
+            &to,
+            "--period",
+            "3600",
+            "--statistics",
+            "Sum",
+            "SampleCount",
+        ],
+    );
+    let point = &stats["Datapoints"][0];
+    assert_eq!((point["Sum"].as_f64(), point["SampleCount"].as_f64()), (Some(400.0), Some(2.0)), "{stats}");
     let tested =
         ok(&berth, &["test-metric-filter", "--filter-pattern", "[a, b = 2]", "--log-event-messages", "1 2", "1 3"]);
     assert_eq!(tested["matches"].as_array().unwrap().len(), 1);
@@ -260,7 +292,7 @@ fn the_aws_cli_drives_cloudwatch_logs() {
         err(&berth, &["get-log-events", "--log-group-name", group, "--log-stream-name", "web/1"])
             .contains("ResourceNotFoundException")
     );
-    assert_eq!(filter(&berth, group, "").len(), 3, "the deleted stream's events are gone");
+    assert_eq!(filter(&berth, group, "").len(), 6, "the deleted stream's events are gone (web/2 keeps its 6)");
     ok(&berth, &["delete-log-group", "--log-group-name", group]);
     assert_eq!(ok(&berth, &["describe-log-groups"])["logGroups"], json!([]));
     assert!(err(&berth, &["delete-log-group", "--log-group-name", group]).contains("ResourceNotFoundException"));

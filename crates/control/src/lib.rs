@@ -28,7 +28,8 @@
 //!   versions upgraded as read, newer refused); clusters, tasks, container instances and services are Berth's own
 //!   types, rendered to the wire shapes only when answered; statuses are the enums of [`status`].
 //! - [`utilization`] keeps the agents' latest usage sample per task and computes the `AWS/ECS` percentages
-//!   ([`Control::ecs_metrics`]) the server writes into its metric store.
+//!   ([`Control::ecs_metrics`]) the server writes into its metric store; [`insights`] the `ECS/ContainerInsights`
+//!   figures of clusters with Container Insights on ([`Control::container_insights_metrics`]).
 //!
 //! # Limitations
 //! Capacity providers, daemons, Express services, task sets, load balancers and service discovery are not
@@ -41,8 +42,10 @@ pub mod agents;
 mod attributes;
 pub mod cache;
 mod clusters;
+pub mod counts;
 mod error;
 pub mod exec;
+pub mod insights;
 mod instances;
 pub mod live_placement;
 pub mod liveness;

@@ -72,6 +72,32 @@ fn percent(part: f64, whole: f64) -> Option<f64> {
 }
 
 impl Control {
+    /// The `ECS/ContainerInsights` datapoints at `now` of the clusters whose `containerInsights` setting is on
+    /// ([`crate::insights`]).
+    pub fn container_insights_metrics(&self, now: f64) -> Vec<crate::insights::InsightsDatapoint> {
+        let fresh = self.usage.fresh(now);
+        let state = self.cache.read();
+        let enabled: std::collections::HashSet<String> = state
+            .clusters
+            .values()
+            .map(|v| &v.record)
+            .filter(|c| {
+                c.settings.iter().any(|s| s.name == "containerInsights" && crate::insights::enabled(s.value.as_deref()))
+            })
+            .map(|c| c.name.clone())
+            .collect();
+        if enabled.is_empty() {
+            return Vec::new();
+        }
+        crate::insights::datapoints(
+            &enabled,
+            state.tasks.values().map(|v| v.record.as_ref()),
+            state.services.values().map(|v| v.record.as_ref()),
+            state.instances.values().map(|v| v.record.as_ref()),
+            &fresh,
+        )
+    }
+
     /// The `AWS/ECS` datapoints at `now`, from the tasks' latest usage samples and the cluster state.
     pub fn ecs_metrics(&self, now: f64) -> Vec<EcsDatapoint> {
         let fresh = self.usage.fresh(now);

@@ -2,8 +2,10 @@
 //!
 //! [`apply`] turns one event into the data points its group's metric filters give: for each filter whose pattern
 //! matches, one point per transformation, with the value `metricValue` names (`1`, `$.latency`, `$bytes`) and the
-//! dimensions resolved the same way. `defaultValue` is for the caller's periods without a match; it is not
-//! emitted here.
+//! dimensions resolved the same way. [`apply_batch`] does that for a stored batch and adds each transformation's
+//! `defaultValue` once for a batch in which its filter matched no event (CloudWatch reports the default value for
+//! ingestion without a match, so a count metric reads 0 rather than missing). The points go to the [`MetricSink`]
+//! the server registers ([`crate::Logs::set_metric_sink`]), which writes them into the metrics store.
 
 use crate::pattern::Pattern;
 use berth_model::logs::MetricFilter;
@@ -59,6 +61,42 @@ pub fn apply(filters: &[MetricFilter], timestamp: i64, message: &str) -> Vec<Met
     out
 }
 
+/// Where metric filters' data points go (the server writes them into the CloudWatch metrics store).
+pub trait MetricSink: Send + Sync {
+    /// Records the points of one stored batch; a point that cannot be stored is the sink's to log.
+    fn put(&self, points: &[MetricDatum]);
+}
+
+/// The data points `filters` give for a stored batch of `(timestamp, message)` events: [`apply`] for each event,
+/// plus each transformation's `defaultValue` (at the batch's last timestamp) when its filter matched none of them.
+pub fn apply_batch(filters: &[MetricFilter], events: &[(i64, String)]) -> Vec<MetricDatum> {
+    let mut out = Vec::new();
+    for filter in filters {
+        let one = std::slice::from_ref(filter);
+        let before = out.len();
+        for (timestamp, message) in events {
+            out.extend(apply(one, *timestamp, message));
+        }
+        if out.len() > before {
+            continue;
+        }
+        let Some((last, _)) = events.last() else { continue };
+        for t in filter.metric_transformations.iter().flatten() {
+            let Some(value) = t.default_value else { continue };
+            out.push(MetricDatum {
+                filter_name: filter.filter_name.clone().unwrap_or_default(),
+                namespace: t.metric_namespace.clone(),
+                name: t.metric_name.clone(),
+                value,
+                dimensions: BTreeMap::new(),
+                unit: t.unit.map(|u| u.as_str().to_string()),
+                timestamp: *last,
+            });
+        }
+    }
+    out
+}
+
 /// A dimension's value: `$.path` or `$field` from the event, else the text as written.
 fn dimension_value(pattern: &Pattern, message: &str, spec: &str) -> Option<String> {
     if let Some(path) = spec.strip_prefix("$.") {
@@ -103,5 +141,19 @@ mod tests {
         assert_eq!((points[0].value, points[0].dimensions["Level"].as_str(), points[0].timestamp), (250.0, "error", 7));
         assert!(apply(&filters, 7, r#"{"level": "error", "ms": 50}"#).is_empty());
         assert_eq!(apply(&[filter("ERROR", "1")], 1, "ERROR x")[0].value, 1.0);
+    }
+
+    #[test]
+    fn a_batch_without_a_match_gives_the_default_value_once() {
+        let mut counting = filter("ERROR", "1");
+        counting.metric_transformations.as_mut().unwrap()[0].default_value = Some(0.0);
+        counting.metric_transformations.as_mut().unwrap()[0].dimensions = None;
+        let quiet = [(1, "ok".to_string()), (2, "fine".to_string())];
+        let points = apply_batch(std::slice::from_ref(&counting), &quiet);
+        assert_eq!(points.iter().map(|p| (p.value, p.timestamp)).collect::<Vec<_>>(), vec![(0.0, 2)]);
+        let noisy = [(1, "ERROR a".to_string()), (2, "ok".to_string()), (3, "ERROR b".to_string())];
+        let points = apply_batch(std::slice::from_ref(&counting), &noisy);
+        assert_eq!(points.iter().map(|p| (p.value, p.timestamp)).collect::<Vec<_>>(), vec![(1.0, 1), (1.0, 3)]);
+        assert!(apply_batch(&[filter("ERROR", "1")], &quiet).is_empty(), "no default value, no point");
     }
 }

@@ -3,6 +3,7 @@
 use crate::LogsError;
 use crate::events::{EventStore, EventStoreConfig};
 use crate::meta::Meta;
+use crate::metric_filters::MetricSink;
 use berth_model::clock::Clock;
 use berth_model::logs::{InputLogEvent, RejectedLogEventsInfo};
 use berth_store::SharedStore;
@@ -55,6 +56,7 @@ pub struct Logs {
     pub(crate) events: Arc<EventStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: LogsConfig,
+    pub(crate) metric_sink: std::sync::RwLock<Option<Arc<dyn MetricSink>>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -67,8 +69,14 @@ impl Logs {
         let events = tokio::task::spawn_blocking(move || EventStore::open(&dir, segments))
             .await
             .map_err(|e| LogsError::internal(&e))??;
-        let logs =
-            Arc::new(Self { meta: Meta::new(store), events: Arc::new(events), clock, config, tasks: Mutex::default() });
+        let logs = Arc::new(Self {
+            meta: Meta::new(store),
+            events: Arc::new(events),
+            clock,
+            config,
+            metric_sink: std::sync::RwLock::default(),
+            tasks: Mutex::default(),
+        });
         let live: std::collections::HashSet<String> = logs.meta.groups().await?.into_iter().map(|g| g.dir).collect();
         for id in logs.events.group_ids() {
             if !live.contains(&id) {
@@ -109,6 +117,17 @@ impl Logs {
         batch_id: Option<String>,
     ) -> Result<AppendOutcome, LogsError> {
         crate::ops::put::append(self, group, stream, events, batch_id).await
+    }
+
+    /// Registers where metric filters' data points go (replacing any before it). Without a sink, metric filters
+    /// are stored and described but feed no series.
+    pub fn set_metric_sink(&self, sink: Arc<dyn MetricSink>) {
+        *self.metric_sink.write().unwrap_or_else(|p| p.into_inner()) = Some(sink);
+    }
+
+    /// The registered metric sink, if any.
+    pub(crate) fn metric_sink(&self) -> Option<Arc<dyn MetricSink>> {
+        self.metric_sink.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The metric filters of a group (for the metrics feature: pass them to [`crate::metric_filters::apply`]).

@@ -34,8 +34,9 @@
 //!   the control plane's `AWS/ECS` series.
 //!
 //! # Limitations
-//! The `AWS/ECS` series are computed by the control plane (`berth_control::utilization`) from the agents' samples
-//! and written here by the server. Not built yet: Container Insights series and `/metrics` in Prometheus format. Metric math and Metrics Insights expressions, trimmed means, composite
+//! The `AWS/ECS` and `ECS/ContainerInsights` series are computed by the control plane (`berth_control::utilization`,
+//! `berth_control::insights`) from the agents' samples and written here by the server, as are metric filters'
+//! points (`berth_logs::metric_filters`). Metric math and Metrics Insights expressions, trimmed means, composite
 //! alarms, anomaly detection, dashboards, metric streams and Contributor Insights are refused by name. Alarms do
 //! not widen their evaluation range when points are missing, as CloudWatch does. History keeps the newest 100
 //! items per alarm.

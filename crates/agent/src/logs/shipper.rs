@@ -466,6 +466,7 @@ impl<'a, R: ContainerRuntime> Session<'a, R> {
             {
                 self.queue_bytes -= oldest.batch_bytes();
                 self.dropped += 1;
+                metrics::counter!("berth_agent_log_events_dropped_total").increment(1);
             }
         }
     }
@@ -531,6 +532,7 @@ impl<'a, R: ContainerRuntime> Session<'a, R> {
                     tracing::warn!(container = %id, %error, "awslogs: cannot record the checkpoint");
                 }
                 self.ctx.state.clear_inflight(id);
+                metrics::counter!("berth_agent_log_events_shipped_total").increment(batch.events.len() as u64);
                 if let Some(pace) = &self.pace {
                     pace.delivered(&batch);
                 }

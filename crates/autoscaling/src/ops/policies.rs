@@ -230,7 +230,8 @@ pub(crate) fn tracked_metric(
 }
 
 /// Creates (or updates) a target tracking policy's alarms: AlarmHigh above the target over 3 minutes, AlarmLow
-/// below 90% of it over 15 (none with DisableScaleIn), both invoking the policy.
+/// below 90% of it over 15 (none with DisableScaleIn; the counts are [`crate::ScalingConfig`]'s), both invoking
+/// the policy.
 async fn put_alarms(s: &Scaling, policy: &PolicyRecord) -> Result<Vec<Alarm>, ScalingError> {
     let PolicyConfig::TargetTracking {
         target, predefined, customized, disable_scale_in, alarm_high, alarm_low, ..
@@ -240,11 +241,12 @@ async fn put_alarms(s: &Scaling, policy: &PolicyRecord) -> Result<Vec<Alarm>, Sc
     };
     let (namespace, metric, dims, stat) = tracked_metric(&policy.resource_id, predefined.as_ref(), customized.as_ref());
     let dims: Vec<Value> = dims.iter().map(|(n, v)| json!({"Name": n, "Value": v})).collect();
-    let mut specs = vec![(alarm_high, "GreaterThanThreshold", *target, 3)];
+    let points = s.config.target_tracking_datapoints;
+    let mut specs = vec![(alarm_high, "GreaterThanThreshold", *target, points.high)];
     if *disable_scale_in {
         let _ = s.metrics.call("DeleteAlarms", json!({"AlarmNames": [alarm_low]}).to_string().as_bytes()).await;
     } else {
-        specs.push((alarm_low, "LessThanThreshold", target * 0.9, 15));
+        specs.push((alarm_low, "LessThanThreshold", target * 0.9, points.low));
     }
     let mut alarms = Vec::new();
     for (name, comparison, threshold, periods) in specs {

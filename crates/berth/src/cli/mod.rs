@@ -132,6 +132,10 @@ pub struct ServerArgs {
     /// Seconds between two looks at Application Auto Scaling's scheduled actions (AWS: each minute).
     #[arg(long, default_value_t = 60.0)]
     pub scaling_evaluation_seconds: f64,
+    /// How many 1-minute datapoints target tracking's alarms need, `HIGH,LOW`: above the target before a scale-out
+    /// and below 90% of it before a scale-in (Application Auto Scaling: 3,15). Applies to policies put afterwards.
+    #[arg(long, default_value = "3,15", value_parser = parse_datapoints)]
+    pub target_tracking_datapoints: berth_autoscaling::TrackingDatapoints,
     /// The most metric series the CloudWatch store keeps (PutMetricData past it gets `LimitExceeded`).
     #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_series)]
     pub metrics_max_series: usize,
@@ -239,6 +243,10 @@ pub struct AgentArgs {
     /// How the host is described.
     #[command(flatten)]
     pub node: NodeArgs,
+    /// Where the agent serves `GET /metrics` (Prometheus text format) and `GET /healthz`; `off` serves nothing.
+    /// A port already in use is logged and skipped (several agents on one host).
+    #[arg(long, default_value = "127.0.0.1:51678", env = "BERTH_AGENT_METRICS_LISTEN")]
+    pub metrics_listen: String,
     /// TEST ONLY: report this agent version instead of the real one, until the agent updates itself (the flag is
     /// dropped when it re-executes). Lets tests exercise UpdateContainerAgent with a single binary.
     #[arg(long = TEST_AGENT_VERSION_FLAG, hide = true)]
@@ -247,6 +255,17 @@ pub struct AgentArgs {
 
 /// The test-only flag that makes an agent report an older version (see [`AgentArgs::test_report_agent_version`]).
 pub const TEST_AGENT_VERSION_FLAG: &str = "test-report-agent-version";
+
+fn parse_datapoints(text: &str) -> Result<berth_autoscaling::TrackingDatapoints, String> {
+    let parse = |n: &str| n.trim().parse::<u32>().ok().filter(|n| (1..=1440).contains(n));
+    match text.split_once(',') {
+        Some((high, low)) => match (parse(high), parse(low)) {
+            (Some(high), Some(low)) => Ok(berth_autoscaling::TrackingDatapoints { high, low }),
+            _ => Err(format!("{text:?}: each count must be 1 to 1440")),
+        },
+        None => Err(format!("{text:?} is not HIGH,LOW (e.g. 3,15)")),
+    }
+}
 
 fn parse_attribute(text: &str) -> Result<(String, String), String> {
     let (name, value) = text.split_once('=').ok_or_else(|| format!("attribute {text:?} is not name=value"))?;

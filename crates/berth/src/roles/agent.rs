@@ -110,8 +110,31 @@ pub async fn run(args: AgentArgs) -> Result<()> {
         Some(SelfUpdate::from_current_process(flag).context("resolving the agent's own binary for updates")?);
     config.reported_version = args.test_report_agent_version;
     let runtime = docker().await?;
+    serve_metrics(&args.metrics_listen).await?;
     tokio::select! {
         result = run_agent(runtime, config, Arc::new(SystemClock)) => result.context("the agent stopped"),
         _ = super::server::shutdown_signal() => Ok(()),
     }
+}
+
+/// Serves the agent's `/metrics` and `/healthz` on `listen` (`off`: nowhere). A bind failure is logged, not fatal:
+/// several agents may share a host.
+async fn serve_metrics(listen: &str) -> Result<()> {
+    if listen == "off" {
+        return Ok(());
+    }
+    let addr: std::net::SocketAddr =
+        listen.parse().with_context(|| format!("--metrics-listen {listen:?} must be an address:port or off"))?;
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::warn!(%error, %addr, "cannot serve the agent's /metrics there; continuing without it");
+            return Ok(());
+        }
+    };
+    let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+    let app = super::prometheus::instrument(app, "agent", super::prometheus::no_gauges());
+    tracing::info!(%addr, "agent metrics on /metrics");
+    tokio::spawn(berth_listener::serve(listener, app, berth_listener::Limits::default(), std::future::pending()));
+    Ok(())
 }

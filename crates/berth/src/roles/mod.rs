@@ -6,6 +6,7 @@ pub mod aws;
 pub mod exec;
 pub mod files;
 pub mod logs;
+pub mod prometheus;
 pub mod registry;
 pub mod server;
 pub mod up;

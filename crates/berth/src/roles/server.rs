@@ -78,12 +78,14 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .await
         .context("opening the metric store")?;
     metrics.spawn_background();
+    logs.set_metric_sink(Arc::new(LogMetricSink(metrics.clone())));
     tokio::spawn(publish_ecs_metrics(control.clone(), metrics.clone(), clock.clone()));
     let mut scaling_config = berth_autoscaling::ScalingConfig::new(&args.region, &args.account_id);
     scaling_config.evaluate_every = Duration::try_from_secs_f64(args.scaling_evaluation_seconds)
         .ok()
         .filter(|d| !d.is_zero())
         .context("--scaling-evaluation-seconds must be a positive number")?;
+    scaling_config.target_tracking_datapoints = args.target_tracking_datapoints;
     // Registers itself as the metrics' alarm hook: alarm actions naming scaling policies reach its controller.
     let scaling = berth_autoscaling::Scaling::new(scaling_config, store, clock, control.clone(), metrics.clone());
     scaling.spawn_background();
@@ -109,6 +111,8 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
     })
     .merge(registry.router());
+    let store_files = ["state.db", "state.db-wal"].map(|f| args.data_dir.join(f)).to_vec();
+    let app = super::prometheus::instrument(app, "api", super::prometheus::server_gauges(control.clone(), store_files));
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     Ok(RunningServer { listener, app, join_token, credentials, metrics })
 }
@@ -183,6 +187,23 @@ pub async fn run(args: ServerArgs) -> Result<()> {
 /// How often the `AWS/ECS` series get a datapoint (the agents sample every 10 s).
 const ECS_METRICS_EVERY: f64 = 10.0;
 
+/// Writes metric filters' data points (CloudWatch Logs) into the metric store, as CloudWatch does.
+struct LogMetricSink(Arc<berth_metrics::Metrics>);
+
+impl berth_logs::metric_filters::MetricSink for LogMetricSink {
+    fn put(&self, points: &[berth_logs::metric_filters::MetricDatum]) {
+        for point in points {
+            let dimensions: Vec<(&str, &str)> =
+                point.dimensions.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let unit = point.unit.as_deref().and_then(berth_model::cloudwatch::StandardUnit::parse);
+            let at = point.timestamp as f64 / 1000.0;
+            if let Err(error) = self.0.put(&point.namespace, &point.name, &dimensions, at, point.value, unit) {
+                tracing::warn!(%error, filter = %point.filter_name, "cannot record a metric filter's datapoint");
+            }
+        }
+    }
+}
+
 /// Writes the `AWS/ECS` utilisation and reservation series (`Control::ecs_metrics`) into the metric store every
 /// [`ECS_METRICS_EVERY`] seconds on the server's clock; the store keeps them per minute (several samples each).
 async fn publish_ecs_metrics(
@@ -199,6 +220,18 @@ async fn publish_ecs_metrics(
                 metrics.put("AWS/ECS", point.metric, &dimensions, now, point.value, Some(StandardUnit::Percent))
             {
                 tracing::warn!(%error, metric = point.metric, "cannot record an AWS/ECS datapoint");
+            }
+        }
+        for point in control.container_insights_metrics(now) {
+            use berth_control::insights::{InsightsUnit, NAMESPACE};
+            let dimensions: Vec<(&str, &str)> = point.dimensions.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let unit = match point.unit {
+                InsightsUnit::None => StandardUnit::None,
+                InsightsUnit::Megabytes => StandardUnit::Megabytes,
+                InsightsUnit::Count => StandardUnit::Count,
+            };
+            if let Err(error) = metrics.put(NAMESPACE, point.metric, &dimensions, now, point.value, Some(unit)) {
+                tracing::warn!(%error, metric = point.metric, "cannot record a Container Insights datapoint");
             }
         }
         clock.sleep_until(now + ECS_METRICS_EVERY).await;

@@ -443,3 +443,21 @@ pub async fn agent_call(
     let headers = [("x-amz-target", target.as_str()), ("content-type", "application/x-amz-json-1.1")];
     post_bearer(&format!("{}/", berth.url()), token, &headers, &body).await
 }
+
+/// The sum of a Prometheus text exposition's samples of `name` whose labels include every `labels` pair (`None`
+/// when there is no such sample).
+pub fn prometheus_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        let (metric, label_text) = match series.split_once('{') {
+            Some((m, rest)) => (m, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if metric != name || !labels.iter().all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\""))) {
+            continue;
+        }
+        *found.get_or_insert(0.0) += value.parse::<f64>().ok()?;
+    }
+    found
+}

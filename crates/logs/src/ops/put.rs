@@ -4,6 +4,7 @@ use crate::names::{check_group, check_stream};
 use crate::{AppendOutcome, Logs, LogsError};
 use berth_model::logs::{InputLogEvent, PutLogEventsRequest, PutLogEventsResponse, RejectedLogEventsInfo};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// At most this many events in a batch.
 pub const MAX_EVENTS: usize = 10_000;
@@ -104,8 +105,22 @@ pub(crate) async fn append(
         events.into_iter().skip(from).take(to - from).map(|e| (e.timestamp, e.message)).collect();
     let stored = accepted.len();
     let stream = stream.to_string();
+    let sink = logs.metric_sink();
+    let filters = match &sink {
+        Some(_) if stored > 0 => logs.meta.metric_filters(Some(group)).await?,
+        _ => Vec::new(),
+    };
+    let accepted = Arc::new(accepted);
+    let events = accepted.clone();
     let written =
-        logs.blocking(move |store| store.append(&record.dir, &stream, &accepted, now, batch_id.as_deref())).await??;
+        logs.blocking(move |store| store.append(&record.dir, &stream, &events, now, batch_id.as_deref())).await??;
+    if let Some(sink) = sink.filter(|_| written && !filters.is_empty()) {
+        // Matching runs off the async threads: a batch holds up to 10,000 events.
+        let points = logs.blocking(move |_| crate::metric_filters::apply_batch(&filters, &accepted)).await?;
+        if !points.is_empty() {
+            sink.put(&points);
+        }
+    }
     Ok(AppendOutcome { rejected, stored: if written { stored } else { 0 }, duplicate: !written })
 }
 
