@@ -9,7 +9,13 @@ const SERVER: HeaderValue = HeaderValue::from_static("awselb/2.0");
 
 /// ALB's page for an error status (`502 Bad Gateway` ...).
 pub(crate) fn error_page(status: StatusCode) -> Response<ProxyBody> {
-    let title = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    // ALB's own wording for 503 differs from the registry's reason phrase.
+    let reason = if status == StatusCode::SERVICE_UNAVAILABLE {
+        "Service Temporarily Unavailable"
+    } else {
+        status.canonical_reason().unwrap_or("")
+    };
+    let title = format!("{} {reason}", status.as_u16());
     let body = format!(
         "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n"
     );
