@@ -1,4 +1,5 @@
 //! Routing, balancing and the proxy's own answers, through real sockets on loopback.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fail loudly by design
 
 mod common;
 

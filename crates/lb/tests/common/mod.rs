@@ -1,5 +1,5 @@
 //! Helpers for the proxy's tests: in-test backends on loopback, configurations, clients.
-#![allow(dead_code, clippy::disallowed_methods)] // tests measure real time
+#![allow(dead_code, clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)] // test helpers: real time, panics as failures
 
 use berth_lb::config::*;
 use berth_lb::{Proxy, ProxyOptions, TargetHealth};
