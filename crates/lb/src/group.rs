@@ -225,3 +225,100 @@ impl Group {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HealthCheck;
+    use crate::target::InFlight;
+
+    fn group(targets: &[&str], algorithm: Algorithm) -> Arc<Group> {
+        let mut config = TargetGroup {
+            id: "tg".into(),
+            protocol: crate::config::TargetProtocol::Http,
+            health_check: HealthCheck::default(),
+            attributes: Default::default(),
+            targets: targets.iter().map(|t| t.parse().unwrap()).collect(),
+        };
+        config.attributes.algorithm = algorithm;
+        let settings = || Settings { matcher: Matcher::parse("200").unwrap(), config: config.clone() };
+        let g = Group::new(settings());
+        g.update(settings(), true, 0);
+        g
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn healthy(g: &Group, t: &str) {
+        let t = g.targets().iter().find(|x| x.addr == addr(t)).unwrap().clone();
+        t.record(Ok(()), 5, 2, 0, false);
+    }
+
+    #[test]
+    fn only_healthy_targets_while_any_is_healthy_else_all() {
+        let g = group(&["10.0.0.1:80", "10.0.0.2:80"], Algorithm::RoundRobin);
+        // none healthy yet: fail open over both
+        let picks: Vec<_> = (0..4).map(|_| g.pick(&[], None, 0).unwrap().addr).collect();
+        assert!(picks.contains(&addr("10.0.0.1:80")) && picks.contains(&addr("10.0.0.2:80")));
+        healthy(&g, "10.0.0.2:80");
+        for _ in 0..4 {
+            assert_eq!(g.pick(&[], None, 0).unwrap().addr, addr("10.0.0.2:80"));
+        }
+    }
+
+    #[test]
+    fn passive_failures_and_exclusions_are_skipped() {
+        let g = group(&["10.0.0.1:80", "10.0.0.2:80"], Algorithm::RoundRobin);
+        healthy(&g, "10.0.0.1:80");
+        healthy(&g, "10.0.0.2:80");
+        g.targets()[0].mark_passive_failure(1000);
+        for _ in 0..4 {
+            assert_eq!(g.pick(&[], None, 500).unwrap().addr, addr("10.0.0.2:80"));
+        }
+        // every candidate marked or excluded: the marked one is still better than nothing
+        assert_eq!(g.pick(&[addr("10.0.0.2:80")], None, 500).unwrap().addr, addr("10.0.0.1:80"));
+        assert!(g.pick(&[addr("10.0.0.1:80"), addr("10.0.0.2:80")], None, 500).is_none());
+    }
+
+    #[test]
+    fn sticky_target_wins_while_it_is_a_candidate() {
+        let g = group(&["10.0.0.1:80", "10.0.0.2:80"], Algorithm::RoundRobin);
+        healthy(&g, "10.0.0.1:80");
+        healthy(&g, "10.0.0.2:80");
+        for _ in 0..4 {
+            assert_eq!(g.pick(&[], Some(addr("10.0.0.2:80")), 0).unwrap().addr, addr("10.0.0.2:80"));
+        }
+        assert!(g.pick(&[], Some(addr("10.9.9.9:80")), 0).is_some());
+    }
+
+    #[test]
+    fn least_outstanding_requests() {
+        let g = group(&["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"], Algorithm::LeastOutstandingRequests);
+        let held: Vec<InFlight> = g.targets().iter().take(2).map(|t| InFlight::new(t.clone())).collect();
+        for _ in 0..5 {
+            assert_eq!(g.pick(&[], None, 0).unwrap().addr, addr("10.0.0.3:80"));
+        }
+        drop(held);
+    }
+
+    #[test]
+    fn removed_targets_drain_for_the_delay_and_come_back_with_their_state() {
+        let g = group(&["10.0.0.1:80", "10.0.0.2:80"], Algorithm::RoundRobin);
+        healthy(&g, "10.0.0.1:80");
+        let mut s = g.settings().config.clone();
+        s.targets.retain(|t| *t != addr("10.0.0.1:80"));
+        g.update(Settings { matcher: Matcher::parse("200").unwrap(), config: s.clone() }, true, 1000);
+        let report = g.report(1000);
+        assert!(report.iter().any(|h| h.target == addr("10.0.0.1:80") && h.state == TargetState::Draining));
+        assert_eq!(g.expire_draining(1000), Some(301_000));
+        for _ in 0..3 {
+            assert_eq!(g.pick(&[], None, 1000).unwrap().addr, addr("10.0.0.2:80"));
+        }
+        s.targets.push(addr("10.0.0.1:80"));
+        g.update(Settings { matcher: Matcher::parse("200").unwrap(), config: s }, true, 2000);
+        assert!(g.targets().iter().any(|t| t.addr == addr("10.0.0.1:80") && t.is_healthy()));
+        assert_eq!(g.expire_draining(2000), None);
+    }
+}

@@ -226,3 +226,81 @@ fn redirect(r: &Redirect) -> Result<(), LbError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::validate;
+    use crate::config::*;
+
+    fn config() -> Config {
+        serde_json::from_value(serde_json::json!({
+            "load_balancers": [{"id": "lb", "bind_ip": "127.0.0.1", "listeners": [{
+                "id": "l", "port": 80, "protocol": "HTTP",
+                "rules": [{"id": "r", "priority": 1,
+                           "conditions": [{"field": "path-pattern", "values": ["/a/*"]}],
+                           "action": {"type": "fixed-response", "status_code": 200}}],
+                "default_action": {"type": "forward", "target_groups": [{"target_group_id": "tg"}]}}]}],
+            "target_groups": [{"id": "tg", "targets": ["10.0.0.1:8080"]}]
+        }))
+        .unwrap()
+    }
+
+    fn err(c: &Config) -> String {
+        validate(c).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_json_form_with_elbv2_defaults_is_valid() {
+        let c = config();
+        validate(&c).unwrap();
+        assert_eq!(c.load_balancers[0].idle_timeout_seconds, 60);
+        assert_eq!(c.target_groups[0].health_check.interval_seconds, 30);
+        assert_eq!(c.target_groups[0].attributes.deregistration_delay_seconds, 300);
+    }
+
+    #[test]
+    fn ranges_duplicates_and_references() {
+        let mut c = config();
+        c.load_balancers[0].listeners[0].rules[0].priority = 0;
+        assert!(err(&c).contains("rule priority must be between 1 and 50000"));
+        let mut c = config();
+        let l = c.load_balancers[0].listeners[0].clone();
+        c.load_balancers[0].listeners.push(l);
+        assert!(err(&c).contains("a listener already exists on port 80"));
+        let mut c = config();
+        c.target_groups[0].health_check.healthy_threshold = 11;
+        assert!(err(&c).contains("healthy threshold must be between 2 and 10"));
+        let mut c = config();
+        c.target_groups[0].targets.push("10.0.0.1:8080".parse().unwrap());
+        assert!(err(&c).contains("registered twice"));
+        let mut c = config();
+        c.load_balancers[0].listeners[0].rules[0].conditions.push(Condition::PathPattern(vec!["/b".into()]));
+        assert!(err(&c).contains("only have one 'path-pattern' condition"));
+        let mut c = config();
+        c.load_balancers[0].listeners[0].rules[0].conditions = vec![Condition::HttpRequestMethod(vec!["get".into()])];
+        assert!(err(&c).contains("not a valid HTTP request method"));
+        let mut c = config();
+        c.load_balancers[0].listeners[0].default_action =
+            Action::FixedResponse(FixedResponse { status_code: 302, content_type: None, message_body: None });
+        assert!(err(&c).contains("2XX, 4XX or 5XX"));
+        let mut c = config();
+        c.load_balancers[0].listeners[0].default_action = Action::Redirect(Redirect {
+            protocol: None,
+            port: None,
+            host: None,
+            path: None,
+            query: None,
+            status_code: 301,
+        });
+        assert!(err(&c).contains("loop"));
+        let mut c = config();
+        c.load_balancers[0].idle_timeout_seconds = 0;
+        assert!(err(&c).contains("idle_timeout.timeout_seconds"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let bad = serde_json::json!({"target_groups": [{"id": "tg", "colour": "red"}]});
+        assert!(serde_json::from_value::<Config>(bad).is_err());
+    }
+}
