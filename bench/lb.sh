@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The load balancer against nginx (issue 11, item 8): the same reverse proxy in front of the same 4 backends,
+# measured with wrk, keep-alive and `Connection: close`, a 13-byte and a 64 KiB body.
+#
+#   bench/lb.sh            # needs nginx and wrk (Debian: apt-get install -y nginx-light wrk)
+#
+# Backends: 4 processes of `lb_backend` (a static single-threaded hyper server, crates/lb/examples), on
+# 127.0.0.1:18181-18184. nginx: `worker_processes auto`, an upstream with `keepalive 128`, HTTP/1.1 to the
+# backends, the same X-Forwarded-* headers. Berth: `lb_serve` (crates/lb/examples) with one load balancer, one
+# HTTP listener and one target group of the 4 backends (round robin, health checks every 30 s).
+# Env: DURATION (default 15s), CONNECTIONS (64), THREADS (2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+NGINX_PORT=18190
+BERTH_PORT=18191
+BACKENDS=(18181 18182 18183 18184)
+
+command -v nginx >/dev/null || { echo "nginx is missing: apt-get install -y nginx-light" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+cargo build --release -q -p berth-lb --example lb_serve --example lb_backend
+BIN=target/release/examples
+
+WORK=$(mktemp -d /tmp/bench-lb.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -f "$WORK/nginx.pid" ]; then kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for p in "${BACKENDS[@]}"; do
+  "$BIN/lb_backend" "127.0.0.1:$p" & PIDS+=($!)
+done
+
+UPSTREAMS=""
+TARGETS=""
+for p in "${BACKENDS[@]}"; do
+  UPSTREAMS+="    server 127.0.0.1:$p;"$'\n'
+  TARGETS+="\"127.0.0.1:$p\","
+done
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes auto;
+pid $WORK/nginx.pid;
+error_log $WORK/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/body;
+  proxy_temp_path $WORK/proxy;
+  fastcgi_temp_path $WORK/fastcgi;
+  uwsgi_temp_path $WORK/uwsgi;
+  scgi_temp_path $WORK/scgi;
+  upstream backends {
+$UPSTREAMS    keepalive 128;
+  }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://backends;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Port \$server_port;
+    }
+  }
+}
+CONF
+nginx -c "$WORK/nginx.conf" -p "$WORK" -g 'daemon off;' & PIDS+=($!)
+
+cat > "$WORK/lb.json" <<JSON
+{"load_balancers": [{"id": "bench", "bind_ip": "127.0.0.1", "listeners": [{
+   "id": "http", "port": $BERTH_PORT, "protocol": "HTTP",
+   "default_action": {"type": "forward", "target_groups": [{"target_group_id": "tg"}]}}]}],
+ "target_groups": [{"id": "tg", "health_check": {"path": "/"}, "targets": [${TARGETS%,}]}]}
+JSON
+"$BIN/lb_serve" "$WORK/lb.json" >/dev/null & PIDS+=($!)
+
+for port in $NGINX_PORT $BERTH_PORT; do
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
+done
+
+run() { # name url extra-header...
+  local name=$1 url=$2; shift 2
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null   # warm-up
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" > "$WORK/$name.txt"
+}
+SCENARIOS=("keepalive-small::/" "keepalive-64k::/64k" "close-small:close:/" "close-64k:close:/64k")
+for s in "${SCENARIOS[@]}"; do
+  IFS=: read -r name conn path <<<"$s"
+  extra=()
+  [ "$conn" = close ] && extra=(-H "Connection: close")
+  run "nginx-$name" "http://127.0.0.1:$NGINX_PORT$path" "${extra[@]}"
+  run "berth-$name" "http://127.0.0.1:$BERTH_PORT$path" "${extra[@]}"
+done
+
+python3 - "$WORK" <<'PY'
+import re, sys, os
+work = sys.argv[1]
+def ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s)", v)
+    n, u = float(m.group(1)), m.group(2)
+    return n / 1000 if u == "us" else n * 1000 if u == "s" else n
+def parse(name):
+    t = open(os.path.join(work, name + ".txt")).read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+    p50 = ms(re.search(r"\s50%\s+(\S+)", t).group(1))
+    p99 = ms(re.search(r"\s99%\s+(\S+)", t).group(1))
+    errs = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+    if m: errs += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+    if m: errs += int(m.group(1))
+    return rps, p50, p99, errs
+print("| scenario | nginx req/s | Berth req/s | ratio | nginx p50 / p99 | Berth p50 / p99 | p99 ratio | errors nginx / Berth |")
+print("|---|---|---|---|---|---|---|---|")
+for name in ["keepalive-small", "keepalive-64k", "close-small", "close-64k"]:
+    n, b = parse("nginx-" + name), parse("berth-" + name)
+    print(f"| {name} | {n[0]:,.0f} | {b[0]:,.0f} | **{b[0]/n[0]:.2f}x** | {n[1]:.2f} / {n[2]:.2f} ms | "
+          f"{b[1]:.2f} / {b[2]:.2f} ms | {b[2]/n[2]:.2f}x | {n[3]} / {b[3]} |")
+PY
