@@ -98,6 +98,10 @@ async fn forward(
     host: Option<HeaderValue>,
     mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
+    if headers::forwarded_hops(req.headers()) > 30 {
+        // ALB's 463: an X-Forwarded-For with more than 30 addresses
+        return respond::error_page(StatusCode::from_u16(463).unwrap_or(StatusCode::BAD_REQUEST));
+    }
     let epoch = shared.time.epoch_secs();
     let Some(group) = choose_group(f, &req, epoch).and_then(|id| snapshot.groups.get(id)) else {
         return respond::error_page(StatusCode::SERVICE_UNAVAILABLE);
@@ -145,7 +149,8 @@ async fn forward(
         *out.method_mut() = parts.method.clone();
         *out.uri_mut() = uri;
         *out.version_mut() = Version::HTTP_11;
-        *out.headers_mut() = out_headers.clone();
+        // Only a retryable request may need the headers again.
+        *out.headers_mut() = if retryable { out_headers.clone() } else { std::mem::take(&mut out_headers) };
         match tokio::time::timeout(listener.idle_timeout, listener.client.request(out)).await {
             Err(_) => return respond::error_page(StatusCode::GATEWAY_TIMEOUT),
             Ok(Err(e)) => {

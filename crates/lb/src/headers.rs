@@ -72,14 +72,21 @@ pub(crate) fn forwarded(headers: &mut HeaderMap, client: IpAddr, scheme: &'stati
     headers.insert(XFPORT.clone(), HeaderValue::from(port));
 }
 
+/// How many addresses the request's `X-Forwarded-For` headers hold.
+pub(crate) fn forwarded_hops(headers: &HeaderMap) -> usize {
+    headers.get_all(&XFF).iter().filter_map(|v| v.to_str().ok()).map(|v| v.split(',').count()).sum()
+}
+
 /// A trace id part `1-<8 hex epoch>-<24 hex random>`.
 fn trace_part(epoch: u64) -> String {
+    use std::fmt::Write;
     let random: [u8; 12] = rand::random();
-    let mut hex = String::with_capacity(24);
+    let mut out = String::with_capacity(35);
+    let _ = write!(out, "1-{:08x}-", epoch as u32);
     for b in random {
-        hex.push_str(&format!("{b:02x}"));
+        let _ = write!(out, "{b:02x}");
     }
-    format!("1-{:08x}-{hex}", epoch as u32)
+    out
 }
 
 /// Adds or extends `X-Amzn-Trace-Id` as ALB does: a `Root` when there is none (other fields kept), else a

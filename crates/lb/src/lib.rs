@@ -41,8 +41,9 @@
 //! # Limitations
 //! - HTTP/1.1 only to targets (no HTTPS or HTTP/2 target groups: refused by [`Proxy::apply`]).
 //! - One certificate per HTTPS listener (no SNI selection among several).
-//! - The idle timeout bounds the wait for a response head, not the gaps within a streamed body, and client
-//!   connections idle between requests are not closed by it. ALB's 460/463/464 codes are not produced.
+//! - The idle timeout bounds the wait for a response head and closes idle HTTP/1.1 client connections, but not
+//!   the gaps within a streamed body, nor idle HTTP/2 connections. ALB's 460 and 464 are not produced (463,
+//!   more than 30 `X-Forwarded-For` addresses, is).
 //! - When a draining target's delay ends, its requests still in progress are allowed to finish (ALB cuts them).
 //! - Health is in memory: after a restart targets start `initial` again (ALB's own health is not persisted
 //!   either); the configuration itself lives in the ELBv2 records of the store.

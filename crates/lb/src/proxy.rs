@@ -26,7 +26,8 @@ pub struct ProxyOptions {
     pub connect_timeout: Duration,
     /// How long a client's TLS handshake may take (ALB: 10 s).
     pub tls_handshake_timeout: Duration,
-    /// How long a client may take to send a request head.
+    /// How long a client may take to send a request head when its listener is gone (else its load balancer's
+    /// idle timeout applies).
     pub header_read_timeout: Duration,
     /// Idle pooled connections kept per target.
     pub max_idle_per_target: usize,

@@ -97,7 +97,10 @@ async fn serve<S>(shared: Arc<Shared>, io: S, peer: SocketAddr, addr: SocketAddr
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let header_timeout = shared.options.header_read_timeout;
+    // hyper's header-read timeout also runs while a keep-alive connection waits for its next request: the load
+    // balancer's idle timeout, so idle HTTP/1.1 clients are closed after it (as ALB does).
+    let header_timeout =
+        shared.snapshot().listeners.get(&addr).map_or(shared.options.header_read_timeout, |l| l.idle_timeout);
     let service = service_fn(move |req| forward::handle(shared.clone(), addr, peer, req));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);

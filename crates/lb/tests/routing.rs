@@ -186,6 +186,13 @@ async fn forwarded_headers_trace_id_and_hop_by_hop() {
     assert_eq!(root.len(), 8 + 1 + 24, "{trace}");
     assert!(root.chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
 
+    let many = (0..31).map(|i| format!("10.0.0.{i}")).collect::<Vec<_>>().join(", ");
+    let req = Request::get(format!("http://127.0.0.1:{port}/"))
+        .header("x-forwarded-for", many)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(send(&http, req).await.status, 463);
+
     let req = Request::get(format!("http://127.0.0.1:{port}/"))
         .header("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
         .body(Full::new(Bytes::new()))
@@ -220,6 +227,15 @@ async fn alb_status_codes_502_503_504() {
     assert_eq!(get(&http, &format!("http://127.0.0.1:{port}/dead")).await.status, 502);
     assert_eq!(get(&http, &format!("http://127.0.0.1:{port}/sleep?ms=3000")).await.status, 504);
     assert_eq!(get(&http, &format!("http://127.0.0.1:{port}/sleep?ms=10")).await.status, 200);
+    // a keep-alive client idle for longer than the idle timeout (1 s) is closed
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    raw.write_all(b"GET /sleep?ms=1 HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 4096];
+    let n = raw.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), raw.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "the idle connection was not closed: {closed:?}");
 }
 
 #[tokio::test]
