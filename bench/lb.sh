@@ -8,7 +8,7 @@
 # 127.0.0.1:18181-18184. nginx: `worker_processes auto`, an upstream with `keepalive 128`, HTTP/1.1 to the
 # backends, the same X-Forwarded-* headers. Berth: `lb_serve` (crates/lb/examples) with one load balancer, one
 # HTTP listener and one target group of the 4 backends (round robin, health checks every 30 s).
-# Env: DURATION (default 15s), CONNECTIONS (64), THREADS (2).
+# Env: DURATION (default 15s), CONNECTIONS (64), THREADS (2), ONLY (one scenario, e.g. close-small).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-15s}
@@ -72,7 +72,7 @@ $UPSTREAMS    keepalive 128;
   }
 }
 CONF
-nginx -c "$WORK/nginx.conf" -p "$WORK" -g 'daemon off;' & PIDS+=($!)
+nginx -c "$WORK/nginx.conf" -p "$WORK" -g 'daemon off;' & NGINX_PID=$!; PIDS+=($NGINX_PID)
 
 cat > "$WORK/lb.json" <<JSON
 {"load_balancers": [{"id": "bench", "bind_ip": "127.0.0.1", "listeners": [{
@@ -80,24 +80,36 @@ cat > "$WORK/lb.json" <<JSON
    "default_action": {"type": "forward", "target_groups": [{"target_group_id": "tg"}]}}]}],
  "target_groups": [{"id": "tg", "health_check": {"path": "/"}, "targets": [${TARGETS%,}]}]}
 JSON
-"$BIN/lb_serve" "$WORK/lb.json" >/dev/null & PIDS+=($!)
+"$BIN/lb_serve" "$WORK/lb.json" >/dev/null & BERTH_PID=$!; PIDS+=($BERTH_PID)
 
 for port in $NGINX_PORT $BERTH_PORT; do
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
 done
 
-run() { # name url extra-header...
-  local name=$1 url=$2; shift 2
+# CPU time (clock ticks) of a process and its children (nginx's workers); the machine may be shared, so the
+# CPU each proxy spends per request is reported next to the throughput.
+ticks() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+run() { # name pid url extra-header...
+  local name=$1 pid=$2 url=$3; shift 3
   wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null   # warm-up
+  local before; before=$(ticks "$pid")
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" > "$WORK/$name.txt"
+  echo "cpu_ticks $(( $(ticks "$pid") - before ))" >> "$WORK/$name.txt"
 }
 SCENARIOS=("keepalive-small::/" "keepalive-64k::/64k" "close-small:close:/" "close-64k:close:/64k")
 for s in "${SCENARIOS[@]}"; do
   IFS=: read -r name conn path <<<"$s"
+  [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ] && continue
   extra=()
   [ "$conn" = close ] && extra=(-H "Connection: close")
-  run "nginx-$name" "http://127.0.0.1:$NGINX_PORT$path" "${extra[@]}"
-  run "berth-$name" "http://127.0.0.1:$BERTH_PORT$path" "${extra[@]}"
+  run "nginx-$name" "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT$path" "${extra[@]}"
+  run "berth-$name" "$BERTH_PID" "http://127.0.0.1:$BERTH_PORT$path" "${extra[@]}"
 done
 
 python3 - "$WORK" <<'PY'
@@ -117,11 +129,15 @@ def parse(name):
     if m: errs += sum(int(x) for x in m.groups())
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
     if m: errs += int(m.group(1))
-    return rps, p50, p99, errs
-print("| scenario | nginx req/s | Berth req/s | ratio | nginx p50 / p99 | Berth p50 / p99 | p99 ratio | errors nginx / Berth |")
-print("|---|---|---|---|---|---|---|---|")
+    requests = int(re.search(r"(\d+) requests in", t).group(1))
+    ticks = int(re.search(r"cpu_ticks (\d+)", t).group(1))
+    hz = os.sysconf("SC_CLK_TCK")
+    return rps, p50, p99, errs, ticks / hz * 1e6 / max(requests, 1)
+print("| scenario | nginx req/s | Berth req/s | ratio | nginx p50 / p99 | Berth p50 / p99 | p99 ratio | CPU per request nginx / Berth | errors nginx / Berth |")
+print("|---|---|---|---|---|---|---|---|---|")
 for name in ["keepalive-small", "keepalive-64k", "close-small", "close-64k"]:
+    if not os.path.exists(os.path.join(work, "nginx-" + name + ".txt")): continue
     n, b = parse("nginx-" + name), parse("berth-" + name)
     print(f"| {name} | {n[0]:,.0f} | {b[0]:,.0f} | **{b[0]/n[0]:.2f}x** | {n[1]:.2f} / {n[2]:.2f} ms | "
-          f"{b[1]:.2f} / {b[2]:.2f} ms | {b[2]/n[2]:.2f}x | {n[3]} / {b[3]} |")
+          f"{b[1]:.2f} / {b[2]:.2f} ms | {b[2]/n[2]:.2f}x | {n[4]:.0f} / {b[4]:.0f} µs | {n[3]} / {b[3]} |")
 PY

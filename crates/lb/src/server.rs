@@ -37,23 +37,38 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 /// Serves `socket` (bound to `addr`) until stopped.
 pub(crate) fn spawn(shared: Arc<Shared>, socket: std::net::TcpListener, addr: SocketAddr) -> ListenerTask {
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(accept_loop(shared, socket, addr, stopped));
+    tokio::spawn(accept_loops(shared, socket, addr, stopped));
     ListenerTask { stop }
 }
 
-async fn accept_loop(
+/// Accepts on one task per core (at most 4), as nginx runs one accepting worker per core: with `Connection:
+/// close` traffic, accepting is a large share of the work.
+async fn accept_loops(
     shared: Arc<Shared>,
     socket: std::net::TcpListener,
     addr: SocketAddr,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
 ) {
     let listener = match TcpListener::from_std(socket) {
-        Ok(l) => l,
+        Ok(l) => Arc::new(l),
         Err(e) => {
             tracing::warn!(%addr, error = %e, "load balancer listener failed");
             return;
         }
     };
+    let loops = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    for _ in 1..loops {
+        tokio::spawn(accept_loop(shared.clone(), listener.clone(), addr, stopped.clone()));
+    }
+    accept_loop(shared, listener, addr, stopped).await;
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: Arc<TcpListener>,
+    addr: SocketAddr,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
