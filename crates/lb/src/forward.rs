@@ -151,7 +151,7 @@ async fn forward(
         *out.version_mut() = Version::HTTP_11;
         // Only a retryable request may need the headers again.
         *out.headers_mut() = if retryable { out_headers.clone() } else { std::mem::take(&mut out_headers) };
-        match tokio::time::timeout(listener.idle_timeout, listener.client.request(out)).await {
+        match tokio::time::timeout(listener.idle_timeout, listener.clients.get().request(out)).await {
             Err(_) => return respond::error_page(StatusCode::GATEWAY_TIMEOUT),
             Ok(Err(e)) => {
                 if e.is_connect() {

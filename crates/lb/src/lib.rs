@@ -16,6 +16,11 @@
 //!   requests in progress and slow start survive a configuration change. A target removed from a group drains:
 //!   it takes no new requests, its requests in progress finish, and it reports `draining` until the group's
 //!   deregistration delay has passed (as ALB does, even when its last request ended earlier).
+//! - **Workers** (as nginx's worker processes): [`ProxyOptions::workers`] threads (one per core by default), each
+//!   with a single-threaded tokio runtime, its own accept loop on a duplicate of every listening socket and its
+//!   own upstream pool, so a request never crosses threads (a multi-threaded runtime spent a quarter of its CPU
+//!   waking threads). Health checks run on the runtime that calls [`Proxy::apply`]. `workers: 0` serves on that
+//!   runtime too.
 //! - **Serving**: hyper 1 with hyper-util's automatic HTTP/1.1 / HTTP/2 server (h2c by prior knowledge; over
 //!   TLS by ALPN `h2`/`http/1.1`, rustls with the ring provider); upgrades (WebSocket) are passed through after
 //!   the target's 101 as a bidirectional byte copy. Bodies are streamed both ways.

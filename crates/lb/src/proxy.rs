@@ -8,7 +8,7 @@ use crate::health::{self, CheckerContext, TargetHealth};
 use crate::matcher::Matcher;
 use crate::rules::{self, CompiledRule};
 use crate::server::{self, ListenerTask};
-use crate::upstream::{self, UpstreamClient};
+use crate::upstream::{UpstreamClients, WORKER};
 use berth_model::clock::Clock;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -29,8 +29,12 @@ pub struct ProxyOptions {
     /// How long a client may take to send a request head when its listener is gone (else its load balancer's
     /// idle timeout applies).
     pub header_read_timeout: Duration,
-    /// Idle pooled connections kept per target.
+    /// Idle pooled connections kept per target (per worker).
     pub max_idle_per_target: usize,
+    /// Worker threads serving the listeners, each with its own single-threaded runtime, accept loop and pool
+    /// (as nginx's worker processes; no request crosses threads). 0 serves on the runtime that calls
+    /// [`Proxy::apply`]. Default: one per core.
+    pub workers: usize,
 }
 
 impl Default for ProxyOptions {
@@ -40,6 +44,7 @@ impl Default for ProxyOptions {
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(60),
             max_idle_per_target: 256,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -80,8 +85,8 @@ pub(crate) struct ListenerState {
     pub rules: Vec<CompiledRule>,
     /// The default action.
     pub default_action: Arc<Action>,
-    /// The upstream client of its load balancer.
-    pub client: UpstreamClient,
+    /// The upstream clients of its load balancer.
+    pub clients: UpstreamClients,
     /// The TLS acceptor of an HTTPS listener.
     pub tls: Option<TlsAcceptor>,
 }
@@ -108,12 +113,15 @@ pub(crate) struct Shared {
     pub options: ProxyOptions,
     snapshot: RwLock<Arc<Snapshot>>,
     groups: Mutex<HashMap<String, GroupEntry>>,
-    clients: Mutex<HashMap<String, (u32, UpstreamClient)>>,
+    clients: Mutex<HashMap<String, (u32, UpstreamClients)>>,
     listeners: Mutex<HashMap<SocketAddr, ListenerTask>>,
     apply_lock: tokio::sync::Mutex<()>,
     checker: Arc<CheckerContext>,
-    /// Every connection's task, awaited by [`Proxy::shutdown`].
+    /// Every accept loop's and connection's task, awaited by [`Proxy::shutdown`].
     pub connections: TaskTracker,
+    /// The worker threads' runtimes (none: serve on the caller's runtime).
+    pub workers: Vec<tokio::runtime::Handle>,
+    workers_stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -136,6 +144,8 @@ impl Proxy {
         let origin = clock.monotonic();
         let time = ProxyTime { clock, origin };
         let checker = Arc::new(CheckerContext { time: time.clone(), client: health::probe_client() });
+        let (workers_stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = start_workers(options.workers, &stopped);
         Self {
             shared: Arc::new(Shared {
                 time,
@@ -147,6 +157,8 @@ impl Proxy {
                 apply_lock: tokio::sync::Mutex::new(()),
                 checker,
                 connections: TaskTracker::new(),
+                workers,
+                workers_stop,
             }),
         }
     }
@@ -188,7 +200,7 @@ impl Proxy {
                         port: l.port,
                         rules: rules::compile(&l.rules)?,
                         default_action: Arc::new(l.default_action.clone()),
-                        client: client.clone(),
+                        clients: client.clone(),
                         tls,
                     }),
                 );
@@ -251,10 +263,14 @@ impl Proxy {
     }
 
     /// The upstream client of load balancer `lb`: the one it has if its idle timeout is unchanged.
-    fn client_for(&self, lb: &str, idle: u32) -> UpstreamClient {
+    fn client_for(&self, lb: &str, idle: u32) -> UpstreamClients {
         match lock(&self.shared.clients).get(lb) {
             Some((i, c)) if *i == idle => c.clone(),
-            _ => upstream::client(&self.shared.options, Duration::from_secs(u64::from(idle))),
+            _ => UpstreamClients::new(
+                &self.shared.options,
+                Duration::from_secs(u64::from(idle)),
+                self.shared.workers.len(),
+            ),
         }
     }
 
@@ -278,6 +294,7 @@ impl Proxy {
         self.stop_all();
         self.shared.connections.close();
         let _ = tokio::time::timeout(grace, self.shared.connections.wait()).await;
+        let _ = self.shared.workers_stop.send(true);
     }
 
     fn stop_all(&self) {
@@ -293,7 +310,40 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop_all();
+        let _ = self.shared.workers_stop.send(true);
     }
+}
+
+/// Starts `n` worker threads, each running a single-threaded runtime until `stopped`; returns their handles
+/// (fewer if a thread could not start: the proxy then serves on the caller's runtime alone).
+fn start_workers(n: usize, stopped: &tokio::sync::watch::Receiver<bool>) -> Vec<tokio::runtime::Handle> {
+    let mut handles = Vec::with_capacity(n);
+    for i in 1..=n {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut stopped = stopped.clone();
+        let started = std::thread::Builder::new().name(format!("berth-lb-{i}")).spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::warn!(error = %e, "load balancer worker runtime failed");
+                    return;
+                }
+            };
+            WORKER.with(|w| w.set(i));
+            let _ = tx.send(rt.handle().clone());
+            rt.block_on(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            });
+        });
+        match started.ok().and_then(|_| rx.recv().ok()) {
+            Some(handle) => handles.push(handle),
+            None => {
+                tracing::warn!("load balancer worker thread failed to start; serving on the caller's runtime");
+                return Vec::new();
+            }
+        }
+    }
+    handles
 }
 
 /// Locks a mutex, ignoring poisoning (every guarded state stays consistent between statements).

@@ -34,41 +34,40 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     listener.into_std()
 }
 
-/// Serves `socket` (bound to `addr`) until stopped.
+/// Serves `socket` (bound to `addr`) until stopped: an accept loop on each worker (on a duplicate of the socket),
+/// or on the caller's runtime when there are none.
 pub(crate) fn spawn(shared: Arc<Shared>, socket: std::net::TcpListener, addr: SocketAddr) -> ListenerTask {
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(accept_loops(shared, socket, addr, stopped));
+    if shared.workers.is_empty() {
+        let task = shared.connections.track_future(accept_loop(shared.clone(), socket, addr, stopped));
+        tokio::spawn(task);
+    } else {
+        for worker in &shared.workers {
+            match socket.try_clone() {
+                Ok(dup) => {
+                    let task = shared.connections.track_future(accept_loop(shared.clone(), dup, addr, stopped.clone()));
+                    worker.spawn(task);
+                }
+                Err(e) => tracing::warn!(%addr, error = %e, "cannot share the listener with a worker"),
+            }
+        }
+    }
     ListenerTask { stop }
 }
 
-/// Accepts on one task per core (at most 4), as nginx runs one accepting worker per core: with `Connection:
-/// close` traffic, accepting is a large share of the work.
-async fn accept_loops(
+async fn accept_loop(
     shared: Arc<Shared>,
     socket: std::net::TcpListener,
     addr: SocketAddr,
-    stopped: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<bool>,
 ) {
     let listener = match TcpListener::from_std(socket) {
-        Ok(l) => Arc::new(l),
+        Ok(l) => l,
         Err(e) => {
             tracing::warn!(%addr, error = %e, "load balancer listener failed");
             return;
         }
     };
-    let loops = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    for _ in 1..loops {
-        tokio::spawn(accept_loop(shared.clone(), listener.clone(), addr, stopped.clone()));
-    }
-    accept_loop(shared, listener, addr, stopped).await;
-}
-
-async fn accept_loop(
-    shared: Arc<Shared>,
-    listener: Arc<TcpListener>,
-    addr: SocketAddr,
-    mut stopped: watch::Receiver<bool>,
-) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
