@@ -269,10 +269,12 @@ async fn killed_target_costs_no_failed_get() {
 }
 
 #[tokio::test]
-async fn fixed_response_default_and_streamed_bodies() {
+async fn streamed_bodies_on_the_callers_runtime() {
     let a = Backend::start("a").await;
     let port = free_port();
-    let proxy = system_proxy();
+    // no worker threads: the listeners run on this test's runtime
+    let options = berth_lb::ProxyOptions { workers: 0, ..Default::default() };
+    let proxy = berth_lb::Proxy::new(std::sync::Arc::new(berth_model::clock::SystemClock), options);
     proxy.apply(lb(port, vec![], forward("tg"), vec![group("tg", &[&a])])).await.unwrap();
     let http = client();
     let got = get(&http, &format!("http://127.0.0.1:{port}/big?n=1048576")).await;
