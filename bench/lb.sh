@@ -8,7 +8,8 @@
 # 127.0.0.1:18181-18184. nginx: `worker_processes auto`, an upstream with `keepalive 128`, HTTP/1.1 to the
 # backends, the same X-Forwarded-* headers. Berth: `lb_serve` (crates/lb/examples) with one load balancer, one
 # HTTP listener and one target group of the 4 backends (round robin, health checks every 30 s).
-# Env: DURATION (default 15s), CONNECTIONS (64), THREADS (2), ONLY (one scenario, e.g. close-small).
+# Then one backend is killed 3 s into a 10 s run against each proxy, counting the errors clients see.
+# Env: DURATION (default 15s), CONNECTIONS (64), THREADS (2), ONLY (one scenario, e.g. close-small, or kill).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-15s}
@@ -27,14 +28,14 @@ WORK=$(mktemp -d /tmp/bench-lb.XXXXXX)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [ -f "$WORK/nginx.pid" ]; then kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
+BACKEND_PIDS=()
 for p in "${BACKENDS[@]}"; do
-  "$BIN/lb_backend" "127.0.0.1:$p" & PIDS+=($!)
+  "$BIN/lb_backend" "127.0.0.1:$p" & BACKEND_PIDS+=($!); PIDS+=($!)
 done
 
 UPSTREAMS=""
@@ -112,6 +113,22 @@ for s in "${SCENARIOS[@]}"; do
   run "berth-$name" "$BERTH_PID" "http://127.0.0.1:$BERTH_PORT$path" "${extra[@]}"
 done
 
+# A backend killed 3 s into a 10 s keep-alive run (then restarted): what clients see.
+kill_run() { # name url
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d10s --latency "$2" > "$WORK/$1.txt" &
+  local wrk_pid=$!
+  sleep 3
+  kill "${BACKEND_PIDS[0]}"
+  wait "$wrk_pid"
+  echo "cpu_ticks 0" >> "$WORK/$1.txt"
+  "$BIN/lb_backend" "127.0.0.1:${BACKENDS[0]}" & BACKEND_PIDS[0]=$!; PIDS+=($!)
+  sleep 0.5
+}
+if [ -z "${ONLY:-}" ] || [ "$ONLY" = kill ]; then
+  kill_run nginx-kill "http://127.0.0.1:$NGINX_PORT/"
+  kill_run berth-kill "http://127.0.0.1:$BERTH_PORT/"
+fi
+
 python3 - "$WORK" <<'PY'
 import re, sys, os
 work = sys.argv[1]
@@ -135,9 +152,13 @@ def parse(name):
     return rps, p50, p99, errs, ticks / hz * 1e6 / max(requests, 1)
 print("| scenario | nginx req/s | Berth req/s | ratio | nginx p50 / p99 | Berth p50 / p99 | p99 ratio | CPU per request nginx / Berth | errors nginx / Berth |")
 print("|---|---|---|---|---|---|---|---|---|")
-for name in ["keepalive-small", "keepalive-64k", "close-small", "close-64k"]:
+for name in ["keepalive-small", "keepalive-64k", "close-small", "close-64k", "kill"]:
     if not os.path.exists(os.path.join(work, "nginx-" + name + ".txt")): continue
     n, b = parse("nginx-" + name), parse("berth-" + name)
+    if name == "kill":
+        print(f"| a backend killed after 3 s (keep-alive, 10 s) | {n[0]:,.0f} | {b[0]:,.0f} | {b[0]/n[0]:.2f}x | "
+              f"{n[1]:.2f} / {n[2]:.2f} ms | {b[1]:.2f} / {b[2]:.2f} ms | {b[2]/n[2]:.2f}x | - | **{n[3]} / {b[3]}** |")
+        continue
     print(f"| {name} | {n[0]:,.0f} | {b[0]:,.0f} | **{b[0]/n[0]:.2f}x** | {n[1]:.2f} / {n[2]:.2f} ms | "
           f"{b[1]:.2f} / {b[2]:.2f} ms | {b[2]/n[2]:.2f}x | {n[4]:.0f} / {b[4]:.0f} µs | {n[3]} / {b[3]} |")
 PY

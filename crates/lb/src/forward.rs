@@ -156,10 +156,12 @@ async fn forward(
             Ok(Err(e)) => {
                 if e.is_connect() {
                     target.mark_passive_failure(now + interval);
-                    if retryable && tried.is_empty() {
-                        tried.push(target.addr);
-                        continue;
-                    }
+                }
+                // The connection failed or broke before a response head: an idempotent request without a body
+                // is safe to send again, once, to another target (a killed target's requests in progress too).
+                if retryable && tried.is_empty() {
+                    tried.push(target.addr);
+                    continue;
                 }
                 tracing::debug!(target = %target.addr, error = %e, "target request failed");
                 return respond::error_page(StatusCode::BAD_GATEWAY);

@@ -17,7 +17,7 @@
 //!   it takes no new requests, its requests in progress finish, and it reports `draining` until the group's
 //!   deregistration delay has passed (as ALB does, even when its last request ended earlier).
 //! - **Workers** (as nginx's worker processes): [`ProxyOptions::workers`] threads (one per core by default), each
-//!   with a single-threaded tokio runtime, its own accept loop on a duplicate of every listening socket and its
+//!   with a single-threaded tokio runtime, its own accept loop on its own `SO_REUSEPORT` socket of every listener and its
 //!   own upstream pool, so a request never crosses threads (a multi-threaded runtime spent a quarter of its CPU
 //!   waking threads). Health checks run on the runtime that calls [`Proxy::apply`]. `workers: 0` serves on that
 //!   runtime too.
@@ -28,7 +28,7 @@
 //!   connect timeout 10 s, pooled connections closed after the load balancer's idle timeout; a target that does
 //!   not answer within the idle timeout gives 504, a failed connection or a broken answer 502, a group without
 //!   registered targets 503. An idempotent request (GET, HEAD, OPTIONS, PUT, DELETE) without a body is retried
-//!   once on another target when the connection failed.
+//!   once on another target when the connection failed or broke before the response head (a killed target).
 //! - **Routing** ([`rules`](crate::config::Rule)): rules by ascending priority, conditions AND-ed, values OR-ed,
 //!   ELBv2's `*`/`?` wildcards (host, header and query case-insensitive, path case-sensitive), source-ip CIDRs,
 //!   exact methods; the default action last. Fixed responses and redirects (`#{host}` ... placeholders).

@@ -215,7 +215,8 @@ impl Proxy {
         let bound: HashSet<SocketAddr> = lock(&self.shared.listeners).keys().copied().collect();
         let mut new_sockets = Vec::new();
         for addr in listener_states.keys().filter(|a| !bound.contains(a)) {
-            let socket = server::bind(*addr).map_err(|source| LbError::Bind { addr: *addr, source })?;
+            let socket = server::bind(*addr, self.shared.workers.len())
+                .map_err(|source| LbError::Bind { addr: *addr, source })?;
             new_sockets.push((*addr, socket));
         }
 

@@ -25,31 +25,33 @@ impl ListenerTask {
     }
 }
 
-/// Binds `addr` (with `SO_REUSEADDR`, so a port freed a moment ago can be bound again).
-pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    let listener = socket.listen(1024)?;
-    listener.into_std()
+/// Binds `addr` once per worker (at least once), with `SO_REUSEADDR` (a port freed a moment ago can be bound
+/// again) and, for several sockets, `SO_REUSEPORT`: the kernel spreads new connections over the workers' sockets,
+/// so a connection wakes one worker only (as nginx's `reuseport`).
+pub(crate) fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let count = workers.max(1);
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        if count > 1 {
+            socket.set_reuseport(true)?;
+        }
+        socket.bind(addr)?;
+        sockets.push(socket.listen(1024)?.into_std()?);
+    }
+    Ok(sockets)
 }
 
-/// Serves `socket` (bound to `addr`) until stopped: an accept loop on each worker (on a duplicate of the socket),
-/// or on the caller's runtime when there are none.
-pub(crate) fn spawn(shared: Arc<Shared>, socket: std::net::TcpListener, addr: SocketAddr) -> ListenerTask {
+/// Serves `sockets` (bound to `addr` by [`bind`]) until stopped: each on its worker, or on the caller's runtime
+/// when there are no workers.
+pub(crate) fn spawn(shared: Arc<Shared>, sockets: Vec<std::net::TcpListener>, addr: SocketAddr) -> ListenerTask {
     let (stop, stopped) = watch::channel(false);
-    if shared.workers.is_empty() {
-        let task = shared.connections.track_future(accept_loop(shared.clone(), socket, addr, stopped));
-        tokio::spawn(task);
-    } else {
-        for worker in &shared.workers {
-            match socket.try_clone() {
-                Ok(dup) => {
-                    let task = shared.connections.track_future(accept_loop(shared.clone(), dup, addr, stopped.clone()));
-                    worker.spawn(task);
-                }
-                Err(e) => tracing::warn!(%addr, error = %e, "cannot share the listener with a worker"),
-            }
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let task = shared.connections.track_future(accept_loop(shared.clone(), socket, addr, stopped.clone()));
+        match shared.workers.get(i) {
+            Some(worker) => drop(worker.spawn(task)),
+            None => drop(tokio::spawn(task)),
         }
     }
     ListenerTask { stop }

@@ -250,7 +250,21 @@ async fn killed_target_costs_no_failed_get() {
     for _ in 0..10 {
         assert_eq!(get(&http, &url).await.status, 200);
     }
+    // requests in progress on the target when it dies are retried on the other one
+    let a_before = a.hits();
+    let slow: Vec<_> = (0..4)
+        .map(|_| {
+            let http = http.clone();
+            tokio::spawn(async move { get(&http, &format!("http://127.0.0.1:{port}/sleep?ms=1000")).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(a.hits() > a_before, "some slow requests went to a");
     a.kill().await;
+    for s in slow {
+        let got = s.await.unwrap();
+        assert_eq!((got.status, got.body.as_str()), (200, "b slept"));
+    }
     let before = b.hits();
     for i in 0..50 {
         let got = get(&http, &url).await;
