@@ -44,7 +44,7 @@ impl Body for UpBody {
 
 /// A response body to the client.
 #[derive(Debug)]
-pub struct ProxyBody {
+pub(crate) struct ProxyBody {
     inner: Inner,
     /// The request's count on its target, released when the body ends or is dropped.
     guard: Option<InFlight>,

@@ -50,7 +50,10 @@ pub(crate) async fn handle(
             Ok(respond::redirect(r, &parts))
         }
         Action::Forward(f) => {
-            let host_value = HeaderValue::from_str(&host_full).ok();
+            let host_value = match req.headers().get(header::HOST) {
+                Some(h) => Some(h.clone()),
+                None => HeaderValue::from_str(&host_full).ok(),
+            };
             Ok(forward(&shared, &snapshot, &listener, f, peer, host_value, req).await)
         }
     }
@@ -142,9 +145,11 @@ async fn forward(
             return respond::error_page(StatusCode::BAD_GATEWAY);
         };
         let guard = InFlight::new(target.clone());
-        let uri =
-            Uri::builder().scheme(Scheme::HTTP).authority(target.addr.to_string()).path_and_query(path.clone()).build();
-        let Ok(uri) = uri else { return respond::error_page(StatusCode::BAD_REQUEST) };
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(Scheme::HTTP);
+        uri.authority = Some(target.authority.clone());
+        uri.path_and_query = Some(path.clone());
+        let Ok(uri) = Uri::from_parts(uri) else { return respond::error_page(StatusCode::BAD_REQUEST) };
         let mut out = Request::new(body.take().unwrap_or(UpBody::Empty));
         *out.method_mut() = parts.method.clone();
         *out.uri_mut() = uri;

@@ -122,6 +122,20 @@ impl Group {
         let settings = self.settings();
         let check = settings.config.health_check.enabled;
         let allowed = |t: &&Arc<Target>| !exclude.contains(&t.addr);
+        let algorithm = settings.config.attributes.algorithm;
+        if sticky.is_none() && algorithm == Algorithm::RoundRobin && settings.config.attributes.slow_start_seconds == 0
+        {
+            // The common case without building a candidate list: the n-th healthy target in turn.
+            let eligible = |t: &&Arc<Target>| allowed(t) && (!check || t.is_healthy()) && !t.passively_failed(now);
+            let count = targets.iter().filter(eligible).count();
+            if count > 0 {
+                let n = self.next.fetch_add(1, Ordering::Relaxed) % count;
+                // (health may change between the two passes: then fall through to the general path)
+                if let Some(t) = targets.iter().filter(eligible).nth(n) {
+                    return Some(t.clone());
+                }
+            }
+        }
         let mut candidates: Vec<&Arc<Target>> =
             targets.iter().filter(allowed).filter(|t| (!check || t.is_healthy()) && !t.passively_failed(now)).collect();
         if candidates.is_empty() {
@@ -139,7 +153,7 @@ impl Group {
             return Some((*t).clone());
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let chosen = match settings.config.attributes.algorithm {
+        let chosen = match algorithm {
             Algorithm::LeastOutstandingRequests => {
                 let n = candidates.len();
                 (0..n).map(|i| candidates[(start + i) % n]).min_by_key(|t| t.in_flight())

@@ -71,7 +71,6 @@ mod upstream;
 mod validate;
 mod wildcard;
 
-pub use body::ProxyBody;
 pub use config::Config;
 pub use error::LbError;
 pub use health::{TargetHealth, TargetReason, TargetState};

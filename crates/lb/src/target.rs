@@ -53,6 +53,8 @@ pub(crate) struct Health {
 pub(crate) struct Target {
     /// Its address.
     pub addr: SocketAddr,
+    /// Its address as a URI authority (made once, cloned per request).
+    pub authority: http::uri::Authority,
     /// Requests in progress (until their response body ends).
     in_flight: AtomicUsize,
     /// [`Probed`] as a number, read on every request.
@@ -71,8 +73,11 @@ const UNHEALTHY: u8 = 2;
 impl Target {
     /// A newly registered target, checked at once.
     pub(crate) fn new(addr: SocketAddr) -> Arc<Self> {
+        let authority = http::uri::Authority::from_maybe_shared(bytes::Bytes::from(addr.to_string()))
+            .unwrap_or_else(|_| http::uri::Authority::from_static("invalid"));
         Arc::new(Self {
             addr,
+            authority,
             in_flight: AtomicUsize::new(0),
             routable: AtomicU8::new(INITIAL),
             passive_until: AtomicU64::new(0),
