@@ -291,3 +291,25 @@ async fn bad_configurations_are_refused_and_change_nothing() {
     let req = Request::get(format!("http://127.0.0.1:{port}/")).body(Full::new(Bytes::new())).unwrap();
     assert_eq!(send(&http, req).await.body, "a");
 }
+
+#[tokio::test]
+async fn a_health_check_port_other_than_the_traffic_port() {
+    let (a, checker) = (Backend::start("a").await, Backend::start("checker").await);
+    let port = free_port();
+    let (proxy, clock) = manual_proxy();
+    let mut tg = group("tg", &[&a]);
+    tg.health_check.port = Some(checker.addr.port());
+    tg.health_check.matcher = "200,204".into();
+    proxy.apply(lb(port, vec![], forward("tg"), vec![tg])).await.unwrap();
+    all_healthy(&proxy, Some(&clock), "tg").await;
+    // the checks go to the other port: its 500 makes `a` unhealthy although `a` itself answers 200
+    checker.health.store(500, Ordering::SeqCst);
+    eventually(Some(&clock), 1.0, || {
+        state_of(&proxy.target_health("tg"), a.addr) == Some(("unhealthy", Some("Target.ResponseCodeMismatch")))
+    })
+    .await;
+    assert_eq!(a.health.load(Ordering::SeqCst), 200);
+    // 204 is in the matcher
+    checker.health.store(204, Ordering::SeqCst);
+    all_healthy(&proxy, Some(&clock), "tg").await;
+}
