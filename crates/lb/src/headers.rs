@@ -1,0 +1,239 @@
+//! Header work on the way through: hop-by-hop headers out, `X-Forwarded-*` and `X-Amzn-Trace-Id` in, and the
+//! stickiness cookies.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::net::{IpAddr, SocketAddr};
+
+/// Headers that concern one connection only (RFC 9110 §7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
+
+/// Removes hop-by-hop headers and those the `Connection` header names; `Upgrade` (and `Connection: upgrade`)
+/// stay when `upgrade` is set.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .filter(|n| !(upgrade && n == header::UPGRADE))
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        headers.remove(n);
+    }
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// Whether a request asks for a protocol upgrade (WebSocket ...).
+pub(crate) fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+}
+
+static XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
+static XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static XFPORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static TRACE: HeaderName = HeaderName::from_static("x-amzn-trace-id");
+
+/// Appends the client to `X-Forwarded-For` and sets `X-Forwarded-Proto` and `X-Forwarded-Port` (ALB's default
+/// `append` mode).
+pub(crate) fn forwarded(headers: &mut HeaderMap, client: IpAddr, scheme: &'static str, port: u16) {
+    let client = client.to_canonical().to_string();
+    let xff = match headers.get(&XFF).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {client}"),
+        _ => client,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert(XFF.clone(), v);
+    }
+    headers.insert(XFP.clone(), HeaderValue::from_static(scheme));
+    headers.insert(XFPORT.clone(), HeaderValue::from(port));
+}
+
+/// How many addresses the request's `X-Forwarded-For` headers hold.
+pub(crate) fn forwarded_hops(headers: &HeaderMap) -> usize {
+    headers.get_all(&XFF).iter().filter_map(|v| v.to_str().ok()).map(|v| v.split(',').count()).sum()
+}
+
+/// A trace id part `1-<8 hex epoch>-<24 hex random>`.
+fn trace_part(epoch: u64) -> String {
+    use std::fmt::Write;
+    let random: [u8; 12] = rand::random();
+    let mut out = String::with_capacity(35);
+    let _ = write!(out, "1-{:08x}-", epoch as u32);
+    for b in random {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Adds or extends `X-Amzn-Trace-Id` as ALB does: a `Root` when there is none (other fields kept), else a
+/// `Self` field added or replaced.
+pub(crate) fn trace(headers: &mut HeaderMap, epoch: u64) {
+    let existing = headers.get(&TRACE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let value = match existing {
+        None => format!("Root={}", trace_part(epoch)),
+        Some(prev) => {
+            let fields: Vec<&str> = prev.split(';').map(str::trim).filter(|f| !f.is_empty()).collect();
+            if fields.iter().any(|f| f.starts_with("Root=")) {
+                let mut kept: Vec<String> =
+                    fields.iter().filter(|f| !f.starts_with("Self=")).map(|f| (*f).to_owned()).collect();
+                kept.insert(0, format!("Self={}", trace_part(epoch)));
+                kept.join(";")
+            } else {
+                let mut out = vec![format!("Root={}", trace_part(epoch))];
+                out.extend(fields.iter().map(|f| (*f).to_owned()));
+                out.join(";")
+            }
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(TRACE.clone(), v);
+    }
+}
+
+/// The value of cookie `name` in the request, if any.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A stickiness cookie's value: the group, the target (if any) and the expiry (epoch seconds), opaque to clients.
+pub(crate) fn sticky_value(group: &str, target: Option<SocketAddr>, expires: u64) -> String {
+    let target = target.map(|t| t.to_string()).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(format!("{group}\n{target}\n{expires}"))
+}
+
+/// Reads a stickiness cookie back: its group and target, if it has not expired at `now` (epoch seconds).
+pub(crate) fn parse_sticky(value: &str, now: u64) -> Option<(String, Option<SocketAddr>)> {
+    let raw = URL_SAFE_NO_PAD.decode(value).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let mut parts = text.split('\n');
+    let (group, target, expires) = (parts.next()?, parts.next()?, parts.next()?);
+    if expires.parse::<u64>().ok()? <= now {
+        return None;
+    }
+    Some((group.to_owned(), if target.is_empty() { None } else { Some(target.parse().ok()?) }))
+}
+
+/// `Set-Cookie` headers for a stickiness cookie `name` (and its CORS twin `<name>CORS`, as ALB sends).
+pub(crate) fn set_sticky(headers: &mut HeaderMap, name: &str, value: &str, expires: u64) {
+    let when = httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(expires));
+    for cookie in [
+        format!("{name}={value}; Expires={when}; Path=/"),
+        format!("{name}CORS={value}; Expires={when}; Path=/; SameSite=None; Secure"),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", "keep-alive, x-private".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("x-private", "1".parse().unwrap());
+        h.insert("te", "trailers".parse().unwrap());
+        h.insert("x-kept", "1".parse().unwrap());
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn upgrade_headers_stay_for_an_upgrade() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", "Upgrade".parse().unwrap());
+        h.insert("upgrade", "websocket".parse().unwrap());
+        assert!(wants_upgrade(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["connection"], "upgrade");
+    }
+
+    #[test]
+    fn forwarded_appends() {
+        let mut h = HeaderMap::new();
+        forwarded(&mut h, "10.0.0.1".parse().unwrap(), "http", 80);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1");
+        forwarded(&mut h, "::ffff:10.0.0.2".parse().unwrap(), "https", 443);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 10.0.0.2");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-port"], "443");
+    }
+
+    #[test]
+    fn trace_ids() {
+        let mut h = HeaderMap::new();
+        trace(&mut h, 0x5759e988);
+        let v = h["x-amzn-trace-id"].to_str().unwrap().to_owned();
+        assert!(v.starts_with("Root=1-5759e988-") && v.len() == "Root=1-5759e988-".len() + 24, "{v}");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-amzn-trace-id",
+            "Root=1-67891233-abcdef012345678912345678;Self=1-0-0;CalledFrom=app".parse().unwrap(),
+        );
+        trace(&mut h, 1);
+        let v = h["x-amzn-trace-id"].to_str().unwrap();
+        assert!(v.starts_with("Self=1-00000001-"), "{v}");
+        assert!(v.contains("Root=1-67891233-abcdef012345678912345678") && v.contains("CalledFrom=app"));
+        assert_eq!(v.matches("Self=").count(), 1);
+        let mut h = HeaderMap::new();
+        h.insert("x-amzn-trace-id", "Foo=bar".parse().unwrap());
+        trace(&mut h, 1);
+        let v = h["x-amzn-trace-id"].to_str().unwrap();
+        assert!(v.starts_with("Root=1-00000001-") && v.ends_with(";Foo=bar"), "{v}");
+    }
+
+    #[test]
+    fn sticky_cookies_round_trip_and_expire() {
+        let t: SocketAddr = "10.0.0.1:8080".parse().unwrap();
+        let v = sticky_value("tg-1", Some(t), 100);
+        assert_eq!(parse_sticky(&v, 99), Some(("tg-1".to_owned(), Some(t))));
+        assert_eq!(parse_sticky(&v, 100), None);
+        assert_eq!(parse_sticky("garbage!", 0), None);
+        let mut h = HeaderMap::new();
+        h.insert("cookie", format!("a=b; AWSALB={v}").parse().unwrap());
+        assert_eq!(cookie(&h, "AWSALB"), Some(v.as_str()));
+        assert_eq!(cookie(&h, "AWSALBTG"), None);
+        let mut out = HeaderMap::new();
+        set_sticky(&mut out, "AWSALB", &v, 100);
+        let all: Vec<_> = out.get_all("set-cookie").iter().collect();
+        assert_eq!(all.len(), 2);
+        assert!(all[0].to_str().unwrap().starts_with(&format!("AWSALB={v}; Expires=Thu, 01 Jan 1970 00:01:40 GMT")));
+    }
+}

@@ -1,0 +1,142 @@
+//! Listeners: a socket per (load balancer address, port), an accept loop, and per connection TLS (HTTPS
+//! listeners) and hyper's automatic HTTP/1.1 or HTTP/2 (by ALPN, or h2c by the connection preface), with
+//! upgrades. A stopped listener closes its socket; its connections finish their current request and close.
+
+use crate::forward;
+use crate::proxy::Shared;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// A running listener.
+pub(crate) struct ListenerTask {
+    stop: watch::Sender<bool>,
+}
+
+impl ListenerTask {
+    /// Stops accepting and asks its connections to close after their current request.
+    pub(crate) fn stop(self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Binds `addr` once per worker (at least once), with `SO_REUSEADDR` (a port freed a moment ago can be bound
+/// again) and, for several sockets, `SO_REUSEPORT`: the kernel spreads new connections over the workers' sockets,
+/// so a connection wakes one worker only (as nginx's `reuseport`).
+pub(crate) fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let count = workers.max(1);
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        if count > 1 {
+            socket.set_reuseport(true)?;
+        }
+        socket.bind(addr)?;
+        sockets.push(socket.listen(1024)?.into_std()?);
+    }
+    Ok(sockets)
+}
+
+/// Serves `sockets` (bound to `addr` by [`bind`]) until stopped: each on its worker, or on the caller's runtime
+/// when there are no workers.
+pub(crate) fn spawn(shared: Arc<Shared>, sockets: Vec<std::net::TcpListener>, addr: SocketAddr) -> ListenerTask {
+    let (stop, stopped) = watch::channel(false);
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let task = shared.connections.track_future(accept_loop(shared.clone(), socket, addr, stopped.clone()));
+        match shared.workers.get(i) {
+            Some(worker) => drop(worker.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
+    }
+    ListenerTask { stop }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    socket: std::net::TcpListener,
+    addr: SocketAddr,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let listener = match TcpListener::from_std(socket) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "load balancer listener failed");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    shared.connections.spawn(connection(shared.clone(), stream, peer, addr, stopped.clone()));
+                }
+                Err(e) => {
+                    // Out of descriptors and the like: back off briefly instead of spinning.
+                    tracing::warn!(%addr, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            () = until_stopped(&mut stopped) => return,
+        }
+    }
+}
+
+async fn connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    addr: SocketAddr,
+    stopped: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let tls = shared.snapshot().listeners.get(&addr).and_then(|l| l.tls.clone());
+    match tls {
+        None => serve(shared, stream, peer, addr, stopped).await,
+        Some(acceptor) => {
+            let timeout = shared.options.tls_handshake_timeout;
+            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => serve(shared, tls, peer, addr, stopped).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve<S>(shared: Arc<Shared>, io: S, peer: SocketAddr, addr: SocketAddr, mut stopped: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // hyper's header-read timeout also runs while a keep-alive connection waits for its next request: the load
+    // balancer's idle timeout, so idle HTTP/1.1 clients are closed after it (as ALB does).
+    let header_timeout =
+        shared.snapshot().listeners.get(&addr).map_or(shared.options.header_read_timeout, |l| l.idle_timeout);
+    let service = service_fn(move |req| forward::handle(shared.clone(), addr, peer, req));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::trace!(%peer, error = %e, "connection ended with an error");
+            }
+        }
+        () = until_stopped(&mut stopped) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Resolves once the listener is stopped (or its handle is gone).
+async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}
