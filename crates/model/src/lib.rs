@@ -23,6 +23,7 @@ pub mod clock;
 pub mod cloudwatch;
 pub mod ecr;
 pub mod ecs;
+pub mod elbv2;
 pub mod host_access;
 pub mod ids;
 pub mod logs;
