@@ -132,6 +132,9 @@ pub struct ServerArgs {
     /// Seconds between two looks at Application Auto Scaling's scheduled actions (AWS: each minute).
     #[arg(long, default_value_t = 60.0)]
     pub scaling_evaluation_seconds: f64,
+    /// The IPv4 range (CIDR) each ELBv2 load balancer's own address comes from, one address per load balancer.
+    #[arg(long, default_value = "127.0.1.0/24")]
+    pub elb_address_range: String,
     /// The most metric series the CloudWatch store keeps (PutMetricData past it gets `LimitExceeded`).
     #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_series)]
     pub metrics_max_series: usize,
