@@ -14,7 +14,8 @@
 //!   end of the ARN), typed records rather than wire shapes. Registered targets live in their target group's
 //!   record. [`State`](state::State) holds every record in memory (loaded at [`Elb::open`]); a write runs on a copy
 //!   under one lock, commits the difference in one store transaction, then replaces the state and bumps the
-//!   generation [`Elb::subscribe`] publishes.
+//!   generation [`Elb::subscribe`] publishes. [`Elb::spawn_watch`] follows the store's watch on `/elb/`: a change
+//!   another server committed reloads the state (this server's own commits are recognised by their revision).
 //! - **Operations** (`ops`): CreateLoadBalancer (type `application`; its own address from
 //!   [`ElbConfig::address_range`], a DNS name `<name>-<10 digits>.<region>.elb.berth.internal`), Describe/Delete,
 //!   load balancer and target group attributes ([`attributes`]), target groups (HTTP/HTTPS, `instance`/`ip`, health
@@ -38,8 +39,8 @@
 //! # Limitations
 //! Load balancers are `active` at once (no `provisioning` phase). No HTTPS listeners, no certificates (no ACM),
 //! no network or gateway load balancers, no trust stores, no capacity reservations, no IPv6. Security groups are
-//! stored, not enforced. The in-memory state is the one server's: a second server writing the same store would
-//! not be seen until a restart. Draining targets past their delay leave the view at once and the record at the
+//! stored, not enforced. Two servers writing at once serialize only in the store (each computes on its own state,
+//! so the later commit wins for a record both changed). Draining targets past their delay leave the view at once and the record at the
 //! next write.
 
 pub mod actions;

@@ -7,7 +7,8 @@ use crate::state::State;
 use crate::view::ElbView;
 use berth_model::clock::Clock;
 use berth_store::SharedStore;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use tokio::sync::watch;
 
 /// Tells whether an `instance` target's id names a container instance (its `ec2InstanceId`).
@@ -27,11 +28,15 @@ pub struct Elb {
     generation: watch::Sender<u64>,
     health: RwLock<Option<Arc<dyn TargetHealthSource>>>,
     instances: RwLock<Option<Arc<dyn InstanceDirectory>>>,
+    /// The store revision the state reflects: of the load, or of this server's last commit (taken under `writes`).
+    revision: AtomicI64,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Elb {
     /// Loads every record from the store.
     pub async fn open(config: ElbConfig, store: SharedStore, clock: Arc<dyn Clock>) -> Result<Arc<Self>, ElbError> {
+        let revision = store.revision();
         let state = State::load(&store).await?;
         Ok(Arc::new(Self {
             store,
@@ -42,7 +47,17 @@ impl Elb {
             generation: watch::Sender::new(0),
             health: RwLock::new(None),
             instances: RwLock::new(None),
+            revision: AtomicI64::new(revision),
+            tasks: Mutex::default(),
         }))
+    }
+
+    /// Follows the store: a change under `/elb/` that this service did not write (another server on the same
+    /// store) reloads the state and bumps the generation.
+    pub fn spawn_watch(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let task = tokio::spawn(follow(weak, self.store.clone()));
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
     }
 
     /// Calls an operation with its input as JSON (the shapes of `berth_model::elbv2`); its output as JSON.
@@ -131,7 +146,9 @@ impl Elb {
         let out = change(&mut new, now)?;
         let txn = new.diff(&old)?;
         if !txn.ops.is_empty() {
-            self.store.txn(txn).await?;
+            if let berth_store::TxnOutcome::Committed { revision } = self.store.txn(txn).await? {
+                self.revision.fetch_max(revision, Ordering::SeqCst);
+            }
             *self.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
             self.generation.send_modify(|g| *g += 1);
         }
@@ -141,5 +158,64 @@ impl Elb {
     /// An ARN of this region and account.
     pub(crate) fn arn(&self, resource: &str) -> String {
         format!("arn:aws:elasticloadbalancing:{}:{}:{resource}", self.config.region, self.config.account_id)
+    }
+}
+
+impl Drop for Elb {
+    fn drop(&mut self) {
+        for task in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// Reloads the state after a change this service did not commit.
+async fn reload_if_foreign(elb: &Elb, revision: i64, force: bool) -> Result<(), ElbError> {
+    let _writes = elb.writes.lock().await;
+    if !force && revision <= elb.revision.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let state = State::load(&elb.store).await?;
+    elb.revision.fetch_max(revision, Ordering::SeqCst);
+    if *elb.snapshot() != state {
+        *elb.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+        elb.generation.send_modify(|g| *g += 1);
+    }
+    Ok(())
+}
+
+/// The watch loop of [`Elb::spawn_watch`]: from the revision the state reflects; after a compaction, from now
+/// with a full reload.
+async fn follow(elb: Weak<Elb>, store: SharedStore) {
+    let start = |elb: &Elb| elb.revision.load(Ordering::SeqCst);
+    let Some(from) = elb.upgrade().map(|e| start(&e)) else { return };
+    let mut watch = match store.watch(crate::records::PREFIX, from) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "elbv2: cannot watch the store; changes by other servers need a restart");
+            return;
+        }
+    };
+    loop {
+        let next = watch.next().await;
+        let Some(elb) = elb.upgrade() else { return };
+        let (revision, force) = match next {
+            Ok((revision, _)) => (revision, false),
+            Err(berth_store::StoreError::Compacted { .. }) => {
+                let now = store.revision();
+                match store.watch(crate::records::PREFIX, now) {
+                    Ok(w) => watch = w,
+                    Err(_) => return,
+                }
+                (now, true)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "elbv2: the store watch ended");
+                return;
+            }
+        };
+        if let Err(e) = reload_if_foreign(&elb, revision, force).await {
+            tracing::warn!(error = %e, "elbv2: reloading after another server's change failed");
+        }
     }
 }

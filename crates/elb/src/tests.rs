@@ -360,3 +360,27 @@ async fn tags_and_a_reopen() {
     assert_eq!(tags["TagDescriptions"][0]["Tags"][0]["Key"], "env");
     assert_eq!(code(&w.elb, "SetSubnets", json!({"LoadBalancerArn": lb})).await, "OperationNotPermitted");
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_store_follows_through_the_watch() {
+    let w = world().await;
+    let other = Elb::open(ElbConfig::new("us-east-1", "000000000000"), w.store.clone(), w.clock.clone()).await.unwrap();
+    other.spawn_watch();
+    let mut changes = other.subscribe();
+    changes.borrow_and_update();
+    let (lb, ..) = basic(&w.elb).await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while other.view().load_balancers.is_empty() || other.view().target_groups.is_empty() {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the other server sees the change");
+    assert_eq!(other.view().load_balancers[0].arn, lb);
+    assert_eq!(other.view().load_balancers[0].listeners.len(), 1);
+    // Its own writes are not reloaded as foreign ones, and the first server does not see them without a watch.
+    let before = *other.subscribe().borrow();
+    ok(&other, "CreateLoadBalancer", json!({"Name": "second"})).await;
+    assert_eq!(*other.subscribe().borrow(), before + 1);
+    assert_eq!(w.elb.view().load_balancers.len(), 1);
+}

@@ -93,6 +93,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .context("--elb-address-range must be an IPv4 CIDR such as 127.0.1.0/24")?;
     let elb = berth_elb::Elb::open(elb_config, store, clock).await.context("opening the ELBv2 records")?;
     elb.set_instance_directory(Arc::new(ContainerInstances(control.clone())));
+    elb.spawn_watch();
     // The load-balancer data plane (crates/lb) will take `elb` here: its view, subscribe and set_health_source.
     berth_control::spawn_controllers(&control);
     let principal = Principal {
