@@ -40,6 +40,7 @@ SERVICES = {
     "logs": "2014-03-28",
     "cloudwatch": "2010-08-01",
     "application-autoscaling": "2016-02-06",
+    "elbv2": "2015-12-01",
 }
 
 # The Rust module of a service whose botocore name is not a Rust identifier.
@@ -48,7 +49,7 @@ MODULES = {"application-autoscaling": "autoscaling"}
 # Services whose protocols carry types the JSON shapes alone do not (CBOR's tagged timestamps and float/int
 # distinction, the query protocol's flattened forms and XML): a `SCHEMA` table of every shape is generated for
 # them (`berth_model::schema`).
-SCHEMA_SERVICES = {"cloudwatch"}
+SCHEMA_SERVICES = {"cloudwatch", "elbv2"}
 
 RUST_KEYWORDS = {
     "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if", "impl", "in",
@@ -323,9 +324,10 @@ class Generator:
         self.out.append("use serde::{Deserialize, Serialize};")
         self.out.append("use std::collections::BTreeMap;")
         self.out.append("")
-        self.out.append(f"/// The `X-Amz-Target` prefix of every {self.service.upper()} operation.")
-        self.out.append(f'pub const TARGET_PREFIX: &str = "{meta["targetPrefix"]}";')
-        self.out.append("")
+        if "targetPrefix" in meta:  # query-only services (ELBv2) have none
+            self.out.append(f"/// The `X-Amz-Target` prefix of every {self.service.upper()} operation.")
+            self.out.append(f'pub const TARGET_PREFIX: &str = "{meta["targetPrefix"]}";')
+            self.out.append("")
         self.out.append(f"/// The SigV4 signing name of {self.service.upper()}.")
         self.out.append(f'pub const SIGNING_NAME: &str = "{meta.get("signingName", meta["endpointPrefix"])}";')
         self.out.append("")

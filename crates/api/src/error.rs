@@ -206,3 +206,13 @@ impl From<berth_registry::EcrError> for ApiError {
         }
     }
 }
+
+impl From<berth_elb::ElbError> for ApiError {
+    fn from(error: berth_elb::ElbError) -> Self {
+        let mut out =
+            Self::new(StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), error.code, error.message);
+        // ELBv2 is query only: its codes are the `<Code>` of the XML error.
+        out.query_code = Some(error.code.to_string());
+        out
+    }
+}

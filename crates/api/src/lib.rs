@@ -35,6 +35,7 @@ pub mod body;
 mod cloudwatch;
 mod ecr;
 mod ecs;
+mod elbv2;
 pub mod error;
 pub mod exec;
 mod logs;
@@ -45,6 +46,7 @@ mod telemetry;
 pub use autoscaling::AutoScalingService;
 pub use cloudwatch::CloudWatchService;
 pub use ecr::EcrService;
+pub use elbv2::ElbService;
 pub use logs::LogsService;
 
 use auth::throttle::{RateLimit, RateLimiter};
@@ -174,7 +176,11 @@ async fn rpc_v2_cbor(
 ) -> Response {
     let request_id = berth_model::ids::new_uuid();
     let result = async {
-        let service = app.inner.services.iter().find(|s| s.target_prefix() == prefix && s.schema().is_some());
+        let service = app
+            .inner
+            .services
+            .iter()
+            .find(|s| !prefix.is_empty() && s.target_prefix() == prefix && s.schema().is_some());
         let Some((service, schema)) = service.and_then(|s| Some((s, s.schema()?))) else {
             if request.headers().get(http::header::AUTHORIZATION).is_none() {
                 return Err(auth::sigv4::SigV4Error::Missing.into());
@@ -224,7 +230,7 @@ async fn aws_query(app: &AppState, request: Request, request_id: &str) -> Respon
             }
             return Err(ApiError::bad_request(
                 "InvalidAction",
-                "Berth serves the AWS query protocol for CloudWatch (signing name monitoring) only.",
+                "Berth serves the AWS query protocol for CloudWatch (signing name monitoring) and ELBv2 (elasticloadbalancing) only.",
             ));
         };
         let (parts, body) = request.into_parts();
@@ -275,7 +281,8 @@ async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> (Res
     // The service decides the credential scope and the body limit. Without a known target the request cannot be
     // authenticated either (its scope's service is unknown), so a missing Authorization header is reported first.
     let service = match target.split_once('.') {
-        Some((prefix, _)) => inner.services.iter().find(|s| s.target_prefix() == prefix),
+        Some((prefix, _)) if !prefix.is_empty() => inner.services.iter().find(|s| s.target_prefix() == prefix),
+        Some(_) => None,
         None => None,
     };
     let Some(service) = service else {

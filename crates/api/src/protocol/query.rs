@@ -343,6 +343,28 @@ mod tests {
     }
 
     #[test]
+    fn elbv2_nested_lists_and_its_namespace() {
+        use berth_model::elbv2::SCHEMA as ELB;
+        let body = b"Action=CreateListener&Version=2015-12-01&LoadBalancerArn=arn&Protocol=HTTP&Port=80\
+&DefaultActions.member.1.Type=forward&DefaultActions.member.1.ForwardConfig.TargetGroups.member.1.TargetGroupArn=a\
+&DefaultActions.member.1.ForwardConfig.TargetGroups.member.1.Weight=3\
+&DefaultActions.member.1.ForwardConfig.TargetGroupStickinessConfig.Enabled=true";
+        let json = to_json(&parse_form(body), &ELB, Some("CreateListenerInput")).unwrap();
+        assert_eq!(
+            json,
+            json!({"LoadBalancerArn": "arn", "Protocol": "HTTP", "Port": 80, "DefaultActions": [{"Type": "forward",
+                "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": "a", "Weight": 3}],
+                                  "TargetGroupStickinessConfig": {"Enabled": true}}}]})
+        );
+        let out = json!({"Rules": [{"RuleArn": "r", "Priority": "default", "IsDefault": true, "Conditions": []}]});
+        let xml = response(&ELB, "DescribeRules", Some("DescribeRulesOutput"), Some("DescribeRulesResult"), &out, "id");
+        assert!(xml.starts_with(
+            "<DescribeRulesResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\">"
+        ));
+        assert!(xml.contains("<Rules><member><RuleArn>r</RuleArn><Priority>default</Priority><Conditions></Conditions><IsDefault>true</IsDefault></member></Rules>"), "{xml}");
+    }
+
+    #[test]
     fn timestamps_both_ways() {
         assert_eq!(parse_timestamp("2027-01-15T08:00:00Z"), Some(1_800_000_000.0));
         assert_eq!(parse_timestamp("2027-01-15T09:00:00+01:00"), Some(1_800_000_000.0));

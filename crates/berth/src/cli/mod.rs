@@ -136,6 +136,9 @@ pub struct ServerArgs {
     /// and below 90% of it before a scale-in (Application Auto Scaling: 3,15). Applies to policies put afterwards.
     #[arg(long, default_value = "3,15", value_parser = parse_datapoints)]
     pub target_tracking_datapoints: berth_autoscaling::TrackingDatapoints,
+    /// The IPv4 range (CIDR) each ELBv2 load balancer's own address comes from, one address per load balancer.
+    #[arg(long, default_value = "127.0.1.0/24")]
+    pub elb_address_range: String,
     /// The most metric series the CloudWatch store keeps (PutMetricData past it gets `LimitExceeded`).
     #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_series)]
     pub metrics_max_series: usize,

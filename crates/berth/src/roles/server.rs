@@ -87,8 +87,16 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .context("--scaling-evaluation-seconds must be a positive number")?;
     scaling_config.target_tracking_datapoints = args.target_tracking_datapoints;
     // Registers itself as the metrics' alarm hook: alarm actions naming scaling policies reach its controller.
-    let scaling = berth_autoscaling::Scaling::new(scaling_config, store, clock, control.clone(), metrics.clone());
+    let scaling =
+        berth_autoscaling::Scaling::new(scaling_config, store.clone(), clock.clone(), control.clone(), metrics.clone());
     scaling.spawn_background();
+    let mut elb_config = berth_elb::ElbConfig::new(&args.region, &args.account_id);
+    elb_config.address_range = berth_elb::config::Cidr::parse(&args.elb_address_range)
+        .context("--elb-address-range must be an IPv4 CIDR such as 127.0.1.0/24")?;
+    let elb = berth_elb::Elb::open(elb_config, store, clock).await.context("opening the ELBv2 records")?;
+    elb.set_instance_directory(Arc::new(ContainerInstances(control.clone())));
+    elb.spawn_watch();
+    // The load-balancer data plane (crates/lb) will take `elb` here: its view, subscribe and set_health_source.
     berth_control::spawn_controllers(&control);
     let principal = Principal {
         access_key_id: credentials.0.access_key_id.clone(),
@@ -106,6 +114,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             Arc::new(berth_api::LogsService::new(logs.clone())),
             Arc::new(berth_api::CloudWatchService::new(metrics.clone())),
             Arc::new(berth_api::AutoScalingService::new(scaling)),
+            Arc::new(berth_api::ElbService::new(elb)),
         ],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
@@ -115,6 +124,15 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let app = super::prometheus::instrument(app, "api", super::prometheus::server_gauges(control.clone(), store_files));
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     Ok(RunningServer { listener, app, join_token, credentials, metrics })
+}
+
+/// ELBv2 `instance` targets are container instances, named by their `ec2InstanceId` (the agent's host name).
+struct ContainerInstances(Arc<Control>);
+
+impl berth_elb::InstanceDirectory for ContainerInstances {
+    fn is_instance(&self, id: &str) -> bool {
+        self.0.cache().read().instances.values().any(|i| i.record.ec2_instance_id.as_deref() == Some(id))
+    }
 }
 
 /// The `host:port` clients reach this server at (the listen address, with a wildcard address made loopback).

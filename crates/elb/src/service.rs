@@ -1,0 +1,221 @@
+//! [`Elb`]: the service, its state, its change notification and the library calls other crates use.
+
+use crate::ElbError;
+use crate::config::ElbConfig;
+use crate::health::TargetHealthSource;
+use crate::state::State;
+use crate::view::ElbView;
+use berth_model::clock::Clock;
+use berth_store::SharedStore;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use tokio::sync::watch;
+
+/// Tells whether an `instance` target's id names a container instance (its `ec2InstanceId`).
+pub trait InstanceDirectory: Send + Sync + 'static {
+    /// Whether a registered container instance has this id.
+    fn is_instance(&self, id: &str) -> bool;
+}
+
+/// ELBv2 on one store.
+pub struct Elb {
+    pub(crate) store: SharedStore,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: ElbConfig,
+    /// Serializes writes: each computes a new state from the current one and commits the difference.
+    writes: tokio::sync::Mutex<()>,
+    state: RwLock<Arc<State>>,
+    generation: watch::Sender<u64>,
+    health: RwLock<Option<Arc<dyn TargetHealthSource>>>,
+    instances: RwLock<Option<Arc<dyn InstanceDirectory>>>,
+    /// The store revision the state reflects: of the load, or of this server's last commit (taken under `writes`).
+    revision: AtomicI64,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Elb {
+    /// Loads every record from the store.
+    pub async fn open(config: ElbConfig, store: SharedStore, clock: Arc<dyn Clock>) -> Result<Arc<Self>, ElbError> {
+        let revision = store.revision();
+        let state = State::load(&store).await?;
+        Ok(Arc::new(Self {
+            store,
+            clock,
+            config,
+            writes: tokio::sync::Mutex::new(()),
+            state: RwLock::new(Arc::new(state)),
+            generation: watch::Sender::new(0),
+            health: RwLock::new(None),
+            instances: RwLock::new(None),
+            revision: AtomicI64::new(revision),
+            tasks: Mutex::default(),
+        }))
+    }
+
+    /// Follows the store: a change under `/elb/` that this service did not write (another server on the same
+    /// store) reloads the state and bumps the generation.
+    pub fn spawn_watch(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let task = tokio::spawn(follow(weak, self.store.clone()));
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+    }
+
+    /// Calls an operation with its input as JSON (the shapes of `berth_model::elbv2`); its output as JSON.
+    pub async fn call(&self, operation: &str, input: &[u8]) -> Result<Vec<u8>, ElbError> {
+        crate::ops::dispatch(self, operation, input).await
+    }
+
+    /// Everything the data plane needs, as of now (draining targets past their delay left out).
+    pub fn view(&self) -> ElbView {
+        ElbView::new(&self.snapshot(), *self.generation.borrow(), self.clock.now())
+    }
+
+    /// A receiver of the generation number, bumped after every committed change: the data plane re-reads
+    /// [`Elb::view`] when it changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// Sets where target health comes from (the data plane's probes).
+    pub fn set_health_source(&self, source: Arc<dyn TargetHealthSource>) {
+        *self.health.write().unwrap_or_else(|p| p.into_inner()) = Some(source);
+    }
+
+    /// Sets how `instance` target ids are checked (without one, any id is accepted).
+    pub fn set_instance_directory(&self, directory: Arc<dyn InstanceDirectory>) {
+        *self.instances.write().unwrap_or_else(|p| p.into_inner()) = Some(directory);
+    }
+
+    /// Registers targets (`(id, port)`; port `None` for the target group's), as RegisterTargets does.
+    pub async fn register_targets(
+        &self,
+        target_group_arn: &str,
+        targets: &[(String, Option<u16>)],
+    ) -> Result<(), ElbError> {
+        let wire: Vec<berth_model::elbv2::TargetDescription> = targets
+            .iter()
+            .map(|(id, port)| berth_model::elbv2::TargetDescription {
+                id: id.clone(),
+                port: port.map(i32::from),
+                ..Default::default()
+            })
+            .collect();
+        crate::ops::targets::register(self, target_group_arn, &wire).await
+    }
+
+    /// Deregisters targets: they drain for the group's `deregistration_delay.timeout_seconds`.
+    pub async fn deregister_targets(
+        &self,
+        target_group_arn: &str,
+        targets: &[(String, Option<u16>)],
+    ) -> Result<(), ElbError> {
+        let wire: Vec<berth_model::elbv2::TargetDescription> = targets
+            .iter()
+            .map(|(id, port)| berth_model::elbv2::TargetDescription {
+                id: id.clone(),
+                port: port.map(i32::from),
+                ..Default::default()
+            })
+            .collect();
+        crate::ops::targets::deregister(self, target_group_arn, &wire).await
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn health_source(&self) -> Option<Arc<dyn TargetHealthSource>> {
+        self.health.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn instance_directory(&self) -> Option<Arc<dyn InstanceDirectory>> {
+        self.instances.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs a change on a copy of the state and commits it: the store first, then the in-memory state and the
+    /// generation. Nothing changes when `change` fails.
+    pub(crate) async fn update<T>(
+        &self,
+        change: impl FnOnce(&mut State, f64) -> Result<T, ElbError>,
+    ) -> Result<T, ElbError> {
+        let _writes = self.writes.lock().await;
+        let old = self.snapshot();
+        let now = self.clock.now();
+        let mut new = (*old).clone();
+        new.expire_draining(now);
+        let out = change(&mut new, now)?;
+        let txn = new.diff(&old)?;
+        if !txn.ops.is_empty() {
+            if let berth_store::TxnOutcome::Committed { revision } = self.store.txn(txn).await? {
+                self.revision.fetch_max(revision, Ordering::SeqCst);
+            }
+            *self.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+            self.generation.send_modify(|g| *g += 1);
+        }
+        Ok(out)
+    }
+
+    /// An ARN of this region and account.
+    pub(crate) fn arn(&self, resource: &str) -> String {
+        format!("arn:aws:elasticloadbalancing:{}:{}:{resource}", self.config.region, self.config.account_id)
+    }
+}
+
+impl Drop for Elb {
+    fn drop(&mut self) {
+        for task in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// Reloads the state after a change this service did not commit.
+async fn reload_if_foreign(elb: &Elb, revision: i64, force: bool) -> Result<(), ElbError> {
+    let _writes = elb.writes.lock().await;
+    if !force && revision <= elb.revision.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let state = State::load(&elb.store).await?;
+    elb.revision.fetch_max(revision, Ordering::SeqCst);
+    if *elb.snapshot() != state {
+        *elb.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+        elb.generation.send_modify(|g| *g += 1);
+    }
+    Ok(())
+}
+
+/// The watch loop of [`Elb::spawn_watch`]: from the revision the state reflects; after a compaction, from now
+/// with a full reload.
+async fn follow(elb: Weak<Elb>, store: SharedStore) {
+    let start = |elb: &Elb| elb.revision.load(Ordering::SeqCst);
+    let Some(from) = elb.upgrade().map(|e| start(&e)) else { return };
+    let mut watch = match store.watch(crate::records::PREFIX, from) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "elbv2: cannot watch the store; changes by other servers need a restart");
+            return;
+        }
+    };
+    loop {
+        let next = watch.next().await;
+        let Some(elb) = elb.upgrade() else { return };
+        let (revision, force) = match next {
+            Ok((revision, _)) => (revision, false),
+            Err(berth_store::StoreError::Compacted { .. }) => {
+                let now = store.revision();
+                match store.watch(crate::records::PREFIX, now) {
+                    Ok(w) => watch = w,
+                    Err(_) => return,
+                }
+                (now, true)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "elbv2: the store watch ended");
+                return;
+            }
+        };
+        if let Err(e) = reload_if_foreign(&elb, revision, force).await {
+            tracing::warn!(error = %e, "elbv2: reloading after another server's change failed");
+        }
+    }
+}
