@@ -40,6 +40,7 @@ SERVICES = {
     "logs": "2014-03-28",
     "cloudwatch": "2010-08-01",
     "application-autoscaling": "2016-02-06",
+    "servicediscovery": "2017-03-14",
 }
 
 # The Rust module of a service whose botocore name is not a Rust identifier.
