@@ -44,7 +44,7 @@ pub fn eligible<'a>(
 
 /// The instances one answer names, by the routing policy: up to eight in random order (MULTIVALUE) or one at
 /// random (WEIGHTED).
-pub fn pick<'a>(routing: Routing, mut instances: Vec<&'a InstanceRecord>) -> Vec<&'a InstanceRecord> {
+pub fn pick(routing: Routing, mut instances: Vec<&InstanceRecord>) -> Vec<&InstanceRecord> {
     instances.shuffle(&mut rand::rng());
     let keep = match routing {
         Routing::Multivalue => MULTIVALUE_MAX,

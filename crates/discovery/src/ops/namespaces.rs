@@ -82,37 +82,38 @@ struct NewNamespace {
 async fn create(s: &Discovery, new: NewNamespace) -> Result<String, DiscoveryError> {
     check_description(&new.description)?;
     let _writes = s.writes.lock().await;
-    let state = s.index.read();
-    let wanted = normalize(&new.name);
-    if let Some(existing) = state.namespaces.values().find(|n| normalize(&n.name) == wanted) {
-        if new.creator_request_id.is_some() && existing.creator_request_id == new.creator_request_id {
-            // The same request again (a retry): its operation, nothing new.
-            return Ok(existing.operation_id.clone());
+    let (txn, operation_id) = {
+        let state = s.index.read();
+        let wanted = normalize(&new.name);
+        if let Some(existing) = state.namespaces.values().find(|n| normalize(&n.name) == wanted) {
+            if new.creator_request_id.is_some() && existing.creator_request_id == new.creator_request_id {
+                // The same request again (a retry): its operation, nothing new.
+                return Ok(existing.operation_id.clone());
+            }
+            return Err(DiscoveryError::namespace_exists(&new.name, &existing.id));
         }
-        return Err(DiscoveryError::namespace_exists(&new.name, &existing.id));
-    }
-    let id = format!("ns-{}", records::random_id(16));
-    let arn = s.arn(&format!("namespace/{id}"));
-    let tags = tag_map(&Default::default(), new.tags, &arn)?;
-    let (txn, operation_id) =
-        record_operation(s, &state, Txn::new(), OperationKind::CreateNamespace, &[("NAMESPACE", &id)])?;
-    let record = NamespaceRecord {
-        schema: records::SCHEMA,
-        id: id.clone(),
-        arn,
-        name: new.name,
-        kind: new.kind,
-        description: new.description,
-        vpc: new.vpc,
-        soa_ttl: new.soa_ttl,
-        created: s.clock.now(),
-        creator_request_id: new.creator_request_id,
-        operation_id: operation_id.clone(),
-        tags,
+        let id = format!("ns-{}", records::random_id(16));
+        let arn = s.arn(&format!("namespace/{id}"));
+        let tags = tag_map(&Default::default(), new.tags, &arn)?;
+        let (txn, operation_id) =
+            record_operation(s, &state, Txn::new(), OperationKind::CreateNamespace, &[("NAMESPACE", &id)])?;
+        let record = NamespaceRecord {
+            schema: records::SCHEMA,
+            id: id.clone(),
+            arn,
+            name: new.name,
+            kind: new.kind,
+            description: new.description,
+            vpc: new.vpc,
+            soa_ttl: new.soa_ttl,
+            created: s.clock.now(),
+            creator_request_id: new.creator_request_id,
+            operation_id: operation_id.clone(),
+            tags,
+        };
+        let key = records::namespace_key(&id);
+        (txn.expect(key.clone(), 0).put(key, records::encode(&record)?), operation_id)
     };
-    let key = records::namespace_key(&id);
-    let txn = txn.expect(key.clone(), 0).put(key, records::encode(&record)?);
-    drop(state);
     s.commit(txn).await?;
     Ok(operation_id)
 }
@@ -261,19 +262,19 @@ pub(crate) async fn delete(
     req: DeleteNamespaceRequest,
 ) -> Result<DeleteNamespaceResponse, DiscoveryError> {
     let _writes = s.writes.lock().await;
-    let state = s.index.read();
-    let ns = find(&state, &req.id)?;
-    let count = state.service_count(&ns.id);
-    if count > 0 {
-        return Err(DiscoveryError::in_use(format!(
-            "Namespace {} has {count} associated service(s); delete them first",
-            ns.id
-        )));
-    }
-    let key = records::namespace_key(&ns.id);
-    let (txn, operation_id) =
-        record_operation(s, &state, Txn::new().delete(key), OperationKind::DeleteNamespace, &[("NAMESPACE", &ns.id)])?;
-    drop(state);
+    let (txn, operation_id) = {
+        let state = s.index.read();
+        let ns = find(&state, &req.id)?;
+        let count = state.service_count(&ns.id);
+        if count > 0 {
+            return Err(DiscoveryError::in_use(format!(
+                "Namespace {} has {count} associated service(s); delete them first",
+                ns.id
+            )));
+        }
+        let key = records::namespace_key(&ns.id);
+        record_operation(s, &state, Txn::new().delete(key), OperationKind::DeleteNamespace, &[("NAMESPACE", &ns.id)])?
+    };
     s.commit(txn).await?;
     Ok(DeleteNamespaceResponse { operation_id: Some(operation_id) })
 }
@@ -290,30 +291,31 @@ async fn update(
         check_ttl(ttl)?;
     }
     let _writes = s.writes.lock().await;
-    let state = s.index.read();
-    let mut ns = find(&state, id)?.clone();
-    if ns.kind != kind {
-        return Err(DiscoveryError::invalid(format!(
-            "Namespace {} is not of type {}",
-            ns.id,
-            wire_type(kind).as_str()
-        )));
-    }
-    if let Some(d) = description {
-        ns.description = Some(d);
-    }
-    if soa_ttl.is_some() {
-        ns.soa_ttl = soa_ttl;
-    }
-    let key = records::namespace_key(&ns.id);
-    let (txn, operation_id) = record_operation(
-        s,
-        &state,
-        Txn::new().put(key, records::encode(&ns)?),
-        OperationKind::UpdateNamespace,
-        &[("NAMESPACE", &ns.id)],
-    )?;
-    drop(state);
+    let (txn, operation_id) = {
+        let state = s.index.read();
+        let mut ns = find(&state, id)?.clone();
+        if ns.kind != kind {
+            return Err(DiscoveryError::invalid(format!(
+                "Namespace {} is not of type {}",
+                ns.id,
+                wire_type(kind).as_str()
+            )));
+        }
+        if let Some(d) = description {
+            ns.description = Some(d);
+        }
+        if soa_ttl.is_some() {
+            ns.soa_ttl = soa_ttl;
+        }
+        let key = records::namespace_key(&ns.id);
+        record_operation(
+            s,
+            &state,
+            Txn::new().put(key, records::encode(&ns)?),
+            OperationKind::UpdateNamespace,
+            &[("NAMESPACE", &ns.id)],
+        )?
+    };
     s.commit(txn).await?;
     Ok(operation_id)
 }

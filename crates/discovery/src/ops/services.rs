@@ -147,48 +147,51 @@ pub(crate) async fn create(s: &Discovery, req: CreateServiceRequest) -> Result<C
         .ok_or_else(|| DiscoveryError::invalid("NamespaceId is required"))?;
     let creator_request_id = given(req.creator_request_id);
     let _writes = s.writes.lock().await;
-    let state = s.index.read();
-    let ns = crate::ops::namespaces::find(&state, &namespace_id)?;
-    let api_only = req.r#type == Some(ServiceTypeOption::Http);
-    let dns = match (&req.dns_config, ns.kind) {
-        (Some(_), NamespaceKind::Http) => {
-            return Err(DiscoveryError::invalid("DnsConfig is not allowed for a service in an HTTP namespace"));
+    let (txn, record) = {
+        let state = s.index.read();
+        let ns = crate::ops::namespaces::find(&state, &namespace_id)?;
+        let api_only = req.r#type == Some(ServiceTypeOption::Http);
+        let dns = match (&req.dns_config, ns.kind) {
+            (Some(_), NamespaceKind::Http) => {
+                return Err(DiscoveryError::invalid("DnsConfig is not allowed for a service in an HTTP namespace"));
+            }
+            (Some(_), NamespaceKind::DnsPrivate) if api_only => {
+                return Err(DiscoveryError::invalid("DnsConfig is not allowed for a service of type HTTP"));
+            }
+            (Some(config), NamespaceKind::DnsPrivate) => {
+                Some(dns_settings(config.routing_policy, &config.dns_records)?)
+            }
+            (None, _) => None,
+        };
+        let wanted = req.name.to_ascii_lowercase();
+        if let Some(existing) =
+            state.services.values().find(|sv| sv.namespace_id == ns.id && sv.name.to_ascii_lowercase() == wanted)
+        {
+            if creator_request_id.is_some() && existing.creator_request_id == creator_request_id {
+                return Ok(CreateServiceResponse { service: Some(wire(s, &state, existing)) });
+            }
+            return Err(DiscoveryError::service_exists(&req.name, &existing.id));
         }
-        (Some(_), NamespaceKind::DnsPrivate) if api_only => {
-            return Err(DiscoveryError::invalid("DnsConfig is not allowed for a service of type HTTP"));
-        }
-        (Some(config), NamespaceKind::DnsPrivate) => Some(dns_settings(config.routing_policy, &config.dns_records)?),
-        (None, _) => None,
+        let id = format!("srv-{}", records::random_id(16));
+        let arn = s.arn(&format!("service/{id}"));
+        let tags = tag_map(&Default::default(), req.tags.unwrap_or_default(), &arn)?;
+        let record = ServiceRecord {
+            schema: records::SCHEMA,
+            id: id.clone(),
+            arn,
+            name: req.name,
+            namespace_id: ns.id.clone(),
+            description,
+            dns,
+            custom_health: req.health_check_custom_config.is_some(),
+            created: s.clock.now(),
+            creator_request_id,
+            tags,
+            attributes: Default::default(),
+        };
+        let key = records::service_key(&id);
+        (Txn::new().expect(key.clone(), 0).put(key, records::encode(&record)?), record)
     };
-    let wanted = req.name.to_ascii_lowercase();
-    if let Some(existing) =
-        state.services.values().find(|sv| sv.namespace_id == ns.id && sv.name.to_ascii_lowercase() == wanted)
-    {
-        if creator_request_id.is_some() && existing.creator_request_id == creator_request_id {
-            return Ok(CreateServiceResponse { service: Some(wire(s, &state, existing)) });
-        }
-        return Err(DiscoveryError::service_exists(&req.name, &existing.id));
-    }
-    let id = format!("srv-{}", records::random_id(16));
-    let arn = s.arn(&format!("service/{id}"));
-    let tags = tag_map(&Default::default(), req.tags.unwrap_or_default(), &arn)?;
-    let record = ServiceRecord {
-        schema: records::SCHEMA,
-        id: id.clone(),
-        arn,
-        name: req.name,
-        namespace_id: ns.id.clone(),
-        description,
-        dns,
-        custom_health: req.health_check_custom_config.is_some(),
-        created: s.clock.now(),
-        creator_request_id,
-        tags,
-        attributes: Default::default(),
-    };
-    let key = records::service_key(&id);
-    let txn = Txn::new().expect(key.clone(), 0).put(key, records::encode(&record)?);
-    drop(state);
     s.commit(txn).await?;
     let state = s.index.read();
     Ok(CreateServiceResponse { service: Some(wire(s, &state, &record)) })
@@ -244,17 +247,18 @@ pub(crate) fn list(s: &Discovery, req: ListServicesRequest) -> Result<ListServic
 /// `DeleteService`: refused while instances are registered.
 pub(crate) async fn delete(s: &Discovery, req: DeleteServiceRequest) -> Result<DeleteServiceResponse, DiscoveryError> {
     let _writes = s.writes.lock().await;
-    let state = s.index.read();
-    let service = find(&state, &req.id)?;
-    let count = state.instances_of(&service.id).count();
-    if count > 0 {
-        return Err(DiscoveryError::in_use(format!(
-            "Service {} has {count} registered instance(s); deregister them first",
-            service.id
-        )));
-    }
-    let txn = Txn::new().delete(records::service_key(&service.id));
-    drop(state);
+    let txn = {
+        let state = s.index.read();
+        let service = find(&state, &req.id)?;
+        let count = state.instances_of(&service.id).count();
+        if count > 0 {
+            return Err(DiscoveryError::in_use(format!(
+                "Service {} has {count} registered instance(s); deregister them first",
+                service.id
+            )));
+        }
+        Txn::new().delete(records::service_key(&service.id))
+    };
     s.commit(txn).await?;
     Ok(DeleteServiceResponse {})
 }
@@ -265,30 +269,31 @@ pub(crate) async fn update(s: &Discovery, req: UpdateServiceRequest) -> Result<U
     let description = given(req.service.description);
     check_description(&description)?;
     let _writes = s.writes.lock().await;
-    let state = s.index.read();
-    let mut service = find(&state, &req.id)?.clone();
-    if let Some(change) = req.service.dns_config {
-        let Some(current) = &service.dns else {
-            return Err(DiscoveryError::invalid(format!("Service {} has no DnsConfig to update", service.id)));
-        };
-        let new = dns_settings(Some(routing_wire(current.routing)), &change.dns_records)?;
-        let kinds = |d: &DnsSettings| d.records.iter().map(|(k, _)| *k).collect::<Vec<_>>();
-        if kinds(&new) != kinds(current) {
-            return Err(DiscoveryError::invalid("UpdateService cannot change the record types, only their TTLs"));
+    let (txn, operation_id) = {
+        let state = s.index.read();
+        let mut service = find(&state, &req.id)?.clone();
+        if let Some(change) = req.service.dns_config {
+            let Some(current) = &service.dns else {
+                return Err(DiscoveryError::invalid(format!("Service {} has no DnsConfig to update", service.id)));
+            };
+            let new = dns_settings(Some(routing_wire(current.routing)), &change.dns_records)?;
+            let kinds = |d: &DnsSettings| d.records.iter().map(|(k, _)| *k).collect::<Vec<_>>();
+            if kinds(&new) != kinds(current) {
+                return Err(DiscoveryError::invalid("UpdateService cannot change the record types, only their TTLs"));
+            }
+            service.dns = Some(new);
         }
-        service.dns = Some(new);
-    }
-    if description.is_some() {
-        service.description = description;
-    }
-    let (txn, operation_id) = record_operation(
-        s,
-        &state,
-        Txn::new().put(records::service_key(&service.id), records::encode(&service)?),
-        OperationKind::UpdateService,
-        &[("SERVICE", &service.id)],
-    )?;
-    drop(state);
+        if description.is_some() {
+            service.description = description;
+        }
+        record_operation(
+            s,
+            &state,
+            Txn::new().put(records::service_key(&service.id), records::encode(&service)?),
+            OperationKind::UpdateService,
+            &[("SERVICE", &service.id)],
+        )?
+    };
     s.commit(txn).await?;
     Ok(UpdateServiceResponse { operation_id: Some(operation_id) })
 }
