@@ -40,11 +40,13 @@ pub mod exec;
 mod logs;
 pub mod protocol;
 pub mod service;
+mod servicediscovery;
 
 pub use autoscaling::AutoScalingService;
 pub use cloudwatch::CloudWatchService;
 pub use ecr::EcrService;
 pub use logs::LogsService;
+pub use servicediscovery::ServiceDiscoveryService;
 
 use auth::throttle::{RateLimit, RateLimiter};
 use auth::{Credentials, Scope};

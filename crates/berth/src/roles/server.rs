@@ -24,6 +24,10 @@ pub struct RunningServer {
     pub credentials: (RootCredentials, bool),
     /// The CloudWatch metrics service: where in-process writers put series and where an alarm hook is registered.
     pub metrics: Arc<berth_metrics::Metrics>,
+    /// Cloud Map: where the ECS service controller registers tasks.
+    pub discovery: Arc<berth_discovery::Discovery>,
+    /// The DNS server, when `--dns-listen` is given (it stops when dropped).
+    pub dns: Option<berth_discovery::DnsServer>,
 }
 
 /// Opens the store, starts the control plane and its controllers, and binds the listener.
@@ -85,8 +89,23 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .filter(|d| !d.is_zero())
         .context("--scaling-evaluation-seconds must be a positive number")?;
     // Registers itself as the metrics' alarm hook: alarm actions naming scaling policies reach its controller.
-    let scaling = berth_autoscaling::Scaling::new(scaling_config, store, clock, control.clone(), metrics.clone());
+    let scaling =
+        berth_autoscaling::Scaling::new(scaling_config, store.clone(), clock.clone(), control.clone(), metrics.clone());
     scaling.spawn_background();
+    let discovery_config = berth_discovery::DiscoveryConfig::new(&args.region, &args.account_id);
+    let discovery =
+        berth_discovery::Discovery::open(discovery_config, store, clock).await.context("opening Cloud Map")?;
+    let dns = match args.dns_listen {
+        Some(listen) => {
+            let mut config = berth_discovery::DnsServerConfig::new(listen);
+            config.upstreams = args.dns_upstream.clone();
+            let server = berth_discovery::DnsServer::start(discovery.index().clone(), config)
+                .await
+                .with_context(|| format!("starting the DNS server on {listen}"))?;
+            Some(server)
+        }
+        None => None,
+    };
     berth_control::spawn_controllers(&control);
     let principal = Principal {
         access_key_id: credentials.0.access_key_id.clone(),
@@ -104,13 +123,14 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             Arc::new(berth_api::LogsService::new(logs.clone())),
             Arc::new(berth_api::CloudWatchService::new(metrics.clone())),
             Arc::new(berth_api::AutoScalingService::new(scaling)),
+            Arc::new(berth_api::ServiceDiscoveryService::new(discovery.clone())),
         ],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
     })
     .merge(registry.router());
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
-    Ok(RunningServer { listener, app, join_token, credentials, metrics })
+    Ok(RunningServer { listener, app, join_token, credentials, metrics, discovery, dns })
 }
 
 /// The `host:port` clients reach this server at (the listen address, with a wildcard address made loopback).
@@ -177,6 +197,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         );
     }
     println!("Agents join with: berth agent --server http://{} --join-token {}", args.listen, server.join_token);
+    if let Some(dns) = &server.dns {
+        println!("DNS for Cloud Map namespaces on {} (UDP and TCP).", dns.local_addr());
+    }
     serve(server.listener, server.app, args.listener_limits()).await
 }
 
