@@ -24,8 +24,6 @@ pub struct RunningServer {
     pub credentials: (RootCredentials, bool),
     /// The CloudWatch metrics service: where in-process writers put series and where an alarm hook is registered.
     pub metrics: Arc<berth_metrics::Metrics>,
-    /// Cloud Map: where the ECS service controller registers tasks.
-    pub discovery: Arc<berth_discovery::Discovery>,
     /// The DNS server, when `--dns-listen` is given (it stops when dropped).
     pub dns: Option<berth_discovery::DnsServer>,
 }
@@ -130,7 +128,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     })
     .merge(registry.router());
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
-    Ok(RunningServer { listener, app, join_token, credentials, metrics, discovery, dns })
+    Ok(RunningServer { listener, app, join_token, credentials, metrics, dns })
 }
 
 /// The `host:port` clients reach this server at (the listen address, with a wildcard address made loopback).
