@@ -1,9 +1,10 @@
 //! Berth's DNS server: UDP and TCP on one address, answering Cloud Map's names from the index ([`answer`]) and
 //! forwarding the rest ([`forward`]).
 //!
-//! Limits, as for the API listener: at most [`MAX_IN_FLIGHT`] UDP queries are handled at once (more are dropped;
-//! clients retry), at most [`MAX_TCP_CONNECTIONS`] TCP connections are held (more are closed at once), and a TCP
-//! connection idle for [`TCP_IDLE`] is closed.
+//! Names Berth serves are answered in the UDP receive loop itself. Limits, as for the API listener: at most
+//! [`MAX_IN_FLIGHT`] forwarded UDP queries wait at once (more are dropped; clients retry), at most
+//! [`MAX_TCP_CONNECTIONS`] TCP connections are held (more are closed at once), and a TCP connection idle for
+//! [`TCP_IDLE`] is closed.
 
 pub mod answer;
 pub mod forward;
@@ -19,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 
-/// UDP queries handled at once.
+/// Forwarded UDP queries waiting for an upstream at once.
 pub const MAX_IN_FLIGHT: usize = 1024;
 /// TCP connections held at once.
 pub const MAX_TCP_CONNECTIONS: usize = 128;
@@ -111,17 +112,29 @@ async fn serve_udp(socket: Arc<UdpSocket>, context: Arc<Context>) {
                 continue;
             }
         };
-        let Ok(permit) = in_flight.clone().try_acquire_owned() else { continue };
-        let query = buf[..n].to_vec();
-        let (socket, context) = (socket.clone(), context.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
-            if let Some(response) = handle(&context, &query, false).await
-                && let Err(error) = socket.send_to(&response, peer).await
-            {
-                tracing::debug!(%error, %peer, "DNS: UDP send failed");
+        // Cloud Map's names are answered here, in the loop (no task, no copy); only forwarded queries wait for an
+        // upstream, each in its own task under the in-flight cap.
+        match prepare(&context, &buf[..n], false) {
+            Step::Done(None) => {}
+            Step::Done(Some(response)) => {
+                if let Err(error) = socket.send_to(&response, peer).await {
+                    tracing::debug!(%error, %peer, "DNS: UDP send failed");
+                }
             }
-        });
+            Step::Forward(query) => {
+                let Ok(permit) = in_flight.clone().try_acquire_owned() else { continue };
+                let bytes = buf[..n].to_vec();
+                let (socket, context) = (socket.clone(), context.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    if let Some(response) = forward_query(&context, &query, &bytes, false).await
+                        && let Err(error) = socket.send_to(&response, peer).await
+                    {
+                        tracing::debug!(%error, %peer, "DNS: UDP send failed");
+                    }
+                });
+            }
+        }
     }
 }
 
@@ -159,8 +172,16 @@ async fn serve_connection(mut stream: TcpStream, context: &Context) -> io::Resul
     }
 }
 
-/// The response to one query's bytes (None: not a query, or too short to answer).
-async fn handle(context: &Context, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
+/// What to do with one query's bytes.
+enum Step {
+    /// Send this (None: nothing, the bytes are no query).
+    Done(Option<Vec<u8>>),
+    /// Forward this query.
+    Forward(Box<Message>),
+}
+
+/// Answers a query from the index, or says it must be forwarded.
+fn prepare(context: &Context, bytes: &[u8], tcp: bool) -> Step {
     let query = match Message::from_vec(bytes) {
         Ok(query) => query,
         Err(_) if bytes.len() >= 12 && bytes[2] & 0x80 == 0 => {
@@ -169,26 +190,39 @@ async fn handle(context: &Context, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
             out[2] = (out[2] | 0x80) & 0xf9;
             out[3] = 0x01;
             out[4..12].fill(0);
-            return Some(out);
+            return Step::Done(Some(out));
         }
-        Err(_) => return None,
+        Err(_) => return Step::Done(None),
     };
     if query.message_type != MessageType::Query {
-        return None;
+        return Step::Done(None);
     }
     let local = {
         let state = context.index.read();
         answer::answer(&state, &query)
     };
     match local {
-        answer::Answer::Local(response) => encode(&query, &response, tcp),
-        answer::Answer::Forward => match forward::forward(&context.upstreams, bytes, tcp, context.timeout).await {
-            Ok(response) => Some(response),
-            Err(error) => {
-                tracing::debug!(%error, "DNS: forwarding failed; SERVFAIL");
-                encode(&query, &answer::error(&query, ResponseCode::ServFail), tcp)
-            }
-        },
+        answer::Answer::Local(response) => Step::Done(encode(&query, &response, tcp)),
+        answer::Answer::Forward => Step::Forward(Box::new(query)),
+    }
+}
+
+/// The upstream's answer to a forwarded query, or SERVFAIL.
+async fn forward_query(context: &Context, query: &Message, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
+    match forward::forward(&context.upstreams, bytes, tcp, context.timeout).await {
+        Ok(response) => Some(response),
+        Err(error) => {
+            tracing::debug!(%error, "DNS: forwarding failed; SERVFAIL");
+            encode(query, &answer::error(query, ResponseCode::ServFail), tcp)
+        }
+    }
+}
+
+/// The response to one query's bytes (None: not a query, or too short to answer).
+async fn handle(context: &Context, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
+    match prepare(context, bytes, tcp) {
+        Step::Done(response) => response,
+        Step::Forward(query) => forward_query(context, &query, bytes, tcp).await,
     }
 }
 
