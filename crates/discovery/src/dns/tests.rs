@@ -215,3 +215,40 @@ async fn garbage_gets_formerr_or_nothing() {
     assert_eq!(buf[3] & 0x0f, 1, "FORMERR");
     assert_eq!(n, 12);
 }
+
+#[tokio::test]
+async fn srv_names_in_haproxys_form_come_from_the_service_name() {
+    let (d, _) = world().await;
+    let ns = call(&d, "ListNamespaces", json!({})).await["Namespaces"][0]["Id"].clone();
+    let svc = call(
+        &d,
+        "CreateService",
+        json!({"Name": "_api._tcp", "NamespaceId": ns,
+        "DnsConfig": {"DnsRecords": [{"Type": "SRV", "TTL": 5}]}}),
+    )
+    .await;
+    call(
+        &d,
+        "RegisterInstance",
+        json!({"ServiceId": svc["Service"]["Id"], "InstanceId": "abc123",
+        "Attributes": {"AWS_INSTANCE_IPV4": "10.0.0.9", "AWS_INSTANCE_PORT": "9000"}}),
+    )
+    .await;
+    let dns = server(&d, Vec::new()).await;
+    let srv = ask(dns.local_addr(), "_api._tcp.corp.local.", RecordType::SRV).await;
+    match &srv.answers[..] {
+        [record] => match &record.data {
+            RData::SRV(s) => {
+                assert_eq!(s.port, 9000);
+                assert_eq!(s.target.to_ascii(), "abc123._api._tcp.corp.local.");
+            }
+            other => panic!("not an SRV record: {other:?}"),
+        },
+        other => panic!("one SRV record expected: {other:?}"),
+    }
+    assert_eq!(ips(&ask(dns.local_addr(), "abc123._api._tcp.corp.local.", RecordType::A).await), vec!["10.0.0.9"]);
+    let between = ask(dns.local_addr(), "_tcp.corp.local.", RecordType::A).await;
+    assert_eq!((between.response_code, between.answers.len()), (ResponseCode::NoError, 0), "an empty non-terminal");
+    let a = ask(dns.local_addr(), "_api._tcp.corp.local.", RecordType::A).await;
+    assert_eq!((a.response_code, a.answers.len()), (ResponseCode::NoError, 0), "no A record type: NODATA");
+}
