@@ -62,9 +62,8 @@ pub struct DnsServer {
 impl DnsServer {
     /// Binds UDP and TCP on `config.listen` and serves names from `index`.
     pub async fn start(index: Arc<Index>, config: DnsServerConfig) -> io::Result<Self> {
-        let udp = UdpSocket::bind(config.listen).await?;
+        let (udp, tcp) = bind(config.listen).await?;
         let addr = udp.local_addr()?;
-        let tcp = TcpListener::bind(addr).await?;
         let resolv_conf = if config.upstreams.is_empty() {
             std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
         } else {
@@ -96,6 +95,20 @@ impl Drop for DnsServer {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
+        }
+    }
+}
+
+/// A UDP socket and a TCP listener on one address. With port 0, a port free for both: the UDP socket's port may be
+/// taken for TCP, so a few are tried.
+async fn bind(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    let mut attempts = 0;
+    loop {
+        let udp = UdpSocket::bind(listen).await?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if listen.port() == 0 && e.kind() == io::ErrorKind::AddrInUse && attempts < 20 => attempts += 1,
+            Err(e) => return Err(e),
         }
     }
 }
@@ -226,11 +239,22 @@ async fn handle(context: &Context, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
     }
 }
 
-/// The response's bytes; over UDP, cut to the header and question with TC set when larger than the client takes.
+/// The response's bytes. Over UDP, larger than the client takes: without the additional section (an SRV answer's
+/// addresses), and if still too large, cut to the header and question with TC set (the client retries over TCP).
 fn encode(query: &Message, response: &Message, tcp: bool) -> Option<Vec<u8>> {
     let bytes = response.to_vec().ok()?;
-    if tcp || bytes.len() <= query.max_payload() as usize {
+    let limit = query.max_payload() as usize;
+    if tcp || bytes.len() <= limit {
         return Some(bytes);
+    }
+    if !response.additionals.is_empty() {
+        let mut lean = response.clone();
+        lean.additionals.clear();
+        if let Ok(bytes) = lean.to_vec()
+            && bytes.len() <= limit
+        {
+            return Some(bytes);
+        }
     }
     response.truncate().to_vec().ok()
 }

@@ -252,3 +252,29 @@ async fn srv_names_in_haproxys_form_come_from_the_service_name() {
     let a = ask(dns.local_addr(), "_api._tcp.corp.local.", RecordType::A).await;
     assert_eq!((a.response_code, a.answers.len()), (ResponseCode::NoError, 0), "no A record type: NODATA");
 }
+
+#[test]
+fn large_udp_answers_lose_their_additionals_then_set_tc() {
+    use hickory_proto::rr::rdata::SRV;
+    let query = Message::from_vec(&query_bytes("web.corp.local.", RecordType::SRV)).unwrap();
+    let mut response = Message::response(query.id, query.op_code);
+    response.add_queries(query.queries.clone());
+    for n in 0..8 {
+        let target = Name::from_ascii(format!("task-{n:02}-abcdefghijklm.web.corp.local.")).unwrap();
+        let owner = Name::from_ascii("web.corp.local.").unwrap();
+        response.add_answer(Record::from_rdata(owner, 10, RData::SRV(SRV::new(1, 1, 80, target.clone()))));
+        response.add_additional(Record::from_rdata(target, 10, RData::A(A([10, 0, 0, n].into()))));
+    }
+    assert!(response.to_vec().unwrap().len() > 512);
+    let lean = Message::from_vec(&super::encode(&query, &response, false).unwrap()).unwrap();
+    assert_eq!((lean.answers.len(), lean.additionals.len(), lean.truncation), (8, 0, false));
+    let full = Message::from_vec(&super::encode(&query, &response, true).unwrap()).unwrap();
+    assert_eq!(full.additionals.len(), 8, "TCP takes it all");
+    for n in 8..40 {
+        let target = Name::from_ascii(format!("task-{n:02}-abcdefghijklm.web.corp.local.")).unwrap();
+        let owner = Name::from_ascii("web.corp.local.").unwrap();
+        response.add_answer(Record::from_rdata(owner, 10, RData::SRV(SRV::new(1, 1, 80, target))));
+    }
+    let cut = Message::from_vec(&super::encode(&query, &response, false).unwrap()).unwrap();
+    assert!(cut.truncation && cut.answers.is_empty(), "TC: the client retries over TCP");
+}
