@@ -41,6 +41,7 @@ SERVICES = {
     "cloudwatch": "2010-08-01",
     "application-autoscaling": "2016-02-06",
     "elbv2": "2015-12-01",
+    "servicediscovery": "2017-03-14",
 }
 
 # The Rust module of a service whose botocore name is not a Rust identifier.

@@ -42,12 +42,14 @@ mod logs;
 pub mod protocol;
 pub mod service;
 mod telemetry;
+mod servicediscovery;
 
 pub use autoscaling::AutoScalingService;
 pub use cloudwatch::CloudWatchService;
 pub use ecr::EcrService;
 pub use elbv2::ElbService;
 pub use logs::LogsService;
+pub use servicediscovery::ServiceDiscoveryService;
 
 use auth::throttle::{RateLimit, RateLimiter};
 use auth::{Credentials, Scope};

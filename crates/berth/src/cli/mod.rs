@@ -149,6 +149,13 @@ pub struct ServerArgs {
     /// percentiles.
     #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_bins)]
     pub metrics_max_bins: usize,
+    /// Serve Cloud Map's private DNS namespaces on this address, UDP and TCP, forwarding every other name (off by
+    /// default; e.g. `127.0.0.1:5353`).
+    #[arg(long, env = "BERTH_DNS_LISTEN")]
+    pub dns_listen: Option<SocketAddr>,
+    /// A resolver the DNS server forwards other names to (repeatable); the host's `/etc/resolv.conf` by default.
+    #[arg(long, requires = "dns_listen")]
+    pub dns_upstream: Vec<SocketAddr>,
     /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
     /// with their instance secret; only new agents need the new token.
     #[arg(long)]

@@ -24,6 +24,8 @@ pub struct RunningServer {
     pub credentials: (RootCredentials, bool),
     /// The CloudWatch metrics service: where in-process writers put series and where an alarm hook is registered.
     pub metrics: Arc<berth_metrics::Metrics>,
+    /// The DNS server, when `--dns-listen` is given (it stops when dropped).
+    pub dns: Option<berth_discovery::DnsServer>,
 }
 
 /// Opens the store, starts the control plane and its controllers, and binds the listener.
@@ -93,10 +95,24 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let mut elb_config = berth_elb::ElbConfig::new(&args.region, &args.account_id);
     elb_config.address_range = berth_elb::config::Cidr::parse(&args.elb_address_range)
         .context("--elb-address-range must be an IPv4 CIDR such as 127.0.1.0/24")?;
-    let elb = berth_elb::Elb::open(elb_config, store, clock).await.context("opening the ELBv2 records")?;
+    let elb = berth_elb::Elb::open(elb_config, store.clone(), clock.clone()).await.context("opening the ELBv2 records")?;
     elb.set_instance_directory(Arc::new(ContainerInstances(control.clone())));
     elb.spawn_watch();
     // The load-balancer data plane (crates/lb) will take `elb` here: its view, subscribe and set_health_source.
+    let discovery_config = berth_discovery::DiscoveryConfig::new(&args.region, &args.account_id);
+    let discovery =
+        berth_discovery::Discovery::open(discovery_config, store, clock).await.context("opening Cloud Map")?;
+    let dns = match args.dns_listen {
+        Some(listen) => {
+            let mut config = berth_discovery::DnsServerConfig::new(listen);
+            config.upstreams = args.dns_upstream.clone();
+            let server = berth_discovery::DnsServer::start(discovery.index().clone(), config)
+                .await
+                .with_context(|| format!("starting the DNS server on {listen}"))?;
+            Some(server)
+        }
+        None => None,
+    };
     berth_control::spawn_controllers(&control);
     let principal = Principal {
         access_key_id: credentials.0.access_key_id.clone(),
@@ -115,6 +131,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             Arc::new(berth_api::CloudWatchService::new(metrics.clone())),
             Arc::new(berth_api::AutoScalingService::new(scaling)),
             Arc::new(berth_api::ElbService::new(elb)),
+            Arc::new(berth_api::ServiceDiscoveryService::new(discovery.clone())),
         ],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
@@ -123,7 +140,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let store_files = ["state.db", "state.db-wal"].map(|f| args.data_dir.join(f)).to_vec();
     let app = super::prometheus::instrument(app, "api", super::prometheus::server_gauges(control.clone(), store_files));
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
-    Ok(RunningServer { listener, app, join_token, credentials, metrics })
+    Ok(RunningServer { listener, app, join_token, credentials, metrics, dns })
 }
 
 /// ELBv2 `instance` targets are container instances, named by their `ec2InstanceId` (the agent's host name).
@@ -199,6 +216,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         );
     }
     println!("Agents join with: berth agent --server http://{} --join-token {}", args.listen, server.join_token);
+    if let Some(dns) = &server.dns {
+        println!("DNS for Cloud Map namespaces on {} (UDP and TCP).", dns.local_addr());
+    }
     serve(server.listener, server.app, args.listener_limits()).await
 }
 

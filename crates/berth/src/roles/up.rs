@@ -34,6 +34,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
     if *created {
         println!("New root credentials were saved in {}.", args.server.data_dir.join("credentials.json").display());
     }
+    if let Some(dns) = &server.dns {
+        println!("DNS for Cloud Map namespaces on {} (UDP and TCP).", dns.local_addr());
+    }
     println!("Point the aws CLI and the AWS SDKs at it:\n\n{}\n", export_lines(&args.server, creds));
     serve(server.listener, server.app, args.server.listener_limits()).await.context("berth up")
 }
