@@ -392,7 +392,11 @@ class Generator:
                 self.emit_struct(name, s)
             elif s["type"] == "string" and "enum" in s:
                 self.emit_enum(name, s)
-        return "\n".join(self.out) + "\n"
+        code = "\n".join(self.out) + "\n"
+        if "BTreeMap<" not in code:
+            # A subset of a model may have no map at all.
+            code = code.replace("use std::collections::BTreeMap;\n", "")
+        return code
 
 
 def main():

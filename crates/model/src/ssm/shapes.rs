@@ -4,7 +4,6 @@
 #![allow(clippy::all, missing_docs)]
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// The `X-Amz-Target` prefix of every SSM operation.
 pub const TARGET_PREFIX: &str = "AmazonSSM";

@@ -1,0 +1,1 @@
+//! Integration of the three APIs on a memory store.
