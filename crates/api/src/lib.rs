@@ -39,12 +39,14 @@ pub mod error;
 pub mod exec;
 mod logs;
 pub mod protocol;
+mod secrets;
 pub mod service;
 
 pub use autoscaling::AutoScalingService;
 pub use cloudwatch::CloudWatchService;
 pub use ecr::EcrService;
 pub use logs::LogsService;
+pub use secrets::SecretsService;
 
 use auth::throttle::{RateLimit, RateLimiter};
 use auth::{Credentials, Scope};

@@ -7,5 +7,6 @@ pub mod exec;
 pub mod files;
 pub mod logs;
 pub mod registry;
+pub mod secrets;
 pub mod server;
 pub mod up;

@@ -84,6 +84,15 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .ok()
         .filter(|d| !d.is_zero())
         .context("--scaling-evaluation-seconds must be a positive number")?;
+    let secrets_config = berth_secrets::SecretsConfig {
+        region: args.region.clone(),
+        account_id: args.account_id.clone(),
+        master_key: super::secrets::master_key_source(&args.data_dir, args.secrets_master_key_file.clone()),
+    };
+    let secrets = berth_secrets::Secrets::open(secrets_config, store.clone(), clock.clone())
+        .await
+        .context("opening the secrets store")?;
+    secrets.spawn_background();
     // Registers itself as the metrics' alarm hook: alarm actions naming scaling policies reach its controller.
     let scaling = berth_autoscaling::Scaling::new(scaling_config, store, clock, control.clone(), metrics.clone());
     scaling.spawn_background();
@@ -104,6 +113,9 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             Arc::new(berth_api::LogsService::new(logs.clone())),
             Arc::new(berth_api::CloudWatchService::new(metrics.clone())),
             Arc::new(berth_api::AutoScalingService::new(scaling)),
+            Arc::new(berth_api::SecretsService::secrets_manager(secrets.clone())),
+            Arc::new(berth_api::SecretsService::ssm(secrets.clone())),
+            Arc::new(berth_api::SecretsService::kms(secrets.clone())),
         ],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
