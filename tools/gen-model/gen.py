@@ -23,6 +23,8 @@ It rewrites `crates/model/src/<module>/shapes.rs` (the service's name, or its MO
 
 Only the member names and types are taken from the model; doc comments are generated from the names.
 
+For the services in OPERATION_SUBSETS (SSM, KMS), only the shapes the listed operations reach are generated.
+
 For the services in SCHEMA_SERVICES, `SCHEMA` (a `berth_model::schema::Schema`) lists every shape's kind, each
 structure's members, and each operation's input, output and query result wrapper, so that the API crate can
 translate CBOR and the AWS query protocol to and from the JSON the shapes use.
