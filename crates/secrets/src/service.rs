@@ -53,17 +53,17 @@ impl Secrets {
 
     /// Calls a Secrets Manager operation with its JSON input; its JSON output.
     pub async fn call_secrets_manager(&self, operation: &str, input: &[u8]) -> Result<Vec<u8>, SecretsError> {
-        crate::sm::ops::dispatch(self, operation, input).await
+        crate::sm::ops::dispatch(self, operation, input).await.map_err(|e| internal_as(e, "InternalServiceError"))
     }
 
     /// Calls an SSM operation (Parameter Store's; others are refused) with its JSON input; its JSON output.
     pub async fn call_ssm(&self, operation: &str, input: &[u8]) -> Result<Vec<u8>, SecretsError> {
-        crate::ssm::ops::dispatch(self, operation, input).await
+        crate::ssm::ops::dispatch(self, operation, input).await.map_err(|e| internal_as(e, "InternalServerError"))
     }
 
     /// Calls a KMS operation with its JSON input; its JSON output.
     pub async fn call_kms(&self, operation: &str, input: &[u8]) -> Result<Vec<u8>, SecretsError> {
-        crate::kms::ops::dispatch(self, operation, input).await
+        crate::kms::ops::dispatch(self, operation, input).await.map_err(|e| internal_as(e, "KMSInternalException"))
     }
 
     /// Purges the secrets whose recovery window has ended (what the background job does); how many.
@@ -100,6 +100,11 @@ impl Secrets {
     pub(crate) fn now(&self) -> f64 {
         self.clock.now()
     }
+}
+
+/// A server-side failure (the store failed) under the API's own internal exception name.
+fn internal_as(e: SecretsError, exception: &'static str) -> SecretsError {
+    if e.status >= 500 && e.exception == "InternalServiceError" { SecretsError { exception, ..e } } else { e }
 }
 
 impl Drop for Secrets {

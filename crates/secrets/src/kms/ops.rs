@@ -174,7 +174,7 @@ fn check_alias_name(s: &Secrets, name: &str) -> Result<(), SecretsError> {
     }
     if name.starts_with("alias/aws/") {
         return Err(SecretsError::new(
-            "NotAuthorizedException",
+            "InvalidAliasNameException",
             format!("{} is reserved for AWS managed keys.", s.arn("kms", name)),
         ));
     }
@@ -189,7 +189,7 @@ async fn alias_target(s: &Secrets, target: &str) -> Result<KeyRecord, SecretsErr
     let (key, _) = find(s, target).await?;
     if key.managed_alias.is_some() {
         return Err(SecretsError::new(
-            "NotAuthorizedException",
+            "UnsupportedOperationException",
             format!("An alias cannot point at an AWS managed key ({}).", key.arn),
         ));
     }
