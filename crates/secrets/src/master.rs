@@ -111,6 +111,12 @@ fn matches(key: &Key256, check: &CheckRecord) -> bool {
 /// store's check record (written on first use). A rotation interrupted after its transaction committed is
 /// finished here: the pending `<file>.new` that matches replaces the file.
 pub async fn open(store: &SharedStore, source: &MasterKeySource) -> Result<Key256, MasterKeyError> {
+    Ok(open_checked(store, source).await?.0)
+}
+
+/// [`open`], with the revision of the check record the key matched: a server writes new KMS keys only while the
+/// record is still at that revision, so a rotation run under a live server cannot leave keys sealed by the old key.
+pub async fn open_checked(store: &SharedStore, source: &MasterKeySource) -> Result<(Key256, i64), MasterKeyError> {
     let key = match source {
         MasterKeySource::Env { text, .. } => Key256::from_base64(text)
             .ok_or_else(|| MasterKeyError::Malformed { source_name: MASTER_KEY_ENV.to_string() })?,
@@ -126,8 +132,8 @@ pub async fn open(store: &SharedStore, source: &MasterKeySource) -> Result<Key25
         }
     };
     match check_record(store).await? {
-        Some((check, _)) if matches(&key, &check) => Ok(key),
-        Some((check, _)) => {
+        Some((check, revision)) if matches(&key, &check) => Ok((key, revision)),
+        Some((check, revision)) => {
             let pending = pending_path(source.file());
             if let MasterKeySource::File(path) = source
                 && pending.exists()
@@ -136,7 +142,7 @@ pub async fn open(store: &SharedStore, source: &MasterKeySource) -> Result<Key25
                 if matches(&next, &check) {
                     std::fs::rename(&pending, path).map_err(io(path))?;
                     tracing::warn!(path = %path.display(), "finished an interrupted master key rotation");
-                    return Ok(next);
+                    return Ok((next, revision));
                 }
             }
             Err(MasterKeyError::Mismatch { source_name: source.name() })
@@ -146,7 +152,7 @@ pub async fn open(store: &SharedStore, source: &MasterKeySource) -> Result<Key25
             let value = serde_json::to_vec(&record)
                 .map_err(|e| MasterKeyError::Record { key: CHECK_KEY.to_string(), error: e.to_string() })?;
             match store.txn(Txn::new().expect(CHECK_KEY, 0).put(CHECK_KEY, value)).await? {
-                TxnOutcome::Committed { .. } => Ok(key),
+                TxnOutcome::Committed { revision } => Ok((key, revision)),
                 TxnOutcome::Conflict { .. } => Err(MasterKeyError::Mismatch { source_name: source.name() }),
             }
         }

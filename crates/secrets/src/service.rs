@@ -26,6 +26,8 @@ pub struct Secrets {
     pub(crate) config: SecretsConfig,
     /// The master key (in memory only; rotation is offline, see [`crate::master::rotate`]).
     pub(crate) master: RwLock<Key256>,
+    /// The revision of the master key's check record when the key was opened (see [`master::open_checked`]).
+    pub(crate) check_revision: i64,
     /// Serializes every write, so a read-modify-write of a record is never interleaved.
     pub(crate) writes: tokio::sync::Mutex<()>,
     handle: Mutex<Option<berth_runtime::Handle<&'static str>>>,
@@ -39,12 +41,13 @@ impl Secrets {
         store: SharedStore,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, MasterKeyError> {
-        let key = master::open(&store, &config.master_key).await?;
+        let (key, check_revision) = master::open_checked(&store, &config.master_key).await?;
         Ok(Arc::new(Self {
             store,
             clock,
             config,
             master: RwLock::new(key),
+            check_revision,
             writes: tokio::sync::Mutex::new(()),
             handle: Mutex::default(),
             tasks: Mutex::default(),
@@ -94,6 +97,19 @@ impl Secrets {
     /// The master key.
     pub(crate) fn master(&self) -> Key256 {
         self.master.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Fails if the master key was rotated in the store since this server opened it (a rotation run with the
+    /// server up): KMS keys must not be sealed with a key the store no longer uses.
+    pub(crate) async fn master_unchanged(&self) -> Result<(), SecretsError> {
+        let revision = self.store.get(master::CHECK_KEY).await?.map_or(0, |kv| kv.mod_revision);
+        if revision != self.check_revision {
+            return Err(SecretsError::internal(
+                "InternalServiceError",
+                &"the master key was rotated while this server ran (rotate with the server stopped); restart it",
+            ));
+        }
+        Ok(())
     }
 
     /// The time now, in epoch seconds.

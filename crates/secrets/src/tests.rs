@@ -157,7 +157,7 @@ async fn the_purge_controller_runs_on_the_clock() {
     sm(&f.s, "DeleteSecret", json!({"SecretId": "timed", "RecoveryWindowInDays": 7})).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     f.clock.advance(7.0 * 86_400.0 + 1.0);
-    for _ in 0..200 {
+    for _ in 0..1000 {
         if f.store.range("/secrets/").await.unwrap().kvs.is_empty() {
             return;
         }
@@ -292,6 +292,13 @@ async fn the_master_key_is_checked_and_rotates_without_touching_values() {
     .err()
     .unwrap();
     assert!(matches!(e, crate::MasterKeyError::Mismatch { .. }), "{e}");
+
+    // A server still holding the old key (a rotation run with it up) refuses to create keys under it.
+    let e = kms(&f.s, "CreateKey", json!({})).await.unwrap_err();
+    assert_eq!((e.exception, e.status), ("KMSInternalException", 500));
+    // Nor can it open the re-wrapped keys: it fails rather than writing anything the store cannot read.
+    let e = ssm(&f.s, "PutParameter", json!({"Name": "/new", "Value": "x"})).await.unwrap_err();
+    assert_eq!((e.exception, e.status), ("InternalServerError", 500));
 
     // A rotation interrupted after its commit (the new key still in `.new`) is finished at open.
     let current = crate::crypto::Key256::from_base64(&std::fs::read_to_string(&key_file).unwrap()).unwrap();

@@ -104,6 +104,7 @@ impl Secrets {
             updated: now,
         };
         let txn = Txn::new()
+            .expect(crate::master::CHECK_KEY, self.check_revision)
             .expect(alias_key(alias), 0)
             .put(key_key(&key.key_id), encode(&key)?)
             .put(alias_key(alias), encode(&alias_record)?);
@@ -112,7 +113,8 @@ impl Secrets {
                 .await?
                 .ok_or_else(|| KeyUseError::NotFound(alias.to_string()));
         }
-        // Lost the race: the winner's key.
+        // Lost the race: the winner's key (unless the master key changed under this server).
+        self.master_unchanged().await?;
         Box::pin(self.find_key(alias)).await
     }
 

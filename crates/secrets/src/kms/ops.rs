@@ -107,11 +107,14 @@ async fn create_key(s: &Secrets, req: CreateKeyRequest) -> Result<CreateKeyRespo
     let tags = check_tags(req.tags.as_deref().unwrap_or_default())?;
     let _writes = s.writes.lock().await;
     let key = s.new_key(&description, None, tags);
-    records::commit_or_conflict(
-        &s.store,
-        Txn::new().expect(key_key(&key.key_id), 0).put(key_key(&key.key_id), encode(&key)?),
-    )
-    .await?;
+    let txn = Txn::new()
+        .expect(crate::master::CHECK_KEY, s.check_revision)
+        .expect(key_key(&key.key_id), 0)
+        .put(key_key(&key.key_id), encode(&key)?);
+    if !records::commit(&s.store, txn).await? {
+        s.master_unchanged().await?;
+        return Err(SecretsError::internal("KMSInternalException", &"a concurrent write to the new key's record"));
+    }
     Ok(CreateKeyResponse { key_metadata: Some(metadata(s, &key)) })
 }
 
