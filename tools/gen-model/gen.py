@@ -23,6 +23,8 @@ It rewrites `crates/model/src/<module>/shapes.rs` (the service's name, or its MO
 
 Only the member names and types are taken from the model; doc comments are generated from the names.
 
+For the services in OPERATION_SUBSETS (SSM, KMS), only the shapes the listed operations reach are generated.
+
 For the services in SCHEMA_SERVICES, `SCHEMA` (a `berth_model::schema::Schema`) lists every shape's kind, each
 structure's members, and each operation's input, output and query result wrapper, so that the API crate can
 translate CBOR and the AWS query protocol to and from the JSON the shapes use.
@@ -42,6 +44,25 @@ SERVICES = {
     "application-autoscaling": "2016-02-06",
     "elbv2": "2015-12-01",
     "servicediscovery": "2017-03-14",
+    "secretsmanager": "2017-10-17",
+    "ssm": "2014-11-06",
+    "kms": "2014-11-01",
+}
+
+# Services served only in part, whose models are large (SSM has 140+ operations and 1,500 shapes): only the shapes
+# these operations' inputs and outputs reach are generated (`OPERATIONS` still lists the whole model), so the
+# compile stays small.
+OPERATION_SUBSETS = {
+    "ssm": [
+        "PutParameter", "GetParameter", "GetParameters", "GetParametersByPath", "DeleteParameter",
+        "DeleteParameters", "DescribeParameters", "GetParameterHistory", "LabelParameterVersion",
+        "UnlabelParameterVersion", "AddTagsToResource", "ListTagsForResource", "RemoveTagsFromResource",
+    ],
+    "kms": [
+        "CreateKey", "DescribeKey", "ListKeys", "CreateAlias", "ListAliases", "DeleteAlias", "UpdateAlias",
+        "EnableKey", "DisableKey", "Encrypt", "Decrypt", "GenerateDataKey", "ScheduleKeyDeletion",
+        "CancelKeyDeletion", "TagResource", "UntagResource", "ListResourceTags", "GetKeyRotationStatus",
+    ],
 }
 
 # The Rust module of a service whose botocore name is not a Rust identifier.
@@ -127,6 +148,28 @@ class Generator:
         self.model = model
         self.shapes = model["shapes"]
         self.out = []
+
+    def reachable(self, operations) -> set:
+        """Every shape the inputs and outputs of `operations` lead to."""
+        seen, todo = set(), []
+        for op in operations:
+            o = self.model["operations"][op]
+            for end in ("input", "output"):
+                if end in o:
+                    todo.append(o[end]["shape"])
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            s = self.shapes[name]
+            if s["type"] == "structure":
+                todo.extend(m["shape"] for m in s["members"].values())
+            elif s["type"] == "list":
+                todo.append(s["member"]["shape"])
+            elif s["type"] == "map":
+                todo.extend([s["key"]["shape"], s["value"]["shape"]])
+        return seen
 
     def rust_type(self, shape_name: str) -> str:
         s = self.shapes[shape_name]
@@ -343,7 +386,10 @@ class Generator:
             self.out.append("use crate::schema::Kind;")
             self.out.append("")
             self.emit_schema()
-        for name in sorted(self.shapes):
+        wanted = self.shapes
+        if self.service in OPERATION_SUBSETS:
+            wanted = self.reachable(OPERATION_SUBSETS[self.service])
+        for name in sorted(wanted):
             s = self.shapes[name]
             if s.get("exception"):
                 continue
@@ -351,7 +397,11 @@ class Generator:
                 self.emit_struct(name, s)
             elif s["type"] == "string" and "enum" in s:
                 self.emit_enum(name, s)
-        return "\n".join(self.out) + "\n"
+        code = "\n".join(self.out) + "\n"
+        if "BTreeMap<" not in code:
+            # A subset of a model may have no map at all.
+            code = code.replace("use std::collections::BTreeMap;\n", "")
+        return code
 
 
 def main():

@@ -188,6 +188,12 @@ impl From<berth_discovery::DiscoveryError> for ApiError {
     }
 }
 
+impl From<berth_secrets::SecretsError> for ApiError {
+    fn from(error: berth_secrets::SecretsError) -> Self {
+        Self::new(StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), error.exception, error.message)
+    }
+}
+
 impl From<berth_metrics::MetricsError> for ApiError {
     fn from(error: berth_metrics::MetricsError) -> Self {
         let mut out = Self::new(

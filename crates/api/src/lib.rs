@@ -40,15 +40,17 @@ pub mod error;
 pub mod exec;
 mod logs;
 pub mod protocol;
+mod secrets;
 pub mod service;
-mod telemetry;
 mod servicediscovery;
+mod telemetry;
 
 pub use autoscaling::AutoScalingService;
 pub use cloudwatch::CloudWatchService;
 pub use ecr::EcrService;
 pub use elbv2::ElbService;
 pub use logs::LogsService;
+pub use secrets::SecretsService;
 pub use servicediscovery::ServiceDiscoveryService;
 
 use auth::throttle::{RateLimit, RateLimiter};

@@ -47,6 +47,9 @@ async fn main() -> std::process::ExitCode {
         Command::Registry(cli::RegistryCommand::Advisories(cli::AdvisoriesCommand::Import { dir, data_dir })) => {
             roles::registry::import_advisories(&dir, &data_dir)
         }
+        Command::Secrets(cli::SecretsCommand::RotateMasterKey { data_dir, secrets_master_key_file }) => {
+            roles::secrets::rotate_master_key(&data_dir, secrets_master_key_file).await
+        }
         Command::Admin(_) | Command::Exec(_) | Command::Logs(_) => Ok(()),
     };
     match result {

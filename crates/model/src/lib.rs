@@ -2,8 +2,9 @@
 //!
 //! # Background
 //! Berth speaks AWS's own protocols, so its request and response types must match the AWS service models member for
-//! member. The `ecs`, `ecr`, `logs`, `cloudwatch`, `autoscaling` (Application Auto Scaling), `elbv2` and
-//! `servicediscovery` (Cloud Map) modules are generated from botocore's JSON models by `tools/gen-model/gen.py`
+//! member. The `ecs`, `ecr`, `logs`, `cloudwatch`, `autoscaling` (Application Auto Scaling), `elbv2`,
+//! `servicediscovery` (Cloud Map), `secretsmanager`, `ssm` (Parameter Store) and `kms` modules are generated from
+//! botocore's JSON models by `tools/gen-model/gen.py`
 //! (rerun it to follow a newer model); everything else here is hand-written: ARNs, identifiers, the clock, the
 //! ECS validation rules the models do not state, and the protocol between the control plane and its agents.
 //!
@@ -27,9 +28,12 @@ pub mod ecs;
 pub mod elbv2;
 pub mod host_access;
 pub mod ids;
+pub mod kms;
 pub mod logs;
 pub mod schema;
+pub mod secretsmanager;
 pub mod servicediscovery;
+pub mod ssm;
 pub mod wildcard;
 
 pub use blob::Blob;

@@ -36,6 +36,9 @@ pub enum Command {
     /// Control plane administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Secrets Manager, Parameter Store and KMS administration.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Runs a command in a task's container (ECS Exec), with the aws CLI's environment (`AWS_ENDPOINT_URL`,
     /// `AWS_ACCESS_KEY_ID` ...). Exits with the command's exit code (255 when Berth could not run it).
     Exec(ExecArgs),
@@ -56,6 +59,22 @@ pub enum AdminCommand {
         /// Berth's data dir.
         #[arg(long, default_value = "./berth-data", env = "BERTH_DATA_DIR")]
         data_dir: PathBuf,
+    },
+}
+
+/// `berth secrets ...`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Replaces the master key that wraps the KMS keys' material with a new random one, re-wrapping every KMS key
+    /// in one transaction (values are not touched). Run it with the server stopped. The new key replaces the key
+    /// file; with `BERTH_MASTER_KEY` set, the new key is written to the key file and the variable must be updated.
+    RotateMasterKey {
+        /// Berth's data dir.
+        #[arg(long, default_value = "./berth-data", env = "BERTH_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The master key file (default `<data-dir>/master.key`).
+        #[arg(long, env = "BERTH_SECRETS_MASTER_KEY_FILE")]
+        secrets_master_key_file: Option<PathBuf>,
     },
 }
 
@@ -156,6 +175,11 @@ pub struct ServerArgs {
     /// A resolver the DNS server forwards other names to (repeatable); the host's `/etc/resolv.conf` by default.
     #[arg(long, requires = "dns_listen")]
     pub dns_upstream: Vec<SocketAddr>,
+    /// The file holding the master key of secrets and parameters (base64 of 32 bytes, mode 0600; created on first
+    /// start). Default `<data-dir>/master.key`. `BERTH_MASTER_KEY` (base64), when set, is used instead. Keep a copy
+    /// apart from the data dir: without it no secret can be read.
+    #[arg(long, env = "BERTH_SECRETS_MASTER_KEY_FILE")]
+    pub secrets_master_key_file: Option<PathBuf>,
     /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
     /// with their instance secret; only new agents need the new token.
     #[arg(long)]

@@ -8,5 +8,6 @@ pub mod files;
 pub mod logs;
 pub mod prometheus;
 pub mod registry;
+pub mod secrets;
 pub mod server;
 pub mod up;

@@ -88,6 +88,15 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .filter(|d| !d.is_zero())
         .context("--scaling-evaluation-seconds must be a positive number")?;
     scaling_config.target_tracking_datapoints = args.target_tracking_datapoints;
+    let secrets_config = berth_secrets::SecretsConfig {
+        region: args.region.clone(),
+        account_id: args.account_id.clone(),
+        master_key: super::secrets::master_key_source(&args.data_dir, args.secrets_master_key_file.clone()),
+    };
+    let secrets = berth_secrets::Secrets::open(secrets_config, store.clone(), clock.clone())
+        .await
+        .context("opening the secrets store")?;
+    secrets.spawn_background();
     // Registers itself as the metrics' alarm hook: alarm actions naming scaling policies reach its controller.
     let scaling =
         berth_autoscaling::Scaling::new(scaling_config, store.clone(), clock.clone(), control.clone(), metrics.clone());
@@ -95,7 +104,8 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let mut elb_config = berth_elb::ElbConfig::new(&args.region, &args.account_id);
     elb_config.address_range = berth_elb::config::Cidr::parse(&args.elb_address_range)
         .context("--elb-address-range must be an IPv4 CIDR such as 127.0.1.0/24")?;
-    let elb = berth_elb::Elb::open(elb_config, store.clone(), clock.clone()).await.context("opening the ELBv2 records")?;
+    let elb =
+        berth_elb::Elb::open(elb_config, store.clone(), clock.clone()).await.context("opening the ELBv2 records")?;
     elb.set_instance_directory(Arc::new(ContainerInstances(control.clone())));
     elb.spawn_watch();
     // The load-balancer data plane (crates/lb) will take `elb` here: its view, subscribe and set_health_source.
@@ -132,6 +142,9 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             Arc::new(berth_api::AutoScalingService::new(scaling)),
             Arc::new(berth_api::ElbService::new(elb)),
             Arc::new(berth_api::ServiceDiscoveryService::new(discovery.clone())),
+            Arc::new(berth_api::SecretsService::secrets_manager(secrets.clone())),
+            Arc::new(berth_api::SecretsService::ssm(secrets.clone())),
+            Arc::new(berth_api::SecretsService::kms(secrets.clone())),
         ],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
