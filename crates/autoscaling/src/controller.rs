@@ -303,9 +303,15 @@ async fn run_tracking(
     // No data, no action.
     let points = s.config.target_tracking_datapoints;
     let minutes = if high { points.high } else { points.low };
-    let Some(value) = latest(s, &namespace, &metric, &dims, &stat, i64::from(minutes)).await? else {
+    let Some((minute, value)) = latest(s, &namespace, &metric, &dims, &stat, i64::from(minutes)).await? else {
         return Ok(());
     };
+    // One action per datapoint: alarms evaluated more often than their period (`--alarm-evaluation-seconds`) repeat
+    // their action on the same minute's value, and acting again on it would compound (AWS evaluates each minute,
+    // so each of its repeats sees a new datapoint).
+    if s.acted_on(&policy.arn).is_some_and(|done| done >= minute) {
+        return Ok(());
+    }
     let now = s.clock.now();
     let current = state.desired;
     let desired = if high {
@@ -340,6 +346,7 @@ async fn run_tracking(
     let cause =
         format!("monitor alarm {} in state {} triggered policy {}", event.alarm_name, event.new_state, policy.name);
     if apply(s, &policy.resource_id, desired, cause).await {
+        s.set_acted_on(&policy.arn, minute);
         s.store.txn(Txn::new().put(records::target_key(&policy.resource_id), records::encode(&target)?)).await?;
     }
     Ok(())
@@ -382,6 +389,19 @@ async fn datapoints(
     period: i64,
     periods: i64,
 ) -> Result<Vec<f64>, ScalingError> {
+    Ok(timed_datapoints(s, namespace, metric, dims, stat, period, periods).await?.into_iter().map(|(_, v)| v).collect())
+}
+
+/// The datapoints of a metric over the last `periods` whole periods with their times, oldest first.
+async fn timed_datapoints(
+    s: &Scaling,
+    namespace: &str,
+    metric: &str,
+    dims: &[(String, String)],
+    stat: &str,
+    period: i64,
+    periods: i64,
+) -> Result<Vec<(f64, f64)>, ScalingError> {
     let now = s.clock.now();
     let end = (now / period as f64).floor() * period as f64;
     let start = end - (period * periods) as f64;
@@ -412,10 +432,11 @@ async fn datapoints(
         })
         .collect();
     points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Ok(points.into_iter().map(|(_, v)| v).collect())
+    Ok(points)
 }
 
-/// The newest minute's value of a tracked metric within the last `minutes` whole minutes.
+/// The newest minute (its start, epoch seconds) and value of a tracked metric within the last `minutes` whole
+/// minutes.
 async fn latest(
     s: &Scaling,
     namespace: &str,
@@ -423,8 +444,8 @@ async fn latest(
     dims: &[(String, String)],
     stat: &str,
     minutes: i64,
-) -> Result<Option<f64>, ScalingError> {
-    Ok(datapoints(s, namespace, metric, dims, stat, 60, minutes).await?.last().copied())
+) -> Result<Option<(f64, f64)>, ScalingError> {
+    Ok(timed_datapoints(s, namespace, metric, dims, stat, 60, minutes).await?.last().copied())
 }
 
 /// A step alarm's metric over its evaluation range, aggregated as the policy says.

@@ -121,6 +121,26 @@ async fn target_tracking_scales_out_in_proportion_and_counts_cooldown_capacity()
 }
 
 #[tokio::test]
+async fn target_tracking_acts_once_per_datapoint_when_alarms_repeat_faster_than_their_period() {
+    let w = world().await;
+    w.call("RegisterScalableTarget", target(1, 10, json!({}))).await;
+    w.call("PutScalingPolicy", tracking(0, 0)).await;
+    w.load(150.0, 3, 1);
+    w.tick().await;
+    assert_eq!(w.desired(), 3, "ceil(1 × 150 / 50)");
+    // Without a cooldown the alarm repeats on the same minute's value: acting again would compound (3 → 9).
+    w.clock.advance(5.0);
+    w.tick().await;
+    w.tick().await;
+    assert_eq!(w.desired(), 3, "the same datapoint is acted on once");
+    // The next minute's datapoint is acted on.
+    w.clock.advance(60.0);
+    w.load(100.0, 1, 1);
+    w.tick().await;
+    assert_eq!(w.desired(), 6, "ceil(3 × 100 / 50)");
+}
+
+#[tokio::test]
 async fn target_tracking_scales_in_by_smaller_steps_after_its_cooldown_unless_suspended() {
     let w = world().await;
     w.call("RegisterScalableTarget", target(2, 10, json!({}))).await;

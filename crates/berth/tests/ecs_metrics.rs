@@ -219,7 +219,7 @@ async fn target_tracking_scales_a_service_out_under_shared_load_and_back_in() {
     args.extend(["--resource-id", resource, "--min-capacity", "1", "--max-capacity", "8"]);
     aas(&[&["register-scalable-target"], &args[..]].concat());
     let config = r#"{"TargetValue": 50.0, "PredefinedMetricSpecification":
-        {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"}, "ScaleOutCooldown": 0, "ScaleInCooldown": 0}"#;
+        {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"}, "ScaleOutCooldown": 60, "ScaleInCooldown": 60}"#;
     let mut args = common_args.to_vec();
     args.extend(["--resource-id", resource, "--policy-name", "cpu50", "--policy-type", "TargetTrackingScaling"]);
     args.extend(["--target-tracking-scaling-policy-configuration", config]);

@@ -28,6 +28,7 @@ pub mod ecs;
 pub mod elbv2;
 pub mod host_access;
 pub mod ids;
+pub mod input;
 pub mod kms;
 pub mod logs;
 pub mod schema;

@@ -6,44 +6,7 @@ use serde::de::DeserializeOwned;
 
 /// Decodes an operation's input; a misfit is a `ValidationException` in AWS's wording, naming the member.
 pub(crate) fn parse<T: DeserializeOwned>(input: &[u8]) -> Result<T, SecretsError> {
-    let input = if input.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { input };
-    let de = &mut serde_json::Deserializer::from_slice(input);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.inner().to_string();
-        SecretsError::validation(validation_message(&path, &inner))
-    })
-}
-
-fn lower_first(name: &str) -> String {
-    let name = name.rsplit('.').next().unwrap_or(name);
-    let mut chars = name.chars();
-    chars.next().map(|c| c.to_lowercase().chain(chars).collect::<String>()).unwrap_or_default()
-}
-
-fn validation_message(path: &str, error: &str) -> String {
-    let quoted = |text: &str| text.split('`').nth(1).map(str::to_string);
-    if error.starts_with("missing field")
-        && let Some(field) = quoted(error)
-    {
-        let at = if path == "." { field } else { format!("{path}.{field}") };
-        return format!(
-            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-            lower_first(&at)
-        );
-    }
-    if error.starts_with("unknown variant")
-        && let Some(value) = quoted(error)
-    {
-        let allowed = error.split("expected one of ").nth(1).unwrap_or("").replace('`', "");
-        return format!(
-            "1 validation error detected: Value '{value}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{allowed}]",
-            lower_first(path)
-        );
-    }
-    // Serde's wording may quote the offending input (a secret value): keep only the member and the kind.
-    let kind = error.split(':').next().unwrap_or("invalid value").split(" at line").next().unwrap_or("invalid value");
-    format!("1 validation error detected: Value at '{}' failed to satisfy constraint: {kind}", lower_first(path))
+    berth_model::input::decode(input, berth_model::input::Naming::LastMemberCamel).map_err(SecretsError::validation)
 }
 
 /// The output of an operation the model gives none (`{}`).

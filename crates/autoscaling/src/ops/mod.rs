@@ -37,42 +37,7 @@ pub(crate) async fn dispatch(s: &Scaling, operation: &str, input: &[u8]) -> Resu
 }
 
 fn parse<T: DeserializeOwned>(input: &[u8]) -> Result<T, ScalingError> {
-    let input = if input.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { input };
-    let de = &mut serde_json::Deserializer::from_slice(input);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.inner().to_string();
-        ScalingError::validation(validation_message(&path, &inner))
-    })
-}
-
-/// AWS's wording of a request that does not fit the model: a missing member, a value outside an enumeration.
-fn validation_message(path: &str, error: &str) -> String {
-    let member = |name: &str| {
-        let name = name.rsplit('.').next().unwrap_or(name);
-        let mut chars = name.chars();
-        chars.next().map(|c| c.to_lowercase().chain(chars).collect::<String>()).unwrap_or_default()
-    };
-    let quoted = |text: &str| text.split('`').nth(1).map(str::to_string);
-    if error.starts_with("missing field")
-        && let Some(field) = quoted(error)
-    {
-        let at = if path == "." { field } else { format!("{path}.{field}") };
-        return format!(
-            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-            member(&at)
-        );
-    }
-    if error.starts_with("unknown variant")
-        && let Some(value) = quoted(error)
-    {
-        let allowed = error.split("expected one of ").nth(1).unwrap_or("").replace('`', "");
-        return format!(
-            "1 validation error detected: Value '{value}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{allowed}]",
-            member(path)
-        );
-    }
-    format!("1 validation error detected: Value at '{}' failed to satisfy constraint: {error}", member(path))
+    berth_model::input::decode(input, berth_model::input::Naming::LastMemberCamel).map_err(ScalingError::validation)
 }
 
 fn out<T: Serialize>(value: T) -> Result<Vec<u8>, ScalingError> {

@@ -66,35 +66,7 @@ pub(crate) async fn dispatch(s: &Discovery, operation: &str, input: &[u8]) -> Re
 }
 
 pub(crate) fn parse<T: DeserializeOwned>(input: &[u8]) -> Result<T, DiscoveryError> {
-    let input = if input.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { input };
-    let de = &mut serde_json::Deserializer::from_slice(input);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.inner().to_string();
-        DiscoveryError::invalid(validation_message(&path, &inner))
-    })
-}
-
-/// AWS's wording of a request that does not fit the model: a missing member, a value outside an enumeration.
-fn validation_message(path: &str, error: &str) -> String {
-    let quoted = |text: &str| text.split('`').nth(1).map(str::to_string);
-    if error.starts_with("missing field")
-        && let Some(field) = quoted(error)
-    {
-        let at = if path == "." { field } else { format!("{path}.{field}") };
-        return format!(
-            "1 validation error detected: Value null at '{at}' failed to satisfy constraint: Member must not be null"
-        );
-    }
-    if error.starts_with("unknown variant")
-        && let Some(value) = quoted(error)
-    {
-        let allowed = error.split("expected one of ").nth(1).unwrap_or("").replace('`', "");
-        return format!(
-            "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{allowed}]"
-        );
-    }
-    format!("1 validation error detected: Value at '{path}' failed to satisfy constraint: {error}")
+    berth_model::input::decode(input, berth_model::input::Naming::Path).map_err(DiscoveryError::invalid)
 }
 
 fn out<T: Serialize>(value: T) -> Result<Vec<u8>, DiscoveryError> {

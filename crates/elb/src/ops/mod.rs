@@ -66,39 +66,7 @@ fn parse<T: DeserializeOwned>(input: &[u8]) -> Result<T, ElbError> {
         serde_json::from_slice(input).map_err(|e| ElbError::validation(format!("The request is not valid: {e}")))?
     };
     drop_empty(&mut value);
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        ElbError::validation(validation_message(&path, &e.inner().to_string()))
-    })
-}
-
-/// The model's wording of a request that does not fit it: a missing member, a value outside an enumeration.
-fn validation_message(path: &str, error: &str) -> String {
-    let member = |name: &str| {
-        let name = name.rsplit('.').next().unwrap_or(name);
-        let mut chars = name.chars();
-        chars.next().map(|c| c.to_lowercase().chain(chars).collect::<String>()).unwrap_or_default()
-    };
-    let quoted = |text: &str| text.split('`').nth(1).map(str::to_string);
-    if error.starts_with("missing field")
-        && let Some(field) = quoted(error)
-    {
-        let at = if path == "." { field } else { format!("{path}.{field}") };
-        return format!(
-            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-            member(&at)
-        );
-    }
-    if error.starts_with("unknown variant")
-        && let Some(value) = quoted(error)
-    {
-        let allowed = error.split("expected one of ").nth(1).unwrap_or("").replace('`', "");
-        return format!(
-            "1 validation error detected: Value '{value}' at '{}' failed to satisfy constraint: Member must satisfy enum value set: [{allowed}]",
-            member(path)
-        );
-    }
-    format!("1 validation error detected: Value at '{}' failed to satisfy constraint: {error}", member(path))
+    berth_model::input::decode_value(value, berth_model::input::Naming::LastMemberCamel).map_err(ElbError::validation)
 }
 
 fn out<T: Serialize>(value: T) -> Result<Vec<u8>, ElbError> {
