@@ -8,6 +8,7 @@ use berth_lb::config::Config;
 use berth_lb::{LbError, Proxy};
 use berth_model::clock::Clock;
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,6 +72,7 @@ impl Syncer {
         if self.last.as_ref() == Some(&config) {
             return Outcome::Unchanged;
         }
+        let before = self.proxy.listening();
         let mut attempt = config.clone();
         let mut errors = BTreeSet::new();
         let outcome = loop {
@@ -92,6 +94,11 @@ impl Syncer {
         match &outcome {
             Outcome::Applied => {
                 *self.addresses.write().unwrap_or_else(|p| p.into_inner()) = addresses;
+                for addr in self.proxy.listening().iter().filter(|a| !before.contains(a)) {
+                    let name = view.load_balancers.iter().find(|lb| IpAddr::V4(lb.address) == addr.ip());
+                    let name = name.map(|lb| lb.name.as_str()).unwrap_or_default();
+                    tracing::info!(load_balancer = name, %addr, "load balancer listening on http://{addr}");
+                }
                 self.last = errors.is_empty().then_some(config);
                 tracing::debug!(generation = view.generation, "load balancer configuration applied");
             }
