@@ -76,20 +76,26 @@ fn health(berth: &Berth, tg: &str) -> Vec<(u16, String, String)> {
     v
 }
 
-#[test]
-fn a_load_balancer_serves_containers_with_health_checks_rules_and_draining() {
-    berth_testkit::require_docker();
-    let image = berth_testkit::workload_image().expect("the workload image builds");
-    // A /24 of loopback of its own, so that tests running at once do not share load balancer addresses.
+/// A /24 of loopback of this test's own (`--elb-address-range`), so that tests running at once do not share load
+/// balancer addresses, the first load balancer's address in it, and the port to listen on there: 80 when this
+/// user may bind it (root, or CAP_NET_BIND_SERVICE), else a free high port.
+fn own_range(k: u32) -> (String, Ipv4Addr, u16) {
     let pid = std::process::id();
-    let net = (100 + pid % 100, (pid / 100) % 250 + 1);
-    let range = format!("127.{}.{}.0/24", net.0, net.1);
+    let net = (100 + pid % 100, (pid / 100 + k) % 250 + 1);
     let address = Ipv4Addr::new(127, net.0 as u8, net.1 as u8, 1);
-    // Port 80 when this user may bind it (root, or CAP_NET_BIND_SERVICE), else a free high port.
     let port = match TcpListener::bind((address, 80)) {
         Ok(_) => 80,
         Err(_) => TcpListener::bind((address, 0)).unwrap().local_addr().unwrap().port(),
     };
+    (format!("127.{}.{}.0/24", net.0, net.1), address, port)
+}
+
+#[test]
+fn a_load_balancer_serves_containers_with_health_checks_rules_and_draining() {
+    berth_testkit::require_docker();
+    let image = berth_testkit::workload_image().expect("the workload image builds");
+    let pid = std::process::id();
+    let (range, address, port) = own_range(0);
     let berth = Berth::start(BerthOptions {
         binary: env!("CARGO_BIN_EXE_berth").into(),
         role: "server",
@@ -227,4 +233,87 @@ fn a_load_balancer_serves_containers_with_health_checks_rules_and_draining() {
     );
     assert!(dup.contains("DuplicateListener"), "{dup}");
     drop(workloads);
+}
+
+/// An `instance` target: a task RunTask placed with a dynamic host port, registered by its container instance's
+/// ec2InstanceId and that port; `berth up`'s local agent is reached at 127.0.0.1.
+#[tokio::test]
+async fn an_instance_target_is_a_task_on_its_container_instance() {
+    berth_testkit::require_docker();
+    berth_testkit::workload_image().expect("the workload image builds");
+    let (range, address, port) = own_range(1);
+    let berth = Berth::start(BerthOptions {
+        binary: env!("CARGO_BIN_EXE_berth").into(),
+        role: "up",
+        extra_args: vec!["--elb-address-range".into(), range],
+    })
+    .expect("berth up starts");
+    let client = common::ecs_client(&berth);
+    common::wait_for_instances(&client, "default", 1).await;
+    let family = format!("lbw-{}", std::process::id());
+    let td = common::register_workload(&client, &family, &[]).await;
+    let run = client.run_task().task_definition(&td).send().await.expect("run the task");
+    let arn = run.tasks().first().and_then(|t| t.task_arn()).expect("a task").to_string();
+    let task = common::wait_status(&client, &arn, "RUNNING", Duration::from_secs(60)).await;
+    let host_port = common::host_port(&task);
+    let instance = client
+        .describe_container_instances()
+        .container_instances(task.container_instance_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let ec2_id = instance.container_instances()[0].ec2_instance_id().unwrap().to_string();
+
+    let lb = elb(&berth, &["create-load-balancer", "--name", "tasks"]);
+    let lb_arn = s(&lb["LoadBalancers"][0]["LoadBalancerArn"]);
+    let tg = elb(
+        &berth,
+        &[
+            "create-target-group",
+            "--name",
+            "tasks",
+            "--protocol",
+            "HTTP",
+            "--port",
+            "8080",
+            "--vpc-id",
+            VPC,
+            "--target-type",
+            "instance",
+            "--health-check-path",
+            "/health",
+            "--health-check-interval-seconds",
+            "5",
+            "--health-check-timeout-seconds",
+            "2",
+            "--healthy-threshold-count",
+            "2",
+        ],
+    );
+    let tg = s(&tg["TargetGroups"][0]["TargetGroupArn"]);
+    let target = format!("Id={ec2_id},Port={host_port}");
+    elb(&berth, &["register-targets", "--target-group-arn", &tg, "--targets", &target]);
+    elb(
+        &berth,
+        &[
+            "create-listener",
+            "--load-balancer-arn",
+            &lb_arn,
+            "--protocol",
+            "HTTP",
+            "--port",
+            &port.to_string(),
+            "--default-actions",
+            &format!("Type=forward,TargetGroupArn={tg}"),
+        ],
+    );
+    wait_for_blocking("the task healthy", Duration::from_secs(30), || {
+        (health(&berth, &tg) == [(host_port, "healthy".to_string(), String::new())]).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", health(&berth, &tg), berth.log()));
+    let front = SocketAddr::new(address.into(), port);
+    let (status, body) = get(front, "/").expect("a response through the load balancer");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"ECS_CONTAINER_METADATA_URI_V4\""), "the task answered: {body}");
+    client.stop_task().task(&arn).send().await.expect("stop the task");
 }
