@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Everything on this machine: the control plane and a local agent on the local Docker Engine.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// The control plane only; agents join it with `berth agent`.
     Server(ServerArgs),
     /// A node agent that joins a control plane and runs tasks on this host's Docker Engine.
