@@ -24,8 +24,11 @@
 //!   verdict is the proxy's for the address it was translated to.
 //!
 //! # Limitations
-//! One data plane per server, in its process (no separate `berth lb` role yet). Two servers on one store would
-//! both try to bind every load balancer's address; the second logs the listeners it cannot bind.
+//! One data plane per server, in its process (no separate `berth lb` role yet). The proxy's listeners use
+//! `SO_REUSEPORT`, so two Berth processes of the same user on one machine whose load balancers get the same address
+//! (two servers on one store, or two data dirs with the same `--elb-address-range`) both bind it and the kernel
+//! splits connections between them: give each its own range. A socket of another kind (or user) on the address
+//! makes the bind fail, and that listener is logged and left out.
 
 mod health;
 mod sync;
