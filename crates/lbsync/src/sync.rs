@@ -70,6 +70,8 @@ impl Syncer {
         }
         self.problems = problems;
         if self.last.as_ref() == Some(&config) {
+            // The same configuration can come with other names for its targets (an id registered again).
+            *self.addresses.write().unwrap_or_else(|p| p.into_inner()) = addresses;
             return Outcome::Unchanged;
         }
         let before = self.proxy.listening();
