@@ -41,7 +41,7 @@ async fn main() -> std::process::ExitCode {
         command => Cli { command },
     };
     let result = match cli.command {
-        Command::Up(args) => roles::up::run(args).await,
+        Command::Up(args) => roles::up::run(*args).await,
         Command::Server(args) => roles::server::run(args).await,
         Command::Agent(args) => roles::agent::run(args).await,
         Command::Registry(cli::RegistryCommand::Advisories(cli::AdvisoriesCommand::Import { dir, data_dir })) => {

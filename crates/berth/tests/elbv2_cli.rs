@@ -11,9 +11,15 @@ use serde_json::Value;
 
 const VPC: &str = "vpc-0be7f000000000001";
 
+/// The API alone (`--no-load-balancer`): target health stays the records' own (`initial` until probed), and the
+/// listeners bind nothing. `elb_traffic.rs` runs the data plane.
 fn server() -> Berth {
-    Berth::start(BerthOptions { binary: env!("CARGO_BIN_EXE_berth").into(), role: "server", extra_args: vec![] })
-        .expect("berth server starts")
+    Berth::start(BerthOptions {
+        binary: env!("CARGO_BIN_EXE_berth").into(),
+        role: "server",
+        extra_args: vec!["--no-load-balancer".into()],
+    })
+    .expect("berth server starts")
 }
 
 fn elb(berth: &Berth, args: &[&str]) -> Value {

@@ -26,7 +26,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)] // parsed once at start: boxing the server's flags would buy nothing
 pub enum Command {
     /// Everything on this machine: the control plane and a local agent on the local Docker Engine.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// The control plane only; agents join it with `berth agent`.
     Server(ServerArgs),
     /// A node agent that joins a control plane and runs tasks on this host's Docker Engine.
@@ -159,6 +159,10 @@ pub struct ServerArgs {
     /// The IPv4 range (CIDR) each ELBv2 load balancer's own address comes from, one address per load balancer.
     #[arg(long, default_value = "127.0.1.0/24")]
     pub elb_address_range: String,
+    /// Do not run the load-balancer data plane in this process: ELBv2 load balancers are only records (their
+    /// listeners serve nothing) and DescribeTargetHealth shows targets `initial`.
+    #[arg(long)]
+    pub no_load_balancer: bool,
     /// The most metric series the CloudWatch store keeps (PutMetricData past it gets `LimitExceeded`).
     #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_series)]
     pub metrics_max_series: usize,

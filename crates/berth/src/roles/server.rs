@@ -26,6 +26,9 @@ pub struct RunningServer {
     pub metrics: Arc<berth_metrics::Metrics>,
     /// The DNS server, when `--dns-listen` is given (it stops when dropped).
     pub dns: Option<berth_discovery::DnsServer>,
+    /// The load-balancer data plane serving the ELBv2 records (none with `--no-load-balancer`; it stops when
+    /// dropped).
+    pub load_balancer: Option<berth_lbsync::LbSync>,
 }
 
 /// Opens the store, starts the control plane and its controllers, and binds the listener.
@@ -108,7 +111,11 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         berth_elb::Elb::open(elb_config, store.clone(), clock.clone()).await.context("opening the ELBv2 records")?;
     elb.set_instance_directory(Arc::new(ContainerInstances(control.clone())));
     elb.spawn_watch();
-    // The load-balancer data plane (crates/lb) will take `elb` here: its view, subscribe and set_health_source.
+    let load_balancer = (!args.no_load_balancer).then(|| {
+        let proxy = Arc::new(berth_lb::Proxy::new(clock.clone(), berth_lb::ProxyOptions::default()));
+        let instances = Arc::new(InstanceAddresses(control.clone()));
+        berth_lbsync::LbSync::start(elb.clone(), proxy, instances, clock.clone(), berth_lbsync::SyncOptions::default())
+    });
     let discovery_config = berth_discovery::DiscoveryConfig::new(&args.region, &args.account_id);
     let discovery =
         berth_discovery::Discovery::open(discovery_config, store, clock).await.context("opening Cloud Map")?;
@@ -153,7 +160,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let store_files = ["state.db", "state.db-wal"].map(|f| args.data_dir.join(f)).to_vec();
     let app = super::prometheus::instrument(app, "api", super::prometheus::server_gauges(control.clone(), store_files));
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
-    Ok(RunningServer { listener, app, join_token, credentials, metrics, dns })
+    Ok(RunningServer { listener, app, join_token, credentials, metrics, dns, load_balancer })
 }
 
 /// ELBv2 `instance` targets are container instances, named by their `ec2InstanceId` (the agent's host name).
@@ -162,6 +169,29 @@ struct ContainerInstances(Arc<Control>);
 impl berth_elb::InstanceDirectory for ContainerInstances {
     fn is_instance(&self, id: &str) -> bool {
         self.0.cache().read().instances.values().any(|i| i.record.ec2_instance_id.as_deref() == Some(id))
+    }
+}
+
+/// The attribute that gives a container instance's host address to load balancers (an agent's `--attribute
+/// berth.host-address=10.0.0.7`, or PutAttributes).
+pub const HOST_ADDRESS_ATTRIBUTE: &str = "berth.host-address";
+
+/// Where load balancers reach an `instance` target: its container instance's [`HOST_ADDRESS_ATTRIBUTE`], else
+/// 127.0.0.1 (an agent without the attribute is taken to run on this machine, as `berth up`'s does).
+struct InstanceAddresses(Arc<Control>);
+
+impl berth_lbsync::InstanceAddresses for InstanceAddresses {
+    fn address(&self, id: &str) -> Option<std::net::IpAddr> {
+        let cache = self.0.cache().read();
+        let instance = cache.instances.values().find(|i| i.record.ec2_instance_id.as_deref() == Some(id))?;
+        let record = &instance.record;
+        let custom = record.custom_attributes.get(HOST_ADDRESS_ATTRIBUTE).and_then(|v| v.as_deref());
+        let given = custom.or_else(|| record.attribute(HOST_ADDRESS_ATTRIBUTE));
+        match given.map(str::parse::<std::net::IpAddr>) {
+            Some(Ok(ip)) => Some(ip),
+            Some(Err(_)) => None,
+            None => Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        }
     }
 }
 
@@ -232,7 +262,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     if let Some(dns) = &server.dns {
         println!("DNS for Cloud Map namespaces on {} (UDP and TCP).", dns.local_addr());
     }
-    serve(server.listener, server.app, args.listener_limits()).await
+    serve(server.listener, server.app, args.listener_limits()).await?;
+    if let Some(lb) = &server.load_balancer {
+        lb.shutdown(Duration::from_secs(2)).await;
+    }
+    Ok(())
 }
 
 /// How often the `AWS/ECS` series get a datapoint (the agents sample every 10 s).

@@ -38,5 +38,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
         println!("DNS for Cloud Map namespaces on {} (UDP and TCP).", dns.local_addr());
     }
     println!("Point the aws CLI and the AWS SDKs at it:\n\n{}\n", export_lines(&args.server, creds));
-    serve(server.listener, server.app, args.server.listener_limits()).await.context("berth up")
+    serve(server.listener, server.app, args.server.listener_limits()).await.context("berth up")?;
+    if let Some(lb) = &server.load_balancer {
+        lb.shutdown(std::time::Duration::from_secs(2)).await;
+    }
+    Ok(())
 }

@@ -1,0 +1,157 @@
+//! The loop: translate and apply at start, after every change of the ELBv2 records (debounced), and on a resync
+//! timer (instance addresses live outside the records); keep the last good configuration when the proxy refuses.
+
+use crate::health::Addresses;
+use crate::translate::{self, InstanceAddresses, Problem, Translation};
+use berth_elb::Elb;
+use berth_lb::config::Config;
+use berth_lb::{LbError, Proxy};
+use berth_model::clock::Clock;
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The loop's timing.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncOptions {
+    /// How long to wait after a change for more before applying.
+    pub debounce: Duration,
+    /// How often to translate again without a change (an instance's address, a listener whose port was taken).
+    pub resync: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self { debounce: Duration::from_millis(200), resync: Duration::from_secs(10) }
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing changed since the last round.
+    Unchanged,
+    /// The configuration was applied (listeners that could not bind left out).
+    Applied,
+    /// The proxy refused the configuration: the previous one keeps running.
+    Refused(String),
+}
+
+/// The loop's memory between rounds.
+pub(crate) struct Syncer {
+    pub elb: Arc<Elb>,
+    pub proxy: Arc<Proxy>,
+    pub instances: Arc<dyn InstanceAddresses>,
+    pub addresses: Addresses,
+    /// The last translation applied in full (nothing left out at apply time).
+    last: Option<Config>,
+    problems: BTreeSet<Problem>,
+    errors: BTreeSet<String>,
+}
+
+impl Syncer {
+    pub(crate) fn new(
+        elb: Arc<Elb>,
+        proxy: Arc<Proxy>,
+        instances: Arc<dyn InstanceAddresses>,
+        addresses: Addresses,
+    ) -> Self {
+        Self { elb, proxy, instances, addresses, last: None, problems: BTreeSet::new(), errors: BTreeSet::new() }
+    }
+
+    /// One round: translate the current records and apply them if they differ from what runs.
+    pub(crate) async fn round(&mut self) -> Outcome {
+        let view = self.elb.view();
+        let Translation { config, addresses, problems } = translate::translate(&view, self.instances.as_ref());
+        let problems = translate::problem_set(&problems);
+        for p in problems.difference(&self.problems) {
+            tracing::warn!(problem = %p, "load balancer: part of the ELBv2 configuration is not served");
+        }
+        self.problems = problems;
+        if self.last.as_ref() == Some(&config) {
+            // The same configuration can come with other names for its targets (an id registered again).
+            *self.addresses.write().unwrap_or_else(|p| p.into_inner()) = addresses;
+            return Outcome::Unchanged;
+        }
+        let before = self.proxy.listening();
+        let mut attempt = config.clone();
+        let mut errors = BTreeSet::new();
+        let outcome = loop {
+            match self.proxy.apply(attempt.clone()).await {
+                Ok(()) => break Outcome::Applied,
+                Err(LbError::Bind { addr, source }) if drop_listener(&mut attempt, addr) => {
+                    errors.insert(format!("cannot listen on {addr}: {source}"));
+                }
+                Err(e) => break Outcome::Refused(e.to_string()),
+            }
+        };
+        for e in errors.difference(&self.errors) {
+            tracing::error!(
+                error = %e,
+                "load balancer: a listener the ELBv2 API accepted cannot be served (its address and port are taken); \
+                 the other listeners are served, and it is tried again every resync"
+            );
+        }
+        match &outcome {
+            Outcome::Applied => {
+                *self.addresses.write().unwrap_or_else(|p| p.into_inner()) = addresses;
+                for addr in self.proxy.listening().iter().filter(|a| !before.contains(a)) {
+                    let name = view.load_balancers.iter().find(|lb| IpAddr::V4(lb.address) == addr.ip());
+                    let name = name.map(|lb| lb.name.as_str()).unwrap_or_default();
+                    tracing::info!(load_balancer = name, %addr, "load balancer listening on http://{addr}");
+                }
+                self.last = errors.is_empty().then_some(config);
+                tracing::debug!(generation = view.generation, "load balancer configuration applied");
+            }
+            Outcome::Refused(e) => {
+                if !self.errors.contains(e) {
+                    tracing::error!(
+                        error = %e,
+                        generation = view.generation,
+                        "load balancer: the proxy refused a configuration the ELBv2 API accepted (a bug); the last \
+                         good configuration keeps running"
+                    );
+                }
+                errors.insert(e.clone());
+            }
+            Outcome::Unchanged => {}
+        }
+        self.errors = errors;
+        outcome
+    }
+}
+
+/// Removes the listener bound to `addr`; whether there was one.
+fn drop_listener(config: &mut Config, addr: std::net::SocketAddr) -> bool {
+    for lb in &mut config.load_balancers {
+        if lb.bind_ip == addr.ip()
+            && let Some(i) = lb.listeners.iter().position(|l| l.port == addr.port())
+        {
+            let l = lb.listeners.remove(i);
+            tracing::error!(listener = %l.id, load_balancer = %lb.id, %addr, "load balancer: listener not served");
+            return true;
+        }
+    }
+    false
+}
+
+/// Runs rounds until the records' service is gone: at once, after each change (waiting `debounce` for more), and
+/// every `resync`.
+pub(crate) async fn run(mut syncer: Syncer, clock: Arc<dyn Clock>, options: SyncOptions) {
+    let mut changes = syncer.elb.subscribe();
+    loop {
+        changes.borrow_and_update();
+        syncer.round().await;
+        let resync = clock.sleep_until(clock.now() + options.resync.as_secs_f64());
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                clock.sleep_until(clock.now() + options.debounce.as_secs_f64()).await;
+            }
+            () = resync => {}
+        }
+    }
+}
