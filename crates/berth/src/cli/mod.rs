@@ -23,7 +23,6 @@ pub struct Cli {
 
 /// Berth's roles and commands.
 #[derive(Debug, Subcommand)]
-#[allow(clippy::large_enum_variant)] // parsed once at start: boxing the server's flags would buy nothing
 pub enum Command {
     /// Everything on this machine: the control plane and a local agent on the local Docker Engine.
     Up(Box<UpArgs>),
