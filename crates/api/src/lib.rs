@@ -82,7 +82,7 @@ struct Inner {
     join_token: String,
     services: Vec<Arc<dyn AwsJsonService>>,
     registry_auth: Option<Box<dyn Fn() -> RegistryAuth + Send + Sync>>,
-    task_secrets: Option<berth_secrets::Secrets>,
+    task_secrets: Option<Arc<berth_secrets::Secrets>>,
     rate_limiter: RateLimiter,
     unverified: body::UnverifiedBudget,
     exec_rendezvous: exec::Rendezvous,
@@ -104,7 +104,7 @@ pub struct ApiSettings {
     pub rate_limit: RateLimit,
     /// The store agents read their tasks' container `secrets` from (`POST /agent/v1/secrets`); without it, a task
     /// with secrets fails to start.
-    pub task_secrets: Option<berth_secrets::Secrets>,
+    pub task_secrets: Option<Arc<berth_secrets::Secrets>>,
 }
 
 /// Builds the router.

@@ -151,8 +151,21 @@ async fn secrets_reach_the_containers_environment_and_nowhere_else() {
     let (status, answer) = common::post_bearer(&format!("{base}secrets"), &other, &[], &ask).await;
     assert_eq!(status, 403, "{answer}");
     assert!(answer.to_string().contains("not placed on this container instance"), "{answer}");
-    let (status, _) = common::post_bearer(&format!("{base}secrets"), "not-a-token", &[], &ask).await;
-    assert_eq!(status, 401);
+    let (status, answer) = common::post_bearer(&format!("{base}secrets"), "not-a-token", &[], &ask).await;
+    assert_eq!(status, 403, "{answer}");
+    // Asking for fewer names than the task lists is refused too (with the pretend agent's token it is not even
+    // looked at: the task is not its).
+    let (status, answer) = common::post_bearer(
+        &format!("{base}secrets"),
+        &other,
+        &[],
+        &json!({"taskArn": task_arn, "secrets": [{"containerName": "app", "name": "API_TOKEN"}]}),
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+    for value in [PLAIN, PASSWORD, TOKEN] {
+        assert!(!answer.to_string().contains(value));
+    }
     assert_eq!(describe(&client, &task_arn).await.last_status.as_deref(), Some("RUNNING"));
 
     // No value in the server's log and data dir, nor in the agent's log and data dir.
