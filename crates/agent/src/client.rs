@@ -82,6 +82,15 @@ impl ServerClient {
         self.post("/agent/v1/registry-auth", token, &serde_json::json!({})).await
     }
 
+    /// The values of a task's container secrets (only for a task placed on this instance).
+    pub async fn task_secrets(
+        &self,
+        token: &str,
+        req: &berth_model::agent::TaskSecretsRequest,
+    ) -> Result<berth_model::agent::TaskSecretsResponse, AgentError> {
+        self.post("/agent/v1/secrets", token, req).await
+    }
+
     /// Reports the progress of an in-place upgrade.
     pub async fn agent_update(&self, token: &str, report: &AgentUpdateReport) -> Result<(), AgentError> {
         let _: serde_json::Value = self.post("/agent/v1/agent-update", token, report).await?;

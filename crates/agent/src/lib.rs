@@ -242,6 +242,7 @@ pub async fn run<R: ContainerRuntime>(
         Arc::new(move || session.instance_arn()),
     );
     engine.set_log_shipping(shippers.clone());
+    engine.set_secrets_source(secrets_source(shared.clone()));
     tokio::spawn(shippers.reconcile_every(LOG_SHIPPING_RECONCILE_EVERY));
 
     tokio::spawn(forward_events(runtime.clone(), tx.clone()));
@@ -289,6 +290,25 @@ impl logs::sink::LogSink for ServerLogSink {
             }
         })
     }
+}
+
+/// Container secrets come from the server (`POST /agent/v1/secrets`) with the instance token (a token the server no
+/// longer accepts makes the agent register again; the task then fails to start and its service replaces it).
+fn secrets_source(shared: Arc<Shared>) -> engine::worker::SecretsSource {
+    Arc::new(move |req| {
+        let shared = shared.clone();
+        Box::pin(async move {
+            let token = shared.session.token();
+            match shared.client.task_secrets(&token, &req).await {
+                Ok(response) => Ok(response),
+                Err(AgentError::Unauthorized(reason)) => {
+                    shared.register(Some(&token)).await;
+                    Err(format!("the instance token was refused ({reason})"))
+                }
+                Err(other) => Err(other.to_string()),
+            }
+        })
+    })
 }
 
 /// The metadata endpoint's `/stats`: one sample from the engine.

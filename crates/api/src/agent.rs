@@ -18,7 +18,7 @@ use std::time::Duration;
 /// How often the stream says "still here" when nothing changes.
 const STREAM_HEARTBEAT: Duration = Duration::from_secs(STREAM_HEARTBEAT_SECONDS);
 
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -30,7 +30,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn json_response(body: Vec<u8>) -> Response {
+pub(crate) fn json_response(body: Vec<u8>) -> Response {
     ([(http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 

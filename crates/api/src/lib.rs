@@ -29,6 +29,7 @@
 //! and no IAM policy evaluation.
 
 mod agent;
+mod agent_secrets;
 pub mod auth;
 mod autoscaling;
 pub mod body;
@@ -81,6 +82,7 @@ struct Inner {
     join_token: String,
     services: Vec<Arc<dyn AwsJsonService>>,
     registry_auth: Option<Box<dyn Fn() -> RegistryAuth + Send + Sync>>,
+    task_secrets: Option<Arc<berth_secrets::Secrets>>,
     rate_limiter: RateLimiter,
     unverified: body::UnverifiedBudget,
     exec_rendezvous: exec::Rendezvous,
@@ -100,6 +102,9 @@ pub struct ApiSettings {
     pub registry_auth: Option<Box<dyn Fn() -> RegistryAuth + Send + Sync>>,
     /// Each access key's request rate limit (AWS JSON APIs only; agents are not limited by it).
     pub rate_limit: RateLimit,
+    /// The store agents read their tasks' container `secrets` from (`POST /agent/v1/secrets`); without it, a task
+    /// with secrets fails to start.
+    pub task_secrets: Option<Arc<berth_secrets::Secrets>>,
 }
 
 /// Builds the router.
@@ -116,6 +121,7 @@ pub fn router(settings: ApiSettings) -> Router {
             join_token: settings.join_token,
             services,
             registry_auth: settings.registry_auth,
+            task_secrets: settings.task_secrets,
             exec_rendezvous: exec::Rendezvous::default(),
         }),
     };
@@ -127,6 +133,7 @@ pub fn router(settings: ApiSettings) -> Router {
         .route("/agent/v1/report", post(agent::report))
         .route("/agent/v1/registry-auth", post(agent::registry_auth))
         .route("/agent/v1/agent-update", post(agent::agent_update))
+        .route("/agent/v1/secrets", post(agent_secrets::task_secrets))
         .route("/agent/v1/exec/{session}", get(exec::agent_stream))
         .route("/exec/v1/sessions/{session}/stream", get(exec::client_stream))
         .route("/healthz", get(|| async { "ok" }))

@@ -6,7 +6,7 @@
 mod common;
 
 use aws_sdk_ecs::error::ProvideErrorMetadata;
-use aws_sdk_ecs::types::{HostVolumeProperties, LogConfiguration, LogDriver, MountPoint, Secret, Volume, VolumeFrom};
+use aws_sdk_ecs::types::{HostVolumeProperties, LogConfiguration, LogDriver, MountPoint, Volume, VolumeFrom};
 use berth_testkit::{Berth, BerthOptions, docker};
 use common::*;
 use std::time::Duration;
@@ -120,13 +120,12 @@ async fn settings_berth_cannot_run_yet_are_refused_not_ignored() {
     let (_berth, client) = berth_up().await;
     client
         .register_task_definition()
-        .family("with-secrets")
+        .family("with-registry-credentials")
         .container_definitions(
             workload_container("app")
-                .secrets(
-                    Secret::builder()
-                        .name("DB")
-                        .value_from("arn:aws:ssm:us-east-1:000000000000:parameter/db")
+                .repository_credentials(
+                    aws_sdk_ecs::types::RepositoryCredentials::builder()
+                        .credentials_parameter("arn:aws:secretsmanager:us-east-1:000000000000:secret:hub-AbCdEf")
                         .build()
                         .unwrap(),
                 )
@@ -135,9 +134,9 @@ async fn settings_berth_cannot_run_yet_are_refused_not_ignored() {
         .send()
         .await
         .expect("registering works as on ECS");
-    let err = client.run_task().task_definition("with-secrets").send().await.unwrap_err();
+    let err = client.run_task().task_definition("with-registry-credentials").send().await.unwrap_err();
     assert_eq!(err.code(), Some("UnsupportedFeatureException"));
-    assert!(err.message().unwrap_or_default().contains("secrets"), "{err:?}");
+    assert!(err.message().unwrap_or_default().contains("repositoryCredentials"), "{err:?}");
 
     client
         .register_task_definition()

@@ -1,5 +1,5 @@
 //! What of a task definition Berth's agent runs. ECS accepts many settings that need AWS services Berth does not
-//! have yet (Secrets Manager, EFS, FireLens, ...). Registering such a task definition works as on ECS, but
+//! have yet (EFS, FireLens, S3 environment files, ...). Registering such a task definition works as on ECS, but
 //! running it is refused with `UnsupportedFeatureException` naming the setting, so that no task starts with part
 //! of its definition silently ignored. The `awslogs` driver runs (the agent ships to Berth's log store); its
 //! options are checked here with the driver's wording, so a bad option is refused at the call rather than failing
@@ -87,9 +87,6 @@ fn container_level(
     all: &[ContainerDefinition],
     region: &str,
 ) -> Option<String> {
-    if c.secrets.as_ref().is_some_and(|s| !s.is_empty()) {
-        return not_yet("secrets (from Secrets Manager or SSM Parameter Store) are");
-    }
     if c.repository_credentials.is_some() {
         return not_yet("repositoryCredentials (from Secrets Manager) are");
     }
@@ -199,7 +196,13 @@ mod tests {
         let td = TaskDefinition::default();
         let mut c = container("app");
         c.secrets = Some(vec![Secret { name: "P".into(), value_from: "arn:aws:ssm:x".into() }]);
-        assert!(unsupported(&td, &[c], "us-east-1").is_some_and(|m| m.contains("Container app: secrets")));
+        // Container secrets run (crate::task_secrets checks them); repositoryCredentials do not yet.
+        assert_eq!(unsupported(&td, &[c.clone()], "us-east-1"), None);
+        c.repository_credentials =
+            Some(berth_model::ecs::RepositoryCredentials { credentials_parameter: "arn:aws:secretsmanager:x".into() });
+        assert!(
+            unsupported(&td, &[c], "us-east-1").is_some_and(|m| m.contains("Container app: repositoryCredentials"))
+        );
         let mut c = container("app");
         c.log_configuration =
             Some(LogConfiguration { log_driver: LogDriver::Awsfirelens, options: None, secret_options: None });

@@ -9,6 +9,7 @@
 //! | `POST /agent/v1/report` (instance token) | the agent's observed state of tasks ([`ReportRequest`]); also its heartbeat |
 //! | `POST /agent/v1/registry-auth` (instance token) | fresh registry pull credentials ([`RegistryAuthResponse`]) |
 //! | `POST /agent/v1/agent-update` (instance token) | the progress of an in-place upgrade the stream asked for ([`AgentUpdateReport`]) |
+//! | `POST /agent/v1/secrets` (instance token) | the values of a task's container `secrets` when the agent starts it ([`TaskSecretsRequest`], [`TaskSecretsResponse`]); only for a task placed on that instance |
 //!
 //! # Credentials
 //! - The **join token** (one per server, `<data-dir>/join-token`) only creates *new* container instances.
@@ -112,6 +113,66 @@ pub struct RegisterResponse {
 pub struct RegistryAuthResponse {
     /// Fresh credentials for Berth's registry (absent when the server has no registry).
     pub registry_auth: Option<RegistryAuth>,
+}
+
+/// `POST /agent/v1/secrets`: the values a task's containers' `secrets` name, asked for when the agent starts it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSecretsRequest {
+    /// The task's ARN (placed on the asking instance).
+    pub task_arn: String,
+    /// The secrets asked for: exactly those the task's containers list.
+    pub secrets: Vec<TaskSecretName>,
+}
+
+/// One container secret, by container and environment variable name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSecretName {
+    /// The container's name.
+    pub container_name: String,
+    /// The secret's `name` (the environment variable).
+    pub name: String,
+}
+
+/// The answer to `POST /agent/v1/secrets`: every value, or why the task cannot start.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSecretsResponse {
+    /// The values, one per secret asked for (empty when `failure` is set).
+    #[serde(default)]
+    pub values: Vec<TaskSecretValue>,
+    /// The task's stopped reason when a value could not be read (`ResourceInitializationError: ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl std::fmt::Debug for TaskSecretsResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskSecretsResponse").field("values", &self.values).field("failure", &self.failure).finish()
+    }
+}
+
+/// One secret's value. Its `Debug` does not show the value.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSecretValue {
+    /// The container's name.
+    pub container_name: String,
+    /// The secret's `name` (the environment variable).
+    pub name: String,
+    /// The value.
+    pub value: String,
+}
+
+impl std::fmt::Debug for TaskSecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskSecretValue")
+            .field("container_name", &self.container_name)
+            .field("name", &self.name)
+            .field("value", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Credentials for Berth's registry.

@@ -101,7 +101,8 @@ pub const VOLUME_DRIVERS: &[&str] = &["local"];
 
 /// ECS capabilities Berth's agents provide without a setting of their own. With
 /// [`EXECUTION_ROLE_AWSLOGS`] the agent ships awslogs lines with its own instance token whatever the execution role
-/// (Berth evaluates no IAM policies yet, so the role grants nothing and denies nothing).
+/// (Berth evaluates no IAM policies yet, so the role grants nothing and denies nothing). With [`SECRETS_SSM_ENV`]
+/// and [`SECRETS_ASM_ENV`] the agent asks the server for a task's secret values when it starts the task.
 const SUPPORTED_NAMES: &[&str] = &[
     CONTAINER_HEALTH_CHECK,
     CONTAINER_ORDERING,
@@ -109,6 +110,8 @@ const SUPPORTED_NAMES: &[&str] = &[
     TASK_CPU_MEM_LIMIT,
     FULL_SYNC,
     EXECUTION_ROLE_AWSLOGS,
+    SECRETS_SSM_ENV,
+    SECRETS_ASM_ENV,
 ];
 
 /// Every ECS capability attribute Berth's agents advertise (host reach aside: see [`crate::host_access`]).
@@ -149,6 +152,8 @@ mod tests {
             EXECUTION_ROLE_AWSLOGS,
             "ecs.capability.docker-plugin.local",
             CONTAINER_HEALTH_CHECK,
+            SECRETS_SSM_ENV,
+            SECRETS_ASM_ENV,
         ] {
             assert!(all.iter().any(|a| a == name), "{name}");
         }
@@ -159,7 +164,7 @@ mod tests {
             "com.amazonaws.ecs.capability.docker-remote-api.1.26",
             "ecs.capability.docker-plugin.rexray",
             EFS,
-            SECRETS_SSM_ENV,
+            SECRETS_SSM_LOG_DRIVER,
         ] {
             assert!(!is_supported(name), "{name}");
         }

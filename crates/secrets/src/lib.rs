@@ -36,10 +36,12 @@
 //! No rotation Lambdas (RotateSecret), replication, resource policies, parameter policies, shared parameters,
 //! asymmetric or HMAC KMS keys, key policies, grants or key deletion: each is refused at the call. Changing a
 //! secret's KmsKeyId applies to new versions. Authorization comes with IAM: [`ResolveAuthorizer`] is the hook for
-//! task secrets. Master key rotation needs the server stopped.
+//! task secrets, and [`authorize_execution_role`] its one implementation for a task's execution role (today: allowed
+//! when the task definition names one). Master key rotation needs the server stopped.
 
 pub mod crypto;
 mod error;
+pub mod execution_role;
 pub mod kms;
 pub mod master;
 pub mod records;
@@ -53,5 +55,6 @@ mod wire;
 mod tests;
 
 pub use error::{MasterKeyError, SecretsError};
+pub use execution_role::{ExecutionRole, authorize_execution_role};
 pub use resolve::{AllowAll, ResolveAuthorizer, ResolveError, SecretValue, ValueFrom, parse_value_from};
 pub use service::{Secrets, SecretsConfig};

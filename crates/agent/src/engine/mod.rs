@@ -8,6 +8,7 @@
 pub mod cleanup;
 mod outbox;
 mod state;
+pub mod task_secrets;
 pub mod worker;
 
 pub use outbox::Outbox;
@@ -117,6 +118,7 @@ pub struct Engine<R: ContainerRuntime> {
     pulls: Arc<worker::Pulls>,
     metadata: Option<crate::metadata::Endpoint>,
     logs: Option<Arc<crate::logs::Shippers<R>>>,
+    secrets: Option<worker::SecretsSource>,
     failed_kept: cleanup::FailedKept,
 }
 
@@ -141,6 +143,7 @@ impl<R: ContainerRuntime> Engine<R> {
             pulls: Arc::default(),
             metadata: None,
             logs: None,
+            secrets: None,
             failed_kept: cleanup::FailedKept::default(),
         }
     }
@@ -153,6 +156,12 @@ impl<R: ContainerRuntime> Engine<R> {
     /// Ships the output of `awslogs` containers started from now on through `shippers`.
     pub fn set_log_shipping(&mut self, shippers: Arc<crate::logs::Shippers<R>>) {
         self.logs = Some(shippers);
+    }
+
+    /// Reads the values of container `secrets` through `source` when a task starts (without one, a task with
+    /// secrets fails to start).
+    pub fn set_secrets_source(&mut self, source: worker::SecretsSource) {
+        self.secrets = Some(source);
     }
 
     /// Drops a task from the engine (and from the metadata endpoint).
@@ -360,6 +369,7 @@ impl<R: ContainerRuntime> Engine<R> {
             clock: self.clock.clone(),
             metadata: self.metadata.clone(),
             logs: self.logs.clone(),
+            secrets: self.secrets.clone(),
             host_access: self.config.host_access.clone(),
             on_activating: Box::new(move |pull_started_at, pull_stopped_at| {
                 let _ =

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+pub use super::task_secrets::SecretsSource;
+
 /// When the agent pulls images (ECS's `ECS_IMAGE_PULL_BEHAVIOR`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PullBehavior {
@@ -104,6 +106,8 @@ pub struct StartJob<R> {
     pub metadata: Option<crate::metadata::Endpoint>,
     /// The awslogs shippers, when the agent ships logs.
     pub logs: Option<Arc<crate::logs::Shippers<R>>>,
+    /// Where the values of container `secrets` come from.
+    pub secrets: Option<SecretsSource>,
     /// What this agent lets tasks reach on the host.
     pub host_access: berth_model::host_access::HostAccess,
     /// Called once the images are ready (the task is ACTIVATING), with the pull times.
@@ -329,6 +333,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         clock,
         metadata,
         logs,
+        secrets,
         host_access,
         on_activating,
     } = job;
@@ -362,6 +367,18 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         fail(&mut out, "TaskFailedToStart", format!("CannotCreateContainerError: {why}"));
         return out;
     }
+    // Secrets before images, as ECS's agent: a value that cannot be read fails the task before anything is pulled.
+    let secret_env = if to_create.is_empty() {
+        super::task_secrets::SecretEnv::default()
+    } else {
+        match super::task_secrets::fetch(secrets.as_ref(), &task).await {
+            Ok(env) => env,
+            Err(reason) => {
+                fail(&mut out, "TaskFailedToStart", reason);
+                return out;
+            }
+        }
+    };
     if !to_create.is_empty() {
         out.pull_started_at = Some(clock.now());
     }
@@ -399,6 +416,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         }
         let name = c.definition.name.clone().unwrap_or_default();
         let mut spec = container_spec(&task, c, &instance_arn);
+        secret_env.inject(&name, &mut spec.env);
         if let Some(endpoint) = &metadata {
             // As ECS's agent does; the task's own `environment` wins where it sets the same names.
             for (key, value) in [

@@ -155,6 +155,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         ],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
+        task_secrets: Some(secrets.clone()),
     })
     .merge(registry.router());
     let store_files = ["state.db", "state.db-wal"].map(|f| args.data_dir.join(f)).to_vec();

@@ -112,6 +112,7 @@ pub fn check_task_definition(
     if network_configuration.is_some() {
         return Err(ControlError::invalid(NETWORK_CONFIGURATION_NOT_VALID));
     }
+    crate::task_secrets::validate(definition, containers)?;
     if let Some(why) = crate::support::unsupported(definition, containers, region) {
         return Err(unsupported(why));
     }

@@ -1,0 +1,175 @@
+//! Container `secrets` (ECS's `secrets[].name` + `valueFrom`): the checks at RunTask/StartTask/CreateService/
+//! UpdateService, and what the server tells an agent a task's containers may receive.
+//!
+//! The values themselves are never here: the task record and the desired state carry only `valueFrom`. The agent
+//! asks for the values when it starts the task (`POST /agent/v1/secrets`), and the API layer resolves them with
+//! `berth_secrets` after [`Control::task_secret_sources`] has checked that the task is the asking instance's.
+
+use crate::EcsException;
+use crate::status::TaskStatus;
+use crate::{Control, ControlError, Result};
+use berth_model::ecs::{ContainerDefinition, TaskDefinition};
+
+/// ECS's refusal of container secrets without an execution role.
+pub const EXECUTION_ROLE_REQUIRED: &str =
+    "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'.";
+
+/// Checks the containers' `secrets` as ECS does before a task starts: each names an environment variable and a
+/// source, and the task definition names the execution role that reads them.
+pub fn validate(definition: &TaskDefinition, containers: &[ContainerDefinition]) -> Result<()> {
+    let mut any = false;
+    for c in containers {
+        let container = c.name.as_deref().unwrap_or_default();
+        let mut seen = std::collections::BTreeSet::new();
+        for secret in c.secrets.iter().flatten() {
+            any = true;
+            if let Some(why) = bad_name(&secret.name) {
+                return Err(ControlError::client(format!(
+                    "Container {container}: secret name {:?} {why}.",
+                    secret.name
+                )));
+            }
+            if secret.value_from.trim().is_empty() {
+                return Err(ControlError::client(format!(
+                    "Container {container}: secret {} needs a valueFrom (a Secrets Manager secret ARN, or an SSM \
+                     parameter name or ARN).",
+                    secret.name
+                )));
+            }
+            if !seen.insert(secret.name.as_str()) {
+                return Err(ControlError::client(format!(
+                    "Container {container}: secret {} is named more than once.",
+                    secret.name
+                )));
+            }
+        }
+    }
+    if any && definition.execution_role_arn.as_deref().is_none_or(str::is_empty) {
+        return Err(ControlError::client(EXECUTION_ROLE_REQUIRED));
+    }
+    Ok(())
+}
+
+/// Why `name` cannot be an environment variable's name (Docker's rule: not empty, no `=`, no NUL).
+fn bad_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("is empty; it becomes an environment variable's name")
+    } else if name.contains('=') || name.contains('\0') {
+        Some("cannot be an environment variable's name (no '=' or NUL)")
+    } else {
+        None
+    }
+}
+
+/// One secret a container of a task receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSource {
+    /// The container's name.
+    pub container: String,
+    /// The environment variable's name.
+    pub name: String,
+    /// Where the value is (`valueFrom`).
+    pub value_from: String,
+}
+
+/// A task's secrets as the server resolves them for its agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSecretSources {
+    /// The task definition's execution role, the identity that reads the values.
+    pub execution_role_arn: Option<String>,
+    /// Every container's secrets, in task definition order.
+    pub secrets: Vec<SecretSource>,
+}
+
+fn not_yours(task_arn: &str) -> ControlError {
+    // The same answer for a task that does not exist and one on another instance: an agent learns nothing.
+    ControlError::ecs(
+        EcsException::AccessDeniedException,
+        format!("The task {task_arn} is not placed on this container instance."),
+    )
+}
+
+impl Control {
+    /// The secrets of `task_arn` for the agent of `instance_id` (authenticated by the caller): refused unless the
+    /// task is placed on that instance and not stopped.
+    pub fn task_secret_sources(&self, cluster: &str, instance_id: &str, task_arn: &str) -> Result<TaskSecretSources> {
+        let key = crate::tasks::stop::parse_task_ref(cluster, task_arn).map_err(|_| not_yours(task_arn))?;
+        let state = self.cache.read();
+        let task = state.tasks.get(&key).ok_or_else(|| not_yours(task_arn))?;
+        let record = &task.record;
+        if record.arn != task_arn || record.instance_id != instance_id || record.cluster != cluster {
+            return Err(not_yours(task_arn));
+        }
+        if record.last_status() == Some(TaskStatus::Stopped) {
+            return Err(not_yours(task_arn));
+        }
+        let definition = record
+            .task_definition_arn
+            .rsplit('/')
+            .next()
+            .and_then(|fr| fr.rsplit_once(':'))
+            .and_then(|(family, revision)| Some((family.to_string(), revision.parse::<i32>().ok()?)))
+            .and_then(|key| state.task_definitions.get(&key));
+        let execution_role_arn =
+            definition.and_then(|d| d.record.task_definition.execution_role_arn.clone()).filter(|r| !r.is_empty());
+        let secrets = record
+            .containers
+            .iter()
+            .flat_map(|c| {
+                let container = c.definition.name.clone().unwrap_or_default();
+                c.definition.secrets.iter().flatten().map(move |s| SecretSource {
+                    container: container.clone(),
+                    name: s.name.clone(),
+                    value_from: s.value_from.clone(),
+                })
+            })
+            .collect();
+        Ok(TaskSecretSources { execution_role_arn, secrets })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_model::ecs::Secret;
+
+    fn container(secrets: &[(&str, &str)]) -> ContainerDefinition {
+        ContainerDefinition {
+            name: Some("app".into()),
+            secrets: Some(secrets.iter().map(|(n, v)| Secret { name: (*n).into(), value_from: (*v).into() }).collect()),
+            ..Default::default()
+        }
+    }
+
+    fn refusal(result: Result<()>) -> String {
+        match result {
+            Err(ControlError::Ecs { exception: EcsException::ClientException, message, .. }) => message,
+            other => panic!("expected a ClientException, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn secrets_with_an_execution_role_pass() {
+        let td = TaskDefinition { execution_role_arn: Some("arn:aws:iam::1:role/exec".into()), ..Default::default() };
+        validate(&td, &[container(&[("DB", "/app/db"), ("KEY", "arn:aws:secretsmanager:r:1:secret:k")])]).unwrap();
+        // No secrets: no role needed.
+        validate(&TaskDefinition::default(), &[container(&[])]).unwrap();
+    }
+
+    #[test]
+    fn secrets_need_an_execution_role_as_ecs_words_it() {
+        for role in [None, Some(String::new())] {
+            let td = TaskDefinition { execution_role_arn: role, ..Default::default() };
+            assert_eq!(refusal(validate(&td, &[container(&[("DB", "/app/db")])])), EXECUTION_ROLE_REQUIRED);
+        }
+    }
+
+    #[test]
+    fn bad_names_and_sources_are_refused() {
+        let td = TaskDefinition { execution_role_arn: Some("arn:aws:iam::1:role/exec".into()), ..Default::default() };
+        assert!(refusal(validate(&td, &[container(&[("", "/x")])])).contains("is empty"));
+        assert!(refusal(validate(&td, &[container(&[("A=B", "/x")])])).contains("'='"));
+        assert!(refusal(validate(&td, &[container(&[("A", " ")])])).contains("needs a valueFrom"));
+        assert!(refusal(validate(&td, &[container(&[("A", "/x"), ("A", "/y")])])).contains("more than once"));
+    }
+}
