@@ -583,7 +583,8 @@ fn target_tracking_follows_a_customized_metric_out_and_back_in() {
     assert_eq!(out["Description"], "Setting desired count to 3.");
     assert_eq!(out["Cause"], format!("monitor alarm {high} in state ALARM triggered policy load"));
 
-    // The load drops far below the target for the last 15 minutes: back in, by smaller steps, to the minimum.
+    // The load drops far below the target for the last 15 minutes: back in, by smaller steps (one a minute, on each
+    // new datapoint), to the minimum.
     let data: Vec<Value> = (-16..=2)
         .map(|m| {
             json!({"MetricName": "Load", "Dimensions": [{"Name": "Service", "Value": "web"}],
@@ -599,7 +600,8 @@ fn target_tracking_follows_a_customized_metric_out_and_back_in() {
         )
         .unwrap();
     }
-    wait_desired(&berth, "c3", 1, Duration::from_secs(30));
+    // One step per datapoint: the second waits for the next minute's (at most a minute later).
+    wait_desired(&berth, "c3", 1, Duration::from_secs(90));
     let acts = activities(&berth, &resource);
     let descriptions: Vec<&str> = acts.iter().map(|a| a["Description"].as_str().unwrap()).collect();
     assert_eq!(

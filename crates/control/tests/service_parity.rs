@@ -97,12 +97,16 @@ fn cases() -> Vec<Case> {
         td_case("awsvpc", |d| d.network_mode = Some(NetworkMode::Awsvpc)),
         inactive,
         fargate_only,
-        td_case("secrets", |d| {
-            d.container_definitions[0].secrets = Some(vec![Secret {
-                name: "P".into(),
-                value_from: "arn:aws:ssm:us-east-1:000000000000:parameter/p".into(),
-            }])
-        }),
+        // Secrets are supported now; without an execution role they are refused with ECS's ClientException.
+        Case {
+            expected: EcsException::ClientException,
+            ..td_case("secrets-without-execution-role", |d| {
+                d.container_definitions[0].secrets = Some(vec![Secret {
+                    name: "P".into(),
+                    value_from: "arn:aws:ssm:us-east-1:000000000000:parameter/p".into(),
+                }])
+            })
+        },
         td_case("awslogs", |d| {
             d.container_definitions[0].log_configuration =
                 Some(LogConfiguration { log_driver: LogDriver::Awslogs, options: None, secret_options: None })
