@@ -198,13 +198,14 @@ async fn filter_run() {
         while bytes < 900_000 && events.len() < 8000 && written + bytes < target {
             let line = access_line(i);
             writeln!(file, "{line}").unwrap();
-            bytes += line.len() + 1;
+            // PutLogEvents counts 26 bytes an event on top of the message (1,048,576 at most a batch).
+            bytes += line.len() + 26;
             events.push(
                 InputLogEvent::builder().timestamp(now_ms - 3_600_000 + batch_no as i64).message(line).build().unwrap(),
             );
             i += 1;
         }
-        written += bytes;
+        written += events.iter().map(|e| e.message.len() + 1).sum::<usize>();
         let stream = &streams[batch_no % streams.len()];
         logs.put_log_events()
             .log_group_name(group)
