@@ -108,6 +108,9 @@ pub struct TargetHealth {
     pub reason: Option<&'static str>,
     /// The description, absent when healthy.
     pub description: Option<String>,
+    /// The reason, typed (with the code a mismatching check got), for callers that act on it.
+    #[serde(skip)]
+    pub cause: Option<TargetReason>,
 }
 
 impl TargetHealth {
@@ -117,6 +120,7 @@ impl TargetHealth {
             state,
             reason: reason.map(TargetReason::code),
             description: reason.map(TargetReason::description),
+            cause: reason,
         }
     }
 }

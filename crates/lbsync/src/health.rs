@@ -3,7 +3,7 @@
 
 use crate::translate::TargetKey;
 use berth_elb::{Probe, TargetHealthSource};
-use berth_lb::{Proxy, TargetHealth, TargetState};
+use berth_lb::{Proxy, TargetHealth, TargetReason, TargetState};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -39,47 +39,44 @@ pub(crate) fn verdict(h: &TargetHealth) -> Option<Probe> {
     match h.state {
         TargetState::Initial => Some(Probe::Checking),
         TargetState::Healthy => Some(Probe::Healthy),
-        TargetState::Unhealthy => Some(match h.reason {
-            Some("Target.ResponseCodeMismatch") => Probe::ResponseCodeMismatch(mismatch_code(h)),
-            Some("Target.Timeout") => Probe::Timeout,
+        TargetState::Unhealthy => Some(match h.cause {
+            Some(TargetReason::ResponseCodeMismatch(code)) => Probe::ResponseCodeMismatch(code),
+            Some(TargetReason::Timeout) => Probe::Timeout,
             _ => Probe::Failed,
         }),
         TargetState::Unused | TargetState::Draining | TargetState::Unavailable => None,
     }
 }
 
-/// The code in `Health checks failed with these codes: [503]`.
-fn mismatch_code(h: &TargetHealth) -> u16 {
-    h.description.as_deref().and_then(|d| d.rsplit_once('[')?.1.strip_suffix(']')?.parse().ok()).unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn health(state: TargetState, reason: Option<&'static str>, description: Option<&str>) -> TargetHealth {
-        TargetHealth { target: "127.0.0.1:1".parse().unwrap(), state, reason, description: description.map(Into::into) }
+    fn health(state: TargetState, cause: Option<TargetReason>) -> TargetHealth {
+        TargetHealth {
+            target: "127.0.0.1:1".parse().unwrap(),
+            state,
+            reason: cause.map(TargetReason::code),
+            description: cause.map(TargetReason::description),
+            cause,
+        }
     }
 
     #[test]
     fn verdicts() {
         assert_eq!(
-            verdict(&health(TargetState::Initial, Some("Elb.InitialHealthChecking"), None)),
+            verdict(&health(TargetState::Initial, Some(TargetReason::InitialHealthChecking))),
             Some(Probe::Checking)
         );
-        assert_eq!(verdict(&health(TargetState::Healthy, None, None)), Some(Probe::Healthy));
-        let mismatch = health(
-            TargetState::Unhealthy,
-            Some("Target.ResponseCodeMismatch"),
-            Some("Health checks failed with these codes: [503]"),
-        );
+        assert_eq!(verdict(&health(TargetState::Healthy, None)), Some(Probe::Healthy));
+        let mismatch = health(TargetState::Unhealthy, Some(TargetReason::ResponseCodeMismatch(503)));
         assert_eq!(verdict(&mismatch), Some(Probe::ResponseCodeMismatch(503)));
-        assert_eq!(verdict(&health(TargetState::Unhealthy, Some("Target.Timeout"), None)), Some(Probe::Timeout));
+        assert_eq!(verdict(&health(TargetState::Unhealthy, Some(TargetReason::Timeout))), Some(Probe::Timeout));
         assert_eq!(
-            verdict(&health(TargetState::Unhealthy, Some("Target.FailedHealthChecks"), None)),
+            verdict(&health(TargetState::Unhealthy, Some(TargetReason::FailedHealthChecks))),
             Some(Probe::Failed)
         );
-        assert_eq!(verdict(&health(TargetState::Draining, None, None)), None);
-        assert_eq!(verdict(&health(TargetState::Unused, None, None)), None);
+        assert_eq!(verdict(&health(TargetState::Draining, None)), None);
+        assert_eq!(verdict(&health(TargetState::Unused, None)), None);
     }
 }
