@@ -95,11 +95,6 @@ pub(crate) fn check(
                 "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions.",
             )
         })?;
-        if info.load_balancers.is_empty() {
-            return Err(ControlError::invalid(format!(
-                "The target group with targetGroupArn {arn} does not have an associated load balancer."
-            )));
-        }
         match (info.target_type.as_str(), mode) {
             ("ip", NetworkMode::Awsvpc) => {
                 return Err(unsupported("Target groups of type ip (for awsvpc tasks) are"));
@@ -111,6 +106,11 @@ pub(crate) fn check(
                     mode_name(mode)
                 )));
             }
+        }
+        if info.load_balancers.is_empty() {
+            return Err(ControlError::invalid(format!(
+                "The target group with targetGroupArn {arn} does not have an associated load balancer."
+            )));
         }
         check_container(td, container, port)?;
         let taken = state.services.iter().find(|((c, n), v)| {
