@@ -438,7 +438,7 @@ fn dig(port: u16, name: &str, kind: &str) -> Vec<String> {
 async fn a_service_in_cloud_map_answers_dig_with_its_tasks() {
     let dns_port = berth_testkit::free_port();
     let (range, _) = own_range(1);
-    let (berth, client) =
+    let (mut berth, client) =
         up(vec!["--elb-address-range".into(), range, "--dns-listen".into(), format!("127.0.0.1:{dns_port}")]).await;
     let td = register_version(&client, "api", "1").await;
     let op = sd(&berth, &["create-private-dns-namespace", "--name", "svc.local", "--vpc", VPC]);
@@ -543,6 +543,25 @@ async fn a_service_in_cloud_map_answers_dig_with_its_tasks() {
     })
     .await
     .unwrap();
+
+    // Level-triggered, across a restart: an instance deregistered behind the scheduler's back comes back, and a
+    // stray one carrying this service's attributes goes.
+    berth.restart().expect("berth restarts");
+    let client = ecs_client(&berth);
+    wait_for_instances(&client, "default", 1).await;
+    let arns = client.list_tasks().service_name("api").send().await.unwrap().task_arns.unwrap();
+    let tasks = client.describe_tasks().set_tasks(Some(arns)).send().await.unwrap().tasks.unwrap();
+    let want = expected(&tasks);
+    assert_eq!(want.len(), 2, "{want:?}");
+    let kept = tasks[0].task_arn().unwrap().rsplit('/').next().unwrap().to_string();
+    sd(&berth, &["deregister-instance", "--service-id", &registry, "--instance-id", &kept]);
+    let stray = "AWS_INSTANCE_IPV4=127.0.0.1,AWS_INSTANCE_PORT=1,ECS_CLUSTER_NAME=default,ECS_SERVICE_NAME=api";
+    sd(&berth, &["register-instance", "--service-id", &registry, "--instance-id", "stray", "--attributes", stray]);
+    wait_for("the registry to converge", Duration::from_secs(10), || async {
+        (dig(dns_port, "api.svc.local", "SRV") == want).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?} != {want:?}", dig(dns_port, "api.svc.local", "SRV")));
 
     // Scaled to 0, the registry is empty.
     client.update_service().service("api").desired_count(0).send().await.unwrap();
