@@ -403,6 +403,28 @@ async fn a_service_behind_a_load_balancer_rolls_out_without_losing_a_request() {
     let sick_id = sick_arn.rsplit('/').next().unwrap();
     assert!(evs.iter().any(|e| e.contains(&format!("has stopped 1 running tasks: (task {sick_id})."))), "{evs:?}");
 
+    // StopTask: the task is deregistered first and keeps running, DEACTIVATING, while its target drains (3 s).
+    let arns = client.list_tasks().service_name("web").send().await.unwrap().task_arns.unwrap();
+    let leaving = describe(&client, &arns[0]).await;
+    let leaving_arn = leaving.task_arn.clone().unwrap();
+    let leaving_port = u64::from(host_port(&leaving));
+    let asked = Instant::now();
+    client.stop_task().task(&leaving_arn).send().await.unwrap();
+    wait_for("the stopped task's target draining", Duration::from_secs(5), || async {
+        target_states(&berth, &tg).iter().any(|(p, state)| *p == leaving_port && state == "draining").then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}", target_states(&berth, &tg)));
+    let draining = describe(&client, &leaving_arn).await;
+    assert_eq!(draining.last_status.as_deref(), Some("DEACTIVATING"), "{draining:?}");
+    let (status, _) = berth_testkit::http_get(&format!("http://127.0.0.1:{leaving_port}/health"))
+        .expect("a draining task still serves");
+    assert_eq!(status, 200);
+    wait_status(&client, &leaving_arn, "STOPPED", Duration::from_secs(30)).await;
+    let took = asked.elapsed();
+    assert!(took >= Duration::from_secs(3), "stopped before its deregistration delay: {took:?}");
+    println!("StopTask -> STOPPED with a 3 s deregistration delay: {took:?}");
+
     // Deleted, the service drains every target and leaves the target group empty.
     aws_ok(&berth, "ecs", &["delete-service", "--service", "web", "--force"]);
     wait_for("the service to be INACTIVE", Duration::from_secs(60), || async {

@@ -111,9 +111,12 @@ pub fn host_address(instance: &InstanceRecord) -> Option<Ipv4Addr> {
     }
 }
 
+/// How the stop reason of a task whose target failed its health checks begins.
+pub const ELB_STOP_REASON_PREFIX: &str = "Task failed ELB health checks in (target-group ";
+
 /// The stop reason of a task whose target failed its health checks.
 pub fn elb_stop_reason(target_group: &str) -> String {
-    format!("Task failed ELB health checks in (target-group {target_group})")
+    format!("{ELB_STOP_REASON_PREFIX}{target_group})")
 }
 
 /// Whether a task's agent must keep it running although it should stop: it is a registered service task on its way
