@@ -226,7 +226,7 @@ async fn running_tasks(client: &aws_sdk_ecs::Client, service: &str) -> BTreeMap<
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_service_behind_a_load_balancer_rolls_out_without_losing_a_request() {
     let (range, front) = own_range(0);
-    let (berth, client) = up(vec!["--elb-address-range".into(), range]).await;
+    let (mut berth, client) = up(vec!["--elb-address-range".into(), range]).await;
     let v1 = register_version(&client, "web", "1").await;
     let v2 = register_version(&client, "web", "2").await;
     let tg = target_group(&berth, "web", "instance");
@@ -424,6 +424,28 @@ async fn a_service_behind_a_load_balancer_rolls_out_without_losing_a_request() {
     let took = asked.elapsed();
     assert!(took >= Duration::from_secs(3), "stopped before its deregistration delay: {took:?}");
     println!("StopTask -> STOPPED with a 3 s deregistration delay: {took:?}");
+
+    // Level-triggered across a restart: a target deregistered behind the scheduler's back is registered again,
+    // and nothing is duplicated.
+    berth.restart().expect("berth restarts");
+    let client = ecs_client(&berth);
+    wait_for_instances(&client, "default", 1).await;
+    wait_stable(&client, "default", "web", Duration::from_secs(60)).await;
+    let health = elb(&berth, &["describe-target-health", "--target-group-arn", &tg]);
+    let first = &health["TargetHealthDescriptions"][0]["Target"];
+    let removed = format!("Id={},Port={}", s(&first["Id"]), first["Port"]);
+    elb(&berth, &["deregister-targets", "--target-group-arn", &tg, "--targets", &removed]);
+    let arns = client.list_tasks().service_name("web").send().await.unwrap().task_arns.unwrap();
+    let tasks = client.describe_tasks().set_tasks(Some(arns)).send().await.unwrap().tasks.unwrap();
+    let mut ports: Vec<u64> = tasks.iter().map(|t| u64::from(host_port(t))).collect();
+    ports.sort();
+    wait_for("the target registered again", Duration::from_secs(15), || async {
+        let states = target_states(&berth, &tg);
+        (states.iter().map(|(p, _)| *p).collect::<Vec<_>>() == ports && states.iter().all(|(_, st)| st == "healthy"))
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?} for task ports {ports:?}", target_states(&berth, &tg)));
 
     // Deleted, the service drains every target and leaves the target group empty.
     aws_ok(&berth, "ecs", &["delete-service", "--service", "web", "--force"]);
