@@ -4,7 +4,7 @@
 use crate::cache::State;
 use crate::optimistic::Attempt;
 use crate::records::{Binding, InstanceRecord, StoredTag, TaskRecord, keys};
-use crate::status::{ContainerStatus, HealthState, InstanceStatus, TaskStatus};
+use crate::status::{ContainerStatus, DesiredStatus, HealthState, InstanceStatus, TaskStatus};
 use crate::tasks::stop::{InstanceUpdates, add_instance_updates, release_if_stopped};
 use crate::tasks::{advance_status, stop_record, task_health};
 use crate::{Control, ControlError, EcsException, Result, encode};
@@ -302,7 +302,14 @@ impl Control {
         let tasks = state
             .tasks_on_instance(instance_id)
             .filter(|t| t.record.last_status() != Some(TaskStatus::Stopped))
-            .map(|t| task_spec(&t.record))
+            .map(|t| {
+                let mut spec = task_spec(&t.record);
+                if crate::services::targets::held_for_draining(&t.record) {
+                    // Deregistered from its load balancers and registries, it keeps serving until draining ends.
+                    spec.desired_status = DesiredStatus::Running.as_str().to_string();
+                }
+                spec
+            })
             .collect();
         // A task whose record is quarantined may be on this instance: its containers must keep running.
         let keep = state.quarantined_task_ids(cluster).map(|id| self.arn(&format!("task/{cluster}/{id}"))).collect();

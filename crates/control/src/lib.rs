@@ -32,8 +32,9 @@
 //!   figures of clusters with Container Insights on ([`Control::container_insights_metrics`]).
 //!
 //! # Limitations
-//! Capacity providers, daemons, Express services, task sets, load balancers and service discovery are not
-//! implemented; their operations answer `UnsupportedFeatureException` naming the capability in the API crate.
+//! Capacity providers, daemons, Express services and task sets are not implemented; their operations answer
+//! `UnsupportedFeatureException` naming the capability in the API crate. Services with `loadBalancers` and
+//! `serviceRegistries` ([`services::targets`]) need the server to wire a [`services::targets::ServiceTargets`].
 //! Controllers assume one control plane process (no leader election yet; the runtime has the gate for it).
 
 mod account_settings;
@@ -140,6 +141,8 @@ pub struct Control {
     agents: agents::AgentHub,
     exec: exec::ExecSessions,
     usage: utilization::UsageTable,
+    /// Load balancers and Cloud Map for services, when the server wires them ([`Control::set_service_targets`]).
+    service_targets: std::sync::RwLock<Option<Arc<dyn services::targets::ServiceTargets>>>,
 }
 
 /// Starts the control plane's controllers (agent liveness, the service scheduler) in the background.
@@ -155,9 +158,21 @@ impl Control {
         let agents = agents::AgentHub::new(clock.clone());
         let exec = exec::ExecSessions::new(clock.clone());
         let usage = utilization::UsageTable::default();
-        let control = Arc::new(Self { store, cache, clock, config, agents, exec, usage });
+        let service_targets = std::sync::RwLock::new(None);
+        let control = Arc::new(Self { store, cache, clock, config, agents, exec, usage, service_targets });
         control.ensure_default_cluster().await?;
         Ok(control)
+    }
+
+    /// Sets where services register their tasks (target groups, Cloud Map); without it, `loadBalancers` and
+    /// `serviceRegistries` are refused. Set it before the controllers start.
+    pub fn set_service_targets(&self, targets: Arc<dyn services::targets::ServiceTargets>) {
+        *self.service_targets.write().unwrap_or_else(|p| p.into_inner()) = Some(targets);
+    }
+
+    /// Where services register their tasks, if the server wired it.
+    pub(crate) fn service_targets(&self) -> Option<Arc<dyn services::targets::ServiceTargets>> {
+        self.service_targets.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The settings.

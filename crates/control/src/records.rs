@@ -29,7 +29,7 @@ pub use service::{ServiceEventRecord, ServiceRecord};
 pub use service_history::{
     CircuitBreakerRecord, PlacementFailure, RollbackRecord, ServiceDeploymentRecord, ServiceRevisionRecord,
 };
-pub use task::{Binding, ContainerState, Protocol, Reservation, TaskRecord, Transition};
+pub use task::{Binding, ContainerState, Protocol, Reservation, TargetsRecord, TaskRecord, Transition};
 
 use crate::status::{DeploymentStatus, RolloutState};
 use berth_model::Timestamp;

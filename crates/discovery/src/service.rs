@@ -25,6 +25,19 @@ impl DiscoveryConfig {
     }
 }
 
+/// What [`Discovery::registry_facts`] tells of a registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryFacts {
+    /// The service's ARN.
+    pub arn: String,
+    /// The DNS record types it registers (none for an HTTP namespace's service).
+    pub record_kinds: Vec<records::RecordKind>,
+    /// Whether it has HealthCheckCustomConfig.
+    pub custom_health: bool,
+    /// Its instances: id and attributes.
+    pub instances: Vec<(String, BTreeMap<String, String>)>,
+}
+
 /// Cloud Map on one store: the API, the index the DNS server answers from, and the task registration calls.
 pub struct Discovery {
     pub(crate) store: SharedStore,
@@ -113,6 +126,20 @@ impl Discovery {
     pub async fn set_health(&self, registry_arn: &str, instance_id: &str, healthy: bool) -> Result<(), DiscoveryError> {
         let health = if healthy { records::Health::Healthy } else { records::Health::Unhealthy };
         crate::ops::instances::set_custom_health(self, registry_arn, instance_id, health).await
+    }
+
+    /// What the ECS service controller needs to know of a registry (a Cloud Map service, by ARN or id): `None` when
+    /// there is none.
+    pub fn registry_facts(&self, registry_arn: &str) -> Option<RegistryFacts> {
+        let state = self.index.read();
+        let service = crate::ops::services::find(&state, registry_arn).ok()?;
+        let kinds = service.dns.as_ref().map(|d| d.records.iter().map(|(k, _)| *k).collect()).unwrap_or_default();
+        Some(RegistryFacts {
+            arn: service.arn.clone(),
+            record_kinds: kinds,
+            custom_health: service.custom_health,
+            instances: state.instances_of(&service.id).map(|i| (i.id.clone(), i.attributes.clone())).collect(),
+        })
     }
 
     /// An ARN of this service's region and account.

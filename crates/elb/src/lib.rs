@@ -61,5 +61,5 @@ mod tests;
 pub use config::ElbConfig;
 pub use error::ElbError;
 pub use health::{Probe, TargetHealthSource};
-pub use service::{Elb, InstanceDirectory};
+pub use service::{Elb, InstanceDirectory, TargetGroupFacts};
 pub use view::{ElbView, ListenerView, LoadBalancerView, RuleView, TargetGroupView};

@@ -17,6 +17,23 @@ pub trait InstanceDirectory: Send + Sync + 'static {
     fn is_instance(&self, id: &str) -> bool;
 }
 
+/// What [`Elb::target_group_facts`] tells of a target group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetGroupFacts {
+    /// TargetGroupArn.
+    pub arn: String,
+    /// TargetType: `instance` or `ip`.
+    pub target_type: String,
+    /// The group's port.
+    pub port: u16,
+    /// The load balancers whose listeners or rules forward to it.
+    pub load_balancers: Vec<String>,
+    /// `deregistration_delay.timeout_seconds`.
+    pub deregistration_delay: f64,
+    /// Its targets that have not drained yet: id, port, and whether they are draining.
+    pub targets: Vec<(String, u16, bool)>,
+}
+
 /// ELBv2 on one store.
 pub struct Elb {
     pub(crate) store: SharedStore,
@@ -118,6 +135,46 @@ impl Elb {
             })
             .collect();
         crate::ops::targets::deregister(self, target_group_arn, &wire).await
+    }
+
+    /// What the ECS service controller needs to know of a target group: `None` when there is none with this ARN.
+    pub fn target_group_facts(&self, arn: &str) -> Option<TargetGroupFacts> {
+        let state = self.snapshot();
+        let now = self.clock.now();
+        let tg = state.target_groups.get(arn)?;
+        let delay = crate::attributes::get(
+            crate::attributes::Of::TargetGroup,
+            &tg.attributes,
+            "deregistration_delay.timeout_seconds",
+        )
+        .parse()
+        .unwrap_or(300.0);
+        Some(TargetGroupFacts {
+            arn: tg.arn.clone(),
+            target_type: tg.target_type.clone(),
+            port: tg.port,
+            load_balancers: state.lbs_of_tg(arn).into_iter().collect(),
+            deregistration_delay: delay,
+            targets: tg
+                .targets
+                .iter()
+                .filter(|t| t.draining_until.is_none_or(|u| u > now))
+                .map(|t| (t.id.clone(), t.port, t.draining_until.is_some()))
+                .collect(),
+        })
+    }
+
+    /// A registered target's health as DescribeTargetHealth shows it; `None` when it is not registered (or has
+    /// drained).
+    pub fn target_health(&self, arn: &str, id: &str, port: u16) -> Option<berth_model::elbv2::TargetHealth> {
+        let state = self.snapshot();
+        let now = self.clock.now();
+        let tg = state.target_groups.get(arn)?;
+        let target =
+            tg.targets.iter().find(|t| t.id == id && t.port == port && t.draining_until.is_none_or(|u| u > now))?;
+        let in_use = !state.lbs_of_tg(arn).is_empty();
+        let source = self.health_source();
+        Some(crate::health::describe(tg, target, in_use, source.as_deref()))
     }
 
     pub(crate) fn snapshot(&self) -> Arc<State> {

@@ -10,4 +10,5 @@ pub mod prometheus;
 pub mod registry;
 pub mod secrets;
 pub mod server;
+pub mod service_targets;
 pub mod up;

@@ -130,6 +130,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         }
         None => None,
     };
+    control.set_service_targets(Arc::new(super::service_targets::ElbAndCloudMap::new(elb.clone(), discovery.clone())));
     berth_control::spawn_controllers(&control);
     let principal = Principal {
         access_key_id: credentials.0.access_key_id.clone(),
@@ -175,7 +176,7 @@ impl berth_elb::InstanceDirectory for ContainerInstances {
 
 /// The attribute that gives a container instance's host address to load balancers (an agent's `--attribute
 /// berth.host-address=10.0.0.7`, or PutAttributes).
-pub const HOST_ADDRESS_ATTRIBUTE: &str = "berth.host-address";
+pub const HOST_ADDRESS_ATTRIBUTE: &str = berth_control::services::targets::HOST_ADDRESS_ATTRIBUTE;
 
 /// Where load balancers reach an `instance` target: its container instance's [`HOST_ADDRESS_ATTRIBUTE`], else
 /// 127.0.0.1 (an agent without the attribute is taken to run on this machine, as `berth up`'s does).

@@ -25,6 +25,12 @@ pub struct ServiceRevisionRecord {
     pub launch_type: Option<TaskLaunchType>,
     /// When it was created.
     pub created_at: Timestamp,
+    /// The service's load balancers when it was created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<berth_model::ecs::LoadBalancer>,
+    /// The service's registries when it was created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_registries: Vec<berth_model::ecs::ServiceRegistry>,
 }
 
 /// A service deployment: the move from the revisions that ran to a target revision.
@@ -117,8 +123,8 @@ impl ServiceRevisionRecord {
             cluster_arn: Some(service.cluster_arn.clone()),
             task_definition: Some(self.task_definition.clone()),
             launch_type: self.launch_type.and_then(TaskLaunchType::to_wire),
-            load_balancers: Some(Vec::new()),
-            service_registries: Some(Vec::new()),
+            load_balancers: Some(self.load_balancers.clone()),
+            service_registries: Some(self.service_registries.clone()),
             container_images: Some(Vec::new()),
             guard_duty_enabled: false,
             created_at: Some(self.created_at),

@@ -133,6 +133,40 @@ pub struct TaskRecord {
     /// task is protected while the control plane's clock is before this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protection_expires_at: Option<Timestamp>,
+    /// Its place behind its service's load balancers and in its service registries (`None` for a task of a
+    /// service with neither, and for every task that is not a service's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<TargetsRecord>,
+}
+
+/// A service task's load-balancer targets and Cloud Map registrations, as its service had them when it was placed
+/// (the service scheduler registers it there while it runs, and deregisters and drains it before its agent may stop
+/// it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetsRecord {
+    /// The service's `loadBalancers` (target group, container name, container port).
+    #[serde(default)]
+    pub load_balancers: Vec<berth_model::ecs::LoadBalancer>,
+    /// The service's `serviceRegistries`.
+    #[serde(default)]
+    pub service_registries: Vec<berth_model::ecs::ServiceRegistry>,
+    /// Every target of the task is healthy (set by the service scheduler; counts toward the deployment only then).
+    #[serde(default)]
+    pub healthy: bool,
+    /// While it drains on its way out (deregistered everywhere): when the deregistration delay ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_until: Option<Timestamp>,
+    /// Draining is over: its agent may stop it.
+    #[serde(default)]
+    pub drained: bool,
+}
+
+impl TargetsRecord {
+    /// Whether its load balancers decide its health.
+    pub fn load_balanced(&self) -> bool {
+        !self.load_balancers.is_empty()
+    }
 }
 
 /// What the agent observed of one container of a task.
@@ -234,6 +268,7 @@ impl Default for TaskRecord {
             released: false,
             transitions: Vec::new(),
             protection_expires_at: None,
+            targets: None,
         }
     }
 }

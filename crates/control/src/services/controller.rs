@@ -119,6 +119,10 @@ fn hold_message(keys: &[String]) -> String {
 }
 
 async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Result<()> {
+    if control.cache.read().cluster_hold(cluster).is_empty() {
+        // Registrations first, so that the plan counts tasks by their targets' health as of now.
+        super::targets::sync(control, cluster, name).await?;
+    }
     let env = control.service_env(control.now());
     let (plan, held) = {
         let state = control.cache.read();
@@ -190,6 +194,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     count,
                     only,
                     record.enable_execute_command,
+                    super::targets::new_targets_record(control, &record),
                 )
                 .await;
             let (tasks, failures, closest) = match placed {

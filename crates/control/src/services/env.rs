@@ -38,6 +38,8 @@ impl Env {
             task_definition: task_definition.to_string(),
             launch_type: record.launch_type,
             created_at: now,
+            load_balancers: record.load_balancers.clone().unwrap_or_default(),
+            service_registries: record.service_registries.clone().unwrap_or_default(),
         });
         let source: Vec<String> = record.deployments.iter().map(|d| d.revision_arn.clone()).collect();
         let service_deployment_arn = if rollback {

@@ -28,12 +28,14 @@ use crate::task_protection::protected_now;
 /// How long a repeated event (placement failure, stalled deployment) is held back, in seconds.
 pub const EVENT_REPEAT_SECONDS: f64 = 60.0;
 
-/// Whether a task is RUNNING and, where its task definition checks health, HEALTHY.
+/// Whether a task is RUNNING and, where its task definition checks health, HEALTHY, and, where its service has
+/// load balancers, healthy in every target group.
 pub fn is_healthy_running(task: &TaskRecord) -> bool {
     if task.last_status() != Some(TaskStatus::Running) || task.desired_status() != Some(DesiredStatus::Running) {
         return false;
     }
-    !has_health_checks(task) || task.health_status == HealthState::Healthy
+    let targets_ok = task.targets.as_ref().is_none_or(|t| !t.load_balanced() || t.healthy);
+    targets_ok && (!has_health_checks(task) || task.health_status == HealthState::Healthy)
 }
 
 /// Whether an essential container of the task has a health check.

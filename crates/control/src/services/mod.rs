@@ -8,7 +8,9 @@ mod failures;
 pub mod machine;
 pub mod math;
 mod stop_deployment;
+pub mod targets;
 pub mod throttle;
+mod validate_targets;
 
 use crate::cache::{State, Versioned};
 use crate::optimistic::Attempt;
@@ -155,8 +157,6 @@ fn validate_placement(
 macro_rules! service_features {
     ($req:expr) => {
         ServiceFeatures {
-            load_balancers: $req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()),
-            service_registries: $req.service_registries.as_ref().is_some_and(|l| !l.is_empty()),
             service_connect: $req.service_connect_configuration.as_ref().is_some_and(|c| c.enabled),
             deployment_controller: $req.deployment_controller.as_ref(),
             vpc_lattice: $req.vpc_lattice_configurations.as_ref().is_some_and(|l| !l.is_empty()),
@@ -171,8 +171,6 @@ macro_rules! service_features {
 
 /// The service features of a CreateService or UpdateService request that Berth does not have yet.
 struct ServiceFeatures<'a> {
-    load_balancers: bool,
-    service_registries: bool,
     service_connect: bool,
     deployment_controller: Option<&'a DeploymentController>,
     vpc_lattice: bool,
@@ -183,8 +181,6 @@ struct ServiceFeatures<'a> {
 /// Refuses, with `UnsupportedFeatureException` naming it, a service feature Berth does not have yet.
 fn check_service_features(f: &ServiceFeatures<'_>) -> Result<()> {
     let refused = [
-        (f.load_balancers, "Load balancers for services are"),
-        (f.service_registries, "Service discovery registries are"),
         (f.service_connect, "Service Connect is"),
         (
             f.deployment_controller.is_some_and(|c| c.r#type != DeploymentControllerType::Ecs),
@@ -387,6 +383,17 @@ impl Control {
             launch.network_configuration,
             false,
         )?;
+        let load_balancers = req.load_balancers.clone().unwrap_or_default();
+        let service_registries = req.service_registries.clone().unwrap_or_default();
+        validate_targets::check(
+            self.service_targets().as_deref(),
+            &self.cache.read(),
+            &cluster,
+            &req.service_name,
+            &load_balancers,
+            &service_registries,
+            definition,
+        )?;
         let td_arn = td.record.task_definition.task_definition_arn.clone().unwrap_or_default();
         let deployment_configuration =
             normalise_deployment_configuration(req.deployment_configuration.as_ref(), strategy)?;
@@ -422,8 +429,8 @@ impl Control {
                     name: name.clone(),
                     cluster: cluster.clone(),
                     cluster_arn: self.arn(&format!("cluster/{cluster}")),
-                    load_balancers: Some(Vec::new()),
-                    service_registries: Some(Vec::new()),
+                    load_balancers: Some(load_balancers.clone()),
+                    service_registries: Some(service_registries.clone()),
                     status: ServiceStatus::Active,
                     desired_count: desired,
                     launch_type: TaskLaunchType::from_wire(launch_type),
@@ -587,6 +594,31 @@ impl Control {
                         target_td = definition.task_definition_arn.clone().unwrap_or_default();
                         redeploy |= target_td != current_td;
                     }
+                }
+                // Load balancers and registries: new ones (or the same against a new revision) are checked, and a
+                // change deploys (each task keeps the ones it was placed with until it is replaced).
+                let targets_given = req.load_balancers.is_some() || req.service_registries.is_some();
+                if targets_given || target_td != current_td {
+                    let load_balancers =
+                        req.load_balancers.clone().or(record.load_balancers.clone()).unwrap_or_default();
+                    let registries =
+                        req.service_registries.clone().or(record.service_registries.clone()).unwrap_or_default();
+                    let td = crate::task_definitions::find_task_definition_in(state, &target_td)?;
+                    validate_targets::check(
+                        self.service_targets().as_deref(),
+                        state,
+                        &cluster,
+                        &record.name,
+                        &load_balancers,
+                        &registries,
+                        &td.record.task_definition,
+                    )?;
+                    redeploy |= Some(&load_balancers) != record.load_balancers.as_ref()
+                        && !(load_balancers.is_empty() && record.load_balancers.is_none());
+                    redeploy |= Some(&registries) != record.service_registries.as_ref()
+                        && !(registries.is_empty() && record.service_registries.is_none());
+                    record.load_balancers = Some(load_balancers);
+                    record.service_registries = Some(registries);
                 }
                 if let Some(flag) = req.enable_execute_command {
                     record.enable_execute_command = flag;

@@ -38,6 +38,8 @@ struct Prepared {
     strategy: Vec<PlacementStrategy>,
     default_strategy: DefaultStrategy,
     enable_execute_command: bool,
+    /// Where a service task is registered (its service's load balancers and registries), if anywhere.
+    targets: Option<crate::records::TargetsRecord>,
 }
 
 /// How many times a placement places again after losing a compare-and-swap. Placements in flight see each
@@ -325,6 +327,7 @@ impl Control {
             strategy: strategy.to_vec(),
             default_strategy: DefaultStrategy::RunTask,
             enable_execute_command: false,
+            targets: None,
         })
     }
 
@@ -377,6 +380,7 @@ impl Control {
             volumes: p.td.record.task_definition.volumes.clone().unwrap_or_default(),
             reservation: p.reservation.clone(),
             transitions: vec![Transition { status: TaskStatus::Provisioning, at: now }],
+            targets: p.targets.clone(),
             ..Default::default()
         }
     }
@@ -718,6 +722,7 @@ impl Control {
         count: usize,
         only: Option<(String, String)>,
         enable_execute_command: bool,
+        targets: Option<crate::records::TargetsRecord>,
     ) -> Result<Placed> {
         let mut p = self.prepare(
             task_definition,
@@ -733,6 +738,7 @@ impl Control {
         )?;
         p.default_strategy = DefaultStrategy::Service;
         p.enable_execute_command = enable_execute_command;
+        p.targets = targets;
         let only = only.map(|k| vec![k]);
         self.place_and_commit(cluster, &p, count, only.as_deref(), None).await
     }
