@@ -308,8 +308,9 @@ async fn run_tracking(
     };
     // One action per datapoint: alarms evaluated more often than their period (`--alarm-evaluation-seconds`) repeat
     // their action on the same minute's value, and acting again on it would compound (AWS evaluates each minute,
-    // so each of its repeats sees a new datapoint).
-    if s.acted_on(&policy.arn).is_some_and(|done| done >= minute) {
+    // so each of its repeats sees a new datapoint). Per direction: the load may turn on the minute a scale-out
+    // acted on (a late datapoint rewrites it), and the scale-in must not wait for another minute.
+    if s.acted_on(&policy.arn, high).is_some_and(|done| done >= minute) {
         return Ok(());
     }
     let now = s.clock.now();
@@ -346,7 +347,7 @@ async fn run_tracking(
     let cause =
         format!("monitor alarm {} in state {} triggered policy {}", event.alarm_name, event.new_state, policy.name);
     if apply(s, &policy.resource_id, desired, cause).await {
-        s.set_acted_on(&policy.arn, minute);
+        s.set_acted_on(&policy.arn, high, minute);
         s.store.txn(Txn::new().put(records::target_key(&policy.resource_id), records::encode(&target)?)).await?;
     }
     Ok(())

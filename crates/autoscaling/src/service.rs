@@ -62,9 +62,10 @@ pub struct Scaling {
     pub(crate) events: Mutex<VecDeque<AlarmEvent>>,
     /// Serializes every write (API and controller), so read-modify-write of a record is never interleaved.
     pub(crate) writes: tokio::sync::Mutex<()>,
-    /// The newest datapoint (its minute) each target tracking policy acted on, by policy ARN: one action per
-    /// datapoint (in memory: after a restart a policy may act once more on the minute it last acted on).
-    pub(crate) acted_on: Mutex<std::collections::HashMap<String, f64>>,
+    /// The newest datapoint (its minute) each target tracking policy acted on, by policy ARN and direction (true:
+    /// out): one action per datapoint and direction (in memory: after a restart a policy may act once more on the
+    /// minute it last acted on).
+    pub(crate) acted_on: Mutex<std::collections::HashMap<(String, bool), f64>>,
     /// Orders activities recorded in the same millisecond.
     pub(crate) activity_seq: std::sync::atomic::AtomicU64,
     handle: Mutex<Option<berth_runtime::Handle<&'static str>>>,
@@ -72,14 +73,14 @@ pub struct Scaling {
 }
 
 impl Scaling {
-    /// The newest datapoint minute `policy_arn` acted on.
-    pub(crate) fn acted_on(&self, policy_arn: &str) -> Option<f64> {
-        self.acted_on.lock().unwrap_or_else(|p| p.into_inner()).get(policy_arn).copied()
+    /// The newest datapoint minute `policy_arn` acted on in a direction (`out`: scale-out, else scale-in).
+    pub(crate) fn acted_on(&self, policy_arn: &str, out: bool) -> Option<f64> {
+        self.acted_on.lock().unwrap_or_else(|p| p.into_inner()).get(&(policy_arn.to_string(), out)).copied()
     }
 
-    /// Records that `policy_arn` acted on the datapoint of `minute`.
-    pub(crate) fn set_acted_on(&self, policy_arn: &str, minute: f64) {
-        self.acted_on.lock().unwrap_or_else(|p| p.into_inner()).insert(policy_arn.to_string(), minute);
+    /// Records that `policy_arn` acted in a direction on the datapoint of `minute`.
+    pub(crate) fn set_acted_on(&self, policy_arn: &str, out: bool, minute: f64) {
+        self.acted_on.lock().unwrap_or_else(|p| p.into_inner()).insert((policy_arn.to_string(), out), minute);
     }
 
     /// The service; registers itself as `metrics`' alarm hook (Auto Scaling policy ARNs come here).

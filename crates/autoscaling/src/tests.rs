@@ -141,6 +141,21 @@ async fn target_tracking_acts_once_per_datapoint_when_alarms_repeat_faster_than_
 }
 
 #[tokio::test]
+async fn a_scale_in_may_act_on_the_datapoint_a_scale_out_acted_on() {
+    let w = world().await;
+    w.call("RegisterScalableTarget", target(1, 10, json!({}))).await;
+    w.call("PutScalingPolicy", tracking(0, 0)).await;
+    w.load(150.0, 3, 1);
+    w.tick().await;
+    assert_eq!(w.desired(), 3);
+    // Late datapoints drag the same minutes far below the target: the scale-in acts now, not a minute later.
+    w.load(1.0, 15, 1000);
+    w.clock.advance(5.0);
+    w.tick().await;
+    assert!(w.desired() < 3, "scaled in on the same minute's datapoint: {}", w.desired());
+}
+
+#[tokio::test]
 async fn target_tracking_scales_in_by_smaller_steps_after_its_cooldown_unless_suspended() {
     let w = world().await;
     w.call("RegisterScalableTarget", target(2, 10, json!({}))).await;
