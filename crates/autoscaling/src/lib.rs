@@ -33,8 +33,10 @@
 //!   "monitor alarm ... in state ALARM triggered policy ...").
 //!
 //! # Limitations
-//! Only ECS services. Not built: predictive scaling, `ALBRequestCountPerTarget` (Berth has no load balancer
-//! yet), customized metrics given as metric math (`Metrics`), NotScaledReasons and
+//! Only ECS services. `ALBRequestCountPerTarget` tracks `AWS/ApplicationELB` `RequestCountPerTarget` (Sum) of the
+//! ResourceLabel's load balancer and target group, which Berth's load balancer publishes (`berth-lbsync`); the label
+//! is checked for its form, not for the target group being the service's. Not built: predictive scaling,
+//! customized metrics given as metric math (`Metrics`), NotScaledReasons and
 //! not-scaled activities. With several target tracking policies on one service, any may scale out and scale-in
 //! needs every one's AlarmLow in ALARM (as AWS); step policies act alone. A step alarm forced by SetAlarmState
 //! with no data behind it is taken to breach its threshold by zero. A "deployment in progress" is a rollout replacing older deployments (a service's first

@@ -45,6 +45,20 @@ impl World {
         serde_json::from_slice(&out).unwrap()
     }
 
+    /// An operation that must fail; its error as text.
+    async fn call_err(&self, op: &str, body: Value) -> String {
+        match self.scaling.call(op, body.to_string().as_bytes()).await {
+            Ok(out) => panic!("{op} succeeded: {}", String::from_utf8_lossy(&out)),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// A CloudWatch operation.
+    async fn metrics_call(&self, op: &str, body: Value) -> Value {
+        let out = self.metrics.call(op, body.to_string().as_bytes()).await.unwrap_or_else(|e| panic!("{op}: {e}"));
+        serde_json::from_slice(&out).unwrap()
+    }
+
     fn desired(&self) -> i32 {
         crate::ecs::service_state(&self.control, "service/default/web").unwrap().desired
     }
@@ -138,6 +152,46 @@ async fn target_tracking_acts_once_per_datapoint_when_alarms_repeat_faster_than_
     w.load(100.0, 1, 1);
     w.tick().await;
     assert_eq!(w.desired(), 6, "ceil(3 × 100 / 50)");
+}
+
+#[tokio::test]
+async fn alb_request_count_per_target_tracks_the_load_balancer_series_of_its_resource_label() {
+    let w = world().await;
+    w.call("RegisterScalableTarget", target(1, 10, json!({}))).await;
+    let label = "app/web/50dc6c495c0c9188/targetgroup/web-tg/73e2d6bc24d8a067";
+    let mut policy = tracking(0, 0);
+    policy["TargetTrackingScalingPolicyConfiguration"] = json!({"TargetValue": 100.0,
+        "PredefinedMetricSpecification": {"PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": label}});
+    let put = w.call("PutScalingPolicy", policy.clone()).await;
+    let high = put["Alarms"][0]["AlarmName"].as_str().unwrap().to_string();
+    let alarms = w.metrics_call("DescribeAlarms", json!({"AlarmNames": [high]})).await;
+    let alarm = &alarms["MetricAlarms"][0];
+    assert_eq!(
+        (alarm["Namespace"].as_str(), alarm["MetricName"].as_str()),
+        (Some("AWS/ApplicationELB"), Some("RequestCountPerTarget"))
+    );
+    assert_eq!(alarm["Statistic"], "Sum");
+    assert_eq!(
+        alarm["Dimensions"],
+        json!([{"Name": "LoadBalancer", "Value": "app/web/50dc6c495c0c9188"}, {"Name": "TargetGroup", "Value": "targetgroup/web-tg/73e2d6bc24d8a067"}])
+    );
+    // 250 requests a target a minute (published in pieces, as the load balancer does every 10 s) against 100.
+    let now = w.clock.now();
+    for m in 1..=3 {
+        for _ in 0..5 {
+            let t = (now / 60.0).floor() * 60.0 - f64::from(m) * 60.0 + 1.0;
+            let dims =
+                [("LoadBalancer", "app/web/50dc6c495c0c9188"), ("TargetGroup", "targetgroup/web-tg/73e2d6bc24d8a067")];
+            w.metrics.put("AWS/ApplicationELB", "RequestCountPerTarget", &dims, t, 50.0, None).unwrap();
+        }
+    }
+    w.tick().await;
+    assert_eq!(w.desired(), 3, "ceil(1 × 250 / 100)");
+    // A label that is not a load balancer's and target group's final ARN parts is refused.
+    policy["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["ResourceLabel"] =
+        json!("app/web");
+    let err = w.call_err("PutScalingPolicy", policy).await;
+    assert!(err.contains("Invalid ResourceLabel app/web"), "{err}");
 }
 
 #[tokio::test]

@@ -237,7 +237,7 @@ fn scalable_targets_policies_and_schedules_with_aws_errors_survive_a_restart() {
     let e = aas_err(&berth, &["list-tags-for-resource", "--resource-arn", &missing]);
     assert!(e.contains("ResourceNotFoundException"), "{e}");
 
-    // Policies: ALB request counts are refused; a customized metric creates two alarms.
+    // Policies: an ALB request-count policy needs a well-formed ResourceLabel; a customized metric creates two alarms.
     let alb = json!({"TargetValue": 100, "PredefinedMetricSpecification": {"PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": "x"}});
     let e = aas_err(
         &berth,
@@ -257,7 +257,7 @@ fn scalable_targets_policies_and_schedules_with_aws_errors_survive_a_restart() {
             &alb.to_string(),
         ],
     );
-    assert!(e.contains("ValidationException") && e.contains("no load balancer"), "{e}");
+    assert!(e.contains("ValidationException") && e.contains("Invalid ResourceLabel x"), "{e}");
     let tt = json!({"TargetValue": 50, "CustomizedMetricSpecification": {"MetricName": "Load", "Namespace": "App",
         "Dimensions": [{"Name": "Service", "Value": "web"}], "Statistic": "Average"}});
     let put = aas(

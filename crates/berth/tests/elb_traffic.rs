@@ -184,6 +184,47 @@ fn a_load_balancer_serves_containers_with_health_checks_rules_and_draining() {
     let after: Vec<String> = (0..10).filter_map(|_| hostname_via(front)).collect();
     assert_eq!(after, vec![names[1].clone(); 10], "only the healthy target gets traffic");
 
+    // CloudWatch has the target group's traffic as AWS/ApplicationELB metrics: every one of the 20 requests, and
+    // the one healthy host left.
+    let tg_dimension = format!("Name=TargetGroup,Value={}", tg.rsplit_once(':').unwrap().1);
+    let sum_of = |metric: &str, statistic: &str| -> Option<f64> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let out = common::aws_ok(
+            &berth,
+            "cloudwatch",
+            &[
+                "get-metric-statistics",
+                "--namespace",
+                "AWS/ApplicationELB",
+                "--metric-name",
+                metric,
+                "--dimensions",
+                &tg_dimension,
+                "--start-time",
+                &(now - 900).to_string(),
+                "--end-time",
+                &(now + 60).to_string(),
+                "--period",
+                "60",
+                "--statistics",
+                statistic,
+            ],
+        );
+        let points = out["Datapoints"].as_array()?;
+        (!points.is_empty()).then(|| points.iter().filter_map(|p| p[statistic].as_f64()).sum())
+    };
+    wait_for_blocking("20 requests in RequestCount", Duration::from_secs(40), || {
+        (sum_of("RequestCount", "Sum") == Some(20.0)).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: RequestCount {:?}", sum_of("RequestCount", "Sum")));
+    assert_eq!(sum_of("HTTPCode_Target_2XX_Count", "Sum"), Some(20.0));
+    assert!(sum_of("TargetResponseTime", "Average").is_some_and(|t| t > 0.0 && t < 1.0));
+    wait_for_blocking("one healthy host", Duration::from_secs(30), || {
+        let hosts = common::aws_ok(&berth, "cloudwatch", &["list-metrics", "--namespace", "AWS/ApplicationELB"]);
+        hosts.to_string().contains("HealthyHostCount").then_some(())
+    })
+    .unwrap();
+
     // A rule with a path pattern answers with a fixed response.
     let actions = json!([{"Type": "fixed-response",
         "FixedResponseConfig": {"StatusCode": "418", "ContentType": "text/plain", "MessageBody": "short and stout"}}]);

@@ -138,12 +138,20 @@ async fn forward(
 
     let mut body = Some(UpBody::Client(body));
     let mut tried: Vec<SocketAddr> = Vec::new();
+    let traffic = &group.traffic;
     let interval = u64::from(settings.config.health_check.interval_seconds) * 1000;
     loop {
         let now = shared.time.now_ms();
         let Some(target) = group.pick(&tried, sticky, now) else {
+            if !tried.is_empty() {
+                traffic.target_error();
+            }
             return respond::error_page(StatusCode::BAD_GATEWAY);
         };
+        if tried.is_empty() {
+            traffic.request();
+        }
+        let sent = shared.time.now_micros();
         let guard = InFlight::new(target.clone());
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(Scheme::HTTP);
@@ -157,7 +165,10 @@ async fn forward(
         // Only a retryable request may need the headers again.
         *out.headers_mut() = if retryable { out_headers.clone() } else { std::mem::take(&mut out_headers) };
         match tokio::time::timeout(listener.idle_timeout, listener.clients.get().request(out)).await {
-            Err(_) => return respond::error_page(StatusCode::GATEWAY_TIMEOUT),
+            Err(_) => {
+                traffic.target_error();
+                return respond::error_page(StatusCode::GATEWAY_TIMEOUT);
+            }
             Ok(Err(e)) => {
                 if e.is_connect() {
                     target.mark_passive_failure(now + interval);
@@ -169,9 +180,11 @@ async fn forward(
                     continue;
                 }
                 tracing::debug!(target = %target.addr, error = %e, "target request failed");
+                traffic.target_error();
                 return respond::error_page(StatusCode::BAD_GATEWAY);
             }
             Ok(Ok(resp)) => {
+                traffic.response(resp.status().as_u16(), shared.time.now_micros().saturating_sub(sent));
                 return respond_from_target(resp, guard, client_upgrade, group, f, target_sticky, epoch);
             }
         }

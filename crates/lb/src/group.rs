@@ -41,6 +41,8 @@ pub(crate) struct Group {
     current: Mutex<HashMap<SocketAddr, i64>>,
     /// Wakes the health checker after a change.
     pub wake: Notify,
+    /// Its traffic counters.
+    pub(crate) traffic: crate::traffic::Traffic,
 }
 
 fn read<T: Clone>(l: &RwLock<T>) -> T {
@@ -59,6 +61,7 @@ impl Group {
             next: AtomicUsize::new(0),
             current: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            traffic: crate::traffic::Traffic::default(),
         })
     }
 

@@ -43,6 +43,9 @@
 //! - **Headers**: hop-by-hop headers removed both ways; `X-Forwarded-For` appended, `X-Forwarded-Proto` and
 //!   `-Port` set, `X-Amzn-Trace-Id` added (`Root=`) or extended (`Self=`) as ALB does.
 //!
+//! - **Traffic**: per target group, requests routed, target responses by status class, time to the response head
+//!   and target errors ([`Proxy::traffic`]), cumulative, for the `AWS/ApplicationELB` metrics.
+//!
 //! # Limitations
 //! - HTTP/1.1 only to targets (no HTTPS or HTTP/2 target groups: refused by [`Proxy::apply`]).
 //! - One certificate per HTTPS listener (no SNI selection among several).
@@ -67,6 +70,7 @@ mod rules;
 mod server;
 mod target;
 mod tls;
+mod traffic;
 mod upstream;
 mod validate;
 mod wildcard;
@@ -75,3 +79,4 @@ pub use config::Config;
 pub use error::LbError;
 pub use health::{TargetHealth, TargetReason, TargetState};
 pub use proxy::{Proxy, ProxyOptions};
+pub use traffic::TrafficCounts;

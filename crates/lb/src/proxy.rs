@@ -62,6 +62,11 @@ impl ProxyTime {
         self.clock.monotonic().saturating_duration_since(self.origin).as_millis() as u64
     }
 
+    /// Microseconds since the proxy started.
+    pub(crate) fn now_micros(&self) -> u64 {
+        self.clock.monotonic().saturating_duration_since(self.origin).as_micros() as u64
+    }
+
     /// Wall-clock seconds since the epoch.
     pub(crate) fn epoch_secs(&self) -> u64 {
         self.clock.now().max(0.0) as u64
@@ -280,6 +285,11 @@ impl Proxy {
     pub fn target_health(&self, target_group: &str) -> Vec<TargetHealth> {
         let now = self.shared.time.now_ms();
         lock(&self.shared.groups).get(target_group).map(|e| e.group.report(now)).unwrap_or_default()
+    }
+
+    /// Target group `target_group`'s traffic counters (cumulative; `None` for a group the proxy does not have).
+    pub fn traffic(&self, target_group: &str) -> Option<crate::TrafficCounts> {
+        lock(&self.shared.groups).get(target_group).map(|e| e.group.traffic.counts())
     }
 
     /// The addresses the proxy listens on.

@@ -101,6 +101,17 @@ async fn weighted_target_groups_split_traffic() {
     }
     assert_eq!(a.hits() + b.hits(), 400);
     assert!((240..=360).contains(&a.hits()), "a got {} of 400 at weight 3:1", a.hits());
+    // Each group's traffic counters saw exactly its share, every answer a timed 2xx.
+    for (id, backend) in [("tg-a", &a), ("tg-b", &b)] {
+        let t = proxy.traffic(id).expect("a configured group has counters");
+        assert_eq!(
+            (t.requests, t.target_2xx, t.responses),
+            (backend.hits() as u64, backend.hits() as u64, backend.hits() as u64)
+        );
+        assert_eq!((t.target_5xx, t.target_errors), (0, 0));
+        assert!(t.response_micros > 0);
+    }
+    assert_eq!(proxy.traffic("tg-unknown"), None);
 }
 
 #[tokio::test]

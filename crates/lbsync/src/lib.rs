@@ -23,6 +23,9 @@
 //! - **Health** ([`ProxyHealth`]) is set on the [`Elb`] as its [`berth_elb::TargetHealthSource`]: a target's
 //!   verdict is the proxy's for the address it was translated to.
 //!
+//! - **Metrics** ([`metrics`], started by [`LbSync::publish_metrics`]): the `AWS/ApplicationELB` series of each
+//!   served target group from the proxy's traffic counters and health, every 10 s.
+//!
 //! # Limitations
 //! One data plane per server, in its process (no separate `berth lb` role yet). The proxy's listeners use
 //! `SO_REUSEPORT`, so two Berth processes of the same user on one machine whose load balancers get the same address
@@ -31,6 +34,7 @@
 //! makes the bind fail, and that listener is logged and left out.
 
 mod health;
+pub mod metrics;
 mod sync;
 pub mod translate;
 
@@ -46,8 +50,10 @@ use std::time::Duration;
 
 /// A running data plane kept in step with the records. Dropping it stops the loop and the proxy's listeners.
 pub struct LbSync {
+    elb: Arc<Elb>,
     proxy: Arc<Proxy>,
     task: tokio::task::JoinHandle<()>,
+    metrics: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl LbSync {
@@ -61,9 +67,17 @@ impl LbSync {
     ) -> Self {
         let addresses = Addresses::default();
         elb.set_health_source(Arc::new(ProxyHealth::new(proxy.clone(), addresses.clone())));
-        let syncer = sync::Syncer::new(elb, proxy.clone(), instances, addresses);
+        let syncer = sync::Syncer::new(elb.clone(), proxy.clone(), instances, addresses);
         let task = tokio::spawn(sync::run(syncer, clock, options));
-        Self { proxy, task }
+        Self { elb, proxy, task, metrics: std::sync::Mutex::new(None) }
+    }
+
+    /// Starts writing the `AWS/ApplicationELB` metrics ([`metrics`]) into `sink` (replacing an earlier sink).
+    pub fn publish_metrics(&self, sink: Arc<dyn metrics::MetricSink>, clock: Arc<dyn Clock>) {
+        let task = tokio::spawn(metrics::publish(self.elb.clone(), self.proxy.clone(), sink, clock));
+        if let Some(old) = self.metrics.lock().unwrap_or_else(|p| p.into_inner()).replace(task) {
+            old.abort();
+        }
     }
 
     /// The proxy.
@@ -74,6 +88,9 @@ impl LbSync {
     /// Stops the loop, then the proxy: listeners stop accepting and connections get `grace` to finish.
     pub async fn shutdown(&self, grace: Duration) {
         self.task.abort();
+        if let Some(metrics) = self.metrics.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            metrics.abort();
+        }
         self.proxy.shutdown(grace).await;
     }
 }
@@ -81,6 +98,9 @@ impl LbSync {
 impl Drop for LbSync {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(metrics) = self.metrics.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            metrics.abort();
+        }
     }
 }
 

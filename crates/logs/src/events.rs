@@ -7,18 +7,16 @@
 //! the sequence number below which its events are gone) until compaction drops their events.
 
 mod group;
+mod scan;
 
 use crate::segment::{self, Record, Span};
 use group::{EventRef, GroupLog, SegmentInfo, remember};
+pub use scan::{FilterQuery, SCAN_BUDGET_BYTES, SCAN_BUDGET_EVENTS};
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-/// A filter examines at most this many events a call (then answers what it found, with a token to go on), so a
-/// rare pattern over a large group does not hold the group for long.
-pub const MAX_SCAN: usize = 100_000;
 
 /// A place in time order: `(timestamp, seq)`.
 pub type Position = (i64, u64);
@@ -103,9 +101,13 @@ pub struct Range {
 
 impl Range {
     fn admits(&self, e: &EventRef) -> bool {
-        let pos = (e.timestamp, e.seq);
-        self.start.is_none_or(|s| e.timestamp >= s)
-            && self.end.is_none_or(|end| e.timestamp < end)
+        self.admits_position((e.timestamp, e.seq))
+    }
+
+    /// Whether the range holds a position.
+    fn admits_position(&self, pos: Position) -> bool {
+        self.start.is_none_or(|s| pos.0 >= s)
+            && self.end.is_none_or(|end| pos.0 < end)
             && self.after.is_none_or(|a| pos > a)
             && self.before.is_none_or(|b| pos < b)
     }
@@ -290,43 +292,16 @@ impl EventStore {
         refs.iter().map(|e| log.load(stream, e)).collect()
     }
 
-    /// Reads events of the streams `wanted` admits, in time order across streams, after `range.after`, keeping
-    /// those `keep` accepts, until `limit` events, `max_bytes` of messages or [`MAX_SCAN`] events examined; the
-    /// events and, when unexamined
-    /// events remain, the position of the last one examined (to resume after).
+    /// Reads the events a query matches, in time order across the group's streams (see the `scan` module for how);
+    /// the events and, when the call stopped before the end (its `limit`, `max_bytes` or scan budget), the position
+    /// to resume after.
     pub fn filter(
         &self,
         group: &str,
-        wanted: &dyn Fn(&str) -> bool,
-        range: Range,
-        keep: &dyn Fn(&str) -> bool,
-        limit: usize,
-        max_bytes: usize,
+        query: &FilterQuery<'_>,
     ) -> Result<(Vec<LogEvent>, Option<Position>), EventStoreError> {
         let log = self.group(group)?;
-        let mut log = lock(&log);
-        let mut refs: Vec<(String, EventRef)> = Vec::new();
-        for (name, index) in &log.streams {
-            if wanted(name) {
-                refs.extend(index.events.iter().filter(|e| range.admits(e)).map(|e| (name.clone(), *e)));
-            }
-        }
-        refs.sort_by_key(|(_, e)| (e.timestamp, e.seq));
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        let mut last = None;
-        for (examined, (stream, e)) in refs.iter().enumerate() {
-            if out.len() >= limit || bytes >= max_bytes || examined >= MAX_SCAN {
-                return Ok((out, last));
-            }
-            let event = log.load(stream, e)?;
-            last = Some(event.position());
-            if keep(&event.message) {
-                bytes += event.message.len() + 26;
-                out.push(event);
-            }
-        }
-        Ok((out, None))
+        scan::filter(&log, query)
     }
 
     /// Forgets a stream's events (DeleteLogStream): recorded in the group's tombstones, dropped at compaction.

@@ -1,11 +1,16 @@
 //! Segment files: one log group's events, appended as framed records and compressed when sealed.
 //!
 //! A record is `[length u32 LE][crc32 u32 LE][JSON]`. An open segment is `NNNNNNNN.log`. Sealing writes generation
-//! 0 of the sealed pair, `NNNNNNNN-0.log.gz` (the same bytes, gzip) and `NNNNNNNN-0.idx` (the records without their
-//! messages, with offsets; JSON lines, gzip), then removes the `.log`; compaction writes the next generation's pair
+//! 0 of the sealed pair, `NNNNNNNN-0.log.lz4` (the same bytes, an LZ4 frame) and `NNNNNNNN-0.idx` (the records
+//! without their messages, with offsets; JSON lines, gzip), then removes the `.log`; compaction writes the next generation's pair
 //! and then removes the older one. So a crash at any point leaves one complete pair or the open file: at open, an
 //! open file wins over sealed pairs, and otherwise the newest complete pair wins; the rest is removed. A torn record
 //! at the end of an open segment (a crash mid-write) is cut off at open.
+//!
+//! Why LZ4 and not gzip: FilterLogEvents reads whole sealed segments, and a scan must stay near `grep`'s speed
+//! (docs/BENCHMARKS.md). Measured on this project's 2-core machine over access-log text: gzip (flate2) decompresses
+//! at a few hundred MB/s, LZ4 at GB/s, for about half of gzip's ratio. Segments sealed by earlier versions
+//! (`NNNNNNNN-G.log.gz`) are still read, and compaction rewrites them as LZ4.
 
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -83,6 +88,14 @@ pub fn decode(frame: &[u8]) -> Option<Record> {
     serde_json::from_slice(json).ok()
 }
 
+/// The end of the frame starting at `at`, when a whole frame (by its length header) starts there.
+pub fn frame_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let header = bytes.get(at..at + HEADER)?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let end = at + HEADER + len;
+    (end <= bytes.len()).then_some(end)
+}
+
 /// Every whole, intact record of a segment's bytes with its span, and the length of that valid prefix.
 pub fn decode_all(bytes: &[u8]) -> (Vec<(Record, Span)>, usize) {
     let mut out = Vec::new();
@@ -102,9 +115,32 @@ pub fn open_path(dir: &Path, id: u32) -> PathBuf {
     dir.join(format!("{id:08}.log"))
 }
 
-/// The path of generation `generation` of segment `id`'s sealed (compressed) file.
+/// How a sealed segment's bytes are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// An LZ4 frame (`.log.lz4`): what sealing writes.
+    Lz4,
+    /// gzip (`.log.gz`): what earlier versions wrote; read, never written.
+    Gzip,
+}
+
+impl Codec {
+    fn suffix(self) -> &'static str {
+        match self {
+            Codec::Lz4 => ".log.lz4",
+            Codec::Gzip => ".log.gz",
+        }
+    }
+}
+
+/// The path of generation `generation` of segment `id`'s sealed file, as sealing writes it (LZ4).
 pub fn sealed_path(dir: &Path, id: u32, generation: u32) -> PathBuf {
-    dir.join(format!("{id:08}-{generation}.log.gz"))
+    sealed_path_of(dir, id, generation, Codec::Lz4)
+}
+
+/// The path of a sealed file with a given codec.
+pub fn sealed_path_of(dir: &Path, id: u32, generation: u32, codec: Codec) -> PathBuf {
+    dir.join(format!("{id:08}-{generation}{}", codec.suffix()))
 }
 
 /// The path of generation `generation` of segment `id`'s index.
@@ -131,10 +167,30 @@ pub fn open_for_append(dir: &Path, id: u32) -> std::io::Result<(Vec<(Record, Spa
 
 /// Reads a segment's uncompressed bytes: the open file (`None`) or a sealed generation.
 pub fn read_bytes(dir: &Path, id: u32, generation: Option<u32>) -> std::io::Result<Vec<u8>> {
-    let Some(generation) = generation else { return fs::read(open_path(dir, id)) };
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(File::open(sealed_path(dir, id, generation))?).read_to_end(&mut out)?;
+    read_bytes_into(dir, id, generation, &mut out)?;
     Ok(out)
+}
+
+/// [`read_bytes`] into a buffer the caller reuses (cleared first), so a scan over many segments does not fault in
+/// fresh pages for each.
+pub fn read_bytes_into(dir: &Path, id: u32, generation: Option<u32>, out: &mut Vec<u8>) -> std::io::Result<()> {
+    out.clear();
+    let Some(generation) = generation else {
+        File::open(open_path(dir, id))?.read_to_end(out)?;
+        return Ok(());
+    };
+    match fs::read(sealed_path(dir, id, generation)) {
+        Ok(packed) => {
+            lz4_flex::frame::FrameDecoder::new(packed.as_slice()).read_to_end(out)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let legacy = File::open(sealed_path_of(dir, id, generation, Codec::Gzip))?;
+            flate2::read::GzDecoder::new(legacy).read_to_end(out)?;
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }
 
 /// Writes `bytes` as generation `generation` of sealed segment `id` with the index of `records`, each file written
@@ -146,11 +202,12 @@ pub fn write_sealed(
     bytes: &[u8],
     records: &[(Record, Span)],
 ) -> std::io::Result<()> {
-    let gz = sealed_path(dir, id, generation);
-    let tmp = gz.with_extension("gz.tmp");
-    let mut encoder = flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::default());
+    let sealed = sealed_path(dir, id, generation);
+    let tmp = sealed.with_extension("lz4.tmp");
+    let mut encoder = lz4_flex::frame::FrameEncoder::new(std::io::BufWriter::new(File::create(&tmp)?));
     encoder.write_all(bytes)?;
-    encoder.finish()?.sync_all()?;
+    let writer = encoder.finish().map_err(std::io::Error::other)?;
+    writer.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     let mut index = Vec::new();
     for (record, span) in records {
         let line = IndexLine { record: Record { message: String::new(), ..record.clone() }, span: *span };
@@ -162,11 +219,12 @@ pub fn write_sealed(
     let mut encoder = flate2::write::GzEncoder::new(File::create(&idx_tmp)?, flate2::Compression::default());
     encoder.write_all(&index)?;
     encoder.finish()?.sync_all()?;
-    fs::rename(&tmp, &gz)?;
+    fs::rename(&tmp, &sealed)?;
     fs::rename(&idx_tmp, &idx)?;
     sync_dir(dir)?;
     for (name, file_id, kind) in entries(dir)? {
-        let other_generation = matches!(kind, Kind::Sealed(g) | Kind::Index(g) if g != generation);
+        let other_generation = matches!(kind, Kind::Sealed(g, _) | Kind::Index(g) if g != generation)
+            || kind == Kind::Sealed(generation, Codec::Gzip);
         if file_id == id && (kind == Kind::Open || other_generation) {
             remove_if_present(&dir.join(name))?;
         }
@@ -205,7 +263,7 @@ fn remove_if_present(path: &Path) -> std::io::Result<()> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Open,
-    Sealed(u32),
+    Sealed(u32, Codec),
     Index(u32),
 }
 
@@ -220,8 +278,10 @@ fn entries(dir: &Path) -> std::io::Result<Vec<(String, u32, Kind)>> {
         };
         let found = if let Some(id) = name.strip_suffix(".log").and_then(|n| n.parse::<u32>().ok()) {
             Some((id, Kind::Open))
+        } else if let Some((id, g)) = name.strip_suffix(".log.lz4").and_then(parse) {
+            Some((id, Kind::Sealed(g, Codec::Lz4)))
         } else if let Some((id, g)) = name.strip_suffix(".log.gz").and_then(parse) {
-            Some((id, Kind::Sealed(g)))
+            Some((id, Kind::Sealed(g, Codec::Gzip)))
         } else if let Some((id, g)) = name.strip_suffix(".idx").and_then(parse) {
             Some((id, Kind::Index(g)))
         } else {
@@ -252,7 +312,7 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<(u32, Option<u32>)>> {
         } else {
             of_id()
                 .filter_map(|(_, _, k)| match k {
-                    Kind::Sealed(g) if of_id().any(|(_, _, k)| *k == Kind::Index(*g)) => Some(*g),
+                    Kind::Sealed(g, _) if of_id().any(|(_, _, k)| *k == Kind::Index(*g)) => Some(*g),
                     _ => None,
                 })
                 .max()
@@ -261,7 +321,7 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<(u32, Option<u32>)>> {
         for (name, _, kind) in of_id() {
             let keep = match (chosen, kind) {
                 (Some(None), Kind::Open) => true,
-                (Some(Some(g)), Kind::Sealed(k) | Kind::Index(k)) => g == *k,
+                (Some(Some(g)), Kind::Sealed(k, _) | Kind::Index(k)) => g == *k,
                 _ => false,
             };
             if !keep {
@@ -326,6 +386,44 @@ mod tests {
         assert_eq!(index.len(), 100);
         assert_eq!(index[3].1, records[3].1);
         assert!(index[3].0.message.is_empty());
+    }
+
+    #[test]
+    fn segments_sealed_with_gzip_by_earlier_versions_are_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = Vec::new();
+        for i in 0..50 {
+            bytes.extend(encode(&record(i, "an older segment")));
+        }
+        let (records, _) = decode_all(&bytes);
+        write_sealed(dir.path(), 3, 2, &bytes, &records).unwrap();
+        // What an earlier version left: the same generation as gzip instead of LZ4.
+        fs::remove_file(sealed_path(dir.path(), 3, 2)).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(
+            File::create(sealed_path_of(dir.path(), 3, 2, Codec::Gzip)).unwrap(),
+            flate2::Compression::default(),
+        );
+        gz.write_all(&bytes).unwrap();
+        gz.finish().unwrap();
+        assert_eq!(list(dir.path()).unwrap(), [(3, Some(2))]);
+        assert_eq!(read_bytes(dir.path(), 3, Some(2)).unwrap(), bytes);
+        // Compaction writes the next generation as LZ4 and removes the gzip one.
+        write_sealed(dir.path(), 3, 3, &bytes, &records).unwrap();
+        assert!(!sealed_path_of(dir.path(), 3, 2, Codec::Gzip).exists());
+        assert_eq!(list(dir.path()).unwrap(), [(3, Some(3))]);
+        assert_eq!(read_bytes(dir.path(), 3, Some(3)).unwrap(), bytes);
+    }
+
+    #[test]
+    fn frame_ends_follow_the_length_headers_and_stop_at_a_torn_frame() {
+        let mut bytes = encode(&record(1, "one"));
+        let first = bytes.len();
+        bytes.extend(encode(&record(2, "two")));
+        let whole = bytes.len();
+        assert_eq!(frame_end(&bytes, 0), Some(first));
+        assert_eq!(frame_end(&bytes, first), Some(whole));
+        assert_eq!(frame_end(&bytes, whole), None);
+        assert_eq!(frame_end(&bytes[..whole - 1], first), None);
     }
 
     #[test]

@@ -75,25 +75,33 @@ async fn retention_hides_expired_events_at_once_and_the_background_job_removes_t
     settle().await;
     clock.advance(60.0);
     settle().await;
-    let files: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
-        .map(|f| f.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    assert!(files.iter().any(|f| f.ends_with(".log.gz")), "segments were sealed: {files:?}");
-    let segment_bytes: Vec<u8> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
-        .map(|f| f.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
-        .flat_map(|p| {
-            let mut out = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(p).unwrap()), &mut out)
-                .unwrap();
-            out
-        })
-        .collect();
-    assert!(!String::from_utf8_lossy(&segment_bytes).contains("old 0"), "compaction removed the expired events");
+    // The job seals, then compacts in a second step: wait (bounded) for both to show on disk.
+    let sealed_text = || -> Option<String> {
+        let paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
+            .ok()?
+            .flat_map(|d| std::fs::read_dir(d.ok()?.path()).ok())
+            .flatten()
+            .filter_map(|f| Some(f.ok()?.path()))
+            .filter(|p| p.to_string_lossy().ends_with(".log.lz4"))
+            .collect();
+        let mut text = Vec::new();
+        for p in &paths {
+            // A file compaction removed between the listing and the read: look again.
+            let file = std::fs::File::open(p).ok()?;
+            std::io::Read::read_to_end(&mut lz4_flex::frame::FrameDecoder::new(file), &mut text).ok()?;
+        }
+        (!paths.is_empty()).then(|| String::from_utf8_lossy(&text).to_string())
+    };
+    let mut text = sealed_text();
+    for _ in 0..100 {
+        if text.as_deref().is_some_and(|t| !t.contains("old 0")) {
+            break;
+        }
+        settle().await;
+        text = sealed_text();
+    }
+    let text = text.expect("segments were sealed");
+    assert!(!text.contains("old 0"), "compaction removed the expired events");
     assert_eq!(messages(&ok(&logs, "GetLogEvents", read).await), ["new"]);
 }
 

@@ -166,9 +166,7 @@ fn target_tracking(
         (Some(p), None) => match p.predefined_metric_type {
             MetricType::ECSServiceAverageCPUUtilization | MetricType::ECSServiceAverageMemoryUtilization => {}
             MetricType::ALBRequestCountPerTarget => {
-                return Err(ScalingError::validation(
-                    "ALBRequestCountPerTarget is not supported by Berth yet: Berth has no load balancer.",
-                ));
+                alb_resource_label(p.resource_label.as_deref())?;
             }
             other => {
                 return Err(ScalingError::validation(format!(
@@ -210,6 +208,26 @@ fn target_tracking(
 }
 
 /// The metric a target tracking policy follows: namespace, name, dimensions, statistic.
+/// A valid `ALBRequestCountPerTarget` resource label, split: `app/<lb>/<id>` and `targetgroup/<tg>/<id>` (the final
+/// parts of the load balancer's and the target group's ARNs, joined by `/`).
+fn alb_resource_label(label: Option<&str>) -> Result<(String, String), ScalingError> {
+    let label = label.filter(|l| !l.is_empty()).ok_or_else(|| {
+        ScalingError::validation(
+            "ResourceLabel must be specified for the predefined metric type ALBRequestCountPerTarget",
+        )
+    })?;
+    let parts: Vec<&str> = label.split('/').collect();
+    match parts.as_slice() {
+        ["app", lb, lb_id, "targetgroup", tg, tg_id] if [lb, lb_id, tg, tg_id].iter().all(|p| !p.is_empty()) => {
+            Ok((format!("app/{lb}/{lb_id}"), format!("targetgroup/{tg}/{tg_id}")))
+        }
+        _ => Err(ScalingError::validation(format!(
+            "Invalid ResourceLabel {label}: expected app/<load-balancer-name>/<load-balancer-id>/targetgroup/\
+             <target-group-name>/<target-group-id>"
+        ))),
+    }
+}
+
 pub(crate) fn tracked_metric(
     resource_id: &str,
     predefined: Option<&PredefinedMetricSpecification>,
@@ -219,6 +237,13 @@ pub(crate) fn tracked_metric(
         let dims = c.dimensions.iter().flatten().map(|d| (d.name.clone(), d.value.clone())).collect();
         let stat = c.statistic.map(|s| s.as_str().to_string()).unwrap_or_else(|| "Average".into());
         return (c.namespace.clone().unwrap_or_default(), c.metric_name.clone().unwrap_or_default(), dims, stat);
+    }
+    if let Some(p) = predefined.filter(|p| p.predefined_metric_type == MetricType::ALBRequestCountPerTarget)
+        && let Ok((lb, tg)) = alb_resource_label(p.resource_label.as_deref())
+    {
+        // The load balancer's per-target request count, per minute (its only statistic is Sum).
+        let dims = vec![("LoadBalancer".to_string(), lb), ("TargetGroup".to_string(), tg)];
+        return ("AWS/ApplicationELB".into(), "RequestCountPerTarget".into(), dims, "Sum".into());
     }
     let name = match predefined.map(|p| p.predefined_metric_type) {
         Some(MetricType::ECSServiceAverageMemoryUtilization) => "MemoryUtilization",

@@ -114,7 +114,15 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let load_balancer = (!args.no_load_balancer).then(|| {
         let proxy = Arc::new(berth_lb::Proxy::new(clock.clone(), berth_lb::ProxyOptions::default()));
         let instances = Arc::new(InstanceAddresses(control.clone()));
-        berth_lbsync::LbSync::start(elb.clone(), proxy, instances, clock.clone(), berth_lbsync::SyncOptions::default())
+        let sync = berth_lbsync::LbSync::start(
+            elb.clone(),
+            proxy,
+            instances,
+            clock.clone(),
+            berth_lbsync::SyncOptions::default(),
+        );
+        sync.publish_metrics(Arc::new(ElbMetricSink(metrics.clone())), clock.clone());
+        sync
     });
     let discovery_config = berth_discovery::DiscoveryConfig::new(&args.region, &args.account_id);
     let discovery =
@@ -287,6 +295,25 @@ impl berth_logs::metric_filters::MetricSink for LogMetricSink {
             if let Err(error) = self.0.put(&point.namespace, &point.name, &dimensions, at, point.value, unit) {
                 tracing::warn!(%error, filter = %point.filter_name, "cannot record a metric filter's datapoint");
             }
+        }
+    }
+}
+
+/// Writes the load balancers' `AWS/ApplicationELB` datapoints into the metric store.
+struct ElbMetricSink(Arc<berth_metrics::Metrics>);
+
+impl berth_lbsync::metrics::MetricSink for ElbMetricSink {
+    fn put(
+        &self,
+        metric: &str,
+        dimensions: &[(&str, &str)],
+        timestamp: f64,
+        value: f64,
+        unit: berth_model::cloudwatch::StandardUnit,
+    ) {
+        let namespace = berth_lbsync::metrics::NAMESPACE;
+        if let Err(error) = self.0.put(namespace, metric, dimensions, timestamp, value, Some(unit)) {
+            tracing::warn!(%error, metric, "cannot record a load balancer datapoint");
         }
     }
 }

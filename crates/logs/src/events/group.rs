@@ -158,6 +158,12 @@ impl GroupLog {
         Ok(bytes)
     }
 
+    /// Where segment `id`'s bytes are now: `Some(None)` the open file, `Some(Some(generation))` a sealed one,
+    /// `None` when the group no longer has it.
+    pub(super) fn generation_of(&self, id: u32) -> Option<Option<u32>> {
+        self.segments.get(&id).map(|info| info.sealed.then_some(info.generation))
+    }
+
     pub(super) fn load(&mut self, stream: &str, e: &EventRef) -> Result<LogEvent, EventStoreError> {
         let sealed = self.segments.get(&e.segment).is_none_or(|s| s.sealed);
         let record = if sealed {

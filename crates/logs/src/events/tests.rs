@@ -61,30 +61,128 @@ fn reads_page_forward_and_backward_by_position() {
     assert_eq!(messages(&window), ["m 2", "m 3"]);
 }
 
+/// A filter over every stream with a predicate and an optional literal.
+fn filter(
+    store: &EventStore,
+    range: Range,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+    literal: Option<&str>,
+    limit: usize,
+) -> (Vec<LogEvent>, Option<Position>) {
+    let query = FilterQuery {
+        wanted: &|_| true,
+        range,
+        keep,
+        literal: literal.map(str::as_bytes),
+        limit,
+        max_bytes: usize::MAX,
+    };
+    store.filter("g", &query).unwrap()
+}
+
+/// Pages through a filter to the end; every event found.
+fn filter_all(
+    store: &EventStore,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+    literal: Option<&str>,
+    limit: usize,
+) -> Vec<LogEvent> {
+    let (mut all, mut after) = (Vec::new(), None);
+    loop {
+        let (page, resume) = filter(store, Range { after, ..Range::default() }, keep, literal, limit);
+        all.extend(page);
+        match resume {
+            Some(pos) => after = Some(pos),
+            None => return all,
+        }
+    }
+}
+
 #[test]
 fn filter_interleaves_streams_and_resumes_after_the_last_examined_event() {
     let dir = tempfile::tempdir().unwrap();
     let store = EventStore::open(dir.path(), EventStoreConfig::default()).unwrap();
     store.append("g", "a", &[(T0, "a ERROR".into()), (T0 + 2, "a ok".into())], T0, None).unwrap();
     store.append("g", "b", &[(T0 + 1, "b ERROR".into()), (T0 + 3, "b ERROR".into())], T0, None).unwrap();
-    let (events, resume) =
-        store.filter("g", &|_| true, Range::default(), &|m| m.contains("ERROR"), 2, usize::MAX).unwrap();
-    assert_eq!(messages(&events), ["a ERROR", "b ERROR"]);
-    let resume = resume.unwrap();
-    let (rest, end) = store
-        .filter(
-            "g",
-            &|_| true,
-            Range { after: Some(resume), ..Range::default() },
-            &|m| m.contains("ERROR"),
-            2,
-            usize::MAX,
-        )
-        .unwrap();
-    assert_eq!(messages(&rest), ["b ERROR"]);
-    assert_eq!(end, None);
-    let (only_a, _) = store.filter("g", &|s| s == "a", Range::default(), &|_| true, 10, usize::MAX).unwrap();
+    for literal in [None, Some("ERROR")] {
+        let (events, resume) = filter(&store, Range::default(), &|m| m.contains("ERROR"), literal, 2);
+        assert_eq!(messages(&events), ["a ERROR", "b ERROR"]);
+        let resume = resume.unwrap();
+        let (rest, end) =
+            filter(&store, Range { after: Some(resume), ..Range::default() }, &|m| m.contains("ERROR"), literal, 2);
+        assert_eq!(messages(&rest), ["b ERROR"]);
+        assert_eq!(end, None);
+    }
+    let query = FilterQuery {
+        wanted: &|s| s == "a",
+        range: Range::default(),
+        keep: &|_| true,
+        literal: None,
+        limit: 10,
+        max_bytes: usize::MAX,
+    };
+    let (only_a, _) = store.filter("g", &query).unwrap();
     assert_eq!(messages(&only_a), ["a ERROR", "a ok"]);
+}
+
+#[test]
+fn filter_answers_in_time_order_across_overlapping_and_separate_segments_sealed_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), small()).unwrap();
+    // Three streams written out of time order: segments overlap in time (one window) and then follow each other.
+    for round in 0..6 {
+        for (s, offset) in [("a", 2), ("b", 0), ("c", 1)] {
+            let events: Vec<(i64, String)> = (0..4)
+                .map(|i| {
+                    let t = T0 + round * 100 + i * 3 + offset;
+                    (t, format!("{s} t{t} {}", if i % 2 == 0 { "ERROR" } else { "ok" }))
+                })
+                .collect();
+            store.append("g", s, &events, T0, None).unwrap();
+        }
+    }
+    let expected = |all: &[LogEvent]| {
+        let mut sorted = all.to_vec();
+        sorted.sort_by_key(LogEvent::position);
+        sorted
+    };
+    for sealed in [false, true] {
+        if sealed {
+            store.maintain("g", T0 + 1_000_000, None).unwrap();
+        }
+        for limit in [1, 2, 5, 10_000] {
+            let every = filter_all(&store, &|_| true, None, limit);
+            assert_eq!(every.len(), 72, "sealed {sealed} limit {limit}");
+            assert_eq!(every, expected(&every), "time order, sealed {sealed} limit {limit}");
+            let errors = filter_all(&store, &|m| m.contains("ERROR"), Some("ERROR"), limit);
+            assert_eq!(errors.len(), 36);
+            assert!(errors.iter().all(|e| e.message.ends_with("ERROR")));
+            assert_eq!(errors, expected(&errors));
+            assert_eq!(errors, every.iter().filter(|e| e.message.contains("ERROR")).cloned().collect::<Vec<_>>());
+        }
+    }
+}
+
+#[test]
+fn a_literal_in_a_stream_name_or_in_no_message_finds_nothing_wrongly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), EventStoreConfig::default()).unwrap();
+    store.append("g", "ERROR-stream", &batch(T0, 5, "fine"), T0, None).unwrap();
+    let (found, resume) = filter(&store, Range::default(), &|m| m.contains("ERROR"), Some("ERROR"), 100);
+    assert!(found.is_empty() && resume.is_none());
+    let (found, _) = filter(&store, Range::default(), &|m| m.contains("nowhere"), Some("nowhere"), 100);
+    assert!(found.is_empty());
+}
+
+#[test]
+fn a_deleted_stream_is_not_found_by_filter_even_before_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), EventStoreConfig::default()).unwrap();
+    store.append("g", "gone", &batch(T0, 3, "ERROR old"), T0, None).unwrap();
+    store.delete_stream("g", "gone").unwrap();
+    store.append("g", "gone", &batch(T0 + 10, 2, "ERROR new"), T0, None).unwrap();
+    let found = filter_all(&store, &|m| m.contains("ERROR"), Some("ERROR"), 100);
+    assert_eq!(messages(&found), ["ERROR new 0", "ERROR new 1"]);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! GetLogEvents and FilterLogEvents.
 
 use super::limit;
-use crate::events::{LogEvent, Range};
+use crate::events::{FilterQuery, LogEvent, Range};
 use crate::names::{self, check_stream};
 use crate::pattern::Pattern;
 use crate::{Logs, LogsError, tokens};
@@ -135,7 +135,15 @@ pub(super) async fn filter_log_events(
     let dir = group.dir.clone();
     let (events, resume) = logs
         .blocking(move |store| {
-            store.filter(&dir, &|s| wanted.contains(s), range, &|m| pattern.matches(m), limit, MAX_RESPONSE_BYTES)
+            let query = FilterQuery {
+                wanted: &|s| wanted.contains(s),
+                range,
+                keep: &|m| pattern.matches(m),
+                literal: pattern.required_literal().map(str::as_bytes),
+                limit,
+                max_bytes: MAX_RESPONSE_BYTES,
+            };
+            store.filter(&dir, &query)
         })
         .await??;
     Ok(FilterLogEventsResponse {

@@ -59,6 +59,19 @@ impl Pattern {
         text::parse(trimmed).map(Pattern::Text)
     }
 
+    /// Bytes every message this pattern matches contains, spelled the same inside a stored record (JSON): the
+    /// longest required term of a text pattern that JSON writes unescaped (no `"`, backslash or control character). The
+    /// store searches segments for it and decodes only the records around its occurrences. `None` when the pattern
+    /// has no such term (then every record is examined).
+    pub fn required_literal(&self) -> Option<&str> {
+        let Pattern::Text(t) = self else { return None };
+        t.required
+            .iter()
+            .filter(|term| !term.is_empty() && !term.chars().any(|c| c == '"' || c == '\\' || c < ' '))
+            .max_by_key(|term| term.len())
+            .map(String::as_str)
+    }
+
     /// Whether an event's message matches.
     pub fn matches(&self, message: &str) -> bool {
         match self {
