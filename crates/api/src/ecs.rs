@@ -74,6 +74,7 @@ pub async fn dispatch(
         "DeleteService" => call!(async delete_service),
         "DescribeServices" => call!(sync describe_services),
         "ListServices" => call!(sync list_services),
+        "ListServicesByNamespace" => call!(sync list_services_by_namespace),
         "DescribeServiceDeployments" => call!(sync describe_service_deployments),
         "ListServiceDeployments" => call!(sync list_service_deployments),
         "DescribeServiceRevisions" => call!(sync describe_service_revisions),
@@ -123,8 +124,6 @@ fn open_capability(operation: &str) -> Option<&'static str> {
         Some("capacity providers (with Fargate, a capacity the cluster does not have yet)")
     } else if LOAD_BALANCED_DEPLOYMENTS.contains(&operation) {
         Some("task sets and blue/green deployment lifecycle hooks (they come with load balancers)")
-    } else if operation == "ListServicesByNamespace" {
-        Some("service discovery namespaces (Service Connect and Cloud Map, with load balancers)")
     } else if operation.contains("Daemon") {
         Some("ECS Managed Daemons")
     } else if operation.contains("ExpressGatewayService") || operation.contains("Gateway") {
@@ -152,6 +151,5 @@ mod tests {
         assert!(unsupported_operation_message("UpdateTaskSet").contains("load balancers"));
         assert!(unsupported_operation_message("ListDaemons").contains("Daemons"));
         assert!(unsupported_operation_message("CreateExpressGatewayService").contains("Express"));
-        assert!(unsupported_operation_message("ListServicesByNamespace").contains("service discovery"));
     }
 }

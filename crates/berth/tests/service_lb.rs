@@ -530,6 +530,16 @@ async fn a_service_in_cloud_map_answers_dig_with_its_tasks() {
     assert_eq!(created["service"]["serviceRegistries"][0]["registryArn"], json!(registry), "{created}");
     wait_stable(&client, "default", "api", Duration::from_secs(60)).await;
 
+    // ListServicesByNamespace finds the service by the namespace's name and by its ARN; another name is ECS's
+    // NamespaceNotFoundException.
+    let ns_arn = s(&sd(&berth, &["get-namespace", "--id", &ns])["Namespace"]["Arn"]);
+    for namespace in ["svc.local", ns_arn.as_str()] {
+        let listed = aws_ok(&berth, "ecs", &["list-services-by-namespace", "--namespace", namespace]);
+        assert_eq!(listed["serviceArns"], json!([created["service"]["serviceArn"]]), "{namespace}: {listed}");
+    }
+    let e = ecs_err(&berth, &["list-services-by-namespace", "--namespace", "nowhere.local"]);
+    assert!(e.contains("NamespaceNotFoundException") && e.contains("The specified namespace wasn't found."), "{e}");
+
     // SRV records: one per running task, at its host port, named after the task.
     let expected = |tasks: &[aws_sdk_ecs::types::Task]| -> Vec<String> {
         let mut v: Vec<String> = tasks

@@ -47,6 +47,8 @@ pub enum EcsException {
     UpdateInProgressException,
     /// Berth failed; not the caller's fault.
     ServerException,
+    /// `NamespaceNotFoundException`: no Cloud Map namespace by that name or ARN.
+    NamespaceNotFoundException,
 }
 
 impl EcsException {
@@ -74,6 +76,7 @@ impl EcsException {
             Self::MissingVersionException => "MissingVersionException",
             Self::UpdateInProgressException => "UpdateInProgressException",
             Self::ServerException => "ServerException",
+            Self::NamespaceNotFoundException => "NamespaceNotFoundException",
         }
     }
 }

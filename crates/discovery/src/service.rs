@@ -36,6 +36,8 @@ pub struct RegistryFacts {
     pub custom_health: bool,
     /// Its instances: id and attributes.
     pub instances: Vec<(String, BTreeMap<String, String>)>,
+    /// Its namespace's ARN.
+    pub namespace_arn: String,
 }
 
 /// Cloud Map on one store: the API, the index the DNS server answers from, and the task registration calls.
@@ -139,7 +141,19 @@ impl Discovery {
             record_kinds: kinds,
             custom_health: service.custom_health,
             instances: state.instances_of(&service.id).map(|i| (i.id.clone(), i.attributes.clone())).collect(),
+            namespace_arn: state.namespaces.get(&service.namespace_id).map(|n| n.arn.clone()).unwrap_or_default(),
         })
+    }
+
+    /// The ARN of the namespace a name or ARN names (as ECS's `namespace` parameters take either); `None` when there
+    /// is none. A name matches without regard to case.
+    pub fn namespace_arn(&self, name_or_arn: &str) -> Option<String> {
+        let state = self.index.read();
+        if name_or_arn.starts_with("arn:") {
+            return state.namespaces.values().find(|n| n.arn == name_or_arn).map(|n| n.arn.clone());
+        }
+        let mut named = state.namespaces.values().filter(|n| n.name.eq_ignore_ascii_case(name_or_arn));
+        named.next().map(|n| n.arn.clone())
     }
 
     /// An ARN of this service's region and account.

@@ -73,7 +73,12 @@ impl ServiceTargets for ElbAndCloudMap {
             srv: facts.record_kinds.contains(&RecordKind::Srv),
             address_records: facts.record_kinds.iter().any(|k| matches!(k, RecordKind::A | RecordKind::Aaaa)),
             instances: facts.instances,
+            namespace: facts.namespace_arn,
         })
+    }
+
+    fn namespace_arn(&self, name_or_arn: &str) -> Option<String> {
+        self.discovery.namespace_arn(name_or_arn)
     }
 
     fn register_instance(

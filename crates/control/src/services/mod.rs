@@ -28,9 +28,10 @@ use berth_model::ecs::task_definition::is_valid_name;
 use berth_model::ecs::{
     CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse, Deployment,
     DeploymentConfiguration, DeploymentController, DeploymentControllerType, DeploymentRolloutState,
-    DeploymentStrategy, DescribeServicesRequest, DescribeServicesResponse, LaunchType, ListServicesRequest,
-    ListServicesResponse, PlacementConstraint, PlacementStrategy, PropagateTags, SchedulingStrategy, Service,
-    ServiceCurrentRevisionSummary, ServiceField, UpdateServiceRequest, UpdateServiceResponse,
+    DeploymentStrategy, DescribeServicesRequest, DescribeServicesResponse, LaunchType, ListServicesByNamespaceRequest,
+    ListServicesByNamespaceResponse, ListServicesRequest, ListServicesResponse, PlacementConstraint, PlacementStrategy,
+    PropagateTags, SchedulingStrategy, Service, ServiceCurrentRevisionSummary, ServiceField, UpdateServiceRequest,
+    UpdateServiceResponse,
 };
 use berth_store::Txn;
 use rand::Rng as _;
@@ -514,6 +515,41 @@ impl Control {
         drop(state);
         let page = paginate(items, req.next_token.as_deref(), size)?;
         Ok(ListServicesResponse { service_arns: Some(page.items), next_token: page.next_token })
+    }
+
+    /// `ListServicesByNamespace`: the services of every cluster that register their tasks in a Cloud Map service of
+    /// the namespace (`serviceRegistries`; Berth has no Service Connect), by name or ARN.
+    pub fn list_services_by_namespace(
+        &self,
+        req: ListServicesByNamespaceRequest,
+    ) -> Result<ListServicesByNamespaceResponse> {
+        let size = page_size(req.max_results, 10, 100)?;
+        let not_found =
+            || ControlError::ecs(EcsException::NamespaceNotFoundException, "The specified namespace wasn't found.");
+        let targets = self.service_targets().ok_or_else(not_found)?;
+        let namespace = targets.namespace_arn(req.namespace.trim()).ok_or_else(not_found)?;
+        let state = self.cache.read();
+        let candidates: Vec<(String, Vec<String>)> = state
+            .services
+            .iter()
+            .filter(|(_, v)| v.record.status() == Some(ServiceStatus::Active))
+            .filter_map(|(_, v)| {
+                let registries = v.record.service_registries.as_ref()?;
+                let arns = registries.iter().filter_map(|r| r.registry_arn.clone()).collect::<Vec<_>>();
+                (!arns.is_empty()).then(|| (v.record.arn.clone(), arns))
+            })
+            .collect();
+        drop(state);
+        let mut items: Vec<(String, String)> = candidates
+            .into_iter()
+            .filter(|(_, registries)| {
+                registries.iter().any(|r| targets.registry(r).is_some_and(|info| info.namespace == namespace))
+            })
+            .map(|(arn, _)| (arn.clone(), arn))
+            .collect();
+        items.sort();
+        let page = paginate(items, req.next_token.as_deref(), size)?;
+        Ok(ListServicesByNamespaceResponse { service_arns: Some(page.items), next_token: page.next_token })
     }
 
     /// `UpdateService`: scale, reconfigure, or deploy a new task definition (or the same one with

@@ -68,6 +68,8 @@ pub struct RegistryInfo {
     pub address_records: bool,
     /// Its instances: id and attributes.
     pub instances: Vec<(String, BTreeMap<String, String>)>,
+    /// Its Cloud Map namespace's ARN.
+    pub namespace: String,
 }
 
 /// Where services register their tasks: ELBv2 target groups and Cloud Map services. The server implements it over
@@ -87,6 +89,8 @@ pub trait ServiceTargets: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<(), String>>;
     /// A registry by ARN; `None` when there is none.
     fn registry(&self, arn: &str) -> Option<RegistryInfo>;
+    /// The ARN of the Cloud Map namespace a name or an ARN names; `None` when there is none.
+    fn namespace_arn(&self, name_or_arn: &str) -> Option<String>;
     /// Registers (or re-registers) a task in a registry with these attributes (`AWS_INSTANCE_IPV4`, ... included).
     fn register_instance(
         &self,

@@ -208,7 +208,10 @@ mod tests {
                 "a" => (false, true),
                 _ => return None,
             };
-            Some(RegistryInfo { arn: arn.into(), srv, address_records, instances: vec![] })
+            Some(RegistryInfo { arn: arn.into(), srv, address_records, instances: vec![], namespace: "ns".into() })
+        }
+        fn namespace_arn(&self, name_or_arn: &str) -> Option<String> {
+            (name_or_arn == "ns").then(|| "ns".to_string())
         }
         fn register_instance(
             &self,
