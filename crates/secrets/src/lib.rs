@@ -55,6 +55,6 @@ mod wire;
 mod tests;
 
 pub use error::{MasterKeyError, SecretsError};
-pub use execution_role::{ExecutionRole, authorize_execution_role};
+pub use execution_role::{ExecutionRole, IamExecutionRole, authorize_execution_role};
 pub use resolve::{AllowAll, ResolveAuthorizer, ResolveError, SecretValue, ValueFrom, parse_value_from};
 pub use service::{Secrets, SecretsConfig};
