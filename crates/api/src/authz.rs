@@ -183,13 +183,12 @@ fn resource(iam: &Iam, place: &Place<'_>, prefix: &str, operation: &str, input: 
     let star = || Target { arn: "*".into(), cluster: None };
     match prefix {
         "ecs" => {
-            let cluster_name = str_of(input, "cluster").or_else(|| str_of(input, "clusterName")).or_else(|| {
-                matches!(operation, "DescribeClusters").then(|| single(input, "clusters")).flatten()
-            });
+            let cluster_name = str_of(input, "cluster")
+                .or_else(|| str_of(input, "clusterName"))
+                .or_else(|| matches!(operation, "DescribeClusters").then(|| single(input, "clusters")).flatten());
             let cluster_arn = cluster_name.map(|c| named("ecs", "cluster", c));
-            let short_cluster = cluster_name
-                .map(|c| c.rsplit('/').next().unwrap_or(c).to_string())
-                .unwrap_or_else(|| "default".into());
+            let short_cluster =
+                cluster_name.map(|c| c.rsplit('/').next().unwrap_or(c).to_string()).unwrap_or_else(|| "default".into());
             let with = |arn: String| Target { arn, cluster: cluster_arn.clone() };
             let task_definition = |td: &str| {
                 if td.starts_with("arn:") {
@@ -243,7 +242,9 @@ fn resource(iam: &Iam, place: &Place<'_>, prefix: &str, operation: &str, input: 
         "logs" => {
             let group = str_of(input, "logGroupName").or_else(|| str_of(input, "logGroupIdentifier"));
             match group {
-                Some(g) if g.starts_with("arn:") => Target { arn: g.trim_end_matches(":*").to_string() + ":*", cluster: None },
+                Some(g) if g.starts_with("arn:") => {
+                    Target { arn: g.trim_end_matches(":*").to_string() + ":*", cluster: None }
+                }
                 Some(g) => Target { arn: arn("logs", &format!("log-group:{g}:*")), cluster: None },
                 None => star(),
             }

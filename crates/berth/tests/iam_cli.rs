@@ -11,7 +11,7 @@ mod common;
 use berth_testkit::Berth;
 use common::{aws_err, aws_json, aws_ok};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Credentials of a non-root caller.
 struct Keys {
@@ -63,7 +63,11 @@ fn users_policies_sessions_and_the_root_with_the_aws_cli() {
     let read_prod = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"List","Effect":"Allow","Action":"ecs:List*","Resource":"*"}},{{"Sid":"DescribeProd","Effect":"Allow","Action":"ecs:Describe*","Resource":"{prod}"}}]}}"#
     );
-    aws_ok(&berth, "iam", &["put-user-policy", "--user-name", "alice", "--policy-name", "read-prod", "--policy-document", &read_prod]);
+    aws_ok(
+        &berth,
+        "iam",
+        &["put-user-policy", "--user-name", "alice", "--policy-name", "read-prod", "--policy-document", &read_prod],
+    );
     let policy = aws_ok(&berth, "iam", &["get-user-policy", "--user-name", "alice", "--policy-name", "read-prod"]);
     assert_eq!(policy["PolicyDocument"]["Statement"][1]["Resource"], prod.as_str(), "{policy}");
 
@@ -109,10 +113,16 @@ fn users_policies_sessions_and_the_root_with_the_aws_cli() {
     let trust = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{alice_arn}"}},"Action":"sts:AssumeRole"}}]}}"#
     );
-    let role = aws_ok(&berth, "iam", &["create-role", "--role-name", "deployer", "--assume-role-policy-document", &trust]);
+    let role =
+        aws_ok(&berth, "iam", &["create-role", "--role-name", "deployer", "--assume-role-policy-document", &trust]);
     let role_arn = role["Role"]["Arn"].as_str().unwrap().to_string();
-    let create_any = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:CreateCluster","Resource":"*"}]}"#;
-    aws_ok(&berth, "iam", &["put-role-policy", "--role-name", "deployer", "--policy-name", "create", "--policy-document", create_any]);
+    let create_any =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:CreateCluster","Resource":"*"}]}"#;
+    aws_ok(
+        &berth,
+        "iam",
+        &["put-role-policy", "--role-name", "deployer", "--policy-name", "create", "--policy-document", create_any],
+    );
     // The CLI checks DurationSeconds >= 900 itself: a config without parameter validation lets the test's short
     // session (the server's minimum is lowered to 2 s) through.
     let config = berth.data_dir.path().join("aws-config-no-validation");
@@ -121,7 +131,8 @@ fn users_policies_sessions_and_the_root_with_the_aws_cli() {
     let assume = |keys: &Keys, seconds: &str| {
         let mut env = keys.env();
         env.push(("AWS_CONFIG_FILE", config.as_str()));
-        let args = ["assume-role", "--role-arn", &role_arn, "--role-session-name", "deploy-1", "--duration-seconds", seconds];
+        let args =
+            ["assume-role", "--role-arn", &role_arn, "--role-session-name", "deploy-1", "--duration-seconds", seconds];
         aws_json(&berth, "sts", &args, &env)
     };
     let e = assume(&alice, "1").unwrap_err();
@@ -144,34 +155,45 @@ fn users_policies_sessions_and_the_root_with_the_aws_cli() {
     // Without its token the session key is not accepted.
     let tokenless = Keys { id: session.id.clone(), secret: session.secret.clone(), token: None };
     let e = as_caller(&berth, &tokenless, "sts", &["get-caller-identity"]).unwrap_err();
-    assert!(e.contains("InvalidClientTokenId") || e.contains("UnrecognizedClient") || e.contains("security token"), "{e}");
+    assert!(
+        e.contains("InvalidClientTokenId") || e.contains("UnrecognizedClient") || e.contains("security token"),
+        "{e}"
+    );
     // After the expiry, ExpiredTokenException.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let expired = loop {
-        match as_caller(&berth, &session, "sts", &["get-caller-identity"]) {
-            Err(e) => break e,
-            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
-            Ok(out) => panic!("the session outlived its expiry: {out}"),
-        }
-    };
+    let expired = berth_testkit::wait_for_blocking("the session to expire", Duration::from_secs(30), || {
+        as_caller(&berth, &session, "sts", &["get-caller-identity"]).err()
+    })
+    .expect("the session expires");
     assert!(expired.contains("ExpiredToken"), "{expired}");
 
     // A caller the trust policy does not name is refused.
     let bob = new_user(&berth, "bob");
-    let e = as_caller(&berth, &bob, "sts", &["assume-role", "--role-arn", &role_arn, "--role-session-name", "bob-1"]).unwrap_err();
+    let e = as_caller(&berth, &bob, "sts", &["assume-role", "--role-arn", &role_arn, "--role-session-name", "bob-1"])
+        .unwrap_err();
     assert!(e.contains("(AccessDenied)") && e.contains("sts:AssumeRole"), "{e}");
 
     // Quotas and malformed documents.
     aws_ok(&berth, "iam", &["create-access-key", "--user-name", "bob"]);
     let e = aws_err(&berth, "iam", &["create-access-key", "--user-name", "bob"]);
     assert!(e.contains("(LimitExceeded)") && e.contains("AccessKeysPerUser: 2"), "{e}");
-    let e = aws_err(&berth, "iam", &["put-user-policy", "--user-name", "bob", "--policy-name", "p", "--policy-document", "{\"Statement\":"]);
+    let e = aws_err(
+        &berth,
+        "iam",
+        &["put-user-policy", "--user-name", "bob", "--policy-name", "p", "--policy-document", "{\"Statement\":"],
+    );
     assert!(e.contains("(MalformedPolicyDocument)"), "{e}");
     let e = aws_err(
         &berth,
         "iam",
-        &["put-user-policy", "--user-name", "bob", "--policy-name", "p", "--policy-document",
-          r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringSortOf":{"a:b":"c"}}}}"#],
+        &[
+            "put-user-policy",
+            "--user-name",
+            "bob",
+            "--policy-name",
+            "p",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringSortOf":{"a:b":"c"}}}}"#,
+        ],
     );
     assert!(e.contains("(MalformedPolicyDocument)") && e.contains("StringSortOf"), "{e}");
     let e = aws_err(&berth, "iam", &["create-user", "--user-name", "ALICE"]);

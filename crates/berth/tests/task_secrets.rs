@@ -65,7 +65,11 @@ const READ_SECRETS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Al
 fn create_execution_role(berth: &Berth, name: &str, trust: &str, policy: Option<&str>) -> String {
     let role = aws_ok(berth, "iam", &["create-role", "--role-name", name, "--assume-role-policy-document", trust]);
     if let Some(policy) = policy {
-        aws_ok(berth, "iam", &["put-role-policy", "--role-name", name, "--policy-name", "secrets", "--policy-document", policy]);
+        aws_ok(
+            berth,
+            "iam",
+            &["put-role-policy", "--role-name", name, "--policy-name", "secrets", "--policy-document", policy],
+        );
     }
     role["Role"]["Arn"].as_str().expect("a role ARN").to_string()
 }

@@ -42,7 +42,8 @@ const ADMINISTRATOR: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"A
 
 const SECRETS_READ_WRITE: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Secrets","Effect":"Allow","Action":["secretsmanager:*","kms:DescribeKey","kms:ListKeys","kms:ListAliases","kms:Decrypt","kms:GenerateDataKey"],"Resource":"*"}]}"#;
 
-const LOGS_FULL: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Logs","Effect":"Allow","Action":["logs:*"],"Resource":"*"}]}"#;
+const LOGS_FULL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Sid":"Logs","Effect":"Allow","Action":["logs:*"],"Resource":"*"}]}"#;
 
 /// Every built-in managed policy.
 pub const MANAGED: &[ManagedPolicy] = &[
@@ -106,9 +107,6 @@ mod tests {
             assert!(PolicyDocument::parse(p.document, PolicyKind::Identity).is_ok(), "{}", p.name);
             assert_eq!(by_arn(&p.arn()).map(|m| m.name), Some(p.name));
         }
-        assert_eq!(
-            MANAGED[0].arn(),
-            "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
-        );
+        assert_eq!(MANAGED[0].arn(), "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy");
     }
 }

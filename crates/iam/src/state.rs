@@ -2,9 +2,7 @@
 //! access keys' and sessions' secrets opened (they must be at hand to verify signatures).
 
 use crate::IamError;
-use crate::records::{
-    AccessKeyRecord, GroupRecord, PREFIX, PolicyRecord, RoleRecord, SessionRecord, UserRecord,
-};
+use crate::records::{AccessKeyRecord, GroupRecord, PREFIX, PolicyRecord, RoleRecord, SessionRecord, UserRecord};
 use crate::service::Sealer;
 use berth_store::SharedStore;
 use std::collections::BTreeMap;

@@ -117,8 +117,9 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         berth_lbsync::LbSync::start(elb.clone(), proxy, instances, clock.clone(), berth_lbsync::SyncOptions::default())
     });
     let discovery_config = berth_discovery::DiscoveryConfig::new(&args.region, &args.account_id);
-    let discovery =
-        berth_discovery::Discovery::open(discovery_config, store.clone(), clock.clone()).await.context("opening Cloud Map")?;
+    let discovery = berth_discovery::Discovery::open(discovery_config, store.clone(), clock.clone())
+        .await
+        .context("opening Cloud Map")?;
     let dns = match args.dns_listen {
         Some(listen) => {
             let mut config = berth_discovery::DnsServerConfig::new(listen);
@@ -186,8 +187,14 @@ impl berth_iam::Sealer for SecretsSealer {
         Box::pin(async move { self.0.seal_opaque(context, plaintext).await.map_err(|e| e.to_string()) })
     }
 
-    fn open<'a>(&'a self, context: &'a str, sealed: &'a str) -> futures::future::BoxFuture<'a, Result<Vec<u8>, String>> {
-        Box::pin(async move { self.0.open_opaque(context, sealed).await.map(|v| v.to_vec()).map_err(|e| e.to_string()) })
+    fn open<'a>(
+        &'a self,
+        context: &'a str,
+        sealed: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(
+            async move { self.0.open_opaque(context, sealed).await.map(|v| v.to_vec()).map_err(|e| e.to_string()) },
+        )
     }
 }
 

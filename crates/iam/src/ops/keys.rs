@@ -83,17 +83,10 @@ pub(super) async fn delete(iam: &Iam, req: wire::DeleteAccessKeyRequest, caller:
     let name = user_name(req.user_name, caller)?;
     let _w = iam.writes.lock().await;
     let user = users::find(iam, &name)?;
-    let found = iam
-        .read()
-        .keys
-        .get(&req.access_key_id)
-        .filter(|k| k.record.user.eq_ignore_ascii_case(&user.name))
-        .is_some();
+    let found =
+        iam.read().keys.get(&req.access_key_id).filter(|k| k.record.user.eq_ignore_ascii_case(&user.name)).is_some();
     if !found {
-        return Err(IamError::no_such_entity(format!(
-            "The Access Key with id {} cannot be found.",
-            req.access_key_id
-        )));
+        return Err(IamError::no_such_entity(format!("The Access Key with id {} cannot be found.", req.access_key_id)));
     }
     let id = req.access_key_id;
     iam.commit(Txn::new().delete(access_key_key(&id)), move |s| {

@@ -11,7 +11,7 @@ mod roles;
 pub mod sts;
 mod users;
 
-use crate::{IamError, Iam, Identity};
+use crate::{Iam, IamError, Identity};
 use serde::de::DeserializeOwned;
 use serde_json::{Value as Json, json};
 
@@ -58,7 +58,9 @@ impl Iam {
             "GetPolicyVersion" => policies::get_version(self, decode(input)?)?,
             "ListPolicies" => policies::list(self, decode(input)?)?,
             "DeletePolicy" => policies::delete(self, decode(input)?).await?,
-            "PutRolePolicy" | "PutUserPolicy" | "PutGroupPolicy" => inline::put(self, operation, &json_of(input)?).await?,
+            "PutRolePolicy" | "PutUserPolicy" | "PutGroupPolicy" => {
+                inline::put(self, operation, &json_of(input)?).await?
+            }
             "GetRolePolicy" | "GetUserPolicy" | "GetGroupPolicy" => inline::get(self, operation, &json_of(input)?)?,
             "DeleteRolePolicy" | "DeleteUserPolicy" | "DeleteGroupPolicy" => {
                 inline::delete(self, operation, &json_of(input)?).await?
@@ -196,7 +198,10 @@ pub(crate) fn merge_tags(
 ) -> Result<(), IamError> {
     for tag in new {
         if tag.key.is_empty() || tag.key.len() > 128 || tag.value.len() > 256 {
-            return Err(IamError::validation(format!("The tag {:?} is not valid: keys 1 to 128 characters, values up to 256.", tag.key)));
+            return Err(IamError::validation(format!(
+                "The tag {:?} is not valid: keys 1 to 128 characters, values up to 256.",
+                tag.key
+            )));
         }
         match existing.iter_mut().find(|(k, _)| *k == tag.key) {
             Some(entry) => entry.1 = tag.value,
@@ -210,7 +215,11 @@ pub(crate) fn merge_tags(
 }
 
 /// `Marker`/`MaxItems` paging over an ordered list: the page and the next marker.
-pub(crate) fn page<T: Clone>(items: &[T], marker: Option<&str>, max_items: Option<i32>) -> Result<(Vec<T>, Option<String>), IamError> {
+pub(crate) fn page<T: Clone>(
+    items: &[T],
+    marker: Option<&str>,
+    max_items: Option<i32>,
+) -> Result<(Vec<T>, Option<String>), IamError> {
     let start = match marker {
         Some(m) => m.parse::<usize>().map_err(|_| IamError::validation("Invalid Marker."))?,
         None => 0,

@@ -48,9 +48,7 @@ pub(crate) async fn save(iam: &Iam, role: RoleRecord) -> Result<(), IamError> {
 
 fn check_trust(text: &str) -> Result<(), IamError> {
     if text.chars().filter(|c| !c.is_whitespace()).count() > TRUST_POLICY_CHARS {
-        return Err(IamError::limit(format!(
-            "Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_CHARS}"
-        )));
+        return Err(IamError::limit(format!("Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_CHARS}")));
     }
     PolicyDocument::parse(text, PolicyKind::Trust)?;
     Ok(())
@@ -100,8 +98,7 @@ pub(super) fn get(iam: &Iam, req: wire::GetRoleRequest) -> Result<Json, IamError
 
 pub(super) fn list(iam: &Iam, req: wire::ListRolesRequest) -> Result<Json, IamError> {
     let prefix = req.path_prefix.unwrap_or_else(|| "/".into());
-    let roles: Vec<Json> =
-        iam.read().roles.values().filter(|r| r.path.starts_with(&prefix)).map(role_json).collect();
+    let roles: Vec<Json> = iam.read().roles.values().filter(|r| r.path.starts_with(&prefix)).map(role_json).collect();
     let (items, next) = page(&roles, req.marker.as_deref(), req.max_items)?;
     Ok(listed("Roles", items, next))
 }

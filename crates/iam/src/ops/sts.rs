@@ -32,8 +32,7 @@ pub(super) fn get_caller_identity(iam: &Iam, caller: &Caller) -> Json {
 }
 
 fn check_session_name(name: &str) -> Result<(), IamError> {
-    let ok = (2..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+    let ok = (2..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
     if ok {
         return Ok(());
     }
@@ -46,7 +45,10 @@ fn check_session_name(name: &str) -> Result<(), IamError> {
 pub(super) async fn assume_role(iam: &Iam, req: wire::AssumeRoleRequest, caller: &Caller) -> Result<Json, IamError> {
     check_session_name(&req.role_session_name)?;
     for (present, member) in [
-        (req.policy.is_some() || req.policy_arns.as_ref().is_some_and(|p| !p.is_empty()), "session policies (Policy, PolicyArns)"),
+        (
+            req.policy.is_some() || req.policy_arns.as_ref().is_some_and(|p| !p.is_empty()),
+            "session policies (Policy, PolicyArns)",
+        ),
         (req.serial_number.is_some() || req.token_code.is_some(), "MFA (SerialNumber, TokenCode)"),
         (req.external_id.is_some(), "ExternalId"),
         (req.source_identity.is_some(), "SourceIdentity"),

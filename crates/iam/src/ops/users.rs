@@ -84,8 +84,7 @@ pub(super) fn get(iam: &Iam, req: wire::GetUserRequest, caller: &Caller) -> Resu
 
 pub(super) fn list(iam: &Iam, req: wire::ListUsersRequest) -> Result<Json, IamError> {
     let prefix = req.path_prefix.unwrap_or_else(|| "/".into());
-    let users: Vec<Json> =
-        iam.read().users.values().filter(|u| u.path.starts_with(&prefix)).map(user_json).collect();
+    let users: Vec<Json> = iam.read().users.values().filter(|u| u.path.starts_with(&prefix)).map(user_json).collect();
     let (items, next) = page(&users, req.marker.as_deref(), req.max_items)?;
     Ok(listed("Users", items, next))
 }

@@ -169,7 +169,11 @@ pub fn parse_conditions(value: &Json, variables: bool) -> Result<Vec<Condition>,
                 other => scalar(other).map(|v| vec![v]),
             }
             .filter(|v: &Vec<String>| !v.is_empty())
-            .ok_or_else(|| malformed(format!("Syntax errors in policy: the values of {operator} {key} must be strings, numbers or booleans.")))?;
+            .ok_or_else(|| {
+                malformed(format!(
+                    "Syntax errors in policy: the values of {operator} {key} must be strings, numbers or booleans."
+                ))
+            })?;
             check_values(family, operator, &values, variables)?;
             let patterns = match family {
                 Family::StringLike => values.iter().map(|v| Pattern::value(v, variables, false)).collect(),
@@ -349,12 +353,10 @@ impl Condition {
                     | Family::NumericLessThan
                     | Family::NumericLessThanEquals
                     | Family::NumericGreaterThan
-                    | Family::NumericGreaterThanEquals => {
-                        match (actual.parse::<f64>(), expected.parse::<f64>()) {
-                            (Ok(a), Ok(e)) => ordered(self.family, a, e),
-                            _ => false,
-                        }
-                    }
+                    | Family::NumericGreaterThanEquals => match (actual.parse::<f64>(), expected.parse::<f64>()) {
+                        (Ok(a), Ok(e)) => ordered(self.family, a, e),
+                        _ => false,
+                    },
                     Family::DateEquals
                     | Family::DateLessThan
                     | Family::DateLessThanEquals

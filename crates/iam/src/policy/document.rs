@@ -128,7 +128,8 @@ impl PolicyDocument {
             return Err(malformed("Syntax errors in policy: Statement must not be empty."));
         }
         let variables = version == Some("2012-10-17");
-        let statements = list.into_iter().map(|s| parse_statement(s, kind, variables)).collect::<Result<Vec<_>, _>>()?;
+        let statements =
+            list.into_iter().map(|s| parse_statement(s, kind, variables)).collect::<Result<Vec<_>, _>>()?;
         let mut sids: Vec<&str> = statements.iter().filter_map(|s| s.sid.as_deref()).collect();
         sids.sort_unstable();
         if sids.windows(2).any(|w| w[0] == w[1]) {
@@ -139,7 +140,9 @@ impl PolicyDocument {
 }
 
 fn parse_statement(json: &Json, kind: PolicyKind, variables: bool) -> Result<Statement, PolicyError> {
-    let Json::Object(map) = json else { return Err(malformed("Syntax errors in policy: a statement is not an object.")) };
+    let Json::Object(map) = json else {
+        return Err(malformed("Syntax errors in policy: a statement is not an object."));
+    };
     let mut sid = None;
     let mut effect = None;
     let (mut actions, mut resources, mut principals, mut conditions) = (None, None, None, Vec::new());
@@ -148,7 +151,9 @@ fn parse_statement(json: &Json, kind: PolicyKind, variables: bool) -> Result<Sta
             "Sid" => {
                 let s = value.as_str().ok_or_else(|| malformed("Syntax errors in policy: Sid must be a string."))?;
                 if !s.chars().all(|c| c.is_ascii_alphanumeric()) {
-                    return Err(malformed("Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*"));
+                    return Err(malformed(
+                        "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*",
+                    ));
                 }
                 sid = Some(s.to_string());
             }
@@ -163,15 +168,18 @@ fn parse_statement(json: &Json, kind: PolicyKind, variables: bool) -> Result<Sta
                 if actions.is_some() {
                     return Err(malformed("Syntax errors in policy: a statement has both Action and NotAction."));
                 }
-                let patterns = strings(value, name)?.iter().map(|a| action_pattern(a)).collect::<Result<Vec<_>, _>>()?;
+                let patterns =
+                    strings(value, name)?.iter().map(|a| action_pattern(a)).collect::<Result<Vec<_>, _>>()?;
                 actions = Some(if name == "Action" { Matches::Any(patterns) } else { Matches::NoneOf(patterns) });
             }
             "Resource" | "NotResource" => {
                 if resources.is_some() {
                     return Err(malformed("Syntax errors in policy: a statement has both Resource and NotResource."));
                 }
-                let patterns =
-                    strings(value, name)?.iter().map(|r| resource_pattern(r, variables)).collect::<Result<Vec<_>, _>>()?;
+                let patterns = strings(value, name)?
+                    .iter()
+                    .map(|r| resource_pattern(r, variables))
+                    .collect::<Result<Vec<_>, _>>()?;
                 resources = Some(if name == "Resource" { Matches::Any(patterns) } else { Matches::NoneOf(patterns) });
             }
             "Principal" | "NotPrincipal" => {
@@ -239,7 +247,9 @@ fn action_pattern(text: &str) -> Result<Pattern, PolicyError> {
         {
             Ok(Pattern::action(text))
         }
-        _ => Err(malformed(format!("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc. ({text})"))),
+        _ => Err(malformed(format!(
+            "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc. ({text})"
+        ))),
     }
 }
 
@@ -268,7 +278,10 @@ fn parse_principals(value: &Json) -> Result<Vec<PrincipalId>, PolicyError> {
                 for id in strings(ids, "Principal").map_err(|_| bad())? {
                     out.push(match kind.as_str() {
                         "AWS" if id == "*" => PrincipalId::Anyone,
-                        "AWS" if is_account_id(&id) || (id.starts_with("arn:aws:iam::") || id.starts_with("arn:aws:sts::")) => {
+                        "AWS"
+                            if is_account_id(&id)
+                                || (id.starts_with("arn:aws:iam::") || id.starts_with("arn:aws:sts::")) =>
+                        {
                             PrincipalId::Aws(id)
                         }
                         "Service" if id.contains('.') => PrincipalId::Service(id),

@@ -39,7 +39,11 @@ pub trait Variables {
 impl Pattern {
     /// An action pattern (`ecs:Describe*`, `*`).
     pub fn action(text: &str) -> Self {
-        Self { text: text.to_string(), case_insensitive: true, pieces: vec![Piece::Text(compile(&text.to_lowercase()))] }
+        Self {
+            text: text.to_string(),
+            case_insensitive: true,
+            pieces: vec![Piece::Text(compile(&text.to_lowercase()))],
+        }
     }
 
     /// A resource pattern; with `variables`, `${...}` is a policy variable.

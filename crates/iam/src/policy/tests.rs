@@ -59,7 +59,8 @@ const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow"
 const ALLOW_ECS_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:Describe*","ecs:List*"],"Resource":"*"}]}"#;
 const ALLOW_PROD: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Prod","Effect":"Allow","Action":"ecs:*","Resource":"arn:aws:ecs:*:111122223333:cluster/prod*"}]}"#;
 const DENY_DELETE: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"NoDelete","Effect":"Deny","Action":"ecs:Delete*","Resource":"*"}]}"#;
-const NOT_ACTION_IAM: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}]}"#;
+const NOT_ACTION_IAM: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}]}"#;
 const DENY_NOT_RESOURCE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"ecs:*","NotResource":"arn:aws:ecs:us-east-1:111122223333:cluster/prod"}]}"#;
 const ALLOW_NOT_RESOURCE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:*","NotResource":"arn:aws:secretsmanager:*:*:secret:admin/*"}]}"#;
 const USER_FOLDER: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:us-east-1:111122223333:secret:home/${aws:username}/*"}]}"#;
@@ -113,10 +114,12 @@ const MULTI_STMT: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"A","Eff
 const QMARK_RESOURCE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:*","Resource":"arn:aws:logs:us-east-1:111122223333:log-group:/ecs/app-?:*"}]}"#;
 const DENY_PASSROLE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"iam:PassRole","Resource":"arn:aws:iam::111122223333:role/admin"}]}"#;
 const ALLOW_PASSROLE_ECS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:PassRole","Resource":"*","Condition":{"StringEquals":{"iam:PassedToService":"ecs-tasks.amazonaws.com"}}}]}"#;
-const CASE_ACTION: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ECS:describeclusters","Resource":"*"}}"#;
+const CASE_ACTION: &str =
+    r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ECS:describeclusters","Resource":"*"}}"#;
 const CASE_RESOURCE: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecs:*","Resource":"arn:aws:ecs:us-east-1:111122223333:cluster/Prod"}}"#;
 const DENY_NOT_ACTION: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","NotAction":["ecs:Describe*","ecs:List*"],"Resource":"*"}]}"#;
-const REGION_STAR: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecs:*","Resource":"arn:aws:ecs:*:*:*"}}"#;
+const REGION_STAR: &str =
+    r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecs:*","Resource":"arn:aws:ecs:*:*:*"}}"#;
 const TASKDEF: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecs:RegisterTaskDefinition","Resource":"arn:aws:ecs:us-east-1:111122223333:task-definition/web:*"}}"#;
 const STAR_CROSS_SLASH: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecs:*","Resource":"arn:aws:ecs:us-east-1:111122223333:task/*"}}"#;
 const NUM_MALFORMED_CTX: &str = NUM_LT;
@@ -133,10 +136,8 @@ const SECRET_POLICY_ROLE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effec
 const SECRET_POLICY_COND: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#;
 const REPO_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:user/alice","arn:aws:iam::111122223333:user/carol"]},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}"#;
 
+#[rustfmt::skip]
 fn cases() -> Vec<Case> {
-    let prod_b = "arn:aws:ecs:us-east-1:111122223333:cluster/prod-b";
-    let dev = "arn:aws:ecs:us-east-1:111122223333:cluster/dev";
-    let _ = (prod_b, dev);
     vec![
         // --- the basics: default deny, allow, explicit deny wins
         c("no policies: implicit deny", &[], "ecs:ListClusters", "*", &[], I),
@@ -367,6 +368,7 @@ fn run(case: &Case) -> Decision {
 }
 
 /// Documents IAM refuses, with the kind they are put as.
+#[rustfmt::skip]
 const MALFORMED: &[(&str, PolicyKind, &str)] = &[
     ("not json", PolicyKind::Identity, "{"),
     ("an array", PolicyKind::Identity, "[]"),
@@ -435,11 +437,20 @@ fn well_formed_trust_and_resource_policies_parse() {
     let doc = PolicyDocument::parse(trust, PolicyKind::Trust).expect("parses");
     let ecs = RequestPrincipal { service: Some("ecs-tasks.amazonaws.com".into()), ..Default::default() };
     let ctx = Context::new();
-    let req = |p| Request { principal: p, action: "sts:AssumeRole", resource: "arn:aws:iam::111122223333:role/r", context: &ctx };
+    let req = |p| Request {
+        principal: p,
+        action: "sts:AssumeRole",
+        resource: "arn:aws:iam::111122223333:role/r",
+        context: &ctx,
+    };
     assert_eq!(evaluate_trust(&doc, &req(&ecs)), Trust::Direct);
     let alice = RequestPrincipal { arn: ALICE.into(), account: ACCT.into(), ..Default::default() };
     assert_eq!(evaluate_trust(&doc, &req(&alice)), Trust::Direct);
-    let bob = RequestPrincipal { arn: "arn:aws:iam::111122223333:user/bob".into(), account: ACCT.into(), ..Default::default() };
+    let bob = RequestPrincipal {
+        arn: "arn:aws:iam::111122223333:user/bob".into(),
+        account: ACCT.into(),
+        ..Default::default()
+    };
     assert_eq!(evaluate_trust(&doc, &req(&bob)), Trust::Denied);
     let account = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}}"#;
     let doc = PolicyDocument::parse(account, PolicyKind::Trust).expect("parses");
@@ -456,5 +467,8 @@ fn denial_messages_are_aws_words() {
          arn:aws:ecs:us-east-1:111122223333:cluster/x because no identity-based policy allows the ecs:CreateCluster action"
     );
     let d = Decision::ExplicitDeny { policy: Arc::from("p"), statement: "#1".into(), source: Source::Identity };
-    assert!(d.denial_message(ALICE, "ecs:DeleteCluster", "*").ends_with("with an explicit deny in an identity-based policy"));
+    assert!(
+        d.denial_message(ALICE, "ecs:DeleteCluster", "*")
+            .ends_with("with an explicit deny in an identity-based policy")
+    );
 }

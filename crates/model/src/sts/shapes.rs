@@ -31,48 +31,227 @@ pub static SCHEMA: crate::schema::Schema = crate::schema::Schema {
     api_version: "2011-06-15",
     operations: &[
         ("AssumeRole", Some("AssumeRoleRequest"), Some("AssumeRoleResponse"), Some("AssumeRoleResult")),
-        ("AssumeRoleWithSAML", Some("AssumeRoleWithSAMLRequest"), Some("AssumeRoleWithSAMLResponse"), Some("AssumeRoleWithSAMLResult")),
-        ("AssumeRoleWithWebIdentity", Some("AssumeRoleWithWebIdentityRequest"), Some("AssumeRoleWithWebIdentityResponse"), Some("AssumeRoleWithWebIdentityResult")),
+        (
+            "AssumeRoleWithSAML",
+            Some("AssumeRoleWithSAMLRequest"),
+            Some("AssumeRoleWithSAMLResponse"),
+            Some("AssumeRoleWithSAMLResult"),
+        ),
+        (
+            "AssumeRoleWithWebIdentity",
+            Some("AssumeRoleWithWebIdentityRequest"),
+            Some("AssumeRoleWithWebIdentityResponse"),
+            Some("AssumeRoleWithWebIdentityResult"),
+        ),
         ("AssumeRoot", Some("AssumeRootRequest"), Some("AssumeRootResponse"), Some("AssumeRootResult")),
-        ("DecodeAuthorizationMessage", Some("DecodeAuthorizationMessageRequest"), Some("DecodeAuthorizationMessageResponse"), Some("DecodeAuthorizationMessageResult")),
-        ("GetAccessKeyInfo", Some("GetAccessKeyInfoRequest"), Some("GetAccessKeyInfoResponse"), Some("GetAccessKeyInfoResult")),
-        ("GetCallerIdentity", Some("GetCallerIdentityRequest"), Some("GetCallerIdentityResponse"), Some("GetCallerIdentityResult")),
-        ("GetDelegatedAccessToken", Some("GetDelegatedAccessTokenRequest"), Some("GetDelegatedAccessTokenResponse"), Some("GetDelegatedAccessTokenResult")),
-        ("GetFederationToken", Some("GetFederationTokenRequest"), Some("GetFederationTokenResponse"), Some("GetFederationTokenResult")),
-        ("GetSessionToken", Some("GetSessionTokenRequest"), Some("GetSessionTokenResponse"), Some("GetSessionTokenResult")),
-        ("GetWebIdentityToken", Some("GetWebIdentityTokenRequest"), Some("GetWebIdentityTokenResponse"), Some("GetWebIdentityTokenResult")),
+        (
+            "DecodeAuthorizationMessage",
+            Some("DecodeAuthorizationMessageRequest"),
+            Some("DecodeAuthorizationMessageResponse"),
+            Some("DecodeAuthorizationMessageResult"),
+        ),
+        (
+            "GetAccessKeyInfo",
+            Some("GetAccessKeyInfoRequest"),
+            Some("GetAccessKeyInfoResponse"),
+            Some("GetAccessKeyInfoResult"),
+        ),
+        (
+            "GetCallerIdentity",
+            Some("GetCallerIdentityRequest"),
+            Some("GetCallerIdentityResponse"),
+            Some("GetCallerIdentityResult"),
+        ),
+        (
+            "GetDelegatedAccessToken",
+            Some("GetDelegatedAccessTokenRequest"),
+            Some("GetDelegatedAccessTokenResponse"),
+            Some("GetDelegatedAccessTokenResult"),
+        ),
+        (
+            "GetFederationToken",
+            Some("GetFederationTokenRequest"),
+            Some("GetFederationTokenResponse"),
+            Some("GetFederationTokenResult"),
+        ),
+        (
+            "GetSessionToken",
+            Some("GetSessionTokenRequest"),
+            Some("GetSessionTokenResponse"),
+            Some("GetSessionTokenResult"),
+        ),
+        (
+            "GetWebIdentityToken",
+            Some("GetWebIdentityTokenRequest"),
+            Some("GetWebIdentityTokenResponse"),
+            Some("GetWebIdentityTokenResult"),
+        ),
     ],
     shapes: &[
-        ("AssumeRoleRequest", Kind::Structure(&[("RoleArn", "arnType"), ("RoleSessionName", "roleSessionNameType"), ("PolicyArns", "policyDescriptorListType"), ("Policy", "unrestrictedSessionPolicyDocumentType"), ("DurationSeconds", "roleDurationSecondsType"), ("Tags", "tagListType"), ("TransitiveTagKeys", "tagKeyListType"), ("ExternalId", "externalIdType"), ("SerialNumber", "serialNumberType"), ("TokenCode", "tokenCodeType"), ("SourceIdentity", "sourceIdentityType"), ("ProvidedContexts", "ProvidedContextsListType")])),
-        ("AssumeRoleResponse", Kind::Structure(&[("Credentials", "Credentials"), ("AssumedRoleUser", "AssumedRoleUser"), ("PackedPolicySize", "nonNegativeIntegerType"), ("SourceIdentity", "sourceIdentityType")])),
-        ("AssumeRoleWithSAMLRequest", Kind::Structure(&[("RoleArn", "arnType"), ("PrincipalArn", "arnType"), ("SAMLAssertion", "SAMLAssertionType"), ("PolicyArns", "policyDescriptorListType"), ("Policy", "sessionPolicyDocumentType"), ("DurationSeconds", "roleDurationSecondsType")])),
-        ("AssumeRoleWithSAMLResponse", Kind::Structure(&[("Credentials", "Credentials"), ("AssumedRoleUser", "AssumedRoleUser"), ("PackedPolicySize", "nonNegativeIntegerType"), ("Subject", "Subject"), ("SubjectType", "SubjectType"), ("Issuer", "Issuer"), ("Audience", "Audience"), ("NameQualifier", "NameQualifier"), ("SourceIdentity", "sourceIdentityType")])),
-        ("AssumeRoleWithWebIdentityRequest", Kind::Structure(&[("RoleArn", "arnType"), ("RoleSessionName", "roleSessionNameType"), ("WebIdentityToken", "clientTokenType"), ("ProviderId", "urlType"), ("PolicyArns", "policyDescriptorListType"), ("Policy", "sessionPolicyDocumentType"), ("DurationSeconds", "roleDurationSecondsType")])),
-        ("AssumeRoleWithWebIdentityResponse", Kind::Structure(&[("Credentials", "Credentials"), ("SubjectFromWebIdentityToken", "webIdentitySubjectType"), ("AssumedRoleUser", "AssumedRoleUser"), ("PackedPolicySize", "nonNegativeIntegerType"), ("Provider", "Issuer"), ("Audience", "Audience"), ("SourceIdentity", "sourceIdentityType")])),
-        ("AssumeRootRequest", Kind::Structure(&[("TargetPrincipal", "TargetPrincipalType"), ("TaskPolicyArn", "PolicyDescriptorType"), ("DurationSeconds", "RootDurationSecondsType")])),
-        ("AssumeRootResponse", Kind::Structure(&[("Credentials", "Credentials"), ("SourceIdentity", "sourceIdentityType")])),
+        (
+            "AssumeRoleRequest",
+            Kind::Structure(&[
+                ("RoleArn", "arnType"),
+                ("RoleSessionName", "roleSessionNameType"),
+                ("PolicyArns", "policyDescriptorListType"),
+                ("Policy", "unrestrictedSessionPolicyDocumentType"),
+                ("DurationSeconds", "roleDurationSecondsType"),
+                ("Tags", "tagListType"),
+                ("TransitiveTagKeys", "tagKeyListType"),
+                ("ExternalId", "externalIdType"),
+                ("SerialNumber", "serialNumberType"),
+                ("TokenCode", "tokenCodeType"),
+                ("SourceIdentity", "sourceIdentityType"),
+                ("ProvidedContexts", "ProvidedContextsListType"),
+            ]),
+        ),
+        (
+            "AssumeRoleResponse",
+            Kind::Structure(&[
+                ("Credentials", "Credentials"),
+                ("AssumedRoleUser", "AssumedRoleUser"),
+                ("PackedPolicySize", "nonNegativeIntegerType"),
+                ("SourceIdentity", "sourceIdentityType"),
+            ]),
+        ),
+        (
+            "AssumeRoleWithSAMLRequest",
+            Kind::Structure(&[
+                ("RoleArn", "arnType"),
+                ("PrincipalArn", "arnType"),
+                ("SAMLAssertion", "SAMLAssertionType"),
+                ("PolicyArns", "policyDescriptorListType"),
+                ("Policy", "sessionPolicyDocumentType"),
+                ("DurationSeconds", "roleDurationSecondsType"),
+            ]),
+        ),
+        (
+            "AssumeRoleWithSAMLResponse",
+            Kind::Structure(&[
+                ("Credentials", "Credentials"),
+                ("AssumedRoleUser", "AssumedRoleUser"),
+                ("PackedPolicySize", "nonNegativeIntegerType"),
+                ("Subject", "Subject"),
+                ("SubjectType", "SubjectType"),
+                ("Issuer", "Issuer"),
+                ("Audience", "Audience"),
+                ("NameQualifier", "NameQualifier"),
+                ("SourceIdentity", "sourceIdentityType"),
+            ]),
+        ),
+        (
+            "AssumeRoleWithWebIdentityRequest",
+            Kind::Structure(&[
+                ("RoleArn", "arnType"),
+                ("RoleSessionName", "roleSessionNameType"),
+                ("WebIdentityToken", "clientTokenType"),
+                ("ProviderId", "urlType"),
+                ("PolicyArns", "policyDescriptorListType"),
+                ("Policy", "sessionPolicyDocumentType"),
+                ("DurationSeconds", "roleDurationSecondsType"),
+            ]),
+        ),
+        (
+            "AssumeRoleWithWebIdentityResponse",
+            Kind::Structure(&[
+                ("Credentials", "Credentials"),
+                ("SubjectFromWebIdentityToken", "webIdentitySubjectType"),
+                ("AssumedRoleUser", "AssumedRoleUser"),
+                ("PackedPolicySize", "nonNegativeIntegerType"),
+                ("Provider", "Issuer"),
+                ("Audience", "Audience"),
+                ("SourceIdentity", "sourceIdentityType"),
+            ]),
+        ),
+        (
+            "AssumeRootRequest",
+            Kind::Structure(&[
+                ("TargetPrincipal", "TargetPrincipalType"),
+                ("TaskPolicyArn", "PolicyDescriptorType"),
+                ("DurationSeconds", "RootDurationSecondsType"),
+            ]),
+        ),
+        (
+            "AssumeRootResponse",
+            Kind::Structure(&[("Credentials", "Credentials"), ("SourceIdentity", "sourceIdentityType")]),
+        ),
         ("AssumedRoleUser", Kind::Structure(&[("AssumedRoleId", "assumedRoleIdType"), ("Arn", "arnType")])),
         ("Audience", Kind::String),
-        ("Credentials", Kind::Structure(&[("AccessKeyId", "accessKeyIdType"), ("SecretAccessKey", "accessKeySecretType"), ("SessionToken", "tokenType"), ("Expiration", "dateType")])),
+        (
+            "Credentials",
+            Kind::Structure(&[
+                ("AccessKeyId", "accessKeyIdType"),
+                ("SecretAccessKey", "accessKeySecretType"),
+                ("SessionToken", "tokenType"),
+                ("Expiration", "dateType"),
+            ]),
+        ),
         ("DecodeAuthorizationMessageRequest", Kind::Structure(&[("EncodedMessage", "encodedMessageType")])),
         ("DecodeAuthorizationMessageResponse", Kind::Structure(&[("DecodedMessage", "decodedMessageType")])),
         ("FederatedUser", Kind::Structure(&[("FederatedUserId", "federatedIdType"), ("Arn", "arnType")])),
         ("GetAccessKeyInfoRequest", Kind::Structure(&[("AccessKeyId", "accessKeyIdType")])),
         ("GetAccessKeyInfoResponse", Kind::Structure(&[("Account", "accountType")])),
         ("GetCallerIdentityRequest", Kind::Structure(&[])),
-        ("GetCallerIdentityResponse", Kind::Structure(&[("UserId", "userIdType"), ("Account", "accountType"), ("Arn", "arnType")])),
+        (
+            "GetCallerIdentityResponse",
+            Kind::Structure(&[("UserId", "userIdType"), ("Account", "accountType"), ("Arn", "arnType")]),
+        ),
         ("GetDelegatedAccessTokenRequest", Kind::Structure(&[("TradeInToken", "tradeInTokenType")])),
-        ("GetDelegatedAccessTokenResponse", Kind::Structure(&[("Credentials", "Credentials"), ("PackedPolicySize", "nonNegativeIntegerType"), ("AssumedPrincipal", "arnType")])),
-        ("GetFederationTokenRequest", Kind::Structure(&[("Name", "userNameType"), ("Policy", "sessionPolicyDocumentType"), ("PolicyArns", "policyDescriptorListType"), ("DurationSeconds", "durationSecondsType"), ("Tags", "tagListType")])),
-        ("GetFederationTokenResponse", Kind::Structure(&[("Credentials", "Credentials"), ("FederatedUser", "FederatedUser"), ("PackedPolicySize", "nonNegativeIntegerType")])),
-        ("GetSessionTokenRequest", Kind::Structure(&[("DurationSeconds", "durationSecondsType"), ("SerialNumber", "serialNumberType"), ("TokenCode", "tokenCodeType")])),
+        (
+            "GetDelegatedAccessTokenResponse",
+            Kind::Structure(&[
+                ("Credentials", "Credentials"),
+                ("PackedPolicySize", "nonNegativeIntegerType"),
+                ("AssumedPrincipal", "arnType"),
+            ]),
+        ),
+        (
+            "GetFederationTokenRequest",
+            Kind::Structure(&[
+                ("Name", "userNameType"),
+                ("Policy", "sessionPolicyDocumentType"),
+                ("PolicyArns", "policyDescriptorListType"),
+                ("DurationSeconds", "durationSecondsType"),
+                ("Tags", "tagListType"),
+            ]),
+        ),
+        (
+            "GetFederationTokenResponse",
+            Kind::Structure(&[
+                ("Credentials", "Credentials"),
+                ("FederatedUser", "FederatedUser"),
+                ("PackedPolicySize", "nonNegativeIntegerType"),
+            ]),
+        ),
+        (
+            "GetSessionTokenRequest",
+            Kind::Structure(&[
+                ("DurationSeconds", "durationSecondsType"),
+                ("SerialNumber", "serialNumberType"),
+                ("TokenCode", "tokenCodeType"),
+            ]),
+        ),
         ("GetSessionTokenResponse", Kind::Structure(&[("Credentials", "Credentials")])),
-        ("GetWebIdentityTokenRequest", Kind::Structure(&[("Audience", "webIdentityTokenAudienceListType"), ("DurationSeconds", "webIdentityTokenDurationSecondsType"), ("SigningAlgorithm", "jwtAlgorithmType"), ("Tags", "tagListType")])),
-        ("GetWebIdentityTokenResponse", Kind::Structure(&[("WebIdentityToken", "webIdentityTokenType"), ("Expiration", "dateType")])),
+        (
+            "GetWebIdentityTokenRequest",
+            Kind::Structure(&[
+                ("Audience", "webIdentityTokenAudienceListType"),
+                ("DurationSeconds", "webIdentityTokenDurationSecondsType"),
+                ("SigningAlgorithm", "jwtAlgorithmType"),
+                ("Tags", "tagListType"),
+            ]),
+        ),
+        (
+            "GetWebIdentityTokenResponse",
+            Kind::Structure(&[("WebIdentityToken", "webIdentityTokenType"), ("Expiration", "dateType")]),
+        ),
         ("Issuer", Kind::String),
         ("NameQualifier", Kind::String),
         ("PolicyDescriptorType", Kind::Structure(&[("arn", "arnType")])),
-        ("ProvidedContext", Kind::Structure(&[("ProviderArn", "arnType"), ("ContextAssertion", "contextAssertionType")])),
+        (
+            "ProvidedContext",
+            Kind::Structure(&[("ProviderArn", "arnType"), ("ContextAssertion", "contextAssertionType")]),
+        ),
         ("ProvidedContextsListType", Kind::List("ProvidedContext")),
         ("RootDurationSecondsType", Kind::Integer),
         ("SAMLAssertionType", Kind::String),
@@ -395,8 +574,7 @@ pub struct GetAccessKeyInfoResponse {
 
 /// The `GetCallerIdentityRequest` shape of STS (botocore `sts/2011-06-15`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GetCallerIdentityRequest {
-}
+pub struct GetCallerIdentityRequest {}
 
 /// The `GetCallerIdentityResponse` shape of STS (botocore `sts/2011-06-15`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -547,4 +725,3 @@ pub struct Tag {
     #[serde(rename = "Value")]
     pub value: String,
 }
-

@@ -191,7 +191,8 @@ impl Secrets {
     /// AWS managed key `alias/aws/secretsmanager`: an envelope as JSON text. Rotating the master key re-wraps the
     /// key's material, so these stay readable.
     pub async fn seal_opaque(&self, context: &str, plaintext: &[u8]) -> Result<String, SecretsError> {
-        let envelope = self.seal_value(SECRETS_MANAGER_ALIAS, context, plaintext).await.map_err(KeyUseError::into_kms)?;
+        let envelope =
+            self.seal_value(SECRETS_MANAGER_ALIAS, context, plaintext).await.map_err(KeyUseError::into_kms)?;
         serde_json::to_string(&envelope).map_err(|e| SecretsError::internal("InternalServiceError", &e))
     }
 
