@@ -133,7 +133,6 @@ pub fn check_headers<'a>(
     let authorization = header(headers, "authorization").ok_or(SigV4Error::Missing)?;
     let parsed = sigv4::parse_authorization(authorization)?;
     let principal = credentials.get(&parsed.access_key_id).ok_or(SigV4Error::UnknownKey)?;
-    check_session(&principal, headers, now_unix)?;
     let amz_date = header(headers, "x-amz-date").ok_or_else(|| {
         SigV4Error::Incomplete(
             "The request must carry an X-Amz-Date header when it is signed in the Authorization header.".into(),
@@ -142,6 +141,7 @@ pub fn check_headers<'a>(
     sigv4::check_scope(&parsed, scope.region, scope.service)?;
     sigv4::check_time(&parsed, amz_date, now_unix)?;
     sigv4::check_signed_headers(&parsed, headers.keys().map(http::HeaderName::as_str))?;
+    check_session(&principal, headers, now_unix)?;
     Ok(Pending { principal, _credentials: std::marker::PhantomData, header: parsed, amz_date: amz_date.to_string() })
 }
 
