@@ -26,5 +26,8 @@ pub mod records;
 mod service;
 pub mod state;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::IamError;
 pub use service::{Authz, EncodeOnly, Iam, IamConfig, Identity, KeyLookup, Quotas, Sealer};
