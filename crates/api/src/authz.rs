@@ -296,6 +296,43 @@ fn resource(iam: &Iam, place: &Place<'_>, prefix: &str, operation: &str, input: 
     }
 }
 
+/// The registry's `/v2/` under IAM: a pull or push is the ECR action it stands for (`ecr:BatchGetImage`,
+/// `ecr:GetDownloadUrlForLayer`, `ecr:PutImage`, `ecr:InitiateLayerUpload` ...) on the repository, evaluated for
+/// the principal whose access key obtained the token (the root key and agents' tokens pass).
+pub struct RegistryAccess {
+    /// IAM.
+    pub iam: std::sync::Arc<Iam>,
+    /// The root access key ids.
+    pub root_keys: Vec<String>,
+}
+
+impl berth_registry::AccessPolicy for RegistryAccess {
+    fn authorize(&self, access_key_id: &str, action: &str, resource: &str) -> Result<(), String> {
+        if self.root_keys.iter().any(|k| k == access_key_id) {
+            tracing::debug!(target: "berth::audit", principal = "account root", %action, %resource, allowed = true,
+                reason = "account root");
+            return Ok(());
+        }
+        let Some(found) = self.iam.lookup_key(access_key_id) else {
+            tracing::info!(target: "berth::audit", access_key = %access_key_id, %action, %resource, allowed = false,
+                reason = "the key the token was issued to is gone");
+            return Err(format!("the access key {access_key_id} this token was issued to no longer exists"));
+        };
+        let decision = self.iam.authorize(Authz {
+            identity: &found.identity,
+            arn: &found.arn,
+            action,
+            resource,
+            context: Context::new(),
+            resource_policy: None,
+        });
+        let allowed = decision.allowed();
+        tracing::info!(target: "berth::audit", principal = %found.arn, %action, %resource, allowed,
+            reason = %decision.reason());
+        if allowed { Ok(()) } else { Err(decision.denial_message(&found.arn, action, resource)) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

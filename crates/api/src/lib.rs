@@ -31,7 +31,7 @@
 mod agent;
 mod agent_secrets;
 pub mod auth;
-mod authz;
+pub mod authz;
 mod autoscaling;
 pub mod body;
 mod cloudwatch;

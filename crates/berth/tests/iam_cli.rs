@@ -172,6 +172,38 @@ fn users_policies_sessions_and_the_root_with_the_aws_cli() {
         .unwrap_err();
     assert!(e.contains("(AccessDenied)") && e.contains("sts:AssumeRole"), "{e}");
 
+    // The registry's /v2/ is authorized as the ECR action each request stands for, for the key that got the token.
+    aws_ok(&berth, "ecr", &["create-repository", "--repository-name", "app"]);
+    let may_token = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}}"#;
+    aws_ok(
+        &berth,
+        "iam",
+        &["put-user-policy", "--user-name", "alice", "--policy-name", "ecr-token", "--policy-document", may_token],
+    );
+    let auth = as_caller(&berth, &alice, "ecr", &["get-authorization-token"]).expect("alice gets a registry token");
+    let basic = format!("Basic {}", auth["authorizationData"][0]["authorizationToken"].as_str().unwrap());
+    let tags = format!("{}/v2/app/tags/list", berth.url());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let get = |url: &str| {
+        runtime.block_on(async {
+            let response = reqwest::Client::new().get(url).header("authorization", &basic).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    };
+    let (status, body) = get(&tags);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains(&format!("User: {alice_arn} is not authorized to perform: ecr:ListImages")), "{body}");
+    let may_list = format!(
+        r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"ecr:ListImages","Resource":"arn:aws:ecr:us-east-1:{account}:repository/app"}}}}"#
+    );
+    aws_ok(
+        &berth,
+        "iam",
+        &["put-user-policy", "--user-name", "alice", "--policy-name", "ecr-list", "--policy-document", &may_list],
+    );
+    let (status, body) = get(&tags);
+    assert_eq!(status, 200, "{body}");
+
     // Quotas and malformed documents.
     aws_ok(&berth, "iam", &["create-access-key", "--user-name", "bob"]);
     let e = aws_err(&berth, "iam", &["create-access-key", "--user-name", "bob"]);

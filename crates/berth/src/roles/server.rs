@@ -138,6 +138,10 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let iam = berth_iam::Iam::open(iam_config, store.clone(), clock.clone(), Arc::new(SecretsSealer(secrets.clone())))
         .await
         .context("opening IAM")?;
+    registry.set_access_policy(Arc::new(berth_api::authz::RegistryAccess {
+        iam: iam.clone(),
+        root_keys: vec![credentials.0.access_key_id.clone()],
+    }));
     let principal = Principal {
         access_key_id: credentials.0.access_key_id.clone(),
         secret_access_key: credentials.0.secret_access_key.clone(),
