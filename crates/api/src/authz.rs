@@ -346,6 +346,70 @@ mod tests {
         assert!(passed_roles("ecs", "ListClusters", &run).is_empty());
     }
 
+    async fn iam() -> std::sync::Arc<Iam> {
+        let store: berth_store::SharedStore = std::sync::Arc::new(berth_store::MemoryStore::new());
+        let clock: std::sync::Arc<dyn berth_model::clock::Clock> =
+            std::sync::Arc::new(berth_model::clock::ManualClock::new(1_800_000_000.0));
+        let config = berth_iam::IamConfig::new("111122223333");
+        Iam::open(config, store, clock, std::sync::Arc::new(berth_iam::EncodeOnly)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn resources_are_the_arns_requests_name() {
+        let iam = iam().await;
+        let place = Place { region: "us-east-1", account: "111122223333", now: 0.0 };
+        let a = "arn:aws:ecs:us-east-1:111122223333";
+        let cases: &[(&str, &str, serde_json::Value, &str)] = &[
+            ("ecs", "CreateCluster", serde_json::json!({"clusterName": "prod"}), "cluster/prod"),
+            ("ecs", "DescribeClusters", serde_json::json!({"clusters": ["prod"]}), "cluster/prod"),
+            ("ecs", "DescribeClusters", serde_json::json!({"clusters": ["a", "b"]}), "*"),
+            ("ecs", "ListServices", serde_json::json!({"cluster": "prod"}), "*"),
+            (
+                "ecs",
+                "RunTask",
+                serde_json::json!({"cluster": "prod", "taskDefinition": "web:3"}),
+                "task-definition/web:3",
+            ),
+            ("ecs", "RunTask", serde_json::json!({"taskDefinition": "web"}), "task-definition/web:*"),
+            ("ecs", "CreateService", serde_json::json!({"cluster": "prod", "serviceName": "api"}), "service/prod/api"),
+            ("ecs", "UpdateService", serde_json::json!({"service": "api"}), "service/default/api"),
+            ("ecs", "StopTask", serde_json::json!({"cluster": "prod", "task": "abc"}), "task/prod/abc"),
+            ("ecs", "UpdateCluster", serde_json::json!({"cluster": format!("{a}:cluster/x")}), "cluster/x"),
+        ];
+        for (prefix, op, input, want) in cases {
+            let got = resource(&iam, &place, prefix, op, input).arn;
+            let want = if *want == "*" { "*".to_string() } else { format!("{a}:{want}") };
+            assert_eq!(got, want, "{prefix}:{op} {input}");
+        }
+        let other = |prefix: &str, input: serde_json::Value| resource(&iam, &place, prefix, "X", &input).arn;
+        assert_eq!(
+            other("ecr", serde_json::json!({"repositoryName": "app"})),
+            "arn:aws:ecr:us-east-1:111122223333:repository/app"
+        );
+        assert_eq!(
+            other("logs", serde_json::json!({"logGroupName": "/ecs/a"})),
+            "arn:aws:logs:us-east-1:111122223333:log-group:/ecs/a:*"
+        );
+        assert_eq!(
+            other("ssm", serde_json::json!({"Name": "/a/b"})),
+            "arn:aws:ssm:us-east-1:111122223333:parameter/a/b"
+        );
+        assert_eq!(
+            other("secretsmanager", serde_json::json!({"SecretId": "db"})),
+            "arn:aws:secretsmanager:us-east-1:111122223333:secret:db"
+        );
+        assert_eq!(other("iam", serde_json::json!({"UserName": "bob"})), "arn:aws:iam::111122223333:user/bob");
+        assert_eq!(
+            other("kms", serde_json::json!({"KeyId": "alias/app"})),
+            "arn:aws:kms:us-east-1:111122223333:alias/app"
+        );
+        assert_eq!(other("servicediscovery", serde_json::json!({"Id": "x"})), "*");
+        // The cluster is a condition key wherever it is known.
+        let run =
+            resource(&iam, &place, "ecs", "RunTask", &serde_json::json!({"cluster": "prod", "taskDefinition": "w:1"}));
+        assert_eq!(run.cluster.as_deref(), Some("arn:aws:ecs:us-east-1:111122223333:cluster/prod"));
+    }
+
     #[test]
     fn request_tags_become_condition_keys() {
         let mut context = Context::new();
