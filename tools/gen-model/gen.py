@@ -47,6 +47,8 @@ SERVICES = {
     "secretsmanager": "2017-10-17",
     "ssm": "2014-11-06",
     "kms": "2014-11-01",
+    "iam": "2010-05-08",
+    "sts": "2011-06-15",
 }
 
 # Services served only in part, whose models are large (SSM has 140+ operations and 1,500 shapes): only the shapes
@@ -63,6 +65,17 @@ OPERATION_SUBSETS = {
         "EnableKey", "DisableKey", "Encrypt", "Decrypt", "GenerateDataKey", "ScheduleKeyDeletion",
         "CancelKeyDeletion", "TagResource", "UntagResource", "ListResourceTags", "GetKeyRotationStatus",
     ],
+    "iam": [
+        "CreateUser", "GetUser", "ListUsers", "DeleteUser", "CreateAccessKey", "ListAccessKeys", "DeleteAccessKey",
+        "CreateRole", "GetRole", "ListRoles", "DeleteRole", "PutRolePolicy", "GetRolePolicy", "DeleteRolePolicy",
+        "ListRolePolicies", "PutUserPolicy", "GetUserPolicy", "DeleteUserPolicy", "ListUserPolicies", "CreatePolicy",
+        "GetPolicy", "GetPolicyVersion", "DeletePolicy", "ListPolicies", "AttachRolePolicy", "DetachRolePolicy",
+        "AttachUserPolicy", "DetachUserPolicy", "ListAttachedRolePolicies", "ListAttachedUserPolicies",
+        "CreateGroup", "GetGroup", "DeleteGroup", "ListGroups", "AddUserToGroup", "RemoveUserFromGroup",
+        "PutGroupPolicy", "GetGroupPolicy", "DeleteGroupPolicy", "AttachGroupPolicy", "DetachGroupPolicy",
+        "ListAttachedGroupPolicies", "ListGroupsForUser", "TagRole", "UntagRole", "ListRoleTags", "TagUser",
+        "UntagUser", "ListUserTags", "UpdateAssumeRolePolicy",
+    ],
 }
 
 # The Rust module of a service whose botocore name is not a Rust identifier.
@@ -71,7 +84,7 @@ MODULES = {"application-autoscaling": "autoscaling"}
 # Services whose protocols carry types the JSON shapes alone do not (CBOR's tagged timestamps and float/int
 # distinction, the query protocol's flattened forms and XML): a `SCHEMA` table of every shape is generated for
 # them (`berth_model::schema`).
-SCHEMA_SERVICES = {"cloudwatch", "elbv2"}
+SCHEMA_SERVICES = {"cloudwatch", "elbv2", "iam", "sts"}
 
 RUST_KEYWORDS = {
     "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if", "impl", "in",

@@ -2,7 +2,8 @@
 //!
 //! The instance token names the asking instance; the task must be placed on it and not stopped, and the names asked
 //! for must be exactly those the task's containers list. Each `valueFrom` is read with
-//! [`berth_secrets::Secrets::resolve`] under the task's execution role ([`berth_secrets::authorize_execution_role`]).
+//! [`berth_secrets::Secrets::resolve`] under the task's execution role ([`berth_secrets::IamExecutionRole`]: its
+//! trust policy and its IAM policies).
 //! A value that cannot be read answers the task's stopped reason (`ResourceInitializationError: ...`) instead of
 //! values. Values go only into this response: never into a log line, an error or a record.
 
@@ -30,11 +31,17 @@ pub async fn task_secrets(State(app): State<AppState>, headers: HeaderMap, body:
     let response = match &app.inner.task_secrets {
         None => TaskSecretsResponse { values: Vec::new(), failure: Some(NO_STORE.to_string()) },
         Some(store) => {
-            let role = berth_secrets::ExecutionRole(sources.execution_role_arn.clone());
+            let role: Box<dyn berth_secrets::ResolveAuthorizer> = match app.inner.credentials.iam() {
+                Some(iam) => Box::new(berth_secrets::IamExecutionRole {
+                    iam: iam.clone(),
+                    role: sources.execution_role_arn.clone(),
+                }),
+                None => Box::new(berth_secrets::ExecutionRole(sources.execution_role_arn.clone())),
+            };
             let mut values = Vec::with_capacity(sources.secrets.len());
             let mut failure = None;
             for s in &sources.secrets {
-                match store.resolve(&s.value_from, &role).await {
+                match store.resolve(&s.value_from, role.as_ref()).await {
                     Ok(value) => values.push(TaskSecretValue {
                         container_name: s.container.clone(),
                         name: s.name.clone(),

@@ -30,6 +30,10 @@ impl AwsJsonService for CloudWatchService {
         berth_model::cloudwatch::SIGNING_NAME
     }
 
+    fn action_prefix(&self) -> &'static str {
+        "cloudwatch"
+    }
+
     fn max_body_bytes(&self) -> usize {
         // PutMetricData allows 1 MB; the query protocol's flattened names make the same data larger.
         4 * 1024 * 1024

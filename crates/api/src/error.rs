@@ -166,6 +166,7 @@ impl From<SigV4Error> for ApiError {
             SigV4Error::Incomplete(_) => Self::bad_request("IncompleteSignatureException", message),
             SigV4Error::UnknownKey => Self::new(StatusCode::FORBIDDEN, "UnrecognizedClientException", message),
             SigV4Error::Invalid(_) => Self::new(StatusCode::FORBIDDEN, "InvalidSignatureException", message),
+            SigV4Error::ExpiredToken => Self::bad_request("ExpiredTokenException", message),
         }
     }
 }
@@ -224,6 +225,16 @@ impl From<berth_elb::ElbError> for ApiError {
         let mut out =
             Self::new(StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), error.code, error.message);
         // ELBv2 is query only: its codes are the `<Code>` of the XML error.
+        out.query_code = Some(error.code.to_string());
+        out
+    }
+}
+
+impl From<berth_iam::IamError> for ApiError {
+    fn from(error: berth_iam::IamError) -> Self {
+        let mut out =
+            Self::new(StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), error.code, error.message);
+        // IAM and STS are query only: their codes are the `<Code>` of the XML error.
         out.query_code = Some(error.code.to_string());
         out
     }

@@ -25,12 +25,13 @@
 //! - Each principal's request rate is limited ([`auth::throttle`]) once its signature is verified.
 //!
 //! # Limitations
-//! Only header-signed requests are accepted (no presigned query strings); there is one root identity per account
-//! and no IAM policy evaluation.
+//! Only header-signed requests are accepted (no presigned query strings). One account: the root key(s), and IAM
+//! users' keys and STS sessions when IAM is on; every call of an IAM principal is authorized in [`authz`].
 
 mod agent;
 mod agent_secrets;
 pub mod auth;
+pub mod authz;
 mod autoscaling;
 pub mod body;
 mod cloudwatch;
@@ -39,6 +40,7 @@ mod ecs;
 mod elbv2;
 pub mod error;
 pub mod exec;
+mod iam;
 mod logs;
 pub mod protocol;
 mod secrets;
@@ -50,6 +52,7 @@ pub use autoscaling::AutoScalingService;
 pub use cloudwatch::CloudWatchService;
 pub use ecr::EcrService;
 pub use elbv2::ElbService;
+pub use iam::{IamService, StsService};
 pub use logs::LogsService;
 pub use secrets::SecretsService;
 pub use servicediscovery::ServiceDiscoveryService;
@@ -201,8 +204,7 @@ async fn rpc_v2_cbor(
         let (parts, body) = request.into_parts();
         let (body, caller) = authenticated_body(&app, parts, body, service.as_ref()).await?;
         let input = serde_json::to_vec(&protocol::cbor::to_json(&body)?).map_err(|e| ApiError::internal(&e))?;
-        let output =
-            telemetry::call(app.inner.control.clock().as_ref(), service.as_ref(), &operation, &input, &caller).await?;
+        let output = call_service(&app, service.as_ref(), &operation, &input, &caller).await?;
         let value: serde_json::Value = if output.is_empty() {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
@@ -241,7 +243,8 @@ async fn aws_query(app: &AppState, request: Request, request_id: &str) -> Respon
             }
             return Err(ApiError::bad_request(
                 "InvalidAction",
-                "Berth serves the AWS query protocol for CloudWatch (signing name monitoring) and ELBv2 (elasticloadbalancing) only.",
+                "Berth serves the AWS query protocol for CloudWatch (signing name monitoring), ELBv2 \
+                 (elasticloadbalancing), IAM (iam) and STS (sts) only.",
             ));
         };
         let (parts, body) = request.into_parts();
@@ -268,8 +271,7 @@ async fn aws_query(app: &AppState, request: Request, request_id: &str) -> Respon
         let Some(op) = schema.operation(&action) else { return Err(invalid_action()) };
         let input = protocol::query::to_json(&params, schema, op.input)?;
         let input = serde_json::to_vec(&input).map_err(|e| ApiError::internal(&e))?;
-        let output =
-            telemetry::call(app.inner.control.clock().as_ref(), service.as_ref(), op.name, &input, &caller).await?;
+        let output = call_service(app, service.as_ref(), op.name, &input, &caller).await?;
         let value: serde_json::Value = if output.is_empty() {
             serde_json::Value::Object(serde_json::Map::new())
         } else {
@@ -306,12 +308,26 @@ async fn handle_aws_json(app: &AppState, request: Request, target: &str) -> (Res
     let operation = target.split_once('.').map(|(_, op)| op).unwrap_or_default();
     let (parts, body) = request.into_parts();
     let result = match authenticated_body(app, parts, body, service.as_ref()).await {
-        Ok((body, caller)) => {
-            telemetry::call(inner.control.clock().as_ref(), service.as_ref(), operation, &body, &caller).await
-        }
+        Ok((body, caller)) => call_service(app, service.as_ref(), operation, &body, &caller).await,
         Err(e) => Err(e),
     };
     (result, content_type)
+}
+
+/// Calls an operation once authenticated: the one authorization hook ([`authz`]) for every service and
+/// protocol, then the service (counted by [`telemetry`]). `input` is the operation's JSON input.
+async fn call_service(
+    app: &AppState,
+    service: &dyn AwsJsonService,
+    operation: &str,
+    input: &[u8],
+    caller: &auth::Caller,
+) -> Result<Vec<u8>, ApiError> {
+    let inner = &app.inner;
+    let config = inner.control.config();
+    let place = authz::Place { region: &config.region, account: &config.account_id, now: inner.control.clock().now() };
+    authz::authorize(inner.credentials.iam().map(|i| i.as_ref()), &place, service, operation, input, caller)?;
+    telemetry::call(inner.control.clock().as_ref(), service, operation, input, caller).await
 }
 
 /// Authenticates a request for `service` (SigV4, or an agent's instance token where the service allows it), reads
@@ -334,7 +350,8 @@ async fn authenticated_body(
     let scope = Scope { region: &inner.control.config().region, service: service.signing_name() };
     let pending = auth::check_headers(&inner.credentials, &parts.headers, scope, now)?;
     let body = read_body(&parts, body, limit, inner).await?;
-    let caller = pending.finish(parts.method.as_str(), &parts.uri, &parts.headers, &body.sha256_hex)?;
+    let mut caller = pending.finish(parts.method.as_str(), &parts.uri, &parts.headers, &body.sha256_hex)?;
+    caller.source_ip = parts.extensions.get::<berth_listener::PeerAddr>().map(|p| p.0.ip());
     berth_listener::ConnectionHandle::mark_extensions(&parts.extensions);
     let body = body.into_bytes();
     if !inner.rate_limiter.admit(&caller.access_key_id) {
@@ -391,5 +408,7 @@ fn authenticate_agent_caller(
         arn,
         agent: Some(berth_control::state_changes::AgentCaller { cluster, instance_id }),
         host: None,
+        identity: None,
+        source_ip: None,
     })
 }

@@ -14,6 +14,10 @@ pub trait AwsJsonService: Send + Sync + 'static {
     fn target_prefix(&self) -> &'static str;
     /// The service name in SigV4 credential scopes (`ecs`, `ecr`): requests scoped to another are refused.
     fn signing_name(&self) -> &'static str;
+    /// The service prefix of its IAM actions (`ecs` in `ecs:RunTask`): the signing name, except CloudWatch's.
+    fn action_prefix(&self) -> &'static str {
+        self.signing_name()
+    }
     /// The largest request body accepted, in bytes.
     fn max_body_bytes(&self) -> usize;
     /// The model's shape table, for a service that also speaks Smithy RPC v2 CBOR and the AWS query protocol

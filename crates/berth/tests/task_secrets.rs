@@ -1,7 +1,8 @@
 //! Container `secrets` end to end: a Secrets Manager secret (whole, and one JSON key) and an SSM SecureString
 //! created with the unchanged aws CLI reach a real container's environment on a real Docker Engine; DescribeTasks
 //! and DescribeTaskDefinition show only `valueFrom`; a missing secret stops the task with ECS's
-//! `ResourceInitializationError`; secrets without an execution role are refused as ECS refuses them; another
+//! `ResourceInitializationError`; secrets without an execution role are refused as ECS refuses them; an execution
+//! role without the permission, or whose trust policy does not let ECS tasks assume it, fails the task; another
 //! instance's token cannot read the task's secrets; neither the server's log nor the agent's log and data dir hold a
 //! value.
 
@@ -55,6 +56,24 @@ fn register(berth: &Berth, family: &str, secrets: &[(&str, &str)], execution_rol
     aws_ok(berth, "ecs", &["register-task-definition", "--cli-input-json", &input.to_string()])
 }
 
+/// The trust policy of a task's role.
+const TRUST_ECS_TASKS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+/// A policy reading every secret and parameter.
+const READ_SECRETS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["secretsmanager:GetSecretValue","ssm:GetParameters"],"Resource":"*"}]}"#;
+
+/// Creates a role with this trust policy (and inline policy), with the aws CLI; its ARN.
+fn create_execution_role(berth: &Berth, name: &str, trust: &str, policy: Option<&str>) -> String {
+    let role = aws_ok(berth, "iam", &["create-role", "--role-name", name, "--assume-role-policy-document", trust]);
+    if let Some(policy) = policy {
+        aws_ok(
+            berth,
+            "iam",
+            &["put-role-policy", "--role-name", name, "--policy-name", "secrets", "--policy-document", policy],
+        );
+    }
+    role["Role"]["Arn"].as_str().expect("a role ARN").to_string()
+}
+
 fn run(berth: &Berth, family: &str) -> String {
     let out = aws_ok(berth, "ecs", &["run-task", "--task-definition", family]);
     out["tasks"][0]["taskArn"].as_str().expect("a task").to_string()
@@ -73,7 +92,8 @@ async fn secrets_reach_the_containers_environment_and_nowhere_else() {
     berth.start_agent(&agent_dir, &["--cpu-units", "4096", "--memory-mib", "4096"]).expect("the agent starts");
     let client = common::ecs_client(&berth);
     common::wait_for_instances(&client, "default", 1).await;
-    let role = format!("arn:aws:iam::{}:role/ecsTaskExecutionRole", berth.account_id);
+    // The execution role: trusted by ECS tasks, allowed to read the secrets.
+    let role = create_execution_role(&berth, "ecsTaskExecutionRole", TRUST_ECS_TASKS, Some(READ_SECRETS));
 
     let plain = aws_ok(&berth, "secretsmanager", &["create-secret", "--name", "stk/plain", "--secret-string", PLAIN]);
     let plain_arn = plain["ARN"].as_str().unwrap().to_string();
@@ -138,6 +158,31 @@ async fn secrets_reach_the_containers_environment_and_nowhere_else() {
     );
     assert_eq!(stopped.stop_code.as_ref().map(|c| c.as_str()), Some("TaskFailedToStart"));
     assert!(stopped.containers().iter().all(|c| c.runtime_id.is_none()), "no container was created: {stopped:?}");
+
+    // The execution role decides: one whose policies do not allow the read fails the task with IAM's denial, one
+    // whose trust policy does not let ECS tasks assume it with ECS's "unable to assume the role".
+    let no_read = create_execution_role(&berth, "stkNoRead", TRUST_ECS_TASKS, None);
+    let untrusted = create_execution_role(
+        &berth,
+        "stkUntrusted",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        Some(READ_SECRETS),
+    );
+    for (family, role, expected) in [
+        ("stk-no-read", &no_read, "is not authorized to perform: ssm:GetParameters on resource: "),
+        ("stk-untrusted", &untrusted, "ECS was unable to assume the role"),
+    ] {
+        register(&berth, family, &[("A", "/stk/token")], Some(role));
+        let failed = run(&berth, family);
+        let stopped = wait_status(&client, &failed, "STOPPED", Duration::from_secs(60)).await;
+        let reason = stopped.stopped_reason.clone().unwrap_or_default();
+        assert!(
+            reason.starts_with("ResourceInitializationError: unable to pull secrets or registry auth: ")
+                && reason.contains(expected),
+            "{family}: {reason}"
+        );
+        assert!(!reason.contains(TOKEN));
+    }
 
     // Another instance's token cannot read the running task's secrets; the real agent's task is still RUNNING.
     let base = format!("{}/agent/v1/", berth.url());

@@ -26,6 +26,7 @@ pub(crate) async fn serve_connection<S>(
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
+    let peer = stream.peer_addr().ok().map(crate::PeerAddr);
     let io = TokioIo::new(TrackedStream::new(stream, conn.clone()));
     let request_conn = conn.clone();
     let request_limits = limits.clone();
@@ -33,6 +34,9 @@ pub(crate) async fn serve_connection<S>(
         let in_flight = InFlight::start(request_conn.clone());
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(ConnectionHandle(Some(request_conn.clone())));
+        if let Some(peer) = peer {
+            parts.extensions.insert(peer);
+        }
         let request = Request::from_parts(parts, Body::new(TimedBody::new(body, &request_limits)));
         let service = service.clone();
         async move {

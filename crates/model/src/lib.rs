@@ -27,6 +27,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod elbv2;
 pub mod host_access;
+pub mod iam;
 pub mod ids;
 pub mod input;
 pub mod kms;
@@ -35,6 +36,7 @@ pub mod schema;
 pub mod secretsmanager;
 pub mod servicediscovery;
 pub mod ssm;
+pub mod sts;
 pub mod wildcard;
 
 pub use blob::Blob;

@@ -147,6 +147,15 @@ pub struct Registry {
     scans: scan::queue::ScanQueue,
     me: Weak<Registry>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    access_policy: std::sync::RwLock<Option<Arc<dyn AccessPolicy>>>,
+}
+
+/// Decides, for `/v2/` requests, whether the principal a token was issued to (by the access key it signed
+/// GetAuthorizationToken with) may perform an ECR action (`ecr:BatchGetImage`, `ecr:PutImage` ...) on a
+/// repository's ARN: IAM, set by the binary. Without one, a valid token is enough.
+pub trait AccessPolicy: Send + Sync + 'static {
+    /// `Err` is the denial's message.
+    fn authorize(&self, access_key_id: &str, action: &str, resource: &str) -> std::result::Result<(), String>;
 }
 
 impl std::fmt::Debug for Registry {
@@ -197,6 +206,7 @@ impl Registry {
             started_at,
             me: me.clone(),
             tasks: Mutex::new(Vec::new()),
+            access_policy: std::sync::RwLock::new(None),
         });
         let follow = tokio::spawn(index.follow(store, Some(range.revision)));
         lock(&registry.tasks).push(follow);
@@ -221,6 +231,19 @@ impl Registry {
 
     pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Sets who decides `/v2/` requests beyond the token (IAM).
+    pub fn set_access_policy(&self, policy: Arc<dyn AccessPolicy>) {
+        *self.access_policy.write().unwrap_or_else(|p| p.into_inner()) = Some(policy);
+    }
+
+    /// Asks the access policy, if any, whether the token's key may perform `action` on repository `name`.
+    pub(crate) fn check_access(&self, access_key_id: &str, action: &str, name: Option<&str>) -> Result<()> {
+        let policy = self.access_policy.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let (Some(policy), false) = (policy, access_key_id.is_empty()) else { return Ok(()) };
+        let resource = name.map_or_else(|| "*".to_string(), |n| self.repository_arn(n));
+        policy.authorize(access_key_id, action, &resource).map_err(|reason| RegistryError::Denied { reason })
     }
 
     /// The router serving `/v2/` (the OCI Distribution API and the token endpoint `/v2/token`).

@@ -1,9 +1,10 @@
 //! The one place where a task's **execution role** is allowed, or not, to read the secrets its containers name.
 //!
 //! ECS's agent reads `secrets[].valueFrom` with the execution role's credentials, so the role's IAM policies decide.
-//! Berth has no IAM yet (issue 12, item 1): [`authorize_execution_role`] allows every read when the task definition
-//! names an execution role and denies it otherwise, in the words AWS uses for a denial. The IAM evaluation replaces
-//! its body; the resolver and the agent endpoint stay as they are.
+//! [`IamExecutionRole`] is that check: the role must exist, its trust policy must let `ecs-tasks.amazonaws.com`
+//! assume it (else ECS's "unable to assume the role" wording), and its policies must allow the read (else IAM's
+//! denial). [`authorize_execution_role`] is what a server without IAM does: a named role is allowed, none is
+//! denied.
 
 use crate::ResolveAuthorizer;
 
@@ -26,6 +27,38 @@ pub struct ExecutionRole(pub Option<String>);
 impl ResolveAuthorizer for ExecutionRole {
     fn authorize(&self, action: &str, resource: &str) -> Result<(), String> {
         authorize_execution_role(self.0.as_deref(), action, resource)
+    }
+}
+
+/// The service principal ECS tasks' roles trust.
+pub const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
+
+/// A [`ResolveAuthorizer`] for one task under IAM: its execution role's trust policy and policies decide.
+pub struct IamExecutionRole {
+    /// IAM.
+    pub iam: std::sync::Arc<berth_iam::Iam>,
+    /// The task definition's `executionRoleArn`.
+    pub role: Option<String>,
+}
+
+impl ResolveAuthorizer for IamExecutionRole {
+    fn authorize(&self, action: &str, resource: &str) -> Result<(), String> {
+        let Some(role) = self.role.as_deref().filter(|r| !r.is_empty()) else {
+            return authorize_execution_role(None, action, resource);
+        };
+        if self.iam.service_may_assume(role, ECS_TASKS).is_err() {
+            return Err(format!(
+                "ECS was unable to assume the role '{role}' that was provided for this task. Please verify that the \
+                 role being passed has the proper trust relationship and permissions and that your IAM user has \
+                 permissions to pass this role."
+            ));
+        }
+        let decision = self.iam.role_allows(role, action, resource);
+        if decision.allowed() {
+            return Ok(());
+        }
+        let name = role.rsplit('/').next().unwrap_or(role);
+        Err(decision.denial_message(&self.iam.session_arn(name, "ecs-task"), action, resource))
     }
 }
 

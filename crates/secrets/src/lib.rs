@@ -35,9 +35,10 @@
 //! # Limitations
 //! No rotation Lambdas (RotateSecret), replication, resource policies, parameter policies, shared parameters,
 //! asymmetric or HMAC KMS keys, key policies, grants or key deletion: each is refused at the call. Changing a
-//! secret's KmsKeyId applies to new versions. Authorization comes with IAM: [`ResolveAuthorizer`] is the hook for
-//! task secrets, and [`authorize_execution_role`] its one implementation for a task's execution role (today: allowed
-//! when the task definition names one). Master key rotation needs the server stopped.
+//! secret's KmsKeyId applies to new versions. [`ResolveAuthorizer`] is the hook for task secrets: [`IamExecutionRole`]
+//! checks the task's execution role with IAM (trust policy and policies); [`authorize_execution_role`] is the
+//! fallback without IAM (a named role is allowed). [`Secrets::seal_opaque`] seals other crates' secrets (IAM's
+//! access keys) the same way. Master key rotation needs the server stopped.
 
 pub mod crypto;
 mod error;
@@ -55,6 +56,6 @@ mod wire;
 mod tests;
 
 pub use error::{MasterKeyError, SecretsError};
-pub use execution_role::{ExecutionRole, authorize_execution_role};
+pub use execution_role::{ExecutionRole, IamExecutionRole, authorize_execution_role};
 pub use resolve::{AllowAll, ResolveAuthorizer, ResolveError, SecretValue, ValueFrom, parse_value_from};
 pub use service::{Secrets, SecretsConfig};

@@ -6,6 +6,7 @@ pub mod throttle;
 use http::HeaderMap;
 use sigv4::{AuthorizationHeader, SigV4Error, SignedRequest};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// An identity that may call the AWS APIs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,11 @@ pub struct Principal {
     pub account_id: String,
     /// Its ARN (`arn:aws:iam::<account>:root` for root credentials).
     pub arn: String,
+    /// Whose IAM policies apply (`None`: the account root, which may do everything).
+    pub identity: Option<berth_iam::Identity>,
+    /// For STS session credentials: the SHA-256 (hex) of the session token requests must carry, and its expiry
+    /// (epoch seconds).
+    pub session: Option<(String, i64)>,
 }
 
 /// The authenticated caller of a request.
@@ -35,23 +41,58 @@ pub struct Caller {
     pub agent: Option<berth_control::state_changes::AgentCaller>,
     /// The `Host` header the caller signed (`host:port`): where the caller reached this server.
     pub host: Option<String>,
+    /// Whose IAM policies apply: `None` for the account root and for agents (which have their own checks).
+    pub identity: Option<berth_iam::Identity>,
+    /// The client's address, when the request came through a Berth listener (`aws:SourceIp`).
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
-/// The access keys the server accepts.
-#[derive(Debug, Clone, Default)]
+/// The access keys the server accepts: the root key(s), and IAM users' keys and STS sessions when IAM is on.
+#[derive(Clone, Default)]
 pub struct Credentials {
     by_key: HashMap<String, Principal>,
+    iam: Option<Arc<berth_iam::Iam>>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secrets.
+        f.debug_struct("Credentials").field("root_keys", &self.by_key.len()).field("iam", &self.iam.is_some()).finish()
+    }
 }
 
 impl Credentials {
     /// A set holding these principals.
     pub fn new(principals: impl IntoIterator<Item = Principal>) -> Self {
-        Self { by_key: principals.into_iter().map(|p| (p.access_key_id.clone(), p)).collect() }
+        Self { by_key: principals.into_iter().map(|p| (p.access_key_id.clone(), p)).collect(), iam: None }
+    }
+
+    /// Also accepts IAM users' access keys and STS session credentials.
+    pub fn with_iam(mut self, iam: Arc<berth_iam::Iam>) -> Self {
+        self.iam = Some(iam);
+        self
+    }
+
+    /// IAM, when on.
+    pub fn iam(&self) -> Option<&Arc<berth_iam::Iam>> {
+        self.iam.as_ref()
     }
 
     /// The principal of an access key.
-    pub fn get(&self, access_key_id: &str) -> Option<&Principal> {
-        self.by_key.get(access_key_id)
+    pub fn get(&self, access_key_id: &str) -> Option<Principal> {
+        if let Some(root) = self.by_key.get(access_key_id) {
+            return Some(root.clone());
+        }
+        let iam = self.iam.as_ref()?;
+        let found = iam.lookup_key(access_key_id)?;
+        Some(Principal {
+            access_key_id: access_key_id.to_string(),
+            secret_access_key: found.secret,
+            account_id: iam.account_id().to_string(),
+            arn: found.arn,
+            identity: Some(found.identity),
+            session: found.session,
+        })
     }
 }
 
@@ -72,7 +113,8 @@ pub struct Scope<'a> {
 /// A request whose headers passed every check that needs no body; [`Pending::finish`] verifies the signature
 /// once the body's hash is known.
 pub struct Pending<'a> {
-    principal: &'a Principal,
+    principal: Principal,
+    _credentials: std::marker::PhantomData<&'a Credentials>,
     header: AuthorizationHeader,
     amz_date: String,
 }
@@ -99,7 +141,27 @@ pub fn check_headers<'a>(
     sigv4::check_scope(&parsed, scope.region, scope.service)?;
     sigv4::check_time(&parsed, amz_date, now_unix)?;
     sigv4::check_signed_headers(&parsed, headers.keys().map(http::HeaderName::as_str))?;
-    Ok(Pending { principal, header: parsed, amz_date: amz_date.to_string() })
+    check_session(&principal, headers, now_unix)?;
+    Ok(Pending { principal, _credentials: std::marker::PhantomData, header: parsed, amz_date: amz_date.to_string() })
+}
+
+/// Session credentials must come with their token (`X-Amz-Security-Token`, which must then be signed) and be
+/// unexpired; a token sent with long-term credentials is refused as AWS does.
+fn check_session(principal: &Principal, headers: &HeaderMap, now_unix: i64) -> Result<(), SigV4Error> {
+    let token = header(headers, "x-amz-security-token");
+    match (&principal.session, token) {
+        (None, None) => Ok(()),
+        (None, Some(_)) | (Some(_), None) => Err(SigV4Error::UnknownKey),
+        (Some((sha256, expires)), Some(token)) => {
+            if berth_iam::ops::sts::token_sha256(token) != *sha256 {
+                return Err(SigV4Error::UnknownKey);
+            }
+            if *expires <= now_unix {
+                return Err(SigV4Error::ExpiredToken);
+            }
+            Ok(())
+        }
+    }
 }
 
 impl std::fmt::Debug for Pending<'_> {
@@ -148,6 +210,8 @@ impl Pending<'_> {
             arn: self.principal.arn.clone(),
             agent: None,
             host: header(headers, "host").map(str::to_string),
+            identity: self.principal.identity.clone(),
+            source_ip: None,
         })
     }
 }

@@ -30,6 +30,9 @@ pub enum SigV4Error {
     /// The signature does not match, or the request is too old or new (403 `InvalidSignatureException`).
     #[error("{0}")]
     Invalid(String),
+    /// STS session credentials past their expiry (400 `ExpiredTokenException`).
+    #[error("The security token included in the request is expired")]
+    ExpiredToken,
 }
 
 /// The parts of a SigV4 `Authorization` header.

@@ -184,6 +184,12 @@ pub struct ServerArgs {
     /// apart from the data dir: without it no secret can be read.
     #[arg(long, env = "BERTH_SECRETS_MASTER_KEY_FILE")]
     pub secrets_master_key_file: Option<PathBuf>,
+    /// IAM's quota of managed policies attached to one role (AWS: 10 by default, raisable to 20).
+    #[arg(long, default_value_t = 10)]
+    pub iam_policies_per_role: usize,
+    /// The shortest STS AssumeRole session in seconds. AWS's minimum is 900; lower it only for tests of expiry.
+    #[arg(long, default_value_t = 900, hide = true)]
+    pub iam_min_session_seconds: i64,
     /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
     /// with their instance secret; only new agents need the new token.
     #[arg(long)]

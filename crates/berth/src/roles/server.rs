@@ -125,8 +125,9 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         sync
     });
     let discovery_config = berth_discovery::DiscoveryConfig::new(&args.region, &args.account_id);
-    let discovery =
-        berth_discovery::Discovery::open(discovery_config, store, clock).await.context("opening Cloud Map")?;
+    let discovery = berth_discovery::Discovery::open(discovery_config, store.clone(), clock.clone())
+        .await
+        .context("opening Cloud Map")?;
     let dns = match args.dns_listen {
         Some(listen) => {
             let mut config = berth_discovery::DnsServerConfig::new(listen);
@@ -140,16 +141,28 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     };
     control.set_service_targets(Arc::new(super::service_targets::ElbAndCloudMap::new(elb.clone(), discovery.clone())));
     berth_control::spawn_controllers(&control);
+    let mut iam_config = berth_iam::IamConfig::new(&args.account_id);
+    iam_config.quotas.managed_per_role = args.iam_policies_per_role;
+    iam_config.quotas.min_session_seconds = args.iam_min_session_seconds;
+    let iam = berth_iam::Iam::open(iam_config, store.clone(), clock.clone(), Arc::new(SecretsSealer(secrets.clone())))
+        .await
+        .context("opening IAM")?;
+    registry.set_access_policy(Arc::new(berth_api::authz::RegistryAccess {
+        iam: iam.clone(),
+        root_keys: vec![credentials.0.access_key_id.clone()],
+    }));
     let principal = Principal {
         access_key_id: credentials.0.access_key_id.clone(),
         secret_access_key: credentials.0.secret_access_key.clone(),
         account_id: args.account_id.clone(),
         arn: format!("arn:aws:iam::{}:root", args.account_id),
+        identity: None,
+        session: None,
     };
     let agent_registry = registry.clone();
     let app = router(ApiSettings {
         control: control.clone(),
-        credentials: Credentials::new([principal]),
+        credentials: Credentials::new([principal]).with_iam(iam.clone()),
         join_token: join_token.clone(),
         extra_services: vec![
             Arc::new(berth_api::EcrService::new(registry.clone())),
@@ -161,6 +174,8 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             Arc::new(berth_api::SecretsService::secrets_manager(secrets.clone())),
             Arc::new(berth_api::SecretsService::ssm(secrets.clone())),
             Arc::new(berth_api::SecretsService::kms(secrets.clone())),
+            Arc::new(berth_api::IamService::new(iam.clone())),
+            Arc::new(berth_api::StsService::new(iam.clone())),
         ],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },
@@ -171,6 +186,29 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let app = super::prometheus::instrument(app, "api", super::prometheus::server_gauges(control.clone(), store_files));
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     Ok(RunningServer { listener, app, join_token, credentials, metrics, dns, load_balancer })
+}
+
+/// Seals IAM's secret access keys with the secrets store's envelope encryption (under the master key).
+struct SecretsSealer(Arc<berth_secrets::Secrets>);
+
+impl berth_iam::Sealer for SecretsSealer {
+    fn seal<'a>(
+        &'a self,
+        context: &'a str,
+        plaintext: &'a [u8],
+    ) -> futures::future::BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move { self.0.seal_opaque(context, plaintext).await.map_err(|e| e.to_string()) })
+    }
+
+    fn open<'a>(
+        &'a self,
+        context: &'a str,
+        sealed: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(
+            async move { self.0.open_opaque(context, sealed).await.map(|v| v.to_vec()).map_err(|e| e.to_string()) },
+        )
+    }
 }
 
 /// ELBv2 `instance` targets are container instances, named by their `ec2InstanceId` (the agent's host name).

@@ -215,7 +215,28 @@ fn authorize(
             reason: format!("the credentials do not allow {} access", if push { "push" } else { "pull" }),
         });
     }
+    if let Some(action) = ecr_action(route, method) {
+        registry.check_access(&claims.ak, action, route.repository())?;
+    }
     Ok(claims)
+}
+
+/// The ECR API action a `/v2/` request stands for, as IAM policies name it.
+fn ecr_action(route: &Route, method: &Method) -> Option<&'static str> {
+    Some(match (route, method) {
+        (Route::Base | Route::Token, _) => return None,
+        (Route::Catalog, _) => "ecr:DescribeRepositories",
+        (Route::Tags(_), _) | (Route::Referrers(..), _) => "ecr:ListImages",
+        (Route::Manifest(..), &Method::GET | &Method::HEAD) => "ecr:BatchGetImage",
+        (Route::Manifest(..), &Method::DELETE) => "ecr:BatchDeleteImage",
+        (Route::Manifest(..), _) => "ecr:PutImage",
+        (Route::Blob(..), &Method::HEAD) => "ecr:BatchCheckLayerAvailability",
+        (Route::Blob(..), &Method::GET) => "ecr:GetDownloadUrlForLayer",
+        (Route::Blob(..), _) => "ecr:BatchDeleteImage",
+        (Route::UploadStart(_), _) => "ecr:InitiateLayerUpload",
+        (Route::Upload(..), &Method::PUT) => "ecr:CompleteLayerUpload",
+        (Route::Upload(..), _) => "ecr:UploadLayerPart",
+    })
 }
 
 trait Challenge {

@@ -185,3 +185,21 @@ impl Secrets {
         })
     }
 }
+
+impl Secrets {
+    /// Seals a value another part of Berth must keep but never store in clear (IAM's secret access keys), under the
+    /// AWS managed key `alias/aws/secretsmanager`: an envelope as JSON text. Rotating the master key re-wraps the
+    /// key's material, so these stay readable.
+    pub async fn seal_opaque(&self, context: &str, plaintext: &[u8]) -> Result<String, SecretsError> {
+        let envelope =
+            self.seal_value(SECRETS_MANAGER_ALIAS, context, plaintext).await.map_err(KeyUseError::into_kms)?;
+        serde_json::to_string(&envelope).map_err(|e| SecretsError::internal("InternalServiceError", &e))
+    }
+
+    /// Opens what [`Secrets::seal_opaque`] sealed for the same `context`.
+    pub async fn open_opaque(&self, context: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+        let envelope: Envelope =
+            serde_json::from_str(sealed).map_err(|e| SecretsError::internal("InternalServiceError", &e))?;
+        self.open_value(&envelope, context).await.map_err(KeyUseError::into_kms)
+    }
+}

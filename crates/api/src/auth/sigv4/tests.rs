@@ -231,6 +231,8 @@ fn run_case(case: &Case) -> Result<crate::auth::Caller, crate::error::ApiError> 
         secret_access_key: SECRET.into(),
         account_id: "123456789012".into(),
         arn: "arn:aws:iam::123456789012:root".into(),
+        identity: None,
+        session: None,
     }]);
     let mut headers = http::HeaderMap::new();
     for (k, v) in sign_case(case) {

@@ -1,0 +1,272 @@
+//! AWS's evaluation logic within one account: an explicit Deny in any applicable policy wins; otherwise an Allow
+//! in an identity-based policy or in the resource's policy allows; otherwise the request is implicitly denied.
+
+use super::condition::Context;
+use super::document::{Effect, Matches, PolicyDocument, PrincipalId, Principals, Statement};
+use std::sync::Arc;
+
+/// A policy with the name a decision reports it by (a managed policy's ARN, or `role/<r>/<inline name>`).
+#[derive(Debug, Clone)]
+pub struct NamedPolicy {
+    /// How a decision names it.
+    pub name: Arc<str>,
+    /// Its parsed document.
+    pub document: Arc<PolicyDocument>,
+}
+
+/// Who is calling, as resource and trust policies' `Principal` sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestPrincipal {
+    /// The caller's ARN (a user, an assumed-role session, the account root).
+    pub arn: String,
+    /// Its account.
+    pub account: String,
+    /// For an assumed-role session: the role's ARN, which a `Principal` may name instead of the session.
+    pub role_arn: Option<String>,
+    /// For an AWS service assuming a role (`ecs-tasks.amazonaws.com`).
+    pub service: Option<String>,
+}
+
+/// One authorization request.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The caller.
+    pub principal: &'a RequestPrincipal,
+    /// `<service prefix>:<Operation>`.
+    pub action: &'a str,
+    /// The resource ARN, or `*`.
+    pub resource: &'a str,
+    /// The condition keys.
+    pub context: &'a Context,
+}
+
+/// Which kind of policy a decision came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A policy of the caller (inline, managed, through a group).
+    Identity,
+    /// The resource's own policy.
+    Resource,
+}
+
+impl Source {
+    fn words(self) -> &'static str {
+        match self {
+            Self::Identity => "an identity-based policy",
+            Self::Resource => "a resource-based policy",
+        }
+    }
+}
+
+/// The outcome, with the statement that decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed by this policy's statement.
+    Allow {
+        /// The policy's name.
+        policy: Arc<str>,
+        /// The statement's Sid, or its index.
+        statement: String,
+        /// Where the policy is.
+        source: Source,
+    },
+    /// Denied by this policy's statement.
+    ExplicitDeny {
+        /// The policy's name.
+        policy: Arc<str>,
+        /// The statement's Sid, or its index.
+        statement: String,
+        /// Where the policy is.
+        source: Source,
+    },
+    /// No statement allows.
+    ImplicitDeny,
+}
+
+impl Decision {
+    /// Whether the request may proceed.
+    pub fn allowed(&self) -> bool {
+        matches!(self, Self::Allow { .. })
+    }
+
+    /// Why, in a few words (for the audit log).
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Allow { policy, statement, source } => {
+                format!("allowed by {policy} statement {statement} ({})", source.words())
+            }
+            Self::ExplicitDeny { policy, statement, source } => {
+                format!("explicit deny in {policy} statement {statement} ({})", source.words())
+            }
+            Self::ImplicitDeny => "no identity-based policy allows".to_string(),
+        }
+    }
+
+    /// The message of the `AccessDenied` error, as AWS words it.
+    pub fn denial_message(&self, principal: &str, action: &str, resource: &str) -> String {
+        let because = match self {
+            Self::ExplicitDeny { source, .. } => format!("with an explicit deny in {}", source.words()),
+            _ => format!("because no identity-based policy allows the {action} action"),
+        };
+        format!("User: {principal} is not authorized to perform: {action} on resource: {resource} {because}")
+    }
+}
+
+/// The statement's name in a decision: its Sid or its position.
+fn statement_name(statement: &Statement, index: usize) -> String {
+    statement.sid.clone().unwrap_or_else(|| format!("#{}", index + 1))
+}
+
+/// Whether a statement applies to the action, resource and conditions (not the principal).
+fn applies(statement: &Statement, action_lower: &str, request: &Request<'_>) -> bool {
+    let action_ok = match &statement.actions {
+        Matches::Any(patterns) => patterns.iter().any(|p| p.matches_action(action_lower)),
+        Matches::NoneOf(patterns) => !patterns.iter().any(|p| p.matches_action(action_lower)),
+    };
+    if !action_ok {
+        return false;
+    }
+    let resource_ok = match &statement.resources {
+        None => true,
+        Some(Matches::Any(patterns)) => patterns.iter().any(|p| p.matches_resource(request.resource, request.context)),
+        Some(Matches::NoneOf(patterns)) => {
+            !patterns.iter().any(|p| p.matches_resource(request.resource, request.context))
+        }
+    };
+    resource_ok && statement.conditions.iter().all(|c| c.holds(request.context))
+}
+
+/// How a `Principal` element names the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    /// Not at all.
+    No,
+    /// Through its account (`123456789012` or `arn:aws:iam::123456789012:root`), or `*`: the account's own
+    /// policies must still allow.
+    Account,
+    /// By its own ARN (or its role's) or as the service it is.
+    Directly,
+}
+
+fn names(id: &PrincipalId, who: &RequestPrincipal) -> Named {
+    match id {
+        PrincipalId::Anyone => Named::Account,
+        PrincipalId::Aws(text) => {
+            if *text == who.arn || who.role_arn.as_deref() == Some(text.as_str()) {
+                Named::Directly
+            } else if *text == who.account || *text == format!("arn:aws:iam::{}:root", who.account) {
+                if who.arn == format!("arn:aws:iam::{}:root", who.account) { Named::Directly } else { Named::Account }
+            } else {
+                Named::No
+            }
+        }
+        PrincipalId::Service(service) => {
+            if who.service.as_deref() == Some(service.as_str()) {
+                Named::Directly
+            } else {
+                Named::No
+            }
+        }
+        PrincipalId::Federated(_) => Named::No,
+    }
+}
+
+fn principal_match(principals: &Option<Principals>, who: &RequestPrincipal) -> Named {
+    match principals {
+        None => Named::Directly,
+        Some(Principals::Any(ids)) => ids.iter().map(|id| names(id, who)).max_by_key(|n| *n as u8).unwrap_or(Named::No),
+        Some(Principals::NoneOf(ids)) => {
+            if ids.iter().any(|id| names(id, who) != Named::No) {
+                Named::No
+            } else {
+                Named::Account
+            }
+        }
+    }
+}
+
+/// Evaluates identity policies and an optional resource policy.
+pub fn evaluate(request: &Request<'_>, identity: &[NamedPolicy], resource: Option<&NamedPolicy>) -> Decision {
+    let action_lower = request.action.to_lowercase();
+    let mut allow = None;
+    for policy in identity {
+        for (i, statement) in policy.document.statements.iter().enumerate() {
+            if !applies(statement, &action_lower, request) {
+                continue;
+            }
+            match statement.effect {
+                Effect::Deny => {
+                    return Decision::ExplicitDeny {
+                        policy: policy.name.clone(),
+                        statement: statement_name(statement, i),
+                        source: Source::Identity,
+                    };
+                }
+                Effect::Allow if allow.is_none() => {
+                    allow = Some(Decision::Allow {
+                        policy: policy.name.clone(),
+                        statement: statement_name(statement, i),
+                        source: Source::Identity,
+                    })
+                }
+                Effect::Allow => {}
+            }
+        }
+    }
+    if let Some(policy) = resource {
+        for (i, statement) in policy.document.statements.iter().enumerate() {
+            let named = principal_match(&statement.principals, request.principal);
+            if named == Named::No || !applies(statement, &action_lower, request) {
+                continue;
+            }
+            match statement.effect {
+                Effect::Deny => {
+                    return Decision::ExplicitDeny {
+                        policy: policy.name.clone(),
+                        statement: statement_name(statement, i),
+                        source: Source::Resource,
+                    };
+                }
+                Effect::Allow if allow.is_none() && named == Named::Directly => {
+                    allow = Some(Decision::Allow {
+                        policy: policy.name.clone(),
+                        statement: statement_name(statement, i),
+                        source: Source::Resource,
+                    })
+                }
+                Effect::Allow => {}
+            }
+        }
+    }
+    allow.unwrap_or(Decision::ImplicitDeny)
+}
+
+/// What a role's trust policy says about a caller assuming it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The trust policy names the caller (or its role, or its service) and allows: nothing else is needed.
+    Direct,
+    /// The trust policy allows the caller's account: the caller's own policies must allow the action too.
+    ThroughAccount,
+    /// Denied, explicitly or because no statement allows.
+    Denied,
+}
+
+/// Evaluates a trust policy for `request` (its resource is the role's ARN, which trust statements leave implicit).
+pub fn evaluate_trust(trust: &PolicyDocument, request: &Request<'_>) -> Trust {
+    let action_lower = request.action.to_lowercase();
+    let mut best = Trust::Denied;
+    for statement in &trust.statements {
+        let named = principal_match(&statement.principals, request.principal);
+        if named == Named::No || !applies(statement, &action_lower, request) {
+            continue;
+        }
+        match statement.effect {
+            Effect::Deny => return Trust::Denied,
+            Effect::Allow if named == Named::Directly => best = Trust::Direct,
+            Effect::Allow if best == Trust::Denied => best = Trust::ThroughAccount,
+            Effect::Allow => {}
+        }
+    }
+    best
+}
