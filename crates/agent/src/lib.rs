@@ -26,6 +26,7 @@
 //! work. Settings that reach the host run only where the agent's `--allow-*` flags
 //! open them ([`host_gate`]).
 
+pub mod awsvpc;
 pub mod client;
 pub mod convert;
 pub mod engine;
@@ -33,6 +34,7 @@ pub mod exec;
 pub mod host_gate;
 pub mod logs;
 pub mod metadata;
+pub mod pause;
 pub mod resources;
 pub mod runtime;
 pub mod self_update;

@@ -104,6 +104,7 @@ fn task_spec(record: &TaskRecord) -> TaskSpec {
         started_by: record.started_by.clone(),
         group: record.group.clone(),
         volumes: record.volumes.clone(),
+        network: record.network.clone(),
     }
 }
 
@@ -302,7 +303,15 @@ impl Control {
         let tasks = state
             .tasks_on_instance(instance_id)
             .filter(|t| t.record.last_status() != Some(TaskStatus::Stopped))
-            .map(|t| task_spec(&t.record))
+            .map(|t| {
+                let mut spec = task_spec(&t.record);
+                if let Some(network) = spec.network.as_mut() {
+                    let members = |group: &str| crate::network::group_members(&state, group);
+                    network.ingress =
+                        crate::network::resolve_ingress(self.security_groups(), &network.security_groups, &members);
+                }
+                spec
+            })
             .collect();
         // A task whose record is quarantined may be on this instance: its containers must keep running.
         let keep = state.quarantined_task_ids(cluster).map(|id| self.arn(&format!("task/{cluster}/{id}"))).collect();

@@ -49,6 +49,7 @@ pub mod insights;
 mod instances;
 pub mod live_placement;
 pub mod liveness;
+pub mod network;
 mod optimistic;
 mod paging;
 mod placement;
@@ -106,6 +107,8 @@ pub struct ControlConfig {
     pub advertised_url: Option<String>,
     /// The agent version this server ships (UpdateContainerAgent brings agents to it).
     pub agent_version: String,
+    /// The default VPC awsvpc tasks get their interfaces in.
+    pub vpc: berth_vpc::VpcLayout,
 }
 
 impl Default for ControlConfig {
@@ -121,6 +124,7 @@ impl Default for ControlConfig {
             client_token_ttl: Duration::from_secs(24 * 3600),
             advertised_url: None,
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            vpc: berth_vpc::VpcLayout::default_for("us-east-1", "000000000000"),
         }
     }
 }
@@ -140,6 +144,7 @@ pub struct Control {
     agents: agents::AgentHub,
     exec: exec::ExecSessions,
     usage: utilization::UsageTable,
+    security_groups: std::sync::OnceLock<Arc<dyn berth_vpc::SecurityGroupDirectory>>,
 }
 
 /// Starts the control plane's controllers (agent liveness, the service scheduler) in the background.
@@ -155,9 +160,21 @@ impl Control {
         let agents = agents::AgentHub::new(clock.clone());
         let exec = exec::ExecSessions::new(clock.clone());
         let usage = utilization::UsageTable::default();
-        let control = Arc::new(Self { store, cache, clock, config, agents, exec, usage });
+        let security_groups = std::sync::OnceLock::new();
+        let control = Arc::new(Self { store, cache, clock, config, agents, exec, usage, security_groups });
         control.ensure_default_cluster().await?;
         Ok(control)
+    }
+
+    /// Sets where security groups are looked up (once; later calls are ignored). Without it only the default
+    /// VPC's default security group exists.
+    pub fn set_security_groups(&self, directory: Arc<dyn berth_vpc::SecurityGroupDirectory>) {
+        let _ = self.security_groups.set(directory);
+    }
+
+    /// Where security groups are looked up, when set.
+    pub(crate) fn security_groups(&self) -> Option<&dyn berth_vpc::SecurityGroupDirectory> {
+        self.security_groups.get().map(|d| d.as_ref())
     }
 
     /// The settings.

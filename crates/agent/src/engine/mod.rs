@@ -452,8 +452,13 @@ impl<R: ContainerRuntime> Engine<R> {
         let runtime = self.runtime.clone();
         let tx = self.tx.clone();
         let task_arn = arn.to_string();
+        let pause_of = self
+            .tasks
+            .get(arn)
+            .is_some_and(|t| t.spec.as_ref().is_none_or(|s| s.network.is_some()))
+            .then(|| arn.to_string());
         tokio::spawn(async move {
-            let states = stop_containers(runtime, to_stop).await;
+            let states = stop_containers(runtime, to_stop, pause_of).await;
             let _ = tx.send(Msg::Stopped { task_arn, states });
         });
     }
@@ -490,7 +495,7 @@ impl<R: ContainerRuntime> Engine<R> {
     /// at once beyond the number of failed tasks its group may keep.
     fn schedule_cleanup(&mut self, arn: &str) {
         let Some(task) = self.tasks.get(arn) else { return };
-        let removal = cleanup::Removal::of(task);
+        let removal = cleanup::Removal::of(arn, task);
         let failed_group = cleanup::failed(task).then(|| cleanup::group(task)).flatten();
         let Some(group) = failed_group else {
             cleanup::spawn_removal(self.runtime.clone(), removal, self.config.cleanup_wait);

@@ -190,6 +190,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     count,
                     only,
                     record.enable_execute_command,
+                    record.network_configuration.as_ref(),
                 )
                 .await;
             let (tasks, failures, closest) = match placed {
