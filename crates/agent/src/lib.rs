@@ -31,6 +31,7 @@ pub mod client;
 pub mod convert;
 pub mod engine;
 pub mod exec;
+pub mod firewall;
 pub mod host_gate;
 pub mod logs;
 pub mod metadata;

@@ -288,7 +288,7 @@ fn the_ec2_subset_answers_the_aws_cli() {
     let berth = Berth::start(BerthOptions {
         binary: env!("CARGO_BIN_EXE_berth").into(),
         role: "server",
-        extra_args: vec!["--no-load-balancer".into()],
+        extra_args: vec!["--no-load-balancer".into(), "--vpc-cidr".into(), "172.31.0.0/16".into()],
     })
     .expect("berth server starts");
     let vpcs = aws_ok(&berth, "ec2", &["describe-vpcs", "--filters", "Name=is-default,Values=true"]);
@@ -362,4 +362,75 @@ fn the_ec2_subset_answers_the_aws_cli() {
     assert!(unsupported.contains("UnsupportedOperation"), "{unsupported}");
     let bad_filter = common::aws_err(&berth, "ec2", &["describe-subnets", "--filters", "Name=nonsense,Values=x"]);
     assert!(bad_filter.contains("InvalidParameterValue"), "{bad_filter}");
+}
+
+/// Runs the pair task definition with one security group; its address.
+async fn run_in_group(client: &aws_sdk_ecs::Client, group: &str) -> (String, String) {
+    let run = client
+        .run_task()
+        .task_definition("pair")
+        .network_configuration(network(&[SUBNET_A], &[group], None))
+        .send()
+        .await
+        .unwrap();
+    assert!(run.failures().is_empty(), "{:?}", run.failures());
+    let arn = run.tasks()[0].task_arn().unwrap().to_string();
+    let task = wait_status(client, &arn, "RUNNING", Duration::from_secs(90)).await;
+    (arn, attachment_detail(&task, "privateIPv4Address"))
+}
+
+/// What a task at `from` gets when it GETs `url` (its `/fetch`): the status it relays (502 when it could not
+/// connect within the workload's 5 s).
+fn fetch_from(from: &str, url: &str) -> u16 {
+    http_get(&format!("http://{from}:9090/fetch?url={url}")).map(|(status, _)| status).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_groups_let_in_only_what_they_allow() {
+    let (_networks, berth, client) = up().await;
+    let n = _networks.0;
+    register_pair(&client, "pair").await;
+    let group = |name: &str| {
+        let created = aws_ok(&berth, "ec2", &["create-security-group", "--group-name", name, "--description", name]);
+        created["GroupId"].as_str().unwrap().to_string()
+    };
+    let (server, client_group, other) = (group("server"), group("client"), group("other"));
+    // The server: 8080 from members of `client` (by source group), 9090 from the host (by CIDR: the host reaches a
+    // slice from its bridge, the slice's first address). The others: 9090 from the host, so the test drives them.
+    let host = format!("10.{n}.0.1/32");
+    let allow = |group: &str, port: &str, source: (&str, &str)| {
+        aws_ok(
+            &berth,
+            "ec2",
+            &["authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp", "--port", port, source.0, source.1],
+        );
+    };
+    allow(&server, "8080", ("--source-group", &client_group));
+    for g in [&server, &client_group, &other] {
+        allow(g, "9090", ("--cidr", &host));
+    }
+    let (server_arn, server_ip) = run_in_group(&client, &server).await;
+    let (_, client_ip) = run_in_group(&client, &client_group).await;
+    let (_, other_ip) = run_in_group(&client, &other).await;
+    for ip in [&server_ip, &client_ip, &other_ip] {
+        wait_http_ok(&format!("http://{ip}:9090/health")).await;
+    }
+
+    // Task to task: allowed from a member of the source group, dropped from another task.
+    let target = format!("http://{server_ip}:8080/health");
+    assert_eq!(fetch_from(&client_ip, &target), 200, "a member of the client group reaches the server");
+    assert_eq!(fetch_from(&other_ip, &target), 502, "a task outside the client group is dropped");
+    // Host to task: 9090 is allowed by CIDR, 8080 is not.
+    assert_eq!(http_get(&format!("http://{server_ip}:9090/health")).unwrap().0, 200);
+    let refused = berth_testkit::http_get_timeout(&target, Duration::from_secs(2));
+    assert!(refused.is_err(), "the host is not allowed on 8080: {refused:?}");
+
+    // The rules go with the task.
+    let chain = format!("BERTH-T-{}", &server_arn.rsplit('/').next().unwrap()[..16]);
+    assert!(std::process::Command::new("iptables").args(["-S", &chain]).output().unwrap().status.success());
+    client.stop_task().task(&server_arn).send().await.unwrap();
+    wait_status(&client, &server_arn, "STOPPED", Duration::from_secs(60)).await;
+    let listing = std::process::Command::new("iptables").args(["-S", "BERTH-SG"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&listing.stdout).contains(&chain), "the task's jump is gone");
+    assert!(!std::process::Command::new("iptables").args(["-S", &chain]).output().unwrap().status.success());
 }

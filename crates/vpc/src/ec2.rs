@@ -648,11 +648,14 @@ impl Vpc {
 
 /// An Availability Zone's id, as EC2 names them (`use1-az1` for `us-east-1a`).
 fn zone_id(region: &str, zone: &str) -> String {
-    let short: String = region.split('-').map(|part| part.chars().next().unwrap_or('x').to_string()).collect::<Vec<_>>().join("");
+    // `us-east-1` is `use1`: the first part, the initial of the second, the number.
+    let mut parts = region.split('-');
+    let first = parts.next().unwrap_or_default();
+    let second: String = parts.next().and_then(|p| p.chars().next()).map(String::from).unwrap_or_default();
     let digits: String = region.chars().filter(char::is_ascii_digit).collect();
     let letter = zone.chars().last().unwrap_or('a');
     let index = u32::from(letter).saturating_sub(u32::from('a')) + 1;
-    format!("{}{}-az{index}", short.trim_end_matches(char::is_numeric), digits)
+    format!("{first}{second}{digits}-az{index}")
 }
 
 /// A new security group id: `sg-` and 17 random hex digits.

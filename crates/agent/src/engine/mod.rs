@@ -262,6 +262,19 @@ impl<R: ContainerRuntime> Engine<R> {
             let (phase, adopted_without_spec) = {
                 let task = self.tasks.entry(arn.clone()).or_insert_with(|| TaskState::new(spec.clone()));
                 let adopted_without_spec = task.spec.is_none();
+                // A running awsvpc task whose security groups' rules changed gets the new rules.
+                let old_ingress = task.spec.as_ref().and_then(|s| s.network.as_ref()).map(|n| n.ingress.clone());
+                if let Some(network) = spec.network.clone()
+                    && task.phase == Phase::Running
+                    && old_ingress.is_some_and(|old| old != network.ingress)
+                {
+                    let arn = arn.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = crate::firewall::apply(&arn, &network).await {
+                            tracing::warn!(task = %arn, %error, "updating a task's security group rules failed");
+                        }
+                    });
+                }
                 // Keep tracks of containers the spec names that we have not seen yet.
                 for name in spec.containers.iter().filter_map(|c| c.definition.name.clone()) {
                     task.containers.entry(name).or_insert_with(ContainerTrack::pending);

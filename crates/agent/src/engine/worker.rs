@@ -410,15 +410,24 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
     on_activating(out.pull_started_at, out.pull_stopped_at);
 
     // 1b. An awsvpc task's namespace: the pause container at the task's address, which its containers join.
-    if let Some(network) = &task.network
-        && let Err(error) = crate::awsvpc::ensure_pause(&*runtime, &task, network, &instance_arn).await
-    {
-        fail(
-            &mut out,
-            "TaskFailedToStart",
-            format!("ResourceInitializationError: failed to set up the task's network interface: {error}"),
-        );
-        return out;
+    if let Some(network) = &task.network {
+        if let Err(error) = crate::awsvpc::ensure_pause(&*runtime, &task, network, &instance_arn).await {
+            fail(
+                &mut out,
+                "TaskFailedToStart",
+                format!("ResourceInitializationError: failed to set up the task's network interface: {error}"),
+            );
+            return out;
+        }
+        // Its security groups hold before anything in it listens.
+        if let Err(error) = crate::firewall::apply(&task.task_arn, network).await {
+            fail(
+                &mut out,
+                "TaskFailedToStart",
+                format!("ResourceInitializationError: failed to enforce the task's security groups: {error}"),
+            );
+            return out;
+        }
     }
 
     // 2. Create what does not exist yet.
@@ -548,6 +557,7 @@ pub async fn stop_containers<R: ContainerRuntime>(
     let states = stop_waves_in_order(runtime.clone(), waves).await;
     if let Some(task_arn) = pause_of {
         crate::awsvpc::stop_pause(&*runtime, &task_arn).await;
+        crate::firewall::remove(&task_arn).await;
     }
     states
 }
