@@ -32,8 +32,12 @@ pub fn task_chain(task_arn: &str) -> String {
 /// The iptables arguments (after `-A <chain>`) of a task's chain: established replies, each permitted source, then
 /// drop.
 pub fn task_rules(ingress: &[IngressRule]) -> Vec<Vec<String>> {
-    let mut rules: Vec<Vec<String>> =
-        vec![vec!["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"].into_iter().map(String::from).collect()];
+    let mut rules: Vec<Vec<String>> = vec![
+        vec!["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+    ];
     for rule in ingress {
         for source in &rule.sources {
             let mut args: Vec<String> = vec!["-s".into(), source.clone()];
@@ -41,7 +45,10 @@ pub fn task_rules(ingress: &[IngressRule]) -> Vec<Vec<String>> {
                 "tcp" | "udp" => {
                     args.extend(["-p".into(), rule.protocol.clone()]);
                     if let (Some(from), Some(to)) = (rule.from_port, rule.to_port) {
-                        args.extend(["--dport".into(), if from == to { from.to_string() } else { format!("{from}:{to}") }]);
+                        args.extend([
+                            "--dport".into(),
+                            if from == to { from.to_string() } else { format!("{from}:{to}") },
+                        ]);
                     }
                 }
                 "icmp" => args.extend(["-p".into(), "icmp".into()]),
@@ -122,6 +129,22 @@ pub async fn apply(task_arn: &str, network: &TaskNetwork) -> Result<(), String> 
         iptables(&args).await?;
     }
     let destination = format!("{}/32", network.address);
+    // A task that held this address before and was never cleaned up (its agent was killed, its containers removed
+    // by hand) must not filter the new one.
+    if let Ok(listing) = iptables_out(&["-S", BASE_CHAIN]).await {
+        let stale: Vec<(String, String)> = listing
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("-A {BASE_CHAIN} -d {destination} -j ")))
+            .filter(|target| *target != chain)
+            .map(|target| (target.to_string(), destination.clone()))
+            .collect();
+        for (old, destination) in stale {
+            tracing::info!(chain = %old, address = %destination, "removing a stale task's security group rules");
+            let _ = iptables(&["-D", BASE_CHAIN, "-d", &destination, "-j", &old]).await;
+            let _ = iptables(&["-F", &old]).await;
+            let _ = iptables(&["-X", &old]).await;
+        }
+    }
     if iptables(&["-C", BASE_CHAIN, "-d", &destination, "-j", &chain]).await.is_err() {
         iptables(&["-A", BASE_CHAIN, "-d", &destination, "-j", &chain]).await?;
     }

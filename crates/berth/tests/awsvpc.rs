@@ -104,7 +104,17 @@ fn open_group(berth: &Berth, name: &str) -> String {
         aws_ok(
             berth,
             "ec2",
-            &["authorize-security-group-ingress", "--group-id", &id, "--protocol", "tcp", "--port", port, "--cidr", "0.0.0.0/0"],
+            &[
+                "authorize-security-group-ingress",
+                "--group-id",
+                &id,
+                "--protocol",
+                "tcp",
+                "--port",
+                port,
+                "--cidr",
+                "0.0.0.0/0",
+            ],
         );
     }
     id
@@ -229,7 +239,8 @@ async fn an_awsvpc_task_has_its_own_address_namespace_and_interface() {
     // The pause container holds the address; stopping the task stops it and frees the interface.
     let task_id = arn.rsplit('/').next().unwrap();
     let pause = format!("berth-pause-{task_id}");
-    let address = docker(&["inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &pause]).unwrap();
+    let address =
+        docker(&["inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &pause]).unwrap();
     assert_eq!(address.trim(), ip);
     client.stop_task().task(&arn).send().await.unwrap();
     let stopped = wait_status(&client, &arn, "STOPPED", Duration::from_secs(60)).await;
@@ -245,7 +256,8 @@ async fn a_service_of_awsvpc_tasks_gives_each_task_its_own_address() {
     let (_networks, berth, client) = up().await;
     register_pair(&client, "svc-pair").await;
     let group = open_group(&berth, "svc");
-    let refused = client.create_service().service_name("no-net").task_definition("svc-pair").desired_count(1).send().await;
+    let refused =
+        client.create_service().service_name("no-net").task_definition("svc-pair").desired_count(1).send().await;
     assert_error(refused, "InvalidParameterException", "Network Configuration must be provided");
     client
         .create_service()
@@ -297,7 +309,12 @@ fn the_ec2_subset_answers_the_aws_cli() {
     let subnets = aws_ok(
         &berth,
         "ec2",
-        &["describe-subnets", "--filters", "Name=vpc-id,Values=vpc-0be7f000000000001", "Name=default-for-az,Values=true"],
+        &[
+            "describe-subnets",
+            "--filters",
+            "Name=vpc-id,Values=vpc-0be7f000000000001",
+            "Name=default-for-az,Values=true",
+        ],
     );
     let subnets = subnets["Subnets"].as_array().unwrap().clone();
     assert_eq!(subnets.len(), 2);
@@ -328,17 +345,47 @@ fn the_ec2_subset_answers_the_aws_cli() {
     aws_ok(
         &berth,
         "ec2",
-        &["authorize-security-group-ingress", "--group-id", &id, "--protocol", "tcp", "--port", "5432", "--source-group", &default_id],
+        &[
+            "authorize-security-group-ingress",
+            "--group-id",
+            &id,
+            "--protocol",
+            "tcp",
+            "--port",
+            "5432",
+            "--source-group",
+            &default_id,
+        ],
     );
     aws_ok(
         &berth,
         "ec2",
-        &["authorize-security-group-ingress", "--group-id", &id, "--protocol", "tcp", "--port", "5432", "--cidr", "10.1.0.0/16"],
+        &[
+            "authorize-security-group-ingress",
+            "--group-id",
+            &id,
+            "--protocol",
+            "tcp",
+            "--port",
+            "5432",
+            "--cidr",
+            "10.1.0.0/16",
+        ],
     );
     let dup = common::aws_err(
         &berth,
         "ec2",
-        &["authorize-security-group-ingress", "--group-id", &id, "--protocol", "tcp", "--port", "5432", "--cidr", "10.1.0.0/16"],
+        &[
+            "authorize-security-group-ingress",
+            "--group-id",
+            &id,
+            "--protocol",
+            "tcp",
+            "--port",
+            "5432",
+            "--cidr",
+            "10.1.0.0/16",
+        ],
     );
     assert!(dup.contains("InvalidPermission.Duplicate"), "{dup}");
     let tagged = aws_ok(&berth, "ec2", &["describe-security-groups", "--filters", "Name=tag:Name,Values=db"]);
@@ -351,7 +398,13 @@ fn the_ec2_subset_answers_the_aws_cli() {
     aws_ok(
         &berth,
         "ec2",
-        &["revoke-security-group-egress", "--group-id", &id, "--ip-permissions", "IpProtocol=-1,IpRanges=[{CidrIp=0.0.0.0/0}]"],
+        &[
+            "revoke-security-group-egress",
+            "--group-id",
+            &id,
+            "--ip-permissions",
+            "IpProtocol=-1,IpRanges=[{CidrIp=0.0.0.0/0}]",
+        ],
     );
     let in_use = common::aws_err(&berth, "ec2", &["delete-security-group", "--group-id", &default_id]);
     assert!(in_use.contains("CannotDelete") || in_use.contains("DependencyViolation"), "{in_use}");
@@ -402,7 +455,17 @@ async fn security_groups_let_in_only_what_they_allow() {
         aws_ok(
             &berth,
             "ec2",
-            &["authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp", "--port", port, source.0, source.1],
+            &[
+                "authorize-security-group-ingress",
+                "--group-id",
+                group,
+                "--protocol",
+                "tcp",
+                "--port",
+                port,
+                source.0,
+                source.1,
+            ],
         );
     };
     allow(&server, "8080", ("--source-group", &client_group));

@@ -72,8 +72,7 @@ pub fn check(
         return Err(ControlError::invalid(ASSIGN_PUBLIC_IP_UNSUPPORTED));
     }
     let mut subnets: Vec<SubnetLayout> = Vec::new();
-    let missing: Vec<&str> =
-        vpc.subnets.iter().filter(|id| layout.subnet(id).is_none()).map(String::as_str).collect();
+    let missing: Vec<&str> = vpc.subnets.iter().filter(|id| layout.subnet(id).is_none()).map(String::as_str).collect();
     if let Some(first) = missing.first() {
         return Err(ControlError::invalid(format!(
             "Error retrieving subnet information for [{}]: The subnet ID '{first}' does not exist (Service: AmazonEC2; Status Code: 400; Error Code: InvalidSubnetID.NotFound)",
@@ -294,7 +293,9 @@ mod tests {
         let unknown = config(&["subnet-nope"], None, None);
         assert!(message(check(&l, None, awsvpc, Some(&unknown), ec2)).contains("subnet-nope"));
         let sg = config(&["subnet-0be7f00000000000a"], Some(&["sg-nope"]), None);
-        assert!(message(check(&l, None, awsvpc, Some(&sg), ec2)).contains("The security group 'sg-nope' does not exist"));
+        assert!(
+            message(check(&l, None, awsvpc, Some(&sg), ec2)).contains("The security group 'sg-nope' does not exist")
+        );
         let many: Vec<String> = (0..17).map(|i| format!("subnet-{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(message(check(&l, None, awsvpc, Some(&config(&many, None, None)), ec2)).contains("16 subnets"));

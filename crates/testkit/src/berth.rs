@@ -59,7 +59,8 @@ impl Berth {
     pub fn start(options: BerthOptions) -> Result<Self, TestkitError> {
         let data_dir = crate::data_dir()?;
         let mut options = options;
-        let given = options.extra_args.iter().position(|a| a == "--vpc-cidr").and_then(|i| options.extra_args.get(i + 1));
+        let given =
+            options.extra_args.iter().position(|a| a == "--vpc-cidr").and_then(|i| options.extra_args.get(i + 1));
         let vpc_cidr = match given {
             Some(cidr) => cidr.clone(),
             None => {
@@ -225,6 +226,23 @@ impl Berth {
         };
         for name in names.lines().filter(|n| n.starts_with(&format!("berth-{prefix}-"))) {
             let _ = docker(&["network", "rm", name]);
+        }
+        // The agent was killed with its tasks running: their security group rules stay behind (only where the
+        // tests run as root, as the agent does).
+        let address_prefix = format!("-d {}.", prefix.replace('-', "."));
+        let Ok(listing) = std::process::Command::new("iptables").args(["-w", "5", "-S", "BERTH-SG"]).output() else {
+            return;
+        };
+        for line in String::from_utf8_lossy(&listing.stdout).lines().filter(|l| l.contains(&address_prefix)) {
+            let Some(rule) = line.strip_prefix("-A ") else { continue };
+            let mut delete = vec!["-w", "5", "-D"];
+            delete.extend(rule.split_whitespace());
+            let _ = std::process::Command::new("iptables").args(&delete).output();
+            if let Some(chain) = rule.rsplit(' ').next() {
+                for op in ["-F", "-X"] {
+                    let _ = std::process::Command::new("iptables").args(["-w", "5", op, chain]).output();
+                }
+            }
         }
     }
 

@@ -89,10 +89,7 @@ impl Vpc {
     pub async fn call(&self, action: &str, body: &[u8], request_id: &str) -> Result<String, VpcError> {
         let params = Params::parse(body);
         if params.get("DryRun").is_some_and(|v| v == "true") {
-            return Err(VpcError::client(
-                "DryRunOperation",
-                "Request would have succeeded, but DryRun flag is set.",
-            ));
+            return Err(VpcError::client("DryRunOperation", "Request would have succeeded, but DryRun flag is set."));
         }
         match action {
             "DescribeVpcs" => self.describe_vpcs(&params, request_id),
@@ -119,7 +116,19 @@ impl Vpc {
 
     fn describe_vpcs(&self, params: &Params, request_id: &str) -> Result<String, VpcError> {
         let filters = params.filters();
-        check_filters(&filters, &["vpc-id", "is-default", "cidr", "cidr-block", "cidr-block-association.cidr-block", "state", "owner-id", "dhcp-options-id"])?;
+        check_filters(
+            &filters,
+            &[
+                "vpc-id",
+                "is-default",
+                "cidr",
+                "cidr-block",
+                "cidr-block-association.cidr-block",
+                "state",
+                "owner-id",
+                "dhcp-options-id",
+            ],
+        )?;
         let ids = params.list("VpcId");
         if let Some(missing) = ids.iter().find(|id| *id != VPC_ID) {
             return Err(VpcError::client("InvalidVpcID.NotFound", format!("The vpc ID '{missing}' does not exist")));
@@ -184,12 +193,28 @@ impl Vpc {
         let filters = params.filters();
         check_filters(
             &filters,
-            &["subnet-id", "vpc-id", "default-for-az", "defaultForAz", "availability-zone", "availabilityZone", "cidr-block", "cidrBlock", "cidr", "state", "owner-id", "map-public-ip-on-launch"],
+            &[
+                "subnet-id",
+                "vpc-id",
+                "default-for-az",
+                "defaultForAz",
+                "availability-zone",
+                "availabilityZone",
+                "cidr-block",
+                "cidrBlock",
+                "cidr",
+                "state",
+                "owner-id",
+                "map-public-ip-on-launch",
+            ],
         )?;
         let ids = params.list("SubnetId");
         let l = self.layout();
         if let Some(missing) = ids.iter().find(|id| l.subnet(id).is_none()) {
-            return Err(VpcError::client("InvalidSubnetID.NotFound", format!("The subnet ID '{missing}' does not exist")));
+            return Err(VpcError::client(
+                "InvalidSubnetID.NotFound",
+                format!("The subnet ID '{missing}' does not exist"),
+            ));
         }
         let mut xml = Xml::response("DescribeSubnets", request_id);
         xml.open("subnetSet");
@@ -345,7 +370,10 @@ impl Vpc {
             return Err(VpcError::client("MissingParameter", "The request must contain the parameter groupName"));
         }
         if description.is_empty() {
-            return Err(VpcError::client("MissingParameter", "The request must contain the parameter groupDescription"));
+            return Err(VpcError::client(
+                "MissingParameter",
+                "The request must contain the parameter groupDescription",
+            ));
         }
         if name.len() > 255 || description.len() > 255 {
             return Err(VpcError::client(
@@ -400,7 +428,10 @@ impl Vpc {
         let mut xml = Xml::response("CreateSecurityGroup", request_id);
         xml.leaf("return", "true")
             .leaf("groupId", &record.id)
-            .leaf("securityGroupArn", &format!("arn:aws:ec2:{}:{}:security-group/{}", l.region, record.owner_id, record.id))
+            .leaf(
+                "securityGroupArn",
+                &format!("arn:aws:ec2:{}:{}:security-group/{}", l.region, record.owner_id, record.id),
+            )
             .tags(&record.tags);
         Ok(xml.finish("CreateSecurityGroup"))
     }
@@ -437,9 +468,10 @@ impl Vpc {
                     format!("resource {} has a dependent object", record.id),
                 ));
             }
-            let referenced = all.iter().filter(|g| g.id != record.id).find(|g| {
-                g.ingress.iter().chain(&g.egress).any(|p| p.groups.contains(&record.id))
-            });
+            let referenced = all
+                .iter()
+                .filter(|g| g.id != record.id)
+                .find(|g| g.ingress.iter().chain(&g.egress).any(|p| p.groups.contains(&record.id)));
             if let Some(other) = referenced {
                 return Err(VpcError::client(
                     "DependencyViolation",
@@ -460,9 +492,10 @@ impl Vpc {
         let int = |name: &str| -> Result<Option<i32>, VpcError> {
             match params.get(name) {
                 None | Some("") => Ok(None),
-                Some(v) => v.parse().map(Some).map_err(|_| {
-                    VpcError::client("InvalidParameterValue", format!("Invalid value '{v}' for {name}"))
-                }),
+                Some(v) => v
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| VpcError::client("InvalidParameterValue", format!("Invalid value '{v}' for {name}"))),
             }
         };
         let protocol = |p: &str| -> String {
@@ -565,7 +598,20 @@ impl Vpc {
         let filters = params.filters();
         check_filters(
             &filters,
-            &["network-interface-id", "subnet-id", "vpc-id", "availability-zone", "group-id", "private-ip-address", "addresses.private-ip-address", "mac-address", "status", "attachment.attachment-id", "description", "private-dns-name"],
+            &[
+                "network-interface-id",
+                "subnet-id",
+                "vpc-id",
+                "availability-zone",
+                "group-id",
+                "private-ip-address",
+                "addresses.private-ip-address",
+                "mac-address",
+                "status",
+                "attachment.attachment-id",
+                "description",
+                "private-dns-name",
+            ],
         )?;
         let ids = params.list("NetworkInterfaceId");
         let all = self.interfaces();
@@ -692,14 +738,14 @@ mod tests {
         let id = created.split("<groupId>").nth(1).unwrap().split('<').next().unwrap().to_string();
         let dup = vpc.call("CreateSecurityGroup", b"GroupName=web&GroupDescription=x", "r").await.unwrap_err();
         assert_eq!(dup.code, "InvalidGroup.Duplicate");
-        let body = format!("GroupId={id}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80&IpPermissions.1.IpRanges.1.CidrIp=10.0.0.0/8&IpPermissions.1.Groups.1.GroupId=sg-0be7f000000000001");
+        let body = format!(
+            "GroupId={id}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80&IpPermissions.1.IpRanges.1.CidrIp=10.0.0.0/8&IpPermissions.1.Groups.1.GroupId=sg-0be7f000000000001"
+        );
         vpc.call("AuthorizeSecurityGroupIngress", body.as_bytes(), "r").await.unwrap();
         let again = vpc.call("AuthorizeSecurityGroupIngress", body.as_bytes(), "r").await.unwrap_err();
         assert_eq!(again.code, "InvalidPermission.Duplicate");
-        let described = vpc
-            .call("DescribeSecurityGroups", b"Filter.1.Name=group-name&Filter.1.Value.1=w*", "r")
-            .await
-            .unwrap();
+        let described =
+            vpc.call("DescribeSecurityGroups", b"Filter.1.Name=group-name&Filter.1.Value.1=w*", "r").await.unwrap();
         assert!(described.contains("<groupName>web</groupName>") && !described.contains(">default<"), "{described}");
         assert!(described.contains("<cidrIp>10.0.0.0/8</cidrIp>"));
         assert_eq!(crate::SecurityGroupDirectory::ingress(vpc.as_ref(), &id).len(), 1);
@@ -726,7 +772,10 @@ mod tests {
         assert!(one.contains("subnet-0be7f00000000000b"));
         let none = vpc.call("DescribeVpcs", b"Filter.1.Name=tag:Name&Filter.1.Value.1=x", "r").await.unwrap();
         assert!(!none.contains("<vpcId>"));
-        let all = vpc.call("DescribeVpcs", b"Filter.1.Name=vpc-id&Filter.1.Value.1=vpc-0be7f000000000001", "r").await.unwrap();
+        let all = vpc
+            .call("DescribeVpcs", b"Filter.1.Name=vpc-id&Filter.1.Value.1=vpc-0be7f000000000001", "r")
+            .await
+            .unwrap();
         assert!(all.contains("<isDefault>true</isDefault>"));
     }
 }

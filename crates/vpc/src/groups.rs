@@ -64,7 +64,10 @@ impl Permission {
                 let (Some(from), Some(to)) = (self.from_port, self.to_port) else {
                     return Err(RuleError {
                         code: "MissingParameter",
-                        message: format!("Invalid value 'null' for portRange. Must specify both from and to ports with {}.", self.protocol.to_uppercase()),
+                        message: format!(
+                            "Invalid value 'null' for portRange. Must specify both from and to ports with {}.",
+                            self.protocol.to_uppercase()
+                        ),
                     });
                 };
                 if !(0..=65535).contains(&from) || !(0..=65535).contains(&to) || from > to {
@@ -93,8 +96,9 @@ impl Permission {
         if self.cidrs.is_empty() && self.groups.is_empty() {
             return Err(RuleError {
                 code: "MissingParameter",
-                message: "The request must contain the parameter ipPermissions (a CIDR range or a source security group)."
-                    .into(),
+                message:
+                    "The request must contain the parameter ipPermissions (a CIDR range or a source security group)."
+                        .into(),
             });
         }
         Ok(())
@@ -203,7 +207,10 @@ mod tests {
         let err = authorize(&mut rules, &[tcp(80, &["10.0.0.0/8"], &[])], "sg-1").unwrap_err();
         assert_eq!(err.code, "InvalidPermission.Duplicate");
         revoke(&mut rules, &[tcp(80, &["10.0.0.0/8"], &[])], "sg-1").unwrap();
-        assert_eq!(revoke(&mut rules, &[tcp(80, &["10.0.0.0/8"], &[])], "sg-1").unwrap_err().code, "InvalidPermission.NotFound");
+        assert_eq!(
+            revoke(&mut rules, &[tcp(80, &["10.0.0.0/8"], &[])], "sg-1").unwrap_err().code,
+            "InvalidPermission.NotFound"
+        );
         revoke(&mut rules, &[tcp(80, &[], &["sg-2"])], "sg-1").unwrap();
         assert!(rules.is_empty());
     }
@@ -213,7 +220,13 @@ mod tests {
         assert_eq!(tcp(70000, &["0.0.0.0/0"], &[]).validate().unwrap_err().code, "InvalidParameterValue");
         assert_eq!(tcp(80, &["10.0.0.1/8"], &[]).validate().unwrap_err().code, "InvalidParameterValue");
         assert_eq!(tcp(80, &[], &[]).validate().unwrap_err().code, "MissingParameter");
-        let all = Permission { protocol: "-1".into(), from_port: None, to_port: None, cidrs: vec!["0.0.0.0/0".into()], groups: vec![] };
+        let all = Permission {
+            protocol: "-1".into(),
+            from_port: None,
+            to_port: None,
+            cidrs: vec!["0.0.0.0/0".into()],
+            groups: vec![],
+        };
         assert!(all.validate().is_ok());
         let bad = Permission { protocol: "gre".into(), ..all };
         assert!(bad.validate().is_err());

@@ -191,7 +191,10 @@ mod tests {
         assert_eq!(slice.to_string(), "172.31.18.0/24");
         assert_eq!(VpcLayout::gateway(slice).to_string(), "172.31.18.1");
         let addrs: Vec<_> = VpcLayout::task_addresses(slice).collect();
-        assert_eq!((addrs.len(), addrs[0].to_string(), addrs[252].to_string()), (253, "172.31.18.2".into(), "172.31.18.254".into()));
+        assert_eq!(
+            (addrs.len(), addrs[0].to_string(), addrs[252].to_string()),
+            (253, "172.31.18.2".into(), "172.31.18.254".into())
+        );
         assert!(vpc.slice(&vpc.subnets[0], MAX_SLOTS).is_none());
         assert!(VpcLayout::new("us-east-1", "0", Cidr::parse("10.0.0.0/8").unwrap()).is_err());
     }

@@ -97,13 +97,20 @@ fn default_group(layout: &VpcLayout) -> SecurityGroupRecord {
 
 /// The rule every new group starts with: all traffic out.
 pub(crate) fn all_out() -> Permission {
-    Permission { protocol: "-1".into(), from_port: None, to_port: None, cidrs: vec!["0.0.0.0/0".into()], groups: vec![] }
+    Permission {
+        protocol: "-1".into(),
+        from_port: None,
+        to_port: None,
+        cidrs: vec!["0.0.0.0/0".into()],
+        groups: vec![],
+    }
 }
 
 impl Vpc {
     /// Loads the security groups from the store, creating the default group when it is missing.
     pub async fn open(layout: VpcLayout, store: SharedStore) -> Result<Arc<Self>, VpcError> {
-        let range = store.range(groups::PREFIX).await.map_err(|e| VpcError::server(format!("reading security groups: {e}")))?;
+        let range =
+            store.range(groups::PREFIX).await.map_err(|e| VpcError::server(format!("reading security groups: {e}")))?;
         let mut map = BTreeMap::new();
         for kv in range.kvs {
             match serde_json::from_slice::<SecurityGroupRecord>(&kv.value) {
@@ -162,9 +169,9 @@ impl Vpc {
                 self.groups.write().unwrap_or_else(|p| p.into_inner()).insert(record.id.clone(), (revision, record));
                 Ok(())
             }
-            TxnOutcome::Conflict { .. } => Err(VpcError::server(
-                "the security group was changed by another server at the same time; try again",
-            )),
+            TxnOutcome::Conflict { .. } => {
+                Err(VpcError::server("the security group was changed by another server at the same time; try again"))
+            }
         }
     }
 
@@ -210,9 +217,9 @@ impl Vpc {
                 self.groups.write().unwrap_or_else(|p| p.into_inner()).remove(id);
                 Ok(())
             }
-            TxnOutcome::Conflict { .. } => Err(VpcError::server(
-                "the security group was changed by another server at the same time; try again",
-            )),
+            TxnOutcome::Conflict { .. } => {
+                Err(VpcError::server("the security group was changed by another server at the same time; try again"))
+            }
         }
     }
 }

@@ -101,7 +101,9 @@ mod tests {
         let mut xml = Xml::response("DescribeVpcs", "r-1");
         xml.open("vpcSet").open("item").leaf("vpcId", "a<b").close("item").close("vpcSet");
         let doc = xml.finish("DescribeVpcs");
-        assert!(doc.ends_with("<requestId>r-1</requestId><vpcSet><item><vpcId>a&lt;b</vpcId></item></vpcSet></DescribeVpcsResponse>"));
+        assert!(doc.ends_with(
+            "<requestId>r-1</requestId><vpcSet><item><vpcId>a&lt;b</vpcId></item></vpcSet></DescribeVpcsResponse>"
+        ));
         assert!(error("X", "a&b", "r").contains("<Code>X</Code><Message>a&amp;b</Message>"));
     }
 }

@@ -193,13 +193,8 @@ impl ContainerRuntime for DockerRuntime {
 
     async fn ensure_network(&self, spec: &super::NetworkSpec) -> Result<(), RuntimeError> {
         let same = |network: bollard::models::Network| {
-            let subnets: Vec<String> = network
-                .ipam
-                .and_then(|i| i.config)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|c| c.subnet)
-                .collect();
+            let subnets: Vec<String> =
+                network.ipam.and_then(|i| i.config).unwrap_or_default().into_iter().filter_map(|c| c.subnet).collect();
             if subnets.contains(&spec.subnet) {
                 Ok(())
             } else {
@@ -231,9 +226,7 @@ impl ContainerRuntime for DockerRuntime {
                 }]),
                 options: None,
             }),
-            options: Some(
-                [("com.docker.network.bridge.name".to_string(), spec.bridge.clone())].into_iter().collect(),
-            ),
+            options: Some([("com.docker.network.bridge.name".to_string(), spec.bridge.clone())].into_iter().collect()),
             labels: Some(spec.labels.clone().into_iter().collect()),
             ..Default::default()
         };

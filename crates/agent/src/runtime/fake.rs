@@ -516,7 +516,8 @@ impl ContainerRuntime for FakeRuntime {
         inner.calls.push(Call::Stop { id: id.to_string(), timeout });
         self.injected(&mut inner, Op::Stop)?;
         let by_name = inner.containers.iter().find(|(_, c)| c.state.name == id).map(|(k, _)| k.clone());
-        let id = if inner.containers.contains_key(id) { id.to_string() } else { by_name.unwrap_or_else(|| id.to_string()) };
+        let id =
+            if inner.containers.contains_key(id) { id.to_string() } else { by_name.unwrap_or_else(|| id.to_string()) };
         let id = id.as_str();
         let c = inner.containers.get(id).ok_or_else(|| not_found("stop_container", id, "container"))?;
         if !c.state.running {
@@ -533,7 +534,8 @@ impl ContainerRuntime for FakeRuntime {
         inner.calls.push(Call::Remove { id: id.to_string() });
         self.injected(&mut inner, Op::Remove)?;
         let by_name = inner.containers.iter().find(|(_, c)| c.state.name == id).map(|(k, _)| k.clone());
-        let id = if inner.containers.contains_key(id) { id.to_string() } else { by_name.unwrap_or_else(|| id.to_string()) };
+        let id =
+            if inner.containers.contains_key(id) { id.to_string() } else { by_name.unwrap_or_else(|| id.to_string()) };
         self.remove(&mut inner, &id)
     }
 

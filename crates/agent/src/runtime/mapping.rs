@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary as DockerSummary,
-    ContainerSummaryStateEnum, EndpointIpamConfig, EndpointSettings, EventMessage, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig,
-    NetworkingConfig, PortBinding as DockerPortBinding, PortMap, ResourcesUlimits,
+    ContainerSummaryStateEnum, EndpointIpamConfig, EndpointSettings, EventMessage, HealthConfig, HealthStatusEnum,
+    HostConfig, HostConfigLogConfig, NetworkingConfig, PortBinding as DockerPortBinding, PortMap, ResourcesUlimits,
 };
 
 use super::{
@@ -67,8 +67,8 @@ pub(super) fn first_host_address(subnet: &str) -> Option<std::net::Ipv4Addr> {
 pub(super) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     let mut exposed: HashMap<String, HashMap<(), ()>> = HashMap::new();
     let mut bindings: PortMap = HashMap::new();
-    let publish = matches!(spec.network_mode, NetworkMode::Bridge | NetworkMode::Custom(_))
-        && !spec.network_mode.is_container();
+    let publish =
+        matches!(spec.network_mode, NetworkMode::Bridge | NetworkMode::Custom(_)) && !spec.network_mode.is_container();
     for p in &spec.ports {
         let key = port_key(p.container_port, p.protocol);
         exposed.insert(key.clone(), HashMap::new());
@@ -161,10 +161,7 @@ pub(super) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             endpoints_config: Some(HashMap::from([(
                 spec.network_mode.as_docker().to_string(),
                 EndpointSettings {
-                    ipam_config: Some(EndpointIpamConfig {
-                        ipv4_address: Some(address.clone()),
-                        ..Default::default()
-                    }),
+                    ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(address.clone()), ..Default::default() }),
                     ..Default::default()
                 },
             )])),

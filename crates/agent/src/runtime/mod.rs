@@ -86,7 +86,13 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// that name with another subnet is an error. Runtimes without networks refuse with [`RuntimeError::Invalid`].
     fn ensure_network(&self, spec: &NetworkSpec) -> impl Future<Output = Result<(), RuntimeError>> + Send {
         let target = spec.name.clone();
-        async move { Err(RuntimeError::Invalid { call: "ensure_network", target, message: "this runtime has no networks".into() }) }
+        async move {
+            Err(RuntimeError::Invalid {
+                call: "ensure_network",
+                target,
+                message: "this runtime has no networks".into(),
+            })
+        }
     }
 
     /// Imports a root filesystem (a tar archive) as the image `tag` (`docker import`), applying Dockerfile
@@ -99,7 +105,13 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), RuntimeError>> + Send {
         let target = tag.to_string();
         let _ = (rootfs, changes);
-        async move { Err(RuntimeError::Invalid { call: "import_image", target, message: "this runtime cannot import images".into() }) }
+        async move {
+            Err(RuntimeError::Invalid {
+                call: "import_image",
+                target,
+                message: "this runtime cannot import images".into(),
+            })
+        }
     }
 
     /// One sample of a container's resource usage, in Docker's stats JSON (`cpu_stats`, `precpu_stats`,

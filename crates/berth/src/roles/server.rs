@@ -42,7 +42,8 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let db = args.data_dir.join("state.db");
     private_file(&db).context("preparing the store file")?;
     let store = SqliteStore::open(&db).context("opening the store")?;
-    let vpc_cidr = berth_vpc::Cidr::parse(&args.vpc_cidr).context("--vpc-cidr must be an IPv4 CIDR such as 172.31.0.0/16")?;
+    let vpc_cidr =
+        berth_vpc::Cidr::parse(&args.vpc_cidr).context("--vpc-cidr must be an IPv4 CIDR such as 172.31.0.0/16")?;
     let vpc_layout = berth_vpc::VpcLayout::new(&args.region, &args.account_id, vpc_cidr)
         .map_err(anyhow::Error::msg)
         .context("--vpc-cidr")?;

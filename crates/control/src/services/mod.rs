@@ -584,8 +584,7 @@ impl Control {
                 if let Some((td, allow_inactive)) = checked {
                     let definition = &td.record.task_definition;
                     let launch_type = record.launch_type.and_then(TaskLaunchType::to_wire).unwrap_or(LaunchType::Ec2);
-                    let network_configuration =
-                        launch.network_configuration.or(record.network_configuration.as_ref());
+                    let network_configuration = launch.network_configuration.or(record.network_configuration.as_ref());
                     launch::check_task_definition(
                         &self.config.region,
                         definition,

@@ -123,9 +123,7 @@ fn render_containers(record: &TaskRecord) -> Vec<Container> {
             exit_code: state.exit_code,
             reason: state.reason.clone(),
             network_bindings: Some(state.network_bindings.iter().map(Binding::to_wire).collect()),
-            network_interfaces: Some(
-                record.network.iter().map(crate::network::render_container_interface).collect(),
-            ),
+            network_interfaces: Some(record.network.iter().map(crate::network::render_container_interface).collect()),
             health_status: Some(state.health_status.to_wire()),
             cpu: Some(spec.definition.cpu.to_string()),
             memory: spec.definition.memory.map(|m| m.to_string()),

@@ -617,25 +617,16 @@ impl Control {
         let (slot, claim) = match instance.network_slot {
             Some(slot) => (slot, None),
             None => {
-                let taken = state
-                    .instances
-                    .values()
-                    .filter_map(|v| v.record.network_slot)
-                    .chain(claimed_here.iter().copied());
+                let taken =
+                    state.instances.values().filter_map(|v| v.record.network_slot).chain(claimed_here.iter().copied());
                 let slot = crate::network::free_slot(taken)?;
                 (slot, Some((slot, keys::network_slot(slot))))
             }
         };
         let subnet = crate::network::subnet_for(network, instance.attribute("ecs.availability-zone"))?;
         let (slice, address) = crate::network::free_address(&self.config.vpc, subnet, slot, &instance.task_addresses)?;
-        let mut interface = crate::network::interface(
-            &self.config.vpc,
-            subnet,
-            slice,
-            address,
-            record.id(),
-            &network.security_groups,
-        );
+        let mut interface =
+            crate::network::interface(&self.config.vpc, subnet, slice, address, record.id(), &network.security_groups);
         interface.security_groups = network.security_groups.clone();
         Some((interface, claim))
     }
