@@ -19,6 +19,9 @@ pub const LABEL_SLICE: &str = "berth.vpc-slice";
 pub const LABEL_SUBNET: &str = "berth.vpc-subnet";
 /// Label on a pause container: the task whose namespace it holds.
 pub const LABEL_PAUSE: &str = "berth.pause";
+/// Serializes the creation of networks on this host.
+static NETWORK_SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// How long the pause container gets to exit on SIGTERM (it exits at once).
 const PAUSE_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -72,7 +75,12 @@ pub async fn ensure_pause<R: ContainerRuntime>(
     let arch = runtime.info().await.map(|i| i.arch).unwrap_or_default();
     let image = crate::pause::ensure_image(runtime, &arch).await?;
     let net = network_spec(network);
-    runtime.ensure_network(&net).await?;
+    {
+        // Tasks starting together would each try to create the slice's network; Docker refuses the second
+        // ("Pool overlaps") while the first is being made. One at a time, the second finds it.
+        let _one_at_a_time = NETWORK_SETUP.lock().await;
+        runtime.ensure_network(&net).await?;
+    }
     let name = pause_name(&task.task_arn);
     let mut spec = ContainerSpec::new(name.clone(), image);
     spec.network_mode = NetworkMode::Custom(net.name.clone());
