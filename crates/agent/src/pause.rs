@@ -187,6 +187,7 @@ mod tests {
     /// Runs the program on this host (x86-64 Linux): it blocks until SIGTERM, then exits with status 0.
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     #[test]
+    #[allow(clippy::disallowed_methods)] // a real process on the real clock
     fn the_program_pauses_and_exits_on_sigterm() {
         use std::os::unix::fs::PermissionsExt;
         use std::os::unix::process::ExitStatusExt;
