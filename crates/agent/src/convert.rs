@@ -108,6 +108,8 @@ pub fn container_spec(task: &TaskSpec, container: &WireContainer, instance_arn: 
     spec.network_mode = match task.network_mode {
         NetworkMode::Host => runtime::NetworkMode::Host,
         NetworkMode::None => runtime::NetworkMode::None,
+        // The task's pause container holds its namespace: its ports are on the task's address, not published.
+        NetworkMode::Awsvpc => crate::awsvpc::container_network_mode(&task.task_arn),
         _ => runtime::NetworkMode::Bridge,
     };
     if spec.network_mode == runtime::NetworkMode::Bridge {
@@ -160,6 +162,14 @@ pub fn container_spec(task: &TaskSpec, container: &WireContainer, instance_arn: 
         .collect();
     spec.dns_servers = def.dns_servers.clone().unwrap_or_default();
     spec.dns_search = def.dns_search_domains.clone().unwrap_or_default();
+    if spec.network_mode.is_container() {
+        // Docker refuses these with a `container:` network mode: the pause container carries the task's DNS
+        // settings (`crate::awsvpc::ensure_pause`); hostname and extraHosts are refused for awsvpc at registration.
+        spec.hostname = None;
+        spec.extra_hosts.clear();
+        spec.dns_servers.clear();
+        spec.dns_search.clear();
+    }
     spec.security_options = def.docker_security_options.clone().unwrap_or_default();
     if let Some(lp) = &def.linux_parameters {
         spec.init_process = lp.init_process_enabled.unwrap_or(false);

@@ -20,19 +20,23 @@
 //!   finds them again ([`engine::Engine::adopt`]) and leaves them running.
 //!
 //! # Limitations
-//! Not implemented yet: awsvpc networking, EFS/FSx volumes, `secrets` and task credentials (no credentials
+//! awsvpc tasks run in their own namespace ([`awsvpc`], [`pause`]) with their security groups' ingress enforced
+//! ([`firewall`]; egress is not). Not implemented yet: EFS/FSx volumes, `secrets` and task credentials (no credentials
 //! endpoint), the `awsfirelens` log driver, GPUs and devices, and the metadata endpoint's `/taskWithTags`. Host
 //! paths, task-scoped and shared Docker volumes, Docker's log drivers, `awslogs` and the task metadata endpoint v4
 //! work. Settings that reach the host run only where the agent's `--allow-*` flags
 //! open them ([`host_gate`]).
 
+pub mod awsvpc;
 pub mod client;
 pub mod convert;
 pub mod engine;
 pub mod exec;
+pub mod firewall;
 pub mod host_gate;
 pub mod logs;
 pub mod metadata;
+pub mod pause;
 pub mod resources;
 pub mod runtime;
 pub mod self_update;

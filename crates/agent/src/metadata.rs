@@ -181,6 +181,61 @@ fn rfc3339(ts: Option<f64>) -> Option<String> {
     Some(format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60))
 }
 
+/// A container's network as ECS's endpoint shows it: the mode, and for an awsvpc task its interface.
+fn network_json(spec: &TaskSpec) -> Value {
+    let Some(network) = &spec.network else { return json!({ "NetworkMode": spec.network_mode.as_str() }) };
+    let prefix = network.slice_cidr.rsplit('/').next().unwrap_or("24");
+    json!({
+        "NetworkMode": "awsvpc",
+        "IPv4Addresses": [network.address],
+        "AttachmentIndex": 0,
+        "MACAddress": network.mac_address,
+        "IPv4SubnetCIDRBlock": network.subnet_cidr,
+        "PrivateDNSName": network.private_dns_name,
+        "SubnetGatewayIpv4Address": format!("{}/{prefix}", network.gateway),
+    })
+}
+
+/// A container's ports: the host bindings Docker made, or for an awsvpc task its port mappings (on the task's
+/// own address, host port = container port).
+fn ports_json(
+    spec: &TaskSpec,
+    def: Option<&berth_model::ecs::ContainerDefinition>,
+    observed: Option<&berth_model::agent::ContainerReport>,
+) -> Vec<Value> {
+    if let Some(network) = &spec.network {
+        return def
+            .and_then(|d| d.port_mappings.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|pm| {
+                let port = pm.container_port?;
+                Some(json!({
+                    "ContainerPort": port,
+                    "Protocol": pm.protocol.map(|p| p.as_str()).unwrap_or("tcp"),
+                    "HostPort": port,
+                    "HostIp": network.address,
+                }))
+            })
+            .collect();
+    }
+    observed
+        .map(|c| {
+            c.network_bindings
+                .iter()
+                .map(|b| {
+                    json!({
+                        "ContainerPort": b.container_port,
+                        "Protocol": b.protocol.map(|p| p.as_str()).unwrap_or("tcp"),
+                        "HostPort": b.host_port,
+                        "HostIp": b.bind_ip,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The metadata of one container.
 pub fn container_json(spec: &TaskSpec, report: &TaskReport, name: &str) -> Value {
     let def = spec.containers.iter().find(|c| c.definition.name.as_deref() == Some(name));
@@ -200,13 +255,8 @@ pub fn container_json(spec: &TaskSpec, report: &TaskReport, name: &str) -> Value
         },
         "Type": "NORMAL",
         "ContainerARN": def.map(|c| c.container_arn.clone()).unwrap_or_default(),
-        "Networks": [{ "NetworkMode": spec.network_mode.as_str() }],
-        "Ports": observed.map(|c| c.network_bindings.iter().map(|b| json!({
-            "ContainerPort": b.container_port,
-            "Protocol": b.protocol.map(|p| p.as_str()).unwrap_or("tcp"),
-            "HostPort": b.host_port,
-            "HostIp": b.bind_ip,
-        })).collect::<Vec<_>>()).unwrap_or_default(),
+        "Networks": [network_json(spec)],
+        "Ports": ports_json(spec, def.map(|c| &c.definition), observed),
         "RestartCount": observed.map(|c| c.restart_count).unwrap_or(0),
     });
     if let Some(c) = observed {

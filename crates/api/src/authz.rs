@@ -89,9 +89,15 @@ fn check(
     Err(denied(&decision, &caller.arn, action, resource, prefix))
 }
 
-/// The denial: `AccessDeniedException` (400) on the JSON APIs, `AccessDenied` (403) on the query APIs.
+/// The denial: `AccessDeniedException` (400) on the JSON APIs, `AccessDenied` (403) on the query APIs,
+/// `UnauthorizedOperation` (403) on EC2's.
 fn denied(decision: &Decision, principal: &str, action: &str, resource: &str, prefix: &str) -> ApiError {
     let message = decision.denial_message(principal, action, resource);
+    if prefix == "ec2" {
+        // EC2's own code and preamble (its error document carries no `__type`).
+        let message = format!("You are not authorized to perform this operation. {message}");
+        return ApiError::new(StatusCode::FORBIDDEN, "UnauthorizedOperation", message);
+    }
     if matches!(prefix, "iam" | "sts" | "elasticloadbalancing" | "cloudwatch") {
         let mut e = ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", message);
         e.query_code = Some("AccessDenied".into());

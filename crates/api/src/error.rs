@@ -110,6 +110,16 @@ impl ApiError {
         response
     }
 
+    /// The error as EC2's XML error document (EC2's query protocol has its own, unlike the other query APIs).
+    pub fn into_ec2_response(self, request_id: &str) -> Response {
+        let code = self.query_code.as_deref().unwrap_or(&self.code);
+        let body = berth_vpc::xml::error(code, &self.message, request_id);
+        let headers = self.headers(request_id, crate::protocol::query::XML_CONTENT_TYPE);
+        let mut response = (self.status, body).into_response();
+        response.headers_mut().extend(headers);
+        response
+    }
+
     fn headers(&self, request_id: &str, content_type: &'static str) -> http::HeaderMap {
         let mut headers = http::HeaderMap::new();
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -217,6 +227,15 @@ impl From<berth_registry::EcrError> for ApiError {
                 other.message(),
             ),
         }
+    }
+}
+
+impl From<berth_vpc::VpcError> for ApiError {
+    fn from(error: berth_vpc::VpcError) -> Self {
+        let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut out = Self::new(status, &error.code, error.message);
+        out.query_code = Some(error.code);
+        out
     }
 }
 

@@ -35,6 +35,7 @@ pub mod authz;
 mod autoscaling;
 pub mod body;
 mod cloudwatch;
+mod ec2;
 mod ecr;
 mod ecs;
 mod elbv2;
@@ -50,6 +51,7 @@ mod telemetry;
 
 pub use autoscaling::AutoScalingService;
 pub use cloudwatch::CloudWatchService;
+pub use ec2::Ec2Service;
 pub use ecr::EcrService;
 pub use elbv2::ElbService;
 pub use iam::{IamService, StsService};
@@ -233,6 +235,9 @@ async fn aws_query(app: &AppState, request: Request, request_id: &str) -> Respon
         .and_then(|v| v.to_str().ok())
         .and_then(|v| auth::sigv4::parse_authorization(v).ok())
         .map(|h| h.service);
+    if scope_service.as_deref() == Some(ec2::SIGNING_NAME) {
+        return ec2_query(app, request, request_id).await;
+    }
     let service = app.inner.services.iter().find(|s| Some(s.signing_name()) == scope_service.as_deref());
     let schema = service.and_then(|s| s.schema());
     let namespace = schema.map_or("https://berth.invalid/doc/", |s| s.xml_namespace);
@@ -283,6 +288,41 @@ async fn aws_query(app: &AppState, request: Request, request_id: &str) -> Respon
     match result {
         Ok(xml) => ok_response(xml.into_bytes(), protocol::query::XML_CONTENT_TYPE, request_id),
         Err(error) => error.into_query_response(request_id, namespace),
+    }
+}
+
+/// EC2's query protocol (a form post scoped to `ec2`): the service reads the form and answers EC2's XML; errors are
+/// EC2's own error document.
+async fn ec2_query(app: &AppState, request: Request, request_id: &str) -> Response {
+    let service = app.inner.services.iter().find(|s| s.signing_name() == ec2::SIGNING_NAME);
+    let result = async {
+        let Some(service) = service else {
+            return Err(ApiError::bad_request("UnsupportedOperation", "This Berth server does not serve EC2."));
+        };
+        let (parts, body) = request.into_parts();
+        let (body, caller) = authenticated_body(app, parts, body, service.as_ref()).await?;
+        let params = protocol::query::parse_form(&body);
+        let action = params.get("Action").cloned().unwrap_or_default();
+        // The one authorization hook, as for every other API; EC2's operations here act on no single resource
+        // ARN the hook maps, so their resource is `*` (as most of EC2's Describe* are on AWS).
+        let config = app.inner.control.config();
+        let place =
+            authz::Place { region: &config.region, account: &config.account_id, now: app.inner.control.clock().now() };
+        authz::authorize(
+            app.inner.credentials.iam().map(|i| i.as_ref()),
+            &place,
+            service.as_ref(),
+            &action,
+            b"{}",
+            &caller,
+        )?;
+        let clock = app.inner.control.clock();
+        telemetry::call_with_request_id(clock.as_ref(), service.as_ref(), &action, &body, &caller, request_id).await
+    }
+    .await;
+    match result {
+        Ok(xml) => ok_response(xml, protocol::query::XML_CONTENT_TYPE, request_id),
+        Err(error) => error.into_ec2_response(request_id),
     }
 }
 

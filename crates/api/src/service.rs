@@ -36,6 +36,18 @@ pub trait AwsJsonService: Send + Sync + 'static {
         body: &'a [u8],
         caller: &'a Caller,
     ) -> BoxFuture<'a, Result<Vec<u8>, ApiError>>;
+    /// Calls an operation whose response carries the request id in its body (EC2's XML `requestId`); the others
+    /// ignore it.
+    fn call_with_request_id<'a>(
+        &'a self,
+        operation: &'a str,
+        body: &'a [u8],
+        caller: &'a Caller,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<u8>, ApiError>> {
+        let _ = request_id;
+        self.call(operation, body, caller)
+    }
 }
 
 /// Amazon ECS, served by the control plane.

@@ -22,8 +22,20 @@ pub(crate) async fn call(
     body: &[u8],
     caller: &Caller,
 ) -> Result<Vec<u8>, ApiError> {
+    call_with_request_id(clock, service, operation, body, caller, "").await
+}
+
+/// [`call`], for a service whose response body carries the request id (EC2).
+pub(crate) async fn call_with_request_id(
+    clock: &dyn Clock,
+    service: &dyn AwsJsonService,
+    operation: &str,
+    body: &[u8],
+    caller: &Caller,
+    request_id: &str,
+) -> Result<Vec<u8>, ApiError> {
     let started = clock.monotonic();
-    let result = service.call(operation, body, caller).await;
+    let result = service.call_with_request_id(operation, body, caller, request_id).await;
     let elapsed = clock.monotonic().saturating_duration_since(started);
     let api = service.signing_name();
     let (operation, outcome) = labels(operation, &result);

@@ -77,6 +77,12 @@ fn users_policies_sessions_and_the_root_with_the_aws_cli() {
     assert_eq!(described["clusters"][0]["clusterName"], "prod");
     let e = as_caller(&berth, &alice, "ecs", &["describe-clusters", "--clusters", "dev"]).unwrap_err();
     assert!(e.contains("(AccessDeniedException)"), "{e}");
+    // EC2 (awsvpc's networking API) goes through the same hook, with EC2's own error code.
+    let e = as_caller(&berth, &alice, "ec2", &["describe-vpcs"]).unwrap_err();
+    assert!(
+        e.contains("(UnauthorizedOperation)") && e.contains("is not authorized to perform: ec2:DescribeVpcs"),
+        "{e}"
+    );
     let e = as_caller(&berth, &alice, "ecs", &["create-cluster", "--cluster-name", "mine"]).unwrap_err();
     let expected = format!(
         "An error occurred (AccessDeniedException) when calling the CreateCluster operation: User: {alice_arn} is not \

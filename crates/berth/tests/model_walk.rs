@@ -36,7 +36,7 @@ const EXPECTED_ANSWERS: &[(&str, &str, &str)] = &[
     (
         "SubmitAttachmentStateChanges",
         "InvalidParameterException",
-        "Berth's tasks have no attachments (elastic network interfaces come with awsvpc)",
+        "Berth's task attachments (awsvpc interfaces) follow their task: no agent reports one separately",
     ),
 ];
 

@@ -78,6 +78,42 @@ fn sleeping(mut td: Value) -> Value {
     td
 }
 
+/// This machine's containers may not raise `nofile` past 1024 (runc: "error setting rlimit type 7"), so a shape
+/// asking for more gets 1024; and it has 2 cores, which two copies of a 1-vCPU task would hold until they stop, so
+/// the task size shrinks to a quarter vCPU.
+fn within_host_limits(mut td: Value) -> Value {
+    if td.get("cpu").is_some() {
+        td["cpu"] = json!("256");
+        td["memory"] = json!("512");
+    }
+    for c in td["containerDefinitions"].as_array_mut().unwrap() {
+        for u in c["ulimits"].as_array_mut().into_iter().flatten() {
+            if u["name"] == "nofile" {
+                u["softLimit"] = json!(1024);
+                u["hardLimit"] = json!(1024);
+            }
+        }
+    }
+    td
+}
+
+/// The workload image has no shell either for `CMD-SHELL` health checks: each container of a shape that has one
+/// listens on its first container port (the containers of an awsvpc task share one namespace) and checks itself.
+fn workload_health(mut td: Value) -> Value {
+    for c in td["containerDefinitions"].as_array_mut().unwrap() {
+        let port = c["portMappings"][0]["containerPort"].as_i64().unwrap_or(8080);
+        let env = c["environment"].as_array().cloned().unwrap_or_default();
+        let mut env: Vec<Value> = env.into_iter().filter(|e| e["name"] != "PORT").collect();
+        env.push(json!({"name": "PORT", "value": port.to_string()}));
+        c["environment"] = Value::Array(env);
+        if c["healthCheck"]["command"][0] == "CMD-SHELL" {
+            c["healthCheck"]["command"] =
+                json!(["CMD", "/berth-workload", "healthcheck", format!("http://127.0.0.1:{port}/health")]);
+        }
+    }
+    td
+}
+
 fn shapes() -> Vec<(Value, Outcome)> {
     use Outcome::*;
     macro_rules! f {
@@ -99,9 +135,9 @@ fn shapes() -> Vec<(Value, Outcome)> {
         (f!("init-container"), Refused),
         (sleeping(f!("linux-parameters")), Runs),
         (f!("multi-port-udp"), Runs),
-        (f!("one-off-job"), Refused),
+        (within_host_limits(sleeping(f!("one-off-job"))), Runs),
         (sleeping(f!("shared-volume")), Runs),
-        (f!("sidecar-proxy"), Refused),
+        (workload_health(f!("sidecar-proxy")), Runs),
         // The README's web task.
         (
             json!({"family": "rt-web", "containerDefinitions": [{"name": "app", "image": "berth-workload:latest",
@@ -202,7 +238,19 @@ enum Run {
 }
 
 async fn run(client: &Client, arn: &str) -> Run {
-    match client.run_task().task_definition(arn).send().await {
+    // An awsvpc task definition runs in the default VPC's subnets, as a user would give them.
+    let described = client.describe_task_definition().task_definition(arn).send().await.unwrap();
+    let awsvpc =
+        described.task_definition().and_then(|t| t.network_mode()) == Some(&aws_sdk_ecs::types::NetworkMode::Awsvpc);
+    let network = awsvpc.then(|| {
+        let vpc = aws_sdk_ecs::types::AwsVpcConfiguration::builder()
+            .subnets("subnet-0be7f00000000000a")
+            .subnets("subnet-0be7f00000000000b")
+            .build()
+            .unwrap();
+        aws_sdk_ecs::types::NetworkConfiguration::builder().awsvpc_configuration(vpc).build()
+    });
+    match client.run_task().task_definition(arn).set_network_configuration(network).send().await {
         Ok(out) => match out.failures().first() {
             Some(f) => Run::Failure(format!("{} {}", f.reason().unwrap_or_default(), f.detail().unwrap_or_default())),
             None => Run::Task(out.tasks()[0].task_arn().unwrap().to_string()),
@@ -229,6 +277,9 @@ fn rendered(task_arn: &str, family: &str, revision: i64) -> BTreeMap<String, Val
     for id in ids.split_whitespace() {
         let inspect: Value = serde_json::from_str(&docker(&["inspect", id]).unwrap()).unwrap();
         let c = &inspect[0];
+        if c["Config"]["Labels"].get("berth.pause").is_some() {
+            continue; // an awsvpc task's pause container: the agent's, not the task definition's
+        }
         let mut config = c["Config"].clone();
         let host = c["HostConfig"].clone();
         let labels = config["Labels"].as_object_mut().unwrap();
@@ -247,6 +298,11 @@ fn rendered(task_arn: &str, family: &str, revision: i64) -> BTreeMap<String, Val
             "Binds": host["Binds"], "Mounts": host["Mounts"], "Links": host["Links"], "VolumesFrom": host["VolumesFrom"],
             "PortBindings": host["PortBindings"], "RestartPolicy": host["RestartPolicy"],
         });
+        let mut picked = picked;
+        if picked["NetworkMode"].as_str().is_some_and(|m| m.starts_with("container:")) {
+            // An awsvpc task's containers join its pause container, which Docker records by id.
+            picked["NetworkMode"] = json!("container:<pause>");
+        }
         // Container names and task volumes carry the task id; names also carry the revision.
         let text = picked
             .to_string()
@@ -290,8 +346,19 @@ async fn described_task_definitions_register_again_and_run_the_same() {
 
         match (run(&client, &first_arn).await, run(&client, &second_arn).await, outcome) {
             (Run::Task(a), Run::Task(b), Outcome::Runs) => {
-                wait_status(&client, &a, "RUNNING", Duration::from_secs(90)).await;
-                wait_status(&client, &b, "RUNNING", Duration::from_secs(90)).await;
+                for arn in [&a, &b] {
+                    let task = berth_testkit::wait_for(
+                        &format!("{family}: {arn} to run"),
+                        Duration::from_secs(90),
+                        || async {
+                            let task = describe(&client, arn).await;
+                            matches!(task.last_status(), Some("RUNNING" | "STOPPED")).then_some(task)
+                        },
+                    )
+                    .await
+                    .unwrap();
+                    assert_eq!(task.last_status(), Some("RUNNING"), "{family}: {:?}", task.stopped_reason());
+                }
                 let revision = original["revision"].as_i64().unwrap();
                 let (ra, rb) = (rendered(&a, &family, revision), rendered(&b, &family, revision + 1));
                 assert_eq!(ra.len(), original["containerDefinitions"].as_array().unwrap().len(), "{family}: {ra:#?}");
@@ -314,7 +381,7 @@ async fn described_task_definitions_register_again_and_run_the_same() {
             (Run::Refused(a), _, _) => panic!("{family}: expected {outcome:?}, refused: {a}"),
         }
     }
-    assert_eq!(ran, 8, "every runnable shape ran twice");
+    assert_eq!(ran, 10, "every runnable shape ran twice");
     // The containers go with the Berth; their Docker volumes outlive it (the agent removes a task's volumes only
     // after its cleanup wait), so remove the ones this test made.
     drop(client);

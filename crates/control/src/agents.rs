@@ -104,6 +104,7 @@ fn task_spec(record: &TaskRecord) -> TaskSpec {
         started_by: record.started_by.clone(),
         group: record.group.clone(),
         volumes: record.volumes.clone(),
+        network: record.network.clone(),
     }
 }
 
@@ -307,6 +308,11 @@ impl Control {
                 if crate::services::targets::held_for_draining(&t.record) {
                     // Deregistered from its load balancers and registries, it keeps serving until draining ends.
                     spec.desired_status = DesiredStatus::Running.as_str().to_string();
+                }
+                if let Some(network) = spec.network.as_mut() {
+                    let members = |group: &str| crate::network::group_members(&state, group);
+                    network.ingress =
+                        crate::network::resolve_ingress(self.security_groups(), &network.security_groups, &members);
                 }
                 spec
             })

@@ -166,7 +166,7 @@ impl Control {
         tags: Vec<berth_model::ecs::Tag>,
     ) -> InstanceRecord {
         let (mut cpu, mut memory) = (offered.cpu, offered.memory_mib);
-        let (mut tcp, mut udp) = (BTreeSet::new(), BTreeSet::new());
+        let (mut tcp, mut udp, mut addresses) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
         for task in state.tasks_on_instance(id) {
             if task.record.released {
                 continue;
@@ -176,6 +176,7 @@ impl Control {
             memory -= r.memory;
             tcp.extend(r.tcp_ports.iter().copied());
             udp.extend(r.udp_ports.iter().copied());
+            addresses.extend(r.address);
         }
         // A draining instance that re-registers stays draining.
         let status = match previous.and_then(InstanceRecord::status) {
@@ -200,6 +201,8 @@ impl Control {
             remaining_memory: memory,
             task_tcp_ports: tcp,
             task_udp_ports: udp,
+            network_slot: previous.and_then(|p| p.network_slot),
+            task_addresses: addresses,
             token_sha256,
             secret_sha256: previous.map(|p| p.secret_sha256.clone()).unwrap_or_default(),
             custom_attributes: previous.map(|p| p.custom_attributes.clone()).unwrap_or_default(),

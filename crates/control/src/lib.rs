@@ -50,6 +50,7 @@ pub mod insights;
 mod instances;
 pub mod live_placement;
 pub mod liveness;
+pub mod network;
 mod optimistic;
 mod paging;
 mod placement;
@@ -107,6 +108,8 @@ pub struct ControlConfig {
     pub advertised_url: Option<String>,
     /// The agent version this server ships (UpdateContainerAgent brings agents to it).
     pub agent_version: String,
+    /// The default VPC awsvpc tasks get their interfaces in.
+    pub vpc: berth_vpc::VpcLayout,
 }
 
 impl Default for ControlConfig {
@@ -122,6 +125,7 @@ impl Default for ControlConfig {
             client_token_ttl: Duration::from_secs(24 * 3600),
             advertised_url: None,
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            vpc: berth_vpc::VpcLayout::default_for("us-east-1", "000000000000"),
         }
     }
 }
@@ -143,6 +147,7 @@ pub struct Control {
     usage: utilization::UsageTable,
     /// Load balancers and Cloud Map for services, when the server wires them ([`Control::set_service_targets`]).
     service_targets: std::sync::RwLock<Option<Arc<dyn services::targets::ServiceTargets>>>,
+    security_groups: std::sync::OnceLock<Arc<dyn berth_vpc::SecurityGroupDirectory>>,
 }
 
 /// Starts the control plane's controllers (agent liveness, the service scheduler) in the background.
@@ -159,7 +164,9 @@ impl Control {
         let exec = exec::ExecSessions::new(clock.clone());
         let usage = utilization::UsageTable::default();
         let service_targets = std::sync::RwLock::new(None);
-        let control = Arc::new(Self { store, cache, clock, config, agents, exec, usage, service_targets });
+        let security_groups = std::sync::OnceLock::new();
+        let control =
+            Arc::new(Self { store, cache, clock, config, agents, exec, usage, service_targets, security_groups });
         control.ensure_default_cluster().await?;
         Ok(control)
     }
@@ -173,6 +180,17 @@ impl Control {
     /// Where services register their tasks, if the server wired it.
     pub(crate) fn service_targets(&self) -> Option<Arc<dyn services::targets::ServiceTargets>> {
         self.service_targets.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sets where security groups are looked up (once; later calls are ignored). Without it only the default
+    /// VPC's default security group exists.
+    pub fn set_security_groups(&self, directory: Arc<dyn berth_vpc::SecurityGroupDirectory>) {
+        let _ = self.security_groups.set(directory);
+    }
+
+    /// Where security groups are looked up, when set.
+    pub(crate) fn security_groups(&self) -> Option<&dyn berth_vpc::SecurityGroupDirectory> {
+        self.security_groups.get().map(|d| d.as_ref())
     }
 
     /// The settings.

@@ -56,6 +56,14 @@ pub mod keys {
     pub const SERVICES: &str = "/ecs/services/";
     /// Account settings: `/ecs/accountsettings/<setting name>/<principal ARN>`.
     pub const ACCOUNT_SETTINGS: &str = "/ecs/accountsettings/";
+    /// VPC slot claims: `/ecs/vpcslots/<slot>`, holding the ARN of the container instance that took the slot
+    /// (not cached: the instances' records say which slots are taken; the claim makes taking one atomic).
+    pub const NETWORK_SLOTS: &str = "/ecs/vpcslots/";
+
+    /// The claim of a VPC slot.
+    pub fn network_slot(slot: u32) -> String {
+        format!("{NETWORK_SLOTS}{slot:03}")
+    }
 
     /// The key of a cluster.
     pub fn cluster(name: &str) -> String {

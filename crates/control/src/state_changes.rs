@@ -193,8 +193,9 @@ impl Control {
         Ok(SubmitContainerStateChangeResponse { acknowledgment: Some(ACK.into()) })
     }
 
-    /// `SubmitAttachmentStateChanges` from an agent. Berth's tasks have no attachments (no `awsvpc` network
-    /// interfaces, no Service Connect), so every attachment named is unknown and the call is refused.
+    /// `SubmitAttachmentStateChanges` from an agent. A Berth awsvpc task's interface is allocated by the control
+    /// plane at placement and reported with the task, never through this call, so every attachment named is
+    /// unknown here and the call is refused.
     pub async fn submit_attachment_state_changes(
         &self,
         caller: &AgentCaller,
@@ -216,6 +217,6 @@ impl Control {
 
 fn no_attachment(arn: &str) -> ControlError {
     ControlError::invalid(format!(
-        "Attachment {arn} was not found: Berth's tasks have no attachments (no awsvpc network interfaces)."
+        "Attachment {arn} was not found: Berth's task attachments (awsvpc interfaces) are allocated at placement and follow their task; agents report none separately."
     ))
 }

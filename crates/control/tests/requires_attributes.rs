@@ -51,8 +51,10 @@ async fn control() -> Arc<Control> {
 
 /// An instance advertising exactly the ECS capabilities Berth's agents advertise (no host reach).
 async fn berth_like_agent(control: &Control) {
-    let attributes: BTreeMap<String, String> =
+    let mut attributes: BTreeMap<String, String> =
         capabilities::supported().into_iter().map(|name| (name, String::new())).collect();
+    // Every agent names its zone (`berth agent` defaults to `<region>a`); awsvpc tasks place by it.
+    attributes.insert("ecs.availability-zone".into(), "us-east-1a".into());
     control
         .register_agent(RegisterRequest {
             cluster: "default".into(),
@@ -148,12 +150,26 @@ async fn every_fixture_registers_with_ecs_attributes_and_places_or_is_refused_at
         let td = td.task_definition.unwrap();
         assert_eq!(sorted(names(&td)), expected(name), "{name}: requiresAttributes");
 
-        let run = control.run_task(RunTaskRequest { task_definition: family.clone(), ..Default::default() }).await;
+        // An awsvpc definition runs in the default VPC's subnet, as a user gives it.
+        let network = (td.network_mode == Some(NetworkMode::Awsvpc)).then(|| NetworkConfiguration {
+            awsvpc_configuration: Some(AwsVpcConfiguration {
+                subnets: vec!["subnet-0be7f00000000000a".into()],
+                ..Default::default()
+            }),
+        });
+        let run = control
+            .run_task(RunTaskRequest {
+                task_definition: family.clone(),
+                network_configuration: network.clone(),
+                ..Default::default()
+            })
+            .await;
         let service = control
             .create_service(CreateServiceRequest {
                 service_name: format!("svc-{family}"),
                 task_definition: Some(family.clone()),
                 desired_count: Some(0),
+                network_configuration: network,
                 ..Default::default()
             })
             .await;
@@ -189,7 +205,14 @@ async fn every_fixture_registers_with_ecs_attributes_and_places_or_is_refused_at
     }
     assert_eq!(
         placed,
-        vec!["ec2-bridge-dynamic-ports", "linux-parameters", "multi-port-udp", "shared-volume"],
+        vec![
+            "ec2-bridge-dynamic-ports",
+            "linux-parameters",
+            "multi-port-udp",
+            "one-off-job",
+            "shared-volume",
+            "sidecar-proxy"
+        ],
         "refused: {refused:#?}"
     );
 }

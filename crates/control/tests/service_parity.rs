@@ -94,7 +94,11 @@ fn cases() -> Vec<Case> {
     });
     fargate_only.expected = EcsException::InvalidParameterException;
     vec![
-        td_case("awsvpc", |d| d.network_mode = Some(NetworkMode::Awsvpc)),
+        // Runs now, but not without a network configuration: ECS's InvalidParameterException on every path.
+        Case {
+            expected: EcsException::InvalidParameterException,
+            ..td_case("awsvpc-without-network-configuration", |d| d.network_mode = Some(NetworkMode::Awsvpc))
+        },
         inactive,
         fargate_only,
         // Secrets are supported now; without an execution role they are refused with ECS's ClientException.

@@ -382,6 +382,58 @@ pub struct TaskSpec {
     /// The task definition's `volumes`, which the containers' `mountPoints` name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
+    /// The task's network interface (`awsvpc` tasks only): the agent runs a pause container holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<TaskNetwork>,
+}
+
+/// The network interface of an `awsvpc` task, as the control plane allocated it at placement. The agent creates
+/// the subnet's Docker network for its slice (if missing) and a pause container at `address` on it; the task's
+/// containers join the pause container's network namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskNetwork {
+    /// `eni-...`.
+    pub interface_id: String,
+    /// The attachment's id (a UUID), as DescribeTasks shows it.
+    pub attachment_id: String,
+    /// The subnet.
+    pub subnet_id: String,
+    /// The subnet's CIDR (the whole subnet, on every host).
+    pub subnet_cidr: String,
+    /// This host's slice of the subnet (the Docker network's subnet).
+    pub slice_cidr: String,
+    /// The slice's gateway (the Docker bridge's address on this host).
+    pub gateway: String,
+    /// The task's IPv4 address, inside the slice.
+    pub address: String,
+    /// The interface's MAC address.
+    pub mac_address: String,
+    /// The interface's private DNS name (`ip-a-b-c-d.ec2.internal`).
+    pub private_dns_name: String,
+    /// The security groups (`sg-...`).
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// What the security groups let in, resolved to addresses (enforced by the agent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingress: Vec<IngressRule>,
+}
+
+/// One ingress permission of a task's security groups, with source groups resolved to the addresses of the
+/// interfaces in them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressRule {
+    /// `tcp`, `udp`, `icmp` or `-1` (all).
+    pub protocol: String,
+    /// The first port (`None`: all ports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<u16>,
+    /// The last port (`None`: all ports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<u16>,
+    /// The sources allowed: IPv4 networks (`a.b.c.d/n`; a single address is `/32`).
+    pub sources: Vec<String>,
 }
 
 /// A container of a [`TaskSpec`].

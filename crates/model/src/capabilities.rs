@@ -102,7 +102,8 @@ pub const VOLUME_DRIVERS: &[&str] = &["local"];
 /// ECS capabilities Berth's agents provide without a setting of their own. With
 /// [`EXECUTION_ROLE_AWSLOGS`] the agent ships awslogs lines with its own instance token whatever the execution role
 /// (Berth evaluates no IAM policies yet, so the role grants nothing and denies nothing). With [`SECRETS_SSM_ENV`]
-/// and [`SECRETS_ASM_ENV`] the agent asks the server for a task's secret values when it starts the task.
+/// and [`SECRETS_ASM_ENV`] the agent asks the server for a task's secret values when it starts the task. With
+/// [`TASK_ENI`] the agent runs `awsvpc` tasks in their own network namespace on the VPC's Docker networks.
 const SUPPORTED_NAMES: &[&str] = &[
     CONTAINER_HEALTH_CHECK,
     CONTAINER_ORDERING,
@@ -112,6 +113,7 @@ const SUPPORTED_NAMES: &[&str] = &[
     EXECUTION_ROLE_AWSLOGS,
     SECRETS_SSM_ENV,
     SECRETS_ASM_ENV,
+    TASK_ENI,
 ];
 
 /// Every ECS capability attribute Berth's agents advertise (host reach aside: see [`crate::host_access`]).
@@ -154,12 +156,12 @@ mod tests {
             CONTAINER_HEALTH_CHECK,
             SECRETS_SSM_ENV,
             SECRETS_ASM_ENV,
+            TASK_ENI,
         ] {
             assert!(all.iter().any(|a| a == name), "{name}");
         }
         for name in [
             TASK_IAM_ROLE,
-            TASK_ENI,
             "com.amazonaws.ecs.capability.logging-driver.awsfirelens",
             "com.amazonaws.ecs.capability.docker-remote-api.1.26",
             "ecs.capability.docker-plugin.rexray",

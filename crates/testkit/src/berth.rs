@@ -33,6 +33,17 @@ pub struct Berth {
     pub secret_access_key: String,
     /// Extra agent processes started with [`Berth::start_agent`].
     agents: Vec<Child>,
+    /// The default VPC's CIDR this Berth was given (`--vpc-cidr`): a random `10.N.0.0/16` unless the options name
+    /// one, so that the awsvpc tasks of Berths side by side on one engine get disjoint Docker networks.
+    pub vpc_cidr: String,
+}
+
+/// A random `10.N.0.0/16` (N from 16 to 249).
+fn random_vpc_cidr() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("10.{}.0.0/16", 16 + hasher.finish() % 234)
 }
 
 /// A random 12-digit account id, so that each test's ARNs and container labels are its own.
@@ -47,6 +58,17 @@ impl Berth {
     /// Starts Berth and waits until its API answers.
     pub fn start(options: BerthOptions) -> Result<Self, TestkitError> {
         let data_dir = crate::data_dir()?;
+        let mut options = options;
+        let given =
+            options.extra_args.iter().position(|a| a == "--vpc-cidr").and_then(|i| options.extra_args.get(i + 1));
+        let vpc_cidr = match given {
+            Some(cidr) => cidr.clone(),
+            None => {
+                let cidr = random_vpc_cidr();
+                options.extra_args.extend(["--vpc-cidr".to_string(), cidr.clone()]);
+                cidr
+            }
+        };
         let mut berth = Berth {
             options,
             child: None,
@@ -56,6 +78,7 @@ impl Berth {
             access_key_id: format!("AKIATEST{}", &unique_account_id()[..8]),
             secret_access_key: format!("secret-{}", unique_account_id()),
             agents: Vec::new(),
+            vpc_cidr,
         };
         berth.spawn()?;
         Ok(berth)
@@ -192,6 +215,37 @@ impl Berth {
         }
     }
 
+    /// Removes the Docker networks of this Berth's VPC (`berth-<slice>`, once their containers are gone).
+    pub fn remove_networks(&self) {
+        let Some(prefix) = self.vpc_cidr.split('/').next().map(|a| a.split('.').take(2).collect::<Vec<_>>().join("-"))
+        else {
+            return;
+        };
+        let Ok(names) = docker(&["network", "ls", "--filter", "label=berth.vpc-slice", "--format", "{{.Name}}"]) else {
+            return;
+        };
+        for name in names.lines().filter(|n| n.starts_with(&format!("berth-{prefix}-"))) {
+            let _ = docker(&["network", "rm", name]);
+        }
+        // The agent was killed with its tasks running: their security group rules stay behind (only where the
+        // tests run as root, as the agent does).
+        let address_prefix = format!("-d {}.", prefix.replace('-', "."));
+        let Ok(listing) = std::process::Command::new("iptables").args(["-w", "5", "-S", "BERTH-SG"]).output() else {
+            return;
+        };
+        for line in String::from_utf8_lossy(&listing.stdout).lines().filter(|l| l.contains(&address_prefix)) {
+            let Some(rule) = line.strip_prefix("-A ") else { continue };
+            let mut delete = vec!["-w", "5", "-D"];
+            delete.extend(rule.split_whitespace());
+            let _ = std::process::Command::new("iptables").args(&delete).output();
+            if let Some(chain) = rule.rsplit(' ').next() {
+                for op in ["-F", "-X"] {
+                    let _ = std::process::Command::new("iptables").args(["-w", "5", op, chain]).output();
+                }
+            }
+        }
+    }
+
     /// Removes every container whose task belongs to this Berth's account.
     pub fn remove_containers(&self) {
         let Ok(listing) = docker(&[
@@ -227,5 +281,6 @@ impl Drop for Berth {
             let _ = agent.wait();
         }
         self.remove_containers();
+        self.remove_networks();
     }
 }

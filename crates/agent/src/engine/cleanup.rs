@@ -32,11 +32,14 @@ pub struct Removal {
 
 impl Removal {
     /// The removal of a task's containers and volumes.
-    pub fn of(task: &TaskState) -> Self {
-        Self {
-            container_ids: task.containers.values().filter_map(|c| c.id.clone()).collect(),
-            volumes: task.spec.as_ref().map(crate::convert::task_volumes).unwrap_or_default(),
+    pub fn of(task_arn: &str, task: &TaskState) -> Self {
+        let mut container_ids: Vec<String> = task.containers.values().filter_map(|c| c.id.clone()).collect();
+        // An awsvpc task's pause container goes last (by name: the engine does not track it as a container); a
+        // task adopted without its definition may have had one too (removing a missing one is fine).
+        if task.spec.as_ref().is_none_or(|s| s.network.is_some()) {
+            container_ids.push(crate::awsvpc::pause_name(task_arn));
         }
+        Self { container_ids, volumes: task.spec.as_ref().map(crate::convert::task_volumes).unwrap_or_default() }
     }
 }
 

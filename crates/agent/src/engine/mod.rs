@@ -262,6 +262,19 @@ impl<R: ContainerRuntime> Engine<R> {
             let (phase, adopted_without_spec) = {
                 let task = self.tasks.entry(arn.clone()).or_insert_with(|| TaskState::new(spec.clone()));
                 let adopted_without_spec = task.spec.is_none();
+                // A running awsvpc task whose security groups' rules changed gets the new rules.
+                let old_ingress = task.spec.as_ref().and_then(|s| s.network.as_ref()).map(|n| n.ingress.clone());
+                if let Some(network) = spec.network.clone()
+                    && task.phase == Phase::Running
+                    && old_ingress.is_some_and(|old| old != network.ingress)
+                {
+                    let arn = arn.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = crate::firewall::apply(&arn, &network).await {
+                            tracing::warn!(task = %arn, %error, "updating a task's security group rules failed");
+                        }
+                    });
+                }
                 // Keep tracks of containers the spec names that we have not seen yet.
                 for name in spec.containers.iter().filter_map(|c| c.definition.name.clone()) {
                     task.containers.entry(name).or_insert_with(ContainerTrack::pending);
@@ -452,8 +465,13 @@ impl<R: ContainerRuntime> Engine<R> {
         let runtime = self.runtime.clone();
         let tx = self.tx.clone();
         let task_arn = arn.to_string();
+        let pause_of = self
+            .tasks
+            .get(arn)
+            .is_some_and(|t| t.spec.as_ref().is_none_or(|s| s.network.is_some()))
+            .then(|| arn.to_string());
         tokio::spawn(async move {
-            let states = stop_containers(runtime, to_stop).await;
+            let states = stop_containers(runtime, to_stop, pause_of).await;
             let _ = tx.send(Msg::Stopped { task_arn, states });
         });
     }
@@ -490,7 +508,7 @@ impl<R: ContainerRuntime> Engine<R> {
     /// at once beyond the number of failed tasks its group may keep.
     fn schedule_cleanup(&mut self, arn: &str) {
         let Some(task) = self.tasks.get(arn) else { return };
-        let removal = cleanup::Removal::of(task);
+        let removal = cleanup::Removal::of(arn, task);
         let failed_group = cleanup::failed(task).then(|| cleanup::group(task)).flatten();
         let Some(group) = failed_group else {
             cleanup::spawn_removal(self.runtime.clone(), removal, self.config.cleanup_wait);

@@ -409,6 +409,27 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
     tracing::debug!(target: "berth_timing", task = %task.task_arn, step = %"image_ready");
     on_activating(out.pull_started_at, out.pull_stopped_at);
 
+    // 1b. An awsvpc task's namespace: the pause container at the task's address, which its containers join.
+    if let Some(network) = &task.network {
+        if let Err(error) = crate::awsvpc::ensure_pause(&*runtime, &task, network, &instance_arn).await {
+            fail(
+                &mut out,
+                "TaskFailedToStart",
+                format!("ResourceInitializationError: failed to set up the task's network interface: {error}"),
+            );
+            return out;
+        }
+        // Its security groups hold before anything in it listens.
+        if let Err(error) = crate::firewall::apply(&task.task_arn, network).await {
+            fail(
+                &mut out,
+                "TaskFailedToStart",
+                format!("ResourceInitializationError: failed to enforce the task's security groups: {error}"),
+            );
+            return out;
+        }
+    }
+
     // 2. Create what does not exist yet.
     for c in &to_create {
         if cancel.load(Ordering::SeqCst) {
@@ -526,8 +547,22 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
 }
 
 /// Stops the given containers wave by wave (see `stop_waves`); those of one wave concurrently, each with its
-/// own timeout. Observes their final states.
+/// own timeout. Observes their final states. Then stops the task's pause container, when `pause_of` names the
+/// task (an awsvpc task, or one adopted without its definition).
 pub async fn stop_containers<R: ContainerRuntime>(
+    runtime: Arc<R>,
+    waves: Vec<Vec<(String, (String, Duration))>>,
+    pause_of: Option<String>,
+) -> BTreeMap<String, Option<ContainerState>> {
+    let states = stop_waves_in_order(runtime.clone(), waves).await;
+    if let Some(task_arn) = pause_of {
+        crate::awsvpc::stop_pause(&*runtime, &task_arn).await;
+        crate::firewall::remove(&task_arn).await;
+    }
+    states
+}
+
+async fn stop_waves_in_order<R: ContainerRuntime>(
     runtime: Arc<R>,
     waves: Vec<Vec<(String, (String, Duration))>>,
 ) -> BTreeMap<String, Option<ContainerState>> {

@@ -191,6 +191,75 @@ impl ContainerRuntime for DockerRuntime {
         self.docker.remove_container(id, Some(options)).await.map_err(|e| map_error("remove_container", id, e))
     }
 
+    async fn ensure_network(&self, spec: &super::NetworkSpec) -> Result<(), RuntimeError> {
+        let same = |network: bollard::models::Network| {
+            let subnets: Vec<String> =
+                network.ipam.and_then(|i| i.config).unwrap_or_default().into_iter().filter_map(|c| c.subnet).collect();
+            if subnets.contains(&spec.subnet) {
+                Ok(())
+            } else {
+                Err(RuntimeError::Conflict {
+                    call: "ensure_network",
+                    target: spec.name.clone(),
+                    message: format!("the network exists with subnets {subnets:?}, not {}", spec.subnet),
+                })
+            }
+        };
+        match self.docker.inspect_network(&spec.name, None::<InspectNetworkOptions>).await {
+            Ok(network) => return same(network),
+            Err(e) => {
+                let e = map_error("ensure_network", &spec.name, e);
+                if !e.is_not_found() {
+                    return Err(e);
+                }
+            }
+        }
+        let request = bollard::models::NetworkCreateRequest {
+            name: spec.name.clone(),
+            driver: Some("bridge".into()),
+            ipam: Some(bollard::models::Ipam {
+                driver: Some("default".into()),
+                config: Some(vec![bollard::models::IpamConfig {
+                    subnet: Some(spec.subnet.clone()),
+                    gateway: Some(spec.gateway.clone()),
+                    ..Default::default()
+                }]),
+                options: None,
+            }),
+            options: Some([("com.docker.network.bridge.name".to_string(), spec.bridge.clone())].into_iter().collect()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // Another worker may have created it in between: then it is there.
+                let error = map_error("ensure_network", &spec.name, e);
+                match self.docker.inspect_network(&spec.name, None::<InspectNetworkOptions>).await {
+                    Ok(network) => same(network),
+                    Err(_) => Err(error),
+                }
+            }
+        }
+    }
+
+    async fn import_image(&self, tag: &str, rootfs: Vec<u8>, changes: &[String]) -> Result<(), RuntimeError> {
+        let (repo, version) = mapping::split_image_reference(tag);
+        let options = CreateImageOptions {
+            from_src: Some("-".into()),
+            repo: Some(repo),
+            tag: Some(version),
+            changes: changes.to_vec(),
+            ..Default::default()
+        };
+        let body = bollard::body_full(bytes::Bytes::from(rootfs));
+        let mut progress = self.docker.create_image(Some(options), Some(body), None);
+        while let Some(step) = progress.next().await {
+            step.map_err(|e| map_error("import_image", tag, e))?;
+        }
+        Ok(())
+    }
+
     async fn bridge_gateway(&self) -> Option<std::net::IpAddr> {
         let network = self.docker.inspect_network("bridge", None::<InspectNetworkOptions>).await.ok()?;
         let configs = network.ipam?.config?;

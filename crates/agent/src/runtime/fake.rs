@@ -100,6 +100,16 @@ pub enum Call {
         /// The volume's name.
         name: String,
     },
+    /// `ensure_network`.
+    EnsureNetwork {
+        /// The network asked for.
+        spec: super::NetworkSpec,
+    },
+    /// `import_image`.
+    Import {
+        /// The tag.
+        tag: String,
+    },
 }
 
 #[derive(Debug)]
@@ -470,7 +480,8 @@ impl ContainerRuntime for FakeRuntime {
         if c.state.running {
             return Ok(());
         }
-        let publish = matches!(c.spec.network_mode, NetworkMode::Bridge | NetworkMode::Custom(_));
+        let publish = matches!(c.spec.network_mode, NetworkMode::Bridge | NetworkMode::Custom(_))
+            && !c.spec.network_mode.is_container();
         let mut ports = Vec::new();
         for p in c.spec.ports.iter().filter(|_| publish) {
             let host_port = if p.host_port == 0 {
@@ -504,6 +515,10 @@ impl ContainerRuntime for FakeRuntime {
         let mut inner = self.lock();
         inner.calls.push(Call::Stop { id: id.to_string(), timeout });
         self.injected(&mut inner, Op::Stop)?;
+        let by_name = inner.containers.iter().find(|(_, c)| c.state.name == id).map(|(k, _)| k.clone());
+        let id =
+            if inner.containers.contains_key(id) { id.to_string() } else { by_name.unwrap_or_else(|| id.to_string()) };
+        let id = id.as_str();
         let c = inner.containers.get(id).ok_or_else(|| not_found("stop_container", id, "container"))?;
         if !c.state.running {
             return Ok(());
@@ -518,13 +533,28 @@ impl ContainerRuntime for FakeRuntime {
         let mut inner = self.lock();
         inner.calls.push(Call::Remove { id: id.to_string() });
         self.injected(&mut inner, Op::Remove)?;
-        self.remove(&mut inner, id)
+        let by_name = inner.containers.iter().find(|(_, c)| c.state.name == id).map(|(k, _)| k.clone());
+        let id =
+            if inner.containers.contains_key(id) { id.to_string() } else { by_name.unwrap_or_else(|| id.to_string()) };
+        self.remove(&mut inner, &id)
     }
 
     async fn container_stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
         let inner = self.lock();
         let c = inner.containers.get(id).ok_or_else(|| not_found("container_stats", id, "container"))?;
         Ok(serde_json::json!({ "id": id, "name": c.spec.name, "memory_stats": { "usage": 0 } }))
+    }
+
+    async fn ensure_network(&self, spec: &super::NetworkSpec) -> Result<(), RuntimeError> {
+        self.lock().calls.push(Call::EnsureNetwork { spec: spec.clone() });
+        Ok(())
+    }
+
+    async fn import_image(&self, tag: &str, rootfs: Vec<u8>, changes: &[String]) -> Result<(), RuntimeError> {
+        let _ = (rootfs, changes);
+        self.lock().calls.push(Call::Import { tag: tag.to_string() });
+        self.add_image(tag);
+        Ok(())
     }
 
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
@@ -537,7 +567,9 @@ impl ContainerRuntime for FakeRuntime {
         let mut inner = self.lock();
         inner.calls.push(Call::Inspect { id: id.to_string() });
         self.injected(&mut inner, Op::Inspect)?;
-        Ok(inner.containers.get(id).map(|c| c.state.clone()))
+        // Docker takes a name where it takes an id.
+        let found = inner.containers.get(id).or_else(|| inner.containers.values().find(|c| c.state.name == id));
+        Ok(found.map(|c| c.state.clone()))
     }
 
     async fn list_containers(&self, label: &str, value: Option<&str>) -> Result<Vec<ContainerSummary>, RuntimeError> {

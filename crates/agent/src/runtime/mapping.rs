@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary as DockerSummary,
-    ContainerSummaryStateEnum, EventMessage, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig,
-    PortBinding as DockerPortBinding, PortMap, ResourcesUlimits,
+    ContainerSummaryStateEnum, EndpointIpamConfig, EndpointSettings, EventMessage, HealthConfig, HealthStatusEnum,
+    HostConfig, HostConfigLogConfig, NetworkingConfig, PortBinding as DockerPortBinding, PortMap, ResourcesUlimits,
 };
 
 use super::{
@@ -67,7 +67,8 @@ pub(super) fn first_host_address(subnet: &str) -> Option<std::net::Ipv4Addr> {
 pub(super) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     let mut exposed: HashMap<String, HashMap<(), ()>> = HashMap::new();
     let mut bindings: PortMap = HashMap::new();
-    let publish = matches!(spec.network_mode, NetworkMode::Bridge | NetworkMode::Custom(_));
+    let publish =
+        matches!(spec.network_mode, NetworkMode::Bridge | NetworkMode::Custom(_)) && !spec.network_mode.is_container();
     for p in &spec.ports {
         let key = port_key(p.container_port, p.protocol);
         exposed.insert(key.clone(), HashMap::new());
@@ -155,6 +156,16 @@ pub(super) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         open_stdin: spec.interactive.then_some(true),
         tty: spec.pseudo_terminal.then_some(true),
         network_disabled: spec.disable_networking.then_some(true),
+        mac_address: spec.mac_address.clone(),
+        networking_config: spec.ipv4_address.as_ref().map(|address| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                spec.network_mode.as_docker().to_string(),
+                EndpointSettings {
+                    ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(address.clone()), ..Default::default() }),
+                    ..Default::default()
+                },
+            )])),
+        }),
         host_config: Some(host_config),
         ..Default::default()
     }

@@ -42,7 +42,7 @@ use futures::stream::BoxStream;
 pub use docker::DockerRuntime;
 pub use fake::FakeRuntime;
 pub use spec::{
-    BindMount, ContainerSpec, ExtraHost, HealthCheck, LogConfig, NetworkMode, PortMapping, Protocol,
+    BindMount, ContainerSpec, ExtraHost, HealthCheck, LogConfig, NetworkMode, NetworkSpec, PortMapping, Protocol,
     RegistryCredentials, TmpfsMount, Ulimit,
 };
 
@@ -80,6 +80,38 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// the task metadata endpoint; `None` when the engine has none.
     fn bridge_gateway(&self) -> impl Future<Output = Option<std::net::IpAddr>> + Send {
         async { None }
+    }
+
+    /// Makes sure the bridge network `spec.name` exists with `spec.subnet` (creating it when missing); a network of
+    /// that name with another subnet is an error. Runtimes without networks refuse with [`RuntimeError::Invalid`].
+    fn ensure_network(&self, spec: &NetworkSpec) -> impl Future<Output = Result<(), RuntimeError>> + Send {
+        let target = spec.name.clone();
+        async move {
+            Err(RuntimeError::Invalid {
+                call: "ensure_network",
+                target,
+                message: "this runtime has no networks".into(),
+            })
+        }
+    }
+
+    /// Imports a root filesystem (a tar archive) as the image `tag` (`docker import`), applying Dockerfile
+    /// `changes` (`CMD [...]`).
+    fn import_image(
+        &self,
+        tag: &str,
+        rootfs: Vec<u8>,
+        changes: &[String],
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send {
+        let target = tag.to_string();
+        let _ = (rootfs, changes);
+        async move {
+            Err(RuntimeError::Invalid {
+                call: "import_image",
+                target,
+                message: "this runtime cannot import images".into(),
+            })
+        }
     }
 
     /// One sample of a container's resource usage, in Docker's stats JSON (`cpu_stats`, `precpu_stats`,

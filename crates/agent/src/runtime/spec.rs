@@ -108,6 +108,10 @@ pub struct ContainerSpec {
     pub pseudo_terminal: bool,
     /// `disableNetworking`.
     pub disable_networking: bool,
+    /// The address on the user-defined network of `network_mode` (an awsvpc task's pause container).
+    pub ipv4_address: Option<String>,
+    /// The MAC address of its interface on that network.
+    pub mac_address: Option<String>,
 }
 
 impl ContainerSpec {
@@ -147,6 +151,28 @@ impl Protocol {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
         }
+    }
+}
+
+/// A bridge network to create (an awsvpc subnet's slice on this host).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NetworkSpec {
+    /// The network's name.
+    pub name: String,
+    /// Its subnet (`a.b.c.d/n`).
+    pub subnet: String,
+    /// The bridge's address in it.
+    pub gateway: String,
+    /// The Linux bridge's interface name (at most 15 characters).
+    pub bridge: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl NetworkMode {
+    /// Whether the container joins another container's network namespace (`container:<id>`).
+    pub fn is_container(&self) -> bool {
+        matches!(self, NetworkMode::Custom(name) if name.starts_with("container:"))
     }
 }
 

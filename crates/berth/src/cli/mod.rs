@@ -158,6 +158,10 @@ pub struct ServerArgs {
     /// The IPv4 range (CIDR) each ELBv2 load balancer's own address comes from, one address per load balancer.
     #[arg(long, default_value = "127.0.1.0/24")]
     pub elb_address_range: String,
+    /// The default VPC's CIDR, a /16 (AWS's default VPC: 172.31.0.0/16): awsvpc tasks get addresses in its /20
+    /// subnets, a /24 of each per container instance.
+    #[arg(long, default_value = berth_vpc::layout::DEFAULT_VPC_CIDR)]
+    pub vpc_cidr: String,
     /// Do not run the load-balancer data plane in this process: ELBv2 load balancers are only records (their
     /// listeners serve nothing) and DescribeTargetHealth shows targets `initial`.
     #[arg(long)]

@@ -42,7 +42,13 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let db = args.data_dir.join("state.db");
     private_file(&db).context("preparing the store file")?;
     let store = SqliteStore::open(&db).context("opening the store")?;
+    let vpc_cidr =
+        berth_vpc::Cidr::parse(&args.vpc_cidr).context("--vpc-cidr must be an IPv4 CIDR such as 172.31.0.0/16")?;
+    let vpc_layout = berth_vpc::VpcLayout::new(&args.region, &args.account_id, vpc_cidr)
+        .map_err(anyhow::Error::msg)
+        .context("--vpc-cidr")?;
     let config = ControlConfig {
+        vpc: vpc_layout.clone(),
         region: args.region.clone(),
         account_id: args.account_id.clone(),
         agent_timeout: Duration::from_secs(args.agent_timeout_seconds),
@@ -54,6 +60,9 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let store: berth_store::SharedStore = Arc::new(store);
     let clock: Arc<dyn berth_model::clock::Clock> = Arc::new(SystemClock);
     let control = Control::start(store.clone(), clock.clone(), config).await.context("starting the control plane")?;
+    let vpc = berth_vpc::Vpc::open(vpc_layout, store.clone()).await.context("opening the VPC's security groups")?;
+    control.set_security_groups(vpc.clone());
+    vpc.set_interface_source(Arc::new(TaskInterfaces(control.clone())));
     let registry_config = berth_registry::RegistryConfig::new(
         args.data_dir.join("registry"),
         &args.region,
@@ -170,6 +179,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             Arc::new(berth_api::CloudWatchService::new(metrics.clone())),
             Arc::new(berth_api::AutoScalingService::new(scaling)),
             Arc::new(berth_api::ElbService::new(elb)),
+            Arc::new(berth_api::Ec2Service::new(vpc)),
             Arc::new(berth_api::ServiceDiscoveryService::new(discovery.clone())),
             Arc::new(berth_api::SecretsService::secrets_manager(secrets.clone())),
             Arc::new(berth_api::SecretsService::ssm(secrets.clone())),
@@ -208,6 +218,38 @@ impl berth_iam::Sealer for SecretsSealer {
         Box::pin(
             async move { self.0.open_opaque(context, sealed).await.map(|v| v.to_vec()).map_err(|e| e.to_string()) },
         )
+    }
+}
+
+/// DescribeNetworkInterfaces' interfaces: those of the tasks that hold their address.
+struct TaskInterfaces(Arc<Control>);
+
+impl berth_vpc::InterfaceSource for TaskInterfaces {
+    fn interfaces(&self) -> Vec<berth_vpc::InterfaceView> {
+        let cache = self.0.cache().read();
+        cache
+            .tasks
+            .values()
+            .filter(|t| !t.record.released)
+            .filter_map(|t| {
+                let n = t.record.network.as_ref()?;
+                Some(berth_vpc::InterfaceView {
+                    id: n.interface_id.clone(),
+                    attachment_id: n.attachment_id.clone(),
+                    subnet_id: n.subnet_id.clone(),
+                    address: n.address.clone(),
+                    mac_address: n.mac_address.clone(),
+                    private_dns_name: n.private_dns_name.clone(),
+                    security_groups: n.security_groups.clone(),
+                    description: format!(
+                        "arn:aws:ecs:{}:{}:attachment/{}",
+                        self.0.config().region,
+                        self.0.config().account_id,
+                        n.attachment_id
+                    ),
+                })
+            })
+            .collect()
     }
 }
 

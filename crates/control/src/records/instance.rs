@@ -56,6 +56,13 @@ pub struct InstanceRecord {
     pub task_tcp_ports: BTreeSet<u16>,
     /// UDP host ports taken by tasks.
     pub task_udp_ports: BTreeSet<u16>,
+    /// The instance's slot in the VPC (which `/24` of each subnet its awsvpc tasks get addresses from), taken at
+    /// its first awsvpc placement and kept for its life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_slot: Option<u32>,
+    /// The addresses of its awsvpc tasks that have not released them.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub task_addresses: BTreeSet<std::net::Ipv4Addr>,
     /// SHA-256 (hex) of the agent's instance token (its current session).
     pub token_sha256: String,
     /// SHA-256 (hex) of the instance secret issued when the instance was created; re-registering as this instance
@@ -128,6 +135,8 @@ impl Default for InstanceRecord {
             remaining_memory: 0,
             task_tcp_ports: BTreeSet::new(),
             task_udp_ports: BTreeSet::new(),
+            network_slot: None,
+            task_addresses: BTreeSet::new(),
             token_sha256: String::new(),
             secret_sha256: String::new(),
             custom_attributes: BTreeMap::new(),

@@ -27,6 +27,9 @@ pub struct Reservation {
     pub tcp_ports: Vec<u16>,
     /// Static UDP host ports.
     pub udp_ports: Vec<u16>,
+    /// The `awsvpc` task's address, taken from its instance's slice of the subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<std::net::Ipv4Addr>,
 }
 
 /// A status change of a task, with its time.
@@ -123,6 +126,9 @@ pub struct TaskRecord {
     /// The task definition's volumes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
+    /// Its network interface (`awsvpc` tasks), allocated at placement; kept after it stops, as ECS shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<berth_model::agent::TaskNetwork>,
     /// What it holds on its instance.
     pub reservation: Reservation,
     /// Whether the reservation was given back (when the task stopped).
@@ -264,6 +270,7 @@ impl Default for TaskRecord {
             container_states: Vec::new(),
             network_mode: NetworkMode::Bridge,
             volumes: Vec::new(),
+            network: None,
             reservation: Reservation::default(),
             released: false,
             transitions: Vec::new(),

@@ -195,6 +195,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     only,
                     record.enable_execute_command,
                     super::targets::new_targets_record(control, &record),
+                    record.network_configuration.as_ref(),
                 )
                 .await;
             let (tasks, failures, closest) = match placed {

@@ -395,6 +395,13 @@ impl Control {
             &service_registries,
             definition,
         )?;
+        crate::network::check(
+            &self.config.vpc,
+            self.security_groups(),
+            definition.network_mode,
+            launch.network_configuration,
+            launch_type,
+        )?;
         let td_arn = td.record.task_definition.task_definition_arn.clone().unwrap_or_default();
         let deployment_configuration =
             normalise_deployment_configuration(req.deployment_configuration.as_ref(), strategy)?;
@@ -449,6 +456,7 @@ impl Control {
                     enable_ecs_managed_tags: req.enable_ecs_managed_tags,
                     propagate_tags: TagPropagation::from_wire(req.propagate_tags.unwrap_or(PropagateTags::None)),
                     enable_execute_command: req.enable_execute_command,
+                    network_configuration: req.network_configuration.clone(),
                     create_fingerprint: fp.clone(),
                     ..Default::default()
                 };
@@ -610,6 +618,7 @@ impl Control {
                 // configuration (a deregistered running revision may go on running).
                 let checked = match &req.task_definition {
                     Some(text) => Some((crate::task_definitions::find_task_definition_in(state, text)?, false)),
+                    // A new network configuration, or (with a new revision) the one the service has.
                     None if launch.network_configuration.is_some() => {
                         Some((crate::task_definitions::find_task_definition_in(state, &current_td)?, true))
                     }
@@ -618,14 +627,26 @@ impl Control {
                 if let Some((td, allow_inactive)) = checked {
                     let definition = &td.record.task_definition;
                     let launch_type = record.launch_type.and_then(TaskLaunchType::to_wire).unwrap_or(LaunchType::Ec2);
+                    let network_configuration = launch.network_configuration.or(record.network_configuration.as_ref());
                     launch::check_task_definition(
                         &self.config.region,
                         definition,
                         definition.container_definitions.as_deref().unwrap_or_default(),
                         launch_type,
-                        launch.network_configuration,
+                        network_configuration,
                         allow_inactive,
                     )?;
+                    crate::network::check(
+                        &self.config.vpc,
+                        self.security_groups(),
+                        definition.network_mode,
+                        network_configuration,
+                        launch_type,
+                    )?;
+                    if let Some(given) = &req.network_configuration {
+                        redeploy |= record.network_configuration.as_ref() != Some(given);
+                        record.network_configuration = Some(given.clone());
+                    }
                     if req.task_definition.is_some() {
                         target_td = definition.task_definition_arn.clone().unwrap_or_default();
                         redeploy |= target_td != current_td;

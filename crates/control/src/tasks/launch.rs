@@ -23,9 +23,6 @@ pub const NETWORK_CONFIGURATION_NOT_VALID: &str =
 /// ECS's message (a `ClientException`) for a task definition revision that was deregistered.
 pub const TASK_DEFINITION_INACTIVE: &str = "TaskDefinition is inactive";
 
-/// Berth's message for the `awsvpc` network mode, which it does not run yet.
-pub const AWSVPC_UNSUPPORTED: &str = "The awsvpc network mode is not supported by Berth yet; use bridge or host.";
-
 /// Berth's message for a capacity provider strategy.
 pub const STRATEGY_UNSUPPORTED: &str = "capacityProviderStrategy is not supported by Berth yet; use launchType EC2.";
 
@@ -106,10 +103,8 @@ pub fn check_task_definition(
     if !required.is_empty() && !required.contains(&compatible) {
         return Err(ControlError::invalid(format!("Task definition does not support launch_type {launch_type}.")));
     }
-    if definition.network_mode == Some(NetworkMode::Awsvpc) {
-        return Err(unsupported(AWSVPC_UNSUPPORTED));
-    }
-    if network_configuration.is_some() {
+    // The network configuration against the network mode and the VPC: `crate::network::check`, with the VPC.
+    if network_configuration.is_some() && definition.network_mode != Some(NetworkMode::Awsvpc) {
         return Err(ControlError::invalid(NETWORK_CONFIGURATION_NOT_VALID));
     }
     crate::task_secrets::validate(definition, containers)?;
@@ -179,9 +174,6 @@ mod tests {
             NETWORK_CONFIGURATION_NOT_VALID
         );
         let awsvpc = TaskDefinition { network_mode: Some(NetworkMode::Awsvpc), ..plain };
-        assert_eq!(
-            refusal(check_task_definition("us-east-1", &awsvpc, &[], LaunchType::Ec2, Some(&network), false)).1,
-            AWSVPC_UNSUPPORTED
-        );
+        assert!(check_task_definition("us-east-1", &awsvpc, &[], LaunchType::Ec2, Some(&network), false).is_ok());
     }
 }

@@ -123,7 +123,7 @@ fn render_containers(record: &TaskRecord) -> Vec<Container> {
             exit_code: state.exit_code,
             reason: state.reason.clone(),
             network_bindings: Some(state.network_bindings.iter().map(Binding::to_wire).collect()),
-            network_interfaces: Some(Vec::new()),
+            network_interfaces: Some(record.network.iter().map(crate::network::render_container_interface).collect()),
             health_status: Some(state.health_status.to_wire()),
             cpu: Some(spec.definition.cpu.to_string()),
             memory: spec.definition.memory.map(|m| m.to_string()),
@@ -136,7 +136,13 @@ fn render_containers(record: &TaskRecord) -> Vec<Container> {
 /// The task as DescribeTasks shows it, rendered from its record.
 pub fn render_task(record: &TaskRecord, with_tags: bool) -> Task {
     let mut task = Task {
-        attachments: Some(Vec::new()),
+        attachments: Some(
+            record
+                .network
+                .iter()
+                .map(|n| crate::network::render_attachment(n, record.last_status == TaskStatus::Stopped))
+                .collect(),
+        ),
         attributes: record.cpu_architecture.as_ref().map(|value| {
             vec![Attribute { name: "ecs.cpu-architecture".into(), value: Some(value.clone()), ..Default::default() }]
         }),

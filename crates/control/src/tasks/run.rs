@@ -40,6 +40,8 @@ struct Prepared {
     enable_execute_command: bool,
     /// Where a service task is registered (its service's load balancers and registries), if anywhere.
     targets: Option<crate::records::TargetsRecord>,
+    /// The awsvpc task's subnets and security groups.
+    network: Option<crate::network::ResolvedNetwork>,
 }
 
 /// How many times a placement places again after losing a compare-and-swap. Placements in flight see each
@@ -220,6 +222,8 @@ pub fn build_demand(
         .map(i64::from)
         .unwrap_or_else(|| containers.iter().map(|c| i64::from(c.memory_reservation.or(c.memory).unwrap_or(0))).sum());
     let mut reservation = Reservation { cpu, memory, ..Default::default() };
+    // An awsvpc task's ports are on its own address: it holds none of the host's.
+    let containers = if network_mode == NetworkMode::Awsvpc { &[][..] } else { containers };
     for c in containers {
         for pm in c.port_mappings.iter().flatten() {
             let Some(port) = static_host_port(pm, network_mode).and_then(|p| u16::try_from(p).ok()) else { continue };
@@ -288,6 +292,13 @@ impl Control {
             launch.network_configuration,
             allow_inactive,
         )?;
+        let network = crate::network::check(
+            &self.config.vpc,
+            self.security_groups(),
+            definition.network_mode,
+            launch.network_configuration,
+            launch_type,
+        )?;
         let task_cpu = match overrides.cpu.as_deref() {
             Some(text) => {
                 Some(parse_task_cpu(text).ok_or_else(|| ControlError::invalid("Invalid 'cpu' override for task."))?)
@@ -312,6 +323,7 @@ impl Control {
         let reservation = build_demand(&containers, network_mode, task_cpu, task_memory);
         let mut all_constraints = crate::placement::task_definition_constraints(definition);
         all_constraints.extend(constraints.iter().cloned());
+        all_constraints.extend(network.as_ref().map(crate::network::zone_constraint));
         Ok(Prepared {
             td,
             containers,
@@ -328,6 +340,7 @@ impl Control {
             default_strategy: DefaultStrategy::RunTask,
             enable_execute_command: false,
             targets: None,
+            network,
         })
     }
 
@@ -531,6 +544,8 @@ impl Control {
         token: Option<(String, String)>,
     ) -> Result<(Txn, Vec<Task>, Vec<Failure>)> {
         let mut updated: BTreeMap<String, (i64, InstanceRecord)> = BTreeMap::new();
+        let mut updated_slots: Vec<u32> = Vec::new();
+        let mut failures = failures;
         let mut txn = Txn::new();
         let mut tasks = Vec::new();
         for arn in placed {
@@ -543,7 +558,34 @@ impl Control {
             instance.remaining_memory -= p.reservation.memory;
             instance.task_tcp_ports.extend(p.reservation.tcp_ports.iter().copied());
             instance.task_udp_ports.extend(p.reservation.udp_ports.iter().copied());
-            let record = self.new_task_record(cluster, instance, p, now);
+            let mut record = self.new_task_record(cluster, instance, p, now);
+            if let Some(network) = &p.network {
+                match self.allocate_interface(state, &updated_slots, instance, network, &record) {
+                    Some((interface, claim)) => {
+                        if let Some((slot, key)) = claim {
+                            instance.network_slot = Some(slot);
+                            updated_slots.push(slot);
+                            txn = txn.expect(key.clone(), 0).put(key, instance.arn.clone().into_bytes());
+                        }
+                        if let Ok(address) = interface.address.parse() {
+                            instance.task_addresses.insert(address);
+                            record.reservation.address = Some(address);
+                        }
+                        record.network = Some(interface);
+                    }
+                    None => {
+                        let (cpu, memory) = (p.reservation.cpu, p.reservation.memory);
+                        instance.remaining_cpu += cpu;
+                        instance.remaining_memory += memory;
+                        failures.push(Failure {
+                            arn: Some(instance.arn.clone()),
+                            reason: Some(crate::network::NO_ADDRESS.into()),
+                            detail: Some("no free address in the instance's slice of the subnet".into()),
+                        });
+                        continue;
+                    }
+                }
+            }
             let key = keys::task(cluster, crate::instances::task_id(&record));
             txn = txn.expect(key.clone(), 0).put(key, encode(&record)?);
             tasks.push(render_task(&record, true));
@@ -563,6 +605,34 @@ impl Control {
             txn = txn.expect(key.clone(), expected).put(key, encode(&record)?);
         }
         Ok((txn, tasks, failures))
+    }
+
+    /// The interface of an awsvpc task placed on `instance`: a subnet in its zone, the next free address of its
+    /// slice; and, when the instance has no slot yet, the slot it takes with the key that claims it. `None` when
+    /// the slice is full or every slot is taken.
+    fn allocate_interface(
+        &self,
+        state: &State,
+        claimed_here: &[u32],
+        instance: &InstanceRecord,
+        network: &crate::network::ResolvedNetwork,
+        record: &TaskRecord,
+    ) -> Option<(berth_model::agent::TaskNetwork, Option<(u32, String)>)> {
+        let (slot, claim) = match instance.network_slot {
+            Some(slot) => (slot, None),
+            None => {
+                let taken =
+                    state.instances.values().filter_map(|v| v.record.network_slot).chain(claimed_here.iter().copied());
+                let slot = crate::network::free_slot(taken)?;
+                (slot, Some((slot, keys::network_slot(slot))))
+            }
+        };
+        let subnet = crate::network::subnet_for(network, instance.attribute("ecs.availability-zone"))?;
+        let (slice, address) = crate::network::free_address(&self.config.vpc, subnet, slot, &instance.task_addresses)?;
+        let mut interface =
+            crate::network::interface(&self.config.vpc, subnet, slice, address, record.id(), &network.security_groups);
+        interface.security_groups = network.security_groups.clone();
+        Some((interface, claim))
     }
 
     /// `RunTask`.
@@ -723,6 +793,7 @@ impl Control {
         only: Option<(String, String)>,
         enable_execute_command: bool,
         targets: Option<crate::records::TargetsRecord>,
+        network_configuration: Option<&berth_model::ecs::NetworkConfiguration>,
     ) -> Result<Placed> {
         let mut p = self.prepare(
             task_definition,
@@ -731,7 +802,7 @@ impl Control {
             Some(started_by),
             tagging,
             cluster,
-            &LaunchOptions { launch_type: Some(LaunchType::Ec2), ..Default::default() },
+            &LaunchOptions { launch_type: Some(LaunchType::Ec2), network_configuration, ..Default::default() },
             constraints,
             strategy,
             true,

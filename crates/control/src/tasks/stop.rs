@@ -41,6 +41,10 @@ pub(crate) fn release_if_stopped(state: &State, task: &mut TaskRecord, updates: 
     for port in &r.udp_ports {
         instance.task_udp_ports.remove(port);
     }
+    // The task's containers have stopped (its agent reported STOPPED), so its address may go to another task.
+    if let Some(address) = r.address {
+        instance.task_addresses.remove(&address);
+    }
 }
 
 /// Adds the instance updates to a transaction, with compare-and-swap on each.

@@ -153,6 +153,20 @@ pub fn validate_register(req: &RegisterTaskDefinitionRequest) -> Result<(), Task
         if fargate && c.privileged == Some(true) {
             return Err(client("Privileged containers are not supported on Fargate."));
         }
+        if network_mode == NetworkMode::Awsvpc {
+            // The task's containers share one namespace, whose name and hosts file the task's interface decides.
+            let name = c.name.as_deref().unwrap_or_default();
+            if c.hostname.as_deref().is_some_and(|h| !h.is_empty()) {
+                return Err(client(format!(
+                    "Invalid 'hostname' setting for container '{name}'. The hostname parameter is not supported in the 'awsvpc' network mode."
+                )));
+            }
+            if c.extra_hosts.as_ref().is_some_and(|h| !h.is_empty()) {
+                return Err(client(format!(
+                    "Invalid 'extraHosts' setting for container '{name}'. The extraHosts parameter is not supported in the 'awsvpc' network mode."
+                )));
+            }
+        }
         if c.links.as_ref().is_some_and(|l| !l.is_empty()) && network_mode != NetworkMode::Bridge {
             return Err(client(format!(
                 "Invalid 'links' setting for container '{}'. Links are only supported in the 'bridge' network mode.",

@@ -73,6 +73,8 @@ fn full_spec() -> ContainerSpec {
         interactive: true,
         pseudo_terminal: true,
         disable_networking: false,
+        ipv4_address: None,
+        mac_address: None,
         network_mode: NetworkMode::Bridge,
     }
 }
