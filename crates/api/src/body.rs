@@ -48,6 +48,23 @@ pub struct HashedBody {
     _room: Option<OwnedSemaphorePermit>,
 }
 
+/// Reads and drops what is left of a refused request body: at most `max_bytes`, for at most `time`. A client that
+/// is still sending its body when the error answer comes would otherwise see the connection closed under it and
+/// never read the answer (nginx's lingering close does the same).
+pub async fn discard(body: Body, max_bytes: usize, time: std::time::Duration) {
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(time, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen = seen.saturating_add(chunk.len());
+            if seen > max_bytes {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// Reads a body of at most `limit` bytes, hashing it as it arrives and taking room from `budget` for what exceeds
 /// [`FREE_PREFIX`]. Refuses a body over `limit` (400 `InvalidParameterException`) and one the budget has no room
 /// for (400 `ThrottlingException`), without reading further.

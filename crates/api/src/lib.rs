@@ -400,7 +400,13 @@ async fn authenticated_body(
     Ok((body, caller))
 }
 
-/// Reads a request body into a SHA-256 hasher, refusing a declared `Content-Length` over `limit` unread.
+/// The most of a refused body read and dropped before answering ([`body::discard`]).
+const LINGER_MAX_BYTES: usize = 8 * 1024 * 1024;
+/// How long a refused body is read for at most.
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads a request body into a SHA-256 hasher, refusing a declared `Content-Length` over `limit` (a body of at
+/// most [`LINGER_MAX_BYTES`] is read and dropped first, so its client gets the answer).
 async fn read_body(
     parts: &http::request::Parts,
     body: axum::body::Body,
@@ -408,7 +414,12 @@ async fn read_body(
     inner: &Inner,
 ) -> Result<body::HashedBody, ApiError> {
     let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
+    if let Some(length) = declared.filter(|length| *length > limit as u64) {
+        // A body a little over the limit is read and dropped (bounded) so that its client reads the answer; a
+        // larger one is refused unread and its connection closed.
+        if length <= LINGER_MAX_BYTES as u64 {
+            body::discard(body, LINGER_MAX_BYTES, LINGER_TIME).await;
+        }
         return Err(ApiError::body_too_large(limit));
     }
     body::read_hashed(body, limit, &inner.unverified).await

@@ -249,7 +249,9 @@ fn load_balancers_listeners_rules_and_targets_with_elbv2_errors_survive_a_restar
         &["modify-target-group", "--target-group-arn", &tg, "--healthy-threshold-count", "11"],
         "ValidationError",
     );
-    let missing_tg = format!("{}0", &tg[..tg.len() - 1]);
+    // The same ARN with another last digit (never the same one: an id ending in 0 gets a 1).
+    let last = if tg.ends_with('0') { '1' } else { '0' };
+    let missing_tg = format!("{}{last}", &tg[..tg.len() - 1]);
     elb_err(&berth, &["describe-target-health", "--target-group-arn", &missing_tg], "TargetGroupNotFound");
     elb_err(
         &berth,

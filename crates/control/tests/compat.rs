@@ -209,6 +209,62 @@ async fn every_operation_naming_an_unknown_cluster_is_cluster_not_found() {
         msg,
     );
     assert_ecs(control.delete_cluster(DeleteClusterRequest { cluster: "nope".into() }).await, not_found, msg);
+    assert_ecs(
+        control.get_task_protection(GetTaskProtectionRequest { cluster: "nope".into(), ..Default::default() }),
+        not_found,
+        msg,
+    );
+    assert_ecs(
+        control
+            .update_task_protection(UpdateTaskProtectionRequest {
+                cluster: "nope".into(),
+                tasks: vec!["t".into()],
+                protection_enabled: true,
+                ..Default::default()
+            })
+            .await,
+        not_found,
+        msg,
+    );
+    assert_ecs(
+        control
+            .register_container_instance(RegisterContainerInstanceRequest { cluster: c(), ..Default::default() })
+            .await,
+        not_found,
+        msg,
+    );
+    // The state changes an agent submits name a cluster too.
+    let agent = berth_control::state_changes::AgentCaller { cluster: "default".into(), instance_id: "i".into() };
+    assert_ecs(
+        control
+            .submit_task_state_change(
+                &agent,
+                SubmitTaskStateChangeRequest { cluster: c(), task: Some("t".into()), ..Default::default() },
+            )
+            .await,
+        not_found,
+        msg,
+    );
+    assert_ecs(
+        control
+            .submit_container_state_change(
+                &agent,
+                SubmitContainerStateChangeRequest { cluster: c(), task: Some("t".into()), ..Default::default() },
+            )
+            .await,
+        not_found,
+        msg,
+    );
+    assert_ecs(
+        control
+            .submit_attachment_state_changes(
+                &agent,
+                SubmitAttachmentStateChangesRequest { cluster: c(), ..Default::default() },
+            )
+            .await,
+        not_found,
+        msg,
+    );
     // A cluster named by ARN is the same.
     assert_ecs(
         control.list_tasks(ListTasksRequest {
