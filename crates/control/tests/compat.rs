@@ -445,3 +445,44 @@ async fn a_definition_copied_by_a_deploy_tool_with_empty_modes_registers_and_pla
     assert_eq!(out.failures.unwrap_or_default(), vec![]);
     assert_eq!(out.tasks.unwrap().len(), 1);
 }
+
+/// Issue 9, point 3: an agent may submit state changes only about tasks on its own container instance, in its own
+/// cluster; ECS's AccessDeniedException otherwise, and the task is left as it was.
+#[tokio::test]
+async fn an_agent_cannot_submit_state_changes_for_another_instances_task() {
+    use berth_control::state_changes::AgentCaller;
+    let control = control().await;
+    agent(&control).await;
+    register(&control, simple("own")).await;
+    let out = control.run_task(RunTaskRequest { task_definition: "own".into(), ..Default::default() }).await.unwrap();
+    let task = &out.tasks.unwrap()[0];
+    let task_arn = task.task_arn.clone().unwrap();
+    let instance_id = task.container_instance_arn.clone().unwrap().rsplit('/').next().unwrap().to_string();
+    let change = |status: &str| SubmitTaskStateChangeRequest {
+        task: Some(task_arn.clone()),
+        status: Some(status.into()),
+        ..Default::default()
+    };
+    let stranger = AgentCaller { cluster: "default".into(), instance_id: "another-instance".into() };
+    assert_ecs(
+        control.submit_task_state_change(&stranger, change("RUNNING")).await,
+        EcsException::AccessDeniedException,
+        "is not placed on the calling agent's container instance",
+    );
+    control
+        .create_cluster(CreateClusterRequest { cluster_name: Some("other".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let elsewhere = AgentCaller { cluster: "other".into(), instance_id: instance_id.clone() };
+    assert_ecs(
+        control.submit_task_state_change(&elsewhere, change("RUNNING")).await,
+        EcsException::AccessDeniedException,
+        "in the cluster its container instance belongs to",
+    );
+    let described =
+        control.describe_tasks(DescribeTasksRequest { tasks: vec![task_arn.clone()], ..Default::default() }).unwrap();
+    assert_eq!(described.tasks.unwrap()[0].last_status.as_deref(), Some("PROVISIONING"), "nothing changed");
+    // The task's own agent may.
+    let owner = AgentCaller { cluster: "default".into(), instance_id };
+    control.submit_task_state_change(&owner, change("RUNNING")).await.unwrap();
+}
