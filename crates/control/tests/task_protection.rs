@@ -197,8 +197,14 @@ async fn only_service_tasks_can_be_protected_and_parameters_are_checked() {
             .await
             .unwrap_err();
         assert_eq!(err.exception(), EcsException::InvalidParameterException);
+        let text = err.to_string();
+        assert!(
+            text.contains("expiresInMinutes must be between 1 and 2880") && text.contains(&minutes.to_string()),
+            "{text}"
+        );
     }
     let err =
         control.get_task_protection(GetTaskProtectionRequest { cluster: "nope".into(), tasks: None }).unwrap_err();
     assert_eq!(err.exception(), EcsException::ClusterNotFoundException);
+    assert!(err.to_string().contains("Cluster not found."), "{err}");
 }
