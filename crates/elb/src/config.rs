@@ -17,48 +17,7 @@ pub const CANONICAL_HOSTED_ZONE_ID: &str = "Z0BERTHELB00001";
 /// The domain of load balancer DNS names: `<name>-<10 digits>.<region>.elb.berth.internal`.
 pub const DNS_SUFFIX: &str = "elb.berth.internal";
 
-/// An IPv4 network: an address and a prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    /// The network address.
-    pub network: Ipv4Addr,
-    /// The prefix length (0-32).
-    pub prefix: u8,
-}
-
-impl Cidr {
-    /// Parses `a.b.c.d/n`; the host bits must be zero.
-    pub fn parse(text: &str) -> Option<Self> {
-        let (addr, len) = text.split_once('/')?;
-        let network: Ipv4Addr = addr.parse().ok()?;
-        let prefix: u8 = len.parse().ok().filter(|p| *p <= 32)?;
-        let cidr = Self { network, prefix };
-        (u32::from(network) & !cidr.mask() == 0).then_some(cidr)
-    }
-
-    fn mask(&self) -> u32 {
-        if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) }
-    }
-
-    /// Whether the network holds `addr`.
-    pub fn contains(&self, addr: Ipv4Addr) -> bool {
-        u32::from(addr) & self.mask() == u32::from(self.network)
-    }
-
-    /// The usable host addresses (without the network and broadcast addresses of a network larger than /31).
-    pub fn hosts(&self) -> impl Iterator<Item = Ipv4Addr> {
-        let base = u64::from(u32::from(self.network));
-        let size = 1u64 << (32 - u32::from(self.prefix));
-        let (first, last) = if size > 2 { (base + 1, base + size - 2) } else { (base, base + size - 1) };
-        (first..=last).filter_map(|a| u32::try_from(a).ok()).map(Ipv4Addr::from)
-    }
-}
-
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
-    }
-}
+pub use berth_model::cidr::Cidr;
 
 /// The ELBv2 service's settings.
 #[derive(Debug, Clone)]

@@ -21,6 +21,7 @@ pub mod autoscaling;
 pub mod awslogs;
 mod blob;
 pub mod capabilities;
+pub mod cidr;
 pub mod clock;
 pub mod cloudwatch;
 pub mod ecr;

@@ -10,7 +10,7 @@
 //! # Design
 //! - [`layout`]: the VPC's shape (AWS's default VPC: a `/16`, a `/20` subnet per Availability Zone), the per-host
 //!   slices, and the names of a task's interface (`eni-...`, its attachment, MAC and private DNS name).
-//! - [`cidr`]: IPv4 network arithmetic.
+//! - [`cidr`]: IPv4 network arithmetic (`berth_model::cidr`, shared with ELBv2).
 //! - [`groups`]: security group records under `/vpc/sg/` and EC2's rules for authorizing and revoking.
 //! - [`Vpc`] ([`service`]): the groups in memory, written through to the store under one write lock, the
 //!   interfaces the control plane reports ([`InterfaceSource`]), and the [`SecurityGroupDirectory`] the control
@@ -22,7 +22,6 @@
 //! Security groups are read at open and written through by this server: a second server does not see another's
 //! changes until it restarts. Egress rules are stored, not enforced.
 
-pub mod cidr;
 pub mod ec2;
 pub mod form;
 pub mod groups;
@@ -30,7 +29,7 @@ pub mod layout;
 pub mod service;
 pub mod xml;
 
-pub use cidr::Cidr;
+pub use berth_model::cidr::{self, Cidr};
 pub use layout::{Interface, SubnetLayout, VpcLayout};
 pub use service::{InterfaceSource, InterfaceView, Vpc, VpcError};
 

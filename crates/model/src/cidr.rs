@@ -1,4 +1,5 @@
-//! IPv4 networks (`a.b.c.d/n`): parsing, containment, overlap and sub-networks.
+//! IPv4 networks (`a.b.c.d/n`): parsing, containment, overlap, sub-networks and host addresses; shared by the VPC
+//! (subnets, slices, security group ranges) and ELBv2 (load balancer addresses, `ip` targets).
 
 use std::net::Ipv4Addr;
 
@@ -56,6 +57,14 @@ impl Cidr {
         let step = 1u64 << (32 - u32::from(prefix));
         let base = u64::from(u32::from(self.network)) + u64::from(index) * step;
         Some(Cidr { network: Ipv4Addr::from(u32::try_from(base).ok()?), prefix })
+    }
+
+    /// The usable host addresses (without the network and broadcast addresses of a network larger than /31).
+    pub fn hosts(&self) -> impl Iterator<Item = Ipv4Addr> {
+        let base = u64::from(u32::from(self.network));
+        let size = self.size();
+        let (first, last) = if size > 2 { (base + 1, base + size - 2) } else { (base, base + size - 1) };
+        (first..=last).filter_map(|a| u32::try_from(a).ok()).map(Ipv4Addr::from)
     }
 
     /// The address `offset` places after the network address (`None` outside the network).
