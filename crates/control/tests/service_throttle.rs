@@ -243,3 +243,81 @@ async fn a_service_that_cannot_be_placed_says_why_once_and_is_not_throttled() {
     let s = service(&control);
     assert_eq!(s.running_count, 1, "{:?}", events(&s));
 }
+
+/// Plays an agent whose tasks all start, run for one round, and then crash: the essential container exits with
+/// code 3 (STOPPED with `EssentialContainerExited`, as the agent reports it).
+async fn agent_runs_then_crashes(control: &Control, instance: &str, ran: &mut std::collections::BTreeSet<String>) {
+    let desired = control.desired_state("default", instance);
+    let reports: Vec<TaskReport> = desired
+        .tasks
+        .iter()
+        .map(|t| {
+            let crash = t.desired_status == "STOPPED" || !ran.insert(t.task_arn.clone());
+            let status = if crash { "STOPPED" } else { "RUNNING" };
+            let stopped_by_us = t.desired_status == "STOPPED";
+            TaskReport {
+                task_arn: t.task_arn.clone(),
+                last_status: status.into(),
+                containers: vec![ContainerReport {
+                    name: "app".into(),
+                    last_status: status.into(),
+                    exit_code: crash.then_some(3),
+                    health_status: "UNKNOWN".into(),
+                    ..Default::default()
+                }],
+                stop_code: (crash && !stopped_by_us).then(|| "EssentialContainerExited".to_string()),
+                stopped_reason: (crash && !stopped_by_us).then(|| "Essential container in task exited".to_string()),
+                health_status: "UNKNOWN".into(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    if reports.is_empty() {
+        control.touch_agent("default", instance).await.unwrap();
+        return;
+    }
+    control
+        .agent_report("default", instance, ReportRequest { tasks: reports, applied_revision: 0, usage: Vec::new() })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_task_that_ran_and_then_crashed_is_replaced_at_once_with_ecss_event_and_not_throttled() {
+    let clock = Arc::new(ManualClock::new(4_000_000.0));
+    let control = control(clock.clone()).await;
+    let instance = agent(&control).await;
+    register(&control, "berth-workload:latest").await;
+    control
+        .create_service(CreateServiceRequest {
+            service_name: "web".into(),
+            task_definition: Some("web:1".into()),
+            desired_count: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut ran = std::collections::BTreeSet::new();
+    for _ in 0..30 {
+        reconcile_all(&control).await.unwrap();
+        agent_runs_then_crashes(&control, &instance, &mut ran).await;
+        clock.advance(1.0);
+    }
+    let offsets = created_offsets(&control, 4_000_000.0);
+    println!("start attempts at {offsets:?}");
+    // Each task runs for a round and crashes on the next; its replacement is placed on the pass after: a task
+    // every 2 s, never held back by the start-failure throttle (only tasks that never ran count there).
+    assert!(offsets.len() >= 14, "a crash after RUNNING must not throttle the replacements: {offsets:?}");
+    let gaps: Vec<f64> = offsets.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|g| *g <= 3.0), "{gaps:?}");
+    let s = service(&control);
+    let evs = events(&s);
+    let crashed =
+        "(service web) has a task that stopped: Essential container in task exited: (container app) (exit code 3).";
+    assert!(evs.iter().any(|e| e == crashed), "{evs:?}");
+    assert!(!evs.iter().any(|e| e.contains(IMPAIRED_EVENT)), "{evs:?}");
+    // ECS: once a deployment has a task that ran, its failed-task count resets to zero and stops being evaluated.
+    let deployment = s.deployments.unwrap().remove(0);
+    assert_eq!(deployment.failed_tasks, 0, "{deployment:?}");
+    assert_eq!(deployment.rollout_state, Some(DeploymentRolloutState::Completed), "{deployment:?}");
+}

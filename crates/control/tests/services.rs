@@ -491,3 +491,49 @@ async fn rolling_back_over_revision_tasks_being_stopped_is_not_called_a_stall() 
     assert_eq!(s.deployments.unwrap().len(), 1);
     assert_eq!(s.running_count, 2);
 }
+
+#[tokio::test]
+async fn a_deployment_its_configuration_holds_says_so_in_ecss_event() {
+    // minimumHealthyPercent 100 and maximumPercent 100: a new revision may neither start a task (the maximum is
+    // reached) nor stop an old one (the minimum is reached). ECS says so in a service event and waits.
+    let control = control().await;
+    let (_, id) = agent(&control, "host-a").await;
+    task_definition(&control, "web").await;
+    task_definition(&control, "web").await;
+    control
+        .create_service(CreateServiceRequest {
+            service_name: "web".into(),
+            task_definition: Some("web:1".into()),
+            desired_count: Some(2),
+            deployment_configuration: Some(DeploymentConfiguration {
+                minimum_healthy_percent: Some(100),
+                maximum_percent: Some(100),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut max_seen = 0;
+    settle(&control, &[&id], 3, &mut max_seen).await;
+    assert_eq!(service(&control, "web").running_count, 2);
+    control
+        .update_service(UpdateServiceRequest {
+            service: "web".into(),
+            task_definition: Some("web:2".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    settle(&control, &[&id], 4, &mut max_seen).await;
+    assert!(max_seen <= 2, "never above 100% of 2 tasks, saw {max_seen}");
+    let s = service(&control, "web");
+    let events: Vec<String> = s.events.clone().unwrap().into_iter().filter_map(|e| e.message).collect();
+    let held = "(service web) was unable to stop or start tasks during a deployment because of the service \
+                deployment configuration. Update the minimumHealthyPercent or maximumPercent value and try again.";
+    assert_eq!(events.iter().filter(|e| *e == held).count(), 1, "said once, not every pass: {events:?}");
+    let deployments = s.deployments.unwrap();
+    assert_eq!(deployments.len(), 2, "web:1 keeps its two tasks, web:2 has none");
+    assert_eq!(deployments[0].running_count, 0);
+    assert_eq!(s.running_count, 2);
+}
