@@ -120,6 +120,14 @@ EMPTY_IS_ABSENT = {
     ("CreateServiceRequest", "role"),
     ("CreateServiceRequest", "clientToken"),
     ("UpdateServiceRequest", "platformVersion"),
+    # Leniency sweep, part 3 (docs/COMPATIBILITY.md §2.5): optional enum members a copied request may send as "".
+    ("RunTaskRequest", "launchType"),
+    ("RunTaskRequest", "propagateTags"),
+    ("StartTaskRequest", "propagateTags"),
+    ("CreateServiceRequest", "launchType"),
+    ("CreateServiceRequest", "propagateTags"),
+    ("CreateServiceRequest", "schedulingStrategy"),
+    ("UpdateServiceRequest", "propagateTags"),
 }
 
 

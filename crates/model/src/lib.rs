@@ -108,4 +108,38 @@ mod tests {
         let update: UpdateServiceRequest = serde_json::from_str(r#"{"service": "s", "platformVersion": ""}"#).unwrap();
         assert_eq!(update.platform_version, None);
     }
+
+    #[test]
+    fn empty_optional_enums_of_run_start_and_service_requests_are_absent_and_others_still_checked() {
+        use crate::ecs::{
+            CreateServiceRequest, LaunchType, PropagateTags, RunTaskRequest, SchedulingStrategy, StartTaskRequest,
+            UpdateServiceRequest,
+        };
+        let run: RunTaskRequest =
+            serde_json::from_str(r#"{"taskDefinition": "web", "launchType": "", "propagateTags": ""}"#).unwrap();
+        assert_eq!((run.launch_type, run.propagate_tags), (None, None));
+        let run: RunTaskRequest = serde_json::from_str(
+            r#"{"taskDefinition": "web", "launchType": "EC2", "propagateTags": "TASK_DEFINITION"}"#,
+        )
+        .unwrap();
+        assert_eq!((run.launch_type, run.propagate_tags), (Some(LaunchType::Ec2), Some(PropagateTags::TaskDefinition)));
+        let error = serde_json::from_str::<RunTaskRequest>(r#"{"taskDefinition": "web", "launchType": "EC3"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown variant `EC3`"), "{error}");
+        let start: StartTaskRequest =
+            serde_json::from_str(r#"{"taskDefinition": "web", "containerInstances": ["i"], "propagateTags": ""}"#)
+                .unwrap();
+        assert_eq!(start.propagate_tags, None);
+        let create: CreateServiceRequest = serde_json::from_str(
+            r#"{"serviceName": "s", "launchType": "", "propagateTags": "", "schedulingStrategy": ""}"#,
+        )
+        .unwrap();
+        assert_eq!((create.launch_type, create.propagate_tags, create.scheduling_strategy), (None, None, None));
+        let create: CreateServiceRequest =
+            serde_json::from_str(r#"{"serviceName": "s", "schedulingStrategy": "DAEMON"}"#).unwrap();
+        assert_eq!(create.scheduling_strategy, Some(SchedulingStrategy::Daemon));
+        let update: UpdateServiceRequest = serde_json::from_str(r#"{"service": "s", "propagateTags": ""}"#).unwrap();
+        assert_eq!(update.propagate_tags, None);
+    }
 }

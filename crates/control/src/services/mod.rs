@@ -573,7 +573,11 @@ impl Control {
                 let mut record = (*v.record).clone();
                 let strategy =
                     record.scheduling_strategy.and_then(Scheduling::to_wire).unwrap_or(SchedulingStrategy::Replica);
-                if let Some(n) = req.desired_count {
+                // A daemon's desired count is its instances': the count DescribeServices shows is accepted back
+                // unchanged (a described service fed to UpdateService), any other refused (COMPATIBILITY §2.6).
+                let daemon_round_trip =
+                    strategy == SchedulingStrategy::Daemon && req.desired_count == Some(record.desired_count);
+                if let Some(n) = req.desired_count.filter(|_| !daemon_round_trip) {
                     if strategy == SchedulingStrategy::Daemon {
                         return Err(ControlError::invalid(
                             "The DAEMON scheduling strategy does not support a desired count.",

@@ -2412,7 +2412,12 @@ pub struct CreateServiceRequest {
     )]
     pub client_token: Option<String>,
     /// Wire member `launchType`.
-    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "launchType",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub launch_type: Option<LaunchType>,
     /// Wire member `capacityProviderStrategy`.
     #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
@@ -2449,7 +2454,12 @@ pub struct CreateServiceRequest {
     #[serde(rename = "healthCheckGracePeriodSeconds", default, skip_serializing_if = "Option::is_none")]
     pub health_check_grace_period_seconds: Option<i32>,
     /// Wire member `schedulingStrategy`.
-    #[serde(rename = "schedulingStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "schedulingStrategy",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub scheduling_strategy: Option<SchedulingStrategy>,
     /// Wire member `deploymentController`.
     #[serde(rename = "deploymentController", default, skip_serializing_if = "Option::is_none")]
@@ -2461,7 +2471,12 @@ pub struct CreateServiceRequest {
     #[serde(rename = "enableECSManagedTags", default)]
     pub enable_ecs_managed_tags: bool,
     /// Wire member `propagateTags`.
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub propagate_tags: Option<PropagateTags>,
     /// Wire member `enableExecuteCommand`.
     #[serde(rename = "enableExecuteCommand", default)]
@@ -9701,7 +9716,12 @@ pub struct RunTaskRequest {
     )]
     pub group: Option<String>,
     /// Wire member `launchType`.
-    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "launchType",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub launch_type: Option<LaunchType>,
     /// Wire member `networkConfiguration`.
     #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
@@ -9724,7 +9744,12 @@ pub struct RunTaskRequest {
     )]
     pub platform_version: Option<String>,
     /// Wire member `propagateTags`.
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub propagate_tags: Option<PropagateTags>,
     /// Wire member `referenceId`.
     #[serde(
@@ -11244,7 +11269,12 @@ pub struct StartTaskRequest {
     #[serde(rename = "overrides", default, skip_serializing_if = "Option::is_none")]
     pub overrides: Option<TaskOverride>,
     /// Wire member `propagateTags`.
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub propagate_tags: Option<PropagateTags>,
     /// Wire member `referenceId`.
     #[serde(
@@ -12969,7 +12999,12 @@ pub struct UpdateServiceRequest {
     #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
     pub load_balancers: Option<Vec<LoadBalancer>>,
     /// Wire member `propagateTags`.
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::empty_is_absent"
+    )]
     pub propagate_tags: Option<PropagateTags>,
     /// Wire member `serviceRegistries`.
     #[serde(rename = "serviceRegistries", default, skip_serializing_if = "Option::is_none")]
