@@ -8,7 +8,8 @@
 //! `aws:RequestTag/*` and `aws:TagKeys` from the request's tags, `ecs:cluster`, and the caller's own
 //! (`aws:PrincipalArn`, `aws:PrincipalTag/*`, `aws:username` ..., added by IAM). Passing a role (a task
 //! definition's or a task override's `taskRoleArn`/`executionRoleArn`, a service's `role`) also needs
-//! `iam:PassRole` on that role.
+//! `iam:PassRole` on that role. Creating an ECS resource with tags also needs `ecs:TagResource` on it (with
+//! `ecs:CreateAction`) while the caller's `tagResourceAuthorization` setting is `on`.
 //!
 //! The account root and agents (instance tokens, with their own checks) are not evaluated. Every decision is one
 //! line on the tracing target `berth::audit` (IAM principals at `info`, the root at `debug`).
@@ -61,6 +62,12 @@ pub(crate) fn authorize(
     }
     add_request_tags(&input, &mut context);
     check(iam, identity, caller, &action, &target.arn, context.clone(), prefix)?;
+    if let Some(created) = service.tag_on_create(operation, &input, &caller.arn) {
+        // Tags on create need the tagging action too, told apart from a later TagResource by `ecs:CreateAction`.
+        let mut context = context.clone();
+        context.set(&format!("{prefix}:CreateAction"), operation);
+        check(iam, identity, caller, &format!("{prefix}:TagResource"), &created, context, prefix)?;
+    }
     for role in passed_roles(prefix, operation, &input) {
         let mut context = context.clone();
         context.set("iam:PassedToService", "ecs-tasks.amazonaws.com");

@@ -27,6 +27,37 @@ pub(crate) fn authorize(operation: &str, agent: Option<&AgentCaller>) -> Result<
     }
 }
 
+/// The resource an ECS create call makes, when it carries tags and the caller's `tagResourceAuthorization` is `on`:
+/// then the caller must also be allowed `ecs:TagResource` on it (with `ecs:CreateAction`), as on ECS. Resources
+/// whose id the server picks (tasks, container instances, task sets) are named with a `*` for that id.
+pub(crate) fn tag_on_create(
+    control: &Control,
+    operation: &str,
+    input: &serde_json::Value,
+    principal_arn: &str,
+) -> Option<String> {
+    use berth_model::ecs::SettingName;
+    let member = |name: &str| input.get(name).and_then(serde_json::Value::as_str).filter(|s| !s.is_empty());
+    let tagged = input.get("tags").and_then(serde_json::Value::as_array).is_some_and(|t| !t.is_empty());
+    if !tagged {
+        return None;
+    }
+    let short = |value: &str| value.rsplit('/').next().unwrap_or(value).to_string();
+    let cluster = member("cluster").map(short).unwrap_or_else(|| "default".into());
+    let resource = match operation {
+        "CreateCluster" => format!("cluster/{}", member("clusterName").unwrap_or("default")),
+        "CreateService" => format!("service/{cluster}/{}", member("serviceName")?),
+        "RegisterTaskDefinition" => format!("task-definition/{}:*", member("family")?),
+        "RunTask" | "StartTask" => format!("task/{cluster}/*"),
+        "RegisterContainerInstance" => format!("container-instance/{cluster}/*"),
+        "CreateCapacityProvider" => format!("capacity-provider/{}", member("name")?),
+        "CreateTaskSet" => format!("task-set/{cluster}/{}/*", short(member("service")?)),
+        _ => return None,
+    };
+    let setting = control.effective_account_setting(SettingName::TagResourceAuthorization, principal_arn);
+    (setting.value.as_deref() == Some("on")).then(|| control.arn(&resource))
+}
+
 /// Calls one ECS operation with a JSON body; returns the JSON response body. `agent` is the container instance
 /// when the caller authenticated with an agent's instance token.
 pub async fn dispatch(

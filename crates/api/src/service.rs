@@ -29,6 +29,13 @@ pub trait AwsJsonService: Send + Sync + 'static {
     fn json_content_type(&self) -> &'static str {
         crate::protocol::json11::CONTENT_TYPE
     }
+    /// The resource a call creates with tags, when the caller must also be allowed `<prefix>:TagResource` on it
+    /// (ECS's tag-on-create authorization, its `tagResourceAuthorization` account setting); `None` otherwise.
+    /// `input` is the request's JSON, `principal_arn` the caller's.
+    fn tag_on_create(&self, operation: &str, input: &serde_json::Value, principal_arn: &str) -> Option<String> {
+        let _ = (operation, input, principal_arn);
+        None
+    }
     /// Calls an operation; returns the JSON response body.
     fn call<'a>(
         &'a self,
@@ -74,6 +81,10 @@ impl AwsJsonService for EcsService {
     fn max_body_bytes(&self) -> usize {
         // Task definitions are the largest ECS requests; ECS allows 64 KiB of container definitions.
         1024 * 1024
+    }
+
+    fn tag_on_create(&self, operation: &str, input: &serde_json::Value, principal_arn: &str) -> Option<String> {
+        crate::ecs::tag_on_create(&self.control, operation, input, principal_arn)
     }
 
     fn call<'a>(

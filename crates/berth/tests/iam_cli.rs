@@ -260,3 +260,76 @@ fn users_policies_sessions_and_the_root_with_the_aws_cli() {
         assert!(!bytes.windows(alice.secret.len()).any(|w| w == alice.secret.as_bytes()), "a secret key in clear");
     }
 }
+
+#[test]
+fn creating_with_tags_needs_tag_resource_while_tag_resource_authorization_is_on() {
+    let berth = Berth::start(berth_testkit::BerthOptions {
+        binary: env!("CARGO_BIN_EXE_berth").into(),
+        role: "server",
+        extra_args: Vec::new(),
+    })
+    .expect("berth server starts");
+    let account = berth.account_id.clone();
+    let bob = new_user(&berth, "bob");
+    let bob_arn = format!("arn:aws:iam::{account}:user/bob");
+    let create_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:CreateCluster","ecs:RegisterTaskDefinition"],"Resource":"*"}]}"#;
+    aws_ok(
+        &berth,
+        "iam",
+        &["put-user-policy", "--user-name", "bob", "--policy-name", "create", "--policy-document", create_only],
+    );
+
+    // On by default (ECS's default): a tagged create is refused naming ecs:TagResource on the new cluster; untagged
+    // works.
+    let e =
+        as_caller(&berth, &bob, "ecs", &["create-cluster", "--cluster-name", "tagged", "--tags", "key=team,value=a"])
+            .unwrap_err();
+    assert!(e.contains("(AccessDeniedException)"), "{e}");
+    assert!(e.contains("ecs:TagResource") && e.contains(":cluster/tagged"), "{e}");
+    let listed = aws_ok(&berth, "ecs", &["list-clusters"]);
+    assert!(!listed.to_string().contains("cluster/tagged"), "a refused create creates nothing: {listed}");
+    as_caller(&berth, &bob, "ecs", &["create-cluster", "--cluster-name", "plain"]).expect("untagged create");
+    let td = r#"[{"name":"app","image":"berth-workload:latest","memory":64}]"#;
+    let e = as_caller(
+        &berth,
+        &bob,
+        "ecs",
+        &["register-task-definition", "--family", "web", "--container-definitions", td, "--tags", "key=a,value=b"],
+    )
+    .unwrap_err();
+    assert!(e.contains("ecs:TagResource") && e.contains(":task-definition/web:*"), "{e}");
+
+    // Turned off for bob by the root: the tagged create works without the permission.
+    aws_ok(
+        &berth,
+        "ecs",
+        &["put-account-setting", "--name", "tagResourceAuthorization", "--value", "off", "--principal-arn", &bob_arn],
+    );
+    let made =
+        as_caller(&berth, &bob, "ecs", &["create-cluster", "--cluster-name", "tagged", "--tags", "key=team,value=a"])
+            .expect("tagged create with the setting off");
+    assert_eq!(made["cluster"]["tags"][0]["key"], "team", "{made}");
+
+    // On again, with ecs:TagResource allowed only for CreateCluster (ECS's ecs:CreateAction condition key).
+    aws_ok(
+        &berth,
+        "ecs",
+        &["put-account-setting", "--name", "tagResourceAuthorization", "--value", "on", "--principal-arn", &bob_arn],
+    );
+    let tag_on_create = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:TagResource","Resource":"*","Condition":{"StringEquals":{"ecs:CreateAction":"CreateCluster"}}}]}"#;
+    aws_ok(
+        &berth,
+        "iam",
+        &["put-user-policy", "--user-name", "bob", "--policy-name", "tag", "--policy-document", tag_on_create],
+    );
+    as_caller(&berth, &bob, "ecs", &["create-cluster", "--cluster-name", "tagged2", "--tags", "key=team,value=b"])
+        .expect("tagging allowed on CreateCluster");
+    let e = as_caller(
+        &berth,
+        &bob,
+        "ecs",
+        &["register-task-definition", "--family", "web", "--container-definitions", td, "--tags", "key=a,value=b"],
+    )
+    .unwrap_err();
+    assert!(e.contains("ecs:TagResource"), "the condition names CreateCluster only: {e}");
+}
