@@ -229,7 +229,7 @@ async fn sessions_need_their_single_use_token_and_see_terminal_resizes() {
     assert_error(exec().send().await, "InvalidParameterException", "more than one container");
     assert_error(exec().container("c").send().await, "InvalidParameterException", "does not exist");
     assert_error(exec().container("a").interactive(false).send().await, "InvalidParameterException", "Interactive");
-    assert_error(exec().container("a").cluster("nope").send().await, "ClusterNotFoundException", "");
+    assert_error(exec().container("a").cluster("nope").send().await, "ClusterNotFoundException", "Cluster not found.");
     assert_error(
         client.execute_command().task("0123456789abcdef").command("x").interactive(true).send().await,
         "InvalidParameterException",

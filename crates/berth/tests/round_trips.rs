@@ -185,6 +185,14 @@ fn shapes() -> Vec<(Value, Outcome)> {
                     "user": "", "workingDirectory": "", "entryPoint": ["/berth-workload"], "command": ["sleep", "600"]}]}),
             Runs,
         ),
+        // awslogs into Berth's log store, creating its group, in non-blocking mode.
+        (
+            json!({"family": "rt-awslogs", "containerDefinitions": [{"name": "app", "image": "berth-workload:latest",
+                "memory": 64, "logConfiguration": {"logDriver": "awslogs", "options": {
+                    "awslogs-group": "/rt/awslogs", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "rt",
+                    "awslogs-create-group": "true", "mode": "non-blocking", "max-buffer-size": "1m"}}}]}),
+            Runs,
+        ),
         // Host reach a default agent refuses: placement fails with ATTRIBUTE, the same for the copy.
         (
             json!({"family": "rt-privileged", "containerDefinitions": [{"name": "app",
@@ -318,6 +326,8 @@ async fn described_task_definitions_register_again_and_run_the_same() {
     let (berth, client) = berth_up().await;
     let mut ran = 0;
     let mut volumes = Vec::new();
+    let runnable = shapes().iter().filter(|(_, o)| *o == Outcome::Runs).count();
+    assert!(runnable >= 11, "the runnable shapes are still there: {runnable}");
     for (shape, outcome) in shapes() {
         let family = shape["family"].as_str().unwrap().to_string();
         let registered =
@@ -381,7 +391,7 @@ async fn described_task_definitions_register_again_and_run_the_same() {
             (Run::Refused(a), _, _) => panic!("{family}: expected {outcome:?}, refused: {a}"),
         }
     }
-    assert_eq!(ran, 10, "every runnable shape ran twice");
+    assert_eq!(ran, runnable, "every runnable shape ran twice");
     // The containers go with the Berth; their Docker volumes outlive it (the agent removes a task's volumes only
     // after its cleanup wait), so remove the ones this test made.
     drop(client);
@@ -456,25 +466,132 @@ async fn described_services_fed_to_update_service_change_nothing() {
             "tags": [{"key": "team", "value": "platform"}]}),
     ];
     for shape in services {
-        let name = shape["serviceName"].as_str().unwrap().to_string();
-        cli(&berth, &["ecs", "create-service", "--cli-input-json", &input_file(&berth, &name, &shape)]);
-        wait_stable(&client, "default", &name, Duration::from_secs(120)).await;
-        let tasks_before = client.list_tasks().service_name(&name).send().await.unwrap().task_arns().to_vec();
-        let before = cli(&berth, &["ecs", "describe-services", "--services", &name])["services"][0].clone();
-        let input = update_input(&before);
-        let updated = cli(
-            &berth,
-            &["ecs", "update-service", "--cli-input-json", &input_file(&berth, &format!("{name}-update"), &input)],
-        );
-        assert_eq!(configuration(&updated["service"]), configuration(&before), "{name}: UpdateService's answer");
-        let after = cli(&berth, &["ecs", "describe-services", "--services", &name])["services"][0].clone();
-        assert_eq!(configuration(&after), configuration(&before), "{name}: the service changed");
-        let ids = |s: &Value| -> Vec<Value> {
-            s["deployments"].as_array().unwrap().iter().map(|d| d["id"].clone()).collect::<Vec<_>>()
-        };
-        assert_eq!(ids(&after), ids(&before), "{name}: the round trip started a deployment");
-        assert_eq!(after["runningCount"], json!(1), "{name}");
-        let tasks_after = client.list_tasks().service_name(&name).send().await.unwrap().task_arns().to_vec();
-        assert_eq!(tasks_after, tasks_before, "{name}: the running task was replaced");
+        service_round_trip(&berth, &client, &shape).await;
+    }
+}
+
+/// Creates the service `shape` describes, waits for it to be stable, feeds its description back to UpdateService
+/// and checks that nothing changed: the configuration, the deployments, the running task.
+async fn service_round_trip(berth: &Berth, client: &aws_sdk_ecs::Client, shape: &Value) {
+    let name = shape["serviceName"].as_str().unwrap().to_string();
+    cli(berth, &["ecs", "create-service", "--cli-input-json", &input_file(berth, &name, shape)]);
+    wait_stable(client, "default", &name, Duration::from_secs(120)).await;
+    let tasks_before = client.list_tasks().service_name(&name).send().await.unwrap().task_arns().to_vec();
+    let before = cli(berth, &["ecs", "describe-services", "--services", &name])["services"][0].clone();
+    let input = update_input(&before);
+    let updated = cli(
+        berth,
+        &["ecs", "update-service", "--cli-input-json", &input_file(berth, &format!("{name}-update"), &input)],
+    );
+    assert_eq!(configuration(&updated["service"]), configuration(&before), "{name}: UpdateService's answer");
+    let after = cli(berth, &["ecs", "describe-services", "--services", &name])["services"][0].clone();
+    assert_eq!(configuration(&after), configuration(&before), "{name}: the service changed");
+    let ids = |s: &Value| -> Vec<Value> {
+        s["deployments"].as_array().unwrap().iter().map(|d| d["id"].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&after), ids(&before), "{name}: the round trip started a deployment");
+    assert_eq!(after["runningCount"], json!(1), "{name}");
+    let tasks_after = client.list_tasks().service_name(&name).send().await.unwrap().task_arns().to_vec();
+    assert_eq!(tasks_after, tasks_before, "{name}: the running task was replaced");
+}
+
+/// A /24 of loopback of this test's own for its load balancers (`--elb-address-range`), and the first address.
+fn own_elb_range() -> (String, std::net::Ipv4Addr) {
+    let pid = std::process::id();
+    let net = (100 + pid % 50, pid / 50 % 250 + 1);
+    (format!("127.{}.{}.0/24", net.0, net.1), std::net::Ipv4Addr::new(127, net.0 as u8, net.1 as u8, 1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn described_services_behind_a_load_balancer_in_cloud_map_daemon_and_exec_fed_back_change_nothing() {
+    berth_testkit::require_docker();
+    berth_testkit::workload_image().expect("the workload image builds");
+    let (range, address) = own_elb_range();
+    let dns_port = berth_testkit::free_port();
+    let berth = Berth::start(berth_testkit::BerthOptions {
+        binary: env!("CARGO_BIN_EXE_berth").into(),
+        role: "up",
+        extra_args: vec!["--elb-address-range".into(), range, "--dns-listen".into(), format!("127.0.0.1:{dns_port}")],
+    })
+    .expect("berth up starts");
+    let client = berth_testkit::ecs_client(&berth);
+    common::wait_for_instances(&client, "default", 1).await;
+    let web = json!({"family": "rt-svc-wired", "containerDefinitions": [{"name": "app",
+        "image": "berth-workload:latest", "memory": 64, "portMappings": [{"containerPort": 8080, "hostPort": 0}]}]});
+    cli(&berth, &["ecs", "register-task-definition", "--cli-input-json", &input_file(&berth, "rt-svc-wired", &web)]);
+
+    // A target group behind a load balancer's listener, and a Cloud Map service with SRV records.
+    let vpc = cli(&berth, &["elbv2", "describe-load-balancers"]); // the ELB API answers before anything exists
+    assert!(vpc["LoadBalancers"].as_array().is_some_and(|l| l.is_empty()), "{vpc}");
+    let vpc_id = cli(&berth, &["ec2", "describe-vpcs"])["Vpcs"][0]["VpcId"].as_str().unwrap().to_string();
+    let tg = cli(
+        &berth,
+        &[
+            "elbv2",
+            "create-target-group",
+            "--name",
+            "rt-tg",
+            "--protocol",
+            "HTTP",
+            "--port",
+            "8080",
+            "--vpc-id",
+            &vpc_id,
+            "--health-check-path",
+            "/health",
+            "--health-check-interval-seconds",
+            "5",
+            "--health-check-timeout-seconds",
+            "2",
+            "--healthy-threshold-count",
+            "2",
+        ],
+    )["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lb = cli(&berth, &["elbv2", "create-load-balancer", "--name", "rt-lb"])["LoadBalancers"][0]["LoadBalancerArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let port = std::net::TcpListener::bind((address, 0)).unwrap().local_addr().unwrap().port().to_string();
+    cli(
+        &berth,
+        &[
+            "elbv2",
+            "create-listener",
+            "--load-balancer-arn",
+            &lb,
+            "--protocol",
+            "HTTP",
+            "--port",
+            &port,
+            "--default-actions",
+            &format!("Type=forward,TargetGroupArn={tg}"),
+        ],
+    );
+    let op = cli(&berth, &["servicediscovery", "create-private-dns-namespace", "--name", "rt.local", "--vpc", &vpc_id]);
+    let op = cli(&berth, &["servicediscovery", "get-operation", "--operation-id", op["OperationId"].as_str().unwrap()]);
+    let ns = op["Operation"]["Targets"]["NAMESPACE"].as_str().unwrap().to_string();
+    let srv = json!({"RoutingPolicy": "MULTIVALUE", "DnsRecords": [{"Type": "SRV", "TTL": 0}]}).to_string();
+    let registry = cli(
+        &berth,
+        &["servicediscovery", "create-service", "--name", "rt", "--namespace-id", &ns, "--dns-config", &srv],
+    );
+    let registry = registry["Service"]["Arn"].as_str().unwrap().to_string();
+
+    let services = [
+        json!({"serviceName": "rt-lb", "taskDefinition": "rt-svc-wired", "desiredCount": 1,
+            "loadBalancers": [{"targetGroupArn": tg, "containerName": "app", "containerPort": 8080}],
+            "healthCheckGracePeriodSeconds": 30,
+            "deploymentConfiguration": {"maximumPercent": 200, "minimumHealthyPercent": 100}}),
+        json!({"serviceName": "rt-registry", "taskDefinition": "rt-svc-wired", "desiredCount": 1,
+            "serviceRegistries": [{"registryArn": registry, "containerName": "app", "containerPort": 8080}]}),
+        json!({"serviceName": "rt-exec", "taskDefinition": "rt-svc-wired", "desiredCount": 1,
+            "enableExecuteCommand": true}),
+        json!({"serviceName": "rt-daemon", "taskDefinition": "rt-svc-wired", "schedulingStrategy": "DAEMON"}),
+    ];
+    for shape in services {
+        service_round_trip(&berth, &client, &shape).await;
     }
 }
