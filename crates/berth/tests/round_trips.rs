@@ -193,6 +193,16 @@ fn shapes() -> Vec<(Value, Outcome)> {
                     "awslogs-create-group": "true", "mode": "non-blocking", "max-buffer-size": "1m"}}}]}),
             Runs,
         ),
+        // Secrets (a Secrets Manager JSON key and an SSM SecureString) through the execution role the test creates.
+        (
+            json!({"family": "rt-secrets", "executionRoleArn": "arn:aws:iam::000000000000:role/rtExecutionRole",
+                "containerDefinitions": [{"name": "app", "image": "berth-workload:latest", "memory": 64,
+                    "secrets": [
+                        {"name": "DB_PASSWORD",
+                         "valueFrom": "arn:aws:secretsmanager:us-east-1:000000000000:secret:rt/db:password::"},
+                        {"name": "TOKEN", "valueFrom": "/rt/token"}]}]}),
+            Runs,
+        ),
         // Host reach a default agent refuses: placement fails with ATTRIBUTE, the same for the copy.
         (
             json!({"family": "rt-privileged", "containerDefinitions": [{"name": "app",
@@ -326,9 +336,33 @@ async fn described_task_definitions_register_again_and_run_the_same() {
     let (berth, client) = berth_up().await;
     let mut ran = 0;
     let mut volumes = Vec::new();
+    // What the secrets shape reads, and the execution role it reads them with.
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let read = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["secretsmanager:GetSecretValue","ssm:GetParameters"],"Resource":"*"}]}"#;
+    aws_cli(&berth, &["iam", "create-role", "--role-name", "rtExecutionRole", "--assume-role-policy-document", trust]);
+    aws_cli(
+        &berth,
+        &[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            "rtExecutionRole",
+            "--policy-name",
+            "read",
+            "--policy-document",
+            read,
+        ],
+    );
+    aws_cli(
+        &berth,
+        &["secretsmanager", "create-secret", "--name", "rt/db", "--secret-string", r#"{"password":"rt-pw"}"#],
+    );
+    aws_cli(&berth, &["ssm", "put-parameter", "--name", "/rt/token", "--type", "SecureString", "--value", "rt-token"]);
     let runnable = shapes().iter().filter(|(_, o)| *o == Outcome::Runs).count();
-    assert!(runnable >= 11, "the runnable shapes are still there: {runnable}");
+    assert!(runnable >= 12, "the runnable shapes are still there: {runnable}");
     for (shape, outcome) in shapes() {
+        // The shapes name the account 000000000000; each test Berth has its own.
+        let shape: Value = serde_json::from_str(&shape.to_string().replace("000000000000", &berth.account_id)).unwrap();
         let family = shape["family"].as_str().unwrap().to_string();
         let registered =
             cli(&berth, &["ecs", "register-task-definition", "--cli-input-json", &input_file(&berth, &family, &shape)]);
