@@ -1,6 +1,10 @@
 //! Segment files: one log group's events, appended as framed records and compressed when sealed.
 //!
-//! A record is `[length u32 LE][crc32 u32 LE][JSON]`. An open segment is `NNNNNNNN.log`. Sealing writes generation
+//! A record is `[length u32 LE][crc32 u32 LE][payload]`; the payload is binary (first byte [`BINARY_V1`]: varints
+//! for the sequence number, the timestamp and the ingestion delay, the stream and batch id with their lengths,
+//! then the message's raw bytes to the end), or, as earlier versions wrote it and still read, JSON (first byte `{`).
+//! The binary form is what FilterLogEvents decompresses and searches: about 1.3x the messages' bytes where the JSON
+//! form, with its member names and escaped quotes, was about 1.9x. An open segment is `NNNNNNNN.log`. Sealing writes generation
 //! 0 of the sealed pair, `NNNNNNNN-0.log.lz4` (the same bytes, an LZ4 frame) and `NNNNNNNN-0.idx` (the records
 //! without their messages, with offsets; JSON lines, gzip), then removes the `.log`; compaction writes the next generation's pair
 //! and then removes the older one. So a crash at any point leaves one complete pair or the open file: at open, an
@@ -63,29 +67,104 @@ struct IndexLine {
     span: Span,
 }
 
-/// Frames a record.
+/// The first byte of a binary record payload (a JSON payload starts with `{`).
+pub const BINARY_V1: u8 = 1;
+
+/// Frames a record (binary payload).
 pub fn encode(record: &Record) -> Vec<u8> {
-    let json = serde_json::to_vec(record).unwrap_or_default();
+    let batch = record.batch.as_deref().unwrap_or_default();
+    let mut payload = Vec::with_capacity(32 + record.stream.len() + batch.len() + record.message.len());
+    payload.push(BINARY_V1);
+    put_varint(&mut payload, record.seq);
+    put_varint(&mut payload, zigzag(record.timestamp));
+    put_varint(&mut payload, zigzag(record.ingestion_time.wrapping_sub(record.timestamp)));
+    put_varint(&mut payload, record.stream.len() as u64);
+    payload.extend_from_slice(record.stream.as_bytes());
+    // 0: no batch id; n + 1: a batch id of n bytes (an empty one included).
+    put_varint(&mut payload, record.batch.as_ref().map_or(0, |b| b.len() as u64 + 1));
+    payload.extend_from_slice(batch.as_bytes());
+    payload.extend_from_slice(record.message.as_bytes());
+    frame(&payload)
+}
+
+/// Frames a record with the JSON payload earlier versions wrote (kept for tests of reading them).
+pub fn encode_json(record: &Record) -> Vec<u8> {
+    frame(&serde_json::to_vec(record).unwrap_or_default())
+}
+
+fn frame(payload: &[u8]) -> Vec<u8> {
     let mut crc = flate2::Crc::new();
-    crc.update(&json);
-    let mut out = Vec::with_capacity(HEADER + json.len());
-    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    crc.update(payload);
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&json);
+    out.extend_from_slice(payload);
     out
 }
 
-/// Decodes one framed record.
+/// Decodes one framed record, binary or JSON; `None` when it is torn, fails its checksum or does not parse.
 pub fn decode(frame: &[u8]) -> Option<Record> {
     let len = u32::from_le_bytes(frame.get(0..4)?.try_into().ok()?) as usize;
     let sum = u32::from_le_bytes(frame.get(4..8)?.try_into().ok()?);
-    let json = frame.get(HEADER..HEADER + len)?;
+    let payload = frame.get(HEADER..HEADER + len)?;
     let mut crc = flate2::Crc::new();
-    crc.update(json);
+    crc.update(payload);
     if crc.sum() != sum {
         return None;
     }
-    serde_json::from_slice(json).ok()
+    match payload.first()? {
+        &BINARY_V1 => decode_binary(&payload[1..]),
+        b'{' => serde_json::from_slice(payload).ok(),
+        _ => None,
+    }
+}
+
+fn decode_binary(mut rest: &[u8]) -> Option<Record> {
+    let seq = take_varint(&mut rest)?;
+    let timestamp = unzigzag(take_varint(&mut rest)?);
+    let ingestion_time = timestamp.wrapping_add(unzigzag(take_varint(&mut rest)?));
+    let stream_len = usize::try_from(take_varint(&mut rest)?).ok()?;
+    let stream = take_str(&mut rest, stream_len)?;
+    let batch = match usize::try_from(take_varint(&mut rest)?).ok()? {
+        0 => None,
+        n => Some(take_str(&mut rest, n - 1)?),
+    };
+    let message = std::str::from_utf8(rest).ok()?.to_string();
+    Some(Record { stream, timestamp, ingestion_time, seq, message, batch })
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn take_varint(rest: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for (i, byte) in rest.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            *rest = &rest[i + 1..];
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn take_str(rest: &mut &[u8], len: usize) -> Option<String> {
+    let bytes = rest.get(..len)?;
+    *rest = &rest[len..];
+    std::str::from_utf8(bytes).ok().map(str::to_string)
 }
 
 /// The end of the frame starting at `at`, when a whole frame (by its length header) starts there.
@@ -357,6 +436,83 @@ mod tests {
     }
 
     #[test]
+    fn binary_records_round_trip_every_field_and_json_records_still_read() {
+        let cases = [
+            Record {
+                stream: "app/web/0f1e".into(),
+                timestamp: 1_764_460_800_123,
+                ingestion_time: 1_764_460_800_456,
+                seq: 0,
+                message: "GET /a \"quoted\" \\ tab\t and ünïcødé".into(),
+                batch: Some("batch-1".into()),
+            },
+            // Negative and extreme values, ingestion before the timestamp, empty strings, an empty batch id.
+            Record {
+                stream: String::new(),
+                timestamp: -1,
+                ingestion_time: i64::MIN,
+                seq: u64::MAX,
+                message: String::new(),
+                batch: Some(String::new()),
+            },
+            Record {
+                stream: "s".into(),
+                timestamp: i64::MAX,
+                ingestion_time: 0,
+                seq: 300,
+                message: "{not json".into(),
+                batch: None,
+            },
+        ];
+        for r in cases {
+            let binary = encode(&r);
+            assert_eq!(binary[HEADER], BINARY_V1);
+            assert_eq!(decode(&binary).as_ref(), Some(&r));
+            let json = encode_json(&r);
+            assert_eq!(json[HEADER], b'{');
+            assert_eq!(decode(&json).as_ref(), Some(&r), "a record an earlier version wrote");
+        }
+        // Mixed in one segment (an open file an earlier version started), walked and decoded in order.
+        let mut bytes = encode_json(&record(1, "one"));
+        bytes.extend(encode(&record(2, "two")));
+        bytes.extend(encode_json(&record(3, "three")));
+        let (records, valid) = decode_all(&bytes);
+        assert_eq!(valid, bytes.len());
+        assert_eq!(records.iter().map(|(r, _)| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        // A flipped bit fails the checksum; a payload of an unknown version is refused.
+        let mut bad = encode(&record(4, "four"));
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(decode(&bad), None);
+        let unknown = frame(&[9, 1, 2, 3]);
+        assert_eq!(decode(&unknown), None);
+        // Truncated varints and lengths past the end are refused, not read out of bounds.
+        for cut in 1..encode(&record(5, "five")).len() - HEADER {
+            let whole = encode(&record(5, "five"));
+            let payload = &whole[HEADER..HEADER + cut];
+            let _ = decode(&frame(payload)); // never panics
+        }
+        assert_eq!(decode(&frame(&[BINARY_V1, 0xff, 0xff])), None);
+        assert_eq!(decode(&frame(&[BINARY_V1, 1, 2, 3, 50, b'x'])), None);
+    }
+
+    #[test]
+    fn binary_records_are_smaller_than_json_for_log_lines() {
+        let line = r#"10.0.0.7 - - [29/Nov/2026:20:00:00 +0000] "GET /api/items/123 HTTP/1.1" 200 512 "-" "curl/8.5""#;
+        let r = Record {
+            stream: "web/app/4f1c2a0e9b7d4c3e8a6f5d2b1c0e9f8a".into(),
+            timestamp: 1_764_460_800_123,
+            ingestion_time: 1_764_460_800_400,
+            seq: 9_510_142,
+            message: line.into(),
+            batch: None,
+        };
+        let (binary, json) = (encode(&r).len(), encode_json(&r).len());
+        assert!(binary < line.len() + 70, "{binary} bytes for a {}-byte line", line.len());
+        assert!(binary * 4 < json * 3, "binary {binary} vs JSON {json}");
+    }
+
+    #[test]
     fn a_torn_tail_is_cut_off_and_whole_records_survive() {
         let dir = tempfile::tempdir().unwrap();
         let mut bytes = encode(&record(1, "one"));
@@ -380,7 +536,7 @@ mod tests {
         let (records, _) = decode_all(&bytes);
         write_sealed(dir.path(), 7, 0, &bytes, &records).unwrap();
         assert_eq!(list(dir.path()).unwrap(), [(7, Some(0))]);
-        assert!(fs::metadata(sealed_path(dir.path(), 7, 0)).unwrap().len() < bytes.len() as u64 / 4);
+        assert!(fs::metadata(sealed_path(dir.path(), 7, 0)).unwrap().len() < bytes.len() as u64 / 2);
         assert_eq!(read_bytes(dir.path(), 7, Some(0)).unwrap(), bytes);
         let index = read_index(dir.path(), 7, 0).unwrap();
         assert_eq!(index.len(), 100);
