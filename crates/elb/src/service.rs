@@ -177,6 +177,12 @@ impl Elb {
         Some(crate::health::describe(tg, target, in_use, source.as_deref()))
     }
 
+    /// The security groups of every load balancer (awsvpc tasks let in the traffic of the groups their ingress
+    /// rules name).
+    pub fn load_balancer_security_groups(&self) -> std::collections::BTreeSet<String> {
+        self.snapshot().load_balancers.values().flat_map(|lb| lb.security_groups.iter().cloned()).collect()
+    }
+
     pub(crate) fn snapshot(&self) -> Arc<State> {
         self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
     }

@@ -116,6 +116,8 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let mut elb_config = berth_elb::ElbConfig::new(&args.region, &args.account_id);
     elb_config.address_range = berth_elb::config::Cidr::parse(&args.elb_address_range)
         .context("--elb-address-range must be an IPv4 CIDR such as 127.0.1.0/24")?;
+    // `ip` targets are the VPC's addresses: awsvpc tasks' own.
+    elb_config.awsvpc_cidr = Some(vpc_cidr);
     let elb =
         berth_elb::Elb::open(elb_config, store.clone(), clock.clone()).await.context("opening the ELBv2 records")?;
     elb.set_instance_directory(Arc::new(ContainerInstances(control.clone())));
