@@ -297,7 +297,7 @@ mod tests {
         assert_eq!(message(&[], &[reg("a", None, None)], awsvpc), "ok");
         assert_eq!(message(&[], &[reg("srv", Some("app"), Some(8080))], awsvpc), "ok");
         let with_port = ServiceRegistry { port: Some(8080), ..reg("srv", None, None) };
-        assert_eq!(message(&[], &[with_port.clone()], awsvpc), "ok");
+        assert_eq!(message(&[], &[with_port], awsvpc), "ok");
         assert!(message(&[], &[reg("srv", None, None)], awsvpc).contains("specify a value for 'port'"));
         assert!(message(&[], &[reg("srv", Some("app"), Some(9))], awsvpc).contains("container port 9"));
         assert_eq!(
