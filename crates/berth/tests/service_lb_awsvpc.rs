@@ -3,7 +3,8 @@
 //! bridge, the registries' port rules), `aws ecs wait services-stable` meaning reachable through the load balancer
 //! at the tasks' own addresses, a rolling deployment under constant keep-alive load that loses no request, a task
 //! security group that does not let the load balancer in (its targets turn unhealthy with ELB's `Target.Timeout`
-//! and the tasks are replaced), and `dig` answering the service's name with the tasks' own addresses.
+//! and the tasks are replaced), `dig` answering the service's name with the tasks' own addresses, and the load
+//! balancer's DNSName with its address.
 //!
 //! Each test runs its own Berth with its own VPC CIDR (`10.N.0.0/16`) and load-balancer range; the Docker networks
 //! are removed at the end.
@@ -182,8 +183,8 @@ fn target_group(berth: &Berth, name: &str, target_type: &str) -> String {
     arn
 }
 
-/// A load balancer in security group `group` with an HTTP listener at `front` forwarding to `tg`.
-fn load_balancer(berth: &Berth, front: SocketAddr, tg: &str, group: &str) {
+/// A load balancer in security group `group` with an HTTP listener at `front` forwarding to `tg`; its DNSName.
+fn load_balancer(berth: &Berth, front: SocketAddr, tg: &str, group: &str) -> String {
     let lb = elb(berth, &["create-load-balancer", "--name", "front", "--security-groups", group]);
     assert_eq!(lb["LoadBalancers"][0]["SecurityGroups"], json!([group]), "{lb}");
     let lb_arn = s(&lb["LoadBalancers"][0]["LoadBalancerArn"]);
@@ -203,6 +204,7 @@ fn load_balancer(berth: &Berth, front: SocketAddr, tg: &str, group: &str) {
             &action,
         ],
     );
+    s(&lb["LoadBalancers"][0]["DNSName"])
 }
 
 /// Each target's (id, port, state, reason).
@@ -297,7 +299,8 @@ fn start_load(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_awsvpc_service_behind_an_ip_target_group_rolls_out_without_losing_a_request() {
-    let (_networks, berth, client, front) = up(0, Vec::new()).await;
+    let dns_port = berth_testkit::free_port();
+    let (_networks, berth, client, front) = up(0, vec!["--dns-listen".into(), format!("127.0.0.1:{dns_port}")]).await;
     let v1 = register_awsvpc(&client, "web", "1").await;
     let v2 = register_awsvpc(&client, "web", "2").await;
     let bridge = register_workload(&client, "web-bridge", &[]).await;
@@ -307,7 +310,9 @@ async fn an_awsvpc_service_behind_an_ip_target_group_rolls_out_without_losing_a_
     allow_tcp(&berth, &web_group, "8080", ("--source-group", &alb_group));
     let tg = target_group(&berth, "web-ip", "ip");
     let instance_tg = target_group(&berth, "web-instance", "instance");
-    load_balancer(&berth, front, &tg, &alb_group);
+    let dns_name = load_balancer(&berth, front, &tg, &alb_group);
+    // The load balancer's DNSName resolves to its address through Berth's DNS.
+    assert_eq!(dig(dns_port, &dns_name, "A"), vec![front.ip().to_string()], "{dns_name}");
 
     // ECS's checks: awsvpc needs an `ip` group, bridge an `instance` one.
     let create = |td: &str, tg: &str| {

@@ -183,6 +183,12 @@ impl Elb {
         self.snapshot().load_balancers.values().flat_map(|lb| lb.security_groups.iter().cloned()).collect()
     }
 
+    /// The address of the load balancer whose DNSName is `dns_name` (any case, with or without the final dot).
+    pub fn address_of(&self, dns_name: &str) -> Option<std::net::Ipv4Addr> {
+        let name = dns_name.trim_end_matches('.');
+        self.snapshot().load_balancers.values().find(|lb| lb.dns_name.eq_ignore_ascii_case(name)).map(|lb| lb.address)
+    }
+
     pub(crate) fn snapshot(&self) -> Arc<State> {
         self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
     }

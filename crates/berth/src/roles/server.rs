@@ -143,6 +143,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         Some(listen) => {
             let mut config = berth_discovery::DnsServerConfig::new(listen);
             config.upstreams = args.dns_upstream.clone();
+            config.host_names = Some(Arc::new(LoadBalancerNames(elb.clone())));
             let server = berth_discovery::DnsServer::start(discovery.index().clone(), config)
                 .await
                 .with_context(|| format!("starting the DNS server on {listen}"))?;
@@ -252,6 +253,15 @@ impl berth_vpc::InterfaceSource for TaskInterfaces {
                 })
             })
             .collect()
+    }
+}
+
+/// Load balancers' DNS names, answered by Berth's DNS server with their addresses.
+struct LoadBalancerNames(Arc<berth_elb::Elb>);
+
+impl berth_discovery::HostNames for LoadBalancerNames {
+    fn address(&self, name: &str) -> Option<std::net::Ipv4Addr> {
+        self.0.address_of(name)
     }
 }
 

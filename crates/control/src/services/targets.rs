@@ -5,9 +5,11 @@
 //! Level-triggered, like the rest of the scheduler: each pass computes which targets and registry instances the
 //! service's tasks should have (every RUNNING task that should run, in the target groups and registries it was
 //! placed with) and makes ELBv2 and Cloud Map agree: missing ones are registered, and ones no running task holds
-//! are deregistered (a target group a service uses is the service's). A service task on its way out (DEACTIVATING)
-//! is deregistered first and kept running by its agent until the target group's deregistration delay has passed
-//! ([`held_for_draining`]); then it is marked drained and its agent stops it. A task counts as healthy for its
+//! are deregistered (a target group a service uses is the service's). `bridge`/`host` tasks are `instance` targets
+//! (their container instance's `ec2InstanceId` and host port), awsvpc tasks `ip` targets (their own address and the
+//! container port, [`target_of`]) and registry instances with their own address. A service task on its way out
+//! (DEACTIVATING) is deregistered first and kept running by its agent until the target group's deregistration
+//! delay has passed ([`held_for_draining`]); then it is marked drained and its agent stops it. A task counts as healthy for its
 //! deployment only once all its targets are healthy; one whose target turns unhealthy after the service's
 //! `healthCheckGracePeriodSeconds` is stopped with ELB's stop reason and replaced.
 
