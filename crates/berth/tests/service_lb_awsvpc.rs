@@ -450,6 +450,20 @@ async fn an_awsvpc_service_behind_an_ip_target_group_rolls_out_without_losing_a_
         assert_eq!(status, 200, "{body}");
     }
 
+    // Letting the load balancer's group in, the deployment completes: the rule reaches running tasks and new ones.
+    allow_tcp(&berth, &closed_group, "8080", ("--source-group", &alb_group));
+    let stable = wait_stable(&client, "default", "web", Duration::from_secs(150)).await;
+    assert_eq!(stable.running_count, 2, "{stable:?}");
+    let ips = task_addresses(&client, "web").await;
+    wait_for("the closed group's tasks healthy", Duration::from_secs(30), || async {
+        let current = targets(&berth, &tg);
+        let want: Vec<(String, u64, String, String)> =
+            ips.iter().map(|ip| (ip.clone(), 8080, "healthy".to_string(), String::new())).collect();
+        (current == want).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?} for {ips:?}", targets(&berth, &tg)));
+
     // Deleted, the service drains every target and leaves the group empty.
     aws_ok(&berth, "ecs", &["delete-service", "--service", "web", "--force"]);
     wait_for("the service to be INACTIVE", Duration::from_secs(60), || async {
