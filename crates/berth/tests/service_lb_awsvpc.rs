@@ -29,12 +29,13 @@ const VPC: &str = "vpc-0be7f000000000001";
 const SUBNET_A: &str = "subnet-0be7f00000000000a";
 const SUBNET_B: &str = "subnet-0be7f00000000000b";
 
-/// A `/16` in 10.128.0.0/10 that no other test of this run is likely to pick (awsvpc.rs picks in 10.64.0.0/10).
-fn vpc_cidr() -> (String, u8) {
+/// A `/16` in 10.128.0.0/10 that no other test of this run is likely to pick (awsvpc.rs picks in 10.64.0.0/10);
+/// test `k` (0 or 1) of this file gets an even or odd one, so the two never share one.
+fn vpc_cidr(k: u32) -> (String, u8) {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-    let n = 128 + (h.finish() % 64) as u8;
+    let n = 128 + (h.finish() % 32) as u8 * 2 + (k % 2) as u8;
     (format!("10.{n}.0.0/16"), n)
 }
 
@@ -69,7 +70,7 @@ fn own_range(k: u32) -> (String, SocketAddr) {
 async fn up(k: u32, extra: Vec<String>) -> (Networks, Berth, aws_sdk_ecs::Client, SocketAddr) {
     berth_testkit::require_docker();
     berth_testkit::workload_image().expect("the workload image builds");
-    let (cidr, n) = vpc_cidr();
+    let (cidr, n) = vpc_cidr(k);
     let networks = Networks(n);
     let (range, front) = own_range(k);
     let mut args = vec!["--vpc-cidr".into(), cidr, "--elb-address-range".into(), range];
