@@ -1,7 +1,8 @@
 //! awsvpc services behind Berth's Application Load Balancer (`ip` target groups) and in Cloud Map (A and SRV
 //! records), on `berth up` with real containers: ECS's checks (an `instance` group with awsvpc, an `ip` group with
 //! bridge, the registries' port rules), `aws ecs wait services-stable` meaning reachable through the load balancer
-//! at the tasks' own addresses, a rolling deployment under constant keep-alive load that loses no request, a task
+//! at the tasks' own addresses, a rolling deployment and a scale-out under constant keep-alive load that lose no
+//! request (and the time from a task RUNNING to its first proxied request), a task
 //! security group that does not let the load balancer in (its targets turn unhealthy with ELB's `Target.Timeout`
 //! and the tasks are replaced), `dig` answering the service's name with the tasks' own addresses, and the load
 //! balancer's DNSName with its address.
@@ -247,6 +248,8 @@ struct Seen {
     errors: u64,
     first_errors: Vec<String>,
     versions: BTreeSet<String>,
+    /// The first 200 from each hostname.
+    first_seen: BTreeMap<String, Instant>,
 }
 
 /// `clients` concurrent clients, each on its own keep-alive connection, GETting `/` through `front` until
@@ -282,6 +285,8 @@ fn start_load(
                             if status == 200 {
                                 let v: Value = serde_json::from_str(&body).unwrap_or_default();
                                 seen.versions.insert(v["env"]["V"].as_str().unwrap_or_default().to_string());
+                                let host = v["hostname"].as_str().unwrap_or_default().to_string();
+                                seen.first_seen.entry(host).or_insert_with(Instant::now);
                             }
                         }
                         Err(e) => {
@@ -296,6 +301,41 @@ fn start_load(
         })
         .collect();
     (stop, seen, handles)
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// For each RUNNING task of `web` started after `since` (wall seconds), the seconds from its `startedAt` to the
+/// first response the load got from it, sorted. A response names its container's hostname: an awsvpc task's
+/// containers take their pause container's (Docker's `container:` network mode), so both are looked up.
+async fn first_request_delays(
+    client: &aws_sdk_ecs::Client,
+    first_seen: &BTreeMap<String, Instant>,
+    since: f64,
+) -> Vec<f64> {
+    let (now_i, now_w) = (Instant::now(), unix_now());
+    let wall = |t: Instant| now_w - (now_i - t).as_secs_f64();
+    let arns = client.list_tasks().service_name("web").send().await.unwrap().task_arns.unwrap_or_default();
+    let tasks = client.describe_tasks().set_tasks(Some(arns)).send().await.unwrap().tasks.unwrap_or_default();
+    let mut delays: Vec<f64> = tasks
+        .iter()
+        .filter(|t| t.last_status.as_deref() == Some("RUNNING"))
+        .filter_map(|t| {
+            let started = t.started_at?.as_secs_f64();
+            let id = t.task_arn()?.rsplit('/').next()?.to_string();
+            let pause = docker(&["inspect", "--format", "{{.Config.Hostname}}", &format!("berth-pause-{id}")])
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default();
+            let runtime: String = t.containers().first()?.runtime_id.clone()?.chars().take(12).collect();
+            let seen = first_seen.get(&pause).or_else(|| first_seen.get(&runtime))?;
+            (started > since).then(|| wall(*seen) - started)
+        })
+        .filter(|d| *d > 0.0)
+        .collect();
+    delays.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    delays
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -378,6 +418,7 @@ async fn an_awsvpc_service_behind_an_ip_target_group_rolls_out_without_losing_a_
     assert_eq!(registered, want, "each task is an ip target at its own address and the container port");
 
     // A rolling deployment under constant keep-alive load: every response counted.
+    let load_started = unix_now();
     let (stop, seen, handles) = start_load(front, 4);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let deployed = Instant::now();
@@ -396,7 +437,18 @@ async fn an_awsvpc_service_behind_an_ip_target_group_rolls_out_without_losing_a_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!("rollout of an awsvpc service under load took {:?}", deployed.elapsed());
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Scale out under the same load, for the figure "task RUNNING -> first proxied request".
+    client.update_service().service("web").desired_count(6).send().await.unwrap();
+    let limit = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = describe_service(&client, "default", "web").await;
+        if s.running_count == 6 && s.deployments().len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < limit, "6 tasks did not turn healthy behind the load balancer: {s:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         h.await.unwrap();
@@ -410,6 +462,16 @@ async fn an_awsvpc_service_behind_an_ip_target_group_rolls_out_without_losing_a_
     assert_eq!(seen.versions, BTreeSet::from(["1".to_string(), "2".to_string()]), "both revisions answered");
     let evs = events(&describe_service(&client, "default", "web").await);
     assert!(evs.iter().any(|e| e.contains("deregistered") && e.contains(&tg)), "{evs:?}");
+    let delays = first_request_delays(&client, &seen.first_seen, load_started).await;
+    assert!(delays.len() >= 5, "first requests seen for too few new tasks: {delays:?}");
+    println!(
+        "BENCH awsvpc task RUNNING -> first proxied request over {} tasks: p50 {:.2} s, max {:.2} s (ip targets, health checks every 5 s)",
+        delays.len(),
+        delays[delays.len() / 2],
+        delays[delays.len() - 1]
+    );
+    client.update_service().service("web").desired_count(2).send().await.unwrap();
+    wait_stable(&client, "default", "web", Duration::from_secs(60)).await;
 
     // A task group that does not let the load balancer in: the new tasks' targets time out, turn unhealthy with
     // ELB's reason, and are stopped after the grace period (20 s) and replaced, while the old tasks keep serving.
