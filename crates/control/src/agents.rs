@@ -299,6 +299,8 @@ impl Control {
 
     /// The desired state of an instance: every task placed on it that is not STOPPED yet.
     pub fn desired_state(&self, cluster: &str, instance_id: &str) -> DesiredState {
+        let load_balancer_groups =
+            self.service_targets().map(|t| t.load_balancer_security_groups()).unwrap_or_default();
         let state = self.cache.read();
         let tasks = state
             .tasks_on_instance(instance_id)
@@ -310,7 +312,9 @@ impl Control {
                     spec.desired_status = DesiredStatus::Running.as_str().to_string();
                 }
                 if let Some(network) = spec.network.as_mut() {
-                    let members = |group: &str| crate::network::group_members(&state, group);
+                    let gateway = network.gateway.clone();
+                    let members =
+                        |group: &str| crate::network::ingress_members(&state, group, &load_balancer_groups, &gateway);
                     network.ingress =
                         crate::network::resolve_ingress(self.security_groups(), &network.security_groups, &members);
                 }

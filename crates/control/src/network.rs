@@ -217,6 +217,24 @@ pub fn group_members(state: &crate::cache::State, group: &str) -> Vec<String> {
         .collect()
 }
 
+/// The source addresses that count as members of security group `group` for ingress to a task whose slice gateway
+/// is `gateway`: the interfaces in the group, and, when a load balancer has the group (`load_balancer_groups`),
+/// the gateway too. Berth's load balancer runs in the berth process on the host, and its connections to a task on
+/// that host leave through the slice's bridge from the gateway address; so an ingress rule naming a load
+/// balancer's group lets its traffic in, as on AWS, where the load balancer's interfaces are in its groups.
+pub fn ingress_members(
+    state: &crate::cache::State,
+    group: &str,
+    load_balancer_groups: &std::collections::BTreeSet<String>,
+    gateway: &str,
+) -> Vec<String> {
+    let mut members = group_members(state, group);
+    if load_balancer_groups.contains(group) && !gateway.is_empty() && !members.iter().any(|m| m == gateway) {
+        members.push(gateway.to_string());
+    }
+    members
+}
+
 /// The task's `attachments` as ECS shows them: its network interface, ATTACHED until the task stops.
 pub fn render_attachment(network: &TaskNetwork, stopped: bool) -> Attachment {
     let detail = |name: &str, value: &str| KeyValuePair { name: Some(name.into()), value: Some(value.into()) };
@@ -303,6 +321,17 @@ mod tests {
         let too_many = config(&["subnet-0be7f00000000000a"], Some(&groups), None);
         assert!(message(check(&l, None, awsvpc, Some(&too_many), ec2)).contains("5 security groups"));
         assert_eq!(message(check(&l, None, awsvpc, Some(&config(&[], None, None)), ec2)), "subnets can not be empty.");
+    }
+
+    #[test]
+    fn a_load_balancers_group_counts_the_slice_gateway_as_a_member() {
+        let state = crate::cache::State::default();
+        let lb_groups: std::collections::BTreeSet<String> = ["sg-lb".to_string()].into_iter().collect();
+        assert_eq!(ingress_members(&state, "sg-lb", &lb_groups, "172.31.0.1"), ["172.31.0.1"]);
+        assert!(ingress_members(&state, "sg-other", &lb_groups, "172.31.0.1").is_empty());
+        assert!(ingress_members(&state, "sg-lb", &lb_groups, "").is_empty());
+        let rules = resolve_ingress(None, &["sg-lb".to_string()], &|g| ingress_members(&state, g, &lb_groups, "x"));
+        assert!(rules.is_empty(), "without a directory no group has rules");
     }
 
     #[test]

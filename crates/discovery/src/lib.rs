@@ -51,6 +51,6 @@ mod service;
 #[cfg(test)]
 mod tests;
 
-pub use dns::{DnsServer, DnsServerConfig};
+pub use dns::{DnsServer, DnsServerConfig, HostNames};
 pub use error::DiscoveryError;
 pub use service::{Discovery, DiscoveryConfig};

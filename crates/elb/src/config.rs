@@ -32,6 +32,9 @@ pub struct ElbConfig {
     /// The default VPC's CIDR (default `172.16.0.0/12`, Docker's default bridge pools): `ip` targets must be
     /// inside it unless registered with `AvailabilityZone: all`.
     pub vpc_cidr: Cidr,
+    /// The CIDR of Berth's VPC (`--vpc-cidr`), where awsvpc tasks get their addresses: `ip` targets there are in
+    /// the VPC too, whether or not it lies inside `vpc_cidr`.
+    pub awsvpc_cidr: Option<Cidr>,
 }
 
 impl ElbConfig {
@@ -42,7 +45,13 @@ impl ElbConfig {
             account_id: account_id.to_string(),
             address_range: Cidr { network: Ipv4Addr::new(127, 0, 1, 0), prefix: 24 },
             vpc_cidr: Cidr { network: Ipv4Addr::new(172, 16, 0, 0), prefix: 12 },
+            awsvpc_cidr: None,
         }
+    }
+
+    /// Whether an `ip` target's address is in the VPC.
+    pub fn in_vpc(&self, addr: Ipv4Addr) -> bool {
+        self.vpc_cidr.contains(addr) || self.awsvpc_cidr.is_some_and(|c| c.contains(addr))
     }
 
     /// The Availability Zone of a subnet of the default VPC.
@@ -83,5 +92,15 @@ mod tests {
         assert_eq!(Cidr::parse("10.0.0.0/32").unwrap().hosts().count(), 1);
         assert!(outside_vpc_ok(Ipv4Addr::new(192, 168, 3, 4)) && !outside_vpc_ok(Ipv4Addr::new(8, 8, 8, 8)));
         assert_eq!(ElbConfig::new("us-east-1", "1").zone_of(SUBNETS[1].0).as_deref(), Some("us-east-1b"));
+    }
+
+    #[test]
+    fn ip_targets_may_be_in_the_awsvpc_cidr_as_well() {
+        let mut config = ElbConfig::new("us-east-1", "1");
+        let task = Ipv4Addr::new(10, 70, 0, 5);
+        assert!(config.in_vpc(Ipv4Addr::new(172, 17, 0, 2)) && !config.in_vpc(task));
+        config.awsvpc_cidr = Cidr::parse("10.70.0.0/16");
+        assert!(config.in_vpc(task) && config.in_vpc(Ipv4Addr::new(172, 17, 0, 2)));
+        assert!(!config.in_vpc(Ipv4Addr::new(10, 71, 0, 5)));
     }
 }

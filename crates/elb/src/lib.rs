@@ -39,7 +39,8 @@
 //! # Limitations
 //! Load balancers are `active` at once (no `provisioning` phase). No HTTPS listeners, no certificates (no ACM),
 //! no network or gateway load balancers, no trust stores, no capacity reservations, no IPv6. Security groups are
-//! stored, not enforced. Two servers writing at once serialize only in the store (each computes on its own state,
+//! stored, not enforced on the load balancer's own ingress (awsvpc targets' groups admit the load balancer when
+//! they name its groups: `Elb::load_balancer_security_groups`). Two servers writing at once serialize only in the store (each computes on its own state,
 //! so the later commit wins for a record both changed). Draining targets past their delay leave the view at once and the record at the
 //! next write.
 

@@ -28,7 +28,8 @@ pub struct LoadBalancerRecord {
     pub name: String,
     /// Whether the scheme is `internal` (else `internet-facing`).
     pub internal: bool,
-    /// SecurityGroups, as given (Berth does not filter traffic by them).
+    /// SecurityGroups, as given. Berth does not filter the load balancer's own ingress by them; awsvpc tasks whose
+    /// ingress rules name one of them let the load balancer's traffic in.
     pub security_groups: Vec<String>,
     /// The subnets (of [`crate::config::SUBNETS`]).
     pub subnets: Vec<String>,

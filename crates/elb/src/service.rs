@@ -177,6 +177,18 @@ impl Elb {
         Some(crate::health::describe(tg, target, in_use, source.as_deref()))
     }
 
+    /// The security groups of every load balancer (awsvpc tasks let in the traffic of the groups their ingress
+    /// rules name).
+    pub fn load_balancer_security_groups(&self) -> std::collections::BTreeSet<String> {
+        self.snapshot().load_balancers.values().flat_map(|lb| lb.security_groups.iter().cloned()).collect()
+    }
+
+    /// The address of the load balancer whose DNSName is `dns_name` (any case, with or without the final dot).
+    pub fn address_of(&self, dns_name: &str) -> Option<std::net::Ipv4Addr> {
+        let name = dns_name.trim_end_matches('.');
+        self.snapshot().load_balancers.values().find(|lb| lb.dns_name.eq_ignore_ascii_case(name)).map(|lb| lb.address)
+    }
+
     pub(crate) fn snapshot(&self) -> Arc<State> {
         self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
     }

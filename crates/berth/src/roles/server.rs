@@ -116,6 +116,8 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let mut elb_config = berth_elb::ElbConfig::new(&args.region, &args.account_id);
     elb_config.address_range = berth_elb::config::Cidr::parse(&args.elb_address_range)
         .context("--elb-address-range must be an IPv4 CIDR such as 127.0.1.0/24")?;
+    // `ip` targets are the VPC's addresses: awsvpc tasks' own.
+    elb_config.awsvpc_cidr = Some(vpc_cidr);
     let elb =
         berth_elb::Elb::open(elb_config, store.clone(), clock.clone()).await.context("opening the ELBv2 records")?;
     elb.set_instance_directory(Arc::new(ContainerInstances(control.clone())));
@@ -141,6 +143,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         Some(listen) => {
             let mut config = berth_discovery::DnsServerConfig::new(listen);
             config.upstreams = args.dns_upstream.clone();
+            config.host_names = Some(Arc::new(LoadBalancerNames(elb.clone())));
             let server = berth_discovery::DnsServer::start(discovery.index().clone(), config)
                 .await
                 .with_context(|| format!("starting the DNS server on {listen}"))?;
@@ -250,6 +253,15 @@ impl berth_vpc::InterfaceSource for TaskInterfaces {
                 })
             })
             .collect()
+    }
+}
+
+/// Load balancers' DNS names, answered by Berth's DNS server with their addresses.
+struct LoadBalancerNames(Arc<berth_elb::Elb>);
+
+impl berth_discovery::HostNames for LoadBalancerNames {
+    fn address(&self, name: &str) -> Option<std::net::Ipv4Addr> {
+        self.0.address_of(name)
     }
 }
 

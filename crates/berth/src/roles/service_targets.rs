@@ -1,6 +1,7 @@
 //! The control plane's [`ServiceTargets`] over this server's ELBv2 and Cloud Map: ECS services register their
-//! tasks in target groups (`instance` targets: the container instance's `ec2InstanceId` and the task's host port)
-//! and in Cloud Map services (instance id = task id).
+//! tasks in target groups (`instance` targets: the container instance's `ec2InstanceId` and the task's host port;
+//! `ip` targets: an awsvpc task's own address and the container port) and in Cloud Map services (instance id =
+//! task id), and awsvpc tasks' security groups learn which groups the load balancers are in.
 
 use berth_control::services::targets::{RegistryInfo, ServiceTargets, TargetGroupInfo, TargetHealth};
 use berth_discovery::Discovery;
@@ -94,6 +95,10 @@ impl ServiceTargets for ElbAndCloudMap {
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })
+    }
+
+    fn load_balancer_security_groups(&self) -> std::collections::BTreeSet<String> {
+        self.elb.load_balancer_security_groups()
     }
 
     fn deregister_instance(&self, registry: String, instance_id: String) -> BoxFuture<'_, Result<(), String>> {

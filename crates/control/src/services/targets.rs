@@ -5,9 +5,11 @@
 //! Level-triggered, like the rest of the scheduler: each pass computes which targets and registry instances the
 //! service's tasks should have (every RUNNING task that should run, in the target groups and registries it was
 //! placed with) and makes ELBv2 and Cloud Map agree: missing ones are registered, and ones no running task holds
-//! are deregistered (a target group a service uses is the service's). A service task on its way out (DEACTIVATING)
-//! is deregistered first and kept running by its agent until the target group's deregistration delay has passed
-//! ([`held_for_draining`]); then it is marked drained and its agent stops it. A task counts as healthy for its
+//! are deregistered (a target group a service uses is the service's). `bridge`/`host` tasks are `instance` targets
+//! (their container instance's `ec2InstanceId` and host port), awsvpc tasks `ip` targets (their own address and the
+//! container port, [`target_of`]) and registry instances with their own address. A service task on its way out
+//! (DEACTIVATING) is deregistered first and kept running by its agent until the target group's deregistration
+//! delay has passed ([`held_for_draining`]); then it is marked drained and its agent stops it. A task counts as healthy for its
 //! deployment only once all its targets are healthy; one whose target turns unhealthy after the service's
 //! `healthCheckGracePeriodSeconds` is stopped with ELB's stop reason and replaced.
 
@@ -100,6 +102,11 @@ pub trait ServiceTargets: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<(), String>>;
     /// Deregisters a task from a registry (not registered: no error).
     fn deregister_instance(&self, registry: String, instance_id: String) -> BoxFuture<'_, Result<(), String>>;
+    /// The security groups of every load balancer: an awsvpc task's ingress rule naming one of them lets the load
+    /// balancers' traffic in (`network::ingress_members`).
+    fn load_balancer_security_groups(&self) -> BTreeSet<String> {
+        BTreeSet::new()
+    }
 }
 
 /// The attribute that gives a container instance's host address (an agent's `--attribute berth.host-address=..`,
@@ -144,6 +151,22 @@ pub fn host_port(task: &TaskRecord, container: &str, container_port: i32) -> Opt
         .and_then(|p| u16::try_from(p).ok())
 }
 
+/// The target a task's `container`:`port` is registered as: an awsvpc task by its own address and the container
+/// port (an `ip` target), any other by its container instance's `ec2InstanceId` and the host port it published
+/// (an `instance` target). `None` while that is not known yet.
+pub fn target_of(
+    task: &TaskRecord,
+    instance: Option<&InstanceRecord>,
+    container: &str,
+    container_port: i32,
+) -> Option<(String, u16)> {
+    if task.network_mode == NetworkMode::Awsvpc {
+        let network = task.network.as_ref()?;
+        return Some((network.address.clone(), u16::try_from(container_port).ok()?));
+    }
+    Some((instance?.ec2_instance_id.clone()?, host_port(task, container, container_port)?))
+}
+
 /// Whether a task should be registered now: it runs and should, and is not on its way out.
 fn should_be_registered(task: &TaskRecord) -> bool {
     task.last_status == TaskStatus::Running && task.desired_status == DesiredStatus::Running
@@ -154,7 +177,7 @@ fn registry_attributes(
     env: &Env,
     service: &ServiceRecord,
     task: &TaskRecord,
-    instance: &InstanceRecord,
+    instance: Option<&InstanceRecord>,
     address: Option<Ipv4Addr>,
     port: Option<u16>,
 ) -> BTreeMap<String, String> {
@@ -175,7 +198,7 @@ fn registry_attributes(
         out.insert("AVAILABILITY_ZONE".into(), az.clone());
     }
     out.insert("REGION".into(), env.region.clone());
-    if let Some(ec2) = &instance.ec2_instance_id {
+    if let Some(ec2) = instance.and_then(|i| i.ec2_instance_id.as_ref()) {
         out.insert("EC2_INSTANCE_ID".into(), ec2.clone());
     }
     out
@@ -211,25 +234,31 @@ fn wanted(env: &Env, state: &State, service: &ServiceRecord, tasks: &[&Versioned
     for t in tasks {
         let task = &t.record;
         let Some(targets) = task.targets.as_ref().filter(|_| should_be_registered(task)) else { continue };
-        let Some(instance) = state.instances.get(&(task.cluster.clone(), task.instance_id.clone())) else { continue };
-        let instance = &instance.record;
+        // An awsvpc task is reached at its own address, so it needs no container instance (FARGATE has none).
+        let instance = state.instances.get(&(task.cluster.clone(), task.instance_id.clone())).map(|i| &*i.record);
+        if instance.is_none() && task.network_mode != NetworkMode::Awsvpc {
+            continue;
+        }
         for lb in &targets.load_balancers {
             let (Some(tg), Some(container), Some(port)) = (&lb.target_group_arn, &lb.container_name, lb.container_port)
             else {
                 continue;
             };
-            let (Some(id), Some(host)) = (instance.ec2_instance_id.clone(), host_port(task, container, port)) else {
-                continue;
-            };
-            out.targets.entry(tg.clone()).or_default().insert((id, host));
+            let Some(target) = target_of(task, instance, container, port) else { continue };
+            out.targets.entry(tg.clone()).or_default().insert(target);
         }
         for reg in &targets.service_registries {
             let Some(arn) = &reg.registry_arn else { continue };
-            let port = match (&reg.container_name, reg.container_port) {
-                (Some(c), Some(p)) => host_port(task, c, p),
-                _ => reg.port.and_then(|p| u16::try_from(p).ok()),
+            let (address, port) = if task.network_mode == NetworkMode::Awsvpc {
+                let Some(address) = task.network.as_ref().and_then(|n| n.address.parse().ok()) else { continue };
+                (Some(address), reg.port.or(reg.container_port).and_then(|p| u16::try_from(p).ok()))
+            } else {
+                let port = match (&reg.container_name, reg.container_port) {
+                    (Some(c), Some(p)) => host_port(task, c, p),
+                    _ => reg.port.and_then(|p| u16::try_from(p).ok()),
+                };
+                (instance.and_then(host_address), port)
             };
-            let address = if task.network_mode == NetworkMode::Awsvpc { None } else { host_address(instance) };
             let attrs = registry_attributes(env, service, task, instance, address, port);
             out.instances.entry(arn.clone()).or_default().insert(task.id().to_string(), attrs);
         }
@@ -331,8 +360,7 @@ pub(super) async fn sync(control: &Control, cluster: &str, name: &str) -> Result
                 };
                 let instance =
                     control.cache.read().instances.get(&(task.cluster.clone(), task.instance_id.clone())).cloned();
-                let id = instance.and_then(|i| i.record.ec2_instance_id.clone());
-                let (Some(id), Some(host)) = (id, host_port(&task, container, port)) else {
+                let Some((id, host)) = target_of(&task, instance.as_ref().map(|i| &*i.record), container, port) else {
                     all_healthy = false;
                     continue;
                 };
@@ -346,9 +374,12 @@ pub(super) async fn sync(control: &Control, cluster: &str, name: &str) -> Result
                 }
             }
             let past_grace = task.started_at.is_none_or(|s| now >= s + grace);
-            if let Some((tg, instance, port, description)) = failing.filter(|_| past_grace) {
+            if let Some((tg, id, port, description)) = failing.filter(|_| past_grace) {
+                // ECS names the instance of an `instance` target; an `ip` target's event has the port alone.
+                let instance =
+                    if task.network_mode == NetworkMode::Awsvpc { String::new() } else { format!("(instance {id}) ") };
                 events.push(format!(
-                    "(instance {instance}) (port {port}) is unhealthy in (target-group {tg}) due to (reason {description})."
+                    "{instance}(port {port}) is unhealthy in (target-group {tg}) due to (reason {description})."
                 ));
                 stop_record(&mut task, now, &elb_stop_reason(&tg), "ServiceSchedulerInitiated", false);
                 stopped.push(task.id().to_string());
@@ -463,6 +494,19 @@ mod tests {
         assert_eq!(host_port(&t, "app", 8080), Some(32768));
         assert_eq!(host_port(&t, "app", 80), None);
         assert_eq!(host_port(&t, "other", 8080), None);
+    }
+
+    #[test]
+    fn awsvpc_tasks_are_ip_targets_at_their_own_address_and_container_port() {
+        let mut t = task(TaskStatus::Running, DesiredStatus::Running, None);
+        let instance = InstanceRecord { ec2_instance_id: Some("i-host".into()), ..Default::default() };
+        assert_eq!(target_of(&t, Some(&instance), "app", 8080), Some(("i-host".into(), 32768)));
+        assert_eq!(target_of(&t, None, "app", 8080), None, "an instance target needs its instance");
+        t.network_mode = NetworkMode::Awsvpc;
+        assert_eq!(target_of(&t, None, "app", 8080), None, "no interface yet");
+        t.network = Some(berth_model::agent::TaskNetwork { address: "172.31.0.5".into(), ..Default::default() });
+        assert_eq!(target_of(&t, None, "app", 8080), Some(("172.31.0.5".into(), 8080)));
+        assert_eq!(target_of(&t, Some(&instance), "app", 9090), Some(("172.31.0.5".into(), 9090)));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! CreateService's and UpdateService's checks of `loadBalancers` and `serviceRegistries`, with ECS's messages where
 //! ECS has them: the target group must exist, be attached to a load balancer and fit the task definition's network
-//! mode; the container and port must be in the task definition; a registry must exist, and with `bridge`/`host`
-//! tasks it needs SRV records and a container name and port.
+//! mode (`instance` for `bridge`/`host`, `ip` for `awsvpc`); the container and port must be in the task definition;
+//! a registry must exist; with `bridge`/`host` tasks it needs SRV records and a container name and port, with
+//! `awsvpc` tasks A and/or SRV records, a port (`port`, or `containerName` and `containerPort`) exactly when it has
+//! SRV records.
 
 use super::targets::ServiceTargets;
 use crate::cache::State;
@@ -38,6 +40,70 @@ fn check_container(td: &TaskDefinition, name: &str, port: i32) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// An awsvpc task's registry: A and/or SRV records (the task's own address); a port, given as `port` or as
+/// `containerName` and `containerPort` (not both), exactly when the registry has SRV records.
+fn check_awsvpc_registry(td: &TaskDefinition, reg: &ServiceRegistry, srv: bool) -> Result<()> {
+    let named = reg.container_name.is_some() || reg.container_port.is_some();
+    if reg.port.is_some() && named {
+        return Err(ControlError::invalid(
+            "Specify a value for either 'port' or the 'containerName' and 'containerPort' combination, but not both.",
+        ));
+    }
+    if !srv {
+        if reg.container_port.is_some() {
+            return Err(ControlError::invalid(
+                "The values specified for serviceRegistries do not require a value for 'containerPort'. Remove the value and retry.",
+            ));
+        }
+        if reg.port.is_some() {
+            return Err(ControlError::invalid(
+                "The values specified for serviceRegistries do not require a value for 'port'. Remove the value and retry.",
+            ));
+        }
+        return Ok(());
+    }
+    match (reg.container_name.as_deref(), reg.container_port, reg.port) {
+        (Some(container), Some(port), None) => check_container(td, container, port),
+        (None, None, Some(port)) if (1..=65535).contains(&port) => Ok(()),
+        (None, None, Some(port)) => {
+            Err(ControlError::invalid(format!("The port {port} of a service registry must be between 1 and 65535.")))
+        }
+        _ => Err(ControlError::invalid(
+            "The service registry has SRV records: specify a value for 'port', or for 'containerName' and 'containerPort' from the task definition.",
+        )),
+    }
+}
+
+/// A `bridge` or `host` task's registry: SRV records only, with the container name and port.
+fn check_host_registry(
+    td: &TaskDefinition,
+    reg: &ServiceRegistry,
+    arn: &str,
+    srv: bool,
+    address_records: bool,
+    mode: NetworkMode,
+) -> Result<()> {
+    if address_records {
+        return Err(ControlError::invalid(format!(
+            "The service registry {arn} has A or AAAA records, which are only supported for tasks using the awsvpc network mode; use SRV records with the {} network mode.",
+            mode_name(mode)
+        )));
+    }
+    if reg.port.is_some() {
+        return Err(ControlError::invalid(format!(
+            "port is only valid for tasks using the awsvpc network mode; with {} give containerName and containerPort.",
+            mode_name(mode)
+        )));
+    }
+    match (reg.container_name.as_deref(), reg.container_port) {
+        (Some(container), Some(port)) => check_container(td, container, port),
+        (None, None) if !srv => Ok(()),
+        _ => Err(ControlError::invalid(
+            "When specifying 'host' or 'bridge' for networkMode, values for 'containerName' and 'containerPort' must be specified from the task definition.",
+        )),
+    }
 }
 
 /// The checks of a service's `loadBalancers` and `serviceRegistries` against its task definition. `service` is the
@@ -96,10 +162,7 @@ pub(crate) fn check(
             )
         })?;
         match (info.target_type.as_str(), mode) {
-            ("ip", NetworkMode::Awsvpc) => {
-                return Err(unsupported("Target groups of type ip (for awsvpc tasks) are"));
-            }
-            ("instance", NetworkMode::Bridge | NetworkMode::Host) => {}
+            ("ip", NetworkMode::Awsvpc) | ("instance", NetworkMode::Bridge | NetworkMode::Host) => {}
             (kind, _) => {
                 return Err(ControlError::invalid(format!(
                     "The provided target group {arn} has target type {kind}, which is incompatible with the {} network mode specified in the task definition.",
@@ -134,33 +197,14 @@ pub(crate) fn check(
             .registry(arn)
             .ok_or_else(|| ControlError::invalid(format!("The service registry {arn} does not exist.")))?;
         match mode {
-            NetworkMode::Awsvpc => return Err(unsupported("Service registries for awsvpc tasks are")),
+            NetworkMode::Awsvpc => check_awsvpc_registry(td, reg, info.srv)?,
             NetworkMode::None => {
                 return Err(ControlError::invalid(
                     "Service discovery is not supported for tasks using the none network mode.",
                 ));
             }
-            _ => {}
-        }
-        if info.address_records {
-            return Err(ControlError::invalid(format!(
-                "The service registry {arn} has A or AAAA records, which are only supported for tasks using the awsvpc network mode; use SRV records with the {} network mode.",
-                mode_name(mode)
-            )));
-        }
-        if reg.port.is_some() {
-            return Err(ControlError::invalid(format!(
-                "port is only valid for tasks using the awsvpc network mode; with {} give containerName and containerPort.",
-                mode_name(mode)
-            )));
-        }
-        match (reg.container_name.as_deref(), reg.container_port) {
-            (Some(container), Some(port)) => check_container(td, container, port)?,
-            (None, None) if !info.srv => {}
-            _ => {
-                return Err(ControlError::invalid(
-                    "When specifying 'host' or 'bridge' for networkMode, values for 'containerName' and 'containerPort' must be specified from the task definition.",
-                ));
+            NetworkMode::Bridge | NetworkMode::Host => {
+                check_host_registry(td, reg, arn, info.srv, info.address_records, mode)?
             }
         }
     }
@@ -247,6 +291,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn awsvpc_registries_take_a_records_and_a_port_only_with_srv_records() {
+        let awsvpc = NetworkMode::Awsvpc;
+        assert_eq!(message(&[], &[reg("a", None, None)], awsvpc), "ok");
+        assert_eq!(message(&[], &[reg("srv", Some("app"), Some(8080))], awsvpc), "ok");
+        let with_port = ServiceRegistry { port: Some(8080), ..reg("srv", None, None) };
+        assert_eq!(message(&[], &[with_port], awsvpc), "ok");
+        assert!(message(&[], &[reg("srv", None, None)], awsvpc).contains("specify a value for 'port'"));
+        assert!(message(&[], &[reg("srv", Some("app"), Some(9))], awsvpc).contains("container port 9"));
+        assert_eq!(
+            message(&[], &[reg("a", Some("app"), Some(8080))], awsvpc),
+            "InvalidParameterException: The values specified for serviceRegistries do not require a value for 'containerPort'. Remove the value and retry."
+        );
+        let a_with_port = ServiceRegistry { port: Some(8080), ..reg("a", None, None) };
+        assert!(message(&[], &[a_with_port], awsvpc).contains("do not require a value for 'port'"));
+        let both = ServiceRegistry { port: Some(8080), ..reg("srv", Some("app"), Some(8080)) };
+        assert!(message(&[], &[both], awsvpc).contains("but not both"));
+        let zero = ServiceRegistry { port: Some(0), ..reg("srv", None, None) };
+        assert!(message(&[], &[zero], awsvpc).contains("between 1 and 65535"));
+    }
+
     fn reg(arn: &str, container: Option<&str>, port: Option<i32>) -> ServiceRegistry {
         ServiceRegistry {
             registry_arn: Some(arn.into()),
@@ -285,7 +350,13 @@ mod tests {
             message(&[lb("tg-ip", "app", 8080)], &[], bridge)
                 .contains("has target type ip, which is incompatible with the bridge network mode")
         );
-        assert!(message(&[lb("tg-ip", "app", 8080)], &[], NetworkMode::Awsvpc).contains("not supported by Berth yet"));
+        let awsvpc = NetworkMode::Awsvpc;
+        assert_eq!(message(&[lb("tg-ip", "app", 8080)], &[], awsvpc), "ok");
+        assert_eq!(
+            message(&[lb("tg-instance", "app", 8080)], &[], awsvpc),
+            "InvalidParameterException: The provided target group tg-instance has target type instance, which is incompatible with the awsvpc network mode specified in the task definition."
+        );
+        assert!(message(&[lb("tg-ip", "app", 9)], &[], awsvpc).contains("did not have a container port 9 defined"));
         let six: Vec<LoadBalancer> = (0..6).map(|_| lb("tg-instance", "app", 8080)).collect();
         assert!(message(&six, &[], bridge).contains("at most 5 target groups"));
         let classic = LoadBalancer { load_balancer_name: Some("old".into()), ..lb("tg-instance", "app", 8080) };
@@ -306,6 +377,7 @@ mod tests {
         assert!(message(&[], &[reg("a", Some("app"), Some(8080))], bridge).contains("awsvpc"));
         assert!(message(&[], &[reg("nope", Some("app"), Some(8080))], bridge).contains("does not exist"));
         assert!(message(&[], &[reg("srv", Some("app"), Some(9))], bridge).contains("container port 9"));
+        assert!(message(&[], &[reg("srv", Some("app"), Some(8080))], NetworkMode::None).contains("none network mode"));
         let two = [reg("srv", Some("app"), Some(8080)), reg("srv", Some("app"), Some(8080))];
         assert!(message(&[], &two, bridge).contains("only one service registry"));
     }

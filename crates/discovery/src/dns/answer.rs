@@ -204,6 +204,25 @@ pub fn answer(state: &State, query: &Message) -> Answer {
     Answer::Local(Box::new(response))
 }
 
+/// The TTL of a [`super::HostNames`] answer (an Application Load Balancer's DNS records have 60 s).
+pub const HOST_NAME_TTL: u32 = 60;
+
+/// The answer for a name `names` knows (a load balancer's DNS name): its A record, authoritative; NODATA for other
+/// types. `None` when `names` does not know it (or the query is no plain query).
+pub fn host_name(names: &dyn super::HostNames, query: &Message) -> Option<Message> {
+    let question = query.queries.first()?;
+    if query.op_code != OpCode::Query {
+        return None;
+    }
+    let address = names.address(&normalize(&question.name().to_ascii()))?;
+    let mut response = respond(query);
+    response.metadata.authoritative = true;
+    if matches!(question.query_type(), RecordType::A | RecordType::ANY) {
+        response.answers.push(Record::from_rdata(question.name().clone(), HOST_NAME_TTL, RData::A(A(address))));
+    }
+    Some(response)
+}
+
 /// An empty response to `query`: its id, question and RD bit, recursion available (Berth forwards).
 fn respond(query: &Message) -> Message {
     let mut response = Message::response(query.id, query.op_code);

@@ -1,5 +1,5 @@
 //! Berth's DNS server: UDP and TCP on one address, answering Cloud Map's names from the index ([`answer`]) and
-//! forwarding the rest ([`forward`]).
+//! the [`HostNames`] it is given (load balancers' DNS names), and forwarding the rest ([`forward`]).
 //!
 //! Names Berth serves are answered in the UDP receive loop itself. Limits, as for the API listener: at most
 //! [`MAX_IN_FLIGHT`] forwarded UDP queries wait at once (more are dropped; clients retry), at most
@@ -13,7 +13,7 @@ pub mod resolv;
 use crate::index::Index;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,8 +27,15 @@ pub const MAX_TCP_CONNECTIONS: usize = 128;
 /// How long a TCP connection may stay idle.
 pub const TCP_IDLE: Duration = Duration::from_secs(10);
 
+/// Names outside Cloud Map that Berth answers itself, each with one IPv4 address (the server gives its load
+/// balancers' DNS names). Looked up for every name no namespace holds, before forwarding.
+pub trait HostNames: Send + Sync + 'static {
+    /// The address of `name` (lowercase, without the final dot), or `None` when it is not one of these names.
+    fn address(&self, name: &str) -> Option<Ipv4Addr>;
+}
+
 /// How the DNS server runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DnsServerConfig {
     /// The address for UDP and TCP (port 0: any free port, the same for both).
     pub listen: SocketAddr,
@@ -36,12 +43,25 @@ pub struct DnsServerConfig {
     pub upstreams: Vec<SocketAddr>,
     /// How long a forwarded query may take before the client gets SERVFAIL.
     pub forward_timeout: Duration,
+    /// Names answered besides Cloud Map's (load balancers' DNS names).
+    pub host_names: Option<Arc<dyn HostNames>>,
+}
+
+impl std::fmt::Debug for DnsServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsServerConfig")
+            .field("listen", &self.listen)
+            .field("upstreams", &self.upstreams)
+            .field("forward_timeout", &self.forward_timeout)
+            .field("host_names", &self.host_names.is_some())
+            .finish()
+    }
 }
 
 impl DnsServerConfig {
     /// Listening on `listen`, forwarding to the host's resolvers with a 2 s timeout.
     pub fn new(listen: SocketAddr) -> Self {
-        Self { listen, upstreams: Vec::new(), forward_timeout: Duration::from_secs(2) }
+        Self { listen, upstreams: Vec::new(), forward_timeout: Duration::from_secs(2), host_names: None }
     }
 }
 
@@ -50,6 +70,7 @@ struct Context {
     index: Arc<Index>,
     upstreams: Vec<SocketAddr>,
     timeout: Duration,
+    host_names: Option<Arc<dyn HostNames>>,
 }
 
 /// A running DNS server; dropping it stops it.
@@ -73,7 +94,12 @@ impl DnsServer {
         if upstreams.is_empty() {
             tracing::warn!(%addr, "DNS: no upstream resolver; names outside Cloud Map namespaces get SERVFAIL");
         }
-        let context = Arc::new(Context { index, upstreams: upstreams.clone(), timeout: config.forward_timeout });
+        let context = Arc::new(Context {
+            index,
+            upstreams: upstreams.clone(),
+            timeout: config.forward_timeout,
+            host_names: config.host_names,
+        });
         let tasks =
             vec![tokio::spawn(serve_udp(Arc::new(udp), context.clone())), tokio::spawn(serve_tcp(tcp, context))];
         tracing::info!(%addr, ?upstreams, "DNS server listening (UDP and TCP)");
@@ -216,7 +242,12 @@ fn prepare(context: &Context, bytes: &[u8], tcp: bool) -> Step {
     };
     match local {
         answer::Answer::Local(response) => Step::Done(encode(&query, &response, tcp)),
-        answer::Answer::Forward => Step::Forward(Box::new(query)),
+        answer::Answer::Forward => {
+            match context.host_names.as_deref().and_then(|names| answer::host_name(names, &query)) {
+                Some(response) => Step::Done(encode(&query, &response, tcp)),
+                None => Step::Forward(Box::new(query)),
+            }
+        }
     }
 }
 

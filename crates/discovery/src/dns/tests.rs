@@ -201,6 +201,35 @@ async fn other_names_are_forwarded_and_a_silent_upstream_is_servfail() {
     assert_eq!(ips(&local), vec!["10.0.0.1"], "Cloud Map names need no upstream");
 }
 
+/// One load balancer's name.
+struct OneName;
+
+impl super::HostNames for OneName {
+    fn address(&self, name: &str) -> Option<std::net::Ipv4Addr> {
+        (name == "front-0123456789.us-east-1.elb.berth.internal").then_some(std::net::Ipv4Addr::new(127, 0, 1, 1))
+    }
+}
+
+#[tokio::test]
+async fn host_names_are_answered_before_forwarding() {
+    let (d, _) = world().await;
+    let up = upstream().await;
+    let mut config = DnsServerConfig::new("127.0.0.1:0".parse().unwrap());
+    config.upstreams = vec![up];
+    config.host_names = Some(Arc::new(OneName));
+    let dns = DnsServer::start(d.index().clone(), config).await.unwrap();
+    let lb = ask(dns.local_addr(), "FRONT-0123456789.us-east-1.elb.berth.internal.", RecordType::A).await;
+    assert_eq!(ips(&lb), vec!["127.0.1.1"]);
+    assert!(lb.authoritative);
+    assert_eq!(lb.answers[0].ttl, super::answer::HOST_NAME_TTL);
+    let nodata = ask_tcp(dns.local_addr(), "front-0123456789.us-east-1.elb.berth.internal.", RecordType::AAAA).await;
+    assert_eq!((nodata.response_code, nodata.answers.len()), (ResponseCode::NoError, 0));
+    let forwarded = ask(dns.local_addr(), "example.com.", RecordType::A).await;
+    assert_eq!(ips(&forwarded), vec!["192.0.2.7"], "other names are still forwarded");
+    let cloud_map = ask(dns.local_addr(), "web.corp.local.", RecordType::A).await;
+    assert_eq!(ips(&cloud_map), vec!["10.0.0.1"]);
+}
+
 #[tokio::test]
 async fn garbage_gets_formerr_or_nothing() {
     let (d, _) = world().await;

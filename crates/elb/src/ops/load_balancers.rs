@@ -270,7 +270,8 @@ pub(crate) async fn modify_attributes(
     Ok(wire::ModifyLoadBalancerAttributesOutput { attributes: Some(render_attributes(&stored)) })
 }
 
-/// `SetSecurityGroups`: stored and shown (Berth does not filter traffic by them).
+/// `SetSecurityGroups`: stored and shown; the load balancer's own ingress is not filtered by them, but awsvpc
+/// targets whose security groups name them let its traffic in.
 pub(crate) async fn set_security_groups(
     s: &Elb,
     req: wire::SetSecurityGroupsInput,

@@ -55,7 +55,7 @@ fn check(
         Some(zone) if !config.zones().iter().any(|z| z == zone) => {
             Err(ElbError::validation(format!("Availability Zone '{zone}' is not valid for this VPC")))
         }
-        _ if config.vpc_cidr.contains(addr) => Ok(()),
+        _ if config.in_vpc(addr) => Ok(()),
         _ => Err(invalid(format!(
             "The following targets are not in the target group VPC '{VPC_ID}' ({}): '{}'; register a private address outside it with AvailabilityZone 'all'",
             config.vpc_cidr, t.id
