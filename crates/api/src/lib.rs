@@ -29,6 +29,7 @@
 //! users' keys and STS sessions when IAM is on; every call of an IAM principal is authorized in [`authz`].
 
 mod agent;
+mod agent_credentials;
 mod agent_secrets;
 pub mod auth;
 pub mod authz;
@@ -139,6 +140,7 @@ pub fn router(settings: ApiSettings) -> Router {
         .route("/agent/v1/registry-auth", post(agent::registry_auth))
         .route("/agent/v1/agent-update", post(agent::agent_update))
         .route("/agent/v1/secrets", post(agent_secrets::task_secrets))
+        .route("/agent/v1/credentials", post(agent_credentials::task_credentials))
         .route("/agent/v1/exec/{session}", get(exec::agent_stream))
         .route("/exec/v1/sessions/{session}/stream", get(exec::client_stream))
         .route("/healthz", get(|| async { "ok" }))

@@ -105,6 +105,7 @@ fn task_spec(record: &TaskRecord) -> TaskSpec {
         group: record.group.clone(),
         volumes: record.volumes.clone(),
         network: record.network.clone(),
+        task_role_arn: None,
     }
 }
 
@@ -305,6 +306,7 @@ impl Control {
             .filter(|t| t.record.last_status() != Some(TaskStatus::Stopped))
             .map(|t| {
                 let mut spec = task_spec(&t.record);
+                spec.task_role_arn = crate::task_role::effective_task_role(&state, &t.record);
                 if crate::services::targets::held_for_draining(&t.record) {
                     // Deregistered from its load balancers and registries, it keeps serving until draining ends.
                     spec.desired_status = DesiredStatus::Running.as_str().to_string();
