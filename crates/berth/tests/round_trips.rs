@@ -197,11 +197,12 @@ fn shapes() -> Vec<(Value, Outcome)> {
                     "portMappings": [{"containerPort": 8080}]}]}),
             FailsPlacement,
         ),
-        // A task role: registered as on ECS, refused at RunTask.
+        // A task role (created by the test in the Berth's own account: `ACCOUNT` is replaced there): its containers
+        // get the role's credentials endpoint.
         (
-            json!({"family": "rt-role", "taskRoleArn": "arn:aws:iam::000000000000:role/app",
+            json!({"family": "rt-role", "taskRoleArn": "arn:aws:iam::ACCOUNT:role/rt-app",
                 "containerDefinitions": [workload.clone()]}),
-            Refused,
+            Runs,
         ),
     ]
 }
@@ -303,7 +304,15 @@ fn rendered(task_arn: &str, family: &str, revision: i64) -> BTreeMap<String, Val
             // An awsvpc task's containers join its pause container, which Docker records by id.
             picked["NetworkMode"] = json!("container:<pause>");
         }
-        // Container names and task volumes carry the task id; names also carry the revision.
+        // Container names and task volumes carry the task id; names also carry the revision. A task role's
+        // credentials id is random per task.
+        if let Some(env) = picked["Env"].as_array_mut() {
+            for e in env.iter_mut() {
+                if e.as_str().is_some_and(|v| v.starts_with("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=")) {
+                    *e = json!("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=<id>");
+                }
+            }
+        }
         let text = picked
             .to_string()
             .replace(task_id, "<task>")
@@ -318,7 +327,13 @@ async fn described_task_definitions_register_again_and_run_the_same() {
     let (berth, client) = berth_up().await;
     let mut ran = 0;
     let mut volumes = Vec::new();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    cli(&berth, &["iam", "create-role", "--role-name", "rt-app", "--assume-role-policy-document", trust]);
     for (shape, outcome) in shapes() {
+        let mut shape = shape;
+        if let Some(role) = shape["taskRoleArn"].as_str().filter(|r| r.contains(":ACCOUNT:")) {
+            shape["taskRoleArn"] = json!(role.replace(":ACCOUNT:", &format!(":{}:", berth.account_id)));
+        }
         let family = shape["family"].as_str().unwrap().to_string();
         let registered =
             cli(&berth, &["ecs", "register-task-definition", "--cli-input-json", &input_file(&berth, &family, &shape)]);
@@ -381,7 +396,7 @@ async fn described_task_definitions_register_again_and_run_the_same() {
             (Run::Refused(a), _, _) => panic!("{family}: expected {outcome:?}, refused: {a}"),
         }
     }
-    assert_eq!(ran, 10, "every runnable shape ran twice");
+    assert_eq!(ran, 11, "every runnable shape ran twice");
     // The containers go with the Berth; their Docker volumes outlive it (the agent removes a task's volumes only
     // after its cleanup wait), so remove the ones this test made.
     drop(client);
