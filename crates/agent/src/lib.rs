@@ -22,7 +22,7 @@
 //! # Limitations
 //! awsvpc tasks run in their own namespace ([`awsvpc`], [`pause`]) with their security groups' ingress enforced
 //! ([`firewall`]; egress is not). Task role credentials are served at 169.254.170.2 ([`credentials`]). Not
-//! implemented yet: EFS/FSx volumes, the `awsfirelens` log driver, GPUs and devices, and the metadata endpoint's `/taskWithTags`. Host
+//! implemented yet: EFS/FSx volumes, the `awsfirelens` log driver, and GPUs and devices. Host
 //! paths, task-scoped and shared Docker volumes, Docker's log drivers, `awslogs` and the task metadata endpoint v4
 //! work. Settings that reach the host run only where the agent's `--allow-*` flags
 //! open them ([`host_gate`]).

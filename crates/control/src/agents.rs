@@ -16,7 +16,7 @@ use berth_model::clock::Clock;
 use berth_model::ecs::{Attribute, VersionInfo};
 use berth_store::Txn;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,7 +106,14 @@ fn task_spec(record: &TaskRecord) -> TaskSpec {
         volumes: record.volumes.clone(),
         network: record.network.clone(),
         task_role_arn: None,
+        tags: tag_map(&record.tags),
+        instance_tags: BTreeMap::new(),
     }
+}
+
+/// Tags as a map (a tag without a value has the empty one).
+fn tag_map(tags: &[StoredTag]) -> BTreeMap<String, String> {
+    tags.iter().map(|t| (t.key.clone(), t.value.clone().unwrap_or_default())).collect()
 }
 
 /// How a registration is allowed to proceed, decided from the instance record it names (if any).
@@ -301,12 +308,18 @@ impl Control {
     /// The desired state of an instance: every task placed on it that is not STOPPED yet.
     pub fn desired_state(&self, cluster: &str, instance_id: &str) -> DesiredState {
         let state = self.cache.read();
+        let instance_tags = state
+            .instances
+            .get(&(cluster.to_string(), instance_id.to_string()))
+            .map(|i| tag_map(&i.record.tags))
+            .unwrap_or_default();
         let tasks = state
             .tasks_on_instance(instance_id)
             .filter(|t| t.record.last_status() != Some(TaskStatus::Stopped))
             .map(|t| {
                 let mut spec = task_spec(&t.record);
                 spec.task_role_arn = crate::task_role::effective_task_role(&state, &t.record);
+                spec.instance_tags = instance_tags.clone();
                 if crate::services::targets::held_for_draining(&t.record) {
                     // Deregistered from its load balancers and registries, it keeps serving until draining ends.
                     spec.desired_status = DesiredStatus::Running.as_str().to_string();

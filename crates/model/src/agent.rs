@@ -448,6 +448,12 @@ pub struct TaskSpec {
     /// and serves them to the containers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_role_arn: Option<String>,
+    /// The task's tags (the metadata endpoint's `/taskWithTags`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Its container instance's tags (the metadata endpoint's `/taskWithTags`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instance_tags: BTreeMap<String, String>,
 }
 
 /// The network interface of an `awsvpc` task, as the control plane allocated it at placement. The agent creates
