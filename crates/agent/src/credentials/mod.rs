@@ -159,15 +159,11 @@ impl TaskCredentials {
         Ok(())
     }
 
-    /// Forgets `task_arn`'s credentials and removes its NAT rules (the task stopped).
+    /// Forgets `task_arn`'s credentials and removes its NAT rules (the task stopped). The rules are looked for even
+    /// when this agent holds no credentials for the task: an earlier run of the agent may have left them.
     pub async fn forget(&self, task_arn: &str) {
-        let had = {
-            let mut entries = self.write();
-            let before = entries.len();
-            entries.retain(|_, e| e.task_arn != task_arn);
-            before != entries.len()
-        };
-        if had && self.manage_nat {
+        self.write().retain(|_, e| e.task_arn != task_arn);
+        if self.manage_nat && self.target.is_some() {
             nat::remove(task_arn).await;
         }
     }
