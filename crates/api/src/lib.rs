@@ -308,8 +308,12 @@ async fn ec2_query(app: &AppState, request: Request, request_id: &str) -> Respon
         // The one authorization hook, as for every other API; EC2's operations here act on no single resource
         // ARN the hook maps, so their resource is `*` (as most of EC2's Describe* are on AWS).
         let config = app.inner.control.config();
-        let place =
-            authz::Place { region: &config.region, account: &config.account_id, now: app.inner.control.clock().now() };
+        let place = authz::Place {
+            region: &config.region,
+            account: &config.account_id,
+            now: app.inner.control.clock().now(),
+            definition_roles: None,
+        };
         authz::authorize(
             app.inner.credentials.iam().map(|i| i.as_ref()),
             &place,
@@ -367,7 +371,14 @@ async fn call_service(
 ) -> Result<Vec<u8>, ApiError> {
     let inner = &app.inner;
     let config = inner.control.config();
-    let place = authz::Place { region: &config.region, account: &config.account_id, now: inner.control.clock().now() };
+    let control = inner.control.clone();
+    let roles = move |td: &str| control.task_definition_roles(td);
+    let place = authz::Place {
+        region: &config.region,
+        account: &config.account_id,
+        now: inner.control.clock().now(),
+        definition_roles: Some(&roles),
+    };
     authz::authorize(inner.credentials.iam().map(|i| i.as_ref()), &place, service, operation, input, caller)?;
     telemetry::call(inner.control.clock().as_ref(), service, operation, input, caller).await
 }

@@ -267,7 +267,8 @@ async fn containers_use_their_tasks_role_and_no_other_tasks() {
 
     // A bridge task: its role's credentials through 169.254.170.2, used by botocore unchanged.
     register(&berth, "tr-bridge", &role, "bridge", &endpoint);
-    // Naming the role in RunTask's overrides needs iam:PassRole on it (registering the definition needed it too).
+    // Running it passes the role: a user allowed ecs:RunTask but not iam:PassRole on the role is refused, whether
+    // the definition names the role or the overrides do.
     aws_ok(&berth, "iam", &["create-user", "--user-name", "runner"]);
     let run_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:RunTask","Resource":"*"}]}"#;
     aws_ok(
@@ -278,17 +279,17 @@ async fn containers_use_their_tasks_role_and_no_other_tasks() {
     let key = aws_ok(&berth, "iam", &["create-access-key", "--user-name", "runner"]);
     let (id, secret) =
         (key["AccessKey"]["AccessKeyId"].as_str().unwrap(), key["AccessKey"]["SecretAccessKey"].as_str().unwrap());
-    let denied = aws_json(
-        &berth,
-        "ecs",
-        &["run-task", "--task-definition", "tr-bridge", "--overrides", &json!({"taskRoleArn": role}).to_string()],
-        &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)],
-    )
-    .unwrap_err();
-    assert!(
-        denied.contains("AccessDeniedException") && denied.contains("iam:PassRole") && denied.contains(&role),
-        "{denied}"
-    );
+    let overrides = json!({"taskRoleArn": role}).to_string();
+    for extra in [vec![], vec!["--overrides", overrides.as_str()]] {
+        let mut args = vec!["run-task", "--task-definition", "tr-bridge"];
+        args.extend(extra);
+        let denied = aws_json(&berth, "ecs", &args, &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)])
+            .unwrap_err();
+        assert!(
+            denied.contains("AccessDeniedException") && denied.contains("iam:PassRole") && denied.contains(&role),
+            "{denied}"
+        );
+    }
     let a = run(&berth, "tr-bridge", &[]);
     wait_status(&client, &a, "RUNNING", Duration::from_secs(90)).await;
     let a_results = results(&a, "denied").await;

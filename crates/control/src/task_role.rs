@@ -44,6 +44,17 @@ fn not_yours(task_arn: &str) -> ControlError {
 }
 
 impl Control {
+    /// The roles the task definition `reference` (family, `family:revision` or ARN) names, by member
+    /// (`taskRoleArn`, `executionRoleArn`); none when it does not exist (RunTask then fails on its own).
+    pub fn task_definition_roles(&self, reference: &str) -> Vec<(&'static str, String)> {
+        let Ok(found) = self.find_task_definition(reference) else { return Vec::new() };
+        let td = &found.record.task_definition;
+        [("taskRoleArn", &td.task_role_arn), ("executionRoleArn", &td.execution_role_arn)]
+            .into_iter()
+            .filter_map(|(member, role)| Some((member, role.clone().filter(|r| !r.is_empty())?)))
+            .collect()
+    }
+
     /// The role of `task_arn` for the agent of `instance_id` (authenticated by the caller): refused unless the task
     /// is placed on that instance and not stopped; `ClientException` when the task has no role.
     pub fn task_role_source(&self, cluster: &str, instance_id: &str, task_arn: &str) -> Result<TaskRoleSource> {
