@@ -91,6 +91,15 @@ impl ServerClient {
         self.post("/agent/v1/secrets", token, req).await
     }
 
+    /// The task role's session credentials of a task placed on this instance.
+    pub async fn task_credentials(
+        &self,
+        token: &str,
+        req: &berth_model::agent::TaskCredentialsRequest,
+    ) -> Result<berth_model::agent::TaskCredentialsResponse, AgentError> {
+        self.post("/agent/v1/credentials", token, req).await
+    }
+
     /// Reports the progress of an in-place upgrade.
     pub async fn agent_update(&self, token: &str, report: &AgentUpdateReport) -> Result<(), AgentError> {
         let _: serde_json::Value = self.post("/agent/v1/agent-update", token, report).await?;

@@ -21,8 +21,8 @@
 //!
 //! # Limitations
 //! awsvpc tasks run in their own namespace ([`awsvpc`], [`pause`]) with their security groups' ingress enforced
-//! ([`firewall`]; egress is not). Not implemented yet: EFS/FSx volumes, `secrets` and task credentials (no credentials
-//! endpoint), the `awsfirelens` log driver, GPUs and devices, and the metadata endpoint's `/taskWithTags`. Host
+//! ([`firewall`]; egress is not). Task role credentials are served at 169.254.170.2 ([`credentials`]). Not
+//! implemented yet: EFS/FSx volumes, the `awsfirelens` log driver, and GPUs and devices. Host
 //! paths, task-scoped and shared Docker volumes, Docker's log drivers, `awslogs` and the task metadata endpoint v4
 //! work. Settings that reach the host run only where the agent's `--allow-*` flags
 //! open them ([`host_gate`]).
@@ -30,6 +30,7 @@
 pub mod awsvpc;
 pub mod client;
 pub mod convert;
+pub mod credentials;
 pub mod engine;
 pub mod exec;
 pub mod firewall;
@@ -226,7 +227,8 @@ pub async fn run<R: ContainerRuntime>(
     let outbox = Arc::new(Outbox::default());
     let mut engine =
         Engine::new(runtime.clone(), config.engine.clone(), clock, shared.session.clone(), tx.clone(), outbox.clone());
-    match runtime.bridge_gateway().await {
+    let gateway = runtime.bridge_gateway().await;
+    match gateway {
         Some(ip) => match metadata::start(ip, config.availability_zone.clone(), stats_source(runtime.clone())).await {
             Ok(endpoint) => {
                 tracing::info!(base = %endpoint.base, "task metadata endpoint");
@@ -247,6 +249,9 @@ pub async fn run<R: ContainerRuntime>(
     );
     engine.set_log_shipping(shippers.clone());
     engine.set_secrets_source(secrets_source(shared.clone()));
+    let credentials = start_credentials(gateway, credentials_source(shared.clone())).await;
+    engine.set_credentials(credentials.clone());
+    tokio::spawn(credentials.refresh_every(shared.clock.clone()));
     tokio::spawn(shippers.reconcile_every(LOG_SHIPPING_RECONCILE_EVERY));
 
     tokio::spawn(forward_events(runtime.clone(), tx.clone()));
@@ -313,6 +318,52 @@ fn secrets_source(shared: Arc<Shared>) -> engine::worker::SecretsSource {
             }
         })
     })
+}
+
+/// Task role credentials come from the server (`POST /agent/v1/credentials`) with the instance token, as secrets do.
+fn credentials_source(shared: Arc<Shared>) -> credentials::CredentialsSource {
+    Arc::new(move |req| {
+        let shared = shared.clone();
+        Box::pin(async move {
+            let token = shared.session.token();
+            match shared.client.task_credentials(&token, &req).await {
+                Ok(response) => Ok(response),
+                Err(AgentError::Unauthorized(reason)) => {
+                    shared.register(Some(&token)).await;
+                    Err(format!("the instance token was refused ({reason})"))
+                }
+                Err(other) => Err(other.to_string()),
+            }
+        })
+    })
+}
+
+/// The credentials endpoint's listeners: one on the bridge gateway (a free port; tasks' NAT rules send
+/// 169.254.170.2:80 there) and one on loopback (127.0.0.1:51679 as ECS's agent, else a free port; host tasks'
+/// `AWS_CONTAINER_CREDENTIALS_FULL_URI`). A listener that cannot be bound is logged; tasks that need it fail to start.
+async fn start_credentials(
+    gateway: Option<std::net::IpAddr>,
+    source: credentials::CredentialsSource,
+) -> Arc<credentials::TaskCredentials> {
+    use credentials::endpoint;
+    let bridge = match gateway {
+        Some(ip) => endpoint::bind(ip, 0)
+            .await
+            .map_err(|error| tracing::warn!(%ip, %error, "no credentials endpoint on the bridge gateway"))
+            .ok(),
+        None => None,
+    };
+    let loopback = endpoint::bind(std::net::IpAddr::from([127, 0, 0, 1]), metadata::PORT)
+        .await
+        .map_err(|error| tracing::warn!(%error, "no loopback credentials endpoint"))
+        .ok();
+    let address = |l: &Option<tokio::net::TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+    let store = Arc::new(credentials::TaskCredentials::new(source, address(&bridge), address(&loopback), true));
+    tracing::info!(bridge = ?address(&bridge), loopback = ?address(&loopback), "task credentials endpoint");
+    for listener in [bridge, loopback].into_iter().flatten() {
+        endpoint::serve(listener, endpoint::router(store.clone()));
+    }
+    store
 }
 
 /// The metadata endpoint's `/stats`: one sample from the engine.

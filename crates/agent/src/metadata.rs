@@ -8,7 +8,8 @@
 //! port ECS's agent uses, reserved on every instance) or, when another agent on the host holds it, any free port.
 //! The URI names the task id (32 random hex digits) and the container; it carries no credentials.
 //! `/stats` and `/task/stats` answer the engine's stats JSON (one sample each, with `precpu_stats`);
-//! `/taskWithTags` answers 404 saying it is not supported yet.
+//! `/taskWithTags` answers the task's document with `TaskTags` and `ContainerInstanceTags` (the desired state carries
+//! both).
 
 use crate::convert;
 use axum::Router;
@@ -103,6 +104,7 @@ fn router(context: Context) -> Router {
         .route("/v4/{task}/{container}/task", get(task_metadata))
         .route("/v4/{task}/{container}/stats", get(container_stats))
         .route("/v4/{task}/{container}/task/stats", get(task_stats))
+        .route("/v4/{task}/{container}/taskWithTags", get(task_with_tags))
         .route("/v4/{task}/{container}/{*rest}", get(not_supported))
         .with_state(context)
 }
@@ -137,6 +139,18 @@ async fn container_metadata(
 async fn task_metadata(State(context): State<Context>, Path((task, container)): Path<(String, String)>) -> Response {
     match lookup(&context, &task, &container) {
         Ok((spec, report)) => axum::Json(task_json(&spec, &report, &context.availability_zone)).into_response(),
+        Err(message) => not_found(message),
+    }
+}
+
+async fn task_with_tags(State(context): State<Context>, Path((task, container)): Path<(String, String)>) -> Response {
+    match lookup(&context, &task, &container) {
+        Ok((spec, report)) => {
+            let mut out = task_json(&spec, &report, &context.availability_zone);
+            out["TaskTags"] = json!(spec.tags);
+            out["ContainerInstanceTags"] = json!(spec.instance_tags);
+            axum::Json(out).into_response()
+        }
         Err(message) => not_found(message),
     }
 }
@@ -331,6 +345,8 @@ mod tests {
             revision: 4,
             desired_status: "RUNNING".into(),
             cpu: Some(512),
+            tags: [("team".to_string(), "a".to_string())].into(),
+            instance_tags: [("rack".to_string(), "7".to_string())].into(),
             containers: vec![ContainerSpec {
                 container_arn: "arn:container".into(),
                 definition: ContainerDefinition {
@@ -405,6 +421,10 @@ mod tests {
         let (status, body) = get(format!("{uri}/task/stats")).await;
         assert_eq!((status, body["abc123"]["id"].as_str()), (200, Some("abc123")));
         let (status, body) = get(format!("{uri}/taskWithTags")).await;
+        assert_eq!((status, body["Family"].as_str()), (200, Some("web")));
+        assert_eq!(body["TaskTags"], json!({"team": "a"}));
+        assert_eq!(body["ContainerInstanceTags"], json!({"rack": "7"}));
+        let (status, body) = get(format!("{uri}/other")).await;
         assert_eq!(status, 404);
         assert!(body["error"].as_str().unwrap().contains("not supported by Berth yet"));
         let (status, _) = get(endpoint.container_uri(&spec().task_arn, "ghost")).await;

@@ -8,8 +8,9 @@
 //! `aws:RequestTag/*` and `aws:TagKeys` from the request's tags, `ecs:cluster`, and the caller's own
 //! (`aws:PrincipalArn`, `aws:PrincipalTag/*`, `aws:username` ..., added by IAM). Passing a role (a task
 //! definition's or a task override's `taskRoleArn`/`executionRoleArn`, a service's `role`) also needs
-//! `iam:PassRole` on that role. Creating an ECS resource with tags also needs `ecs:TagResource` on it (with
-//! `ecs:CreateAction`) while the caller's `tagResourceAuthorization` setting is `on`.
+//! `iam:PassRole` on that role; so does running a task definition that names roles its overrides do not replace.
+//! Creating an ECS resource with tags also needs `ecs:TagResource` on it (with `ecs:CreateAction`) while the
+//! caller's `tagResourceAuthorization` setting is `on`.
 //!
 //! The account root and agents (instance tokens, with their own checks) are not evaluated. Every decision is one
 //! line on the tracing target `berth::audit` (IAM principals at `info`, the root at `debug`).
@@ -30,7 +31,13 @@ pub(crate) struct Place<'a> {
     pub account: &'a str,
     /// The current time (epoch seconds).
     pub now: f64,
+    /// The roles (`taskRoleArn`, `executionRoleArn`) of the task definition a RunTask or StartTask names, which
+    /// the caller passes unless the overrides name others; `None` where no task definition can be looked up.
+    pub definition_roles: Option<&'a DefinitionRoles<'a>>,
 }
+
+/// Looks up a task definition's roles by the reference RunTask takes (family, `family:revision` or ARN).
+pub(crate) type DefinitionRoles<'a> = dyn Fn(&str) -> Vec<(&'static str, String)> + Send + Sync + 'a;
 
 /// Authorizes one call; `Err` is the denial in the API's own words.
 pub(crate) fn authorize(
@@ -68,7 +75,9 @@ pub(crate) fn authorize(
         context.set(&format!("{prefix}:CreateAction"), operation);
         check(iam, identity, caller, &format!("{prefix}:TagResource"), &created, context, prefix)?;
     }
-    for role in passed_roles(prefix, operation, &input) {
+    let mut roles = passed_roles(prefix, operation, &input);
+    roles.extend(definition_roles(place, prefix, operation, &input));
+    for role in roles {
         let mut context = context.clone();
         context.set("iam:PassedToService", "ecs-tasks.amazonaws.com");
         check(iam, identity, caller, "iam:PassRole", &role, context, prefix)?;
@@ -168,6 +177,17 @@ fn passed_roles(prefix: &str, operation: &str, input: &Json) -> Vec<String> {
         _ => {}
     }
     out
+}
+
+/// The roles of the task definition a RunTask or StartTask runs that its overrides do not replace: running it
+/// passes them, as on ECS.
+fn definition_roles(place: &Place<'_>, prefix: &str, operation: &str, input: &Json) -> Vec<String> {
+    let (Some(lookup), ("ecs", "RunTask" | "StartTask")) = (place.definition_roles, (prefix, operation)) else {
+        return Vec::new();
+    };
+    let Some(td) = str_of(input, "taskDefinition") else { return Vec::new() };
+    let overridden = |member: &str| input.get("overrides").and_then(|o| str_of(o, member)).is_some();
+    lookup(td).into_iter().filter(|(member, _)| !overridden(member)).map(|(_, role)| role).collect()
 }
 
 /// The resource an operation acts on, and the cluster for `ecs:cluster`.
@@ -359,6 +379,22 @@ mod tests {
         assert!(passed_roles("ecs", "ListClusters", &run).is_empty());
     }
 
+    #[test]
+    fn running_a_definition_passes_the_roles_its_overrides_do_not_replace() {
+        let lookup = |td: &str| {
+            assert_eq!(td, "web:3");
+            vec![("taskRoleArn", "arn:t".to_string()), ("executionRoleArn", "arn:e".to_string())]
+        };
+        let place = Place { region: "r", account: "1", now: 0.0, definition_roles: Some(&lookup) };
+        let run = serde_json::json!({"taskDefinition": "web:3"});
+        assert_eq!(definition_roles(&place, "ecs", "RunTask", &run), ["arn:t", "arn:e"]);
+        let overridden = serde_json::json!({"taskDefinition": "web:3", "overrides": {"taskRoleArn": "arn:o"}});
+        assert_eq!(definition_roles(&place, "ecs", "StartTask", &overridden), ["arn:e"]);
+        assert!(definition_roles(&place, "ecs", "DescribeTaskDefinition", &run).is_empty());
+        let none = Place { definition_roles: None, ..place };
+        assert!(definition_roles(&none, "ecs", "RunTask", &run).is_empty());
+    }
+
     async fn iam() -> std::sync::Arc<Iam> {
         let store: berth_store::SharedStore = std::sync::Arc::new(berth_store::MemoryStore::new());
         let clock: std::sync::Arc<dyn berth_model::clock::Clock> =
@@ -370,7 +406,7 @@ mod tests {
     #[tokio::test]
     async fn resources_are_the_arns_requests_name() {
         let iam = iam().await;
-        let place = Place { region: "us-east-1", account: "111122223333", now: 0.0 };
+        let place = Place { region: "us-east-1", account: "111122223333", now: 0.0, definition_roles: None };
         let a = "arn:aws:ecs:us-east-1:111122223333";
         let cases: &[(&str, &str, serde_json::Value, &str)] = &[
             ("ecs", "CreateCluster", serde_json::json!({"clusterName": "prod"}), "cluster/prod"),

@@ -29,6 +29,7 @@
 //! users' keys and STS sessions when IAM is on; every call of an IAM principal is authorized in [`authz`].
 
 mod agent;
+mod agent_credentials;
 mod agent_secrets;
 pub mod auth;
 pub mod authz;
@@ -139,6 +140,7 @@ pub fn router(settings: ApiSettings) -> Router {
         .route("/agent/v1/registry-auth", post(agent::registry_auth))
         .route("/agent/v1/agent-update", post(agent::agent_update))
         .route("/agent/v1/secrets", post(agent_secrets::task_secrets))
+        .route("/agent/v1/credentials", post(agent_credentials::task_credentials))
         .route("/agent/v1/exec/{session}", get(exec::agent_stream))
         .route("/exec/v1/sessions/{session}/stream", get(exec::client_stream))
         .route("/healthz", get(|| async { "ok" }))
@@ -306,8 +308,12 @@ async fn ec2_query(app: &AppState, request: Request, request_id: &str) -> Respon
         // The one authorization hook, as for every other API; EC2's operations here act on no single resource
         // ARN the hook maps, so their resource is `*` (as most of EC2's Describe* are on AWS).
         let config = app.inner.control.config();
-        let place =
-            authz::Place { region: &config.region, account: &config.account_id, now: app.inner.control.clock().now() };
+        let place = authz::Place {
+            region: &config.region,
+            account: &config.account_id,
+            now: app.inner.control.clock().now(),
+            definition_roles: None,
+        };
         authz::authorize(
             app.inner.credentials.iam().map(|i| i.as_ref()),
             &place,
@@ -365,7 +371,14 @@ async fn call_service(
 ) -> Result<Vec<u8>, ApiError> {
     let inner = &app.inner;
     let config = inner.control.config();
-    let place = authz::Place { region: &config.region, account: &config.account_id, now: inner.control.clock().now() };
+    let control = inner.control.clone();
+    let roles = move |td: &str| control.task_definition_roles(td);
+    let place = authz::Place {
+        region: &config.region,
+        account: &config.account_id,
+        now: inner.control.clock().now(),
+        definition_roles: Some(&roles),
+    };
     authz::authorize(inner.credentials.iam().map(|i| i.as_ref()), &place, service, operation, input, caller)?;
     telemetry::call(inner.control.clock().as_ref(), service, operation, input, caller).await
 }

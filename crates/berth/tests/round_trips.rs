@@ -215,11 +215,12 @@ fn shapes() -> Vec<(Value, Outcome)> {
                     "portMappings": [{"containerPort": 8080}]}]}),
             FailsPlacement,
         ),
-        // A task role: registered as on ECS, refused at RunTask.
+        // A task role (created by the test in the Berth's own account: `ACCOUNT` is replaced there): its containers
+        // get the role's credentials endpoint.
         (
-            json!({"family": "rt-role", "taskRoleArn": "arn:aws:iam::000000000000:role/app",
+            json!({"family": "rt-role", "taskRoleArn": "arn:aws:iam::ACCOUNT:role/rt-app",
                 "containerDefinitions": [workload.clone()]}),
-            Refused,
+            Runs,
         ),
     ]
 }
@@ -321,7 +322,15 @@ fn rendered(task_arn: &str, family: &str, revision: i64) -> BTreeMap<String, Val
             // An awsvpc task's containers join its pause container, which Docker records by id.
             picked["NetworkMode"] = json!("container:<pause>");
         }
-        // Container names and task volumes carry the task id; names also carry the revision.
+        // Container names and task volumes carry the task id; names also carry the revision. A task role's
+        // credentials id is random per task.
+        if let Some(env) = picked["Env"].as_array_mut() {
+            for e in env.iter_mut() {
+                if e.as_str().is_some_and(|v| v.starts_with("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=")) {
+                    *e = json!("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=<id>");
+                }
+            }
+        }
         let text = picked
             .to_string()
             .replace(task_id, "<task>")
@@ -360,9 +369,16 @@ async fn described_task_definitions_register_again_and_run_the_same() {
     aws_cli(&berth, &["ssm", "put-parameter", "--name", "/rt/token", "--type", "SecureString", "--value", "rt-token"]);
     let runnable = shapes().iter().filter(|(_, o)| *o == Outcome::Runs).count();
     assert!(runnable >= 12, "the runnable shapes are still there: {runnable}");
+    cli(&berth, &["iam", "create-role", "--role-name", "rt-app", "--assume-role-policy-document", trust]);
     for (shape, outcome) in shapes() {
-        // The shapes name the account 000000000000; each test Berth has its own.
-        let shape: Value = serde_json::from_str(&shape.to_string().replace("000000000000", &berth.account_id)).unwrap();
+        // The shapes name the account 000000000000 (or ACCOUNT in a role); each test Berth has its own.
+        let shape: Value = serde_json::from_str(
+            &shape
+                .to_string()
+                .replace("000000000000", &berth.account_id)
+                .replace(":ACCOUNT:", &format!(":{}:", berth.account_id)),
+        )
+        .unwrap();
         let family = shape["family"].as_str().unwrap().to_string();
         let registered =
             cli(&berth, &["ecs", "register-task-definition", "--cli-input-json", &input_file(&berth, &family, &shape)]);

@@ -152,7 +152,8 @@ async fn health_checks_overrides_and_stop_timeout() {
 async fn the_task_metadata_endpoint_answers_inside_the_container() {
     let (_berth, client) = berth_up().await;
     register_workload(&client, "meta", &[]).await;
-    let run = client.run_task().task_definition("meta").send().await.unwrap();
+    let tag = aws_sdk_ecs::types::Tag::builder().key("team").value("a").build();
+    let run = client.run_task().task_definition("meta").tags(tag).send().await.unwrap();
     let arn = run.tasks()[0].task_arn.clone().unwrap();
     let task = wait_status(&client, &arn, "RUNNING", Duration::from_secs(60)).await;
     let base = format!("http://127.0.0.1:{}", host_port(&task));
@@ -187,8 +188,9 @@ async fn the_task_metadata_endpoint_answers_inside_the_container() {
     assert!(stats["precpu_stats"]["cpu_usage"]["total_usage"].as_u64().is_some(), "{stats}");
     let task_stats = fetch("/task/stats".into()).await;
     assert!(task_stats[task.containers()[0].runtime_id().unwrap()]["memory_stats"].is_object(), "{task_stats}");
-    // What is not built yet says so.
-    let tags = berth_testkit::http_get(&format!("{base}/fetch?url={uri}/taskWithTags")).unwrap();
-    assert_eq!(tags.0, 404);
-    assert!(tags.1.contains("not supported by Berth yet"), "{}", tags.1);
+    // The task's document with its tags and its instance's.
+    let tags = fetch("/taskWithTags".into()).await;
+    assert_eq!(tags["TaskARN"], meta["TaskARN"], "{tags}");
+    assert_eq!(tags["TaskTags"], serde_json::json!({"team": "a"}), "{tags}");
+    assert!(tags["ContainerInstanceTags"].is_object(), "{tags}");
 }

@@ -16,7 +16,7 @@ use berth_model::clock::Clock;
 use berth_model::ecs::{Attribute, VersionInfo};
 use berth_store::Txn;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -105,7 +105,15 @@ fn task_spec(record: &TaskRecord) -> TaskSpec {
         group: record.group.clone(),
         volumes: record.volumes.clone(),
         network: record.network.clone(),
+        task_role_arn: None,
+        tags: tag_map(&record.tags),
+        instance_tags: BTreeMap::new(),
     }
+}
+
+/// Tags as a map (a tag without a value has the empty one).
+fn tag_map(tags: &[StoredTag]) -> BTreeMap<String, String> {
+    tags.iter().map(|t| (t.key.clone(), t.value.clone().unwrap_or_default())).collect()
 }
 
 /// How a registration is allowed to proceed, decided from the instance record it names (if any).
@@ -302,11 +310,18 @@ impl Control {
         let load_balancer_groups =
             self.service_targets().map(|t| t.load_balancer_security_groups()).unwrap_or_default();
         let state = self.cache.read();
+        let instance_tags = state
+            .instances
+            .get(&(cluster.to_string(), instance_id.to_string()))
+            .map(|i| tag_map(&i.record.tags))
+            .unwrap_or_default();
         let tasks = state
             .tasks_on_instance(instance_id)
             .filter(|t| t.record.last_status() != Some(TaskStatus::Stopped))
             .map(|t| {
                 let mut spec = task_spec(&t.record);
+                spec.task_role_arn = crate::task_role::effective_task_role(&state, &t.record);
+                spec.instance_tags = instance_tags.clone();
                 if crate::services::targets::held_for_draining(&t.record) {
                     // Deregistered from its load balancers and registries, it keeps serving until draining ends.
                     spec.desired_status = DesiredStatus::Running.as_str().to_string();

@@ -67,6 +67,7 @@ pub mod support;
 mod tags;
 mod task_definitions;
 pub mod task_protection;
+pub mod task_role;
 pub mod task_secrets;
 pub mod tasks;
 pub mod utilization;

@@ -257,9 +257,12 @@ fn volumes() {
 
 #[test]
 fn unsupported_names_the_setting_and_the_attribute() {
-    let td = TaskDefinition { task_role_arn: Some("arn:aws:iam::1:role/app".into()), ..Default::default() };
+    let td = TaskDefinition { enable_fault_injection: Some(true), ..Default::default() };
     let why = unsupported(&td, &[plain()]).unwrap();
-    assert!(why.contains("taskRoleArn") && why.contains(cap::TASK_IAM_ROLE), "{why}");
+    assert!(why.contains("enableFaultInjection") && why.contains(cap::FAULT_INJECTION), "{why}");
+    // A task role is served by the agents.
+    let td = TaskDefinition { task_role_arn: Some("arn:aws:iam::1:role/app".into()), ..Default::default() };
+    assert_eq!(unsupported(&td, &[plain()]), None);
     let mut c = plain();
     c.health_check = Some(HealthCheck { command: vec!["CMD".into()], start_period: Some(5), ..Default::default() });
     c.log_configuration = Some(log(LogDriver::JsonFile, &[("max-size", "1m"), ("mode", "non-blocking")]));

@@ -230,15 +230,6 @@ async fn a_capability_no_agent_provides_is_refused_at_the_call_naming_the_settin
     let cases: Vec<(RegisterTaskDefinitionRequest, &str)> = vec![
         (
             RegisterTaskDefinitionRequest {
-                family: "with-role".into(),
-                task_role_arn: Some("arn:aws:iam::000000000000:role/app".into()),
-                container_definitions: vec![container.clone()],
-                ..Default::default()
-            },
-            "taskRoleArn (task IAM role credentials) needs the container instance attribute com.amazonaws.ecs.capability.task-iam-role",
-        ),
-        (
-            RegisterTaskDefinitionRequest {
                 family: "from-ecr".into(),
                 container_definitions: vec![ContainerDefinition {
                     image: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1".into()),
@@ -268,6 +259,19 @@ async fn a_capability_no_agent_provides_is_refused_at_the_call_naming_the_settin
             other => panic!("{family}: {other:?}"),
         }
     }
+    // A task role places: the agents serve its credentials.
+    control
+        .register_task_definition(RegisterTaskDefinitionRequest {
+            family: "with-role".into(),
+            task_role_arn: Some("arn:aws:iam::000000000000:role/app".into()),
+            container_definitions: vec![container.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let placed =
+        control.run_task(RunTaskRequest { task_definition: "with-role".into(), ..Default::default() }).await.unwrap();
+    assert_eq!(placed.tasks.as_ref().map(Vec::len), Some(1), "{placed:?}");
     // What the agents advertise still places: a health check with a start period, a syslog driver in
     // non-blocking mode, memoryReservation, init, ordering and a restart policy.
     let rich = ContainerDefinition {

@@ -30,4 +30,5 @@ pub mod state;
 mod tests;
 
 pub use error::IamError;
+pub use ops::sts::{IssuedSession, ServiceSessionError};
 pub use service::{Authz, EncodeOnly, Iam, IamConfig, Identity, KeyLookup, Quotas, Sealer};

@@ -134,3 +134,42 @@ async fn execution_roles_need_ecs_tasks_trust_and_permission() {
     .await;
     assert!(iam.role_allows(&arn, "secretsmanager:GetSecretValue", secret).allowed());
 }
+
+#[tokio::test]
+async fn task_role_sessions_need_ecs_tasks_trust_and_last_the_roles_maximum_capped() {
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(1_800_000_000.0));
+    let iam = open(&store, &clock).await;
+    let trust = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}}"#;
+    iam_ok(&iam, "CreateRole", json!({"RoleName": "app", "AssumeRolePolicyDocument": trust})).await;
+    iam_ok(&iam, "PutRolePolicy", json!({"RoleName": "app", "PolicyName": "list", "PolicyDocument": ALLOW_LIST})).await;
+    let arn = format!("arn:aws:iam::{ACCOUNT}:role/app");
+    let task_id = "0123456789abcdef0123456789abcdef";
+    let session = iam.issue_service_session(&arn, "ecs-tasks.amazonaws.com", task_id, 6 * 3600).await.unwrap();
+    // The role's MaxSessionDuration (1 hour by default) under the 6-hour cap.
+    assert_eq!((session.issued_at, session.expiration), (1_800_000_000, 1_800_003_600));
+    assert_eq!(session.arn, format!("arn:aws:sts::{ACCOUNT}:assumed-role/app/{task_id}"));
+    // An ordinary session: it authenticates as the role and the role's policies decide.
+    let key = iam.lookup_key(&session.access_key_id).unwrap();
+    assert_eq!(key.secret, session.secret_access_key);
+    assert_eq!(key.session.as_ref().map(|s| s.0.clone()), Some(crate::ops::sts::token_sha256(&session.session_token)));
+    assert!(decide(&iam, &key.identity, &key.arn, "ecs:ListClusters", "*").allowed());
+    assert!(!decide(&iam, &key.identity, &key.arn, "ecs:RunTask", "*").allowed());
+    // A longer MaxSessionDuration is capped.
+    iam_ok(
+        &iam,
+        "CreateRole",
+        json!({"RoleName": "long", "AssumeRolePolicyDocument": trust, "MaxSessionDuration": 43200}),
+    )
+    .await;
+    let long = format!("arn:aws:iam::{ACCOUNT}:role/long");
+    let session = iam.issue_service_session(&long, "ecs-tasks.amazonaws.com", task_id, 6 * 3600).await.unwrap();
+    assert_eq!(session.expiration - session.issued_at, 6 * 3600);
+    // A role ECS tasks may not assume, or none, gives no session.
+    let lambda = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}}"#;
+    iam_ok(&iam, "CreateRole", json!({"RoleName": "fn", "AssumeRolePolicyDocument": lambda})).await;
+    for role in [format!("arn:aws:iam::{ACCOUNT}:role/fn"), format!("arn:aws:iam::{ACCOUNT}:role/none")] {
+        let refused = iam.issue_service_session(&role, "ecs-tasks.amazonaws.com", task_id, 3600).await;
+        assert!(matches!(refused, Err(crate::ServiceSessionError::NotTrusted(_))), "{role}");
+    }
+}

@@ -10,6 +10,7 @@
 //! | `POST /agent/v1/registry-auth` (instance token) | fresh registry pull credentials ([`RegistryAuthResponse`]) |
 //! | `POST /agent/v1/agent-update` (instance token) | the progress of an in-place upgrade the stream asked for ([`AgentUpdateReport`]) |
 //! | `POST /agent/v1/secrets` (instance token) | the values of a task's container `secrets` when the agent starts it ([`TaskSecretsRequest`], [`TaskSecretsResponse`]); only for a task placed on that instance |
+//! | `POST /agent/v1/credentials` (instance token) | the task role's session credentials for a task placed on that instance ([`TaskCredentialsRequest`], [`TaskCredentialsResponse`]), at its start and again before they expire |
 //!
 //! # Credentials
 //! - The **join token** (one per server, `<data-dir>/join-token`) only creates *new* container instances.
@@ -150,6 +151,64 @@ pub struct TaskSecretsResponse {
 impl std::fmt::Debug for TaskSecretsResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskSecretsResponse").field("values", &self.values).field("failure", &self.failure).finish()
+    }
+}
+
+/// `POST /agent/v1/credentials`: the task role's credentials for a task placed on the asking instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCredentialsRequest {
+    /// The task's ARN.
+    pub task_arn: String,
+}
+
+/// The answer to `POST /agent/v1/credentials`: the role's session, or why the task cannot have one.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCredentialsResponse {
+    /// The session credentials (absent when `failure` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<RoleCredentials>,
+    /// The task's stopped reason when the role cannot be assumed (ECS's "unable to assume the role" wording).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl std::fmt::Debug for TaskCredentialsResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskCredentialsResponse")
+            .field("credentials", &self.credentials.as_ref().map(|c| &c.access_key_id))
+            .field("failure", &self.failure)
+            .finish()
+    }
+}
+
+/// A role's STS session credentials as the credentials endpoint hands them to a task's containers. Its `Debug`
+/// shows only the key id.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleCredentials {
+    /// `ASIA...`.
+    pub access_key_id: String,
+    /// The secret key.
+    pub secret_access_key: String,
+    /// The session token (`x-amz-security-token`).
+    pub session_token: String,
+    /// When they expire, epoch seconds.
+    pub expiration: i64,
+    /// When they were issued, epoch seconds (the agent refreshes them half-way to `expiration`).
+    pub issued_at: i64,
+    /// The role's ARN.
+    pub role_arn: String,
+}
+
+impl std::fmt::Debug for RoleCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .field("role_arn", &self.role_arn)
+            .finish_non_exhaustive()
     }
 }
 
@@ -385,6 +444,16 @@ pub struct TaskSpec {
     /// The task's network interface (`awsvpc` tasks only): the agent runs a pause container holding it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<TaskNetwork>,
+    /// The task's role (`taskRoleArn`, the override's if set): the agent asks for its credentials at the start
+    /// and serves them to the containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    /// The task's tags (the metadata endpoint's `/taskWithTags`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Its container instance's tags (the metadata endpoint's `/taskWithTags`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instance_tags: BTreeMap<String, String>,
 }
 
 /// The network interface of an `awsvpc` task, as the control plane allocated it at placement. The agent creates

@@ -103,7 +103,8 @@ pub const VOLUME_DRIVERS: &[&str] = &["local"];
 /// [`EXECUTION_ROLE_AWSLOGS`] the agent ships awslogs lines with its own instance token whatever the execution role
 /// (Berth evaluates no IAM policies yet, so the role grants nothing and denies nothing). With [`SECRETS_SSM_ENV`]
 /// and [`SECRETS_ASM_ENV`] the agent asks the server for a task's secret values when it starts the task. With
-/// [`TASK_ENI`] the agent runs `awsvpc` tasks in their own network namespace on the VPC's Docker networks.
+/// [`TASK_ENI`] the agent runs `awsvpc` tasks in their own network namespace on the VPC's Docker networks. With
+/// [`TASK_IAM_ROLE`] the agent serves each task its role's session credentials at 169.254.170.2.
 const SUPPORTED_NAMES: &[&str] = &[
     CONTAINER_HEALTH_CHECK,
     CONTAINER_ORDERING,
@@ -114,6 +115,7 @@ const SUPPORTED_NAMES: &[&str] = &[
     SECRETS_SSM_ENV,
     SECRETS_ASM_ENV,
     TASK_ENI,
+    TASK_IAM_ROLE,
 ];
 
 /// Every ECS capability attribute Berth's agents advertise (host reach aside: see [`crate::host_access`]).
@@ -157,11 +159,11 @@ mod tests {
             SECRETS_SSM_ENV,
             SECRETS_ASM_ENV,
             TASK_ENI,
+            TASK_IAM_ROLE,
         ] {
             assert!(all.iter().any(|a| a == name), "{name}");
         }
         for name in [
-            TASK_IAM_ROLE,
             "com.amazonaws.ecs.capability.logging-driver.awsfirelens",
             "com.amazonaws.ecs.capability.docker-remote-api.1.26",
             "ecs.capability.docker-plugin.rexray",

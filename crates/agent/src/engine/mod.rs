@@ -69,8 +69,8 @@ pub enum Msg {
         task_arn: String,
         /// The container's name.
         name: String,
-        /// Its state after the restart, or why it failed.
-        result: Result<Option<ContainerState>, String>,
+        /// Its state after the restart, or why it failed (boxed: the largest message by far).
+        result: Box<Result<Option<ContainerState>, String>>,
     },
     /// The server does not know these tasks (or knows them as STOPPED): stop and forget them.
     Unknown(Vec<String>),
@@ -119,6 +119,7 @@ pub struct Engine<R: ContainerRuntime> {
     metadata: Option<crate::metadata::Endpoint>,
     logs: Option<Arc<crate::logs::Shippers<R>>>,
     secrets: Option<worker::SecretsSource>,
+    credentials: Option<Arc<crate::credentials::TaskCredentials>>,
     failed_kept: cleanup::FailedKept,
 }
 
@@ -144,6 +145,7 @@ impl<R: ContainerRuntime> Engine<R> {
             metadata: None,
             logs: None,
             secrets: None,
+            credentials: None,
             failed_kept: cleanup::FailedKept::default(),
         }
     }
@@ -164,11 +166,20 @@ impl<R: ContainerRuntime> Engine<R> {
         self.secrets = Some(source);
     }
 
-    /// Drops a task from the engine (and from the metadata endpoint).
+    /// Serves the task role credentials of tasks started from now on through `credentials`.
+    pub fn set_credentials(&mut self, credentials: Arc<crate::credentials::TaskCredentials>) {
+        self.credentials = Some(credentials);
+    }
+
+    /// Drops a task from the engine (and from the metadata and credentials endpoints).
     fn forget(&mut self, arn: &str) {
         self.tasks.remove(arn);
         if let Some(m) = &self.metadata {
             m.directory.remove(arn);
+        }
+        if let Some(c) = self.credentials.clone() {
+            let arn = arn.to_string();
+            tokio::spawn(async move { c.forget(&arn).await });
         }
     }
 
@@ -230,7 +241,7 @@ impl<R: ContainerRuntime> Engine<R> {
             }
             Msg::Started { task_arn, outcome } => self.on_started(&task_arn, outcome),
             Msg::Stopped { task_arn, states } => self.on_stopped(&task_arn, states),
-            Msg::Restarted { task_arn, name, result } => self.on_restarted(&task_arn, &name, result),
+            Msg::Restarted { task_arn, name, result } => self.on_restarted(&task_arn, &name, *result),
             Msg::Unknown(arns) => {
                 for arn in arns {
                     self.forget_or_stop(&arn, "The task is not known to the server");
@@ -383,6 +394,7 @@ impl<R: ContainerRuntime> Engine<R> {
             metadata: self.metadata.clone(),
             logs: self.logs.clone(),
             secrets: self.secrets.clone(),
+            credentials: self.credentials.clone(),
             host_access: self.config.host_access.clone(),
             on_activating: Box::new(move |pull_started_at, pull_stopped_at| {
                 let _ =
@@ -470,8 +482,13 @@ impl<R: ContainerRuntime> Engine<R> {
             .get(arn)
             .is_some_and(|t| t.spec.as_ref().is_none_or(|s| s.network.is_some()))
             .then(|| arn.to_string());
+        let credentials = self.credentials.clone();
         tokio::spawn(async move {
             let states = stop_containers(runtime, to_stop, pause_of).await;
+            // Its containers are gone: so are its credentials and their NAT rules.
+            if let Some(c) = credentials {
+                c.forget(&task_arn).await;
+            }
             let _ = tx.send(Msg::Stopped { task_arn, states });
         });
     }
@@ -619,7 +636,7 @@ impl<R: ContainerRuntime> Engine<R> {
                         },
                         None => Err("the container has no id".into()),
                     };
-                    let _ = tx.send(Msg::Restarted { task_arn, name, result });
+                    let _ = tx.send(Msg::Restarted { task_arn, name, result: Box::new(result) });
                 });
             }
             self.publish(arn);

@@ -108,6 +108,8 @@ pub struct StartJob<R> {
     pub logs: Option<Arc<crate::logs::Shippers<R>>>,
     /// Where the values of container `secrets` come from.
     pub secrets: Option<SecretsSource>,
+    /// The task role credentials the agent serves, when it serves them.
+    pub credentials: Option<Arc<crate::credentials::TaskCredentials>>,
     /// What this agent lets tasks reach on the host.
     pub host_access: berth_model::host_access::HostAccess,
     /// Called once the images are ready (the task is ACTIVATING), with the pull times.
@@ -334,6 +336,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         metadata,
         logs,
         secrets,
+        credentials,
         host_access,
         on_activating,
     } = job;
@@ -367,6 +370,24 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         fail(&mut out, "TaskFailedToStart", format!("CannotCreateContainerError: {why}"));
         return out;
     }
+    // The task role's credentials first: a role that cannot be assumed fails the task before anything else.
+    let role_env = if to_create.is_empty() || task.task_role_arn.as_deref().is_none_or(str::is_empty) {
+        Vec::new()
+    } else {
+        let prepared = match &credentials {
+            Some(c) => c.prepare(&task).await,
+            None => Err("ResourceInitializationError: unable to get the task role's credentials: this agent serves \
+                         no credentials endpoint"
+                .to_string()),
+        };
+        match prepared {
+            Ok(env) => env,
+            Err(reason) => {
+                fail(&mut out, "TaskFailedToStart", reason);
+                return out;
+            }
+        }
+    };
     // Secrets before images, as ECS's agent: a value that cannot be read fails the task before anything is pulled.
     let secret_env = if to_create.is_empty() {
         super::task_secrets::SecretEnv::default()
@@ -428,6 +449,13 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             );
             return out;
         }
+        // Its containers reach the credentials endpoint from the task's address.
+        if let (Some(c), Ok(address)) = (&credentials, network.address.parse())
+            && let Err(reason) = c.route(&task.task_arn, address).await
+        {
+            fail(&mut out, "TaskFailedToStart", reason);
+            return out;
+        }
     }
 
     // 2. Create what does not exist yet.
@@ -438,6 +466,10 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         let name = c.definition.name.clone().unwrap_or_default();
         let mut spec = container_spec(&task, c, &instance_arn);
         secret_env.inject(&name, &mut spec.env);
+        for (key, value) in &role_env {
+            spec.env.retain(|(k, _)| k != key);
+            spec.env.push((key.clone(), value.clone()));
+        }
         if let Some(endpoint) = &metadata {
             // As ECS's agent does; the task's own `environment` wins where it sets the same names.
             for (key, value) in [
@@ -512,6 +544,13 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
                 if let Some(shipping) = shipping {
                     shipping.started();
                 }
+                // A bridge container's address exists once it started: its calls to 169.254.170.2 go to this agent.
+                if let Some(c) = credentials.as_ref().filter(|_| task.network.is_none() && !role_env.is_empty())
+                    && let Err(reason) = route_container(&*runtime, c, &task.task_arn, &id).await
+                {
+                    fail(&mut out, "TaskFailedToStart", reason);
+                    break;
+                }
             }
             Err(error) => {
                 let mut track = ContainerTrack::pending();
@@ -544,6 +583,20 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
     }
     tracing::debug!(target: "berth_timing", task = %task.task_arn, step = %"observed");
     out
+}
+
+/// Lets a started container's addresses call for its task's credentials.
+async fn route_container<R: ContainerRuntime>(
+    runtime: &R,
+    credentials: &crate::credentials::TaskCredentials,
+    task_arn: &str,
+    id: &str,
+) -> Result<(), String> {
+    let state = runtime.inspect_container(id).await.map_err(|e| e.to_string())?;
+    for address in state.map(|s| s.addresses).unwrap_or_default() {
+        credentials.route(task_arn, address).await?;
+    }
+    Ok(())
 }
 
 /// Stops the given containers wave by wave (see `stop_waves`); those of one wave concurrently, each with its

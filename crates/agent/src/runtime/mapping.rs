@@ -325,12 +325,27 @@ pub(super) fn container_state(resp: ContainerInspectResponse) -> ContainerState 
         started_at: state.started_at.as_deref().and_then(parse_timestamp),
         finished_at: state.finished_at.as_deref().and_then(parse_timestamp),
         health,
+        addresses: resp.network_settings.as_ref().map(addresses).unwrap_or_default(),
         ports: resp.network_settings.and_then(|n| n.ports).map(|p| port_bindings(&p)).unwrap_or_default(),
         restart_count: resp.restart_count.and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
         labels: config.labels.unwrap_or_default().into_iter().collect(),
         pid: state.pid.filter(|p| *p > 0 && running).and_then(|p| u32::try_from(p).ok()),
         log_path: resp.log_path.filter(|p| !p.is_empty()),
     }
+}
+
+/// A container's IPv4 and IPv6 addresses on its networks.
+fn addresses(settings: &bollard::models::NetworkSettings) -> Vec<std::net::IpAddr> {
+    let mut out: Vec<std::net::IpAddr> = Vec::new();
+    let networks = settings.networks.iter().flat_map(|n| n.values());
+    for text in networks.flat_map(|e| [e.ip_address.as_deref(), e.global_ipv6_address.as_deref()]).flatten() {
+        if let Ok(ip) = text.parse()
+            && !out.contains(&ip)
+        {
+            out.push(ip);
+        }
+    }
+    out
 }
 
 /// A listed container.

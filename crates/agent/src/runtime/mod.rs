@@ -414,6 +414,8 @@ pub struct ContainerState {
     pub pid: Option<u32>,
     /// The file the engine writes the container's log to (json-file), when it keeps one.
     pub log_path: Option<String>,
+    /// Its addresses on the engine's networks (none for host mode or a container joined to another's namespace).
+    pub addresses: Vec<std::net::IpAddr>,
 }
 
 /// A container as listed.

@@ -107,10 +107,60 @@ pub(super) async fn assume_role(iam: &Iam, req: wire::AssumeRoleRequest, caller:
     if !allowed {
         return Err(denied());
     }
+    let session = new_session(iam, &role.name, &req.role_session_name, duration).await?;
+    Ok(json!({
+        "Credentials": {
+            "AccessKeyId": session.access_key_id, "SecretAccessKey": session.secret_access_key,
+            "SessionToken": session.session_token, "Expiration": session.expiration as f64,
+        },
+        "AssumedRoleUser": {
+            "AssumedRoleId": format!("{}:{}", role.id, req.role_session_name),
+            "Arn": session.arn,
+        },
+        "PackedPolicySize": 0,
+    }))
+}
+
+/// A role session STS issued: what AssumeRole answers, and what the task credentials endpoint serves.
+#[derive(Clone)]
+pub struct IssuedSession {
+    /// `ASIA...`.
+    pub access_key_id: String,
+    /// The secret key.
+    pub secret_access_key: String,
+    /// The session token.
+    pub session_token: String,
+    /// When it expires, epoch seconds.
+    pub expiration: i64,
+    /// When it was issued, epoch seconds.
+    pub issued_at: i64,
+    /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
+    pub arn: String,
+}
+
+impl std::fmt::Debug for IssuedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedSession")
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .field("arn", &self.arn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates a session of role `role` (by name) named `session_name` for `duration` seconds: a new `ASIA` key, its
+/// sealed secret and the token's hash in the store (dropping expired sessions on the way).
+pub(crate) async fn new_session(
+    iam: &Iam,
+    role: &str,
+    session_name: &str,
+    duration: i64,
+) -> Result<IssuedSession, IamError> {
     let id = new_id("ASIA");
     let secret = new_secret(40);
     let token = format!("IQoJb3JpZ2luX2Vj{}", new_secret(300).replace(['+', '/'], "A"));
-    let expires = iam.now() + duration;
+    let issued_at = iam.now();
+    let expires = issued_at + duration;
     let sealed = iam
         .sealer
         .seal(&seal_context("session", &id), secret.as_bytes())
@@ -121,20 +171,18 @@ pub(super) async fn assume_role(iam: &Iam, req: wire::AssumeRoleRequest, caller:
         id: id.clone(),
         secret_sealed: sealed,
         token_sha256: token_sha256(&token),
-        role: role.name.clone(),
-        session_name: req.role_session_name.clone(),
+        role: role.to_string(),
+        session_name: session_name.to_string(),
         expires,
     };
-    let out = json!({
-        "Credentials": {
-            "AccessKeyId": id, "SecretAccessKey": secret, "SessionToken": token, "Expiration": expires as f64,
-        },
-        "AssumedRoleUser": {
-            "AssumedRoleId": format!("{}:{}", role.id, req.role_session_name),
-            "Arn": iam.session_arn(&role.name, &req.role_session_name),
-        },
-        "PackedPolicySize": 0,
-    });
+    let issued = IssuedSession {
+        access_key_id: id.clone(),
+        secret_access_key: secret.clone(),
+        session_token: token,
+        expiration: expires,
+        issued_at,
+        arn: iam.session_arn(role, session_name),
+    };
     let _w = iam.writes.lock().await;
     // Expired sessions are dropped on the way.
     let now = iam.now();
@@ -151,5 +199,43 @@ pub(super) async fn assume_role(iam: &Iam, req: wire::AssumeRoleRequest, caller:
         s.sessions.insert(id, SessionEntry { record, secret });
     })
     .await?;
-    Ok(out)
+    Ok(issued)
+}
+
+/// Why a service could not get a role's session.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceSessionError {
+    /// The role does not exist, or its trust policy does not let the service assume it.
+    #[error("{0}")]
+    NotTrusted(String),
+    /// IAM could not write the session.
+    #[error(transparent)]
+    Iam(#[from] IamError),
+}
+
+impl Iam {
+    /// A session of the role `role_arn` for the AWS service `service` (e.g. `ecs-tasks.amazonaws.com` for a task
+    /// role), named `session_name`, lasting the role's `MaxSessionDuration` but at most `max_seconds`. The role's
+    /// trust policy must let the service assume it.
+    pub async fn issue_service_session(
+        &self,
+        role_arn: &str,
+        service: &str,
+        session_name: &str,
+        max_seconds: i64,
+    ) -> Result<IssuedSession, ServiceSessionError> {
+        self.service_may_assume(role_arn, service).map_err(ServiceSessionError::NotTrusted)?;
+        let (name, max) = {
+            let state = self.read();
+            let role = state
+                .roles
+                .values()
+                .find(|r| r.arn == role_arn)
+                .ok_or_else(|| ServiceSessionError::NotTrusted(format!("Role {role_arn} does not exist")))?;
+            (role.name.clone(), role.max_session_seconds)
+        };
+        check_session_name(session_name)?;
+        let duration = max.min(max_seconds).max(self.config.quotas.min_session_seconds);
+        Ok(new_session(self, &name, session_name, duration).await?)
+    }
 }
