@@ -78,6 +78,17 @@ fn sleeping(mut td: Value) -> Value {
     td
 }
 
+/// The workload image has no shell: an init container's command exits at once instead (`sleep 1`, exit code 0),
+/// so the containers depending on its SUCCESS start.
+fn init_exits(mut td: Value) -> Value {
+    for c in td["containerDefinitions"].as_array_mut().unwrap() {
+        if c.get("command").is_some() {
+            c["command"] = json!(["sleep", "1"]);
+        }
+    }
+    td
+}
+
 /// This machine's containers may not raise `nofile` past 1024 (runc: "error setting rlimit type 7"), so a shape
 /// asking for more gets 1024; and it has 2 cores, which two copies of a 1-vCPU task would hold until they stop, so
 /// the task size shrinks to a quarter vCPU.
@@ -130,9 +141,10 @@ fn shapes() -> Vec<(Value, Outcome)> {
         (f!("efs-volume"), Refused),
         (f!("env-files-and-labels"), Refused),
         (f!("fargate-web-secrets"), Refused),
-        (f!("fargate-web"), Refused),
+        // FARGATE definitions run with launchType FARGATE on the local agent (it serves both launch types).
+        (workload_health(within_host_limits(f!("fargate-web"))), Runs),
         (f!("firelens-style"), Refused),
-        (f!("init-container"), Refused),
+        (init_exits(f!("init-container")), Runs),
         (sleeping(f!("linux-parameters")), Runs),
         (f!("multi-port-udp"), Runs),
         (within_host_limits(sleeping(f!("one-off-job"))), Runs),
@@ -242,6 +254,11 @@ async fn run(client: &Client, arn: &str) -> Run {
     let described = client.describe_task_definition().task_definition(arn).send().await.unwrap();
     let awsvpc =
         described.task_definition().and_then(|t| t.network_mode()) == Some(&aws_sdk_ecs::types::NetworkMode::Awsvpc);
+    // A definition that requires FARGATE runs as a user runs it: with the FARGATE launch type.
+    let fargate = described
+        .task_definition()
+        .is_some_and(|t| t.requires_compatibilities().contains(&aws_sdk_ecs::types::Compatibility::Fargate));
+    let launch_type = fargate.then_some(aws_sdk_ecs::types::LaunchType::Fargate);
     let network = awsvpc.then(|| {
         let vpc = aws_sdk_ecs::types::AwsVpcConfiguration::builder()
             .subnets("subnet-0be7f00000000000a")
@@ -250,7 +267,14 @@ async fn run(client: &Client, arn: &str) -> Run {
             .unwrap();
         aws_sdk_ecs::types::NetworkConfiguration::builder().awsvpc_configuration(vpc).build()
     });
-    match client.run_task().task_definition(arn).set_network_configuration(network).send().await {
+    match client
+        .run_task()
+        .task_definition(arn)
+        .set_launch_type(launch_type)
+        .set_network_configuration(network)
+        .send()
+        .await
+    {
         Ok(out) => match out.failures().first() {
             Some(f) => Run::Failure(format!("{} {}", f.reason().unwrap_or_default(), f.detail().unwrap_or_default())),
             None => Run::Task(out.tasks()[0].task_arn().unwrap().to_string()),
@@ -381,7 +405,7 @@ async fn described_task_definitions_register_again_and_run_the_same() {
             (Run::Refused(a), _, _) => panic!("{family}: expected {outcome:?}, refused: {a}"),
         }
     }
-    assert_eq!(ran, 10, "every runnable shape ran twice");
+    assert_eq!(ran, 12, "every runnable shape ran twice");
     // The containers go with the Berth; their Docker volumes outlive it (the agent removes a task's volumes only
     // after its cleanup wait), so remove the ones this test made.
     drop(client);
