@@ -343,6 +343,32 @@ async fn fargate_definitions_and_launches_are_refused_as_ecs_refuses_them() {
         &["run-task", "--task-definition", "fg-bad", "--launch-type", "FARGATE", "--network-configuration", SUBNETS],
     );
     assert_eq!(empty["failures"][0]["reason"], CAPACITY_UNAVAILABLE, "{empty}");
+    // A service says so in its events, as Fargate services do.
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "create-service",
+            "--service-name",
+            "no-capacity",
+            "--task-definition",
+            "fg-bad",
+            "--desired-count",
+            "1",
+            "--launch-type",
+            "FARGATE",
+            "--network-configuration",
+            SUBNETS,
+        ],
+    );
+    let client = ecs_client(&berth);
+    let expected = format!("(service no-capacity) was unable to place a task. Reason: {CAPACITY_UNAVAILABLE}.");
+    wait_for("the capacity event", Duration::from_secs(60), || async {
+        let service = describe_service(&client, "default", "no-capacity").await;
+        events(&service).contains(&expected).then_some(())
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

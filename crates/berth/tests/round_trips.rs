@@ -98,7 +98,8 @@ fn within_host_limits(mut td: Value) -> Value {
         td["memory"] = json!("512");
     }
     for c in td["containerDefinitions"].as_array_mut().unwrap() {
-        for u in c["ulimits"].as_array_mut().into_iter().flatten() {
+        // `get_mut`: indexing would add `"ulimits": null` to a container without any.
+        for u in c.get_mut("ulimits").and_then(Value::as_array_mut).into_iter().flatten() {
             if u["name"] == "nofile" {
                 u["softLimit"] = json!(1024);
                 u["hardLimit"] = json!(1024);

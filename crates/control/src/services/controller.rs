@@ -222,7 +222,13 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     }
                     None => String::new(),
                 };
-                let message = format!("{UNABLE_TO_PLACE}{closest}{TROUBLESHOOTING}");
+                let capacity = crate::tasks::fargate::CAPACITY_UNAVAILABLE;
+                let message = if failures.iter().any(|f| f.reason.as_deref() == Some(capacity)) {
+                    // Fargate's own event: no container instance is the user's to name.
+                    format!("was unable to place a task. Reason: {capacity}.")
+                } else {
+                    format!("{UNABLE_TO_PLACE}{closest}{TROUBLESHOOTING}")
+                };
                 if should_repeat(&env, &record, &message) {
                     env.push_event(&mut record, message);
                     changed = true;
