@@ -430,6 +430,18 @@ async fn a_pool_of_fargate_agents_belongs_to_no_cluster_and_spreads_across_zones
     assert_eq!(instances["containerInstanceArns"], json!([]));
     let clusters = aws_ok(&berth, "ecs", &["list-clusters"]);
     assert!(!clusters.to_string().contains("fargate"), "{clusters}");
+    // An ARM64 task on this x86 pool: the same answer, the detail saying why.
+    let mut arm = fargate_definition("fg-arm", &image, "256", "512");
+    arm["runtimePlatform"]["cpuArchitecture"] = json!("ARM64");
+    register(&berth, &arm).unwrap();
+    let arm_run = aws_ok(
+        &berth,
+        "ecs",
+        &["run-task", "--task-definition", "fg-arm", "--launch-type", "FARGATE", "--network-configuration", SUBNETS],
+    );
+    assert_eq!(arm_run["failures"][0]["reason"], CAPACITY_UNAVAILABLE, "{arm_run}");
+    let detail = arm_run["failures"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("cpu architecture ARM64") && detail.contains("MemberOf"), "{detail}");
     // The pool is full: a third task of the same size fits in neither zone (1024 units each, 512 taken).
     let full = aws_ok(
         &berth,
@@ -448,4 +460,14 @@ async fn a_pool_of_fargate_agents_belongs_to_no_cluster_and_spreads_across_zones
     );
     assert_eq!(full["tasks"].as_array().unwrap().len(), 2, "{full}");
     assert_eq!(full["failures"][0]["reason"], CAPACITY_UNAVAILABLE, "{full}");
+    // A Fargate service takes a new platform version and count as ECS does.
+    let updated = aws_ok(
+        &berth,
+        "ecs",
+        &["update-service", "--service", "pool-svc", "--platform-version", "LATEST", "--desired-count", "1"],
+    );
+    assert_eq!(updated["service"]["platformVersion"], "1.4.0");
+    assert_eq!(updated["service"]["desiredCount"], 1);
+    let err = aws_err(&berth, "ecs", &["update-service", "--service", "pool-svc", "--platform-version", "1.2.0"]);
+    assert!(err.contains("UnsupportedFeatureException"), "{err}");
 }

@@ -65,18 +65,33 @@ pub fn architecture_constraint(definition: &TaskDefinition) -> Option<PlacementC
 }
 
 /// What a Fargate placement that left tasks unplaced answers: ECS's one reason, with the pool's own reasons (which
-/// no Fargate user would see) summed up in the detail.
-pub fn capacity_failures(failures: Vec<Failure>, short: bool) -> Vec<Failure> {
+/// no Fargate user would see) summed up in the detail, naming the definition's CPU architecture when it has one.
+pub fn capacity_failures(failures: Vec<Failure>, short: bool, definition: &TaskDefinition) -> Vec<Failure> {
     if !short {
         return Vec::new();
     }
-    let mut reasons: Vec<String> = failures.iter().filter_map(|f| f.reason.clone()).collect();
+    let mut reasons: Vec<String> = failures
+        .iter()
+        .filter_map(|f| {
+            let reason = f.reason.clone()?;
+            Some(match &f.detail {
+                Some(detail) => format!("{reason} ({detail})"),
+                None => reason,
+            })
+        })
+        .collect();
     reasons.sort();
     reasons.dedup();
+    let architecture = definition
+        .runtime_platform
+        .as_ref()
+        .and_then(|p| p.cpu_architecture)
+        .map(|a| format!(" of cpu architecture {a}"))
+        .unwrap_or_default();
     let detail = if reasons.is_empty() {
         "no container instance serves Fargate capacity (berth agent --capacity fargate)".to_string()
     } else {
-        format!("no Fargate capacity fits the task: {}", reasons.join(", "))
+        format!("no Fargate capacity{architecture} fits the task: {}", reasons.join(", "))
     };
     vec![Failure { arn: None, reason: Some(CAPACITY_UNAVAILABLE.to_string()), detail: Some(detail) }]
 }

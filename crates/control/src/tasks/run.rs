@@ -466,7 +466,11 @@ impl Control {
                         None if p.launch.is_fargate() => {
                             let (placed, failures, _, chosen, ticket) =
                                 self.place_live(state, super::fargate::POOL, &demand, &needs, count)?;
-                            let failures = super::fargate::capacity_failures(failures, placed.len() < count);
+                            let failures = super::fargate::capacity_failures(
+                                failures,
+                                placed.len() < count,
+                                &p.td.record.task_definition,
+                            );
                             (placed, failures, None, chosen, ticket)
                         }
                         None => self.place_live(state, cluster, &demand, &needs, count)?,
