@@ -343,6 +343,28 @@ async fn fargate_definitions_and_launches_are_refused_as_ecs_refuses_them() {
         &["run-task", "--task-definition", "fg-bad", "--launch-type", "FARGATE", "--network-configuration", SUBNETS],
     );
     assert_eq!(empty["failures"][0]["reason"], CAPACITY_UNAVAILABLE, "{empty}");
+    // A cluster's default strategy applies when a request names neither a launch type nor a strategy.
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "create-cluster",
+            "--cluster-name",
+            "dflt",
+            "--capacity-providers",
+            "FARGATE",
+            "--default-capacity-provider-strategy",
+            "capacityProvider=FARGATE,weight=1",
+        ],
+    );
+    let by_default = aws_ok(
+        &berth,
+        "ecs",
+        &["run-task", "--cluster", "dflt", "--task-definition", "fg-bad", "--network-configuration", SUBNETS],
+    );
+    assert_eq!(by_default["failures"][0]["reason"], CAPACITY_UNAVAILABLE, "{by_default}");
+    let err = run(&["--cluster", "dflt", "--task-definition", "ec2-only"]);
+    assert!(err.contains("Task definition does not support launch_type FARGATE."), "{err}");
     // A service says so in its events, as Fargate services do.
     aws_ok(
         &berth,

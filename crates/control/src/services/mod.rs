@@ -616,7 +616,10 @@ impl Control {
                 let fargate_service = record.launch_type == Some(TaskLaunchType::Fargate);
                 let given = req.capacity_provider_strategy.as_deref().filter(|s| !s.is_empty());
                 let launch = LaunchOptions {
-                    launch_type: (fargate_service && given.is_none()).then_some(LaunchType::Fargate),
+                    // Without a new strategy the service keeps its launch type (never the cluster's default).
+                    launch_type: given.is_none().then(|| {
+                        record.launch_type.and_then(TaskLaunchType::to_wire).unwrap_or(LaunchType::Ec2)
+                    }),
                     capacity_provider_strategy: given,
                     platform_version: req.platform_version.as_deref(),
                     volume_configurations: req.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()),
