@@ -42,6 +42,7 @@ pub mod resources;
 pub mod runtime;
 pub mod self_update;
 pub mod session;
+pub mod task_cgroup;
 pub mod usage;
 
 use berth_model::agent::{AgentVersion, RegisterRequest, ReportRequest, StreamMessage};
@@ -126,6 +127,8 @@ pub struct AgentConfig {
     pub self_update: Option<self_update::SelfUpdate>,
     /// TEST ONLY: the version to report instead of [`AGENT_VERSION`] (`berth agent --test-report-agent-version`).
     pub reported_version: Option<String>,
+    /// What the agent serves (`--capacity`): EC2 tasks of its cluster, Fargate tasks of any cluster, or both.
+    pub capacity: Vec<berth_model::agent::Capacity>,
 }
 
 /// How often the agent re-inspects its containers to catch events it missed.
@@ -185,6 +188,7 @@ impl Shared {
                 &c.engine.host_access,
             ),
             self_update: c.self_update.is_some(),
+            capacity: c.capacity.clone(),
             version: AgentVersion {
                 agent_version: c.reported_version.clone().unwrap_or_else(|| AGENT_VERSION.to_string()),
                 agent_hash: option_env!("BERTH_GIT_HASH").unwrap_or("dev").to_string(),
@@ -237,6 +241,14 @@ pub async fn run<R: ContainerRuntime>(
             Err(error) => tracing::warn!(%ip, %error, "no task metadata endpoint: cannot listen on the bridge gateway"),
         },
         None => tracing::warn!("no task metadata endpoint: the engine has no bridge network"),
+    }
+    // FARGATE tasks get a task-level cgroup as Docker's `CgroupParent`, which needs the cgroupfs driver's paths.
+    if shared.info.cgroup_driver.as_deref() == Some("systemd") {
+        tracing::warn!(
+            "Docker uses the systemd cgroup driver: FARGATE tasks get no task-level cgroup (container limits only)"
+        );
+    } else {
+        engine.set_task_cgroups(task_cgroup::host());
     }
     engine.adopt().await?;
     let session = shared.session.clone();

@@ -307,7 +307,7 @@ pub fn task_json(spec: &TaskSpec, report: &TaskReport, availability_zone: &str) 
         "KnownStatus": report.last_status,
         "Containers": containers,
         "AvailabilityZone": availability_zone,
-        "LaunchType": "EC2",
+        "LaunchType": spec.launch_type.as_deref().unwrap_or("EC2"),
     });
     let mut limits = serde_json::Map::new();
     if let Some(cpu) = spec.cpu {
@@ -398,6 +398,9 @@ mod tests {
         assert_eq!(app["Ports"][0]["HostPort"], 32768);
         assert_eq!(app["Health"]["status"], "HEALTHY");
         assert_eq!(app["Labels"][convert::LABEL_TASK_ARN], spec().task_arn);
+        assert_eq!(task["LaunchType"], "EC2");
+        let fargate = TaskSpec { launch_type: Some("FARGATE".into()), ..spec() };
+        assert_eq!(task_json(&fargate, &report(), "us-east-1a")["LaunchType"], "FARGATE");
     }
 
     #[tokio::test]

@@ -105,7 +105,7 @@ async fn invalid_task_definitions_are_refused_with_ecs_messages() {
             .send()
             .await,
         "ClientException",
-        "Fargate only supports network mode 'awsvpc'.",
+        "Fargate only supports network mode \u{2018}awsvpc\u{2019}.",
     );
     assert_error(
         register("fargatesize")
@@ -117,7 +117,7 @@ async fn invalid_task_definitions_are_refused_with_ecs_messages() {
             .send()
             .await,
         "ClientException",
-        "No Fargate configuration exists for given values: 256 CPU, 4096 memory.",
+        "No Fargate configuration exists for given values: 256 CPU, 4096 memory",
     );
     assert_error(
         register("health")
@@ -193,8 +193,8 @@ async fn invalid_calls_on_clusters_tasks_and_instances() {
     );
     assert_error(
         client.run_task().task_definition("web").launch_type(LaunchType::Fargate).send().await,
-        "UnsupportedFeatureException",
-        "FARGATE",
+        "InvalidParameterException",
+        "Task definition does not support launch_type FARGATE.",
     );
     assert_error(
         // Printable characters are accepted as ECS accepts them (docs/COMPATIBILITY.md); control characters are not.

@@ -78,6 +78,17 @@ fn sleeping(mut td: Value) -> Value {
     td
 }
 
+/// The workload image has no shell: an init container's command exits at once instead (`sleep 1`, exit code 0),
+/// so the containers depending on its SUCCESS start.
+fn init_exits(mut td: Value) -> Value {
+    for c in td["containerDefinitions"].as_array_mut().unwrap() {
+        if c.get("command").is_some() {
+            c["command"] = json!(["sleep", "1"]);
+        }
+    }
+    td
+}
+
 /// This machine's containers may not raise `nofile` past 1024 (runc: "error setting rlimit type 7"), so a shape
 /// asking for more gets 1024; and it has 2 cores, which two copies of a 1-vCPU task would hold until they stop, so
 /// the task size shrinks to a quarter vCPU.
@@ -87,7 +98,8 @@ fn within_host_limits(mut td: Value) -> Value {
         td["memory"] = json!("512");
     }
     for c in td["containerDefinitions"].as_array_mut().unwrap() {
-        for u in c["ulimits"].as_array_mut().into_iter().flatten() {
+        // `get_mut`: indexing would add `"ulimits": null` to a container without any.
+        for u in c.get_mut("ulimits").and_then(Value::as_array_mut).into_iter().flatten() {
             if u["name"] == "nofile" {
                 u["softLimit"] = json!(1024);
                 u["hardLimit"] = json!(1024);
@@ -130,9 +142,10 @@ fn shapes() -> Vec<(Value, Outcome)> {
         (f!("efs-volume"), Refused),
         (f!("env-files-and-labels"), Refused),
         (f!("fargate-web-secrets"), Refused),
-        (f!("fargate-web"), Refused),
+        // FARGATE definitions run with launchType FARGATE on the local agent (it serves both launch types).
+        (workload_health(within_host_limits(f!("fargate-web"))), Runs),
         (f!("firelens-style"), Refused),
-        (f!("init-container"), Refused),
+        (init_exits(f!("init-container")), Runs),
         (sleeping(f!("linux-parameters")), Runs),
         (f!("multi-port-udp"), Runs),
         (within_host_limits(sleeping(f!("one-off-job"))), Runs),
@@ -261,6 +274,11 @@ async fn run(client: &Client, arn: &str) -> Run {
     let described = client.describe_task_definition().task_definition(arn).send().await.unwrap();
     let awsvpc =
         described.task_definition().and_then(|t| t.network_mode()) == Some(&aws_sdk_ecs::types::NetworkMode::Awsvpc);
+    // A definition that requires FARGATE runs as a user runs it: with the FARGATE launch type.
+    let fargate = described
+        .task_definition()
+        .is_some_and(|t| t.requires_compatibilities().contains(&aws_sdk_ecs::types::Compatibility::Fargate));
+    let launch_type = fargate.then_some(aws_sdk_ecs::types::LaunchType::Fargate);
     let network = awsvpc.then(|| {
         let vpc = aws_sdk_ecs::types::AwsVpcConfiguration::builder()
             .subnets("subnet-0be7f00000000000a")
@@ -269,7 +287,14 @@ async fn run(client: &Client, arn: &str) -> Run {
             .unwrap();
         aws_sdk_ecs::types::NetworkConfiguration::builder().awsvpc_configuration(vpc).build()
     });
-    match client.run_task().task_definition(arn).set_network_configuration(network).send().await {
+    match client
+        .run_task()
+        .task_definition(arn)
+        .set_launch_type(launch_type)
+        .set_network_configuration(network)
+        .send()
+        .await
+    {
         Ok(out) => match out.failures().first() {
             Some(f) => Run::Failure(format!("{} {}", f.reason().unwrap_or_default(), f.detail().unwrap_or_default())),
             None => Run::Task(out.tasks()[0].task_arn().unwrap().to_string()),
@@ -368,7 +393,7 @@ async fn described_task_definitions_register_again_and_run_the_same() {
     );
     aws_cli(&berth, &["ssm", "put-parameter", "--name", "/rt/token", "--type", "SecureString", "--value", "rt-token"]);
     let runnable = shapes().iter().filter(|(_, o)| *o == Outcome::Runs).count();
-    assert!(runnable >= 12, "the runnable shapes are still there: {runnable}");
+    assert!(runnable >= 15, "the runnable shapes are still there: {runnable}");
     cli(&berth, &["iam", "create-role", "--role-name", "rt-app", "--assume-role-policy-document", trust]);
     for (shape, outcome) in shapes() {
         // The shapes name the account 000000000000 (or ACCOUNT in a role); each test Berth has its own.

@@ -10,7 +10,7 @@ use crate::tasks::{advance_status, stop_record, task_health};
 use crate::{Control, ControlError, EcsException, Result, encode};
 use berth_model::Timestamp;
 use berth_model::agent::{
-    DesiredState, RegisterRequest, RegisterResponse, ReportRequest, ReportResponse, TaskReport, TaskSpec,
+    Capacity, DesiredState, RegisterRequest, RegisterResponse, ReportRequest, ReportResponse, TaskReport, TaskSpec,
 };
 use berth_model::clock::Clock;
 use berth_model::ecs::{Attribute, VersionInfo};
@@ -108,6 +108,7 @@ fn task_spec(record: &TaskRecord) -> TaskSpec {
         task_role_arn: None,
         tags: tag_map(&record.tags),
         instance_tags: BTreeMap::new(),
+        launch_type: record.launch_type.map(|l| l.as_str().to_string()),
     }
 }
 
@@ -185,7 +186,11 @@ impl Control {
         req: RegisterRequest,
         join_token_valid: bool,
     ) -> Result<RegisterResponse> {
-        let cluster = self.cluster_name(Some(&req.cluster))?;
+        let fargate = req.capacity.contains(&Capacity::Fargate);
+        let ec2 = req.capacity.is_empty() || req.capacity.contains(&Capacity::Ec2);
+        // An agent serving only Fargate joins no cluster: its instance is in the hidden pool.
+        let cluster =
+            if ec2 { self.cluster_name(Some(&req.cluster))? } else { crate::tasks::fargate::POOL.to_string() };
         if req.resources.cpu <= 0 || req.resources.memory_mib <= 0 {
             return Err(ControlError::invalid("An agent must offer positive CPU and memory."));
         }
@@ -246,6 +251,7 @@ impl Control {
                     tags,
                 );
                 record.self_update = req.self_update;
+                record.fargate = fargate;
                 crate::agent_update::settle_on_register(&mut record, &req.version.agent_version);
                 let issued = match admission {
                     Admission::Rejoin => None,
@@ -336,8 +342,19 @@ impl Control {
                 spec
             })
             .collect();
-        // A task whose record is quarantined may be on this instance: its containers must keep running.
-        let keep = state.quarantined_task_ids(cluster).map(|id| self.arn(&format!("task/{cluster}/{id}"))).collect();
+        // A task whose record is quarantined may be on this instance: its containers must keep running. An instance
+        // serving Fargate may run tasks of any cluster.
+        let fargate =
+            state.instances.get(&(cluster.to_string(), instance_id.to_string())).is_some_and(|v| v.record.fargate);
+        let keep = if fargate {
+            state
+                .quarantined_under(keys::TASKS)
+                .filter_map(|q| q.key.strip_prefix(keys::TASKS))
+                .map(|path| self.arn(&format!("task/{path}")))
+                .collect()
+        } else {
+            state.quarantined_task_ids(cluster).map(|id| self.arn(&format!("task/{cluster}/{id}"))).collect()
+        };
         DesiredState { revision: state.revision, tasks, keep }
     }
 
@@ -378,10 +395,11 @@ impl Control {
             req.usage
                 .into_iter()
                 .filter(|u| {
-                    let id = u.task_arn.rsplit('/').next().unwrap_or_default();
+                    // A Fargate task may be of another cluster than its instance: its key is its ARN's.
+                    let Ok(key) = crate::tasks::stop::parse_task_ref(cluster, &u.task_arn) else { return false };
                     state
                         .tasks
-                        .get(&(cluster.to_string(), id.to_string()))
+                        .get(&key)
                         .is_some_and(|t| t.record.instance_id == instance_id && t.record.arn == u.task_arn)
                 })
                 .collect()
@@ -420,10 +438,13 @@ impl Control {
         let mut unknown = Vec::new();
         let mut updates = InstanceUpdates::new();
         for report in reports {
-            let id = report.task_arn.rsplit('/').next().unwrap_or_default();
-            let key = (cluster.to_string(), id.to_string());
+            // The task's own cluster, from its ARN (a Fargate task's instance may be in another one).
+            let Ok(key) = crate::tasks::stop::parse_task_ref(cluster, &report.task_arn) else {
+                unknown.push(report.task_arn.clone());
+                continue;
+            };
             let Some(v) = state.tasks.get(&key) else {
-                if !state.is_quarantined(&keys::task(cluster, id)) {
+                if !state.is_quarantined(&keys::task(&key.0, &key.1)) {
                     unknown.push(report.task_arn.clone());
                 }
                 continue;
@@ -447,7 +468,7 @@ impl Control {
                 continue;
             }
             release_if_stopped(state, &mut record, &mut updates);
-            let task_key = keys::task(cluster, id);
+            let task_key = keys::task(&key.0, &key.1);
             txn = txn.expect(task_key.clone(), v.mod_revision).put(task_key, encode(&record)?);
             changed = true;
         }

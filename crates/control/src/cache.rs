@@ -243,7 +243,7 @@ impl State {
                     Change::Keep => return,
                 };
                 if let Some(old) = self.tasks.get(&key) {
-                    self.dirty.insert((old.record.cluster.clone(), old.record.instance_id.clone()));
+                    self.dirty.insert(old.record.instance_key());
                     if let Some(set) = self.tasks_by_instance.get_mut(&old.record.instance_id) {
                         set.remove(&key);
                     }
@@ -254,7 +254,7 @@ impl State {
                     }
                 }
                 if let Some(task) = &new {
-                    self.dirty.insert((task.record.cluster.clone(), task.record.instance_id.clone()));
+                    self.dirty.insert(task.record.instance_key());
                     self.tasks_by_instance.entry(task.record.instance_id.clone()).or_default().insert(key.clone());
                     if let Some(group) = &task.record.group {
                         self.tasks_by_group
@@ -281,12 +281,33 @@ impl State {
                 (None, None) => continue,
                 (Some(_), None) => self.placement.entry(cluster.clone()).or_default().clone(),
             };
-            let mut live = crate::live_placement::lock(&live);
-            match record {
+            let view = match record {
                 Some(v) if v.record.status != crate::status::InstanceStatus::Inactive => {
-                    live.put(crate::placement::record_instance(self, &v.record), v.mod_revision);
+                    Some((crate::placement::record_instance(self, &v.record), v.mod_revision, v.record.fargate))
                 }
-                _ => live.remove(&id),
+                _ => None,
+            };
+            {
+                let mut live = crate::live_placement::lock(&live);
+                match &view {
+                    Some((instance, revision, _)) => live.put(instance.clone(), *revision),
+                    None => live.remove(&id),
+                }
+            }
+            // An instance of a cluster that also serves Fargate is in the Fargate pool's state too.
+            if cluster != crate::tasks::fargate::POOL {
+                let pool = crate::tasks::fargate::POOL;
+                match view {
+                    Some((instance, revision, true)) => {
+                        let live = self.placement.entry(pool.to_string()).or_default().clone();
+                        crate::live_placement::lock(&live).put(instance, revision);
+                    }
+                    _ => {
+                        if let Some(live) = self.placement.get(pool) {
+                            crate::live_placement::lock(live).remove(&id);
+                        }
+                    }
+                }
             }
         }
         touched

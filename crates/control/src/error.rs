@@ -49,6 +49,8 @@ pub enum EcsException {
     ServerException,
     /// `NamespaceNotFoundException`: no Cloud Map namespace by that name or ARN.
     NamespaceNotFoundException,
+    /// `PlatformUnknownException`: the Fargate platform version does not exist.
+    PlatformUnknownException,
 }
 
 impl EcsException {
@@ -77,6 +79,7 @@ impl EcsException {
             Self::UpdateInProgressException => "UpdateInProgressException",
             Self::ServerException => "ServerException",
             Self::NamespaceNotFoundException => "NamespaceNotFoundException",
+            Self::PlatformUnknownException => "PlatformUnknownException",
         }
     }
 }

@@ -208,6 +208,7 @@ impl Control {
             custom_attributes: previous.map(|p| p.custom_attributes.clone()).unwrap_or_default(),
             self_update: false,
             agent_update: previous.and_then(|p| p.agent_update.clone()),
+            fargate: false,
         }
     }
 

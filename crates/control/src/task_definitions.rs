@@ -9,7 +9,7 @@ use crate::tags::validate_tags;
 use crate::{Control, ControlError, Result, encode};
 use berth_model::arn::{Arn, is_arn};
 use berth_model::ecs::task_definition::{
-    is_fargate_size, parse_task_cpu, parse_task_memory, validate_family, validate_register,
+    fargate_compatible, parse_task_cpu, parse_task_memory, validate_family, validate_register,
 };
 use berth_model::ecs::{
     Attribute, Compatibility, ContainerDefinition, DeleteTaskDefinitionsRequest, DeleteTaskDefinitionsResponse,
@@ -91,11 +91,9 @@ impl Control {
         let tags = req.tags.clone().unwrap_or_default();
         validate_tags(&tags)?;
         let network_mode = req.network_mode.unwrap_or(NetworkMode::Bridge);
-        let fargate_ok = network_mode == NetworkMode::Awsvpc
-            && matches!(
-                (req.cpu.as_deref().and_then(parse_task_cpu), req.memory.as_deref().and_then(parse_task_memory)),
-                (Some(c), Some(m)) if is_fargate_size(c, m)
-            );
+        // As ECS computes it: every definition is validated against EC2, and one that also satisfies Fargate's
+        // rules is FARGATE compatible whether it requires FARGATE or not.
+        let fargate_ok = fargate_compatible(&req);
         let mut compatibilities = vec![Compatibility::Ec2];
         if fargate_ok {
             compatibilities.push(Compatibility::Fargate);

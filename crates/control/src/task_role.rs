@@ -62,7 +62,8 @@ impl Control {
         let state = self.cache.read();
         let task = state.tasks.get(&key).ok_or_else(|| not_yours(task_arn))?;
         let record = &task.record;
-        if record.arn != task_arn || record.instance_id != instance_id || record.cluster != cluster {
+        // A Fargate task keeps its own cluster's ARN while its host is in the pool: compare the host's key.
+        if record.arn != task_arn || record.instance_key() != (cluster.to_string(), instance_id.to_string()) {
             return Err(not_yours(task_arn));
         }
         if record.last_status() == Some(TaskStatus::Stopped) {

@@ -97,7 +97,7 @@ impl Control {
         let state = self.cache.read();
         let task = state.tasks.get(&key).ok_or_else(|| not_yours(task_arn))?;
         let record = &task.record;
-        if record.arn != task_arn || record.instance_id != instance_id || record.cluster != cluster {
+        if record.arn != task_arn || record.instance_key() != (cluster.to_string(), instance_id.to_string()) {
             return Err(not_yours(task_arn));
         }
         if record.last_status() == Some(TaskStatus::Stopped) {

@@ -125,6 +125,8 @@ fn expected(name: &str) -> Vec<String> {
             capabilities::CONTAINER_ORDERING.into(),
             "com.amazonaws.ecs.capability.logging-driver.awslogs".into(),
             api(19),
+            // Its execution role (Fargate requires one for awslogs) ships its logs.
+            "ecs.capability.execution-role-awslogs".into(),
         ],
         "shared-volume" => vec!["ecs.capability.docker-plugin.local".into(), api(25)],
         "sidecar-proxy" => vec![

@@ -160,7 +160,8 @@ fn cases() -> Vec<Case> {
         request_case(
             "capacity_provider_strategy",
             no_start,
-            EcsException::UnsupportedFeatureException,
+            // FARGATE is not among the cluster's capacity providers: ECS's "not associated with the cluster".
+            EcsException::InvalidParameterException,
             Settings { capacity_provider_strategy: Some(strategy.clone()), ..Default::default() },
         ),
         request_case(
@@ -176,7 +177,8 @@ fn cases() -> Vec<Case> {
         request_case(
             "fargate_launch_type",
             no_launch_type,
-            EcsException::UnsupportedFeatureException,
+            // A bridge definition is not FARGATE compatible: ECS's "does not support launch_type FARGATE."
+            EcsException::InvalidParameterException,
             Settings { launch_type: Some(LaunchType::Fargate), ..Default::default() },
         ),
         request_case(

@@ -63,6 +63,27 @@ pub struct AgentVersion {
     pub docker_version: String,
 }
 
+/// A kind of capacity an agent serves (`berth agent --capacity ec2,fargate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Capacity {
+    /// Tasks of the EC2 launch type in the agent's cluster (it is one of the cluster's container instances).
+    Ec2,
+    /// FARGATE tasks of any cluster (it is part of the Fargate pool, which belongs to no cluster).
+    Fargate,
+}
+
+impl std::str::FromStr for Capacity {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "ec2" => Ok(Self::Ec2),
+            "fargate" => Ok(Self::Fargate),
+            other => Err(format!("unknown capacity {other:?}: use ec2, fargate or ec2,fargate")),
+        }
+    }
+}
+
 /// `POST /agent/v1/register`: join a cluster, or rejoin as the same container instance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -86,6 +107,9 @@ pub struct RegisterRequest {
     /// `berth agent` process, false for the agent embedded in `berth up`.
     #[serde(default)]
     pub self_update: bool,
+    /// What the agent serves; empty means EC2 only (agents from before Fargate capacity existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity: Vec<Capacity>,
 }
 
 /// The answer to a registration.
@@ -454,6 +478,9 @@ pub struct TaskSpec {
     /// Its container instance's tags (the metadata endpoint's `/taskWithTags`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub instance_tags: BTreeMap<String, String>,
+    /// The task's launch type (`FARGATE` tasks get a task-level cgroup holding `cpu` and `memory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
 }
 
 /// The network interface of an `awsvpc` task, as the control plane allocated it at placement. The agent creates

@@ -28,6 +28,8 @@ pub struct Removal {
     pub container_ids: Vec<String>,
     /// Named volumes that belong to the task alone.
     pub volumes: Vec<String>,
+    /// The task's own cgroup (a FARGATE task's), removed after its containers.
+    pub cgroup: Option<(crate::task_cgroup::Layout, String)>,
 }
 
 impl Removal {
@@ -39,7 +41,11 @@ impl Removal {
         if task.spec.as_ref().is_none_or(|s| s.network.is_some()) {
             container_ids.push(crate::awsvpc::pause_name(task_arn));
         }
-        Self { container_ids, volumes: task.spec.as_ref().map(crate::convert::task_volumes).unwrap_or_default() }
+        Self {
+            container_ids,
+            volumes: task.spec.as_ref().map(crate::convert::task_volumes).unwrap_or_default(),
+            cgroup: None,
+        }
     }
 }
 
@@ -110,6 +116,9 @@ pub fn spawn_removal<R: ContainerRuntime>(runtime: Arc<R>, removal: Removal, aft
                 tracing::warn!(volume = %name, %error, "removing a task's volume failed");
             }
         }
+        if let Some((layout, task_id)) = removal.cgroup {
+            layout.remove(&task_id);
+        }
     });
 }
 
@@ -118,7 +127,7 @@ mod tests {
     use super::*;
 
     fn removal(id: &str) -> Removal {
-        Removal { container_ids: vec![id.into()], volumes: Vec::new() }
+        Removal { container_ids: vec![id.into()], volumes: Vec::new(), cgroup: None }
     }
 
     #[test]

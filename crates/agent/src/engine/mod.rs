@@ -121,6 +121,7 @@ pub struct Engine<R: ContainerRuntime> {
     secrets: Option<worker::SecretsSource>,
     credentials: Option<Arc<crate::credentials::TaskCredentials>>,
     failed_kept: cleanup::FailedKept,
+    task_cgroups: Option<crate::task_cgroup::Layout>,
 }
 
 impl<R: ContainerRuntime> Engine<R> {
@@ -147,7 +148,13 @@ impl<R: ContainerRuntime> Engine<R> {
             secrets: None,
             credentials: None,
             failed_kept: cleanup::FailedKept::default(),
+            task_cgroups: None,
         }
+    }
+
+    /// Gives FARGATE tasks started from now on a task-level cgroup in `layout` ([`crate::task_cgroup`]).
+    pub fn set_task_cgroups(&mut self, layout: crate::task_cgroup::Layout) {
+        self.task_cgroups = Some(layout);
     }
 
     /// Serves the tasks' metadata through `endpoint`, and gives containers started from now on its URI.
@@ -396,6 +403,7 @@ impl<R: ContainerRuntime> Engine<R> {
             secrets: self.secrets.clone(),
             credentials: self.credentials.clone(),
             host_access: self.config.host_access.clone(),
+            task_cgroups: self.task_cgroups.clone(),
             on_activating: Box::new(move |pull_started_at, pull_stopped_at| {
                 let _ =
                     activating_tx.send(Msg::Activating { task_arn: activating_arn, pull_started_at, pull_stopped_at });
@@ -525,7 +533,12 @@ impl<R: ContainerRuntime> Engine<R> {
     /// at once beyond the number of failed tasks its group may keep.
     fn schedule_cleanup(&mut self, arn: &str) {
         let Some(task) = self.tasks.get(arn) else { return };
-        let removal = cleanup::Removal::of(arn, task);
+        let mut removal = cleanup::Removal::of(arn, task);
+        if let Some(layout) = &self.task_cgroups
+            && task.spec.as_ref().is_some_and(crate::task_cgroup::wanted)
+        {
+            removal.cgroup = Some((layout.clone(), crate::task_cgroup::task_id(arn).to_string()));
+        }
         let failed_group = cleanup::failed(task).then(|| cleanup::group(task)).flatten();
         let Some(group) = failed_group else {
             cleanup::spawn_removal(self.runtime.clone(), removal, self.config.cleanup_wait);

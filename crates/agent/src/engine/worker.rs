@@ -112,6 +112,8 @@ pub struct StartJob<R> {
     pub credentials: Option<Arc<crate::credentials::TaskCredentials>>,
     /// What this agent lets tasks reach on the host.
     pub host_access: berth_model::host_access::HostAccess,
+    /// Where FARGATE tasks' task-level cgroups go (`None`: no task-level cgroup).
+    pub task_cgroups: Option<crate::task_cgroup::Layout>,
     /// Called once the images are ready (the task is ACTIVATING), with the pull times.
     pub on_activating: Box<dyn FnOnce(Option<Timestamp>, Option<Timestamp>) + Send>,
 }
@@ -338,6 +340,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         secrets,
         credentials,
         host_access,
+        task_cgroups,
         on_activating,
     } = job;
     let mut out = StartOutcome::default();
@@ -458,6 +461,14 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         }
     }
 
+    // 1c. A FARGATE task's cgroup, holding the task size for all its containers.
+    let cgroup_parent = match &task_cgroups {
+        Some(layout) if !to_create.is_empty() && crate::task_cgroup::wanted(&task) => {
+            crate::task_cgroup::prepare(layout, &task)
+        }
+        _ => None,
+    };
+
     // 2. Create what does not exist yet.
     for c in &to_create {
         if cancel.load(Ordering::SeqCst) {
@@ -465,6 +476,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         }
         let name = c.definition.name.clone().unwrap_or_default();
         let mut spec = container_spec(&task, c, &instance_arn);
+        spec.cgroup_parent = cgroup_parent.clone();
         secret_env.inject(&name, &mut spec.env);
         for (key, value) in &role_env {
             spec.env.retain(|(k, _)| k != key);
@@ -474,7 +486,11 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             // As ECS's agent does; the task's own `environment` wins where it sets the same names.
             for (key, value) in [
                 ("ECS_CONTAINER_METADATA_URI_V4", endpoint.container_uri(&task.task_arn, &name)),
-                ("AWS_EXECUTION_ENV", "AWS_ECS_EC2".to_string()),
+                (
+                    "AWS_EXECUTION_ENV",
+                    if task.launch_type.as_deref() == Some("FARGATE") { "AWS_ECS_FARGATE" } else { "AWS_ECS_EC2" }
+                        .to_string(),
+                ),
             ] {
                 if !spec.env.iter().any(|(k, _)| k == key) {
                     spec.env.push((key.to_string(), value));

@@ -129,6 +129,7 @@ impl ContainerRuntime for DockerRuntime {
             arch: info.architecture.unwrap_or_default(),
             storage_driver: info.driver.unwrap_or_default(),
             cgroup_version: info.cgroup_version.map(|v| v.to_string()).filter(|v| !v.is_empty()),
+            cgroup_driver: info.cgroup_driver.map(|v| v.to_string()).filter(|v| !v.is_empty()),
         })
     }
 

@@ -179,6 +179,7 @@ impl FakeRuntime {
             arch: "x86_64".to_string(),
             storage_driver: "fake".to_string(),
             cgroup_version: Some("2".to_string()),
+            cgroup_driver: Some("cgroupfs".to_string()),
         };
         let inner = Inner {
             info,

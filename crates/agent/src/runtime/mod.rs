@@ -318,6 +318,8 @@ pub struct RuntimeInfo {
     pub storage_driver: String,
     /// The cgroup version, `1` or `2`, when the engine reports it.
     pub cgroup_version: Option<String>,
+    /// Docker's cgroup driver (`cgroupfs`, `systemd`), when the engine reports it.
+    pub cgroup_driver: Option<String>,
 }
 
 /// A local image.

@@ -112,6 +112,8 @@ pub struct ContainerSpec {
     pub ipv4_address: Option<String>,
     /// The MAC address of its interface on that network.
     pub mac_address: Option<String>,
+    /// Docker's `CgroupParent`: a FARGATE task's cgroup, which holds the task size (`task_cgroup`).
+    pub cgroup_parent: Option<String>,
 }
 
 impl ContainerSpec {

@@ -268,6 +268,11 @@ pub struct NodeArgs {
     /// The name this instance is shown as (`ec2InstanceId`); the host name by default.
     #[arg(long)]
     pub hostname: Option<String>,
+    /// What this host serves: `ec2` (tasks of its cluster), `fargate` (FARGATE tasks of any cluster; an agent
+    /// serving only Fargate joins no cluster), or both (`ec2,fargate` or the flag twice). Default: `ec2` for
+    /// `berth agent`, `ec2,fargate` for `berth up`.
+    #[arg(long, value_delimiter = ',')]
+    pub capacity: Vec<berth_model::agent::Capacity>,
     /// What tasks may reach on the host.
     #[command(flatten)]
     pub host_access: HostAccessArgs,

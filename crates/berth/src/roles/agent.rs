@@ -7,6 +7,7 @@ use berth_agent::resources::ResourceSettings;
 use berth_agent::runtime::DockerRuntime;
 use berth_agent::self_update::SelfUpdate;
 use berth_agent::{AgentConfig, run as run_agent};
+use berth_model::agent::Capacity;
 use berth_model::clock::SystemClock;
 use berth_model::host_access::{CapabilityPolicy, HostAccess, capability_name, normalize_path};
 use std::path::PathBuf;
@@ -51,7 +52,17 @@ pub fn config(
         },
         self_update: None,
         reported_version: None,
+        capacity: capacity(node, &[Capacity::Ec2]),
     })
+}
+
+/// What the agent serves: `--capacity` (repeatable, or comma-separated), else the role's default (`berth agent`:
+/// EC2; `berth up`: EC2 and Fargate). Each kind once, in a stable order.
+pub fn capacity(node: &NodeArgs, default: &[Capacity]) -> Vec<Capacity> {
+    let mut kinds: Vec<Capacity> = if node.capacity.is_empty() { default.to_vec() } else { node.capacity.clone() };
+    kinds.sort();
+    kinds.dedup();
+    kinds
 }
 
 /// The agent's host-access policy from its `--allow-*` flags.

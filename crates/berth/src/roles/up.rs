@@ -20,6 +20,10 @@ pub async fn run(args: UpArgs) -> Result<()> {
         &args.server.region,
         &[listen.port()],
     )?;
+    // The local agent serves both launch types by default: one instance record, so a Fargate reservation on it
+    // reduces what EC2 placement sees.
+    agent_config.capacity =
+        super::agent::capacity(&args.node, &[berth_model::agent::Capacity::Ec2, berth_model::agent::Capacity::Fargate]);
     if args.dev {
         agent_config.engine.host_access = berth_model::host_access::HostAccess::everything();
         tracing::warn!("development mode: the local agent lets tasks reach the host (privileged, host paths, ...)");

@@ -80,6 +80,10 @@ pub struct InstanceRecord {
     /// The agent version an UpdateContainerAgent asked for, and why the last update failed (if it did).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_update: Option<super::AgentUpdateRecord>,
+    /// Whether its agent also serves Fargate capacity (`--capacity fargate`): FARGATE tasks of any cluster may be
+    /// placed on it. An instance that serves only Fargate is in the hidden cluster `tasks::fargate::POOL`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fargate: bool,
 }
 
 /// The versions an agent reported.
@@ -142,6 +146,7 @@ impl Default for InstanceRecord {
             custom_attributes: BTreeMap::new(),
             self_update: false,
             agent_update: None,
+            fargate: false,
         }
     }
 }

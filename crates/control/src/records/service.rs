@@ -39,6 +39,12 @@ pub struct ServiceRecord {
     /// How its tasks are launched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<TaskLaunchType>,
+    /// The Fargate capacity provider strategy it was created (or updated) with; empty when it names a launch type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<super::StrategyItem>,
+    /// Its Fargate tasks' platform version (`1.4.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
     /// REPLICA or DAEMON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduling_strategy: Option<Scheduling>,
@@ -122,6 +128,20 @@ pub struct ServiceEventRecord {
     pub message: String,
 }
 
+impl ServiceRecord {
+    /// How its tasks launch, as placement takes it.
+    pub fn launch(&self) -> crate::tasks::launch::Launch {
+        crate::tasks::launch::Launch {
+            launch_type: self
+                .launch_type
+                .and_then(TaskLaunchType::to_wire)
+                .unwrap_or(berth_model::ecs::LaunchType::Ec2),
+            strategy: self.capacity_provider_strategy.iter().map(super::StrategyItem::to_wire).collect(),
+            platform_version: self.platform_version.clone(),
+        }
+    }
+}
+
 impl Default for ServiceRecord {
     /// An empty ACTIVE service (for building records field by field).
     fn default() -> Self {
@@ -133,6 +153,8 @@ impl Default for ServiceRecord {
             status: ServiceStatus::Active,
             desired_count: 0,
             launch_type: None,
+            capacity_provider_strategy: Vec::new(),
+            platform_version: None,
             scheduling_strategy: None,
             task_definition: None,
             deployment_configuration: None,

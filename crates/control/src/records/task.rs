@@ -143,6 +143,19 @@ pub struct TaskRecord {
     /// service with neither, and for every task that is not a service's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<TargetsRecord>,
+    /// The store cluster of its container instance when that is not `cluster`: a Fargate task placed on the
+    /// Fargate pool (`tasks::fargate::POOL`) or on another cluster's instance that also serves Fargate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_cluster: Option<String>,
+    /// The Fargate task's platform version (`1.4.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// The capacity provider it runs on (`FARGATE`, `FARGATE_SPOT`), for a Fargate task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
+    /// The Fargate task's ephemeral storage in GiB (20 unless its definition asks for more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage_gib: Option<i32>,
 }
 
 /// A service task's load-balancer targets and Cloud Map registrations, as its service had them when it was placed
@@ -276,11 +289,25 @@ impl Default for TaskRecord {
             transitions: Vec::new(),
             protection_expires_at: None,
             targets: None,
+            instance_cluster: None,
+            platform_version: None,
+            capacity_provider_name: None,
+            ephemeral_storage_gib: None,
         }
     }
 }
 
 impl TaskRecord {
+    /// The store key (cluster, id) of the container instance it is placed on.
+    pub fn instance_key(&self) -> (String, String) {
+        (self.instance_cluster.clone().unwrap_or_else(|| self.cluster.clone()), self.instance_id.clone())
+    }
+
+    /// Whether it was launched with the FARGATE launch type.
+    pub fn is_fargate(&self) -> bool {
+        self.launch_type == Some(TaskLaunchType::Fargate)
+    }
+
     /// The task's id (the last part of its ARN).
     pub fn id(&self) -> &str {
         self.arn.rsplit('/').next().unwrap_or_default()

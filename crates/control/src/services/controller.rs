@@ -196,6 +196,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     record.enable_execute_command,
                     super::targets::new_targets_record(control, &record),
                     record.network_configuration.as_ref(),
+                    &record.launch(),
                 )
                 .await;
             let (tasks, failures, closest) = match placed {
@@ -221,7 +222,13 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
                     }
                     None => String::new(),
                 };
-                let message = format!("{UNABLE_TO_PLACE}{closest}{TROUBLESHOOTING}");
+                let capacity = crate::tasks::fargate::CAPACITY_UNAVAILABLE;
+                let message = if failures.iter().any(|f| f.reason.as_deref() == Some(capacity)) {
+                    // Fargate's own event: no container instance is the user's to name.
+                    format!("was unable to place a task. Reason: {capacity}.")
+                } else {
+                    format!("{UNABLE_TO_PLACE}{closest}{TROUBLESHOOTING}")
+                };
                 if should_repeat(&env, &record, &message) {
                     env.push_event(&mut record, message);
                     changed = true;
@@ -278,7 +285,7 @@ async fn stop_tasks(control: &Control, stops: &[TaskStop]) -> Result<Vec<String>
             let mut task = (*v.record).clone();
             let orphaned = state
                 .instances
-                .get(&(task.cluster.clone(), task.instance_id.clone()))
+                .get(&task.instance_key())
                 .is_none_or(|i| i.record.status() == Some(InstanceStatus::Inactive));
             stop_record(&mut task, now, reason, "ServiceSchedulerInitiated", orphaned);
             release_if_stopped(&state, &mut task, &mut updates);

@@ -101,10 +101,7 @@ pub(super) fn should_repeat(env: &Env, record: &ServiceRecord, message: &str) ->
 
 /// The task's instance is gone, deregistered or draining: its tasks are replaced elsewhere.
 fn on_leaving_instance(state: &State, task: &TaskRecord) -> bool {
-    state
-        .instances
-        .get(&(task.cluster.clone(), task.instance_id.clone()))
-        .is_none_or(|i| i.record.status() != Some(InstanceStatus::Active))
+    state.instances.get(&task.instance_key()).is_none_or(|i| i.record.status() != Some(InstanceStatus::Active))
 }
 
 /// Decides one pass over one service: a pure function of the service's record, the cache state it reads its tasks

@@ -268,7 +268,16 @@ impl Control {
             desired_count: record.desired_count,
             running_count: all.running,
             pending_count: all.pending,
-            launch_type: record.launch_type.and_then(TaskLaunchType::to_wire),
+            // A service launched through a capacity provider strategy shows the strategy, not a launch type.
+            launch_type: if record.capacity_provider_strategy.is_empty() {
+                record.launch_type.and_then(TaskLaunchType::to_wire)
+            } else {
+                None
+            },
+            capacity_provider_strategy: (!record.capacity_provider_strategy.is_empty())
+                .then(|| record.capacity_provider_strategy.iter().map(crate::records::StrategyItem::to_wire).collect()),
+            platform_version: record.platform_version.clone(),
+            platform_family: record.platform_version.as_ref().map(|_| crate::tasks::fargate::PLATFORM_FAMILY.into()),
             task_definition: record.task_definition.clone(),
             deployment_configuration: record.deployment_configuration.clone(),
             role_arn: record.role_arn.clone(),
@@ -304,6 +313,9 @@ impl Control {
                         created_at: Some(d.created_at),
                         updated_at: Some(d.updated_at),
                         launch_type: service.launch_type,
+                        capacity_provider_strategy: service.capacity_provider_strategy.clone(),
+                        platform_version: service.platform_version.clone(),
+                        platform_family: service.platform_family.clone(),
                         rollout_state: DeploymentRolloutState::parse(d.rollout_state.as_str()),
                         rollout_state_reason: Some(d.rollout_state_reason.clone()),
                         ..Default::default()
@@ -363,14 +375,22 @@ impl Control {
             }
             (SchedulingStrategy::Daemon, None) => 0,
         };
+        let cluster_record = self.cache.read().clusters.get(&cluster).map(|v| v.record.clone());
         let launch = LaunchOptions {
             launch_type: req.launch_type,
             capacity_provider_strategy: req.capacity_provider_strategy.as_deref(),
             platform_version: req.platform_version.as_deref(),
             volume_configurations: req.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()),
             network_configuration: req.network_configuration.as_ref(),
+            cluster: cluster_record.as_deref(),
         };
-        let launch_type = launch::check_options(&launch)?;
+        let resolved = launch::check_options(&launch)?;
+        let launch_type = resolved.launch_type;
+        if resolved.is_fargate() && strategy == SchedulingStrategy::Daemon {
+            return Err(ControlError::invalid(
+                "The DAEMON scheduling strategy does not support the FARGATE launch type.",
+            ));
+        }
         check_service_features(&service_features!(req))?;
         let td = self.find_task_definition(
             req.task_definition.as_deref().ok_or_else(|| ControlError::invalid("taskDefinition is required."))?,
@@ -408,6 +428,9 @@ impl Control {
         let constraints = req.placement_constraints.clone().unwrap_or_default();
         let strategies = req.placement_strategy.clone().unwrap_or_default();
         validate_placement(strategy, &constraints, &strategies)?;
+        if resolved.is_fargate() {
+            crate::tasks::fargate::check_placement(&constraints, &strategies)?;
+        }
         if req.health_check_grace_period_seconds.is_some_and(|g| g < 0) {
             return Err(ControlError::invalid("healthCheckGracePeriodSeconds must be 0 or more."));
         }
@@ -442,6 +465,12 @@ impl Control {
                     status: ServiceStatus::Active,
                     desired_count: desired,
                     launch_type: TaskLaunchType::from_wire(launch_type),
+                    capacity_provider_strategy: resolved
+                        .strategy
+                        .iter()
+                        .map(crate::records::StrategyItem::from_wire)
+                        .collect(),
+                    platform_version: resolved.platform_version.clone(),
                     task_definition: Some(td_arn.clone()),
                     deployment_configuration: Some(deployment_configuration.clone()),
                     role_arn: req.role.clone(),
@@ -577,6 +606,7 @@ impl Control {
                 // unchanged (a described service fed to UpdateService), any other refused (COMPATIBILITY §2.6).
                 let daemon_round_trip =
                     strategy == SchedulingStrategy::Daemon && req.desired_count == Some(record.desired_count);
+                let mut redeploy_launch = false;
                 if let Some(n) = req.desired_count.filter(|_| !daemon_round_trip) {
                     if strategy == SchedulingStrategy::Daemon {
                         return Err(ControlError::invalid(
@@ -586,14 +616,38 @@ impl Control {
                     self.check_desired_count(n)?;
                     record.desired_count = n;
                 }
+                // A Fargate service keeps FARGATE unless a new strategy is given; an EC2 service cannot switch.
+                let fargate_service = record.launch_type == Some(TaskLaunchType::Fargate);
+                let given = req.capacity_provider_strategy.as_deref().filter(|s| !s.is_empty());
                 let launch = LaunchOptions {
-                    launch_type: None,
-                    capacity_provider_strategy: req.capacity_provider_strategy.as_deref(),
+                    // Without a new strategy the service keeps its launch type (never the cluster's default).
+                    launch_type: given.is_none().then(|| {
+                        record.launch_type.and_then(TaskLaunchType::to_wire).unwrap_or(LaunchType::Ec2)
+                    }),
+                    capacity_provider_strategy: given,
                     platform_version: req.platform_version.as_deref(),
                     volume_configurations: req.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()),
                     network_configuration: req.network_configuration.as_ref(),
+                    cluster: state.clusters.get(&cluster).map(|v| &*v.record),
                 };
-                launch::check_options(&launch)?;
+                let resolved = launch::check_options(&launch)?;
+                if resolved.is_fargate() != fargate_service {
+                    return Err(ControlError::ecs(
+                        EcsException::UnsupportedFeatureException,
+                        "Moving a service between the EC2 launch type and a Fargate capacity provider strategy is not supported by Berth yet; create a new service.",
+                    ));
+                }
+                if fargate_service {
+                    if let Some(items) = given {
+                        let items: Vec<_> = items.iter().map(crate::records::StrategyItem::from_wire).collect();
+                        redeploy_launch |= items != record.capacity_provider_strategy;
+                        record.capacity_provider_strategy = items;
+                    }
+                    if req.platform_version.is_some() {
+                        redeploy_launch |= resolved.platform_version != record.platform_version;
+                        record.platform_version = resolved.platform_version.clone();
+                    }
+                }
                 check_service_features(&service_features!(req))?;
                 if let Some(config) = &req.deployment_configuration {
                     record.deployment_configuration = Some(normalise_deployment_configuration(Some(config), strategy)?);
@@ -604,7 +658,7 @@ impl Control {
                     }
                     record.health_check_grace_period_seconds = Some(grace);
                 }
-                let mut redeploy = req.force_new_deployment;
+                let mut redeploy = req.force_new_deployment || redeploy_launch;
                 if req.placement_constraints.is_some() || req.placement_strategy.is_some() {
                     let constraints =
                         req.placement_constraints.clone().or(record.placement_constraints.clone()).unwrap_or_default();

@@ -33,7 +33,7 @@ pub const VOLUME_CONFIGURATIONS_UNSUPPORTED: &str =
 /// The launch options a RunTask, StartTask, CreateService or UpdateService request carries.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LaunchOptions<'a> {
-    /// `launchType` (absent: EC2).
+    /// `launchType` (absent: EC2, or the cluster's default strategy).
     pub launch_type: Option<LaunchType>,
     /// `capacityProviderStrategy`.
     pub capacity_provider_strategy: Option<&'a [CapacityProviderStrategyItem]>,
@@ -43,6 +43,27 @@ pub struct LaunchOptions<'a> {
     pub volume_configurations: bool,
     /// `networkConfiguration` (checked against the task definition's network mode).
     pub network_configuration: Option<&'a NetworkConfiguration>,
+    /// The cluster's capacity providers and default strategy (applies when the request names neither a launch
+    /// type nor a strategy). `None` when the caller does not look at the cluster (StartTask, a service's tasks).
+    pub cluster: Option<&'a crate::records::ClusterRecord>,
+}
+
+/// How a request's tasks launch, once its options are checked.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Launch {
+    /// The launch type the tasks get.
+    pub launch_type: LaunchType,
+    /// The Fargate capacity provider strategy the tasks were asked for with (empty: `launchType` was given).
+    pub strategy: Vec<CapacityProviderStrategyItem>,
+    /// The resolved platform version of Fargate tasks (`1.4.0`).
+    pub platform_version: Option<String>,
+}
+
+impl Launch {
+    /// Whether the tasks run on Fargate capacity.
+    pub fn is_fargate(&self) -> bool {
+        self.launch_type == LaunchType::Fargate
+    }
 }
 
 fn unsupported(message: impl Into<String>) -> ControlError {
@@ -52,33 +73,59 @@ fn unsupported(message: impl Into<String>) -> ControlError {
 /// The message for a launch type Berth does not run.
 pub fn launch_type_unsupported(launch_type: LaunchType) -> String {
     format!(
-        "Launch type {launch_type} is not supported by Berth yet; use EC2 (tasks run on the cluster's container instances)."
+        "Launch type {launch_type} is not supported by Berth yet; use EC2 (tasks run on the cluster's container instances) or FARGATE."
     )
 }
 
-/// Checks a request's launch options; returns the launch type its tasks get (EC2 when absent).
-pub fn check_options(options: &LaunchOptions<'_>) -> Result<LaunchType> {
-    let strategy = options.capacity_provider_strategy.is_some_and(|s| !s.is_empty());
-    if strategy && options.launch_type.is_some() {
+/// Checks a request's launch options; returns how its tasks launch (EC2 when nothing is named and the cluster has
+/// no default strategy).
+pub fn check_options(options: &LaunchOptions<'_>) -> Result<Launch> {
+    let given = options.capacity_provider_strategy.filter(|s| !s.is_empty());
+    if given.is_some() && options.launch_type.is_some() {
         return Err(ControlError::invalid(BOTH_LAUNCH_TYPE_AND_STRATEGY));
     }
-    if strategy {
-        return Err(unsupported(STRATEGY_UNSUPPORTED));
-    }
-    let launch_type = options.launch_type.unwrap_or(LaunchType::Ec2);
-    if launch_type != LaunchType::Ec2 && launch_type != LaunchType::External {
+    let cluster_default: Vec<CapacityProviderStrategyItem> = match (options.launch_type, given, options.cluster) {
+        (None, None, Some(cluster)) => {
+            cluster.default_capacity_provider_strategy.iter().map(crate::records::StrategyItem::to_wire).collect()
+        }
+        _ => Vec::new(),
+    };
+    let strategy: Option<&[CapacityProviderStrategyItem]> =
+        given.or((!cluster_default.is_empty()).then_some(&cluster_default[..]));
+    let launch_type = match strategy {
+        Some(items) => {
+            if items.iter().any(|i| !super::fargate::is_fargate_provider(&i.capacity_provider)) {
+                return Err(unsupported(STRATEGY_UNSUPPORTED));
+            }
+            super::fargate::check_strategy(items)?;
+            if given.is_some()
+                && let Some(cluster) = options.cluster
+                && items.iter().any(|i| !cluster.capacity_providers.contains(&i.capacity_provider))
+            {
+                return Err(ControlError::invalid(super::fargate::NOT_ASSOCIATED));
+            }
+            LaunchType::Fargate
+        }
+        None => options.launch_type.unwrap_or(LaunchType::Ec2),
+    };
+    if !matches!(launch_type, LaunchType::Ec2 | LaunchType::External | LaunchType::Fargate) {
         return Err(unsupported(launch_type_unsupported(launch_type)));
     }
-    // An empty string is absent (docs/COMPATIBILITY.md 2: an empty optional string is treated as absent).
-    if options.platform_version.is_some_and(|v| !v.is_empty()) {
-        return Err(ControlError::invalid(format!(
-            "The platform version must be null when specifying an {launch_type} launch type."
-        )));
-    }
+    let platform_version = if launch_type == LaunchType::Fargate {
+        Some(super::fargate::resolve_platform_version(options.platform_version)?)
+    } else {
+        // An empty string is absent (docs/COMPATIBILITY.md 2: an empty optional string is treated as absent).
+        if options.platform_version.is_some_and(|v| !v.is_empty()) {
+            return Err(ControlError::invalid(format!(
+                "The platform version must be null when specifying an {launch_type} launch type."
+            )));
+        }
+        None
+    };
     if options.volume_configurations {
         return Err(unsupported(VOLUME_CONFIGURATIONS_UNSUPPORTED));
     }
-    Ok(launch_type)
+    Ok(Launch { launch_type, strategy: strategy.map(<[_]>::to_vec).unwrap_or_default(), platform_version })
 }
 
 /// Checks that Berth can run `definition` with these (overridden) `containers` as `launch_type` tasks, with the
@@ -98,11 +145,20 @@ pub fn check_task_definition(
     let required = definition.requires_compatibilities.as_deref().unwrap_or_default();
     let compatible = match launch_type {
         LaunchType::External => Compatibility::External,
+        LaunchType::Fargate => Compatibility::Fargate,
         _ => Compatibility::Ec2,
     };
-    if !required.is_empty() && !required.contains(&compatible) {
+    // A FARGATE launch needs a definition validated against Fargate's rules (`compatibilities`), required or not.
+    let validated = definition.compatibilities.as_deref().unwrap_or_default();
+    let refused = if launch_type == LaunchType::Fargate {
+        !validated.contains(&compatible)
+    } else {
+        !required.is_empty() && !required.contains(&compatible)
+    };
+    if refused {
         return Err(ControlError::invalid(format!("Task definition does not support launch_type {launch_type}.")));
     }
+
     // The network configuration against the network mode and the VPC: `crate::network::check`, with the VPC.
     if network_configuration.is_some() && definition.network_mode != Some(NetworkMode::Awsvpc) {
         return Err(ControlError::invalid(NETWORK_CONFIGURATION_NOT_VALID));
@@ -135,9 +191,56 @@ mod tests {
         };
         assert_eq!(refusal(check_options(&both)).1, BOTH_LAUNCH_TYPE_AND_STRATEGY);
         let only = LaunchOptions { capacity_provider_strategy: Some(&strategy), ..Default::default() };
-        assert_eq!(refusal(check_options(&only)).0, EcsException::UnsupportedFeatureException);
-        let fargate = LaunchOptions { launch_type: Some(LaunchType::Fargate), ..Default::default() };
-        assert!(refusal(check_options(&fargate)).1.starts_with("Launch type FARGATE is not supported"));
+        let launch = check_options(&only).unwrap();
+        assert_eq!((launch.launch_type, launch.platform_version.as_deref()), (LaunchType::Fargate, Some("1.4.0")));
+        assert_eq!(launch.strategy, strategy);
+        let other = [CapacityProviderStrategyItem { capacity_provider: "my-asg".into(), ..Default::default() }];
+        let other = LaunchOptions { capacity_provider_strategy: Some(&other), ..Default::default() };
+        assert_eq!(
+            refusal(check_options(&other)),
+            (EcsException::UnsupportedFeatureException, STRATEGY_UNSUPPORTED.into())
+        );
+        let fargate = LaunchOptions {
+            launch_type: Some(LaunchType::Fargate),
+            platform_version: Some("LATEST"),
+            ..Default::default()
+        };
+        assert_eq!(check_options(&fargate).unwrap().platform_version.as_deref(), Some("1.4.0"));
+        let managed = LaunchOptions { launch_type: Some(LaunchType::ManagedInstances), ..Default::default() };
+        assert!(refusal(check_options(&managed)).1.starts_with("Launch type MANAGED_INSTANCES is not supported"));
+        // The cluster's default strategy applies when the request names neither; a named strategy must use the
+        // cluster's providers.
+        let mut cluster = crate::records::ClusterRecord {
+            name: "c".into(),
+            arn: String::new(),
+            status: crate::status::ClusterStatus::Active,
+            settings: Vec::new(),
+            configuration: None,
+            capacity_providers: Vec::new(),
+            default_capacity_provider_strategy: vec![crate::records::StrategyItem {
+                capacity_provider: "FARGATE_SPOT".into(),
+                weight: Some(1),
+                base: None,
+            }],
+            service_connect_namespace: None,
+            tags: Vec::new(),
+            created_at: 0.0,
+        };
+        let plain = LaunchOptions { cluster: Some(&cluster), ..Default::default() };
+        assert_eq!(check_options(&plain).unwrap().strategy[0].capacity_provider, "FARGATE_SPOT");
+        let named = LaunchOptions {
+            capacity_provider_strategy: Some(&strategy),
+            cluster: Some(&cluster),
+            ..Default::default()
+        };
+        assert_eq!(refusal(check_options(&named)).1, super::super::fargate::NOT_ASSOCIATED);
+        cluster.capacity_providers = vec!["FARGATE".into()];
+        let named = LaunchOptions {
+            capacity_provider_strategy: Some(&strategy),
+            cluster: Some(&cluster),
+            ..Default::default()
+        };
+        assert!(check_options(&named).is_ok());
         let platform = LaunchOptions { platform_version: Some("LATEST"), ..Default::default() };
         assert_eq!(
             refusal(check_options(&platform)),
@@ -147,9 +250,9 @@ mod tests {
             )
         );
         let empty = LaunchOptions { platform_version: Some(""), ..Default::default() };
-        assert_eq!(check_options(&empty).unwrap(), LaunchType::Ec2);
+        assert_eq!(check_options(&empty).unwrap().launch_type, LaunchType::Ec2);
         let external = LaunchOptions { launch_type: Some(LaunchType::External), ..Default::default() };
-        assert_eq!(check_options(&external).unwrap(), LaunchType::External);
+        assert_eq!(check_options(&external).unwrap().launch_type, LaunchType::External);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! its time, and bumps the task's `version`. [`render_task`] is the one place a task record becomes the wire `Task`.
 
 mod describe;
+pub mod fargate;
 pub mod launch;
 pub(crate) mod run;
 pub(crate) mod stop;
@@ -15,7 +16,7 @@ pub use run::build_demand;
 use crate::records::{Binding, StoredTag, TaskRecord};
 use crate::status::{DesiredStatus, HealthState, StopCode, TaskLaunchType, TaskStatus};
 use berth_model::Timestamp;
-use berth_model::ecs::{Attribute, Connectivity, Container, Task};
+use berth_model::ecs::{Attribute, Connectivity, Container, EphemeralStorage, Task};
 
 /// ECS's task statuses, in lifecycle order.
 pub const LIFECYCLE: [TaskStatus; 8] = [
@@ -150,7 +151,12 @@ pub fn render_task(record: &TaskRecord, with_tags: bool) -> Task {
         cluster_arn: Some(record.cluster_arn.clone()),
         connectivity: connectivity(record.last_status),
         connectivity_at: record.connectivity_at,
-        container_instance_arn: Some(record.container_instance_arn.clone()),
+        // Fargate tasks run on capacity the user does not see: no container instance.
+        container_instance_arn: (!record.is_fargate()).then(|| record.container_instance_arn.clone()),
+        capacity_provider_name: record.capacity_provider_name.clone(),
+        platform_version: record.platform_version.clone(),
+        platform_family: record.platform_version.as_ref().map(|_| fargate::PLATFORM_FAMILY.to_string()),
+        ephemeral_storage: record.ephemeral_storage_gib.map(|size_in_gi_b| EphemeralStorage { size_in_gi_b }),
         containers: Some(render_containers(record)),
         cpu: Some(record.reservation.cpu.to_string()),
         memory: Some(record.reservation.memory.to_string()),

@@ -42,6 +42,12 @@ struct Prepared {
     targets: Option<crate::records::TargetsRecord>,
     /// The awsvpc task's subnets and security groups.
     network: Option<crate::network::ResolvedNetwork>,
+    /// How the tasks launch (launch type, Fargate strategy and platform version).
+    launch: super::launch::Launch,
+    /// Tasks each Fargate capacity provider already has in this run's service (for the strategy's split).
+    provider_counts: BTreeMap<String, usize>,
+    /// The Fargate task's ephemeral storage, GiB.
+    ephemeral_storage_gib: Option<i32>,
 }
 
 /// How many times a placement places again after losing a compare-and-swap. Placements in flight see each
@@ -266,12 +272,16 @@ impl Control {
         started_by: Option<&str>,
         tagging: TaskTagging<'_>,
         cluster: &str,
-        launch: &LaunchOptions<'_>,
+        launch: &super::launch::Launch,
+        network_configuration: Option<&berth_model::ecs::NetworkConfiguration>,
         constraints: &[PlacementConstraint],
         strategy: &[PlacementStrategy],
         allow_inactive: bool,
     ) -> Result<Prepared> {
-        let launch_type = super::launch::check_options(launch)?;
+        let launch_type = launch.launch_type;
+        if launch.is_fargate() {
+            super::fargate::check_placement(constraints, strategy)?;
+        }
         let td = self.find_task_definition(task_definition)?;
         let definition = &td.record.task_definition;
         let network_mode = definition.network_mode.unwrap_or(NetworkMode::Bridge);
@@ -289,14 +299,14 @@ impl Control {
             definition,
             &containers,
             launch_type,
-            launch.network_configuration,
+            network_configuration,
             allow_inactive,
         )?;
         let network = crate::network::check(
             &self.config.vpc,
             self.security_groups(),
             definition.network_mode,
-            launch.network_configuration,
+            network_configuration,
             launch_type,
         )?;
         let task_cpu = match overrides.cpu.as_deref() {
@@ -324,6 +334,17 @@ impl Control {
         let mut all_constraints = crate::placement::task_definition_constraints(definition);
         all_constraints.extend(constraints.iter().cloned());
         all_constraints.extend(network.as_ref().map(crate::network::zone_constraint));
+        let fargate = launch.is_fargate();
+        if fargate {
+            all_constraints.extend(super::fargate::architecture_constraint(definition));
+        }
+        let ephemeral_storage_gib = fargate.then(|| {
+            definition
+                .ephemeral_storage
+                .as_ref()
+                .map(|e| e.size_in_gi_b)
+                .unwrap_or(berth_model::ecs::task_definition::fargate::DEFAULT_EPHEMERAL_STORAGE_GIB)
+        });
         Ok(Prepared {
             td,
             containers,
@@ -337,14 +358,24 @@ impl Control {
             launch_type,
             constraints: all_constraints,
             strategy: strategy.to_vec(),
-            default_strategy: DefaultStrategy::RunTask,
+            default_strategy: if fargate { DefaultStrategy::Service } else { DefaultStrategy::RunTask },
             enable_execute_command: false,
             targets: None,
             network,
+            launch: launch.clone(),
+            provider_counts: BTreeMap::new(),
+            ephemeral_storage_gib,
         })
     }
 
-    fn new_task_record(&self, cluster: &str, instance: &InstanceRecord, p: &Prepared, now: f64) -> TaskRecord {
+    fn new_task_record(
+        &self,
+        cluster: &str,
+        instance: &InstanceRecord,
+        p: &Prepared,
+        provider: Option<String>,
+        now: f64,
+    ) -> TaskRecord {
         let id = berth_model::ids::new_hex_id();
         let task_arn = self.arn(&format!("task/{cluster}/{id}"));
         let specs: Vec<ContainerSpec> = p
@@ -394,6 +425,10 @@ impl Control {
             reservation: p.reservation.clone(),
             transitions: vec![Transition { status: TaskStatus::Provisioning, at: now }],
             targets: p.targets.clone(),
+            instance_cluster: (instance.cluster != cluster).then(|| instance.cluster.clone()),
+            platform_version: p.launch.platform_version.clone(),
+            capacity_provider_name: provider,
+            ephemeral_storage_gib: p.ephemeral_storage_gib,
             ..Default::default()
         }
     }
@@ -428,6 +463,16 @@ impl Control {
                 |state, now| {
                     let (placed, failures, closest, chosen, ticket) = match only {
                         Some(keys) => self.place_on(state, keys, &demand, &needs, count),
+                        None if p.launch.is_fargate() => {
+                            let (placed, failures, _, chosen, ticket) =
+                                self.place_live(state, super::fargate::POOL, &demand, &needs, count)?;
+                            let failures = super::fargate::capacity_failures(
+                                failures,
+                                placed.len() < count,
+                                &p.td.record.task_definition,
+                            );
+                            (placed, failures, None, chosen, ticket)
+                        }
                         None => self.place_live(state, cluster, &demand, &needs, count)?,
                     };
                     let (txn, tasks, failures) =
@@ -458,10 +503,14 @@ impl Control {
         needs: &berth_model::host_access::HostNeeds,
         count: usize,
     ) -> Result<Attempt> {
-        let Some(live) = state.placement_state(cluster) else { return Err(ControlError::invalid(NO_INSTANCES)) };
+        let pool = cluster == super::fargate::POOL;
+        let Some(live) = state.placement_state(cluster) else {
+            return if pool { Ok(Default::default()) } else { Err(ControlError::invalid(NO_INSTANCES)) };
+        };
         let mut guard = crate::live_placement::lock(live);
         if guard.is_empty() {
-            return Err(ControlError::invalid(NO_INSTANCES));
+            drop(guard);
+            return if pool { Ok(Default::default()) } else { Err(ControlError::invalid(NO_INSTANCES)) };
         }
         let connected = |id: &str| self.agents.is_connected(id, self.config.agent_timeout);
         let (outcome, ticket) = guard.place(live, demand, count, needs, &connected);
@@ -483,11 +532,15 @@ impl Control {
             }
             crate::placement::explain_missing(&attributes, demand, needs, &mut failures, &mut closest);
         }
+        // The Fargate pool's instances are of several clusters: each is found by its ARN's cluster.
         let chosen = outcome
             .placed
             .iter()
-            .filter_map(|arn| guard.id_of(arn))
-            .filter_map(|id| state.instances.get(&(cluster.to_string(), id.to_string())).cloned())
+            .filter_map(|arn| {
+                let id = guard.id_of(arn)?;
+                let owner = crate::instances::parse_instance_ref(cluster, arn).map(|(c, _)| c).unwrap_or_default();
+                state.instances.get(&(owner, id.to_string())).cloned()
+            })
             .collect();
         drop(guard);
         Ok((outcome.placed, failures, closest, chosen, Some(ticket)))
@@ -548,7 +601,12 @@ impl Control {
         let mut failures = failures;
         let mut txn = Txn::new();
         let mut tasks = Vec::new();
-        for arn in placed {
+        let providers = if p.launch.is_fargate() {
+            super::fargate::split(&p.launch.strategy, &p.provider_counts, placed.len())
+        } else {
+            Vec::new()
+        };
+        for (index, arn) in placed.iter().enumerate() {
             let Some(v) = candidates.iter().find(|v| v.record.arn == *arn) else {
                 continue;
             };
@@ -558,7 +616,7 @@ impl Control {
             instance.remaining_memory -= p.reservation.memory;
             instance.task_tcp_ports.extend(p.reservation.tcp_ports.iter().copied());
             instance.task_udp_ports.extend(p.reservation.udp_ports.iter().copied());
-            let mut record = self.new_task_record(cluster, instance, p, now);
+            let mut record = self.new_task_record(cluster, instance, p, providers.get(index).cloned(), now);
             if let Some(network) = &p.network {
                 match self.allocate_interface(state, &updated_slots, instance, network, &record) {
                     Some((interface, claim)) => {
@@ -591,7 +649,7 @@ impl Control {
             tasks.push(render_task(&record, true));
         }
         for (id, (revision, record)) in updated {
-            let key = keys::instance(cluster, &id);
+            let key = keys::instance(&record.cluster, &id);
             txn = txn.expect(key.clone(), revision).put(key, encode(&record)?);
         }
         if let Some((key, fingerprint)) = token {
@@ -642,14 +700,15 @@ impl Control {
         if !(1..=10).contains(&count) {
             return Err(ControlError::invalid(format!("count must be between 1 and 10, got {count}.")));
         }
-        let launch = LaunchOptions {
+        let cluster_record = self.cache.read().clusters.get(&cluster).map(|v| v.record.clone());
+        let launch = super::launch::check_options(&LaunchOptions {
             launch_type: req.launch_type,
             capacity_provider_strategy: req.capacity_provider_strategy.as_deref(),
             platform_version: req.platform_version.as_deref(),
             volume_configurations: req.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()),
             network_configuration: req.network_configuration.as_ref(),
-        };
-        super::launch::check_options(&launch)?;
+            cluster: cluster_record.as_deref(),
+        })?;
         if req.propagate_tags == Some(PropagateTags::Service) {
             return Err(ControlError::invalid(RUN_TASK_PROPAGATE_SERVICE));
         }
@@ -685,6 +744,7 @@ impl Control {
             },
             &cluster,
             &launch,
+            req.network_configuration.as_ref(),
             req.placement_constraints.as_deref().unwrap_or_default(),
             req.placement_strategy.as_deref().unwrap_or_default(),
             false,
@@ -744,12 +804,13 @@ impl Control {
                 managed: req.enable_ecs_managed_tags,
             },
             &cluster,
-            &LaunchOptions {
+            &super::launch::check_options(&LaunchOptions {
                 launch_type: Some(LaunchType::Ec2),
                 volume_configurations: req.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()),
                 network_configuration: req.network_configuration.as_ref(),
                 ..Default::default()
-            },
+            })?,
+            req.network_configuration.as_ref(),
             &[],
             &[],
             false,
@@ -794,6 +855,7 @@ impl Control {
         enable_execute_command: bool,
         targets: Option<crate::records::TargetsRecord>,
         network_configuration: Option<&berth_model::ecs::NetworkConfiguration>,
+        launch: &super::launch::Launch,
     ) -> Result<Placed> {
         let mut p = self.prepare(
             task_definition,
@@ -802,12 +864,24 @@ impl Control {
             Some(started_by),
             tagging,
             cluster,
-            &LaunchOptions { launch_type: Some(LaunchType::Ec2), network_configuration, ..Default::default() },
+            launch,
+            network_configuration,
             constraints,
             strategy,
             true,
         )?;
         p.default_strategy = DefaultStrategy::Service;
+        if launch.is_fargate() {
+            // The strategy's split counts the service's tasks that have not stopped.
+            let state = self.cache.read();
+            for task in state.tasks_in_group(cluster, group) {
+                if task.record.last_status() != Some(TaskStatus::Stopped)
+                    && let Some(provider) = &task.record.capacity_provider_name
+                {
+                    *p.provider_counts.entry(provider.clone()).or_default() += 1;
+                }
+            }
+        }
         p.enable_execute_command = enable_execute_command;
         p.targets = targets;
         let only = only.map(|k| vec![k]);

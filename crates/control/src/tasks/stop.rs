@@ -23,7 +23,7 @@ pub(crate) fn release_if_stopped(state: &State, task: &mut TaskRecord, updates: 
         return;
     }
     task.released = true;
-    let key = (task.cluster.clone(), task.instance_id.clone());
+    let key = task.instance_key();
     let entry = match updates.get_mut(&task.instance_id) {
         Some(entry) => entry,
         None => {
@@ -87,7 +87,7 @@ impl Control {
                 // A task whose instance is gone will never be stopped by an agent: it is STOPPED now.
                 let orphaned = state
                     .instances
-                    .get(&(record.cluster.clone(), record.instance_id.clone()))
+                    .get(&record.instance_key())
                     .is_none_or(|i| i.record.status() == Some(InstanceStatus::Inactive));
                 stop_record(&mut record, now, &reason, "UserInitiated", orphaned);
                 let mut updates = InstanceUpdates::new();

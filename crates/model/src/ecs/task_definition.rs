@@ -11,6 +11,8 @@ use super::{
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+pub mod fargate;
+
 /// The most containers one task definition may hold.
 pub const MAX_CONTAINERS: usize = 10;
 /// The smallest hard memory limit Docker accepts for a container, in MiB.
@@ -78,6 +80,14 @@ pub fn is_fargate_size(cpu: i32, memory: i32) -> bool {
     }
 }
 
+/// Whether a valid `RegisterTaskDefinition` request also satisfies Fargate's rules ([`fargate::violation`]): such a
+/// definition gets `FARGATE` in its `compatibilities`, whether it requires it or not.
+pub fn fargate_compatible(req: &RegisterTaskDefinitionRequest) -> bool {
+    let cpu = req.cpu.as_deref().and_then(parse_task_cpu);
+    let memory = req.memory.as_deref().and_then(parse_task_memory);
+    fargate::violation(req, cpu, memory).is_none()
+}
+
 /// Validates a `RegisterTaskDefinition` request as ECS does. On success the request is safe to normalise and store.
 pub fn validate_register(req: &RegisterTaskDefinitionRequest) -> Result<(), TaskDefinitionError> {
     validate_family(&req.family)?;
@@ -108,8 +118,8 @@ pub fn validate_register(req: &RegisterTaskDefinitionRequest) -> Result<(), Task
             "Invalid 'cpu' setting for task. The task cpu must be between 128 and 196608 CPU units, got {cpu}."
         )));
     }
-    if fargate {
-        validate_fargate(network_mode, task_cpu, task_memory)?;
+    if fargate && let Some(why) = fargate::violation(req, task_cpu, task_memory) {
+        return Err(why);
     }
 
     let mut volumes: BTreeSet<&str> = BTreeSet::new();
@@ -149,9 +159,6 @@ pub fn validate_register(req: &RegisterTaskDefinitionRequest) -> Result<(), Task
                     source
                 )));
             }
-        }
-        if fargate && c.privileged == Some(true) {
-            return Err(client("Privileged containers are not supported on Fargate."));
         }
         if network_mode == NetworkMode::Awsvpc {
             // The task's containers share one namespace, whose name and hosts file the task's interface decides.
@@ -228,24 +235,6 @@ pub fn validate_family(family: &str) -> Result<(), TaskDefinitionError> {
     }
     if !is_valid_name(family) {
         return Err(client("Family contains invalid characters."));
-    }
-    Ok(())
-}
-
-fn validate_fargate(
-    network_mode: NetworkMode,
-    task_cpu: Option<i32>,
-    task_memory: Option<i32>,
-) -> Result<(), TaskDefinitionError> {
-    if network_mode != NetworkMode::Awsvpc {
-        return Err(client("Fargate only supports network mode 'awsvpc'."));
-    }
-    let cpu = task_cpu.ok_or_else(|| client("Fargate requires that 'cpu' be defined at the task level."))?;
-    let memory = task_memory.ok_or_else(|| client("Fargate requires that 'memory' be defined at the task level."))?;
-    if !is_fargate_size(cpu, memory) {
-        return Err(client(format!(
-            "No Fargate configuration exists for given values: {cpu} CPU, {memory} memory. See the Amazon ECS documentation for the valid task sizes."
-        )));
     }
     Ok(())
 }

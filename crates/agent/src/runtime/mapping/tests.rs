@@ -10,6 +10,7 @@ use super::*;
 
 fn full_spec() -> ContainerSpec {
     ContainerSpec {
+        cgroup_parent: None,
         name: "ecs-web-1-app-abc".into(),
         image: "127.0.0.1:7700/web:v1".into(),
         entrypoint: Some(vec!["/berth-workload".into()]),

@@ -112,16 +112,68 @@ fn container_cpu_sum_is_bounded_by_task_cpu() {
 fn fargate_rules() {
     let mut v = web();
     v["requiresCompatibilities"] = json!(["FARGATE"]);
-    assert_eq!(message(v.clone()), "Fargate only supports network mode 'awsvpc'.");
+    assert_eq!(message(v.clone()), "Fargate only supports network mode \u{2018}awsvpc\u{2019}.");
+    assert!(!fargate_compatible(&req(v.clone())));
     v["networkMode"] = json!("awsvpc");
     assert_eq!(message(v.clone()), "Fargate requires that 'cpu' be defined at the task level.");
     v["cpu"] = json!("256");
+    assert_eq!(message(v.clone()), "Fargate requires that 'memory' be defined at the task level.");
     v["memory"] = json!("4096");
-    assert!(message(v.clone()).starts_with("No Fargate configuration exists for given values: 256 CPU, 4096 memory."));
-    v["memory"] = json!("512");
-    validate_register(&req(v)).unwrap();
+    assert_eq!(message(v.clone()), "No Fargate configuration exists for given values: 256 CPU, 4096 memory");
+    // ECS's string forms are normalised before the size is checked.
+    v["cpu"] = json!(".25 vCPU");
+    v["memory"] = json!("0.5 GB");
+    validate_register(&req(v.clone())).unwrap();
+    assert!(fargate_compatible(&req(v.clone())));
     assert!(is_fargate_size(8192, 20 * 1024));
     assert!(!is_fargate_size(8192, 18 * 1024));
+    // Each rule, in order, on an otherwise valid definition.
+    let refused = |patch: &dyn Fn(&mut serde_json::Value), expected: &str| {
+        let mut w = v.clone();
+        patch(&mut w);
+        assert_eq!(message(w.clone()), expected);
+        // Without requiring FARGATE the definition registers, but is not Fargate compatible.
+        w.as_object_mut().map(|o| o.remove("requiresCompatibilities"));
+        if validate_register(&req(w.clone())).is_ok() {
+            assert!(!fargate_compatible(&req(w)), "{expected}");
+        }
+    };
+    refused(
+        &|w| w["pidMode"] = json!("host"),
+        "Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'.",
+    );
+    refused(&|w| w["ipcMode"] = json!("host"), "Tasks using the Fargate launch type do not support ipcMode.");
+    refused(
+        &|w| w["ephemeralStorage"] = json!({"sizeInGiB": 20}),
+        "Invalid 'ephemeralStorage' setting for task. The 'sizeInGiB' must be between 21 and 200 GiB, got 20.",
+    );
+    refused(
+        &|w| {
+            w["volumes"] = json!([{"name": "h", "host": {"sourcePath": "/var/log"}}]);
+        },
+        "Fargate compatible task definitions do not support sourcePath",
+    );
+    refused(
+        &|w| w["containerDefinitions"][0]["privileged"] = json!(true),
+        "Invalid 'privileged' setting for container 'app'. Fargate compatible task definitions do not support privileged containers.",
+    );
+    refused(
+        &|w| {
+            w["containerDefinitions"][0]["logConfiguration"] =
+                json!({"logDriver": "awslogs", "options": {"awslogs-group": "g"}});
+        },
+        "Fargate requires task definition to have execution role ARN to support log driver awslogs.",
+    );
+    refused(
+        &|w| w["containerDefinitions"][0]["portMappings"] = json!([{"containerPort": 80, "hostPort": 8080}]),
+        "When networkMode=awsvpc, the host ports and container ports in port mappings must match.",
+    );
+    let mut ok = v.clone();
+    ok["ephemeralStorage"] = json!({"sizeInGiB": 200});
+    ok["pidMode"] = json!("task");
+    ok["volumes"] = json!([{"name": "scratch", "host": {}}]);
+    ok["containerDefinitions"][0]["portMappings"] = json!([{"containerPort": 80, "hostPort": 80}]);
+    validate_register(&req(ok)).unwrap();
 }
 
 #[test]
