@@ -141,7 +141,8 @@ fn shapes() -> Vec<(Value, Outcome)> {
         (f!("ec2-bridge-dynamic-ports"), Runs),
         (f!("efs-volume"), Refused),
         (f!("env-files-and-labels"), Refused),
-        (f!("fargate-web-secrets"), Refused),
+        // FARGATE with Secrets Manager and SSM secrets, a task role and awslogs: the test creates what it names.
+        (workload_health(within_host_limits(f!("fargate-web-secrets"))), Runs),
         // FARGATE definitions run with launchType FARGATE on the local agent (it serves both launch types).
         (workload_health(within_host_limits(f!("fargate-web"))), Runs),
         (f!("firelens-style"), Refused),
@@ -392,8 +393,32 @@ async fn described_task_definitions_register_again_and_run_the_same() {
         &["secretsmanager", "create-secret", "--name", "rt/db", "--secret-string", r#"{"password":"rt-pw"}"#],
     );
     aws_cli(&berth, &["ssm", "put-parameter", "--name", "/rt/token", "--type", "SecureString", "--value", "rt-token"]);
+    // What fargate-web-secrets names: its two roles, a secret whose name ends like a suffix (so the ARN the
+    // fixture writes is that secret's partial ARN), two parameters and its log group.
+    for role in ["billingExecutionRole", "billingTaskRole"] {
+        aws_cli(&berth, &["iam", "create-role", "--role-name", role, "--assume-role-policy-document", trust]);
+    }
+    aws_cli(
+        &berth,
+        &[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            "billingExecutionRole",
+            "--policy-name",
+            "read",
+            "--policy-document",
+            read,
+        ],
+    );
+    let db = r#"{"username":"billing","password":"rt-billing-pw"}"#;
+    aws_cli(&berth, &["secretsmanager", "create-secret", "--name", "billing/db-AbCdEf", "--secret-string", db]);
+    for (name, kind) in [("/billing/stripe-key", "SecureString"), ("/billing/feature-flags", "String")] {
+        aws_cli(&berth, &["ssm", "put-parameter", "--name", name, "--type", kind, "--value", "rt-value"]);
+    }
+    aws_cli(&berth, &["logs", "create-log-group", "--log-group-name", "/ecs/billing-api"]);
     let runnable = shapes().iter().filter(|(_, o)| *o == Outcome::Runs).count();
-    assert!(runnable >= 15, "the runnable shapes are still there: {runnable}");
+    assert!(runnable >= 16, "the runnable shapes are still there: {runnable}");
     cli(&berth, &["iam", "create-role", "--role-name", "rt-app", "--assume-role-policy-document", trust]);
     for (shape, outcome) in shapes() {
         // The shapes name the account 000000000000 (or ACCOUNT in a role); each test Berth has its own.

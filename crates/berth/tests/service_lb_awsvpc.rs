@@ -31,12 +31,12 @@ const SUBNET_A: &str = "subnet-0be7f00000000000a";
 const SUBNET_B: &str = "subnet-0be7f00000000000b";
 
 /// A `/16` in 10.128.0.0/10 that no other test of this run is likely to pick (awsvpc.rs picks in 10.64.0.0/10);
-/// test `k` (0 or 1) of this file gets an even or odd one, so the two never share one.
+/// test `k` (0 to 3) of this file gets one whose number is `k` modulo 4, so two of its tests never share one.
 fn vpc_cidr(k: u32) -> (String, u8) {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-    let n = 128 + (h.finish() % 32) as u8 * 2 + (k % 2) as u8;
+    let n = 128 + (h.finish() % 16) as u8 * 4 + (k % 4) as u8;
     (format!("10.{n}.0.0/16"), n)
 }
 
@@ -681,4 +681,73 @@ async fn an_awsvpc_service_in_cloud_map_answers_dig_with_its_tasks_addresses() {
     })
     .await
     .unwrap();
+}
+
+/// The shape most ECS users run: a FARGATE service (awsvpc, task-level size) behind an Application Load Balancer's
+/// `ip` target group, its tasks' security group letting in only the load balancer's. Created with the aws CLI as
+/// the user would, `services-stable` means reachable, each task is a healthy target at its own address, and a
+/// FARGATE task shows what Fargate shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fargate_service_behind_an_application_load_balancer_answers_through_it() {
+    let (_networks, berth, client, front) = up(2, Vec::new()).await;
+    let td = json!({"family": "shop", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256", "memory": "512",
+        "containerDefinitions": [{"name": "app", "image": "berth-workload:latest", "essential": true,
+            "portMappings": [{"containerPort": 8080, "protocol": "tcp"}]}]});
+    let path = berth.data_dir.path().join("shop.json");
+    std::fs::write(&path, td.to_string()).unwrap();
+    let registered =
+        aws_ok(&berth, "ecs", &["register-task-definition", "--cli-input-json", &format!("file://{}", path.display())]);
+    assert!(
+        registered["taskDefinition"]["compatibilities"].as_array().unwrap().contains(&json!("FARGATE")),
+        "{registered}"
+    );
+    let alb_group = security_group(&berth, "alb");
+    let shop_group = security_group(&berth, "shop");
+    allow_tcp(&berth, &shop_group, "8080", ("--source-group", &alb_group));
+    let tg = target_group(&berth, "shop-ip", "ip");
+    load_balancer(&berth, front, &tg, &alb_group);
+    let lbs = format!("targetGroupArn={tg},containerName=app,containerPort=8080");
+    let net = network_arg(&[&shop_group]);
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "create-service",
+            "--service-name",
+            "shop",
+            "--task-definition",
+            "shop",
+            "--desired-count",
+            "2",
+            "--launch-type",
+            "FARGATE",
+            "--network-configuration",
+            &net,
+            "--load-balancers",
+            &lbs,
+        ],
+    );
+    aws_cli(&berth, &["ecs", "wait", "services-stable", "--services", "shop"]);
+    for _ in 0..20 {
+        let (status, body) = berth_testkit::http_get_timeout(&format!("http://{front}/"), Duration::from_secs(5))
+            .expect("the load balancer answers once the service is stable");
+        assert_eq!(status, 200, "{body}");
+    }
+    let ips = task_addresses(&client, "shop").await;
+    assert_eq!(ips.len(), 2, "{ips:?}");
+    let want: Vec<(String, u64, String, String)> =
+        ips.iter().map(|ip| (ip.clone(), 8080, "healthy".to_string(), String::new())).collect();
+    assert_eq!(targets(&berth, &tg), want, "each Fargate task is an ip target at its own address");
+    let arns = client.list_tasks().service_name("shop").send().await.unwrap().task_arns.unwrap_or_default();
+    let tasks = client.describe_tasks().set_tasks(Some(arns)).send().await.unwrap().tasks.unwrap_or_default();
+    for t in &tasks {
+        assert_eq!(t.launch_type.as_ref().map(|l| l.as_str()), Some("FARGATE"), "{t:?}");
+        assert_eq!(t.platform_version.as_deref(), Some("1.4.0"), "{t:?}");
+        assert!(t.container_instance_arn.is_none(), "Fargate shows no container instance: {t:?}");
+        assert_eq!((t.cpu.as_deref(), t.memory.as_deref()), (Some("256"), Some("512")), "{t:?}");
+    }
+    let service = aws_ok(&berth, "ecs", &["describe-services", "--services", "shop"]);
+    assert_eq!(service["services"][0]["launchType"], "FARGATE", "{service}");
+    assert_eq!(service["services"][0]["runningCount"], 2, "{service}");
 }

@@ -292,6 +292,16 @@ async fn every_fixture_registers_and_linux_parameters_runs_on_a_default_agent() 
             None,
         )
         .await;
+        // ECS itself refuses a FARGATE definition that uses awslogs without an execution role, at registration
+        // and with this ClientException (the shared one-off-job.json is one: COMPATIBILITY §29): refused clearly
+        // at the call, as on ECS.
+        let ecs_refuses = out["__type"] == "ClientException"
+            && out["message"]
+                == "Fargate requires task definition to have execution role ARN to support log driver awslogs.";
+        if status == 400 && ecs_refuses {
+            eprintln!("{name}: refused at registration as ECS refuses it: {out}");
+            continue;
+        }
         assert_eq!(status, 200, "{name}: {out}");
         let gated: Vec<&str> = out["taskDefinition"]["requiresAttributes"]
             .as_array()
