@@ -38,6 +38,7 @@
 //! Controllers assume one control plane process (no leader election yet; the runtime has the gate for it).
 
 mod account_settings;
+mod agent_task_access;
 mod agent_update;
 pub mod agents;
 mod attributes;

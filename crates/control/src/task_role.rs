@@ -8,22 +8,15 @@
 
 use crate::cache::State;
 use crate::records::TaskRecord;
-use crate::status::TaskStatus;
-use crate::{Control, ControlError, EcsException, Result};
+use crate::{Control, ControlError, Result};
 
 /// The role a task's containers get credentials for, if any (the override's, else the task definition's).
 pub fn effective_task_role(state: &State, record: &TaskRecord) -> Option<String> {
     if let Some(role) = record.overrides.as_ref().and_then(|o| o.task_role_arn.as_deref()).filter(|r| !r.is_empty()) {
         return Some(role.to_string());
     }
-    let key = record
-        .task_definition_arn
-        .rsplit('/')
-        .next()
-        .and_then(|fr| fr.rsplit_once(':'))
-        .and_then(|(family, revision)| Some((family.to_string(), revision.parse::<i32>().ok()?)))?;
-    let definition = state.task_definitions.get(&key)?;
-    definition.record.task_definition.task_role_arn.clone().filter(|r| !r.is_empty())
+    let definition = crate::agent_task_access::definition_of(state, record)?;
+    definition.task_definition.task_role_arn.clone().filter(|r| !r.is_empty())
 }
 
 /// What the server needs to issue a task's role credentials.
@@ -33,14 +26,6 @@ pub struct TaskRoleSource {
     pub role_arn: String,
     /// The task's id (the session's name, as ECS names task role sessions).
     pub task_id: String,
-}
-
-fn not_yours(task_arn: &str) -> ControlError {
-    // The same answer for a task that does not exist, one on another instance and a stopped one.
-    ControlError::ecs(
-        EcsException::AccessDeniedException,
-        format!("The task {task_arn} is not placed on this container instance."),
-    )
 }
 
 impl Control {
@@ -58,17 +43,8 @@ impl Control {
     /// The role of `task_arn` for the agent of `instance_id` (authenticated by the caller): refused unless the task
     /// is placed on that instance and not stopped; `ClientException` when the task has no role.
     pub fn task_role_source(&self, cluster: &str, instance_id: &str, task_arn: &str) -> Result<TaskRoleSource> {
-        let key = crate::tasks::stop::parse_task_ref(cluster, task_arn).map_err(|_| not_yours(task_arn))?;
         let state = self.cache.read();
-        let task = state.tasks.get(&key).ok_or_else(|| not_yours(task_arn))?;
-        let record = &task.record;
-        // A Fargate task keeps its own cluster's ARN while its host is in the pool: compare the host's key.
-        if record.arn != task_arn || record.instance_key() != (cluster.to_string(), instance_id.to_string()) {
-            return Err(not_yours(task_arn));
-        }
-        if record.last_status() == Some(TaskStatus::Stopped) {
-            return Err(not_yours(task_arn));
-        }
+        let record = crate::agent_task_access::running_task_of_instance(&state, cluster, instance_id, task_arn)?;
         let role_arn = effective_task_role(&state, record)
             .ok_or_else(|| ControlError::client(format!("The task {task_arn} has no task role.")))?;
         let task_id = task_arn.rsplit('/').next().unwrap_or_default().to_string();

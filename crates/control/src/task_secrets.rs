@@ -5,8 +5,6 @@
 //! asks for the values when it starts the task (`POST /agent/v1/secrets`), and the API layer resolves them with
 //! `berth_secrets` after [`Control::task_secret_sources`] has checked that the task is the asking instance's.
 
-use crate::EcsException;
-use crate::status::TaskStatus;
 use crate::{Control, ControlError, Result};
 use berth_model::ecs::{ContainerDefinition, TaskDefinition};
 
@@ -81,37 +79,15 @@ pub struct TaskSecretSources {
     pub secrets: Vec<SecretSource>,
 }
 
-fn not_yours(task_arn: &str) -> ControlError {
-    // The same answer for a task that does not exist and one on another instance: an agent learns nothing.
-    ControlError::ecs(
-        EcsException::AccessDeniedException,
-        format!("The task {task_arn} is not placed on this container instance."),
-    )
-}
-
 impl Control {
     /// The secrets of `task_arn` for the agent of `instance_id` (authenticated by the caller): refused unless the
     /// task is placed on that instance and not stopped.
     pub fn task_secret_sources(&self, cluster: &str, instance_id: &str, task_arn: &str) -> Result<TaskSecretSources> {
-        let key = crate::tasks::stop::parse_task_ref(cluster, task_arn).map_err(|_| not_yours(task_arn))?;
         let state = self.cache.read();
-        let task = state.tasks.get(&key).ok_or_else(|| not_yours(task_arn))?;
-        let record = &task.record;
-        if record.arn != task_arn || record.instance_key() != (cluster.to_string(), instance_id.to_string()) {
-            return Err(not_yours(task_arn));
-        }
-        if record.last_status() == Some(TaskStatus::Stopped) {
-            return Err(not_yours(task_arn));
-        }
-        let definition = record
-            .task_definition_arn
-            .rsplit('/')
-            .next()
-            .and_then(|fr| fr.rsplit_once(':'))
-            .and_then(|(family, revision)| Some((family.to_string(), revision.parse::<i32>().ok()?)))
-            .and_then(|key| state.task_definitions.get(&key));
+        let record = crate::agent_task_access::running_task_of_instance(&state, cluster, instance_id, task_arn)?;
+        let definition = crate::agent_task_access::definition_of(&state, record);
         let execution_role_arn =
-            definition.and_then(|d| d.record.task_definition.execution_role_arn.clone()).filter(|r| !r.is_empty());
+            definition.and_then(|d| d.task_definition.execution_role_arn.clone()).filter(|r| !r.is_empty());
         let secrets = record
             .containers
             .iter()
@@ -131,6 +107,7 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EcsException;
     use berth_model::ecs::Secret;
 
     fn container(secrets: &[(&str, &str)]) -> ContainerDefinition {
