@@ -22,35 +22,12 @@ use std::time::Duration;
 const SUBNET_A: &str = "subnet-0be7f00000000000a";
 const SUBNET_B: &str = "subnet-0be7f00000000000b";
 
-/// A `/16` in 10.64.0.0/10 that no other test of this run is likely to pick.
-fn vpc_cidr() -> (String, u8) {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-    let n = 64 + (h.finish() % 64) as u8;
-    (format!("10.{n}.0.0/16"), n)
-}
-
-/// Removes the Docker networks of a VPC (after its Berth and containers are gone).
-struct Networks(u8);
-
-impl Drop for Networks {
-    fn drop(&mut self) {
-        let Ok(names) = docker(&["network", "ls", "--filter", "label=berth.vpc-slice", "--format", "{{.Name}}"]) else {
-            return;
-        };
-        for name in names.lines().filter(|n| n.starts_with(&format!("berth-10-{}-", self.0))) {
-            let _ = docker(&["network", "rm", name]);
-        }
-    }
-}
-
 /// `berth up` on its own VPC CIDR, with its agent registered.
-async fn up() -> (Networks, Berth, aws_sdk_ecs::Client) {
+async fn up() -> (VpcNetworks, Berth, aws_sdk_ecs::Client) {
     berth_testkit::require_docker();
     berth_testkit::workload_image().expect("the workload image builds");
-    let (cidr, n) = vpc_cidr();
-    let networks = Networks(n);
+    // A /16 in 10.64.0.0/10 that no other test of this run is likely to pick.
+    let (cidr, networks) = own_vpc(64, 64, 0, 1);
     let berth = Berth::start(BerthOptions {
         binary: env!("CARGO_BIN_EXE_berth").into(),
         role: "up",

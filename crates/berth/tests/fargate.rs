@@ -8,7 +8,7 @@
 
 mod common;
 
-use berth_testkit::{Berth, BerthOptions, docker, wait_for};
+use berth_testkit::{Berth, BerthOptions, wait_for};
 use common::*;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -17,41 +17,19 @@ const SUBNETS: &str = "awsvpcConfiguration={subnets=[subnet-0be7f00000000000a,su
 const CAPACITY_UNAVAILABLE: &str =
     "Capacity is unavailable at this time. Please try again later or in a different availability zone";
 
-/// A `/16` in 10.128.0.0/10 that no other test of this run is likely to pick.
-fn vpc_cidr() -> (String, u8) {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-    let n = 128 + (h.finish() % 64) as u8;
-    (format!("10.{n}.0.0/16"), n)
-}
-
-/// Removes the Docker networks of a VPC (after its Berth and containers are gone).
-struct Networks(u8);
-
-impl Drop for Networks {
-    fn drop(&mut self) {
-        let Ok(names) = docker(&["network", "ls", "--filter", "label=berth.vpc-slice", "--format", "{{.Name}}"]) else {
-            return;
-        };
-        for name in names.lines().filter(|n| n.starts_with(&format!("berth-10-{}-", self.0))) {
-            let _ = docker(&["network", "rm", name]);
-        }
-    }
-}
-
 /// A Berth of `role` on its own VPC CIDR, and the workload image's tag.
-fn start(role: &'static str) -> (Networks, Berth, String) {
+fn start(role: &'static str) -> (VpcNetworks, Berth, String) {
     berth_testkit::require_docker();
     let image = berth_testkit::workload_image().expect("the workload image builds");
-    let (cidr, n) = vpc_cidr();
+    // A /16 in 10.128.0.0/10 that no other test of this binary is likely to pick.
+    let (cidr, networks) = own_vpc(128, 64, 0, 1);
     let berth = Berth::start(BerthOptions {
         binary: env!("CARGO_BIN_EXE_berth").into(),
         role,
         extra_args: vec!["--vpc-cidr".into(), cidr],
     })
     .expect("berth starts");
-    (Networks(n), berth, image)
+    (networks, berth, image)
 }
 
 /// A Fargate task definition of the workload (`cpu`, `memory` as given), as a user writes one.

@@ -30,30 +30,6 @@ const VPC: &str = "vpc-0be7f000000000001";
 const SUBNET_A: &str = "subnet-0be7f00000000000a";
 const SUBNET_B: &str = "subnet-0be7f00000000000b";
 
-/// A `/16` in 10.128.0.0/10 that no other test of this run is likely to pick (awsvpc.rs picks in 10.64.0.0/10);
-/// test `k` (0 to 3) of this file gets one whose number is `k` modulo 4, so two of its tests never share one.
-fn vpc_cidr(k: u32) -> (String, u8) {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-    let n = 128 + (h.finish() % 16) as u8 * 4 + (k % 4) as u8;
-    (format!("10.{n}.0.0/16"), n)
-}
-
-/// Removes the Docker networks of a VPC (after its Berth and containers are gone).
-struct Networks(u8);
-
-impl Drop for Networks {
-    fn drop(&mut self) {
-        let Ok(names) = docker(&["network", "ls", "--filter", "label=berth.vpc-slice", "--format", "{{.Name}}"]) else {
-            return;
-        };
-        for name in names.lines().filter(|n| n.starts_with(&format!("berth-10-{}-", self.0))) {
-            let _ = docker(&["network", "rm", name]);
-        }
-    }
-}
-
 /// A /24 of loopback of this test's own (`--elb-address-range`), its first load balancer's address, and a port
 /// free there.
 fn own_range(k: u32) -> (String, SocketAddr) {
@@ -68,11 +44,12 @@ fn own_range(k: u32) -> (String, SocketAddr) {
 }
 
 /// `berth up` on its own VPC CIDR and load-balancer range, with extra arguments, its agent registered.
-async fn up(k: u32, extra: Vec<String>) -> (Networks, Berth, aws_sdk_ecs::Client, SocketAddr) {
+async fn up(k: u32, extra: Vec<String>) -> (VpcNetworks, Berth, aws_sdk_ecs::Client, SocketAddr) {
     berth_testkit::require_docker();
     berth_testkit::workload_image().expect("the workload image builds");
-    let (cidr, n) = vpc_cidr(k);
-    let networks = Networks(n);
+    // A /16 in 10.128.0.0/10 (awsvpc.rs picks in 10.64.0.0/10); test `k` (0 to 3) of this file in its own lane of
+    // 4, so two of its tests never share one.
+    let (cidr, networks) = own_vpc(128, 64, k as u8, 4);
     let (range, front) = own_range(k);
     let mut args = vec!["--vpc-cidr".into(), cidr, "--elb-address-range".into(), range];
     args.extend(extra);

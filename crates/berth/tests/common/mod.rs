@@ -461,3 +461,29 @@ pub fn prometheus_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Opti
     }
     found
 }
+
+/// A test's own default VPC: `10.N.0.0/16` with `N` picked at random in `base..base + span`, in lane `lane` of
+/// `lanes` (`N ≡ base + lane` modulo `lanes`), so that tests of one binary running at once given different lanes
+/// never share a CIDR; and the guard that removes its Docker networks when dropped.
+pub fn own_vpc(base: u8, span: u8, lane: u8, lanes: u8) -> (String, VpcNetworks) {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let n = base + (h.finish() % u64::from(span / lanes)) as u8 * lanes + lane % lanes;
+    (format!("10.{n}.0.0/16"), VpcNetworks(n))
+}
+
+/// Removes the Docker networks of a test VPC `10.N.0.0/16` (after its Berth and containers are gone).
+pub struct VpcNetworks(pub u8);
+
+impl Drop for VpcNetworks {
+    fn drop(&mut self) {
+        let docker = berth_testkit::docker;
+        let Ok(names) = docker(&["network", "ls", "--filter", "label=berth.vpc-slice", "--format", "{{.Name}}"]) else {
+            return;
+        };
+        for name in names.lines().filter(|n| n.starts_with(&format!("berth-10-{}-", self.0))) {
+            let _ = docker(&["network", "rm", name]);
+        }
+    }
+}
