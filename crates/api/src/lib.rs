@@ -35,6 +35,7 @@ pub mod auth;
 pub mod authz;
 mod autoscaling;
 pub mod body;
+pub mod capacity;
 mod cloudwatch;
 mod ec2;
 mod ecr;
@@ -51,6 +52,7 @@ mod servicediscovery;
 mod telemetry;
 
 pub use autoscaling::AutoScalingService;
+pub use capacity::CapacityService;
 pub use cloudwatch::CloudWatchService;
 pub use ec2::Ec2Service;
 pub use ecr::EcrService;

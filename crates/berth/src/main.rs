@@ -16,7 +16,8 @@ fn colour_wanted(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>)
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // `berth exec` shares the terminal with the command it runs, `berth logs` prints data: only warnings.
-    let default_level = if matches!(cli.command, Command::Exec(_) | Command::Logs(_)) { "warn" } else { "info" };
+    let default_level =
+        if matches!(cli.command, Command::Exec(_) | Command::Logs(_) | Command::Capacity(_)) { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -38,6 +39,7 @@ async fn main() -> std::process::ExitCode {
     let cli = match cli.command {
         Command::Exec(args) => return roles::exec::run(args).await,
         Command::Logs(args) => return roles::logs::run(args).await,
+        Command::Capacity(command) => return roles::capacity::run(command).await,
         command => Cli { command },
     };
     let result = match cli.command {
@@ -50,7 +52,7 @@ async fn main() -> std::process::ExitCode {
         Command::Secrets(cli::SecretsCommand::RotateMasterKey { data_dir, secrets_master_key_file }) => {
             roles::secrets::rotate_master_key(&data_dir, secrets_master_key_file).await
         }
-        Command::Admin(_) | Command::Exec(_) | Command::Logs(_) => Ok(()),
+        Command::Admin(_) | Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

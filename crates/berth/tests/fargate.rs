@@ -471,3 +471,120 @@ async fn a_pool_of_fargate_agents_belongs_to_no_cluster_and_spreads_across_zones
     let err = aws_err(&berth, "ecs", &["update-service", "--service", "pool-svc", "--platform-version", "1.2.0"]);
     assert!(err.contains("UnsupportedFeatureException"), "{err}");
 }
+
+/// Runs `berth capacity <args>` as the user `berth up` printed the export line for; (success, stdout, stderr).
+fn berth_capacity(berth: &Berth, args: &[&str]) -> (bool, String, String) {
+    let output =
+        with_user_env(std::process::Command::new(env!("CARGO_BIN_EXE_berth")).arg("capacity").args(args), berth)
+            .output()
+            .expect("berth runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_reclaims_fargate_spot_capacity_and_services_replace_the_tasks() {
+    let (_networks, berth, image) = start("up");
+    let client = ecs_client(&berth);
+    wait_for_instances(&client, "default", 1).await;
+    aws_ok(
+        &berth,
+        "ecs",
+        &["create-cluster", "--cluster-name", "spot", "--capacity-providers", "FARGATE", "FARGATE_SPOT"],
+    );
+    // Two containers: `web` exits 42 on SIGTERM (so its exit code shows the warning reached it), `stubborn`
+    // ignores SIGTERM and is killed when its 3 s stop timeout runs out.
+    let mut definition = fargate_definition("spot-web", &image, "256", "512");
+    definition["containerDefinitions"][0]["environment"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "SIGTERM_EXIT_CODE", "value": "42"}));
+    definition["containerDefinitions"].as_array_mut().unwrap().push(json!({
+        "name": "stubborn",
+        "image": image,
+        "essential": false,
+        "stopTimeout": 3,
+        "environment": [{"name": "IGNORE_SIGTERM", "value": "1"}, {"name": "PORT", "value": "8081"}]
+    }));
+    register(&berth, &definition).unwrap();
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "create-service",
+            "--cluster",
+            "spot",
+            "--service-name",
+            "spot-svc",
+            "--task-definition",
+            "spot-web",
+            "--desired-count",
+            "2",
+            "--capacity-provider-strategy",
+            "capacityProvider=FARGATE_SPOT,weight=1",
+            "--network-configuration",
+            SUBNETS,
+        ],
+    );
+    wait_stable(&client, "spot", "spot-svc", Duration::from_secs(120)).await;
+    let before = aws_ok(&berth, "ecs", &["list-tasks", "--cluster", "spot", "--service-name", "spot-svc"]);
+    let before: Vec<String> =
+        before["taskArns"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    assert_eq!(before.len(), 2);
+
+    // Refusals: nothing named; an on-demand Fargate task; an unknown cluster.
+    let (ok, _, err) = berth_capacity(&berth, &["reclaim"]);
+    assert!(!ok && err.contains("Name the tasks"), "{err}");
+    let demand = aws_ok(
+        &berth,
+        "ecs",
+        &["run-task", "--task-definition", "spot-web", "--launch-type", "FARGATE", "--network-configuration", SUBNETS],
+    );
+    let demand_arn = demand["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let (ok, _, err) = berth_capacity(&berth, &["reclaim", &demand_arn]);
+    assert!(!ok && err.contains("InvalidParameterException") && err.contains("FARGATE_SPOT"), "{err}");
+    let (ok, _, err) = berth_capacity(&berth, &["reclaim", "--cluster", "nope", "--count", "1"]);
+    assert!(!ok && err.contains("ClusterNotFoundException"), "{err}");
+
+    // One task reclaimed: Fargate Spot's stop code and reason, SIGTERM at once, SIGKILL at the stop timeout.
+    let (ok, out, err) = berth_capacity(&berth, &["reclaim", "--cluster", "spot", "--count", "1"]);
+    assert!(ok, "{err}");
+    let reclaimed: Vec<&str> = out.lines().collect();
+    assert_eq!(reclaimed.len(), 1, "{out}");
+    assert!(before.contains(&reclaimed[0].to_string()), "{out} not in {before:?}");
+    let stopped = wait_status(&client, reclaimed[0], "STOPPED", Duration::from_secs(60)).await;
+    assert_eq!(stopped.stop_code().map(|c| c.as_str()), Some("SpotInterruption"));
+    assert_eq!(stopped.stopped_reason(), Some("Your Spot Task was interrupted."));
+    let exit = |name: &str| stopped.containers().iter().find(|c| c.name() == Some(name)).and_then(|c| c.exit_code());
+    assert_eq!((exit("web"), exit("stubborn")), (Some(42), Some(137)), "{stopped:?}");
+    let stopping = stopped.stopping_at().unwrap().as_secs_f64();
+    let execution_stopped = stopped.execution_stopped_at().unwrap().as_secs_f64();
+    assert!(execution_stopped - stopping >= 2.5, "SIGKILL came {}s after SIGTERM", execution_stopped - stopping);
+
+    // The service replaces it.
+    let service = wait_stable(&client, "spot", "spot-svc", Duration::from_secs(120)).await;
+    assert_eq!(service.running_count, 2);
+    let after = aws_ok(&berth, "ecs", &["list-tasks", "--cluster", "spot", "--service-name", "spot-svc"]);
+    let after: Vec<&str> = after["taskArns"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(!after.contains(&reclaimed[0]) && after.len() == 2, "{after:?}");
+
+    // The whole host's Spot capacity taken back (by instance): both service tasks, never the on-demand one.
+    let instance =
+        aws_ok(&berth, "ecs", &["list-container-instances"])["containerInstanceArns"][0].as_str().unwrap().to_string();
+    let (ok, out, err) = berth_capacity(&berth, &["reclaim", "--instance", &instance, "--json"]);
+    assert!(ok, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    let mut arns: Vec<&str> =
+        json["tasks"].as_array().unwrap().iter().map(|t| t["taskArn"].as_str().unwrap()).collect();
+    arns.sort();
+    let mut expected = after.clone();
+    expected.sort();
+    assert_eq!(arns, expected);
+    assert!(json["tasks"].as_array().unwrap().iter().all(|t| t["stopCode"] == "SpotInterruption"), "{json}");
+    let demand_now = aws_ok(&berth, "ecs", &["describe-tasks", "--tasks", &demand_arn]);
+    assert_eq!(demand_now["tasks"][0]["desiredStatus"], "RUNNING");
+    wait_stable(&client, "spot", "spot-svc", Duration::from_secs(120)).await;
+}

@@ -1,9 +1,11 @@
 //! Command-line arguments (clap structs only; the roles do the work).
 
+mod capacity;
 mod exec;
 mod host_access;
 mod logs;
 
+pub use capacity::{CapacityCommand, ReclaimArgs};
 pub use exec::ExecArgs;
 pub use host_access::HostAccessArgs;
 pub use logs::LogsArgs;
@@ -47,6 +49,10 @@ pub enum Command {
     /// turns it off). Containers that do not use awslogs are named on standard error: `docker logs` on their host
     /// shows their output.
     Logs(LogsArgs),
+    /// The operator's side of capacity: what AWS does to its own (`berth capacity reclaim` interrupts Fargate Spot
+    /// tasks).
+    #[command(subcommand)]
+    Capacity(CapacityCommand),
 }
 
 /// `berth admin ...`.

@@ -19,3 +19,70 @@ where
         _ => anyhow::anyhow!("{operation} failed: {}", DisplayErrorContext(&error)),
     }
 }
+
+/// Calls an AWS JSON 1.1 operation of one of Berth's own APIs (which no AWS SDK knows) with the same endpoint,
+/// region and credentials as the SDK configuration, signed with SigV4 as `signing_name`; returns the response's JSON,
+/// or its AWS error as `Code: message`.
+pub async fn call_json(
+    config: &aws_config::SdkConfig,
+    signing_name: &str,
+    target: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    use anyhow::Context;
+    use aws_credential_types::provider::ProvideCredentials;
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let endpoint = config
+        .endpoint_url()
+        .context("no endpoint: set AWS_ENDPOINT_URL to Berth's address (berth up prints it)")?
+        .trim_end_matches('/')
+        .to_string();
+    let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let provider =
+        config.credentials_provider().context("no credentials: set AWS_ACCESS_KEY_ID/SECRET or a profile")?;
+    let credentials = provider.provide_credentials().await.context("reading the credentials")?;
+    let identity = credentials.into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name(signing_name)
+        .time(
+            std::time::UNIX_EPOCH
+                + std::time::Duration::from_secs_f64(berth_model::clock::Clock::now(&berth_model::clock::SystemClock)),
+        )
+        .settings(SigningSettings::default())
+        .build()
+        .context("signing the request")?
+        .into();
+    let url = format!("{endpoint}/");
+    let bytes = serde_json::to_vec(body)?;
+    let uri: http::Uri = url.parse().with_context(|| format!("the endpoint {endpoint}"))?;
+    let host = uri.authority().map(|a| a.to_string()).context("the endpoint has no host")?;
+    let headers = [("host", host.as_str()), ("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target)];
+    let signable = SignableRequest::new("POST", &url, headers.iter().copied(), SignableBody::Bytes(&bytes))
+        .context("signing the request")?;
+    let (instructions, _) = sign(signable, &params).context("signing the request")?.into_parts();
+    let mut request = http::Request::builder().method("POST").uri(&url);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let mut request = request.body(()).context("building the request")?;
+    instructions.apply_to_request_http1x(&mut request);
+    let response = reqwest::Client::new()
+        .post(&url)
+        .headers(request.headers().clone())
+        .body(bytes)
+        .send()
+        .await
+        .with_context(|| format!("calling {target} at {endpoint}"))?;
+    let status = response.status();
+    let text = response.text().await.with_context(|| format!("reading the answer to {target}"))?;
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        let code = json.get("__type").and_then(|v| v.as_str()).unwrap_or("Error");
+        let code = code.rsplit('#').next().unwrap_or(code);
+        let message = json.get("message").or_else(|| json.get("Message")).and_then(|v| v.as_str()).unwrap_or(&text);
+        anyhow::bail!("{code}: {message}");
+    }
+    Ok(json)
+}

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod agent;
 pub mod aws;
+pub mod capacity;
 pub mod exec;
 pub mod files;
 pub mod logs;

@@ -189,6 +189,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             Arc::new(berth_api::SecretsService::kms(secrets.clone())),
             Arc::new(berth_api::IamService::new(iam.clone())),
             Arc::new(berth_api::StsService::new(iam.clone())),
+            Arc::new(berth_api::CapacityService::new(control.clone())),
         ],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },

@@ -7,6 +7,7 @@
 mod describe;
 pub mod fargate;
 pub mod launch;
+pub mod reclaim;
 pub(crate) mod run;
 pub(crate) mod stop;
 
