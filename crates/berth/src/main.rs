@@ -17,7 +17,11 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // `berth exec` shares the terminal with the command it runs, `berth logs` prints data: only warnings.
     let default_level =
-        if matches!(cli.command, Command::Exec(_) | Command::Logs(_) | Command::Capacity(_)) { "warn" } else { "info" };
+        if matches!(cli.command, Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_)) {
+            "warn"
+        } else {
+            "info"
+        };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -40,6 +44,7 @@ async fn main() -> std::process::ExitCode {
         Command::Exec(args) => return roles::exec::run(args).await,
         Command::Logs(args) => return roles::logs::run(args).await,
         Command::Capacity(command) => return roles::capacity::run(command).await,
+        Command::Usage(args) => return roles::capacity::usage(args).await,
         command => Cli { command },
     };
     let result = match cli.command {
@@ -52,7 +57,7 @@ async fn main() -> std::process::ExitCode {
         Command::Secrets(cli::SecretsCommand::RotateMasterKey { data_dir, secrets_master_key_file }) => {
             roles::secrets::rotate_master_key(&data_dir, secrets_master_key_file).await
         }
-        Command::Admin(_) | Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) => Ok(()),
+        Command::Admin(_) | Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_) => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

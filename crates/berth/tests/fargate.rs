@@ -486,7 +486,7 @@ fn berth_capacity(berth: &Berth, args: &[&str]) -> (bool, String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_operator_reclaims_fargate_spot_capacity_and_services_replace_the_tasks() {
+async fn the_operator_reclaims_fargate_spot_capacity_services_replace_the_tasks_and_usage_is_metered() {
     let (_networks, berth, image) = start("up");
     let client = ecs_client(&berth);
     wait_for_instances(&client, "default", 1).await;
@@ -587,4 +587,44 @@ async fn the_operator_reclaims_fargate_spot_capacity_and_services_replace_the_ta
     let demand_now = aws_ok(&berth, "ecs", &["describe-tasks", "--tasks", &demand_arn]);
     assert_eq!(demand_now["tasks"][0]["desiredStatus"], "RUNNING");
     wait_stable(&client, "spot", "spot-svc", Duration::from_secs(120)).await;
+
+    // Metering: the first reclaimed task used its size from its image pull to its containers' stop, at least a
+    // minute, costed at the default rate card's Spot price.
+    let (ok, out, err) = berth_usage(&berth, &["--group-by", "task,capacity-provider", "--json"]);
+    assert!(ok, "{err}");
+    let usage: Value = serde_json::from_str(&out).unwrap();
+    let group = usage["groups"].as_array().unwrap().iter().find(|g| g["keys"]["task"] == reclaimed[0]).unwrap().clone();
+    assert_eq!(group["keys"]["capacity-provider"], "FARGATE_SPOT");
+    let start = stopped.pull_started_at().unwrap().as_secs_f64();
+    let metered = (execution_stopped - start).ceil().max(60.0);
+    let vcpu_seconds = group["vcpuSeconds"].as_f64().unwrap();
+    assert!((vcpu_seconds - 0.25 * metered).abs() <= 0.25, "{vcpu_seconds} vs 0.25 x {metered}");
+    assert!((group["gbSeconds"].as_f64().unwrap() - 0.5 * metered).abs() <= 0.5, "{group}");
+    assert_eq!(group["storageGbSeconds"].as_f64(), Some(0.0), "20 GiB are included");
+    let spot_rates = &usage["rateCard"]["rates"]["FARGATE_SPOT"];
+    let cost = (0.25 * spot_rates["vcpuHour"].as_f64().unwrap() + 0.5 * spot_rates["gbHour"].as_f64().unwrap())
+        * vcpu_seconds
+        / 0.25
+        / 3600.0;
+    assert!((group["cost"].as_f64().unwrap() - cost).abs() < 1e-9, "{group} vs {cost}");
+    // The table: one line per capacity provider and a total.
+    let (ok, table, err) = berth_usage(&berth, &["--group-by", "capacity-provider", "--since", "1h"]);
+    assert!(ok, "{err}");
+    assert!(table.lines().any(|l| l.starts_with("FARGATE_SPOT ")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("FARGATE ")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("TOTAL ")), "{table}");
+    let (ok, _, err) = berth_usage(&berth, &["--group-by", "colour"]);
+    assert!(!ok && err.contains("Cannot group usage by 'colour'"), "{err}");
+}
+
+/// Runs `berth usage <args>` as the user; (success, stdout, stderr).
+fn berth_usage(berth: &Berth, args: &[&str]) -> (bool, String, String) {
+    let output = with_user_env(std::process::Command::new(env!("CARGO_BIN_EXE_berth")).arg("usage").args(args), berth)
+        .output()
+        .expect("berth runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }

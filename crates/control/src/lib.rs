@@ -52,6 +52,7 @@ pub mod insights;
 mod instances;
 pub mod live_placement;
 pub mod liveness;
+pub mod metering;
 pub mod network;
 mod optimistic;
 mod paging;

@@ -32,3 +32,21 @@ pub struct ReclaimArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// `berth usage [--since T] [--until T] [--group-by DIM,...] [--json]`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Usage from this long ago (`30m`, `2h`, `7d`) or this RFC 3339 time; everything kept by default.
+    #[arg(long, value_parser = super::logs::parse_since)]
+    pub since: Option<super::logs::Since>,
+    /// Usage until this long ago or this RFC 3339 time; now by default.
+    #[arg(long, value_parser = super::logs::parse_since)]
+    pub until: Option<super::logs::Since>,
+    /// Sum by these, comma-separated or repeated: `cluster`, `service`, `family`, `capacity-provider`,
+    /// `launch-type`, `task`, `tag:KEY`. One total by default.
+    #[arg(long, value_delimiter = ',')]
+    pub group_by: Vec<String>,
+    /// Print the server's answer as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}

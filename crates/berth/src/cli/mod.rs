@@ -5,10 +5,10 @@ mod exec;
 mod host_access;
 mod logs;
 
-pub use capacity::{CapacityCommand, ReclaimArgs};
+pub use capacity::{CapacityCommand, ReclaimArgs, UsageArgs};
 pub use exec::ExecArgs;
 pub use host_access::HostAccessArgs;
-pub use logs::LogsArgs;
+pub use logs::{LogsArgs, Since};
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -53,6 +53,9 @@ pub enum Command {
     /// tasks).
     #[command(subcommand)]
     Capacity(CapacityCommand),
+    /// Prints what tasks used (vCPU-, GB- and ephemeral storage GB-seconds, by Fargate's metering rule) and what it
+    /// costs at the server's rate card, summed by the dimensions asked for, with the aws CLI's environment.
+    Usage(UsageArgs),
 }
 
 /// `berth admin ...`.
@@ -200,6 +203,11 @@ pub struct ServerArgs {
     /// The shortest STS AssumeRole session in seconds. AWS's minimum is 900; lower it only for tests of expiry.
     #[arg(long, default_value_t = 900, hide = true)]
     pub iam_min_session_seconds: i64,
+    /// The prices `berth usage` costs task usage at: a JSON file `{"currency", "source", "rates": {"FARGATE":
+    /// {"vcpuHour", "gbHour", "storageGbHour"}, "FARGATE_SPOT": ..., "EC2": ...}}` (by capacity provider, else
+    /// launch type). Default: Fargate's published us-east-1 Linux/X86 prices, Spot at 70% off, EC2 tasks at zero.
+    #[arg(long, env = "BERTH_RATE_CARD")]
+    pub rate_card: Option<PathBuf>,
     /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
     /// with their instance secret; only new agents need the new token.
     #[arg(long)]

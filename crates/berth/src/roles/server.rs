@@ -36,6 +36,15 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     private_dir(&args.data_dir).context("preparing the data dir")?;
     let credentials = root_credentials(&args.data_dir)?;
     let join_token = join_token(&args.data_dir, args.rotate_join_token)?;
+    let rate_card = match &args.rate_card {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading the rate card {}", path.display()))?;
+            berth_control::metering::RateCard::from_json(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => berth_control::metering::RateCard::default(),
+    };
     if args.rotate_join_token {
         tracing::warn!("the join token was rotated: new agents need the new one; joined agents are not affected");
     }
@@ -189,7 +198,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
             Arc::new(berth_api::SecretsService::kms(secrets.clone())),
             Arc::new(berth_api::IamService::new(iam.clone())),
             Arc::new(berth_api::StsService::new(iam.clone())),
-            Arc::new(berth_api::CapacityService::new(control.clone())),
+            Arc::new(berth_api::CapacityService::new(control.clone(), rate_card)),
         ],
         registry_auth: Some(Box::new(move || agent_registry.agent_credentials())),
         rate_limit: berth_api::auth::throttle::RateLimit { per_second: args.api_rate_limit, burst: args.api_burst },

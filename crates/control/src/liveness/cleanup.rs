@@ -1,6 +1,7 @@
 //! The liveness controller's periodic cleanup: expired STOPPED tasks, client tokens, deleted task definitions.
 
 use super::STOPPED_TASK_RETENTION_SECONDS;
+use crate::metering::{UsageRecord, usage_key};
 use crate::records::keys;
 use crate::status::TaskStatus;
 use crate::{Control, Result};
@@ -17,21 +18,40 @@ pub(super) async fn run(control: &Control) -> Result<()> {
     Ok(())
 }
 
-/// Deletes released STOPPED tasks older than the retention.
+/// Deletes released STOPPED tasks older than the retention, writing each one's usage record (see
+/// [`crate::metering`]) in the same transaction, so that its usage is counted exactly once.
 async fn forget_stopped_tasks(control: &Control) -> Result<()> {
-    let cutoff = control.now() - STOPPED_TASK_RETENTION_SECONDS;
-    let expired: Vec<(String, i64)> = {
+    let now = control.now();
+    let cutoff = now - STOPPED_TASK_RETENTION_SECONDS;
+    let mut txn = Txn::new();
+    let mut any = false;
+    {
         let state = control.cache.read();
-        state
+        let expired = state
             .tasks
             .iter()
             .filter(|(_, v)| v.record.last_status() == Some(TaskStatus::Stopped) && v.record.released)
             .filter(|(_, v)| v.record.stopped_at.is_some_and(|t| t < cutoff))
-            .take(CLEANUP_BATCH)
-            .map(|((c, i), v)| (keys::task(c, i), v.mod_revision))
-            .collect()
-    };
-    delete(control, expired, "forgetting stopped tasks").await
+            .take(CLEANUP_BATCH);
+        for ((cluster, id), v) in expired {
+            let key = keys::task(cluster, id);
+            txn = txn.expect(key.clone(), v.mod_revision).delete(key);
+            if let Some(usage) = UsageRecord::of_task(&v.record, now) {
+                let value = serde_json::to_vec(&usage).map_err(|e| {
+                    crate::ControlError::ecs(
+                        crate::EcsException::ServerException,
+                        format!("encoding a usage record: {e}"),
+                    )
+                })?;
+                txn = txn.put(usage_key(&usage), value);
+            }
+            any = true;
+        }
+    }
+    if any {
+        control.commit(txn, "forgetting stopped tasks").await?;
+    }
+    Ok(())
 }
 
 /// Deletes client token records older than the idempotency window: a retry after it is a new request.
