@@ -7,7 +7,7 @@
 //! ones, so that scripts written against one Berth work against another.
 //!
 //! A subnet spans several hosts. Each container instance that runs awsvpc tasks gets a *slot* (0 to
-//! [`MAX_SLOTS`]` - 1`, unique in the VPC, kept for the instance's life), and slot `k` of a subnet is its `k`-th
+//! [`MAX_SLOTS`]` - 1`, unique in the VPC, kept while the instance is registered), and slot `k` of a subnet is its `k`-th
 //! `/24`: on that host the subnet is a Docker bridge network of exactly that `/24`, whose first address is the
 //! bridge (the tasks' gateway) and whose other addresses (`.2` to `.254`) the control plane hands to tasks. Two
 //! hosts never hand out the same address, and a host reaches another host's slice by a route to that `/24` through

@@ -3,7 +3,7 @@
 use super::STOPPED_TASK_RETENTION_SECONDS;
 use crate::metering::{UsageRecord, usage_key};
 use crate::records::keys;
-use crate::status::TaskStatus;
+use crate::status::{InstanceStatus, TaskStatus};
 use crate::{Control, Result};
 use berth_store::Txn;
 
@@ -13,6 +13,7 @@ const CLEANUP_BATCH: usize = 100;
 /// One cleanup run. A compare-and-swap conflict leaves the records for the next run.
 pub(super) async fn run(control: &Control) -> Result<()> {
     forget_stopped_tasks(control).await?;
+    release_network_slots(control).await?;
     forget_expired_tokens(control).await?;
     crate::task_definitions::forget_deleted_task_definitions(control).await?;
     Ok(())
@@ -50,6 +51,41 @@ async fn forget_stopped_tasks(control: &Control) -> Result<()> {
     }
     if any {
         control.commit(txn, "forgetting stopped tasks").await?;
+    }
+    Ok(())
+}
+
+/// Gives back the awsvpc slot (its `/24` of each subnet) of every deregistered (INACTIVE) instance whose tasks have
+/// all stopped, so that instances that come and go (scale-in, replaced hosts) do not use up the VPC's slots: the
+/// instance record forgets its slot and the slot's claim key is deleted, in one transaction that compares the
+/// instance record's revision.
+async fn release_network_slots(control: &Control) -> Result<()> {
+    let mut txn = Txn::new();
+    let mut any = false;
+    {
+        let state = control.cache.read();
+        let releasable = state
+            .instances
+            .values()
+            .filter(|v| v.record.network_slot.is_some() && v.record.status() == Some(InstanceStatus::Inactive))
+            .filter(|v| {
+                state.tasks_on_instance(&v.record.id).all(|t| t.record.last_status() == Some(TaskStatus::Stopped))
+            })
+            .take(CLEANUP_BATCH);
+        for v in releasable {
+            let mut record = (*v.record).clone();
+            let Some(slot) = record.network_slot.take() else { continue };
+            record.task_addresses.clear();
+            let key = keys::instance(&record.cluster, &record.id);
+            txn = txn
+                .expect(key.clone(), v.mod_revision)
+                .put(key, crate::encode(&record)?)
+                .delete(keys::network_slot(slot));
+            any = true;
+        }
+    }
+    if any {
+        control.commit(txn, "releasing the network slots of deregistered instances").await?;
     }
     Ok(())
 }
