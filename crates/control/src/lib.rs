@@ -44,6 +44,7 @@ mod agent_update;
 pub mod agents;
 mod attributes;
 pub mod cache;
+pub mod capacity_providers;
 mod clusters;
 pub mod counts;
 mod error;
