@@ -654,11 +654,9 @@ impl Control {
                     redeploy_launch |= items != record.capacity_provider_strategy;
                     record.capacity_provider_strategy = items;
                 }
-                if fargate_service {
-                    if req.platform_version.is_some() {
-                        redeploy_launch |= resolved.platform_version != record.platform_version;
-                        record.platform_version = resolved.platform_version.clone();
-                    }
+                if fargate_service && req.platform_version.is_some() {
+                    redeploy_launch |= resolved.platform_version != record.platform_version;
+                    record.platform_version = resolved.platform_version.clone();
                 }
                 check_service_features(&service_features!(req))?;
                 if let Some(config) = &req.deployment_configuration {
