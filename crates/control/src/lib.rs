@@ -53,6 +53,7 @@ pub mod insights;
 mod instances;
 pub mod live_placement;
 pub mod liveness;
+pub mod managed_scaling;
 pub mod network;
 mod optimistic;
 mod paging;
