@@ -129,6 +129,8 @@ pub struct AgentConfig {
     pub reported_version: Option<String>,
     /// What the agent serves (`--capacity`): EC2 tasks of its cluster, Fargate tasks of any cluster, or both.
     pub capacity: Vec<berth_model::agent::Capacity>,
+    /// The node group this instance belongs to (`--node-group`), which a capacity provider names.
+    pub node_group: Option<String>,
 }
 
 /// How often the agent re-inspects its containers to catch events it missed.
@@ -189,6 +191,7 @@ impl Shared {
             ),
             self_update: c.self_update.is_some(),
             capacity: c.capacity.clone(),
+            node_group: c.node_group.clone(),
             version: AgentVersion {
                 agent_version: c.reported_version.clone().unwrap_or_else(|| AGENT_VERSION.to_string()),
                 agent_hash: option_env!("BERTH_GIT_HASH").unwrap_or("dev").to_string(),

@@ -257,6 +257,18 @@ fn resource(iam: &Iam, place: &Place<'_>, prefix: &str, operation: &str, input: 
                     Some(t) => with(arn("ecs", &format!("task/{short_cluster}/{t}"))),
                     None => with("*".into()),
                 },
+                "CreateCapacityProvider"
+                | "UpdateCapacityProvider"
+                | "DeleteCapacityProvider"
+                | "DescribeCapacityProviders" => {
+                    match str_of(input, "name")
+                        .or_else(|| str_of(input, "capacityProvider"))
+                        .or_else(|| single(input, "capacityProviders"))
+                    {
+                        Some(p) => Target { arn: named("ecs", "capacity-provider", p), cluster: None },
+                        None => star(),
+                    }
+                }
                 "TagResource" | "UntagResource" | "ListTagsForResource" => match str_of(input, "resourceArn") {
                     Some(r) => with(r.to_string()),
                     None => star(),

@@ -127,6 +127,11 @@ pub async fn dispatch(
         "SubmitContainerStateChange" => call!(agent submit_container_state_change),
         "SubmitAttachmentStateChanges" => call!(agent submit_attachment_state_changes),
         "UpdateContainerAgent" => call!(async update_container_agent),
+        "CreateCapacityProvider" => call!(async create_capacity_provider),
+        "UpdateCapacityProvider" => call!(async update_capacity_provider),
+        "DeleteCapacityProvider" => call!(async delete_capacity_provider),
+        "DescribeCapacityProviders" => call!(sync describe_capacity_providers),
+        "PutClusterCapacityProviders" => call!(async put_cluster_capacity_providers),
         known if OPERATIONS.contains(&known) => {
             Err(ApiError::bad_request("UnsupportedFeatureException", unsupported_operation_message(known)))
         }
@@ -136,13 +141,6 @@ pub async fn dispatch(
 
 /// The open capability an operation Berth does not answer yet belongs to, so the caller knows what is missing.
 fn open_capability(operation: &str) -> Option<&'static str> {
-    const CAPACITY_PROVIDERS: &[&str] = &[
-        "CreateCapacityProvider",
-        "DeleteCapacityProvider",
-        "DescribeCapacityProviders",
-        "UpdateCapacityProvider",
-        "PutClusterCapacityProviders",
-    ];
     const LOAD_BALANCED_DEPLOYMENTS: &[&str] = &[
         "CreateTaskSet",
         "DeleteTaskSet",
@@ -151,9 +149,7 @@ fn open_capability(operation: &str) -> Option<&'static str> {
         "UpdateServicePrimaryTaskSet",
         "ContinueServiceDeployment",
     ];
-    if CAPACITY_PROVIDERS.contains(&operation) {
-        Some("capacity providers (with Fargate, a capacity the cluster does not have yet)")
-    } else if LOAD_BALANCED_DEPLOYMENTS.contains(&operation) {
+    if LOAD_BALANCED_DEPLOYMENTS.contains(&operation) {
         Some("task sets and blue/green deployment lifecycle hooks (they come with load balancers)")
     } else if operation.contains("Daemon") {
         Some("ECS Managed Daemons")
@@ -178,7 +174,7 @@ mod tests {
 
     #[test]
     fn unsupported_operations_name_their_capability() {
-        assert!(unsupported_operation_message("CreateCapacityProvider").contains("capacity providers"));
+        assert_eq!(open_capability("CreateCapacityProvider"), None);
         assert!(unsupported_operation_message("UpdateTaskSet").contains("load balancers"));
         assert!(unsupported_operation_message("ListDaemons").contains("Daemons"));
         assert!(unsupported_operation_message("CreateExpressGatewayService").contains("Express"));

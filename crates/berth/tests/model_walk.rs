@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Capabilities an UnsupportedFeatureException may name: the open issues (Fargate and capacity providers, daemons,
-/// Express services, load balancers with their deployments and service discovery).
-const OPEN_CAPABILITIES: &[&str] = &["capacity providers", "Fargate", "Daemons", "Express Mode", "load balancers"];
+/// Capabilities an UnsupportedFeatureException may name: the open issues (daemons, Express services, load balancers
+/// with their deployments).
+const OPEN_CAPABILITIES: &[&str] = &["Daemons", "Express Mode", "load balancers"];
 
 /// Operations whose well-formed request, sent with the root credentials in this set-up, gets an ECS exception
 /// that is the right answer, and why.
@@ -48,6 +48,7 @@ const FIRST: &[&str] = &[
     "CreateCluster",
     "RegisterTaskDefinition",
     "RegisterContainerInstance",
+    "CreateCapacityProvider",
     "RunTask",
     "StartTask",
     "CreateService",
@@ -65,6 +66,7 @@ const LAST: &[&str] = &[
     "DeregisterTaskDefinition",
     "DeleteTaskDefinitions",
     "DeleteCluster",
+    "DeleteCapacityProvider",
     "DeleteAccountSetting",
 ];
 
@@ -120,6 +122,17 @@ fn written_request(operation: &str, w: &Walk) -> Option<Value> {
         "PutAttributes" | "DeleteAttributes" => json!({"cluster": "default", "attributes": [
             {"name": "walk.attribute", "value": "yes", "targetType": "container-instance", "targetId": instance()}]}),
         "ListAttributes" => json!({"cluster": "default", "targetType": "container-instance"}),
+        "CreateCapacityProvider" => {
+            json!({"name": "walk-cp", "autoScalingGroupProvider": {"autoScalingGroupArn": "walk-group"}})
+        }
+        "UpdateCapacityProvider" => {
+            json!({"name": "walk-cp", "autoScalingGroupProvider": {"managedDraining": "DISABLED"}})
+        }
+        "DeleteCapacityProvider" => json!({"capacityProvider": "walk-cp"}),
+        "DescribeCapacityProviders" => json!({"capacityProviders": ["walk-cp", "FARGATE"]}),
+        // The walk's provider joins a cluster of its own, which DeleteCluster deletes before DeleteCapacityProvider.
+        "PutClusterCapacityProviders" => json!({"cluster": "walk-doomed", "capacityProviders": ["walk-cp"],
+            "defaultCapacityProviderStrategy": [{"capacityProvider": "walk-cp", "weight": 1}]}),
         "TagResource" => json!({"resourceArn": w.get("cluster-arn"), "tags": [{"key": "walk", "value": "yes"}]}),
         "UntagResource" => json!({"resourceArn": w.get("cluster-arn"), "tagKeys": ["walk"]}),
         "UpdateTaskProtection" => json!({"cluster": "default", "tasks": [w.get("service-task")],

@@ -168,11 +168,12 @@ async fn every_resource_type_is_taggable_and_describes_show_tags_only_when_asked
         "ClusterNotFoundException",
         "Cluster not found",
     );
+    // A capacity provider that does not exist (capacity_providers.rs tags one that does).
     let provider = cluster.replace("cluster/default", "capacity-provider/cp");
     assert_error(
         client.tag_resource().resource_arn(&provider).tags(tag("a", "b")).send().await,
         "ResourceNotFoundException",
-        "no capacity providers",
+        "The specified resource could not be found.",
     );
     let task_set = cluster.replace("cluster/default", "task-set/default/svc/ecs-svc-1");
     assert_error(

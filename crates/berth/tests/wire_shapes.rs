@@ -169,6 +169,35 @@ async fn every_response_matches_the_botocore_model() {
     )
     .await;
     call("DeregisterContainerInstance", json!({"cluster": "shapes", "containerInstance": external})).await;
+    call(
+        "CreateCapacityProvider",
+        json!({"name": "shapes-cp", "autoScalingGroupProvider": {"autoScalingGroupArn": "shapes-group"},
+               "tags": [{"key": "k", "value": "v"}]}),
+    )
+    .await;
+    call(
+        "UpdateCapacityProvider",
+        json!({"name": "shapes-cp", "autoScalingGroupProvider": {"managedDraining": "DISABLED"}}),
+    )
+    .await;
+    call(
+        "DescribeCapacityProviders",
+        json!({"capacityProviders": ["shapes-cp", "FARGATE", "missing"], "include": ["TAGS"]}),
+    )
+    .await;
+    call("DescribeCapacityProviders", json!({"maxResults": 1})).await;
+    call(
+        "PutClusterCapacityProviders",
+        json!({"cluster": "shapes", "capacityProviders": ["shapes-cp"],
+               "defaultCapacityProviderStrategy": [{"capacityProvider": "shapes-cp", "weight": 1, "base": 1}]}),
+    )
+    .await;
+    call(
+        "PutClusterCapacityProviders",
+        json!({"cluster": "shapes", "capacityProviders": [], "defaultCapacityProviderStrategy": []}),
+    )
+    .await;
+    call("DeleteCapacityProvider", json!({"capacityProvider": "shapes-cp"})).await;
     call("DeleteCluster", json!({"cluster": "shapes"})).await;
     assert!(problems.is_empty(), "responses that do not match the model:\n{}", problems.join("\n"));
 }

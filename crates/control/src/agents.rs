@@ -191,6 +191,15 @@ impl Control {
         // An agent serving only Fargate joins no cluster: its instance is in the hidden pool.
         let cluster =
             if ec2 { self.cluster_name(Some(&req.cluster))? } else { crate::tasks::fargate::POOL.to_string() };
+        if let Some(group) = req.node_group.as_deref()
+            && (group.is_empty()
+                || group.len() > 255
+                || !group.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        {
+            return Err(ControlError::invalid(
+                "A node group name has 1 to 255 letters, numbers, hyphens, underscores and periods.",
+            ));
+        }
         if req.resources.cpu <= 0 || req.resources.memory_mib <= 0 {
             return Err(ControlError::invalid("An agent must offer positive CPU and memory."));
         }
@@ -252,6 +261,7 @@ impl Control {
                 );
                 record.self_update = req.self_update;
                 record.fargate = fargate;
+                record.node_group = req.node_group.clone();
                 crate::agent_update::settle_on_register(&mut record, &req.version.agent_version);
                 let issued = match admission {
                     Admission::Rejoin => None,

@@ -11,8 +11,8 @@
 
 use crate::live_placement::SharedCluster;
 use crate::records::{
-    AccountSettingRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, ServiceRecord,
-    TaskDefinitionRecord, TaskRecord, keys,
+    AccountSettingRecord, CapacityProviderRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord,
+    ServiceRecord, TaskDefinitionRecord, TaskRecord, keys,
 };
 use crate::stored::StoredRecord;
 use berth_store::{Event, EventKind, KeyValue, SharedStore, StoreError};
@@ -68,6 +68,8 @@ pub struct State {
     pub tokens: BTreeMap<String, Versioned<ClientTokenRecord>>,
     /// Services by (cluster, name).
     pub services: BTreeMap<(String, String), Versioned<ServiceRecord>>,
+    /// Capacity providers (node group ones) by name.
+    pub capacity_providers: BTreeMap<String, Versioned<CapacityProviderRecord>>,
     /// Explicit account settings by (setting name, principal ARN).
     pub account_settings: BTreeMap<(String, String), Versioned<AccountSettingRecord>>,
     /// Task keys by container instance id.
@@ -101,6 +103,7 @@ enum Kind {
     Service(String, String),
     Token,
     AccountSetting(String, String),
+    CapacityProvider(String),
 }
 
 fn classify(key: &str) -> Option<Kind> {
@@ -129,6 +132,9 @@ fn classify(key: &str) -> Option<Kind> {
     if let Some(rest) = key.strip_prefix(keys::ACCOUNT_SETTINGS) {
         let (name, principal) = rest.split_once('/')?;
         return Some(Kind::AccountSetting(name.to_string(), principal.to_string()));
+    }
+    if let Some(name) = key.strip_prefix(keys::CAPACITY_PROVIDERS) {
+        return Some(Kind::CapacityProvider(name.to_string()));
     }
     if key.starts_with(keys::TOKENS) {
         return Some(Kind::Token);
@@ -196,6 +202,7 @@ pub fn check_record(key: &str, value: &[u8]) -> std::result::Result<(), String> 
         Some(Kind::Service(..)) => check::<ServiceRecord>(value),
         Some(Kind::Token) => check::<ClientTokenRecord>(value),
         Some(Kind::AccountSetting(..)) => check::<AccountSettingRecord>(value),
+        Some(Kind::CapacityProvider(_)) => check::<CapacityProviderRecord>(value),
         None => serde_json::from_slice::<serde_json::Value>(value).map(|_| ()).map_err(|e| e.to_string()),
     }
 }
@@ -235,6 +242,7 @@ impl State {
             Kind::Token => update(&mut self.tokens, q, kv.key.clone(), kind, kv),
             Kind::Service(c, n) => update(&mut self.services, q, (c, n), kind, kv),
             Kind::AccountSetting(n, p) => update(&mut self.account_settings, q, (n, p), kind, kv),
+            Kind::CapacityProvider(n) => update(&mut self.capacity_providers, q, n, kind, kv),
             Kind::Task(c, i) => {
                 let key = (c, i);
                 let new: Option<Versioned<TaskRecord>> = match change(q, kind, kv) {

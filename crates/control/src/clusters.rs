@@ -16,9 +16,6 @@ use berth_model::ecs::{
 };
 use berth_store::Txn;
 
-/// The capacity providers every cluster may name (Berth's Fargate-style launch type stands behind them).
-const BUILT_IN_CAPACITY_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
-
 fn validate_settings(settings: &[ClusterSetting]) -> Result<()> {
     for s in settings {
         match (s.name, s.value.as_deref()) {
@@ -84,16 +81,17 @@ impl Control {
         let settings = req.settings.clone().unwrap_or_default();
         validate_settings(&settings)?;
         crate::exec::validate_cluster_configuration(req.configuration.as_ref())?;
-        for cp in req.capacity_providers.iter().flatten() {
-            if !BUILT_IN_CAPACITY_PROVIDERS.contains(&cp.as_str()) {
-                return Err(ControlError::invalid(format!("The specified capacity provider {cp} does not exist.")));
-            }
-        }
+        let providers = req.capacity_providers.clone().unwrap_or_default();
+        crate::capacity_providers::check_strategy_against(
+            req.default_capacity_provider_strategy.as_deref().unwrap_or_default(),
+            &providers,
+        )?;
         // A cluster created without its own containerInsights setting gets the account's value in effect.
         let insights_default =
             self.effective_account_setting(berth_model::ecs::SettingName::ContainerInsights, &self.root_principal());
         let record = self
             .write("creating a cluster", |state, now| {
+                crate::capacity_providers::check_providers_exist(state, &providers)?;
                 let existing = state.clusters.get(&name);
                 if let Some(v) = existing
                     && v.record.status() == Some(ClusterStatus::Active)
@@ -113,7 +111,7 @@ impl Control {
                     status: ClusterStatus::Active,
                     settings: settings.iter().filter_map(ClusterSettingRecord::from_wire).collect(),
                     configuration: req.configuration.clone(),
-                    capacity_providers: req.capacity_providers.clone().unwrap_or_default(),
+                    capacity_providers: providers.clone(),
                     default_capacity_provider_strategy: req
                         .default_capacity_provider_strategy
                         .iter()
@@ -188,7 +186,7 @@ fn counts(state: &State, name: &str) -> Counts {
 
 impl Control {
     /// The cluster as ECS shows it: the record's fields and the counters computed from the cache.
-    fn render_cluster(&self, record: &ClusterRecord, with_settings: bool, with_tags: bool) -> Cluster {
+    pub(crate) fn render_cluster(&self, record: &ClusterRecord, with_settings: bool, with_tags: bool) -> Cluster {
         let counts = self.counts(&record.name);
         Cluster {
             cluster_arn: Some(record.arn.clone()),

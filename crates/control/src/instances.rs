@@ -146,6 +146,10 @@ impl Control {
             registered_at: Some(record.registered_at),
             attachments: Some(Vec::new()),
             tags: with_tags.then(|| StoredTag::to_wire(&record.tags)),
+            capacity_provider_name: record
+                .node_group
+                .as_deref()
+                .and_then(|g| crate::capacity_providers::provider_of_group(state, g)),
             ..Default::default()
         }
     }
@@ -209,6 +213,7 @@ impl Control {
             self_update: false,
             agent_update: previous.and_then(|p| p.agent_update.clone()),
             fargate: false,
+            node_group: None,
         }
     }
 

@@ -177,6 +177,9 @@ pub(crate) fn to_scheduler_instance(state: &State, record: &InstanceRecord, cont
     instance
 }
 
+/// The attribute the scheduler sees an instance's node group as (capacity provider placement constrains on it).
+pub(crate) const NODE_GROUP_ATTRIBUTE: &str = "berth.node-group";
+
 /// A container instance as the scheduler sees it, from the cache alone: `agent_connected` is the record's flag
 /// (the live placement state keeps this, and overlays what the agent hub knows at placement time).
 pub(crate) fn record_instance(state: &State, record: &InstanceRecord) -> Instance {
@@ -200,7 +203,13 @@ pub(crate) fn record_instance(state: &State, record: &InstanceRecord) -> Instanc
             *task_groups.entry(group.clone()).or_default() += 1;
         }
     }
-    let attributes = crate::instances::all_attributes(record).into_iter().map(|a| (a.name, a.value)).collect();
+    let mut attributes: BTreeMap<String, Option<String>> =
+        crate::instances::all_attributes(record).into_iter().map(|a| (a.name, a.value)).collect();
+    // The node group is the agent's to say (`--node-group`), never an attribute a user puts.
+    attributes.remove(NODE_GROUP_ATTRIBUTE);
+    if let Some(group) = &record.node_group {
+        attributes.insert(NODE_GROUP_ATTRIBUTE.to_string(), Some(group.clone()));
+    }
     let used_tcp_ports: BTreeSet<u16> =
         record.offered.reserved_tcp_ports.iter().chain(&record.task_tcp_ports).copied().collect();
     let used_udp_ports: BTreeSet<u16> =

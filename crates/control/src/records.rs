@@ -16,6 +16,7 @@
 //! Counters that can be derived from other records (a cluster's task counts, an instance's running tasks and
 //! remaining resources as shown) are not stored; they are computed when a record is rendered.
 
+pub(crate) mod capacity_provider;
 pub(crate) mod cluster;
 pub(crate) mod instance;
 pub(crate) mod service;
@@ -23,6 +24,7 @@ pub(crate) mod service_history;
 pub(crate) mod task;
 pub(crate) mod upgrade;
 
+pub use capacity_provider::{CapacityProviderRecord, ManagedScalingRecord, ProviderStatus, ProviderUpdateStatus};
 pub use cluster::{ClusterRecord, ClusterSettingRecord, StrategyItem};
 pub use instance::{AgentVersions, AttributeRecord, InstanceRecord};
 pub use service::{ServiceEventRecord, ServiceRecord};
@@ -56,6 +58,8 @@ pub mod keys {
     pub const SERVICES: &str = "/ecs/services/";
     /// Account settings: `/ecs/accountsettings/<setting name>/<principal ARN>`.
     pub const ACCOUNT_SETTINGS: &str = "/ecs/accountsettings/";
+    /// Capacity providers (node group ones; FARGATE and FARGATE_SPOT are built in): `/ecs/capacityproviders/<name>`.
+    pub const CAPACITY_PROVIDERS: &str = "/ecs/capacityproviders/";
     /// VPC slot claims: `/ecs/vpcslots/<slot>`, holding the ARN of the container instance that took the slot
     /// (not cached: the instances' records say which slots are taken; the claim makes taking one atomic).
     pub const NETWORK_SLOTS: &str = "/ecs/vpcslots/";
@@ -68,6 +72,10 @@ pub mod keys {
     /// The key of a cluster.
     pub fn cluster(name: &str) -> String {
         format!("{CLUSTERS}{name}")
+    }
+    /// The key of a capacity provider.
+    pub fn capacity_provider(name: &str) -> String {
+        format!("{CAPACITY_PROVIDERS}{name}")
     }
     /// The key of a family.
     pub fn family(family: &str) -> String {

@@ -16,8 +16,8 @@
 //! field) fails a test instead of changing what is on disk unnoticed.
 
 use crate::records::{
-    AccountSettingRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, ServiceRecord,
-    TaskDefinitionRecord, TaskRecord,
+    AccountSettingRecord, CapacityProviderRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord,
+    ServiceRecord, TaskDefinitionRecord, TaskRecord,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -94,6 +94,7 @@ stored! {
     ServiceRecord => "service", 2, upgrade upgrade_service;
     ClientTokenRecord => "client token", 1;
     AccountSettingRecord => "account setting", 1;
+    CapacityProviderRecord => "capacity provider", 1;
 }
 
 /// Serialises a record with its kind's schema version.

@@ -134,6 +134,7 @@ enum Target {
     TaskDefinition(String, i32),
     Task(String, String),
     Instance(String, String),
+    CapacityProvider(String),
 }
 
 impl Control {
@@ -152,12 +153,7 @@ impl Control {
             ("task", [cluster, id]) => Target::Task(cluster.to_string(), id.to_string()),
             ("container-instance", [cluster, id]) => Target::Instance(cluster.to_string(), id.to_string()),
             ("service", [cluster, name]) => Target::Service(cluster.to_string(), name.to_string()),
-            ("capacity-provider", _) => {
-                return Err(ControlError::ecs(
-                    crate::EcsException::ResourceNotFoundException,
-                    "The specified resource could not be found: Berth has no capacity providers yet.",
-                ));
-            }
+            ("capacity-provider", [name]) => Target::CapacityProvider(name.to_string()),
             ("task-set", _) => {
                 return Err(ControlError::ecs(
                     crate::EcsException::ResourceNotFoundException,
@@ -188,6 +184,10 @@ impl Control {
             Target::TaskDefinition(f, r) => state.task_definitions.contains_key(&(f.clone(), *r)),
             Target::Task(c, i) => state.tasks.contains_key(&(c.clone(), i.clone())),
             Target::Instance(c, i) => state.instances.contains_key(&(c.clone(), i.clone())),
+            Target::CapacityProvider(n) => state
+                .capacity_providers
+                .get(n)
+                .is_some_and(|v| v.record.status == crate::records::ProviderStatus::Active),
         };
         if !exists {
             return Err(not_found());
@@ -236,6 +236,13 @@ impl Control {
                         let key = keys::instance(c, i);
                         Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
+                    Target::CapacityProvider(n) => {
+                        let Some(v) = state.capacity_providers.get(n) else { return Err(not_found()) };
+                        let mut rec = (*v.record).clone();
+                        rec.tags = StoredTag::from_wire(&change(&StoredTag::to_wire(&rec.tags))?);
+                        let key = keys::capacity_provider(n);
+                        Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
+                    }
                 }
             };
             Ok(Attempt::Commit(txn, ()))
@@ -277,6 +284,7 @@ impl Control {
             Target::TaskDefinition(f, r) => state.task_definitions.get(&(f, r)).map(|v| v.record.tags.clone()),
             Target::Task(c, i) => state.tasks.get(&(c, i)).map(|v| StoredTag::to_wire(&v.record.tags)),
             Target::Instance(c, i) => state.instances.get(&(c, i)).map(|v| StoredTag::to_wire(&v.record.tags)),
+            Target::CapacityProvider(n) => state.capacity_providers.get(&n).map(|v| StoredTag::to_wire(&v.record.tags)),
         };
         Ok(ListTagsForResourceResponse { tags: Some(tags.unwrap_or_default()) })
     }

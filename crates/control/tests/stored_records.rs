@@ -13,8 +13,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use berth_control::records::{
-    AccountSettingRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord, ServiceRecord,
-    TaskDefinitionRecord, TaskRecord, keys,
+    AccountSettingRecord, CapacityProviderRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord,
+    ServiceRecord, TaskDefinitionRecord, TaskRecord, keys,
 };
 use berth_control::stored::{StoredRecord, decode, encode};
 use berth_control::{Control, ControlConfig};
@@ -36,6 +36,7 @@ const KINDS: &[(&str, &str)] = &[
     ("service.json", keys::SERVICES),
     ("client-token.json", keys::TOKENS),
     ("account-setting.json", keys::ACCOUNT_SETTINGS),
+    ("capacity-provider.json", keys::CAPACITY_PROVIDERS),
 ];
 
 fn fixtures(version: u32) -> PathBuf {
@@ -122,6 +123,7 @@ fn check(name: &str) {
         "service.json" => check_kind::<ServiceRecord>(name),
         "client-token.json" => check_kind::<ClientTokenRecord>(name),
         "account-setting.json" => check_kind::<AccountSettingRecord>(name),
+        "capacity-provider.json" => check_kind::<CapacityProviderRecord>(name),
         other => panic!("no record kind for fixture {other}"),
     }
 }
@@ -141,6 +143,7 @@ fn check_written(name: &str, bytes: &[u8]) -> u32 {
         "service.json" => go::<ServiceRecord>(name, bytes),
         "client-token.json" => go::<ClientTokenRecord>(name, bytes),
         "account-setting.json" => go::<AccountSettingRecord>(name, bytes),
+        "capacity-provider.json" => go::<CapacityProviderRecord>(name, bytes),
         other => panic!("no record kind for fixture {other}"),
     }
 }
@@ -165,6 +168,7 @@ fn write_upgraded_fixture(name: &str) {
         "service.json" => go::<ServiceRecord>(name),
         "client-token.json" => go::<ClientTokenRecord>(name),
         "account-setting.json" => go::<AccountSettingRecord>(name),
+        "capacity-provider.json" => go::<CapacityProviderRecord>(name),
         other => panic!("no record kind for fixture {other}"),
     }
 }
@@ -322,6 +326,18 @@ async fn populated() -> (Arc<MemoryStore>, Arc<Control>) {
                 ..Default::default()
             }),
             tags: Some(vec![tag("owner", "ops")]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    control
+        .create_capacity_provider(CreateCapacityProviderRequest {
+            name: "workers".into(),
+            auto_scaling_group_provider: Some(AutoScalingGroupProvider {
+                auto_scaling_group_arn: "workers".into(),
+                ..Default::default()
+            }),
+            tags: Some(vec![tag("pool", "blue")]),
             ..Default::default()
         })
         .await

@@ -228,9 +228,9 @@ async fn service_tasks_get_the_service_tags_and_managed_tags_and_services_are_ta
             ("from", "service")
         ])
     );
-    // Capacity providers and task sets do not exist: ResourceNotFoundException saying so.
+    // An unknown capacity provider, and task sets (Berth has none): ResourceNotFoundException saying so.
     for (arn, what) in [
-        ("arn:aws:ecs:us-east-1:000000000000:capacity-provider/cp", "capacity providers"),
+        ("arn:aws:ecs:us-east-1:000000000000:capacity-provider/cp", "could not be found"),
         ("arn:aws:ecs:us-east-1:000000000000:task-set/default/api/ecs-svc", "task sets"),
     ] {
         let err = control

@@ -110,6 +110,10 @@ pub struct RegisterRequest {
     /// What the agent serves; empty means EC2 only (agents from before Fargate capacity existed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capacity: Vec<Capacity>,
+    /// The node group the instance belongs to (`--node-group`): a capacity provider whose `autoScalingGroupArn`
+    /// names the group offers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_group: Option<String>,
 }
 
 /// The answer to a registration.

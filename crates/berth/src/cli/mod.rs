@@ -287,6 +287,10 @@ pub struct NodeArgs {
     /// `berth agent`, `ec2,fargate` for `berth up`.
     #[arg(long, value_delimiter = ',')]
     pub capacity: Vec<berth_model::agent::Capacity>,
+    /// The node group this instance belongs to: a capacity provider whose `autoScalingGroupArn` is this name (or
+    /// an Auto Scaling group ARN ending in `autoScalingGroupName/NAME`) places its tasks here.
+    #[arg(long)]
+    pub node_group: Option<String>,
     /// What tasks may reach on the host.
     #[command(flatten)]
     pub host_access: HostAccessArgs,

@@ -53,6 +53,7 @@ pub fn config(
         self_update: None,
         reported_version: None,
         capacity: capacity(node, &[Capacity::Ec2]),
+        node_group: node.node_group.clone(),
     })
 }
 

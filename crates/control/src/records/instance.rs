@@ -84,6 +84,9 @@ pub struct InstanceRecord {
     /// placed on it. An instance that serves only Fargate is in the hidden cluster `tasks::fargate::POOL`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fargate: bool,
+    /// The node group its agent belongs to (`berth agent --node-group`), which capacity providers name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_group: Option<String>,
 }
 
 /// The versions an agent reported.
@@ -147,6 +150,7 @@ impl Default for InstanceRecord {
             self_update: false,
             agent_update: None,
             fargate: false,
+            node_group: None,
         }
     }
 }

@@ -386,6 +386,11 @@ impl Control {
         };
         let resolved = launch::check_options(&launch)?;
         let launch_type = resolved.launch_type;
+        if resolved.uses_node_groups() && strategy == SchedulingStrategy::Daemon {
+            return Err(ControlError::invalid(
+                "The DAEMON scheduling strategy does not support a capacity provider strategy.",
+            ));
+        }
         if resolved.is_fargate() && strategy == SchedulingStrategy::Daemon {
             return Err(ControlError::invalid(
                 "The DAEMON scheduling strategy does not support the FARGATE launch type.",
@@ -616,7 +621,8 @@ impl Control {
                     self.check_desired_count(n)?;
                     record.desired_count = n;
                 }
-                // A Fargate service keeps FARGATE unless a new strategy is given; an EC2 service cannot switch.
+                // A Fargate service keeps FARGATE unless a new strategy is given; an EC2 service cannot switch to
+                // Fargate, but may take (or change) a strategy of node group providers.
                 let fargate_service = record.launch_type == Some(TaskLaunchType::Fargate);
                 let given = req.capacity_provider_strategy.as_deref().filter(|s| !s.is_empty());
                 let launch = LaunchOptions {
@@ -631,22 +637,26 @@ impl Control {
                     cluster: state.clusters.get(&cluster).map(|v| &*v.record),
                 };
                 let resolved = launch::check_options(&launch)?;
+                if resolved.uses_node_groups() && strategy == SchedulingStrategy::Daemon {
+                    return Err(ControlError::invalid(
+                        "The DAEMON scheduling strategy does not support a capacity provider strategy.",
+                    ));
+                }
                 if resolved.is_fargate() != fargate_service {
                     return Err(ControlError::ecs(
                         EcsException::UnsupportedFeatureException,
                         "Moving a service between the EC2 launch type and a Fargate capacity provider strategy is not supported by Berth yet; create a new service.",
                     ));
                 }
-                if fargate_service {
-                    if let Some(items) = given {
-                        let items: Vec<_> = items.iter().map(crate::records::StrategyItem::from_wire).collect();
-                        redeploy_launch |= items != record.capacity_provider_strategy;
-                        record.capacity_provider_strategy = items;
-                    }
-                    if req.platform_version.is_some() {
-                        redeploy_launch |= resolved.platform_version != record.platform_version;
-                        record.platform_version = resolved.platform_version.clone();
-                    }
+                if let Some(items) = given {
+                    // A new strategy (Fargate providers, or node group providers for an EC2 service) takes over.
+                    let items: Vec<_> = items.iter().map(crate::records::StrategyItem::from_wire).collect();
+                    redeploy_launch |= items != record.capacity_provider_strategy;
+                    record.capacity_provider_strategy = items;
+                }
+                if fargate_service && req.platform_version.is_some() {
+                    redeploy_launch |= resolved.platform_version != record.platform_version;
+                    record.platform_version = resolved.platform_version.clone();
                 }
                 check_service_features(&service_features!(req))?;
                 if let Some(config) = &req.deployment_configuration {

@@ -23,9 +23,6 @@ pub const NETWORK_CONFIGURATION_NOT_VALID: &str =
 /// ECS's message (a `ClientException`) for a task definition revision that was deregistered.
 pub const TASK_DEFINITION_INACTIVE: &str = "TaskDefinition is inactive";
 
-/// Berth's message for a capacity provider strategy.
-pub const STRATEGY_UNSUPPORTED: &str = "capacityProviderStrategy is not supported by Berth yet; use launchType EC2.";
-
 /// Berth's message for `volumeConfigurations` (Amazon EBS volumes attached at launch).
 pub const VOLUME_CONFIGURATIONS_UNSUPPORTED: &str =
     "volumeConfigurations (Amazon EBS volumes configured at launch) are not supported by Berth yet.";
@@ -53,7 +50,8 @@ pub struct LaunchOptions<'a> {
 pub struct Launch {
     /// The launch type the tasks get.
     pub launch_type: LaunchType,
-    /// The Fargate capacity provider strategy the tasks were asked for with (empty: `launchType` was given).
+    /// The capacity provider strategy the tasks were asked for with (empty: `launchType` was given): Fargate
+    /// providers for FARGATE tasks, node group providers for EC2 tasks.
     pub strategy: Vec<CapacityProviderStrategyItem>,
     /// The resolved platform version of Fargate tasks (`1.4.0`).
     pub platform_version: Option<String>,
@@ -63,6 +61,11 @@ impl Launch {
     /// Whether the tasks run on Fargate capacity.
     pub fn is_fargate(&self) -> bool {
         self.launch_type == LaunchType::Fargate
+    }
+
+    /// Whether the tasks run on the instances of node group capacity providers (an EC2 strategy).
+    pub fn uses_node_groups(&self) -> bool {
+        self.launch_type == LaunchType::Ec2 && !self.strategy.is_empty()
     }
 }
 
@@ -94,17 +97,19 @@ pub fn check_options(options: &LaunchOptions<'_>) -> Result<Launch> {
         given.or((!cluster_default.is_empty()).then_some(&cluster_default[..]));
     let launch_type = match strategy {
         Some(items) => {
-            if items.iter().any(|i| !super::fargate::is_fargate_provider(&i.capacity_provider)) {
-                return Err(unsupported(STRATEGY_UNSUPPORTED));
-            }
             super::fargate::check_strategy(items)?;
+            crate::capacity_providers::check_not_mixed(items)?;
             if given.is_some()
                 && let Some(cluster) = options.cluster
                 && items.iter().any(|i| !cluster.capacity_providers.contains(&i.capacity_provider))
             {
                 return Err(ControlError::invalid(super::fargate::NOT_ASSOCIATED));
             }
-            LaunchType::Fargate
+            if items.iter().all(|i| super::fargate::is_fargate_provider(&i.capacity_provider)) {
+                LaunchType::Fargate
+            } else {
+                LaunchType::Ec2
+            }
         }
         None => options.launch_type.unwrap_or(LaunchType::Ec2),
     };
@@ -194,12 +199,14 @@ mod tests {
         let launch = check_options(&only).unwrap();
         assert_eq!((launch.launch_type, launch.platform_version.as_deref()), (LaunchType::Fargate, Some("1.4.0")));
         assert_eq!(launch.strategy, strategy);
-        let other = [CapacityProviderStrategyItem { capacity_provider: "my-asg".into(), ..Default::default() }];
-        let other = LaunchOptions { capacity_provider_strategy: Some(&other), ..Default::default() };
-        assert_eq!(
-            refusal(check_options(&other)),
-            (EcsException::UnsupportedFeatureException, STRATEGY_UNSUPPORTED.into())
-        );
+        // A node group provider's tasks are EC2 tasks on its instances; one strategy cannot mix the two kinds.
+        let nodes = [CapacityProviderStrategyItem { capacity_provider: "my-asg".into(), ..Default::default() }];
+        let other = LaunchOptions { capacity_provider_strategy: Some(&nodes), ..Default::default() };
+        let launch = check_options(&other).unwrap();
+        assert!(launch.uses_node_groups() && !launch.is_fargate());
+        let mixed = [strategy[0].clone(), nodes[0].clone()];
+        let mixed = LaunchOptions { capacity_provider_strategy: Some(&mixed), ..Default::default() };
+        assert_eq!(refusal(check_options(&mixed)).1, crate::capacity_providers::MIXED_STRATEGY);
         let fargate = LaunchOptions {
             launch_type: Some(LaunchType::Fargate),
             platform_version: Some("LATEST"),

@@ -22,6 +22,8 @@ use berth_store::Txn;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+mod node_groups;
+
 /// What a run needs after validation: the task definition, effective containers, and the scheduler's demand.
 struct Prepared {
     td: Versioned<TaskDefinitionRecord>,
@@ -461,6 +463,25 @@ impl Control {
                 "placing tasks",
                 PLACEMENT_ATTEMPTS,
                 |state, now| {
+                    if only.is_none() && p.launch.uses_node_groups() {
+                        let (placed, failures, closest, chosen, tickets, providers) =
+                            self.place_on_node_groups(state, cluster, p, &demand, &needs, count)?;
+                        let (txn, tasks, failures) = self.build_placement_txn(
+                            state,
+                            cluster,
+                            p,
+                            &chosen,
+                            &placed,
+                            Some(providers.as_slice()),
+                            failures,
+                            now,
+                            token.clone(),
+                        )?;
+                        if tasks.is_empty() && token.is_none() {
+                            return Ok(crate::optimistic::Attempt::Done((tasks, failures, closest, tickets)));
+                        }
+                        return Ok(crate::optimistic::Attempt::Commit(txn, (tasks, failures, closest, tickets)));
+                    }
                     let (placed, failures, closest, chosen, ticket) = match only {
                         Some(keys) => self.place_on(state, keys, &demand, &needs, count),
                         None if p.launch.is_fargate() => {
@@ -475,16 +496,26 @@ impl Control {
                         }
                         None => self.place_live(state, cluster, &demand, &needs, count)?,
                     };
-                    let (txn, tasks, failures) =
-                        self.build_placement_txn(state, cluster, p, &chosen, &placed, failures, now, token.clone())?;
+                    let (txn, tasks, failures) = self.build_placement_txn(
+                        state,
+                        cluster,
+                        p,
+                        &chosen,
+                        &placed,
+                        None,
+                        failures,
+                        now,
+                        token.clone(),
+                    )?;
+                    let tickets: Vec<_> = ticket.into_iter().collect();
                     if tasks.is_empty() && token.is_none() {
-                        return Ok(crate::optimistic::Attempt::Done((tasks, failures, closest, ticket)));
+                        return Ok(crate::optimistic::Attempt::Done((tasks, failures, closest, tickets)));
                     }
-                    // A lost race drops the ticket, which gives the reservations back.
-                    Ok(crate::optimistic::Attempt::Commit(txn, (tasks, failures, closest, ticket)))
+                    // A lost race drops the tickets, which gives the reservations back.
+                    Ok(crate::optimistic::Attempt::Commit(txn, (tasks, failures, closest, tickets)))
                 },
-                |(_, _, _, ticket), revision| {
-                    if let Some(ticket) = ticket.take() {
+                |(_, _, _, tickets), revision| {
+                    for ticket in std::mem::take(tickets) {
                         ticket.committed(revision);
                     }
                 },
@@ -592,6 +623,7 @@ impl Control {
         p: &Prepared,
         candidates: &[Versioned<InstanceRecord>],
         placed: &[String],
+        providers: Option<&[String]>,
         failures: Vec<Failure>,
         now: f64,
         token: Option<(String, String)>,
@@ -601,10 +633,12 @@ impl Control {
         let mut failures = failures;
         let mut txn = Txn::new();
         let mut tasks = Vec::new();
-        let providers = if p.launch.is_fargate() {
-            super::fargate::split(&p.launch.strategy, &p.provider_counts, placed.len())
-        } else {
-            Vec::new()
+        let providers = match providers {
+            Some(providers) => providers.to_vec(),
+            None if p.launch.is_fargate() => {
+                super::fargate::split(&p.launch.strategy, &p.provider_counts, placed.len())
+            }
+            None => Vec::new(),
         };
         for (index, arn) in placed.iter().enumerate() {
             let Some(v) = candidates.iter().find(|v| v.record.arn == *arn) else {
@@ -871,7 +905,7 @@ impl Control {
             true,
         )?;
         p.default_strategy = DefaultStrategy::Service;
-        if launch.is_fargate() {
+        if !launch.strategy.is_empty() {
             // The strategy's split counts the service's tasks that have not stopped.
             let state = self.cache.read();
             for task in state.tasks_in_group(cluster, group) {
