@@ -117,20 +117,28 @@ fn statement_name(statement: &Statement, index: usize) -> String {
     statement.sid.clone().unwrap_or_else(|| format!("#{}", index + 1))
 }
 
+/// A request's action and resource split into characters once, for every pattern of every statement.
+struct Subject<'c> {
+    action_lower: &'c [char],
+    resource: &'c [&'c [char]],
+}
+
 /// Whether a statement applies to the action, resource and conditions (not the principal).
-fn applies(statement: &Statement, action_lower: &str, request: &Request<'_>) -> bool {
+fn applies(statement: &Statement, subject: &Subject<'_>, request: &Request<'_>) -> bool {
     let action_ok = match &statement.actions {
-        Matches::Any(patterns) => patterns.iter().any(|p| p.matches_action(action_lower)),
-        Matches::NoneOf(patterns) => !patterns.iter().any(|p| p.matches_action(action_lower)),
+        Matches::Any(patterns) => patterns.iter().any(|p| p.matches_action_chars(subject.action_lower)),
+        Matches::NoneOf(patterns) => !patterns.iter().any(|p| p.matches_action_chars(subject.action_lower)),
     };
     if !action_ok {
         return false;
     }
     let resource_ok = match &statement.resources {
         None => true,
-        Some(Matches::Any(patterns)) => patterns.iter().any(|p| p.matches_resource(request.resource, request.context)),
+        Some(Matches::Any(patterns)) => {
+            patterns.iter().any(|p| p.matches_resource_segments(subject.resource, request.context))
+        }
         Some(Matches::NoneOf(patterns)) => {
-            !patterns.iter().any(|p| p.matches_resource(request.resource, request.context))
+            !patterns.iter().any(|p| p.matches_resource_segments(subject.resource, request.context))
         }
     };
     resource_ok && statement.conditions.iter().all(|c| c.holds(request.context))
@@ -186,12 +194,15 @@ fn principal_match(principals: &Option<Principals>, who: &RequestPrincipal) -> N
 }
 
 /// Evaluates identity policies and an optional resource policy.
-pub fn evaluate(request: &Request<'_>, identity: &[NamedPolicy], resource: Option<&NamedPolicy>) -> Decision {
-    let action_lower = request.action.to_lowercase();
+pub fn evaluate(request: &Request<'_>, identity: &[NamedPolicy], resource_policy: Option<&NamedPolicy>) -> Decision {
+    let action_chars: Vec<char> = request.action.to_lowercase().chars().collect();
+    let resource_chars: Vec<char> = request.resource.chars().collect();
+    let resource = super::matcher::resource_segments(&resource_chars);
+    let subject = Subject { action_lower: &action_chars, resource: &resource };
     let mut allow = None;
     for policy in identity {
         for (i, statement) in policy.document.statements.iter().enumerate() {
-            if !applies(statement, &action_lower, request) {
+            if !applies(statement, &subject, request) {
                 continue;
             }
             match statement.effect {
@@ -213,10 +224,10 @@ pub fn evaluate(request: &Request<'_>, identity: &[NamedPolicy], resource: Optio
             }
         }
     }
-    if let Some(policy) = resource {
+    if let Some(policy) = resource_policy {
         for (i, statement) in policy.document.statements.iter().enumerate() {
             let named = principal_match(&statement.principals, request.principal);
-            if named == Named::No || !applies(statement, &action_lower, request) {
+            if named == Named::No || !applies(statement, &subject, request) {
                 continue;
             }
             match statement.effect {
@@ -254,11 +265,14 @@ pub enum Trust {
 
 /// Evaluates a trust policy for `request` (its resource is the role's ARN, which trust statements leave implicit).
 pub fn evaluate_trust(trust: &PolicyDocument, request: &Request<'_>) -> Trust {
-    let action_lower = request.action.to_lowercase();
+    let action_chars: Vec<char> = request.action.to_lowercase().chars().collect();
+    let resource_chars: Vec<char> = request.resource.chars().collect();
+    let resource = super::matcher::resource_segments(&resource_chars);
+    let subject = Subject { action_lower: &action_chars, resource: &resource };
     let mut best = Trust::Denied;
     for statement in &trust.statements {
         let named = principal_match(&statement.principals, request.principal);
-        if named == Named::No || !applies(statement, &action_lower, request) {
+        if named == Named::No || !applies(statement, &subject, request) {
             continue;
         }
         match statement.effect {

@@ -91,8 +91,14 @@ impl Pattern {
 
     /// Whether an action name matches (case-insensitive).
     pub fn matches_action(&self, action_lower: &str) -> bool {
+        self.matches_action_chars(&action_lower.chars().collect::<Vec<_>>())
+    }
+
+    /// [`Pattern::matches_action`] on the lowercased action already split into characters (once per request, not
+    /// once per pattern: a caller with a hundred policies matches thousands of patterns per request).
+    pub fn matches_action_chars(&self, action_lower: &[char]) -> bool {
         match self.pieces.as_slice() {
-            [Piece::Text(t)] => glob(t, &action_lower.chars().collect::<Vec<_>>()),
+            [Piece::Text(t)] => glob(t, action_lower),
             _ => false,
         }
     }
@@ -108,36 +114,48 @@ impl Pattern {
     /// match one by one (a wildcard never spans a colon that separates segments; within the resource segment it
     /// crosses `/` and `:`).
     pub fn matches_resource(&self, resource: &str, vars: &dyn Variables) -> bool {
+        let chars: Vec<char> = resource.chars().collect();
+        self.matches_resource_segments(&resource_segments(&chars), vars)
+    }
+
+    /// [`Pattern::matches_resource`] on a resource already split by [`resource_segments`] (once per request).
+    pub fn matches_resource_segments(&self, resource: &[&[char]], vars: &dyn Variables) -> bool {
         if self.is_star() {
             return true;
         }
         let Some(tokens) = self.tokens(vars) else { return false };
-        let pattern_segments = split_segments(&tokens);
-        let chars: Vec<char> = resource.chars().collect();
-        let resource_segments: Vec<&[char]> = chars.splitn(6, |c| *c == ':').collect();
-        if pattern_segments.len() != resource_segments.len() {
+        let mut pattern_segments = [&tokens[..0]; 6];
+        let count = split_segments(&tokens, &mut pattern_segments);
+        if count != resource.len() {
             // An ARN pattern never matches `*` (the resource of an action without resource-level permissions).
             return false;
         }
-        pattern_segments.iter().zip(resource_segments).all(|(p, r)| glob(p, r))
+        pattern_segments[..count].iter().zip(resource).all(|(p, r)| glob(p, r))
     }
 }
 
-/// Splits tokens at the first five literal colons.
-fn split_segments(tokens: &[Tok]) -> Vec<&[Tok]> {
-    let mut out = Vec::with_capacity(6);
+/// A resource ARN's characters split into its (at most six) colon-separated segments, as
+/// [`Pattern::matches_resource_segments`] takes them.
+pub fn resource_segments(chars: &[char]) -> Vec<&[char]> {
+    chars.splitn(6, |c| *c == ':').collect()
+}
+
+/// Splits tokens at the first five literal colons into `out`; returns how many segments there are.
+fn split_segments<'t>(tokens: &'t [Tok], out: &mut [&'t [Tok]; 6]) -> usize {
+    let mut count = 0;
     let mut start = 0;
     for (i, t) in tokens.iter().enumerate() {
-        if out.len() == 5 {
+        if count == 5 {
             break;
         }
         if *t == Tok::Lit(':') {
-            out.push(&tokens[start..i]);
+            out[count] = &tokens[start..i];
+            count += 1;
             start = i + 1;
         }
     }
-    out.push(&tokens[start..]);
-    out
+    out[count] = &tokens[start..];
+    count + 1
 }
 
 fn compile(text: &str) -> Vec<Tok> {
