@@ -36,7 +36,7 @@ async fn wait_file(port: u16, path: &str, expected: &str, within: Duration) -> D
     let start = Instant::now();
     loop {
         let (status, body) = get(&url).await;
-        if status == 200 && body == expected {
+        if status == 200 && body.strip_suffix('\n').unwrap_or(&body) == expected {
             return start.elapsed();
         }
         assert!(start.elapsed() < within, "{path} still answers {status} {body:?} after {within:?}");
