@@ -101,7 +101,8 @@ async fn announce_new_file_versions(
 ) {
     for v in &response.values {
         let Some(path) = berth_model::secret_files::target(&v.name) else { continue };
-        if !app.inner.secret_files.changed(&req.task_arn, &v.container_name, &v.name, &v.value) || !req.refresh {
+        let now = app.inner.control.clock().now();
+        if !app.inner.secret_files.changed(&req.task_arn, &v.container_name, &v.name, &v.value, now) || !req.refresh {
             continue;
         }
         let task_id = req.task_arn.rsplit('/').next().unwrap_or_default();

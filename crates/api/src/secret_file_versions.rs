@@ -6,17 +6,16 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-/// Entries not delivered for this long (their task stopped) are dropped.
-const FORGET_AFTER: Duration = Duration::from_secs(3600);
+/// Entries not delivered for this long, in seconds (their task stopped), are dropped.
+const FORGET_AFTER: f64 = 3600.0;
 
 type Key = (String, String, String);
 
 /// The last delivered value's digest per (task ARN, container, secret name).
 pub struct Delivered {
     key: [u8; 32],
-    seen: Mutex<HashMap<Key, ([u8; 32], Instant)>>,
+    seen: Mutex<HashMap<Key, ([u8; 32], f64)>>,
 }
 
 impl Default for Delivered {
@@ -35,13 +34,12 @@ impl Delivered {
         mac.finalize().into_bytes().into()
     }
 
-    /// Records that `value` was delivered for `container`'s secret `name` of `task_arn`; `true` when a different
-    /// value had been delivered before.
-    pub fn changed(&self, task_arn: &str, container: &str, name: &str, value: &str) -> bool {
+    /// Records that `value` was delivered for `container`'s secret `name` of `task_arn` at `now` (seconds on the
+    /// server's clock); `true` when a different value had been delivered before.
+    pub fn changed(&self, task_arn: &str, container: &str, name: &str, value: &str, now: f64) -> bool {
         let digest = self.digest(value);
-        let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.retain(|_, (_, at)| now.duration_since(*at) < FORGET_AFTER);
+        seen.retain(|_, (_, at)| now - *at < FORGET_AFTER);
         let key = (task_arn.to_string(), container.to_string(), name.to_string());
         let previous = seen.insert(key, (digest, now));
         previous.is_some_and(|(before, _)| before != digest)
@@ -55,10 +53,12 @@ mod tests {
     #[test]
     fn only_a_different_value_after_a_first_one_is_a_change() {
         let d = Delivered::default();
-        assert!(!d.changed("t", "app", "berth:file=/run/s/db", "v1"));
-        assert!(!d.changed("t", "app", "berth:file=/run/s/db", "v1"));
-        assert!(d.changed("t", "app", "berth:file=/run/s/db", "v2"));
-        assert!(!d.changed("t2", "app", "berth:file=/run/s/db", "v3"), "another task starts its own baseline");
+        assert!(!d.changed("t", "app", "berth:file=/run/s/db", "v1", 0.0));
+        assert!(!d.changed("t", "app", "berth:file=/run/s/db", "v1", 1.0));
+        assert!(d.changed("t", "app", "berth:file=/run/s/db", "v2", 2.0));
+        assert!(!d.changed("t2", "app", "berth:file=/run/s/db", "v3", 3.0), "another task starts its own baseline");
+        // Forgotten after an hour without a delivery: the next one is a new baseline.
+        assert!(!d.changed("t", "app", "berth:file=/run/s/db", "v4", 4000.0));
         assert_ne!(d.digest("v1"), Delivered::default().digest("v1"), "keyed per server run");
     }
 }
