@@ -206,6 +206,7 @@ impl Secrets {
                 authorizer
                     .authorize("secretsmanager:GetSecretValue", &secret.arn)
                     .map_err(|message| ResolveError::Denied { service: "secret from asm", message })?;
+                self.authorize_customer_key(&secret, authorizer).await?;
                 let stage = version_stage.as_deref().or(version_id.is_none().then_some(CURRENT));
                 let id = Secrets::select_version(&secret, version_id.as_deref(), stage).map_err(fail)?;
                 let value = self.open_secret_value(&secret, &id).await.map_err(fail)?;
@@ -273,6 +274,26 @@ fn registry_secret_id(parameter: &str) -> Result<String, ResolveError> {
 }
 
 impl Secrets {
+    /// A secret under a customer managed KMS key needs `kms:Decrypt` on that key too, as ECS's execution role does
+    /// (the AWS managed `alias/aws/secretsmanager` needs nothing more). A key that cannot be found is left to the
+    /// read, which fails with Secrets Manager's error.
+    async fn authorize_customer_key(
+        &self,
+        secret: &crate::sm::records::SecretRecord,
+        authorizer: &dyn ResolveAuthorizer,
+    ) -> Result<(), ResolveError> {
+        let Some(key_id) = secret.kms_key_id.as_deref().filter(|k| {
+            let managed = crate::kms::SECRETS_MANAGER_ALIAS;
+            !k.is_empty() && *k != managed && !k.ends_with(&format!(":{managed}"))
+        }) else {
+            return Ok(());
+        };
+        let Ok((key, _)) = self.find_key(key_id).await else { return Ok(()) };
+        authorizer
+            .authorize("kms:Decrypt", &key.arn)
+            .map_err(|message| ResolveError::Denied { service: "secret from asm", message })
+    }
+
     /// Reads the private registry credentials a container's `repositoryCredentials.credentialsParameter` names (the
     /// AWSCURRENT version of a secret holding `{"username": ..., "password": ...}`), asking `authorizer` first. The
     /// error's text is the task's stopped reason.
@@ -291,6 +312,7 @@ impl Secrets {
         authorizer
             .authorize("secretsmanager:GetSecretValue", &secret.arn)
             .map_err(|message| ResolveError::Denied { service: "secret from asm", message })?;
+        self.authorize_customer_key(&secret, authorizer).await?;
         let version = Secrets::select_version(&secret, None, Some(CURRENT)).map_err(fail)?;
         let value = self.open_secret_value(&secret, &version).await.map_err(fail)?;
         crate::sm::ops::touch(self, &secret.name, &version).await;
