@@ -4,8 +4,10 @@
 //! A value that cannot be read fails the task before its containers start, with ECS's
 //! `ResourceInitializationError: unable to pull secrets or registry auth: ...` reason.
 //!
-//! Values live only in memory until they reach the engine's container create call: the agent writes them to no file
-//! and no log line, and the desired state it receives carries only `valueFrom`.
+//! Values live only in memory until they reach the engine's container create call (environment secrets), the
+//! engine's pull (registry credentials) or a file on the host's `/dev/shm` tmpfs (Berth's file-mode secrets,
+//! [`super::secret_files`]): the agent writes them to no other file, no log line and not its data dir, and the
+//! desired state it receives carries only `valueFrom`.
 
 use crate::runtime::RegistryCredentials;
 use berth_model::agent::{TaskSecretName, TaskSecretsRequest, TaskSecretsResponse, TaskSpec};
