@@ -264,7 +264,14 @@ pub async fn run<R: ContainerRuntime>(
     );
     engine.set_log_shipping(shippers.clone());
     engine.set_secrets_source(secrets_source(shared.clone()));
-    let credentials = start_credentials(gateway, credentials_source(shared.clone())).await;
+    let secret_files = Arc::new(engine::secret_files::SecretFiles::new(
+        engine::secret_files::SecretFiles::default_root(&config.data_dir),
+    ));
+    engine.set_secret_files(secret_files.clone());
+    tokio::spawn(secret_files.refresh_every(secrets_source(shared.clone())));
+    let adopted: std::collections::BTreeSet<String> = engine.tasks().keys().cloned().collect();
+    let saved = config.data_dir.join(credentials::saved::FILE);
+    let credentials = start_credentials(gateway, credentials_source(shared.clone()), saved, &adopted).await;
     engine.set_credentials(credentials.clone());
     tokio::spawn(credentials.refresh_every(shared.clock.clone()));
     tokio::spawn(shippers.reconcile_every(LOG_SHIPPING_RECONCILE_EVERY));
@@ -356,9 +363,12 @@ fn credentials_source(shared: Arc<Shared>) -> credentials::CredentialsSource {
 /// The credentials endpoint's listeners: one on the bridge gateway (a free port; tasks' NAT rules send
 /// 169.254.170.2:80 there) and one on loopback (127.0.0.1:51679 as ECS's agent, else a free port; host tasks'
 /// `AWS_CONTAINER_CREDENTIALS_FULL_URI`). A listener that cannot be bound is logged; tasks that need it fail to start.
+/// The ids are saved in `saved`; those of the `adopted` tasks an earlier run saved are served again.
 async fn start_credentials(
     gateway: Option<std::net::IpAddr>,
     source: credentials::CredentialsSource,
+    saved: std::path::PathBuf,
+    adopted: &std::collections::BTreeSet<String>,
 ) -> Arc<credentials::TaskCredentials> {
     use credentials::endpoint;
     let bridge = match gateway {
@@ -373,11 +383,14 @@ async fn start_credentials(
         .map_err(|error| tracing::warn!(%error, "no loopback credentials endpoint"))
         .ok();
     let address = |l: &Option<tokio::net::TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
-    let store = Arc::new(credentials::TaskCredentials::new(source, address(&bridge), address(&loopback), true));
+    let store = Arc::new(
+        credentials::TaskCredentials::new(source, address(&bridge), address(&loopback), true).with_saved_file(saved),
+    );
     tracing::info!(bridge = ?address(&bridge), loopback = ?address(&loopback), "task credentials endpoint");
     for listener in [bridge, loopback].into_iter().flatten() {
         endpoint::serve(listener, endpoint::router(store.clone()));
     }
+    store.restore(adopted).await;
     store
 }
 

@@ -46,6 +46,7 @@ pub mod exec;
 mod iam;
 mod logs;
 pub mod protocol;
+mod secret_file_versions;
 mod secrets;
 pub mod service;
 mod servicediscovery;
@@ -91,6 +92,8 @@ struct Inner {
     services: Vec<Arc<dyn AwsJsonService>>,
     registry_auth: Option<Box<dyn Fn() -> RegistryAuth + Send + Sync>>,
     task_secrets: Option<Arc<berth_secrets::Secrets>>,
+    /// The file-mode secret values last delivered to each task (for rotation events).
+    secret_files: secret_file_versions::Delivered,
     rate_limiter: RateLimiter,
     unverified: body::UnverifiedBudget,
     exec_rendezvous: exec::Rendezvous,
@@ -130,6 +133,7 @@ pub fn router(settings: ApiSettings) -> Router {
             services,
             registry_auth: settings.registry_auth,
             task_secrets: settings.task_secrets,
+            secret_files: secret_file_versions::Delivered::default(),
             exec_rendezvous: exec::Rendezvous::default(),
         }),
     };

@@ -378,3 +378,62 @@ async fn containers_use_their_tasks_role_and_no_other_tasks() {
     }
     berth.remove_networks();
 }
+
+/// The agent restarts under a running task (killed, as a crash or an upgrade would leave it): the task's container
+/// keeps getting its credentials from the URI it was created with, through the new run's listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_survive_an_agent_restart() {
+    berth_testkit::require_docker();
+    let mut berth = Berth::start(BerthOptions {
+        binary: env!("CARGO_BIN_EXE_berth").into(),
+        role: "server",
+        extra_args: Vec::new(),
+    })
+    .expect("berth server starts");
+    let agent_dir = berth.data_dir.path().join("agent-0");
+    let agent = berth.start_agent(&agent_dir, &["--cpu-units", "4096", "--memory-mib", "4096"]).unwrap();
+    let client = ecs_client(&berth);
+    wait_for_instances(&client, "default", 1).await;
+    let endpoint = forward_to(&berth, &bridge_gateway());
+    let role = create_role(&berth, "restartApp", TRUST_ECS_TASKS);
+    register(&berth, "tr-restart", &role, "bridge", &endpoint);
+    let task = run(&berth, "tr-restart", &[]);
+    wait_status(&client, &task, "RUNNING", Duration::from_secs(90)).await;
+    assert_uses_its_role(&results(&task, "denied").await, &berth, &role, &task);
+    let uri = env_of(&task, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").expect("a relative URI");
+    let url = format!("http://169.254.170.2{uri}");
+    let container = container_of(&task);
+    let in_task = format!("container:{container}");
+    assert_eq!(fetch_from(&["--network", &in_task], &url, None)["status"], 200);
+    // What the agent saved names the id, not the credentials, and only its owner reads it.
+    let saved = agent_dir.join("task-credentials.json");
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(text.contains(uri.rsplit('/').next().unwrap()) && !text.contains("SecretAccessKey"), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o600);
+
+    berth.kill_agent(agent);
+    berth.start_agent(&agent_dir, &["--cpu-units", "4096", "--memory-mib", "4096"]).unwrap();
+    // From the task's own network namespace (its address), through the new listener: the same URI answers.
+    let document = wait_for("the restarted agent to serve the task's credentials", Duration::from_secs(60), || {
+        let args = ["--network", in_task.as_str()];
+        let url = url.clone();
+        async move {
+            let answer = fetch_from(&args, &url, None);
+            (answer["status"] == 200).then_some(answer)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(document["document"]["RoleArn"], role);
+    // One rule for the task's address, now to the new listener.
+    let rules = nat_rules();
+    let own: Vec<&str> = rules.lines().filter(|l| l.contains(&format!("berth-creds-{}", task_id(&task)))).collect();
+    assert_eq!(own.len(), 1, "{rules}");
+    // The task was neither restarted nor replaced.
+    assert_eq!(container_of(&task), container);
+    assert_eq!(describe(&client, &task).await.last_status.as_deref(), Some("RUNNING"));
+    aws_ok(&berth, "ecs", &["stop-task", "--task", &task]);
+    wait_status(&client, &task, "STOPPED", Duration::from_secs(60)).await;
+    assert!(!nat_rules().contains(task_id(&task)), "the rule goes with the task");
+}

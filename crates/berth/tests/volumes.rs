@@ -118,14 +118,16 @@ async fn host_and_task_volumes_volumes_from_and_links() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_berth_cannot_run_yet_are_refused_not_ignored() {
     let (_berth, client) = berth_up().await;
+    // repositoryCredentials run (tests/registry_credentials.rs); environmentFiles need S3, which Berth lacks.
     client
         .register_task_definition()
-        .family("with-registry-credentials")
+        .family("with-environment-files")
         .container_definitions(
             workload_container("app")
-                .repository_credentials(
-                    aws_sdk_ecs::types::RepositoryCredentials::builder()
-                        .credentials_parameter("arn:aws:secretsmanager:us-east-1:000000000000:secret:hub-AbCdEf")
+                .environment_files(
+                    aws_sdk_ecs::types::EnvironmentFile::builder()
+                        .value("arn:aws:s3:::config-bucket/app.env")
+                        .r#type(aws_sdk_ecs::types::EnvironmentFileType::S3)
                         .build()
                         .unwrap(),
                 )
@@ -134,9 +136,9 @@ async fn settings_berth_cannot_run_yet_are_refused_not_ignored() {
         .send()
         .await
         .expect("registering works as on ECS");
-    let err = client.run_task().task_definition("with-registry-credentials").send().await.unwrap_err();
+    let err = client.run_task().task_definition("with-environment-files").send().await.unwrap_err();
     assert_eq!(err.code(), Some("UnsupportedFeatureException"));
-    assert!(err.message().unwrap_or_default().contains("repositoryCredentials"), "{err:?}");
+    assert!(err.message().unwrap_or_default().contains("environmentFiles are not supported by Berth"), "{err:?}");
 
     client
         .register_task_definition()

@@ -25,6 +25,11 @@ pub fn unsupported(definition: &TaskDefinition, containers: &[ContainerDefinitio
         .or_else(|| crate::requires_attributes::unsupported(definition, containers))
 }
 
+/// Why `environmentFiles` are refused: ECS reads them from Amazon S3, and Berth has no S3.
+pub const ENVIRONMENT_FILES: &str = "environmentFiles are not supported by Berth: ECS reads them from Amazon S3, and \
+                                     Berth has no S3; pass the variables in 'environment', or in 'secrets' from \
+                                     Secrets Manager or SSM Parameter Store.";
+
 fn not_yet(what: &str) -> Option<String> {
     Some(format!("{what} not supported by Berth yet."))
 }
@@ -87,11 +92,8 @@ fn container_level(
     all: &[ContainerDefinition],
     region: &str,
 ) -> Option<String> {
-    if c.repository_credentials.is_some() {
-        return not_yet("repositoryCredentials (from Secrets Manager) are");
-    }
     if c.environment_files.as_ref().is_some_and(|f| !f.is_empty()) {
-        return not_yet("environmentFiles (from S3) are");
+        return Some(ENVIRONMENT_FILES.to_string());
     }
     if c.firelens_configuration.is_some() {
         return not_yet("firelensConfiguration is");
@@ -196,13 +198,17 @@ mod tests {
         let td = TaskDefinition::default();
         let mut c = container("app");
         c.secrets = Some(vec![Secret { name: "P".into(), value_from: "arn:aws:ssm:x".into() }]);
-        // Container secrets run (crate::task_secrets checks them); repositoryCredentials do not yet.
-        assert_eq!(unsupported(&td, &[c.clone()], "us-east-1"), None);
+        // Container secrets and repositoryCredentials run (crate::task_secrets checks them); environmentFiles not.
         c.repository_credentials =
             Some(berth_model::ecs::RepositoryCredentials { credentials_parameter: "arn:aws:secretsmanager:x".into() });
-        assert!(
-            unsupported(&td, &[c], "us-east-1").is_some_and(|m| m.contains("Container app: repositoryCredentials"))
-        );
+        assert_eq!(unsupported(&td, &[c.clone()], "us-east-1"), None);
+        c.environment_files = Some(vec![berth_model::ecs::EnvironmentFile {
+            value: "arn:aws:s3:::bucket/app.env".into(),
+            r#type: berth_model::ecs::EnvironmentFileType::S3,
+        }]);
+        let why = unsupported(&td, &[c], "us-east-1").unwrap_or_default();
+        assert!(why.starts_with("Container app: environmentFiles are not supported"), "{why}");
+        assert!(!why.contains("repositoryCredentials"), "{why}");
         let mut c = container("app");
         c.log_configuration =
             Some(LogConfiguration { log_driver: LogDriver::Awsfirelens, options: None, secret_options: None });

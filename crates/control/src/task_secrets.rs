@@ -5,23 +5,60 @@
 //! asks for the values when it starts the task (`POST /agent/v1/secrets`), and the API layer resolves them with
 //! `berth_secrets` after [`Control::task_secret_sources`] has checked that the task is the asking instance's.
 
+use crate::optimistic::Attempt;
 use crate::{Control, ControlError, Result};
 use berth_model::ecs::{ContainerDefinition, TaskDefinition};
+use berth_model::secret_files;
+use berth_store::Txn;
 
 /// ECS's refusal of container secrets without an execution role.
 pub const EXECUTION_ROLE_REQUIRED: &str =
     "When you are specifying container secrets, you must also specify a value for 'executionRoleArn'.";
 
-/// Checks the containers' `secrets` as ECS does before a task starts: each names an environment variable and a
-/// source, and the task definition names the execution role that reads them.
+/// Berth's refusal of `repositoryCredentials` without an execution role, worded as ECS's refusal of secrets (ECS's
+/// own text for this case is not documented; its agent reads the secret with the execution role).
+pub const EXECUTION_ROLE_REQUIRED_FOR_REGISTRY: &str =
+    "When you are specifying repositoryCredentials, you must also specify a value for 'executionRoleArn'.";
+
+/// Checks the containers' `secrets` and `repositoryCredentials` as ECS does before a task starts: each secret names
+/// an environment variable and a source, each `repositoryCredentials` a secret, and the task definition names the
+/// execution role that reads them.
 pub fn validate(definition: &TaskDefinition, containers: &[ContainerDefinition]) -> Result<()> {
     let mut any = false;
+    let no_role = definition.execution_role_arn.as_deref().is_none_or(str::is_empty);
     for c in containers {
         let container = c.name.as_deref().unwrap_or_default();
+        if let Some(credentials) = &c.repository_credentials {
+            if credentials.credentials_parameter.trim().is_empty() {
+                return Err(ControlError::client(format!(
+                    "Container {container}: repositoryCredentials needs a credentialsParameter (a Secrets Manager \
+                     secret's name or ARN)."
+                )));
+            }
+            if no_role {
+                return Err(ControlError::client(EXECUTION_ROLE_REQUIRED_FOR_REGISTRY));
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
+        let mut directories: Vec<&str> = Vec::new();
         for secret in c.secrets.iter().flatten() {
             any = true;
-            if let Some(why) = bad_name(&secret.name) {
+            if let Some(path) = secret_files::target(&secret.name) {
+                // Berth's file-mode secret: a file on a read-only tmpfs instead of an environment variable.
+                secret_files::check(path).map_err(|why| {
+                    ControlError::client(format!("Container {container}: secret {}: {why}.", secret.name))
+                })?;
+                let (directory, _) = secret_files::split(path);
+                if let Some(other) = directories.iter().find(|d| **d != directory && secret_files::nested(d, directory))
+                {
+                    return Err(ControlError::client(format!(
+                        "Container {container}: secret {}: the directories of file secrets cannot contain one \
+                         another ({other} and {directory}).",
+                        secret.name
+                    )));
+                }
+                directories.push(directory);
+            } else if let Some(why) = bad_name(&secret.name) {
                 return Err(ControlError::client(format!(
                     "Container {container}: secret name {:?} {why}.",
                     secret.name
@@ -42,7 +79,7 @@ pub fn validate(definition: &TaskDefinition, containers: &[ContainerDefinition])
             }
         }
     }
-    if any && definition.execution_role_arn.as_deref().is_none_or(str::is_empty) {
+    if any && no_role {
         return Err(ControlError::client(EXECUTION_ROLE_REQUIRED));
     }
     Ok(())
@@ -70,6 +107,15 @@ pub struct SecretSource {
     pub value_from: String,
 }
 
+/// A container's private registry credentials secret (`repositoryCredentials.credentialsParameter`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrySource {
+    /// The container's name.
+    pub container: String,
+    /// The secret's name or ARN.
+    pub credentials_parameter: String,
+}
+
 /// A task's secrets as the server resolves them for its agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskSecretSources {
@@ -77,9 +123,37 @@ pub struct TaskSecretSources {
     pub execution_role_arn: Option<String>,
     /// Every container's secrets, in task definition order.
     pub secrets: Vec<SecretSource>,
+    /// Every container's registry credentials, in task definition order.
+    pub registry: Vec<RegistrySource>,
 }
 
 impl Control {
+    /// Adds `message` to the events of the service `task_arn` (placed on the asking instance, not stopped) belongs
+    /// to; nothing for a task outside a service.
+    pub async fn task_service_event(
+        &self,
+        cluster: &str,
+        instance_id: &str,
+        task_arn: &str,
+        message: &str,
+    ) -> Result<()> {
+        self.write("recording a service event of a task", |state, now| {
+            let record = crate::agent_task_access::running_task_of_instance(state, cluster, instance_id, task_arn)?;
+            let Some(service) = record.group.as_deref().and_then(|g| g.strip_prefix("service:")) else {
+                return Ok(Attempt::Done(()));
+            };
+            let Some(v) = state.services.get(&(record.cluster.clone(), service.to_string())) else {
+                return Ok(Attempt::Done(()));
+            };
+            let mut service = (*v.record).clone();
+            self.service_env(now).push_event(&mut service, message.to_string());
+            let key = crate::records::keys::service(&record.cluster, &service.name);
+            let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, crate::encode(&service)?);
+            Ok(Attempt::Commit(txn, ()))
+        })
+        .await
+    }
+
     /// The secrets of `task_arn` for the agent of `instance_id` (authenticated by the caller): refused unless the
     /// task is placed on that instance and not stopped.
     pub fn task_secret_sources(&self, cluster: &str, instance_id: &str, task_arn: &str) -> Result<TaskSecretSources> {
@@ -100,7 +174,18 @@ impl Control {
                 })
             })
             .collect();
-        Ok(TaskSecretSources { execution_role_arn, secrets })
+        let registry = record
+            .containers
+            .iter()
+            .filter_map(|c| {
+                let credentials = c.definition.repository_credentials.as_ref()?;
+                Some(RegistrySource {
+                    container: c.definition.name.clone().unwrap_or_default(),
+                    credentials_parameter: credentials.credentials_parameter.clone(),
+                })
+            })
+            .collect();
+        Ok(TaskSecretSources { execution_role_arn, secrets, registry })
     }
 }
 
@@ -148,5 +233,34 @@ mod tests {
         assert!(refusal(validate(&td, &[container(&[("A=B", "/x")])])).contains("'='"));
         assert!(refusal(validate(&td, &[container(&[("A", " ")])])).contains("needs a valueFrom"));
         assert!(refusal(validate(&td, &[container(&[("A", "/x"), ("A", "/y")])])).contains("more than once"));
+    }
+
+    #[test]
+    fn repository_credentials_need_a_secret_and_an_execution_role() {
+        let mut c = container(&[]);
+        c.repository_credentials = Some(berth_model::ecs::RepositoryCredentials {
+            credentials_parameter: "arn:aws:secretsmanager:us-east-1:1:secret:reg".into(),
+        });
+        assert_eq!(refusal(validate(&TaskDefinition::default(), &[c.clone()])), EXECUTION_ROLE_REQUIRED_FOR_REGISTRY);
+        let td = TaskDefinition { execution_role_arn: Some("arn:aws:iam::1:role/exec".into()), ..Default::default() };
+        validate(&td, &[c.clone()]).unwrap();
+        c.repository_credentials =
+            Some(berth_model::ecs::RepositoryCredentials { credentials_parameter: String::new() });
+        assert!(refusal(validate(&td, &[c])).contains("needs a credentialsParameter"));
+    }
+
+    #[test]
+    fn file_secrets_need_a_clean_path_in_directories_that_do_not_overlap() {
+        let td = TaskDefinition { execution_role_arn: Some("arn:aws:iam::1:role/exec".into()), ..Default::default() };
+        let ok = [("berth:file=/run/secrets/db", "/p"), ("berth:file=/run/secrets/api", "/q"), ("ENV", "/r")];
+        validate(&td, &[container(&ok)]).unwrap();
+        validate(&td, &[container(&[("berth:file=/etc/app/key", "/p"), ("berth:file=/run/x/y", "/q")])]).unwrap();
+        assert!(refusal(validate(&td, &[container(&[("berth:file=run/db", "/p")])])).contains("must be absolute"));
+        assert!(refusal(validate(&td, &[container(&[("berth:file=/db", "/p")])])).contains("other than '/'"));
+        let nested = [("berth:file=/run/secrets/db", "/p"), ("berth:file=/run/secrets/sub/key", "/q")];
+        assert!(refusal(validate(&td, &[container(&nested)])).contains("cannot contain one another"));
+        // Still a secret: it needs the execution role.
+        let e = refusal(validate(&TaskDefinition::default(), &[container(&ok[..1])]));
+        assert_eq!(e, EXECUTION_ROLE_REQUIRED);
     }
 }

@@ -125,11 +125,15 @@ fn cases() -> Vec<Case> {
                 ..Default::default()
             }])
         }),
-        td_case("repository_credentials", |d| {
-            d.container_definitions[0].repository_credentials = Some(RepositoryCredentials {
-                credentials_parameter: "arn:aws:secretsmanager:us-east-1:000000000000:secret:x".into(),
+        // repositoryCredentials are supported now; without an execution role they are refused as secrets are.
+        Case {
+            expected: EcsException::ClientException,
+            ..td_case("repository-credentials-without-execution-role", |d| {
+                d.container_definitions[0].repository_credentials = Some(RepositoryCredentials {
+                    credentials_parameter: "arn:aws:secretsmanager:us-east-1:000000000000:secret:x".into(),
+                })
             })
-        }),
+        },
         td_case("environment_files", |d| {
             d.container_definitions[0].environment_files =
                 Some(vec![EnvironmentFile { value: "arn:aws:s3:::b/env".into(), r#type: EnvironmentFileType::S3 }])

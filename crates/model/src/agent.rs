@@ -9,7 +9,7 @@
 //! | `POST /agent/v1/report` (instance token) | the agent's observed state of tasks ([`ReportRequest`]); also its heartbeat |
 //! | `POST /agent/v1/registry-auth` (instance token) | fresh registry pull credentials ([`RegistryAuthResponse`]) |
 //! | `POST /agent/v1/agent-update` (instance token) | the progress of an in-place upgrade the stream asked for ([`AgentUpdateReport`]) |
-//! | `POST /agent/v1/secrets` (instance token) | the values of a task's container `secrets` when the agent starts it ([`TaskSecretsRequest`], [`TaskSecretsResponse`]); only for a task placed on that instance |
+//! | `POST /agent/v1/secrets` (instance token) | the values of a task's container `secrets` and its containers' `repositoryCredentials` when the agent starts it ([`TaskSecretsRequest`], [`TaskSecretsResponse`]); only for a task placed on that instance |
 //! | `POST /agent/v1/credentials` (instance token) | the task role's session credentials for a task placed on that instance ([`TaskCredentialsRequest`], [`TaskCredentialsResponse`]), at its start and again before they expire |
 //!
 //! # Credentials
@@ -152,6 +152,14 @@ pub struct TaskSecretsRequest {
     pub task_arn: String,
     /// The secrets asked for: exactly those the task's containers list.
     pub secrets: Vec<TaskSecretName>,
+    /// The containers whose private registry credentials (`repositoryCredentials`) are asked for: exactly those that
+    /// have them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry_credentials: Vec<String>,
+    /// A running task's file-mode secrets asked for again (Berth's live rotation, [`crate::secret_files`]): then
+    /// `secrets` are exactly the task's file-mode secrets and `registry_credentials` is empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refresh: bool,
 }
 
 /// One container secret, by container and environment variable name.
@@ -174,11 +182,41 @@ pub struct TaskSecretsResponse {
     /// The task's stopped reason when a value could not be read (`ResourceInitializationError: ...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The registry credentials, one per container asked for (empty when `failure` is set).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry_credentials: Vec<TaskRegistryCredentials>,
 }
 
 impl std::fmt::Debug for TaskSecretsResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskSecretsResponse").field("values", &self.values).field("failure", &self.failure).finish()
+        f.debug_struct("TaskSecretsResponse")
+            .field("values", &self.values)
+            .field("failure", &self.failure)
+            .field("registry_credentials", &self.registry_credentials)
+            .finish()
+    }
+}
+
+/// A container's private registry credentials (its `repositoryCredentials` secret's `username` and `password`).
+/// Its `Debug` does not show the password.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRegistryCredentials {
+    /// The container's name.
+    pub container_name: String,
+    /// The registry user name.
+    pub username: String,
+    /// The registry password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for TaskRegistryCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskRegistryCredentials")
+            .field("container_name", &self.container_name)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
     }
 }
 

@@ -104,7 +104,9 @@ pub const VOLUME_DRIVERS: &[&str] = &["local"];
 /// (Berth evaluates no IAM policies yet, so the role grants nothing and denies nothing). With [`SECRETS_SSM_ENV`]
 /// and [`SECRETS_ASM_ENV`] the agent asks the server for a task's secret values when it starts the task. With
 /// [`TASK_ENI`] the agent runs `awsvpc` tasks in their own network namespace on the VPC's Docker networks. With
-/// [`TASK_IAM_ROLE`] the agent serves each task its role's session credentials at 169.254.170.2.
+/// [`TASK_IAM_ROLE`] the agent serves each task its role's session credentials at 169.254.170.2. With
+/// [`PRIVATE_REGISTRY_AUTH`] the agent asks the server for a container's `repositoryCredentials` (read with the
+/// execution role) and pulls with them.
 const SUPPORTED_NAMES: &[&str] = &[
     CONTAINER_HEALTH_CHECK,
     CONTAINER_ORDERING,
@@ -116,6 +118,7 @@ const SUPPORTED_NAMES: &[&str] = &[
     SECRETS_ASM_ENV,
     TASK_ENI,
     TASK_IAM_ROLE,
+    PRIVATE_REGISTRY_AUTH,
 ];
 
 /// Every ECS capability attribute Berth's agents advertise (host reach aside: see [`crate::host_access`]).

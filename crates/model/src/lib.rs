@@ -34,6 +34,7 @@ pub mod input;
 pub mod kms;
 pub mod logs;
 pub mod schema;
+pub mod secret_files;
 pub mod secretsmanager;
 pub mod servicediscovery;
 pub mod ssm;

@@ -57,5 +57,5 @@ mod tests;
 
 pub use error::{MasterKeyError, SecretsError};
 pub use execution_role::{ExecutionRole, IamExecutionRole, authorize_execution_role};
-pub use resolve::{AllowAll, ResolveAuthorizer, ResolveError, SecretValue, ValueFrom, parse_value_from};
+pub use resolve::{AllowAll, RegistryLogin, ResolveAuthorizer, ResolveError, SecretValue, ValueFrom, parse_value_from};
 pub use service::{Secrets, SecretsConfig};

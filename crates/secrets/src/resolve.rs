@@ -125,6 +125,14 @@ pub enum ResolveError {
         /// The API's message.
         message: String,
     },
+    /// A `repositoryCredentials` secret whose value is not a JSON object with string `username` and `password`.
+    #[error(
+        "{PREFIX}: unable to retrieve secret from asm: service call has been retried 1 time(s): secret {arn} is not a JSON object with string members username and password, as private registry authentication needs"
+    )]
+    RegistryCredentials {
+        /// The secret's ARN or name as given.
+        arn: String,
+    },
     /// The authorization hook denied the read.
     #[error(
         "{PREFIX}: unable to retrieve {service}: service call has been retried 1 time(s): api error AccessDeniedException: {message}"
@@ -198,6 +206,7 @@ impl Secrets {
                 authorizer
                     .authorize("secretsmanager:GetSecretValue", &secret.arn)
                     .map_err(|message| ResolveError::Denied { service: "secret from asm", message })?;
+                self.authorize_customer_key(&secret, authorizer).await?;
                 let stage = version_stage.as_deref().or(version_id.is_none().then_some(CURRENT));
                 let id = Secrets::select_version(&secret, version_id.as_deref(), stage).map_err(fail)?;
                 let value = self.open_secret_value(&secret, &id).await.map_err(fail)?;
@@ -226,6 +235,95 @@ impl Secrets {
                 Ok(SecretValue(value))
             }
         }
+    }
+}
+
+/// Private registry credentials read from a `repositoryCredentials.credentialsParameter` secret. Its `Debug` does
+/// not show the password; its memory is wiped when dropped.
+pub struct RegistryLogin {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: SecretValue,
+}
+
+impl std::fmt::Debug for RegistryLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryLogin").field("username", &self.username).field("password", &self.password).finish()
+    }
+}
+
+/// The secret a `credentialsParameter` names: a Secrets Manager secret's ARN (full or without the random suffix; no
+/// selectors) or its name, as ECS takes it.
+fn registry_secret_id(parameter: &str) -> Result<String, ResolveError> {
+    let malformed = |reason: &str| ResolveError::Malformed { value_from: parameter.to_string(), reason: reason.into() };
+    if parameter.trim().is_empty() {
+        return Err(malformed("empty"));
+    }
+    if !parameter.starts_with("arn:") {
+        return Ok(parameter.to_string());
+    }
+    let parts: Vec<&str> = parameter.split(':').collect();
+    if parts.len() != 7 || parts[2] != "secretsmanager" || parts[5] != "secret" || parts[6].is_empty() {
+        return Err(malformed(
+            "repositoryCredentials.credentialsParameter is a Secrets Manager secret's name or ARN \
+             (arn:aws:secretsmanager:region:account:secret:name)",
+        ));
+    }
+    Ok(parameter.to_string())
+}
+
+impl Secrets {
+    /// A secret under a customer managed KMS key needs `kms:Decrypt` on that key too, as ECS's execution role does
+    /// (the AWS managed `alias/aws/secretsmanager` needs nothing more). A key that cannot be found is left to the
+    /// read, which fails with Secrets Manager's error.
+    async fn authorize_customer_key(
+        &self,
+        secret: &crate::sm::records::SecretRecord,
+        authorizer: &dyn ResolveAuthorizer,
+    ) -> Result<(), ResolveError> {
+        let Some(key_id) = secret.kms_key_id.as_deref().filter(|k| {
+            let managed = crate::kms::SECRETS_MANAGER_ALIAS;
+            !k.is_empty() && *k != managed && !k.ends_with(&format!(":{managed}"))
+        }) else {
+            return Ok(());
+        };
+        let Ok((key, _)) = self.find_key(key_id).await else { return Ok(()) };
+        authorizer
+            .authorize("kms:Decrypt", &key.arn)
+            .map_err(|message| ResolveError::Denied { service: "secret from asm", message })
+    }
+
+    /// Reads the private registry credentials a container's `repositoryCredentials.credentialsParameter` names (the
+    /// AWSCURRENT version of a secret holding `{"username": ..., "password": ...}`), asking `authorizer` first. The
+    /// error's text is the task's stopped reason.
+    pub async fn resolve_registry_credentials(
+        &self,
+        parameter: &str,
+        authorizer: &dyn ResolveAuthorizer,
+    ) -> Result<RegistryLogin, ResolveError> {
+        let id = registry_secret_id(parameter)?;
+        let fail = |e: SecretsError| ResolveError::Secret {
+            arn: parameter.to_string(),
+            exception: e.exception.to_string(),
+            message: e.message,
+        };
+        let (secret, _) = self.live_secret(&id).await.map_err(fail)?;
+        authorizer
+            .authorize("secretsmanager:GetSecretValue", &secret.arn)
+            .map_err(|message| ResolveError::Denied { service: "secret from asm", message })?;
+        self.authorize_customer_key(&secret, authorizer).await?;
+        let version = Secrets::select_version(&secret, None, Some(CURRENT)).map_err(fail)?;
+        let value = self.open_secret_value(&secret, &version).await.map_err(fail)?;
+        crate::sm::ops::touch(self, &secret.name, &version).await;
+        let crate::sm::Plain::Text(text) = value else {
+            return Err(ResolveError::RegistryCredentials { arn: parameter.to_string() });
+        };
+        let bad = || ResolveError::RegistryCredentials { arn: parameter.to_string() };
+        let parsed: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
+        let member = |key: &str| parsed.get(key).and_then(serde_json::Value::as_str).map(str::to_string);
+        let (Some(username), Some(password)) = (member("username"), member("password")) else { return Err(bad()) };
+        Ok(RegistryLogin { username, password: SecretValue(Zeroizing::new(password)) })
     }
 }
 

@@ -446,3 +446,61 @@ async fn resolve_reads_what_ecs_value_from_names() {
     let e = f.s.resolve("/app/token", &Deny).await.unwrap_err();
     assert!(matches!(e, crate::ResolveError::Denied { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn registry_credentials_come_from_a_secret_by_name_or_arn() {
+    let f = fixture().await;
+    let login = r#"{"username":"puller","password":"pw-9f2"}"#;
+    let created = sm(&f.s, "CreateSecret", json!({"Name": "reg/creds", "SecretString": login})).await.unwrap();
+    let arn = created["ARN"].as_str().unwrap().to_string();
+    sm(&f.s, "CreateSecret", json!({"Name": "reg/plain", "SecretString": "not json"})).await.unwrap();
+    sm(&f.s, "CreateSecret", json!({"Name": "reg/nouser", "SecretString": r#"{"password":"x"}"#})).await.unwrap();
+    for id in [arn.clone(), arn[..arn.len() - 7].to_string(), "reg/creds".into()] {
+        let got = f.s.resolve_registry_credentials(&id, &AllowAll).await.unwrap();
+        assert_eq!((got.username.as_str(), got.password.expose()), ("puller", "pw-9f2"), "{id}");
+        assert!(!format!("{got:?}").contains("pw-9f2"));
+    }
+    for bad in ["reg/plain", "reg/nouser"] {
+        let e = f.s.resolve_registry_credentials(bad, &AllowAll).await.unwrap_err().to_string();
+        assert!(e.contains("is not a JSON object with string members username and password"), "{e}");
+        assert!(!e.contains("not json"), "{e}");
+    }
+    let e = f.s.resolve_registry_credentials("reg/missing", &AllowAll).await.unwrap_err().to_string();
+    assert!(e.ends_with("ResourceNotFoundException: Secrets Manager can't find the specified secret."), "{e}");
+    let e = f.s.resolve_registry_credentials(&format!("{arn}:password::"), &AllowAll).await.unwrap_err();
+    assert!(matches!(e, crate::ResolveError::Malformed { .. }), "{e}");
+    let e = f.s.resolve_registry_credentials("arn:aws:ssm:us-east-1:000000000000:parameter/p", &AllowAll).await;
+    assert!(matches!(e, Err(crate::ResolveError::Malformed { .. })));
+}
+
+#[tokio::test]
+async fn a_customer_key_needs_kms_decrypt_for_the_execution_role() {
+    let f = fixture().await;
+    let key = kms(&f.s, "CreateKey", json!({"Description": "app"})).await.unwrap();
+    let key_arn = key["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
+    kms(&f.s, "CreateAlias", json!({"AliasName": "alias/reg", "TargetKeyId": key_arn})).await.unwrap();
+    let login = r#"{"username":"u","password":"p"}"#;
+    sm(&f.s, "CreateSecret", json!({"Name": "own-key", "SecretString": login, "KmsKeyId": "alias/reg"})).await.unwrap();
+    sm(&f.s, "CreateSecret", json!({"Name": "aws-key", "SecretString": login})).await.unwrap();
+
+    /// Allows everything but kms:Decrypt.
+    struct NoDecrypt(std::sync::Mutex<Vec<String>>);
+    impl crate::ResolveAuthorizer for NoDecrypt {
+        fn authorize(&self, action: &str, resource: &str) -> Result<(), String> {
+            self.0.lock().unwrap().push(format!("{action} {resource}"));
+            if action == "kms:Decrypt" {
+                Err(format!("not authorized to perform: {action} on resource: {resource}"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+    let role = NoDecrypt(std::sync::Mutex::default());
+    let e = f.s.resolve_registry_credentials("own-key", &role).await.unwrap_err();
+    assert!(matches!(e, crate::ResolveError::Denied { .. }) && e.to_string().contains(&key_arn), "{e}");
+    assert!(f.s.resolve("arn:aws:secretsmanager:us-east-1:000000000000:secret:own-key", &role).await.is_err());
+    // The AWS managed key asks for nothing more.
+    assert!(f.s.resolve_registry_credentials("aws-key", &role).await.is_ok());
+    assert!(role.0.lock().unwrap().iter().all(|a| !a.contains("alias/aws")));
+    assert!(f.s.resolve_registry_credentials("own-key", &AllowAll).await.is_ok());
+}

@@ -187,6 +187,14 @@ pub fn route(request: &Request, state: &State) -> (Response, After) {
             eprintln!("{}", request.param("line").unwrap_or_default());
             Response::text(200, "ok")
         }
+        "/file" => match request.param("path") {
+            // A file's contents as seen inside the container (e.g. a file-mode secret).
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(text) => Response::text(200, text),
+                Err(e) => Response::text(404, format!("read {path}: {e}")),
+            },
+            None => Response::text(400, "file needs ?path="),
+        },
         _ => Response::text(404, format!("no route for {}", request.path)),
     };
     (response, After::Continue)
@@ -323,6 +331,8 @@ mod tests {
         let (r, _) = route(&get("/alloc?mb=2"), &state);
         assert!(r.body.contains("holding 2 MiB"), "{}", r.body);
         assert_eq!(route(&get("/nope"), &state).0.status, 404);
+        assert_eq!(route(&get("/file?path=/proc/self/nonexistent"), &state).0.status, 404);
+        assert_eq!(route(&get("/file"), &state).0.status, 400);
         let post = Request { method: "POST".into(), ..get("/") };
         assert_eq!(route(&post, &state).0.status, 405);
     }

@@ -19,9 +19,16 @@
 //! The endpoint answers an id only to a caller whose source address is one of its task's addresses (bridge and
 //! awsvpc tasks), or over loopback with the task's token (host tasks); any other request, and an unknown id, get
 //! the same 400, so one task can never read another's credentials or learn that an id exists.
+//!
+//! # Agent restarts
+//! The containers of a running task keep the URI they were created with, so the ids, the addresses allowed to call
+//! them and host tasks' tokens are saved in the agent's data dir ([`saved`], 0600, without the credentials). A
+//! restarted agent restores them for the tasks it adopted ([`TaskCredentials::restore`]): it sends their addresses
+//! to its new listener again (NAT rules) and asks the server for their credentials again.
 
 pub mod endpoint;
 pub mod nat;
+pub mod saved;
 
 use berth_model::agent::{RoleCredentials, TaskCredentialsRequest, TaskCredentialsResponse, TaskSpec};
 use berth_model::clock::Clock;
@@ -49,7 +56,8 @@ pub type CredentialsEnv = Vec<(String, String)>;
 
 struct Entry {
     task_arn: String,
-    credentials: RoleCredentials,
+    /// `None` for an entry restored after a restart until the server answered again.
+    credentials: Option<RoleCredentials>,
     /// Source addresses the task's containers call from (bridge and awsvpc tasks).
     addresses: Vec<IpAddr>,
     /// The token a host-mode task's containers must present (over loopback).
@@ -66,6 +74,8 @@ pub struct TaskCredentials {
     loopback: Option<SocketAddr>,
     /// Whether to manage NAT rules (off in unit tests).
     manage_nat: bool,
+    /// Where the ids are saved ([`saved`]), when they are.
+    saved: Option<std::path::PathBuf>,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -85,7 +95,70 @@ impl TaskCredentials {
         loopback: Option<SocketAddr>,
         manage_nat: bool,
     ) -> Self {
-        Self { entries: RwLock::default(), source, target, loopback, manage_nat }
+        Self { entries: RwLock::default(), source, target, loopback, manage_nat, saved: None }
+    }
+
+    /// Saves the ids in `path` (see [`saved`]) from now on.
+    pub fn with_saved_file(mut self, path: std::path::PathBuf) -> Self {
+        self.saved = Some(path);
+        self
+    }
+
+    /// Writes the ids to the saved file, if there is one; a failure is logged (the task keeps its credentials
+    /// until the agent restarts).
+    fn save(&self) {
+        let Some(path) = &self.saved else { return };
+        let entries: Vec<saved::SavedEntry> = self
+            .read()
+            .iter()
+            .map(|(id, e)| saved::SavedEntry {
+                id: id.clone(),
+                task_arn: e.task_arn.clone(),
+                addresses: e.addresses.clone(),
+                token: e.token.clone(),
+            })
+            .collect();
+        if let Err(error) = saved::save(path, &entries) {
+            tracing::warn!(path = %path.display(), %error, "cannot save the task credentials ids");
+        }
+    }
+
+    /// After a restart: takes back the saved ids of the tasks in `adopted` (the others' NAT rules are removed),
+    /// sends their addresses to this agent's listener again and asks the server for their credentials.
+    pub async fn restore(&self, adopted: &std::collections::BTreeSet<String>) {
+        let Some(path) = &self.saved else { return };
+        let mut routes = Vec::new();
+        let mut gone = Vec::new();
+        {
+            let mut entries = self.write();
+            for e in saved::load(path) {
+                if !adopted.contains(&e.task_arn) {
+                    gone.push(e.task_arn);
+                    continue;
+                }
+                routes.extend(e.addresses.iter().map(|a| (e.task_arn.clone(), *a)));
+                entries.insert(
+                    e.id,
+                    Entry { task_arn: e.task_arn, credentials: None, addresses: e.addresses, token: e.token },
+                );
+            }
+        }
+        self.save();
+        tracing::info!(tasks = self.read().len(), "task credentials ids restored");
+        if self.manage_nat {
+            for task_arn in gone {
+                nat::remove(&task_arn).await;
+            }
+            if let Some(target) = self.target {
+                for (task_arn, address) in routes {
+                    if let Err(error) = nat::route(&task_arn, address, target).await {
+                        tracing::warn!(task = %task_arn, %address, %error, "cannot restore a credentials NAT rule");
+                    }
+                }
+            }
+        }
+        // Restored entries have no credentials yet: every one is due.
+        self.refresh_due(i64::MIN).await;
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
@@ -119,8 +192,14 @@ impl TaskCredentials {
                 let token = host.then(|| random_hex(32));
                 self.write().insert(
                     id.clone(),
-                    Entry { task_arn: task.task_arn.clone(), credentials, addresses: Vec::new(), token: token.clone() },
+                    Entry {
+                        task_arn: task.task_arn.clone(),
+                        credentials: Some(credentials),
+                        addresses: Vec::new(),
+                        token: token.clone(),
+                    },
                 );
+                self.save();
                 (id, token)
             }
         };
@@ -150,6 +229,7 @@ impl TaskCredentials {
             }
             entry.addresses.push(address);
         }
+        self.save();
         let Some(target) = self.target else {
             return Err(format!("{PREFIX}: this agent has no credentials endpoint on the bridge network"));
         };
@@ -162,7 +242,11 @@ impl TaskCredentials {
     /// Forgets `task_arn`'s credentials and removes its NAT rules (the task stopped). The rules are looked for even
     /// when this agent holds no credentials for the task: an earlier run of the agent may have left them.
     pub async fn forget(&self, task_arn: &str) {
+        let before = self.read().len();
         self.write().retain(|_, e| e.task_arn != task_arn);
+        if self.read().len() != before {
+            self.save();
+        }
         if self.manage_nat && self.target.is_some() {
             nat::remove(task_arn).await;
         }
@@ -178,18 +262,19 @@ impl TaskCredentials {
             Some(token) => peer.is_loopback() && authorization.is_some_and(|a| constant_time_eq(a, token)),
             None => entry.addresses.contains(&peer),
         };
-        allowed.then(|| entry.credentials.clone())
+        if allowed { entry.credentials.clone() } else { None }
     }
 
-    /// Asks the server again for every task's credentials past half their lifetime; a failure keeps the old ones
-    /// (they stay valid until they expire) and is retried at the next check.
+    /// Asks the server again for every task's credentials past half their lifetime (and for those restored
+    /// without any); a failure keeps the old ones (they stay valid until they expire) and is retried at the next
+    /// check.
     pub async fn refresh_due(&self, now: i64) {
         let due: Vec<(String, String)> = self
             .read()
             .iter()
-            .filter(|(_, e)| {
-                let c = &e.credentials;
-                now >= c.issued_at + (c.expiration - c.issued_at) / 2
+            .filter(|(_, e)| match &e.credentials {
+                Some(c) => now >= c.issued_at + (c.expiration - c.issued_at) / 2,
+                None => true,
             })
             .map(|(id, e)| (id.clone(), e.task_arn.clone()))
             .collect();
@@ -198,7 +283,7 @@ impl TaskCredentials {
                 Ok(TaskCredentialsResponse { credentials: Some(credentials), .. }) => {
                     tracing::info!(task = %task_arn, key = %credentials.access_key_id, "task role credentials refreshed");
                     if let Some(entry) = self.write().get_mut(&id) {
-                        entry.credentials = credentials;
+                        entry.credentials = Some(credentials);
                     }
                 }
                 Ok(TaskCredentialsResponse { failure, .. }) => {

@@ -5,7 +5,8 @@
 //! `-s <address>/32 -p tcp -m comment --comment berth-creds-<task id> -j DNAT --to-destination <listener>`,
 //! and removes its task's rules when the task stops. Addresses are unique on a host (one Docker engine assigns
 //! them), so the rules of many agents never overlap; a rule left for an address by a task that is gone (its agent
-//! was killed) is replaced when the address is routed again.
+//! was killed) is replaced when the address is routed again, and so is a task's rule to the listener of an earlier
+//! run of its agent.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -95,8 +96,10 @@ pub async fn route(task_arn: &str, source: IpAddr, target: SocketAddr) -> Result
     ensure_jump().await?;
     let prefix = format!("-A {CHAIN} -s {source}/32 ");
     let own = comment(task_arn);
-    // A rule another task left for this address (its agent was killed before it stopped).
-    delete_where(|l| l.starts_with(&prefix) && !l.contains(&own)).await;
+    let destination = format!("--to-destination {target}");
+    // A rule another task left for this address (its agent was killed before it stopped), or this task's rule to
+    // the listener of an earlier run of its agent (the agent restarted: its listener has another port).
+    delete_where(|l| l.starts_with(&prefix) && !(l.contains(&own) && l.trim_end().ends_with(&destination))).await;
     let rule = rule(task_arn, source, target);
     let mut check = vec!["-C", CHAIN];
     check.extend(rule.iter().map(String::as_str));

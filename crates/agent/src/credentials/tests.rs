@@ -144,3 +144,39 @@ async fn credentials_are_refreshed_half_way_to_expiry() {
 fn expiration_is_iso_8601() {
     assert_eq!(endpoint::iso8601(1_700_000_000), "2023-11-14T22:13:20Z");
 }
+
+#[tokio::test]
+async fn a_restarted_agent_serves_the_adopted_tasks_ids_again_with_fresh_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(saved::FILE);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let first = store(calls.clone()).with_saved_file(file.clone());
+    let (a, b) = (task("a", NetworkMode::Bridge, ROLE), task("b", NetworkMode::Host, ROLE));
+    let a_id = id_of(&first.prepare(&a).await.unwrap());
+    let b_env = first.prepare(&b).await.unwrap();
+    let b_token = b_env.iter().find(|(k, _)| k == "AWS_CONTAINER_AUTHORIZATION_TOKEN").unwrap().1.clone();
+    let address = IpAddr::from([172, 17, 0, 9]);
+    first.route(&a.task_arn, address).await.unwrap();
+    // The saved file holds ids, addresses and tokens, never the credentials.
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(&a_id) && text.contains("172.17.0.9") && !text.contains("secret"), "{text}");
+    drop(first);
+
+    // The new run adopted both tasks: the same ids answer the same callers, with credentials asked for again.
+    let second = store(calls.clone()).with_saved_file(file.clone());
+    let adopted = [a.task_arn.clone(), b.task_arn.clone()].into_iter().collect();
+    second.restore(&adopted).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "two at the start, two after the restart");
+    assert!(second.answer(&a_id, Some(address), None).is_some());
+    assert!(second.answer(&a_id, Some(IpAddr::from([172, 17, 0, 10])), None).is_none());
+    let b_id = id_of(&b_env);
+    assert!(second.answer(&b_id, Some(IpAddr::from([127, 0, 0, 1])), Some(&b_token)).is_some());
+    // prepare() finds the restored id instead of making a new one.
+    assert_eq!(id_of(&second.prepare(&a).await.unwrap()), a_id);
+
+    // A run that adopted only `b` forgets `a`.
+    let third = store(calls).with_saved_file(file.clone());
+    third.restore(&[b.task_arn.clone()].into_iter().collect()).await;
+    assert!(third.answer(&a_id, Some(address), None).is_none());
+    assert!(!std::fs::read_to_string(&file).unwrap().contains(&a_id));
+}

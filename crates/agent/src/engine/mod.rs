@@ -7,6 +7,7 @@
 
 pub mod cleanup;
 mod outbox;
+pub mod secret_files;
 mod state;
 pub mod task_secrets;
 pub mod worker;
@@ -119,6 +120,7 @@ pub struct Engine<R: ContainerRuntime> {
     metadata: Option<crate::metadata::Endpoint>,
     logs: Option<Arc<crate::logs::Shippers<R>>>,
     secrets: Option<worker::SecretsSource>,
+    secret_files: Option<Arc<secret_files::SecretFiles>>,
     credentials: Option<Arc<crate::credentials::TaskCredentials>>,
     failed_kept: cleanup::FailedKept,
     task_cgroups: Option<crate::task_cgroup::Layout>,
@@ -146,6 +148,7 @@ impl<R: ContainerRuntime> Engine<R> {
             metadata: None,
             logs: None,
             secrets: None,
+            secret_files: None,
             credentials: None,
             failed_kept: cleanup::FailedKept::default(),
             task_cgroups: None,
@@ -187,6 +190,9 @@ impl<R: ContainerRuntime> Engine<R> {
         if let Some(c) = self.credentials.clone() {
             let arn = arn.to_string();
             tokio::spawn(async move { c.forget(&arn).await });
+        }
+        if let Some(files) = &self.secret_files {
+            files.forget(arn);
         }
     }
 
@@ -377,6 +383,12 @@ impl<R: ContainerRuntime> Engine<R> {
         }
     }
 
+    /// Writes file-mode secrets (`berth:file=...`) of tasks started from now on under `files` (without it, a task
+    /// with file-mode secrets fails to start).
+    pub fn set_secret_files(&mut self, files: Arc<secret_files::SecretFiles>) {
+        self.secret_files = Some(files);
+    }
+
     fn start(&mut self, arn: &str) {
         let Some(task) = self.tasks.get_mut(arn) else { return };
         let Some(spec) = task.spec.clone() else { return };
@@ -401,6 +413,7 @@ impl<R: ContainerRuntime> Engine<R> {
             metadata: self.metadata.clone(),
             logs: self.logs.clone(),
             secrets: self.secrets.clone(),
+            secret_files: self.secret_files.clone(),
             credentials: self.credentials.clone(),
             host_access: self.config.host_access.clone(),
             task_cgroups: self.task_cgroups.clone(),
@@ -491,11 +504,15 @@ impl<R: ContainerRuntime> Engine<R> {
             .is_some_and(|t| t.spec.as_ref().is_none_or(|s| s.network.is_some()))
             .then(|| arn.to_string());
         let credentials = self.credentials.clone();
+        let secret_files = self.secret_files.clone();
         tokio::spawn(async move {
             let states = stop_containers(runtime, to_stop, pause_of).await;
-            // Its containers are gone: so are its credentials and their NAT rules.
+            // Its containers are gone: so are its credentials and their NAT rules, and its secret files.
             if let Some(c) = credentials {
                 c.forget(&task_arn).await;
+            }
+            if let Some(files) = secret_files {
+                files.forget(&task_arn);
             }
             let _ = tx.send(Msg::Stopped { task_arn, states });
         });

@@ -67,7 +67,9 @@ impl Pulls {
     ) -> Result<(), String> {
         let entry = {
             let mut images = self.images.lock().unwrap_or_else(|p| p.into_inner());
-            images.entry(image.to_string()).or_default().clone()
+            // Pulls with other credentials do not share results: a wrong password must not fail a right one.
+            let key = format!("{image}\u{0}{}", credentials_key(auth));
+            images.entry(key).or_default().clone()
         };
         let requested = self.events.fetch_add(1, Ordering::SeqCst);
         let mut last = entry.lock().await;
@@ -108,6 +110,8 @@ pub struct StartJob<R> {
     pub logs: Option<Arc<crate::logs::Shippers<R>>>,
     /// Where the values of container `secrets` come from.
     pub secrets: Option<SecretsSource>,
+    /// Where file-mode secrets are written, when the agent writes them.
+    pub secret_files: Option<Arc<super::secret_files::SecretFiles>>,
     /// The task role credentials the agent serves, when it serves them.
     pub credentials: Option<Arc<crate::credentials::TaskCredentials>>,
     /// What this agent lets tasks reach on the host.
@@ -173,6 +177,14 @@ pub fn track_from_state(state: &ContainerState, previous: Option<&ContainerTrack
     track
 }
 
+/// Tells pulls with different credentials apart without keeping the password in a map key.
+fn credentials_key(auth: Option<&RegistryCredentials>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    auth.map(|a| (&a.username, &a.password, &a.server_address)).hash(&mut hasher);
+    hasher.finish()
+}
+
 fn credentials_for(image: &str, auth: Option<&RegistryAuth>) -> Option<RegistryCredentials> {
     let auth = auth?;
     image.starts_with(&format!("{}/", auth.server_address)).then(|| RegistryCredentials {
@@ -187,7 +199,7 @@ async fn ensure_image<R: ContainerRuntime>(
     pulls: &Pulls,
     image: &str,
     behavior: PullBehavior,
-    auth: Option<&RegistryAuth>,
+    credentials: Option<&RegistryCredentials>,
 ) -> Result<Option<String>, String> {
     let local = runtime.inspect_image(image).await.map_err(|e| e.to_string())?;
     let pull = match behavior {
@@ -196,7 +208,7 @@ async fn ensure_image<R: ContainerRuntime>(
     };
     let mut pulled = false;
     if pull {
-        match pulls.pull(runtime, image, credentials_for(image, auth).as_ref()).await {
+        match pulls.pull(runtime, image, credentials).await {
             Ok(()) => pulled = true,
             Err(error) if behavior == PullBehavior::Default && local.is_some() => {
                 tracing::info!(%image, %error, "pull failed; using the cached image");
@@ -338,6 +350,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         metadata,
         logs,
         secrets,
+        secret_files,
         credentials,
         host_access,
         task_cgroups,
@@ -403,6 +416,27 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             }
         }
     };
+    // File-mode secrets: written before any container exists; an adopted task is tracked for new versions.
+    let mut secret_binds = BTreeMap::new();
+    if to_create.is_empty() {
+        if let Some(files) = &secret_files {
+            files.track(&task);
+        }
+    } else if super::secret_files::SecretFiles::wanted(&task) {
+        let prepared = match &secret_files {
+            Some(files) => files.prepare(&task, &secret_env),
+            None => Err("ResourceInitializationError: unable to pull secrets or registry auth: this agent writes no \
+                         file-mode secrets"
+                .to_string()),
+        };
+        match prepared {
+            Ok(binds) => secret_binds = binds,
+            Err(reason) => {
+                fail(&mut out, "TaskFailedToStart", reason);
+                return out;
+            }
+        }
+    }
     if !to_create.is_empty() {
         out.pull_started_at = Some(clock.now());
     }
@@ -411,7 +445,13 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         if digests.contains_key(&image) {
             continue;
         }
-        match ensure_image(&*runtime, &pulls, &image, pull, registry_auth.as_ref()).await {
+        let name = c.definition.name.clone().unwrap_or_default();
+        let credentials = match secret_env.registry(&name) {
+            // A container's repositoryCredentials win over the agent's credentials for Berth's registry.
+            Some(own) => Some(own.clone()),
+            None => credentials_for(&image, registry_auth.as_ref()),
+        };
+        match ensure_image(&*runtime, &pulls, &image, pull, credentials.as_ref()).await {
             Ok(digest) => {
                 digests.insert(image, digest.unwrap_or_default());
             }
@@ -478,6 +518,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         let mut spec = container_spec(&task, c, &instance_arn);
         spec.cgroup_parent = cgroup_parent.clone();
         secret_env.inject(&name, &mut spec.env);
+        spec.binds.extend(secret_binds.get(&name).cloned().unwrap_or_default());
         for (key, value) in &role_env {
             spec.env.retain(|(k, _)| k != key);
             spec.env.push((key.clone(), value.clone()));

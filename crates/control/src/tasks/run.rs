@@ -155,7 +155,7 @@ fn apply_overrides(
         if o.environment_files.as_ref().is_some_and(|f| !f.is_empty()) {
             return Err(ControlError::ecs(
                 EcsException::UnsupportedFeatureException,
-                "environmentFiles (S3 objects) are not supported by Berth yet; pass variables in 'environment'.",
+                crate::support::ENVIRONMENT_FILES,
             ));
         }
     }
