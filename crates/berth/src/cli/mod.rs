@@ -194,6 +194,15 @@ pub struct ServerArgs {
     /// The shortest STS AssumeRole session in seconds. AWS's minimum is 900; lower it only for tests of expiry.
     #[arg(long, default_value_t = 900, hide = true)]
     pub iam_min_session_seconds: i64,
+    /// An upstream registry URL ECR pull-through cache rules may name besides the public registries ECR supports
+    /// (repeatable): a host (`registry.example.com`, reached over https) or `http://host:port` (plain HTTP, a Berth
+    /// extension for local registries).
+    #[arg(long, value_name = "URL")]
+    pub pull_through_upstream_allow: Vec<String>,
+    /// How long a tag cached through a pull-through cache rule is served before the upstream is asked again (ECR:
+    /// 24 hours). Lower it only for tests.
+    #[arg(long, default_value_t = 86_400, hide = true)]
+    pub pull_through_recheck_seconds: u64,
     /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
     /// with their instance secret; only new agents need the new token.
     #[arg(long)]
