@@ -241,11 +241,11 @@ async fn pull_through_cache_fills_from_the_upstream_streams_and_survives_its_out
     docker(&["rmi", &small, &big]).unwrap();
 
     // The rule: an http upstream is refused unless the operator allowed it; this one is.
-    let e = aws_err(
-        &berth,
-        "ecr",
-        &["create-pull-through-cache-rule", "--ecr-repository-prefix", "other", "--upstream-registry-url", "http://127.0.0.1:1"],
-    );
+    // (The aws CLI v1 fetches parameter values that start with http://, so an http URL goes in --cli-input-json.)
+    let rule = |prefix: &str, url: &str| {
+        serde_json::json!({"ecrRepositoryPrefix": prefix, "upstreamRegistryUrl": url}).to_string()
+    };
+    let e = aws_err(&berth, "ecr", &["create-pull-through-cache-rule", "--cli-input-json", &rule("other", "http://127.0.0.1:1")]);
     assert!(e.contains("UnsupportedUpstreamRegistryException"), "{e}");
     let e = aws_err(
         &berth,
@@ -254,18 +254,10 @@ async fn pull_through_cache_fills_from_the_upstream_streams_and_survives_its_out
     );
     assert!(e.contains("InvalidParameterException"), "{e}");
     let upstream_url = format!("http://127.0.0.1:{}", proxy.port);
-    let created = aws_ok(
-        &berth,
-        "ecr",
-        &["create-pull-through-cache-rule", "--ecr-repository-prefix", "up", "--upstream-registry-url", &upstream_url],
-    );
+    let created = aws_ok(&berth, "ecr", &["create-pull-through-cache-rule", "--cli-input-json", &rule("up", &upstream_url)]);
     assert_eq!(created["ecrRepositoryPrefix"], "up");
     assert_eq!(created["registryId"], berth.account_id.as_str());
-    let e = aws_err(
-        &berth,
-        "ecr",
-        &["create-pull-through-cache-rule", "--ecr-repository-prefix", "up", "--upstream-registry-url", &upstream_url],
-    );
+    let e = aws_err(&berth, "ecr", &["create-pull-through-cache-rule", "--cli-input-json", &rule("up", &upstream_url)]);
     assert!(e.contains("PullThroughCacheRuleAlreadyExistsException"), "{e}");
     let rules = aws_ok(&berth, "ecr", &["describe-pull-through-cache-rules"]);
     assert_eq!(rules["pullThroughCacheRules"][0]["upstreamRegistryUrl"], upstream_url.as_str());
