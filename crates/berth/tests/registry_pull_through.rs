@@ -245,7 +245,11 @@ async fn pull_through_cache_fills_from_the_upstream_streams_and_survives_its_out
     let rule = |prefix: &str, url: &str| {
         serde_json::json!({"ecrRepositoryPrefix": prefix, "upstreamRegistryUrl": url}).to_string()
     };
-    let e = aws_err(&berth, "ecr", &["create-pull-through-cache-rule", "--cli-input-json", &rule("other", "http://127.0.0.1:1")]);
+    let e = aws_err(
+        &berth,
+        "ecr",
+        &["create-pull-through-cache-rule", "--cli-input-json", &rule("other", "http://127.0.0.1:1")],
+    );
     assert!(e.contains("UnsupportedUpstreamRegistryException"), "{e}");
     let e = aws_err(
         &berth,
@@ -254,7 +258,8 @@ async fn pull_through_cache_fills_from_the_upstream_streams_and_survives_its_out
     );
     assert!(e.contains("InvalidParameterException"), "{e}");
     let upstream_url = format!("http://127.0.0.1:{}", proxy.port);
-    let created = aws_ok(&berth, "ecr", &["create-pull-through-cache-rule", "--cli-input-json", &rule("up", &upstream_url)]);
+    let created =
+        aws_ok(&berth, "ecr", &["create-pull-through-cache-rule", "--cli-input-json", &rule("up", &upstream_url)]);
     assert_eq!(created["ecrRepositoryPrefix"], "up");
     assert_eq!(created["registryId"], berth.account_id.as_str());
     let e = aws_err(&berth, "ecr", &["create-pull-through-cache-rule", "--cli-input-json", &rule("up", &upstream_url)]);
@@ -271,7 +276,8 @@ async fn pull_through_cache_fills_from_the_upstream_streams_and_survives_its_out
     docker_login(&host, &password);
     let through = format!("{host}/up/lib/app-{suffix}:v1");
     docker(&["pull", &through]).unwrap();
-    let repos = aws_ok(&berth, "ecr", &["describe-repositories", "--repository-names", &format!("up/lib/app-{suffix}")]);
+    let repos =
+        aws_ok(&berth, "ecr", &["describe-repositories", "--repository-names", &format!("up/lib/app-{suffix}")]);
     assert_eq!(repos["repositories"][0]["repositoryName"], format!("up/lib/app-{suffix}"));
     let images = aws_ok(&berth, "ecr", &["describe-images", "--repository-name", &format!("up/lib/app-{suffix}")]);
     assert_eq!(images["imageDetails"][0]["imageTags"][0], "v1");
@@ -486,7 +492,8 @@ async fn creation_templates_create_on_push_and_repository_policies_decide_access
         }]
     })
     .to_string();
-    let set = aws_ok(&berth, "ecr", &["set-repository-policy", "--repository-name", "team/svc", "--policy-text", &allow]);
+    let set =
+        aws_ok(&berth, "ecr", &["set-repository-policy", "--repository-name", "team/svc", "--policy-text", &allow]);
     assert_eq!(set["repositoryName"], "team/svc");
     let got = aws_ok(&berth, "ecr", &["get-repository-policy", "--repository-name", "team/svc"]);
     assert_eq!(got["policyText"], allow.as_str());
@@ -498,13 +505,22 @@ async fn creation_templates_create_on_push_and_repository_policies_decide_access
     assert_eq!(pulled["images"].as_array().unwrap().len(), 1);
     let e = as_user(&berth, &reader, &["describe-images", "--repository-name", "other"]).unwrap_err();
     assert!(e.contains("AccessDeniedException"), "{e}");
-    let e = as_user(&berth, &reader, &["put-image-tag-mutability", "--repository-name", "team/svc", "--image-tag-mutability", "MUTABLE"]).unwrap_err();
+    let e = as_user(
+        &berth,
+        &reader,
+        &["put-image-tag-mutability", "--repository-name", "team/svc", "--image-tag-mutability", "MUTABLE"],
+    )
+    .unwrap_err();
     assert!(e.contains("AccessDeniedException"), "{e}");
 
     // Over /v2/: with only ecr:GetAuthorizationToken of its own, the reader pulls team/svc (the repository policy
     // allows it) and nothing else.
     let token_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}]}"#;
-    aws_ok(&berth, "iam", &["put-user-policy", "--user-name", "reader", "--policy-name", "token", "--policy-document", token_only]);
+    aws_ok(
+        &berth,
+        "iam",
+        &["put-user-policy", "--user-name", "reader", "--policy-name", "token", "--policy-document", token_only],
+    );
     let password = as_user(&berth, &reader, &["get-authorization-token"]).unwrap();
     let token = password["authorizationData"][0]["authorizationToken"].as_str().unwrap();
     let creds = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(token).unwrap()).unwrap();
@@ -524,8 +540,9 @@ async fn creation_templates_create_on_push_and_repository_policies_decide_access
     .to_string();
     aws_ok(&berth, "ecr", &["set-repository-policy", "--repository-name", "team/svc", "--policy-text", &with_deny]);
     as_user(&berth, &reader, &["describe-images", "--repository-name", "team/svc"]).unwrap();
-    let e = as_user(&berth, &reader, &["batch-get-image", "--repository-name", "team/svc", "--image-ids", "imageTag=v1"])
-        .unwrap_err();
+    let e =
+        as_user(&berth, &reader, &["batch-get-image", "--repository-name", "team/svc", "--image-ids", "imageTag=v1"])
+            .unwrap_err();
     assert!(e.contains("AccessDeniedException") && e.contains("explicit deny"), "{e}");
     let e = skopeo(&["inspect", "--tls-verify=false", "--creds", &creds, &format!("docker://{host}/team/svc:v1")])
         .unwrap_err();

@@ -1,8 +1,8 @@
 //! Repository policies: IAM resource policy documents kept in repository records, validated with IAM's parser
 //! and evaluated by the access policy (IAM) on every ECR and `/v2/` call on the repository.
 
-use crate::ecr::EcrError;
 use crate::Registry;
+use crate::ecr::EcrError;
 use berth_iam::policy::{NamedPolicy, PolicyDocument, PolicyKind};
 use std::sync::Arc;
 
@@ -14,11 +14,15 @@ pub(crate) const MAX_POLICY_CHARS: usize = 10_240;
 pub(crate) fn check_repository_policy(text: &str) -> Result<(), EcrError> {
     if text.chars().count() > MAX_POLICY_CHARS {
         return Err(EcrError::InvalidParameter {
-            message: format!("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Member must have length less than or equal to {MAX_POLICY_CHARS}'"),
+            message: format!(
+                "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Member must have length less than or equal to {MAX_POLICY_CHARS}'"
+            ),
         });
     }
     PolicyDocument::parse(text, PolicyKind::Resource).map(|_| ()).map_err(|e| EcrError::InvalidParameter {
-        message: format!("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided': {e}"),
+        message: format!(
+            "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided': {e}"
+        ),
     })
 }
 

@@ -59,9 +59,7 @@ impl Templates {
         let templates = self.read();
         templates
             .iter()
-            .filter(|(prefix, t)| {
-                covers(prefix, name) && t.applied_for.as_ref().is_some_and(|a| a.contains(&purpose))
-            })
+            .filter(|(prefix, t)| covers(prefix, name) && t.applied_for.as_ref().is_some_and(|a| a.contains(&purpose)))
             .max_by_key(|(prefix, _)| if prefix.as_str() == ROOT { 0 } else { prefix.len() + 1 })
             .map(|(_, t)| t.clone())
     }

@@ -9,9 +9,9 @@ mod layers;
 mod lifecycle;
 mod policies;
 mod pull_through;
-mod templates;
 mod repositories;
 mod scanning;
+mod templates;
 
 pub use error::EcrError;
 pub(crate) use error::invalid;

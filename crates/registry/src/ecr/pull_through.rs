@@ -34,7 +34,7 @@ fn not_found(registry: &Registry, prefix: &str) -> EcrError {
 }
 
 fn check_credential_arn(arn: &str) -> Result<(), EcrError> {
-    let tail = arn.split_once(":secret:ecr-pullthroughcache/").map(|(head, tail)| (head, tail));
+    let tail = arn.split_once(":secret:ecr-pullthroughcache/");
     let well_formed = (50..=612).contains(&arn.len())
         && arn.starts_with("arn:aws")
         && arn.contains(":secretsmanager:")
@@ -96,7 +96,9 @@ fn check_upstream(
     if let Some(given) = given
         && given != kind
     {
-        return Err(invalid(format!("upstreamRegistry {given} does not match the upstream registry URL {url} ({kind})")));
+        return Err(invalid(format!(
+            "upstreamRegistry {given} does not match the upstream registry URL {url} ({kind})"
+        )));
     }
     if kind == UpstreamRegistry::Ecr {
         return Err(unsupported(

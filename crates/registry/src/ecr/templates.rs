@@ -33,7 +33,9 @@ fn check_prefix(prefix: &str) -> Result<String, EcrError> {
     let valid = !body.is_empty() && body.split('/').all(crate::names::valid_component);
     if !valid {
         return Err(EcrError::Validation {
-            message: format!("1 validation error detected: Value '{prefix}' at 'prefix' failed to satisfy constraint: {constraint}"),
+            message: format!(
+                "1 validation error detected: Value '{prefix}' at 'prefix' failed to satisfy constraint: {constraint}"
+            ),
         });
     }
     Ok(body.to_string())
@@ -83,10 +85,11 @@ impl Settings {
         if let Some(policy) = self.repository_policy.as_deref().filter(|p| !p.is_empty()) {
             crate::policy::check_repository_policy(policy)?;
         }
-        if let Some(enc) = &self.encryption {
-            if enc.encryption_type == EncryptionType::Aes256 && enc.kms_key.as_deref().is_some_and(|k| !k.is_empty()) {
-                return Err(invalid("kmsKey can only be given with encryptionType KMS"));
-            }
+        if let Some(enc) = &self.encryption
+            && enc.encryption_type == EncryptionType::Aes256
+            && enc.kms_key.as_deref().is_some_and(|k| !k.is_empty())
+        {
+            return Err(invalid("kmsKey can only be given with encryptionType KMS"));
         }
         if self.custom_role_arn.as_ref().is_some_and(|a| a.len() > 2048) {
             return Err(invalid("customRoleArn must be at most 2048 characters"));

@@ -133,9 +133,9 @@ impl Registry {
         name: &str,
         reference: &Reference,
     ) -> Result<(Vec<u8>, Option<String>)> {
-        let upstream_repo = rule.upstream_repository(name).ok_or_else(|| RegistryError::RepositoryNotFound {
-            name: name.to_string(),
-        })?;
+        let upstream_repo = rule
+            .upstream_repository(name)
+            .ok_or_else(|| RegistryError::RepositoryNotFound { name: name.to_string() })?;
         let credentials = self
             .rule_credentials(rule.credential_arn.as_deref())
             .await
@@ -203,9 +203,9 @@ impl Registry {
         let Some(rule) = self.pull_through_rule(name) else { return Ok(None) };
         self.require_repo(name)?;
         self.check_access(access_key, "ecr:BatchImportUpstreamImage", Some(name))?;
-        let upstream_repo = rule.upstream_repository(name).ok_or_else(|| RegistryError::RepositoryNotFound {
-            name: name.to_string(),
-        })?;
+        let upstream_repo = rule
+            .upstream_repository(name)
+            .ok_or_else(|| RegistryError::RepositoryNotFound { name: name.to_string() })?;
         let credentials = self
             .rule_credentials(rule.credential_arn.as_deref())
             .await
@@ -248,7 +248,8 @@ impl Registry {
         client: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
     ) {
         let (store_tx, store_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
-        let append = self.blobs.upload_append(id, 0, Box::pin(tokio_stream_from(store_rx)), None, self.config.max_blob_bytes);
+        let append =
+            self.blobs.upload_append(id, 0, Box::pin(tokio_stream_from(store_rx)), None, self.config.max_blob_bytes);
         let pump = async {
             let mut hasher = Hasher::new(digest.algorithm());
             let mut held: Option<Bytes> = None;
@@ -318,6 +319,8 @@ impl Registry {
 }
 
 /// A stream over an mpsc receiver.
-fn tokio_stream_from<T: Send + 'static>(mut rx: tokio::sync::mpsc::Receiver<T>) -> futures::stream::BoxStream<'static, T> {
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> futures::stream::BoxStream<'static, T> {
     Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }

@@ -173,8 +173,7 @@ impl Registry {
     /// Stores a rule; `expect_new` makes it a create (`false` if the prefix is taken), else an update.
     pub(crate) async fn put_rule(&self, record: &RuleRecord, expect_new: bool) -> Result<bool> {
         let key = key(&record.prefix);
-        let value =
-            serde_json::to_vec(record).map_err(|source| RegistryError::Record { key: key.clone(), source })?;
+        let value = serde_json::to_vec(record).map_err(|source| RegistryError::Record { key: key.clone(), source })?;
         let mut txn = Txn::new();
         if expect_new {
             txn = txn.expect(key.clone(), 0);

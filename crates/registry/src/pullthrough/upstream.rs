@@ -175,10 +175,10 @@ impl UpstreamClient {
                 if let Some(basic) = &basic {
                     request = request.header(http::header::AUTHORIZATION, basic);
                 }
-                let response = request.send().await.map_err(|e| UpstreamError::Unreachable {
-                    url: realm.clone(),
-                    reason: describe(&e),
-                })?;
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| UpstreamError::Unreachable { url: realm.clone(), reason: describe(&e) })?;
                 if !response.status().is_success() {
                     return Err(auth_err(format!("the token service {realm} answered {}", response.status())));
                 }
