@@ -42,16 +42,21 @@ async fn pulls_through_a_registry_that_wants_a_token_with_the_rules_credentials(
     let upstream_url = format!("http://{}", upstream.addr);
     let down = downstream(&upstream_url).await;
 
-    // Without Secrets Manager the secret cannot be read; with a secret that is not the credentials' JSON, the rule
-    // does not validate; with the right one it does.
+    // Without Secrets Manager the secret cannot be read; a secret that is not the credentials' JSON is refused at
+    // Create and makes Validate say why; the right one validates.
     let rule = json!({"ecrRepositoryPrefix": "up", "upstreamRegistryUrl": upstream_url, "credentialArn": SECRET_ARN});
     let (status, out) = down.ecr("CreatePullThroughCacheRule", rule.clone()).await;
     assert_eq!((status, out["__type"].as_str()), (400, Some("UnableToAccessSecretException")), "{out}");
     down.registry.set_upstream_secrets(Arc::new(OneSecret("not json".into())));
+    let (status, out) = down.ecr("CreatePullThroughCacheRule", rule.clone()).await;
+    assert_eq!((status, out["__type"].as_str()), (400, Some("UnableToDecryptSecretValueException")), "{out}");
+    let secret = json!({"username": "AWS", "accessToken": upstream.password().await}).to_string();
+    down.registry.set_upstream_secrets(Arc::new(OneSecret(secret.clone())));
     down.ecr_ok("CreatePullThroughCacheRule", rule).await;
+    down.registry.set_upstream_secrets(Arc::new(OneSecret(json!({"username": "AWS"}).to_string())));
     let valid = down.ecr_ok("ValidatePullThroughCacheRule", json!({"ecrRepositoryPrefix": "up"})).await;
     assert_eq!(valid["isValid"], false, "{valid}");
-    let secret = json!({"username": "AWS", "accessToken": upstream.password().await}).to_string();
+    assert!(valid["failure"].as_str().unwrap().contains("accessToken"), "{valid}");
     down.registry.set_upstream_secrets(Arc::new(OneSecret(secret)));
     let valid = down.ecr_ok("ValidatePullThroughCacheRule", json!({"ecrRepositoryPrefix": "up"})).await;
     assert_eq!(valid["isValid"], true, "{valid}");
