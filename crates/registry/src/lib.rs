@@ -111,6 +111,9 @@ pub struct RegistryConfig {
     pub pull_through_allow: Vec<String>,
     /// How long a pull-through cached tag is served without asking the upstream again (ECR: 24 hours).
     pub pull_through_recheck: Duration,
+    /// Extra CA certificates (PEM) trusted for https upstreams besides the system's, for registries with a
+    /// private CA.
+    pub pull_through_ca: Option<PathBuf>,
 }
 
 impl RegistryConfig {
@@ -136,6 +139,7 @@ impl RegistryConfig {
             scan_limits: scan::ScanLimits::default(),
             pull_through_allow: Vec::new(),
             pull_through_recheck: Duration::from_secs(24 * 3600),
+            pull_through_ca: None,
         }
     }
 }
@@ -211,6 +215,13 @@ impl Registry {
         let range = store.range(meta::keys::PREFIX).await?;
         index.reset(&range.kvs, range.revision);
         let started_at = clock.now();
+        let upstream = pullthrough::upstream::UpstreamClient::new(config.pull_through_ca.as_deref()).map_err(|e| {
+            RegistryError::Io {
+                operation: "setting up the pull-through client",
+                path: config.pull_through_ca.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                source: std::io::Error::other(e),
+            }
+        })?;
         let scans = scan::queue::ScanQueue::new(config.scan_limits.max_concurrent, config.scan_limits.max_queued);
         let registry = Arc::new_cyclic(|me| Registry {
             config,
@@ -231,7 +242,7 @@ impl Registry {
             access_policy: std::sync::RwLock::new(None),
             rules: Default::default(),
             templates: Default::default(),
-            upstream: pullthrough::upstream::UpstreamClient::new(),
+            upstream,
             upstream_secrets: std::sync::RwLock::new(None),
         });
         registry.load_rules().await?;

@@ -199,6 +199,10 @@ pub struct ServerArgs {
     /// extension for local registries).
     #[arg(long, value_name = "URL")]
     pub pull_through_upstream_allow: Vec<String>,
+    /// A PEM file of CA certificates trusted for https pull-through upstreams besides the system's (a registry with
+    /// a private CA).
+    #[arg(long, value_name = "FILE")]
+    pub pull_through_ca_file: Option<PathBuf>,
     /// How long a tag cached through a pull-through cache rule is served before the upstream is asked again (ECR:
     /// 24 hours). Lower it only for tests.
     #[arg(long, default_value_t = 86_400, hide = true)]

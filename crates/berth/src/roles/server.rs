@@ -71,6 +71,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     );
     registry_config.pull_through_allow = args.pull_through_upstream_allow.clone();
     registry_config.pull_through_recheck = Duration::from_secs(args.pull_through_recheck_seconds);
+    registry_config.pull_through_ca = args.pull_through_ca_file.clone();
     let registry = berth_registry::Registry::open(registry_config, store.clone(), clock.clone())
         .await
         .context("opening the registry")?;

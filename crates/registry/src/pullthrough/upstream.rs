@@ -10,6 +10,7 @@ use super::rules::UpstreamCredentials;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -76,15 +77,17 @@ impl std::fmt::Debug for UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// A client with connect and read timeouts (a blob is streamed, so there is no total timeout).
-    pub(crate) fn new() -> Self {
+    /// A client with connect and read timeouts (a blob is streamed, so there is no total timeout) that trusts the
+    /// system's CA roots and, for upstreams with a private CA, the certificates in `extra_ca` (PEM).
+    pub(crate) fn new(extra_ca: Option<&Path>) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(60))
             .user_agent(concat!("berth-registry/", env!("CARGO_PKG_VERSION"), " (pull-through cache)"))
+            .tls_certs_merge(extra_roots(extra_ca)?)
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        UpstreamClient { http, auth: Mutex::new(HashMap::new()) }
+            .map_err(|e| format!("building the upstream HTTP client: {}", describe(&e)))?;
+        Ok(UpstreamClient { http, auth: Mutex::new(HashMap::new()) })
     }
 
     /// GETs `/v2/<repository>/<tail>` (or `/v2/` without a repository), authenticating as the upstream asks.
@@ -197,6 +200,18 @@ impl UpstreamClient {
             other => Err(auth_err(format!("unsupported auth scheme {other}"))),
         }
     }
+}
+
+/// The extra CA certificates (PEM) trusted for https upstreams, besides the system's.
+fn extra_roots(extra_ca: Option<&Path>) -> Result<Vec<reqwest::Certificate>, String> {
+    let Some(path) = extra_ca else { return Ok(Vec::new()) };
+    let pem = std::fs::read(path).map_err(|e| format!("reading the upstream CA file {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("the upstream CA file {} is not PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("the upstream CA file {} holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
 }
 
 /// A transport error with its causes (reqwest's top-level message alone says little).

@@ -144,3 +144,98 @@ async fn a_blob_whose_content_does_not_match_its_digest_is_not_stored_and_fails_
     assert!(down.registry.blob_store().stat(&parsed).await.unwrap().is_some());
     server.abort();
 }
+
+/// Debian's CNCF registry serving https with a certificate of a private CA, killed on drop.
+struct TlsUpstream {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for TlsUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_upstream() -> TlsUpstream {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |f: &str| dir.path().join(f).display().to_string();
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", &path("key.pem"), "-out", &path("cert.pem")])
+        .output()
+        .expect("openssl is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n",
+        path("data"),
+        path("cert.pem"),
+        path("key.pem")
+    );
+    std::fs::write(dir.path().join("config.yml"), config).unwrap();
+    let child = std::process::Command::new("docker-registry")
+        .arg("serve")
+        .arg(dir.path().join("config.yml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker-registry is installed");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    TlsUpstream { child, port, dir }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_through_an_https_upstream_whose_certificate_verifies() {
+    let upstream = tls_upstream();
+    let img = image::small_image("tls", 1);
+    let layout = upstream.dir.path().join("layout");
+    image::write_oci_layout(&layout, &img, "v1");
+    let out = std::process::Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker://127.0.0.1:{}/lib/app:v1", upstream.port))
+        .output()
+        .expect("skopeo is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A bare host is https, as ECR's upstream URLs are written.
+    let host = format!("127.0.0.1:{}", upstream.port);
+    let rule = json!({"ecrRepositoryPrefix": "sec", "upstreamRegistryUrl": host});
+
+    // Trusting the private CA (--pull-through-ca-file), the image comes through.
+    let ca = upstream.dir.path().join("cert.pem");
+    let down = TestServer::start_with(Options {
+        pull_through_allow: vec![host.clone()],
+        pull_through_ca: Some(ca),
+        ..Options::default()
+    })
+    .await;
+    down.ecr_ok("CreatePullThroughCacheRule", rule.clone()).await;
+    let valid = down.ecr_ok("ValidatePullThroughCacheRule", json!({"ecrRepositoryPrefix": "sec"})).await;
+    assert_eq!(valid["isValid"], true, "{valid}");
+    let oci = Oci::new(&down).await;
+    let r = oci.req(reqwest::Method::GET, "/v2/sec/lib/app/manifests/v1").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["docker-content-digest"], img.digest.as_str());
+    let layer = &img.layers[0];
+    let r = oci.req(reqwest::Method::GET, &format!("/v2/sec/lib/app/blobs/{}", layer.digest)).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), layer.blob.as_slice());
+
+    // Without it the certificate does not verify: nothing is fetched.
+    let untrusting = downstream(&host).await;
+    untrusting.ecr_ok("CreatePullThroughCacheRule", rule).await;
+    let valid = untrusting.ecr_ok("ValidatePullThroughCacheRule", json!({"ecrRepositoryPrefix": "sec"})).await;
+    assert_eq!(valid["isValid"], false, "{valid}");
+    let oci = Oci::new(&untrusting).await;
+    let r = oci.req(reqwest::Method::GET, "/v2/sec/lib/app/manifests/v1").send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("certificate"), "{text}");
+}

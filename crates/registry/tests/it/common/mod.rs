@@ -59,6 +59,8 @@ pub struct Options {
     pub lifecycle_interval: Option<Duration>,
     /// Upstream URLs pull-through cache rules may name.
     pub pull_through_allow: Vec<String>,
+    /// Extra CA certificates for https upstreams.
+    pub pull_through_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -68,6 +70,7 @@ impl Default for Options {
             gc_grace: Duration::from_secs(3600),
             lifecycle_interval: None,
             pull_through_allow: Vec::new(),
+            pull_through_ca: None,
         }
     }
 }
@@ -90,6 +93,7 @@ impl TestServer {
         let mut config = RegistryConfig::new(dir.path().join("registry"), "us-east-1", ACCOUNT, addr.clone());
         config.gc_grace = options.gc_grace;
         config.pull_through_allow = options.pull_through_allow.clone();
+        config.pull_through_ca = options.pull_through_ca.clone();
         if let Some(interval) = options.lifecycle_interval {
             config.lifecycle_interval = interval;
         }
