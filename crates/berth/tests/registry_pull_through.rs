@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long Berth serves a cached tag before asking the upstream again, in this test (ECR: 24 h).
-const RECHECK_SECONDS: u64 = 6;
+const RECHECK_SECONDS: u64 = 20;
 
 /// Debian's CNCF registry on a free loopback port, storing into a temporary directory.
 struct Upstream {
@@ -275,19 +275,21 @@ async fn pull_through_cache_fills_from_the_upstream_streams_and_survives_its_out
     let password = login_password(&berth);
     docker_login(&host, &password);
     let through = format!("{host}/up/lib/app-{suffix}:v1");
+    let checked = Instant::now();
     docker(&["pull", &through]).unwrap();
-    let repos =
-        aws_ok(&berth, "ecr", &["describe-repositories", "--repository-names", &format!("up/lib/app-{suffix}")]);
-    assert_eq!(repos["repositories"][0]["repositoryName"], format!("up/lib/app-{suffix}"));
-    let images = aws_ok(&berth, "ecr", &["describe-images", "--repository-name", &format!("up/lib/app-{suffix}")]);
-    assert_eq!(images["imageDetails"][0]["imageTags"][0], "v1");
     let (manifests, blobs) = (proxy.manifests(), proxy.blobs());
     assert!(manifests >= 1 && blobs >= 2, "upstream requests: {:?}", proxy.state.requests.lock().unwrap());
 
     // Within the recheck interval a pull asks the upstream nothing.
     docker(&["rmi", &through]).unwrap();
     docker(&["pull", &through]).unwrap();
+    assert!(checked.elapsed() < Duration::from_secs(RECHECK_SECONDS), "the machine is too slow for this check");
     assert_eq!((proxy.manifests(), proxy.blobs()), (manifests, blobs), "a cached pull went upstream");
+    let repos =
+        aws_ok(&berth, "ecr", &["describe-repositories", "--repository-names", &format!("up/lib/app-{suffix}")]);
+    assert_eq!(repos["repositories"][0]["repositoryName"], format!("up/lib/app-{suffix}"));
+    let images = aws_ok(&berth, "ecr", &["describe-images", "--repository-name", &format!("up/lib/app-{suffix}")]);
+    assert_eq!(images["imageDetails"][0]["imageTags"][0], "v1");
 
     // skopeo through Berth (another client), still from the cache.
     let creds = format!("AWS:{password}");
@@ -302,10 +304,12 @@ async fn pull_through_cache_fills_from_the_upstream_streams_and_survives_its_out
     ])
     .unwrap();
     assert!(copied.join("manifest.json").exists());
-    assert_eq!(proxy.manifests(), manifests);
+    // (On a machine so slow that skopeo came after the interval, its pull was the recheck.)
+    let last_check = if proxy.manifests() > manifests { Instant::now() } else { checked };
 
     // Past the interval the tag is checked upstream once (and the unchanged image not fetched again).
-    std::thread::sleep(Duration::from_secs(RECHECK_SECONDS + 1));
+    std::thread::sleep(Duration::from_secs(RECHECK_SECONDS + 1).saturating_sub(last_check.elapsed()));
+    let manifests = proxy.manifests();
     docker(&["pull", &through]).unwrap();
     docker(&["pull", &through]).unwrap();
     assert_eq!(proxy.manifests(), manifests + 1, "{:?}", proxy.state.requests.lock().unwrap());
@@ -329,6 +333,7 @@ async fn pull_through_cache_fills_from_the_upstream_streams_and_survives_its_out
     assert!(manifest["layers"][0]["size"].as_u64().unwrap() > 4_000_000, "{manifest}");
     proxy.state.throttle.store(true, Ordering::SeqCst);
     let asked = Instant::now();
+    let asked_ms = proxy.started.elapsed().as_millis() as u64;
     let mut response = http
         .get(format!("http://{host}/v2/{big_repo}/blobs/{layer}"))
         .header("authorization", &auth)
@@ -346,6 +351,11 @@ async fn pull_through_cache_fills_from_the_upstream_streams_and_survives_its_out
     proxy.state.throttle.store(false, Ordering::SeqCst);
     assert_eq!(format!("sha256:{}", hex::encode(sha2::Digest::finalize(hasher))), layer);
     let (first, upstream_done) = (first_byte_ms.unwrap(), proxy.state.last_down_ms.load(Ordering::SeqCst));
+    eprintln!(
+        "streaming: first byte at the client {} ms after the request, upstream transfer ended {} ms after it, client done after {took:?}",
+        first.saturating_sub(asked_ms),
+        upstream_done.saturating_sub(asked_ms)
+    );
     assert!(took > Duration::from_secs(2), "the throttle did not hold the transfer back ({took:?})");
     assert!(
         first + 1500 < upstream_done,

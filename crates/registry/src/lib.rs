@@ -36,9 +36,10 @@
 //!
 //! # Limitations
 //! One process owns a data directory (upload sessions and the GC lock are in memory). Layers compressed with
-//! zstd are not scanned. Replication, pull-through cache, registry policies, signing and enhanced scanning are
-//! not implemented (their operations answer `ValidationException`). Repository policies are evaluated with IAM on
-//! every call; registry policies are not implemented.
+//! zstd are not scanned. Replication, registry policies, signing and enhanced scanning are not implemented
+//! (their operations answer `ValidationException`); REPLICATION creation templates are stored but never applied.
+//! The pull-through cache ([`pullthrough`]) fills repositories over `/v2/` only: the ECR API sees what is cached.
+//! Repository policies are evaluated with IAM on every call.
 
 pub mod auth;
 pub mod background;
