@@ -64,4 +64,4 @@ for run in $(seq "$RUNS"); do
   echo "run $run: direct $(tail -1 "$WORK/direct") s, cold $(tail -1 "$WORK/cold") s, warm $(tail -1 "$WORK/warm") s"
 done
 d=$(median <"$WORK/direct"); c=$(median <"$WORK/cold"); w=$(median <"$WORK/warm")
-echo "medians over $RUNS runs: direct from the upstream $d s, cold through Berth $c s ($(echo "scale=2; $c / $d" | bc)x the direct time), warm through Berth $w s ($(echo "scale=2; $d / $w" | bc)x faster than direct)"
+echo "medians over $RUNS runs: direct from the upstream $d s, cold through Berth $c s ($(echo "scale=2; $c / $d" | bc)x the direct time), warm through Berth $w s ($(echo "scale=2; $w / $d" | bc)x the direct time)"
