@@ -68,23 +68,25 @@ pub(crate) fn authorize(
         context.set("ecs:cluster", cluster.clone());
     }
     add_request_tags(&input, &mut context);
-    check(iam, identity, caller, &action, &target.arn, context.clone(), prefix)?;
+    let resource_policy = service.resource_policy(operation, &input);
+    check(iam, identity, caller, &action, &target.arn, context.clone(), prefix, resource_policy.as_ref())?;
     if let Some(created) = service.tag_on_create(operation, &input, &caller.arn) {
         // Tags on create need the tagging action too, told apart from a later TagResource by `ecs:CreateAction`.
         let mut context = context.clone();
         context.set(&format!("{prefix}:CreateAction"), operation);
-        check(iam, identity, caller, &format!("{prefix}:TagResource"), &created, context, prefix)?;
+        check(iam, identity, caller, &format!("{prefix}:TagResource"), &created, context, prefix, None)?;
     }
     let mut roles = passed_roles(prefix, operation, &input);
     roles.extend(definition_roles(place, prefix, operation, &input));
     for role in roles {
         let mut context = context.clone();
         context.set("iam:PassedToService", "ecs-tasks.amazonaws.com");
-        check(iam, identity, caller, "iam:PassRole", &role, context, prefix)?;
+        check(iam, identity, caller, "iam:PassRole", &role, context, prefix, None)?;
     }
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check(
     iam: &Iam,
     identity: &Identity,
@@ -93,9 +95,9 @@ fn check(
     resource: &str,
     context: Context,
     prefix: &str,
+    resource_policy: Option<&berth_iam::policy::NamedPolicy>,
 ) -> Result<(), ApiError> {
-    let decision =
-        iam.authorize(Authz { identity, arn: &caller.arn, action, resource, context, resource_policy: None });
+    let decision = iam.authorize(Authz { identity, arn: &caller.arn, action, resource, context, resource_policy });
     let allowed = decision.allowed();
     tracing::info!(target: "berth::audit", principal = %caller.arn, %action, %resource, allowed,
         reason = %decision.reason());
@@ -352,7 +354,13 @@ pub struct RegistryAccess {
 }
 
 impl berth_registry::AccessPolicy for RegistryAccess {
-    fn authorize(&self, access_key_id: &str, action: &str, resource: &str) -> Result<(), String> {
+    fn authorize(
+        &self,
+        access_key_id: &str,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&berth_iam::policy::NamedPolicy>,
+    ) -> Result<(), String> {
         if self.root_keys.iter().any(|k| k == access_key_id) {
             tracing::debug!(target: "berth::audit", principal = "account root", %action, %resource, allowed = true,
                 reason = "account root");
@@ -369,7 +377,7 @@ impl berth_registry::AccessPolicy for RegistryAccess {
             action,
             resource,
             context: Context::new(),
-            resource_policy: None,
+            resource_policy,
         });
         let allowed = decision.allowed();
         tracing::info!(target: "berth::audit", principal = %found.arn, %action, %resource, allowed,

@@ -33,6 +33,15 @@ impl AwsJsonService for EcrService {
         28 * 1024 * 1024
     }
 
+    fn resource_policy(&self, operation: &str, input: &serde_json::Value) -> Option<berth_iam::policy::NamedPolicy> {
+        // Creating a repository, and the registry-wide operations, act on no existing repository's policy.
+        if operation == "CreateRepository" {
+            return None;
+        }
+        let name = input.get("repositoryName").and_then(|n| n.as_str())?;
+        self.registry.repository_policy(name)
+    }
+
     fn call<'a>(
         &'a self,
         operation: &'a str,

@@ -36,6 +36,12 @@ pub trait AwsJsonService: Send + Sync + 'static {
         let _ = (operation, input, principal_arn);
         None
     }
+    /// The resource policy of the resource a call acts on (an ECR repository's policy), evaluated with the caller's
+    /// identity policies; `None` when the resource has none.
+    fn resource_policy(&self, operation: &str, input: &serde_json::Value) -> Option<berth_iam::policy::NamedPolicy> {
+        let _ = (operation, input);
+        None
+    }
     /// Calls an operation; returns the JSON response body.
     fn call<'a>(
         &'a self,

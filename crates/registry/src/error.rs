@@ -167,6 +167,12 @@ pub enum RegistryError {
         /// Why.
         reason: String,
     },
+    /// A pull-through cache's upstream failed and nothing is cached.
+    #[error("pull through cache: {reason}")]
+    Upstream {
+        /// What the upstream did.
+        reason: String,
+    },
     /// The Berth store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),

@@ -64,6 +64,9 @@ pub enum PushMode {
     Idempotent,
     /// ECR PutImage: pushing the same manifest with no new tag is `ImageAlreadyExistsException`.
     RejectUnchanged,
+    /// A pull-through cache storing what the upstream sent: the blobs and child manifests may not be here yet
+    /// (they are fetched when asked for), and each tag is rewritten with the time of the upstream check.
+    PullThrough,
 }
 
 /// Whether `tag` may be moved, under the repository's mutability setting.
@@ -116,6 +119,7 @@ impl Registry {
             let blob_digest = Digest::parse(&blob.digest)?;
             let known = self.index.read().repo(repo).is_some_and(|r| r.has_blob(&blob.digest));
             let stored = if known { self.blobs.stat(&blob_digest).await? } else { None };
+            let stored = if mode == PushMode::PullThrough { stored.or(Some(blob.size.max(0) as u64)) } else { stored };
             let Some(size) = stored else {
                 return Err(RegistryError::ManifestBlobUnknown { name: repo.to_string(), digest: blob.digest.clone() });
             };
@@ -132,7 +136,7 @@ impl Registry {
                 media_type: blob.media_type.clone(),
             });
         }
-        if parsed.kind == ManifestKind::Index {
+        if parsed.kind == ManifestKind::Index && mode != PushMode::PullThrough {
             let state = self.index.read();
             let entry = state.repo(repo);
             for child in &parsed.manifests {
@@ -184,16 +188,21 @@ impl Registry {
                 for tag in &tags {
                     let tag_key = Key::Tag(repo.to_string(), tag.clone()).render();
                     match entry.tags.get(tag) {
-                        Some((current, _)) if current == &digest => {}
+                        Some((current, rev)) if current == &digest => {
+                            if mode == PushMode::PullThrough {
+                                txn = txn.expect(tag_key.clone(), *rev).put(tag_key, self.tag_value(&digest, mode)?);
+                                changed = true;
+                            }
+                        }
                         Some((_, rev)) => {
                             if is_immutable(&repo_record, tag) {
                                 return Err(RegistryError::TagImmutable { name: repo.to_string(), tag: tag.clone() });
                             }
-                            txn = txn.expect(tag_key.clone(), *rev).put(tag_key, self.tag_value(&digest)?);
+                            txn = txn.expect(tag_key.clone(), *rev).put(tag_key, self.tag_value(&digest, mode)?);
                             changed = true;
                         }
                         None => {
-                            txn = txn.expect(tag_key.clone(), 0).put(tag_key, self.tag_value(&digest)?);
+                            txn = txn.expect(tag_key.clone(), 0).put(tag_key, self.tag_value(&digest, mode)?);
                             changed = true;
                         }
                     }
@@ -231,8 +240,10 @@ impl Registry {
         }
     }
 
-    fn tag_value(&self, digest: &str) -> Result<Vec<u8>> {
-        let record = TagRecord { digest: digest.to_string(), updated_at: self.now() };
+    fn tag_value(&self, digest: &str, mode: PushMode) -> Result<Vec<u8>> {
+        let now = self.now();
+        let checked = (mode == PushMode::PullThrough).then_some(now);
+        let record = TagRecord { digest: digest.to_string(), updated_at: now, upstream_checked_at: checked };
         serde_json::to_vec(&record).map_err(|source| RegistryError::Record { key: digest.to_string(), source })
     }
 

@@ -36,9 +36,10 @@
 //!
 //! # Limitations
 //! One process owns a data directory (upload sessions and the GC lock are in memory). Layers compressed with
-//! zstd are not scanned. Replication, pull-through cache, registry policies, signing and enhanced scanning are
-//! not implemented (their operations answer `ValidationException`). Repository policies are not enforced: every
-//! authenticated principal of the account may push and pull.
+//! zstd are not scanned. Replication, registry policies, signing and enhanced scanning are not implemented
+//! (their operations answer `ValidationException`); REPLICATION creation templates are stored but never applied.
+//! The pull-through cache ([`pullthrough`]) fills repositories over `/v2/` only: the ECR API sees what is cached.
+//! Repository policies are evaluated with IAM on every call.
 
 pub mod auth;
 pub mod background;
@@ -52,9 +53,12 @@ pub mod manifest;
 pub mod meta;
 pub mod names;
 mod oci;
+mod policy;
+pub mod pullthrough;
 mod repos;
 pub mod scan;
 pub mod storage;
+pub mod templates;
 mod uploads;
 
 pub use background::Job;
@@ -103,6 +107,14 @@ pub struct RegistryConfig {
     pub max_blob_bytes: u64,
     /// What a scan reads and how many run (see [`scan::ScanLimits`]).
     pub scan_limits: scan::ScanLimits,
+    /// Upstream registry URLs pull-through cache rules may name besides the public registries ECR names
+    /// (`host[:port]` for https, or `http://host:port`, which is a Berth extension).
+    pub pull_through_allow: Vec<String>,
+    /// How long a pull-through cached tag is served without asking the upstream again (ECR: 24 hours).
+    pub pull_through_recheck: Duration,
+    /// Extra CA certificates (PEM) trusted for https upstreams besides the system's, for registries with a
+    /// private CA.
+    pub pull_through_ca: Option<PathBuf>,
 }
 
 impl RegistryConfig {
@@ -126,6 +138,9 @@ impl RegistryConfig {
             token_ttl: Duration::from_secs(12 * 3600),
             max_blob_bytes: 64 << 30,
             scan_limits: scan::ScanLimits::default(),
+            pull_through_allow: Vec::new(),
+            pull_through_recheck: Duration::from_secs(24 * 3600),
+            pull_through_ca: None,
         }
     }
 }
@@ -148,14 +163,26 @@ pub struct Registry {
     me: Weak<Registry>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     access_policy: std::sync::RwLock<Option<Arc<dyn AccessPolicy>>>,
+    rules: pullthrough::rules::Rules,
+    templates: templates::Templates,
+    upstream: pullthrough::upstream::UpstreamClient,
+    upstream_secrets: std::sync::RwLock<Option<Arc<dyn pullthrough::UpstreamSecrets>>>,
 }
 
 /// Decides, for `/v2/` requests, whether the principal a token was issued to (by the access key it signed
 /// GetAuthorizationToken with) may perform an ECR action (`ecr:BatchGetImage`, `ecr:PutImage` ...) on a
 /// repository's ARN: IAM, set by the binary. Without one, a valid token is enough.
 pub trait AccessPolicy: Send + Sync + 'static {
-    /// `Err` is the denial's message.
-    fn authorize(&self, access_key_id: &str, action: &str, resource: &str) -> std::result::Result<(), String>;
+    /// `Err` is the denial's message. `resource_policy` is the repository's policy, evaluated with the principal's
+    /// identity policies (AWS's logic within one account: an explicit deny in either wins, else an allow in either
+    /// allows).
+    fn authorize(
+        &self,
+        access_key_id: &str,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&berth_iam::policy::NamedPolicy>,
+    ) -> std::result::Result<(), String>;
 }
 
 impl std::fmt::Debug for Registry {
@@ -189,6 +216,13 @@ impl Registry {
         let range = store.range(meta::keys::PREFIX).await?;
         index.reset(&range.kvs, range.revision);
         let started_at = clock.now();
+        let upstream = pullthrough::upstream::UpstreamClient::new(config.pull_through_ca.as_deref()).map_err(|e| {
+            RegistryError::Io {
+                operation: "setting up the pull-through client",
+                path: config.pull_through_ca.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                source: std::io::Error::other(e),
+            }
+        })?;
         let scans = scan::queue::ScanQueue::new(config.scan_limits.max_concurrent, config.scan_limits.max_queued);
         let registry = Arc::new_cyclic(|me| Registry {
             config,
@@ -207,7 +241,13 @@ impl Registry {
             me: me.clone(),
             tasks: Mutex::new(Vec::new()),
             access_policy: std::sync::RwLock::new(None),
+            rules: Default::default(),
+            templates: Default::default(),
+            upstream,
+            upstream_secrets: std::sync::RwLock::new(None),
         });
+        registry.load_rules().await?;
+        registry.load_templates().await?;
         let follow = tokio::spawn(index.follow(store, Some(range.revision)));
         lock(&registry.tasks).push(follow);
         registry.restore_uploads().await?;
@@ -243,7 +283,10 @@ impl Registry {
         let policy = self.access_policy.read().unwrap_or_else(|p| p.into_inner()).clone();
         let (Some(policy), false) = (policy, access_key_id.is_empty()) else { return Ok(()) };
         let resource = name.map_or_else(|| "*".to_string(), |n| self.repository_arn(n));
-        policy.authorize(access_key_id, action, &resource).map_err(|reason| RegistryError::Denied { reason })
+        let resource_policy = name.and_then(|n| self.repository_policy(n));
+        policy
+            .authorize(access_key_id, action, &resource, resource_policy.as_ref())
+            .map_err(|reason| RegistryError::Denied { reason })
     }
 
     /// The router serving `/v2/` (the OCI Distribution API and the token endpoint `/v2/token`).

@@ -26,7 +26,8 @@ pub fn is_valid_repository_name(name: &str) -> bool {
     repository_name_problem(name).is_none()
 }
 
-fn valid_component(component: &str) -> bool {
+/// Whether one `/`-separated component of a repository name matches `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+pub(crate) fn valid_component(component: &str) -> bool {
     // alnum+ ( sep alnum+ )*, where sep is ".", "_", "__" or one or more "-".
     let bytes = component.as_bytes();
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();

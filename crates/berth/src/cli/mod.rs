@@ -208,6 +208,19 @@ pub struct ServerArgs {
     /// launch type). Default: Fargate's published us-east-1 Linux/X86 prices, Spot at 70% off, EC2 tasks at zero.
     #[arg(long, env = "BERTH_RATE_CARD")]
     pub rate_card: Option<PathBuf>,
+    /// An upstream registry URL ECR pull-through cache rules may name besides the public registries ECR supports
+    /// (repeatable): a host (`registry.example.com`, reached over https) or `http://host:port` (plain HTTP, a Berth
+    /// extension for local registries).
+    #[arg(long, value_name = "URL")]
+    pub pull_through_upstream_allow: Vec<String>,
+    /// A PEM file of CA certificates trusted for https pull-through upstreams besides the system's (a registry with
+    /// a private CA).
+    #[arg(long, value_name = "FILE")]
+    pub pull_through_ca_file: Option<PathBuf>,
+    /// How long a tag cached through a pull-through cache rule is served before the upstream is asked again (ECR:
+    /// 24 hours). Lower it only for tests.
+    #[arg(long, default_value_t = 86_400, hide = true)]
+    pub pull_through_recheck_seconds: u64,
     /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
     /// with their instance secret; only new agents need the new token.
     #[arg(long)]

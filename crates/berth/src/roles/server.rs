@@ -72,12 +72,15 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let vpc = berth_vpc::Vpc::open(vpc_layout, store.clone()).await.context("opening the VPC's security groups")?;
     control.set_security_groups(vpc.clone());
     vpc.set_interface_source(Arc::new(TaskInterfaces(control.clone())));
-    let registry_config = berth_registry::RegistryConfig::new(
+    let mut registry_config = berth_registry::RegistryConfig::new(
         args.data_dir.join("registry"),
         &args.region,
         &args.account_id,
         public_endpoint(args),
     );
+    registry_config.pull_through_allow = args.pull_through_upstream_allow.clone();
+    registry_config.pull_through_recheck = Duration::from_secs(args.pull_through_recheck_seconds);
+    registry_config.pull_through_ca = args.pull_through_ca_file.clone();
     let registry = berth_registry::Registry::open(registry_config, store.clone(), clock.clone())
         .await
         .context("opening the registry")?;
@@ -118,6 +121,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         .await
         .context("opening the secrets store")?;
     secrets.spawn_background();
+    registry.set_upstream_secrets(Arc::new(UpstreamSecrets(secrets.clone())));
     // Registers itself as the metrics' alarm hook: alarm actions naming scaling policies reach its controller.
     let scaling =
         berth_autoscaling::Scaling::new(scaling_config, store.clone(), clock.clone(), control.clone(), metrics.clone());
@@ -209,6 +213,30 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let app = super::prometheus::instrument(app, "api", super::prometheus::server_gauges(control.clone(), store_files));
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     Ok(RunningServer { listener, app, join_token, credentials, metrics, dns, load_balancer })
+}
+
+/// Reads pull-through cache rules' upstream credentials from Secrets Manager, as ECR's service-linked role does
+/// (not with the pulling caller's permissions).
+struct UpstreamSecrets(Arc<berth_secrets::Secrets>);
+
+impl berth_registry::pullthrough::UpstreamSecrets for UpstreamSecrets {
+    fn read<'a>(
+        &'a self,
+        arn: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<String, berth_registry::pullthrough::SecretProblem>> {
+        use berth_registry::pullthrough::SecretProblem;
+        Box::pin(async move {
+            match self.0.resolve(arn, &berth_secrets::AllowAll).await {
+                Ok(value) => Ok(value.expose().to_string()),
+                Err(berth_secrets::ResolveError::Secret { exception, message, .. })
+                    if exception == "ResourceNotFoundException" =>
+                {
+                    Err(SecretProblem::NotFound(format!("The secret {arn} was not found: {message}")))
+                }
+                Err(e) => Err(SecretProblem::Unreadable(format!("The secret {arn} cannot be read: {e}"))),
+            }
+        })
+    }
 }
 
 /// Seals IAM's secret access keys with the secrets store's envelope encryption (under the master key).

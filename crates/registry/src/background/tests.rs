@@ -33,6 +33,7 @@ async fn registry_with(
         tags: vec![],
         lifecycle_policy: Some(POLICY.into()),
         lifecycle_evaluated_at: None,
+        policy: None,
     })
     .await
     .unwrap();

@@ -2,8 +2,9 @@
 //! **without SigV4** (it trusts every caller as the account root), on a loopback address. The real server is
 //! `berth up`, where the API front door authenticates ECR calls; use this only on 127.0.0.1.
 //!
-//! Usage: `registry-dev --data-dir DIR [--listen 127.0.0.1:7700] [--token-file PATH]`. It prints
-//! `listening on <addr>` once ready; `--token-file` receives a push/pull registry password.
+//! Usage: `registry-dev --data-dir DIR [--listen 127.0.0.1:7700] [--token-file PATH] [--pull-through-allow URL]...`.
+//! It prints `listening on <addr>` once ready; `--token-file` receives a push/pull registry password;
+//! `--pull-through-allow` lets pull-through cache rules name that upstream (as `berth server`'s flag).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -44,11 +45,13 @@ async fn ecr(State(registry): State<Arc<Registry>>, headers: HeaderMap, body: By
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (mut data_dir, mut listen, mut token_file) = (None, "127.0.0.1:7700".to_string(), None);
+    let mut allow = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data-dir" => data_dir = args.next().map(PathBuf::from),
             "--listen" => listen = args.next().ok_or("--listen needs an address")?,
             "--token-file" => token_file = args.next().map(PathBuf::from),
+            "--pull-through-allow" => allow.push(args.next().ok_or("--pull-through-allow needs a URL")?),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -60,7 +63,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("registry-dev serves the ECR API without authentication: listen on a loopback address".into());
     }
     let store = Arc::new(SqliteStore::open(&data_dir.join("store.db"))?);
-    let config = RegistryConfig::new(data_dir.join("registry"), "us-east-1", "000000000000", addr.to_string());
+    let mut config = RegistryConfig::new(data_dir.join("registry"), "us-east-1", "000000000000", addr.to_string());
+    config.pull_through_allow = allow;
     let registry = Registry::open(config, store, Arc::new(SystemClock)).await?;
     registry.spawn_background();
     if let Some(path) = token_file {

@@ -92,6 +92,24 @@ ecr_errors! {
     UnsupportedImageType => "UnsupportedImageTypeException",
     /// A limit was exceeded.
     LimitExceeded => "LimitExceededException",
+    /// No pull-through cache rule has this prefix.
+    PullThroughCacheRuleNotFound => "PullThroughCacheRuleNotFoundException",
+    /// A pull-through cache rule already has this prefix.
+    PullThroughCacheRuleAlreadyExists => "PullThroughCacheRuleAlreadyExistsException",
+    /// The upstream registry is not one ECR (or the operator) allows.
+    UnsupportedUpstreamRegistry => "UnsupportedUpstreamRegistryException",
+    /// The rule's Secrets Manager secret does not exist.
+    SecretNotFound => "SecretNotFoundException",
+    /// The rule's secret cannot be read.
+    UnableToAccessSecret => "UnableToAccessSecretException",
+    /// The rule's secret cannot be decrypted (or, in Berth, does not hold the credentials' JSON).
+    UnableToDecryptSecretValue => "UnableToDecryptSecretValueException",
+    /// No repository creation template has this prefix.
+    TemplateNotFound => "TemplateNotFoundException",
+    /// A repository creation template already has this prefix.
+    TemplateAlreadyExists => "TemplateAlreadyExistsException",
+    /// The repository has no policy.
+    RepositoryPolicyNotFound => "RepositoryPolicyNotFoundException",
     /// The server failed.
     Server => "ServerException",
 }
@@ -133,6 +151,7 @@ impl From<RegistryError> for EcrError {
             R::ReferencedByIndex { .. } => EcrError::InvalidParameter { message },
             R::Unauthorized { .. } | R::Denied { .. } => EcrError::InvalidParameter { message },
             R::Contention { .. } | R::LimitExceeded { .. } => EcrError::LimitExceeded { message },
+            R::Upstream { .. } => EcrError::Server { message },
             R::Quarantined { .. } => {
                 tracing::error!(error = %message, "ECR operation refused");
                 EcrError::Server { message }

@@ -7,8 +7,11 @@ mod error;
 mod images;
 mod layers;
 mod lifecycle;
+mod policies;
+mod pull_through;
 mod repositories;
 mod scanning;
+mod templates;
 
 pub use error::EcrError;
 pub(crate) use error::invalid;
@@ -154,6 +157,18 @@ impl Registry {
             "GetLifecyclePolicyPreview" => lifecycle::get_lifecycle_policy_preview,
             "StartImageScan" => scanning::start_image_scan,
             "DescribeImageScanFindings" => scanning::describe_image_scan_findings,
+            "CreatePullThroughCacheRule" => pull_through::create_pull_through_cache_rule,
+            "DescribePullThroughCacheRules" => pull_through::describe_pull_through_cache_rules,
+            "UpdatePullThroughCacheRule" => pull_through::update_pull_through_cache_rule,
+            "DeletePullThroughCacheRule" => pull_through::delete_pull_through_cache_rule,
+            "ValidatePullThroughCacheRule" => pull_through::validate_pull_through_cache_rule,
+            "CreateRepositoryCreationTemplate" => templates::create_repository_creation_template,
+            "DescribeRepositoryCreationTemplates" => templates::describe_repository_creation_templates,
+            "UpdateRepositoryCreationTemplate" => templates::update_repository_creation_template,
+            "DeleteRepositoryCreationTemplate" => templates::delete_repository_creation_template,
+            "SetRepositoryPolicy" => policies::set_repository_policy,
+            "GetRepositoryPolicy" => policies::get_repository_policy,
+            "DeleteRepositoryPolicy" => policies::delete_repository_policy,
         }
     }
 }

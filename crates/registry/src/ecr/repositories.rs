@@ -32,7 +32,7 @@ pub(crate) fn repository_shape(registry: &Registry, r: &RepositoryRecord) -> Rep
     }
 }
 
-fn check_mutability(
+pub(crate) fn check_mutability(
     mutability: ImageTagMutability,
     filters: &Option<Vec<ImageTagMutabilityExclusionFilter>>,
 ) -> Result<Vec<ImageTagMutabilityExclusionFilter>, EcrError> {
@@ -55,7 +55,7 @@ fn check_mutability(
     Ok(filters)
 }
 
-fn check_tags(tags: &[Tag]) -> Result<(), EcrError> {
+pub(crate) fn check_tags(tags: &[Tag]) -> Result<(), EcrError> {
     for t in tags {
         if t.key.is_empty() || t.key.chars().count() > 128 {
             return Err(EcrError::InvalidTagParameter {
@@ -118,6 +118,7 @@ pub(crate) async fn create_repository(
         tags: merged,
         lifecycle_policy: None,
         lifecycle_evaluated_at: None,
+        policy: None,
     };
     let record = registry.create_repository(record).await?;
     Ok(CreateRepositoryResponse { repository: Some(repository_shape(registry, &record)) })

@@ -48,6 +48,8 @@ pub struct RepoEntry {
     pub pulls: HashMap<String, Timestamp>,
     /// The last lifecycle preview and its mod revision.
     pub preview: Option<(Arc<PreviewRecord>, i64)>,
+    /// When a pull-through cache last checked each tag upstream.
+    pub upstream_checks: HashMap<String, Timestamp>,
 }
 
 impl RepoEntry {
@@ -137,7 +139,11 @@ impl IndexState {
                         repo.tags_of.remove(&old);
                     }
                 }
+                repo.upstream_checks.remove(&tag);
                 if let Some(record) = decode::<TagRecord>(kv, put) {
+                    if let Some(at) = record.upstream_checked_at {
+                        repo.upstream_checks.insert(tag.clone(), at);
+                    }
                     repo.tags_of.entry(record.digest.clone()).or_default().insert(tag.clone());
                     repo.tags.insert(tag, (record.digest, kv.mod_revision));
                 }

@@ -36,6 +36,27 @@ pub struct RepositoryRecord {
     /// When the lifecycle policy last ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle_evaluated_at: Option<Timestamp>,
+    /// The repository policy (an IAM resource policy document), as set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
+impl RepositoryRecord {
+    /// A repository with ECR's default settings (mutable tags, no scan on push, AES256, no policies).
+    pub fn with_defaults(name: impl Into<String>, created_at: Timestamp) -> Self {
+        RepositoryRecord {
+            name: name.into(),
+            created_at,
+            image_tag_mutability: ImageTagMutability::Mutable,
+            exclusion_filters: Vec::new(),
+            scan_on_push: false,
+            encryption: None,
+            tags: Vec::new(),
+            lifecycle_policy: None,
+            lifecycle_evaluated_at: None,
+            policy: None,
+        }
+    }
 }
 
 /// A manifest stored in a repository.
@@ -92,6 +113,9 @@ pub struct TagRecord {
     pub digest: String,
     /// When it was last moved.
     pub updated_at: Timestamp,
+    /// When a pull-through cache last checked the tag upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_checked_at: Option<Timestamp>,
 }
 
 /// A blob uploaded or mounted into a repository.

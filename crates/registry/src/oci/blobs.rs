@@ -38,18 +38,25 @@ pub(crate) fn parse_range(header: Option<&str>, total: u64) -> ByteRange {
     if range.is_empty() { ByteRange::Unsatisfiable } else { ByteRange::Part(range) }
 }
 
-/// GET (or HEAD, when `body` is false) of a blob.
+/// GET (or HEAD, when `body` is false) of a blob. On a repository a pull-through cache rule covers, a blob not
+/// stored here is streamed from the upstream while it is stored (a GET), or answered from the size its manifest
+/// records (a HEAD).
 pub(crate) async fn get(
     registry: &Registry,
     name: &str,
     digest: &str,
     headers: &HeaderMap,
     body: bool,
+    access_key: &str,
 ) -> Result<Response, RegistryError> {
     registry.require_repo(name)?;
     let parsed = Digest::parse(digest)?;
     let unknown = || RegistryError::BlobUnknown { name: name.to_string(), digest: digest.to_string() };
-    if !registry.index.read().repo(name).is_some_and(|r| r.has_blob(digest)) {
+    let known = registry.index.read().repo(name).is_some_and(|r| r.has_blob(digest));
+    if registry.pull_through_rule(name).is_some() && (!known || registry.blobs.stat(&parsed).await?.is_none()) {
+        return pull_through(registry, name, &parsed, body, access_key).await;
+    }
+    if !known {
         return Err(unknown());
     }
     if !body {
@@ -83,6 +90,33 @@ pub(crate) async fn get(
         set(&mut response, "content-range", &format!("bytes {}-{}/{}", r.start, r.end - 1, blob.total));
     }
     finish_headers(&mut response, digest);
+    Ok(response)
+}
+
+/// A blob of a pull-through cache repository that is not stored here.
+async fn pull_through(
+    registry: &Registry,
+    name: &str,
+    digest: &Digest,
+    body: bool,
+    access_key: &str,
+) -> Result<Response, RegistryError> {
+    let text = digest.to_string();
+    let unknown = || RegistryError::BlobUnknown { name: name.to_string(), digest: text.clone() };
+    if !body {
+        let size = registry.index.read().repo(name).and_then(|r| r.blob_size(&text)).ok_or_else(unknown)?;
+        let mut response = Response::new(Body::empty());
+        set(&mut response, "content-length", &size.to_string());
+        finish_headers(&mut response, &text);
+        return Ok(response);
+    }
+    // A range of a blob being fetched is answered with the whole blob, as RFC 9110 allows.
+    let streamed = registry.pull_through_blob(name, digest, access_key).await?.ok_or_else(unknown)?;
+    let mut response = Response::new(Body::from_stream(streamed.stream));
+    if let Some(len) = streamed.len {
+        set(&mut response, "content-length", &len.to_string());
+    }
+    finish_headers(&mut response, &text);
     Ok(response)
 }
 

@@ -33,6 +33,7 @@ pub(crate) fn status_and_code(error: &RegistryError) -> (StatusCode, &'static st
         E::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
         E::Denied { .. } => (StatusCode::FORBIDDEN, "DENIED"),
         E::Contention { .. } | E::LimitExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS"),
+        E::Upstream { .. } => (StatusCode::BAD_GATEWAY, "UNKNOWN"),
         E::Store(_) | E::Storage(_) | E::Record { .. } | E::Io { .. } | E::Quarantined { .. } => {
             (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN")
         }
@@ -48,7 +49,7 @@ pub(crate) fn error_response(error: &RegistryError) -> Response {
         detail = json!({ "offset": offset });
     }
     let mut request_id = None;
-    let message = if status.is_server_error() {
+    let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
         let id = uuid::Uuid::new_v4().hyphenated().to_string();
         tracing::error!(request_id = %id, error = %error, "registry request failed");
         detail = json!({ "requestId": id });

@@ -14,8 +14,16 @@ use http_body_util::{BodyExt, Limited};
 /// How much of an oversized manifest body is read before refusing it.
 const DRAIN_LIMIT: usize = 4 * MAX_MANIFEST_BYTES;
 
-/// GET (or HEAD) of a manifest.
-pub(crate) fn get(registry: &Registry, name: &str, reference: &str, body: bool) -> Result<Response, RegistryError> {
+/// GET (or HEAD) of a manifest; on a repository a pull-through cache rule covers, a miss (or a tag due for its
+/// upstream check) is fetched from the upstream first, for the principal of access key `access_key`.
+pub(crate) async fn get(
+    registry: &Registry,
+    name: &str,
+    reference: &str,
+    body: bool,
+    access_key: &str,
+) -> Result<Response, RegistryError> {
+    registry.pull_through_manifest(name, reference, access_key).await?;
     registry.require_repo(name)?;
     let reference = Reference::parse(reference)
         .map_err(|_| RegistryError::ManifestUnknown { name: name.to_string(), reference: reference.to_string() })?;

@@ -138,28 +138,41 @@ async fn route(registry: &Arc<Registry>, request: Request) -> Response {
     }
     let query = Query::of(&request);
     let method = request.method().clone();
-    if let Err(e) = authorize(registry, &route, &method, request.headers(), &query) {
-        return error_response(&e).into_challenge(registry, &route, &method);
-    }
+    let claims = match authorize(registry, &route, &method, request.headers(), &query) {
+        Ok(claims) => claims,
+        Err(e) => return error_response(&e).into_challenge(registry, &route, &method),
+    };
     if let Some(name) = route.repository()
         && let Some(reason) = crate::names::repository_name_problem(name)
     {
         return error_response(&RegistryError::InvalidName { reason });
+    }
+    if matches!((&route, &method), (Route::UploadStart(_), &Method::POST) | (Route::Manifest(..), &Method::PUT))
+        && let Some(name) = route.repository()
+        && let Err(e) = registry.create_on_push(name, &claims.ak).await
+    {
+        return error_response(&e);
     }
     let result = match (route, method) {
         (Route::Base, Method::GET | Method::HEAD) => Ok(json_response(StatusCode::OK, b"{}".to_vec())),
         (Route::Catalog, Method::GET) => catalog::list(registry, &query),
         (Route::Tags(name), Method::GET) => tags::list(registry, &name, &query),
         (Route::Referrers(name, digest), Method::GET) => referrers::list(registry, &name, &digest, &query),
-        (Route::Manifest(name, reference), Method::GET) => manifests::get(registry, &name, &reference, true),
-        (Route::Manifest(name, reference), Method::HEAD) => manifests::get(registry, &name, &reference, false),
+        (Route::Manifest(name, reference), Method::GET) => {
+            manifests::get(registry, &name, &reference, true, &claims.ak).await
+        }
+        (Route::Manifest(name, reference), Method::HEAD) => {
+            manifests::get(registry, &name, &reference, false, &claims.ak).await
+        }
         (Route::Manifest(name, reference), Method::PUT) => {
             manifests::put(registry, &name, &reference, &query, request).await
         }
         (Route::Manifest(name, reference), Method::DELETE) => manifests::delete(registry, &name, &reference).await,
-        (Route::Blob(name, digest), Method::GET) => blobs::get(registry, &name, &digest, request.headers(), true).await,
+        (Route::Blob(name, digest), Method::GET) => {
+            blobs::get(registry, &name, &digest, request.headers(), true, &claims.ak).await
+        }
         (Route::Blob(name, digest), Method::HEAD) => {
-            blobs::get(registry, &name, &digest, request.headers(), false).await
+            blobs::get(registry, &name, &digest, request.headers(), false, &claims.ak).await
         }
         (Route::Blob(_, _), Method::DELETE) => Err(RegistryError::Denied {
             reason: "blobs are deleted by garbage collection once no manifest references them".into(),

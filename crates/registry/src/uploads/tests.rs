@@ -39,6 +39,7 @@ async fn create_repo(r: &Registry, name: &str) {
         tags: vec![],
         lifecycle_policy: None,
         lifecycle_evaluated_at: None,
+        policy: None,
     })
     .await
     .unwrap();

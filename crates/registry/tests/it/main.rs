@@ -9,5 +9,6 @@ mod ecr_api;
 mod gc;
 mod lifecycle;
 mod oci;
+mod pull_through;
 mod scan;
 mod sdk;

@@ -57,11 +57,21 @@ pub struct Options {
     pub gc_grace: Duration,
     /// Starts the background jobs with this lifecycle interval.
     pub lifecycle_interval: Option<Duration>,
+    /// Upstream URLs pull-through cache rules may name.
+    pub pull_through_allow: Vec<String>,
+    /// Extra CA certificates for https upstreams.
+    pub pull_through_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { manual_clock: false, gc_grace: Duration::from_secs(3600), lifecycle_interval: None }
+        Options {
+            manual_clock: false,
+            gc_grace: Duration::from_secs(3600),
+            lifecycle_interval: None,
+            pull_through_allow: Vec::new(),
+            pull_through_ca: None,
+        }
     }
 }
 
@@ -82,6 +92,8 @@ impl TestServer {
         };
         let mut config = RegistryConfig::new(dir.path().join("registry"), "us-east-1", ACCOUNT, addr.clone());
         config.gc_grace = options.gc_grace;
+        config.pull_through_allow = options.pull_through_allow.clone();
+        config.pull_through_ca = options.pull_through_ca.clone();
         if let Some(interval) = options.lifecycle_interval {
             config.lifecycle_interval = interval;
         }
