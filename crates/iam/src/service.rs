@@ -3,8 +3,8 @@
 use crate::IamError;
 use crate::managed;
 use crate::policy::{
-    Context, Decision, NamedPolicy, PolicyDocument, PolicyKind, Request, RequestPrincipal, Trust, evaluate,
-    evaluate_trust,
+    Context, Decision, NamedPolicy, PolicyDocument, PolicyKind, PolicySet, Request, RequestPrincipal, Trust,
+    evaluate_set, evaluate_trust,
 };
 use crate::records::Permissions;
 use crate::state::State;
@@ -150,7 +150,7 @@ pub struct Iam {
     pub(crate) writes: tokio::sync::Mutex<()>,
     pub(crate) state: RwLock<State>,
     /// Each principal's compiled policies, dropped on every change.
-    compiled: RwLock<HashMap<Identity, Arc<Vec<NamedPolicy>>>>,
+    compiled: RwLock<HashMap<Identity, Arc<PolicySet>>>,
 }
 
 impl Iam {
@@ -281,12 +281,12 @@ impl Iam {
         }
     }
 
-    /// The identity policies of a principal, compiled once and cached until the next IAM change.
-    pub fn policies_of(&self, identity: &Identity) -> Arc<Vec<NamedPolicy>> {
+    /// The identity policies of a principal, compiled and indexed once and cached until the next IAM change.
+    pub fn policies_of(&self, identity: &Identity) -> Arc<PolicySet> {
         if let Some(found) = self.compiled.read().unwrap_or_else(|p| p.into_inner()).get(identity) {
             return found.clone();
         }
-        let compiled = Arc::new(self.compile(identity));
+        let compiled = Arc::new(PolicySet::new(self.compile(identity)));
         self.compiled.write().unwrap_or_else(|p| p.into_inner()).insert(identity.clone(), compiled.clone());
         compiled
     }
@@ -335,7 +335,7 @@ impl Iam {
             resource: request.resource,
             context: &request.context,
         };
-        evaluate(&req, &policies, request.resource_policy)
+        evaluate_set(&req, &policies, request.resource_policy)
     }
 
     /// Whether a role exists and its trust policy lets an AWS service (`ecs-tasks.amazonaws.com`) assume it.

@@ -193,41 +193,126 @@ fn principal_match(principals: &Option<Principals>, who: &RequestPrincipal) -> N
     }
 }
 
-/// Evaluates identity policies and an optional resource policy.
+/// Evaluates identity policies and an optional resource policy, reading every statement.
 pub fn evaluate(request: &Request<'_>, identity: &[NamedPolicy], resource_policy: Option<&NamedPolicy>) -> Decision {
     let action_chars: Vec<char> = request.action.to_lowercase().chars().collect();
     let resource_chars: Vec<char> = request.resource.chars().collect();
     let resource = super::matcher::resource_segments(&resource_chars);
     let subject = Subject { action_lower: &action_chars, resource: &resource };
+    let statements = identity
+        .iter()
+        .flat_map(|policy| policy.document.statements.iter().enumerate().map(move |(i, s)| (policy, i, s)));
+    decide(statements, &subject, request, resource_policy)
+}
+
+/// A principal's identity policies with their statements indexed by the literal start of their action patterns
+/// (the text before the first wildcard, lowercased), so that a request reads only the statements whose actions can
+/// match it: a pattern can only match actions that start with its literal start. Statements with `NotAction`, or an
+/// action pattern that starts with a wildcard, are read for every request. The decision is the same as
+/// [`evaluate`]'s, statement for statement, in the same order.
+#[derive(Debug, Default)]
+pub struct PolicySet {
+    policies: Vec<NamedPolicy>,
+    by_prefix: std::collections::HashMap<String, Vec<(u32, u32)>>,
+    always: Vec<(u32, u32)>,
+}
+
+impl PolicySet {
+    /// Indexes `policies`.
+    pub fn new(policies: Vec<NamedPolicy>) -> Self {
+        let mut set = Self { policies, ..Self::default() };
+        for (p, policy) in set.policies.iter().enumerate() {
+            for (i, statement) in policy.document.statements.iter().enumerate() {
+                let at = (p as u32, i as u32);
+                let Matches::Any(patterns) = &statement.actions else {
+                    set.always.push(at);
+                    continue;
+                };
+                for pattern in patterns {
+                    let lower = pattern.text.to_lowercase();
+                    let literal = lower.split(['*', '?']).next().unwrap_or_default();
+                    if literal.is_empty() {
+                        set.always.push(at);
+                    } else {
+                        set.by_prefix.entry(literal.to_string()).or_default().push(at);
+                    }
+                }
+            }
+        }
+        set
+    }
+
+    /// The statements whose actions may match `action_lower`, in policy and statement order.
+    fn candidates(&self, action_lower: &str) -> Vec<(u32, u32)> {
+        let mut out = self.always.clone();
+        for (end, c) in action_lower.char_indices() {
+            if let Some(found) = self.by_prefix.get(&action_lower[..end + c.len_utf8()]) {
+                out.extend_from_slice(found);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+impl std::ops::Deref for PolicySet {
+    type Target = [NamedPolicy];
+
+    fn deref(&self) -> &[NamedPolicy] {
+        &self.policies
+    }
+}
+
+/// [`evaluate`] through a [`PolicySet`]'s index: the same decision, reading only the statements that may apply.
+pub fn evaluate_set(request: &Request<'_>, identity: &PolicySet, resource_policy: Option<&NamedPolicy>) -> Decision {
+    let action_lower = request.action.to_lowercase();
+    let action_chars: Vec<char> = action_lower.chars().collect();
+    let resource_chars: Vec<char> = request.resource.chars().collect();
+    let resource = super::matcher::resource_segments(&resource_chars);
+    let subject = Subject { action_lower: &action_chars, resource: &resource };
+    let candidates = identity.candidates(&action_lower);
+    let statements = candidates.iter().filter_map(|&(p, i)| {
+        let policy = identity.policies.get(p as usize)?;
+        Some((policy, i as usize, policy.document.statements.get(i as usize)?))
+    });
+    decide(statements, &subject, request, resource_policy)
+}
+
+/// AWS's logic over the identity statements given (in order) and the resource policy.
+fn decide<'p>(
+    statements: impl Iterator<Item = (&'p NamedPolicy, usize, &'p Statement)>,
+    subject: &Subject<'_>,
+    request: &Request<'_>,
+    resource_policy: Option<&NamedPolicy>,
+) -> Decision {
     let mut allow = None;
-    for policy in identity {
-        for (i, statement) in policy.document.statements.iter().enumerate() {
-            if !applies(statement, &subject, request) {
-                continue;
+    for (policy, i, statement) in statements {
+        if !applies(statement, subject, request) {
+            continue;
+        }
+        match statement.effect {
+            Effect::Deny => {
+                return Decision::ExplicitDeny {
+                    policy: policy.name.clone(),
+                    statement: statement_name(statement, i),
+                    source: Source::Identity,
+                };
             }
-            match statement.effect {
-                Effect::Deny => {
-                    return Decision::ExplicitDeny {
-                        policy: policy.name.clone(),
-                        statement: statement_name(statement, i),
-                        source: Source::Identity,
-                    };
-                }
-                Effect::Allow if allow.is_none() => {
-                    allow = Some(Decision::Allow {
-                        policy: policy.name.clone(),
-                        statement: statement_name(statement, i),
-                        source: Source::Identity,
-                    })
-                }
-                Effect::Allow => {}
+            Effect::Allow if allow.is_none() => {
+                allow = Some(Decision::Allow {
+                    policy: policy.name.clone(),
+                    statement: statement_name(statement, i),
+                    source: Source::Identity,
+                })
             }
+            Effect::Allow => {}
         }
     }
     if let Some(policy) = resource_policy {
         for (i, statement) in policy.document.statements.iter().enumerate() {
             let named = principal_match(&statement.principals, request.principal);
-            if named == Named::No || !applies(statement, &subject, request) {
+            if named == Named::No || !applies(statement, subject, request) {
                 continue;
             }
             match statement.effect {

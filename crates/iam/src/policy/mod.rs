@@ -13,4 +13,6 @@ mod tests;
 
 pub use condition::Context;
 pub use document::{PolicyDocument, PolicyError, PolicyKind};
-pub use evaluate::{Decision, NamedPolicy, Request, RequestPrincipal, Source, Trust, evaluate, evaluate_trust};
+pub use evaluate::{
+    Decision, NamedPolicy, PolicySet, Request, RequestPrincipal, Source, Trust, evaluate, evaluate_set, evaluate_trust,
+};

@@ -364,7 +364,11 @@ fn run(case: &Case) -> Decision {
         ),
     });
     let request = Request { principal: &principal, action: case.action, resource: case.resource, context: &context };
-    evaluate(&request, &identity, resource.as_ref())
+    let scanned = evaluate(&request, &identity, resource.as_ref());
+    // The indexed evaluation reads fewer statements and must decide the same, naming the same statement.
+    let indexed = evaluate_set(&request, &PolicySet::new(identity), resource.as_ref());
+    assert_eq!(indexed, scanned, "{}: the indexed evaluation differs", case.name);
+    scanned
 }
 
 /// Documents IAM refuses, with the kind they are put as.
