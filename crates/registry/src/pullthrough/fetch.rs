@@ -57,6 +57,18 @@ impl Registry {
     }
 
     /// Reads a rule's secret, if it names one.
+    /// The upstream repository a cached repository `name` mirrors under `rule`, and the rule's credentials.
+    async fn upstream_of(&self, rule: &RuleRecord, name: &str) -> Result<(String, Option<UpstreamCredentials>)> {
+        let upstream_repo = rule
+            .upstream_repository(name)
+            .ok_or_else(|| RegistryError::RepositoryNotFound { name: name.to_string() })?;
+        let credentials = self
+            .rule_credentials(rule.credential_arn.as_deref())
+            .await
+            .map_err(|e| RegistryError::Upstream { reason: e.to_string() })?;
+        Ok((upstream_repo, credentials))
+    }
+
     pub(crate) async fn rule_credentials(
         &self,
         credential_arn: Option<&str>,
@@ -133,13 +145,7 @@ impl Registry {
         name: &str,
         reference: &Reference,
     ) -> Result<(Vec<u8>, Option<String>)> {
-        let upstream_repo = rule
-            .upstream_repository(name)
-            .ok_or_else(|| RegistryError::RepositoryNotFound { name: name.to_string() })?;
-        let credentials = self
-            .rule_credentials(rule.credential_arn.as_deref())
-            .await
-            .map_err(|e| RegistryError::Upstream { reason: e.to_string() })?;
+        let (upstream_repo, credentials) = self.upstream_of(rule, name).await?;
         let base = rule.base_url();
         let target = Target { base: &base, repository: Some(&upstream_repo), credentials: credentials.as_ref() };
         let unknown = || RegistryError::ManifestUnknown { name: name.to_string(), reference: reference.to_string() };
@@ -203,13 +209,7 @@ impl Registry {
         let Some(rule) = self.pull_through_rule(name) else { return Ok(None) };
         self.require_repo(name)?;
         self.check_access(access_key, "ecr:BatchImportUpstreamImage", Some(name))?;
-        let upstream_repo = rule
-            .upstream_repository(name)
-            .ok_or_else(|| RegistryError::RepositoryNotFound { name: name.to_string() })?;
-        let credentials = self
-            .rule_credentials(rule.credential_arn.as_deref())
-            .await
-            .map_err(|e| RegistryError::Upstream { reason: e.to_string() })?;
+        let (upstream_repo, credentials) = self.upstream_of(&rule, name).await?;
         let base = rule.base_url();
         let target = Target { base: &base, repository: Some(&upstream_repo), credentials: credentials.as_ref() };
         let response = self.upstream.get(&target, &format!("blobs/{digest}"), None).await.map_err(|e| match e {
