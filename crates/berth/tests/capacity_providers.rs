@@ -86,19 +86,6 @@ fn the_operations_validate_as_ecs_does_and_survive_a_restart() {
         "ClientException",
         "The managed termination protection setting for the capacity provider is invalid.",
     );
-    refused(
-        &berth,
-        &[
-            "create-capacity-provider",
-            "--name",
-            "workers",
-            "--auto-scaling-group-provider",
-            "autoScalingGroupArn=workers,managedScaling={status=ENABLED}",
-        ],
-        "UnsupportedFeatureException",
-        "Managed scaling (managedScaling status ENABLED) is not supported by Berth yet",
-    );
-
     // A provider named by an Auto Scaling group ARN, with ECS's defaults filled in.
     let asg = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:57ffcb94:autoScalingGroupName/blue";
     let created = aws_ok(
@@ -575,4 +562,106 @@ async fn strategies_place_each_task_on_its_providers_node_group_and_split_as_ecs
     let service = aws_ok(&berth, "ecs", &["describe-services", "--services", "split"]);
     assert!(service["services"][0].get("launchType").is_none());
     assert_eq!(service["services"][0]["capacityProviderStrategy"][0]["base"], 10);
+}
+
+/// The extremes of `AWS/ECS/ManagedScaling CapacityProviderReservation` of `provider` in cluster `default` over the
+/// last ten minutes, read with the aws CLI (`None` while nothing was published).
+fn reservation_range(berth: &Berth, provider: &str) -> Option<(f64, f64)> {
+    let secs = |d: Duration| d.as_secs() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let (start, end) = ((secs(now) - 600).to_string(), (secs(now) + 60).to_string());
+    let dimensions = [format!("Name=CapacityProviderName,Value={provider}"), "Name=ClusterName,Value=default".into()];
+    let mut args = vec![
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        "AWS/ECS/ManagedScaling",
+        "--metric-name",
+        "CapacityProviderReservation",
+        "--start-time",
+        &start,
+        "--end-time",
+        &end,
+        "--period",
+        "60",
+        "--statistics",
+        "Minimum",
+        "Maximum",
+        "--dimensions",
+    ];
+    args.extend(dimensions.iter().map(String::as_str));
+    let out: Value = serde_json::from_str(&aws_cli(berth, &args)).unwrap();
+    let points = out["Datapoints"].as_array().cloned().unwrap_or_default();
+    let min = points.iter().filter_map(|p| p["Minimum"].as_f64()).reduce(f64::min)?;
+    let max = points.iter().filter_map(|p| p["Maximum"].as_f64()).reduce(f64::max)?;
+    Some((min, max))
+}
+
+/// Polls `reservation_range` until `done` holds (the controller publishes every 15 s), for at most a minute.
+fn wait_reservation(berth: &Berth, provider: &str, done: impl Fn(f64, f64) -> bool) -> (f64, f64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let range = reservation_range(berth, provider);
+        if let Some((min, max)) = range
+            && done(min, max)
+        {
+            return (min, max);
+        }
+        assert!(std::time::Instant::now() < deadline, "CapacityProviderReservation of {provider}: {range:?}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_scaling_publishes_capacity_provider_reservation() {
+    let berth = server();
+    let created = aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "create-capacity-provider",
+            "--name",
+            "scaled-cp",
+            "--auto-scaling-group-provider",
+            "autoScalingGroupArn=scaled,managedScaling={status=ENABLED,targetCapacity=100},managedTerminationProtection=ENABLED",
+        ],
+    );
+    let provider = &created["capacityProvider"]["autoScalingGroupProvider"];
+    assert_eq!(provider["managedScaling"]["status"], "ENABLED");
+    assert_eq!(provider["managedTerminationProtection"], "ENABLED");
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "put-cluster-capacity-providers",
+            "--cluster",
+            "default",
+            "--capacity-providers",
+            "scaled-cp",
+            "--default-capacity-provider-strategy",
+            "capacityProvider=scaled-cp,weight=1",
+        ],
+    );
+    // No instance and no task: M = N = 0 is 100 (AWS-NOTES §13).
+    assert_eq!(wait_reservation(&berth, "scaled-cp", |_, _| true), (100.0, 100.0));
+
+    // Two instances of the group, one task: M = 1, N = 2, 50 %.
+    let (_, a) = node(&berth, "scaled-a", Some("scaled")).await;
+    let (_, b) = node(&berth, "scaled-b", Some("scaled")).await;
+    let _beat = heartbeat(&berth, vec![a, b]);
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "register-task-definition",
+            "--family",
+            "scaled",
+            "--container-definitions",
+            r#"[{"name":"app","image":"berth-workload:latest","memory":8,"cpu":0}]"#,
+        ],
+    );
+    let run = aws_ok(&berth, "ecs", &["run-task", "--task-definition", "scaled"]);
+    assert_eq!(run["tasks"].as_array().unwrap().len(), 1, "{run}");
+    let (min, _) = wait_reservation(&berth, "scaled-cp", |min, _| min < 100.0);
+    assert_eq!(min, 50.0);
 }
