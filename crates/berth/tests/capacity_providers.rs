@@ -665,3 +665,116 @@ async fn managed_scaling_publishes_capacity_provider_reservation() {
     let (min, _) = wait_reservation(&berth, "scaled-cp", |min, _| min < 100.0);
     assert_eq!(min, 50.0);
 }
+
+/// The described task `arn`.
+fn describe_task(berth: &Berth, arn: &str) -> Value {
+    aws_ok(berth, "ecs", &["describe-tasks", "--tasks", arn])["tasks"][0].clone()
+}
+
+/// Waits (at most 30 s) until `done` holds for task `arn`, described.
+fn wait_task(berth: &Berth, arn: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let task = describe_task(berth, arn);
+        if done(&task) {
+            return task;
+        }
+        assert!(std::time::Instant::now() < deadline, "task {arn}: {task}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_managed_scaling_tasks_wait_for_capacity_and_are_placed_when_it_comes() {
+    let berth = server();
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "create-capacity-provider",
+            "--name",
+            "wait-cp",
+            "--auto-scaling-group-provider",
+            "autoScalingGroupArn=waitgrp,managedScaling={status=ENABLED}",
+        ],
+    );
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "put-cluster-capacity-providers",
+            "--cluster",
+            "default",
+            "--capacity-providers",
+            "wait-cp",
+            "--default-capacity-provider-strategy",
+            "capacityProvider=wait-cp,weight=1",
+        ],
+    );
+    // One task fills most of an instance's 4096 MiB: one per instance.
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "register-task-definition",
+            "--family",
+            "big",
+            "--container-definitions",
+            r#"[{"name":"app","image":"berth-workload:latest","memory":3000,"cpu":0}]"#,
+        ],
+    );
+    // No instance yet: both tasks are returned PROVISIONING, on no instance, not as failures.
+    let run = aws_ok(&berth, "ecs", &["run-task", "--task-definition", "big", "--count", "2"]);
+    assert_eq!(run["failures"], json!([]), "{run}");
+    let tasks = run["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2, "{run}");
+    for task in tasks {
+        assert_eq!(task["lastStatus"], "PROVISIONING");
+        assert_eq!(task["capacityProviderName"], "wait-cp");
+        assert_eq!(task["launchType"], "EC2");
+        assert!(task.get("containerInstanceArn").is_none(), "{task}");
+    }
+    let arns: Vec<String> = tasks.iter().map(|t| t["taskArn"].as_str().unwrap().to_string()).collect();
+    // Two tasks waiting, no instance: 200 (AWS-NOTES §13).
+    let (_, max) = wait_reservation(&berth, "wait-cp", |_, max| max >= 200.0);
+    assert_eq!(max, 200.0);
+
+    // One instance joins: exactly one task is placed on it, the other keeps waiting.
+    let (a, a_token) = node(&berth, "wait-a", Some("waitgrp")).await;
+    let _beat = heartbeat(&berth, vec![a_token]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (placed, waiting) = loop {
+        let described: Vec<Value> = arns.iter().map(|arn| describe_task(&berth, arn)).collect();
+        let on_a: Vec<&Value> = described.iter().filter(|t| t["containerInstanceArn"] == json!(a)).collect();
+        if let [one] = on_a.as_slice() {
+            let other = described.iter().find(|t| t["taskArn"] != one["taskArn"]).unwrap().clone();
+            break ((*one).clone(), other);
+        }
+        assert!(on_a.len() < 2, "two 3000 MiB tasks on one 4096 MiB instance: {described:?}");
+        assert!(std::time::Instant::now() < deadline, "no task placed on the new instance: {described:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(placed["lastStatus"], "PROVISIONING");
+    assert!(waiting.get("containerInstanceArn").is_none(), "{waiting}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(describe_task(&berth, waiting["taskArn"].as_str().unwrap()).get("containerInstanceArn").is_none());
+
+    // launchType EC2 does not wait: it fails at once.
+    let ec2 = aws_ok(&berth, "ecs", &["run-task", "--task-definition", "big", "--launch-type", "EC2"]);
+    assert_eq!(ec2["tasks"], json!([]), "{ec2}");
+    assert_eq!(ec2["failures"][0]["reason"], "RESOURCE:MEMORY", "{ec2}");
+
+    // A second instance takes the waiting task.
+    let (b, b_token) = node(&berth, "wait-b", Some("waitgrp")).await;
+    let _beat_b = heartbeat(&berth, vec![b_token]);
+    let waiting_arn = waiting["taskArn"].as_str().unwrap();
+    let task = wait_task(&berth, waiting_arn, |t| t.get("containerInstanceArn").is_some());
+    assert_eq!(task["containerInstanceArn"], json!(b));
+
+    // A waiting task can be stopped: STOPPED at once, never placed.
+    let (c, _) = (aws_ok(&berth, "ecs", &["run-task", "--task-definition", "big"]), ());
+    let third = c["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    assert!(c["tasks"][0].get("containerInstanceArn").is_none(), "{c}");
+    let stopped = aws_ok(&berth, "ecs", &["stop-task", "--task", &third]);
+    assert_eq!(stopped["task"]["lastStatus"], "STOPPED", "{stopped}");
+}

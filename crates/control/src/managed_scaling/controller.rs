@@ -1,8 +1,10 @@
 //! The managed scaling controller: on `berth_runtime` (behind its leader gate, like the other controllers), one
 //! timer key that every [`PUBLISH_SECONDS`] computes each managed provider's CapacityProviderReservation and hands it
-//! to the [`ReservationSink`] the server set (Berth's CloudWatch store, namespace `AWS/ECS/ManagedScaling`).
+//! to the [`ReservationSink`] the server set (Berth's CloudWatch store, namespace `AWS/ECS/ManagedScaling`), and one
+//! key that places the tasks waiting for capacity (`waiting`), looked at on every cache change while some wait.
 
 use super::reservation::{ProviderReservation, reservations};
+use super::waiting::waiting_keys;
 use crate::{Control, ControlError, Result};
 use berth_runtime::{Action, Controller, Reconciler, Trigger};
 use std::fmt;
@@ -11,6 +13,9 @@ use std::sync::Arc;
 /// How often the reservation is published, in seconds (ECS publishes it every minute; Berth's store keeps
 /// per-minute aggregates, so several samples make up each minute).
 pub const PUBLISH_SECONDS: f64 = 15.0;
+
+/// How often tasks waiting for capacity are looked at without a change to trigger it, in seconds.
+pub const WAITING_RETRY_SECONDS: f64 = 5.0;
 
 /// CloudWatch's namespace for the metric.
 pub const NAMESPACE: &str = "AWS/ECS/ManagedScaling";
@@ -29,12 +34,15 @@ pub trait ReservationSink: Send + Sync {
 pub enum ScalingKey {
     /// Publishing every managed provider's reservation.
     Publish,
+    /// Placing the tasks that wait for capacity (looked at whenever the cache changes while some wait).
+    Waiting,
 }
 
 impl fmt::Display for ScalingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ScalingKey::Publish => f.write_str("publish"),
+            ScalingKey::Waiting => f.write_str("waiting"),
         }
     }
 }
@@ -49,11 +57,11 @@ impl Reconciler for ManagedScaling {
     type Error = ControlError;
 
     fn keys(&self) -> Vec<ScalingKey> {
-        vec![ScalingKey::Publish]
+        vec![ScalingKey::Publish, ScalingKey::Waiting]
     }
 
     fn changed_keys(&self, _revision: i64) -> Vec<ScalingKey> {
-        Vec::new()
+        if waiting_keys(&self.control.cache.read()).is_empty() { Vec::new() } else { vec![ScalingKey::Waiting] }
     }
 
     async fn reconcile(&self, key: ScalingKey, _trigger: Trigger) -> Result<Action> {
@@ -61,6 +69,11 @@ impl Reconciler for ManagedScaling {
             ScalingKey::Publish => {
                 self.control.publish_reservations();
                 Ok(Action::requeue(PUBLISH_SECONDS))
+            }
+            ScalingKey::Waiting => {
+                self.control.place_waiting_tasks().await?;
+                // Capacity also frees up without a write (an agent reconnecting): look again now and then.
+                Ok(Action::requeue(WAITING_RETRY_SECONDS))
             }
         }
     }

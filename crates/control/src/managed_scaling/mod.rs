@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod reservation;
+pub mod waiting;
 
 use crate::records::ManagedScalingRecord;
 
