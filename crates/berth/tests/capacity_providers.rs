@@ -771,6 +771,28 @@ async fn under_managed_scaling_tasks_wait_for_capacity_and_are_placed_when_it_co
     let task = wait_task(&berth, waiting_arn, |t| t.get("containerInstanceArn").is_some());
     assert_eq!(task["containerInstanceArn"], json!(b));
 
+    // Both instances are full: a service's task waits too, and the service does not replace it while it waits.
+    aws_ok(
+        &berth,
+        "ecs",
+        &["create-service", "--service-name", "waitsvc", "--task-definition", "big", "--desired-count", "1"],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        let listed = service_tasks(&berth, "waitsvc");
+        if let [one] = listed.as_slice() {
+            break one.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the service's task: {listed:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(first.get("containerInstanceArn").is_none(), "{first}");
+    std::thread::sleep(Duration::from_secs(5));
+    let later = service_tasks(&berth, "waitsvc");
+    assert_eq!(later.len(), 1, "{later:?}");
+    assert_eq!(later[0]["taskArn"], first["taskArn"], "the waiting task was replaced");
+    assert_eq!(later[0]["lastStatus"], "PROVISIONING");
+
     // A waiting task can be stopped: STOPPED at once, never placed.
     let (c, _) = (aws_ok(&berth, "ecs", &["run-task", "--task-definition", "big"]), ());
     let third = c["tasks"][0]["taskArn"].as_str().unwrap().to_string();

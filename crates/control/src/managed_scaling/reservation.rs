@@ -51,7 +51,7 @@ pub fn reservations(state: &State) -> Vec<ProviderReservation> {
     for provider in managed_providers(state) {
         for cluster in state.clusters.values().map(|v| v.record.as_ref()) {
             if cluster.status != crate::status::ClusterStatus::Active
-                || !cluster.capacity_providers.iter().any(|p| *p == provider.name)
+                || !cluster.capacity_providers.contains(&provider.name)
             {
                 continue;
             }
@@ -109,5 +109,87 @@ pub fn of_provider(state: &State, cluster: &str, provider: &CapacityProviderReco
         running,
         idle: running - busy,
         value: reservation(needed, running),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{InstanceRecord, ManagedScalingRecord, Reservation, WaitingPlacement, keys};
+    use berth_model::agent::AgentResources;
+    use berth_store::{EventKind, KeyValue};
+
+    fn put(state: &mut State, key: String, value: Vec<u8>) {
+        let revision = state.revision + 1;
+        state.apply(EventKind::Put, &KeyValue { key, value, create_revision: revision, mod_revision: revision });
+    }
+
+    fn provider() -> CapacityProviderRecord {
+        CapacityProviderRecord {
+            name: "cp".into(),
+            arn: "arn:aws:ecs:us-east-1:000000000000:capacity-provider/cp".into(),
+            status: ProviderStatus::Active,
+            auto_scaling_group_arn: "grp".into(),
+            managed_scaling: ManagedScalingRecord { enabled: true, ..Default::default() },
+            managed_termination_protection: false,
+            managed_draining: true,
+            update_status: None,
+            update_status_reason: None,
+            tags: Vec::new(),
+            created_at: 0.0,
+        }
+    }
+
+    fn instance(state: &mut State, id: &str, group: &str, status: InstanceStatus) {
+        let record = InstanceRecord {
+            arn: format!("arn:aws:ecs:us-east-1:000000000000:container-instance/c/{id}"),
+            cluster: "c".into(),
+            id: id.into(),
+            status,
+            offered: AgentResources { cpu: 1024, memory_mib: 1024, ..Default::default() },
+            node_group: Some(group.into()),
+            ..Default::default()
+        };
+        put(state, keys::instance("c", id), crate::stored::encode(&record).unwrap());
+    }
+
+    fn task(state: &mut State, id: &str, instance: &str, memory: i64, status: TaskStatus) {
+        let record = TaskRecord {
+            arn: format!("arn:aws:ecs:us-east-1:000000000000:task/c/{id}"),
+            cluster: "c".into(),
+            instance_id: instance.into(),
+            last_status: status,
+            capacity_provider_name: Some("cp".into()),
+            reservation: Reservation { cpu: 0, memory, ..Default::default() },
+            waiting: instance.is_empty().then(WaitingPlacement::default),
+            ..Default::default()
+        };
+        put(state, keys::task("c", id), crate::stored::encode(&record).unwrap());
+    }
+
+    #[test]
+    fn m_counts_busy_instances_and_packs_waiting_tasks() {
+        let mut state = State::default();
+        let r = of_provider(&state, "c", &provider());
+        assert_eq!((r.needed, r.running, r.value), (0, 0, 100.0));
+        // Waiting tasks and no instance ever seen: one instance needed, 200.
+        task(&mut state, "w1", "", 600, TaskStatus::Provisioning);
+        task(&mut state, "w2", "", 600, TaskStatus::Provisioning);
+        let r = of_provider(&state, "c", &provider());
+        assert_eq!((r.needed, r.running, r.value), (1, 0, 200.0));
+        // Two instances of the group (one busy), one of another group, one deregistered; 600 MiB tasks on 1024 MiB
+        // instances need one fresh instance each.
+        instance(&mut state, "i1", "grp", InstanceStatus::Active);
+        instance(&mut state, "i2", "grp", InstanceStatus::Draining);
+        instance(&mut state, "i3", "other", InstanceStatus::Active);
+        instance(&mut state, "i4", "grp", InstanceStatus::Inactive);
+        task(&mut state, "t1", "i1", 100, TaskStatus::Running);
+        task(&mut state, "t2", "i2", 100, TaskStatus::Stopped);
+        let r = of_provider(&state, "c", &provider());
+        assert_eq!((r.needed, r.running, r.idle), (3, 2, 1));
+        assert_eq!(r.value, 150.0);
+        // A stopped waiting task no longer counts.
+        task(&mut state, "w2", "", 600, TaskStatus::Stopped);
+        assert_eq!(of_provider(&state, "c", &provider()).needed, 2);
     }
 }
