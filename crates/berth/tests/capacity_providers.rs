@@ -86,19 +86,6 @@ fn the_operations_validate_as_ecs_does_and_survive_a_restart() {
         "ClientException",
         "The managed termination protection setting for the capacity provider is invalid.",
     );
-    refused(
-        &berth,
-        &[
-            "create-capacity-provider",
-            "--name",
-            "workers",
-            "--auto-scaling-group-provider",
-            "autoScalingGroupArn=workers,managedScaling={status=ENABLED}",
-        ],
-        "UnsupportedFeatureException",
-        "Managed scaling (managedScaling status ENABLED) is not supported by Berth yet",
-    );
-
     // A provider named by an Auto Scaling group ARN, with ECS's defaults filled in.
     let asg = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:57ffcb94:autoScalingGroupName/blue";
     let created = aws_ok(
@@ -575,4 +562,241 @@ async fn strategies_place_each_task_on_its_providers_node_group_and_split_as_ecs
     let service = aws_ok(&berth, "ecs", &["describe-services", "--services", "split"]);
     assert!(service["services"][0].get("launchType").is_none());
     assert_eq!(service["services"][0]["capacityProviderStrategy"][0]["base"], 10);
+}
+
+/// The extremes of `AWS/ECS/ManagedScaling CapacityProviderReservation` of `provider` in cluster `default` over the
+/// last ten minutes, read with the aws CLI (`None` while nothing was published).
+fn reservation_range(berth: &Berth, provider: &str) -> Option<(f64, f64)> {
+    let secs = |d: Duration| d.as_secs() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let (start, end) = ((secs(now) - 600).to_string(), (secs(now) + 60).to_string());
+    let dimensions = [format!("Name=CapacityProviderName,Value={provider}"), "Name=ClusterName,Value=default".into()];
+    let mut args = vec![
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        "AWS/ECS/ManagedScaling",
+        "--metric-name",
+        "CapacityProviderReservation",
+        "--start-time",
+        &start,
+        "--end-time",
+        &end,
+        "--period",
+        "60",
+        "--statistics",
+        "Minimum",
+        "Maximum",
+        "--dimensions",
+    ];
+    args.extend(dimensions.iter().map(String::as_str));
+    let out: Value = serde_json::from_str(&aws_cli(berth, &args)).unwrap();
+    let points = out["Datapoints"].as_array().cloned().unwrap_or_default();
+    let min = points.iter().filter_map(|p| p["Minimum"].as_f64()).reduce(f64::min)?;
+    let max = points.iter().filter_map(|p| p["Maximum"].as_f64()).reduce(f64::max)?;
+    Some((min, max))
+}
+
+/// Polls `reservation_range` until `done` holds (the controller publishes every 15 s), for at most a minute.
+fn wait_reservation(berth: &Berth, provider: &str, done: impl Fn(f64, f64) -> bool) -> (f64, f64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let range = reservation_range(berth, provider);
+        if let Some((min, max)) = range
+            && done(min, max)
+        {
+            return (min, max);
+        }
+        assert!(std::time::Instant::now() < deadline, "CapacityProviderReservation of {provider}: {range:?}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_scaling_publishes_capacity_provider_reservation() {
+    let berth = server();
+    let created = aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "create-capacity-provider",
+            "--name",
+            "scaled-cp",
+            "--auto-scaling-group-provider",
+            "autoScalingGroupArn=scaled,managedScaling={status=ENABLED,targetCapacity=100},managedTerminationProtection=ENABLED",
+        ],
+    );
+    let provider = &created["capacityProvider"]["autoScalingGroupProvider"];
+    assert_eq!(provider["managedScaling"]["status"], "ENABLED");
+    assert_eq!(provider["managedTerminationProtection"], "ENABLED");
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "put-cluster-capacity-providers",
+            "--cluster",
+            "default",
+            "--capacity-providers",
+            "scaled-cp",
+            "--default-capacity-provider-strategy",
+            "capacityProvider=scaled-cp,weight=1",
+        ],
+    );
+    // No instance and no task: M = N = 0 is 100 (AWS-NOTES §13).
+    assert_eq!(wait_reservation(&berth, "scaled-cp", |_, _| true), (100.0, 100.0));
+
+    // Two instances of the group, one task: M = 1, N = 2, 50 %.
+    let (_, a) = node(&berth, "scaled-a", Some("scaled")).await;
+    let (_, b) = node(&berth, "scaled-b", Some("scaled")).await;
+    let _beat = heartbeat(&berth, vec![a, b]);
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "register-task-definition",
+            "--family",
+            "scaled",
+            "--container-definitions",
+            r#"[{"name":"app","image":"berth-workload:latest","memory":8,"cpu":0}]"#,
+        ],
+    );
+    let run = aws_ok(&berth, "ecs", &["run-task", "--task-definition", "scaled"]);
+    assert_eq!(run["tasks"].as_array().unwrap().len(), 1, "{run}");
+    let (min, _) = wait_reservation(&berth, "scaled-cp", |min, _| min < 100.0);
+    assert_eq!(min, 50.0);
+}
+
+/// The described task `arn`.
+fn describe_task(berth: &Berth, arn: &str) -> Value {
+    aws_ok(berth, "ecs", &["describe-tasks", "--tasks", arn])["tasks"][0].clone()
+}
+
+/// Waits (at most 30 s) until `done` holds for task `arn`, described.
+fn wait_task(berth: &Berth, arn: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let task = describe_task(berth, arn);
+        if done(&task) {
+            return task;
+        }
+        assert!(std::time::Instant::now() < deadline, "task {arn}: {task}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_managed_scaling_tasks_wait_for_capacity_and_are_placed_when_it_comes() {
+    let berth = server();
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "create-capacity-provider",
+            "--name",
+            "wait-cp",
+            "--auto-scaling-group-provider",
+            "autoScalingGroupArn=waitgrp,managedScaling={status=ENABLED}",
+        ],
+    );
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "put-cluster-capacity-providers",
+            "--cluster",
+            "default",
+            "--capacity-providers",
+            "wait-cp",
+            "--default-capacity-provider-strategy",
+            "capacityProvider=wait-cp,weight=1",
+        ],
+    );
+    // One task fills most of an instance's 4096 MiB: one per instance.
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "register-task-definition",
+            "--family",
+            "big",
+            "--container-definitions",
+            r#"[{"name":"app","image":"berth-workload:latest","memory":3000,"cpu":0}]"#,
+        ],
+    );
+    // No instance yet: both tasks are returned PROVISIONING, on no instance, not as failures.
+    let run = aws_ok(&berth, "ecs", &["run-task", "--task-definition", "big", "--count", "2"]);
+    assert_eq!(run["failures"], json!([]), "{run}");
+    let tasks = run["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2, "{run}");
+    for task in tasks {
+        assert_eq!(task["lastStatus"], "PROVISIONING");
+        assert_eq!(task["capacityProviderName"], "wait-cp");
+        assert_eq!(task["launchType"], "EC2");
+        assert!(task.get("containerInstanceArn").is_none(), "{task}");
+    }
+    let arns: Vec<String> = tasks.iter().map(|t| t["taskArn"].as_str().unwrap().to_string()).collect();
+    // Two tasks waiting, no instance: 200 (AWS-NOTES §13).
+    let (_, max) = wait_reservation(&berth, "wait-cp", |_, max| max >= 200.0);
+    assert_eq!(max, 200.0);
+
+    // One instance joins: exactly one task is placed on it, the other keeps waiting.
+    let (a, a_token) = node(&berth, "wait-a", Some("waitgrp")).await;
+    let _beat = heartbeat(&berth, vec![a_token]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (placed, waiting) = loop {
+        let described: Vec<Value> = arns.iter().map(|arn| describe_task(&berth, arn)).collect();
+        let on_a: Vec<&Value> = described.iter().filter(|t| t["containerInstanceArn"] == json!(a)).collect();
+        if let [one] = on_a.as_slice() {
+            let other = described.iter().find(|t| t["taskArn"] != one["taskArn"]).unwrap().clone();
+            break ((*one).clone(), other);
+        }
+        assert!(on_a.len() < 2, "two 3000 MiB tasks on one 4096 MiB instance: {described:?}");
+        assert!(std::time::Instant::now() < deadline, "no task placed on the new instance: {described:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(placed["lastStatus"], "PROVISIONING");
+    assert!(waiting.get("containerInstanceArn").is_none(), "{waiting}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(describe_task(&berth, waiting["taskArn"].as_str().unwrap()).get("containerInstanceArn").is_none());
+
+    // launchType EC2 does not wait: it fails at once.
+    let ec2 = aws_ok(&berth, "ecs", &["run-task", "--task-definition", "big", "--launch-type", "EC2"]);
+    assert_eq!(ec2["tasks"], json!([]), "{ec2}");
+    assert_eq!(ec2["failures"][0]["reason"], "RESOURCE:MEMORY", "{ec2}");
+
+    // A second instance takes the waiting task.
+    let (b, b_token) = node(&berth, "wait-b", Some("waitgrp")).await;
+    let _beat_b = heartbeat(&berth, vec![b_token]);
+    let waiting_arn = waiting["taskArn"].as_str().unwrap();
+    let task = wait_task(&berth, waiting_arn, |t| t.get("containerInstanceArn").is_some());
+    assert_eq!(task["containerInstanceArn"], json!(b));
+
+    // Both instances are full: a service's task waits too, and the service does not replace it while it waits.
+    aws_ok(
+        &berth,
+        "ecs",
+        &["create-service", "--service-name", "waitsvc", "--task-definition", "big", "--desired-count", "1"],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        let listed = service_tasks(&berth, "waitsvc");
+        if let [one] = listed.as_slice() {
+            break one.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the service's task: {listed:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(first.get("containerInstanceArn").is_none(), "{first}");
+    std::thread::sleep(Duration::from_secs(5));
+    let later = service_tasks(&berth, "waitsvc");
+    assert_eq!(later.len(), 1, "{later:?}");
+    assert_eq!(later[0]["taskArn"], first["taskArn"], "the waiting task was replaced");
+    assert_eq!(later[0]["lastStatus"], "PROVISIONING");
+
+    // A waiting task can be stopped: STOPPED at once, never placed.
+    let (c, _) = (aws_ok(&berth, "ecs", &["run-task", "--task-definition", "big"]), ());
+    let third = c["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    assert!(c["tasks"][0].get("containerInstanceArn").is_none(), "{c}");
+    let stopped = aws_ok(&berth, "ecs", &["stop-task", "--task", &third]);
+    assert_eq!(stopped["task"]["lastStatus"], "STOPPED", "{stopped}");
 }

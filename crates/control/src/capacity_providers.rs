@@ -6,9 +6,9 @@
 //! (ARCHITECTURE.md, "Capacity providers, as built"). `FARGATE` and `FARGATE_SPOT` are built in: every account has
 //! them, they have no record, and DescribeCapacityProviders lists them as ECS does.
 //!
-//! Current limitations: managed scaling ENABLED (and so managed termination protection ENABLED, which needs it) is
-//! refused with UnsupportedFeatureException, since Berth has no node provider that could add or remove
-//! instances; `managedInstancesProvider` (ECS Managed Instances) is refused too.
+//! Managed scaling ENABLED publishes CapacityProviderReservation (`managed_scaling`). Current limitations: no node
+//! provider adds or removes instances yet (the operator starts agents with `--node-group`);
+//! `managedInstancesProvider` (ECS Managed Instances) is refused too.
 
 use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
@@ -50,9 +50,6 @@ pub const IN_USE: &str = "The specified capacity provider is in use and cannot b
 
 /// ECS's message for a strategy that mixes node group and Fargate providers.
 pub const MIXED_STRATEGY: &str = "A capacity provider strategy cannot contain a mix of capacity providers using Auto Scaling groups and Fargate providers. Specify one or the other and try again.";
-
-/// Berth's message for managed scaling ENABLED (no node provider is built yet).
-pub const MANAGED_SCALING_UNSUPPORTED: &str = "Managed scaling (managedScaling status ENABLED) is not supported by Berth yet: Berth has no node provider that adds or removes instances of a node group. Use status DISABLED and start agents with --node-group yourself.";
 
 /// ECS's first sentence, with Berth's reason, for managed termination protection without managed scaling.
 pub const TERMINATION_PROTECTION_NEEDS_SCALING: &str = "The managed termination protection setting for the capacity provider is invalid. To enable managed termination protection for a capacity provider, managed scaling must be turned on.";
@@ -119,13 +116,10 @@ pub fn managed_scaling(given: Option<&ManagedScaling>, base: ManagedScalingRecor
     Ok(out)
 }
 
-/// Checks the managed settings together: termination protection needs managed scaling, and Berth cannot scale.
+/// Checks the managed settings together: termination protection needs managed scaling.
 fn check_managed(scaling: &ManagedScalingRecord, termination_protection: bool) -> Result<()> {
     if termination_protection && !scaling.enabled {
         return Err(ControlError::client(TERMINATION_PROTECTION_NEEDS_SCALING));
-    }
-    if scaling.enabled {
-        return Err(ControlError::ecs(EcsException::UnsupportedFeatureException, MANAGED_SCALING_UNSUPPORTED));
     }
     Ok(())
 }

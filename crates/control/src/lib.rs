@@ -154,12 +154,15 @@ pub struct Control {
     /// Load balancers and Cloud Map for services, when the server wires them ([`Control::set_service_targets`]).
     service_targets: std::sync::RwLock<Option<Arc<dyn services::targets::ServiceTargets>>>,
     security_groups: std::sync::OnceLock<Arc<dyn berth_vpc::SecurityGroupDirectory>>,
+    /// Where CapacityProviderReservation goes ([`Control::set_reservation_sink`]).
+    reservation_sink: std::sync::OnceLock<Arc<dyn managed_scaling::controller::ReservationSink>>,
 }
 
-/// Starts the control plane's controllers (agent liveness, the service scheduler) in the background.
+/// Starts the control plane's controllers (agent liveness, the service scheduler, managed scaling) in the background.
 pub fn spawn_controllers(control: &Arc<Control>) {
     tokio::spawn(liveness::run(control.clone()));
     tokio::spawn(services::controller::run(control.clone()));
+    tokio::spawn(managed_scaling::controller::run(control.clone()));
 }
 
 impl Control {
@@ -171,8 +174,19 @@ impl Control {
         let usage = utilization::UsageTable::default();
         let service_targets = std::sync::RwLock::new(None);
         let security_groups = std::sync::OnceLock::new();
-        let control =
-            Arc::new(Self { store, cache, clock, config, agents, exec, usage, service_targets, security_groups });
+        let reservation_sink = std::sync::OnceLock::new();
+        let control = Arc::new(Self {
+            store,
+            cache,
+            clock,
+            config,
+            agents,
+            exec,
+            usage,
+            service_targets,
+            security_groups,
+            reservation_sink,
+        });
         control.ensure_default_cluster().await?;
         Ok(control)
     }

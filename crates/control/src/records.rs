@@ -31,7 +31,9 @@ pub use service::{ServiceEventRecord, ServiceRecord};
 pub use service_history::{
     CircuitBreakerRecord, PlacementFailure, RollbackRecord, ServiceDeploymentRecord, ServiceRevisionRecord,
 };
-pub use task::{Binding, ContainerState, Protocol, Reservation, TargetsRecord, TaskRecord, Transition};
+pub use task::{
+    Binding, ContainerState, Protocol, Reservation, TargetsRecord, TaskRecord, Transition, WaitingPlacement,
+};
 
 use crate::status::{DeploymentStatus, RolloutState};
 use berth_model::Timestamp;

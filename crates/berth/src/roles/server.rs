@@ -106,6 +106,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     metrics.spawn_background();
     logs.set_metric_sink(Arc::new(LogMetricSink(metrics.clone())));
     tokio::spawn(publish_ecs_metrics(control.clone(), metrics.clone(), clock.clone()));
+    control.set_reservation_sink(Arc::new(ReservationSink(metrics.clone())));
     let mut scaling_config = berth_autoscaling::ScalingConfig::new(&args.region, &args.account_id);
     scaling_config.evaluate_every = Duration::try_from_secs_f64(args.scaling_evaluation_seconds)
         .ok()
@@ -445,6 +446,23 @@ impl berth_lbsync::metrics::MetricSink for ElbMetricSink {
         if let Err(error) = self.0.put(namespace, metric, dimensions, timestamp, value, Some(unit)) {
             tracing::warn!(%error, metric, "cannot record a load balancer datapoint");
         }
+    }
+}
+
+/// Writes managed scaling's CapacityProviderReservation into the metric store (`AWS/ECS/ManagedScaling`).
+struct ReservationSink(Arc<berth_metrics::Metrics>);
+
+impl berth_control::managed_scaling::controller::ReservationSink for ReservationSink {
+    fn publish(
+        &self,
+        point: &berth_control::managed_scaling::reservation::ProviderReservation,
+        now: f64,
+    ) -> Result<(), String> {
+        use berth_control::managed_scaling::controller::{METRIC, NAMESPACE};
+        let dimensions = [("CapacityProviderName", point.provider.as_str()), ("ClusterName", point.cluster.as_str())];
+        self.0
+            .put(NAMESPACE, METRIC, &dimensions, now, point.value, Some(berth_model::cloudwatch::StandardUnit::Percent))
+            .map_err(|e| e.to_string())
     }
 }
 

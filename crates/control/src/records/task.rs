@@ -156,6 +156,26 @@ pub struct TaskRecord {
     /// The Fargate task's ephemeral storage in GiB (20 unless its definition asks for more).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage_gib: Option<i32>,
+    /// For a task waiting for capacity under a managed scaling provider (placed on no instance yet): the placement
+    /// it still needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<WaitingPlacement>,
+}
+
+/// What a task waiting for capacity (managed scaling) is placed with once an instance has room: its request's
+/// constraints (with its task definition's) and strategy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingPlacement {
+    /// The placement constraints.
+    #[serde(default)]
+    pub constraints: Vec<berth_model::ecs::PlacementConstraint>,
+    /// The placement strategy.
+    #[serde(default)]
+    pub strategy: Vec<berth_model::ecs::PlacementStrategy>,
+    /// A service's task (services' default strategy), not RunTask's.
+    #[serde(default)]
+    pub service: bool,
 }
 
 /// A service task's load-balancer targets and Cloud Map registrations, as its service had them when it was placed
@@ -293,6 +313,7 @@ impl Default for TaskRecord {
             platform_version: None,
             capacity_provider_name: None,
             ephemeral_storage_gib: None,
+            waiting: None,
         }
     }
 }

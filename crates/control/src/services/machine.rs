@@ -99,9 +99,11 @@ pub(super) fn should_repeat(env: &Env, record: &ServiceRecord, message: &str) ->
     last.is_none_or(|e| env.now - e.created_at >= EVENT_REPEAT_SECONDS)
 }
 
-/// The task's instance is gone, deregistered or draining: its tasks are replaced elsewhere.
+/// The task's instance is gone, deregistered or draining: its tasks are replaced elsewhere. A task waiting for
+/// capacity (managed scaling) has no instance yet and is not leaving one.
 fn on_leaving_instance(state: &State, task: &TaskRecord) -> bool {
-    state.instances.get(&task.instance_key()).is_none_or(|i| i.record.status() != Some(InstanceStatus::Active))
+    !crate::managed_scaling::reservation::is_waiting(task)
+        && state.instances.get(&task.instance_key()).is_none_or(|i| i.record.status() != Some(InstanceStatus::Active))
 }
 
 /// Decides one pass over one service: a pure function of the service's record, the cache state it reads its tasks

@@ -56,11 +56,11 @@ struct Prepared {
 /// other's reservations, so a conflict means another write to the instance won (a placement or a report); many
 /// concurrent placements packing one instance (binpack) each lose to every one before them, hence more than
 /// [`crate::MAX_ATTEMPTS`].
-const PLACEMENT_ATTEMPTS: usize = 64;
+pub(crate) const PLACEMENT_ATTEMPTS: usize = 64;
 
 /// One placement attempt: chosen ARNs, failures, the closest match, the chosen (or candidate) instances' records,
 /// and the ticket holding the reservations on the live state.
-type Attempt =
+pub(crate) type Attempt =
     (Vec<String>, Vec<Failure>, Closest, Vec<Versioned<InstanceRecord>>, Option<crate::live_placement::Ticket>);
 
 /// The scheduler's failures in ECS's shape.
@@ -464,7 +464,7 @@ impl Control {
                 PLACEMENT_ATTEMPTS,
                 |state, now| {
                     if only.is_none() && p.launch.uses_node_groups() {
-                        let (placed, failures, closest, chosen, tickets, providers) =
+                        let (placed, failures, closest, chosen, tickets, providers, waiting) =
                             self.place_on_node_groups(state, cluster, p, &demand, &needs, count)?;
                         let (txn, tasks, failures) = self.build_placement_txn(
                             state,
@@ -473,6 +473,7 @@ impl Control {
                             &chosen,
                             &placed,
                             Some(providers.as_slice()),
+                            &waiting,
                             failures,
                             now,
                             token.clone(),
@@ -503,6 +504,7 @@ impl Control {
                         &chosen,
                         &placed,
                         None,
+                        &[],
                         failures,
                         now,
                         token.clone(),
@@ -526,7 +528,7 @@ impl Control {
 
     /// Places on the cluster's live placement state; returns the chosen ARNs, failures, closest match, the chosen
     /// instances' records, and the ticket holding the reservations.
-    fn place_live(
+    pub(crate) fn place_live(
         &self,
         state: &State,
         cluster: &str,
@@ -624,6 +626,7 @@ impl Control {
         candidates: &[Versioned<InstanceRecord>],
         placed: &[String],
         providers: Option<&[String]>,
+        waiting: &[String],
         failures: Vec<Failure>,
         now: f64,
         token: Option<(String, String)>,
@@ -685,6 +688,20 @@ impl Control {
         for (id, (revision, record)) in updated {
             let key = keys::instance(&record.cluster, &id);
             txn = txn.expect(key.clone(), revision).put(key, encode(&record)?);
+        }
+        // Tasks waiting for capacity (managed scaling): PROVISIONING, on no instance, placed by the managed scaling
+        // controller once an instance of their provider's group has room.
+        let nowhere = InstanceRecord { cluster: cluster.to_string(), ..Default::default() };
+        for provider in waiting {
+            let mut record = self.new_task_record(cluster, &nowhere, p, Some(provider.clone()), now);
+            record.waiting = Some(crate::records::WaitingPlacement {
+                constraints: p.constraints.clone(),
+                strategy: p.strategy.clone(),
+                service: p.default_strategy == DefaultStrategy::Service,
+            });
+            let key = keys::task(cluster, crate::instances::task_id(&record));
+            txn = txn.expect(key.clone(), 0).put(key, encode(&record)?);
+            tasks.push(render_task(&record, true));
         }
         if let Some((key, fingerprint)) = token {
             let record = ClientTokenRecord {

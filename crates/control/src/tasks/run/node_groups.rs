@@ -13,14 +13,16 @@ use berth_model::ecs::Failure;
 pub const NO_PROVIDER_INSTANCES: &str = "No Container Instances were found in your capacity provider";
 
 /// What a placement over node groups produced: the chosen instance ARN of each placed task, the failures, the
-/// closest match, the chosen instances' records, the tickets holding the reservations, and each placed task's
-/// capacity provider (in the order of the ARNs).
+/// closest match, the chosen instances' records, the tickets holding the reservations, each placed task's
+/// capacity provider (in the order of the ARNs), and the provider of each task that waits for capacity (managed
+/// scaling) instead of failing.
 pub(super) type NodeGroupAttempt = (
     Vec<String>,
     Vec<Failure>,
     Closest,
     Vec<Versioned<InstanceRecord>>,
     Vec<crate::live_placement::Ticket>,
+    Vec<String>,
     Vec<String>,
 );
 
@@ -55,11 +57,18 @@ impl Control {
                 continue;
             };
             let group = provider.record.node_group();
+            // Under managed scaling a task that does not fit waits for capacity (PROVISIONING, placed nowhere), as
+            // on ECS; an awsvpc task is not held back (its interface is allocated only at placement).
+            let waits = provider.record.managed_scaling.enabled && p.network.is_none();
             let has_instances = state.instances.values().any(|v| {
                 v.record.cluster == cluster
                     && v.record.node_group.as_deref() == Some(group)
                     && v.record.status != InstanceStatus::Inactive
             });
+            if !has_instances && waits {
+                out.6.extend(std::iter::repeat_n(name.clone(), n));
+                continue;
+            }
             if !has_instances {
                 out.1.push(Failure {
                     arn: Some(arn),
@@ -78,8 +87,12 @@ impl Control {
             );
             let (placed, failures, closest, chosen, ticket) = self.place_live(state, cluster, &own, needs, n)?;
             out.5.extend(std::iter::repeat_n(name.clone(), placed.len()));
+            if waits {
+                out.6.extend(std::iter::repeat_n(name.clone(), n.saturating_sub(placed.len())));
+            } else {
+                out.1.extend(failures);
+            }
             out.0.extend(placed);
-            out.1.extend(failures);
             out.2 = out.2.take().or(closest);
             out.3.extend(chosen);
             out.4.extend(ticket);

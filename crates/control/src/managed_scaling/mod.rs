@@ -2,9 +2,12 @@
 //! a capacity provider's tasks need (M), and how many instances one scale-out adds or one scale-in removes under a
 //! provider's `targetCapacity` and step sizes.
 //!
-//! Current limitation: nothing drives these yet. Managed scaling is refused at CreateCapacityProvider and
-//! UpdateCapacityProvider (docs/COMPATIBILITY.md §30.4) until a controller publishes the metric and asks a node
-//! provider for instances; these functions are the part of it that does not depend on how instances are made.
+//! `reservation` computes the metric from the cache and `controller` publishes it (docs/COMPATIBILITY.md §30.4).
+//! Current limitation: no node provider adds or removes instances yet; the step functions are not driven.
+
+pub mod controller;
+pub mod reservation;
+pub mod waiting;
 
 use crate::records::ManagedScalingRecord;
 
