@@ -118,34 +118,36 @@ async fn announce_new_file_versions(
 
 /// The agent must ask for exactly the secrets the task's containers list (no more, no fewer, none twice).
 fn check_names(sources: &[SecretSource], asked: &[TaskSecretName]) -> Result<(), ApiError> {
-    let mut listed: Vec<(&str, &str)> = sources.iter().map(|s| (s.container.as_str(), s.name.as_str())).collect();
-    let mut asked: Vec<(&str, &str)> = asked.iter().map(|s| (s.container_name.as_str(), s.name.as_str())).collect();
-    listed.sort_unstable();
-    asked.sort_unstable();
-    if listed == asked {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "ClientException",
+    same_items(
+        sources.iter().map(|s| (s.container.as_str(), s.name.as_str())),
+        asked.iter().map(|s| (s.container_name.as_str(), s.name.as_str())),
         "The secrets asked for are not those the task's container definitions list.",
-    ))
+    )
 }
 
 /// The agent must ask for the registry credentials of exactly the containers that have `repositoryCredentials`.
 fn check_registry(sources: &[RegistrySource], asked: &[String]) -> Result<(), ApiError> {
-    let mut listed: Vec<&str> = sources.iter().map(|s| s.container.as_str()).collect();
-    let mut asked: Vec<&str> = asked.iter().map(String::as_str).collect();
+    same_items(
+        sources.iter().map(|s| s.container.as_str()),
+        asked.iter().map(String::as_str),
+        "The registry credentials asked for are not those the task's container definitions list.",
+    )
+}
+
+/// Whether two lists hold the same items, counting repeats; a `ClientException` with `message` when not.
+fn same_items<T: Ord>(
+    listed: impl Iterator<Item = T>,
+    asked: impl Iterator<Item = T>,
+    message: &str,
+) -> Result<(), ApiError> {
+    let mut listed: Vec<T> = listed.collect();
+    let mut asked: Vec<T> = asked.collect();
     listed.sort_unstable();
     asked.sort_unstable();
     if listed == asked {
         return Ok(());
     }
-    Err(ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "ClientException",
-        "The registry credentials asked for are not those the task's container definitions list.",
-    ))
+    Err(ApiError::new(StatusCode::BAD_REQUEST, "ClientException", message))
 }
 
 #[cfg(test)]
