@@ -10,9 +10,8 @@
 mod common;
 
 use berth_testkit::Berth;
-use common::{aws_err, aws_ok, wait_status};
+use common::{aws_err, aws_ok, files_containing, wait_status};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -74,23 +73,6 @@ fn push(from: &str, to: &str) {
         .expect("skopeo runs");
     assert!(out.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&out.stderr));
     let _ = berth_testkit::docker::docker(&["image", "rm", to]);
-}
-
-/// Every file under `dir` (recursively) that contains `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return found };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else if let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-        {
-            found.push(path.display().to_string());
-        }
-    }
-    found
 }
 
 const TRUST_ECS_TASKS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;

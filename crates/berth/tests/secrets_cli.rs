@@ -9,7 +9,6 @@ mod common;
 
 use berth_testkit::{Berth, BerthOptions};
 use serde_json::{Value, json};
-use std::path::Path;
 
 /// A value no other test uses, to look for on disk.
 const KNOWN: &str = "berth-known-secret-4f1c2e9a-not-on-disk";
@@ -343,31 +342,13 @@ fn kms_keys_aliases_and_a_disabled_key() {
     assert!(e.contains("(NotFoundException)"), "{e}");
 }
 
-/// Every file under `dir` (recursively) that contains `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(path) = todo.pop() {
-        if path.is_dir() {
-            for entry in std::fs::read_dir(&path).unwrap() {
-                todo.push(entry.unwrap().path());
-            }
-        } else if let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle)
-        {
-            found.push(path.display().to_string());
-        }
-    }
-    found
-}
-
 fn assert_nowhere_on_disk(berth: &Berth) {
     use base64::Engine as _;
     let root = berth.data_dir.path();
-    let files = files_containing(root, KNOWN.as_bytes());
+    let files = common::files_containing(root, KNOWN.as_bytes());
     assert!(files.is_empty(), "the known secret is in clear in {files:?}");
     let encoded = base64::engine::general_purpose::STANDARD.encode(KNOWN);
-    let files = files_containing(root, encoded.as_bytes());
+    let files = common::files_containing(root, encoded.as_bytes());
     assert!(files.is_empty(), "the known secret is in base64 in {files:?}");
     let wal: Vec<_> = std::fs::read_dir(root.join("data")).unwrap().filter_map(|e| e.ok()).collect();
     assert!(wal.iter().any(|e| e.file_name().to_string_lossy().ends_with("-wal")), "the WAL was looked at");

@@ -11,31 +11,13 @@
 mod common;
 
 use berth_testkit::Berth;
-use common::{aws_err, aws_ok, describe, wait_status};
+use common::{aws_err, aws_ok, describe, files_containing, wait_status};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
 
 const PLAIN: &str = "stk-whole-secret-8d1f0b7e";
 const PASSWORD: &str = "stk-json-password-2c9a41d3";
 const TOKEN: &str = "stk-ssm-securestring-71e5a0c6";
-
-/// Every file under `dir` (recursively) that contains `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return found };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else if let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-        {
-            found.push(path.display().to_string());
-        }
-    }
-    found
-}
 
 /// Registers a one-container workload task definition with these secrets (and the execution role, if any).
 fn register(berth: &Berth, family: &str, secrets: &[(&str, &str)], execution_role: Option<&str>) -> Value {

@@ -487,3 +487,23 @@ impl Drop for VpcNetworks {
         }
     }
 }
+
+/// Every file under `dir` (recursively) whose bytes contain `needle` (a secret that must not be written anywhere).
+pub fn files_containing(dir: &std::path::Path, needle: impl AsRef<[u8]>) -> Vec<String> {
+    let needle = needle.as_ref();
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        if path.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                todo.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && !needle.is_empty()
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
