@@ -32,8 +32,9 @@
 //!   figures of clusters with Container Insights on ([`Control::container_insights_metrics`]).
 //!
 //! # Limitations
-//! Capacity providers beyond the built-in FARGATE and FARGATE_SPOT (whose strategies place on the Fargate pool),
-//! daemons, Express services and task sets are not implemented; their operations answer
+//! Capacity providers exist on node groups ([`capacity_providers`]) and managed scaling publishes
+//! CapacityProviderReservation and lets tasks wait for capacity ([`managed_scaling`]), but no node provider adds or
+//! removes hosts yet. Daemons, Express services and task sets are not implemented; their operations answer
 //! `UnsupportedFeatureException` naming the capability in the API crate. Services with `loadBalancers` and
 //! `serviceRegistries` ([`services::targets`]) need the server to wire a [`services::targets::ServiceTargets`].
 //! Controllers assume one control plane process (no leader election yet; the runtime has the gate for it).
