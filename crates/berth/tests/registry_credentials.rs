@@ -116,16 +116,7 @@ async fn a_private_registry_image_is_pulled_with_the_secret_credentials() {
     berth_testkit::require_docker();
     let workload = berth_testkit::workload_image().expect("the workload image builds");
     let registry = start_registry();
-    let mut berth = Berth::start(berth_testkit::BerthOptions {
-        binary: env!("CARGO_BIN_EXE_berth").into(),
-        role: "server",
-        extra_args: Vec::new(),
-    })
-    .expect("berth server starts");
-    let agent_dir = berth.data_dir.path().join("agent-0");
-    berth.start_agent(&agent_dir, &["--cpu-units", "4096", "--memory-mib", "4096"]).expect("the agent starts");
-    let client = common::ecs_client(&berth);
-    common::wait_for_instances(&client, "default", 1).await;
+    let (berth, client) = common::server_with_one_agent().await;
 
     // Two names for the workload image in the private registry, neither known to the local engine (a pull that
     // fails would otherwise fall back to a cached image).

@@ -8,7 +8,7 @@
 
 mod common;
 
-use berth_testkit::{Berth, docker};
+use berth_testkit::docker;
 use common::{aws_err, aws_ok, describe, wait_status};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -48,16 +48,7 @@ async fn wait_file(port: u16, path: &str, expected: &str, within: Duration) -> D
 async fn file_secrets_rotate_live_without_restarting_the_task() {
     berth_testkit::require_docker();
     let image = berth_testkit::workload_image().expect("the workload image builds");
-    let mut berth = Berth::start(berth_testkit::BerthOptions {
-        binary: env!("CARGO_BIN_EXE_berth").into(),
-        role: "server",
-        extra_args: Vec::new(),
-    })
-    .expect("berth server starts");
-    let agent_dir = berth.data_dir.path().join("agent-0");
-    berth.start_agent(&agent_dir, &["--cpu-units", "4096", "--memory-mib", "4096"]).expect("the agent starts");
-    let client = common::ecs_client(&berth);
-    common::wait_for_instances(&client, "default", 1).await;
+    let (berth, client) = common::server_with_one_agent().await;
 
     let role = aws_ok(
         &berth,

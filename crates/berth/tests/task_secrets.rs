@@ -64,16 +64,7 @@ fn run(berth: &Berth, family: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_reach_the_containers_environment_and_nowhere_else() {
     berth_testkit::require_docker();
-    let mut berth = Berth::start(berth_testkit::BerthOptions {
-        binary: env!("CARGO_BIN_EXE_berth").into(),
-        role: "server",
-        extra_args: Vec::new(),
-    })
-    .expect("berth server starts");
-    let agent_dir = berth.data_dir.path().join("agent-0");
-    berth.start_agent(&agent_dir, &["--cpu-units", "4096", "--memory-mib", "4096"]).expect("the agent starts");
-    let client = common::ecs_client(&berth);
-    common::wait_for_instances(&client, "default", 1).await;
+    let (berth, client) = common::server_with_one_agent().await;
     // The execution role: trusted by ECS tasks, allowed to read the secrets.
     let role = create_execution_role(&berth, "ecsTaskExecutionRole", TRUST_ECS_TASKS, Some(READ_SECRETS));
 

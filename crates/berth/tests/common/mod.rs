@@ -507,3 +507,18 @@ pub fn files_containing(dir: &std::path::Path, needle: impl AsRef<[u8]>) -> Vec<
     }
     found
 }
+
+/// A `berth server` with one agent (4 vCPU, 4 GiB) joined to cluster `default`, and an ECS client for it.
+pub async fn server_with_one_agent() -> (Berth, Client) {
+    let mut berth = Berth::start(berth_testkit::BerthOptions {
+        binary: env!("CARGO_BIN_EXE_berth").into(),
+        role: "server",
+        extra_args: Vec::new(),
+    })
+    .expect("berth server starts");
+    let agent_dir = berth.data_dir.path().join("agent-0");
+    berth.start_agent(&agent_dir, &["--cpu-units", "4096", "--memory-mib", "4096"]).expect("the agent starts");
+    let client = ecs_client(&berth);
+    wait_for_instances(&client, "default", 1).await;
+    (berth, client)
+}
