@@ -32,9 +32,9 @@
 //!   figures of clusters with Container Insights on ([`Control::container_insights_metrics`]).
 //!
 //! # Limitations
-//! Capacity providers exist on node groups ([`capacity_providers`]) and managed scaling publishes
-//! CapacityProviderReservation and lets tasks wait for capacity ([`managed_scaling`]), but no node provider adds or
-//! removes hosts yet. Daemons, Express services and task sets are not implemented; their operations answer
+//! Capacity providers exist on node groups ([`capacity_providers`]); managed scaling publishes
+//! CapacityProviderReservation, lets tasks wait for capacity, and scales node groups through the node providers the
+//! server configures ([`managed_scaling`]; scale-in only ever removes hosts without tasks). Daemons, Express services and task sets are not implemented; their operations answer
 //! `UnsupportedFeatureException` naming the capability in the API crate. Services with `loadBalancers` and
 //! `serviceRegistries` ([`services::targets`]) need the server to wire a [`services::targets::ServiceTargets`].
 //! Controllers assume one control plane process (no leader election yet; the runtime has the gate for it).
@@ -117,6 +117,11 @@ pub struct ControlConfig {
     pub agent_version: String,
     /// The default VPC awsvpc tasks get their interfaces in.
     pub vpc: berth_vpc::VpcLayout,
+    /// How often managed scaling looks at the node groups it scales (ECS: each minute, on CloudWatch alarms).
+    pub managed_scaling_interval: Duration,
+    /// How long a capacity provider's reservation must stay under its target before idle hosts are removed
+    /// (target tracking's scale-in alarm: 15 one-minute datapoints).
+    pub scale_in_after: Duration,
 }
 
 impl Default for ControlConfig {
@@ -133,6 +138,8 @@ impl Default for ControlConfig {
             advertised_url: None,
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             vpc: berth_vpc::VpcLayout::default_for("us-east-1", "000000000000"),
+            managed_scaling_interval: Duration::from_secs(15),
+            scale_in_after: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -157,6 +164,10 @@ pub struct Control {
     security_groups: std::sync::OnceLock<Arc<dyn berth_vpc::SecurityGroupDirectory>>,
     /// Where CapacityProviderReservation goes ([`Control::set_reservation_sink`]).
     reservation_sink: std::sync::OnceLock<Arc<dyn managed_scaling::controller::ReservationSink>>,
+    /// The node providers managed scaling drives, by node group ([`Control::set_node_providers`]).
+    node_providers: std::sync::OnceLock<managed_scaling::nodes::NodeProviders>,
+    /// What managed scaling remembers between looks (launches warming up, scale-in timers, hosts leaving).
+    scaling_tracks: std::sync::Mutex<managed_scaling::node_groups::Tracks>,
 }
 
 /// Starts the control plane's controllers (agent liveness, the service scheduler, managed scaling) in the background.
@@ -187,6 +198,8 @@ impl Control {
             service_targets,
             security_groups,
             reservation_sink,
+            node_providers: std::sync::OnceLock::new(),
+            scaling_tracks: std::sync::Mutex::default(),
         });
         control.ensure_default_cluster().await?;
         Ok(control)

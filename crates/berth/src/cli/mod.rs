@@ -4,11 +4,13 @@ mod capacity;
 mod exec;
 mod host_access;
 mod logs;
+mod node_provider;
 
 pub use capacity::{CapacityCommand, ReclaimArgs, UsageArgs};
 pub use exec::ExecArgs;
 pub use host_access::HostAccessArgs;
 pub use logs::{LogsArgs, Since};
+pub use node_provider::{NodeProviderKind, NodeProviderSpec, parse_spec as parse_node_provider};
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -221,6 +223,19 @@ pub struct ServerArgs {
     /// 24 hours). Lower it only for tests.
     #[arg(long, default_value_t = 86_400, hide = true)]
     pub pull_through_recheck_seconds: u64,
+    /// A node provider for managed scaling (repeatable): `GROUP=local[,cpu=UNITS][,memory=MIB][,max=N]` starts
+    /// and stops extra agents on this host (each offering that share, 1024 units and 2048 MiB by default; together
+    /// never more than the host has), `GROUP=command,path=FILE` runs `FILE launch` / `FILE remove` to add or remove
+    /// hosts. A capacity provider whose `autoScalingGroupArn` names GROUP, with managed scaling on, is scaled by it.
+    #[arg(long = "node-provider", value_name = "SPEC", value_parser = parse_node_provider)]
+    pub node_providers: Vec<NodeProviderSpec>,
+    /// Seconds between two looks of managed scaling at the node groups it scales. Lower it only for tests.
+    #[arg(long, default_value_t = 15.0, hide = true)]
+    pub managed_scaling_interval_seconds: f64,
+    /// Seconds a capacity provider's reservation stays under its target before idle hosts are removed (target
+    /// tracking's scale-in alarm: 15 minutes). Lower it only for tests.
+    #[arg(long, default_value_t = 900, hide = true)]
+    pub managed_scaling_scale_in_seconds: u64,
     /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
     /// with their instance secret; only new agents need the new token.
     #[arg(long)]
@@ -331,6 +346,10 @@ pub struct AgentArgs {
     /// A port already in use is logged and skipped (several agents on one host).
     #[arg(long, default_value = "127.0.0.1:51678", env = "BERTH_AGENT_METRICS_LISTEN")]
     pub metrics_listen: String,
+    /// Exit when the process with this id is no longer the agent's parent (set by the server for the agents its
+    /// `local` node provider starts, so they stop with it; their containers keep running).
+    #[arg(long, hide = true)]
+    pub exit_with_parent: Option<u32>,
     /// TEST ONLY: report this agent version instead of the real one, until the agent updates itself (the flag is
     /// dropped when it re-executes). Lets tests exercise UpdateContainerAgent with a single binary.
     #[arg(long = TEST_AGENT_VERSION_FLAG, hide = true)]

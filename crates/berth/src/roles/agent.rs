@@ -126,6 +126,18 @@ pub async fn run(args: AgentArgs) -> Result<()> {
     tokio::select! {
         result = run_agent(runtime, config, Arc::new(SystemClock)) => result.context("the agent stopped"),
         _ = super::server::shutdown_signal() => Ok(()),
+        () = parent_gone(args.exit_with_parent) => {
+            tracing::info!("the server that started this agent has stopped; stopping (containers keep running)");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves when the process is no longer the child of `parent` (never without one).
+async fn parent_gone(parent: Option<u32>) {
+    let Some(parent) = parent else { return std::future::pending().await };
+    while std::os::unix::process::parent_id() == parent {
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

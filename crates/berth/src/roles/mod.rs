@@ -7,6 +7,7 @@ pub mod capacity;
 pub mod exec;
 pub mod files;
 pub mod logs;
+pub mod node_providers;
 pub mod prometheus;
 pub mod registry;
 pub mod secrets;

@@ -1,7 +1,7 @@
 //! `berth server`: the control plane, its API listener and its controllers.
 
 use super::files::{RootCredentials, join_token, private_dir, private_file, root_credentials};
-use crate::cli::ServerArgs;
+use crate::cli::{NodeArgs, ServerArgs};
 use anyhow::{Context, Result};
 use berth_api::auth::{Credentials, Principal};
 use berth_api::{ApiSettings, router};
@@ -31,8 +31,9 @@ pub struct RunningServer {
     pub load_balancer: Option<berth_lbsync::LbSync>,
 }
 
-/// Opens the store, starts the control plane and its controllers, and binds the listener.
-pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
+/// Opens the store, starts the control plane and its controllers, and binds the listener. `own_agent` is the agent
+/// `berth up` runs in this process: what it offers is not left for local node providers.
+pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<RunningServer> {
     private_dir(&args.data_dir).context("preparing the data dir")?;
     let credentials = root_credentials(&args.data_dir)?;
     let join_token = join_token(&args.data_dir, args.rotate_join_token)?;
@@ -56,6 +57,7 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     let vpc_layout = berth_vpc::VpcLayout::new(&args.region, &args.account_id, vpc_cidr)
         .map_err(anyhow::Error::msg)
         .context("--vpc-cidr")?;
+    let zones = vpc_zones(&vpc_layout);
     let config = ControlConfig {
         vpc: vpc_layout.clone(),
         region: args.region.clone(),
@@ -64,6 +66,11 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
         lost_instance_timeout: Duration::from_secs(args.lost_instance_timeout_seconds),
         max_tasks_per_service: args.max_tasks_per_service,
         advertised_url: Some(format!("http://{}", public_endpoint(args))),
+        managed_scaling_interval: Duration::try_from_secs_f64(args.managed_scaling_interval_seconds)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .context("--managed-scaling-interval-seconds must be a positive number")?,
+        scale_in_after: Duration::from_secs(args.managed_scaling_scale_in_seconds),
         ..ControlConfig::default()
     };
     let store: berth_store::SharedStore = Arc::new(store);
@@ -107,6 +114,17 @@ pub async fn start(args: &ServerArgs) -> Result<RunningServer> {
     logs.set_metric_sink(Arc::new(LogMetricSink(metrics.clone())));
     tokio::spawn(publish_ecs_metrics(control.clone(), metrics.clone(), clock.clone()));
     control.set_reservation_sink(Arc::new(ReservationSink(metrics.clone())));
+    if !args.node_providers.is_empty() {
+        let context = super::node_providers::ServerContext {
+            server_url: format!("http://{}", public_endpoint(args)),
+            join_token: join_token.clone(),
+            data_dir: args.data_dir.clone(),
+            zones,
+        };
+        let budget = Arc::new(host_budget(&args.node_providers, own_agent).await?);
+        let providers = super::node_providers::build(&args.node_providers, &context, budget)?;
+        control.set_node_providers(providers);
+    }
     let mut scaling_config = berth_autoscaling::ScalingConfig::new(&args.region, &args.account_id);
     scaling_config.evaluate_every = Duration::try_from_secs_f64(args.scaling_evaluation_seconds)
         .ok()
@@ -336,6 +354,53 @@ impl berth_lbsync::InstanceAddresses for InstanceAddresses {
     }
 }
 
+/// The availability zones of the VPC's subnets, each once, in order.
+fn vpc_zones(layout: &berth_vpc::VpcLayout) -> Vec<String> {
+    let mut zones: Vec<String> = Vec::new();
+    for subnet in &layout.subnets {
+        if !zones.contains(&subnet.availability_zone) {
+            zones.push(subnet.availability_zone.clone());
+        }
+    }
+    zones
+}
+
+/// What local node providers may offer in total: the host as Docker sees it (1024 CPU units per core, memory less
+/// the 256 MiB an agent keeps back), less what `berth up`'s own agent offers. Without a local provider, nothing.
+async fn host_budget(
+    specs: &[crate::cli::NodeProviderSpec],
+    own_agent: Option<&NodeArgs>,
+) -> Result<super::node_providers::HostBudget> {
+    use berth_agent::runtime::ContainerRuntime;
+    if !specs.iter().any(|s| matches!(s.kind, crate::cli::NodeProviderKind::Local { .. })) {
+        return Ok(super::node_providers::HostBudget::new(0, 0));
+    }
+    let info = super::agent::docker().await?.info().await.context("asking Docker for the host's size")?;
+    let settings = berth_agent::resources::ResourceSettings::default();
+    let host = berth_agent::resources::offered(&info, &settings);
+    let (mut cpu, mut memory) = (host.cpu, host.memory_mib);
+    if let Some(node) = own_agent {
+        let own = berth_agent::resources::offered(
+            &info,
+            &berth_agent::resources::ResourceSettings {
+                cpu_units: node.cpu_units,
+                memory_mib: node.memory_mib,
+                reserved_memory_mib: node.reserved_memory_mib,
+                ..settings
+            },
+        );
+        cpu -= own.cpu;
+        memory -= own.memory_mib;
+    }
+    if cpu <= 0 || memory <= 0 {
+        tracing::warn!(
+            "local node providers can start no agent: the local agent offers the whole host (give it \
+            --cpu-units and --memory-mib to leave room)"
+        );
+    }
+    Ok(super::node_providers::HostBudget::new(cpu, memory))
+}
+
 /// The `host:port` clients reach this server at (the listen address, with a wildcard address made loopback).
 pub fn public_endpoint(args: &ServerArgs) -> String {
     if let Some(endpoint) = &args.public_endpoint {
@@ -389,7 +454,7 @@ pub async fn shutdown_signal() {
 
 /// `berth server`.
 pub async fn run(args: ServerArgs) -> Result<()> {
-    let server = start(&args).await?;
+    let server = start(&args, None).await?;
     let (series, buckets) = server.metrics.size();
     tracing::info!(series, buckets, "metric store open");
     println!("Berth control plane on http://{} (region {}, account {}).", args.listen, args.region, args.account_id);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 /// `berth up`.
 pub async fn run(args: UpArgs) -> Result<()> {
     let runtime = super::agent::docker().await?;
-    let server = start(&args.server).await?;
+    let server = start(&args.server, Some(&args.node)).await?;
     let listen = args.server.listen;
     let mut agent_config = super::agent::config(
         format!("http://{listen}"),

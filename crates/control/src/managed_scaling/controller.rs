@@ -1,7 +1,8 @@
 //! The managed scaling controller: on `berth_runtime` (behind its leader gate, like the other controllers), one
 //! timer key that every [`PUBLISH_SECONDS`] computes each managed provider's CapacityProviderReservation and hands it
 //! to the [`ReservationSink`] the server set (Berth's CloudWatch store, namespace `AWS/ECS/ManagedScaling`), and one
-//! key that places the tasks waiting for capacity (`waiting`), looked at on every cache change while some wait.
+//! key that places the tasks waiting for capacity (`waiting`), looked at on every cache change while some wait, and
+//! one that scales node groups through their node providers every `managed_scaling_interval` (`node_groups`).
 
 use super::reservation::{ProviderReservation, reservations};
 use super::waiting::waiting_keys;
@@ -36,6 +37,8 @@ pub enum ScalingKey {
     Publish,
     /// Placing the tasks that wait for capacity (looked at whenever the cache changes while some wait).
     Waiting,
+    /// Scaling node groups through their node providers.
+    Scale,
 }
 
 impl fmt::Display for ScalingKey {
@@ -43,6 +46,7 @@ impl fmt::Display for ScalingKey {
         match self {
             ScalingKey::Publish => f.write_str("publish"),
             ScalingKey::Waiting => f.write_str("waiting"),
+            ScalingKey::Scale => f.write_str("scale"),
         }
     }
 }
@@ -57,7 +61,7 @@ impl Reconciler for ManagedScaling {
     type Error = ControlError;
 
     fn keys(&self) -> Vec<ScalingKey> {
-        vec![ScalingKey::Publish, ScalingKey::Waiting]
+        vec![ScalingKey::Publish, ScalingKey::Waiting, ScalingKey::Scale]
     }
 
     fn changed_keys(&self, _revision: i64) -> Vec<ScalingKey> {
@@ -74,6 +78,10 @@ impl Reconciler for ManagedScaling {
                 self.control.place_waiting_tasks().await?;
                 // Capacity also frees up without a write (an agent reconnecting): look again now and then.
                 Ok(Action::requeue(WAITING_RETRY_SECONDS))
+            }
+            ScalingKey::Scale => {
+                self.control.scale_node_groups().await?;
+                Ok(Action::requeue(self.control.config.managed_scaling_interval.as_secs_f64()))
             }
         }
     }

@@ -2,11 +2,15 @@
 //! a capacity provider's tasks need (M), and how many instances one scale-out adds or one scale-in removes under a
 //! provider's `targetCapacity` and step sizes.
 //!
-//! `reservation` computes the metric from the cache and `controller` publishes it (docs/COMPATIBILITY.md §30.4).
-//! Current limitation: no node provider adds or removes instances yet; the step functions are not driven.
+//! `reservation` computes the metric from the cache and `controller` publishes it (docs/COMPATIBILITY.md §30.4);
+//! `scaler` decides, and `node_groups` asks the node provider the server configured for a provider's node group
+//! (`nodes`) to add or remove hosts.
 
 pub mod controller;
+pub mod node_groups;
+pub mod nodes;
 pub mod reservation;
+pub mod scaler;
 pub mod waiting;
 
 use crate::records::ManagedScalingRecord;

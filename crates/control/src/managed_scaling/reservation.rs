@@ -29,7 +29,7 @@ pub fn is_waiting(task: &TaskRecord) -> bool {
 }
 
 /// Whether `task` is a DAEMON service's (those do not keep an instance from scaling in, as on ECS).
-fn is_daemon_task(state: &State, task: &TaskRecord) -> bool {
+pub(crate) fn is_daemon_task(state: &State, task: &TaskRecord) -> bool {
     let Some(service) = task.group.as_deref().and_then(|g| g.strip_prefix("service:")) else {
         return false;
     };
