@@ -132,6 +132,10 @@ pub async fn dispatch(
         "DeleteCapacityProvider" => call!(async delete_capacity_provider),
         "DescribeCapacityProviders" => call!(sync describe_capacity_providers),
         "PutClusterCapacityProviders" => call!(async put_cluster_capacity_providers),
+        "CreateExpressGatewayService" => call!(async create_express_gateway_service),
+        "DescribeExpressGatewayService" => call!(async describe_express_gateway_service),
+        "UpdateExpressGatewayService" => call!(async update_express_gateway_service),
+        "DeleteExpressGatewayService" => call!(async delete_express_gateway_service),
         known if OPERATIONS.contains(&known) => {
             Err(ApiError::bad_request("UnsupportedFeatureException", unsupported_operation_message(known)))
         }
@@ -153,8 +157,8 @@ fn open_capability(operation: &str) -> Option<&'static str> {
         Some("task sets and blue/green deployment lifecycle hooks (they come with load balancers)")
     } else if operation.contains("Daemon") {
         Some("ECS Managed Daemons")
-    } else if operation.contains("ExpressGatewayService") || operation.contains("Gateway") {
-        Some("ECS Express Mode services and their gateways")
+    } else if operation.contains("Gateway") {
+        Some("ECS Express Mode gateways")
     } else {
         None
     }
@@ -177,6 +181,6 @@ mod tests {
         assert_eq!(open_capability("CreateCapacityProvider"), None);
         assert!(unsupported_operation_message("UpdateTaskSet").contains("load balancers"));
         assert!(unsupported_operation_message("ListDaemons").contains("Daemons"));
-        assert!(unsupported_operation_message("CreateExpressGatewayService").contains("Express"));
+        assert!(unsupported_operation_message("CreateGateway").contains("Express"));
     }
 }

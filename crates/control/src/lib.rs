@@ -50,6 +50,7 @@ mod clusters;
 pub mod counts;
 mod error;
 pub mod exec;
+pub mod express;
 pub mod insights;
 mod instances;
 pub mod live_placement;
@@ -168,6 +169,8 @@ pub struct Control {
     node_providers: std::sync::OnceLock<managed_scaling::nodes::NodeProviders>,
     /// What managed scaling remembers between looks (launches warming up, scale-in timers, hosts leaving).
     scaling_tracks: std::sync::Mutex<managed_scaling::node_groups::Tracks>,
+    /// The load balancers and scaling of Express services ([`Control::set_express_infrastructure`]).
+    express: std::sync::OnceLock<Arc<dyn express::ExpressInfrastructure>>,
 }
 
 /// Starts the control plane's controllers (agent liveness, the service scheduler, managed scaling) in the background.
@@ -200,6 +203,7 @@ impl Control {
             reservation_sink,
             node_providers: std::sync::OnceLock::new(),
             scaling_tracks: std::sync::Mutex::default(),
+            express: std::sync::OnceLock::new(),
         });
         control.ensure_default_cluster().await?;
         Ok(control)

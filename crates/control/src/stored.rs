@@ -15,6 +15,7 @@
 //! each older one upgrades to exactly the current one, so a change of shape (a regenerated botocore model, a renamed
 //! field) fails a test instead of changing what is on disk unnoticed.
 
+use crate::express::ExpressServiceRecord;
 use crate::records::{
     AccountSettingRecord, CapacityProviderRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord,
     ServiceRecord, TaskDefinitionRecord, TaskRecord,
@@ -95,6 +96,7 @@ stored! {
     ClientTokenRecord => "client token", 1;
     AccountSettingRecord => "account setting", 1;
     CapacityProviderRecord => "capacity provider", 1;
+    ExpressServiceRecord => "express service", 1;
 }
 
 /// Serialises a record with its kind's schema version.

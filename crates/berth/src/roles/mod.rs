@@ -5,6 +5,7 @@ pub mod agent;
 pub mod aws;
 pub mod capacity;
 pub mod exec;
+pub mod express;
 pub mod files;
 pub mod logs;
 pub mod node_providers;

@@ -184,6 +184,10 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
         None => None,
     };
     control.set_service_targets(Arc::new(super::service_targets::ElbAndCloudMap::new(elb.clone(), discovery.clone())));
+    if load_balancer.is_some() {
+        let express = super::express::ExpressOverElb::new(elb.clone(), scaling.clone(), vpc.clone());
+        control.set_express_infrastructure(Arc::new(express));
+    }
     berth_control::spawn_controllers(&control);
     let mut iam_config = berth_iam::IamConfig::new(&args.account_id);
     iam_config.quotas.managed_per_role = args.iam_policies_per_role;
