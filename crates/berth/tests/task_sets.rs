@@ -81,6 +81,15 @@ fn target_group(berth: &Berth, name: &str) -> String {
     arn
 }
 
+/// A listener's default action: forward to the two target groups with these weights (both stay attached to the
+/// load balancer, as CreateTaskSet requires of a task set's target group).
+fn weights(blue: &str, blue_weight: u32, green: &str, green_weight: u32) -> String {
+    json!([{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+        {"TargetGroupArn": blue, "Weight": blue_weight},
+        {"TargetGroupArn": green, "Weight": green_weight}]}}])
+    .to_string()
+}
+
 /// The task sets of service `web`, by id.
 fn task_sets(berth: &Berth) -> Vec<Value> {
     ecs(berth, &["describe-task-sets", "--cluster", "default", "--service", "web", "--include", "TAGS"])["taskSets"]
@@ -174,7 +183,7 @@ async fn an_external_controller_drives_blue_and_green_task_sets_behind_weighted_
             "--port",
             &front.port().to_string(),
             "--default-actions",
-            &format!("Type=forward,TargetGroupArn={tg_blue}"),
+            &weights(&tg_blue, 100, &tg_green, 0),
         ],
     );
     let listener_arn = s(&listener["Listeners"][0]["ListenerArn"]);
@@ -226,7 +235,7 @@ async fn an_external_controller_drives_blue_and_green_task_sets_behind_weighted_
     assert!(blue_id.starts_with("ecs-svc/") && blue_id[8..].chars().all(|c| c.is_ascii_digit()), "{blue}");
     assert_eq!(
         blue["taskSetArn"],
-        json!(format!("arn:aws:ecs:us-east-1:000000000000:task-set/default/web/{blue_id}")),
+        json!(format!("{}/{blue_id}", s(&blue["serviceArn"]).replace(":service/default/web", ":task-set/default/web"))),
         "{blue}"
     );
     assert_eq!(blue["status"], "ACTIVE", "{blue}");
@@ -331,10 +340,16 @@ async fn an_external_controller_drives_blue_and_green_task_sets_behind_weighted_
     assert_eq!(healthy_targets(&berth, &tg_green), 2);
 
     // The external controller weighs the target groups 80/20 on the listener: traffic follows.
-    let weighted = format!(
-        r#"[{{"Type":"forward","ForwardConfig":{{"TargetGroups":[{{"TargetGroupArn":"{tg_blue}","Weight":80}},{{"TargetGroupArn":"{tg_green}","Weight":20}}]}}}}]"#
+    elb(
+        &berth,
+        &[
+            "modify-listener",
+            "--listener-arn",
+            &listener_arn,
+            "--default-actions",
+            &weights(&tg_blue, 80, &tg_green, 20),
+        ],
     );
-    elb(&berth, &["modify-listener", "--listener-arn", &listener_arn, "--default-actions", &weighted]);
     // The load balancer picks a target group per request at random by weight: 600 requests put 5 points at about
     // three standard deviations of the green share (1.6 points).
     let (v1, v2) = split(front, 600);
@@ -417,7 +432,7 @@ async fn an_external_controller_drives_blue_and_green_task_sets_behind_weighted_
             "--listener-arn",
             &listener_arn,
             "--default-actions",
-            &format!("Type=forward,TargetGroupArn={tg_green}"),
+            &weights(&tg_blue, 0, &tg_green, 100),
         ],
     );
     ecs(
