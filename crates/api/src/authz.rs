@@ -247,7 +247,20 @@ fn resource(iam: &Iam, place: &Place<'_>, prefix: &str, operation: &str, input: 
                     Some(name) => with(arn("ecs", &format!("service/{short_cluster}/{name}"))),
                     None => with("*".into()),
                 },
-                "UpdateService" | "DeleteService" | "DescribeServices" => {
+                "UpdateTaskSet" | "DeleteTaskSet" => match (str_of(input, "taskSet"), str_of(input, "service")) {
+                    (Some(t), _) if t.starts_with("arn:") => with(t.to_string()),
+                    (Some(t), Some(s)) => {
+                        let service = s.rsplit('/').next().unwrap_or(s);
+                        with(arn("ecs", &format!("task-set/{short_cluster}/{service}/{t}")))
+                    }
+                    _ => with("*".into()),
+                },
+                "UpdateService"
+                | "DeleteService"
+                | "DescribeServices"
+                | "CreateTaskSet"
+                | "DescribeTaskSets"
+                | "UpdateServicePrimaryTaskSet" => {
                     match str_of(input, "service").or_else(|| single(input, "services")) {
                         Some(s) if s.starts_with("arn:") => with(s.to_string()),
                         Some(s) => with(arn("ecs", &format!("service/{short_cluster}/{s}"))),
@@ -443,6 +456,13 @@ mod tests {
             ("ecs", "CreateService", serde_json::json!({"cluster": "prod", "serviceName": "api"}), "service/prod/api"),
             ("ecs", "UpdateService", serde_json::json!({"service": "api"}), "service/default/api"),
             ("ecs", "StopTask", serde_json::json!({"cluster": "prod", "task": "abc"}), "task/prod/abc"),
+            ("ecs", "CreateTaskSet", serde_json::json!({"cluster": "prod", "service": "api"}), "service/prod/api"),
+            (
+                "ecs",
+                "UpdateTaskSet",
+                serde_json::json!({"cluster": "prod", "service": "api", "taskSet": "ecs-svc/12"}),
+                "task-set/prod/api/ecs-svc/12",
+            ),
             ("ecs", "UpdateCluster", serde_json::json!({"cluster": format!("{a}:cluster/x")}), "cluster/x"),
         ];
         for (prefix, op, input, want) in cases {

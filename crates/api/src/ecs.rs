@@ -136,6 +136,11 @@ pub async fn dispatch(
         "DescribeExpressGatewayService" => call!(async describe_express_gateway_service),
         "UpdateExpressGatewayService" => call!(async update_express_gateway_service),
         "DeleteExpressGatewayService" => call!(async delete_express_gateway_service),
+        "CreateTaskSet" => call!(async create_task_set),
+        "DescribeTaskSets" => call!(sync describe_task_sets),
+        "UpdateTaskSet" => call!(async update_task_set),
+        "DeleteTaskSet" => call!(async delete_task_set),
+        "UpdateServicePrimaryTaskSet" => call!(async update_service_primary_task_set),
         known if OPERATIONS.contains(&known) => {
             Err(ApiError::bad_request("UnsupportedFeatureException", unsupported_operation_message(known)))
         }
@@ -145,16 +150,8 @@ pub async fn dispatch(
 
 /// The open capability an operation Berth does not answer yet belongs to, so the caller knows what is missing.
 fn open_capability(operation: &str) -> Option<&'static str> {
-    const LOAD_BALANCED_DEPLOYMENTS: &[&str] = &[
-        "CreateTaskSet",
-        "DeleteTaskSet",
-        "DescribeTaskSets",
-        "UpdateTaskSet",
-        "UpdateServicePrimaryTaskSet",
-        "ContinueServiceDeployment",
-    ];
-    if LOAD_BALANCED_DEPLOYMENTS.contains(&operation) {
-        Some("task sets and blue/green deployment lifecycle hooks (they come with load balancers)")
+    if operation == "ContinueServiceDeployment" {
+        Some("blue/green deployment lifecycle hooks (they come with deployments through load balancers)")
     } else if operation.contains("Daemon") {
         Some("ECS Managed Daemons")
     } else if operation.contains("Gateway") {
@@ -179,7 +176,8 @@ mod tests {
     #[test]
     fn unsupported_operations_name_their_capability() {
         assert_eq!(open_capability("CreateCapacityProvider"), None);
-        assert!(unsupported_operation_message("UpdateTaskSet").contains("load balancers"));
+        assert!(unsupported_operation_message("ContinueServiceDeployment").contains("load balancers"));
+        assert_eq!(open_capability("UpdateTaskSet"), None, "task sets are answered");
         assert!(unsupported_operation_message("ListDaemons").contains("Daemons"));
         assert!(unsupported_operation_message("CreateGateway").contains("Express"));
     }

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Capabilities an UnsupportedFeatureException may name: the open issues (daemons, Express services, load balancers
-/// with their deployments).
+/// Capabilities an UnsupportedFeatureException may name: the open issues (daemons, Express services, the deployments
+/// through load balancers with their lifecycle hooks).
 const OPEN_CAPABILITIES: &[&str] = &["Daemons", "Express Mode", "load balancers"];
 
 /// Operations whose well-formed request, sent with the root credentials in this set-up, gets an ECS exception
@@ -52,10 +52,12 @@ const FIRST: &[&str] = &[
     "RunTask",
     "StartTask",
     "CreateService",
+    "CreateTaskSet",
     "PutAttributes",
     "TagResource",
 ];
 const LAST: &[&str] = &[
+    "DeleteTaskSet",
     "UpdateService",
     "StopServiceDeployment",
     "UntagResource",
@@ -117,6 +119,18 @@ fn written_request(operation: &str, w: &Walk) -> Option<Value> {
             json!({"cluster": "default", "serviceName": "walk-doomed", "taskDefinition": "walk-td", "desiredCount": 0})
         }
         "DeleteService" => json!({"cluster": "default", "service": "walk-doomed", "force": true}),
+        // Task sets belong to the walk's service with the EXTERNAL deployment controller.
+        "CreateTaskSet" => json!({"cluster": "default", "service": "walk-ext", "taskDefinition": "walk-td",
+            "scale": {"value": 0, "unit": "PERCENT"}, "externalId": "walk"}),
+        "DescribeTaskSets" => json!({"cluster": "default", "service": "walk-ext", "include": ["TAGS"]}),
+        "UpdateTaskSet" => json!({"cluster": "default", "service": "walk-ext", "taskSet": w.get("task-set"),
+            "scale": {"value": 0, "unit": "PERCENT"}}),
+        "UpdateServicePrimaryTaskSet" => {
+            json!({"cluster": "default", "service": "walk-ext", "primaryTaskSet": w.get("task-set")})
+        }
+        "DeleteTaskSet" => {
+            json!({"cluster": "default", "service": "walk-ext", "taskSet": w.get("task-set"), "force": true})
+        }
         // A deployment to an image that does not exist stays in progress, so StopServiceDeployment has one to stop.
         "UpdateService" => json!({"cluster": "default", "service": "walk-svc", "taskDefinition": "walk-broken"}),
         "PutAttributes" | "DeleteAttributes" => json!({"cluster": "default", "attributes": [
@@ -231,6 +245,10 @@ fn remember(operation: &str, answer: &Value, w: &mut Walk) {
             let arn = answer["tasks"][0]["taskArn"].as_str().unwrap();
             w.values.insert("started-task", arn.to_string());
         }
+        "CreateTaskSet" => {
+            let id = answer["taskSet"]["id"].as_str().unwrap();
+            w.values.insert("task-set", id.to_string());
+        }
         _ => {}
     }
 }
@@ -268,6 +286,13 @@ async fn setup(berth: &berth_testkit::Berth, client: &aws_sdk_ecs::Client) -> Wa
     )
     .await;
     let service = wait_stable(client, "default", "walk-svc", Duration::from_secs(60)).await;
+    must(
+        berth,
+        "CreateService",
+        json!({"cluster": "default", "serviceName": "walk-ext", "desiredCount": 0,
+            "deploymentController": {"type": "EXTERNAL"}}),
+    )
+    .await;
     let deployment = service.deployments()[0].clone();
     let sd = newest_service_deployment(berth).await;
     w.values.insert("service-deployment", sd.clone());

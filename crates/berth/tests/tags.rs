@@ -175,11 +175,12 @@ async fn every_resource_type_is_taggable_and_describes_show_tags_only_when_asked
         "ResourceNotFoundException",
         "The specified resource could not be found.",
     );
-    let task_set = cluster.replace("cluster/default", "task-set/default/svc/ecs-svc-1");
+    // A task set that does not exist (task_sets.rs tags one that does).
+    let task_set = cluster.replace("cluster/default", "task-set/default/svc/ecs-svc/1");
     assert_error(
         client.list_tags_for_resource().resource_arn(&task_set).send().await,
         "ResourceNotFoundException",
-        "no task sets",
+        "The specified resource could not be found.",
     );
 }
 

@@ -39,6 +39,8 @@ pub enum EcsException {
     ServiceNotActiveException,
     /// The service deployment does not exist.
     ServiceDeploymentNotFoundException,
+    /// The task set does not exist (in that service).
+    TaskSetNotFoundException,
     /// UpdateContainerAgent: the agent already runs the server's version.
     NoUpdateAvailableException,
     /// UpdateContainerAgent: the agent did not report its version.
@@ -74,6 +76,7 @@ impl EcsException {
             Self::ServiceNotFoundException => "ServiceNotFoundException",
             Self::ServiceNotActiveException => "ServiceNotActiveException",
             Self::ServiceDeploymentNotFoundException => "ServiceDeploymentNotFoundException",
+            Self::TaskSetNotFoundException => "TaskSetNotFoundException",
             Self::NoUpdateAvailableException => "NoUpdateAvailableException",
             Self::MissingVersionException => "MissingVersionException",
             Self::UpdateInProgressException => "UpdateInProgressException",

@@ -158,7 +158,9 @@ pub fn datapoints<'a>(
         push_count(&mut out, "RunningTaskCount", &dims, group.running);
         push_count(&mut out, "PendingTaskCount", &dims, group.pending);
         push_count(&mut out, "DesiredTaskCount", &dims, usize::try_from(service.desired_count).unwrap_or(0));
-        push_count(&mut out, "DeploymentCount", &dims, service.deployments.len());
+        // An EXTERNAL service's deployments are its task sets.
+        let deployments = if service.is_external() { service.task_sets.len() } else { service.deployments.len() };
+        push_count(&mut out, "DeploymentCount", &dims, deployments);
     }
     let mut instance_count: HashMap<&str, usize> = HashMap::new();
     for instance in instances {

@@ -23,7 +23,8 @@
 //!   instances; it runs on `berth_runtime` with time from the control plane's clock.
 //! - The [`services::controller`] is the service scheduler (REPLICA and DAEMON, rolling deployments, the circuit
 //!   breaker, the start-failure throttle, task scale-in protection), on `berth_runtime` with one key per service;
-//!   what it does in a pass is decided by [`services::machine::plan`], a pure function tested on its own.
+//!   what it does in a pass is decided by [`services::machine::plan`], a pure function tested on its own; a service
+//!   with the EXTERNAL deployment controller is run by its task sets instead ([`services::task_sets`]).
 //! - [`records`] are what the store holds, written and read by [`stored`] with a schema version per kind (older
 //!   versions upgraded as read, newer refused); clusters, tasks, container instances and services are Berth's own
 //!   types, rendered to the wire shapes only when answered; statuses are the enums of [`status`].
@@ -34,7 +35,8 @@
 //! # Limitations
 //! Capacity providers exist on node groups ([`capacity_providers`]); managed scaling publishes
 //! CapacityProviderReservation, lets tasks wait for capacity, and scales node groups through the node providers the
-//! server configures ([`managed_scaling`]; scale-in only ever removes hosts without tasks). Daemons, Express services and task sets are not implemented; their operations answer
+//! server configures ([`managed_scaling`]; scale-in only ever removes hosts without tasks). Daemons and blue/green
+//! lifecycle hooks are not implemented; their operations answer
 //! `UnsupportedFeatureException` naming the capability in the API crate. Services with `loadBalancers` and
 //! `serviceRegistries` ([`services::targets`]) need the server to wire a [`services::targets::ServiceTargets`].
 //! Controllers assume one control plane process (no leader election yet; the runtime has the gate for it).

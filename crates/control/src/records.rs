@@ -22,6 +22,7 @@ pub(crate) mod instance;
 pub(crate) mod service;
 pub(crate) mod service_history;
 pub(crate) mod task;
+pub(crate) mod task_set;
 pub(crate) mod upgrade;
 
 pub use capacity_provider::{CapacityProviderRecord, ManagedScalingRecord, ProviderStatus, ProviderUpdateStatus};
@@ -34,6 +35,7 @@ pub use service_history::{
 pub use task::{
     Binding, ContainerState, Protocol, Reservation, TargetsRecord, TaskRecord, Transition, WaitingPlacement,
 };
+pub use task_set::{MAX_TASK_SETS, Stability, TaskSetRecord, TaskSetStatus, computed_desired_count};
 
 use crate::status::{DeploymentStatus, RolloutState};
 use berth_model::Timestamp;

@@ -135,6 +135,8 @@ enum Target {
     Task(String, String),
     Instance(String, String),
     CapacityProvider(String),
+    /// A task set: cluster, service, task set id (`ecs-svc/...`).
+    TaskSet(String, String, String),
 }
 
 impl Control {
@@ -154,11 +156,8 @@ impl Control {
             ("container-instance", [cluster, id]) => Target::Instance(cluster.to_string(), id.to_string()),
             ("service", [cluster, name]) => Target::Service(cluster.to_string(), name.to_string()),
             ("capacity-provider", [name]) => Target::CapacityProvider(name.to_string()),
-            ("task-set", _) => {
-                return Err(ControlError::ecs(
-                    crate::EcsException::ResourceNotFoundException,
-                    "The specified resource could not be found: Berth has no task sets yet.",
-                ));
+            ("task-set", [cluster, service, prefix, id]) => {
+                Target::TaskSet(cluster.to_string(), service.to_string(), format!("{prefix}/{id}"))
             }
             _ => {
                 return Err(ControlError::invalid(format!(
@@ -168,7 +167,7 @@ impl Control {
         };
         let cluster_active =
             |n: &str| state.clusters.get(n).is_some_and(|c| c.record.status() == Some(ClusterStatus::Active));
-        if let Target::Service(c, _) | Target::Task(c, _) | Target::Instance(c, _) = &target
+        if let Target::Service(c, _) | Target::Task(c, _) | Target::Instance(c, _) | Target::TaskSet(c, _, _) = &target
             && !cluster_active(c)
         {
             return Err(ControlError::cluster_not_found());
@@ -188,6 +187,11 @@ impl Control {
                 .capacity_providers
                 .get(n)
                 .is_some_and(|v| v.record.status == crate::records::ProviderStatus::Active),
+            Target::TaskSet(c, n, id) => state
+                .services
+                .get(&(c.clone(), n.clone()))
+                .filter(|v| v.record.status() != Some(ServiceStatus::Inactive))
+                .is_some_and(|v| v.record.task_sets.iter().any(|t| &t.id == id)),
         };
         if !exists {
             return Err(not_found());
@@ -243,6 +247,14 @@ impl Control {
                         let key = keys::capacity_provider(n);
                         Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
+                    Target::TaskSet(c, n, id) => {
+                        let Some(v) = state.services.get(&(c.clone(), n.clone())) else { return Err(not_found()) };
+                        let mut rec = (*v.record).clone();
+                        let Some(ts) = rec.task_sets.iter_mut().find(|t| &t.id == id) else { return Err(not_found()) };
+                        ts.tags = StoredTag::from_wire(&change(&StoredTag::to_wire(&ts.tags))?);
+                        let key = keys::service(c, n);
+                        Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
+                    }
                 }
             };
             Ok(Attempt::Commit(txn, ()))
@@ -285,6 +297,10 @@ impl Control {
             Target::Task(c, i) => state.tasks.get(&(c, i)).map(|v| StoredTag::to_wire(&v.record.tags)),
             Target::Instance(c, i) => state.instances.get(&(c, i)).map(|v| StoredTag::to_wire(&v.record.tags)),
             Target::CapacityProvider(n) => state.capacity_providers.get(&n).map(|v| StoredTag::to_wire(&v.record.tags)),
+            Target::TaskSet(c, n, id) => state
+                .services
+                .get(&(c, n))
+                .and_then(|v| v.record.task_sets.iter().find(|t| t.id == id).map(|t| StoredTag::to_wire(&t.tags))),
         };
         Ok(ListTagsForResourceResponse { tags: Some(tags.unwrap_or_default()) })
     }

@@ -354,6 +354,7 @@ pub async fn forget_deleted_task_definitions(control: &Control) -> Result<()> {
             .collect();
         for service in state.services.values() {
             in_use.extend(service.record.deployments.iter().map(|d| d.task_definition.as_str()));
+            in_use.extend(service.record.task_sets.iter().map(|t| t.task_definition.as_str()));
             in_use.extend(service.record.last_completed_task_definition.as_deref());
         }
         deleting

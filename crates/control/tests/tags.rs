@@ -228,10 +228,10 @@ async fn service_tasks_get_the_service_tags_and_managed_tags_and_services_are_ta
             ("from", "service")
         ])
     );
-    // An unknown capacity provider, and task sets (Berth has none): ResourceNotFoundException saying so.
+    // An unknown capacity provider, and a task set the service does not have: ResourceNotFoundException.
     for (arn, what) in [
         ("arn:aws:ecs:us-east-1:000000000000:capacity-provider/cp", "could not be found"),
-        ("arn:aws:ecs:us-east-1:000000000000:task-set/default/api/ecs-svc", "task sets"),
+        ("arn:aws:ecs:us-east-1:000000000000:task-set/default/api/ecs-svc/1", "could not be found"),
     ] {
         let err = control
             .tag_resource(TagResourceRequest { resource_arn: arn.into(), tags: vec![tag("a", "b")] })

@@ -14,8 +14,8 @@ use super::{DeploymentState, StartThrottle, StoredTag};
 use crate::status::{Scheduling, ServiceDeploymentStatus, ServiceStatus, TagPropagation, TaskLaunchType};
 use berth_model::Timestamp;
 use berth_model::ecs::{
-    DeploymentConfiguration, DeploymentController, LoadBalancer, NetworkConfiguration, PlacementConstraint,
-    PlacementStrategy, ServiceEvent, ServiceRegistry,
+    DeploymentConfiguration, DeploymentController, DeploymentControllerType, LoadBalancer, NetworkConfiguration,
+    PlacementConstraint, PlacementStrategy, ServiceEvent, ServiceRegistry,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -114,6 +114,9 @@ pub struct ServiceRecord {
     /// The start-failure throttle (`services::throttle`); absent in records written before it existed.
     #[serde(default)]
     pub start_throttle: StartThrottle,
+    /// Its task sets (EXTERNAL deployment controller only), oldest first; absent in records written before them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_sets: Vec<super::TaskSetRecord>,
 }
 
 /// An event of a service.
@@ -182,6 +185,7 @@ impl Default for ServiceRecord {
             create_fingerprint: String::new(),
             event_seq: 0,
             start_throttle: StartThrottle::default(),
+            task_sets: Vec::new(),
         }
     }
 }
@@ -195,6 +199,11 @@ impl ServiceRecord {
     /// Sets the service's `status`.
     pub fn set_status(&mut self, status: ServiceStatus) {
         self.status = status;
+    }
+
+    /// Whether its deployment controller is EXTERNAL (task sets decide what runs).
+    pub fn is_external(&self) -> bool {
+        self.deployment_controller.as_ref().is_some_and(|c| c.r#type == DeploymentControllerType::External)
     }
 
     /// Whether it is a DAEMON service.

@@ -122,6 +122,14 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
     if control.cache.read().cluster_hold(cluster).is_empty() {
         // Registrations first, so that the plan counts tasks by their targets' health as of now.
         super::targets::sync(control, cluster, name).await?;
+        let external = {
+            let state = control.cache.read();
+            state.services.get(&(cluster.to_string(), name.to_string())).is_some_and(|v| v.record.is_external())
+        };
+        if external {
+            // Task sets decide what runs (EXTERNAL deployment controller).
+            return super::task_sets::scheduler::reconcile(control, cluster, name).await;
+        }
     }
     let env = control.service_env(control.now());
     let (plan, held) = {
@@ -258,14 +266,15 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
 }
 
 /// ECS's service event when no container instance can take a task (after the `(service NAME)` prefix).
-const UNABLE_TO_PLACE: &str = "was unable to place a task because no container instance met all of its requirements.";
+pub(super) const UNABLE_TO_PLACE: &str =
+    "was unable to place a task because no container instance met all of its requirements.";
 /// The sentence ECS ends its placement events with.
-const TROUBLESHOOTING: &str =
+pub(super) const TROUBLESHOOTING: &str =
     " For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.";
 
 /// The event for a placement the service could not even try: ECS's placement event when the cluster has no
 /// container instance, else the error's message.
-fn launch_error_event(message: &str) -> String {
+pub(super) fn launch_error_event(message: &str) -> String {
     if message == crate::tasks::run::NO_INSTANCES {
         format!("{UNABLE_TO_PLACE}{TROUBLESHOOTING}")
     } else {
@@ -273,7 +282,7 @@ fn launch_error_event(message: &str) -> String {
     }
 }
 
-async fn stop_tasks(control: &Control, stops: &[TaskStop]) -> Result<Vec<String>> {
+pub(super) async fn stop_tasks(control: &Control, stops: &[TaskStop]) -> Result<Vec<String>> {
     let now = control.now();
     let (txn, ids) = {
         let state = control.cache.read();

@@ -9,13 +9,14 @@ pub mod machine;
 pub mod math;
 mod stop_deployment;
 pub mod targets;
+pub mod task_sets;
 pub mod throttle;
 mod validate_targets;
 
 use crate::cache::{State, Versioned};
 use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};
-use crate::records::{ServiceEventRecord, ServiceRecord, StoredTag, keys};
+use crate::records::{ServiceEventRecord, ServiceRecord, StoredTag, TaskSetStatus, keys};
 use crate::status::{
     DeploymentStatus, DesiredStatus, InstanceStatus, RolloutState, Scheduling, ServiceStatus, TagPropagation,
     TaskLaunchType, TaskStatus,
@@ -181,12 +182,15 @@ struct ServiceFeatures<'a> {
 
 /// Refuses, with `UnsupportedFeatureException` naming it, a service feature Berth does not have yet.
 fn check_service_features(f: &ServiceFeatures<'_>) -> Result<()> {
+    if f.deployment_controller.is_some_and(|c| c.r#type == DeploymentControllerType::CodeDeploy) {
+        return Err(ControlError::ecs(
+            EcsException::UnsupportedFeatureException,
+            "The CODE_DEPLOY deployment controller is not supported: Berth has no CodeDeploy API. Use the EXTERNAL \
+             deployment controller with task sets, or ECS.",
+        ));
+    }
     let refused = [
         (f.service_connect, "Service Connect is"),
-        (
-            f.deployment_controller.is_some_and(|c| c.r#type != DeploymentControllerType::Ecs),
-            "Deployment controllers other than ECS are",
-        ),
         (f.vpc_lattice, "VPC Lattice configurations are"),
         (f.gateway_connectors, "Gateway connectors are"),
         (f.monitoring, "Service monitoring metric configurations are"),
@@ -296,6 +300,24 @@ impl Control {
             enable_execute_command: record.enable_execute_command,
             ..Default::default()
         };
+        if record.is_external() {
+            // Task sets replace deployments; the service shows its primary task set's members (none without one).
+            service.deployments = Some(Vec::new());
+            service.task_sets =
+                Some(record.task_sets.iter().map(|t| self.render_task_set(state, record, t, false)).collect());
+            if let Some(primary) = task_sets::primary(record) {
+                let shown = self.render_task_set(state, record, primary, false);
+                service.task_definition = shown.task_definition;
+                service.launch_type = shown.launch_type;
+                service.capacity_provider_strategy = shown.capacity_provider_strategy;
+                service.platform_version = shown.platform_version;
+                service.platform_family = shown.platform_family;
+                service.network_configuration = shown.network_configuration;
+                service.load_balancers = shown.load_balancers;
+                service.service_registries = shown.service_registries;
+            }
+            return service;
+        }
         service.deployments = Some(
             record
                 .deployments
@@ -397,37 +419,45 @@ impl Control {
             ));
         }
         check_service_features(&service_features!(req))?;
-        let td = self.find_task_definition(
-            req.task_definition.as_deref().ok_or_else(|| ControlError::invalid("taskDefinition is required."))?,
-        )?;
-        let definition = &td.record.task_definition;
-        launch::check_task_definition(
-            &self.config.region,
-            definition,
-            definition.container_definitions.as_deref().unwrap_or_default(),
-            launch_type,
-            launch.network_configuration,
-            false,
-        )?;
+        let external =
+            req.deployment_controller.as_ref().is_some_and(|c| c.r#type == DeploymentControllerType::External);
         let load_balancers = req.load_balancers.clone().unwrap_or_default();
         let service_registries = req.service_registries.clone().unwrap_or_default();
-        validate_targets::check(
-            self.service_targets().as_deref(),
-            &self.cache.read(),
-            &cluster,
-            &req.service_name,
-            &load_balancers,
-            &service_registries,
-            definition,
-        )?;
-        crate::network::check(
-            &self.config.vpc,
-            self.security_groups(),
-            definition.network_mode,
-            launch.network_configuration,
-            launch_type,
-        )?;
-        let td_arn = td.record.task_definition.task_definition_arn.clone().unwrap_or_default();
+        let td_arn = if external {
+            // Task sets carry the task definition, network configuration and targets (`task_sets`).
+            task_sets::check_external_service(&req, strategy)?;
+            None
+        } else {
+            let td = self.find_task_definition(
+                req.task_definition.as_deref().ok_or_else(|| ControlError::invalid("taskDefinition is required."))?,
+            )?;
+            let definition = &td.record.task_definition;
+            launch::check_task_definition(
+                &self.config.region,
+                definition,
+                definition.container_definitions.as_deref().unwrap_or_default(),
+                launch_type,
+                launch.network_configuration,
+                false,
+            )?;
+            validate_targets::check(
+                self.service_targets().as_deref(),
+                &self.cache.read(),
+                &cluster,
+                &req.service_name,
+                &load_balancers,
+                &service_registries,
+                definition,
+            )?;
+            crate::network::check(
+                &self.config.vpc,
+                self.security_groups(),
+                definition.network_mode,
+                launch.network_configuration,
+                launch_type,
+            )?;
+            Some(td.record.task_definition.task_definition_arn.clone().unwrap_or_default())
+        };
         let deployment_configuration =
             normalise_deployment_configuration(req.deployment_configuration.as_ref(), strategy)?;
         let constraints = req.placement_constraints.clone().unwrap_or_default();
@@ -476,7 +506,7 @@ impl Control {
                         .map(crate::records::StrategyItem::from_wire)
                         .collect(),
                     platform_version: resolved.platform_version.clone(),
-                    task_definition: Some(td_arn.clone()),
+                    task_definition: td_arn.clone(),
                     deployment_configuration: Some(deployment_configuration.clone()),
                     role_arn: req.role.clone(),
                     created_at: now,
@@ -484,7 +514,13 @@ impl Control {
                     placement_strategy: Some(strategies.clone()),
                     health_check_grace_period_seconds: req.health_check_grace_period_seconds,
                     scheduling_strategy: Scheduling::from_wire(strategy),
-                    deployment_controller: Some(DeploymentController { r#type: DeploymentControllerType::Ecs }),
+                    deployment_controller: Some(DeploymentController {
+                        r#type: if external {
+                            DeploymentControllerType::External
+                        } else {
+                            DeploymentControllerType::Ecs
+                        },
+                    }),
                     tags: StoredTag::from_wire(&tags),
                     created_by: Some(format!("arn:aws:iam::{}:root", self.config.account_id)),
                     enable_ecs_managed_tags: req.enable_ecs_managed_tags,
@@ -494,16 +530,18 @@ impl Control {
                     create_fingerprint: fp.clone(),
                     ..Default::default()
                 };
-                let deployment = self.service_env(now).new_deployment(&mut record, &td_arn, false);
-                record.deployments.insert(0, deployment);
-                if strategy == SchedulingStrategy::Daemon {
+                if let Some(td_arn) = &td_arn {
+                    let deployment = self.service_env(now).new_deployment(&mut record, td_arn, false);
+                    record.deployments.insert(0, deployment);
+                }
+                if let (SchedulingStrategy::Daemon, Some(td_arn)) = (strategy, &td_arn) {
                     // A daemon wants one task on every instance it fits, from the start.
                     let fits = state
                         .instances
                         .range((cluster.clone(), String::new())..)
                         .take_while(|((c, _), _)| *c == cluster)
                         .filter(|(_, i)| i.record.status() == Some(InstanceStatus::Active))
-                        .filter(|(_, i)| self.daemon_fits(state, &record, &td_arn, &i.record))
+                        .filter(|(_, i)| self.daemon_fits(state, &record, td_arn, &i.record))
                         .count();
                     record.desired_count = fits as i32;
                 }
@@ -605,6 +643,19 @@ impl Control {
                     return Err(not_active());
                 }
                 let mut record = (*v.record).clone();
+                if let Some(controller) = &req.deployment_controller
+                    && Some(controller) != record.deployment_controller.as_ref()
+                    && controller.r#type != DeploymentControllerType::CodeDeploy
+                {
+                    return Err(ControlError::ecs(
+                        EcsException::UnsupportedFeatureException,
+                        "Changing the deployment controller of a service is not supported by Berth yet; create a new \
+                         service.",
+                    ));
+                }
+                if record.is_external() {
+                    task_sets::check_external_update(&req, &record)?;
+                }
                 let strategy =
                     record.scheduling_strategy.and_then(Scheduling::to_wire).unwrap_or(SchedulingStrategy::Replica);
                 // A daemon's desired count is its instances': the count DescribeServices shows is accepted back
@@ -755,7 +806,7 @@ impl Control {
                 if let Some(flag) = req.enable_ecs_managed_tags {
                     record.enable_ecs_managed_tags = flag;
                 }
-                if redeploy {
+                if redeploy && !record.is_external() {
                     // A deployment that already runs its full desired count, healthy, is complete even if its
                     // stabilization window has not passed: it is the one to roll back to.
                     let previous_desired = v.record.desired_count;
@@ -789,7 +840,7 @@ impl Control {
     pub async fn delete_service(&self, req: DeleteServiceRequest) -> Result<DeleteServiceResponse> {
         let cluster = self.cluster_name(req.cluster.as_deref())?;
         let record = self
-            .write("deleting a service", |state, _| {
+            .write("deleting a service", |state, now| {
                 let v = find_service_in(state, &cluster, &req.service)?;
                 let mut record = (*v.record).clone();
                 match record.status() {
@@ -803,6 +854,17 @@ impl Control {
                         "The service cannot be stopped while it is scaled above 0. Scale it to 0 first, or delete it \
                      with force.",
                     ));
+                }
+                let live_task_sets = record.task_sets.iter().filter(|t| t.status != TaskSetStatus::Draining).count();
+                if live_task_sets > 0 && req.force != Some(true) {
+                    return Err(ControlError::invalid(format!(
+                        "The service cannot be deleted while it has task sets ({live_task_sets}). Delete them first \
+                         (DeleteTaskSet), or delete the service with force."
+                    )));
+                }
+                for ts in record.task_sets.iter_mut().filter(|t| t.status != TaskSetStatus::Draining) {
+                    ts.status = TaskSetStatus::Draining;
+                    ts.updated_at = now;
                 }
                 record.set_status(ServiceStatus::Draining);
                 record.desired_count = 0;

@@ -198,6 +198,10 @@ fn registry_attributes(
         out.insert("AVAILABILITY_ZONE".into(), az.clone());
     }
     out.insert("REGION".into(), env.region.clone());
+    let task_set = service.task_sets.iter().find(|t| task.started_by.as_deref() == Some(t.id.as_str()));
+    if let Some(external_id) = task_set.and_then(|t| t.external_id.as_ref()) {
+        out.insert("ECS_TASK_SET_EXTERNAL_ID".into(), external_id.clone());
+    }
     if let Some(ec2) = instance.and_then(|i| i.ec2_instance_id.as_ref()) {
         out.insert("EC2_INSTANCE_ID".into(), ec2.clone());
     }
@@ -220,6 +224,11 @@ fn groups_and_registries(
 ) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut groups = BTreeSet::new();
     let mut registries = BTreeSet::new();
+    // An EXTERNAL service's target groups and registries are its task sets'.
+    let set_lbs = service.task_sets.iter().flat_map(|t| t.load_balancers.iter());
+    groups.extend(set_lbs.filter_map(|lb| lb.target_group_arn.clone()));
+    let set_regs = service.task_sets.iter().flat_map(|t| t.service_registries.iter());
+    registries.extend(set_regs.filter_map(|r| r.registry_arn.clone()));
     let own_lbs = service.load_balancers.iter().flatten();
     let task_lbs = tasks.iter().filter_map(|t| t.record.targets.as_ref()).flat_map(|t| t.load_balancers.iter());
     groups.extend(own_lbs.chain(task_lbs).filter_map(|lb| lb.target_group_arn.clone()));

@@ -179,7 +179,12 @@ pub(crate) fn check(
         let taken = state.services.iter().find(|((c, n), v)| {
             (c != cluster || n != service)
                 && v.record.status() != Some(ServiceStatus::Inactive)
-                && v.record.load_balancers.iter().flatten().any(|o| o.target_group_arn.as_deref() == Some(arn))
+                && v.record
+                    .load_balancers
+                    .iter()
+                    .flatten()
+                    .chain(v.record.task_sets.iter().flat_map(|t| t.load_balancers.iter()))
+                    .any(|o| o.target_group_arn.as_deref() == Some(arn))
         });
         if let Some((_, other)) = taken {
             return Err(ControlError::invalid(format!(
