@@ -354,3 +354,73 @@ async fn registry_policy_and_account_settings() {
     assert_eq!(settings.account_value(berth_registry::settings::REGISTRY_POLICY_SCOPE), "V1");
     assert!(settings.policy.is_some());
 }
+
+/// IAM's evaluator for one principal (user `dev`, whose identity policy allows every ECR action), as the binary's
+/// access policy does it for every `/v2/` request.
+struct Dev {
+    identity: Vec<berth_iam::policy::NamedPolicy>,
+}
+
+impl berth_registry::AccessPolicy for Dev {
+    fn authorize(
+        &self,
+        _access_key_id: &str,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&berth_iam::policy::NamedPolicy>,
+    ) -> Result<(), String> {
+        use berth_iam::policy::evaluate::{Request, RequestPrincipal, evaluate};
+        let principal = RequestPrincipal {
+            arn: format!("arn:aws:iam::{ACCOUNT}:user/dev"),
+            account: ACCOUNT.into(),
+            ..Default::default()
+        };
+        let context = berth_iam::policy::Context::new();
+        let request = Request { principal: &principal, action, resource, context: &context };
+        let decision = evaluate(&request, &self.identity, resource_policy);
+        if decision.allowed() { Ok(()) } else { Err(decision.reason()) }
+    }
+}
+
+fn deny(action: &str) -> String {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:user/dev")}, "Action": action,
+        "Resource": format!("arn:aws:ecr:us-east-1:{ACCOUNT}:repository/*")}]})
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_policy_is_evaluated_on_pulls_and_repository_creation() {
+    use berth_iam::policy::{NamedPolicy, PolicyDocument, PolicyKind};
+    let server = TestServer::start().await;
+    let allow_all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"}]}"#;
+    let document = PolicyDocument::parse(allow_all, PolicyKind::Identity).unwrap();
+    let identity = vec![NamedPolicy { name: "dev-ecr".into(), document: std::sync::Arc::new(document) }];
+    server.registry.set_access_policy(std::sync::Arc::new(Dev { identity }));
+    server.create_repo("app").await;
+    let oci = Oci::new(&server).await;
+    let img = image::small_image("policy", 1);
+    oci.push_image("app", "v1", &img).await;
+    let pull = || oci.req(reqwest::Method::GET, "/v2/app/manifests/v1").send();
+    assert_eq!(pull().await.unwrap().status(), 200);
+
+    // V2: a registry policy's explicit deny of pulls wins over the identity policy's allow.
+    server.ecr_ok("PutRegistryPolicy", json!({"policyText": deny("ecr:BatchGetImage")})).await;
+    assert_eq!(oci_code(pull().await.unwrap()).await, (403, "DENIED".into()));
+    server.ecr_ok("DeleteRegistryPolicy", json!({})).await;
+    assert_eq!(pull().await.unwrap().status(), 200);
+
+    // V1: the policy governs repository creation (here by a push a CREATE_ON_PUSH template would allow), not
+    // pulls.
+    server.ecr_ok("PutAccountSetting", json!({"name": "REGISTRY_POLICY_SCOPE", "value": "V1"})).await;
+    server.ecr_ok("PutRegistryPolicy", json!({"policyText": deny("ecr:CreateRepository")})).await;
+    server
+        .ecr_ok("CreateRepositoryCreationTemplate", json!({"prefix": "auto", "appliedFor": ["CREATE_ON_PUSH"]}))
+        .await;
+    let started = oci.req(reqwest::Method::POST, "/v2/auto/app/blobs/uploads/").send().await.unwrap();
+    assert_eq!(oci_code(started).await, (403, "DENIED".into()));
+    assert_eq!(pull().await.unwrap().status(), 200, "under V1 the registry policy does not govern pulls");
+    server.ecr_ok("DeleteRegistryPolicy", json!({})).await;
+    let started = oci.req(reqwest::Method::POST, "/v2/auto/app/blobs/uploads/").send().await.unwrap();
+    assert_eq!(started.status(), 202);
+}
