@@ -95,20 +95,9 @@ pub(crate) fn check_registry_policy(text: &str, v1: bool) -> Result<(), EcrError
 }
 
 impl Registry {
-    /// The registry's policy, parsed for evaluation; `None` when it has none. A stored policy that no longer
-    /// parses (it was validated when put) is logged and treated as absent.
+    /// The registry's policy, parsed for evaluation (when it was put or loaded); `None` when it has none.
     pub fn registry_policy(&self) -> Option<NamedPolicy> {
-        let text = self.settings().policy?;
-        match PolicyDocument::parse(&text, PolicyKind::Resource) {
-            Ok(document) => Some(NamedPolicy {
-                name: Arc::from(format!("registry policy of {}", self.config.account_id)),
-                document: Arc::new(document),
-            }),
-            Err(e) => {
-                tracing::error!(error = %e, "the stored registry policy does not parse; ignored");
-                None
-            }
-        }
+        self.settings.policy()
     }
 
     /// The resource policy evaluated for `action` (`ecr:...`) on repository `name` (none for registry-wide
@@ -117,8 +106,7 @@ impl Registry {
     /// (an explicit deny in either wins, else an allow in either allows).
     pub fn resource_policy_for(&self, action: &str, name: Option<&str>) -> Option<NamedPolicy> {
         let repository = name.and_then(|n| self.repository_policy(n));
-        let settings = self.settings();
-        let covered = !settings.policy_scope_v1() || V1_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(action));
+        let covered = !self.settings().policy_scope_v1() || V1_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(action));
         let registry = if covered { self.registry_policy() } else { None };
         match (repository, registry) {
             (None, None) => None,

@@ -7,11 +7,13 @@
 
 use crate::Registry;
 use crate::error::{RegistryError, Result};
+use berth_iam::policy::{NamedPolicy, PolicyDocument, PolicyKind};
 use berth_model::Timestamp;
 use berth_model::ecr::{RegistryScanningConfiguration, RegistryScanningRule, ScanFrequency, ScanType};
 use berth_store::{Txn, TxnOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Where the settings record lives in the store.
 pub(crate) const SETTINGS_KEY: &str = "/ecr/settings";
@@ -80,6 +82,16 @@ impl RegistrySettings {
             && self
                 .scanning_rule_for(name)
                 .is_some_and(|(rule, _)| rule.scan_frequency == ScanFrequency::ContinuousScan)
+    }
+
+    /// Whether any repository may be scanned continuously (ENHANCED with a CONTINUOUS_SCAN rule).
+    pub fn has_continuous_rules(&self) -> bool {
+        self.is_enhanced()
+            && self
+                .scanning
+                .as_ref()
+                .and_then(|c| c.rules.as_ref())
+                .is_some_and(|rules| rules.iter().any(|r| r.scan_frequency == ScanFrequency::ContinuousScan))
     }
 
     fn is_enhanced(&self) -> bool {
@@ -158,17 +170,48 @@ fn role_of_session(arn: &str) -> Option<String> {
     Some(format!("arn:{partition}:iam::{account}:role/{role}"))
 }
 
-/// The settings mirror: the record and its store revision (0: never written).
+/// What the mirror holds: the record, its store revision (0: never written) and the registry policy parsed for
+/// evaluation (parsed once per change, not per request).
 #[derive(Debug, Default)]
-pub(crate) struct SettingsCell(std::sync::RwLock<(RegistrySettings, i64)>);
+struct Mirror {
+    settings: Arc<RegistrySettings>,
+    revision: i64,
+    policy: Option<NamedPolicy>,
+}
+
+/// The settings mirror.
+#[derive(Debug, Default)]
+pub(crate) struct SettingsCell(std::sync::RwLock<Mirror>);
 
 impl SettingsCell {
-    fn get(&self) -> (RegistrySettings, i64) {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    fn get(&self) -> (Arc<RegistrySettings>, i64) {
+        let mirror = self.0.read().unwrap_or_else(|p| p.into_inner());
+        (mirror.settings.clone(), mirror.revision)
     }
 
-    fn set(&self, settings: RegistrySettings, revision: i64) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = (settings, revision);
+    fn set(&self, settings: RegistrySettings, revision: i64, account_id: &str) {
+        let policy = settings.policy.as_deref().and_then(|text| parse_policy(text, account_id));
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Mirror { settings: Arc::new(settings), revision, policy };
+    }
+
+    /// The parsed registry policy.
+    pub(crate) fn policy(&self) -> Option<NamedPolicy> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).policy.clone()
+    }
+}
+
+/// The registry policy parsed for evaluation; a stored policy that no longer parses (it was validated when put) is
+/// logged and treated as absent.
+fn parse_policy(text: &str, account_id: &str) -> Option<NamedPolicy> {
+    match PolicyDocument::parse(text, PolicyKind::Resource) {
+        Ok(document) => Some(NamedPolicy {
+            name: Arc::from(format!("registry policy of {account_id}")),
+            document: Arc::new(document),
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, "the stored registry policy does not parse; ignored");
+            None
+        }
     }
 }
 
@@ -179,15 +222,15 @@ impl Registry {
             Some(kv) => {
                 let settings: RegistrySettings = serde_json::from_slice(&kv.value)
                     .map_err(|source| RegistryError::Record { key: kv.key.clone(), source })?;
-                self.settings.set(settings, kv.mod_revision);
+                self.settings.set(settings, kv.mod_revision, &self.config.account_id);
             }
-            None => self.settings.set(RegistrySettings::default(), 0),
+            None => self.settings.set(RegistrySettings::default(), 0, &self.config.account_id),
         }
         Ok(())
     }
 
-    /// The registry-wide settings.
-    pub fn settings(&self) -> RegistrySettings {
+    /// The registry-wide settings (a shared snapshot: cheap on every request).
+    pub fn settings(&self) -> Arc<RegistrySettings> {
         self.settings.get().0
     }
 
@@ -201,14 +244,15 @@ impl Registry {
         E: From<RegistryError>,
     {
         for _ in 0..MAX_ATTEMPTS {
-            let (mut settings, revision) = self.settings.get();
+            let (current, revision) = self.settings.get();
+            let mut settings = RegistrySettings::clone(&current);
             let answer = change(&mut settings)?;
             let value = serde_json::to_vec(&settings)
                 .map_err(|source| RegistryError::Record { key: SETTINGS_KEY.to_string(), source })?;
             let txn = Txn::new().expect(SETTINGS_KEY.to_string(), revision).put(SETTINGS_KEY.to_string(), value);
             match self.store.txn(txn).await.map_err(RegistryError::from)? {
                 TxnOutcome::Committed { revision } => {
-                    self.settings.set(settings, revision);
+                    self.settings.set(settings, revision, &self.config.account_id);
                     return Ok(answer);
                 }
                 TxnOutcome::Conflict { .. } => self.load_settings().await?,
@@ -271,6 +315,9 @@ mod tests {
         assert!(s.scans_continuously("anything"));
         let basic = with(ScanType::Basic, vec![rule(ScanFrequency::ContinuousScan, &["*"])]);
         assert!(!basic.scans_on_push("anything"));
+        assert!(s.has_continuous_rules());
+        assert!(!basic.has_continuous_rules());
+        assert!(!with(ScanType::Enhanced, vec![rule(ScanFrequency::ScanOnPush, &["*"])]).has_continuous_rules());
     }
 
     #[test]

@@ -179,7 +179,7 @@ pub(crate) async fn list_pull_time_update_exclusions(
 ) -> Result<ListPullTimeUpdateExclusionsResponse, EcrError> {
     let size = page_size(req.max_results, 100, 1000)?;
     let after = after_token(req.next_token.as_ref())?;
-    let all: Vec<String> = registry.settings().pull_exclusions.into_keys().collect();
+    let all: Vec<String> = registry.settings().pull_exclusions.keys().cloned().collect();
     let (page, next) = paginate(all, |a| a.clone(), after, size);
     Ok(ListPullTimeUpdateExclusionsResponse { pull_time_update_exclusions: Some(page), next_token: next })
 }

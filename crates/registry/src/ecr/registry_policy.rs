@@ -35,7 +35,7 @@ pub(crate) async fn get_registry_policy(
     _req: GetRegistryPolicyRequest,
     _caller: &Caller,
 ) -> Result<GetRegistryPolicyResponse, EcrError> {
-    let text = registry.settings().policy.ok_or_else(|| not_found(registry))?;
+    let text = registry.settings().policy.clone().ok_or_else(|| not_found(registry))?;
     Ok(GetRegistryPolicyResponse { registry_id: Some(registry.config.account_id.clone()), policy_text: Some(text) })
 }
 

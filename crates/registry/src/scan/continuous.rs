@@ -21,7 +21,9 @@ impl Registry {
         let db = self.advisories();
         let Some(imported) = db.imported_at else { return Ok(0) };
         let settings = self.settings();
-        if settings.continuous_scan_db == Some(imported) {
+        // Nothing is continuous, or this import was re-scanned for already. (Enabling a CONTINUOUS_SCAN rule later
+        // re-scans its repositories against the database in use at the next run.)
+        if !settings.has_continuous_rules() || settings.continuous_scan_db == Some(imported) {
             return Ok(0);
         }
         let images: Vec<(String, String)> = {
