@@ -424,3 +424,65 @@ async fn the_registry_policy_is_evaluated_on_pulls_and_repository_creation() {
     let started = oci.req(reqwest::Method::POST, "/v2/auto/app/blobs/uploads/").send().await.unwrap();
     assert_eq!(started.status(), 202);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_exceptions_ecr_gives() {
+    let server = TestServer::start().await;
+    server.create_repo("app").await;
+    let names: Vec<String> = (0..26).map(|i| format!("r{i}")).collect();
+    let cases = [
+        ("BatchGetRepositoryScanningConfiguration", json!({"repositoryNames": names}), "ValidationException"),
+        (
+            "BatchGetRepositoryScanningConfiguration",
+            json!({"repositoryNames": ["Bad Name"]}),
+            "InvalidParameterException",
+        ),
+        ("BatchGetRepositoryScanningConfiguration", json!({}), "SerializationException"),
+        ("PutRegistryScanningConfiguration", json!({"scanType": "FANCY"}), "SerializationException"),
+        (
+            "PutRegistryScanningConfiguration",
+            json!({"rules": [{"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "A*", "filterType": "WILDCARD"}]}]}),
+            "InvalidParameterException",
+        ),
+        ("PutRegistryPolicy", json!({"policyText": "{"}), "InvalidParameterException"),
+        ("PutRegistryPolicy", json!({}), "SerializationException"),
+        ("DeleteRegistryPolicy", json!({}), "RegistryPolicyNotFoundException"),
+        ("PutAccountSetting", json!({"name": "BLOB_MOUNTING"}), "SerializationException"),
+        ("PutAccountSetting", json!({"name": "BLOB_MOUNTING", "value": ""}), "InvalidParameterException"),
+        ("GetAccountSetting", json!({"name": ""}), "ValidationException"),
+        ("DeregisterPullTimeUpdateExclusion", json!({"principalArn": "nope"}), "InvalidParameterException"),
+        ("ListPullTimeUpdateExclusions", json!({"maxResults": 0}), "InvalidParameterException"),
+        ("ListPullTimeUpdateExclusions", json!({"nextToken": "!!"}), "InvalidParameterException"),
+        (
+            "UpdateImageStorageClass",
+            json!({"repositoryName": "app", "imageId": {"imageTag": "v1"}, "targetStorageClass": "GLACIER"}),
+            "SerializationException",
+        ),
+        (
+            "UpdateImageStorageClass",
+            json!({"repositoryName": "nope", "imageId": {"imageTag": "v1"}, "targetStorageClass": "ARCHIVE"}),
+            "RepositoryNotFoundException",
+        ),
+        (
+            "UpdateImageStorageClass",
+            json!({"repositoryName": "app", "imageId": {}, "targetStorageClass": "ARCHIVE"}),
+            "InvalidParameterException",
+        ),
+        (
+            "ListImageReferrers",
+            json!({"repositoryName": "app", "subjectId": {"imageDigest": "sha256:xyz"}}),
+            "InvalidParameterException",
+        ),
+        ("ListImageReferrers", json!({"repositoryName": "app", "subjectId": {}}), "SerializationException"),
+        (
+            "ListImageReferrers",
+            json!({"repositoryName": "app", "subjectId": {"imageDigest": format!("sha256:{}", "a".repeat(64))}, "maxResults": 51}),
+            "InvalidParameterException",
+        ),
+    ];
+    for (op, body, expected) in cases {
+        let out = server.ecr(op, body.clone()).await;
+        assert_eq!(err(&out), (400, expected), "{op} {body}: {}", out.1);
+        assert!(out.1["message"].as_str().is_some_and(|m| !m.is_empty()), "{op}: {}", out.1);
+    }
+}
