@@ -34,12 +34,11 @@ impl AwsJsonService for EcrService {
     }
 
     fn resource_policy(&self, operation: &str, input: &serde_json::Value) -> Option<berth_iam::policy::NamedPolicy> {
-        // Creating a repository, and the registry-wide operations, act on no existing repository's policy.
-        if operation == "CreateRepository" {
-            return None;
-        }
-        let name = input.get("repositoryName").and_then(|n| n.as_str())?;
-        self.registry.repository_policy(name)
+        // Creating a repository, and the registry-wide operations, act on no existing repository's policy; the
+        // registry policy applies to every action its scope covers (REGISTRY_POLICY_SCOPE).
+        let name =
+            if operation == "CreateRepository" { None } else { input.get("repositoryName").and_then(|n| n.as_str()) };
+        self.registry.resource_policy_for(&format!("ecr:{operation}"), name)
     }
 
     fn call<'a>(

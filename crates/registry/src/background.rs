@@ -1,5 +1,5 @@
-//! The registry's background jobs (pull-time flushing, lifecycle policies, upload expiry, garbage collection) as
-//! one controller on `berth_runtime`, a key per job.
+//! The registry's background jobs (pull-time flushing, lifecycle policies, upload expiry, garbage collection,
+//! continuous scanning) as one controller on `berth_runtime`, a key per job.
 //!
 //! Each job runs one period after the registry starts and then one period after each run ends (the periods come
 //! from [`crate::RegistryConfig`]); a failing job backs off on its own ([`BACKOFF`]) without holding up the
@@ -19,6 +19,9 @@ mod tests;
 /// How often pull times kept in memory are written to the store.
 const FLUSH_PULLS_EVERY: Duration = Duration::from_secs(30);
 
+/// How often the advisory database is checked for a change that continuous scanning re-scans for.
+const CONTINUOUS_SCAN_EVERY: Duration = Duration::from_secs(60);
+
 /// The shortest period of any job (a guard against a zero interval in the configuration).
 const MIN_PERIOD: Duration = Duration::from_millis(10);
 
@@ -36,11 +39,13 @@ pub enum Job {
     ExpireUploads,
     /// Collects unreferenced blobs.
     Gc,
+    /// Re-scans the images under CONTINUOUS_SCAN rules when the advisory database changed.
+    ContinuousScan,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 4] = [Job::FlushPulls, Job::Lifecycle, Job::ExpireUploads, Job::Gc];
+    pub const ALL: [Job; 5] = [Job::FlushPulls, Job::Lifecycle, Job::ExpireUploads, Job::Gc, Job::ContinuousScan];
 }
 
 impl fmt::Display for Job {
@@ -50,6 +55,7 @@ impl fmt::Display for Job {
             Job::Lifecycle => "lifecycle",
             Job::ExpireUploads => "expire-uploads",
             Job::Gc => "gc",
+            Job::ContinuousScan => "continuous-scan",
         })
     }
 }
@@ -57,7 +63,7 @@ impl fmt::Display for Job {
 /// The jobs' reconciler. It holds the registry weakly, so the controller does not keep a dropped registry alive.
 struct Jobs {
     registry: Weak<Registry>,
-    periods: [(Job, f64); 4],
+    periods: [(Job, f64); 5],
 }
 
 impl Jobs {
@@ -92,13 +98,14 @@ impl Reconciler for Jobs {
 }
 
 /// The periods of the jobs under `config`, in seconds.
-fn periods(config: &crate::RegistryConfig) -> [(Job, f64); 4] {
+fn periods(config: &crate::RegistryConfig) -> [(Job, f64); 5] {
     let upload_sweep = config.upload_ttl.clamp(Duration::from_secs(1), Duration::from_secs(3600));
     [
         (Job::FlushPulls, FLUSH_PULLS_EVERY),
         (Job::Lifecycle, config.lifecycle_interval),
         (Job::ExpireUploads, upload_sweep),
         (Job::Gc, config.gc_interval),
+        (Job::ContinuousScan, CONTINUOUS_SCAN_EVERY),
     ]
     .map(|(job, period)| (job, period.max(MIN_PERIOD).as_secs_f64()))
 }

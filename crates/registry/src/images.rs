@@ -160,6 +160,9 @@ impl Registry {
             subject: parsed.subject.as_ref().map(|s| s.digest.clone()),
             artifact_type: parsed.effective_artifact_type(),
             annotations: parsed.annotations.clone(),
+            status: None,
+            last_archived_at: None,
+            last_activated_at: None,
         };
         let image_key = Key::Image(repo.to_string(), digest.clone()).render();
         let image_value =
@@ -179,6 +182,14 @@ impl Registry {
                     .ok_or_else(|| RegistryError::RepositoryNotFound { name: repo.to_string() })?;
                 txn = txn.expect(Key::Repo(repo.to_string()).render(), repo_rev);
                 match entry.images.get(&digest) {
+                    Some(existing) if !existing.record.is_pullable() && mode != PushMode::PullThrough => {
+                        // Pushing an archived image again restores it, as in ECR.
+                        let restored = crate::storage_class::restored(&existing.record, self.now());
+                        let value = serde_json::to_vec(&restored)
+                            .map_err(|source| RegistryError::Record { key: image_key.clone(), source })?;
+                        txn = txn.expect(image_key.clone(), existing.revision).put(image_key.clone(), value);
+                        changed = true;
+                    }
                     Some(existing) => txn = txn.expect(image_key.clone(), existing.revision),
                     None => {
                         txn = txn.expect(image_key.clone(), 0).put(image_key.clone(), image_value.clone());
@@ -248,8 +259,9 @@ impl Registry {
     }
 
     fn after_push(&self, repo: &str, outcome: &PushOutcome) {
-        let scan = self.index.read().repo(repo).and_then(|r| r.record.as_ref().map(|(rec, _)| rec.scan_on_push));
-        if scan == Some(true) {
+        let own = self.index.read().repo(repo).and_then(|r| r.record.as_ref().map(|(rec, _)| rec.scan_on_push));
+        // The repository's own flag, or a registry scanning rule matching the repository, as ECR does.
+        if own == Some(true) || (own.is_some() && self.settings().scans_on_push(repo)) {
             let (repo, digest) = (repo.to_string(), outcome.digest.to_string());
             self.spawn(move |registry| async move { registry.scan_on_push(&repo, &digest).await });
         }
@@ -268,8 +280,12 @@ impl Registry {
             .ok_or_else(|| RegistryError::ManifestUnknown { name: repo.to_string(), reference: reference.to_string() })
     }
 
-    /// Notes a pull of an image (flushed to the store in the background, for `lastRecordedPullTime`).
-    pub(crate) fn record_pull(&self, repo: &str, digest: &str) {
+    /// Notes a pull of an image by `principal` (flushed to the store in the background, for
+    /// `lastRecordedPullTime`), unless the principal is excluded from pull-time updates.
+    pub(crate) fn record_pull(&self, repo: &str, digest: &str, principal: &str) {
+        if self.settings().pull_excluded(principal) {
+            return;
+        }
         let now = self.now();
         lock(&self.pending_pulls).insert((repo.to_string(), digest.to_string()), now);
     }

@@ -30,14 +30,19 @@
 //! - **Background jobs** ([`background`]): pull-time flushing, lifecycle policies, upload expiry and garbage
 //!   collection run as one `berth_runtime` controller with a key per job, each on its configured period, with time
 //!   from the registry's `Clock` and per-job backoff when a run fails.
+//! - **Registry settings** ([`settings`]): the registry policy, scanning configuration, account settings and
+//!   pull-time update exclusions, one record changed under compare-and-swap.
 //! - **Lifecycle policies** ([`lifecycle`]) are parsed and evaluated as ECR documents them, on a timer and for
 //!   previews. **Scanning** ([`scan`]) builds a package inventory from the layers (dpkg, apk, Cargo.lock,
 //!   package-lock.json; whiteouts honoured) and matches it against imported OSV advisories.
 //!
 //! # Limitations
-//! One process owns a data directory (upload sessions and the GC lock are in memory). Layers compressed with
-//! zstd are not scanned. Replication, registry policies, signing and enhanced scanning are not implemented
-//! (their operations answer `ValidationException`); REPLICATION creation templates are stored but never applied.
+//! One process owns a data directory (upload sessions, the GC lock and the settings mirror are in memory). Layers
+//! compressed with zstd are not scanned. Replication and signing are not implemented (their operations answer
+//! `ValidationException` naming the capability, see [`ecr::UNSUPPORTED`]); REPLICATION creation templates are
+//! stored but never applied. ENHANCED scanning uses Berth's own scanner, re-scanning CONTINUOUS_SCAN repositories
+//! when the advisory database changes ([`scan::continuous`]); archived images are restored immediately
+//! ([`storage_class`]).
 //! The pull-through cache ([`pullthrough`]) fills repositories over `/v2/` only: the ECR API sees what is cached.
 //! Repository policies are evaluated with IAM on every call.
 
@@ -57,7 +62,9 @@ mod policy;
 pub mod pullthrough;
 mod repos;
 pub mod scan;
+pub mod settings;
 pub mod storage;
+pub mod storage_class;
 pub mod templates;
 mod uploads;
 
@@ -167,6 +174,7 @@ pub struct Registry {
     templates: templates::Templates,
     upstream: pullthrough::upstream::UpstreamClient,
     upstream_secrets: std::sync::RwLock<Option<Arc<dyn pullthrough::UpstreamSecrets>>>,
+    settings: settings::SettingsCell,
 }
 
 /// Decides, for `/v2/` requests, whether the principal a token was issued to (by the access key it signed
@@ -245,9 +253,11 @@ impl Registry {
             templates: Default::default(),
             upstream,
             upstream_secrets: std::sync::RwLock::new(None),
+            settings: Default::default(),
         });
         registry.load_rules().await?;
         registry.load_templates().await?;
+        registry.load_settings().await?;
         let follow = tokio::spawn(index.follow(store, Some(range.revision)));
         lock(&registry.tasks).push(follow);
         registry.restore_uploads().await?;
@@ -278,12 +288,13 @@ impl Registry {
         *self.access_policy.write().unwrap_or_else(|p| p.into_inner()) = Some(policy);
     }
 
-    /// Asks the access policy, if any, whether the token's key may perform `action` on repository `name`.
+    /// Asks the access policy, if any, whether the token's key may perform `action` on repository `name`, with the
+    /// repository's and the registry's policies.
     pub(crate) fn check_access(&self, access_key_id: &str, action: &str, name: Option<&str>) -> Result<()> {
         let policy = self.access_policy.read().unwrap_or_else(|p| p.into_inner()).clone();
         let (Some(policy), false) = (policy, access_key_id.is_empty()) else { return Ok(()) };
         let resource = name.map_or_else(|| "*".to_string(), |n| self.repository_arn(n));
-        let resource_policy = name.and_then(|n| self.repository_policy(n));
+        let resource_policy = self.resource_policy_for(action, name);
         policy
             .authorize(access_key_id, action, &resource, resource_policy.as_ref())
             .map_err(|reason| RegistryError::Denied { reason })
@@ -342,6 +353,7 @@ impl Registry {
             Job::Lifecycle => format!("{} images expired", self.apply_lifecycle_policies().await?),
             Job::ExpireUploads => format!("{} uploads expired", self.expire_uploads().await?),
             Job::Gc => format!("{:?}", self.collect_garbage().await?),
+            Job::ContinuousScan => format!("{} images re-scanned", self.continuous_rescan().await?),
         })
     }
 

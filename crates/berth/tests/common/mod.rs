@@ -126,6 +126,19 @@ pub async fn raw_request(
     access_key: Option<&str>,
     time: Option<std::time::SystemTime>,
 ) -> (u16, serde_json::Value) {
+    signed_request(berth, "ecs", target, body, secret, access_key, time).await
+}
+
+/// [`raw_request`] signed for the service `signing_name` (`ecs`, `ecr` ...).
+pub async fn signed_request(
+    berth: &Berth,
+    signing_name: &str,
+    target: Option<&str>,
+    body: &[u8],
+    secret: Option<&str>,
+    access_key: Option<&str>,
+    time: Option<std::time::SystemTime>,
+) -> (u16, serde_json::Value) {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_sigv4::sign::v4;
     let url = format!("{}/", berth.url());
@@ -146,7 +159,7 @@ pub async fn raw_request(
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
-        .name("ecs")
+        .name(signing_name)
         .time(time.unwrap_or_else(std::time::SystemTime::now))
         .settings(SigningSettings::default())
         .build()
@@ -373,6 +386,12 @@ pub fn running_task_containers(berth: &Berth) -> Vec<(String, String)> {
 /// The ECS model (`service-2.json`) of the botocore package the pinned aws CLI installs (`tools/test` puts it on
 /// PATH); panics if it is missing.
 pub fn ecs_model() -> serde_json::Value {
+    botocore_model("ecs/2014-11-13")
+}
+
+/// The model (`service-2.json`) of a service (`ecr/2015-09-21`) in the botocore package the pinned aws CLI
+/// installs; panics if it is missing.
+pub fn botocore_model(service_and_version: &str) -> serde_json::Value {
     use std::io::Read;
     let out = std::process::Command::new("python3")
         .args(["-c", "import botocore, os; print(os.path.dirname(botocore.__file__))"])
@@ -384,7 +403,7 @@ pub fn ecs_model() -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     let root = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let path = format!("{root}/data/ecs/2014-11-13/service-2.json.gz");
+    let path = format!("{root}/data/{service_and_version}/service-2.json.gz");
     let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut text = String::new();
     flate2::read::GzDecoder::new(file).read_to_string(&mut text).unwrap();

@@ -57,7 +57,13 @@ fn periods_follow_the_config_with_the_upload_sweep_bounded() {
     let periods = periods(&config);
     assert_eq!(
         periods,
-        [(Job::FlushPulls, 30.0), (Job::Lifecycle, 600.0), (Job::ExpireUploads, 3600.0), (Job::Gc, 0.01)]
+        [
+            (Job::FlushPulls, 30.0),
+            (Job::Lifecycle, 600.0),
+            (Job::ExpireUploads, 3600.0),
+            (Job::Gc, 0.01),
+            (Job::ContinuousScan, 60.0)
+        ]
     );
     config.upload_ttl = Duration::from_millis(1);
     assert_eq!(super::periods(&config)[2], (Job::ExpireUploads, 1.0));

@@ -110,6 +110,16 @@ ecr_errors! {
     TemplateAlreadyExists => "TemplateAlreadyExistsException",
     /// The repository has no policy.
     RepositoryPolicyNotFound => "RepositoryPolicyNotFoundException",
+    /// The registry has no policy.
+    RegistryPolicyNotFound => "RegistryPolicyNotFoundException",
+    /// The principal is already excluded from pull-time updates.
+    ExclusionAlreadyExists => "ExclusionAlreadyExistsException",
+    /// The principal is not excluded from pull-time updates.
+    ExclusionNotFound => "ExclusionNotFoundException",
+    /// The storage class change is not supported for this image.
+    ImageStorageClassUpdateNotSupported => "ImageStorageClassUpdateNotSupportedException",
+    /// The image is archived (and so cannot be scanned).
+    ImageArchived => "ImageArchivedException",
     /// The server failed.
     Server => "ServerException",
 }

@@ -72,12 +72,15 @@ pub(crate) async fn list_images(
     check_registry(registry, req.registry_id.as_ref())?;
     let size = page_size(req.max_results, 100, 1000)?;
     let after = after_token(req.next_token.as_ref())?;
-    let status = req.filter.and_then(|f| f.tag_status);
+    let status = req.filter.as_ref().and_then(|f| f.tag_status);
+    let image_status = req.filter.as_ref().and_then(|f| f.image_status);
     let mut ids = repo_snapshot(registry, &req.repository_name, |entry| {
         let mut ids = Vec::new();
-        for digest in entry.images.keys() {
+        for (digest, image) in &entry.images {
             let tags = entry.tags_for(digest);
-            if !tag_status_matches(status, !tags.is_empty()) {
+            if !tag_status_matches(status, !tags.is_empty())
+                || !crate::storage_class::status_matches(image_status, image.record.image_status())
+            {
                 continue;
             }
             if tags.is_empty() {
@@ -124,9 +127,9 @@ pub(crate) fn image_detail(registry: &Registry, repo: &str, entry: &RepoEntry, i
         artifact_media_type: image.record.config_media_type.clone(),
         last_recorded_pull_time: registry.last_pull(repo, digest, recorded),
         subject_manifest_digest: image.record.subject.clone(),
-        image_status: Some(ImageStatus::Active),
-        last_archived_at: None,
-        last_activated_at: None,
+        image_status: Some(image.record.image_status()),
+        last_archived_at: image.record.last_archived_at,
+        last_activated_at: image.record.last_activated_at,
     }
 }
 
@@ -145,7 +148,8 @@ pub(crate) async fn describe_images(
     }
     let size = page_size(req.max_results, 100, 1000)?;
     let after = after_token(req.next_token.as_ref())?;
-    let status = req.filter.and_then(|f| f.tag_status);
+    let status = req.filter.as_ref().and_then(|f| f.tag_status);
+    let image_status = req.filter.as_ref().and_then(|f| f.image_status);
     let name = req.repository_name.clone();
     let details = repo_snapshot(registry, &name, |entry| -> Result<Vec<ImageDetail>, EcrError> {
         let digests: Vec<String> = match &ids {
@@ -167,7 +171,11 @@ pub(crate) async fn describe_images(
         Ok(digests
             .iter()
             .filter_map(|d| entry.images.get(d))
-            .filter(|i| ids.is_some() || tag_status_matches(status, !entry.tags_for(&i.record.digest).is_empty()))
+            .filter(|i| {
+                ids.is_some()
+                    || (tag_status_matches(status, !entry.tags_for(&i.record.digest).is_empty())
+                        && crate::storage_class::status_matches(image_status, i.record.image_status()))
+            })
             .map(|i| image_detail(registry, &name, entry, i))
             .collect())
     })??;
@@ -184,7 +192,7 @@ pub(crate) async fn describe_images(
 pub(crate) async fn batch_get_image(
     registry: &Registry,
     req: BatchGetImageRequest,
-    _caller: &Caller,
+    caller: &Caller,
 ) -> Result<BatchGetImageResponse, EcrError> {
     check_registry(registry, req.registry_id.as_ref())?;
     check_ids(&req.image_ids)?;
@@ -204,6 +212,11 @@ pub(crate) async fn batch_get_image(
                 failures.push(failure(id, (ImageFailureCode::ImageNotFound, "Requested image not found".into())));
                 continue;
             };
+            if !image.record.is_pullable() {
+                let reason = "The image is archived; restore it (UpdateImageStorageClass STANDARD) to pull it".into();
+                failures.push(failure(id, (ImageFailureCode::ImageInaccessible, reason)));
+                continue;
+            }
             if let Some(accepted) = &accepted
                 && !accepted.contains(&image.record.media_type)
             {
@@ -224,7 +237,7 @@ pub(crate) async fn batch_get_image(
     })?;
     for image in &images {
         if let Some(d) = image.image_id.as_ref().and_then(|i| i.image_digest.as_ref()) {
-            registry.record_pull(&name, d);
+            registry.record_pull(&name, d, &caller.arn);
         }
     }
     Ok(BatchGetImageResponse { images: Some(images), failures: Some(failures) })

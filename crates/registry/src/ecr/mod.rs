@@ -2,6 +2,8 @@
 //! encode the generated response shape. The API crate's front door does SigV4, body limits and the error
 //! envelope; [`Registry::ecr`] is what it calls.
 
+mod account;
+mod archive;
 mod auth;
 mod error;
 mod images;
@@ -9,8 +11,11 @@ mod layers;
 mod lifecycle;
 mod policies;
 mod pull_through;
+mod referrers;
+mod registry_policy;
 mod repositories;
 mod scanning;
+mod scanning_config;
 mod templates;
 
 pub use error::EcrError;
@@ -113,12 +118,41 @@ pub(crate) fn paginate<T>(
     }
 }
 
+/// The operations of the installed model that Berth's registry does not serve, with the capability each belongs
+/// to.
+pub const UNSUPPORTED: &[(&str, &str)] = &[
+    ("PutReplicationConfiguration", "replication"),
+    ("DescribeImageReplicationStatus", "replication"),
+    ("StartReplicationBackfill", "replication"),
+    ("StopReplicationBackfill", "replication"),
+    ("DescribeReplicationBackfillResults", "replication"),
+    ("ListReplicationBackfills", "replication"),
+    ("PutSigningConfiguration", "signing"),
+    ("GetSigningConfiguration", "signing"),
+    ("DeleteSigningConfiguration", "signing"),
+    ("DescribeImageSigningStatus", "signing"),
+];
+
+/// The refusal of an operation of the model that Berth does not serve, naming the capability it belongs to.
+fn unsupported(operation: &str) -> String {
+    match UNSUPPORTED.iter().find(|(op, _)| *op == operation) {
+        Some((_, "replication")) => format!(
+            "{operation} is not supported by Berth's registry: replication is not built yet (DescribeRegistry reports \
+             an empty replication configuration)"
+        ),
+        Some((_, "signing")) => {
+            format!("{operation} is not supported by Berth's registry: image signing is not built yet")
+        }
+        _ => format!("{operation} is not supported by Berth's registry"),
+    }
+}
+
 macro_rules! dispatch {
     ($registry:ident, $operation:ident, $body:ident, $caller:ident; $($name:literal => $handler:path,)*) => {
         match $operation {
             $($name => encode(&$handler($registry, decode($body)?, $caller).await?),)*
             other if berth_model::ecr::OPERATIONS.contains(&other) => Err(EcrError::Validation {
-                message: format!("{other} is not supported by Berth's registry"),
+                message: unsupported(other),
             }),
             other => Err(EcrError::UnknownOperation { message: format!("unknown operation {other}") }),
         }
@@ -169,6 +203,20 @@ impl Registry {
             "SetRepositoryPolicy" => policies::set_repository_policy,
             "GetRepositoryPolicy" => policies::get_repository_policy,
             "DeleteRepositoryPolicy" => policies::delete_repository_policy,
+            "PutRegistryPolicy" => registry_policy::put_registry_policy,
+            "GetRegistryPolicy" => registry_policy::get_registry_policy,
+            "DeleteRegistryPolicy" => registry_policy::delete_registry_policy,
+            "PutRegistryScanningConfiguration" => scanning_config::put_registry_scanning_configuration,
+            "GetRegistryScanningConfiguration" => scanning_config::get_registry_scanning_configuration,
+            "BatchGetRepositoryScanningConfiguration" => scanning_config::batch_get_repository_scanning_configuration,
+            "GetAccountSetting" => account::get_account_setting,
+            "PutAccountSetting" => account::put_account_setting,
+            "DescribeRegistry" => account::describe_registry,
+            "RegisterPullTimeUpdateExclusion" => account::register_pull_time_update_exclusion,
+            "DeregisterPullTimeUpdateExclusion" => account::deregister_pull_time_update_exclusion,
+            "ListPullTimeUpdateExclusions" => account::list_pull_time_update_exclusions,
+            "UpdateImageStorageClass" => archive::update_image_storage_class,
+            "ListImageReferrers" => referrers::list_image_referrers,
         }
     }
 }
@@ -190,6 +238,14 @@ mod tests {
         assert!(decode::<CreateRepositoryRequest>(b"").is_err()); // repositoryName is required
         let ok: CreateRepositoryRequest = decode(br#"{"repositoryName":"ab"}"#).unwrap();
         assert_eq!(ok.repository_name, "ab");
+    }
+
+    #[test]
+    fn unsupported_operations_are_in_the_model_and_name_their_capability() {
+        for (op, capability) in UNSUPPORTED {
+            assert!(berth_model::ecr::OPERATIONS.contains(op), "{op}");
+            assert!(unsupported(op).contains(capability), "{}", unsupported(op));
+        }
     }
 
     #[test]

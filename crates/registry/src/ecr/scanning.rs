@@ -29,6 +29,21 @@ pub(crate) async fn start_image_scan(
     check_registry(registry, req.registry_id.as_ref())?;
     check_name(&req.repository_name)?;
     let digest = resolve(registry, &req.repository_name, &req.image_id)?;
+    let archived = registry
+        .index
+        .read()
+        .repo(&req.repository_name)
+        .and_then(|r| r.images.get(&digest).map(|i| !i.record.is_pullable()))
+        .unwrap_or(false);
+    if archived {
+        return Err(EcrError::ImageArchived {
+            message: format!(
+                "The image {digest} in the repository with name '{}' is archived and cannot be scanned; restore it \
+                 with UpdateImageStorageClass first",
+                req.repository_name
+            ),
+        });
+    }
     let status = registry.start_scan(&req.repository_name, &digest).await?;
     Ok(StartImageScanResponse {
         registry_id: Some(registry.config.account_id.clone()),

@@ -2,8 +2,8 @@
 
 use berth_model::Timestamp;
 use berth_model::ecr::{
-    EncryptionConfiguration, FindingSeverity, ImageScanFinding, ImageTagMutability, ImageTagMutabilityExclusionFilter,
-    LifecyclePolicyPreviewResult, LifecyclePolicyPreviewStatus, ScanStatus, Tag,
+    EncryptionConfiguration, FindingSeverity, ImageScanFinding, ImageStatus, ImageTagMutability,
+    ImageTagMutabilityExclusionFilter, LifecyclePolicyPreviewResult, LifecyclePolicyPreviewStatus, ScanStatus, Tag,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -91,6 +91,28 @@ pub struct ImageRecord {
     /// The manifest's annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
+    /// The storage status (`None`: ACTIVE, the standard storage class; ARCHIVED: the archive storage class, not
+    /// pullable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ImageStatus>,
+    /// When the image was last archived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_archived_at: Option<Timestamp>,
+    /// When the image was last restored from the archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activated_at: Option<Timestamp>,
+}
+
+impl ImageRecord {
+    /// The image's status (ACTIVE unless archived).
+    pub fn image_status(&self) -> ImageStatus {
+        self.status.unwrap_or(ImageStatus::Active)
+    }
+
+    /// Whether the image may be pulled (it is not archived).
+    pub fn is_pullable(&self) -> bool {
+        self.image_status() == ImageStatus::Active
+    }
 }
 
 /// A blob an image references.

@@ -15,21 +15,30 @@ use http_body_util::{BodyExt, Limited};
 const DRAIN_LIMIT: usize = 4 * MAX_MANIFEST_BYTES;
 
 /// GET (or HEAD) of a manifest; on a repository a pull-through cache rule covers, a miss (or a tag due for its
-/// upstream check) is fetched from the upstream first, for the principal of access key `access_key`.
+/// upstream check) is fetched from the upstream first, for the principal of access key `access_key`. An archived
+/// image is not served (404 `MANIFEST_UNKNOWN`, as ECR answers); a pull by `principal` is recorded unless the
+/// principal is excluded from pull-time updates.
 pub(crate) async fn get(
     registry: &Registry,
     name: &str,
     reference: &str,
     body: bool,
     access_key: &str,
+    principal: &str,
 ) -> Result<Response, RegistryError> {
     registry.pull_through_manifest(name, reference, access_key).await?;
     registry.require_repo(name)?;
     let reference = Reference::parse(reference)
         .map_err(|_| RegistryError::ManifestUnknown { name: name.to_string(), reference: reference.to_string() })?;
     let entry = registry.get_manifest(name, &reference)?;
+    if !entry.record.is_pullable() {
+        return Err(RegistryError::ManifestUnknown {
+            name: name.to_string(),
+            reference: format!("{reference} (the image is archived; restore it with UpdateImageStorageClass)"),
+        });
+    }
     if body {
-        registry.record_pull(name, &entry.record.digest);
+        registry.record_pull(name, &entry.record.digest, principal);
     }
     let len = entry.manifest.len();
     let mut response = Response::new(if body { Body::from(entry.manifest.clone()) } else { Body::empty() });

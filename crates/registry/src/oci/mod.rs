@@ -159,10 +159,10 @@ async fn route(registry: &Arc<Registry>, request: Request) -> Response {
         (Route::Tags(name), Method::GET) => tags::list(registry, &name, &query),
         (Route::Referrers(name, digest), Method::GET) => referrers::list(registry, &name, &digest, &query),
         (Route::Manifest(name, reference), Method::GET) => {
-            manifests::get(registry, &name, &reference, true, &claims.ak).await
+            manifests::get(registry, &name, &reference, true, &claims.ak, &claims.sub).await
         }
         (Route::Manifest(name, reference), Method::HEAD) => {
-            manifests::get(registry, &name, &reference, false, &claims.ak).await
+            manifests::get(registry, &name, &reference, false, &claims.ak, &claims.sub).await
         }
         (Route::Manifest(name, reference), Method::PUT) => {
             manifests::put(registry, &name, &reference, &query, request).await

@@ -1,4 +1,5 @@
-//! The referrers API: manifests whose `subject` is a digest, as an OCI index, filterable by `artifactType`.
+//! The referrers API: manifests whose `subject` is a digest (archived ones left out), as an OCI index, filterable
+//! by `artifactType`.
 
 use super::{Query, json_response, set};
 use crate::Registry;
@@ -20,6 +21,7 @@ pub(crate) fn list(registry: &Registry, name: &str, digest: &str, query: &Query)
             .images
             .values()
             .filter(|i| i.record.subject.as_deref() == Some(digest))
+            .filter(|i| i.record.is_pullable()) // archived artifacts cannot be fetched, so they are not listed
             .filter(|i| filter.is_none_or(|f| i.record.artifact_type.as_deref() == Some(f)))
             .map(|i| Descriptor {
                 media_type: i.record.media_type.clone(),

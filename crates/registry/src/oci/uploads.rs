@@ -92,7 +92,10 @@ pub(crate) async fn start(
     query: &Query,
     request: Request,
 ) -> Result<Response, RegistryError> {
-    if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from")) {
+    // With the BLOB_MOUNTING account setting DISABLED a mount request starts an ordinary upload (202), as in ECR.
+    if let (Some(mount), Some(from), true) =
+        (query.get("mount"), query.get("from"), registry.settings().blob_mounting_enabled())
+    {
         let digest = Digest::parse(mount)?;
         if crate::names::is_valid_repository_name(from) && registry.mount_blob(name, from, &digest).await?.is_some() {
             return Ok(created(name, &digest));

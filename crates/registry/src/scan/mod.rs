@@ -10,10 +10,14 @@
 //! run and `max_queued` wait or run ([`queue`]). Whatever a scan left out is named in its status description
 //! (`imageScanStatus.description` in DescribeImageScanFindings and DescribeImages).
 //!
-//! Limitations: zstd layers are skipped; images are not re-scanned when advisories change.
+//! Under the ENHANCED scan type, images of repositories a CONTINUOUS_SCAN rule matches are scanned again when the
+//! advisory database changes ([`continuous`]).
+//!
+//! Limitations: zstd layers are skipped.
 
 pub mod apk;
 pub mod budget;
+pub mod continuous;
 pub mod dpkg;
 pub mod inventory;
 pub mod lockfiles;
@@ -116,6 +120,12 @@ pub(crate) async fn import(registry: &Registry, dir: &Path) -> Result<ImportSumm
         })??;
     *registry.advisories.write().unwrap_or_else(|p| p.into_inner()) =
         (file_mtime(&registry.config.data_dir), Arc::new(db));
+    // Repositories under a CONTINUOUS_SCAN rule are scanned again against the new advisories.
+    registry.spawn(|registry| async move {
+        if let Err(e) = registry.continuous_rescan().await {
+            tracing::warn!(error = %e, "continuous re-scan after an advisory import failed");
+        }
+    });
     Ok(summary)
 }
 

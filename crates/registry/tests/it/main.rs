@@ -12,3 +12,4 @@ mod oci;
 mod pull_through;
 mod scan;
 mod sdk;
+mod settings;
