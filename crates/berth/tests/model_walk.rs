@@ -53,10 +53,12 @@ const FIRST: &[&str] = &[
     "StartTask",
     "CreateService",
     "CreateTaskSet",
+    "CreateExpressGatewayService",
     "PutAttributes",
     "TagResource",
 ];
 const LAST: &[&str] = &[
+    "DeleteExpressGatewayService",
     "DeleteTaskSet",
     "UpdateService",
     "StopServiceDeployment",
@@ -181,6 +183,7 @@ fn value_for(model: &Value, member: &str, shape: &str, w: &Walk) -> Value {
         "containerInstance" => Some(json!(w.get("instance"))),
         "containerInstances" => Some(json!([w.get("instance")])),
         "resourceArn" => Some(json!(w.get("cluster-arn"))),
+        "serviceArn" => Some(json!(w.get("express-service"))),
         _ => None,
     };
     known.unwrap_or_else(|| value_of_shape(model, shape, w, 0))
@@ -248,6 +251,10 @@ fn remember(operation: &str, answer: &Value, w: &mut Walk) {
         "CreateTaskSet" => {
             let id = answer["taskSet"]["id"].as_str().unwrap();
             w.values.insert("task-set", id.to_string());
+        }
+        "CreateExpressGatewayService" => {
+            let arn = answer["service"]["serviceArn"].as_str().unwrap();
+            w.values.insert("express-service", arn.to_string());
         }
         _ => {}
     }
