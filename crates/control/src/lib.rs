@@ -34,8 +34,9 @@
 //! # Limitations
 //! Capacity providers exist on node groups ([`capacity_providers`]) and managed scaling publishes
 //! CapacityProviderReservation and lets tasks wait for capacity ([`managed_scaling`]), but no node provider adds or
-//! removes hosts yet. Daemons, Express services and task sets are not implemented; their operations answer
-//! `UnsupportedFeatureException` naming the capability in the API crate. Services with `loadBalancers` and
+//! removes hosts yet. [`daemons`] run one daemon task per instance of their capacity providers, but replace the daemon
+//! task in place where ECS replaces the instance. Express services and task sets are not implemented; their
+//! operations answer `UnsupportedFeatureException` naming the capability in the API crate. Services with `loadBalancers` and
 //! `serviceRegistries` ([`services::targets`]) need the server to wire a [`services::targets::ServiceTargets`].
 //! Controllers assume one control plane process (no leader election yet; the runtime has the gate for it).
 
@@ -48,6 +49,7 @@ pub mod cache;
 pub mod capacity_providers;
 mod clusters;
 pub mod counts;
+pub mod daemons;
 mod error;
 pub mod exec;
 pub mod insights;
@@ -159,11 +161,13 @@ pub struct Control {
     reservation_sink: std::sync::OnceLock<Arc<dyn managed_scaling::controller::ReservationSink>>,
 }
 
-/// Starts the control plane's controllers (agent liveness, the service scheduler, managed scaling) in the background.
+/// Starts the control plane's controllers (agent liveness, the service scheduler, managed scaling, the daemon
+/// scheduler) in the background.
 pub fn spawn_controllers(control: &Arc<Control>) {
     tokio::spawn(liveness::run(control.clone()));
     tokio::spawn(services::controller::run(control.clone()));
     tokio::spawn(managed_scaling::controller::run(control.clone()));
+    tokio::spawn(daemons::controller::run(control.clone()));
 }
 
 impl Control {

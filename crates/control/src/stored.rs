@@ -95,6 +95,9 @@ stored! {
     ClientTokenRecord => "client token", 1;
     AccountSettingRecord => "account setting", 1;
     CapacityProviderRecord => "capacity provider", 1;
+    crate::daemons::records::DaemonFamilyRecord => "daemon task definition family", 1;
+    crate::daemons::records::DaemonTaskDefinitionRecord => "daemon task definition", 1;
+    crate::daemons::records::DaemonRecord => "daemon", 1;
 }
 
 /// Serialises a record with its kind's schema version.
