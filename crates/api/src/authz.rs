@@ -271,6 +271,36 @@ fn resource(iam: &Iam, place: &Place<'_>, prefix: &str, operation: &str, input: 
                         None => star(),
                     }
                 }
+                "CreateDaemon" => {
+                    let cluster =
+                        str_of(input, "clusterArn").map(|c| c.rsplit('/').next().unwrap_or(c)).unwrap_or("default");
+                    match str_of(input, "daemonName") {
+                        Some(name) => Target {
+                            arn: arn("ecs", &format!("daemon/{cluster}/{name}")),
+                            cluster: Some(named("ecs", "cluster", cluster)),
+                        },
+                        None => star(),
+                    }
+                }
+                "UpdateDaemon" | "DeleteDaemon" | "DescribeDaemon" | "ListDaemonDeployments" => {
+                    str_of(input, "daemonArn").map_or_else(star, |d| Target { arn: d.to_string(), cluster: None })
+                }
+                "RegisterDaemonTaskDefinition" => match str_of(input, "family") {
+                    Some(f) => Target { arn: arn("ecs", &format!("daemon-task-definition/{f}:*")), cluster: None },
+                    None => star(),
+                },
+                "DescribeDaemonTaskDefinition" | "DeleteDaemonTaskDefinition" => {
+                    match str_of(input, "daemonTaskDefinition") {
+                        Some(td) if td.starts_with("arn:") => Target { arn: td.to_string(), cluster: None },
+                        Some(td) if td.contains(':') => {
+                            Target { arn: arn("ecs", &format!("daemon-task-definition/{td}")), cluster: None }
+                        }
+                        Some(td) => {
+                            Target { arn: arn("ecs", &format!("daemon-task-definition/{td}:*")), cluster: None }
+                        }
+                        None => star(),
+                    }
+                }
                 "TagResource" | "UntagResource" | "ListTagsForResource" => match str_of(input, "resourceArn") {
                     Some(r) => with(r.to_string()),
                     None => star(),

@@ -44,6 +44,7 @@ pub(crate) fn tag_on_create(
     }
     let short = |value: &str| value.rsplit('/').next().unwrap_or(value).to_string();
     let cluster = member("cluster").map(short).unwrap_or_else(|| "default".into());
+    let cluster_of_arn = member("clusterArn").map(short).unwrap_or_else(|| "default".into());
     let resource = match operation {
         "CreateCluster" => format!("cluster/{}", member("clusterName").unwrap_or("default")),
         "CreateService" => format!("service/{cluster}/{}", member("serviceName")?),
@@ -51,6 +52,8 @@ pub(crate) fn tag_on_create(
         "RunTask" | "StartTask" => format!("task/{cluster}/*"),
         "RegisterContainerInstance" => format!("container-instance/{cluster}/*"),
         "CreateCapacityProvider" => format!("capacity-provider/{}", member("name")?),
+        "CreateDaemon" => format!("daemon/{cluster_of_arn}/{}", member("daemonName")?),
+        "RegisterDaemonTaskDefinition" => format!("daemon-task-definition/{}:*", member("family")?),
         "CreateTaskSet" => format!("task-set/{cluster}/{}/*", short(member("service")?)),
         _ => return None,
     };
@@ -132,6 +135,18 @@ pub async fn dispatch(
         "DeleteCapacityProvider" => call!(async delete_capacity_provider),
         "DescribeCapacityProviders" => call!(sync describe_capacity_providers),
         "PutClusterCapacityProviders" => call!(async put_cluster_capacity_providers),
+        "RegisterDaemonTaskDefinition" => call!(async register_daemon_task_definition),
+        "DescribeDaemonTaskDefinition" => call!(sync describe_daemon_task_definition),
+        "DeleteDaemonTaskDefinition" => call!(async delete_daemon_task_definition),
+        "ListDaemonTaskDefinitions" => call!(sync list_daemon_task_definitions),
+        "CreateDaemon" => call!(async create_daemon),
+        "UpdateDaemon" => call!(async update_daemon),
+        "DeleteDaemon" => call!(async delete_daemon),
+        "DescribeDaemon" => call!(sync describe_daemon),
+        "ListDaemons" => call!(sync list_daemons),
+        "DescribeDaemonDeployments" => call!(sync describe_daemon_deployments),
+        "ListDaemonDeployments" => call!(sync list_daemon_deployments),
+        "DescribeDaemonRevisions" => call!(sync describe_daemon_revisions),
         known if OPERATIONS.contains(&known) => {
             Err(ApiError::bad_request("UnsupportedFeatureException", unsupported_operation_message(known)))
         }
@@ -151,8 +166,6 @@ fn open_capability(operation: &str) -> Option<&'static str> {
     ];
     if LOAD_BALANCED_DEPLOYMENTS.contains(&operation) {
         Some("task sets and blue/green deployment lifecycle hooks (they come with load balancers)")
-    } else if operation.contains("Daemon") {
-        Some("ECS Managed Daemons")
     } else if operation.contains("ExpressGatewayService") || operation.contains("Gateway") {
         Some("ECS Express Mode services and their gateways")
     } else {
@@ -176,7 +189,7 @@ mod tests {
     fn unsupported_operations_name_their_capability() {
         assert_eq!(open_capability("CreateCapacityProvider"), None);
         assert!(unsupported_operation_message("UpdateTaskSet").contains("load balancers"));
-        assert!(unsupported_operation_message("ListDaemons").contains("Daemons"));
+        assert_eq!(open_capability("ListDaemons"), None, "daemons are answered");
         assert!(unsupported_operation_message("CreateExpressGatewayService").contains("Express"));
     }
 }
