@@ -75,3 +75,14 @@ pub fn controller(control: Arc<Control>) -> Controller<DaemonScheduler> {
 pub async fn run(control: Arc<Control>) {
     controller(control).run().await;
 }
+
+/// Runs one pass over every daemon and then over the held instances, in order (what the controller does on a
+/// change; for tests that drive the control plane without the runtime).
+pub async fn reconcile_all(control: &Control) -> Result<()> {
+    let daemons: Vec<(String, String)> = control.cache.read().daemons.keys().cloned().collect();
+    for (cluster, name) in daemons {
+        control.reconcile_daemon(&cluster, &name).await?;
+    }
+    control.release_instances().await?;
+    Ok(())
+}

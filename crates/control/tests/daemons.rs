@@ -1,0 +1,298 @@
+//! The daemon scheduler on an in-memory store with pretend agents and a manual clock: the gate of a new instance
+//! (released when its daemon task runs, or after the bound), and a deployment whose revision keeps failing tripping
+//! the circuit breaker, draining the instances and rolling back to the revision that ran before.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use berth_control::daemons::controller::reconcile_all;
+use berth_control::daemons::{GATE_SECONDS, group};
+use berth_control::{Control, ControlConfig};
+use berth_model::agent::{AgentResources, ContainerReport, RegisterRequest, ReportRequest, TaskReport};
+use berth_model::clock::ManualClock;
+use berth_model::ecs::*;
+use berth_store::MemoryStore;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const T0: f64 = 1_700_000_000.0;
+
+async fn control() -> (Arc<Control>, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let control = Control::start(Arc::new(MemoryStore::new()), clock.clone(), ControlConfig::default()).await.unwrap();
+    control
+        .create_capacity_provider(CreateCapacityProviderRequest {
+            name: "workers".into(),
+            auto_scaling_group_provider: Some(AutoScalingGroupProvider {
+                auto_scaling_group_arn: "workers".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    control
+        .put_cluster_capacity_providers(PutClusterCapacityProvidersRequest {
+            cluster: "default".into(),
+            capacity_providers: vec!["workers".into()],
+            default_capacity_provider_strategy: Vec::new(),
+        })
+        .await
+        .unwrap();
+    (control, clock)
+}
+
+/// Joins a pretend agent of node group `workers`; returns its instance id.
+async fn join(control: &Control, host: &str) -> String {
+    let attributes =
+        BTreeMap::from([("com.amazonaws.ecs.capability.docker-remote-api.1.18".to_string(), String::new())]);
+    let arn = control
+        .register_agent(RegisterRequest {
+            cluster: "default".into(),
+            hostname: host.into(),
+            resources: AgentResources { cpu: 1024, memory_mib: 1024, ..Default::default() },
+            attributes,
+            node_group: Some("workers".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .container_instance_arn;
+    arn.rsplit('/').next().unwrap().to_string()
+}
+
+async fn register(control: &Control, marker: &str) -> String {
+    control
+        .register_daemon_task_definition(RegisterDaemonTaskDefinitionRequest {
+            family: "agent".into(),
+            container_definitions: vec![DaemonContainerDefinition {
+                name: Some("app".into()),
+                image: format!("agent:{marker}"),
+                memory: Some(64),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .daemon_task_definition_arn
+        .unwrap()
+}
+
+/// The daemon's tasks that are not STOPPED: (instance id, task ARN, task definition ARN, desired status).
+fn daemon_tasks(control: &Control) -> Vec<(String, String, String, String)> {
+    let state = control.cache().read();
+    let mut out: Vec<_> = state
+        .tasks
+        .values()
+        .map(|v| &v.record)
+        .filter(|t| t.group.as_deref() == Some(group("agent").as_str()))
+        .filter(|t| t.last_status() != Some(berth_control::status::TaskStatus::Stopped))
+        .map(|t| {
+            (t.instance_id.clone(), t.arn.clone(), t.task_definition_arn.clone(), t.desired_status.as_str().to_string())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The agent of `instance` reports its tasks: `status`, with a stop code when STOPPED.
+async fn report(control: &Control, instance: &str, arns: &[String], status: &str, stop_code: Option<&str>) {
+    let tasks = arns
+        .iter()
+        .map(|arn| TaskReport {
+            task_arn: arn.clone(),
+            last_status: status.into(),
+            containers: vec![ContainerReport {
+                name: "app".into(),
+                last_status: status.into(),
+                exit_code: (status == "STOPPED").then_some(if stop_code.is_some() { 1 } else { 0 }),
+                health_status: "UNKNOWN".into(),
+                ..Default::default()
+            }],
+            health_status: "UNKNOWN".into(),
+            stop_code: stop_code.map(str::to_string),
+            stopped_reason: stop_code.map(|_| "Essential container in task exited".to_string()),
+            ..Default::default()
+        })
+        .collect();
+    control
+        .agent_report("default", instance, ReportRequest { tasks, applied_revision: 0, usage: Vec::new() })
+        .await
+        .unwrap();
+}
+
+/// Every agent reports its daemon tasks as they are asked to be: RUNNING, or STOPPED when asked to stop.
+async fn agents_obey(control: &Control) {
+    for (instance, arn, _, desired) in daemon_tasks(control) {
+        report(control, &instance, &[arn], if desired == "STOPPED" { "STOPPED" } else { "RUNNING" }, None).await;
+    }
+}
+
+fn instance_status(control: &Control, id: &str) -> (String, Option<String>, bool) {
+    let state = control.cache().read();
+    let record = &state.instances[&("default".to_string(), id.to_string())].record;
+    (record.status.as_str().to_string(), record.daemon_drain.clone(), record.daemon_gate_until.is_some())
+}
+
+fn deployment(control: &Control, arn: &str) -> DaemonDeployment {
+    let out = control
+        .describe_daemon_deployments(DescribeDaemonDeploymentsRequest { daemon_deployment_arns: vec![arn.into()] })
+        .unwrap();
+    out.daemon_deployments.unwrap().remove(0)
+}
+
+async fn run_one(control: &Control) -> RunTaskResponse {
+    control.run_task(RunTaskRequest { task_definition: "app".into(), ..Default::default() }).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_instance_takes_other_tasks_only_once_its_daemon_task_runs_or_the_gate_times_out() {
+    let (control, clock) = control().await;
+    let first = register(&control, "1").await;
+    control
+        .create_daemon(CreateDaemonRequest {
+            daemon_name: "agent".into(),
+            daemon_task_definition_arn: first,
+            capacity_provider_arns: vec!["workers".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    control
+        .register_task_definition(RegisterTaskDefinitionRequest {
+            family: "app".into(),
+            container_definitions: vec![ContainerDefinition {
+                name: Some("app".into()),
+                image: Some("app".into()),
+                memory: Some(64),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let host = join(&control, "host-a").await;
+    assert!(instance_status(&control, &host).2, "a new instance of a daemon's provider is gated");
+    let refused = run_one(&control).await;
+    assert!(refused.tasks.unwrap_or_default().is_empty(), "no other task is placed while the daemon starts");
+    reconcile_all(&control).await.unwrap();
+    let tasks = daemon_tasks(&control);
+    assert_eq!(tasks.len(), 1, "its daemon task is placed despite the gate");
+    assert!(instance_status(&control, &host).2, "still gated until the daemon task runs");
+    agents_obey(&control).await;
+    reconcile_all(&control).await.unwrap();
+    assert!(!instance_status(&control, &host).2, "released once the daemon task runs");
+    assert_eq!(run_one(&control).await.tasks.unwrap().len(), 1);
+
+    // A daemon task that never runs holds the instance for at most GATE_SECONDS.
+    let stuck = join(&control, "host-b").await;
+    reconcile_all(&control).await.unwrap();
+    assert!(instance_status(&control, &stuck).2);
+    clock.advance(GATE_SECONDS / 2.0);
+    report(&control, &stuck, &[], "RUNNING", None).await; // a heartbeat
+    reconcile_all(&control).await.unwrap();
+    assert!(instance_status(&control, &stuck).2);
+    clock.advance(GATE_SECONDS / 2.0 + 1.0);
+    report(&control, &stuck, &[], "RUNNING", None).await;
+    reconcile_all(&control).await.unwrap();
+    assert!(!instance_status(&control, &stuck).2, "the gate is bounded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_revision_trips_the_circuit_breaker_and_rolls_back_and_drained_instances_come_back() {
+    let (control, clock) = control().await;
+    let hosts = [join(&control, "host-a").await, join(&control, "host-b").await];
+    let first = register(&control, "good").await;
+    let created = control
+        .create_daemon(CreateDaemonRequest {
+            daemon_name: "agent".into(),
+            daemon_task_definition_arn: first.clone(),
+            capacity_provider_arns: vec!["workers".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    reconcile_all(&control).await.unwrap();
+    agents_obey(&control).await;
+    reconcile_all(&control).await.unwrap();
+    let created_deployment = deployment(&control, created.deployment_arn.as_deref().unwrap());
+    assert_eq!(created_deployment.status, Some(DaemonDeploymentStatus::Successful));
+    assert_eq!(daemon_tasks(&control).len(), 2);
+
+    let bad = register(&control, "bad").await;
+    let updated = control
+        .update_daemon(UpdateDaemonRequest {
+            daemon_arn: created.daemon_arn.clone().unwrap(),
+            daemon_task_definition_arn: bad.clone(),
+            capacity_provider_arns: vec!["workers".into()],
+            deployment_configuration: Some(DaemonDeploymentConfiguration {
+                drain_percent: Some(50.0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let arn = updated.deployment_arn.unwrap();
+    // Half of two instances at a time: one replacement in flight.
+    reconcile_all(&control).await.unwrap();
+    let stopping = daemon_tasks(&control).into_iter().filter(|t| t.3 == "STOPPED").count();
+    assert_eq!(stopping, 1, "one batch of drainPercent 50 out of 2 instances");
+
+    // Every task of the new revision fails: each instance drains and gets another try after the restart delay,
+    // until three failures trip the breaker.
+    for _ in 0..12 {
+        for (instance, arn, td, desired) in daemon_tasks(&control) {
+            if desired == "STOPPED" {
+                report(&control, &instance, &[arn], "STOPPED", None).await;
+            } else if td == bad {
+                report(&control, &instance, &[arn], "STOPPED", Some("EssentialContainerExited")).await;
+            } else {
+                report(&control, &instance, &[arn], "RUNNING", None).await;
+            }
+        }
+        reconcile_all(&control).await.unwrap();
+        if deployment(&control, &arn).status == Some(DaemonDeploymentStatus::RollbackInProgress) {
+            break;
+        }
+        clock.advance(6.0);
+        for host in &hosts {
+            report(&control, host, &[], "RUNNING", None).await;
+        }
+        reconcile_all(&control).await.unwrap();
+    }
+    let rolling_back = deployment(&control, &arn);
+    assert_eq!(rolling_back.status, Some(DaemonDeploymentStatus::RollbackInProgress), "{rolling_back:?}");
+    let breaker = rolling_back.circuit_breaker.unwrap();
+    assert_eq!(breaker.status, Some(DaemonDeploymentRollbackMonitorsStatus::Triggered));
+    assert!(breaker.failure_count >= breaker.threshold && breaker.threshold == 3, "{breaker:?}");
+    assert!(hosts.iter().any(|h| instance_status(&control, h).0 == "DRAINING"), "a failed daemon drains its instance");
+    assert!(
+        instance_status(&control, &hosts[0])
+            .1
+            .iter()
+            .chain(&instance_status(&control, &hosts[1]).1)
+            .all(|r| r.contains("Berth does not own its host"))
+    );
+
+    // The rollback puts the first revision back everywhere and the drained instances come back.
+    for _ in 0..6 {
+        clock.advance(6.0);
+        agents_obey(&control).await;
+        for host in &hosts {
+            report(&control, host, &[], "RUNNING", None).await;
+        }
+        reconcile_all(&control).await.unwrap();
+    }
+    agents_obey(&control).await;
+    reconcile_all(&control).await.unwrap();
+    let done = deployment(&control, &arn);
+    assert_eq!(done.status, Some(DaemonDeploymentStatus::RollbackSuccessful), "{done:?}");
+    let tasks = daemon_tasks(&control);
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    assert!(tasks.iter().all(|t| t.2 == first), "every instance runs the revision that ran before: {tasks:?}");
+    for host in &hosts {
+        assert_eq!(instance_status(&control, host), ("ACTIVE".to_string(), None, false));
+    }
+}
