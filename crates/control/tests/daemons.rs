@@ -295,4 +295,60 @@ async fn a_failing_revision_trips_the_circuit_breaker_and_rolls_back_and_drained
     for host in &hosts {
         assert_eq!(instance_status(&control, host), ("ACTIVE".to_string(), None, false));
     }
+
+    // The daemon's provider stays in the cluster while the daemon is ACTIVE.
+    let removal = control
+        .put_cluster_capacity_providers(PutClusterCapacityProvidersRequest {
+            cluster: "default".into(),
+            capacity_providers: Vec::new(),
+            default_capacity_provider_strategy: Vec::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(removal.exception(), berth_control::EcsException::ResourceInUseException);
+    assert!(removal.to_string().contains("daemon agent runs on it"), "{removal}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_with_an_active_daemon_is_not_deleted_and_a_deleted_daemon_goes_away() {
+    let (control, _clock) = control().await;
+    let first = register(&control, "1").await;
+    let created = control
+        .create_daemon(CreateDaemonRequest {
+            daemon_name: "agent".into(),
+            daemon_task_definition_arn: first.clone(),
+            capacity_provider_arns: vec!["workers".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let refused = control.delete_cluster(DeleteClusterRequest { cluster: "default".into() }).await.unwrap_err();
+    assert_eq!(refused.exception(), berth_control::EcsException::ClientException);
+    assert!(refused.to_string().contains("Daemons are active"), "{refused}");
+    // A definition a daemon uses waits in DELETE_IN_PROGRESS until the daemon is gone.
+    control
+        .delete_daemon_task_definition(DeleteDaemonTaskDefinitionRequest { daemon_task_definition: first.clone() })
+        .await
+        .unwrap();
+    let status = |control: &Control| {
+        control
+            .describe_daemon_task_definition(DescribeDaemonTaskDefinitionRequest {
+                daemon_task_definition: first.clone(),
+            })
+            .unwrap()
+            .daemon_task_definition
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(&control), Some(DaemonTaskDefinitionStatus::DeleteInProgress));
+    let daemon_arn = created.daemon_arn.unwrap();
+    let deleted = control.delete_daemon(DeleteDaemonRequest { daemon_arn: daemon_arn.clone() }).await.unwrap();
+    assert_eq!(deleted.status, Some(DaemonStatus::DeleteInProgress));
+    let again = control.delete_daemon(DeleteDaemonRequest { daemon_arn: daemon_arn.clone() }).await.unwrap_err();
+    assert_eq!(again.exception(), berth_control::EcsException::DaemonNotActiveException);
+    reconcile_all(&control).await.unwrap();
+    let gone = control.describe_daemon(DescribeDaemonRequest { daemon_arn }).unwrap_err();
+    assert_eq!(gone.exception(), berth_control::EcsException::DaemonNotFoundException);
+    assert_eq!(status(&control), Some(DaemonTaskDefinitionStatus::Deleted));
+    control.delete_cluster(DeleteClusterRequest { cluster: "default".into() }).await.unwrap();
 }

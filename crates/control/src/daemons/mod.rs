@@ -144,3 +144,15 @@ pub(crate) fn daemons_covering<'s>(state: &'s State, cluster: &str, group: &str)
         })
         .collect()
 }
+
+/// The first (daemon name, provider) where a daemon of `cluster` that is not gone runs on one of `providers`.
+pub(crate) fn provider_in_use(state: &State, cluster: &str, providers: &[&String]) -> Option<(String, String)> {
+    state.daemons.range((cluster.to_string(), String::new())..).take_while(|((c, _), _)| c == cluster).find_map(
+        |(_, v)| {
+            let daemon = &v.record;
+            let revision = daemon.revision(&daemon.current_revision)?;
+            let used = revision.capacity_providers.iter().find(|p| providers.contains(p))?;
+            Some((daemon.name.clone(), used.clone()))
+        },
+    )
+}
