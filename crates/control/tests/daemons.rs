@@ -352,3 +352,71 @@ async fn a_cluster_with_an_active_daemon_is_not_deleted_and_a_deleted_daemon_goe
     assert_eq!(status(&control), Some(DaemonTaskDefinitionStatus::Deleted));
     control.delete_cluster(DeleteClusterRequest { cluster: "default".into() }).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_moved_to_another_provider_leaves_the_instances_of_the_first() {
+    let (control, _clock) = control().await;
+    control
+        .create_capacity_provider(CreateCapacityProviderRequest {
+            name: "others".into(),
+            auto_scaling_group_provider: Some(AutoScalingGroupProvider {
+                auto_scaling_group_arn:
+                    "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:1:autoScalingGroupName/others".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    control
+        .put_cluster_capacity_providers(PutClusterCapacityProvidersRequest {
+            cluster: "default".into(),
+            capacity_providers: vec!["workers".into(), "others".into()],
+            default_capacity_provider_strategy: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let worker = join(&control, "worker").await;
+    let other = control
+        .register_agent(RegisterRequest {
+            cluster: "default".into(),
+            hostname: "other".into(),
+            resources: AgentResources { cpu: 1024, memory_mib: 1024, ..Default::default() },
+            node_group: Some("others".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .container_instance_arn;
+    let other = other.rsplit('/').next().unwrap().to_string();
+    let definition = register(&control, "1").await;
+    let created = control
+        .create_daemon(CreateDaemonRequest {
+            daemon_name: "agent".into(),
+            daemon_task_definition_arn: definition.clone(),
+            capacity_provider_arns: vec!["arn:aws:ecs:us-east-1:000000000000:capacity-provider/workers".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    reconcile_all(&control).await.unwrap();
+    agents_obey(&control).await;
+    let on: Vec<String> = daemon_tasks(&control).into_iter().map(|t| t.0).collect();
+    assert_eq!(on, [worker.clone()]);
+    control
+        .update_daemon(UpdateDaemonRequest {
+            daemon_arn: created.daemon_arn.unwrap(),
+            daemon_task_definition_arn: definition,
+            capacity_provider_arns: vec!["others".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        reconcile_all(&control).await.unwrap();
+        agents_obey(&control).await;
+    }
+    let on: Vec<(String, String)> = daemon_tasks(&control).into_iter().map(|t| (t.0, t.3)).collect();
+    assert_eq!(on, [(other, "RUNNING".to_string())], "only the new provider's instance runs the daemon");
+    assert_eq!(instance_status(&control, &worker).0, "ACTIVE", "a task the scheduler stopped drains nothing");
+}

@@ -75,6 +75,7 @@ impl Control {
         }
         self.drain_for_failed_daemons(&daemon).await?;
         self.advance_deployment(&key).await?;
+        self.stop_uncovered_tasks(&key).await?;
         let Some(daemon) = self.cache.read().daemons.get(&key).map(|v| v.record.clone()) else {
             return Ok(Action::await_change());
         };
@@ -275,6 +276,35 @@ impl Control {
             Ok(Attempt::Commit(add_instance_updates(txn, updates)?, true))
         })
         .await
+    }
+
+    /// Stops the daemon's tasks on instances it no longer covers (a deployment moved it to other capacity
+    /// providers, or the instance left them).
+    async fn stop_uncovered_tasks(&self, key: &(String, String)) -> Result<()> {
+        let (name, stray): (String, Vec<(String, String)>) = {
+            let state = self.cache.read();
+            let Some(daemon) = state.daemons.get(key).map(|v| v.record.clone()) else { return Ok(()) };
+            let covered: std::collections::BTreeSet<String> =
+                instances_of(&state, &daemon).into_iter().map(|(_, i)| i.id.clone()).collect();
+            let stray = state
+                .tasks_by_group
+                .get(&(daemon.cluster.clone(), super::group(&daemon.name)))
+                .into_iter()
+                .flatten()
+                .filter(|k| {
+                    state.tasks.get(*k).is_some_and(|t| {
+                        t.record.desired_status == DesiredStatus::Running && !covered.contains(&t.record.instance_id)
+                    })
+                })
+                .cloned()
+                .collect();
+            (daemon.name.clone(), stray)
+        };
+        for task in &stray {
+            let reason = format!("Daemon {name} no longer runs on this instance's capacity providers.");
+            self.stop_daemon_task(task, &reason).await?;
+        }
+        Ok(())
     }
 
     /// Drains every ACTIVE instance whose latest daemon task of this daemon stopped by itself, saying why.
