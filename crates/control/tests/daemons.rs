@@ -402,7 +402,7 @@ async fn a_daemon_moved_to_another_provider_leaves_the_instances_of_the_first() 
     reconcile_all(&control).await.unwrap();
     agents_obey(&control).await;
     let on: Vec<String> = daemon_tasks(&control).into_iter().map(|t| t.0).collect();
-    assert_eq!(on, [worker.clone()]);
+    assert_eq!(on, std::slice::from_ref(&worker));
     control
         .update_daemon(UpdateDaemonRequest {
             daemon_arn: created.daemon_arn.unwrap(),
