@@ -420,3 +420,76 @@ async fn a_daemon_moved_to_another_provider_leaves_the_instances_of_the_first() 
     assert_eq!(on, [(other, "RUNNING".to_string())], "only the new provider's instance runs the daemon");
     assert_eq!(instance_status(&control, &worker).0, "ACTIVE", "a task the scheduler stopped drains nothing");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deployment_bakes_after_each_step_before_the_next_and_before_it_succeeds() {
+    let (control, clock) = control().await;
+    let hosts = [join(&control, "host-a").await, join(&control, "host-b").await];
+    let heartbeat = |control: Arc<Control>| {
+        let hosts = hosts.clone();
+        async move {
+            for host in &hosts {
+                report(&control, host, &[], "RUNNING", None).await;
+            }
+        }
+    };
+    let first = register(&control, "1").await;
+    let created = control
+        .create_daemon(CreateDaemonRequest {
+            daemon_name: "agent".into(),
+            daemon_task_definition_arn: first,
+            capacity_provider_arns: vec!["workers".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    reconcile_all(&control).await.unwrap();
+    agents_obey(&control).await;
+    reconcile_all(&control).await.unwrap();
+    let second = register(&control, "2").await;
+    let updated = control
+        .update_daemon(UpdateDaemonRequest {
+            daemon_arn: created.daemon_arn.unwrap(),
+            daemon_task_definition_arn: second.clone(),
+            capacity_provider_arns: vec!["workers".into()],
+            deployment_configuration: Some(DaemonDeploymentConfiguration {
+                drain_percent: Some(50.0),
+                bake_time_in_minutes: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let arn = updated.deployment_arn.unwrap();
+    let on_second = |control: &Control| daemon_tasks(control).iter().filter(|t| t.2 == second).count();
+    // The first step: one instance replaced, then the bake time holds the second.
+    for _ in 0..3 {
+        reconcile_all(&control).await.unwrap();
+        agents_obey(&control).await;
+    }
+    reconcile_all(&control).await.unwrap();
+    assert_eq!(on_second(&control), 1);
+    clock.advance(30.0);
+    heartbeat(control.clone()).await;
+    reconcile_all(&control).await.unwrap();
+    assert_eq!(on_second(&control), 1, "the bake time holds the next step");
+    assert_eq!(deployment(&control, &arn).status, Some(DaemonDeploymentStatus::InProgress));
+    clock.advance(31.0);
+    heartbeat(control.clone()).await;
+    for _ in 0..3 {
+        reconcile_all(&control).await.unwrap();
+        agents_obey(&control).await;
+    }
+    reconcile_all(&control).await.unwrap();
+    assert_eq!(on_second(&control), 2, "the second step ran after the bake time");
+    assert_eq!(
+        deployment(&control, &arn).status,
+        Some(DaemonDeploymentStatus::InProgress),
+        "the last step bakes before the deployment succeeds"
+    );
+    clock.advance(61.0);
+    heartbeat(control.clone()).await;
+    reconcile_all(&control).await.unwrap();
+    assert_eq!(deployment(&control, &arn).status, Some(DaemonDeploymentStatus::Successful));
+}

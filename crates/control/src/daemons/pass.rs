@@ -350,15 +350,16 @@ impl Control {
         Ok(())
     }
 
-    /// Notes that the active deployment began a step (so its bake time runs when the step ends).
+    /// Notes that the active deployment began a step (so its bake time runs when the step ends; a bake time still
+    /// running is not cut short: replacements wait for it, and only starts on instances without a daemon task,
+    /// which never wait, can begin a step meanwhile).
     async fn mark_step(&self, key: &(String, String), deployment: &str) -> Result<()> {
         self.update_daemon_record(key, |_, daemon, _| {
             let Some(d) = daemon.deployments.iter_mut().rev().find(|d| d.id == deployment && d.is_active()) else {
                 return false;
             };
-            let changed = !d.step_in_flight || d.bake_until.is_some();
+            let changed = !d.step_in_flight;
             d.step_in_flight = true;
-            d.bake_until = None;
             changed
         })
         .await
@@ -369,7 +370,7 @@ impl Control {
     async fn advance_deployment(&self, key: &(String, String)) -> Result<()> {
         let agents_timeout = self.config.agent_timeout;
         self.update_daemon_record(key, |state, daemon, now| {
-            let views_settled = settled(self, state, daemon, agents_timeout, now);
+            let (step_done, all_done) = progress(self, state, daemon, agents_timeout, now);
             let snapshot = daemon.clone();
             let Some(mut d) = daemon.deployments.last().filter(|d| d.is_active()).cloned() else { return false };
             count_failures(state, &snapshot, &mut d);
@@ -381,17 +382,16 @@ impl Control {
             {
                 daemon.current_revision = target.to_string();
             }
-            if d.is_active() && views_settled {
-                if d.step_in_flight {
-                    d.step_in_flight = false;
-                    let bake = f64::from(d.configuration.bake_time_in_minutes) * 60.0;
-                    if bake > 0.0 {
-                        d.bake_until = Some(now + bake);
-                    }
+            if d.is_active() && step_done && d.step_in_flight {
+                // The step just ended: its bake time runs before the next step, and before the deployment ends.
+                d.step_in_flight = false;
+                let bake = f64::from(d.configuration.bake_time_in_minutes) * 60.0;
+                if bake > 0.0 {
+                    d.bake_until = Some(now + bake);
                 }
-                if d.bake_until.is_none_or(|until| now >= until) {
-                    finish(&mut d, now);
-                }
+            }
+            if d.is_active() && all_done && !d.step_in_flight && d.bake_until.is_none_or(|until| now >= until) {
+                finish(&mut d, now);
             }
             let changed =
                 Some(&d) != snapshot.deployments.last() || daemon.current_revision != snapshot.current_revision;
@@ -472,10 +472,17 @@ impl Control {
     }
 }
 
-/// Whether every instance of the daemon runs its deployment's revision, RUNNING, with nothing stopping.
-fn settled(control: &Control, state: &State, daemon: &DaemonRecord, timeout: std::time::Duration, now: f64) -> bool {
-    let Some(d) = daemon.last_deployment().filter(|d| d.is_active()) else { return false };
-    let Some(revision) = d.effective_revision() else { return false };
+/// Whether the deployment's current step is done (nothing stopping, every instance that can take a daemon task has
+/// one RUNNING), and whether the whole deployment is (every instance runs its revision).
+fn progress(
+    control: &Control,
+    state: &State,
+    daemon: &DaemonRecord,
+    timeout: std::time::Duration,
+    now: f64,
+) -> (bool, bool) {
+    let Some(d) = daemon.last_deployment().filter(|d| d.is_active()) else { return (false, false) };
+    let Some(revision) = d.effective_revision() else { return (false, false) };
     let template = daemon.revision(revision).and_then(|r| template(state, r).ok());
     let views: Vec<InstanceView> = instances_of(state, daemon)
         .into_iter()
@@ -500,7 +507,8 @@ fn settled(control: &Control, state: &State, daemon: &DaemonRecord, timeout: std
             }
         })
         .collect();
-    plan(&views, revision, true, views.len().max(1), true).settled
+    let plan = plan(&views, revision, true, views.len().max(1), true);
+    (plan.step_done, plan.settled)
 }
 
 /// Counts the deployment's target-revision tasks that failed, each once (not during a rollback).

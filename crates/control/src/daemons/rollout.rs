@@ -57,7 +57,10 @@ pub struct Plan {
     pub start: Vec<String>,
     /// Daemon tasks to stop because a deployment replaces them.
     pub replace: Vec<(String, String)>,
-    /// Every instance runs the revision, RUNNING: the current step of the deployment is done.
+    /// No replacement is under way and every instance that can take a daemon task has one RUNNING: the current
+    /// step of the deployment is done (its bake time may start).
+    pub step_done: bool,
+    /// The step is done and every instance runs the revision: the deployment is done.
     pub settled: bool,
 }
 
@@ -85,7 +88,8 @@ pub fn plan(instances: &[InstanceView], revision: &str, rolling: bool, batch: us
         let room = batch.saturating_sub(in_flight + out.start.len());
         out.replace = outdated.iter().take(room).cloned().collect();
     }
-    out.settled = in_flight == 0 && outdated.is_empty() && !waiting_for_room;
+    out.step_done = in_flight == 0 && !waiting_for_room;
+    out.settled = out.step_done && outdated.is_empty();
     out
 }
 
@@ -159,6 +163,9 @@ mod tests {
             instance("c", Some(("r1", true, false))),
         ];
         assert_eq!(plan(&half, "r2", true, 2, false).replace, [("c".to_string(), "t-c".to_string())]);
+        let between = plan(&half, "r2", true, 2, true);
+        assert!(between.step_done && !between.settled, "a step is done before the deployment is");
+        assert!(!plan(&busy, "r2", true, 2, false).step_done);
         assert!(plan(&half, "r2", true, 2, true).replace.is_empty(), "nothing is replaced while baking");
         let done = [instance("a", Some(("r2", true, false))), instance("b", Some(("r2", true, false)))];
         assert!(plan(&done, "r2", true, 2, false).settled);
