@@ -493,3 +493,81 @@ async fn a_deployment_bakes_after_each_step_before_the_next_and_before_it_succee
     reconcile_all(&control).await.unwrap();
     assert_eq!(deployment(&control, &arn).status, Some(DaemonDeploymentStatus::Successful));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_tasks_get_their_definitions_task_role_and_secrets_need_the_execution_role() {
+    let (control, _clock) = control().await;
+    // An agent advertising what real agents do (the task role capability among it).
+    let host = control
+        .register_agent(RegisterRequest {
+            cluster: "default".into(),
+            hostname: "host-a".into(),
+            resources: AgentResources { cpu: 1024, memory_mib: 1024, ..Default::default() },
+            attributes: berth_model::capabilities::supported().into_iter().map(|a| (a, String::new())).collect(),
+            node_group: Some("workers".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .container_instance_arn;
+    let host = host.rsplit('/').next().unwrap().to_string();
+    let role = "arn:aws:iam::000000000000:role/node-agent";
+    let with_role = control
+        .register_daemon_task_definition(RegisterDaemonTaskDefinitionRequest {
+            family: "agent".into(),
+            task_role_arn: Some(role.into()),
+            container_definitions: vec![DaemonContainerDefinition {
+                name: Some("app".into()),
+                image: "agent:1".into(),
+                memory: Some(64),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .daemon_task_definition_arn
+        .unwrap();
+    assert_eq!(control.task_definition_roles(&with_role), vec![("taskRoleArn", role.to_string())]);
+    let secret_without_role = control
+        .register_daemon_task_definition(RegisterDaemonTaskDefinitionRequest {
+            family: "agent".into(),
+            container_definitions: vec![DaemonContainerDefinition {
+                name: Some("app".into()),
+                image: "agent:1".into(),
+                memory: Some(64),
+                secrets: Some(vec![Secret { name: "TOKEN".into(), value_from: "token".into() }]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .daemon_task_definition_arn
+        .unwrap();
+    let refused = control
+        .create_daemon(CreateDaemonRequest {
+            daemon_name: "agent".into(),
+            daemon_task_definition_arn: secret_without_role,
+            capacity_provider_arns: vec!["workers".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.exception(), berth_control::EcsException::ClientException, "{refused}");
+    control
+        .create_daemon(CreateDaemonRequest {
+            daemon_name: "agent".into(),
+            daemon_task_definition_arn: with_role,
+            capacity_provider_arns: vec!["workers".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    reconcile_all(&control).await.unwrap();
+    let (_, task, _, _) = daemon_tasks(&control).remove(0);
+    let source = control.task_role_source("default", &host, &task).unwrap();
+    assert_eq!(source.role_arn, role);
+    let desired = control.desired_state("default", &host);
+    assert_eq!(desired.tasks[0].task_role_arn.as_deref(), Some(role), "the agent learns the daemon task's role");
+}

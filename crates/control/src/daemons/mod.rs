@@ -18,8 +18,9 @@
 //!
 //! # Limitations
 //! Berth replaces the daemon task on the instance instead of replacing the instance (it does not own hosts);
-//! alarm-based rollback, task roles, secrets and private registry credentials of daemon tasks are refused with
-//! `UnsupportedFeatureException` at CreateDaemon/UpdateDaemon.
+//! alarm-based rollback is refused with `UnsupportedFeatureException` at CreateDaemon/UpdateDaemon. A daemon task's
+//! role and execution role come from its daemon task definition (`task_definitions::definition_of_task`, used by
+//! `task_role` and `task_secrets`).
 
 pub mod controller;
 pub(crate) mod gate;

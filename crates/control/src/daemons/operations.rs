@@ -82,27 +82,13 @@ fn usable_definition<'s>(state: &'s State, arn: &str, region: &str) -> Result<&'
     if definition.status != Some(DaemonTaskDefinitionStatus::Active) {
         return Err(ControlError::invalid(format!("The daemon task definition {arn} is not ACTIVE.")));
     }
-    let unsupported = |what: &str| {
-        Err(ControlError::ecs(
-            EcsException::UnsupportedFeatureException,
-            format!("{what} in daemon task definitions is not supported by Berth yet."),
-        ))
-    };
-    if definition.task_role_arn.is_some() {
-        return unsupported("taskRoleArn");
-    }
-    let containers = definition.container_definitions.as_deref().unwrap_or_default();
-    if containers.iter().any(|c| c.secrets.as_ref().is_some_and(|s| !s.is_empty())) {
-        return unsupported("Container secrets");
-    }
-    if containers.iter().any(|c| c.repository_credentials.is_some()) {
-        return unsupported("repositoryCredentials");
-    }
     let td = task_definitions::as_task_definition(definition)?;
-    if let Some(why) = crate::support::unsupported(&td, td.container_definitions.as_deref().unwrap_or_default(), region)
-    {
+    let containers = td.container_definitions.as_deref().unwrap_or_default();
+    if let Some(why) = crate::support::unsupported(&td, containers, region) {
         return Err(ControlError::ecs(EcsException::UnsupportedFeatureException, why));
     }
+    // Secrets and registry credentials need the execution role, as for any task (RunTask's check).
+    crate::task_secrets::validate(&td, containers)?;
     Ok(&v.record)
 }
 

@@ -144,6 +144,17 @@ fn summary(definition: &DaemonTaskDefinition) -> DaemonTaskDefinitionSummary {
     }
 }
 
+/// The daemon task definition a daemon task runs (`None` for any other task).
+pub(crate) fn definition_of_task<'s>(
+    state: &'s State,
+    record: &crate::records::TaskRecord,
+) -> Option<&'s DaemonTaskDefinitionRecord> {
+    if !is_daemon_task_definition_arn(&record.task_definition_arn) {
+        return None;
+    }
+    find_in(state, &record.task_definition_arn).ok().map(|v| &*v.record)
+}
+
 /// Whether a daemon that is not gone uses `arn` (its current revision, or a revision its tasks still run).
 pub(crate) fn in_use(state: &State, arn: &str) -> bool {
     state.daemons.values().any(|d| {
