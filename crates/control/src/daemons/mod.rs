@@ -23,6 +23,7 @@
 //! `task_role` and `task_secrets`).
 
 pub mod controller;
+mod deployment;
 pub(crate) mod gate;
 mod operations;
 mod pass;
