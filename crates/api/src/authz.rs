@@ -176,6 +176,10 @@ fn passed_roles(prefix: &str, operation: &str, input: &Json) -> Vec<String> {
             take(overrides.and_then(|o| o.get("executionRoleArn")));
         }
         ("ecs", "CreateService") => take(input.get("role")),
+        ("ecs", "RegisterDaemonTaskDefinition") => {
+            take(input.get("taskRoleArn"));
+            take(input.get("executionRoleArn"));
+        }
         _ => {}
     }
     out
@@ -184,6 +188,16 @@ fn passed_roles(prefix: &str, operation: &str, input: &Json) -> Vec<String> {
 /// The roles of the task definition a RunTask or StartTask runs that its overrides do not replace: running it
 /// passes them, as on ECS.
 fn definition_roles(place: &Place<'_>, prefix: &str, operation: &str, input: &Json) -> Vec<String> {
+    if let (Some(lookup), ("ecs", "CreateDaemon" | "UpdateDaemon")) = (place.definition_roles, (prefix, operation)) {
+        // A daemon's tasks run with its daemon task definition's roles: creating or updating it passes them.
+        let Some(td) = str_of(input, "daemonTaskDefinitionArn") else { return Vec::new() };
+        let arn = if td.starts_with("arn:") {
+            td.to_string()
+        } else {
+            format!("arn:aws:ecs:{}:{}:daemon-task-definition/{td}", place.region, place.account)
+        };
+        return lookup(&arn).into_iter().map(|(_, role)| role).collect();
+    }
     let (Some(lookup), ("ecs", "RunTask" | "StartTask")) = (place.definition_roles, (prefix, operation)) else {
         return Vec::new();
     };
@@ -281,6 +295,36 @@ fn resource(iam: &Iam, place: &Place<'_>, prefix: &str, operation: &str, input: 
                         .or_else(|| single(input, "capacityProviders"))
                     {
                         Some(p) => Target { arn: named("ecs", "capacity-provider", p), cluster: None },
+                        None => star(),
+                    }
+                }
+                "CreateDaemon" => {
+                    let cluster =
+                        str_of(input, "clusterArn").map(|c| c.rsplit('/').next().unwrap_or(c)).unwrap_or("default");
+                    match str_of(input, "daemonName") {
+                        Some(name) => Target {
+                            arn: arn("ecs", &format!("daemon/{cluster}/{name}")),
+                            cluster: Some(named("ecs", "cluster", cluster)),
+                        },
+                        None => star(),
+                    }
+                }
+                "UpdateDaemon" | "DeleteDaemon" | "DescribeDaemon" | "ListDaemonDeployments" => {
+                    str_of(input, "daemonArn").map_or_else(star, |d| Target { arn: d.to_string(), cluster: None })
+                }
+                "RegisterDaemonTaskDefinition" => match str_of(input, "family") {
+                    Some(f) => Target { arn: arn("ecs", &format!("daemon-task-definition/{f}:*")), cluster: None },
+                    None => star(),
+                },
+                "DescribeDaemonTaskDefinition" | "DeleteDaemonTaskDefinition" => {
+                    match str_of(input, "daemonTaskDefinition") {
+                        Some(td) if td.starts_with("arn:") => Target { arn: td.to_string(), cluster: None },
+                        Some(td) if td.contains(':') => {
+                            Target { arn: arn("ecs", &format!("daemon-task-definition/{td}")), cluster: None }
+                        }
+                        Some(td) => {
+                            Target { arn: arn("ecs", &format!("daemon-task-definition/{td}:*")), cluster: None }
+                        }
                         None => star(),
                     }
                 }
@@ -410,6 +454,12 @@ mod tests {
         let run = serde_json::json!({"overrides": {"executionRoleArn": "arn:aws:iam::1:role/e"}});
         assert_eq!(passed_roles("ecs", "RunTask", &run), vec!["arn:aws:iam::1:role/e".to_string()]);
         assert!(passed_roles("ecs", "ListClusters", &run).is_empty());
+        let daemon =
+            serde_json::json!({"family": "d", "taskRoleArn": "arn:aws:iam::1:role/d", "containerDefinitions": []});
+        assert_eq!(
+            passed_roles("ecs", "RegisterDaemonTaskDefinition", &daemon),
+            vec!["arn:aws:iam::1:role/d".to_string()]
+        );
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub(crate) fn tag_on_create(
     }
     let short = |value: &str| value.rsplit('/').next().unwrap_or(value).to_string();
     let cluster = member("cluster").map(short).unwrap_or_else(|| "default".into());
+    let cluster_of_arn = member("clusterArn").map(short).unwrap_or_else(|| "default".into());
     let resource = match operation {
         "CreateCluster" => format!("cluster/{}", member("clusterName").unwrap_or("default")),
         "CreateService" => format!("service/{cluster}/{}", member("serviceName")?),
@@ -51,6 +52,8 @@ pub(crate) fn tag_on_create(
         "RunTask" | "StartTask" => format!("task/{cluster}/*"),
         "RegisterContainerInstance" => format!("container-instance/{cluster}/*"),
         "CreateCapacityProvider" => format!("capacity-provider/{}", member("name")?),
+        "CreateDaemon" => format!("daemon/{cluster_of_arn}/{}", member("daemonName")?),
+        "RegisterDaemonTaskDefinition" => format!("daemon-task-definition/{}:*", member("family")?),
         "CreateTaskSet" => format!("task-set/{cluster}/{}/*", short(member("service")?)),
         _ => return None,
     };
@@ -141,6 +144,18 @@ pub async fn dispatch(
         "UpdateTaskSet" => call!(async update_task_set),
         "DeleteTaskSet" => call!(async delete_task_set),
         "UpdateServicePrimaryTaskSet" => call!(async update_service_primary_task_set),
+        "RegisterDaemonTaskDefinition" => call!(async register_daemon_task_definition),
+        "DescribeDaemonTaskDefinition" => call!(sync describe_daemon_task_definition),
+        "DeleteDaemonTaskDefinition" => call!(async delete_daemon_task_definition),
+        "ListDaemonTaskDefinitions" => call!(sync list_daemon_task_definitions),
+        "CreateDaemon" => call!(async create_daemon),
+        "UpdateDaemon" => call!(async update_daemon),
+        "DeleteDaemon" => call!(async delete_daemon),
+        "DescribeDaemon" => call!(sync describe_daemon),
+        "ListDaemons" => call!(sync list_daemons),
+        "DescribeDaemonDeployments" => call!(sync describe_daemon_deployments),
+        "ListDaemonDeployments" => call!(sync list_daemon_deployments),
+        "DescribeDaemonRevisions" => call!(sync describe_daemon_revisions),
         known if OPERATIONS.contains(&known) => {
             Err(ApiError::bad_request("UnsupportedFeatureException", unsupported_operation_message(known)))
         }
@@ -152,8 +167,6 @@ pub async fn dispatch(
 fn open_capability(operation: &str) -> Option<&'static str> {
     if operation == "ContinueServiceDeployment" {
         Some("blue/green deployment lifecycle hooks (they come with deployments through load balancers)")
-    } else if operation.contains("Daemon") {
-        Some("ECS Managed Daemons")
     } else if operation.contains("Gateway") {
         Some("ECS Express Mode gateways")
     } else {
@@ -178,7 +191,7 @@ mod tests {
         assert_eq!(open_capability("CreateCapacityProvider"), None);
         assert!(unsupported_operation_message("ContinueServiceDeployment").contains("load balancers"));
         assert_eq!(open_capability("UpdateTaskSet"), None, "task sets are answered");
-        assert!(unsupported_operation_message("ListDaemons").contains("Daemons"));
+        assert_eq!(open_capability("ListDaemons"), None, "daemons are answered");
         assert!(unsupported_operation_message("CreateGateway").contains("Express"));
     }
 }

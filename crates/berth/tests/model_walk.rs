@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Capabilities an UnsupportedFeatureException may name: the open issues (daemons, Express services, the deployments
-/// through load balancers with their lifecycle hooks).
-const OPEN_CAPABILITIES: &[&str] = &["Daemons", "Express Mode", "load balancers"];
+/// Capabilities an UnsupportedFeatureException may name: the open issues (Express gateways of newer models, the
+/// deployments through load balancers with their lifecycle hooks).
+const OPEN_CAPABILITIES: &[&str] = &["Express Mode", "load balancers"];
 
 /// Operations whose well-formed request, sent with the root credentials in this set-up, gets an ECS exception
 /// that is the right answer, and why.
@@ -49,6 +49,9 @@ const FIRST: &[&str] = &[
     "RegisterTaskDefinition",
     "RegisterContainerInstance",
     "CreateCapacityProvider",
+    "PutClusterCapacityProviders",
+    "RegisterDaemonTaskDefinition",
+    "CreateDaemon",
     "RunTask",
     "StartTask",
     "CreateService",
@@ -69,6 +72,8 @@ const LAST: &[&str] = &[
     "DeregisterContainerInstance",
     "DeregisterTaskDefinition",
     "DeleteTaskDefinitions",
+    "DeleteDaemon",
+    "DeleteDaemonTaskDefinition",
     "DeleteCluster",
     "DeleteCapacityProvider",
     "DeleteAccountSetting",
@@ -146,6 +151,20 @@ fn written_request(operation: &str, w: &Walk) -> Option<Value> {
         }
         "DeleteCapacityProvider" => json!({"capacityProvider": "walk-cp"}),
         "DescribeCapacityProviders" => json!({"capacityProviders": ["walk-cp", "FARGATE"]}),
+        // The walk's daemon runs on the walk's provider in the walk's own cluster (which has no instances).
+        "RegisterDaemonTaskDefinition" => json!({"family": "walk-daemon", "containerDefinitions": [
+            {"name": "agent", "image": "berth-workload:latest", "memory": 32}]}),
+        "DescribeDaemonTaskDefinition" => json!({"daemonTaskDefinition": "walk-daemon"}),
+        "DeleteDaemonTaskDefinition" => json!({"daemonTaskDefinition": "walk-daemon:1"}),
+        "ListDaemonTaskDefinitions" => json!({"familyPrefix": "walk"}),
+        "CreateDaemon" => json!({"daemonName": "walk-daemon", "clusterArn": "walk-doomed",
+            "daemonTaskDefinitionArn": w.get("daemon-td"), "capacityProviderArns": ["walk-cp"]}),
+        "UpdateDaemon" => json!({"daemonArn": w.get("daemon"), "daemonTaskDefinitionArn": w.get("daemon-td"),
+            "capacityProviderArns": ["walk-cp"], "deploymentConfiguration": {"drainPercent": 50.0}}),
+        "DescribeDaemon" | "DeleteDaemon" | "ListDaemonDeployments" => json!({"daemonArn": w.get("daemon")}),
+        "ListDaemons" => json!({"clusterArn": "walk-doomed"}),
+        "DescribeDaemonDeployments" => json!({"daemonDeploymentArns": [w.get("daemon-deployment")]}),
+        "DescribeDaemonRevisions" => json!({"daemonRevisionArns": [w.get("daemon-revision")]}),
         // The walk's provider joins a cluster of its own, which DeleteCluster deletes before DeleteCapacityProvider.
         "PutClusterCapacityProviders" => json!({"cluster": "walk-doomed", "capacityProviders": ["walk-cp"],
             "defaultCapacityProviderStrategy": [{"capacityProvider": "walk-cp", "weight": 1}]}),
@@ -255,6 +274,17 @@ fn remember(operation: &str, answer: &Value, w: &mut Walk) {
         "CreateExpressGatewayService" => {
             let arn = answer["service"]["serviceArn"].as_str().unwrap();
             w.values.insert("express-service", arn.to_string());
+        }
+        "RegisterDaemonTaskDefinition" => {
+            w.values.insert("daemon-td", answer["daemonTaskDefinitionArn"].as_str().unwrap().to_string());
+        }
+        "CreateDaemon" => {
+            w.values.insert("daemon", answer["daemonArn"].as_str().unwrap().to_string());
+            w.values.insert("daemon-deployment", answer["deploymentArn"].as_str().unwrap().to_string());
+        }
+        "DescribeDaemon" => {
+            let revision = answer["daemon"]["currentRevisions"][0]["arn"].as_str().unwrap();
+            w.values.insert("daemon-revision", revision.to_string());
         }
         _ => {}
     }

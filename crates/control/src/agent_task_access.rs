@@ -36,6 +36,10 @@ pub(crate) fn running_task_of_instance<'s>(
 
 /// The task definition revision `record` runs, when the cache still has it.
 pub(crate) fn definition_of<'s>(state: &'s State, record: &TaskRecord) -> Option<&'s TaskDefinitionRecord> {
+    // A daemon task runs a daemon task definition, never the task definition of the same family and revision.
+    if crate::daemons::task_definitions::is_daemon_task_definition_arn(&record.task_definition_arn) {
+        return None;
+    }
     let (family, revision) = record.task_definition_arn.rsplit('/').next()?.rsplit_once(':')?;
     let key = (family.to_string(), revision.parse::<i32>().ok()?);
     state.task_definitions.get(&key).map(|v| &*v.record)

@@ -221,7 +221,7 @@ impl Control {
         let session = berth_model::ids::new_token(40);
         let new_secret = berth_model::ids::new_token(40);
         let (arn, id, issued) = self
-            .write("registering an agent", |state, _| {
+            .write("registering an agent", |state, now| {
                 let previous = req
                     .container_instance_arn
                     .as_deref()
@@ -262,6 +262,9 @@ impl Control {
                 record.self_update = req.self_update;
                 record.fargate = fargate;
                 record.node_group = req.node_group.clone();
+                if previous.is_none() {
+                    record.daemon_gate_until = crate::daemons::gate::gate_for_new_instance(state, &record, now);
+                }
                 crate::agent_update::settle_on_register(&mut record, &req.version.agent_version);
                 let issued = match admission {
                     Admission::Rejoin => None,

@@ -9,6 +9,7 @@
 //! untouched in the store. Readers that would act on absence (agents' desired state, the liveness controller, the
 //! service scheduler, Describe*) consult the quarantine and hold back instead.
 
+use crate::daemons::records::{DaemonFamilyRecord, DaemonRecord, DaemonTaskDefinitionRecord, keys as daemon_keys};
 use crate::live_placement::SharedCluster;
 use crate::records::{
     AccountSettingRecord, CapacityProviderRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord,
@@ -70,6 +71,12 @@ pub struct State {
     pub services: BTreeMap<(String, String), Versioned<ServiceRecord>>,
     /// Capacity providers (node group ones) by name.
     pub capacity_providers: BTreeMap<String, Versioned<CapacityProviderRecord>>,
+    /// Daemon task definition families by name.
+    pub daemon_families: BTreeMap<String, Versioned<DaemonFamilyRecord>>,
+    /// Daemon task definitions by (family, revision).
+    pub daemon_task_definitions: BTreeMap<(String, i32), Versioned<DaemonTaskDefinitionRecord>>,
+    /// Daemons by (cluster, name).
+    pub daemons: BTreeMap<(String, String), Versioned<DaemonRecord>>,
     /// Explicit account settings by (setting name, principal ARN).
     pub account_settings: BTreeMap<(String, String), Versioned<AccountSettingRecord>>,
     /// Task keys by container instance id.
@@ -104,6 +111,9 @@ enum Kind {
     Token,
     AccountSetting(String, String),
     CapacityProvider(String),
+    DaemonFamily(String),
+    DaemonTaskDefinition(String, i32),
+    Daemon(String, String),
 }
 
 fn classify(key: &str) -> Option<Kind> {
@@ -132,6 +142,17 @@ fn classify(key: &str) -> Option<Kind> {
     if let Some(rest) = key.strip_prefix(keys::ACCOUNT_SETTINGS) {
         let (name, principal) = rest.split_once('/')?;
         return Some(Kind::AccountSetting(name.to_string(), principal.to_string()));
+    }
+    if let Some(name) = key.strip_prefix(daemon_keys::FAMILIES) {
+        return Some(Kind::DaemonFamily(name.to_string()));
+    }
+    if let Some(rest) = key.strip_prefix(daemon_keys::TASK_DEFINITIONS) {
+        let (family, revision) = rest.rsplit_once('/')?;
+        return Some(Kind::DaemonTaskDefinition(family.to_string(), revision.parse().ok()?));
+    }
+    if let Some(rest) = key.strip_prefix(daemon_keys::DAEMONS) {
+        let (cluster, name) = rest.split_once('/')?;
+        return Some(Kind::Daemon(cluster.to_string(), name.to_string()));
     }
     if let Some(name) = key.strip_prefix(keys::CAPACITY_PROVIDERS) {
         return Some(Kind::CapacityProvider(name.to_string()));
@@ -203,6 +224,9 @@ pub fn check_record(key: &str, value: &[u8]) -> std::result::Result<(), String> 
         Some(Kind::Token) => check::<ClientTokenRecord>(value),
         Some(Kind::AccountSetting(..)) => check::<AccountSettingRecord>(value),
         Some(Kind::CapacityProvider(_)) => check::<CapacityProviderRecord>(value),
+        Some(Kind::DaemonFamily(_)) => check::<DaemonFamilyRecord>(value),
+        Some(Kind::DaemonTaskDefinition(..)) => check::<DaemonTaskDefinitionRecord>(value),
+        Some(Kind::Daemon(..)) => check::<DaemonRecord>(value),
         None => serde_json::from_slice::<serde_json::Value>(value).map(|_| ()).map_err(|e| e.to_string()),
     }
 }
@@ -243,6 +267,9 @@ impl State {
             Kind::Service(c, n) => update(&mut self.services, q, (c, n), kind, kv),
             Kind::AccountSetting(n, p) => update(&mut self.account_settings, q, (n, p), kind, kv),
             Kind::CapacityProvider(n) => update(&mut self.capacity_providers, q, n, kind, kv),
+            Kind::DaemonFamily(n) => update(&mut self.daemon_families, q, n, kind, kv),
+            Kind::DaemonTaskDefinition(f, r) => update(&mut self.daemon_task_definitions, q, (f, r), kind, kv),
+            Kind::Daemon(c, n) => update(&mut self.daemons, q, (c, n), kind, kv),
             Kind::Task(c, i) => {
                 let key = (c, i);
                 let new: Option<Versioned<TaskRecord>> = match change(q, kind, kv) {

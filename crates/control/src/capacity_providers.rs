@@ -485,6 +485,16 @@ impl Control {
                 if in_use {
                     return Err(ControlError::ecs(EcsException::ResourceInUseException, IN_USE));
                 }
+                // A provider a daemon of the cluster runs on stays too.
+                if let Some((daemon, provider)) = crate::daemons::provider_in_use(state, &cluster, &removed) {
+                    return Err(ControlError::ecs(
+                        EcsException::ResourceInUseException,
+                        format!(
+                            "The capacity provider {provider} cannot be removed from the cluster because daemon \
+                             {daemon} runs on it. Update or delete the daemon first."
+                        ),
+                    ));
+                }
                 let mut record: ClusterRecord = (*v.record).clone();
                 record.capacity_providers = providers.clone();
                 record.default_capacity_provider_strategy = strategy.iter().map(StrategyItem::from_wire).collect();

@@ -277,7 +277,8 @@ impl Control {
         Ok(ListClustersResponse { cluster_arns: Some(page.items), next_token: page.next_token })
     }
 
-    /// `DeleteCluster`: refused while the cluster has container instances or tasks; then INACTIVE.
+    /// `DeleteCluster`: refused while the cluster has container instances, services, ACTIVE daemons or tasks; then
+    /// INACTIVE.
     pub async fn delete_cluster(&self, req: DeleteClusterRequest) -> Result<DeleteClusterResponse> {
         let name = self.cluster_name(Some(&req.cluster))?;
         let record = self
@@ -293,6 +294,16 @@ impl Control {
                     return Err(ControlError::ecs(
                         EcsException::ClusterContainsServicesException,
                         "The Cluster cannot be deleted while Services are active.",
+                    ));
+                }
+                let active_daemon = state
+                    .daemons
+                    .range((name.clone(), String::new())..)
+                    .take_while(|((c, _), _)| *c == name)
+                    .any(|(_, v)| v.record.status == berth_model::ecs::DaemonStatus::Active);
+                if active_daemon {
+                    return Err(ControlError::client(
+                        "The Cluster cannot be deleted while Daemons are active. Delete them first.",
                     ));
                 }
                 let active_tasks = state

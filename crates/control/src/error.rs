@@ -53,6 +53,10 @@ pub enum EcsException {
     NamespaceNotFoundException,
     /// `PlatformUnknownException`: the Fargate platform version does not exist.
     PlatformUnknownException,
+    /// `DaemonNotFoundException`: no daemon by that ARN.
+    DaemonNotFoundException,
+    /// `DaemonNotActiveException`: the daemon is being deleted.
+    DaemonNotActiveException,
 }
 
 impl EcsException {
@@ -83,6 +87,8 @@ impl EcsException {
             Self::ServerException => "ServerException",
             Self::NamespaceNotFoundException => "NamespaceNotFoundException",
             Self::PlatformUnknownException => "PlatformUnknownException",
+            Self::DaemonNotFoundException => "DaemonNotFoundException",
+            Self::DaemonNotActiveException => "DaemonNotActiveException",
         }
     }
 }

@@ -138,6 +138,7 @@ impl Control {
             ]),
             registered_resources: Some(registered_resources(&record.offered)),
             status: Some(record.status.as_str().to_string()),
+            status_reason: record.daemon_drain.clone(),
             agent_connected: record.agent_connected && self.agents.is_connected(&record.id, self.config.agent_timeout),
             running_tasks_count: running,
             pending_tasks_count: pending,
@@ -214,6 +215,8 @@ impl Control {
             agent_update: previous.and_then(|p| p.agent_update.clone()),
             fargate: false,
             node_group: None,
+            daemon_gate_until: previous.and_then(|p| p.daemon_gate_until),
+            daemon_drain: previous.and_then(|p| p.daemon_drain.clone()),
         }
     }
 

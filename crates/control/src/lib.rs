@@ -35,8 +35,9 @@
 //! # Limitations
 //! Capacity providers exist on node groups ([`capacity_providers`]); managed scaling publishes
 //! CapacityProviderReservation, lets tasks wait for capacity, and scales node groups through the node providers the
-//! server configures ([`managed_scaling`]; scale-in only ever removes hosts without tasks). Daemons and blue/green
-//! lifecycle hooks are not implemented; their operations answer
+//! server configures ([`managed_scaling`]; scale-in only ever removes hosts without tasks). [`daemons`] run one
+//! daemon task per instance of their capacity providers, but replace the daemon task in place where ECS replaces the
+//! instance. Blue/green lifecycle hooks are not implemented; ContinueServiceDeployment answers
 //! `UnsupportedFeatureException` naming the capability in the API crate. Services with `loadBalancers` and
 //! `serviceRegistries` ([`services::targets`]) need the server to wire a [`services::targets::ServiceTargets`].
 //! Controllers assume one control plane process (no leader election yet; the runtime has the gate for it).
@@ -50,6 +51,7 @@ pub mod cache;
 pub mod capacity_providers;
 mod clusters;
 pub mod counts;
+pub mod daemons;
 mod error;
 pub mod exec;
 pub mod express;
@@ -175,11 +177,13 @@ pub struct Control {
     express: std::sync::OnceLock<Arc<dyn express::ExpressInfrastructure>>,
 }
 
-/// Starts the control plane's controllers (agent liveness, the service scheduler, managed scaling) in the background.
+/// Starts the control plane's controllers (agent liveness, the service scheduler, managed scaling, the daemon
+/// scheduler) in the background.
 pub fn spawn_controllers(control: &Arc<Control>) {
     tokio::spawn(liveness::run(control.clone()));
     tokio::spawn(services::controller::run(control.clone()));
     tokio::spawn(managed_scaling::controller::run(control.clone()));
+    tokio::spawn(daemons::controller::run(control.clone()));
 }
 
 impl Control {

@@ -184,6 +184,8 @@ pub(crate) const NODE_GROUP_ATTRIBUTE: &str = "berth.node-group";
 /// (the live placement state keeps this, and overlays what the agent hub knows at placement time).
 pub(crate) fn record_instance(state: &State, record: &InstanceRecord) -> Instance {
     let status = match record.status {
+        // A new instance whose daemon tasks are starting takes no other task yet (`daemons::gate`).
+        crate::status::InstanceStatus::Active if record.daemon_gate_until.is_some() => InstanceStatus::Registering,
         crate::status::InstanceStatus::Active => InstanceStatus::Active,
         crate::status::InstanceStatus::Draining => InstanceStatus::Draining,
         crate::status::InstanceStatus::Registering => InstanceStatus::Registering,

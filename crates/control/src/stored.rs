@@ -97,6 +97,9 @@ stored! {
     AccountSettingRecord => "account setting", 1;
     CapacityProviderRecord => "capacity provider", 1;
     ExpressServiceRecord => "express service", 1;
+    crate::daemons::records::DaemonFamilyRecord => "daemon task definition family", 1;
+    crate::daemons::records::DaemonTaskDefinitionRecord => "daemon task definition", 1;
+    crate::daemons::records::DaemonRecord => "daemon", 1;
 }
 
 /// Serialises a record with its kind's schema version.

@@ -137,6 +137,8 @@ enum Target {
     CapacityProvider(String),
     /// A task set: cluster, service, task set id (`ecs-svc/...`).
     TaskSet(String, String, String),
+    Daemon(String, String),
+    DaemonTaskDefinition(String, i32),
 }
 
 impl Control {
@@ -156,6 +158,11 @@ impl Control {
             ("container-instance", [cluster, id]) => Target::Instance(cluster.to_string(), id.to_string()),
             ("service", [cluster, name]) => Target::Service(cluster.to_string(), name.to_string()),
             ("capacity-provider", [name]) => Target::CapacityProvider(name.to_string()),
+            ("daemon", [cluster, name]) => Target::Daemon(cluster.to_string(), name.to_string()),
+            ("daemon-task-definition", [family_revision]) => {
+                let (family, revision) = family_revision.rsplit_once(':').ok_or_else(not_found)?;
+                Target::DaemonTaskDefinition(family.to_string(), revision.parse().map_err(|_| not_found())?)
+            }
             ("task-set", [cluster, service, prefix, id]) => {
                 Target::TaskSet(cluster.to_string(), service.to_string(), format!("{prefix}/{id}"))
             }
@@ -167,7 +174,11 @@ impl Control {
         };
         let cluster_active =
             |n: &str| state.clusters.get(n).is_some_and(|c| c.record.status() == Some(ClusterStatus::Active));
-        if let Target::Service(c, _) | Target::Task(c, _) | Target::Instance(c, _) | Target::TaskSet(c, _, _) = &target
+        if let Target::Service(c, _)
+        | Target::Task(c, _)
+        | Target::Instance(c, _)
+        | Target::TaskSet(c, _, _)
+        | Target::Daemon(c, _) = &target
             && !cluster_active(c)
         {
             return Err(ControlError::cluster_not_found());
@@ -192,6 +203,8 @@ impl Control {
                 .get(&(c.clone(), n.clone()))
                 .filter(|v| v.record.status() != Some(ServiceStatus::Inactive))
                 .is_some_and(|v| v.record.task_sets.iter().any(|t| &t.id == id)),
+            Target::Daemon(c, n) => state.daemons.contains_key(&(c.clone(), n.clone())),
+            Target::DaemonTaskDefinition(f, r) => state.daemon_task_definitions.contains_key(&(f.clone(), *r)),
         };
         if !exists {
             return Err(not_found());
@@ -255,6 +268,22 @@ impl Control {
                         let key = keys::service(c, n);
                         Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
                     }
+                    Target::Daemon(c, n) => {
+                        let Some(v) = state.daemons.get(&(c.clone(), n.clone())) else { return Err(not_found()) };
+                        let mut rec = (*v.record).clone();
+                        rec.tags = StoredTag::from_wire(&change(&StoredTag::to_wire(&rec.tags))?);
+                        let key = crate::daemons::records::keys::daemon(c, n);
+                        Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
+                    }
+                    Target::DaemonTaskDefinition(f, r) => {
+                        let Some(v) = state.daemon_task_definitions.get(&(f.clone(), *r)) else {
+                            return Err(not_found());
+                        };
+                        let mut rec = (*v.record).clone();
+                        rec.tags = change(&rec.tags)?;
+                        let key = crate::daemons::records::keys::task_definition(f, *r);
+                        Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&rec)?)
+                    }
                 }
             };
             Ok(Attempt::Commit(txn, ()))
@@ -301,6 +330,10 @@ impl Control {
                 .services
                 .get(&(c, n))
                 .and_then(|v| v.record.task_sets.iter().find(|t| t.id == id).map(|t| StoredTag::to_wire(&t.tags))),
+            Target::Daemon(c, n) => state.daemons.get(&(c, n)).map(|v| StoredTag::to_wire(&v.record.tags)),
+            Target::DaemonTaskDefinition(f, r) => {
+                state.daemon_task_definitions.get(&(f, r)).map(|v| v.record.tags.clone())
+            }
         };
         Ok(ListTagsForResourceResponse { tags: Some(tags.unwrap_or_default()) })
     }

@@ -36,7 +36,7 @@ fn absent_if_empty(value: Option<String>) -> Option<String> {
 }
 
 /// Fills in the defaults ECS shows for a container definition.
-fn normalise_container(mut c: ContainerDefinition, network_mode: NetworkMode) -> ContainerDefinition {
+pub(crate) fn normalise_container(mut c: ContainerDefinition, network_mode: NetworkMode) -> ContainerDefinition {
     // See docs/COMPATIBILITY.md: an empty hostname, user or working directory is the image's default.
     c.hostname = absent_if_empty(c.hostname.take());
     c.user = absent_if_empty(c.user.take());

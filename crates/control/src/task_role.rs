@@ -15,6 +15,9 @@ pub fn effective_task_role(state: &State, record: &TaskRecord) -> Option<String>
     if let Some(role) = record.overrides.as_ref().and_then(|o| o.task_role_arn.as_deref()).filter(|r| !r.is_empty()) {
         return Some(role.to_string());
     }
+    if let Some(daemon) = crate::daemons::task_definitions::definition_of_task(state, record) {
+        return daemon.definition.task_role_arn.clone().filter(|r| !r.is_empty());
+    }
     let definition = crate::agent_task_access::definition_of(state, record)?;
     definition.task_definition.task_role_arn.clone().filter(|r| !r.is_empty())
 }
@@ -29,12 +32,22 @@ pub struct TaskRoleSource {
 }
 
 impl Control {
-    /// The roles the task definition `reference` (family, `family:revision` or ARN) names, by member
-    /// (`taskRoleArn`, `executionRoleArn`); none when it does not exist (RunTask then fails on its own).
+    /// The roles the task definition `reference` (family, `family:revision` or ARN; or a daemon task definition's
+    /// ARN) names, by member (`taskRoleArn`, `executionRoleArn`); none when it does not exist (RunTask or
+    /// CreateDaemon then fails on its own).
     pub fn task_definition_roles(&self, reference: &str) -> Vec<(&'static str, String)> {
-        let Ok(found) = self.find_task_definition(reference) else { return Vec::new() };
-        let td = &found.record.task_definition;
-        [("taskRoleArn", &td.task_role_arn), ("executionRoleArn", &td.execution_role_arn)]
+        let (task_role, execution_role) = if crate::daemons::task_definitions::is_daemon_task_definition_arn(reference)
+        {
+            let state = self.cache.read();
+            let Ok(found) = crate::daemons::task_definitions::find_in(&state, reference) else { return Vec::new() };
+            let d = &found.record.definition;
+            (d.task_role_arn.clone(), d.execution_role_arn.clone())
+        } else {
+            let Ok(found) = self.find_task_definition(reference) else { return Vec::new() };
+            let td = &found.record.task_definition;
+            (td.task_role_arn.clone(), td.execution_role_arn.clone())
+        };
+        [("taskRoleArn", &task_role), ("executionRoleArn", &execution_role)]
             .into_iter()
             .filter_map(|(member, role)| Some((member, role.clone().filter(|r| !r.is_empty())?)))
             .collect()

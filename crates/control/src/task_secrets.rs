@@ -159,9 +159,12 @@ impl Control {
     pub fn task_secret_sources(&self, cluster: &str, instance_id: &str, task_arn: &str) -> Result<TaskSecretSources> {
         let state = self.cache.read();
         let record = crate::agent_task_access::running_task_of_instance(&state, cluster, instance_id, task_arn)?;
-        let definition = crate::agent_task_access::definition_of(&state, record);
-        let execution_role_arn =
-            definition.and_then(|d| d.task_definition.execution_role_arn.clone()).filter(|r| !r.is_empty());
+        let execution_role_arn = match crate::daemons::task_definitions::definition_of_task(&state, record) {
+            Some(daemon) => daemon.definition.execution_role_arn.clone(),
+            None => crate::agent_task_access::definition_of(&state, record)
+                .and_then(|d| d.task_definition.execution_role_arn.clone()),
+        }
+        .filter(|r| !r.is_empty());
         let secrets = record
             .containers
             .iter()

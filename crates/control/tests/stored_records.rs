@@ -12,6 +12,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use berth_control::daemons::records::{
+    DaemonFamilyRecord, DaemonRecord, DaemonTaskDefinitionRecord, keys as daemon_keys,
+};
 use berth_control::records::{
     AccountSettingRecord, CapacityProviderRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord,
     ServiceRecord, TaskDefinitionRecord, TaskRecord, keys,
@@ -37,6 +40,9 @@ const KINDS: &[(&str, &str)] = &[
     ("client-token.json", keys::TOKENS),
     ("account-setting.json", keys::ACCOUNT_SETTINGS),
     ("capacity-provider.json", keys::CAPACITY_PROVIDERS),
+    ("daemon-family.json", daemon_keys::FAMILIES),
+    ("daemon-task-definition.json", daemon_keys::TASK_DEFINITIONS),
+    ("daemon.json", daemon_keys::DAEMONS),
 ];
 
 fn fixtures(version: u32) -> PathBuf {
@@ -124,6 +130,9 @@ fn check(name: &str) {
         "client-token.json" => check_kind::<ClientTokenRecord>(name),
         "account-setting.json" => check_kind::<AccountSettingRecord>(name),
         "capacity-provider.json" => check_kind::<CapacityProviderRecord>(name),
+        "daemon-family.json" => check_kind::<DaemonFamilyRecord>(name),
+        "daemon-task-definition.json" => check_kind::<DaemonTaskDefinitionRecord>(name),
+        "daemon.json" => check_kind::<DaemonRecord>(name),
         other => panic!("no record kind for fixture {other}"),
     }
 }
@@ -144,6 +153,9 @@ fn check_written(name: &str, bytes: &[u8]) -> u32 {
         "client-token.json" => go::<ClientTokenRecord>(name, bytes),
         "account-setting.json" => go::<AccountSettingRecord>(name, bytes),
         "capacity-provider.json" => go::<CapacityProviderRecord>(name, bytes),
+        "daemon-family.json" => go::<DaemonFamilyRecord>(name, bytes),
+        "daemon-task-definition.json" => go::<DaemonTaskDefinitionRecord>(name, bytes),
+        "daemon.json" => go::<DaemonRecord>(name, bytes),
         other => panic!("no record kind for fixture {other}"),
     }
 }
@@ -169,6 +181,9 @@ fn write_upgraded_fixture(name: &str) {
         "client-token.json" => go::<ClientTokenRecord>(name),
         "account-setting.json" => go::<AccountSettingRecord>(name),
         "capacity-provider.json" => go::<CapacityProviderRecord>(name),
+        "daemon-family.json" => go::<DaemonFamilyRecord>(name),
+        "daemon-task-definition.json" => go::<DaemonTaskDefinitionRecord>(name),
+        "daemon.json" => go::<DaemonRecord>(name),
         other => panic!("no record kind for fixture {other}"),
     }
 }
@@ -338,6 +353,40 @@ async fn populated() -> (Arc<MemoryStore>, Arc<Control>) {
                 ..Default::default()
             }),
             tags: Some(vec![tag("pool", "blue")]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    control
+        .put_cluster_capacity_providers(PutClusterCapacityProvidersRequest {
+            cluster: "default".into(),
+            capacity_providers: vec!["workers".into()],
+            default_capacity_provider_strategy: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let daemon_definition = control
+        .register_daemon_task_definition(RegisterDaemonTaskDefinitionRequest {
+            family: "node-agent".into(),
+            container_definitions: vec![DaemonContainerDefinition {
+                name: Some("agent".into()),
+                image: "agent:1".into(),
+                memory: Some(64),
+                environment: Some(vec![KeyValuePair { name: Some("MODE".into()), value: Some("all".into()) }]),
+                ..Default::default()
+            }],
+            tags: Some(vec![tag("team", "infra")]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    control
+        .create_daemon(CreateDaemonRequest {
+            daemon_name: "node-agent".into(),
+            daemon_task_definition_arn: daemon_definition.daemon_task_definition_arn.unwrap(),
+            capacity_provider_arns: vec!["workers".into()],
+            tags: Some(vec![tag("team", "infra")]),
+            propagate_tags: Some(DaemonPropagateTags::Daemon),
             ..Default::default()
         })
         .await

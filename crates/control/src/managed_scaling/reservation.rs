@@ -28,11 +28,14 @@ pub fn is_waiting(task: &TaskRecord) -> bool {
     task.instance_id.is_empty() && task.last_status != TaskStatus::Stopped
 }
 
-/// Whether `task` is a DAEMON service's (those do not keep an instance from scaling in, as on ECS).
+/// Whether `task` is a daemon task: a DAEMON service's, or an ECS Managed Daemon's (group `daemon:NAME`). Those do
+/// not keep an instance from scaling in, as on ECS.
 pub(crate) fn is_daemon_task(state: &State, task: &TaskRecord) -> bool {
-    let Some(service) = task.group.as_deref().and_then(|g| g.strip_prefix("service:")) else {
-        return false;
-    };
+    let Some(group) = task.group.as_deref() else { return false };
+    if group.starts_with("daemon:") {
+        return true;
+    }
+    let Some(service) = group.strip_prefix("service:") else { return false };
     state.services.get(&(task.cluster.clone(), service.to_string())).is_some_and(|v| v.record.is_daemon())
 }
 

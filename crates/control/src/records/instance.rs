@@ -87,6 +87,14 @@ pub struct InstanceRecord {
     /// The node group its agent belongs to (`berth agent --node-group`), which capacity providers name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_group: Option<String>,
+    /// While set, a daemon's tasks are starting on this new instance: no other task is placed on it until they
+    /// run or this time passes (`daemons::gate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_gate_until: Option<Timestamp>,
+    /// Why the daemon scheduler drained this instance (a daemon task stopped); it becomes ACTIVE again when its
+    /// daemon tasks run. Shown as the instance's `statusReason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_drain: Option<String>,
 }
 
 /// The versions an agent reported.
@@ -151,6 +159,8 @@ impl Default for InstanceRecord {
             agent_update: None,
             fargate: false,
             node_group: None,
+            daemon_gate_until: None,
+            daemon_drain: None,
         }
     }
 }

@@ -160,6 +160,9 @@ pub struct TaskRecord {
     /// it still needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<WaitingPlacement>,
+    /// For a daemon's task: the id of the daemon revision it runs (`daemons`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_revision: Option<String>,
 }
 
 /// What a task waiting for capacity (managed scaling) is placed with once an instance has room: its request's
@@ -314,6 +317,7 @@ impl Default for TaskRecord {
             capacity_provider_name: None,
             ephemeral_storage_gib: None,
             waiting: None,
+            daemon_revision: None,
         }
     }
 }
