@@ -60,6 +60,7 @@ pub mod names;
 mod oci;
 mod policy;
 pub mod pullthrough;
+pub mod replication;
 mod repos;
 pub mod scan;
 pub mod settings;
@@ -122,6 +123,9 @@ pub struct RegistryConfig {
     /// Extra CA certificates (PEM) trusted for https upstreams besides the system's, for registries with a
     /// private CA.
     pub pull_through_ca: Option<PathBuf>,
+    /// The other Berth servers replication destinations (region and registry id) stand for, with their
+    /// credentials.
+    pub replication_destinations: Vec<replication::Destination>,
 }
 
 impl RegistryConfig {
@@ -148,6 +152,7 @@ impl RegistryConfig {
             pull_through_allow: Vec::new(),
             pull_through_recheck: Duration::from_secs(24 * 3600),
             pull_through_ca: None,
+            replication_destinations: Vec::new(),
         }
     }
 }
