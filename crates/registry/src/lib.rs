@@ -349,6 +349,7 @@ impl Registry {
     pub fn spawn_background(self: &Arc<Self>) {
         let handle = tokio::spawn(background::controller(self).run());
         lock(&self.tasks).push(handle);
+        self.spawn(|registry| registry.resume_replications());
     }
 
     /// Runs one background job now; a summary of what it did.

@@ -5,7 +5,7 @@
 //! destination ([`super::status`]).
 
 use super::client::DestinationClient;
-use super::status::DestinationState;
+use super::status::{DestinationState, STATUS_PREFIX, StatusRecord};
 use super::{Destination, destinations_for};
 use crate::Registry;
 use crate::digest::Digest;
@@ -28,6 +28,35 @@ impl Registry {
         for target in destinations_for(config, repo) {
             let (repo, digest) = (repo.to_string(), digest.to_string());
             self.spawn(move |registry| async move { registry.replicate(&repo, &digest, &target).await });
+        }
+    }
+
+    /// Restarts the replications that were IN_PROGRESS when the registry last stopped (at start, from
+    /// [`Registry::spawn_background`]).
+    pub(crate) async fn resume_replications(self: Arc<Self>) {
+        let range = match self.store.range(STATUS_PREFIX).await {
+            Ok(range) => range,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the replication statuses to resume failed");
+                return;
+            }
+        };
+        for kv in range.kvs {
+            let Some((repo, digest)) = kv.key.strip_prefix(STATUS_PREFIX).and_then(|k| k.rsplit_once('@')) else {
+                continue;
+            };
+            let Ok(record) = serde_json::from_slice::<StatusRecord>(&kv.value) else { continue };
+            for (name, state) in record.destinations {
+                let Some((region, registry_id)) = name.split_once(':') else { continue };
+                if state.status != ReplicationStatus::InProgress {
+                    continue;
+                }
+                let target =
+                    ReplicationDestination { region: region.to_string(), registry_id: registry_id.to_string() };
+                let (repo, digest) = (repo.to_string(), digest.to_string());
+                tracing::info!(%repo, %digest, destination = %name, "resuming an interrupted replication");
+                self.spawn(move |registry| async move { registry.replicate(&repo, &digest, &target).await });
+            }
         }
     }
 
