@@ -15,6 +15,8 @@ pub(crate) struct DestinationClient<'a> {
     destination: &'a Destination,
     /// `Basic base64(AWS:token)`, once logged in.
     authorization: Option<String>,
+    /// The time requests are signed at (the registry's clock).
+    now: std::time::SystemTime,
 }
 
 fn unreachable(what: &str, e: &reqwest::Error) -> String {
@@ -34,9 +36,10 @@ async fn body_excerpt(response: reqwest::Response) -> String {
 }
 
 impl<'a> DestinationClient<'a> {
-    /// A client for `destination`.
-    pub(crate) fn new(http: &'a reqwest::Client, destination: &'a Destination) -> Self {
-        DestinationClient { http, destination, authorization: None }
+    /// A client for `destination`, signing at `now` (epoch seconds from the registry's clock).
+    pub(crate) fn new(http: &'a reqwest::Client, destination: &'a Destination, now: berth_model::Timestamp) -> Self {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::try_from_secs_f64(now).unwrap_or_default();
+        DestinationClient { http, destination, authorization: None, now }
     }
 
     /// Calls an ECR operation of the destination, signed with its access key; the JSON answer, or the failure.
@@ -55,7 +58,7 @@ impl<'a> DestinationClient<'a> {
             .identity(&identity)
             .region(&d.region)
             .name("ecr")
-            .time(std::time::SystemTime::now())
+            .time(self.now)
             .settings(SigningSettings::default())
             .build()
             .map_err(|e| format!("{operation}: signing the request: {e}"))?
