@@ -32,15 +32,18 @@
 //!   from the registry's `Clock` and per-job backoff when a run fails.
 //! - **Registry settings** ([`settings`]): the registry policy, scanning configuration, account settings and
 //!   pull-time update exclusions, one record changed under compare-and-swap.
+//! - **Replication** ([`replication`]): pushed images are copied in the background to the other Berth servers the
+//!   operator maps replication destinations to, with per-image, per-destination status in the store.
 //! - **Lifecycle policies** ([`lifecycle`]) are parsed and evaluated as ECR documents them, on a timer and for
 //!   previews. **Scanning** ([`scan`]) builds a package inventory from the layers (dpkg, apk, Cargo.lock,
 //!   package-lock.json; whiteouts honoured) and matches it against imported OSV advisories.
 //!
 //! # Limitations
 //! One process owns a data directory (upload sessions, the GC lock and the settings mirror are in memory). Layers
-//! compressed with zstd are not scanned. Replication and signing are not implemented (their operations answer
-//! `ValidationException` naming the capability, see [`ecr::UNSUPPORTED`]); REPLICATION creation templates are
-//! stored but never applied. ENHANCED scanning uses Berth's own scanner, re-scanning CONTINUOUS_SCAN repositories
+//! compressed with zstd are not scanned. Signing and replication backfill are not implemented (their operations
+//! answer `ValidationException` naming the capability, see [`ecr::UNSUPPORTED`]); replication does not replicate
+//! deletions, and REPLICATION creation templates are stored but never applied (a destination Berth creates the
+//! repository with its defaults). ENHANCED scanning uses Berth's own scanner, re-scanning CONTINUOUS_SCAN repositories
 //! when the advisory database changes ([`scan::continuous`]); archived images are restored immediately
 //! ([`storage_class`]).
 //! The pull-through cache ([`pullthrough`]) fills repositories over `/v2/` only: the ECR API sees what is cached.
