@@ -3,7 +3,8 @@
 //! `--replication-destination` and `--replication-credentials-file`) and a destination whose server is down; an
 //! image pushed with skopeo to a matching repository reaches the destination (same digest, pulled back with
 //! skopeo), one in a repository no filter matches does not, and the one bound for the down server ends FAILED with
-//! the reason. The configuration and statuses survive a restart of the source.
+//! the reason, as does one the destination's registry policy does not allow the source account. The configuration
+//! and statuses survive a restart of the source.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -69,8 +70,8 @@ fn status_of(berth: &Berth, repo: &str) -> Value {
 
 /// Waits until the image's status for `registry_id` is `want`; the status entry.
 async fn wait_status(berth: &Berth, repo: &str, registry_id: &str, want: &str) -> Value {
-    // 240 polls 250 ms apart: a minute.
-    for _ in 0..240 {
+    // Each poll runs the aws CLI (most of a second): 60 polls are about a minute; FAILED takes about 7 s.
+    for _ in 0..60 {
         let out = status_of(berth, repo);
         let found =
             out["replicationStatuses"].as_array().unwrap().iter().find(|s| s["registryId"] == registry_id).cloned();
@@ -131,9 +132,17 @@ async fn pushed_images_replicate_to_another_berth_server() {
     );
     assert!(e.contains("InvalidParameterException") && e.contains("--replication-destination"), "{e}");
 
+    // The destination is another account: its registry policy must allow the source's account to replicate into
+    // prod-* (and nothing else).
+    let registry_policy = json!({"Version": "2012-10-17", "Statement": [{"Sid": "Replication", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{}:root", source.account_id)},
+        "Action": ["ecr:ReplicateImage", "ecr:CreateRepository"],
+        "Resource": format!("arn:aws:ecr:us-east-1:{}:repository/prod-*", destination.account_id)}]});
+    aws_ok(&destination, "ecr", &["put-registry-policy", "--policy-text", &registry_policy.to_string()]);
+
     let config = json!({"rules": [
         {"destinations": [{"region": "us-east-1", "registryId": destination.account_id}],
-         "repositoryFilters": [{"filter": "prod-", "filterType": "PREFIX_MATCH"}]},
+         "repositoryFilters": [{"filter": "prod", "filterType": "PREFIX_MATCH"}]},
         {"destinations": [{"region": "us-west-2", "registryId": down_account}],
          "repositoryFilters": [{"filter": "flaky", "filterType": "PREFIX_MATCH"}]}]});
     let put =
@@ -145,8 +154,8 @@ async fn pushed_images_replicate_to_another_berth_server() {
     let layout = work.path().join("layout");
     oci_layout(&layout, "replicated\n");
     let source_creds = creds(&source);
-    let (replicated, local, flaky) = ("prod-web", "dev-web", "flaky-web");
-    for repo in [replicated, local, flaky] {
+    let (replicated, local, flaky, refused) = ("prod-web", "dev-web", "flaky-web", "production");
+    for repo in [replicated, local, flaky, refused] {
         aws_ok(&source, "ecr", &["create-repository", "--repository-name", repo]);
         let dest = format!("docker://127.0.0.1:{}/{repo}:v1", source.port);
         let from = format!("oci:{}:v1", layout.display());
@@ -187,6 +196,13 @@ async fn pushed_images_replicate_to_another_berth_server() {
     let failed = wait_status(&source, flaky, down_account, "FAILED").await;
     let reason = failed["failureCode"].as_str().unwrap();
     assert!(reason.contains("could not be reached"), "{reason}");
+
+    // "production" matches the rule, but the destination's registry policy covers only prod-*.
+    let failed = wait_status(&source, refused, &destination.account_id, "FAILED").await;
+    let reason = failed["failureCode"].as_str().unwrap();
+    assert!(reason.contains("does not allow ecr:ReplicateImage"), "{reason}");
+    let e = aws_err(&destination, "ecr", &["describe-repositories", "--repository-names", refused]);
+    assert!(e.contains("RepositoryNotFoundException"), "{e}");
 
     // Unknown images.
     let e = aws_err(

@@ -4,6 +4,7 @@
 //! images to those servers ([`run`]) whose progress is recorded per image and destination ([`status`]).
 
 pub(crate) mod client;
+pub mod policy;
 pub(crate) mod run;
 pub(crate) mod status;
 

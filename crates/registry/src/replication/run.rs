@@ -124,6 +124,7 @@ impl Registry {
     async fn push_image(&self, destination: &Destination, repo: &str, digest: &str) -> Result<(), String> {
         let mut client = DestinationClient::new(self.upstream.http(), destination, self.now());
         client.login().await?;
+        super::policy::check(&client, destination, &self.config.account_id, repo).await?;
         client.ensure_repository(repo).await?;
         self.push_manifest(&client, repo, digest, 0).await?;
         let (entry, tags) = {

@@ -115,3 +115,27 @@ fn rules_match_repositories_by_prefix() {
     let all = ReplicationConfiguration { rules: vec![rule(vec![eu.clone()], None)] };
     assert_eq!(destinations_for(&all, "anything"), vec![eu]);
 }
+
+#[test]
+fn a_cross_account_destination_must_allow_the_source_account() {
+    let west = &known()[0];
+    let policy = |principal: &str, actions: &str, resource: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":{actions},"Resource":"{resource}"}}]}}"#
+        )
+    };
+    let all = "arn:aws:ecr:us-west-2:222222222222:repository/*";
+    let both = r#"["ecr:ReplicateImage","ecr:CreateRepository"]"#;
+    let source = "arn:aws:iam::111111111111:root";
+    assert_eq!(policy::policy_refusal(&policy(source, both, all), west, "111111111111", "prod-web"), None);
+    assert_eq!(policy::policy_refusal(&policy("111111111111", r#""ecr:*""#, all), west, "111111111111", "x"), None);
+    let other = policy("arn:aws:iam::333333333333:root", both, all);
+    assert!(policy::policy_refusal(&other, west, "111111111111", "prod-web").unwrap().contains("ecr:ReplicateImage"));
+    let only_replicate = policy(source, r#"["ecr:ReplicateImage"]"#, all);
+    let refusal = policy::policy_refusal(&only_replicate, west, "111111111111", "prod-web").unwrap();
+    assert!(refusal.contains("ecr:CreateRepository"), "{refusal}");
+    let narrow = policy(source, both, "arn:aws:ecr:us-west-2:222222222222:repository/prod-*");
+    assert_eq!(policy::policy_refusal(&narrow, west, "111111111111", "prod-web"), None);
+    assert!(policy::policy_refusal(&narrow, west, "111111111111", "dev-web").is_some());
+    assert!(policy::policy_refusal("not json", west, "111111111111", "x").unwrap().contains("does not parse"));
+}
