@@ -2,7 +2,7 @@
 //! replication configuration names the destination (mapped to its URL and root key pair by
 //! `--replication-destination` and `--replication-credentials-file`) and a destination whose server is down; an
 //! image pushed with skopeo to a matching repository reaches the destination (same digest, pulled back with
-//! skopeo), one in a repository no filter matches does not, and the one bound for the down server ends FAILED with
+//! skopeo) and so does a tag put with PutImage, one in a repository no filter matches does not, and the one bound for the down server ends FAILED with
 //! the reason, as does one the destination's registry policy does not allow the source account. The configuration
 //! and statuses survive a restart of the source.
 
@@ -186,6 +186,30 @@ async fn pushed_images_replicate_to_another_berth_server() {
     .unwrap();
     let manifest = std::fs::read(pulled.join("manifest.json")).unwrap();
     assert_eq!(sha256(&manifest), digest);
+
+    // PutImage (the ECR API) replicates too: a new tag for the same manifest reaches the destination.
+    let manifest_text = String::from_utf8(manifest).unwrap();
+    aws_ok(
+        &source,
+        "ecr",
+        &["put-image", "--repository-name", replicated, "--image-tag", "v2", "--image-manifest", &manifest_text],
+    );
+    let mut tagged = None;
+    for _ in 0..60 {
+        let out = aws_json(
+            &destination,
+            "ecr",
+            &["describe-images", "--repository-name", replicated, "--image-ids", "imageTag=v2"],
+            &[],
+        );
+        if let Ok(out) = out {
+            tagged = Some(out);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let tagged = tagged.expect("the tag put with PutImage reaches the destination");
+    assert_eq!(tagged["imageDetails"][0]["imageDigest"], digest.as_str());
 
     // dev-web matches no rule: nothing is recorded and the destination has no such repository.
     assert_eq!(status_of(&source, local)["replicationStatuses"], json!([]));
