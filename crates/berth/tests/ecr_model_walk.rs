@@ -1,6 +1,6 @@
 //! The ECR model walk: every operation of the installed ECR model (the botocore the pinned aws CLI brings) gets one
 //! well-formed, SigV4-signed request against a real `berth server`. Each must work, except the operations of the
-//! capabilities Berth's registry does not have yet (replication and signing), which must answer
+//! capabilities Berth's registry does not have yet (signing, and replication backfill in newer models), which must answer
 //! ValidationException naming their capability. The test prints the counts and the unsupported list.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
@@ -16,12 +16,10 @@ use sha2::Digest as _;
 /// The operations of capabilities not built yet, with the words their refusal names (the backfill operations are
 /// in newer models than the pinned CLI's; the generated shapes know them).
 const NOT_BUILT: &[(&str, &str)] = &[
-    ("PutReplicationConfiguration", "replication is not built yet"),
-    ("DescribeImageReplicationStatus", "replication is not built yet"),
-    ("StartReplicationBackfill", "replication is not built yet"),
-    ("StopReplicationBackfill", "replication is not built yet"),
-    ("DescribeReplicationBackfillResults", "replication is not built yet"),
-    ("ListReplicationBackfills", "replication is not built yet"),
+    ("StartReplicationBackfill", "replication backfill is not built"),
+    ("StopReplicationBackfill", "replication backfill is not built"),
+    ("DescribeReplicationBackfillResults", "replication backfill is not built"),
+    ("ListReplicationBackfills", "replication backfill is not built"),
     ("PutSigningConfiguration", "signing is not built yet"),
     ("GetSigningConfiguration", "signing is not built yet"),
     ("DeleteSigningConfiguration", "signing is not built yet"),
@@ -132,6 +130,10 @@ fn policy(account: &str, action: &str) -> String {
     .to_string()
 }
 
+/// The replication destination the walk's server is configured with (nothing listens there: the walk checks the
+/// configuration and status operations, `ecr_replication.rs` checks replication itself).
+const WALK_DESTINATION: (&str, &str) = ("us-west-2", "210987654321");
+
 /// The request for an operation the walk supports (`None` for the operations of capabilities not built yet).
 fn request(operation: &str, w: &Walk) -> Option<Value> {
     let repo_arn = format!("arn:aws:ecr:us-east-1:{}:repository/{REPO}", w.account);
@@ -203,6 +205,10 @@ fn request(operation: &str, w: &Walk) -> Option<Value> {
         "UntagResource" => json!({"resourceArn": repo_arn, "tagKeys": ["walk"]}),
         "ListTagsForResource" => json!({"resourceArn": repo_arn}),
         "GetAuthorizationToken" => json!({}),
+        "PutReplicationConfiguration" => json!({"replicationConfiguration": {"rules": [{
+            "destinations": [{"region": WALK_DESTINATION.0, "registryId": WALK_DESTINATION.1}],
+            "repositoryFilters": [{"filter": "walk-replicated", "filterType": "PREFIX_MATCH"}]}]}}),
+        "DescribeImageReplicationStatus" => json!({"repositoryName": REPO, "imageId": v1}),
         _ => return None,
     })
 }
@@ -210,10 +216,20 @@ fn request(operation: &str, w: &Walk) -> Option<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_of_the_installed_ecr_model_works_or_names_its_missing_capability() {
     let model = botocore_model("ecr/2015-09-21");
+    let keys = tempfile::NamedTempFile::new().unwrap();
+    let (region, account) = WALK_DESTINATION;
+    std::fs::write(keys.path(), format!("{region}:{account} AKIAWALK walk-secret\n")).unwrap();
     let berth = Berth::start(BerthOptions {
         binary: env!("CARGO_BIN_EXE_berth").into(),
         role: "server",
-        extra_args: vec!["--pull-through-upstream-allow".into(), "http://127.0.0.1:1".into()],
+        extra_args: vec![
+            "--pull-through-upstream-allow".into(),
+            "http://127.0.0.1:1".into(),
+            "--replication-destination".into(),
+            format!("{region}:{account}=http://127.0.0.1:1"),
+            "--replication-credentials-file".into(),
+            keys.path().display().to_string(),
+        ],
     })
     .expect("berth server starts");
     let mut w = setup(&berth).await;

@@ -234,6 +234,10 @@ impl Registry {
                     self.index.wait_for(revision).await;
                     let outcome = self.push_outcome(parsed, tags);
                     self.after_push(repo, &outcome);
+                    if mode != PushMode::PullThrough {
+                        // Pull-through cache fills are not replicated: the destination can fill from the upstream.
+                        self.replicate_after_push(repo, &outcome.digest.to_string());
+                    }
                     return Ok(outcome);
                 }
                 TxnOutcome::Conflict { actual_revision, .. } => self.index.wait_for(actual_revision).await,

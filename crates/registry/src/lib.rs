@@ -32,15 +32,18 @@
 //!   from the registry's `Clock` and per-job backoff when a run fails.
 //! - **Registry settings** ([`settings`]): the registry policy, scanning configuration, account settings and
 //!   pull-time update exclusions, one record changed under compare-and-swap.
+//! - **Replication** ([`replication`]): pushed images are copied in the background to the other Berth servers the
+//!   operator maps replication destinations to, with per-image, per-destination status in the store.
 //! - **Lifecycle policies** ([`lifecycle`]) are parsed and evaluated as ECR documents them, on a timer and for
 //!   previews. **Scanning** ([`scan`]) builds a package inventory from the layers (dpkg, apk, Cargo.lock,
 //!   package-lock.json; whiteouts honoured) and matches it against imported OSV advisories.
 //!
 //! # Limitations
 //! One process owns a data directory (upload sessions, the GC lock and the settings mirror are in memory). Layers
-//! compressed with zstd are not scanned. Replication and signing are not implemented (their operations answer
-//! `ValidationException` naming the capability, see [`ecr::UNSUPPORTED`]); REPLICATION creation templates are
-//! stored but never applied. ENHANCED scanning uses Berth's own scanner, re-scanning CONTINUOUS_SCAN repositories
+//! compressed with zstd are not scanned. Signing and replication backfill are not implemented (their operations
+//! answer `ValidationException` naming the capability, see [`ecr::UNSUPPORTED`]); replication does not replicate
+//! deletions, and REPLICATION creation templates are stored but never applied (a destination Berth creates the
+//! repository with its defaults). ENHANCED scanning uses Berth's own scanner, re-scanning CONTINUOUS_SCAN repositories
 //! when the advisory database changes ([`scan::continuous`]); archived images are restored immediately
 //! ([`storage_class`]).
 //! The pull-through cache ([`pullthrough`]) fills repositories over `/v2/` only: the ECR API sees what is cached.
@@ -60,6 +63,7 @@ pub mod names;
 mod oci;
 mod policy;
 pub mod pullthrough;
+pub mod replication;
 mod repos;
 pub mod scan;
 pub mod settings;
@@ -122,6 +126,9 @@ pub struct RegistryConfig {
     /// Extra CA certificates (PEM) trusted for https upstreams besides the system's, for registries with a
     /// private CA.
     pub pull_through_ca: Option<PathBuf>,
+    /// The other Berth servers replication destinations (region and registry id) stand for, with their
+    /// credentials.
+    pub replication_destinations: Vec<replication::Destination>,
 }
 
 impl RegistryConfig {
@@ -148,6 +155,7 @@ impl RegistryConfig {
             pull_through_allow: Vec::new(),
             pull_through_recheck: Duration::from_secs(24 * 3600),
             pull_through_ca: None,
+            replication_destinations: Vec::new(),
         }
     }
 }
@@ -344,6 +352,7 @@ impl Registry {
     pub fn spawn_background(self: &Arc<Self>) {
         let handle = tokio::spawn(background::controller(self).run());
         lock(&self.tasks).push(handle);
+        self.spawn(|registry| registry.resume_replications());
     }
 
     /// Runs one background job now; a summary of what it did.

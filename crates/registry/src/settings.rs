@@ -9,7 +9,9 @@ use crate::Registry;
 use crate::error::{RegistryError, Result};
 use berth_iam::policy::{NamedPolicy, PolicyDocument, PolicyKind};
 use berth_model::Timestamp;
-use berth_model::ecr::{RegistryScanningConfiguration, RegistryScanningRule, ScanFrequency, ScanType};
+use berth_model::ecr::{
+    RegistryScanningConfiguration, RegistryScanningRule, ReplicationConfiguration, ScanFrequency, ScanType,
+};
 use berth_store::{Txn, TxnOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -40,6 +42,9 @@ pub struct RegistrySettings {
     /// The advisory database import (`imported_at`) the last continuous re-scan ran for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuous_scan_db: Option<Timestamp>,
+    /// The replication configuration, as put (`None`: never put, no rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<ReplicationConfiguration>,
 }
 
 impl RegistrySettings {

@@ -219,6 +219,15 @@ pub struct ServerArgs {
     /// a private CA).
     #[arg(long, value_name = "FILE")]
     pub pull_through_ca_file: Option<PathBuf>,
+    /// Another Berth server that ECR replication destinations naming REGION and ACCOUNT (registry id) are copied
+    /// to (repeatable): `REGION:ACCOUNT=URL`, the URL serving that server's API and `/v2/` (`http://host:port`).
+    /// Each needs a key pair in --replication-credentials-file.
+    #[arg(long, value_name = "REGION:ACCOUNT=URL")]
+    pub replication_destination: Vec<String>,
+    /// The access keys replication uses at its destinations: a file with one line per destination,
+    /// `REGION:ACCOUNT ACCESS_KEY_ID SECRET_ACCESS_KEY` (`#` starts a comment). Keep it mode 0600.
+    #[arg(long, value_name = "FILE", env = "BERTH_REPLICATION_CREDENTIALS_FILE")]
+    pub replication_credentials_file: Option<PathBuf>,
     /// How long a tag cached through a pull-through cache rule is served before the upstream is asked again (ECR:
     /// 24 hours). Lower it only for tests.
     #[arg(long, default_value_t = 86_400, hide = true)]

@@ -88,6 +88,17 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     registry_config.pull_through_allow = args.pull_through_upstream_allow.clone();
     registry_config.pull_through_recheck = Duration::from_secs(args.pull_through_recheck_seconds);
     registry_config.pull_through_ca = args.pull_through_ca_file.clone();
+    let replication_credentials = match &args.replication_credentials_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the replication credentials file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    registry_config.replication_destinations =
+        berth_registry::replication::destinations(&args.replication_destination, replication_credentials.as_deref())
+            .map_err(anyhow::Error::msg)
+            .context("configuring replication destinations")?;
     let registry = berth_registry::Registry::open(registry_config, store.clone(), clock.clone())
         .await
         .context("opening the registry")?;

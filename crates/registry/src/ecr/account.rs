@@ -86,10 +86,10 @@ pub(crate) async fn describe_registry(
     _req: DescribeRegistryRequest,
     _caller: &Caller,
 ) -> Result<DescribeRegistryResponse, EcrError> {
-    // Replication is not built yet: the configuration is always the empty one.
+    let replication = registry.settings().replication.clone().unwrap_or(ReplicationConfiguration { rules: Vec::new() });
     Ok(DescribeRegistryResponse {
         registry_id: Some(registry.config.account_id.clone()),
-        replication_configuration: Some(ReplicationConfiguration { rules: Vec::new() }),
+        replication_configuration: Some(replication),
     })
 }
 

@@ -13,6 +13,7 @@ mod policies;
 mod pull_through;
 mod referrers;
 mod registry_policy;
+mod replication;
 mod repositories;
 mod scanning;
 mod scanning_config;
@@ -121,8 +122,6 @@ pub(crate) fn paginate<T>(
 /// The operations of the installed model that Berth's registry does not serve, with the capability each belongs
 /// to.
 pub const UNSUPPORTED: &[(&str, &str)] = &[
-    ("PutReplicationConfiguration", "replication"),
-    ("DescribeImageReplicationStatus", "replication"),
     ("StartReplicationBackfill", "replication"),
     ("StopReplicationBackfill", "replication"),
     ("DescribeReplicationBackfillResults", "replication"),
@@ -137,8 +136,8 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
 fn unsupported(operation: &str) -> String {
     match UNSUPPORTED.iter().find(|(op, _)| *op == operation) {
         Some((_, "replication")) => format!(
-            "{operation} is not supported by Berth's registry: replication is not built yet (DescribeRegistry reports \
-             an empty replication configuration)"
+            "{operation} is not supported by Berth's registry: replication backfill is not built (images replicate \
+             as they are pushed)"
         ),
         Some((_, "signing")) => {
             format!("{operation} is not supported by Berth's registry: image signing is not built yet")
@@ -217,6 +216,8 @@ impl Registry {
             "ListPullTimeUpdateExclusions" => account::list_pull_time_update_exclusions,
             "UpdateImageStorageClass" => archive::update_image_storage_class,
             "ListImageReferrers" => referrers::list_image_referrers,
+            "PutReplicationConfiguration" => replication::put_replication_configuration,
+            "DescribeImageReplicationStatus" => replication::describe_image_replication_status,
         }
     }
 }

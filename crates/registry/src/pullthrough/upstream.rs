@@ -90,6 +90,11 @@ impl UpstreamClient {
         Ok(UpstreamClient { http, auth: Mutex::new(HashMap::new()) })
     }
 
+    /// The HTTP client itself (replication pushes to other Berth servers with it).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// GETs `/v2/<repository>/<tail>` (or `/v2/` without a repository), authenticating as the upstream asks.
     /// Returns the successful response (2xx) with its body unread.
     pub(crate) async fn get(

@@ -14,7 +14,24 @@ async fn err(server: &TestServer, op: &str, body: serde_json::Value) -> String {
 async fn protocol_errors() {
     let server = TestServer::start().await;
     assert_eq!(err(&server, "NoSuchOperation", json!({})).await, "UnknownOperationException");
-    assert_eq!(err(&server, "PutReplicationConfiguration", json!({})).await, "ValidationException");
+    assert_eq!(err(&server, "GetSigningConfiguration", json!({})).await, "ValidationException");
+    // Replication: the configuration is required; a destination no server is configured for is refused; the
+    // model's patterns and limits are ValidationException.
+    assert_eq!(err(&server, "PutReplicationConfiguration", json!({})).await, "SerializationException");
+    let to = |region: &str, id: &str| json!({"replicationConfiguration": {"rules": [{"destinations": [{"region": region, "registryId": id}]}]}});
+    assert_eq!(
+        err(&server, "PutReplicationConfiguration", to("eu-west-1", "123456789012")).await,
+        "InvalidParameterException"
+    );
+    assert_eq!(err(&server, "PutReplicationConfiguration", to("eu-west-1", "12")).await, "ValidationException");
+    let (status, out) =
+        server.ecr("PutReplicationConfiguration", json!({"replicationConfiguration": {"rules": []}})).await;
+    assert_eq!((status, &out["replicationConfiguration"]), (200, &json!({"rules": []})), "{out}");
+    let id = json!({"imageTag": "v1"});
+    assert_eq!(
+        err(&server, "DescribeImageReplicationStatus", json!({"repositoryName": "missing", "imageId": id})).await,
+        "RepositoryNotFoundException"
+    );
     let (_, out) = server.ecr("CreateRepository", json!({"repositoryName": 7})).await;
     assert_eq!(out["__type"], "SerializationException");
     assert!(out["message"].as_str().unwrap().contains("repositoryName"));
