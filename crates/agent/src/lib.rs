@@ -236,7 +236,14 @@ pub async fn run<R: ContainerRuntime>(
         Engine::new(runtime.clone(), config.engine.clone(), clock, shared.session.clone(), tx.clone(), outbox.clone());
     let gateway = runtime.bridge_gateway().await;
     match gateway {
-        Some(ip) => match metadata::start(ip, config.availability_zone.clone(), stats_source(runtime.clone())).await {
+        Some(ip) => match metadata::start(
+            ip,
+            config.availability_zone.clone(),
+            stats_source(runtime.clone()),
+            size_source(runtime.clone()),
+        )
+        .await
+        {
             Ok(endpoint) => {
                 tracing::info!(base = %endpoint.base, "task metadata endpoint");
                 engine.set_metadata(endpoint);
@@ -395,6 +402,21 @@ async fn start_credentials(
 }
 
 /// The metadata endpoint's `/stats`: one sample from the engine.
+/// Where the metadata endpoint gets a container's writable-layer size from.
+fn size_source<R: ContainerRuntime>(runtime: Arc<R>) -> metadata::SizeSource {
+    Arc::new(move |id: String| {
+        let runtime = runtime.clone();
+        Box::pin(async move {
+            runtime
+                .container_size(&id)
+                .await
+                .map_err(|error| tracing::info!(container = %id, %error, "no size for the metadata endpoint"))
+                .ok()
+                .flatten()
+        })
+    })
+}
+
 fn stats_source<R: ContainerRuntime>(runtime: Arc<R>) -> metadata::StatsSource {
     Arc::new(move |id: String| {
         let runtime = runtime.clone();

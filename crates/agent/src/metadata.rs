@@ -76,23 +76,35 @@ impl Endpoint {
 /// Where `/stats` comes from: one stats sample of a container by its engine id, `None` when there is none.
 pub type StatsSource = Arc<dyn Fn(String) -> BoxFuture<'static, Option<Value>> + Send + Sync>;
 
+/// Where a container's writable-layer size comes from: bytes by its engine id, `None` when unknown.
+pub type SizeSource = Arc<dyn Fn(String) -> BoxFuture<'static, Option<u64>> + Send + Sync>;
+
+/// The ephemeral storage a FARGATE task without `ephemeralStorage` gets, GiB.
+pub const FARGATE_DEFAULT_EPHEMERAL_GIB: i32 = 20;
+
 #[derive(Clone)]
 struct Context {
     directory: Arc<Directory>,
     availability_zone: String,
     stats: StatsSource,
+    sizes: SizeSource,
 }
 
 /// Binds on `ip` (port [`PORT`], else a free one) and serves the endpoint in the background, with the timeouts
 /// and connection cap of [`berth_listener::Limits::default`].
-pub async fn start(ip: IpAddr, availability_zone: String, stats: StatsSource) -> std::io::Result<Endpoint> {
+pub async fn start(
+    ip: IpAddr,
+    availability_zone: String,
+    stats: StatsSource,
+    sizes: SizeSource,
+) -> std::io::Result<Endpoint> {
     let listener = match tokio::net::TcpListener::bind(SocketAddr::new(ip, PORT)).await {
         Ok(listener) => listener,
         Err(_) => tokio::net::TcpListener::bind(SocketAddr::new(ip, 0)).await?,
     };
     let addr = listener.local_addr()?;
     let directory = Arc::new(Directory::default());
-    let app = router(Context { directory: directory.clone(), availability_zone, stats });
+    let app = router(Context { directory: directory.clone(), availability_zone, stats, sizes });
     let limits = berth_listener::Limits::default();
     tokio::spawn(berth_listener::serve(listener, app, limits, std::future::pending()));
     Ok(Endpoint { base: format!("http://{addr}"), directory })
@@ -138,15 +150,38 @@ async fn container_metadata(
 
 async fn task_metadata(State(context): State<Context>, Path((task, container)): Path<(String, String)>) -> Response {
     match lookup(&context, &task, &container) {
-        Ok((spec, report)) => axum::Json(task_json(&spec, &report, &context.availability_zone)).into_response(),
+        Ok((spec, report)) => {
+            let mut out = task_json(&spec, &report, &context.availability_zone);
+            add_fargate_fields(&context, &spec, &report, &mut out).await;
+            axum::Json(out).into_response()
+        }
         Err(message) => not_found(message),
     }
+}
+
+/// Fargate's task-level extras: `EphemeralStorageMetrics` (`Reserved`, the task's ephemeral storage, and
+/// `Utilized`, what its containers wrote to their writable layers, in MiB). Nothing for other launch types.
+async fn add_fargate_fields(context: &Context, spec: &TaskSpec, report: &TaskReport, out: &mut Value) {
+    if spec.launch_type.as_deref() != Some("FARGATE") {
+        return;
+    }
+    let ids: Vec<String> = report.containers.iter().filter_map(|c| c.runtime_id.clone()).collect();
+    let sizes = futures::future::join_all(ids.into_iter().map(|id| (context.sizes)(id))).await;
+    out["EphemeralStorageMetrics"] = ephemeral_storage_metrics(spec, &sizes);
+}
+
+/// `EphemeralStorageMetrics` from the containers' writable-layer sizes in bytes.
+fn ephemeral_storage_metrics(spec: &TaskSpec, sizes: &[Option<u64>]) -> Value {
+    let used: u64 = sizes.iter().flatten().sum();
+    let reserved = i64::from(spec.ephemeral_storage_gib.unwrap_or(FARGATE_DEFAULT_EPHEMERAL_GIB)) * 1024;
+    json!({ "Utilized": used.div_ceil(1024 * 1024), "Reserved": reserved })
 }
 
 async fn task_with_tags(State(context): State<Context>, Path((task, container)): Path<(String, String)>) -> Response {
     match lookup(&context, &task, &container) {
         Ok((spec, report)) => {
             let mut out = task_json(&spec, &report, &context.availability_zone);
+            add_fargate_fields(&context, &spec, &report, &mut out).await;
             out["TaskTags"] = json!(spec.tags);
             out["ContainerInstanceTags"] = json!(spec.instance_tags);
             axum::Json(out).into_response()
@@ -401,6 +436,14 @@ mod tests {
         assert_eq!(task["LaunchType"], "EC2");
         let fargate = TaskSpec { launch_type: Some("FARGATE".into()), ..spec() };
         assert_eq!(task_json(&fargate, &report(), "us-east-1a")["LaunchType"], "FARGATE");
+        let metrics = ephemeral_storage_metrics(&fargate, &[Some(5 * 1024 * 1024 + 1), None, Some(1024)]);
+        assert_eq!(
+            metrics,
+            json!({ "Utilized": 6, "Reserved": 20 * 1024 }),
+            "bytes rounded up to MiB; Fargate's 20 GiB"
+        );
+        let bigger = TaskSpec { ephemeral_storage_gib: Some(50), ..fargate };
+        assert_eq!(ephemeral_storage_metrics(&bigger, &[])["Reserved"], 50 * 1024);
     }
 
     #[tokio::test]
@@ -408,7 +451,9 @@ mod tests {
         let stats: StatsSource = Arc::new(|id: String| {
             Box::pin(async move { (id == "abc123").then(|| json!({ "id": id, "memory_stats": {} })) })
         });
-        let endpoint = start(IpAddr::from([127, 0, 0, 1]), "us-east-1a".into(), stats).await.unwrap();
+        let sizes: SizeSource =
+            Arc::new(|id: String| Box::pin(async move { (id == "abc123").then_some(3 * 1024 * 1024) }));
+        let endpoint = start(IpAddr::from([127, 0, 0, 1]), "us-east-1a".into(), stats, sizes).await.unwrap();
         endpoint.directory.put(&spec(), &report());
         let uri = endpoint.container_uri(&spec().task_arn, "app");
         let get = |url: String| async move {

@@ -140,6 +140,19 @@ async fn fargate_tasks_and_a_service_run_on_the_local_agent() {
     assert_eq!(task["attachments"][0]["status"], "ATTACHED");
     let task_id = arn.rsplit('/').next().unwrap();
     assert_eq!(task_cgroup(task_id), ((512u64 << 20).to_string(), "25000".to_string()));
+    // The task metadata endpoint shows Fargate's fields: the launch type and the ephemeral storage metrics. The
+    // host reaches it where the agent serves it (the log says; the task's own security group keeps the host out).
+    let log = berth.log();
+    let base = log
+        .lines()
+        .find(|l| l.contains("task metadata endpoint"))
+        .and_then(|l| l.split("base=").nth(1))
+        .map(|b| b.split_whitespace().next().unwrap().to_string())
+        .expect("the agent logs its metadata endpoint");
+    let meta: Value = serde_json::from_str(&wait_http_ok(&format!("{base}/v4/{task_id}/web/task")).await).unwrap();
+    assert_eq!(meta["LaunchType"], "FARGATE", "{meta}");
+    assert_eq!(meta["EphemeralStorageMetrics"]["Reserved"], 20 * 1024, "{meta}");
+    assert!(meta["EphemeralStorageMetrics"]["Utilized"].as_u64().is_some(), "{meta}");
     // The same instance serves EC2 placement: the Fargate reservation is taken from what it has left.
     assert_eq!(remaining_cpu(&berth, &instance), before - 256);
     // The instance's own cluster lists it; a Fargate task's cluster is its own.

@@ -109,6 +109,7 @@ fn task_spec(record: &TaskRecord) -> TaskSpec {
         tags: tag_map(&record.tags),
         instance_tags: BTreeMap::new(),
         launch_type: record.launch_type.map(|l| l.as_str().to_string()),
+        ephemeral_storage_gib: record.ephemeral_storage_gib,
     }
 }
 

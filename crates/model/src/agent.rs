@@ -523,6 +523,10 @@ pub struct TaskSpec {
     /// The task's launch type (`FARGATE` tasks get a task-level cgroup holding `cpu` and `memory`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<String>,
+    /// The task's ephemeral storage in GiB, as its definition asked (a FARGATE task without one has Fargate's 20);
+    /// the metadata endpoint's `EphemeralStorageMetrics.Reserved`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage_gib: Option<i32>,
 }
 
 /// The network interface of an `awsvpc` task, as the control plane allocated it at placement. The agent creates

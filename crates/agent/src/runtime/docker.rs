@@ -271,6 +271,13 @@ impl ContainerRuntime for DockerRuntime {
         })
     }
 
+    async fn container_size(&self, id: &str) -> Result<Option<u64>, RuntimeError> {
+        let options = InspectContainerOptions { size: true };
+        let found =
+            self.docker.inspect_container(id, Some(options)).await.map_err(|e| map_error("container_size", id, e));
+        Ok(none_if_not_found(found)?.and_then(|c| c.size_rw).and_then(|bytes| u64::try_from(bytes).ok()))
+    }
+
     async fn container_stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
         // Not one-shot: the engine samples twice, so `precpu_stats` is filled and CPU use can be computed.
         let options = StatsOptions { stream: false, one_shot: false };

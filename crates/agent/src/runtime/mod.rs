@@ -118,6 +118,13 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// `memory_stats`, `networks`, `blkio_stats` ...), as the task metadata endpoint's `/stats` serves it.
     fn container_stats(&self, id: &str) -> impl Future<Output = Result<serde_json::Value, RuntimeError>> + Send;
 
+    /// The bytes a container has written to its own writable layer (Docker's `SizeRw`), `None` when the engine
+    /// does not say. Fargate's `EphemeralStorageMetrics.Utilized` adds these up.
+    fn container_size(&self, id: &str) -> impl Future<Output = Result<Option<u64>, RuntimeError>> + Send {
+        let _ = id;
+        async { Ok(None) }
+    }
+
     /// Removes a named volume (a task-scoped volume, once the task's containers are gone). Removing a volume that
     /// does not exist fails with a not-found error.
     fn remove_volume(&self, name: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
