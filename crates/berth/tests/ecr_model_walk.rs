@@ -11,7 +11,6 @@ use base64::Engine as _;
 use berth_testkit::{Berth, BerthOptions};
 use common::*;
 use serde_json::{Value, json};
-use sha2::Digest as _;
 
 /// The operations of capabilities not built yet, with the words their refusal names (the backfill operations are
 /// in newer models than the pinned CLI's; the generated shapes know them).
@@ -58,10 +57,6 @@ const LAST: &[&str] = &[
 ];
 
 const REPO: &str = "walk";
-
-fn sha256(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
-}
 
 /// What the walk made, for later requests.
 struct Walk {

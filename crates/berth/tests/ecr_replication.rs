@@ -13,52 +13,7 @@ mod common;
 use berth_testkit::{Berth, BerthOptions, free_port};
 use common::*;
 use serde_json::{Value, json};
-use sha2::Digest as _;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-
-fn sha256(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
-}
-
-fn skopeo(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("skopeo").args(args).output().expect("skopeo is installed");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-/// Writes an OCI image layout with one image (one uncompressed layer holding `marker`) at `dir`, tagged `v1`.
-fn oci_layout(dir: &Path, marker: &str) {
-    let context = dir.join("context");
-    std::fs::create_dir_all(&context).unwrap();
-    std::fs::write(context.join("marker.txt"), marker).unwrap();
-    let tar = dir.join("layer.tar");
-    let status = Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&context).arg(".").status().unwrap();
-    assert!(status.success());
-    let layer = std::fs::read(&tar).unwrap();
-    let layer_digest = sha256(&layer);
-    let config = serde_json::to_vec(&json!({"architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}))
-    .unwrap();
-    let manifest = serde_json::to_vec(&json!({"schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}]}))
-    .unwrap();
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    for blob in [&layer, &config, &manifest] {
-        std::fs::write(blobs.join(sha256(blob).trim_start_matches("sha256:")), blob).unwrap();
-    }
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": sha256(&manifest), "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "v1"}}]});
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-}
 
 fn creds(berth: &Berth) -> String {
     format!("AWS:{}", aws_cli(berth, &["ecr", "get-login-password"]).trim())

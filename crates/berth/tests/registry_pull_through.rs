@@ -198,15 +198,6 @@ fn docker_login(host: &str, password: &str) {
     assert!(out.status.success(), "docker login: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn skopeo(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("skopeo").args(args).output().expect("skopeo is installed");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 fn start_berth(proxy_port: u16) -> Berth {
     berth_testkit::require_docker();
     Berth::start(BerthOptions {

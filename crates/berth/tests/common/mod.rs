@@ -541,3 +541,48 @@ pub async fn server_with_one_agent() -> (Berth, Client) {
     wait_for_instances(&client, "default", 1).await;
     (berth, client)
 }
+
+/// `sha256:<hex>` of `data`, as OCI digests are written.
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data)))
+}
+
+/// Runs skopeo; its standard output, or its standard error when it fails.
+pub fn skopeo(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("skopeo").args(args).output().expect("skopeo is installed");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Writes an OCI image layout with one image (one uncompressed layer holding `marker`) at `dir`, tagged `v1`.
+pub fn oci_layout(dir: &std::path::Path, marker: &str) {
+    let context = dir.join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(context.join("marker.txt"), marker).unwrap();
+    let tar = dir.join("layer.tar");
+    let status =
+        std::process::Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&context).arg(".").status().unwrap();
+    assert!(status.success());
+    let layer = std::fs::read(&tar).unwrap();
+    let layer_digest = sha256(&layer);
+    let config = serde_json::to_vec(&serde_json::json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}]}))
+    .unwrap();
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    for blob in [&layer, &config, &manifest] {
+        std::fs::write(blobs.join(sha256(blob).trim_start_matches("sha256:")), blob).unwrap();
+    }
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": sha256(&manifest), "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "v1"}}]});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
