@@ -224,33 +224,10 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
             };
             started.extend(tasks.iter().filter_map(|t| t.task_arn.clone()));
             if tasks.len() < count && !record.is_daemon() {
-                let closest = match closest {
-                    Some((arn, phrase)) => {
-                        format!(" The closest matching (container-instance {}) {phrase}.", short_id(&arn))
-                    }
-                    None => String::new(),
-                };
-                let capacity = crate::tasks::fargate::CAPACITY_UNAVAILABLE;
-                let message = if failures.iter().any(|f| f.reason.as_deref() == Some(capacity)) {
-                    // Fargate's own event: no container instance is the user's to name.
-                    format!("was unable to place a task. Reason: {capacity}.")
-                } else {
-                    format!("{UNABLE_TO_PLACE}{closest}{TROUBLESHOOTING}")
-                };
-                if should_repeat(&env, &record, &message) {
-                    env.push_event(&mut record, message);
-                    changed = true;
-                }
-                record.last_placement_failures = failures.iter().map(PlacementFailure::from_wire).collect();
-                record.steady = false;
+                changed |= record_shortfall(&env, &mut record, &failures, closest);
             }
         }
-        if !started.is_empty() {
-            let ids: Vec<String> = started.iter().map(|a| format!("(task {})", short_id(a))).collect();
-            env.push_event(&mut record, format!("has started {} tasks: {}.", started.len(), ids.join(" ")));
-            record.steady = false;
-            changed = true;
-        }
+        changed |= record_started(&env, &mut record, &started);
     }
     if plan.inactive {
         record.set_status(ServiceStatus::Inactive);
@@ -311,4 +288,47 @@ pub(super) async fn stop_tasks(control: &Control, stops: &[TaskStop]) -> Result<
         Some(_) => ids,
         None => Vec::new(),
     })
+}
+
+/// Records that a pass placed fewer tasks than it asked for: ECS's event (repeated only as ECS repeats it; Fargate's
+/// own when its capacity ran out, since no container instance is the user's to name), the placement failures, and
+/// that the service is not steady. True when an event was added.
+pub(crate) fn record_shortfall(
+    env: &super::env::Env,
+    record: &mut crate::records::ServiceRecord,
+    failures: &[berth_model::ecs::Failure],
+    closest: Option<(String, String)>,
+) -> bool {
+    let closest = match closest {
+        Some((arn, phrase)) => format!(" The closest matching (container-instance {}) {phrase}.", short_id(&arn)),
+        None => String::new(),
+    };
+    let capacity = crate::tasks::fargate::CAPACITY_UNAVAILABLE;
+    let message = if failures.iter().any(|f| f.reason.as_deref() == Some(capacity)) {
+        format!("was unable to place a task. Reason: {capacity}.")
+    } else {
+        format!("{UNABLE_TO_PLACE}{closest}{TROUBLESHOOTING}")
+    };
+    let repeat = should_repeat(env, record, &message);
+    if repeat {
+        env.push_event(record, message);
+    }
+    record.last_placement_failures = failures.iter().map(PlacementFailure::from_wire).collect();
+    record.steady = false;
+    repeat
+}
+
+/// Adds the "has started N tasks" event when a pass started any (their ARNs); true when it did.
+pub(crate) fn record_started(
+    env: &super::env::Env,
+    record: &mut crate::records::ServiceRecord,
+    started: &[String],
+) -> bool {
+    if started.is_empty() {
+        return false;
+    }
+    let ids: Vec<String> = started.iter().map(|a| format!("(task {})", short_id(a))).collect();
+    env.push_event(record, format!("has started {} tasks: {}.", started.len(), ids.join(" ")));
+    record.steady = false;
+    true
 }

@@ -5,9 +5,9 @@
 //! balancers of its task set. Any lost race is repaired by the next pass.
 
 use super::plan::plan;
-use crate::records::{PlacementFailure, StoredTag, TargetsRecord, TaskSetRecord, keys};
-use crate::services::controller::{TROUBLESHOOTING, UNABLE_TO_PLACE, launch_error_event, stop_tasks};
-use crate::services::machine::{short_id, should_repeat};
+use crate::records::{StoredTag, TargetsRecord, TaskSetRecord, keys};
+use crate::services::controller::{launch_error_event, record_shortfall, record_started, stop_tasks};
+use crate::services::machine::should_repeat;
 use crate::services::service_group;
 use crate::status::{ServiceStatus, TagPropagation};
 use crate::{Control, ControlError, Result, encode};
@@ -89,32 +89,10 @@ pub(crate) async fn reconcile(control: &Control, cluster: &str, name: &str) -> R
         };
         started.extend(tasks.iter().filter_map(|t| t.task_arn.clone()));
         if tasks.len() < *count {
-            let closest = match closest {
-                Some((arn, phrase)) => {
-                    format!(" The closest matching (container-instance {}) {phrase}.", short_id(&arn))
-                }
-                None => String::new(),
-            };
-            let capacity = crate::tasks::fargate::CAPACITY_UNAVAILABLE;
-            let message = if failures.iter().any(|f| f.reason.as_deref() == Some(capacity)) {
-                format!("was unable to place a task. Reason: {capacity}.")
-            } else {
-                format!("{UNABLE_TO_PLACE}{closest}{TROUBLESHOOTING}")
-            };
-            if should_repeat(&env, &record, &message) {
-                env.push_event(&mut record, message);
-                changed = true;
-            }
-            record.last_placement_failures = failures.iter().map(PlacementFailure::from_wire).collect();
-            record.steady = false;
+            changed |= record_shortfall(&env, &mut record, &failures, closest);
         }
     }
-    if !started.is_empty() {
-        let ids: Vec<String> = started.iter().map(|a| format!("(task {})", short_id(a))).collect();
-        env.push_event(&mut record, format!("has started {} tasks: {}.", started.len(), ids.join(" ")));
-        record.steady = false;
-        changed = true;
-    }
+    changed |= record_started(&env, &mut record, &started);
     if plan.inactive {
         record.set_status(ServiceStatus::Inactive);
         changed = true;
