@@ -301,17 +301,7 @@ impl Control {
         let key = keys::daemon(&cluster, &name);
         let record = self
             .write("updating a daemon", |state, now| {
-                if !state.clusters.contains_key(&cluster) {
-                    return Err(ControlError::cluster_not_found());
-                }
-                let v = state.daemons.get(&(cluster.clone(), name.clone())).ok_or_else(not_found)?;
-                let mut record = (*v.record).clone();
-                if record.status != DaemonStatus::Active {
-                    return Err(ControlError::ecs(
-                        EcsException::DaemonNotActiveException,
-                        "The specified daemon is not ACTIVE.",
-                    ));
-                }
+                let (mod_revision, mut record) = active_daemon(state, &cluster, &name)?;
                 let providers = resolve_providers(state, &cluster, &req.capacity_provider_arns)?;
                 let definition = usable_definition(state, &req.daemon_task_definition_arn, &region)?;
                 let revision = new_revision(
@@ -336,7 +326,7 @@ impl Control {
                 ));
                 record.updated_at = now;
                 record.trim();
-                let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key.clone(), encode(&record)?);
+                let txn = Txn::new().expect(key.clone(), mod_revision).put(key.clone(), encode(&record)?);
                 Ok(Attempt::Commit(txn, record))
             })
             .await?;
@@ -356,17 +346,7 @@ impl Control {
         let key = keys::daemon(&cluster, &name);
         let record = self
             .write("deleting a daemon", |state, now| {
-                if !state.clusters.contains_key(&cluster) {
-                    return Err(ControlError::cluster_not_found());
-                }
-                let v = state.daemons.get(&(cluster.clone(), name.clone())).ok_or_else(not_found)?;
-                let mut record = (*v.record).clone();
-                if record.status != DaemonStatus::Active {
-                    return Err(ControlError::ecs(
-                        EcsException::DaemonNotActiveException,
-                        "The specified daemon is not ACTIVE.",
-                    ));
-                }
+                let (mod_revision, mut record) = active_daemon(state, &cluster, &name)?;
                 let sources = running_revisions(state, &record);
                 stop_active_deployments(&mut record, now, "Superseded by the deletion of the daemon.");
                 let configuration = record.last_deployment().map(|d| d.configuration.clone()).unwrap_or_default();
@@ -375,7 +355,7 @@ impl Control {
                 record.status = DaemonStatus::DeleteInProgress;
                 record.updated_at = now;
                 record.trim();
-                let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key.clone(), encode(&record)?);
+                let txn = Txn::new().expect(key.clone(), mod_revision).put(key.clone(), encode(&record)?);
                 Ok(Attempt::Commit(txn, record))
             })
             .await?;
@@ -428,6 +408,19 @@ impl Control {
         let page = paginate(items, req.next_token.as_deref(), size)?;
         Ok(ListDaemonsResponse { daemon_summaries_list: Some(page.items), next_token: page.next_token })
     }
+}
+
+/// The ACTIVE daemon `name` of `cluster` (its store revision and a copy of its record to change), or ECS's error:
+/// the cluster missing, the daemon missing, or not ACTIVE.
+fn active_daemon(state: &State, cluster: &str, name: &str) -> Result<(i64, DaemonRecord)> {
+    if !state.clusters.contains_key(cluster) {
+        return Err(ControlError::cluster_not_found());
+    }
+    let v = state.daemons.get(&(cluster.to_string(), name.to_string())).ok_or_else(not_found)?;
+    if v.record.status != DaemonStatus::Active {
+        return Err(ControlError::ecs(EcsException::DaemonNotActiveException, "The specified daemon is not ACTIVE."));
+    }
+    Ok((v.mod_revision, (*v.record).clone()))
 }
 
 #[cfg(test)]

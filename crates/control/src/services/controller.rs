@@ -166,12 +166,7 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
     let mut changed = plan.changed;
     if !stops.is_empty() {
         let stopped = stop_tasks(control, &stops).await?;
-        if !stopped.is_empty() {
-            let ids: Vec<String> = stopped.iter().map(|id| format!("(task {id})")).collect();
-            env.push_event(&mut record, format!("has stopped {} running tasks: {}.", stopped.len(), ids.join(" ")));
-            record.steady = false;
-            changed = true;
-        }
+        changed |= record_stopped(&env, &mut record, &stopped);
     }
     let primary = record.deployments.first().cloned();
     if let Some(primary) = primary {
@@ -316,6 +311,21 @@ pub(crate) fn record_shortfall(
     record.last_placement_failures = failures.iter().map(PlacementFailure::from_wire).collect();
     record.steady = false;
     repeat
+}
+
+/// Adds the "has stopped N running tasks" event when a pass stopped any (their ids); true when it did.
+pub(crate) fn record_stopped(
+    env: &super::env::Env,
+    record: &mut crate::records::ServiceRecord,
+    stopped: &[String],
+) -> bool {
+    if stopped.is_empty() {
+        return false;
+    }
+    let ids: Vec<String> = stopped.iter().map(|id| format!("(task {id})")).collect();
+    env.push_event(record, format!("has stopped {} running tasks: {}.", stopped.len(), ids.join(" ")));
+    record.steady = false;
+    true
 }
 
 /// Adds the "has started N tasks" event when a pass started any (their ARNs); true when it did.

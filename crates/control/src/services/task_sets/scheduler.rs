@@ -6,7 +6,7 @@
 
 use super::plan::plan;
 use crate::records::{StoredTag, TargetsRecord, TaskSetRecord, keys};
-use crate::services::controller::{launch_error_event, record_shortfall, record_started, stop_tasks};
+use crate::services::controller::{launch_error_event, record_shortfall, record_started, record_stopped, stop_tasks};
 use crate::services::machine::should_repeat;
 use crate::services::service_group;
 use crate::status::{ServiceStatus, TagPropagation};
@@ -38,12 +38,7 @@ pub(crate) async fn reconcile(control: &Control, cluster: &str, name: &str) -> R
     let mut changed = plan.changed;
     if !plan.stops.is_empty() {
         let stopped = stop_tasks(control, &plan.stops).await?;
-        if !stopped.is_empty() {
-            let ids: Vec<String> = stopped.iter().map(|id| format!("(task {id})")).collect();
-            env.push_event(&mut record, format!("has stopped {} running tasks: {}.", stopped.len(), ids.join(" ")));
-            record.steady = false;
-            changed = true;
-        }
+        changed |= record_stopped(&env, &mut record, &stopped);
     }
     let constraints = record.placement_constraints.clone().unwrap_or_default();
     let strategy = record.placement_strategy.clone().unwrap_or_default();
