@@ -18,7 +18,7 @@ It rewrites `crates/model/src/<module>/shapes.rs` (the service's name, or its MO
 * integer -> i32, long -> i64, double/float -> f64, boolean -> bool, timestamp -> `crate::Timestamp` (epoch
   seconds), blob -> `crate::Blob` (base64 on the wire), list -> `Vec`, map -> `BTreeMap`.
 * exceptions are not generated; the API crate owns the error mapping. An exception an event stream names as a
-  member is `serde_json::Value`.
+  member is `serde_json::Value`, and so is a document structure (`"document": true`: free JSON).
 * a structure member that leads back to its own structure (through structures only) is boxed.
 
 Only the member names and types are taken from the model; doc comments are generated from the names.
@@ -196,8 +196,9 @@ class Generator:
         s = self.shapes[shape_name]
         t = s["type"]
         if t == "structure":
-            if s.get("exception"):
-                # An event stream's error member: exceptions are not generated, so it stays raw JSON.
+            if s.get("exception") or s.get("document"):
+                # An event stream's error member (exceptions are not generated), or a free JSON document
+                # (`"document": true`, e.g. ECS's HookDetails): raw JSON.
                 return "serde_json::Value"
             return type_name(shape_name)
         if t == "string":
@@ -412,7 +413,7 @@ class Generator:
             wanted = self.reachable(OPERATION_SUBSETS[self.service])
         for name in sorted(wanted):
             s = self.shapes[name]
-            if s.get("exception"):
+            if s.get("exception") or s.get("document"):
                 continue
             if s["type"] == "structure":
                 self.emit_struct(name, s)

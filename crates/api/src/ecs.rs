@@ -113,6 +113,7 @@ pub async fn dispatch(
         "ListServiceDeployments" => call!(sync list_service_deployments),
         "DescribeServiceRevisions" => call!(sync describe_service_revisions),
         "StopServiceDeployment" => call!(async stop_service_deployment),
+        "ContinueServiceDeployment" => call!(async continue_service_deployment),
         "PutAttributes" => call!(async put_attributes),
         "ListAttributes" => call!(sync list_attributes),
         "DeleteAttributes" => call!(async delete_attributes),
@@ -165,13 +166,7 @@ pub async fn dispatch(
 
 /// The open capability an operation Berth does not answer yet belongs to, so the caller knows what is missing.
 fn open_capability(operation: &str) -> Option<&'static str> {
-    if operation == "ContinueServiceDeployment" {
-        Some("blue/green deployment lifecycle hooks (they come with deployments through load balancers)")
-    } else if operation.contains("Gateway") {
-        Some("ECS Express Mode gateways")
-    } else {
-        None
-    }
+    if operation.contains("Gateway") { Some("ECS Express Mode gateways") } else { None }
 }
 
 /// The message of the UnsupportedFeatureException an operation of the model that Berth does not answer gives.
@@ -189,7 +184,6 @@ mod tests {
     #[test]
     fn unsupported_operations_name_their_capability() {
         assert_eq!(open_capability("CreateCapacityProvider"), None);
-        assert!(unsupported_operation_message("ContinueServiceDeployment").contains("load balancers"));
         assert_eq!(open_capability("UpdateTaskSet"), None, "task sets are answered");
         assert_eq!(open_capability("ListDaemons"), None, "daemons are answered");
         assert!(unsupported_operation_message("CreateGateway").contains("Express"));

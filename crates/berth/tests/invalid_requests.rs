@@ -321,7 +321,7 @@ async fn protocol_errors_are_400s_in_the_aws_shape() {
         (Some(ecs_target("FlyToTheMoon")), b"{}".to_vec(), "UnknownOperationException"),
         (Some("SomeOtherService.ListClusters".into()), b"{}".to_vec(), "UnknownOperationException"),
         (None, b"{}".to_vec(), "UnknownOperationException"),
-        (Some(ecs_target("ContinueServiceDeployment")), b"{}".to_vec(), "UnsupportedFeatureException"),
+        (Some(ecs_target("ContinueServiceDeployment")), b"{}".to_vec(), "InvalidParameterException"),
         (Some(ecs_target("CreateCapacityProvider")), b"{}".to_vec(), "InvalidParameterException"),
         (Some(ecs_target("RegisterTaskDefinition")), vec![b' '; 2 * 1024 * 1024], "InvalidParameterException"),
     ];

@@ -24,6 +24,11 @@ const OPEN_CAPABILITIES: &[&str] = &["Express Mode", "load balancers"];
 /// that is the right answer, and why.
 const EXPECTED_ANSWERS: &[(&str, &str, &str)] = &[
     (
+        "ContinueServiceDeployment",
+        "ClientException",
+        "the walk's service deployment finished and no hook is paused (blue_green.rs continues a paused one)",
+    ),
+    (
         "UpdateContainerAgent",
         "NoUpdateAvailableException",
         "the local agent is the server's own version: there is nothing to update to",
@@ -177,6 +182,9 @@ fn written_request(operation: &str, w: &Walk) -> Option<Value> {
             "command": "/berth-workload version", "interactive": true}),
         "DescribeServiceDeployments" => json!({"serviceDeploymentArns": [w.get("service-deployment")]}),
         "StopServiceDeployment" => json!({"serviceDeploymentArn": w.get("new-service-deployment")}),
+        "ContinueServiceDeployment" => {
+            json!({"serviceDeploymentArn": w.get("service-deployment"), "hookId": "ecs-pause-none"})
+        }
         "DescribeServiceRevisions" => json!({"serviceRevisionArns": [w.get("service-revision")]}),
         // The Submit* operations come from an agent, about a task on its own instance.
         "SubmitTaskStateChange" => json!({"cluster": "default", "task": w.get("agent-task"), "status": "RUNNING"}),

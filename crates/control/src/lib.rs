@@ -127,6 +127,9 @@ pub struct ControlConfig {
     /// How long a capacity provider's reservation must stay under its target before idle hosts are removed
     /// (target tracking's scale-in alarm: 15 one-minute datapoints).
     pub scale_in_after: Duration,
+    /// How long one minute of a blue/green deployment's bake times and hook timeouts lasts (a minute; tests
+    /// shorten it).
+    pub deployment_minute: Duration,
 }
 
 impl Default for ControlConfig {
@@ -145,6 +148,7 @@ impl Default for ControlConfig {
             vpc: berth_vpc::VpcLayout::default_for("us-east-1", "000000000000"),
             managed_scaling_interval: Duration::from_secs(15),
             scale_in_after: Duration::from_secs(15 * 60),
+            deployment_minute: Duration::from_secs(60),
         }
     }
 }
@@ -175,6 +179,8 @@ pub struct Control {
     scaling_tracks: std::sync::Mutex<managed_scaling::node_groups::Tracks>,
     /// The load balancers and scaling of Express services ([`Control::set_express_infrastructure`]).
     express: std::sync::OnceLock<Arc<dyn express::ExpressInfrastructure>>,
+    /// Where blue/green deployments' webhook hooks are called ([`Control::set_hook_caller`]).
+    hook_caller: std::sync::OnceLock<Arc<dyn services::blue_green::effects::HookCaller>>,
 }
 
 /// Starts the control plane's controllers (agent liveness, the service scheduler, managed scaling, the daemon
@@ -210,6 +216,7 @@ impl Control {
             node_providers: std::sync::OnceLock::new(),
             scaling_tracks: std::sync::Mutex::default(),
             express: std::sync::OnceLock::new(),
+            hook_caller: std::sync::OnceLock::new(),
         });
         control.ensure_default_cluster().await?;
         Ok(control)
@@ -224,6 +231,17 @@ impl Control {
     /// Where services register their tasks, if the server wired it.
     pub(crate) fn service_targets(&self) -> Option<Arc<dyn services::targets::ServiceTargets>> {
         self.service_targets.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sets how blue/green deployments call their webhook hooks (once; later calls are ignored). Without it a
+    /// webhook hook is never called and times out.
+    pub fn set_hook_caller(&self, caller: Arc<dyn services::blue_green::effects::HookCaller>) {
+        let _ = self.hook_caller.set(caller);
+    }
+
+    /// How webhook hooks are called, when set.
+    pub(crate) fn hook_caller(&self) -> Option<Arc<dyn services::blue_green::effects::HookCaller>> {
+        self.hook_caller.get().cloned()
     }
 
     /// Sets where security groups are looked up (once; later calls are ignored). Without it only the default

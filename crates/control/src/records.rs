@@ -16,6 +16,7 @@
 //! Counters that can be derived from other records (a cluster's task counts, an instance's running tasks and
 //! remaining resources as shown) are not stored; they are computed when a record is rendered.
 
+pub(crate) mod blue_green;
 pub(crate) mod capacity_provider;
 pub(crate) mod cluster;
 pub(crate) mod instance;
@@ -25,6 +26,7 @@ pub(crate) mod task;
 pub(crate) mod task_set;
 pub(crate) mod upgrade;
 
+pub use blue_green::{BlueGreenProgress, HookAction, HookKind, HookRun, HookStatus, Stage};
 pub use capacity_provider::{CapacityProviderRecord, ManagedScalingRecord, ProviderStatus, ProviderUpdateStatus};
 pub use cluster::{ClusterRecord, ClusterSettingRecord, StrategyItem};
 pub use instance::{AgentVersions, AttributeRecord, InstanceRecord};

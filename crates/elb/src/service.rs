@@ -183,6 +183,71 @@ impl Elb {
         self.snapshot().load_balancers.values().flat_map(|lb| lb.security_groups.iter().cloned()).collect()
     }
 
+    /// The target groups and weights a listener rule forwards to (a listener's ARN, or its default rule's, stands
+    /// for the default rule); empty when it does not forward, `None` when there is no such rule.
+    pub fn rule_forward(&self, arn: &str) -> Option<Vec<(String, u32)>> {
+        let state = self.snapshot();
+        let actions = match state.rules.get(arn) {
+            Some(rule) => &rule.actions,
+            None => &state.listeners.get(arn).or_else(|| state.listener_of_default_rule(arn))?.default_actions,
+        };
+        let forward = actions.iter().rev().find_map(|a| match &a.kind {
+            crate::actions::ActionKind::Forward { target_groups, .. } => {
+                Some(target_groups.iter().map(|g| (g.arn.clone(), g.weight)).collect())
+            }
+            _ => None,
+        });
+        Some(forward.unwrap_or_default())
+    }
+
+    /// Makes a listener rule (or a listener's default rule) forward to exactly these target groups with these
+    /// weights, keeping its group stickiness: its forward action is rewritten (a rule without one gets it in place
+    /// of its terminal action). ECS's blue/green deployments shift traffic this way.
+    pub async fn set_forward_weights(&self, arn: &str, weights: &[(String, u32)]) -> Result<(), ElbError> {
+        use crate::actions::{Action, ActionKind, WeightedGroup};
+        if weights.is_empty() || weights.len() > 5 || weights.iter().any(|(_, w)| *w > 999) {
+            return Err(ElbError::validation("A forward action takes 1 to 5 target groups with weights 0 to 999"));
+        }
+        let groups: Vec<WeightedGroup> =
+            weights.iter().map(|(g, w)| WeightedGroup { arn: g.clone(), weight: *w }).collect();
+        let rewrite = |actions: &mut Vec<Action>| {
+            let at = actions.iter().rposition(|a| matches!(a.kind, ActionKind::Forward { .. }));
+            match at {
+                Some(i) => {
+                    if let ActionKind::Forward { target_groups, .. } = &mut actions[i].kind {
+                        *target_groups = groups.clone();
+                    }
+                }
+                None => {
+                    let order = actions.last().and_then(|a| a.order);
+                    actions.pop();
+                    actions.push(Action {
+                        order,
+                        kind: ActionKind::Forward { target_groups: groups.clone(), stickiness: None },
+                    });
+                }
+            }
+        };
+        self.update(|state, _| {
+            for (g, _) in weights {
+                state.tg(g)?;
+            }
+            if let Some(rule) = state.rules.get_mut(arn) {
+                rewrite(&mut rule.actions);
+                return Ok(());
+            }
+            let listener = match state.listeners.get(arn) {
+                Some(l) => l.arn.clone(),
+                None => state.listener_of_default_rule(arn).ok_or_else(ElbError::rule_not_found)?.arn.clone(),
+            };
+            if let Some(l) = state.listeners.get_mut(&listener) {
+                rewrite(&mut l.default_actions);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// The address of the load balancer whose DNSName is `dns_name` (any case, with or without the final dot).
     pub fn address_of(&self, dns_name: &str) -> Option<std::net::Ipv4Addr> {
         let name = dns_name.trim_end_matches('.');

@@ -164,6 +164,28 @@ pub struct Forward {
     /// (1-604800); `None` turns it off.
     #[serde(default)]
     pub stickiness_seconds: Option<u32>,
+    /// How many requests it has chosen a target group for (not configuration: shared by the clones of one
+    /// configuration, it spreads requests over the groups exactly by weight).
+    #[serde(skip)]
+    pub turns: Turns,
+}
+
+/// A request counter shared by the clones of one forward action. Every counter is equal to every other, so
+/// that configurations compare by what they say.
+#[derive(Debug, Clone, Default)]
+pub struct Turns(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Turns {
+    /// The next turn (0, 1, 2, ...).
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl PartialEq for Turns {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// A target group in a forward action.

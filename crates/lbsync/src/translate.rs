@@ -202,6 +202,7 @@ fn action(actions: &[ElbAction], groups: &HashSet<String>) -> Result<Action, Str
                     .map(|g| WeightedTargetGroup { target_group_id: g.arn.clone(), weight: g.weight })
                     .collect(),
                 stickiness_seconds: *stickiness,
+                turns: Default::default(),
             })
         }
         ActionKind::FixedResponse { status_code, content_type, message_body } => Action::FixedResponse(FixedResponse {

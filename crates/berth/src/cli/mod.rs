@@ -245,6 +245,10 @@ pub struct ServerArgs {
     /// tracking's scale-in alarm: 15 minutes). Lower it only for tests.
     #[arg(long, default_value_t = 900, hide = true)]
     pub managed_scaling_scale_in_seconds: u64,
+    /// Seconds one minute of a blue/green deployment's bake times and lifecycle hook timeouts lasts (60). Lower it
+    /// only for tests.
+    #[arg(long, default_value_t = 60.0, hide = true)]
+    pub deployment_minute_seconds: f64,
     /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
     /// with their instance secret; only new agents need the new token.
     #[arg(long)]

@@ -71,6 +71,10 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
             .filter(|d| !d.is_zero())
             .context("--managed-scaling-interval-seconds must be a positive number")?,
         scale_in_after: Duration::from_secs(args.managed_scaling_scale_in_seconds),
+        deployment_minute: Duration::try_from_secs_f64(args.deployment_minute_seconds)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .context("--deployment-minute-seconds must be a positive number")?,
         ..ControlConfig::default()
     };
     let store: berth_store::SharedStore = Arc::new(store);
@@ -195,6 +199,7 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
         None => None,
     };
     control.set_service_targets(Arc::new(super::service_targets::ElbAndCloudMap::new(elb.clone(), discovery.clone())));
+    control.set_hook_caller(Arc::new(super::deployment_hooks::HttpHookCaller::new()?));
     if load_balancer.is_some() {
         let express = super::express::ExpressOverElb::new(elb.clone(), scaling.clone(), vpc.clone());
         control.set_express_infrastructure(Arc::new(express));

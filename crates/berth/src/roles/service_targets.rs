@@ -3,7 +3,7 @@
 //! `ip` targets: an awsvpc task's own address and the container port) and in Cloud Map services (instance id =
 //! task id), and awsvpc tasks' security groups learn which groups the load balancers are in.
 
-use berth_control::services::targets::{RegistryInfo, ServiceTargets, TargetGroupInfo, TargetHealth};
+use berth_control::services::targets::{ListenerRuleInfo, RegistryInfo, ServiceTargets, TargetGroupInfo, TargetHealth};
 use berth_discovery::Discovery;
 use berth_discovery::records::RecordKind;
 use berth_elb::Elb;
@@ -99,6 +99,14 @@ impl ServiceTargets for ElbAndCloudMap {
 
     fn load_balancer_security_groups(&self) -> std::collections::BTreeSet<String> {
         self.elb.load_balancer_security_groups()
+    }
+
+    fn listener_rule(&self, arn: &str) -> Option<ListenerRuleInfo> {
+        Some(ListenerRuleInfo { forward: self.elb.rule_forward(arn)? })
+    }
+
+    fn set_forward_weights(&self, rule: String, weights: Vec<(String, u32)>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.elb.set_forward_weights(&rule, &weights).await.map_err(|e| e.to_string()) })
     }
 
     fn deregister_instance(&self, registry: String, instance_id: String) -> BoxFuture<'_, Result<(), String>> {

@@ -117,6 +117,14 @@ pub struct ServiceRecord {
     /// Its task sets (EXTERNAL deployment controller only), oldest first; absent in records written before them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub task_sets: Vec<super::TaskSetRecord>,
+    /// Which target group of each load balancer with an `advancedConfiguration` has production traffic: 0
+    /// `targetGroupArn`, 1 `alternateTargetGroupArn` (blue/green deployments swap them each time one succeeds).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub production_side: u8,
+}
+
+fn is_zero(side: &u8) -> bool {
+    *side == 0
 }
 
 /// An event of a service.
@@ -186,6 +194,7 @@ impl Default for ServiceRecord {
             event_seq: 0,
             start_throttle: StartThrottle::default(),
             task_sets: Vec::new(),
+            production_side: 0,
         }
     }
 }

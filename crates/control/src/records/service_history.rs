@@ -73,6 +73,9 @@ pub struct ServiceDeploymentRecord {
     /// When it was stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<Timestamp>,
+    /// Its progress, for a BLUE_GREEN, LINEAR or CANARY deployment (absent for rolling ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<super::BlueGreenProgress>,
 }
 
 /// A service deployment's circuit breaker.
@@ -138,6 +141,7 @@ impl ServiceDeploymentRecord {
     /// counts are filled in by the caller).
     pub fn to_wire(&self, service: &ServiceRecord) -> ServiceDeployment {
         let summary = |arn: &str| ServiceRevisionSummary { arn: Some(arn.to_string()), ..Default::default() };
+        let bg = self.blue_green.as_ref();
         ServiceDeployment {
             service_deployment_arn: Some(self.arn.clone()),
             service_arn: Some(service.arn.clone()),
@@ -147,11 +151,26 @@ impl ServiceDeploymentRecord {
             finished_at: self.finished_at,
             stopped_at: self.stopped_at,
             updated_at: self.updated_at,
-            source_service_revisions: Some(self.source_revisions.iter().map(|a| summary(a)).collect()),
+            source_service_revisions: Some(
+                self.source_revisions
+                    .iter()
+                    .map(|a| ServiceRevisionSummary {
+                        requested_production_traffic_weight: bg.map_or(0.0, |p| 100.0 - p.production_weight),
+                        requested_test_traffic_weight: bg.map_or(0.0, |p| 100.0 - p.test_weight),
+                        ..summary(a)
+                    })
+                    .collect(),
+            ),
             target_service_revision: Some(ServiceRevisionSummary {
                 requested_task_count: self.requested_task_count,
+                requested_production_traffic_weight: bg.map_or(0.0, |p| p.production_weight),
+                requested_test_traffic_weight: bg.map_or(0.0, |p| p.test_weight),
                 ..summary(&self.target_revision)
             }),
+            lifecycle_stage: bg.map(|p| p.stage.to_wire()),
+            lifecycle_hook_details: bg
+                .filter(|p| !p.hooks.is_empty())
+                .map(|p| p.hooks.iter().map(|h| h.to_wire()).collect()),
             status: self.status.to_wire(),
             status_reason: self.status_reason.clone(),
             deployment_configuration: self.deployment_configuration.clone(),

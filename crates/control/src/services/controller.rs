@@ -164,6 +164,12 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
     let stops: Vec<TaskStop> = plan.stops().cloned().collect();
     let mut record = plan.record;
     let mut changed = plan.changed;
+    // Blue/green: the listener rules follow the record as stored (repairing any drift), and due webhook hooks are
+    // called; their answers are written with the rest of this pass.
+    if super::blue_green::config::is_blue_green(record.deployment_configuration.as_ref()) {
+        super::blue_green::effects::apply_weights(control, &record).await;
+    }
+    changed |= super::blue_green::effects::call_due_webhooks(control, &env, &mut record).await;
     if !stops.is_empty() {
         let stopped = stop_tasks(control, &stops).await?;
         changed |= record_stopped(&env, &mut record, &stopped);
@@ -232,7 +238,12 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
         let key = keys::service(cluster, name);
         let txn = Txn::new().expect(key.clone(), plan.revision).put(key, encode(&record)?);
         // A conflict means a user changed the service meanwhile; the next pass plans again.
-        control.commit(txn, "recording a service's state").await?;
+        if control.commit(txn, "recording a service's state").await?.is_some()
+            && super::blue_green::config::is_blue_green(record.deployment_configuration.as_ref())
+        {
+            // A traffic change reaches the load balancer now, not a pass later.
+            super::blue_green::effects::apply_weights(control, &record).await;
+        }
     }
     Ok(())
 }

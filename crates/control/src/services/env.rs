@@ -19,6 +19,8 @@ pub struct Env {
     pub account_id: String,
     /// How long, in seconds, a deployment's tasks must have run healthy before it is COMPLETED.
     pub stabilization: f64,
+    /// How many seconds one minute of a blue/green deployment's bake times and hook timeouts lasts.
+    pub minute: f64,
 }
 
 impl Env {
@@ -42,6 +44,7 @@ impl Env {
             service_registries: record.service_registries.clone().unwrap_or_default(),
         });
         let source: Vec<String> = record.deployments.iter().map(|d| d.revision_arn.clone()).collect();
+        let blue_green = if rollback { None } else { super::blue_green::progress::start(self, record) };
         let service_deployment_arn = if rollback {
             // A rollback continues the failed deployment's service deployment.
             record.deployments.first().map(|d| d.service_deployment_arn.clone()).unwrap_or_default()
@@ -71,6 +74,7 @@ impl Env {
                 updated_at: Some(now),
                 finished_at: None,
                 stopped_at: None,
+                blue_green,
             });
             arn
         };

@@ -158,6 +158,14 @@ fn circuit_breaker(
     let (id, was_rollback) = (primary.id.clone(), primary.rollback);
     *changed = true;
     env.push_event(record, format!("(deployment {id}) deployment failed: tasks failed to start."));
+    if super::blue_green::active(record).is_some() {
+        // A blue/green deployment returns to blue, which still runs with its traffic, whatever `rollback` says:
+        // leaving a failed green as the PRIMARY would scale blue in.
+        let reason = "ECS deployment circuit breaker: tasks failed to start.";
+        super::blue_green::roll_back(env, record, "Circuit breaker triggered: rolling back to blue.", reason);
+        record.events.truncate(MAX_EVENTS);
+        return;
+    }
     let target = record.last_completed_task_definition.clone();
     let sd = record.service_deployments.iter_mut().find(|d| d.arn == arn);
     match (breaker.rollback, target, was_rollback) {

@@ -19,7 +19,7 @@ use super::env::Env;
 use super::math;
 use super::service_group;
 use crate::cache::{State, Versioned};
-use crate::records::{DeploymentState, InstanceRecord, ServiceRecord, TaskRecord};
+use crate::records::{DeploymentState, InstanceRecord, ServiceRecord, Stage, TaskRecord};
 use crate::status::{
     DesiredStatus, HealthState, InstanceStatus, RolloutState, ServiceDeploymentStatus, ServiceStatus, TaskStatus,
 };
@@ -126,6 +126,8 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
         return plan;
     };
     let config = record.deployment_configuration.clone().unwrap_or_default();
+    // A blue/green deployment in progress keeps blue (the production side's tasks) until its CLEAN_UP stage.
+    let blue_green = super::blue_green::active(&record).map(|p| p.stage);
     let grace = f64::from(record.health_check_grace_period_seconds.unwrap_or(0));
     let (mut occupied, mut healthy, mut stopping) = (0usize, 0usize, 0usize);
     let mut primary_good: Vec<&Versioned<TaskRecord>> = Vec::new();
@@ -200,7 +202,11 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     // Scale out / roll forward within the maximum; a FAILED deployment launches nothing more; tasks that keep
     // failing to start are started more and more slowly (the start-failure throttle).
     if !daemon && primary.rollout_state != RolloutState::Failed {
-        let wanted = math::to_start(desired, primary_good.len(), occupied, bounds);
+        let wanted = match blue_green {
+            // Green scales up to the full desired count beside blue, whatever maximumPercent says.
+            Some(_) => desired.saturating_sub(primary_good.len()),
+            None => math::to_start(desired, primary_good.len(), occupied, bounds),
+        };
         plan.start = record.start_throttle.allowed(wanted, now);
     }
     if daemon {
@@ -210,8 +216,21 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
 
     // Retire old tasks within the minimum: not-yet-healthy ones freely, healthy ones while the budget lasts.
     let mut budget = math::stop_budget(healthy, bounds);
+    if blue_green == Some(Stage::CleanUp) {
+        // Green has all traffic and its full count: blue goes at once.
+        budget = usize::MAX;
+    }
     retiring.sort_by_key(|t| is_healthy_running(&t.record));
     for t in &retiring {
+        if blue_green.is_some_and(|s| s != Stage::CleanUp)
+            && super::blue_green::progress::on_production_side(&record, &t.record)
+            && !on_leaving_instance(state, &t.record)
+        {
+            continue;
+        }
+        if super::blue_green::progress::held_after_rollback(env, &record, &t.record) {
+            continue;
+        }
         let healthy_task = is_healthy_running(&t.record);
         if healthy_task && budget == 0 {
             continue;
@@ -242,6 +261,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     if !daemon
         && !draining
         && !settling
+        && blue_green.is_none()
         && math::stalled(desired, primary_good.len(), occupied, healthy, retiring_left, bounds)
     {
         let message = "was unable to stop or start tasks during a deployment because of the service deployment configuration. Update the minimumHealthyPercent or maximumPercent value and try again.".to_string();
@@ -250,6 +270,22 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
             plan.changed = true;
         }
     }
+
+    // A blue/green deployment moves on (or rolls back) as green becomes ready, hooks pass and bake times end.
+    if blue_green.is_some() {
+        let green_ready = primary_good.len() == desired
+            && primary_good.iter().all(|t| is_healthy_running(&t.record))
+            && plan.start == 0;
+        if super::blue_green::progress::advance(env, &mut record, green_ready) {
+            plan.changed = true;
+            if super::blue_green::active(&record).is_none() {
+                // Rolled back: blue is PRIMARY again; green's tasks are scaled in from the next pass on.
+                plan.start = 0;
+                plan.retire.clear();
+            }
+        }
+    }
+    let blue_green = super::blue_green::active(&record).map(|p| p.stage);
 
     // Deployments that have no tasks left are done.
     let alive = |d: &DeploymentState| {
@@ -261,6 +297,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     let primary_id = primary.id.clone();
     record.deployments.retain(|d| d.id == primary_id || alive(d));
     plan.changed |= record.deployments.len() != before;
+    plan.changed |= super::blue_green::progress::finish_rollbacks(env, &mut record);
 
     // Rollout completion and steady state.
     let settled = now - env.stabilization;
@@ -270,6 +307,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
         .count();
     let only_primary = record.deployments.len() == 1;
     if only_primary
+        && blue_green.is_none_or(|s| s == Stage::CleanUp)
         && primary_healthy == desired
         && plan.stops().next().is_none()
         && plan.start == 0
@@ -306,6 +344,7 @@ pub(crate) fn complete_deployment(env: &Env, record: &mut ServiceRecord) {
     let (id, arn, td, rollback) =
         (primary.id.clone(), primary.service_deployment_arn.clone(), primary.task_definition.clone(), primary.rollback);
     record.last_completed_task_definition = Some(td);
+    super::blue_green::progress::complete(record, &arn);
     if let Some(sd) = record.service_deployments.iter_mut().find(|d| d.arn == arn) {
         sd.status =
             if rollback { ServiceDeploymentStatus::RollbackSuccessful } else { ServiceDeploymentStatus::Successful };

@@ -1,6 +1,7 @@
 //! Services: CreateService, UpdateService, DeleteService, DescribeServices, ListServices, and the service
 //! deployments and revisions they create. The [`controller`] keeps them running.
 
+pub mod blue_green;
 pub mod controller;
 mod deployments;
 pub mod env;
@@ -29,7 +30,7 @@ use berth_model::ecs::task_definition::is_valid_name;
 use berth_model::ecs::{
     CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse, Deployment,
     DeploymentConfiguration, DeploymentController, DeploymentControllerType, DeploymentRolloutState,
-    DeploymentStrategy, DescribeServicesRequest, DescribeServicesResponse, LaunchType, ListServicesByNamespaceRequest,
+    DescribeServicesRequest, DescribeServicesResponse, LaunchType, ListServicesByNamespaceRequest,
     ListServicesByNamespaceResponse, ListServicesRequest, ListServicesResponse, PlacementConstraint, PlacementStrategy,
     PropagateTags, SchedulingStrategy, Service, ServiceCurrentRevisionSummary, ServiceField, UpdateServiceRequest,
     UpdateServiceResponse,
@@ -117,12 +118,7 @@ pub fn normalise_deployment_configuration(
     if max < 100 {
         return Err(ControlError::invalid(format!("maximumPercent must be at least 100, got {max}.")));
     }
-    if out.strategy.is_some_and(|s| s != DeploymentStrategy::Rolling) {
-        return Err(ControlError::ecs(
-            EcsException::UnsupportedFeatureException,
-            "Only the ROLLING deployment strategy is supported by Berth yet.",
-        ));
-    }
+    blue_green::config::normalise(&mut out, strategy == SchedulingStrategy::Daemon)?;
     if let Some(threshold) = out.deployment_circuit_breaker.as_ref().and_then(|c| c.threshold_configuration.as_ref())
         && threshold.value < 1
     {
@@ -227,6 +223,7 @@ impl Control {
             region: self.config.region.clone(),
             account_id: self.config.account_id.clone(),
             stabilization: self.config.deployment_stabilization.as_secs_f64(),
+            minute: self.config.deployment_minute.as_secs_f64(),
         }
     }
 }
@@ -460,6 +457,7 @@ impl Control {
         };
         let deployment_configuration =
             normalise_deployment_configuration(req.deployment_configuration.as_ref(), strategy)?;
+        blue_green::config::check_pairing(Some(&deployment_configuration), &load_balancers)?;
         let constraints = req.placement_constraints.clone().unwrap_or_default();
         let strategies = req.placement_strategy.clone().unwrap_or_default();
         validate_placement(strategy, &constraints, &strategies)?;
@@ -806,12 +804,19 @@ impl Control {
                 if let Some(flag) = req.enable_ecs_managed_tags {
                     record.enable_ecs_managed_tags = flag;
                 }
+                if !record.is_external() {
+                    blue_green::config::check_pairing(
+                        record.deployment_configuration.as_ref(),
+                        record.load_balancers.as_deref().unwrap_or_default(),
+                    )?;
+                }
                 if redeploy && !record.is_external() {
                     // A deployment that already runs its full desired count, healthy, is complete even if its
-                    // stabilization window has not passed: it is the one to roll back to.
+                    // stabilization window has not passed: it is the one to roll back to. (Not a blue/green
+                    // deployment: it completes only once blue is gone.)
                     let previous_desired = v.record.desired_count;
-                    let complete =
-                        record.deployments.first().is_some_and(|d| d.rollout_state == RolloutState::InProgress)
+                    let complete = blue_green::active(&record).is_none()
+                        && record.deployments.first().is_some_and(|d| d.rollout_state == RolloutState::InProgress)
                             && previous_desired > 0
                             && {
                                 let id = record.deployments[0].id.clone();

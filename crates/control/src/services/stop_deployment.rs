@@ -45,7 +45,7 @@ impl Control {
     ) -> Result<StopServiceDeploymentResponse> {
         if req.stop_type == Some(StopServiceDeploymentStopType::Abort) {
             return Err(ControlError::invalid(
-                "stopType ABORT applies to blue/green deployments, which Berth does not run yet; the valid value for a rolling deployment is ROLLBACK.",
+                "stopType ABORT is not supported by Berth (the API reference calls it not valid); use ROLLBACK, which returns a blue/green deployment's traffic to blue.",
             ));
         }
         let arn = req.service_deployment_arn.trim();
@@ -88,6 +88,16 @@ impl Control {
                     "The service has no earlier completed deployment to roll back to.",
                 ));
             };
+            let env = self.service_env(now);
+            if super::blue_green::active(&record).is_some() {
+                // Blue still runs: all traffic returns to it and green is scaled in.
+                let stopped_id = record.deployments[0].id.clone();
+                let _ = super::blue_green::roll_back(&env, &mut record, MANUAL_ROLLBACK, MANUAL_ROLLBACK);
+                env.push_event(&mut record, format!("(deployment {stopped_id}) stopped by request."));
+                let key = keys::service(&cluster, &name);
+                let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
+                return Ok(Attempt::Commit(txn, ()));
+            }
             let stopped_id = record.deployments[0].id.clone();
             {
                 let primary = &mut record.deployments[0];
@@ -95,7 +105,6 @@ impl Control {
                 primary.rollout_state_reason = MANUAL_ROLLBACK.into();
                 primary.updated_at = now;
             }
-            let env = self.service_env(now);
             let rollback_id = env.start_rollback(&mut record, arn, &target, MANUAL_ROLLBACK, MANUAL_ROLLBACK);
             record.steady = false;
             env.push_event(

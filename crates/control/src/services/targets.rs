@@ -74,6 +74,13 @@ pub struct RegistryInfo {
     pub namespace: String,
 }
 
+/// What the service scheduler needs to know of a listener rule (or of a listener, for its default rule).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerRuleInfo {
+    /// The target groups of its forward action and their weights (empty when it does not forward).
+    pub forward: Vec<(String, u32)>,
+}
+
 /// Where services register their tasks: ELBv2 target groups and Cloud Map services. The server implements it over
 /// its `Elb` and `Discovery` ([`Control::set_service_targets`]).
 pub trait ServiceTargets: Send + Sync + 'static {
@@ -106,6 +113,15 @@ pub trait ServiceTargets: Send + Sync + 'static {
     /// balancers' traffic in (`network::ingress_members`).
     fn load_balancer_security_groups(&self) -> BTreeSet<String> {
         BTreeSet::new()
+    }
+    /// A listener rule by ARN (a listener's ARN stands for its default rule); `None` when there is none.
+    fn listener_rule(&self, _arn: &str) -> Option<ListenerRuleInfo> {
+        None
+    }
+    /// Makes a listener rule (or a listener's default rule) forward to exactly these target groups with these
+    /// weights (blue/green deployments shift traffic this way).
+    fn set_forward_weights(&self, rule: String, _weights: Vec<(String, u32)>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { Err(format!("listener rule {rule}: this server cannot change forward weights")) })
     }
 }
 
@@ -229,6 +245,9 @@ fn groups_and_registries(
     groups.extend(set_lbs.filter_map(|lb| lb.target_group_arn.clone()));
     let set_regs = service.task_sets.iter().flat_map(|t| t.service_registries.iter());
     registries.extend(set_regs.filter_map(|r| r.registry_arn.clone()));
+    // Blue/green load balancers have a second (alternate) target group.
+    let alternates = service.load_balancers.iter().flatten().filter_map(|lb| lb.advanced_configuration.as_ref());
+    groups.extend(alternates.filter_map(|a| a.alternate_target_group_arn.clone()));
     let own_lbs = service.load_balancers.iter().flatten();
     let task_lbs = tasks.iter().filter_map(|t| t.record.targets.as_ref()).flat_map(|t| t.load_balancers.iter());
     groups.extend(own_lbs.chain(task_lbs).filter_map(|lb| lb.target_group_arn.clone()));
@@ -450,7 +469,10 @@ pub(super) async fn sync(control: &Control, cluster: &str, name: &str) -> Result
 /// The [`TargetsRecord`] a new task of `service` starts with (`None` when it has no load balancers or registries,
 /// or the server has no [`ServiceTargets`]).
 pub fn new_targets_record(control: &Control, service: &ServiceRecord) -> Option<TargetsRecord> {
-    let load_balancers = service.load_balancers.clone().unwrap_or_default();
+    // A blue/green service's new tasks register on green's side during a deployment, else on the production side.
+    let side = super::blue_green::progress::placement_side(service);
+    let load_balancers =
+        super::blue_green::progress::load_balancers_on(service.load_balancers.as_deref().unwrap_or_default(), side);
     let service_registries = service.service_registries.clone().unwrap_or_default();
     if (load_balancers.is_empty() && service_registries.is_empty()) || control.service_targets().is_none() {
         return None;

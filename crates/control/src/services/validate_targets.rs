@@ -136,9 +136,6 @@ pub(crate) fn check(
         if lb.load_balancer_name.is_some() {
             return Err(unsupported("Classic Load Balancers (loadBalancerName) are"));
         }
-        if lb.advanced_configuration.is_some() {
-            return Err(unsupported("Blue/green deployments (loadBalancers advancedConfiguration) are"));
-        }
         let arn = lb
             .target_group_arn
             .as_deref()
@@ -176,6 +173,8 @@ pub(crate) fn check(
             )));
         }
         check_container(td, container, port)?;
+        super::blue_green::config::check_advanced(hook, lb, &info)?;
+        let alternate = lb.advanced_configuration.as_ref().and_then(|a| a.alternate_target_group_arn.as_deref());
         let taken = state.services.iter().find(|((c, n), v)| {
             (c != cluster || n != service)
                 && v.record.status() != Some(ServiceStatus::Inactive)
@@ -184,7 +183,13 @@ pub(crate) fn check(
                     .iter()
                     .flatten()
                     .chain(v.record.task_sets.iter().flat_map(|t| t.load_balancers.iter()))
-                    .any(|o| o.target_group_arn.as_deref() == Some(arn))
+                    .flat_map(|o| {
+                        let alt =
+                            o.advanced_configuration.as_ref().and_then(|a| a.alternate_target_group_arn.as_deref());
+                        [o.target_group_arn.as_deref(), alt]
+                    })
+                    .flatten()
+                    .any(|g| g == arn || Some(g) == alternate)
         });
         if let Some((_, other)) = taken {
             return Err(ControlError::invalid(format!(

@@ -192,6 +192,7 @@ pub fn forward(tg: &str) -> Action {
     Action::Forward(Forward {
         target_groups: vec![WeightedTargetGroup { target_group_id: tg.into(), weight: 1 }],
         stickiness_seconds: None,
+        turns: Default::default(),
     })
 }
 

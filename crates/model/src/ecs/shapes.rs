@@ -3935,7 +3935,7 @@ pub struct DeploymentLifecycleHook {
     pub lifecycle_stages: Option<Vec<DeploymentLifecycleHookStage>>,
     /// Wire member `hookDetails`.
     #[serde(rename = "hookDetails", default, skip_serializing_if = "Option::is_none")]
-    pub hook_details: Option<HookDetails>,
+    pub hook_details: Option<serde_json::Value>,
     /// Wire member `timeoutConfiguration`.
     #[serde(rename = "timeoutConfiguration", default, skip_serializing_if = "Option::is_none")]
     pub timeout_configuration: Option<DeploymentLifecycleHookTimeoutConfiguration>,
@@ -6647,10 +6647,6 @@ impl std::fmt::Display for HealthStatus {
         f.write_str(self.as_str())
     }
 }
-
-/// The `HookDetails` shape of ECS (botocore `ecs/2014-11-13`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HookDetails {}
 
 /// The `HostEntry` shape of ECS (botocore `ecs/2014-11-13`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
