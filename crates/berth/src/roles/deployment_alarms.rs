@@ -2,7 +2,7 @@
 //! (`deploymentConfiguration.alarms`) read the stored alarms' state, and their bake time comes from the alarms'
 //! evaluation range.
 
-use berth_control::services::alarms::DeploymentAlarms;
+use berth_control::services::alarms::{AlarmStates, DeploymentAlarms};
 use berth_metrics::Metrics;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub struct CloudWatchAlarms(pub Arc<Metrics>);
 
 impl DeploymentAlarms for CloudWatchAlarms {
-    fn alarm_states(&self, names: Vec<String>) -> BoxFuture<'_, Result<Vec<(String, Option<String>)>, String>> {
+    fn alarm_states(&self, names: Vec<String>) -> BoxFuture<'_, Result<AlarmStates, String>> {
         Box::pin(async move {
             let states = self.0.alarm_states(&names).await.map_err(|e| e.to_string())?;
             Ok(states.into_iter().map(|(name, state)| (name, state.map(|s| s.as_str().to_string()))).collect())

@@ -30,17 +30,17 @@ pub const MAX_ALARM_NAMES: usize = 100;
 /// The CloudWatch `StateValue` that fails a deployment.
 pub const ALARM: &str = "ALARM";
 
+/// Alarm names with their state value (`None`: no such alarm).
+pub type AlarmStates = Vec<(String, Option<String>)>;
+
 /// Where the service scheduler reads the CloudWatch alarms that deployment alarms name.
 pub trait DeploymentAlarms: Send + Sync + 'static {
     /// Each named alarm's state value (`OK`, `ALARM`, `INSUFFICIENT_DATA`), `None` when no alarm has that name; an
     /// error when the alarms cannot be read.
-    fn alarm_states(
-        &self,
-        names: Vec<String>,
-    ) -> BoxFuture<'_, std::result::Result<Vec<(String, Option<String>)>, String>>;
+    fn alarm_states(&self, names: Vec<String>) -> BoxFuture<'_, std::result::Result<AlarmStates, String>>;
 
     /// ECS's bake time for these alarms, in seconds: how long a deployment's tasks must have run before it is
-    /// COMPLETED, so that the alarms have evaluated them. None by default.
+    /// COMPLETED, so that the alarms have evaluated them. 0 by default.
     fn bake_seconds(&self, names: Vec<String>) -> BoxFuture<'_, std::result::Result<f64, String>> {
         let _ = names;
         Box::pin(async { Ok(0.0) })
@@ -109,11 +109,12 @@ pub(super) async fn watch(control: &Control, cluster: &str, name: &str, env: &mu
 /// Marks the alarms of finished service deployments that never tripped MONITORING_COMPLETE.
 fn finish_monitoring(record: &mut ServiceRecord, changed: &mut bool) {
     for sd in record.service_deployments.iter_mut() {
-        let finished = !matches!(
+        let finished = matches!(
             sd.status,
-            ServiceDeploymentStatus::InProgress
-                | ServiceDeploymentStatus::Pending
-                | ServiceDeploymentStatus::RollbackInProgress
+            ServiceDeploymentStatus::Successful
+                | ServiceDeploymentStatus::Stopped
+                | ServiceDeploymentStatus::RollbackSuccessful
+                | ServiceDeploymentStatus::RollbackFailed
         );
         if let Some(alarms) = sd.alarms.as_mut()
             && finished
