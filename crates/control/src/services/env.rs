@@ -18,7 +18,8 @@ pub struct Env {
     pub region: String,
     /// The account ARNs name.
     pub account_id: String,
-    /// How long, in seconds, a deployment's tasks must have run healthy before it is COMPLETED.
+    /// How long, in seconds, a deployment's tasks must have run healthy before it is COMPLETED (the controller
+    /// stretches it to the bake time of a service's deployment alarms, [`super::alarms`]).
     pub stabilization: f64,
     /// The service's deployment alarms that are in ALARM now (filled by the controller, and only for a service
     /// whose configuration enables alarms; [`super::alarms`]).
