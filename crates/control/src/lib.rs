@@ -170,6 +170,8 @@ pub struct Control {
     usage: utilization::UsageTable,
     /// Load balancers and Cloud Map for services, when the server wires them ([`Control::set_service_targets`]).
     service_targets: std::sync::RwLock<Option<Arc<dyn services::targets::ServiceTargets>>>,
+    /// CloudWatch alarms for deployment alarms, when the server wires them ([`Control::set_deployment_alarms`]).
+    deployment_alarms: std::sync::RwLock<Option<Arc<dyn services::alarms::DeploymentAlarms>>>,
     security_groups: std::sync::OnceLock<Arc<dyn berth_vpc::SecurityGroupDirectory>>,
     /// Where CapacityProviderReservation goes ([`Control::set_reservation_sink`]).
     reservation_sink: std::sync::OnceLock<Arc<dyn managed_scaling::controller::ReservationSink>>,
@@ -211,6 +213,7 @@ impl Control {
             exec,
             usage,
             service_targets,
+            deployment_alarms: std::sync::RwLock::new(None),
             security_groups,
             reservation_sink,
             node_providers: std::sync::OnceLock::new(),
@@ -242,6 +245,17 @@ impl Control {
     /// How webhook hooks are called, when set.
     pub(crate) fn hook_caller(&self) -> Option<Arc<dyn services::blue_green::effects::HookCaller>> {
         self.hook_caller.get().cloned()
+    }
+
+    /// Sets where the service scheduler reads the CloudWatch alarms of services' deployment alarms
+    /// (`deploymentConfiguration.alarms`); without it, no alarm exists for them. Set it before the controllers start.
+    pub fn set_deployment_alarms(&self, alarms: Arc<dyn services::alarms::DeploymentAlarms>) {
+        *self.deployment_alarms.write().unwrap_or_else(|p| p.into_inner()) = Some(alarms);
+    }
+
+    /// Where deployment alarms are read, if the server wired it.
+    pub(crate) fn deployment_alarms(&self) -> Option<Arc<dyn services::alarms::DeploymentAlarms>> {
+        self.deployment_alarms.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Sets where security groups are looked up (once; later calls are ignored). Without it only the default

@@ -32,7 +32,8 @@ pub use cluster::{ClusterRecord, ClusterSettingRecord, StrategyItem};
 pub use instance::{AgentVersions, AttributeRecord, InstanceRecord};
 pub use service::{ServiceEventRecord, ServiceRecord};
 pub use service_history::{
-    CircuitBreakerRecord, PlacementFailure, RollbackRecord, ServiceDeploymentRecord, ServiceRevisionRecord,
+    CircuitBreakerRecord, DeploymentAlarmsRecord, PlacementFailure, RollbackRecord, ServiceDeploymentRecord,
+    ServiceRevisionRecord,
 };
 pub use task::{
     Binding, ContainerState, Protocol, Reservation, TargetsRecord, TaskRecord, Transition, WaitingPlacement,

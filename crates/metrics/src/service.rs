@@ -6,7 +6,7 @@ use crate::alarms::record::Alarms;
 use crate::points::{Limits, Point, PointStore};
 use crate::series::{Bucket, SeriesKey};
 use berth_model::clock::Clock;
-use berth_model::cloudwatch::StandardUnit;
+use berth_model::cloudwatch::{StandardUnit, StateValue};
 use berth_store::SharedStore;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -123,6 +123,36 @@ impl Metrics {
     /// An alarm's ARN.
     pub fn alarm_arn(&self, name: &str) -> String {
         format!("arn:aws:cloudwatch:{}:{}:alarm:{name}", self.config.region, self.config.account_id)
+    }
+
+    /// Each named alarm's StateValue, `None` for a name no alarm has (what ECS deployment alarms watch).
+    pub async fn alarm_states(&self, names: &[String]) -> Result<Vec<(String, Option<StateValue>)>, MetricsError> {
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let state =
+                self.alarms.get(name).await?.map(|r| r.alarm.state_value.unwrap_or(StateValue::InsufficientData));
+            out.push((name.clone(), state));
+        }
+        Ok(out)
+    }
+
+    /// The longest evaluation range (`Period` × `EvaluationPeriods`, in seconds) of the named alarms that exist; 0
+    /// when none does.
+    pub async fn alarm_evaluation_seconds(&self, names: &[String]) -> Result<f64, MetricsError> {
+        let mut longest = 0.0f64;
+        for name in names {
+            if let Some(record) = self.alarms.get(name).await? {
+                let period = f64::from(record.alarm.period.unwrap_or(0).max(0));
+                let periods = f64::from(record.alarm.evaluation_periods.unwrap_or(1).max(1));
+                longest = longest.max(period * periods);
+            }
+        }
+        Ok(longest)
+    }
+
+    /// How often the background job evaluates every alarm ([`MetricsConfig::evaluate_every`]).
+    pub fn evaluation_interval(&self) -> Duration {
+        self.config.evaluate_every
     }
 
     /// Evaluates every alarm now (what the controller runs every [`MetricsConfig::evaluate_every`]). A summary.

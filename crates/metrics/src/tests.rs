@@ -451,3 +451,26 @@ async fn the_controller_evaluates_every_period() {
     let a = ok(&m, "DescribeAlarms", json!({})).await;
     assert_eq!(a["MetricAlarms"][0]["StateValue"], json!("ALARM"), "{a}");
 }
+
+#[tokio::test]
+async fn deployment_alarms_read_states_and_evaluation_ranges() {
+    let (dir, store, clock) = setup();
+    let m = service(dir.path(), store, clock).await;
+    ok(&m, "PutMetricAlarm", alarm("short", json!({"Period": 60, "EvaluationPeriods": 2}))).await;
+    ok(&m, "PutMetricAlarm", alarm("long", json!({"Period": 300, "EvaluationPeriods": 3}))).await;
+    ok(&m, "SetAlarmState", json!({"AlarmName": "short", "StateValue": "ALARM", "StateReason": "test"})).await;
+    let names: Vec<String> = ["short", "long", "missing"].iter().map(|s| s.to_string()).collect();
+    let states = m.alarm_states(&names).await.unwrap();
+    assert_eq!(
+        states,
+        [
+            ("short".to_string(), Some(berth_model::cloudwatch::StateValue::Alarm)),
+            ("long".to_string(), Some(berth_model::cloudwatch::StateValue::InsufficientData)),
+            ("missing".to_string(), None)
+        ]
+    );
+    assert_eq!(m.alarm_evaluation_seconds(&names).await.unwrap(), 900.0, "the longest range");
+    assert_eq!(m.alarm_evaluation_seconds(&names[..1]).await.unwrap(), 120.0);
+    assert_eq!(m.alarm_evaluation_seconds(&names[2..]).await.unwrap(), 0.0, "no alarm, no range");
+    assert_eq!(m.evaluation_interval(), std::time::Duration::from_secs(60));
+}

@@ -200,6 +200,7 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     };
     control.set_service_targets(Arc::new(super::service_targets::ElbAndCloudMap::new(elb.clone(), discovery.clone())));
     control.set_hook_caller(Arc::new(super::deployment_hooks::HttpHookCaller::new()?));
+    control.set_deployment_alarms(Arc::new(super::deployment_alarms::CloudWatchAlarms(metrics.clone())));
     if load_balancer.is_some() {
         let express = super::express::ExpressOverElb::new(elb.clone(), scaling.clone(), vpc.clone());
         control.set_express_infrastructure(Arc::new(express));

@@ -7,8 +7,8 @@ use super::ServiceRecord;
 use crate::status::{RollbackMonitorsStatus, ServiceDeploymentStatus, TaskLaunchType};
 use berth_model::Timestamp;
 use berth_model::ecs::{
-    DeploymentConfiguration, Failure, Rollback, ServiceDeployment, ServiceDeploymentCircuitBreaker, ServiceRevision,
-    ServiceRevisionSummary,
+    DeploymentConfiguration, Failure, Rollback, ServiceDeployment, ServiceDeploymentAlarms,
+    ServiceDeploymentCircuitBreaker, ServiceRevision, ServiceRevisionSummary,
 };
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,9 @@ pub struct ServiceDeploymentRecord {
     /// Its circuit breaker, once it counts failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreakerRecord>,
+    /// Its deployment alarms, once the service's configuration names them (`services::alarms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<DeploymentAlarmsRecord>,
     /// Its rollback, when it rolls back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackRecord>,
@@ -88,6 +91,26 @@ pub struct CircuitBreakerRecord {
     pub failure_count: i32,
     /// The failures that trip it.
     pub threshold: i32,
+}
+
+/// A service deployment's CloudWatch alarms (ServiceDeploymentAlarms), and what the check needs between passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentAlarmsRecord {
+    /// MONITORING, TRIGGERED, MONITORING_COMPLETE or DISABLED.
+    pub status: RollbackMonitorsStatus,
+    /// The alarms it watches.
+    pub alarm_names: Vec<String>,
+    /// The alarms that failed it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggered_alarm_names: Vec<String>,
+    /// The deployment (id) the alarms are watched for: a rollback continues the service deployment with a new one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub watching: String,
+    /// Alarms already in ALARM when `watching` started: not counted until they leave ALARM (ECS ignores alarms
+    /// already in alarm when a deployment starts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
 }
 
 /// A service deployment's rollback.
@@ -183,6 +206,11 @@ impl ServiceDeploymentRecord {
                 status: c.status.to_wire(),
                 failure_count: c.failure_count,
                 threshold: c.threshold,
+            }),
+            alarms: self.alarms.as_ref().map(|a| ServiceDeploymentAlarms {
+                status: a.status.to_wire(),
+                alarm_names: Some(a.alarm_names.clone()),
+                triggered_alarm_names: Some(a.triggered_alarm_names.clone()),
             }),
             ..Default::default()
         }

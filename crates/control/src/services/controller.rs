@@ -131,7 +131,8 @@ async fn reconcile_service(control: &Control, cluster: &str, name: &str) -> Resu
             return super::task_sets::scheduler::reconcile(control, cluster, name).await;
         }
     }
-    let env = control.service_env(control.now());
+    let mut env = control.service_env(control.now());
+    super::alarms::watch(control, cluster, name, &mut env).await;
     let (plan, held) = {
         let state = control.cache.read();
         let Some(v) = state.services.get(&(cluster.to_string(), name.to_string())).cloned() else { return Ok(()) };

@@ -7,6 +7,7 @@ use crate::records::{
     DeploymentState, RollbackRecord, ServiceDeploymentRecord, ServiceEventRecord, ServiceRecord, ServiceRevisionRecord,
 };
 use crate::status::{DeploymentStatus, RolloutState, ServiceDeploymentStatus};
+use std::collections::BTreeSet;
 
 /// The time and settings one decision about a service is made with.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,10 +18,14 @@ pub struct Env {
     pub region: String,
     /// The account ARNs name.
     pub account_id: String,
-    /// How long, in seconds, a deployment's tasks must have run healthy before it is COMPLETED.
+    /// How long, in seconds, a deployment's tasks must have run healthy before it is COMPLETED (the controller
+    /// stretches it to the bake time of a service's deployment alarms, [`super::alarms`]).
     pub stabilization: f64,
     /// How many seconds one minute of a blue/green deployment's bake times and hook timeouts lasts.
     pub minute: f64,
+    /// The service's deployment alarms that are in ALARM now (filled by the controller, and only for a service
+    /// whose configuration enables alarms; [`super::alarms`]).
+    pub alarms_in_alarm: BTreeSet<String>,
 }
 
 impl Env {
@@ -68,6 +73,7 @@ impl Env {
                 requested_task_count: record.desired_count,
                 deployment_configuration: record.deployment_configuration.clone(),
                 circuit_breaker: None,
+                alarms: None,
                 rollback: None,
                 created_at: now,
                 started_at: Some(now),

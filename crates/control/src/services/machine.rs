@@ -6,7 +6,8 @@
 //! out (stops in one transaction, placements, the record with compare-and-swap), and the next pass repairs any race.
 //!
 //! The rules, in the order a pass applies them:
-//! 1. Count newly failed tasks of the PRIMARY deployment (circuit breaker, throttle, events: `failures`).
+//! 1. Count newly failed tasks of the PRIMARY deployment (circuit breaker, throttle, events: `failures`), then
+//!    look at its deployment alarms (`alarms`).
 //! 2. Replace RUNNING tasks that turned UNHEALTHY after the grace period (`replace_unhealthy`).
 //! 3. Scale in primary tasks beyond the desired count, least useful first, never protected ones (`scale_in`).
 //! 4. Start primary tasks up to what `maximumPercent` allows (`start`, throttled), or, for DAEMON, one per ACTIVE
@@ -120,6 +121,7 @@ pub fn plan(env: &Env, state: &State, v: &Versioned<ServiceRecord>, fits: &dyn F
     let reason = |d: &DeploymentState| format!("Scaling activity initiated by (deployment {})", d.id);
 
     super::failures::count_failures(env, &mut record, &tasks, &mut plan.changed);
+    super::alarms::check_alarms(env, &mut record, &mut plan.changed);
 
     let Some(primary) = record.deployments.first().cloned() else {
         plan.record = record;

@@ -1,6 +1,7 @@
 //! Services: CreateService, UpdateService, DeleteService, DescribeServices, ListServices, and the service
 //! deployments and revisions they create. The [`controller`] keeps them running.
 
+pub mod alarms;
 pub mod blue_green;
 pub mod controller;
 mod deployments;
@@ -124,6 +125,7 @@ pub fn normalise_deployment_configuration(
     {
         return Err(ControlError::invalid("The circuit breaker threshold value must be at least 1."));
     }
+    alarms::validate(out.alarms.as_ref())?;
     out.minimum_healthy_percent = Some(min);
     out.maximum_percent = Some(max);
     Ok(out)
@@ -224,6 +226,7 @@ impl Control {
             account_id: self.config.account_id.clone(),
             stabilization: self.config.deployment_stabilization.as_secs_f64(),
             minute: self.config.deployment_minute.as_secs_f64(),
+            alarms_in_alarm: Default::default(),
         }
     }
 }

@@ -182,7 +182,14 @@ mod tests {
     }
 
     fn env() -> Env {
-        Env { now: 10.0, region: "r".into(), account_id: "a".into(), stabilization: 0.0, minute: 60.0 }
+        Env {
+            now: 10.0,
+            region: "r".into(),
+            account_id: "a".into(),
+            stabilization: 0.0,
+            minute: 60.0,
+            alarms_in_alarm: Default::default(),
+        }
     }
 
     #[test]

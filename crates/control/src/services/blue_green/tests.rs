@@ -10,7 +10,14 @@ use berth_model::ecs::{
 };
 
 fn env(now: f64) -> Env {
-    Env { now, region: "us-east-1".into(), account_id: "000000000000".into(), stabilization: 0.0, minute: 60.0 }
+    Env {
+        now,
+        region: "us-east-1".into(),
+        account_id: "000000000000".into(),
+        stabilization: 0.0,
+        minute: 60.0,
+        alarms_in_alarm: Default::default(),
+    }
 }
 
 fn lb() -> LoadBalancer {

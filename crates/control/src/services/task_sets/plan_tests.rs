@@ -10,7 +10,14 @@ use berth_store::{EventKind, KeyValue};
 const NOW: f64 = 10_000.0;
 
 fn env() -> Env {
-    Env { now: NOW, region: "us-east-1".into(), account_id: "000000000000".into(), stabilization: 0.0, minute: 60.0 }
+    Env {
+        now: NOW,
+        region: "us-east-1".into(),
+        account_id: "000000000000".into(),
+        stabilization: 0.0,
+        minute: 60.0,
+        alarms_in_alarm: Default::default(),
+    }
 }
 
 fn task_set(id: &str, status: TaskSetStatus, scale: f64) -> TaskSetRecord {
