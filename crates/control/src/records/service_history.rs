@@ -212,7 +212,6 @@ impl ServiceDeploymentRecord {
                 alarm_names: Some(a.alarm_names.clone()),
                 triggered_alarm_names: Some(a.triggered_alarm_names.clone()),
             }),
-            ..Default::default()
         }
     }
 }
