@@ -3,7 +3,8 @@
 //! traffic shift and at each production step) whose test listener reaches green before any production traffic
 //! moves and whose production shares match each step over 400 requests; a CANARY deployment measured at its canary
 //! share and rolled back by ContinueServiceDeployment under a constant stream of requests with no error; a green
-//! revision that fails its load balancer health checks, rolled back by the circuit breaker, again with no error.
+//! revision that fails its load balancer health checks, rolled back by the circuit breaker, and one whose deployment
+//! alarm goes to ALARM, rolled back by it, again with no error; StopServiceDeployment during the test traffic shift.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly and time real processes
 
@@ -455,4 +456,61 @@ async fn linear_and_canary_deployments_shift_traffic_through_the_load_balancer_a
     assert_eq!(share(production, 50, "2"), 100.0);
     let service = ecs(&berth, &["describe-services", "--services", "web"])["services"][0].clone();
     assert_eq!(service["taskDefinition"], json!(v2), "{service}");
+
+    // A green whose deployment alarm goes to ALARM (after the test traffic shift): back to blue, no error.
+    aws_ok(
+        &berth,
+        "cloudwatch",
+        &[
+            "put-metric-alarm",
+            "--alarm-name",
+            "web-5xx",
+            "--namespace",
+            "App",
+            "--metric-name",
+            "Errors",
+            "--statistic",
+            "Sum",
+            "--period",
+            "60",
+            "--evaluation-periods",
+            "1",
+            "--threshold",
+            "1",
+            "--comparison-operator",
+            "GreaterThanOrEqualToThreshold",
+        ],
+    );
+    let alarmed = json!({
+        "strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0,
+        "alarms": {"alarmNames": ["web-5xx"], "enable": true, "rollback": true},
+        "lifecycleHooks": [pause_at(&["POST_TEST_TRAFFIC_SHIFT"])],
+    });
+    let stream = Stream::start(production);
+    update(&berth, &v3, &alarmed);
+    wait_paused(&berth, "POST_TEST_TRAFFIC_SHIFT", Some(0.0)).await;
+    let alarm = ["set-alarm-state", "--alarm-name", "web-5xx", "--state-value", "ALARM", "--state-reason", "5xx"];
+    aws_ok(&berth, "cloudwatch", &alarm);
+    let tripped = wait_status(&berth, "ROLLBACK_SUCCESSFUL").await;
+    let (sent, errors) = stream.finish();
+    assert!(errors.is_empty(), "{} of {sent} requests failed: {errors:?}", errors.len());
+    println!("alarm on green: {sent} requests, {} errors", errors.len());
+    assert_eq!(tripped["alarms"]["triggeredAlarmNames"], json!(["web-5xx"]), "{tripped}");
+    assert_eq!(share(production, 50, "2"), 100.0);
+    assert_eq!(share(test, 50, "2"), 100.0, "the test rule is back on blue too");
+
+    // StopServiceDeployment during the test traffic shift: back to blue as well.
+    let paused = json!({
+        "strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0,
+        "lifecycleHooks": [pause_at(&["POST_TEST_TRAFFIC_SHIFT"])],
+    });
+    update(&berth, &v3, &paused);
+    let (d, _) = wait_paused(&berth, "POST_TEST_TRAFFIC_SHIFT", Some(0.0)).await;
+    assert_eq!(share(test, 20, "3"), 100.0);
+    let arn = s(&d["serviceDeploymentArn"]);
+    ecs(&berth, &["stop-service-deployment", "--service-deployment-arn", &arn, "--stop-type", "ROLLBACK"]);
+    let stopped = wait_status(&berth, "ROLLBACK_SUCCESSFUL").await;
+    assert!(s(&stopped["statusReason"]).contains("StopServiceDeployment"), "{stopped}");
+    assert_eq!(share(test, 50, "2"), 100.0);
+    assert_eq!(share(production, 50, "2"), 100.0);
 }

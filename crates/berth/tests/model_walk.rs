@@ -25,8 +25,8 @@ const OPEN_CAPABILITIES: &[&str] = &["Express Mode", "load balancers"];
 const EXPECTED_ANSWERS: &[(&str, &str, &str)] = &[
     (
         "ContinueServiceDeployment",
-        "ClientException",
-        "the walk's service deployment finished and no hook is paused (blue_green.rs continues a paused one)",
+        "InvalidParameterException",
+        "the walk's service rolls: its deployments have no lifecycle hooks (blue_green.rs continues a paused one)",
     ),
     (
         "UpdateContainerAgent",

@@ -350,8 +350,9 @@ async fn an_external_controller_drives_blue_and_green_task_sets_behind_weighted_
             &weights(&tg_blue, 80, &tg_green, 20),
         ],
     );
-    // The load balancer picks a target group per request at random by weight: 600 requests put 5 points at about
-    // three standard deviations of the green share (1.6 points).
+    // The change reaches the data plane within a debounce (0.2 s); then the load balancer spreads requests over the
+    // groups by weight, within a request or two of each share.
+    std::thread::sleep(Duration::from_secs(1));
     let (v1, v2) = split(front, 600);
     let green_share = v2 as f64 * 100.0 / (v1 + v2) as f64;
     println!("weights 80/20 over {} requests: blue {v1}, green {v2} ({green_share:.1}% green)", v1 + v2);

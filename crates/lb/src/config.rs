@@ -170,10 +170,17 @@ pub struct Forward {
     pub turns: Turns,
 }
 
-/// A request counter shared by the clones of one forward action. Every counter is equal to every other, so
-/// that configurations compare by what they say.
-#[derive(Debug, Clone, Default)]
+/// A request counter shared by the clones of one forward action, starting at a random turn (so that a new
+/// configuration does not favour the first group with its first requests). Every counter is equal to every other,
+/// so that configurations compare by what they say.
+#[derive(Debug, Clone)]
 pub struct Turns(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Default for Turns {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(rand::random::<u64>())))
+    }
+}
 
 impl Turns {
     /// The next turn (0, 1, 2, ...).

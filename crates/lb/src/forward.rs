@@ -95,9 +95,10 @@ fn choose_group<'a>(f: &'a Forward, req: &Request<Incoming>, now: u64) -> Option
 /// fall into each weight's share within O(log n) of n × share (a random pick strays by √n): 20% is 80 ± 1 of 400
 /// requests, and no group gets a run of picks a random draw would give it.
 fn spread(n: u64, total: u64) -> u64 {
-    const GOLDEN: f64 = 0.618_033_988_749_894_9;
-    let x = (n as f64 * GOLDEN).fract();
-    ((x * total as f64) as u64).min(total.saturating_sub(1))
+    // The golden ratio's fraction in 64-bit fixed point: n × it, wrapping, is n × 0.618... modulo 1, exactly.
+    const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+    let x = n.wrapping_mul(GOLDEN);
+    ((u128::from(x) * u128::from(total)) >> 64) as u64
 }
 
 async fn forward(
@@ -253,20 +254,23 @@ mod tests {
             [(vec![800u64, 200], 400u64), (vec![320, 680], 400), (vec![999, 1], 1000), (vec![3, 1, 1], 500)]
         {
             let total: u64 = weights.iter().sum();
-            let mut hits = vec![0u64; weights.len()];
-            for turn in 0..n {
-                let mut pick = super::spread(turn, total);
-                for (i, w) in weights.iter().enumerate() {
-                    if pick < *w {
-                        hits[i] += 1;
-                        break;
+            // From any start: a new configuration's counter starts at a random turn, and counters wrap.
+            for start in [0u64, 1 << 40, u64::MAX - n / 2] {
+                let mut hits = vec![0u64; weights.len()];
+                for turn in (0..n).map(|i| start.wrapping_add(i)) {
+                    let mut pick = super::spread(turn, total);
+                    for (i, w) in weights.iter().enumerate() {
+                        if pick < *w {
+                            hits[i] += 1;
+                            break;
+                        }
+                        pick -= w;
                     }
-                    pick -= w;
                 }
-            }
-            for (i, w) in weights.iter().enumerate() {
-                let expected = (n * w) as f64 / total as f64;
-                assert!((hits[i] as f64 - expected).abs() <= 2.0, "{weights:?}: group {i} got {} of {n}", hits[i]);
+                for (i, w) in weights.iter().enumerate() {
+                    let expected = (n * w) as f64 / total as f64;
+                    assert!((hits[i] as f64 - expected).abs() <= 2.0, "{weights:?}: group {i} got {} of {n}", hits[i]);
+                }
             }
         }
     }

@@ -80,6 +80,27 @@ impl Group {
         self.in_use.load(Ordering::Relaxed)
     }
 
+    /// Adds the targets of `wanted` it does not have (a draining one comes back with its state), keeping the others:
+    /// the first half of a configuration change ([`Group::update`] removes the rest once requests use the new
+    /// configuration).
+    pub(crate) fn add_targets(&self, wanted: &[SocketAddr]) {
+        let old = self.targets();
+        if wanted.iter().all(|a| old.iter().any(|t| t.addr == *a)) {
+            return;
+        }
+        let mut draining = self.draining.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next: Vec<Arc<Target>> = old.iter().cloned().collect();
+        for addr in wanted.iter().filter(|a| !old.iter().any(|t| t.addr == **a)) {
+            match draining.iter().position(|d| d.target.addr == *addr) {
+                Some(i) => next.push(draining.swap_remove(i).target),
+                None => next.push(Target::new(*addr)),
+            }
+        }
+        drop(draining);
+        *self.targets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        self.wake.notify_one();
+    }
+
     /// Applies new settings, registered targets and use at `now`: targets that stay keep their state, a draining
     /// target registered again comes back with its state, and a removed target drains for the deregistration
     /// delay (the new settings' delay).

@@ -35,7 +35,8 @@
 //! - **Balancing**: round robin (smooth weighted while a target ramps up in slow start) or least outstanding
 //!   requests over the healthy targets not marked by a failed connection; with none, every registered target
 //!   (ALB fails open). Target stickiness with the `AWSALB` cookie (and group stickiness with `AWSALBTG`); the
-//!   cookie carries its own expiry. Weighted target groups are chosen at random by weight.
+//!   cookie carries its own expiry. Weighted target groups are chosen by weight, spread evenly (a golden-ratio
+//!   sequence per forward action, not random draws: each group gets its share within a request or two).
 //! - **Health**: one checker task per target group, a due time per target on the proxy's `Clock`; states and
 //!   reason codes as DescribeTargetHealth names them ([`Proxy::target_health`]). A failed connection on the
 //!   traffic path takes a target out of rotation until its next passing check or one interval (passive

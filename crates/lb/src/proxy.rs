@@ -225,8 +225,11 @@ impl Proxy {
             new_sockets.push((*addr, socket));
         }
 
-        // Groups: keep those that stay, update them, create new ones, stop removed ones.
+        // Groups: keep those that stay, create new ones, stop removed ones. A group gains its new targets now and
+        // loses its old ones only once the new snapshot routes requests: a request routed by either snapshot finds
+        // the targets that snapshot means (a weight moved off a group whose targets leave in the same change).
         let mut snapshot_groups = HashMap::new();
+        let mut updates = Vec::new();
         {
             let mut groups = lock(&self.shared.groups);
             let wanted: HashSet<&str> = config.target_groups.iter().map(|t| t.id.as_str()).collect();
@@ -246,7 +249,8 @@ impl Proxy {
                         tokio::spawn(health::run(Arc::downgrade(&group), self.shared.checker.clone())).abort_handle();
                     GroupEntry { group, checker }
                 });
-                entry.group.update(s, in_use, now);
+                entry.group.add_targets(&s.config.targets);
+                updates.push((entry.group.clone(), s, in_use));
                 snapshot_groups.insert(id, entry.group.clone());
             }
         }
@@ -256,6 +260,9 @@ impl Proxy {
         let removed: Vec<SocketAddr> = bound.iter().filter(|a| !listener_states.contains_key(a)).copied().collect();
         let snapshot = Arc::new(Snapshot { listeners: listener_states, groups: snapshot_groups });
         *self.shared.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
+        for (group, settings, in_use) in updates {
+            group.update(settings, in_use, now);
+        }
         let mut listeners = lock(&self.shared.listeners);
         for (addr, socket) in new_sockets {
             listeners.insert(addr, server::spawn(self.shared.clone(), socket, addr));
