@@ -7,8 +7,13 @@
 //!   each image is expired by at most one rule;
 //! - a later rule still *counts* images a former rule selected or expired, as if they had not been expired;
 //! - `tagPrefixList` / `tagPatternList` select an image when every entry matches at least one of its tags;
-//! - `imageCountMoreThan` keeps the N most recently pushed selected images; `sinceImagePushed` expires selected
-//!   images pushed more than N days ago. Expiration always takes older images first.
+//! - `imageCountMoreThan` keeps the N most recently pushed selected images; `sinceImagePushed` acts on selected
+//!   images pushed more than N days ago, `sinceImagePulled` on those last pulled (or, never pulled, pushed) more
+//!   than N days ago, `sinceImageTransitioned` on archived images archived more than N days ago. Older images first.
+//! - A rule selects images of one storage class (`selection.storageClass`, standard by default; archive only with
+//!   `sinceImageTransitioned`); its action expires them (`expire`) or moves standard images to the archive
+//!   (`transition` with `targetStorageClass: archive`). Archived images are expired no sooner than 90 days after
+//!   they were archived (ECR's minimum archive storage duration).
 
 use crate::Registry;
 use crate::error::{RegistryError, Result};
@@ -35,14 +40,30 @@ pub enum TagSelection {
     Patterns(Vec<String>),
 }
 
-/// When selected images expire.
+/// When selected images are acted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Count {
     /// Keep the N newest.
     MoreThan(u32),
-    /// Expire those pushed more than N days ago.
+    /// Those pushed more than N days ago.
     SincePushedDays(u32),
+    /// Those last pulled (never pulled: pushed) more than N days ago.
+    SincePulledDays(u32),
+    /// Archived images archived more than N days ago.
+    SinceTransitionedDays(u32),
 }
+
+/// What a rule does to the images it picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleAction {
+    /// Delete them.
+    Expire,
+    /// Move them to the archive storage class.
+    Archive,
+}
+
+/// ECR's minimum archive storage duration: archived images are not expired by a lifecycle rule sooner, in days.
+pub const MIN_ARCHIVE_DAYS: u32 = 90;
 
 /// One rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +76,10 @@ pub struct Rule {
     pub selection: TagSelection,
     /// The count condition.
     pub count: Count,
+    /// The storage class it selects from: archive (true) or standard.
+    pub archived: bool,
+    /// What it does.
+    pub action: RuleAction,
 }
 
 /// A parsed, validated policy; rules sorted by priority.
@@ -73,15 +98,21 @@ pub struct Candidate {
     pub tags: Vec<String>,
     /// When it was pushed.
     pub pushed_at: Timestamp,
+    /// When it was last pulled, if ever.
+    pub pulled_at: Option<Timestamp>,
+    /// When it was archived, if it is in the archive storage class.
+    pub archived_at: Option<Timestamp>,
 }
 
-/// An image a policy expires, and the rule that does.
+/// An image a policy acts on, the rule that does, and what it does.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expiry {
     /// The manifest digest.
     pub digest: String,
     /// The rule's priority.
     pub rule_priority: i64,
+    /// Expire or archive.
+    pub action: RuleAction,
 }
 
 fn bad(reason: impl Into<String>) -> RegistryError {
@@ -131,17 +162,24 @@ impl Policy {
             if !priorities.insert(r.priority) {
                 return Err(bad(format!("rulePriority {} is used by more than one rule", r.priority)));
             }
-            if !selections.insert(format!("{:?}", r.selection)) && !matches!(r.selection, TagSelection::Any) {
+            let key = format!("{:?}/{}", r.selection, r.archived);
+            if !selections.insert(key) && !matches!(r.selection, TagSelection::Any) {
                 return Err(bad("rules must select unique sets of tags".to_string()));
             }
         }
-        if parsed.iter().filter(|r| r.selection == TagSelection::Untagged).count() > 1 {
-            return Err(bad("only one rule may select untagged images"));
+        for archived in [false, true] {
+            if parsed.iter().filter(|r| r.selection == TagSelection::Untagged && r.archived == archived).count() > 1 {
+                return Err(bad("only one rule per storage class may select untagged images"));
+            }
         }
-        if let Some(pos) = parsed.iter().position(|r| r.selection == TagSelection::Any)
-            && pos != parsed.len() - 1
-        {
-            return Err(bad("a rule with tagStatus any must have the highest rulePriority"));
+        // Among the rules of one storage class, a rule for any image comes last.
+        for archived in [false, true] {
+            let class: Vec<&Rule> = parsed.iter().filter(|r| r.archived == archived).collect();
+            if let Some(pos) = class.iter().position(|r| r.selection == TagSelection::Any)
+                && pos != class.len() - 1
+            {
+                return Err(bad("a rule with tagStatus any must have the highest rulePriority"));
+            }
         }
         Ok(Policy { rules: parsed })
     }
@@ -154,17 +192,24 @@ impl Policy {
             .ok_or_else(|| bad(format!("rule {i}: rulePriority must be an integer of at least 1")))?;
         let description = rule.get("description").and_then(Value::as_str).map(str::to_string);
         let action = rule.get("action").ok_or_else(|| bad(format!("rule {i}: action is required")))?;
-        match action.get("type").and_then(Value::as_str) {
-            Some("expire") => {}
-            Some("transition") => return Err(bad(format!("rule {i}: action transition (archive) is not supported"))),
-            _ => return Err(bad(format!("rule {i}: action.type must be expire"))),
-        }
+        let target = action.get("targetStorageClass");
+        let action = match (action.get("type").and_then(Value::as_str), target) {
+            (Some("expire"), None) => RuleAction::Expire,
+            (Some("expire"), Some(_)) => {
+                return Err(bad(format!("rule {i}: targetStorageClass is only allowed with action type transition")));
+            }
+            (Some("transition"), Some(t)) if t.as_str() == Some("archive") => RuleAction::Archive,
+            (Some("transition"), _) => {
+                return Err(bad(format!("rule {i}: action transition needs targetStorageClass archive")));
+            }
+            _ => return Err(bad(format!("rule {i}: action.type must be expire or transition"))),
+        };
         let sel = rule.get("selection").ok_or_else(|| bad(format!("rule {i}: selection is required")))?;
-        if let Some(class) = sel.get("storageClass")
-            && class.as_str() != Some("standard")
-        {
-            return Err(bad(format!("rule {i}: only storageClass standard is supported")));
-        }
+        let archived = match sel.get("storageClass").map(Value::as_str) {
+            None | Some(Some("standard")) => false,
+            Some(Some("archive")) => true,
+            Some(_) => return Err(bad(format!("rule {i}: storageClass must be standard or archive"))),
+        };
         let prefixes = strings(i, sel.get("tagPrefixList"), "tagPrefixList")?;
         let patterns = strings(i, sel.get("tagPatternList"), "tagPatternList")?;
         let selection = match (sel.get("tagStatus").and_then(Value::as_str), prefixes, patterns) {
@@ -204,12 +249,38 @@ impl Policy {
             (Some("sinceImagePushed"), _) => {
                 return Err(bad(format!("rule {i}: sinceImagePushed needs countUnit days")));
             }
-            (Some(t @ ("sinceImagePulled" | "sinceImageTransitioned")), _) => {
-                return Err(bad(format!("rule {i}: countType {t} is not supported")));
+            (Some("sinceImagePulled"), Some(unit)) if unit.as_str() == Some("days") => Count::SincePulledDays(number),
+            (Some("sinceImageTransitioned"), Some(unit)) if unit.as_str() == Some("days") => {
+                Count::SinceTransitionedDays(number)
             }
-            _ => return Err(bad(format!("rule {i}: countType must be imageCountMoreThan or sinceImagePushed"))),
+            (Some(t @ ("sinceImagePulled" | "sinceImageTransitioned")), _) => {
+                return Err(bad(format!("rule {i}: {t} needs countUnit days")));
+            }
+            _ => {
+                return Err(bad(format!(
+                    "rule {i}: countType must be imageCountMoreThan, sinceImagePushed, sinceImagePulled or sinceImageTransitioned"
+                )));
+            }
         };
-        Ok(Rule { priority, description, selection, count })
+        match (count, archived, action) {
+            (Count::SinceTransitionedDays(_), false, _) => {
+                return Err(bad(format!("rule {i}: sinceImageTransitioned needs storageClass archive")));
+            }
+            (Count::SinceTransitionedDays(days), true, RuleAction::Expire) if days < MIN_ARCHIVE_DAYS => {
+                return Err(bad(format!(
+                    "rule {i}: archived images are kept at least {MIN_ARCHIVE_DAYS} days: countNumber must be at least {MIN_ARCHIVE_DAYS}"
+                )));
+            }
+            (_, true, RuleAction::Archive) => {
+                return Err(bad(format!("rule {i}: archived images cannot transition to the archive again")));
+            }
+            (Count::SinceTransitionedDays(_), true, _) => {}
+            (_, true, _) => {
+                return Err(bad(format!("rule {i}: storageClass archive is only allowed with sinceImageTransitioned")));
+            }
+            _ => {}
+        }
+        Ok(Rule { priority, description, selection, count, archived, action })
     }
 }
 
@@ -229,12 +300,15 @@ impl TagSelection {
     }
 }
 
-/// The images `policy` expires at `now`, each with the rule that expires it; oldest first.
+/// The images `policy` acts on at `now`, each with the rule that does and its action; oldest first.
 pub fn evaluate(policy: &Policy, images: &[Candidate], now: Timestamp) -> Vec<Expiry> {
     let mut claimed: HashSet<&str> = HashSet::new();
     let mut expired = Vec::new();
     for rule in &policy.rules {
-        let mut selected: Vec<&Candidate> = images.iter().filter(|c| rule.selection.matches(&c.tags)).collect();
+        let mut selected: Vec<&Candidate> = images
+            .iter()
+            .filter(|c| c.archived_at.is_some() == rule.archived && rule.selection.matches(&c.tags))
+            .collect();
         // Newest first; ties broken by digest so the result is deterministic.
         selected.sort_by(|a, b| b.pushed_at.total_cmp(&a.pushed_at).then_with(|| a.digest.cmp(&b.digest)));
         let doomed: Vec<&Candidate> = match rule.count {
@@ -242,10 +316,21 @@ pub fn evaluate(policy: &Policy, images: &[Candidate], now: Timestamp) -> Vec<Ex
             Count::SincePushedDays(days) => {
                 selected.iter().filter(|c| c.pushed_at < now - f64::from(days) * DAY).copied().collect()
             }
+            Count::SincePulledDays(days) => selected
+                .iter()
+                .filter(|c| c.pulled_at.unwrap_or(c.pushed_at) < now - f64::from(days) * DAY)
+                .copied()
+                .collect(),
+            Count::SinceTransitionedDays(days) => selected
+                .iter()
+                .filter(|c| c.archived_at.is_some_and(|a| a < now - f64::from(days) * DAY))
+                .copied()
+                .collect(),
         };
         for c in doomed.into_iter().rev() {
             if !claimed.contains(c.digest.as_str()) {
-                expired.push((c.pushed_at, Expiry { digest: c.digest.clone(), rule_priority: rule.priority }));
+                let e = Expiry { digest: c.digest.clone(), rule_priority: rule.priority, action: rule.action };
+                expired.push((c.pushed_at, e));
             }
         }
         claimed.extend(selected.iter().map(|c| c.digest.as_str()));
@@ -262,10 +347,16 @@ impl Registry {
         Ok(entry
             .images
             .values()
-            .map(|i| Candidate {
-                digest: i.record.digest.clone(),
-                tags: entry.tags_for(&i.record.digest),
-                pushed_at: i.record.pushed_at,
+            .map(|i| {
+                let digest = i.record.digest.clone();
+                let archived = i.record.image_status() == berth_model::ecr::ImageStatus::Archived;
+                Candidate {
+                    tags: entry.tags_for(&digest),
+                    pushed_at: i.record.pushed_at,
+                    pulled_at: self.last_pull(repo, &digest, entry.pulls.get(&digest).copied()),
+                    archived_at: archived.then(|| i.record.last_archived_at.unwrap_or(i.record.pushed_at)),
+                    digest,
+                }
             })
             .collect())
     }
@@ -283,6 +374,18 @@ impl Registry {
         for _ in 0..3 {
             let mut retry = Vec::new();
             for e in pending {
+                if e.action == RuleAction::Archive {
+                    match self.set_storage_class(repo, &e.digest, true).await {
+                        Ok(_) => done.push(e),
+                        // An image a manifest list references moves with the list, not on its own.
+                        Err(crate::storage_class::StorageClassError::NotSupported(_)) => {}
+                        Err(crate::storage_class::StorageClassError::Registry(RegistryError::ManifestUnknown {
+                            ..
+                        })) => {}
+                        Err(crate::storage_class::StorageClassError::Registry(err)) => return Err(err),
+                    }
+                    continue;
+                }
                 match self.delete_manifest(repo, &e.digest).await {
                     Ok(()) => done.push(e),
                     Err(RegistryError::ReferencedByIndex { .. }) => retry.push(e),
@@ -301,7 +404,8 @@ impl Registry {
         })
         .await?;
         if !done.is_empty() {
-            tracing::info!(%repo, expired = done.len(), "lifecycle policy expired images");
+            let archived = done.iter().filter(|e| e.action == RuleAction::Archive).count();
+            tracing::info!(%repo, expired = done.len() - archived, archived, "lifecycle policy applied");
         }
         Ok(done)
     }

@@ -3,7 +3,7 @@
 use super::{Caller, EcrError, after_token, check_name, check_registry, invalid, page_size, paginate};
 use crate::Registry;
 use crate::error::RegistryError;
-use crate::lifecycle::{Policy, evaluate};
+use crate::lifecycle::{Policy, RuleAction, evaluate};
 use crate::meta::Key;
 use crate::meta::records::PreviewRecord;
 use berth_model::ecr::*;
@@ -109,12 +109,21 @@ pub(crate) async fn start_lifecycle_policy_preview(
             image_tags: if c.tags.is_empty() { None } else { Some(c.tags.clone()) },
             image_digest: Some(c.digest.clone()),
             image_pushed_at: Some(c.pushed_at),
-            action: Some(LifecyclePolicyRuleAction {
-                r#type: Some(ImageActionType::Expire),
-                target_storage_class: None,
+            action: Some(match e.action {
+                RuleAction::Expire => {
+                    LifecyclePolicyRuleAction { r#type: Some(ImageActionType::Expire), target_storage_class: None }
+                }
+                RuleAction::Archive => LifecyclePolicyRuleAction {
+                    r#type: Some(ImageActionType::Transition),
+                    target_storage_class: Some(LifecyclePolicyTargetStorageClass::Archive),
+                },
             }),
             applied_rule_priority: Some(e.rule_priority.clamp(0, i32::MAX as i64) as i32),
-            storage_class: Some(LifecyclePolicyStorageClass::Standard),
+            storage_class: Some(if c.archived_at.is_some() {
+                LifecyclePolicyStorageClass::Archive
+            } else {
+                LifecyclePolicyStorageClass::Standard
+            }),
         })
         .collect();
     let preview = PreviewRecord { policy_text: text.clone(), status: LifecyclePolicyPreviewStatus::Complete, results };
@@ -177,7 +186,12 @@ pub(crate) async fn get_lifecycle_policy_preview(
         })
         .cloned()
         .collect();
-    let total = preview.results.len() as i32;
+    let transitioning = preview
+        .results
+        .iter()
+        .filter(|r| r.action.as_ref().and_then(|a| a.r#type) == Some(ImageActionType::Transition))
+        .count() as i32;
+    let total = preview.results.len() as i32 - transitioning;
     results.sort_by(|a, b| a.image_digest.cmp(&b.image_digest));
     let (page, next) = paginate(results, |r| r.image_digest.clone().unwrap_or_default(), after, size);
     Ok(GetLifecyclePolicyPreviewResponse {
@@ -189,7 +203,12 @@ pub(crate) async fn get_lifecycle_policy_preview(
         preview_results: Some(page),
         summary: Some(LifecyclePolicyPreviewSummary {
             expiring_image_total_count: Some(total),
-            transitioning_image_total_counts: None,
+            transitioning_image_total_counts: (transitioning > 0).then(|| {
+                vec![TransitioningImageTotalCount {
+                    target_storage_class: Some(LifecyclePolicyTargetStorageClass::Archive),
+                    image_total_count: Some(transitioning),
+                }]
+            }),
         }),
     })
 }

@@ -16,6 +16,8 @@ fn img(digest: &str, tags: &[&str], days_ago: f64) -> Candidate {
         digest: digest.into(),
         tags: tags.iter().map(|t| t.to_string()).collect(),
         pushed_at: NOW - days_ago * DAY,
+        pulled_at: None,
+        archived_at: None,
     }
 }
 
@@ -171,9 +173,56 @@ fn invalid_policies_are_refused() {
     for c in cases {
         assert!(policy(c.clone()).is_err(), "accepted {c}");
     }
-    let mut transition = rule(1, sel);
-    transition["action"] = json!({"type": "transition", "targetStorageClass": "archive"});
-    assert!(policy(json!([transition])).is_err());
+    // Archive rules: a transition needs its target; sinceImageTransitioned needs the archive class and, to expire,
+    // ECR's 90-day minimum; archived images cannot be archived again; the archive class takes no other count.
+    let mut no_target = rule(1, sel.clone());
+    no_target["action"] = json!({"type": "transition"});
+    let mut expire_with_target = rule(1, sel.clone());
+    expire_with_target["action"] = json!({"type": "expire", "targetStorageClass": "archive"});
+    let days = |count_type: &str, n: u32, class: &str| json!({"tagStatus": "any", "storageClass": class, "countType": count_type, "countUnit": "days", "countNumber": n});
+    let mut archive_again = rule(1, days("sinceImageTransitioned", 100, "archive"));
+    archive_again["action"] = json!({"type": "transition", "targetStorageClass": "archive"});
+    for c in [
+        json!([no_target]),
+        json!([expire_with_target]),
+        json!([archive_again]),
+        json!([rule(1, days("sinceImageTransitioned", 100, "standard"))]),
+        json!([rule(1, days("sinceImageTransitioned", 30, "archive"))]),
+        json!([rule(1, days("sinceImagePulled", 30, "archive"))]),
+        json!([rule(1, days("sinceImagePulled", 30, "cold"))]),
+    ] {
+        assert!(policy(c.clone()).is_err(), "accepted {c}");
+    }
     assert!(Policy::parse("{\"rules\": []}").is_err()); // under 100 characters
     assert!(Policy::parse(&format!("{}{}", "x".repeat(120), "{")).is_err());
+}
+
+fn archive_rule(priority: i64, selection: serde_json::Value) -> serde_json::Value {
+    json!({"rulePriority": priority, "selection": selection, "action": {"type": "transition", "targetStorageClass": "archive"}})
+}
+
+#[test]
+fn transition_rules_archive_and_archived_images_expire_after_their_archive_time() {
+    // Untagged images not pulled for 30 days go to the archive; archived ones are deleted 90 days after that.
+    let p = policy(json!([
+        archive_rule(1, json!({"tagStatus": "untagged", "countType": "sinceImagePulled", "countUnit": "days", "countNumber": 30})),
+        rule(2, json!({"tagStatus": "untagged", "storageClass": "archive", "countType": "sinceImageTransitioned", "countUnit": "days", "countNumber": 90})),
+    ]))
+    .unwrap();
+    let mut pulled_lately = img("pulled-lately", &[], 100.0);
+    pulled_lately.pulled_at = Some(NOW - 2.0 * DAY);
+    let never_pulled = img("never-pulled", &[], 40.0);
+    let young = img("young", &[], 10.0);
+    let mut archived_long = img("archived-long", &[], 300.0);
+    archived_long.archived_at = Some(NOW - 120.0 * DAY);
+    let mut archived_lately = img("archived-lately", &[], 300.0);
+    archived_lately.archived_at = Some(NOW - 20.0 * DAY);
+    let images = [pulled_lately, never_pulled, young, archived_long, archived_lately];
+    let acted: Vec<(String, RuleAction)> =
+        evaluate(&p, &images, NOW).into_iter().map(|e| (e.digest, e.action)).collect();
+    assert_eq!(
+        acted,
+        vec![("archived-long".into(), RuleAction::Expire), ("never-pulled".into(), RuleAction::Archive)],
+        "an image last pulled 2 days ago, a 10-day-old one and one archived 20 days ago stay"
+    );
 }

@@ -97,3 +97,67 @@ async fn the_timer_applies_policies() {
     }
     panic!("the lifecycle timer did not expire images: {:?}", tags(&server, "timer").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transition_rules_archive_images_and_later_rules_expire_archived_ones() {
+    let server = TestServer::start_with(Options { manual_clock: true, ..Options::default() }).await;
+    let clock = server.clock.clone().unwrap();
+    server.create_repo("arch").await;
+    for (i, tag) in ["v1", "v2", "v3"].iter().enumerate() {
+        let img = image::small_image(&format!("arch{i}"), 1);
+        Oci::new(&server).await.push_image("arch", tag, &img).await;
+        clock.advance(86_400.0);
+    }
+    // v3 is pulled now: only v1 and v2 have gone 2 days without a pull (never pulled: since their push).
+    clock.advance(86_400.0);
+    let oci = Oci::new(&server).await;
+    let pulled = oci.req(reqwest::Method::GET, "/v2/arch/manifests/v3").send().await.unwrap();
+    assert_eq!(pulled.status(), 200);
+    clock.advance(86_400.0);
+    let policy = json!({"rules": [
+        {"rulePriority": 1, "description": "archive what nobody pulls", "selection": {"tagStatus": "any", "countType": "sinceImagePulled", "countUnit": "days", "countNumber": 2}, "action": {"type": "transition", "targetStorageClass": "archive"}},
+        {"rulePriority": 2, "description": "delete the archive after 90 days", "selection": {"tagStatus": "any", "storageClass": "archive", "countType": "sinceImageTransitioned", "countUnit": "days", "countNumber": 90}, "action": {"type": "expire"}}
+    ]})
+    .to_string();
+    server
+        .ecr_ok("StartLifecyclePolicyPreview", json!({"repositoryName": "arch", "lifecyclePolicyText": policy}))
+        .await;
+    let preview = server.ecr_ok("GetLifecyclePolicyPreview", json!({"repositoryName": "arch"})).await;
+    assert_eq!(preview["summary"]["expiringImageTotalCount"], 0, "{preview}");
+    assert_eq!(
+        preview["summary"]["transitioningImageTotalCounts"],
+        json!([{"targetStorageClass": "ARCHIVE", "imageTotalCount": 2}]),
+        "{preview}"
+    );
+    let first = &preview["previewResults"][0];
+    assert_eq!(first["action"], json!({"type": "TRANSITION", "targetStorageClass": "ARCHIVE"}), "{preview}");
+    assert_eq!(first["storageClass"], "STANDARD");
+
+    server.ecr_ok("PutLifecyclePolicy", json!({"repositoryName": "arch", "lifecyclePolicyText": policy})).await;
+    assert_eq!(server.registry.apply_lifecycle_policies().await.unwrap(), 2);
+    assert_eq!(tags(&server, "arch").await, vec!["v3"], "only active images are listed by default");
+    let archived =
+        server.ecr_ok("DescribeImages", json!({"repositoryName": "arch", "filter": {"imageStatus": "ARCHIVED"}})).await;
+    let mut archived_tags: Vec<String> = archived["imageDetails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["imageTags"][0].as_str().unwrap().to_string())
+        .collect();
+    archived_tags.sort();
+    assert_eq!(archived_tags, vec!["v1", "v2"]);
+    let gone = Oci::new(&server).await.req(reqwest::Method::GET, "/v2/arch/manifests/v1").send().await.unwrap();
+    assert_eq!(gone.status(), 404, "an archived image is not served");
+
+    // 89 days later the archive is kept; past 90 days since the transition it is deleted.
+    clock.advance(89.0 * 86_400.0);
+    // (v3, pulled 91 days ago by now, goes to the archive meanwhile.)
+    assert_eq!(server.registry.apply_lifecycle_policies().await.unwrap(), 1);
+    clock.advance(2.0 * 86_400.0);
+    assert_eq!(server.registry.apply_lifecycle_policies().await.unwrap(), 2);
+    let left =
+        server.ecr_ok("DescribeImages", json!({"repositoryName": "arch", "filter": {"imageStatus": "ANY"}})).await;
+    let left: Vec<&str> =
+        left["imageDetails"].as_array().unwrap().iter().map(|d| d["imageTags"][0].as_str().unwrap()).collect();
+    assert_eq!(left, vec!["v3"], "v3 was archived 2 days ago: it stays");
+}
