@@ -8,12 +8,15 @@
 //! - `BERTH-T-<id>`: replies of connections already allowed return (`conntrack ESTABLISHED,RELATED`), then one
 //!   `RETURN` per permission and source (a CIDR, or the address of each interface in a source group, which the
 //!   control plane resolved), then `DROP`, as a security group drops what it does not allow.
+//! - `BERTH-E-<id>`, when the task's groups restrict egress (none has the default allow-all rule): jumped to with
+//!   `-s <task address>/32`; replies return, then one `RETURN` per permission and destination, then `DROP`. What
+//!   the task sends to its own host (the DNS server on its gateway, the credentials endpoint 169.254.170.2) is not
+//!   forwarded and not filtered, as AWS does not filter its DNS and metadata services.
 //!
 //! Traffic between the containers of one task stays in its namespace (`localhost`) and is never filtered. Bridged
 //! traffic between two tasks on one host passes `FORWARD` because Docker turns on `br_netfilter`.
 //!
-//! Limitations: egress rules are not enforced (every group allows all egress unless revoked; Berth does not
-//! filter it); rule changes reach a running task when its desired state is next sent.
+//! Limitations: rule changes reach a running task when its desired state is next sent.
 
 use berth_model::agent::{IngressRule, TaskNetwork};
 
@@ -23,15 +26,31 @@ pub const BASE_CHAIN: &str = "BERTH-SG";
 /// The iptables binary.
 const IPTABLES: &str = "iptables";
 
-/// A task's own chain.
+/// A task's own chain (its ingress).
 pub fn task_chain(task_arn: &str) -> String {
     let id: String = task_arn.rsplit('/').next().unwrap_or_default().chars().take(16).collect();
     format!("BERTH-T-{id}")
 }
 
-/// The iptables arguments (after `-A <chain>`) of a task's chain: established replies, each permitted source, then
-/// drop.
+/// A task's egress chain.
+pub fn egress_chain(task_arn: &str) -> String {
+    task_chain(task_arn).replacen("BERTH-T-", "BERTH-E-", 1)
+}
+
+/// The iptables arguments (after `-A <chain>`) of a task's ingress chain: established replies, each permitted
+/// source, then drop.
 pub fn task_rules(ingress: &[IngressRule]) -> Vec<Vec<String>> {
+    rules_of(ingress, "-s")
+}
+
+/// The iptables arguments of a task's egress chain: established replies, each permitted destination, then drop.
+pub fn egress_rules(egress: &[IngressRule]) -> Vec<Vec<String>> {
+    rules_of(egress, "-d")
+}
+
+/// Established replies, one `RETURN` per permission and address (`-s` sources or `-d` destinations), then drop.
+fn rules_of(permissions: &[IngressRule], address_flag: &str) -> Vec<Vec<String>> {
+    let ingress = permissions;
     let mut rules: Vec<Vec<String>> = vec![
         vec!["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"]
             .into_iter()
@@ -40,7 +59,7 @@ pub fn task_rules(ingress: &[IngressRule]) -> Vec<Vec<String>> {
     ];
     for rule in ingress {
         for source in &rule.sources {
-            let mut args: Vec<String> = vec!["-s".into(), source.clone()];
+            let mut args: Vec<String> = vec![address_flag.into(), source.clone()];
             match rule.protocol.as_str() {
                 "tcp" | "udp" => {
                     args.extend(["-p".into(), rule.protocol.clone()]);
@@ -148,12 +167,47 @@ pub async fn apply(task_arn: &str, network: &TaskNetwork) -> Result<(), String> 
     if iptables(&["-C", BASE_CHAIN, "-d", &destination, "-j", &chain]).await.is_err() {
         iptables(&["-A", BASE_CHAIN, "-d", &destination, "-j", &chain]).await?;
     }
+    apply_egress(task_arn, network).await
+}
+
+/// Installs, replaces or removes a task's egress chain as its groups say.
+async fn apply_egress(task_arn: &str, network: &TaskNetwork) -> Result<(), String> {
+    let chain = egress_chain(task_arn);
+    let source = format!("{}/32", network.address);
+    // A task that held this address before and was never cleaned up must not filter this one's egress.
+    if let Ok(listing) = iptables_out(&["-S", BASE_CHAIN]).await {
+        let prefix = format!("-A {BASE_CHAIN} -s {source} -j ");
+        let stale: Vec<String> = listing
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter(|target| *target != chain)
+            .map(str::to_string)
+            .collect();
+        for old in stale {
+            tracing::info!(chain = %old, address = %source, "removing a stale task's egress rules");
+            drop_chain(&old).await;
+        }
+    }
+    let Some(egress) = &network.egress else {
+        // Everything may go out: no chain (a rule change may have lifted a restriction).
+        drop_chain(&chain).await;
+        return Ok(());
+    };
+    ensure_chain(&chain).await?;
+    iptables(&["-F", &chain]).await?;
+    for rule in egress_rules(egress) {
+        let mut args: Vec<&str> = vec!["-A", &chain];
+        args.extend(rule.iter().map(String::as_str));
+        iptables(&args).await?;
+    }
+    if iptables(&["-C", BASE_CHAIN, "-s", &source, "-j", &chain]).await.is_err() {
+        iptables(&["-A", BASE_CHAIN, "-s", &source, "-j", &chain]).await?;
+    }
     Ok(())
 }
 
-/// Removes a task's rules (those that exist; none is fine).
-pub async fn remove(task_arn: &str) {
-    let chain = task_chain(task_arn);
+/// Removes the jumps to `chain` from the base chain, then the chain (those that exist; none is fine).
+async fn drop_chain(chain: &str) {
     if let Ok(listing) = iptables_out(&["-S", BASE_CHAIN]).await {
         for line in listing.lines().filter(|l| l.ends_with(&format!("-j {chain}"))) {
             let Some(rule) = line.strip_prefix("-A ") else { continue };
@@ -164,13 +218,19 @@ pub async fn remove(task_arn: &str) {
             }
         }
     }
-    if iptables(&["-S", &chain]).await.is_ok() {
-        for args in [["-F", chain.as_str()], ["-X", chain.as_str()]] {
+    if iptables(&["-S", chain]).await.is_ok() {
+        for args in [["-F", chain], ["-X", chain]] {
             if let Err(error) = iptables(&args).await {
                 tracing::warn!(%error, "removing a task's security group chain failed");
             }
         }
     }
+}
+
+/// Removes a task's rules, ingress and egress (those that exist; none is fine).
+pub async fn remove(task_arn: &str) {
+    drop_chain(&task_chain(task_arn)).await;
+    drop_chain(&egress_chain(task_arn)).await;
 }
 
 #[cfg(test)]
@@ -201,5 +261,28 @@ mod tests {
             ]
         );
         assert_eq!(task_chain("arn:aws:ecs:us-east-1:0:task/default/0123456789abcdef0123"), "BERTH-T-0123456789abcdef");
+        assert_eq!(
+            egress_chain("arn:aws:ecs:us-east-1:0:task/default/0123456789abcdef0123"),
+            "BERTH-E-0123456789abcdef"
+        );
+    }
+
+    #[test]
+    fn egress_rules_name_destinations() {
+        let egress = vec![IngressRule {
+            protocol: "tcp".into(),
+            from_port: Some(443),
+            to_port: Some(443),
+            sources: vec!["172.31.0.9/32".into()],
+        }];
+        let rules: Vec<String> = egress_rules(&egress).into_iter().map(|r| r.join(" ")).collect();
+        assert_eq!(
+            rules,
+            [
+                "-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN",
+                "-d 172.31.0.9/32 -p tcp --dport 443 -j RETURN",
+                "-j DROP"
+            ]
+        );
     }
 }

@@ -20,8 +20,8 @@
 //!   finds them again ([`engine::Engine::adopt`]) and leaves them running.
 //!
 //! # Limitations
-//! awsvpc tasks run in their own namespace ([`awsvpc`], [`pause`]) with their security groups' ingress enforced
-//! ([`firewall`]; egress is not). Task role credentials are served at 169.254.170.2 ([`credentials`]). Not
+//! awsvpc tasks run in their own namespace ([`awsvpc`], [`pause`]) with their security groups' ingress and egress enforced
+//! ([`firewall`]). Task role credentials are served at 169.254.170.2 ([`credentials`]). Not
 //! implemented yet: EFS/FSx volumes, the `awsfirelens` log driver, and GPUs and devices. Host
 //! paths, task-scoped and shared Docker volumes, Docker's log drivers, `awslogs` and the task metadata endpoint v4
 //! work. Settings that reach the host run only where the agent's `--allow-*` flags

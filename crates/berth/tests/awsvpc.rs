@@ -450,7 +450,7 @@ async fn security_groups_let_in_only_what_they_allow() {
         allow(g, "9090", ("--cidr", &host));
     }
     let (server_arn, server_ip) = run_in_group(&client, &server).await;
-    let (_, client_ip) = run_in_group(&client, &client_group).await;
+    let (client_arn, client_ip) = run_in_group(&client, &client_group).await;
     let (_, other_ip) = run_in_group(&client, &other).await;
     for ip in [&server_ip, &client_ip, &other_ip] {
         wait_http_ok(&format!("http://{ip}:9090/health")).await;
@@ -464,6 +464,47 @@ async fn security_groups_let_in_only_what_they_allow() {
     assert_eq!(http_get(&format!("http://{server_ip}:9090/health")).unwrap().0, 200);
     let refused = berth_testkit::http_get_timeout(&target, Duration::from_secs(2));
     assert!(refused.is_err(), "the host is not allowed on 8080: {refused:?}");
+
+    // Egress: `client` may first reach `other` on 9090 (other lets the client group in there); once client's
+    // default allow-all egress is revoked and only 8080 to the server group is allowed, the same fetch is dropped
+    // on the way out while the server still answers, and the host still reaches the client (replies pass).
+    allow(&other, "9090", ("--source-group", &client_group));
+    let to_other = format!("http://{other_ip}:9090/health");
+    let eventually = |from: &str, url: &str, status: u16, what: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = fetch_from(from, url);
+            if got == status {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: still {got}, expected {status}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    eventually(&client_ip, &to_other, 200, "client reaches other while egress is open");
+    aws_ok(
+        &berth,
+        "ec2",
+        &["revoke-security-group-egress", "--group-id", &client_group, "--protocol", "-1", "--cidr", "0.0.0.0/0"],
+    );
+    aws_ok(
+        &berth,
+        "ec2",
+        &[
+            "authorize-security-group-egress",
+            "--group-id",
+            &client_group,
+            "--ip-permissions",
+            &format!(
+                r#"[{{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{{"GroupId": "{server}"}}]}}]"#
+            ),
+        ],
+    );
+    eventually(&client_ip, &to_other, 502, "client's egress to other is dropped");
+    assert_eq!(fetch_from(&client_ip, &target), 200, "egress to the server group on 8080 is allowed");
+    assert_eq!(http_get(&format!("http://{client_ip}:9090/health")).unwrap().0, 200, "replies go out");
+    let client_chain = format!("BERTH-E-{}", &client_arn.rsplit('/').next().unwrap()[..16]);
+    assert!(std::process::Command::new("iptables").args(["-S", &client_chain]).output().unwrap().status.success());
 
     // The rules go with the task.
     let chain = format!("BERTH-T-{}", &server_arn.rsplit('/').next().unwrap()[..16]);

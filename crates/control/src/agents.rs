@@ -352,6 +352,9 @@ impl Control {
                         |group: &str| crate::network::ingress_members(&state, group, &load_balancer_groups, &gateway);
                     network.ingress =
                         crate::network::resolve_ingress(self.security_groups(), &network.security_groups, &members);
+                    let destinations = |group: &str| crate::network::group_members(&state, group);
+                    network.egress =
+                        crate::network::resolve_egress(self.security_groups(), &network.security_groups, &destinations);
                 }
                 spec
             })

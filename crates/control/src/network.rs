@@ -174,6 +174,23 @@ pub fn interface(
         private_dns_name: eni.private_dns_name,
         security_groups: security_groups.to_vec(),
         ingress: Vec::new(),
+        egress: None,
+    }
+}
+
+/// One permission as the agent enforces it: its CIDRs and the addresses of the groups it names (`members`).
+fn resolved(p: &berth_vpc::Permission, members: &dyn Fn(&str) -> Vec<String>) -> IngressRule {
+    let mut addresses = p.cidrs.clone();
+    for group in &p.groups {
+        addresses.extend(members(group).into_iter().map(|a| format!("{a}/32")));
+    }
+    let port = |p: Option<i32>| p.filter(|p| *p >= 0).and_then(|p| u16::try_from(p).ok());
+    let all_ports = p.protocol == "-1" || p.protocol == "icmp";
+    IngressRule {
+        protocol: p.protocol.clone(),
+        from_port: if all_ports { None } else { port(p.from_port) },
+        to_port: if all_ports { None } else { port(p.to_port) },
+        sources: addresses,
     }
 }
 
@@ -185,24 +202,23 @@ pub fn resolve_ingress(
     members: &dyn Fn(&str) -> Vec<String>,
 ) -> Vec<IngressRule> {
     let Some(directory) = directory else { return Vec::new() };
-    let mut rules = Vec::new();
-    for group in groups {
-        for p in directory.ingress(group) {
-            let mut sources = p.cidrs.clone();
-            for source in &p.groups {
-                sources.extend(members(source).into_iter().map(|a| format!("{a}/32")));
-            }
-            let port = |p: Option<i32>| p.filter(|p| *p >= 0).and_then(|p| u16::try_from(p).ok());
-            let all_ports = p.protocol == "-1" || p.protocol == "icmp";
-            rules.push(IngressRule {
-                protocol: p.protocol.clone(),
-                from_port: if all_ports { None } else { port(p.from_port) },
-                to_port: if all_ports { None } else { port(p.to_port) },
-                sources,
-            });
-        }
+    groups.iter().flat_map(|g| directory.ingress(g)).map(|p| resolved(&p, members)).collect()
+}
+
+/// The egress rules of `groups`, with destination groups resolved by `members`; `None` when one of them lets all
+/// traffic out (all protocols to `0.0.0.0/0`, every group's default rule), so the task's egress is not filtered.
+/// A task in several groups may send what any of them allows.
+pub fn resolve_egress(
+    directory: Option<&dyn SecurityGroupDirectory>,
+    groups: &[String],
+    members: &dyn Fn(&str) -> Vec<String>,
+) -> Option<Vec<IngressRule>> {
+    let directory = directory?;
+    let permissions: Vec<berth_vpc::Permission> = groups.iter().flat_map(|g| directory.egress(g)).collect();
+    if permissions.iter().any(|p| p.protocol == "-1" && p.cidrs.iter().any(|c| c == "0.0.0.0/0")) {
+        return None;
     }
-    rules
+    Some(permissions.iter().map(|p| resolved(p, members)).collect())
 }
 
 /// The addresses of the interfaces in security group `group`: every task that holds its address (not released).
@@ -349,5 +365,46 @@ mod tests {
         let details = attachment.details.unwrap();
         assert_eq!(details[4].name.as_deref(), Some("privateIPv4Address"));
         assert_eq!(details[4].value.as_deref(), Some("172.31.1.3"));
+    }
+
+    /// Security groups by id: (ingress, egress).
+    struct Groups(Vec<(&'static str, Vec<berth_vpc::Permission>)>);
+
+    impl SecurityGroupDirectory for Groups {
+        fn group_vpc(&self, id: &str) -> Option<String> {
+            self.0.iter().any(|(g, _)| *g == id).then(|| "vpc-1".to_string())
+        }
+
+        fn egress(&self, id: &str) -> Vec<berth_vpc::Permission> {
+            self.0.iter().find(|(g, _)| *g == id).map(|(_, e)| e.clone()).unwrap_or_default()
+        }
+    }
+
+    fn permission(protocol: &str, port: Option<i32>, cidrs: &[&str], groups: &[&str]) -> berth_vpc::Permission {
+        berth_vpc::Permission {
+            protocol: protocol.into(),
+            from_port: port,
+            to_port: port,
+            cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn egress_is_filtered_only_when_no_group_lets_everything_out() {
+        let directory = Groups(vec![
+            ("sg-open", vec![permission("-1", None, &["0.0.0.0/0"], &[])]),
+            ("sg-web", vec![permission("tcp", Some(443), &["198.51.100.0/24"], &["sg-db"])]),
+            ("sg-none", vec![]),
+        ]);
+        let members = |g: &str| if g == "sg-db" { vec!["172.31.0.7".to_string()] } else { Vec::new() };
+        let groups = |gs: &[&str]| gs.iter().map(|g| g.to_string()).collect::<Vec<_>>();
+        assert_eq!(resolve_egress(Some(&directory), &groups(&["sg-web", "sg-open"]), &members), None);
+        let web = resolve_egress(Some(&directory), &groups(&["sg-web"]), &members).unwrap();
+        assert_eq!(web.len(), 1);
+        assert_eq!(web[0].sources, ["198.51.100.0/24", "172.31.0.7/32"]);
+        assert_eq!((web[0].from_port, web[0].to_port), (Some(443), Some(443)));
+        assert_eq!(resolve_egress(Some(&directory), &groups(&["sg-none"]), &members), Some(Vec::new()), "all dropped");
+        assert_eq!(resolve_egress(None, &groups(&["sg-none"]), &members), None);
     }
 }

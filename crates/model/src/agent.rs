@@ -559,6 +559,10 @@ pub struct TaskNetwork {
     /// What the security groups let in, resolved to addresses (enforced by the agent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ingress: Vec<IngressRule>,
+    /// What the security groups let out, resolved to addresses (each rule's `sources` are its destinations);
+    /// `None` when they let everything out (the default egress rule), so that nothing is filtered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Vec<IngressRule>>,
 }
 
 /// One ingress permission of a task's security groups, with source groups resolved to the addresses of the

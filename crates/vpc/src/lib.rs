@@ -20,7 +20,7 @@
 //! # Limitations
 //! One VPC (the default one); no IPv6; two Availability Zones; at most [`layout::MAX_SLOTS`] hosts hold a slice.
 //! Security groups are read at open and written through by this server: a second server does not see another's
-//! changes until it restarts. Egress rules are stored, not enforced.
+//! changes until it restarts. Egress rules are enforced by the agent too when a task's groups restrict egress.
 
 pub mod ec2;
 pub mod form;
@@ -43,6 +43,18 @@ pub trait SecurityGroupDirectory: Send + Sync {
     fn ingress(&self, id: &str) -> Vec<Permission> {
         let _ = id;
         Vec::new()
+    }
+
+    /// The egress permissions of the security group `id` (a directory that does not know them allows all egress).
+    fn egress(&self, id: &str) -> Vec<Permission> {
+        let _ = id;
+        vec![Permission {
+            protocol: "-1".into(),
+            from_port: None,
+            to_port: None,
+            cidrs: vec!["0.0.0.0/0".into()],
+            groups: Vec::new(),
+        }]
     }
 }
 

@@ -237,4 +237,8 @@ impl SecurityGroupDirectory for Vpc {
     fn ingress(&self, id: &str) -> Vec<Permission> {
         self.group(id).map(|g| g.ingress).unwrap_or_default()
     }
+
+    fn egress(&self, id: &str) -> Vec<Permission> {
+        self.group(id).map(|g| g.egress).unwrap_or_default()
+    }
 }

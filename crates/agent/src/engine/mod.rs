@@ -286,11 +286,12 @@ impl<R: ContainerRuntime> Engine<R> {
             let (phase, adopted_without_spec) = {
                 let task = self.tasks.entry(arn.clone()).or_insert_with(|| TaskState::new(spec.clone()));
                 let adopted_without_spec = task.spec.is_none();
-                // A running awsvpc task whose security groups' rules changed gets the new rules.
-                let old_ingress = task.spec.as_ref().and_then(|s| s.network.as_ref()).map(|n| n.ingress.clone());
+                // A running awsvpc task whose security groups' rules changed (ingress or egress) gets the new rules.
+                let old_rules =
+                    task.spec.as_ref().and_then(|s| s.network.as_ref()).map(|n| (n.ingress.clone(), n.egress.clone()));
                 if let Some(network) = spec.network.clone()
                     && task.phase == Phase::Running
-                    && old_ingress.is_some_and(|old| old != network.ingress)
+                    && old_rules.is_some_and(|old| old != (network.ingress.clone(), network.egress.clone()))
                 {
                     let arn = arn.clone();
                     tokio::spawn(async move {
