@@ -504,3 +504,76 @@ async fn a_customer_key_needs_kms_decrypt_for_the_execution_role() {
     assert!(role.0.lock().unwrap().iter().all(|a| !a.contains("alias/aws")));
     assert!(f.s.resolve_registry_credentials("own-key", &AllowAll).await.is_ok());
 }
+
+#[tokio::test]
+async fn resource_policies_are_kept_with_the_secret_checked_and_go_with_it() {
+    let f = fixture().await;
+    let created = sm(
+        &f.s,
+        "CreateSecret",
+        json!({"Name": "db", "SecretString": "x", "Tags": [{"Key": "team", "Value": "blue"}]}),
+    )
+    .await
+    .unwrap();
+    let arn = created["ARN"].as_str().unwrap().to_string();
+    let alice = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/alice"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    let public = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Everyone","Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+
+    let got = sm(&f.s, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap();
+    assert_eq!(got["ARN"], arn.as_str());
+    assert!(got.get("ResourcePolicy").is_none(), "{got}");
+    let put = sm(&f.s, "PutResourcePolicy", json!({"SecretId": arn, "ResourcePolicy": alice})).await.unwrap();
+    assert_eq!(put["Name"], "db");
+    let got = sm(&f.s, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap();
+    assert_eq!(got["ResourcePolicy"], alice);
+
+    // What authorization sees: the full ARN, the parsed policy, the tags.
+    let access = f.s.secret_access("db").await.unwrap().unwrap();
+    assert_eq!(access.arn, arn);
+    assert_eq!(access.tags, vec![("team".to_string(), "blue".to_string())]);
+    assert_eq!(access.policy.unwrap().document.statements.len(), 1);
+    assert!(f.s.secret_access("nope").await.unwrap().is_none());
+
+    // BlockPublicPolicy refuses a policy open to anyone; without it the policy is taken (AWS's default).
+    let e =
+        sm(&f.s, "PutResourcePolicy", json!({"SecretId": "db", "ResourcePolicy": public, "BlockPublicPolicy": true}))
+            .await
+            .unwrap_err();
+    assert_eq!(e.exception, "PublicPolicyException");
+    assert!(e.message.starts_with("The BlockPublicPolicy parameter is set to true"), "{}", e.message);
+    assert_eq!(sm(&f.s, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap()["ResourcePolicy"], alice);
+    let e = sm(&f.s, "PutResourcePolicy", json!({"SecretId": "db", "ResourcePolicy": "{"})).await.unwrap_err();
+    assert_eq!(e.exception, "MalformedPolicyDocumentException");
+    let no_principal =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:*","Resource":"*"}]}"#;
+    let e = sm(&f.s, "PutResourcePolicy", json!({"SecretId": "db", "ResourcePolicy": no_principal})).await.unwrap_err();
+    assert_eq!(e.exception, "MalformedPolicyDocumentException");
+    let e = sm(&f.s, "PutResourcePolicy", json!({"SecretId": "db", "ResourcePolicy": "x".repeat(20_481)}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.exception, "ValidationException");
+    let e = sm(&f.s, "PutResourcePolicy", json!({"SecretId": "nope", "ResourcePolicy": alice})).await.unwrap_err();
+    assert_eq!(e.exception, "ResourceNotFoundException");
+
+    // ValidateResourcePolicy answers instead of failing.
+    let ok = sm(&f.s, "ValidateResourcePolicy", json!({"ResourcePolicy": alice})).await.unwrap();
+    assert_eq!(ok, json!({"PolicyValidationPassed": true, "ValidationErrors": []}));
+    let open = sm(&f.s, "ValidateResourcePolicy", json!({"SecretId": "db", "ResourcePolicy": public})).await.unwrap();
+    assert_eq!(open["PolicyValidationPassed"], false);
+    assert_eq!(open["ValidationErrors"][0]["CheckName"], "PUBLIC_ACCESS_CHECKING");
+    let bad = sm(&f.s, "ValidateResourcePolicy", json!({"ResourcePolicy": no_principal})).await.unwrap();
+    assert_eq!(bad["ValidationErrors"][0]["CheckName"], "SYNTAX_CHECKING");
+    assert!(bad["ValidationErrors"][0]["ErrorMessage"].as_str().unwrap().contains("Principal"), "{bad}");
+    let e = sm(&f.s, "ValidateResourcePolicy", json!({"SecretId": "nope", "ResourcePolicy": alice})).await.unwrap_err();
+    assert_eq!(e.exception, "ResourceNotFoundException");
+
+    // It survives a reopen of the store, goes on DeleteResourcePolicy, and is gone with the secret.
+    let reopened = Secrets::open(config(f.dir.path()), f.store.clone(), f.clock.clone()).await.unwrap();
+    assert_eq!(sm(&reopened, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap()["ResourcePolicy"], alice);
+    sm(&f.s, "DeleteResourcePolicy", json!({"SecretId": "db"})).await.unwrap();
+    assert!(sm(&f.s, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap().get("ResourcePolicy").is_none());
+    sm(&f.s, "PutResourcePolicy", json!({"SecretId": "db", "ResourcePolicy": public})).await.unwrap();
+    sm(&f.s, "DeleteSecret", json!({"SecretId": "db", "ForceDeleteWithoutRecovery": true})).await.unwrap();
+    sm(&f.s, "CreateSecret", json!({"Name": "db", "SecretString": "new"})).await.unwrap();
+    assert!(sm(&f.s, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap().get("ResourcePolicy").is_none());
+}
