@@ -5,7 +5,10 @@
 //! on one (clusters, services, tasks, task definitions, repositories, log groups, secrets, parameters, keys, load
 //! balancers, target groups, alarms, users, roles, groups, policies), else `*`. Condition keys: `aws:SourceIp`,
 //! `aws:CurrentTime`, `aws:EpochTime`, `aws:SecureTransport`, `aws:SourceAccount`, `aws:RequestedRegion`,
-//! `aws:RequestTag/*` and `aws:TagKeys` from the request's tags, `ecs:cluster`, and the caller's own
+//! `aws:RequestTag/*` and `aws:TagKeys` from the request's tags, `ecs:cluster`, `aws:ResourceTag/*` and
+//! `<prefix>:ResourceTag/*` from the resource's tags (looked up only when a policy in play reads one: ECS clusters,
+//! services, tasks, task definitions, container instances ..., ECR repositories, secrets, SSM parameters), the
+//! resource's policy (ECR repository and registry policies, secret policies), and the caller's own
 //! (`aws:PrincipalArn`, `aws:PrincipalTag/*`, `aws:username` ..., added by IAM). Passing a role (a task
 //! definition's or a task override's `taskRoleArn`/`executionRoleArn`, a service's `role`) also needs
 //! `iam:PassRole` on that role; so does running a task definition that names roles its overrides do not replace.
@@ -40,7 +43,7 @@ pub(crate) struct Place<'a> {
 pub(crate) type DefinitionRoles<'a> = dyn Fn(&str) -> Vec<(&'static str, String)> + Send + Sync + 'a;
 
 /// Authorizes one call; `Err` is the denial in the API's own words.
-pub(crate) fn authorize(
+pub(crate) async fn authorize(
     iam: Option<&Iam>,
     place: &Place<'_>,
     service: &dyn AwsJsonService,
@@ -68,8 +71,14 @@ pub(crate) fn authorize(
         context.set("ecs:cluster", cluster.clone());
     }
     add_request_tags(&input, &mut context);
-    let resource_policy = service.resource_policy(operation, &input);
-    check(iam, identity, caller, &action, &target.arn, context.clone(), prefix, resource_policy.as_ref())?;
+    // The resource's policy, and its tags only when one of the caller's policies reads a resource tag (known when
+    // the caller's policies were compiled; the service adds them when its resource policy reads one).
+    let want_tags = iam.policies_of(identity).uses_resource_tags();
+    let facts = service.resource_facts(operation, &input, &target.arn, want_tags).await;
+    let arn = facts.arn.unwrap_or(target.arn);
+    let mut on_resource = context.clone();
+    on_resource.add_resource_tags(prefix, &facts.tags);
+    check(iam, identity, caller, &action, &arn, on_resource, prefix, facts.policy.as_ref())?;
     if let Some(created) = service.tag_on_create(operation, &input, &caller.arn) {
         // Tags on create need the tagging action too, told apart from a later TagResource by `ecs:CreateAction`.
         let mut context = context.clone();
