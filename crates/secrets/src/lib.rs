@@ -59,5 +59,7 @@ mod tests;
 
 pub use error::{MasterKeyError, SecretsError};
 pub use execution_role::{ExecutionRole, IamExecutionRole, authorize_execution_role};
-pub use resolve::{AllowAll, RegistryLogin, ResolveAuthorizer, ResolveError, SecretValue, ValueFrom, parse_value_from};
+pub use resolve::{
+    AllowAll, OnResource, RegistryLogin, ResolveAuthorizer, ResolveError, SecretValue, ValueFrom, parse_value_from,
+};
 pub use service::{Secrets, SecretsConfig};

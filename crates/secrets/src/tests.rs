@@ -577,3 +577,55 @@ async fn resource_policies_are_kept_with_the_secret_checked_and_go_with_it() {
     sm(&f.s, "CreateSecret", json!({"Name": "db", "SecretString": "new"})).await.unwrap();
     assert!(sm(&f.s, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap().get("ResourcePolicy").is_none());
 }
+
+#[tokio::test]
+async fn the_execution_role_reads_task_secrets_under_the_secrets_policy_and_tags() {
+    let f = fixture().await;
+    let clock: Arc<dyn Clock> = f.clock.clone();
+    let iam = berth_iam::Iam::open(
+        berth_iam::IamConfig::new("000000000000"),
+        f.store.clone(),
+        clock,
+        Arc::new(berth_iam::EncodeOnly),
+    )
+    .await
+    .unwrap();
+    let root = berth_iam::ops::Caller { arn: "arn:aws:iam::000000000000:root".into(), identity: None };
+    let trust = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}}"#;
+    let blue_only = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["secretsmanager:GetSecretValue","ssm:GetParameters"],"Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"blue"}}}}"#;
+    for (op, input) in [
+        ("CreateRole", json!({"RoleName": "exec", "AssumeRolePolicyDocument": trust})),
+        ("PutRolePolicy", json!({"RoleName": "exec", "PolicyName": "blue", "PolicyDocument": blue_only})),
+    ] {
+        iam.call_iam(op, input.to_string().as_bytes(), &root).await.unwrap();
+    }
+    let role = crate::IamExecutionRole { iam, role: Some("arn:aws:iam::000000000000:role/exec".into()) };
+    let tags = |team: &str| json!([{"Key": "team", "Value": team}]);
+    let blue =
+        sm(&f.s, "CreateSecret", json!({"Name": "blue", "SecretString": "b", "Tags": tags("blue")})).await.unwrap();
+    let blue = blue["ARN"].as_str().unwrap().to_string();
+    let red = sm(&f.s, "CreateSecret", json!({"Name": "red", "SecretString": "r", "Tags": tags("red")})).await.unwrap();
+    let red = red["ARN"].as_str().unwrap().to_string();
+    ssm(&f.s, "PutParameter", json!({"Name": "/p/blue", "Value": "pb", "Type": "String", "Tags": tags("blue")}))
+        .await
+        .unwrap();
+    ssm(&f.s, "PutParameter", json!({"Name": "/p/red", "Value": "pr", "Type": "String", "Tags": tags("red")}))
+        .await
+        .unwrap();
+
+    assert_eq!(f.s.resolve(&blue, &role).await.unwrap().expose(), "b");
+    assert!(matches!(f.s.resolve(&red, &role).await, Err(crate::ResolveError::Denied { .. })));
+    assert_eq!(f.s.resolve("/p/blue", &role).await.unwrap().expose(), "pb");
+    assert!(matches!(f.s.resolve("/p/red", &role).await, Err(crate::ResolveError::Denied { .. })));
+    // The secret's policy: an explicit Deny for the role wins; an Allow naming the role lets it read the red one.
+    let policy = |effect: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"{effect}","Principal":{{"AWS":"arn:aws:iam::000000000000:role/exec"}},"Action":"secretsmanager:GetSecretValue","Resource":"*"}}]}}"#
+        )
+    };
+    sm(&f.s, "PutResourcePolicy", json!({"SecretId": "blue", "ResourcePolicy": policy("Deny")})).await.unwrap();
+    let e = f.s.resolve(&blue, &role).await.unwrap_err().to_string();
+    assert!(e.contains("with an explicit deny in a resource-based policy"), "{e}");
+    sm(&f.s, "PutResourcePolicy", json!({"SecretId": "red", "ResourcePolicy": policy("Allow")})).await.unwrap();
+    assert_eq!(f.s.resolve(&red, &role).await.unwrap().expose(), "r");
+}

@@ -5,7 +5,7 @@
 //! ([`Secrets::secret_access`]).
 
 use super::marked_for_deletion;
-use super::records::secret_key;
+use super::records::{SecretRecord, secret_key};
 use crate::records::{self, encode};
 use crate::{Secrets, SecretsError};
 use berth_iam::policy::{NamedPolicy, PolicyDocument, PolicyKind};
@@ -131,23 +131,29 @@ pub(crate) async fn validate(
     })
 }
 
+/// A secret's resource policy, parsed for evaluation. A stored policy that no longer parses (it was checked when
+/// put) is logged and treated as absent.
+pub(crate) fn parsed_policy(secret: &SecretRecord) -> Option<NamedPolicy> {
+    let text = secret.policy.as_deref()?;
+    match PolicyDocument::parse(text, PolicyKind::Resource) {
+        Ok(document) => Some(NamedPolicy {
+            name: Arc::from(format!("resource policy of {}", secret.arn)),
+            document: Arc::new(document),
+        }),
+        Err(e) => {
+            tracing::error!(secret = %secret.arn, error = %e, "a stored secret policy does not parse; ignored");
+            None
+        }
+    }
+}
+
 impl Secrets {
     /// The secret a `SecretId` names (name, ARN, or ARN without its suffix) as authorization sees it: its full ARN,
     /// its resource policy and its tags; `None` when there is no such secret (the call then fails as the operation
     /// does). A stored policy that no longer parses (it was checked when put) is logged and treated as absent.
     pub async fn secret_access(&self, id: &str) -> Result<Option<SecretAccess>, SecretsError> {
         let Some((secret, _)) = self.find_secret(id).await? else { return Ok(None) };
-        let policy =
-            secret.policy.as_deref().and_then(|text| match PolicyDocument::parse(text, PolicyKind::Resource) {
-                Ok(document) => Some(NamedPolicy {
-                    name: Arc::from(format!("resource policy of {}", secret.arn)),
-                    document: Arc::new(document),
-                }),
-                Err(e) => {
-                    tracing::error!(secret = %secret.arn, error = %e, "a stored secret policy does not parse; ignored");
-                    None
-                }
-            });
+        let policy = parsed_policy(&secret);
         Ok(Some(SecretAccess { arn: secret.arn, policy, tags: secret.tags }))
     }
 
