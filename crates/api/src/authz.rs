@@ -410,8 +410,9 @@ fn resource(iam: &Iam, place: &Place<'_>, prefix: &str, operation: &str, input: 
 }
 
 /// The registry's `/v2/` under IAM: a pull or push is the ECR action it stands for (`ecr:BatchGetImage`,
-/// `ecr:GetDownloadUrlForLayer`, `ecr:PutImage`, `ecr:InitiateLayerUpload` ...) on the repository, evaluated for
-/// the principal whose access key obtained the token (the root key and agents' tokens pass).
+/// `ecr:GetDownloadUrlForLayer`, `ecr:PutImage`, `ecr:InitiateLayerUpload` ...) on the repository, with its
+/// policies and tags, evaluated for the principal whose access key obtained the token (the root key and agents'
+/// tokens pass).
 pub struct RegistryAccess {
     /// IAM.
     pub iam: std::sync::Arc<Iam>,
@@ -427,6 +428,17 @@ impl berth_registry::AccessPolicy for RegistryAccess {
         resource: &str,
         resource_policy: Option<&berth_iam::policy::NamedPolicy>,
     ) -> Result<(), String> {
+        self.authorize_tagged(access_key_id, action, resource, resource_policy, &[])
+    }
+
+    fn authorize_tagged(
+        &self,
+        access_key_id: &str,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&berth_iam::policy::NamedPolicy>,
+        tags: &[(String, String)],
+    ) -> Result<(), String> {
         if self.root_keys.iter().any(|k| k == access_key_id) {
             tracing::debug!(target: "berth::audit", principal = "account root", %action, %resource, allowed = true,
                 reason = "account root");
@@ -437,12 +449,14 @@ impl berth_registry::AccessPolicy for RegistryAccess {
                 reason = "the key the token was issued to is gone");
             return Err(format!("the access key {access_key_id} this token was issued to no longer exists"));
         };
+        let mut context = Context::new();
+        context.add_resource_tags("ecr", tags);
         let decision = self.iam.authorize(Authz {
             identity: &found.identity,
             arn: &found.arn,
             action,
             resource,
-            context: Context::new(),
+            context,
             resource_policy,
         });
         let allowed = decision.allowed();
@@ -556,6 +570,33 @@ mod tests {
         let run =
             resource(&iam, &place, "ecs", "RunTask", &serde_json::json!({"cluster": "prod", "taskDefinition": "w:1"}));
         assert_eq!(run.cluster.as_deref(), Some("arn:aws:ecs:us-east-1:111122223333:cluster/prod"));
+    }
+
+    #[tokio::test]
+    async fn registry_pulls_see_the_repositorys_tags() {
+        use berth_registry::AccessPolicy as _;
+        let iam = iam().await;
+        let root = berth_iam::ops::Caller { arn: "arn:aws:iam::111122223333:root".into(), identity: None };
+        let call = |op: &'static str, input: serde_json::Value| {
+            let iam = iam.clone();
+            let root = root.clone();
+            async move {
+                let out = iam.call_iam(op, input.to_string().as_bytes(), &root).await.expect(op);
+                serde_json::from_slice::<serde_json::Value>(&out).expect("json")
+            }
+        };
+        call("CreateUser", serde_json::json!({"UserName": "puller"})).await;
+        let key = call("CreateAccessKey", serde_json::json!({"UserName": "puller"})).await;
+        let key_id = key["AccessKey"]["AccessKeyId"].as_str().expect("key").to_string();
+        let blue = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"*","Condition":{"StringEquals":{"ecr:ResourceTag/team":"blue"}}}}"#;
+        call("PutUserPolicy", serde_json::json!({"UserName": "puller", "PolicyName": "p", "PolicyDocument": blue}))
+            .await;
+        let access = RegistryAccess { iam: iam.clone(), root_keys: Vec::new() };
+        let repo = "arn:aws:ecr:us-east-1:111122223333:repository/app";
+        let tags = |team: &str| vec![("team".to_string(), team.to_string())];
+        assert!(access.authorize_tagged(&key_id, "ecr:BatchGetImage", repo, None, &tags("blue")).is_ok());
+        assert!(access.authorize_tagged(&key_id, "ecr:BatchGetImage", repo, None, &tags("red")).is_err());
+        assert!(access.authorize(&key_id, "ecr:BatchGetImage", repo, None).is_err(), "untagged");
     }
 
     #[test]
