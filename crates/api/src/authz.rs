@@ -5,7 +5,10 @@
 //! on one (clusters, services, tasks, task definitions, repositories, log groups, secrets, parameters, keys, load
 //! balancers, target groups, alarms, users, roles, groups, policies), else `*`. Condition keys: `aws:SourceIp`,
 //! `aws:CurrentTime`, `aws:EpochTime`, `aws:SecureTransport`, `aws:SourceAccount`, `aws:RequestedRegion`,
-//! `aws:RequestTag/*` and `aws:TagKeys` from the request's tags, `ecs:cluster`, and the caller's own
+//! `aws:RequestTag/*` and `aws:TagKeys` from the request's tags, `ecs:cluster`, `aws:ResourceTag/*` and
+//! `<prefix>:ResourceTag/*` from the resource's tags (looked up only when a policy in play reads one: ECS clusters,
+//! services, tasks, task definitions, container instances ..., ECR repositories, secrets, SSM parameters), the
+//! resource's policy (ECR repository and registry policies, secret policies), and the caller's own
 //! (`aws:PrincipalArn`, `aws:PrincipalTag/*`, `aws:username` ..., added by IAM). Passing a role (a task
 //! definition's or a task override's `taskRoleArn`/`executionRoleArn`, a service's `role`) also needs
 //! `iam:PassRole` on that role; so does running a task definition that names roles its overrides do not replace.
@@ -40,7 +43,7 @@ pub(crate) struct Place<'a> {
 pub(crate) type DefinitionRoles<'a> = dyn Fn(&str) -> Vec<(&'static str, String)> + Send + Sync + 'a;
 
 /// Authorizes one call; `Err` is the denial in the API's own words.
-pub(crate) fn authorize(
+pub(crate) async fn authorize(
     iam: Option<&Iam>,
     place: &Place<'_>,
     service: &dyn AwsJsonService,
@@ -68,8 +71,14 @@ pub(crate) fn authorize(
         context.set("ecs:cluster", cluster.clone());
     }
     add_request_tags(&input, &mut context);
-    let resource_policy = service.resource_policy(operation, &input);
-    check(iam, identity, caller, &action, &target.arn, context.clone(), prefix, resource_policy.as_ref())?;
+    // The resource's policy, and its tags only when one of the caller's policies reads a resource tag (known when
+    // the caller's policies were compiled; the service adds them when its resource policy reads one).
+    let want_tags = iam.policies_of(identity).uses_resource_tags();
+    let facts = service.resource_facts(operation, &input, &target.arn, want_tags).await;
+    let arn = facts.arn.unwrap_or(target.arn);
+    let mut on_resource = context.clone();
+    on_resource.add_resource_tags(prefix, &facts.tags);
+    check(iam, identity, caller, &action, &arn, on_resource, prefix, facts.policy.as_ref())?;
     if let Some(created) = service.tag_on_create(operation, &input, &caller.arn) {
         // Tags on create need the tagging action too, told apart from a later TagResource by `ecs:CreateAction`.
         let mut context = context.clone();
@@ -401,8 +410,9 @@ fn resource(iam: &Iam, place: &Place<'_>, prefix: &str, operation: &str, input: 
 }
 
 /// The registry's `/v2/` under IAM: a pull or push is the ECR action it stands for (`ecr:BatchGetImage`,
-/// `ecr:GetDownloadUrlForLayer`, `ecr:PutImage`, `ecr:InitiateLayerUpload` ...) on the repository, evaluated for
-/// the principal whose access key obtained the token (the root key and agents' tokens pass).
+/// `ecr:GetDownloadUrlForLayer`, `ecr:PutImage`, `ecr:InitiateLayerUpload` ...) on the repository, with its
+/// policies and tags, evaluated for the principal whose access key obtained the token (the root key and agents'
+/// tokens pass).
 pub struct RegistryAccess {
     /// IAM.
     pub iam: std::sync::Arc<Iam>,
@@ -418,6 +428,17 @@ impl berth_registry::AccessPolicy for RegistryAccess {
         resource: &str,
         resource_policy: Option<&berth_iam::policy::NamedPolicy>,
     ) -> Result<(), String> {
+        self.authorize_tagged(access_key_id, action, resource, resource_policy, &[])
+    }
+
+    fn authorize_tagged(
+        &self,
+        access_key_id: &str,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&berth_iam::policy::NamedPolicy>,
+        tags: &[(String, String)],
+    ) -> Result<(), String> {
         if self.root_keys.iter().any(|k| k == access_key_id) {
             tracing::debug!(target: "berth::audit", principal = "account root", %action, %resource, allowed = true,
                 reason = "account root");
@@ -428,12 +449,14 @@ impl berth_registry::AccessPolicy for RegistryAccess {
                 reason = "the key the token was issued to is gone");
             return Err(format!("the access key {access_key_id} this token was issued to no longer exists"));
         };
+        let mut context = Context::new();
+        context.add_resource_tags("ecr", tags);
         let decision = self.iam.authorize(Authz {
             identity: &found.identity,
             arn: &found.arn,
             action,
             resource,
-            context: Context::new(),
+            context,
             resource_policy,
         });
         let allowed = decision.allowed();
@@ -547,6 +570,33 @@ mod tests {
         let run =
             resource(&iam, &place, "ecs", "RunTask", &serde_json::json!({"cluster": "prod", "taskDefinition": "w:1"}));
         assert_eq!(run.cluster.as_deref(), Some("arn:aws:ecs:us-east-1:111122223333:cluster/prod"));
+    }
+
+    #[tokio::test]
+    async fn registry_pulls_see_the_repositorys_tags() {
+        use berth_registry::AccessPolicy as _;
+        let iam = iam().await;
+        let root = berth_iam::ops::Caller { arn: "arn:aws:iam::111122223333:root".into(), identity: None };
+        let call = |op: &'static str, input: serde_json::Value| {
+            let iam = iam.clone();
+            let root = root.clone();
+            async move {
+                let out = iam.call_iam(op, input.to_string().as_bytes(), &root).await.expect(op);
+                serde_json::from_slice::<serde_json::Value>(&out).expect("json")
+            }
+        };
+        call("CreateUser", serde_json::json!({"UserName": "puller"})).await;
+        let key = call("CreateAccessKey", serde_json::json!({"UserName": "puller"})).await;
+        let key_id = key["AccessKey"]["AccessKeyId"].as_str().expect("key").to_string();
+        let blue = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"*","Condition":{"StringEquals":{"ecr:ResourceTag/team":"blue"}}}}"#;
+        call("PutUserPolicy", serde_json::json!({"UserName": "puller", "PolicyName": "p", "PolicyDocument": blue}))
+            .await;
+        let access = RegistryAccess { iam: iam.clone(), root_keys: Vec::new() };
+        let repo = "arn:aws:ecr:us-east-1:111122223333:repository/app";
+        let tags = |team: &str| vec![("team".to_string(), team.to_string())];
+        assert!(access.authorize_tagged(&key_id, "ecr:BatchGetImage", repo, None, &tags("blue")).is_ok());
+        assert!(access.authorize_tagged(&key_id, "ecr:BatchGetImage", repo, None, &tags("red")).is_err());
+        assert!(access.authorize(&key_id, "ecr:BatchGetImage", repo, None).is_err(), "untagged");
     }
 
     #[test]

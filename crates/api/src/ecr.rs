@@ -41,6 +41,24 @@ impl AwsJsonService for EcrService {
         self.registry.resource_policy_for(&format!("ecr:{operation}"), name)
     }
 
+    fn resource_facts<'a>(
+        &'a self,
+        operation: &'a str,
+        input: &'a serde_json::Value,
+        _arn: &'a str,
+        want_tags: bool,
+    ) -> BoxFuture<'a, crate::service::ResourceFacts> {
+        let policy = self.resource_policy(operation, input);
+        let want_tags = want_tags || policy.as_ref().is_some_and(|p| p.document.uses_resource_tags());
+        let name =
+            if operation == "CreateRepository" { None } else { input.get("repositoryName").and_then(|n| n.as_str()) };
+        let tags = match name {
+            Some(name) if want_tags => self.registry.repository_tags(name),
+            _ => Vec::new(),
+        };
+        Box::pin(async move { crate::service::ResourceFacts { policy, tags, ..Default::default() } })
+    }
+
     fn call<'a>(
         &'a self,
         operation: &'a str,

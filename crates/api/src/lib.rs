@@ -327,7 +327,8 @@ async fn ec2_query(app: &AppState, request: Request, request_id: &str) -> Respon
             &action,
             b"{}",
             &caller,
-        )?;
+        )
+        .await?;
         let clock = app.inner.control.clock();
         telemetry::call_with_request_id(clock.as_ref(), service.as_ref(), &action, &body, &caller, request_id).await
     }
@@ -385,7 +386,7 @@ async fn call_service(
         now: inner.control.clock().now(),
         definition_roles: Some(&roles),
     };
-    authz::authorize(inner.credentials.iam().map(|i| i.as_ref()), &place, service, operation, input, caller)?;
+    authz::authorize(inner.credentials.iam().map(|i| i.as_ref()), &place, service, operation, input, caller).await?;
     telemetry::call(inner.control.clock().as_ref(), service, operation, input, caller).await
 }
 

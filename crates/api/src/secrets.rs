@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::service::AwsJsonService;
+use crate::service::{AwsJsonService, ResourceFacts};
 use berth_secrets::Secrets;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -61,6 +61,42 @@ impl AwsJsonService for SecretsService {
 
     fn max_body_bytes(&self) -> usize {
         MAX_BODY
+    }
+
+    fn resource_facts<'a>(
+        &'a self,
+        operation: &'a str,
+        input: &'a serde_json::Value,
+        arn: &'a str,
+        want_tags: bool,
+    ) -> BoxFuture<'a, ResourceFacts> {
+        Box::pin(async move {
+            let named = |member: &str| input.get(member).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+            match self.api {
+                // Every operation on a secret: its policy, its tags and its full ARN (one read of its record).
+                Api::SecretsManager if operation != "CreateSecret" => {
+                    let Some(id) = named("SecretId") else { return ResourceFacts::default() };
+                    match self.secrets.secret_access(id).await {
+                        Ok(Some(found)) => {
+                            ResourceFacts { arn: Some(found.arn), policy: found.policy, tags: found.tags }
+                        }
+                        Ok(None) => ResourceFacts::default(),
+                        Err(e) => {
+                            tracing::warn!(secret = id, error = %e, "authorization could not read the secret");
+                            ResourceFacts::default()
+                        }
+                    }
+                }
+                Api::Ssm if want_tags && arn != "*" => match self.secrets.parameter_tags(arn).await {
+                    Ok(tags) => ResourceFacts { tags, ..Default::default() },
+                    Err(e) => {
+                        tracing::warn!(parameter = arn, error = %e, "authorization could not read the parameter");
+                        ResourceFacts::default()
+                    }
+                },
+                _ => ResourceFacts::default(),
+            }
+        })
     }
 
     fn call<'a>(

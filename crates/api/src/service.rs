@@ -8,6 +8,19 @@ use berth_model::schema::Schema;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
+/// What the authorization hook learns about the resource a call acts on, from the service that keeps it.
+#[derive(Debug, Default)]
+pub struct ResourceFacts {
+    /// The resource's ARN as the service knows it, when the request names it another way (a secret's full ARN,
+    /// with its random suffix, for a request that names the secret by name): policies are matched against it.
+    pub arn: Option<String>,
+    /// The resource's policy (an ECR repository's and the registry's, a secret's).
+    pub policy: Option<berth_iam::policy::NamedPolicy>,
+    /// The resource's tags, for `aws:ResourceTag/...` and `<prefix>:ResourceTag/...`: looked up only when a
+    /// policy in play reads them (empty otherwise).
+    pub tags: Vec<(String, String)>,
+}
+
 /// A service spoken over AWS JSON 1.1 (ECS, ECR ...).
 pub trait AwsJsonService: Send + Sync + 'static {
     /// The `X-Amz-Target` prefix before the `.`, e.g. `AmazonEC2ContainerServiceV20141113`.
@@ -41,6 +54,19 @@ pub trait AwsJsonService: Send + Sync + 'static {
     fn resource_policy(&self, operation: &str, input: &serde_json::Value) -> Option<berth_iam::policy::NamedPolicy> {
         let _ = (operation, input);
         None
+    }
+    /// The facts about the resource `arn` a call acts on (computed by the hook from the request; `*` for none): its
+    /// policy, its tags when `want_tags` (a policy of the caller reads a resource tag), its ARN as the service
+    /// knows it. The default: [`AwsJsonService::resource_policy`] and no tags.
+    fn resource_facts<'a>(
+        &'a self,
+        operation: &'a str,
+        input: &'a serde_json::Value,
+        arn: &'a str,
+        want_tags: bool,
+    ) -> BoxFuture<'a, ResourceFacts> {
+        let _ = (arn, want_tags);
+        Box::pin(async move { ResourceFacts { policy: self.resource_policy(operation, input), ..Default::default() } })
     }
     /// Calls an operation; returns the JSON response body.
     fn call<'a>(
@@ -91,6 +117,25 @@ impl AwsJsonService for EcsService {
 
     fn tag_on_create(&self, operation: &str, input: &serde_json::Value, principal_arn: &str) -> Option<String> {
         crate::ecs::tag_on_create(&self.control, operation, input, principal_arn)
+    }
+
+    fn resource_facts<'a>(
+        &'a self,
+        _operation: &'a str,
+        _input: &'a serde_json::Value,
+        arn: &'a str,
+        want_tags: bool,
+    ) -> BoxFuture<'a, ResourceFacts> {
+        // Clusters, services, tasks, task definitions, container instances, capacity providers, task sets and
+        // daemons: their tags from the control plane's cache (an ARN that names none has none).
+        let tags = if want_tags && arn.starts_with("arn:") {
+            let request = berth_model::ecs::ListTagsForResourceRequest { resource_arn: arn.to_string() };
+            let listed = self.control.list_tags_for_resource(request).ok().and_then(|r| r.tags).unwrap_or_default();
+            listed.into_iter().filter_map(|t| Some((t.key?, t.value.unwrap_or_default()))).collect()
+        } else {
+            Vec::new()
+        };
+        Box::pin(async move { ResourceFacts { tags, ..Default::default() } })
     }
 
     fn call<'a>(

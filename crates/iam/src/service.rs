@@ -360,17 +360,22 @@ impl Iam {
     /// Whether a role (by ARN) is allowed `action` on `resource` by its own policies (for the task's execution
     /// role reading secrets, as the agent would with the role's session).
     pub fn role_allows(&self, role_arn: &str, action: &str, resource: &str) -> Decision {
+        self.role_allows_on(role_arn, action, resource, Context::new(), None)
+    }
+
+    /// [`Iam::role_allows`] with condition keys (the resource's tags) and the resource's policy (a secret's).
+    pub fn role_allows_on(
+        &self,
+        role_arn: &str,
+        action: &str,
+        resource: &str,
+        context: Context,
+        resource_policy: Option<&NamedPolicy>,
+    ) -> Decision {
         let Some(name) = self.role_by_arn(role_arn) else { return Decision::ImplicitDeny };
         let identity = Identity::Role { role: name.clone(), session: "ecs-task".into() };
         let arn = self.session_arn(&name, "ecs-task");
-        self.authorize(Authz {
-            identity: &identity,
-            arn: &arn,
-            action,
-            resource,
-            context: Context::new(),
-            resource_policy: None,
-        })
+        self.authorize(Authz { identity: &identity, arn: &arn, action, resource, context, resource_policy })
     }
 }
 

@@ -199,6 +199,20 @@ pub trait AccessPolicy: Send + Sync + 'static {
         resource: &str,
         resource_policy: Option<&berth_iam::policy::NamedPolicy>,
     ) -> std::result::Result<(), String>;
+
+    /// [`AccessPolicy::authorize`] with the repository's tags, for `aws:ResourceTag/...` and `ecr:ResourceTag/...`
+    /// (IAM evaluates them; a policy without IAM has nothing to evaluate them with, so the default is `authorize`).
+    fn authorize_tagged(
+        &self,
+        access_key_id: &str,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&berth_iam::policy::NamedPolicy>,
+        tags: &[(String, String)],
+    ) -> std::result::Result<(), String> {
+        let _ = tags;
+        self.authorize(access_key_id, action, resource, resource_policy)
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -303,8 +317,9 @@ impl Registry {
         let (Some(policy), false) = (policy, access_key_id.is_empty()) else { return Ok(()) };
         let resource = name.map_or_else(|| "*".to_string(), |n| self.repository_arn(n));
         let resource_policy = self.resource_policy_for(action, name);
+        let tags = name.map(|n| self.repository_tags(n)).unwrap_or_default();
         policy
-            .authorize(access_key_id, action, &resource, resource_policy.as_ref())
+            .authorize_tagged(access_key_id, action, &resource, resource_policy.as_ref(), &tags)
             .map_err(|reason| RegistryError::Denied { reason })
     }
 

@@ -124,6 +124,14 @@ impl Registry {
         }
     }
 
+    /// Repository `name`'s tags (`aws:ResourceTag/...` and `ecr:ResourceTag/...` for calls on it); empty when it has
+    /// none or does not exist.
+    pub fn repository_tags(&self, name: &str) -> Vec<(String, String)> {
+        let index = self.index.read();
+        let Some(record) = index.repo(name).and_then(|r| r.record.as_ref()) else { return Vec::new() };
+        record.0.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect()
+    }
+
     /// Repository `name`'s policy, parsed for evaluation; `None` when it has none (or does not exist). A stored
     /// policy that no longer parses (it was validated when set) is logged and treated as absent.
     pub fn repository_policy(&self, name: &str) -> Option<NamedPolicy> {

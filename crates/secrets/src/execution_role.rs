@@ -43,6 +43,10 @@ pub struct IamExecutionRole {
 
 impl ResolveAuthorizer for IamExecutionRole {
     fn authorize(&self, action: &str, resource: &str) -> Result<(), String> {
+        self.authorize_on(action, resource, &crate::OnResource { prefix: "", policy: None, tags: &[] })
+    }
+
+    fn authorize_on(&self, action: &str, resource: &str, on: &crate::OnResource<'_>) -> Result<(), String> {
         let Some(role) = self.role.as_deref().filter(|r| !r.is_empty()) else {
             return authorize_execution_role(None, action, resource);
         };
@@ -53,7 +57,11 @@ impl ResolveAuthorizer for IamExecutionRole {
                  permissions to pass this role."
             ));
         }
-        let decision = self.iam.role_allows(role, action, resource);
+        let mut context = berth_iam::policy::Context::new();
+        if !on.prefix.is_empty() {
+            context.add_resource_tags(on.prefix, on.tags);
+        }
+        let decision = self.iam.role_allows_on(role, action, resource, context, on.policy);
         if decision.allowed() {
             return Ok(());
         }

@@ -24,7 +24,9 @@
 //! - **Secrets Manager** ([`sm`]): versions with staging labels (AWSCURRENT moves and leaves AWSPREVIOUS;
 //!   UpdateSecretVersionStage's rules in [`sm::stages`]), ClientRequestToken idempotence, lookups by name, ARN or
 //!   ARN without the random suffix; DeleteSecret's recovery window ends in a purge by a `berth_runtime` timer on the
-//!   `Clock` (a secret past its purge time is gone for every lookup even before the purge runs).
+//!   `Clock` (a secret past its purge time is gone for every lookup even before the purge runs). Resource policies
+//!   ([`sm::policy`]) live in the secret's record; [`Secrets::secret_access`] hands the front door's authorization
+//!   hook the secret's full ARN, policy and tags.
 //! - **Parameter Store** ([`ssm`]): versions (100 kept), labels, `name:version`/`name:label` selectors, tiers
 //!   (Standard 4 KiB, Advanced 8 KiB, Intelligent-Tiering), hierarchies up to 15 levels, filters. Every other SSM
 //!   operation is refused by name.
@@ -33,7 +35,7 @@
 //!   GenerateDataKey; `alias/aws/secretsmanager` and `alias/aws/ssm` are AWS managed keys created on first use.
 //!
 //! # Limitations
-//! No rotation Lambdas (RotateSecret), replication, resource policies, parameter policies, shared parameters,
+//! No rotation Lambdas (RotateSecret), replication, parameter policies, shared parameters,
 //! asymmetric or HMAC KMS keys, key policies, grants or key deletion: each is refused at the call. Changing a
 //! secret's KmsKeyId applies to new versions. [`ResolveAuthorizer`] is the hook for task secrets: [`IamExecutionRole`]
 //! checks the task's execution role with IAM (trust policy and policies); [`authorize_execution_role`] is the
@@ -57,5 +59,7 @@ mod tests;
 
 pub use error::{MasterKeyError, SecretsError};
 pub use execution_role::{ExecutionRole, IamExecutionRole, authorize_execution_role};
-pub use resolve::{AllowAll, RegistryLogin, ResolveAuthorizer, ResolveError, SecretValue, ValueFrom, parse_value_from};
+pub use resolve::{
+    AllowAll, OnResource, RegistryLogin, ResolveAuthorizer, ResolveError, SecretValue, ValueFrom, parse_value_from,
+};
 pub use service::{Secrets, SecretsConfig};

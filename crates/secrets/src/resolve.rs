@@ -32,6 +32,25 @@ pub trait ResolveAuthorizer: Send + Sync {
     /// Whether `action` (`secretsmanager:GetSecretValue`, `ssm:GetParameters`) is allowed on `resource` (an ARN);
     /// `Err` carries the denial as the API would word it (`User: ... is not authorized to perform: ...`).
     fn authorize(&self, action: &str, resource: &str) -> Result<(), String>;
+
+    /// [`ResolveAuthorizer::authorize`] on a resource that has a policy or tags (a secret's resource policy and
+    /// tags, a parameter's tags), which an IAM check evaluates as the API's hook does. Without IAM there is nothing
+    /// to evaluate them with: the default is [`ResolveAuthorizer::authorize`].
+    fn authorize_on(&self, action: &str, resource: &str, on: &OnResource<'_>) -> Result<(), String> {
+        let _ = on;
+        self.authorize(action, resource)
+    }
+}
+
+/// What a resource brings to an authorization besides its ARN.
+#[derive(Debug, Clone, Copy)]
+pub struct OnResource<'a> {
+    /// The service prefix of its `<prefix>:ResourceTag/...` keys (`secretsmanager`, `ssm`).
+    pub prefix: &'a str,
+    /// Its resource policy.
+    pub policy: Option<&'a berth_iam::policy::NamedPolicy>,
+    /// Its tags.
+    pub tags: &'a [(String, String)],
 }
 
 /// Allows everything (Berth without IAM).
@@ -203,8 +222,10 @@ impl Secrets {
                     message: e.message,
                 };
                 let (secret, _) = self.live_secret(&arn).await.map_err(fail)?;
+                let policy = crate::sm::policy::parsed_policy(&secret);
+                let on = OnResource { prefix: "secretsmanager", policy: policy.as_ref(), tags: &secret.tags };
                 authorizer
-                    .authorize("secretsmanager:GetSecretValue", &secret.arn)
+                    .authorize_on("secretsmanager:GetSecretValue", &secret.arn, &on)
                     .map_err(|message| ResolveError::Denied { service: "secret from asm", message })?;
                 self.authorize_customer_key(&secret, authorizer).await?;
                 let stage = version_stage.as_deref().or(version_id.is_none().then_some(CURRENT));
@@ -223,8 +244,9 @@ impl Secrets {
                     |e: SecretsError| ResolveError::Ssm { exception: e.exception.to_string(), message: e.message };
                 let (base, selector) = split_selector(&name);
                 let (param, _) = self.find_param(base).await.map_err(fail)?.ok_or_else(invalid)?;
+                let on = OnResource { prefix: "ssm", policy: None, tags: &param.tags };
                 authorizer
-                    .authorize("ssm:GetParameters", &param.arn)
+                    .authorize_on("ssm:GetParameters", &param.arn, &on)
                     .map_err(|message| ResolveError::Denied { service: "secrets from ssm", message })?;
                 let version = match select(&param, &selector) {
                     Ok(v) => v,
@@ -309,8 +331,10 @@ impl Secrets {
             message: e.message,
         };
         let (secret, _) = self.live_secret(&id).await.map_err(fail)?;
+        let policy = crate::sm::policy::parsed_policy(&secret);
+        let on = OnResource { prefix: "secretsmanager", policy: policy.as_ref(), tags: &secret.tags };
         authorizer
-            .authorize("secretsmanager:GetSecretValue", &secret.arn)
+            .authorize_on("secretsmanager:GetSecretValue", &secret.arn, &on)
             .map_err(|message| ResolveError::Denied { service: "secret from asm", message })?;
         self.authorize_customer_key(&secret, authorizer).await?;
         let version = Secrets::select_version(&secret, None, Some(CURRENT)).map_err(fail)?;

@@ -504,3 +504,128 @@ async fn a_customer_key_needs_kms_decrypt_for_the_execution_role() {
     assert!(role.0.lock().unwrap().iter().all(|a| !a.contains("alias/aws")));
     assert!(f.s.resolve_registry_credentials("own-key", &AllowAll).await.is_ok());
 }
+
+#[tokio::test]
+async fn resource_policies_are_kept_with_the_secret_checked_and_go_with_it() {
+    let f = fixture().await;
+    let created = sm(
+        &f.s,
+        "CreateSecret",
+        json!({"Name": "db", "SecretString": "x", "Tags": [{"Key": "team", "Value": "blue"}]}),
+    )
+    .await
+    .unwrap();
+    let arn = created["ARN"].as_str().unwrap().to_string();
+    let alice = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/alice"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    let public = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Everyone","Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+
+    let got = sm(&f.s, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap();
+    assert_eq!(got["ARN"], arn.as_str());
+    assert!(got.get("ResourcePolicy").is_none(), "{got}");
+    let put = sm(&f.s, "PutResourcePolicy", json!({"SecretId": arn, "ResourcePolicy": alice})).await.unwrap();
+    assert_eq!(put["Name"], "db");
+    let got = sm(&f.s, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap();
+    assert_eq!(got["ResourcePolicy"], alice);
+
+    // What authorization sees: the full ARN, the parsed policy, the tags.
+    let access = f.s.secret_access("db").await.unwrap().unwrap();
+    assert_eq!(access.arn, arn);
+    assert_eq!(access.tags, vec![("team".to_string(), "blue".to_string())]);
+    assert_eq!(access.policy.unwrap().document.statements.len(), 1);
+    assert!(f.s.secret_access("nope").await.unwrap().is_none());
+
+    // BlockPublicPolicy refuses a policy open to anyone; without it the policy is taken (AWS's default).
+    let e =
+        sm(&f.s, "PutResourcePolicy", json!({"SecretId": "db", "ResourcePolicy": public, "BlockPublicPolicy": true}))
+            .await
+            .unwrap_err();
+    assert_eq!(e.exception, "PublicPolicyException");
+    assert!(e.message.starts_with("The BlockPublicPolicy parameter is set to true"), "{}", e.message);
+    assert_eq!(sm(&f.s, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap()["ResourcePolicy"], alice);
+    let e = sm(&f.s, "PutResourcePolicy", json!({"SecretId": "db", "ResourcePolicy": "{"})).await.unwrap_err();
+    assert_eq!(e.exception, "MalformedPolicyDocumentException");
+    let no_principal =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:*","Resource":"*"}]}"#;
+    let e = sm(&f.s, "PutResourcePolicy", json!({"SecretId": "db", "ResourcePolicy": no_principal})).await.unwrap_err();
+    assert_eq!(e.exception, "MalformedPolicyDocumentException");
+    let e = sm(&f.s, "PutResourcePolicy", json!({"SecretId": "db", "ResourcePolicy": "x".repeat(20_481)}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.exception, "ValidationException");
+    let e = sm(&f.s, "PutResourcePolicy", json!({"SecretId": "nope", "ResourcePolicy": alice})).await.unwrap_err();
+    assert_eq!(e.exception, "ResourceNotFoundException");
+
+    // ValidateResourcePolicy answers instead of failing.
+    let ok = sm(&f.s, "ValidateResourcePolicy", json!({"ResourcePolicy": alice})).await.unwrap();
+    assert_eq!(ok, json!({"PolicyValidationPassed": true, "ValidationErrors": []}));
+    let open = sm(&f.s, "ValidateResourcePolicy", json!({"SecretId": "db", "ResourcePolicy": public})).await.unwrap();
+    assert_eq!(open["PolicyValidationPassed"], false);
+    assert_eq!(open["ValidationErrors"][0]["CheckName"], "PUBLIC_ACCESS_CHECKING");
+    let bad = sm(&f.s, "ValidateResourcePolicy", json!({"ResourcePolicy": no_principal})).await.unwrap();
+    assert_eq!(bad["ValidationErrors"][0]["CheckName"], "SYNTAX_CHECKING");
+    assert!(bad["ValidationErrors"][0]["ErrorMessage"].as_str().unwrap().contains("Principal"), "{bad}");
+    let e = sm(&f.s, "ValidateResourcePolicy", json!({"SecretId": "nope", "ResourcePolicy": alice})).await.unwrap_err();
+    assert_eq!(e.exception, "ResourceNotFoundException");
+
+    // It survives a reopen of the store, goes on DeleteResourcePolicy, and is gone with the secret.
+    let reopened = Secrets::open(config(f.dir.path()), f.store.clone(), f.clock.clone()).await.unwrap();
+    assert_eq!(sm(&reopened, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap()["ResourcePolicy"], alice);
+    sm(&f.s, "DeleteResourcePolicy", json!({"SecretId": "db"})).await.unwrap();
+    assert!(sm(&f.s, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap().get("ResourcePolicy").is_none());
+    sm(&f.s, "PutResourcePolicy", json!({"SecretId": "db", "ResourcePolicy": public})).await.unwrap();
+    sm(&f.s, "DeleteSecret", json!({"SecretId": "db", "ForceDeleteWithoutRecovery": true})).await.unwrap();
+    sm(&f.s, "CreateSecret", json!({"Name": "db", "SecretString": "new"})).await.unwrap();
+    assert!(sm(&f.s, "GetResourcePolicy", json!({"SecretId": "db"})).await.unwrap().get("ResourcePolicy").is_none());
+}
+
+#[tokio::test]
+async fn the_execution_role_reads_task_secrets_under_the_secrets_policy_and_tags() {
+    let f = fixture().await;
+    let clock: Arc<dyn Clock> = f.clock.clone();
+    let iam = berth_iam::Iam::open(
+        berth_iam::IamConfig::new("000000000000"),
+        f.store.clone(),
+        clock,
+        Arc::new(berth_iam::EncodeOnly),
+    )
+    .await
+    .unwrap();
+    let root = berth_iam::ops::Caller { arn: "arn:aws:iam::000000000000:root".into(), identity: None };
+    let trust = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}}"#;
+    let blue_only = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["secretsmanager:GetSecretValue","ssm:GetParameters"],"Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"blue"}}}}"#;
+    for (op, input) in [
+        ("CreateRole", json!({"RoleName": "exec", "AssumeRolePolicyDocument": trust})),
+        ("PutRolePolicy", json!({"RoleName": "exec", "PolicyName": "blue", "PolicyDocument": blue_only})),
+    ] {
+        iam.call_iam(op, input.to_string().as_bytes(), &root).await.unwrap();
+    }
+    let role = crate::IamExecutionRole { iam, role: Some("arn:aws:iam::000000000000:role/exec".into()) };
+    let tags = |team: &str| json!([{"Key": "team", "Value": team}]);
+    let blue =
+        sm(&f.s, "CreateSecret", json!({"Name": "blue", "SecretString": "b", "Tags": tags("blue")})).await.unwrap();
+    let blue = blue["ARN"].as_str().unwrap().to_string();
+    let red = sm(&f.s, "CreateSecret", json!({"Name": "red", "SecretString": "r", "Tags": tags("red")})).await.unwrap();
+    let red = red["ARN"].as_str().unwrap().to_string();
+    ssm(&f.s, "PutParameter", json!({"Name": "/p/blue", "Value": "pb", "Type": "String", "Tags": tags("blue")}))
+        .await
+        .unwrap();
+    ssm(&f.s, "PutParameter", json!({"Name": "/p/red", "Value": "pr", "Type": "String", "Tags": tags("red")}))
+        .await
+        .unwrap();
+
+    assert_eq!(f.s.resolve(&blue, &role).await.unwrap().expose(), "b");
+    assert!(matches!(f.s.resolve(&red, &role).await, Err(crate::ResolveError::Denied { .. })));
+    assert_eq!(f.s.resolve("/p/blue", &role).await.unwrap().expose(), "pb");
+    assert!(matches!(f.s.resolve("/p/red", &role).await, Err(crate::ResolveError::Denied { .. })));
+    // The secret's policy: an explicit Deny for the role wins; an Allow naming the role lets it read the red one.
+    let policy = |effect: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"{effect}","Principal":{{"AWS":"arn:aws:iam::000000000000:role/exec"}},"Action":"secretsmanager:GetSecretValue","Resource":"*"}}]}}"#
+        )
+    };
+    sm(&f.s, "PutResourcePolicy", json!({"SecretId": "blue", "ResourcePolicy": policy("Deny")})).await.unwrap();
+    let e = f.s.resolve(&blue, &role).await.unwrap_err().to_string();
+    assert!(e.contains("with an explicit deny in a resource-based policy"), "{e}");
+    sm(&f.s, "PutResourcePolicy", json!({"SecretId": "red", "ResourcePolicy": policy("Allow")})).await.unwrap();
+    assert_eq!(f.s.resolve(&red, &role).await.unwrap().expose(), "r");
+}

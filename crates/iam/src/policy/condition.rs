@@ -39,6 +39,22 @@ impl Context {
     pub fn get(&self, key_lower: &str) -> Option<&[String]> {
         self.values.get(key_lower).map(Vec::as_slice)
     }
+
+    /// The resource's tags as `aws:ResourceTag/<key>` and `<service prefix>:ResourceTag/<key>` (`ecs:`,
+    /// `secretsmanager:`, `ecr:`, `ssm:`): a tag the resource lacks stays absent, as on AWS.
+    pub fn add_resource_tags(&mut self, service_prefix: &str, tags: &[(String, String)]) -> &mut Self {
+        for (key, value) in tags {
+            self.set(&format!("aws:ResourceTag/{key}"), value.clone());
+            self.set(&format!("{service_prefix}:ResourceTag/{key}"), value.clone());
+        }
+        self
+    }
+}
+
+/// Whether a condition key is a resource tag key (`aws:ResourceTag/...` or a service's `<prefix>:ResourceTag/...`),
+/// given lowercased.
+pub fn is_resource_tag_key(key_lower: &str) -> bool {
+    key_lower.split_once(':').is_some_and(|(_, rest)| rest.starts_with("resourcetag/"))
 }
 
 impl Variables for Context {
@@ -97,6 +113,45 @@ pub struct Condition {
     patterns: Vec<Pattern>,
     /// Whether `${...}` in values is substituted.
     variables: bool,
+}
+
+impl Condition {
+    /// Whether a value substitutes a resource tag (`${aws:ResourceTag/...}`).
+    pub fn uses_resource_tag_variable(&self) -> bool {
+        self.variables && self.values.iter().any(|v| v.contains("${") && v.to_lowercase().contains("resourcetag/"))
+    }
+
+    /// Whether this condition pins the caller down to named accounts, principals, organizations, sources or
+    /// networks (a positive operator, neither `...IfExists` nor a set operator, on a key such as
+    /// `aws:PrincipalAccount`, `aws:PrincipalArn`, `aws:PrincipalOrgID`, `aws:SourceAccount`, `aws:SourceArn`,
+    /// `aws:SourceVpc(e)`, `aws:SourceIp`, `aws:userid`, with no wildcard-only value): what keeps a statement
+    /// naming `Principal: *` from being public.
+    pub fn narrows_principal(&self) -> bool {
+        const KEYS: [&str; 11] = [
+            "aws:principalaccount",
+            "aws:principalarn",
+            "aws:principalorgid",
+            "aws:principalorgpaths",
+            "aws:sourceaccount",
+            "aws:sourcearn",
+            "aws:sourceowner",
+            "aws:sourcevpc",
+            "aws:sourcevpce",
+            "aws:sourceip",
+            "aws:userid",
+        ];
+        let positive = !self.negated && !self.if_exists && self.set == SetOp::Single;
+        let family_ok = matches!(
+            self.family,
+            Family::StringEquals
+                | Family::StringEqualsIgnoreCase
+                | Family::StringLike
+                | Family::ArnLike
+                | Family::IpAddress
+        );
+        let wildcard = |v: &String| v.chars().all(|c| c == '*' || c == '?') || v == "0.0.0.0/0" || v == "::/0";
+        positive && family_ok && KEYS.contains(&self.key.as_str()) && !self.values.iter().any(wildcard)
+    }
 }
 
 fn malformed(message: impl Into<String>) -> PolicyError {

@@ -93,6 +93,35 @@ pub struct PolicyDocument {
     pub statements: Vec<Statement>,
 }
 
+impl PolicyDocument {
+    /// Whether any statement reads a resource tag (`aws:ResourceTag/...`, `<prefix>:ResourceTag/...`) in a
+    /// condition or as a policy variable in its resources: only then does a request need the resource's tags.
+    pub fn uses_resource_tags(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.conditions.iter().any(|c| super::condition::is_resource_tag_key(&c.key) || c.uses_resource_tag_variable())
+                || [Some(&s.actions), s.resources.as_ref()].into_iter().flatten().any(|m| {
+                    let (Matches::Any(patterns) | Matches::NoneOf(patterns)) = m;
+                    patterns.iter().any(|p| p.text.to_lowercase().contains("resourcetag/"))
+                })
+        })
+    }
+
+    /// The first `Allow` statement that grants access to anyone (`Principal: *`, `{"AWS": "*"}` or a
+    /// `NotPrincipal`) without a condition that pins the caller down ([`Condition::narrows_principal`]): what
+    /// Secrets Manager's `BlockPublicPolicy` refuses. Its Sid or position.
+    pub fn public_statement(&self) -> Option<String> {
+        self.statements.iter().enumerate().find_map(|(i, s)| {
+            let broad = match &s.principals {
+                Some(Principals::Any(ids)) => ids.contains(&PrincipalId::Anyone),
+                Some(Principals::NoneOf(_)) => true,
+                None => false,
+            };
+            let public = s.effect == Effect::Allow && broad && !s.conditions.iter().any(Condition::narrows_principal);
+            public.then(|| s.sid.clone().unwrap_or_else(|| format!("#{}", i + 1)))
+        })
+    }
+}
+
 /// The versions IAM accepts.
 const VERSIONS: [&str; 2] = ["2012-10-17", "2008-10-17"];
 

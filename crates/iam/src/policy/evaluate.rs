@@ -215,12 +215,14 @@ pub struct PolicySet {
     policies: Vec<NamedPolicy>,
     by_prefix: std::collections::HashMap<String, Vec<(u32, u32)>>,
     always: Vec<(u32, u32)>,
+    resource_tags: bool,
 }
 
 impl PolicySet {
     /// Indexes `policies`.
     pub fn new(policies: Vec<NamedPolicy>) -> Self {
-        let mut set = Self { policies, ..Self::default() };
+        let resource_tags = policies.iter().any(|p| p.document.uses_resource_tags());
+        let mut set = Self { policies, resource_tags, ..Self::default() };
         for (p, policy) in set.policies.iter().enumerate() {
             for (i, statement) in policy.document.statements.iter().enumerate() {
                 let at = (p as u32, i as u32);
@@ -240,6 +242,11 @@ impl PolicySet {
             }
         }
         set
+    }
+
+    /// Whether any of the policies reads a resource tag: only then does a request look the resource's tags up.
+    pub fn uses_resource_tags(&self) -> bool {
+        self.resource_tags
     }
 
     /// The statements whose actions may match `action_lower`, in policy and statement order.

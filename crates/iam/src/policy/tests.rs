@@ -136,6 +136,32 @@ const SECRET_POLICY_ROLE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effec
 const SECRET_POLICY_COND: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#;
 const REPO_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:user/alice","arn:aws:iam::111122223333:user/carol"]},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}"#;
 
+const TAG_BLUE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"blue"}}}]}"#;
+const TAG_BLUE_IF_EXISTS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEqualsIfExists":{"aws:ResourceTag/team":"blue"}}}]}"#;
+const TAG_BLUE_SERVICE_KEY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEquals":{"secretsmanager:ResourceTag/team":"blue"}}}]}"#;
+const TAG_NOT_RED: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*","Condition":{"StringNotEquals":{"ecs:ResourceTag/team":"red"}}}]}"#;
+const TAG_UNTAGGED: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*","Condition":{"Null":{"aws:ResourceTag/team":"true"}}}]}"#;
+const TAG_DENY_PROD: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"ecs:Delete*","Resource":"*","Condition":{"StringLike":{"aws:ResourceTag/env":"prod*"}}}]}"#;
+const TAG_OWNER_SELF: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:UpdateService","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/owner":"${aws:username}"}}}]}"#;
+const TAG_MATCHES_PRINCIPAL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameter","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"${aws:PrincipalTag/team}"}}}]}"#;
+const SECRET_POLICY_TAG: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"blue"}}}]}"#;
+const SECRET_POLICY_DENY_RED: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"secretsmanager:*","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"red"}}}]}"#;
+const REPO: &str = "arn:aws:ecr:us-east-1:111122223333:repository/app";
+const SERVICE: &str = "arn:aws:ecs:us-east-1:111122223333:service/prod/api";
+
+/// A resource-policy row with condition keys.
+const fn rc(
+    name: &'static str,
+    identity: &'static [&'static str],
+    resource_policy: &'static str,
+    action: &'static str,
+    resource: &'static str,
+    context: &'static [(&'static str, &'static str)],
+    expect: E,
+) -> Case {
+    Case { name, identity, resource_policy: Some(resource_policy), action, resource, context, expect }
+}
+
 #[rustfmt::skip]
 fn cases() -> Vec<Case> {
     vec![
@@ -334,6 +360,34 @@ fn cases() -> Vec<Case> {
         r("repository policy allows pull", &[], REPO_POLICY, "ecr:BatchGetImage", "arn:aws:ecr:us-east-1:111122223333:repository/app", A),
         r("repository policy not push", &[], REPO_POLICY, "ecr:PutImage", "arn:aws:ecr:us-east-1:111122223333:repository/app", I),
         r("identity deny beats resource allow", &[DENY_DELETE, r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"secretsmanager:*","Resource":"*"}}"#], SECRET_POLICY_ALICE, "secretsmanager:GetSecretValue", SECRET, D),
+        // --- resource tags (aws:ResourceTag/<key> and <service>:ResourceTag/<key>, filled from the resource's tags)
+        c("ResourceTag equals: blue secret", &[TAG_BLUE], "secretsmanager:GetSecretValue", SECRET, &[("aws:ResourceTag/team", "blue")], A),
+        c("ResourceTag equals: red secret", &[TAG_BLUE], "secretsmanager:GetSecretValue", SECRET, &[("aws:ResourceTag/team", "red")], I),
+        c("ResourceTag equals: untagged secret", &[TAG_BLUE], "secretsmanager:GetSecretValue", SECRET, &[], I),
+        c("ResourceTag values are case-sensitive", &[TAG_BLUE], "secretsmanager:GetSecretValue", SECRET, &[("aws:ResourceTag/team", "Blue")], I),
+        c("ResourceTag other key does not count", &[TAG_BLUE], "secretsmanager:GetSecretValue", SECRET, &[("aws:ResourceTag/owner", "blue")], I),
+        c("ResourceTag key name is case-insensitive", &[TAG_BLUE], "secretsmanager:GetSecretValue", SECRET, &[("aws:ResourceTag/TEAM", "blue")], A),
+        c("ResourceTag IfExists: untagged", &[TAG_BLUE_IF_EXISTS], "secretsmanager:GetSecretValue", SECRET, &[], A),
+        c("ResourceTag IfExists: red", &[TAG_BLUE_IF_EXISTS], "secretsmanager:GetSecretValue", SECRET, &[("aws:ResourceTag/team", "red")], I),
+        c("service-prefixed ResourceTag", &[TAG_BLUE_SERVICE_KEY], "secretsmanager:GetSecretValue", SECRET, &[("secretsmanager:ResourceTag/team", "blue")], A),
+        c("service-prefixed ResourceTag absent", &[TAG_BLUE_SERVICE_KEY], "secretsmanager:GetSecretValue", SECRET, &[("aws:ResourceTag/team", "blue")], I),
+        c("StringNotEquals ResourceTag: untagged is true", &[TAG_NOT_RED], "ecs:UpdateService", SERVICE, &[], A),
+        c("StringNotEquals ResourceTag: red", &[TAG_NOT_RED], "ecs:UpdateService", SERVICE, &[("ecs:ResourceTag/team", "red")], I),
+        c("StringNotEquals ResourceTag: blue", &[TAG_NOT_RED], "ecs:UpdateService", SERVICE, &[("ecs:ResourceTag/team", "blue")], A),
+        c("Null ResourceTag: untagged", &[TAG_UNTAGGED], "ecs:DescribeClusters", CLUSTER, &[], A),
+        c("Null ResourceTag: tagged", &[TAG_UNTAGGED], "ecs:DescribeClusters", CLUSTER, &[("aws:ResourceTag/team", "x")], I),
+        c("Deny on prod tag wins", &[ALLOW_ALL, TAG_DENY_PROD], "ecs:DeleteService", SERVICE, &[("aws:ResourceTag/env", "production")], D),
+        c("Deny on prod tag spares dev", &[ALLOW_ALL, TAG_DENY_PROD], "ecs:DeleteService", SERVICE, &[("aws:ResourceTag/env", "dev")], A),
+        c("Deny on prod tag spares untagged", &[ALLOW_ALL, TAG_DENY_PROD], "ecs:DeleteService", SERVICE, &[], A),
+        c("ResourceTag owner is the caller", &[TAG_OWNER_SELF], "ecs:UpdateService", SERVICE, &[("aws:ResourceTag/owner", "alice")], A),
+        c("ResourceTag owner is someone else", &[TAG_OWNER_SELF], "ecs:UpdateService", SERVICE, &[("aws:ResourceTag/owner", "bob")], I),
+        c("ResourceTag matches PrincipalTag", &[TAG_MATCHES_PRINCIPAL], "ssm:GetParameter", "arn:aws:ssm:us-east-1:111122223333:parameter/a", &[("aws:ResourceTag/team", "blue"), ("aws:PrincipalTag/team", "blue")], A),
+        c("ResourceTag differs from PrincipalTag", &[TAG_MATCHES_PRINCIPAL], "ssm:GetParameter", "arn:aws:ssm:us-east-1:111122223333:parameter/a", &[("aws:ResourceTag/team", "red"), ("aws:PrincipalTag/team", "blue")], I),
+        rc("resource policy with a ResourceTag condition: blue", &[], SECRET_POLICY_TAG, "secretsmanager:GetSecretValue", SECRET, &[("aws:ResourceTag/team", "blue")], A),
+        rc("resource policy with a ResourceTag condition: untagged", &[], SECRET_POLICY_TAG, "secretsmanager:GetSecretValue", SECRET, &[], I),
+        rc("resource policy deny on a tag beats identity allow", &[ALLOW_ALL], SECRET_POLICY_DENY_RED, "secretsmanager:GetSecretValue", SECRET, &[("aws:ResourceTag/team", "red")], D),
+        rc("resource policy deny on a tag spares other tags", &[ALLOW_ALL], SECRET_POLICY_DENY_RED, "secretsmanager:GetSecretValue", SECRET, &[("aws:ResourceTag/team", "blue")], A),
+        rc("repository ResourceTag through identity", &[TAG_BLUE_IF_EXISTS, r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{"StringEquals":{"ecr:ResourceTag/team":"blue"}}}}"#], REPO_POLICY, "ecr:PutImage", REPO, &[("ecr:ResourceTag/team", "blue")], A),
     ]
 }
 
@@ -475,4 +529,43 @@ fn denial_messages_are_aws_words() {
         d.denial_message(ALICE, "ecs:DeleteCluster", "*")
             .ends_with("with an explicit deny in an identity-based policy")
     );
+}
+
+#[test]
+fn policies_that_read_resource_tags_are_known_when_compiled() {
+    let named = |text: &str| NamedPolicy {
+        name: Arc::from("p"),
+        document: Arc::new(PolicyDocument::parse(text, PolicyKind::Identity).unwrap()),
+    };
+    assert!(PolicySet::new(vec![named(ALLOW_ALL), named(TAG_BLUE)]).uses_resource_tags());
+    assert!(PolicySet::new(vec![named(TAG_BLUE_SERVICE_KEY)]).uses_resource_tags());
+    assert!(PolicySet::new(vec![named(TAG_MATCHES_PRINCIPAL)]).uses_resource_tags());
+    let variable = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/team":"${aws:ResourceTag/team}"}}}}"#;
+    assert!(PolicySet::new(vec![named(variable)]).uses_resource_tags());
+    assert!(
+        !PolicySet::new(vec![named(ALLOW_ALL), named(VAR_IN_LIKE.replace("ResourceTag", "RequestTag").as_str())])
+            .uses_resource_tags()
+    );
+    assert!(!PolicySet::new(Vec::new()).uses_resource_tags());
+}
+
+#[test]
+fn public_statements_are_found() {
+    let parse = |text: &str| PolicyDocument::parse(text, PolicyKind::Resource).unwrap();
+    let star = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    assert_eq!(parse(star).public_statement().as_deref(), Some("Open"));
+    let aws_star = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"secretsmanager:*","Resource":"*"}]}"#;
+    assert_eq!(parse(aws_star).public_statement().as_deref(), Some("#1"));
+    let pinned = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}}]}"#;
+    assert_eq!(parse(pinned).public_statement(), None);
+    let pinned_to_anyone = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:*","Resource":"*","Condition":{"StringLike":{"aws:PrincipalAccount":"*"}}}]}"#;
+    assert!(parse(pinned_to_anyone).public_statement().is_some());
+    let negated = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:*","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"111122223333"}}}]}"#;
+    assert!(parse(negated).public_statement().is_some());
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"secretsmanager:*","Resource":"*"}]}"#;
+    assert_eq!(parse(deny).public_statement(), None);
+    let not_principal = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"secretsmanager:*","Resource":"*"}]}"#;
+    assert!(parse(not_principal).public_statement().is_some());
+    assert_eq!(parse(SECRET_POLICY_ALICE).public_statement(), None);
+    assert_eq!(parse(SECRET_POLICY_ACCOUNT).public_statement(), None);
 }

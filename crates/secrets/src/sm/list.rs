@@ -118,6 +118,7 @@ mod tests {
             purge_at: None,
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             versions: Default::default(),
+            policy: None,
         }
     }
 

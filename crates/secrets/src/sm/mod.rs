@@ -5,6 +5,7 @@ mod list;
 mod manage;
 pub(crate) mod ops;
 mod password;
+pub mod policy;
 pub(crate) mod purge;
 pub mod records;
 pub mod stages;

@@ -18,7 +18,7 @@ pub const MAX_VERSIONS: usize = 100;
 
 /// Runs one Secrets Manager operation.
 pub(crate) async fn dispatch(s: &Secrets, operation: &str, input: &[u8]) -> Result<Vec<u8>, SecretsError> {
-    use super::{list, manage, password};
+    use super::{list, manage, password, policy};
     match operation {
         "CreateSecret" => out(create(s, parse(input)?).await?),
         "GetSecretValue" => out(get_value(s, parse(input)?).await?),
@@ -32,6 +32,10 @@ pub(crate) async fn dispatch(s: &Secrets, operation: &str, input: &[u8]) -> Resu
         "ListSecretVersionIds" => out(manage::list_versions(s, parse(input)?).await?),
         "TagResource" => out(manage::tag(s, parse(input)?).await?),
         "UntagResource" => out(manage::untag(s, parse(input)?).await?),
+        "PutResourcePolicy" => out(policy::put(s, parse(input)?).await?),
+        "GetResourcePolicy" => out(policy::get(s, parse(input)?).await?),
+        "DeleteResourcePolicy" => out(policy::delete(s, parse(input)?).await?),
+        "ValidateResourcePolicy" => out(policy::validate(s, parse(input)?).await?),
         "GetRandomPassword" => out(password::get_random_password(parse(input)?)?),
         op if OPERATIONS.contains(&op) => Err(SecretsError::unsupported("Secrets Manager", op)),
         op => Err(SecretsError::unknown_operation(op)),
@@ -259,6 +263,7 @@ async fn create(s: &Secrets, req: CreateSecretRequest) -> Result<CreateSecretRes
         purge_at: None,
         tags,
         versions: Default::default(),
+        policy: None,
     };
     let added = match &value {
         Some(value) => Some(add_version(s, &mut secret, &version, value, &[stages::CURRENT.to_string()]).await?),

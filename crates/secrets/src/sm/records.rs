@@ -74,6 +74,9 @@ pub struct SecretRecord {
     /// Versions by ID.
     #[serde(default)]
     pub versions: BTreeMap<String, VersionMeta>,
+    /// The resource policy (PutResourcePolicy), as given; checked when put.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// A version's value.
