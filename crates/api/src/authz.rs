@@ -368,6 +368,10 @@ fn resource(iam: &Iam, place: &Place<'_>, prefix: &str, operation: &str, input: 
             Some(k) => Target { arn: named("kms", "key", k), cluster: None },
             None => star(),
         },
+        "acm" => match str_of(input, "CertificateArn") {
+            Some(c) => Target { arn: c.into(), cluster: None },
+            None => star(),
+        },
         "elasticloadbalancing" => {
             let member = ["ListenerArn", "RuleArn", "TargetGroupArn", "LoadBalancerArn"]
                 .iter()
