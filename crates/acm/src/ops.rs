@@ -54,9 +54,7 @@ fn find(s: &Acm, arn: &str) -> Result<CertificateRecord, AcmError> {
 
 /// Checks tags as ACM does (1-128 character keys, 0-256 character values, no `aws:` prefix).
 fn check_tags(tags: &[Tag], removing: bool) -> Result<(), AcmError> {
-    let allowed = |v: &str| {
-        v.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
-    };
+    let allowed = |v: &str| v.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c));
     for t in tags {
         if t.key.is_empty() || t.key.chars().count() > 128 || !allowed(&t.key) {
             return Err(AcmError::new("InvalidTagException", format!("The tag key '{}' is not valid.", t.key)));
@@ -113,7 +111,8 @@ async fn import(s: &Acm, req: ImportCertificateRequest) -> Result<ImportCertific
         Some(arn) => Some(find(s, arn)?),
         None => None,
     };
-    let arn = existing.as_ref().map_or_else(|| s.arn(&format!("certificate/{}", uuid::Uuid::new_v4())), |r| r.arn.clone());
+    let arn =
+        existing.as_ref().map_or_else(|| s.arn(&format!("certificate/{}", uuid::Uuid::new_v4())), |r| r.arn.clone());
     let sealed_key = s
         .sealer
         .seal(&records::key_context(&arn, now), &req.private_key.0)

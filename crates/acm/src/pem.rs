@@ -99,7 +99,9 @@ pub fn check_import(
         )));
     }
     if now < facts.not_before {
-        return Err(AcmError::validation("The certificate is not valid yet: the current time is before its NotBefore."));
+        return Err(AcmError::validation(
+            "The certificate is not valid yet: the current time is before its NotBefore.",
+        ));
     }
     if now > facts.not_after {
         return Err(AcmError::validation("The certificate has expired: the current time is after its NotAfter."));
@@ -164,12 +166,16 @@ fn facts(cert: &X509Certificate<'_>, leaf: &[u8], chain: Option<&[Vec<u8>]>) -> 
         }
         Ok(None) => {}
         Err(e) => {
-            return Err(AcmError::validation(format!("The certificate's subject alternative names are not valid: {e}")));
+            return Err(AcmError::validation(format!(
+                "The certificate's subject alternative names are not valid: {e}"
+            )));
         }
     }
     let cn = cert.subject().iter_common_name().next().and_then(|a| a.as_str().ok()).map(str::to_string);
     let domain_name = cn.or_else(|| sans.first().cloned()).ok_or_else(|| {
-        AcmError::validation("The certificate names no domain: it has no common name and no DNS subject alternative name.")
+        AcmError::validation(
+            "The certificate names no domain: it has no common name and no DNS subject alternative name.",
+        )
     })?;
     if sans.is_empty() {
         sans.push(domain_name.clone());

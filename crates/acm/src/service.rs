@@ -36,7 +36,10 @@ pub struct CertificateMaterial {
 
 impl std::fmt::Debug for CertificateMaterial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateMaterial").field("chain_pem", &self.chain_pem).field("key_pem", &"<redacted>").finish()
+        f.debug_struct("CertificateMaterial")
+            .field("chain_pem", &self.chain_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
     }
 }
 

@@ -69,9 +69,10 @@ async fn import_describe_list_get_delete_and_restart() {
     call(&s, "ImportCertificate", json!({"Certificate": b64(EC), "PrivateKey": b64(EC_KEY)})).await.unwrap();
     let l = call(&s, "ListCertificates", json!({})).await.unwrap();
     assert_eq!(l["CertificateSummaryList"].as_array().unwrap().len(), 1);
-    let l = call(&s, "ListCertificates", json!({"Includes": {"keyTypes": ["RSA_2048", "EC_prime256v1"]}, "MaxItems": 1}))
-        .await
-        .unwrap();
+    let l =
+        call(&s, "ListCertificates", json!({"Includes": {"keyTypes": ["RSA_2048", "EC_prime256v1"]}, "MaxItems": 1}))
+            .await
+            .unwrap();
     assert_eq!(l["CertificateSummaryList"].as_array().unwrap().len(), 1);
     let token = l["NextToken"].as_str().unwrap();
     let l = call(
@@ -151,9 +152,13 @@ async fn reimport_keeps_the_arn_and_refuses_tags_and_requests_are_refused() {
     .unwrap_err();
     assert_eq!(e.exception, "ValidationException");
     let missing = "arn:aws:acm:us-east-1:000000000000:certificate/00000000-0000-0000-0000-000000000000";
-    let e = call(&s, "ImportCertificate", json!({"CertificateArn": missing, "Certificate": b64(EC), "PrivateKey": b64(EC_KEY)}))
-        .await
-        .unwrap_err();
+    let e = call(
+        &s,
+        "ImportCertificate",
+        json!({"CertificateArn": missing, "Certificate": b64(EC), "PrivateKey": b64(EC_KEY)}),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.exception, "ResourceNotFoundException");
     let e = call(&s, "RequestCertificate", json!({"DomainName": "example.com"})).await.unwrap_err();
     assert!(e.message.contains("ImportCertificate"), "{}", e.message);

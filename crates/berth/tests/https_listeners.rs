@@ -41,8 +41,21 @@ fn server_certificate(dir: &Path, stem: &str, organization: &str) {
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", &pem, "-days",
-            "30", "-extfile", "ext",
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "30",
+            "-extfile",
+            "ext",
         ],
     );
 }
@@ -68,7 +81,8 @@ fn echo_target() -> u16 {
                 }
             }
             let body = format!("proto={proto}");
-            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ =
+                write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         }
     });
     port
@@ -124,8 +138,21 @@ fn an_https_listener_serves_an_imported_certificate_and_follows_a_reimport() {
     let d = dir.path();
     openssl(
         d,
-        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj",
-          "/CN=Berth e2e CA"],
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Berth e2e CA",
+        ],
     );
     server_certificate(d, "first", "first");
     server_certificate(d, "second", "second");
@@ -176,8 +203,21 @@ fn an_https_listener_serves_an_imported_certificate_and_follows_a_reimport() {
     let tg = elb(
         &berth,
         &[
-            "create-target-group", "--name", "echo", "--protocol", "HTTP", "--port", "8080", "--vpc-id", VPC,
-            "--target-type", "ip", "--health-check-interval-seconds", "5", "--healthy-threshold-count", "2",
+            "create-target-group",
+            "--name",
+            "echo",
+            "--protocol",
+            "HTTP",
+            "--port",
+            "8080",
+            "--vpc-id",
+            VPC,
+            "--target-type",
+            "ip",
+            "--health-check-interval-seconds",
+            "5",
+            "--healthy-threshold-count",
+            "2",
         ],
     );
     let tg = s(&tg["TargetGroups"][0]["TargetGroupArn"]);
@@ -202,7 +242,10 @@ fn an_https_listener_serves_an_imported_certificate_and_follows_a_reimport() {
         ],
     );
     let l = &listener["Listeners"][0];
-    assert_eq!((l["Protocol"].as_str(), l["SslPolicy"].as_str()), (Some("HTTPS"), Some("ELBSecurityPolicy-TLS13-1-2-2021-06")));
+    assert_eq!(
+        (l["Protocol"].as_str(), l["SslPolicy"].as_str()),
+        (Some("HTTPS"), Some("ELBSecurityPolicy-TLS13-1-2-2021-06"))
+    );
     let listener_arn = s(&l["ListenerArn"]);
 
     let (status, body) = wait_for_blocking("an HTTPS answer", Duration::from_secs(20), || https_get(d, address, port))

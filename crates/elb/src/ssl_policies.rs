@@ -53,9 +53,27 @@ const CLASSIC: [&str; 18] = [
 ];
 
 const TLS13_CLASSIC: [&str; 21] = [
-    TLS13[0], TLS13[1], TLS13[2], CLASSIC[0], CLASSIC[1], CLASSIC[2], CLASSIC[3], CLASSIC[4], CLASSIC[5], CLASSIC[6],
-    CLASSIC[7], CLASSIC[8], CLASSIC[9], CLASSIC[10], CLASSIC[11], CLASSIC[12], CLASSIC[13], CLASSIC[14], CLASSIC[15],
-    CLASSIC[16], CLASSIC[17],
+    TLS13[0],
+    TLS13[1],
+    TLS13[2],
+    CLASSIC[0],
+    CLASSIC[1],
+    CLASSIC[2],
+    CLASSIC[3],
+    CLASSIC[4],
+    CLASSIC[5],
+    CLASSIC[6],
+    CLASSIC[7],
+    CLASSIC[8],
+    CLASSIC[9],
+    CLASSIC[10],
+    CLASSIC[11],
+    CLASSIC[12],
+    CLASSIC[13],
+    CLASSIC[14],
+    CLASSIC[15],
+    CLASSIC[16],
+    CLASSIC[17],
 ];
 
 const TLS13_1_2: [&str; 11] = [
@@ -68,8 +86,18 @@ const GCM_ECDHE: [&str; 4] = [CLASSIC[0], CLASSIC[1], CLASSIC[6], CLASSIC[7]];
 const TLS13_1_2_RES: [&str; 7] = [TLS13[0], TLS13[1], TLS13[2], CLASSIC[0], CLASSIC[1], CLASSIC[6], CLASSIC[7]];
 
 const TLS_1_2: [&str; 12] = [
-    CLASSIC[0], CLASSIC[1], CLASSIC[2], CLASSIC[3], CLASSIC[6], CLASSIC[7], CLASSIC[8], CLASSIC[9], CLASSIC[12],
-    CLASSIC[13], CLASSIC[15], CLASSIC[16],
+    CLASSIC[0],
+    CLASSIC[1],
+    CLASSIC[2],
+    CLASSIC[3],
+    CLASSIC[6],
+    CLASSIC[7],
+    CLASSIC[8],
+    CLASSIC[9],
+    CLASSIC[12],
+    CLASSIC[13],
+    CLASSIC[15],
+    CLASSIC[16],
 ];
 
 /// The predefined policies Berth knows, newest recommendations first.

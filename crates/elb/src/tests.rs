@@ -443,7 +443,10 @@ async fn https_listeners_certificates_and_ssl_policies() {
     assert!(w.elb.certificate_users(cert).is_empty());
     let m = ok(&w.elb, "ModifyListener", json!({"ListenerArn": arn, "Protocol": "HTTP"})).await;
     assert!(m["Listeners"][0].get("Certificates").is_none());
-    assert_eq!(code(&w.elb, "ModifyListener", json!({"ListenerArn": http, "Protocol": "HTTPS"})).await, "ValidationError");
+    assert_eq!(
+        code(&w.elb, "ModifyListener", json!({"ListenerArn": http, "Protocol": "HTTPS"})).await,
+        "ValidationError"
+    );
     let with_cert = json!({"ListenerArn": http, "Certificates": [{"CertificateArn": cert}]});
     assert_eq!(code(&w.elb, "ModifyListener", with_cert).await, "ValidationError");
 

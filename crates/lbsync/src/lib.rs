@@ -44,7 +44,9 @@ pub mod translate;
 
 pub use health::{Addresses, ProxyHealth};
 pub use sync::{Outcome, SyncOptions};
-pub use translate::{CertificateSource, Certificates, InstanceAddresses, Problem, Translation, translate, translate_with};
+pub use translate::{
+    CertificateSource, Certificates, InstanceAddresses, Problem, Translation, translate, translate_with,
+};
 
 use berth_elb::Elb;
 use berth_lb::Proxy;

@@ -125,7 +125,14 @@ impl Syncer {
                 for addr in self.proxy.listening().iter().filter(|a| !before.contains(a)) {
                     let name = view.load_balancers.iter().find(|lb| IpAddr::V4(lb.address) == addr.ip());
                     let name = name.map(|lb| lb.name.as_str()).unwrap_or_default();
-                    tracing::info!(load_balancer = name, %addr, "load balancer listening on {addr}");
+                    let scheme = attempt
+                        .load_balancers
+                        .iter()
+                        .filter(|lb| lb.bind_ip == addr.ip())
+                        .flat_map(|lb| &lb.listeners)
+                        .find(|l| l.port == addr.port())
+                        .map_or("http", |l| l.protocol.scheme());
+                    tracing::info!(load_balancer = name, %addr, "load balancer listening on {scheme}://{addr}");
                 }
                 self.last = errors.is_empty().then_some(config);
                 tracing::debug!(generation = view.generation, "load balancer configuration applied");

@@ -227,14 +227,7 @@ fn listener(
         }
     }
     let default_action = default_action.ok_or_else(|| refuse("it has no default rule".into()))?;
-    Ok(Listener {
-        id: l.arn.clone(),
-        port: l.port,
-        protocol,
-        certificate,
-        rules,
-        default_action,
-    })
+    Ok(Listener { id: l.arn.clone(), port: l.port, protocol, certificate, rules, default_action })
 }
 
 /// A rule's action: its last one (ELBv2 allows one forward, redirect or fixed-response, last).

@@ -66,7 +66,9 @@ fn check_tls_settings(
     mutual: Option<&wire::MutualAuthenticationAttributes>,
 ) -> Result<TlsSettings, ElbError> {
     if alpn.is_some_and(|a| !a.is_empty()) {
-        return Err(ElbError::validation("ALPN policies are supported only for TLS listeners of network load balancers"));
+        return Err(ElbError::validation(
+            "ALPN policies are supported only for TLS listeners of network load balancers",
+        ));
     }
     if mutual.is_some_and(|m| m.mode.as_deref().is_some_and(|mode| mode != "off")) {
         return Err(ElbError::not_permitted(
@@ -113,7 +115,11 @@ fn check_certificate(s: &Elb, arn: &str) -> Result<(), ElbError> {
 
 /// Applies a protocol and TLS settings to a listener: HTTPS needs a certificate and gets the default policy; HTTP
 /// takes neither.
-fn apply_tls(record: &mut ListenerRecord, protocol: Option<wire::ProtocolEnum>, tls: TlsSettings) -> Result<(), ElbError> {
+fn apply_tls(
+    record: &mut ListenerRecord,
+    protocol: Option<wire::ProtocolEnum>,
+    tls: TlsSettings,
+) -> Result<(), ElbError> {
     if let Some(p) = protocol {
         record.protocol = p.to_string();
     }
@@ -321,7 +327,8 @@ pub(crate) fn add_certificates(
     }
     let mut out = Vec::new();
     for c in &req.certificates {
-        let arn = c.certificate_arn.clone().ok_or_else(|| ElbError::validation("A certificate ARN must be specified"))?;
+        let arn =
+            c.certificate_arn.clone().ok_or_else(|| ElbError::validation("A certificate ARN must be specified"))?;
         check_certificate(s, &arn)?;
         if l.certificate_arn.as_deref() != Some(arn.as_str()) {
             return Err(ElbError::not_permitted(

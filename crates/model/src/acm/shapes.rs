@@ -244,7 +244,8 @@ pub enum CertificateStatus {
 
 impl CertificateStatus {
     /// Every value the model allows, in model order.
-    pub const VALUES: &'static [&'static str] = &["PENDING_VALIDATION", "ISSUED", "INACTIVE", "EXPIRED", "VALIDATION_TIMED_OUT", "REVOKED", "FAILED"];
+    pub const VALUES: &'static [&'static str] =
+        &["PENDING_VALIDATION", "ISSUED", "INACTIVE", "EXPIRED", "VALIDATION_TIMED_OUT", "REVOKED", "FAILED"];
 
     /// The value as it appears on the wire.
     pub fn as_str(&self) -> &'static str {
@@ -591,7 +592,20 @@ pub enum ExtendedKeyUsageName {
 
 impl ExtendedKeyUsageName {
     /// Every value the model allows, in model order.
-    pub const VALUES: &'static [&'static str] = &["TLS_WEB_SERVER_AUTHENTICATION", "TLS_WEB_CLIENT_AUTHENTICATION", "CODE_SIGNING", "EMAIL_PROTECTION", "TIME_STAMPING", "OCSP_SIGNING", "IPSEC_END_SYSTEM", "IPSEC_TUNNEL", "IPSEC_USER", "ANY", "NONE", "CUSTOM"];
+    pub const VALUES: &'static [&'static str] = &[
+        "TLS_WEB_SERVER_AUTHENTICATION",
+        "TLS_WEB_CLIENT_AUTHENTICATION",
+        "CODE_SIGNING",
+        "EMAIL_PROTECTION",
+        "TIME_STAMPING",
+        "OCSP_SIGNING",
+        "IPSEC_END_SYSTEM",
+        "IPSEC_TUNNEL",
+        "IPSEC_USER",
+        "ANY",
+        "NONE",
+        "CUSTOM",
+    ];
 
     /// The value as it appears on the wire.
     pub fn as_str(&self) -> &'static str {
@@ -696,7 +710,25 @@ pub enum FailureReason {
 
 impl FailureReason {
     /// Every value the model allows, in model order.
-    pub const VALUES: &'static [&'static str] = &["NO_AVAILABLE_CONTACTS", "ADDITIONAL_VERIFICATION_REQUIRED", "DOMAIN_NOT_ALLOWED", "INVALID_PUBLIC_DOMAIN", "DOMAIN_VALIDATION_DENIED", "CAA_ERROR", "PCA_LIMIT_EXCEEDED", "PCA_INVALID_ARN", "PCA_INVALID_STATE", "PCA_REQUEST_FAILED", "PCA_NAME_CONSTRAINTS_VALIDATION", "PCA_RESOURCE_NOT_FOUND", "PCA_INVALID_ARGS", "PCA_INVALID_DURATION", "PCA_ACCESS_DENIED", "SLR_NOT_FOUND", "OTHER"];
+    pub const VALUES: &'static [&'static str] = &[
+        "NO_AVAILABLE_CONTACTS",
+        "ADDITIONAL_VERIFICATION_REQUIRED",
+        "DOMAIN_NOT_ALLOWED",
+        "INVALID_PUBLIC_DOMAIN",
+        "DOMAIN_VALIDATION_DENIED",
+        "CAA_ERROR",
+        "PCA_LIMIT_EXCEEDED",
+        "PCA_INVALID_ARN",
+        "PCA_INVALID_STATE",
+        "PCA_REQUEST_FAILED",
+        "PCA_NAME_CONSTRAINTS_VALIDATION",
+        "PCA_RESOURCE_NOT_FOUND",
+        "PCA_INVALID_ARGS",
+        "PCA_INVALID_DURATION",
+        "PCA_ACCESS_DENIED",
+        "SLR_NOT_FOUND",
+        "OTHER",
+    ];
 
     /// The value as it appears on the wire.
     pub fn as_str(&self) -> &'static str {
@@ -859,7 +891,8 @@ pub enum KeyAlgorithm {
 
 impl KeyAlgorithm {
     /// Every value the model allows, in model order.
-    pub const VALUES: &'static [&'static str] = &["RSA_1024", "RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1", "EC_secp384r1", "EC_secp521r1"];
+    pub const VALUES: &'static [&'static str] =
+        &["RSA_1024", "RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1", "EC_secp384r1", "EC_secp521r1"];
 
     /// The value as it appears on the wire.
     pub fn as_str(&self) -> &'static str {
@@ -944,7 +977,19 @@ pub enum KeyUsageName {
 
 impl KeyUsageName {
     /// Every value the model allows, in model order.
-    pub const VALUES: &'static [&'static str] = &["DIGITAL_SIGNATURE", "NON_REPUDIATION", "KEY_ENCIPHERMENT", "DATA_ENCIPHERMENT", "KEY_AGREEMENT", "CERTIFICATE_SIGNING", "CRL_SIGNING", "ENCIPHER_ONLY", "DECIPHER_ONLY", "ANY", "CUSTOM"];
+    pub const VALUES: &'static [&'static str] = &[
+        "DIGITAL_SIGNATURE",
+        "NON_REPUDIATION",
+        "KEY_ENCIPHERMENT",
+        "DATA_ENCIPHERMENT",
+        "KEY_AGREEMENT",
+        "CERTIFICATE_SIGNING",
+        "CRL_SIGNING",
+        "ENCIPHER_ONLY",
+        "DECIPHER_ONLY",
+        "ANY",
+        "CUSTOM",
+    ];
 
     /// The value as it appears on the wire.
     pub fn as_str(&self) -> &'static str {
@@ -1289,7 +1334,19 @@ pub enum RevocationReason {
 
 impl RevocationReason {
     /// Every value the model allows, in model order.
-    pub const VALUES: &'static [&'static str] = &["UNSPECIFIED", "KEY_COMPROMISE", "CA_COMPROMISE", "AFFILIATION_CHANGED", "SUPERCEDED", "SUPERSEDED", "CESSATION_OF_OPERATION", "CERTIFICATE_HOLD", "REMOVE_FROM_CRL", "PRIVILEGE_WITHDRAWN", "A_A_COMPROMISE"];
+    pub const VALUES: &'static [&'static str] = &[
+        "UNSPECIFIED",
+        "KEY_COMPROMISE",
+        "CA_COMPROMISE",
+        "AFFILIATION_CHANGED",
+        "SUPERCEDED",
+        "SUPERSEDED",
+        "CESSATION_OF_OPERATION",
+        "CERTIFICATE_HOLD",
+        "REMOVE_FROM_CRL",
+        "PRIVILEGE_WITHDRAWN",
+        "A_A_COMPROMISE",
+    ];
 
     /// The value as it appears on the wire.
     pub fn as_str(&self) -> &'static str {
@@ -1463,4 +1520,3 @@ impl std::fmt::Display for ValidationMethod {
         f.write_str(self.as_str())
     }
 }
-
