@@ -170,7 +170,15 @@ fn an_https_listener_serves_an_imported_certificate_and_follows_a_reimport() {
     let wrong = common::aws_err(
         &berth,
         "acm",
-        &["import-certificate", "--certificate", &file("first.pem"), "--private-key", &file("second.key")],
+        &[
+            "import-certificate",
+            "--certificate",
+            &file("first.pem"),
+            "--private-key",
+            &file("second.key"),
+            "--certificate-chain",
+            &file("ca.pem"),
+        ],
     );
     assert!(wrong.contains("ValidationException") && wrong.contains("does not match"), "{wrong}");
     let imported = acm(
@@ -216,6 +224,8 @@ fn an_https_listener_serves_an_imported_certificate_and_follows_a_reimport() {
             "ip",
             "--health-check-interval-seconds",
             "5",
+            "--health-check-timeout-seconds",
+            "2",
             "--healthy-threshold-count",
             "2",
         ],
