@@ -546,6 +546,9 @@ mod tests {
             other("kms", serde_json::json!({"KeyId": "alias/app"})),
             "arn:aws:kms:us-east-1:111122223333:alias/app"
         );
+        let cert = "arn:aws:acm:us-east-1:111122223333:certificate/1";
+        assert_eq!(other("acm", serde_json::json!({"CertificateArn": cert})), cert);
+        assert_eq!(other("acm", serde_json::json!({})), "*");
         assert_eq!(other("servicediscovery", serde_json::json!({"Id": "x"})), "*");
         // The cluster is a condition key wherever it is known.
         let run =
