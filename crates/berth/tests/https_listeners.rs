@@ -2,7 +2,7 @@
 //! `openssl` CLI are imported (`aws acm import-certificate`), an HTTPS listener serves them in front of a plain
 //! HTTP target (a small server in this test), a request verified against the CA gets 200 with
 //! `X-Forwarded-Proto: https`, the certificate cannot be deleted while the listener uses it, and a re-import to the
-//! same ARN changes the certificate the listener serves. No Docker is needed.
+//! same ARN changes the certificate the listener serves, also after a restart. No Docker is needed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly and wait in real time
 
@@ -159,7 +159,7 @@ fn an_https_listener_serves_an_imported_certificate_and_follows_a_reimport() {
     let file = |name: &str| format!("fileb://{}", d.join(name).display());
 
     let (range, address, port) = own_range();
-    let berth = Berth::start(BerthOptions {
+    let mut berth = Berth::start(BerthOptions {
         binary: env!("CARGO_BIN_EXE_berth").into(),
         role: "server",
         extra_args: vec!["--elb-address-range".into(), range],
@@ -296,6 +296,13 @@ fn an_https_listener_serves_an_imported_certificate_and_follows_a_reimport() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", berth.log()));
     assert_eq!(https_get(d, address, port), Some((200, "proto=https".into())));
+
+    // A restart keeps the certificate, its sealed key (opened under the master key) and the listener.
+    berth.restart().expect("berth restarts");
+    let (status, _) =
+        wait_for_blocking("an HTTPS answer after a restart", Duration::from_secs(20), || https_get(d, address, port))
+            .unwrap_or_else(|e| panic!("{e}\n{}", berth.log()));
+    assert_eq!((status, served_serial(address, port)), (200, second_serial));
 
     // Without the listener the certificate can go.
     elb(&berth, &["delete-listener", "--listener-arn", &listener_arn]);
