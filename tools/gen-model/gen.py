@@ -49,6 +49,7 @@ SERVICES = {
     "kms": "2014-11-01",
     "iam": "2010-05-08",
     "sts": "2011-06-15",
+    "acm": "2015-12-08",
 }
 
 # Services served only in part, whose models are large (SSM has 140+ operations and 1,500 shapes): only the shapes
@@ -75,6 +76,10 @@ OPERATION_SUBSETS = {
         "PutGroupPolicy", "GetGroupPolicy", "DeleteGroupPolicy", "AttachGroupPolicy", "DetachGroupPolicy",
         "ListAttachedGroupPolicies", "ListGroupsForUser", "TagRole", "UntagRole", "ListRoleTags", "TagUser",
         "UntagUser", "ListUserTags", "UpdateAssumeRolePolicy",
+    ],
+    "acm": [
+        "ImportCertificate", "DescribeCertificate", "ListCertificates", "GetCertificate", "DeleteCertificate",
+        "AddTagsToCertificate", "RemoveTagsFromCertificate", "ListTagsForCertificate", "RequestCertificate",
     ],
 }
 

@@ -377,6 +377,10 @@ fn resource(iam: &Iam, place: &Place<'_>, prefix: &str, operation: &str, input: 
             Some(k) => Target { arn: named("kms", "key", k), cluster: None },
             None => star(),
         },
+        "acm" => match str_of(input, "CertificateArn") {
+            Some(c) => Target { arn: c.into(), cluster: None },
+            None => star(),
+        },
         "elasticloadbalancing" => {
             let member = ["ListenerArn", "RuleArn", "TargetGroupArn", "LoadBalancerArn"]
                 .iter()
@@ -565,6 +569,9 @@ mod tests {
             other("kms", serde_json::json!({"KeyId": "alias/app"})),
             "arn:aws:kms:us-east-1:111122223333:alias/app"
         );
+        let cert = "arn:aws:acm:us-east-1:111122223333:certificate/1";
+        assert_eq!(other("acm", serde_json::json!({"CertificateArn": cert})), cert);
+        assert_eq!(other("acm", serde_json::json!({})), "*");
         assert_eq!(other("servicediscovery", serde_json::json!({"Id": "x"})), "*");
         // The cluster is a condition key wherever it is known.
         let run =

@@ -205,6 +205,12 @@ impl From<berth_secrets::SecretsError> for ApiError {
     }
 }
 
+impl From<berth_acm::AcmError> for ApiError {
+    fn from(error: berth_acm::AcmError) -> Self {
+        Self::new(StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST), error.exception, error.message)
+    }
+}
+
 impl From<berth_metrics::MetricsError> for ApiError {
     fn from(error: berth_metrics::MetricsError) -> Self {
         let mut out = Self::new(

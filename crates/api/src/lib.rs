@@ -28,6 +28,7 @@
 //! Only header-signed requests are accepted (no presigned query strings). One account: the root key(s), and IAM
 //! users' keys and STS sessions when IAM is on; every call of an IAM principal is authorized in [`authz`].
 
+mod acm;
 mod agent;
 mod agent_credentials;
 mod agent_secrets;
@@ -52,6 +53,7 @@ pub mod service;
 mod servicediscovery;
 mod telemetry;
 
+pub use acm::AcmService;
 pub use autoscaling::AutoScalingService;
 pub use capacity::CapacityService;
 pub use cloudwatch::CloudWatchService;

@@ -306,7 +306,8 @@ fn load_balancers_listeners_rules_and_targets_with_elbv2_errors_survive_a_restar
     );
     elb_err(&berth, &["register-targets", "--target-group-arn", &tg, "--targets", "Id=8.8.8.8"], "InvalidTarget");
     elb_err(&berth, &["describe-listeners"], "ValidationError");
-    elb_err(&berth, &["describe-ssl-policies"], "OperationNotPermitted");
+    elb_err(&berth, &["describe-ssl-policies", "--names", "Nope"], "SSLPolicyNotFound");
+    elb_err(&berth, &["describe-trust-stores"], "OperationNotPermitted");
 
     // A restart keeps everything.
     berth.restart().expect("berth restarts");

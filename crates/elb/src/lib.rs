@@ -53,6 +53,7 @@ pub mod health;
 mod ops;
 pub mod records;
 mod service;
+pub mod ssl_policies;
 pub mod state;
 mod view;
 
@@ -62,5 +63,5 @@ mod tests;
 pub use config::ElbConfig;
 pub use error::ElbError;
 pub use health::{Probe, TargetHealthSource};
-pub use service::{Elb, InstanceDirectory, TargetGroupFacts};
+pub use service::{CertificateCatalog, Elb, InstanceDirectory, TargetGroupFacts};
 pub use view::{ElbView, ListenerView, LoadBalancerView, RuleView, TargetGroupView};

@@ -56,8 +56,14 @@ pub struct ListenerRecord {
     pub load_balancer_arn: String,
     /// Port.
     pub port: u16,
-    /// Protocol (`HTTP`).
+    /// Protocol (`HTTP` or `HTTPS`).
     pub protocol: String,
+    /// An HTTPS listener's default certificate (an ACM certificate ARN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+    /// An HTTPS listener's SslPolicy (a predefined policy's name, [`crate::ssl_policies`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_policy: Option<String>,
     /// DefaultActions (the default rule's actions).
     pub default_actions: Vec<Action>,
     /// The default rule's ARN.

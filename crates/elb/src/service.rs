@@ -17,6 +17,12 @@ pub trait InstanceDirectory: Send + Sync + 'static {
     fn is_instance(&self, id: &str) -> bool;
 }
 
+/// Tells whether an ACM certificate exists (HTTPS listeners name their certificate by its ARN).
+pub trait CertificateCatalog: Send + Sync + 'static {
+    /// Whether a certificate with this ARN exists.
+    fn exists(&self, certificate_arn: &str) -> bool;
+}
+
 /// What [`Elb::target_group_facts`] tells of a target group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetGroupFacts {
@@ -45,6 +51,7 @@ pub struct Elb {
     generation: watch::Sender<u64>,
     health: RwLock<Option<Arc<dyn TargetHealthSource>>>,
     instances: RwLock<Option<Arc<dyn InstanceDirectory>>>,
+    certificates: RwLock<Option<Arc<dyn CertificateCatalog>>>,
     /// The store revision the state reflects: of the load, or of this server's last commit (taken under `writes`).
     revision: AtomicI64,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -64,6 +71,7 @@ impl Elb {
             generation: watch::Sender::new(0),
             health: RwLock::new(None),
             instances: RwLock::new(None),
+            certificates: RwLock::new(None),
             revision: AtomicI64::new(revision),
             tasks: Mutex::default(),
         }))
@@ -101,6 +109,30 @@ impl Elb {
     /// Sets how `instance` target ids are checked (without one, any id is accepted).
     pub fn set_instance_directory(&self, directory: Arc<dyn InstanceDirectory>) {
         *self.instances.write().unwrap_or_else(|p| p.into_inner()) = Some(directory);
+    }
+
+    /// Sets where HTTPS listeners' certificates are looked up (ACM). Without one, HTTPS listeners are refused.
+    pub fn set_certificate_catalog(&self, catalog: Arc<dyn CertificateCatalog>) {
+        *self.certificates.write().unwrap_or_else(|p| p.into_inner()) = Some(catalog);
+    }
+
+    /// The certificate catalog, if one is set.
+    pub(crate) fn certificate_catalog(&self) -> Option<Arc<dyn CertificateCatalog>> {
+        self.certificates.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The load balancers with a listener serving this certificate (ACM's InUseBy).
+    pub fn certificate_users(&self, certificate_arn: &str) -> Vec<String> {
+        let state = self.snapshot();
+        let mut out: Vec<String> = state
+            .listeners
+            .values()
+            .filter(|l| l.certificate_arn.as_deref() == Some(certificate_arn))
+            .map(|l| l.load_balancer_arn.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Registers targets (`(id, port)`; port `None` for the target group's), as RegisterTargets does.

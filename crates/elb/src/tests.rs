@@ -384,3 +384,74 @@ async fn a_second_server_on_the_same_store_follows_through_the_watch() {
     assert_eq!(*other.subscribe().borrow(), before + 1);
     assert_eq!(w.elb.view().load_balancers.len(), 1);
 }
+
+struct Catalog;
+
+impl crate::CertificateCatalog for Catalog {
+    fn exists(&self, arn: &str) -> bool {
+        arn.ends_with("/known") || arn.ends_with("/other")
+    }
+}
+
+#[tokio::test]
+async fn https_listeners_certificates_and_ssl_policies() {
+    let w = world().await;
+    w.elb.set_certificate_catalog(Arc::new(Catalog));
+    let (lb, tg, http) = basic(&w.elb).await;
+    let cert = "arn:aws:acm:us-east-1:000000000000:certificate/known";
+    let fwd = json!([{"Type": "forward", "TargetGroupArn": tg}]);
+    let https = |extra: Value| {
+        let mut v = json!({"LoadBalancerArn": lb, "Protocol": "HTTPS", "Port": 443, "DefaultActions": fwd});
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        v
+    };
+    assert_eq!(code(&w.elb, "CreateListener", https(json!({}))).await, "ValidationError");
+    let missing = json!({"Certificates": [{"CertificateArn": "arn:aws:acm:us-east-1:000000000000:certificate/nope"}]});
+    assert_eq!(code(&w.elb, "CreateListener", https(missing)).await, "CertificateNotFound");
+    let bad_policy = json!({"Certificates": [{"CertificateArn": cert}], "SslPolicy": "Nope"});
+    assert_eq!(code(&w.elb, "CreateListener", https(bad_policy)).await, "SSLPolicyNotFound");
+    let tls13 = json!({"Certificates": [{"CertificateArn": cert}], "SslPolicy": "ELBSecurityPolicy-TLS13-1-3-2021-06"});
+    assert_eq!(code(&w.elb, "CreateListener", https(tls13)).await, "OperationNotPermitted");
+    let l = ok(&w.elb, "CreateListener", https(json!({"Certificates": [{"CertificateArn": cert}]}))).await;
+    let l = &l["Listeners"][0];
+    assert_eq!(l["Protocol"], "HTTPS");
+    assert_eq!(l["SslPolicy"], "ELBSecurityPolicy-2016-08");
+    assert_eq!(l["Certificates"][0]["CertificateArn"], cert);
+    let arn = l["ListenerArn"].as_str().unwrap().to_string();
+    assert_eq!(w.elb.certificate_users(cert), vec![lb.clone()]);
+    let view = w.elb.view();
+    let lv = view.load_balancers[0].listeners.iter().find(|x| x.arn == arn).unwrap();
+    assert_eq!(lv.certificate_arn.as_deref(), Some(cert));
+
+    let d = ok(&w.elb, "DescribeListenerCertificates", json!({"ListenerArn": arn})).await;
+    assert_eq!(d["Certificates"], json!([{"CertificateArn": cert, "IsDefault": true}]));
+    let other = "arn:aws:acm:us-east-1:000000000000:certificate/other";
+    let add = json!({"ListenerArn": arn, "Certificates": [{"CertificateArn": other}]});
+    assert_eq!(code(&w.elb, "AddListenerCertificates", add).await, "OperationNotPermitted");
+    let remove = json!({"ListenerArn": arn, "Certificates": [{"CertificateArn": cert}]});
+    assert_eq!(code(&w.elb, "RemoveListenerCertificates", remove).await, "OperationNotPermitted");
+
+    // ModifyListener moves the default certificate and the policy; to HTTP drops both.
+    let m = ok(
+        &w.elb,
+        "ModifyListener",
+        json!({"ListenerArn": arn, "Certificates": [{"CertificateArn": other}], "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}),
+    )
+    .await;
+    assert_eq!(m["Listeners"][0]["Certificates"][0]["CertificateArn"], other);
+    assert_eq!(m["Listeners"][0]["SslPolicy"], "ELBSecurityPolicy-TLS13-1-2-2021-06");
+    assert!(w.elb.certificate_users(cert).is_empty());
+    let m = ok(&w.elb, "ModifyListener", json!({"ListenerArn": arn, "Protocol": "HTTP"})).await;
+    assert!(m["Listeners"][0].get("Certificates").is_none());
+    assert_eq!(
+        code(&w.elb, "ModifyListener", json!({"ListenerArn": http, "Protocol": "HTTPS"})).await,
+        "ValidationError"
+    );
+    let with_cert = json!({"ListenerArn": http, "Certificates": [{"CertificateArn": cert}]});
+    assert_eq!(code(&w.elb, "ModifyListener", with_cert).await, "ValidationError");
+
+    let p = ok(&w.elb, "DescribeSSLPolicies", json!({"Names": ["ELBSecurityPolicy-2016-08"]})).await;
+    assert_eq!(p["SslPolicies"][0]["SslProtocols"], json!(["TLSv1", "TLSv1.1", "TLSv1.2"]));
+    let all = ok(&w.elb, "DescribeSSLPolicies", json!({})).await;
+    assert!(all["SslPolicies"].as_array().unwrap().len() >= 8);
+}

@@ -45,8 +45,12 @@ pub struct ListenerView {
     pub arn: String,
     /// The port.
     pub port: u16,
-    /// The protocol (`HTTP`).
+    /// The protocol (`HTTP` or `HTTPS`).
     pub protocol: String,
+    /// An HTTPS listener's certificate (an ACM certificate ARN).
+    pub certificate_arn: Option<String>,
+    /// An HTTPS listener's SslPolicy name.
+    pub ssl_policy: Option<String>,
     /// Its rules by priority, the default rule last.
     pub rules: Vec<RuleView>,
 }
@@ -116,7 +120,14 @@ impl ElbView {
                             conditions: Vec::new(),
                             actions: l.default_actions.clone(),
                         });
-                        ListenerView { arn: l.arn.clone(), port: l.port, protocol: l.protocol.clone(), rules }
+                        ListenerView {
+                            arn: l.arn.clone(),
+                            port: l.port,
+                            protocol: l.protocol.clone(),
+                            certificate_arn: l.certificate_arn.clone(),
+                            ssl_policy: l.ssl_policy.clone(),
+                            rules,
+                        }
                     })
                     .collect(),
             })

@@ -14,6 +14,10 @@
 //!   machine). Draining targets are left out, so the proxy drains them for the group's deregistration delay.
 //!   What the proxy cannot serve (HTTPS to targets, `weighted_random`, `app_cookie` stickiness, an instance nobody
 //!   knows) becomes a [`Problem`], logged once, and that piece is left out rather than guessed.
+//! - **HTTPS listeners** get their certificate (the PEM chain and the decrypted key) from a
+//!   [`CertificateSource`] (ACM in `berth server`), fetched for every round; a listener whose certificate cannot be
+//!   had is a [`Problem`] and is left out. The source's change notification starts a round, so a re-imported
+//!   certificate is served after the next sync (the proxy builds a new TLS acceptor when the PEM differs).
 //! - **The loop** ([`LbSync::start`]) runs a round at start, after every change of [`Elb::subscribe`]'s generation
 //!   (debounced, [`SyncOptions::debounce`]) and every [`SyncOptions::resync`]: level-triggered, it translates
 //!   again and applies only when the configuration differs from what runs. A listener whose address and port are
@@ -40,7 +44,9 @@ pub mod translate;
 
 pub use health::{Addresses, ProxyHealth};
 pub use sync::{Outcome, SyncOptions};
-pub use translate::{InstanceAddresses, Problem, Translation, translate};
+pub use translate::{
+    CertificateSource, Certificates, InstanceAddresses, Problem, Translation, translate, translate_with,
+};
 
 use berth_elb::Elb;
 use berth_lb::Proxy;
@@ -58,16 +64,18 @@ pub struct LbSync {
 
 impl LbSync {
     /// Sets the proxy's health as `elb`'s target health source and starts the loop (its first round at once).
+    /// HTTPS listeners get their certificates from `certificates` (without one they are not served).
     pub fn start(
         elb: Arc<Elb>,
         proxy: Arc<Proxy>,
         instances: Arc<dyn InstanceAddresses>,
+        certificates: Option<Arc<dyn CertificateSource>>,
         clock: Arc<dyn Clock>,
         options: SyncOptions,
     ) -> Self {
         let addresses = Addresses::default();
         elb.set_health_source(Arc::new(ProxyHealth::new(proxy.clone(), addresses.clone())));
-        let syncer = sync::Syncer::new(elb.clone(), proxy.clone(), instances, addresses);
+        let syncer = sync::Syncer::new(elb.clone(), proxy.clone(), instances, addresses, certificates);
         let task = tokio::spawn(sync::run(syncer, clock, options));
         Self { elb, proxy, task, metrics: std::sync::Mutex::new(None) }
     }

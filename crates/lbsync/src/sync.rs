@@ -2,7 +2,7 @@
 //! timer (instance addresses live outside the records); keep the last good configuration when the proxy refuses.
 
 use crate::health::Addresses;
-use crate::translate::{self, InstanceAddresses, Problem, Translation};
+use crate::translate::{self, CertificateSource, Certificates, InstanceAddresses, Problem, Translation};
 use berth_elb::Elb;
 use berth_lb::config::Config;
 use berth_lb::{LbError, Proxy};
@@ -44,6 +44,7 @@ pub(crate) struct Syncer {
     pub proxy: Arc<Proxy>,
     pub instances: Arc<dyn InstanceAddresses>,
     pub addresses: Addresses,
+    pub certificates: Option<Arc<dyn CertificateSource>>,
     /// The last translation applied in full (nothing left out at apply time).
     last: Option<Config>,
     problems: BTreeSet<Problem>,
@@ -56,14 +57,39 @@ impl Syncer {
         proxy: Arc<Proxy>,
         instances: Arc<dyn InstanceAddresses>,
         addresses: Addresses,
+        certificates: Option<Arc<dyn CertificateSource>>,
     ) -> Self {
-        Self { elb, proxy, instances, addresses, last: None, problems: BTreeSet::new(), errors: BTreeSet::new() }
+        Self {
+            elb,
+            proxy,
+            instances,
+            addresses,
+            certificates,
+            last: None,
+            problems: BTreeSet::new(),
+            errors: BTreeSet::new(),
+        }
+    }
+
+    /// The certificates the view's HTTPS listeners serve, fetched now (a re-import shows in the next round).
+    async fn certificates(&self, view: &berth_elb::ElbView) -> Certificates {
+        let mut out = Certificates::new();
+        for arn in translate::certificate_arns(view) {
+            let got = match &self.certificates {
+                Some(source) => source.certificate(&arn).await,
+                None => Err("this server has no certificate store".to_string()),
+            };
+            out.insert(arn, got);
+        }
+        out
     }
 
     /// One round: translate the current records and apply them if they differ from what runs.
     pub(crate) async fn round(&mut self) -> Outcome {
         let view = self.elb.view();
-        let Translation { config, addresses, problems } = translate::translate(&view, self.instances.as_ref());
+        let certificates = self.certificates(&view).await;
+        let Translation { config, addresses, problems } =
+            translate::translate_with(&view, self.instances.as_ref(), &certificates);
         let problems = translate::problem_set(&problems);
         for p in problems.difference(&self.problems) {
             tracing::warn!(problem = %p, "load balancer: part of the ELBv2 configuration is not served");
@@ -99,7 +125,14 @@ impl Syncer {
                 for addr in self.proxy.listening().iter().filter(|a| !before.contains(a)) {
                     let name = view.load_balancers.iter().find(|lb| IpAddr::V4(lb.address) == addr.ip());
                     let name = name.map(|lb| lb.name.as_str()).unwrap_or_default();
-                    tracing::info!(load_balancer = name, %addr, "load balancer listening on http://{addr}");
+                    let scheme = attempt
+                        .load_balancers
+                        .iter()
+                        .filter(|lb| lb.bind_ip == addr.ip())
+                        .flat_map(|lb| &lb.listeners)
+                        .find(|l| l.port == addr.port())
+                        .map_or("http", |l| l.protocol.scheme());
+                    tracing::info!(load_balancer = name, %addr, "load balancer listening on {scheme}://{addr}");
                 }
                 self.last = errors.is_empty().then_some(config);
                 tracing::debug!(generation = view.generation, "load balancer configuration applied");
@@ -140,15 +173,31 @@ fn drop_listener(config: &mut Config, addr: std::net::SocketAddr) -> bool {
 /// every `resync`.
 pub(crate) async fn run(mut syncer: Syncer, clock: Arc<dyn Clock>, options: SyncOptions) {
     let mut changes = syncer.elb.subscribe();
+    let mut certificate_changes = syncer.certificates.as_ref().map(|c| c.changes());
     loop {
         changes.borrow_and_update();
+        if let Some(c) = certificate_changes.as_mut() {
+            c.borrow_and_update();
+        }
         syncer.round().await;
         let resync = clock.sleep_until(clock.now() + options.resync.as_secs_f64());
+        let certificate_changed = async {
+            let alive = match certificate_changes.as_mut() {
+                Some(c) => c.changed().await.is_ok(),
+                None => false,
+            };
+            if !alive {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             changed = changes.changed() => {
                 if changed.is_err() {
                     return;
                 }
+                clock.sleep_until(clock.now() + options.debounce.as_secs_f64()).await;
+            }
+            () = certificate_changed => {
                 clock.sleep_until(clock.now() + options.debounce.as_secs_f64()).await;
             }
             () = resync => {}

@@ -248,7 +248,7 @@ async fn the_loop_serves_the_records_and_reports_the_proxys_health() {
     listener(&elb, &lb, 8080, &tg).await;
     let proxy = proxy();
     let options = SyncOptions { debounce: Duration::from_millis(20), resync: Duration::from_secs(60) };
-    let sync = LbSync::start(elb.clone(), proxy.clone(), instances(), Arc::new(SystemClock), options);
+    let sync = LbSync::start(elb.clone(), proxy.clone(), instances(), None, Arc::new(SystemClock), options);
     let front = SocketAddr::new(IpAddr::V4(address), 8080);
     let mut states = Vec::new();
     for _ in 0..100 {
@@ -284,7 +284,7 @@ async fn a_taken_port_leaves_that_listener_out_until_it_is_free() {
     listener(&elb, &lb, 8081, &tg).await;
     let squatter = std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(address), 8081)).unwrap();
     let proxy = proxy();
-    let mut syncer = Syncer::new(elb.clone(), proxy.clone(), instances(), Addresses::default());
+    let mut syncer = Syncer::new(elb.clone(), proxy.clone(), instances(), Addresses::default(), None);
     assert_eq!(syncer.round().await, Outcome::Applied);
     assert_eq!(proxy.listening(), vec![SocketAddr::new(IpAddr::V4(address), 8080)]);
     // Not applied in full: the next round tries again, and binds once the port is free.
@@ -292,4 +292,42 @@ async fn a_taken_port_leaves_that_listener_out_until_it_is_free() {
     assert_eq!(syncer.round().await, Outcome::Applied);
     assert_eq!(proxy.listening().len(), 2);
     assert_eq!(syncer.round().await, Outcome::Unchanged);
+}
+
+struct AnyCertificate;
+
+impl berth_elb::CertificateCatalog for AnyCertificate {
+    fn exists(&self, _arn: &str) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn https_listeners_take_their_certificate_from_the_source() {
+    let elb = elb(79).await;
+    elb.set_certificate_catalog(Arc::new(AnyCertificate));
+    let (lb, _) = load_balancer(&elb, "secure").await;
+    let tg = target_group(&elb, "app", json!({})).await;
+    let cert = "arn:aws:acm:us-east-1:000000000000:certificate/c1";
+    ok(
+        &elb,
+        "CreateListener",
+        json!({"LoadBalancerArn": lb, "Protocol": "HTTPS", "Port": 443, "Certificates": [{"CertificateArn": cert}],
+               "DefaultActions": [{"Type": "forward", "TargetGroupArn": tg}]}),
+    )
+    .await;
+    let view = elb.view();
+    assert_eq!(crate::translate::certificate_arns(&view).into_iter().collect::<Vec<_>>(), [cert]);
+    let pem = berth_lb::config::Certificate { chain_pem: "chain".into(), key_pem: "key".into() };
+    let certificates = crate::Certificates::from([(cert.to_string(), Ok(pem.clone()))]);
+    let t = crate::translate_with(&view, instances().as_ref(), &certificates);
+    let l = &t.config.load_balancers[0].listeners[0];
+    assert_eq!(l.protocol, berth_lb::config::ListenerProtocol::Https);
+    assert_eq!(l.certificate.as_ref(), Some(&pem));
+    let failed = crate::Certificates::from([(cert.to_string(), Err("sealed key does not open".to_string()))]);
+    let t = crate::translate_with(&view, instances().as_ref(), &failed);
+    assert!(t.config.load_balancers[0].listeners.is_empty());
+    assert!(t.problems.iter().any(|p| p.0.contains("sealed key does not open")), "{:?}", t.problems);
+    let t = translate(&view, instances().as_ref());
+    assert!(t.problems.iter().any(|p| p.0.contains("is not available")), "{:?}", t.problems);
 }

@@ -5,7 +5,7 @@ use berth_elb::actions::{Action as ElbAction, ActionKind};
 use berth_elb::conditions::Condition as ElbCondition;
 use berth_elb::{ElbView, ListenerView, LoadBalancerView, TargetGroupView};
 use berth_lb::config::{
-    Action, Algorithm, Condition, Config, FixedResponse, Forward, HealthCheck, Listener, ListenerProtocol,
+    Action, Algorithm, Certificate, Condition, Config, FixedResponse, Forward, HealthCheck, Listener, ListenerProtocol,
     LoadBalancer, QueryPair, Redirect, Rule, TargetGroup, TargetGroupAttributes, TargetProtocol, WeightedTargetGroup,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -16,6 +16,21 @@ pub trait InstanceAddresses: Send + Sync + 'static {
     /// The address of the container instance with this `ec2InstanceId`; `None` when no instance has that id.
     fn address(&self, ec2_instance_id: &str) -> Option<IpAddr>;
 }
+
+/// Where HTTPS listeners' certificates come from (ACM in `berth server`): the PEM chain and decrypted key of a
+/// certificate ARN, and a notification when any certificate changes (a re-import).
+pub trait CertificateSource: Send + Sync + 'static {
+    /// The certificate (leaf first, then its chain) and its private key; the error says why it cannot be had.
+    fn certificate<'a>(
+        &'a self,
+        arn: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Certificate, String>> + Send + 'a>>;
+    /// A receiver whose value changes after every change of a certificate.
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
+}
+
+/// The certificates of the HTTPS listeners, by ARN, as fetched for one translation.
+pub type Certificates = BTreeMap<String, Result<Certificate, String>>;
 
 /// A registered target as the API names it: target group ARN, target id, port.
 pub type TargetKey = (String, String, u16);
@@ -44,6 +59,22 @@ pub struct Translation {
 /// Translates the records. Draining targets are left out of the target lists: the proxy drains a target that
 /// leaves its group for the group's deregistration delay, which is what ELBv2 does with a deregistered one.
 pub fn translate(view: &ElbView, instances: &dyn InstanceAddresses) -> Translation {
+    translate_with(view, instances, &Certificates::new())
+}
+
+/// The certificate ARNs the view's HTTPS listeners serve.
+pub fn certificate_arns(view: &ElbView) -> BTreeSet<String> {
+    view.load_balancers
+        .iter()
+        .flat_map(|lb| &lb.listeners)
+        .filter(|l| l.protocol == "HTTPS")
+        .filter_map(|l| l.certificate_arn.clone())
+        .collect()
+}
+
+/// [`translate`], with the HTTPS listeners' certificates (an HTTPS listener whose certificate is missing from
+/// `certificates`, or failed to load, is a [`Problem`] and is left out).
+pub fn translate_with(view: &ElbView, instances: &dyn InstanceAddresses, certificates: &Certificates) -> Translation {
     let mut out = Translation::default();
     let mut served_groups = HashSet::new();
     for tg in &view.target_groups {
@@ -53,7 +84,7 @@ pub fn translate(view: &ElbView, instances: &dyn InstanceAddresses) -> Translati
         }
     }
     for lb in &view.load_balancers {
-        out.config.load_balancers.push(load_balancer(lb, &served_groups, &mut out.problems));
+        out.config.load_balancers.push(load_balancer(lb, &served_groups, certificates, &mut out.problems));
     }
     out
 }
@@ -140,9 +171,15 @@ fn group_attributes(tg: &TargetGroupView, problems: &mut Vec<Problem>) -> Target
     }
 }
 
-fn load_balancer(lb: &LoadBalancerView, groups: &HashSet<String>, problems: &mut Vec<Problem>) -> LoadBalancer {
+fn load_balancer(
+    lb: &LoadBalancerView,
+    groups: &HashSet<String>,
+    certificates: &Certificates,
+    problems: &mut Vec<Problem>,
+) -> LoadBalancer {
     let idle = lb.attributes.get("idle_timeout.timeout_seconds").and_then(|v| v.parse().ok()).unwrap_or(60);
-    let listeners = lb.listeners.iter().filter_map(|l| listener(lb, l, groups).map_err(|p| problems.push(p)).ok());
+    let listeners =
+        lb.listeners.iter().filter_map(|l| listener(lb, l, groups, certificates).map_err(|p| problems.push(p)).ok());
     LoadBalancer {
         id: lb.arn.clone(),
         bind_ip: IpAddr::V4(lb.address),
@@ -151,16 +188,30 @@ fn load_balancer(lb: &LoadBalancerView, groups: &HashSet<String>, problems: &mut
     }
 }
 
-fn listener(lb: &LoadBalancerView, l: &ListenerView, groups: &HashSet<String>) -> Result<Listener, Problem> {
+fn listener(
+    lb: &LoadBalancerView,
+    l: &ListenerView,
+    groups: &HashSet<String>,
+    certificates: &Certificates,
+) -> Result<Listener, Problem> {
     let refuse = |why: String| {
         Problem(format!(
             "listener {} (port {}) of load balancer {}: {why}; the listener is not served",
             l.arn, l.port, lb.name
         ))
     };
-    if l.protocol != "HTTP" {
-        return Err(refuse(format!("protocol {} is not supported", l.protocol)));
-    }
+    let (protocol, certificate) = match l.protocol.as_str() {
+        "HTTP" => (ListenerProtocol::Http, None),
+        "HTTPS" => {
+            let arn = l.certificate_arn.as_deref().ok_or_else(|| refuse("it has no certificate".into()))?;
+            match certificates.get(arn) {
+                Some(Ok(c)) => (ListenerProtocol::Https, Some(c.clone())),
+                Some(Err(why)) => return Err(refuse(format!("its certificate {arn} cannot be loaded: {why}"))),
+                None => return Err(refuse(format!("its certificate {arn} is not available"))),
+            }
+        }
+        other => return Err(refuse(format!("protocol {other} is not supported"))),
+    };
     let mut rules = Vec::new();
     let mut default_action = None;
     for r in &l.rules {
@@ -176,14 +227,7 @@ fn listener(lb: &LoadBalancerView, l: &ListenerView, groups: &HashSet<String>) -
         }
     }
     let default_action = default_action.ok_or_else(|| refuse("it has no default rule".into()))?;
-    Ok(Listener {
-        id: l.arn.clone(),
-        port: l.port,
-        protocol: ListenerProtocol::Http,
-        certificate: None,
-        rules,
-        default_action,
-    })
+    Ok(Listener { id: l.arn.clone(), port: l.port, protocol, certificate, rules, default_action })
 }
 
 /// A rule's action: its last one (ELBv2 allows one forward, redirect or fixed-response, last).

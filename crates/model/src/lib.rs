@@ -3,7 +3,7 @@
 //! # Background
 //! Berth speaks AWS's own protocols, so its request and response types must match the AWS service models member for
 //! member. The `ecs`, `ecr`, `logs`, `cloudwatch`, `autoscaling` (Application Auto Scaling), `elbv2`,
-//! `servicediscovery` (Cloud Map), `secretsmanager`, `ssm` (Parameter Store) and `kms` modules are generated from
+//! `servicediscovery` (Cloud Map), `secretsmanager`, `ssm` (Parameter Store), `kms` and `acm` modules are generated from
 //! botocore's JSON models by `tools/gen-model/gen.py`
 //! (rerun it to follow a newer model); everything else here is hand-written: ARNs, identifiers, the clock, the
 //! ECS validation rules the models do not state, and the protocol between the control plane and its agents.
@@ -15,6 +15,7 @@
 //! # Limitations
 //! Exceptions are not generated: the API crate owns the mapping of errors to `__type` and status codes.
 
+pub mod acm;
 pub mod agent;
 pub mod arn;
 pub mod autoscaling;

@@ -169,6 +169,12 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
         berth_elb::Elb::open(elb_config, store.clone(), clock.clone()).await.context("opening the ELBv2 records")?;
     elb.set_instance_directory(Arc::new(ContainerInstances(control.clone())));
     elb.spawn_watch();
+    let acm_config = berth_acm::AcmConfig { region: args.region.clone(), account_id: args.account_id.clone() };
+    let acm = berth_acm::Acm::open(acm_config, store.clone(), clock.clone(), Arc::new(SecretsSealer(secrets.clone())))
+        .await
+        .context("opening ACM")?;
+    acm.set_users(Arc::new(ElbCertificateUsers(elb.clone())));
+    elb.set_certificate_catalog(Arc::new(AcmCertificates(acm.clone())));
     let load_balancer = (!args.no_load_balancer).then(|| {
         let proxy = Arc::new(berth_lb::Proxy::new(clock.clone(), berth_lb::ProxyOptions::default()));
         let instances = Arc::new(InstanceAddresses(control.clone()));
@@ -176,6 +182,7 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
             elb.clone(),
             proxy,
             instances,
+            Some(Arc::new(AcmCertificates(acm.clone()))),
             clock.clone(),
             berth_lbsync::SyncOptions::default(),
         );
@@ -235,6 +242,7 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
             Arc::new(berth_api::CloudWatchService::new(metrics.clone())),
             Arc::new(berth_api::AutoScalingService::new(scaling)),
             Arc::new(berth_api::ElbService::new(elb)),
+            Arc::new(berth_api::AcmService::new(acm)),
             Arc::new(berth_api::Ec2Service::new(vpc)),
             Arc::new(berth_api::ServiceDiscoveryService::new(discovery.clone())),
             Arc::new(berth_api::SecretsService::secrets_manager(secrets.clone())),
@@ -276,6 +284,42 @@ impl berth_registry::pullthrough::UpstreamSecrets for UpstreamSecrets {
                 Err(e) => Err(SecretProblem::Unreadable(format!("The secret {arn} cannot be read: {e}"))),
             }
         })
+    }
+}
+
+/// ACM's certificates for ELBv2 (an HTTPS listener's certificate must exist) and for the data plane (the PEM
+/// chain and the key opened from its seal; a re-import is announced by ACM's generation).
+struct AcmCertificates(Arc<berth_acm::Acm>);
+
+impl berth_elb::CertificateCatalog for AcmCertificates {
+    fn exists(&self, certificate_arn: &str) -> bool {
+        self.0.exists(certificate_arn)
+    }
+}
+
+impl berth_lbsync::CertificateSource for AcmCertificates {
+    fn certificate<'a>(
+        &'a self,
+        arn: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<berth_lb::config::Certificate, String>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let m = self.0.material(arn).await.map_err(|e| e.to_string())?;
+            Ok(berth_lb::config::Certificate { chain_pem: m.chain_pem, key_pem: m.key_pem.to_string() })
+        })
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
+/// ACM's InUseBy: the load balancers whose listeners serve a certificate.
+struct ElbCertificateUsers(Arc<berth_elb::Elb>);
+
+impl berth_acm::CertificateUsers for ElbCertificateUsers {
+    fn users(&self, certificate_arn: &str) -> Vec<String> {
+        self.0.certificate_users(certificate_arn)
     }
 }
 
