@@ -124,7 +124,7 @@ async fn serve_http<S, I>(
                 break;
             }
             _ = tick.tick() => {
-                if let Some(why) = conn.expired(&limits) {
+                if let Some(why) = conn.expired(limits) {
                     tracing::debug!(why, "closing a connection");
                     break;
                 }

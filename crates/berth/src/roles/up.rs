@@ -12,7 +12,9 @@ pub async fn run(mut args: UpArgs) -> Result<()> {
     let local_tls = if args.tls {
         let endpoint = super::server::public_endpoint(&args.server);
         let names = super::tls::server_names(&endpoint, super::tls::machine_host_name().as_deref());
-        let tls = super::tls::ensure_local(&args.server.data_dir, &names, std::time::SystemTime::now())
+        let now = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs_f64(berth_model::clock::Clock::now(&SystemClock).max(0.0));
+        let tls = super::tls::ensure_local(&args.server.data_dir, &names, now)
             .context("preparing the local CA and the server certificate (--tls)")?;
         if tls.ca_created {
             tracing::info!(ca = %tls.ca_pem.display(), "created a local CA");
