@@ -58,6 +58,19 @@ async fn berth_up_tls_serves_https_that_the_cli_docker_and_agents_verify() {
     let (status, body) = berth_testkit::http_get(&format!("http://{host}/healthz")).unwrap();
     assert_eq!((status, body.contains("serves HTTPS")), (400, true), "{body}");
 
+    // Berth's own client commands read AWS_CA_BUNDLE too (`berth usage` here).
+    let usage = |with_ca: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        with_user_env(command.args(["usage", "--json"]), &berth);
+        if with_ca {
+            command.env(ca_env.0, ca_env.1);
+        }
+        command.output().unwrap()
+    };
+    let trusted = usage(true);
+    assert!(trusted.status.success(), "berth usage: {}", String::from_utf8_lossy(&trusted.stderr));
+    assert!(!usage(false).status.success(), "berth usage must not trust the server without the CA");
+
     // docker login, push and pull over TLS, with the CA in Docker's trust directory for this registry.
     let certs = CertsDir(format!("/etc/docker/certs.d/{host}").into());
     std::fs::create_dir_all(&certs.0).unwrap();
