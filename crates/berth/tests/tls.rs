@@ -1,7 +1,7 @@
 //! `berth up --tls`: the API listener serves HTTPS only, with a certificate from a local CA. The aws CLI trusts it
 //! through `AWS_CA_BUNDLE` (and fails without it), plain HTTP is refused, the local agent verified the server (it
 //! registered), `docker login`/push/pull work once the CA is in Docker's `certs.d`, and an agent given another CA
-//! refuses to join.
+//! refuses to join. ECS Exec runs over it (the agent's `wss://` dial-back and `berth exec`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -70,6 +70,36 @@ async fn berth_up_tls_serves_https_that_the_cli_docker_and_agents_verify() {
     let trusted = usage(true);
     assert!(trusted.status.success(), "berth usage: {}", String::from_utf8_lossy(&trusted.stderr));
     assert!(!usage(false).status.success(), "berth usage must not trust the server without the CA");
+
+    // ECS Exec over TLS: the agent dials back with wss:// (verifying the server) and `berth exec` connects with
+    // AWS_CA_BUNDLE.
+    let definition = r#"[{"name": "app", "image": "berth-workload:latest", "memory": 64}]"#;
+    let family = ["--family", "tls-exec", "--container-definitions", definition];
+    aws_json(&berth, "ecs", &[&["register-task-definition"][..], &family[..]].concat(), &[ca_env]).unwrap();
+    let run =
+        aws_json(&berth, "ecs", &["run-task", "--task-definition", "tls-exec", "--enable-execute-command"], &[ca_env])
+            .unwrap();
+    let task = run["tasks"][0]["taskArn"].as_str().unwrap_or_else(|| panic!("{run}")).to_string();
+    wait_for("the exec task to run", Duration::from_secs(60), || async {
+        let out = aws_json(&berth, "ecs", &["describe-tasks", "--tasks", &task], &[ca_env]).ok()?;
+        (out["tasks"][0]["lastStatus"] == "RUNNING").then_some(())
+    })
+    .await
+    .unwrap();
+    let exec = with_user_env(Command::new(env!("CARGO_BIN_EXE_berth")).arg("exec"), &berth)
+        .args([&task, "--", "/berth-workload", "exec-probe", "print", "0", "over-tls"])
+        .env(ca_env.0, ca_env.1)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let exec_out = String::from_utf8_lossy(&exec.stdout);
+    assert_eq!(
+        (exec.status.code(), exec_out.as_ref()),
+        (Some(0), "args: over-tls\n"),
+        "{}",
+        String::from_utf8_lossy(&exec.stderr)
+    );
+    aws_json(&berth, "ecs", &["stop-task", "--task", &task], &[ca_env]).unwrap();
 
     // docker login, push and pull over TLS, with the CA in Docker's trust directory for this registry.
     let certs = CertsDir(format!("/etc/docker/certs.d/{host}").into());
