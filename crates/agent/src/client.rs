@@ -8,6 +8,7 @@ use berth_model::agent::{
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long one register, report or credentials call may take. Shorter than the server's agent timeout, so that a
@@ -25,23 +26,31 @@ pub struct ServerClient {
     /// that has stopped forwarding.
     stream_http: reqwest::Client,
     base: String,
+    /// The TLS settings of an `https://` server.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl ServerClient {
-    /// A client for the server at `base` (e.g. `http://127.0.0.1:7700`).
-    pub fn new(base: &str) -> Result<Self, AgentError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| AgentError::Transport(format!("building the HTTP client: {e}")))?;
-        let stream_http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(0)
-            .build()
-            .map_err(|e| AgentError::Transport(format!("building the HTTP client: {e}")))?;
-        Ok(Self { http, stream_http, base: base.trim_end_matches('/').to_string() })
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:7700`); `tls` (from [`crate::tls::client_config`])
+    /// for an `https://` server, whose certificate it then verifies, and which it reaches over https only.
+    pub fn new(base: &str, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Self, AgentError> {
+        let builder = |idle_per_host: Option<usize>| {
+            let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).tcp_nodelay(true);
+            if let Some(idle) = idle_per_host {
+                builder = builder.pool_max_idle_per_host(idle);
+            }
+            if let Some(config) = &tls {
+                builder = builder.tls_backend_preconfigured(rustls::ClientConfig::clone(config)).https_only(true);
+            }
+            builder.build().map_err(|e| AgentError::Transport(format!("building the HTTP client: {e}")))
+        };
+        let (http, stream_http) = (builder(None)?, builder(Some(0))?);
+        Ok(Self { http, stream_http, base: base.trim_end_matches('/').to_string(), tls })
+    }
+
+    /// The TLS settings of an `https://` server (for the exec dial-back WebSockets).
+    pub fn tls(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls.clone()
     }
 
     async fn post<Req: Serialize, Resp: DeserializeOwned>(
@@ -60,7 +69,7 @@ impl ServerClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| AgentError::Transport(format!("POST {path}: {e}")))?;
+            .map_err(|e| transport(format!("POST {path}"), &e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| AgentError::Transport(format!("POST {path}: {e}")))?;
         check(status, &bytes)?;
@@ -125,7 +134,7 @@ impl ServerClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| AgentError::Transport(format!("{operation}: {e}")))?;
+            .map_err(|e| transport(operation.to_string(), &e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| AgentError::Transport(format!("{operation}: {e}")))?;
         check(status, &bytes)?;
@@ -146,7 +155,7 @@ impl ServerClient {
         let response = tokio::time::timeout(CALL_TIMEOUT, response)
             .await
             .map_err(|_| AgentError::Transport("GET /agent/v1/stream: no answer".into()))?
-            .map_err(|e| AgentError::Transport(format!("GET /agent/v1/stream: {e}")))?;
+            .map_err(|e| transport("GET /agent/v1/stream".into(), &e))?;
         let status = response.status();
         if !status.is_success() {
             let bytes = response.bytes().await.unwrap_or_default();
@@ -185,6 +194,14 @@ impl ServerClient {
             }
             yield Err(AgentError::Transport("the server closed the stream".into()));
         })
+    }
+}
+
+/// A failed call: [`AgentError::Tls`] when TLS (the server's certificate) is why, else a transport error.
+fn transport(what: String, error: &reqwest::Error) -> AgentError {
+    match crate::tls::tls_failure(error) {
+        Some(reason) => AgentError::Tls(format!("{what}: the server's certificate was refused: {reason}")),
+        None => AgentError::Transport(format!("{what}: {error}")),
     }
 }
 

@@ -34,8 +34,15 @@ pub fn dial_url(server_url: &str, session_id: &str) -> String {
 }
 
 /// Serves one session to its end; failures are logged and, when the socket is up, sent to the client.
-pub async fn serve<R: ContainerRuntime>(runtime: Arc<R>, server_url: String, token: String, start: ExecStart) {
-    let mut socket = match dial(&server_url, &token, &start.session_id).await {
+/// `tls` is the agent's TLS settings for an `https://` server (`wss://` dial-backs verify its certificate).
+pub async fn serve<R: ContainerRuntime>(
+    runtime: Arc<R>,
+    server_url: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    token: String,
+    start: ExecStart,
+) {
+    let mut socket = match dial(&server_url, tls, &token, &start.session_id).await {
         Ok(socket) => socket,
         Err(error) => {
             tracing::warn!(session = %start.session_id, %error, "cannot dial back for an exec session");
@@ -60,12 +67,26 @@ pub async fn serve<R: ContainerRuntime>(runtime: Arc<R>, server_url: String, tok
     let _ = socket.close(None).await;
 }
 
-async fn dial(server_url: &str, token: &str, session_id: &str) -> Result<Socket, String> {
+async fn dial(
+    server_url: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    token: &str,
+    session_id: &str,
+) -> Result<Socket, String> {
     let mut request = dial_url(server_url, session_id).into_client_request().map_err(|e| e.to_string())?;
     let value =
         format!("Bearer {token}").parse().map_err(|_| "the instance token is not a header value".to_string())?;
     request.headers_mut().insert("authorization", value);
-    let connect = tokio_tungstenite::connect_async(request);
+    let url = dial_url(server_url, session_id);
+    if url.starts_with("wss://") && tls.is_none() {
+        return Err("the server is https but the agent has no TLS settings for it".into());
+    }
+    // Always an explicit connector: rustls with the agent's roots for wss://, plain TCP for ws://.
+    let connector = match tls {
+        Some(config) => tokio_tungstenite::Connector::Rustls(config),
+        None => tokio_tungstenite::Connector::Plain,
+    };
+    let connect = tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector));
     let (socket, _) = tokio::time::timeout(Duration::from_secs(10), connect)
         .await
         .map_err(|_| "no answer in 10 s".to_string())?

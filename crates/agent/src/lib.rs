@@ -43,6 +43,7 @@ pub mod runtime;
 pub mod self_update;
 pub mod session;
 pub mod task_cgroup;
+pub mod tls;
 pub mod usage;
 
 use berth_model::agent::{AgentVersion, RegisterRequest, ReportRequest, StreamMessage};
@@ -85,6 +86,10 @@ pub enum AgentError {
     /// A message could not be decoded.
     #[error("cannot decode a message from the server: {0}")]
     Decode(String),
+    /// The server's TLS certificate did not verify (or the agent's TLS settings are unusable): the agent does not
+    /// talk to it.
+    #[error("TLS with the Berth server: {0}")]
+    Tls(String),
     /// The container runtime failed.
     #[error("container runtime: {0}")]
     Runtime(#[from] RuntimeError),
@@ -131,6 +136,8 @@ pub struct AgentConfig {
     pub capacity: Vec<berth_model::agent::Capacity>,
     /// The node group this instance belongs to (`--node-group`), which a capacity provider names.
     pub node_group: Option<String>,
+    /// CA certificates (PEM) trusted for an `https://` server besides the system's roots (`--server-ca`).
+    pub server_ca: Option<PathBuf>,
 }
 
 /// How often the agent re-inspects its containers to catch events it missed.
@@ -164,6 +171,27 @@ impl Shared {
         loop {
             match self.try_register().await {
                 Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "registration failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// The first registration: like [`Shared::register`], but a server whose certificate does not verify ends it
+    /// with the error (the agent does not join), instead of retrying.
+    async fn join(&self) -> Result<(), AgentError> {
+        let _guard = self.registering.lock().await;
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.try_register().await {
+                Ok(()) => return Ok(()),
+                Err(error @ AgentError::Tls(_)) => {
+                    tracing::error!(%error, server = %self.config.server_url, "not joining the server");
+                    return Err(error);
+                }
                 Err(error) => {
                     tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "registration failed");
                     tokio::time::sleep(delay).await;
@@ -217,7 +245,8 @@ pub async fn run<R: ContainerRuntime>(
     clock: Arc<dyn Clock>,
 ) -> Result<(), AgentError> {
     let info = runtime.info().await?;
-    let client = ServerClient::new(&config.server_url)?;
+    let tls = tls::client_config(&config.server_url, config.server_ca.as_deref())?;
+    let client = ServerClient::new(&config.server_url, tls)?;
     let shared = Arc::new(Shared {
         config: config.clone(),
         client,
@@ -228,7 +257,7 @@ pub async fn run<R: ContainerRuntime>(
         clock: clock.clone(),
         updating: std::sync::atomic::AtomicBool::new(false),
     });
-    shared.register(None).await;
+    shared.join().await?;
 
     let (tx, rx) = mpsc::unbounded_channel();
     let outbox = Arc::new(Outbox::default());
@@ -563,7 +592,8 @@ async fn stream_loop<R: ContainerRuntime>(shared: Arc<Shared>, tx: mpsc::Unbound
                         Ok(StreamMessage::UpdateAgent { target_version }) => start_update(&shared, target_version),
                         Ok(StreamMessage::Exec(start)) => {
                             let url = shared.config.server_url.clone();
-                            tokio::spawn(exec::serve(runtime.clone(), url, shared.session.token(), start));
+                            let tls = shared.client.tls();
+                            tokio::spawn(exec::serve(runtime.clone(), url, tls, shared.session.token(), start));
                         }
                         Err(error) => {
                             tracing::warn!(%error, "desired-state stream ended");

@@ -409,6 +409,9 @@ impl Control {
             argv,
         };
         let token = self.exec.issue(grant);
+        // An HTTPS listener (its advertised URL is https://) serves the stream over TLS too.
+        let https = self.config.advertised_url.as_deref().is_some_and(|url| url.starts_with("https://"));
+        let scheme = if https { "wss" } else { "ws" };
         tracing::info!(
             target: "berth::exec::audit",
             event = "ExecuteCommand",
@@ -425,7 +428,7 @@ impl Control {
             container_name: Some(container_name),
             interactive: true,
             session: Some(Session {
-                stream_url: Some(format!("ws://{host}{STREAM_PATH_PREFIX}{session_id}{STREAM_PATH_SUFFIX}")),
+                stream_url: Some(format!("{scheme}://{host}{STREAM_PATH_PREFIX}{session_id}{STREAM_PATH_SUFFIX}")),
                 session_id: Some(session_id),
                 token_value: Some(token),
             }),

@@ -20,6 +20,11 @@ impl TrackedStream {
     pub(crate) fn new(stream: TcpStream, conn: Arc<Conn>) -> Self {
         TrackedStream { stream, conn }
     }
+
+    /// Reads the first bytes without consuming them (whether a client starts a TLS handshake).
+    pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.peek(buf).await
+    }
 }
 
 impl AsyncRead for TrackedStream {

@@ -24,6 +24,9 @@
 //!   streams, log tails) are not subject to the idle timeout. Idle keep-alive still applies between requests.
 //! - **Time** is `berth_model::clock::SystemClock`'s monotonic reading (tokio's clock, which the watchdog's and the
 //!   body's tokio timers run on); no other reading of the system clock.
+//! - **HTTPS** ([`serve_tls`], [`Tls`]): the same listener with a rustls handshake (ring provider, HTTP/1.1) on each
+//!   connection's task before HTTP, within the header timeout; the cap and eviction apply while it runs. A client
+//!   that speaks plain HTTP to it gets a `400` saying the port serves HTTPS, and the connection closes.
 //! - **Graceful shutdown**: when `shutdown` resolves, accepting stops, connections finish their current request,
 //!   and whatever is still open after [`Limits::shutdown_grace`] is cut.
 //!
@@ -35,6 +38,7 @@ mod connection;
 mod io;
 mod limits;
 mod table;
+mod tls;
 
 pub use body::BodyError;
 pub use limits::{
@@ -43,6 +47,7 @@ pub use limits::{
     open_file_limit, parse_open_file_limit,
 };
 pub use table::ConnectionHandle;
+pub use tls::{Tls, TlsError};
 
 use axum::body::Body;
 use berth_model::clock::{Clock, SystemClock};
@@ -62,6 +67,25 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// Serves `service` on `listener` under `limits` until `shutdown` resolves, then drains for
 /// [`Limits::shutdown_grace`].
 pub async fn serve<S, F>(listener: TcpListener, service: S, limits: Limits, shutdown: F)
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    F: Future<Output = ()>,
+{
+    serve_with(listener, None, service, limits, shutdown).await;
+}
+
+/// [`serve`] over HTTPS: every connection starts with a TLS handshake under `tls`.
+pub async fn serve_tls<S, F>(listener: TcpListener, tls: Tls, service: S, limits: Limits, shutdown: F)
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    F: Future<Output = ()>,
+{
+    serve_with(listener, Some(tls), service, limits, shutdown).await;
+}
+
+async fn serve_with<S, F>(listener: TcpListener, tls: Option<Tls>, service: S, limits: Limits, shutdown: F)
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -91,6 +115,7 @@ where
                             service.clone(),
                             limits.clone(),
                             stop_rx.clone(),
+                            tls.clone(),
                         ));
                     }
                     Admission::Refused => {

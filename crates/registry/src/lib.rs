@@ -101,6 +101,9 @@ pub struct RegistryConfig {
     pub account_id: String,
     /// `host:port` clients reach the registry at, used in `repositoryUri`, `proxyEndpoint` and token realms.
     pub public_endpoint: String,
+    /// The scheme clients reach `public_endpoint` with: `http` (the default) or `https` when the listener serves
+    /// TLS. Used in token realms, `proxyEndpoint` and download URLs.
+    pub public_scheme: String,
     /// How long an upload session lives without a request or a byte (default 168 hours, the age at which the
     /// CNCF Distribution registry purges uploads).
     pub upload_ttl: Duration,
@@ -144,6 +147,7 @@ impl RegistryConfig {
             region: region.into(),
             account_id: account_id.into(),
             public_endpoint: public_endpoint.into(),
+            public_scheme: "http".into(),
             upload_ttl: Duration::from_secs(168 * 3600),
             max_uploads_per_repository: 1000,
             gc_grace: Duration::from_secs(6 * 3600),

@@ -89,9 +89,15 @@ impl Berth {
         Self::start(BerthOptions { binary: binary.into(), role: "up", extra_args: Vec::new() })
     }
 
-    /// The API's base URL.
+    /// The API's base URL (`https://` when the options ask for TLS: `--tls` or `--tls-cert`).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// Whether the listener serves HTTPS (`--tls` or `--tls-cert` among the options).
+    pub fn tls(&self) -> bool {
+        self.options.extra_args.iter().any(|a| a == "--tls" || a == "--tls-cert")
     }
 
     /// The cluster ARN prefix of this Berth's account.
@@ -132,9 +138,13 @@ impl Berth {
             .spawn()
             .map_err(|e| TestkitError::io(format!("start {}", self.options.binary.display()), &e))?;
         self.child = Some(child);
-        let url = format!("{}/healthz", self.url());
+        // Over TLS the plain-HTTP probe is answered 400 "This port serves HTTPS": the listener is serving.
+        let url = format!("http://127.0.0.1:{}/healthz", self.port);
+        let tls = self.tls();
         wait_for_blocking("berth to answer /healthz", Duration::from_secs(30), || {
-            http_get_timeout(&url, Duration::from_millis(500)).ok().filter(|(status, _)| *status == 200)
+            http_get_timeout(&url, Duration::from_millis(500))
+                .ok()
+                .filter(|(status, body)| *status == 200 || (tls && *status == 400 && body.contains("serves HTTPS")))
         })
         .map_err(|e| TestkitError::Io { context: format!("{e}; log:\n{}", self.log()), message: String::new() })?;
         Ok(())

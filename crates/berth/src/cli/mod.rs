@@ -249,6 +249,17 @@ pub struct ServerArgs {
     /// only for tests.
     #[arg(long, default_value_t = 60.0, hide = true)]
     pub deployment_minute_seconds: f64,
+    /// Serve the API listener over HTTPS only (every API, the registry's `/v2/`, the agent protocol) with this PEM
+    /// certificate chain, the server's certificate first. Needs --tls-key.
+    #[arg(long, value_name = "FILE", env = "BERTH_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert. Needs --tls-cert.
+    #[arg(long, value_name = "FILE", env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA that signed the listener's certificate, when Berth made it (`berth up --tls`): the agents this
+    /// server starts (node providers) trust it. Not a flag.
+    #[arg(skip)]
+    pub local_ca: Option<PathBuf>,
     /// Replace the join token with a new one at start (and print it). Joined agents are not disturbed: they rejoin
     /// with their instance secret; only new agents need the new token.
     #[arg(long)]
@@ -256,6 +267,11 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// `https` when the listener serves TLS (`--tls-cert`), else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() { "https" } else { "http" }
+    }
+
     /// The API listener's limits from these flags (body limits at their defaults).
     pub fn listener_limits(&self) -> berth_listener::Limits {
         berth_listener::Limits {
@@ -276,6 +292,12 @@ pub struct UpArgs {
     /// The local agent's settings.
     #[command(flatten)]
     pub node: NodeArgs,
+    /// Serve HTTPS with a certificate from a local CA Berth makes once under `<data-dir>/tls/` (`ca.pem`, `ca.key`,
+    /// `server.pem`, `server.key`) for localhost, 127.0.0.1, ::1, the advertised host and this machine's host
+    /// name; the server certificate is re-issued when those names change or it expires within 30 days. The local
+    /// agent trusts the CA; `berth up` prints how the aws CLI and Docker trust it.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls: bool,
     /// Development mode: the local agent allows every kind of host access (privileged, host network, any host
     /// path including / and the Docker socket, added capabilities, unconfined, sysctls, devices).
     #[arg(long)]
@@ -343,6 +365,10 @@ pub struct AgentArgs {
     /// The control plane's URL.
     #[arg(long, env = "BERTH_SERVER")]
     pub server: String,
+    /// A PEM file of CA certificates the agent trusts for an `https://` server besides the system's roots (e.g.
+    /// the `ca.pem` of `berth up --tls`). The agent never skips verification and never falls back to plain HTTP.
+    #[arg(long, value_name = "FILE", env = "BERTH_SERVER_CA")]
+    pub server_ca: Option<PathBuf>,
     /// The join token the server printed (or keeps in `<data-dir>/join-token`).
     #[arg(long, env = "BERTH_JOIN_TOKEN")]
     pub join_token: String,

@@ -54,6 +54,7 @@ pub fn config(
         reported_version: None,
         capacity: capacity(node, &[Capacity::Ec2]),
         node_group: node.node_group.clone(),
+        server_ca: None,
     })
 }
 
@@ -115,6 +116,7 @@ pub async fn docker() -> Result<Arc<DockerRuntime>> {
 pub async fn run(args: AgentArgs) -> Result<()> {
     let region = "us-east-1";
     let mut config = config(args.server, args.join_token, args.cluster, args.data_dir, &args.node, region, &[])?;
+    config.server_ca = args.server_ca;
     // A separate agent can replace itself in place (UpdateContainerAgent): the binary is resolved now, so one
     // replaced on disk later is what runs; the test-only version flag does not survive the update.
     let flag = crate::cli::TEST_AGENT_VERSION_FLAG;

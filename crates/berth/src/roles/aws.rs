@@ -3,9 +3,44 @@
 
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata};
 
-/// The SDK configuration a user's aws CLI would use (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, profiles ...).
-pub async fn config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+/// The SDK configuration a user's aws CLI would use (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, profiles ...), with
+/// the CA certificates of `AWS_CA_BUNDLE` trusted besides the system's roots (an `https://` Berth with its own CA,
+/// such as `berth up --tls`'s), as the aws CLI does. An `AWS_CA_BUNDLE` that cannot be read is an error.
+pub async fn config() -> anyhow::Result<aws_config::SdkConfig> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some((_, pem)) = ca_bundle()? {
+        use aws_smithy_http_client::tls;
+        let store = tls::TrustStore::empty().with_native_roots(true).with_pem_certificate(pem);
+        let context = tls::TlsContext::builder()
+            .with_trust_store(store)
+            .build()
+            .map_err(|e| anyhow::anyhow!("AWS_CA_BUNDLE: {e}"))?;
+        let client = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+            .tls_context(context)
+            .build_https();
+        loader = loader.http_client(client);
+    }
+    Ok(loader.load().await)
+}
+
+/// `AWS_CA_BUNDLE`'s path and contents (PEM), when it is set.
+pub fn ca_bundle() -> anyhow::Result<Option<(std::path::PathBuf, Vec<u8>)>> {
+    let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) else { return Ok(None) };
+    let path = std::path::PathBuf::from(path);
+    let pem = std::fs::read(&path).map_err(|e| anyhow::anyhow!("AWS_CA_BUNDLE {}: {e}", path.display()))?;
+    Ok(Some((path, pem)))
+}
+
+/// A reqwest client that trusts `AWS_CA_BUNDLE` besides the system's roots.
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder();
+    if let Some((path, pem)) = ca_bundle()? {
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| anyhow::anyhow!("AWS_CA_BUNDLE {}: {e}", path.display()))?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder.build().map_err(|e| anyhow::anyhow!("building the HTTP client: {e}"))
 }
 
 /// A failed call as `Code: message` when the server answered with an AWS error, else the SDK's own account of
@@ -68,7 +103,7 @@ pub async fn call_json(
     }
     let mut request = request.body(()).context("building the request")?;
     instructions.apply_to_request_http1x(&mut request);
-    let response = reqwest::Client::new()
+    let response = http_client()?
         .post(&url)
         .headers(request.headers().clone())
         .body(bytes)

@@ -25,7 +25,7 @@ async fn reclaim(args: ReclaimArgs) -> anyhow::Result<()> {
         container_instance: args.instance,
         count: args.count,
     };
-    let config = super::aws::config().await;
+    let config = super::aws::config().await?;
     let target = format!("{}.{}", berth_api::capacity::TARGET_PREFIX, berth_api::capacity::RECLAIM_SPOT_CAPACITY);
     let answer = super::aws::call_json(&config, "ecs", &target, &serde_json::to_value(&input)?).await?;
     let output: berth_api::capacity::ReclaimSpotCapacityOutput =
@@ -62,7 +62,7 @@ async fn print_usage(args: crate::cli::UsageArgs) -> anyhow::Result<()> {
         until: args.until.map(at),
         group_by: args.group_by.iter().map(|g| g.trim().to_string()).filter(|g| !g.is_empty()).collect(),
     };
-    let config = super::aws::config().await;
+    let config = super::aws::config().await?;
     let target = format!("{}.{}", berth_api::capacity::TARGET_PREFIX, berth_api::capacity::GET_USAGE);
     let answer = super::aws::call_json(&config, "ecs", &target, &serde_json::to_value(&input)?).await?;
     if args.json {

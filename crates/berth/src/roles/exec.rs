@@ -37,7 +37,7 @@ pub fn join_command(words: &[String]) -> String {
 }
 
 async fn session(args: ExecArgs) -> anyhow::Result<i32> {
-    let client = aws_sdk_ecs::Client::new(&super::aws::config().await);
+    let client = aws_sdk_ecs::Client::new(&super::aws::config().await?);
     let response = client
         .execute_command()
         .set_cluster(args.cluster.clone())
@@ -60,8 +60,18 @@ async fn session(args: ExecArgs) -> anyhow::Result<i32> {
     }
     let mut request = format!("{url}{query}").into_client_request().context("the session's streamUrl")?;
     request.headers_mut().insert("authorization", format!("Bearer {token}").parse().context("the session token")?);
-    let (socket, _) =
-        tokio_tungstenite::connect_async(request).await.with_context(|| format!("connecting to {url}"))?;
+    // wss:// (an https Berth): the system's roots plus AWS_CA_BUNDLE, verified; ws:// plain.
+    let connector = if url.starts_with("wss://") {
+        let ca = super::aws::ca_bundle()?.map(|(path, _)| path);
+        let config = berth_agent::tls::client_config("https://berth", ca.as_deref())?
+            .context("an https configuration for the session stream")?;
+        tokio_tungstenite::Connector::Rustls(config)
+    } else {
+        tokio_tungstenite::Connector::Plain
+    };
+    let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector))
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
     let _raw = if tty && std::io::stdin().is_terminal() { RawMode::enter() } else { None };
     relay(socket, tty).await
 }

@@ -16,4 +16,5 @@ pub mod registry;
 pub mod secrets;
 pub mod server;
 pub mod service_targets;
+pub mod tls;
 pub mod up;

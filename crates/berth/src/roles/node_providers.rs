@@ -31,6 +31,9 @@ pub struct ServerContext {
     pub server_url: String,
     /// The join token.
     pub join_token: String,
+    /// The CA certificate (PEM) agents trust for an `https://` server URL besides the system's roots (`berth up
+    /// --tls`'s local CA): local agents get `--server-ca`, command hooks `BERTH_SERVER_CA`.
+    pub server_ca: Option<PathBuf>,
     /// Berth's data dir.
     pub data_dir: PathBuf,
     /// The availability zones of the VPC, in order.
@@ -169,9 +172,12 @@ impl LocalNodes {
             .open(dir.join("agent.log"))
             .with_context(|| format!("opening {}/agent.log", dir.display()))?;
         let err = log.try_clone().context("duplicating the agent's log file")?;
-        let child = Command::new(&self.binary)
-            .arg("agent")
-            .args(["--server", &self.context.server_url])
+        let mut command = Command::new(&self.binary);
+        command.arg("agent").args(["--server", &self.context.server_url]);
+        if let Some(ca) = &self.context.server_ca {
+            command.arg("--server-ca").arg(ca);
+        }
+        let child = command
             .args(["--cluster", &record.cluster])
             .args(["--node-group", &self.group])
             .args(["--cpu-units", &record.cpu.to_string()])
@@ -305,6 +311,9 @@ impl CommandNodes {
             .env("BERTH_JOIN_TOKEN", &self.context.join_token)
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
+        if let Some(ca) = &self.context.server_ca {
+            command.env("BERTH_SERVER_CA", ca);
+        }
         for (key, value) in env {
             command.env(key, value);
         }
@@ -383,6 +392,7 @@ mod tests {
         let context = ServerContext {
             server_url: "http://127.0.0.1:7700".into(),
             join_token: "t".into(),
+            server_ca: None,
             data_dir: dir.path().into(),
             zones: vec!["us-east-1a".into()],
         };

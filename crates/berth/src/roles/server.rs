@@ -29,11 +29,15 @@ pub struct RunningServer {
     /// The load-balancer data plane serving the ELBv2 records (none with `--no-load-balancer`; it stops when
     /// dropped).
     pub load_balancer: Option<berth_lbsync::LbSync>,
+    /// The listener's TLS settings (`--tls-cert`/`--tls-key`): it serves HTTPS only.
+    pub tls: Option<berth_listener::Tls>,
 }
 
 /// Opens the store, starts the control plane and its controllers, and binds the listener. `own_agent` is the agent
 /// `berth up` runs in this process: what it offers is not left for local node providers.
 pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<RunningServer> {
+    let tls = listener_tls(args)?;
+    let scheme = args.scheme();
     private_dir(&args.data_dir).context("preparing the data dir")?;
     let credentials = root_credentials(&args.data_dir)?;
     let join_token = join_token(&args.data_dir, args.rotate_join_token)?;
@@ -65,7 +69,7 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
         agent_timeout: Duration::from_secs(args.agent_timeout_seconds),
         lost_instance_timeout: Duration::from_secs(args.lost_instance_timeout_seconds),
         max_tasks_per_service: args.max_tasks_per_service,
-        advertised_url: Some(format!("http://{}", public_endpoint(args))),
+        advertised_url: Some(format!("{scheme}://{}", public_endpoint(args))),
         managed_scaling_interval: Duration::try_from_secs_f64(args.managed_scaling_interval_seconds)
             .ok()
             .filter(|d| !d.is_zero())
@@ -89,6 +93,7 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
         &args.account_id,
         public_endpoint(args),
     );
+    registry_config.public_scheme = scheme.to_string();
     registry_config.pull_through_allow = args.pull_through_upstream_allow.clone();
     registry_config.pull_through_recheck = Duration::from_secs(args.pull_through_recheck_seconds);
     registry_config.pull_through_ca = args.pull_through_ca_file.clone();
@@ -131,7 +136,8 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     control.set_reservation_sink(Arc::new(ReservationSink(metrics.clone())));
     if !args.node_providers.is_empty() {
         let context = super::node_providers::ServerContext {
-            server_url: format!("http://{}", public_endpoint(args)),
+            server_url: format!("{scheme}://{}", public_endpoint(args)),
+            server_ca: args.local_ca.clone(),
             join_token: join_token.clone(),
             data_dir: args.data_dir.clone(),
             zones,
@@ -260,7 +266,20 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     let store_files = ["state.db", "state.db-wal"].map(|f| args.data_dir.join(f)).to_vec();
     let app = super::prometheus::instrument(app, "api", super::prometheus::server_gauges(control.clone(), store_files));
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
-    Ok(RunningServer { listener, app, join_token, credentials, metrics, dns, load_balancer })
+    Ok(RunningServer { listener, app, join_token, credentials, metrics, dns, load_balancer, tls })
+}
+
+/// The listener's TLS settings from `--tls-cert` and `--tls-key` (both or neither; clap enforces it too). A file
+/// that cannot be read or is not PEM fails the start with an error naming it.
+fn listener_tls(args: &ServerArgs) -> Result<Option<berth_listener::Tls>> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(
+            berth_listener::Tls::from_pem_files(cert, key)
+                .context("the API listener's TLS certificate (--tls-cert, --tls-key)")?,
+        )),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!("--tls-cert and --tls-key go together: give both or neither"),
+    }
 }
 
 /// Reads pull-through cache rules' upstream credentials from Secrets Manager, as ECR's service-linked role does
@@ -481,16 +500,28 @@ pub fn public_endpoint(args: &ServerArgs) -> String {
 /// The lines that point AWS clients at this server.
 pub fn export_lines(args: &ServerArgs, creds: &RootCredentials) -> String {
     format!(
-        "export AWS_ENDPOINT_URL=http://{} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={}",
-        args.listen, creds.access_key_id, creds.secret_access_key, args.region
+        "export AWS_ENDPOINT_URL={}://{} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={}",
+        args.scheme(),
+        args.listen,
+        creds.access_key_id,
+        creds.secret_access_key,
+        args.region
     )
 }
 
-/// Serves until Ctrl-C or SIGTERM under `limits` (timeouts, connection cap), then gives in-flight requests
-/// [`berth_listener::Limits::shutdown_grace`] (2 s); long-lived agent streams are cut and agents reconnect to the
-/// next server. Containers are never stopped.
-pub async fn serve(listener: TcpListener, app: axum::Router, limits: berth_listener::Limits) -> Result<()> {
-    berth_listener::serve(listener, app, limits, shutdown_signal()).await;
+/// Serves until Ctrl-C or SIGTERM under `limits` (timeouts, connection cap), over HTTPS with `tls`, then gives
+/// in-flight requests [`berth_listener::Limits::shutdown_grace`] (2 s); long-lived agent streams are cut and agents
+/// reconnect to the next server. Containers are never stopped.
+pub async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: berth_listener::Limits,
+    tls: Option<berth_listener::Tls>,
+) -> Result<()> {
+    match tls {
+        Some(tls) => berth_listener::serve_tls(listener, tls, app, limits, shutdown_signal()).await,
+        None => berth_listener::serve(listener, app, limits, shutdown_signal()).await,
+    }
     Ok(())
 }
 
@@ -522,18 +553,22 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let server = start(&args, None).await?;
     let (series, buckets) = server.metrics.size();
     tracing::info!(series, buckets, "metric store open");
-    println!("Berth control plane on http://{} (region {}, account {}).", args.listen, args.region, args.account_id);
+    let scheme = args.scheme();
+    println!(
+        "Berth control plane on {scheme}://{} (region {}, account {}).",
+        args.listen, args.region, args.account_id
+    );
     println!("{}", export_lines(&args, &server.credentials.0));
     if args.rotate_join_token {
         println!(
             "The join token was rotated; the old one no longer joins new agents (joined agents are not affected)."
         );
     }
-    println!("Agents join with: berth agent --server http://{} --join-token {}", args.listen, server.join_token);
+    println!("Agents join with: berth agent --server {scheme}://{} --join-token {}", args.listen, server.join_token);
     if let Some(dns) = &server.dns {
         println!("DNS for Cloud Map namespaces on {} (UDP and TCP).", dns.local_addr());
     }
-    serve(server.listener, server.app, args.listener_limits()).await?;
+    serve(server.listener, server.app, args.listener_limits(), server.tls).await?;
     if let Some(lb) = &server.load_balancer {
         lb.shutdown(Duration::from_secs(2)).await;
     }

@@ -7,12 +7,33 @@ use berth_model::clock::SystemClock;
 use std::sync::Arc;
 
 /// `berth up`.
-pub async fn run(args: UpArgs) -> Result<()> {
+pub async fn run(mut args: UpArgs) -> Result<()> {
     let runtime = super::agent::docker().await?;
+    let local_tls = if args.tls {
+        let endpoint = super::server::public_endpoint(&args.server);
+        let names = super::tls::server_names(&endpoint, super::tls::machine_host_name().as_deref());
+        let now = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs_f64(berth_model::clock::Clock::now(&SystemClock).max(0.0));
+        let tls = super::tls::ensure_local(&args.server.data_dir, &names, now)
+            .context("preparing the local CA and the server certificate (--tls)")?;
+        if tls.ca_created {
+            tracing::info!(ca = %tls.ca_pem.display(), "created a local CA");
+        }
+        if tls.cert_issued {
+            tracing::info!(cert = %tls.cert.display(), names = ?names, "issued the server certificate");
+        }
+        args.server.tls_cert = Some(tls.cert.clone());
+        args.server.tls_key = Some(tls.key.clone());
+        args.server.local_ca = Some(tls.ca_pem.clone());
+        Some(tls)
+    } else {
+        None
+    };
     let server = start(&args.server, Some(&args.node)).await?;
     let listen = args.server.listen;
+    let scheme = args.server.scheme();
     let mut agent_config = super::agent::config(
-        format!("http://{listen}"),
+        format!("{scheme}://{listen}"),
         server.join_token.clone(),
         "default".into(),
         args.server.data_dir.join("agent"),
@@ -20,6 +41,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
         &args.server.region,
         &[listen.port()],
     )?;
+    // The local agent trusts the local CA (or, with --tls-cert, the system's roots).
+    agent_config.server_ca = local_tls.as_ref().map(|t| t.ca_pem.clone());
     // The local agent serves both launch types by default: one instance record, so a Fargate reservation on it
     // reduces what EC2 placement sees.
     agent_config.capacity =
@@ -34,7 +57,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         }
     });
     let (creds, created) = &server.credentials;
-    println!("Berth is up on http://{listen} (region {}, account {}).", args.server.region, args.server.account_id);
+    println!("Berth is up on {scheme}://{listen} (region {}, account {}).", args.server.region, args.server.account_id);
     if *created {
         println!("New root credentials were saved in {}.", args.server.data_dir.join("credentials.json").display());
     }
@@ -42,7 +65,10 @@ pub async fn run(args: UpArgs) -> Result<()> {
         println!("DNS for Cloud Map namespaces on {} (UDP and TCP).", dns.local_addr());
     }
     println!("Point the aws CLI and the AWS SDKs at it:\n\n{}\n", export_lines(&args.server, creds));
-    serve(server.listener, server.app, args.server.listener_limits()).await.context("berth up")?;
+    if let Some(tls) = &local_tls {
+        println!("{}", super::tls::trust_lines(&tls.ca_pem, &super::server::public_endpoint(&args.server)));
+    }
+    serve(server.listener, server.app, args.server.listener_limits(), server.tls).await.context("berth up")?;
     if let Some(lb) = &server.load_balancer {
         lb.shutdown(std::time::Duration::from_secs(2)).await;
     }

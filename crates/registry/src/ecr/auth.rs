@@ -23,7 +23,7 @@ pub(crate) async fn get_authorization_token(
         authorization_data: Some(vec![AuthorizationData {
             authorization_token: Some(encode_authorization_token(&token)),
             expires_at: Some(berth_model::clock::to_millis(expires_at)),
-            proxy_endpoint: Some(format!("http://{}", registry.config.public_endpoint)),
+            proxy_endpoint: Some(format!("{}://{}", registry.config.public_scheme, registry.config.public_endpoint)),
         }]),
     })
 }

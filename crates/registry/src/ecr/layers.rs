@@ -41,8 +41,8 @@ pub(crate) async fn get_download_url_for_layer(
     };
     let token = registry.auth.issue(&claims);
     let url = format!(
-        "http://{}/v2/{}/blobs/{}?X-Berth-Token={token}",
-        registry.config.public_endpoint, req.repository_name, req.layer_digest
+        "{}://{}/v2/{}/blobs/{}?X-Berth-Token={token}",
+        registry.config.public_scheme, registry.config.public_endpoint, req.repository_name, req.layer_digest
     );
     Ok(GetDownloadUrlForLayerResponse { download_url: Some(url), layer_digest: Some(req.layer_digest) })
 }

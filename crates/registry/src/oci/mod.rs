@@ -263,7 +263,8 @@ impl Challenge for Response {
             return self;
         }
         let endpoint = &registry.config.public_endpoint;
-        let mut challenge = format!("Bearer realm=\"http://{endpoint}/v2/token\",service=\"{endpoint}\"");
+        let scheme = &registry.config.public_scheme;
+        let mut challenge = format!("Bearer realm=\"{scheme}://{endpoint}/v2/token\",service=\"{endpoint}\"");
         if let Some(name) = route.repository() {
             let actions = if matches!(*method, Method::GET | Method::HEAD) { "pull" } else { "pull,push" };
             challenge.push_str(&format!(",scope=\"repository:{name}:{actions}\""));

@@ -107,7 +107,7 @@ impl Session {
 }
 
 async fn logs(args: LogsArgs) -> anyhow::Result<()> {
-    let config = super::aws::config().await;
+    let config = super::aws::config().await?;
     let cluster = args.cluster.as_deref().unwrap_or("default");
     let resolver = Resolver::new(aws_sdk_ecs::Client::new(&config), cluster, &args.target).await?;
     let mut session = Session {
