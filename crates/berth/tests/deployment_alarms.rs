@@ -6,15 +6,13 @@
 
 mod common;
 
+use common::ecs;
+
 use berth_testkit::{Berth, BerthOptions};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 const ALARM: &str = "deploy-errors";
-
-fn ecs(berth: &Berth, args: &[&str]) -> Value {
-    common::aws_ok(berth, "ecs", args)
-}
 
 /// Polls `check` every 300 ms until it answers, for at most `limit`.
 fn poll<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::{elb, s};
+
 use berth_testkit::{Berth, BerthOptions, docker, http_get_timeout, wait_for_blocking};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -34,14 +36,6 @@ fn run_workload(image: &str, name: &str) -> u16 {
         .lines()
         .find_map(|l| l.trim().rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
         .unwrap_or_else(|| panic!("no host port for {name}: {ports:?}"))
-}
-
-fn elb(berth: &Berth, args: &[&str]) -> Value {
-    common::aws_ok(berth, "elbv2", args)
-}
-
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
 }
 
 /// `GET http://addr/path`: status and body (`None` when the request failed).

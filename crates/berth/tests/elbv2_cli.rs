@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{elb, s};
+
 use berth_testkit::{Berth, BerthOptions};
 use serde_json::Value;
 
@@ -22,19 +24,11 @@ fn server() -> Berth {
     .expect("berth server starts")
 }
 
-fn elb(berth: &Berth, args: &[&str]) -> Value {
-    common::aws_ok(berth, "elbv2", args)
-}
-
 /// Runs a command that must fail with ELBv2's error `code`; its standard error.
 fn elb_err(berth: &Berth, args: &[&str], code: &str) -> String {
     let e = common::aws_err(berth, "elbv2", args);
     assert!(e.contains(&format!("({code})")), "aws elbv2 {args:?}: expected {code}, got {e}");
     e
-}
-
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
 }
 
 fn create_tg(berth: &Berth, name: &str, extra: &[&str]) -> String {

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::{elb, s};
+
 use berth_testkit::{Berth, BerthOptions, wait_for_blocking};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -18,10 +20,6 @@ use std::time::Duration;
 
 const VPC: &str = "vpc-0be7f000000000001";
 const NAME: &str = "app.example.test";
-
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
-}
 
 /// Runs `openssl` in `dir`; its standard output.
 fn openssl(dir: &Path, args: &[&str]) -> String {
@@ -126,10 +124,6 @@ fn served_serial(address: Ipv4Addr, port: u16) -> String {
 
 fn acm(berth: &Berth, args: &[&str]) -> Value {
     common::aws_ok(berth, "acm", args)
-}
-
-fn elb(berth: &Berth, args: &[&str]) -> Value {
-    common::aws_ok(berth, "elbv2", args)
 }
 
 #[test]

@@ -45,14 +45,6 @@ async fn up(extra: Vec<String>) -> (Berth, aws_sdk_ecs::Client) {
     (berth, client)
 }
 
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
-}
-
-fn elb(berth: &Berth, args: &[&str]) -> Value {
-    aws_ok(berth, "elbv2", args)
-}
-
 /// A target group of type `target_type` for the workload's 8080 with fast health checks (every 5 s, 2 to turn
 /// healthy or unhealthy) and a 3 s deregistration delay; its ARN.
 fn target_group(berth: &Berth, name: &str, target_type: &str) -> String {

@@ -60,14 +60,6 @@ async fn up(k: u32, extra: Vec<String>) -> (VpcNetworks, Berth, aws_sdk_ecs::Cli
     (networks, berth, client, front)
 }
 
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
-}
-
-fn elb(berth: &Berth, args: &[&str]) -> Value {
-    aws_ok(berth, "elbv2", args)
-}
-
 /// Registers the workload as the awsvpc task definition `family` (`app` on 8080, `V=<version>`); its ARN.
 async fn register_awsvpc(client: &aws_sdk_ecs::Client, family: &str, version: &str) -> String {
     let app = ContainerDefinition::builder()

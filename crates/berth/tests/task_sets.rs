@@ -29,18 +29,6 @@ fn own_range() -> (String, SocketAddr) {
     (format!("127.{}.{}.0/24", net.0, net.1), SocketAddr::new(address.into(), port))
 }
 
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
-}
-
-fn ecs(berth: &Berth, args: &[&str]) -> Value {
-    aws_ok(berth, "ecs", args)
-}
-
-fn elb(berth: &Berth, args: &[&str]) -> Value {
-    aws_ok(berth, "elbv2", args)
-}
-
 /// An `instance` target group for the workload's 8080, fast health checks, a 2 s deregistration delay.
 fn target_group(berth: &Berth, name: &str) -> String {
     let tg = elb(

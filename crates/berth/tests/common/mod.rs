@@ -586,3 +586,18 @@ pub fn oci_layout(dir: &std::path::Path, marker: &str) {
         "digest": sha256(&manifest), "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "v1"}}]});
     std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
 }
+
+/// A JSON value that must be a string, as a `String` (the aws CLI's answers).
+pub fn s(v: &serde_json::Value) -> String {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
+}
+
+/// `aws ecs ARGS` that must succeed: its JSON output.
+pub fn ecs(berth: &Berth, args: &[&str]) -> serde_json::Value {
+    aws_ok(berth, "ecs", args)
+}
+
+/// `aws elbv2 ARGS` that must succeed: its JSON output.
+pub fn elb(berth: &Berth, args: &[&str]) -> serde_json::Value {
+    aws_ok(berth, "elbv2", args)
+}
