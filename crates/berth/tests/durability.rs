@@ -44,7 +44,12 @@ async fn server_restart_keeps_containers_and_state() {
     let _ = http_get(&format!("http://127.0.0.1:{port}/exit?code=7"));
     let stopped = wait_status(&client, &arn, "STOPPED", Duration::from_secs(60)).await;
     assert_eq!(stopped.containers()[0].exit_code, Some(7));
-    assert_eq!(stopped.stop_code.as_ref().map(|c| c.as_str()), Some("EssentialContainerExited"));
+    assert_eq!(
+        stopped.stop_code.as_ref().map(|c| c.as_str()),
+        Some("EssentialContainerExited"),
+        "{stopped:?}\nlog:\n{}",
+        berth.log()
+    );
 
     // Every object is still there.
     assert_eq!(client.list_task_definitions().send().await.unwrap().task_definition_arns().len(), 1);

@@ -221,9 +221,18 @@ impl<R: ContainerRuntime> Engine<R> {
             });
             task.containers.insert(name.clone(), track_from_state(&state, None));
         }
+        let now = self.clock.now();
         for task in self.tasks.values_mut() {
             if task.containers.values().all(|c| c.status == "STOPPED") {
                 task.phase = Phase::Stopped;
+                // Its containers exited while no agent watched them (or while this one was adopting them): as an
+                // essential container's exit stops a watched task, with ECS's code. A stop the control plane asked
+                // for first keeps its own reason there.
+                if task.stop_code.is_none() {
+                    task.stop_code = Some("EssentialContainerExited".into());
+                    task.stopped_reason = Some(ESSENTIAL_EXITED.into());
+                }
+                task.execution_stopped_at.get_or_insert(now);
             }
         }
         tracing::info!(tasks = self.tasks.len(), "adopted containers left by an earlier run");

@@ -424,3 +424,24 @@ async fn a_failed_pull_of_a_local_image_inspects_the_image_once() {
     assert_eq!(calls.iter().filter(|c| matches!(c, Call::Pull { .. })).count(), 1, "{calls:?}");
     assert_eq!(calls.iter().filter(|c| matches!(c, Call::InspectImage { .. })).count(), 1, "{calls:?}");
 }
+
+#[tokio::test]
+async fn an_adopted_task_whose_containers_exited_meanwhile_stops_as_an_essential_exit() {
+    // The container exited while no agent watched it (or while the restarted agent was adopting it, before the
+    // server's desired state arrived): the report says why, as a watched essential exit would.
+    let h = harness().await;
+    let t = task("t6c", vec![container("app", true)]);
+    let spec = crate::convert::container_spec(&t, &t.containers[0], INSTANCE);
+    let id = h.fake.create_container(&spec).await.unwrap();
+    h.fake.start_container(&id).await.unwrap();
+    h.fake.exit(&id, 7).unwrap();
+
+    let mut h = h;
+    assert_eq!(h.engine.adopt().await.unwrap(), 1);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    let report = h.latest(&t.task_arn);
+    assert_eq!(report.last_status, "STOPPED");
+    assert_eq!(report.stop_code.as_deref(), Some("EssentialContainerExited"));
+    assert_eq!(report.containers[0].exit_code, Some(7));
+}
