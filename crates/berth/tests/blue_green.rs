@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const VPC: &str = "vpc-0be7f000000000001";
 const ROLE: &str = "arn:aws:iam::000000000000:role/ecsInfrastructureRole";
 
 /// A /24 of loopback of this test's own (`--elb-address-range`; task sets use 60-99, others 100-249), its first
@@ -31,40 +30,6 @@ fn own_range() -> (String, Ipv4Addr, u16, u16) {
     let free = || TcpListener::bind((address, 0)).unwrap().local_addr().unwrap().port();
     let (production, test) = (free(), free());
     (format!("127.{}.{}.0/24", net.0, net.1), address, production, test)
-}
-
-/// An `instance` target group for the workload's 8080: fast health checks, a 2 s deregistration delay.
-fn target_group(berth: &Berth, name: &str) -> String {
-    let tg = elb(
-        berth,
-        &[
-            "create-target-group",
-            "--name",
-            name,
-            "--protocol",
-            "HTTP",
-            "--port",
-            "8080",
-            "--vpc-id",
-            VPC,
-            "--target-type",
-            "instance",
-            "--health-check-path",
-            "/health",
-            "--health-check-interval-seconds",
-            "5",
-            "--health-check-timeout-seconds",
-            "2",
-            "--healthy-threshold-count",
-            "2",
-            "--unhealthy-threshold-count",
-            "2",
-        ],
-    );
-    let arn = s(&tg["TargetGroups"][0]["TargetGroupArn"]);
-    let attributes = "Key=deregistration_delay.timeout_seconds,Value=2";
-    elb(berth, &["modify-target-group-attributes", "--target-group-arn", &arn, "--attributes", attributes]);
-    arn
 }
 
 /// A forward action to `blue` only, with `green` attached at weight 0.
@@ -263,8 +228,8 @@ async fn linear_and_canary_deployments_shift_traffic_through_the_load_balancer_a
     let v3 = register_workload(&client, "web", &[("V", "3")]).await;
     // Serves on 9090 while its port mapping and the health checks say 8080: never healthy.
     let v4 = register_workload(&client, "web", &[("V", "4"), ("PORT", "9090")]).await;
-    let tg_a = target_group(&berth, "tg-a");
-    let tg_b = target_group(&berth, "tg-b");
+    let tg_a = fast_target_group(&berth, "tg-a");
+    let tg_b = fast_target_group(&berth, "tg-b");
     let lb = elb(&berth, &["create-load-balancer", "--name", "front"]);
     let lb_arn = s(&lb["LoadBalancers"][0]["LoadBalancerArn"]);
     let listener = |port: u16| {

@@ -14,8 +14,6 @@ use serde_json::{Value, json};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::time::Duration;
 
-const VPC: &str = "vpc-0be7f000000000001";
-
 /// A /24 of loopback of this test's own (`--elb-address-range`; other test files use 100-249), its first load
 /// balancer's address, and a port free there.
 fn own_range() -> (String, SocketAddr) {
@@ -27,46 +25,6 @@ fn own_range() -> (String, SocketAddr) {
         Err(_) => TcpListener::bind((address, 0)).unwrap().local_addr().unwrap().port(),
     };
     (format!("127.{}.{}.0/24", net.0, net.1), SocketAddr::new(address.into(), port))
-}
-
-/// An `instance` target group for the workload's 8080, fast health checks, a 2 s deregistration delay.
-fn target_group(berth: &Berth, name: &str) -> String {
-    let tg = elb(
-        berth,
-        &[
-            "create-target-group",
-            "--name",
-            name,
-            "--protocol",
-            "HTTP",
-            "--port",
-            "8080",
-            "--vpc-id",
-            VPC,
-            "--target-type",
-            "instance",
-            "--health-check-path",
-            "/health",
-            "--health-check-interval-seconds",
-            "5",
-            "--health-check-timeout-seconds",
-            "2",
-            "--healthy-threshold-count",
-            "2",
-        ],
-    );
-    let arn = s(&tg["TargetGroups"][0]["TargetGroupArn"]);
-    elb(
-        berth,
-        &[
-            "modify-target-group-attributes",
-            "--target-group-arn",
-            &arn,
-            "--attributes",
-            "Key=deregistration_delay.timeout_seconds,Value=2",
-        ],
-    );
-    arn
 }
 
 /// A listener's default action: forward to the two target groups with these weights (both stay attached to the
@@ -156,8 +114,8 @@ async fn an_external_controller_drives_blue_and_green_task_sets_behind_weighted_
     wait_for_instances(&client, "default", 1).await;
     let blue_td = register_workload(&client, "web", &[("V", "1")]).await;
     let green_td = register_workload(&client, "web", &[("V", "2")]).await;
-    let tg_blue = target_group(&berth, "blue");
-    let tg_green = target_group(&berth, "green");
+    let tg_blue = fast_target_group(&berth, "blue");
+    let tg_green = fast_target_group(&berth, "green");
     let lb = elb(&berth, &["create-load-balancer", "--name", "front"]);
     let lb_arn = s(&lb["LoadBalancers"][0]["LoadBalancerArn"]);
     let listener = elb(

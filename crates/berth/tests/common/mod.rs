@@ -601,3 +601,38 @@ pub fn ecs(berth: &Berth, args: &[&str]) -> serde_json::Value {
 pub fn elb(berth: &Berth, args: &[&str]) -> serde_json::Value {
     aws_ok(berth, "elbv2", args)
 }
+
+/// An `instance` target group in the default VPC for the workload's 8080: health checks on `/health` every 5 s
+/// (2 s timeout, healthy after 2, unhealthy after 2), a 2 s deregistration delay.
+pub fn fast_target_group(berth: &Berth, name: &str) -> String {
+    let tg = elb(
+        berth,
+        &[
+            "create-target-group",
+            "--name",
+            name,
+            "--protocol",
+            "HTTP",
+            "--port",
+            "8080",
+            "--vpc-id",
+            "vpc-0be7f000000000001",
+            "--target-type",
+            "instance",
+            "--health-check-path",
+            "/health",
+            "--health-check-interval-seconds",
+            "5",
+            "--health-check-timeout-seconds",
+            "2",
+            "--healthy-threshold-count",
+            "2",
+            "--unhealthy-threshold-count",
+            "2",
+        ],
+    );
+    let arn = s(&tg["TargetGroups"][0]["TargetGroupArn"]);
+    let attributes = "Key=deregistration_delay.timeout_seconds,Value=2";
+    elb(berth, &["modify-target-group-attributes", "--target-group-arn", &arn, "--attributes", attributes]);
+    arn
+}
