@@ -17,6 +17,7 @@
 //! - [`sink`]: the CloudWatch Logs calls, behind a trait.
 //! - [`state`]: checkpoints and the batch in flight, on disk.
 //! - [`shipper`]: one container's shipping loop, and how each driver option is honoured.
+//! - [`exit_watch`]: when a paced container's process exits (the pace then stops holding its output).
 //!
 //! Limitations: a container removed (by the task cleanup, an hour after its task stopped) before its lines
 //! could be delivered loses them; json-file rotation (5 × 20 MiB) bounds what waits while the agent is down.
@@ -24,6 +25,7 @@
 pub mod batch;
 pub mod cursor;
 pub mod events;
+pub mod exit_watch;
 pub mod lines;
 pub mod shipper;
 pub mod sink;

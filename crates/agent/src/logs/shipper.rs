@@ -85,10 +85,12 @@ pub struct Pace {
     written: AtomicU64,
     /// Bytes of lines written since the attach that were delivered.
     delivered: AtomicU64,
-    /// Set while nothing read is undelivered (the pace must not wait on lines the shipper has not seen yet).
-    idle: AtomicBool,
     /// When the attach began, in milliseconds since the epoch.
     since_ms: AtomicU64,
+    /// The container's process has exited: nothing is held back any more ([`super::exit_watch`]).
+    exited: AtomicBool,
+    /// The container's main process, once a session found it.
+    process: std::sync::OnceLock<super::exit_watch::ProcessWatch>,
     wake: tokio::sync::Notify,
 }
 
@@ -96,7 +98,31 @@ impl Pace {
     fn may_read(&self) -> bool {
         let written = self.written.load(Ordering::SeqCst);
         let delivered = self.delivered.load(Ordering::SeqCst);
-        self.idle.load(Ordering::SeqCst) || written.saturating_sub(delivered) <= PACE_BYTES
+        if written.saturating_sub(delivered) <= PACE_BYTES || self.exited.load(Ordering::SeqCst) {
+            return true;
+        }
+        if self.process.get().is_some_and(|p| p.exited()) {
+            self.exited.store(true, Ordering::SeqCst);
+            return true;
+        }
+        false
+    }
+
+    /// The container's process exited: its output is read freely from now on, so the engine can finish writing it
+    /// to the log before it closes the streams.
+    fn process_exited(&self) {
+        self.exited.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    /// Watches the container's process (the first session that finds it running; the pace looks at it while it
+    /// holds the container, at least every 200 ms).
+    fn watch(&self, pid: u32, container_id: &str) {
+        if self.process.get().is_none()
+            && let Some(process) = super::exit_watch::ProcessWatch::open(pid, container_id)
+        {
+            let _ = self.process.set(process);
+        }
     }
 
     fn delivered(&self, batch: &Batch) {
@@ -106,8 +132,13 @@ impl Pace {
         self.wake.notify_waiters();
     }
 
-    fn set_idle(&self, idle: bool) {
-        if self.idle.swap(idle, Ordering::SeqCst) != idle && idle {
+    /// The shipper holds nothing it read undelivered: what the container wrote beyond that (lines the shipper has
+    /// not read yet, bytes the accounting cannot match to events: partial lines, multi-line events, lines written
+    /// before the attach) no longer counts against the pace, so it never waits on lines the shipper has not
+    /// seen. It lets at most [`PACE_BYTES`] more through per call, not an unbounded read while the shipper sleeps.
+    fn caught_up(&self) {
+        let written = self.written.load(Ordering::SeqCst);
+        if self.delivered.fetch_max(written, Ordering::SeqCst) < written {
             self.wake.notify_waiters();
         }
     }
@@ -347,6 +378,13 @@ impl<'a, R: ContainerRuntime> Session<'a, R> {
             Ok(None) => return Err(SessionEnd::Gone),
             Err(error) => return Err(SessionEnd::Failed(error.to_string())),
         };
+        if let Some(pace) = &self.pace {
+            match state.pid {
+                Some(pid) if state.running => pace.watch(pid, &id),
+                _ if !state.running => pace.process_exited(),
+                _ => {}
+            }
+        }
         let Some(path) = state.log_path else {
             return Err(SessionEnd::Failed("the engine keeps no log file for the container".into()));
         };
@@ -372,8 +410,11 @@ impl<'a, R: ContainerRuntime> Session<'a, R> {
                 sending = self.next_send(now, ended, flush_after);
             }
             let idle = self.queue.is_empty() && sending.is_none() && self.retry.is_none();
-            if let Some(pace) = &self.pace {
-                pace.set_idle(idle && assembler.is_empty());
+            if let Some(pace) = &self.pace
+                && idle
+                && assembler.is_empty()
+            {
+                pace.caught_up();
             }
             if ended && idle {
                 if self.dropped > 0 {
@@ -590,9 +631,20 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let more = pace.written.load(Ordering::SeqCst);
         assert_eq!(more - written, 128 * 1024, "exactly what was delivered");
-        // With nothing undelivered that the shipper has seen, the pace does not hold the container.
-        pace.set_idle(true);
+        // The shipper caught up (nothing it read is undelivered): the pace lets PACE_BYTES more through, not more.
+        pace.caught_up();
         tokio::time::sleep(Duration::from_millis(300)).await;
+        let after_catch_up = pace.written.load(Ordering::SeqCst);
+        assert!(
+            after_catch_up > more + PACE_BYTES && after_catch_up <= more + PACE_BYTES + chunk as u64,
+            "one catch-up lets {} bytes through",
+            after_catch_up - more
+        );
+        // A shipper that stays caught up never holds the container.
+        for _ in 0..8 {
+            pace.caught_up();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert_eq!(pace.written.load(Ordering::SeqCst), 64 * chunk as u64);
     }
 }
