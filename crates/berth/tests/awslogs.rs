@@ -212,11 +212,11 @@ async fn blocking_mode_holds_the_container_and_non_blocking_mode_drops_while_the
     assert_eq!(docker_log_lines(&blocking_id), written, "and it stays held while the store is down");
     berth.restart().expect("the server comes back");
     let client = ecs_client(&berth);
-    let restarted = std::time::Instant::now();
+    let restarted = tokio::time::Instant::now();
     wait_status(&client, &blocking, "STOPPED", Duration::from_secs(240)).await;
     eprintln!("the blocking task wrote and shipped the rest in {:?} after the restart", restarted.elapsed());
     let stream = format!("ecs/app/{}", task_id(&blocking));
-    let reading = std::time::Instant::now();
+    let reading = tokio::time::Instant::now();
     let got = wait_for("the blocking task's lines", Duration::from_secs(120), || async {
         let got = messages(&logs, "/ecs/modes", &stream).await;
         (got.len() > count).then_some(got)
