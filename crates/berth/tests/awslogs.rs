@@ -8,6 +8,7 @@
 mod common;
 
 use aws_sdk_ecs::types::{ContainerDefinition, LogConfiguration, LogDriver};
+use berth_model::clock::Clock;
 use berth_testkit::{Berth, wait_for};
 use common::{describe, ecs_client, logs_client, wait_status};
 use std::time::Duration;
@@ -212,11 +213,15 @@ async fn blocking_mode_holds_the_container_and_non_blocking_mode_drops_while_the
     assert_eq!(docker_log_lines(&blocking_id), written, "and it stays held while the store is down");
     berth.restart().expect("the server comes back");
     let client = ecs_client(&berth);
-    let restarted = tokio::time::Instant::now();
+    let clock = berth_model::clock::SystemClock;
+    let restarted = clock.monotonic();
     wait_status(&client, &blocking, "STOPPED", Duration::from_secs(240)).await;
-    eprintln!("the blocking task wrote and shipped the rest in {:?} after the restart", restarted.elapsed());
+    eprintln!(
+        "the blocking task wrote and shipped the rest in {:?} after the restart",
+        clock.monotonic().saturating_duration_since(restarted)
+    );
     let stream = format!("ecs/app/{}", task_id(&blocking));
-    let reading = tokio::time::Instant::now();
+    let reading = clock.monotonic();
     let got = wait_for("the blocking task's lines", Duration::from_secs(120), || async {
         let got = messages(&logs, "/ecs/modes", &stream).await;
         (got.len() > count).then_some(got)
@@ -226,7 +231,11 @@ async fn blocking_mode_holds_the_container_and_non_blocking_mode_drops_while_the
         Ok(got) => got,
         Err(_) => messages(&logs, "/ecs/modes", &stream).await,
     };
-    eprintln!("read the blocking task's {} events back in {:?}", got.len(), reading.elapsed());
+    eprintln!(
+        "read the blocking task's {} events back in {:?}",
+        got.len(),
+        clock.monotonic().saturating_duration_since(reading)
+    );
     if got.len() <= count {
         eprintln!("the engine kept {} lines of the blocking task", docker_log_lines(&blocking_id));
     }
