@@ -140,10 +140,9 @@ mod tests {
         let info = RuntimeInfo { arch: "x86_64".into(), storage_driver: "overlay2".into(), ..Default::default() };
         assert_eq!(detect(&runtime, &info).await.as_deref(), Some("overlay2"));
         assert!(runtime.container_ids().is_empty(), "the probe is removed");
-        let created = runtime
-            .calls()
-            .into_iter()
-            .any(|c| matches!(c, crate::runtime::fake::Call::Create { name } if name.starts_with("berth-storage-probe-")));
+        let created = runtime.calls().into_iter().any(
+            |c| matches!(c, crate::runtime::fake::Call::Create { name } if name.starts_with("berth-storage-probe-")),
+        );
         assert!(created);
     }
 

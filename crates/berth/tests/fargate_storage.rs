@@ -133,10 +133,12 @@ async fn fargate_tasks_reserve_ephemeral_storage_and_a_full_pool_answers_as_ecs(
     .await
     .unwrap();
     let task_id = placed[0].rsplit('/').next().unwrap();
-    let containers = berth_testkit::docker(&["ps", "-q", "--filter", &format!("label=com.amazonaws.ecs.task-arn={}", placed[0])])
-        .unwrap();
+    let containers =
+        berth_testkit::docker(&["ps", "-q", "--filter", &format!("label=com.amazonaws.ecs.task-arn={}", placed[0])])
+            .unwrap();
     let container = containers.lines().next().unwrap_or_else(|| panic!("no container of task {task_id}"));
-    let storage_opt = berth_testkit::docker(&["inspect", "--format", "{{json .HostConfig.StorageOpt}}", container]).unwrap();
+    let storage_opt =
+        berth_testkit::docker(&["inspect", "--format", "{{json .HostConfig.StorageOpt}}", container]).unwrap();
     if enforced {
         assert!(storage_opt.contains("\"size\":\"100G\""), "{storage_opt}");
     } else {

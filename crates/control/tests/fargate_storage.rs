@@ -140,7 +140,10 @@ async fn fargate_tasks_reserve_their_storage_get_it_back_and_keep_the_account_ac
     assert!(detail.contains("RESOURCE:EPHEMERAL_STORAGE"), "{detail}");
     let stored = record(&store, &id).await;
     assert_eq!(stored["remainingEphemeralStorageGib"], 50);
-    assert_eq!((stored["remainingCpu"].as_i64(), stored["remainingMemory"].as_i64()), (Some(4096 - 512), Some(8192 - 1024)));
+    assert_eq!(
+        (stored["remainingCpu"].as_i64(), stored["remainingMemory"].as_i64()),
+        (Some(4096 - 512), Some(8192 - 1024))
+    );
     // A default-sized task (20 GiB) still fits in what is left.
     let out = run(&control, &small, 1).await;
     assert_eq!(out.tasks.unwrap()[0].ephemeral_storage, Some(EphemeralStorage { size_in_gi_b: 20 }));
@@ -173,7 +176,12 @@ async fn an_agent_serving_only_ec2_keeps_no_storage_account_and_negative_storage
     let register = |capacity: Vec<Capacity>, gib: i64| RegisterRequest {
         cluster: "default".into(),
         hostname: "node".into(),
-        resources: AgentResources { cpu: 1024, memory_mib: 1024, ephemeral_storage_gib: Some(gib), ..Default::default() },
+        resources: AgentResources {
+            cpu: 1024,
+            memory_mib: 1024,
+            ephemeral_storage_gib: Some(gib),
+            ..Default::default()
+        },
         capacity,
         ..Default::default()
     };
