@@ -13,6 +13,8 @@
 //! - [`runtime`]: the container runtime behind a trait (Docker via bollard, and a fake for tests).
 //! - [`engine`]: one loop owning the task states; slow Docker calls run in spawned workers.
 //! - [`usage`]: every 10 s, each running task's CPU and memory from Docker's stats, sent with the next report.
+//! - [`storage`]: the ephemeral storage an agent serving Fargate offers, and whether Docker caps FARGATE tasks'
+//!   containers at it (probed at start).
 //! - [`run`] wires the loops: registration (and re-registration when the token stops working), the stream reader,
 //!   the reporter (heartbeats, and the outbox of changed tasks, retried until acknowledged), Docker's event stream,
 //!   and a periodic resync that catches missed events.
