@@ -13,6 +13,8 @@
 //! - [`runtime`]: the container runtime behind a trait (Docker via bollard, and a fake for tests).
 //! - [`engine`]: one loop owning the task states; slow Docker calls run in spawned workers.
 //! - [`usage`]: every 10 s, each running task's CPU and memory from Docker's stats, sent with the next report.
+//! - [`storage`]: the ephemeral storage an agent serving Fargate offers, and whether Docker caps FARGATE tasks'
+//!   containers at it (probed at start).
 //! - [`run`] wires the loops: registration (and re-registration when the token stops working), the stream reader,
 //!   the reporter (heartbeats, and the outbox of changed tasks, retried until acknowledged), Docker's event stream,
 //!   and a periodic resync that catches missed events.
@@ -42,6 +44,7 @@ pub mod resources;
 pub mod runtime;
 pub mod self_update;
 pub mod session;
+pub mod storage;
 pub mod task_cgroup;
 pub mod tls;
 pub mod usage;
@@ -93,6 +96,9 @@ pub enum AgentError {
     /// The container runtime failed.
     #[error("container runtime: {0}")]
     Runtime(#[from] RuntimeError),
+    /// The ephemeral storage an agent serving Fargate offers could not be measured.
+    #[error(transparent)]
+    Storage(#[from] storage::MeasureError),
     /// The agent's data dir failed.
     #[error("agent data dir {path}: {source}")]
     DataDir {
@@ -156,6 +162,10 @@ struct Shared {
     clock: Arc<dyn Clock>,
     /// Set while an in-place update runs, so a repeated request does not start a second one.
     updating: std::sync::atomic::AtomicBool,
+    /// The ephemeral storage (GiB) offered to FARGATE tasks, measured once at start; `None` for an EC2-only agent.
+    ephemeral_storage_gib: Option<i64>,
+    /// The storage driver, when Docker enforces FARGATE tasks' ephemeral storage ([`storage::QUOTA_ATTRIBUTE`]).
+    storage_quota: Option<String>,
 }
 
 impl Shared {
@@ -204,19 +214,25 @@ impl Shared {
     async fn try_register(&self) -> Result<(), AgentError> {
         let c = &self.config;
         let previous = Identity::load(&c.data_dir, &c.cluster);
+        let mut resources = resources::offered(&self.info, &c.resources);
+        resources.ephemeral_storage_gib = self.ephemeral_storage_gib;
+        let mut attributes = resources::attributes(
+            &self.info,
+            &c.availability_zone,
+            c.instance_type.as_deref(),
+            &c.attributes,
+            &c.engine.host_access,
+        );
+        if let Some(driver) = &self.storage_quota {
+            attributes.insert(storage::QUOTA_ATTRIBUTE.to_string(), driver.clone());
+        }
         let req = RegisterRequest {
             cluster: c.cluster.clone(),
             container_instance_arn: previous.as_ref().map(|p| p.container_instance_arn.clone()),
             instance_secret: previous.as_ref().and_then(|p| p.instance_secret.clone()),
             hostname: c.hostname.clone().unwrap_or_else(|| self.info.hostname.clone()),
-            resources: resources::offered(&self.info, &c.resources),
-            attributes: resources::attributes(
-                &self.info,
-                &c.availability_zone,
-                c.instance_type.as_deref(),
-                &c.attributes,
-                &c.engine.host_access,
-            ),
+            resources,
+            attributes,
             self_update: c.self_update.is_some(),
             capacity: c.capacity.clone(),
             node_group: c.node_group.clone(),
@@ -245,6 +261,14 @@ pub async fn run<R: ContainerRuntime>(
     clock: Arc<dyn Clock>,
 ) -> Result<(), AgentError> {
     let info = runtime.info().await?;
+    // Ephemeral storage matters only to FARGATE tasks: what this host offers them, and whether Docker enforces it.
+    let (ephemeral_storage_gib, storage_quota) = if config.capacity.contains(&berth_model::agent::Capacity::Fargate) {
+        let gib = storage::capacity_gib(config.resources.ephemeral_storage_gib, &info.docker_root_dir)?;
+        tracing::info!(gib, root = %info.docker_root_dir, "ephemeral storage offered to FARGATE tasks");
+        (Some(gib), storage::detect(runtime.as_ref(), &info).await)
+    } else {
+        (None, None)
+    };
     let tls = tls::client_config(&config.server_url, config.server_ca.as_deref())?;
     let client = ServerClient::new(&config.server_url, tls)?;
     let shared = Arc::new(Shared {
@@ -256,6 +280,8 @@ pub async fn run<R: ContainerRuntime>(
         superseded: tokio::sync::Notify::new(),
         clock: clock.clone(),
         updating: std::sync::atomic::AtomicBool::new(false),
+        ephemeral_storage_gib,
+        storage_quota,
     });
     shared.join().await?;
 
@@ -289,6 +315,7 @@ pub async fn run<R: ContainerRuntime>(
     } else {
         engine.set_task_cgroups(task_cgroup::host());
     }
+    engine.set_storage_quota(shared.storage_quota.is_some());
     engine.adopt().await?;
     let session = shared.session.clone();
     let shippers = logs::Shippers::new(

@@ -19,6 +19,9 @@ pub struct ResourceSettings {
     pub reserved_tcp_ports: Vec<u16>,
     /// UDP ports tasks may not use.
     pub reserved_udp_ports: Vec<u16>,
+    /// Ephemeral storage (GiB) to offer FARGATE tasks instead of the free space of Docker's data root
+    /// (`--ephemeral-storage-gib`; see [`crate::storage`]).
+    pub ephemeral_storage_gib: Option<i64>,
 }
 
 impl Default for ResourceSettings {
@@ -29,11 +32,13 @@ impl Default for ResourceSettings {
             reserved_memory_mib: 256,
             reserved_tcp_ports: vec![22, 2375, 2376, 51678, 51679],
             reserved_udp_ports: Vec::new(),
+            ephemeral_storage_gib: None,
         }
     }
 }
 
-/// The resources to register.
+/// The resources to register (the ephemeral storage of an agent serving Fargate is measured once at start, in
+/// [`crate::run`]).
 pub fn offered(info: &RuntimeInfo, settings: &ResourceSettings) -> AgentResources {
     let cpu = settings.cpu_units.unwrap_or(i64::from(info.cpus) * 1024);
     let total_mib = i64::try_from(info.memory_bytes / (1024 * 1024)).unwrap_or(i64::MAX);
@@ -46,6 +51,7 @@ pub fn offered(info: &RuntimeInfo, settings: &ResourceSettings) -> AgentResource
         memory_mib: memory,
         reserved_tcp_ports: tcp,
         reserved_udp_ports: settings.reserved_udp_ports.clone(),
+        ephemeral_storage_gib: None,
     }
 }
 

@@ -204,6 +204,15 @@ impl Control {
         if req.resources.cpu <= 0 || req.resources.memory_mib <= 0 {
             return Err(ControlError::invalid("An agent must offer positive CPU and memory."));
         }
+        if req.resources.ephemeral_storage_gib.is_some_and(|gib| gib < 0) {
+            return Err(ControlError::invalid("An agent cannot offer negative ephemeral storage."));
+        }
+        // Only FARGATE tasks reserve ephemeral storage (ECS does not account EC2 tasks' disk): an instance that
+        // serves no Fargate capacity keeps no storage account.
+        let mut offered = req.resources.clone();
+        if !fargate {
+            offered.ephemeral_storage_gib = None;
+        }
         if let Some((c, id)) = req
             .container_instance_arn
             .as_deref()
@@ -253,7 +262,7 @@ impl Control {
                     &cluster,
                     &id,
                     previous.as_ref().map(|p| &*p.record),
-                    req.resources.clone(),
+                    offered.clone(),
                     &req.hostname,
                     attributes,
                     version,

@@ -170,7 +170,7 @@ impl Control {
         token_sha256: String,
         tags: Vec<berth_model::ecs::Tag>,
     ) -> InstanceRecord {
-        let (mut cpu, mut memory) = (offered.cpu, offered.memory_mib);
+        let (mut cpu, mut memory, mut storage) = (offered.cpu, offered.memory_mib, offered.ephemeral_storage_gib);
         let (mut tcp, mut udp, mut addresses) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
         for task in state.tasks_on_instance(id) {
             if task.record.released {
@@ -179,6 +179,7 @@ impl Control {
             let r = &task.record.reservation;
             cpu -= r.cpu;
             memory -= r.memory;
+            storage = storage.map(|left| left - r.ephemeral_storage_gib);
             tcp.extend(r.tcp_ports.iter().copied());
             udp.extend(r.udp_ports.iter().copied());
             addresses.extend(r.address);
@@ -204,6 +205,7 @@ impl Control {
             offered,
             remaining_cpu: cpu,
             remaining_memory: memory,
+            remaining_ephemeral_storage_gib: storage,
             task_tcp_ports: tcp,
             task_udp_ports: udp,
             network_slot: previous.and_then(|p| p.network_slot),

@@ -151,6 +151,7 @@ fn held(demand: &TaskDemand) -> TaskDemand {
     TaskDemand {
         cpu: demand.cpu,
         memory: demand.memory,
+        ephemeral_storage_gib: demand.ephemeral_storage_gib,
         tcp_ports: demand.tcp_ports.clone(),
         udp_ports: demand.udp_ports.clone(),
         group: demand.group.clone(),

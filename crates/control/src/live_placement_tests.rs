@@ -30,6 +30,8 @@ fn instance(n: usize, rng: &mut StdRng) -> InstanceRecord {
     if rng.random_bool(0.3) {
         attributes.push(Attribute { name: HOST_PATH.into(), value: Some("/data".into()), ..Default::default() });
     }
+    // Half the instances account ephemeral storage, as instances serving Fargate do.
+    let storage = rng.random_bool(0.5);
     InstanceRecord {
         arn: arn(&cluster, &id),
         status: InstanceStatus::parse(status).unwrap(),
@@ -43,9 +45,11 @@ fn instance(n: usize, rng: &mut StdRng) -> InstanceRecord {
             memory_mib: 8192,
             reserved_tcp_ports: vec![22],
             reserved_udp_ports: vec![],
+            ephemeral_storage_gib: storage.then_some(200),
         },
         remaining_cpu: rng.random_range(0..4096),
         remaining_memory: rng.random_range(0..8192),
+        remaining_ephemeral_storage_gib: storage.then(|| rng.random_range(0..=200)),
         task_tcp_ports: (0..rng.random_range(0..3)).map(|_| rng.random_range(8000..8004)).collect(),
         ..Default::default()
     }

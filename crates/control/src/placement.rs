@@ -159,6 +159,7 @@ pub(crate) fn demand(
     Ok(TaskDemand {
         cpu: reservation.cpu,
         memory: reservation.memory,
+        ephemeral_storage_gib: reservation.ephemeral_storage_gib,
         tcp_ports: reservation.tcp_ports.clone(),
         udp_ports: reservation.udp_ports.clone(),
         group: group.to_string(),
@@ -225,8 +226,20 @@ pub(crate) fn record_instance(state: &State, record: &InstanceRecord) -> Instanc
         ec2_instance_id: record.ec2_instance_id.clone().unwrap_or_default(),
         registered_at: record.registered_at,
         attributes,
-        registered: Resources { cpu: record.offered.cpu, memory: record.offered.memory_mib },
-        remaining: Resources { cpu: record.remaining_cpu, memory: record.remaining_memory },
+        registered: Resources {
+            cpu: record.offered.cpu,
+            memory: record.offered.memory_mib,
+            ephemeral_storage_gib: record.offered.ephemeral_storage_gib,
+        },
+        // Storage is accounted where the agent offered it (its record then has a remainder).
+        remaining: Resources {
+            cpu: record.remaining_cpu,
+            memory: record.remaining_memory,
+            ephemeral_storage_gib: record
+                .offered
+                .ephemeral_storage_gib
+                .map(|offered| record.remaining_ephemeral_storage_gib.unwrap_or(offered)),
+        },
         used_tcp_ports,
         used_udp_ports,
         running_tasks_count,

@@ -45,6 +45,10 @@ pub struct AgentResources {
     pub cpu: i64,
     /// Memory in MiB available to tasks.
     pub memory_mib: i64,
+    /// Ephemeral storage in GiB that FARGATE tasks may reserve (an agent serving Fargate: `--ephemeral-storage-gib`,
+    /// else the free space of Docker's data root when the agent started); absent where it is not accounted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage_gib: Option<i64>,
     /// TCP host ports already taken on the host (by the agent, SSH, Docker ...).
     pub reserved_tcp_ports: Vec<u16>,
     /// UDP host ports already taken on the host.

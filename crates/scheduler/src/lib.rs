@@ -14,6 +14,10 @@
 //!   `attribute:NAME` (the value with the fewest tasks of the same group), and `random`.
 //! - Failures come back per instance with ECS's reasons: `RESOURCE:CPU`, `RESOURCE:MEMORY`,
 //!   `RESOURCE:PORTS`, `RESOURCE:PORTS_UDP`, `AGENT`, `ATTRIBUTE`, `INACTIVE`, `DRAINING`.
+//! - Fargate capacity also accounts ephemeral storage: an instance may carry a storage amount
+//!   ([`Resources::ephemeral_storage_gib`]) that FARGATE tasks' demands take from; an instance without one, and a
+//!   demand of none (every EC2 task), skip the check. Its failure, `RESOURCE:EPHEMERAL_STORAGE`, is Berth's: only
+//!   a Fargate capacity failure's detail shows it.
 //!
 //! This crate is that pipeline as a pure function of (cluster state, demand): no I/O, no async, no clock.
 //! The control plane keeps one [`ClusterState`] per cluster, fed from its store cache, and asks it to
@@ -38,7 +42,8 @@
 //!   per instance, during the search. 10,000 identical instances cost one check.
 //! - **Ordered indexes per class.** Each class keeps treaps ordered by remaining memory, remaining CPU (or
 //!   both, or neither), then a per-instance hash; every node also stores the maximum remaining CPU and memory
-//!   of its subtree, so the search skips whole subtrees of instances that lack either resource. Binpack is
+//!   of its subtree, so the search skips whole subtrees of instances that lack either resource (ephemeral
+//!   storage is checked per instance during the search, like ports). Binpack is
 //!   "the first instance at or after the task's demand"; an index is built the first time a strategy needs it.
 //! - **Spread.** Spread over an attribute makes the attribute relevant, so a class has one bucket value, and
 //!   per (group, attribute, value) task counts are maintained on every placement and release: the spread rank

@@ -59,19 +59,41 @@ impl fmt::Display for InstanceStatus {
     }
 }
 
-/// CPU units (1024 per vCPU) and memory (MiB).
+/// CPU units (1024 per vCPU), memory (MiB) and, where the instance accounts it, ephemeral storage (GiB).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Resources {
     /// CPU units; 1024 units are one vCPU.
     pub cpu: i64,
     /// Memory in MiB.
     pub memory: i64,
+    /// Ephemeral storage in GiB on an instance that accounts it (Fargate capacity); `None` where it is not
+    /// accounted (EC2 capacity, as on ECS), which every demand fits.
+    pub ephemeral_storage_gib: Option<i64>,
 }
 
 impl Resources {
-    /// Builds a resource pair.
+    /// Builds a resource pair, with no ephemeral storage accounting.
     pub fn new(cpu: i64, memory: i64) -> Resources {
-        Resources { cpu, memory }
+        Resources { cpu, memory, ephemeral_storage_gib: None }
+    }
+
+    /// The same resources with `gib` of ephemeral storage accounted (builder style).
+    pub fn with_ephemeral_storage(mut self, gib: i64) -> Resources {
+        self.ephemeral_storage_gib = Some(gib);
+        self
+    }
+
+    /// Whether `gib` of ephemeral storage fits: always when nothing is asked (EC2 tasks) or the storage is not
+    /// accounted here.
+    pub fn storage_fits(&self, gib: i64) -> bool {
+        gib <= 0 || self.ephemeral_storage_gib.is_none_or(|left| left >= gib)
+    }
+
+    /// Takes (`sign` = 1) or gives back (`sign` = -1) `gib` of accounted ephemeral storage.
+    pub(crate) fn take_storage(&mut self, gib: i64, sign: i64) {
+        if let Some(left) = &mut self.ephemeral_storage_gib {
+            *left -= sign * gib;
+        }
     }
 }
 
@@ -152,6 +174,9 @@ pub struct TaskDemand {
     pub cpu: i64,
     /// Memory (MiB) reserved by the task.
     pub memory: i64,
+    /// Ephemeral storage (GiB) reserved by the task: a FARGATE task's size, 0 for EC2 tasks (ECS does not account
+    /// their disk). Checked only on instances that account storage.
+    pub ephemeral_storage_gib: i64,
     /// Static TCP host ports.
     pub tcp_ports: Vec<u16>,
     /// Static UDP host ports.
@@ -183,6 +208,9 @@ pub enum FailureReason {
     Cpu,
     /// Not enough memory: `RESOURCE:MEMORY`.
     Memory,
+    /// Not enough ephemeral storage (FARGATE tasks on Fargate capacity): `RESOURCE:EPHEMERAL_STORAGE`, which
+    /// only a Fargate capacity failure's detail shows.
+    EphemeralStorage,
     /// A static TCP host port is taken: `RESOURCE:PORTS`.
     Ports,
     /// A static UDP host port is taken: `RESOURCE:PORTS_UDP`.
@@ -203,6 +231,7 @@ impl FailureReason {
             FailureReason::MissingAttribute | FailureReason::DistinctInstance | FailureReason::MemberOf => "ATTRIBUTE",
             FailureReason::Cpu => "RESOURCE:CPU",
             FailureReason::Memory => "RESOURCE:MEMORY",
+            FailureReason::EphemeralStorage => "RESOURCE:EPHEMERAL_STORAGE",
             FailureReason::Ports => "RESOURCE:PORTS",
             FailureReason::PortsUdp => "RESOURCE:PORTS_UDP",
         }
@@ -229,6 +258,7 @@ impl FailureReason {
             FailureReason::MissingAttribute => "is missing an attribute required by your task",
             FailureReason::Cpu => "has insufficient CPU units available",
             FailureReason::Memory => "has insufficient memory available",
+            FailureReason::EphemeralStorage => "has insufficient ephemeral storage available",
             FailureReason::Ports | FailureReason::PortsUdp => "is already using a port required by your task",
             FailureReason::DistinctInstance => {
                 "encountered error \"DistinctInstance placement constraint unsatisfied.\""

@@ -82,6 +82,9 @@ impl ReferenceState {
         if inst.remaining.memory < demand.memory {
             return Some(FailureReason::Memory);
         }
+        if !inst.remaining.storage_fits(demand.ephemeral_storage_gib) {
+            return Some(FailureReason::EphemeralStorage);
+        }
         if demand.tcp_ports.iter().any(|p| inst.used_tcp_ports.contains(p)) {
             return Some(FailureReason::Ports);
         }
@@ -190,6 +193,7 @@ impl ReferenceState {
         let inst = &mut self.instances[k];
         inst.remaining.cpu -= sign * demand.cpu;
         inst.remaining.memory -= sign * demand.memory;
+        inst.remaining.take_storage(demand.ephemeral_storage_gib, sign);
         for p in &demand.tcp_ports {
             if sign > 0 {
                 inst.used_tcp_ports.insert(*p)
@@ -246,6 +250,7 @@ impl ReferenceState {
             let left = match reason {
                 FailureReason::Cpu => inst.remaining.cpu,
                 FailureReason::Memory => inst.remaining.memory,
+                FailureReason::EphemeralStorage => inst.remaining.ephemeral_storage_gib.unwrap_or(0),
                 _ => 0,
             };
             // Instances are in ARN order, so keeping the first of equals keeps the smallest ARN.

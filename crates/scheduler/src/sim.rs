@@ -94,6 +94,7 @@ pub fn services(count: usize, seed: u64) -> Vec<TaskDemand> {
             TaskDemand {
                 cpu,
                 memory,
+                ephemeral_storage_gib: 0,
                 tcp_ports,
                 udp_ports: Vec::new(),
                 group: format!("service:svc-{s:04}"),

@@ -67,6 +67,12 @@ fn random_instance(rng: &mut StdRng, k: usize) -> Instance {
         inst.attributes.insert("rack".into(), Some(format!("r{}", rng.random_range(0..5))));
     }
     inst.remaining = Resources::new(cpu - rng.random_range(0..=cpu / 2), memory - rng.random_range(0..=memory / 2));
+    // Some instances account ephemeral storage (Fargate capacity), the others do not (EC2 capacity).
+    if rng.random_bool(0.5) {
+        let storage = *[40, 100, 200].choose(rng).unwrap_or(&100);
+        inst.registered = inst.registered.with_ephemeral_storage(storage);
+        inst.remaining = inst.remaining.with_ephemeral_storage(storage - rng.random_range(0..=storage / 2));
+    }
     for p in [22u16, 80, 443, 8080] {
         if rng.random_bool(0.25) {
             inst.used_tcp_ports.insert(p);
@@ -120,6 +126,7 @@ fn random_demand(rng: &mut StdRng) -> TaskDemand {
     TaskDemand {
         cpu: *[0, 128, 256, 512, 1024].choose(rng).unwrap_or(&0),
         memory: *[0, 128, 256, 512, 1024, 2048].choose(rng).unwrap_or(&0),
+        ephemeral_storage_gib: *[0, 0, 20, 50].choose(rng).unwrap_or(&0),
         tcp_ports: match rng.random_range(0..10) {
             0 => vec![80],
             1 => vec![8080],

@@ -38,6 +38,19 @@ pub struct Berth {
     pub vpc_cidr: String,
 }
 
+/// The flag giving an agent that serves Fargate its ephemeral storage capacity.
+const STORAGE_FLAG: &str = "--ephemeral-storage-gib";
+
+/// The ephemeral storage (GiB) the testkit gives an agent serving Fargate when the test names none: tests run many
+/// FARGATE tasks side by side on one host, each reserving 20 GiB it never writes, so the host's free disk (the
+/// default capacity) would limit them to a handful. Tests of the storage dimension name their own.
+const TEST_STORAGE_GIB: u32 = 100_000;
+
+/// Whether agent arguments make it serve Fargate (`--capacity fargate` or `ec2,fargate`).
+fn serves_fargate(args: &[&str]) -> bool {
+    args.windows(2).any(|w| w[0] == "--capacity" && w[1].split(',').any(|k| k.trim() == "fargate"))
+}
+
 /// A random `10.N.0.0/16` (N from 16 to 249).
 fn random_vpc_cidr() -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -69,6 +82,9 @@ impl Berth {
                 cidr
             }
         };
+        if options.role == "up" && !options.extra_args.iter().any(|a| a == STORAGE_FLAG) {
+            options.extra_args.extend([STORAGE_FLAG.to_string(), TEST_STORAGE_GIB.to_string()]);
+        }
         let mut berth = Berth {
             options,
             child: None,
@@ -203,6 +219,12 @@ impl Berth {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra_args)
+            .args(
+                (serves_fargate(extra_args) && !extra_args.contains(&STORAGE_FLAG))
+                    .then(|| [STORAGE_FLAG.to_string(), TEST_STORAGE_GIB.to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("RUST_LOG", std::env::var("BERTH_TEST_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))

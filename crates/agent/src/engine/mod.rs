@@ -124,6 +124,7 @@ pub struct Engine<R: ContainerRuntime> {
     credentials: Option<Arc<crate::credentials::TaskCredentials>>,
     failed_kept: cleanup::FailedKept,
     task_cgroups: Option<crate::task_cgroup::Layout>,
+    storage_quota: bool,
 }
 
 impl<R: ContainerRuntime> Engine<R> {
@@ -152,7 +153,14 @@ impl<R: ContainerRuntime> Engine<R> {
             credentials: None,
             failed_kept: cleanup::FailedKept::default(),
             task_cgroups: None,
+            storage_quota: false,
         }
+    }
+
+    /// Caps the writable layer of every container of the FARGATE tasks started from now on at the task's
+    /// ephemeral storage (Docker's `StorageOpt size`), where the storage driver enforces it ([`crate::storage`]).
+    pub fn set_storage_quota(&mut self, enforce: bool) {
+        self.storage_quota = enforce;
     }
 
     /// Gives FARGATE tasks started from now on a task-level cgroup in `layout` ([`crate::task_cgroup`]).
@@ -427,6 +435,7 @@ impl<R: ContainerRuntime> Engine<R> {
             credentials: self.credentials.clone(),
             host_access: self.config.host_access.clone(),
             task_cgroups: self.task_cgroups.clone(),
+            storage_quota: self.storage_quota,
             on_activating: Box::new(move |pull_started_at, pull_stopped_at| {
                 let _ =
                     activating_tx.send(Msg::Activating { task_arn: activating_arn, pull_started_at, pull_stopped_at });

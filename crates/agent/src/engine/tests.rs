@@ -445,3 +445,29 @@ async fn an_adopted_task_whose_containers_exited_meanwhile_stops_as_an_essential
     assert_eq!(report.stop_code.as_deref(), Some("EssentialContainerExited"));
     assert_eq!(report.containers[0].exit_code, Some(7));
 }
+
+#[tokio::test]
+async fn with_enforcement_every_container_of_a_fargate_task_is_capped_at_the_tasks_storage() {
+    let size_of = |h: &Harness, t: &TaskSpec, name: &str| {
+        let id = h.fake.id_of(&crate::convert::container_name(t, name)).unwrap();
+        h.fake.spec(&id).unwrap().storage_size_gib
+    };
+    let fargate = |id: &str| TaskSpec {
+        launch_type: Some("FARGATE".into()),
+        ephemeral_storage_gib: Some(100),
+        ..task(id, vec![container("app", true), container("sidecar", false)])
+    };
+    let mut h = harness().await;
+    h.engine.set_storage_quota(true);
+    let (big, ec2) = (fargate("f1"), task("e1", vec![container("app", true)]));
+    h.engine.handle(desired(vec![big.clone(), ec2.clone()])).await;
+    h.settle().await;
+    assert_eq!((size_of(&h, &big, "app"), size_of(&h, &big, "sidecar")), (Some(100), Some(100)));
+    assert_eq!(size_of(&h, &ec2, "app"), None, "ECS does not cap EC2 tasks' disk");
+    // Without enforcement (a driver that cannot), nothing is capped.
+    let mut h = harness().await;
+    let unenforced = fargate("f2");
+    h.engine.handle(desired(vec![unenforced.clone()])).await;
+    h.settle().await;
+    assert_eq!(size_of(&h, &unenforced, "app"), None);
+}

@@ -118,6 +118,8 @@ pub struct StartJob<R> {
     pub host_access: berth_model::host_access::HostAccess,
     /// Where FARGATE tasks' task-level cgroups go (`None`: no task-level cgroup).
     pub task_cgroups: Option<crate::task_cgroup::Layout>,
+    /// Whether FARGATE tasks' containers get the task's ephemeral storage as their size cap ([`crate::storage`]).
+    pub storage_quota: bool,
     /// Called once the images are ready (the task is ACTIVATING), with the pull times.
     pub on_activating: Box<dyn FnOnce(Option<Timestamp>, Option<Timestamp>) + Send>,
 }
@@ -354,6 +356,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         credentials,
         host_access,
         task_cgroups,
+        storage_quota,
         on_activating,
     } = job;
     let mut out = StartOutcome::default();
@@ -509,6 +512,9 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         _ => None,
     };
 
+    // 1d. Where Docker enforces it, a FARGATE task's ephemeral storage caps each of its containers.
+    let storage_size_gib = if storage_quota { crate::storage::container_size_gib(&task) } else { None };
+
     // 2. Create what does not exist yet.
     for c in &to_create {
         if cancel.load(Ordering::SeqCst) {
@@ -517,6 +523,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         let name = c.definition.name.clone().unwrap_or_default();
         let mut spec = container_spec(&task, c, &instance_arn);
         spec.cgroup_parent = cgroup_parent.clone();
+        spec.storage_size_gib = storage_size_gib;
         secret_env.inject(&name, &mut spec.env);
         spec.binds.extend(secret_binds.get(&name).cloned().unwrap_or_default());
         for (key, value) in &role_env {

@@ -127,6 +127,13 @@ impl ContainerRuntime for DockerRuntime {
             hostname: info.name.unwrap_or_default(),
             os: info.os_type.unwrap_or_default(),
             arch: info.architecture.unwrap_or_default(),
+            backing_filesystem: info
+                .driver_status
+                .iter()
+                .flatten()
+                .find(|pair| pair.first().map(String::as_str) == Some("Backing Filesystem"))
+                .and_then(|pair| pair.get(1).cloned()),
+            docker_root_dir: info.docker_root_dir.unwrap_or_default(),
             storage_driver: info.driver.unwrap_or_default(),
             cgroup_version: info.cgroup_version.map(|v| v.to_string()).filter(|v| !v.is_empty()),
             cgroup_driver: info.cgroup_driver.map(|v| v.to_string()).filter(|v| !v.is_empty()),

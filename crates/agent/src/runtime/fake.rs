@@ -178,6 +178,8 @@ impl FakeRuntime {
             os: "linux".to_string(),
             arch: "x86_64".to_string(),
             storage_driver: "fake".to_string(),
+            backing_filesystem: None,
+            docker_root_dir: String::new(),
             cgroup_version: Some("2".to_string()),
             cgroup_driver: Some("cgroupfs".to_string()),
         };

@@ -95,6 +95,7 @@ pub(super) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         .collect();
     let host_config = HostConfig {
         cgroup_parent: spec.cgroup_parent.clone(),
+        storage_opt: spec.storage_size_gib.map(|gib| HashMap::from([("size".to_string(), format!("{gib}G"))])),
         cpu_shares: Some(cpu_shares(spec.cpu_units)),
         memory: spec.memory_limit_bytes.map(bytes),
         memory_reservation: spec.memory_reservation_bytes.map(bytes),

@@ -323,6 +323,10 @@ pub struct RuntimeInfo {
     pub arch: String,
     /// The storage driver, e.g. `overlay2` or `fuse-overlayfs`.
     pub storage_driver: String,
+    /// The driver's backing filesystem (`Backing Filesystem` of its status, e.g. `xfs`), when the engine says.
+    pub backing_filesystem: Option<String>,
+    /// Docker's data root (`DockerRootDir`, e.g. `/var/lib/docker`).
+    pub docker_root_dir: String,
     /// The cgroup version, `1` or `2`, when the engine reports it.
     pub cgroup_version: Option<String>,
     /// Docker's cgroup driver (`cgroupfs`, `systemd`), when the engine reports it.

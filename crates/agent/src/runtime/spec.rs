@@ -114,6 +114,9 @@ pub struct ContainerSpec {
     pub mac_address: Option<String>,
     /// Docker's `CgroupParent`: a FARGATE task's cgroup, which holds the task size (`task_cgroup`).
     pub cgroup_parent: Option<String>,
+    /// Docker's `StorageOpt size`, GiB: the cap of the writable layer (a FARGATE task's ephemeral storage, where
+    /// the storage driver enforces it: `crate::storage`).
+    pub storage_size_gib: Option<u32>,
 }
 
 impl ContainerSpec {

@@ -325,6 +325,11 @@ pub struct NodeArgs {
     /// Memory in MiB kept for the host.
     #[arg(long, default_value_t = 256)]
     pub reserved_memory_mib: i64,
+    /// Ephemeral storage in GiB this host offers FARGATE tasks, each of which reserves its `ephemeralStorage`
+    /// (20 GiB unless its definition asks more). Default: the free space of Docker's data root when the agent
+    /// starts. Only agents serving Fargate account storage.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    pub ephemeral_storage_gib: Option<i64>,
     /// When to pull images: default, always, once or prefer-cached.
     #[arg(long, default_value = "default", env = "BERTH_IMAGE_PULL_BEHAVIOR")]
     pub image_pull_behavior: String,

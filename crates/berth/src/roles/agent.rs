@@ -29,6 +29,7 @@ pub fn config(
         cpu_units: node.cpu_units,
         memory_mib: node.memory_mib,
         reserved_memory_mib: node.reserved_memory_mib,
+        ephemeral_storage_gib: node.ephemeral_storage_gib,
         ..ResourceSettings::default()
     };
     resources.reserved_tcp_ports.extend_from_slice(extra_reserved_ports);

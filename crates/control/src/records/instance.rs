@@ -52,6 +52,10 @@ pub struct InstanceRecord {
     pub remaining_cpu: i64,
     /// Memory (MiB) not reserved by tasks.
     pub remaining_memory: i64,
+    /// Ephemeral storage (GiB) not reserved by FARGATE tasks, on an instance whose agent offered it
+    /// (`offered.ephemeral_storage_gib`); absent where storage is not accounted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_ephemeral_storage_gib: Option<i64>,
     /// TCP host ports taken by tasks (the host's own reserved ports are in `offered`).
     pub task_tcp_ports: BTreeSet<u16>,
     /// UDP host ports taken by tasks.
@@ -148,6 +152,7 @@ impl Default for InstanceRecord {
             offered: AgentResources::default(),
             remaining_cpu: 0,
             remaining_memory: 0,
+            remaining_ephemeral_storage_gib: None,
             task_tcp_ports: BTreeSet::new(),
             task_udp_ports: BTreeSet::new(),
             network_slot: None,

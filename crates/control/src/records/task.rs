@@ -30,6 +30,15 @@ pub struct Reservation {
     /// The `awsvpc` task's address, taken from its instance's slice of the subnet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<std::net::Ipv4Addr>,
+    /// Ephemeral storage in GiB: a FARGATE task's size (20 unless its definition asks more), taken from its
+    /// instance's accounted storage; 0 for EC2 tasks, whose disk ECS does not account.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ephemeral_storage_gib: i64,
+}
+
+/// Whether a stored count is 0 (left out of the record).
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// A status change of a task, with its time.

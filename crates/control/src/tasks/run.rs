@@ -63,6 +63,15 @@ pub(crate) const PLACEMENT_ATTEMPTS: usize = 64;
 pub(crate) type Attempt =
     (Vec<String>, Vec<Failure>, Closest, Vec<Versioned<InstanceRecord>>, Option<crate::live_placement::Ticket>);
 
+/// Takes (`sign` = 1) or gives back (`sign` = -1) a task's ephemeral storage on an instance that accounts it
+/// (an agent that offered none keeps no account).
+fn take_storage(instance: &mut InstanceRecord, gib: i64, sign: i64) {
+    if let Some(offered) = instance.offered.ephemeral_storage_gib {
+        let left = instance.remaining_ephemeral_storage_gib.unwrap_or(offered);
+        instance.remaining_ephemeral_storage_gib = Some(left - sign * gib);
+    }
+}
+
 /// The scheduler's failures in ECS's shape.
 fn ecs_failures(failures: Vec<berth_scheduler::Failure>) -> Vec<Failure> {
     failures.into_iter().map(|f| Failure { arn: f.arn, reason: Some(f.reason), detail: f.detail }).collect()
@@ -332,7 +341,7 @@ impl Control {
         validate_started_by(started_by)?;
         let tags = tagging.user_tags(&td.record.tags)?;
         let managed_tags = tagging.managed_tags(cluster);
-        let reservation = build_demand(&containers, network_mode, task_cpu, task_memory);
+        let mut reservation = build_demand(&containers, network_mode, task_cpu, task_memory);
         let mut all_constraints = crate::placement::task_definition_constraints(definition);
         all_constraints.extend(constraints.iter().cloned());
         all_constraints.extend(network.as_ref().map(crate::network::zone_constraint));
@@ -347,6 +356,8 @@ impl Control {
                 .map(|e| e.size_in_gi_b)
                 .unwrap_or(berth_model::ecs::task_definition::fargate::DEFAULT_EPHEMERAL_STORAGE_GIB)
         });
+        // A FARGATE task reserves its ephemeral storage on the Fargate capacity it is placed on.
+        reservation.ephemeral_storage_gib = ephemeral_storage_gib.map(i64::from).unwrap_or(0);
         Ok(Prepared {
             td,
             containers,
@@ -651,6 +662,7 @@ impl Control {
             let instance = &mut entry.1;
             instance.remaining_cpu -= p.reservation.cpu;
             instance.remaining_memory -= p.reservation.memory;
+            take_storage(instance, p.reservation.ephemeral_storage_gib, 1);
             instance.task_tcp_ports.extend(p.reservation.tcp_ports.iter().copied());
             instance.task_udp_ports.extend(p.reservation.udp_ports.iter().copied());
             let mut record = self.new_task_record(cluster, instance, p, providers.get(index).cloned(), now);
@@ -672,6 +684,7 @@ impl Control {
                         let (cpu, memory) = (p.reservation.cpu, p.reservation.memory);
                         instance.remaining_cpu += cpu;
                         instance.remaining_memory += memory;
+                        take_storage(instance, p.reservation.ephemeral_storage_gib, -1);
                         failures.push(Failure {
                             arn: Some(instance.arn.clone()),
                             reason: Some(crate::network::NO_ADDRESS.into()),

@@ -35,6 +35,11 @@ pub(crate) fn release_if_stopped(state: &State, task: &mut TaskRecord, updates: 
     let r = &task.reservation;
     instance.remaining_cpu = (instance.remaining_cpu + r.cpu).min(instance.offered.cpu);
     instance.remaining_memory = (instance.remaining_memory + r.memory).min(instance.offered.memory_mib);
+    if let (Some(left), Some(offered)) =
+        (&mut instance.remaining_ephemeral_storage_gib, instance.offered.ephemeral_storage_gib)
+    {
+        *left = (*left + r.ephemeral_storage_gib).min(offered);
+    }
     for port in &r.tcp_ports {
         instance.task_tcp_ports.remove(port);
     }

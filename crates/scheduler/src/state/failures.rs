@@ -41,6 +41,9 @@ impl ClusterState {
         if slot.remaining.memory < demand.memory {
             return Some(FailureReason::Memory);
         }
+        if !slot.remaining.storage_fits(demand.ephemeral_storage_gib) {
+            return Some(FailureReason::EphemeralStorage);
+        }
         let (tcp_free, udp_free) = slot.ports_free(&demand.tcp_ports, &demand.udp_ports);
         if !tcp_free {
             return Some(FailureReason::Ports);
@@ -125,6 +128,7 @@ impl ClusterState {
             let left = match reason {
                 FailureReason::Cpu => slot.remaining.cpu,
                 FailureReason::Memory => slot.remaining.memory,
+                FailureReason::EphemeralStorage => slot.remaining.ephemeral_storage_gib.unwrap_or(0),
                 _ => 0,
             };
             let score = (reason, left, Reverse(slot.arn.as_str()));

@@ -117,7 +117,8 @@ impl ClusterState {
         Some(snapshot)
     }
 
-    /// Gives back what one task of `demand` reserved on an instance (its task stopped): CPU, memory, ports,
+    /// Gives back what one task of `demand` reserved on an instance (its task stopped): CPU, memory, ephemeral
+    /// storage, ports,
     /// the running task count and the task group count.
     pub fn release(&mut self, instance_arn: &str, demand: &TaskDemand) -> Result<(), StateError> {
         let Some(&i) = self.by_arn.get(instance_arn) else {
@@ -129,7 +130,7 @@ impl ClusterState {
     }
 
     /// Records one task of `demand` on an instance, as [`Self::place`] does for the instance it chooses: CPU,
-    /// memory, ports, the running task count and the task group count. For a caller that keeps reservations the
+    /// memory, ephemeral storage, ports, the running task count and the task group count. For a caller that keeps reservations the
     /// state does not know yet (placements in flight) on top of a fresh snapshot of the instance.
     pub fn reserve(&mut self, instance_arn: &str, demand: &TaskDemand) -> Result<(), StateError> {
         let Some(&i) = self.by_arn.get(instance_arn) else {
@@ -154,6 +155,7 @@ impl ClusterState {
         let slot = &mut self.slots[i as usize];
         slot.remaining.cpu -= sign * demand.cpu;
         slot.remaining.memory -= sign * demand.memory;
+        slot.remaining.take_storage(demand.ephemeral_storage_gib, sign);
         for p in &demand.tcp_ports {
             if sign > 0 {
                 slot.tcp.insert(*p)
@@ -398,3 +400,6 @@ impl ClusterState {
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod storage_tests;

@@ -221,6 +221,9 @@ impl ClusterState {
         if slot.remaining.cpu < d.cpu || slot.remaining.memory < d.memory {
             return false;
         }
+        if !slot.remaining.storage_fits(d.ephemeral_storage_gib) {
+            return false;
+        }
         if slot.ports_free(&d.tcp_ports, &d.udp_ports) != (true, true) {
             return false;
         }

@@ -11,6 +11,7 @@ use super::*;
 fn full_spec() -> ContainerSpec {
     ContainerSpec {
         cgroup_parent: None,
+        storage_size_gib: Some(120),
         name: "ecs-web-1-app-abc".into(),
         image: "127.0.0.1:7700/web:v1".into(),
         entrypoint: Some(vec!["/berth-workload".into()]),
@@ -142,6 +143,7 @@ fn maps_a_full_spec() {
     assert_eq!(host.cap_drop, Some(vec!["MKNOD".into()]));
     assert_eq!(host.tmpfs.unwrap()["/run"], "size=1048576,noexec");
     assert_eq!(host.shm_size, Some(64 << 20));
+    assert_eq!(host.storage_opt.unwrap()["size"], "120G", "a FARGATE task's ephemeral storage, GiB");
     assert_eq!(host.sysctls.unwrap()["net.core.somaxconn"], "1024");
     assert_eq!(host.binds, Some(vec!["/data:/var/data:ro".into(), "/logs:/var/log".into()]));
     let log = host.log_config.unwrap();
@@ -164,6 +166,7 @@ fn a_minimal_spec_leaves_engine_defaults_alone() {
     // Serialized, unset options are absent rather than null, so an older engine sees nothing it does not know.
     let json = serde_json::to_value(create_body(&ContainerSpec::new("", "busybox"))).unwrap();
     assert!(json.get("Healthcheck").is_none() && json["HostConfig"].get("Init").is_none(), "{json}");
+    assert!(json["HostConfig"].get("StorageOpt").is_none(), "{json}");
 }
 
 #[test]
