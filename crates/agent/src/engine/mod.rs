@@ -124,6 +124,7 @@ pub struct Engine<R: ContainerRuntime> {
     credentials: Option<Arc<crate::credentials::TaskCredentials>>,
     failed_kept: cleanup::FailedKept,
     task_cgroups: Option<crate::task_cgroup::Layout>,
+    image_trust: Option<Arc<crate::image_trust::ImageTrust>>,
 }
 
 impl<R: ContainerRuntime> Engine<R> {
@@ -152,7 +153,13 @@ impl<R: ContainerRuntime> Engine<R> {
             credentials: None,
             failed_kept: cleanup::FailedKept::default(),
             task_cgroups: None,
+            image_trust: None,
         }
+    }
+
+    /// Requires the images of tasks started from now on to carry a signature `trust` verifies.
+    pub fn set_image_trust(&mut self, trust: Arc<crate::image_trust::ImageTrust>) {
+        self.image_trust = Some(trust);
     }
 
     /// Gives FARGATE tasks started from now on a task-level cgroup in `layout` ([`crate::task_cgroup`]).
@@ -427,6 +434,7 @@ impl<R: ContainerRuntime> Engine<R> {
             credentials: self.credentials.clone(),
             host_access: self.config.host_access.clone(),
             task_cgroups: self.task_cgroups.clone(),
+            image_trust: self.image_trust.clone(),
             on_activating: Box::new(move |pull_started_at, pull_stopped_at| {
                 let _ =
                     activating_tx.send(Msg::Activating { task_arn: activating_arn, pull_started_at, pull_stopped_at });
