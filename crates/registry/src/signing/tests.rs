@@ -107,3 +107,159 @@ fn profile_specs_and_self_signed_certificates() {
     let missing = format!("prod={}", dir.path().join("nope.pem").display());
     assert!(load_profiles(&[missing], &kept, 0).unwrap_err().contains("reading"));
 }
+
+mod on_push {
+    use super::*;
+    use crate::digest::{Algorithm, Digest};
+    use crate::ecr::Caller;
+    use crate::images::PushMode;
+    use crate::meta::records::RepositoryRecord;
+    use crate::storage::{BlobStore, MemoryBlobStore};
+    use crate::uploads::Chunk;
+    use crate::{Registry, RegistryConfig};
+    use berth_model::clock::ManualClock;
+    use berth_model::ecr::{ImageTagMutability, SigningStatus};
+    use berth_signature::{Format, TrustStore, verify_artifact};
+    use berth_store::MemoryStore;
+    use serde_json::json;
+
+    const ACCOUNT: &str = "000000000000";
+
+    async fn open(
+        profiles: Vec<SigningProfile>,
+        store: berth_store::SharedStore,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Arc<Registry> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = RegistryConfig::new(dir.path(), "us-east-1", ACCOUNT, "127.0.0.1:1");
+        config.signing_profiles = profiles;
+        let clock = Arc::new(ManualClock::new(1_790_000_000.0));
+        Registry::open_with(config, store, clock, blobs).await.unwrap()
+    }
+
+    async fn create_repo(r: &Registry, name: &str) {
+        r.create_repository(RepositoryRecord {
+            name: name.into(),
+            created_at: 0.0,
+            image_tag_mutability: ImageTagMutability::Mutable,
+            exclusion_filters: vec![],
+            scan_on_push: false,
+            encryption: None,
+            tags: vec![],
+            lifecycle_policy: None,
+            lifecycle_evaluated_at: None,
+            policy: None,
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Pushes a one-config image (`marker` makes it unique) to `repo:v1`; its digest.
+    async fn push(r: &Registry, repo: &str, marker: &str) -> String {
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"marker":"{marker}"}}"#
+        );
+        let digest = berth_signature::sha256_digest(config.as_bytes());
+        let upload = r.upload_start(repo, Algorithm::Sha256).await.unwrap();
+        let chunk = Chunk::bytes(None, bytes::Bytes::from(config.clone()));
+        r.upload_finish(repo, &upload.id, &Digest::parse(&digest).unwrap(), Some(chunk), false).await.unwrap();
+        let manifest = json!({"schemaVersion": 2, "mediaType": berth_signature::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest, "size": config.len()},
+            "layers": []})
+        .to_string();
+        let out = r
+            .put_manifest(
+                repo,
+                manifest.as_bytes(),
+                Some(berth_signature::OCI_MANIFEST),
+                None,
+                &["v1".into()],
+                PushMode::Idempotent,
+            )
+            .await
+            .unwrap();
+        out.digest.to_string()
+    }
+
+    async fn wait_status(r: &Registry, repo: &str, digest: &str, want: SigningStatus) -> status::ProfileState {
+        for _ in 0..200 {
+            let record = r.signing_status(repo, digest).await.unwrap();
+            if let Some(state) = record.profiles.values().next()
+                && state.status == want
+            {
+                return state.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("{repo}@{digest} never became {want}");
+    }
+
+    fn caller() -> Caller {
+        Caller { access_key_id: "AKID".into(), account_id: ACCOUNT.into(), arn: format!("arn:aws:iam::{ACCOUNT}:root") }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pushes_are_signed_in_both_formats_and_a_missing_profile_fails() {
+        let store: berth_store::SharedStore = Arc::new(MemoryStore::new());
+        let blobs: Arc<dyn BlobStore> = Arc::new(MemoryBlobStore::new());
+        let prod = profile("prod");
+        let trust = TrustStore::from_der(prod.signer.chain().to_vec()).unwrap();
+        let r = open(vec![prod], store.clone(), blobs.clone()).await;
+        for repo in ["team/app", "other"] {
+            create_repo(&r, repo).await;
+        }
+        let arn = format!("arn:aws:signer:us-east-1:{ACCOUNT}:/signing-profiles/prod");
+        let body = json!({"signingConfiguration": {"rules": [{"signingProfileArn": arn,
+            "repositoryFilters": [{"filter": "team/*", "filterType": "WILDCARD_MATCH"}]}]}});
+        r.ecr("PutSigningConfiguration", body.to_string().as_bytes(), &caller()).await.unwrap();
+
+        let digest = push(&r, "team/app", "one").await;
+        let done = wait_status(&r, "team/app", &digest, SigningStatus::Complete).await;
+        assert_eq!(done.signatures.len(), 2);
+        let other = push(&r, "other", "one").await;
+        assert!(r.signing_status("other", &other).await.unwrap().profiles.is_empty(), "no rule matches");
+
+        // Both signatures are referrers of the image, verify against the profile's certificate, and are not
+        // signed themselves.
+        let referrers: Vec<(String, Option<String>, bytes::Bytes)> = {
+            let state = r.index.read();
+            state
+                .repo("team/app")
+                .unwrap()
+                .images
+                .values()
+                .filter(|i| i.record.subject.as_deref() == Some(digest.as_str()))
+                .map(|i| (i.record.digest.clone(), i.record.artifact_type.clone(), i.manifest.clone()))
+                .collect()
+        };
+        let mut formats = Vec::new();
+        for (sig, _, manifest) in &referrers {
+            let parsed: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+            let layer = Digest::parse(parsed["layers"][0]["digest"].as_str().unwrap()).unwrap();
+            let content = blobs.read_all(&layer, 1 << 20).await.unwrap().unwrap().to_vec();
+            let verified = verify_artifact(manifest, &digest, &trust, 1_790_000_100, |_| Ok(content.clone())).unwrap();
+            formats.push(verified.format);
+            assert!(r.signing_status("team/app", sig).await.unwrap().profiles.is_empty());
+        }
+        formats.sort();
+        assert_eq!(formats, [Format::Notation, Format::Cosign]);
+        let status = r
+            .ecr(
+                "DescribeImageSigningStatus",
+                br#"{"repositoryName":"team/app","imageId":{"imageTag":"v1"}}"#,
+                &caller(),
+            )
+            .await
+            .unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&status).unwrap();
+        assert_eq!(status["signingStatuses"], json!([{"signingProfileArn": arn, "status": "COMPLETE"}]));
+
+        // A server restarted without the profile keeps the rule but cannot sign: FAILED, saying why.
+        drop(r);
+        let r = open(Vec::new(), store, blobs).await;
+        let digest = push(&r, "team/app", "two").await;
+        let failed = wait_status(&r, "team/app", &digest, SigningStatus::Failed).await;
+        assert_eq!(failed.failure_code.as_deref(), Some(run::PROFILE_NOT_FOUND));
+        assert!(failed.failure_reason.unwrap().contains("\"prod\""));
+    }
+}
