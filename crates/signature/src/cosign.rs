@@ -73,6 +73,16 @@ pub fn sign(
     })
 }
 
+/// A member of a JSON object by name, ignoring ASCII case as cosign's (Go) decoder does: the specification's own
+/// example writes `Docker-manifest-digest`. `Null` when absent.
+fn member<'a>(value: &'a Value, name: &str) -> &'a Value {
+    static NULL: Value = Value::Null;
+    value
+        .as_object()
+        .and_then(|o| o.get(name).or_else(|| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)))
+        .unwrap_or(&NULL)
+}
+
 fn verify_with_cert(der: &[u8], payload: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
     let cert = parse(der)?;
     let kind = key_kind(cert.public_key())?;
@@ -111,11 +121,11 @@ pub fn verify(
             .ok_or_else(|| SignatureError::Untrusted { reason: "no trusted key verifies the signature".into() })?,
     };
     let body: Value = serde_json::from_slice(payload).map_err(|e| malformed(format!("the payload: {e}")))?;
-    let critical = &body["critical"];
-    if critical["type"].as_str() != Some(SIGNATURE_TYPE) {
+    let critical = member(&body, "critical");
+    if member(critical, "type").as_str() != Some(SIGNATURE_TYPE) {
         return Err(malformed(format!("the payload's critical.type is not {SIGNATURE_TYPE:?}")));
     }
-    let digest = critical["image"]["docker-manifest-digest"]
+    let digest = member(member(critical, "image"), "docker-manifest-digest")
         .as_str()
         .ok_or_else(|| malformed("the payload names no docker-manifest-digest"))?;
     if digest != subject_digest {

@@ -167,6 +167,16 @@ fn tampered_cosign_signatures_fail() {
     let forged = cosign::payload("h/other", &subject.digest).unwrap();
     let e = cosign::verify(&forged, &annotations, &subject.digest, &trust, NOW).unwrap_err();
     assert!(matches!(e, SignatureError::BadSignature { .. }), "{e}");
+    // A payload written with the specification's capitalised member names verifies too.
+    let spec_case = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"h/app"}},"Image":{{"Docker-manifest-digest":"{}"}},"Type":"{}"}},"optional":null}}"#,
+        subject.digest,
+        cosign::SIGNATURE_TYPE
+    );
+    let mut signed = annotations.clone();
+    signed
+        .insert(cosign::SIGNATURE_ANNOTATION.into(), STANDARD.encode(signer.sign_asn1(spec_case.as_bytes()).unwrap()));
+    assert!(cosign::verify(spec_case.as_bytes(), &signed, &subject.digest, &trust, NOW).is_ok());
     // Without the certificate annotation the trusted key itself verifies (cosign --key); a stranger's does not.
     let mut bare = annotations.clone();
     bare.remove(cosign::CERTIFICATE_ANNOTATION);
