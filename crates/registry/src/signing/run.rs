@@ -54,11 +54,18 @@ impl Registry {
         }
         let settings = self.settings();
         let Some(config) = settings.signing.as_ref() else { return };
-        let arns = profiles_for(config, repo);
+        let mut arns = profiles_for(config, repo);
         if arns.is_empty() {
             return;
         }
         let digest = outcome.digest.to_string();
+        // An image pushed again (another tag, the same manifest) keeps the signatures it has or is getting.
+        if let Ok(record) = self.signing_status(repo, &digest).await {
+            arns.retain(|arn| record.profiles.get(arn).is_none_or(|s| s.status == SigningStatus::Failed));
+        }
+        if arns.is_empty() {
+            return;
+        }
         for arn in &arns {
             self.record_signing(repo, &digest, arn, SigningStatus::InProgress, None, Vec::new()).await;
         }

@@ -154,8 +154,8 @@ mod on_push {
         .unwrap();
     }
 
-    /// Pushes a one-config image (`marker` makes it unique) to `repo:v1`; its digest.
-    async fn push(r: &Registry, repo: &str, marker: &str) -> String {
+    /// Pushes a one-config image (`marker` makes it unique) to `repo:tag`; its digest.
+    async fn push(r: &Registry, repo: &str, marker: &str, tag: &str) -> String {
         let config = format!(
             r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"marker":"{marker}"}}"#
         );
@@ -173,7 +173,7 @@ mod on_push {
                 manifest.as_bytes(),
                 Some(berth_signature::OCI_MANIFEST),
                 None,
-                &["v1".into()],
+                &[tag.to_string()],
                 PushMode::Idempotent,
             )
             .await
@@ -213,10 +213,14 @@ mod on_push {
             "repositoryFilters": [{"filter": "team/*", "filterType": "WILDCARD_MATCH"}]}]}});
         r.ecr("PutSigningConfiguration", body.to_string().as_bytes(), &caller()).await.unwrap();
 
-        let digest = push(&r, "team/app", "one").await;
+        let digest = push(&r, "team/app", "one", "v1").await;
         let done = wait_status(&r, "team/app", &digest, SigningStatus::Complete).await;
         assert_eq!(done.signatures.len(), 2);
-        let other = push(&r, "other", "one").await;
+        // The same image pushed again keeps its signatures rather than getting two more.
+        assert_eq!(push(&r, "team/app", "one", "v1-again").await, digest);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(r.signing_status("team/app", &digest).await.unwrap().profiles[&arn].signatures, done.signatures);
+        let other = push(&r, "other", "one", "v1").await;
         assert!(r.signing_status("other", &other).await.unwrap().profiles.is_empty(), "no rule matches");
 
         // Both signatures are referrers of the image, verify against the profile's certificate, and are not
@@ -257,7 +261,7 @@ mod on_push {
         // A server restarted without the profile keeps the rule but cannot sign: FAILED, saying why.
         drop(r);
         let r = open(Vec::new(), store, blobs).await;
-        let digest = push(&r, "team/app", "two").await;
+        let digest = push(&r, "team/app", "two", "v2").await;
         let failed = wait_status(&r, "team/app", &digest, SigningStatus::Failed).await;
         assert_eq!(failed.failure_code.as_deref(), Some(run::PROFILE_NOT_FOUND));
         assert!(failed.failure_reason.unwrap().contains("\"prod\""));
