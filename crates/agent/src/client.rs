@@ -76,6 +76,26 @@ impl ServerClient {
         serde_json::from_slice(&bytes).map_err(|e| AgentError::Decode(format!("POST {path}: {e}")))
     }
 
+    /// GETs `path` (`/v2/...`) from Berth's registry on the server's listener with Basic credentials; the body of a
+    /// 200 answer.
+    pub async fn registry_get(&self, path: &str, basic: (&str, &str), accept: &str) -> Result<Vec<u8>, AgentError> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .basic_auth(basic.0, Some(basic.1))
+            .header("accept", accept)
+            .timeout(CALL_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| transport(format!("GET {path}"), &e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| AgentError::Transport(format!("GET {path}: {e}")))?;
+        if !status.is_success() {
+            return Err(AgentError::Transport(format!("GET {path}: HTTP {status}")));
+        }
+        Ok(bytes.to_vec())
+    }
+
     /// Joins the cluster.
     pub async fn register(&self, join_token: &str, req: &RegisterRequest) -> Result<RegisterResponse, AgentError> {
         self.post("/agent/v1/register", join_token, req).await

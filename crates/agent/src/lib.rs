@@ -37,6 +37,7 @@ pub mod engine;
 pub mod exec;
 pub mod firewall;
 pub mod host_gate;
+pub mod image_trust;
 pub mod logs;
 pub mod metadata;
 pub mod pause;
@@ -144,6 +145,9 @@ pub struct AgentConfig {
     pub node_group: Option<String>,
     /// CA certificates (PEM) trusted for an `https://` server besides the system's roots (`--server-ca`).
     pub server_ca: Option<PathBuf>,
+    /// Certificates an image's signature must chain to before its task starts (`--require-signed-images`);
+    /// `None`: images are not checked.
+    pub image_trust: Option<berth_signature::TrustStore>,
 }
 
 /// How often the agent re-inspects its containers to catch events it missed.
@@ -326,6 +330,9 @@ pub async fn run<R: ContainerRuntime>(
         Arc::new(move || session.instance_arn()),
     );
     engine.set_log_shipping(shippers.clone());
+    if let Some(trust) = &config.image_trust {
+        engine.set_image_trust(Arc::new(image_trust::ImageTrust::new(trust.clone(), shared.client.clone())));
+    }
     engine.set_secrets_source(secrets_source(shared.clone()));
     let secret_files = Arc::new(engine::secret_files::SecretFiles::new(
         engine::secret_files::SecretFiles::default_root(&config.data_dir),

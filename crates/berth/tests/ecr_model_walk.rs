@@ -1,6 +1,6 @@
 //! The ECR model walk: every operation of the installed ECR model (the botocore the pinned aws CLI brings) gets one
 //! well-formed, SigV4-signed request against a real `berth server`. Each must work, except the operations of the
-//! capabilities Berth's registry does not have yet (signing, and replication backfill in newer models), which must answer
+//! capabilities Berth's registry does not have yet (replication backfill, in newer models), which must answer
 //! ValidationException naming their capability. The test prints the counts and the unsupported list.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
@@ -19,10 +19,6 @@ const NOT_BUILT: &[(&str, &str)] = &[
     ("StopReplicationBackfill", "replication backfill is not built"),
     ("DescribeReplicationBackfillResults", "replication backfill is not built"),
     ("ListReplicationBackfills", "replication backfill is not built"),
-    ("PutSigningConfiguration", "signing is not built yet"),
-    ("GetSigningConfiguration", "signing is not built yet"),
-    ("DeleteSigningConfiguration", "signing is not built yet"),
-    ("DescribeImageSigningStatus", "signing is not built yet"),
 ];
 
 /// Creations first (in this order), destructive operations last; the rest in between.
@@ -33,6 +29,7 @@ const FIRST: &[&str] = &[
     "CreatePullThroughCacheRule",
     "PutRegistryPolicy",
     "PutRegistryScanningConfiguration",
+    "PutSigningConfiguration",
     "RegisterPullTimeUpdateExclusion",
     "SetRepositoryPolicy",
     "PutLifecyclePolicy",
@@ -50,6 +47,7 @@ const LAST: &[&str] = &[
     "DeleteRepositoryPolicy",
     "DeregisterPullTimeUpdateExclusion",
     "DeleteRegistryPolicy",
+    "DeleteSigningConfiguration",
     "DeletePullThroughCacheRule",
     "DeleteRepositoryCreationTemplate",
     "BatchDeleteImage",
@@ -129,6 +127,9 @@ fn policy(account: &str, action: &str) -> String {
 /// configuration and status operations, `ecr_replication.rs` checks replication itself).
 const WALK_DESTINATION: (&str, &str) = ("us-west-2", "210987654321");
 
+/// The signing profile the walk's server is configured with (`--signing-profile`, a key made for the walk).
+const WALK_PROFILE: &str = "walk_profile";
+
 /// The request for an operation the walk supports (`None` for the operations of capabilities not built yet).
 fn request(operation: &str, w: &Walk) -> Option<Value> {
     let repo_arn = format!("arn:aws:ecr:us-east-1:{}:repository/{REPO}", w.account);
@@ -204,6 +205,11 @@ fn request(operation: &str, w: &Walk) -> Option<Value> {
             "destinations": [{"region": WALK_DESTINATION.0, "registryId": WALK_DESTINATION.1}],
             "repositoryFilters": [{"filter": "walk-replicated", "filterType": "PREFIX_MATCH"}]}]}}),
         "DescribeImageReplicationStatus" => json!({"repositoryName": REPO, "imageId": v1}),
+        "PutSigningConfiguration" => json!({"signingConfiguration": {"rules": [{
+            "signingProfileArn": format!("arn:aws:signer:us-east-1:{}:/signing-profiles/{WALK_PROFILE}", w.account),
+            "repositoryFilters": [{"filter": "walk*", "filterType": "WILDCARD_MATCH"}]}]}}),
+        "GetSigningConfiguration" | "DeleteSigningConfiguration" => json!({}),
+        "DescribeImageSigningStatus" => json!({"repositoryName": REPO, "imageId": v1}),
         _ => return None,
     })
 }
@@ -214,6 +220,8 @@ async fn every_operation_of_the_installed_ecr_model_works_or_names_its_missing_c
     let keys = tempfile::NamedTempFile::new().unwrap();
     let (region, account) = WALK_DESTINATION;
     std::fs::write(keys.path(), format!("{region}:{account} AKIAWALK walk-secret\n")).unwrap();
+    let signing_key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(signing_key.path(), rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
     let berth = Berth::start(BerthOptions {
         binary: env!("CARGO_BIN_EXE_berth").into(),
         role: "server",
@@ -224,6 +232,8 @@ async fn every_operation_of_the_installed_ecr_model_works_or_names_its_missing_c
             format!("{region}:{account}=http://127.0.0.1:1"),
             "--replication-credentials-file".into(),
             keys.path().display().to_string(),
+            "--signing-profile".into(),
+            format!("{WALK_PROFILE}={}", signing_key.path().display()),
         ],
     })
     .expect("berth server starts");

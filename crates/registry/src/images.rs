@@ -235,6 +235,9 @@ impl Registry {
                     let outcome = self.push_outcome(parsed, tags);
                     self.after_push(repo, &outcome);
                     if mode != PushMode::PullThrough {
+                        self.sign_after_push(repo, &outcome).await;
+                    }
+                    if mode != PushMode::PullThrough {
                         // Pull-through cache fills are not replicated: the destination can fill from the upstream.
                         self.replicate_after_push(repo, &outcome.digest.to_string());
                     }

@@ -34,14 +34,18 @@
 //!   pull-time update exclusions, one record changed under compare-and-swap.
 //! - **Replication** ([`replication`]): pushed images are copied in the background to the other Berth servers the
 //!   operator maps replication destinations to, with per-image, per-destination status in the store.
+//! - **Signing** ([`signing`]): images pushed to a repository a signing rule matches are signed in the background
+//!   with the operator's key for the rule's profile, in the Notation and cosign formats (`berth-signature`), the
+//!   signatures stored as referrers of the image, with per-image, per-profile status in the store.
 //! - **Lifecycle policies** ([`lifecycle`]) are parsed and evaluated as ECR documents them, on a timer and for
 //!   previews. **Scanning** ([`scan`]) builds a package inventory from the layers (dpkg, apk, Cargo.lock,
 //!   package-lock.json; whiteouts honoured) and matches it against imported OSV advisories.
 //!
 //! # Limitations
 //! One process owns a data directory (upload sessions, the GC lock and the settings mirror are in memory). Layers
-//! compressed with zstd are not scanned. Signing and replication backfill are not implemented (their operations
-//! answer `ValidationException` naming the capability, see [`ecr::UNSUPPORTED`]); replication does not replicate
+//! compressed with zstd are not scanned. Replication backfill is not implemented (its operations answer
+//! `ValidationException` naming the capability, see [`ecr::UNSUPPORTED`]). Signing profiles are the operator's
+//! keys (ECDSA P-256), not AWS Signer (no revocation, no timestamping, no profile lifetimes); replication does not replicate
 //! deletions, and REPLICATION creation templates are stored but never applied (a destination Berth creates the
 //! repository with its defaults). ENHANCED scanning uses Berth's own scanner, re-scanning CONTINUOUS_SCAN repositories
 //! when the advisory database changes ([`scan::continuous`]); archived images are restored immediately
@@ -67,6 +71,7 @@ pub mod replication;
 mod repos;
 pub mod scan;
 pub mod settings;
+pub mod signing;
 pub mod storage;
 pub mod storage_class;
 pub mod templates;
@@ -132,6 +137,8 @@ pub struct RegistryConfig {
     /// The other Berth servers replication destinations (region and registry id) stand for, with their
     /// credentials.
     pub replication_destinations: Vec<replication::Destination>,
+    /// The signing profiles (keys and certificates) signing rules may name, as the operator configured them.
+    pub signing_profiles: Vec<signing::SigningProfile>,
 }
 
 impl RegistryConfig {
@@ -160,6 +167,7 @@ impl RegistryConfig {
             pull_through_recheck: Duration::from_secs(24 * 3600),
             pull_through_ca: None,
             replication_destinations: Vec::new(),
+            signing_profiles: Vec::new(),
         }
     }
 }
@@ -187,6 +195,7 @@ pub struct Registry {
     upstream: pullthrough::upstream::UpstreamClient,
     upstream_secrets: std::sync::RwLock<Option<Arc<dyn pullthrough::UpstreamSecrets>>>,
     settings: settings::SettingsCell,
+    signing_queue: signing::run::SigningQueue,
 }
 
 /// Decides, for `/v2/` requests, whether the principal a token was issued to (by the access key it signed
@@ -280,7 +289,9 @@ impl Registry {
             upstream,
             upstream_secrets: std::sync::RwLock::new(None),
             settings: Default::default(),
+            signing_queue: Default::default(),
         });
+        registry.start_signing();
         registry.load_rules().await?;
         registry.load_templates().await?;
         registry.load_settings().await?;
@@ -372,6 +383,7 @@ impl Registry {
         let handle = tokio::spawn(background::controller(self).run());
         lock(&self.tasks).push(handle);
         self.spawn(|registry| registry.resume_replications());
+        self.spawn(|registry| registry.resume_signing());
     }
 
     /// Runs one background job now; a summary of what it did.

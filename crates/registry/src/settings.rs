@@ -11,6 +11,7 @@ use berth_iam::policy::{NamedPolicy, PolicyDocument, PolicyKind};
 use berth_model::Timestamp;
 use berth_model::ecr::{
     RegistryScanningConfiguration, RegistryScanningRule, ReplicationConfiguration, ScanFrequency, ScanType,
+    SigningConfiguration,
 };
 use berth_store::{Txn, TxnOutcome};
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,9 @@ pub struct RegistrySettings {
     /// The replication configuration, as put (`None`: never put, no rules).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication: Option<ReplicationConfiguration>,
+    /// The signing configuration, as put (`None`: never put, or deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing: Option<SigningConfiguration>,
 }
 
 impl RegistrySettings {

@@ -125,6 +125,7 @@ pub struct Engine<R: ContainerRuntime> {
     failed_kept: cleanup::FailedKept,
     task_cgroups: Option<crate::task_cgroup::Layout>,
     storage_quota: bool,
+    image_trust: Option<Arc<crate::image_trust::ImageTrust>>,
 }
 
 impl<R: ContainerRuntime> Engine<R> {
@@ -154,6 +155,7 @@ impl<R: ContainerRuntime> Engine<R> {
             failed_kept: cleanup::FailedKept::default(),
             task_cgroups: None,
             storage_quota: false,
+            image_trust: None,
         }
     }
 
@@ -161,6 +163,11 @@ impl<R: ContainerRuntime> Engine<R> {
     /// ephemeral storage (Docker's `StorageOpt size`), where the storage driver enforces it ([`crate::storage`]).
     pub fn set_storage_quota(&mut self, enforce: bool) {
         self.storage_quota = enforce;
+    }
+
+    /// Requires the images of tasks started from now on to carry a signature `trust` verifies.
+    pub fn set_image_trust(&mut self, trust: Arc<crate::image_trust::ImageTrust>) {
+        self.image_trust = Some(trust);
     }
 
     /// Gives FARGATE tasks started from now on a task-level cgroup in `layout` ([`crate::task_cgroup`]).
@@ -436,6 +443,7 @@ impl<R: ContainerRuntime> Engine<R> {
             host_access: self.config.host_access.clone(),
             task_cgroups: self.task_cgroups.clone(),
             storage_quota: self.storage_quota,
+            image_trust: self.image_trust.clone(),
             on_activating: Box::new(move |pull_started_at, pull_stopped_at| {
                 let _ =
                     activating_tx.send(Msg::Activating { task_arn: activating_arn, pull_started_at, pull_stopped_at });

@@ -120,6 +120,8 @@ pub struct StartJob<R> {
     pub task_cgroups: Option<crate::task_cgroup::Layout>,
     /// Whether FARGATE tasks' containers get the task's ephemeral storage as their size cap ([`crate::storage`]).
     pub storage_quota: bool,
+    /// Checks each image's signature before its containers are created, when the agent requires signed images.
+    pub image_trust: Option<Arc<crate::image_trust::ImageTrust>>,
     /// Called once the images are ready (the task is ACTIVATING), with the pull times.
     pub on_activating: Box<dyn FnOnce(Option<Timestamp>, Option<Timestamp>) + Send>,
 }
@@ -357,6 +359,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         host_access,
         task_cgroups,
         storage_quota,
+        image_trust,
         on_activating,
     } = job;
     let mut out = StartOutcome::default();
@@ -454,7 +457,17 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
             Some(own) => Some(own.clone()),
             None => credentials_for(&image, registry_auth.as_ref()),
         };
-        match ensure_image(&*runtime, &pulls, &image, pull, credentials.as_ref()).await {
+        let ready = match ensure_image(&*runtime, &pulls, &image, pull, credentials.as_ref()).await {
+            Ok(digest) => match &image_trust {
+                Some(trust) => {
+                    let now = clock.now() as i64;
+                    trust.check(&*runtime, &image, registry_auth.as_ref(), now).await.map(|()| digest)
+                }
+                None => Ok(digest),
+            },
+            Err(reason) => Err(reason),
+        };
+        match ready {
             Ok(digest) => {
                 digests.insert(image, digest.unwrap_or_default());
             }

@@ -228,6 +228,12 @@ pub struct ServerArgs {
     /// `REGION:ACCOUNT ACCESS_KEY_ID SECRET_ACCESS_KEY` (`#` starts a comment). Keep it mode 0600.
     #[arg(long, value_name = "FILE", env = "BERTH_REPLICATION_CREDENTIALS_FILE")]
     pub replication_credentials_file: Option<PathBuf>,
+    /// A signing profile ECR signing rules may name as `arn:aws:signer:REGION:ACCOUNT:/signing-profiles/NAME`
+    /// (repeatable): `NAME=KEY.pem[,CERT.pem]`, an ECDSA P-256 private key in PKCS#8 PEM and its certificate chain
+    /// (the key's certificate first). Without CERT.pem a self-signed code-signing certificate is made once and kept
+    /// in `<data-dir>/registry/signing-profiles/NAME.pem`: give that file to agents' --require-signed-images.
+    #[arg(long = "signing-profile", value_name = "NAME=KEY.pem[,CERT.pem]")]
+    pub signing_profiles: Vec<String>,
     /// How long a tag cached through a pull-through cache rule is served before the upstream is asked again (ECR:
     /// 24 hours). Lower it only for tests.
     #[arg(long, default_value_t = 86_400, hide = true)]
@@ -359,6 +365,11 @@ pub struct NodeArgs {
     /// an Auto Scaling group ARN ending in `autoScalingGroupName/NAME`) places its tasks here.
     #[arg(long)]
     pub node_group: Option<String>,
+    /// Run only images from Berth's registry that carry a valid signature (Notation or cosign, as Berth's signing
+    /// on push makes them) by a certificate in this PEM file, or by one it issued; any other task fails to start with
+    /// `CannotPullContainerError: ... is not signed by a trusted key`.
+    #[arg(long, value_name = "TRUST.pem", env = "BERTH_REQUIRE_SIGNED_IMAGES")]
+    pub require_signed_images: Option<PathBuf>,
     /// What tasks may reach on the host.
     #[command(flatten)]
     pub host_access: HostAccessArgs,

@@ -56,6 +56,15 @@ pub fn config(
         capacity: capacity(node, &[Capacity::Ec2]),
         node_group: node.node_group.clone(),
         server_ca: None,
+        image_trust: match &node.require_signed_images {
+            Some(path) => {
+                let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let trust = berth_signature::TrustStore::from_pem(&pem)
+                    .map_err(|e| anyhow!("--require-signed-images {}: {e}", path.display()))?;
+                Some(trust)
+            }
+            None => None,
+        },
     })
 }
 

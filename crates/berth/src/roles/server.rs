@@ -108,6 +108,13 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
         berth_registry::replication::destinations(&args.replication_destination, replication_credentials.as_deref())
             .map_err(anyhow::Error::msg)
             .context("configuring replication destinations")?;
+    registry_config.signing_profiles = berth_registry::signing::load_profiles(
+        &args.signing_profiles,
+        &args.data_dir.join("registry").join("signing-profiles"),
+        clock.now() as i64,
+    )
+    .map_err(anyhow::Error::msg)
+    .context("configuring signing profiles")?;
     let registry = berth_registry::Registry::open(registry_config, store.clone(), clock.clone())
         .await
         .context("opening the registry")?;

@@ -120,6 +120,8 @@ ecr_errors! {
     ImageStorageClassUpdateNotSupported => "ImageStorageClassUpdateNotSupportedException",
     /// The image is archived (and so cannot be scanned).
     ImageArchived => "ImageArchivedException",
+    /// The registry has no signing configuration.
+    SigningConfigurationNotFound => "SigningConfigurationNotFoundException",
     /// The server failed.
     Server => "ServerException",
 }

@@ -17,6 +17,7 @@ mod replication;
 mod repositories;
 mod scanning;
 mod scanning_config;
+mod signing;
 mod templates;
 
 pub use error::EcrError;
@@ -77,6 +78,47 @@ pub(crate) fn check_name(name: &str) -> Result<(), EcrError> {
     }
 }
 
+/// Resolves an image id (a digest, a tag, or both, which must agree) in repository `name` to the image's digest;
+/// `ImageNotFoundException` when there is no such image.
+pub(crate) fn image_digest(
+    registry: &Registry,
+    name: &str,
+    id: &berth_model::ecr::ImageIdentifier,
+) -> Result<String, EcrError> {
+    if let Some(d) = &id.image_digest
+        && crate::digest::Digest::parse(d).is_err()
+    {
+        return Err(invalid(format!("Invalid parameter at 'imageId.imageDigest': {d:?} is not an image digest")));
+    }
+    let digest = {
+        let state = registry.index.read();
+        let entry = state.existing_repo(name).map_err(EcrError::from)?;
+        let by_tag = id.image_tag.as_ref().map(|t| entry.tags.get(t).map(|(d, _)| d.clone()));
+        match (&id.image_digest, by_tag) {
+            (None, None) => return Err(invalid("Invalid parameter at 'imageId': an image digest or tag is required")),
+            (_, Some(None)) => None,
+            (Some(d), Some(Some(t))) if d != &t => None,
+            (_, Some(Some(t))) => Some(t),
+            (Some(d), None) => entry.images.contains_key(d).then(|| d.clone()),
+        }
+    };
+    digest.ok_or_else(|| {
+        let described = match (&id.image_digest, &id.image_tag) {
+            (Some(d), Some(t)) => format!("{{imageDigest:'{d}', imageTag:'{t}'}}"),
+            (Some(d), None) => format!("{{imageDigest:'{d}'}}"),
+            (None, Some(t)) => format!("{{imageTag:'{t}'}}"),
+            (None, None) => "{}".to_string(),
+        };
+        EcrError::ImageNotFound {
+            message: format!(
+                "The image with imageId {described} does not exist within the repository with name '{name}' in the \
+                 registry with id '{}'",
+                registry.config.account_id
+            ),
+        }
+    })
+}
+
 /// Resolves `maxResults` (validated within `1..=max`) to a page size.
 pub(crate) fn page_size(max_results: Option<i32>, default: usize, max: i32) -> Result<usize, EcrError> {
     match max_results {
@@ -126,10 +168,6 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("StopReplicationBackfill", "replication"),
     ("DescribeReplicationBackfillResults", "replication"),
     ("ListReplicationBackfills", "replication"),
-    ("PutSigningConfiguration", "signing"),
-    ("GetSigningConfiguration", "signing"),
-    ("DeleteSigningConfiguration", "signing"),
-    ("DescribeImageSigningStatus", "signing"),
 ];
 
 /// The refusal of an operation of the model that Berth does not serve, naming the capability it belongs to.
@@ -139,9 +177,6 @@ fn unsupported(operation: &str) -> String {
             "{operation} is not supported by Berth's registry: replication backfill is not built (images replicate \
              as they are pushed)"
         ),
-        Some((_, "signing")) => {
-            format!("{operation} is not supported by Berth's registry: image signing is not built yet")
-        }
         _ => format!("{operation} is not supported by Berth's registry"),
     }
 }
@@ -218,6 +253,10 @@ impl Registry {
             "ListImageReferrers" => referrers::list_image_referrers,
             "PutReplicationConfiguration" => replication::put_replication_configuration,
             "DescribeImageReplicationStatus" => replication::describe_image_replication_status,
+            "PutSigningConfiguration" => signing::put_signing_configuration,
+            "GetSigningConfiguration" => signing::get_signing_configuration,
+            "DeleteSigningConfiguration" => signing::delete_signing_configuration,
+            "DescribeImageSigningStatus" => signing::describe_image_signing_status,
         }
     }
 }

@@ -1,9 +1,8 @@
 //! Replication operations: PutReplicationConfiguration and DescribeImageReplicationStatus (DescribeRegistry, in
 //! [`super::account`], answers the configuration).
 
-use super::{Caller, EcrError, check_name, check_registry, invalid};
+use super::{Caller, EcrError, check_name, check_registry, image_digest, invalid};
 use crate::Registry;
-use crate::digest::Digest;
 use crate::replication::{ConfigProblem, check_configuration};
 use berth_model::ecr::*;
 
@@ -35,33 +34,7 @@ pub(crate) async fn describe_image_replication_status(
 ) -> Result<DescribeImageReplicationStatusResponse, EcrError> {
     check_registry(registry, req.registry_id.as_ref())?;
     check_name(&req.repository_name)?;
-    let id = &req.image_id;
-    if let Some(d) = &id.image_digest
-        && Digest::parse(d).is_err()
-    {
-        return Err(invalid(format!("Invalid parameter at 'imageId.imageDigest': {d:?} is not an image digest")));
-    }
-    let digest = {
-        let state = registry.index.read();
-        let entry = state.existing_repo(&req.repository_name).map_err(EcrError::from)?;
-        let by_tag = id.image_tag.as_ref().map(|t| entry.tags.get(t).map(|(d, _)| d.clone()));
-        match (&id.image_digest, by_tag) {
-            (None, None) => return Err(invalid("Invalid parameter at 'imageId': an image digest or tag is required")),
-            (_, Some(None)) => None,
-            (Some(d), Some(Some(t))) if d != &t => None,
-            (_, Some(Some(t))) => Some(t),
-            (Some(d), None) => entry.images.contains_key(d).then(|| d.clone()),
-        }
-    };
-    let digest = digest.ok_or_else(|| EcrError::ImageNotFound {
-        message: format!(
-            "The image with imageId {} does not exist within the repository with name '{}' in the registry with id \
-             '{}'",
-            describe_id(id),
-            req.repository_name,
-            registry.config.account_id
-        ),
-    })?;
+    let digest = image_digest(registry, &req.repository_name, &req.image_id)?;
     let record = registry.replication_status(&req.repository_name, &digest).await.map_err(EcrError::from)?;
     let statuses = record
         .destinations
@@ -81,13 +54,4 @@ pub(crate) async fn describe_image_replication_status(
         image_id: Some(ImageIdentifier { image_digest: Some(digest), image_tag: req.image_id.image_tag }),
         replication_statuses: Some(statuses),
     })
-}
-
-fn describe_id(id: &ImageIdentifier) -> String {
-    match (&id.image_digest, &id.image_tag) {
-        (Some(d), Some(t)) => format!("{{imageDigest:'{d}', imageTag:'{t}'}}"),
-        (Some(d), None) => format!("{{imageDigest:'{d}'}}"),
-        (None, Some(t)) => format!("{{imageTag:'{t}'}}"),
-        (None, None) => "{}".to_string(),
-    }
 }

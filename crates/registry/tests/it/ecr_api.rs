@@ -14,7 +14,18 @@ async fn err(server: &TestServer, op: &str, body: serde_json::Value) -> String {
 async fn protocol_errors() {
     let server = TestServer::start().await;
     assert_eq!(err(&server, "NoSuchOperation", json!({})).await, "UnknownOperationException");
-    assert_eq!(err(&server, "GetSigningConfiguration", json!({})).await, "ValidationException");
+    // Signing: nothing configured yet; this server has no signing profile, so every rule is refused.
+    assert_eq!(err(&server, "GetSigningConfiguration", json!({})).await, "SigningConfigurationNotFoundException");
+    assert_eq!(err(&server, "DeleteSigningConfiguration", json!({})).await, "SigningConfigurationNotFoundException");
+    let signing = |arn: &str| json!({"signingConfiguration": {"rules": [{"signingProfileArn": arn}]}});
+    assert_eq!(err(&server, "PutSigningConfiguration", signing("arn:aws:signer:x")).await, "ValidationException");
+    let unknown = format!("arn:aws:signer:us-east-1:{}:/signing-profiles/nope", crate::common::ACCOUNT);
+    assert_eq!(err(&server, "PutSigningConfiguration", signing(&unknown)).await, "InvalidParameterException");
+    assert_eq!(
+        err(&server, "DescribeImageSigningStatus", json!({"repositoryName": "missing", "imageId": {"imageTag": "v1"}}))
+            .await,
+        "RepositoryNotFoundException"
+    );
     // Replication: the configuration is required; a destination no server is configured for is refused; the
     // model's patterns and limits are ValidationException.
     assert_eq!(err(&server, "PutReplicationConfiguration", json!({})).await, "SerializationException");
