@@ -12,6 +12,7 @@
 //!   checkpoints that survive agent and server restarts, and blocking/non-blocking modes.
 //! - [`runtime`]: the container runtime behind a trait (Docker via bollard, and a fake for tests).
 //! - [`engine`]: one loop owning the task states; slow Docker calls run in spawned workers.
+//! - [`routing`]: routes to the other hosts' awsvpc slices, and the rules that let that traffic through Docker's.
 //! - [`usage`]: every 10 s, each running task's CPU and memory from Docker's stats, sent with the next report.
 //! - [`run`] wires the loops: registration (and re-registration when the token stops working), the stream reader,
 //!   the reporter (heartbeats, and the outbox of changed tasks, retried until acknowledged), Docker's event stream,
@@ -39,6 +40,7 @@ pub mod logs;
 pub mod metadata;
 pub mod pause;
 pub mod resources;
+pub mod routing;
 pub mod runtime;
 pub mod self_update;
 pub mod session;
@@ -138,6 +140,9 @@ pub struct AgentConfig {
     pub node_group: Option<String>,
     /// CA certificates (PEM) trusted for an `https://` server besides the system's roots (`--server-ca`).
     pub server_ca: Option<PathBuf>,
+    /// The address other hosts route this host's awsvpc slices to (`--host-address`); `None`: the local address
+    /// the agent reaches the server from, unless that is a loopback address.
+    pub host_address: Option<std::net::Ipv4Addr>,
 }
 
 /// How often the agent re-inspects its containers to catch events it missed.
@@ -220,6 +225,11 @@ impl Shared {
             self_update: c.self_update.is_some(),
             capacity: c.capacity.clone(),
             node_group: c.node_group.clone(),
+            host_address: match (c.host_address, c.attributes.get(HOST_ADDRESS_ATTRIBUTE)) {
+                (Some(address), _) => Some(address.to_string()),
+                (None, Some(attribute)) => Some(attribute.clone()),
+                (None, None) => local_address_towards(&c.server_url).await.map(|a| a.to_string()),
+            },
             version: AgentVersion {
                 agent_version: c.reported_version.clone().unwrap_or_else(|| AGENT_VERSION.to_string()),
                 agent_hash: option_env!("BERTH_GIT_HASH").unwrap_or("dev").to_string(),
@@ -235,6 +245,25 @@ impl Shared {
         self.session.set_registry_auth(response.registry_auth.clone(), self.clock.now());
         tracing::info!(instance = %response.container_instance_arn, "registered with the control plane");
         Ok(())
+    }
+}
+
+/// The attribute an operator may already give the host's address in (`--attribute berth.host-address=IP`), which
+/// load balancers use for `instance` targets; without `--host-address`, it is the host address registered.
+pub const HOST_ADDRESS_ATTRIBUTE: &str = "berth.host-address";
+
+/// The local IPv4 address this host reaches `server_url` from (no packet is sent: a UDP socket is connected and
+/// asked), unless it is a loopback address (an agent on the server's own host must be given `--host-address`).
+async fn local_address_towards(server_url: &str) -> Option<std::net::Ipv4Addr> {
+    let url = reqwest::Url::parse(server_url).ok()?;
+    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = url.port_or_known_default()?;
+    let server = tokio::net::lookup_host((host.as_str(), port)).await.ok()?.find(std::net::SocketAddr::is_ipv4)?;
+    let socket = tokio::net::UdpSocket::bind(("0.0.0.0", 0)).await.ok()?;
+    socket.connect(server).await.ok()?;
+    match socket.local_addr().ok()?.ip() {
+        std::net::IpAddr::V4(address) if !address.is_loopback() && !address.is_unspecified() => Some(address),
+        _ => None,
     }
 }
 
@@ -317,7 +346,9 @@ pub async fn run<R: ContainerRuntime>(
     let usage = Arc::new(usage::Usage::default());
     tokio::spawn(usage.clone().run(runtime.clone(), shared.clock.clone(), shared.session.clone()));
     tokio::spawn(report_loop(shared.clone(), outbox, usage, tx.clone()));
-    tokio::spawn(stream_loop(shared.clone(), tx, runtime.clone()));
+    let (networks_tx, networks_rx) = tokio::sync::watch::channel(None);
+    tokio::spawn(routing::run(networks_rx, shared.clock.clone()));
+    tokio::spawn(stream_loop(shared.clone(), tx, runtime.clone(), networks_tx));
     let superseded = shared.superseded.notified();
     tokio::select! {
         _ = engine.run(rx) => Ok(()),
@@ -573,7 +604,12 @@ async fn refresh_registry_auth(shared: &Shared) {
     }
 }
 
-async fn stream_loop<R: ContainerRuntime>(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Msg>, runtime: Arc<R>) {
+async fn stream_loop<R: ContainerRuntime>(
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Msg>,
+    runtime: Arc<R>,
+    networks: tokio::sync::watch::Sender<Option<berth_model::agent::HostNetwork>>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let token = shared.session.token();
@@ -584,6 +620,15 @@ async fn stream_loop<R: ContainerRuntime>(shared: Arc<Shared>, tx: mpsc::Unbound
                 while let Some(message) = stream.next().await {
                     match message {
                         Ok(StreamMessage::Desired(desired)) => {
+                            if let Some(network) = &desired.host_network {
+                                networks.send_if_modified(|current| {
+                                    let changed = current.as_ref() != Some(network);
+                                    if changed {
+                                        *current = Some(network.clone());
+                                    }
+                                    changed
+                                });
+                            }
                             if tx.send(Msg::Desired(desired)).is_err() {
                                 return;
                             }

@@ -118,13 +118,14 @@ pub async fn stream(
                 break; // deregistered: the agent must register again
             }
             let desired = control.desired_state(&cluster, &id);
-            if last.as_ref() != Some(&desired.tasks) {
+            // A new host network (another host registered or left) is sent as well as new tasks.
+            if last.as_ref().is_none_or(|(tasks, network)| *tasks != desired.tasks || *network != desired.host_network) {
                 if tracing::enabled!(target: "berth_timing", tracing::Level::DEBUG) {
-                    for t in desired.tasks.iter().filter(|t| !last.iter().flatten().any(|l| l.task_arn == t.task_arn)) {
+                    for t in desired.tasks.iter().filter(|t| !last.iter().flat_map(|(l, _): &(Vec<berth_model::agent::TaskSpec>, _)| l).any(|l| l.task_arn == t.task_arn)) {
                         tracing::debug!(target: "berth_timing", task = %t.task_arn, step = %"stream_sent");
                     }
                 }
-                last = Some(desired.tasks.clone());
+                last = Some((desired.tasks.clone(), desired.host_network.clone()));
                 yield line(&StreamMessage::Desired(desired));
             }
             let update = control.agent_update_order(&cluster, &id);

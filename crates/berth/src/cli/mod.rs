@@ -354,6 +354,10 @@ pub struct NodeArgs {
     /// an Auto Scaling group ARN ending in `autoScalingGroupName/NAME`) places its tasks here.
     #[arg(long)]
     pub node_group: Option<String>,
+    /// The address other hosts route this host's awsvpc tasks through (an address of this host they reach
+    /// directly). Default: the local address the agent reaches the server from, unless it is a loopback address.
+    #[arg(long, value_name = "IPV4")]
+    pub host_address: Option<std::net::Ipv4Addr>,
     /// What tasks may reach on the host.
     #[command(flatten)]
     pub host_access: HostAccessArgs,

@@ -55,6 +55,7 @@ pub fn config(
         capacity: capacity(node, &[Capacity::Ec2]),
         node_group: node.node_group.clone(),
         server_ca: None,
+        host_address: node.host_address,
     })
 }
 
