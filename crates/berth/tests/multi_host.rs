@@ -224,7 +224,7 @@ async fn awsvpc_tasks_on_two_hosts_reach_each_other_with_their_own_addresses() {
     let tasks_running = started.elapsed();
 
     // Both agents route the other's slices (one per subnet), without being told by an operator.
-    let slice = |ip: &str| format!("{}.0/24", ip.rsplitn(2, '.').nth(1).unwrap());
+    let slice = |ip: &str| format!("{}.0/24", ip.rsplit_once('.').unwrap().0);
     let routed = wait_for("each host to route the other's slice", Duration::from_secs(20), || {
         let on_a = root_routes(&vpc);
         let on_b = routes_in(Command::new("ip").args(["-n", &host_b.netns]), &vpc);

@@ -13,6 +13,7 @@ use crate::status::InstanceStatus;
 use crate::{ControlError, Result};
 use berth_model::agent::{HostNetwork, HostRoute};
 use berth_vpc::VpcLayout;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 /// Checks the host address an agent registered with: an IPv4 unicast address another host can route to.
@@ -57,9 +58,14 @@ pub fn host_network(state: &State, layout: &VpcLayout, cluster: &str, instance_i
 
 /// The registered host addresses (of ACTIVE or DRAINING instances) that are this server's own: the addresses its
 /// load balancer connects from to tasks on other hosts (through the routes of the agent on its host). An address
-/// is this machine's when a socket can be bound to it.
+/// is this machine's when a socket can be bound to it; the answer is remembered per address for the life of the
+/// process (a desired state is computed often, and a host's addresses rarely change).
 pub fn local_host_addresses(state: &State) -> Vec<String> {
-    host_addresses_where(state, |a| std::net::UdpSocket::bind((a, 0)).is_ok())
+    static KNOWN: std::sync::Mutex<BTreeMap<Ipv4Addr, bool>> = std::sync::Mutex::new(BTreeMap::new());
+    host_addresses_where(state, |a| {
+        let mut known = KNOWN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *known.entry(a).or_insert_with(|| std::net::UdpSocket::bind((a, 0)).is_ok())
+    })
 }
 
 /// The registered host addresses (ACTIVE or DRAINING instances) for which `is_local` holds, sorted, once each.
