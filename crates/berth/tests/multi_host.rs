@@ -223,12 +223,17 @@ async fn awsvpc_tasks_on_two_hosts_reach_each_other_with_their_own_addresses() {
     assert_ne!(a.rsplit('.').nth(1), b.rsplit('.').nth(1), "the tasks are on two slices: {a} {b}");
     let tasks_running = started.elapsed();
 
-    // Both agents route the other's slices (one per subnet), without being told by an operator.
+    // Both agents route the other's slices (one per subnet), without being told by an operator, and A keeps its
+    // VPC's two rules (installed before the routes).
     let slice = |ip: &str| format!("{}.0/24", ip.rsplit_once('.').unwrap().0);
     let routed = wait_for("each host to route the other's slice", Duration::from_secs(20), || {
         let on_a = root_routes(&vpc);
         let on_b = routes_in(Command::new("ip").args(["-n", &host_b.netns]), &vpc);
-        std::future::ready((on_a.contains(&slice(&b)) && on_b.contains(&slice(&a))).then_some((on_a, on_b)))
+        let rules =
+            routing_rules("nat", "POSTROUTING", &vpc).len() + routing_rules("filter", "DOCKER-USER", &vpc).len();
+        std::future::ready(
+            (on_a.contains(&slice(&b)) && on_b.contains(&slice(&a)) && rules == 2).then_some((on_a, on_b)),
+        )
     })
     .await
     .unwrap();

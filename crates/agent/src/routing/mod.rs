@@ -43,14 +43,21 @@ pub async fn apply(network: &HostNetwork) -> Result<(), String> {
     let vpc =
         Cidr::parse(&network.vpc_cidr).ok_or_else(|| format!("the VPC CIDR {:?} is not valid", network.vpc_cidr))?;
     let mut failures = Vec::new();
-    if let Err(e) = table::apply(&network.routes, &vpc).await {
-        failures.push(e);
-    }
-    let rules = if network.routes.is_empty() { rules::remove(&vpc).await } else { rules::ensure(&vpc).await };
-    if let Err(e) = rules
-        && !network.routes.is_empty()
-    {
-        failures.push(e);
+    if network.routes.is_empty() {
+        // Routes first, then the rules they needed.
+        if let Err(e) = table::apply(&network.routes, &vpc).await {
+            failures.push(e);
+        }
+        // Removing nothing from a host without iptables (or root) is not a failure.
+        let _ = rules::remove(&vpc).await;
+    } else {
+        // The rules first: a first packet routed before them would be masqueraded, and its connection with it.
+        if let Err(e) = rules::ensure(&vpc).await {
+            failures.push(e);
+        }
+        if let Err(e) = table::apply(&network.routes, &vpc).await {
+            failures.push(e);
+        }
     }
     *CURRENT.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(network.clone());
     if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
