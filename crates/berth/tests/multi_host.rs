@@ -226,18 +226,24 @@ async fn awsvpc_tasks_on_two_hosts_reach_each_other_with_their_own_addresses() {
     // Both agents route the other's slices (one per subnet), without being told by an operator, and A keeps its
     // VPC's two rules (installed before the routes).
     let slice = |ip: &str| format!("{}.0/24", ip.rsplit_once('.').unwrap().0);
-    let routed = wait_for("each host to route the other's slice", Duration::from_secs(20), || {
-        let on_a = root_routes(&vpc);
-        let on_b = routes_in(Command::new("ip").args(["-n", &host_b.netns]), &vpc);
+    // A slot's slices: its /24 of subnet a (10.N.k.0/24) and of subnet b (10.N.16+k.0/24), as `ip route` lists them.
+    let slices = |ip: &str| {
+        let [a, b, c, _] = ip.parse::<Ipv4Addr>().unwrap().octets();
+        let mut both = vec![format!("{a}.{b}.{c}.0/24"), format!("{a}.{b}.{}.0/24", c + 16)];
+        both.sort();
+        both
+    };
+    wait_for("each host to route the other's slices, and A to keep its VPC's rules", Duration::from_secs(20), || {
+        let mut on_a = root_routes(&vpc);
+        let mut on_b = routes_in(Command::new("ip").args(["-n", &host_b.netns]), &vpc);
+        on_a.sort();
+        on_b.sort();
         let rules =
             routing_rules("nat", "POSTROUTING", &vpc).len() + routing_rules("filter", "DOCKER-USER", &vpc).len();
-        std::future::ready(
-            (on_a.contains(&slice(&b)) && on_b.contains(&slice(&a)) && rules == 2).then_some((on_a, on_b)),
-        )
+        std::future::ready((on_a == slices(&b) && on_b == slices(&a) && rules == 2).then_some(()))
     })
     .await
     .unwrap();
-    assert_eq!((routed.0.len(), routed.1.len()), (2, 2), "one route per subnet: {routed:?}");
     let route = host_b.ip(&["-4", "route", "show", &slice(&a)]).unwrap();
     assert!(route.contains(&format!("via {}", host_b.root_address)), "{route}");
     assert_eq!(routing_rules("nat", "POSTROUTING", &vpc).len(), 1, "the VPC is exempt from masquerading on A");
