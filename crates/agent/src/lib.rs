@@ -225,9 +225,8 @@ impl Shared {
             self_update: c.self_update.is_some(),
             capacity: c.capacity.clone(),
             node_group: c.node_group.clone(),
-            host_address: match (c.host_address, c.attributes.get(HOST_ADDRESS_ATTRIBUTE)) {
-                (Some(address), _) => Some(address.to_string()),
-                (None, Some(attribute)) => Some(attribute.clone()),
+            host_address: match (c.host_address, attribute_address(&c.attributes)) {
+                (Some(address), _) | (None, Some(address)) => Some(address.to_string()),
                 (None, None) => local_address_towards(&c.server_url).await.map(|a| a.to_string()),
             },
             version: AgentVersion {
@@ -251,6 +250,15 @@ impl Shared {
 /// The attribute an operator may already give the host's address in (`--attribute berth.host-address=IP`), which
 /// load balancers use for `instance` targets; without `--host-address`, it is the host address registered.
 pub const HOST_ADDRESS_ATTRIBUTE: &str = "berth.host-address";
+
+/// The host address an operator gave as the attribute, when it is an IPv4 address another host can route to
+/// (the attribute is free-form: anything else is left to the load balancers that read it).
+fn attribute_address(attributes: &BTreeMap<String, String>) -> Option<std::net::Ipv4Addr> {
+    let address: std::net::Ipv4Addr = attributes.get(HOST_ADDRESS_ATTRIBUTE)?.trim().parse().ok()?;
+    let routable =
+        !(address.is_loopback() || address.is_unspecified() || address.is_multicast() || address.is_broadcast());
+    routable.then_some(address)
+}
 
 /// The local IPv4 address this host reaches `server_url` from (no packet is sent: a UDP socket is connected and
 /// asked), unless it is a loopback address (an agent on the server's own host must be given `--host-address`).
@@ -683,6 +691,19 @@ fn start_update(shared: &Arc<Shared>, target: String) {
 mod tests {
     use super::*;
     use berth_model::clock::ManualClock;
+
+    #[tokio::test]
+    async fn the_host_address_attribute_counts_only_when_routable() {
+        let with = |v: &str| BTreeMap::from([(HOST_ADDRESS_ATTRIBUTE.to_string(), v.to_string())]);
+        assert_eq!(attribute_address(&with("10.0.0.7")), Some(std::net::Ipv4Addr::new(10, 0, 0, 7)));
+        for other in ["host.example", "127.0.0.1", "0.0.0.0", ""] {
+            assert_eq!(attribute_address(&with(other)), None, "{other}");
+        }
+        assert_eq!(attribute_address(&BTreeMap::new()), None);
+        // A server reached over loopback gives no host address, nor does a URL that does not parse.
+        assert_eq!(local_address_towards("http://127.0.0.1:7700").await, None);
+        assert_eq!(local_address_towards("not a url").await, None);
+    }
 
     #[tokio::test]
     async fn the_resync_timer_runs_on_the_agents_clock() {
