@@ -81,6 +81,8 @@ pub async fn ensure_pause<R: ContainerRuntime>(
         let _one_at_a_time = NETWORK_SETUP.lock().await;
         runtime.ensure_network(&net).await?;
     }
+    // Creating it put Docker's masquerade rule for the slice above the VPC's exemption.
+    crate::routing::network_created().await;
     let name = pause_name(&task.task_arn);
     let mut spec = ContainerSpec::new(name.clone(), image);
     spec.network_mode = NetworkMode::Custom(net.name.clone());

@@ -81,7 +81,8 @@ fn rules_of(permissions: &[IngressRule], address_flag: &str) -> Vec<Vec<String>>
     rules
 }
 
-async fn iptables(args: &[&str]) -> Result<(), String> {
+/// Runs `iptables -w 5 <args>`; the error says what failed.
+pub(crate) async fn iptables(args: &[&str]) -> Result<(), String> {
     let output = tokio::process::Command::new(IPTABLES)
         .args(["-w", "5"])
         .args(args)
@@ -95,7 +96,8 @@ async fn iptables(args: &[&str]) -> Result<(), String> {
     }
 }
 
-async fn iptables_out(args: &[&str]) -> Result<String, String> {
+/// Runs `iptables -w 5 <args>` and answers its output.
+pub(crate) async fn iptables_out(args: &[&str]) -> Result<String, String> {
     let output = tokio::process::Command::new(IPTABLES)
         .args(["-w", "5"])
         .args(args)
@@ -110,7 +112,7 @@ async fn iptables_out(args: &[&str]) -> Result<String, String> {
 }
 
 /// Creates `chain` unless it exists.
-async fn ensure_chain(chain: &str) -> Result<(), String> {
+pub(crate) async fn ensure_chain(chain: &str) -> Result<(), String> {
     if iptables(&["-S", chain]).await.is_ok() {
         return Ok(());
     }
@@ -126,19 +128,30 @@ async fn ensure_chain(chain: &str) -> Result<(), String> {
 }
 
 /// Makes `from` jump to the base chain first.
-async fn ensure_jump(from: &str) -> Result<(), String> {
+pub(crate) async fn ensure_jump(from: &str) -> Result<(), String> {
     if iptables(&["-C", from, "-j", BASE_CHAIN]).await.is_ok() {
         return Ok(());
     }
     iptables(&["-I", from, "1", "-j", BASE_CHAIN]).await
 }
 
-/// Installs (or replaces) the rules of a task's interface.
-pub async fn apply(task_arn: &str, network: &TaskNetwork) -> Result<(), String> {
+/// The chain forwarded traffic is filtered in: Docker's `DOCKER-USER`, or `FORWARD` on a host without it.
+pub(crate) async fn forward_chain() -> &'static str {
+    if iptables(&["-S", "DOCKER-USER"]).await.is_ok() { "DOCKER-USER" } else { "FORWARD" }
+}
+
+/// Makes the base chain exist with its jumps from the forward chain and `OUTPUT`; answers the forward chain.
+pub(crate) async fn ensure_base() -> Result<&'static str, String> {
     ensure_chain(BASE_CHAIN).await?;
-    let forward = if iptables(&["-S", "DOCKER-USER"]).await.is_ok() { "DOCKER-USER" } else { "FORWARD" };
+    let forward = forward_chain().await;
     ensure_jump(forward).await?;
     ensure_jump("OUTPUT").await?;
+    Ok(forward)
+}
+
+/// Installs (or replaces) the rules of a task's interface.
+pub async fn apply(task_arn: &str, network: &TaskNetwork) -> Result<(), String> {
+    ensure_base().await?;
     let chain = task_chain(task_arn);
     ensure_chain(&chain).await?;
     iptables(&["-F", &chain]).await?;

@@ -12,6 +12,7 @@
 //!   checkpoints that survive agent and server restarts, and blocking/non-blocking modes.
 //! - [`runtime`]: the container runtime behind a trait (Docker via bollard, and a fake for tests).
 //! - [`engine`]: one loop owning the task states; slow Docker calls run in spawned workers.
+//! - [`routing`]: routes to the other hosts' awsvpc slices, and the rules that let that traffic through Docker's.
 //! - [`usage`]: every 10 s, each running task's CPU and memory from Docker's stats, sent with the next report.
 //! - [`storage`]: the ephemeral storage an agent serving Fargate offers, and whether Docker caps FARGATE tasks'
 //!   containers at it (probed at start).
@@ -42,6 +43,7 @@ pub mod logs;
 pub mod metadata;
 pub mod pause;
 pub mod resources;
+pub mod routing;
 pub mod runtime;
 pub mod self_update;
 pub mod session;
@@ -148,6 +150,9 @@ pub struct AgentConfig {
     /// Certificates an image's signature must chain to before its task starts (`--require-signed-images`);
     /// `None`: images are not checked.
     pub image_trust: Option<berth_signature::TrustStore>,
+    /// The address other hosts route this host's awsvpc slices to (`--host-address`); `None`: the local address
+    /// the agent reaches the server from, unless that is a loopback address.
+    pub host_address: Option<std::net::Ipv4Addr>,
 }
 
 /// How often the agent re-inspects its containers to catch events it missed.
@@ -240,6 +245,10 @@ impl Shared {
             self_update: c.self_update.is_some(),
             capacity: c.capacity.clone(),
             node_group: c.node_group.clone(),
+            host_address: match (c.host_address, attribute_address(&c.attributes)) {
+                (Some(address), _) | (None, Some(address)) => Some(address.to_string()),
+                (None, None) => local_address_towards(&c.server_url).await.map(|a| a.to_string()),
+            },
             version: AgentVersion {
                 agent_version: c.reported_version.clone().unwrap_or_else(|| AGENT_VERSION.to_string()),
                 agent_hash: option_env!("BERTH_GIT_HASH").unwrap_or("dev").to_string(),
@@ -255,6 +264,34 @@ impl Shared {
         self.session.set_registry_auth(response.registry_auth.clone(), self.clock.now());
         tracing::info!(instance = %response.container_instance_arn, "registered with the control plane");
         Ok(())
+    }
+}
+
+/// The attribute an operator may already give the host's address in (`--attribute berth.host-address=IP`), which
+/// load balancers use for `instance` targets; without `--host-address`, it is the host address registered.
+pub const HOST_ADDRESS_ATTRIBUTE: &str = "berth.host-address";
+
+/// The host address an operator gave as the attribute, when it is an IPv4 address another host can route to
+/// (the attribute is free-form: anything else is left to the load balancers that read it).
+fn attribute_address(attributes: &BTreeMap<String, String>) -> Option<std::net::Ipv4Addr> {
+    let address: std::net::Ipv4Addr = attributes.get(HOST_ADDRESS_ATTRIBUTE)?.trim().parse().ok()?;
+    let routable =
+        !(address.is_loopback() || address.is_unspecified() || address.is_multicast() || address.is_broadcast());
+    routable.then_some(address)
+}
+
+/// The local IPv4 address this host reaches `server_url` from (no packet is sent: a UDP socket is connected and
+/// asked), unless it is a loopback address (an agent on the server's own host must be given `--host-address`).
+async fn local_address_towards(server_url: &str) -> Option<std::net::Ipv4Addr> {
+    let url = reqwest::Url::parse(server_url).ok()?;
+    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = url.port_or_known_default()?;
+    let server = tokio::net::lookup_host((host.as_str(), port)).await.ok()?.find(std::net::SocketAddr::is_ipv4)?;
+    let socket = tokio::net::UdpSocket::bind(("0.0.0.0", 0)).await.ok()?;
+    socket.connect(server).await.ok()?;
+    match socket.local_addr().ok()?.ip() {
+        std::net::IpAddr::V4(address) if !address.is_loopback() && !address.is_unspecified() => Some(address),
+        _ => None,
     }
 }
 
@@ -351,7 +388,9 @@ pub async fn run<R: ContainerRuntime>(
     let usage = Arc::new(usage::Usage::default());
     tokio::spawn(usage.clone().run(runtime.clone(), shared.clock.clone(), shared.session.clone()));
     tokio::spawn(report_loop(shared.clone(), outbox, usage, tx.clone()));
-    tokio::spawn(stream_loop(shared.clone(), tx, runtime.clone()));
+    let (networks_tx, networks_rx) = tokio::sync::watch::channel(None);
+    tokio::spawn(routing::run(networks_rx, shared.clock.clone()));
+    tokio::spawn(stream_loop(shared.clone(), tx, runtime.clone(), networks_tx));
     let superseded = shared.superseded.notified();
     tokio::select! {
         _ = engine.run(rx) => Ok(()),
@@ -607,7 +646,12 @@ async fn refresh_registry_auth(shared: &Shared) {
     }
 }
 
-async fn stream_loop<R: ContainerRuntime>(shared: Arc<Shared>, tx: mpsc::UnboundedSender<Msg>, runtime: Arc<R>) {
+async fn stream_loop<R: ContainerRuntime>(
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Msg>,
+    runtime: Arc<R>,
+    networks: tokio::sync::watch::Sender<Option<berth_model::agent::HostNetwork>>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let token = shared.session.token();
@@ -618,6 +662,15 @@ async fn stream_loop<R: ContainerRuntime>(shared: Arc<Shared>, tx: mpsc::Unbound
                 while let Some(message) = stream.next().await {
                     match message {
                         Ok(StreamMessage::Desired(desired)) => {
+                            if let Some(network) = &desired.host_network {
+                                networks.send_if_modified(|current| {
+                                    let changed = current.as_ref() != Some(network);
+                                    if changed {
+                                        *current = Some(network.clone());
+                                    }
+                                    changed
+                                });
+                            }
                             if tx.send(Msg::Desired(desired)).is_err() {
                                 return;
                             }
@@ -672,6 +725,19 @@ fn start_update(shared: &Arc<Shared>, target: String) {
 mod tests {
     use super::*;
     use berth_model::clock::ManualClock;
+
+    #[tokio::test]
+    async fn the_host_address_attribute_counts_only_when_routable() {
+        let with = |v: &str| BTreeMap::from([(HOST_ADDRESS_ATTRIBUTE.to_string(), v.to_string())]);
+        assert_eq!(attribute_address(&with("10.0.0.7")), Some(std::net::Ipv4Addr::new(10, 0, 0, 7)));
+        for other in ["host.example", "127.0.0.1", "0.0.0.0", ""] {
+            assert_eq!(attribute_address(&with(other)), None, "{other}");
+        }
+        assert_eq!(attribute_address(&BTreeMap::new()), None);
+        // A server reached over loopback gives no host address, nor does a URL that does not parse.
+        assert_eq!(local_address_towards("http://127.0.0.1:7700").await, None);
+        assert_eq!(local_address_towards("not a url").await, None);
+    }
 
     #[tokio::test]
     async fn the_resync_timer_runs_on_the_agents_clock() {

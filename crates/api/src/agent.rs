@@ -109,7 +109,8 @@ pub async fn stream(
     let mut changes = control.cache().subscribe_instance(&id);
     let mut exec_changes = control.exec_sessions().subscribe();
     let body = async_stream::stream! {
-        let mut last = None;
+        // The tasks and host network last sent.
+        let mut last: Option<(Vec<berth_model::agent::TaskSpec>, Option<berth_model::agent::HostNetwork>)> = None;
         let mut last_update = None;
         let mut heartbeat = tokio::time::interval(STREAM_HEARTBEAT);
         heartbeat.tick().await;
@@ -118,13 +119,15 @@ pub async fn stream(
                 break; // deregistered: the agent must register again
             }
             let desired = control.desired_state(&cluster, &id);
-            if last.as_ref() != Some(&desired.tasks) {
+            // A new host network (another host registered or left) is sent as well as new tasks.
+            if last.as_ref().is_none_or(|(tasks, network)| *tasks != desired.tasks || *network != desired.host_network) {
                 if tracing::enabled!(target: "berth_timing", tracing::Level::DEBUG) {
-                    for t in desired.tasks.iter().filter(|t| !last.iter().flatten().any(|l| l.task_arn == t.task_arn)) {
+                    let before = last.as_ref().map(|(tasks, _)| tasks.as_slice()).unwrap_or_default();
+                    for t in desired.tasks.iter().filter(|t| !before.iter().any(|l| l.task_arn == t.task_arn)) {
                         tracing::debug!(target: "berth_timing", task = %t.task_arn, step = %"stream_sent");
                     }
                 }
-                last = Some(desired.tasks.clone());
+                last = Some((desired.tasks.clone(), desired.host_network.clone()));
                 yield line(&StreamMessage::Desired(desired));
             }
             let update = control.agent_update_order(&cluster, &id);

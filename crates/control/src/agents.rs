@@ -201,6 +201,7 @@ impl Control {
                 "A node group name has 1 to 255 letters, numbers, hyphens, underscores and periods.",
             ));
         }
+        let host_address = crate::host_routes::parse_host_address(req.host_address.as_deref())?;
         if req.resources.cpu <= 0 || req.resources.memory_mib <= 0 {
             return Err(ControlError::invalid("An agent must offer positive CPU and memory."));
         }
@@ -272,6 +273,7 @@ impl Control {
                 record.self_update = req.self_update;
                 record.fargate = fargate;
                 record.node_group = req.node_group.clone();
+                record.host_address = host_address;
                 if previous.is_none() {
                     record.daemon_gate_until = crate::daemons::gate::gate_for_new_instance(state, &record, now);
                 }
@@ -344,6 +346,9 @@ impl Control {
             .get(&(cluster.to_string(), instance_id.to_string()))
             .map(|i| tag_map(&i.record.tags))
             .unwrap_or_default();
+        // Where the load balancer (this process) connects to tasks on other hosts from.
+        let server_hosts =
+            if load_balancer_groups.is_empty() { Vec::new() } else { crate::host_routes::local_host_addresses(&state) };
         let tasks = state
             .tasks_on_instance(instance_id)
             .filter(|t| t.record.last_status() != Some(TaskStatus::Stopped))
@@ -356,9 +361,10 @@ impl Control {
                     spec.desired_status = DesiredStatus::Running.as_str().to_string();
                 }
                 if let Some(network) = spec.network.as_mut() {
-                    let gateway = network.gateway.clone();
+                    let mut sources = vec![network.gateway.clone()];
+                    sources.extend(server_hosts.iter().cloned());
                     let members =
-                        |group: &str| crate::network::ingress_members(&state, group, &load_balancer_groups, &gateway);
+                        |group: &str| crate::network::ingress_members(&state, group, &load_balancer_groups, &sources);
                     network.ingress =
                         crate::network::resolve_ingress(self.security_groups(), &network.security_groups, &members);
                     let destinations = |group: &str| crate::network::group_members(&state, group);
@@ -381,7 +387,8 @@ impl Control {
         } else {
             state.quarantined_task_ids(cluster).map(|id| self.arn(&format!("task/{cluster}/{id}"))).collect()
         };
-        DesiredState { revision: state.revision, tasks, keep }
+        let host_network = Some(crate::host_routes::host_network(&state, &self.config.vpc, cluster, instance_id));
+        DesiredState { revision: state.revision, tasks, keep, host_network }
     }
 
     /// Notes that an agent is alive, and flips `agentConnected` back on if it was off.

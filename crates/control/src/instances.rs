@@ -210,6 +210,7 @@ impl Control {
             task_udp_ports: udp,
             network_slot: previous.and_then(|p| p.network_slot),
             task_addresses: addresses,
+            host_address: previous.and_then(|p| p.host_address),
             token_sha256,
             secret_sha256: previous.map(|p| p.secret_sha256.clone()).unwrap_or_default(),
             custom_attributes: previous.map(|p| p.custom_attributes.clone()).unwrap_or_default(),

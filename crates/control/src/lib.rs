@@ -55,6 +55,7 @@ pub mod daemons;
 mod error;
 pub mod exec;
 pub mod express;
+pub mod host_routes;
 pub mod insights;
 mod instances;
 pub mod live_placement;

@@ -233,20 +233,26 @@ pub fn group_members(state: &crate::cache::State, group: &str) -> Vec<String> {
         .collect()
 }
 
-/// The source addresses that count as members of security group `group` for ingress to a task whose slice gateway
-/// is `gateway`: the interfaces in the group, and, when a load balancer has the group (`load_balancer_groups`),
-/// the gateway too. Berth's load balancer runs in the berth process on the host, and its connections to a task on
-/// that host leave through the slice's bridge from the gateway address; so an ingress rule naming a load
-/// balancer's group lets its traffic in, as on AWS, where the load balancer's interfaces are in its groups.
+/// The source addresses that count as members of security group `group` for ingress to a task: the interfaces in
+/// the group, and, when a load balancer has the group (`load_balancer_groups`), the addresses Berth's load balancer
+/// connects to the task from (`load_balancer_sources`). It runs in the berth process: its connections to a task
+/// on the same host leave through the slice's bridge from the slice's gateway, and those to a task on another host
+/// from the server host's own address on the route there (`host_routes::local_host_addresses`). So an ingress rule
+/// naming a load balancer's group lets its traffic in, as on AWS, where the load balancer's interfaces are in its
+/// groups.
 pub fn ingress_members(
     state: &crate::cache::State,
     group: &str,
     load_balancer_groups: &std::collections::BTreeSet<String>,
-    gateway: &str,
+    load_balancer_sources: &[String],
 ) -> Vec<String> {
     let mut members = group_members(state, group);
-    if load_balancer_groups.contains(group) && !gateway.is_empty() && !members.iter().any(|m| m == gateway) {
-        members.push(gateway.to_string());
+    if load_balancer_groups.contains(group) {
+        for source in load_balancer_sources.iter().filter(|s| !s.is_empty()) {
+            if !members.contains(source) {
+                members.push(source.clone());
+            }
+        }
     }
     members
 }
@@ -343,10 +349,12 @@ mod tests {
     fn a_load_balancers_group_counts_the_slice_gateway_as_a_member() {
         let state = crate::cache::State::default();
         let lb_groups: std::collections::BTreeSet<String> = ["sg-lb".to_string()].into_iter().collect();
-        assert_eq!(ingress_members(&state, "sg-lb", &lb_groups, "172.31.0.1"), ["172.31.0.1"]);
-        assert!(ingress_members(&state, "sg-other", &lb_groups, "172.31.0.1").is_empty());
-        assert!(ingress_members(&state, "sg-lb", &lb_groups, "").is_empty());
-        let rules = resolve_ingress(None, &["sg-lb".to_string()], &|g| ingress_members(&state, g, &lb_groups, "x"));
+        let sources = ["172.31.0.1".to_string(), "192.0.2.7".to_string()];
+        assert_eq!(ingress_members(&state, "sg-lb", &lb_groups, &sources), sources);
+        assert!(ingress_members(&state, "sg-other", &lb_groups, &sources).is_empty());
+        assert!(ingress_members(&state, "sg-lb", &lb_groups, &[String::new()]).is_empty());
+        let x = ["x".to_string()];
+        let rules = resolve_ingress(None, &["sg-lb".to_string()], &|g| ingress_members(&state, g, &lb_groups, &x));
         assert!(rules.is_empty(), "without a directory no group has rules");
     }
 

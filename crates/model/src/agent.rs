@@ -118,6 +118,10 @@ pub struct RegisterRequest {
     /// names the group offers it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_group: Option<String>,
+    /// The host's address other hosts route its awsvpc slices to (`--host-address`, else the local address the
+    /// agent reaches the server from; absent when that is a loopback address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_address: Option<String>,
 }
 
 /// The answer to a registration.
@@ -474,6 +478,31 @@ pub struct DesiredState {
     /// exactly as they are until the record is repaired.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keep: Vec<String>,
+    /// How this host reaches the awsvpc tasks of the other hosts (absent from servers that do not say; the agent
+    /// then leaves its routes as they are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_network: Option<HostNetwork>,
+}
+
+/// The VPC as one host sees it: the VPC's CIDR and a route to each other host's slices.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostNetwork {
+    /// The VPC's CIDR (`--vpc-cidr`): traffic inside it is routed, never masqueraded.
+    pub vpc_cidr: String,
+    /// One route per slice of each other registered host that holds a VPC slot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<HostRoute>,
+}
+
+/// A route to another host's slice of a subnet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostRoute {
+    /// The slice (`a.b.c.0/24`).
+    pub destination: String,
+    /// The host holding it (its registered host address).
+    pub gateway: String,
 }
 
 /// A task as the agent needs to run it, with overrides already applied.

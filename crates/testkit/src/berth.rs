@@ -25,6 +25,9 @@ pub struct Berth {
     pub data_dir: tempfile::TempDir,
     /// The listen port.
     pub port: u16,
+    /// The listen address (`127.0.0.1` unless the options give `--listen HOST:PORT`, e.g. an address another
+    /// network namespace reaches).
+    pub host: String,
     /// The account id in every ARN this Berth makes (unique per test).
     pub account_id: String,
     /// The root access key id.
@@ -85,11 +88,23 @@ impl Berth {
         if options.role == "up" && !options.extra_args.iter().any(|a| a == STORAGE_FLAG) {
             options.extra_args.extend([STORAGE_FLAG.to_string(), TEST_STORAGE_GIB.to_string()]);
         }
+        let listen = options
+            .extra_args
+            .iter()
+            .position(|a| a == "--listen")
+            .and_then(|i| options.extra_args.get(i + 1))
+            .and_then(|l| l.parse::<std::net::SocketAddr>().ok());
+        // Given in the options: that one is passed as it is, and no other.
+        let (host, port) = match listen {
+            Some(addr) => (addr.ip().to_string(), addr.port()),
+            None => ("127.0.0.1".to_string(), free_port()),
+        };
         let mut berth = Berth {
             options,
             child: None,
             data_dir,
-            port: free_port(),
+            port,
+            host,
             account_id: unique_account_id(),
             access_key_id: format!("AKIATEST{}", &unique_account_id()[..8]),
             secret_access_key: format!("secret-{}", unique_account_id()),
@@ -108,7 +123,7 @@ impl Berth {
     /// The API's base URL (`https://` when the options ask for TLS: `--tls` or `--tls-cert`).
     pub fn url(&self) -> String {
         let scheme = if self.tls() { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.port)
+        format!("{scheme}://{}:{}", self.host, self.port)
     }
 
     /// Whether the listener serves HTTPS (`--tls` or `--tls-cert` among the options).
@@ -137,12 +152,12 @@ impl Berth {
             .open(self.log_path())
             .map_err(|e| TestkitError::io("open the berth log", &e))?;
         let log_err = log.try_clone().map_err(|e| TestkitError::io("clone the berth log", &e))?;
-        let child = Command::new(&self.options.binary)
-            .arg(self.options.role)
-            .arg("--data-dir")
-            .arg(self.data_dir.path().join("data"))
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
+        let mut command = Command::new(&self.options.binary);
+        command.arg(self.options.role).arg("--data-dir").arg(self.data_dir.path().join("data"));
+        if !self.options.extra_args.iter().any(|a| a == "--listen") {
+            command.arg("--listen").arg(format!("127.0.0.1:{}", self.port));
+        }
+        let child = command
             .arg("--account-id")
             .arg(&self.account_id)
             .args(&self.options.extra_args)
@@ -155,7 +170,7 @@ impl Berth {
             .map_err(|e| TestkitError::io(format!("start {}", self.options.binary.display()), &e))?;
         self.child = Some(child);
         // Over TLS the plain-HTTP probe is answered 400 "This port serves HTTPS": the listener is serving.
-        let url = format!("http://127.0.0.1:{}/healthz", self.port);
+        let url = format!("http://{}:{}/healthz", self.host, self.port);
         let tls = self.tls();
         wait_for_blocking("berth to answer /healthz", Duration::from_secs(30), || {
             http_get_timeout(&url, Duration::from_millis(500))

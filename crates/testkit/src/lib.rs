@@ -8,6 +8,7 @@
 //! - [`image`]: [`workload_image`] builds, tags and memoizes `berth-workload:<hash>`;
 //! - [`docker`]: [`require_docker`], a thin `docker` CLI wrapper and a container guard that removes on drop;
 //! - [`http`]: a tiny blocking HTTP client ([`http_get`]) that needs no runtime;
+//! - [`netns_engine`]: a second Docker Engine in its own network namespace, as a second host ([`NetnsEngine`]);
 //! - [`wait`]: polling until a condition holds or a deadline passes ([`wait_for`], [`wait_for_blocking`]);
 //! - this file: [`free_port`], [`data_dir`] and the error type.
 //!
@@ -18,6 +19,7 @@ pub mod berth;
 pub mod docker;
 pub mod http;
 pub mod image;
+pub mod netns_engine;
 pub mod wait;
 
 use std::net::{Ipv4Addr, TcpListener};
@@ -27,6 +29,7 @@ pub use berth::{Berth, BerthOptions};
 pub use docker::{Container, docker, require_docker};
 pub use http::{http_get, http_get_timeout};
 pub use image::{WORKLOAD_REPO, workload_image, workspace_root};
+pub use netns_engine::NetnsEngine;
 pub use wait::{wait_for, wait_for_blocking};
 
 /// An ECS client (the official `aws-sdk-ecs`) for a Berth, configured as a user would with the printed variables:

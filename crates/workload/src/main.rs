@@ -12,7 +12,7 @@
 //!   `GET /alloc?mb=N` allocates and touches N MiB and keeps it; `GET /stdout?line=...` and `GET /stderr?line=...`
 //!   print a line, for log tests; `GET /fetch?url=http://...` GETs the URL from inside the container and answers
 //!   with its status and body (for the task metadata endpoint); `GET /file?path=/...` answers a file's contents
-//!   (for file-mode secrets).
+//!   (for file-mode secrets); `GET /peer` answers the client's address as the container sees it.
 //!
 //! Signals: SIGTERM (and SIGINT) make it exit promptly with `$SIGTERM_EXIT_CODE` (default 0). With
 //! `IGNORE_SIGTERM=1` it installs a handler that only logs, so SIGTERM is ignored whether or not it is PID 1 and

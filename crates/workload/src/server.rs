@@ -93,7 +93,13 @@ fn handle_connection(mut stream: TcpStream, state: &State) -> io::Result<()> {
         }
         discard_body(&mut stream, &mut buf, body_len, &mut chunk)?;
         let keep_alive = request.keep_alive();
-        let (response, after) = route(&request, state);
+        let (response, after) = if request.path == "/peer" {
+            // Who connected, as this container sees it (whether a source address was translated on the way).
+            let peer = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+            (Response::text(200, peer), After::Continue)
+        } else {
+            route(&request, state)
+        };
         http::write_response(&mut stream, &response, keep_alive, request.method == "HEAD")?;
         if let After::Exit(code) = after {
             // Let the kernel deliver the answer before the process goes.

@@ -78,7 +78,7 @@ fn task(id: &str, containers: Vec<WireContainer>) -> TaskSpec {
 }
 
 fn desired(tasks: Vec<TaskSpec>) -> Msg {
-    Msg::Desired(DesiredState { revision: 1, tasks, keep: Vec::new() })
+    Msg::Desired(DesiredState { revision: 1, tasks, keep: Vec::new(), host_network: None })
 }
 
 #[tokio::test]

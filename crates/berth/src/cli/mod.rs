@@ -370,6 +370,10 @@ pub struct NodeArgs {
     /// `CannotPullContainerError: ... is not signed by a trusted key`.
     #[arg(long, value_name = "TRUST.pem", env = "BERTH_REQUIRE_SIGNED_IMAGES")]
     pub require_signed_images: Option<PathBuf>,
+    /// The address other hosts route this host's awsvpc tasks through (an address of this host they reach
+    /// directly). Default: the local address the agent reaches the server from, unless it is a loopback address.
+    #[arg(long, value_name = "IPV4")]
+    pub host_address: Option<std::net::Ipv4Addr>,
     /// What tasks may reach on the host.
     #[command(flatten)]
     pub host_access: HostAccessArgs,

@@ -33,6 +33,13 @@ pub fn config(
         ..ResourceSettings::default()
     };
     resources.reserved_tcp_ports.extend_from_slice(extra_reserved_ports);
+    if let Some(address) = node.host_address
+        && (address.is_loopback() || address.is_unspecified() || address.is_multicast() || address.is_broadcast())
+    {
+        return Err(anyhow!(
+            "--host-address {address} cannot be routed to from another host: give this host's own unicast address"
+        ));
+    }
     Ok(AgentConfig {
         server_url,
         join_token,
@@ -65,6 +72,7 @@ pub fn config(
             }
             None => None,
         },
+        host_address: node.host_address,
     })
 }
 

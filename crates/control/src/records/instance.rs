@@ -67,6 +67,10 @@ pub struct InstanceRecord {
     /// The addresses of its awsvpc tasks that have not released them.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub task_addresses: BTreeSet<std::net::Ipv4Addr>,
+    /// The address other hosts route its slices to, as its agent registered it (`None`: not routable; see
+    /// `host_routes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_address: Option<std::net::Ipv4Addr>,
     /// SHA-256 (hex) of the agent's instance token (its current session).
     pub token_sha256: String,
     /// SHA-256 (hex) of the instance secret issued when the instance was created; re-registering as this instance
@@ -157,6 +161,7 @@ impl Default for InstanceRecord {
             task_udp_ports: BTreeSet::new(),
             network_slot: None,
             task_addresses: BTreeSet::new(),
+            host_address: None,
             token_sha256: String::new(),
             secret_sha256: String::new(),
             custom_attributes: BTreeMap::new(),

@@ -126,7 +126,8 @@ pub trait ServiceTargets: Send + Sync + 'static {
 }
 
 /// The attribute that gives a container instance's host address (an agent's `--attribute berth.host-address=..`,
-/// or PutAttributes); without it the instance is taken to be this machine (127.0.0.1).
+/// or PutAttributes); without it, the address its agent registered (`--host-address`, or the address it reaches
+/// the server from), else the instance is taken to be this machine (127.0.0.1).
 pub const HOST_ADDRESS_ATTRIBUTE: &str = "berth.host-address";
 
 /// The address other hosts reach a container instance's published ports at.
@@ -134,7 +135,7 @@ pub fn host_address(instance: &InstanceRecord) -> Option<Ipv4Addr> {
     let custom = instance.custom_attributes.get(HOST_ADDRESS_ATTRIBUTE).and_then(|v| v.as_deref());
     match custom.or_else(|| instance.attribute(HOST_ADDRESS_ATTRIBUTE)) {
         Some(text) => text.parse().ok(),
-        None => Some(Ipv4Addr::LOCALHOST),
+        None => Some(instance.host_address.unwrap_or(Ipv4Addr::LOCALHOST)),
     }
 }
 
