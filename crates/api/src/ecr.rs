@@ -70,6 +70,7 @@ impl AwsJsonService for EcrService {
                 access_key_id: caller.access_key_id.clone(),
                 account_id: caller.account_id.clone(),
                 arn: caller.arn.clone(),
+                replication_source: caller.replication_source.clone(),
             };
             self.registry.ecr(operation, body, &caller).await.map_err(ApiError::from)
         })

@@ -483,5 +483,6 @@ fn authenticate_agent_caller(
         host: None,
         identity: None,
         source_ip: None,
+        replication_source: None,
     })
 }

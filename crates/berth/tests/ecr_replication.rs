@@ -3,8 +3,10 @@
 //! `--replication-destination` and `--replication-credentials-file`) and a destination whose server is down; an
 //! image pushed with skopeo to a matching repository reaches the destination (same digest, pulled back with
 //! skopeo) and so does a tag put with PutImage, one in a repository no filter matches does not, and the one bound for the down server ends FAILED with
-//! the reason, as does one the destination's registry policy does not allow the source account. The configuration
-//! and statuses survive a restart of the source.
+//! the reason, as does one the destination's registry policy does not allow the source account. The repository the
+//! replication creates takes the destination's REPLICATION creation template (immutable tags, a lifecycle policy,
+//! resource tags) while an ordinary CreateRepository there keeps the defaults. The configuration and statuses
+//! survive a restart of the source.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -95,6 +97,29 @@ async fn pushed_images_replicate_to_another_berth_server() {
         "Resource": format!("arn:aws:ecr:us-east-1:{}:repository/prod-*", destination.account_id)}]});
     aws_ok(&destination, "ecr", &["put-registry-policy", "--policy-text", &registry_policy.to_string()]);
 
+    // The destination's REPLICATION creation template (ROOT: the replicated names have no `/`).
+    let lifecycle = json!({"rules": [{"rulePriority": 1, "description": "old untagged", "selection": {
+        "tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 30},
+        "action": {"type": "expire"}}]});
+    let template_tags = json!([{"Key": "replicated", "Value": "yes"}, {"Key": "team", "Value": "web"}]);
+    aws_ok(
+        &destination,
+        "ecr",
+        &[
+            "create-repository-creation-template",
+            "--prefix",
+            "ROOT",
+            "--applied-for",
+            "REPLICATION",
+            "--image-tag-mutability",
+            "IMMUTABLE",
+            "--lifecycle-policy",
+            &lifecycle.to_string(),
+            "--resource-tags",
+            &template_tags.to_string(),
+        ],
+    );
+
     let config = json!({"rules": [
         {"destinations": [{"region": "us-east-1", "registryId": destination.account_id}],
          "repositoryFilters": [{"filter": "prod", "filterType": "PREFIX_MATCH"}]},
@@ -141,6 +166,22 @@ async fn pushed_images_replicate_to_another_berth_server() {
     .unwrap();
     let manifest = std::fs::read(pulled.join("manifest.json")).unwrap();
     assert_eq!(sha256(&manifest), digest);
+
+    // The replicated repository was created from the destination's REPLICATION template.
+    let described = aws_ok(&destination, "ecr", &["describe-repositories", "--repository-names", replicated]);
+    let repository = &described["repositories"][0];
+    assert_eq!(repository["imageTagMutability"], "IMMUTABLE", "{repository}");
+    let got = aws_ok(&destination, "ecr", &["get-lifecycle-policy", "--repository-name", replicated]);
+    let got: Value = serde_json::from_str(got["lifecyclePolicyText"].as_str().unwrap()).unwrap();
+    assert_eq!(got["rules"][0]["selection"], lifecycle["rules"][0]["selection"]);
+    let arn = repository["repositoryArn"].as_str().unwrap();
+    let tags = aws_ok(&destination, "ecr", &["list-tags-for-resource", "--resource-arn", arn]);
+    assert_eq!(tags["tags"], template_tags);
+    // An ordinary CreateRepository at the destination (no replication header) keeps the defaults.
+    let plain = aws_ok(&destination, "ecr", &["create-repository", "--repository-name", "prod-plain"]);
+    assert_eq!(plain["repository"]["imageTagMutability"], "MUTABLE");
+    let e = aws_err(&destination, "ecr", &["get-lifecycle-policy", "--repository-name", "prod-plain"]);
+    assert!(e.contains("LifecyclePolicyNotFoundException"), "{e}");
 
     // PutImage (the ECR API) replicates too: a new tag for the same manifest reaches the destination.
     let manifest_text = String::from_utf8(manifest).unwrap();

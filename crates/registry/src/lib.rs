@@ -46,8 +46,9 @@
 //! compressed with zstd are not scanned. Replication backfill is not implemented (its operations answer
 //! `ValidationException` naming the capability, see [`ecr::UNSUPPORTED`]). Signing profiles are the operator's
 //! keys (ECDSA P-256), not AWS Signer (no revocation, no timestamping, no profile lifetimes); replication does not replicate
-//! deletions, and REPLICATION creation templates are stored but never applied (a destination Berth creates the
-//! repository with its defaults). ENHANCED scanning uses Berth's own scanner, re-scanning CONTINUOUS_SCAN repositories
+//! deletions. A destination applies its REPLICATION creation templates only to a CreateRepository marked with the
+//! `x-berth-replication-source` header ([`replication::SOURCE_HEADER`]), which a replicating Berth server sends and
+//! other ECR clients do not. ENHANCED scanning uses Berth's own scanner, re-scanning CONTINUOUS_SCAN repositories
 //! when the advisory database changes ([`scan::continuous`]); archived images are restored immediately
 //! ([`storage_class`]).
 //! The pull-through cache ([`pullthrough`]) fills repositories over `/v2/` only: the ECR API sees what is cached.

@@ -45,6 +45,9 @@ pub struct Caller {
     pub identity: Option<berth_iam::Identity>,
     /// The client's address, when the request came through a Berth listener (`aws:SourceIp`).
     pub source_ip: Option<std::net::IpAddr>,
+    /// The `x-berth-replication-source` header of a SigV4-signed request: the registry id of a Berth server
+    /// replicating into this one (ECR uses it to pick REPLICATION creation templates).
+    pub replication_source: Option<String>,
 }
 
 /// The access keys the server accepts: the root key(s), and IAM users' keys and STS sessions when IAM is on.
@@ -212,6 +215,7 @@ impl Pending<'_> {
             host: header(headers, "host").map(str::to_string),
             identity: self.principal.identity.clone(),
             source_ip: None,
+            replication_source: header(headers, berth_registry::replication::SOURCE_HEADER).map(str::to_string),
         })
     }
 }

@@ -13,6 +13,7 @@ mod policies;
 mod pull_through;
 mod referrers;
 mod registry_policy;
+mod replicated;
 mod replication;
 mod repositories;
 mod scanning;
@@ -38,6 +39,10 @@ pub struct Caller {
     pub account_id: String,
     /// The caller's ARN.
     pub arn: String,
+    /// The source registry id a replicating Berth server names in its `x-berth-replication-source` header: its
+    /// CreateRepository (with no settings of its own) takes the matching REPLICATION creation template. `None` for
+    /// every other call.
+    pub replication_source: Option<String>,
 }
 
 /// Decodes a request body into an operation's input shape (an empty body is `{}`).

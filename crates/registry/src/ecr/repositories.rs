@@ -92,10 +92,14 @@ fn merge_tags(current: &mut Vec<Tag>, new: &[Tag]) -> Result<(), RegistryError> 
 pub(crate) async fn create_repository(
     registry: &Registry,
     req: CreateRepositoryRequest,
-    _caller: &Caller,
+    caller: &Caller,
 ) -> Result<CreateRepositoryResponse, EcrError> {
     check_registry(registry, req.registry_id.as_ref())?;
     check_name(&req.repository_name)?;
+    if let Some(record) = super::replicated::templated_record(registry, &req, caller)? {
+        let record = registry.create_repository(record).await?;
+        return Ok(CreateRepositoryResponse { repository: Some(repository_shape(registry, &record)) });
+    }
     let mutability = req.image_tag_mutability.unwrap_or(ImageTagMutability::Mutable);
     let filters = check_mutability(mutability, &req.image_tag_mutability_exclusion_filters)?;
     let tags = req.tags.unwrap_or_default();

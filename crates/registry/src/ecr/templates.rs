@@ -1,10 +1,10 @@
 //! Repository creation template operations: Create/Describe/Update/DeleteRepositoryCreationTemplate.
 //!
 //! Templates are applied when Berth creates a repository itself: CREATE_ON_PUSH (a `/v2/` push to a repository that
-//! does not exist) and PULL_THROUGH_CACHE (the first pull through a rule). REPLICATION templates are stored and
-//! described but never applied: Berth does not replicate. `encryptionConfiguration` is stored as given, as
-//! CreateRepository does (Berth does not encrypt blobs; KMS keys are not used); `customRoleArn` is stored and unused
-//! (Berth applies tags itself).
+//! does not exist), PULL_THROUGH_CACHE (the first pull through a rule) and REPLICATION (a replicating Berth server's
+//! CreateRepository, marked with its `x-berth-replication-source` header and setting nothing itself; see
+//! `replicated.rs`). `encryptionConfiguration` is stored as given, as CreateRepository does (Berth does not encrypt
+//! blobs; KMS keys are not used); `customRoleArn` is stored and unused (Berth applies tags itself).
 
 use super::repositories::{check_mutability, check_tags};
 use super::{Caller, EcrError, after_token, invalid, page_size, paginate};

@@ -1,7 +1,7 @@
 //! The client side of replication: another Berth server reached as its ECR API (SigV4-signed AWS JSON 1.1 calls
-//! with the destination's access key: GetAuthorizationToken, CreateRepository) and its `/v2/` API (blob uploads
-//! and manifest puts with the token as Basic credentials, as `docker login -u AWS` uses it). It shares the
-//! pull-through cache's HTTP client.
+//! with the destination's access key and the [`super::SOURCE_HEADER`] mark: GetAuthorizationToken,
+//! CreateRepository) and its `/v2/` API (blob uploads and manifest puts with the token as Basic credentials, as
+//! `docker login -u AWS` uses it). It shares the pull-through cache's HTTP client.
 
 use super::Destination;
 use serde_json::{Value, json};
@@ -17,6 +17,8 @@ pub(crate) struct DestinationClient<'a> {
     authorization: Option<String>,
     /// The time requests are signed at (the registry's clock).
     now: std::time::SystemTime,
+    /// This registry's id, sent as [`super::SOURCE_HEADER`] on every ECR call.
+    source: &'a str,
 }
 
 fn unreachable(what: &str, e: &reqwest::Error) -> String {
@@ -36,13 +38,21 @@ async fn body_excerpt(response: reqwest::Response) -> String {
 }
 
 impl<'a> DestinationClient<'a> {
-    /// A client for `destination`, signing at `now` (epoch seconds from the registry's clock).
-    pub(crate) fn new(http: &'a reqwest::Client, destination: &'a Destination, now: berth_model::Timestamp) -> Self {
+    /// A client for `destination` on behalf of registry `source`, signing at `now` (epoch seconds from the
+    /// registry's clock).
+    pub(crate) fn new(
+        http: &'a reqwest::Client,
+        destination: &'a Destination,
+        source: &'a str,
+        now: berth_model::Timestamp,
+    ) -> Self {
         let now = std::time::UNIX_EPOCH + std::time::Duration::try_from_secs_f64(now).unwrap_or_default();
-        DestinationClient { http, destination, authorization: None, now }
+        DestinationClient { http, destination, authorization: None, now, source }
     }
 
-    /// Calls an ECR operation of the destination, signed with its access key; the JSON answer, or the failure.
+    /// Calls an ECR operation of the destination, signed with its access key and marked with this registry's id
+    /// (so that its CreateRepository takes the destination's REPLICATION creation template); the JSON answer, or
+    /// the failure.
     pub(crate) async fn ecr(&self, operation: &str, body: &Value) -> Result<Value, String> {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         let d = self.destination;
@@ -71,6 +81,7 @@ impl<'a> DestinationClient<'a> {
             ("host", host.as_str()),
             ("content-type", "application/x-amz-json-1.1"),
             ("x-amz-target", target.as_str()),
+            (super::SOURCE_HEADER, self.source),
         ];
         let signable = SignableRequest::new("POST", &url, headers.iter().copied(), SignableBody::Bytes(&bytes))
             .map_err(|e| format!("{operation}: signing the request: {e}"))?;
@@ -105,7 +116,8 @@ impl<'a> DestinationClient<'a> {
         Ok(())
     }
 
-    /// Creates the repository at the destination unless it exists (ECR creates it on replication).
+    /// Creates the repository at the destination unless it exists (ECR creates it on replication): only the name,
+    /// so the destination applies its REPLICATION creation template, if one matches.
     pub(crate) async fn ensure_repository(&self, name: &str) -> Result<(), String> {
         match self.ecr("CreateRepository", &json!({ "repositoryName": name })).await {
             Ok(_) => Ok(()),

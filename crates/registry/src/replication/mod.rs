@@ -10,6 +10,10 @@ pub(crate) mod status;
 
 use berth_model::ecr::{ReplicationConfiguration, ReplicationDestination};
 
+/// The Berth-specific header a replicating server sends on its ECR calls to a destination, naming its own registry
+/// id: the destination's CreateRepository then takes its REPLICATION creation template, as ECR's does.
+pub const SOURCE_HEADER: &str = "x-berth-replication-source";
+
 /// The most rules a replication configuration holds (the model's list maximum).
 pub const MAX_RULES: usize = 10;
 /// The most destinations one rule names (the model's list maximum).

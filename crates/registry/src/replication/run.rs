@@ -122,7 +122,7 @@ impl Registry {
 
     /// One attempt: the whole image (its manifests, the blobs the destination lacks, its tags).
     async fn push_image(&self, destination: &Destination, repo: &str, digest: &str) -> Result<(), String> {
-        let mut client = DestinationClient::new(self.upstream.http(), destination, self.now());
+        let mut client = DestinationClient::new(self.upstream.http(), destination, &self.config.account_id, self.now());
         client.login().await?;
         super::policy::check(&client, destination, &self.config.account_id, repo).await?;
         client.ensure_repository(repo).await?;
