@@ -19,7 +19,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 fn caller(account: &str) -> Caller {
-    Caller { access_key_id: "AKIDDEV".into(), account_id: account.into(), arn: format!("arn:aws:iam::{account}:root"), replication_source: None }
+    Caller {
+        access_key_id: "AKIDDEV".into(),
+        account_id: account.into(),
+        arn: format!("arn:aws:iam::{account}:root"),
+        replication_source: None,
+    }
 }
 
 async fn ecr(State(registry): State<Arc<Registry>>, headers: HeaderMap, body: Bytes) -> Response {

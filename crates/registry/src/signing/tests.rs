@@ -195,7 +195,12 @@ mod on_push {
     }
 
     fn caller() -> Caller {
-        Caller { access_key_id: "AKID".into(), account_id: ACCOUNT.into(), arn: format!("arn:aws:iam::{ACCOUNT}:root"), replication_source: None }
+        Caller {
+            access_key_id: "AKID".into(),
+            account_id: ACCOUNT.into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:root"),
+            replication_source: None,
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,12 @@ use std::time::Duration;
 pub const ACCOUNT: &str = "000000000000";
 
 pub fn caller() -> Caller {
-    Caller { access_key_id: "AKIDTEST".into(), account_id: ACCOUNT.into(), arn: format!("arn:aws:iam::{ACCOUNT}:root"), replication_source: None }
+    Caller {
+        access_key_id: "AKIDTEST".into(),
+        account_id: ACCOUNT.into(),
+        arn: format!("arn:aws:iam::{ACCOUNT}:root"),
+        replication_source: None,
+    }
 }
 
 /// Forwards `POST /` with `X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<op>` to `Registry::ecr` (no SigV4:
