@@ -68,6 +68,7 @@ pub mod names;
 mod oci;
 mod policy;
 pub mod pullthrough;
+mod records;
 pub mod replication;
 mod repos;
 pub mod scan;

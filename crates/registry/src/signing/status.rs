@@ -3,18 +3,14 @@
 //! restart. Each change is a compare-and-swap on the record's revision.
 
 use crate::Registry;
-use crate::error::{RegistryError, Result};
+use crate::error::Result;
 use berth_model::Timestamp;
 use berth_model::ecr::SigningStatus;
-use berth_store::{Txn, TxnOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The prefix of the status records.
 pub(crate) const STATUS_PREFIX: &str = "/ecr/signstatus/";
-
-/// How many times a status change is retried when another change wins the race.
-const MAX_ATTEMPTS: usize = 16;
 
 /// One profile's signing state for one image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,11 +45,7 @@ pub(crate) fn key(repo: &str, digest: &str) -> String {
 impl Registry {
     /// The signing record of an image (empty if no signing rule matched it).
     pub async fn signing_status(&self, repo: &str, digest: &str) -> Result<StatusRecord> {
-        let key = key(repo, digest);
-        match self.store.get(&key).await? {
-            Some(kv) => serde_json::from_slice(&kv.value).map_err(|source| RegistryError::Record { key, source }),
-            None => Ok(StatusRecord::default()),
-        }
+        self.json_record(&key(repo, digest)).await
     }
 
     /// Sets one profile's state for an image.
@@ -64,24 +56,10 @@ impl Registry {
         profile: &str,
         state: ProfileState,
     ) -> Result<()> {
-        let key = key(repo, digest);
-        for _ in 0..MAX_ATTEMPTS {
-            let (mut record, revision) = match self.store.get(&key).await? {
-                Some(kv) => (
-                    serde_json::from_slice::<StatusRecord>(&kv.value)
-                        .map_err(|source| RegistryError::Record { key: key.clone(), source })?,
-                    kv.mod_revision,
-                ),
-                None => (StatusRecord::default(), 0),
-            };
+        let what = || format!("the signing status of {repo}@{digest}");
+        self.update_json_record(&key(repo, digest), what, |record: &mut StatusRecord| {
             record.profiles.insert(profile.to_string(), state.clone());
-            let value =
-                serde_json::to_vec(&record).map_err(|source| RegistryError::Record { key: key.clone(), source })?;
-            match self.store.txn(Txn::new().expect(key.clone(), revision).put(key.clone(), value)).await? {
-                TxnOutcome::Committed { .. } => return Ok(()),
-                TxnOutcome::Conflict { .. } => continue,
-            }
-        }
-        Err(RegistryError::Contention { what: format!("the signing status of {repo}@{digest}") })
+        })
+        .await
     }
 }
