@@ -221,3 +221,13 @@ impl From<StorageError> for RegistryError {
 
 /// A `Result` with [`RegistryError`].
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// Where a problem with a Put*Configuration request (replication, signing) belongs: a model constraint
+/// (`ValidationException`) or a semantic one (`InvalidParameterException`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigProblem {
+    /// Breaks a constraint of the model.
+    Constraint(String),
+    /// Valid in form, refused by the registry.
+    Invalid(String),
+}

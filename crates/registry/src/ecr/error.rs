@@ -176,6 +176,17 @@ impl From<RegistryError> for EcrError {
     }
 }
 
+impl From<crate::error::ConfigProblem> for EcrError {
+    fn from(problem: crate::error::ConfigProblem) -> EcrError {
+        match problem {
+            crate::error::ConfigProblem::Constraint(m) => {
+                EcrError::Validation { message: format!("1 validation error detected: {m}") }
+            }
+            crate::error::ConfigProblem::Invalid(m) => EcrError::InvalidParameter { message: m },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,9 @@
 //! Replication operations: PutReplicationConfiguration and DescribeImageReplicationStatus (DescribeRegistry, in
 //! [`super::account`], answers the configuration).
 
-use super::{Caller, EcrError, check_name, check_registry, image_digest, invalid};
+use super::{Caller, EcrError, check_name, check_registry, image_digest};
 use crate::Registry;
-use crate::replication::{ConfigProblem, check_configuration};
+use crate::replication::check_configuration;
 use berth_model::ecr::*;
 
 pub(crate) async fn put_replication_configuration(
@@ -13,10 +13,7 @@ pub(crate) async fn put_replication_configuration(
 ) -> Result<PutReplicationConfigurationResponse, EcrError> {
     let config = req.replication_configuration;
     let own = (registry.config.region.as_str(), registry.config.account_id.as_str());
-    check_configuration(&config, own, &registry.config.replication_destinations).map_err(|p| match p {
-        ConfigProblem::Constraint(m) => EcrError::Validation { message: format!("1 validation error detected: {m}") },
-        ConfigProblem::Invalid(m) => invalid(m),
-    })?;
+    check_configuration(&config, own, &registry.config.replication_destinations)?;
     let stored = config.clone();
     registry
         .update_settings(|s| {

@@ -1,9 +1,9 @@
 //! Managed signing operations: PutSigningConfiguration, GetSigningConfiguration, DeleteSigningConfiguration and
 //! DescribeImageSigningStatus.
 
-use super::{Caller, EcrError, check_name, check_registry, image_digest, invalid};
+use super::{Caller, EcrError, check_name, check_registry, image_digest};
 use crate::Registry;
-use crate::signing::{ConfigProblem, check_configuration};
+use crate::signing::check_configuration;
 use berth_model::ecr::*;
 
 fn not_found(registry: &Registry) -> EcrError {
@@ -19,10 +19,7 @@ pub(crate) async fn put_signing_configuration(
 ) -> Result<PutSigningConfigurationResponse, EcrError> {
     let config = req.signing_configuration;
     let (region, account) = (registry.config.region.as_str(), registry.config.account_id.as_str());
-    check_configuration(&config, region, account, &registry.config.signing_profiles).map_err(|p| match p {
-        ConfigProblem::Constraint(m) => EcrError::Validation { message: format!("1 validation error detected: {m}") },
-        ConfigProblem::Invalid(m) => invalid(m),
-    })?;
+    check_configuration(&config, region, account, &registry.config.signing_profiles)?;
     let stored = config.clone();
     registry
         .update_settings(|s| {

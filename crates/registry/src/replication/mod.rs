@@ -152,15 +152,7 @@ pub fn filter_problem(filter: &str) -> Option<String> {
     None
 }
 
-/// Where a problem with a PutReplicationConfiguration request belongs: a model constraint
-/// (`ValidationException`) or a semantic one (`InvalidParameterException`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigProblem {
-    /// Breaks a constraint of the model.
-    Constraint(String),
-    /// Valid in form, refused by the registry.
-    Invalid(String),
-}
+pub use crate::error::ConfigProblem;
 
 /// Checks a replication configuration: the model's limits and patterns, at least one destination per rule, no
 /// destination that is the registry itself (`own`: region and account), and every destination known to the

@@ -65,15 +65,7 @@ pub fn filter_ok(filter: &str) -> bool {
     (1..=256).contains(&filter.len()) && filter.split('/').all(|segment| segment.split(['.', '_', '-']).all(component))
 }
 
-/// Where a problem with a PutSigningConfiguration request belongs: a model constraint (`ValidationException`) or a
-/// semantic one (`InvalidParameterException`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigProblem {
-    /// Breaks a constraint of the model.
-    Constraint(String),
-    /// Valid in form, refused by the registry.
-    Invalid(String),
-}
+pub use crate::error::ConfigProblem;
 
 /// Checks a signing configuration: the model's limits and patterns, and every profile one of `known` in this
 /// registry's region and account.
