@@ -8,6 +8,9 @@
 //! The probe image is built here with no pull: `FROM scratch` with the host's `/usr/bin/python3.11`, its shared
 //! libraries (from `ldd`), a pruned `/usr/lib/python3.11`, and botocore (with only its `sts` and `ecs` models) and
 //! its dependencies from the project's `.venv`. It is tagged by the hash of its inputs and built once per run.
+//! A second probe, `berth-sdk-probe` (crates/sdk-probe), does the same with the Rust SDK's default credential
+//! chain: the binary built with this test's profile, with its shared libraries (from `ldd`), in a `FROM scratch`
+//! image.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly
 
@@ -87,6 +90,68 @@ fn build_probe_image() -> String {
     tag
 }
 
+/// Packs the binary at `$2` and its shared libraries (from `ldd`) into `$1/root`.
+const ASSEMBLE_BINARY: &str = r#"
+set -euo pipefail
+root=$1/root; bin=$2
+mkdir -p "$root/app" "$root/etc/ssl/certs"
+cp -L "$bin" "$root/app/probe"
+ldd "$bin" | awk '/=>/ && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u | while read -r lib; do
+  mkdir -p "$root$(dirname "$lib")"
+  cp -L "$lib" "$root$lib"
+done
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"; fi
+"#;
+
+/// Builds (once per process) the Rust SDK probe's image: `cargo build -p berth-sdk-probe` with this test's profile
+/// and target directory (its dependencies are the workspace's, already built), then the binary and its libraries
+/// `FROM scratch`.
+fn rust_probe_image() -> String {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(build_rust_probe_image).clone()
+}
+
+fn build_rust_probe_image() -> String {
+    // This test runs from <target>/<profile>/deps/; the probe lands in <target>/<profile>/.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
+    let target_dir = profile_dir.parent().unwrap();
+    let mut build = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    build.current_dir(berth_testkit::workspace_root()).args(["build", "--quiet", "-p", "berth-sdk-probe"]);
+    build.arg("--target-dir").arg(target_dir);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "cargo build -p berth-sdk-probe");
+    let binary = profile_dir.join("berth-sdk-probe");
+    let bytes = std::fs::read(&binary).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    let tag = format!("berth-sdk-probe:{}", &hex::encode(Sha256::digest(&bytes))[..12]);
+    if docker(&["image", "inspect", "--format", "{{.Id}}", &tag]).is_ok() {
+        return tag;
+    }
+    let context = tempfile::tempdir().unwrap();
+    let ctx = context.path().to_str().unwrap();
+    let status = std::process::Command::new("bash")
+        .args(["-c", ASSEMBLE_BINARY, "assemble", ctx, binary.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "assembling the Rust probe image's files");
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM scratch\nCOPY root/ /\nENV LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu\n\
+         ENTRYPOINT [\"/app/probe\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("docker")
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "--quiet", "--tag", &tag, ctx])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker build: {}", String::from_utf8_lossy(&out.stderr));
+    tag
+}
+
 /// Forwards a port on the Docker bridge's gateway to the Berth API on loopback, so bridge and awsvpc containers
 /// reach it (the test's Berth listens on 127.0.0.1 only). Bytes pass unchanged: SigV4 signatures hold.
 fn forward_to(berth: &Berth, gateway: &str) -> String {
@@ -140,10 +205,14 @@ fn create_role(berth: &Berth, name: &str, trust: &str) -> String {
 }
 
 fn register(berth: &Berth, family: &str, role: &str, mode: &str, endpoint: &str) {
+    register_image(berth, family, role, mode, endpoint, &probe_image());
+}
+
+fn register_image(berth: &Berth, family: &str, role: &str, mode: &str, endpoint: &str, image: &str) {
     let input = json!({
         "family": family, "taskRoleArn": role, "networkMode": mode,
         "containerDefinitions": [{
-            "name": "app", "image": probe_image(), "memory": 128,
+            "name": "app", "image": image, "memory": 128,
             "environment": [
                 {"name": "BERTH_ENDPOINT", "value": endpoint},
                 {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
@@ -344,6 +413,18 @@ async fn containers_use_their_tasks_role_and_no_other_tasks() {
     let a_full = format!("http://{}{a_uri}", full.trim_start_matches("http://").split('/').next().unwrap());
     assert_eq!(fetch_from(&["--network", "host"], &a_full, Some(&token))["status"], 400);
 
+    // The Rust SDK's default credential chain in a bridge task: the container provider, unchanged.
+    register_image(&berth, "tr-rust", &role, "bridge", &endpoint, &rust_probe_image());
+    let r = run(&berth, "tr-rust", &[]);
+    let r_results = results(&r, "denied").await;
+    let present = json!({"accessKeyId": true, "secretAccessKey": true, "sessionToken": true, "expires": true});
+    assert_eq!(r_results["credentials"], present, "{r_results:?}");
+    assert!(r_results["allowed"].to_string().contains(":cluster/default"), "{r_results:?}");
+    assert_eq!(r_results["denied"]["code"], "AccessDeniedException", "{r_results:?}");
+    let message = r_results["denied"]["message"].as_str().unwrap();
+    let session = format!("assumed-role/{}/{}", role.rsplit('/').next().unwrap(), task_id(&r));
+    assert!(message.contains(&session) && message.contains("ecs:ListTaskDefinitions"), "{message}");
+
     // Stopped, a task's NAT rules are gone.
     aws_ok(&berth, "ecs", &["stop-task", "--task", &a]);
     wait_status(&client, &a, "STOPPED", Duration::from_secs(60)).await;
@@ -370,10 +451,10 @@ async fn containers_use_their_tasks_role_and_no_other_tasks() {
     assert_eq!(stopped.stop_code().map(|c| c.as_str()), Some("TaskFailedToStart"));
     assert!(stopped.containers().iter().all(|c| c.runtime_id().is_none()), "nothing was created: {stopped:?}");
 
-    for task in [&b, &v, &h] {
+    for task in [&b, &v, &h, &r] {
         aws_ok(&berth, "ecs", &["stop-task", "--task", task]);
     }
-    for task in [&b, &v, &h] {
+    for task in [&b, &v, &h, &r] {
         wait_status(&client, task, "STOPPED", Duration::from_secs(60)).await;
     }
     berth.remove_networks();
