@@ -7,7 +7,8 @@
 //! `aws:CurrentTime`, `aws:EpochTime`, `aws:SecureTransport`, `aws:SourceAccount`, `aws:RequestedRegion`,
 //! `aws:RequestTag/*` and `aws:TagKeys` from the request's tags, `ecs:cluster`, `aws:ResourceTag/*` and
 //! `<prefix>:ResourceTag/*` from the resource's tags (looked up only when a policy in play reads one: ECS clusters,
-//! services, tasks, task definitions, container instances ..., ECR repositories, secrets, SSM parameters), the
+//! services, tasks, task definitions, container instances ..., ECR repositories, secrets, SSM parameters, load
+//! balancers and target groups, alarms, log groups, KMS keys, IAM roles and users), the
 //! resource's policy (ECR repository and registry policies, secret policies), and the caller's own
 //! (`aws:PrincipalArn`, `aws:PrincipalTag/*`, `aws:username` ..., added by IAM). Passing a role (a task
 //! definition's or a task override's `taskRoleArn`/`executionRoleArn`, a service's `role`) also needs

@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::service::AwsJsonService;
+use crate::service::{AwsJsonService, ResourceFacts, tags_in, tags_wanted};
 use berth_metrics::Metrics;
 use berth_model::schema::Schema;
 use futures::future::BoxFuture;
@@ -45,6 +45,23 @@ impl AwsJsonService for CloudWatchService {
 
     fn json_content_type(&self) -> &'static str {
         crate::protocol::JSON10_CONTENT_TYPE
+    }
+
+    fn resource_facts<'a>(
+        &'a self,
+        _operation: &'a str,
+        _input: &'a serde_json::Value,
+        arn: &'a str,
+        want_tags: bool,
+    ) -> BoxFuture<'a, ResourceFacts> {
+        Box::pin(async move {
+            if !tags_wanted(want_tags, arn) {
+                return ResourceFacts::default();
+            }
+            let request = serde_json::json!({"ResourceARN": arn}).to_string();
+            let answer = self.metrics.call("ListTagsForResource", request.as_bytes()).await;
+            ResourceFacts { tags: tags_in(answer, "Tags", "Key", "Value"), ..Default::default() }
+        })
     }
 
     fn call<'a>(

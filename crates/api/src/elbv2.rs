@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::service::AwsJsonService;
+use crate::service::{AwsJsonService, ResourceFacts, tags_in, tags_wanted};
 use berth_elb::Elb;
 use berth_model::schema::Schema;
 use futures::future::BoxFuture;
@@ -38,6 +38,23 @@ impl AwsJsonService for ElbService {
 
     fn schema(&self) -> Option<&'static Schema> {
         Some(&berth_model::elbv2::SCHEMA)
+    }
+
+    fn resource_facts<'a>(
+        &'a self,
+        _operation: &'a str,
+        _input: &'a serde_json::Value,
+        arn: &'a str,
+        want_tags: bool,
+    ) -> BoxFuture<'a, ResourceFacts> {
+        Box::pin(async move {
+            if !tags_wanted(want_tags, arn) {
+                return ResourceFacts::default();
+            }
+            let request = serde_json::json!({"ResourceArns": [arn]}).to_string();
+            let tags = tags_in(self.elb.call("DescribeTags", request.as_bytes()).await, "Tags", "Key", "Value");
+            ResourceFacts { tags, ..Default::default() }
+        })
     }
 
     fn call<'a>(

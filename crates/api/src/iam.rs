@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::service::AwsJsonService;
+use crate::service::{AwsJsonService, ResourceFacts, tags_in, tags_wanted};
 use berth_iam::Iam;
 use berth_model::schema::Schema;
 use futures::future::BoxFuture;
@@ -43,6 +43,32 @@ impl AwsJsonService for IamService {
 
     fn schema(&self) -> Option<&'static Schema> {
         Some(&berth_model::iam::SCHEMA)
+    }
+
+    fn resource_facts<'a>(
+        &'a self,
+        _operation: &'a str,
+        _input: &'a serde_json::Value,
+        arn: &'a str,
+        want_tags: bool,
+    ) -> BoxFuture<'a, ResourceFacts> {
+        Box::pin(async move {
+            if !tags_wanted(want_tags, arn) {
+                return ResourceFacts::default();
+            }
+            // Users and roles (by name: the last part of their path); other IAM resources have no tags here.
+            let resource = arn.split_once(":iam::").and_then(|(_, rest)| rest.split_once(':')).map(|(_, r)| r);
+            let (operation, member) = match resource {
+                Some(r) if r.starts_with("role/") => ("ListRoleTags", "RoleName"),
+                Some(r) if r.starts_with("user/") => ("ListUserTags", "UserName"),
+                _ => return ResourceFacts::default(),
+            };
+            let name = arn.rsplit('/').next().unwrap_or_default();
+            let request = serde_json::json!({ member: name }).to_string();
+            let internal = berth_iam::ops::Caller { arn: "berth:authorization".into(), identity: None };
+            let answer = self.iam.call_iam(operation, request.as_bytes(), &internal).await;
+            ResourceFacts { tags: tags_in(answer, "Tags", "Key", "Value"), ..Default::default() }
+        })
     }
 
     fn call<'a>(

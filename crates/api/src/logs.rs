@@ -2,7 +2,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::service::AwsJsonService;
+use crate::service::{AwsJsonService, ResourceFacts, tags_in, tags_wanted};
 use berth_logs::Logs;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -31,6 +31,25 @@ impl AwsJsonService for LogsService {
     fn max_body_bytes(&self) -> usize {
         // PutLogEvents carries 1 MiB of messages; JSON escaping and 10,000 events' members add to it.
         8 * 1024 * 1024
+    }
+
+    fn resource_facts<'a>(
+        &'a self,
+        _operation: &'a str,
+        _input: &'a serde_json::Value,
+        arn: &'a str,
+        want_tags: bool,
+    ) -> BoxFuture<'a, ResourceFacts> {
+        Box::pin(async move {
+            // The hook names a log group `arn:...:log-group:NAME:*`; its tags are listed by the ARN without `:*`.
+            let group = arn.strip_suffix(":*").unwrap_or(arn);
+            if !tags_wanted(want_tags, group) {
+                return ResourceFacts::default();
+            }
+            let request = serde_json::json!({"resourceArn": group}).to_string();
+            let answer = self.logs.call("ListTagsForResource", request.as_bytes()).await;
+            ResourceFacts { tags: tags_in(answer, "tags", "", ""), ..Default::default() }
+        })
     }
 
     fn call<'a>(

@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::service::{AwsJsonService, ResourceFacts};
+use crate::service::{AwsJsonService, ResourceFacts, tags_in, tags_wanted};
 use berth_secrets::Secrets;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -94,6 +94,12 @@ impl AwsJsonService for SecretsService {
                         ResourceFacts::default()
                     }
                 },
+                Api::Kms if tags_wanted(want_tags, arn) => {
+                    let key = named("KeyId").unwrap_or(arn);
+                    let request = serde_json::json!({"KeyId": key}).to_string();
+                    let answer = self.secrets.call_kms("ListResourceTags", request.as_bytes()).await;
+                    ResourceFacts { tags: tags_in(answer, "Tags", "TagKey", "TagValue"), ..Default::default() }
+                }
                 _ => ResourceFacts::default(),
             }
         })

@@ -21,6 +21,36 @@ pub struct ResourceFacts {
     pub tags: Vec<(String, String)>,
 }
 
+/// The tags in a service's answer to its own tag-listing operation (ELBv2's DescribeTags, CloudWatch's and Logs'
+/// ListTagsForResource, KMS's ListResourceTags, IAM's ListRoleTags ...), for `aws:ResourceTag/...`: `member` holds
+/// either a list of `{key: K, value: V}` objects or a map of K to V (found at the top level or in the first entry of
+/// a list, as DescribeTags nests it). A failed call (a resource that does not exist yet) has no tags.
+pub(crate) fn tags_in<E>(answer: Result<Vec<u8>, E>, member: &str, key: &str, value: &str) -> Vec<(String, String)> {
+    let Ok(bytes) = answer else { return Vec::new() };
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return Vec::new() };
+    let found =
+        json.get(member).or_else(|| json.as_object()?.values().find_map(|v| v.as_array()?.first()?.get(member)));
+    match found {
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|t| {
+                let k = t.get(key)?.as_str()?;
+                Some((k.to_string(), t.get(value).and_then(|v| v.as_str()).unwrap_or_default().to_string()))
+            })
+            .collect(),
+        Some(serde_json::Value::Object(map)) => {
+            map.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a call on `arn` should read the resource's tags: a policy in play reads them and the call names one
+/// resource.
+pub(crate) fn tags_wanted(want_tags: bool, arn: &str) -> bool {
+    want_tags && arn.starts_with("arn:") && !arn.ends_with('*')
+}
+
 /// A service spoken over AWS JSON 1.1 (ECS, ECR ...).
 pub trait AwsJsonService: Send + Sync + 'static {
     /// The `X-Amz-Target` prefix before the `.`, e.g. `AmazonEC2ContainerServiceV20141113`.

@@ -195,3 +195,72 @@ fn secret_policies_and_resource_tags_with_the_aws_cli() {
     let got = reader.call(&berth, "secretsmanager", &["get-secret-value", "--secret-id", &shared]).unwrap();
     assert_eq!(got["SecretString"], "s3cr3t-shared");
 }
+
+/// The rest of the services whose resources carry tags, in one boto3 process (the root creates a `team=blue` and a
+/// `team=red` resource of each kind; a user whose only policy allows reads on resources tagged `team=blue` calls
+/// each). Prints `{"<service> <color>": "ok" | "<error code>: <message>"}`.
+const TAGGED_RESOURCES: &str = r#"
+import boto3, json, os
+from botocore.exceptions import ClientError
+root = {n: boto3.client(n) for n in ("elbv2", "cloudwatch", "logs", "kms", "iam")}
+keys = {}
+for color in ("blue", "red"):
+    tags = [{"Key": "team", "Value": color}]
+    keys["elbv2", color] = root["elbv2"].create_target_group(Name=f"tg-{color}", Protocol="HTTP", Port=80,
+        VpcId=os.environ["VPC"], TargetType="ip", Tags=tags)["TargetGroups"][0]["TargetGroupArn"]
+    root["cloudwatch"].put_metric_alarm(AlarmName=f"alarm-{color}", Namespace="App", MetricName="Errors",
+        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        Tags=tags)
+    root["logs"].create_log_group(logGroupName=f"group-{color}", tags={"team": color})
+    keys["kms", color] = root["kms"].create_key(Tags=[{"TagKey": "team", "TagValue": color}])["KeyMetadata"]["KeyId"]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    root["iam"].create_role(RoleName=f"role-{color}", AssumeRolePolicyDocument=json.dumps(trust), Tags=tags)
+root["iam"].create_user(UserName="by-tag")
+policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*",
+    "Action": ["elasticloadbalancing:DescribeTargetGroupAttributes", "cloudwatch:DescribeAlarms",
+               "logs:DescribeLogStreams", "kms:DescribeKey", "iam:GetRole"],
+    "Condition": {"StringEquals": {"aws:ResourceTag/team": "blue"}}}]}
+root["iam"].put_user_policy(UserName="by-tag", PolicyName="blue", PolicyDocument=json.dumps(policy))
+key = root["iam"].create_access_key(UserName="by-tag")["AccessKey"]
+user = {n: boto3.client(n, aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+        for n in root}
+results = {}
+for color in ("blue", "red"):
+    calls = {
+        "cloudwatch": lambda: user["cloudwatch"].describe_alarms(AlarmNames=[f"alarm-{color}"]),
+        "logs": lambda: user["logs"].describe_log_streams(logGroupName=f"group-{color}"),
+        "kms": lambda: user["kms"].describe_key(KeyId=keys["kms", color]),
+        "iam": lambda: user["iam"].get_role(RoleName=f"role-{color}"),
+        "elbv2": lambda: user["elbv2"].describe_target_group_attributes(TargetGroupArn=keys["elbv2", color]),
+    }
+    for service, call in calls.items():
+        try:
+            call()
+            results[f"{service} {color}"] = "ok"
+        except ClientError as e:
+            results[f"{service} {color}"] = e.response["Error"]["Code"] + ": " + e.response["Error"]["Message"]
+print(json.dumps(results))
+"#;
+
+#[test]
+fn resource_tags_of_load_balancing_alarms_logs_keys_and_roles_decide_policies() {
+    let berth = Berth::start(BerthOptions {
+        binary: env!("CARGO_BIN_EXE_berth").into(),
+        role: "server",
+        extra_args: Vec::new(),
+    })
+    .expect("berth server starts");
+    let vpc = aws_ok(&berth, "ec2", &["describe-vpcs"])["Vpcs"][0]["VpcId"].as_str().unwrap().to_string();
+    let out = common::with_user_env(std::process::Command::new("python3").args(["-c", TAGGED_RESOURCES]), &berth)
+        .env("VPC", &vpc)
+        .output()
+        .expect("python3 with boto3 (tools/test --setup-only)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let results: serde_json::Map<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let user = format!("arn:aws:iam::{}:user/by-tag", berth.account_id);
+    for service in ["elbv2", "cloudwatch", "logs", "kms", "iam"] {
+        assert_eq!(results[&format!("{service} blue")], "ok", "{service}: {results:?}");
+        let red = results[&format!("{service} red")].as_str().unwrap();
+        assert!(red.contains("AccessDenied") && red.contains(&user), "{service}: {red}");
+    }
+}
