@@ -220,6 +220,7 @@ impl Control {
             node_group: None,
             daemon_gate_until: previous.and_then(|p| p.daemon_gate_until),
             daemon_drain: previous.and_then(|p| p.daemon_drain.clone()),
+            daemon_replacement: previous.and_then(|p| p.daemon_replacement.clone()),
         }
     }
 

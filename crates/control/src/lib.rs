@@ -36,8 +36,9 @@
 //! Capacity providers exist on node groups ([`capacity_providers`]); managed scaling publishes
 //! CapacityProviderReservation, lets tasks wait for capacity, and scales node groups through the node providers the
 //! server configures ([`managed_scaling`]; scale-in only ever removes hosts without tasks). [`daemons`] run one
-//! daemon task per instance of their capacity providers, but replace the daemon task in place where ECS replaces the
-//! instance. Blue/green, linear and canary deployments ([`services::blue_green`]) need a load balancer (not
+//! daemon task per instance of their capacity providers; an instance whose daemon task stops is replaced through its
+//! node provider ([`managed_scaling::replacement`]), or gets its daemon task again in place where no provider can
+//! remove it. Blue/green, linear and canary deployments ([`services::blue_green`]) need a load balancer (not
 //! Service Connect) and call webhook hooks over plain `http://` only (Berth has no Lambda). Services with `loadBalancers` and
 //! `serviceRegistries` ([`services::targets`]) need the server to wire a [`services::targets::ServiceTargets`].
 //! Controllers assume one control plane process (no leader election yet; the runtime has the gate for it).

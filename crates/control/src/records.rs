@@ -29,7 +29,7 @@ pub(crate) mod upgrade;
 pub use blue_green::{BlueGreenProgress, HookAction, HookKind, HookRun, HookStatus, Stage};
 pub use capacity_provider::{CapacityProviderRecord, ManagedScalingRecord, ProviderStatus, ProviderUpdateStatus};
 pub use cluster::{ClusterRecord, ClusterSettingRecord, StrategyItem};
-pub use instance::{AgentVersions, AttributeRecord, InstanceRecord};
+pub use instance::{AgentVersions, AttributeRecord, DaemonReplacement, InstanceRecord};
 pub use service::{ServiceEventRecord, ServiceRecord};
 pub use service_history::{
     CircuitBreakerRecord, DeploymentAlarmsRecord, PlacementFailure, RollbackRecord, ServiceDeploymentRecord,

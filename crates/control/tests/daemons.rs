@@ -571,3 +571,86 @@ async fn daemon_tasks_get_their_definitions_task_role_and_secrets_need_the_execu
     let desired = control.desired_state("default", &host);
     assert_eq!(desired.tasks[0].task_role_arn.as_deref(), Some(role), "the agent learns the daemon task's role");
 }
+
+/// A node provider that records what it is asked (its hosts join through the test's `join`).
+#[derive(Default)]
+struct RecordingProvider {
+    launched: std::sync::Mutex<Vec<u64>>,
+    removed: std::sync::Mutex<Vec<String>>,
+}
+
+impl berth_control::managed_scaling::nodes::NodeProvider for RecordingProvider {
+    fn describe(&self) -> String {
+        "recording".into()
+    }
+
+    fn launch(
+        &self,
+        launch: berth_control::managed_scaling::nodes::NodeLaunch,
+    ) -> berth_control::managed_scaling::nodes::NodeFuture<'_, u64> {
+        self.launched.lock().unwrap().push(launch.count);
+        Box::pin(async move { Ok(launch.count) })
+    }
+
+    fn can_remove(&self, ec2_instance_id: &str) -> bool {
+        ec2_instance_id.starts_with("host-")
+    }
+
+    fn remove(
+        &self,
+        removal: berth_control::managed_scaling::nodes::NodeRemoval,
+    ) -> berth_control::managed_scaling::nodes::NodeFuture<'_, ()> {
+        self.removed.lock().unwrap().push(removal.ec2_instance_id);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_daemon_task_replaces_its_instance_through_the_node_provider() {
+    let (control, _clock) = control().await;
+    let provider = Arc::new(RecordingProvider::default());
+    control.set_node_providers(BTreeMap::from([(
+        "workers".to_string(),
+        provider.clone() as Arc<dyn berth_control::managed_scaling::nodes::NodeProvider>,
+    )]));
+    let hosts = [join(&control, "host-a").await, join(&control, "host-b").await];
+    let first = register(&control, "good").await;
+    control
+        .create_daemon(CreateDaemonRequest {
+            daemon_name: "agent".into(),
+            daemon_task_definition_arn: first.clone(),
+            capacity_provider_arns: vec!["workers".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    reconcile_all(&control).await.unwrap();
+    agents_obey(&control).await;
+    reconcile_all(&control).await.unwrap();
+    assert_eq!(daemon_tasks(&control).len(), 2);
+
+    // host-a's daemon task exits: the instance drains, marked for replacement, and gets no new daemon task.
+    let (_, failed, _, _) = daemon_tasks(&control).into_iter().find(|t| t.0 == hosts[0]).unwrap();
+    report(&control, &hosts[0], &[failed], "STOPPED", Some("EssentialContainerExited")).await;
+    reconcile_all(&control).await.unwrap();
+    let (status, reason, _) = instance_status(&control, &hosts[0]);
+    assert_eq!(status, "DRAINING");
+    assert!(reason.unwrap().contains("its node provider starts a replacement host"));
+    reconcile_all(&control).await.unwrap();
+    assert!(daemon_tasks(&control).iter().all(|t| t.0 != hosts[0]), "no daemon task restarts on a replaced host");
+
+    // Managed scaling asks for one host, once, then removes the empty instance and deregisters it.
+    control.replace_daemon_hosts().await.unwrap();
+    assert_eq!(*provider.launched.lock().unwrap(), vec![1]);
+    control.replace_daemon_hosts().await.unwrap();
+    assert_eq!(*provider.launched.lock().unwrap(), vec![1], "the replacement is asked for once");
+    assert_eq!(*provider.removed.lock().unwrap(), vec!["host-a".to_string()]);
+    assert_eq!(instance_status(&control, &hosts[0]).0, "INACTIVE");
+
+    // The replacement joins and gets its daemon task; host-b was never touched.
+    let replacement = join(&control, "host-c").await;
+    reconcile_all(&control).await.unwrap();
+    let on: Vec<String> = daemon_tasks(&control).into_iter().map(|t| t.0).collect();
+    assert!(on.contains(&replacement) && on.contains(&hosts[1]) && on.len() == 2, "{on:?}");
+    assert_eq!(instance_status(&control, &hosts[1]).0, "ACTIVE");
+}

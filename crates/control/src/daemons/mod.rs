@@ -17,7 +17,8 @@
 //!   placement gate of new instances (`InstanceRecord::daemon_gate_until`).
 //!
 //! # Limitations
-//! Berth replaces the daemon task on the instance instead of replacing the instance (it does not own hosts);
+//! An instance whose node provider cannot remove it (a host Berth did not start), or whose daemon task failed during a
+//! deployment, gets its daemon task again in place instead of being replaced;
 //! alarm-based rollback is refused with `UnsupportedFeatureException` at CreateDaemon/UpdateDaemon. A daemon task's
 //! role and execution role come from its daemon task definition (`task_definitions::definition_of_task`, used by
 //! `task_role` and `task_secrets`).

@@ -105,6 +105,7 @@ impl Control {
                         }),
                         may_start: live.is_none()
                             && !recently_failed
+                            && instance.daemon_replacement.is_none()
                             && connected
                             && template.as_ref().is_some_and(|t| fits(instance, t)),
                     }
@@ -307,9 +308,14 @@ impl Control {
         Ok(())
     }
 
-    /// Drains every ACTIVE instance whose latest daemon task of this daemon stopped by itself, saying why.
+    /// Drains every ACTIVE instance whose latest daemon task of this daemon stopped by itself, saying why. Where
+    /// the instance's node provider can remove it and no deployment of the daemon is under way, it is also marked
+    /// for replacement (ECS's daemon auto repair: a replacement host is launched and this one removed once only
+    /// daemon tasks are left; `managed_scaling::replacement`); elsewhere (hosts Berth did not start, or a deployment
+    /// whose revision fails, which the circuit breaker judges) its daemon task is started again in place.
     async fn drain_for_failed_daemons(&self, daemon: &DaemonRecord) -> Result<()> {
-        let targets: Vec<(String, String, String)> = {
+        let deploying = daemon.last_deployment().is_some_and(|d| d.is_active());
+        let targets: Vec<(String, String, String, bool)> = {
             let state = self.cache.read();
             instances_of(&state, daemon)
                 .into_iter()
@@ -319,16 +325,20 @@ impl Control {
                     let last = tasks.last().filter(|t| failed(t))?;
                     let why = last.stopped_reason.clone().unwrap_or_else(|| "no reason given".into());
                     let id = last.arn.rsplit('/').next().unwrap_or_default().to_string();
-                    Some((i.cluster.clone(), i.id.clone(), format!(
-                        "Daemon {} task {id} stopped ({why}). ECS would drain and replace this instance; Berth does \
-                         not own its host, so it drains it, starts a new daemon task, and makes it ACTIVE again when \
-                         that task is RUNNING.",
-                        daemon.name
-                    )))
+                    let replace = !deploying && self.replaceable(i);
+                    let then = if replace {
+                        "ECS drains and replaces this instance: its node provider starts a replacement host, and this \
+                         one is removed once only daemon tasks are left on it."
+                    } else {
+                        "ECS would drain and replace this instance; Berth does not own its host, so it drains it, \
+                         starts a new daemon task, and makes it ACTIVE again when that task is RUNNING."
+                    };
+                    let reason = format!("Daemon {} task {id} stopped ({why}). {then}", daemon.name);
+                    Some((i.cluster.clone(), i.id.clone(), reason, replace))
                 })
                 .collect()
         };
-        for (cluster, id, reason) in targets {
+        for (cluster, id, reason, replace) in targets {
             self.write("draining an instance whose daemon task stopped", |state, _| {
                 let Some(v) = state.instances.get(&(cluster.clone(), id.clone())) else {
                     return Ok(Attempt::Done(()));
@@ -339,10 +349,12 @@ impl Control {
                 let mut record = (*v.record).clone();
                 record.status = InstanceStatus::Draining;
                 record.daemon_drain = Some(reason.clone());
+                record.daemon_replacement = replace.then(crate::records::DaemonReplacement::default);
                 record.version += 1;
                 let key = crate::records::keys::instance(&cluster, &id);
                 let txn = Txn::new().expect(key.clone(), v.mod_revision).put(key, encode(&record)?);
-                tracing::warn!(instance = %id, daemon = %daemon.name, "a daemon task stopped: draining its instance");
+                tracing::warn!(instance = %id, daemon = %daemon.name, replace,
+                    "a daemon task stopped: draining its instance");
                 Ok(Attempt::Commit(txn, ()))
             })
             .await?;

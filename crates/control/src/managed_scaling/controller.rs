@@ -81,6 +81,7 @@ impl Reconciler for ManagedScaling {
             }
             ScalingKey::Scale => {
                 self.control.scale_node_groups().await?;
+                self.control.replace_daemon_hosts().await?;
                 Ok(Action::requeue(self.control.config.managed_scaling_interval.as_secs_f64()))
             }
         }

@@ -9,6 +9,7 @@
 pub mod controller;
 pub mod node_groups;
 pub mod nodes;
+pub mod replacement;
 pub mod reservation;
 pub mod scaler;
 pub mod waiting;

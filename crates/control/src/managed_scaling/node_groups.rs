@@ -24,7 +24,7 @@ pub const SCALE_IN_STOP_REASON: &str = "Container instance is being removed by m
 pub type Tracks = HashMap<(String, String), Track>;
 
 /// One thing to do after the look (the cache lock is not held across calls).
-enum Work {
+pub(super) enum Work {
     Launch(Arc<dyn NodeProvider>, NodeLaunch),
     SetStatus { cluster: String, instance: String, status: ContainerInstanceStatus },
     StopTasks { cluster: String, tasks: Vec<String> },
@@ -32,7 +32,7 @@ enum Work {
 }
 
 /// Where a host being removed stands.
-enum Removal {
+pub(super) enum Removal {
     /// Gone (deregistered or unknown): forget it.
     Gone,
     /// It got a task of its own while draining: keep it.
@@ -99,7 +99,7 @@ impl Control {
         Ok(())
     }
 
-    async fn act(&self, work: Work, now: f64) {
+    pub(super) async fn act(&self, work: Work, now: f64) {
         match work {
             Work::Launch(provider, launch) => {
                 let outcome = provider.launch(launch.clone()).await;
@@ -163,7 +163,7 @@ impl Control {
         }
     }
 
-    fn remember_launch(&self, launch: &NodeLaunch, record: Launch) {
+    pub(super) fn remember_launch(&self, launch: &NodeLaunch, record: Launch) {
         let state = self.cache.read();
         let mut tracks = self.scaling_tracks.lock().unwrap_or_else(|p| p.into_inner());
         for ((cluster, provider), track) in tracks.iter_mut() {
@@ -219,7 +219,7 @@ fn advance_removals(
     }
 }
 
-fn removal_state(state: &State, cluster: &str, id: &str) -> Removal {
+pub(super) fn removal_state(state: &State, cluster: &str, id: &str) -> Removal {
     let Some(v) = state.instances.get(&(cluster.to_string(), id.to_string())) else { return Removal::Gone };
     if v.record.status == InstanceStatus::Inactive {
         return Removal::Gone;

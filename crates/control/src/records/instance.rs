@@ -103,6 +103,21 @@ pub struct InstanceRecord {
     /// daemon tasks run. Shown as the instance's `statusReason`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon_drain: Option<String>,
+    /// Set with `daemon_drain` when the instance's node provider can replace it (ECS's daemon auto repair): no
+    /// daemon task starts on it again; managed scaling launches one host in its place and removes it once only
+    /// daemon tasks are left on it (`managed_scaling::replacement`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_replacement: Option<DaemonReplacement>,
+}
+
+/// Where the replacement of an instance whose daemon task stopped stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonReplacement {
+    /// The node provider was asked for the replacement host (written before it is asked, so that a restarted
+    /// server does not ask twice).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub launched: bool,
 }
 
 /// The versions an agent reported.
@@ -171,6 +186,7 @@ impl Default for InstanceRecord {
             node_group: None,
             daemon_gate_until: None,
             daemon_drain: None,
+            daemon_replacement: None,
         }
     }
 }
