@@ -66,7 +66,8 @@ fn register(berth: &Berth, n: u32) -> String {
 fn an_alarm_in_alarm_fails_the_deployment_and_rolls_it_back() {
     berth_testkit::require_docker();
     berth_testkit::workload_image().expect("the workload image builds");
-    // Alarms evaluated every second: CloudWatch's minute is a second here, so the bake time of a 60 s × 1 alarm is 1 s.
+    // Alarms evaluated every second: CloudWatch's minute is a second here, so the bake time of a 60 s × 5 alarm is 5 s
+    // (long enough for the test to see revision 2 watched before it could complete, on a loaded machine too).
     let berth = Berth::start(BerthOptions {
         binary: env!("CARGO_BIN_EXE_berth").into(),
         role: "up",
@@ -95,7 +96,7 @@ fn an_alarm_in_alarm_fails_the_deployment_and_rolls_it_back() {
             "--period",
             "60",
             "--evaluation-periods",
-            "1",
+            "5",
             "--threshold",
             "1",
             "--comparison-operator",
@@ -142,7 +143,7 @@ fn an_alarm_in_alarm_fails_the_deployment_and_rolls_it_back() {
     );
     // Revision 1 completes; its alarms watched it to the end.
     let first = newest_deployment(&berth);
-    poll("revision 1 to complete", Duration::from_secs(40), || {
+    poll("revision 1 to complete", Duration::from_secs(60), || {
         let d = service_deployment(&berth, &first);
         (d["status"] == "SUCCESSFUL" && d["alarms"]["status"] == "MONITORING_COMPLETE").then_some(())
     });
@@ -151,7 +152,7 @@ fn an_alarm_in_alarm_fails_the_deployment_and_rolls_it_back() {
     ecs(&berth, &["update-service", "--service", "web", "--task-definition", &two]);
     let second = newest_deployment(&berth);
     assert_ne!(second, first);
-    poll("revision 2's alarms to be watched", Duration::from_secs(10), || {
+    poll("revision 2's alarms to be watched", Duration::from_secs(30), || {
         let d = service_deployment(&berth, &second);
         (d["alarms"]["status"] == "MONITORING").then_some(())
     });
@@ -163,7 +164,7 @@ fn an_alarm_in_alarm_fails_the_deployment_and_rolls_it_back() {
     );
 
     // The deployment failed and rolled back; the rollback, started with the alarm already in ALARM, completes.
-    let rolled_back = poll("the rollback to succeed", Duration::from_secs(40), || {
+    let rolled_back = poll("the rollback to succeed", Duration::from_secs(90), || {
         let d = service_deployment(&berth, &second);
         (d["status"] == "ROLLBACK_SUCCESSFUL").then_some(d)
     });
