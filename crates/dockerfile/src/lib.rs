@@ -22,8 +22,9 @@
 //! # Limitations
 //! `RUN` scripts are read, not executed or fully parsed: commands hidden in variables, functions or scripts the
 //! `RUN` calls are not seen. Base images are not pulled, so what they contain (their `USER`, `HEALTHCHECK`) is
-//! unknown, except for stages of the same file and images whose reference says `nonroot`. Windows-only
-//! instructions and PowerShell scripts are parsed but the package rules only know Linux package managers.
+//! unknown, except for stages of the same file and images whose reference says `nonroot`, `unprivileged` or
+//! `rootless`. Windows images and PowerShell scripts are parsed, but the package rules only know Linux package
+//! managers. BuildKit's newer `${VAR#pattern}`, `${VAR%pattern}` and `${VAR/a/b}` expansions are refused.
 
 pub mod analysis;
 pub mod directives;

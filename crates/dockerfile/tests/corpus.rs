@@ -3,6 +3,8 @@
 //! is a near miss for, which must not fire; `#` lines are comments). A `NAME.Dockerfile.dockerignore` beside a file
 //! stands for its `.dockerignore`. Each rule needs at least two files where it fires and two declared near misses.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

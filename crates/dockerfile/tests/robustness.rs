@@ -1,6 +1,8 @@
 //! Bad input gives errors with line numbers, never a panic: corpus files mutated at random (bytes deleted,
 //! Dockerfile-significant fragments inserted, lines swapped) are parsed and linted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
 use std::path::Path;
 
 use berth_dockerfile::{Options, lint};

@@ -125,7 +125,7 @@ fn pipe_without_pipefail(cx: &Context<'_>, out: &mut Sink<'_>) {
             }
             // The SHELL in force: the last one before this RUN in this stage or, failing that, in its base stages.
             let shell = chain.iter().find_map(|&s| {
-                cx.analysis.stages[s].body.clone().filter(|&i| i < index && cx.inst(i).keyword == Keyword::Shell).last()
+                cx.analysis.stages[s].body.clone().rev().find(|&i| i < index && cx.inst(i).keyword == Keyword::Shell)
             });
             if let Some(shell) = shell {
                 let Body::Shell(argv) = &cx.inst(shell).body else { continue };

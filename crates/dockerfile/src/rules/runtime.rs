@@ -159,10 +159,10 @@ fn expose_problem(word: &str) -> Option<String> {
     if ports.contains(':') {
         return Some(format!("`{word}` maps a host port: publishing is decided at run time"));
     }
-    if let Some(proto) = protocol {
-        if !matches!(proto.to_ascii_lowercase().as_str(), "tcp" | "udp" | "sctp") {
-            return Some(format!("`{word}`: protocol `{proto}` is not tcp, udp or sctp"));
-        }
+    if let Some(proto) = protocol
+        && !matches!(proto.to_ascii_lowercase().as_str(), "tcp" | "udp" | "sctp")
+    {
+        return Some(format!("`{word}`: protocol `{proto}` is not tcp, udp or sctp"));
     }
     match ports.split_once('-') {
         Some((lo, hi)) => match (port(lo), port(hi)) {
@@ -205,13 +205,13 @@ pub(super) static SHELL_FORM_COMMAND: Rule = Rule::new(
 fn shell_form_command(cx: &Context<'_>, out: &mut Sink<'_>) {
     for keyword in [Keyword::Entrypoint, Keyword::Cmd] {
         let Some(index) = effective(cx, keyword) else { continue };
-        if let Body::Command(CommandForm::Shell(text)) = cx.body(index) {
-            if !text.trim_start().starts_with("exec ") {
-                out.at(
-                    index,
-                    format!("shell-form {} runs under /bin/sh, which does not pass on SIGTERM", keyword.as_str()),
-                );
-            }
+        if let Body::Command(CommandForm::Shell(text)) = cx.body(index)
+            && !text.trim_start().starts_with("exec ")
+        {
+            out.at(
+                index,
+                format!("shell-form {} runs under /bin/sh, which does not pass on SIGTERM", keyword.as_str()),
+            );
         }
     }
 }

@@ -87,8 +87,11 @@ pub(crate) fn key_like(value: &str) -> Option<&'static str> {
     None
 }
 
-/// Each `ENV` pair and `ARG` declaration: (instruction index, keyword, name, raw value, expanded value).
-fn variables<'a>(cx: &'a Context<'_>) -> Vec<(usize, Keyword, &'a str, Option<&'a str>, Option<&'a str>)> {
+/// An `ENV` pair or `ARG` declaration: (instruction index, keyword, name, raw value, expanded value).
+type Variable<'a> = (usize, Keyword, &'a str, Option<&'a str>, Option<&'a str>);
+
+/// Each `ENV` pair and `ARG` declaration of the file.
+fn variables<'a>(cx: &'a Context<'_>) -> Vec<Variable<'a>> {
     let mut out = Vec::new();
     for (index, inst) in cx.analysis.file.instructions.iter().enumerate() {
         match (&inst.body, cx.body(index)) {
@@ -111,7 +114,7 @@ fn variables<'a>(cx: &'a Context<'_>) -> Vec<(usize, Keyword, &'a str, Option<&'
 /// Whether a raw value is written in the file (not only a reference to another variable).
 fn literal(raw: &str) -> bool {
     let unquoted = raw.trim_matches(|c| c == '"' || c == '\'');
-    !unquoted.is_empty() && !(unquoted.starts_with('$') && !unquoted.contains(' '))
+    !unquoted.is_empty() && (!unquoted.starts_with('$') || unquoted.contains(' '))
 }
 
 /// BL009: a secret's value written in the Dockerfile.
