@@ -10,7 +10,7 @@ fn the_readme_rule_table_matches_the_rules() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
     let rows: Vec<(String, String)> = readme
         .lines()
-        .filter(|l| l.starts_with("| BL"))
+        .filter(|l| l.starts_with("| `BL"))
         .map(|l| {
             let cells: Vec<&str> = l.split('|').map(str::trim).collect();
             (cells[1].trim_matches('`').to_string(), cells[2].to_string())

@@ -6,7 +6,7 @@ mod text;
 
 pub use json::json;
 pub use sarif::sarif;
-pub use text::text;
+pub use text::{errors, text};
 
 use crate::error::ParseError;
 use crate::rules::{Finding, Severity};
@@ -73,7 +73,8 @@ mod tests {
         ];
         let t = text(&reports);
         assert!(t.contains("Dockerfile:1:1 warning BL001 base image `alpine` has no tag"), "{t}");
-        assert!(t.contains("bad:3: error: unknown instruction"), "{t}");
+        assert!(!t.contains("bad:3"), "{t}");
+        assert_eq!(errors(&reports), "bad:3: error: unknown instruction \"X\"\n");
         let j: serde_json::Value = serde_json::from_str(&json(&reports)).unwrap();
         assert_eq!(j["files"][0]["findings"][0]["rule"], "BL001");
         assert_eq!(j["files"][1]["error"]["line"], 3);
