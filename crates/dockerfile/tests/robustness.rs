@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use berth_dockerfile::report::{self, FileReport};
 use berth_dockerfile::{Options, lint};
 use proptest::prelude::*;
 
@@ -115,7 +116,8 @@ proptest! {
         let source = apply(&files[file % files.len()], &mutations);
         let lines = source.split('\n').count();
         for dockerignore in [None, Some(false)] {
-            match lint(&source, &Options { dockerignore, ignore: Vec::new() }) {
+            let outcome = lint(&source, &Options { dockerignore, ignore: Vec::new() });
+            match &outcome {
                 Ok(findings) => {
                     for f in findings {
                         prop_assert!(f.line >= 1 && f.line <= f.end_line && f.end_line <= lines, "{f:?} in {lines} lines");
@@ -123,6 +125,14 @@ proptest! {
                 }
                 Err(e) => prop_assert!(e.line >= 1 && e.line <= lines.max(1), "{e} in {lines} lines:\n{source}"),
             }
+            if dockerignore.is_none() {
+                continue;
+            }
+            // Every report renders, and the machine-readable ones stay valid JSON.
+            let reports = [FileReport { path: "Dockerfile".into(), outcome }];
+            let _ = report::text(&reports);
+            prop_assert!(serde_json::from_str::<serde_json::Value>(&report::json(&reports)).is_ok());
+            prop_assert!(serde_json::from_str::<serde_json::Value>(&report::sarif(&reports)).is_ok());
         }
     }
 }
