@@ -77,7 +77,11 @@ fn exit_codes_formats_stdin_and_dockerignore() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no rule \"BL999\""), "{}", text(&out.stderr));
 
-    // The rule list.
+    // One rule's explanation, and the rule list.
+    let out = berth(&["--explain", "bl012"], dir.path(), None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("BL012 (cache-busting-order, warning): "), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("\n\nFix: copy the manifests first"), "{}", text(&out.stdout));
     let out = berth(&["--list-rules"], dir.path(), None);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).lines().any(|l| l.starts_with("BL027  warning")), "{}", text(&out.stdout));

@@ -27,6 +27,9 @@ pub struct LintArgs {
     /// Prints the rules (id, severity, name, what they find) and exits.
     #[arg(long)]
     pub list_rules: bool,
+    /// Prints one rule's explanation and fix and exits.
+    #[arg(long, value_name = "ID", value_parser = parse_rule_id)]
+    pub explain: Option<String>,
 }
 
 /// `--format`.

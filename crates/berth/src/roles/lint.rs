@@ -17,6 +17,13 @@ pub fn run(args: LintArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if let Some(rule) = args.explain.as_deref().and_then(berth_dockerfile::rules::find) {
+        println!(
+            "{} ({}, {}): {}\n\n{}\n\nFix: {}",
+            rule.id, rule.name, rule.severity, rule.summary, rule.explanation, rule.fix
+        );
+        return ExitCode::SUCCESS;
+    }
     let files = if args.files.is_empty() { vec![PathBuf::from("Dockerfile")] } else { args.files };
     let mut reports = Vec::new();
     let mut unreadable = false;
