@@ -245,3 +245,32 @@ fn multiple_sources_dest(cx: &Context<'_>, out: &mut Sink<'_>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shell;
+
+    #[test]
+    fn manifests_and_install_steps() {
+        for m in [
+            "package.json",
+            "./app/package-lock.json",
+            "requirements-dev.txt",
+            "go.sum",
+            "Api/Api.csproj",
+            "package*.json",
+        ] {
+            assert!(is_manifest(m), "{m}");
+        }
+        for s in ["src/", "main.go", "README.md", "."] {
+            assert!(!is_manifest(s), "{s}");
+        }
+        let step = |script: &str| shell::parse(script).commands.iter().find_map(installs_dependencies);
+        assert_eq!(step("npm ci --omit=dev").as_deref(), Some("npm ci"));
+        assert_eq!(step("CGO_ENABLED=0 go build -o /app").as_deref(), Some("go build"));
+        assert_eq!(step("pip install --no-cache-dir -r requirements.txt").as_deref(), Some("pip install"));
+        assert_eq!(step("pip install flask"), None);
+        assert_eq!(step("npm run build"), None);
+    }
+}

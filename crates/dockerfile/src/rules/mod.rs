@@ -193,8 +193,8 @@ static RULES: [&Rule; 27] = [
     &run::PIPE_WITHOUT_PIPEFAIL,
 ];
 
-/// The id of the rule that reports problems with `# berth-lint` comments themselves.
-pub const LINT_COMMENT: RuleInfo = RuleInfo {
+/// BL028: problems with `# berth-lint` comments themselves (reported by [`crate::suppress`], not by a check).
+static LINT_COMMENT: RuleInfo = RuleInfo {
     id: "BL028",
     name: "lint-comment",
     severity: Severity::Warning,
@@ -205,12 +205,10 @@ pub const LINT_COMMENT: RuleInfo = RuleInfo {
           `# berth-lint ignore-file=BL001` anywhere for the whole file, with ids from `berth lint --list-rules`",
 };
 
-static LINT_COMMENT_INFO: RuleInfo = LINT_COMMENT;
-
 /// Every rule's description, in id order.
 pub fn catalogue() -> Vec<&'static RuleInfo> {
     let mut all: Vec<&'static RuleInfo> = RULES.iter().map(|r| &r.info).collect();
-    all.push(&LINT_COMMENT_INFO);
+    all.push(&LINT_COMMENT);
     all
 }
 
@@ -221,7 +219,7 @@ pub fn find(id: &str) -> Option<&'static RuleInfo> {
 
 /// The `BL028` rule's description.
 pub fn lint_comment_rule() -> &'static RuleInfo {
-    &LINT_COMMENT_INFO
+    &LINT_COMMENT
 }
 
 /// Runs every rule over `cx`.

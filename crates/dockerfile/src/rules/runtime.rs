@@ -265,3 +265,29 @@ fn repeated_instruction(cx: &Context<'_>, out: &mut Sink<'_>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expose_words() {
+        for ok in ["80", "443/tcp", "53/UDP", "9000/sctp", "8000-8010", "1", "65535", "8080-8080/udp"] {
+            assert_eq!(expose_problem(ok), None, "{ok}");
+        }
+        for bad in ["0", "65536", "70000", "8080:80", "53/icmp", "9000-8000", "http", "80-", "-80", "123456", ""] {
+            assert!(expose_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn servers_by_their_command() {
+        let exec = |argv: &[&str]| CommandForm::Exec(argv.iter().map(|s| s.to_string()).collect());
+        assert!(names_server(&exec(&["nginx", "-g", "daemon off;"])));
+        assert!(names_server(&exec(&["php-fpm8.3"])));
+        assert!(names_server(&CommandForm::Shell("exec gunicorn app:app".into())));
+        assert!(names_server(&exec(&["python", "manage.py", "runserver"])));
+        assert!(!names_server(&exec(&["python", "worker.py"])));
+        assert!(!names_server(&exec(&["cat", "nginx.conf"])));
+    }
+}
