@@ -45,6 +45,7 @@ async fn main() -> std::process::ExitCode {
         Command::Logs(args) => return roles::logs::run(args).await,
         Command::Capacity(command) => return roles::capacity::run(command).await,
         Command::Usage(args) => return roles::capacity::usage(args).await,
+        Command::Lint(args) => return roles::lint::run(args),
         command => Cli { command },
     };
     let result = match cli.command {
@@ -58,6 +59,7 @@ async fn main() -> std::process::ExitCode {
             roles::secrets::rotate_master_key(&data_dir, secrets_master_key_file).await
         }
         Command::Admin(_) | Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_) => Ok(()),
+        Command::Lint(_) => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

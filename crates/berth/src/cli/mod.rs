@@ -3,12 +3,14 @@
 mod capacity;
 mod exec;
 mod host_access;
+mod lint;
 mod logs;
 mod node_provider;
 
 pub use capacity::{CapacityCommand, ReclaimArgs, UsageArgs};
 pub use exec::ExecArgs;
 pub use host_access::HostAccessArgs;
+pub use lint::{LintArgs, LintFailOn, LintFormat};
 pub use logs::{LogsArgs, Since};
 pub use node_provider::{NodeProviderKind, NodeProviderSpec, parse_spec as parse_node_provider};
 
@@ -58,6 +60,10 @@ pub enum Command {
     /// Prints what tasks used (vCPU-, GB- and ephemeral storage GB-seconds, by Fargate's metering rule) and what it
     /// costs at the server's rate card, summed by the dimensions asked for, with the aws CLI's environment.
     Usage(UsageArgs),
+    /// Lints Dockerfiles: parses them as Docker does and reports unpinned base images, root users, secrets,
+    /// cache-busting layer order and the rest (`--list-rules`), as text, JSON or SARIF. Exits 1 when a finding
+    /// reaches `--fail-on` (errors by default), 2 when a file does not parse.
+    Lint(LintArgs),
 }
 
 /// `berth admin ...`.

@@ -9,6 +9,7 @@ pub mod deployment_hooks;
 pub mod exec;
 pub mod express;
 pub mod files;
+pub mod lint;
 pub mod logs;
 pub mod node_providers;
 pub mod prometheus;

@@ -1,0 +1,8 @@
+FROM nginx:1.27-alpine
+EXPOSE 80 70000
+EXPOSE 8080:80
+EXPOSE 53/icmp
+EXPOSE 9000-8000
+EXPOSE 0
+HEALTHCHECK CMD wget -qO- http://localhost/ || exit 1
+USER nginx

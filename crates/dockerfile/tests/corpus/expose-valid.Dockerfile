@@ -1,0 +1,7 @@
+FROM nginx:1.27-alpine
+ARG PORT=8080
+EXPOSE 80 443/tcp 53/udp 8000-8010 ${PORT} 9000/SCTP
+ARG RUNTIME_PORT
+EXPOSE $RUNTIME_PORT
+HEALTHCHECK CMD wget -qO- http://localhost/ || exit 1
+USER nginx

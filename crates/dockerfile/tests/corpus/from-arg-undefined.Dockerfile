@@ -1,0 +1,8 @@
+FROM ${BASE_IMAGE}
+RUN true
+
+FROM alpine:3.20 AS tools
+ARG TOOL_IMAGE=busybox:1.36
+
+FROM $TOOL_IMAGE
+USER 1000

@@ -1,0 +1,3 @@
+FROM redis:7.2-alpine
+USER redis
+CMD ["redis-server", "--appendonly", "yes"]
