@@ -14,6 +14,11 @@ fn colour_wanted(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>)
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // A maintainer's tool, not a command: the options reference README.md carries (`tools/readme-options`).
+    if std::env::args().nth(1).as_deref() == Some("__options-reference") {
+        print!("{}", cli::reference::markdown(&<Cli as clap::CommandFactory>::command()));
+        return std::process::ExitCode::SUCCESS;
+    }
     let cli = Cli::parse();
     // `berth exec` shares the terminal with the command it runs, `berth logs` prints data: only warnings.
     let default_level =

@@ -6,6 +6,7 @@ mod host_access;
 mod lint;
 mod logs;
 mod node_provider;
+pub mod reference;
 
 pub use capacity::{CapacityCommand, ReclaimArgs, UsageArgs};
 pub use exec::ExecArgs;
