@@ -1,7 +1,7 @@
 //! The model walk: every operation of the installed ECS model (the botocore the pinned aws CLI brings) gets one
 //! well-formed, signed request against a real `berth up`. Each must work, or give the one answer ECS itself gives
-//! to that request here (listed below with the reason), or answer UnsupportedFeatureException naming one of the
-//! capabilities Berth does not have yet. The test prints the counts.
+//! to that request here (listed below with the reason): no operation answers UnsupportedFeatureException any more
+//! (issue 15's acceptance). The test prints the counts.
 //!
 //! Requests are built from the model: required members get values from the resources the walk created (by member
 //! name), and the operations that need specific members have their request written out. Operations run in an
@@ -15,10 +15,6 @@ use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// Capabilities an UnsupportedFeatureException may name: the open issues (Express gateways of newer models, the
-/// deployments through load balancers with their lifecycle hooks).
-const OPEN_CAPABILITIES: &[&str] = &["Express Mode", "load balancers"];
 
 /// Operations whose well-formed request, sent with the root credentials in this set-up, gets an ECS exception
 /// that is the right answer, and why.
@@ -372,7 +368,7 @@ async fn newest_service_deployment(berth: &berth_testkit::Berth) -> String {
 
 /// Every operation of the model: works, gives its listed answer, or names an open capability.
 #[tokio::test(flavor = "multi_thread")]
-async fn every_operation_of_the_installed_model_works_or_names_its_open_capability() {
+async fn every_operation_of_the_installed_model_works_or_gives_ecss_answer() {
     let model = ecs_model();
     let (berth, client) = berth_up().await;
     let mut w = setup(&berth, &client).await;
@@ -385,7 +381,7 @@ async fn every_operation_of_the_installed_model_works_or_names_its_open_capabili
     };
     operations.sort_by_key(|op| (rank(op), op.clone()));
 
-    let (mut works, mut answered, mut unsupported, mut wrong) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut works, mut answered, mut wrong) = (Vec::new(), Vec::new(), Vec::new());
     for op in &operations {
         let body = request_for(&model, op, &w);
         let (status, answer) = call(&berth, op, &body, &w).await;
@@ -400,8 +396,6 @@ async fn every_operation_of_the_installed_model_works_or_names_its_open_capabili
             }
         } else if let Some((_, _, why)) = EXPECTED_ANSWERS.iter().find(|(o, e, _)| o == op && *e == kind) {
             answered.push(format!("{op}: {kind} ({why})"));
-        } else if kind == "UnsupportedFeatureException" && OPEN_CAPABILITIES.iter().any(|c| message.contains(c)) {
-            unsupported.push(format!("{op}: {message}"));
         } else {
             wrong.push(format!("{op} {body} -> {status} {kind}: {message}"));
         }
@@ -413,11 +407,7 @@ async fn every_operation_of_the_installed_model_works_or_names_its_open_capabili
     for a in &answered {
         println!("    {a}");
     }
-    println!("  {} answer UnsupportedFeatureException naming an open capability:", unsupported.len());
-    for u in &unsupported {
-        println!("    {u}");
-    }
     assert!(wrong.is_empty(), "{} operations answered wrongly:\n{}", wrong.len(), wrong.join("\n"));
-    assert_eq!(works.len() + answered.len() + unsupported.len(), total);
+    assert_eq!(works.len() + answered.len(), total);
     drop(berth);
 }
