@@ -328,6 +328,7 @@ pub async fn run<R: ContainerRuntime>(
 
     let (tx, rx) = mpsc::unbounded_channel();
     let outbox = Arc::new(Outbox::default());
+    let clock_drift = Arc::new(metadata::ClockDrift::default());
     let mut engine =
         Engine::new(runtime.clone(), config.engine.clone(), clock, shared.session.clone(), tx.clone(), outbox.clone());
     let gateway = runtime.bridge_gateway().await;
@@ -337,6 +338,7 @@ pub async fn run<R: ContainerRuntime>(
             config.availability_zone.clone(),
             stats_source(runtime.clone()),
             size_source(runtime.clone()),
+            clock_drift.clone(),
         )
         .await
         {
@@ -387,7 +389,7 @@ pub async fn run<R: ContainerRuntime>(
     tokio::spawn(resync_timer(tx.clone(), shared.clock.clone()));
     let usage = Arc::new(usage::Usage::default());
     tokio::spawn(usage.clone().run(runtime.clone(), shared.clock.clone(), shared.session.clone()));
-    tokio::spawn(report_loop(shared.clone(), outbox, usage, tx.clone()));
+    tokio::spawn(report_loop(shared.clone(), outbox, usage, tx.clone(), clock_drift));
     let (networks_tx, networks_rx) = tokio::sync::watch::channel(None);
     tokio::spawn(routing::run(networks_rx, shared.clock.clone()));
     tokio::spawn(stream_loop(shared.clone(), tx, runtime.clone(), networks_tx));
@@ -580,6 +582,7 @@ async fn report_loop(
     outbox: Arc<Outbox>,
     usage: Arc<usage::Usage>,
     tx: mpsc::UnboundedSender<Msg>,
+    clock_drift: Arc<metadata::ClockDrift>,
 ) {
     let heartbeat = Duration::from_secs(3);
     let mut backoff = Duration::from_millis(100);
@@ -595,9 +598,13 @@ async fn report_loop(
         for r in &req.tasks {
             tracing::debug!(target: "berth_timing", task = %r.task_arn, step = %"report_sent", status = %r.last_status);
         }
+        let sent = shared.clock.now();
         match shared.client.report(&token, &req).await {
             Ok(response) => {
                 metrics::counter!("berth_agent_reports_total", "outcome" => "ok").increment(1);
+                if let Some(server_time) = response.server_time {
+                    clock_drift.record(sent, shared.clock.now(), server_time);
+                }
                 for r in &req.tasks {
                     tracing::debug!(target: "berth_timing", task = %r.task_arn, step = %"report_acked", status = %r.last_status);
                 }

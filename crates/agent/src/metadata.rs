@@ -79,6 +79,55 @@ pub type StatsSource = Arc<dyn Fn(String) -> BoxFuture<'static, Option<Value>> +
 /// Where a container's writable-layer size comes from: bytes by its engine id, `None` when unknown.
 pub type SizeSource = Arc<dyn Fn(String) -> BoxFuture<'static, Option<u64>> + Send + Sync>;
 
+/// The clock error bound under which Fargate's `ClockDrift` says SYNCHRONIZED, in milliseconds (Berth's threshold).
+pub const SYNCHRONIZED_WITHIN_MS: f64 = 1000.0;
+
+/// The host's clock against the control plane's, measured at each report (Fargate's `ClockDrift` measures against
+/// Amazon Time Sync; Berth's reference clock is its server's, the one every task timestamp comes from): the report
+/// answer carries the server's time, and the true offset lies within the measured one ± half the round trip.
+#[derive(Debug, Default)]
+pub struct ClockDrift {
+    sample: RwLock<Option<ClockSample>>,
+}
+
+/// One measurement of [`ClockDrift`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClockSample {
+    /// The bound on the host clock's error, in milliseconds: |offset| + round trip / 2.
+    pub error_bound_ms: f64,
+    /// The server's time of the measurement (epoch seconds).
+    pub reference: f64,
+}
+
+impl ClockDrift {
+    /// Records one exchange: the host's wall clock when the request left and when the answer came, and the server's
+    /// time in the answer (all epoch seconds).
+    pub fn record(&self, sent: f64, received: f64, server_time: f64) {
+        let round_trip = (received - sent).max(0.0);
+        let offset = server_time - (sent + received) / 2.0;
+        let sample = ClockSample { error_bound_ms: (offset.abs() + round_trip / 2.0) * 1000.0, reference: server_time };
+        if let Ok(mut slot) = self.sample.write() {
+            *slot = Some(sample);
+        }
+    }
+
+    /// The last measurement, if any.
+    pub fn sample(&self) -> Option<ClockSample> {
+        self.sample.read().ok().and_then(|s| *s)
+    }
+
+    /// Fargate's `ClockDrift` object, once a measurement exists.
+    fn json(&self) -> Option<Value> {
+        let sample = self.sample()?;
+        let status = if sample.error_bound_ms <= SYNCHRONIZED_WITHIN_MS { "SYNCHRONIZED" } else { "NOT_SYNCHRONIZED" };
+        Some(json!({
+            "ClockErrorBound": (sample.error_bound_ms * 1000.0).round() / 1000.0,
+            "ReferenceTimestamp": rfc3339(Some(sample.reference)),
+            "ClockSynchronizationStatus": status,
+        }))
+    }
+}
+
 /// The ephemeral storage a FARGATE task without `ephemeralStorage` gets, GiB.
 pub const FARGATE_DEFAULT_EPHEMERAL_GIB: i32 = 20;
 
@@ -88,6 +137,7 @@ struct Context {
     availability_zone: String,
     stats: StatsSource,
     sizes: SizeSource,
+    clock_drift: Arc<ClockDrift>,
 }
 
 /// Binds on `ip` (port [`PORT`], else a free one) and serves the endpoint in the background, with the timeouts
@@ -97,6 +147,7 @@ pub async fn start(
     availability_zone: String,
     stats: StatsSource,
     sizes: SizeSource,
+    clock_drift: Arc<ClockDrift>,
 ) -> std::io::Result<Endpoint> {
     let listener = match tokio::net::TcpListener::bind(SocketAddr::new(ip, PORT)).await {
         Ok(listener) => listener,
@@ -104,7 +155,7 @@ pub async fn start(
     };
     let addr = listener.local_addr()?;
     let directory = Arc::new(Directory::default());
-    let app = router(Context { directory: directory.clone(), availability_zone, stats, sizes });
+    let app = router(Context { directory: directory.clone(), availability_zone, stats, sizes, clock_drift });
     let limits = berth_listener::Limits::default();
     tokio::spawn(berth_listener::serve(listener, app, limits, std::future::pending()));
     Ok(Endpoint { base: format!("http://{addr}"), directory })
@@ -160,7 +211,8 @@ async fn task_metadata(State(context): State<Context>, Path((task, container)): 
 }
 
 /// Fargate's task-level extras: `EphemeralStorageMetrics` (`Reserved`, the task's ephemeral storage, and
-/// `Utilized`, what its containers wrote to their writable layers, in MiB). Nothing for other launch types.
+/// `Utilized`, what its containers wrote to their writable layers, in MiB) and `ClockDrift` (once the agent has
+/// measured its clock, [`ClockDrift`]). Nothing for other launch types.
 async fn add_fargate_fields(context: &Context, spec: &TaskSpec, report: &TaskReport, out: &mut Value) {
     if spec.launch_type.as_deref() != Some("FARGATE") {
         return;
@@ -168,6 +220,9 @@ async fn add_fargate_fields(context: &Context, spec: &TaskSpec, report: &TaskRep
     let ids: Vec<String> = report.containers.iter().filter_map(|c| c.runtime_id.clone()).collect();
     let sizes = futures::future::join_all(ids.into_iter().map(|id| (context.sizes)(id))).await;
     out["EphemeralStorageMetrics"] = ephemeral_storage_metrics(spec, &sizes);
+    if let Some(drift) = context.clock_drift.json() {
+        out["ClockDrift"] = drift;
+    }
 }
 
 /// `EphemeralStorageMetrics` from the containers' writable-layer sizes in bytes.
@@ -453,7 +508,9 @@ mod tests {
         });
         let sizes: SizeSource =
             Arc::new(|id: String| Box::pin(async move { (id == "abc123").then_some(3 * 1024 * 1024) }));
-        let endpoint = start(IpAddr::from([127, 0, 0, 1]), "us-east-1a".into(), stats, sizes).await.unwrap();
+        let drift = Arc::new(ClockDrift::default());
+        let endpoint =
+            start(IpAddr::from([127, 0, 0, 1]), "us-east-1a".into(), stats, sizes, drift.clone()).await.unwrap();
         endpoint.directory.put(&spec(), &report());
         let uri = endpoint.container_uri(&spec().task_arn, "app");
         let get = |url: String| async move {
@@ -468,6 +525,15 @@ mod tests {
         assert_eq!((status, body["id"].as_str()), (200, Some("abc123")));
         let (status, body) = get(format!("{uri}/task/stats")).await;
         assert_eq!((status, body["abc123"]["id"].as_str()), (200, Some("abc123")));
+        // A FARGATE task shows the agent's last clock measurement; others do not.
+        drift.record(100.0, 100.01, 100.02);
+        let (_, ec2) = get(format!("{uri}/task")).await;
+        assert!(ec2.get("ClockDrift").is_none(), "only FARGATE tasks show the clock: {ec2}");
+        endpoint.directory.put(&TaskSpec { launch_type: Some("FARGATE".into()), ..spec() }, &report());
+        let (_, fargate) = get(format!("{uri}/task")).await;
+        assert_eq!(fargate["ClockDrift"]["ClockSynchronizationStatus"], "SYNCHRONIZED", "{fargate}");
+        assert!(fargate["ClockDrift"]["ClockErrorBound"].as_f64().is_some(), "{fargate}");
+        endpoint.directory.put(&spec(), &report());
         let (status, body) = get(format!("{uri}/taskWithTags")).await;
         assert_eq!((status, body["Family"].as_str()), (200, Some("web")));
         assert_eq!(body["TaskTags"], json!({"team": "a"}));
@@ -479,5 +545,23 @@ mod tests {
         assert_eq!(status, 404);
         endpoint.directory.remove(&spec().task_arn);
         assert_eq!(get(uri).await.0, 404);
+    }
+
+    #[test]
+    fn clock_drift_is_the_offset_plus_half_the_round_trip_against_the_server() {
+        let drift = ClockDrift::default();
+        assert_eq!(drift.json(), None, "nothing before the first measurement");
+        // Sent at 100.0, answered at 100.010 by a server whose clock read 100.025: the host is 20 ms behind, give or
+        // take 5 ms.
+        drift.record(100.0, 100.010, 100.025);
+        let sample = drift.sample().unwrap();
+        assert!((sample.error_bound_ms - 25.0).abs() < 1e-6, "{sample:?}");
+        let json = drift.json().unwrap();
+        assert_eq!(json["ClockSynchronizationStatus"], "SYNCHRONIZED");
+        assert_eq!(json["ReferenceTimestamp"], rfc3339(Some(100.025)).unwrap());
+        drift.record(100.0, 100.002, 98.0);
+        let json = drift.json().unwrap();
+        assert_eq!(json["ClockSynchronizationStatus"], "NOT_SYNCHRONIZED", "2 s off: {json}");
+        assert!((json["ClockErrorBound"].as_f64().unwrap() - 2002.0).abs() < 0.01, "{json}");
     }
 }

@@ -455,7 +455,7 @@ impl Control {
                 tracing::debug!(target: "berth_timing", task = %report.task_arn, step = %"report_applied", status = %report.last_status);
             }
         }
-        Ok(ReportResponse { unknown_task_arns: unknown })
+        Ok(ReportResponse { unknown_task_arns: unknown, server_time: Some(self.now()) })
     }
 
     fn report_txn(

@@ -658,6 +658,10 @@ pub struct TaskUsage {
 pub struct ReportResponse {
     /// Task ARNs the server did not know (the agent should stop and forget them).
     pub unknown_task_arns: Vec<String>,
+    /// The server's clock when it answered (the agent measures its own clock's drift against it; absent from
+    /// servers older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<Timestamp>,
 }
 
 /// The observed state of one task.
