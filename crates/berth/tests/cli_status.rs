@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// `berth ARGS` as a user runs it with the aws CLI's variables; (exit code, stdout, stderr).
-fn berth(berth: &Berth, args: &[&str]) -> (i32, String, String) {
+fn cli(berth: &Berth, args: &[&str]) -> (i32, String, String) {
     output(with_user_env(&mut Command::new(env!("CARGO_BIN_EXE_berth")), berth).args(args))
 }
 
@@ -115,14 +115,14 @@ async fn the_day_to_day_commands_show_and_change_a_running_service() {
     let web = status.lines().find(|l| l.trim_start().starts_with("web ")).unwrap_or_else(|| panic!("{status}"));
     let cells: Vec<&str> = web.split_whitespace().collect();
     assert_eq!(cells[..6], ["web", "ACTIVE", "1", "1", "0", "web:1"], "{web}");
-    assert!(web.contains("COMPLETED"), "{web}");
+    assert!(web.contains("COMPLETED") || web.contains("IN_PROGRESS"), "the rollout state: {web}");
     assert!(status.contains("connected") && status.contains("FREE"), "{status}");
     let (code, _, stderr) = berth_from_data_dir(&berth, &["status", "--data-dir", "/nonexistent"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("no endpoint"), "{stderr}");
 
     // --output json: the API's shapes.
-    let (code, json, stderr) = berth(&berth, &["status", "-o", "json"]);
+    let (code, json, stderr) = cli(&berth, &["status", "-o", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json[0]["cluster"]["clusterName"], "default");
@@ -130,14 +130,14 @@ async fn the_day_to_day_commands_show_and_change_a_running_service() {
     assert_eq!(json[0]["services"][0]["runningCount"], 1);
 
     // ps and describe task.
-    let (code, ps, stderr) = berth(&berth, &["ps", "web"]);
+    let (code, ps, stderr) = cli(&berth, &["ps", "web"]);
     assert_eq!(code, 0, "{stderr}");
     let row = ps.lines().find(|l| l.contains("service:web")).unwrap_or_else(|| panic!("{ps}"));
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cells[1..4], ["service:web", "web:1", "RUNNING"], "{row}");
     assert!(row.contains("->8080/tcp"), "{row}");
     let first = cells[0].to_string();
-    let (code, described, stderr) = berth(&berth, &["describe", "task", &first]);
+    let (code, described, stderr) = cli(&berth, &["describe", "task", &first]);
     assert_eq!(code, 0, "{stderr}");
     assert!(described.contains(&format!("Task {first} (web:1, service:web)")), "{described}");
     for moment in ["created", "image pull started", "started (containers running)"] {
@@ -152,10 +152,10 @@ async fn the_day_to_day_commands_show_and_change_a_running_service() {
     assert!(!ps.contains('\u{1b}'), "no colour into a pipe");
 
     // scale, then deploy a new image (a new revision): exit 0 once COMPLETED.
-    let (code, out, stderr) = berth(&berth, &["scale", "web", "2"]);
+    let (code, out, stderr) = cli(&berth, &["scale", "web", "2"]);
     assert_eq!((code, out.trim()), (0, "service web: desired 2 (running 1, pending 0)"), "{stderr}");
     wait_stable(&client, "default", "web", Duration::from_secs(60)).await;
-    let (code, out, stderr) = berth(&berth, &["deploy", "web", "--image", &image, "--timeout", "60"]);
+    let (code, out, stderr) = cli(&berth, &["deploy", "web", "--image", &image, "--timeout", "60"]);
     assert_eq!(code, 0, "{out}{stderr}");
     for line in [
         "registered web:2",
@@ -170,7 +170,7 @@ async fn the_day_to_day_commands_show_and_change_a_running_service() {
 
     // A deployment whose container exits: the circuit breaker fails it and rolls back; exit 1.
     let exiting = exiting_image();
-    let (code, out, stderr) = berth(&berth, &["deploy", "web", "--image", &exiting, "--timeout", "60"]);
+    let (code, out, stderr) = cli(&berth, &["deploy", "web", "--image", &exiting, "--timeout", "60"]);
     let _ = docker(&["rmi", "-f", &exiting]);
     assert_eq!(code, 1, "{out}{stderr}");
     assert!(out.contains("registered web:3"), "{out}");
@@ -178,7 +178,7 @@ async fn the_day_to_day_commands_show_and_change_a_running_service() {
     assert!(out.contains("event: "), "service events as they come: {out}");
 
     // A stopped task's reasons, and stop.
-    let (code, stopped, _) = berth(&berth, &["ps", "--all", "-o", "json"]);
+    let (code, stopped, _) = cli(&berth, &["ps", "--all", "-o", "json"]);
     assert_eq!(code, 0);
     let stopped: serde_json::Value = serde_json::from_str(&stopped).unwrap();
     let failed = stopped
@@ -190,12 +190,19 @@ async fn the_day_to_day_commands_show_and_change_a_running_service() {
         })
         .unwrap_or_else(|| panic!("a failed web:3 task: {stopped}"));
     let failed_id = task_id(failed["taskArn"].as_str().unwrap()).to_string();
-    let (code, described, _) = berth(&berth, &["describe", "task", &failed_id]);
+    let (code, described, _) = cli(&berth, &["describe", "task", &failed_id]);
     assert_eq!(code, 0);
     assert!(described.contains("stop code: EssentialContainerExited"), "{described}");
     let app = described.lines().find(|l| l.trim_start().starts_with("app ")).unwrap_or_else(|| panic!("{described}"));
     assert_eq!(app.split_whitespace().nth(2), Some("3"), "the exit code: {app}");
-    let (code, out, stderr) = berth(&berth, &["stop", &first, "--reason", "from the test"]);
+    let (code, running, _) = cli(&berth, &["ps", "web", "-o", "json"]);
+    assert_eq!(code, 0);
+    let running: serde_json::Value = serde_json::from_str(&running).unwrap();
+    let running =
+        running.as_array().unwrap().iter().find(|t| t["lastStatus"] == "RUNNING" && t["desiredStatus"] == "RUNNING");
+    let first = task_id(running.unwrap_or_else(|| panic!("a running task")).get("taskArn").unwrap().as_str().unwrap())
+        .to_string();
+    let (code, out, stderr) = cli(&berth, &["stop", &first, "--reason", "from the test"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(out.contains(&format!("task {first}: ")) && out.contains("(desired STOPPED)"), "{out}");
     let task = describe(&client, &first).await;
@@ -211,7 +218,7 @@ async fn the_day_to_day_commands_show_and_change_a_running_service() {
         .unwrap();
     client.create_service().service_name("huge").task_definition("huge").desired_count(1).send().await.unwrap();
     let explained = wait_for("the placement failure", Duration::from_secs(30), || async {
-        let (code, out, _) = berth(&berth, &["describe", "service", "huge"]);
+        let (code, out, _) = cli(&berth, &["describe", "service", "huge"]);
         (code == 0 && out.contains("Why a task of huge:1")).then_some(out)
     })
     .await
@@ -220,12 +227,12 @@ async fn the_day_to_day_commands_show_and_change_a_running_service() {
     assert!(explained.contains("MEMORY: needs 4000000 MiB"), "{explained}");
 
     // Bad input is refused clearly.
-    let (code, _, stderr) = berth(&berth, &["describe", "service", "nope"]);
+    let (code, _, stderr) = cli(&berth, &["describe", "service", "nope"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("MISSING") || stderr.contains("nope"), "{stderr}");
-    let (code, _, stderr) = berth(&berth, &["deploy", "web"]);
+    let (code, _, stderr) = cli(&berth, &["deploy", "web"]);
     assert_eq!(code, 2, "clap's usage error: {stderr}");
-    let (code, completions, _) = berth(&berth, &["completions", "bash"]);
+    let (code, completions, _) = cli(&berth, &["completions", "bash"]);
     assert_eq!(code, 0);
     assert!(completions.contains("deploy") && completions.contains("--task-definition"), "bash completions");
 

@@ -52,7 +52,8 @@ impl Follow {
             seen_events: before.events.as_deref().unwrap_or_default().iter().map(event_key).collect(),
             last_progress: String::new(),
             last_reason: None,
-            older_were_running: false,
+            // The tasks running before the update belong to the deployments it makes older.
+            older_were_running: before.running_count > 0,
         }
     }
 
@@ -175,7 +176,8 @@ mod tests {
 
     #[test]
     fn a_rollout_is_followed_to_completion() {
-        let before = service(vec![deployment("d-old", OLD, "PRIMARY", 2, Completed)], &[("e1", "old news")]);
+        let mut before = service(vec![deployment("d-old", OLD, "PRIMARY", 2, Completed)], &[("e1", "old news")]);
+        before.running_count = 2;
         let mut follow = Follow::new(NEW, &before);
         let first = follow.observe(
             &service(

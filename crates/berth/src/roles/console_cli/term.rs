@@ -11,27 +11,37 @@ pub struct Style {
     pub terminal: bool,
     /// Colours are wanted.
     pub colour: bool,
+    /// The terminal's width in columns, when standard output is one that says (or `COLUMNS` does).
+    pub width: Option<u16>,
+}
+
+/// The width of the terminal on standard output: its window size, else `COLUMNS`; none below 20 columns.
+fn terminal_width() -> Option<u16> {
+    let from_tty = rustix::termios::tcgetwinsize(std::io::stdout()).ok().map(|size| size.ws_col);
+    let from_env = || std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<u16>().ok());
+    from_tty.filter(|w| *w >= 20).or_else(from_env).filter(|w| *w >= 20)
 }
 
 impl Style {
     /// The style of this process's standard output.
     pub fn detect() -> Self {
         let terminal = std::io::stdout().is_terminal();
-        Self { terminal, colour: crate::logging::colour_wanted(terminal, std::env::var_os("NO_COLOR")) }
+        let width = if terminal { terminal_width() } else { None };
+        Self { terminal, colour: crate::logging::colour_wanted(terminal, std::env::var_os("NO_COLOR")), width }
     }
 
     /// Plain text, for tests.
     #[cfg(test)]
-    pub const PLAIN: Style = Style { terminal: false, colour: false };
+    pub const PLAIN: Style = Style { terminal: false, colour: false, width: None };
 
     /// A table with `header`: no borders, fitted to the terminal's width on a terminal.
     pub fn table(&self, header: &[&str]) -> Table {
         let mut table = Table::new();
         table.load_style(presets::NOTHING);
-        if self.terminal {
-            table.set_content_arrangement(ContentArrangement::Dynamic);
-        } else {
-            table.force_no_tty();
+        // Fitted to the terminal when its width is known (a pseudo-terminal may say 0): else as wide as it takes.
+        table.force_no_tty();
+        if let Some(width) = self.width {
+            table.set_width(width).set_content_arrangement(ContentArrangement::Dynamic);
         }
         if self.colour {
             table.enforce_styling();
@@ -126,9 +136,15 @@ mod tests {
         assert!(!text.contains('\u{1b}'), "{text:?}");
         assert!(text.contains("RUNNING") && text.contains("NAME"), "{text}");
         assert_eq!(style.heading("Deployments"), "Deployments");
-        let coloured = Style { terminal: false, colour: true };
+        let coloured = Style { terminal: false, colour: true, width: None };
         let mut table = coloured.table(&["STATUS"]);
         table.add_row(vec![coloured.status("FAILED")]);
         assert!(table.to_string().contains('\u{1b}'), "colours when asked for");
+        let narrow = Style { terminal: true, colour: false, width: Some(30) };
+        let mut table = narrow.table(&["NAME", "MESSAGE"]);
+        table.add_row(vec!["web", "a long message that cannot fit on one line of thirty columns"]);
+        let text = table.to_string();
+        assert!(text.lines().all(|l| l.chars().count() <= 30), "sized to the terminal: {text}");
+        assert!(text.lines().count() > 3, "wrapped: {text}");
     }
 }
