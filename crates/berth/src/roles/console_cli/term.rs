@@ -46,7 +46,7 @@ impl Style {
         if self.colour {
             table.enforce_styling();
         }
-        table.set_header(header.iter().map(|h| Cell::new(h)));
+        table.set_header(header.iter().map(Cell::new));
         table
     }
 
