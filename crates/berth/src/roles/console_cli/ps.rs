@@ -37,7 +37,11 @@ pub fn ports(task: &ecs::Task) -> String {
             let (Some(host), Some(port)) = (b.host_port, b.container_port) else { continue };
             let ip = b.bind_ip.as_deref().filter(|ip| *ip != "0.0.0.0").unwrap_or("");
             let proto = b.protocol.map(|p| p.as_str()).unwrap_or("tcp");
-            let ip = if ip.is_empty() { String::new() } else { format!("{ip}:") };
+            let ip = match ip {
+                "" => String::new(),
+                v6 if v6.contains(':') => format!("[{v6}]:"),
+                v4 => format!("{v4}:"),
+            };
             out.push(format!("{ip}{host}->{port}/{proto}"));
         }
         for ni in container.network_interfaces.as_deref().unwrap_or_default() {
@@ -146,6 +150,11 @@ mod tests {
         let t2 = text.lines().find(|l| l.contains("t2")).expect("t2's row");
         assert!(t2.contains("RUNNING/STOPPED"), "{t2}");
         assert_eq!(render(&[], &hosts, 0.0, &Style::PLAIN), "No tasks.\n");
+        let mut v6 = task("t4", "RUNNING", "RUNNING");
+        if let Some(b) = v6.containers.as_mut().and_then(|c| c[0].network_bindings.as_mut()) {
+            b[0].bind_ip = Some("::".into());
+        }
+        assert_eq!(ports(&v6), "[::]:32768->8080/tcp");
     }
 
     #[test]
