@@ -1,16 +1,11 @@
 //! The `berth` binary: `berth up` runs everything on one machine; `berth server` and `berth agent` run the halves.
 
 mod cli;
+mod logging;
 mod roles;
 
 use clap::Parser;
 use cli::{Cli, Command};
-
-/// Whether log lines may carry colour codes: only on a terminal, and never with `NO_COLOR` set to anything but the
-/// empty string (no-color.org). A log written to a file or a pipe stays plain text.
-fn colour_wanted(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
-    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
-}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -20,21 +15,17 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     }
     let cli = Cli::parse();
-    // `berth exec` shares the terminal with the command it runs, `berth logs` prints data: only warnings.
+    // `berth exec` shares the terminal with the command it runs, `berth logs` and the day-to-day commands print
+    // data: only warnings.
     let default_level =
-        if matches!(cli.command, Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_)) {
+        if matches!(cli.command, Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_))
+            || roles::console_cli::handles(&cli.command)
+        {
             "warn"
         } else {
             "info"
         };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(colour_wanted(std::io::IsTerminal::is_terminal(&std::io::stderr()), std::env::var_os("NO_COLOR")))
-        .init();
+    logging::init(cli.log_format, default_level, std::time::Duration::from_secs(cli.log_repeat_seconds));
     if let Command::Admin(cli::AdminCommand::Quarantine { data_dir }) = &cli.command {
         return match roles::admin::quarantine(data_dir) {
             Ok(0) => std::process::ExitCode::SUCCESS,
@@ -51,9 +42,10 @@ async fn main() -> std::process::ExitCode {
         Command::Capacity(command) => return roles::capacity::run(command).await,
         Command::Usage(args) => return roles::capacity::usage(args).await,
         Command::Lint(args) => return roles::lint::run(args),
-        command => Cli { command },
+        command if roles::console_cli::handles(&command) => return roles::console_cli::run(command).await,
+        command => command,
     };
-    let result = match cli.command {
+    let result = match cli {
         Command::Up(args) => roles::up::run(*args).await,
         Command::Server(args) => roles::server::run(args).await,
         Command::Agent(args) => roles::agent::run(args).await,
@@ -64,7 +56,14 @@ async fn main() -> std::process::ExitCode {
             roles::secrets::rotate_master_key(&data_dir, secrets_master_key_file).await
         }
         Command::Admin(_) | Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_) => Ok(()),
-        Command::Lint(_) => Ok(()),
+        Command::Lint(_)
+        | Command::Status(_)
+        | Command::Ps(_)
+        | Command::Describe(_)
+        | Command::Scale(_)
+        | Command::Stop(_)
+        | Command::Deploy(_)
+        | Command::Completions(_) => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -72,18 +71,5 @@ async fn main() -> std::process::ExitCode {
             eprintln!("berth: {error:#}");
             std::process::ExitCode::FAILURE
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::colour_wanted;
-
-    #[test]
-    fn colour_only_on_a_terminal_without_no_color() {
-        assert!(colour_wanted(true, None));
-        assert!(!colour_wanted(false, None), "a file or a pipe gets plain text");
-        assert!(!colour_wanted(true, Some("1".into())));
-        assert!(colour_wanted(true, Some("".into())), "an empty NO_COLOR does not count");
     }
 }

@@ -278,6 +278,11 @@ impl State {
                     Change::Keep => return,
                 };
                 if let Some(old) = self.tasks.get(&key) {
+                    if let Some(failure) =
+                        new.as_ref().and_then(|n| crate::task_failures::newly_failed(&old.record, &n.record))
+                    {
+                        crate::task_failures::log(&failure);
+                    }
                     self.dirty.insert(old.record.instance_key());
                     if let Some(set) = self.tasks_by_instance.get_mut(&old.record.instance_id) {
                         set.remove(&key);

@@ -79,6 +79,7 @@ pub mod stored;
 pub mod support;
 mod tags;
 mod task_definitions;
+pub mod task_failures;
 pub mod task_protection;
 pub mod task_role;
 pub mod task_secrets;

@@ -1,6 +1,7 @@
 //! Command-line arguments (clap structs only; the roles do the work).
 
 mod capacity;
+mod console;
 mod exec;
 mod host_access;
 mod lint;
@@ -9,6 +10,10 @@ mod node_provider;
 pub mod reference;
 
 pub use capacity::{CapacityCommand, ReclaimArgs, UsageArgs};
+pub use console::{
+    ClientArgs, CompletionsArgs, DeployArgs, DescribeArgs, DescribeKind, OutputFormat, PsArgs, ScaleArgs, StatusArgs,
+    StopArgs,
+};
 pub use exec::ExecArgs;
 pub use host_access::HostAccessArgs;
 pub use lint::{LintArgs, LintFailOn, LintFormat};
@@ -26,6 +31,14 @@ pub struct Cli {
     /// What to run.
     #[command(subcommand)]
     pub command: Command,
+    /// How this process writes its own log on standard error: `text` (colour only on a terminal and without
+    /// `NO_COLOR`) or `json` (one object per line).
+    #[arg(long, global = true, value_enum, default_value = "text", env = "BERTH_LOG_FORMAT")]
+    pub log_format: crate::logging::LogFormat,
+    /// The same warning or error is written at most once per this many seconds, then with "(repeated K times)"
+    /// (`0`: every time).
+    #[arg(long, global = true, default_value_t = 60, env = "BERTH_LOG_REPEAT_SECONDS")]
+    pub log_repeat_seconds: u64,
 }
 
 /// Berth's roles and commands.
@@ -65,6 +78,24 @@ pub enum Command {
     /// cache-busting layer order and the rest (`--list-rules`), as text, JSON or SARIF. Exits 1 when a finding
     /// reaches `--fail-on` (errors by default), 2 when a file does not parse.
     Lint(LintArgs),
+    /// Shows clusters, container instances with their free CPU and memory, and services with their running,
+    /// desired and pending counts and their deployment's state (the aws CLI's environment, or what `berth up`
+    /// wrote in the data dir).
+    Status(StatusArgs),
+    /// Lists tasks: where they run, their status, health, age and ports.
+    Ps(PsArgs),
+    /// Describes a task (a timeline of its lifecycle and why it stopped) or a service (deployments, events, and
+    /// why a task cannot be placed, instance by instance).
+    Describe(DescribeArgs),
+    /// Sets a service's desired count.
+    Scale(ScaleArgs),
+    /// Stops a task.
+    Stop(StopArgs),
+    /// Deploys a new image (a new task definition revision) or task definition to a service and follows the
+    /// deployment until it completes (exit 0), fails or rolls back (exit 1), or the timeout passes (exit 2).
+    Deploy(DeployArgs),
+    /// Prints a shell completion script (`berth completions bash > /etc/bash_completion.d/berth`).
+    Completions(CompletionsArgs),
 }
 
 /// `berth admin ...`.

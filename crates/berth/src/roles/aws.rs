@@ -9,19 +9,20 @@ use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata};
 pub async fn config() -> anyhow::Result<aws_config::SdkConfig> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some((_, pem)) = ca_bundle()? {
-        use aws_smithy_http_client::tls;
-        let store = tls::TrustStore::empty().with_native_roots(true).with_pem_certificate(pem);
-        let context = tls::TlsContext::builder()
-            .with_trust_store(store)
-            .build()
-            .map_err(|e| anyhow::anyhow!("AWS_CA_BUNDLE: {e}"))?;
-        let client = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
-            .tls_context(context)
-            .build_https();
-        loader = loader.http_client(client);
+        loader = loader.http_client(https_client(pem).map_err(|e| anyhow::anyhow!("AWS_CA_BUNDLE: {e}"))?);
     }
     Ok(loader.load().await)
+}
+
+/// An HTTPS client for the SDKs that trusts the CA certificates in `pem` besides the system's roots.
+pub fn https_client(pem: Vec<u8>) -> anyhow::Result<aws_sdk_ecs::config::SharedHttpClient> {
+    use aws_smithy_http_client::tls;
+    let store = tls::TrustStore::empty().with_native_roots(true).with_pem_certificate(pem);
+    let context = tls::TlsContext::builder().with_trust_store(store).build().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https())
 }
 
 /// `AWS_CA_BUNDLE`'s path and contents (PEM), when it is set.
@@ -34,10 +35,19 @@ pub fn ca_bundle() -> anyhow::Result<Option<(std::path::PathBuf, Vec<u8>)>> {
 
 /// A reqwest client that trusts `AWS_CA_BUNDLE` besides the system's roots.
 fn http_client() -> anyhow::Result<reqwest::Client> {
+    match ca_bundle()? {
+        Some((path, pem)) => {
+            reqwest_client(Some(&pem)).map_err(|e| anyhow::anyhow!("AWS_CA_BUNDLE {}: {e:#}", path.display()))
+        }
+        None => reqwest_client(None),
+    }
+}
+
+/// A reqwest client that trusts the CA certificates in `pem` (if any) besides the system's roots.
+pub fn reqwest_client(pem: Option<&[u8]>) -> anyhow::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder();
-    if let Some((path, pem)) = ca_bundle()? {
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| anyhow::anyhow!("AWS_CA_BUNDLE {}: {e}", path.display()))?;
+    if let Some(pem) = pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| anyhow::anyhow!("{e}"))?;
         builder = builder.tls_certs_merge(certs);
     }
     builder.build().map_err(|e| anyhow::anyhow!("building the HTTP client: {e}"))
@@ -59,6 +69,17 @@ where
 /// region and credentials as the SDK configuration, signed with SigV4 as `signing_name`; returns the response's JSON,
 /// or its AWS error as `Code: message`.
 pub async fn call_json(
+    config: &aws_config::SdkConfig,
+    signing_name: &str,
+    target: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    call_json_with(&http_client()?, config, signing_name, target, body).await
+}
+
+/// [`call_json`] through `http` (a client that trusts the server's CA).
+pub async fn call_json_with(
+    http: &reqwest::Client,
     config: &aws_config::SdkConfig,
     signing_name: &str,
     target: &str,
@@ -103,7 +124,7 @@ pub async fn call_json(
     }
     let mut request = request.body(()).context("building the request")?;
     instructions.apply_to_request_http1x(&mut request);
-    let response = http_client()?
+    let response = http
         .post(&url)
         .headers(request.headers().clone())
         .body(bytes)

@@ -1,9 +1,11 @@
-//! Berth's roles: what `up`, `server` and `agent` run, and the `exec` and `logs` clients.
+//! Berth's roles: what `up`, `server` and `agent` run, and the clients (`exec`, `logs`, and the day-to-day commands
+//! in `console_cli`).
 
 pub mod admin;
 pub mod agent;
 pub mod aws;
 pub mod capacity;
+pub mod console_cli;
 pub mod deployment_alarms;
 pub mod deployment_hooks;
 pub mod exec;

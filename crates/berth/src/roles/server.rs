@@ -40,6 +40,9 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     let scheme = args.scheme();
     private_dir(&args.data_dir).context("preparing the data dir")?;
     let credentials = root_credentials(&args.data_dir)?;
+    // Where `berth status` and the other client commands find this server when no AWS_* variable is set.
+    let endpoint = super::console_cli::connect::Endpoint::of(args);
+    super::console_cli::connect::write_endpoint(&args.data_dir, &endpoint).context("writing the client endpoint")?;
     let join_token = join_token(&args.data_dir, args.rotate_join_token)?;
     let rate_card = match &args.rate_card {
         Some(path) => {

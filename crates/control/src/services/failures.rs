@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 /// Whether a stopped task is a failure: it failed to start, its essential container exited, or it failed its
 /// container or load balancer health checks (not tasks the scheduler or a user stopped otherwise).
-pub(super) fn is_failure(task: &TaskRecord) -> bool {
+pub(crate) fn is_failure(task: &TaskRecord) -> bool {
     matches!(task.stop_code, Some(StopCode::TaskFailedToStart | StopCode::EssentialContainerExited))
         || task.stopped_reason.as_deref() == Some(HEALTH_CHECK_FAILURE)
         || task.stopped_reason.as_deref().is_some_and(|r| r.starts_with(super::targets::ELB_STOP_REASON_PREFIX))

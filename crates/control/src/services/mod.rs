@@ -15,6 +15,8 @@ pub mod task_sets;
 pub mod throttle;
 mod validate_targets;
 
+pub(crate) use failures::is_failure;
+
 use crate::cache::{State, Versioned};
 use crate::optimistic::Attempt;
 use crate::paging::{page_size, paginate};

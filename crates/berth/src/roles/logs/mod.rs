@@ -125,7 +125,7 @@ async fn logs(args: LogsArgs) -> anyhow::Result<()> {
     let now_millis = || (clock.now() * 1000.0) as i64;
     let start = args.since.map(|since| since.start_millis(now_millis()));
     let query = Query { start, filter: args.filter.as_deref() };
-    let colour = crate::colour_wanted(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR"));
+    let colour = crate::logging::colour_wanted(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR"));
     let mut printer = Printer::new(std::io::stdout(), colour);
     if !args.follow {
         return session.print(query, &mut printer, None).await;
