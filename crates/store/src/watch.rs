@@ -5,6 +5,9 @@
 //! history and then follows a broadcast channel. The history is bounded both by a number of batches and by the
 //! bytes of keys and values it holds, so large records cannot pin unbounded memory. A watch that lags behind the channel refills from history, and
 //! fails with [`StoreError::Compacted`] only when history no longer covers the gap.
+//!
+//! A [`Watch`] is either such a hub watch (the embedded stores) or fed over a channel by a backend's task (etcd: one
+//! etcd watch stream each); callers see the same ordered, per-revision batches either way.
 
 use crate::{KeyValue, StoreError};
 use std::collections::VecDeque;
