@@ -133,8 +133,8 @@ pub struct ServerArgs {
     /// `etcd:http://HOST:PORT[,http://HOST:PORT...][?prefix=/NAME]` (options: `prefix`, `max-request-bytes`,
     /// `max-txn-ops`, `timeout-seconds`). Registry blobs, log segments, metric series, the master key and the
     /// credentials stay in the data dir either way.
-    #[arg(long, env = "BERTH_STORE", value_name = "SPEC")]
-    pub store: Option<berth_store::StoreSpec>,
+    #[arg(long, env = "BERTH_STORE", value_name = "SPEC", value_parser = parse_boxed_store)]
+    pub store: Option<Box<berth_store::StoreSpec>>,
     /// The address the API listens on.
     #[arg(long, default_value = "127.0.0.1:7700", env = "BERTH_LISTEN")]
     pub listen: SocketAddr,
@@ -290,10 +290,15 @@ pub struct ServerArgs {
     pub rotate_join_token: bool,
 }
 
+/// Parses `--store` into a box (it keeps `ServerArgs`, and so the `Command` enum, small).
+fn parse_boxed_store(spec: &str) -> Result<Box<berth_store::StoreSpec>, berth_store::StoreSpecError> {
+    spec.parse().map(Box::new)
+}
+
 impl ServerArgs {
     /// The store to open: `--store`, else `sqlite:<data-dir>/state.db`.
     pub fn store_spec(&self) -> berth_store::StoreSpec {
-        self.store.clone().unwrap_or_else(|| berth_store::StoreSpec::Sqlite(self.data_dir.join("state.db")))
+        self.store.as_deref().cloned().unwrap_or_else(|| berth_store::StoreSpec::Sqlite(self.data_dir.join("state.db")))
     }
 
     /// `https` when the listener serves TLS (`--tls-cert`), else `http`.
