@@ -28,7 +28,10 @@ async fn run(name: &str, store: SharedStore, n: usize) {
     let mut writes = Vec::with_capacity(n);
     for i in 0..n {
         let start = Instant::now();
-        let outcome = store.txn(Txn::new().expect(format!("/bench/seq/{i:06}"), 0).put(format!("/bench/seq/{i:06}"), value.clone())).await.unwrap();
+        let outcome = store
+            .txn(Txn::new().expect(format!("/bench/seq/{i:06}"), 0).put(format!("/bench/seq/{i:06}"), value.clone()))
+            .await
+            .unwrap();
         writes.push(start.elapsed());
         assert!(matches!(outcome, TxnOutcome::Committed { .. }));
     }
@@ -74,7 +77,8 @@ async fn main() {
     let sqlite: SharedStore = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).unwrap());
     run("sqlite", sqlite, n).await;
     let etcd = EtcdProcess::start().unwrap_or_else(|e| panic!("{e}"));
-    let store: SharedStore =
-        Arc::new(EtcdStore::connect(EtcdConfig::parse(&format!("{}?prefix=/bench", etcd.url())).unwrap()).await.unwrap());
+    let store: SharedStore = Arc::new(
+        EtcdStore::connect(EtcdConfig::parse(&format!("{}?prefix=/bench", etcd.url())).unwrap()).await.unwrap(),
+    );
     run("etcd", store, n).await;
 }
