@@ -26,8 +26,8 @@ async fn main() -> std::process::ExitCode {
             "info"
         };
     logging::init(cli.log_format, default_level, std::time::Duration::from_secs(cli.log_repeat_seconds));
-    if let Command::Admin(cli::AdminCommand::Quarantine { data_dir }) = &cli.command {
-        return match roles::admin::quarantine(data_dir) {
+    if let Command::Admin(cli::AdminCommand::Quarantine { data_dir, store }) = &cli.command {
+        return match roles::admin::quarantine(data_dir, store.as_ref()).await {
             Ok(0) => std::process::ExitCode::SUCCESS,
             Ok(_) => std::process::ExitCode::from(roles::admin::QUARANTINE_FOUND_EXIT),
             Err(error) => {
@@ -52,9 +52,10 @@ async fn main() -> std::process::ExitCode {
         Command::Registry(cli::RegistryCommand::Advisories(cli::AdvisoriesCommand::Import { dir, data_dir })) => {
             roles::registry::import_advisories(&dir, &data_dir)
         }
-        Command::Secrets(cli::SecretsCommand::RotateMasterKey { data_dir, secrets_master_key_file }) => {
-            roles::secrets::rotate_master_key(&data_dir, secrets_master_key_file).await
+        Command::Secrets(cli::SecretsCommand::RotateMasterKey { data_dir, secrets_master_key_file, store }) => {
+            roles::secrets::rotate_master_key(&data_dir, secrets_master_key_file, store).await
         }
+        Command::Store(command) => roles::store::run(command).await,
         Command::Admin(_) | Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_) => Ok(()),
         Command::Lint(_)
         | Command::Status(_)

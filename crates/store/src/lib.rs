@@ -8,20 +8,32 @@
 //! (list at revision R, then watch from R), so they can be rebuilt from the store at any time.
 //!
 //! # Design
-//! [`Store`] is object-safe so the backend is chosen at start-up: [`SqliteStore`] (the embedded default, one file in
-//! WAL mode) and [`MemoryStore`] (tests). Both keep a bounded in-memory history of recent transactions in a
+//! [`Store`] is object-safe so the backend is chosen at start-up ([`StoreSpec`], `--store`): [`SqliteStore`] (the
+//! embedded default, one file in WAL mode), [`EtcdStore`] (an etcd cluster, for a highly available control plane)
+//! and [`MemoryStore`] (tests). The embedded stores keep a bounded in-memory history of recent transactions in a
 //! [`watch::WatchHub`]: a watch that starts at an older revision replays from it, and one that falls further behind
-//! gets [`StoreError::Compacted`] and must re-list, as with etcd.
+//! gets [`StoreError::Compacted`] and must re-list, as with etcd. On etcd, each watch is an etcd watch stream from
+//! the revision asked for, resumed after a disconnect, and etcd's own compaction decides what is too old.
+//! [`transfer`] backs a store up to a portable file, restores one, and copies between backends.
 //!
 //! # Limitations
-//! History is in memory only: after a restart, watches can start only at the current revision (callers re-list on
-//! start anyway). The etcd backend for a highly available control plane is not written yet.
+//! The embedded stores' history is in memory only: after a restart, watches can start only at the current revision
+//! (callers re-list on start anyway). On etcd, revisions are the etcd cluster's (shared by every installation on
+//! it, so they have gaps), a transaction that writes nothing does not advance the revision, and a delete event
+//! carries no create revision. Leases exist on [`EtcdStore`] only (for leader election), not on the trait.
 
+pub mod etcd;
 mod memory;
+mod spec;
 mod sqlite;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod transfer;
 pub mod watch;
 
+pub use etcd::{EtcdConfig, EtcdStore};
 pub use memory::MemoryStore;
+pub use spec::{StoreSpec, StoreSpecError};
 pub use sqlite::SqliteStore;
 pub use watch::{Event, EventKind, Watch};
 
@@ -159,6 +171,12 @@ pub enum StoreError {
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+    /// A transaction exceeds a limit of the backend (etcd's request size or operation count); nothing was written.
+    #[error("the transaction is too large for the store: {detail}")]
+    TooLarge {
+        /// Which limit, and by how much.
+        detail: String,
+    },
     /// The database file failed its integrity check at open; it must be restored or repaired, not served.
     #[error(
         "the store database {} is corrupt ({detail}); refusing to start. Restore it from a backup, or try \

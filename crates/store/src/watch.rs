@@ -5,6 +5,9 @@
 //! history and then follows a broadcast channel. The history is bounded both by a number of batches and by the
 //! bytes of keys and values it holds, so large records cannot pin unbounded memory. A watch that lags behind the channel refills from history, and
 //! fails with [`StoreError::Compacted`] only when history no longer covers the gap.
+//!
+//! A [`Watch`] is either such a hub watch (the embedded stores) or fed over a channel by a backend's task (etcd: one
+//! etcd watch stream each); callers see the same ordered, per-revision batches either way.
 
 use crate::{KeyValue, StoreError};
 use std::collections::VecDeque;
@@ -20,7 +23,8 @@ pub enum EventKind {
     Delete,
 }
 
-/// One change. For a delete, `kv.value` is empty and `kv.mod_revision` is the deleting revision.
+/// One change. For a delete, `kv.value` is empty and `kv.mod_revision` is the deleting revision; `kv.create_revision`
+/// is the deleted key's on the embedded stores and 0 on etcd (whose delete events do not carry it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// Put or delete.
@@ -112,11 +116,13 @@ impl WatchHub {
         let receiver = self.sender.subscribe();
         let backlog = Self::backlog(&state, after_revision + 1)?;
         Ok(Watch {
-            prefix: prefix.to_string(),
-            next_revision: after_revision + 1,
-            backlog,
-            receiver,
-            hub: self.clone(),
+            source: Source::Hub(HubWatch {
+                prefix: prefix.to_string(),
+                next_revision: after_revision + 1,
+                backlog,
+                receiver,
+                hub: self.clone(),
+            }),
         })
     }
 
@@ -134,6 +140,19 @@ impl WatchHub {
 
 /// A stream of changes under one prefix.
 pub struct Watch {
+    source: Source,
+}
+
+/// Where a watch's changes come from.
+enum Source {
+    /// An embedded store's hub.
+    Hub(HubWatch),
+    /// A backend task that delivers revisions over a channel (etcd); the task ends when the watch is dropped.
+    Channel(ChannelWatch),
+}
+
+/// A watch on a [`WatchHub`].
+struct HubWatch {
     prefix: String,
     next_revision: i64,
     backlog: VecDeque<Arc<Batch>>,
@@ -141,9 +160,53 @@ pub struct Watch {
     hub: Arc<WatchHub>,
 }
 
+/// A watch fed by a backend task.
+struct ChannelWatch {
+    receiver: tokio::sync::mpsc::Receiver<Result<(i64, Vec<Event>), StoreError>>,
+    task: tokio::task::JoinHandle<()>,
+    /// Set once an error was delivered: the task has ended, and later calls repeat that the watch is over.
+    failed: bool,
+}
+
+impl Drop for ChannelWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 impl Watch {
+    /// A watch fed by `task` through `receiver`: each item is one revision's events (in revision order, each
+    /// revision once), or the error that ended the watch. The task is aborted when the watch is dropped.
+    pub(crate) fn from_channel(
+        receiver: tokio::sync::mpsc::Receiver<Result<(i64, Vec<Event>), StoreError>>,
+        task: tokio::task::JoinHandle<()>,
+    ) -> Self {
+        Self { source: Source::Channel(ChannelWatch { receiver, task, failed: false }) }
+    }
+
     /// The changes of the next revision that touches the prefix, with that revision.
     pub async fn next(&mut self) -> Result<(i64, Vec<Event>), StoreError> {
+        match &mut self.source {
+            Source::Hub(watch) => watch.next().await,
+            Source::Channel(watch) => {
+                if watch.failed {
+                    return Err(StoreError::Closed);
+                }
+                match watch.receiver.recv().await {
+                    Some(Ok(item)) => Ok(item),
+                    Some(Err(error)) => {
+                        watch.failed = true;
+                        Err(error)
+                    }
+                    None => Err(StoreError::Closed),
+                }
+            }
+        }
+    }
+}
+
+impl HubWatch {
+    async fn next(&mut self) -> Result<(i64, Vec<Event>), StoreError> {
         loop {
             let batch = match self.backlog.pop_front() {
                 Some(batch) => batch,

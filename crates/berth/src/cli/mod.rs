@@ -8,6 +8,7 @@ mod lint;
 mod logs;
 mod node_provider;
 pub mod reference;
+mod store;
 
 pub use capacity::{CapacityCommand, ReclaimArgs, UsageArgs};
 pub use console::{
@@ -19,6 +20,7 @@ pub use host_access::HostAccessArgs;
 pub use lint::{LintArgs, LintFailOn, LintFormat};
 pub use logs::{LogsArgs, Since};
 pub use node_provider::{NodeProviderKind, NodeProviderSpec, parse_spec as parse_node_provider};
+pub use store::StoreCommand;
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -59,6 +61,9 @@ pub enum Command {
     /// Secrets Manager, Parameter Store and KMS administration.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// The store of the control plane's records: backups, restores and moves between SQLite and etcd.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Runs a command in a task's container (ECS Exec), with the aws CLI's environment (`AWS_ENDPOINT_URL`,
     /// `AWS_ACCESS_KEY_ID` ...). Exits with the command's exit code (255 when Berth could not run it).
     Exec(ExecArgs),
@@ -102,12 +107,16 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Lists the stored records that do not decode (the server quarantines them: it keeps them aside, leaves their
-    /// containers running and reports them). Reads the store file directly (read-only), so it works with the
-    /// server running or stopped. Exits 0 when nothing is quarantined, 3 when something is.
+    /// containers running and reports them). Reads a SQLite store file directly (read-only), so it works with the
+    /// server running or stopped; an etcd store is read through etcd. Exits 0 when nothing is quarantined, 3 when
+    /// something is.
     Quarantine {
         /// Berth's data dir.
         #[arg(long, default_value = "./berth-data", env = "BERTH_DATA_DIR")]
         data_dir: PathBuf,
+        /// The store, as given to the server (default `sqlite:<data-dir>/state.db`).
+        #[arg(long, env = "BERTH_STORE", value_name = "SPEC")]
+        store: Option<berth_store::StoreSpec>,
     },
 }
 
@@ -124,6 +133,9 @@ pub enum SecretsCommand {
         /// The master key file (default `<data-dir>/master.key`).
         #[arg(long, env = "BERTH_SECRETS_MASTER_KEY_FILE")]
         secrets_master_key_file: Option<PathBuf>,
+        /// The store, as given to the server (default `sqlite:<data-dir>/state.db`).
+        #[arg(long, env = "BERTH_STORE", value_name = "SPEC")]
+        store: Option<berth_store::StoreSpec>,
     },
 }
 
@@ -155,6 +167,12 @@ pub struct ServerArgs {
     /// Where Berth keeps its state, credentials and join token.
     #[arg(long, default_value = "./berth-data", env = "BERTH_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// The store of the control plane's records: `sqlite:PATH` (default `sqlite:<data-dir>/state.db`) or
+    /// `etcd:http://HOST:PORT[,http://HOST:PORT...][?prefix=/NAME]` (options: `prefix`, `max-request-bytes`,
+    /// `max-txn-ops`, `timeout-seconds`). Registry blobs, log segments, metric series, the master key and the
+    /// credentials stay in the data dir either way.
+    #[arg(long, env = "BERTH_STORE", value_name = "SPEC", value_parser = parse_boxed_store)]
+    pub store: Option<Box<berth_store::StoreSpec>>,
     /// The address the API listens on.
     #[arg(long, default_value = "127.0.0.1:7700", env = "BERTH_LISTEN")]
     pub listen: SocketAddr,
@@ -310,7 +328,17 @@ pub struct ServerArgs {
     pub rotate_join_token: bool,
 }
 
+/// Parses `--store` into a box (it keeps `ServerArgs`, and so the `Command` enum, small).
+fn parse_boxed_store(spec: &str) -> Result<Box<berth_store::StoreSpec>, berth_store::StoreSpecError> {
+    spec.parse().map(Box::new)
+}
+
 impl ServerArgs {
+    /// The store to open: `--store`, else `sqlite:<data-dir>/state.db`.
+    pub fn store_spec(&self) -> berth_store::StoreSpec {
+        self.store.as_deref().cloned().unwrap_or_else(|| berth_store::StoreSpec::Sqlite(self.data_dir.join("state.db")))
+    }
+
     /// `https` when the listener serves TLS (`--tls-cert`), else `http`.
     pub fn scheme(&self) -> &'static str {
         if self.tls_cert.is_some() { "https" } else { "http" }

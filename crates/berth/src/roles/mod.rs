@@ -19,5 +19,6 @@ pub mod registry;
 pub mod secrets;
 pub mod server;
 pub mod service_targets;
+pub mod store;
 pub mod tls;
 pub mod up;

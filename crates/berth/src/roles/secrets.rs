@@ -3,9 +3,8 @@
 
 use anyhow::{Context, Result};
 use berth_secrets::master::{self, MASTER_KEY_ENV, MasterKeySource};
-use berth_store::SqliteStore;
+use berth_store::StoreSpec;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The master key's source: `BERTH_MASTER_KEY` if set, else the key file (default `<data-dir>/master.key`).
 pub fn master_key_source(data_dir: &Path, file: Option<PathBuf>) -> MasterKeySource {
@@ -14,13 +13,14 @@ pub fn master_key_source(data_dir: &Path, file: Option<PathBuf>) -> MasterKeySou
 }
 
 /// `berth secrets rotate-master-key`: re-wraps the KMS keys of a stopped server's store under a new master key.
-pub async fn rotate_master_key(data_dir: &Path, file: Option<PathBuf>) -> Result<()> {
-    let db = data_dir.join("state.db");
-    if !db.exists() {
-        anyhow::bail!("no store at {}", db.display());
+pub async fn rotate_master_key(data_dir: &Path, file: Option<PathBuf>, store: Option<StoreSpec>) -> Result<()> {
+    let spec = store.unwrap_or_else(|| StoreSpec::Sqlite(data_dir.join("state.db")));
+    if let StoreSpec::Sqlite(db) = &spec
+        && !db.exists()
+    {
+        anyhow::bail!("no store at {} (for an etcd store, pass --store etcd:...)", db.display());
     }
-    let store: berth_store::SharedStore =
-        Arc::new(SqliteStore::open(&db).with_context(|| format!("opening {}", db.display()))?);
+    let store = spec.open().await.with_context(|| format!("opening the store {spec}"))?;
     let source = master_key_source(data_dir, file);
     let rotation = master::rotate(&store, &source).await.context("rotating the master key")?;
     println!("Re-wrapped {} KMS key(s) under a new master key, now in {}.", rotation.keys, rotation.file.display());

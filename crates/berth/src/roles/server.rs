@@ -7,7 +7,7 @@ use berth_api::auth::{Credentials, Principal};
 use berth_api::{ApiSettings, router};
 use berth_control::{Control, ControlConfig};
 use berth_model::clock::SystemClock;
-use berth_store::SqliteStore;
+use berth_store::StoreSpec;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -56,9 +56,12 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     if args.rotate_join_token {
         tracing::warn!("the join token was rotated: new agents need the new one; joined agents are not affected");
     }
-    let db = args.data_dir.join("state.db");
-    private_file(&db).context("preparing the store file")?;
-    let store = SqliteStore::open(&db).context("opening the store")?;
+    let store_spec = args.store_spec();
+    if let StoreSpec::Sqlite(db) = &store_spec {
+        private_file(db).context("preparing the store file")?;
+    }
+    tracing::info!(store = %store_spec, "opening the store");
+    let store = store_spec.open().await.with_context(|| format!("opening the store {store_spec}"))?;
     let vpc_cidr =
         berth_vpc::Cidr::parse(&args.vpc_cidr).context("--vpc-cidr must be an IPv4 CIDR such as 172.31.0.0/16")?;
     let vpc_layout = berth_vpc::VpcLayout::new(&args.region, &args.account_id, vpc_cidr)
@@ -84,7 +87,6 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
             .context("--deployment-minute-seconds must be a positive number")?,
         ..ControlConfig::default()
     };
-    let store: berth_store::SharedStore = Arc::new(store);
     let clock: Arc<dyn berth_model::clock::Clock> = Arc::new(SystemClock);
     let control = Control::start(store.clone(), clock.clone(), config).await.context("starting the control plane")?;
     let vpc = berth_vpc::Vpc::open(vpc_layout, store.clone()).await.context("opening the VPC's security groups")?;
@@ -273,10 +275,21 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
         task_secrets: Some(secrets.clone()),
     })
     .merge(registry.router());
-    let store_files = ["state.db", "state.db-wal"].map(|f| args.data_dir.join(f)).to_vec();
+    // berth_store_bytes: the SQLite file and its log; etcd reports its own size (etcd_mvcc_db_total_size_in_bytes).
+    let store_files = match &store_spec {
+        StoreSpec::Sqlite(db) => vec![db.clone(), sqlite_wal(db)],
+        StoreSpec::Etcd(_) => Vec::new(),
+    };
     let app = super::prometheus::instrument(app, "api", super::prometheus::server_gauges(control.clone(), store_files));
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     Ok(RunningServer { listener, app, join_token, credentials, metrics, dns, load_balancer, tls })
+}
+
+/// The write-ahead log beside a SQLite file (`state.db-wal`).
+fn sqlite_wal(db: &std::path::Path) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push("-wal");
+    name.into()
 }
 
 /// The listener's TLS settings from `--tls-cert` and `--tls-key` (both or neither; clap enforces it too). A file
