@@ -16,12 +16,14 @@ fn colour_wanted(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>)
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // `berth exec` shares the terminal with the command it runs, `berth logs` prints data: only warnings.
-    let default_level =
-        if matches!(cli.command, Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_)) {
-            "warn"
-        } else {
-            "info"
-        };
+    let default_level = if matches!(
+        cli.command,
+        Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_) | Command::Compose(_)
+    ) {
+        "warn"
+    } else {
+        "info"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -46,6 +48,7 @@ async fn main() -> std::process::ExitCode {
         Command::Capacity(command) => return roles::capacity::run(command).await,
         Command::Usage(args) => return roles::capacity::usage(args).await,
         Command::Lint(args) => return roles::lint::run(args),
+        Command::Compose(command) => return roles::compose::run(command).await,
         command => Cli { command },
     };
     let result = match cli.command {
@@ -59,7 +62,7 @@ async fn main() -> std::process::ExitCode {
             roles::secrets::rotate_master_key(&data_dir, secrets_master_key_file).await
         }
         Command::Admin(_) | Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_) => Ok(()),
-        Command::Lint(_) => Ok(()),
+        Command::Lint(_) | Command::Compose(_) => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -15,6 +15,15 @@ pub fn creation_order(services: &[Service]) -> Result<Vec<usize>> {
                     format!("{:?} is not a service of this file", dependency.service),
                 ));
             }
+            let depended = services.iter().find(|s| s.name == dependency.service);
+            if dependency.condition == crate::service::Condition::Healthy
+                && depended.is_some_and(|s| !s.container.contains_key("healthCheck"))
+            {
+                return Err(ComposeError::invalid(
+                    format!("services.{}.depends_on.{}", service.name, dependency.service),
+                    format!("service_healthy needs a healthcheck on {}, and it has none", dependency.service),
+                ));
+            }
         }
     }
     // 0: not visited, 1: on the current path, 2: done.

@@ -233,6 +233,9 @@ fn cycles_and_unknown_dependencies_are_refused() {
         "services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [c]}\n  c: {image: x, depends_on: [a]}\n",
     );
     assert!(cycle.contains("dependency cycle: a -> b -> c -> a"), "{cycle}");
+    let unhealthy =
+        error("services:\n  a: {image: x, depends_on: {b: {condition: service_healthy}}}\n  b: {image: x}\n");
+    assert!(unhealthy.contains("service_healthy needs a healthcheck on b"), "{unhealthy}");
     let unknown = error("services:\n  a: {image: x, depends_on: [nope]}\n");
     assert!(unknown.contains("\"nope\" is not a service"), "{unknown}");
 }

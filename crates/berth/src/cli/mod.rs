@@ -1,6 +1,7 @@
 //! Command-line arguments (clap structs only; the roles do the work).
 
 mod capacity;
+mod compose;
 mod exec;
 mod host_access;
 mod lint;
@@ -8,6 +9,7 @@ mod logs;
 mod node_provider;
 
 pub use capacity::{CapacityCommand, ReclaimArgs, UsageArgs};
+pub use compose::{ComposeCommand, ComposeDownArgs, ComposeFile, ComposeLogsArgs, ComposeUpArgs};
 pub use exec::ExecArgs;
 pub use host_access::HostAccessArgs;
 pub use lint::{LintArgs, LintFailOn, LintFormat};
@@ -64,6 +66,10 @@ pub enum Command {
     /// cache-busting layer order and the rest (`--list-rules`), as text, JSON or SARIF. Exits 1 when a finding
     /// reaches `--fail-on` (errors by default), 2 when a file does not parse.
     Lint(LintArgs),
+    /// Deploys a compose file as ECS task definitions and services (`up`, `down`, `ps`, `logs`), with the aws
+    /// CLI's environment. Keys Berth cannot honour are named in warnings.
+    #[command(subcommand)]
+    Compose(ComposeCommand),
 }
 
 /// `berth admin ...`.

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod agent;
 pub mod aws;
 pub mod capacity;
+pub mod compose;
 pub mod deployment_alarms;
 pub mod deployment_hooks;
 pub mod exec;
