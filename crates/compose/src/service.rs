@@ -291,7 +291,7 @@ fn build(value: &Value, key: &str, dir: &Path, warnings: &mut Vec<String>) -> Re
             for (name, v) in entries(map) {
                 let k = format!("{key}.{name}");
                 match name.as_str() {
-                    "context" => build.context = dir.join(scalar(v, &k)?),
+                    "context" => build.context = crate::volumes::absolute(dir, &scalar(v, &k)?),
                     "dockerfile" => build.dockerfile = scalar(v, &k)?,
                     "args" => {
                         for (arg, value) in crate::yaml::key_values(v, &k, '=')? {
@@ -303,7 +303,7 @@ fn build(value: &Value, key: &str, dir: &Path, warnings: &mut Vec<String>) -> Re
                 }
             }
         }
-        other => build.context = dir.join(scalar(other, key)?),
+        other => build.context = crate::volumes::absolute(dir, &scalar(other, key)?),
     }
     Ok(build)
 }

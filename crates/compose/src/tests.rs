@@ -206,7 +206,7 @@ fn other_services_builds_and_global_mode() {
     assert_eq!(c["memory"], 1024);
     let migrate = project.service("migrate").unwrap();
     let build = migrate.build.as_ref().unwrap();
-    assert_eq!(build.context, dir.path().join("./migrate"));
+    assert_eq!(build.context, dir.path().join("migrate"));
     assert_eq!(build.dockerfile, "Dockerfile.migrate");
     assert_eq!(build.args.get("V").map(String::as_str), Some("2"));
     assert_eq!(build.target.as_deref(), Some("final"));

@@ -103,7 +103,7 @@ fn short(text: &str, key: &str, dir: &Path) -> Result<Mount> {
 }
 
 /// A host path made absolute against `dir` (`~` is the user's home).
-fn absolute(dir: &Path, path: &str) -> PathBuf {
+pub(crate) fn absolute(dir: &Path, path: &str) -> PathBuf {
     if let Some(rest) = path.strip_prefix("~/")
         && let Some(home) = std::env::var_os("HOME")
     {

@@ -1,0 +1,123 @@
+//! `berth compose` on a real Berth and Docker: a web app and a worker built from local sources (pushed to Berth's
+//! registry) and a key-value store the web app waits for until healthy; `up` brings them to RUNNING in dependency
+//! order and the web port answers with the environment the file gave it, `ps` lists them, `down` removes them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; timings against real processes need the real clock
+
+mod common;
+
+use berth_testkit::{Berth, docker, free_port, http_get};
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// `berth compose ARGS` in `dir` as a user runs it; (exit code, stdout, stderr).
+fn compose(berth: &Berth, dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = with_user_env(Command::new(env!("CARGO_BIN_EXE_berth")).arg("compose").args(args), berth)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("berth compose runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_up_ps_and_down_a_web_app_a_worker_and_a_store() {
+    let (berth, client) = berth_up().await;
+    let image = berth_testkit::workload_image().expect("the workload image builds");
+    let port = free_port();
+    let dir = berth.data_dir.path().join("shop");
+    write(&dir.join("web/Dockerfile"), &format!("FROM {image}\nENV ROLE=web\n"));
+    write(&dir.join("web/.dockerignore"), "junk\n");
+    write(&dir.join("web/junk/big.bin"), "left out of the context");
+    write(&dir.join("worker/Dockerfile"), &format!("FROM {image}\nARG ROLE\nENV ROLE=$ROLE\n"));
+    write(&dir.join("web.env"), "FROM_FILE=yes\nGREETING=overridden\n");
+    let file = format!(
+        r#"
+name: shop
+services:
+  web:
+    build: ./web
+    ports: ["{port}:8080"]
+    environment: [GREETING=hello]
+    env_file: web.env
+    depends_on:
+      kv: {{condition: service_healthy}}
+    deploy: {{resources: {{limits: {{memory: 64m}}}}}}
+  worker:
+    build: {{context: ./worker, args: {{ROLE: worker}}}}
+    depends_on: [kv]
+    container_name: the-worker
+    deploy: {{replicas: 2, resources: {{reservations: {{memory: 32m}}}}}}
+  kv:
+    image: "{image}"
+    command: serve
+    healthcheck:
+      test: ["CMD", "/berth-workload", "healthcheck"]
+      interval: 5s
+      timeout: 2s
+      retries: 2
+    mem_limit: 64m
+    volumes: ["data:/data"]
+volumes:
+  data: {{}}
+"#
+    );
+    write(&dir.join("compose.yaml"), &file);
+
+    let (code, stdout, stderr) = compose(&berth, &dir, &["up", "--timeout", "75s"]);
+    assert_eq!(code, 0, "compose up failed:\n{stdout}\n{stderr}\n{}", berth.log());
+    eprintln!("compose up:\n{stdout}{stderr}");
+    assert!(
+        stderr.contains("warning: services.worker.container_name is not supported by Berth and is ignored"),
+        "{stderr}"
+    );
+    let kv_healthy = stdout.find("kv: running 1/1, healthy 1/1").unwrap_or_else(|| panic!("{stdout}"));
+    let web_created = stdout.find("web: created shop-web").unwrap_or_else(|| panic!("{stdout}"));
+    assert!(kv_healthy < web_created, "web is created only once kv is healthy:\n{stdout}");
+    assert!(stdout.contains("worker: running 2/2"), "{stdout}");
+
+    let described = client.describe_services().services("shop-web").services("shop-worker").services("shop-kv");
+    let described = described.send().await.unwrap();
+    for service in described.services() {
+        let name = service.service_name().unwrap();
+        let desired = if name == "shop-worker" { 2 } else { 1 };
+        assert_eq!((service.status(), service.running_count()), (Some("ACTIVE"), desired), "{name}");
+    }
+    let (status, body) = http_get(&format!("http://127.0.0.1:{port}/")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    for expected in ["\"ROLE\":\"web\"", "\"GREETING\":\"hello\"", "\"FROM_FILE\":\"yes\""] {
+        assert!(body.replace(' ', "").contains(expected), "{expected} in {body}");
+    }
+
+    let (code, stdout, stderr) = compose(&berth, &dir, &["ps"]);
+    assert_eq!(code, 0, "{stderr}");
+    eprintln!("compose ps:\n{stdout}");
+    assert!(stdout.contains("HEALTHY"), "{stdout}");
+    assert!(stdout.contains(&format!(":{port}->8080/tcp")), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("shop-worker")).count(), 2, "{stdout}");
+
+    let (code, stdout, stderr) = compose(&berth, &dir, &["down", "--volumes"]);
+    assert_eq!(code, 0, "compose down failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("docker volume rm shop_data"), "{stdout}");
+    let after = client.describe_services().services("shop-web").services("shop-kv").send().await.unwrap();
+    assert!(after.services().iter().all(|s| s.status() != Some("ACTIVE")), "{after:?}");
+    let families = client.list_task_definitions().family_prefix("shop-").send().await.unwrap();
+    assert!(families.task_definition_arns().is_empty(), "{families:?}");
+    assert!(http_get(&format!("http://127.0.0.1:{port}/")).is_err(), "the web port is closed");
+
+    let _ = docker(&["volume", "rm", "shop_data"]);
+    for repository in ["shop-web", "shop-worker"] {
+        let local = format!("127.0.0.1:{}/{repository}", berth.port);
+        let tags = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &local]);
+        for tag in tags.unwrap_or_default().lines() {
+            let _ = docker(&["rmi", tag]);
+        }
+    }
+}
