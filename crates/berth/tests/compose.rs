@@ -10,6 +10,7 @@ use berth_testkit::{Berth, docker, free_port, http_get};
 use common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// `berth compose ARGS` in `dir` as a user runs it; (exit code, stdout, stderr).
 fn compose(berth: &Berth, dir: &Path, args: &[&str]) -> (i32, String, String) {
@@ -96,6 +97,16 @@ volumes:
         assert!(body.replace(' ', "").contains(expected), "{expected} in {body}");
     }
 
+    // The web app's output reaches `compose logs` through the awslogs driver Berth gives every service.
+    let (status, _) = http_get(&format!("http://127.0.0.1:{port}/stdout?line=hello-from-web")).unwrap();
+    assert_eq!(status, 200);
+    let logged = berth_testkit::wait_for_blocking("compose logs to show the line", Duration::from_secs(30), || {
+        let (code, stdout, stderr) = compose(&berth, &dir, &["logs", "web"]);
+        assert_eq!(code, 0, "{stderr}");
+        stdout.contains("hello-from-web").then_some(stdout)
+    });
+    assert!(logged.is_ok(), "{logged:?}");
+
     let (code, stdout, stderr) = compose(&berth, &dir, &["ps"]);
     assert_eq!(code, 0, "{stderr}");
     eprintln!("compose ps:\n{stdout}");
@@ -111,6 +122,18 @@ volumes:
     let families = client.list_task_definitions().family_prefix("shop-").send().await.unwrap();
     assert!(families.task_definition_arns().is_empty(), "{families:?}");
     assert!(http_get(&format!("http://127.0.0.1:{port}/")).is_err(), "the web port is closed");
+
+    // A service whose task exits fails `up` with the task's stopped reason and exit code.
+    write(
+        &dir.join("broken.yaml"),
+        &format!("services:\n  app:\n    image: \"{image}\"\n    command: [exit, \"3\"]\n    mem_limit: 32m\n"),
+    );
+    let (code, stdout, stderr) =
+        compose(&berth, &dir, &["up", "-f", "broken.yaml", "-p", "broken", "--timeout", "40s"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stderr.contains("app failed to start: task ") && stderr.contains("(exit code 3)"), "{stderr}");
+    let (code, _, stderr) = compose(&berth, &dir, &["down", "-f", "broken.yaml", "-p", "broken"]);
+    assert_eq!(code, 0, "{stderr}");
 
     let _ = docker(&["volume", "rm", "shop_data"]);
     for repository in ["shop-web", "shop-worker"] {

@@ -67,8 +67,8 @@ pub struct ComposeLogsArgs {
     pub compose: ComposeFile,
     /// One compose service (default: all of them).
     pub service: Option<String>,
-    /// Keep printing new events until Ctrl-C.
-    #[arg(short = 'f', long)]
+    /// Keep printing new events until Ctrl-C (no `-f`: in `berth compose`, `-f` names the file).
+    #[arg(long)]
     pub follow: bool,
     /// Only events from this long ago (`10m`) or since this RFC 3339 time.
     #[arg(long, value_parser = parse_since)]
@@ -78,4 +78,23 @@ pub struct ComposeLogsArgs {
 /// Reads `--timeout` as a compose duration (`90s`, `1m30s`, `5m`).
 fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
     berth_compose::duration::parse_millis(text).map(std::time::Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn compose_arguments_parse() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["berth", "compose", "up", "-f", "x.yml", "-p", "shop", "--timeout", "1m30s"]);
+        let Ok(Cli { command: Command::Compose(super::ComposeCommand::Up(up)) }) = cli else { panic!("{cli:?}") };
+        assert_eq!(up.compose.file.as_deref(), Some(std::path::Path::new("x.yml")));
+        assert_eq!(up.compose.project.as_deref(), Some("shop"));
+        assert_eq!(up.timeout, std::time::Duration::from_secs(90));
+        assert!(Cli::try_parse_from(["berth", "compose", "up", "--timeout", "soon"]).is_err());
+        let logs = Cli::try_parse_from(["berth", "compose", "logs", "web", "--follow", "--since", "5m"]);
+        assert!(matches!(logs, Ok(Cli { command: Command::Compose(super::ComposeCommand::Logs(_)) })), "{logs:?}");
+    }
 }
