@@ -26,11 +26,12 @@ impl Progress {
 
     /// The line shown for the service.
     pub fn line(&self, health_checked: bool) -> String {
-        if health_checked && self.running > 0 {
+        let line = if health_checked && self.running > 0 {
             format!("running {}/{}, healthy {}/{}", self.running, self.desired, self.healthy, self.desired)
         } else {
             format!("running {}/{}", self.running, self.desired)
-        }
+        };
+        if self.completed { format!("{line}, completed successfully") } else { line }
     }
 }
 
@@ -116,6 +117,7 @@ mod tests {
         let done = task("td:2", "STOPPED", "UNKNOWN", 9.0, Some(0), "Essential container in task exited");
         let progress = summarise(&service, &[done], 5.0);
         assert!(progress.completed && progress.failure.is_none());
+        assert_eq!(progress.line(false), "running 0/1, completed successfully");
         let scaled = task("td:2", "STOPPED", "UNKNOWN", 9.0, Some(143), "Scaling activity initiated by deployment");
         assert_eq!(summarise(&service, &[scaled], 5.0).failure, None);
         assert!(!Progress::default().ready(false), "nothing desired is not ready");

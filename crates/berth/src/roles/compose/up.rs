@@ -151,7 +151,9 @@ impl Watch<'_> {
                 if let Some(failure) = &progress.failure {
                     bail!("{} failed to start: {failure}", service.name);
                 }
-                if !progress.ready(health_checked(service)) {
+                // A service others wait on to complete successfully is done once it has.
+                let done = progress.completed && one_shot(self.project, &service.name);
+                if !done && !progress.ready(health_checked(service)) {
                     waiting.push(service.name.as_str());
                 }
             }
@@ -162,6 +164,16 @@ impl Watch<'_> {
             tokio::time::sleep(POLL).await;
         }
     }
+}
+
+/// Whether some service depends on `name` with `service_completed_successfully` (a one-shot job, which an ECS
+/// service restarts after it exits: it counts as done once a task has exited 0).
+fn one_shot(project: &Project, name: &str) -> bool {
+    project
+        .services
+        .iter()
+        .flat_map(|s| &s.depends_on)
+        .any(|d| d.service == name && d.condition == Condition::CompletedSuccessfully)
 }
 
 /// Whether the service's container has a health check (then "ready" means healthy).
