@@ -39,6 +39,18 @@ async fn compose_up_ps_and_down_a_web_app_a_worker_and_a_store() {
     write(&dir.join("web/junk/big.bin"), "left out of the context");
     write(&dir.join("worker/Dockerfile"), &format!("FROM {image}\nARG ROLE\nENV ROLE=$ROLE\n"));
     write(&dir.join("web.env"), "FROM_FILE=yes\nGREETING=overridden\n");
+    write(&dir.join("db_password.txt"), "s3cret");
+    // The execution role that reads the web app's secret, as a user would make it.
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let read = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    let role =
+        aws_ok(&berth, "iam", &["create-role", "--role-name", "composeExec", "--assume-role-policy-document", trust]);
+    let role = role["Role"]["Arn"].as_str().unwrap().to_string();
+    aws_ok(
+        &berth,
+        "iam",
+        &["put-role-policy", "--role-name", "composeExec", "--policy-name", "read", "--policy-document", read],
+    );
     let file = format!(
         r#"
 name: shop
@@ -51,6 +63,7 @@ services:
     depends_on:
       kv: {{condition: service_healthy}}
     deploy: {{resources: {{limits: {{memory: 64m}}}}}}
+    secrets: [db_password]
   worker:
     build: {{context: ./worker, args: {{ROLE: worker}}}}
     depends_on: [kv]
@@ -68,11 +81,13 @@ services:
     volumes: ["data:/data"]
 volumes:
   data: {{}}
+secrets:
+  db_password: {{file: ./db_password.txt}}
 "#
     );
     write(&dir.join("compose.yaml"), &file);
 
-    let (code, stdout, stderr) = compose(&berth, &dir, &["up", "--timeout", "75s"]);
+    let (code, stdout, stderr) = compose(&berth, &dir, &["up", "--timeout", "75s", "--execution-role-arn", &role]);
     assert_eq!(code, 0, "compose up failed:\n{stdout}\n{stderr}\n{}", berth.log());
     eprintln!("compose up:\n{stdout}{stderr}");
     assert!(
@@ -96,6 +111,9 @@ volumes:
     for expected in ["\"ROLE\":\"web\"", "\"GREETING\":\"hello\"", "\"FROM_FILE\":\"yes\""] {
         assert!(body.replace(' ', "").contains(expected), "{expected} in {body}");
     }
+
+    let (status, body) = http_get(&format!("http://127.0.0.1:{port}/file?path=/run/secrets/db_password")).unwrap();
+    assert_eq!((status, body.trim_end()), (200, "s3cret"), "the secret is a file");
 
     // The web app's output reaches `compose logs` through the awslogs driver Berth gives every service.
     let (status, _) = http_get(&format!("http://127.0.0.1:{port}/stdout?line=hello-from-web")).unwrap();
@@ -122,6 +140,7 @@ volumes:
     let families = client.list_task_definitions().family_prefix("shop-").send().await.unwrap();
     assert!(families.task_definition_arns().is_empty(), "{families:?}");
     assert!(http_get(&format!("http://127.0.0.1:{port}/")).is_err(), "the web port is closed");
+    assert!(stdout.contains("secret db_password: deleted compose/shop/db_password"), "{stdout}");
 
     // A service whose task exits fails `up` with the task's stopped reason and exit code.
     write(

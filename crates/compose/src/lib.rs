@@ -13,6 +13,7 @@ mod interpolate;
 mod order;
 pub mod ports;
 mod project;
+pub mod secrets;
 mod service;
 pub mod translate;
 mod units;

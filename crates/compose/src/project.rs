@@ -21,6 +21,8 @@ pub struct Project {
     pub order: Vec<usize>,
     /// The top-level named volumes.
     pub volumes: BTreeMap<String, NamedVolume>,
+    /// The top-level secrets.
+    pub secrets: BTreeMap<String, crate::secrets::Secret>,
     /// What Berth ignores or changes, one line each, naming the key.
     pub warnings: Vec<String>,
 }
@@ -75,6 +77,7 @@ pub fn parse(
     let name = normalise_name(&name)?;
     let mut services_value = None;
     let mut volumes = BTreeMap::new();
+    let mut secrets = BTreeMap::new();
     for (key, v) in entries(top) {
         match key.as_str() {
             "services" => services_value = Some(v),
@@ -86,6 +89,12 @@ pub fn parse(
                         let named = volumes::named(&name, &volume, spec, &mut warnings)?;
                         volumes.insert(volume, named);
                     }
+                }
+            }
+            "secrets" => {
+                for (secret, spec) in entries(mapping(v, "secrets")?) {
+                    let parsed = crate::secrets::parse_secret(&secret, spec, dir, &mut warnings)?;
+                    secrets.insert(secret, parsed);
                 }
             }
             "networks" => warnings
@@ -121,6 +130,16 @@ pub fn parse(
             }
         }
     }
+    for service in &services {
+        for secret in &service.secrets {
+            if !secrets.contains_key(&secret.source) {
+                return Err(ComposeError::invalid(
+                    format!("services.{}.secrets", service.name),
+                    format!("the secret {:?} is not declared under the top-level `secrets`", secret.source),
+                ));
+            }
+        }
+    }
     if services.len() > 1 {
         warnings.push(
             "services cannot reach each other by their compose names: Berth does not yet put Cloud Map DNS into task \
@@ -129,7 +148,7 @@ pub fn parse(
         );
     }
     let order = crate::order::creation_order(&services)?;
-    Ok(Project { name, dir: dir.to_path_buf(), services, order, volumes, warnings })
+    Ok(Project { name, dir: dir.to_path_buf(), services, order, volumes, secrets, warnings })
 }
 
 fn valid_service_name(name: &str) -> bool {

@@ -69,6 +69,8 @@ pub struct Service {
     pub network_mode: String,
     /// A `logging:` section (driver and options) that replaces Berth's default awslogs.
     pub logging: Option<(String, Vec<(String, String)>)>,
+    /// The secrets it reads as files.
+    pub secrets: Vec<crate::secrets::SecretUse>,
 }
 
 /// What a service reads: its directory (relative paths), the environment lookups for `environment: [NAME]`.
@@ -95,6 +97,7 @@ pub fn parse(name: &str, value: &Value, cx: &Context<'_>, warnings: &mut Vec<Str
         global: false,
         network_mode: "bridge".into(),
         logging: None,
+        secrets: Vec::new(),
     };
     let mut environment: Vec<(String, Option<String>)> = Vec::new();
     let mut env_files: Vec<(String, Option<String>)> = Vec::new();
@@ -242,6 +245,11 @@ pub fn parse(name: &str, value: &Value, cx: &Context<'_>, warnings: &mut Vec<Str
                 legacy_resource(&key, v, &k, &mut service.container, warnings)?
             }
             "logging" => service.logging = Some(container::logging(v, &k, warnings)?),
+            "secrets" => {
+                for (i, item) in seq(v, &k)?.iter().enumerate() {
+                    service.secrets.push(crate::secrets::parse_use(item, &format!("{k}[{i}]"), warnings)?);
+                }
+            }
             "networks" => warnings.push(unsupported(
                 &k,
                 "services run in ECS's bridge network mode; see the warning about service names",

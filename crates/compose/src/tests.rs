@@ -2,7 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::translate::{create_service, register_task_definition, update_service};
+use crate::translate::{Deploy, create_service, register_task_definition, update_service};
+use std::collections::BTreeMap;
+
+fn deploy<'a>(image: &'a str, region: &'a str, arns: &'a BTreeMap<String, String>) -> Deploy<'a> {
+    Deploy { image, region, execution_role: None, secret_arns: arns }
+}
 use crate::{Condition, Project, parse};
 use serde_json::json;
 use std::path::Path;
@@ -94,7 +99,12 @@ fn every_supported_key_is_translated() {
     assert_eq!(project.name, "shop");
     let web = project.service("web").unwrap();
     let mut warnings = Vec::new();
-    let request = register_task_definition(&project, web, "registry.example/web:1.2", "us-east-1", &mut warnings);
+    let request = register_task_definition(
+        &project,
+        web,
+        &deploy("registry.example/web:1.2", "us-east-1", &BTreeMap::new()),
+        &mut warnings,
+    );
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(request["family"], "shop-web");
     assert_eq!(request["networkMode"], "bridge");
@@ -200,7 +210,8 @@ fn other_services_builds_and_global_mode() {
     let (project, dir) = full();
     let db = project.service("db").unwrap();
     let mut warnings = Vec::new();
-    let request = register_task_definition(&project, db, "redis:7", "eu-west-1", &mut warnings);
+    let request =
+        register_task_definition(&project, db, &deploy("redis:7", "eu-west-1", &BTreeMap::new()), &mut warnings);
     let c = &request["containerDefinitions"][0];
     assert_eq!(c["healthCheck"], json!({"command": ["CMD-SHELL", "redis-cli ping"]}));
     assert_eq!(c["memory"], 1024);
@@ -212,7 +223,7 @@ fn other_services_builds_and_global_mode() {
     assert_eq!(build.target.as_deref(), Some("final"));
     assert_eq!(create_service(&project, migrate, "default", "x")["schedulingStrategy"], "DAEMON");
     let mut warnings = Vec::new();
-    register_task_definition(&project, migrate, "img", "us-east-1", &mut warnings);
+    register_task_definition(&project, migrate, &deploy("img", "us-east-1", &BTreeMap::new()), &mut warnings);
     assert!(warnings[0].contains("Berth reserves 128 MiB"), "{warnings:?}");
 }
 
@@ -283,4 +294,46 @@ fn dot_env_feeds_interpolation() {
     std::fs::write(&file, "services:\n  a: {image: \"x:${IMAGE_TAG}-${TAG}\"}\n").unwrap();
     let project = crate::load(&file, Some("p"), &env).unwrap();
     assert_eq!(project.service("a").unwrap().image.as_deref(), Some("x:3-1.2"), "the shell wins over .env");
+}
+
+#[test]
+fn secrets_become_file_mode_container_secrets() {
+    let text = r#"
+services:
+  web:
+    image: x
+    mem_limit: 64m
+    secrets: [db_password, {source: api_key, target: keys/api, mode: 0400}, {source: shared, target: /etc/shared}]
+secrets:
+  db_password: {file: ./secrets/db.txt}
+  api_key: {environment: API_KEY}
+  shared: {external: true, name: team/shared}
+"#;
+    let project = load(text, Path::new("/srv/shop"));
+    assert!(project.warnings.iter().any(|w| w.contains("services.web.secrets[1].mode is not supported")));
+    let secrets = &project.secrets;
+    assert_eq!(secrets["db_password"].source, crate::secrets::SecretSource::File("/srv/shop/secrets/db.txt".into()));
+    assert_eq!(secrets["api_key"].source, crate::secrets::SecretSource::Environment("API_KEY".into()));
+    assert_eq!(secrets["shared"].secrets_manager_name("shop", "shared"), "team/shared");
+    assert_eq!(secrets["db_password"].secrets_manager_name("shop", "db_password"), "compose/shop/db_password");
+    let arns = BTreeMap::from([("db_password".to_string(), "arn:db".to_string())]);
+    let web = project.service("web").unwrap();
+    let mut warnings = Vec::new();
+    let request = register_task_definition(
+        &project,
+        web,
+        &Deploy { image: "x", region: "us-east-1", execution_role: Some("arn:role"), secret_arns: &arns },
+        &mut warnings,
+    );
+    assert_eq!(request["executionRoleArn"], "arn:role");
+    assert_eq!(
+        request["containerDefinitions"][0]["secrets"],
+        json!([
+            {"name": "berth:file=/run/secrets/db_password", "valueFrom": "arn:db"},
+            {"name": "berth:file=/run/secrets/keys/api", "valueFrom": "compose/shop/api_key"},
+            {"name": "berth:file=/etc/shared", "valueFrom": "team/shared"},
+        ])
+    );
+    assert!(error("services:\n  a: {image: x, secrets: [nope]}\n").contains("\"nope\" is not declared"));
+    assert!(error("services:\n  a: {image: x}\nsecrets:\n  s: {}\n").contains("needs `file`"));
 }

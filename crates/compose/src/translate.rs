@@ -24,6 +24,9 @@ pub fn repository(project: &str, service: &str) -> String {
     family(project, service).to_ascii_lowercase()
 }
 
+/// The `name` prefix of Berth's file-mode container secrets (a file at the path that follows).
+pub const SECRET_FILE_PREFIX: &str = "berth:file=";
+
 /// The tag every resource of the project carries.
 pub const PROJECT_TAG: &str = "berth:compose:project";
 
@@ -32,15 +35,29 @@ fn volume_name(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-/// The RegisterTaskDefinition request of `service` running `image`, logging to the project's group in `region`
-/// unless the service sets `logging`. `warnings` gets what Berth chose for the service (a memory reservation).
+/// What a task definition takes beyond the file.
+#[derive(Debug, Clone, Copy)]
+pub struct Deploy<'a> {
+    /// The image to run (pushed for a `build:`).
+    pub image: &'a str,
+    /// The region awslogs options name.
+    pub region: &'a str,
+    /// The task execution role (`--execution-role-arn`), which reads the secrets.
+    pub execution_role: Option<&'a str>,
+    /// The ARN of each top-level secret's Secrets Manager secret (its name is used for one missing here).
+    pub secret_arns: &'a std::collections::BTreeMap<String, String>,
+}
+
+/// The RegisterTaskDefinition request of `service` running `deploy.image`, logging to the project's group in
+/// `deploy.region` unless the service sets `logging`, with its secrets as Berth's file-mode container secrets.
+/// `warnings` gets what Berth chose for the service (a memory reservation).
 pub fn register_task_definition(
     project: &Project,
     service: &Service,
-    image: &str,
-    region: &str,
+    deploy: &Deploy<'_>,
     warnings: &mut Vec<String>,
 ) -> Json {
+    let (image, region) = (deploy.image, deploy.region);
     let mut container = service.container.clone();
     container.insert("name".into(), json!(service.name));
     container.insert("image".into(), json!(image));
@@ -123,6 +140,23 @@ pub fn register_task_definition(
         }),
     };
     container.insert("logConfiguration".into(), log_configuration);
+    if !service.secrets.is_empty() {
+        let secrets: Vec<Json> = service
+            .secrets
+            .iter()
+            .map(|secret| {
+                let value_from = deploy.secret_arns.get(&secret.source).cloned().unwrap_or_else(|| {
+                    project
+                        .secrets
+                        .get(&secret.source)
+                        .map(|s| s.secrets_manager_name(&project.name, &secret.source))
+                        .unwrap_or_default()
+                });
+                json!({"name": format!("{SECRET_FILE_PREFIX}{}", secret.path), "valueFrom": value_from})
+            })
+            .collect();
+        container.insert("secrets".into(), json!(secrets));
+    }
     let mut request = json!({
         "family": family(&project.name, &service.name),
         "networkMode": service.network_mode,
@@ -131,6 +165,9 @@ pub fn register_task_definition(
     });
     if !volumes.is_empty() {
         request["volumes"] = json!(volumes);
+    }
+    if let Some(role) = deploy.execution_role {
+        request["executionRoleArn"] = json!(role);
     }
     request
 }

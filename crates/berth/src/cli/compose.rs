@@ -43,6 +43,9 @@ pub struct ComposeUpArgs {
     /// How long to wait for the services (and each dependency's condition) in all: `90s`, `5m`.
     #[arg(long, default_value = "5m", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
+    /// The task execution role of every task definition (needed when services read `secrets`: it reads them).
+    #[arg(long, value_name = "ARN")]
+    pub execution_role_arn: Option<String>,
 }
 
 /// `berth compose down`.

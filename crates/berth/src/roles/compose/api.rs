@@ -31,6 +31,11 @@ impl Api {
         aws::call_json(&self.config, "ecr", &format!("AmazonEC2ContainerRegistry_V20150921.{operation}"), &body).await
     }
 
+    /// Calls a Secrets Manager operation.
+    pub async fn secrets(&self, operation: &str, body: Value) -> anyhow::Result<Value> {
+        aws::call_json(&self.config, "secretsmanager", &format!("secretsmanager.{operation}"), &body).await
+    }
+
     /// The service named `name` in the cluster, when it exists and is not INACTIVE.
     pub async fn service(&self, name: &str) -> anyhow::Result<Option<Value>> {
         let answer = self.ecs("DescribeServices", json!({"cluster": self.cluster, "services": [name]})).await?;

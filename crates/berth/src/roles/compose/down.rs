@@ -47,6 +47,7 @@ pub async fn run(args: &ComposeDownArgs) -> anyhow::Result<()> {
         let deregistered = deregister(&api, name).await?;
         println!("{service}: tasks stopped, {deregistered} task definition revision(s) deregistered");
     }
+    super::secrets::remove(&api, &project).await?;
     if args.volumes {
         for volume in project.volumes.values() {
             println!(

@@ -7,6 +7,7 @@ mod api;
 mod build;
 mod down;
 mod ps;
+mod secrets;
 mod state;
 mod up;
 

@@ -5,7 +5,7 @@ use super::api::Api;
 use super::state::{Progress, summarise};
 use crate::cli::ComposeUpArgs;
 use anyhow::{Context, bail};
-use berth_compose::translate::{create_service, family, register_task_definition, update_service};
+use berth_compose::translate::{Deploy, create_service, family, register_task_definition, update_service};
 use berth_compose::{Condition, Project, Service};
 use berth_model::clock::{Clock, SystemClock};
 use std::collections::HashMap;
@@ -17,6 +17,8 @@ const POLL: Duration = Duration::from_secs(1);
 /// Runs `berth compose up`.
 pub async fn run(args: &ComposeUpArgs) -> anyhow::Result<()> {
     let project = super::load(&args.compose, true)?;
+    let role = args.execution_role_arn.as_deref();
+    super::secrets::check_role(&project, role)?;
     let api = Api::new(super::cluster(&args.compose)).await?;
     // Tasks created from a second before now belong to this run (the server's clock is this machine's or close).
     let since = SystemClock.now() - 1.0;
@@ -35,6 +37,8 @@ pub async fn run(args: &ComposeUpArgs) -> anyhow::Result<()> {
         };
         images.insert(service.name.clone(), image);
     }
+    let secret_arns = super::secrets::store(&api, &project).await?;
+    let region = api.region();
     let mut watch =
         Watch { api: &api, project: &project, since, deadline, timeout: args.timeout, shown: HashMap::new() };
     for service in ordered(&project) {
@@ -43,7 +47,8 @@ pub async fn run(args: &ComposeUpArgs) -> anyhow::Result<()> {
         }
         let image = images.get(&service.name).context("no image")?;
         let mut warnings = Vec::new();
-        let request = register_task_definition(&project, service, image, &api.region(), &mut warnings);
+        let deploy = Deploy { image, region: &region, execution_role: role, secret_arns: &secret_arns };
+        let request = register_task_definition(&project, service, &deploy, &mut warnings);
         for warning in warnings {
             eprintln!("warning: {warning}");
         }
