@@ -115,6 +115,13 @@ secrets:
     let (status, body) = http_get(&format!("http://127.0.0.1:{port}/file?path=/run/secrets/db_password")).unwrap();
     assert_eq!((status, body.trim_end()), (200, "s3cret"), "the secret is a file");
 
+    // `up` again: new revisions, the web app (on a fixed host port) replaced in place.
+    let (code, stdout, stderr) = compose(&berth, &dir, &["up", "--timeout", "60s", "--execution-role-arn", &role]);
+    assert_eq!(code, 0, "compose up again failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("web: updated shop-web to revision 2"), "{stdout}");
+    let (status, _) = http_get(&format!("http://127.0.0.1:{port}/health")).unwrap();
+    assert_eq!(status, 200);
+
     // The web app's output reaches `compose logs` through the awslogs driver Berth gives every service.
     let (status, _) = http_get(&format!("http://127.0.0.1:{port}/stdout?line=hello-from-web")).unwrap();
     assert_eq!(status, 200);

@@ -188,6 +188,11 @@ fn every_supported_key_is_translated() {
     assert_eq!(create["serviceName"], "shop-web");
     assert_eq!(create["desiredCount"], 3);
     assert_eq!(update_service(&project, web, "prod", "arn")["desiredCount"], 3);
+    let fixed = json!({"minimumHealthyPercent": 0, "maximumPercent": 100});
+    assert_eq!(create["deploymentConfiguration"], fixed, "a fixed host port: stop the old task first");
+    assert_eq!(update_service(&project, web, "prod", "arn")["deploymentConfiguration"], fixed);
+    let db = project.service("db").unwrap();
+    assert!(create_service(&project, db, "default", "x").get("deploymentConfiguration").is_none());
 }
 
 #[test]

@@ -184,8 +184,18 @@ pub fn create_service(project: &Project, service: &Service, cluster: &str, task_
         request["schedulingStrategy"] = json!("DAEMON");
     } else {
         request["desiredCount"] = json!(service.replicas);
+        if let Some(config) = deployment_configuration(service) {
+            request["deploymentConfiguration"] = config;
+        }
     }
     request
+}
+
+/// A service that publishes fixed host ports replaces its tasks as compose recreates containers, the old one
+/// stopped before the new one starts (`minimumHealthyPercent` 0, `maximumPercent` 100): with ECS's default (100,
+/// 200) the new task would need the port its predecessor holds, and a one-host deployment would never finish.
+fn deployment_configuration(service: &Service) -> Option<Json> {
+    service.ports.iter().any(|p| p.host.is_some()).then(|| json!({"minimumHealthyPercent": 0, "maximumPercent": 100}))
 }
 
 /// The UpdateService request that moves an existing service to `task_definition` and the file's replica count.
@@ -197,6 +207,9 @@ pub fn update_service(project: &Project, service: &Service, cluster: &str, task_
     });
     if !service.global {
         request["desiredCount"] = json!(service.replicas);
+        if let Some(config) = deployment_configuration(service) {
+            request["deploymentConfiguration"] = config;
+        }
     }
     request
 }
