@@ -27,8 +27,8 @@ pub struct Mount {
     pub read_only: bool,
 }
 
-/// Reads one `volumes:` item of a service; `dir` is the compose file's directory. A `tmpfs` long-form mount is
-/// returned as `Err(None)`-free `Ok(None)` with its path pushed to `tmpfs`.
+/// Reads one `volumes:` item of a service; `dir` is the compose file's directory. A long-form `type: tmpfs` mount
+/// is no volume: its path goes to `tmpfs` and the answer is `Ok(None)`.
 pub fn parse(
     value: &Value,
     key: &str,
