@@ -42,7 +42,7 @@ async fn compose_up_ps_and_down_a_web_app_a_worker_and_a_store() {
     write(&dir.join("db_password.txt"), "s3cret");
     // The execution role that reads the web app's secret, as a user would make it.
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let read = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    let read = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["secretsmanager:GetSecretValue","ssm:GetParameters"],"Resource":"*"}]}"#;
     let role =
         aws_ok(&berth, "iam", &["create-role", "--role-name", "composeExec", "--assume-role-policy-document", trust]);
     let role = role["Role"]["Arn"].as_str().unwrap().to_string();
@@ -64,6 +64,7 @@ services:
       kv: {{condition: service_healthy}}
     deploy: {{resources: {{limits: {{memory: 64m}}}}}}
     secrets: [db_password]
+    configs: [{{source: settings, target: /etc/web/settings.ini}}]
   worker:
     build: {{context: ./worker, args: {{ROLE: worker}}}}
     depends_on: [kv]
@@ -83,6 +84,8 @@ volumes:
   data: {{}}
 secrets:
   db_password: {{file: ./db_password.txt}}
+configs:
+  settings: {{content: "mode=compose"}}
 "#
     );
     write(&dir.join("compose.yaml"), &file);
@@ -114,6 +117,8 @@ secrets:
 
     let (status, body) = http_get(&format!("http://127.0.0.1:{port}/file?path=/run/secrets/db_password")).unwrap();
     assert_eq!((status, body.trim_end()), (200, "s3cret"), "the secret is a file");
+    let (status, body) = http_get(&format!("http://127.0.0.1:{port}/file?path=/etc/web/settings.ini")).unwrap();
+    assert_eq!((status, body.trim_end()), (200, "mode=compose"), "the config is a file");
 
     // `up` again: new revisions, the web app (on a fixed host port) replaced in place.
     let (code, stdout, stderr) = compose(&berth, &dir, &["up", "--timeout", "60s", "--execution-role-arn", &role]);
@@ -147,7 +152,8 @@ secrets:
     let families = client.list_task_definitions().family_prefix("shop-").send().await.unwrap();
     assert!(families.task_definition_arns().is_empty(), "{families:?}");
     assert!(http_get(&format!("http://127.0.0.1:{port}/")).is_err(), "the web port is closed");
-    assert!(stdout.contains("secret db_password: deleted compose/shop/db_password"), "{stdout}");
+    assert!(stdout.contains("secrets.db_password: deleted compose/shop/db_password"), "{stdout}");
+    assert!(stdout.contains("configs.settings: deleted /compose/shop/settings"), "{stdout}");
 
     // A service whose task exits fails `up` with the task's stopped reason and exit code.
     write(

@@ -23,11 +23,21 @@ pub struct Project {
     pub volumes: BTreeMap<String, NamedVolume>,
     /// The top-level secrets.
     pub secrets: BTreeMap<String, crate::secrets::Secret>,
+    /// The top-level configs.
+    pub configs: BTreeMap<String, crate::secrets::Secret>,
     /// What Berth ignores or changes, one line each, naming the key.
     pub warnings: Vec<String>,
 }
 
 impl Project {
+    /// The top-level secret or config a service's use names.
+    pub fn definition(&self, used: &crate::secrets::SecretUse) -> Option<&crate::secrets::Secret> {
+        match used.kind {
+            crate::secrets::Kind::Secret => self.secrets.get(&used.source),
+            crate::secrets::Kind::Config => self.configs.get(&used.source),
+        }
+    }
+
     /// The service named `name`.
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
@@ -78,6 +88,7 @@ pub fn parse(
     let mut services_value = None;
     let mut volumes = BTreeMap::new();
     let mut secrets = BTreeMap::new();
+    let mut configs = BTreeMap::new();
     for (key, v) in entries(top) {
         match key.as_str() {
             "services" => services_value = Some(v),
@@ -91,10 +102,12 @@ pub fn parse(
                     }
                 }
             }
-            "secrets" => {
-                for (secret, spec) in entries(mapping(v, "secrets")?) {
-                    let parsed = crate::secrets::parse_secret(&secret, spec, dir, &mut warnings)?;
-                    secrets.insert(secret, parsed);
+            "secrets" | "configs" => {
+                let kind = if key == "secrets" { crate::secrets::Kind::Secret } else { crate::secrets::Kind::Config };
+                let table = if kind == crate::secrets::Kind::Secret { &mut secrets } else { &mut configs };
+                for (secret, spec) in entries(mapping(v, &key)?) {
+                    let parsed = crate::secrets::parse_secret(&secret, spec, dir, kind, &mut warnings)?;
+                    table.insert(secret, parsed);
                 }
             }
             "networks" => warnings
@@ -132,10 +145,12 @@ pub fn parse(
     }
     for service in &services {
         for secret in &service.secrets {
-            if !secrets.contains_key(&secret.source) {
+            let table = if secret.kind == crate::secrets::Kind::Secret { &secrets } else { &configs };
+            if !table.contains_key(&secret.source) {
+                let key = secret.kind.key();
                 return Err(ComposeError::invalid(
-                    format!("services.{}.secrets", service.name),
-                    format!("the secret {:?} is not declared under the top-level `secrets`", secret.source),
+                    format!("services.{}.{key}", service.name),
+                    format!("{:?} is not declared under the top-level `{key}`", secret.source),
                 ));
             }
         }
@@ -148,7 +163,7 @@ pub fn parse(
         );
     }
     let order = crate::order::creation_order(&services)?;
-    Ok(Project { name, dir: dir.to_path_buf(), services, order, volumes, secrets, warnings })
+    Ok(Project { name, dir: dir.to_path_buf(), services, order, volumes, secrets, configs, warnings })
 }
 
 fn valid_service_name(name: &str) -> bool {

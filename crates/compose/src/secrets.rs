@@ -1,6 +1,7 @@
-//! Compose `secrets`: the top-level definitions (`file`, `environment`, `external`) and a service's uses of them
-//! (`- name` or `{source, target}`), which Berth delivers as files through Secrets Manager and its file-mode
-//! container secrets (`berth:file=<path>`).
+//! Compose `secrets` and `configs`: the top-level definitions (`file`, `environment`, `external`; `content` for a
+//! config) and a service's uses of them (`- name` or `{source, target}`), which Berth delivers as files through
+//! Secrets Manager (secrets) or SSM Parameter Store (configs) and its file-mode container secrets
+//! (`berth:file=<path>`).
 
 use crate::error::{ComposeError, Result, unsupported};
 use crate::yaml::{boolean, entries, mapping, scalar};
@@ -14,24 +15,48 @@ pub enum SecretSource {
     File(PathBuf),
     /// A variable of the local environment.
     Environment(String),
-    /// A Secrets Manager secret that exists already, by name.
+    /// A value written in the file (`content:`, configs only).
+    Content(String),
+    /// A Secrets Manager secret (or, for a config, an SSM parameter) that exists already, by name.
     External(String),
 }
 
-/// A top-level secret.
+/// Which of the two a definition is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `secrets:`: kept in Secrets Manager, files under `/run/secrets/` by default.
+    Secret,
+    /// `configs:`: kept in SSM Parameter Store, files at `/<name>` by default.
+    Config,
+}
+
+impl Kind {
+    /// The top-level key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Secret => "secrets",
+            Kind::Config => "configs",
+        }
+    }
+}
+
+/// A top-level secret or config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Secret {
     /// Its value's source.
     pub source: SecretSource,
+    /// A secret or a config.
+    pub kind: Kind,
 }
 
 impl Secret {
-    /// The Secrets Manager secret's name: `compose/PROJECT/NAME` for the secrets `up` creates, the given name for
-    /// an external one.
-    pub fn secrets_manager_name(&self, project: &str, name: &str) -> String {
-        match &self.source {
-            SecretSource::External(external) => external.clone(),
-            _ => format!("compose/{project}/{name}"),
+    /// The name of what holds the value: the Secrets Manager secret `compose/PROJECT/NAME` or the SSM parameter
+    /// `/compose/PROJECT/NAME` that `up` writes, or the given name of an external one.
+    pub fn store_name(&self, project: &str, name: &str) -> String {
+        match (&self.source, self.kind) {
+            (SecretSource::External(external), _) => external.clone(),
+            (_, Kind::Secret) => format!("compose/{project}/{name}"),
+            (_, Kind::Config) => format!("/compose/{project}/{name}"),
         }
     }
 }
@@ -41,13 +66,16 @@ impl Secret {
 pub struct SecretUse {
     /// The top-level secret's name.
     pub source: String,
-    /// The file's path in the container (`/run/secrets/<target>` unless absolute).
+    /// The file's path in the container (`/run/secrets/<target>` for a secret, `/<target>` for a config, unless
+    /// absolute).
     pub path: String,
+    /// A secret or a config.
+    pub kind: Kind,
 }
 
-/// Reads a top-level `secrets.NAME`.
-pub fn parse_secret(name: &str, value: &Value, dir: &Path, warnings: &mut Vec<String>) -> Result<Secret> {
-    let key = format!("secrets.{name}");
+/// Reads a top-level `secrets.NAME` or `configs.NAME`.
+pub fn parse_secret(name: &str, value: &Value, dir: &Path, kind: Kind, warnings: &mut Vec<String>) -> Result<Secret> {
+    let key = format!("{}.{name}", kind.key());
     let mut source = None;
     let mut external = false;
     let mut external_name = None;
@@ -56,6 +84,7 @@ pub fn parse_secret(name: &str, value: &Value, dir: &Path, warnings: &mut Vec<St
         match item.as_str() {
             "file" => source = Some(SecretSource::File(crate::volumes::absolute(dir, &scalar(v, &k)?))),
             "environment" => source = Some(SecretSource::Environment(scalar(v, &k)?)),
+            "content" if kind == Kind::Config => source = Some(SecretSource::Content(scalar(v, &k)?)),
             "external" => external = boolean(v, &k)?,
             "name" => external_name = Some(scalar(v, &k)?),
             _ => warnings.push(unsupported(&k, "")),
@@ -64,14 +93,14 @@ pub fn parse_secret(name: &str, value: &Value, dir: &Path, warnings: &mut Vec<St
     let source = match (external, source) {
         (true, None) => SecretSource::External(external_name.unwrap_or_else(|| name.to_string())),
         (false, Some(source)) => source,
-        (true, Some(_)) => return Err(ComposeError::invalid(key, "an external secret has no `file` or `environment`")),
+        (true, Some(_)) => return Err(ComposeError::invalid(key, "an external one has no `file` or `environment`")),
         (false, None) => return Err(ComposeError::invalid(key, "needs `file`, `environment` or `external: true`")),
     };
-    Ok(Secret { source })
+    Ok(Secret { source, kind })
 }
 
-/// Reads one item of a service's `secrets:`.
-pub fn parse_use(value: &Value, key: &str, warnings: &mut Vec<String>) -> Result<SecretUse> {
+/// Reads one item of a service's `secrets:` or `configs:`.
+pub fn parse_use(value: &Value, key: &str, kind: Kind, warnings: &mut Vec<String>) -> Result<SecretUse> {
     let (source, target) = match value {
         Value::Mapping(map) => {
             let mut source = None;
@@ -93,6 +122,19 @@ pub fn parse_use(value: &Value, key: &str, warnings: &mut Vec<String>) -> Result
         other => (scalar(other, key)?, None),
     };
     let target = target.unwrap_or_else(|| source.clone());
-    let path = if target.starts_with('/') { target } else { format!("/run/secrets/{target}") };
-    Ok(SecretUse { source, path })
+    let path = match kind {
+        _ if target.starts_with('/') => target,
+        Kind::Secret => format!("/run/secrets/{target}"),
+        Kind::Config => format!("/{target}"),
+    };
+    if path.rsplit_once('/').is_some_and(|(dir, _)| dir.is_empty()) {
+        return Err(ComposeError::invalid(
+            key,
+            format!(
+                "{path} is a file directly in /: Berth mounts the file's directory read-only over the image's, so \
+                 give a `target` in a directory of its own, such as /etc/{source}/{source}"
+            ),
+        ));
+    }
+    Ok(SecretUse { source, path, kind })
 }

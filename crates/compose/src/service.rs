@@ -69,7 +69,7 @@ pub struct Service {
     pub network_mode: String,
     /// A `logging:` section (driver and options) that replaces Berth's default awslogs.
     pub logging: Option<(String, Vec<(String, String)>)>,
-    /// The secrets it reads as files.
+    /// The secrets and configs it reads as files.
     pub secrets: Vec<crate::secrets::SecretUse>,
 }
 
@@ -245,9 +245,10 @@ pub fn parse(name: &str, value: &Value, cx: &Context<'_>, warnings: &mut Vec<Str
                 legacy_resource(&key, v, &k, &mut service.container, warnings)?
             }
             "logging" => service.logging = Some(container::logging(v, &k, warnings)?),
-            "secrets" => {
+            "secrets" | "configs" => {
+                let kind = if key == "secrets" { crate::secrets::Kind::Secret } else { crate::secrets::Kind::Config };
                 for (i, item) in seq(v, &k)?.iter().enumerate() {
-                    service.secrets.push(crate::secrets::parse_use(item, &format!("{k}[{i}]"), warnings)?);
+                    service.secrets.push(crate::secrets::parse_use(item, &format!("{k}[{i}]"), kind, warnings)?);
                 }
             }
             "networks" => warnings.push(unsupported(

@@ -319,9 +319,9 @@ secrets:
     let secrets = &project.secrets;
     assert_eq!(secrets["db_password"].source, crate::secrets::SecretSource::File("/srv/shop/secrets/db.txt".into()));
     assert_eq!(secrets["api_key"].source, crate::secrets::SecretSource::Environment("API_KEY".into()));
-    assert_eq!(secrets["shared"].secrets_manager_name("shop", "shared"), "team/shared");
-    assert_eq!(secrets["db_password"].secrets_manager_name("shop", "db_password"), "compose/shop/db_password");
-    let arns = BTreeMap::from([("db_password".to_string(), "arn:db".to_string())]);
+    assert_eq!(secrets["shared"].store_name("shop", "shared"), "team/shared");
+    assert_eq!(secrets["db_password"].store_name("shop", "db_password"), "compose/shop/db_password");
+    let arns = BTreeMap::from([("compose/shop/db_password".to_string(), "arn:db".to_string())]);
     let web = project.service("web").unwrap();
     let mut warnings = Vec::new();
     let request = register_task_definition(
@@ -340,5 +340,38 @@ secrets:
         ])
     );
     assert!(error("services:\n  a: {image: x, secrets: [nope]}\n").contains("\"nope\" is not declared"));
+    assert!(
+        error("services:\n  a: {image: x, configs: [{source: nope, target: /etc/n/n}]}\n")
+            .contains("top-level `configs`")
+    );
     assert!(error("services:\n  a: {image: x}\nsecrets:\n  s: {}\n").contains("needs `file`"));
+}
+
+#[test]
+fn configs_become_parameters_mounted_as_files() {
+    let text = r#"
+services:
+  web:
+    image: x
+    mem_limit: 64m
+    configs: [{source: nginx, target: /etc/nginx/nginx.conf}, {source: inline, target: /app/inline.txt}]
+configs:
+  nginx: {file: ./nginx.conf}
+  inline: {content: "hello ${TAG}"}
+"#;
+    let project = load(text, Path::new("/srv/shop"));
+    assert_eq!(project.configs["inline"].source, crate::secrets::SecretSource::Content("hello 1.2".into()));
+    assert_eq!(project.configs["nginx"].store_name("shop", "nginx"), "/compose/shop/nginx");
+    let web = project.service("web").unwrap();
+    let request = register_task_definition(&project, web, &deploy("x", "us-east-1", &BTreeMap::new()), &mut Vec::new());
+    assert_eq!(
+        request["containerDefinitions"][0]["secrets"],
+        json!([
+            {"name": "berth:file=/etc/nginx/nginx.conf", "valueFrom": "/compose/shop/nginx"},
+            {"name": "berth:file=/app/inline.txt", "valueFrom": "/compose/shop/inline"},
+        ])
+    );
+    let root = error("services:\n  a: {image: x, configs: [c]}\nconfigs:\n  c: {content: x}\n");
+    assert!(root.contains("services.a.configs[0]: /c is a file directly in /"), "{root}");
+    assert!(error("services:\n  a: {image: x}\nsecrets:\n  s: {content: x}\n").contains("needs `file`"));
 }

@@ -44,7 +44,7 @@ pub struct Deploy<'a> {
     pub region: &'a str,
     /// The task execution role (`--execution-role-arn`), which reads the secrets.
     pub execution_role: Option<&'a str>,
-    /// The ARN of each top-level secret's Secrets Manager secret (its name is used for one missing here).
+    /// The ARN of each stored secret by its store name (the name is used for one missing here).
     pub secret_arns: &'a std::collections::BTreeMap<String, String>,
 }
 
@@ -145,13 +145,9 @@ pub fn register_task_definition(
             .secrets
             .iter()
             .map(|secret| {
-                let value_from = deploy.secret_arns.get(&secret.source).cloned().unwrap_or_else(|| {
-                    project
-                        .secrets
-                        .get(&secret.source)
-                        .map(|s| s.secrets_manager_name(&project.name, &secret.source))
-                        .unwrap_or_default()
-                });
+                let stored = project.definition(secret).map(|s| s.store_name(&project.name, &secret.source));
+                let stored = stored.unwrap_or_default();
+                let value_from = deploy.secret_arns.get(&stored).cloned().unwrap_or(stored);
                 json!({"name": format!("{SECRET_FILE_PREFIX}{}", secret.path), "valueFrom": value_from})
             })
             .collect();

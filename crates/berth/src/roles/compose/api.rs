@@ -36,6 +36,11 @@ impl Api {
         aws::call_json(&self.config, "secretsmanager", &format!("secretsmanager.{operation}"), &body).await
     }
 
+    /// Calls an SSM Parameter Store operation.
+    pub async fn ssm(&self, operation: &str, body: Value) -> anyhow::Result<Value> {
+        aws::call_json(&self.config, "ssm", &format!("AmazonSSM.{operation}"), &body).await
+    }
+
     /// The service named `name` in the cluster, when it exists and is not INACTIVE.
     pub async fn service(&self, name: &str) -> anyhow::Result<Option<Value>> {
         let answer = self.ecs("DescribeServices", json!({"cluster": self.cluster, "services": [name]})).await?;
