@@ -34,7 +34,7 @@ pub fn parse(value: &Value, key: &str, warnings: &mut Vec<String>) -> Result<Vec
                             return Err(ComposeError::invalid(item_key, format!("unknown mode {mode:?}")));
                         }
                     }
-                    "name" | "app_protocol" => {}
+                    "name" | "app_protocol" => warnings.push(unsupported(&item_key, "")),
                     "host_ip" => warnings.push(unsupported(&item_key, "ECS binds published ports on every address")),
                     _ => warnings.push(unsupported(&item_key, "")),
                 }

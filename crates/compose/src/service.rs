@@ -259,6 +259,12 @@ pub fn parse(name: &str, value: &Value, cx: &Context<'_>, warnings: &mut Vec<Str
             _ => warnings.push(unsupported(&k, "")),
         }
     }
+    if let (Some(image), Some(_)) = (&service.image, &service.build) {
+        warnings.push(format!(
+            "{base}.image: {image:?} is not the built image's name with Berth: the build is pushed to the \
+             repository PROJECT-{name} in Berth's registry and run from there"
+        ));
+    }
     if service.image.is_none() && service.build.is_none() {
         return Err(ComposeError::invalid(&base, "a service needs `image` or `build`"));
     }

@@ -33,7 +33,7 @@ name: Shop
 services:
   web:
     image: "registry.example/web:${TAG}"
-    ports: ["8080:80", "9000-9001:9000-9001/udp", {target: 443, published: 8443, protocol: tcp}, "3000"]
+    ports: ["8080:80", "9000-9001:9000-9001/udp", {target: 443, published: 8443, protocol: tcp, name: https}, "3000"]
     environment: {A: "1", FROM_SHELL: null, MISSING: null}
     env_file: [web.env, {path: absent.env, required: false}]
     command: sh -c "echo 'hi there'"
@@ -205,6 +205,7 @@ fn unsupported_keys_are_named_in_warnings() {
     assert!(has("services.web.restart: \"no\" is not supported"));
     assert!(has("services.web.volumes[1]: the bind mount names"));
     assert!(has("version is obsolete"));
+    assert!(has("services.web.ports[2].name is not supported"));
     assert!(has("cannot reach each other by their compose names"));
     assert!(!has("x-common"), "extension fields are for the file's own use");
     assert!(!has("MISSING"), "an environment entry without a value is not interpolation");
@@ -287,6 +288,8 @@ fn project_names_and_host_mode() {
     let named = parse("services:\n  a: {image: x}\n", "f", dir, Some("Other_1"), &env).unwrap();
     assert_eq!(named.name, "other_1");
     assert!(crate::normalise_name("__").is_err());
+    let both = parse("services:\n  a: {image: x, build: .}\n", "f", dir, None, &env).unwrap();
+    assert!(both.warnings.iter().any(|w| w.starts_with("services.a.image: \"x\" is not the built image's name")));
     let global = parse("services:\n  a: {image: x, deploy: {placement: {}}}\n", "f", dir, None, &env).unwrap();
     assert!(global.warnings.iter().any(|w| w.contains("services.a.deploy.placement is not supported")));
 }
