@@ -167,12 +167,12 @@ configs:
     let (code, _, stderr) = compose(&berth, &dir, &["down", "-f", "broken.yaml", "-p", "broken"]);
     assert_eq!(code, 0, "{stderr}");
 
+    // Clean-up: the volume once Berth (and with it the tasks' containers) is gone, and the images pushed.
+    let prefix = format!("127.0.0.1:{}/shop-", berth.port);
+    drop(berth);
     let _ = docker(&["volume", "rm", "shop_data"]);
-    for repository in ["shop-web", "shop-worker"] {
-        let local = format!("127.0.0.1:{}/{repository}", berth.port);
-        let tags = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &local]);
-        for tag in tags.unwrap_or_default().lines() {
-            let _ = docker(&["rmi", tag]);
-        }
+    let images = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).unwrap_or_default();
+    for image in images.lines().filter(|i| i.starts_with(&prefix)) {
+        let _ = docker(&["rmi", image]);
     }
 }
