@@ -17,14 +17,15 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // `berth exec` shares the terminal with the command it runs, `berth logs` and the day-to-day commands print
     // data: only warnings.
-    let default_level =
-        if matches!(cli.command, Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_))
-            || roles::console_cli::handles(&cli.command)
-        {
-            "warn"
-        } else {
-            "info"
-        };
+    let default_level = if matches!(
+        cli.command,
+        Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_) | Command::Compose(_)
+    ) || roles::console_cli::handles(&cli.command)
+    {
+        "warn"
+    } else {
+        "info"
+    };
     logging::init(cli.log_format, default_level, std::time::Duration::from_secs(cli.log_repeat_seconds));
     if let Command::Admin(cli::AdminCommand::Quarantine { data_dir, store }) = &cli.command {
         return match roles::admin::quarantine(data_dir, store.as_ref()).await {
@@ -42,6 +43,7 @@ async fn main() -> std::process::ExitCode {
         Command::Capacity(command) => return roles::capacity::run(command).await,
         Command::Usage(args) => return roles::capacity::usage(args).await,
         Command::Lint(args) => return roles::lint::run(args),
+        Command::Compose(command) => return roles::compose::run(command).await,
         command if roles::console_cli::handles(&command) => return roles::console_cli::run(command).await,
         command => command,
     };
@@ -58,6 +60,7 @@ async fn main() -> std::process::ExitCode {
         Command::Store(command) => roles::store::run(command).await,
         Command::Admin(_) | Command::Exec(_) | Command::Logs(_) | Command::Capacity(_) | Command::Usage(_) => Ok(()),
         Command::Lint(_)
+        | Command::Compose(_)
         | Command::Status(_)
         | Command::Ps(_)
         | Command::Describe(_)

@@ -1,6 +1,7 @@
 //! Command-line arguments (clap structs only; the roles do the work).
 
 mod capacity;
+mod compose;
 mod console;
 mod exec;
 mod host_access;
@@ -11,6 +12,7 @@ pub mod reference;
 mod store;
 
 pub use capacity::{CapacityCommand, ReclaimArgs, UsageArgs};
+pub use compose::{ComposeCommand, ComposeDownArgs, ComposeFile, ComposeLogsArgs, ComposeUpArgs};
 pub use console::{
     ClientArgs, CompletionsArgs, DeployArgs, DescribeArgs, DescribeKind, OutputFormat, PsArgs, ScaleArgs, StatusArgs,
     StopArgs,
@@ -101,6 +103,10 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Prints a shell completion script (`berth completions bash > /etc/bash_completion.d/berth`).
     Completions(CompletionsArgs),
+    /// Deploys a compose file as ECS task definitions and services (`up`, `down`, `ps`, `logs`), with the aws
+    /// CLI's environment. Keys Berth cannot honour are named in warnings.
+    #[command(subcommand)]
+    Compose(ComposeCommand),
 }
 
 /// `berth admin ...`.

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod agent;
 pub mod aws;
 pub mod capacity;
+pub mod compose;
 pub mod console_cli;
 pub mod deployment_alarms;
 pub mod deployment_hooks;
