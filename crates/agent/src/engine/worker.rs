@@ -397,7 +397,13 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         Vec::new()
     } else {
         let prepared = match &credentials {
-            Some(c) => c.prepare(&task).await,
+            Some(c) => {
+                let started = clock.monotonic();
+                let prepared = c.prepare(&task).await;
+                metrics::histogram!("berth_agent_task_credentials_duration_seconds")
+                    .record(clock.monotonic().saturating_duration_since(started).as_secs_f64());
+                prepared
+            }
             None => Err("ResourceInitializationError: unable to get the task role's credentials: this agent serves \
                          no credentials endpoint"
                 .to_string()),
@@ -414,7 +420,14 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
     let secret_env = if to_create.is_empty() {
         super::task_secrets::SecretEnv::default()
     } else {
-        match super::task_secrets::fetch(secrets.as_ref(), &task).await {
+        let started = clock.monotonic();
+        let fetched = super::task_secrets::fetch(secrets.as_ref(), &task).await;
+        if !super::task_secrets::names(&task).is_empty() || !super::task_secrets::registry_containers(&task).is_empty()
+        {
+            metrics::histogram!("berth_agent_task_secrets_duration_seconds")
+                .record(clock.monotonic().saturating_duration_since(started).as_secs_f64());
+        }
+        match fetched {
             Ok(env) => env,
             Err(reason) => {
                 fail(&mut out, "TaskFailedToStart", reason);

@@ -92,12 +92,12 @@ mod tests {
     fn compose_arguments_parse() {
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from(["berth", "compose", "up", "-f", "x.yml", "-p", "shop", "--timeout", "1m30s"]);
-        let Ok(Cli { command: Command::Compose(super::ComposeCommand::Up(up)) }) = cli else { panic!("{cli:?}") };
+        let Ok(Cli { command: Command::Compose(super::ComposeCommand::Up(up)), .. }) = cli else { panic!("{cli:?}") };
         assert_eq!(up.compose.file.as_deref(), Some(std::path::Path::new("x.yml")));
         assert_eq!(up.compose.project.as_deref(), Some("shop"));
         assert_eq!(up.timeout, std::time::Duration::from_secs(90));
         assert!(Cli::try_parse_from(["berth", "compose", "up", "--timeout", "soon"]).is_err());
         let logs = Cli::try_parse_from(["berth", "compose", "logs", "web", "--follow", "--since", "5m"]);
-        assert!(matches!(logs, Ok(Cli { command: Command::Compose(super::ComposeCommand::Logs(_)) })), "{logs:?}");
+        assert!(matches!(logs, Ok(Cli { command: Command::Compose(super::ComposeCommand::Logs(_)), .. })), "{logs:?}");
     }
 }
