@@ -113,9 +113,10 @@ async fn import(s: &Acm, req: ImportCertificateRequest) -> Result<ImportCertific
     };
     let arn =
         existing.as_ref().map_or_else(|| s.arn(&format!("certificate/{}", uuid::Uuid::new_v4())), |r| r.arn.clone());
+    let key_nonce = uuid::Uuid::new_v4().to_string();
     let sealed_key = s
         .sealer
-        .seal(&records::key_context(&arn, now), &req.private_key.0)
+        .seal(&records::key_context(&arn, Some(&key_nonce), now), &req.private_key.0)
         .await
         .map_err(|e| AcmError::internal(&format!("sealing the private key of {arn}: {e}")))?;
     let mut record_tags = existing.as_ref().map(|r| r.tags.clone()).unwrap_or_default();
@@ -125,6 +126,7 @@ async fn import(s: &Acm, req: ImportCertificateRequest) -> Result<ImportCertific
         arn: arn.clone(),
         facts: facts.into(),
         sealed_key,
+        key_nonce: Some(key_nonce),
         created_at: existing.as_ref().map_or(now, |r| r.created_at),
         imported_at: now,
         tags: record_tags,

@@ -21,6 +21,11 @@ pub struct CertificateRecord {
     pub facts: StoredFacts,
     /// The private key, sealed for [`key_context`] (an envelope as JSON text).
     pub sealed_key: String,
+    /// A random id of the import the key was sealed at, part of its sealing context. Absent from records written
+    /// before it existed, whose context has the import's time instead (a float, whose text does not always survive
+    /// a JSON round trip: serde_json parses 17-digit numbers to the nearest value only approximately).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_nonce: Option<String>,
     /// CreatedAt: the first import (epoch seconds).
     pub created_at: f64,
     /// ImportedAt: the last import (epoch seconds).
@@ -79,8 +84,50 @@ pub fn key(arn: &str) -> String {
     format!("{PREFIX}{}", arn.rsplit('/').next().unwrap_or(arn))
 }
 
-/// The sealing context of a certificate's private key: its ARN and the import's time, so a sealed key moved to
-/// another record (or left from an earlier import) does not open.
-pub fn key_context(arn: &str, imported_at: f64) -> String {
-    format!("acm:private-key:{arn}:{imported_at}")
+/// The sealing context of a certificate's private key: its ARN and the import's nonce (the import's time for older
+/// records), so a sealed key moved to another record (or left from an earlier import) does not open.
+pub fn key_context(arn: &str, key_nonce: Option<&str>, imported_at: f64) -> String {
+    match key_nonce {
+        Some(nonce) => format!("acm:private-key:{arn}:{nonce}"),
+        None => format!("acm:private-key:{arn}:{imported_at}"),
+    }
+}
+
+#[cfg(test)]
+mod context_tests {
+    use super::*;
+
+    #[test]
+    fn a_new_records_sealing_context_survives_its_json_round_trip_whatever_its_time() {
+        // A time with 17 significant digits: its decimal text is not always parsed back to the same float.
+        let arn = "arn:aws:acm:us-east-1:000000000000:certificate/x";
+        let record = CertificateRecord {
+            schema: 1,
+            arn: arn.into(),
+            facts: StoredFacts {
+                certificate_pem: String::new(),
+                chain_pem: None,
+                domain_name: "a.test".into(),
+                subject_alternative_names: Vec::new(),
+                serial: "01".into(),
+                subject: String::new(),
+                issuer: String::new(),
+                not_before: 0.0,
+                not_after: 0.0,
+                key_algorithm: String::new(),
+                signature_algorithm: String::new(),
+            },
+            sealed_key: String::new(),
+            key_nonce: Some("n-1".into()),
+            created_at: 1_796_067_800.971_697_3,
+            imported_at: 1_796_067_800.971_697_3,
+            tags: BTreeMap::new(),
+        };
+        let sealed_for = key_context(arn, record.key_nonce.as_deref(), record.imported_at);
+        let read: CertificateRecord = serde_json::from_slice(&serde_json::to_vec(&record).unwrap()).unwrap();
+        assert_eq!(key_context(&read.arn, read.key_nonce.as_deref(), read.imported_at), sealed_for);
+        assert_eq!(sealed_for, format!("acm:private-key:{arn}:n-1"));
+        // A record written before nonces keeps the time form.
+        assert_eq!(key_context(arn, None, 1.5), format!("acm:private-key:{arn}:1.5"));
+    }
 }

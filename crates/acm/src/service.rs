@@ -106,7 +106,10 @@ impl Acm {
         let record = self.snapshot().get(arn).cloned().ok_or_else(|| AcmError::not_found(arn))?;
         let key = self
             .sealer
-            .open(&records::key_context(&record.arn, record.imported_at), &record.sealed_key)
+            .open(
+                &records::key_context(&record.arn, record.key_nonce.as_deref(), record.imported_at),
+                &record.sealed_key,
+            )
             .await
             .map_err(|e| AcmError::internal(&format!("the private key of {arn} does not open: {e}")))?;
         let key_pem = Zeroizing::new(String::from_utf8_lossy(&key).into_owned());

@@ -11,7 +11,7 @@ fn readme_options_reference_matches_the_flags() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth")).arg("__options-reference").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let generated = String::from_utf8(out.stdout).unwrap();
-    for must in ["#### `berth up`", "#### `berth server`", "#### `berth agent`", "`--data-dir DIR`"] {
+    for must in ["#### `berth up`", "#### `berth server`", "#### `berth agent`", "`--data-dir DATA_DIR`"] {
         assert!(generated.contains(must), "{must} missing from the generated reference");
     }
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
