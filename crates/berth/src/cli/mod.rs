@@ -332,6 +332,11 @@ pub struct ServerArgs {
     /// with their instance secret; only new agents need the new token.
     #[arg(long)]
     pub rotate_join_token: bool,
+    /// A file holding the web console's password (its first line; keep it mode 0600). With it, the console at
+    /// `/ui` also signs people in with this password, as the account's root; without it, only with an access key
+    /// pair (an IAM user's or the root's).
+    #[arg(long, value_name = "FILE", env = "BERTH_CONSOLE_PASSWORD_FILE")]
+    pub console_password_file: Option<PathBuf>,
 }
 
 /// Parses `--store` into a box (it keeps `ServerArgs`, and so the `Command` enum, small).

@@ -275,6 +275,18 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
         task_secrets: Some(secrets.clone()),
     })
     .merge(registry.router());
+    let app = app.clone().merge(berth_console::router(berth_console::ConsoleSettings {
+        api: app,
+        clock: clock.clone(),
+        region: args.region.clone(),
+        root: berth_console::client::Keys {
+            access_key_id: credentials.0.access_key_id.clone(),
+            secret_access_key: credentials.0.secret_access_key.clone(),
+            session_token: None,
+        },
+        password: console_password(args)?,
+        tls: tls.is_some(),
+    }));
     // berth_store_bytes: the SQLite file and its log; etcd reports its own size (etcd_mvcc_db_total_size_in_bytes).
     let store_files = match &store_spec {
         StoreSpec::Sqlite(db) => vec![db.clone(), sqlite_wal(db)],
@@ -283,6 +295,17 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     let app = super::prometheus::instrument(app, "api", super::prometheus::server_gauges(control.clone(), store_files));
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     Ok(RunningServer { listener, app, join_token, credentials, metrics, dns, load_balancer, tls })
+}
+
+/// The console password from `--console-password-file` (its first line, without the line end); an empty one is
+/// refused, as is a file that cannot be read.
+fn console_password(args: &ServerArgs) -> Result<Option<String>> {
+    let Some(path) = &args.console_password_file else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the console password file {}", path.display()))?;
+    let password = text.lines().next().unwrap_or_default().trim_end_matches('\r').to_string();
+    anyhow::ensure!(!password.is_empty(), "the console password file {} is empty", path.display());
+    Ok(Some(password))
 }
 
 /// The write-ahead log beside a SQLite file (`state.db-wal`).
