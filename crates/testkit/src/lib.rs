@@ -9,6 +9,7 @@
 //! - [`docker`]: [`require_docker`], a thin `docker` CLI wrapper and a container guard that removes on drop;
 //! - [`http`]: a tiny blocking HTTP client ([`http_get`]) that needs no runtime;
 //! - [`netns_engine`]: a second Docker Engine in its own network namespace, as a second host ([`NetnsEngine`]);
+//! - [`chromium`]: headless Chromium over the DevTools protocol ([`Chromium`]), for the web console's tests;
 //! - [`wait`]: polling until a condition holds or a deadline passes ([`wait_for`], [`wait_for_blocking`]);
 //! - this file: [`free_port`], [`data_dir`] and the error type.
 //!
@@ -16,6 +17,7 @@
 //! since the machines have no buildx); the HTTP client speaks plain HTTP/1.1 only.
 
 pub mod berth;
+pub mod chromium;
 pub mod docker;
 pub mod http;
 pub mod image;
@@ -26,6 +28,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
 
 pub use berth::{Berth, BerthOptions};
+pub use chromium::Chromium;
 pub use docker::{Container, docker, require_docker};
 pub use http::{http_get, http_get_timeout};
 pub use image::{WORKLOAD_REPO, workload_image, workspace_root};
@@ -74,6 +77,14 @@ pub enum TestkitError {
         path: String,
         /// What gave it away.
         detail: String,
+    },
+    /// Headless Chromium failed, or a DevTools call did.
+    #[error("chromium: {context}: {message}")]
+    Browser {
+        /// What was being done.
+        context: String,
+        /// What went wrong.
+        message: String,
     },
     /// A condition did not hold in time.
     #[error("timed out after {after:?} waiting for {what}")]
