@@ -106,15 +106,29 @@ async fn the_console_in_headless_chromium() {
 
     // What the pages will show: a service whose task logs with awslogs, a scanned image, a load balancer with a
     // target group and a target, and a read-only IAM user.
-    let containers = r#"[{"name":"app","image":"berth-workload:latest","memory":64,
+    let containers = r#"[{"name":"app","image":"berth-workload:latest","cpu":128,"memory":64,
         "portMappings":[{"containerPort":8080,"hostPort":0}],
         "logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/console/web","awslogs-create-group":"true",
         "awslogs-region":"us-east-1","awslogs-stream-prefix":"web","awslogs-force-flush-interval-seconds":"1"}}}]"#;
-    aws_ok(&berth, "ecs", &["register-task-definition", "--family", "console-web", "--container-definitions", containers]);
     aws_ok(
         &berth,
         "ecs",
-        &["create-service", "--cluster", "default", "--service-name", "web", "--task-definition", "console-web", "--desired-count", "1"],
+        &["register-task-definition", "--family", "console-web", "--container-definitions", containers],
+    );
+    aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "create-service",
+            "--cluster",
+            "default",
+            "--service-name",
+            "web",
+            "--task-definition",
+            "console-web",
+            "--desired-count",
+            "1",
+        ],
     );
     aws_ok(
         &berth,
@@ -138,16 +152,42 @@ async fn the_console_in_headless_chromium() {
         &berth,
         "elbv2",
         &[
-            "create-target-group", "--name", "console-tg", "--protocol", "HTTP", "--port", "8080", "--vpc-id",
-            "vpc-0be7f000000000001", "--target-type", "instance",
+            "create-target-group",
+            "--name",
+            "console-tg",
+            "--protocol",
+            "HTTP",
+            "--port",
+            "8080",
+            "--vpc-id",
+            "vpc-0be7f000000000001",
+            "--target-type",
+            "instance",
         ],
     );
-    let instances = aws_ok(&berth, "ecs", &["describe-container-instances", "--cluster", "default", "--container-instances", &s(&aws_ok(&berth, "ecs", &["list-container-instances", "--cluster", "default"])["containerInstanceArns"][0])]);
+    let instances = aws_ok(
+        &berth,
+        "ecs",
+        &[
+            "describe-container-instances",
+            "--cluster",
+            "default",
+            "--container-instances",
+            &s(&aws_ok(&berth, "ecs", &["list-container-instances", "--cluster", "default"])["containerInstanceArns"]
+                [0]),
+        ],
+    );
     let ec2_id = s(&instances["containerInstances"][0]["ec2InstanceId"]);
     aws_ok(
         &berth,
         "elbv2",
-        &["register-targets", "--target-group-arn", &s(&tg["TargetGroups"][0]["TargetGroupArn"]), "--targets", &format!("Id={ec2_id},Port=8080")],
+        &[
+            "register-targets",
+            "--target-group-arn",
+            &s(&tg["TargetGroups"][0]["TargetGroupArn"]),
+            "--targets",
+            &format!("Id={ec2_id},Port=8080"),
+        ],
     );
     aws_ok(&berth, "iam", &["create-user", "--user-name", "viewer"]);
     aws_ok(
@@ -156,7 +196,8 @@ async fn the_console_in_headless_chromium() {
         &["attach-user-policy", "--user-name", "viewer", "--policy-arn", "arn:aws:iam::aws:policy/ReadOnlyAccess"],
     );
     let viewer = aws_ok(&berth, "iam", &["create-access-key", "--user-name", "viewer"]);
-    let (viewer_id, viewer_secret) = (s(&viewer["AccessKey"]["AccessKeyId"]), s(&viewer["AccessKey"]["SecretAccessKey"]));
+    let (viewer_id, viewer_secret) =
+        (s(&viewer["AccessKey"]["AccessKeyId"]), s(&viewer["AccessKey"]["SecretAccessKey"]));
 
     // A non-browser GET / is answered as before the console; a browser's goes to the sign-in form.
     let (status, _) = berth_testkit::http_get(&format!("{base}/")).unwrap();
@@ -169,7 +210,7 @@ async fn the_console_in_headless_chromium() {
     // A wrong key pair is refused on the form.
     sign_in_with_keys(&mut browser, &berth, &berth.access_key_id, "not-the-secret").await;
     let text = browser.text().await.unwrap();
-    assert!(text.contains("Sign-in failed: SignatureDoesNotMatch"), "{text}");
+    assert!(text.contains("Sign-in failed: InvalidSignatureException"), "{text}");
     assert_eq!(browser.last_document_status(), Some(401));
     shot(&mut browser, "02-sign-in-refused").await;
 
@@ -187,8 +228,12 @@ async fn the_console_in_headless_chromium() {
     shot(&mut browser, "03-clusters").await;
 
     // The cluster: its instance with free CPU and memory, the service, the tasks.
-    let service_ready = wait_for_text(&mut browser, &format!("{base}/ui/clusters/default"), "1/1", Duration::from_secs(30)).await;
-    assert!(service_ready.contains(&ec2_id) && service_ready.contains("MiB free") && service_ready.contains("web"), "{service_ready}");
+    let service_ready =
+        wait_for_text(&mut browser, &format!("{base}/ui/clusters/default"), "1/1", Duration::from_secs(30)).await;
+    assert!(
+        service_ready.contains(&ec2_id) && service_ready.contains("MiB free") && service_ready.contains("web"),
+        "{service_ready}"
+    );
     shot(&mut browser, "04-cluster").await;
 
     // The service: deployments with progress, charts, events; Scale and Force new deployment.
@@ -216,7 +261,10 @@ async fn the_console_in_headless_chromium() {
 
     // A form without its session's CSRF token is refused, and changes nothing.
     assert_eq!(post_from_page(&mut browser, "/ui/clusters/default/services/web/scale", "desired_count=5").await, 403);
-    assert_eq!(post_from_page(&mut browser, "/ui/clusters/default/services/web/scale", "desired_count=5&csrf=00").await, 403);
+    assert_eq!(
+        post_from_page(&mut browser, "/ui/clusters/default/services/web/scale", "desired_count=5&csrf=00").await,
+        403
+    );
     assert_eq!(post_from_page(&mut browser, "/ui/sign-out", "").await, 403);
     assert_eq!(service_state(&berth).0, 2);
 
@@ -233,7 +281,8 @@ async fn the_console_in_headless_chromium() {
     browser.navigate(&format!("{base}/ui/registry")).await.unwrap();
     assert!(browser.text().await.unwrap().contains("team/app"));
     shot(&mut browser, "09-registry").await;
-    let text = wait_for_text(&mut browser, &format!("{base}/ui/registry/team/app"), "COMPLETE", Duration::from_secs(30)).await;
+    let text =
+        wait_for_text(&mut browser, &format!("{base}/ui/registry/team/app"), "COMPLETE", Duration::from_secs(30)).await;
     assert!(text.contains("v1"), "{text}");
     browser.submit("document.querySelector('#images a').click()").await.unwrap();
     let text = browser.text().await.unwrap();
@@ -276,7 +325,9 @@ async fn the_console_in_headless_chromium() {
     sign_in_with_keys(&mut browser, &berth, &viewer_id, &viewer_secret).await;
     let text = browser.text().await.unwrap();
     assert!(text.contains(&format!("arn:aws:iam::{account}:user/viewer")) && text.contains("default"), "{text}");
-    for page in ["/ui/clusters/default", "/ui/registry", "/ui/load-balancers", &format!("/ui/clusters/default/tasks/{task_id}")] {
+    for page in
+        ["/ui/clusters/default", "/ui/registry", "/ui/load-balancers", &format!("/ui/clusters/default/tasks/{task_id}")]
+    {
         browser.navigate(&format!("{base}{page}")).await.unwrap();
         assert_eq!(browser.last_document_status(), Some(200), "{page}: {}", browser.text().await.unwrap());
     }
@@ -298,10 +349,22 @@ async fn the_console_in_headless_chromium() {
             &berth,
             "cloudwatch",
             &[
-                "get-metric-statistics", "--namespace", "AWS/ECS", "--metric-name", "CPUUtilization", "--dimensions",
-                "Name=ClusterName,Value=default", "Name=ServiceName,Value=web", "--start-time",
-                &format!("{}", berth_now() - 3600), "--end-time", &format!("{}", berth_now() + 60), "--period", "60",
-                "--statistics", "Average",
+                "get-metric-statistics",
+                "--namespace",
+                "AWS/ECS",
+                "--metric-name",
+                "CPUUtilization",
+                "--dimensions",
+                "Name=ClusterName,Value=default",
+                "Name=ServiceName,Value=web",
+                "--start-time",
+                &format!("{}", berth_now() - 3600),
+                "--end-time",
+                &format!("{}", berth_now() + 60),
+                "--period",
+                "60",
+                "--statistics",
+                "Average",
             ],
             &[],
         )
@@ -319,8 +382,10 @@ async fn the_console_in_headless_chromium() {
     // Every request the page made went to the listener, and every document came with the strict CSP.
     let urls = browser.requested_urls();
     assert!(urls.len() > 20, "{urls:?}");
-    let foreign: Vec<&String> =
-        urls.iter().filter(|u| !u.starts_with(&format!("{base}/")) && !u.starts_with("data:") && *u != "about:blank").collect();
+    let foreign: Vec<&String> = urls
+        .iter()
+        .filter(|u| !u.starts_with(&format!("{base}/")) && !u.starts_with("data:") && *u != "about:blank")
+        .collect();
     assert!(foreign.is_empty(), "requests that left the listener: {foreign:?}");
     let policies: Vec<Value> = browser
         .events

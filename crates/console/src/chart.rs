@@ -95,7 +95,13 @@ mod tests {
     #[test]
     fn points_are_placed_inside_the_plot_area_on_a_percent_scale() {
         let points = [(1000.0, 0.0), (1060.0, 50.0), (1120.0, 100.0)];
-        let svg = percent_chart(&Chart { id: "cpu", title: "CPU <utilization>", points: &points, start: 1000.0, end: 1120.0 });
+        let svg = percent_chart(&Chart {
+            id: "cpu",
+            title: "CPU <utilization>",
+            points: &points,
+            start: 1000.0,
+            end: 1120.0,
+        });
         assert!(svg.contains("points=\"44.0,172.0 317.0,91.0 590.0,10.0\""), "{svg}");
         assert!(svg.contains("CPU &lt;utilization&gt;"));
         assert_eq!(svg.matches("<circle").count(), 3);
@@ -114,7 +120,13 @@ mod tests {
 
     #[test]
     fn times_outside_the_range_stay_on_the_plot() {
-        let svg = percent_chart(&Chart { id: "c", title: "C", points: &[(-50.0, 10.0), (500.0, 10.0)], start: 0.0, end: 100.0 });
+        let svg = percent_chart(&Chart {
+            id: "c",
+            title: "C",
+            points: &[(-50.0, 10.0), (500.0, 10.0)],
+            start: 0.0,
+            end: 100.0,
+        });
         assert!(svg.contains("points=\"44.0,155.8 590.0,155.8\""), "{svg}");
     }
 }

@@ -64,6 +64,11 @@ pub fn short_arn(arn: &str) -> &str {
     arn.rsplit(['/', ':']).next().unwrap_or(arn)
 }
 
+/// A task definition's `family:revision` from its ARN (or the name as given).
+pub fn family_revision(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
 /// An error box for a failed call; AccessDenied-like errors are worded for people.
 pub fn error_box(error: &ApiError) -> String {
     format!("<div class=\"error\" role=\"alert\"><strong>{}</strong></div>", esc(&error.to_string()))
@@ -167,7 +172,10 @@ mod tests {
 
     #[test]
     fn escaping_covers_text_and_attributes() {
-        assert_eq!(esc("<script>alert('x')</script> & \"q\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
+        assert_eq!(
+            esc("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
         assert_eq!(esc("plain-name_1"), "plain-name_1");
     }
 
@@ -222,5 +230,7 @@ mod tests {
     fn short_arns_are_the_last_part() {
         assert_eq!(short_arn("arn:aws:ecs:us-east-1:1:service/default/web"), "web");
         assert_eq!(short_arn("web"), "web");
+        assert_eq!(family_revision("arn:aws:ecs:us-east-1:1:task-definition/web:3"), "web:3");
+        assert_eq!(family_revision("web:3"), "web:3");
     }
 }

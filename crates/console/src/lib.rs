@@ -22,7 +22,7 @@
 //!
 //! # Limitations
 //! Sessions do not survive a restart of the server. Lists are read to a bound (ECS: 50 pages of 100). The charts
-//! show the last three hours at one-minute resolution; there is no range picker. The console does not create or
+//! show the last hour at one-minute resolution; there is no range picker. The console does not create or
 //! delete resources: it shows them, scales services and forces new deployments.
 
 pub mod chart;
@@ -145,3 +145,6 @@ async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Respon
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
     response
 }
+
+#[cfg(test)]
+mod tests;

@@ -61,7 +61,8 @@ impl Sessions {
         let mut entries = self.lock();
         entries.retain(|_, e| live(e, now));
         if entries.len() >= MAX_SESSIONS
-            && let Some(oldest) = entries.iter().min_by(|a, b| a.1.last_seen.total_cmp(&b.1.last_seen)).map(|(k, _)| k.clone())
+            && let Some(oldest) =
+                entries.iter().min_by(|a, b| a.1.last_seen.total_cmp(&b.1.last_seen)).map(|(k, _)| k.clone())
         {
             entries.remove(&oldest);
         }

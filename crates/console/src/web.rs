@@ -67,7 +67,8 @@ pub fn parse_form(text: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+        let decode =
+            |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
         out.entry(decode(k)).or_insert_with(|| decode(v));
     }
     out
@@ -128,7 +129,8 @@ mod tests {
     fn browsers_are_told_apart_by_accept() {
         let mut headers = HeaderMap::new();
         assert!(!wants_html(&headers));
-        headers.insert(http::header::ACCEPT, HeaderValue::from_static("text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"));
+        headers
+            .insert(http::header::ACCEPT, HeaderValue::from_static("text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"));
         assert!(wants_html(&headers));
         headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json"));
         assert!(!wants_html(&headers));

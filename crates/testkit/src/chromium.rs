@@ -100,7 +100,10 @@ impl Chromium {
             browser.call(domain, json!({})).await?;
         }
         browser
-            .call("Emulation.setDeviceMetricsOverride", json!({ "width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false }))
+            .call(
+                "Emulation.setDeviceMetricsOverride",
+                json!({ "width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false }),
+            )
             .await?;
         Ok(browser)
     }

@@ -129,10 +129,7 @@ pub async fn metric_averages(
         .get("Datapoints")
         .and_then(Value::as_array)
         .map(|points| {
-            points
-                .iter()
-                .filter_map(|p| Some((p.get("Timestamp")?.as_f64()?, p.get("Average")?.as_f64()?)))
-                .collect()
+            points.iter().filter_map(|p| Some((p.get("Timestamp")?.as_f64()?, p.get("Average")?.as_f64()?))).collect()
         })
         .unwrap_or_default();
     points.sort_by(|a, b| a.0.total_cmp(&b.0));

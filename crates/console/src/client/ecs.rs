@@ -10,14 +10,25 @@ use serde_json::{Value, json};
 const MAX_PAGES: usize = 50;
 
 /// An ECS operation, its answer decoded as `T`.
-pub async fn call<T: DeserializeOwned>(api: &Api, caller: Caller<'_>, operation: &str, input: Value) -> Result<T, ApiError> {
+pub async fn call<T: DeserializeOwned>(
+    api: &Api,
+    caller: Caller<'_>,
+    operation: &str,
+    input: Value,
+) -> Result<T, ApiError> {
     let answer = api.json(caller, ECS, operation, &input).await?;
     serde_json::from_value(answer)
         .map_err(|e| ApiError::Internal { operation: operation.to_string(), detail: format!("its answer: {e}") })
 }
 
 /// Every page of a list operation, the ARNs in `member`.
-async fn list(api: &Api, caller: Caller<'_>, operation: &str, input: Value, member: &str) -> Result<Vec<String>, ApiError> {
+async fn list(
+    api: &Api,
+    caller: Caller<'_>,
+    operation: &str,
+    input: Value,
+    member: &str,
+) -> Result<Vec<String>, ApiError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     for _ in 0..MAX_PAGES {
@@ -58,7 +69,8 @@ pub async fn cluster(api: &Api, caller: Caller<'_>, name: &str) -> Result<Option
 
 /// A cluster's container instances.
 pub async fn instances(api: &Api, caller: Caller<'_>, cluster: &str) -> Result<Vec<ecs::ContainerInstance>, ApiError> {
-    let arns = list(api, caller, "ListContainerInstances", json!({ "cluster": cluster }), "containerInstanceArns").await?;
+    let arns =
+        list(api, caller, "ListContainerInstances", json!({ "cluster": cluster }), "containerInstanceArns").await?;
     let mut out = Vec::new();
     for chunk in arns.chunks(100) {
         let answer: ecs::DescribeContainerInstancesResponse =
@@ -82,14 +94,24 @@ pub async fn services(api: &Api, caller: Caller<'_>, cluster: &str) -> Result<Ve
 }
 
 /// One service; `None` when it does not exist.
-pub async fn service(api: &Api, caller: Caller<'_>, cluster: &str, name: &str) -> Result<Option<ecs::Service>, ApiError> {
+pub async fn service(
+    api: &Api,
+    caller: Caller<'_>,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<ecs::Service>, ApiError> {
     let answer: ecs::DescribeServicesResponse =
         call(api, caller, "DescribeServices", json!({ "cluster": cluster, "services": [name] })).await?;
     Ok(answer.services.unwrap_or_default().into_iter().next())
 }
 
 /// The tasks of a cluster (of one service when given), running and stopped, described.
-pub async fn tasks(api: &Api, caller: Caller<'_>, cluster: &str, service: Option<&str>) -> Result<Vec<ecs::Task>, ApiError> {
+pub async fn tasks(
+    api: &Api,
+    caller: Caller<'_>,
+    cluster: &str,
+    service: Option<&str>,
+) -> Result<Vec<ecs::Task>, ApiError> {
     let mut arns = Vec::new();
     for status in ["RUNNING", "STOPPED"] {
         let mut input = json!({ "cluster": cluster, "desiredStatus": status });

@@ -59,9 +59,9 @@ fn free_of(instance: &ContainerInstance, name: &str, unit: &str) -> String {
     let registered = resource(instance.registered_resources.as_ref(), name);
     let remaining = resource(instance.remaining_resources.as_ref(), name);
     match (remaining, registered) {
-        (Some(free), Some(total)) if total > 0 => format!(
-            "<meter min=\"0\" max=\"{total}\" value=\"{free}\"></meter> {free} of {total} {unit} free"
-        ),
+        (Some(free), Some(total)) if total > 0 => {
+            format!("<meter min=\"0\" max=\"{total}\" value=\"{free}\"></meter> {free} of {total} {unit} free")
+        }
         _ => "\u{2014}".to_string(),
     }
 }
@@ -105,7 +105,7 @@ fn services_table(cluster: &str, services: &[Service]) -> String {
                 badge(s.status.as_deref().unwrap_or("?")),
                 format!("{}/{}", s.running_count, s.desired_count),
                 s.pending_count.to_string(),
-                opt(s.task_definition.as_deref().map(short_arn)),
+                opt(s.task_definition.as_deref().map(html::family_revision)),
                 opt(rollout.as_deref()),
             ]
         })
@@ -128,7 +128,7 @@ pub(crate) fn tasks_table(cluster: &str, tasks: &[Task], id: &str) -> String {
                 format!("<a href=\"/ui/clusters/{}/tasks/{}\">{}</a>", enc(cluster), enc(task_id), esc(task_id)),
                 badge(t.last_status.as_deref().unwrap_or("?")),
                 opt(t.desired_status.as_deref()),
-                opt(t.task_definition_arn.as_deref().map(short_arn)),
+                opt(t.task_definition_arn.as_deref().map(html::family_revision)),
                 opt(t.group.as_deref()),
                 html::time(t.started_at.or(t.created_at)),
                 opt(t.stopped_reason.as_deref()),

@@ -27,7 +27,8 @@ pub(crate) async fn list(State(console): State<Console>, signed_in: SignedIn) ->
                     ]
                 })
                 .collect();
-            let headers = ["Cluster", "Status", "Instances", "Services", "Running tasks", "Pending tasks", "Capacity providers"];
+            let headers =
+                ["Cluster", "Status", "Instances", "Services", "Running tasks", "Pending tasks", "Capacity providers"];
             (StatusCode::OK, table("clusters", &headers, &rows, "There are no clusters yet."))
         }
         Err(e) => (e.status(), crate::html::error_box(&e)),

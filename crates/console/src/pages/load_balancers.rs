@@ -41,7 +41,9 @@ pub(crate) async fn list(State(console): State<Console>, signed_in: SignedIn) ->
     }
     body.push_str("<h2>Target groups</h2>");
     match aws::target_groups(&console.api, caller).await {
-        Ok(groups) if groups.is_empty() => body.push_str("<p class=\"empty\" id=\"target-groups\">There are no target groups.</p>"),
+        Ok(groups) if groups.is_empty() => {
+            body.push_str("<p class=\"empty\" id=\"target-groups\">There are no target groups.</p>")
+        }
         Ok(groups) => {
             body.push_str("<div id=\"target-groups\">");
             for group in &groups {
@@ -51,12 +53,24 @@ pub(crate) async fn list(State(console): State<Console>, signed_in: SignedIn) ->
                     esc(&group.name),
                     esc(&group.protocol_port),
                     esc(&group.target_type),
-                    if balancers.is_empty() { "no load balancer".to_string() } else { format!("behind {}", esc(&balancers.join(", "))) },
+                    if balancers.is_empty() {
+                        "no load balancer".to_string()
+                    } else {
+                        format!("behind {}", esc(&balancers.join(", ")))
+                    },
                 ));
                 let rows: Vec<Vec<String>> = group
                     .targets
                     .iter()
-                    .map(|t| vec![esc(&t.id), opt(Some(&t.port)), badge(&t.state), opt(Some(&t.reason)), opt(Some(&t.description))])
+                    .map(|t| {
+                        vec![
+                            esc(&t.id),
+                            opt(Some(&t.port)),
+                            badge(&t.state),
+                            opt(Some(&t.reason)),
+                            opt(Some(&t.description)),
+                        ]
+                    })
                     .collect();
                 body.push_str(&table(
                     &format!("targets-{}", group.name),

@@ -50,12 +50,7 @@ impl SignedIn {
 
     /// A whole page for this session.
     pub fn page(&self, status: StatusCode, title: &str, section: Section, refresh: bool, body: &str) -> Response {
-        let chrome = Chrome {
-            title,
-            section,
-            signed_in: Some((&self.session.principal, &self.session.csrf)),
-            refresh,
-        };
+        let chrome = Chrome { title, section, signed_in: Some((&self.session.principal, &self.session.csrf)), refresh };
         html::respond(status, html::document(&chrome, body))
     }
 

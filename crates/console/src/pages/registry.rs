@@ -71,8 +71,11 @@ pub(crate) async fn repository(
         .iter()
         .map(|i| {
             let digest = text(i, "imageDigest").unwrap_or_default();
-            let tags: Vec<&str> =
-                i.get("imageTags").and_then(Value::as_array).map(|t| t.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let tags: Vec<&str> = i
+                .get("imageTags")
+                .and_then(Value::as_array)
+                .map(|t| t.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             let counts = i
                 .pointer("/imageScanFindingsSummary/findingSeverityCounts")
                 .and_then(Value::as_object)
@@ -86,14 +89,26 @@ pub(crate) async fn repository(
                     esc(digest.get(..19).unwrap_or(digest))
                 ),
                 opt(Some(tags.join(", ").as_str())),
-                opt(i.get("imageSizeInBytes").and_then(Value::as_u64).map(|b| format!("{:.1} MiB", b as f64 / 1048576.0)).as_deref()),
+                opt(i
+                    .get("imageSizeInBytes")
+                    .and_then(Value::as_u64)
+                    .map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))
+                    .as_deref()),
                 html::time(i.get("imagePushedAt").and_then(Value::as_f64)),
-                i.pointer("/imageScanStatus/status").and_then(Value::as_str).map(badge).unwrap_or_else(|| "\u{2014}".into()),
+                i.pointer("/imageScanStatus/status")
+                    .and_then(Value::as_str)
+                    .map(badge)
+                    .unwrap_or_else(|| "\u{2014}".into()),
                 opt(Some(counts.as_str())),
             ]
         })
         .collect();
-    body.push_str(&table("images", &["Image", "Tags", "Size", "Pushed", "Scan", "Findings"], &rows, "No images in this repository."));
+    body.push_str(&table(
+        "images",
+        &["Image", "Tags", "Size", "Pushed", "Scan", "Findings"],
+        &rows,
+        "No images in this repository.",
+    ));
     if let Some(digest) = query.get("digest") {
         body.push_str(&format!("<h2>Scan findings of <code>{}</code></h2>", esc(digest)));
         match aws::scan_findings(&console.api, signed_in.caller(), &name, digest).await {

@@ -15,7 +15,7 @@ use serde_json::json;
 use std::collections::HashMap;
 
 /// The time range of the charts.
-const CHART_SECONDS: f64 = 3.0 * 3600.0;
+const CHART_SECONDS: f64 = 3600.0;
 /// The charts' resolution.
 const CHART_PERIOD: u32 = 60;
 /// The most events shown.
@@ -67,7 +67,8 @@ pub(crate) async fn scale(
         Some(Ok(n)) if n <= MAX_DESIRED => n,
         _ => {
             let message = format!("The desired count must be a whole number from 0 to {MAX_DESIRED}.");
-            return render(&console, &signed_in, &cluster, &service, Outcome::Error(StatusCode::BAD_REQUEST, message)).await;
+            return render(&console, &signed_in, &cluster, &service, Outcome::Error(StatusCode::BAD_REQUEST, message))
+                .await;
         }
     };
     let input = json!({ "desiredCount": count });
@@ -161,15 +162,20 @@ async fn render(console: &Console, signed_in: &SignedIn, cluster: &str, name: &s
     body.push_str("<h2>Utilization</h2><div class=\"charts\">");
     let now = console.clock.now();
     let range = (now - CHART_SECONDS, now, CHART_PERIOD);
-    let dimensions = [("ClusterName", short_arn(service.cluster_arn.as_deref().unwrap_or(cluster))), ("ServiceName", name)];
+    let dimensions =
+        [("ClusterName", short_arn(service.cluster_arn.as_deref().unwrap_or(cluster))), ("ServiceName", name)];
     for (id, metric, label) in [
         ("cpu-chart", "CPUUtilization", "CPU utilization (average, % of reserved)"),
         ("memory-chart", "MemoryUtilization", "Memory utilization (average, % of reserved)"),
     ] {
         match aws::metric_averages(api, caller, "AWS/ECS", metric, &dimensions, range).await {
-            Ok(points) => {
-                body.push_str(&percent_chart(&Chart { id, title: label, points: &points, start: range.0, end: range.1 }))
-            }
+            Ok(points) => body.push_str(&percent_chart(&Chart {
+                id,
+                title: label,
+                points: &points,
+                start: range.0,
+                end: range.1,
+            })),
             Err(e) => body.push_str(&html::error_box(&e)),
         }
     }
@@ -192,7 +198,7 @@ fn summary(service: &Service) -> String {
         service.running_count,
         service.desired_count,
         service.pending_count,
-        opt(service.task_definition.as_deref().map(short_arn)),
+        opt(service.task_definition.as_deref().map(html::family_revision)),
         opt(service.launch_type.as_ref().map(|l| l.to_string()).as_deref()),
         html::time(service.created_at),
     )
@@ -228,7 +234,7 @@ fn deployments(deployments: &[Deployment]) -> String {
                 opt(d.id.as_deref()),
                 badge(d.status.as_deref().unwrap_or("?")),
                 opt(d.rollout_state.as_ref().map(|r| r.to_string()).as_deref()),
-                opt(d.task_definition.as_deref().map(short_arn)),
+                opt(d.task_definition.as_deref().map(html::family_revision)),
                 progress,
                 format!("{} pending, {} failed", d.pending_count, d.failed_tasks),
                 html::time(d.updated_at.or(d.created_at)),

@@ -28,7 +28,8 @@ pub(crate) async fn form(State(console): State<Console>) -> Response {
 /// The sign-in page with a fresh form token, and an error when the last attempt failed.
 fn render(console: &Console, status: StatusCode, error: Option<&str>) -> Response {
     let token = random_token();
-    let error = error.map(|e| format!("<div class=\"error\" role=\"alert\" id=\"sign-in-error\"><strong>{}</strong></div>", esc(e)));
+    let error = error
+        .map(|e| format!("<div class=\"error\" role=\"alert\" id=\"sign-in-error\"><strong>{}</strong></div>", esc(e)));
     let hidden = format!("<input type=\"hidden\" name=\"signin\" value=\"{}\">", esc(&token));
     let password = if console.password.is_some() {
         format!(
@@ -77,7 +78,11 @@ pub(crate) async fn submit(State(console): State<Console>, request: Request) -> 
             Some(expected) if same_secret(password, expected) => console.root.clone(),
             Some(_) => {
                 tokio::time::sleep(WRONG_PASSWORD_DELAY).await;
-                return render(&console, StatusCode::UNAUTHORIZED, Some("Sign-in failed: the console password is wrong."));
+                return render(
+                    &console,
+                    StatusCode::UNAUTHORIZED,
+                    Some("Sign-in failed: the console password is wrong."),
+                );
             }
             None => {
                 return render(
@@ -88,8 +93,13 @@ pub(crate) async fn submit(State(console): State<Console>, request: Request) -> 
             }
         }
     } else {
-        let (Some(access_key_id), Some(secret_access_key)) = (field("access_key_id"), field("secret_access_key")) else {
-            return render(&console, StatusCode::BAD_REQUEST, Some("Sign-in failed: give an access key ID and its secret."));
+        let (Some(access_key_id), Some(secret_access_key)) = (field("access_key_id"), field("secret_access_key"))
+        else {
+            return render(
+                &console,
+                StatusCode::BAD_REQUEST,
+                Some("Sign-in failed: give an access key ID and its secret."),
+            );
         };
         let session_token = field("session_token");
         let too_long = [Some(&access_key_id), Some(&secret_access_key), session_token.as_ref()]

@@ -48,7 +48,7 @@ pub(crate) async fn show(
          <dt>Container instance</dt><dd>{}</dd><dt>Health</dt><dd>{}</dd></dl>",
         badge(task.last_status.as_deref().unwrap_or("?")),
         opt(task.desired_status.as_deref()),
-        opt(task.task_definition_arn.as_deref().map(short_arn)),
+        opt(task.task_definition_arn.as_deref().map(html::family_revision)),
         opt(task.launch_type.as_ref().map(|l| l.to_string()).as_deref()),
         opt(task.cpu.as_deref()),
         opt(task.memory.as_deref()),
@@ -138,7 +138,12 @@ fn containers(containers: &[Container]) -> String {
             ]
         })
         .collect();
-    table("containers", &["Container", "Image", "Status", "Health", "Exit code", "Ports", "Reason"], &rows, "No containers.")
+    table(
+        "containers",
+        &["Container", "Image", "Status", "Health", "Exit code", "Ports", "Reason"],
+        &rows,
+        "No containers.",
+    )
 }
 
 /// Each awslogs container's log tail.
@@ -155,12 +160,7 @@ async fn logs(console: &Console, signed_in: &SignedIn, task: &Task) -> String {
     }
     let mut out = String::from("<div id=\"logs\">");
     for (container, group, stream) in streams {
-        out.push_str(&format!(
-            "<h3>{} <small>{} \u{203a} {}</small></h3>",
-            esc(&container),
-            esc(&group),
-            esc(&stream)
-        ));
+        out.push_str(&format!("<h3>{} <small>{} \u{203a} {}</small></h3>", esc(&container), esc(&group), esc(&stream)));
         match aws::log_tail(&console.api, signed_in.caller(), &group, &stream, LOG_TAIL_EVENTS).await {
             Ok(events) if events.is_empty() => out.push_str("<p class=\"empty\">No log events yet.</p>"),
             Ok(events) => {
