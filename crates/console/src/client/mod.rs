@@ -97,10 +97,14 @@ impl ApiError {
         Self::Internal { operation: operation.to_string(), detail: detail.to_string() }
     }
 
-    /// The HTTP status a page showing this error answers with (the service's own 4xx, else 502).
+    /// The HTTP status a page showing this error answers with: the service's own 4xx, else 502 (the console is a
+    /// gateway to the API; a 5xx of the API is not the console's own failure).
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Service { status, .. } => StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
+            Self::Service { status, .. } => match StatusCode::from_u16(*status) {
+                Ok(code) if code.is_client_error() => code,
+                _ => StatusCode::BAD_GATEWAY,
+            },
             Self::Internal { .. } => StatusCode::BAD_GATEWAY,
         }
     }
@@ -301,5 +305,7 @@ mod tests {
         assert_eq!(e.code(), Some("AccessDeniedException"));
         assert_eq!(e.to_string(), "AccessDeniedException: no");
         assert_eq!(ApiError::internal("X", "broken").status(), StatusCode::BAD_GATEWAY);
+        let e = ApiError::Service { status: 500, code: "InternalFailure".into(), message: "m".into() };
+        assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
     }
 }
