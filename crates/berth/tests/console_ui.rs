@@ -379,6 +379,27 @@ async fn the_console_in_headless_chromium() {
     assert_eq!(browser.eval("document.querySelectorAll('#cpu-chart polyline').length").await.unwrap(), 1);
     shot(&mut browser, "13-service-charts").await;
 
+    // How long each page takes to load in the browser (the API calls behind it included), for docs/BENCHMARKS.md.
+    let mut timings = Vec::new();
+    for page in [
+        "/ui/clusters".to_string(),
+        "/ui/clusters/default".to_string(),
+        "/ui/clusters/default/services/web".to_string(),
+        format!("/ui/clusters/default/tasks/{task_id}"),
+        "/ui/registry/team/app".to_string(),
+        "/ui/load-balancers".to_string(),
+    ] {
+        let mut ms: Vec<u128> = Vec::new();
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            browser.navigate(&format!("{base}{page}")).await.unwrap();
+            ms.push(started.elapsed().as_millis());
+        }
+        ms.sort_unstable();
+        timings.push(format!("{page} {} ms", ms[1]));
+    }
+    eprintln!("console page loads (median of 3): {}", timings.join(", "));
+
     // Every request the page made went to the listener, and every document came with the strict CSP.
     let urls = browser.requested_urls();
     assert!(urls.len() > 20, "{urls:?}");

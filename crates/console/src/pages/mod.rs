@@ -59,12 +59,9 @@ impl SignedIn {
         format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", html::esc(&self.session.csrf))
     }
 
-    /// Refuses a form whose CSRF token is missing or not this session's (403).
-    pub fn check_csrf(&self, form: &HashMap<String, String>) -> Result<(), Response> {
-        match form.get("csrf") {
-            Some(token) if crate::session::same_secret(token, &self.session.csrf) => Ok(()),
-            _ => Err(forbidden_form()),
-        }
+    /// Whether a form carries this session's CSRF token (else it is answered with [`forbidden_form`]).
+    pub fn csrf_ok(&self, form: &HashMap<String, String>) -> bool {
+        form.get("csrf").is_some_and(|token| crate::session::same_secret(token, &self.session.csrf))
     }
 }
 

@@ -60,8 +60,8 @@ pub(crate) async fn scale(
         Ok(form) => form,
         Err(e) => return super::bad_form(&e),
     };
-    if let Err(refused) = signed_in.check_csrf(&form) {
-        return refused;
+    if !signed_in.csrf_ok(&form) {
+        return super::forbidden_form();
     }
     let count = match form.get("desired_count").map(|v| v.trim().parse::<u32>()) {
         Some(Ok(n)) if n <= MAX_DESIRED => n,
@@ -87,8 +87,8 @@ pub(crate) async fn redeploy(
         Ok(form) => form,
         Err(e) => return super::bad_form(&e),
     };
-    if let Err(refused) = signed_in.check_csrf(&form) {
-        return refused;
+    if !signed_in.csrf_ok(&form) {
+        return super::forbidden_form();
     }
     let input = json!({ "forceNewDeployment": true });
     act(&console, &signed_in, &cluster, &service, input, "redeployed").await

@@ -139,8 +139,8 @@ pub(crate) async fn sign_out(State(console): State<Console>, signed_in: SignedIn
         Ok(form) => form,
         Err(e) => return super::bad_form(&e),
     };
-    if let Err(refused) = signed_in.check_csrf(&form) {
-        return refused;
+    if !signed_in.csrf_ok(&form) {
+        return super::forbidden_form();
     }
     console.sessions.remove(&signed_in.id);
     let mut response = html::redirect("/ui/sign-in");
