@@ -23,10 +23,10 @@ pub(crate) async fn show(State(console): State<Console>, signed_in: SignedIn, Pa
         return signed_in.page(StatusCode::NOT_FOUND, &title, Section::Clusters, false, &body);
     };
     let mut body = format!(
-        "<p class=\"summary\">{} \u{b7} {} instances \u{b7} {} services \u{b7} {} running, {} pending tasks</p>",
+        "<p class=\"summary\">{} \u{b7} {} \u{b7} {} \u{b7} {} running, {} pending tasks</p>",
         badge(found.status.as_deref().unwrap_or("?")),
-        found.registered_container_instances_count,
-        found.active_services_count,
+        count(found.registered_container_instances_count, "instance"),
+        count(found.active_services_count, "service"),
         found.running_tasks_count,
         found.pending_tasks_count
     );
@@ -46,6 +46,11 @@ pub(crate) async fn show(State(console): State<Console>, signed_in: SignedIn, Pa
         Err(e) => body.push_str(&html::error_box(&e)),
     }
     signed_in.page(StatusCode::OK, &title, Section::Clusters, true, &body)
+}
+
+/// `1 instance`, `2 instances`.
+fn count(n: i32, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 /// A resource's integer value by name.
@@ -141,4 +146,32 @@ pub(crate) fn tasks_table(cluster: &str, tasks: &[Task], id: &str) -> String {
         &rows,
         "No tasks.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(count(1, "instance"), "1 instance");
+        assert_eq!(count(0, "service"), "0 services");
+        assert_eq!(count(3, "service"), "3 services");
+    }
+
+    #[test]
+    fn free_resources_show_as_meters_of_the_registered_amount() {
+        let resource =
+            |name: &str, value: i32| Resource { name: Some(name.into()), integer_value: value, ..Resource::default() };
+        let instance = ContainerInstance {
+            registered_resources: Some(vec![resource("CPU", 2048), resource("MEMORY", 4000)]),
+            remaining_resources: Some(vec![resource("CPU", 1024), resource("MEMORY", 3000)]),
+            ..ContainerInstance::default()
+        };
+        assert_eq!(
+            free_of(&instance, "CPU", "units"),
+            "<meter min=\"0\" max=\"2048\" value=\"1024\"></meter> 1024 of 2048 units free"
+        );
+        assert_eq!(free_of(&ContainerInstance::default(), "CPU", "units"), "\u{2014}");
+    }
 }
