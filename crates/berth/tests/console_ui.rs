@@ -375,8 +375,17 @@ async fn the_console_in_headless_chromium() {
         assert!(started.elapsed() < Duration::from_secs(60), "no AWS/ECS CPUUtilization datapoint: {out}");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    browser.navigate(&service_url).await.unwrap();
-    assert_eq!(browser.eval("document.querySelectorAll('#cpu-chart polyline').length").await.unwrap(), 1);
+    let started = std::time::Instant::now();
+    loop {
+        browser.navigate(&service_url).await.unwrap();
+        if browser.eval("document.querySelectorAll('#cpu-chart polyline').length").await.unwrap() == 1 {
+            break;
+        }
+        let chart = browser.eval("document.getElementById('cpu-chart') ? document.getElementById('cpu-chart').outerHTML : document.body.innerText").await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(20), "the CPU chart draws no series: {chart}");
+        eprintln!("the CPU chart has no series yet: {chart}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     shot(&mut browser, "13-service-charts").await;
 
     // How long each page takes to load in the browser (the API calls behind it included), for docs/BENCHMARKS.md.

@@ -99,6 +99,7 @@ impl Chromium {
         for domain in ["Page.enable", "Network.enable", "Runtime.enable"] {
             browser.call(domain, json!({})).await?;
         }
+        browser.call("Page.setLifecycleEventsEnabled", json!({ "enabled": true })).await?;
         browser
             .call(
                 "Emulation.setDeviceMetricsOverride",
@@ -153,29 +154,53 @@ impl Chromium {
         self.send(Some(session), method, params).await
     }
 
-    /// Waits for an event named `method` among those after the first `since`.
-    async fn wait_event(&mut self, method: &str, since: usize, timeout: Duration) -> Result<Value, TestkitError> {
+    /// Waits for an event matching `wanted` among those after the first `since`; `what` names it in errors.
+    async fn wait_event(
+        &mut self,
+        what: &str,
+        since: usize,
+        timeout: Duration,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Result<Value, TestkitError> {
         let started = std::time::Instant::now();
         loop {
-            if let Some(found) = self.events[since.min(self.events.len())..].iter().find(|e| e["method"] == method) {
+            if let Some(found) = self.events[since.min(self.events.len())..].iter().find(|e| wanted(e)) {
                 return Ok(found.clone());
             }
             if started.elapsed() > timeout {
-                return Err(error(method, format!("no such event within {timeout:?}")));
+                return Err(error(what, format!("no such event within {timeout:?}")));
             }
-            let message = self.next_message(method).await?;
+            let message = self.next_message(what).await?;
             self.events.push(message);
         }
     }
 
+    /// Reads every event Chromium sent before now (a round trip), so that waits start after them: a page that
+    /// reloads itself (the console's auto-refresh) leaves load events behind that must not end the next wait.
+    async fn settle(&mut self) -> Result<usize, TestkitError> {
+        self.call("Runtime.evaluate", json!({ "expression": "1", "returnByValue": true })).await?;
+        Ok(self.events.len())
+    }
+
+    /// Waits until the document of the navigation `loader_id` has fired its load event.
+    async fn wait_loaded(&mut self, since: usize, loader_id: &str) -> Result<(), TestkitError> {
+        let loaded = |e: &Value| {
+            e["method"] == "Page.lifecycleEvent"
+                && e["params"]["name"] == "load"
+                && e["params"]["loaderId"] == loader_id
+        };
+        self.wait_event("the page's load event", since, CALL_TIMEOUT, loaded).await.map(|_| ())
+    }
+
     /// Loads `url` and waits for its load event.
     pub async fn navigate(&mut self, url: &str) -> Result<(), TestkitError> {
-        let since = self.events.len();
+        let since = self.settle().await?;
         let answer = self.call("Page.navigate", json!({ "url": url })).await?;
         if let Some(problem) = answer.get("errorText").and_then(Value::as_str) {
             return Err(error(&format!("loading {url}"), problem));
         }
-        self.wait_event("Page.loadEventFired", since, CALL_TIMEOUT).await.map(|_| ())
+        let loader_id = answer["loaderId"].as_str().ok_or_else(|| error("Page.navigate", &answer))?.to_string();
+        self.wait_loaded(since, &loader_id).await
     }
 
     /// Runs `expression` in the page (promises awaited); its value.
@@ -191,9 +216,13 @@ impl Chromium {
 
     /// Runs `script` (which navigates: a click on a submit button, a form's submit) and waits for the next load.
     pub async fn submit(&mut self, script: &str) -> Result<(), TestkitError> {
-        let since = self.events.len();
+        let since = self.settle().await?;
         self.eval(script).await?;
-        self.wait_event("Page.loadEventFired", since, CALL_TIMEOUT).await.map(|_| ())
+        let main_frame =
+            |e: &Value| e["method"] == "Page.frameNavigated" && e["params"]["frame"].get("parentId").is_none();
+        let navigated = self.wait_event("the main frame's navigation", since, CALL_TIMEOUT, main_frame).await?;
+        let loader_id = navigated["params"]["frame"]["loaderId"].as_str().unwrap_or_default().to_string();
+        self.wait_loaded(since, &loader_id).await
     }
 
     /// The page's URL.
