@@ -41,7 +41,9 @@
 //! remove it. Blue/green, linear and canary deployments ([`services::blue_green`]) need a load balancer (not
 //! Service Connect) and call webhook hooks over plain `http://` only (Berth has no Lambda). Services with `loadBalancers` and
 //! `serviceRegistries` ([`services::targets`]) need the server to wire a [`services::targets::ServiceTargets`].
-//! Controllers assume one control plane process (no leader election yet; the runtime has the gate for it).
+//! Several servers on one etcd elect a leader (`berth_store::leader`): every controller here runs on
+//! `berth_runtime`, which gates it on the process's leadership and fences its writes; agent liveness heard by the
+//! other servers is merged through [`peers`].
 
 mod account_settings;
 mod agent_task_access;
@@ -66,6 +68,7 @@ pub mod metering;
 pub mod network;
 mod optimistic;
 mod paging;
+pub mod peers;
 mod placement;
 #[doc(hidden)]
 pub mod placement_bench;
