@@ -116,7 +116,8 @@ pub enum AgentError {
 /// The agent's settings.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// The control plane, e.g. `http://127.0.0.1:7700`.
+    /// The control plane, e.g. `http://127.0.0.1:7700`, or several servers of one control plane separated by
+    /// commas (the agent moves to the next when its server does not answer).
     pub server_url: String,
     /// The join token.
     pub join_token: String,
@@ -247,7 +248,7 @@ impl Shared {
             node_group: c.node_group.clone(),
             host_address: match (c.host_address, attribute_address(&c.attributes)) {
                 (Some(address), _) | (None, Some(address)) => Some(address.to_string()),
-                (None, None) => local_address_towards(&c.server_url).await.map(|a| a.to_string()),
+                (None, None) => local_address_towards(&self.client.base()).await.map(|a| a.to_string()),
             },
             version: AgentVersion {
                 agent_version: c.reported_version.clone().unwrap_or_else(|| AGENT_VERSION.to_string()),
@@ -310,7 +311,8 @@ pub async fn run<R: ContainerRuntime>(
     } else {
         (None, None)
     };
-    let tls = tls::client_config(&config.server_url, config.server_ca.as_deref())?;
+    let first = client::server_list(&config.server_url)?.into_iter().next().unwrap_or_default();
+    let tls = tls::client_config(&first, config.server_ca.as_deref())?;
     let client = ServerClient::new(&config.server_url, tls)?;
     let shared = Arc::new(Shared {
         config: config.clone(),
@@ -685,7 +687,7 @@ async fn stream_loop<R: ContainerRuntime>(
                         Ok(StreamMessage::Heartbeat { .. }) => {}
                         Ok(StreamMessage::UpdateAgent { target_version }) => start_update(&shared, target_version),
                         Ok(StreamMessage::Exec(start)) => {
-                            let url = shared.config.server_url.clone();
+                            let url = shared.client.base();
                             let tls = shared.client.tls();
                             tokio::spawn(exec::serve(runtime.clone(), url, tls, shared.session.token(), start));
                         }
