@@ -145,11 +145,13 @@ impl Store for FencedStore {
         self.inner.range(prefix)
     }
 
+    /// The fence is read when the transaction runs (its future is polled), so a future made outside [`fenced`]
+    /// and awaited inside it is fenced.
     fn txn(&self, txn: Txn) -> BoxFuture<'_, Result<TxnOutcome, StoreError>> {
-        let Some(token) = current_fence() else {
-            return self.inner.txn(txn);
-        };
         Box::pin(async move {
+            let Some(token) = current_fence() else {
+                return self.inner.txn(txn).await;
+            };
             match self.inner.txn(with_fence(txn, token)).await? {
                 TxnOutcome::Conflict { key, actual_revision } if key == LEADER_KEY => {
                     metrics::counter!("berth_leader_fenced_writes_total").increment(1);

@@ -122,7 +122,11 @@ impl EtcdStore {
         let key = self.full_key(LEADER_KEY);
         let txn = Txn::new()
             .when(vec![Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then(vec![TxnOp::put(key.clone(), server_id.as_bytes().to_vec(), Some(PutOptions::new().with_lease(lease)))])
+            .and_then(vec![TxnOp::put(
+                key.clone(),
+                server_id.as_bytes().to_vec(),
+                Some(PutOptions::new().with_lease(lease)),
+            )])
             .or_else(vec![TxnOp::get(key, None)]);
         let mut kv = self.kv();
         let response = match timed(self.config.request_timeout, "campaign for the leader key", kv.txn(txn)).await {
