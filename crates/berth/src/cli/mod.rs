@@ -175,10 +175,23 @@ pub struct ServerArgs {
     pub data_dir: PathBuf,
     /// The store of the control plane's records: `sqlite:PATH` (default `sqlite:<data-dir>/state.db`) or
     /// `etcd:http://HOST:PORT[,http://HOST:PORT...][?prefix=/NAME]` (options: `prefix`, `max-request-bytes`,
-    /// `max-txn-ops`, `timeout-seconds`). Registry blobs, log segments, metric series, the master key and the
-    /// credentials stay in the data dir either way.
+    /// `max-txn-ops`, `timeout-seconds`). On etcd, several servers may share the store: one leads and runs the
+    /// controllers (see `--server-id`). Log segments, metric series, the master key and the credentials stay in the
+    /// data dir either way; registry blobs too, unless `--registry-dir` names shared storage.
     #[arg(long, env = "BERTH_STORE", value_name = "SPEC", value_parser = parse_boxed_store)]
     pub store: Option<Box<berth_store::StoreSpec>>,
+    /// This server's id among several on one etcd store (the leader key's value while it leads); default
+    /// `<host name>:<listen port>`. Unused on SQLite.
+    #[arg(long, env = "BERTH_SERVER_ID", value_name = "ID")]
+    pub server_id: Option<String>,
+    /// The leader lease's time to live on etcd, in seconds: when the leader dies, another server's controllers
+    /// resume within about this long.
+    #[arg(long, default_value_t = 3, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(2..=60))]
+    pub leader_lease_seconds: i64,
+    /// Where registry blobs are kept; default `<data-dir>/registry`. Several servers share one registry through a
+    /// directory they all mount (NFS or similar) given here.
+    #[arg(long, env = "BERTH_REGISTRY_DIR", value_name = "DIR")]
+    pub registry_dir: Option<PathBuf>,
     /// The address the API listens on.
     #[arg(long, default_value = "127.0.0.1:7700", env = "BERTH_LISTEN")]
     pub listen: SocketAddr,
@@ -454,8 +467,9 @@ pub struct NodeArgs {
 /// `berth agent`.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// The control plane's URL.
-    #[arg(long, env = "BERTH_SERVER")]
+    /// The control plane's URL, or the URLs of its servers separated by commas (several servers on one etcd
+    /// store): the agent talks to one and moves to the next when it does not answer.
+    #[arg(long, env = "BERTH_SERVER", value_name = "URL[,URL...]")]
     pub server: String,
     /// A PEM file of CA certificates the agent trusts for an `https://` server besides the system's roots (e.g.
     /// the `ca.pem` of `berth up --tls`). The agent never skips verification and never falls back to plain HTTP.
