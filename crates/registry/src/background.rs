@@ -117,7 +117,10 @@ fn periods(config: &crate::RegistryConfig) -> [(Job, f64); 5] {
 /// and run on the leader only, among several servers.
 pub(crate) fn controllers(registry: &Arc<Registry>) -> [Controller<impl Reconciler<Key = Job>>; 2] {
     let shared: Vec<Job> = Job::ALL.into_iter().filter(|j| *j != Job::FlushPulls).collect();
-    [controller(registry, "registry", shared), controller(registry, "registry-pulls", vec![Job::FlushPulls]).everywhere()]
+    [
+        controller(registry, "registry", shared),
+        controller(registry, "registry-pulls", vec![Job::FlushPulls]).everywhere(),
+    ]
 }
 
 fn controller(registry: &Arc<Registry>, name: &'static str, jobs: Vec<Job>) -> Controller<Jobs> {

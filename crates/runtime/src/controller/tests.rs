@@ -255,7 +255,8 @@ async fn under_a_leadership_reconciles_run_while_it_leads_fenced_with_its_term()
     let (term_tx, term) = watch::channel(None);
     let leadership = Leadership::new(term, |_| {});
     let (tx, mut fences) = mpsc::unbounded_channel();
-    let controller = Controller::new("fenced", Arc::new(FenceProbe(tx)), clock.clone(), rx).with_leadership(&leadership);
+    let controller =
+        Controller::new("fenced", Arc::new(FenceProbe(tx)), clock.clone(), rx).with_leadership(&leadership);
     tokio::spawn(controller.run());
     let settle = || async {
         for _ in 0..200 {
