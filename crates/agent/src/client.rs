@@ -281,9 +281,15 @@ pub fn server_list(text: &str) -> Result<Vec<String>, AgentError> {
     if bases.is_empty() {
         return Err(AgentError::Transport(format!("no server URL in {text:?}")));
     }
+    let https = bases[0].starts_with("https://");
     for base in &bases {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(AgentError::Transport(format!("the server URL {base:?} must start with http:// or https://")));
+        }
+        if base.starts_with("https://") != https {
+            return Err(AgentError::Transport(format!(
+                "the server URLs {text:?} mix http:// and https://: give every server the same scheme"
+            )));
         }
     }
     Ok(bases)
@@ -321,6 +327,7 @@ mod tests {
         assert_eq!(server_list("http://a:1, http://b:2,").unwrap(), ["http://a:1", "http://b:2"]);
         assert!(server_list(" , ").is_err());
         assert!(server_list("http://a:1,b:2").is_err(), "every entry is a URL");
+        assert!(server_list("http://a:1,https://b:2").is_err(), "one scheme for all");
     }
 
     #[test]

@@ -311,8 +311,9 @@ pub async fn run<R: ContainerRuntime>(
     } else {
         (None, None)
     };
-    let first = client::server_list(&config.server_url)?.into_iter().next().unwrap_or_default();
-    let tls = tls::client_config(&first, config.server_ca.as_deref())?;
+    // Every server of the list has the first one's scheme (the client checks).
+    let first = config.server_url.split(',').next().unwrap_or_default();
+    let tls = tls::client_config(first, config.server_ca.as_deref())?;
     let client = ServerClient::new(&config.server_url, tls)?;
     let shared = Arc::new(Shared {
         config: config.clone(),
