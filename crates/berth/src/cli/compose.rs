@@ -32,6 +32,9 @@ pub struct ComposeFile {
     /// The cluster (default: `default`).
     #[arg(long)]
     pub cluster: Option<String>,
+    /// Where Berth is: the aws CLI's environment, else what `berth up` wrote in its data dir.
+    #[command(flatten)]
+    pub client: super::ClientArgs,
 }
 
 /// `berth compose up`.
