@@ -13,6 +13,8 @@
 //! - [`runtime`]: the container runtime behind a trait (Docker via bollard, and a fake for tests).
 //! - [`engine`]: one loop owning the task states; slow Docker calls run in spawned workers.
 //! - [`routing`]: routes to the other hosts' awsvpc slices, and the rules that let that traffic through Docker's.
+//! - [`dns`]: the DNS forwarder task containers resolve through (an address of the agent's own, relaying to the
+//!   server's DNS, which answers Cloud Map's names).
 //! - [`usage`]: every 10 s, each running task's CPU and memory from Docker's stats, sent with the next report.
 //! - [`storage`]: the ephemeral storage an agent serving Fargate offers, and whether Docker caps FARGATE tasks'
 //!   containers at it (probed at start).
