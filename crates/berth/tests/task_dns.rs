@@ -3,7 +3,8 @@
 //! bridge container and an awsvpc task resolve an awsvpc service's Cloud Map name (A and SRV) to its healthy
 //! tasks' addresses through the agent's DNS forwarder, and a name outside Cloud Map through the server's
 //! forwarding (to a stub upstream this test runs: the sandbox has no resolver to rely on); a stopped task leaves
-//! the answer within 2 s (the figure is printed); `dnsServers` in a container definition wins. Also prints the
+//! the answer within 2 s and its replacement is in it within 2 s of RUNNING (the figures are printed);
+//! `dnsServers` in a container definition wins. Also prints the
 //! answer latency (p50/p99) of the server's DNS asked directly and through the agent's forwarder.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly and time real processes
@@ -297,4 +298,32 @@ async fn task_containers_resolve_cloud_map_names_through_the_agents_forwarder() 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!("a stopped task left the bridge container's answer {:?} after StopTask", stopped_at.elapsed());
+
+    // Its replacement is in the answers within 2 s of ECS showing it RUNNING (polled every 50 ms).
+    let before: Vec<String> = tasks.iter().filter_map(|t| t.task_arn.clone()).collect();
+    let (replacement, running_at) = wait_for("the replacement RUNNING", Duration::from_secs(60), || async {
+        let arns = client.list_tasks().service_name("api").send().await.unwrap().task_arns.unwrap_or_default();
+        let new: Vec<String> = arns.into_iter().filter(|a| !before.contains(a)).collect();
+        if new.is_empty() {
+            return None;
+        }
+        let described = client.describe_tasks().set_tasks(Some(new)).send().await.unwrap().tasks.unwrap_or_default();
+        let running = described.iter().find(|t| t.last_status.as_deref() == Some("RUNNING"))?;
+        let ip = running.containers().first()?.network_interfaces().first()?.private_ipv4_address.clone()?;
+        Some((format!("A {ip}"), Instant::now()))
+    })
+    .await
+    .unwrap();
+    loop {
+        let got = resolve(&probe, "api.tasks.local", "A");
+        if got.contains(&replacement) {
+            break;
+        }
+        assert!(running_at.elapsed() < Duration::from_secs(2), "not answered 2 s after RUNNING: {got:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "the replacement task was in the bridge container's answer {:?} after it showed RUNNING",
+        running_at.elapsed()
+    );
 }
