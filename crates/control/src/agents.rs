@@ -403,7 +403,7 @@ impl Control {
             state.quarantined_task_ids(cluster).map(|id| self.arn(&format!("task/{cluster}/{id}"))).collect()
         };
         let host_network = Some(crate::host_routes::host_network(&state, &self.config.vpc, cluster, instance_id));
-        DesiredState { revision: state.revision, tasks, keep, host_network }
+        DesiredState { revision: state.revision, tasks, keep, host_network, dns_server: self.dns_server() }
     }
 
     /// Notes that an agent is alive, and flips `agentConnected` back on if it was off.

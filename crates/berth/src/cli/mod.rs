@@ -262,13 +262,16 @@ pub struct ServerArgs {
     /// percentiles.
     #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_bins)]
     pub metrics_max_bins: usize,
-    /// Serve Cloud Map's private DNS namespaces on this address, UDP and TCP, forwarding every other name (off by
-    /// default; e.g. `127.0.0.1:5353`).
-    #[arg(long, env = "BERTH_DNS_LISTEN")]
+    /// Serve Cloud Map's private DNS namespaces on this address, UDP and TCP, forwarding every other name (default:
+    /// the API's address with a free port, e.g. `127.0.0.1:5353`). Agents forward their tasks' queries to it.
+    #[arg(long, env = "BERTH_DNS_LISTEN", conflicts_with = "no_dns")]
     pub dns_listen: Option<SocketAddr>,
     /// A resolver the DNS server forwards other names to (repeatable); the host's `/etc/resolv.conf` by default.
-    #[arg(long, requires = "dns_listen")]
+    #[arg(long, conflicts_with = "no_dns")]
     pub dns_upstream: Vec<SocketAddr>,
+    /// Serve no DNS: Cloud Map's names do not resolve, and agents' tasks resolve through the host's resolvers.
+    #[arg(long)]
+    pub no_dns: bool,
     /// The file holding the master key of secrets and parameters (base64 of 32 bytes, mode 0600; created on first
     /// start). Default `<data-dir>/master.key`. `BERTH_MASTER_KEY` (base64), when set, is used instead. Keep a copy
     /// apart from the data dir: without it no secret can be read.
@@ -356,6 +359,15 @@ impl ServerArgs {
     /// The store to open: `--store`, else `sqlite:<data-dir>/state.db`.
     pub fn store_spec(&self) -> berth_store::StoreSpec {
         self.store.as_deref().cloned().unwrap_or_else(|| berth_store::StoreSpec::Sqlite(self.data_dir.join("state.db")))
+    }
+
+    /// Where the DNS server listens: `--dns-listen`, else the API's address with a free port; `None` with
+    /// `--no-dns`.
+    pub fn dns_listen(&self) -> Option<SocketAddr> {
+        if self.no_dns {
+            return None;
+        }
+        Some(self.dns_listen.unwrap_or_else(|| SocketAddr::new(self.listen.ip(), 0)))
     }
 
     /// `https` when the listener serves TLS (`--tls-cert`), else `http`.

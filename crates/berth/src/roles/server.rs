@@ -24,7 +24,7 @@ pub struct RunningServer {
     pub credentials: (RootCredentials, bool),
     /// The CloudWatch metrics service: where in-process writers put series and where an alarm hook is registered.
     pub metrics: Arc<berth_metrics::Metrics>,
-    /// The DNS server, when `--dns-listen` is given (it stops when dropped).
+    /// The DNS server (none with `--no-dns`; it stops when dropped).
     pub dns: Option<berth_discovery::DnsServer>,
     /// The load-balancer data plane serving the ELBv2 records (none with `--no-load-balancer`; it stops when
     /// dropped).
@@ -214,14 +214,16 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     let discovery = berth_discovery::Discovery::open(discovery_config, store.clone(), clock.clone())
         .await
         .context("opening Cloud Map")?;
-    let dns = match args.dns_listen {
+    let dns = match args.dns_listen() {
         Some(listen) => {
             let mut config = berth_discovery::DnsServerConfig::new(listen);
             config.upstreams = args.dns_upstream.clone();
             config.host_names = Some(Arc::new(LoadBalancerNames(elb.clone())));
             let server = berth_discovery::DnsServer::start(discovery.index().clone(), config)
                 .await
-                .with_context(|| format!("starting the DNS server on {listen}"))?;
+                .with_context(|| format!("starting the DNS server on {listen} (--dns-listen; --no-dns for none)"))?;
+            // Agents forward their tasks' queries here (an unspecified IP: where each agent reaches the server).
+            control.set_dns_server(server.local_addr());
             Some(server)
         }
         None => None,
