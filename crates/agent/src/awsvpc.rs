@@ -71,6 +71,7 @@ pub async fn ensure_pause<R: ContainerRuntime>(
     task: &TaskSpec,
     network: &TaskNetwork,
     instance_arn: &str,
+    default_dns: Option<std::net::Ipv4Addr>,
 ) -> Result<String, RuntimeError> {
     let arch = runtime.info().await.map(|i| i.arch).unwrap_or_default();
     let image = crate::pause::ensure_image(runtime, &arch).await?;
@@ -108,6 +109,13 @@ pub async fn ensure_pause<R: ContainerRuntime>(
                 spec.dns_search.push(domain.clone());
             }
         }
+    }
+    // No container names a resolver: the agent's DNS forwarder (Docker's embedded resolver on the slice's network
+    // relays to it from the task's namespace).
+    if spec.dns_servers.is_empty()
+        && let Some(dns) = default_dns
+    {
+        spec.dns_servers.push(dns.to_string());
     }
     spec.log_config.driver = "none".into();
     let id = match runtime.create_container(&spec).await {
@@ -175,13 +183,29 @@ mod tests {
         let runtime = crate::runtime::FakeRuntime::new();
         let task = TaskSpec { task_arn: "arn:aws:ecs:us-east-1:0:task/default/abc".into(), ..Default::default() };
         let n = network();
-        let id = ensure_pause(&runtime, &task, &n, "arn:instance").await.unwrap();
-        let again = ensure_pause(&runtime, &task, &n, "arn:instance").await.unwrap();
+        let id = ensure_pause(&runtime, &task, &n, "arn:instance", None).await.unwrap();
+        let again = ensure_pause(&runtime, &task, &n, "arn:instance", None).await.unwrap();
         assert_eq!(id, again);
         let spec = runtime.spec(&id).unwrap();
         assert_eq!(spec.ipv4_address.as_deref(), Some("172.31.3.2"));
         assert_eq!(spec.network_mode, NetworkMode::Custom("berth-172-31-3-0-24".into()));
         let imports = runtime.calls().iter().filter(|c| matches!(c, crate::runtime::fake::Call::Import { .. })).count();
         assert_eq!(imports, 1, "the image is imported once");
+        assert!(spec.dns_servers.is_empty(), "no forwarder: Docker's resolvers");
+    }
+
+    #[tokio::test]
+    async fn the_pause_container_resolves_through_the_agent_unless_a_container_names_dns_servers() {
+        let runtime = crate::runtime::FakeRuntime::new();
+        let dns = Some(std::net::Ipv4Addr::new(169, 254, 53, 9));
+        let task = TaskSpec { task_arn: "arn:aws:ecs:us-east-1:0:task/default/d1".into(), ..Default::default() };
+        let id = ensure_pause(&runtime, &task, &network(), "arn:instance", dns).await.unwrap();
+        assert_eq!(runtime.spec(&id).unwrap().dns_servers, vec!["169.254.53.9".to_string()]);
+        let mut pinned = TaskSpec { task_arn: "arn:aws:ecs:us-east-1:0:task/default/d2".into(), ..Default::default() };
+        let mut container = berth_model::agent::ContainerSpec::default();
+        container.definition.dns_servers = Some(vec!["10.0.0.2".into()]);
+        pinned.containers.push(container);
+        let id = ensure_pause(&runtime, &pinned, &network(), "arn:instance", dns).await.unwrap();
+        assert_eq!(runtime.spec(&id).unwrap().dns_servers, vec!["10.0.0.2".to_string()]);
     }
 }

@@ -13,6 +13,8 @@
 //! - [`runtime`]: the container runtime behind a trait (Docker via bollard, and a fake for tests).
 //! - [`engine`]: one loop owning the task states; slow Docker calls run in spawned workers.
 //! - [`routing`]: routes to the other hosts' awsvpc slices, and the rules that let that traffic through Docker's.
+//! - [`dns`]: the DNS forwarder task containers resolve through (an address of the agent's own, relaying to the
+//!   server's DNS, which answers Cloud Map's names).
 //! - [`usage`]: every 10 s, each running task's CPU and memory from Docker's stats, sent with the next report.
 //! - [`storage`]: the ephemeral storage an agent serving Fargate offers, and whether Docker caps FARGATE tasks'
 //!   containers at it (probed at start).
@@ -34,6 +36,7 @@ pub mod awsvpc;
 pub mod client;
 pub mod convert;
 pub mod credentials;
+pub mod dns;
 pub mod engine;
 pub mod exec;
 pub mod firewall;
@@ -116,7 +119,8 @@ pub enum AgentError {
 /// The agent's settings.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// The control plane, e.g. `http://127.0.0.1:7700`.
+    /// The control plane, e.g. `http://127.0.0.1:7700`, or several servers of one control plane separated by
+    /// commas (the agent moves to the next when its server does not answer).
     pub server_url: String,
     /// The join token.
     pub join_token: String,
@@ -247,7 +251,7 @@ impl Shared {
             node_group: c.node_group.clone(),
             host_address: match (c.host_address, attribute_address(&c.attributes)) {
                 (Some(address), _) | (None, Some(address)) => Some(address.to_string()),
-                (None, None) => local_address_towards(&c.server_url).await.map(|a| a.to_string()),
+                (None, None) => local_address_towards(&self.client.base()).await.map(|a| a.to_string()),
             },
             version: AgentVersion {
                 agent_version: c.reported_version.clone().unwrap_or_else(|| AGENT_VERSION.to_string()),
@@ -283,16 +287,21 @@ fn attribute_address(attributes: &BTreeMap<String, String>) -> Option<std::net::
 /// The local IPv4 address this host reaches `server_url` from (no packet is sent: a UDP socket is connected and
 /// asked), unless it is a loopback address (an agent on the server's own host must be given `--host-address`).
 async fn local_address_towards(server_url: &str) -> Option<std::net::Ipv4Addr> {
-    let url = reqwest::Url::parse(server_url).ok()?;
-    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string();
-    let port = url.port_or_known_default()?;
-    let server = tokio::net::lookup_host((host.as_str(), port)).await.ok()?.find(std::net::SocketAddr::is_ipv4)?;
+    let server = server_address(server_url).await?;
     let socket = tokio::net::UdpSocket::bind(("0.0.0.0", 0)).await.ok()?;
     socket.connect(server).await.ok()?;
     match socket.local_addr().ok()?.ip() {
         std::net::IpAddr::V4(address) if !address.is_loopback() && !address.is_unspecified() => Some(address),
         _ => None,
     }
+}
+
+/// The IPv4 address and port of the server's URL (its name looked up).
+async fn server_address(server_url: &str) -> Option<std::net::SocketAddr> {
+    let url = reqwest::Url::parse(server_url).ok()?;
+    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = url.port_or_known_default()?;
+    tokio::net::lookup_host((host.as_str(), port)).await.ok()?.find(std::net::SocketAddr::is_ipv4)
 }
 
 /// Runs the agent until the process ends. Fails only if Docker cannot be used at start.
@@ -310,7 +319,9 @@ pub async fn run<R: ContainerRuntime>(
     } else {
         (None, None)
     };
-    let tls = tls::client_config(&config.server_url, config.server_ca.as_deref())?;
+    // Every server of the list has the first one's scheme (the client checks).
+    let first = config.server_url.split(',').next().unwrap_or_default();
+    let tls = tls::client_config(first, config.server_ca.as_deref())?;
     let client = ServerClient::new(&config.server_url, tls)?;
     let shared = Arc::new(Shared {
         config: config.clone(),
@@ -378,6 +389,17 @@ pub async fn run<R: ContainerRuntime>(
     ));
     engine.set_secret_files(secret_files.clone());
     tokio::spawn(secret_files.refresh_every(secrets_source(shared.clone())));
+    // Containers resolve through the agent's DNS forwarder, which relays to the server's DNS (Cloud Map's names).
+    let dns = match dns::DnsForwarder::start(&config.data_dir).await {
+        Ok(forwarder) => {
+            engine.set_dns(forwarder.address());
+            Some(Arc::new(forwarder))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "no DNS forwarder: task containers use Docker's resolvers (Cloud Map names do not resolve)");
+            None
+        }
+    };
     let adopted: std::collections::BTreeSet<String> = engine.tasks().keys().cloned().collect();
     let saved = config.data_dir.join(credentials::saved::FILE);
     let credentials = start_credentials(gateway, credentials_source(shared.clone()), saved, &adopted).await;
@@ -392,7 +414,10 @@ pub async fn run<R: ContainerRuntime>(
     tokio::spawn(report_loop(shared.clone(), outbox, usage, tx.clone(), clock_drift));
     let (networks_tx, networks_rx) = tokio::sync::watch::channel(None);
     tokio::spawn(routing::run(networks_rx, shared.clock.clone()));
-    tokio::spawn(stream_loop(shared.clone(), tx, runtime.clone(), networks_tx));
+    // Where the desired state names an unspecified address for the server's DNS: the server's own address.
+    let server_ip = server_address(&config.server_url).await.map(|a| a.ip());
+    let dns = dns.map(|forwarder| (forwarder, server_ip));
+    tokio::spawn(stream_loop(shared.clone(), tx, runtime.clone(), networks_tx, dns));
     let superseded = shared.superseded.notified();
     tokio::select! {
         _ = engine.run(rx) => Ok(()),
@@ -658,6 +683,7 @@ async fn stream_loop<R: ContainerRuntime>(
     tx: mpsc::UnboundedSender<Msg>,
     runtime: Arc<R>,
     networks: tokio::sync::watch::Sender<Option<berth_model::agent::HostNetwork>>,
+    dns: Option<(Arc<dns::DnsForwarder>, Option<std::net::IpAddr>)>,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -669,6 +695,10 @@ async fn stream_loop<R: ContainerRuntime>(
                 while let Some(message) = stream.next().await {
                     match message {
                         Ok(StreamMessage::Desired(desired)) => {
+                            if let Some((forwarder, server_ip)) = &dns {
+                                let named = desired.dns_server.as_deref();
+                                forwarder.set_server(named.and_then(|n| dns::server_address(n, *server_ip)));
+                            }
                             if let Some(network) = &desired.host_network {
                                 networks.send_if_modified(|current| {
                                     let changed = current.as_ref() != Some(network);
@@ -685,7 +715,7 @@ async fn stream_loop<R: ContainerRuntime>(
                         Ok(StreamMessage::Heartbeat { .. }) => {}
                         Ok(StreamMessage::UpdateAgent { target_version }) => start_update(&shared, target_version),
                         Ok(StreamMessage::Exec(start)) => {
-                            let url = shared.config.server_url.clone();
+                            let url = shared.client.base();
                             let tls = shared.client.tls();
                             tokio::spawn(exec::serve(runtime.clone(), url, tls, shared.session.token(), start));
                         }

@@ -157,8 +157,9 @@ pub fn parse(
     }
     if services.len() > 1 {
         warnings.push(
-            "services cannot reach each other by their compose names: Berth does not yet put Cloud Map DNS into task \
-             networks; connect through published host ports"
+            "services cannot reach each other by their compose names: they run in ECS's bridge network mode, where \
+             Cloud Map names have SRV records only (the host's address and published port), and Berth does not yet \
+             register them; connect through published host ports"
                 .into(),
         );
     }

@@ -50,6 +50,21 @@ impl AgentHub {
         self.lock().insert(instance_id.to_string(), now);
     }
 
+    /// Folds in that another server heard the agent of `instance_id` at `at` (the later time wins; an agent not
+    /// heard since this server started keeps its grace until then).
+    pub fn merge(&self, instance_id: &str, at: Timestamp) {
+        let mut seen = self.lock();
+        let known = seen.get(instance_id).copied().unwrap_or(self.started);
+        if at > known {
+            seen.insert(instance_id.to_string(), at);
+        }
+    }
+
+    /// The agents heard at or after `since`, with when (what this server shares with the others).
+    pub fn heard_since(&self, since: Timestamp) -> BTreeMap<String, Timestamp> {
+        self.lock().iter().filter(|(_, at)| **at >= since).map(|(id, at)| (id.clone(), *at)).collect()
+    }
+
     /// When the agent of `instance_id` last spoke; the server's start for an agent not heard from since (agents
     /// get their timeout of grace after a restart, so a restarted control plane does not flag every agent before
     /// they reconnect).
@@ -388,7 +403,7 @@ impl Control {
             state.quarantined_task_ids(cluster).map(|id| self.arn(&format!("task/{cluster}/{id}"))).collect()
         };
         let host_network = Some(crate::host_routes::host_network(&state, &self.config.vpc, cluster, instance_id));
-        DesiredState { revision: state.revision, tasks, keep, host_network }
+        DesiredState { revision: state.revision, tasks, keep, host_network, dns_server: self.dns_server() }
     }
 
     /// Notes that an agent is alive, and flips `agentConnected` back on if it was off.

@@ -224,63 +224,7 @@ impl ExecSessions {
 /// quotes keep everything, double quotes keep everything but `\"` and `\\`, a backslash outside quotes escapes the
 /// next character. (ECS runs the command without a shell too: `sh -c '...'` runs one.)
 pub fn split_command(command: &str) -> std::result::Result<Vec<String>, &'static str> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = command.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' | '\n' => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err("an unterminated single quote"),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err("an unterminated double quote"),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err("an unterminated double quote"),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(c) => word.push(c),
-                    None => return Err("a trailing backslash"),
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
+    berth_model::words::split(command, berth_model::words::Quoting::EXEC).map_err(|e| e.words())
 }
 
 /// Refuses the parts of a cluster's `executeCommandConfiguration` Berth cannot honour: session logs to CloudWatch

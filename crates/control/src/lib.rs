@@ -41,7 +41,9 @@
 //! remove it. Blue/green, linear and canary deployments ([`services::blue_green`]) need a load balancer (not
 //! Service Connect) and call webhook hooks over plain `http://` only (Berth has no Lambda). Services with `loadBalancers` and
 //! `serviceRegistries` ([`services::targets`]) need the server to wire a [`services::targets::ServiceTargets`].
-//! Controllers assume one control plane process (no leader election yet; the runtime has the gate for it).
+//! Several servers on one etcd elect a leader (`berth_store::leader`): every controller here runs on
+//! `berth_runtime`, which gates it on the process's leadership and fences its writes; agent liveness heard by the
+//! other servers is merged through [`peers`].
 
 mod account_settings;
 mod agent_task_access;
@@ -66,6 +68,7 @@ pub mod metering;
 pub mod network;
 mod optimistic;
 mod paging;
+pub mod peers;
 mod placement;
 #[doc(hidden)]
 pub mod placement_bench;
@@ -186,6 +189,8 @@ pub struct Control {
     express: std::sync::OnceLock<Arc<dyn express::ExpressInfrastructure>>,
     /// Where blue/green deployments' webhook hooks are called ([`Control::set_hook_caller`]).
     hook_caller: std::sync::OnceLock<Arc<dyn services::blue_green::effects::HookCaller>>,
+    /// The server's DNS server, which agents forward their tasks' queries to ([`Control::set_dns_server`]).
+    dns_server: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// Starts the control plane's controllers (agent liveness, the service scheduler, managed scaling, the daemon
@@ -223,9 +228,22 @@ impl Control {
             scaling_tracks: std::sync::Mutex::default(),
             express: std::sync::OnceLock::new(),
             hook_caller: std::sync::OnceLock::new(),
+            dns_server: std::sync::OnceLock::new(),
         });
         control.ensure_default_cluster().await?;
         Ok(control)
+    }
+
+    /// Sets the address of the server's DNS server (once; later calls are ignored): every desired state names it,
+    /// and agents forward their tasks' DNS queries there. An unspecified IP stands for the address each agent
+    /// reaches the server at.
+    pub fn set_dns_server(&self, address: std::net::SocketAddr) {
+        let _ = self.dns_server.set(address);
+    }
+
+    /// The server's DNS server as the desired state names it (`ip:port`), if it serves one.
+    pub(crate) fn dns_server(&self) -> Option<String> {
+        self.dns_server.get().map(|a| a.to_string())
     }
 
     /// Sets where services register their tasks (target groups, Cloud Map); without it, `loadBalancers` and

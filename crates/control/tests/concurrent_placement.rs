@@ -121,3 +121,39 @@ async fn concurrent_binpack_run_tasks_contend_for_one_instance_and_all_place() {
     let full = ledger(&control).values().filter(|(_, remaining, _)| *remaining < i64::from(TASK_CPU)).count();
     assert_eq!(full, 1, "binpack filled one instance before the next");
 }
+
+/// Two servers on one store, each with its own cache and live placement state (as with several `berth server`
+/// processes on one etcd): RunTasks sent to both at once for one instance never over-commit it. Neither server
+/// sees the other's in-flight reservations; the compare-and-swap on the instance record in the placement
+/// transaction is what catches the loser, which places again on the winner's record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_placing_at_once_never_over_commit_an_instance() {
+    let store: berth_store::SharedStore = Arc::new(MemoryStore::new());
+    let a = Control::start(store.clone(), Arc::new(SystemClock), ControlConfig::default()).await.unwrap();
+    let b = Control::start(store.clone(), Arc::new(SystemClock), ControlConfig::default()).await.unwrap();
+    common::join_agent(&a, "host-0").await;
+    a.register_task_definition(RegisterTaskDefinitionRequest {
+        family: "small".into(),
+        container_definitions: vec![ContainerDefinition {
+            name: Some("app".into()),
+            image: Some("x".into()),
+            cpu: TASK_CPU,
+            memory: Some(16),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    b.cache().wait_for(store.revision()).await;
+    // 24 RunTasks on each server for the instance's 32 slots.
+    let (on_a, on_b) = tokio::join!(run_many(&a, 24, None), run_many(&b, 24, None));
+    let placed = on_a.0 + on_b.0;
+    let reasons: Vec<String> = on_a.1.into_iter().chain(on_b.1).collect();
+    assert_eq!(placed, PER_INSTANCE, "exactly the instance's capacity is placed: {reasons:?}");
+    assert!(reasons.iter().all(|r| r == "RESOURCE:CPU"), "{reasons:?}");
+    for server in [&a, &b] {
+        server.cache().wait_for(store.revision()).await;
+        assert_never_over_committed(server);
+    }
+}

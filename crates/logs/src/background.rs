@@ -45,5 +45,6 @@ pub(crate) fn controller(logs: &Arc<Logs>) -> Controller<impl Reconciler<Key = &
     let period = logs.config.maintain_every.as_secs_f64().max(0.01);
     let (tx, source) = tokio::sync::watch::channel(0_i64);
     let maintenance = Maintenance { logs: Arc::downgrade(logs), period, _source: tx };
-    Controller::new("logs", Arc::new(maintenance), logs.clock.clone(), source).with_backoff(BACKOFF)
+    // Every server seals and compacts its own segments (`<data-dir>/logs/` is each server's own), leader or not.
+    Controller::new("logs", Arc::new(maintenance), logs.clock.clone(), source).with_backoff(BACKOFF).everywhere()
 }

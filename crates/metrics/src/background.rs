@@ -11,6 +11,9 @@ pub const BACKOFF: Backoff = Backoff { initial: 5.0, max: 300.0 };
 
 struct Jobs {
     metrics: Weak<Metrics>,
+    /// The keys this controller runs: `evaluate` (alarm state writes: the leader's) or `maintain` (this server's
+    /// own series file: every server's).
+    keys: &'static [&'static str],
     evaluate_every: f64,
     maintain_every: f64,
     /// The runtime's source of revisions; nothing in the store triggers these jobs, so it never changes.
@@ -22,7 +25,7 @@ impl Reconciler for Jobs {
     type Error = String;
 
     fn keys(&self) -> Vec<&'static str> {
-        vec!["evaluate", "maintain"]
+        self.keys.to_vec()
     }
 
     /// Timers only.
@@ -50,11 +53,17 @@ impl Reconciler for Jobs {
     }
 }
 
-/// The controller running `metrics`'s jobs.
-pub(crate) fn controller(metrics: &Arc<Metrics>) -> Controller<impl Reconciler<Key = &'static str>> {
+/// The controllers running `metrics`'s jobs: alarm evaluation (on the leader, among several servers) and series
+/// maintenance (on every server: each keeps its own series).
+pub(crate) fn controllers(metrics: &Arc<Metrics>) -> [Controller<impl Reconciler<Key = &'static str>>; 2] {
+    [controller(metrics, &["evaluate"]), controller(metrics, &["maintain"]).everywhere()]
+}
+
+fn controller(metrics: &Arc<Metrics>, keys: &'static [&'static str]) -> Controller<Jobs> {
     let (tx, source) = tokio::sync::watch::channel(0_i64);
     let jobs = Jobs {
         metrics: Arc::downgrade(metrics),
+        keys,
         evaluate_every: metrics.config.evaluate_every.as_secs_f64().max(0.01),
         maintain_every: metrics.config.maintain_every.as_secs_f64().max(0.01),
         _source: tx,

@@ -172,8 +172,10 @@ impl Metrics {
 
     /// Starts alarm evaluation and maintenance on the runtime.
     pub fn spawn_background(self: &Arc<Self>) {
-        let handle = tokio::spawn(crate::background::controller(self).run());
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+        for controller in crate::background::controllers(self) {
+            let handle = tokio::spawn(controller.run());
+            self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+        }
     }
 }
 

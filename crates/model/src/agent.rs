@@ -482,6 +482,11 @@ pub struct DesiredState {
     /// then leaves its routes as they are).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_network: Option<HostNetwork>,
+    /// The server's DNS server (`ip:port`, UDP and TCP), which the agent's DNS forwarder sends its tasks' queries
+    /// to; an unspecified address (`0.0.0.0:port`) means the address the agent reaches the server at. Absent when
+    /// the server serves no DNS (`--no-dns`): the forwarder then uses the host's resolvers alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_server: Option<String>,
 }
 
 /// The VPC as one host sees it: the VPC's CIDR and a route to each other host's slices.

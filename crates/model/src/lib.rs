@@ -41,6 +41,7 @@ pub mod servicediscovery;
 pub mod ssm;
 pub mod sts;
 pub mod wildcard;
+pub mod words;
 
 pub use blob::Blob;
 

@@ -64,6 +64,8 @@ impl fmt::Display for Job {
 struct Jobs {
     registry: Weak<Registry>,
     periods: [(Job, f64); 5],
+    /// The jobs this controller runs.
+    jobs: Vec<Job>,
 }
 
 impl Jobs {
@@ -77,7 +79,7 @@ impl Reconciler for Jobs {
     type Error = String;
 
     fn keys(&self) -> Vec<Job> {
-        Job::ALL.to_vec()
+        self.jobs.clone()
     }
 
     /// Timers only: a store change is no reason to run a job.
@@ -110,10 +112,20 @@ fn periods(config: &crate::RegistryConfig) -> [(Job, f64); 5] {
     .map(|(job, period)| (job, period.max(MIN_PERIOD).as_secs_f64()))
 }
 
-/// The controller running `registry`'s background jobs, on its clock.
-pub(crate) fn controller(registry: &Arc<Registry>) -> Controller<impl Reconciler<Key = Job>> {
-    let jobs = Jobs { registry: Arc::downgrade(registry), periods: periods(&registry.config) };
-    Controller::new("registry", Arc::new(jobs), registry.clock.clone(), registry.index.subscribe())
+/// The controllers running `registry`'s background jobs, on its clock: the pull times this server recorded in
+/// memory are flushed on every server; the other jobs (lifecycle, upload expiry, GC, scans) change shared state
+/// and run on the leader only, among several servers.
+pub(crate) fn controllers(registry: &Arc<Registry>) -> [Controller<impl Reconciler<Key = Job>>; 2] {
+    let shared: Vec<Job> = Job::ALL.into_iter().filter(|j| *j != Job::FlushPulls).collect();
+    [
+        controller(registry, "registry", shared),
+        controller(registry, "registry-pulls", vec![Job::FlushPulls]).everywhere(),
+    ]
+}
+
+fn controller(registry: &Arc<Registry>, name: &'static str, jobs: Vec<Job>) -> Controller<Jobs> {
+    let jobs = Jobs { registry: Arc::downgrade(registry), periods: periods(&registry.config), jobs };
+    Controller::new(name, Arc::new(jobs), registry.clock.clone(), registry.index.subscribe())
         .with_backoff(BACKOFF)
         .with_max_concurrent(Job::ALL.len())
 }

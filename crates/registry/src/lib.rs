@@ -382,10 +382,29 @@ impl Registry {
     /// Starts the background work: lifecycle policies, upload expiry, garbage collection and pull-time flushing,
     /// as one controller on `berth_runtime` with a key per job (see [`background`]). It stops with the registry.
     pub fn spawn_background(self: &Arc<Self>) {
-        let handle = tokio::spawn(background::controller(self).run());
-        lock(&self.tasks).push(handle);
-        self.spawn(|registry| registry.resume_replications());
-        self.spawn(|registry| registry.resume_signing());
+        for controller in background::controllers(self) {
+            let handle = tokio::spawn(controller.run());
+            lock(&self.tasks).push(handle);
+        }
+        // Unfinished replications and signings are resumed by the leader (every server, when there is only one).
+        self.spawn(|registry| async move {
+            match berth_store::leader::process() {
+                Some(leadership) => {
+                    let term = leadership.leading().await;
+                    berth_store::leader::fenced(term.token, registry.resume_replications()).await;
+                }
+                None => registry.resume_replications().await,
+            }
+        });
+        self.spawn(|registry| async move {
+            match berth_store::leader::process() {
+                Some(leadership) => {
+                    let term = leadership.leading().await;
+                    berth_store::leader::fenced(term.token, registry.resume_signing()).await;
+                }
+                None => registry.resume_signing().await,
+            }
+        });
     }
 
     /// Runs one background job now; a summary of what it did.

@@ -3,6 +3,7 @@
 use crate::queue::{Work, WorkQueue};
 use crate::{Action, Backoff, Reconciler, Trigger, wait_for};
 use berth_model::clock::Clock;
+use berth_store::leader::Term;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -38,13 +39,46 @@ impl<K> Handle<K> {
     }
 }
 
+/// What a controller runs under: a plain flag ([`Controller::with_gate`]) or the process's leadership (a server on
+/// etcd, [`berth_store::leader::process`]), whose term's token fences each reconcile's writes.
+enum Gate {
+    Flag(watch::Receiver<bool>),
+    Leader(watch::Receiver<Option<Term>>),
+}
+
+impl Gate {
+    /// Whether it is open now (marking the value seen).
+    fn open_now(&mut self) -> bool {
+        match self {
+            Gate::Flag(g) => *g.borrow_and_update(),
+            Gate::Leader(g) => g.borrow_and_update().is_some(),
+        }
+    }
+
+    async fn changed(&mut self) -> Result<(), watch::error::RecvError> {
+        match self {
+            Gate::Flag(g) => g.changed().await,
+            Gate::Leader(g) => g.changed().await,
+        }
+    }
+
+    /// What a reconcile started now runs under: `Ok(None)` unfenced, `Ok(Some(token))` fenced with the current
+    /// term's token, `Err(())` not at all (the leadership ended and the loop has not seen it yet).
+    fn fence(&self) -> Result<Option<i64>, ()> {
+        match self {
+            Gate::Flag(_) => Ok(None),
+            Gate::Leader(g) => g.borrow().map(|t| Some(t.token)).ok_or(()),
+        }
+    }
+}
+
 /// A controller: a [`Reconciler`] driven by a watched revision, requeues, retries and requests.
 pub struct Controller<R: Reconciler> {
     name: &'static str,
     reconciler: Arc<R>,
     clock: Arc<dyn Clock>,
     source: watch::Receiver<i64>,
-    gate: Option<watch::Receiver<bool>>,
+    gate: Option<Gate>,
     backoff: Backoff,
     max_concurrent: usize,
     wait_timeout: f64,
@@ -55,7 +89,9 @@ pub struct Controller<R: Reconciler> {
 
 impl<R: Reconciler> Controller<R> {
     /// A controller named `name` (in logs and spans) whose reconciles are triggered by changes of `source` (a
-    /// store revision, such as the control plane cache's `subscribe()`), with time from `clock`.
+    /// store revision, such as the control plane cache's `subscribe()`), with time from `clock`. In a process
+    /// with an installed leadership ([`berth_store::leader::install`]: a server on etcd among others) it runs only
+    /// while the process leads, each reconcile fenced with the term it started in; elsewhere always.
     pub fn new(name: &'static str, reconciler: Arc<R>, clock: Arc<dyn Clock>, source: watch::Receiver<i64>) -> Self {
         let (requests_tx, requests) = mpsc::unbounded_channel();
         Self {
@@ -63,7 +99,7 @@ impl<R: Reconciler> Controller<R> {
             reconciler,
             clock,
             source,
-            gate: None,
+            gate: berth_store::leader::process().map(|l| Gate::Leader(l.subscribe())),
             backoff: Backoff::default(),
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             wait_timeout: DEFAULT_WAIT_TIMEOUT,
@@ -76,8 +112,23 @@ impl<R: Reconciler> Controller<R> {
     /// Runs reconciles only while `gate` is true (the leader-election hook). Reconciles already running when it
     /// turns false finish; keys triggered meanwhile wait; when it turns true again every key is looked at. A gate
     /// whose sender is dropped counts as false: nothing can tell this process it still leads.
+    /// It replaces the process's leadership as the gate.
     pub fn with_gate(mut self, gate: watch::Receiver<bool>) -> Self {
-        self.gate = Some(gate);
+        self.gate = Some(Gate::Flag(gate));
+        self
+    }
+
+    /// Runs reconciles only while `leadership` leads, each fenced with the term it started in (the process's
+    /// installed leadership is the default; this names one explicitly).
+    pub fn with_leadership(mut self, leadership: &berth_store::leader::Leadership) -> Self {
+        self.gate = Some(Gate::Leader(leadership.subscribe()));
+        self
+    }
+
+    /// Runs on every server, leader or not (no gate): for work on what each server keeps itself (its own files,
+    /// its own memory), never for writes only the leader may make.
+    pub fn everywhere(mut self) -> Self {
+        self.gate = None;
         self
     }
 
@@ -131,7 +182,7 @@ impl<R: Reconciler> Controller<R> {
         let mut queue = WorkQueue::new();
         let mut running: JoinSet<Result<Action, String>> = JoinSet::new();
         let mut keys_of: HashMap<Id, R::Key> = HashMap::new();
-        let mut open = gate.as_mut().is_none_or(|g| *g.borrow_and_update());
+        let mut open = gate.as_mut().is_none_or(|g| g.open_now());
         let mut requests_live = true;
         let revision = *source.borrow_and_update();
         for key in reconciler.keys() {
@@ -140,9 +191,14 @@ impl<R: Reconciler> Controller<R> {
         tracing::debug!(controller = name, open, "controller started");
         loop {
             while open && running.len() < max_concurrent {
+                let fence = match gate.as_ref().map(Gate::fence) {
+                    None => None,
+                    Some(Ok(fence)) => fence,
+                    Some(Err(())) => break,
+                };
                 let Some(work) = queue.pop() else { break };
                 let key = work.key.clone();
-                let task = spawn(name, &reconciler, &clock, &source, wait_timeout, work, &mut running);
+                let task = spawn(name, &reconciler, &clock, &source, wait_timeout, fence, work, &mut running);
                 keys_of.insert(task, key);
             }
             let due = match (queue.next_due(), next_resync) {
@@ -181,7 +237,7 @@ impl<R: Reconciler> Controller<R> {
                     }
                 }
                 changed = async { match gate.as_mut() { Some(g) => g.changed().await, None => std::future::pending().await } }, if gate.is_some() => {
-                    let now_open = changed.is_ok() && gate.as_mut().is_some_and(|g| *g.borrow_and_update());
+                    let now_open = changed.is_ok() && gate.as_mut().is_some_and(|g| g.open_now());
                     if changed.is_err() {
                         gate = None;
                     }
@@ -219,13 +275,16 @@ impl<R: Reconciler> Controller<R> {
 }
 
 /// Starts one reconcile in its own task (so a panic is caught as its `JoinError`), inside a span naming the
-/// controller, the key and the trigger. It first waits for the source to reach the work's revision.
+/// controller, the key and the trigger. It first waits for the source to reach the work's revision. With a
+/// `fence` (the leader's token), its store writes carry it ([`berth_store::leader::fenced`]).
+#[allow(clippy::too_many_arguments)]
 fn spawn<R: Reconciler>(
     name: &'static str,
     reconciler: &Arc<R>,
     clock: &Arc<dyn Clock>,
     source: &watch::Receiver<i64>,
     wait_timeout: f64,
+    fence: Option<i64>,
     work: Work<R::Key>,
     running: &mut JoinSet<Result<Action, String>>,
 ) -> Id {
@@ -235,7 +294,12 @@ fn spawn<R: Reconciler>(
         if let Err(error) = wait_for(&mut source, work.min_revision, &*clock, wait_timeout).await {
             return Err(error.to_string());
         }
-        reconciler.reconcile(work.key, work.trigger).await.map_err(|e| e.to_string())
+        let reconcile = reconciler.reconcile(work.key, work.trigger);
+        let outcome = match fence {
+            Some(token) => berth_store::leader::fenced(token, reconcile).await,
+            None => reconcile.await,
+        };
+        outcome.map_err(|e| e.to_string())
     };
     running.spawn(future.instrument(span)).id()
 }

@@ -20,9 +20,11 @@
 //! The embedded stores' history is in memory only: after a restart, watches can start only at the current revision
 //! (callers re-list on start anyway). On etcd, revisions are the etcd cluster's (shared by every installation on
 //! it, so they have gaps), a transaction that writes nothing does not advance the revision, and a delete event
-//! carries no create revision. Leases exist on [`EtcdStore`] only (for leader election), not on the trait.
+//! carries no create revision. Leases exist on [`EtcdStore`] only (for leader election, [`etcd::election`]), not on
+//! the trait; [`leader`] holds the leadership a server's controllers are gated on and the fence their writes carry.
 
 pub mod etcd;
+pub mod leader;
 mod memory;
 mod spec;
 mod sqlite;
@@ -171,6 +173,18 @@ pub enum StoreError {
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+    /// A controller write was refused because this server no longer leads: the leader key is not at the fencing
+    /// token the write carried (see [`leader`]). Nothing was written.
+    #[error(
+        "fenced out: this server's leader term (token {token}) is over (the leader key is at revision \
+         {leader_revision}); the write was refused"
+    )]
+    FencedOut {
+        /// The token the write carried.
+        token: i64,
+        /// The leader key's revision now (0: no leader).
+        leader_revision: i64,
+    },
     /// A transaction exceeds a limit of the backend (etcd's request size or operation count); nothing was written.
     #[error("the transaction is too large for the store: {detail}")]
     TooLarge {

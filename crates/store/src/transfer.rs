@@ -103,9 +103,11 @@ pub enum TransferError {
     },
 }
 
-/// Writes every key of `store` to `out`, read at one revision.
+/// Writes every key of `store` to `out`, read at one revision (but the leader key: it belongs to a lease of the
+/// running servers, and a copy without its lease would keep every restored server from leading).
 pub async fn backup(store: &dyn Store, out: &mut dyn Write) -> Result<Summary, TransferError> {
-    let range = store.range("").await?;
+    let mut range = store.range("").await?;
+    range.kvs.retain(|kv| kv.key != crate::leader::LEADER_KEY);
     let io = |source| TransferError::Io { what: "writing the backup", source };
     let header = Header {
         format: BACKUP_FORMAT.into(),
@@ -144,9 +146,10 @@ pub async fn restore(store: &dyn Store, input: &mut dyn BufRead) -> Result<Summa
 }
 
 /// Copies every key of `from` (read at one revision) into `to`, which must be empty unless `replace` is set, in
-/// which case its keys are deleted first; then checks them.
+/// which case its keys are deleted first; then checks them. The leader key is not copied (see [`backup`]).
 pub async fn copy(from: &dyn Store, to: &dyn Store, replace: bool) -> Result<Summary, TransferError> {
-    let source = from.range("").await?;
+    let mut source = from.range("").await?;
+    source.kvs.retain(|kv| kv.key != crate::leader::LEADER_KEY);
     if replace {
         clear(to).await?;
     } else {

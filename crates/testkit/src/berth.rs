@@ -217,7 +217,55 @@ impl Berth {
         self.spawn()
     }
 
-    /// Starts a separate `berth agent` joining this server, with extra arguments; returns its index.
+    /// Starts another server of the same control plane: `berth server` with `extra_args` (which name the shared
+    /// store: `--store etcd:...`), this one's account, root keys and VPC, its own port and data dir, and this one's
+    /// join token and secrets master key copied into it (what every server of one control plane shares).
+    pub fn start_peer(&self, extra_args: Vec<String>) -> Result<Berth, TestkitError> {
+        let data_dir = crate::data_dir()?;
+        let data = data_dir.path().join("data");
+        std::fs::create_dir_all(&data).map_err(|e| TestkitError::io("create the peer's data dir", &e))?;
+        for file in ["join-token", "master.key"] {
+            let from = self.data_dir.path().join("data").join(file);
+            if from.exists() {
+                std::fs::copy(&from, data.join(file)).map_err(|e| TestkitError::io(format!("copy {file}"), &e))?;
+            }
+        }
+        let mut extra_args = extra_args;
+        extra_args.extend(["--vpc-cidr".to_string(), self.vpc_cidr.clone()]);
+        let mut peer = Berth {
+            options: BerthOptions { binary: self.options.binary.clone(), role: "server", extra_args },
+            child: None,
+            data_dir,
+            port: free_port(),
+            host: "127.0.0.1".into(),
+            account_id: self.account_id.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            agents: Vec::new(),
+            vpc_cidr: self.vpc_cidr.clone(),
+        };
+        peer.spawn()?;
+        Ok(peer)
+    }
+
+    /// Sends the Berth process a signal by name (`STOP`, `CONT`, ...).
+    pub fn signal(&self, name: &str) -> Result<(), TestkitError> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| TestkitError::Io { context: "signal berth".into(), message: "not running".into() })?;
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .map_err(|e| TestkitError::io("run kill", &e))?;
+        if !status.success() {
+            return Err(TestkitError::Io { context: format!("kill -{name} {pid}"), message: status.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Starts a separate `berth agent` joining this server (or the servers its own `--server` argument names),
+    /// with extra arguments; returns its index.
     pub fn start_agent(&mut self, data_dir: &Path, extra_args: &[&str]) -> Result<usize, TestkitError> {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -225,10 +273,10 @@ impl Berth {
             .open(data_dir.with_extension("log"))
             .map_err(|e| TestkitError::io("open the agent log", &e))?;
         let log_err = log.try_clone().map_err(|e| TestkitError::io("clone the agent log", &e))?;
+        let own_server = (!extra_args.contains(&"--server")).then(|| ["--server".to_string(), self.url()]);
         let child = Command::new(&self.options.binary)
             .arg("agent")
-            .arg("--server")
-            .arg(self.url())
+            .args(own_server.into_iter().flatten())
             .arg("--join-token")
             .arg(self.join_token()?)
             .arg("--data-dir")

@@ -12,7 +12,8 @@
 //!   `GET /alloc?mb=N` allocates and touches N MiB and keeps it; `GET /stdout?line=...` and `GET /stderr?line=...`
 //!   print a line, for log tests; `GET /fetch?url=http://...` GETs the URL from inside the container and answers
 //!   with its status and body (for the task metadata endpoint); `GET /file?path=/...` answers a file's contents
-//!   (for file-mode secrets); `GET /peer` answers the client's address as the container sees it.
+//!   (for file-mode secrets); `GET /peer` answers the client's address as the container sees it;
+//!   `GET /resolve?name=N&type=A|SRV` looks a name up through the container's `/etc/resolv.conf` (see `resolve`).
 //!
 //! Signals: SIGTERM (and SIGINT) make it exit promptly with `$SIGTERM_EXIT_CODE` (default 0). With
 //! `IGNORE_SIGTERM=1` it installs a handler that only logs, so SIGTERM is ignored whether or not it is PID 1 and
@@ -28,6 +29,7 @@ mod client;
 mod http;
 mod json;
 mod probe;
+mod resolve;
 mod server;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};

@@ -181,6 +181,26 @@ pub fn route(request: &Request, state: &State) -> (Response, After) {
             println!("{}", request.param("line").unwrap_or_default());
             Response::text(200, "ok")
         }
+        "/resolve" => {
+            // A lookup through the container's resolver configuration (its /etc/resolv.conf), or timed lookups.
+            let server = request.param("server").map(|s| s.parse::<std::net::SocketAddr>());
+            let repeat = request.param("repeat").map(|n| n.parse::<usize>());
+            match (request.param("name"), request.param("type").unwrap_or("A"), server, repeat) {
+                (_, _, Some(Err(_)), _) | (_, _, _, Some(Err(_))) => {
+                    Response::text(400, "server must be IP:PORT and repeat a number")
+                }
+                (Some(name), "A", server, Some(Ok(count))) => {
+                    let (status, body) = crate::resolve::timed(name, server.and_then(Result::ok), count.min(100_000));
+                    Response::text(status, body)
+                }
+                (Some(name), kind @ ("A" | "SRV"), server, None) => {
+                    let kind = if kind == "A" { crate::resolve::Kind::A } else { crate::resolve::Kind::Srv };
+                    let (status, body) = crate::resolve::resolve(name, kind, server.and_then(Result::ok));
+                    Response::text(status, body)
+                }
+                _ => Response::text(400, "resolve needs ?name= and type A or SRV (repeat: A only)"),
+            }
+        }
         "/fetch" => match request.param("url") {
             // An HTTP GET from inside the container (e.g. of the task metadata endpoint), answered as it came.
             Some(url) => match crate::client::get(url, Duration::from_secs(5)) {

@@ -126,6 +126,7 @@ pub struct Engine<R: ContainerRuntime> {
     task_cgroups: Option<crate::task_cgroup::Layout>,
     storage_quota: bool,
     image_trust: Option<Arc<crate::image_trust::ImageTrust>>,
+    dns: Option<std::net::Ipv4Addr>,
 }
 
 impl<R: ContainerRuntime> Engine<R> {
@@ -156,7 +157,15 @@ impl<R: ContainerRuntime> Engine<R> {
             task_cgroups: None,
             storage_quota: false,
             image_trust: None,
+            dns: None,
         }
+    }
+
+    /// Gives the containers of tasks started from now on `address` (the agent's DNS forwarder, [`crate::dns`]) as
+    /// their resolver, unless their definitions name `dnsServers` (bridge tasks, and awsvpc tasks' pause
+    /// containers; host tasks keep the host's resolvers).
+    pub fn set_dns(&mut self, address: std::net::Ipv4Addr) {
+        self.dns = Some(address);
     }
 
     /// Caps the writable layer of every container of the FARGATE tasks started from now on at the task's
@@ -444,6 +453,7 @@ impl<R: ContainerRuntime> Engine<R> {
             task_cgroups: self.task_cgroups.clone(),
             storage_quota: self.storage_quota,
             image_trust: self.image_trust.clone(),
+            dns: self.dns,
             on_activating: Box::new(move |pull_started_at, pull_stopped_at| {
                 let _ =
                     activating_tx.send(Msg::Activating { task_arn: activating_arn, pull_started_at, pull_stopped_at });

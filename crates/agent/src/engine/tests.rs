@@ -78,7 +78,7 @@ fn task(id: &str, containers: Vec<WireContainer>) -> TaskSpec {
 }
 
 fn desired(tasks: Vec<TaskSpec>) -> Msg {
-    Msg::Desired(DesiredState { revision: 1, tasks, keep: Vec::new(), host_network: None })
+    Msg::Desired(DesiredState { revision: 1, tasks, keep: Vec::new(), host_network: None, dns_server: None })
 }
 
 #[tokio::test]
@@ -94,6 +94,23 @@ async fn starts_a_task_and_reports_running() {
     let id = h.fake.id_of(&crate::convert::container_name(&t, "app")).unwrap();
     let spec = h.fake.spec(&id).unwrap();
     assert_eq!(spec.labels[crate::convert::LABEL_INSTANCE_ARN], INSTANCE);
+}
+
+#[tokio::test]
+async fn bridge_containers_resolve_through_the_agents_dns_unless_they_name_dns_servers() {
+    let mut h = harness().await;
+    h.engine.set_dns(std::net::Ipv4Addr::new(169, 254, 53, 9));
+    let mut pinned = container("pinned", false);
+    pinned.definition.dns_servers = Some(vec!["10.0.0.2".into()]);
+    let t = task("tdns", vec![container("app", true), pinned]);
+    h.engine.handle(desired(vec![t.clone()])).await;
+    h.settle().await;
+    let dns_of = |task: &TaskSpec, name: &str| {
+        let id = h.fake.id_of(&crate::convert::container_name(task, name)).unwrap();
+        h.fake.spec(&id).unwrap().dns_servers
+    };
+    assert_eq!(dns_of(&t, "app"), vec!["169.254.53.9".to_string()]);
+    assert_eq!(dns_of(&t, "pinned"), vec!["10.0.0.2".to_string()], "dnsServers win");
 }
 
 #[tokio::test]

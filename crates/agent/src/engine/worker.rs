@@ -122,6 +122,8 @@ pub struct StartJob<R> {
     pub storage_quota: bool,
     /// Checks each image's signature before its containers are created, when the agent requires signed images.
     pub image_trust: Option<Arc<crate::image_trust::ImageTrust>>,
+    /// The agent's DNS forwarder, the resolver of bridge containers and awsvpc tasks that name no `dnsServers`.
+    pub dns: Option<std::net::Ipv4Addr>,
     /// Called once the images are ready (the task is ACTIVATING), with the pull times.
     pub on_activating: Box<dyn FnOnce(Option<Timestamp>, Option<Timestamp>) + Send>,
 }
@@ -360,6 +362,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         task_cgroups,
         storage_quota,
         image_trust,
+        dns,
         on_activating,
     } = job;
     let mut out = StartOutcome::default();
@@ -504,7 +507,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
 
     // 1b. An awsvpc task's namespace: the pause container at the task's address, which its containers join.
     if let Some(network) = &task.network {
-        if let Err(error) = crate::awsvpc::ensure_pause(&*runtime, &task, network, &instance_arn).await {
+        if let Err(error) = crate::awsvpc::ensure_pause(&*runtime, &task, network, &instance_arn, dns).await {
             fail(
                 &mut out,
                 "TaskFailedToStart",
@@ -548,6 +551,12 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         }
         let name = c.definition.name.clone().unwrap_or_default();
         let mut spec = container_spec(&task, c, &instance_arn);
+        if let Some(dns) = dns
+            && spec.network_mode == crate::runtime::NetworkMode::Bridge
+            && spec.dns_servers.is_empty()
+        {
+            spec.dns_servers.push(dns.to_string());
+        }
         spec.cgroup_parent = cgroup_parent.clone();
         spec.storage_size_gib = storage_size_gib;
         secret_env.inject(&name, &mut spec.env);

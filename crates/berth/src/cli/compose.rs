@@ -32,6 +32,9 @@ pub struct ComposeFile {
     /// The cluster (default: `default`).
     #[arg(long)]
     pub cluster: Option<String>,
+    /// Where Berth is: the aws CLI's environment, else what `berth up` wrote in its data dir.
+    #[command(flatten)]
+    pub client: super::ClientArgs,
 }
 
 /// `berth compose up`.
@@ -99,5 +102,21 @@ mod tests {
         assert!(Cli::try_parse_from(["berth", "compose", "up", "--timeout", "soon"]).is_err());
         let logs = Cli::try_parse_from(["berth", "compose", "logs", "web", "--follow", "--since", "5m"]);
         assert!(matches!(logs, Ok(Cli { command: Command::Compose(super::ComposeCommand::Logs(_)), .. })), "{logs:?}");
+        let ps = Cli::try_parse_from(["berth", "compose", "ps", "--data-dir", "/srv/berth"]);
+        let Ok(Cli { command: Command::Compose(super::ComposeCommand::Ps(ps)), .. }) = ps else { panic!("{ps:?}") };
+        assert_eq!(ps.client.data_dir, std::path::Path::new("/srv/berth"), "compose connects as berth status does");
+    }
+
+    #[test]
+    fn the_dns_server_is_on_by_default_on_the_apis_address() {
+        let server = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["berth", "server"], args].concat());
+            let Ok(Cli { command: Command::Server(server), .. }) = cli else { panic!("{cli:?}") };
+            server.dns_listen()
+        };
+        assert_eq!(server(&["--listen", "10.0.0.5:7700"]), Some("10.0.0.5:0".parse().unwrap()));
+        assert_eq!(server(&["--dns-listen", "127.0.0.1:5353"]), Some("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(server(&["--no-dns"]), None);
+        assert!(Cli::try_parse_from(["berth", "server", "--no-dns", "--dns-listen", "127.0.0.1:53"]).is_err());
     }
 }

@@ -175,10 +175,23 @@ pub struct ServerArgs {
     pub data_dir: PathBuf,
     /// The store of the control plane's records: `sqlite:PATH` (default `sqlite:<data-dir>/state.db`) or
     /// `etcd:http://HOST:PORT[,http://HOST:PORT...][?prefix=/NAME]` (options: `prefix`, `max-request-bytes`,
-    /// `max-txn-ops`, `timeout-seconds`). Registry blobs, log segments, metric series, the master key and the
-    /// credentials stay in the data dir either way.
+    /// `max-txn-ops`, `timeout-seconds`). On etcd, several servers may share the store: one leads and runs the
+    /// controllers (see `--server-id`). Log segments, metric series, the master key and the credentials stay in the
+    /// data dir either way; registry blobs too, unless `--registry-dir` names shared storage.
     #[arg(long, env = "BERTH_STORE", value_name = "SPEC", value_parser = parse_boxed_store)]
     pub store: Option<Box<berth_store::StoreSpec>>,
+    /// This server's id among several on one etcd store (the leader key's value while it leads); default
+    /// `<host name>:<listen port>`. Unused on SQLite.
+    #[arg(long, env = "BERTH_SERVER_ID", value_name = "ID")]
+    pub server_id: Option<String>,
+    /// The leader lease's time to live on etcd, in seconds: when the leader dies, another server's controllers
+    /// resume within about this long.
+    #[arg(long, default_value_t = 3, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(2..=60))]
+    pub leader_lease_seconds: i64,
+    /// Where registry blobs are kept; default `<data-dir>/registry`. Several servers share one registry through a
+    /// directory they all mount (NFS or similar) given here.
+    #[arg(long, env = "BERTH_REGISTRY_DIR", value_name = "DIR")]
+    pub registry_dir: Option<PathBuf>,
     /// The address the API listens on.
     #[arg(long, default_value = "127.0.0.1:7700", env = "BERTH_LISTEN")]
     pub listen: SocketAddr,
@@ -249,13 +262,16 @@ pub struct ServerArgs {
     /// percentiles.
     #[arg(long, default_value_t = berth_metrics::points::Limits::default().max_bins)]
     pub metrics_max_bins: usize,
-    /// Serve Cloud Map's private DNS namespaces on this address, UDP and TCP, forwarding every other name (off by
-    /// default; e.g. `127.0.0.1:5353`).
-    #[arg(long, env = "BERTH_DNS_LISTEN")]
+    /// Serve Cloud Map's private DNS namespaces on this address, UDP and TCP, forwarding every other name (default:
+    /// the API's address with a free port, e.g. `127.0.0.1:5353`). Agents forward their tasks' queries to it.
+    #[arg(long, env = "BERTH_DNS_LISTEN", conflicts_with = "no_dns")]
     pub dns_listen: Option<SocketAddr>,
     /// A resolver the DNS server forwards other names to (repeatable); the host's `/etc/resolv.conf` by default.
-    #[arg(long, requires = "dns_listen")]
+    #[arg(long, conflicts_with = "no_dns")]
     pub dns_upstream: Vec<SocketAddr>,
+    /// Serve no DNS: Cloud Map's names do not resolve, and agents' tasks resolve through the host's resolvers.
+    #[arg(long)]
+    pub no_dns: bool,
     /// The file holding the master key of secrets and parameters (base64 of 32 bytes, mode 0600; created on first
     /// start). Default `<data-dir>/master.key`. `BERTH_MASTER_KEY` (base64), when set, is used instead. Keep a copy
     /// apart from the data dir: without it no secret can be read.
@@ -348,6 +364,15 @@ impl ServerArgs {
     /// The store to open: `--store`, else `sqlite:<data-dir>/state.db`.
     pub fn store_spec(&self) -> berth_store::StoreSpec {
         self.store.as_deref().cloned().unwrap_or_else(|| berth_store::StoreSpec::Sqlite(self.data_dir.join("state.db")))
+    }
+
+    /// Where the DNS server listens: `--dns-listen`, else the API's address with a free port; `None` with
+    /// `--no-dns`.
+    pub fn dns_listen(&self) -> Option<SocketAddr> {
+        if self.no_dns {
+            return None;
+        }
+        Some(self.dns_listen.unwrap_or_else(|| SocketAddr::new(self.listen.ip(), 0)))
     }
 
     /// `https` when the listener serves TLS (`--tls-cert`), else `http`.
@@ -459,8 +484,9 @@ pub struct NodeArgs {
 /// `berth agent`.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// The control plane's URL.
-    #[arg(long, env = "BERTH_SERVER")]
+    /// The control plane's URL, or the URLs of its servers separated by commas (several servers on one etcd
+    /// store): the agent talks to one and moves to the next when it does not answer.
+    #[arg(long, env = "BERTH_SERVER", value_name = "URL[,URL...]")]
     pub server: String,
     /// A PEM file of CA certificates the agent trusts for an `https://` server besides the system's roots (e.g.
     /// the `ca.pem` of `berth up --tls`). The agent never skips verification and never falls back to plain HTTP.

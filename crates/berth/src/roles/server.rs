@@ -24,13 +24,15 @@ pub struct RunningServer {
     pub credentials: (RootCredentials, bool),
     /// The CloudWatch metrics service: where in-process writers put series and where an alarm hook is registered.
     pub metrics: Arc<berth_metrics::Metrics>,
-    /// The DNS server, when `--dns-listen` is given (it stops when dropped).
+    /// The DNS server (none with `--no-dns`; it stops when dropped).
     pub dns: Option<berth_discovery::DnsServer>,
     /// The load-balancer data plane serving the ELBv2 records (none with `--no-load-balancer`; it stops when
     /// dropped).
     pub load_balancer: Option<berth_lbsync::LbSync>,
     /// The listener's TLS settings (`--tls-cert`/`--tls-key`): it serves HTTPS only.
     pub tls: Option<berth_listener::Tls>,
+    /// The leader election, on an etcd store (its controllers run while it leads); it stops when dropped.
+    pub election: Option<berth_store::etcd::election::Election>,
 }
 
 /// Opens the store, starts the control plane and its controllers, and binds the listener. `own_agent` is the agent
@@ -62,6 +64,7 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     }
     tracing::info!(store = %store_spec, "opening the store");
     let store = store_spec.open().await.with_context(|| format!("opening the store {store_spec}"))?;
+    let (store, election) = elect(args, &store_spec, store).await?;
     let vpc_cidr =
         berth_vpc::Cidr::parse(&args.vpc_cidr).context("--vpc-cidr must be an IPv4 CIDR such as 172.31.0.0/16")?;
     let vpc_layout = berth_vpc::VpcLayout::new(&args.region, &args.account_id, vpc_cidr)
@@ -93,7 +96,7 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     control.set_security_groups(vpc.clone());
     vpc.set_interface_source(Arc::new(TaskInterfaces(control.clone())));
     let mut registry_config = berth_registry::RegistryConfig::new(
-        args.data_dir.join("registry"),
+        args.registry_dir.clone().unwrap_or_else(|| args.data_dir.join("registry")),
         &args.region,
         &args.account_id,
         public_endpoint(args),
@@ -211,14 +214,16 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     let discovery = berth_discovery::Discovery::open(discovery_config, store.clone(), clock.clone())
         .await
         .context("opening Cloud Map")?;
-    let dns = match args.dns_listen {
+    let dns = match args.dns_listen() {
         Some(listen) => {
             let mut config = berth_discovery::DnsServerConfig::new(listen);
             config.upstreams = args.dns_upstream.clone();
             config.host_names = Some(Arc::new(LoadBalancerNames(elb.clone())));
             let server = berth_discovery::DnsServer::start(discovery.index().clone(), config)
                 .await
-                .with_context(|| format!("starting the DNS server on {listen}"))?;
+                .with_context(|| format!("starting the DNS server on {listen} (--dns-listen; --no-dns for none)"))?;
+            // Agents forward their tasks' queries here (an unspecified IP: where each agent reaches the server).
+            control.set_dns_server(server.local_addr());
             Some(server)
         }
         None => None,
@@ -231,6 +236,9 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
         control.set_express_infrastructure(Arc::new(express));
     }
     berth_control::spawn_controllers(&control);
+    if election.is_some() {
+        tokio::spawn(berth_control::peers::run(control.clone(), server_id(args)));
+    }
     let mut iam_config = berth_iam::IamConfig::new(&args.account_id);
     iam_config.quotas.managed_per_role = args.iam_policies_per_role;
     iam_config.quotas.min_session_seconds = args.iam_min_session_seconds;
@@ -294,7 +302,7 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     };
     let app = super::prometheus::instrument(app, "api", super::prometheus::server_gauges(control.clone(), store_files));
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
-    Ok(RunningServer { listener, app, join_token, credentials, metrics, dns, load_balancer, tls })
+    Ok(RunningServer { listener, app, join_token, credentials, metrics, dns, load_balancer, tls, election })
 }
 
 /// The console password from `--console-password-file` (its first line, without the line end); an empty one is
@@ -350,6 +358,41 @@ impl berth_registry::pullthrough::UpstreamSecrets for UpstreamSecrets {
             }
         })
     }
+}
+
+/// This server's id among several: `--server-id`, else `<host name>:<listen port>`.
+fn server_id(args: &ServerArgs) -> String {
+    args.server_id.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string());
+        format!("{}:{}", host.ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "berth".into()), args.listen.port())
+    })
+}
+
+/// On etcd, where several servers may share the store: starts campaigning for the leader key, installs this
+/// process's leadership (every controller gates on it) and wraps the store so controller writes carry the fence.
+/// On SQLite: the store as it is, no election (one server).
+async fn elect(
+    args: &ServerArgs,
+    spec: &StoreSpec,
+    store: berth_store::SharedStore,
+) -> Result<(berth_store::SharedStore, Option<berth_store::etcd::election::Election>)> {
+    let StoreSpec::Etcd(config) = spec else { return Ok((store, None)) };
+    // Its own connection, so lease renewals never queue behind large ranges.
+    let etcd = Arc::new(
+        berth_store::EtcdStore::connect(config.clone()).await.context("connecting to etcd for the leader election")?,
+    );
+    let id = server_id(args);
+    let election = etcd.elect(berth_store::etcd::election::ElectionConfig {
+        server_id: id.clone(),
+        ttl_seconds: args.leader_lease_seconds,
+    });
+    let leadership = election.leadership();
+    if !berth_store::leader::install(leadership.clone()) {
+        anyhow::bail!("a leader election already runs in this process");
+    }
+    tracing::info!(server = %id, lease_seconds = args.leader_lease_seconds, "campaigning for the leader key");
+    let fenced: berth_store::SharedStore = Arc::new(berth_store::leader::FencedStore::new(store, leadership));
+    Ok((fenced, Some(election)))
 }
 
 /// ACM's certificates for ELBv2 (an HTTPS listener's certificate must exist) and for the data plane (the PEM
@@ -617,6 +660,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     serve(server.listener, server.app, args.listener_limits(), server.tls).await?;
     if let Some(lb) = &server.load_balancer {
         lb.shutdown(Duration::from_secs(2)).await;
+    }
+    if let Some(election) = server.election {
+        // Another server takes over now rather than when the lease runs out.
+        election.resign().await;
     }
     Ok(())
 }

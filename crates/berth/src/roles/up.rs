@@ -72,5 +72,8 @@ pub async fn run(mut args: UpArgs) -> Result<()> {
     if let Some(lb) = &server.load_balancer {
         lb.shutdown(std::time::Duration::from_secs(2)).await;
     }
+    if let Some(election) = server.election {
+        election.resign().await;
+    }
     Ok(())
 }

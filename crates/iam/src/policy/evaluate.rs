@@ -125,13 +125,20 @@ struct Subject<'c> {
 
 /// Whether a statement applies to the action, resource and conditions (not the principal).
 fn applies(statement: &Statement, subject: &Subject<'_>, request: &Request<'_>) -> bool {
-    let action_ok = match &statement.actions {
-        Matches::Any(patterns) => patterns.iter().any(|p| p.matches_action_chars(subject.action_lower)),
-        Matches::NoneOf(patterns) => !patterns.iter().any(|p| p.matches_action_chars(subject.action_lower)),
-    };
-    if !action_ok {
-        return false;
+    action_applies(statement, subject.action_lower) && resource_and_conditions_apply(statement, subject, request)
+}
+
+/// Whether a statement's `Action` (or `NotAction`) covers the lowercased action. Actions have no policy variables,
+/// so this depends on the action alone (which [`PolicySet`] caches per action).
+fn action_applies(statement: &Statement, action_lower: &[char]) -> bool {
+    match &statement.actions {
+        Matches::Any(patterns) => patterns.iter().any(|p| p.matches_action_chars(action_lower)),
+        Matches::NoneOf(patterns) => !patterns.iter().any(|p| p.matches_action_chars(action_lower)),
     }
+}
+
+/// Whether a statement whose action applies also applies to the resource and its conditions hold.
+fn resource_and_conditions_apply(statement: &Statement, subject: &Subject<'_>, request: &Request<'_>) -> bool {
     let resource_ok = match &statement.resources {
         None => true,
         Some(Matches::Any(patterns)) => {
@@ -201,7 +208,8 @@ pub fn evaluate(request: &Request<'_>, identity: &[NamedPolicy], resource_policy
     let subject = Subject { action_lower: &action_chars, resource: &resource };
     let statements = identity
         .iter()
-        .flat_map(|policy| policy.document.statements.iter().enumerate().map(move |(i, s)| (policy, i, s)));
+        .flat_map(|policy| policy.document.statements.iter().enumerate().map(move |(i, s)| (policy, i, s)))
+        .filter(|(_, _, statement)| applies(statement, &subject, request));
     decide(statements, &subject, request, resource_policy)
 }
 
@@ -212,6 +220,10 @@ pub fn evaluate(request: &Request<'_>, identity: &[NamedPolicy], resource_policy
 /// [`evaluate`]'s, statement for statement, in the same order.
 #[derive(Debug, Default)]
 pub struct PolicySet {
+    /// Per lowercased action (at most [`ACTIONS_CACHED`] of them): the statements, in order, whose actions apply
+    /// to it. An API has a bounded set of actions, so after the first calls a request reads only these, and only
+    /// their resources and conditions.
+    by_action: std::sync::RwLock<std::collections::HashMap<String, Arc<[(u32, u32)]>>>,
     policies: Vec<NamedPolicy>,
     by_prefix: std::collections::HashMap<String, Vec<(u32, u32)>>,
     always: Vec<(u32, u32)>,
@@ -250,6 +262,36 @@ impl PolicySet {
     }
 
     /// The statements whose actions may match `action_lower`, in policy and statement order.
+    /// The statements, in order, whose actions apply to `action_lower` (cached per action).
+    fn applicable(&self, action_lower: &str, action_chars: &[char]) -> Arc<[(u32, u32)]> {
+        if let Some(found) = self.by_action.read().ok().and_then(|m| m.get(action_lower).cloned()) {
+            return found;
+        }
+        let list: Arc<[(u32, u32)]> = self
+            .candidates(action_lower)
+            .into_iter()
+            .filter(|&(p, i)| self.statement(p, i).is_some_and(|(_, s)| action_applies(s, action_chars)))
+            .collect();
+        if let Ok(mut map) = self.by_action.write()
+            && map.len() < ACTIONS_CACHED
+        {
+            map.insert(action_lower.to_string(), list.clone());
+        }
+        list
+    }
+
+    /// How many actions the cache holds (for tests).
+    #[cfg(test)]
+    pub(crate) fn cached_actions(&self) -> usize {
+        self.by_action.read().map_or(0, |m| m.len())
+    }
+
+    /// Policy `p`'s statement `i`.
+    fn statement(&self, p: u32, i: u32) -> Option<(&NamedPolicy, &Statement)> {
+        let policy = self.policies.get(p as usize)?;
+        Some((policy, policy.document.statements.get(i as usize)?))
+    }
+
     fn candidates(&self, action_lower: &str) -> Vec<(u32, u32)> {
         let mut out = self.always.clone();
         for (end, c) in action_lower.char_indices() {
@@ -278,15 +320,19 @@ pub fn evaluate_set(request: &Request<'_>, identity: &PolicySet, resource_policy
     let resource_chars: Vec<char> = request.resource.chars().collect();
     let resource = super::matcher::resource_segments(&resource_chars);
     let subject = Subject { action_lower: &action_chars, resource: &resource };
-    let candidates = identity.candidates(&action_lower);
-    let statements = candidates.iter().filter_map(|&(p, i)| {
-        let policy = identity.policies.get(p as usize)?;
-        Some((policy, i as usize, policy.document.statements.get(i as usize)?))
-    });
+    let applicable = identity.applicable(&action_lower, &action_chars);
+    let statements = applicable
+        .iter()
+        .filter_map(|&(p, i)| identity.statement(p, i).map(|(policy, statement)| (policy, i as usize, statement)))
+        .filter(|(_, _, statement)| resource_and_conditions_apply(statement, &subject, request));
     decide(statements, &subject, request, resource_policy)
 }
 
-/// AWS's logic over the identity statements given (in order) and the resource policy.
+/// How many distinct actions a [`PolicySet`] remembers the applicable statements of; past it, requests for other
+/// actions compute theirs each time (an unbounded set of action names must not grow memory).
+pub(crate) const ACTIONS_CACHED: usize = 1024;
+
+/// AWS's logic over the identity statements that apply (given in order, already filtered) and the resource policy.
 fn decide<'p>(
     statements: impl Iterator<Item = (&'p NamedPolicy, usize, &'p Statement)>,
     subject: &Subject<'_>,
@@ -295,9 +341,6 @@ fn decide<'p>(
 ) -> Decision {
     let mut allow = None;
     for (policy, i, statement) in statements {
-        if !applies(statement, subject, request) {
-            continue;
-        }
         match statement.effect {
             Effect::Deny => {
                 return Decision::ExplicitDeny {

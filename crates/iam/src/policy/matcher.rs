@@ -130,7 +130,9 @@ impl Pattern {
             // An ARN pattern never matches `*` (the resource of an action without resource-level permissions).
             return false;
         }
-        pattern_segments[..count].iter().zip(resource).all(|(p, r)| glob(p, r))
+        // The last segment (the resource itself: `cluster/team5-*`) first: it is where patterns of many policies
+        // differ, so most non-matching patterns are refused after a few characters instead of after five segments.
+        pattern_segments[..count].iter().zip(resource).rev().all(|(p, r)| glob(p, r))
     }
 }
 

@@ -420,9 +420,40 @@ fn run(case: &Case) -> Decision {
     let request = Request { principal: &principal, action: case.action, resource: case.resource, context: &context };
     let scanned = evaluate(&request, &identity, resource.as_ref());
     // The indexed evaluation reads fewer statements and must decide the same, naming the same statement.
-    let indexed = evaluate_set(&request, &PolicySet::new(identity), resource.as_ref());
+    let set = PolicySet::new(identity);
+    let indexed = evaluate_set(&request, &set, resource.as_ref());
     assert_eq!(indexed, scanned, "{}: the indexed evaluation differs", case.name);
+    // Asked again, the statements that apply to the action come from the set's cache: the same decision.
+    let cached = evaluate_set(&request, &set, resource.as_ref());
+    assert_eq!(cached, scanned, "{}: the cached evaluation differs", case.name);
     scanned
+}
+
+#[test]
+fn the_per_action_cache_is_bounded_and_decides_alike_past_its_bound() {
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"ecs:Describe*","Resource":"*"},
+        {"Effect":"Deny","NotAction":"ecs:*","Resource":"*"}]}"#;
+    let set = PolicySet::new(vec![NamedPolicy {
+        name: Arc::from("p"),
+        document: Arc::new(PolicyDocument::parse(policy, PolicyKind::Identity).unwrap()),
+    }]);
+    let principal = RequestPrincipal {
+        arn: "arn:aws:iam::111122223333:user/u".into(),
+        account: "111122223333".into(),
+        ..RequestPrincipal::default()
+    };
+    let context = Context::new();
+    let ask = |action: &str| {
+        evaluate_set(&Request { principal: &principal, action, resource: "*", context: &context }, &set, None)
+    };
+    // More distinct actions than the cache holds (an attacker's made-up names), then the usual ones again.
+    for n in 0..super::evaluate::ACTIONS_CACHED + 10 {
+        assert!(matches!(ask(&format!("s3:Get{n}")), Decision::ExplicitDeny { .. }));
+    }
+    assert!(ask("ecs:DescribeTasks").allowed(), "an action past the cache's bound is still evaluated");
+    assert_eq!(ask("ecs:RunTask"), Decision::ImplicitDeny);
+    assert!(set.cached_actions() <= super::evaluate::ACTIONS_CACHED);
 }
 
 /// Documents IAM refuses, with the kind they are put as.

@@ -230,6 +230,61 @@ async fn reconciles_run_only_while_the_leader_gate_is_open() {
     assert_eq!(h.calls(), []);
 }
 
+/// Records the fence each reconcile ran under.
+struct FenceProbe(mpsc::UnboundedSender<Option<i64>>);
+
+impl Reconciler for FenceProbe {
+    type Key = String;
+    type Error = String;
+
+    fn keys(&self) -> Vec<String> {
+        vec!["k".into()]
+    }
+
+    async fn reconcile(&self, _key: String, _trigger: Trigger) -> Result<Action, String> {
+        self.0.send(berth_store::leader::current_fence()).unwrap();
+        Ok(Action::requeue(1.0))
+    }
+}
+
+#[tokio::test]
+async fn under_a_leadership_reconciles_run_while_it_leads_fenced_with_its_term() {
+    use berth_store::leader::{Leadership, Term};
+    let clock = Arc::new(ManualClock::new(1_000.0));
+    let (_source, rx) = watch::channel(1);
+    let (term_tx, term) = watch::channel(None);
+    let leadership = Leadership::new(term, |_| {});
+    let (tx, mut fences) = mpsc::unbounded_channel();
+    let controller =
+        Controller::new("fenced", Arc::new(FenceProbe(tx)), clock.clone(), rx).with_leadership(&leadership);
+    tokio::spawn(controller.run());
+    let settle = || async {
+        for _ in 0..200 {
+            tokio::task::yield_now().await;
+        }
+    };
+    settle().await;
+    assert!(fences.try_recv().is_err(), "a follower reconciles nothing");
+    term_tx.send_replace(Some(Term { token: 41 }));
+    settle().await;
+    assert_eq!(fences.try_recv().ok(), Some(Some(41)), "the leader's reconcile carries its token");
+    // A new term (lost and won again): the next reconcile carries the new token.
+    term_tx.send_replace(None);
+    settle().await;
+    term_tx.send_replace(Some(Term { token: 57 }));
+    settle().await;
+    clock.advance(1.0);
+    settle().await;
+    let seen: Vec<Option<i64>> = std::iter::from_fn(|| fences.try_recv().ok()).collect();
+    assert!(!seen.is_empty() && seen.iter().all(|f| *f == Some(57)), "{seen:?}");
+    // Leadership ends: nothing runs any more.
+    term_tx.send_replace(None);
+    settle().await;
+    clock.advance(5.0);
+    settle().await;
+    assert!(fences.try_recv().is_err());
+}
+
 #[tokio::test]
 async fn a_requested_reconcile_sees_at_least_its_revision_or_fails_after_the_timeout() {
     let (mut h, controller) = Harness::new(&[], |_| Behaviour::Done);

@@ -8,6 +8,7 @@
 //! writes by other servers on the same etcd show too.
 
 mod config;
+pub mod election;
 mod txn;
 mod watch;
 

@@ -1,4 +1,5 @@
-//! The ECS and ECR calls `berth compose` makes, as AWS JSON 1.1 through `roles::aws::call_json`.
+//! The ECS and ECR calls `berth compose` makes, as AWS JSON 1.1 through `roles::aws::call_json`, connected as the
+//! day-to-day commands are (`roles::console_cli::connect`).
 
 use crate::roles::aws;
 use serde_json::{Value, json};
@@ -11,9 +12,16 @@ pub struct Api {
 }
 
 impl Api {
-    /// Reads the SDK configuration from the environment.
-    pub async fn new(cluster: String) -> anyhow::Result<Self> {
-        Ok(Api { config: aws::config().await?, cluster })
+    /// Connects as `berth status` does ([`crate::roles::console_cli::connect::connect`]): the aws CLI's
+    /// environment when an `AWS_*` variable is set, else the endpoint and credentials in Berth's data dir.
+    pub async fn new(cluster: String, client: &crate::cli::ClientArgs) -> anyhow::Result<Self> {
+        let connection = crate::roles::console_cli::connect::connect(client).await?;
+        Ok(Api { config: connection.sdk, cluster })
+    }
+
+    /// The SDK configuration the calls use.
+    pub fn sdk(&self) -> &aws_config::SdkConfig {
+        &self.config
     }
 
     /// The region requests are signed for (awslogs options name it).

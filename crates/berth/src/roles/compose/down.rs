@@ -12,7 +12,7 @@ use std::time::Duration;
 /// Runs `berth compose down`.
 pub async fn run(args: &ComposeDownArgs) -> anyhow::Result<()> {
     let project = super::load(&args.compose, false)?;
-    let api = Api::new(super::cluster(&args.compose)).await?;
+    let api = Api::new(super::cluster(&args.compose), &args.compose.client).await?;
     let deadline = SystemClock.monotonic() + args.timeout;
     let mut names = Vec::new();
     for index in project.order.iter().rev() {

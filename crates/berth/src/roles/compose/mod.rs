@@ -1,5 +1,5 @@
-//! `berth compose`: deploys a compose file through Berth's signed ECS and ECR APIs (the aws CLI's environment, as
-//! `berth logs` uses). `berth_compose` reads the file and translates each service; this module makes the calls:
+//! `berth compose`: deploys a compose file through Berth's signed ECS and ECR APIs (connected as `berth status`
+//! is: the aws CLI's environment when an `AWS_*` variable is set, else what `berth up` wrote in its data dir). `berth_compose` reads the file and translates each service; this module makes the calls:
 //! building and pushing images ([`build`]), creating services in dependency order and following them ([`up`]),
 //! removing them ([`down`]), listing them ([`ps`]).
 
@@ -84,14 +84,24 @@ async fn logs(args: crate::cli::ComposeLogsArgs) -> ExitCode {
         Some(name) => vec![name.clone()],
         None => project.order.iter().map(|i| project.services[*i].name.clone()).collect(),
     };
+    let api = match api::Api::new(cluster(&args.compose), &args.compose.client).await {
+        Ok(api) => api,
+        Err(error) => {
+            eprintln!("berth compose: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runs = names.iter().map(|name| {
-        crate::roles::logs::run(LogsArgs {
-            target: berth_compose::translate::family(&project.name, name),
-            cluster: Some(cluster(&args.compose)),
-            follow: args.follow,
-            since: args.since,
-            filter: None,
-        })
+        crate::roles::logs::run_with(
+            LogsArgs {
+                target: berth_compose::translate::family(&project.name, name),
+                cluster: Some(cluster(&args.compose)),
+                follow: args.follow,
+                since: args.since,
+                filter: None,
+            },
+            api.sdk().clone(),
+        )
     });
     let codes = futures::future::join_all(runs).await;
     if codes.iter().all(|c| *c == ExitCode::SUCCESS) { ExitCode::SUCCESS } else { ExitCode::FAILURE }

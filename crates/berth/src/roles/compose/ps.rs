@@ -8,7 +8,7 @@ use serde_json::Value;
 /// Runs `berth compose ps`.
 pub async fn run(args: &ComposeFile) -> anyhow::Result<()> {
     let project = super::load(args, false)?;
-    let api = Api::new(super::cluster(args)).await?;
+    let api = Api::new(super::cluster(args), &args.client).await?;
     let mut rows = vec![["SERVICE", "STATUS", "RUNNING", "TASK", "LAST STATUS", "HEALTH", "PORTS"].map(String::from)];
     for index in &project.order {
         let service = &project.services[*index];

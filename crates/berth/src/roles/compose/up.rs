@@ -19,7 +19,7 @@ pub async fn run(args: &ComposeUpArgs) -> anyhow::Result<()> {
     let project = super::load(&args.compose, true)?;
     let role = args.execution_role_arn.as_deref();
     super::secrets::check_role(&project, role)?;
-    let api = Api::new(super::cluster(&args.compose)).await?;
+    let api = Api::new(super::cluster(&args.compose), &args.compose.client).await?;
     // Tasks created from a second before now belong to this run (the server's clock is this machine's or close).
     let since = SystemClock.now() - 1.0;
     let deadline = SystemClock.monotonic() + args.timeout;

@@ -29,7 +29,17 @@ const RESOLVE_EVERY: u32 = 5;
 
 /// Runs `berth logs`; a failure is printed and exits non-zero. A closed standard output (`| head`) ends it quietly.
 pub async fn run(args: LogsArgs) -> ExitCode {
-    match logs(args).await {
+    report(logs(args, None).await)
+}
+
+/// `berth logs` with the SDK configuration the caller connected with (`berth compose logs`: the same connection as
+/// its other commands).
+pub async fn run_with(args: LogsArgs, config: aws_config::SdkConfig) -> ExitCode {
+    report(logs(args, Some(config)).await)
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
@@ -106,8 +116,11 @@ impl Session {
     }
 }
 
-async fn logs(args: LogsArgs) -> anyhow::Result<()> {
-    let config = super::aws::config().await?;
+async fn logs(args: LogsArgs, config: Option<aws_config::SdkConfig>) -> anyhow::Result<()> {
+    let config = match config {
+        Some(config) => config,
+        None => super::aws::config().await?,
+    };
     let cluster = args.cluster.as_deref().unwrap_or("default");
     let resolver = Resolver::new(aws_sdk_ecs::Client::new(&config), cluster, &args.target).await?;
     let mut session = Session {

@@ -1,0 +1,254 @@
+//! Several servers on one etcd (issue 17 item 2): three `berth server` processes share a real etcd, one agent holds
+//! the list of all three, and real containers run. `kill -9` of the leader in the middle of a rolling deployment:
+//! another server's controllers resume within 5 s (measured by a service change made right after the kill, which
+//! only the service scheduler can act on), the deployment completes without ever running more than maximumPercent,
+//! no task is started twice, and the API writes answered meanwhile are all there. Then the new leader is paused
+//! (SIGSTOP) until a third server leads, and resumed (SIGCONT): it steps down, and nothing it might still write
+//! reaches the store (its liveness would mark the agent disconnected: no such write appears in etcd).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; timings against real processes need the real clock
+
+mod common;
+
+use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration, KeyValuePair};
+use berth_store::testing::EtcdProcess;
+use berth_store::{EtcdConfig, EtcdStore, Store};
+use berth_testkit::{Berth, BerthOptions};
+use common::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const PREFIX: &str = "/ha";
+
+/// The leader key's value (a server id), if any.
+async fn leader(etcd: &EtcdStore) -> Option<String> {
+    let kv = etcd.get(berth_store::leader::LEADER_KEY).await.ok()??;
+    Some(String::from_utf8_lossy(&kv.value).into_owned())
+}
+
+/// Waits until the leader key names a server other than `not` (and among `candidates`); the new leader.
+async fn new_leader(etcd: &EtcdStore, not: &str, within: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(id) = leader(etcd).await.filter(|id| id != not) {
+            return id;
+        }
+        assert!(started.elapsed() < within, "no server took over from {not} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `berth_leader` gauge and the fenced-write counter of a server's `/metrics`.
+fn leader_metrics(server: &Berth) -> (Option<f64>, f64) {
+    let (_, text) = berth_testkit::http_get(&format!("{}/metrics", server.url())).unwrap();
+    (
+        prometheus_value(&text, "berth_leader", &[]),
+        prometheus_value(&text, "berth_leader_fenced_writes_total", &[]).unwrap_or(0.0),
+    )
+}
+
+fn server_args(spec: &str, id: &str) -> Vec<String> {
+    ["--store", spec, "--server-id", id, "--no-load-balancer", "--leader-lease-seconds", "3"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_dies_and_another_server_takes_over() {
+    berth_testkit::require_docker();
+    berth_testkit::workload_image().expect("the workload image builds");
+    let etcd_process = EtcdProcess::start().unwrap_or_else(|e| panic!("{e}"));
+    let spec = format!("etcd:{}?prefix={PREFIX}", etcd_process.url());
+    let first = Berth::start(BerthOptions {
+        binary: env!("CARGO_BIN_EXE_berth").into(),
+        role: "server",
+        extra_args: server_args(&spec, "s0"),
+    })
+    .expect("the first server starts on etcd");
+    let second = first.start_peer(server_args(&spec, "s1")).expect("the second server starts");
+    let third = first.start_peer(server_args(&spec, "s2")).expect("the third server starts");
+    let mut servers: HashMap<String, Berth> =
+        [("s0".to_string(), first), ("s1".to_string(), second), ("s2".to_string(), third)].into();
+    let etcd = EtcdStore::connect(EtcdConfig::parse(&format!("{}?prefix={PREFIX}", etcd_process.url())).unwrap())
+        .await
+        .unwrap();
+    let leader_id = new_leader(&etcd, "", Duration::from_secs(10)).await;
+    let followers: Vec<String> =
+        ["s0", "s1", "s2"].iter().filter(|id| **id != leader_id).map(|s| s.to_string()).collect();
+    println!("leader: {leader_id}; followers: {followers:?}");
+
+    // One agent with every server, the leader first (so it has to move when the leader dies).
+    let list: Vec<String> = std::iter::once(&leader_id).chain(&followers).map(|id| servers[id].url()).collect();
+    let agent_dir = servers[&followers[1]].data_dir.path().join("agent");
+    let agent_list = list.join(",");
+    servers
+        .get_mut(&followers[1])
+        .unwrap()
+        .start_agent(&agent_dir, &["--server", &agent_list, "--cpu-units", "4096", "--memory-mib", "4096"])
+        .expect("the agent starts");
+    // Every API call below goes to a follower: any server answers.
+    let client = ecs_client(&servers[&followers[0]]);
+    let instances = wait_for_instances(&client, "default", 1).await;
+
+    let def = |v: &str| {
+        ContainerDefinition::builder()
+            .name("app")
+            .image("berth-workload:latest")
+            .memory(16)
+            .environment(KeyValuePair::builder().name("VERSION").value(v).build())
+            .build()
+    };
+    client.register_task_definition().family("web").container_definitions(def("1")).send().await.unwrap();
+    client.register_task_definition().family("web").container_definitions(def("2")).send().await.unwrap();
+    client.register_task_definition().family("probe").container_definitions(def("p")).send().await.unwrap();
+    let deployment = DeploymentConfiguration::builder().minimum_healthy_percent(50).maximum_percent(150).build();
+    client
+        .create_service()
+        .service_name("web")
+        .task_definition("web:1")
+        .desired_count(4)
+        .deployment_configuration(deployment)
+        .send()
+        .await
+        .unwrap();
+    client.create_service().service_name("probe").task_definition("probe:1").desired_count(0).send().await.unwrap();
+    wait_stable(&client, "default", "web", Duration::from_secs(60)).await;
+
+    // Count the service's containers that really run, every 50 ms, from a thread.
+    let most = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (most, done, prefix) = (most.clone(), done.clone(), servers[&leader_id].arn_prefix());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                let listing = berth_testkit::docker(&[
+                    "ps",
+                    "--filter",
+                    "label=com.amazonaws.ecs.task-definition-family=web",
+                    "--format",
+                    "{{.Label \"com.amazonaws.ecs.task-arn\"}}",
+                ])
+                .unwrap_or_default();
+                let n = listing.lines().filter(|l| l.starts_with(&prefix)).count();
+                most.fetch_max(n, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+
+    client.update_service().service("web").task_definition("web:2").send().await.unwrap();
+    berth_testkit::wait_for("the rollout to start", Duration::from_secs(60), || async {
+        let s = describe_service(&client, "default", "web").await;
+        (s.deployments().len() == 2 && s.deployments()[0].running_count >= 1).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // kill -9 the leader mid-deployment.
+    servers.get_mut(&leader_id).unwrap().kill();
+    let killed = Instant::now();
+    // Acknowledged writes while no server leads: a standalone task and a service change.
+    let solo = client.run_task().task_definition("probe:1").send().await.unwrap();
+    let solo_arn = solo.tasks()[0].task_arn().unwrap().to_string();
+    client.update_service().service("probe").desired_count(1).send().await.unwrap();
+    let probe_placed = loop {
+        let tasks = client.list_tasks().service_name("probe").send().await.unwrap();
+        if !tasks.task_arns().is_empty() {
+            break killed.elapsed();
+        }
+        assert!(killed.elapsed() < Duration::from_secs(15), "no server's service scheduler acted within 15 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let second_leader = new_leader(&etcd, &leader_id, Duration::from_secs(1)).await;
+    println!(
+        "kill -9 of {leader_id}: {second_leader} leads; its service scheduler placed a task {probe_placed:?} after the kill"
+    );
+    assert!(probe_placed < Duration::from_secs(5), "controllers resumed after {probe_placed:?}, over 5 s");
+
+    // The deployment that spans the failover completes.
+    let started = Instant::now();
+    loop {
+        let s = describe_service(&client, "default", "web").await;
+        if s.deployments().len() == 1
+            && s.running_count == 4
+            && s.task_definition().is_some_and(|t| t.ends_with("web:2"))
+            && s.deployments()[0].rollout_state.as_ref().map(|r| r.as_str()) == Some("COMPLETED")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the deployment did not complete after the failover: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // SIGSTOP the new leader until another server leads, long enough that its agent liveness (heard nothing for
+    // the agent timeout) would write the agent as disconnected; then SIGCONT it.
+    let paused = servers[&second_leader].url();
+    servers[&second_leader].signal("STOP").unwrap();
+    let stopped = Instant::now();
+    let third_leader = new_leader(&etcd, &second_leader, Duration::from_secs(10)).await;
+    let took = stopped.elapsed();
+    println!("SIGSTOP of {second_leader}: {third_leader} leads after {took:?}");
+    assert!(took < Duration::from_secs(5), "the takeover after SIGSTOP took {took:?}");
+    let survivor = ecs_client(&servers[&third_leader]);
+    survivor.update_service().service("probe").desired_count(2).send().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(12).saturating_sub(stopped.elapsed())).await;
+    // The revision now (a read refreshes the client's): what the third leader wrote while the agent moved away from
+    // the paused server is before it.
+    leader(&etcd).await;
+    let from = etcd.revision();
+    let mut instance_watch = etcd.watch("/ecs/instances/", from).unwrap();
+    servers[&second_leader].signal("CONT").unwrap();
+    // For 4 s after the resume, no write of the paused server reaches the store: no instance record turns
+    // disconnected (what its stale liveness would write).
+    let watch_until = Instant::now() + Duration::from_secs(4);
+    while let Ok(Ok((revision, events))) =
+        tokio::time::timeout(watch_until.saturating_duration_since(Instant::now()), instance_watch.next()).await
+    {
+        for event in events {
+            let value: serde_json::Value = serde_json::from_slice(&event.kv.value).unwrap_or_default();
+            assert_ne!(
+                value["agentConnected"],
+                serde_json::Value::Bool(false),
+                "revision {revision}: an instance was written disconnected after the deposed leader resumed"
+            );
+        }
+    }
+    let (gauge, fenced) = leader_metrics(&servers[&second_leader]);
+    assert_eq!(gauge, Some(0.0), "the resumed server does not lead");
+    let log = servers[&second_leader].log();
+    assert!(log.contains("lost its leadership"), "the resumed server says it stepped down");
+    println!("the resumed server {second_leader} ({paused}) had {fenced} controller writes refused by the fence");
+    assert_eq!(leader(&etcd).await.as_deref(), Some(third_leader.as_str()), "the third server still leads");
+
+    // Acknowledged writes are all there; the service keeps its count; no task was started twice.
+    let described = survivor.describe_tasks().tasks(&solo_arn).send().await.unwrap();
+    assert!(described.failures().is_empty(), "the RunTask answered during the failover is kept: {described:?}");
+    let probe = wait_stable(&survivor, "default", "probe", Duration::from_secs(30)).await;
+    assert_eq!((probe.desired_count, probe.running_count), (2, 2));
+    let web = describe_service(&survivor, "default", "web").await;
+    assert_eq!((web.desired_count, web.running_count), (4, 4));
+    done.store(true, Ordering::SeqCst);
+    watcher.join().unwrap();
+    let most = most.load(Ordering::SeqCst);
+    println!("most containers of the service at once: {most} (maximumPercent 150 of 4: 6)");
+    assert!(most <= 6, "maximumPercent exceeded during the failover: {most} containers");
+    let prefix = servers[&third_leader].arn_prefix();
+    let all = berth_testkit::docker(&["ps", "-a", "--format", "{{.Label \"com.amazonaws.ecs.task-arn\"}}"]).unwrap();
+    let mut per_task: HashMap<&str, usize> = HashMap::new();
+    for arn in all.lines().filter(|l| l.starts_with(&prefix)) {
+        *per_task.entry(arn).or_default() += 1;
+    }
+    assert!(per_task.values().all(|n| *n == 1), "a task's container was created twice: {per_task:?}");
+    let instance = survivor.describe_container_instances().container_instances(&instances[0]).send().await.unwrap();
+    assert!(instance.container_instances()[0].agent_connected, "the agent is connected at the end");
+
+    for server in servers.values() {
+        server.remove_containers();
+    }
+}
