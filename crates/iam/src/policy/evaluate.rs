@@ -223,7 +223,7 @@ pub struct PolicySet {
     /// Per lowercased action (at most [`ACTIONS_CACHED`] of them): the statements, in order, whose actions apply
     /// to it. An API has a bounded set of actions, so after the first calls a request reads only these, and only
     /// their resources and conditions.
-    by_action: std::sync::RwLock<std::collections::HashMap<String, Arc<[(u32, u32)]>>>,
+    by_action: std::sync::RwLock<std::collections::HashMap<String, StatementRefs>>,
     policies: Vec<NamedPolicy>,
     by_prefix: std::collections::HashMap<String, Vec<(u32, u32)>>,
     always: Vec<(u32, u32)>,
@@ -263,11 +263,11 @@ impl PolicySet {
 
     /// The statements whose actions may match `action_lower`, in policy and statement order.
     /// The statements, in order, whose actions apply to `action_lower` (cached per action).
-    fn applicable(&self, action_lower: &str, action_chars: &[char]) -> Arc<[(u32, u32)]> {
+    fn applicable(&self, action_lower: &str, action_chars: &[char]) -> StatementRefs {
         if let Some(found) = self.by_action.read().ok().and_then(|m| m.get(action_lower).cloned()) {
             return found;
         }
-        let list: Arc<[(u32, u32)]> = self
+        let list: StatementRefs = self
             .candidates(action_lower)
             .into_iter()
             .filter(|&(p, i)| self.statement(p, i).is_some_and(|(_, s)| action_applies(s, action_chars)))
@@ -327,6 +327,9 @@ pub fn evaluate_set(request: &Request<'_>, identity: &PolicySet, resource_policy
         .filter(|(_, _, statement)| resource_and_conditions_apply(statement, &subject, request));
     decide(statements, &subject, request, resource_policy)
 }
+
+/// Statements of a [`PolicySet`] by (policy, statement) index, in evaluation order.
+type StatementRefs = Arc<[(u32, u32)]>;
 
 /// How many distinct actions a [`PolicySet`] remembers the applicable statements of; past it, requests for other
 /// actions compute theirs each time (an unbounded set of action names must not grow memory).
