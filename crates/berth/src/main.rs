@@ -49,8 +49,8 @@ async fn main() -> std::process::ExitCode {
     };
     let result = match cli {
         Command::Up(args) => roles::up::run(*args).await,
-        Command::Server(args) => roles::server::run(args).await,
-        Command::Agent(args) => roles::agent::run(args).await,
+        Command::Server(args) => roles::server::run(*args).await,
+        Command::Agent(args) => roles::agent::run(*args).await,
         Command::Registry(cli::RegistryCommand::Advisories(cli::AdvisoriesCommand::Import { dir, data_dir })) => {
             roles::registry::import_advisories(&dir, &data_dir)
         }

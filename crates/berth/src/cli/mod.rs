@@ -51,9 +51,9 @@ pub enum Command {
     /// Everything on this machine: the control plane and a local agent on the local Docker Engine.
     Up(Box<UpArgs>),
     /// The control plane only; agents join it with `berth agent`.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// A node agent that joins a control plane and runs tasks on this host's Docker Engine.
-    Agent(AgentArgs),
+    Agent(Box<AgentArgs>),
     /// Registry administration.
     #[command(subcommand)]
     Registry(RegistryCommand),
