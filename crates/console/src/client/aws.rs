@@ -23,18 +23,19 @@ pub async fn caller_identity(api: &Api, caller: Caller<'_>) -> Result<String, Ap
     })
 }
 
-/// Every page of a JSON list operation (`nextToken`), the items of `member`.
-async fn pages(
+/// Every page of a JSON list operation (`nextToken`), at most `max_pages` of them: the items of `member`.
+pub(super) async fn pages(
     api: &Api,
     caller: Caller<'_>,
     service: super::JsonService,
     operation: &str,
     input: Value,
     member: &str,
+    max_pages: usize,
 ) -> Result<Vec<Value>, ApiError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
+    for _ in 0..max_pages {
         let mut request = input.clone();
         if let (Some(token), Some(object)) = (&token, request.as_object_mut()) {
             object.insert("nextToken".into(), json!(token));
@@ -53,13 +54,14 @@ async fn pages(
 
 /// ECR's repositories.
 pub async fn repositories(api: &Api, caller: Caller<'_>) -> Result<Vec<Value>, ApiError> {
-    pages(api, caller, ECR, "DescribeRepositories", json!({}), "repositories").await
+    pages(api, caller, ECR, "DescribeRepositories", json!({}), "repositories", MAX_PAGES).await
 }
 
 /// A repository's images, newest push first.
 pub async fn images(api: &Api, caller: Caller<'_>, repository: &str) -> Result<Vec<Value>, ApiError> {
     let mut images =
-        pages(api, caller, ECR, "DescribeImages", json!({ "repositoryName": repository }), "imageDetails").await?;
+        pages(api, caller, ECR, "DescribeImages", json!({ "repositoryName": repository }), "imageDetails", MAX_PAGES)
+            .await?;
     let pushed = |v: &Value| v.get("imagePushedAt").and_then(Value::as_f64).unwrap_or(0.0);
     images.sort_by(|a, b| pushed(b).total_cmp(&pushed(a)));
     Ok(images)

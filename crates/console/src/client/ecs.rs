@@ -29,23 +29,8 @@ async fn list(
     input: Value,
     member: &str,
 ) -> Result<Vec<String>, ApiError> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let mut request = input.clone();
-        if let (Some(token), Some(object)) = (&token, request.as_object_mut()) {
-            object.insert("nextToken".into(), json!(token));
-        }
-        let page: Value = call(api, caller, operation, request).await?;
-        if let Some(items) = page.get(member).and_then(Value::as_array) {
-            out.extend(items.iter().filter_map(Value::as_str).map(str::to_string));
-        }
-        token = page.get("nextToken").and_then(Value::as_str).map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    Ok(out)
+    let items = super::aws::pages(api, caller, ECS, operation, input, member, MAX_PAGES).await?;
+    Ok(items.iter().filter_map(Value::as_str).map(str::to_string).collect())
 }
 
 /// Every cluster, with statistics.

@@ -63,6 +63,20 @@ impl SignedIn {
     pub fn csrf_ok(&self, form: &HashMap<String, String>) -> bool {
         form.get("csrf").is_some_and(|token| crate::session::same_secret(token, &self.session.csrf))
     }
+
+    /// Reads a POSTed form of this session: the form when it is well formed and carries this session's CSRF token,
+    /// else the page that refuses it ([`bad_form`] or [`forbidden_form`]).
+    pub(crate) async fn checked_form(
+        &self,
+        request: axum::extract::Request,
+    ) -> Result<HashMap<String, String>, Response> {
+        let (parts, body) = request.into_parts();
+        let form = web::read_form(&parts.headers, body).await.map_err(|e| bad_form(&e))?;
+        if !self.csrf_ok(&form) {
+            return Err(forbidden_form());
+        }
+        Ok(form)
+    }
 }
 
 /// The answer to a form without a valid CSRF token.

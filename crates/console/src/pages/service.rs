@@ -55,14 +55,10 @@ pub(crate) async fn scale(
     Path((cluster, service)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let form = match crate::web::read_form(&parts.headers, body).await {
+    let form = match signed_in.checked_form(request).await {
         Ok(form) => form,
-        Err(e) => return super::bad_form(&e),
+        Err(refused) => return refused,
     };
-    if !signed_in.csrf_ok(&form) {
-        return super::forbidden_form();
-    }
     let count = match form.get("desired_count").map(|v| v.trim().parse::<u32>()) {
         Some(Ok(n)) if n <= MAX_DESIRED => n,
         _ => {
@@ -82,13 +78,8 @@ pub(crate) async fn redeploy(
     Path((cluster, service)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let form = match crate::web::read_form(&parts.headers, body).await {
-        Ok(form) => form,
-        Err(e) => return super::bad_form(&e),
-    };
-    if !signed_in.csrf_ok(&form) {
-        return super::forbidden_form();
+    if let Err(refused) = signed_in.checked_form(request).await {
+        return refused;
     }
     let input = json!({ "forceNewDeployment": true });
     act(&console, &signed_in, &cluster, &service, input, "redeployed").await

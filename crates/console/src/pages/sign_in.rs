@@ -134,13 +134,8 @@ pub(crate) async fn submit(State(console): State<Console>, request: Request) -> 
 
 /// `POST /ui/sign-out`.
 pub(crate) async fn sign_out(State(console): State<Console>, signed_in: SignedIn, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let form = match web::read_form(&parts.headers, body).await {
-        Ok(form) => form,
-        Err(e) => return super::bad_form(&e),
-    };
-    if !signed_in.csrf_ok(&form) {
-        return super::forbidden_form();
+    if let Err(refused) = signed_in.checked_form(request).await {
+        return refused;
     }
     console.sessions.remove(&signed_in.id);
     let mut response = html::redirect("/ui/sign-in");
