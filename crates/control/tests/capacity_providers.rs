@@ -50,7 +50,7 @@ fn split(control: &Control, instances: &BTreeMap<String, &str>) -> BTreeMap<Stri
             continue;
         }
         let provider = task.record.capacity_provider_name.clone().unwrap();
-        assert_eq!(instances[&task.record.container_instance_arn], provider, "{}", task.record.arn);
+        assert_eq!(instances[&task.record.container_instance_arn()], provider, "{}", task.record.arn);
         *out.entry(provider).or_default() += 1;
     }
     out

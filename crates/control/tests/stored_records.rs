@@ -19,7 +19,7 @@ use berth_control::records::{
     AccountSettingRecord, CapacityProviderRecord, ClientTokenRecord, ClusterRecord, FamilyRecord, InstanceRecord,
     ServiceRecord, TaskDefinitionRecord, TaskRecord, keys,
 };
-use berth_control::stored::{StoredRecord, decode, encode};
+use berth_control::stored::{StoredRecord, decode, decode_reading, encode, encode_at};
 use berth_control::{Control, ControlConfig};
 use berth_model::agent::{ContainerReport, ReportRequest, TaskReport};
 use berth_model::clock::ManualClock;
@@ -116,6 +116,32 @@ fn check_kind<T: StoredRecord + PartialEq + std::fmt::Debug>(name: &str) {
             .unwrap_or_else(|e| panic!("{} no longer decodes as a {}: {e}", older.display(), T::KIND));
         assert_eq!(upgraded, record, "{} upgrades to something else than {}", older.display(), current.display());
     }
+    check_written_back::<T>(name, &record);
+}
+
+/// Checks that a kind that can write one version back ([`StoredRecord::OLDEST_WRITTEN`]) writes exactly that
+/// version's fixture (as JSON: the members of a downgraded value are sorted), which a server of the previous
+/// release (reading up to that version) and this one both read as the same record; and that a kind that cannot
+/// refuses to.
+fn check_written_back<T: StoredRecord + PartialEq + std::fmt::Debug>(name: &str, record: &T) {
+    let back = T::SCHEMA - 1;
+    if T::OLDEST_WRITTEN == T::SCHEMA {
+        assert!(encode_at(record, back).is_err(), "{name}: a {} record has no downgrade to {back}", T::KIND);
+        return;
+    }
+    let older = fixtures(back).join(name);
+    let written = encode_at(record, back).unwrap_or_else(|e| panic!("{name}: no downgrade to {back}: {e}"));
+    let as_json = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).unwrap();
+    assert_eq!(
+        as_json(&written),
+        as_json(&read(&older)),
+        "{name}: written at {back}, it differs from {}",
+        older.display()
+    );
+    assert_eq!(&decode_reading::<T>(&written, back).unwrap(), record, "{name}: the previous release reads it back");
+    assert_eq!(&decode::<T>(&written).unwrap(), record, "{name}: this release reads it back");
+    let error = decode_reading::<T>(&encode(record).unwrap(), back).unwrap_err();
+    assert!(error.contains("newer"), "{name}: the previous release refuses the new version: {error}");
 }
 
 /// Checks the fixtures of the record kind of the file `name`.
@@ -211,6 +237,20 @@ fn shape_of(bytes: &[u8]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     shape(&serde_json::from_slice(bytes).unwrap(), "", &mut out);
     out
+}
+
+/// Readers accept every older version, not just one back: a record is only rewritten when it changes, so a task
+/// written by schema 1 still reads after two shape changes.
+#[test]
+fn a_record_two_versions_back_still_upgrades() {
+    let v1: TaskRecord = decode(&read(&fixtures(1).join("task.json"))).unwrap();
+    let v3: TaskRecord = decode(&read(&fixtures(3).join("task.json"))).unwrap();
+    assert_eq!(v1, v3);
+    assert_eq!(TaskRecord::SCHEMA - 2, 1);
+    assert_eq!(
+        v3.container_instance_arn(),
+        "arn:aws:ecs:us-east-1:000000000000:container-instance/default/8e829acba2225487dd1eed2b68c1dfa5"
+    );
 }
 
 #[test]

@@ -232,7 +232,6 @@ impl Control {
             cluster: cluster.clone(),
             cluster_arn: self.arn(&format!("cluster/{cluster}")),
             instance_id: instance.id.clone(),
-            container_instance_arn: instance.arn.clone(),
             task_definition_arn: revision.task_definition_arn.clone(),
             group: Some(super::group(&daemon.name)),
             started_by: Some(started_by(deployment)),

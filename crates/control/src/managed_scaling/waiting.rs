@@ -109,7 +109,6 @@ impl Control {
         host.task_tcp_ports.extend(record.reservation.tcp_ports.iter().copied());
         host.task_udp_ports.extend(record.reservation.udp_ports.iter().copied());
         record.instance_id = host.id.clone();
-        record.container_instance_arn = host.arn.clone();
         record.availability_zone = host.attribute("ecs.availability-zone").map(str::to_string);
         record.cpu_architecture = host.attribute("ecs.cpu-architecture").map(str::to_string);
         record.instance_cluster = (host.cluster != record.cluster).then(|| host.cluster.clone());

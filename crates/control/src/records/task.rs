@@ -1,6 +1,9 @@
-//! The stored task (schema 2): Berth's own fields, rendered to the wire `Task` by `tasks::render_task`.
+//! The stored task (schema 3): Berth's own fields, rendered to the wire `Task` by `tasks::render_task`.
 //!
-//! Schema 1 wrapped the wire `Task` under `task`; [`upgrade_from_v1`] turns such a value into this shape. What the
+//! Schema 1 wrapped the wire `Task` under `task`; [`upgrade_from_v1`] turns such a value into schema 2. Schema 2
+//! stored the container instance twice, as `instanceId` and as `containerInstanceArn`; schema 3 keeps the id only
+//! and derives the ARN ([`TaskRecord::container_instance_arn`]): [`upgrade_from_v2`] drops it, [`downgrade_to_v2`]
+//! writes it out again for servers of the previous release. What the
 //! wire shape repeats from elsewhere is not stored: a container's name, image, CPU and memory are its definition's
 //! (in `containers`), the task's CPU and memory its reservation's, its `connectivity` follows from its `lastStatus`.
 //! The user's own documents (the container definitions with overrides applied, the task definition's volumes, the
@@ -61,10 +64,9 @@ pub struct TaskRecord {
     pub cluster: String,
     /// The cluster's ARN.
     pub cluster_arn: String,
-    /// The id of the container instance it is placed on.
+    /// The id of the container instance it is placed on (empty while it waits for one); its ARN is derived
+    /// ([`TaskRecord::container_instance_arn`]).
     pub instance_id: String,
-    /// That container instance's ARN.
-    pub container_instance_arn: String,
     /// The task definition revision it runs.
     pub task_definition_arn: String,
     /// `service:<name>`, `family:<family>` or the group RunTask was given.
@@ -287,7 +289,6 @@ impl Default for TaskRecord {
             cluster: String::new(),
             cluster_arn: String::new(),
             instance_id: String::new(),
-            container_instance_arn: String::new(),
             task_definition_arn: String::new(),
             group: None,
             started_by: None,
@@ -335,6 +336,13 @@ impl TaskRecord {
     /// The store key (cluster, id) of the container instance it is placed on.
     pub fn instance_key(&self) -> (String, String) {
         (self.instance_cluster.clone().unwrap_or_else(|| self.cluster.clone()), self.instance_id.clone())
+    }
+
+    /// The ARN of the container instance it is placed on (empty while it waits for one): its own ARN's partition,
+    /// region and account with its instance's cluster and id.
+    pub fn container_instance_arn(&self) -> String {
+        let (cluster, id) = self.instance_key();
+        instance_arn(&self.arn, &cluster, &id)
     }
 
     /// Whether it was launched with the FARGATE launch type.
@@ -408,6 +416,38 @@ impl Binding {
             host_port_range: self.host_port_range.clone(),
         }
     }
+}
+
+/// The ARN of the container instance `cluster`/`id` of the task `task_arn` (same partition, region and account);
+/// empty without an instance.
+fn instance_arn(task_arn: &str, cluster: &str, id: &str) -> String {
+    match task_arn.split_once(":task/") {
+        Some((prefix, _)) if !id.is_empty() => format!("{prefix}:container-instance/{cluster}/{id}"),
+        _ => String::new(),
+    }
+}
+
+/// Turns a schema-2 task value into schema 3: `containerInstanceArn` is dropped (it is derived from the task's
+/// ARN, its instance's cluster and `instanceId`, which is what every writer of schema 2 stored in it).
+pub(crate) fn upgrade_from_v2(value: Value) -> Result<Value, String> {
+    let mut task = object(value, "a schema-2 task record")?;
+    task.remove("containerInstanceArn");
+    Ok(Value::Object(task))
+}
+
+/// Turns a schema-3 task value into schema 2, for servers of the previous release: `containerInstanceArn` is
+/// written out again.
+pub(crate) fn downgrade_to_v2(value: Value) -> Result<Value, String> {
+    const WHAT: &str = "a schema-3 task record";
+    let mut task = object(value, WHAT)?;
+    let text = |task: &Map<String, Value>, member: &str| task.get(member).and_then(Value::as_str).map(str::to_string);
+    let arn = text(&task, "arn").ok_or_else(|| format!("{WHAT} has no `arn`"))?;
+    let cluster = text(&task, "instanceCluster")
+        .or_else(|| text(&task, "cluster"))
+        .ok_or_else(|| format!("{WHAT} has no `cluster`"))?;
+    let id = text(&task, "instanceId").unwrap_or_default();
+    task.insert("containerInstanceArn".into(), instance_arn(&arn, &cluster, &id).into());
+    Ok(Value::Object(task))
 }
 
 /// Members of the schema-1 wire `Task` that carry over to schema 2 under the same name when present.
@@ -569,6 +609,22 @@ mod tests {
         assert_eq!(c.network_bindings[0].protocol, Some(Protocol::Tcp));
         assert_eq!(record.transitions[0].status, TaskStatus::Provisioning);
         assert_eq!(record.containers[0].container_arn, "arn:c");
+    }
+
+    #[test]
+    fn the_instance_arn_is_derived_as_schema_2_stored_it_and_written_back_for_schema_2() {
+        let v2 = upgrade_from_v1(v1()).unwrap();
+        let mut record: TaskRecord = serde_json::from_value(upgrade_from_v2(v2).unwrap()).unwrap();
+        assert_eq!(record.container_instance_arn(), "arn:aws:ecs:us-east-1:000000000000:container-instance/default/i1");
+        record.instance_cluster = Some("fargate".into());
+        assert_eq!(record.container_instance_arn(), "arn:aws:ecs:us-east-1:000000000000:container-instance/fargate/i1");
+        let back = downgrade_to_v2(serde_json::to_value(&record).unwrap()).unwrap();
+        assert_eq!(back["containerInstanceArn"], "arn:aws:ecs:us-east-1:000000000000:container-instance/fargate/i1");
+        assert!(upgrade_from_v2(back).unwrap().get("containerInstanceArn").is_none());
+        record.instance_id.clear();
+        assert_eq!(record.container_instance_arn(), "", "a task waiting for an instance has none");
+        assert_eq!(downgrade_to_v2(serde_json::to_value(&record).unwrap()).unwrap()["containerInstanceArn"], "");
+        assert!(downgrade_to_v2(json!({"cluster": "c"})).unwrap_err().contains("arn"));
     }
 
     #[test]

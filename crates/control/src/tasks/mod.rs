@@ -153,8 +153,8 @@ pub fn render_task(record: &TaskRecord, with_tags: bool) -> Task {
         connectivity: connectivity(record.last_status),
         connectivity_at: record.connectivity_at,
         // Fargate tasks run on capacity the user does not see: no container instance.
-        container_instance_arn: (!record.is_fargate() && !record.container_instance_arn.is_empty())
-            .then(|| record.container_instance_arn.clone()),
+        container_instance_arn: (!record.is_fargate() && !record.instance_id.is_empty())
+            .then(|| record.container_instance_arn()),
         capacity_provider_name: record.capacity_provider_name.clone(),
         platform_version: record.platform_version.clone(),
         platform_family: record.platform_version.as_ref().map(|_| fargate::PLATFORM_FAMILY.to_string()),

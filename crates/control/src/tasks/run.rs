@@ -416,7 +416,6 @@ impl Control {
             cluster: cluster.to_string(),
             cluster_arn: self.arn(&format!("cluster/{cluster}")),
             instance_id: instance.id.clone(),
-            container_instance_arn: instance.arn.clone(),
             task_definition_arn: definition.task_definition_arn.clone().unwrap_or_default(),
             group: Some(p.group.clone()),
             started_by: p.started_by.clone(),
