@@ -75,6 +75,7 @@ pub mod placement_bench;
 mod poll_endpoint;
 pub mod records;
 pub mod requires_attributes;
+pub mod schema;
 pub mod services;
 pub mod state_changes;
 pub mod status;

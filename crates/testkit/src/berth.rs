@@ -217,6 +217,17 @@ impl Berth {
         self.spawn()
     }
 
+    /// Stops the process with SIGINT, drops `flag` and the value after it from its arguments, and starts it again
+    /// on the same data dir and port: a server restarted as another release (the flag made it the older one).
+    pub fn restart_without(&mut self, flag: &str) -> Result<(), TestkitError> {
+        self.interrupt()?;
+        if let Some(i) = self.options.extra_args.iter().position(|a| a == flag) {
+            let end = (i + 2).min(self.options.extra_args.len());
+            self.options.extra_args.drain(i..end);
+        }
+        self.spawn()
+    }
+
     /// Starts another server of the same control plane: `berth server` with `extra_args` (which name the shared
     /// store: `--store etcd:...`), this one's account, root keys and VPC, its own port and data dir, and this one's
     /// join token and secrets master key copied into it (what every server of one control plane shares).

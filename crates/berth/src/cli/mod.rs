@@ -188,6 +188,10 @@ pub struct ServerArgs {
     /// resume within about this long.
     #[arg(long, default_value_t = 3, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(2..=60))]
     pub leader_lease_seconds: i64,
+    /// Test knob (hidden): read and write record kinds as a release whose newest schema version of each is N
+    /// (`task=2`), to simulate the previous release in rolling-upgrade tests; docs/COMPATIBILITY.md §53.
+    #[arg(long, hide = true, env = "BERTH_SCHEMA_CEILING", value_name = "KIND=N,...")]
+    pub schema_ceiling: Option<String>,
     /// Where registry blobs are kept; default `<data-dir>/registry`. Several servers share one registry through a
     /// directory they all mount (NFS or similar) given here.
     #[arg(long, env = "BERTH_REGISTRY_DIR", value_name = "DIR")]

@@ -33,6 +33,8 @@ pub struct RunningServer {
     pub tls: Option<berth_listener::Tls>,
     /// The leader election, on an etcd store (its controllers run while it leads); it stops when dropped.
     pub election: Option<berth_store::etcd::election::Election>,
+    /// On etcd: the store and this server's id, whose schema advertisement is withdrawn when it stops.
+    pub schema_advert: Option<(berth_store::SharedStore, String)>,
 }
 
 /// Opens the store, starts the control plane and its controllers, and binds the listener. `own_agent` is the agent
@@ -65,6 +67,8 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     tracing::info!(store = %store_spec, "opening the store");
     let store = store_spec.open().await.with_context(|| format!("opening the store {store_spec}"))?;
     let (store, election) = elect(args, &store_spec, store).await?;
+    let clock: Arc<dyn berth_model::clock::Clock> = Arc::new(SystemClock);
+    let schema_choice = join_schema(args, &store, clock.as_ref(), election.is_some()).await?;
     let vpc_cidr =
         berth_vpc::Cidr::parse(&args.vpc_cidr).context("--vpc-cidr must be an IPv4 CIDR such as 172.31.0.0/16")?;
     let vpc_layout = berth_vpc::VpcLayout::new(&args.region, &args.account_id, vpc_cidr)
@@ -90,8 +94,14 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
             .context("--deployment-minute-seconds must be a positive number")?,
         ..ControlConfig::default()
     };
-    let clock: Arc<dyn berth_model::clock::Clock> = Arc::new(SystemClock);
     let control = Control::start(store.clone(), clock.clone(), config).await.context("starting the control plane")?;
+    let refusal = berth_control::schema::refuse_newer(&control.cache().read());
+    if let Err(refusal) = refusal {
+        if schema_choice.is_some() {
+            berth_control::schema::advert::withdraw(&store, &server_id(args)).await;
+        }
+        anyhow::bail!(refusal);
+    }
     let vpc = berth_vpc::Vpc::open(vpc_layout, store.clone()).await.context("opening the VPC's security groups")?;
     control.set_security_groups(vpc.clone());
     vpc.set_interface_source(Arc::new(TaskInterfaces(control.clone())));
@@ -239,6 +249,10 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     if election.is_some() {
         tokio::spawn(berth_control::peers::run(control.clone(), server_id(args)));
     }
+    if let Some(choice) = schema_choice {
+        tokio::spawn(berth_control::schema::advert::run(store.clone(), clock.clone(), server_id(args), choice));
+    }
+    let schema_advert = election.is_some().then(|| (store.clone(), server_id(args)));
     let mut iam_config = berth_iam::IamConfig::new(&args.account_id);
     iam_config.quotas.managed_per_role = args.iam_policies_per_role;
     iam_config.quotas.min_session_seconds = args.iam_min_session_seconds;
@@ -302,7 +316,18 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     };
     let app = super::prometheus::instrument(app, "api", super::prometheus::server_gauges(control.clone(), store_files));
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
-    Ok(RunningServer { listener, app, join_token, credentials, metrics, dns, load_balancer, tls, election })
+    Ok(RunningServer {
+        listener,
+        app,
+        join_token,
+        credentials,
+        metrics,
+        dns,
+        load_balancer,
+        tls,
+        election,
+        schema_advert,
+    })
 }
 
 /// The console password from `--console-password-file` (its first line, without the line end); an empty one is
@@ -358,6 +383,32 @@ impl berth_registry::pullthrough::UpstreamSecrets for UpstreamSecrets {
             }
         })
     }
+}
+
+/// Installs the schema ceiling (`--schema-ceiling`, a test knob) and, on etcd (`several`), advertises the schema
+/// versions this server reads and chooses what it writes before it writes anything (`berth_control::schema`).
+async fn join_schema(
+    args: &ServerArgs,
+    store: &berth_store::SharedStore,
+    clock: &dyn berth_model::clock::Clock,
+    several: bool,
+) -> Result<Option<berth_control::schema::choice::Choice>> {
+    let ceiling = berth_control::schema::ceiling::parse(args.schema_ceiling.as_deref().unwrap_or_default())
+        .map_err(anyhow::Error::msg)?;
+    if !ceiling.is_empty() {
+        tracing::warn!(
+            ?ceiling,
+            "test knob --schema-ceiling: reading and writing these record kinds as an older release"
+        );
+    }
+    berth_control::schema::install_ceiling(ceiling);
+    if !several {
+        return Ok(None);
+    }
+    let choice = berth_control::schema::advert::join(store, clock, &server_id(args))
+        .await
+        .context("advertising this server's schema versions")?;
+    Ok(Some(choice))
 }
 
 /// This server's id among several: `--server-id`, else `<host name>:<listen port>`.
@@ -660,6 +711,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     serve(server.listener, server.app, args.listener_limits(), server.tls).await?;
     if let Some(lb) = &server.load_balancer {
         lb.shutdown(Duration::from_secs(2)).await;
+    }
+    if let Some((store, id)) = &server.schema_advert {
+        // The others stop counting this server's schema versions now rather than when its record expires.
+        berth_control::schema::advert::withdraw(store, id).await;
     }
     if let Some(election) = server.election {
         // Another server takes over now rather than when the lease runs out.
