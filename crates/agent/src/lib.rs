@@ -258,6 +258,7 @@ impl Shared {
                 agent_hash: option_env!("BERTH_GIT_HASH").unwrap_or("dev").to_string(),
                 docker_version: format!("DockerVersion: {}", self.info.engine_version),
             },
+            protocol: Some(berth_model::agent::PROTOCOL),
         };
         let response = self.client.register(&c.join_token, &req).await?;
         let identity = Identity::after(previous.as_ref(), &c.cluster, &response);

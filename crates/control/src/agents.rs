@@ -202,6 +202,8 @@ impl Control {
         req: RegisterRequest,
         join_token_valid: bool,
     ) -> Result<RegisterResponse> {
+        berth_model::agent::check_protocol(req.protocol, berth_model::agent::OLDEST_PROTOCOL)
+            .map_err(ControlError::invalid)?;
         let fargate = req.capacity.contains(&Capacity::Fargate);
         let ec2 = req.capacity.is_empty() || req.capacity.contains(&Capacity::Ec2);
         // An agent serving only Fargate joins no cluster: its instance is in the hidden pool.
@@ -319,6 +321,7 @@ impl Control {
             heartbeat_seconds: self.config.agent_heartbeat.as_secs().max(1),
             registry_auth: None,
             instance_secret: issued,
+            protocol: Some(berth_model::agent::PROTOCOL),
         })
     }
 
@@ -629,6 +632,22 @@ mod tests {
         let always = |_: &InstanceRecord| true;
         assert_eq!(admit(Some(&existing), &request(Some("s")), false, always).unwrap(), Admission::Rejoin);
         assert_eq!(admit(Some(&existing), &request(Some("s")), true, always).unwrap(), Admission::Rejoin);
+    }
+
+    #[tokio::test]
+    async fn an_agent_older_than_the_server_serves_is_refused_and_one_that_announces_no_version_is_not() {
+        let store: berth_store::SharedStore = std::sync::Arc::new(berth_store::MemoryStore::new());
+        let clock = std::sync::Arc::new(berth_model::clock::ManualClock::new(1_000_000.0));
+        let control = Control::start(store, clock, crate::ControlConfig::default()).await.unwrap();
+        let resources = berth_model::agent::AgentResources { cpu: 1024, memory_mib: 1024, ..Default::default() };
+        let request = RegisterRequest { cluster: "default".into(), resources, ..Default::default() };
+        let too_old = RegisterRequest { protocol: Some(0), ..request.clone() };
+        let error = control.register_agent(too_old).await.unwrap_err();
+        assert_eq!(error.exception(), EcsException::InvalidParameterException);
+        assert!(error.to_string().contains("Upgrade the agent"), "{error}");
+        // Agents from before the version was announced speak version 1, which this server serves.
+        let joined = control.register_agent(request).await.unwrap();
+        assert_eq!(joined.protocol, Some(berth_model::agent::PROTOCOL));
     }
 
     #[test]

@@ -21,11 +21,37 @@
 //!
 //! Both directions are level-triggered: the server always sends the whole desired state of an instance, and the
 //! agent always reports whole task snapshots, so a lost or repeated message is harmless.
+//!
+//! # Versions
+//! Agents and servers of neighbouring releases work together (a rolling upgrade replaces them one at a time):
+//! a member added to a message is optional (a serde default) and unknown members are ignored, in both directions.
+//! An agent announces the protocol version it speaks ([`RegisterRequest::protocol`], [`PROTOCOL`]; agents from
+//! before it was announced speak 1), and a server refuses an agent older than [`OLDEST_PROTOCOL`] with a message
+//! saying to upgrade it ([`check_protocol`]); the server answers its own version ([`RegisterResponse::protocol`]).
 
 use crate::Timestamp;
 use crate::ecs::{ContainerDefinition, NetworkBinding, NetworkMode, Volume};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// The version of this protocol this build speaks: 2, since agents announce it (1: the agents before).
+pub const PROTOCOL: u32 = 2;
+
+/// The oldest version a server of this build serves: agents that do not announce one (version 1) still register.
+pub const OLDEST_PROTOCOL: u32 = 1;
+
+/// Checks an agent's announced protocol version (`None`: version 1) against the oldest a server serves; the
+/// refusal says what to do.
+pub fn check_protocol(announced: Option<u32>, oldest: u32) -> Result<(), String> {
+    let version = announced.unwrap_or(1);
+    if version < oldest {
+        return Err(format!(
+            "This agent speaks agent protocol version {version}; this server serves version {oldest} and later. \
+             Upgrade the agent (replace its binary and restart it: its running containers are adopted)."
+        ));
+    }
+    Ok(())
+}
 
 /// The header carrying the join token or the instance token: `Authorization: Bearer <token>`.
 pub const AUTHORIZATION: &str = "authorization";
@@ -122,6 +148,10 @@ pub struct RegisterRequest {
     /// agent reaches the server from; absent when that is a loopback address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_address: Option<String>,
+    /// The protocol version the agent speaks ([`PROTOCOL`]); absent from agents before it was announced
+    /// (version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u32>,
 }
 
 /// The answer to a registration.
@@ -142,6 +172,9 @@ pub struct RegisterResponse {
     /// keeps it (owner-only) and presents it to rejoin. Absent on a rejoin with the secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_secret: Option<String>,
+    /// The protocol version the server speaks ([`PROTOCOL`]); absent from servers before it was announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u32>,
 }
 
 /// The answer to `POST /agent/v1/registry-auth`.
@@ -725,6 +758,35 @@ pub struct ContainerReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agents_and_servers_of_neighbouring_releases_understand_each_other() {
+        // An agent from before the version was announced (no `protocol`) registers as version 1.
+        let old: RegisterRequest = serde_json::from_str(
+            r#"{"cluster":"default","containerInstanceArn":null,"hostname":"h","resources":{"cpu":1,"memoryMib":1,
+                "reservedTcpPorts":[],"reservedUdpPorts":[]},"attributes":{},"version":{"agentVersion":"",
+                "agentHash":"","dockerVersion":""}}"#,
+        )
+        .unwrap();
+        assert_eq!(old.protocol, None);
+        assert_eq!(check_protocol(old.protocol, OLDEST_PROTOCOL), Ok(()));
+        // A newer agent's members this build does not know are ignored; so are a newer server's.
+        let mut newer =
+            serde_json::to_value(RegisterRequest { protocol: Some(PROTOCOL + 1), ..Default::default() }).unwrap();
+        newer["somethingNew"] = serde_json::json!({"x": 1});
+        let read: RegisterRequest = serde_json::from_value(newer).unwrap();
+        assert_eq!(read.protocol, Some(PROTOCOL + 1));
+        let answer: RegisterResponse = serde_json::from_str(
+            r#"{"containerInstanceArn":"a","clusterArn":"c","instanceToken":"t","heartbeatSeconds":5,
+                "registryAuth":null,"protocol":9,"somethingNew":true}"#,
+        )
+        .unwrap();
+        assert_eq!(answer.protocol, Some(9));
+        // A server that stops serving version 1 refuses such an agent, saying what to do.
+        let refusal = check_protocol(None, 2).unwrap_err();
+        assert!(refusal.contains("version 1") && refusal.contains("Upgrade the agent"), "{refusal}");
+        assert_eq!(check_protocol(Some(PROTOCOL), PROTOCOL), Ok(()));
+    }
 
     #[test]
     fn stream_messages_are_tagged() {
