@@ -117,6 +117,20 @@ pub async fn ensure_pause<R: ContainerRuntime>(
     {
         spec.dns_servers.push(dns.to_string());
     }
+    // The ports the task publishes on the host (Berth's `berth.publish` label) are bound on the namespace's owner.
+    for c in &task.containers {
+        for published in berth_model::published_ports::of(&c.definition) {
+            spec.ports.push(crate::runtime::PortMapping {
+                container_port: published.container_port,
+                protocol: match published.protocol {
+                    berth_model::ecs::TransportProtocol::Tcp => crate::runtime::Protocol::Tcp,
+                    berth_model::ecs::TransportProtocol::Udp => crate::runtime::Protocol::Udp,
+                },
+                host_port: published.host_port,
+                host_ip: None,
+            });
+        }
+    }
     spec.log_config.driver = "none".into();
     let id = match runtime.create_container(&spec).await {
         Ok(id) => id,
@@ -207,5 +221,21 @@ mod tests {
         pinned.containers.push(container);
         let id = ensure_pause(&runtime, &pinned, &network(), "arn:instance", dns).await.unwrap();
         assert_eq!(runtime.spec(&id).unwrap().dns_servers, vec!["10.0.0.2".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn the_pause_container_publishes_the_ports_the_task_publishes_and_searches_its_domains() {
+        let runtime = crate::runtime::FakeRuntime::new();
+        let mut task = TaskSpec { task_arn: "arn:aws:ecs:us-east-1:0:task/default/p1".into(), ..Default::default() };
+        let mut container = berth_model::agent::ContainerSpec::default();
+        container.definition.docker_labels =
+            Some([(berth_model::published_ports::LABEL.to_string(), "8080:80,5353:53/udp".to_string())].into());
+        container.definition.dns_search_domains = Some(vec!["shop.compose.internal".into()]);
+        task.containers.push(container);
+        let id = ensure_pause(&runtime, &task, &network(), "arn:instance", None).await.unwrap();
+        let spec = runtime.spec(&id).unwrap();
+        let ports: Vec<_> = spec.ports.iter().map(|p| (p.host_port, p.container_port, p.protocol)).collect();
+        assert_eq!(ports, vec![(8080, 80, crate::runtime::Protocol::Tcp), (5353, 53, crate::runtime::Protocol::Udp)]);
+        assert_eq!(spec.dns_search, vec!["shop.compose.internal".to_string()]);
     }
 }

@@ -73,6 +73,7 @@ services:
   kv:
     image: "{image}"
     command: serve
+    environment: [ROLE=kv]
     healthcheck:
       test: ["CMD", "/berth-workload", "healthcheck"]
       interval: 5s
@@ -115,6 +116,18 @@ configs:
         assert!(body.replace(' ', "").contains(expected), "{expected} in {body}");
     }
 
+    // The services reach each other by their compose names: `kv` is found through the project's namespace (the
+    // tasks' search domain) at the kv task's own address, and answers there on its container port.
+    let (status, body) = http_get(&format!("http://127.0.0.1:{port}/resolve?name=kv")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("# kv.shop.compose.internal. via") || body.contains("# kv.shop.compose.internal via"),
+        "{body}"
+    );
+    let (status, body) = http_get(&format!("http://127.0.0.1:{port}/fetch?url=http://kv:8080/")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.replace(' ', "").contains("\"ROLE\":\"kv\""), "web reached kv by its name: {body}");
+
     let (status, body) = http_get(&format!("http://127.0.0.1:{port}/file?path=/run/secrets/db_password")).unwrap();
     assert_eq!((status, body.trim_end()), (200, "s3cret"), "the secret is a file");
     let (status, body) = http_get(&format!("http://127.0.0.1:{port}/file?path=/etc/web/settings.ini")).unwrap();
@@ -154,6 +167,11 @@ configs:
     assert!(http_get(&format!("http://127.0.0.1:{port}/")).is_err(), "the web port is closed");
     assert!(stdout.contains("secrets.db_password: deleted compose/shop/db_password"), "{stdout}");
     assert!(stdout.contains("configs.settings: deleted /compose/shop/settings"), "{stdout}");
+    assert!(!stderr.contains("not removed"), "{stderr}");
+    let namespaces = aws_ok(&berth, "servicediscovery", &["list-namespaces"]);
+    assert!(!namespaces.to_string().contains("shop.compose.internal"), "the namespace is gone: {namespaces}");
+    let groups = aws_ok(&berth, "ec2", &["describe-security-groups"]);
+    assert!(!groups.to_string().contains("shop_"), "the project's security groups are gone: {groups}");
 
     // A service whose task exits fails `up` with the task's stopped reason and exit code.
     write(

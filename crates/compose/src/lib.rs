@@ -10,6 +10,7 @@ pub mod duration;
 mod envfile;
 mod error;
 mod interpolate;
+pub mod networks;
 mod order;
 pub mod ports;
 mod project;

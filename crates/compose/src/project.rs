@@ -25,6 +25,8 @@ pub struct Project {
     pub secrets: BTreeMap<String, crate::secrets::Secret>,
     /// The top-level configs.
     pub configs: BTreeMap<String, crate::secrets::Secret>,
+    /// The networks (security groups), the default one always among them.
+    pub networks: BTreeMap<String, crate::networks::Network>,
     /// What Berth ignores or changes, one line each, naming the key.
     pub warnings: Vec<String>,
 }
@@ -89,6 +91,7 @@ pub fn parse(
     let mut volumes = BTreeMap::new();
     let mut secrets = BTreeMap::new();
     let mut configs = BTreeMap::new();
+    let mut networks_value = None;
     for (key, v) in entries(top) {
         match key.as_str() {
             "services" => services_value = Some(v),
@@ -110,12 +113,12 @@ pub fn parse(
                     table.insert(secret, parsed);
                 }
             }
-            "networks" => warnings
-                .push(unsupported("networks", "no networks are created; services run in ECS's bridge network mode")),
+            "networks" => networks_value = Some(v),
             key if key.starts_with("x-") => {}
             other => warnings.push(unsupported(other, "")),
         }
     }
+    let networks = crate::networks::parse_top(networks_value, &name, &mut warnings)?;
     let services_value = services_value.ok_or_else(|| ComposeError::invalid("services", "the file has no services"))?;
     let cx = service::Context { dir, env };
     let mut services = Vec::new();
@@ -155,16 +158,24 @@ pub fn parse(
             }
         }
     }
-    if services.len() > 1 {
-        warnings.push(
-            "services cannot reach each other by their compose names: they run in ECS's bridge network mode, where \
-             Cloud Map names have SRV records only (the host's address and published port), and Berth does not yet \
-             register them; connect through published host ports"
-                .into(),
-        );
+    for service in &services {
+        if let Some(unknown) = service.networks.iter().find(|n| !networks.contains_key(*n)) {
+            return Err(ComposeError::invalid(
+                format!("services.{}.networks", service.name),
+                format!("{unknown:?} is not declared under the top-level `networks`"),
+            ));
+        }
+        if service.network_mode != "awsvpc" && services.len() > 1 {
+            warnings.push(format!(
+                "services.{}.network_mode: with {} the service has no address of its own, so the project's other \
+                 services cannot reach it by its name (Cloud Map gives bridge and host services SRV records only); \
+                 they reach it through its published host ports",
+                service.name, service.network_mode
+            ));
+        }
     }
     let order = crate::order::creation_order(&services)?;
-    Ok(Project { name, dir: dir.to_path_buf(), services, order, volumes, secrets, configs, warnings })
+    Ok(Project { name, dir: dir.to_path_buf(), services, order, volumes, secrets, configs, networks, warnings })
 }
 
 fn valid_service_name(name: &str) -> bool {

@@ -65,8 +65,11 @@ pub struct Service {
     pub replicas: u32,
     /// `deploy.mode: global`: one task per container instance (ECS's DAEMON strategy).
     pub global: bool,
-    /// `network_mode` as ECS names it (`bridge` by default, `host`, `none`).
+    /// The ECS network mode: `awsvpc` (Berth's default for compose: an address of its own, found by name), or the
+    /// `network_mode` the file names (`bridge`, `host`, `none`).
     pub network_mode: String,
+    /// The compose networks it joins (awsvpc only; the default network when the file names none).
+    pub networks: Vec<String>,
     /// A `logging:` section (driver and options) that replaces Berth's default awslogs.
     pub logging: Option<(String, Vec<(String, String)>)>,
     /// The secrets and configs it reads as files.
@@ -95,7 +98,8 @@ pub fn parse(name: &str, value: &Value, cx: &Context<'_>, warnings: &mut Vec<Str
         depends_on: Vec::new(),
         replicas: 1,
         global: false,
-        network_mode: "bridge".into(),
+        network_mode: "awsvpc".into(),
+        networks: Vec::new(),
         logging: None,
         secrets: Vec::new(),
     };
@@ -103,6 +107,7 @@ pub fn parse(name: &str, value: &Value, cx: &Context<'_>, warnings: &mut Vec<Str
     let mut env_files: Vec<(String, Option<String>)> = Vec::new();
     let mut tmpfs: Vec<String> = Vec::new();
     let mut linux = Map::new();
+    let mut explicit_mode = false;
     for (key, v) in entries(map) {
         let k = format!("{base}.{key}");
         let c = &mut service.container;
@@ -156,12 +161,16 @@ pub fn parse(name: &str, value: &Value, cx: &Context<'_>, warnings: &mut Vec<Str
             }
             "network_mode" => {
                 let mode = scalar(v, &k)?;
+                explicit_mode = true;
                 service.network_mode = match mode.as_str() {
                     "bridge" | "host" | "none" => mode,
                     other => {
                         return Err(ComposeError::invalid(
                             k,
-                            format!("{other:?} is not supported by Berth (bridge, host and none are)"),
+                            format!(
+                                "{other:?} is not supported by Berth (bridge, host and none are; without \
+                                 network_mode a service has an address of its own on the project's networks)"
+                            ),
                         ));
                     }
                 };
@@ -251,10 +260,7 @@ pub fn parse(name: &str, value: &Value, cx: &Context<'_>, warnings: &mut Vec<Str
                     service.secrets.push(crate::secrets::parse_use(item, &format!("{k}[{i}]"), kind, warnings)?);
                 }
             }
-            "networks" => warnings.push(unsupported(
-                &k,
-                "services run in ECS's bridge network mode; see the warning about service names",
-            )),
+            "networks" => service.networks = crate::networks::parse_service(v, &k, warnings)?,
             "container_name" => warnings.push(unsupported(&k, "ECS names each task's containers itself")),
             _ => warnings.push(unsupported(&k, "")),
         }
@@ -278,6 +284,15 @@ pub fn parse(name: &str, value: &Value, cx: &Context<'_>, warnings: &mut Vec<Str
     if !linux.is_empty() {
         service.container.insert("linuxParameters".into(), Json::Object(linux));
     }
+    if explicit_mode && !service.networks.is_empty() {
+        return Err(ComposeError::invalid(
+            format!("{base}.networks"),
+            "a service with network_mode cannot also join networks",
+        ));
+    }
+    if service.network_mode == "awsvpc" {
+        awsvpc_only(&mut service, &base, warnings);
+    }
     if service.network_mode == "host" {
         for port in &mut service.ports {
             match port.host {
@@ -292,6 +307,30 @@ pub fn parse(name: &str, value: &Value, cx: &Context<'_>, warnings: &mut Vec<Str
         }
     }
     Ok(service)
+}
+
+/// What an awsvpc service cannot keep, each dropped with a warning (ECS refuses them in that mode), and its
+/// unpublished ports noted.
+fn awsvpc_only(service: &mut Service, base: &str, warnings: &mut Vec<String>) {
+    if service.networks.is_empty() {
+        service.networks.push(crate::networks::DEFAULT.to_string());
+    }
+    for (member, key) in [("hostname", "hostname"), ("extraHosts", "extra_hosts")] {
+        if service.container.remove(member).is_some() {
+            warnings.push(unsupported(
+                &format!("{base}.{key}"),
+                "the service has an address of its own (ECS's awsvpc mode), whose name is the service's; set \
+                 network_mode: bridge to keep it",
+            ));
+        }
+    }
+    for port in service.ports.iter().filter(|p| p.host.is_none()) {
+        warnings.push(format!(
+            "{base}.ports: {}/{} gets no host port (Berth picks none): it is open to every source at the task's own \
+             address (a load balancer's `ip` targets, other hosts), and the project's services reach it as {}:{}",
+            port.container, port.protocol, service.name, port.container
+        ));
+    }
 }
 
 fn seq<'a>(value: &'a Value, key: &str) -> Result<&'a Vec<Value>> {

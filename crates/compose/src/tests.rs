@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::translate::{Deploy, create_service, register_task_definition, update_service};
+use crate::translate::{Deploy, Placement, create_service, register_task_definition, update_service};
 use std::collections::BTreeMap;
 
 fn deploy<'a>(image: &'a str, region: &'a str, arns: &'a BTreeMap<String, String>) -> Deploy<'a> {
@@ -82,6 +82,8 @@ services:
     deploy: {mode: global}
 volumes:
   data: {driver: local, labels: {owner: shop}}
+networks:
+  front: {}
 x-common: {anything: true}
 version: "3.8"
 "#;
@@ -107,7 +109,8 @@ fn every_supported_key_is_translated() {
     );
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(request["family"], "shop-web");
-    assert_eq!(request["networkMode"], "bridge");
+    assert_eq!(request["networkMode"], "awsvpc", "an address of its own, found by name");
+    assert_eq!(web.networks, ["front"]);
     let c = &request["containerDefinitions"][0];
     assert_eq!(c["name"], "web");
     assert_eq!(c["image"], "registry.example/web:1.2");
@@ -115,13 +118,20 @@ fn every_supported_key_is_translated() {
     assert_eq!(
         c["portMappings"],
         json!([
-            {"containerPort": 80, "hostPort": 8080, "protocol": "tcp"},
-            {"containerPort": 9000, "hostPort": 9000, "protocol": "udp"},
-            {"containerPort": 9001, "hostPort": 9001, "protocol": "udp"},
-            {"containerPort": 443, "hostPort": 8443, "protocol": "tcp"},
+            {"containerPort": 80, "protocol": "tcp"},
+            {"containerPort": 9000, "protocol": "udp"},
+            {"containerPort": 9001, "protocol": "udp"},
+            {"containerPort": 443, "protocol": "tcp"},
             {"containerPort": 3000, "protocol": "tcp"},
-        ])
+        ]),
+        "awsvpc: the ports of the task's own address"
     );
+    assert_eq!(
+        c["dockerLabels"],
+        json!({"tier": "front", "berth.publish": "8080:80/tcp,9000:9000/udp,9001:9001/udp,8443:443/tcp"}),
+        "the host ports published through Berth's label"
+    );
+    assert_eq!(c["dnsSearchDomains"], json!(["shop.compose.internal"]));
     assert_eq!(
         c["environment"],
         json!([{"name": "A", "value": "1"}, {"name": "B", "value": "2"}, {"name": "FROM_SHELL", "value": "shell"}]),
@@ -141,18 +151,13 @@ fn every_supported_key_is_translated() {
     assert_eq!(c["privileged"], true);
     assert_eq!(c["user"], "1000:1000");
     assert_eq!(c["workingDirectory"], "/app");
-    assert_eq!(c["hostname"], "web1");
-    assert_eq!(c["dockerLabels"], json!({"tier": "front"}));
+    assert!(c.get("hostname").is_none() && c.get("extraHosts").is_none(), "ECS refuses them in awsvpc");
     assert_eq!(c["stopTimeout"], 60);
     assert_eq!(
         c["ulimits"],
         json!([{"name": "nofile", "softLimit": 1024, "hardLimit": 2048}, {"name": "nproc", "softLimit": 512, "hardLimit": 512}])
     );
     assert_eq!(c["readonlyRootFilesystem"], true);
-    assert_eq!(
-        c["extraHosts"],
-        json!([{"hostname": "db.local", "ipAddress": "10.0.0.5"}, {"hostname": "other", "ipAddress": "10.0.0.6"}])
-    );
     assert_eq!(c["dnsServers"], json!(["10.0.0.2"]));
     let linux = &c["linuxParameters"];
     assert_eq!(linux["initProcessEnabled"], true);
@@ -184,15 +189,57 @@ fn every_supported_key_is_translated() {
         json!({"logDriver": "awslogs", "options": {"awslogs-group": "/berth/compose/shop", "awslogs-region": "us-east-1",
                "awslogs-stream-prefix": "compose", "awslogs-create-group": "true"}})
     );
-    let create = create_service(&project, web, "default", "shop-web:1");
+    let placement = Placement {
+        subnets: vec!["subnet-a".into(), "subnet-b".into()],
+        security_groups: vec!["sg-front".into(), "sg-published".into()],
+        registry_arn: "arn:aws:servicediscovery:us-east-1:0:service/srv-web".into(),
+    };
+    let create = create_service(&project, web, "default", "shop-web:1", Some(&placement));
     assert_eq!(create["serviceName"], "shop-web");
     assert_eq!(create["desiredCount"], 3);
-    assert_eq!(update_service(&project, web, "prod", "arn")["desiredCount"], 3);
+    assert_eq!(
+        create["networkConfiguration"],
+        json!({"awsvpcConfiguration": {"subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-front", "sg-published"],
+               "assignPublicIp": "DISABLED"}})
+    );
+    assert_eq!(create["serviceRegistries"], json!([{"registryArn": placement.registry_arn}]));
+    let update = update_service(&project, web, "prod", "arn", Some(&placement));
+    assert_eq!(update["desiredCount"], 3);
+    assert_eq!(update["networkConfiguration"], create["networkConfiguration"], "networks may change");
     let fixed = json!({"minimumHealthyPercent": 0, "maximumPercent": 100});
     assert_eq!(create["deploymentConfiguration"], fixed, "a fixed host port: stop the old task first");
-    assert_eq!(update_service(&project, web, "prod", "arn")["deploymentConfiguration"], fixed);
+    assert_eq!(update["deploymentConfiguration"], fixed);
     let db = project.service("db").unwrap();
-    assert!(create_service(&project, db, "default", "x").get("deploymentConfiguration").is_none());
+    assert_eq!(db.networks, ["default"]);
+    assert!(create_service(&project, db, "default", "x", None).get("deploymentConfiguration").is_none());
+}
+
+#[test]
+fn a_bridge_service_keeps_host_ports_hostname_and_extra_hosts() {
+    let text = "services:\n  web:\n    image: x\n    network_mode: bridge\n    hostname: web1\n    \
+                extra_hosts: [\"db.local:10.0.0.5\"]\n    ports: [\"8080:80\", \"3000\"]\n  db: {image: y}\n";
+    let project = load(text, Path::new("/srv/app"));
+    let web = project.service("web").unwrap();
+    let mut warnings = Vec::new();
+    let request = register_task_definition(&project, web, &deploy("x", "us-east-1", &BTreeMap::new()), &mut warnings);
+    assert_eq!(request["networkMode"], "bridge");
+    let c = &request["containerDefinitions"][0];
+    assert_eq!(
+        c["portMappings"],
+        json!([{"containerPort": 80, "hostPort": 8080, "protocol": "tcp"}, {"containerPort": 3000, "protocol": "tcp"}])
+    );
+    assert_eq!(c["hostname"], "web1");
+    assert_eq!(c["extraHosts"], json!([{"hostname": "db.local", "ipAddress": "10.0.0.5"}]));
+    assert!(c.get("dnsSearchDomains").is_none() && c.get("dockerLabels").is_none());
+    assert!(web.networks.is_empty());
+    assert!(
+        project.warnings.iter().any(|w| w.contains("services.web.network_mode: with bridge")),
+        "{:?}",
+        project.warnings
+    );
+    let networks = "services:\n  a: {image: x, network_mode: bridge, networks: [default]}\n";
+    assert!(error(networks).contains("cannot also join networks"));
+    assert!(error("services:\n  a: {image: x, networks: [nope]}\n").contains("\"nope\" is not declared"));
 }
 
 #[test]
@@ -200,13 +247,15 @@ fn unsupported_keys_are_named_in_warnings() {
     let (project, _dir) = full();
     let has = |needle: &str| project.warnings.iter().any(|w| w.contains(needle));
     assert!(has("services.web.cap_add_typo is not supported by Berth and is ignored"), "{:?}", project.warnings);
-    assert!(has("services.web.networks is not supported"));
+    assert!(has("services.web.hostname is not supported by Berth and is ignored (the service has an address"));
+    assert!(has("services.web.extra_hosts is not supported"));
+    assert!(has("services.web.ports: 3000/tcp gets no host port"));
     assert!(has("services.web.container_name is not supported"));
     assert!(has("services.web.restart: \"no\" is not supported"));
     assert!(has("services.web.volumes[1]: the bind mount names"));
     assert!(has("version is obsolete"));
     assert!(has("services.web.ports[2].name is not supported"));
-    assert!(has("cannot reach each other by their compose names"));
+    assert!(!has("cannot reach"), "awsvpc services reach each other by name");
     assert!(!has("x-common"), "extension fields are for the file's own use");
     assert!(!has("MISSING"), "an environment entry without a value is not interpolation");
 }
@@ -227,7 +276,7 @@ fn other_services_builds_and_global_mode() {
     assert_eq!(build.dockerfile, "Dockerfile.migrate");
     assert_eq!(build.args.get("V").map(String::as_str), Some("2"));
     assert_eq!(build.target.as_deref(), Some("final"));
-    assert_eq!(create_service(&project, migrate, "default", "x")["schedulingStrategy"], "DAEMON");
+    assert_eq!(create_service(&project, migrate, "default", "x", None)["schedulingStrategy"], "DAEMON");
     let mut warnings = Vec::new();
     register_task_definition(&project, migrate, &deploy("img", "us-east-1", &BTreeMap::new()), &mut warnings);
     assert!(warnings[0].contains("Berth reserves 128 MiB"), "{warnings:?}");

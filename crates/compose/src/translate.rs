@@ -70,7 +70,9 @@ pub fn register_task_definition(
         ));
         container.insert("memoryReservation".into(), json!(DEFAULT_MEMORY_RESERVATION_MIB));
     }
-    if !service.ports.is_empty() {
+    if service.network_mode == "awsvpc" {
+        awsvpc_container(project, service, &mut container);
+    } else if !service.ports.is_empty() {
         let mappings: Vec<Json> = service
             .ports
             .iter()
@@ -168,14 +170,79 @@ pub fn register_task_definition(
     request
 }
 
-/// The CreateService request of `service` in `cluster` running `task_definition` (an ARN or `family:revision`).
-pub fn create_service(project: &Project, service: &Service, cluster: &str, task_definition: &str) -> Json {
+/// An awsvpc service's container: each container port mapped once (on the task's own address), the ports the file
+/// publishes on the host in Berth's `berth.publish` label, and the project's namespace searched first, so the
+/// project's services resolve by their short names.
+fn awsvpc_container(project: &Project, service: &Service, container: &mut serde_json::Map<String, Json>) {
+    let mut mapped: Vec<(u16, &str)> = Vec::new();
+    for port in &service.ports {
+        if !mapped.contains(&(port.container, port.protocol.as_str())) {
+            mapped.push((port.container, port.protocol.as_str()));
+        }
+    }
+    if !mapped.is_empty() {
+        let mappings: Vec<Json> =
+            mapped.iter().map(|(port, protocol)| json!({"containerPort": port, "protocol": protocol})).collect();
+        container.insert("portMappings".into(), json!(mappings));
+    }
+    let published: Vec<String> = service
+        .ports
+        .iter()
+        .filter_map(|p| p.host.map(|host| format!("{host}:{}/{}", p.container, p.protocol)))
+        .collect();
+    if !published.is_empty() {
+        let labels = container.entry("dockerLabels").or_insert_with(|| json!({}));
+        if let Some(labels) = labels.as_object_mut() {
+            labels.insert(berth_model::published_ports::LABEL.into(), json!(published.join(",")));
+        }
+    }
+    let mut search = vec![json!(crate::networks::namespace(&project.name))];
+    search.extend(container.get("dnsSearchDomains").and_then(Json::as_array).cloned().unwrap_or_default());
+    container.insert("dnsSearchDomains".into(), Json::Array(search));
+}
+
+/// Where an awsvpc service's tasks are: the VPC's subnets, the security groups of its networks (and of its
+/// published ports), and the Cloud Map service its tasks register in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// The subnets (the default VPC's default subnets).
+    pub subnets: Vec<String>,
+    /// The security group ids.
+    pub security_groups: Vec<String>,
+    /// The Cloud Map service's ARN (A records of the tasks' addresses).
+    pub registry_arn: String,
+}
+
+impl Placement {
+    /// ECS's `networkConfiguration` of the service.
+    pub fn network_configuration(&self) -> Json {
+        json!({"awsvpcConfiguration": {
+            "subnets": self.subnets,
+            "securityGroups": self.security_groups,
+            "assignPublicIp": "DISABLED",
+        }})
+    }
+}
+
+/// The CreateService request of `service` in `cluster` running `task_definition` (an ARN or `family:revision`);
+/// an awsvpc service has its `placement`.
+pub fn create_service(
+    project: &Project,
+    service: &Service,
+    cluster: &str,
+    task_definition: &str,
+    placement: Option<&Placement>,
+) -> Json {
     let mut request = json!({
         "cluster": cluster,
         "serviceName": family(&project.name, &service.name),
         "taskDefinition": task_definition,
         "tags": [{"key": PROJECT_TAG, "value": project.name}],
     });
+    if let Some(placement) = placement {
+        request["networkConfiguration"] = placement.network_configuration();
+        request["serviceRegistries"] = json!([{"registryArn": placement.registry_arn}]);
+    }
     if service.global {
         request["schedulingStrategy"] = json!("DAEMON");
     } else {
@@ -194,13 +261,23 @@ fn deployment_configuration(service: &Service) -> Option<Json> {
     service.ports.iter().any(|p| p.host.is_some()).then(|| json!({"minimumHealthyPercent": 0, "maximumPercent": 100}))
 }
 
-/// The UpdateService request that moves an existing service to `task_definition` and the file's replica count.
-pub fn update_service(project: &Project, service: &Service, cluster: &str, task_definition: &str) -> Json {
+/// The UpdateService request that moves an existing service to `task_definition`, the file's replica count and,
+/// for an awsvpc service, its networks' security groups.
+pub fn update_service(
+    project: &Project,
+    service: &Service,
+    cluster: &str,
+    task_definition: &str,
+    placement: Option<&Placement>,
+) -> Json {
     let mut request = json!({
         "cluster": cluster,
         "service": family(&project.name, &service.name),
         "taskDefinition": task_definition,
     });
+    if let Some(placement) = placement {
+        request["networkConfiguration"] = placement.network_configuration();
+    }
     if !service.global {
         request["desiredCount"] = json!(service.replicas);
         if let Some(config) = deployment_configuration(service) {

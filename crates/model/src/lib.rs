@@ -34,6 +34,7 @@ pub mod ids;
 pub mod input;
 pub mod kms;
 pub mod logs;
+pub mod published_ports;
 pub mod schema;
 pub mod secret_files;
 pub mod secretsmanager;

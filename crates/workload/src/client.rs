@@ -1,8 +1,9 @@
 //! The `healthcheck` subcommand's HTTP GET client: a scratch image has no curl and no shell, so a task
 //! definition's `healthCheck` runs `["CMD", "/berth-workload", "healthcheck", "http://127.0.0.1:8080/health"]`.
 //!
-//! Hosts are IP literals or `localhost`: a statically linked glibc cannot load the NSS modules that name
-//! resolution needs inside a scratch image, so any other name is resolved through the system as a last resort.
+//! Hosts are IP literals, `localhost`, or names looked up through the container's `/etc/resolv.conf` by the
+//! workload's own stub resolver (`resolve`): a statically linked glibc cannot load the NSS modules that name
+//! resolution needs inside a scratch image, so the system's lookup is only the last resort.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -51,6 +52,11 @@ fn resolve(url: &Url) -> io::Result<SocketAddr> {
     }
     if url.host.eq_ignore_ascii_case("localhost") {
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), url.port));
+    }
+    // A name through the container's resolv.conf, as the workload's own stub resolver reads it (what a dynamically
+    // linked program's libc would do), then the system's.
+    if let Some(address) = crate::resolve::first_address(&url.host) {
+        return Ok(SocketAddr::new(IpAddr::V4(address), url.port));
     }
     (url.host.as_str(), url.port)
         .to_socket_addrs()?

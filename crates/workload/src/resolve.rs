@@ -179,6 +179,16 @@ pub fn resolve(name: &str, kind: Kind, server: Option<SocketAddr>) -> (u16, Stri
     (if answered { 404 } else { 502 }, notes.join("\n"))
 }
 
+/// The first IPv4 address of `name` as the container's resolver configuration finds it (search domains, ndots),
+/// as an application's lookup would.
+pub fn first_address(name: &str) -> Option<Ipv4Addr> {
+    let (status, body) = resolve(name, Kind::A, None);
+    if status != 200 {
+        return None;
+    }
+    body.lines().find_map(|line| line.strip_prefix("A ")).and_then(|a| a.trim().parse().ok())
+}
+
 /// Answer times of `count` lookups of the absolute `name` (type A) at `server`, or at the first server of the
 /// container's resolv.conf, one at a time: (status, `count N p50_us X p99_us Y`).
 #[allow(clippy::disallowed_methods)] // a std-only test container: it times its own lookups on the system's clock

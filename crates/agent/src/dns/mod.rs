@@ -21,8 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 
 /// UDP queries waiting for an upstream at once.
@@ -185,40 +184,17 @@ async fn serve_udp(socket: Arc<UdpSocket>, upstreams: Arc<Upstreams>) {
 }
 
 async fn serve_tcp(listener: TcpListener, upstreams: Arc<Upstreams>) {
-    let connections = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let Ok(permit) = connections.clone().try_acquire_owned() else { continue };
+    let limits = berth_dnsio::tcp::Limits { max_connections: MAX_TCP_CONNECTIONS, idle: TCP_IDLE };
+    berth_dnsio::tcp::serve(listener, limits, move |query: Vec<u8>| {
         let upstreams = upstreams.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _ = serve_connection(stream, &upstreams).await;
-        });
-    }
-}
-
-async fn serve_connection(mut stream: TcpStream, upstreams: &Upstreams) -> io::Result<()> {
-    loop {
-        let len = match tokio::time::timeout(TCP_IDLE, stream.read_u16()).await {
-            Ok(Ok(len)) => len as usize,
-            _ => return Ok(()),
-        };
-        let mut query = vec![0u8; len];
-        tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut query))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "slow query"))??;
-        if !wire::is_query(&query) {
-            return Ok(());
+        async move {
+            if !wire::is_query(&query) {
+                return None;
+            }
+            answer(&upstreams, &query, true).await
         }
-        let Some(answer) = answer(upstreams, &query, true).await else { return Ok(()) };
-        let Ok(len) = u16::try_from(answer.len()) else { return Ok(()) };
-        let mut framed = len.to_be_bytes().to_vec();
-        framed.extend_from_slice(&answer);
-        stream.write_all(&framed).await?;
-    }
+    })
+    .await
 }
 
 /// An upstream's answer to `query`, else SERVFAIL (`None`: the question does not parse; nothing is sent).

@@ -1,4 +1,6 @@
 use super::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// A query for `name` (type A) with `id`.
 fn query(id: u16, name: &str) -> Vec<u8> {

@@ -2,7 +2,7 @@
 //! The forwarder relays messages as they are; it never decodes records.
 
 /// The length of a DNS header.
-pub const HEADER: usize = 12;
+pub const HEADER: usize = berth_dnsio::HEADER;
 
 /// Whether `bytes` can be a query: a whole header with the response bit clear.
 pub fn is_query(bytes: &[u8]) -> bool {

@@ -150,6 +150,28 @@ impl TaskState {
         if any { "HEALTHY" } else { "UNKNOWN" }
     }
 
+    /// The ports a running container of an awsvpc task publishes on the host (Berth's `berth.publish` label):
+    /// Docker binds them on the task's pause container, whose namespace the container shares, so its own inspection
+    /// shows none. They were bound when the pause container was created, or the task failed to start.
+    fn published_bindings(&self, name: &str, track: &ContainerTrack) -> Vec<NetworkBinding> {
+        let Some(spec) = self.spec.as_ref().filter(|s| s.network.is_some() && track.status == "RUNNING") else {
+            return Vec::new();
+        };
+        let definition = spec.containers.iter().find(|c| c.definition.name.as_deref() == Some(name));
+        definition
+            .map(|c| berth_model::published_ports::of(&c.definition))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| NetworkBinding {
+                bind_ip: Some("0.0.0.0".into()),
+                container_port: Some(i32::from(p.container_port)),
+                host_port: Some(i32::from(p.host_port)),
+                protocol: Some(p.protocol),
+                ..Default::default()
+            })
+            .collect()
+    }
+
     /// The report of this task.
     pub fn report(&self, task_arn: &str) -> TaskReport {
         TaskReport {
@@ -164,7 +186,11 @@ impl TaskState {
                     last_status: c.status.to_string(),
                     exit_code: c.exit_code,
                     reason: c.reason.clone(),
-                    network_bindings: c.bindings.clone(),
+                    network_bindings: if c.bindings.is_empty() {
+                        self.published_bindings(name, c)
+                    } else {
+                        c.bindings.clone()
+                    },
                     health_status: c.health.to_string(),
                     image_digest: c.image_digest.clone(),
                     restart_count: c.restart_count,

@@ -85,6 +85,55 @@ pub async fn call_json_with(
     target: &str,
     body: &serde_json::Value,
 ) -> anyhow::Result<serde_json::Value> {
+    let bytes = serde_json::to_vec(body)?;
+    let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target)];
+    let (status, text) = signed_post(http, config, signing_name, &headers, bytes, target).await?;
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        let code = json.get("__type").and_then(|v| v.as_str()).unwrap_or("Error");
+        let code = code.rsplit('#').next().unwrap_or(code);
+        let message = json.get("message").or_else(|| json.get("Message")).and_then(|v| v.as_str()).unwrap_or(&text);
+        anyhow::bail!("{code}: {message}");
+    }
+    Ok(json)
+}
+
+/// Calls an AWS query-protocol operation (EC2, ELBv2, ...) of Berth with the SDK configuration's endpoint, region
+/// and credentials, signed as `signing_name`: `Action`, `Version` and `params` form-encoded. Returns the answer's
+/// XML, or its AWS error as `Code: message`.
+pub async fn call_query(
+    config: &aws_config::SdkConfig,
+    signing_name: &str,
+    version: &str,
+    action: &str,
+    params: &[(&str, &str)],
+) -> anyhow::Result<berth_console::client::xml::Element> {
+    use anyhow::Context;
+    let mut form = vec![("Action", action), ("Version", version)];
+    form.extend_from_slice(params);
+    let body = berth_console::client::form_body(&form).into_bytes();
+    let headers = [("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
+    let (status, text) = signed_post(&http_client()?, config, signing_name, &headers, body, action).await?;
+    let document =
+        berth_console::client::xml::parse(&text).with_context(|| format!("reading the answer to {action}: {text}"))?;
+    if !status.is_success() {
+        let code = document.find("Code").map(|c| c.text.as_str()).unwrap_or("Error");
+        let message = document.find("Message").map(|m| m.text.as_str()).unwrap_or(&text);
+        anyhow::bail!("{code}: {message}");
+    }
+    Ok(document)
+}
+
+/// POSTs `body` to the configured endpoint with `headers`, signed with SigV4 as `signing_name`; returns the status
+/// and the answer's text. `what` names the call in errors.
+async fn signed_post(
+    http: &reqwest::Client,
+    config: &aws_config::SdkConfig,
+    signing_name: &str,
+    headers: &[(&str, &str)],
+    bytes: Vec<u8>,
+    what: &str,
+) -> anyhow::Result<(reqwest::StatusCode, String)> {
     use anyhow::Context;
     use aws_credential_types::provider::ProvideCredentials;
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -111,16 +160,16 @@ pub async fn call_json_with(
         .context("signing the request")?
         .into();
     let url = format!("{endpoint}/");
-    let bytes = serde_json::to_vec(body)?;
     let uri: http::Uri = url.parse().with_context(|| format!("the endpoint {endpoint}"))?;
     let host = uri.authority().map(|a| a.to_string()).context("the endpoint has no host")?;
-    let headers = [("host", host.as_str()), ("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target)];
-    let signable = SignableRequest::new("POST", &url, headers.iter().copied(), SignableBody::Bytes(&bytes))
+    let mut all = vec![("host", host.as_str())];
+    all.extend_from_slice(headers);
+    let signable = SignableRequest::new("POST", &url, all.iter().copied(), SignableBody::Bytes(&bytes))
         .context("signing the request")?;
     let (instructions, _) = sign(signable, &params).context("signing the request")?.into_parts();
     let mut request = http::Request::builder().method("POST").uri(&url);
-    for (name, value) in headers {
-        request = request.header(name, value);
+    for (name, value) in &all {
+        request = request.header(*name, *value);
     }
     let mut request = request.body(()).context("building the request")?;
     instructions.apply_to_request_http1x(&mut request);
@@ -130,15 +179,8 @@ pub async fn call_json_with(
         .body(bytes)
         .send()
         .await
-        .with_context(|| format!("calling {target} at {endpoint}"))?;
+        .with_context(|| format!("calling {what} at {endpoint}"))?;
     let status = response.status();
-    let text = response.text().await.with_context(|| format!("reading the answer to {target}"))?;
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    if !status.is_success() {
-        let code = json.get("__type").and_then(|v| v.as_str()).unwrap_or("Error");
-        let code = code.rsplit('#').next().unwrap_or(code);
-        let message = json.get("message").or_else(|| json.get("Message")).and_then(|v| v.as_str()).unwrap_or(&text);
-        anyhow::bail!("{code}: {message}");
-    }
-    Ok(json)
+    let text = response.text().await.with_context(|| format!("reading the answer to {what}"))?;
+    Ok((status, text))
 }

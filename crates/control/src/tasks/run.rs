@@ -239,7 +239,16 @@ pub fn build_demand(
         .map(i64::from)
         .unwrap_or_else(|| containers.iter().map(|c| i64::from(c.memory_reservation.or(c.memory).unwrap_or(0))).sum());
     let mut reservation = Reservation { cpu, memory, ..Default::default() };
-    // An awsvpc task's ports are on its own address: it holds none of the host's.
+    // An awsvpc task's ports are on its own address: it holds none of the host's, but those it publishes there
+    // (Berth's `berth.publish` label).
+    if network_mode == NetworkMode::Awsvpc {
+        for published in containers.iter().flat_map(berth_model::published_ports::of) {
+            match published.protocol {
+                TransportProtocol::Tcp => reservation.tcp_ports.push(published.host_port),
+                TransportProtocol::Udp => reservation.udp_ports.push(published.host_port),
+            }
+        }
+    }
     let containers = if network_mode == NetworkMode::Awsvpc { &[][..] } else { containers };
     for c in containers {
         for pm in c.port_mappings.iter().flatten() {
@@ -992,6 +1001,16 @@ mod tests {
         assert_eq!((d.cpu, d.memory), (1024, 2048));
         let d = build_demand(&cs, NetworkMode::Host, None, None);
         assert_eq!(d.tcp_ports, vec![8080, 81]);
+        let d = build_demand(&cs, NetworkMode::Awsvpc, None, None);
+        assert!(d.tcp_ports.is_empty(), "an awsvpc task's ports are its own address's");
+    }
+
+    #[test]
+    fn an_awsvpc_task_holds_the_host_ports_it_publishes() {
+        let mut web = container("web", 0, Some(64), None, vec![(80, 0)]);
+        web.docker_labels = Some([(berth_model::published_ports::LABEL.to_string(), "8080:80".to_string())].into());
+        let d = build_demand(&[web], NetworkMode::Awsvpc, None, None);
+        assert_eq!((d.tcp_ports, d.udp_ports), (vec![8080], vec![]));
     }
 
     #[test]

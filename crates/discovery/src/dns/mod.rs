@@ -16,8 +16,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 
 /// Forwarded UDP queries waiting for an upstream at once.
@@ -178,37 +177,12 @@ async fn serve_udp(socket: Arc<UdpSocket>, context: Arc<Context>) {
 }
 
 async fn serve_tcp(listener: TcpListener, context: Arc<Context>) {
-    let connections = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let Ok(permit) = connections.clone().try_acquire_owned() else { continue };
+    let limits = berth_dnsio::tcp::Limits { max_connections: MAX_TCP_CONNECTIONS, idle: TCP_IDLE };
+    berth_dnsio::tcp::serve(listener, limits, move |query: Vec<u8>| {
         let context = context.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _ = serve_connection(stream, &context).await;
-        });
-    }
-}
-
-async fn serve_connection(mut stream: TcpStream, context: &Context) -> io::Result<()> {
-    loop {
-        let len = match tokio::time::timeout(TCP_IDLE, stream.read_u16()).await {
-            Ok(Ok(len)) => len as usize,
-            _ => return Ok(()),
-        };
-        let mut query = vec![0u8; len];
-        tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut query))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "slow query"))??;
-        let Some(response) = handle(context, &query, true).await else { return Ok(()) };
-        let Ok(len) = u16::try_from(response.len()) else { return Ok(()) };
-        let mut framed = len.to_be_bytes().to_vec();
-        framed.extend_from_slice(&response);
-        stream.write_all(&framed).await?;
-    }
+        async move { handle(&context, &query, true).await }
+    })
+    .await
 }
 
 /// What to do with one query's bytes.

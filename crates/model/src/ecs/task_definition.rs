@@ -147,6 +147,15 @@ pub fn validate_register(req: &RegisterTaskDefinitionRequest) -> Result<(), Task
         }
         validate_container_memory(c, task_memory)?;
         validate_ports(c, network_mode)?;
+        crate::published_ports::check(c, network_mode).map_err(client)?;
+        if fargate && !crate::published_ports::of(c).is_empty() {
+            return Err(client(format!(
+                "Invalid '{}' docker label for container '{}': Fargate tasks run on hosts that are not yours, so they \
+                 publish no ports on them; reach the task at its own address or through a load balancer.",
+                crate::published_ports::LABEL,
+                c.name.as_deref().unwrap_or_default()
+            )));
+        }
         if let Some(hc) = &c.health_check {
             validate_health_check(c.name.as_deref().unwrap_or_default(), hc)?;
         }

@@ -48,6 +48,9 @@ pub async fn run(args: &ComposeDownArgs) -> anyhow::Result<()> {
         println!("{service}: tasks stopped, {deregistered} task definition revision(s) deregistered");
     }
     super::secrets::remove(&api, &project).await?;
+    for left in super::network::remove(&api, &project).await? {
+        eprintln!("warning: not removed: {left}");
+    }
     if args.volumes {
         for volume in project.volumes.values() {
             println!(

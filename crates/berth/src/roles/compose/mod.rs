@@ -6,6 +6,7 @@
 mod api;
 mod build;
 mod down;
+mod network;
 mod ps;
 mod secrets;
 mod state;

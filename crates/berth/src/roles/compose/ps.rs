@@ -44,8 +44,14 @@ pub async fn run(args: &ComposeFile) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A task's bound ports as `host:port->container/protocol`, comma-separated.
+/// A task's own address (awsvpc) and its bound ports as `host:port->container/protocol`, comma-separated.
 fn ports(task: &Value) -> String {
+    let address = task["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["networkInterfaces"].as_array().cloned().unwrap_or_default())
+        .find_map(|i| i["privateIpv4Address"].as_str().map(str::to_string));
     let bindings: Vec<String> = task["containers"]
         .as_array()
         .into_iter()
@@ -61,7 +67,9 @@ fn ports(task: &Value) -> String {
             )
         })
         .collect();
-    if bindings.is_empty() { "-".into() } else { bindings.join(", ") }
+    let mut parts: Vec<String> = address.into_iter().collect();
+    parts.extend(bindings);
+    if parts.is_empty() { "-".into() } else { parts.join(", ") }
 }
 
 /// Rows as left-aligned columns separated by two spaces.
@@ -93,6 +101,9 @@ mod tests {
             {"bindIP": "0.0.0.0", "hostPort": 32768, "containerPort": 8080, "protocol": "tcp"}]}]});
         assert_eq!(ports(&task), "0.0.0.0:32768->8080/tcp");
         assert_eq!(ports(&json!({"containers": [{}]})), "-");
+        let awsvpc = json!({"containers": [{"networkInterfaces": [{"privateIpv4Address": "10.0.1.5"}],
+            "networkBindings": [{"bindIP": "0.0.0.0", "hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}]});
+        assert_eq!(ports(&awsvpc), "10.0.1.5, 0.0.0.0:8080->80/tcp");
         let rows = [["A", "BB"].map(String::from), ["ccc", "d"].map(String::from)];
         assert_eq!(table(&rows), "A    BB\nccc  d\n");
     }

@@ -38,6 +38,14 @@ pub async fn run(args: &ComposeUpArgs) -> anyhow::Result<()> {
         images.insert(service.name.clone(), image);
     }
     let secret_arns = super::secrets::store(&api, &project).await?;
+    let network = super::network::ensure(&api, &project).await?;
+    if !network.placements.is_empty() {
+        println!(
+            "{}: services reach each other by name in {}",
+            project.name,
+            berth_compose::networks::namespace(&project.name)
+        );
+    }
     let region = api.region();
     let mut watch =
         Watch { api: &api, project: &project, since, deadline, timeout: args.timeout, shown: HashMap::new() };
@@ -59,13 +67,14 @@ pub async fn run(args: &ComposeUpArgs) -> anyhow::Result<()> {
             .with_context(|| format!("registering the task definition {name}"))?;
         let arn = registered["taskDefinition"]["taskDefinitionArn"].as_str().context("no taskDefinitionArn")?;
         let revision = registered["taskDefinition"]["revision"].as_u64().unwrap_or_default();
+        let placement = network.placements.get(&service.name);
         if api.service(&name).await?.is_some() {
-            api.ecs("UpdateService", update_service(&project, service, &api.cluster, arn))
+            api.ecs("UpdateService", update_service(&project, service, &api.cluster, arn, placement))
                 .await
                 .with_context(|| format!("updating the service {name}"))?;
             println!("{}: updated {name} to revision {revision}", service.name);
         } else {
-            api.ecs("CreateService", create_service(&project, service, &api.cluster, arn))
+            api.ecs("CreateService", create_service(&project, service, &api.cluster, arn, placement))
                 .await
                 .with_context(|| format!("creating the service {name}"))?;
             println!("{}: created {name} (revision {revision})", service.name);

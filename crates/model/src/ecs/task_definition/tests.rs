@@ -177,6 +177,26 @@ fn fargate_rules() {
 }
 
 #[test]
+fn published_ports_are_an_awsvpc_extension_checked_at_registration() {
+    let mut v = web();
+    v["networkMode"] = json!("awsvpc");
+    v["containerDefinitions"][0]["portMappings"] = json!([{"containerPort": 80}]);
+    v["containerDefinitions"][0]["dockerLabels"] = json!({"berth.publish": "8080:80"});
+    validate_register(&req(v.clone())).unwrap();
+    let mut wrong = v.clone();
+    wrong["containerDefinitions"][0]["dockerLabels"] = json!({"berth.publish": "8080:81"});
+    assert!(message(wrong).contains("81/tcp is not in the container's portMappings"));
+    let mut bridge = v.clone();
+    bridge["networkMode"] = json!("bridge");
+    assert!(message(bridge).contains("set hostPort in portMappings instead"));
+    let mut fargate = v;
+    fargate["requiresCompatibilities"] = json!(["FARGATE"]);
+    fargate["cpu"] = json!("256");
+    fargate["memory"] = json!("512");
+    assert!(message(fargate).contains("Fargate tasks run on hosts that are not yours"));
+}
+
+#[test]
 fn port_rules() {
     let mut v = web();
     v["containerDefinitions"][0]["portMappings"] = json!([{"containerPort": 70000}]);
