@@ -397,7 +397,8 @@ async fn bench_store(store: &str, instances: usize, sizes: &[usize], clients: us
             sample(400, move |i| {
                 let (ecs, arns) = (ecs.clone(), arns.clone());
                 async move {
-                    let pick: Vec<String> = (0..10).map(|k| arns[(i * 7919 + k * 104_729) % arns.len()].clone()).collect();
+                    let pick: Vec<String> =
+                        (0..10).map(|k| arns[(i * 7919 + k * 104_729) % arns.len()].clone()).collect();
                     let out = ecs.describe_tasks().cluster(CLUSTER).set_tasks(Some(pick)).send().await.unwrap();
                     assert_eq!(out.tasks().len() + out.failures().len(), 10);
                 }

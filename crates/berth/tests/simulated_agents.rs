@@ -24,22 +24,29 @@ async fn twenty_simulated_instances_join_and_run_a_task_to_stopped() {
     let sim = berth
         .start_agent(
             &dir.path().join("sim"),
-            &["--simulate", "20", "--simulate-heartbeat-seconds", "1", "--simulate-lose", "2", "--metrics-listen", "off"],
+            &[
+                "--simulate",
+                "20",
+                "--simulate-heartbeat-seconds",
+                "1",
+                "--simulate-lose",
+                "2",
+                "--metrics-listen",
+                "off",
+            ],
         )
         .unwrap();
     let connected = wait_for("20 simulated instances to connect", Duration::from_secs(60), || async {
-        let out = client
-            .list_container_instances()
-            .filter("agentConnected == true")
-            .max_results(100)
-            .send()
-            .await
-            .ok()?;
+        let out =
+            client.list_container_instances().filter("agentConnected == true").max_results(100).send().await.ok()?;
         (out.container_instance_arns().len() == 20).then(|| out.container_instance_arns().to_vec())
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}; agent log:\n{}", std::fs::read_to_string(dir.path().join("sim.log")).unwrap_or_default()));
-    let described = client.describe_container_instances().set_container_instances(Some(connected)).send().await.unwrap();
+    .unwrap_or_else(|e| {
+        panic!("{e}; agent log:\n{}", std::fs::read_to_string(dir.path().join("sim.log")).unwrap_or_default())
+    });
+    let described =
+        client.describe_container_instances().set_container_instances(Some(connected)).send().await.unwrap();
     assert_eq!(described.container_instances().len(), 20);
     for instance in described.container_instances() {
         let simulated = instance.attributes().iter().find(|a| a.name() == "berth.simulated");
@@ -76,25 +83,14 @@ async fn twenty_simulated_instances_join_and_run_a_task_to_stopped() {
     assert!(stopped.execution_stopped_at().is_some());
 
     // SIGUSR1 silences two instances: the server marks them disconnected, the others stay.
-    let service = client
-        .create_service()
-        .service_name("web")
-        .task_definition("sim")
-        .desired_count(4)
-        .send()
-        .await
-        .unwrap();
+    let service =
+        client.create_service().service_name("web").task_definition("sim").desired_count(4).send().await.unwrap();
     assert!(service.service().is_some());
     common::wait_stable(&client, "default", "web", Duration::from_secs(60)).await;
     let pid = berth.agent_pid(sim).unwrap().to_string();
     assert!(std::process::Command::new("kill").arg("-USR1").arg(&pid).status().unwrap().success());
     wait_for("two instances to be disconnected", Duration::from_secs(30), || async {
-        let out = client
-            .list_container_instances()
-            .filter("agentConnected == false")
-            .send()
-            .await
-            .ok()?;
+        let out = client.list_container_instances().filter("agentConnected == false").send().await.ok()?;
         (out.container_instance_arns().len() == 2).then_some(())
     })
     .await

@@ -157,11 +157,8 @@ impl SimTask {
             })
             .collect();
         let running_at = now + timings.start.as_secs_f64();
-        let healthy_at = containers
-            .iter()
-            .filter_map(|c| c.health_interval)
-            .reduce(f64::max)
-            .map(|interval| running_at + interval);
+        let healthy_at =
+            containers.iter().filter_map(|c| c.health_interval).reduce(f64::max).map(|interval| running_at + interval);
         let mut task = Self {
             arn: spec.task_arn.clone(),
             group: spec.group.clone(),
@@ -295,8 +292,11 @@ mod tests {
         let definition = ContainerDefinition {
             name: Some("app".into()),
             port_mappings: Some(vec![PortMapping { container_port: Some(8080), ..Default::default() }]),
-            health_check: health_interval
-                .map(|i| HealthCheck { command: vec!["CMD".into(), "true".into()], interval: Some(i), ..Default::default() }),
+            health_check: health_interval.map(|i| HealthCheck {
+                command: vec!["CMD".into(), "true".into()],
+                interval: Some(i),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         TaskSpec {
@@ -368,7 +368,10 @@ mod tests {
         assert!(!task.advance(105.9));
         assert!(task.advance(106.0));
         let report = task.report();
-        assert_eq!((report.health_status.as_str(), report.containers[0].health_status.as_str()), ("HEALTHY", "HEALTHY"));
+        assert_eq!(
+            (report.health_status.as_str(), report.containers[0].health_status.as_str()),
+            ("HEALTHY", "HEALTHY")
+        );
         assert_eq!(task.next_due(), None);
     }
 

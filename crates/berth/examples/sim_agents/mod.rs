@@ -14,14 +14,7 @@ pub const MEMORY_MIB: i64 = simulate::MEMORY_MIB;
 
 /// Registers `n` instances in `cluster`; the first `streams` of them hold a desired-state stream and answer it, all
 /// heartbeat every `heartbeat`. They stop when the fleet drops.
-pub async fn start(
-    url: &str,
-    join_token: &str,
-    cluster: &str,
-    n: usize,
-    streams: usize,
-    heartbeat: Duration,
-) -> Fleet {
+pub async fn start(url: &str, join_token: &str, cluster: &str, n: usize, streams: usize, heartbeat: Duration) -> Fleet {
     let mut config = SimulateConfig::new(url, join_token, cluster, n);
     config.streams = streams;
     config.heartbeat = Some(heartbeat);
