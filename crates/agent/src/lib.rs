@@ -21,6 +21,7 @@
 //! - [`run`] wires the loops: registration (and re-registration when the token stops working), the stream reader,
 //!   the reporter (heartbeats, and the outbox of changed tasks, retried until acknowledged), Docker's event stream,
 //!   and a periodic resync that catches missed events.
+//! - [`simulate`]: simulated instances (`berth agent --simulate N`) over the same protocol, for scale tests.
 //! - Containers carry labels naming their task, container, cluster and container instance; a restarted agent
 //!   finds them again ([`engine::Engine::adopt`]) and leaves them running.
 //!
@@ -50,6 +51,7 @@ pub mod routing;
 pub mod runtime;
 pub mod self_update;
 pub mod session;
+pub mod simulate;
 pub mod storage;
 pub mod task_cgroup;
 pub mod tls;

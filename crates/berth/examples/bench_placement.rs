@@ -224,7 +224,7 @@ async fn api_figure(n: usize, calls: usize, clients: usize, streams: usize) -> A
             break;
         }
     }
-    let reports = sims.reports.load(std::sync::atomic::Ordering::Relaxed);
+    let reports = sims.counters().reports.load(std::sync::atomic::Ordering::Relaxed);
     drop(sims);
     drop(berth);
     latencies.sort();

@@ -520,6 +520,33 @@ pub struct AgentArgs {
     /// dropped when it re-executes). Lets tests exercise UpdateContainerAgent with a single binary.
     #[arg(long = TEST_AGENT_VERSION_FLAG, hide = true)]
     pub test_report_agent_version: Option<String>,
+    /// Simulated container instances instead of a real agent.
+    #[command(flatten)]
+    pub simulate: SimulateArgs,
+}
+
+/// `berth agent --simulate N`: simulated container instances instead of a real agent.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimulateArgs {
+    /// Join N simulated container instances from this process instead of running a real agent: each registers,
+    /// holds its desired-state stream, heartbeats and reports its tasks PENDING, RUNNING and STOPPED like a real
+    /// agent, but runs nothing (no Docker needed). For scale tests and benchmarks; the instances carry the
+    /// attribute `berth.simulated=true` and the agent version `simulated`. SIGUSR1 silences `--simulate-lose` of
+    /// them (those running the most service tasks), as if their hosts lost power.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub simulate: Option<u32>,
+    /// With `--simulate`: milliseconds from a task's arrival (reported PENDING) to its RUNNING report.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub simulate_start_ms: u64,
+    /// With `--simulate`: milliseconds from the server's stop (reported STOPPING) to the STOPPED report.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub simulate_stop_ms: u64,
+    /// With `--simulate`: seconds between heartbeats (default: the interval the server gives, 3 s).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub simulate_heartbeat_seconds: Option<u64>,
+    /// With `--simulate`: how many instances each SIGUSR1 silences.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub simulate_lose: usize,
 }
 
 /// The test-only flag that makes an agent report an older version (see [`AgentArgs::test_report_agent_version`]).

@@ -132,6 +132,9 @@ pub async fn docker() -> Result<Arc<DockerRuntime>> {
 
 /// `berth agent`.
 pub async fn run(args: AgentArgs) -> Result<()> {
+    if let Some(count) = args.simulate.simulate {
+        return super::simulate::run(args, count as usize).await;
+    }
     let region = "us-east-1";
     let mut config = config(args.server, args.join_token, args.cluster, args.data_dir, &args.node, region, &[])?;
     config.server_ca = args.server_ca;

@@ -20,6 +20,7 @@ pub mod registry;
 pub mod secrets;
 pub mod server;
 pub mod service_targets;
+pub mod simulate;
 pub mod store;
 pub mod tls;
 pub mod up;
