@@ -158,6 +158,7 @@ impl SimulateConfig {
             capacity: self.capacity.clone(),
             node_group: self.node_group.clone(),
             host_address: None,
+            protocol: Some(berth_model::agent::PROTOCOL),
         }
     }
 }
