@@ -23,6 +23,28 @@
 //! A failure names the key, the longest linearizable prefix found, the state after it, and the operation that
 //! could not be placed (client, times, input, output) with the model's reason.
 //!
+//! ```
+//! use berth_lincheck::ecs::{self, Call, Reply, ServiceRead};
+//! use berth_lincheck::{Checker, Recorder};
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! // In a test on Berth: `let origin = clock.monotonic();` then
+//! // `Recorder::new(move || clock.monotonic().saturating_duration_since(origin).as_nanos() as u64)`.
+//! let ticks = AtomicU64::new(0);
+//! let recorder: Recorder<Call, Reply> = Recorder::new(move || ticks.fetch_add(1, Ordering::SeqCst));
+//! let web = |count| Call::UpdateService { cluster: "c".into(), service: "web".into(), desired_count: Some(count) };
+//!
+//! let update = recorder.begin(1, web(3));
+//! recorder.end(update, Reply::Done);
+//! let lost = recorder.begin(1, web(5));
+//! recorder.end_unknown(lost); // timed out: 5 may or may not have been applied
+//! let read = recorder.begin(2, Call::DescribeServices { cluster: "c".into(), services: vec!["web".into()] });
+//! recorder.end(read, Reply::Services(vec![ServiceRead { service: "web".into(), desired_count: Some(3) }]));
+//!
+//! let report = ecs::check(&Checker::new(), &recorder.history()).expect("valid times");
+//! assert!(report.is_linearizable(), "{report}");
+//! ```
+//!
 //! ## What it does not check
 //!
 //! - Invariants across keys, such as a service running its desired count of tasks, or a RunTask's tasks being

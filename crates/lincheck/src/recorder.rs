@@ -2,8 +2,9 @@
 //!
 //! Each call is bracketed: [`Recorder::begin`] before the request is sent, then one of [`Recorder::end`] (an answer
 //! arrived), [`Recorder::end_unknown`] (timeout, cut connection, 5xx: it may or may not have applied) or
-//! [`Recorder::discard`] (an error that certainly did not apply, such as a 4xx validation error). A token dropped
-//! without any of them leaves its operation pending, which is the safe reading of a call whose end was not seen.
+//! [`Recorder::discard`] (an error that certainly did not apply, such as a 4xx validation error);
+//! [`Recorder::end_error`] picks between the last two by HTTP status. A token dropped without any of them leaves its
+//! operation pending, which is the safe reading of a call whose end was not seen.
 //!
 //! The recorder stamps both ends with a clock it is given (`Fn() -> u64`, e.g. nanoseconds of
 //! `berth_model::clock::Clock::monotonic` since a start), so the workspace's rule that only `berth_model::clock` reads
@@ -63,8 +64,9 @@ impl<I, O> Recorder<I, O> {
 
     /// Records that `client` is about to call with `input`; stamp taken now.
     pub fn begin(&self, client: u64, input: I) -> OpToken {
-        let call = (self.clock)();
         let mut slots = self.slots();
+        // Stamped under the lock, so ids follow call times.
+        let call = (self.clock)();
         let index = slots.len();
         slots.push(Slot::Recorded(Operation::pending(index as u64, client, call, input)));
         OpToken { index }
@@ -90,6 +92,15 @@ impl<I, O> Recorder<I, O> {
         }
     }
 
+    /// Records a call that failed: with an HTTP status of 400-499 (`ClientException`, `InvalidParameterException`,
+    /// `ServiceNotFoundException`, throttling: the request was refused) it is dropped as [`Recorder::discard`] does;
+    /// with a 5xx, or no response at all (`None`: timeout, cut connection), it stays pending.
+    pub fn end_error(&self, token: OpToken, http_status: Option<u16>) {
+        match http_status {
+            Some(400..=499) => self.discard(token),
+            _ => self.end_unknown(token),
+        }
+    }
 }
 
 impl<I: Clone, O: Clone> Recorder<I, O> {
@@ -124,17 +135,22 @@ mod tests {
         let b = recorder.begin(2, "read");
         let c = recorder.begin(3, "invalid");
         let d = recorder.begin(4, "lost");
+        let e = recorder.begin(5, "throttled");
+        let f = recorder.begin(6, "server error");
         recorder.end(b, 7);
         recorder.discard(c);
         recorder.end_unknown(a);
         drop(d);
+        recorder.end_error(e, Some(400));
+        recorder.end_error(f, Some(500));
         let history = recorder.history();
         assert_eq!(
             history.ops,
             vec![
                 Operation::pending(0, 1, 0, "write"),
-                Operation::completed(1, 2, 10, 40, "read", 7),
+                Operation::completed(1, 2, 10, 60, "read", 7),
                 Operation::pending(3, 4, 30, "lost"),
+                Operation::pending(5, 6, 50, "server error"),
             ]
         );
         history.validate().unwrap();

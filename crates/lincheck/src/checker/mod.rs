@@ -1,6 +1,7 @@
 //! The checker: splits a history with the model's [`Model::partition`] and searches each sub-history for a
-//! linearization ([`search`]), within a step budget.
+//! linearization (`search.rs`), within a step budget.
 
+mod cache;
 mod entries;
 mod report;
 mod search;
@@ -77,14 +78,18 @@ impl Checker {
 }
 
 /// The anomaly a refuted search's deepest point shows.
-fn explain<M: Model>(partition: &Partition<M>, deepest: Deepest<M::State>) -> crate::checker::Anomaly<M::Input, M::Output> {
+fn explain<M: Model>(
+    partition: &Partition<M>,
+    deepest: Deepest<M::State>,
+) -> crate::checker::Anomaly<M::Input, M::Output> {
     let ops = &partition.ops;
     let stuck = &ops[deepest.stuck];
     let reason = match stuck.output() {
         Some(output) => match M::step(&deepest.state, &stuck.input, output) {
             None => M::explain(&deepest.state, &stuck.input, output),
-            Some(_) => "the model allows it after this prefix, but no order of the operations still open then fits"
-                .to_string(),
+            Some(_) => {
+                "the model allows it after this prefix, but no order of the operations still open then fits".to_string()
+            }
         },
         None => "it never returned".to_string(),
     };

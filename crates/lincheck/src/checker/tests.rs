@@ -171,7 +171,7 @@ fn a_return_before_its_call_is_an_invalid_history() {
 
 /// A history made by running operations one at a time (at instants 100 apart) and widening each into a window of
 /// up to `jitter` either side, so that many overlap; some writes never return (and half of those never applied).
-fn random_register_history(seed: u64, ops: u64, jitter: u64) -> History<Op, Out> {
+fn random_register_history(seed: u64, ops: u64, jitter: u64, pending_percent: u64) -> History<Op, Out> {
     let mut rng = Rng::new(seed);
     let mut builder = Builder::new();
     let mut value = 0;
@@ -181,7 +181,7 @@ fn random_register_history(seed: u64, ops: u64, jitter: u64) -> History<Op, Out>
         let client = i % 8;
         if rng.chance(50) {
             let written = rng.below(5) as u32;
-            if rng.chance(5) {
+            if rng.chance(pending_percent) {
                 if rng.chance(50) {
                     value = written;
                 }
@@ -200,7 +200,18 @@ fn random_register_history(seed: u64, ops: u64, jitter: u64) -> History<Op, Out>
 #[test]
 fn large_random_valid_histories_are_linearizable_in_few_steps() {
     for seed in 0..20 {
-        let history = random_register_history(seed, 400, 250);
+        let history = random_register_history(seed, 400, 250, 5);
+        let report = check(&history);
+        assert!(report.is_linearizable(), "seed {seed}: {report}");
+        assert!(report.steps < 200_000, "seed {seed}: {} steps", report.steps);
+    }
+}
+
+#[test]
+fn random_valid_histories_with_many_pending_writes_on_one_key_are_linearizable() {
+    for seed in 0..20 {
+        let history = random_register_history(seed, 400, 250, 25);
+        let pending = history.ops.iter().filter(|op| op.is_pending()).count();
         let report = check(&history);
         assert!(report.is_linearizable(), "seed {seed}: {report}");
         assert!(report.steps < 200_000, "seed {seed}: {} steps", report.steps);
@@ -209,11 +220,26 @@ fn large_random_valid_histories_are_linearizable_in_few_steps() {
 
 #[test]
 fn a_random_history_with_one_read_corrupted_is_refuted() {
-    let mut history = random_register_history(7, 300, 30);
+    let mut history = random_register_history(7, 300, 30, 5);
     let read = history.ops.iter_mut().rev().find(|op| op.input == Op::Read).unwrap();
     read.returned.as_mut().unwrap().output = Out::Value(99);
     let id = read.id;
     let report = check(&history);
     assert_eq!(report.verdict(), Verdict::NotLinearizable);
     assert_eq!(report.anomalies[0].stuck.id, id);
+}
+
+#[test]
+fn many_pending_writes_on_one_key_still_refute_a_stale_read_within_the_budget() {
+    // Each write that never returned may have applied at any point or never: 2^12 subsets to rule out.
+    let mut builder = Builder::new();
+    builder.ok(0, 0, 1, Op::Write(1), Out::Ok);
+    for i in 0..12 {
+        builder.pending(i + 1, 2 + i, Op::Write(10 + i as u32));
+    }
+    builder.ok(20, 30, 31, Op::Write(2), Out::Ok).ok(21, 40, 41, Op::Read, Out::Value(1));
+    let report = check(&builder.build());
+    assert_eq!(report.verdict(), Verdict::NotLinearizable, "{report}");
+    assert_eq!(report.anomalies[0].stuck.id, 14);
+    assert!(report.steps < Checker::DEFAULT_BUDGET / 10, "{} steps", report.steps);
 }

@@ -14,7 +14,7 @@ mod tasks;
 mod tests;
 
 pub use services::{ServiceState, Services};
-pub use task_lists::{ListedTask, TaskListModel, TaskLists, TaskListsState, StrictTaskLists};
+pub use task_lists::{ListedTask, StrictTaskLists, TaskListModel, TaskLists, TaskListsState};
 pub use tasks::{StrictTasks, TaskModel, TaskState, Tasks};
 
 use crate::checker::{Checker, Report};

@@ -129,8 +129,12 @@ impl Model for Services {
                         if mine.is_empty() {
                             continue; // the answer says nothing about it
                         }
-                        let input = Call::DescribeServices { cluster: cluster.clone(), services: vec![service.clone()] };
-                        by_key.entry(key(cluster, service)).or_default().push(op.project(input, Some(Reply::Services(mine))));
+                        let input =
+                            Call::DescribeServices { cluster: cluster.clone(), services: vec![service.clone()] };
+                        by_key
+                            .entry(key(cluster, service))
+                            .or_default()
+                            .push(op.project(input, Some(Reply::Services(mine))));
                     }
                 }
                 (Call::DescribeServices { cluster, services }, Some(_)) => {

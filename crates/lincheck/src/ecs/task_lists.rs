@@ -17,23 +17,88 @@
 use super::{Call, DesiredStatus, Reply};
 use crate::history::{History, Operation};
 use crate::model::{Model, Partition};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// A task's place in [`TaskListsState`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ListedTask {
     /// Its RunTask has not taken effect.
     Absent,
+    /// Made outside the history and not listed yet: it may or may not exist.
+    Unseen,
     /// desiredStatus RUNNING.
     Running,
     /// desiredStatus STOPPED.
     Stopped,
 }
 
-/// The tasks of one cluster known so far; a task not in the map was made outside the history and not seen yet.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct TaskListsState(pub BTreeMap<String, ListedTask>);
+/// The tasks of one cluster: the ARNs its sub-history mentions, numbered once and shared by every state, and each
+/// one's place. (Numbering keeps a state a small vector, cheap to clone and hash at every step of the search.)
+#[derive(Clone)]
+pub struct TaskListsState {
+    names: Arc<Names>,
+    tasks: Vec<ListedTask>,
+}
+
+/// ARNs by number and numbers by ARN.
+#[derive(Default)]
+struct Names {
+    arns: Vec<String>,
+    numbers: HashMap<String, usize>,
+}
+
+impl TaskListsState {
+    /// A state knowing `tasks`, each with its place.
+    pub fn new(tasks: impl IntoIterator<Item = (String, ListedTask)>) -> Self {
+        let mut names = Names::default();
+        let mut places = Vec::new();
+        for (arn, place) in tasks {
+            if let Some(&number) = names.numbers.get(&arn) {
+                places[number] = place;
+            } else {
+                names.numbers.insert(arn.clone(), names.arns.len());
+                names.arns.push(arn);
+                places.push(place);
+            }
+        }
+        Self { names: Arc::new(names), tasks: places }
+    }
+
+    /// The place of the task `arn`, if this state knows it.
+    pub fn get(&self, arn: &str) -> Option<ListedTask> {
+        self.names.numbers.get(arn).map(|&number| self.tasks[number])
+    }
+
+    fn number(&self, arn: &str) -> Option<usize> {
+        self.names.numbers.get(arn).copied()
+    }
+}
+
+/// States are compared by their places: every state of one sub-history shares its names.
+impl PartialEq for TaskListsState {
+    fn eq(&self, other: &Self) -> bool {
+        self.tasks == other.tasks && (Arc::ptr_eq(&self.names, &other.names) || self.names.arns == other.names.arns)
+    }
+}
+
+impl Eq for TaskListsState {}
+
+impl Hash for TaskListsState {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.tasks.hash(state);
+    }
+}
+
+impl fmt::Debug for TaskListsState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.names.arns.iter().zip(&self.tasks).filter(|(_, place)| **place != ListedTask::Unseen))
+            .finish()
+    }
+}
 
 /// The task list model; `EXTERNAL_STOPS` says whether something outside the history may stop tasks. See the module's
 /// documentation, and the aliases [`TaskLists`] and [`StrictTaskLists`].
@@ -55,6 +120,7 @@ enum Refusal<'a> {
     StoppedWithoutStopTask(&'a str),
     RunningNotListed(&'a str),
     StoppedNotListed(&'a str),
+    UnknownTask(&'a str),
     NotAListCall,
 }
 
@@ -74,6 +140,7 @@ impl fmt::Display for Refusal<'_> {
                 write!(f, "ListTasks(Running) left out {arn}, running, with no StopTask of it placed before")
             }
             Self::StoppedNotListed(arn) => write!(f, "ListTasks(Stopped) left out {arn}, which was stopped before"),
+            Self::UnknownTask(arn) => write!(f, "{arn} is not one of the tasks this sub-history was made with"),
             Self::NotAListCall => write!(f, "the answer does not fit the call"),
         }
     }
@@ -87,29 +154,34 @@ fn list<'a>(
     external_stops: bool,
 ) -> Result<TaskListsState, Refusal<'a>> {
     let mut next = state.clone();
+    let mut in_list = vec![false; state.tasks.len()];
     for arn in listed {
-        let now = match (state.0.get(arn), status) {
-            (Some(ListedTask::Absent), _) => return Err(Refusal::ListedBeforeCreate(arn, status)),
-            (Some(ListedTask::Stopped), DesiredStatus::Running) => return Err(Refusal::RunningAfterStop(arn)),
-            (Some(ListedTask::Running), DesiredStatus::Stopped) if !external_stops => {
+        let number = state.number(arn).ok_or(Refusal::UnknownTask(arn))?;
+        in_list[number] = true;
+        next.tasks[number] = match (state.tasks[number], status) {
+            (ListedTask::Absent, _) => return Err(Refusal::ListedBeforeCreate(arn, status)),
+            (ListedTask::Stopped, DesiredStatus::Running) => return Err(Refusal::RunningAfterStop(arn)),
+            (ListedTask::Running, DesiredStatus::Stopped) if !external_stops => {
                 return Err(Refusal::StoppedWithoutStopTask(arn));
             }
             (_, DesiredStatus::Running) => ListedTask::Running,
             (_, DesiredStatus::Stopped) => ListedTask::Stopped,
         };
-        next.0.insert(arn.clone(), now);
     }
-    let listed: HashSet<&str> = listed.iter().map(String::as_str).collect();
-    for (arn, task) in &state.0 {
-        if listed.contains(arn.as_str()) {
+    for (number, place) in state.tasks.iter().enumerate() {
+        if in_list[number] {
             continue;
         }
-        match (task, status) {
+        match (place, status) {
             (ListedTask::Running, DesiredStatus::Running) if external_stops => {
-                next.0.insert(arn.clone(), ListedTask::Stopped);
+                next.tasks[number] = ListedTask::Stopped;
             }
-            (ListedTask::Running, DesiredStatus::Running) => return Err(Refusal::RunningNotListed(arn)),
-            (ListedTask::Stopped, DesiredStatus::Stopped) => return Err(Refusal::StoppedNotListed(arn)),
+            (ListedTask::Running, DesiredStatus::Running) => {
+                return Err(Refusal::RunningNotListed(&state.names.arns[number]));
+            }
+            (ListedTask::Stopped, DesiredStatus::Stopped) => {
+                return Err(Refusal::StoppedNotListed(&state.names.arns[number]));
+            }
             _ => {}
         }
     }
@@ -127,18 +199,21 @@ fn apply<'a>(
         (Call::RunTask { .. }, Some(Reply::Started(arns))) => {
             let mut next = state.clone();
             for arn in arns {
-                if next.0.insert(arn.clone(), ListedTask::Running) != Some(ListedTask::Absent) {
+                let number = state.number(arn).ok_or(Refusal::UnknownTask(arn))?;
+                if next.tasks[number] != ListedTask::Absent {
                     return Err(Refusal::CreatedTwice(arn));
                 }
+                next.tasks[number] = ListedTask::Running;
             }
             Ok(next)
         }
         (Call::StopTask { task, .. }, None | Some(Reply::Done)) => {
-            if state.0.get(task) == Some(&ListedTask::Absent) {
+            let number = state.number(task).ok_or(Refusal::UnknownTask(task))?;
+            if state.tasks[number] == ListedTask::Absent {
                 return Err(Refusal::StoppedBeforeCreate(task));
             }
             let mut next = state.clone();
-            next.0.insert(task.clone(), ListedTask::Stopped);
+            next.tasks[number] = ListedTask::Stopped;
             Ok(next)
         }
         (Call::ListTasks { desired_status, .. }, Some(Reply::Listed(arns))) => {
@@ -155,8 +230,9 @@ impl<const EXTERNAL_STOPS: bool> Model for TaskListModel<EXTERNAL_STOPS> {
     type Input = Call;
     type Output = Reply;
 
+    /// A state that knows no task; [`Model::partition`] gives each cluster one that knows its tasks.
     fn init() -> TaskListsState {
-        TaskListsState::default()
+        TaskListsState::new([])
     }
 
     fn step(state: &TaskListsState, input: &Call, output: &Reply) -> Option<TaskListsState> {
@@ -174,7 +250,8 @@ impl<const EXTERNAL_STOPS: bool> Model for TaskListModel<EXTERNAL_STOPS> {
         }
     }
 
-    /// One sub-history per cluster that has a ListTasks; every task a RunTask of it returned starts [`ListedTask::Absent`].
+    /// One sub-history per cluster that has a ListTasks; every task a RunTask of it returned starts
+    /// [`ListedTask::Absent`], every other task it mentions [`ListedTask::Unseen`].
     fn partition(history: &History<Call, Reply>) -> Vec<Partition<Self>> {
         let mut by_cluster: BTreeMap<&str, Vec<Operation<Call, Reply>>> = BTreeMap::new();
         for op in &history.ops {
@@ -192,14 +269,26 @@ impl<const EXTERNAL_STOPS: bool> Model for TaskListModel<EXTERNAL_STOPS> {
             .into_iter()
             .filter(|(_, ops)| ops.iter().any(|op| matches!(op.input, Call::ListTasks { .. })))
             .map(|(cluster, ops)| {
-                let mut init = TaskListsState::default();
+                let mut tasks: BTreeMap<&str, ListedTask> = BTreeMap::new();
                 for op in &ops {
-                    if let Some(Reply::Started(arns)) = op.output() {
-                        for arn in arns {
-                            init.0.insert(arn.clone(), ListedTask::Absent);
+                    match (&op.input, op.output()) {
+                        (Call::RunTask { .. }, Some(Reply::Started(arns))) => {
+                            for arn in arns {
+                                tasks.insert(arn, ListedTask::Absent);
+                            }
                         }
+                        (Call::StopTask { task, .. }, _) => {
+                            tasks.entry(task).or_insert(ListedTask::Unseen);
+                        }
+                        (_, Some(Reply::Listed(arns))) => {
+                            for arn in arns {
+                                tasks.entry(arn).or_insert(ListedTask::Unseen);
+                            }
+                        }
+                        _ => {}
                     }
                 }
+                let init = TaskListsState::new(tasks.into_iter().map(|(arn, place)| (arn.to_string(), place)));
                 Partition { key: cluster.to_string(), init, ops }
             })
             .collect()
