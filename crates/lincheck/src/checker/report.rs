@@ -4,6 +4,9 @@
 use crate::history::Operation;
 use std::fmt;
 
+/// How many operations of a prefix (its last ones) and of the open ones a report prints; the fields hold them all.
+const SHOWN: usize = 20;
+
 /// The overall answer of a [`Report`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -82,7 +85,11 @@ impl<I: fmt::Debug, O: fmt::Debug> fmt::Display for Anomaly<I, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "key {}: not linearizable", self.key)?;
         writeln!(f, "  longest linearizable prefix ({} operations):", self.prefix.len())?;
-        for op in &self.prefix {
+        let shown = self.prefix.len().saturating_sub(SHOWN);
+        if shown > 0 {
+            writeln!(f, "    ... {shown} earlier operations (in `prefix`)")?;
+        }
+        for op in &self.prefix[shown..] {
             writeln!(f, "    {op}")?;
         }
         writeln!(f, "  state after it: {}", self.state)?;
@@ -90,8 +97,11 @@ impl<I: fmt::Debug, O: fmt::Debug> fmt::Display for Anomaly<I, O> {
         writeln!(f, "  because: {}", self.reason)?;
         if !self.open.is_empty() {
             writeln!(f, "  other operations it could have followed:")?;
-            for op in &self.open {
+            for op in self.open.iter().take(SHOWN) {
                 writeln!(f, "    {op}")?;
+            }
+            if self.open.len() > SHOWN {
+                writeln!(f, "    ... {} more (in `open`)", self.open.len() - SHOWN)?;
             }
         }
         Ok(())

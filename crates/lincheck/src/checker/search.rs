@@ -1,14 +1,13 @@
 //! The search for one sub-history: Wing & Gong's depth-first search with Lowe's cache, as Porcupine runs it.
 //!
 //! Walk the entry list from its head. At a call entry, try to linearize that operation next (completed operations
-//! first, then, in a second walk, pending ones: see [`Pass`]): if the model accepts
-//! it from the current state, and the pair (set of operations linearized, resulting state) was not reached before,
-//! push it on a stack, lift its entries out of the list and start again from the head. At a return entry, the
-//! operation that returned there was not linearized before its return in this order: pop the last choice, put it
-//! back, and go on with the entry after it. A pending operation has no return entry, so it may be linearized at any
-//! point after its call, or never: the search succeeds once every completed operation is linearized. The cache
-//! ([`super::cache`]) makes the search forget orders that end in a configuration already explored, which is what
-//! keeps it fast.
+//! in a first walk, pending ones in a second: see [`Pass`]): if the model accepts it from the current state, and the
+//! configuration it leads to (operations linearized, state) was not reached before, push it on a stack, lift its
+//! entries out of the list and start again from the head. At a return entry, the operation that returned there was
+//! not linearized before its return in this order: pop the last choice, put it back, and go on with the entry after
+//! it. A pending operation has no return entry, so it may be linearized at any point after its call, or never: the
+//! search succeeds once every completed operation is linearized. The cache ([`super::cache`]) makes the search
+//! forget orders that end in a configuration already explored, which is what keeps it fast.
 
 use super::cache::{Bits, Cache};
 use super::entries::{Entries, Entry};

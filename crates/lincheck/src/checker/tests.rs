@@ -244,3 +244,17 @@ fn many_pending_writes_on_one_key_still_refute_a_stale_read_within_the_budget() 
     assert_eq!(report.anomalies[0].stuck.id, 14);
     assert!(report.steps < Checker::DEFAULT_BUDGET / 10, "{} steps", report.steps);
 }
+
+#[test]
+fn a_long_prefix_is_printed_by_its_last_operations() {
+    let mut builder = Builder::new();
+    for i in 0..30 {
+        builder.ok(1, i * 2, i * 2 + 1, Op::Write(i as u32), Out::Ok);
+    }
+    builder.ok(2, 100, 101, Op::Read, Out::Value(3));
+    let report = check(&builder.build());
+    assert_eq!(report.anomalies[0].prefix.len(), 30);
+    let text = report.to_string();
+    assert!(text.contains("... 10 earlier operations (in `prefix`)"), "{text}");
+    assert!(!text.contains("Write(9) -> Ok") && text.contains("Write(10) -> Ok"), "{text}");
+}
