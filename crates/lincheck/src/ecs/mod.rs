@@ -24,7 +24,7 @@ use std::fmt;
 
 /// A call to Berth's ECS API, as a history records it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Call {
     /// CreateService with its desiredCount; answers [`Reply::Done`].
     CreateService {

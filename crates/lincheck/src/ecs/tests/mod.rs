@@ -108,7 +108,14 @@ fn an_ecs_history_round_trips_through_json_with_ecs_names() {
         .pending(2, 4, update("web", 3))
         .build();
     let json = history.to_json().unwrap();
-    for name in ["runTask", "describeTasks", "\"desired\": \"RUNNING\"", "\"last\": \"PENDING\"", "updateService"] {
+    for name in [
+        "runTask",
+        "describeTasks",
+        "\"desired\": \"RUNNING\"",
+        "\"last\": \"PENDING\"",
+        "updateService",
+        "\"desiredCount\": 3",
+    ] {
         assert!(json.contains(name), "{name} in {json}");
     }
     assert_eq!(EcsHistory::from_json(&json).unwrap(), history);
