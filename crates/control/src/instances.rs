@@ -221,6 +221,7 @@ impl Control {
             daemon_gate_until: previous.and_then(|p| p.daemon_gate_until),
             daemon_drain: previous.and_then(|p| p.daemon_drain.clone()),
             daemon_replacement: previous.and_then(|p| p.daemon_replacement.clone()),
+            assignment_epoch: previous.map(|p| p.assignment_epoch).unwrap_or(0),
         }
     }
 
