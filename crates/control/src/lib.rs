@@ -296,6 +296,12 @@ impl Control {
         &self.config
     }
 
+    /// The store's revision as this server knows it (moves with every write it sees, under any prefix: ECS records,
+    /// security groups, load balancers).
+    pub fn store_revision(&self) -> i64 {
+        self.store.revision()
+    }
+
     /// The cache (read-only access for the API's agent stream and for tests).
     pub fn cache(&self) -> &Arc<Cache> {
         &self.cache
