@@ -737,9 +737,9 @@ async fn stream_loop<R: ContainerRuntime>(
                         Ok(StreamMessage::Heartbeat { .. }) => {}
                         Ok(StreamMessage::UpdateAgent { target_version }) => start_update(&shared, target_version),
                         Ok(StreamMessage::Exec(start)) => {
-                            let url = shared.client.base();
+                            let urls = shared.client.bases_current_first();
                             let tls = shared.client.tls();
-                            tokio::spawn(exec::serve(runtime.clone(), url, tls, shared.session.token(), start));
+                            tokio::spawn(exec::serve(runtime.clone(), urls, tls, shared.session.token(), start));
                         }
                         Err(error) => {
                             tracing::warn!(%error, "desired-state stream ended");

@@ -57,6 +57,7 @@ pub mod counts;
 pub mod daemons;
 mod error;
 pub mod exec;
+pub mod exec_announce;
 pub mod express;
 pub mod host_routes;
 pub mod insights;
