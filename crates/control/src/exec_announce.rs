@@ -15,7 +15,6 @@ use crate::exec::ExecGrant;
 use crate::{Control, ControlError, Result};
 use berth_model::Timestamp;
 use berth_model::agent::ExecStart;
-use berth_model::clock::Clock;
 use berth_store::{EventKind, StoreError, Txn};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
