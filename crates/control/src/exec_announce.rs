@@ -74,21 +74,22 @@ impl Control {
 /// (on every server) and dropping it from the queue when it is removed. Resumes after a store failure; an
 /// announcement missed meanwhile times out for its client, which may ask again.
 pub async fn run(control: Arc<Control>) {
-    let mut from = control.store.revision() + 1;
+    // The revision seen last: the watch delivers what was committed after it.
+    let mut after = control.store.revision();
     loop {
-        let mut watch = match control.store.watch(PREFIX, from) {
+        let mut watch = match control.store.watch(PREFIX, after) {
             Ok(watch) => watch,
             Err(error) => {
                 tracing::warn!(%error, "cannot watch exec announcements; retrying");
                 tokio::time::sleep(RESUME_AFTER).await;
-                from = control.store.revision() + 1;
+                after = control.store.revision();
                 continue;
             }
         };
         loop {
             match watch.next().await {
                 Ok((revision, events)) => {
-                    from = revision + 1;
+                    after = revision;
                     for event in events {
                         apply(&control, event.kind, &event.kv.key, &event.kv.value);
                     }
@@ -98,7 +99,7 @@ pub async fn run(control: Arc<Control>) {
                         tracing::warn!(%error, "the exec announcement watch ended; resuming");
                         tokio::time::sleep(RESUME_AFTER).await;
                     } else {
-                        from = control.store.revision() + 1;
+                        after = control.store.revision();
                     }
                     break;
                 }
@@ -167,8 +168,9 @@ mod tests {
         assert_eq!((handed[0].session_id.as_str(), handed[0].tty, handed[0].size), ("s-1", true, Some((24, 80))));
         assert_eq!(handed[0].command, ["echo", "hi"]);
         assert!(b.exec_sessions().take_announced("i-1").is_empty(), "handed out once");
+        a.retract_exec(&grant("s-1")).await; // its agent dialled
 
-        // Removed before anyone took it: gone from a's queue too.
+        // Removed before anyone took it: gone from b's queue as well.
         a.announce_exec(&grant("s-2"), false, None).await.unwrap();
         tokio::time::timeout(Duration::from_secs(5), changes.changed()).await.expect("b is told").unwrap();
         a.retract_exec(&grant("s-2")).await;
