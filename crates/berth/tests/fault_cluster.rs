@@ -153,7 +153,7 @@ async fn violations(world: &World) -> Vec<String> {
     for (group, desired) in SERVICES {
         let running = tasks
             .values()
-            .filter(|t| t.group() == Some(&format!("service:{group}")) && t.last_status() == Some("RUNNING"))
+            .filter(|t| t.group() == Some(format!("service:{group}").as_str()) && t.last_status() == Some("RUNNING"))
             .count();
         let want = services
             .services()

@@ -79,7 +79,7 @@ pub fn node_image(berth: &Path) -> Result<String, TestkitError> {
         .tempdir()
         .map_err(|e| TestkitError::io("create the node image's build context", &e))?;
     for (inside, source) in &files {
-        let target = context.path().join("root").join(inside.strip_prefix("/").unwrap_or(inside));
+        let target = context.path().join("root").join(inside.strip_prefix("/").unwrap_or(inside.as_path()));
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| TestkitError::io("create a context dir", &e))?;
         }
