@@ -303,7 +303,9 @@ async fn client_loop(
                         let counts: BTreeMap<String, (i32, i32)> = out
                             .services()
                             .iter()
-                            .map(|s| (s.service_name().unwrap_or_default().to_string(), (s.desired_count, s.running_count)))
+                            .map(|s| {
+                                (s.service_name().unwrap_or_default().to_string(), (s.desired_count, s.running_count))
+                            })
                             .collect();
                         history.ok(id, json!({"desiredRunning": counts}));
                         false
@@ -320,7 +322,8 @@ async fn client_loop(
             }
             // DescribeTasks of its own tasks (or a name that exists nowhere, when it has none).
             _ => {
-                let asked: Vec<String> = if mine.is_empty() { vec!["00000000000000000000000000000000".into()] } else { mine.clone() };
+                let asked: Vec<String> =
+                    if mine.is_empty() { vec!["00000000000000000000000000000000".into()] } else { mine.clone() };
                 let id = history.begin(me, server, "DescribeTasks", json!({"tasks": asked}));
                 match classify(client.describe_tasks().set_tasks(Some(asked)).send().await) {
                     Outcome::Ok(out) => {
@@ -328,7 +331,10 @@ async fn client_loop(
                             .tasks()
                             .iter()
                             .map(|t| {
-                                (t.task_arn().unwrap_or_default().to_string(), t.last_status().unwrap_or_default().to_string())
+                                (
+                                    t.task_arn().unwrap_or_default().to_string(),
+                                    t.last_status().unwrap_or_default().to_string(),
+                                )
                             })
                             .collect();
                         // A task that stopped by itself or was stopped by the service scheduler leaves the pool.
@@ -465,8 +471,12 @@ async fn faults_heal_and_the_cluster_holds() {
     check(&mut world, "(a) kill -9 of the leader", converge).await;
     world.phase("(a) kill -9 leader", started);
 
-    // (b) one agent partitioned past the lost-instance timeout.
+    // (b) one agent partitioned past the lost-instance timeout. The clients' writes pause while the agent's
+    // containers are listed and it is cut off, so none of them is stopping then.
     let started = Instant::now();
+    let quiet = world.writes.clone();
+    let guard = quiet.write().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let instances = world.instance_arns().await;
     let victim = (0..AGENTS)
         .max_by_key(|i| {
@@ -494,14 +504,19 @@ async fn faults_heal_and_the_cluster_holds() {
     assert!(!stale.is_empty(), "the agent to partition runs tasks");
     world.cluster.partition(Node::Agent(victim)).unwrap();
     let cut = Instant::now();
+    drop(guard);
     // Its tasks are stopped by the servers and replaced on the other agents while it is away; its containers
     // keep running meanwhile (nobody tells them).
-    berth_testkit::wait_for("the partitioned agent's tasks to be stopped", Duration::from_secs(LOST_TIMEOUT + 30), || async {
-        let client = world.any_client(0).await;
-        let arns: Vec<String> = stale_tasks.iter().cloned().collect();
-        let d = client.describe_tasks().set_tasks(Some(arns)).send().await.ok()?;
-        d.tasks().iter().all(|t| t.last_status() == Some("STOPPED")).then_some(())
-    })
+    berth_testkit::wait_for(
+        "the partitioned agent's tasks to be stopped",
+        Duration::from_secs(LOST_TIMEOUT + 30),
+        || async {
+            let client = world.any_client(0).await;
+            let arns: Vec<String> = stale_tasks.iter().cloned().collect();
+            let d = client.describe_tasks().set_tasks(Some(arns)).send().await.ok()?;
+            d.tasks().iter().all(|t| t.last_status() == Some("STOPPED")).then_some(())
+        },
+    )
     .await
     .unwrap();
     let lost_after = cut.elapsed();
@@ -533,7 +548,11 @@ async fn faults_heal_and_the_cluster_holds() {
     })
     .await
     .unwrap();
-    println!("(b) a{victim} back: its {} stale containers stopped {:.1?} after its return", stale.len(), healed.elapsed());
+    println!(
+        "(b) a{victim} back: its {} stale containers stopped {:.1?} after its return",
+        stale.len(),
+        healed.elapsed()
+    );
     check(&mut world, "(b) an agent partitioned past the lost-instance timeout", converge).await;
     world.phase("(b) agent partition", started);
 

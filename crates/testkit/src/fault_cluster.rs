@@ -253,7 +253,9 @@ impl FaultCluster {
     /// `kill -9` of a node's process: the container exits at once (its data dir stays).
     pub fn kill9(&self, node: Node) -> Result<(), TestkitError> {
         docker(&["kill", "--signal", "KILL", &self.container(node)]).map(drop)?;
-        wait_for_blocking(&format!("{node} to exit"), Duration::from_secs(10), || (!self.is_running(node)).then_some(()))
+        wait_for_blocking(&format!("{node} to exit"), Duration::from_secs(10), || {
+            (!self.is_running(node)).then_some(())
+        })
     }
 
     /// Starts a node's container again (after [`FaultCluster::kill9`]), at its address, on its data; waits for a
@@ -529,8 +531,19 @@ fn create_network(name: &str, id: &str, seed: u8) -> Result<[u8; 3], TestkitErro
         let subnet = [10, 200 + (seed.wrapping_add(random[0]).wrapping_add(attempt)) % 50, random[1]];
         let cidr = format!("{}.{}.{}.0/24", subnet[0], subnet[1], subnet[2]);
         let gateway = format!("{}.{}.{}.1", subnet[0], subnet[1], subnet[2]);
-        match docker(&["network", "create", "--driver", "bridge", "--subnet", &cidr, "--gateway", &gateway, "--label", &label, name])
-        {
+        match docker(&[
+            "network",
+            "create",
+            "--driver",
+            "bridge",
+            "--subnet",
+            &cidr,
+            "--gateway",
+            &gateway,
+            "--label",
+            &label,
+            name,
+        ]) {
             Ok(_) => return Ok(subnet),
             Err(e) => last = Some(e),
         }

@@ -69,8 +69,13 @@ pub fn node_image(berth: &Path) -> Result<String, TestkitError> {
     }
     let hash = hex::encode(hasher.finalize());
     let name = format!("{NODE_REPO}:{}", &hash[..12]);
-    let existing =
-        docker(&["image", "inspect", "--format", &format!("{{{{index .Config.Labels \"{NODE_HASH_LABEL}\"}}}}"), &name]);
+    let existing = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        &format!("{{{{index .Config.Labels \"{NODE_HASH_LABEL}\"}}}}"),
+        &name,
+    ]);
     if existing.as_deref().is_ok_and(|label| label == hash) {
         return Ok(name);
     }
@@ -91,7 +96,10 @@ pub fn node_image(berth: &Path) -> Result<String, TestkitError> {
     std::fs::write(context.path().join("Dockerfile"), format!("{dockerfile}LABEL {NODE_HASH_LABEL}=\"{hash}\"\n"))
         .map_err(|e| TestkitError::io("write the Dockerfile", &e))?;
     let context_dir = context.path().to_string_lossy().into_owned();
-    run(Command::new("docker").env("DOCKER_BUILDKIT", "0").args(["build", "--quiet", "--tag", &name]).arg(&context_dir))?;
+    run(Command::new("docker")
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "--quiet", "--tag", &name])
+        .arg(&context_dir))?;
     remove_older(&name);
     Ok(name)
 }
