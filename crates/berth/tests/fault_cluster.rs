@@ -29,14 +29,14 @@ mod common;
 mod history;
 
 use aws_sdk_ecs::Client;
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{ContainerDefinition, DesiredStatus, NetworkMode};
 use berth_store::{EtcdConfig, EtcdStore, Store};
 use berth_testkit::fault_cluster::TaskContainer;
 use berth_testkit::{FaultCluster, FaultClusterOptions, Node};
 use common::prometheus_value;
-use history::{History, Outcome, classify};
+use history::{Call, History, Reply, ServiceRead, TaskRead, TaskStatus, Token, split};
 use rand::{Rng, SeedableRng};
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -215,145 +215,147 @@ async fn check(world: &mut World, name: &str, within: Duration) {
     drop(guard);
 }
 
-/// One client: calls its server, moving to the next when a call's outcome is unknown.
+/// Ends a recorded call with its reply (`Ok`), or with its error (`Err(moved)`: whether the client should move to the
+/// next server, as for no answer or a 5xx).
+fn finish<T, E: ProvideErrorMetadata + std::fmt::Debug>(
+    history: &History,
+    token: Token,
+    result: Result<T, SdkError<E, aws_sdk_ecs::config::http::HttpResponse>>,
+    reply: impl FnOnce(&T) -> Reply,
+) -> Result<T, bool> {
+    match split(result) {
+        Ok(value) => {
+            history.end(token, reply(&value));
+            Ok(value)
+        }
+        Err((status, _)) => {
+            history.end_error(token, status);
+            Err(!matches!(status, Some(400..=499)))
+        }
+    }
+}
+
+/// A task's statuses in a DescribeTasks answer.
+fn task_read(t: &aws_sdk_ecs::types::Task) -> TaskRead {
+    TaskRead {
+        task: t.task_arn().unwrap_or_default().to_string(),
+        status: Some(TaskStatus {
+            desired: t.desired_status().unwrap_or_default().to_string(),
+            last: t.last_status().unwrap_or_default().to_string(),
+        }),
+    }
+}
+
+/// One client: calls its server, moving to the next when a call gets no answer or a 5xx.
 async fn client_loop(
-    me: usize,
+    me: u64,
     clients: Vec<Client>,
     history: Arc<History>,
     writes: Arc<RwLock<()>>,
     done: Arc<AtomicBool>,
 ) {
     let mut rng = rand::rngs::StdRng::from_os_rng();
-    let mut server = me;
+    let mut server = me as usize % clients.len();
     let mut mine: Vec<String> = Vec::new();
+    let cluster = || "default".to_string();
     while !done.load(Ordering::SeqCst) {
         let client = &clients[server];
         let roll = rng.random_range(0..10);
-        let moved = match roll {
+        let outcome: Result<(), bool> = match roll {
             // RunTask of a standalone task (each client keeps at most two).
             0 | 1 if mine.len() < 2 => {
                 let _w = writes.read().await;
-                let id = history.begin(me, server, "RunTask", json!({"taskDefinition": "solo"}));
-                match classify(client.run_task().task_definition("solo").send().await) {
-                    Outcome::Ok(out) => {
-                        let arns: Vec<String> =
-                            out.tasks().iter().filter_map(|t| t.task_arn().map(str::to_string)).collect();
-                        mine.extend(arns.iter().cloned());
-                        let failures: Vec<String> =
-                            out.failures().iter().map(|f| f.reason().unwrap_or_default().to_string()).collect();
-                        history.ok(id, json!({"tasks": arns, "failures": failures}));
-                        false
-                    }
-                    Outcome::Fail(e) => {
-                        history.fail(id, e);
-                        false
-                    }
-                    Outcome::Unknown(e) => {
-                        history.unknown(id, e);
-                        true
-                    }
-                }
+                let token = history.begin(me, Call::RunTask { cluster: cluster() });
+                let result = client.run_task().task_definition("solo").send().await;
+                finish(&history, token, result, |out| {
+                    Reply::Started(out.tasks().iter().filter_map(|t| t.task_arn().map(str::to_string)).collect())
+                })
+                .map(|out| mine.extend(out.tasks().iter().filter_map(|t| t.task_arn().map(str::to_string))))
             }
             // StopTask of one of its own.
             2 if !mine.is_empty() => {
                 let _w = writes.read().await;
                 let arn = mine.remove(0);
-                let id = history.begin(me, server, "StopTask", json!({"task": arn}));
-                match classify(client.stop_task().task(&arn).reason("fault test").send().await) {
-                    Outcome::Ok(out) => {
-                        history.ok(id, json!({"lastStatus": out.task().and_then(|t| t.last_status())}));
-                        false
-                    }
-                    Outcome::Fail(e) => {
-                        history.fail(id, e);
-                        false
-                    }
-                    Outcome::Unknown(e) => {
+                let token = history.begin(me, Call::StopTask { cluster: cluster(), task: arn.clone() });
+                let result = client.stop_task().task(&arn).reason("fault test").send().await;
+                finish(&history, token, result, |_| Reply::Done).map(drop).inspect_err(|moved| {
+                    if *moved {
                         mine.push(arn);
-                        history.unknown(id, e);
-                        true
                     }
-                }
+                })
             }
             // UpdateService: alpha between 4 and 5, beta stays at 6.
             3 => {
                 let _w = writes.read().await;
                 let (name, count) = if rng.random_bool(0.5) { ("alpha", rng.random_range(4..=5)) } else { ("beta", 6) };
-                let id = history.begin(me, server, "UpdateService", json!({"service": name, "desiredCount": count}));
-                match classify(client.update_service().service(name).desired_count(count).send().await) {
-                    Outcome::Ok(out) => {
-                        history.ok(id, json!({"desiredCount": out.service().map(|s| s.desired_count)}));
-                        false
-                    }
-                    Outcome::Fail(e) => {
-                        history.fail(id, e);
-                        false
-                    }
-                    Outcome::Unknown(e) => {
-                        history.unknown(id, e);
-                        true
-                    }
-                }
+                let call = Call::UpdateService {
+                    cluster: cluster(),
+                    service: name.to_string(),
+                    desired_count: Some(count as u32),
+                };
+                let token = history.begin(me, call);
+                let result = client.update_service().service(name).desired_count(count).send().await;
+                finish(&history, token, result, |_| Reply::Done).map(drop)
             }
             // DescribeServices.
             4 | 5 => {
-                let id = history.begin(me, server, "DescribeServices", json!({"services": ["alpha", "beta"]}));
-                match classify(client.describe_services().services("alpha").services("beta").send().await) {
-                    Outcome::Ok(out) => {
-                        let counts: BTreeMap<String, (i32, i32)> = out
-                            .services()
+                let names = ["alpha", "beta"];
+                let call = Call::DescribeServices {
+                    cluster: cluster(),
+                    services: names.iter().map(|s| s.to_string()).collect(),
+                };
+                let token = history.begin(me, call);
+                let result = client.describe_services().services(names[0]).services(names[1]).send().await;
+                finish(&history, token, result, |out| {
+                    Reply::Services(
+                        names
                             .iter()
-                            .map(|s| {
-                                (s.service_name().unwrap_or_default().to_string(), (s.desired_count, s.running_count))
+                            .map(|name| ServiceRead {
+                                service: name.to_string(),
+                                desired_count: out
+                                    .services()
+                                    .iter()
+                                    .find(|s| s.service_name() == Some(*name))
+                                    .map(|s| s.desired_count as u32),
                             })
-                            .collect();
-                        history.ok(id, json!({"desiredRunning": counts}));
-                        false
-                    }
-                    Outcome::Fail(e) => {
-                        history.fail(id, e);
-                        false
-                    }
-                    Outcome::Unknown(e) => {
-                        history.unknown(id, e);
-                        true
-                    }
-                }
+                            .collect(),
+                    )
+                })
+                .map(drop)
             }
-            // DescribeTasks of its own tasks (or a name that exists nowhere, when it has none).
-            _ => {
-                let asked: Vec<String> =
-                    if mine.is_empty() { vec!["00000000000000000000000000000000".into()] } else { mine.clone() };
-                let id = history.begin(me, server, "DescribeTasks", json!({"tasks": asked}));
-                match classify(client.describe_tasks().set_tasks(Some(asked)).send().await) {
-                    Outcome::Ok(out) => {
-                        let statuses: BTreeMap<String, String> = out
-                            .tasks()
+            // DescribeTasks of its own tasks (when it has some).
+            _ if !mine.is_empty() => {
+                let asked = mine.clone();
+                let token = history.begin(me, Call::DescribeTasks { cluster: cluster(), tasks: asked.clone() });
+                let result = client.describe_tasks().set_tasks(Some(asked.clone())).send().await;
+                finish(&history, token, result, |out| {
+                    Reply::Tasks(
+                        asked
                             .iter()
-                            .map(|t| {
-                                (
-                                    t.task_arn().unwrap_or_default().to_string(),
-                                    t.last_status().unwrap_or_default().to_string(),
-                                )
+                            .map(|arn| {
+                                out.tasks()
+                                    .iter()
+                                    .find(|t| t.task_arn() == Some(arn.as_str()))
+                                    .map(task_read)
+                                    .unwrap_or(TaskRead { task: arn.clone(), status: None })
                             })
-                            .collect();
-                        // A task that stopped by itself or was stopped by the service scheduler leaves the pool.
-                        mine.retain(|a| statuses.get(a).is_none_or(|s| s != "STOPPED"));
-                        history.ok(id, json!({"lastStatus": statuses, "failures": out.failures().len()}));
-                        false
-                    }
-                    Outcome::Fail(e) => {
-                        history.fail(id, e);
-                        false
-                    }
-                    Outcome::Unknown(e) => {
-                        history.unknown(id, e);
-                        true
-                    }
-                }
+                            .collect(),
+                    )
+                })
+                .map(|out| {
+                    // A task that stopped (by the service scheduler, its instance lost) leaves the pool.
+                    let stopped: BTreeSet<&str> = out
+                        .tasks()
+                        .iter()
+                        .filter(|t| t.last_status() == Some("STOPPED"))
+                        .filter_map(|t| t.task_arn())
+                        .collect();
+                    mine.retain(|a| !stopped.contains(a.as_str()));
+                })
             }
+            _ => Ok(()),
         };
-        if moved {
+        if outcome == Err(true) {
             server = (server + 1) % clients.len();
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..300))).await;
@@ -448,7 +450,7 @@ async fn faults_heal_and_the_cluster_holds() {
 
     let done = Arc::new(AtomicBool::new(false));
     let mut clients = Vec::new();
-    for me in 0..3 {
+    for me in 0..3u64 {
         let per_server: Vec<Client> = (0..3).map(|i| world.cluster.ecs_client(i, CALL_TIMEOUT)).collect();
         clients.push(tokio::spawn(client_loop(
             me,
@@ -707,10 +709,11 @@ struct SaveOnDrop(Arc<History>, std::path::PathBuf);
 
 impl Drop for SaveOnDrop {
     fn drop(&mut self) {
-        let (calls, ok, fail, unknown) = self.0.counts();
+        let (kept, returned, pending, dropped) = self.0.counts();
         match self.0.save(&self.1) {
             Ok(()) => println!(
-                "history: {calls} calls ({ok} ok, {fail} refused, {unknown} unknown) saved to {}",
+                "history: {kept} operations ({returned} returned, {pending} pending) and {dropped} refused calls \
+                 dropped; saved to {}",
                 self.1.display()
             ),
             Err(e) => println!("cannot save the history to {}: {e}", self.1.display()),
