@@ -64,6 +64,13 @@ impl ServerClient {
         self.target().1
     }
 
+    /// Every server's base URL, the one in use first, then the others in the order given.
+    pub fn bases_current_first(&self) -> Vec<String> {
+        let (index, _) = self.target();
+        let n = self.bases.len();
+        (0..n).filter_map(|i| self.bases.get((index + i) % n).cloned()).collect()
+    }
+
     /// The server in use: its index and base URL.
     fn target(&self) -> (usize, String) {
         let index = self.current.load(Ordering::SeqCst) % self.bases.len().max(1);
@@ -345,5 +352,15 @@ mod tests {
         assert_eq!(client.base(), "http://c:3", "an answer that is the caller's fault does not move it");
         client.failed(2);
         assert_eq!(client.base(), "http://a:1", "round robin");
+    }
+
+    #[test]
+    fn exec_dial_backs_try_the_server_in_use_first_then_the_others() {
+        let client = ServerClient::new("http://a:1,http://b:2,http://c:3", None).unwrap();
+        assert_eq!(client.bases_current_first(), ["http://a:1", "http://b:2", "http://c:3"]);
+        client.failed(0);
+        assert_eq!(client.bases_current_first(), ["http://b:2", "http://c:3", "http://a:1"]);
+        let one = ServerClient::new("http://a:1", None).unwrap();
+        assert_eq!(one.bases_current_first(), ["http://a:1"]);
     }
 }

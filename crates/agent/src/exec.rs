@@ -3,7 +3,10 @@
 //! (`docker exec`), and pump [`ExecFrame`]s: standard input, end of input and terminal resizes in, output and
 //! finally the exit code out.
 //!
-//! The agent only ever connects out, so exec works wherever the desired-state stream does. When the session's
+//! The agent only ever connects out, so exec works wherever the desired-state stream does. With several servers the
+//! session's client may wait on another server than the one the agent streams from (announcements reach every
+//! server through the store): the agent dials the servers it knows in turn, its own first, until one admits it
+//! (the others refuse a session they do not hold). When the session's
 //! socket closes before the command ends, the attachment is dropped: the command loses its standard streams (a
 //! shell then sees end of input and hang-up) but Docker has no call to kill an exec, so a command that ignores
 //! both keeps running until it ends or its container stops.
@@ -34,20 +37,30 @@ pub fn dial_url(server_url: &str, session_id: &str) -> String {
 }
 
 /// Serves one session to its end; failures are logged and, when the socket is up, sent to the client.
-/// `tls` is the agent's TLS settings for an `https://` server (`wss://` dial-backs verify its certificate).
+/// `server_urls` are the servers to dial back to, in turn (the one the agent streams from first); `tls` is the
+/// agent's TLS settings for `https://` servers (`wss://` dial-backs verify their certificates).
 pub async fn serve<R: ContainerRuntime>(
     runtime: Arc<R>,
-    server_url: String,
+    server_urls: Vec<String>,
     tls: Option<Arc<rustls::ClientConfig>>,
     token: String,
     start: ExecStart,
 ) {
-    let mut socket = match dial(&server_url, tls, &token, &start.session_id).await {
-        Ok(socket) => socket,
-        Err(error) => {
-            tracing::warn!(session = %start.session_id, %error, "cannot dial back for an exec session");
-            return;
+    let mut refusals = Vec::new();
+    let mut dialled = None;
+    for server_url in &server_urls {
+        match dial(server_url, tls.clone(), &token, &start.session_id).await {
+            Ok(socket) => {
+                dialled = Some(socket);
+                break;
+            }
+            Err(error) => refusals.push(format!("{server_url}: {error}")),
         }
+    }
+    let Some(mut socket) = dialled else {
+        let error = refusals.join("; ");
+        tracing::warn!(session = %start.session_id, %error, "cannot dial back for an exec session");
+        return;
     };
     let outcome = match begin(runtime.as_ref(), &start).await {
         Ok(process) => pump(runtime.as_ref(), &start, process, &mut socket).await,

@@ -21,6 +21,8 @@
 //! - [`run`] wires the loops: registration (and re-registration when the token stops working), the stream reader,
 //!   the reporter (heartbeats, and the outbox of changed tasks, retried until acknowledged), Docker's event stream,
 //!   and a periodic resync that catches missed events.
+//! - [`lease`]: the assignment lease: task starts wait until the server has recently confirmed the instance's
+//!   assignment epoch, so an agent cut off (or back from a partition) starts nothing that was replaced meanwhile.
 //! - [`simulate`]: simulated instances (`berth agent --simulate N`) over the same protocol, for scale tests.
 //! - Containers carry labels naming their task, container, cluster and container instance; a restarted agent
 //!   finds them again ([`engine::Engine::adopt`]) and leaves them running.
@@ -43,6 +45,7 @@ pub mod exec;
 pub mod firewall;
 pub mod host_gate;
 pub mod image_trust;
+pub mod lease;
 pub mod logs;
 pub mod metadata;
 pub mod pause;
@@ -181,6 +184,8 @@ struct Shared {
     ephemeral_storage_gib: Option<i64>,
     /// The storage driver, when Docker enforces FARGATE tasks' ephemeral storage ([`storage::QUOTA_ATTRIBUTE`]).
     storage_quota: Option<String>,
+    /// The assignment lease that fences task starts ([`lease`]).
+    lease: Arc<lease::AssignmentLease>,
 }
 
 impl Shared {
@@ -262,7 +267,10 @@ impl Shared {
             },
             protocol: Some(berth_model::agent::PROTOCOL),
         };
+        let sent = self.clock.monotonic();
         let response = self.client.register(&c.join_token, &req).await?;
+        self.lease.set_lost_after(response.lost_instance_seconds);
+        self.lease.confirmed(sent, None);
         let identity = Identity::after(previous.as_ref(), &c.cluster, &response);
         if previous.as_ref() != Some(&identity) {
             identity.save(&c.data_dir).map_err(|source| AgentError::DataDir { path: c.data_dir.clone(), source })?;
@@ -337,6 +345,7 @@ pub async fn run<R: ContainerRuntime>(
         updating: std::sync::atomic::AtomicBool::new(false),
         ephemeral_storage_gib,
         storage_quota,
+        lease: Arc::new(lease::AssignmentLease::new(clock.clone())),
     });
     shared.join().await?;
 
@@ -373,6 +382,7 @@ pub async fn run<R: ContainerRuntime>(
         engine.set_task_cgroups(task_cgroup::host());
     }
     engine.set_storage_quota(shared.storage_quota.is_some());
+    engine.set_lease(shared.lease.clone());
     engine.adopt().await?;
     let session = shared.session.clone();
     let shippers = logs::Shippers::new(
@@ -627,9 +637,11 @@ async fn report_loop(
             tracing::debug!(target: "berth_timing", task = %r.task_arn, step = %"report_sent", status = %r.last_status);
         }
         let sent = shared.clock.now();
+        let sent_monotonic = shared.clock.monotonic();
         match shared.client.report(&token, &req).await {
             Ok(response) => {
                 metrics::counter!("berth_agent_reports_total", "outcome" => "ok").increment(1);
+                shared.lease.confirmed(sent_monotonic, response.assignment_epoch);
                 if let Some(server_time) = response.server_time {
                     clock_drift.record(sent, shared.clock.now(), server_time);
                 }
@@ -644,7 +656,14 @@ async fn report_loop(
                     return;
                 }
                 if outbox.snapshot().is_empty() {
-                    let _ = tokio::time::timeout(heartbeat, outbox.wait()).await;
+                    // A start held by the assignment lease wants a confirmation now, not at the next heartbeat.
+                    let _ = tokio::time::timeout(heartbeat, async {
+                        tokio::select! {
+                            () = outbox.wait() => {}
+                            () = shared.lease.confirmation_wanted() => {}
+                        }
+                    })
+                    .await;
                 }
             }
             Err(AgentError::Unauthorized(reason)) => {
@@ -718,9 +737,9 @@ async fn stream_loop<R: ContainerRuntime>(
                         Ok(StreamMessage::Heartbeat { .. }) => {}
                         Ok(StreamMessage::UpdateAgent { target_version }) => start_update(&shared, target_version),
                         Ok(StreamMessage::Exec(start)) => {
-                            let url = shared.client.base();
+                            let urls = shared.client.bases_current_first();
                             let tls = shared.client.tls();
-                            tokio::spawn(exec::serve(runtime.clone(), url, tls, shared.session.token(), start));
+                            tokio::spawn(exec::serve(runtime.clone(), urls, tls, shared.session.token(), start));
                         }
                         Err(error) => {
                             tracing::warn!(%error, "desired-state stream ended");

@@ -114,11 +114,19 @@ pub async fn stream(
         let mut last_update = None;
         let mut heartbeat = tokio::time::interval(STREAM_HEARTBEAT);
         heartbeat.tick().await;
+        // The revisions the last desired state was computed at: a heartbeat with nothing written since (most of them,
+        // with thousands of idle agents) computes nothing. (A desired state also reads records outside the ECS cache,
+        // such as security groups, hence the store's revision as well as the cache's.)
+        let mut computed_at = None;
         loop {
             if control.authenticate_agent(&token).is_err() {
                 break; // deregistered: the agent must register again
             }
-            let desired = control.desired_state(&cluster, &id);
+            // Both: the cache may apply a revision the store had already shown.
+            let revision = (control.store_revision(), control.cache().revision());
+            let desired = if computed_at == Some(revision) { None } else { Some(control.desired_state(&cluster, &id)) };
+            computed_at = Some(revision);
+            if let Some(desired) = desired {
             // A new host network (another host registered or left) is sent as well as new tasks.
             if last.as_ref().is_none_or(|(tasks, network)| *tasks != desired.tasks || *network != desired.host_network) {
                 if tracing::enabled!(target: "berth_timing", tracing::Level::DEBUG) {
@@ -129,6 +137,7 @@ pub async fn stream(
                 }
                 last = Some((desired.tasks.clone(), desired.host_network.clone()));
                 yield line(&StreamMessage::Desired(desired));
+            }
             }
             let update = control.agent_update_order(&cluster, &id);
             if update != last_update {

@@ -182,9 +182,18 @@ async fn relay(
 ) -> (Option<i32>, &'static str) {
     let (tx, rx) = oneshot::channel();
     app.inner.exec_rendezvous.lock().insert(grant.session_id.clone(), tx);
-    app.inner.control.exec_sessions().announce(grant, tty, size);
+    if let Err(error) = app.inner.control.announce_exec(grant, tty, size).await {
+        app.inner.exec_rendezvous.lock().remove(&grant.session_id);
+        tracing::warn!(session = %grant.session_id, %error, "cannot announce an exec session");
+        let frame = ExecFrame::Error(format!("the session could not be announced to the task's agent: {error}"));
+        let _ = client.send(Message::Binary(frame.encode().into())).await;
+        let _ = client.send(Message::Close(None)).await;
+        return (None, "not announced");
+    }
     let agent = tokio::time::timeout(AGENT_DIAL_TIMEOUT, rx).await;
     app.inner.exec_rendezvous.lock().remove(&grant.session_id);
+    // Dialled or given up on: no server needs to hand it out any more.
+    app.inner.control.retract_exec(grant).await;
     let Ok(Ok(mut agent)) = agent else {
         let frame = ExecFrame::Error("the task's agent did not connect to the session in time".into());
         let _ = client.send(Message::Binary(frame.encode().into())).await;

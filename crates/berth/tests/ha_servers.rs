@@ -4,7 +4,8 @@
 //! only the service scheduler can act on), the deployment completes without ever running more than maximumPercent,
 //! no task is started twice, and the API writes answered meanwhile are all there. Then the new leader is paused
 //! (SIGSTOP) until a third server leads, and resumed (SIGCONT): it steps down, and nothing it might still write
-//! reaches the store (its liveness would mark the agent disconnected: no such write appears in etcd).
+//! reaches the store (its liveness would mark the agent disconnected: no such write appears in etcd). A second test
+//! runs ECS Exec through one server to an agent that streams from another.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // tests fail loudly; timings against real processes need the real clock
 
@@ -251,4 +252,49 @@ async fn the_leader_dies_and_another_server_takes_over() {
     for server in servers.values() {
         server.remove_containers();
     }
+}
+
+/// ECS Exec across servers: the task's agent streams from server b (the first it knows), while the client calls
+/// ExecuteCommand and opens its session on server a. The announcement reaches b through the store; the agent dials
+/// b first, which refuses a session it does not hold, then a, which admits it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_reaches_an_agent_that_streams_from_another_server() {
+    berth_testkit::require_docker();
+    berth_testkit::workload_image().expect("the workload image builds");
+    let etcd_process = EtcdProcess::start().unwrap_or_else(|e| panic!("{e}"));
+    let spec = format!("etcd:{}?prefix=/exec-across", etcd_process.url());
+    let mut a = Berth::start(BerthOptions {
+        binary: env!("CARGO_BIN_EXE_berth").into(),
+        role: "server",
+        extra_args: server_args(&spec, "a"),
+    })
+    .expect("server a starts on etcd");
+    let b = a.start_peer(server_args(&spec, "b")).expect("server b starts");
+    let agent_dir = a.data_dir.path().join("agent");
+    let servers = format!("{},{}", b.url(), a.url());
+    a.start_agent(&agent_dir, &["--server", &servers, "--cpu-units", "1024", "--memory-mib", "1024"])
+        .expect("the agent starts");
+    let client = ecs_client(&a);
+    wait_for_instances(&client, "default", 1).await;
+    register_workload(&client, "shell", &[]).await;
+    let out = client.run_task().task_definition("shell").enable_execute_command(true).send().await.unwrap();
+    let task = out.tasks.unwrap().remove(0).task_arn.unwrap();
+    wait_status(&client, &task, "RUNNING", Duration::from_secs(60)).await;
+
+    let started = Instant::now();
+    let output = with_user_env(std::process::Command::new(env!("CARGO_BIN_EXE_berth")).arg("exec"), &a)
+        .args([task.as_str(), "--", "/berth-workload", "exec-probe", "print", "0", "across", "servers"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("berth exec runs");
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout, "args: across servers\n");
+    // The session was announced through the store and removed once the agent dialled.
+    let etcd = EtcdStore::connect(EtcdConfig::parse(&format!("{}?prefix=/exec-across", etcd_process.url())).unwrap())
+        .await
+        .unwrap();
+    assert!(etcd.range(berth_control::exec_announce::PREFIX).await.unwrap().kvs.is_empty());
+    println!("exec through server a to an agent streaming from b: {took:?}");
 }

@@ -91,6 +91,11 @@ fn unauthorized() -> ControlError {
     ControlError::ecs(EcsException::AccessDeniedException, "The instance token is not valid; register the agent again.")
 }
 
+/// The assignment epoch of an instance (`InstanceRecord::assignment_epoch`; 0 for one not in the cache).
+fn assignment_epoch(state: &State, cluster: &str, instance_id: &str) -> u64 {
+    state.instances.get(&(cluster.to_string(), instance_id.to_string())).map(|v| v.record.assignment_epoch).unwrap_or(0)
+}
+
 /// The message of the error an agent gets when another agent registered as the same container instance since.
 pub const SUPERSEDED: &str = "Another agent has registered as this container instance since; this agent must stop.";
 
@@ -322,6 +327,7 @@ impl Control {
             registry_auth: None,
             instance_secret: issued,
             protocol: Some(berth_model::agent::PROTOCOL),
+            lost_instance_seconds: Some(self.config.lost_instance_timeout.as_secs()),
         })
     }
 
@@ -406,7 +412,15 @@ impl Control {
             state.quarantined_task_ids(cluster).map(|id| self.arn(&format!("task/{cluster}/{id}"))).collect()
         };
         let host_network = Some(crate::host_routes::host_network(&state, &self.config.vpc, cluster, instance_id));
-        DesiredState { revision: state.revision, tasks, keep, host_network, dns_server: self.dns_server() }
+        let assignment_epoch = Some(assignment_epoch(&state, cluster, instance_id));
+        DesiredState {
+            revision: state.revision,
+            tasks,
+            keep,
+            host_network,
+            dns_server: self.dns_server(),
+            assignment_epoch,
+        }
     }
 
     /// Notes that an agent is alive, and flips `agentConnected` back on if it was off.
@@ -457,7 +471,8 @@ impl Control {
         };
         self.usage.record(usage);
         if req.tasks.is_empty() {
-            return Ok(ReportResponse::default());
+            let assignment_epoch = Some(assignment_epoch(&self.cache.read(), cluster, instance_id));
+            return Ok(ReportResponse { assignment_epoch, ..Default::default() });
         }
         let (unknown, applied) = self
             .write("applying an agent report", |state, now| {
@@ -473,7 +488,9 @@ impl Control {
                 tracing::debug!(target: "berth_timing", task = %report.task_arn, step = %"report_applied", status = %report.last_status);
             }
         }
-        Ok(ReportResponse { unknown_task_arns: unknown, server_time: Some(self.now()) })
+        // Read after the report was applied (and so after any loss that stopped its tasks was recorded).
+        let assignment_epoch = Some(assignment_epoch(&self.cache.read(), cluster, instance_id));
+        Ok(ReportResponse { unknown_task_arns: unknown, server_time: Some(self.now()), assignment_epoch })
     }
 
     fn report_txn(

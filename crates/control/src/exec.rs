@@ -75,6 +75,20 @@ pub struct ExecGrant {
     pub argv: Vec<String>,
 }
 
+impl ExecGrant {
+    /// What the agent is told to start for this session.
+    pub fn start(&self, tty: bool, size: Option<(u16, u16)>) -> ExecStart {
+        ExecStart {
+            session_id: self.session_id.clone(),
+            task_arn: self.task_arn.clone(),
+            container_name: self.container_name.clone(),
+            command: self.argv.clone(),
+            tty,
+            size,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Pending {
     grant: ExecGrant,
@@ -88,8 +102,8 @@ struct Pending {
 #[derive(Debug, Default)]
 struct Inner {
     sessions: HashMap<String, Pending>,
-    /// Sessions waiting for their agent to dial back, per instance id.
-    announced: HashMap<String, Vec<ExecStart>>,
+    /// Sessions waiting for their agent to dial back, per instance id, with when each was queued here.
+    announced: HashMap<String, Vec<(Timestamp, ExecStart)>>,
 }
 
 /// The exec sessions of this control plane (in memory).
@@ -178,23 +192,50 @@ impl ExecSessions {
         Ok(pending.grant.clone())
     }
 
-    /// Tells the agent of the session's instance that a client is waiting.
-    pub fn announce(&self, grant: &ExecGrant, tty: bool, size: Option<(u16, u16)>) {
-        let start = ExecStart {
-            session_id: grant.session_id.clone(),
-            task_arn: grant.task_arn.clone(),
-            container_name: grant.container_name.clone(),
-            command: grant.argv.clone(),
-            tty,
-            size,
-        };
-        self.lock().announced.entry(grant.instance_id.clone()).or_default().push(start);
+    /// Queues a session for the agent of `instance_id`, for whichever stream of that agent this server holds (the
+    /// announcements of every server arrive here through the store: `crate::exec_announce`). Queued sessions
+    /// older than the token lifetime are dropped (their client has given up).
+    pub fn deliver(&self, instance_id: &str, start: ExecStart) {
+        let now = self.clock.now();
+        let ttl = self.ttl.as_secs_f64();
+        {
+            let mut inner = self.lock();
+            inner.announced.retain(|_, queued| {
+                queued.retain(|(at, _)| now - at <= ttl);
+                !queued.is_empty()
+            });
+            let queue = inner.announced.entry(instance_id.to_string()).or_default();
+            if queue.iter().any(|(_, s)| s.session_id == start.session_id) {
+                return;
+            }
+            queue.push((now, start));
+        }
         self.changes.send_modify(|n| *n += 1);
     }
 
-    /// The sessions announced to an instance since the last call (each is handed out once).
+    /// Drops a queued session that no agent stream took (its announcement was removed).
+    pub fn withdraw(&self, instance_id: &str, session_id: &str) {
+        let mut inner = self.lock();
+        if let Some(queued) = inner.announced.get_mut(instance_id) {
+            queued.retain(|(_, s)| s.session_id != session_id);
+            if queued.is_empty() {
+                inner.announced.remove(instance_id);
+            }
+        }
+    }
+
+    /// Whether a session is queued for `instance_id`.
+    pub fn has_announced(&self, instance_id: &str) -> bool {
+        self.lock().announced.get(instance_id).is_some_and(|q| !q.is_empty())
+    }
+
+    /// The sessions queued for an instance since the last call (each is handed out once), freshest within the token
+    /// lifetime.
     pub fn take_announced(&self, instance_id: &str) -> Vec<ExecStart> {
-        self.lock().announced.remove(instance_id).unwrap_or_default()
+        let now = self.clock.now();
+        let ttl = self.ttl.as_secs_f64();
+        let queued = self.lock().announced.remove(instance_id).unwrap_or_default();
+        queued.into_iter().filter(|(at, _)| now - at <= ttl).map(|(_, start)| start).collect()
     }
 
     /// Wakes whenever a session is announced.
@@ -428,7 +469,7 @@ mod tests {
         assert_eq!(sessions.agent_dial("i-1", "s1"), Err(ExecRefusal::Denied), "not claimed yet");
         let g = sessions.claim("s1", &token).unwrap();
         let changes = sessions.subscribe();
-        sessions.announce(&g, true, Some((24, 80)));
+        sessions.deliver("i-1", g.start(true, Some((24, 80))));
         assert!(changes.has_changed().unwrap());
         assert!(sessions.take_announced("i-2").is_empty());
         let announced = sessions.take_announced("i-1");
@@ -440,6 +481,21 @@ mod tests {
         assert_eq!(sessions.agent_dial("i-1", "s1"), Err(ExecRefusal::Denied), "dialled once");
         sessions.finish("s1");
         assert_eq!(sessions.agent_dial("i-1", "s1"), Err(ExecRefusal::Denied));
+    }
+
+    #[test]
+    fn a_queued_session_nobody_takes_expires_and_is_queued_once() {
+        let clock = Arc::new(berth_model::clock::ManualClock::new(1_000.0));
+        let sessions = ExecSessions::with_ttl(clock.clone(), Duration::from_secs(60));
+        sessions.deliver("i-1", grant("s1").start(false, None));
+        sessions.deliver("i-1", grant("s1").start(false, None));
+        assert_eq!(sessions.take_announced("i-1").len(), 1, "the same session once");
+        sessions.deliver("i-1", grant("s2").start(false, None));
+        clock.advance(61.0);
+        assert!(sessions.take_announced("i-1").is_empty(), "its client has given up");
+        sessions.deliver("i-1", grant("s3").start(false, None));
+        sessions.withdraw("i-1", "s3");
+        assert!(!sessions.has_announced("i-1"));
     }
 
     #[test]

@@ -34,14 +34,16 @@ pub fn parse_host_address(given: Option<&str>) -> Result<Option<Ipv4Addr>> {
 /// hosts, sorted.
 pub fn host_network(state: &State, layout: &VpcLayout, cluster: &str, instance_id: &str) -> HostNetwork {
     let own = state.instances.get(&(cluster.to_string(), instance_id.to_string())).and_then(|v| v.record.host_address);
+    // Called for every desired state: the cheap field checks come first, so an instance without a VPC slot (most of
+    // them, in a cluster without awsvpc tasks) costs no string comparison.
     let others = state
         .instances
         .iter()
-        .filter(|((c, id), _)| !(c == cluster && id == instance_id))
-        .map(|(_, v)| &v.record)
-        .filter(|r| matches!(r.status, InstanceStatus::Active | InstanceStatus::Draining))
-        .filter_map(|r| Some((r.network_slot?, r.host_address?)))
-        .filter(|(_, address)| Some(*address) != own);
+        .filter_map(|(key, v)| Some((key, v.record.network_slot?, v.record.host_address?, v.record.status)))
+        .filter(|(_, _, _, status)| matches!(status, InstanceStatus::Active | InstanceStatus::Draining))
+        .filter(|(_, _, address, _)| Some(*address) != own)
+        .filter(|((c, id), _, _, _)| !(c == cluster && id == instance_id))
+        .map(|(_, slot, address, _)| (slot, address));
     let mut routes: Vec<HostRoute> = others
         .flat_map(|(slot, address)| {
             layout.subnets.iter().filter_map(move |subnet| {

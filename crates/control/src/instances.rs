@@ -221,6 +221,7 @@ impl Control {
             daemon_gate_until: previous.and_then(|p| p.daemon_gate_until),
             daemon_drain: previous.and_then(|p| p.daemon_drain.clone()),
             daemon_replacement: previous.and_then(|p| p.daemon_replacement.clone()),
+            assignment_epoch: previous.map(|p| p.assignment_epoch).unwrap_or(0),
         }
     }
 
@@ -331,11 +332,15 @@ impl Control {
             }
             None => None,
         };
+        // A page starts after the token's instance and stops once full: the filter is evaluated for the page, not
+        // for every instance of the cluster on every page.
+        let after = crate::paging::decode_token(req.next_token.as_deref())?;
         let state = self.cache.read();
-        let items: Vec<(String, String)> = state
+        let items = state
             .instances
-            .range((cluster.clone(), String::new())..)
+            .range((cluster.clone(), after.clone().unwrap_or_default())..)
             .take_while(|((c, _), _)| *c == cluster)
+            .filter(|((_, id), _)| after.as_deref().is_none_or(|a| id.as_str() > a))
             .filter(|(_, v)| {
                 let status = v.record.status();
                 match req.status {
@@ -344,10 +349,9 @@ impl Control {
                 }
             })
             .filter(|(_, v)| filter.as_ref().is_none_or(|f| f.matches(&self.scheduler_instance(&state, &v.record))))
-            .map(|((_, id), v)| (id.clone(), v.record.arn.clone()))
-            .collect();
-        drop(state);
+            .map(|((_, id), v)| (id.clone(), v.record.arn.clone()));
         let page = paginate(items, req.next_token.as_deref(), size)?;
+        drop(state);
         Ok(ListContainerInstancesResponse { container_instance_arns: Some(page.items), next_token: page.next_token })
     }
 

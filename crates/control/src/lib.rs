@@ -57,6 +57,7 @@ pub mod counts;
 pub mod daemons;
 mod error;
 pub mod exec;
+pub mod exec_announce;
 pub mod express;
 pub mod host_routes;
 pub mod insights;
@@ -294,6 +295,12 @@ impl Control {
     /// The settings.
     pub fn config(&self) -> &ControlConfig {
         &self.config
+    }
+
+    /// The store's revision as this server knows it (moves with every write it sees, under any prefix: ECS records,
+    /// security groups, load balancers).
+    pub fn store_revision(&self) -> i64 {
+        self.store.revision()
     }
 
     /// The cache (read-only access for the API's agent stream and for tests).

@@ -5,20 +5,18 @@
 //! the others heard, or it would mark every agent connected to a follower as silent, then lost. So each server
 //! publishes, every [`SHARE_EVERY_SECONDS`], the agents it heard recently in its own record
 //! `/servers/heard/<server id>` (an unfenced write: each server writes only its own key), reads the others', and
-//! folds their times into its hub (the later time wins; a time ahead of this server's clock counts as now).
+//! folds their times into its hub (the later time wins).
 //!
-//! Clock skew between servers: a peer's times are on the peer's wall clock, so they are read as ages, not as
-//! moments. Each record carries when the peer wrote it (`at`, its clock); the reader notes on its own clock when
-//! it first saw that `at` ([`PeerClocks`]) and moves every time of the record by the difference, so an agent the
-//! peer heard `d` seconds before writing counts as heard `d` seconds before this server saw the record. A record
-//! that stops changing (its server died or is stopped) keeps the moment it was first seen, so its agents age as
-//! they should. The error is the record's age when first read (at most [`SHARE_EVERY_SECONDS`] and the read's
-//! latency): agents a peer heard look that much fresher, whatever the skew (a server 30 s ahead or behind no longer
-//! makes the leader find every agent of the others silent, nor keeps a silent one alive for 30 s).
+//! No two servers' clocks are compared: a peer's record says how long before its own `at` it heard each agent (a
+//! difference on the peer's clock), and the reader places that age before the moment it first saw that version of
+//! the record (on its own clock). A server whose clock is off by minutes therefore neither makes agents look silent
+//! (and lost) to the leader nor keeps them alive; a record that stops changing (its server died) ages on the
+//! reader's clock from when it was first seen. What the reader gains is at most one sharing period of freshness.
 
 use crate::Control;
+use berth_model::Timestamp;
 use berth_store::Txn;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Where servers' heard-agents records live.
@@ -43,30 +41,42 @@ pub fn key(server_id: &str) -> String {
     format!("{PREFIX}{server_id}")
 }
 
-/// When this server first saw each peer's current record: peer id to (the record's `at`, this server's clock then).
+/// When this server first saw each peer's record at its current revision (its own clock): the reference the peer's
+/// ages are placed before.
 #[derive(Debug, Default)]
-pub struct PeerClocks {
-    seen: std::collections::HashMap<String, (f64, f64)>,
+pub struct Sightings {
+    /// Record key to (mod revision, when first seen at it).
+    seen: HashMap<String, (i64, Timestamp)>,
 }
 
-impl PeerClocks {
-    /// How far to move the times of `heard` to put them on this server's clock, reading it at `now`.
-    pub fn shift(&mut self, heard: &Heard, now: f64) -> f64 {
-        let entry = self.seen.entry(heard.server.clone()).or_insert((heard.at, now));
-        if entry.0 != heard.at {
-            *entry = (heard.at, now);
+impl Sightings {
+    /// When the record `key` at `mod_revision` was first seen, `now` if it is new or changed since the last look.
+    fn first_seen(&mut self, key: &str, mod_revision: i64, now: Timestamp) -> Timestamp {
+        let entry = self.seen.entry(key.to_string()).or_insert((mod_revision, now));
+        if entry.0 != mod_revision {
+            *entry = (mod_revision, now);
         }
-        entry.1 - heard.at
+        entry.1
+    }
+
+    /// Forgets records that are gone.
+    fn retain(&mut self, present: &[&str]) {
+        self.seen.retain(|key, _| present.contains(&key.as_str()));
     }
 }
 
+/// When a peer heard an agent, on this server's clock: the age the peer gives (its `at` minus when it heard the
+/// agent, both on its clock; never negative) before the moment this server first saw the record.
+fn heard_here(record_at: f64, heard_at: f64, first_seen: Timestamp) -> Timestamp {
+    first_seen - (record_at - heard_at).max(0.0)
+}
+
 /// Shares and merges once: publishes what this server heard within the lost-instance timeout, then folds the other
-/// servers' records into the hub, each moved onto this server's clock (`clocks`). Returns how many peers' records
-/// were read.
+/// servers' records into the hub. Returns how many peers' records were read.
 pub async fn share_once(
     control: &Control,
     server_id: &str,
-    clocks: &mut PeerClocks,
+    sightings: &mut Sightings,
 ) -> Result<usize, berth_store::StoreError> {
     let now = control.clock.now();
     let horizon = now - 2.0 * control.config.lost_instance_timeout.as_secs_f64();
@@ -77,14 +87,16 @@ pub async fn share_once(
     })?;
     control.store.txn(Txn::new().put(key(server_id), value)).await?;
     let range = control.store.range(PREFIX).await?;
+    let now = control.clock.now();
+    sightings.retain(&range.kvs.iter().map(|kv| kv.key.as_str()).collect::<Vec<_>>());
     let mut peers = 0;
     for kv in range.kvs.iter().filter(|kv| kv.key != key(server_id)) {
         match serde_json::from_slice::<Heard>(&kv.value) {
             Ok(heard) => {
                 peers += 1;
-                let shift = clocks.shift(&heard, now);
+                let first_seen = sightings.first_seen(&kv.key, kv.mod_revision, now);
                 for (instance, at) in heard.agents {
-                    control.agents.merge(&instance, (at + shift).min(now));
+                    control.agents.merge(&instance, heard_here(heard.at, at, first_seen).min(now));
                 }
             }
             Err(error) => tracing::warn!(key = %kv.key, %error, "skipping an unreadable heard-agents record"),
@@ -95,9 +107,9 @@ pub async fn share_once(
 
 /// Shares and merges every [`SHARE_EVERY_SECONDS`] until the process ends (started by a server among several).
 pub async fn run(control: Arc<Control>, server_id: String) {
-    let mut clocks = PeerClocks::default();
+    let mut sightings = Sightings::default();
     loop {
-        if let Err(error) = share_once(&control, &server_id, &mut clocks).await {
+        if let Err(error) = share_once(&control, &server_id, &mut sightings).await {
             tracing::warn!(%error, "sharing agent liveness with the other servers failed; retrying");
         }
         let next = control.clock.now() + SHARE_EVERY_SECONDS;
@@ -122,8 +134,8 @@ mod tests {
         a.agents.touch("i-1");
         let timeout = std::time::Duration::from_secs(10);
         assert!(!b.agents.is_connected("i-1", timeout), "b has not heard it");
-        assert_eq!(share_once(&a, "a", &mut PeerClocks::default()).await.unwrap(), 0);
-        assert_eq!(share_once(&b, "b", &mut PeerClocks::default()).await.unwrap(), 1);
+        assert_eq!(share_once(&a, "a", &mut Sightings::default()).await.unwrap(), 0);
+        assert_eq!(share_once(&b, "b", &mut Sightings::default()).await.unwrap(), 1);
         assert!(b.agents.is_connected("i-1", timeout), "b knows what a heard");
         assert_eq!(b.agents.last_seen("i-1"), clock.now());
         // An older time never moves a newer one back.
@@ -131,51 +143,60 @@ mod tests {
         assert_eq!(b.agents.last_seen("i-1"), clock.now());
     }
 
-    /// Two servers whose wall clocks are 30 s apart (either way): what one heard counts as just heard on the other,
-    /// and an agent neither hears any more goes silent on the other after the agent timeout, not 30 s off it.
-    #[tokio::test]
-    async fn skewed_servers_agree_on_agent_silence() {
-        for skew in [30.0, -30.0] {
-            let store: berth_store::SharedStore = Arc::new(berth_store::MemoryStore::new());
-            let clock_a = Arc::new(ManualClock::new(1_000_000.0));
-            let clock_b = Arc::new(ManualClock::new(1_000_000.0 + skew));
-            let a = Control::start(store.clone(), clock_a.clone(), crate::ControlConfig::default()).await.unwrap();
-            let b = Control::start(store.clone(), clock_b.clone(), crate::ControlConfig::default()).await.unwrap();
-            let (mut clocks_a, mut clocks_b) = (PeerClocks::default(), PeerClocks::default());
-            let timeout = std::time::Duration::from_secs(10);
-            let advance = |s: f64| {
-                clock_a.advance(s);
-                clock_b.advance(s);
-            };
-            advance(60.0);
-            a.agents.touch("i-1");
-            share_once(&a, "a", &mut clocks_a).await.unwrap();
-            share_once(&b, "b", &mut clocks_b).await.unwrap();
-            assert!(b.agents.is_connected("i-1", timeout), "skew {skew}: b knows a heard it just now");
-            assert_eq!(b.agents.last_seen("i-1"), clock_b.now(), "skew {skew}");
-            // The agent goes quiet; a keeps writing its record, b keeps reading it.
-            for _ in 0..6 {
-                advance(2.0);
-                share_once(&a, "a", &mut clocks_a).await.unwrap();
-                share_once(&b, "b", &mut clocks_b).await.unwrap();
-            }
-            assert!(!b.agents.is_connected("i-1", timeout), "skew {skew}: silent for 12 s on b too");
-            assert!(b.agents.is_connected("i-1", std::time::Duration::from_secs(13)), "skew {skew}");
-            // A record that stops changing (its server stopped) keeps aging.
-            advance(30.0);
-            share_once(&b, "b", &mut clocks_b).await.unwrap();
-            assert!(!b.agents.is_connected("i-1", std::time::Duration::from_secs(40)), "skew {skew}");
+    /// A clock that is `offset` seconds off another one (a skewed server).
+    struct Skewed(Arc<ManualClock>, f64);
+
+    impl Clock for Skewed {
+        fn now(&self) -> berth_model::Timestamp {
+            self.0.now() + self.1
+        }
+        fn sleep_until(&self, at: berth_model::Timestamp) -> berth_model::clock::Sleep {
+            self.0.sleep_until(at - self.1)
+        }
+        fn monotonic(&self) -> tokio::time::Instant {
+            self.0.monotonic()
         }
     }
 
+    /// Servers whose clocks are 45 s apart: what the one behind heard does not look 45 s old (and its agents
+    /// silent, then lost) to the one ahead, nor the other way round; a record that stops changing ages.
+    #[tokio::test]
+    async fn a_skewed_clock_neither_silences_nor_keeps_agents_alive() {
+        let store: berth_store::SharedStore = Arc::new(berth_store::MemoryStore::new());
+        let clock = Arc::new(ManualClock::new(1_000_000.0));
+        let behind: Arc<dyn Clock> = Arc::new(Skewed(clock.clone(), -45.0));
+        let a = Control::start(store.clone(), behind, crate::ControlConfig::default()).await.unwrap();
+        let b = Control::start(store.clone(), clock.clone(), crate::ControlConfig::default()).await.unwrap();
+        let ahead: Arc<dyn Clock> = Arc::new(Skewed(clock.clone(), 45.0));
+        let c = Control::start(store.clone(), ahead, crate::ControlConfig::default()).await.unwrap();
+        let (mut sa, mut sb, mut sc) = (Sightings::default(), Sightings::default(), Sightings::default());
+        clock.advance(60.0);
+        a.agents.touch("i-a");
+        c.agents.touch("i-c");
+        clock.advance(1.0);
+        share_once(&a, "a", &mut sa).await.unwrap();
+        share_once(&c, "c", &mut sc).await.unwrap();
+        assert_eq!(share_once(&b, "b", &mut sb).await.unwrap(), 2);
+        let timeout = std::time::Duration::from_secs(10);
+        assert!(b.agents.is_connected("i-a", timeout), "heard 1 s ago by a server 45 s behind");
+        assert!((b.agents.last_seen("i-a") - (clock.now() - 1.0)).abs() < 1e-6);
+        assert!((b.agents.last_seen("i-c") - (clock.now() - 1.0)).abs() < 1e-6, "not 44 s in the future");
+        // a and c die: their records stop changing and age on b's clock.
+        clock.advance(30.0);
+        share_once(&b, "b", &mut sb).await.unwrap();
+        assert!(!b.agents.is_connected("i-a", timeout));
+        assert!(!b.agents.is_connected("i-c", timeout), "a server ahead does not keep its agents alive");
+    }
+
     #[test]
-    fn a_record_is_placed_by_when_it_was_first_seen() {
-        let mut clocks = PeerClocks::default();
-        let heard = |at: f64| Heard { server: "p".into(), at, agents: BTreeMap::new() };
-        assert_eq!(clocks.shift(&heard(130.0), 100.0), -30.0);
-        // The same record read later: still placed at its first sighting.
-        assert_eq!(clocks.shift(&heard(130.0), 105.0), -30.0);
-        // A new record.
-        assert_eq!(clocks.shift(&heard(132.0), 106.0), -26.0);
+    fn an_age_is_placed_before_the_first_sighting() {
+        assert_eq!(heard_here(500.0, 497.0, 1_000.0), 997.0);
+        assert_eq!(heard_here(500.0, 503.0, 1_000.0), 1_000.0, "a time after the record's own counts as its time");
+        let mut s = Sightings::default();
+        assert_eq!(s.first_seen("k", 7, 10.0), 10.0);
+        assert_eq!(s.first_seen("k", 7, 12.0), 10.0, "same revision: first sighting kept");
+        assert_eq!(s.first_seen("k", 8, 14.0), 14.0);
+        s.retain(&[]);
+        assert_eq!(s.first_seen("k", 8, 16.0), 16.0, "forgotten once gone");
     }
 }

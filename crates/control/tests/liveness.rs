@@ -93,6 +93,7 @@ async fn a_silent_agent_is_disconnected_after_the_timeout_and_its_tasks_stopped_
         .clone()
         .unwrap();
     assert!(s.connected());
+    assert_eq!(s.control.desired_state("default", &s.instance).assignment_epoch, Some(0), "never lost yet");
 
     // t = 9: the agent speaks; its deadline moves from 10 to 19.
     s.advance(9.0).await;
@@ -112,6 +113,13 @@ async fn a_silent_agent_is_disconnected_after_the_timeout_and_its_tasks_stopped_
     assert_eq!(stopped.last_status.as_deref(), Some("STOPPED"), "t = 39.2: lost");
     assert_eq!(stopped.stop_code, Some(TaskStopCode::InfrastructureHealth));
     assert!(stopped.stopped_reason.unwrap_or_default().contains("was lost"));
+    // The loss opened a new assignment epoch, which the desired state and the next report's answer carry (the
+    // returning agent starts nothing of epoch 0).
+    let desired = s.control.desired_state("default", &s.instance);
+    assert_eq!(desired.assignment_epoch, Some(1));
+    assert!(desired.tasks.is_empty());
+    let answer = s.control.agent_report("default", &s.instance, Default::default()).await.unwrap();
+    assert_eq!(answer.assignment_epoch, Some(1));
 
     // The agent comes back (connected again), then goes silent again: disconnected once more, 10 s later.
     s.control.touch_agent("default", &s.instance).await.unwrap();

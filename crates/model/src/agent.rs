@@ -175,6 +175,11 @@ pub struct RegisterResponse {
     /// The protocol version the server speaks ([`PROTOCOL`]); absent from servers before it was announced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<u32>,
+    /// Seconds of silence after which the server counts the instance lost and replaces its tasks
+    /// (`--lost-instance-timeout-seconds`). The agent starts no container unless the server confirmed its
+    /// assignment epoch within a safe part of this (its assignment lease). Absent from older servers: no lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_instance_seconds: Option<u64>,
 }
 
 /// The answer to `POST /agent/v1/registry-auth`.
@@ -520,6 +525,10 @@ pub struct DesiredState {
     /// the server serves no DNS (`--no-dns`): the forwarder then uses the host's resolvers alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_server: Option<String>,
+    /// The instance's assignment epoch when this state was computed: bumped each time the server found the
+    /// instance lost and stopped its tasks. Absent from older servers (and 0 until the first loss).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment_epoch: Option<u64>,
 }
 
 /// The VPC as one host sees it: the VPC's CIDR and a route to each other host's slices.
@@ -700,6 +709,11 @@ pub struct ReportResponse {
     /// servers older than this field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_time: Option<Timestamp>,
+    /// The instance's assignment epoch as the server has it now. An agent whose desired state is of an older
+    /// epoch was found lost while away: it must not start anything until a desired state of this epoch arrives.
+    /// Absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment_epoch: Option<u64>,
 }
 
 /// The observed state of one task.

@@ -127,6 +127,7 @@ pub struct Engine<R: ContainerRuntime> {
     storage_quota: bool,
     image_trust: Option<Arc<crate::image_trust::ImageTrust>>,
     dns: Option<std::net::Ipv4Addr>,
+    lease: Option<Arc<crate::lease::AssignmentLease>>,
 }
 
 impl<R: ContainerRuntime> Engine<R> {
@@ -158,6 +159,7 @@ impl<R: ContainerRuntime> Engine<R> {
             storage_quota: false,
             image_trust: None,
             dns: None,
+            lease: None,
         }
     }
 
@@ -309,6 +311,16 @@ impl<R: ContainerRuntime> Engine<R> {
     }
 
     fn on_desired(&mut self, desired: DesiredState) {
+        let epoch = desired.assignment_epoch;
+        self.apply_desired(desired);
+        // Only now, with every task the new state dropped already cancelled or stopping, may a start held for an
+        // older epoch go ahead (it finds its cancel flag set first).
+        if let Some(lease) = &self.lease {
+            lease.desired(epoch);
+        }
+    }
+
+    fn apply_desired(&mut self, desired: DesiredState) {
         let mut wanted: BTreeSet<String> = desired.tasks.iter().map(|t| t.task_arn.clone()).collect();
         // Tasks whose records the server cannot read are left as they are.
         wanted.extend(desired.keep.iter().cloned());
@@ -423,6 +435,11 @@ impl<R: ContainerRuntime> Engine<R> {
         self.secret_files = Some(files);
     }
 
+    /// Fences task starts with the assignment lease (without one, starts never wait).
+    pub fn set_lease(&mut self, lease: Arc<crate::lease::AssignmentLease>) {
+        self.lease = Some(lease);
+    }
+
     fn start(&mut self, arn: &str) {
         let Some(task) = self.tasks.get_mut(arn) else { return };
         let Some(spec) = task.spec.clone() else { return };
@@ -454,6 +471,7 @@ impl<R: ContainerRuntime> Engine<R> {
             storage_quota: self.storage_quota,
             image_trust: self.image_trust.clone(),
             dns: self.dns,
+            lease: self.lease.clone(),
             on_activating: Box::new(move |pull_started_at, pull_stopped_at| {
                 let _ =
                     activating_tx.send(Msg::Activating { task_arn: activating_arn, pull_started_at, pull_stopped_at });

@@ -78,7 +78,62 @@ fn task(id: &str, containers: Vec<WireContainer>) -> TaskSpec {
 }
 
 fn desired(tasks: Vec<TaskSpec>) -> Msg {
-    Msg::Desired(DesiredState { revision: 1, tasks, keep: Vec::new(), host_network: None, dns_server: None })
+    Msg::Desired(DesiredState { revision: 1, tasks, ..Default::default() })
+}
+
+/// A desired state of an assignment epoch.
+fn desired_at(epoch: u64, tasks: Vec<TaskSpec>) -> Msg {
+    Msg::Desired(DesiredState {
+        revision: 1 + epoch as i64,
+        tasks,
+        assignment_epoch: Some(epoch),
+        ..Default::default()
+    })
+}
+
+/// A lease for a 30 s lost-instance timeout on the harness's clock, not yet confirmed.
+fn leased(h: &mut Harness) -> Arc<crate::lease::AssignmentLease> {
+    let lease = Arc::new(crate::lease::AssignmentLease::new(h.clock.clone()));
+    lease.set_lost_after(Some(30));
+    h.engine.set_lease(lease.clone());
+    lease
+}
+
+#[tokio::test]
+async fn a_start_waits_for_the_server_to_confirm_the_assignment() {
+    let mut h = harness().await;
+    let lease = leased(&mut h);
+    let t = task("t1", vec![container("app", true)]);
+    h.engine.handle(desired_at(0, vec![t.clone()])).await;
+    h.settle().await;
+    assert!(h.fake.id_of(&crate::convert::container_name(&t, "app")).is_none(), "nothing created unconfirmed");
+    assert_ne!(h.latest(&t.task_arn).last_status, "RUNNING");
+    lease.confirmed(h.clock.monotonic(), Some(0));
+    h.settle().await;
+    assert_eq!(h.latest(&t.task_arn).last_status, "RUNNING");
+}
+
+#[tokio::test]
+async fn an_agent_found_lost_while_away_never_starts_what_it_was_given_before() {
+    let mut h = harness().await;
+    let lease = leased(&mut h);
+    let t = task("t1", vec![container("app", true)]);
+    // Assigned at epoch 1, but the server's first answer after the agent's absence names epoch 2: the instance was
+    // found lost and t was replaced elsewhere.
+    h.engine.handle(desired_at(1, vec![t.clone()])).await;
+    lease.confirmed(h.clock.monotonic(), Some(2));
+    h.settle().await;
+    assert!(h.fake.id_of(&crate::convert::container_name(&t, "app")).is_none(), "held: the epoch is old");
+    // The new desired state (epoch 2) no longer lists it: it is dropped without ever starting.
+    h.engine.handle(desired_at(2, vec![])).await;
+    h.settle().await;
+    assert!(h.fake.id_of(&crate::convert::container_name(&t, "app")).is_none(), "never started");
+    assert!(!h.engine.tasks().contains_key(&t.task_arn) || h.latest(&t.task_arn).last_status == "STOPPED");
+    // A task of the new epoch starts at once.
+    let u = task("t2", vec![container("app", true)]);
+    h.engine.handle(desired_at(2, vec![u.clone()])).await;
+    h.settle().await;
+    assert_eq!(h.latest(&u.task_arn).last_status, "RUNNING");
 }
 
 #[tokio::test]

@@ -126,6 +126,8 @@ pub struct StartJob<R> {
     pub dns: Option<std::net::Ipv4Addr>,
     /// Called once the images are ready (the task is ACTIVATING), with the pull times.
     pub on_activating: Box<dyn FnOnce(Option<Timestamp>, Option<Timestamp>) + Send>,
+    /// The assignment lease: nothing is created until it holds (`None`: no fence).
+    pub lease: Option<Arc<crate::lease::AssignmentLease>>,
 }
 
 /// What a start worker found.
@@ -364,6 +366,7 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
         image_trust,
         dns,
         on_activating,
+        lease,
     } = job;
     let mut out = StartOutcome::default();
     let names = match start_order(&task) {
@@ -501,6 +504,12 @@ pub async fn start_task<R: ContainerRuntime>(job: StartJob<R>) -> StartOutcome {
     }
     if !to_create.is_empty() {
         out.pull_stopped_at = Some(clock.now());
+    }
+    // Nothing is created while the server may have replaced this task: the lease holds, or the start is cancelled.
+    if let Some(lease) = &lease
+        && !lease.wait(&task.task_arn, &cancel).await
+    {
+        return out;
     }
     tracing::debug!(target: "berth_timing", task = %task.task_arn, step = %"image_ready");
     on_activating(out.pull_started_at, out.pull_stopped_at);

@@ -249,6 +249,8 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
         control.set_express_infrastructure(Arc::new(express));
     }
     berth_control::spawn_controllers(&control);
+    // Every server follows exec announcements: a session issued on one reaches an agent streaming from another.
+    tokio::spawn(berth_control::exec_announce::run(control.clone()));
     if election.is_some() {
         tokio::spawn(berth_control::peers::run(control.clone(), server_id(args)));
     }

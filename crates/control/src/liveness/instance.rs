@@ -51,7 +51,8 @@ fn at(control: &Control, deadline: f64) -> Action {
 }
 
 /// Tasks on an instance whose agent has been silent longer than the lost-instance timeout are STOPPED now (their
-/// containers are stopped by the agent if it ever comes back, since its desired state no longer lists them).
+/// containers are stopped by the agent if it ever comes back, since its desired state no longer lists them), and
+/// the instance's assignment epoch is bumped in the same transaction (see `InstanceRecord::assignment_epoch`).
 /// Service tasks get `ServiceSchedulerInitiated` and are replaced by the service scheduler. One pass over every
 /// instance (the controller does this per instance).
 pub async fn stop_tasks_of_lost_instances(control: &Control) -> Result<()> {
@@ -98,7 +99,11 @@ async fn stop_tasks_of_lost_instance(control: &Control, cluster: &str, id: &str)
             if !any {
                 return Ok(Attempt::Done(()));
             }
-            tracing::warn!(instance = %id, "stopping the tasks of a lost container instance");
+            // A new assignment epoch: the agent, if it comes back, starts nothing it was given before this.
+            let entry = updates.entry(record.id.clone()).or_insert_with(|| (v.mod_revision, (**record).clone()));
+            entry.1.assignment_epoch += 1;
+            let epoch = entry.1.assignment_epoch;
+            tracing::warn!(instance = %id, epoch, "stopping the tasks of a lost container instance");
             Ok(Attempt::Commit(add_instance_updates(txn, updates)?, ()))
         })
         .await

@@ -108,6 +108,16 @@ pub struct InstanceRecord {
     /// daemon tasks are left on it (`managed_scaling::replacement`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon_replacement: Option<DaemonReplacement>,
+    /// The instance's assignment epoch: bumped each time the instance is found lost and its tasks are stopped (to
+    /// be replaced elsewhere). Its agent acts on a desired state only while the server confirms that epoch (the
+    /// agent protocol's `assignmentEpoch`), so an agent back from a partition starts nothing it was assigned
+    /// before the loss. 0 until the first loss (and in records written before the epoch existed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub assignment_epoch: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Where the replacement of an instance whose daemon task stopped stands.
@@ -187,6 +197,7 @@ impl Default for InstanceRecord {
             daemon_gate_until: None,
             daemon_drain: None,
             daemon_replacement: None,
+            assignment_epoch: 0,
         }
     }
 }

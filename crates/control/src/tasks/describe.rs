@@ -45,11 +45,14 @@ impl Control {
         let desired = req.desired_status.unwrap_or(DesiredStatus::Running);
         let family_prefix = req.family.as_ref().map(|f| format!("task-definition/{f}:"));
         let service_group = req.service_name.as_ref().map(|s| format!("service:{s}"));
+        // A page starts after the token's task and stops once full: its cost is the page, not the cluster.
+        let after = crate::paging::decode_token(req.next_token.as_deref())?;
         let state = self.cache.read();
-        let items: Vec<(String, String)> = state
+        let items = state
             .tasks
-            .range((cluster.clone(), String::new())..)
+            .range((cluster.clone(), after.clone().unwrap_or_default())..)
             .take_while(|((c, _), _)| *c == cluster)
+            .filter(|((_, id), _)| after.as_deref().is_none_or(|a| id.as_str() > a))
             .filter(|(_, v)| {
                 let t = &v.record;
                 // The request's filter is the model's enum; the record's status is Berth's.
@@ -61,10 +64,9 @@ impl Control {
                     && service_group.as_ref().is_none_or(|g| t.group.as_ref() == Some(g))
                     && req.launch_type.is_none_or(|l| t.launch_type == TaskLaunchType::from_wire(l))
             })
-            .map(|((_, id), v)| (id.clone(), v.record.arn.clone()))
-            .collect();
-        drop(state);
+            .map(|((_, id), v)| (id.clone(), v.record.arn.clone()));
         let page = paginate(items, req.next_token.as_deref(), size)?;
+        drop(state);
         Ok(ListTasksResponse { task_arns: Some(page.items), next_token: page.next_token })
     }
 }
