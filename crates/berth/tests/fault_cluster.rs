@@ -17,8 +17,9 @@
 //!
 //! The check after each heal (writes paused): every service runs its desired count, every running container of
 //! this cluster on the host belongs to exactly one task that is not STOPPED and every RUNNING task has its
-//! container, and no task's container was created twice. The API history is saved as JSON in the test's temp dir
-//! (for the linearizability checker); phase timings are printed.
+//! container, and no task's container was created twice. At the end the API history (every call the clients made,
+//! and the set-up's CreateService and RunTask calls) is checked linearizable with `berth-lincheck`'s ECS models and
+//! saved as JSON in a temp dir; phase timings are printed.
 //!
 //! Heavy (about 5-8 minutes): `tools/test --heavy` runs it; CI does not.
 
@@ -35,7 +36,7 @@ use berth_store::{EtcdConfig, EtcdStore, Store};
 use berth_testkit::fault_cluster::TaskContainer;
 use berth_testkit::{FaultCluster, FaultClusterOptions, Node};
 use common::prometheus_value;
-use history::{Call, History, Reply, ServiceRead, TaskRead, TaskStatus, Token, split};
+use history::{Call, History, Reply, ServiceRead, TaskRead, Token, counts, new_history, split, task_status};
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -239,10 +240,7 @@ fn finish<T, E: ProvideErrorMetadata + std::fmt::Debug>(
 fn task_read(t: &aws_sdk_ecs::types::Task) -> TaskRead {
     TaskRead {
         task: t.task_arn().unwrap_or_default().to_string(),
-        status: Some(TaskStatus {
-            desired: t.desired_status().unwrap_or_default().to_string(),
-            last: t.last_status().unwrap_or_default().to_string(),
-        }),
+        status: task_status(t.desired_status().unwrap_or_default(), t.last_status().unwrap_or_default()),
     }
 }
 
@@ -408,7 +406,7 @@ async fn faults_heal_and_the_cluster_holds() {
     let out_dir = tempfile::Builder::new().prefix("berth-fault-history-").tempdir().unwrap().keep();
     let mut world = World {
         cluster,
-        history: Arc::new(History::new()),
+        history: Arc::new(new_history()),
         writes: Arc::new(RwLock::new(())),
         etcd,
         checkers,
@@ -439,11 +437,19 @@ async fn faults_heal_and_the_cluster_holds() {
             .await
             .unwrap();
     }
+    // Recorded too (client 9), so the checker knows each service's first desired count and these tasks.
+    let history = world.history.clone();
     for (name, count) in SERVICES {
+        let call = Call::CreateService { cluster: "default".into(), service: name.into(), desired_count: count as u32 };
+        let token = history.begin(9, call);
         client.create_service().service_name(name).task_definition("svc").desired_count(count).send().await.unwrap();
+        history.end(token, Reply::Done);
     }
     for _ in 0..3 {
-        client.run_task().task_definition("solo").send().await.unwrap();
+        let token = history.begin(9, Call::RunTask { cluster: "default".into() });
+        let out = client.run_task().task_definition("solo").send().await.unwrap();
+        history
+            .end(token, Reply::Started(out.tasks().iter().filter_map(|t| t.task_arn().map(str::to_string)).collect()));
     }
     check(&mut world, "the workload's start", Duration::from_secs(90)).await;
     world.phase("workload", started);
@@ -676,6 +682,22 @@ async fn faults_heal_and_the_cluster_holds() {
         c.await.unwrap();
     }
     drop(save);
+    let checked = Instant::now();
+    let report = berth_lincheck::ecs::check(&berth_lincheck::Checker::new(), &world.history.history())
+        .expect("the history's times are consistent");
+    println!("linearizability check: {:.1?}", checked.elapsed());
+    for r in &report.reports {
+        println!(
+            "  {}: {} keys, {} operations, {} steps, {} anomalies, {} undecided",
+            r.model,
+            r.partitions,
+            r.operations,
+            r.steps,
+            r.anomalies.len(),
+            r.undecided.len()
+        );
+    }
+    assert!(report.is_linearizable(), "the API history is not linearizable:\n{report}");
     for (name, took) in &world.phases {
         println!("  {name}: {took:.1?}");
     }
@@ -709,11 +731,10 @@ struct SaveOnDrop(Arc<History>, std::path::PathBuf);
 
 impl Drop for SaveOnDrop {
     fn drop(&mut self) {
-        let (kept, returned, pending, dropped) = self.0.counts();
-        match self.0.save(&self.1) {
+        let (kept, returned, pending) = counts(&self.0);
+        match self.0.history().save(&self.1) {
             Ok(()) => println!(
-                "history: {kept} operations ({returned} returned, {pending} pending) and {dropped} refused calls \
-                 dropped; saved to {}",
+                "history: {kept} operations ({returned} returned, {pending} pending); saved to {}",
                 self.1.display()
             ),
             Err(e) => println!("cannot save the history to {}: {e}", self.1.display()),

@@ -52,8 +52,11 @@ fn parse_key(key: &str) -> Option<(&str, &str)> {
 impl Control {
     /// Announces a claimed session to its instance's agent, through the store (see the module doc).
     pub async fn announce_exec(&self, grant: &ExecGrant, tty: bool, size: Option<(u16, u16)>) -> Result<()> {
-        let announcement =
-            Announcement { instance_id: grant.instance_id.clone(), start: grant.start(tty, size), at: self.clock.now() };
+        let announcement = Announcement {
+            instance_id: grant.instance_id.clone(),
+            start: grant.start(tty, size),
+            at: self.clock.now(),
+        };
         // An announcement is plain data: encoding it cannot fail.
         let value = serde_json::to_vec(&announcement).unwrap_or_default();
         let key = key(&grant.instance_id, &grant.session_id);
