@@ -125,7 +125,7 @@ impl FaultCluster {
         let network = format!("{id}-net");
         let subnet = create_network(&network, &id, random[3])?;
         let account_id = crate::berth::unique_account_id();
-        let mut cluster = FaultCluster {
+        let cluster = FaultCluster {
             access_key_id: format!("AKIAFAULT{}", hex::encode(&random[4..8]).to_uppercase()),
             secret_access_key: format!("secret-{}", hex::encode(&random[8..16])),
             join_token: hex::encode(random_bytes::<24>()?),
