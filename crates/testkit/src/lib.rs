@@ -9,6 +9,9 @@
 //! - [`docker`]: [`require_docker`], a thin `docker` CLI wrapper and a container guard that removes on drop;
 //! - [`http`]: a tiny blocking HTTP client ([`http_get`]) that needs no runtime;
 //! - [`netns_engine`]: a second Docker Engine in its own network namespace, as a second host ([`NetnsEngine`]);
+//! - [`node_image`]: the `FROM scratch` node image holding the test's `berth`, etcd and their shared libraries;
+//! - [`fault_cluster`]: 3 etcd members, 3 servers and N agents as containers on a private network, with faults
+//!   (`kill -9`, partitions, SIGSTOP, a skewed server clock) ([`FaultCluster`]);
 //! - [`chromium`]: headless Chromium over the DevTools protocol ([`Chromium`]), for the web console's tests;
 //! - [`wait`]: polling until a condition holds or a deadline passes ([`wait_for`], [`wait_for_blocking`]);
 //! - this file: [`free_port`], [`data_dir`] and the error type.
@@ -19,9 +22,11 @@
 pub mod berth;
 pub mod chromium;
 pub mod docker;
+pub mod fault_cluster;
 pub mod http;
 pub mod image;
 pub mod netns_engine;
+pub mod node_image;
 pub mod wait;
 
 use std::net::{Ipv4Addr, TcpListener};
@@ -30,9 +35,11 @@ use std::time::Duration;
 pub use berth::{Berth, BerthOptions};
 pub use chromium::Chromium;
 pub use docker::{Container, docker, require_docker};
+pub use fault_cluster::{FaultCluster, FaultClusterOptions, Node};
 pub use http::{http_get, http_get_timeout};
 pub use image::{WORKLOAD_REPO, workload_image, workspace_root};
 pub use netns_engine::NetnsEngine;
+pub use node_image::node_image;
 pub use wait::{wait_for, wait_for_blocking};
 
 /// An ECS client (the official `aws-sdk-ecs`) for a Berth, configured as a user would with the printed variables:

@@ -192,6 +192,19 @@ pub struct ServerArgs {
     /// (`task=2`), to simulate the previous release in rolling-upgrade tests; docs/COMPATIBILITY.md §53.
     #[arg(long, hide = true, env = "BERTH_SCHEMA_CEILING", value_name = "KIND=N,...")]
     pub schema_ceiling: Option<String>,
+    /// Test knob (hidden): this server's wall clock runs this many seconds ahead (negative: behind) of the host's,
+    /// as a host whose NTP is off; monotonic time (timeouts, durations) is not shifted. The fault tests skew one
+    /// server of several with it.
+    #[arg(
+        long,
+        hide = true,
+        env = "BERTH_CLOCK_OFFSET",
+        value_name = "SECONDS",
+        default_value_t = 0.0,
+        allow_negative_numbers = true,
+        value_parser = crate::roles::offset_clock::parse_offset
+    )]
+    pub clock_offset: f64,
     /// Where registry blobs are kept; default `<data-dir>/registry`. Several servers share one registry through a
     /// directory they all mount (NFS or similar) given here.
     #[arg(long, env = "BERTH_REGISTRY_DIR", value_name = "DIR")]

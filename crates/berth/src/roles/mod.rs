@@ -15,6 +15,7 @@ pub mod files;
 pub mod lint;
 pub mod logs;
 pub mod node_providers;
+pub mod offset_clock;
 pub mod prometheus;
 pub mod registry;
 pub mod secrets;

@@ -67,7 +67,10 @@ pub async fn start(args: &ServerArgs, own_agent: Option<&NodeArgs>) -> Result<Ru
     tracing::info!(store = %store_spec, "opening the store");
     let store = store_spec.open().await.with_context(|| format!("opening the store {store_spec}"))?;
     let (store, election) = elect(args, &store_spec, store).await?;
-    let clock: Arc<dyn berth_model::clock::Clock> = Arc::new(SystemClock);
+    let clock = super::offset_clock::with_offset(Arc::new(SystemClock), args.clock_offset);
+    if args.clock_offset != 0.0 {
+        tracing::warn!(seconds = args.clock_offset, "test knob --clock-offset: this server's wall clock is skewed");
+    }
     let schema_choice = join_schema(args, &store, clock.as_ref(), election.is_some()).await?;
     let vpc_cidr =
         berth_vpc::Cidr::parse(&args.vpc_cidr).context("--vpc-cidr must be an IPv4 CIDR such as 172.31.0.0/16")?;
