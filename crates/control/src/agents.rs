@@ -96,6 +96,9 @@ fn assignment_epoch(state: &State, cluster: &str, instance_id: &str) -> u64 {
     state.instances.get(&(cluster.to_string(), instance_id.to_string())).map(|v| v.record.assignment_epoch).unwrap_or(0)
 }
 
+/// How long a report waits for this server's cache to catch up with tasks it does not know yet but the store has.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
 /// The message of the error an agent gets when another agent registered as the same container instance since.
 pub const SUPERSEDED: &str = "Another agent has registered as this container instance since; this agent must stop.";
 
@@ -474,15 +477,24 @@ impl Control {
             let assignment_epoch = Some(assignment_epoch(&self.cache.read(), cluster, instance_id));
             return Ok(ReportResponse { assignment_epoch, ..Default::default() });
         }
-        let (unknown, applied) = self
-            .write("applying an agent report", |state, now| {
+        let apply = || {
+            self.write("applying an agent report", |state, now| {
                 let (txn, unknown) = self.report_txn(state, cluster, instance_id, &req.tasks, now)?;
                 Ok(match txn {
                     Some(txn) => Attempt::Commit(txn, (unknown, true)),
                     None => Attempt::Done((unknown, false)),
                 })
             })
-            .await?;
+        };
+        let (mut unknown, mut applied) = apply().await?;
+        // "Unknown" makes the agent stop the task: never say it because this server's cache is behind the store (a
+        // task another server just placed, a server that just started). Once the cache has what the store has for
+        // those tasks, the report is applied again.
+        if !unknown.is_empty() && self.catch_up_with_tasks(cluster, &unknown).await {
+            let (again, applied_again) = apply().await?;
+            unknown = again;
+            applied |= applied_again;
+        }
         if applied {
             for report in &req.tasks {
                 tracing::debug!(target: "berth_timing", task = %report.task_arn, step = %"report_applied", status = %report.last_status);
@@ -491,6 +503,23 @@ impl Control {
         // Read after the report was applied (and so after any loss that stopped its tasks was recorded).
         let assignment_epoch = Some(assignment_epoch(&self.cache.read(), cluster, instance_id));
         Ok(ReportResponse { unknown_task_arns: unknown, server_time: Some(self.now()), assignment_epoch })
+    }
+
+    /// Waits (at most [`CATCH_UP`]) until the cache holds the store's records of those of `arns` the store has;
+    /// whether any of them exists in the store.
+    async fn catch_up_with_tasks(&self, cluster: &str, arns: &[String]) -> bool {
+        let mut newest = None;
+        for arn in arns {
+            let Ok((c, id)) = crate::tasks::stop::parse_task_ref(cluster, arn) else { continue };
+            if let Ok(Some(kv)) = self.store.get(&keys::task(&c, &id)).await {
+                newest = Some(newest.map_or(kv.mod_revision, |n: i64| n.max(kv.mod_revision)));
+            }
+        }
+        let Some(revision) = newest else { return false };
+        if tokio::time::timeout(CATCH_UP, self.cache.wait_for(revision)).await.is_err() {
+            tracing::warn!(revision, "the cache did not reach the store's revision of reported tasks in time");
+        }
+        true
     }
 
     fn report_txn(
