@@ -202,24 +202,14 @@ async fn the_leader_dies_and_another_server_takes_over() {
     // The revision now (a read refreshes the client's): what the third leader wrote while the agent moved away from
     // the paused server is before it.
     leader(&etcd).await;
-    let from = etcd.revision();
-    let mut instance_watch = etcd.watch("/ecs/instances/", from).unwrap();
-    servers[&second_leader].signal("CONT").unwrap();
     // For 4 s after the resume, no write of the paused server reaches the store: no instance record turns
     // disconnected (what its stale liveness would write).
-    let watch_until = Instant::now() + Duration::from_secs(4);
-    while let Ok(Ok((revision, events))) =
-        tokio::time::timeout(watch_until.saturating_duration_since(Instant::now()), instance_watch.next()).await
-    {
-        for event in events {
-            let value: serde_json::Value = serde_json::from_slice(&event.kv.value).unwrap_or_default();
-            assert_ne!(
-                value["agentConnected"],
-                serde_json::Value::Bool(false),
-                "revision {revision}: an instance was written disconnected after the deposed leader resumed"
-            );
-        }
-    }
+    assert_no_instance_written_disconnected(
+        &etcd,
+        || servers[&second_leader].signal("CONT").unwrap(),
+        Duration::from_secs(4),
+    )
+    .await;
     let (gauge, fenced) = leader_metrics(&servers[&second_leader]);
     assert_eq!(gauge, Some(0.0), "the resumed server does not lead");
     let log = servers[&second_leader].log();

@@ -636,3 +636,30 @@ pub fn fast_target_group(berth: &Berth, name: &str) -> String {
     elb(berth, &["modify-target-group-attributes", "--target-group-arn", &arn, "--attributes", attributes]);
     arn
 }
+
+/// Watches the instance records of `store` for `within` from now, after `resume` ran (it resumes a deposed
+/// leader), and fails if any is written disconnected (what a deposed leader's stale liveness would write: its
+/// fenced writes must never reach the store).
+#[allow(dead_code)] // not every test binary that includes common uses it
+pub async fn assert_no_instance_written_disconnected(
+    store: &impl berth_store::Store,
+    resume: impl FnOnce(),
+    within: Duration,
+) {
+    let from = store.revision();
+    let mut watch = store.watch("/ecs/instances/", from).unwrap();
+    resume();
+    let until = std::time::Instant::now() + within;
+    while let Ok(Ok((revision, events))) =
+        tokio::time::timeout(until.saturating_duration_since(std::time::Instant::now()), watch.next()).await
+    {
+        for event in events {
+            let value: serde_json::Value = serde_json::from_slice(&event.kv.value).unwrap_or_default();
+            assert_ne!(
+                value["agentConnected"],
+                serde_json::Value::Bool(false),
+                "revision {revision}: an instance was written disconnected after the deposed leader resumed"
+            );
+        }
+    }
+}
