@@ -80,6 +80,11 @@ pub async fn dispatch(
     if OPERATIONS.contains(&operation) {
         authorize(operation, agent)?;
     }
+    if !AGENT_OPERATIONS.contains(&operation) {
+        // Answer as of now, not as of this server's cache: another server's write that completed before this call
+        // must show (agent reports look up what their cache lacks themselves).
+        control.catch_up_with_store().await?;
+    }
     match operation {
         "CreateCluster" => call!(async create_cluster),
         "DescribeClusters" => call!(sync describe_clusters),

@@ -16,7 +16,7 @@ use crate::records::{
     ServiceRecord, TaskDefinitionRecord, TaskRecord, keys,
 };
 use crate::stored::StoredRecord;
-use berth_store::{Event, EventKind, KeyValue, SharedStore, StoreError};
+use berth_store::{Event, EventKind, KeyValue, ProgressRequester, SharedStore, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
@@ -468,13 +468,26 @@ pub struct Cache {
     /// Per container instance id with a subscriber: the last revision that touched the instance (its record or
     /// one of its tasks), so that an agent's stream wakes for its own instance, not for every write.
     instances: Mutex<HashMap<String, watch::Sender<i64>>>,
+    /// The store revision the cache is known to be current through: its own revision, or past it when the watch
+    /// reported that no change under the ECS prefix lies between (writes under other prefixes move the store's
+    /// revision too). Linearizable reads wait on it ([`Cache::catch_up_to`]).
+    current_through: watch::Sender<i64>,
+    /// Asks the current watch for such a report.
+    progress: Mutex<ProgressRequester>,
 }
 
 impl Cache {
     /// Lists the store, then follows it in a background task until the store closes.
     pub async fn start(store: SharedStore) -> Result<Arc<Self>, StoreError> {
         let (revision, _) = watch::channel(0);
-        let cache = Arc::new(Self { state: RwLock::new(State::default()), revision, instances: Mutex::default() });
+        let (current_through, _) = watch::channel(0);
+        let cache = Arc::new(Self {
+            state: RwLock::new(State::default()),
+            revision,
+            instances: Mutex::default(),
+            current_through,
+            progress: Mutex::default(),
+        });
         let after = cache.relist(&store).await?;
         let runner = cache.clone();
         tokio::spawn(async move { runner.follow(store, after).await });
@@ -491,6 +504,7 @@ impl Cache {
         state.refresh_placement();
         *self.write() = state;
         self.revision.send_replace(range.revision);
+        self.note_current_through(range.revision);
         self.notify(None, range.revision);
         Ok(range.revision)
     }
@@ -505,8 +519,11 @@ impl Cache {
                     continue;
                 }
             };
+            *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = watch.progress_requester();
             loop {
                 match watch.next().await {
+                    // A progress report: no ECS change lies between the cache's revision and this one.
+                    Ok((revision, events)) if events.is_empty() => self.note_current_through(revision),
                     Ok((revision, events)) => self.apply(revision, &events),
                     Err(StoreError::Closed) => return,
                     Err(error) => {
@@ -545,6 +562,7 @@ impl Cache {
             (touched, quarantined(&state) != before)
         };
         self.revision.send_replace(revision);
+        self.note_current_through(revision);
         // Desired states list the cluster's quarantined tasks (`keep`): a change there concerns every instance.
         self.notify(if quarantine_changed { None } else { Some(&touched) }, revision);
     }
@@ -604,6 +622,26 @@ impl Cache {
         let mut rx = self.revision.subscribe();
         // The sender lives as long as the cache, so this only ends when the revision is reached.
         let _ = rx.wait_for(|r| *r >= revision).await;
+    }
+
+    /// Waits (at most `limit`) until the cache holds every change the store committed up to `revision`, asking the
+    /// watch for a progress report when the cache's own revision is short of it (the writes in between may all be
+    /// under other prefixes); whether it got there.
+    pub async fn catch_up_to(&self, revision: i64, limit: Duration) -> bool {
+        let mut rx = self.current_through.subscribe();
+        if *rx.borrow_and_update() >= revision {
+            return true;
+        }
+        self.progress.lock().unwrap_or_else(|p| p.into_inner()).request();
+        tokio::time::timeout(limit, rx.wait_for(|r| *r >= revision)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    fn note_current_through(&self, revision: i64) {
+        self.current_through.send_if_modified(|through| {
+            let moved = revision > *through;
+            *through = (*through).max(revision);
+            moved
+        });
     }
 
     /// A receiver that changes whenever the cache advances; for the agent streams.

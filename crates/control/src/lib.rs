@@ -74,6 +74,7 @@ mod placement;
 #[doc(hidden)]
 pub mod placement_bench;
 mod poll_endpoint;
+pub mod read_barrier;
 pub mod records;
 pub mod requires_attributes;
 pub mod schema;
@@ -193,7 +194,13 @@ pub struct Control {
     hook_caller: std::sync::OnceLock<Arc<dyn services::blue_green::effects::HookCaller>>,
     /// The server's DNS server, which agents forward their tasks' queries to ([`Control::set_dns_server`]).
     dns_server: std::sync::OnceLock<std::net::SocketAddr>,
+    /// The store's current revision, shared by the API calls that arrive together ([`Control::catch_up_with_store`]).
+    read_barrier: read_barrier::ReadBarrier,
 }
+
+/// How long an API call waits for this server's cache to reach the store's revision before it fails
+/// (ServerException, which SDKs retry).
+const CACHE_CATCH_UP: Duration = Duration::from_secs(5);
 
 /// Starts the control plane's controllers (agent liveness, the service scheduler, managed scaling, the daemon
 /// scheduler) in the background.
@@ -231,6 +238,7 @@ impl Control {
             express: std::sync::OnceLock::new(),
             hook_caller: std::sync::OnceLock::new(),
             dns_server: std::sync::OnceLock::new(),
+            read_barrier: read_barrier::ReadBarrier::default(),
         });
         control.ensure_default_cluster().await?;
         Ok(control)
@@ -301,6 +309,33 @@ impl Control {
     /// security groups, load balancers).
     pub fn store_revision(&self) -> i64 {
         self.store.revision()
+    }
+
+    /// Waits until this server's cache holds every write the store committed before the call (any server's), so
+    /// that an API call answers linearizably: a task another server created a moment ago is no longer MISSING here.
+    /// A no-op on stores this process is the only writer of (its own writes wait for the cache). Fails with
+    /// ServerException when the store cannot be asked (a partitioned server refuses rather than answer from the
+    /// past) or the cache does not catch up in time.
+    pub async fn catch_up_with_store(&self) -> Result<()> {
+        let revision = self
+            .read_barrier
+            .current_revision(self.store.as_ref())
+            .await
+            .map_err(ControlError::store("reading the store's current revision"))?;
+        let Some(revision) = revision else { return Ok(()) };
+        if self.cache.catch_up_to(revision, CACHE_CATCH_UP).await {
+            return Ok(());
+        }
+        tracing::warn!(revision, cache = self.cache.revision(), "the cache did not reach the store's revision in time");
+        Err(ControlError::ecs(
+            EcsException::ServerException,
+            format!(
+                "this server's view of the cluster state is behind the store (at revision {}, the store at \
+                 {revision}) and did not catch up within {} s; retry (another server may answer)",
+                self.cache.revision(),
+                CACHE_CATCH_UP.as_secs()
+            ),
+        ))
     }
 
     /// The cache (read-only access for the API's agent stream and for tests).

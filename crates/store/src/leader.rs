@@ -175,6 +175,10 @@ impl Store for FencedStore {
     fn revision(&self) -> i64 {
         self.inner.revision()
     }
+
+    fn current_revision(&self) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
+        self.inner.current_revision()
+    }
 }
 
 #[cfg(test)]

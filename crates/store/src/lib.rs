@@ -24,6 +24,8 @@
 //! the trait; [`leader`] holds the leadership a server's controllers are gated on and the fence their writes carry.
 
 pub mod etcd;
+#[cfg(any(test, feature = "testing"))]
+pub mod lagging;
 pub mod leader;
 mod memory;
 mod spec;
@@ -37,7 +39,7 @@ pub use etcd::{EtcdConfig, EtcdStore};
 pub use memory::MemoryStore;
 pub use spec::{StoreSpec, StoreSpecError};
 pub use sqlite::SqliteStore;
-pub use watch::{Event, EventKind, Watch};
+pub use watch::{Event, EventKind, ProgressRequester, Watch};
 
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -216,8 +218,17 @@ pub trait Store: Send + Sync + 'static {
     fn txn(&self, txn: Txn) -> BoxFuture<'_, Result<TxnOutcome, StoreError>>;
     /// Watches changes under `prefix` committed after `after_revision`.
     fn watch(&self, prefix: &str, after_revision: i64) -> Result<Watch, StoreError>;
-    /// The current revision.
+    /// The newest revision this process has seen (without asking the backend; another server's newer writes may
+    /// be missing from it).
     fn revision(&self) -> i64;
+    /// The store's revision now, asked so that it covers every write committed anywhere before the call (etcd: a
+    /// linearizable read, one round trip through the cluster's leader): a server serves reads linearizably by
+    /// letting its cache reach this revision first (asking its watch for progress, [`Watch::progress_requester`],
+    /// when the writes in between were under other prefixes). `None` from backends this process is the only
+    /// writer of (SQLite, memory): a write another process committed cannot be missing here.
+    fn current_revision(&self) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
 }
 
 /// A shared handle to a store.

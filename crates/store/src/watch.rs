@@ -166,6 +166,33 @@ struct ChannelWatch {
     task: tokio::task::JoinHandle<()>,
     /// Set once an error was delivered: the task has ended, and later calls repeat that the watch is over.
     failed: bool,
+    /// How the watcher asks the task for progress reports.
+    progress: Arc<Progress>,
+}
+
+/// A watch's progress reports, shared between the watcher and the backend task that feeds it.
+#[derive(Default)]
+pub(crate) struct Progress {
+    /// Set once the watcher took a [`ProgressRequester`]: from then on the task delivers progress reports.
+    pub(crate) wanted: std::sync::atomic::AtomicBool,
+    /// Woken for each request (requests made while one is pending coalesce into it).
+    pub(crate) requested: tokio::sync::Notify,
+}
+
+/// Asks a watch to report how far it has come: the watch then delivers, once every change up to the store's
+/// revision at the time has been delivered, that revision with no events (`(revision, [])`). Backends that see
+/// every write in-process (SQLite, memory) report nothing: a reader there never lags a write another process made,
+/// and [`crate::Store::current_revision`] says so.
+#[derive(Clone, Default)]
+pub struct ProgressRequester(Option<Arc<Progress>>);
+
+impl ProgressRequester {
+    /// Asks for one progress report (coalesced with a request still pending).
+    pub fn request(&self) {
+        if let Some(progress) = &self.0 {
+            progress.requested.notify_one();
+        }
+    }
 }
 
 impl Drop for ChannelWatch {
@@ -180,8 +207,22 @@ impl Watch {
     pub(crate) fn from_channel(
         receiver: tokio::sync::mpsc::Receiver<Result<(i64, Vec<Event>), StoreError>>,
         task: tokio::task::JoinHandle<()>,
+        progress: Arc<Progress>,
     ) -> Self {
-        Self { source: Source::Channel(ChannelWatch { receiver, task, failed: false }) }
+        Self { source: Source::Channel(ChannelWatch { receiver, task, failed: false, progress }) }
+    }
+
+    /// A handle that asks this watch for progress reports. Taking it is what turns them on: from then on
+    /// [`Watch::next`] may also yield a revision with no events, meaning every change up to that revision has
+    /// been delivered (etcd's progress notifications, asked for or periodic).
+    pub fn progress_requester(&self) -> ProgressRequester {
+        match &self.source {
+            Source::Hub(_) => ProgressRequester(None),
+            Source::Channel(watch) => {
+                watch.progress.wanted.store(true, std::sync::atomic::Ordering::SeqCst);
+                ProgressRequester(Some(watch.progress.clone()))
+            }
+        }
     }
 
     /// The changes of the next revision that touches the prefix, with that revision.

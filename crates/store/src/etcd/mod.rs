@@ -278,11 +278,30 @@ impl Store for EtcdStore {
             prefix: prefix.to_string(),
             from: after_revision.saturating_add(1),
             revision: self.revision.clone(),
+            progress: Default::default(),
         })
     }
 
     fn revision(&self) -> i64 {
         self.revision.load(Ordering::SeqCst)
+    }
+
+    /// A count-only range of one key: etcd answers it linearizably (through the leader's read index), and its
+    /// header carries the revision then.
+    fn current_revision(&self) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
+        Box::pin(async move {
+            let mut kv = self.kv();
+            let options = GetOptions::new().with_count_only();
+            let response =
+                timed(self.config.request_timeout, "read the revision", kv.get(self.full_key("/"), Some(options)))
+                    .await?;
+            note(&self.revision, response.header());
+            let revision = response.header().map(|h| h.revision()).ok_or_else(|| StoreError::Backend {
+                operation: "read the revision",
+                source: "etcd answered without a response header".into(),
+            })?;
+            Ok(Some(revision))
+        })
     }
 }
 

@@ -44,6 +44,30 @@ async fn a_watch_resumes_after_etcd_restarts() {
     );
 }
 
+/// A linearizable read through a cache: the store's current revision counts writes under every prefix, and a
+/// watch of one prefix, asked for progress, reports once it has delivered everything up to that revision; a watch
+/// whose progress nobody asked for delivers events only.
+#[tokio::test]
+async fn a_watch_asked_for_progress_reports_the_current_revision() {
+    let (store, _etcd) = etcd_store("/p").await;
+    let base = store.revision();
+    let mut watch = store.watch("/ecs/", base).unwrap();
+    let mut quiet = store.watch("/ecs/", base).unwrap();
+    store.txn(Txn::new().put("/ecs/a", b"a".to_vec())).await.unwrap();
+    store.txn(Txn::new().put("/other/b", b"b".to_vec())).await.unwrap();
+    let current = store.current_revision().await.unwrap().expect("etcd names its revision");
+    assert_eq!(current, base + 2, "the other prefix's write counts");
+    let requester = watch.progress_requester();
+    assert_eq!(next_within(&mut watch).await.0, base + 1);
+    requester.request();
+    let (revision, events) = next_within(&mut watch).await;
+    assert!(events.is_empty() && revision >= current, "a progress report at {revision} with {} events", events.len());
+    store.txn(Txn::new().put("/ecs/c", b"c".to_vec())).await.unwrap();
+    assert_eq!(next_within(&mut watch).await.0, base + 3, "events go on after the report");
+    assert_eq!(next_within(&mut quiet).await.0, base + 1);
+    assert_eq!(next_within(&mut quiet).await.0, base + 3, "no report where none was asked for");
+}
+
 #[tokio::test]
 async fn a_watch_from_a_compacted_revision_gets_compacted() {
     let (store, _etcd) = etcd_store("").await;

@@ -3,7 +3,7 @@
 //! drops), and ends the watch with [`StoreError::Compacted`] when etcd no longer has the revision it needs.
 
 use super::config::range_end;
-use crate::watch::{Event, EventKind};
+use crate::watch::{Event, EventKind, Progress};
 use crate::{KeyValue, StoreError, Watch};
 use etcd_client::{EventType, WatchClient, WatchOptions};
 use std::sync::Arc;
@@ -29,6 +29,8 @@ pub(crate) struct WatchTask {
     pub(crate) from: i64,
     /// The store's revision, raised from every response header.
     pub(crate) revision: Arc<AtomicI64>,
+    /// The watcher's progress requests, and whether it wants progress reports at all.
+    pub(crate) progress: Arc<Progress>,
 }
 
 /// Starts the task on the current tokio runtime.
@@ -38,8 +40,9 @@ pub(crate) fn start(task: WatchTask) -> Result<Watch, StoreError> {
         source: Box::new(e),
     })?;
     let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+    let progress = task.progress.clone();
     let handle = runtime.spawn(task.run(sender));
-    Ok(Watch::from_channel(receiver, handle))
+    Ok(Watch::from_channel(receiver, handle, progress))
 }
 
 type Delivery = Result<(i64, Vec<Event>), StoreError>;
@@ -56,9 +59,21 @@ impl WatchTask {
             let options = WatchOptions::new().with_range(end.clone()).with_start_revision(next).with_progress_notify();
             match self.client.watch(start.clone(), Some(options)).await {
                 Ok(stream) => {
-                    let (_requests, mut responses) = stream.split();
+                    let (mut requests, mut responses) = stream.split();
                     loop {
-                        let response = match responses.message().await {
+                        let message = tokio::select! {
+                            message = responses.message() => message,
+                            () = self.progress.requested.notified() => {
+                                if let Err(error) = requests.request_progress().await {
+                                    tracing::warn!(%error, from = next, "cannot ask an etcd watch for progress; re-opening");
+                                    // The request is lost with the stream: ask again on the new one.
+                                    self.progress.requested.notify_one();
+                                    break;
+                                }
+                                continue;
+                            }
+                        };
+                        let response = match message {
                             Ok(Some(response)) => response,
                             Ok(None) => {
                                 tracing::warn!(from = next, "etcd watch stream ended; re-opening");
@@ -85,6 +100,14 @@ impl WatchTask {
                             let _ = sender.send(Err(error)).await;
                             return;
                         }
+                        if let Some(progress) = self.progress_report(&response, next) {
+                            // Every change up to `progress` was delivered: say so, and resume after it.
+                            if sender.send(Ok((progress, Vec::new()))).await.is_err() {
+                                return;
+                            }
+                            next = progress + 1;
+                            continue;
+                        }
                         match self.deliver(response.events(), &sender).await {
                             Ok(Some(last)) => next = last + 1,
                             Ok(None) => {}
@@ -100,6 +123,16 @@ impl WatchTask {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+    }
+
+    /// The revision a progress notification reports, when `response` is one the watcher wants: etcd sends them
+    /// (asked for, or every few minutes with `progress_notify`) as a response with no events that neither creates
+    /// nor cancels the watch, once the stream has sent every change up to its header's revision. Reports that
+    /// say nothing new (not past `next - 1`) are left out.
+    fn progress_report(&self, response: &etcd_client::WatchResponse, next: i64) -> Option<i64> {
+        let is_progress = response.events().is_empty() && !response.created() && !response.canceled();
+        let revision = response.header()?.revision();
+        (is_progress && self.progress.wanted.load(Ordering::SeqCst) && revision >= next).then_some(revision)
     }
 
     /// Sends the events of one response, one revision at a time; the last revision sent, if any.
