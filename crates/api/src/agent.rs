@@ -104,6 +104,10 @@ pub async fn stream(
 ) -> Result<Response, ApiError> {
     let token = bearer(&headers)?.to_string();
     let control = app.inner.control.clone();
+    // An agent that moved here from another server may hold a desired state newer than this server's cache: the
+    // first one sent here must not be older (it would drop a task the other server had just placed), and the agent
+    // may have registered through the other server a moment ago.
+    control.catch_up_with_store().await?;
     let (cluster, id) = control.authenticate_agent(&token)?;
     connection.mark_authenticated();
     let mut changes = control.cache().subscribe_instance(&id);
