@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::{IpAddr, SocketAddr};
 
@@ -57,19 +58,34 @@ static XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static XFPORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 static TRACE: HeaderName = HeaderName::from_static("x-amzn-trace-id");
 
-/// Appends the client to `X-Forwarded-For` and sets `X-Forwarded-Proto` and `X-Forwarded-Port` (ALB's default
-/// `append` mode).
-pub(crate) fn forwarded(headers: &mut HeaderMap, client: IpAddr, scheme: &'static str, port: u16) {
-    let client = client.to_canonical().to_string();
-    let xff = match headers.get(&XFF).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {client}"),
-        _ => client,
+/// Appends the client (its address as a header value, made once per connection by [`client_value`]) to
+/// `X-Forwarded-For` and sets `X-Forwarded-Proto` and `X-Forwarded-Port` (ALB's default `append` mode).
+pub(crate) fn forwarded(headers: &mut HeaderMap, client: &HeaderValue, scheme: &'static str, port: &HeaderValue) {
+    let xff = match headers.get(&XFF) {
+        Some(prev) if !prev.as_bytes().trim_ascii().is_empty() => {
+            let mut joined = BytesMut::with_capacity(prev.len() + 2 + client.len());
+            joined.extend_from_slice(prev.as_bytes());
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(client.as_bytes());
+            HeaderValue::from_maybe_shared(joined.freeze()).ok()
+        }
+        _ => Some(client.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = xff {
         headers.insert(XFF.clone(), v);
     }
     headers.insert(XFP.clone(), HeaderValue::from_static(scheme));
-    headers.insert(XFPORT.clone(), HeaderValue::from(port));
+    headers.insert(XFPORT.clone(), port.clone());
+}
+
+/// A client address as `X-Forwarded-For` names it (an IPv4-mapped IPv6 address as IPv4).
+pub(crate) fn client_value(client: IpAddr) -> HeaderValue {
+    use std::io::Write;
+    let mut buf = [0u8; 48];
+    let mut out = &mut buf[..];
+    let _ = write!(out, "{}", client.to_canonical());
+    let len = 48 - out.len();
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// How many addresses the request's `X-Forwarded-For` headers hold.
@@ -77,22 +93,48 @@ pub(crate) fn forwarded_hops(headers: &HeaderMap) -> usize {
     headers.get_all(&XFF).iter().filter_map(|v| v.to_str().ok()).map(|v| v.split(',').count()).sum()
 }
 
+/// Writes a trace id part `1-<8 hex epoch>-<24 hex random>` (35 bytes) into `out`.
+fn write_trace_part(out: &mut [u8; 35], epoch: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out[0] = b'1';
+    out[1] = b'-';
+    let epoch = epoch as u32;
+    for (i, o) in out[2..10].iter_mut().enumerate() {
+        *o = HEX[((epoch >> (28 - 4 * i)) & 0xf) as usize];
+    }
+    out[10] = b'-';
+    let random: [u8; 12] = rand::random();
+    for (i, b) in random.iter().enumerate() {
+        out[11 + 2 * i] = HEX[usize::from(b >> 4)];
+        out[12 + 2 * i] = HEX[usize::from(b & 0xf)];
+    }
+}
+
 /// A trace id part `1-<8 hex epoch>-<24 hex random>`.
 fn trace_part(epoch: u64) -> String {
-    use std::fmt::Write;
-    let random: [u8; 12] = rand::random();
-    let mut out = String::with_capacity(35);
-    let _ = write!(out, "1-{:08x}-", epoch as u32);
-    for b in random {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    let mut part = [0u8; 35];
+    write_trace_part(&mut part, epoch);
+    String::from_utf8_lossy(&part).into_owned()
 }
 
 /// Adds or extends `X-Amzn-Trace-Id` as ALB does: a `Root` when there is none (other fields kept), else a
 /// `Self` field added or replaced.
 pub(crate) fn trace(headers: &mut HeaderMap, epoch: u64) {
-    let existing = headers.get(&TRACE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let existing = match headers.get(&TRACE) {
+        None => {
+            // The common case, without a string: `Root=` and a part.
+            let mut value = [0u8; 40];
+            value[..5].copy_from_slice(b"Root=");
+            let mut part = [0u8; 35];
+            write_trace_part(&mut part, epoch);
+            value[5..].copy_from_slice(&part);
+            if let Ok(v) = HeaderValue::from_bytes(&value) {
+                headers.insert(TRACE.clone(), v);
+            }
+            return;
+        }
+        Some(v) => v.to_str().ok().map(str::to_owned),
+    };
     let value = match existing {
         None => format!("Root={}", trace_part(epoch)),
         Some(prev) => {
@@ -188,12 +230,13 @@ mod tests {
     #[test]
     fn forwarded_appends() {
         let mut h = HeaderMap::new();
-        forwarded(&mut h, "10.0.0.1".parse().unwrap(), "http", 80);
+        forwarded(&mut h, &client_value("10.0.0.1".parse().unwrap()), "http", &HeaderValue::from(80));
         assert_eq!(h["x-forwarded-for"], "10.0.0.1");
-        forwarded(&mut h, "::ffff:10.0.0.2".parse().unwrap(), "https", 443);
+        forwarded(&mut h, &client_value("::ffff:10.0.0.2".parse().unwrap()), "https", &HeaderValue::from(443));
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 10.0.0.2");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-port"], "443");
+        assert_eq!(client_value("2001:db8::1".parse().unwrap()), "2001:db8::1");
     }
 
     #[test]

@@ -52,7 +52,8 @@ impl Default for ProxyOptions {
 /// The proxy's time: milliseconds on the clock's monotonic reading since the proxy started, and wall seconds.
 #[derive(Clone)]
 pub(crate) struct ProxyTime {
-    clock: Arc<dyn Clock>,
+    /// The clock.
+    pub(crate) clock: Arc<dyn Clock>,
     origin: Instant,
 }
 
@@ -86,6 +87,8 @@ pub(crate) struct ListenerState {
     pub protocol: ListenerProtocol,
     /// The port.
     pub port: u16,
+    /// The port as a header value (`X-Forwarded-Port`).
+    pub port_value: http::HeaderValue,
     /// The rules by priority.
     pub rules: Vec<CompiledRule>,
     /// The default action.
@@ -203,6 +206,7 @@ impl Proxy {
                         idle_timeout: Duration::from_secs(u64::from(lb.idle_timeout_seconds)),
                         protocol: l.protocol,
                         port: l.port,
+                        port_value: http::HeaderValue::from(l.port),
                         rules: rules::compile(&l.rules)?,
                         default_action: Arc::new(l.default_action.clone()),
                         clients: client.clone(),
@@ -283,6 +287,7 @@ impl Proxy {
                 &self.shared.options,
                 Duration::from_secs(u64::from(idle)),
                 self.shared.workers.len(),
+                &self.shared.time.clock,
             ),
         }
     }

@@ -117,7 +117,8 @@ where
     // balancer's idle timeout, so idle HTTP/1.1 clients are closed after it (as ALB does).
     let header_timeout =
         shared.snapshot().listeners.get(&addr).map_or(shared.options.header_read_timeout, |l| l.idle_timeout);
-    let service = service_fn(move |req| forward::handle(shared.clone(), addr, peer, req));
+    let client = Arc::new(forward::ClientConn::new(shared, addr, peer));
+    let service = service_fn(move |req| forward::handle(client.clone(), req));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
     builder.http2().timer(TokioTimer::new());
