@@ -153,6 +153,8 @@ async fn forward(
     let (parts, body) = req.into_parts();
     let mut out_headers = parts.headers;
     headers::strip_hop_by_hop(&mut out_headers, upgrade);
+    // room for the headers added below, so that the map grows once at most
+    out_headers.reserve(5);
     let has_host = host.is_some();
     if let Some(h) = host {
         out_headers.insert(header::HOST, h);

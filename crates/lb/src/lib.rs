@@ -21,8 +21,8 @@
 //!   own upstream pool, so a request never crosses threads (a multi-threaded runtime spent a quarter of its CPU
 //!   waking threads). Health checks run on the runtime that calls [`Proxy::apply`]. `workers: 0` serves on that
 //!   runtime too.
-//! - **Serving**: hyper 1 with hyper-util's automatic HTTP/1.1 / HTTP/2 server (h2c by prior knowledge; over
-//!   TLS by ALPN `h2`/`http/1.1`, rustls with the ring provider); upgrades (WebSocket) are passed through after
+//! - **Serving**: hyper 1's HTTP/1.1 server, handing a connection that opens with HTTP/2's preface to its HTTP/2
+//!   server (h2c by prior knowledge; over TLS by ALPN `h2`/`http/1.1`, rustls with the ring provider); upgrades (WebSocket) are passed through after
 //!   the target's 101 as a bidirectional byte copy. Bodies are streamed both ways.
 //! - **Upstream**: HTTP/1.1 to targets over Berth's own keep-alive pool per load balancer and worker (hyper's
 //!   connection API, no hand-off between tasks per request), connect timeout 10 s, pooled connections closed after
@@ -67,6 +67,7 @@ mod headers;
 mod health;
 mod matcher;
 mod pool;
+mod prefixed;
 mod proxy;
 mod respond;
 mod rules;
