@@ -168,7 +168,9 @@ async fn forward(
     let traffic = &group.traffic;
     let interval = u64::from(settings.config.health_check.interval_seconds) * 1000;
     loop {
-        let now = shared.time.now_ms();
+        // (one reading of the clock: the time the request goes out, and milliseconds for balancing)
+        let sent = shared.time.now_micros();
+        let now = sent / 1000;
         let Some(target) = group.pick(&tried, sticky, now) else {
             if !tried.is_empty() {
                 traffic.target_error();
@@ -178,7 +180,6 @@ async fn forward(
         if tried.is_empty() {
             traffic.request();
         }
-        let sent = shared.time.now_micros();
         let guard = InFlight::new(target.clone());
         let mut out = Request::new(body.take().unwrap_or(UpBody::Empty));
         *out.method_mut() = parts.method.clone();

@@ -61,6 +61,7 @@
 mod body;
 pub mod config;
 mod error;
+mod fasthash;
 mod forward;
 mod group;
 mod headers;
@@ -72,6 +73,7 @@ mod proxy;
 mod respond;
 mod rules;
 mod server;
+mod stop;
 mod target;
 mod tls;
 mod traffic;

@@ -8,12 +8,12 @@
 //! when taken, and by a reaper task that runs while the pool holds any).
 
 use crate::body::UpBody;
+use crate::fasthash::FastMap;
 use berth_model::clock::Clock;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -62,7 +62,7 @@ struct Inner {
     settings: PoolSettings,
     /// Idle time is measured on the proxy's clock.
     clock: Arc<dyn Clock>,
-    idle: Mutex<HashMap<SocketAddr, Vec<Idle>>>,
+    idle: Mutex<FastMap<SocketAddr, Vec<Idle>>>,
     /// A reaper task is running.
     reaping: AtomicBool,
 }
@@ -89,7 +89,7 @@ impl std::fmt::Debug for Conn {
 impl Pool {
     /// An empty pool; `clock` measures how long connections are idle.
     pub(crate) fn new(settings: PoolSettings, clock: Arc<dyn Clock>) -> Self {
-        let idle = Mutex::new(HashMap::new());
+        let idle = Mutex::new(FastMap::default());
         Self { inner: Arc::new(Inner { settings, clock, idle, reaping: AtomicBool::new(false) }) }
     }
 
@@ -158,7 +158,7 @@ impl Pool {
 }
 
 impl Inner {
-    fn lock(&self) -> MutexGuard<'_, HashMap<SocketAddr, Vec<Idle>>> {
+    fn lock(&self) -> MutexGuard<'_, FastMap<SocketAddr, Vec<Idle>>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 

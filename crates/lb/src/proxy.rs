@@ -3,6 +3,7 @@
 
 use crate::config::{Action, Config, ListenerProtocol};
 use crate::error::LbError;
+use crate::fasthash::FastMap;
 use crate::group::{Group, Settings};
 use crate::health::{self, CheckerContext, TargetHealth};
 use crate::matcher::Matcher;
@@ -103,9 +104,9 @@ pub(crate) struct ListenerState {
 #[derive(Default)]
 pub(crate) struct Snapshot {
     /// Listeners by bound address.
-    pub listeners: HashMap<SocketAddr, Arc<ListenerState>>,
+    pub listeners: FastMap<SocketAddr, Arc<ListenerState>>,
     /// Target groups by id.
-    pub groups: HashMap<String, Arc<Group>>,
+    pub groups: FastMap<String, Arc<Group>>,
 }
 
 struct GroupEntry {
@@ -182,7 +183,7 @@ impl Proxy {
         let now = self.shared.time.now_ms();
 
         // Compile everything that can fail before changing anything.
-        let mut listener_states = HashMap::new();
+        let mut listener_states = FastMap::default();
         let mut used: HashSet<&str> = HashSet::new();
         let mut clients = HashMap::new();
         for lb in &config.load_balancers {
@@ -232,7 +233,7 @@ impl Proxy {
         // Groups: keep those that stay, create new ones, stop removed ones. A group gains its new targets now and
         // loses its old ones only once the new snapshot routes requests: a request routed by either snapshot finds
         // the targets that snapshot means (a weight moved off a group whose targets leave in the same change).
-        let mut snapshot_groups = HashMap::new();
+        let mut snapshot_groups = FastMap::default();
         let mut updates = Vec::new();
         {
             let mut groups = lock(&self.shared.groups);

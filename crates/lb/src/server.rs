@@ -5,6 +5,7 @@
 use crate::forward;
 use crate::prefixed::Prefixed;
 use crate::proxy::Shared;
+use crate::stop::Stop;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -13,17 +14,22 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
-/// A running listener.
+/// A running listener (dropping it stops it too).
 pub(crate) struct ListenerTask {
-    stop: watch::Sender<bool>,
+    stop: Stop,
 }
 
 impl ListenerTask {
     /// Stops accepting and asks its connections to close after their current request.
     pub(crate) fn stop(self) {
-        let _ = self.stop.send(true);
+        self.stop.stop();
+    }
+}
+
+impl Drop for ListenerTask {
+    fn drop(&mut self) {
+        self.stop.stop();
     }
 }
 
@@ -48,9 +54,9 @@ pub(crate) fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std:
 /// Serves `sockets` (bound to `addr` by [`bind`]) until stopped: each on its worker, or on the caller's runtime
 /// when there are no workers.
 pub(crate) fn spawn(shared: Arc<Shared>, sockets: Vec<std::net::TcpListener>, addr: SocketAddr) -> ListenerTask {
-    let (stop, stopped) = watch::channel(false);
+    let stop = Stop::default();
     for (i, socket) in sockets.into_iter().enumerate() {
-        let task = shared.connections.track_future(accept_loop(shared.clone(), socket, addr, stopped.clone()));
+        let task = shared.connections.track_future(accept_loop(shared.clone(), socket, addr, stop.clone()));
         match shared.workers.get(i) {
             Some(worker) => drop(worker.spawn(task)),
             None => drop(tokio::spawn(task)),
@@ -59,12 +65,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, sockets: Vec<std::net::TcpListener>, ad
     ListenerTask { stop }
 }
 
-async fn accept_loop(
-    shared: Arc<Shared>,
-    socket: std::net::TcpListener,
-    addr: SocketAddr,
-    mut stopped: watch::Receiver<bool>,
-) {
+async fn accept_loop(shared: Arc<Shared>, socket: std::net::TcpListener, addr: SocketAddr, stopped: Stop) {
     let listener = match TcpListener::from_std(socket) {
         Ok(l) => l,
         Err(e) => {
@@ -84,18 +85,12 @@ async fn accept_loop(
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             },
-            () = until_stopped(&mut stopped) => return,
+            () = stopped.wait() => return,
         }
     }
 }
 
-async fn connection(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    addr: SocketAddr,
-    stopped: watch::Receiver<bool>,
-) {
+async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, addr: SocketAddr, stopped: Stop) {
     let _ = stream.set_nodelay(true);
     let listener = shared.snapshot().listeners.get(&addr).map(|l| (l.tls.clone(), l.idle_timeout));
     // hyper's header-read timeout also runs while a keep-alive connection waits for its next request: the load
@@ -114,7 +109,7 @@ async fn tls_connection(
     acceptor: tokio_rustls::TlsAcceptor,
     stream: TcpStream,
     header_timeout: Duration,
-    stopped: watch::Receiver<bool>,
+    stopped: Stop,
 ) {
     let peer = client.peer;
     let timeout = client.shared.options.tls_handshake_timeout;
@@ -127,7 +122,7 @@ async fn tls_connection(
 
 /// Serves a connection: HTTP/1.1 (with upgrades), or HTTP/2 when it starts with HTTP/2's preface (h2c by prior
 /// knowledge, or `h2` negotiated by ALPN), which hyper's HTTP/1.1 server recognises and hands back.
-async fn serve<S>(client: Arc<forward::ClientConn>, io: S, header_timeout: Duration, mut stopped: watch::Receiver<bool>)
+async fn serve<S>(client: Arc<forward::ClientConn>, io: S, header_timeout: Duration, stopped: Stop)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -139,7 +134,7 @@ where
     let mut conn = builder.serve_connection(TokioIo::new(io), service).with_upgrades();
     let result = tokio::select! {
         result = &mut conn => result,
-        () = until_stopped(&mut stopped) => {
+        () = stopped.wait() => {
             std::pin::Pin::new(&mut conn).graceful_shutdown();
             (&mut conn).await
         }
@@ -157,7 +152,7 @@ where
 }
 
 /// Serves an HTTP/2 connection (its preface still to be read from `io`).
-async fn serve_h2<S>(client: Arc<forward::ClientConn>, io: S, mut stopped: watch::Receiver<bool>)
+async fn serve_h2<S>(client: Arc<forward::ClientConn>, io: S, stopped: Stop)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -169,7 +164,7 @@ where
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
-        () = until_stopped(&mut stopped) => {
+        () = stopped.wait() => {
             conn.as_mut().graceful_shutdown();
             conn.await
         }
@@ -177,9 +172,4 @@ where
     if let Err(e) = result {
         tracing::trace!(%peer, error = %e, "HTTP/2 connection ended with an error");
     }
-}
-
-/// Resolves once the listener is stopped (or its handle is gone).
-async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|s| *s).await;
 }
