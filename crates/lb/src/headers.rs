@@ -53,15 +53,17 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
             headers.remove(n);
         }
     }
-    // One look over the (few) headers instead of a lookup per hop-by-hop name.
-    let mut hop = false;
+    // One look over the (few) headers, then a removal only of those present.
+    let mut present = 0u16;
     let mut has_upgrade = false;
     for name in headers.keys() {
-        hop |= HOP_BY_HOP.contains(name);
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        }
         has_upgrade |= name == header::UPGRADE;
     }
-    if hop {
-        for n in &HOP_BY_HOP {
+    for (i, n) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
             headers.remove(n);
         }
     }
