@@ -42,7 +42,7 @@ impl ClientConn {
 pub(crate) async fn handle(conn: Arc<ClientConn>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
     let (shared, local, peer) = (&conn.shared, conn.local, conn.peer);
     let snapshot = shared.snapshot();
-    let Some(listener) = snapshot.listeners.get(&local).cloned() else {
+    let Some(listener) = snapshot.listeners.get(&local) else {
         return Ok(respond::error_page(StatusCode::SERVICE_UNAVAILABLE));
     };
     let host_full = req
@@ -56,8 +56,8 @@ pub(crate) async fn handle(conn: Arc<ClientConn>, req: Request<Incoming>) -> Res
     let query = req.uri().query().unwrap_or("");
     let view =
         RequestView { method: req.method().as_str(), host, path, query, headers: req.headers(), client: peer.ip() };
-    let action = rules::route(&listener.rules, &listener.default_action, &view).clone();
-    match &*action {
+    let action = rules::route(&listener.rules, &listener.default_action, &view);
+    match &**action {
         Action::FixedResponse(f) => Ok(respond::fixed(f)),
         Action::Redirect(r) => {
             let parts = Parts { scheme: listener.protocol.scheme(), host, port: listener.port, path, query };
@@ -68,7 +68,7 @@ pub(crate) async fn handle(conn: Arc<ClientConn>, req: Request<Incoming>) -> Res
                 Some(h) => Some(h.clone()),
                 None => HeaderValue::from_str(host_full).ok(),
             };
-            Ok(forward(&conn, &snapshot, &listener, f, host_value, req).await)
+            Ok(forward(&conn, &snapshot, listener, f, host_value, req).await)
         }
     }
 }
@@ -133,7 +133,8 @@ async fn forward(
     let Some(group) = choose_group(f, &req, epoch).and_then(|id| snapshot.groups.get(id)) else {
         return respond::error_page(StatusCode::SERVICE_UNAVAILABLE);
     };
-    if group.targets().is_empty() {
+    let targets = group.targets();
+    if targets.is_empty() {
         return respond::error_page(StatusCode::SERVICE_UNAVAILABLE);
     }
     let settings = group.settings();
@@ -171,7 +172,7 @@ async fn forward(
         // (one reading of the clock: the time the request goes out, and milliseconds for balancing)
         let sent = shared.time.now_micros();
         let now = sent / 1000;
-        let Some(target) = group.pick(&tried, sticky, now) else {
+        let Some(target) = group.pick_in(&targets, &settings, &tried, sticky, now) else {
             if !tried.is_empty() {
                 traffic.target_error();
             }
