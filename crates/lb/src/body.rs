@@ -1,6 +1,7 @@
 //! The body types: what goes to a target (the client's body, streamed, or nothing on a retry) and what goes back
 //! to the client (the target's body, streamed and counted as in flight until it ends, or a body of our own).
 
+use crate::pool::Conn;
 use crate::target::InFlight;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -48,6 +49,9 @@ pub(crate) struct ProxyBody {
     inner: Inner,
     /// The request's count on its target, released when the body ends or is dropped.
     guard: Option<InFlight>,
+    /// The target connection the body comes on, back to its pool when the body ends cleanly (closed if dropped
+    /// before).
+    conn: Option<Conn>,
 }
 
 #[derive(Debug)]
@@ -60,12 +64,32 @@ impl ProxyBody {
     /// A body of our own (an error page, a fixed response).
     pub(crate) fn full(bytes: impl Into<Bytes>) -> Self {
         let b: Bytes = bytes.into();
-        Self { inner: Inner::Full(if b.is_empty() { None } else { Some(b) }), guard: None }
+        Self { inner: Inner::Full(if b.is_empty() { None } else { Some(b) }), guard: None, conn: None }
     }
 
-    /// A target's body, streamed; `guard` is released when it ends.
-    pub(crate) fn upstream(body: Incoming, guard: InFlight) -> Self {
-        Self { inner: Inner::Upstream(body), guard: Some(guard) }
+    /// A target's body, streamed from `conn`; `guard` is released when it ends, and `conn` goes back to its pool
+    /// (at once when the body is empty: the server may never poll it).
+    pub(crate) fn upstream(body: Incoming, guard: InFlight, conn: Conn) -> Self {
+        let conn = if body.is_end_stream() {
+            conn.release();
+            None
+        } else {
+            Some(conn)
+        };
+        Self { inner: Inner::Upstream(body), guard: Some(guard), conn }
+    }
+}
+
+impl ProxyBody {
+    /// The body ended (`clean`: read to its end): the request no longer counts on its target, and the connection
+    /// goes back to the pool or closes.
+    fn finish(&mut self, clean: bool) {
+        self.guard = None;
+        if let Some(conn) = self.conn.take()
+            && clean
+        {
+            conn.release();
+        }
     }
 }
 
@@ -77,9 +101,14 @@ impl Body for ProxyBody {
         let this = self.get_mut();
         match &mut this.inner {
             Inner::Upstream(b) => {
-                let polled = Pin::new(b).poll_frame(cx);
-                if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-                    this.guard = None;
+                let polled = Pin::new(&mut *b).poll_frame(cx);
+                let ended = b.is_end_stream();
+                match &polled {
+                    // The end (hyper's server does not poll again once `is_end_stream` says so after a frame).
+                    Poll::Ready(None) => this.finish(true),
+                    Poll::Ready(Some(Ok(_))) if ended => this.finish(true),
+                    Poll::Ready(Some(Err(_))) => this.finish(false),
+                    _ => {}
                 }
                 polled
             }

@@ -6,11 +6,12 @@ use crate::body::{ProxyBody, UpBody};
 use crate::config::{Action, Forward};
 use crate::group::Group;
 use crate::headers;
+use crate::pool::Conn;
 use crate::proxy::{ListenerState, Shared, Snapshot};
 use crate::respond::{self, Parts};
 use crate::rules::{self, RequestView};
 use crate::target::InFlight;
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{Authority, PathAndQuery};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::TokioIo;
@@ -18,15 +19,30 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Handles one request that arrived on listener `local` from `peer`.
-pub(crate) async fn handle(
-    shared: Arc<Shared>,
-    local: SocketAddr,
-    peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
+/// What the requests of one client connection share: made once per connection, one reference per request.
+pub(crate) struct ClientConn {
+    /// The proxy.
+    pub shared: Arc<Shared>,
+    /// The listener's address.
+    pub local: SocketAddr,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The client's address as `X-Forwarded-For` names it.
+    pub client: HeaderValue,
+}
+
+impl ClientConn {
+    /// A connection from `peer` on listener `local`.
+    pub(crate) fn new(shared: Arc<Shared>, local: SocketAddr, peer: SocketAddr) -> Self {
+        Self { shared, local, peer, client: headers::client_value(peer.ip()) }
+    }
+}
+
+/// Handles one request that arrived on connection `conn`.
+pub(crate) async fn handle(conn: Arc<ClientConn>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
+    let (shared, local, peer) = (&conn.shared, conn.local, conn.peer);
     let snapshot = shared.snapshot();
-    let Some(listener) = snapshot.listeners.get(&local).cloned() else {
+    let Some(listener) = snapshot.listeners.get(&local) else {
         return Ok(respond::error_page(StatusCode::SERVICE_UNAVAILABLE));
     };
     let host_full = req
@@ -34,15 +50,14 @@ pub(crate) async fn handle(
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().authority().map(Authority::as_str))
-        .unwrap_or("")
-        .to_owned();
-    let host = strip_port(&host_full);
+        .unwrap_or("");
+    let host = strip_port(host_full);
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
     let view =
         RequestView { method: req.method().as_str(), host, path, query, headers: req.headers(), client: peer.ip() };
-    let action = rules::route(&listener.rules, &listener.default_action, &view).clone();
-    match &*action {
+    let action = rules::route(&listener.rules, &listener.default_action, &view);
+    match &**action {
         Action::FixedResponse(f) => Ok(respond::fixed(f)),
         Action::Redirect(r) => {
             let parts = Parts { scheme: listener.protocol.scheme(), host, port: listener.port, path, query };
@@ -51,9 +66,9 @@ pub(crate) async fn handle(
         Action::Forward(f) => {
             let host_value = match req.headers().get(header::HOST) {
                 Some(h) => Some(h.clone()),
-                None => HeaderValue::from_str(&host_full).ok(),
+                None => HeaderValue::from_str(host_full).ok(),
             };
-            Ok(forward(&shared, &snapshot, &listener, f, peer, host_value, req).await)
+            Ok(forward(&conn, &snapshot, listener, f, host_value, req).await)
         }
     }
 }
@@ -102,14 +117,14 @@ fn spread(n: u64, total: u64) -> u64 {
 }
 
 async fn forward(
-    shared: &Shared,
+    conn: &ClientConn,
     snapshot: &Snapshot,
     listener: &ListenerState,
     f: &Forward,
-    peer: SocketAddr,
     host: Option<HeaderValue>,
     mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
+    let shared = &*conn.shared;
     if headers::forwarded_hops(req.headers()) > 30 {
         // ALB's 463: an X-Forwarded-For with more than 30 addresses
         return respond::error_page(StatusCode::from_u16(463).unwrap_or(StatusCode::BAD_REQUEST));
@@ -118,7 +133,8 @@ async fn forward(
     let Some(group) = choose_group(f, &req, epoch).and_then(|id| snapshot.groups.get(id)) else {
         return respond::error_page(StatusCode::SERVICE_UNAVAILABLE);
     };
-    if group.targets().is_empty() {
+    let targets = group.targets();
+    if targets.is_empty() {
         return respond::error_page(StatusCode::SERVICE_UNAVAILABLE);
     }
     let settings = group.settings();
@@ -138,10 +154,13 @@ async fn forward(
     let (parts, body) = req.into_parts();
     let mut out_headers = parts.headers;
     headers::strip_hop_by_hop(&mut out_headers, upgrade);
+    // room for the headers added below, so that the map grows once at most
+    out_headers.reserve(5);
+    let has_host = host.is_some();
     if let Some(h) = host {
         out_headers.insert(header::HOST, h);
     }
-    headers::forwarded(&mut out_headers, peer.ip(), listener.protocol.scheme(), listener.port);
+    headers::forwarded(&mut out_headers, &conn.client, listener.protocol.scheme(), &listener.port_value);
     headers::trace(&mut out_headers, epoch);
     let path = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
 
@@ -150,8 +169,10 @@ async fn forward(
     let traffic = &group.traffic;
     let interval = u64::from(settings.config.health_check.interval_seconds) * 1000;
     loop {
-        let now = shared.time.now_ms();
-        let Some(target) = group.pick(&tried, sticky, now) else {
+        // (one reading of the clock: the time the request goes out, and milliseconds for balancing)
+        let sent = shared.time.now_micros();
+        let now = sent / 1000;
+        let Some(target) = group.pick_in(&targets, &settings, &tried, sticky, now) else {
             if !tried.is_empty() {
                 traffic.target_error();
             }
@@ -160,20 +181,19 @@ async fn forward(
         if tried.is_empty() {
             traffic.request();
         }
-        let sent = shared.time.now_micros();
         let guard = InFlight::new(target.clone());
-        let mut uri = http::uri::Parts::default();
-        uri.scheme = Some(Scheme::HTTP);
-        uri.authority = Some(target.authority.clone());
-        uri.path_and_query = Some(path.clone());
-        let Ok(uri) = Uri::from_parts(uri) else { return respond::error_page(StatusCode::BAD_REQUEST) };
         let mut out = Request::new(body.take().unwrap_or(UpBody::Empty));
         *out.method_mut() = parts.method.clone();
-        *out.uri_mut() = uri;
+        // origin-form: the path and query only
+        *out.uri_mut() = Uri::from(path.clone());
         *out.version_mut() = Version::HTTP_11;
         // Only a retryable request may need the headers again.
         *out.headers_mut() = if retryable { out_headers.clone() } else { std::mem::take(&mut out_headers) };
-        match tokio::time::timeout(listener.idle_timeout, listener.clients.get().request(out)).await {
+        if !has_host && let Ok(h) = HeaderValue::from_str(target.authority.as_str()) {
+            // A request without a host (HTTP/1.0) gets the target's, as HTTP/1.1 requires one.
+            out.headers_mut().insert(header::HOST, h);
+        }
+        match tokio::time::timeout(listener.idle_timeout, listener.clients.get().request(target.addr, out)).await {
             Err(_) => {
                 traffic.target_error();
                 return respond::error_page(StatusCode::GATEWAY_TIMEOUT);
@@ -192,9 +212,9 @@ async fn forward(
                 traffic.target_error();
                 return respond::error_page(StatusCode::BAD_GATEWAY);
             }
-            Ok(Ok(resp)) => {
+            Ok(Ok((resp, conn))) => {
                 traffic.response(resp.status().as_u16(), shared.time.now_micros().saturating_sub(sent));
-                return respond_from_target(resp, guard, client_upgrade, group, f, target_sticky, epoch);
+                return respond_from_target(resp, guard, conn, client_upgrade, group, f, target_sticky, epoch);
             }
         }
     }
@@ -202,9 +222,11 @@ async fn forward(
 
 /// The client's response from a target's: hop-by-hop headers out, stickiness cookies in, the body streamed, an
 /// upgrade (101) spliced.
+#[allow(clippy::too_many_arguments)]
 fn respond_from_target(
     mut resp: Response<Incoming>,
     guard: InFlight,
+    conn: Conn,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     group: &Arc<Group>,
     f: &Forward,
@@ -233,7 +255,8 @@ fn respond_from_target(
         };
         let target_upgrade = hyper::upgrade::on(&mut resp);
         tokio::spawn(async move {
-            let _guard = guard;
+            // (the target connection is upgraded, never pooled again)
+            let _held = (guard, conn);
             if let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, target_upgrade) {
                 let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream)).await;
             }
@@ -242,7 +265,7 @@ fn respond_from_target(
         return Response::from_parts(parts, ProxyBody::full(""));
     }
     let (parts, body) = resp.into_parts();
-    Response::from_parts(parts, ProxyBody::upstream(body, guard))
+    Response::from_parts(parts, ProxyBody::upstream(body, guard, conn))
 }
 
 #[cfg(test)]

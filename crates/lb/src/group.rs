@@ -141,9 +141,21 @@ impl Group {
     /// Picks a target for a request at `now`, never one of `exclude`; `sticky` is preferred while it is a
     /// candidate. Candidates are the healthy targets not marked by a failed connection; with none, ALB fails
     /// open: every registered target (those without a failed connection first). `None` when no target is left.
+    #[cfg(test)]
     pub(crate) fn pick(&self, exclude: &[SocketAddr], sticky: Option<SocketAddr>, now: u64) -> Option<Arc<Target>> {
-        let targets = self.targets();
-        let settings = self.settings();
+        self.pick_in(&self.targets(), &self.settings(), exclude, sticky, now)
+    }
+
+    /// [`Group::pick`] among `targets` with `settings` (the group's, read once by a request for all its attempts:
+    /// each read is a lock and a reference count shared by every worker).
+    pub(crate) fn pick_in(
+        &self,
+        targets: &[Arc<Target>],
+        settings: &Settings,
+        exclude: &[SocketAddr],
+        sticky: Option<SocketAddr>,
+        now: u64,
+    ) -> Option<Arc<Target>> {
         let check = settings.config.health_check.enabled;
         let allowed = |t: &&Arc<Target>| !exclude.contains(&t.addr);
         let algorithm = settings.config.attributes.algorithm;

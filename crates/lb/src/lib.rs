@@ -21,11 +21,12 @@
 //!   own upstream pool, so a request never crosses threads (a multi-threaded runtime spent a quarter of its CPU
 //!   waking threads). Health checks run on the runtime that calls [`Proxy::apply`]. `workers: 0` serves on that
 //!   runtime too.
-//! - **Serving**: hyper 1 with hyper-util's automatic HTTP/1.1 / HTTP/2 server (h2c by prior knowledge; over
-//!   TLS by ALPN `h2`/`http/1.1`, rustls with the ring provider); upgrades (WebSocket) are passed through after
+//! - **Serving**: hyper 1's HTTP/1.1 server, handing a connection that opens with HTTP/2's preface to its HTTP/2
+//!   server (h2c by prior knowledge; over TLS by ALPN `h2`/`http/1.1`, rustls with the ring provider); upgrades (WebSocket) are passed through after
 //!   the target's 101 as a bidirectional byte copy. Bodies are streamed both ways.
-//! - **Upstream**: HTTP/1.1 to targets over a pooled keep-alive client per load balancer (hyper-util's pool),
-//!   connect timeout 10 s, pooled connections closed after the load balancer's idle timeout; a target that does
+//! - **Upstream**: HTTP/1.1 to targets over Berth's own keep-alive pool per load balancer and worker (hyper's
+//!   connection API, no hand-off between tasks per request), connect timeout 10 s, pooled connections closed after
+//!   the load balancer's idle timeout; a target that does
 //!   not answer within the idle timeout gives 504, a failed connection or a broken answer 502, a group without
 //!   registered targets 503. An idempotent request (GET, HEAD, OPTIONS, PUT, DELETE) without a body is retried
 //!   once on another target when the connection failed or broke before the response head (a killed target).
@@ -60,15 +61,19 @@
 mod body;
 pub mod config;
 mod error;
+mod fasthash;
 mod forward;
 mod group;
 mod headers;
 mod health;
 mod matcher;
+mod pool;
+mod prefixed;
 mod proxy;
 mod respond;
 mod rules;
 mod server;
+mod stop;
 mod target;
 mod tls;
 mod traffic;

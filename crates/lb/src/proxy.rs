@@ -3,6 +3,7 @@
 
 use crate::config::{Action, Config, ListenerProtocol};
 use crate::error::LbError;
+use crate::fasthash::FastMap;
 use crate::group::{Group, Settings};
 use crate::health::{self, CheckerContext, TargetHealth};
 use crate::matcher::Matcher;
@@ -52,7 +53,8 @@ impl Default for ProxyOptions {
 /// The proxy's time: milliseconds on the clock's monotonic reading since the proxy started, and wall seconds.
 #[derive(Clone)]
 pub(crate) struct ProxyTime {
-    clock: Arc<dyn Clock>,
+    /// The clock.
+    pub(crate) clock: Arc<dyn Clock>,
     origin: Instant,
 }
 
@@ -86,6 +88,8 @@ pub(crate) struct ListenerState {
     pub protocol: ListenerProtocol,
     /// The port.
     pub port: u16,
+    /// The port as a header value (`X-Forwarded-Port`).
+    pub port_value: http::HeaderValue,
     /// The rules by priority.
     pub rules: Vec<CompiledRule>,
     /// The default action.
@@ -100,9 +104,9 @@ pub(crate) struct ListenerState {
 #[derive(Default)]
 pub(crate) struct Snapshot {
     /// Listeners by bound address.
-    pub listeners: HashMap<SocketAddr, Arc<ListenerState>>,
+    pub listeners: FastMap<SocketAddr, Arc<ListenerState>>,
     /// Target groups by id.
-    pub groups: HashMap<String, Arc<Group>>,
+    pub groups: FastMap<String, Arc<Group>>,
 }
 
 struct GroupEntry {
@@ -179,7 +183,7 @@ impl Proxy {
         let now = self.shared.time.now_ms();
 
         // Compile everything that can fail before changing anything.
-        let mut listener_states = HashMap::new();
+        let mut listener_states = FastMap::default();
         let mut used: HashSet<&str> = HashSet::new();
         let mut clients = HashMap::new();
         for lb in &config.load_balancers {
@@ -203,6 +207,7 @@ impl Proxy {
                         idle_timeout: Duration::from_secs(u64::from(lb.idle_timeout_seconds)),
                         protocol: l.protocol,
                         port: l.port,
+                        port_value: http::HeaderValue::from(l.port),
                         rules: rules::compile(&l.rules)?,
                         default_action: Arc::new(l.default_action.clone()),
                         clients: client.clone(),
@@ -228,7 +233,7 @@ impl Proxy {
         // Groups: keep those that stay, create new ones, stop removed ones. A group gains its new targets now and
         // loses its old ones only once the new snapshot routes requests: a request routed by either snapshot finds
         // the targets that snapshot means (a weight moved off a group whose targets leave in the same change).
-        let mut snapshot_groups = HashMap::new();
+        let mut snapshot_groups = FastMap::default();
         let mut updates = Vec::new();
         {
             let mut groups = lock(&self.shared.groups);
@@ -283,6 +288,7 @@ impl Proxy {
                 &self.shared.options,
                 Duration::from_secs(u64::from(idle)),
                 self.shared.workers.len(),
+                &self.shared.time.clock,
             ),
         }
     }
