@@ -85,6 +85,10 @@ pub struct State {
     pub tasks_by_group: HashMap<(String, String), BTreeSet<(String, String)>>,
     /// The live placement state of each cluster with container instances (see [`crate::live_placement`]).
     pub placement: HashMap<String, SharedCluster>,
+    /// The instances that route VPC traffic (ACTIVE or DRAINING, with a VPC slot and a host address), by
+    /// (cluster, id): what every agent's host network is computed from ([`crate::host_routes::host_network`]),
+    /// kept here so that a desired state does not walk every instance of every cluster.
+    pub vpc_hosts: BTreeMap<(String, String), crate::host_routes::VpcHost>,
     /// The instances (cluster, id) touched by the events applied since the placement state was last brought up
     /// to date.
     dirty: BTreeSet<(String, String)>,
@@ -308,6 +312,19 @@ impl State {
         }
     }
 
+    /// Brings [`State::vpc_hosts`] up to date with instance `(cluster, id)`'s record.
+    pub(crate) fn index_vpc_host(&mut self, cluster: &str, id: &str) {
+        let key = (cluster.to_string(), id.to_string());
+        match self.instances.get(&key).and_then(|v| crate::host_routes::VpcHost::of(&v.record)) {
+            Some(host) => {
+                self.vpc_hosts.insert(key, host);
+            }
+            None => {
+                self.vpc_hosts.remove(&key);
+            }
+        }
+    }
+
     /// Brings the live placement state up to date with the instances the applied events touched: each is
     /// recomputed from its record and its tasks ([`crate::placement::record_instance`]), or removed when its record
     /// is gone or `INACTIVE`. Called after each batch of events.
@@ -315,6 +332,7 @@ impl State {
         let dirty = std::mem::take(&mut self.dirty);
         let touched = dirty.iter().map(|(_, id)| id.clone()).collect();
         for (cluster, id) in dirty {
+            self.index_vpc_host(&cluster, &id);
             let record = self.instances.get(&(cluster.clone(), id.clone()));
             let live = match (record, self.placement.get(&cluster)) {
                 (_, Some(live)) => live.clone(),

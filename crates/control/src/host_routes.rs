@@ -30,26 +30,41 @@ pub fn parse_host_address(given: Option<&str>) -> Result<Option<Ipv4Addr>> {
     Ok(Some(address))
 }
 
+/// An instance that routes VPC traffic: its VPC slot and host address (see [`State::vpc_hosts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VpcHost {
+    /// The instance's VPC slot: its slice of each subnet.
+    pub slot: u32,
+    /// The host address other hosts route the slot's slices to.
+    pub address: Ipv4Addr,
+}
+
+impl VpcHost {
+    /// The routing part of `record`, when it routes VPC traffic: ACTIVE or DRAINING, with a slot and an address.
+    pub fn of(record: &crate::records::InstanceRecord) -> Option<Self> {
+        if !matches!(record.status, InstanceStatus::Active | InstanceStatus::Draining) {
+            return None;
+        }
+        Some(Self { slot: record.network_slot?, address: record.host_address? })
+    }
+}
+
 /// The VPC as instance `instance_id` of `cluster` sees it: the VPC's CIDR and a route to each slice of the other
-/// hosts, sorted.
+/// hosts, sorted. Walks only the instances that route VPC traffic ([`State::vpc_hosts`]), not every instance.
 pub fn host_network(state: &State, layout: &VpcLayout, cluster: &str, instance_id: &str) -> HostNetwork {
     let own = state.instances.get(&(cluster.to_string(), instance_id.to_string())).and_then(|v| v.record.host_address);
-    // Called for every desired state: the cheap field checks come first, so an instance without a VPC slot (most of
-    // them, in a cluster without awsvpc tasks) costs no string comparison.
     let others = state
-        .instances
+        .vpc_hosts
         .iter()
-        .filter_map(|(key, v)| Some((key, v.record.network_slot?, v.record.host_address?, v.record.status)))
-        .filter(|(_, _, _, status)| matches!(status, InstanceStatus::Active | InstanceStatus::Draining))
-        .filter(|(_, _, address, _)| Some(*address) != own)
-        .filter(|((c, id), _, _, _)| !(c == cluster && id == instance_id))
-        .map(|(_, slot, address, _)| (slot, address));
+        .filter(|(_, host)| Some(host.address) != own)
+        .filter(|((c, id), _)| !(c == cluster && id == instance_id))
+        .map(|(_, host)| *host);
     let mut routes: Vec<HostRoute> = others
-        .flat_map(|(slot, address)| {
+        .flat_map(|host| {
             layout.subnets.iter().filter_map(move |subnet| {
                 layout
-                    .slice(subnet, slot)
-                    .map(|slice| HostRoute { destination: slice.to_string(), gateway: address.to_string() })
+                    .slice(subnet, host.slot)
+                    .map(|slice| HostRoute { destination: slice.to_string(), gateway: host.address.to_string() })
             })
         })
         .collect();
@@ -107,6 +122,7 @@ mod tests {
             ..Default::default()
         };
         state.instances.insert((cluster.into(), id.into()), Versioned { record: Arc::new(record), mod_revision: 1 });
+        state.index_vpc_host(cluster, id);
     }
 
     #[test]
