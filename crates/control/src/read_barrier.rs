@@ -69,13 +69,21 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::AtomicI64;
 
-    /// A store whose revision reads take until released, and count themselves.
-    struct SlowRevision {
+    /// A store whose revision reads count themselves (the n-th answers n x 100), each taking until a permit of
+    /// `gate` releases it; with `fail_first`, the first read fails.
+    struct RevisionStore {
         reads: AtomicI64,
         gate: tokio::sync::Semaphore,
+        fail_first: bool,
     }
 
-    impl Store for SlowRevision {
+    impl RevisionStore {
+        fn new(permits: usize, fail_first: bool) -> Self {
+            Self { reads: AtomicI64::new(0), gate: tokio::sync::Semaphore::new(permits), fail_first }
+        }
+    }
+
+    impl Store for RevisionStore {
         fn get(&self, _: &str) -> BoxFuture<'_, Result<Option<KeyValue>, StoreError>> {
             Box::pin(async { Ok(None) })
         }
@@ -95,6 +103,9 @@ mod tests {
             Box::pin(async {
                 let read = self.reads.fetch_add(1, Ordering::SeqCst) + 1;
                 self.gate.acquire().await.map_err(|_| StoreError::Closed)?.forget();
+                if self.fail_first && read == 1 {
+                    return Err(StoreError::Backend { operation: "read the revision", source: "etcd is away".into() });
+                }
                 Ok(Some(read * 100))
             })
         }
@@ -104,7 +115,7 @@ mod tests {
     /// commits reached the store); they share the next read, which starts after the first finishes.
     #[tokio::test]
     async fn calls_share_the_next_read_not_the_one_in_flight() {
-        let store = Arc::new(SlowRevision { reads: AtomicI64::new(0), gate: tokio::sync::Semaphore::new(0) });
+        let store = Arc::new(RevisionStore::new(0, false));
         let barrier = Arc::new(ReadBarrier::default());
         let first = tokio::spawn({
             let (barrier, store) = (barrier.clone(), store.clone());
@@ -133,36 +144,10 @@ mod tests {
     /// A failed read fails the calls that share it, with the store's message; the next call reads again.
     #[tokio::test]
     async fn a_failed_read_is_shared_and_then_retried() {
-        struct Failing(AtomicI64);
-        impl Store for Failing {
-            fn get(&self, _: &str) -> BoxFuture<'_, Result<Option<KeyValue>, StoreError>> {
-                Box::pin(async { Ok(None) })
-            }
-            fn range(&self, _: &str) -> BoxFuture<'_, Result<Range, StoreError>> {
-                Box::pin(async { Err(StoreError::Closed) })
-            }
-            fn txn(&self, _: Txn) -> BoxFuture<'_, Result<TxnOutcome, StoreError>> {
-                Box::pin(async { Err(StoreError::Closed) })
-            }
-            fn watch(&self, _: &str, _: i64) -> Result<Watch, StoreError> {
-                Err(StoreError::Closed)
-            }
-            fn revision(&self) -> i64 {
-                0
-            }
-            fn current_revision(&self) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
-                Box::pin(async {
-                    match self.0.fetch_add(1, Ordering::SeqCst) {
-                        0 => Err(StoreError::Backend { operation: "read the revision", source: "etcd is away".into() }),
-                        n => Ok(Some(n)),
-                    }
-                })
-            }
-        }
-        let store = Failing(AtomicI64::new(0));
+        let store = RevisionStore::new(10, true);
         let barrier = ReadBarrier::default();
         let error = barrier.current_revision(&store).await.unwrap_err();
         assert!(error.to_string().contains("etcd is away"), "{error}");
-        assert_eq!(barrier.current_revision(&store).await.unwrap(), Some(1));
+        assert_eq!(barrier.current_revision(&store).await.unwrap(), Some(200));
     }
 }
